@@ -1,0 +1,127 @@
+//! Configuration from `SANKALPA_*` environment variables.
+//!
+//! Every setting has a default that works on a developer machine with the local Postgres, Redis
+//! and NATS, so `make run` needs no configuration at all. A value that is set but cannot be
+//! parsed is an error at start, never silently replaced by the default.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name}={value:?} is not valid: {reason}")]
+    Invalid {
+        name: String,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Reads `name`, or gives `default` when it is unset or empty.
+pub fn var<T>(name: &str, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => {
+            value.trim().parse().map_err(|err: T::Err| ConfigError::Invalid {
+                name: name.to_owned(),
+                value,
+                reason: err.to_string(),
+            })
+        }
+        _ => Ok(default),
+    }
+}
+
+/// Reads a duration given in milliseconds.
+pub fn millis(name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    var(name, default.as_millis() as u64).map(Duration::from_millis)
+}
+
+/// Reads a comma-separated list; unset gives `default`.
+pub fn list(name: &str, default: &[&str]) -> Vec<String> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => default.iter().map(|item| (*item).to_owned()).collect(),
+    }
+}
+
+/// Where the shared infrastructure is, and the token settings every service checks against.
+#[derive(Clone)]
+pub struct Infra {
+    pub database_url: String,
+    pub redis_url: String,
+    pub nats_url: String,
+    /// JetStream stream that keeps every event.
+    pub events_stream: String,
+    /// Put before every subject; empty in production, unique per test for isolation.
+    pub subject_prefix: String,
+    pub token_issuer: String,
+    pub token_audience: String,
+}
+
+impl Infra {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            database_url: var(
+                "SANKALPA_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/sankalpa".to_owned(),
+            )?,
+            redis_url: var("SANKALPA_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
+            nats_url: var("SANKALPA_NATS_URL", "nats://127.0.0.1:4222".to_owned())?,
+            events_stream: var("SANKALPA_EVENTS_STREAM", "SANKALPA_EVENTS".to_owned())?,
+            subject_prefix: var("SANKALPA_SUBJECT_PREFIX", String::new())?,
+            token_issuer: var("SANKALPA_TOKEN_ISSUER", "sankalpa".to_owned())?,
+            token_audience: var("SANKALPA_TOKEN_AUDIENCE", "sankalpa".to_owned())?,
+        })
+    }
+}
+
+/// The printable form of a URL: its password, if any, replaced, so config can be logged.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for Infra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Infra")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("nats_url", &redact_url(&self.nats_url))
+            .field("events_stream", &self.events_stream)
+            .field("subject_prefix", &self.subject_prefix)
+            .field("token_issuer", &self.token_issuer)
+            .field("token_audience", &self.token_audience)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redact_url_hides_the_password_only() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/sankalpa"),
+            "postgres://app:***@db:5432/sankalpa"
+        );
+        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}

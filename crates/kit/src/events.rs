@@ -1,0 +1,122 @@
+//! Events: CloudEvents 1.0 (structured JSON) published to NATS JetStream.
+//!
+//! Every event goes into the stream `SANKALPA_EVENTS` (file storage, bounded by age and size),
+//! created on first connect. Subjects are `<channel>.<tenant>.<...>` as ARCHITECTURE.md lists
+//! them, behind an optional prefix that keeps tests apart. Publishing waits for JetStream's
+//! acknowledgement, so an event that was reported published is stored; the event id is also the
+//! `Nats-Msg-Id`, so a retried publish is not stored twice.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::telemetry;
+
+/// The channels events are published on; each is the first token of a subject.
+pub const CHANNELS: &[&str] = &["agents", "chains", "memory", "market"];
+
+const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+const MAX_BYTES: i64 = 1024 * 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CloudEvent {
+    pub specversion: String,
+    pub id: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub subject: String,
+    pub time: DateTime<Utc>,
+    pub datacontenttype: String,
+    /// CloudEvents extension attribute: the tenant the event belongs to.
+    pub tenantid: String,
+    pub data: serde_json::Value,
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    jetstream: jetstream::Context,
+    stream: String,
+    prefix: String,
+    source: String,
+}
+
+impl EventBus {
+    /// Connects to JetStream and makes sure the stream exists. `source` names the publishing
+    /// service (`/sankalpa/memory`).
+    pub async fn connect(
+        client: async_nats::Client,
+        stream_name: &str,
+        prefix: &str,
+        source: &str,
+    ) -> anyhow::Result<Self> {
+        let jetstream = jetstream::new(client);
+        let subjects = CHANNELS
+            .iter()
+            .map(|channel| format!("{prefix}{channel}.>"))
+            .collect();
+        jetstream
+            .get_or_create_stream(stream::Config {
+                name: stream_name.to_owned(),
+                subjects,
+                storage: stream::StorageType::File,
+                max_age: MAX_AGE,
+                max_bytes: MAX_BYTES,
+                duplicate_window: Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await
+            .map_err(|err| anyhow::anyhow!("could not create stream {stream_name}: {err}"))?;
+        Ok(Self {
+            jetstream,
+            stream: stream_name.to_owned(),
+            prefix: prefix.to_owned(),
+            source: source.to_owned(),
+        })
+    }
+
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// The subject `<prefix><channel>.<tenant>.<entity>.<action>`.
+    pub fn subject(&self, channel: &str, tenant: &str, entity: &str, action: &str) -> String {
+        format!("{}{channel}.{tenant}.{entity}.{action}", self.prefix)
+    }
+
+    /// Publishes `data` as a CloudEvent of type `sankalpa.<channel>.<action>` about `entity` (an
+    /// agent, run, session or item) and waits until JetStream has stored it.
+    pub async fn publish(
+        &self,
+        channel: &str,
+        tenant: &str,
+        entity: &str,
+        action: &str,
+        data: serde_json::Value,
+    ) -> anyhow::Result<CloudEvent> {
+        let subject = self.subject(channel, tenant, entity, action);
+        let event = CloudEvent {
+            specversion: "1.0".to_owned(),
+            id: uuid::Uuid::now_v7().to_string(),
+            source: self.source.clone(),
+            kind: format!("sankalpa.{channel}.{action}"),
+            subject: subject.clone(),
+            time: Utc::now(),
+            datacontenttype: "application/json".to_owned(),
+            tenantid: tenant.to_owned(),
+            data,
+        };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", event.id.as_str());
+        headers.insert("Content-Type", "application/cloudevents+json");
+        telemetry::inject(&mut telemetry::NatsHeaderInjector(&mut headers));
+        let payload = serde_json::to_vec(&event)?;
+        self.jetstream
+            .publish_with_headers(subject, headers, payload.into())
+            .await?
+            .await?;
+        Ok(event)
+    }
+}

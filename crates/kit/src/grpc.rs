@@ -1,0 +1,125 @@
+//! gRPC servers and clients, set up the same way in every service.
+//!
+//! [`serve`] adds what every server has besides its own API: the standard health protocol,
+//! reflection of the `sankalpa.v1` files, a span per RPC joined to the caller's trace, and
+//! request metrics. [`channel`] makes a client channel that carries the caller's trace context.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tonic::Status;
+use tonic::service::{Interceptor, Routes};
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::telemetry;
+
+/// Serves `routes` on `listener` until `shutdown` resolves, then lets RPCs in flight finish.
+/// `services` are the fully qualified names health reports as SERVING.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    services: &[&str],
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    for service in services {
+        reporter
+            .set_service_status(*service, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(sankalpa_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let routes = routes.add_service(health).add_service(reflection);
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .trace_fn(|request| {
+            let span = tracing::info_span!("grpc", rpc = %request.uri().path());
+            telemetry::adopt(&span, &telemetry::HeaderExtractor(request.headers()));
+            span
+        })
+        .layer(tower::layer::layer_fn(|inner| RpcMetrics { inner }))
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Counts RPCs and their latency, per method and status code.
+#[derive(Clone)]
+pub struct RpcMetrics<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for RpcMetrics<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let rpc = request.uri().path().to_owned();
+        let started = Instant::now();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await;
+            // Errors from handlers come back as trailers-only responses, with the code in the
+            // headers; a streaming or successful answer has none there and counts as OK.
+            let code = match &response {
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("0")
+                    .to_owned(),
+                Err(_) => "2".to_owned(),
+            };
+            metrics::counter!("grpc_server_requests_total", "rpc" => rpc.clone(), "code" => code)
+                .increment(1);
+            metrics::histogram!("grpc_server_request_duration_seconds", "rpc" => rpc)
+                .record(started.elapsed().as_secs_f64());
+            response
+        })
+    }
+}
+
+/// A lazily connecting channel to `url` (`http://host:port`); RPCs fail with UNAVAILABLE while
+/// the peer is down rather than failing the caller's start.
+pub fn channel(url: &str) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true)
+        .connect_lazy())
+}
+
+/// Client interceptor that carries the current trace context to the server.
+#[derive(Clone, Copy, Default)]
+pub struct PropagateTrace;
+
+impl Interceptor for PropagateTrace {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        telemetry::inject(&mut telemetry::MetadataInjector(request.metadata_mut()));
+        Ok(request)
+    }
+}
+
+/// Binds `addr` (port 0 picks a free one, as tests do).
+pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|err| anyhow::anyhow!("could not listen on {addr}: {err}"))
+}

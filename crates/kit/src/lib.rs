@@ -1,0 +1,17 @@
+//! The kit every Sankalpa service is built from.
+//!
+//! A service's `main.rs` reads its config ([`config`]), starts telemetry ([`telemetry`]), and
+//! serves its gRPC API through [`grpc`] and its health/metrics endpoints through [`ops`]. Callers
+//! are identified by [`auth`], errors cross the REST/gRPC boundary through [`problem`], events
+//! go out through [`events`], and every server stops on [`shutdown::signal`].
+
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod events;
+pub mod grpc;
+pub mod metrics;
+pub mod ops;
+pub mod problem;
+pub mod shutdown;
+pub mod telemetry;

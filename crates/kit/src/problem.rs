@@ -1,0 +1,180 @@
+//! Errors across the REST/gRPC boundary: RFC 9457 problem+json on one side, `tonic::Status` on
+//! the other, mapped here and nowhere else.
+//!
+//! A validation error travels over gRPC as INVALID_ARGUMENT with its field violations as JSON in
+//! the binary metadata entry [`FIELD_VIOLATIONS_KEY`], so the gateway can name the field in the
+//! problem's `errors` without parsing messages.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tonic::metadata::MetadataValue;
+use tonic::{Code, Status};
+use utoipa::ToSchema;
+
+pub const FIELD_VIOLATIONS_KEY: &str = "x-sankalpa-errors-bin";
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldViolation {
+    pub field: String,
+    pub message: String,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldViolation>,
+    /// Seconds to wait before retrying (429 and 503).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        let title = status.canonical_reason().unwrap_or("Error").to_owned();
+        let slug = title.to_lowercase().replace(' ', "-");
+        Self {
+            kind: format!("https://sankalpa.dev/problems/{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: Some(detail.into()),
+            errors: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let violation = FieldViolation {
+            field: field.into(),
+            message: message.into(),
+        };
+        let mut problem = Self::new(
+            StatusCode::BAD_REQUEST,
+            format!("{}: {}", violation.field, violation.message),
+        );
+        problem.errors.push(violation);
+        problem
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let retry_after = self.retry_after;
+        let body = serde_json::to_vec(&self).expect("a problem always serialises");
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// The HTTP status a gRPC code maps to.
+pub fn http_status(code: Code) -> StatusCode {
+    match code {
+        Code::Ok => StatusCode::OK,
+        Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,
+        Code::FailedPrecondition => StatusCode::UNPROCESSABLE_ENTITY,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Cancelled => StatusCode::from_u16(499).expect("499 is a valid status"),
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// INVALID_ARGUMENT naming `field`, with the violation attached for the gateway.
+pub fn invalid_argument(field: &str, message: impl Into<String>) -> Status {
+    invalid_arguments(vec![FieldViolation {
+        field: field.to_owned(),
+        message: message.into(),
+    }])
+}
+
+pub fn invalid_arguments(violations: Vec<FieldViolation>) -> Status {
+    let summary = violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut status = Status::invalid_argument(summary);
+    let encoded = serde_json::to_vec(&violations).expect("violations always serialise");
+    status
+        .metadata_mut()
+        .insert_bin(FIELD_VIOLATIONS_KEY, MetadataValue::from_bytes(&encoded));
+    status
+}
+
+/// The field violations a status carries, if any.
+pub fn field_violations(status: &Status) -> Vec<FieldViolation> {
+    status
+        .metadata()
+        .get_bin(FIELD_VIOLATIONS_KEY)
+        .and_then(|value| value.to_bytes().ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+impl From<Status> for Problem {
+    fn from(status: Status) -> Self {
+        let http = http_status(status.code());
+        // Internal details stay in the logs of the service that failed.
+        let detail = if http.is_server_error() && status.code() != Code::Unavailable {
+            "the service failed to handle the request".to_owned()
+        } else {
+            status.message().to_owned()
+        };
+        let mut problem = Problem::new(http, detail);
+        problem.errors = field_violations(&status);
+        problem
+    }
+}
+
+/// An internal error, logged with its cause chain and answered as INTERNAL without details.
+pub fn internal(err: impl std::fmt::Display) -> Status {
+    tracing::error!(error = %err, "internal error");
+    Status::internal("internal error")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_violations_survive_the_trip_through_a_status() {
+        let status = invalid_argument("email", "must contain @");
+        let problem = Problem::from(status);
+        assert_eq!(problem.status, 400);
+        assert_eq!(problem.errors.len(), 1);
+        assert_eq!(problem.errors[0].field, "email");
+        assert_eq!(problem.errors[0].message, "must contain @");
+    }
+
+    #[test]
+    fn internal_details_are_not_passed_to_clients() {
+        let problem = Problem::from(Status::internal("connection to 10.0.0.5 refused"));
+        assert_eq!(problem.status, 500);
+        assert!(!problem.detail.unwrap_or_default().contains("10.0.0.5"));
+    }
+}
