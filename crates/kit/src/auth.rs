@@ -81,9 +81,20 @@ impl From<Claims> for Principal {
     }
 }
 
-/// `*:*` grants everything, `chains:*` every chains action, otherwise the names must match.
+/// Permissions over the whole platform rather than one tenant. A wildcard never grants them:
+/// every tenant's admin holds `*:*`, but only the operators' admins hold `tenants:admin`.
+pub const PLATFORM_PERMISSIONS: &[&str] = &["tenants:admin"];
+
+/// `*:*` grants every tenant permission, `chains:*` every chains action, otherwise the names must
+/// match.
 pub fn permission_grants(granted: &str, wanted: &str) -> bool {
-    if granted == wanted || granted == "*:*" {
+    if granted == wanted {
+        return true;
+    }
+    if PLATFORM_PERMISSIONS.contains(&wanted) {
+        return false;
+    }
+    if granted == "*:*" {
         return true;
     }
     match (granted.split_once(':'), wanted.split_once(':')) {
@@ -292,7 +303,9 @@ mod tests {
 
     #[test]
     fn wildcards_grant_what_they_name_and_nothing_more() {
-        assert!(permission_grants("*:*", "tenants:admin"));
+        assert!(permission_grants("*:*", "users:admin"));
+        assert!(!permission_grants("*:*", "tenants:admin"));
+        assert!(permission_grants("tenants:admin", "tenants:admin"));
         assert!(permission_grants("chains:*", "chains:execute"));
         assert!(!permission_grants("chains:*", "memory:read"));
         assert!(permission_grants("memory:read", "memory:read"));

@@ -12,6 +12,7 @@ pub mod events;
 pub mod grpc;
 pub mod metrics;
 pub mod ops;
+pub mod postgres;
 pub mod problem;
 pub mod shutdown;
 pub mod telemetry;

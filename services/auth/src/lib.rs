@@ -1,0 +1,209 @@
+//! The auth service: tenants, users, roles and permissions, API keys, access and refresh
+//! tokens, and the audit log. It owns the `auth` schema and serves `sankalpa.v1.AuthService`
+//! over gRPC (50051), with health and metrics over HTTP (9101).
+//!
+//! [`Auth::build`] migrates, loads the signing key and binds both listeners (port 0 works, as in
+//! tests); [`Auth::serve`] runs until its shutdown future resolves.
+
+mod accounts;
+mod api_keys;
+mod audit;
+mod error;
+mod grpc;
+mod input;
+mod passwords;
+mod roles;
+mod sessions;
+mod tenants;
+mod tokens;
+mod users;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sankalpa_kit::auth::{AuthInterceptor, TokenVerifier};
+use sankalpa_kit::config::{self, Infra};
+use sankalpa_kit::ops::{self, Readiness};
+use sankalpa_proto::v1::auth_service_server::AuthServiceServer;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/auth");
+
+/// The operators' first admin, created on first start.
+#[derive(Clone)]
+pub struct BootstrapAdmin {
+    pub email: String,
+    pub password: String,
+    pub tenant_name: String,
+}
+
+impl std::fmt::Debug for BootstrapAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BootstrapAdmin")
+            .field("email", &self.email)
+            .field("tenant_name", &self.tenant_name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub infra: Infra,
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub bootstrap_admin: Option<BootstrapAdmin>,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let email = config::var("SANKALPA_BOOTSTRAP_ADMIN_EMAIL", String::new())?;
+        let password = config::var("SANKALPA_BOOTSTRAP_ADMIN_PASSWORD", String::new())?;
+        let bootstrap_admin = match (email.is_empty(), password.is_empty()) {
+            (true, true) => None,
+            (false, false) => Some(BootstrapAdmin {
+                email,
+                password,
+                tenant_name: config::var("SANKALPA_BOOTSTRAP_TENANT", "platform".to_owned())?,
+            }),
+            _ => anyhow::bail!(
+                "set both SANKALPA_BOOTSTRAP_ADMIN_EMAIL and SANKALPA_BOOTSTRAP_ADMIN_PASSWORD, or neither"
+            ),
+        };
+        Ok(Self {
+            infra: Infra::from_env()?,
+            grpc_addr: config::var("SANKALPA_AUTH_GRPC_ADDR", "0.0.0.0:50051".parse()?)?,
+            http_addr: config::var("SANKALPA_AUTH_HTTP_ADDR", "0.0.0.0:9101".parse()?)?,
+            access_token_ttl: Duration::from_secs(config::var(
+                "SANKALPA_ACCESS_TOKEN_TTL_SECONDS",
+                900,
+            )?),
+            refresh_token_ttl: Duration::from_secs(config::var(
+                "SANKALPA_REFRESH_TOKEN_TTL_SECONDS",
+                30 * 24 * 3600,
+            )?),
+            bootstrap_admin,
+        })
+    }
+
+    /// Local defaults on free ports.
+    pub fn for_tests(infra: Infra) -> Self {
+        Self {
+            infra,
+            grpc_addr: "127.0.0.1:0".parse().expect("a valid address"),
+            http_addr: "127.0.0.1:0".parse().expect("a valid address"),
+            access_token_ttl: Duration::from_secs(900),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            bootstrap_admin: None,
+        }
+    }
+}
+
+/// What every request handler shares.
+pub(crate) struct State {
+    pub pool: PgPool,
+    pub signer: tokens::Signer,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+pub struct Auth {
+    state: Arc<State>,
+    verifier: Arc<TokenVerifier>,
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
+}
+
+impl Auth {
+    pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("failed to migrate the auth schema")?;
+        let signer = tokens::Signer::load(
+            &pool,
+            &config.infra.token_issuer,
+            &config.infra.token_audience,
+        )
+        .await
+        .context("failed to load the signing key")?;
+        let verifier = Arc::new(TokenVerifier::new(
+            &config.infra.token_issuer,
+            &config.infra.token_audience,
+        ));
+        verifier.set_jwks(signer.jwks_json())?;
+        let state = Arc::new(State {
+            pool,
+            signer,
+            access_ttl: config.access_token_ttl,
+            refresh_ttl: config.refresh_token_ttl,
+        });
+        if let Some(admin) = &config.bootstrap_admin {
+            let created = accounts::bootstrap_admin(
+                &state,
+                &admin.email,
+                &admin.password,
+                &admin.tenant_name,
+            )
+            .await
+            .map_err(|err| anyhow::anyhow!("failed to create the bootstrap admin: {err}"))?;
+            if created {
+                tracing::info!(email = %admin.email, "created the bootstrap admin");
+            }
+        }
+        let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
+        let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;
+        Ok(Self {
+            state,
+            verifier,
+            grpc_listener,
+            http_listener,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let api = AuthServiceServer::with_interceptor(
+            grpc::AuthApi::new(self.state.clone()),
+            AuthInterceptor::new(self.verifier),
+        );
+        let readiness = Readiness {
+            postgres: Some(self.state.pool.clone()),
+            ..Readiness::default()
+        };
+        let grpc = sankalpa_kit::grpc::serve(
+            self.grpc_listener,
+            tonic::service::Routes::new(api),
+            &["sankalpa.v1.AuthService"],
+            stop.clone().cancelled_owned(),
+        );
+        let http = ops::serve(self.http_listener, readiness, stop.clone().cancelled_owned());
+        let stopper = async move {
+            shutdown.await;
+            stop.cancel();
+        };
+        let (grpc, http, ()) = tokio::join!(grpc, http, stopper);
+        grpc?;
+        http?;
+        Ok(())
+    }
+}
