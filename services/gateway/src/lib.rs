@@ -1,0 +1,295 @@
+//! The REST gateway: the one HTTP entry point of Sankalpa.
+//!
+//! Every request passes the same middleware, outermost first: a request id, a tracing span
+//! joined to the caller's trace, CORS, security headers, the body size limit, the rate limit
+//! ([`ratelimit`]), authentication ([`authn`]) and request metrics ([`observe`]). Handlers then
+//! turn REST calls into gRPC calls of the backend services, forwarding the caller's token and
+//! trace context, and answer errors as problem+json. The OpenAPI document ([`docs`]) is
+//! generated from those handlers.
+
+pub mod audit;
+pub mod authn;
+pub mod docs;
+pub mod json;
+pub mod keys;
+pub mod observe;
+pub mod ratelimit;
+pub mod sessions;
+pub mod status;
+pub mod tenants;
+pub mod users;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware;
+use sankalpa_kit::config::{self, Infra};
+use sankalpa_kit::grpc::PropagateTrace;
+use sankalpa_kit::problem::Problem;
+use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::authn::{Authenticator, Caller};
+use crate::ratelimit::{RateLimitConfig, RateLimiter};
+use crate::status::HealthCache;
+
+/// The client of auth every handler uses: it carries the trace context on every call.
+pub type AuthClient = AuthServiceClient<InterceptedService<Channel, PropagateTrace>>;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub infra: Infra,
+    /// Where the REST API listens (`SANKALPA_GATEWAY_ADDR`).
+    pub addr: SocketAddr,
+    /// The auth service's gRPC endpoint (`SANKALPA_AUTH_URL`).
+    pub auth_url: String,
+    /// Put before every Redis key: empty-ish in production, unique per test.
+    pub redis_key_prefix: String,
+    /// Origins allowed to call from a browser (`SANKALPA_CORS_ORIGINS`, comma-separated; `*`
+    /// allows any). None by default: the web UI is served from the gateway itself.
+    pub cors_origins: Vec<String>,
+    pub body_limit_bytes: usize,
+    pub rate_limit: RateLimitConfig,
+    /// Take the client address from the last `X-Forwarded-For` entry, for a gateway behind a
+    /// proxy that appends it. Off by default, since clients could otherwise pick their bucket.
+    pub trust_forwarded_for: bool,
+    /// The deadline of each gRPC call to a backend service.
+    pub grpc_timeout: Duration,
+    /// How often the token keys are fetched again from auth, to follow key rotation.
+    pub jwks_refresh: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            infra: Infra::from_env()?,
+            addr: config::var(
+                "SANKALPA_GATEWAY_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], 8080)),
+            )?,
+            auth_url: config::var("SANKALPA_AUTH_URL", "http://127.0.0.1:50051".to_owned())?,
+            redis_key_prefix: config::var("SANKALPA_REDIS_KEY_PREFIX", "sankalpa:".to_owned())?,
+            cors_origins: config::list("SANKALPA_CORS_ORIGINS", &[]),
+            body_limit_bytes: config::var("SANKALPA_BODY_LIMIT_BYTES", 1024 * 1024)?,
+            rate_limit: RateLimitConfig::from_env()?,
+            trust_forwarded_for: config::var("SANKALPA_TRUST_FORWARDED_FOR", false)?,
+            grpc_timeout: config::millis("SANKALPA_GRPC_TIMEOUT_MS", Duration::from_secs(10))?,
+            jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", Duration::from_secs(60))?,
+        })
+    }
+
+    /// A gateway on a free local port in front of `auth_url`, with its own Redis keys.
+    pub fn for_tests(infra: Infra, auth_url: impl Into<String>) -> Self {
+        Self {
+            infra,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            auth_url: auth_url.into(),
+            redis_key_prefix: format!("test:{}:", uuid::Uuid::new_v4().simple()),
+            cors_origins: Vec::new(),
+            body_limit_bytes: 1024 * 1024,
+            rate_limit: RateLimitConfig::default(),
+            trust_forwarded_for: false,
+            grpc_timeout: Duration::from_secs(10),
+            jwks_refresh: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What handlers share.
+pub struct AppState {
+    pub auth: AuthClient,
+    pub grpc_timeout: Duration,
+    pub health: HealthCache,
+}
+
+impl AppState {
+    /// A request to a backend service with the deadline every call gets.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.grpc_timeout);
+        request
+    }
+
+    /// A request made on behalf of `caller`, carrying its token for the service to check.
+    pub fn request_as<T>(&self, caller: &Caller, message: T) -> Result<tonic::Request<T>, Problem> {
+        let mut request = sankalpa_kit::auth::with_bearer(message, &caller.token)?;
+        request.set_timeout(self.grpc_timeout);
+        Ok(request)
+    }
+
+    pub fn auth(&self) -> AuthClient {
+        self.auth.clone()
+    }
+}
+
+/// The gateway, bound to its address and ready to serve.
+pub struct Gateway {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: Router,
+    authenticator: Arc<Authenticator>,
+    jwks_refresh: Duration,
+}
+
+impl Gateway {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // Installs the recorder now, so what is counted before the first scrape is kept.
+        sankalpa_kit::metrics::handle();
+
+        let channel = sankalpa_kit::grpc::channel(&config.auth_url)?;
+        let auth = AuthServiceClient::with_interceptor(channel.clone(), PropagateTrace);
+        let redis =
+            sankalpa_kit::cache::Redis::new(&config.infra.redis_url, &config.redis_key_prefix)?;
+        let authenticator = Arc::new(Authenticator::new(
+            &config.infra,
+            channel.clone(),
+            auth.clone(),
+            config.grpc_timeout,
+        ));
+        authenticator.load_keys().await;
+        let limiter = Arc::new(RateLimiter::new(
+            redis,
+            config.rate_limit.clone(),
+            config.trust_forwarded_for,
+        ));
+        let state = Arc::new(AppState {
+            auth,
+            grpc_timeout: config.grpc_timeout,
+            health: HealthCache::new(vec![("auth", "sankalpa.v1.AuthService", channel)]),
+        });
+
+        let router = router(&config, state, authenticator.clone(), limiter)?;
+        let listener = sankalpa_kit::grpc::bind(config.addr).await?;
+        let addr = listener.local_addr()?;
+        Ok(Self {
+            listener,
+            addr,
+            router,
+            authenticator,
+            jwks_refresh: config.jwks_refresh,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` resolves, then lets requests in flight finish.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(
+            self.authenticator
+                .clone()
+                .keep_keys_fresh(self.jwks_refresh, stop.clone()),
+        );
+        tasks.close();
+
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        stop.cancel();
+        tasks.wait().await;
+        served?;
+        Ok(())
+    }
+}
+
+fn router(
+    config: &Config,
+    state: Arc<AppState>,
+    authenticator: Arc<Authenticator>,
+    limiter: Arc<RateLimiter>,
+) -> anyhow::Result<Router> {
+    // Layers added later run earlier; route layers run only for matched routes, where the
+    // matched path is known (metrics label by it, the rate limiter buckets by it).
+    let api = Router::new()
+        .merge(sessions::routes())
+        .merge(users::routes())
+        .merge(keys::routes())
+        .merge(tenants::routes())
+        .merge(audit::routes())
+        .merge(status::routes())
+        .with_state(state)
+        .route_layer(middleware::from_fn(observe::metrics))
+        .route_layer(middleware::from_fn_with_state(
+            authenticator.clone(),
+            authn::authenticate,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            (limiter, authenticator),
+            ratelimit::limit,
+        ));
+    // Nothing is checked by /readyz: without Redis the gateway still serves (it stops rate
+    // limiting), and taking every replica out of service for that would be the larger outage.
+    let unlimited = docs::routes()
+        .merge(sankalpa_kit::ops::router(
+            sankalpa_kit::ops::Readiness::default(),
+        ))
+        .route_layer(middleware::from_fn(observe::metrics));
+
+    let x_request_id = HeaderName::from_static("x-request-id");
+    Ok(Router::new()
+        .merge(api)
+        .merge(unlimited)
+        .fallback(|| async {
+            sankalpa_kit::problem::Problem::new(axum::http::StatusCode::NOT_FOUND, "no such route")
+        })
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(
+            config.body_limit_bytes,
+            json::limit_declared_length,
+        ))
+        .layer(middleware::map_response(observe::security_headers))
+        .layer(cors(&config.cors_origins)?)
+        .layer(middleware::from_fn(observe::trace))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid)))
+}
+
+fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
+    let allow = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        let origins = origins
+            .iter()
+            .map(|origin| HeaderValue::from_str(origin))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| anyhow::anyhow!("SANKALPA_CORS_ORIGINS has a bad origin: {err}"))?;
+        AllowOrigin::list(origins)
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+            HeaderName::from_static("ratelimit-limit"),
+            HeaderName::from_static("ratelimit-remaining"),
+            HeaderName::from_static("ratelimit-reset"),
+        ])
+        .max_age(Duration::from_secs(3600)))
+}

@@ -1,0 +1,259 @@
+//! Authentication: who is calling, from a Bearer token or an `X-API-Key`.
+//!
+//! Access tokens are verified here, locally, against auth's public keys (fetched over gRPC and
+//! refreshed in the background to follow key rotation), so checking a token costs no round
+//! trip. An API key is traded for a short-lived access token through auth's ExchangeApiKey; the
+//! result is kept in memory for a few seconds, keyed by the key's SHA-256, so a client sending
+//! its key on every request does not cost auth a lookup each time, while a revoked key stops
+//! working within those seconds. Handlers that need a caller take a [`Caller`] argument; the
+//! caller's token is what the gateway forwards to the backend services.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sankalpa_kit::auth::{Principal, TokenError, TokenVerifier};
+use sankalpa_kit::config::Infra;
+use sankalpa_kit::problem::Problem;
+use sankalpa_proto::v1::ExchangeApiKeyRequest;
+use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use crate::AuthClient;
+
+/// How long an exchanged API key is trusted without asking auth again: the delay after which a
+/// revocation takes effect at the gateway.
+const API_KEY_CACHE_TTL: Duration = Duration::from_secs(10);
+/// Past this many cached keys, expired entries are swept before adding one, so a client sending
+/// many keys cannot grow the cache without bound.
+const API_KEY_CACHE_SWEEP_AT: usize = 10_000;
+/// How long the first load of the token keys may hold up the start.
+const FIRST_KEY_LOAD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A verified caller and the access token that proves it, forwarded to the services.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub token: Arc<str>,
+}
+
+impl Caller {
+    /// 403 unless the caller holds `permission`: the gateway checks before the service does.
+    pub fn require(&self, permission: &str) -> Result<(), Problem> {
+        Ok(self.principal.require(permission)?)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "an access token (Authorization: Bearer) or an API key (X-API-Key) is required",
+            )
+        })
+    }
+}
+
+struct CachedKey {
+    caller: Caller,
+    until: Instant,
+}
+
+pub struct Authenticator {
+    verifier: Arc<TokenVerifier>,
+    /// For the JWK Set: kit's key loader takes a plain client.
+    keys_client: AuthServiceClient<Channel>,
+    auth: AuthClient,
+    grpc_timeout: Duration,
+    api_keys: Mutex<HashMap<[u8; 32], CachedKey>>,
+}
+
+impl Authenticator {
+    pub fn new(infra: &Infra, channel: Channel, auth: AuthClient, grpc_timeout: Duration) -> Self {
+        Self {
+            verifier: Arc::new(TokenVerifier::new(
+                &infra.token_issuer,
+                &infra.token_audience,
+            )),
+            keys_client: AuthServiceClient::new(channel),
+            auth,
+            grpc_timeout,
+            api_keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Loads the token keys once, so tokens verify from the first request when auth is up. When
+    /// it is not, the gateway starts anyway and the background refresh keeps trying.
+    pub async fn load_keys(&self) {
+        let mut client = self.keys_client.clone();
+        match tokio::time::timeout(
+            FIRST_KEY_LOAD_TIMEOUT,
+            sankalpa_kit::auth::load_jwks(&self.verifier, &mut client),
+        )
+        .await
+        {
+            Ok(Ok(count)) => tracing::info!(keys = count, "loaded the token keys from auth"),
+            Ok(Err(err)) => tracing::warn!(error = %err, "could not load the token keys yet"),
+            Err(_) => tracing::warn!("auth did not send the token keys in time; will retry"),
+        }
+    }
+
+    /// Follows auth's key rotation until `stop` is cancelled.
+    pub async fn keep_keys_fresh(self: Arc<Self>, every: Duration, stop: CancellationToken) {
+        sankalpa_kit::auth::refresh_jwks(
+            self.verifier.clone(),
+            self.keys_client.clone(),
+            every,
+            stop,
+        )
+        .await;
+    }
+
+    /// The caller, when it can be told without a network call: a valid Bearer token or an API
+    /// key exchanged moments ago. The rate limiter uses this to pick the caller's bucket.
+    pub fn known(&self, headers: &HeaderMap) -> Option<Caller> {
+        match credential(headers) {
+            Ok(Some(Credential::Bearer(value))) => self.verify_bearer(value).ok(),
+            Ok(Some(Credential::ApiKey(key))) => self.cached(&digest(key)),
+            Ok(None) | Err(_) => None,
+        }
+    }
+
+    /// The caller, `None` for an anonymous request, 401 for a credential that does not hold.
+    pub async fn identify(&self, headers: &HeaderMap) -> Result<Option<Caller>, Problem> {
+        match credential(headers)? {
+            None => Ok(None),
+            Some(Credential::Bearer(value)) => self.verify_bearer(value).map(Some),
+            Some(Credential::ApiKey(key)) => self.exchange(key).await.map(Some),
+        }
+    }
+
+    fn verify_bearer(&self, value: &str) -> Result<Caller, Problem> {
+        let principal = self
+            .verifier
+            .verify_bearer(value)
+            .map_err(unauthenticated)?;
+        let token = value
+            .split_once(' ')
+            .map_or(value, |(_, token)| token)
+            .trim();
+        Ok(Caller {
+            principal,
+            token: token.into(),
+        })
+    }
+
+    async fn exchange(&self, key: &str) -> Result<Caller, Problem> {
+        let digest = digest(key);
+        if let Some(caller) = self.cached(&digest) {
+            return Ok(caller);
+        }
+        let mut request = tonic::Request::new(ExchangeApiKeyRequest {
+            api_key: key.to_owned(),
+        });
+        request.set_timeout(self.grpc_timeout);
+        let token = self
+            .auth
+            .clone()
+            .exchange_api_key(request)
+            .await?
+            .into_inner();
+        let principal = self
+            .verifier
+            .verify(&token.access_token)
+            .map_err(unauthenticated)?;
+        let caller = Caller {
+            principal,
+            token: token.access_token.into(),
+        };
+        let lifetime = API_KEY_CACHE_TTL.min(Duration::from_secs(token.expires_in));
+        let now = Instant::now();
+        let mut cache = self.api_keys.lock().expect("api key cache lock poisoned");
+        if cache.len() >= API_KEY_CACHE_SWEEP_AT {
+            cache.retain(|_, cached| cached.until > now);
+        }
+        cache.insert(
+            digest,
+            CachedKey {
+                caller: caller.clone(),
+                until: now + lifetime,
+            },
+        );
+        Ok(caller)
+    }
+
+    fn cached(&self, digest: &[u8; 32]) -> Option<Caller> {
+        let cache = self.api_keys.lock().expect("api key cache lock poisoned");
+        cache
+            .get(digest)
+            .filter(|cached| cached.until > Instant::now())
+            .map(|cached| cached.caller.clone())
+    }
+}
+
+enum Credential<'a> {
+    Bearer(&'a str),
+    ApiKey(&'a str),
+}
+
+fn credential(headers: &HeaderMap) -> Result<Option<Credential<'_>>, Problem> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        return Ok(Some(Credential::Bearer(text(value)?)));
+    }
+    if let Some(value) = headers.get("x-api-key") {
+        return Ok(Some(Credential::ApiKey(text(value)?.trim())));
+    }
+    Ok(None)
+}
+
+fn text(value: &axum::http::HeaderValue) -> Result<&str, Problem> {
+    value.to_str().map_err(|_| {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "the credential header is not text",
+        )
+    })
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+fn unauthenticated(err: TokenError) -> Problem {
+    Problem::new(StatusCode::UNAUTHORIZED, err.to_string())
+}
+
+/// Puts the [`Caller`] into the request, or answers 401 when a credential was sent and fails.
+/// Requests without one go on anonymously: the handlers that need a caller ask for it.
+pub async fn authenticate(
+    State(authenticator): State<Arc<Authenticator>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let tenant = match request.extensions().get::<Caller>() {
+        Some(caller) => caller.principal.tenant_id.clone(),
+        None => match authenticator.identify(request.headers()).await {
+            Ok(Some(caller)) => {
+                let tenant = caller.principal.tenant_id.clone();
+                request.extensions_mut().insert(caller);
+                tenant
+            }
+            Ok(None) => String::new(),
+            Err(problem) => return problem.into_response(),
+        },
+    };
+    if !tenant.is_empty() {
+        tracing::Span::current().record("tenant", tenant.as_str());
+    }
+    next.run(request).await
+}

@@ -1,0 +1,98 @@
+//! The JSON edge of the REST API: request bodies whose every rejection is a problem+json naming
+//! what was wrong, the body size limit, and the conversions from wire types every route shares.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use sankalpa_kit::problem::Problem;
+use sankalpa_proto::v1::{PageRequest, PageResponse};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
+
+/// A JSON request body; malformed, mistyped or oversized bodies are answered as problems.
+pub struct Body<T>(pub T);
+
+impl<T, S> FromRequest<S> for Body<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(body_problem(&rejection)),
+        }
+    }
+}
+
+fn body_problem(rejection: &JsonRejection) -> Problem {
+    let status = match rejection {
+        JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        rejection if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
+        // A body that parses but does not fit the schema is as much the client's mistake as one
+        // that does not parse: both are 400, with serde's message naming the field or position.
+        _ => StatusCode::BAD_REQUEST,
+    };
+    Problem::new(status, rejection.body_text())
+}
+
+/// Refuses a body whose declared length is over `limit` before reading any of it. Bodies sent
+/// without a length are cut at the same limit while they are read (axum's DefaultBodyLimit).
+pub async fn limit_declared_length(
+    State(limit): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// A protobuf timestamp as a UTC instant (RFC 3339 in JSON); unset gives `None`.
+pub fn timestamp(value: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    let value = value?;
+    DateTime::from_timestamp(value.seconds, u32::try_from(value.nanos).unwrap_or(0))
+}
+
+/// Cursor paging of list routes.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// At most 200; the service default (50) when absent.
+    pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+impl From<Page> for PageRequest {
+    fn from(page: Page) -> Self {
+        Self {
+            page_size: page.page_size.unwrap_or(0),
+            page_token: page.page_token.unwrap_or_default(),
+        }
+    }
+}
+
+/// Where the next page starts; absent on the last page.
+pub fn next_page(page: Option<PageResponse>) -> Option<String> {
+    page.map(|page| page.next_page_token)
+        .filter(|token| !token.is_empty())
+}

@@ -1,0 +1,172 @@
+//! API keys: created for the caller's tenant with at most the caller's permissions, shown once,
+//! listed by prefix, revoked by id.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use chrono::{DateTime, Utc};
+use sankalpa_kit::problem::Problem;
+use sankalpa_proto::v1;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::authn::Caller;
+use crate::json::{Body, Page, next_page, timestamp};
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/keys", get(list).post(create))
+        .route("/api/keys/{id}", delete(revoke))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKey {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    /// The first characters of the key, to recognise it; never the whole key.
+    pub prefix: String,
+    pub permissions: Vec<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The user who created it.
+    pub created_by: String,
+}
+
+impl From<v1::ApiKey> for ApiKey {
+    fn from(key: v1::ApiKey) -> Self {
+        Self {
+            id: key.id,
+            tenant_id: key.tenant_id,
+            name: key.name,
+            prefix: key.prefix,
+            permissions: key.permissions,
+            created_at: timestamp(key.created_at),
+            expires_at: timestamp(key.expires_at),
+            revoked_at: timestamp(key.revoked_at),
+            created_by: key.created_by,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateApiKey {
+    pub name: String,
+    /// A subset of the caller's permissions.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// Lifetime in seconds; the key does not expire when absent.
+    pub expires_in_seconds: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    pub key: Option<ApiKey>,
+    /// The key itself (`sk_...`), shown this once: send it as `X-API-Key`.
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub keys: Vec<ApiKey>,
+    /// Pass as `page_token` for the next page; absent on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// Creates an API key.
+#[utoipa::path(
+    post,
+    path = "/api/keys",
+    tag = "keys",
+    request_body = CreateApiKey,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "The key and its secret, shown once", body = CreatedApiKey),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A permission the caller does not hold", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<CreateApiKey>,
+) -> Result<(StatusCode, axum::Json<CreatedApiKey>), Problem> {
+    let request = v1::CreateApiKeyRequest {
+        name: body.name,
+        permissions: body.permissions,
+        expires_in_seconds: body.expires_in_seconds.unwrap_or(0),
+    };
+    let response = state
+        .auth()
+        .create_api_key(state.request_as(&caller, request)?)
+        .await?
+        .into_inner();
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedApiKey {
+            key: response.key.map(ApiKey::from),
+            secret: response.secret,
+        }),
+    ))
+}
+
+/// The API keys of the caller's tenant.
+#[utoipa::path(
+    get,
+    path = "/api/keys",
+    tag = "keys",
+    params(Page),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of keys", body = ApiKeyList),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Result<axum::Json<ApiKeyList>, Problem> {
+    let request = v1::ListApiKeysRequest {
+        page: Some(page.into()),
+    };
+    let response = state
+        .auth()
+        .list_api_keys(state.request_as(&caller, request)?)
+        .await?
+        .into_inner();
+    Ok(axum::Json(ApiKeyList {
+        keys: response.keys.into_iter().map(ApiKey::from).collect(),
+        next_page_token: next_page(response.page),
+    }))
+}
+
+/// Revokes an API key. Gateways may honour it for a few more seconds (their key cache).
+#[utoipa::path(
+    delete,
+    path = "/api/keys/{id}",
+    tag = "keys",
+    params(("id" = String, Path, description = "The key id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The revoked key", body = ApiKey),
+        (status = 404, description = "No such key in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn revoke(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ApiKey>, Problem> {
+    let key = state
+        .auth()
+        .revoke_api_key(state.request_as(&caller, v1::RevokeApiKeyRequest { id })?)
+        .await?;
+    Ok(axum::Json(key.into_inner().into()))
+}

@@ -1,0 +1,21 @@
+//! The gateway process: configuration from the environment, telemetry, then serve until
+//! SIGTERM or Ctrl-C.
+
+use sankalpa_gateway::{Config, Gateway};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // Before tracing exists, so a bad setting is reported where the operator looks.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("sankalpa-gateway: invalid configuration: {err:#}");
+            std::process::exit(2);
+        }
+    };
+    let _telemetry = sankalpa_kit::telemetry::init("gateway")?;
+    tracing::info!(?config, "starting the gateway");
+    let gateway = Gateway::build(config).await?;
+    tracing::info!(addr = %gateway.addr(), "gateway listening");
+    gateway.serve(sankalpa_kit::shutdown::signal()).await
+}

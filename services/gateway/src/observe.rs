@@ -1,0 +1,93 @@
+//! What every response carries and what every request leaves behind: a tracing span joined to
+//! the caller's trace, request metrics by route, and the security headers of an API.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use sankalpa_kit::telemetry;
+use tracing::Instrument;
+
+/// A span per request, child of the incoming `traceparent` when there is one, so the calls the
+/// gateway makes to the services show up under the caller's trace.
+pub async fn trace(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "http",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id,
+        tenant = tracing::field::Empty,
+        status = tracing::field::Empty,
+    );
+    telemetry::adopt(&span, &telemetry::HeaderExtractor(request.headers()));
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    span.record("status", status.as_u16());
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status.is_server_error() {
+            tracing::warn!(elapsed_ms, "request failed");
+        } else {
+            tracing::debug!(elapsed_ms, "request done");
+        }
+    });
+    response
+}
+
+/// `http_requests_total` and `http_request_duration_seconds` by matched route (not raw path, so
+/// ids do not explode the label set), method and status.
+pub async fn metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(String::new, |path| path.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics::counter!(
+        "http_requests_total",
+        "route" => route.clone(),
+        "method" => method.clone(),
+        "status" => status.clone(),
+    )
+    .increment(1);
+    metrics::histogram!(
+        "http_request_duration_seconds",
+        "route" => route,
+        "method" => method,
+        "status" => status,
+    )
+    .record(elapsed);
+    response
+}
+
+/// The headers of an API that no browser should sniff, frame, or run scripts from. A route
+/// serving a page (the docs) sets its own Content-Security-Policy, which is kept.
+pub async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
+    response
+}

@@ -1,0 +1,279 @@
+//! Rate limiting, shared by every gateway replica through Redis.
+//!
+//! Each request costs one Lua script run: a sliding-window counter estimated from two fixed
+//! windows (the previous window's count weighted by how much of it the sliding window still
+//! covers, plus the current window's count). That is close to a true sliding log at the memory
+//! cost of two integers per caller. Callers are counted per principal when they present a valid
+//! credential and per client address otherwise; login and register have a stricter bucket of
+//! their own, per address, because each attempt costs an argon2 hash and invites guessing.
+//!
+//! Redis is a safeguard here, not a dependency: when it is down or slow the request goes
+//! through and `gateway_rate_limit_bypassed_total` counts it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sankalpa_kit::cache::Redis;
+use sankalpa_kit::config::{self, ConfigError};
+use sankalpa_kit::problem::Problem;
+
+use crate::authn::Authenticator;
+
+/// The routes with the strict bucket.
+const LOGIN_ROUTES: &[&str] = &["/api/users/login", "/api/users/register"];
+
+const SLIDING_WINDOW: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
+local limit = tonumber(ARGV[1])
+local window_ms = tonumber(ARGV[2])
+local elapsed_ms = tonumber(ARGV[3])
+if previous * (window_ms - elapsed_ms) / window_ms + current + 1 > limit then
+  return {0, current, previous}
+end
+current = redis.call('INCR', KEYS[1])
+if current == 1 then
+  redis.call('PEXPIRE', KEYS[1], window_ms * 2)
+end
+return {1, current, previous}
+";
+
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    pub window: Duration,
+    /// Requests per window per client address, for calls without a credential.
+    pub anonymous: u64,
+    /// Requests per window per principal.
+    pub authenticated: u64,
+    /// Login and register attempts per window per client address.
+    pub login: u64,
+    /// Past this, Redis counts as slow and the request goes through unlimited.
+    pub redis_timeout: Duration,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(60),
+            anonymous: 300,
+            authenticated: 1200,
+            login: 20,
+            redis_timeout: Duration::from_millis(50),
+        }
+    }
+}
+
+impl RateLimitConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let default = Self::default();
+        Ok(Self {
+            window: config::millis("SANKALPA_RATE_LIMIT_WINDOW_MS", default.window)?,
+            anonymous: config::var("SANKALPA_RATE_LIMIT_ANONYMOUS", default.anonymous)?,
+            authenticated: config::var("SANKALPA_RATE_LIMIT_AUTHENTICATED", default.authenticated)?,
+            login: config::var("SANKALPA_RATE_LIMIT_LOGIN", default.login)?,
+            redis_timeout: config::millis(
+                "SANKALPA_RATE_LIMIT_REDIS_TIMEOUT_MS",
+                default.redis_timeout,
+            )?,
+        })
+    }
+}
+
+pub struct RateLimiter {
+    redis: Redis,
+    script: redis::Script,
+    config: RateLimitConfig,
+    trust_forwarded_for: bool,
+}
+
+/// The outcome of one check, and what the RateLimit-* headers tell the client.
+struct Decision {
+    allowed: bool,
+    limit: u64,
+    remaining: u64,
+    /// Seconds until the current window ends.
+    reset: u64,
+    /// Seconds until a denied request would be allowed.
+    retry_after: u64,
+}
+
+impl RateLimiter {
+    pub fn new(redis: Redis, config: RateLimitConfig, trust_forwarded_for: bool) -> Self {
+        Self {
+            redis,
+            script: redis::Script::new(SLIDING_WINDOW),
+            config,
+            trust_forwarded_for,
+        }
+    }
+
+    /// Counts one request against `bucket`; `None` when Redis could not say in time.
+    async fn check(&self, bucket: &str, limit: u64) -> Option<Decision> {
+        let window_ms = u64::try_from(self.config.window.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64);
+        let index = now_ms / window_ms;
+        let elapsed_ms = now_ms % window_ms;
+        let current_key = self.redis.key(&format!("ratelimit:{bucket}:{index}"));
+        let previous_key = self
+            .redis
+            .key(&format!("ratelimit:{bucket}:{}", index.saturating_sub(1)));
+        let mut connection = self.redis.connection();
+        let mut invocation = self.script.key(current_key);
+        invocation
+            .key(previous_key)
+            .arg(limit)
+            .arg(window_ms)
+            .arg(elapsed_ms);
+        let counts = tokio::time::timeout(
+            self.config.redis_timeout,
+            invocation.invoke_async::<(u8, u64, u64)>(&mut connection),
+        )
+        .await;
+        let (allowed, current, previous) = match counts {
+            Ok(Ok(counts)) => counts,
+            Ok(Err(err)) => {
+                tracing::debug!(error = %err, "rate limit bypassed: Redis failed");
+                metrics::counter!("gateway_rate_limit_bypassed_total").increment(1);
+                return None;
+            }
+            Err(_) => {
+                tracing::debug!("rate limit bypassed: Redis was too slow");
+                metrics::counter!("gateway_rate_limit_bypassed_total").increment(1);
+                return None;
+            }
+        };
+        let window = window_ms as f64;
+        let elapsed = elapsed_ms as f64;
+        let estimate = previous as f64 * (window - elapsed) / window + current as f64;
+        Some(Decision {
+            allowed: allowed == 1,
+            limit,
+            remaining: (limit as f64 - estimate).floor().max(0.0) as u64,
+            reset: seconds(window - elapsed),
+            retry_after: seconds(wait_ms(limit, current, previous, window, elapsed)),
+        })
+    }
+
+    fn client_address(&self, request: &Request) -> String {
+        if self.trust_forwarded_for
+            && let Some(forwarded) = request
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.rsplit(',').next())
+                .map(str::trim)
+                .filter(|value| !value.is_empty())
+        {
+            return forwarded.to_owned();
+        }
+        request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string())
+    }
+}
+
+/// How long until one more request fits under `limit`: later in the current window, as the
+/// previous window's weight fades, or else in the next one, as the current window's does.
+fn wait_ms(limit: u64, current: u64, previous: u64, window: f64, elapsed: f64) -> f64 {
+    let room = limit as f64 - 1.0;
+    if (current as f64) <= room && previous > 0 {
+        let at = window * (1.0 - (room - current as f64) / previous as f64);
+        if at < window {
+            return (at - elapsed).max(0.0);
+        }
+    }
+    let into_next = if current == 0 {
+        0.0
+    } else {
+        (window * (1.0 - room / current as f64)).clamp(0.0, window)
+    };
+    window - elapsed + into_next
+}
+
+fn seconds(ms: f64) -> u64 {
+    ((ms / 1000.0).ceil() as u64).max(1)
+}
+
+fn set_headers(headers: &mut HeaderMap, decision: &Decision) {
+    headers.insert("ratelimit-limit", HeaderValue::from(decision.limit));
+    headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
+    headers.insert("ratelimit-reset", HeaderValue::from(decision.reset));
+}
+
+/// Counts the request in its bucket and answers 429 when the bucket is full.
+pub async fn limit(
+    State((limiter, authenticator)): State<(Arc<RateLimiter>, Arc<Authenticator>)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let (bucket, limit) = if route.is_some_and(|route| LOGIN_ROUTES.contains(&route)) {
+        let address = limiter.client_address(&request);
+        (format!("login:ip:{address}"), limiter.config.login)
+    } else if let Some(caller) = authenticator.known(request.headers()) {
+        let bucket = format!(
+            "api:principal:{}:{}",
+            caller.principal.tenant_id, caller.principal.subject
+        );
+        // Verified once: authentication takes the caller from here.
+        request.extensions_mut().insert(caller);
+        (bucket, limiter.config.authenticated)
+    } else {
+        let address = limiter.client_address(&request);
+        (format!("api:ip:{address}"), limiter.config.anonymous)
+    };
+
+    let Some(decision) = limiter.check(&bucket, limit).await else {
+        return next.run(request).await;
+    };
+    if !decision.allowed {
+        let mut problem = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "rate limit of {limit} requests per {} s exceeded; retry in {} s",
+                limiter.config.window.as_secs().max(1),
+                decision.retry_after
+            ),
+        );
+        problem.retry_after = Some(decision.retry_after);
+        let mut response = problem.into_response();
+        set_headers(response.headers_mut(), &decision);
+        return response;
+    }
+    let mut response = next.run(request).await;
+    set_headers(response.headers_mut(), &decision);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wait_ms;
+
+    #[test]
+    fn a_full_current_window_waits_into_the_next_one() {
+        // 10 of 10 used, 40 s into a 60 s window: 20 s left, then 6 s of the next window
+        // before the fading count leaves room for one more.
+        let wait = wait_ms(10, 10, 0, 60_000.0, 40_000.0);
+        assert!((wait - 26_000.0).abs() < 1.0, "{wait}");
+    }
+
+    #[test]
+    fn a_full_previous_window_frees_room_as_it_fades() {
+        // Nothing yet in this window, 10 of 10 in the last one, 0 s in: one slot frees at 6 s.
+        let wait = wait_ms(10, 0, 10, 60_000.0, 0.0);
+        assert!((wait - 6_000.0).abs() < 1.0, "{wait}");
+    }
+}

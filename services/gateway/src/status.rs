@@ -1,0 +1,139 @@
+//! `GET /api/status`: the gateway's version and uptime and each backend service's gRPC health.
+//!
+//! Health is asked at most about once a second, whatever the request rate: the answer is cached,
+//! and one request refreshes it while the others wait for that answer rather than asking too.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use serde::Serialize;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use utoipa::ToSchema;
+
+use crate::AppState;
+
+const FRESH_FOR: Duration = Duration::from_secs(1);
+const CHECK_TIMEOUT: Duration = Duration::from_millis(500);
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/api/status", get(status))
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Status {
+    /// `ok` when every service serves, `degraded` otherwise.
+    pub status: &'static str,
+    pub version: &'static str,
+    pub uptime_seconds: u64,
+    pub services: Vec<ServiceHealth>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ServiceHealth {
+    pub name: &'static str,
+    /// `serving`, `not_serving`, `unknown` or `unreachable`.
+    pub status: &'static str,
+}
+
+/// One backend service: its name and the fully qualified gRPC service its health names.
+struct Backend {
+    name: &'static str,
+    grpc_service: &'static str,
+    client: HealthClient<Channel>,
+}
+
+pub struct HealthCache {
+    started: Instant,
+    backends: Vec<Backend>,
+    last: RwLock<Option<(Instant, Arc<[ServiceHealth]>)>>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl HealthCache {
+    /// `backends`: (name, fully qualified gRPC service, channel) of each service to report.
+    pub fn new(backends: Vec<(&'static str, &'static str, Channel)>) -> Self {
+        Self {
+            started: Instant::now(),
+            backends: backends
+                .into_iter()
+                .map(|(name, grpc_service, channel)| Backend {
+                    name,
+                    grpc_service,
+                    client: HealthClient::new(channel),
+                })
+                .collect(),
+            last: RwLock::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn fresh(&self) -> Option<Arc<[ServiceHealth]>> {
+        let last = self.last.read().expect("health cache lock poisoned");
+        last.as_ref()
+            .filter(|(at, _)| at.elapsed() < FRESH_FOR)
+            .map(|(_, health)| health.clone())
+    }
+
+    async fn services(&self) -> Arc<[ServiceHealth]> {
+        if let Some(health) = self.fresh() {
+            return health;
+        }
+        let _refreshing = self.refreshing.lock().await;
+        if let Some(health) = self.fresh() {
+            return health;
+        }
+        let mut report = Vec::with_capacity(self.backends.len());
+        for backend in &self.backends {
+            report.push(ServiceHealth {
+                name: backend.name,
+                status: backend.check().await,
+            });
+        }
+        let report: Arc<[ServiceHealth]> = report.into();
+        *self.last.write().expect("health cache lock poisoned") =
+            Some((Instant::now(), report.clone()));
+        report
+    }
+}
+
+impl Backend {
+    async fn check(&self) -> &'static str {
+        let mut request = tonic::Request::new(HealthCheckRequest {
+            service: self.grpc_service.to_owned(),
+        });
+        request.set_timeout(CHECK_TIMEOUT);
+        match tokio::time::timeout(CHECK_TIMEOUT, self.client.clone().check(request)).await {
+            Ok(Ok(response)) => match response.into_inner().status() {
+                ServingStatus::Serving => "serving",
+                ServingStatus::NotServing => "not_serving",
+                ServingStatus::Unknown | ServingStatus::ServiceUnknown => "unknown",
+            },
+            Ok(Err(status)) if status.code() == tonic::Code::NotFound => "unknown",
+            Ok(Err(_)) | Err(_) => "unreachable",
+        }
+    }
+}
+
+/// The gateway's version and uptime, and the health of each backend service.
+#[utoipa::path(
+    get,
+    path = "/api/status",
+    tag = "status",
+    responses((status = 200, description = "The platform's status", body = Status)),
+)]
+pub async fn status(State(state): State<Arc<AppState>>) -> axum::Json<Status> {
+    let services = state.health.services().await;
+    let all_serving = services.iter().all(|service| service.status == "serving");
+    axum::Json(Status {
+        status: if all_serving { "ok" } else { "degraded" },
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: state.health.started.elapsed().as_secs(),
+        services: services.to_vec(),
+    })
+}

@@ -1,0 +1,250 @@
+//! Users: the caller (`/api/users/me`) and the administration of a tenant's users
+//! (`users:admin`). Another tenant's user answers 404, as if it did not exist.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use chrono::{DateTime, Utc};
+use sankalpa_kit::problem::Problem;
+use sankalpa_proto::v1;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::authn::Caller;
+use crate::json::{Body, Page, next_page, timestamp};
+
+const USERS_ADMIN: &str = "users:admin";
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/users/me", get(me))
+        .route("/api/users", get(list).post(create))
+        .route("/api/users/{id}", get(get_one).delete(delete))
+        .route("/api/users/{id}/roles", put(set_roles))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct User {
+    pub id: String,
+    pub tenant_id: String,
+    pub email: String,
+    pub display_name: String,
+    /// admin, developer, viewer.
+    pub roles: Vec<String>,
+    pub permissions: Vec<String>,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl From<v1::User> for User {
+    fn from(user: v1::User) -> Self {
+        Self {
+            id: user.id,
+            tenant_id: user.tenant_id,
+            email: user.email,
+            display_name: user.display_name,
+            roles: user.roles,
+            permissions: user.permissions,
+            created_at: timestamp(user.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<User>,
+    /// Pass as `page_token` for the next page; absent on the last page.
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateUser {
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub display_name: String,
+    /// admin, developer, viewer.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SetRoles {
+    pub roles: Vec<String>,
+}
+
+/// The caller.
+#[utoipa::path(
+    get,
+    path = "/api/users/me",
+    tag = "users",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The caller", body = User),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn me(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<axum::Json<User>, Problem> {
+    let user = state
+        .auth()
+        .me(state.request_as(&caller, v1::MeRequest {})?)
+        .await?;
+    Ok(axum::Json(user.into_inner().into()))
+}
+
+/// The users of the caller's tenant.
+#[utoipa::path(
+    get,
+    path = "/api/users",
+    tag = "users",
+    params(Page),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of users", body = UserList),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing users:admin", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Result<axum::Json<UserList>, Problem> {
+    caller.require(USERS_ADMIN)?;
+    let request = v1::ListUsersRequest {
+        page: Some(page.into()),
+    };
+    let response = state
+        .auth()
+        .list_users(state.request_as(&caller, request)?)
+        .await?
+        .into_inner();
+    Ok(axum::Json(UserList {
+        users: response.users.into_iter().map(User::from).collect(),
+        next_page_token: next_page(response.page),
+    }))
+}
+
+/// Adds a user to the caller's tenant.
+#[utoipa::path(
+    post,
+    path = "/api/users",
+    tag = "users",
+    request_body = CreateUser,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "The new user", body = User),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing users:admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The email is taken", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<CreateUser>,
+) -> Result<(StatusCode, axum::Json<User>), Problem> {
+    caller.require(USERS_ADMIN)?;
+    let request = v1::CreateUserRequest {
+        email: body.email,
+        password: body.password,
+        display_name: body.display_name,
+        roles: body.roles,
+    };
+    let user = state
+        .auth()
+        .create_user(state.request_as(&caller, request)?)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(user.into_inner().into())))
+}
+
+/// One user of the caller's tenant.
+#[utoipa::path(
+    get,
+    path = "/api/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "The user id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 403, description = "Missing users:admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn get_one(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<User>, Problem> {
+    caller.require(USERS_ADMIN)?;
+    let user = state
+        .auth()
+        .get_user(state.request_as(&caller, v1::GetUserRequest { id })?)
+        .await?;
+    Ok(axum::Json(user.into_inner().into()))
+}
+
+/// Removes a user from the caller's tenant.
+#[utoipa::path(
+    delete,
+    path = "/api/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "The user id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 204, description = "The user is deleted"),
+        (status = 403, description = "Missing users:admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.require(USERS_ADMIN)?;
+    state
+        .auth()
+        .delete_user(state.request_as(&caller, v1::DeleteUserRequest { id })?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces a user's roles.
+#[utoipa::path(
+    put,
+    path = "/api/users/{id}/roles",
+    tag = "users",
+    params(("id" = String, Path, description = "The user id")),
+    request_body = SetRoles,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The user with its new roles", body = User),
+        (status = 400, description = "Unknown role", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing users:admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn set_roles(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<SetRoles>,
+) -> Result<axum::Json<User>, Problem> {
+    caller.require(USERS_ADMIN)?;
+    let request = v1::SetUserRolesRequest {
+        id,
+        roles: body.roles,
+    };
+    let user = state
+        .auth()
+        .set_user_roles(state.request_as(&caller, request)?)
+        .await?;
+    Ok(axum::Json(user.into_inner().into()))
+}
