@@ -1,0 +1,55 @@
+# The only entry points of the project: setup, build, run, test, lint, bench.
+# Every cargo call shares one target directory (outside the repo, so clones and CI share builds).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+CARGO ?= cargo
+CARGO_TARGET_DIR ?= $(HOME)/.cache/sankalpa-target
+export CARGO_TARGET_DIR
+
+SERVICES := sankalpa-auth sankalpa-gateway
+PSQL := PGOPTIONS='--client-min-messages=warning' psql -X -w -q -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1
+BENCH_DB := sankalpa_bench
+
+.PHONY: setup build release run test lint bench
+
+## setup: install (Debian packages) and start PostgreSQL, Redis, NATS (JetStream); create the database
+setup:
+	scripts/setup.sh
+
+## build: debug build of the whole workspace
+build:
+	$(CARGO) build --workspace
+
+## release: optimised binaries of the services and the bench
+release:
+	$(CARGO) build --release $(addprefix -p ,$(SERVICES)) -p sankalpa-bench
+
+## run: start auth and the gateway locally (Ctrl-C stops them)
+run: setup
+	$(CARGO) build --release $(addprefix -p ,$(SERVICES))
+	SANKALPA_LOG_FORMAT=pretty BIN_DIR="$(CARGO_TARGET_DIR)/release" deploy/run-local.sh
+
+## test: the whole suite against the real local Postgres, Redis and NATS
+test: setup
+	export DATABASE_URL=postgres://postgres@127.0.0.1:5432/sankalpa; \
+	if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace; \
+	else \
+		$(CARGO) test --workspace; \
+	fi
+
+## lint: formatting check and clippy with warnings as errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## bench: start a fleet on free ports against a fresh database and print one JSON line per scenario
+bench: setup release
+	$(PSQL) -c 'DROP DATABASE IF EXISTS $(BENCH_DB) WITH (FORCE)' -c 'CREATE DATABASE $(BENCH_DB)'
+	status=0; \
+	SANKALPA_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$(BENCH_DB) \
+		"$(CARGO_TARGET_DIR)/release/sankalpa-bench" || status=$$?; \
+	$(PSQL) -c 'DROP DATABASE IF EXISTS $(BENCH_DB) WITH (FORCE)'; \
+	exit $$status

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Installs (Debian packages) and starts what Sankalpa needs on a developer or CI machine:
+# PostgreSQL on 5432, Redis on 6379, NATS with JetStream on 4222, and protoc for code generation;
+# then creates the `sankalpa` database. Idempotent: whatever already answers is left alone, and
+# `apt-get update` runs at most once, only when a package is missing. Needs no stdin.
+set -euo pipefail
+
+PGHOST_ADDR=127.0.0.1
+DB_NAME=${SANKALPA_DB_NAME:-sankalpa}
+WAIT_SECONDS=${SANKALPA_SETUP_WAIT_SECONDS:-30}
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo -n)
+else
+  die "not root and no sudo: cannot install or start system services"
+fi
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for_port() { # name port
+  local deadline=$((SECONDS + WAIT_SECONDS))
+  until listening "$2"; do
+    [ "$SECONDS" -lt "$deadline" ] || die "$1 did not start listening on 127.0.0.1:$2 within ${WAIT_SECONDS}s"
+    sleep 0.2
+  done
+  log "$1 is listening on 127.0.0.1:$2"
+}
+
+apt_updated=0
+install_package() { # Debian package name
+  export DEBIAN_FRONTEND=noninteractive
+  if [ "$apt_updated" -eq 0 ]; then
+    log "apt-get update (for $1)"
+    "${SUDO[@]}" apt-get update -qq
+    apt_updated=1
+  fi
+  log "installing $1"
+  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$1" >/dev/null
+}
+
+# --- protoc, for crates/proto's build.rs ---
+command -v protoc >/dev/null 2>&1 || install_package protobuf-compiler
+
+# --- PostgreSQL ---
+pg_installed_here=0
+if ! listening 5432; then
+  if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+    install_package postgresql
+    pg_installed_here=1
+  fi
+  pg_version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  if [ "$pg_installed_here" -eq 1 ]; then
+    # A fresh Debian cluster asks for a password over TCP; the local default URL
+    # (postgres://postgres@127.0.0.1:5432/sankalpa) expects trust on loopback, as on this kind.
+    hba=/etc/postgresql/$pg_version/main/pg_hba.conf
+    if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+      log "allowing trust auth on loopback in $hba"
+      "${SUDO[@]}" sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+    fi
+  fi
+  # The package's own scripts may have started the cluster already: then it only needs to
+  # re-read pg_hba.conf. "Already running" is not an error; the port check below decides.
+  if listening 5432; then
+    "${SUDO[@]}" pg_ctlcluster --skip-systemctl-redirect "$pg_version" main reload || true
+  else
+    log "starting PostgreSQL $pg_version"
+    "${SUDO[@]}" pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start ||
+      log "pg_ctlcluster start exited with $?; waiting for the port anyway"
+  fi
+fi
+wait_for_port PostgreSQL 5432
+
+# --- Redis ---
+if ! listening 6379; then
+  command -v redis-server >/dev/null 2>&1 || install_package redis-server
+  "${SUDO[@]}" mkdir -p /var/lib/redis /var/log/redis
+  log "starting Redis"
+  listening 6379 || "${SUDO[@]}" redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+    --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+fi
+wait_for_port Redis 6379
+
+# --- NATS with JetStream ---
+if ! listening 4222; then
+  [ -x /usr/sbin/nats-server ] || install_package nats-server
+  "${SUDO[@]}" mkdir -p /var/lib/nats-server
+  log "starting nats-server with JetStream"
+  listening 4222 || "${SUDO[@]}" start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+fi
+wait_for_port NATS 4222
+
+# --- the database ---
+psql_admin() { psql -X -w -q -h "$PGHOST_ADDR" -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
+exists=$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'") ||
+  die "cannot connect as postgres to $PGHOST_ADDR:5432 (SANKALPA expects trust auth on loopback)"
+if [ "$exists" != "1" ]; then
+  log "creating database $DB_NAME"
+  psql_admin -c "CREATE DATABASE \"$DB_NAME\""
+fi
+log "ready: postgres://postgres@127.0.0.1:5432/$DB_NAME, redis://127.0.0.1:6379, nats://127.0.0.1:4222"
