@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs the implemented services on this machine, in dependency order (auth, then the gateway),
+# each log line prefixed by its service's name. Ctrl-C (or any service exiting) stops them all.
+# Used by `make run`, which has already started Postgres/Redis/NATS and built release binaries.
+#
+# Addresses come from the services' own SANKALPA_* defaults; set them in the environment to move
+# a service. BIN_DIR says where the binaries are (default: $CARGO_TARGET_DIR/release).
+set -euo pipefail
+
+BIN_DIR=${BIN_DIR:-${CARGO_TARGET_DIR:-$HOME/.cache/sankalpa-target}/release}
+WAIT_SECONDS=${SANKALPA_RUN_WAIT_SECONDS:-60}
+export SANKALPA_LOG_FORMAT=${SANKALPA_LOG_FORMAT:-pretty}
+
+auth_grpc=${SANKALPA_AUTH_GRPC_ADDR:-127.0.0.1:50051}
+auth_http=${SANKALPA_AUTH_HTTP_ADDR:-127.0.0.1:9101}
+gateway=${SANKALPA_GATEWAY_ADDR:-127.0.0.1:8080}
+
+pids=()
+names=()
+
+stop_all() {
+  trap - INT TERM EXIT
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap 'echo; echo "run-local: stopping"; stop_all; exit 0' INT TERM
+trap stop_all EXIT
+
+# start NAME BINARY: runs it in the background, its stdout and stderr prefixed with "[NAME] ".
+start() {
+  local name=$1 bin=$BIN_DIR/$2
+  [ -x "$bin" ] || { echo "run-local: $bin not found; run 'make run' (it builds it)" >&2; exit 1; }
+  "$bin" > >(sed -u "s/^/[$name] /") 2>&1 &
+  pids+=("$!")
+  names+=("$name")
+}
+
+# wait_http NAME URL: until URL answers 200, the service's process died, or time runs out.
+wait_http() {
+  local name=$1 url=$2 deadline=$((SECONDS + WAIT_SECONDS)) pid=${pids[-1]}
+  until curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || { echo "run-local: $name exited during start" >&2; exit 1; }
+    [ "$SECONDS" -lt "$deadline" ] || { echo "run-local: $name not ready at $url after ${WAIT_SECONDS}s" >&2; exit 1; }
+    sleep 0.2
+  done
+}
+
+start auth sankalpa-auth
+wait_http auth "http://$auth_http/readyz"
+start gateway sankalpa-gateway
+wait_http gateway "http://$gateway/readyz"
+
+cat <<EOF
+
+  Sankalpa is running.
+    gateway     http://$gateway        (REST, /docs, /openapi.json, /metrics)
+    auth gRPC   $auth_grpc
+    auth HTTP   http://$auth_http        (/healthz, /readyz, /metrics)
+
+  Try:  curl -s http://$gateway/api/status
+
+  Ctrl-C stops everything.
+
+EOF
+
+# Any service exiting ends the run (and the EXIT trap stops the others).
+set +e
+wait -n "${pids[@]}"
+status=$?
+echo "run-local: a service exited (status $status); stopping the others" >&2
+exit "$status"
