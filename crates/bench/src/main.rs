@@ -1,1 +1,414 @@
-fn main() {}
+//! The load generator behind `make bench`.
+//!
+//! It starts its own fleet (the release binaries of auth and the gateway, as child processes on
+//! free ports, with rate limits out of the way), or uses the gateway at `SANKALPA_BENCH_URL`.
+//! It registers one user, logs in, then drives every [`Scenario`] for `SANKALPA_BENCH_SECONDS`
+//! (default 10) at each concurrency in [`CONCURRENCIES`], and prints one JSON line per scenario
+//! and concurrency on stdout:
+//! `{"scenario","concurrency","requests","errors","throughput_rps","p50_us","p99_us"}`.
+//! Progress and diagnostics go to stderr, the services' logs to files next to the binaries.
+//!
+//! A new scenario is one more entry in [`scenarios`].
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use hdrhistogram::Histogram;
+use reqwest::{Client, RequestBuilder};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+const CONCURRENCIES: [usize; 2] = [1, 64];
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Requests per window given to every rate-limit class of a fleet the bench starts itself
+/// (whatever the window), so the bench measures the gateway's work and never its 429s.
+const UNLIMITED: &str = "1000000000";
+
+/// One thing to measure: a name for the report and how to build its request.
+struct Scenario {
+    name: &'static str,
+    request: fn(&Session) -> RequestBuilder,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "GET /api/status",
+            request: |s| s.client.get(s.url("/api/status")),
+        },
+        Scenario {
+            name: "GET /api/users/me",
+            request: |s| {
+                s.client
+                    .get(s.url("/api/users/me"))
+                    .bearer_auth(&s.access_token)
+            },
+        },
+        Scenario {
+            // Bounded by argon2id on purpose: reported, not a target.
+            name: "POST /api/users/login",
+            request: |s| {
+                s.client
+                    .post(s.url("/api/users/login"))
+                    .json(&s.credentials)
+            },
+        },
+    ]
+}
+
+/// What every request of every scenario may use: the gateway and a logged-in user.
+struct Session {
+    client: Client,
+    base: String,
+    credentials: Value,
+    access_token: String,
+}
+
+impl Session {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+fn main() -> Result<()> {
+    let seconds: u64 = env_or("SANKALPA_BENCH_SECONDS", "10")
+        .parse()
+        .context("SANKALPA_BENCH_SECONDS must be a whole number of seconds")?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Ok(threads) = std::env::var("SANKALPA_BENCH_THREADS") {
+        runtime.worker_threads(threads.parse().context("SANKALPA_BENCH_THREADS")?);
+    }
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .context("Failed to start tokio")?;
+
+    // The fleet lives in `main`, so its children are killed on every way out: success, error,
+    // panic (unwinding drops it) and Ctrl-C/SIGTERM (the select below returns).
+    let mut fleet = Fleet::default();
+    runtime.block_on(async {
+        tokio::select! {
+            result = bench(&mut fleet, Duration::from_secs(seconds)) => result,
+            signal = shutdown_signal() => {
+                signal?;
+                bail!("interrupted")
+            }
+        }
+    })
+}
+
+async fn bench(fleet: &mut Fleet, duration: Duration) -> Result<()> {
+    let client = Client::builder()
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("Failed to build the HTTP client")?;
+    let base = match std::env::var("SANKALPA_BENCH_URL") {
+        Ok(url) if !url.trim().is_empty() => url.trim().trim_end_matches('/').to_owned(),
+        _ => fleet.start(&client).await?,
+    };
+    wait_ready(&client, &format!("{base}/readyz"), fleet).await?;
+    let session = Arc::new(log_in(client, base).await?);
+
+    for scenario in scenarios() {
+        for concurrency in CONCURRENCIES {
+            eprintln!(
+                "bench: {} at concurrency {concurrency} for {}s",
+                scenario.name,
+                duration.as_secs()
+            );
+            let report = drive(&session, &scenario, concurrency, duration).await?;
+            println!("{}", report.json_line(scenario.name, concurrency));
+        }
+    }
+    Ok(())
+}
+
+/// Registers a fresh user and logs it in.
+async fn log_in(client: Client, base: String) -> Result<Session> {
+    let id = uuid::Uuid::new_v4().simple();
+    let credentials = json!({
+        "email": format!("bench-{id}@example.com"),
+        "password": format!("bench-password-{id}"),
+    });
+    let mut register = credentials.clone();
+    register["display_name"] = json!("Bench User");
+    let response = client
+        .post(format!("{base}/api/users/register"))
+        .json(&register)
+        .send()
+        .await
+        .context("Failed to register the bench user")?;
+    expect_success(response, "register").await?;
+
+    let response = client
+        .post(format!("{base}/api/users/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .context("Failed to log in the bench user")?;
+    let body: Value = expect_success(response, "login").await?.json().await?;
+    let access_token = body["access_token"]
+        .as_str()
+        .context("login response has no access_token")?
+        .to_owned();
+    Ok(Session {
+        client,
+        base,
+        credentials,
+        access_token,
+    })
+}
+
+async fn expect_success(response: reqwest::Response, what: &str) -> Result<reqwest::Response> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = response.text().await.unwrap_or_default();
+    bail!("{what} answered {status}: {body}")
+}
+
+/// What one scenario at one concurrency measured.
+struct Report {
+    latency_us: Histogram<u64>,
+    errors: u64,
+    first_error: Option<String>,
+    elapsed: Duration,
+}
+
+impl Report {
+    /// The report line. Written by hand rather than with `json!` to keep the documented key
+    /// order (serde_json's map sorts keys unless a workspace-wide feature is turned on).
+    fn json_line(&self, scenario: &str, concurrency: usize) -> String {
+        let requests = self.latency_us.len();
+        format!(
+            r#"{{"scenario":{},"concurrency":{concurrency},"requests":{requests},"errors":{},"throughput_rps":{:.1},"p50_us":{},"p99_us":{}}}"#,
+            Value::from(scenario),
+            self.errors,
+            requests as f64 / self.elapsed.as_secs_f64(),
+            self.latency_us.value_at_quantile(0.50),
+            self.latency_us.value_at_quantile(0.99),
+        )
+    }
+}
+
+/// Runs `concurrency` closed-loop workers, each sending its next request as soon as the last
+/// answered, until `duration` is over. Every request is timed, failed ones included.
+async fn drive(
+    session: &Arc<Session>,
+    scenario: &Scenario,
+    concurrency: usize,
+    duration: Duration,
+) -> Result<Report> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut workers = JoinSet::new();
+    for _ in 0..concurrency {
+        let session = Arc::clone(session);
+        let request = scenario.request;
+        workers.spawn(async move {
+            let mut report = Report {
+                latency_us: new_histogram(),
+                errors: 0,
+                first_error: None,
+                elapsed: Duration::ZERO,
+            };
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                let outcome = match request(&session).send().await {
+                    Ok(response) => {
+                        let status = response.status();
+                        // Read the whole body, so the connection goes back to the pool.
+                        match response.bytes().await {
+                            Ok(_) if status.is_success() => Ok(()),
+                            Ok(_) => Err(format!("HTTP {status}")),
+                            Err(err) => Err(err.to_string()),
+                        }
+                    }
+                    Err(err) => Err(err.to_string()),
+                };
+                report
+                    .latency_us
+                    .saturating_record(sent.elapsed().as_micros() as u64);
+                if let Err(err) = outcome {
+                    report.errors += 1;
+                    report.first_error.get_or_insert(err);
+                }
+            }
+            report
+        });
+    }
+
+    let mut total = Report {
+        latency_us: new_histogram(),
+        errors: 0,
+        first_error: None,
+        elapsed: Duration::ZERO,
+    };
+    while let Some(worker) = workers.join_next().await {
+        let worker = worker.context("a bench worker panicked")?;
+        total
+            .latency_us
+            .add(&worker.latency_us)
+            .context("Failed to merge histograms")?;
+        total.errors += worker.errors;
+        if total.first_error.is_none() {
+            total.first_error = worker.first_error;
+        }
+    }
+    total.elapsed = started.elapsed();
+    if let Some(err) = &total.first_error {
+        eprintln!("bench: {} errors, the first: {err}", total.errors);
+    }
+    Ok(total)
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // 1 us to 60 s at 3 significant digits.
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant histogram bounds are valid")
+}
+
+/// The child processes of a fleet the bench started itself; killed when dropped.
+#[derive(Default)]
+struct Fleet {
+    children: Vec<(&'static str, Child, PathBuf)>,
+}
+
+impl Fleet {
+    /// Starts auth, waits for it, then the gateway in front of it; gives the gateway's URL.
+    async fn start(&mut self, client: &Client) -> Result<String> {
+        let bin_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) => PathBuf::from(dir).join("release"),
+            None => std::env::current_exe()?
+                .parent()
+                .context("the bench binary has no parent directory")?
+                .to_path_buf(),
+        };
+        let database_url = env_or(
+            "SANKALPA_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/sankalpa_bench",
+        );
+        let [auth_grpc, auth_http, gateway] = [free_port()?, free_port()?, free_port()?];
+
+        self.spawn(
+            "auth",
+            &bin_dir.join("sankalpa-auth"),
+            &[
+                ("SANKALPA_DATABASE_URL", database_url.clone()),
+                ("SANKALPA_AUTH_GRPC_ADDR", format!("127.0.0.1:{auth_grpc}")),
+                ("SANKALPA_AUTH_HTTP_ADDR", format!("127.0.0.1:{auth_http}")),
+            ],
+        )?;
+        wait_ready(
+            client,
+            &format!("http://127.0.0.1:{auth_http}/readyz"),
+            self,
+        )
+        .await?;
+
+        let prefix = format!("bench:{}:", uuid::Uuid::new_v4().simple());
+        self.spawn(
+            "gateway",
+            &bin_dir.join("sankalpa-gateway"),
+            &[
+                ("SANKALPA_DATABASE_URL", database_url),
+                ("SANKALPA_GATEWAY_ADDR", format!("127.0.0.1:{gateway}")),
+                ("SANKALPA_AUTH_URL", format!("http://127.0.0.1:{auth_grpc}")),
+                // Its own rate-limit counters, apart from any other gateway on this Redis.
+                ("SANKALPA_REDIS_KEY_PREFIX", prefix),
+                ("SANKALPA_RATE_LIMIT_ANONYMOUS", UNLIMITED.to_owned()),
+                ("SANKALPA_RATE_LIMIT_AUTHENTICATED", UNLIMITED.to_owned()),
+                ("SANKALPA_RATE_LIMIT_LOGIN", UNLIMITED.to_owned()),
+            ],
+        )?;
+        Ok(format!("http://127.0.0.1:{gateway}"))
+    }
+
+    fn spawn(&mut self, name: &'static str, binary: &Path, env: &[(&str, String)]) -> Result<()> {
+        let log_path = binary.with_file_name(format!("bench-{name}.log"));
+        let log = File::create(&log_path)
+            .with_context(|| format!("Failed to create {}", log_path.display()))?;
+        let child = Command::new(binary)
+            .envs(env.iter().map(|(key, value)| (key, value)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "Failed to start {} (build it with `make bench`)",
+                    binary.display()
+                )
+            })?;
+        eprintln!(
+            "bench: started {name} (pid {}), log in {}",
+            child.id(),
+            log_path.display()
+        );
+        self.children.push((name, child, log_path));
+        Ok(())
+    }
+
+    /// An error naming the first child that has exited, if any.
+    fn check_running(&mut self) -> Result<()> {
+        for (name, child, log_path) in &mut self.children {
+            if let Some(status) = child.try_wait()? {
+                bail!("{name} exited ({status}); see {}", log_path.display());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for (name, child, _) in &mut self.children {
+            // Nothing to flush: the bench database is dropped afterwards.
+            if let Err(err) = child.kill() {
+                eprintln!("bench: could not kill {name}: {err}");
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `url` until it answers 2xx, failing early if a child of `fleet` dies.
+async fn wait_ready(client: &Client, url: &str, fleet: &mut Fleet) -> Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        fleet.check_running()?;
+        match client.get(url).timeout(Duration::from_secs(1)).send().await {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            _ if Instant::now() >= deadline => bail!("{url} not ready after {READY_TIMEOUT:?}"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// A port that was free a moment ago. The small race (another process taking it before the
+/// service binds) is acceptable for a bench; the service would fail loudly.
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value,
+        _ => default.to_owned(),
+    }
+}
+
+async fn shutdown_signal() -> Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
