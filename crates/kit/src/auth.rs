@@ -193,12 +193,13 @@ impl TokenVerifier {
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
         let keys = self.keys.read().expect("key lock poisoned");
         let key = keys.get(&kid).ok_or(TokenError::UnknownKey)?;
-        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|err| {
-            match err.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                kind => TokenError::Invalid(format!("{kind:?}")),
-            }
-        })?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(
+                |err| match err.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                    kind => TokenError::Invalid(format!("{kind:?}")),
+                },
+            )?;
         Ok(data.claims.into())
     }
 
@@ -281,7 +282,10 @@ pub fn principal<T>(request: &Request<T>) -> Result<&Principal, Status> {
 }
 
 /// The caller, who must hold `permission`.
-pub fn authorize<'a, T>(request: &'a Request<T>, permission: &str) -> Result<&'a Principal, Status> {
+pub fn authorize<'a, T>(
+    request: &'a Request<T>,
+    permission: &str,
+) -> Result<&'a Principal, Status> {
     let caller = principal(request)?;
     caller.require(permission)?;
     Ok(caller)

@@ -25,11 +25,14 @@ where
 {
     match std::env::var(name) {
         Ok(value) if !value.trim().is_empty() => {
-            value.trim().parse().map_err(|err: T::Err| ConfigError::Invalid {
-                name: name.to_owned(),
-                value,
-                reason: err.to_string(),
-            })
+            value
+                .trim()
+                .parse()
+                .map_err(|err: T::Err| ConfigError::Invalid {
+                    name: name.to_owned(),
+                    value,
+                    reason: err.to_string(),
+                })
         }
         _ => Ok(default),
     }
@@ -122,6 +125,9 @@ mod tests {
             redact_url("postgres://app:s3cret@db:5432/sankalpa"),
             "postgres://app:***@db:5432/sankalpa"
         );
-        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
     }
 }

@@ -25,6 +25,7 @@ pub async fn serve(
     services: &[&str],
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    crate::metrics::handle();
     let (reporter, health) = tonic_health::server::health_reporter();
     for service in services {
         reporter

@@ -57,6 +57,7 @@ impl Readiness {
 
 /// The `/healthz`, `/readyz` and `/metrics` routes, to serve alone or merge into a router.
 pub fn router(readiness: Readiness) -> Router {
+    crate::metrics::handle();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

@@ -43,8 +43,15 @@ pub async fn register(state: &State, request: Registration<'_>) -> Result<(User,
         },
     )
     .await?;
-    audit::record(&mut *tx, Some(tenant.id), &id.to_string(), "user.registered", &email, json!({}))
-        .await?;
+    audit::record(
+        &mut *tx,
+        Some(tenant.id),
+        &id.to_string(),
+        "user.registered",
+        &email,
+        json!({}),
+    )
+    .await?;
     let user = users::get(&mut *tx, tenant.id, id).await?;
     tx.commit().await?;
     Ok((user, tenant))
@@ -70,7 +77,15 @@ pub async fn login(state: &State, email: &str, password: &str) -> Result<Issued>
             let (tenant, actor) = user.map_or((None, String::new()), |user| {
                 (Some(user.tenant_id), user.id.to_string())
             });
-            audit::record(&state.pool, tenant, &actor, "login.failed", &email, json!({})).await?;
+            audit::record(
+                &state.pool,
+                tenant,
+                &actor,
+                "login.failed",
+                &email,
+                json!({}),
+            )
+            .await?;
             Err(INVALID)
         }
     }
@@ -114,8 +129,15 @@ pub async fn create_user(
         },
     )
     .await?;
-    audit::record(&mut *tx, Some(tenant_id), actor, "user.created", &id.to_string(), json!({ "roles": roles }))
-        .await?;
+    audit::record(
+        &mut *tx,
+        Some(tenant_id),
+        actor,
+        "user.created",
+        &id.to_string(),
+        json!({ "roles": roles }),
+    )
+    .await?;
     let user = users::get(&mut *tx, tenant_id, id).await?;
     tx.commit().await?;
     Ok(user)
@@ -149,12 +171,21 @@ pub async fn set_roles(
 
 pub async fn delete_user(state: &State, tenant_id: Uuid, actor: &str, id: Uuid) -> Result<()> {
     if actor == id.to_string() {
-        return Err(AuthError::Precondition("you cannot delete yourself".to_owned()));
+        return Err(AuthError::Precondition(
+            "you cannot delete yourself".to_owned(),
+        ));
     }
     let mut tx = state.pool.begin().await?;
     users::delete(&mut *tx, tenant_id, id).await?;
-    audit::record(&mut *tx, Some(tenant_id), actor, "user.deleted", &id.to_string(), json!({}))
-        .await?;
+    audit::record(
+        &mut *tx,
+        Some(tenant_id),
+        actor,
+        "user.deleted",
+        &id.to_string(),
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -163,15 +194,27 @@ pub async fn create_tenant(state: &State, actor: &str, name: &str) -> Result<Ten
     let name = input::name("name", name)?;
     let mut tx = state.pool.begin().await?;
     let tenant = tenants::create(&mut *tx, &name, false).await?;
-    audit::record(&mut *tx, Some(tenant.id), actor, "tenant.created", &tenant.id.to_string(), json!({ "name": name }))
-        .await?;
+    audit::record(
+        &mut *tx,
+        Some(tenant.id),
+        actor,
+        "tenant.created",
+        &tenant.id.to_string(),
+        json!({ "name": name }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(tenant)
 }
 
 /// The operators' first admin, from configuration, created once: on the first start that finds
 /// no account with that email. Replicas starting together serialise on an advisory lock.
-pub async fn bootstrap_admin(state: &State, email: &str, password: &str, tenant_name: &str) -> Result<bool> {
+pub async fn bootstrap_admin(
+    state: &State,
+    email: &str,
+    password: &str,
+    tenant_name: &str,
+) -> Result<bool> {
     let email = input::email(email)?;
     passwords::validate(password)?;
     let hash = passwords::hash(password.to_owned()).await?;
@@ -199,8 +242,15 @@ pub async fn bootstrap_admin(state: &State, email: &str, password: &str, tenant_
         },
     )
     .await?;
-    audit::record(&mut *tx, Some(tenant.id), "bootstrap", "user.created", &id.to_string(), json!({ "roles": ["admin"] }))
-        .await?;
+    audit::record(
+        &mut *tx,
+        Some(tenant.id),
+        "bootstrap",
+        "user.created",
+        &id.to_string(),
+        json!({ "roles": ["admin"] }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -6,7 +6,10 @@ use tonic::Status;
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     /// Deliberately vague: says nothing about which part of a credential was wrong.
     #[error("{0}")]
     Unauthenticated(&'static str),

@@ -33,7 +33,8 @@ fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
 }
 
 fn tenant_of(caller: &Principal) -> Result<Uuid> {
-    Uuid::parse_str(&caller.tenant_id).map_err(|_| AuthError::Unauthenticated("the token names no tenant"))
+    Uuid::parse_str(&caller.tenant_id)
+        .map_err(|_| AuthError::Unauthenticated("the token names no tenant"))
 }
 
 fn user_message(user: users::User) -> pb::User {
@@ -171,7 +172,10 @@ impl AuthService for AuthApi {
         Ok(Response::new(user_message(user)))
     }
 
-    async fn list_users(&self, request: Request<pb::ListUsersRequest>) -> Reply<pb::ListUsersResponse> {
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Reply<pb::ListUsersResponse> {
         let caller = kit_auth::authorize(&request, "users:admin")?;
         let (size, after) = input::page(request.get_ref().page.as_ref())?;
         let mut rows = users::list(&self.state.pool, tenant_of(caller)?, size, after).await?;
@@ -186,13 +190,21 @@ impl AuthService for AuthApi {
         let caller = kit_auth::authorize(&request, "users:admin")?;
         let message = request.get_ref();
         let id = input::id("id", &message.id)?;
-        let user =
-            accounts::set_roles(&self.state, tenant_of(caller)?, &caller.subject, id, &message.roles)
-                .await?;
+        let user = accounts::set_roles(
+            &self.state,
+            tenant_of(caller)?,
+            &caller.subject,
+            id,
+            &message.roles,
+        )
+        .await?;
         Ok(Response::new(user_message(user)))
     }
 
-    async fn delete_user(&self, request: Request<pb::DeleteUserRequest>) -> Reply<pb::DeleteUserResponse> {
+    async fn delete_user(
+        &self,
+        request: Request<pb::DeleteUserRequest>,
+    ) -> Reply<pb::DeleteUserResponse> {
         let caller = kit_auth::authorize(&request, "users:admin")?;
         let id = input::id("id", &request.get_ref().id)?;
         accounts::delete_user(&self.state, tenant_of(caller)?, &caller.subject, id).await?;
@@ -220,15 +232,16 @@ impl AuthService for AuthApi {
         }) {
             return Err(AuthError::Forbidden(excess.clone()).into());
         }
-        let expires_at = match message.expires_in_seconds {
-            0 => None,
-            seconds => Some(
-                Utc::now()
-                    + chrono::Duration::seconds(i64::try_from(seconds).map_err(|_| {
-                        AuthError::invalid("expires_in_seconds", "is too large")
-                    })?),
-            ),
-        };
+        let expires_at =
+            match message.expires_in_seconds {
+                0 => None,
+                seconds => Some(
+                    Utc::now()
+                        + chrono::Duration::seconds(i64::try_from(seconds).map_err(|_| {
+                            AuthError::invalid("expires_in_seconds", "is too large")
+                        })?),
+                ),
+            };
         let (key, secret) = api_keys::create(
             &self.state,
             api_keys::NewKey {

@@ -12,11 +12,9 @@ pub fn email(raw: &str) -> Result<String> {
     let email = raw.trim().to_lowercase();
     let valid = email.len() <= 254
         && !email.chars().any(char::is_whitespace)
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| {
-                !local.is_empty() && domain.contains('.') && !domain.contains('@')
-            });
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        });
     if valid {
         Ok(email)
     } else {
@@ -65,7 +63,9 @@ pub fn next_page_token<T>(rows: &mut Vec<T>, size: i64, id_of: impl Fn(&T) -> Uu
     let size = usize::try_from(size).unwrap_or(usize::MAX);
     if rows.len() > size {
         rows.truncate(size);
-        rows.last().map(|row| id_of(row).to_string()).unwrap_or_default()
+        rows.last()
+            .map(|row| id_of(row).to_string())
+            .unwrap_or_default()
     } else {
         String::new()
     }
@@ -78,7 +78,14 @@ mod tests {
     #[test]
     fn emails_are_normalised_and_checked() {
         assert_eq!(email("  Ada@Example.COM ").unwrap(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "a da@example.com", "ada@localhost"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "a da@example.com",
+            "ada@localhost",
+        ] {
             assert!(email(bad).is_err(), "{bad:?} was accepted");
         }
     }

@@ -180,7 +180,10 @@ impl Auth {
             .expect("a bound listener has an address")
     }
 
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let api = AuthServiceServer::with_interceptor(
             grpc::AuthApi::new(self.state.clone()),
@@ -196,7 +199,11 @@ impl Auth {
             &["sankalpa.v1.AuthService"],
             stop.clone().cancelled_owned(),
         );
-        let http = ops::serve(self.http_listener, readiness, stop.clone().cancelled_owned());
+        let http = ops::serve(
+            self.http_listener,
+            readiness,
+            stop.clone().cancelled_owned(),
+        );
         let stopper = async move {
             shutdown.await;
             stop.cancel();

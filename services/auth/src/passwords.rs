@@ -79,7 +79,11 @@ mod tests {
     async fn a_hash_verifies_its_password_and_no_other() {
         let stored = hash("correct horse".to_owned()).await.unwrap();
         assert!(stored.starts_with("$argon2id$"));
-        assert!(verify("correct horse".into(), Some(stored.clone())).await.unwrap());
+        assert!(
+            verify("correct horse".into(), Some(stored.clone()))
+                .await
+                .unwrap()
+        );
         assert!(!verify("wrong horse".into(), Some(stored)).await.unwrap());
     }
 

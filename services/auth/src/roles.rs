@@ -49,9 +49,11 @@ pub fn validate_permissions(permissions: &[String]) -> Result<Vec<String>> {
     for permission in permissions {
         let permission = permission.trim();
         let known = PERMISSIONS.contains(&permission)
-            || permission
-                .strip_suffix(":*")
-                .is_some_and(|resource| PERMISSIONS.iter().any(|p| p.starts_with(&format!("{resource}:"))));
+            || permission.strip_suffix(":*").is_some_and(|resource| {
+                PERMISSIONS
+                    .iter()
+                    .any(|p| p.starts_with(&format!("{resource}:")))
+            });
         if !known {
             return Err(AuthError::invalid(
                 "permissions",
@@ -67,7 +69,11 @@ pub fn validate_permissions(permissions: &[String]) -> Result<Vec<String>> {
 
 /// The permissions of a user: those of its roles, plus `tenants:admin` for admins of the
 /// operators' tenant.
-pub fn expand(roles: &[String], role_permissions: Vec<String>, platform_tenant: bool) -> Vec<String> {
+pub fn expand(
+    roles: &[String],
+    role_permissions: Vec<String>,
+    platform_tenant: bool,
+) -> Vec<String> {
     let mut permissions = role_permissions;
     if platform_tenant && roles.iter().any(|role| role == "admin") {
         permissions.push("tenants:admin".to_owned());

@@ -66,12 +66,12 @@ pub async fn get(db: impl PgExecutor<'_>, tenant_id: Uuid, id: Uuid) -> Result<U
         select_users!(),
         " WHERE u.tenant_id = $1 AND u.id = $2 GROUP BY u.id, t.is_platform"
     ))
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_optional(db)
-        .await?
-        .map(User::from)
-        .ok_or(AuthError::NotFound("user"))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?
+    .map(User::from)
+    .ok_or(AuthError::NotFound("user"))
 }
 
 /// The user with `email` and its password hash, for login.
@@ -100,11 +100,11 @@ pub async fn list(
         " WHERE u.tenant_id = $1 AND ($2::uuid IS NULL OR u.id > $2)
          GROUP BY u.id, t.is_platform ORDER BY u.id LIMIT $3"
     ))
-        .bind(tenant_id)
-        .bind(after)
-        .bind(size + 1)
-        .fetch_all(db)
-        .await?;
+    .bind(tenant_id)
+    .bind(after)
+    .bind(size + 1)
+    .fetch_all(db)
+    .await?;
     Ok(rows.into_iter().map(User::from).collect())
 }
 
@@ -131,7 +131,9 @@ pub async fn insert(db: &mut PgConnection, user: NewUser<'_>) -> Result<Uuid> {
     .execute(&mut *db)
     .await?;
     if inserted.rows_affected() == 0 {
-        return Err(AuthError::Conflict("the email is already registered".to_owned()));
+        return Err(AuthError::Conflict(
+            "the email is already registered".to_owned(),
+        ));
     }
     replace_roles(db, id, user.roles).await?;
     Ok(id)

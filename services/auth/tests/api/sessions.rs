@@ -1,0 +1,160 @@
+use sankalpa_proto::v1 as pb;
+use tonic::Code;
+
+use crate::{authed, register_and_login, start};
+
+#[sqlx::test(migrations = false)]
+async fn a_wrong_password_and_an_unknown_email_fail_alike(pool: sqlx::PgPool) {
+    let mut auth = start(pool).await;
+    register_and_login(&mut auth.client, "ada@example.com").await;
+    let wrong_password = auth
+        .client
+        .login(pb::LoginRequest {
+            email: "ada@example.com".into(),
+            password: "not the password".into(),
+        })
+        .await
+        .unwrap_err();
+    let unknown_email = auth
+        .client
+        .login(pb::LoginRequest {
+            email: "nobody@example.com".into(),
+            password: "correct horse battery".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(wrong_password.code(), Code::Unauthenticated);
+    assert_eq!(unknown_email.code(), Code::Unauthenticated);
+    assert_eq!(wrong_password.message(), unknown_email.message());
+}
+
+#[sqlx::test(migrations = false)]
+async fn reusing_a_rotated_refresh_token_revokes_the_whole_family(pool: sqlx::PgPool) {
+    let mut auth = start(pool).await;
+    let first = register_and_login(&mut auth.client, "ada@example.com").await;
+    let second = auth
+        .client
+        .refresh(pb::RefreshRequest {
+            refresh_token: first.refresh_token.clone(),
+        })
+        .await
+        .expect("a fresh token rotates")
+        .into_inner();
+    assert_ne!(second.refresh_token, first.refresh_token);
+
+    let reuse = auth
+        .client
+        .refresh(pb::RefreshRequest {
+            refresh_token: first.refresh_token,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reuse.code(), Code::Unauthenticated);
+
+    // The legitimate holder's newer token died with the family.
+    let after = auth
+        .client
+        .refresh(pb::RefreshRequest {
+            refresh_token: second.refresh_token,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(after.code(), Code::Unauthenticated);
+
+    let events = auth
+        .client
+        .list_audit_events(authed(
+            pb::ListAuditEventsRequest { page: None },
+            &second.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert!(events.iter().any(|event| event.action == "refresh.reused"));
+}
+
+#[sqlx::test(migrations = false)]
+async fn logout_ends_the_session(pool: sqlx::PgPool) {
+    let mut auth = start(pool).await;
+    let pair = register_and_login(&mut auth.client, "ada@example.com").await;
+    auth.client
+        .logout(pb::LogoutRequest {
+            refresh_token: pair.refresh_token.clone(),
+        })
+        .await
+        .unwrap();
+    let refreshed = auth
+        .client
+        .refresh(pb::RefreshRequest {
+            refresh_token: pair.refresh_token,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refreshed.code(), Code::Unauthenticated);
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_api_key_cannot_hold_more_than_its_creator(pool: sqlx::PgPool) {
+    let mut auth = start(pool).await;
+    let admin = register_and_login(&mut auth.client, "ada@example.com").await;
+    let viewer_email = "viewer@example.com";
+    auth.client
+        .create_user(authed(
+            pb::CreateUserRequest {
+                email: viewer_email.into(),
+                password: "correct horse battery".into(),
+                display_name: String::new(),
+                roles: vec!["viewer".into()],
+            },
+            &admin.access_token,
+        ))
+        .await
+        .unwrap();
+    let viewer = auth
+        .client
+        .login(pb::LoginRequest {
+            email: viewer_email.into(),
+            password: "correct horse battery".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let denied = auth
+        .client
+        .create_api_key(authed(
+            pb::CreateApiKeyRequest {
+                name: "ci".into(),
+                permissions: vec!["memory:write".into()],
+                expires_in_seconds: 0,
+            },
+            &viewer.access_token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    let created = auth
+        .client
+        .create_api_key(authed(
+            pb::CreateApiKeyRequest {
+                name: "ci".into(),
+                permissions: vec!["memory:read".into()],
+                expires_in_seconds: 0,
+            },
+            &viewer.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(created.secret.starts_with("sk_"));
+    let token = auth
+        .client
+        .exchange_api_key(pb::ExchangeApiKeyRequest {
+            api_key: created.secret,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(token.expires_in > 0);
+}
