@@ -11,6 +11,7 @@ pub mod config;
 pub mod events;
 pub mod grpc;
 pub mod metrics;
+pub mod objects;
 pub mod ops;
 pub mod postgres;
 pub mod problem;
