@@ -28,9 +28,6 @@ use tonic::transport::Channel;
 
 use crate::AuthClient;
 
-/// How long an exchanged API key is trusted without asking auth again: the delay after which a
-/// revocation takes effect at the gateway.
-const API_KEY_CACHE_TTL: Duration = Duration::from_secs(10);
 /// Past this many cached keys, expired entries are swept before adding one, so a client sending
 /// many keys cannot grow the cache without bound.
 const API_KEY_CACHE_SWEEP_AT: usize = 10_000;
@@ -75,11 +72,19 @@ pub struct Authenticator {
     keys_client: AuthServiceClient<Channel>,
     auth: AuthClient,
     grpc_timeout: Duration,
+    /// How long an exchanged key is trusted without asking auth again.
+    api_key_ttl: Duration,
     api_keys: Mutex<HashMap<[u8; 32], CachedKey>>,
 }
 
 impl Authenticator {
-    pub fn new(infra: &Infra, channel: Channel, auth: AuthClient, grpc_timeout: Duration) -> Self {
+    pub fn new(
+        infra: &Infra,
+        channel: Channel,
+        auth: AuthClient,
+        grpc_timeout: Duration,
+        api_key_ttl: Duration,
+    ) -> Self {
         Self {
             verifier: Arc::new(TokenVerifier::new(
                 &infra.token_issuer,
@@ -88,6 +93,7 @@ impl Authenticator {
             keys_client: AuthServiceClient::new(channel),
             auth,
             grpc_timeout,
+            api_key_ttl,
             api_keys: Mutex::new(HashMap::new()),
         }
     }
@@ -176,19 +182,21 @@ impl Authenticator {
             principal,
             token: token.access_token.into(),
         };
-        let lifetime = API_KEY_CACHE_TTL.min(Duration::from_secs(token.expires_in));
-        let now = Instant::now();
-        let mut cache = self.api_keys.lock().expect("api key cache lock poisoned");
-        if cache.len() >= API_KEY_CACHE_SWEEP_AT {
-            cache.retain(|_, cached| cached.until > now);
+        let lifetime = self.api_key_ttl.min(Duration::from_secs(token.expires_in));
+        if !lifetime.is_zero() {
+            let now = Instant::now();
+            let mut cache = self.api_keys.lock().expect("api key cache lock poisoned");
+            if cache.len() >= API_KEY_CACHE_SWEEP_AT {
+                cache.retain(|_, cached| cached.until > now);
+            }
+            cache.insert(
+                digest,
+                CachedKey {
+                    caller: caller.clone(),
+                    until: now + lifetime,
+                },
+            );
         }
-        cache.insert(
-            digest,
-            CachedKey {
-                caller: caller.clone(),
-                until: now + lifetime,
-            },
-        );
         Ok(caller)
     }
 

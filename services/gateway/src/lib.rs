@@ -68,6 +68,9 @@ pub struct Config {
     pub grpc_timeout: Duration,
     /// How often the token keys are fetched again from auth, to follow key rotation.
     pub jwks_refresh: Duration,
+    /// How long an exchanged API key is trusted without asking auth: how late a revocation may
+    /// take effect here. Ten seconds at most, as every exchange costs auth a lookup.
+    pub api_key_cache: Duration,
 }
 
 impl Config {
@@ -86,6 +89,7 @@ impl Config {
             trust_forwarded_for: config::var("SANKALPA_TRUST_FORWARDED_FOR", false)?,
             grpc_timeout: config::millis("SANKALPA_GRPC_TIMEOUT_MS", Duration::from_secs(10))?,
             jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", Duration::from_secs(60))?,
+            api_key_cache: config::millis("SANKALPA_API_KEY_CACHE_MS", Duration::from_secs(10))?,
         })
     }
 
@@ -102,6 +106,7 @@ impl Config {
             trust_forwarded_for: false,
             grpc_timeout: Duration::from_secs(10),
             jwks_refresh: Duration::from_secs(60),
+            api_key_cache: Duration::from_secs(10),
         }
     }
 }
@@ -156,6 +161,7 @@ impl Gateway {
             channel.clone(),
             auth.clone(),
             config.grpc_timeout,
+            config.api_key_cache,
         ));
         authenticator.load_keys().await;
         let limiter = Arc::new(RateLimiter::new(

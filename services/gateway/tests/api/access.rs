@@ -1,0 +1,150 @@
+//! Who may do what: roles, API keys, and the wall between tenants.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::helpers::{PASSWORD, problem, spawn_app, spawn_app_with, text, unique_email};
+
+#[sqlx::test(migrations = false)]
+async fn a_viewer_calling_an_admin_route_gets_403(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let email = unique_email();
+    let created = app
+        .client
+        .post(app.url("/api/users"))
+        .bearer_auth(&admin.access_token)
+        .json(&json!({ "email": email, "password": PASSWORD, "roles": ["viewer"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let viewer = app.session(&email, PASSWORD).await;
+
+    assert_eq!(
+        app.get_as("/api/users/me", &viewer.access_token)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let body = problem(
+        app.get_as("/api/users", &viewer.access_token).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert!(text(&body["detail"]).contains("users:admin"), "{body}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_second_tenants_admin_cannot_see_the_first_tenants_users(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let first = app.admin().await;
+    let second = app.admin().await;
+    assert_ne!(first.tenant_id, second.tenant_id);
+
+    let own = app
+        .get_as(
+            &format!("/api/users/{}", first.user_id),
+            &first.access_token,
+        )
+        .await;
+    assert_eq!(own.status(), StatusCode::OK);
+
+    problem(
+        app.get_as(
+            &format!("/api/users/{}", first.user_id),
+            &second.access_token,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let listed: Value = app
+        .get_as("/api/users", &second.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let emails: Vec<&str> = listed["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|user| user["email"].as_str())
+        .collect();
+    assert_eq!(emails, vec![second.email.as_str()]);
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_api_key_authenticates_until_it_is_revoked(pool: PgPool) {
+    // No caching of exchanged keys, so the revocation shows at once.
+    let app = spawn_app_with(pool, |_, gateway| {
+        gateway.api_key_cache = Duration::ZERO;
+    })
+    .await;
+    let admin = app.admin().await;
+    let created = app
+        .client
+        .post(app.url("/api/keys"))
+        .bearer_auth(&admin.access_token)
+        .json(&json!({ "name": "ci", "permissions": ["users:admin"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    let secret = text(&created["secret"]);
+    let key_id = text(&created["key"]["id"]);
+    assert!(secret.starts_with("sk_"));
+    assert!(secret.starts_with(&text(&created["key"]["prefix"])));
+    let with_key = || {
+        app.client
+            .get(app.url("/api/users"))
+            .header("x-api-key", &secret)
+            .send()
+    };
+
+    let listed = with_key().await.unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    let listed: Value = listed.json().await.unwrap();
+    assert_eq!(listed["users"][0]["email"], admin.email);
+    let keys: Value = app
+        .get_as("/api/keys", &admin.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys["keys"][0]["id"], key_id.as_str());
+    assert!(
+        keys.to_string().find(&secret).is_none(),
+        "the secret is shown once"
+    );
+
+    let revoked = app
+        .client
+        .delete(app.url(&format!("/api/keys/{key_id}")))
+        .bearer_auth(&admin.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+
+    problem(with_key().await.unwrap(), StatusCode::UNAUTHORIZED).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_made_up_api_key_is_rejected(pool: PgPool) {
+    let app = spawn_app(pool).await;
+
+    let response = app
+        .client
+        .get(app.url("/api/users/me"))
+        .header("x-api-key", "sk_not_a_real_key")
+        .send()
+        .await
+        .unwrap();
+
+    problem(response, StatusCode::UNAUTHORIZED).await;
+}

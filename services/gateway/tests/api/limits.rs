@@ -1,0 +1,157 @@
+//! What the gateway refuses before a service is asked: too many requests, too large or
+//! malformed bodies; and what it does when Redis is gone.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::helpers::{PASSWORD, problem, spawn_app, spawn_app_with};
+
+fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .map(|value| value.to_str().unwrap().to_owned())
+}
+
+#[sqlx::test(migrations = false)]
+async fn requests_past_the_limit_get_429_with_retry_after(pool: PgPool) {
+    let app = spawn_app_with(pool, |_, gateway| gateway.rate_limit.anonymous = 3).await;
+
+    for remaining in ["2", "1", "0"] {
+        let response = app.client.get(app.url("/api/status")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(header(&response, "ratelimit-limit").as_deref(), Some("3"));
+        assert_eq!(
+            header(&response, "ratelimit-remaining").as_deref(),
+            Some(remaining)
+        );
+    }
+    let limited = app.client.get(app.url("/api/status")).send().await.unwrap();
+
+    let retry_after: u64 = header(&limited, "retry-after").unwrap().parse().unwrap();
+    assert!((1..=120).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        header(&limited, "ratelimit-remaining").as_deref(),
+        Some("0")
+    );
+    assert!(header(&limited, "ratelimit-reset").is_some());
+    problem(limited, StatusCode::TOO_MANY_REQUESTS).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn login_attempts_have_a_stricter_bucket_of_their_own(pool: PgPool) {
+    let app = spawn_app_with(pool, |_, gateway| gateway.rate_limit.login = 2).await;
+    let credentials = json!({ "email": "nobody@example.com", "password": PASSWORD });
+
+    for _ in 0..2 {
+        let attempt = app.post("/api/users/login", &credentials).await;
+        assert_eq!(attempt.status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = app.post("/api/users/login", &credentials).await;
+    assert!(header(&limited, "retry-after").is_some());
+    problem(limited, StatusCode::TOO_MANY_REQUESTS).await;
+
+    let status = app.client.get(app.url("/api/status")).send().await.unwrap();
+    assert_eq!(status.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrations = false)]
+async fn signed_in_callers_are_counted_by_who_they_are_not_where_they_call_from(pool: PgPool) {
+    let app = spawn_app_with(pool, |_, gateway| {
+        gateway.rate_limit.anonymous = 1;
+        gateway.rate_limit.authenticated = 10;
+    })
+    .await;
+    let admin = app.admin().await;
+
+    let anonymous = app.client.get(app.url("/api/status")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::OK);
+    problem(
+        app.client.get(app.url("/api/status")).send().await.unwrap(),
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+    .await;
+    for _ in 0..5 {
+        let me = app.get_as("/api/users/me", &admin.access_token).await;
+        assert_eq!(me.status(), StatusCode::OK);
+        assert_eq!(header(&me, "ratelimit-limit").as_deref(), Some("10"));
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn without_redis_requests_go_through_and_are_counted(pool: PgPool) {
+    let app = spawn_app_with(pool, |_, gateway| {
+        gateway.infra.redis_url = "redis://127.0.0.1:1".to_owned();
+        gateway.rate_limit.anonymous = 1;
+    })
+    .await;
+
+    for _ in 0..3 {
+        let response = app.client.get(app.url("/api/status")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(header(&response, "ratelimit-limit").is_none());
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gateway_rate_limit_bypassed_total"),
+        "{metrics}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_oversized_body_gets_413_problem(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let padding = "x".repeat(2 * 1024 * 1024);
+
+    let response = app
+        .post(
+            "/api/users/register",
+            &json!({ "email": "big@example.com", "password": padding }),
+        )
+        .await;
+
+    problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn malformed_json_gets_400_problem_naming_the_problem(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let send = |body: &'static str| {
+        app.client
+            .post(app.url("/api/users/login"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+
+    let broken = problem(
+        send(r#"{"email": "a@example.com", "password": "#)
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(
+        broken["detail"].as_str().unwrap().contains("line 1 column"),
+        "{broken}"
+    );
+
+    let incomplete: Value = problem(
+        send(r#"{"email": "a@example.com"}"#).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(
+        incomplete["detail"].as_str().unwrap().contains("password"),
+        "{incomplete}"
+    );
+}
