@@ -257,7 +257,10 @@ pub async fn authenticate(
                 tenant
             }
             Ok(None) => String::new(),
-            Err(problem) => return problem.into_response(),
+            Err(problem) => {
+                metrics::counter!("gateway_auth_rejected_total").increment(1);
+                return problem.into_response();
+            }
         },
     };
     if !tenant.is_empty() {

@@ -66,6 +66,36 @@ pub async fn limit_declared_length(
     next.run(request).await
 }
 
+/// The longest plain error body turned into a problem's detail; axum's own rejections are
+/// one short line.
+const PLAIN_ERROR_MAX: usize = 4096;
+
+/// Turns an error answered in plain text (axum's rejections of a bad path or query, 405) into
+/// problem+json, keeping its message, so every error of the API has the same shape.
+pub async fn problems_only(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes() == sankalpa_kit::problem::CONTENT_TYPE.as_bytes());
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let detail = match axum::body::to_bytes(body, PLAIN_ERROR_MAX).await {
+        Ok(bytes) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).into_owned(),
+        _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let mut problem = Problem::new(status, detail).into_response();
+    // Keep what the rejection said besides its body, such as `Allow` on a 405.
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    problem
+}
+
 /// A protobuf timestamp as a UTC instant (RFC 3339 in JSON); unset gives `None`.
 pub fn timestamp(value: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
     let value = value?;

@@ -2,7 +2,9 @@
 //!
 //! Every request passes the same middleware, outermost first: a request id, a tracing span
 //! joined to the caller's trace, CORS, security headers, the body size limit, the rate limit
-//! ([`ratelimit`]), authentication ([`authn`]) and request metrics ([`observe`]). Handlers then
+//! ([`ratelimit`]), authentication ([`authn`]) and request metrics ([`observe`]; being last,
+//! they count what passed the limit and authentication, which count their refusals themselves).
+//! Handlers then
 //! turn REST calls into gRPC calls of the backend services, forwarding the caller's token and
 //! trace context, and answer errors as problem+json. The OpenAPI document ([`docs`]) is
 //! generated from those handlers.
@@ -54,7 +56,8 @@ pub struct Config {
     pub addr: SocketAddr,
     /// The auth service's gRPC endpoint (`SANKALPA_AUTH_URL`).
     pub auth_url: String,
-    /// Put before every Redis key: empty-ish in production, unique per test.
+    /// Put before every Redis key (`SANKALPA_REDIS_KEY_PREFIX`, `sankalpa:` by default); unique
+    /// per test.
     pub redis_key_prefix: String,
     /// Origins allowed to call from a browser (`SANKALPA_CORS_ORIGINS`, comma-separated; `*`
     /// allows any). None by default: the web UI is served from the gateway itself.
@@ -258,6 +261,7 @@ fn router(
         .fallback(|| async {
             sankalpa_kit::problem::Problem::new(axum::http::StatusCode::NOT_FOUND, "no such route")
         })
+        .layer(middleware::map_response(json::problems_only))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(middleware::from_fn_with_state(
             config.body_limit_bytes,

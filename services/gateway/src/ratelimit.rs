@@ -220,9 +220,9 @@ pub async fn limit(
         .extensions()
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
-    let (bucket, limit) = if route.is_some_and(|route| LOGIN_ROUTES.contains(&route)) {
+    let (kind, bucket, limit) = if route.is_some_and(|route| LOGIN_ROUTES.contains(&route)) {
         let address = limiter.client_address(&request);
-        (format!("login:ip:{address}"), limiter.config.login)
+        ("login", format!("login:ip:{address}"), limiter.config.login)
     } else if let Some(caller) = authenticator.known(request.headers()) {
         let bucket = format!(
             "api:principal:{}:{}",
@@ -230,16 +230,21 @@ pub async fn limit(
         );
         // Verified once: authentication takes the caller from here.
         request.extensions_mut().insert(caller);
-        (bucket, limiter.config.authenticated)
+        ("principal", bucket, limiter.config.authenticated)
     } else {
         let address = limiter.client_address(&request);
-        (format!("api:ip:{address}"), limiter.config.anonymous)
+        (
+            "anonymous",
+            format!("api:ip:{address}"),
+            limiter.config.anonymous,
+        )
     };
 
     let Some(decision) = limiter.check(&bucket, limit).await else {
         return next.run(request).await;
     };
     if !decision.allowed {
+        metrics::counter!("gateway_rate_limited_total", "bucket" => kind).increment(1);
         let mut problem = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(

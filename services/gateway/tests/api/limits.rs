@@ -155,3 +155,22 @@ async fn malformed_json_gets_400_problem_naming_the_problem(pool: PgPool) {
         "{incomplete}"
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_bad_query_or_method_gets_a_problem_too(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+
+    let bad_query = app
+        .get_as("/api/users?page_size=lots", &admin.access_token)
+        .await;
+    let body = problem(bad_query, StatusCode::BAD_REQUEST).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("page_size"),
+        "{body}"
+    );
+
+    let wrong_method = app.client.put(app.url("/api/status")).send().await.unwrap();
+    assert_eq!(header(&wrong_method, "allow").as_deref(), Some("GET,HEAD"));
+    problem(wrong_method, StatusCode::METHOD_NOT_ALLOWED).await;
+}
