@@ -80,3 +80,26 @@ pub async fn spawn_auth(
         task: Some(task),
     })
 }
+
+/// Starts memory on `pool`, taking its token keys from the auth at `auth_url`, configured by
+/// `configure`. Its Redis keys and object folder are its own (see `Config::for_tests`).
+pub async fn spawn_memory(
+    pool: PgPool,
+    infra: Infra,
+    auth_url: &str,
+    configure: impl FnOnce(&mut sankalpa_memory::Config),
+) -> anyhow::Result<Running> {
+    let mut config = sankalpa_memory::Config::for_tests(infra, auth_url);
+    configure(&mut config);
+    let memory = sankalpa_memory::Memory::build(config, pool).await?;
+    let stop = CancellationToken::new();
+    let grpc_addr = memory.grpc_addr();
+    let http_addr = memory.http_addr();
+    let task = tokio::spawn(memory.serve(stop.clone().cancelled_owned()));
+    Ok(Running {
+        grpc_addr: Some(grpc_addr),
+        http_addr,
+        stop,
+        task: Some(task),
+    })
+}

@@ -1,0 +1,382 @@
+//! Entries: key -> JSON values in a session, each with a version that grows by one on every
+//! write, and an optional expiry after which the entry reads as absent.
+//!
+//! Every write is one statement, so it needs no explicit transaction: an unconditional save is
+//! an upsert (the row lock of `ON CONFLICT DO UPDATE` orders concurrent writers, each adding one
+//! to the version it finds), and a compare-and-set is an `UPDATE ... WHERE version = $n` that
+//! Postgres re-checks against the newest row, so two writers that expected the same version
+//! cannot both win. A session is created by the first write into it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::State;
+use crate::cache::Change;
+use crate::error::{MemoryError, Result};
+use crate::events::Action;
+use crate::input;
+
+/// The columns of an [`Entry`], for `SELECT` and `RETURNING`.
+macro_rules! entry_columns {
+    () => {
+        "key, value::text AS value, version, revision, created_at, updated_at, expires_at"
+    };
+}
+pub(crate) use entry_columns;
+
+/// True for an entry that has not expired.
+macro_rules! live {
+    () => {
+        "(expires_at IS NULL OR expires_at > now())"
+    };
+}
+pub(crate) use live;
+
+/// What an upsert does to an existing row: an expired entry is replaced as if absent (its
+/// version restarts at 1); a live one gets the next version.
+macro_rules! upsert_existing {
+    () => {
+        "
+        ON CONFLICT (tenant_id, session_id, key) DO UPDATE SET
+            value = EXCLUDED.value,
+            version = CASE WHEN e.expires_at <= now() THEN 1 ELSE e.version + 1 END,
+            revision = nextval('memory.revisions'),
+            created_at = CASE WHEN e.expires_at <= now() THEN now() ELSE e.created_at END,
+            updated_at = now(),
+            expires_at = EXCLUDED.expires_at"
+    };
+}
+pub(crate) use upsert_existing;
+
+/// Creates the session unless it exists, as a `WITH` clause before an entry insert.
+macro_rules! ensure_session {
+    () => {
+        "
+        WITH session AS (
+            INSERT INTO memory.sessions (tenant_id, id, user_id) VALUES ($1, $2, $3)
+            ON CONFLICT (tenant_id, id) DO NOTHING
+        )"
+    };
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Entry {
+    pub key: String,
+    /// JSON text.
+    pub value: String,
+    pub version: i64,
+    /// The write's place in the order of all writes; see `cache`.
+    pub revision: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A session of one tenant: the scope of every entry operation.
+pub struct Scope {
+    pub tenant: Uuid,
+    pub session: String,
+}
+
+pub struct Save {
+    pub key: String,
+    pub value: String,
+    pub ttl_seconds: i64,
+    /// Compare-and-set: write only if the key is at this version (0: absent).
+    pub expected_version: Option<i64>,
+}
+
+pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Result<Entry> {
+    let written: Option<Entry> = match save.expected_version {
+        None => sqlx::query_as(concat!(
+            ensure_session!(),
+            "
+            INSERT INTO memory.entries AS e
+                (tenant_id, session_id, key, value, version, revision, expires_at)
+            VALUES ($1, $2, $4, $5::jsonb, 1, nextval('memory.revisions'),
+                CASE WHEN $6::bigint > 0 THEN now() + $6::bigint * interval '1 second' END)",
+            upsert_existing!(),
+            " RETURNING ",
+            entry_columns!()
+        ))
+        .bind(scope.tenant)
+        .bind(&scope.session)
+        .bind(user_id)
+        .bind(&save.key)
+        .bind(&save.value)
+        .bind(save.ttl_seconds)
+        .fetch_optional(&state.pool)
+        .await?,
+        Some(0) => sqlx::query_as(concat!(
+            ensure_session!(),
+            "
+            INSERT INTO memory.entries AS e
+                (tenant_id, session_id, key, value, version, revision, expires_at)
+            VALUES ($1, $2, $4, $5::jsonb, 1, nextval('memory.revisions'),
+                CASE WHEN $6::bigint > 0 THEN now() + $6::bigint * interval '1 second' END)
+            ON CONFLICT (tenant_id, session_id, key) DO UPDATE SET
+                value = EXCLUDED.value,
+                version = 1,
+                revision = nextval('memory.revisions'),
+                created_at = now(),
+                updated_at = now(),
+                expires_at = EXCLUDED.expires_at
+            WHERE e.expires_at <= now()
+            RETURNING ",
+            entry_columns!()
+        ))
+        .bind(scope.tenant)
+        .bind(&scope.session)
+        .bind(user_id)
+        .bind(&save.key)
+        .bind(&save.value)
+        .bind(save.ttl_seconds)
+        .fetch_optional(&state.pool)
+        .await?,
+        Some(expected) => sqlx::query_as(concat!(
+            "
+            UPDATE memory.entries SET
+                value = $4::jsonb,
+                version = version + 1,
+                revision = nextval('memory.revisions'),
+                updated_at = now(),
+                expires_at = CASE WHEN $5::bigint > 0
+                    THEN now() + $5::bigint * interval '1 second' END
+            WHERE tenant_id = $1 AND session_id = $2 AND key = $3 AND version = $6 AND ",
+            live!(),
+            " RETURNING ",
+            entry_columns!()
+        ))
+        .bind(scope.tenant)
+        .bind(&scope.session)
+        .bind(&save.key)
+        .bind(&save.value)
+        .bind(save.ttl_seconds)
+        .bind(expected)
+        .fetch_optional(&state.pool)
+        .await?,
+    };
+    let Some(entry) = written else {
+        let current = current_version(&state.pool, scope, &save.key).await?;
+        return Err(conflict(current));
+    };
+    state
+        .cache
+        .offer(scope.tenant, &scope.session, &[Change::Written(&entry)])
+        .await;
+    state
+        .events
+        .publish(
+            scope.tenant,
+            &scope.session,
+            Action::Saved,
+            json!({
+                "session_id": scope.session,
+                "keys": [{ "key": entry.key, "version": entry.version }],
+            }),
+        )
+        .await;
+    Ok(entry)
+}
+
+/// The version a conflict reports: the key's version as it is now.
+fn conflict(current: i64) -> MemoryError {
+    MemoryError::VersionConflict {
+        current_version: u64::try_from(current).unwrap_or(0),
+    }
+}
+
+/// The key's live version, 0 when it is absent or expired.
+async fn current_version(pool: &PgPool, scope: &Scope, key: &str) -> Result<i64> {
+    let version: Option<i64> = sqlx::query_scalar(concat!(
+        "SELECT version FROM memory.entries
+         WHERE tenant_id = $1 AND session_id = $2 AND key = $3 AND ",
+        live!()
+    ))
+    .bind(scope.tenant)
+    .bind(&scope.session)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    Ok(version.unwrap_or(0))
+}
+
+/// One live entry, from the cache when it holds it.
+pub async fn load(state: &State, scope: &Scope, key: &str) -> Result<Entry> {
+    if let Some(entry) = state.cache.get(scope.tenant, &scope.session, key).await {
+        return Ok(entry);
+    }
+    let entry: Option<Entry> = sqlx::query_as(concat!(
+        "SELECT ",
+        entry_columns!(),
+        " FROM memory.entries WHERE tenant_id = $1 AND session_id = $2 AND key = $3 AND ",
+        live!()
+    ))
+    .bind(scope.tenant)
+    .bind(&scope.session)
+    .bind(key)
+    .fetch_optional(&state.pool)
+    .await?;
+    let entry = entry.ok_or(MemoryError::NotFound("entry"))?;
+    state
+        .cache
+        .offer(scope.tenant, &scope.session, &[Change::Written(&entry)])
+        .await;
+    Ok(entry)
+}
+
+/// A page of a session's live entries in key order, and the token of the next page. Served
+/// from Postgres: a page is one indexed range scan, and caching pages would make every write
+/// invalidate an unknown number of them.
+pub async fn get_all(
+    pool: &PgPool,
+    scope: &Scope,
+    key_prefix: &str,
+    size: i64,
+    page_token: &str,
+) -> Result<(Vec<Entry>, String)> {
+    let after = if page_token.is_empty() {
+        String::new()
+    } else {
+        hex::decode(page_token)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(input::bad_page_token)?
+    };
+    let mut entries: Vec<Entry> = sqlx::query_as(concat!(
+        "SELECT ",
+        entry_columns!(),
+        " FROM memory.entries
+          WHERE tenant_id = $1 AND session_id = $2 AND key > $3 AND starts_with(key, $4) AND ",
+        live!(),
+        " ORDER BY key LIMIT $5"
+    ))
+    .bind(scope.tenant)
+    .bind(&scope.session)
+    .bind(&after)
+    .bind(key_prefix)
+    .bind(size + 1)
+    .fetch_all(pool)
+    .await?;
+    if entries.is_empty() && !crate::sessions::exists(pool, scope).await? {
+        return Err(MemoryError::NotFound("session"));
+    }
+    let next = input::next_page(&mut entries, size, |entry| hex::encode(&entry.key));
+    Ok((entries, next))
+}
+
+/// Deletes a key, if its version is `expected` when that is given. True when a live entry was
+/// deleted.
+pub async fn delete(
+    state: &State,
+    scope: &Scope,
+    key: &str,
+    expected: Option<i64>,
+) -> Result<bool> {
+    // Deleting an expired row reports nothing deleted, as the entry was already absent, but
+    // removes it all the same. The session's `updated_at` records the delete, as no entry will.
+    let deleted: Option<(i64, bool)> = sqlx::query_as(concat!(
+        "
+        WITH deleted AS (
+            DELETE FROM memory.entries
+            WHERE tenant_id = $1 AND session_id = $2 AND key = $3
+              AND ($4::bigint IS NULL OR (version = $4 AND ",
+        live!(),
+        "))
+            RETURNING nextval('memory.revisions') AS revision, ",
+        live!(),
+        " AS live
+        ), touched AS (
+            UPDATE memory.sessions SET updated_at = now()
+            WHERE tenant_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM deleted WHERE live)
+        )
+        SELECT revision, live FROM deleted"
+    ))
+    .bind(scope.tenant)
+    .bind(&scope.session)
+    .bind(key)
+    .bind(expected)
+    .fetch_optional(&state.pool)
+    .await?;
+    let Some((revision, live)) = deleted else {
+        let Some(expected) = expected else {
+            return Ok(false);
+        };
+        let current = current_version(&state.pool, scope, key).await?;
+        return match (expected, current) {
+            (0, 0) => Ok(false),
+            // It changed and came back to that version between the two statements.
+            (expected, current) if expected == current => Err(MemoryError::Contended(
+                "the key changed while being deleted; retry",
+            )),
+            (_, current) => Err(conflict(current)),
+        };
+    };
+    state
+        .cache
+        .offer(
+            scope.tenant,
+            &scope.session,
+            &[Change::Removed { key, revision }],
+        )
+        .await;
+    if live {
+        state
+            .events
+            .publish(
+                scope.tenant,
+                &scope.session,
+                Action::Deleted,
+                json!({ "session_id": scope.session, "keys": [key] }),
+            )
+            .await;
+    }
+    Ok(live)
+}
+
+/// How many expired entries one sweep statement deletes, so it never holds many locks long.
+const SWEEP_BATCH: u64 = 1000;
+
+/// Deletes expired entries every `every` until `stop`. This is housekeeping over every tenant
+/// at once, the one query here without a tenant: it reads nothing out, and an expired entry is
+/// already invisible to every read.
+pub async fn sweep_expired(pool: PgPool, every: Duration, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        loop {
+            let swept = sqlx::query(
+                "
+                DELETE FROM memory.entries
+                WHERE (tenant_id, session_id, key) IN (
+                    SELECT tenant_id, session_id, key FROM memory.entries
+                    WHERE expires_at <= now()
+                    LIMIT 1000
+                    FOR UPDATE SKIP LOCKED
+                ) AND expires_at <= now()",
+            )
+            .execute(&pool)
+            .await;
+            match swept {
+                Ok(done) if done.rows_affected() == SWEEP_BATCH && !stop.is_cancelled() => {}
+                Ok(done) => {
+                    if done.rows_affected() > 0 {
+                        tracing::debug!(swept = done.rows_affected(), "deleted expired entries");
+                    }
+                    break;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not delete expired entries");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! What can go wrong in memory, and how each case reaches a gRPC caller.
+
+use sankalpa_kit::problem;
+use tonic::Status;
+use tonic::metadata::MetadataValue;
+
+/// The metadata entry of an ABORTED version conflict that carries the key's current version
+/// (0 when the key is absent); the gateway turns it into `current_version` of a 409.
+pub const CURRENT_VERSION_KEY: &str = "x-sankalpa-current-version";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryError {
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("the token names no tenant")]
+    NoTenant,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A compare-and-set lost: the key is no longer at the version the caller expected.
+    #[error("version conflict: the current version is {current_version}")]
+    VersionConflict { current_version: u64 },
+    /// Another write got in the way (a session deleted mid-write, a deadlock); retrying works.
+    #[error("{0}")]
+    Contended(&'static str),
+    /// A backup whose stored document is missing or does not match its checksum.
+    #[error("{0}")]
+    DataLoss(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl MemoryError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for MemoryError {
+    fn from(err: sqlx::Error) -> Self {
+        let code = err
+            .as_database_error()
+            .and_then(|db| db.code())
+            .map(|code| code.into_owned());
+        match code.as_deref() {
+            // foreign_key_violation: the session was deleted while an entry was being written.
+            Some("23503") => Self::Contended("the session was deleted meanwhile; retry"),
+            // deadlock_detected, serialization_failure: Postgres rolled back one of two writers.
+            Some("40P01" | "40001") => Self::Contended("a concurrent write got in the way; retry"),
+            _ => Self::Internal(anyhow::Error::new(err).context("database error")),
+        }
+    }
+}
+
+impl From<MemoryError> for Status {
+    fn from(err: MemoryError) -> Self {
+        match err {
+            MemoryError::Invalid { field, message } => problem::invalid_argument(&field, message),
+            MemoryError::NoTenant => Status::unauthenticated("the token names no tenant"),
+            MemoryError::NotFound(what) => Status::not_found(format!("{what} not found")),
+            MemoryError::VersionConflict { current_version } => {
+                let mut status = Status::aborted(format!(
+                    "version conflict: the current version is {current_version}"
+                ));
+                status
+                    .metadata_mut()
+                    .insert(CURRENT_VERSION_KEY, MetadataValue::from(current_version));
+                status
+            }
+            MemoryError::Contended(message) => Status::aborted(message),
+            MemoryError::DataLoss(message) => Status::data_loss(message),
+            MemoryError::Internal(err) => problem::internal(format!("{err:#}")),
+        }
+    }
+}
+
+pub type Result<T, E = MemoryError> = std::result::Result<T, E>;

@@ -1,0 +1,172 @@
+//! Checks on what callers send, each failing with the field it is about. They run before any
+//! work, so bad input changes nothing.
+
+use sankalpa_proto::v1 as pb;
+
+use crate::error::{MemoryError, Result};
+
+pub const MAX_ID_BYTES: usize = 256;
+pub const MAX_KEY_BYTES: usize = 256;
+pub const MAX_OPS: usize = 1000;
+pub const MAX_LABEL_CHARS: usize = 200;
+/// Ten years: longer is "never" in practice, and it keeps `now() + ttl` far from overflow.
+pub const MAX_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+pub const MAX_PAGE_SIZE: i64 = 200;
+
+/// A session id: 1 to 256 bytes of ASCII letters, digits, `_`, `-` and `:`. The id is a token of
+/// the event subjects `memory.<tenant>.<session>.<action>`, where `.`, `*`, `>` and spaces
+/// would change the subject's meaning.
+pub fn session_id(field: &str, raw: &str) -> Result<String> {
+    if raw.is_empty() || raw.len() > MAX_ID_BYTES {
+        return Err(MemoryError::invalid(
+            field,
+            format!("must be 1 to {MAX_ID_BYTES} bytes"),
+        ));
+    }
+    if !raw
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':'))
+    {
+        return Err(MemoryError::invalid(
+            field,
+            "may hold only ASCII letters, digits, '_', '-' and ':'",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// A key: 1 to 256 bytes of UTF-8 without NUL (which Postgres text cannot hold).
+pub fn key(field: &str, raw: &str) -> Result<String> {
+    if raw.is_empty() || raw.len() > MAX_KEY_BYTES {
+        return Err(MemoryError::invalid(
+            field,
+            format!("must be 1 to {MAX_KEY_BYTES} bytes"),
+        ));
+    }
+    if raw.contains('\0') {
+        return Err(MemoryError::invalid(field, "must not contain NUL"));
+    }
+    Ok(raw.to_owned())
+}
+
+/// JSON text of at most `max_bytes`.
+pub fn value(field: &str, raw: String, max_bytes: usize) -> Result<String> {
+    if raw.len() > max_bytes {
+        return Err(MemoryError::invalid(
+            field,
+            format!("must be at most {max_bytes} bytes, not {}", raw.len()),
+        ));
+    }
+    if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(&raw) {
+        return Err(MemoryError::invalid(field, format!("must be JSON: {err}")));
+    }
+    // Postgres jsonb refuses the NUL character in strings. The cheap test first; only a value
+    // that may hold one is parsed again to look.
+    if raw.contains("\\u0000") && holds_nul(&serde_json::from_str(&raw).unwrap_or_default()) {
+        return Err(MemoryError::invalid(
+            field,
+            "must not contain the character \\u0000",
+        ));
+    }
+    Ok(raw)
+}
+
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .any(|(name, item)| name.contains('\0') || holds_nul(item)),
+        _ => false,
+    }
+}
+
+pub fn ttl(field: &str, seconds: u64) -> Result<i64> {
+    if seconds > MAX_TTL_SECONDS {
+        return Err(MemoryError::invalid(
+            field,
+            format!("must be at most {MAX_TTL_SECONDS} seconds"),
+        ));
+    }
+    Ok(i64::try_from(seconds).expect("bounded by MAX_TTL_SECONDS"))
+}
+
+/// A version a caller expects; versions are stored as Postgres bigint.
+pub fn version(field: &str, version: u64) -> Result<i64> {
+    i64::try_from(version).map_err(|_| MemoryError::invalid(field, "is out of range"))
+}
+
+pub fn label(raw: &str) -> Result<String> {
+    let label = raw.trim();
+    if label.chars().count() > MAX_LABEL_CHARS {
+        return Err(MemoryError::invalid(
+            "label",
+            format!("must be at most {MAX_LABEL_CHARS} characters"),
+        ));
+    }
+    Ok(label.to_owned())
+}
+
+pub fn uuid(field: &str, raw: &str) -> Result<uuid::Uuid> {
+    uuid::Uuid::parse_str(raw.trim()).map_err(|_| MemoryError::invalid(field, "must be a UUID"))
+}
+
+/// A page size and the opaque token to continue after, from a `PageRequest`.
+pub fn page(request: Option<&pb::PageRequest>) -> Result<(i64, &str)> {
+    let Some(request) = request else {
+        return Ok((DEFAULT_PAGE_SIZE, ""));
+    };
+    let size = match i64::from(request.page_size) {
+        0 => DEFAULT_PAGE_SIZE,
+        size if size > MAX_PAGE_SIZE => {
+            return Err(MemoryError::invalid(
+                "page.page_size",
+                format!("must be at most {MAX_PAGE_SIZE}"),
+            ));
+        }
+        size => size,
+    };
+    Ok((size, request.page_token.as_str()))
+}
+
+/// The error of a page token this service did not hand out.
+pub fn bad_page_token() -> MemoryError {
+    MemoryError::invalid("page.page_token", "is not a token this service gave")
+}
+
+/// Trims `rows` (fetched with one row more than `size`) to the page, and gives the token of
+/// the page after it, empty at the end.
+pub fn next_page<T>(rows: &mut Vec<T>, size: i64, token_of: impl Fn(&T) -> String) -> String {
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    if rows.len() > size {
+        rows.truncate(size);
+        rows.last().map(token_of).unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_are_safe_subject_tokens() {
+        assert!(session_id("session_id", "run:42_a-b").is_ok());
+        for bad in ["", "a.b", "a b", "a*", "a>", "é"] {
+            assert!(session_id("session_id", bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(session_id("session_id", &"a".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn values_must_be_json_postgres_can_store() {
+        assert!(value("v", r#"{"a":[1,"x"]}"#.into(), 100).is_ok());
+        assert!(value("v", r#"{"a":"\\u0000"}"#.into(), 100).is_ok());
+        assert!(value("v", r#"{"a":"\u0000"}"#.into(), 100).is_err());
+        assert!(value("v", "{".into(), 100).is_err());
+        assert!(value("v", "[1,2,3]".into(), 5).is_err());
+    }
+}

@@ -1,0 +1,265 @@
+//! The memory service: sessions of key -> JSON entries that agents of a chain share and users
+//! keep between runs, atomic transactions over a session, and backups to the object store with
+//! restore. It owns the `memory` schema and serves `sankalpa.v1.MemoryService` over gRPC
+//! (50054), with health and metrics over HTTP (9104).
+//!
+//! Postgres is the source of truth ([`entries`], [`sessions`], [`transactions`], [`backups`]);
+//! single-key loads go through a Redis read-through cache ([`cache`]) that writes keep current
+//! after they commit; every committed change is announced on NATS ([`events`]).
+//!
+//! [`Memory::build`] migrates, loads auth's token keys and binds both listeners (port 0 works,
+//! as in tests); [`Memory::serve`] runs until its shutdown future resolves.
+
+mod backups;
+mod cache;
+mod entries;
+mod error;
+mod events;
+mod grpc;
+mod input;
+mod sessions;
+mod transactions;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sankalpa_kit::auth::{AuthInterceptor, TokenVerifier};
+use sankalpa_kit::config::{self, Infra};
+use sankalpa_kit::events::EventBus;
+use sankalpa_kit::objects::Objects;
+use sankalpa_kit::ops::{self, Readiness};
+use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sankalpa_proto::v1::memory_service_server::MemoryServiceServer;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The memory schema's migrations. They are tracked in `memory._sqlx_migrations` rather than
+/// the default `public._sqlx_migrations`: every service migrates the one shared database at its
+/// start, and a migrator refuses to run when the tracking table lists versions it does not know
+/// (another service's).
+pub static MIGRATOR: Migrator = Migrator {
+    table_name: Cow::Borrowed("memory._sqlx_migrations"),
+    create_schemas: Cow::Borrowed(&[Cow::Borrowed("memory")]),
+    ..sqlx::migrate!("../../migrations/memory")
+};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub infra: Infra,
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    /// The auth service's gRPC endpoint, for its token keys (`SANKALPA_AUTH_URL`).
+    pub auth_url: String,
+    /// Where backups are stored (`SANKALPA_OBJECT_STORE_URL`: a folder or `s3://bucket/prefix`).
+    pub object_store_url: String,
+    /// Put before every Redis key (`SANKALPA_REDIS_KEY_PREFIX`); unique per test.
+    pub redis_key_prefix: String,
+    /// The largest value accepted, in bytes of JSON text (`SANKALPA_MEMORY_MAX_VALUE_BYTES`).
+    pub max_value_bytes: usize,
+    /// How long a cached entry may be served from Redis: the bound on staleness should a write
+    /// commit but fail to update the cache (`SANKALPA_MEMORY_CACHE_TTL_MS`).
+    pub cache_ttl: Duration,
+    /// How often expired entries are deleted (`SANKALPA_MEMORY_SWEEP_INTERVAL_MS`); they read
+    /// as absent from the moment they expire, this only reclaims the space.
+    pub sweep_interval: Duration,
+    /// How often the token keys are fetched again from auth (`SANKALPA_JWKS_REFRESH_MS`).
+    pub jwks_refresh: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            infra: Infra::from_env()?,
+            grpc_addr: config::var("SANKALPA_MEMORY_GRPC_ADDR", "0.0.0.0:50054".parse()?)?,
+            http_addr: config::var("SANKALPA_MEMORY_HTTP_ADDR", "0.0.0.0:9104".parse()?)?,
+            auth_url: config::var("SANKALPA_AUTH_URL", "http://127.0.0.1:50051".to_owned())?,
+            object_store_url: config::var(
+                "SANKALPA_OBJECT_STORE_URL",
+                "./data/objects".to_owned(),
+            )?,
+            redis_key_prefix: config::var("SANKALPA_REDIS_KEY_PREFIX", "sankalpa:".to_owned())?,
+            max_value_bytes: config::var("SANKALPA_MEMORY_MAX_VALUE_BYTES", 1024 * 1024)?,
+            cache_ttl: config::millis("SANKALPA_MEMORY_CACHE_TTL_MS", Duration::from_secs(10))?,
+            sweep_interval: config::millis(
+                "SANKALPA_MEMORY_SWEEP_INTERVAL_MS",
+                Duration::from_secs(60),
+            )?,
+            jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", Duration::from_secs(60))?,
+        })
+    }
+
+    /// Local defaults on free ports, in front of `auth_url`, with this test's own Redis keys
+    /// and a fresh temporary object folder.
+    pub fn for_tests(infra: Infra, auth_url: impl Into<String>) -> Self {
+        let name = uuid::Uuid::new_v4().simple();
+        let objects = std::env::temp_dir().join(format!("sankalpa-memory-{name}"));
+        Self {
+            infra,
+            grpc_addr: "127.0.0.1:0".parse().expect("a valid address"),
+            http_addr: "127.0.0.1:0".parse().expect("a valid address"),
+            auth_url: auth_url.into(),
+            object_store_url: objects.to_string_lossy().into_owned(),
+            redis_key_prefix: format!("test:{name}:"),
+            max_value_bytes: 1024 * 1024,
+            cache_ttl: Duration::from_secs(10),
+            sweep_interval: Duration::from_secs(60),
+            jwks_refresh: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What every request handler shares.
+pub(crate) struct State {
+    pub pool: PgPool,
+    pub cache: cache::EntryCache,
+    pub events: events::Events,
+    pub objects: Objects,
+    pub max_value_bytes: usize,
+}
+
+pub struct Memory {
+    state: Arc<State>,
+    verifier: Arc<TokenVerifier>,
+    auth: AuthServiceClient<tonic::transport::Channel>,
+    nats: async_nats::Client,
+    sweep_interval: Duration,
+    jwks_refresh: Duration,
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
+}
+
+/// How long `build` keeps asking auth for its keys before giving up: long enough to ride out
+/// auth starting at the same moment, short enough that a wrong URL fails the start visibly.
+const JWKS_ATTEMPTS: u32 = 20;
+const JWKS_RETRY: Duration = Duration::from_millis(250);
+
+impl Memory {
+    pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("failed to migrate the memory schema")?;
+
+        let verifier = Arc::new(TokenVerifier::new(
+            &config.infra.token_issuer,
+            &config.infra.token_audience,
+        ));
+        let mut auth = AuthServiceClient::new(sankalpa_kit::grpc::channel(&config.auth_url)?);
+        let mut attempt = 1;
+        while let Err(err) = sankalpa_kit::auth::load_jwks(&verifier, &mut auth).await {
+            if attempt == JWKS_ATTEMPTS {
+                return Err(err.context(format!(
+                    "could not load the token keys from auth at {}",
+                    config.auth_url
+                )));
+            }
+            attempt += 1;
+            tokio::time::sleep(JWKS_RETRY).await;
+        }
+
+        let redis =
+            sankalpa_kit::cache::Redis::new(&config.infra.redis_url, &config.redis_key_prefix)?;
+        let nats = async_nats::connect(&config.infra.nats_url)
+            .await
+            .with_context(|| format!("could not connect to NATS at {}", config.infra.nats_url))?;
+        let bus = EventBus::connect(
+            nats.clone(),
+            &config.infra.events_stream,
+            &config.infra.subject_prefix,
+            "/sankalpa/memory",
+        )
+        .await?;
+        let objects = Objects::from_url(&config.object_store_url)?.scoped("memory");
+
+        let state = Arc::new(State {
+            pool,
+            cache: cache::EntryCache::new(redis, config.cache_ttl),
+            events: events::Events::new(bus),
+            objects,
+            max_value_bytes: config.max_value_bytes,
+        });
+        let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
+        let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;
+        Ok(Self {
+            state,
+            verifier,
+            auth,
+            nats,
+            sweep_interval: config.sweep_interval,
+            jwks_refresh: config.jwks_refresh,
+            grpc_listener,
+            http_listener,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(sankalpa_kit::auth::refresh_jwks(
+            self.verifier.clone(),
+            self.auth,
+            self.jwks_refresh,
+            stop.clone(),
+        ));
+        tasks.spawn(entries::sweep_expired(
+            self.state.pool.clone(),
+            self.sweep_interval,
+            stop.clone(),
+        ));
+        tasks.close();
+
+        let api = MemoryServiceServer::with_interceptor(
+            grpc::MemoryApi::new(self.state.clone()),
+            AuthInterceptor::new(self.verifier),
+        );
+        // Redis is deliberately left out: without it the service answers correctly, only
+        // slower, so it must stay in rotation.
+        let readiness = Readiness {
+            postgres: Some(self.state.pool.clone()),
+            nats: Some(self.nats),
+            ..Readiness::default()
+        };
+        let grpc = sankalpa_kit::grpc::serve(
+            self.grpc_listener,
+            tonic::service::Routes::new(api),
+            &["sankalpa.v1.MemoryService"],
+            stop.clone().cancelled_owned(),
+        );
+        let http = ops::serve(
+            self.http_listener,
+            readiness,
+            stop.clone().cancelled_owned(),
+        );
+        let stopper = async move {
+            shutdown.await;
+            stop.cancel();
+        };
+        let (grpc, http, ()) = tokio::join!(grpc, http, stopper);
+        tasks.wait().await;
+        grpc?;
+        http?;
+        Ok(())
+    }
+}
