@@ -136,8 +136,11 @@ pub async fn backup(state: &State, scope: &Scope, label: &str, created_by: &str)
         Err(err) => {
             // An unrecorded document is unreachable: remove it rather than leak it.
             if let Err(cleanup) = state.objects.delete(&object_key).await {
-                tracing::warn!(error = format!("{cleanup:#}"), object_key,
-                    "could not remove the document of a backup that was not recorded");
+                tracing::warn!(
+                    error = format!("{cleanup:#}"),
+                    object_key,
+                    "could not remove the document of a backup that was not recorded"
+                );
             }
             Err(err.into())
         }
@@ -216,7 +219,10 @@ pub async fn restore(
         .map(|removed| (removed.key.as_str(), removed.version))
         .collect();
     let keys: Vec<&str> = entries.iter().map(|entry| entry.key.as_str()).collect();
-    let values: Vec<String> = entries.iter().map(|entry| entry.value.to_string()).collect();
+    let values: Vec<String> = entries
+        .iter()
+        .map(|entry| entry.value.to_string())
+        .collect();
     let versions: Vec<i64> = keys
         .iter()
         .map(|key| replaced.get(key).copied().unwrap_or(0) + 1)

@@ -55,8 +55,10 @@ impl EntryCache {
     /// The Redis key of an entry. The session id's length makes the key unambiguous whatever
     /// the session id and key contain.
     fn redis_key(&self, tenant: Uuid, session: &str, key: &str) -> String {
-        self.redis
-            .key(&format!("memory:{tenant}:{}:{session}:{key}", session.len()))
+        self.redis.key(&format!(
+            "memory:{tenant}:{}:{session}:{key}",
+            session.len()
+        ))
     }
 
     /// The cached entry, when Redis holds a live one.
@@ -99,7 +101,12 @@ impl EntryCache {
                 }
             };
             let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-            Some(self.store(self.redis_key(tenant, session, key), revision, value, millis))
+            Some(self.store(
+                self.redis_key(tenant, session, key),
+                revision,
+                value,
+                millis,
+            ))
         });
         futures::future::join_all(offers).await;
     }

@@ -93,28 +93,31 @@ pub struct Save {
 
 pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Result<Entry> {
     let written: Option<Entry> = match save.expected_version {
-        None => sqlx::query_as(concat!(
-            ensure_session!(),
-            "
+        None => {
+            sqlx::query_as(concat!(
+                ensure_session!(),
+                "
             INSERT INTO memory.entries AS e
                 (tenant_id, session_id, key, value, version, revision, expires_at)
             VALUES ($1, $2, $4, $5::jsonb, 1, nextval('memory.revisions'),
                 CASE WHEN $6::bigint > 0 THEN now() + $6::bigint * interval '1 second' END)",
-            upsert_existing!(),
-            " RETURNING ",
-            entry_columns!()
-        ))
-        .bind(scope.tenant)
-        .bind(&scope.session)
-        .bind(user_id)
-        .bind(&save.key)
-        .bind(&save.value)
-        .bind(save.ttl_seconds)
-        .fetch_optional(&state.pool)
-        .await?,
-        Some(0) => sqlx::query_as(concat!(
-            ensure_session!(),
-            "
+                upsert_existing!(),
+                " RETURNING ",
+                entry_columns!()
+            ))
+            .bind(scope.tenant)
+            .bind(&scope.session)
+            .bind(user_id)
+            .bind(&save.key)
+            .bind(&save.value)
+            .bind(save.ttl_seconds)
+            .fetch_optional(&state.pool)
+            .await?
+        }
+        Some(0) => {
+            sqlx::query_as(concat!(
+                ensure_session!(),
+                "
             INSERT INTO memory.entries AS e
                 (tenant_id, session_id, key, value, version, revision, expires_at)
             VALUES ($1, $2, $4, $5::jsonb, 1, nextval('memory.revisions'),
@@ -128,18 +131,20 @@ pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Re
                 expires_at = EXCLUDED.expires_at
             WHERE e.expires_at <= now()
             RETURNING ",
-            entry_columns!()
-        ))
-        .bind(scope.tenant)
-        .bind(&scope.session)
-        .bind(user_id)
-        .bind(&save.key)
-        .bind(&save.value)
-        .bind(save.ttl_seconds)
-        .fetch_optional(&state.pool)
-        .await?,
-        Some(expected) => sqlx::query_as(concat!(
-            "
+                entry_columns!()
+            ))
+            .bind(scope.tenant)
+            .bind(&scope.session)
+            .bind(user_id)
+            .bind(&save.key)
+            .bind(&save.value)
+            .bind(save.ttl_seconds)
+            .fetch_optional(&state.pool)
+            .await?
+        }
+        Some(expected) => {
+            sqlx::query_as(concat!(
+                "
             UPDATE memory.entries SET
                 value = $4::jsonb,
                 version = version + 1,
@@ -148,18 +153,19 @@ pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Re
                 expires_at = CASE WHEN $5::bigint > 0
                     THEN now() + $5::bigint * interval '1 second' END
             WHERE tenant_id = $1 AND session_id = $2 AND key = $3 AND version = $6 AND ",
-            live!(),
-            " RETURNING ",
-            entry_columns!()
-        ))
-        .bind(scope.tenant)
-        .bind(&scope.session)
-        .bind(&save.key)
-        .bind(&save.value)
-        .bind(save.ttl_seconds)
-        .bind(expected)
-        .fetch_optional(&state.pool)
-        .await?,
+                live!(),
+                " RETURNING ",
+                entry_columns!()
+            ))
+            .bind(scope.tenant)
+            .bind(&scope.session)
+            .bind(&save.key)
+            .bind(&save.value)
+            .bind(save.ttl_seconds)
+            .bind(expected)
+            .fetch_optional(&state.pool)
+            .await?
+        }
     };
     let Some(entry) = written else {
         let current = current_version(&state.pool, scope, &save.key).await?;

@@ -125,7 +125,10 @@ fn transaction_ops(ops: Vec<pb::TransactOp>, max_value_bytes: usize) -> Result<V
                         set.value_json,
                         max_value_bytes,
                     )?,
-                    ttl_seconds: input::ttl(&format!("ops[{index}].set.ttl_seconds"), set.ttl_seconds)?,
+                    ttl_seconds: input::ttl(
+                        &format!("ops[{index}].set.ttl_seconds"),
+                        set.ttl_seconds,
+                    )?,
                 },
                 Some(WireOp::Delete(_)) => OpKind::Delete,
                 Some(WireOp::CheckVersion(check)) => OpKind::CheckVersion(input::version(
@@ -236,8 +239,7 @@ impl MemoryService for MemoryApi {
         let message = request.into_inner();
         let scope = scope(&caller, &message.session_id)?;
         let ops = transaction_ops(message.ops, self.state.max_value_bytes)?;
-        let outcome =
-            transactions::transact(&self.state, &scope, user_of(&caller), &ops).await?;
+        let outcome = transactions::transact(&self.state, &scope, user_of(&caller), &ops).await?;
         Ok(Response::new(match outcome {
             Outcome::Committed { written, deleted } => pb::TransactResponse {
                 committed: true,

@@ -156,7 +156,10 @@ mod tests {
     fn session_ids_are_safe_subject_tokens() {
         assert!(session_id("session_id", "run:42_a-b").is_ok());
         for bad in ["", "a.b", "a b", "a*", "a>", "é"] {
-            assert!(session_id("session_id", bad).is_err(), "{bad:?} was accepted");
+            assert!(
+                session_id("session_id", bad).is_err(),
+                "{bad:?} was accepted"
+            );
         }
         assert!(session_id("session_id", &"a".repeat(257)).is_err());
     }

@@ -84,7 +84,9 @@ pub async fn create_and_lock(conn: &mut PgConnection, scope: &Scope, user_id: &s
         Ok(())
     } else {
         // Deleted between the two statements.
-        Err(MemoryError::Contended("the session was deleted meanwhile; retry"))
+        Err(MemoryError::Contended(
+            "the session was deleted meanwhile; retry",
+        ))
     }
 }
 

@@ -1,0 +1,86 @@
+use sankalpa_proto::v1 as pb;
+use sankalpa_proto::v1::transact_op::Op;
+use tonic::Code;
+
+use crate::{authed, start_with, violated_field};
+
+#[sqlx::test(migrations = false)]
+async fn every_limit_is_a_clear_error_naming_its_field_and_changes_nothing(pool: sqlx::PgPool) {
+    let mut app = start_with(pool, |config| config.max_value_bytes = 1024).await;
+    let ada = app.sign_up().await;
+
+    let long_key = "k".repeat(257);
+    let refused = app.save(&ada, "s1", &long_key, "1").await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(violated_field(&refused), "key");
+    assert!(app.save(&ada, "s1", &"k".repeat(256), "1").await.is_ok());
+
+    let big = format!("\"{}\"", "x".repeat(1024));
+    let refused = app.save(&ada, "s1", "big", &big).await.unwrap_err();
+    assert_eq!(violated_field(&refused), "value_json");
+    assert!(refused.message().contains("1024"));
+
+    for not_json in ["{", "hello", "", "{'a': 1}"] {
+        let refused = app.save(&ada, "s1", "k", not_json).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{not_json:?}");
+        assert_eq!(violated_field(&refused), "value_json");
+    }
+
+    for bad_session in ["", "has.dot", "has space", &"s".repeat(257)] {
+        let refused = app.save(&ada, bad_session, "k", "1").await.unwrap_err();
+        assert_eq!(violated_field(&refused), "session_id", "{bad_session:?}");
+    }
+
+    let set = |key: String| pb::TransactOp {
+        key,
+        op: Some(Op::Set(pb::SetOp {
+            value_json: "1".into(),
+            ttl_seconds: 0,
+        })),
+    };
+    let transact = |ops| {
+        authed(
+            pb::TransactRequest {
+                session_id: "s1".into(),
+                ops,
+            },
+            &ada.token,
+        )
+    };
+    let too_many = (0..1001).map(|i| set(format!("k{i}"))).collect();
+    let refused = app.client.transact(transact(too_many)).await.unwrap_err();
+    assert_eq!(violated_field(&refused), "ops");
+    let most = (0..1000).map(|i| set(format!("k{i}"))).collect();
+    let done = app
+        .client
+        .transact(transact(most))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(done.entries.len(), 1000);
+
+    let mut bad_value = vec![set("a".into()), set("b".into())];
+    bad_value[1].op = Some(Op::Set(pb::SetOp {
+        value_json: "nope".into(),
+        ttl_seconds: 0,
+    }));
+    let refused = app.client.transact(transact(bad_value)).await.unwrap_err();
+    assert_eq!(violated_field(&refused), "ops[1].set.value_json");
+    let twice = vec![set("a".into()), set("a".into())];
+    let refused = app.client.transact(transact(twice)).await.unwrap_err();
+    assert_eq!(violated_field(&refused), "ops[1].key");
+
+    // Nothing refused was written.
+    assert_eq!(
+        app.load(&ada, "s1", "big").await.unwrap_err().code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        app.load(&ada, "s1", "k").await.unwrap_err().code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        app.load(&ada, "s1", "a").await.unwrap_err().code(),
+        Code::NotFound
+    );
+}

@@ -1,0 +1,194 @@
+//! memory over real gRPC, with a real auth for tokens, on a fresh database per test, against
+//! the local Redis and NATS and a temporary object folder.
+
+mod backups;
+mod cache;
+mod concurrency;
+mod entries;
+mod events;
+mod limits;
+mod sessions;
+mod tenants;
+mod transactions;
+
+use sankalpa_kit::auth::with_bearer;
+use sankalpa_kit::config::Infra;
+use sankalpa_proto::v1 as pb;
+use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
+use sankalpa_testkit::Running;
+use sqlx::PgPool;
+use tonic::transport::Channel;
+
+pub struct TestMemory {
+    pub client: MemoryServiceClient<Channel>,
+    pub auth: AuthServiceClient<Channel>,
+    pub infra: Infra,
+    /// Where backups are stored.
+    pub objects: std::path::PathBuf,
+    pub pool: PgPool,
+    _memory: Running,
+    _auth: Running,
+}
+
+/// A signed-in user of a tenant of their own.
+pub struct Caller {
+    pub token: String,
+    pub tenant_id: String,
+}
+
+pub async fn start(pool: PgPool) -> TestMemory {
+    start_with(pool, |_| {}).await
+}
+
+pub async fn start_with(
+    pool: PgPool,
+    configure: impl FnOnce(&mut sankalpa_memory::Config),
+) -> TestMemory {
+    let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
+    let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
+        .await
+        .expect("auth starts");
+    let mut objects = std::path::PathBuf::new();
+    let memory =
+        sankalpa_testkit::spawn_memory(pool.clone(), infra.clone(), &auth.grpc_url(), |config| {
+            configure(config);
+            objects = config.object_store_url.clone().into();
+        })
+        .await
+        .expect("memory starts");
+    TestMemory {
+        client: MemoryServiceClient::connect(memory.grpc_url())
+            .await
+            .expect("memory accepts connections"),
+        auth: AuthServiceClient::connect(auth.grpc_url())
+            .await
+            .expect("auth accepts connections"),
+        infra,
+        objects,
+        pool,
+        _memory: memory,
+        _auth: auth,
+    }
+}
+
+impl TestMemory {
+    /// Registers a user with a tenant of their own, and signs them in.
+    pub async fn sign_up(&mut self) -> Caller {
+        let email = format!("{}@example.com", sankalpa_testkit::unique_name());
+        let password = "correct horse battery".to_owned();
+        self.auth
+            .register(pb::RegisterRequest {
+                email: email.clone(),
+                password: password.clone(),
+                display_name: String::new(),
+                tenant_name: String::new(),
+            })
+            .await
+            .expect("registration succeeds");
+        let pair = self
+            .auth
+            .login(pb::LoginRequest { email, password })
+            .await
+            .expect("login succeeds")
+            .into_inner();
+        Caller {
+            token: pair.access_token,
+            tenant_id: pair.user.expect("login names the user").tenant_id,
+        }
+    }
+
+    pub async fn save(
+        &mut self,
+        caller: &Caller,
+        session: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<pb::Entry, tonic::Status> {
+        self.client
+            .save(authed(
+                pb::SaveRequest {
+                    session_id: session.into(),
+                    key: key.into(),
+                    value_json: value.into(),
+                    expected_version: None,
+                    ttl_seconds: 0,
+                },
+                &caller.token,
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn load(
+        &mut self,
+        caller: &Caller,
+        session: &str,
+        key: &str,
+    ) -> Result<pb::Entry, tonic::Status> {
+        self.client
+            .load(authed(
+                pb::LoadRequest {
+                    session_id: session.into(),
+                    key: key.into(),
+                },
+                &caller.token,
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Every entry of a session as (key, value), parsed, in key order.
+    pub async fn contents(
+        &mut self,
+        caller: &Caller,
+        session: &str,
+    ) -> Result<Vec<(String, serde_json::Value)>, tonic::Status> {
+        let entries = self
+            .client
+            .get_all(authed(
+                pb::GetAllRequest {
+                    session_id: session.into(),
+                    key_prefix: String::new(),
+                    page: Some(pb::PageRequest {
+                        page_size: 200,
+                        page_token: String::new(),
+                    }),
+                },
+                &caller.token,
+            ))
+            .await?
+            .into_inner()
+            .entries;
+        Ok(entries
+            .into_iter()
+            .map(|entry| (entry.key, json(&entry.value_json)))
+            .collect())
+    }
+}
+
+pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    with_bearer(message, token).expect("a token is valid metadata")
+}
+
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).expect("the service answers JSON")
+}
+
+/// The field a validation error names.
+pub fn violated_field(status: &tonic::Status) -> String {
+    sankalpa_kit::problem::field_violations(status)
+        .first()
+        .map(|violation| violation.field.clone())
+        .unwrap_or_default()
+}
+
+/// The current version an ABORTED conflict reports.
+pub fn current_version(status: &tonic::Status) -> u64 {
+    status
+        .metadata()
+        .get("x-sankalpa-current-version")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .expect("a conflict carries the current version")
+}
