@@ -68,6 +68,7 @@ macro_rules! backup_columns {
     };
 }
 
+#[tracing::instrument(skip_all, fields(tenant = %scope.tenant, session = %scope.session))]
 pub async fn backup(state: &State, scope: &Scope, label: &str, created_by: &str) -> Result<Backup> {
     // One statement reads one snapshot: the document is the session at one instant.
     let entries: Vec<Entry> = sqlx::query_as(concat!(
@@ -180,6 +181,7 @@ pub async fn list(
 
 /// Replaces the entries of `target` (the backed-up session when `None`) with the backup's.
 /// The session restored into and the number of entries restored.
+#[tracing::instrument(skip_all, fields(%tenant, backup = %backup_id))]
 pub async fn restore(
     state: &State,
     tenant: Uuid,

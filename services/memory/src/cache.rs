@@ -75,11 +75,13 @@ impl EntryCache {
                 return None;
             }
         };
-        let entry = decode(key, &cached?)?;
-        let live = entry.expires_at.is_none_or(|at| at > Utc::now());
-        metrics::counter!("memory_cache_lookups_total", "result" => if live { "hit" } else { "miss" })
-            .increment(1);
-        live.then_some(entry)
+        // A tombstone, an unreadable value or an expired entry is a miss like no value at all.
+        let entry = cached
+            .and_then(|cached| decode(key, &cached))
+            .filter(|entry| entry.expires_at.is_none_or(|at| at > Utc::now()));
+        let result = if entry.is_some() { "hit" } else { "miss" };
+        metrics::counter!("memory_cache_lookups_total", "result" => result).increment(1);
+        entry
     }
 
     /// Offers committed changes; each is stored unless the cache already knows a newer one.

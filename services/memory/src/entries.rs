@@ -91,6 +91,7 @@ pub struct Save {
     pub expected_version: Option<i64>,
 }
 
+#[tracing::instrument(skip_all, fields(tenant = %scope.tenant, session = %scope.session))]
 pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Result<Entry> {
     let written: Option<Entry> = match save.expected_version {
         None => {
@@ -213,6 +214,7 @@ async fn current_version(pool: &PgPool, scope: &Scope, key: &str) -> Result<i64>
 }
 
 /// One live entry, from the cache when it holds it.
+#[tracing::instrument(skip_all, fields(tenant = %scope.tenant, session = %scope.session))]
 pub async fn load(state: &State, scope: &Scope, key: &str) -> Result<Entry> {
     if let Some(entry) = state.cache.get(scope.tenant, &scope.session, key).await {
         return Ok(entry);
@@ -278,6 +280,7 @@ pub async fn get_all(
 
 /// Deletes a key, if its version is `expected` when that is given. True when a live entry was
 /// deleted.
+#[tracing::instrument(skip_all, fields(tenant = %scope.tenant, session = %scope.session))]
 pub async fn delete(
     state: &State,
     scope: &Scope,

@@ -168,6 +168,7 @@ pub async fn list(
 }
 
 /// Deletes a session and its entries; the number of live entries it held.
+#[tracing::instrument(skip_all, fields(tenant = %scope.tenant, session = %scope.session))]
 pub async fn delete(state: &State, scope: &Scope) -> Result<u64> {
     let mut tx = state.pool.begin().await?;
     if !lock(&mut tx, scope).await? {

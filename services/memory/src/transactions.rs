@@ -44,6 +44,7 @@ pub enum Outcome {
     },
 }
 
+#[tracing::instrument(skip_all, fields(tenant = %scope.tenant, session = %scope.session))]
 pub async fn transact(state: &State, scope: &Scope, user_id: &str, ops: &[Op]) -> Result<Outcome> {
     let mut set_keys = Vec::new();
     let mut set_values = Vec::new();
