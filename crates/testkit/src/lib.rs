@@ -103,3 +103,27 @@ pub async fn spawn_memory(
         task: Some(task),
     })
 }
+
+/// Starts the chain orchestrator on `pool`, calling auth at `auth_url` (for run credentials and
+/// token keys) and agent-runner at `agents_url`, configured by `configure`.
+pub async fn spawn_chain_orchestrator(
+    pool: PgPool,
+    infra: Infra,
+    auth_url: &str,
+    agents_url: &str,
+    configure: impl FnOnce(&mut sankalpa_chain_orchestrator::Config),
+) -> anyhow::Result<Running> {
+    let mut config = sankalpa_chain_orchestrator::Config::for_tests(infra, auth_url, agents_url);
+    configure(&mut config);
+    let orchestrator = sankalpa_chain_orchestrator::Orchestrator::build(config, pool).await?;
+    let stop = CancellationToken::new();
+    let grpc_addr = orchestrator.grpc_addr();
+    let http_addr = orchestrator.http_addr();
+    let task = tokio::spawn(orchestrator.serve(stop.clone().cancelled_owned()));
+    Ok(Running {
+        grpc_addr: Some(grpc_addr),
+        http_addr,
+        stop,
+        task: Some(task),
+    })
+}

@@ -1,0 +1,194 @@
+//! The orchestrator's side of agent-runner: whether agents exist, and running one step attempt.
+//!
+//! Every call carries a bearer token: the caller's when checking a definition they submit, the
+//! run's own credential (credentials.rs) when executing steps, so agent-runner checks the same
+//! permissions for a chain's steps as for a direct call.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use sankalpa_kit::auth::with_bearer;
+use sankalpa_kit::grpc::PropagateTrace;
+use sankalpa_kit::problem::FieldViolation;
+use sankalpa_proto::v1 as pb;
+use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
+use serde_json::Value;
+use tonic::Code;
+use tonic::codegen::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::definition::Definition;
+use crate::error::{ChainError, Result};
+
+pub type Client = AgentServiceClient<InterceptedService<Channel, PropagateTrace>>;
+
+/// How long a lookup of an agent may take before the check gives up.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Added to a step's own timeout for the gRPC deadline, so agent-runner's answer about its
+/// deadline (a FAILED run with `deadline_exceeded`) arrives before ours cuts the call.
+const DEADLINE_GRACE: Duration = Duration::from_secs(2);
+
+/// A violation for every step whose agent agent-runner does not know.
+pub async fn unknown_agents(
+    client: &Client,
+    token: &str,
+    definition: &Definition,
+) -> Result<Vec<FieldViolation>> {
+    let lookups = definition.agents().into_iter().map(|agent| {
+        let mut client = client.clone();
+        async move {
+            let mut request = with_bearer(
+                pb::GetAgentRequest {
+                    name: agent.clone(),
+                },
+                token,
+            )
+            .map_err(|status| ChainError::Precondition(status.message().to_owned()))?;
+            request.set_timeout(LOOKUP_TIMEOUT);
+            match client.get_agent(request).await {
+                Ok(_) => Ok(None),
+                Err(status) if status.code() == Code::NotFound => Ok(Some(agent)),
+                Err(status) if status.code() == Code::PermissionDenied => {
+                    Err(ChainError::Forbidden("agents:read".to_owned()))
+                }
+                Err(status) => Err(ChainError::Unavailable(format!(
+                    "could not look up agent {agent}: {}",
+                    status.message()
+                ))),
+            }
+        }
+    });
+    let mut unknown = Vec::new();
+    for found in join_all(lookups).await {
+        if let Some(agent) = found? {
+            unknown.push(agent);
+        }
+    }
+    Ok(definition
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, step)| unknown.contains(&step.agent))
+        .map(|(index, step)| FieldViolation {
+            field: format!("steps[{index}].agent"),
+            message: format!("unknown agent `{}`", step.agent),
+        })
+        .collect())
+}
+
+/// One attempt of a step.
+pub struct Attempt<'a> {
+    pub agent: &'a str,
+    pub input: &'a Value,
+    pub session_id: &'a str,
+    pub agent_run_id: &'a str,
+    pub workspace_id: &'a str,
+    /// 0: agent-runner's default.
+    pub timeout: Duration,
+    pub token: &'a str,
+}
+
+pub struct Completed {
+    pub output: Value,
+    pub artifacts: Vec<pb::Artifact>,
+}
+
+/// Why an attempt did not complete, and whether another attempt could do better.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+    pub retriable: bool,
+}
+
+impl Failure {
+    pub fn new(code: &str, message: impl Into<String>, retriable: bool) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            retriable,
+        }
+    }
+}
+
+/// Runs one attempt. A step timeout is enforced here too: dropping the call cancels the agent.
+pub async fn execute(client: &Client, attempt: Attempt<'_>) -> Result<Completed, Failure> {
+    let message = pb::ExecuteAgentRequest {
+        agent: attempt.agent.to_owned(),
+        input_json: attempt.input.to_string(),
+        session_id: Some(attempt.session_id.to_owned()),
+        run_id: Some(attempt.agent_run_id.to_owned()),
+        deadline_ms: u64::try_from(attempt.timeout.as_millis()).unwrap_or(u64::MAX),
+        llm: pb::LlmMode::Unspecified.into(),
+        workspace_id: Some(attempt.workspace_id.to_owned()),
+    };
+    let mut request = with_bearer(message, attempt.token)
+        .map_err(|status| Failure::new("internal", status.message(), false))?;
+    if !attempt.timeout.is_zero() {
+        request.set_timeout(attempt.timeout + DEADLINE_GRACE);
+    }
+    let call = async {
+        let mut client = client.clone();
+        client.execute_agent(request).await
+    };
+    let answer = if attempt.timeout.is_zero() {
+        call.await
+    } else {
+        // A backstop for an agent-runner that does not answer at its deadline.
+        match tokio::time::timeout(attempt.timeout + DEADLINE_GRACE, call).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                return Err(Failure::new(
+                    "deadline_exceeded",
+                    format!(
+                        "the step ran past its {} ms timeout",
+                        attempt.timeout.as_millis()
+                    ),
+                    true,
+                ));
+            }
+        }
+    };
+    let run = answer.map_err(|status| match status.code() {
+        Code::InvalidArgument => Failure::new("invalid_input", status.message(), false),
+        Code::NotFound => Failure::new("agent_failed", status.message(), false),
+        Code::PermissionDenied | Code::Unauthenticated => {
+            Failure::new("agent_failed", status.message(), false)
+        }
+        Code::DeadlineExceeded => Failure::new("deadline_exceeded", status.message(), true),
+        _ => Failure::new("unavailable", status.message(), true),
+    })?;
+    let run = run.into_inner();
+    match run.status() {
+        pb::AgentRunStatus::Completed => {
+            let output = if run.output_json.trim().is_empty() {
+                Value::Object(Default::default())
+            } else {
+                serde_json::from_str(&run.output_json).map_err(|err| {
+                    Failure::new(
+                        "invalid_output",
+                        format!("the output is not JSON: {err}"),
+                        false,
+                    )
+                })?
+            };
+            Ok(Completed {
+                output,
+                artifacts: run.artifacts,
+            })
+        }
+        _ => {
+            let error = run.error.unwrap_or_default();
+            let retriable = !matches!(error.code.as_str(), "invalid_input" | "cancelled");
+            Err(Failure::new(
+                if error.code.is_empty() {
+                    "agent_failed"
+                } else {
+                    &error.code
+                },
+                error.message,
+                retriable,
+            ))
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! How a run authenticates to agent-runner on its tenant's behalf.
+//!
+//! A run can outlive the caller's access token (15 minutes) and the orchestrator that started it,
+//! and the orchestrator holds no signing key. So at execute time, with the caller's own token,
+//! the orchestrator asks auth for an API key of the caller's tenant (`CreateApiKey`, named
+//! `chain-run <run id>`), holding only what steps need and the caller has: `agents:read`,
+//! `agents:execute`, `memory:read`, `memory:write`. auth refuses a key wider than its creator, so
+//! a run can never do more than the person who started it. The key expires after
+//! `SANKALPA_CHAINS_CREDENTIAL_TTL_SECONDS` (default 24 h) whatever happens.
+//!
+//! The key's secret is kept in `chains.run_credentials` while the run is unfinished (any replica
+//! that resumes the run needs it), deleted in the transaction that ends the run, and the key is
+//! then revoked. Access tokens are obtained with `ExchangeApiKey` when a step needs one and cached
+//! in memory until shortly before they expire; they are never written down.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sankalpa_kit::auth::{Principal, with_bearer};
+use sankalpa_kit::grpc::PropagateTrace;
+use sankalpa_proto::v1 as pb;
+use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use tonic::Code;
+use tonic::codegen::InterceptedService;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::error::{ChainError, Result};
+
+pub type AuthClient = AuthServiceClient<InterceptedService<Channel, PropagateTrace>>;
+
+/// What a run's steps may need, granted only where the caller holds it too.
+const STEP_PERMISSIONS: &[&str] = &[
+    "agents:read",
+    "agents:execute",
+    "memory:read",
+    "memory:write",
+];
+/// A cached token is replaced this long before it expires, so no step starts with one that dies
+/// on the way.
+const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Issued {
+    pub key_id: String,
+    pub secret: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Creates the run's API key with the caller's token.
+pub async fn issue(
+    auth: &AuthClient,
+    caller_token: &str,
+    caller: &Principal,
+    run_id: Uuid,
+    ttl: Duration,
+) -> Result<Issued> {
+    caller
+        .require("agents:execute")
+        .map_err(|_| ChainError::Forbidden("agents:execute".to_owned()))?;
+    let permissions = STEP_PERMISSIONS
+        .iter()
+        .filter(|permission| caller.can(permission))
+        .map(|permission| (*permission).to_owned())
+        .collect();
+    let mut request = with_bearer(
+        pb::CreateApiKeyRequest {
+            name: format!("chain-run {run_id}"),
+            permissions,
+            expires_in_seconds: ttl.as_secs(),
+        },
+        caller_token,
+    )
+    .map_err(|status| ChainError::Precondition(status.message().to_owned()))?;
+    request.set_timeout(AUTH_TIMEOUT);
+    let created = auth
+        .clone()
+        .create_api_key(request)
+        .await
+        .map_err(|status| match status.code() {
+            Code::PermissionDenied => ChainError::Forbidden(status.message().to_owned()),
+            _ => ChainError::Unavailable(format!(
+                "could not get a credential for the run from auth: {}",
+                status.message()
+            )),
+        })?
+        .into_inner();
+    let key = created
+        .key
+        .ok_or_else(|| anyhow::anyhow!("auth created a key without describing it"))?;
+    Ok(Issued {
+        key_id: key.id,
+        secret: created.secret,
+        expires_at: Utc::now()
+            + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1)),
+    })
+}
+
+pub async fn store(tx: &mut sqlx::PgConnection, run_id: Uuid, issued: &Issued) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO chains.run_credentials (run_id, key_id, secret, expires_at)
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(run_id)
+    .bind(&issued.key_id)
+    .bind(&issued.secret)
+    .bind(issued.expires_at)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Access tokens of the runs this replica executes, obtained on demand.
+pub struct Tokens {
+    auth: AuthClient,
+    cached: Mutex<HashMap<Uuid, (String, Instant)>>,
+}
+
+impl Tokens {
+    pub fn new(auth: AuthClient) -> Self {
+        Self {
+            auth,
+            cached: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A live access token for the run's steps.
+    pub async fn token(&self, pool: &sqlx::PgPool, run_id: Uuid) -> Result<String> {
+        if let Some((token, refresh_at)) = self
+            .cached
+            .lock()
+            .expect("token cache poisoned")
+            .get(&run_id)
+            && Instant::now() < *refresh_at
+        {
+            return Ok(token.clone());
+        }
+        let secret: Option<String> =
+            sqlx::query_scalar("SELECT secret FROM chains.run_credentials WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_optional(pool)
+                .await?;
+        let secret = secret.ok_or(ChainError::Precondition(
+            "the run has no credential left".to_owned(),
+        ))?;
+        let mut request = tonic::Request::new(pb::ExchangeApiKeyRequest { api_key: secret });
+        request.set_timeout(AUTH_TIMEOUT);
+        let exchanged = self
+            .auth
+            .clone()
+            .exchange_api_key(request)
+            .await
+            .map_err(|status| {
+                ChainError::Unavailable(format!(
+                    "auth did not exchange the run's credential: {}",
+                    status.message()
+                ))
+            })?
+            .into_inner();
+        let lifetime = Duration::from_secs(exchanged.expires_in).saturating_sub(REFRESH_MARGIN);
+        self.cached.lock().expect("token cache poisoned").insert(
+            run_id,
+            (exchanged.access_token.clone(), Instant::now() + lifetime),
+        );
+        Ok(exchanged.access_token)
+    }
+
+    /// Revokes a finished run's key (its secret row is already gone) and forgets its token.
+    /// Best effort: the key expires on its own anyway.
+    pub async fn retire(&self, run_id: Uuid, key_id: Option<String>) {
+        let cached = self
+            .cached
+            .lock()
+            .expect("token cache poisoned")
+            .remove(&run_id);
+        let (Some((token, _)), Some(key_id)) = (cached, key_id) else {
+            return;
+        };
+        let Ok(mut request) = with_bearer(pb::RevokeApiKeyRequest { id: key_id }, &token) else {
+            return;
+        };
+        request.set_timeout(AUTH_TIMEOUT);
+        if let Err(status) = self.auth.clone().revoke_api_key(request).await {
+            tracing::warn!(%run_id, error = %status.message(), "could not revoke a finished run's key");
+        }
+    }
+}

@@ -1,0 +1,705 @@
+//! Chain definitions: the documents users write, turned into one DAG form and checked.
+//!
+//! Three forms are accepted, all normalised to the DAG form before anything else sees them:
+//! - DAG: `{"name", "description", "steps": [{"id", "agent", "needs", "when", "input", "retry":
+//!   {"attempts", "backoff_ms"}, "timeout_ms", "on_failure"}]}`;
+//! - simple: `{"agents": ["a", "b"], "mode": "sequential" | "parallel"}` (sequential: each step
+//!   needs the previous one; parallel: no step needs another);
+//! - conditional: `{"condition": "<expr>", "then": ["a", ..], "else": ["b", ..]}`, two sequential
+//!   branches whose first steps carry `when: <expr>` and `when: !(<expr>)`; a skipped step skips
+//!   its dependants, so the branch not taken is skipped whole.
+//!
+//! A step's `input`, when given, replaces the default input (the chain input merged with the
+//! outputs of the steps it needs, later ones winning); inside it, a string that is exactly
+//! `"${<expr>}"` is replaced by the expression's value, e.g. `"${steps.plan.files}"`.
+//!
+//! [`parse`] reports every problem it finds, each with a JSON path into the document, so a user
+//! fixes them all at once. Whether agents exist is asked of agent-runner separately
+//! (`agents.rs`), as that needs the network.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sankalpa_kit::problem::FieldViolation;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::expr;
+
+pub const MAX_STEPS: usize = 200;
+const MAX_ATTEMPTS: u32 = 10;
+const MAX_BACKOFF_MS: u64 = 60_000;
+const MAX_TIMEOUT_MS: u64 = 3_600_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// The run fails: running steps are cancelled and nothing further starts.
+    #[default]
+    Fail,
+    /// The failure is recorded and dependants run anyway, without this step's output.
+    Continue,
+    /// Dependants (and theirs) are skipped; the rest of the run goes on.
+    SkipDependants,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    /// Attempts in all, the first included.
+    #[serde(default = "one")]
+    pub attempts: u32,
+    /// Wait before the second attempt; doubled before each later one.
+    #[serde(default)]
+    pub backoff_ms: u64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            attempts: 1,
+            backoff_ms: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub id: String,
+    pub agent: String,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    #[serde(default)]
+    pub retry: Retry,
+    /// 0: agent-runner's default.
+    #[serde(default)]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub on_failure: OnFailure,
+}
+
+/// A definition in DAG form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Definition {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub steps: Vec<Step>,
+}
+
+impl Definition {
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|step| step.id == id)
+    }
+
+    /// Every agent named, once each.
+    pub fn agents(&self) -> Vec<String> {
+        let mut agents: Vec<String> = self.steps.iter().map(|step| step.agent.clone()).collect();
+        agents.sort();
+        agents.dedup();
+        agents
+    }
+}
+
+fn violation(field: impl Into<String>, message: impl Into<String>) -> FieldViolation {
+    FieldViolation {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Parses and checks a definition document; every problem is reported.
+pub fn parse(document: &str) -> Result<Definition, Vec<FieldViolation>> {
+    let value: Value = serde_json::from_str(document)
+        .map_err(|err| vec![violation("definition_json", format!("is not JSON: {err}"))])?;
+    let Value::Object(fields) = value else {
+        return Err(vec![violation("definition_json", "must be a JSON object")]);
+    };
+    let definition = if fields.contains_key("steps") {
+        dag_form(fields)?
+    } else if fields.contains_key("agents") {
+        simple_form(fields)?
+    } else if fields.contains_key("condition") {
+        conditional_form(fields)?
+    } else {
+        return Err(vec![violation(
+            "definition_json",
+            "needs `steps` (DAG form), `agents` (simple form) or `condition` (conditional form)",
+        )]);
+    };
+    let problems = check(&definition);
+    if problems.is_empty() {
+        Ok(definition)
+    } else {
+        Err(problems)
+    }
+}
+
+fn text_field(fields: &Map<String, Value>, name: &str) -> Result<String, FieldViolation> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(text)) => Ok(text.clone()),
+        Some(_) => Err(violation(name, "must be a string")),
+    }
+}
+
+fn header(fields: &Map<String, Value>) -> Result<(String, String), Vec<FieldViolation>> {
+    let name = text_field(fields, "name");
+    let description = text_field(fields, "description");
+    match (name, description) {
+        (Ok(name), Ok(description)) => Ok((name, description)),
+        (name, description) => Err([name.err(), description.err()]
+            .into_iter()
+            .flatten()
+            .collect()),
+    }
+}
+
+fn dag_form(mut fields: Map<String, Value>) -> Result<Definition, Vec<FieldViolation>> {
+    let (name, description) = header(&fields)?;
+    let Some(Value::Array(raw_steps)) = fields.remove("steps") else {
+        return Err(vec![violation("steps", "must be a list of steps")]);
+    };
+    let mut steps = Vec::with_capacity(raw_steps.len());
+    let mut problems = Vec::new();
+    for (index, raw) in raw_steps.into_iter().enumerate() {
+        match serde_json::from_value::<Step>(raw) {
+            Ok(step) => steps.push(step),
+            Err(err) => problems.push(violation(format!("steps[{index}]"), err.to_string())),
+        }
+    }
+    if problems.is_empty() {
+        Ok(Definition {
+            name,
+            description,
+            steps,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+fn agent_list(fields: &Map<String, Value>, key: &str) -> Result<Vec<String>, FieldViolation> {
+    match fields.get(key) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| {
+                item.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| violation(format!("{key}[{index}]"), "must be an agent name"))
+            })
+            .collect(),
+        _ => Err(violation(key, "must be a list of agent names")),
+    }
+}
+
+/// Steps named after their agents, numbered from the second use of an agent on.
+fn steps_for(agents: &[String], taken: &mut HashMap<String, usize>, chained: bool) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::with_capacity(agents.len());
+    for agent in agents {
+        let uses = taken.entry(agent.clone()).or_insert(0);
+        *uses += 1;
+        let id = if *uses == 1 {
+            agent.clone()
+        } else {
+            format!("{agent}_{uses}")
+        };
+        let needs = match steps.last() {
+            Some(previous) if chained => vec![previous.id.clone()],
+            _ => Vec::new(),
+        };
+        steps.push(Step {
+            id,
+            agent: agent.clone(),
+            needs,
+            when: None,
+            input: None,
+            retry: Retry::default(),
+            timeout_ms: 0,
+            on_failure: OnFailure::Fail,
+        });
+    }
+    steps
+}
+
+fn simple_form(fields: Map<String, Value>) -> Result<Definition, Vec<FieldViolation>> {
+    let (name, description) = header(&fields)?;
+    let agents = agent_list(&fields, "agents").map_err(|problem| vec![problem])?;
+    let chained = match fields.get("mode").and_then(Value::as_str) {
+        None | Some("sequential") => true,
+        Some("parallel") => false,
+        Some(_) => {
+            return Err(vec![violation(
+                "mode",
+                "must be \"sequential\" or \"parallel\"",
+            )]);
+        }
+    };
+    Ok(Definition {
+        name,
+        description,
+        steps: steps_for(&agents, &mut HashMap::new(), chained),
+    })
+}
+
+fn conditional_form(fields: Map<String, Value>) -> Result<Definition, Vec<FieldViolation>> {
+    let (name, description) = header(&fields)?;
+    let condition = match fields.get("condition") {
+        Some(Value::String(condition)) => condition.clone(),
+        _ => return Err(vec![violation("condition", "must be an expression")]),
+    };
+    let then = agent_list(&fields, "then").map_err(|problem| vec![problem])?;
+    let otherwise = match fields.get("else") {
+        None => Vec::new(),
+        Some(_) => agent_list(&fields, "else").map_err(|problem| vec![problem])?,
+    };
+    let mut taken = HashMap::new();
+    let mut steps = steps_for(&then, &mut taken, true);
+    if let Some(first) = steps.first_mut() {
+        first.when = Some(condition.clone());
+    }
+    let mut other_steps = steps_for(&otherwise, &mut taken, true);
+    if let Some(first) = other_steps.first_mut() {
+        first.when = Some(format!("!({condition})"));
+    }
+    steps.extend(other_steps);
+    Ok(Definition {
+        name,
+        description,
+        steps,
+    })
+}
+
+fn valid_step_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn valid_agent_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The structural checks of a DAG-form definition.
+fn check(definition: &Definition) -> Vec<FieldViolation> {
+    let mut problems = Vec::new();
+    if definition.steps.is_empty() {
+        problems.push(violation("steps", "a chain needs at least one step"));
+    }
+    if definition.steps.len() > MAX_STEPS {
+        problems.push(violation(
+            "steps",
+            format!(
+                "has {} steps; a chain may have at most {MAX_STEPS}",
+                definition.steps.len()
+            ),
+        ));
+        return problems;
+    }
+    let mut seen = HashSet::new();
+    for (index, step) in definition.steps.iter().enumerate() {
+        let at = format!("steps[{index}]");
+        if !valid_step_id(&step.id) {
+            problems.push(violation(
+                format!("{at}.id"),
+                "must be 1 to 64 letters, digits, `_` or `-`",
+            ));
+        } else if !seen.insert(step.id.as_str()) {
+            problems.push(violation(
+                format!("{at}.id"),
+                format!("duplicate step id `{}`", step.id),
+            ));
+        }
+        if !valid_agent_name(&step.agent) {
+            problems.push(violation(
+                format!("{at}.agent"),
+                "must be an agent name ([a-z][a-z0-9_]{0,63})",
+            ));
+        }
+        if !(1..=MAX_ATTEMPTS).contains(&step.retry.attempts) {
+            problems.push(violation(
+                format!("{at}.retry.attempts"),
+                format!("must be 1 to {MAX_ATTEMPTS}"),
+            ));
+        }
+        if step.retry.backoff_ms > MAX_BACKOFF_MS {
+            problems.push(violation(
+                format!("{at}.retry.backoff_ms"),
+                format!("must be at most {MAX_BACKOFF_MS}"),
+            ));
+        }
+        if step.timeout_ms > MAX_TIMEOUT_MS {
+            problems.push(violation(
+                format!("{at}.timeout_ms"),
+                format!("must be at most {MAX_TIMEOUT_MS}"),
+            ));
+        }
+        if let Some(input) = &step.input
+            && !input.is_object()
+        {
+            problems.push(violation(format!("{at}.input"), "must be a JSON object"));
+        }
+    }
+    let ids: HashSet<&str> = definition
+        .steps
+        .iter()
+        .map(|step| step.id.as_str())
+        .collect();
+    let mut graph_ok = true;
+    for (index, step) in definition.steps.iter().enumerate() {
+        for (need_index, need) in step.needs.iter().enumerate() {
+            let field = format!("steps[{index}].needs[{need_index}]");
+            if need == &step.id {
+                problems.push(violation(
+                    field,
+                    format!("step `{need}` cannot need itself"),
+                ));
+                graph_ok = false;
+            } else if !ids.contains(need.as_str()) {
+                problems.push(violation(
+                    field,
+                    format!("needs step `{need}`, which is not in the chain"),
+                ));
+                graph_ok = false;
+            }
+        }
+    }
+    // Syntax first, for every step; which steps an expression may read needs a sound graph.
+    let ancestors = if !graph_ok {
+        None
+    } else if let Some(cycle) = find_cycle(definition) {
+        problems.push(violation("steps", format!("cycle: {}", cycle.join(" -> "))));
+        None
+    } else {
+        Some(ancestors(definition))
+    };
+    for (index, step) in definition.steps.iter().enumerate() {
+        let mut sources = Vec::new();
+        if let Some(when) = &step.when {
+            sources.push((format!("steps[{index}].when"), when.clone()));
+        }
+        if let Some(input) = &step.input {
+            sources.extend(mappings(input, format!("steps[{index}].input")));
+        }
+        for (field, source) in sources {
+            let parsed = match expr::parse(&source) {
+                Ok(parsed) => parsed,
+                Err(err) => {
+                    problems.push(violation(field, format!("bad expression: {err}")));
+                    continue;
+                }
+            };
+            let Some(reachable) = ancestors.as_ref().and_then(|all| all.get(&step.id)) else {
+                continue;
+            };
+            for referenced in parsed.step_references() {
+                if !reachable.contains(&referenced) {
+                    problems.push(violation(
+                        field.clone(),
+                        format!(
+                            "reads step `{referenced}`, which this step does not need (directly or through others)"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// The `${...}` expressions inside an input mapping, with their paths.
+fn mappings(value: &Value, path: String) -> Vec<(String, String)> {
+    match value {
+        Value::String(text) => mapping_source(text)
+            .map(|source| vec![(path, source.to_owned())])
+            .unwrap_or_default(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .flat_map(|(index, item)| mappings(item, format!("{path}[{index}]")))
+            .collect(),
+        Value::Object(fields) => fields
+            .iter()
+            .flat_map(|(key, item)| mappings(item, format!("{path}.{key}")))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn mapping_source(text: &str) -> Option<&str> {
+    text.strip_prefix("${")?.strip_suffix('}')
+}
+
+/// The input a mapped step gets: `mapping` with each `${expr}` replaced by its value.
+pub fn render_mapping(mapping: &Value, scope: &Value) -> Result<Value, String> {
+    Ok(match mapping {
+        Value::String(text) => match mapping_source(text) {
+            Some(source) => expr::parse(source)
+                .map_err(|err| format!("`{source}`: {err}"))?
+                .evaluate(scope)
+                .map_err(|err| format!("`{source}`: {err}"))?,
+            None => mapping.clone(),
+        },
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| render_mapping(item, scope))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(key, item)| Ok((key.clone(), render_mapping(item, scope)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// A cycle among the steps, as the ids along it with the first repeated at the end.
+fn find_cycle(definition: &Definition) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    let index: HashMap<&str, usize> = definition
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(position, step)| (step.id.as_str(), position))
+        .collect();
+    let mut marks = vec![Mark::New; definition.steps.len()];
+    for start in 0..definition.steps.len() {
+        if marks[start] != Mark::New {
+            continue;
+        }
+        // Iterative depth-first search along `needs`; `path` is the current chain of steps.
+        let mut path: Vec<(usize, usize)> = vec![(start, 0)];
+        marks[start] = Mark::OnPath;
+        while let Some(&mut (node, ref mut next)) = path.last_mut() {
+            let needs = &definition.steps[node].needs;
+            if *next < needs.len() {
+                let need = index[needs[*next].as_str()];
+                *next += 1;
+                match marks[need] {
+                    Mark::New => {
+                        marks[need] = Mark::OnPath;
+                        path.push((need, 0));
+                    }
+                    Mark::OnPath => {
+                        let from = path.iter().position(|(on, _)| *on == need).unwrap_or(0);
+                        // `needs` point backwards in time; name the cycle in running order.
+                        let mut cycle: Vec<String> = path[from..]
+                            .iter()
+                            .rev()
+                            .map(|(on, _)| definition.steps[*on].id.clone())
+                            .collect();
+                        cycle.push(cycle[0].clone());
+                        return Some(cycle);
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                marks[node] = Mark::Done;
+                path.pop();
+            }
+        }
+    }
+    None
+}
+
+/// For each step, every step it needs directly or through others. Needs an acyclic graph.
+fn ancestors(definition: &Definition) -> HashMap<String, HashSet<String>> {
+    let mut memo: HashMap<String, HashSet<String>> = HashMap::new();
+    fn visit(
+        id: &str,
+        definition: &Definition,
+        memo: &mut HashMap<String, HashSet<String>>,
+    ) -> HashSet<String> {
+        if let Some(found) = memo.get(id) {
+            return found.clone();
+        }
+        let mut all = HashSet::new();
+        if let Some(step) = definition.step(id) {
+            for need in &step.needs {
+                all.insert(need.clone());
+                all.extend(visit(need, definition, memo));
+            }
+        }
+        memo.insert(id.to_owned(), all.clone());
+        all
+    }
+    for step in &definition.steps {
+        visit(&step.id, definition, &mut memo);
+    }
+    memo
+}
+
+/// The default input of a step: the chain input merged with the outputs of the steps it needs,
+/// in the order of `needs`, later keys winning.
+pub fn merged_input(input: &Value, needs: &[String], outputs: &BTreeMap<String, Value>) -> Value {
+    let mut merged = match input {
+        Value::Object(fields) => fields.clone(),
+        _ => Map::new(),
+    };
+    for need in needs {
+        if let Some(Value::Object(fields)) = outputs.get(need) {
+            merged.extend(
+                fields
+                    .iter()
+                    .map(|(key, value)| (key.clone(), value.clone())),
+            );
+        }
+    }
+    Value::Object(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn problems(document: Value) -> Vec<String> {
+        parse(&document.to_string())
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|problem| format!("{}: {}", problem.field, problem.message))
+            .collect()
+    }
+
+    #[test]
+    fn the_simple_forms_become_dags() {
+        let sequential = parse(r#"{"agents": ["a", "b", "a"]}"#).unwrap();
+        let ids: Vec<_> = sequential.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "a_2"]);
+        assert_eq!(sequential.steps[2].needs, ["b"]);
+        let parallel = parse(r#"{"agents": ["a", "b"], "mode": "parallel"}"#).unwrap();
+        assert!(parallel.steps.iter().all(|step| step.needs.is_empty()));
+        let conditional =
+            parse(r#"{"condition": "input.tests", "then": ["t", "u"], "else": ["r"]}"#).unwrap();
+        assert_eq!(conditional.steps[0].when.as_deref(), Some("input.tests"));
+        assert_eq!(conditional.steps[1].needs, ["t"]);
+        assert_eq!(conditional.steps[2].when.as_deref(), Some("!(input.tests)"));
+    }
+
+    #[test]
+    fn a_cycle_is_named() {
+        let found = problems(json!({"steps": [
+            {"id": "a", "agent": "x", "needs": ["c"]},
+            {"id": "b", "agent": "x", "needs": ["a"]},
+            {"id": "c", "agent": "x", "needs": ["b"]},
+            {"id": "d", "agent": "x"},
+        ]}));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("steps: cycle: "), "{found:?}");
+        for id in ["a", "b", "c"] {
+            assert!(found[0].contains(id), "{found:?}");
+        }
+        assert!(!found[0].contains('d'), "{found:?}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_place() {
+        let found = problems(json!({"steps": [
+            {"id": "a", "agent": "x", "when": "input.flag =="},
+            {"id": "a", "agent": "Bad"},
+            {"id": "c", "agent": "x", "needs": ["nope"]},
+        ]}));
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("steps[0].when: bad expression")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p == "steps[1].id: duplicate step id `a`"),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|p| p.starts_with("steps[1].agent")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p == "steps[2].needs[0]: needs step `nope`, which is not in the chain"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn conditions_may_only_read_steps_that_come_before() {
+        let found = problems(json!({"steps": [
+            {"id": "a", "agent": "x"},
+            {"id": "b", "agent": "x", "when": "steps.a.ok"},
+            {"id": "c", "agent": "x", "needs": ["b", "a"], "input": {"v": "${steps.a.v}", "w": "${steps.d.v}"}},
+            {"id": "d", "agent": "x"},
+        ]}));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].starts_with("steps[1].when: reads step `a`"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].starts_with("steps[2].input.w: reads step `d`"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn more_than_two_hundred_steps_are_refused() {
+        let agents: Vec<String> = (0..201).map(|_| "x".to_owned()).collect();
+        let found = problems(json!({"agents": agents, "mode": "parallel"}));
+        assert_eq!(
+            found,
+            ["steps: has 201 steps; a chain may have at most 200"]
+        );
+    }
+
+    #[test]
+    fn default_input_merges_needed_outputs_in_order() {
+        let outputs = BTreeMap::from([
+            ("a".to_owned(), json!({"x": 1, "y": 1})),
+            ("b".to_owned(), json!({"y": 2})),
+        ]);
+        let input = merged_input(
+            &json!({"x": 0, "z": 0}),
+            &["a".into(), "b".into()],
+            &outputs,
+        );
+        assert_eq!(input, json!({"x": 1, "y": 2, "z": 0}));
+    }
+
+    #[test]
+    fn mappings_render_expressions_and_keep_literals() {
+        let scope = json!({"input": {"name": "shop"}, "steps": {"a": {"files": [1, 2]}}});
+        let rendered = render_mapping(
+            &json!({"name": "${input.name}", "files": "${steps.a.files}", "fixed": "$x", "n": 3}),
+            &scope,
+        )
+        .unwrap();
+        assert_eq!(
+            rendered,
+            json!({"name": "shop", "files": [1, 2], "fixed": "$x", "n": 3})
+        );
+    }
+}

@@ -1,0 +1,646 @@
+//! The engine: executes runs, durably, on as many replicas as are started.
+//!
+//! Each replica has an owner id. A run is executed by the replica holding its lease
+//! (`lease_owner`, `lease_expires_at`): the one that accepted it (ExecuteChain claims it at once
+//! when it has room) or one that claimed it from the table (`runs::claim`, polled). A driver task
+//! per run renews the lease on a heartbeat; if renewal finds the lease gone, the driver stops at
+//! once, and all its writes are fenced on the lease anyway, so two replicas never both advance a
+//! run. A replica that dies stops renewing; when its leases expire, another replica (or the same
+//! one restarted) claims the runs and carries them on from Postgres: completed steps keep their
+//! outputs and are not run again, a step that was running is attempted again.
+//!
+//! Within a run, every step whose needs have finished is decided (skipped, with its reason, or
+//! started) and started steps run concurrently, bounded per run and per replica by semaphores.
+//! Every transition is committed before its event is published.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::agents::{self, Failure};
+use crate::definition::{self, Definition, OnFailure, Step};
+use crate::error::{ChainError, Result};
+use crate::runs::{self, Lease, LeaseLost, RunStatus, StepStatus, StepUpdate};
+use crate::{State, expr};
+
+/// This replica's side of run ownership, shared with the RPC handlers.
+pub struct Handle {
+    pub owner: Uuid,
+    start: mpsc::UnboundedSender<Uuid>,
+    /// Cancellation of the runs this replica is driving, so a CancelRun that lands here acts at
+    /// once instead of at the next heartbeat.
+    active: Mutex<HashMap<Uuid, CancellationToken>>,
+    finished: broadcast::Sender<Uuid>,
+    max_runs: usize,
+    step_slots: Arc<Semaphore>,
+}
+
+impl Handle {
+    pub fn new(max_runs: usize, max_steps: usize) -> (Self, mpsc::UnboundedReceiver<Uuid>) {
+        let (start, started) = mpsc::unbounded_channel();
+        let (finished, _) = broadcast::channel(1024);
+        (
+            Self {
+                owner: Uuid::now_v7(),
+                start,
+                active: Mutex::new(HashMap::new()),
+                finished,
+                max_runs,
+                step_slots: Arc::new(Semaphore::new(max_steps)),
+            },
+            started,
+        )
+    }
+
+    /// Whether this replica may take one more run now.
+    pub fn has_room(&self) -> bool {
+        self.active.lock().expect("active runs poisoned").len() < self.max_runs
+    }
+
+    /// Hands a run this replica has claimed to the engine.
+    pub fn drive(&self, run: Uuid) {
+        // The receiver lives as long as the engine; after shutdown the lease simply expires and
+        // another replica claims the run.
+        let _ = self.start.send(run);
+    }
+
+    pub fn cancel_local(&self, run: Uuid) {
+        if let Some(token) = self.active.lock().expect("active runs poisoned").get(&run) {
+            token.cancel();
+        }
+    }
+
+    pub fn subscribe_finished(&self) -> broadcast::Receiver<Uuid> {
+        self.finished.subscribe()
+    }
+}
+
+/// Drives runs until `stop`: those handed over by ExecuteChain and those claimed from the table.
+/// On stop, drivers release their leases so another replica can go on at once.
+pub async fn run(
+    state: Arc<State>,
+    mut started: mpsc::UnboundedReceiver<Uuid>,
+    stop: CancellationToken,
+) {
+    let mut drivers = JoinSet::new();
+    let mut poll = tokio::time::interval(state.config.claim_interval);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            Some(run) = started.recv() => {
+                drivers.spawn(drive(state.clone(), run, true, stop.child_token()));
+            }
+            _ = poll.tick() => {
+                let room = state.engine.max_runs.saturating_sub(drivers.len());
+                if room == 0 {
+                    continue;
+                }
+                let room = i64::try_from(room).unwrap_or(i64::MAX);
+                match runs::claim(&state.pool, state.engine.owner, state.config.lease_ttl, room).await {
+                    Ok(claimed) => {
+                        for run in claimed {
+                            tracing::info!(run = %run.id, resumed = !run.started, "claimed a run");
+                            drivers.spawn(drive(state.clone(), run.id, run.started, stop.child_token()));
+                        }
+                    }
+                    Err(err) => tracing::warn!(error = %err, "could not claim runs"),
+                }
+            }
+            Some(_) = drivers.join_next(), if !drivers.is_empty() => {}
+        }
+    }
+    while drivers.join_next().await.is_some() {}
+}
+
+/// How a driver ended without finishing its run.
+enum Interrupted {
+    LeaseLost,
+    Shutdown,
+}
+
+async fn drive(state: Arc<State>, run: Uuid, announce: bool, shutdown: CancellationToken) {
+    let cancel = CancellationToken::new();
+    state
+        .engine
+        .active
+        .lock()
+        .expect("active runs poisoned")
+        .insert(run, cancel.clone());
+    let lost = CancellationToken::new();
+    let outcome = tokio::select! {
+        outcome = execute(&state, run, announce, &cancel, &lost) => outcome,
+        () = heartbeat(&state, run, &cancel, &lost) => Ok(Err(Interrupted::LeaseLost)),
+        () = shutdown.cancelled() => Ok(Err(Interrupted::Shutdown)),
+    };
+    state
+        .engine
+        .active
+        .lock()
+        .expect("active runs poisoned")
+        .remove(&run);
+    match outcome {
+        Ok(Ok(())) => {
+            let _ = state.engine.finished.send(run);
+        }
+        Ok(Err(Interrupted::LeaseLost)) => {
+            tracing::warn!(%run, "lost the run's lease; another replica carries it on");
+        }
+        Ok(Err(Interrupted::Shutdown)) => {
+            if let Err(err) = runs::release(&state.pool, run, state.engine.owner).await {
+                tracing::warn!(%run, error = %err, "could not release the run at shutdown");
+            }
+        }
+        Err(err) => {
+            // The lease runs out and a replica tries again: a database hiccup must not lose a run.
+            tracing::error!(%run, error = %format!("{err:#}"), "the run's driver failed");
+        }
+    }
+}
+
+/// Renews the lease until it is lost; cancels the run when someone asked for it.
+async fn heartbeat(state: &State, run: Uuid, cancel: &CancellationToken, lost: &CancellationToken) {
+    loop {
+        tokio::time::sleep(state.config.heartbeat_interval()).await;
+        match runs::renew(&state.pool, run, state.engine.owner, state.config.lease_ttl).await {
+            Ok(Lease::Held { cancel_requested }) => {
+                if cancel_requested {
+                    cancel.cancel();
+                }
+            }
+            Ok(Lease::Lost) => {
+                lost.cancel();
+                return;
+            }
+            Err(err) => tracing::warn!(%run, error = %err, "could not renew the run's lease"),
+        }
+    }
+}
+
+/// What a step came to.
+enum Outcome {
+    Completed(Value),
+    Failed(Failure),
+}
+
+/// The run's state while a driver holds it.
+struct RunContext {
+    id: Uuid,
+    tenant: String,
+    session_id: String,
+    input: Value,
+    per_run: Arc<Semaphore>,
+}
+
+async fn execute(
+    state: &Arc<State>,
+    id: Uuid,
+    announce: bool,
+    cancel: &CancellationToken,
+    lost: &CancellationToken,
+) -> Result<Result<(), Interrupted>> {
+    let run = runs::load(&state.pool, id).await?;
+    if run.status() != RunStatus::Running {
+        return Ok(Ok(()));
+    }
+    let context = Arc::new(RunContext {
+        id,
+        tenant: run.tenant_id.to_string(),
+        session_id: run.session_id.clone(),
+        input: run.input.clone(),
+        per_run: Arc::new(Semaphore::new(state.config.max_parallel_steps_per_run)),
+    });
+    if announce {
+        state
+            .publish(
+                &context.tenant,
+                id,
+                "run.started",
+                json!({ "run_id": id, "chain": run.chain_name }),
+            )
+            .await;
+    }
+    if run.cancel_requested {
+        cancel.cancel();
+    }
+    let definition: Definition = serde_json::from_value(run.definition.clone()).map_err(|err| {
+        anyhow::anyhow!("the stored definition of run {id} does not parse: {err}")
+    })?;
+    let mut statuses: HashMap<String, StepStatus> = HashMap::new();
+    let mut outputs: BTreeMap<String, Value> = BTreeMap::new();
+    for row in runs::steps(&state.pool, id).await? {
+        let status = match row.status() {
+            // Interrupted with its replica: it is attempted again.
+            StepStatus::Running => StepStatus::Pending,
+            other => other,
+        };
+        if status == StepStatus::Completed {
+            outputs.insert(row.step_id.clone(), row.output.unwrap_or(Value::Null));
+        }
+        statuses.insert(row.step_id, status);
+    }
+
+    let mut in_flight: JoinSet<std::result::Result<(String, Outcome), ChainError>> = JoinSet::new();
+    let mut failure: Option<(String, String)> = None;
+    loop {
+        if cancel.is_cancelled() || lost.is_cancelled() {
+            break;
+        }
+        // Decide every step whose needs are all finished; a skip can make more steps decidable.
+        let mut progressed = true;
+        while progressed && failure.is_none() {
+            progressed = false;
+            for step in &definition.steps {
+                if statuses.get(&step.id) != Some(&StepStatus::Pending)
+                    || !step
+                        .needs
+                        .iter()
+                        .all(|need| statuses.get(need).is_some_and(|s| s.is_terminal()))
+                {
+                    continue;
+                }
+                progressed = true;
+                match decide(&definition, step, &statuses, &context.input, &outputs) {
+                    Decision::Skip(reason) => {
+                        record(
+                            state,
+                            &context,
+                            step,
+                            StepStatus::Skipped,
+                            None,
+                            None,
+                            &reason,
+                        )
+                        .await?;
+                        statuses.insert(step.id.clone(), StepStatus::Skipped);
+                    }
+                    Decision::Fail(failure_now) => {
+                        record(
+                            state,
+                            &context,
+                            step,
+                            StepStatus::Failed,
+                            None,
+                            Some(&failure_now),
+                            "",
+                        )
+                        .await?;
+                        statuses.insert(step.id.clone(), StepStatus::Failed);
+                        if step.on_failure == OnFailure::Fail {
+                            failure = Some(run_error(step, &failure_now));
+                            break;
+                        }
+                    }
+                    Decision::Run(input) => {
+                        statuses.insert(step.id.clone(), StepStatus::Running);
+                        in_flight.spawn(run_step(
+                            state.clone(),
+                            context.clone(),
+                            step.clone(),
+                            input,
+                        ));
+                    }
+                }
+            }
+        }
+        if failure.is_some() || in_flight.is_empty() {
+            break;
+        }
+        let joined = tokio::select! {
+            joined = in_flight.join_next() => joined,
+            () = cancel.cancelled() => break,
+            () = lost.cancelled() => return Ok(Err(Interrupted::LeaseLost)),
+        };
+        let Some(joined) = joined else { break };
+        let (step_id, outcome) = match joined {
+            Ok(result) => result?,
+            Err(panicked) => return Err(anyhow::anyhow!("a step task failed: {panicked}").into()),
+        };
+        match outcome {
+            Outcome::Completed(output) => {
+                statuses.insert(step_id.clone(), StepStatus::Completed);
+                outputs.insert(step_id, output);
+            }
+            Outcome::Failed(step_failure) => {
+                statuses.insert(step_id.clone(), StepStatus::Failed);
+                let step = definition
+                    .step(&step_id)
+                    .expect("a running step is in the definition");
+                if step.on_failure == OnFailure::Fail {
+                    failure = Some(run_error(step, &step_failure));
+                }
+            }
+        }
+    }
+    // Whatever still runs is stopped: dropping the calls cancels the agents.
+    in_flight.shutdown().await;
+    if lost.is_cancelled() {
+        return Ok(Err(Interrupted::LeaseLost));
+    }
+    let output = Value::Object(outputs.into_iter().collect());
+    let (status, action, error) = if cancel.is_cancelled() && failure.is_none() {
+        (RunStatus::Cancelled, "run.cancelled", None)
+    } else if let Some((code, message)) = &failure {
+        (
+            RunStatus::Failed,
+            "run.failed",
+            Some((code.as_str(), message.as_str())),
+        )
+    } else {
+        (RunStatus::Completed, "run.completed", None)
+    };
+    let key_id =
+        match runs::finish(&state.pool, id, state.engine.owner, status, &output, error).await? {
+            Ok(key_id) => key_id,
+            Err(LeaseLost) => return Ok(Err(Interrupted::LeaseLost)),
+        };
+    metrics::counter!("chains_runs_total", "status" => status.as_str()).increment(1);
+    let mut data = json!({ "run_id": id, "chain": run.chain_name, "status": status.as_str() });
+    if let Some((code, message)) = error {
+        data["error"] = json!({ "code": code, "message": message });
+    }
+    state.publish(&context.tenant, id, action, data).await;
+    state.tokens.retire(id, key_id).await;
+    Ok(Ok(()))
+}
+
+fn run_error(step: &Step, failure: &Failure) -> (String, String) {
+    (
+        failure.code.clone(),
+        format!("step `{}` failed: {}", step.id, failure.message),
+    )
+}
+
+enum Decision {
+    Skip(String),
+    Fail(Failure),
+    Run(Value),
+}
+
+/// Whether a step whose needs have all finished runs, and with what input.
+fn decide(
+    definition: &Definition,
+    step: &Step,
+    statuses: &HashMap<String, StepStatus>,
+    input: &Value,
+    outputs: &BTreeMap<String, Value>,
+) -> Decision {
+    for need in &step.needs {
+        let reason = match statuses.get(need) {
+            Some(StepStatus::Skipped) => "was skipped",
+            Some(StepStatus::Cancelled) => "was cancelled",
+            Some(StepStatus::Failed)
+                if definition
+                    .step(need)
+                    .is_some_and(|needed| needed.on_failure != OnFailure::Continue) =>
+            {
+                "failed"
+            }
+            _ => continue,
+        };
+        return Decision::Skip(format!("needs step `{need}`, which {reason}"));
+    }
+    let scope = json!({ "input": input, "steps": outputs });
+    if let Some(when) = &step.when {
+        let holds = expr::parse(when)
+            .map_err(|err| err.to_string())
+            .and_then(|parsed| parsed.holds(&scope).map_err(|err| err.to_string()));
+        match holds {
+            Ok(true) => {}
+            Ok(false) => return Decision::Skip(format!("when `{when}` is false")),
+            Err(err) => {
+                return Decision::Fail(Failure::new(
+                    "invalid_input",
+                    format!("when `{when}`: {err}"),
+                    false,
+                ));
+            }
+        }
+    }
+    match &step.input {
+        None => Decision::Run(definition::merged_input(input, &step.needs, outputs)),
+        Some(mapping) => match definition::render_mapping(mapping, &scope) {
+            Ok(rendered) => Decision::Run(rendered),
+            Err(err) => {
+                Decision::Fail(Failure::new("invalid_input", format!("input {err}"), false))
+            }
+        },
+    }
+}
+
+/// Runs a step's attempts and records how it ended.
+async fn run_step(
+    state: Arc<State>,
+    context: Arc<RunContext>,
+    step: Step,
+    input: Value,
+) -> Result<(String, Outcome)> {
+    let _replica_slot = state
+        .engine
+        .step_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| anyhow::anyhow!("the step slots were closed"))?;
+    let _run_slot = context
+        .per_run
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| anyhow::anyhow!("the run's step slots were closed"))?;
+    let timeout = Duration::from_millis(step.timeout_ms);
+    let mut backoff = Duration::from_millis(step.retry.backoff_ms);
+    let mut attempt = 1;
+    let outcome = loop {
+        let agent_run_id = Uuid::now_v7().to_string();
+        runs::update_step(
+            &state.pool,
+            context.id,
+            state.engine.owner,
+            StepUpdate {
+                step_id: &step.id,
+                status: StepStatus::Running,
+                attempt: Some((&agent_run_id, &input)),
+                output: None,
+                error: None,
+                skip_reason: "",
+                artifacts: None,
+            },
+        )
+        .await?
+        .map_err(|LeaseLost| ChainError::Precondition("the run's lease was lost".to_owned()))?;
+        state
+            .publish(
+                &context.tenant,
+                context.id,
+                "step.started",
+                json!({
+                    "run_id": context.id, "step_id": step.id, "agent": step.agent,
+                    "attempt": attempt, "agent_run_id": agent_run_id,
+                }),
+            )
+            .await;
+        let result = match state.tokens.token(&state.pool, context.id).await {
+            Ok(token) => {
+                agents::execute(
+                    &state.agents,
+                    agents::Attempt {
+                        agent: &step.agent,
+                        input: &input,
+                        session_id: &context.session_id,
+                        agent_run_id: &agent_run_id,
+                        workspace_id: &context.id.to_string(),
+                        timeout,
+                        token: &token,
+                    },
+                )
+                .await
+            }
+            Err(err) => Err(Failure::new("unavailable", err.to_string(), true)),
+        };
+        match result {
+            Ok(completed) => {
+                let artifacts = json!(
+                    completed
+                        .artifacts
+                        .iter()
+                        .map(|artifact| json!({
+                            "path": artifact.path, "size_bytes": artifact.size_bytes,
+                            "sha256": artifact.sha256,
+                        }))
+                        .collect::<Vec<_>>()
+                );
+                record_with(
+                    &state,
+                    &context,
+                    &step,
+                    StepStatus::Completed,
+                    Some(&completed.output),
+                    None,
+                    "",
+                    Some(artifacts),
+                )
+                .await?;
+                break Outcome::Completed(completed.output);
+            }
+            Err(failure) if failure.retriable && attempt < step.retry.attempts => {
+                tracing::info!(run = %context.id, step = %step.id, attempt, code = %failure.code,
+                    "step attempt failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = backoff.saturating_mul(2);
+                attempt += 1;
+            }
+            Err(failure) => {
+                record(
+                    &state,
+                    &context,
+                    &step,
+                    StepStatus::Failed,
+                    None,
+                    Some(&failure),
+                    "",
+                )
+                .await?;
+                break Outcome::Failed(failure);
+            }
+        }
+    };
+    Ok((step.id, outcome))
+}
+
+async fn record(
+    state: &State,
+    context: &RunContext,
+    step: &Step,
+    status: StepStatus,
+    output: Option<&Value>,
+    failure: Option<&Failure>,
+    skip_reason: &str,
+) -> Result<()> {
+    record_with(
+        state,
+        context,
+        step,
+        status,
+        output,
+        failure,
+        skip_reason,
+        None,
+    )
+    .await
+}
+
+/// Commits a step's final state, then publishes its event.
+#[allow(clippy::too_many_arguments)] // one call site each; a struct would only rename them
+async fn record_with(
+    state: &State,
+    context: &RunContext,
+    step: &Step,
+    status: StepStatus,
+    output: Option<&Value>,
+    failure: Option<&Failure>,
+    skip_reason: &str,
+    artifacts: Option<Value>,
+) -> Result<()> {
+    let written = runs::update_step(
+        &state.pool,
+        context.id,
+        state.engine.owner,
+        StepUpdate {
+            step_id: &step.id,
+            status,
+            attempt: None,
+            output,
+            error: failure.map(|failure| (failure.code.as_str(), failure.message.as_str())),
+            skip_reason,
+            artifacts,
+        },
+    )
+    .await?;
+    written.map_err(|LeaseLost| ChainError::Precondition("the run's lease was lost".to_owned()))?;
+    metrics::counter!("chains_steps_total", "status" => status.as_str()).increment(1);
+    let action = match status {
+        StepStatus::Completed => "step.completed",
+        StepStatus::Skipped => "step.skipped",
+        _ => "step.failed",
+    };
+    let mut data = json!({ "run_id": context.id, "step_id": step.id, "agent": step.agent });
+    if let Some(failure) = failure {
+        data["error"] = json!({ "code": failure.code, "message": failure.message });
+    }
+    if !skip_reason.is_empty() {
+        data["skip_reason"] = json!(skip_reason);
+    }
+    state
+        .publish(&context.tenant, context.id, action, data)
+        .await;
+    Ok(())
+}
+
+/// Waits until the run has finished or `limit` has passed, and returns it as it then is.
+pub async fn wait(state: &State, tenant: Uuid, id: Uuid, limit: Duration) -> Result<runs::Run> {
+    let mut finished = state.engine.subscribe_finished();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let run = runs::get(&state.pool, tenant, id).await?;
+        if run.status().is_terminal() || tokio::time::Instant::now() >= deadline {
+            return Ok(run);
+        }
+        // Runs finished here are announced; those finished by another replica are polled for.
+        let poll = tokio::time::sleep(state.config.claim_interval);
+        tokio::select! {
+            () = poll => {}
+            () = tokio::time::sleep_until(deadline) => {}
+            announced = finished.recv() => match announced {
+                Ok(done) if done != id => continue,
+                _ => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! What can go wrong in the chain orchestrator, and how each case reaches a gRPC caller.
+
+use sankalpa_kit::problem::{self, FieldViolation};
+use tonic::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// A request field is wrong; `field` names it.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// A chain definition has problems, every one listed.
+    #[error("the definition is not valid")]
+    InvalidDefinition(Vec<FieldViolation>),
+    #[error("missing permission {0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// An optimistic update lost: the chain moved on to `current_version`.
+    #[error("the chain is at version {current_version}")]
+    VersionConflict { current_version: i32 },
+    #[error("{0}")]
+    Precondition(String),
+    /// A service this one depends on (auth, agent-runner) did not answer.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ChainError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ChainError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Internal(anyhow::Error::new(err).context("database error"))
+    }
+}
+
+impl From<ChainError> for Status {
+    fn from(err: ChainError) -> Self {
+        match err {
+            ChainError::Invalid { field, message } => problem::invalid_argument(&field, message),
+            ChainError::InvalidDefinition(violations) => problem::invalid_arguments(violations),
+            ChainError::Forbidden(permission) => {
+                Status::permission_denied(format!("missing permission {permission}"))
+            }
+            ChainError::NotFound(what) => Status::not_found(format!("{what} not found")),
+            ChainError::AlreadyExists(message) => Status::already_exists(message),
+            ChainError::VersionConflict { current_version } => Status::aborted(format!(
+                "the chain is at version {current_version}; nothing was changed"
+            )),
+            ChainError::Precondition(message) => Status::failed_precondition(message),
+            ChainError::Unavailable(message) => Status::unavailable(message),
+            ChainError::Internal(err) => problem::internal(format!("{err:#}")),
+        }
+    }
+}
+
+pub type Result<T, E = ChainError> = std::result::Result<T, E>;

@@ -1,0 +1,281 @@
+//! The chain orchestrator: chain definitions (versioned per tenant, plus the templates of
+//! `catalog/chains`) and durable runs of them, each step executed by agent-runner. It owns the
+//! `chains` schema and serves `sankalpa.v1.ChainService` over gRPC (50053), with health and
+//! metrics over HTTP (9103).
+//!
+//! A definition is parsed and checked by [`definition`] (conditions in the [`expr`] language),
+//! stored by [`chains`], and run by the [`engine`] from the rows of [`runs`], calling
+//! agent-runner through [`agents`] with the run's own credential ([`credentials`]). Events of a
+//! run are streamed back by [`watch`].
+//!
+//! [`Orchestrator::build`] migrates, loads the templates and binds both listeners (port 0 works,
+//! as in tests); [`Orchestrator::serve`] runs the API and the engine until its shutdown future
+//! resolves.
+
+mod agents;
+mod chains;
+mod credentials;
+mod definition;
+mod engine;
+mod error;
+mod expr;
+mod grpc;
+mod runs;
+mod templates;
+mod watch;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sankalpa_kit::auth::{AuthInterceptor, TokenVerifier};
+use sankalpa_kit::config::{self, Infra};
+use sankalpa_kit::events::EventBus;
+use sankalpa_kit::grpc::PropagateTrace;
+use sankalpa_kit::ops::{self, Readiness};
+use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
+use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sankalpa_proto::v1::chain_service_server::ChainServiceServer;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The chains schema's migrations, tracked in `chains._sqlx_migrations`: every service migrates
+/// the one shared database at its start, and a migrator refuses to run when the tracking table
+/// lists versions it does not know (another service's).
+pub static MIGRATOR: Migrator = Migrator {
+    table_name: Cow::Borrowed("chains._sqlx_migrations"),
+    create_schemas: Cow::Borrowed(&[Cow::Borrowed("chains")]),
+    ..sqlx::migrate!("../../migrations/chains")
+};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub infra: Infra,
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub agents_url: String,
+    pub auth_url: String,
+    /// The folder of chain templates (`*.json`).
+    pub catalog_dir: PathBuf,
+    /// How long a replica holds a run without renewing; a dead replica's runs wait this long
+    /// before another takes them. Renewed every third of it.
+    pub lease_ttl: Duration,
+    /// How often a replica looks for runs nobody holds.
+    pub claim_interval: Duration,
+    /// Runs one replica drives at once.
+    pub max_runs: usize,
+    /// Steps one replica runs at once, over all its runs.
+    pub max_parallel_steps: usize,
+    /// Steps of one run that run at once.
+    pub max_parallel_steps_per_run: usize,
+    /// Lifetime of the API key a run calls agent-runner with (credentials.rs).
+    pub credential_ttl: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            infra: Infra::from_env()?,
+            grpc_addr: config::var("SANKALPA_CHAINS_GRPC_ADDR", "0.0.0.0:50053".parse()?)?,
+            http_addr: config::var("SANKALPA_CHAINS_HTTP_ADDR", "0.0.0.0:9103".parse()?)?,
+            agents_url: config::var("SANKALPA_AGENTS_URL", "http://127.0.0.1:50052".to_owned())?,
+            auth_url: config::var("SANKALPA_AUTH_URL", "http://127.0.0.1:50051".to_owned())?,
+            catalog_dir: config::var("SANKALPA_CHAINS_CATALOG", PathBuf::from("catalog/chains"))?,
+            lease_ttl: config::millis("SANKALPA_CHAINS_LEASE_MS", Duration::from_secs(15))?,
+            claim_interval: config::millis(
+                "SANKALPA_CHAINS_CLAIM_INTERVAL_MS",
+                Duration::from_secs(1),
+            )?,
+            max_runs: config::var("SANKALPA_CHAINS_MAX_RUNS", 512)?,
+            max_parallel_steps: config::var("SANKALPA_CHAINS_MAX_PARALLEL_STEPS", 256)?,
+            max_parallel_steps_per_run: config::var(
+                "SANKALPA_CHAINS_MAX_PARALLEL_STEPS_PER_RUN",
+                8,
+            )?,
+            credential_ttl: Duration::from_secs(config::var(
+                "SANKALPA_CHAINS_CREDENTIAL_TTL_SECONDS",
+                24 * 3600,
+            )?),
+        })
+    }
+
+    /// Local defaults on free ports, with short leases so resumption tests are quick.
+    pub fn for_tests(infra: Infra, auth_url: &str, agents_url: &str) -> Self {
+        Self {
+            infra,
+            grpc_addr: "127.0.0.1:0".parse().expect("a valid address"),
+            http_addr: "127.0.0.1:0".parse().expect("a valid address"),
+            agents_url: agents_url.to_owned(),
+            auth_url: auth_url.to_owned(),
+            catalog_dir: PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../catalog/chains"
+            )),
+            lease_ttl: Duration::from_millis(1500),
+            claim_interval: Duration::from_millis(100),
+            max_runs: 64,
+            max_parallel_steps: 64,
+            max_parallel_steps_per_run: 8,
+            credential_ttl: Duration::from_secs(3600),
+        }
+    }
+
+    fn heartbeat_interval(&self) -> Duration {
+        self.lease_ttl / 3
+    }
+}
+
+/// What every request handler and the engine share.
+pub(crate) struct State {
+    pub config: Config,
+    pub pool: PgPool,
+    pub events: EventBus,
+    pub jetstream: async_nats::jetstream::Context,
+    pub agents: agents::Client,
+    pub auth: credentials::AuthClient,
+    pub tokens: credentials::Tokens,
+    pub templates: templates::Templates,
+    pub engine: engine::Handle,
+    /// Cancelled at shutdown; ends the event streams, which would otherwise hold it up.
+    pub stop: CancellationToken,
+}
+
+impl State {
+    /// Publishes a run's event. The transition it reports is already committed, so a failure
+    /// here loses an event, never state; it is logged.
+    pub async fn publish(&self, tenant: &str, run: Uuid, action: &str, data: serde_json::Value) {
+        if let Err(err) = self
+            .events
+            .publish("chains", tenant, &run.to_string(), action, data)
+            .await
+        {
+            tracing::warn!(%run, action, error = %err, "could not publish a run event");
+        }
+    }
+}
+
+pub struct Orchestrator {
+    state: Arc<State>,
+    started: mpsc::UnboundedReceiver<Uuid>,
+    nats: async_nats::Client,
+    verifier: Arc<TokenVerifier>,
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
+}
+
+impl Orchestrator {
+    pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("failed to migrate the chains schema")?;
+        let templates = templates::Templates::load(&config.catalog_dir)?;
+        let nats = async_nats::connect(&config.infra.nats_url)
+            .await
+            .with_context(|| format!("failed to connect to NATS at {}", config.infra.nats_url))?;
+        let events = EventBus::connect(
+            nats.clone(),
+            &config.infra.events_stream,
+            &config.infra.subject_prefix,
+            "/sankalpa/chain-orchestrator",
+        )
+        .await?;
+        let auth = AuthServiceClient::with_interceptor(
+            sankalpa_kit::grpc::channel(&config.auth_url)?,
+            PropagateTrace,
+        );
+        let agents = AgentServiceClient::with_interceptor(
+            sankalpa_kit::grpc::channel(&config.agents_url)?,
+            PropagateTrace,
+        );
+        let verifier = Arc::new(TokenVerifier::new(
+            &config.infra.token_issuer,
+            &config.infra.token_audience,
+        ));
+        let (engine, started) = engine::Handle::new(config.max_runs, config.max_parallel_steps);
+        let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
+        let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;
+        let state = Arc::new(State {
+            pool,
+            jetstream: async_nats::jetstream::new(nats.clone()),
+            events,
+            tokens: credentials::Tokens::new(auth.clone()),
+            auth,
+            agents,
+            templates,
+            engine,
+            config,
+            stop: CancellationToken::new(),
+        });
+        Ok(Self {
+            state,
+            started,
+            nats,
+            verifier,
+            grpc_listener,
+            http_listener,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stop = self.state.stop.clone();
+        let api = ChainServiceServer::with_interceptor(
+            grpc::ChainApi::new(self.state.clone()),
+            AuthInterceptor::new(self.verifier.clone()),
+        );
+        let readiness = Readiness {
+            postgres: Some(self.state.pool.clone()),
+            nats: Some(self.nats),
+            ..Readiness::default()
+        };
+        let jwks = sankalpa_kit::auth::refresh_jwks(
+            self.verifier,
+            AuthServiceClient::new(sankalpa_kit::grpc::channel(&self.state.config.auth_url)?),
+            Duration::from_secs(300),
+            stop.clone(),
+        );
+        let grpc = sankalpa_kit::grpc::serve(
+            self.grpc_listener,
+            tonic::service::Routes::new(api),
+            &["sankalpa.v1.ChainService"],
+            stop.clone().cancelled_owned(),
+        );
+        let http = ops::serve(
+            self.http_listener,
+            readiness,
+            stop.clone().cancelled_owned(),
+        );
+        let engine = engine::run(self.state.clone(), self.started, stop.clone());
+        let stopper = async move {
+            shutdown.await;
+            stop.cancel();
+        };
+        let (grpc, http, (), (), ()) = tokio::join!(grpc, http, engine, jwks, stopper);
+        grpc?;
+        http?;
+        Ok(())
+    }
+}

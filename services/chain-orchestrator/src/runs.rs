@@ -1,0 +1,557 @@
+//! Runs and their steps in Postgres: the durable state the engine works from.
+//!
+//! A run row holds everything needed to carry it on anywhere: its definition (DAG form), input,
+//! session and the lease of the replica executing it. Step rows are created with the run, all
+//! `pending`, and each transition is one statement. Writes made while executing are fenced by
+//! the lease: they only apply while `lease_owner` is still the writer and its lease has not run
+//! out, so a replica that lost its run cannot overwrite the new owner's work.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{ChainError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "pending",
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "pending" => RunStatus::Pending,
+            "running" => RunStatus::Running,
+            "completed" => RunStatus::Completed,
+            "failed" => RunStatus::Failed,
+            _ => RunStatus::Cancelled,
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Running => "running",
+            StepStatus::Completed => "completed",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "pending" => StepStatus::Pending,
+            "running" => StepStatus::Running,
+            "completed" => StepStatus::Completed,
+            "failed" => StepStatus::Failed,
+            "skipped" => StepStatus::Skipped,
+            _ => StepStatus::Cancelled,
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, StepStatus::Pending | StepStatus::Running)
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Run {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub chain_id: Option<Uuid>,
+    pub chain_version: Option<i32>,
+    pub template: Option<String>,
+    pub chain_name: String,
+    pub status: String,
+    pub cancel_requested: bool,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub session_id: String,
+    pub idempotency_key: Option<String>,
+    pub request_hash: String,
+    pub definition: Value,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Run {
+    pub fn status(&self) -> RunStatus {
+        RunStatus::parse(&self.status)
+    }
+}
+
+macro_rules! run_columns {
+    () => {
+        "id, tenant_id, chain_id, chain_version, template, chain_name, status, cancel_requested, \
+         input, output, error_code, error_message, session_id, idempotency_key, request_hash, \
+         definition, created_by, created_at, started_at, finished_at"
+    };
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Step {
+    pub step_id: String,
+    pub agent: String,
+    pub status: String,
+    pub attempts: i32,
+    pub agent_run_id: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub duration_ms: i64,
+    pub input: Option<Value>,
+    pub output: Option<Value>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub skip_reason: String,
+    pub artifacts: Value,
+}
+
+impl Step {
+    pub fn status(&self) -> StepStatus {
+        StepStatus::parse(&self.status)
+    }
+}
+
+macro_rules! step_columns {
+    () => {
+        "step_id, agent, status, attempts, agent_run_id, started_at, finished_at, duration_ms, \
+         input, output, error_code, error_message, skip_reason, artifacts"
+    };
+}
+
+pub struct NewRun<'a> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub chain_id: Option<Uuid>,
+    pub chain_version: Option<i32>,
+    pub template: Option<&'a str>,
+    pub chain_name: &'a str,
+    pub input: &'a Value,
+    pub session_id: &'a str,
+    pub idempotency_key: Option<&'a str>,
+    pub request_hash: &'a str,
+    pub definition: &'a Value,
+    pub step_ids: Vec<String>,
+    pub step_agents: Vec<String>,
+    pub created_by: &'a str,
+    /// The replica that will execute it at once, with its lease; `None` leaves it PENDING for
+    /// whichever replica claims it first.
+    pub lease: Option<(Uuid, std::time::Duration)>,
+}
+
+/// Inserts a run and its steps. `None` when the idempotency key is already taken.
+pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun<'_>) -> Result<bool> {
+    let (owner, lease_ms) = match run.lease {
+        Some((owner, ttl)) => (
+            Some(owner),
+            i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+        ),
+        None => (None, 0),
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO chains.chain_runs
+             (id, tenant_id, chain_id, chain_version, template, chain_name, status, input,
+              session_id, idempotency_key, request_hash, definition, created_by, started_at,
+              lease_owner, lease_expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6,
+                 CASE WHEN $14::uuid IS NULL THEN 'pending' ELSE 'running' END,
+                 $7, $8, $9, $10, $11, $12,
+                 CASE WHEN $14::uuid IS NULL THEN NULL ELSE now() END,
+                 $14, CASE WHEN $14::uuid IS NULL THEN NULL
+                           ELSE now() + make_interval(secs => $13::double precision / 1000) END)
+         ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
+    )
+    .bind(run.id)
+    .bind(run.tenant_id)
+    .bind(run.chain_id)
+    .bind(run.chain_version)
+    .bind(run.template)
+    .bind(run.chain_name)
+    .bind(run.input)
+    .bind(run.session_id)
+    .bind(run.idempotency_key)
+    .bind(run.request_hash)
+    .bind(run.definition)
+    .bind(run.created_by)
+    .bind(lease_ms)
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO chains.chain_steps (run_id, step_id, position, agent, status)
+         SELECT $1, step_id, position::integer - 1, agent, 'pending'
+         FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS s (step_id, agent, position)",
+    )
+    .bind(run.id)
+    .bind(&run.step_ids)
+    .bind(&run.step_agents)
+    .execute(&mut *tx)
+    .await?;
+    Ok(true)
+}
+
+pub async fn by_idempotency_key(
+    pool: &sqlx::PgPool,
+    tenant: Uuid,
+    key: &str,
+) -> Result<Option<Run>> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM chains.chain_runs WHERE tenant_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(tenant)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?)
+}
+
+pub async fn get(pool: &sqlx::PgPool, tenant: Uuid, id: Uuid) -> Result<Run> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM chains.chain_runs WHERE id = $1 AND tenant_id = $2"
+    ))
+    .bind(id)
+    .bind(tenant)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(ChainError::NotFound("run"))
+}
+
+/// A run by id alone, for the engine, which works for every tenant.
+pub async fn load(pool: &sqlx::PgPool, id: Uuid) -> Result<Run> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM chains.chain_runs WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(ChainError::NotFound("run"))
+}
+
+/// The run's steps in definition order.
+pub async fn steps(pool: &sqlx::PgPool, run: Uuid) -> Result<Vec<Step>> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        step_columns!(),
+        " FROM chains.chain_steps WHERE run_id = $1 ORDER BY position"
+    ))
+    .bind(run)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub struct ListFilter {
+    pub statuses: Vec<String>,
+    pub chain_id: Option<Uuid>,
+    pub size: i64,
+    pub after: Option<Uuid>,
+}
+
+/// Runs newest first (ids are UUIDv7, so time-ordered); one more than `size` if more follow.
+pub async fn list(pool: &sqlx::PgPool, tenant: Uuid, filter: &ListFilter) -> Result<Vec<Run>> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM chains.chain_runs
+          WHERE tenant_id = $1
+            AND (cardinality($2::text[]) = 0 OR status = ANY($2))
+            AND ($3::uuid IS NULL OR chain_id = $3)
+            AND ($4::uuid IS NULL OR id < $4)
+          ORDER BY id DESC
+          LIMIT $5"
+    ))
+    .bind(tenant)
+    .bind(&filter.statuses)
+    .bind(filter.chain_id)
+    .bind(filter.after)
+    .bind(filter.size + 1)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Asks a run to stop. A run no replica has claimed yet ends CANCELLED here (true is returned,
+/// the caller publishes run.cancelled); a running one is stopped by its owner, which sees the
+/// flag at its next heartbeat or at once when it is this replica.
+pub async fn request_cancel(pool: &sqlx::PgPool, tenant: Uuid, id: Uuid) -> Result<bool> {
+    let row: Option<(bool,)> = sqlx::query_as(
+        "UPDATE chains.chain_runs
+         SET cancel_requested = true,
+             status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
+             finished_at = CASE WHEN status = 'pending' THEN now() ELSE finished_at END
+         WHERE id = $1 AND tenant_id = $2 AND status IN ('pending', 'running')
+         RETURNING status = 'cancelled'",
+    )
+    .bind(id)
+    .bind(tenant)
+    .fetch_optional(pool)
+    .await?;
+    if let Some((true,)) = row {
+        sqlx::query(
+            "UPDATE chains.chain_steps SET status = 'cancelled' WHERE run_id = $1 AND status = 'pending'",
+        )
+        .bind(id)
+        .execute(pool)
+        .await?;
+        sqlx::query("DELETE FROM chains.run_credentials WHERE run_id = $1")
+            .bind(id)
+            .execute(pool)
+            .await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// A run claimed by [`claim`]; `started` when it had not run anywhere before.
+pub struct Claimed {
+    pub id: Uuid,
+    pub started: bool,
+}
+
+/// Takes up to `limit` unfinished runs no live replica holds. `SKIP LOCKED` lets replicas claim
+/// side by side without waiting on each other or taking the same run.
+pub async fn claim(
+    pool: &sqlx::PgPool,
+    owner: Uuid,
+    lease: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<Claimed>> {
+    let rows: Vec<(Uuid, bool)> = sqlx::query_as(
+        "WITH picked AS (
+             SELECT id, status = 'pending' AS fresh
+             FROM chains.chain_runs
+             WHERE status IN ('pending', 'running')
+               AND (lease_expires_at IS NULL OR lease_expires_at < now())
+             ORDER BY created_at
+             LIMIT $3
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE chains.chain_runs r
+         SET lease_owner = $1,
+             lease_expires_at = now() + make_interval(secs => $2::double precision / 1000),
+             status = 'running',
+             started_at = coalesce(r.started_at, now())
+         FROM picked
+         WHERE r.id = picked.id
+         RETURNING r.id, picked.fresh",
+    )
+    .bind(owner)
+    .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, started)| Claimed { id, started })
+        .collect())
+}
+
+/// What a heartbeat learns.
+pub enum Lease {
+    Held { cancel_requested: bool },
+    Lost,
+}
+
+/// Extends the lease; `Lost` when another replica has taken the run (this one stalled past its
+/// lease) or the run ended.
+pub async fn renew(
+    pool: &sqlx::PgPool,
+    id: Uuid,
+    owner: Uuid,
+    lease: std::time::Duration,
+) -> Result<Lease> {
+    let row: Option<(bool,)> = sqlx::query_as(
+        "UPDATE chains.chain_runs
+         SET lease_expires_at = now() + make_interval(secs => $3::double precision / 1000)
+         WHERE id = $1 AND lease_owner = $2 AND status = 'running' AND lease_expires_at > now()
+         RETURNING cancel_requested",
+    )
+    .bind(id)
+    .bind(owner)
+    .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        Some((cancel_requested,)) => Lease::Held { cancel_requested },
+        None => Lease::Lost,
+    })
+}
+
+/// Lets another replica take the run at once (a graceful stop).
+pub async fn release(pool: &sqlx::PgPool, id: Uuid, owner: Uuid) -> Result<()> {
+    sqlx::query(
+        "UPDATE chains.chain_runs SET lease_expires_at = now()
+         WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(owner)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Raised when a fenced write finds the lease gone.
+#[derive(Debug, thiserror::Error)]
+#[error("the run's lease was lost")]
+pub struct LeaseLost;
+
+/// One step transition, written only while `owner` holds the run.
+pub struct StepUpdate<'a> {
+    pub step_id: &'a str,
+    pub status: StepStatus,
+    /// Counts an attempt starting (with its agent run id and input).
+    pub attempt: Option<(&'a str, &'a Value)>,
+    pub output: Option<&'a Value>,
+    pub error: Option<(&'a str, &'a str)>,
+    pub skip_reason: &'a str,
+    pub artifacts: Option<Value>,
+}
+
+pub async fn update_step(
+    pool: &sqlx::PgPool,
+    run: Uuid,
+    owner: Uuid,
+    update: StepUpdate<'_>,
+) -> Result<Result<(), LeaseLost>> {
+    let finished = update.status.is_terminal();
+    let (agent_run_id, input) = match update.attempt {
+        Some((agent_run_id, input)) => (Some(agent_run_id), Some(input)),
+        None => (None, None),
+    };
+    let (error_code, error_message) = match update.error {
+        Some((code, message)) => (Some(code), Some(message)),
+        None => (None, None),
+    };
+    let written = sqlx::query(
+        "UPDATE chains.chain_steps s
+         SET status = $4,
+             attempts = s.attempts + CASE WHEN $5::text IS NULL THEN 0 ELSE 1 END,
+             agent_run_id = coalesce($5, s.agent_run_id),
+             input = coalesce($6, s.input),
+             started_at = CASE WHEN $5::text IS NOT NULL AND s.started_at IS NULL THEN now()
+                               ELSE s.started_at END,
+             finished_at = CASE WHEN $7 THEN now() ELSE NULL END,
+             duration_ms = CASE WHEN $7 AND s.started_at IS NOT NULL
+                                THEN (extract(epoch FROM now() - s.started_at) * 1000)::bigint
+                                ELSE s.duration_ms END,
+             output = coalesce($8, s.output),
+             error_code = CASE WHEN $5::text IS NOT NULL THEN NULL ELSE coalesce($9, s.error_code) END,
+             error_message = CASE WHEN $5::text IS NOT NULL THEN NULL ELSE coalesce($10, s.error_message) END,
+             skip_reason = $11,
+             artifacts = coalesce($12, s.artifacts)
+         FROM chains.chain_runs r
+         WHERE s.run_id = $1 AND s.step_id = $3 AND r.id = s.run_id
+           AND r.lease_owner = $2 AND r.lease_expires_at > now() AND r.status = 'running'",
+    )
+    .bind(run)
+    .bind(owner)
+    .bind(update.step_id)
+    .bind(update.status.as_str())
+    .bind(agent_run_id)
+    .bind(input)
+    .bind(finished)
+    .bind(update.output)
+    .bind(error_code)
+    .bind(error_message)
+    .bind(update.skip_reason)
+    .bind(update.artifacts)
+    .execute(pool)
+    .await?;
+    Ok(if written.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(LeaseLost)
+    })
+}
+
+/// Ends a run: its status, output and error, pending or running steps marked cancelled, the
+/// lease and the credential dropped, in one transaction. Returns the credential's key id.
+pub async fn finish(
+    pool: &sqlx::PgPool,
+    run: Uuid,
+    owner: Uuid,
+    status: RunStatus,
+    output: &Value,
+    error: Option<(&str, &str)>,
+) -> Result<Result<Option<String>, LeaseLost>> {
+    let mut tx = pool.begin().await?;
+    let (error_code, error_message) = match error {
+        Some((code, message)) => (Some(code), Some(message)),
+        None => (None, None),
+    };
+    let ended = sqlx::query(
+        "UPDATE chains.chain_runs
+         SET status = $3, output = $4, error_code = $5, error_message = $6, finished_at = now(),
+             lease_owner = NULL, lease_expires_at = NULL
+         WHERE id = $1 AND lease_owner = $2 AND lease_expires_at > now() AND status = 'running'",
+    )
+    .bind(run)
+    .bind(owner)
+    .bind(status.as_str())
+    .bind(output)
+    .bind(error_code)
+    .bind(error_message)
+    .execute(&mut *tx)
+    .await?;
+    if ended.rows_affected() == 0 {
+        return Ok(Err(LeaseLost));
+    }
+    sqlx::query(
+        "UPDATE chains.chain_steps SET status = 'cancelled', finished_at = now()
+         WHERE run_id = $1 AND status IN ('pending', 'running')",
+    )
+    .bind(run)
+    .execute(&mut *tx)
+    .await?;
+    let key_id: Option<String> =
+        sqlx::query_scalar("DELETE FROM chains.run_credentials WHERE run_id = $1 RETURNING key_id")
+            .bind(run)
+            .fetch_optional(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(Ok(key_id))
+}

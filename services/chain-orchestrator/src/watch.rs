@@ -1,0 +1,243 @@
+//! Event streams: a run's events (WatchRun) and all of a tenant's (WatchEvents).
+//!
+//! Both read the JetStream stream that keeps every event, through an ordered consumer filtered
+//! to the subjects asked for: replaying what is stored and then going live is one cursor over
+//! one sequence, so nothing falls in a gap between "replayed" and "live" and nothing comes
+//! twice, and `Event.sequence` (the stream sequence) lets a client resume where it stopped.
+//! A run's events are published only after the transition they report is committed, so what the
+//! stream shows is never ahead of what GetRun shows.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::DeliverPolicy;
+use async_nats::jetstream::consumer::pull::OrderedConfig;
+use futures::{Stream, StreamExt};
+use sankalpa_kit::auth::Principal;
+use sankalpa_kit::events::{CHANNELS, CloudEvent};
+use sankalpa_proto::v1 as pb;
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::State;
+use crate::error::{ChainError, Result};
+use crate::runs;
+
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+/// After this long without an event, a run stream checks whether its run has ended (its terminal
+/// event may have been lost to a crash between commit and publish) and ends if so.
+const IDLE_CHECK: Duration = Duration::from_secs(2);
+
+const TERMINAL_ACTIONS: &[&str] = &["run.completed", "run.failed", "run.cancelled"];
+
+fn deliver_from(after_sequence: Option<u64>, or: DeliverPolicy) -> DeliverPolicy {
+    match after_sequence {
+        Some(sequence) => DeliverPolicy::ByStartSequence {
+            start_sequence: sequence + 1,
+        },
+        None => or,
+    }
+}
+
+async fn open(
+    state: &State,
+    filter_subjects: Vec<String>,
+    deliver_policy: DeliverPolicy,
+) -> Result<async_nats::jetstream::consumer::pull::Ordered> {
+    let stream = state
+        .jetstream
+        .get_stream(state.events.stream())
+        .await
+        .map_err(|err| {
+            ChainError::Unavailable(format!("the event stream is unavailable: {err}"))
+        })?;
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            filter_subjects,
+            deliver_policy,
+            ..Default::default()
+        })
+        .await
+        .map_err(|err| ChainError::Unavailable(format!("could not read the events: {err}")))?;
+    consumer
+        .messages()
+        .await
+        .map_err(|err| ChainError::Unavailable(format!("could not read the events: {err}")))
+}
+
+fn to_event(message: &async_nats::jetstream::Message) -> Option<pb::Event> {
+    let sequence = message.info().ok()?.stream_sequence;
+    let event: CloudEvent = serde_json::from_slice(&message.payload).ok()?;
+    Some(pb::Event {
+        id: event.id,
+        source: event.source,
+        r#type: event.kind,
+        subject: event.subject,
+        time: Some(prost_types::Timestamp {
+            seconds: event.time.timestamp(),
+            nanos: i32::try_from(event.time.timestamp_subsec_nanos()).unwrap_or(0),
+        }),
+        tenant_id: event.tenantid,
+        data_json: event.data.to_string(),
+        sequence,
+    })
+}
+
+/// A run's events from the first (or after `after_sequence`), ending with its terminal event.
+pub async fn run_events(
+    state: Arc<State>,
+    tenant: Uuid,
+    run: Uuid,
+    after_sequence: Option<u64>,
+) -> Result<EventStream> {
+    runs::get(&state.pool, tenant, run).await?;
+    let subject = state
+        .events
+        .subject("chains", &tenant.to_string(), &run.to_string(), ">");
+    let messages = open(
+        &state,
+        vec![subject],
+        deliver_from(after_sequence, DeliverPolicy::All),
+    )
+    .await?;
+    let stop = state.stop.clone();
+    let stream = futures::stream::unfold((messages, false), move |(mut messages, done)| {
+        let state = state.clone();
+        let stop = stop.clone();
+        async move {
+            if done {
+                return None;
+            }
+            loop {
+                let next = tokio::select! {
+                    () = stop.cancelled() => return None,
+                    next = tokio::time::timeout(IDLE_CHECK, messages.next()) => next,
+                };
+                match next {
+                    Err(_idle) => match runs::get(&state.pool, tenant, run).await {
+                        Ok(found) if found.status().is_terminal() => return None,
+                        Ok(_) => continue,
+                        Err(err) => return Some((Err(Status::from(err)), (messages, true))),
+                    },
+                    Ok(None) => return None,
+                    Ok(Some(Err(err))) => {
+                        let status = Status::unavailable(format!("the event stream failed: {err}"));
+                        return Some((Err(status), (messages, true)));
+                    }
+                    Ok(Some(Ok(message))) => {
+                        let Some(event) = to_event(&message) else {
+                            continue;
+                        };
+                        let terminal = TERMINAL_ACTIONS
+                            .iter()
+                            .any(|action| event.subject.ends_with(action));
+                        return Some((Ok(event), (messages, terminal)));
+                    }
+                }
+            }
+        }
+    });
+    Ok(Box::pin(stream))
+}
+
+/// The subject filter for `pattern` within `tenant`: the tenant token is always the caller's.
+fn tenant_pattern(prefix: &str, pattern: &str, tenant: &str) -> Result<String> {
+    let mut tokens: Vec<&str> = pattern.split('.').collect();
+    let channel = tokens[0];
+    if channel != "*" && channel != ">" && !CHANNELS.contains(&channel) {
+        return Err(ChainError::invalid(
+            "subjects",
+            format!(
+                "{pattern:?} does not start with a channel ({})",
+                CHANNELS.join(", ")
+            ),
+        ));
+    }
+    if channel == ">" {
+        return Ok(format!("{prefix}*.{tenant}.>"));
+    }
+    match tokens.get(1).copied() {
+        None | Some(">") => {
+            tokens.truncate(1);
+            tokens.extend([tenant, ">"]);
+        }
+        Some(_) => tokens[1] = tenant,
+    }
+    Ok(format!("{prefix}{}", tokens.join(".")))
+}
+
+/// The read permission an event needs, by its channel.
+fn read_permission(channel: &str) -> String {
+    format!("{channel}:read")
+}
+
+/// The tenant's events on `subjects` (every channel when empty), those the caller may read.
+pub async fn tenant_events(
+    state: Arc<State>,
+    caller: Principal,
+    subjects: &[String],
+    after_sequence: Option<u64>,
+) -> Result<EventStream> {
+    let prefix = state.config.infra.subject_prefix.clone();
+    let tenant = caller.tenant_id.clone();
+    let filters = if subjects.is_empty() {
+        vec![format!("{prefix}*.{tenant}.>")]
+    } else {
+        subjects
+            .iter()
+            .map(|pattern| tenant_pattern(&prefix, pattern, &tenant))
+            .collect::<Result<_>>()?
+    };
+    let messages = open(
+        &state,
+        filters,
+        deliver_from(after_sequence, DeliverPolicy::New),
+    )
+    .await?;
+    let stop = state.stop.clone();
+    let stream = messages
+        .take_until(stop.cancelled_owned())
+        .filter_map(move |message| {
+            let allowed = match message {
+                Ok(message) => to_event(&message)
+                    .filter(|event| {
+                        let channel = event
+                            .subject
+                            .strip_prefix(prefix.as_str())
+                            .and_then(|subject| subject.split('.').next())
+                            .unwrap_or_default();
+                        caller.can(&read_permission(channel))
+                    })
+                    .map(Ok),
+                Err(err) => Some(Err(Status::unavailable(format!(
+                    "the event stream failed: {err}"
+                )))),
+            };
+            futures::future::ready(allowed)
+        });
+    Ok(Box::pin(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tenant_pattern;
+
+    #[test]
+    fn patterns_are_pinned_to_the_callers_tenant() {
+        let t = "t1";
+        assert_eq!(tenant_pattern("", "memory.>", t).unwrap(), "memory.t1.>");
+        assert_eq!(
+            tenant_pattern("", "chains.*.*.run.>", t).unwrap(),
+            "chains.t1.*.run.>"
+        );
+        assert_eq!(
+            tenant_pattern("p.", "chains.other.r.>", t).unwrap(),
+            "p.chains.t1.r.>"
+        );
+        assert_eq!(tenant_pattern("", ">", t).unwrap(), "*.t1.>");
+        assert_eq!(tenant_pattern("", "agents", t).unwrap(), "agents.t1.>");
+        assert!(tenant_pattern("", "secrets.>", t).is_err());
+    }
+}

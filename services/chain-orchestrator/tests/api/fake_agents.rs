@@ -1,0 +1,304 @@
+//! An agent-runner whose agents behave exactly as a test says, served over real gRPC: the
+//! orchestration tests are about ordering, overlap, retries, timeouts and resumption, which must
+//! not depend on what the real agents happen to do or how fast they are.
+//!
+//! Agents: `add_one` (`{"n": n + 1}`), `work` (sleeps `sleep_ms`, honouring the deadline; fails
+//! its first `fail_times` calls per `tag`; answers `{"tag", "done": true}`) and `fail` (always
+//! fails). Every call is recorded with its tag, chain run (the workspace) and timings. Tokens are
+//! checked against auth's keys, as agent-runner does.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sankalpa_kit::auth::TokenVerifier;
+use sankalpa_proto::v1 as pb;
+use sankalpa_proto::v1::agent_service_server::{AgentService, AgentServiceServer};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tonic::{Request, Response, Status};
+
+pub const AGENTS: &[&str] = &["add_one", "work", "fail"];
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub agent: String,
+    pub tag: String,
+    pub workspace: String,
+    pub started: Instant,
+    /// Unset while running, and for calls that were dropped (cancelled).
+    pub finished: Option<Instant>,
+    pub token_kind: String,
+}
+
+#[derive(Default)]
+pub struct Record {
+    pub calls: Mutex<Vec<Call>>,
+    failures_left: Mutex<HashMap<String, u64>>,
+}
+
+impl Record {
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn tagged(&self, tag: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|call| call.tag == tag)
+            .collect()
+    }
+}
+
+struct Fake {
+    record: Arc<Record>,
+    verifier: Arc<TokenVerifier>,
+}
+
+pub struct FakeAgentRunner {
+    pub record: Arc<Record>,
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl FakeAgentRunner {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for FakeAgentRunner {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn start(verifier: Arc<TokenVerifier>) -> FakeAgentRunner {
+    let record = Arc::new(Record::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = AgentServiceServer::new(Fake {
+        record: record.clone(),
+        verifier,
+    });
+    let task = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    FakeAgentRunner { record, addr, task }
+}
+
+fn agent(name: &str) -> pb::Agent {
+    pb::Agent {
+        name: name.to_owned(),
+        category: "custom".to_owned(),
+        origin: pb::AgentOrigin::Builtin.into(),
+        ..Default::default()
+    }
+}
+
+impl Fake {
+    fn caller<T>(&self, request: &Request<T>, permission: &str) -> Result<String, Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .ok_or_else(|| Status::unauthenticated("no token"))?;
+        let principal = self.verifier.verify_bearer(header)?;
+        principal.require(permission)?;
+        Ok(principal.kind)
+    }
+}
+
+fn finished(
+    run_id: &str,
+    agent: &str,
+    status: pb::AgentRunStatus,
+    output: Value,
+    error: Option<(&str, &str)>,
+) -> pb::AgentRun {
+    pb::AgentRun {
+        run_id: run_id.to_owned(),
+        agent: agent.to_owned(),
+        status: status.into(),
+        output_json: if status == pb::AgentRunStatus::Completed {
+            output.to_string()
+        } else {
+            String::new()
+        },
+        error: error.map(|(code, message)| pb::RunError {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        }),
+        ..Default::default()
+    }
+}
+
+#[tonic::async_trait]
+impl AgentService for Fake {
+    async fn list_agents(
+        &self,
+        request: Request<pb::ListAgentsRequest>,
+    ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        self.caller(&request, "agents:read")?;
+        Ok(Response::new(pb::ListAgentsResponse {
+            agents: AGENTS.iter().map(|name| agent(name)).collect(),
+            page: None,
+        }))
+    }
+
+    async fn get_agent(
+        &self,
+        request: Request<pb::GetAgentRequest>,
+    ) -> Result<Response<pb::Agent>, Status> {
+        self.caller(&request, "agents:read")?;
+        let name = &request.get_ref().name;
+        if AGENTS.contains(&name.as_str()) {
+            Ok(Response::new(agent(name)))
+        } else {
+            Err(Status::not_found(format!("agent {name} not found")))
+        }
+    }
+
+    async fn execute_agent(
+        &self,
+        request: Request<pb::ExecuteAgentRequest>,
+    ) -> Result<Response<pb::AgentRun>, Status> {
+        let token_kind = self.caller(&request, "agents:execute")?;
+        let message = request.into_inner();
+        let input: Value = serde_json::from_str(&message.input_json)
+            .map_err(|_| Status::invalid_argument("input_json"))?;
+        let tag = input["tag"].as_str().unwrap_or_default().to_owned();
+        let run_id = message.run_id.clone().unwrap_or_default();
+        let index = {
+            let mut calls = self.record.calls.lock().unwrap();
+            calls.push(Call {
+                agent: message.agent.clone(),
+                tag: tag.clone(),
+                workspace: message.workspace_id.clone().unwrap_or_default(),
+                started: Instant::now(),
+                finished: None,
+                token_kind,
+            });
+            calls.len() - 1
+        };
+        let answer = match message.agent.as_str() {
+            "add_one" => {
+                let n = input["n"].as_i64().unwrap_or(0);
+                finished(
+                    &run_id,
+                    "add_one",
+                    pb::AgentRunStatus::Completed,
+                    json!({ "n": n + 1 }),
+                    None,
+                )
+            }
+            "work" => {
+                let sleep = Duration::from_millis(input["sleep_ms"].as_u64().unwrap_or(0));
+                let deadline = Duration::from_millis(message.deadline_ms);
+                if message.deadline_ms > 0 && sleep > deadline {
+                    tokio::time::sleep(deadline).await;
+                    finished(
+                        &run_id,
+                        "work",
+                        pb::AgentRunStatus::Failed,
+                        Value::Null,
+                        Some(("deadline_exceeded", "ran past its deadline")),
+                    )
+                } else {
+                    tokio::time::sleep(sleep).await;
+                    let fail = {
+                        let mut left = self.record.failures_left.lock().unwrap();
+                        let remaining = left
+                            .entry(format!(
+                                "{}/{tag}",
+                                message.workspace_id.clone().unwrap_or_default()
+                            ))
+                            .or_insert_with(|| input["fail_times"].as_u64().unwrap_or(0));
+                        if *remaining > 0 {
+                            *remaining -= 1;
+                            true
+                        } else {
+                            false
+                        }
+                    };
+                    if fail {
+                        finished(
+                            &run_id,
+                            "work",
+                            pb::AgentRunStatus::Failed,
+                            Value::Null,
+                            Some(("agent_failed", "failed on purpose")),
+                        )
+                    } else {
+                        finished(
+                            &run_id,
+                            "work",
+                            pb::AgentRunStatus::Completed,
+                            json!({ "tag": tag, "done": true }),
+                            None,
+                        )
+                    }
+                }
+            }
+            "fail" => finished(
+                &run_id,
+                "fail",
+                pb::AgentRunStatus::Failed,
+                Value::Null,
+                Some(("agent_failed", "always fails")),
+            ),
+            other => return Err(Status::not_found(format!("agent {other} not found"))),
+        };
+        self.record.calls.lock().unwrap()[index].finished = Some(Instant::now());
+        Ok(Response::new(answer))
+    }
+
+    async fn cancel_agent_run(
+        &self,
+        _: Request<pb::CancelAgentRunRequest>,
+    ) -> Result<Response<pb::CancelAgentRunResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    async fn create_custom_agent(
+        &self,
+        _: Request<pb::CreateCustomAgentRequest>,
+    ) -> Result<Response<pb::Agent>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    async fn update_custom_agent(
+        &self,
+        _: Request<pb::UpdateCustomAgentRequest>,
+    ) -> Result<Response<pb::Agent>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    async fn delete_custom_agent(
+        &self,
+        _: Request<pb::DeleteCustomAgentRequest>,
+    ) -> Result<Response<pb::DeleteCustomAgentResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    async fn validate_agent_definition(
+        &self,
+        _: Request<pb::ValidateAgentDefinitionRequest>,
+    ) -> Result<Response<pb::ValidateAgentDefinitionResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    type GetArtifactsStream = futures::stream::Empty<Result<pb::ArtifactChunk, Status>>;
+
+    async fn get_artifacts(
+        &self,
+        _: Request<pb::GetArtifactsRequest>,
+    ) -> Result<Response<Self::GetArtifactsStream>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+}

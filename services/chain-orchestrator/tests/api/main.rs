@@ -1,0 +1,253 @@
+//! The chain orchestrator over real gRPC, with real auth, Postgres and NATS, on a fresh database
+//! per test; agents come from a fake agent-runner with controllable behaviour (fake_agents.rs).
+
+mod definitions;
+mod durability;
+mod fake_agents;
+mod runs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sankalpa_kit::auth::{TokenVerifier, load_jwks, with_bearer};
+use sankalpa_kit::config::Infra;
+use sankalpa_proto::v1 as pb;
+use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
+use sankalpa_testkit::Running;
+use serde_json::Value;
+use sqlx::PgPool;
+use tonic::transport::Channel;
+
+use fake_agents::FakeAgentRunner;
+
+pub struct Stack {
+    pub pool: PgPool,
+    pub infra: Infra,
+    pub auth: Running,
+    pub agents: FakeAgentRunner,
+    pub orchestrator: Running,
+    pub chains: ChainServiceClient<Channel>,
+    pub token: String,
+}
+
+pub async fn start(pool: PgPool) -> Stack {
+    start_with(pool, |_| {}).await
+}
+
+pub async fn start_with(
+    pool: PgPool,
+    configure: impl FnOnce(&mut sankalpa_chain_orchestrator::Config),
+) -> Stack {
+    let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
+    remove_abandoned_streams(&infra.nats_url).await;
+    let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
+        .await
+        .expect("auth starts");
+    let mut auth_client = AuthServiceClient::connect(auth.grpc_url())
+        .await
+        .expect("auth accepts connections");
+    let verifier = Arc::new(TokenVerifier::new(
+        &infra.token_issuer,
+        &infra.token_audience,
+    ));
+    load_jwks(&verifier, &mut auth_client)
+        .await
+        .expect("auth serves its keys");
+    let agents = fake_agents::start(verifier).await;
+    auth_client
+        .register(pb::RegisterRequest {
+            email: "ada@example.com".to_owned(),
+            password: "correct horse battery".to_owned(),
+            display_name: String::new(),
+            tenant_name: String::new(),
+        })
+        .await
+        .expect("registration succeeds");
+    let token = auth_client
+        .login(pb::LoginRequest {
+            email: "ada@example.com".to_owned(),
+            password: "correct horse battery".to_owned(),
+        })
+        .await
+        .expect("login succeeds")
+        .into_inner()
+        .access_token;
+    let orchestrator = sankalpa_testkit::spawn_chain_orchestrator(
+        pool.clone(),
+        infra.clone(),
+        &auth.grpc_url(),
+        &agents.url(),
+        configure,
+    )
+    .await
+    .expect("the orchestrator starts");
+    let chains = connect(&orchestrator).await;
+    Stack {
+        pool,
+        infra,
+        auth,
+        agents,
+        orchestrator,
+        chains,
+        token,
+    }
+}
+
+/// A client of an orchestrator, once it knows auth's keys.
+pub async fn connect(orchestrator: &Running) -> ChainServiceClient<Channel> {
+    ChainServiceClient::connect(orchestrator.grpc_url())
+        .await
+        .expect("the orchestrator accepts connections")
+}
+
+impl Stack {
+    pub fn authed<T>(&self, message: T) -> tonic::Request<T> {
+        with_bearer(message, &self.token).expect("a token is valid metadata")
+    }
+
+    /// Runs an inline definition, waiting for the end unless `wait` is false.
+    pub async fn execute(&mut self, definition: Value, input: Value, wait: bool) -> pb::ChainRun {
+        self.try_execute(definition, input, wait, "")
+            .await
+            .expect("the run is accepted")
+    }
+
+    pub async fn try_execute(
+        &mut self,
+        definition: Value,
+        input: Value,
+        wait: bool,
+        idempotency_key: &str,
+    ) -> Result<pb::ChainRun, tonic::Status> {
+        let request = self.authed(pb::ExecuteChainRequest {
+            target: Some(pb::execute_chain_request::Target::DefinitionJson(
+                definition.to_string(),
+            )),
+            input_json: input.to_string(),
+            wait,
+            wait_timeout_ms: 20_000,
+            idempotency_key: idempotency_key.to_owned(),
+            session_id: None,
+        });
+        retry_until_keys_loaded(|| {
+            let mut chains = self.chains.clone();
+            let request = clone_request(&request);
+            async move { chains.execute_chain(request).await }
+        })
+        .await
+        .map(tonic::Response::into_inner)
+    }
+
+    pub async fn get_run(&mut self, id: &str) -> pb::ChainRun {
+        let request = self.authed(pb::GetRunRequest { id: id.to_owned() });
+        self.chains
+            .get_run(request)
+            .await
+            .expect("the run exists")
+            .into_inner()
+    }
+
+    /// Polls the run until `done` holds of it.
+    pub async fn run_until(
+        &mut self,
+        id: &str,
+        done: impl Fn(&pb::ChainRun) -> bool,
+    ) -> pb::ChainRun {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let run = self.get_run(id).await;
+            if done(&run) {
+                return run;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the run never got there: {run:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// JetStream sets aside each stream's byte limit (1 GiB) from a storage budget of about 60 GiB
+/// here, so test streams left behind soon starve new ones ("insufficient storage resources").
+/// A test deletes its own stream when it ends (see `Drop`) and, first, any test stream older than
+/// ten minutes: no test runs that long, so such a stream was abandoned by a crashed run.
+async fn remove_abandoned_streams(nats_url: &str) {
+    use futures::TryStreamExt;
+    let Ok(client) = async_nats::connect(nats_url).await else {
+        return;
+    };
+    let jetstream = async_nats::jetstream::new(client);
+    let Ok(infos) = jetstream.streams().try_collect::<Vec<_>>().await else {
+        return;
+    };
+    let cutoff = chrono::Utc::now().timestamp() - 600;
+    for info in infos {
+        if info.config.name.starts_with("TEST_") && info.created.unix_timestamp() < cutoff {
+            let _ = jetstream.delete_stream(&info.config.name).await;
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let (url, stream) = (
+            self.infra.nats_url.clone(),
+            self.infra.events_stream.clone(),
+        );
+        // Drop cannot await, and the test's runtime may be unwinding: a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let client = async_nats::connect(url).await.ok()?;
+                async_nats::jetstream::new(client)
+                    .delete_stream(stream)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+fn clone_request<T: Clone>(request: &tonic::Request<T>) -> tonic::Request<T> {
+    let mut copy = tonic::Request::new(request.get_ref().clone());
+    *copy.metadata_mut() = request.metadata().clone();
+    copy
+}
+
+/// The orchestrator fetches auth's keys in the background at start; until it has them, tokens
+/// are refused as signed by an unknown key.
+pub async fn retry_until_keys_loaded<T, F, Fut>(mut call: F) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    for _ in 0..50 {
+        match call().await {
+            Err(status)
+                if status.code() == tonic::Code::Unauthenticated
+                    && status.message().contains("unknown key") =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+    call().await
+}
+
+pub fn step<'a>(run: &'a pb::ChainRun, id: &str) -> &'a pb::StepRun {
+    run.steps
+        .iter()
+        .find(|step| step.id == id)
+        .unwrap_or_else(|| panic!("no step {id} in {run:#?}"))
+}
+
+pub fn json(text: &str) -> Value {
+    serde_json::from_str(text).expect("JSON text")
+}

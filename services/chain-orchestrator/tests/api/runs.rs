@@ -1,0 +1,353 @@
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use sankalpa_proto::v1 as pb;
+use serde_json::json;
+use tonic::Code;
+
+use crate::{json, start, step};
+
+#[sqlx::test(migrations = false)]
+async fn sequential_steps_pass_their_outputs_along(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    let run = stack
+        .execute(
+            json!({"agents": ["add_one", "add_one", "add_one"]}),
+            json!({"n": 1, "keep": "me"}),
+            true,
+        )
+        .await;
+    assert_eq!(run.status(), pb::ChainRunStatus::Completed, "{run:#?}");
+    assert_eq!(
+        json(&run.output_json),
+        json!({"add_one": {"n": 2}, "add_one_2": {"n": 3}, "add_one_3": {"n": 4}})
+    );
+    // The chain input, merged with the needed step's output, the later winning.
+    assert_eq!(
+        json(&step(&run, "add_one_3").input_json),
+        json!({"n": 3, "keep": "me"})
+    );
+    assert!(
+        run.steps
+            .iter()
+            .all(|s| s.attempts == 1 && s.status() == pb::StepStatus::Completed)
+    );
+    // Steps called agent-runner with the run's API key, not the user's token.
+    assert!(
+        stack
+            .agents
+            .record
+            .calls()
+            .iter()
+            .all(|call| call.token_kind == "api_key")
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn independent_steps_really_overlap_in_time(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    let work =
+        |tag: &str| json!({"id": tag, "agent": "work", "input": {"tag": tag, "sleep_ms": 400}});
+    let started = Instant::now();
+    let run = stack
+        .execute(
+            json!({"steps": [work("a"), work("b"), work("c")]}),
+            json!({}),
+            true,
+        )
+        .await;
+    assert_eq!(run.status(), pb::ChainRunStatus::Completed, "{run:#?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1100),
+        "took {:?}",
+        started.elapsed()
+    );
+    let calls = stack.agents.record.calls();
+    let last_start = calls.iter().map(|call| call.started).max().unwrap();
+    let first_end = calls.iter().filter_map(|call| call.finished).min().unwrap();
+    assert!(
+        last_start < first_end,
+        "every step started before any finished"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_false_condition_skips_its_branch_and_the_dependants(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    let run = stack
+        .execute(
+            json!({"steps": [
+                {"id": "gate", "agent": "add_one"},
+                {"id": "tests", "agent": "add_one", "needs": ["gate"], "when": "input.tests && steps.gate.n > 0"},
+                {"id": "after_tests", "agent": "add_one", "needs": ["tests"]},
+                {"id": "docs", "agent": "add_one", "needs": ["gate"], "when": "!input.tests"},
+            ]}),
+            json!({"n": 0, "tests": false}),
+            true,
+        )
+        .await;
+    assert_eq!(run.status(), pb::ChainRunStatus::Completed, "{run:#?}");
+    let tests = step(&run, "tests");
+    assert_eq!(tests.status(), pb::StepStatus::Skipped);
+    assert_eq!(
+        tests.skip_reason,
+        "when `input.tests && steps.gate.n > 0` is false"
+    );
+    let after = step(&run, "after_tests");
+    assert_eq!(after.status(), pb::StepStatus::Skipped);
+    assert_eq!(after.skip_reason, "needs step `tests`, which was skipped");
+    assert_eq!(step(&run, "docs").status(), pb::StepStatus::Completed);
+    assert_eq!(stack.agents.record.calls().len(), 2);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_failing_step_is_retried_until_it_succeeds(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    let run = stack
+        .execute(
+            json!({"steps": [{"id": "flaky", "agent": "work",
+                "input": {"tag": "flaky", "fail_times": 2},
+                "retry": {"attempts": 3, "backoff_ms": 20}}]}),
+            json!({}),
+            true,
+        )
+        .await;
+    assert_eq!(run.status(), pb::ChainRunStatus::Completed, "{run:#?}");
+    assert_eq!(step(&run, "flaky").attempts, 3);
+    assert!(step(&run, "flaky").error.is_none());
+    assert_eq!(stack.agents.record.tagged("flaky").len(), 3);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_step_past_its_timeout_fails_the_run(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    let started = Instant::now();
+    let run = stack
+        .execute(
+            json!({"steps": [
+                {"id": "slow", "agent": "work", "input": {"tag": "slow", "sleep_ms": 5000}, "timeout_ms": 200},
+                {"id": "next", "agent": "add_one", "needs": ["slow"]},
+            ]}),
+            json!({}),
+            true,
+        )
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(run.status(), pb::ChainRunStatus::Failed, "{run:#?}");
+    let slow = step(&run, "slow");
+    assert_eq!(slow.status(), pb::StepStatus::Failed);
+    assert_eq!(slow.error.as_ref().unwrap().code, "deadline_exceeded");
+    assert_eq!(run.error.as_ref().unwrap().code, "deadline_exceeded");
+    assert_eq!(step(&run, "next").status(), pb::StepStatus::Cancelled);
+}
+
+#[sqlx::test(migrations = false)]
+async fn on_failure_continue_and_skip_dependants_let_the_run_finish(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    let run = stack
+        .execute(
+            json!({"steps": [
+                {"id": "tolerated", "agent": "fail", "on_failure": "continue"},
+                {"id": "goes_on", "agent": "add_one", "needs": ["tolerated"]},
+                {"id": "optional", "agent": "fail", "on_failure": "skip_dependants"},
+                {"id": "needs_optional", "agent": "add_one", "needs": ["optional"]},
+                {"id": "independent", "agent": "add_one"},
+            ]}),
+            json!({"n": 0}),
+            true,
+        )
+        .await;
+    assert_eq!(run.status(), pb::ChainRunStatus::Completed, "{run:#?}");
+    assert_eq!(step(&run, "tolerated").status(), pb::StepStatus::Failed);
+    assert_eq!(step(&run, "goes_on").status(), pb::StepStatus::Completed);
+    assert_eq!(step(&run, "optional").status(), pb::StepStatus::Failed);
+    let skipped = step(&run, "needs_optional");
+    assert_eq!(skipped.status(), pb::StepStatus::Skipped);
+    assert_eq!(skipped.skip_reason, "needs step `optional`, which failed");
+    assert_eq!(
+        step(&run, "independent").status(),
+        pb::StepStatus::Completed
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn on_failure_fail_stops_the_run_and_cancels_what_runs(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    let run = stack
+        .execute(
+            json!({"steps": [
+                {"id": "broken", "agent": "fail"},
+                {"id": "slow", "agent": "work", "input": {"tag": "slow", "sleep_ms": 3000}},
+                {"id": "later", "agent": "add_one", "needs": ["broken"]},
+            ]}),
+            json!({}),
+            true,
+        )
+        .await;
+    assert_eq!(run.status(), pb::ChainRunStatus::Failed, "{run:#?}");
+    let error = run.error.as_ref().unwrap();
+    assert_eq!(error.code, "agent_failed");
+    assert!(error.message.contains("step `broken` failed"), "{error:?}");
+    assert_eq!(step(&run, "slow").status(), pb::StepStatus::Cancelled);
+    assert_eq!(step(&run, "later").status(), pb::StepStatus::Cancelled);
+    assert_eq!(
+        stack
+            .agents
+            .record
+            .calls()
+            .iter()
+            .filter(|c| c.agent == "add_one")
+            .count(),
+        0
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_idempotency_key_returns_the_same_run(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    let definition = json!({"agents": ["add_one"]});
+    let first = stack
+        .try_execute(definition.clone(), json!({"n": 1}), true, "key-1")
+        .await
+        .unwrap();
+    let again = stack
+        .try_execute(definition.clone(), json!({"n": 1}), true, "key-1")
+        .await
+        .unwrap();
+    assert_eq!(first.id, again.id);
+    assert_eq!(again.status(), pb::ChainRunStatus::Completed);
+    assert_eq!(stack.agents.record.calls().len(), 1);
+    let different = stack
+        .try_execute(definition, json!({"n": 2}), true, "key-1")
+        .await
+        .unwrap_err();
+    assert_eq!(different.code(), Code::FailedPrecondition);
+}
+
+#[sqlx::test(migrations = false)]
+async fn cancelling_stops_the_running_step_and_starts_nothing_more(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    let run = stack
+        .execute(
+            json!({"steps": [
+                {"id": "long", "agent": "work", "input": {"tag": "long", "sleep_ms": 10000}},
+                {"id": "after", "agent": "add_one", "needs": ["long"]},
+            ]}),
+            json!({}),
+            false,
+        )
+        .await;
+    stack
+        .run_until(&run.id, |run| {
+            step(run, "long").status() == pb::StepStatus::Running
+        })
+        .await;
+    let asked = Instant::now();
+    let answer = stack
+        .chains
+        .cancel_run(stack.authed(pb::CancelRunRequest { id: run.id.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.cancel_requested);
+    let run = stack
+        .run_until(&run.id, |run| run.status() == pb::ChainRunStatus::Cancelled)
+        .await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(step(&run, "long").status(), pb::StepStatus::Cancelled);
+    assert_eq!(step(&run, "after").status(), pb::StepStatus::Cancelled);
+    let long = stack.agents.record.tagged("long");
+    assert_eq!(long.len(), 1);
+    assert!(
+        long[0].finished.is_none(),
+        "the agent call was dropped, not waited for"
+    );
+    assert_eq!(stack.agents.record.calls().len(), 1);
+}
+
+#[sqlx::test(migrations = false)]
+async fn watching_a_run_delivers_every_event_in_order(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    let run = stack
+        .execute(
+            json!({"steps": [
+                {"id": "a", "agent": "add_one"},
+                {"id": "b", "agent": "add_one", "needs": ["a"]},
+                {"id": "skipped", "agent": "add_one", "needs": ["b"], "when": "input.never"},
+            ]}),
+            json!({"n": 0}),
+            false,
+        )
+        .await;
+    let events: Vec<pb::Event> = stack
+        .chains
+        .watch_run(stack.authed(pb::WatchRunRequest {
+            run_id: run.id.clone(),
+            after_sequence: None,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .map(|event| event.expect("events arrive"))
+        .collect()
+        .await;
+    let seen: Vec<String> = events
+        .iter()
+        .map(|event| {
+            let data = json(&event.data_json);
+            let action = event
+                .r#type
+                .trim_start_matches("sankalpa.chains.")
+                .to_owned();
+            match data["step_id"].as_str() {
+                Some(step) => format!("{action} {step}"),
+                None => action,
+            }
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "run.started",
+            "step.started a",
+            "step.completed a",
+            "step.started b",
+            "step.completed b",
+            "step.skipped skipped",
+            "run.completed",
+        ]
+    );
+    assert!(
+        events
+            .windows(2)
+            .all(|pair| pair[0].sequence < pair[1].sequence)
+    );
+    assert!(
+        events
+            .iter()
+            .all(|event| event.subject.contains(&format!(".{}.", run.id)))
+    );
+
+    // Resuming after the third event replays only what followed.
+    let rest: Vec<pb::Event> = stack
+        .chains
+        .watch_run(stack.authed(pb::WatchRunRequest {
+            run_id: run.id.clone(),
+            after_sequence: Some(events[2].sequence),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .map(|event| event.expect("events arrive"))
+        .collect()
+        .await;
+    assert_eq!(rest.len(), events.len() - 3);
+}
