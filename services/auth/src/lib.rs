@@ -18,6 +18,7 @@ mod tenants;
 mod tokens;
 mod users;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,7 +34,14 @@ use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/auth");
+/// The auth schema's migrations, tracked in `auth._sqlx_migrations`: every service migrates the
+/// one shared database at its start, and a migrator refuses to run when its tracking table lists
+/// versions it does not know (another service's), so each service keeps its own table.
+pub static MIGRATOR: Migrator = Migrator {
+    table_name: Cow::Borrowed("auth._sqlx_migrations"),
+    create_schemas: Cow::Borrowed(&[Cow::Borrowed("auth")]),
+    ..sqlx::migrate!("../../migrations/auth")
+};
 
 /// The operators' first admin, created on first start.
 #[derive(Clone)]
