@@ -189,7 +189,7 @@ async fn validation_reports_every_problem_without_storing(pool: sqlx::PgPool) {
     let fields: Vec<_> = answer.violations.iter().map(|v| v.field.as_str()).collect();
     assert_eq!(
         fields,
-        ["steps[0].when", "steps[1].id"],
+        ["steps[1].id", "steps[0].when"],
         "{:?}",
         answer.violations
     );

@@ -141,11 +141,14 @@ impl Stack {
 
     pub async fn get_run(&mut self, id: &str) -> pb::ChainRun {
         let request = self.authed(pb::GetRunRequest { id: id.to_owned() });
-        self.chains
-            .get_run(request)
-            .await
-            .expect("the run exists")
-            .into_inner()
+        retry_until_keys_loaded(|| {
+            let mut chains = self.chains.clone();
+            let request = clone_request(&request);
+            async move { chains.get_run(request).await }
+        })
+        .await
+        .expect("the run exists")
+        .into_inner()
     }
 
     /// Polls the run until `done` holds of it.
