@@ -104,6 +104,30 @@ pub async fn spawn_memory(
     })
 }
 
+/// Starts agent-runner on `pool`, taking its token keys from the auth at `auth_url` and storing
+/// artifacts in `objects_url` (a folder), configured by `configure`.
+pub async fn spawn_agent_runner(
+    pool: PgPool,
+    infra: Infra,
+    auth_url: &str,
+    objects_url: &str,
+    configure: impl FnOnce(&mut sankalpa_agent_runner::Config),
+) -> anyhow::Result<Running> {
+    let mut config = sankalpa_agent_runner::Config::for_tests(infra, auth_url, objects_url);
+    configure(&mut config);
+    let runner = sankalpa_agent_runner::AgentRunner::build(config, pool).await?;
+    let stop = CancellationToken::new();
+    let grpc_addr = runner.grpc_addr();
+    let http_addr = runner.http_addr();
+    let task = tokio::spawn(runner.serve(stop.clone().cancelled_owned()));
+    Ok(Running {
+        grpc_addr: Some(grpc_addr),
+        http_addr,
+        stop,
+        task: Some(task),
+    })
+}
+
 /// Starts the chain orchestrator on `pool`, calling auth at `auth_url` (for run credentials and
 /// token keys) and agent-runner at `agents_url`, configured by `configure`.
 pub async fn spawn_chain_orchestrator(

@@ -1,0 +1,156 @@
+//! The built-in agents. Each is a function from its (already schema-checked) input to its output
+//! JSON, given a [`Context`] to write files into and, when allowed, to ask the LLM.
+//!
+//! Every agent does its real work deterministically; LLM-capable agents may ask the LLM first
+//! and fall back to that work when none is configured or it fails, and say which path ran.
+
+mod calculator;
+mod code;
+mod dates;
+mod security;
+mod translation;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::artifacts::clean_path;
+use crate::llm::{LlmClient, LlmError, Message};
+
+/// Every built-in agent; the catalog must list exactly these.
+pub const BUILTIN: &[&str] = &[
+    "hello_world",
+    "custom_calculator",
+    "text_translator",
+    "date_formatter",
+    "code_summarizer",
+    "critic",
+    "security_scanner",
+];
+
+/// Why an agent did not produce an output.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The input passed the schema but cannot be worked on (an expression that does not parse).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The agent tried and failed (division by zero).
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+}
+
+impl AgentError {
+    /// The stable reason code of the run error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidInput(_) => "invalid_input",
+            Self::Failed(_) => "agent_failed",
+            Self::Llm(_) => "llm_failed",
+        }
+    }
+}
+
+/// What the LLM cost a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LlmUsage {
+    pub used: bool,
+    pub model: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// What a run gives its agent.
+pub struct Context {
+    files: BTreeMap<String, Vec<u8>>,
+    /// Present only when one is configured, the agent is LLM-capable and the caller allows it.
+    llm: Option<Arc<LlmClient>>,
+    usage: LlmUsage,
+}
+
+impl Context {
+    pub fn new(llm: Option<Arc<LlmClient>>) -> Self {
+        Self {
+            files: BTreeMap::new(),
+            llm,
+            usage: LlmUsage::default(),
+        }
+    }
+
+    /// Adds a file to the run's workspace; a path leaving the workspace fails the run.
+    pub fn write(&mut self, path: &str, content: impl Into<Vec<u8>>) -> Result<(), AgentError> {
+        let path = clean_path(path)
+            .map_err(|reason| AgentError::Failed(format!("cannot write {path:?}: {reason}")))?;
+        self.files.insert(path.to_owned(), content.into());
+        Ok(())
+    }
+
+    /// Whether this run may use the LLM.
+    pub fn has_llm(&self) -> bool {
+        self.llm.is_some()
+    }
+
+    /// Asks the LLM, recording its tokens; `None` when this run has no LLM.
+    pub async fn ask(&mut self, system: &str, user: String) -> Option<Result<String, AgentError>> {
+        let llm = self.llm.clone()?;
+        let messages = [Message::system(system), Message::user(user)];
+        Some(match llm.chat(&messages).await {
+            Ok(completion) => {
+                self.usage.used = true;
+                self.usage.model = completion.model;
+                self.usage.prompt_tokens += completion.prompt_tokens;
+                self.usage.completion_tokens += completion.completion_tokens;
+                Ok(completion.text)
+            }
+            Err(err) => Err(err.into()),
+        })
+    }
+
+    /// The files written and the LLM usage, once the agent is done.
+    pub fn finish(self) -> (BTreeMap<String, Vec<u8>>, LlmUsage) {
+        (self.files, self.usage)
+    }
+}
+
+/// The input as the agent's own type. The schema has been checked already, so a failure here is
+/// a disagreement between catalog and code, reported as the input's fault with serde's reason.
+pub fn parse<T: DeserializeOwned>(input: &Value) -> Result<T, AgentError> {
+    serde_json::from_value(input.clone()).map_err(|err| AgentError::InvalidInput(err.to_string()))
+}
+
+/// Runs the built-in agent `name`.
+pub async fn run(name: &str, ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
+    match name {
+        "hello_world" => hello_world(input),
+        "custom_calculator" => calculator::run(input),
+        "text_translator" => translation::run(ctx, input).await,
+        "date_formatter" => dates::run(input),
+        "code_summarizer" => code::summarize(ctx, input).await,
+        "critic" => code::critique(input),
+        "security_scanner" => security::run(ctx, input),
+        other => Err(AgentError::Failed(format!(
+            "{other} is listed in the catalog but not built in"
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+struct Greeting {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// The smallest agent: proves the path from request to output (and is what `make bench` runs).
+fn hello_world(input: &Value) -> Result<Value, AgentError> {
+    let greeting: Greeting = parse(input)?;
+    let name = greeting
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    Ok(json!({ "message": format!("Hello, {}!", name.unwrap_or("World")) }))
+}

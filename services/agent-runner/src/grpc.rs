@@ -1,0 +1,358 @@
+//! `sankalpa.v1.AgentService`: checks the caller's permission, turns wire messages into domain
+//! requests (validating on receipt) and results back into wire messages.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use sankalpa_kit::auth::{Principal, authorize};
+use sankalpa_proto::v1 as pb;
+use sankalpa_proto::v1::agent_service_server::AgentService;
+use serde_json::Value;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::State;
+use crate::artifacts::{TenantFiles, valid_id};
+use crate::catalog::{Agent, CATEGORIES, Kind, order};
+use crate::error::{Result, RunnerError};
+use crate::runs::{self, Run, RunRequest};
+
+pub struct AgentApi {
+    state: Arc<State>,
+}
+
+impl AgentApi {
+    pub(crate) fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+}
+
+type Reply<T> = std::result::Result<Response<T>, Status>;
+
+/// Agents that use the LLM unless told not to; other LLM-capable agents (the builders) only
+/// when asked (`LLM_MODE_PREFERRED`).
+const LLM_BY_DEFAULT: &[&str] = &["copilot", "text_translator", "code_summarizer"];
+
+/// The size of a GetArtifacts chunk: well under gRPC's 4 MiB message limit.
+const CHUNK: usize = 64 * 1024;
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// The caller's tenant, which names their artifacts folder and scopes their custom agents.
+fn tenant_of(caller: &Principal) -> Result<Uuid> {
+    Uuid::parse_str(&caller.tenant_id)
+        .map_err(|_| RunnerError::Unauthenticated("the token names no tenant"))
+}
+
+fn agent_message(agent: &Agent) -> pb::Agent {
+    let spec = &agent.spec;
+    let origin = match agent.kind {
+        Kind::Builtin => pb::AgentOrigin::Builtin,
+    };
+    pb::Agent {
+        name: spec.name.clone(),
+        category: spec.category.clone(),
+        description: spec.description.clone(),
+        version: spec.version.clone(),
+        input_schema_json: spec.input.source().to_string(),
+        output_schema_json: spec.output.source().to_string(),
+        llm_capable: spec.llm_capable,
+        origin: origin as i32,
+        custom: None,
+    }
+}
+
+fn run_message(run: Run) -> pb::AgentRun {
+    let status = match run.status {
+        runs::Status::Completed => pb::AgentRunStatus::Completed,
+        runs::Status::Failed => pb::AgentRunStatus::Failed,
+        runs::Status::Cancelled => pb::AgentRunStatus::Cancelled,
+    };
+    pb::AgentRun {
+        run_id: run.run_id,
+        agent: run.agent,
+        agent_version: run.agent_version,
+        status: status as i32,
+        output_json: run.output.map(|o| o.to_string()).unwrap_or_default(),
+        artifacts: run
+            .artifacts
+            .into_iter()
+            .map(|a| pb::Artifact {
+                path: a.path,
+                size_bytes: a.size_bytes,
+                sha256: a.sha256,
+            })
+            .collect(),
+        workspace_id: run.workspace_id,
+        duration_ms: run.duration.as_millis() as u64,
+        llm_used: run.usage.used,
+        llm_model: run.usage.model,
+        prompt_tokens: run.usage.prompt_tokens,
+        completion_tokens: run.usage.completion_tokens,
+        error: run.error.map(|e| pb::RunError {
+            code: e.code.to_owned(),
+            message: e.message,
+        }),
+        session_id: run.session_id.unwrap_or_default(),
+        started_at: Some(timestamp(run.started_at)),
+        finished_at: Some(timestamp(run.finished_at)),
+    }
+}
+
+/// The client's own deadline (`grpc-timeout`, e.g. `500m`), if it sent one.
+fn grpc_timeout<T>(request: &Request<T>) -> Option<Duration> {
+    let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+impl AgentApi {
+    /// A built-in agent, or the tenant's custom agent, by name.
+    async fn find(&self, _tenant: Uuid, name: &str) -> Result<Arc<Agent>> {
+        if let Some(agent) = self.state.catalog.get(name) {
+            return Ok(agent.clone());
+        }
+        Err(RunnerError::NotFound(format!("agent {name:?}")))
+    }
+
+    fn run_request(
+        &self,
+        tenant: Uuid,
+        agent: Arc<Agent>,
+        message: pb::ExecuteAgentRequest,
+        client_deadline: Option<Duration>,
+    ) -> Result<RunRequest> {
+        let input: Value = if message.input_json.trim().is_empty() {
+            Value::Object(Default::default())
+        } else {
+            serde_json::from_str(&message.input_json)
+                .map_err(|err| RunnerError::invalid("input_json", format!("not JSON: {err}")))?
+        };
+        let problems = agent.spec.input.validate(&input, "input");
+        if !problems.is_empty() {
+            return Err(problems.into());
+        }
+        let run_id = match message.run_id {
+            Some(id) if valid_id(&id) => id,
+            Some(_) => {
+                return Err(RunnerError::invalid(
+                    "run_id",
+                    "must match [A-Za-z0-9_-]{1,128}",
+                ));
+            }
+            None => Uuid::new_v4().to_string(),
+        };
+        let workspace_id = match message.workspace_id {
+            Some(id) if valid_id(&id) => id,
+            Some(_) => {
+                return Err(RunnerError::invalid(
+                    "workspace_id",
+                    "must match [A-Za-z0-9_-]{1,128}",
+                ));
+            }
+            None => run_id.clone(),
+        };
+        let session_id = message.session_id.filter(|s| !s.is_empty());
+        if session_id.as_ref().is_some_and(|s| s.len() > 128) {
+            return Err(RunnerError::invalid(
+                "session_id",
+                "must be at most 128 characters",
+            ));
+        }
+        let requested = match message.deadline_ms {
+            0 => self.state.default_deadline,
+            ms => Duration::from_millis(ms),
+        };
+        if requested > self.state.max_deadline {
+            return Err(RunnerError::invalid(
+                "deadline_ms",
+                format!("must be at most {}", self.state.max_deadline.as_millis()),
+            ));
+        }
+        let deadline = client_deadline.map_or(requested, |client| client.min(requested));
+        let mode = pb::LlmMode::try_from(message.llm).unwrap_or(pb::LlmMode::Unspecified);
+        let use_llm = agent.spec.llm_capable
+            && match mode {
+                pb::LlmMode::Off => false,
+                pb::LlmMode::Preferred => true,
+                pb::LlmMode::Unspecified => LLM_BY_DEFAULT.contains(&agent.spec.name.as_str()),
+            };
+        Ok(RunRequest {
+            agent,
+            input,
+            tenant: tenant.to_string(),
+            run_id,
+            workspace_id,
+            session_id,
+            deadline,
+            use_llm,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl AgentService for AgentApi {
+    async fn list_agents(
+        &self,
+        request: Request<pb::ListAgentsRequest>,
+    ) -> Reply<pb::ListAgentsResponse> {
+        authorize(&request, "agents:read")?;
+        let message = request.into_inner();
+        if !message.category.is_empty() && !CATEGORIES.contains(&message.category.as_str()) {
+            return Err(RunnerError::invalid(
+                "category",
+                format!("must be one of {}", CATEGORIES.join(", ")),
+            )
+            .into());
+        }
+        let origin = pb::AgentOrigin::try_from(message.origin).unwrap_or_default();
+        let mut agents: Vec<Arc<Agent>> = Vec::new();
+        if origin != pb::AgentOrigin::Custom {
+            agents.extend(self.state.catalog.agents().iter().cloned());
+        }
+        agents.retain(|a| message.category.is_empty() || a.spec.category == message.category);
+        agents.sort_by(|a, b| order(a).cmp(&order(b)));
+        let page = message.page.unwrap_or_default();
+        let size = match page.page_size {
+            0 => 50,
+            n => n.min(200) as usize,
+        };
+        // The listing is small and ordered: an offset is a stable enough page token.
+        let offset: usize = if page.page_token.is_empty() {
+            0
+        } else {
+            page.page_token.parse().map_err(|_| {
+                Status::from(RunnerError::invalid(
+                    "page.page_token",
+                    "is not a token this service gave",
+                ))
+            })?
+        };
+        let next = offset + size;
+        let next_page_token = if next < agents.len() {
+            next.to_string()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListAgentsResponse {
+            agents: agents
+                .iter()
+                .skip(offset)
+                .take(size)
+                .map(|a| agent_message(a))
+                .collect(),
+            page: Some(pb::PageResponse { next_page_token }),
+        }))
+    }
+
+    async fn get_agent(&self, request: Request<pb::GetAgentRequest>) -> Reply<pb::Agent> {
+        let caller = authorize(&request, "agents:read")?;
+        let tenant = tenant_of(caller)?;
+        let agent = self.find(tenant, &request.get_ref().name).await?;
+        Ok(Response::new(agent_message(&agent)))
+    }
+
+    async fn execute_agent(
+        &self,
+        request: Request<pb::ExecuteAgentRequest>,
+    ) -> Reply<pb::AgentRun> {
+        let caller = authorize(&request, "agents:execute")?;
+        let tenant = tenant_of(caller)?;
+        let client_deadline = grpc_timeout(&request);
+        let message = request.into_inner();
+        let agent = self.find(tenant, &message.agent).await?;
+        let run = self.run_request(tenant, agent, message, client_deadline)?;
+        let run = runs::execute(&self.state, run).await?;
+        Ok(Response::new(run_message(run)))
+    }
+
+    async fn cancel_agent_run(
+        &self,
+        request: Request<pb::CancelAgentRunRequest>,
+    ) -> Reply<pb::CancelAgentRunResponse> {
+        let caller = authorize(&request, "agents:execute")?;
+        let tenant = tenant_of(caller)?;
+        let run_id = &request.get_ref().run_id;
+        if self.state.runs.cancel(&tenant.to_string(), run_id) {
+            Ok(Response::new(pb::CancelAgentRunResponse {}))
+        } else {
+            Err(RunnerError::NotFound(format!("run {run_id} in flight")).into())
+        }
+    }
+
+    async fn create_custom_agent(
+        &self,
+        _request: Request<pb::CreateCustomAgentRequest>,
+    ) -> Reply<pb::Agent> {
+        Err(Status::unimplemented("custom agents are not available yet"))
+    }
+
+    async fn update_custom_agent(
+        &self,
+        _request: Request<pb::UpdateCustomAgentRequest>,
+    ) -> Reply<pb::Agent> {
+        Err(Status::unimplemented("custom agents are not available yet"))
+    }
+
+    async fn delete_custom_agent(
+        &self,
+        _request: Request<pb::DeleteCustomAgentRequest>,
+    ) -> Reply<pb::DeleteCustomAgentResponse> {
+        Err(Status::unimplemented("custom agents are not available yet"))
+    }
+
+    async fn validate_agent_definition(
+        &self,
+        _request: Request<pb::ValidateAgentDefinitionRequest>,
+    ) -> Reply<pb::ValidateAgentDefinitionResponse> {
+        Err(Status::unimplemented("custom agents are not available yet"))
+    }
+
+    type GetArtifactsStream =
+        Pin<Box<dyn Stream<Item = std::result::Result<pb::ArtifactChunk, Status>> + Send>>;
+
+    async fn get_artifacts(
+        &self,
+        request: Request<pb::GetArtifactsRequest>,
+    ) -> Reply<Self::GetArtifactsStream> {
+        let caller = authorize(&request, "agents:read")?;
+        let tenant = tenant_of(caller)?;
+        let workspace = &request.get_ref().run_id;
+        if !valid_id(workspace) {
+            return Err(RunnerError::invalid("run_id", "must match [A-Za-z0-9_-]{1,128}").into());
+        }
+        let archive = TenantFiles::new(&self.state.objects, &tenant.to_string())
+            .archive(workspace)
+            .await
+            .map_err(RunnerError::Internal)?
+            .ok_or_else(|| RunnerError::NotFound(format!("artifacts of {workspace}")))?;
+        let chunks: Vec<_> = archive
+            .chunks(CHUNK)
+            .enumerate()
+            .map(|(i, data)| {
+                Ok(pb::ArtifactChunk {
+                    data: data.to_vec(),
+                    offset: (i * CHUNK) as u64,
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
+    }
+}

@@ -1,0 +1,291 @@
+//! The agent runner: the agent catalog, the built-in agents, tenants' custom agents, running
+//! one agent for a caller, and the files runs write. It serves `sankalpa.v1.AgentService` over
+//! gRPC (50052), with health and metrics over HTTP (9102), and owns the `agents` schema (custom
+//! agents only: runs themselves are not stored, their artifacts are in the object store and
+//! their history is the `agents.*` events).
+//!
+//! [`AgentRunner::build`] loads and checks the catalog (refusing to start on a broken one),
+//! migrates, loads auth's token keys, connects NATS and binds both listeners (port 0 works, as
+//! in tests); [`AgentRunner::serve`] runs until its shutdown future resolves, then waits for the
+//! runs in flight.
+
+mod agents;
+mod artifacts;
+mod catalog;
+mod error;
+mod grpc;
+pub mod llm;
+mod runs;
+mod schema;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sankalpa_kit::auth::{AuthInterceptor, TokenVerifier};
+use sankalpa_kit::config::{self, Infra};
+use sankalpa_kit::events::EventBus;
+use sankalpa_kit::objects::Objects;
+use sankalpa_kit::ops::{self, Readiness};
+use sankalpa_proto::v1::agent_service_server::AgentServiceServer;
+use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::catalog::Catalog;
+use crate::llm::{LlmClient, LlmConfig};
+use crate::runs::InFlight;
+
+/// The agents schema's migrations, tracked in `agents._sqlx_migrations`: every service migrates
+/// the one shared database, and a migrator refuses to run when the tracking table lists versions
+/// it does not know (another service's).
+pub static MIGRATOR: Migrator = Migrator {
+    table_name: Cow::Borrowed("agents._sqlx_migrations"),
+    create_schemas: Cow::Borrowed(&[Cow::Borrowed("agents")]),
+    ..sqlx::migrate!("../../migrations/agents")
+};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub infra: Infra,
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    /// The auth service's gRPC endpoint, for its token keys (`SANKALPA_AUTH_URL`).
+    pub auth_url: String,
+    /// Where artifacts are stored (`SANKALPA_OBJECT_STORE_URL`: a folder or `s3://bucket/prefix`).
+    pub object_store_url: String,
+    /// A catalog file to load instead of the one built in (`SANKALPA_AGENTS_CATALOG`).
+    pub catalog_path: Option<PathBuf>,
+    /// A run's deadline when the caller names none (`SANKALPA_AGENTS_DEFAULT_DEADLINE_MS`).
+    pub default_deadline: Duration,
+    /// The longest deadline a caller may ask for (`SANKALPA_AGENTS_MAX_DEADLINE_MS`).
+    pub max_deadline: Duration,
+    /// The LLM endpoint, when `SANKALPA_LLM_BASE_URL` is set.
+    pub llm: Option<LlmConfig>,
+    /// How often the token keys are fetched again from auth (`SANKALPA_JWKS_REFRESH_MS`).
+    pub jwks_refresh: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let base_url = config::var("SANKALPA_LLM_BASE_URL", String::new())?;
+        let llm = if base_url.is_empty() {
+            None
+        } else {
+            let api_key = config::var("SANKALPA_LLM_API_KEY", String::new())?;
+            Some(LlmConfig {
+                base_url,
+                api_key: (!api_key.is_empty()).then_some(api_key),
+                model: config::var("SANKALPA_LLM_MODEL", "gpt-4o-mini".to_owned())?,
+                timeout: config::millis("SANKALPA_LLM_TIMEOUT_MS", Duration::from_secs(30))?,
+                max_retries: config::var("SANKALPA_LLM_MAX_RETRIES", 2)?,
+                backoff: config::millis("SANKALPA_LLM_BACKOFF_MS", Duration::from_millis(500))?,
+            })
+        };
+        let catalog = config::var("SANKALPA_AGENTS_CATALOG", String::new())?;
+        Ok(Self {
+            infra: Infra::from_env()?,
+            grpc_addr: config::var("SANKALPA_AGENTS_GRPC_ADDR", "0.0.0.0:50052".parse()?)?,
+            http_addr: config::var("SANKALPA_AGENTS_HTTP_ADDR", "0.0.0.0:9102".parse()?)?,
+            auth_url: config::var("SANKALPA_AUTH_URL", "http://127.0.0.1:50051".to_owned())?,
+            object_store_url: config::var(
+                "SANKALPA_OBJECT_STORE_URL",
+                "./data/objects".to_owned(),
+            )?,
+            catalog_path: (!catalog.is_empty()).then(|| PathBuf::from(catalog)),
+            default_deadline: config::millis(
+                "SANKALPA_AGENTS_DEFAULT_DEADLINE_MS",
+                Duration::from_secs(60),
+            )?,
+            max_deadline: config::millis(
+                "SANKALPA_AGENTS_MAX_DEADLINE_MS",
+                Duration::from_secs(15 * 60),
+            )?,
+            llm,
+            jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", Duration::from_secs(60))?,
+        })
+    }
+
+    /// Local defaults on free ports, in front of `auth_url`, storing artifacts in
+    /// `object_store_url`, with no LLM.
+    pub fn for_tests(
+        infra: Infra,
+        auth_url: impl Into<String>,
+        object_store_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            infra,
+            grpc_addr: "127.0.0.1:0".parse().expect("a valid address"),
+            http_addr: "127.0.0.1:0".parse().expect("a valid address"),
+            auth_url: auth_url.into(),
+            object_store_url: object_store_url.into(),
+            catalog_path: None,
+            default_deadline: Duration::from_secs(60),
+            max_deadline: Duration::from_secs(15 * 60),
+            llm: None,
+            jwks_refresh: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What every request handler shares.
+pub(crate) struct State {
+    pub pool: PgPool,
+    pub catalog: Catalog,
+    pub objects: Objects,
+    pub events: EventBus,
+    pub llm: Option<Arc<LlmClient>>,
+    pub runs: Arc<InFlight>,
+    /// Owns every run's task, so shutdown waits for runs in flight.
+    pub tasks: TaskTracker,
+    pub default_deadline: Duration,
+    pub max_deadline: Duration,
+}
+
+pub struct AgentRunner {
+    state: Arc<State>,
+    verifier: Arc<TokenVerifier>,
+    auth: AuthServiceClient<tonic::transport::Channel>,
+    nats: async_nats::Client,
+    jwks_refresh: Duration,
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
+}
+
+/// How long `build` keeps asking auth for its keys before giving up: long enough to ride out
+/// auth starting at the same moment, short enough that a wrong URL fails the start visibly.
+const JWKS_ATTEMPTS: u32 = 20;
+const JWKS_RETRY: Duration = Duration::from_millis(250);
+
+impl AgentRunner {
+    pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        let catalog = Catalog::load(config.catalog_path.as_deref())?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("failed to migrate the agents schema")?;
+
+        let verifier = Arc::new(TokenVerifier::new(
+            &config.infra.token_issuer,
+            &config.infra.token_audience,
+        ));
+        let mut auth = AuthServiceClient::new(sankalpa_kit::grpc::channel(&config.auth_url)?);
+        let mut attempt = 1;
+        while let Err(err) = sankalpa_kit::auth::load_jwks(&verifier, &mut auth).await {
+            if attempt == JWKS_ATTEMPTS {
+                return Err(err.context(format!(
+                    "could not load the token keys from auth at {}",
+                    config.auth_url
+                )));
+            }
+            attempt += 1;
+            tokio::time::sleep(JWKS_RETRY).await;
+        }
+
+        let nats = async_nats::connect(&config.infra.nats_url)
+            .await
+            .with_context(|| format!("could not connect to NATS at {}", config.infra.nats_url))?;
+        let events = EventBus::connect(
+            nats.clone(),
+            &config.infra.events_stream,
+            &config.infra.subject_prefix,
+            "/sankalpa/agent-runner",
+        )
+        .await?;
+        let objects = Objects::from_url(&config.object_store_url)?.scoped("agents");
+        let llm = config
+            .llm
+            .map(LlmClient::new)
+            .transpose()
+            .context("could not configure the LLM client")?
+            .map(Arc::new);
+
+        let state = Arc::new(State {
+            pool,
+            catalog,
+            objects,
+            events,
+            llm,
+            runs: Arc::new(InFlight::default()),
+            tasks: TaskTracker::new(),
+            default_deadline: config.default_deadline,
+            max_deadline: config.max_deadline,
+        });
+        let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
+        let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;
+        Ok(Self {
+            state,
+            verifier,
+            auth,
+            nats,
+            jwks_refresh: config.jwks_refresh,
+            grpc_listener,
+            http_listener,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let tasks = self.state.tasks.clone();
+        tasks.spawn(sankalpa_kit::auth::refresh_jwks(
+            self.verifier.clone(),
+            self.auth,
+            self.jwks_refresh,
+            stop.clone(),
+        ));
+
+        let api = AgentServiceServer::with_interceptor(
+            grpc::AgentApi::new(self.state.clone()),
+            AuthInterceptor::new(self.verifier),
+        );
+        let readiness = Readiness {
+            postgres: Some(self.state.pool.clone()),
+            nats: Some(self.nats),
+            ..Readiness::default()
+        };
+        let grpc = sankalpa_kit::grpc::serve(
+            self.grpc_listener,
+            tonic::service::Routes::new(api),
+            &["sankalpa.v1.AgentService"],
+            stop.clone().cancelled_owned(),
+        );
+        let http = ops::serve(
+            self.http_listener,
+            readiness,
+            stop.clone().cancelled_owned(),
+        );
+        let stopper = async move {
+            shutdown.await;
+            stop.cancel();
+        };
+        let (grpc, http, ()) = tokio::join!(grpc, http, stopper);
+        // The server has stopped taking runs; those in flight finish before we return.
+        tasks.close();
+        tasks.wait().await;
+        grpc?;
+        http?;
+        Ok(())
+    }
+}

@@ -1,0 +1,12 @@
+use sankalpa_agent_runner::{AgentRunner, Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::from_env().inspect_err(|err| eprintln!("bad configuration: {err:#}"))?;
+    let _telemetry = sankalpa_kit::telemetry::init("agent-runner")?;
+    tracing::info!(?config, "starting agent-runner");
+    let pool = sankalpa_kit::postgres::connect(&config.infra.database_url).await?;
+    let runner = AgentRunner::build(config, pool).await?;
+    tracing::info!(grpc = %runner.grpc_addr(), http = %runner.http_addr(), "agent-runner listening");
+    runner.serve(sankalpa_kit::shutdown::signal()).await
+}

@@ -1,0 +1,332 @@
+//! Running one agent: the run's life from `started` to `completed`, `failed` or `cancelled`.
+//!
+//! A run executes in its own task, owned by the service's tracker, so that whatever happens to
+//! the caller the run ends properly: its outcome is recorded in metrics and its last event goes
+//! out. The caller's RPC awaits that task; if the caller goes away, a drop guard cancels the
+//! run's token and the run ends as cancelled. Runs in flight are registered by tenant and run id,
+//! which is how CancelAgentRun finds them and how a run id is kept unique while in flight.
+//!
+//! The deadline and the cancellation stop the agent at its next await; the built-in agents are
+//! short CPU work between awaits (the long waits are LLM calls), so both take effect promptly.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::State;
+use crate::agents::{self, Context, LlmUsage};
+use crate::artifacts::{Artifact, TenantFiles};
+use crate::catalog::{Agent, Kind};
+use crate::error::{Result, RunnerError};
+
+pub struct RunRequest {
+    pub agent: Arc<Agent>,
+    pub input: Value,
+    pub tenant: String,
+    pub run_id: String,
+    pub workspace_id: String,
+    pub session_id: Option<String>,
+    pub deadline: Duration,
+    pub use_llm: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Why a run did not complete: a stable code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl RunError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+pub struct Run {
+    pub run_id: String,
+    pub agent: String,
+    pub agent_version: String,
+    pub status: Status,
+    pub output: Option<Value>,
+    pub artifacts: Vec<Artifact>,
+    pub workspace_id: String,
+    pub duration: Duration,
+    pub usage: LlmUsage,
+    pub error: Option<RunError>,
+    pub session_id: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// The runs in flight, by (tenant, run id).
+#[derive(Default)]
+pub struct InFlight {
+    runs: Mutex<HashMap<(String, String), CancellationToken>>,
+}
+
+/// A run's place in [`InFlight`], given up when dropped.
+struct Registration {
+    inflight: Arc<InFlight>,
+    key: (String, String),
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.inflight
+            .runs
+            .lock()
+            .expect("the in-flight lock is never poisoned")
+            .remove(&self.key);
+    }
+}
+
+impl InFlight {
+    fn register(
+        self: &Arc<Self>,
+        tenant: &str,
+        run_id: &str,
+    ) -> Result<(Registration, CancellationToken)> {
+        let key = (tenant.to_owned(), run_id.to_owned());
+        let token = CancellationToken::new();
+        let mut runs = self
+            .runs
+            .lock()
+            .expect("the in-flight lock is never poisoned");
+        if runs.contains_key(&key) {
+            return Err(RunnerError::AlreadyExists(format!(
+                "run {run_id} is already in flight"
+            )));
+        }
+        runs.insert(key.clone(), token.clone());
+        let registration = Registration {
+            inflight: self.clone(),
+            key,
+        };
+        Ok((registration, token))
+    }
+
+    /// Cancels the tenant's run `run_id`; false if no such run is in flight.
+    pub fn cancel(&self, tenant: &str, run_id: &str) -> bool {
+        let runs = self
+            .runs
+            .lock()
+            .expect("the in-flight lock is never poisoned");
+        match runs.get(&(tenant.to_owned(), run_id.to_owned())) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Runs `request` to its end.
+pub async fn execute(state: &Arc<State>, request: RunRequest) -> Result<Run> {
+    let (registration, token) = state.runs.register(&request.tenant, &request.run_id)?;
+    // Fires if this future is dropped (the caller went away); harmless once the run is over.
+    let _cancel_if_abandoned = token.clone().drop_guard();
+    let span = tracing::info_span!(
+        "agent_run",
+        tenant = %request.tenant,
+        run = %request.run_id,
+        agent = %request.agent.spec.name
+    );
+    let run_state = state.clone();
+    let task = state.tasks.spawn(
+        async move {
+            let _registration = registration;
+            drive(&run_state, request, token).await
+        }
+        .instrument(span),
+    );
+    task.await
+        .map_err(|err| RunnerError::Internal(anyhow::anyhow!("the run task failed: {err}")))
+}
+
+async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) -> Run {
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    let spec = &request.agent.spec;
+    publish(
+        state,
+        &request,
+        "started",
+        json!({
+            "run_id": request.run_id,
+            "agent": spec.name,
+            "agent_version": spec.version,
+            "workspace_id": request.workspace_id,
+            "session_id": request.session_id,
+        }),
+    )
+    .await;
+
+    let llm = if request.use_llm {
+        state.llm.clone()
+    } else {
+        None
+    };
+    let mut ctx = Context::new(llm);
+    let outcome = {
+        let work = behave(&request.agent, &mut ctx, &request.input);
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => Err((Status::Cancelled, RunError::new("cancelled", "the run was cancelled"))),
+            result = tokio::time::timeout(request.deadline, work) => match result {
+                Err(_) => Err((Status::Failed, RunError::new(
+                    "deadline_exceeded",
+                    format!("the agent did not finish within {} ms", request.deadline.as_millis()),
+                ))),
+                Ok(Err(err)) => Err((Status::Failed, RunError::new(err.code(), err.to_string()))),
+                Ok(Ok(output)) => Ok(output),
+            }
+        }
+    };
+    let (files, usage) = ctx.finish();
+    let outcome = outcome.and_then(|output| {
+        let problems = spec.output.validate(&output, "output");
+        match problems.first() {
+            None => Ok(output),
+            Some(problem) => {
+                tracing::error!(agent = %spec.name, field = %problem.path, "an agent broke its output schema");
+                Err((
+                    Status::Failed,
+                    RunError::new("invalid_output", format!("{}: {}", problem.path, problem.message)),
+                ))
+            }
+        }
+    });
+    let (outcome, artifacts) = match outcome {
+        Ok(output) => {
+            match TenantFiles::new(&state.objects, &request.tenant)
+                .store(&request.workspace_id, files)
+                .await
+            {
+                Ok(artifacts) => (Ok(output), artifacts),
+                Err(err) => {
+                    tracing::error!(error = %format!("{err:#}"), "could not store a run's artifacts");
+                    let error = RunError::new("internal", "the run's files could not be stored");
+                    (Err((Status::Failed, error)), Vec::new())
+                }
+            }
+        }
+        Err(failure) => (Err(failure), Vec::new()),
+    };
+    let (status, output, error) = match outcome {
+        Ok(output) => (Status::Completed, Some(output), None),
+        Err((status, error)) => (status, None, Some(error)),
+    };
+    let duration = clock.elapsed();
+    record_metrics(&request.agent, status, duration, &usage);
+    let action = if status == Status::Completed {
+        "completed"
+    } else {
+        "failed"
+    };
+    publish(
+        state,
+        &request,
+        action,
+        json!({
+            "run_id": request.run_id,
+            "agent": spec.name,
+            "agent_version": spec.version,
+            "workspace_id": request.workspace_id,
+            "session_id": request.session_id,
+            "status": status.as_str(),
+            "duration_ms": duration.as_millis() as u64,
+            "artifacts": artifacts.len(),
+            "llm_used": usage.used,
+            "error": error.as_ref().map(|e| json!({"code": e.code, "message": e.message})),
+        }),
+    )
+    .await;
+    Run {
+        run_id: request.run_id,
+        agent: spec.name.clone(),
+        agent_version: spec.version.clone(),
+        status,
+        output,
+        artifacts,
+        workspace_id: request.workspace_id,
+        duration,
+        usage,
+        error,
+        session_id: request.session_id,
+        started_at,
+        finished_at: Utc::now(),
+    }
+}
+
+async fn behave(
+    agent: &Agent,
+    ctx: &mut Context,
+    input: &Value,
+) -> Result<Value, agents::AgentError> {
+    match &agent.kind {
+        Kind::Builtin => agents::run(&agent.spec.name, ctx, input).await,
+    }
+}
+
+/// Events are notices about the run, not the run itself: a NATS outage is logged and counted,
+/// and the caller still gets the run's result.
+async fn publish(state: &State, request: &RunRequest, action: &str, data: Value) {
+    if let Err(err) = state
+        .events
+        .publish(
+            "agents",
+            &request.tenant,
+            &request.agent.spec.name,
+            action,
+            data,
+        )
+        .await
+    {
+        metrics::counter!("agent_events_failed_total").increment(1);
+        tracing::warn!(error = %err, run = %request.run_id, action, "could not publish a run event");
+    }
+}
+
+fn record_metrics(agent: &Agent, status: Status, duration: Duration, usage: &LlmUsage) {
+    // Custom agent names are chosen by tenants: one label value for all of them keeps the
+    // number of series bounded.
+    let name = match agent.kind {
+        Kind::Builtin => agent.spec.name.clone(),
+    };
+    metrics::counter!("agent_runs_total", "agent" => name.clone(), "outcome" => status.as_str())
+        .increment(1);
+    metrics::histogram!("agent_run_duration_seconds", "agent" => name)
+        .record(duration.as_secs_f64());
+    if usage.used {
+        metrics::counter!("llm_tokens_total", "kind" => "prompt").increment(usage.prompt_tokens);
+        metrics::counter!("llm_tokens_total", "kind" => "completion")
+            .increment(usage.completion_tokens);
+    }
+}

@@ -1,0 +1,267 @@
+//! The LLM path, against a local server speaking OpenAI's chat-completions protocol: token
+//! counts, retries, fallback, and the deadline and cancellation of a run waiting on the LLM.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use sankalpa_agent_runner::llm::LlmConfig;
+use sankalpa_proto::v1 as pb;
+use serde_json::{Value, json};
+use tonic::Code;
+
+use crate::{TestRunner, authed, json, start_with};
+
+/// One answer of the fake LLM: a status, after a delay.
+#[derive(Clone, Copy)]
+struct Answer {
+    status: u16,
+    delay: Duration,
+}
+
+const OK: Answer = Answer {
+    status: 200,
+    delay: Duration::ZERO,
+};
+
+#[derive(Default)]
+struct Fake {
+    /// Answers to give, in order; `OK` once exhausted.
+    script: Mutex<VecDeque<Answer>>,
+    /// (authorization header, body) of every request received.
+    seen: Mutex<Vec<(String, Value)>>,
+    arrived: tokio::sync::Notify,
+}
+
+async fn completions(
+    State(fake): State<Arc<Fake>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    fake.seen.lock().unwrap().push((authorization, body));
+    fake.arrived.notify_one();
+    let answer = fake.script.lock().unwrap().pop_front().unwrap_or(OK);
+    tokio::time::sleep(answer.delay).await;
+    let status = StatusCode::from_u16(answer.status).unwrap();
+    if !status.is_success() {
+        return (status, Json(json!({"error": {"message": "try later"}})));
+    }
+    (
+        status,
+        Json(json!({
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "model": "fake-model-2024",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": " Bonjour le monde "}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 21, "completion_tokens": 4, "total_tokens": 25},
+        })),
+    )
+}
+
+/// Starts the fake LLM and agent-runner configured to use it.
+async fn start_with_llm(pool: sqlx::PgPool, script: Vec<Answer>) -> (TestRunner, Arc<Fake>) {
+    let fake = Arc::new(Fake::default());
+    fake.script.lock().unwrap().extend(script);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route("/v1/chat/completions", post(completions))
+        .with_state(fake.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let runner = start_with(pool, |config| {
+        config.llm = Some(LlmConfig {
+            base_url,
+            api_key: Some("test-key".into()),
+            model: "fake-model".into(),
+            timeout: Duration::from_secs(10),
+            max_retries: 2,
+            backoff: Duration::from_millis(20),
+        });
+    })
+    .await;
+    (runner, fake)
+}
+
+fn translate(text: &str) -> Value {
+    json!({"text": text, "target_language": "fr", "source_language": "en"})
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_llm_capable_agent_uses_the_llm_and_counts_its_tokens(pool: sqlx::PgPool) {
+    let (mut app, fake) = start_with_llm(pool, vec![]).await;
+    let token = app.sign_up().await.token;
+    let run = app
+        .execute(&token, "text_translator", translate("Hello world"))
+        .await
+        .unwrap();
+    assert_eq!(
+        run.status,
+        pb::AgentRunStatus::Completed as i32,
+        "{:?}",
+        run.error
+    );
+    assert!(run.llm_used);
+    assert_eq!(run.llm_model, "fake-model-2024");
+    assert_eq!((run.prompt_tokens, run.completion_tokens), (21, 4));
+    let out = json(&run.output_json);
+    assert_eq!(out["method"], "llm");
+    assert_eq!(out["translated_text"], "Bonjour le monde");
+    let seen = fake.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].0, "Bearer test-key");
+    assert_eq!(seen[0].1["model"], "fake-model");
+    assert!(
+        seen[0].1["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Hello world")
+    );
+
+    let run = app
+        .execute_with(
+            &token,
+            pb::ExecuteAgentRequest {
+                agent: "text_translator".into(),
+                input_json: translate("Hello world").to_string(),
+                llm: pb::LlmMode::Off as i32,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!run.llm_used);
+    assert_eq!(json(&run.output_json)["method"], "glossary");
+    assert_eq!(
+        fake.seen.lock().unwrap().len(),
+        1,
+        "LLM_MODE_OFF asks nothing"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn rate_limits_and_server_errors_are_retried_with_backoff(pool: sqlx::PgPool) {
+    let failing = |status| Answer {
+        status,
+        delay: Duration::ZERO,
+    };
+    let (mut app, fake) = start_with_llm(pool, vec![failing(429), failing(503)]).await;
+    let token = app.sign_up().await.token;
+    let out = app
+        .output(&token, "text_translator", translate("Hello"))
+        .await;
+    assert_eq!(out["method"], "llm");
+    assert_eq!(fake.seen.lock().unwrap().len(), 3);
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_llm_that_keeps_failing_leaves_the_deterministic_answer(pool: sqlx::PgPool) {
+    let failing = Answer {
+        status: 500,
+        delay: Duration::ZERO,
+    };
+    let (mut app, fake) = start_with_llm(pool, vec![failing; 3]).await;
+    let token = app.sign_up().await.token;
+    let run = app
+        .execute(&token, "text_translator", translate("Hello world"))
+        .await
+        .unwrap();
+    assert!(!run.llm_used);
+    let out = json(&run.output_json);
+    assert_eq!(out["method"], "glossary");
+    assert_eq!(out["translated_text"], "Bonjour monde");
+    assert_eq!(
+        fake.seen.lock().unwrap().len(),
+        3,
+        "one call and two retries"
+    );
+}
+
+const SLOW: Answer = Answer {
+    status: 200,
+    delay: Duration::from_secs(20),
+};
+
+#[sqlx::test(migrations = false)]
+async fn a_run_past_its_deadline_fails_promptly(pool: sqlx::PgPool) {
+    let (mut app, _fake) = start_with_llm(pool, vec![SLOW]).await;
+    let token = app.sign_up().await.token;
+    let started = Instant::now();
+    let run = app
+        .execute_with(
+            &token,
+            pb::ExecuteAgentRequest {
+                agent: "text_translator".into(),
+                input_json: translate("Hello").to_string(),
+                deadline_ms: 300,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(run.status, pb::AgentRunStatus::Failed as i32);
+    assert_eq!(run.error.unwrap().code, "deadline_exceeded");
+    assert!(run.duration_ms >= 300);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_run_in_flight_can_be_cancelled_and_its_id_is_taken_until_then(pool: sqlx::PgPool) {
+    let (mut app, fake) = start_with_llm(pool, vec![SLOW]).await;
+    let token = app.sign_up().await.token;
+    let request = pb::ExecuteAgentRequest {
+        agent: "text_translator".into(),
+        input_json: translate("Hello").to_string(),
+        run_id: Some("run-to-cancel".into()),
+        ..Default::default()
+    };
+    let mut client = app.client.clone();
+    let (run_token, run_request) = (token.clone(), request.clone());
+    let in_flight = tokio::spawn(async move {
+        client
+            .execute_agent(authed(run_request, &run_token))
+            .await
+            .map(tonic::Response::into_inner)
+    });
+    fake.arrived.notified().await;
+
+    let status = app.execute_with(&token, request).await.unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+
+    app.client
+        .cancel_agent_run(authed(
+            pb::CancelAgentRunRequest {
+                run_id: "run-to-cancel".into(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap();
+    let run = tokio::time::timeout(Duration::from_secs(5), in_flight)
+        .await
+        .expect("the run ends soon after its cancellation")
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.status, pb::AgentRunStatus::Cancelled as i32);
+    assert_eq!(run.error.unwrap().code, "cancelled");
+
+    let status = app
+        .client
+        .cancel_agent_run(authed(
+            pb::CancelAgentRunRequest {
+                run_id: "run-to-cancel".into(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+}

@@ -1,0 +1,235 @@
+//! agent-runner over real gRPC, with a real auth for tokens, on a fresh database per test,
+//! against the local NATS and a temporary object folder.
+
+mod agents;
+mod catalog;
+mod events;
+mod execute;
+mod llm;
+
+use std::path::PathBuf;
+
+use sankalpa_kit::auth::with_bearer;
+use sankalpa_kit::config::Infra;
+use sankalpa_proto::v1 as pb;
+use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
+use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sankalpa_testkit::Running;
+use serde_json::Value;
+use sqlx::PgPool;
+use tonic::transport::Channel;
+
+pub struct TestRunner {
+    pub client: AgentServiceClient<Channel>,
+    pub auth: AuthServiceClient<Channel>,
+    pub infra: Infra,
+    /// Where artifacts are stored.
+    pub objects: PathBuf,
+    pub pool: PgPool,
+    pub runner: Running,
+    _auth: Running,
+}
+
+/// A signed-in user of a tenant of their own (an admin of it).
+pub struct Caller {
+    pub token: String,
+    pub tenant_id: String,
+}
+
+pub async fn start(pool: PgPool) -> TestRunner {
+    start_with(pool, |_| {}).await
+}
+
+pub async fn start_with(
+    pool: PgPool,
+    configure: impl FnOnce(&mut sankalpa_agent_runner::Config),
+) -> TestRunner {
+    let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
+    remove_abandoned_streams(&infra.nats_url).await;
+    let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
+        .await
+        .expect("auth starts");
+    let objects = std::env::temp_dir().join(format!(
+        "sankalpa-agents-{}",
+        sankalpa_testkit::unique_name()
+    ));
+    let runner = sankalpa_testkit::spawn_agent_runner(
+        pool.clone(),
+        infra.clone(),
+        &auth.grpc_url(),
+        objects.to_str().expect("temporary paths are text"),
+        configure,
+    )
+    .await
+    .expect("agent-runner starts");
+    TestRunner {
+        client: AgentServiceClient::connect(runner.grpc_url())
+            .await
+            .expect("agent-runner accepts connections"),
+        auth: AuthServiceClient::connect(auth.grpc_url())
+            .await
+            .expect("auth accepts connections"),
+        infra,
+        objects,
+        pool,
+        runner,
+        _auth: auth,
+    }
+}
+
+/// JetStream sets aside each stream's byte limit (1 GiB) from a storage budget of about 60 GiB
+/// here, so test streams left behind soon starve new ones ("insufficient storage resources").
+/// A test deletes its own stream when it ends (see `Drop`) and, first, any test stream older than
+/// two minutes: a test's stream lives as long as the test, which takes seconds, so an older one
+/// was left behind (by a crashed run, or by a suite that does not clean up).
+async fn remove_abandoned_streams(nats_url: &str) {
+    use futures::TryStreamExt;
+    let Ok(client) = async_nats::connect(nats_url).await else {
+        return;
+    };
+    let jetstream = async_nats::jetstream::new(client);
+    let Ok(infos) = jetstream.streams().try_collect::<Vec<_>>().await else {
+        return;
+    };
+    let cutoff = chrono::Utc::now().timestamp() - 120;
+    for info in infos {
+        if info.config.name.starts_with("TEST_") && info.created.unix_timestamp() < cutoff {
+            let _ = jetstream.delete_stream(&info.config.name).await;
+        }
+    }
+}
+
+impl Drop for TestRunner {
+    fn drop(&mut self) {
+        let (url, stream) = (
+            self.infra.nats_url.clone(),
+            self.infra.events_stream.clone(),
+        );
+        // Drop cannot await, and the test's runtime may be unwinding: a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let client = async_nats::connect(url).await.ok()?;
+                async_nats::jetstream::new(client)
+                    .delete_stream(stream)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+impl TestRunner {
+    /// Registers a user with a tenant of their own, and signs them in.
+    pub async fn sign_up(&mut self) -> Caller {
+        let email = format!("{}@example.com", sankalpa_testkit::unique_name());
+        let password = "correct horse battery".to_owned();
+        self.auth
+            .register(pb::RegisterRequest {
+                email: email.clone(),
+                password: password.clone(),
+                display_name: String::new(),
+                tenant_name: String::new(),
+            })
+            .await
+            .expect("registration succeeds");
+        let pair = self
+            .auth
+            .login(pb::LoginRequest { email, password })
+            .await
+            .expect("login succeeds")
+            .into_inner();
+        Caller {
+            token: pair.access_token,
+            tenant_id: pair.user.expect("login names the user").tenant_id,
+        }
+    }
+
+    /// A token of `caller`'s tenant holding only `permissions` (through an API key).
+    pub async fn token_with(&mut self, caller: &Caller, permissions: &[&str]) -> String {
+        let key = self
+            .auth
+            .create_api_key(authed(
+                pb::CreateApiKeyRequest {
+                    name: "limited".into(),
+                    permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+                    expires_in_seconds: 0,
+                },
+                &caller.token,
+            ))
+            .await
+            .expect("the key is created")
+            .into_inner();
+        self.auth
+            .exchange_api_key(pb::ExchangeApiKeyRequest {
+                api_key: key.secret,
+            })
+            .await
+            .expect("the key is exchanged")
+            .into_inner()
+            .access_token
+    }
+
+    pub async fn execute(
+        &mut self,
+        token: &str,
+        agent: &str,
+        input: Value,
+    ) -> Result<pb::AgentRun, tonic::Status> {
+        self.execute_with(
+            token,
+            pb::ExecuteAgentRequest {
+                agent: agent.into(),
+                input_json: input.to_string(),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn execute_with(
+        &mut self,
+        token: &str,
+        request: pb::ExecuteAgentRequest,
+    ) -> Result<pb::AgentRun, tonic::Status> {
+        self.client
+            .execute_agent(authed(request, token))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Runs `agent` and returns its output, failing the test unless the run completed.
+    pub async fn output(&mut self, token: &str, agent: &str, input: Value) -> Value {
+        let run = self
+            .execute(token, agent, input)
+            .await
+            .unwrap_or_else(|status| panic!("{agent} was refused: {status:?}"));
+        assert_eq!(
+            run.status,
+            pb::AgentRunStatus::Completed as i32,
+            "{agent} did not complete: {:?}",
+            run.error
+        );
+        json(&run.output_json)
+    }
+}
+
+pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    with_bearer(message, token).expect("a token is valid metadata")
+}
+
+pub fn json(text: &str) -> Value {
+    serde_json::from_str(text).expect("the service answers JSON")
+}
+
+/// The fields a validation error names.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    sankalpa_kit::problem::field_violations(status)
+        .into_iter()
+        .map(|violation| violation.field)
+        .collect()
+}
