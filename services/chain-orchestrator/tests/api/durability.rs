@@ -92,8 +92,7 @@ async fn two_orchestrators_on_one_database_never_run_a_step_twice(pool: sqlx::Pg
         {"id": "c", "agent": "work", "needs": ["b"], "input": {"tag": "c", "sleep_ms": 20}},
     ]});
     let mut ids = Vec::new();
-    let mut second = stack.chains.clone();
-    std::mem::swap(&mut second, &mut connect(&other).await);
+    let mut second = connect(&other).await;
     for index in 0..12 {
         if index % 2 == 1 {
             std::mem::swap(&mut stack.chains, &mut second);
