@@ -31,7 +31,8 @@ trap stop_all EXIT
 start() {
   local name=$1 bin=$BIN_DIR/$2
   [ -x "$bin" ] || { echo "run-local: $bin not found; run 'make run' (it builds it)" >&2; exit 1; }
-  "$bin" > >(sed -u "s/^/[$name] /") 2>&1 &
+  # The prefixer ignores Ctrl-C so that it still passes on the service's shutdown lines.
+  "$bin" > >(trap '' INT; exec sed -u "s/^/[$name] /") 2>&1 &
   pids+=("$!")
   names+=("$name")
 }
