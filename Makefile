@@ -12,7 +12,7 @@ SERVICES := sankalpa-auth sankalpa-gateway
 PSQL := PGOPTIONS='--client-min-messages=warning' psql -X -w -q -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1
 BENCH_DB := sankalpa_bench
 
-.PHONY: setup build release run test lint bench
+.PHONY: setup build release run test lint bench helm-check helm-setup
 
 ## setup: install (Debian packages) and start PostgreSQL, Redis, NATS (JetStream); create the database
 setup:
@@ -53,3 +53,13 @@ bench: setup release
 		"$(CARGO_TARGET_DIR)/release/sankalpa-bench" || status=$$?; \
 	$(PSQL) -c 'DROP DATABASE IF EXISTS $(BENCH_DB) WITH (FORCE)'; \
 	exit $$status
+
+## helm-setup: install what helm-check needs (Helm's Go SDK as helm-python-sdk, and the Kubernetes
+## API schemas as kubernetes-validate) into a venv under ~/.cache; idempotent
+helm-setup:
+	scripts/helm-check.sh --install-only
+
+## helm-check: helm lint, helm template (default, production and dev values) and validation of
+## every rendered manifest against the Kubernetes API schemas, offline after helm-setup
+helm-check:
+	scripts/helm-check.sh

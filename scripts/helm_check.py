@@ -1,0 +1,267 @@
+"""The chart check behind `make helm-check` (run by scripts/helm-check.sh inside its venv).
+
+1. `helm lint --strict` of helm/sankalpa for every scenario below, through Helm's own Go code
+   (helm-python-sdk binds libhelm_c, a C ABI over Helm v4's SDK; no helm binary, no re-implementation).
+2. `helm template` of each scenario with the same code.
+3. Every rendered manifest validated against the Kubernetes OpenAPI schemas shipped offline by
+   kubernetes-validate (strict: unknown fields are errors), for the oldest Kubernetes the chart
+   supports and the newest the package ships. ServiceMonitor is a CRD with no schema there: it gets
+   a structural check instead, and the summary says so.
+4. Consistency checks Helm cannot see: selectors match pod labels, named ports exist, every
+   in-cluster URL points at a rendered Service, pods are non-root with read-only root filesystems
+   and probes, the catalog ConfigMap holds the repository's catalog byte for byte.
+
+Exit status 0 only when everything passes. Needs no network.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import time
+import warnings
+
+import helm_python as helm
+import kubernetes_validate
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CHART = ROOT / "helm" / "sankalpa"
+RELEASE = "sankalpa"
+NAMESPACE = "sankalpa"
+MIN_KUBE = "1.30.0"  # Chart.yaml kubeVersion
+
+SCENARIOS = {
+    "default": {},
+    "production": yaml.safe_load((CHART / "values-production.yaml").read_text()),
+    "dev": {
+        "dev": {"enabled": True},
+        "networkPolicy": {"enabled": True},
+        "marketplace": {"enabled": True},
+        "grpc": {"headless": True},
+        "ingress": {"enabled": True, "hosts": [{"host": "sankalpa.local"}]},
+    },
+}
+
+failures: list[str] = []
+
+
+def fail(scenario: str, message: str) -> None:
+    failures.append(f"[{scenario}] {message}")
+
+
+def kube_versions() -> list[str]:
+    shipped = kubernetes_validate.utils.all_versions()
+    newest = max(shipped, key=lambda v: tuple(int(x) for x in v.split(".")))
+    return [MIN_KUBE, newest] if newest != MIN_KUBE else [MIN_KUBE]
+
+
+def lint(scenario: str, values: dict) -> None:
+    report = helm.lint(str(CHART), values, strict=True, namespace=NAMESPACE, kube_version=f"v{MIN_KUBE}")
+    for message in report.get("messages", []):
+        if message["severity"] >= 2:  # warnings count under --strict
+            fail(scenario, f"helm lint: {message['path']}: {message['error']}")
+    for error in report.get("errors", []) or []:
+        fail(scenario, f"helm lint: {error}")
+
+
+def render(scenario: str, values: dict) -> list[dict]:
+    with helm.Chart.load(str(CHART)) as chart:
+        chart.validate_schema(values)
+        manifests = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    docs = []
+    for source, text in sorted(manifests.items()):
+        if source.endswith("NOTES.txt"):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc is None:
+                continue
+            if not isinstance(doc, dict) or "kind" not in doc:
+                fail(scenario, f"{source}: a document that is not a Kubernetes object")
+                continue
+            doc["__source"] = source
+            docs.append(doc)
+    return docs
+
+
+def check_servicemonitor(scenario: str, doc: dict) -> None:
+    spec = doc.get("spec") or {}
+    if doc.get("apiVersion") != "monitoring.coreos.com/v1":
+        fail(scenario, f"ServiceMonitor {doc['metadata']['name']}: apiVersion")
+    if not (spec.get("selector") or {}).get("matchLabels"):
+        fail(scenario, f"ServiceMonitor {doc['metadata']['name']}: no selector.matchLabels")
+    for endpoint in spec.get("endpoints") or [{}]:
+        if not endpoint.get("port") or not str(endpoint.get("path", "")).startswith("/"):
+            fail(scenario, f"ServiceMonitor {doc['metadata']['name']}: endpoint needs port and path")
+
+
+def validate(scenario: str, docs: list[dict], versions: list[str]) -> dict[str, int]:
+    counts = {"validated": 0, "structural": 0}
+    for doc in docs:
+        name = f"{doc['kind']}/{doc['metadata']['name']} ({doc['__source']})"
+        body = {k: v for k, v in doc.items() if k != "__source"}
+        if doc["kind"] == "ServiceMonitor":
+            check_servicemonitor(scenario, body)
+            counts["structural"] += 1
+            continue
+        for version in versions:
+            try:
+                kubernetes_validate.validate(body, version, strict=True)
+            except kubernetes_validate.ValidationError as err:
+                path = "/".join(str(p) for p in err.path)
+                fail(scenario, f"{name}: k8s {version}: {path}: {err.message}")
+            except kubernetes_validate.SchemaNotFoundError as err:
+                fail(scenario, f"{name}: no schema in k8s {version}: {err}")
+        counts["validated"] += 1
+    return counts
+
+
+def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def matches(selector: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in (selector or {}).items())
+
+
+def consistency(scenario: str, docs: list[dict]) -> None:
+    deployments = by_kind(docs, "Deployment")
+    services = by_kind(docs, "Service")
+    pod_ports = {}
+    for name, dep in deployments.items():
+        pod = dep["spec"]["template"]
+        labels = pod["metadata"]["labels"]
+        if not matches(dep["spec"]["selector"]["matchLabels"], labels):
+            fail(scenario, f"Deployment {name}: selector does not match its pod labels")
+        spec = pod["spec"]
+        psc = spec.get("securityContext") or {}
+        ports = set()
+        for c in spec["containers"]:
+            sc = c.get("securityContext") or {}
+            if not (psc.get("runAsNonRoot") and sc.get("readOnlyRootFilesystem")):
+                fail(scenario, f"Deployment {name}/{c['name']}: not non-root with a read-only root fs")
+            if sc.get("allowPrivilegeEscalation") is not False:
+                fail(scenario, f"Deployment {name}/{c['name']}: allowPrivilegeEscalation not false")
+            if "-dev-" not in name:
+                for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+                    got = ((c.get(probe) or {}).get("httpGet") or {}).get("path")
+                    if got != path:
+                        fail(scenario, f"Deployment {name}: {probe} is {got}, wanted {path}")
+                if not c.get("resources", {}).get("requests"):
+                    fail(scenario, f"Deployment {name}: no resource requests")
+            ports |= {p.get("name") for p in c.get("ports", [])}
+            volumes = {v["name"] for v in spec.get("volumes", [])}
+            for m in c.get("volumeMounts", []):
+                if m["name"] not in volumes:
+                    fail(scenario, f"Deployment {name}: mount {m['name']} has no volume")
+            for env in c.get("env", []):
+                value = env.get("value") or ""
+                if env["name"].endswith("_URL") and value.startswith("http://") and f"{RELEASE}-" in value:
+                    host = value.split("//", 1)[1].split(":", 1)[0]
+                    target = services.get(host)
+                    if target is None:
+                        # marketplace may be off: its URL is only set when it is on
+                        fail(scenario, f"Deployment {name}: {env['name']} points at missing Service {host}")
+        pod_ports[name] = (labels, ports)
+        sa = spec.get("serviceAccountName")
+        if "-dev-" not in name and sa not in by_kind(docs, "ServiceAccount"):
+            fail(scenario, f"Deployment {name}: ServiceAccount {sa} is not rendered")
+
+    def pods_for(selector: dict) -> list[tuple[dict, set]]:
+        return [lp for lp in pod_ports.values() if matches(selector, lp[0])]
+
+    for name, svc in services.items():
+        targets = pods_for(svc["spec"]["selector"])
+        if not targets:
+            fail(scenario, f"Service {name}: selects no pod")
+        for port in svc["spec"]["ports"]:
+            tp = port.get("targetPort")
+            if isinstance(tp, str) and any(tp not in ports for _, ports in targets):
+                fail(scenario, f"Service {name}: targetPort {tp} not on its pods")
+    for kind in ("PodDisruptionBudget", "NetworkPolicy"):
+        for name, doc in by_kind(docs, kind).items():
+            sel = doc["spec"]["selector" if kind == "PodDisruptionBudget" else "podSelector"]["matchLabels"]
+            targets = pods_for(sel)
+            if not targets:
+                fail(scenario, f"{kind} {name}: selects no pod")
+            if kind == "NetworkPolicy":
+                for rule in doc["spec"].get("ingress", []):
+                    for port in rule.get("ports", []):
+                        if isinstance(port["port"], str) and any(port["port"] not in p for _, p in targets):
+                            fail(scenario, f"NetworkPolicy {name}: port {port['port']} not on its pods")
+                    for peer in rule.get("from", []):
+                        ps = (peer.get("podSelector") or {}).get("matchLabels")
+                        if ps and "namespaceSelector" not in peer and not pods_for(ps):
+                            fail(scenario, f"NetworkPolicy {name}: a peer selects no pod")
+    for name, hpa in by_kind(docs, "HorizontalPodAutoscaler").items():
+        ref = hpa["spec"]["scaleTargetRef"]["name"]
+        if ref not in deployments:
+            fail(scenario, f"HPA {name}: target {ref} missing")
+        elif "replicas" in deployments[ref]["spec"]:
+            fail(scenario, f"HPA {name}: Deployment {ref} also sets replicas")
+    for name, sm in by_kind(docs, "ServiceMonitor").items():
+        sel = sm["spec"]["selector"]
+        absent = [e["key"] for e in sel.get("matchExpressions", []) if e["operator"] == "DoesNotExist"]
+        svcs = [s for s in services.values() if matches(sel["matchLabels"], s["metadata"]["labels"])
+                and not any(k in s["metadata"]["labels"] for k in absent)]
+        if not svcs:
+            fail(scenario, f"ServiceMonitor {name}: selects no Service")
+        for s in svcs:
+            if "http" not in {p["name"] for p in s["spec"]["ports"]}:
+                fail(scenario, f"ServiceMonitor {name}: Service {s['metadata']['name']} has no port http")
+    for name, ing in by_kind(docs, "Ingress").items():
+        for rule in ing["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                if path["backend"]["service"]["name"] not in services:
+                    fail(scenario, f"Ingress {name}: backend Service missing")
+    catalogs = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-catalog")]
+    for cm in catalogs:
+        want = {"agents.json": (ROOT / "catalog" / "agents.json").read_text()}
+        for f in sorted((ROOT / "catalog" / "chains").glob("*.json")):
+            want[f"chain.{f.name}"] = f.read_text()
+        got = cm.get("data", {})
+        for key, text in want.items():
+            if got.get(key, "").strip() != text.strip():
+                fail(scenario, f"ConfigMap {cm['metadata']['name']}: {key} differs from catalog/")
+        if set(got) != set(want):
+            fail(scenario, f"ConfigMap {cm['metadata']['name']}: keys {sorted(set(got) ^ set(want))}")
+        try:
+            json.loads(got.get("agents.json", "null"))
+        except ValueError as err:
+            fail(scenario, f"catalog agents.json is not JSON: {err}")
+
+
+def main() -> int:
+    warnings.simplefilter("ignore")
+    started = time.monotonic()
+    versions = kube_versions()
+    print(f"helm-check: Helm SDK {helm.helm_sdk_version()} (helm-python-sdk, libhelm_c {helm.helm_c_version()}); "
+          f"schemas: Kubernetes {', '.join(versions)} (kubernetes-validate {kubernetes_validate.version.__version__})")
+    for scenario, values in SCENARIOS.items():
+        before = len(failures)
+        lint(scenario, values)
+        try:
+            docs = render(scenario, values)
+        except helm.HelmError as err:
+            fail(scenario, f"helm template: {err}")
+            print(f"helm-check: {scenario}: FAILED to render")
+            continue
+        counts = validate(scenario, docs, versions)
+        consistency(scenario, docs)
+        kinds: dict[str, int] = {}
+        for d in docs:
+            kinds[d["kind"]] = kinds.get(d["kind"], 0) + 1
+        status = "ok" if len(failures) == before else f"{len(failures) - before} problem(s)"
+        print(f"helm-check: {scenario}: lint, template, {counts['validated']} manifests schema-valid"
+              + (f", {counts['structural']} ServiceMonitor(s) checked structurally (CRD: no schema offline)" if counts["structural"] else "")
+              + f": {status}")
+        print("             " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    for f in failures:
+        print(f"helm-check: FAIL {f}", file=sys.stderr)
+    print(f"helm-check: {'FAILED' if failures else 'passed'} in {time.monotonic() - started:.1f}s")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
