@@ -4,9 +4,14 @@
 //! Every agent does its real work deterministically; LLM-capable agents may ask the LLM first
 //! and fall back to that work when none is configured or it fails, and say which path ran.
 
+mod backend;
 mod calculator;
 mod code;
 mod dates;
+mod delivery;
+mod frontend;
+mod project;
+mod quality;
 mod security;
 mod translation;
 
@@ -29,6 +34,23 @@ pub const BUILTIN: &[&str] = &[
     "code_summarizer",
     "critic",
     "security_scanner",
+    "project_architect",
+    "db_schema",
+    "backend_builder",
+    "api_builder",
+    "auth_builder",
+    "role_auth",
+    "email_system",
+    "stripe_payment",
+    "frontend_builder",
+    "ui_generator",
+    "markdown_editor",
+    "test_suite",
+    "integration_test",
+    "ci_generator",
+    "readme_writer",
+    "deploy_executor",
+    "domain_linker",
 ];
 
 /// Why an agent did not produce an output.
@@ -132,6 +154,23 @@ pub async fn run(name: &str, ctx: &mut Context, input: &Value) -> Result<Value, 
         "code_summarizer" => code::summarize(ctx, input).await,
         "critic" => code::critique(input),
         "security_scanner" => security::run(ctx, input),
+        "project_architect" => delivery::architect(ctx, input),
+        "db_schema" => backend::db_schema(ctx, input),
+        "backend_builder" => backend::backend(ctx, input),
+        "api_builder" => backend::api(ctx, input),
+        "auth_builder" => backend::auth(ctx, input),
+        "role_auth" => backend::roles(ctx, input),
+        "email_system" => backend::email(ctx, input),
+        "stripe_payment" => backend::payments(ctx, input),
+        "frontend_builder" => frontend::app(ctx, input),
+        "ui_generator" => frontend::ui(ctx, input),
+        "markdown_editor" => frontend::markdown(ctx, input),
+        "test_suite" => quality::unit(ctx, input),
+        "integration_test" => quality::integration(ctx, input),
+        "ci_generator" => delivery::ci(ctx, input),
+        "readme_writer" => delivery::readme(ctx, input),
+        "deploy_executor" => delivery::deploy(ctx, input),
+        "domain_linker" => delivery::domain(ctx, input),
         other => Err(AgentError::Failed(format!(
             "{other} is listed in the catalog but not built in"
         ))),

@@ -6,6 +6,7 @@ mod catalog;
 mod events;
 mod execute;
 mod llm;
+mod project;
 
 use std::path::PathBuf;
 

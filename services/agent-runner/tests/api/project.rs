@@ -1,0 +1,251 @@
+//! The builders together: one coherent project, unpacked from GetArtifacts, whose Python
+//! compiles and whose generated pytest suite passes, and whose SQL PostgreSQL accepts.
+
+use std::io::Read;
+use std::process::Command;
+
+use futures::StreamExt;
+use sankalpa_proto::v1 as pb;
+use serde_json::{Value, json};
+use tonic::Code;
+
+use crate::{TestRunner, authed, start};
+
+const BUILDERS: &[&str] = &[
+    "project_architect",
+    "db_schema",
+    "backend_builder",
+    "api_builder",
+    "auth_builder",
+    "role_auth",
+    "email_system",
+    "stripe_payment",
+    "frontend_builder",
+    "ui_generator",
+    "markdown_editor",
+    "test_suite",
+    "integration_test",
+    "ci_generator",
+    "readme_writer",
+    "deploy_executor",
+];
+
+fn two_entities() -> Value {
+    json!({
+        "project_name": "Team Tasks",
+        "description": "Projects and their tasks, for small teams.",
+        "entities": [
+            {"name": "Project", "fields": [
+                {"name": "title", "type": "string", "required": true, "unique": true},
+                {"name": "summary", "type": "text"},
+                {"name": "budget", "type": "number"},
+                {"name": "contact", "type": "email"}
+            ]},
+            {"name": "Task", "fields": [
+                {"name": "project", "type": "reference", "entity": "Project", "required": true},
+                {"name": "title", "type": "string", "required": true},
+                {"name": "done", "type": "boolean"},
+                {"name": "due", "type": "date"},
+                {"name": "estimate_hours", "type": "integer"}
+            ]}
+        ],
+        "features": ["auth", "roles", "email", "payments", "markdown"]
+    })
+}
+
+/// The workspace's archive, as GetArtifacts streams it.
+async fn archive(
+    app: &mut TestRunner,
+    token: &str,
+    workspace: &str,
+) -> Result<Vec<u8>, tonic::Status> {
+    let mut stream = app
+        .client
+        .get_artifacts(authed(
+            pb::GetArtifactsRequest {
+                run_id: workspace.into(),
+            },
+            token,
+        ))
+        .await?
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        assert_eq!(chunk.offset, bytes.len() as u64);
+        bytes.extend(chunk.data);
+    }
+    Ok(bytes)
+}
+
+fn python_has(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_builders_generate_one_project_that_compiles_passes_its_tests_and_migrates(
+    pool: sqlx::PgPool,
+) {
+    let mut app = start(pool.clone()).await;
+    let ada = app.sign_up().await;
+    let workspace = format!("project-{}", sankalpa_testkit::unique_name());
+    let mut written = Vec::new();
+    for builder in BUILDERS {
+        let run = app
+            .execute_with(
+                &ada.token,
+                pb::ExecuteAgentRequest {
+                    agent: (*builder).into(),
+                    input_json: two_entities().to_string(),
+                    workspace_id: Some(workspace.clone()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            run.status,
+            pb::AgentRunStatus::Completed as i32,
+            "{builder}: {:?}",
+            run.error
+        );
+        assert!(!run.artifacts.is_empty(), "{builder} wrote nothing");
+        assert!(
+            run.artifacts
+                .iter()
+                .all(|a| a.sha256.len() == 64 && a.size_bytes > 0)
+        );
+        written.extend(run.artifacts.into_iter().map(|a| a.path));
+    }
+
+    let bytes = archive(&mut app, &ada.token, &workspace).await.unwrap();
+    let folder = std::env::temp_dir().join(&workspace);
+    let mut unpacked = Vec::new();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        unpacked.push(entry.path().unwrap().to_string_lossy().into_owned());
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).unwrap();
+        let path = folder.join(entry.path().unwrap());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    written.sort();
+    written.dedup();
+    unpacked.sort();
+    assert_eq!(
+        unpacked, written,
+        "the archive holds exactly what the runs wrote"
+    );
+    for expected in [
+        "README.md",
+        ".github/workflows/ci.yml",
+        "database/schema.sql",
+        "backend/app/main.py",
+        "backend/app/models.py",
+        "backend/app/routers/tasks.py",
+        "backend/app/security.py",
+        "backend/tests/test_validation.py",
+        "frontend/package.json",
+        "frontend/app/tasks/page.tsx",
+        "frontend/tailwind.config.js",
+        "deploy/kubernetes.yaml",
+    ] {
+        assert!(
+            unpacked.iter().any(|p| p == expected),
+            "{expected} is missing"
+        );
+    }
+
+    // The SQL is valid PostgreSQL: applied in a transaction that is then rolled back.
+    let schema = std::fs::read_to_string(folder.join("database/schema.sql")).unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(schema))
+        .execute(&mut *tx)
+        .await
+        .expect("the generated schema is valid PostgreSQL");
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(tables, ["projects", "tasks", "users"]);
+    let orphan = sqlx::query("INSERT INTO tasks (project_id, title) VALUES (42, 'orphan')")
+        .execute(&mut *tx)
+        .await;
+    assert!(orphan.is_err(), "the foreign key holds");
+    tx.rollback().await.unwrap();
+
+    if Command::new("python3").arg("--version").output().is_err() {
+        println!("SKIPPED the Python checks: python3 is not installed");
+        return;
+    }
+    let compiled = Command::new("python3")
+        .args(["-m", "compileall", "-q", "backend"])
+        .current_dir(&folder)
+        .output()
+        .unwrap();
+    assert!(
+        compiled.status.success(),
+        "the generated Python does not compile: {}",
+        String::from_utf8_lossy(&compiled.stdout)
+    );
+    if !python_has("pytest") {
+        println!(
+            "SKIPPED the generated pytest suite: pytest is not installed (pip install pytest)"
+        );
+        return;
+    }
+    if !(python_has("fastapi") && python_has("sqlalchemy") && python_has("httpx")) {
+        println!(
+            "the generated API tests will be skipped: fastapi, sqlalchemy or httpx is not installed"
+        );
+    }
+    let tested = Command::new("python3")
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .current_dir(folder.join("backend"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&tested.stdout);
+    println!("{report}");
+    assert!(
+        tested.status.success(),
+        "the generated tests fail:\n{report}"
+    );
+    assert!(report.contains(" passed"), "{report}");
+    std::fs::remove_dir_all(&folder).unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn artifacts_belong_to_their_tenant_and_missing_ones_are_not_found(pool: sqlx::PgPool) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    let bob = app.sign_up().await;
+    let run = app
+        .execute(&ada.token, "db_schema", two_entities())
+        .await
+        .unwrap();
+    assert!(
+        !archive(&mut app, &ada.token, &run.run_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let status = archive(&mut app, &bob.token, &run.run_id)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "another tenant sees nothing");
+    let status = archive(&mut app, &ada.token, "no-such-run")
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let status = archive(&mut app, &ada.token, "../escape")
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+}
