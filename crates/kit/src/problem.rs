@@ -3,7 +3,9 @@
 //!
 //! A validation error travels over gRPC as INVALID_ARGUMENT with its field violations as JSON in
 //! the binary metadata entry [`FIELD_VIOLATIONS_KEY`], so the gateway can name the field in the
-//! problem's `errors` without parsing messages.
+//! problem's `errors` without parsing messages. A version conflict (ABORTED) may carry the
+//! current version in [`CURRENT_VERSION_KEY`], which becomes the problem's `current_version`, so
+//! a client can retry its compare-and-set without a second read.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +15,8 @@ use tonic::{Code, Status};
 use utoipa::ToSchema;
 
 pub const FIELD_VIOLATIONS_KEY: &str = "x-sankalpa-errors-bin";
+/// ASCII metadata of an ABORTED version conflict: the version the thing has now (0: absent).
+pub const CURRENT_VERSION_KEY: &str = "x-sankalpa-current-version";
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -33,6 +37,9 @@ pub struct Problem {
     pub detail: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldViolation>,
+    /// On a version conflict (409): the version the thing has now, 0 when it is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<u64>,
     /// Seconds to wait before retrying (429 and 503).
     #[serde(skip)]
     pub retry_after: Option<u64>,
@@ -48,6 +55,7 @@ impl Problem {
             status: status.as_u16(),
             detail: Some(detail.into()),
             errors: Vec::new(),
+            current_version: None,
             retry_after: None,
         }
     }
@@ -136,17 +144,34 @@ pub fn field_violations(status: &Status) -> Vec<FieldViolation> {
         .unwrap_or_default()
 }
 
+/// The current version an ABORTED version conflict carries, if any.
+pub fn current_version(status: &Status) -> Option<u64> {
+    status
+        .metadata()
+        .get(CURRENT_VERSION_KEY)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+}
+
 impl From<Status> for Problem {
     fn from(status: Status) -> Self {
         let http = http_status(status.code());
-        // Internal details stay in the logs of the service that failed.
-        let detail = if http.is_server_error() && status.code() != Code::Unavailable {
-            "the service failed to handle the request".to_owned()
-        } else {
-            status.message().to_owned()
+        // Internal details stay in the logs of the service that failed. UNAVAILABLE and
+        // DATA_LOSS messages are written for the caller: what is down, what data is damaged.
+        let detail = match status.code() {
+            Code::Unavailable | Code::DataLoss => status.message().to_owned(),
+            _ if http.is_server_error() => "the service failed to handle the request".to_owned(),
+            _ => status.message().to_owned(),
         };
         let mut problem = Problem::new(http, detail);
+        if status.code() == Code::DataLoss {
+            // Still a 500 (the stored data is at fault, not the request), but named, so a
+            // client can tell it from a passing failure that a retry would cure.
+            problem.kind = "https://sankalpa.dev/problems/data-loss".to_owned();
+            problem.title = "Damaged Data".to_owned();
+        }
         problem.errors = field_violations(&status);
+        problem.current_version = current_version(&status);
         problem
     }
 }
@@ -169,6 +194,27 @@ mod tests {
         assert_eq!(problem.errors.len(), 1);
         assert_eq!(problem.errors[0].field, "email");
         assert_eq!(problem.errors[0].message, "must contain @");
+    }
+
+    #[test]
+    fn a_version_conflict_is_a_409_carrying_the_current_version() {
+        let mut status = Status::aborted("version conflict");
+        status
+            .metadata_mut()
+            .insert(CURRENT_VERSION_KEY, MetadataValue::from(7u64));
+        let problem = Problem::from(status);
+        assert_eq!(problem.status, 409);
+        assert_eq!(problem.current_version, Some(7));
+        let json = serde_json::to_value(&problem).unwrap();
+        assert_eq!(json["current_version"], 7);
+    }
+
+    #[test]
+    fn data_loss_is_a_500_that_says_what_is_damaged() {
+        let problem = Problem::from(Status::data_loss("backup b1 is damaged"));
+        assert_eq!(problem.status, 500);
+        assert!(problem.kind.ends_with("/data-loss"));
+        assert_eq!(problem.detail.as_deref(), Some("backup b1 is damaged"));
     }
 
     #[test]

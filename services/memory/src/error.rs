@@ -1,12 +1,11 @@
 //! What can go wrong in memory, and how each case reaches a gRPC caller.
 
 use sankalpa_kit::problem;
+// The metadata entry of an ABORTED version conflict that carries the key's current version
+// (0 when the key is absent); kit's problem mapping turns it into `current_version` of a 409.
+use sankalpa_kit::problem::CURRENT_VERSION_KEY;
 use tonic::Status;
 use tonic::metadata::MetadataValue;
-
-/// The metadata entry of an ABORTED version conflict that carries the key's current version
-/// (0 when the key is absent); the gateway turns it into `current_version` of a 409.
-pub const CURRENT_VERSION_KEY: &str = "x-sankalpa-current-version";
 
 #[derive(Debug, thiserror::Error)]
 pub enum MemoryError {
