@@ -151,3 +151,48 @@ pub async fn spawn_chain_orchestrator(
         task: Some(task),
     })
 }
+
+/// Starts the gateway, configured by `configure`, which must point `auth_url` (and
+/// `memory_url`, for the memory routes) at running services. It reads no database.
+pub async fn spawn_gateway(
+    infra: Infra,
+    configure: impl FnOnce(&mut sankalpa_gateway::Config),
+) -> anyhow::Result<Running> {
+    let mut config = sankalpa_gateway::Config::for_tests(infra, String::new());
+    configure(&mut config);
+    let gateway = sankalpa_gateway::Gateway::build(config).await?;
+    let stop = CancellationToken::new();
+    let http_addr = gateway.addr();
+    let task = tokio::spawn(gateway.serve(stop.clone().cancelled_owned()));
+    Ok(Running {
+        grpc_addr: None,
+        http_addr,
+        stop,
+        task: Some(task),
+    })
+}
+
+/// Removes what a test left outside its database: its JetStream stream (each reserves storage
+/// on the shared NATS server, which runs out if tests leave theirs behind) and `folders`. Runs
+/// on a thread of its own, so it works from a `Drop` while the test's runtime is ending.
+pub fn remove_leftovers(infra: &Infra, folders: Vec<std::path::PathBuf>) {
+    let nats_url = infra.nats_url.clone();
+    let stream = infra.events_stream.clone();
+    let cleanup = std::thread::spawn(move || {
+        for folder in folders {
+            let _ = std::fs::remove_dir_all(folder);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the cleanup");
+        runtime.block_on(async {
+            if let Ok(client) = async_nats::connect(&nats_url).await {
+                let _ = async_nats::jetstream::new(client)
+                    .delete_stream(&stream)
+                    .await;
+            }
+        });
+    });
+    let _ = cleanup.join();
+}
