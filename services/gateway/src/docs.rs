@@ -10,7 +10,7 @@ use sankalpa_kit::problem::{FieldViolation, Problem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{audit, keys, sessions, status, tenants, users};
+use crate::{audit, keys, memory, sessions, status, tenants, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +35,16 @@ use crate::{audit, keys, sessions, status, tenants, users};
         tenants::list,
         tenants::get_one,
         audit::list,
+        memory::save,
+        memory::load,
+        memory::all,
+        memory::sessions,
+        memory::delete_key,
+        memory::delete_session,
+        memory::transaction,
+        memory::backup,
+        memory::backups,
+        memory::restore,
     ),
     components(schemas(Problem, FieldViolation)),
     modifiers(&Credentials),

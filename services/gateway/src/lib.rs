@@ -9,11 +9,18 @@
 //! trace context, and answer errors as problem+json. The OpenAPI document ([`docs`]) is
 //! generated from those handlers.
 
+// Every handler fails with a [`Problem`], which with its optional members (current_version,
+// retry_after) is a little over clippy's 128 bytes. It is built only when a request fails, where
+// moving a few more bytes is nothing next to the request itself; boxing it would put a pointer
+// chase in every handler's error path and an indirection in every `problem.field`.
+#![allow(clippy::result_large_err)]
+
 pub mod audit;
 pub mod authn;
 pub mod docs;
 pub mod json;
 pub mod keys;
+pub mod memory;
 pub mod observe;
 pub mod ratelimit;
 pub mod sessions;
@@ -34,6 +41,7 @@ use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::grpc::PropagateTrace;
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -48,6 +56,8 @@ use crate::status::HealthCache;
 
 /// The client of auth every handler uses: it carries the trace context on every call.
 pub type AuthClient = AuthServiceClient<InterceptedService<Channel, PropagateTrace>>;
+/// The client of memory, carrying the trace context likewise.
+pub type MemoryClient = MemoryServiceClient<InterceptedService<Channel, PropagateTrace>>;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -56,6 +66,8 @@ pub struct Config {
     pub addr: SocketAddr,
     /// The auth service's gRPC endpoint (`SANKALPA_AUTH_URL`).
     pub auth_url: String,
+    /// The memory service's gRPC endpoint (`SANKALPA_MEMORY_URL`).
+    pub memory_url: String,
     /// Put before every Redis key (`SANKALPA_REDIS_KEY_PREFIX`, `sankalpa:` by default); unique
     /// per test.
     pub redis_key_prefix: String,
@@ -85,6 +97,7 @@ impl Config {
                 SocketAddr::from(([0, 0, 0, 0], 8080)),
             )?,
             auth_url: config::var("SANKALPA_AUTH_URL", "http://127.0.0.1:50051".to_owned())?,
+            memory_url: config::var("SANKALPA_MEMORY_URL", "http://127.0.0.1:50054".to_owned())?,
             redis_key_prefix: config::var("SANKALPA_REDIS_KEY_PREFIX", "sankalpa:".to_owned())?,
             cors_origins: config::list("SANKALPA_CORS_ORIGINS", &[]),
             body_limit_bytes: config::var("SANKALPA_BODY_LIMIT_BYTES", 1024 * 1024)?,
@@ -96,12 +109,15 @@ impl Config {
         })
     }
 
-    /// A gateway on a free local port in front of `auth_url`, with its own Redis keys.
+    /// A gateway on a free local port in front of `auth_url`, with its own Redis keys. Memory
+    /// is at port 1, where nothing listens, until a test that needs it sets `memory_url`: a
+    /// test must never reach a memory service that happens to run on this machine.
     pub fn for_tests(infra: Infra, auth_url: impl Into<String>) -> Self {
         Self {
             infra,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             auth_url: auth_url.into(),
+            memory_url: "http://127.0.0.1:1".to_owned(),
             redis_key_prefix: format!("test:{}:", uuid::Uuid::new_v4().simple()),
             cors_origins: Vec::new(),
             body_limit_bytes: 1024 * 1024,
@@ -117,6 +133,7 @@ impl Config {
 /// What handlers share.
 pub struct AppState {
     pub auth: AuthClient,
+    pub memory: MemoryClient,
     pub grpc_timeout: Duration,
     pub health: HealthCache,
 }
@@ -138,6 +155,10 @@ impl AppState {
 
     pub fn auth(&self) -> AuthClient {
         self.auth.clone()
+    }
+
+    pub fn memory(&self) -> MemoryClient {
+        self.memory.clone()
     }
 }
 
@@ -172,10 +193,15 @@ impl Gateway {
             config.rate_limit.clone(),
             config.trust_forwarded_for,
         ));
+        let memory_channel = sankalpa_kit::grpc::channel(&config.memory_url)?;
         let state = Arc::new(AppState {
             auth,
+            memory: MemoryServiceClient::with_interceptor(memory_channel.clone(), PropagateTrace),
             grpc_timeout: config.grpc_timeout,
-            health: HealthCache::new(vec![("auth", "sankalpa.v1.AuthService", channel)]),
+            health: HealthCache::new(vec![
+                ("auth", "sankalpa.v1.AuthService", channel),
+                ("memory", "sankalpa.v1.MemoryService", memory_channel),
+            ]),
         });
 
         let router = router(&config, state, authenticator.clone(), limiter)?;
@@ -235,6 +261,7 @@ fn router(
         .merge(keys::routes())
         .merge(tenants::routes())
         .merge(audit::routes())
+        .merge(memory::routes())
         .merge(status::routes())
         .with_state(state)
         .route_layer(middleware::from_fn(observe::metrics))

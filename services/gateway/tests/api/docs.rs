@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with_memory};
 
 #[sqlx::test(migrations = false)]
 async fn openapi_json_is_an_openapi_3_document_describing_every_route(pool: PgPool) {
@@ -44,6 +44,16 @@ async fn openapi_json_is_an_openapi_3_document_describing_every_route(pool: PgPo
         ("/api/tenants/{id}", "get"),
         ("/api/audit", "get"),
         ("/.well-known/jwks.json", "get"),
+        ("/api/memory/save", "post"),
+        ("/api/memory/load", "post"),
+        ("/api/memory/all", "get"),
+        ("/api/memory/sessions", "get"),
+        ("/api/memory/sessions/{session_id}", "delete"),
+        ("/api/memory/sessions/{session_id}/keys/{key}", "delete"),
+        ("/api/memory/transaction", "post"),
+        ("/api/memory/backup", "post"),
+        ("/api/memory/backups", "get"),
+        ("/api/memory/restore", "post"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -86,8 +96,8 @@ async fn the_docs_page_loads_the_api_description(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
-async fn status_reports_the_version_and_auth_serving(pool: PgPool) {
-    let app = spawn_app(pool).await;
+async fn status_reports_the_version_and_every_service_serving(pool: PgPool) {
+    let app = spawn_app_with_memory(pool, |_| {}).await;
 
     let status: Value = app
         .client
@@ -103,6 +113,29 @@ async fn status_reports_the_version_and_auth_serving(pool: PgPool) {
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(status["services"][0]["name"], "auth");
     assert_eq!(status["services"][0]["status"], "serving");
+    assert_eq!(status["services"][1]["name"], "memory");
+    assert_eq!(status["services"][1]["status"], "serving");
+}
+
+#[sqlx::test(migrations = false)]
+async fn status_is_degraded_while_a_service_is_unreachable(pool: PgPool) {
+    // No memory runs behind this gateway.
+    let app = spawn_app(pool).await;
+
+    let status: Value = app
+        .client
+        .get(app.url("/api/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(status["status"], "degraded", "{status}");
+    assert_eq!(status["services"][0]["status"], "serving");
+    assert_eq!(status["services"][1]["name"], "memory");
+    assert_eq!(status["services"][1]["status"], "unreachable");
 }
 
 #[sqlx::test(migrations = false)]

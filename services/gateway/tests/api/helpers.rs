@@ -1,23 +1,28 @@
-//! Starts auth and the gateway in this process, on free ports, against the local Postgres and
-//! Redis, the way `main` starts them.
+//! Starts auth, the gateway and, for the memory routes, memory in this process, on free ports,
+//! against the local Postgres, Redis and NATS, the way `main` starts them (through testkit).
 
 use reqwest::StatusCode;
 use sankalpa_kit::config::Infra;
+use sankalpa_testkit::Running;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-/// A running auth service and gateway, stopped when dropped.
+/// Running services behind a gateway, stopped when dropped.
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    stop: CancellationToken,
+    _gateway: Running,
+    _auth: Running,
+    /// Memory, with what to remove once the test ends: its stream and object folder.
+    memory: Option<(Running, Infra, std::path::PathBuf)>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.stop.cancel();
+        if let Some((memory, infra, objects)) = self.memory.take() {
+            drop(memory);
+            sankalpa_testkit::remove_leftovers(&infra, vec![objects]);
+        }
     }
 }
 
@@ -36,34 +41,62 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
     spawn_app_with(pool, |_, _| {}).await
 }
 
-/// Starts the pair after `configure` has adjusted their test configurations.
+/// Starts auth and the gateway after `configure` has adjusted their test configurations.
 pub async fn spawn_app_with(
     pool: PgPool,
     configure: impl FnOnce(&mut sankalpa_auth::Config, &mut sankalpa_gateway::Config),
 ) -> TestApp {
     let infra = Infra::from_env().expect("the test environment's SANKALPA_* settings are valid");
-    let mut auth_config = sankalpa_auth::Config::for_tests(infra.clone());
-    let mut gateway_config = sankalpa_gateway::Config::for_tests(infra, String::new());
-    configure(&mut auth_config, &mut gateway_config);
-
-    let stop = CancellationToken::new();
-    let tasks = TaskTracker::new();
-    let auth = sankalpa_auth::Auth::build(auth_config, pool)
-        .await
-        .expect("auth starts");
-    gateway_config.auth_url = format!("http://{}", auth.grpc_addr());
-    tasks.spawn(auth.serve(stop.clone().cancelled_owned()));
-    let gateway = sankalpa_gateway::Gateway::build(gateway_config)
+    // `configure` wants both configurations at once, and testkit hands out one at a time: the
+    // gateway's is adjusted here, alongside auth's, and handed over whole below.
+    let mut gateway_config = sankalpa_gateway::Config::for_tests(infra.clone(), String::new());
+    let auth = sankalpa_testkit::spawn_auth(pool, infra.clone(), |auth| {
+        configure(auth, &mut gateway_config)
+    })
+    .await
+    .expect("auth starts");
+    gateway_config.auth_url = auth.grpc_url();
+    let gateway = sankalpa_testkit::spawn_gateway(infra, |config| *config = gateway_config)
         .await
         .expect("the gateway starts");
-    let address = format!("http://{}", gateway.addr());
-    tasks.spawn(gateway.serve(stop.clone().cancelled_owned()));
-    tasks.close();
-
     TestApp {
-        address,
+        address: gateway.http_url(),
         client: reqwest::Client::new(),
-        stop,
+        _gateway: gateway,
+        _auth: auth,
+        memory: None,
+    }
+}
+
+/// Starts auth, memory (after `configure`) and the gateway in front of both. Events go to a
+/// stream of this test's own, removed with its object folder when the app is dropped.
+pub async fn spawn_app_with_memory(
+    pool: PgPool,
+    configure: impl FnOnce(&mut sankalpa_memory::Config),
+) -> TestApp {
+    let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
+    let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
+        .await
+        .expect("auth starts");
+    let mut objects = std::path::PathBuf::new();
+    let memory = sankalpa_testkit::spawn_memory(pool, infra.clone(), &auth.grpc_url(), |config| {
+        configure(config);
+        objects = config.object_store_url.clone().into();
+    })
+    .await
+    .expect("memory starts");
+    let gateway = sankalpa_testkit::spawn_gateway(infra.clone(), |config| {
+        config.auth_url = auth.grpc_url();
+        config.memory_url = memory.grpc_url();
+    })
+    .await
+    .expect("the gateway starts");
+    TestApp {
+        address: gateway.http_url(),
+        client: reqwest::Client::new(),
+        _gateway: gateway,
+        _auth: auth,
+        memory: Some((memory, infra, objects)),
     }
 }
 
@@ -83,6 +116,21 @@ impl TestApp {
             .send()
             .await
             .expect("the gateway answers")
+    }
+
+    pub async fn post_as(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
+    /// Where memory keeps its backups.
+    pub fn objects(&self) -> &std::path::Path {
+        &self.memory.as_ref().expect("this app runs memory").2
     }
 
     pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {

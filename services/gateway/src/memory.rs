@@ -1,0 +1,778 @@
+//! Memory: sessions of key -> JSON entries, transactions, backups and restore, in front of the
+//! memory service (`/api/memory/...`, the spec's routes).
+//!
+//! Values are JSON in REST and JSON text on the wire. They pass through as the text the client
+//! sent ([`RawValue`]): checked to be JSON once, never built into a tree and written out again,
+//! so a large value costs a copy, and numbers keep every digit.
+//!
+//! The gateway checks memory:read / memory:write before calling, and memory checks again and
+//! scopes everything to the caller's tenant (another tenant's session is 404). Memory names
+//! invalid fields as its wire messages do (`value_json`, `ops[2].set.ttl_seconds`); they are
+//! renamed here to this API's names (`value`, `ops[2].ttl_seconds`), so a 400 names what the
+//! client sent. A version conflict is a 409 whose `current_version` is the key's version now.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use chrono::{DateTime, Utc};
+use sankalpa_kit::problem::Problem;
+use sankalpa_proto::v1;
+use sankalpa_proto::v1::transact_op::Op as WireOp;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::authn::Caller;
+use crate::json::{Body, Page, next_page, timestamp};
+
+const READ: &str = "memory:read";
+const WRITE: &str = "memory:write";
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/memory/save", post(save))
+        .route("/api/memory/load", post(load))
+        .route("/api/memory/all", get(all))
+        .route("/api/memory/sessions", get(sessions))
+        .route("/api/memory/sessions/{session_id}", delete(delete_session))
+        .route(
+            "/api/memory/sessions/{session_id}/keys/{key}",
+            delete(delete_key),
+        )
+        .route("/api/memory/transaction", post(transaction))
+        .route("/api/memory/backup", post(backup))
+        .route("/api/memory/backups", get(backups))
+        .route("/api/memory/restore", post(restore))
+}
+
+/// A problem from memory, its field names turned into this API's.
+fn problem(status: tonic::Status) -> Problem {
+    let mut problem = Problem::from(status);
+    if !problem.errors.is_empty() {
+        for violation in &mut problem.errors {
+            violation.field = rest_field(&violation.field);
+        }
+        problem.detail = Some(
+            problem
+                .errors
+                .iter()
+                .map(|violation| format!("{}: {}", violation.field, violation.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+    }
+    problem
+}
+
+/// `value_json` -> `value`, `ops[1].set.value_json` -> `ops[1].value`,
+/// `ops[1].check_version.version` -> `ops[1].version`, `page.page_size` -> `page_size`.
+fn rest_field(field: &str) -> String {
+    let field = field.strip_prefix("page.").unwrap_or(field);
+    field
+        .replace(".set.", ".")
+        .replace(".check_version.", ".")
+        .replace("value_json", "value")
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Entry {
+    pub key: String,
+    /// Any JSON value.
+    #[schema(value_type = serde_json::Value)]
+    pub value: Box<RawValue>,
+    /// 1 when the key is created, one more on every write to it.
+    pub version: u64,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Absent when the entry does not expire.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<v1::Entry> for Entry {
+    type Error = Problem;
+
+    fn try_from(entry: v1::Entry) -> Result<Self, Problem> {
+        // Memory checks every value is JSON before storing it; this failing is its bug.
+        let value = RawValue::from_string(entry.value_json).map_err(|err| {
+            tracing::error!(error = %err, key = %entry.key, "memory answered a value that is not JSON");
+            Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "the memory service answered a value that is not JSON",
+            )
+        })?;
+        Ok(Self {
+            key: entry.key,
+            value,
+            version: entry.version,
+            created_at: timestamp(entry.created_at),
+            updated_at: timestamp(entry.updated_at),
+            expires_at: timestamp(entry.expires_at),
+        })
+    }
+}
+
+fn entries(found: Vec<v1::Entry>) -> Result<Vec<Entry>, Problem> {
+    found.into_iter().map(Entry::try_from).collect()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemorySession {
+    pub id: String,
+    pub tenant_id: String,
+    /// The user that created it; absent when an API key did.
+    pub user_id: Option<String>,
+    /// Entries that are not expired.
+    pub entry_count: u64,
+    pub created_at: Option<DateTime<Utc>>,
+    /// The last write to any of its entries.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<v1::Session> for MemorySession {
+    fn from(session: v1::Session) -> Self {
+        Self {
+            id: session.id,
+            tenant_id: session.tenant_id,
+            user_id: Some(session.user_id).filter(|id| !id.is_empty()),
+            entry_count: session.entry_count,
+            created_at: timestamp(session.created_at),
+            updated_at: timestamp(session.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemoryBackup {
+    pub id: String,
+    pub session_id: String,
+    pub label: String,
+    pub entry_count: u64,
+    pub size_bytes: u64,
+    /// Hex SHA-256 of the stored document, checked before every restore.
+    pub sha256: String,
+    /// The user or key that made it.
+    pub created_by: String,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl From<v1::MemoryBackup> for MemoryBackup {
+    fn from(backup: v1::MemoryBackup) -> Self {
+        Self {
+            id: backup.id,
+            session_id: backup.session_id,
+            label: backup.label,
+            entry_count: backup.entry_count,
+            size_bytes: backup.size_bytes,
+            sha256: backup.sha256,
+            created_by: backup.created_by,
+            created_at: timestamp(backup.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SaveEntry {
+    /// Created on its first write. 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
+    pub session_id: String,
+    /// 1 to 256 bytes of UTF-8.
+    pub key: String,
+    /// Any JSON value, at most 1 MiB of JSON text by default.
+    #[schema(value_type = serde_json::Value)]
+    pub value: Box<RawValue>,
+    /// Compare-and-set: write only if the key is at this version now (0: only if it is absent).
+    pub expected_version: Option<u64>,
+    /// The entry expires this many seconds after this write; absent or 0: never.
+    pub ttl_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoadEntry {
+    pub session_id: String,
+    pub key: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AllQuery {
+    pub session_id: String,
+    /// Only keys starting with this.
+    pub key_prefix: Option<String>,
+    /// At most 200; the service default (50) when absent.
+    pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryList {
+    /// By key order.
+    pub entries: Vec<Entry>,
+    /// Pass as `page_token` for the next page; absent on the last page.
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    /// Newest first.
+    pub sessions: Vec<MemorySession>,
+    /// Pass as `page_token` for the next page; absent on the last page.
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteKeyQuery {
+    /// Delete only if the key is at this version now; 409 otherwise.
+    pub expected_version: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeletedKey {
+    /// False when the key was absent.
+    pub deleted: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeletedSession {
+    pub deleted_entries: u64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Transaction {
+    pub session_id: String,
+    /// 1 to 1,000 ops, applied in order, all or none. A key may be set or deleted by one op at
+    /// most; checks see the session as it was before the transaction.
+    pub ops: Vec<TransactionOp>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TransactionOp {
+    pub op: OpKind,
+    pub key: String,
+    /// `set` only: any JSON value, `null` included.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub value: Option<Box<RawValue>>,
+    /// `set` only: as in save.
+    pub ttl_seconds: Option<u64>,
+    /// `check_version` only: the version the key must have (0: it must be absent).
+    pub version: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    Set,
+    Delete,
+    CheckVersion,
+}
+
+/// A value that is present is `Some`, even JSON `null`, which serde's `Option` would take for
+/// absent: `null` is a value one may set.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(deserializer).map(Some)
+}
+
+impl TransactionOp {
+    /// The wire op, refusing members that do not belong to its kind: a stray `value` on a
+    /// check would otherwise be silently ignored.
+    fn into_wire(self, index: usize) -> Result<v1::TransactOp, Problem> {
+        let field = |name: &str| format!("ops[{index}].{name}");
+        if self.op != OpKind::Set && self.value.is_some() {
+            return Err(Problem::invalid(
+                field("value"),
+                "only a set op takes a value",
+            ));
+        }
+        if self.op != OpKind::Set && self.ttl_seconds.is_some() {
+            return Err(Problem::invalid(
+                field("ttl_seconds"),
+                "only a set op takes ttl_seconds",
+            ));
+        }
+        if self.op != OpKind::CheckVersion && self.version.is_some() {
+            return Err(Problem::invalid(
+                field("version"),
+                "only a check_version op takes a version",
+            ));
+        }
+        let op = match self.op {
+            OpKind::Set => WireOp::Set(v1::SetOp {
+                value_json: self
+                    .value
+                    .ok_or_else(|| Problem::invalid(field("value"), "a set op needs a value"))?
+                    .get()
+                    .to_owned(),
+                ttl_seconds: self.ttl_seconds.unwrap_or(0),
+            }),
+            OpKind::Delete => WireOp::Delete(v1::DeleteOp {}),
+            OpKind::CheckVersion => WireOp::CheckVersion(v1::CheckVersionOp {
+                version: self.version.ok_or_else(|| {
+                    Problem::invalid(field("version"), "a check_version op needs a version")
+                })?,
+            }),
+        };
+        Ok(v1::TransactOp {
+            key: self.key,
+            op: Some(op),
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Committed {
+    /// The entries written by set ops, in op order.
+    pub entries: Vec<Entry>,
+    /// The keys delete ops actually removed.
+    pub deleted_keys: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateBackup {
+    pub session_id: String,
+    /// Free text for people, e.g. "before migration".
+    #[serde(default)]
+    pub label: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BackupsQuery {
+    /// Only backups of this session; all of the tenant's when absent.
+    pub session_id: Option<String>,
+    /// At most 200; the service default (50) when absent.
+    pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackupList {
+    /// Newest first.
+    pub backups: Vec<MemoryBackup>,
+    /// Pass as `page_token` for the next page; absent on the last page.
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Restore {
+    pub backup_id: String,
+    /// The session to restore into (created if absent); the backed-up session when absent.
+    pub target_session_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Restored {
+    pub session: Option<MemorySession>,
+    pub restored_entries: u64,
+}
+
+/// Writes one entry, creating the session on its first write.
+#[utoipa::path(
+    post,
+    path = "/api/memory/save",
+    tag = "memory",
+    request_body = SaveEntry,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The entry as written, with its new version", body = Entry),
+        (status = 400, description = "Invalid input (a limit, a value that is not JSON), naming the field", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing memory:write", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "expected_version is not the key's version; `current_version` is", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn save(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<SaveEntry>,
+) -> Result<axum::Json<Entry>, Problem> {
+    caller.require(WRITE)?;
+    let request = v1::SaveRequest {
+        session_id: body.session_id,
+        key: body.key,
+        value_json: String::from(Box::<str>::from(body.value)),
+        expected_version: body.expected_version,
+        ttl_seconds: body.ttl_seconds.unwrap_or(0),
+    };
+    let entry = state
+        .memory()
+        .save(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?;
+    Ok(axum::Json(entry.into_inner().try_into()?))
+}
+
+/// One entry.
+#[utoipa::path(
+    post,
+    path = "/api/memory/load",
+    tag = "memory",
+    request_body = LoadEntry,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The entry", body = Entry),
+        (status = 403, description = "Missing memory:read", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session in the caller's tenant, or no such key", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn load(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<LoadEntry>,
+) -> Result<axum::Json<Entry>, Problem> {
+    caller.require(READ)?;
+    let request = v1::LoadRequest {
+        session_id: body.session_id,
+        key: body.key,
+    };
+    let entry = state
+        .memory()
+        .load(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?;
+    Ok(axum::Json(entry.into_inner().try_into()?))
+}
+
+/// Every entry of a session, by key order, paged.
+#[utoipa::path(
+    get,
+    path = "/api/memory/all",
+    tag = "memory",
+    params(AllQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of entries", body = EntryList),
+        (status = 403, description = "Missing memory:read", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn all(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<AllQuery>,
+) -> Result<axum::Json<EntryList>, Problem> {
+    caller.require(READ)?;
+    let request = v1::GetAllRequest {
+        session_id: query.session_id,
+        key_prefix: query.key_prefix.unwrap_or_default(),
+        page: Some(
+            Page {
+                page_size: query.page_size,
+                page_token: query.page_token,
+            }
+            .into(),
+        ),
+    };
+    let response = state
+        .memory()
+        .get_all(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?
+        .into_inner();
+    Ok(axum::Json(EntryList {
+        entries: entries(response.entries)?,
+        next_page_token: next_page(response.page),
+    }))
+}
+
+/// The sessions of the caller's tenant, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/memory/sessions",
+    tag = "memory",
+    params(Page),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of sessions", body = SessionList),
+        (status = 403, description = "Missing memory:read", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn sessions(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Result<axum::Json<SessionList>, Problem> {
+    caller.require(READ)?;
+    let request = v1::ListSessionsRequest {
+        page: Some(page.into()),
+    };
+    let response = state
+        .memory()
+        .list_sessions(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?
+        .into_inner();
+    Ok(axum::Json(SessionList {
+        sessions: response
+            .sessions
+            .into_iter()
+            .map(MemorySession::from)
+            .collect(),
+        next_page_token: next_page(response.page),
+    }))
+}
+
+/// Deletes one entry. A key with `/` or other reserved characters is percent-encoded.
+#[utoipa::path(
+    delete,
+    path = "/api/memory/sessions/{session_id}/keys/{key}",
+    tag = "memory",
+    params(
+        ("session_id" = String, Path, description = "The session id"),
+        ("key" = String, Path, description = "The key, percent-encoded"),
+        DeleteKeyQuery,
+    ),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Whether a key was deleted", body = DeletedKey),
+        (status = 403, description = "Missing memory:write", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "expected_version is not the key's version; `current_version` is", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn delete_key(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((session_id, key)): Path<(String, String)>,
+    Query(query): Query<DeleteKeyQuery>,
+) -> Result<axum::Json<DeletedKey>, Problem> {
+    caller.require(WRITE)?;
+    let request = v1::DeleteKeyRequest {
+        session_id,
+        key,
+        expected_version: query.expected_version,
+    };
+    let response = state
+        .memory()
+        .delete_key(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?
+        .into_inner();
+    Ok(axum::Json(DeletedKey {
+        deleted: response.deleted,
+    }))
+}
+
+/// Deletes a session and all its entries; its backups are kept.
+#[utoipa::path(
+    delete,
+    path = "/api/memory/sessions/{session_id}",
+    tag = "memory",
+    params(("session_id" = String, Path, description = "The session id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "How many entries went with it", body = DeletedSession),
+        (status = 403, description = "Missing memory:write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn delete_session(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(session_id): Path<String>,
+) -> Result<axum::Json<DeletedSession>, Problem> {
+    caller.require(WRITE)?;
+    let request = v1::DeleteSessionRequest { session_id };
+    let response = state
+        .memory()
+        .delete_session(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?
+        .into_inner();
+    Ok(axum::Json(DeletedSession {
+        deleted_entries: response.deleted_entries,
+    }))
+}
+
+/// Applies set / delete / check_version ops to one session atomically.
+#[utoipa::path(
+    post,
+    path = "/api/memory/transaction",
+    tag = "memory",
+    request_body = Transaction,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Every op applied", body = Committed),
+        (status = 400, description = "Invalid input, naming the op's field", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing memory:write", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A check failed: nothing applied; the detail names the op and key, `current_version` is the key's version", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn transaction(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<Transaction>,
+) -> Result<axum::Json<Committed>, Problem> {
+    caller.require(WRITE)?;
+    let ops = body
+        .ops
+        .into_iter()
+        .enumerate()
+        .map(|(index, op)| op.into_wire(index))
+        .collect::<Result<_, _>>()?;
+    let request = v1::TransactRequest {
+        session_id: body.session_id,
+        ops,
+    };
+    let response = state
+        .memory()
+        .transact(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?
+        .into_inner();
+    if !response.committed {
+        return Err(conflict(response.conflict));
+    }
+    Ok(axum::Json(Committed {
+        entries: entries(response.entries)?,
+        deleted_keys: response.deleted_keys,
+    }))
+}
+
+/// The 409 of a transaction whose check failed (memory answers it as a result, not an error).
+fn conflict(conflict: Option<v1::TransactConflict>) -> Problem {
+    let Some(conflict) = conflict else {
+        return Problem::new(
+            StatusCode::CONFLICT,
+            "a check of the transaction failed; nothing was applied",
+        );
+    };
+    let mut problem = Problem::new(
+        StatusCode::CONFLICT,
+        format!(
+            "ops[{}]: key {:?} is at version {}, not {}; nothing was applied",
+            conflict.op_index, conflict.key, conflict.current_version, conflict.expected_version
+        ),
+    );
+    problem.current_version = Some(conflict.current_version);
+    problem
+}
+
+/// Snapshots a session into the object store.
+#[utoipa::path(
+    post,
+    path = "/api/memory/backup",
+    tag = "memory",
+    request_body = CreateBackup,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "The backup", body = MemoryBackup),
+        (status = 403, description = "Missing memory:write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn backup(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<CreateBackup>,
+) -> Result<(StatusCode, axum::Json<MemoryBackup>), Problem> {
+    caller.require(WRITE)?;
+    let request = v1::BackupRequest {
+        session_id: body.session_id,
+        label: body.label,
+    };
+    let made = state
+        .memory()
+        .backup(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?;
+    Ok((StatusCode::CREATED, axum::Json(made.into_inner().into())))
+}
+
+/// The tenant's backups, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/memory/backups",
+    tag = "memory",
+    params(BackupsQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of backups", body = BackupList),
+        (status = 403, description = "Missing memory:read", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn backups(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<BackupsQuery>,
+) -> Result<axum::Json<BackupList>, Problem> {
+    caller.require(READ)?;
+    let request = v1::ListBackupsRequest {
+        session_id: query.session_id.unwrap_or_default(),
+        page: Some(
+            Page {
+                page_size: query.page_size,
+                page_token: query.page_token,
+            }
+            .into(),
+        ),
+    };
+    let response = state
+        .memory()
+        .list_backups(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?
+        .into_inner();
+    Ok(axum::Json(BackupList {
+        backups: response
+            .backups
+            .into_iter()
+            .map(MemoryBackup::from)
+            .collect(),
+        next_page_token: next_page(response.page),
+    }))
+}
+
+/// Replaces a session's entries with a backup's, in the backed-up session or another.
+#[utoipa::path(
+    post,
+    path = "/api/memory/restore",
+    tag = "memory",
+    request_body = Restore,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The restored session", body = Restored),
+        (status = 403, description = "Missing memory:write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such backup in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The backup is damaged or missing (type .../data-loss); nothing was restored", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn restore(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<Restore>,
+) -> Result<axum::Json<Restored>, Problem> {
+    caller.require(WRITE)?;
+    let request = v1::RestoreRequest {
+        backup_id: body.backup_id,
+        target_session_id: body.target_session_id,
+    };
+    let response = state
+        .memory()
+        .restore(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?
+        .into_inner();
+    Ok(axum::Json(Restored {
+        session: response.session.map(MemorySession::from),
+        restored_entries: response.restored_entries,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rest_field;
+
+    #[test]
+    fn memorys_field_names_become_the_rest_apis() {
+        assert_eq!(rest_field("value_json"), "value");
+        assert_eq!(rest_field("ops[3].set.value_json"), "ops[3].value");
+        assert_eq!(rest_field("ops[3].set.ttl_seconds"), "ops[3].ttl_seconds");
+        assert_eq!(rest_field("ops[0].check_version.version"), "ops[0].version");
+        assert_eq!(rest_field("page.page_size"), "page_size");
+        assert_eq!(rest_field("session_id"), "session_id");
+    }
+}
