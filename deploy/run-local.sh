@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the implemented services on this machine, in dependency order (auth, then the gateway),
-# each log line prefixed by its service's name. Ctrl-C (or any service exiting) stops them all.
+# Runs the implemented services on this machine, in dependency order (auth, memory, then the
+# gateway), each log line prefixed by its service's name. Ctrl-C (or any service exiting) stops
+# them all.
 # Used by `make run`, which has already started Postgres/Redis/NATS and built release binaries.
 #
 # Addresses come from the services' own SANKALPA_* defaults; set them in the environment to move
@@ -13,6 +14,8 @@ export SANKALPA_LOG_FORMAT=${SANKALPA_LOG_FORMAT:-pretty}
 
 auth_grpc=${SANKALPA_AUTH_GRPC_ADDR:-127.0.0.1:50051}
 auth_http=${SANKALPA_AUTH_HTTP_ADDR:-127.0.0.1:9101}
+memory_grpc=${SANKALPA_MEMORY_GRPC_ADDR:-127.0.0.1:50054}
+memory_http=${SANKALPA_MEMORY_HTTP_ADDR:-127.0.0.1:9104}
 gateway=${SANKALPA_GATEWAY_ADDR:-127.0.0.1:8080}
 
 pids=()
@@ -49,6 +52,8 @@ wait_http() {
 
 start auth sankalpa-auth
 wait_http auth "http://$auth_http/readyz"
+start memory sankalpa-memory
+wait_http memory "http://$memory_http/readyz"
 start gateway sankalpa-gateway
 wait_http gateway "http://$gateway/readyz"
 
@@ -58,6 +63,8 @@ cat <<EOF
     gateway     http://$gateway        (REST, /docs, /openapi.json, /metrics)
     auth gRPC   $auth_grpc
     auth HTTP   http://$auth_http        (/healthz, /readyz, /metrics)
+    memory gRPC $memory_grpc
+    memory HTTP http://$memory_http        (/healthz, /readyz, /metrics)
 
   Try:  curl -s http://$gateway/api/status
 

@@ -1,8 +1,10 @@
 //! The load generator behind `make bench`.
 //!
-//! It starts its own fleet (the release binaries of auth and the gateway, as child processes on
-//! free ports, with rate limits out of the way), or uses the gateway at `SANKALPA_BENCH_URL`.
-//! It registers one user, logs in, then drives every [`Scenario`] for `SANKALPA_BENCH_SECONDS`
+//! It starts its own fleet (the release binaries of auth, memory and the gateway, as child
+//! processes on free ports, with rate limits out of the way), or uses the gateway at
+//! `SANKALPA_BENCH_URL`. It registers one user, logs in, saves the memory entry the load
+//! scenario reads (and reads it once, so it is cached), then drives every [`Scenario`] for
+//! `SANKALPA_BENCH_SECONDS`
 //! (default 10) at each concurrency in [`CONCURRENCIES`], and prints one JSON line per scenario
 //! and concurrency on stdout:
 //! `{"scenario","concurrency","requests","errors","throughput_rps","p50_us","p99_us"}`.
@@ -15,6 +17,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -25,6 +28,11 @@ use tokio::task::JoinSet;
 
 const CONCURRENCIES: [usize; 2] = [1, 64];
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The memory session every memory scenario uses, and the key the load scenario reads.
+const CACHED_KEY: &str = "cached";
+/// Saves cycle through this many keys, so concurrent saves write different rows, as agents of
+/// different runs do, rather than all queueing on one row's lock.
+const SAVE_KEYS: u64 = 1024;
 /// Requests per window given to every rate-limit class of a fleet the bench starts itself
 /// (whatever the window), so the bench measures the gateway's work and never its 429s.
 const UNLIMITED: &str = "1000000000";
@@ -50,6 +58,31 @@ fn scenarios() -> Vec<Scenario> {
             },
         },
         Scenario {
+            // Issue 3: >= 10,000 req/s at 64 with p99 <= 15 ms; p50 <= 1 ms at 1.
+            name: "POST /api/memory/load (cached key)",
+            request: |s| {
+                s.client
+                    .post(s.url("/api/memory/load"))
+                    .bearer_auth(&s.access_token)
+                    .json(&json!({ "session_id": s.memory_session, "key": CACHED_KEY }))
+            },
+        },
+        Scenario {
+            // Issue 3: >= 4,000 req/s at 64 with p99 <= 30 ms; p50 <= 2 ms at 1.
+            name: "POST /api/memory/save",
+            request: |s| {
+                let n = s.saves.fetch_add(1, Ordering::Relaxed);
+                s.client
+                    .post(s.url("/api/memory/save"))
+                    .bearer_auth(&s.access_token)
+                    .json(&json!({
+                        "session_id": s.memory_session,
+                        "key": format!("k{}", n % SAVE_KEYS),
+                        "value": { "step": "plan", "n": n },
+                    }))
+            },
+        },
+        Scenario {
             // Bounded by argon2id on purpose: reported, not a target.
             name: "POST /api/users/login",
             request: |s| {
@@ -61,12 +94,16 @@ fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-/// What every request of every scenario may use: the gateway and a logged-in user.
+/// What every request of every scenario may use: the gateway, a logged-in user and its memory
+/// session.
 struct Session {
     client: Client,
     base: String,
     credentials: Value,
     access_token: String,
+    memory_session: String,
+    /// Saves sent so far, to pick each save's key.
+    saves: AtomicU64,
 }
 
 impl Session {
@@ -114,6 +151,7 @@ async fn bench(fleet: &mut Fleet, duration: Duration) -> Result<()> {
     };
     wait_ready(&client, &format!("{base}/readyz"), fleet).await?;
     let session = Arc::new(log_in(client, base).await?);
+    seed_memory(&session).await?;
 
     for scenario in scenarios() {
         for concurrency in CONCURRENCIES {
@@ -162,7 +200,36 @@ async fn log_in(client: Client, base: String) -> Result<Session> {
         base,
         credentials,
         access_token,
+        memory_session: format!("bench-{id}"),
+        saves: AtomicU64::new(0),
     })
+}
+
+/// Saves the entry the load scenario reads and reads it once, which puts it in memory's cache.
+async fn seed_memory(session: &Session) -> Result<()> {
+    let response = session
+        .client
+        .post(session.url("/api/memory/save"))
+        .bearer_auth(&session.access_token)
+        .json(&json!({
+            "session_id": session.memory_session,
+            "key": CACHED_KEY,
+            "value": { "plan": ["schema", "backend", "frontend"], "done": false },
+        }))
+        .send()
+        .await
+        .context("Failed to save the bench's memory entry")?;
+    expect_success(response, "memory save").await?;
+    let response = session
+        .client
+        .post(session.url("/api/memory/load"))
+        .bearer_auth(&session.access_token)
+        .json(&json!({ "session_id": session.memory_session, "key": CACHED_KEY }))
+        .send()
+        .await
+        .context("Failed to load the bench's memory entry")?;
+    expect_success(response, "memory load").await?;
+    Ok(())
 }
 
 async fn expect_success(response: reqwest::Response, what: &str) -> Result<reqwest::Response> {
@@ -281,7 +348,8 @@ struct Fleet {
 }
 
 impl Fleet {
-    /// Starts auth, waits for it, then the gateway in front of it; gives the gateway's URL.
+    /// Starts auth, waits for it, then memory, then the gateway in front of both; gives the
+    /// gateway's URL.
     async fn start(&mut self, client: &Client) -> Result<String> {
         let bin_dir = match std::env::var_os("CARGO_TARGET_DIR") {
             Some(dir) => PathBuf::from(dir).join("release"),
@@ -294,7 +362,13 @@ impl Fleet {
             "SANKALPA_DATABASE_URL",
             "postgres://postgres@127.0.0.1:5432/sankalpa_bench",
         );
-        let [auth_grpc, auth_http, gateway] = [free_port()?, free_port()?, free_port()?];
+        let [auth_grpc, auth_http, memory_grpc, memory_http, gateway] = [
+            free_port()?,
+            free_port()?,
+            free_port()?,
+            free_port()?,
+            free_port()?,
+        ];
 
         self.spawn(
             "auth",
@@ -312,7 +386,39 @@ impl Fleet {
         )
         .await?;
 
+        // Its own Redis keys (rate-limit counters, memory's cache), apart from any other fleet
+        // on this Redis.
         let prefix = format!("bench:{}:", uuid::Uuid::new_v4().simple());
+        self.spawn(
+            "memory",
+            &bin_dir.join("sankalpa-memory"),
+            &[
+                ("SANKALPA_DATABASE_URL", database_url.clone()),
+                (
+                    "SANKALPA_MEMORY_GRPC_ADDR",
+                    format!("127.0.0.1:{memory_grpc}"),
+                ),
+                (
+                    "SANKALPA_MEMORY_HTTP_ADDR",
+                    format!("127.0.0.1:{memory_http}"),
+                ),
+                ("SANKALPA_AUTH_URL", format!("http://127.0.0.1:{auth_grpc}")),
+                ("SANKALPA_REDIS_KEY_PREFIX", prefix.clone()),
+                // Backups are not benched; this only keeps memory from writing into the
+                // current directory.
+                (
+                    "SANKALPA_OBJECT_STORE_URL",
+                    bin_dir.join("bench-objects").to_string_lossy().into_owned(),
+                ),
+            ],
+        )?;
+        wait_ready(
+            client,
+            &format!("http://127.0.0.1:{memory_http}/readyz"),
+            self,
+        )
+        .await?;
+
         self.spawn(
             "gateway",
             &bin_dir.join("sankalpa-gateway"),
@@ -320,7 +426,10 @@ impl Fleet {
                 ("SANKALPA_DATABASE_URL", database_url),
                 ("SANKALPA_GATEWAY_ADDR", format!("127.0.0.1:{gateway}")),
                 ("SANKALPA_AUTH_URL", format!("http://127.0.0.1:{auth_grpc}")),
-                // Its own rate-limit counters, apart from any other gateway on this Redis.
+                (
+                    "SANKALPA_MEMORY_URL",
+                    format!("http://127.0.0.1:{memory_grpc}"),
+                ),
                 ("SANKALPA_REDIS_KEY_PREFIX", prefix),
                 ("SANKALPA_RATE_LIMIT_ANONYMOUS", UNLIMITED.to_owned()),
                 ("SANKALPA_RATE_LIMIT_AUTHENTICATED", UNLIMITED.to_owned()),
