@@ -37,7 +37,7 @@ pub enum Language {
 }
 
 impl Language {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::Python => "python",
             Self::JavaScript => "javascript",
@@ -49,7 +49,7 @@ impl Language {
         }
     }
 
-    fn parse(name: &str) -> Option<Self> {
+    pub fn parse(name: &str) -> Option<Self> {
         Some(match name.to_lowercase().as_str() {
             "python" | "py" => Self::Python,
             "javascript" | "js" | "jsx" => Self::JavaScript,

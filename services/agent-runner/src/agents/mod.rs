@@ -9,7 +9,10 @@ mod calculator;
 mod code;
 mod dates;
 mod delivery;
+mod enhanced;
 mod frontend;
+mod marketing;
+mod orchestration;
 mod project;
 mod quality;
 mod security;
@@ -51,6 +54,18 @@ pub const BUILTIN: &[&str] = &[
     "readme_writer",
     "deploy_executor",
     "domain_linker",
+    "seo_optimizer",
+    "product_hunt_copywriter",
+    "pitch_deck_generator",
+    "copilot",
+    "finetuner",
+    "vs_code_extension",
+    "cli_runner",
+    "multi_agent_memory_manager",
+    "version_tracker",
+    "planner",
+    "execution_manager",
+    "session_replayer",
 ];
 
 /// Why an agent did not produce an output.
@@ -171,6 +186,18 @@ pub async fn run(name: &str, ctx: &mut Context, input: &Value) -> Result<Value, 
         "readme_writer" => delivery::readme(ctx, input),
         "deploy_executor" => delivery::deploy(ctx, input),
         "domain_linker" => delivery::domain(ctx, input),
+        "seo_optimizer" => marketing::seo(ctx, input),
+        "product_hunt_copywriter" => marketing::launch(input),
+        "pitch_deck_generator" => marketing::deck(ctx, input),
+        "copilot" => enhanced::copilot(ctx, input).await,
+        "finetuner" => enhanced::finetune(ctx, input),
+        "vs_code_extension" => enhanced::vscode(ctx, input),
+        "cli_runner" => enhanced::cli(ctx, input),
+        "multi_agent_memory_manager" => orchestration::merge_memory(input),
+        "version_tracker" => orchestration::release(ctx, input),
+        "planner" => orchestration::plan(input),
+        "execution_manager" => orchestration::schedule(input),
+        "session_replayer" => orchestration::replay(ctx, input),
         other => Err(AgentError::Failed(format!(
             "{other} is listed in the catalog but not built in"
         ))),

@@ -7,7 +7,53 @@ use tonic_health::pb::health_client::HealthClient;
 use crate::{authed, start};
 
 const EXPECTED: &[(&str, &[&str])] = &[
-    ("testing", &["critic", "security_scanner"]),
+    (
+        "builder",
+        &[
+            "api_builder",
+            "auth_builder",
+            "backend_builder",
+            "db_schema",
+            "email_system",
+            "frontend_builder",
+            "markdown_editor",
+            "project_architect",
+            "role_auth",
+            "stripe_payment",
+            "ui_generator",
+        ],
+    ),
+    (
+        "testing",
+        &[
+            "critic",
+            "integration_test",
+            "security_scanner",
+            "test_suite",
+        ],
+    ),
+    (
+        "deployment",
+        &["ci_generator", "deploy_executor", "domain_linker"],
+    ),
+    (
+        "marketing",
+        &[
+            "pitch_deck_generator",
+            "product_hunt_copywriter",
+            "readme_writer",
+            "seo_optimizer",
+        ],
+    ),
+    (
+        "enhanced",
+        &["cli_runner", "copilot", "finetuner", "vs_code_extension"],
+    ),
+    ("meta", &["multi_agent_memory_manager", "version_tracker"]),
+    (
+        "orchestration",
+        &["execution_manager", "planner", "session_replayer"],
+    ),
     (
         "custom",
         &[

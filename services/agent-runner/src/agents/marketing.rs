@@ -1,0 +1,411 @@
+//! The marketing agents: seo_optimizer (audits a page and writes its meta tags and robots.txt),
+//! product_hunt_copywriter (launch copy within Product Hunt's limits) and pitch_deck_generator
+//! (a ten-slide deck in Markdown, naming what is missing).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AgentError, Context, parse};
+
+#[derive(Deserialize)]
+struct SeoInput {
+    content: String,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    keywords: Vec<String>,
+}
+
+static TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?s)<[^>]*>").expect("a valid pattern"));
+static TITLE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?is)<title>(.*?)</title>").expect("a valid pattern"));
+static META_DESCRIPTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?is)<meta\s+name=["']description["']\s+content=["']([^"']*)["']"#)
+        .expect("a valid pattern")
+});
+static H1: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?is)<h1[^>]*>(.*?)</h1>").expect("a valid pattern"));
+static IMG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?is)<img\b[^>]*>").expect("a valid pattern"));
+
+fn text_of(html: &str) -> String {
+    TAG.replace_all(html, " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// At most `max` characters, cut at a word boundary.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out = String::new();
+    for word in text.split_whitespace() {
+        if out.chars().count() + word.chars().count() + 1 > max.saturating_sub(1) {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out.push('…');
+    out
+}
+
+fn escape_attr(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+}
+
+pub fn seo(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
+    let input: SeoInput = parse(input)?;
+    let body = text_of(&input.content);
+    let words: Vec<String> = body
+        .split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut issues = Vec::new();
+    let mut issue =
+        |rule: &str, message: String| issues.push(json!({"rule": rule, "message": message}));
+    let title = TITLE.captures(&input.content).map(|c| text_of(&c[1]));
+    match &title {
+        None => issue("missing_title", "the page has no <title>".to_owned()),
+        Some(t) if !(30..=60).contains(&t.chars().count()) => issue(
+            "title_length",
+            format!(
+                "the title is {} characters; 30 to 60 show fully in results",
+                t.chars().count()
+            ),
+        ),
+        Some(_) => {}
+    }
+    let description = META_DESCRIPTION
+        .captures(&input.content)
+        .map(|c| c[1].to_owned());
+    match &description {
+        None => issue(
+            "missing_description",
+            "the page has no meta description".to_owned(),
+        ),
+        Some(d) if !(70..=160).contains(&d.chars().count()) => issue(
+            "description_length",
+            format!(
+                "the meta description is {} characters; aim for 70 to 160",
+                d.chars().count()
+            ),
+        ),
+        Some(_) => {}
+    }
+    let h1s = H1.find_iter(&input.content).count();
+    if h1s != 1 {
+        issue(
+            "h1_count",
+            format!("the page has {h1s} <h1> headings; it should have one"),
+        );
+    }
+    let missing_alt = IMG
+        .find_iter(&input.content)
+        .filter(|m| !m.as_str().to_lowercase().contains("alt="))
+        .count();
+    if missing_alt > 0 {
+        issue(
+            "image_alt",
+            format!("{missing_alt} image(s) have no alt text"),
+        );
+    }
+    if words.len() < 300 {
+        issue(
+            "thin_content",
+            format!("{} words; pages under 300 words rank poorly", words.len()),
+        );
+    }
+    let mut density = BTreeMap::new();
+    for keyword in &input.keywords {
+        let parts: Vec<String> = keyword.split_whitespace().map(str::to_lowercase).collect();
+        let hits = if parts.is_empty() {
+            0
+        } else {
+            words
+                .windows(parts.len())
+                .filter(|w| *w == parts.as_slice())
+                .count()
+        };
+        let percent = if words.is_empty() {
+            0.0
+        } else {
+            (hits * parts.len()) as f64 * 100.0 / words.len() as f64
+        };
+        let percent = (percent * 100.0).round() / 100.0;
+        if hits == 0 {
+            issue(
+                "keyword_missing",
+                format!("the keyword {keyword:?} does not appear"),
+            );
+        } else if percent > 3.0 {
+            issue(
+                "keyword_stuffing",
+                format!("the keyword {keyword:?} is {percent}% of the words; keep it under 3%"),
+            );
+        }
+        density.insert(keyword.clone(), json!({"count": hits, "percent": percent}));
+    }
+    let score = 100usize.saturating_sub(issues.len() * 12);
+    let first_keyword = input.keywords.first().cloned().unwrap_or_default();
+    let suggested_title = clip(
+        &title
+            .clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| format!("{first_keyword} | {}", clip(&body, 40))),
+        60,
+    );
+    let suggested_description = clip(&description.clone().unwrap_or_else(|| body.clone()), 155);
+    let mut meta = format!(
+        "<title>{t}</title>\n<meta name=\"description\" content=\"{d}\">\n<meta property=\"og:title\" content=\"{t}\">\n<meta property=\"og:description\" content=\"{d}\">\n<meta name=\"twitter:card\" content=\"summary_large_image\">\n",
+        t = escape_attr(&suggested_title),
+        d = escape_attr(&suggested_description)
+    );
+    if let Some(url) = &input.url {
+        let _ = writeln!(
+            meta,
+            "<link rel=\"canonical\" href=\"{}\">\n<meta property=\"og:url\" content=\"{}\">",
+            escape_attr(url),
+            escape_attr(url)
+        );
+    }
+    let origin = input.url.as_deref().and_then(|u| {
+        let rest = u.split_once("://")?.1;
+        Some(format!(
+            "{}://{}",
+            u.split_once("://")?.0,
+            rest.split('/').next()?
+        ))
+    });
+    let robots = match &origin {
+        Some(origin) => format!("User-agent: *\nAllow: /\n\nSitemap: {origin}/sitemap.xml\n"),
+        None => "User-agent: *\nAllow: /\n".to_owned(),
+    };
+    ctx.write("seo/meta.html", meta)?;
+    ctx.write("seo/robots.txt", robots)?;
+    Ok(json!({
+        "score": score,
+        "word_count": words.len(),
+        "issues": issues,
+        "keyword_density": density,
+        "suggested": {"title": suggested_title, "description": suggested_description},
+        "files": ["seo/meta.html", "seo/robots.txt"],
+    }))
+}
+
+#[derive(Deserialize)]
+struct LaunchInput {
+    product_name: String,
+    description: String,
+    #[serde(default)]
+    features: Vec<String>,
+    #[serde(default)]
+    audience: Option<String>,
+    #[serde(default)]
+    pricing: Option<String>,
+}
+
+/// Product Hunt topics and words that suggest them.
+const TOPICS: &[(&str, &[&str])] = &[
+    (
+        "Developer Tools",
+        &["api", "developer", "code", "cli", "sdk", "git"],
+    ),
+    (
+        "Artificial Intelligence",
+        &["ai", "llm", "agent", "gpt", "machine learning", "model"],
+    ),
+    (
+        "Productivity",
+        &[
+            "productivity",
+            "task",
+            "workflow",
+            "automate",
+            "automation",
+            "time",
+        ],
+    ),
+    ("SaaS", &["saas", "subscription", "dashboard", "team"]),
+    (
+        "Open Source",
+        &["open source", "self-hosted", "github", "self-hostable"],
+    ),
+    (
+        "Marketing",
+        &["marketing", "seo", "launch", "copy", "growth"],
+    ),
+    ("Design Tools", &["design", "ui", "figma", "prototype"]),
+];
+
+pub fn launch(input: &Value) -> Result<Value, AgentError> {
+    let input: LaunchInput = parse(input)?;
+    let lower = format!("{} {}", input.description, input.features.join(" ")).to_lowercase();
+    let topics: Vec<&str> = TOPICS
+        .iter()
+        .filter(|(_, words)| {
+            words.iter().any(|w| {
+                lower
+                    .split(|c: char| !c.is_alphanumeric() && c != '-')
+                    .any(|t| t == *w)
+                    || (w.contains(' ') && lower.contains(*w))
+            })
+        })
+        .map(|(topic, _)| *topic)
+        .take(3)
+        .collect();
+    let first_sentence = input
+        .description
+        .split(['.', '!', '?'])
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let tagline = clip(&first_sentence, 60);
+    let audience = input.audience.clone().unwrap_or_else(|| "teams".to_owned());
+    let mut short = format!(
+        "{} {}",
+        input.product_name,
+        lowercase_first(&input.description)
+    );
+    if !input.features.is_empty() {
+        short = format!(
+            "{}: {}",
+            input.product_name,
+            input
+                .features
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let short_description = clip(&short, 260);
+    let mut comment = format!(
+        "Hi Product Hunt! 👋\n\nWe built {name} because {audience} deserve better: {description}\n",
+        name = input.product_name,
+        description = input.description.trim()
+    );
+    if !input.features.is_empty() {
+        comment.push_str("\nWhat you get:\n");
+        for feature in &input.features {
+            let _ = writeln!(comment, "• {feature}");
+        }
+    }
+    if let Some(pricing) = &input.pricing {
+        let _ = writeln!(comment, "\nPricing: {pricing}");
+    }
+    comment.push_str("\nWe'd love your feedback — what should we build next?");
+    Ok(json!({
+        "tagline": tagline,
+        "short_description": short_description,
+        "first_comment": comment,
+        "topics": topics,
+        "limits": {"tagline": 60, "short_description": 260},
+        "checklist": [
+            "Gallery: 3-5 images at 1270x760, the first showing the product in use",
+            "A 30-60 second demo video",
+            "Launch at 00:01 PT on a Tuesday to Thursday",
+            "Reply to every comment on launch day",
+        ],
+    }))
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.trim().chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[derive(Deserialize)]
+struct DeckInput {
+    company: String,
+    problem: String,
+    solution: String,
+    #[serde(default)]
+    market: Option<String>,
+    #[serde(default)]
+    business_model: Option<String>,
+    #[serde(default)]
+    traction: Option<String>,
+    #[serde(default)]
+    competition: Option<String>,
+    #[serde(default)]
+    team: Vec<String>,
+    #[serde(default)]
+    ask: Option<String>,
+}
+
+pub fn deck(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
+    let input: DeckInput = parse(input)?;
+    let mut gaps = Vec::new();
+    let mut section = |name: &str, value: &Option<String>| -> String {
+        value.clone().unwrap_or_else(|| {
+            gaps.push(name.to_owned());
+            format!("_To fill: {name}._")
+        })
+    };
+    let team = if input.team.is_empty() {
+        section("team", &None)
+    } else {
+        input
+            .team
+            .iter()
+            .map(|m| format!("- {m}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let slides = vec![
+        (input.company.clone(), clip(&input.solution, 120)),
+        ("The problem".to_owned(), input.problem.clone()),
+        ("Our solution".to_owned(), input.solution.clone()),
+        ("Market".to_owned(), section("market", &input.market)),
+        (
+            "Business model".to_owned(),
+            section("business_model", &input.business_model),
+        ),
+        ("Traction".to_owned(), section("traction", &input.traction)),
+        (
+            "Competition".to_owned(),
+            section("competition", &input.competition),
+        ),
+        ("Team".to_owned(), team),
+        ("The ask".to_owned(), section("ask", &input.ask)),
+        (
+            "Thank you".to_owned(),
+            format!("{} — let's talk.", input.company),
+        ),
+    ];
+    let mut markdown = String::from("---\nmarp: true\npaginate: true\n---\n");
+    for (i, (title, body)) in slides.iter().enumerate() {
+        if i > 0 {
+            markdown.push_str("\n---\n");
+        }
+        let _ = write!(markdown, "\n# {title}\n\n{body}\n");
+    }
+    ctx.write("pitch/deck.md", markdown)?;
+    Ok(json!({
+        "slides": slides.iter().map(|(title, body)| json!({"title": title, "body": body})).collect::<Vec<_>>(),
+        "gaps": gaps,
+        "files": ["pitch/deck.md"],
+    }))
+}
