@@ -53,6 +53,8 @@ pub struct Agent {
 pub enum Kind {
     /// Implemented in [`crate::agents`].
     Builtin,
+    /// Defined by a tenant.
+    Custom(Box<crate::custom::Custom>),
 }
 
 /// The declaration fields as written in the catalog and in custom definitions.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use sankalpa_kit::auth::{Principal, authorize};
+use sankalpa_kit::problem::FieldViolation;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::agent_service_server::AgentService;
 use serde_json::Value;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 use crate::State;
 use crate::artifacts::{TenantFiles, valid_id};
 use crate::catalog::{Agent, CATEGORIES, Kind, order};
+use crate::custom;
 use crate::error::{Result, RunnerError};
 use crate::runs::{self, Run, RunRequest};
 
@@ -54,8 +56,19 @@ fn tenant_of(caller: &Principal) -> Result<Uuid> {
 
 fn agent_message(agent: &Agent) -> pb::Agent {
     let spec = &agent.spec;
-    let origin = match agent.kind {
-        Kind::Builtin => pb::AgentOrigin::Builtin,
+    let (origin, custom) = match &agent.kind {
+        Kind::Builtin => (pb::AgentOrigin::Builtin, None),
+        Kind::Custom(custom) => (
+            pb::AgentOrigin::Custom,
+            Some(pb::CustomAgentInfo {
+                definition_json: custom.definition.to_string(),
+                revision: custom.revision,
+                created_by: custom.created_by.clone(),
+                created_at: Some(timestamp(custom.created_at)),
+                updated_at: Some(timestamp(custom.updated_at)),
+                installed_from: custom.installed_from.clone(),
+            }),
+        ),
     };
     pb::Agent {
         name: spec.name.clone(),
@@ -66,7 +79,7 @@ fn agent_message(agent: &Agent) -> pb::Agent {
         output_schema_json: spec.output.source().to_string(),
         llm_capable: spec.llm_capable,
         origin: origin as i32,
-        custom: None,
+        custom,
     }
 }
 
@@ -125,16 +138,43 @@ fn grpc_timeout<T>(request: &Request<T>) -> Option<Duration> {
 
 impl AgentApi {
     /// A built-in agent, or the tenant's custom agent, by name.
-    async fn find(&self, _tenant: Uuid, name: &str) -> Result<Arc<Agent>> {
+    async fn find(&self, tenant: Uuid, name: &str) -> Result<Arc<Agent>> {
         if let Some(agent) = self.state.catalog.get(name) {
             return Ok(agent.clone());
         }
-        Err(RunnerError::NotFound(format!("agent {name:?}")))
+        match custom::get(&self.state.pool, tenant, name).await? {
+            Some(agent) => Ok(Arc::new(agent)),
+            None => Err(RunnerError::NotFound(format!("agent {name:?}"))),
+        }
+    }
+
+    /// The agent a definition document describes, or INVALID_ARGUMENT naming each problem
+    /// (fields prefixed with `definition_json.`).
+    fn compile(&self, definition_json: &str) -> Result<(Value, crate::catalog::AgentSpec)> {
+        let document: Value = serde_json::from_str(definition_json)
+            .map_err(|err| RunnerError::invalid("definition_json", format!("not JSON: {err}")))?;
+        let (spec, _) = custom::compile(&document).map_err(|problems| {
+            RunnerError::Invalid(
+                problems
+                    .into_iter()
+                    .map(|v| FieldViolation {
+                        field: if v.path.is_empty() {
+                            "definition_json".to_owned()
+                        } else {
+                            format!("definition_json.{}", v.path)
+                        },
+                        message: v.message,
+                    })
+                    .collect(),
+            )
+        })?;
+        Ok((document, spec))
     }
 
     fn run_request(
         &self,
         tenant: Uuid,
+        caller: String,
         agent: Arc<Agent>,
         message: pb::ExecuteAgentRequest,
         client_deadline: Option<Duration>,
@@ -188,16 +228,21 @@ impl AgentApi {
         }
         let deadline = client_deadline.map_or(requested, |client| client.min(requested));
         let mode = pb::LlmMode::try_from(message.llm).unwrap_or(pb::LlmMode::Unspecified);
+        let by_default = match &agent.kind {
+            Kind::Builtin => LLM_BY_DEFAULT.contains(&agent.spec.name.as_str()),
+            Kind::Custom(_) => agent.spec.llm_capable,
+        };
         let use_llm = agent.spec.llm_capable
             && match mode {
                 pb::LlmMode::Off => false,
                 pb::LlmMode::Preferred => true,
-                pb::LlmMode::Unspecified => LLM_BY_DEFAULT.contains(&agent.spec.name.as_str()),
+                pb::LlmMode::Unspecified => by_default,
             };
         Ok(RunRequest {
             agent,
             input,
             tenant: tenant.to_string(),
+            caller,
             run_id,
             workspace_id,
             session_id,
@@ -213,7 +258,8 @@ impl AgentService for AgentApi {
         &self,
         request: Request<pb::ListAgentsRequest>,
     ) -> Reply<pb::ListAgentsResponse> {
-        authorize(&request, "agents:read")?;
+        let caller = authorize(&request, "agents:read")?;
+        let tenant = tenant_of(caller)?;
         let message = request.into_inner();
         if !message.category.is_empty() && !CATEGORIES.contains(&message.category.as_str()) {
             return Err(RunnerError::invalid(
@@ -226,6 +272,10 @@ impl AgentService for AgentApi {
         let mut agents: Vec<Arc<Agent>> = Vec::new();
         if origin != pb::AgentOrigin::Custom {
             agents.extend(self.state.catalog.agents().iter().cloned());
+        }
+        if origin != pb::AgentOrigin::Builtin {
+            let custom = custom::list(&self.state.pool, tenant).await?;
+            agents.extend(custom.into_iter().map(Arc::new));
         }
         agents.retain(|a| message.category.is_empty() || a.spec.category == message.category);
         agents.sort_by(|a, b| order(a).cmp(&order(b)));
@@ -273,12 +323,16 @@ impl AgentService for AgentApi {
         &self,
         request: Request<pb::ExecuteAgentRequest>,
     ) -> Reply<pb::AgentRun> {
-        let caller = authorize(&request, "agents:execute")?;
-        let tenant = tenant_of(caller)?;
+        let caller = authorize(&request, "agents:execute")?.clone();
+        let tenant = tenant_of(&caller)?;
         let client_deadline = grpc_timeout(&request);
         let message = request.into_inner();
         let agent = self.find(tenant, &message.agent).await?;
-        let run = self.run_request(tenant, agent, message, client_deadline)?;
+        if custom::INSTALLERS.contains(&agent.spec.name.as_str()) {
+            // These agents define agents: running them is writing.
+            caller.require("agents:write")?;
+        }
+        let run = self.run_request(tenant, caller.subject, agent, message, client_deadline)?;
         let run = runs::execute(&self.state, run).await?;
         Ok(Response::new(run_message(run)))
     }
@@ -299,30 +353,127 @@ impl AgentService for AgentApi {
 
     async fn create_custom_agent(
         &self,
-        _request: Request<pb::CreateCustomAgentRequest>,
+        request: Request<pb::CreateCustomAgentRequest>,
     ) -> Reply<pb::Agent> {
-        Err(Status::unimplemented("custom agents are not available yet"))
+        let caller = authorize(&request, "agents:write")?;
+        let tenant = tenant_of(caller)?;
+        let message = request.get_ref();
+        let (document, spec) = self.compile(&message.definition_json)?;
+        if self.state.catalog.get(&spec.name).is_some() {
+            return Err(
+                RunnerError::AlreadyExists(format!("{} is a built-in agent", spec.name)).into(),
+            );
+        }
+        let agent = custom::create(
+            &self.state.pool,
+            tenant,
+            &spec,
+            &document,
+            &caller.subject,
+            &message.installed_from,
+        )
+        .await?;
+        Ok(Response::new(agent_message(&agent)))
     }
 
     async fn update_custom_agent(
         &self,
-        _request: Request<pb::UpdateCustomAgentRequest>,
+        request: Request<pb::UpdateCustomAgentRequest>,
     ) -> Reply<pb::Agent> {
-        Err(Status::unimplemented("custom agents are not available yet"))
+        let caller = authorize(&request, "agents:write")?;
+        let tenant = tenant_of(caller)?;
+        let message = request.get_ref();
+        if self.state.catalog.get(&message.name).is_some() {
+            return Err(RunnerError::Precondition(format!(
+                "{} is a built-in agent and cannot be changed",
+                message.name
+            ))
+            .into());
+        }
+        let (document, spec) = self.compile(&message.definition_json)?;
+        if spec.name != message.name {
+            return Err(RunnerError::invalid(
+                "definition_json.name",
+                format!("must be {:?}, the agent being updated", message.name),
+            )
+            .into());
+        }
+        let agent = custom::update(
+            &self.state.pool,
+            tenant,
+            &spec,
+            &document,
+            message.expected_revision,
+            &message.installed_from,
+        )
+        .await?;
+        Ok(Response::new(agent_message(&agent)))
     }
 
     async fn delete_custom_agent(
         &self,
-        _request: Request<pb::DeleteCustomAgentRequest>,
+        request: Request<pb::DeleteCustomAgentRequest>,
     ) -> Reply<pb::DeleteCustomAgentResponse> {
-        Err(Status::unimplemented("custom agents are not available yet"))
+        let caller = authorize(&request, "agents:write")?;
+        let tenant = tenant_of(caller)?;
+        let name = &request.get_ref().name;
+        if self.state.catalog.get(name).is_some() {
+            return Err(RunnerError::Precondition(format!(
+                "{name} is a built-in agent and cannot be deleted"
+            ))
+            .into());
+        }
+        custom::delete(&self.state.pool, tenant, name).await?;
+        Ok(Response::new(pb::DeleteCustomAgentResponse {}))
     }
 
     async fn validate_agent_definition(
         &self,
-        _request: Request<pb::ValidateAgentDefinitionRequest>,
+        request: Request<pb::ValidateAgentDefinitionRequest>,
     ) -> Reply<pb::ValidateAgentDefinitionResponse> {
-        Err(Status::unimplemented("custom agents are not available yet"))
+        authorize(&request, "agents:read")?;
+        let document: Value = match serde_json::from_str(&request.get_ref().definition_json) {
+            Ok(document) => document,
+            Err(err) => {
+                return Ok(Response::new(pb::ValidateAgentDefinitionResponse {
+                    valid: false,
+                    violations: vec![pb::FieldViolation {
+                        field: String::new(),
+                        message: format!("not JSON: {err}"),
+                    }],
+                    agent: None,
+                }));
+            }
+        };
+        Ok(Response::new(match custom::compile(&document) {
+            Ok((spec, behaviour)) => pb::ValidateAgentDefinitionResponse {
+                valid: true,
+                violations: Vec::new(),
+                agent: Some(agent_message(&Agent {
+                    spec,
+                    kind: Kind::Custom(Box::new(custom::Custom {
+                        behaviour,
+                        definition: document,
+                        revision: 0,
+                        created_by: String::new(),
+                        created_at: Utc::now(),
+                        updated_at: Utc::now(),
+                        installed_from: String::new(),
+                    })),
+                })),
+            },
+            Err(problems) => pb::ValidateAgentDefinitionResponse {
+                valid: false,
+                violations: problems
+                    .into_iter()
+                    .map(|v| pb::FieldViolation {
+                        field: v.path,
+                        message: v.message,
+                    })
+                    .collect(),
+                agent: None,
+            },
+        }))
     }
 
     type GetArtifactsStream =

@@ -12,6 +12,7 @@
 mod agents;
 mod artifacts;
 mod catalog;
+mod custom;
 mod error;
 mod grpc;
 pub mod llm;

@@ -22,12 +22,15 @@ use crate::State;
 use crate::agents::{self, Context, LlmUsage};
 use crate::artifacts::{Artifact, TenantFiles};
 use crate::catalog::{Agent, Kind};
+use crate::custom;
 use crate::error::{Result, RunnerError};
 
 pub struct RunRequest {
     pub agent: Arc<Agent>,
     pub input: Value,
     pub tenant: String,
+    /// The user or key running the agent.
+    pub caller: String,
     pub run_id: String,
     pub workspace_id: String,
     pub session_id: Option<String>,
@@ -195,7 +198,7 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
     };
     let mut ctx = Context::new(llm);
     let outcome = {
-        let work = behave(&request.agent, &mut ctx, &request.input);
+        let work = behave(state, &request, &mut ctx);
         tokio::select! {
             biased;
             () = cancel.cancelled() => Err((Status::Cancelled, RunError::new("cancelled", "the run was cancelled"))),
@@ -286,12 +289,17 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
 }
 
 async fn behave(
-    agent: &Agent,
+    state: &State,
+    request: &RunRequest,
     ctx: &mut Context,
-    input: &Value,
 ) -> Result<Value, agents::AgentError> {
+    let agent = &request.agent;
     match &agent.kind {
-        Kind::Builtin => agents::run(&agent.spec.name, ctx, input).await,
+        Kind::Builtin if custom::INSTALLERS.contains(&agent.spec.name.as_str()) => {
+            custom::install(state, request).await
+        }
+        Kind::Builtin => agents::run(&agent.spec.name, ctx, &request.input).await,
+        Kind::Custom(definition) => custom::run(definition, ctx, &request.input).await,
     }
 }
 
@@ -319,6 +327,7 @@ fn record_metrics(agent: &Agent, status: Status, duration: Duration, usage: &Llm
     // number of series bounded.
     let name = match agent.kind {
         Kind::Builtin => agent.spec.name.clone(),
+        Kind::Custom(_) => "custom".to_owned(),
     };
     metrics::counter!("agent_runs_total", "agent" => name.clone(), "outcome" => status.as_str())
         .increment(1);

@@ -18,6 +18,8 @@ mod quality;
 mod security;
 mod translation;
 
+pub use project::slug;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -66,6 +68,8 @@ pub const BUILTIN: &[&str] = &[
     "planner",
     "execution_manager",
     "session_replayer",
+    "self_replicator",
+    "plugin_loader",
 ];
 
 /// Why an agent did not produce an output.
@@ -198,6 +202,8 @@ pub async fn run(name: &str, ctx: &mut Context, input: &Value) -> Result<Value, 
         "planner" => orchestration::plan(input),
         "execution_manager" => orchestration::schedule(input),
         "session_replayer" => orchestration::replay(ctx, input),
+        // self_replicator and plugin_loader store agents, so the run drives them
+        // (crate::custom::install) rather than this table of pure agents.
         other => Err(AgentError::Failed(format!(
             "{other} is listed in the catalog but not built in"
         ))),

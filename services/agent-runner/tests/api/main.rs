@@ -3,6 +3,7 @@
 
 mod agents;
 mod catalog;
+mod custom;
 mod events;
 mod execute;
 mod llm;

@@ -1,0 +1,757 @@
+//! Custom agents: defined by a tenant in a JSON document, stored in `agents.custom_agents`,
+//! listed beside the built-in agents and run the same way.
+//!
+//! A definition declares the catalog fields (name, category, description, version, input and
+//! output schema) and either a `template` — output fields and files rendered from the input — or
+//! a `prompt` for the LLM. Templates substitute `{{ field.path }}` with optional filters
+//! (`upper`, `lower`, `slug`, `json`) and nothing else: they cannot read files, run code or
+//! reach the network. Every file path is checked when the definition is saved (with its
+//! placeholders filled) and again when rendered, so no input can make a template write outside
+//! its run's artifact folder.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::agents::{AgentError, Context};
+use crate::artifacts::clean_path;
+use crate::catalog::{Agent, AgentSpec, Kind, RawSpec};
+use crate::error::{Result, RunnerError};
+use crate::schema::Violation;
+
+/// One piece of a parsed template string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Field {
+        path: Vec<String>,
+        filter: Option<Filter>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    Upper,
+    Lower,
+    Slug,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Text(Vec<Piece>);
+
+#[derive(Debug)]
+pub enum Behaviour {
+    Template {
+        output: Value,
+        files: Vec<(Text, Text)>,
+    },
+    Prompt(Text),
+}
+
+/// What a custom agent has beyond its declaration.
+#[derive(Debug)]
+pub struct Custom {
+    pub behaviour: Behaviour,
+    pub definition: Value,
+    pub revision: u64,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub installed_from: String,
+}
+
+fn parse_text(source: &str, at: &str, fields: &[String], problems: &mut Vec<Violation>) -> Text {
+    let mut pieces = Vec::new();
+    let mut rest = source;
+    while let Some(open) = rest.find("{{") {
+        if open > 0 {
+            pieces.push(Piece::Text(rest[..open].to_owned()));
+        }
+        let Some(close) = rest[open..].find("}}") else {
+            problems.push(Violation {
+                path: at.to_owned(),
+                message: "a {{ is never closed".to_owned(),
+            });
+            return Text(pieces);
+        };
+        let inner = rest[open + 2..open + close].trim();
+        let (path, filter) = match inner.split_once('|') {
+            Some((path, filter)) => (path.trim(), Some(filter.trim())),
+            None => (inner, None),
+        };
+        let filter = match filter {
+            None => None,
+            Some("upper") => Some(Filter::Upper),
+            Some("lower") => Some(Filter::Lower),
+            Some("slug") => Some(Filter::Slug),
+            Some("json") => Some(Filter::Json),
+            Some(other) => {
+                problems.push(Violation {
+                    path: at.to_owned(),
+                    message: format!("unknown filter {other:?}: use upper, lower, slug or json"),
+                });
+                None
+            }
+        };
+        let segments: Vec<String> = path.split('.').map(str::to_owned).collect();
+        if segments
+            .iter()
+            .any(|s| s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            problems.push(Violation {
+                path: at.to_owned(),
+                message: format!("{{{{ {inner} }}}} is not a field path"),
+            });
+        } else if !fields.contains(&segments[0]) {
+            problems.push(Violation {
+                path: at.to_owned(),
+                message: format!("{:?} is not a field of the input schema", segments[0]),
+            });
+        }
+        pieces.push(Piece::Field {
+            path: segments,
+            filter,
+        });
+        rest = &rest[open + close + 2..];
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Text(rest.to_owned()));
+    }
+    Text(pieces)
+}
+
+fn lookup<'a>(input: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(input, |value, segment| match value {
+        Value::Object(map) => map.get(segment),
+        Value::Array(items) => items.get(segment.parse::<usize>().ok()?),
+        _ => None,
+    })
+}
+
+impl Text {
+    fn render(&self, input: &Value) -> String {
+        let mut out = String::new();
+        for piece in &self.0 {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Field { path, filter } => {
+                    let value = lookup(input, path).cloned().unwrap_or(Value::Null);
+                    let text = match (&value, filter) {
+                        (_, Some(Filter::Json)) => value.to_string(),
+                        (Value::String(s), _) => s.clone(),
+                        (Value::Null, _) => String::new(),
+                        (other, _) => other.to_string(),
+                    };
+                    out.push_str(&match filter {
+                        Some(Filter::Upper) => text.to_uppercase(),
+                        Some(Filter::Lower) => text.to_lowercase(),
+                        Some(Filter::Slug) => crate::agents::slug(&text),
+                        _ => text,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// A lone `{{ field }}` keeps the field's JSON type (a number stays a number).
+    fn render_value(&self, input: &Value) -> Value {
+        match self.0.as_slice() {
+            [Piece::Field { path, filter: None }] => {
+                lookup(input, path).cloned().unwrap_or(Value::Null)
+            }
+            _ => Value::String(self.render(input)),
+        }
+    }
+
+    /// The text with every placeholder filled by `x`: what a path looks like at its most benign.
+    fn skeleton(&self) -> String {
+        self.0
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) => t.as_str(),
+                Piece::Field { .. } => "x",
+            })
+            .collect()
+    }
+}
+
+fn compile_output(
+    template: &Value,
+    at: &str,
+    fields: &[String],
+    problems: &mut Vec<Violation>,
+) -> Value {
+    match template {
+        Value::String(source) => {
+            parse_text(source, at, fields, problems);
+            template.clone()
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| compile_output(v, &format!("{at}[{i}]"), fields, problems))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        compile_output(v, &format!("{at}.{k}"), fields, problems),
+                    )
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn render_output(template: &Value, input: &Value) -> Value {
+    match template {
+        Value::String(source) => parse_text(source, "", &[], &mut Vec::new()).render_value(input),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| render_output(v, input)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), render_output(v, input)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Checks a definition document; the agent it describes, or every problem (paths into it).
+pub fn compile(document: &Value) -> std::result::Result<(AgentSpec, Behaviour), Vec<Violation>> {
+    let problem = |path: &str, message: &str| {
+        vec![Violation {
+            path: path.to_owned(),
+            message: message.to_owned(),
+        }]
+    };
+    let Some(map) = document.as_object() else {
+        return Err(problem("", "a definition is a JSON object"));
+    };
+    let mut spec_fields: Map<String, Value> = map.clone();
+    let template = spec_fields.remove("template");
+    let prompt = spec_fields.remove("prompt");
+    let raw: RawSpec = serde_json::from_value(Value::Object(spec_fields))
+        .map_err(|err| problem("", &err.to_string()))?;
+    let fields: Vec<String> = raw
+        .input_schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    let spec = raw.compile("", &mut problems);
+    let behaviour = match (template, prompt) {
+        (Some(template), None) => {
+            let output = template
+                .get("output")
+                .cloned()
+                .unwrap_or(Value::Object(Map::new()));
+            if !output.is_object() {
+                problems.push(Violation {
+                    path: "template.output".to_owned(),
+                    message: "must be an object".to_owned(),
+                });
+            }
+            let output = compile_output(&output, "template.output", &fields, &mut problems);
+            let mut files = Vec::new();
+            let listed = template
+                .get("files")
+                .cloned()
+                .unwrap_or(Value::Array(Vec::new()));
+            for (i, file) in listed
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                let at = format!("template.files[{i}]");
+                let (Some(path), Some(content)) = (
+                    file.get("path").and_then(Value::as_str),
+                    file.get("content").and_then(Value::as_str),
+                ) else {
+                    problems.push(Violation {
+                        path: at,
+                        message: "needs a path and a content, both text".to_owned(),
+                    });
+                    continue;
+                };
+                let path = parse_text(path, &format!("{at}.path"), &fields, &mut problems);
+                if let Err(reason) = clean_path(&path.skeleton()) {
+                    problems.push(Violation {
+                        path: format!("{at}.path"),
+                        message: format!("leaves the run's artifact folder: {reason}"),
+                    });
+                }
+                let content = parse_text(content, &format!("{at}.content"), &fields, &mut problems);
+                files.push((path, content));
+            }
+            if !listed.is_array() {
+                problems.push(Violation {
+                    path: "template.files".to_owned(),
+                    message: "must be an array".to_owned(),
+                });
+            }
+            Behaviour::Template { output, files }
+        }
+        (None, Some(Value::String(prompt))) => {
+            Behaviour::Prompt(parse_text(&prompt, "prompt", &fields, &mut problems))
+        }
+        (None, Some(_)) => return Err(problem("prompt", "must be text")),
+        _ => return Err(problem("", "needs either a template or a prompt, not both")),
+    };
+    let problems: Vec<Violation> = problems
+        .into_iter()
+        .map(|v| Violation {
+            path: v.path.trim_start_matches('.').to_owned(),
+            message: v.message,
+        })
+        .collect();
+    match spec {
+        Some(mut spec) if problems.is_empty() => {
+            // A prompt is nothing without the LLM.
+            spec.llm_capable |= matches!(behaviour, Behaviour::Prompt(_));
+            Ok((spec, behaviour))
+        }
+        _ => Err(problems),
+    }
+}
+
+/// The built-in agents that define custom agents, so the run gives them the store.
+pub const INSTALLERS: &[&str] = &["self_replicator", "plugin_loader"];
+
+/// Runs self_replicator (a definition drafted from a description) or plugin_loader (a given
+/// definition document): checks the definition and stores it in the caller's tenant.
+pub async fn install(
+    state: &crate::State,
+    request: &crate::runs::RunRequest,
+) -> std::result::Result<Value, AgentError> {
+    let input = &request.input;
+    let tenant = Uuid::parse_str(&request.tenant)
+        .map_err(|_| AgentError::Failed("the run has no tenant".to_owned()))?;
+    let (definition, installed_from) = if request.agent.spec.name == "self_replicator" {
+        let description = input
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        (
+            draft(description, input.get("name").and_then(Value::as_str)),
+            String::new(),
+        )
+    } else {
+        let from = input
+            .get("installed_from")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        (
+            input.get("definition").cloned().unwrap_or(Value::Null),
+            from,
+        )
+    };
+    let (spec, _) = compile(&definition).map_err(|problems| {
+        let listed: Vec<String> = problems
+            .iter()
+            .map(|v| format!("{}: {}", v.path, v.message))
+            .collect();
+        AgentError::InvalidInput(format!(
+            "the definition is not valid: {}",
+            listed.join("; ")
+        ))
+    })?;
+    if state.catalog.get(&spec.name).is_some() {
+        return Err(AgentError::InvalidInput(format!(
+            "{} is the name of a built-in agent",
+            spec.name
+        )));
+    }
+    let stored = match get(&state.pool, tenant, &spec.name).await {
+        Ok(None) => create(
+            &state.pool,
+            tenant,
+            &spec,
+            &definition,
+            &request.caller,
+            &installed_from,
+        )
+        .await
+        .map(|a| (a, "installed")),
+        Ok(Some(_)) if request.agent.spec.name == "plugin_loader" => update(
+            &state.pool,
+            tenant,
+            &spec,
+            &definition,
+            None,
+            &installed_from,
+        )
+        .await
+        .map(|a| (a, "updated")),
+        Ok(Some(_)) => Err(RunnerError::AlreadyExists(format!(
+            "an agent named {} already exists",
+            spec.name
+        ))),
+        Err(err) => Err(err),
+    };
+    let (agent, action) = stored.map_err(|err| match err {
+        RunnerError::AlreadyExists(message) => AgentError::Failed(message),
+        other => {
+            tracing::error!(error = %other, "could not store a custom agent");
+            AgentError::Failed("the agent could not be stored".to_owned())
+        }
+    })?;
+    let revision = match &agent.kind {
+        Kind::Custom(custom) => custom.revision,
+        Kind::Builtin => 0,
+    };
+    Ok(
+        json!({"agent": agent.spec.name, "revision": revision, "action": action, "definition": definition}),
+    )
+}
+
+/// Runs a custom agent.
+pub async fn run(
+    custom: &Custom,
+    ctx: &mut Context,
+    input: &Value,
+) -> std::result::Result<Value, AgentError> {
+    match &custom.behaviour {
+        Behaviour::Template { output, files } => {
+            for (path, content) in files {
+                let rendered = path.render(input);
+                if clean_path(&rendered).is_err() {
+                    return Err(AgentError::InvalidInput(format!(
+                        "the input makes the file path {rendered:?} leave the run's artifact folder"
+                    )));
+                }
+                ctx.write(&rendered, content.render(input))?;
+            }
+            Ok(render_output(output, input))
+        }
+        Behaviour::Prompt(prompt) => match ctx
+            .ask(
+                "You are a helpful assistant. Follow the instructions exactly.",
+                prompt.render(input),
+            )
+            .await
+        {
+            Some(answer) => Ok(json!({"text": answer?.trim()})),
+            None => Err(AgentError::Failed(
+                "this agent needs an LLM and none is configured (or the caller turned it off)"
+                    .to_owned(),
+            )),
+        },
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    definition: Value,
+    revision: i64,
+    created_by: String,
+    installed_from: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+macro_rules! columns {
+    () => {
+        "definition, revision, created_by, installed_from, created_at, updated_at"
+    };
+}
+
+fn agent_of(row: Row) -> Result<Agent> {
+    let (spec, behaviour) = compile(&row.definition).map_err(|problems| {
+        RunnerError::Internal(anyhow::anyhow!(
+            "a stored definition no longer compiles: {problems:?}"
+        ))
+    })?;
+    Ok(Agent {
+        spec,
+        kind: Kind::Custom(Box::new(Custom {
+            behaviour,
+            definition: row.definition,
+            revision: u64::try_from(row.revision).unwrap_or(1),
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            installed_from: row.installed_from,
+        })),
+    })
+}
+
+pub async fn get(pool: &PgPool, tenant: Uuid, name: &str) -> Result<Option<Agent>> {
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM agents.custom_agents WHERE tenant_id = $1 AND name = $2"
+    ))
+    .bind(tenant)
+    .bind(name)
+    .fetch_optional(pool)
+    .await?;
+    row.map(agent_of).transpose()
+}
+
+pub async fn list(pool: &PgPool, tenant: Uuid) -> Result<Vec<Agent>> {
+    let rows: Vec<Row> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM agents.custom_agents WHERE tenant_id = $1 ORDER BY category, name"
+    ))
+    .bind(tenant)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(agent_of).collect()
+}
+
+/// Stores a new agent; ALREADY_EXISTS if the tenant has one of that name.
+pub async fn create(
+    pool: &PgPool,
+    tenant: Uuid,
+    spec: &AgentSpec,
+    definition: &Value,
+    created_by: &str,
+    installed_from: &str,
+) -> Result<Agent> {
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "INSERT INTO agents.custom_agents (tenant_id, name, category, definition, created_by, installed_from)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, name) DO NOTHING RETURNING ",
+        columns!()
+    ))
+    .bind(tenant)
+    .bind(&spec.name)
+    .bind(&spec.category)
+    .bind(definition)
+    .bind(created_by)
+    .bind(installed_from)
+    .fetch_optional(pool)
+    .await?;
+    agent_of(row.ok_or_else(|| {
+        RunnerError::AlreadyExists(format!("an agent named {} already exists", spec.name))
+    })?)
+}
+
+/// Replaces an agent's definition, if its revision is still `expected` (when given).
+pub async fn update(
+    pool: &PgPool,
+    tenant: Uuid,
+    spec: &AgentSpec,
+    definition: &Value,
+    expected: Option<u64>,
+    installed_from: &str,
+) -> Result<Agent> {
+    let expected = expected.map(|r| i64::try_from(r).unwrap_or(i64::MAX));
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "UPDATE agents.custom_agents
+         SET definition = $3, category = $4, installed_from = $5, revision = revision + 1, updated_at = now()
+         WHERE tenant_id = $1 AND name = $2 AND ($6::bigint IS NULL OR revision = $6) RETURNING ",
+        columns!()
+    ))
+    .bind(tenant)
+    .bind(&spec.name)
+    .bind(definition)
+    .bind(&spec.category)
+    .bind(installed_from)
+    .bind(expected)
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(row) => agent_of(row),
+        None if get(pool, tenant, &spec.name).await?.is_some() => {
+            Err(RunnerError::Aborted(format!(
+                "{} was changed since revision {}",
+                spec.name,
+                expected.unwrap_or_default()
+            )))
+        }
+        None => Err(RunnerError::NotFound(format!(
+            "custom agent {:?}",
+            spec.name
+        ))),
+    }
+}
+
+pub async fn delete(pool: &PgPool, tenant: Uuid, name: &str) -> Result<()> {
+    let deleted =
+        sqlx::query("DELETE FROM agents.custom_agents WHERE tenant_id = $1 AND name = $2")
+            .bind(tenant)
+            .bind(name)
+            .execute(pool)
+            .await?
+            .rows_affected();
+    if deleted == 0 {
+        return Err(RunnerError::NotFound(format!("custom agent {name:?}")));
+    }
+    Ok(())
+}
+
+/// A definition drafted from a description (self_replicator): the input fields it names after
+/// "given", "takes", "from" or "with", and a template that reports them back in a summary and a
+/// Markdown note. Deterministic, so the same description always makes the same agent.
+pub fn draft(description: &str, name: Option<&str>) -> Value {
+    let lower = description.to_lowercase();
+    let name = name.map(str::to_owned).unwrap_or_else(|| {
+        let words: Vec<String> = lower
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| {
+                w.len() > 2
+                    && ![
+                        "the", "and", "that", "agent", "which", "given", "takes", "from", "with",
+                    ]
+                    .contains(w)
+            })
+            .take(3)
+            .map(str::to_owned)
+            .collect();
+        let joined = words.join("_");
+        if joined
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase())
+        {
+            joined
+        } else {
+            format!("agent_{joined}")
+        }
+    });
+    let after = ["given ", "takes ", "from ", "with "]
+        .iter()
+        .find_map(|m| lower.split_once(m).map(|(_, rest)| rest.to_owned()));
+    let mut fields: Vec<String> = after
+        .map(|rest| {
+            let rest = [
+                "and returns",
+                "returns",
+                "and produces",
+                "produces",
+                "and writes",
+                "then",
+                ".",
+            ]
+            .iter()
+            .fold(rest, |acc, stop| {
+                acc.split(stop).next().unwrap_or_default().to_owned()
+            });
+            rest.split([',', ';'])
+                .flat_map(|part| part.split(" and "))
+                .map(|f| {
+                    f.trim()
+                        .trim_start_matches("a ")
+                        .trim_start_matches("an ")
+                        .trim_start_matches("the ")
+                        .replace([' ', '-'], "_")
+                })
+                .map(|f| {
+                    f.chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect::<String>()
+                })
+                .filter(|f| f.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
+                .take(10)
+                .collect()
+        })
+        .unwrap_or_default();
+    fields.dedup();
+    if fields.is_empty() {
+        fields.push("text".to_owned());
+    }
+    let properties: Map<String, Value> = fields
+        .iter()
+        .map(|f| (f.clone(), json!({"type": "string"})))
+        .collect();
+    let listing: String = fields
+        .iter()
+        .map(|f| format!("- {f}: {{{{ {f} }}}}\n"))
+        .collect();
+    let summary: Vec<String> = fields
+        .iter()
+        .map(|f| format!("{f}={{{{ {f} }}}}"))
+        .collect();
+    json!({
+        "name": name,
+        "category": "custom",
+        "description": description,
+        "version": "1.0.0",
+        "input_schema": {"type": "object", "required": fields, "properties": properties},
+        "output_schema": {"type": "object", "required": ["summary"], "properties": {"summary": {"type": "string"}}},
+        "template": {
+            "output": {"summary": format!("{name}: {}", summary.join(", "))},
+            "files": [{"path": format!("{name}/{{{{ {} | slug }}}}.md", fields[0]), "content": format!("# {name}\n\n{description}\n\n{listing}")}]
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn greeter(path: &str) -> Value {
+        json!({
+            "name": "greeter", "category": "custom", "description": "Greets", "version": "1.0.0",
+            "input_schema": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "times": {"type": "integer"}}},
+            "output_schema": {"type": "object"},
+            "template": {"output": {"greeting": "Hello {{ name | upper }}!", "times": "{{times}}"}, "files": [{"path": path, "content": "Hi {{name}}"}]}
+        })
+    }
+
+    #[test]
+    fn templates_render_fields_filters_and_types() {
+        let (_, behaviour) = compile(&greeter("greetings/{{ name | slug }}.txt")).unwrap();
+        let Behaviour::Template { output, files } = behaviour else {
+            panic!("a template")
+        };
+        let input = json!({"name": "Ada Lovelace", "times": 3});
+        assert_eq!(
+            render_output(&output, &input),
+            json!({"greeting": "Hello ADA LOVELACE!", "times": 3})
+        );
+        assert_eq!(files[0].0.render(&input), "greetings/ada-lovelace.txt");
+    }
+
+    #[test]
+    fn paths_that_could_leave_the_folder_and_unknown_fields_are_violations() {
+        for (path, field) in [
+            ("../{{name}}", "template.files[0].path"),
+            ("/etc/{{name}}", "template.files[0].path"),
+            ("{{nope}}.txt", "template.files[0].path"),
+        ] {
+            let problems = compile(&greeter(path)).unwrap_err();
+            assert!(
+                problems.iter().any(|v| v.path == field),
+                "{path}: {problems:?}"
+            );
+        }
+        let mut bad = greeter("ok.txt");
+        bad["template"]["output"]["x"] = json!("{{ name | shout }}");
+        bad["version"] = json!("one");
+        let paths: Vec<String> = compile(&bad)
+            .unwrap_err()
+            .into_iter()
+            .map(|v| v.path)
+            .collect();
+        assert_eq!(paths, ["version", "template.output.x"]);
+    }
+
+    #[test]
+    fn a_description_drafts_a_valid_agent() {
+        let definition = draft(
+            "Summarises meeting notes given a title, the attendees and notes, and returns action items.",
+            None,
+        );
+        let (spec, _) = compile(&definition).unwrap();
+        assert_eq!(spec.name, "summarises_meeting_notes");
+        assert_eq!(
+            definition["input_schema"]["required"],
+            json!(["title", "attendees", "notes"])
+        );
+    }
+}
