@@ -243,6 +243,7 @@ impl AgentApi {
             input,
             tenant: tenant.to_string(),
             caller,
+            bearer: None,
             run_id,
             workspace_id,
             session_id,
@@ -326,13 +327,19 @@ impl AgentService for AgentApi {
         let caller = authorize(&request, "agents:execute")?.clone();
         let tenant = tenant_of(&caller)?;
         let client_deadline = grpc_timeout(&request);
+        let bearer = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let message = request.into_inner();
         let agent = self.find(tenant, &message.agent).await?;
         if custom::INSTALLERS.contains(&agent.spec.name.as_str()) {
             // These agents define agents: running them is writing.
             caller.require("agents:write")?;
         }
-        let run = self.run_request(tenant, caller.subject, agent, message, client_deadline)?;
+        let mut run = self.run_request(tenant, caller.subject, agent, message, client_deadline)?;
+        run.bearer = bearer;
         let run = runs::execute(&self.state, run).await?;
         Ok(Response::new(run_message(run)))
     }

@@ -18,6 +18,7 @@ mod grpc;
 pub mod llm;
 mod runs;
 mod schema;
+mod session;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -34,6 +35,7 @@ use sankalpa_kit::objects::Objects;
 use sankalpa_kit::ops::{self, Readiness};
 use sankalpa_proto::v1::agent_service_server::AgentServiceServer;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
@@ -68,6 +70,9 @@ pub struct Config {
     pub default_deadline: Duration,
     /// The longest deadline a caller may ask for (`SANKALPA_AGENTS_MAX_DEADLINE_MS`).
     pub max_deadline: Duration,
+    /// The memory service's gRPC endpoint, for runs with a session (`SANKALPA_MEMORY_URL`;
+    /// empty turns session access off).
+    pub memory_url: Option<String>,
     /// The LLM endpoint, when `SANKALPA_LLM_BASE_URL` is set.
     pub llm: Option<LlmConfig>,
     /// How often the token keys are fetched again from auth (`SANKALPA_JWKS_REFRESH_MS`).
@@ -91,6 +96,7 @@ impl Config {
             })
         };
         let catalog = config::var("SANKALPA_AGENTS_CATALOG", String::new())?;
+        let memory_url = config::var("SANKALPA_MEMORY_URL", "http://127.0.0.1:50054".to_owned())?;
         Ok(Self {
             infra: Infra::from_env()?,
             grpc_addr: config::var("SANKALPA_AGENTS_GRPC_ADDR", "0.0.0.0:50052".parse()?)?,
@@ -101,6 +107,7 @@ impl Config {
                 "./data/objects".to_owned(),
             )?,
             catalog_path: (!catalog.is_empty()).then(|| PathBuf::from(catalog)),
+            memory_url: (!memory_url.is_empty()).then_some(memory_url),
             default_deadline: config::millis(
                 "SANKALPA_AGENTS_DEFAULT_DEADLINE_MS",
                 Duration::from_secs(60),
@@ -128,6 +135,7 @@ impl Config {
             auth_url: auth_url.into(),
             object_store_url: object_store_url.into(),
             catalog_path: None,
+            memory_url: None,
             default_deadline: Duration::from_secs(60),
             max_deadline: Duration::from_secs(15 * 60),
             llm: None,
@@ -143,6 +151,7 @@ pub(crate) struct State {
     pub objects: Objects,
     pub events: EventBus,
     pub llm: Option<Arc<LlmClient>>,
+    pub memory: Option<MemoryServiceClient<tonic::transport::Channel>>,
     pub runs: Arc<InFlight>,
     /// Owns every run's task, so shutdown waits for runs in flight.
     pub tasks: TaskTracker,
@@ -208,12 +217,19 @@ impl AgentRunner {
             .context("could not configure the LLM client")?
             .map(Arc::new);
 
+        let memory = config
+            .memory_url
+            .as_deref()
+            .map(sankalpa_kit::grpc::channel)
+            .transpose()?
+            .map(MemoryServiceClient::new);
         let state = Arc::new(State {
             pool,
             catalog,
             objects,
             events,
             llm,
+            memory,
             runs: Arc::new(InFlight::default()),
             tasks: TaskTracker::new(),
             default_deadline: config.default_deadline,

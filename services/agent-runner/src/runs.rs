@@ -24,6 +24,7 @@ use crate::artifacts::{Artifact, TenantFiles};
 use crate::catalog::{Agent, Kind};
 use crate::custom;
 use crate::error::{Result, RunnerError};
+use crate::session::SessionMemory;
 
 pub struct RunRequest {
     pub agent: Arc<Agent>,
@@ -31,6 +32,8 @@ pub struct RunRequest {
     pub tenant: String,
     /// The user or key running the agent.
     pub caller: String,
+    /// The caller's `authorization` value, forwarded to the memory service.
+    pub bearer: Option<String>,
     pub run_id: String,
     pub workspace_id: String,
     pub session_id: Option<String>,
@@ -197,6 +200,14 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
         None
     };
     let mut ctx = Context::new(llm);
+    ctx.memory = match (&state.memory, &request.session_id, &request.bearer) {
+        (Some(client), Some(session), Some(bearer)) => Some(SessionMemory {
+            client: client.clone(),
+            bearer: bearer.clone(),
+            session: session.clone(),
+        }),
+        _ => None,
+    };
     let outcome = {
         let work = behave(state, &request, &mut ctx);
         tokio::select! {

@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 
 use crate::artifacts::clean_path;
 use crate::llm::{LlmClient, LlmError, Message};
+use crate::session::SessionMemory;
 
 /// Every built-in agent; the catalog must list exactly these.
 pub const BUILTIN: &[&str] = &[
@@ -83,6 +84,9 @@ pub enum AgentError {
     Failed(String),
     #[error(transparent)]
     Llm(#[from] LlmError),
+    /// A service the agent needs (memory) did not answer.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl AgentError {
@@ -92,6 +96,7 @@ impl AgentError {
             Self::InvalidInput(_) => "invalid_input",
             Self::Failed(_) => "agent_failed",
             Self::Llm(_) => "llm_failed",
+            Self::Unavailable(_) => "unavailable",
         }
     }
 }
@@ -111,6 +116,8 @@ pub struct Context {
     /// Present only when one is configured, the agent is LLM-capable and the caller allows it.
     llm: Option<Arc<LlmClient>>,
     usage: LlmUsage,
+    /// The run's memory session, when it has one and a memory service is configured.
+    pub memory: Option<SessionMemory>,
 }
 
 impl Context {
@@ -119,6 +126,7 @@ impl Context {
             files: BTreeMap::new(),
             llm,
             usage: LlmUsage::default(),
+            memory: None,
         }
     }
 
@@ -197,7 +205,7 @@ pub async fn run(name: &str, ctx: &mut Context, input: &Value) -> Result<Value, 
         "finetuner" => enhanced::finetune(ctx, input),
         "vs_code_extension" => enhanced::vscode(ctx, input),
         "cli_runner" => enhanced::cli(ctx, input),
-        "multi_agent_memory_manager" => orchestration::merge_memory(input),
+        "multi_agent_memory_manager" => orchestration::merge_memory(ctx, input).await,
         "version_tracker" => orchestration::release(ctx, input),
         "planner" => orchestration::plan(input),
         "execution_manager" => orchestration::schedule(input),

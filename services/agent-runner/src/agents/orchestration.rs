@@ -393,8 +393,23 @@ struct MergeInput {
     strategy: Option<String>,
 }
 
-pub fn merge_memory(input: &Value) -> Result<Value, AgentError> {
-    let input: MergeInput = parse(input)?;
+/// Merges `entries`, and with a session, what the session already holds (as the agent
+/// "session"), writing the merged values that differ back to it.
+pub async fn merge_memory(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
+    let mut input: MergeInput = parse(input)?;
+    let mut before = BTreeMap::new();
+    if let Some(memory) = &ctx.memory {
+        for entry in memory.entries().await? {
+            before.insert(entry.key.clone(), entry.value.clone());
+            input.entries.push(Memory {
+                agent: "session".to_owned(),
+                key: entry.key,
+                value: entry.value,
+                version: Some(entry.version),
+                time: entry.updated_at,
+            });
+        }
+    }
     let strategy = input.strategy.unwrap_or_else(|| "latest".to_owned());
     let mut by_key: BTreeMap<&str, Vec<(usize, &Memory)>> = BTreeMap::new();
     for (i, entry) in input.entries.iter().enumerate() {
@@ -438,9 +453,22 @@ pub fn merge_memory(input: &Value) -> Result<Value, AgentError> {
         *contributions.entry(winner.agent.as_str()).or_default() += 1;
         merged.insert((*key).to_owned(), winner.value.clone());
     }
-    Ok(
-        json!({"strategy": strategy, "merged": merged, "conflicts": conflicts, "keys_by_agent": contributions}),
-    )
+    let mut saved = Vec::new();
+    if let Some(memory) = &ctx.memory {
+        for (key, value) in &merged {
+            if before.get(key) != Some(value) {
+                memory.save(key, value).await?;
+                saved.push(key.clone());
+            }
+        }
+    }
+    Ok(json!({
+        "strategy": strategy,
+        "merged": merged,
+        "conflicts": conflicts,
+        "keys_by_agent": contributions,
+        "saved_to_session": saved,
+    }))
 }
 
 #[derive(Deserialize)]

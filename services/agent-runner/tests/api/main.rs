@@ -7,6 +7,7 @@ mod custom;
 mod events;
 mod execute;
 mod llm;
+mod memory;
 mod project;
 
 use std::path::PathBuf;

@@ -1,0 +1,105 @@
+//! The memory session a run may share with other agents, read and written through the memory
+//! service on the caller's behalf: the caller's own token goes with every call, so memory checks
+//! the caller's memory:read / memory:write permissions and tenant itself.
+
+use std::time::Duration;
+
+use sankalpa_proto::v1 as pb;
+use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
+use serde_json::Value;
+use tonic::transport::Channel;
+
+use crate::agents::AgentError;
+
+/// How long one memory call may take; a run's deadline bounds the whole run anyway.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct SessionMemory {
+    pub client: MemoryServiceClient<Channel>,
+    /// The caller's `authorization` value.
+    pub bearer: String,
+    pub session: String,
+}
+
+pub struct Remembered {
+    pub key: String,
+    pub value: Value,
+    pub version: u64,
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn unavailable(status: tonic::Status) -> AgentError {
+    AgentError::Unavailable(format!(
+        "the memory service answered {:?}: {}",
+        status.code(),
+        status.message()
+    ))
+}
+
+impl SessionMemory {
+    fn request<T>(&self, message: T) -> Result<tonic::Request<T>, AgentError> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(CALL_TIMEOUT);
+        let value = self
+            .bearer
+            .parse()
+            .map_err(|_| AgentError::Failed("the caller's token cannot be forwarded".to_owned()))?;
+        request.metadata_mut().insert("authorization", value);
+        Ok(request)
+    }
+
+    /// Every entry of the session; none when the session does not exist yet.
+    pub async fn entries(&self) -> Result<Vec<Remembered>, AgentError> {
+        let mut found = Vec::new();
+        let mut token = String::new();
+        loop {
+            let request = self.request(pb::GetAllRequest {
+                session_id: self.session.clone(),
+                key_prefix: String::new(),
+                page: Some(pb::PageRequest {
+                    page_size: 200,
+                    page_token: token.clone(),
+                }),
+            })?;
+            let page = match self.client.clone().get_all(request).await {
+                Ok(page) => page.into_inner(),
+                Err(status) if status.code() == tonic::Code::NotFound => return Ok(found),
+                Err(status) => return Err(unavailable(status)),
+            };
+            for entry in page.entries {
+                found.push(Remembered {
+                    value: serde_json::from_str(&entry.value_json)
+                        .unwrap_or(Value::String(entry.value_json)),
+                    key: entry.key,
+                    version: entry.version,
+                    updated_at: entry.updated_at.and_then(|t| {
+                        chrono::DateTime::from_timestamp(
+                            t.seconds,
+                            u32::try_from(t.nanos).unwrap_or(0),
+                        )
+                    }),
+                });
+            }
+            token = page.page.map(|p| p.next_page_token).unwrap_or_default();
+            if token.is_empty() {
+                return Ok(found);
+            }
+        }
+    }
+
+    pub async fn save(&self, key: &str, value: &Value) -> Result<(), AgentError> {
+        let request = self.request(pb::SaveRequest {
+            session_id: self.session.clone(),
+            key: key.to_owned(),
+            value_json: value.to_string(),
+            expected_version: None,
+            ttl_seconds: 0,
+        })?;
+        self.client
+            .clone()
+            .save(request)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
