@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::backend::finish;
+use super::orchestration::depends_on;
 use super::project::Project;
 use super::{AgentError, Context, parse};
 
@@ -75,8 +76,14 @@ pub fn architect(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> 
     );
     let chain: Vec<Value> = steps
         .iter()
-        .enumerate()
-        .map(|(i, step)| json!({"id": step, "agent": step, "needs": if i == 0 { vec![] } else { vec![steps[0]] }}))
+        .map(|step| {
+            let needs: Vec<&str> = depends_on(step)
+                .iter()
+                .copied()
+                .filter(|d| steps.contains(d))
+                .collect();
+            json!({"id": step, "agent": step, "needs": needs})
+        })
         .collect();
     let spec =
         json!({"project_name": p.name, "slug": p.slug, "features": p.features, "input": input});

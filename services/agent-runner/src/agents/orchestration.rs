@@ -119,7 +119,7 @@ const ORDER: &[&str] = &[
 ];
 
 /// What an agent must run after, when both are planned.
-fn depends_on(agent: &str) -> &'static [&'static str] {
+pub fn depends_on(agent: &str) -> &'static [&'static str] {
     match agent {
         "db_schema" | "frontend_builder" => &["project_architect"],
         "backend_builder" => &["project_architect", "db_schema"],

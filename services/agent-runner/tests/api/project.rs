@@ -113,6 +113,17 @@ async fn the_builders_generate_one_project_that_compiles_passes_its_tests_and_mi
             run.error
         );
         assert!(!run.artifacts.is_empty(), "{builder} wrote nothing");
+        if *builder == "project_architect" {
+            let plan: Value = serde_json::from_str(&run.output_json).unwrap();
+            let steps = plan["chain"]["steps"].as_array().unwrap();
+            assert_eq!(
+                steps.len(),
+                BUILDERS.len(),
+                "every feature's builder is planned"
+            );
+            let roles = steps.iter().find(|s| s["agent"] == "role_auth").unwrap();
+            assert_eq!(roles["needs"], json!(["auth_builder"]));
+        }
         assert!(
             run.artifacts
                 .iter()
