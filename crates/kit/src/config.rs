@@ -66,6 +66,9 @@ pub struct Infra {
     pub events_stream: String,
     /// Put before every subject; empty in production, unique per test for isolation.
     pub subject_prefix: String,
+    /// The stream's size bound. JetStream sets this much storage aside when it creates the
+    /// stream, so tests, which create one stream each, ask for little.
+    pub events_max_bytes: i64,
     pub token_issuer: String,
     pub token_audience: String,
 }
@@ -81,6 +84,7 @@ impl Infra {
             nats_url: var("SANKALPA_NATS_URL", "nats://127.0.0.1:4222".to_owned())?,
             events_stream: var("SANKALPA_EVENTS_STREAM", "SANKALPA_EVENTS".to_owned())?,
             subject_prefix: var("SANKALPA_SUBJECT_PREFIX", String::new())?,
+            events_max_bytes: var("SANKALPA_EVENTS_MAX_BYTES", 1024 * 1024 * 1024)?,
             token_issuer: var("SANKALPA_TOKEN_ISSUER", "sankalpa".to_owned())?,
             token_audience: var("SANKALPA_TOKEN_AUDIENCE", "sankalpa".to_owned())?,
         })
@@ -109,6 +113,7 @@ impl std::fmt::Debug for Infra {
             .field("nats_url", &redact_url(&self.nats_url))
             .field("events_stream", &self.events_stream)
             .field("subject_prefix", &self.subject_prefix)
+            .field("events_max_bytes", &self.events_max_bytes)
             .field("token_issuer", &self.token_issuer)
             .field("token_audience", &self.token_audience)
             .finish()

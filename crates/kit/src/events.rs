@@ -12,13 +12,13 @@ use async_nats::jetstream::{self, stream};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::config::Infra;
 use crate::telemetry;
 
 /// The channels events are published on; each is the first token of a subject.
 pub const CHANNELS: &[&str] = &["agents", "chains", "memory", "market"];
 
 const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
-const MAX_BYTES: i64 = 1024 * 1024 * 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CloudEvent {
@@ -44,14 +44,15 @@ pub struct EventBus {
 }
 
 impl EventBus {
-    /// Connects to JetStream and makes sure the stream exists. `source` names the publishing
-    /// service (`/sankalpa/memory`).
+    /// Connects to JetStream and makes sure the stream `infra` names exists. `source` names the
+    /// publishing service (`/sankalpa/memory`).
     pub async fn connect(
         client: async_nats::Client,
-        stream_name: &str,
-        prefix: &str,
+        infra: &Infra,
         source: &str,
     ) -> anyhow::Result<Self> {
+        let stream_name = infra.events_stream.as_str();
+        let prefix = infra.subject_prefix.as_str();
         let jetstream = jetstream::new(client);
         let subjects = CHANNELS
             .iter()
@@ -63,7 +64,7 @@ impl EventBus {
                 subjects,
                 storage: stream::StorageType::File,
                 max_age: MAX_AGE,
-                max_bytes: MAX_BYTES,
+                max_bytes: infra.events_max_bytes,
                 duplicate_window: Duration::from_secs(120),
                 ..Default::default()
             })

@@ -21,6 +21,7 @@ pub fn infra(name: &str) -> Infra {
         Infra::from_env().expect("the test environment's SANKALPA_* settings are valid");
     infra.events_stream = format!("TEST_{}", name.to_uppercase());
     infra.subject_prefix = format!("{name}.");
+    infra.events_max_bytes = 8 * 1024 * 1024;
     infra
 }
 

@@ -202,13 +202,8 @@ impl AgentRunner {
         let nats = async_nats::connect(&config.infra.nats_url)
             .await
             .with_context(|| format!("could not connect to NATS at {}", config.infra.nats_url))?;
-        let events = EventBus::connect(
-            nats.clone(),
-            &config.infra.events_stream,
-            &config.infra.subject_prefix,
-            "/sankalpa/agent-runner",
-        )
-        .await?;
+        let events =
+            EventBus::connect(nats.clone(), &config.infra, "/sankalpa/agent-runner").await?;
         let objects = Objects::from_url(&config.object_store_url)?.scoped("agents");
         let llm = config
             .llm

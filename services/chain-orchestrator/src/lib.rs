@@ -181,13 +181,8 @@ impl Orchestrator {
         let nats = async_nats::connect(&config.infra.nats_url)
             .await
             .with_context(|| format!("failed to connect to NATS at {}", config.infra.nats_url))?;
-        let events = EventBus::connect(
-            nats.clone(),
-            &config.infra.events_stream,
-            &config.infra.subject_prefix,
-            "/sankalpa/chain-orchestrator",
-        )
-        .await?;
+        let events =
+            EventBus::connect(nats.clone(), &config.infra, "/sankalpa/chain-orchestrator").await?;
         let auth = AuthServiceClient::with_interceptor(
             sankalpa_kit::grpc::channel(&config.auth_url)?,
             PropagateTrace,

@@ -169,13 +169,7 @@ impl Memory {
         let nats = async_nats::connect(&config.infra.nats_url)
             .await
             .with_context(|| format!("could not connect to NATS at {}", config.infra.nats_url))?;
-        let bus = EventBus::connect(
-            nats.clone(),
-            &config.infra.events_stream,
-            &config.infra.subject_prefix,
-            "/sankalpa/memory",
-        )
-        .await?;
+        let bus = EventBus::connect(nats.clone(), &config.infra, "/sankalpa/memory").await?;
         let objects = Objects::from_url(&config.object_store_url)?.scoped("memory");
 
         let state = Arc::new(State {

@@ -48,7 +48,6 @@ pub async fn start_with(
     configure: impl FnOnce(&mut sankalpa_agent_runner::Config),
 ) -> TestRunner {
     let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
-    remove_abandoned_streams(&infra.nats_url).await;
     let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
         .await
         .expect("auth starts");
@@ -80,49 +79,10 @@ pub async fn start_with(
     }
 }
 
-/// JetStream sets aside each stream's byte limit (1 GiB) from a storage budget of about 60 GiB
-/// here, so test streams left behind soon starve new ones ("insufficient storage resources").
-/// A test deletes its own stream when it ends (see `Drop`) and, first, any test stream older than
-/// two minutes: a test's stream lives as long as the test, which takes seconds, so an older one
-/// was left behind (by a crashed run, or by a suite that does not clean up).
-async fn remove_abandoned_streams(nats_url: &str) {
-    use futures::TryStreamExt;
-    let Ok(client) = async_nats::connect(nats_url).await else {
-        return;
-    };
-    let jetstream = async_nats::jetstream::new(client);
-    let Ok(infos) = jetstream.streams().try_collect::<Vec<_>>().await else {
-        return;
-    };
-    let cutoff = chrono::Utc::now().timestamp() - 120;
-    for info in infos {
-        if info.config.name.starts_with("TEST_") && info.created.unix_timestamp() < cutoff {
-            let _ = jetstream.delete_stream(&info.config.name).await;
-        }
-    }
-}
-
+/// Removes what the test left outside its database.
 impl Drop for TestRunner {
     fn drop(&mut self) {
-        let (url, stream) = (
-            self.infra.nats_url.clone(),
-            self.infra.events_stream.clone(),
-        );
-        // Drop cannot await, and the test's runtime may be unwinding: a thread of its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let client = async_nats::connect(url).await.ok()?;
-                async_nats::jetstream::new(client)
-                    .delete_stream(stream)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        sankalpa_testkit::remove_leftovers(&self.infra, vec![self.objects.clone()]);
     }
 }
 

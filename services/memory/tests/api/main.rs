@@ -31,29 +31,10 @@ pub struct TestMemory {
     _auth: Running,
 }
 
-/// Removes what the test left outside its database: its JetStream stream (each reserves
-/// storage on the shared NATS server, which runs out if tests leave theirs behind) and its
-/// object folder. Runs on a thread of its own, as the test's runtime is ending.
+/// Removes what the test left outside its database.
 impl Drop for TestMemory {
     fn drop(&mut self) {
-        let nats_url = self.infra.nats_url.clone();
-        let stream = self.infra.events_stream.clone();
-        let objects = self.objects.clone();
-        let cleanup = std::thread::spawn(move || {
-            let _ = std::fs::remove_dir_all(objects);
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for the cleanup");
-            runtime.block_on(async {
-                if let Ok(client) = async_nats::connect(&nats_url).await {
-                    let _ = async_nats::jetstream::new(client)
-                        .delete_stream(&stream)
-                        .await;
-                }
-            });
-        });
-        let _ = cleanup.join();
+        sankalpa_testkit::remove_leftovers(&self.infra, vec![self.objects.clone()]);
     }
 }
 
