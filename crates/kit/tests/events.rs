@@ -9,14 +9,13 @@ async fn a_published_event_is_stored_as_a_cloudevent_on_its_subject() {
     let name = format!("t{}", uuid::Uuid::new_v4().simple());
     let stream_name = format!("TEST_{}", name.to_uppercase());
     let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
-    let bus = EventBus::connect(
-        client.clone(),
-        &stream_name,
-        &format!("{name}."),
-        "/sankalpa/test",
-    )
-    .await
-    .unwrap();
+    let mut infra = sankalpa_kit::config::Infra::from_env().unwrap();
+    infra.events_stream = stream_name.clone();
+    infra.subject_prefix = format!("{name}.");
+    infra.events_max_bytes = 1024 * 1024;
+    let bus = EventBus::connect(client.clone(), &infra, "/sankalpa/test")
+        .await
+        .unwrap();
 
     let published = bus
         .publish(
