@@ -46,6 +46,13 @@ install_package() { # Debian package name
 # --- protoc, for crates/proto's build.rs ---
 command -v protoc >/dev/null 2>&1 || install_package protobuf-compiler
 
+# --- Python packages the generated projects' test suites import (agent-runner's tests run them) ---
+if command -v python3 >/dev/null 2>&1 &&
+  ! python3 -c 'import pytest, fastapi, sqlalchemy, httpx' >/dev/null 2>&1; then
+  log "installing pytest, fastapi, sqlalchemy, httpx for python3"
+  python3 -m pip install --quiet --disable-pip-version-check pytest fastapi sqlalchemy httpx
+fi
+
 # --- PostgreSQL ---
 pg_installed_here=0
 if ! listening 5432; then
