@@ -97,14 +97,30 @@ where
 }
 
 /// A lazily connecting channel to `url` (`http://host:port`); RPCs fail with UNAVAILABLE while
-/// the peer is down rather than failing the caller's start.
+/// the peer is down rather than failing the caller's start. Several comma-separated URLs make
+/// one channel that spreads RPCs over all of them, request by request: one HTTP/2 connection
+/// would otherwise pin every call of this process to a single replica.
 pub fn channel(url: &str) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(url.to_owned())?
+    let endpoints = url
+        .split(',')
+        .map(str::trim)
+        .filter(|one| !one.is_empty())
+        .map(endpoint)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    match endpoints.as_slice() {
+        [] => anyhow::bail!("no gRPC endpoint in {url:?}"),
+        [one] => Ok(one.connect_lazy()),
+        _ => Ok(Channel::balance_list(endpoints.into_iter())),
+    }
+}
+
+fn endpoint(url: &str) -> anyhow::Result<Endpoint> {
+    Ok(Endpoint::from_shared(url.to_owned())
+        .map_err(|err| anyhow::anyhow!("{url:?} is not a gRPC endpoint URL: {err}"))?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+        .keep_alive_while_idle(true))
 }
 
 /// Client interceptor that carries the current trace context to the server.

@@ -10,6 +10,28 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// Gives this test process spans with OpenTelemetry context, as `telemetry::init` does in a
+/// service, so that trace context propagates between the services a test starts; without it
+/// nothing is propagated. Logs are not written. Safe to call from every test.
+pub fn init_tracing() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        use opentelemetry::trace::TracerProvider as _;
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("tests"));
+        // Another subscriber may already be set (a test that installed its own): keep it.
+        let _ = tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::INFO)
+            .with(otel)
+            .try_init();
+    });
+}
+
 /// A name no other test uses, to prefix keys, subjects and streams.
 pub fn unique_name() -> String {
     format!("t{}", uuid::Uuid::new_v4().simple())
@@ -196,4 +218,37 @@ pub fn remove_leftovers(infra: &Infra, folders: Vec<std::path::PathBuf>) {
         });
     });
     let _ = cleanup.join();
+}
+
+/// Starts the marketplace on `pool`, taking its token keys from the auth at `auth_url`,
+/// validating and installing through the chain orchestrator at `chains_url` and agent-runner at
+/// `agents_url`, and storing packages in `objects_url` (a folder), configured by `configure`.
+pub async fn spawn_marketplace(
+    pool: PgPool,
+    infra: Infra,
+    auth_url: &str,
+    chains_url: &str,
+    agents_url: &str,
+    objects_url: &str,
+    configure: impl FnOnce(&mut sankalpa_marketplace::Config),
+) -> anyhow::Result<Running> {
+    let mut config = sankalpa_marketplace::Config::for_tests(
+        infra,
+        auth_url,
+        chains_url,
+        agents_url,
+        objects_url,
+    );
+    configure(&mut config);
+    let marketplace = sankalpa_marketplace::Marketplace::build(config, pool).await?;
+    let stop = CancellationToken::new();
+    let grpc_addr = marketplace.grpc_addr();
+    let http_addr = marketplace.http_addr();
+    let task = tokio::spawn(marketplace.serve(stop.clone().cancelled_owned()));
+    Ok(Running {
+        grpc_addr: Some(grpc_addr),
+        http_addr,
+        stop,
+        task: Some(task),
+    })
 }
