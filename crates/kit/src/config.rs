@@ -71,6 +71,9 @@ pub struct Infra {
     pub events_max_bytes: i64,
     pub token_issuer: String,
     pub token_audience: String,
+    /// Names this process among its service's replicas, in events' `source` (the pod name in
+    /// Kubernetes, where HOSTNAME is set; otherwise a random name).
+    pub instance: String,
 }
 
 impl Infra {
@@ -87,6 +90,11 @@ impl Infra {
             events_max_bytes: var("SANKALPA_EVENTS_MAX_BYTES", 1024 * 1024 * 1024)?,
             token_issuer: var("SANKALPA_TOKEN_ISSUER", "sankalpa".to_owned())?,
             token_audience: var("SANKALPA_TOKEN_AUDIENCE", "sankalpa".to_owned())?,
+            instance: var(
+                "SANKALPA_INSTANCE_ID",
+                std::env::var("HOSTNAME")
+                    .unwrap_or_else(|_| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()),
+            )?,
         })
     }
 }
@@ -116,6 +124,7 @@ impl std::fmt::Debug for Infra {
             .field("events_max_bytes", &self.events_max_bytes)
             .field("token_issuer", &self.token_issuer)
             .field("token_audience", &self.token_audience)
+            .field("instance", &self.instance)
             .finish()
     }
 }

@@ -45,7 +45,7 @@ pub struct EventBus {
 
 impl EventBus {
     /// Connects to JetStream and makes sure the stream `infra` names exists. `source` names the
-    /// publishing service (`/sankalpa/memory`).
+    /// publishing service (`/sankalpa/memory`); events carry it followed by the instance.
     pub async fn connect(
         client: async_nats::Client,
         infra: &Infra,
@@ -74,7 +74,7 @@ impl EventBus {
             jetstream,
             stream: stream_name.to_owned(),
             prefix: prefix.to_owned(),
-            source: source.to_owned(),
+            source: format!("{source}/{}", infra.instance),
         })
     }
 

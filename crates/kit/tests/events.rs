@@ -45,6 +45,7 @@ async fn a_published_event_is_stored_as_a_cloudevent_on_its_subject() {
     assert_eq!(event.specversion, "1.0");
     assert_eq!(event.kind, "sankalpa.memory.saved");
     assert_eq!(event.tenantid, "tenant-1");
+    assert_eq!(event.source, format!("/sankalpa/test/{}", infra.instance));
     assert_eq!(event.data["key"], "plan");
 
     js.delete_stream(&stream_name).await.unwrap();

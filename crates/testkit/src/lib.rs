@@ -44,6 +44,7 @@ pub fn infra(name: &str) -> Infra {
     infra.events_stream = format!("TEST_{}", name.to_uppercase());
     infra.subject_prefix = format!("{name}.");
     infra.events_max_bytes = 8 * 1024 * 1024;
+    infra.instance = name.to_owned();
     infra
 }
 
