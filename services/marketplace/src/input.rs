@@ -1,0 +1,173 @@
+//! Checks on what callers send, each failing with the field it is about. They run before any
+//! work, so bad input changes nothing.
+
+use sankalpa_proto::v1 as pb;
+use uuid::Uuid;
+
+use crate::error::{MarketError, Result};
+
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_DESCRIPTION_CHARS: usize = 2000;
+pub const MAX_TAGS: usize = 20;
+pub const MAX_TAG_BYTES: usize = 32;
+pub const MAX_NOTES_CHARS: usize = 10_000;
+pub const MAX_REASON_CHARS: usize = 500;
+pub const MAX_COMMENT_CHARS: usize = 4000;
+pub const MAX_QUERY_CHARS: usize = 200;
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+pub const MAX_PAGE_SIZE: i64 = 200;
+
+/// `[a-z0-9][a-z0-9-]{0,63}`: it names the item in URLs and stays readable there.
+pub fn slug(field: &str, raw: &str) -> Result<String> {
+    let valid = !raw.is_empty()
+        && raw.len() <= 64
+        && raw.as_bytes()[0].is_ascii_alphanumeric()
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(raw.to_owned())
+    } else {
+        Err(MarketError::invalid(
+            field,
+            "must match [a-z0-9][a-z0-9-]{0,63}",
+        ))
+    }
+}
+
+/// Text of at most `max` characters, without NUL (which Postgres text cannot hold); `required`
+/// refuses blank text.
+pub fn text(field: &str, raw: &str, max: usize, required: bool) -> Result<String> {
+    let trimmed = raw.trim();
+    if required && trimmed.is_empty() {
+        return Err(MarketError::invalid(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > max {
+        return Err(MarketError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if trimmed.contains('\0') {
+        return Err(MarketError::invalid(field, "must not contain NUL"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Lowercase tags `[a-z0-9][a-z0-9-]*` of at most 32 bytes, at most 20, duplicates dropped.
+pub fn tags(raw: &[String]) -> Result<Vec<String>> {
+    if raw.len() > MAX_TAGS {
+        return Err(MarketError::invalid(
+            "tags",
+            format!("must be at most {MAX_TAGS}"),
+        ));
+    }
+    let mut tags: Vec<String> = Vec::with_capacity(raw.len());
+    for (index, tag) in raw.iter().enumerate() {
+        let tag = self::tag(&format!("tags[{index}]"), tag)?;
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    Ok(tags)
+}
+
+pub fn tag(field: &str, raw: &str) -> Result<String> {
+    let valid = !raw.is_empty()
+        && raw.len() <= MAX_TAG_BYTES
+        && raw.as_bytes()[0].is_ascii_alphanumeric()
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(raw.to_owned())
+    } else {
+        Err(MarketError::invalid(
+            field,
+            format!("must be lowercase [a-z0-9][a-z0-9-]*, at most {MAX_TAG_BYTES} bytes"),
+        ))
+    }
+}
+
+/// A semantic version 2.0.0, normalised ("01.2.3" is refused, as semver requires).
+pub fn version(field: &str, raw: &str) -> Result<semver::Version> {
+    semver::Version::parse(raw.trim()).map_err(|err| {
+        MarketError::invalid(
+            field,
+            format!("must be a semantic version like 1.2.3: {err}"),
+        )
+    })
+}
+
+pub fn uuid(field: &str, raw: &str) -> Result<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| MarketError::invalid(field, "must be a UUID"))
+}
+
+/// Page size and offset. The token is the offset of the next page: search ranks rows by
+/// scores computed per query, which no keyset cursor can follow, and the lists here (versions
+/// of one item, reviews of one item, installs of one tenant) stay small enough that an offset
+/// costs nothing noticeable.
+pub fn page(request: Option<&pb::PageRequest>) -> Result<(i64, i64)> {
+    let Some(request) = request else {
+        return Ok((DEFAULT_PAGE_SIZE, 0));
+    };
+    let size = match i64::from(request.page_size) {
+        0 => DEFAULT_PAGE_SIZE,
+        size if size > MAX_PAGE_SIZE => {
+            return Err(MarketError::invalid(
+                "page.page_size",
+                format!("must be at most {MAX_PAGE_SIZE}"),
+            ));
+        }
+        size => size,
+    };
+    let offset = if request.page_token.is_empty() {
+        0
+    } else {
+        request
+            .page_token
+            .parse::<i64>()
+            .ok()
+            .filter(|offset| *offset >= 0)
+            .ok_or_else(|| MarketError::invalid("page.page_token", "is not a token we issued"))?
+    };
+    Ok((size, offset))
+}
+
+/// The token of the page after one of `size` at `offset` that found `found` rows: empty when
+/// that page was the last.
+pub fn next_page(size: i64, offset: i64, found: usize) -> String {
+    if i64::try_from(found).unwrap_or(i64::MAX) < size {
+        String::new()
+    } else {
+        (offset + size).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_and_tags_are_lowercase_words_with_dashes() {
+        assert!(slug("slug", "hello-world-2").is_ok());
+        assert!(slug("slug", "-hello").is_err());
+        assert!(slug("slug", "Hello").is_err());
+        assert!(slug("slug", &"a".repeat(65)).is_err());
+        assert_eq!(
+            tags(&["ai".into(), "ai".into(), "web-3".into()]).unwrap(),
+            ["ai", "web-3"]
+        );
+        assert!(tags(&["AI".into()]).is_err());
+    }
+
+    #[test]
+    fn versions_are_semver_and_order_by_precedence() {
+        let nine = version("version", "1.9.0").unwrap();
+        let ten = version("version", "1.10.0").unwrap();
+        assert!(ten > nine);
+        assert!(version("version", "1.0").is_err());
+        assert!(version("version", "01.0.0").is_err());
+        assert!(version("version", "1.0.0-rc.1").unwrap() < version("version", "1.0.0").unwrap());
+    }
+}

@@ -1,0 +1,260 @@
+//! The marketplace service: chains and custom agents published by one tenant for others to
+//! find, review and install. It owns the `marketplace` schema and serves
+//! `sankalpa.v1.MarketplaceService` over gRPC (50055), with health and metrics over HTTP (9105).
+//!
+//! An item ([`items`]) has immutable semver versions ([`versions`]) whose packages (definition
+//! documents) live in the object store with their SHA-256 ([`packages`]), checked by the service
+//! that owns the kind before they are accepted and again, by checksum, before they are
+//! installed ([`owners`], [`installs`]). Items are found by Postgres full-text search
+//! ([`items::search`]) and rated by [`reviews`]; committed changes are announced on NATS
+//! ([`events`]).
+//!
+//! [`Marketplace::build`] migrates, loads auth's token keys and binds both listeners (port 0
+//! works, as in tests); [`Marketplace::serve`] runs until its shutdown future resolves.
+
+mod error;
+mod events;
+mod grpc;
+mod input;
+mod installs;
+mod items;
+mod owners;
+mod packages;
+mod reviews;
+mod versions;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sankalpa_kit::auth::{AuthInterceptor, TokenVerifier};
+use sankalpa_kit::config::{self, Infra};
+use sankalpa_kit::events::EventBus;
+use sankalpa_kit::objects::Objects;
+use sankalpa_kit::ops::{self, Readiness};
+use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sankalpa_proto::v1::marketplace_service_server::MarketplaceServiceServer;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The marketplace schema's migrations, tracked in `marketplace._sqlx_migrations`: every
+/// service migrates the one shared database at its start, and a migrator refuses to run when
+/// the tracking table lists versions it does not know (another service's).
+pub static MIGRATOR: Migrator = Migrator {
+    table_name: Cow::Borrowed("marketplace._sqlx_migrations"),
+    create_schemas: Cow::Borrowed(&[Cow::Borrowed("marketplace")]),
+    ..sqlx::migrate!("../../migrations/marketplace")
+};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub infra: Infra,
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    /// The auth service's gRPC endpoint, for its token keys and authors' names
+    /// (`SANKALPA_AUTH_URL`).
+    pub auth_url: String,
+    /// The chain orchestrator, which validates and installs chains (`SANKALPA_CHAINS_URL`).
+    pub chains_url: String,
+    /// agent-runner, which validates and installs custom agents (`SANKALPA_AGENTS_URL`).
+    pub agents_url: String,
+    /// Where packages are stored (`SANKALPA_OBJECT_STORE_URL`: a folder or `s3://bucket/prefix`).
+    pub object_store_url: String,
+    /// The largest package accepted, in bytes (`SANKALPA_MARKETPLACE_MAX_PACKAGE_BYTES`).
+    pub max_package_bytes: usize,
+    /// How long a call to the chain orchestrator or agent-runner may take
+    /// (`SANKALPA_MARKETPLACE_UPSTREAM_TIMEOUT_MS`).
+    pub upstream_timeout: Duration,
+    /// How often the token keys are fetched again from auth (`SANKALPA_JWKS_REFRESH_MS`).
+    pub jwks_refresh: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            infra: Infra::from_env()?,
+            grpc_addr: config::var("SANKALPA_MARKETPLACE_GRPC_ADDR", "0.0.0.0:50055".parse()?)?,
+            http_addr: config::var("SANKALPA_MARKETPLACE_HTTP_ADDR", "0.0.0.0:9105".parse()?)?,
+            auth_url: config::var("SANKALPA_AUTH_URL", "http://127.0.0.1:50051".to_owned())?,
+            chains_url: config::var("SANKALPA_CHAINS_URL", "http://127.0.0.1:50053".to_owned())?,
+            agents_url: config::var("SANKALPA_AGENTS_URL", "http://127.0.0.1:50052".to_owned())?,
+            object_store_url: config::var(
+                "SANKALPA_OBJECT_STORE_URL",
+                "./data/objects".to_owned(),
+            )?,
+            max_package_bytes: config::var("SANKALPA_MARKETPLACE_MAX_PACKAGE_BYTES", 1024 * 1024)?,
+            upstream_timeout: config::millis(
+                "SANKALPA_MARKETPLACE_UPSTREAM_TIMEOUT_MS",
+                Duration::from_secs(10),
+            )?,
+            jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", Duration::from_secs(60))?,
+        })
+    }
+
+    /// Local defaults on free ports, in front of the given services, storing packages in
+    /// `object_store_url`.
+    pub fn for_tests(
+        infra: Infra,
+        auth_url: &str,
+        chains_url: &str,
+        agents_url: &str,
+        object_store_url: &str,
+    ) -> Self {
+        Self {
+            infra,
+            grpc_addr: "127.0.0.1:0".parse().expect("a valid address"),
+            http_addr: "127.0.0.1:0".parse().expect("a valid address"),
+            auth_url: auth_url.to_owned(),
+            chains_url: chains_url.to_owned(),
+            agents_url: agents_url.to_owned(),
+            object_store_url: object_store_url.to_owned(),
+            max_package_bytes: 1024 * 1024,
+            upstream_timeout: Duration::from_secs(10),
+            jwks_refresh: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What every request handler shares.
+pub(crate) struct State {
+    pub pool: PgPool,
+    pub events: events::Events,
+    pub packages: packages::Packages,
+    pub owners: owners::Owners,
+    pub max_package_bytes: usize,
+}
+
+pub struct Marketplace {
+    state: Arc<State>,
+    verifier: Arc<TokenVerifier>,
+    auth: AuthServiceClient<tonic::transport::Channel>,
+    nats: async_nats::Client,
+    jwks_refresh: Duration,
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
+}
+
+/// How long `build` keeps asking auth for its keys before giving up: long enough to ride out
+/// auth starting at the same moment, short enough that a wrong URL fails the start visibly.
+const JWKS_ATTEMPTS: u32 = 20;
+const JWKS_RETRY: Duration = Duration::from_millis(250);
+
+impl Marketplace {
+    pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("failed to migrate the marketplace schema")?;
+
+        let verifier = Arc::new(TokenVerifier::new(
+            &config.infra.token_issuer,
+            &config.infra.token_audience,
+        ));
+        let mut auth = AuthServiceClient::new(sankalpa_kit::grpc::channel(&config.auth_url)?);
+        let mut attempt = 1;
+        while let Err(err) = sankalpa_kit::auth::load_jwks(&verifier, &mut auth).await {
+            if attempt == JWKS_ATTEMPTS {
+                return Err(err.context(format!(
+                    "could not load the token keys from auth at {}",
+                    config.auth_url
+                )));
+            }
+            attempt += 1;
+            tokio::time::sleep(JWKS_RETRY).await;
+        }
+
+        let nats = async_nats::connect(&config.infra.nats_url)
+            .await
+            .with_context(|| format!("could not connect to NATS at {}", config.infra.nats_url))?;
+        let bus = EventBus::connect(nats.clone(), &config.infra, "/sankalpa/marketplace").await?;
+        let objects = Objects::from_url(&config.object_store_url)?.scoped("marketplace");
+        let owners = owners::Owners::new(
+            auth.clone(),
+            &config.chains_url,
+            &config.agents_url,
+            config.upstream_timeout,
+        )?;
+
+        let state = Arc::new(State {
+            pool,
+            events: events::Events::new(bus),
+            packages: packages::Packages::new(objects),
+            owners,
+            max_package_bytes: config.max_package_bytes,
+        });
+        let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
+        let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;
+        Ok(Self {
+            state,
+            verifier,
+            auth,
+            nats,
+            jwks_refresh: config.jwks_refresh,
+            grpc_listener,
+            http_listener,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(sankalpa_kit::auth::refresh_jwks(
+            self.verifier.clone(),
+            self.auth,
+            self.jwks_refresh,
+            stop.clone(),
+        ));
+        tasks.close();
+
+        let api = MarketplaceServiceServer::with_interceptor(
+            grpc::MarketplaceApi::new(self.state.clone()),
+            AuthInterceptor::new(self.verifier),
+        );
+        let readiness = Readiness {
+            postgres: Some(self.state.pool.clone()),
+            nats: Some(self.nats),
+            ..Readiness::default()
+        };
+        let grpc = sankalpa_kit::grpc::serve(
+            self.grpc_listener,
+            tonic::service::Routes::new(api),
+            &["sankalpa.v1.MarketplaceService"],
+            stop.clone().cancelled_owned(),
+        );
+        let http = ops::serve(
+            self.http_listener,
+            readiness,
+            stop.clone().cancelled_owned(),
+        );
+        let stopper = async move {
+            shutdown.await;
+            stop.cancel();
+        };
+        let (grpc, http, ()) = tokio::join!(grpc, http, stopper);
+        tasks.wait().await;
+        grpc?;
+        http?;
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+use sankalpa_proto::v1 as pb;
+use sqlx::PgPool;
+
+use crate::{chain_item, start};
+
+#[sqlx::test(migrator = "sankalpa_marketplace::MIGRATOR")]
+async fn an_exact_name_match_ranks_first(pool: PgPool) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    let bob = app.sign_up().await;
+    // Its text mentions "code review" far more, but its name is not the query.
+    let mut wordy = chain_item("wordy", "Review of code review tools", "1.0.0");
+    wordy.description = "Code review, code review, code review: every code review.".into();
+    wordy.tags = vec!["code".into(), "review".into()];
+    app.publish(&ada, wordy).await.unwrap();
+    let exact = app
+        .publish(&ada, chain_item("code-review", "Code Review", "1.0.0"))
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let mut other = chain_item("unrelated", "Unrelated", "1.0.0");
+    other.description = "Nothing to see.".into();
+    other.tags = vec!["misc".into()];
+    app.publish(&ada, other).await.unwrap();
+
+    let found = app
+        .search(
+            &bob,
+            pb::SearchRequest {
+                query: "code review".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let slugs: Vec<&str> = found.iter().map(|item| item.slug.as_str()).collect();
+    assert_eq!(slugs, ["code-review", "wordy"]);
+    assert_eq!(found[0].id, exact.id);
+}
+
+#[sqlx::test(migrator = "sankalpa_marketplace::MIGRATOR")]
+async fn search_filters_by_kind_and_tag_sorts_and_pages(pool: PgPool) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    let bob = app.sign_up().await;
+    for (slug, tag) in [("one", "alpha"), ("two", "beta"), ("three", "alpha")] {
+        let mut request = chain_item(slug, slug, "1.0.0");
+        request.tags = vec![tag.into()];
+        app.publish(&ada, request).await.unwrap();
+    }
+    let popular = app
+        .search(
+            &bob,
+            pb::SearchRequest {
+                tag: "beta".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(popular.len(), 1);
+    app.install(&bob, &popular[0].id, None).await.unwrap();
+
+    let by_downloads = app
+        .search(
+            &bob,
+            pb::SearchRequest {
+                sort: pb::SearchSort::Downloads as i32,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_downloads[0].slug, "two");
+
+    let newest: Vec<String> = app
+        .search(&bob, pb::SearchRequest::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|item| item.slug)
+        .collect();
+    assert_eq!(newest, ["three", "two", "one"]);
+
+    let agents = app
+        .search(
+            &bob,
+            pb::SearchRequest {
+                kind: pb::ItemKind::Agent as i32,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(agents.is_empty());
+
+    let first_page = app
+        .market
+        .search(crate::authed(
+            pb::SearchRequest {
+                tag: "alpha".into(),
+                page: Some(pb::PageRequest {
+                    page_size: 1,
+                    page_token: String::new(),
+                }),
+                ..Default::default()
+            },
+            &bob.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first_page.items[0].slug, "three");
+    let token = first_page.page.unwrap().next_page_token;
+    let second = app
+        .market
+        .search(crate::authed(
+            pb::SearchRequest {
+                tag: "alpha".into(),
+                page: Some(pb::PageRequest {
+                    page_size: 1,
+                    page_token: token,
+                }),
+                ..Default::default()
+            },
+            &bob.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.items[0].slug, "one");
+}
