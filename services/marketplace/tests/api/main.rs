@@ -2,6 +2,7 @@
 //! orchestrator, on a fresh database per test, against the local NATS and temporary object
 //! folders.
 
+mod events;
 mod install;
 mod publish;
 mod reviews;
