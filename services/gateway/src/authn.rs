@@ -268,3 +268,89 @@ pub async fn authenticate(
     }
     next.run(request).await
 }
+
+/// The routes a browser reaches with `EventSource` or `WebSocket`, neither of which can set a
+/// header: there the access token may come as `?access_token=`.
+fn streams_route(path: &str) -> bool {
+    path == "/api/events"
+        || path == "/ws"
+        || path
+            .strip_prefix("/api/chains/runs/")
+            .and_then(|rest| rest.strip_suffix("/events"))
+            .is_some_and(|run| !run.is_empty() && !run.contains('/'))
+}
+
+/// Moves `?access_token=` of the event stream routes into `Authorization: Bearer`, where
+/// [`authenticate`] verifies it as any Bearer token, and takes it out of the URI so no log,
+/// span or metric ever records it. A header sent as well wins. The value is used as sent: a JWT
+/// needs no escaping in a query.
+pub async fn token_from_query(mut request: Request, next: Next) -> Response {
+    if !streams_route(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let Some(query) = request.uri().query() else {
+        return next.run(request).await;
+    };
+    let mut token = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("access_token=") {
+            Some(value) => {
+                token = Some(value.to_owned());
+                false
+            }
+            None => *pair != "access_token",
+        })
+        .collect();
+    let Some(token) = token else {
+        return next.run(request).await;
+    };
+    let path = request.uri().path();
+    let path_and_query = if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    };
+    let mut parts = request.uri().clone().into_parts();
+    parts.path_and_query = match path_and_query.parse() {
+        Ok(parsed) => Some(parsed),
+        Err(_) => {
+            return Problem::new(StatusCode::BAD_REQUEST, "the query is not valid").into_response();
+        }
+    };
+    match axum::http::Uri::from_parts(parts) {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(_) => {
+            return Problem::new(StatusCode::BAD_REQUEST, "the query is not valid").into_response();
+        }
+    }
+    if !request.headers().contains_key(header::AUTHORIZATION) {
+        match axum::http::HeaderValue::from_str(&format!("Bearer {token}")) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                request.headers_mut().insert(header::AUTHORIZATION, value);
+            }
+            Err(_) => {
+                return Problem::new(StatusCode::UNAUTHORIZED, "access_token is not a token")
+                    .into_response();
+            }
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::streams_route;
+
+    #[test]
+    fn only_the_event_stream_routes_take_a_token_in_the_query() {
+        assert!(streams_route("/api/events"));
+        assert!(streams_route("/ws"));
+        assert!(streams_route("/api/chains/runs/0190/events"));
+        assert!(!streams_route("/api/chains/runs//events"));
+        assert!(!streams_route("/api/chains/runs/a/b/events"));
+        assert!(!streams_route("/api/users/me"));
+        assert!(!streams_route("/api/chains/runs/0190"));
+    }
+}

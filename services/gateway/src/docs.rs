@@ -10,7 +10,7 @@ use sankalpa_kit::problem::{FieldViolation, Problem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{audit, keys, memory, sessions, status, tenants, users};
+use crate::{agents, audit, chains, events, keys, memory, sessions, status, tenants, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,13 +45,36 @@ use crate::{audit, keys, memory, sessions, status, tenants, users};
         memory::backup,
         memory::backups,
         memory::restore,
+        agents::list,
+        agents::enhanced,
+        agents::get_one,
+        agents::execute,
+        agents::create_custom,
+        agents::update_custom,
+        agents::delete_custom,
+        agents::validate_custom,
+        agents::artifacts,
+        chains::list,
+        chains::create,
+        chains::get_one,
+        chains::update,
+        chains::delete_one,
+        chains::validate,
+        chains::execute,
+        chains::runs,
+        chains::run,
+        chains::cancel,
+        events::run_events,
+        events::tenant_events,
+        events::websocket,
     ),
-    components(schemas(Problem, FieldViolation)),
+    components(schemas(Problem, FieldViolation, agents::AgentOriginFilter, chains::ChainOriginFilter)),
     modifiers(&Credentials),
 )]
 pub struct ApiDoc;
 
-/// The two ways to authenticate, named by the routes' `security`.
+/// The ways to authenticate, named by the routes' `security`: the header ones everywhere, the
+/// query one only on the event streams, whose browser clients cannot set headers.
 struct Credentials;
 
 impl Modify for Credentials {
@@ -69,6 +92,13 @@ impl Modify for Credentials {
         components.add_security_scheme(
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        components.add_security_scheme(
+            "access_token",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "access_token",
+                "An access token (JWT), on the event stream routes only",
+            ))),
         );
     }
 }

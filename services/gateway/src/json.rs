@@ -11,6 +11,7 @@ use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1::{PageRequest, PageResponse};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use utoipa::IntoParams;
 
 /// A JSON request body; malformed, mistyped or oversized bodies are answered as problems.
@@ -125,4 +126,36 @@ impl From<Page> for PageRequest {
 pub fn next_page(page: Option<PageResponse>) -> Option<String> {
     page.map(|page| page.next_page_token)
         .filter(|token| !token.is_empty())
+}
+
+/// JSON text a service answered, passed through as it is. Services check what they store and
+/// answer is JSON, so this failing is the service's bug: a 502 naming it, logged here.
+pub fn json_text(service: &str, text: String) -> Result<Box<RawValue>, Problem> {
+    RawValue::from_string(text).map_err(|err| {
+        tracing::error!(error = %err, service, "a service answered JSON text that is not JSON");
+        Problem::new(
+            StatusCode::BAD_GATEWAY,
+            format!("the {service} service answered a value that is not JSON"),
+        )
+    })
+}
+
+/// A problem from a service whose invalid fields are named as its wire messages name them,
+/// renamed by `rest_field` to what the client of the REST API sent, the detail rebuilt to match.
+pub fn renamed(status: tonic::Status, rest_field: impl Fn(&str) -> String) -> Problem {
+    let mut problem = Problem::from(status);
+    if !problem.errors.is_empty() {
+        for violation in &mut problem.errors {
+            violation.field = rest_field(&violation.field);
+        }
+        problem.detail = Some(
+            problem
+                .errors
+                .iter()
+                .map(|violation| format!("{}: {}", violation.field, violation.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+    }
+    problem
 }

@@ -15,9 +15,12 @@
 // chase in every handler's error path and an indirection in every `problem.field`.
 #![allow(clippy::result_large_err)]
 
+pub mod agents;
 pub mod audit;
 pub mod authn;
+pub mod chains;
 pub mod docs;
+pub mod events;
 pub mod json;
 pub mod keys;
 pub mod memory;
@@ -40,7 +43,9 @@ use axum::middleware;
 use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::grpc::PropagateTrace;
 use sankalpa_kit::problem::Problem;
+use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -58,6 +63,10 @@ use crate::status::HealthCache;
 pub type AuthClient = AuthServiceClient<InterceptedService<Channel, PropagateTrace>>;
 /// The client of memory, carrying the trace context likewise.
 pub type MemoryClient = MemoryServiceClient<InterceptedService<Channel, PropagateTrace>>;
+/// The client of agent-runner, carrying the trace context likewise.
+pub type AgentsClient = AgentServiceClient<InterceptedService<Channel, PropagateTrace>>;
+/// The client of the chain orchestrator, carrying the trace context likewise.
+pub type ChainsClient = ChainServiceClient<InterceptedService<Channel, PropagateTrace>>;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -68,6 +77,10 @@ pub struct Config {
     pub auth_url: String,
     /// The memory service's gRPC endpoint (`SANKALPA_MEMORY_URL`).
     pub memory_url: String,
+    /// The agent runner's gRPC endpoint (`SANKALPA_AGENTS_URL`).
+    pub agents_url: String,
+    /// The chain orchestrator's gRPC endpoint (`SANKALPA_CHAINS_URL`).
+    pub chains_url: String,
     /// Put before every Redis key (`SANKALPA_REDIS_KEY_PREFIX`, `sankalpa:` by default); unique
     /// per test.
     pub redis_key_prefix: String,
@@ -98,6 +111,8 @@ impl Config {
             )?,
             auth_url: config::var("SANKALPA_AUTH_URL", "http://127.0.0.1:50051".to_owned())?,
             memory_url: config::var("SANKALPA_MEMORY_URL", "http://127.0.0.1:50054".to_owned())?,
+            agents_url: config::var("SANKALPA_AGENTS_URL", "http://127.0.0.1:50052".to_owned())?,
+            chains_url: config::var("SANKALPA_CHAINS_URL", "http://127.0.0.1:50053".to_owned())?,
             redis_key_prefix: config::var("SANKALPA_REDIS_KEY_PREFIX", "sankalpa:".to_owned())?,
             cors_origins: config::list("SANKALPA_CORS_ORIGINS", &[]),
             body_limit_bytes: config::var("SANKALPA_BODY_LIMIT_BYTES", 1024 * 1024)?,
@@ -109,15 +124,18 @@ impl Config {
         })
     }
 
-    /// A gateway on a free local port in front of `auth_url`, with its own Redis keys. Memory
-    /// is at port 1, where nothing listens, until a test that needs it sets `memory_url`: a
-    /// test must never reach a memory service that happens to run on this machine.
+    /// A gateway on a free local port in front of `auth_url`, with its own Redis keys. Memory,
+    /// agent-runner and the orchestrator are at port 1, where nothing listens, until a test that
+    /// needs one sets its URL: a test must never reach a service that happens to run on this
+    /// machine.
     pub fn for_tests(infra: Infra, auth_url: impl Into<String>) -> Self {
         Self {
             infra,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             auth_url: auth_url.into(),
             memory_url: "http://127.0.0.1:1".to_owned(),
+            agents_url: "http://127.0.0.1:1".to_owned(),
+            chains_url: "http://127.0.0.1:1".to_owned(),
             redis_key_prefix: format!("test:{}:", uuid::Uuid::new_v4().simple()),
             cors_origins: Vec::new(),
             body_limit_bytes: 1024 * 1024,
@@ -134,8 +152,13 @@ impl Config {
 pub struct AppState {
     pub auth: AuthClient,
     pub memory: MemoryClient,
+    pub agents: AgentsClient,
+    pub chains: ChainsClient,
     pub grpc_timeout: Duration,
     pub health: HealthCache,
+    /// Cancelled when the gateway shuts down. Event streams (SSE, WebSocket) end on it:
+    /// graceful shutdown waits for every response to finish, and a live stream never would.
+    pub streams_end: CancellationToken,
 }
 
 impl AppState {
@@ -160,6 +183,14 @@ impl AppState {
     pub fn memory(&self) -> MemoryClient {
         self.memory.clone()
     }
+
+    pub fn agents(&self) -> AgentsClient {
+        self.agents.clone()
+    }
+
+    pub fn chains(&self) -> ChainsClient {
+        self.chains.clone()
+    }
 }
 
 /// The gateway, bound to its address and ready to serve.
@@ -169,6 +200,7 @@ pub struct Gateway {
     router: Router,
     authenticator: Arc<Authenticator>,
     jwks_refresh: Duration,
+    streams_end: CancellationToken,
 }
 
 impl Gateway {
@@ -194,14 +226,26 @@ impl Gateway {
             config.trust_forwarded_for,
         ));
         let memory_channel = sankalpa_kit::grpc::channel(&config.memory_url)?;
+        let agents_channel = sankalpa_kit::grpc::channel(&config.agents_url)?;
+        let chains_channel = sankalpa_kit::grpc::channel(&config.chains_url)?;
+        let streams_end = CancellationToken::new();
         let state = Arc::new(AppState {
             auth,
             memory: MemoryServiceClient::with_interceptor(memory_channel.clone(), PropagateTrace),
+            agents: AgentServiceClient::with_interceptor(agents_channel.clone(), PropagateTrace),
+            chains: ChainServiceClient::with_interceptor(chains_channel.clone(), PropagateTrace),
             grpc_timeout: config.grpc_timeout,
             health: HealthCache::new(vec![
                 ("auth", "sankalpa.v1.AuthService", channel),
                 ("memory", "sankalpa.v1.MemoryService", memory_channel),
+                ("agent-runner", "sankalpa.v1.AgentService", agents_channel),
+                (
+                    "chain-orchestrator",
+                    "sankalpa.v1.ChainService",
+                    chains_channel,
+                ),
             ]),
+            streams_end: streams_end.clone(),
         });
 
         let router = router(&config, state, authenticator.clone(), limiter)?;
@@ -213,6 +257,7 @@ impl Gateway {
             router,
             authenticator,
             jwks_refresh: config.jwks_refresh,
+            streams_end,
         })
     }
 
@@ -237,8 +282,12 @@ impl Gateway {
         let app = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
+        let streams_end = self.streams_end;
         let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                streams_end.cancel();
+            })
             .await;
         stop.cancel();
         tasks.wait().await;
@@ -262,6 +311,9 @@ fn router(
         .merge(tenants::routes())
         .merge(audit::routes())
         .merge(memory::routes())
+        .merge(agents::routes())
+        .merge(chains::routes())
+        .merge(events::routes())
         .merge(status::routes())
         .with_state(state)
         .route_layer(middleware::from_fn(observe::metrics))
@@ -297,6 +349,8 @@ fn router(
         .layer(middleware::map_response(observe::security_headers))
         .layer(cors(&config.cors_origins)?)
         .layer(middleware::from_fn(observe::trace))
+        // Outside the trace, so the token is out of the URI before anything records it.
+        .layer(middleware::from_fn(authn::token_from_query))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid)))
 }
@@ -320,10 +374,13 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
             header::CONTENT_TYPE,
             HeaderName::from_static("x-api-key"),
             HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("last-event-id"),
         ])
         .expose_headers([
             HeaderName::from_static("x-request-id"),
             header::RETRY_AFTER,
+            header::LOCATION,
             HeaderName::from_static("ratelimit-limit"),
             HeaderName::from_static("ratelimit-remaining"),
             HeaderName::from_static("ratelimit-reset"),

@@ -51,21 +51,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 
 /// A problem from memory, its field names turned into this API's.
 fn problem(status: tonic::Status) -> Problem {
-    let mut problem = Problem::from(status);
-    if !problem.errors.is_empty() {
-        for violation in &mut problem.errors {
-            violation.field = rest_field(&violation.field);
-        }
-        problem.detail = Some(
-            problem
-                .errors
-                .iter()
-                .map(|violation| format!("{}: {}", violation.field, violation.message))
-                .collect::<Vec<_>>()
-                .join("; "),
-        );
-    }
-    problem
+    crate::json::renamed(status, rest_field)
 }
 
 /// `value_json` -> `value`, `ops[1].set.value_json` -> `ops[1].value`,

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::helpers::{spawn_app, spawn_app_with_memory};
+use crate::helpers::{spawn_app, spawn_app_with_agents};
 
 #[sqlx::test(migrations = false)]
 async fn openapi_json_is_an_openapi_3_document_describing_every_route(pool: PgPool) {
@@ -54,6 +54,27 @@ async fn openapi_json_is_an_openapi_3_document_describing_every_route(pool: PgPo
         ("/api/memory/backup", "post"),
         ("/api/memory/backups", "get"),
         ("/api/memory/restore", "post"),
+        ("/api/agents", "get"),
+        ("/api/agents/enhanced", "get"),
+        ("/api/agents/{name}", "get"),
+        ("/api/agents/execute", "post"),
+        ("/api/agents/custom", "post"),
+        ("/api/agents/custom/{name}", "put"),
+        ("/api/agents/custom/{name}", "delete"),
+        ("/api/artifacts/{run_id}", "get"),
+        ("/api/chains", "get"),
+        ("/api/chains", "post"),
+        ("/api/chains/{id}", "get"),
+        ("/api/chains/{id}", "put"),
+        ("/api/chains/{id}", "delete"),
+        ("/api/chains/validate", "post"),
+        ("/api/chains/execute", "post"),
+        ("/api/chains/runs", "get"),
+        ("/api/chains/runs/{id}", "get"),
+        ("/api/chains/runs/{id}/cancel", "post"),
+        ("/api/chains/runs/{id}/events", "get"),
+        ("/api/events", "get"),
+        ("/ws", "get"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -97,7 +118,7 @@ async fn the_docs_page_loads_the_api_description(pool: PgPool) {
 
 #[sqlx::test(migrations = false)]
 async fn status_reports_the_version_and_every_service_serving(pool: PgPool) {
-    let app = spawn_app_with_memory(pool, |_| {}).await;
+    let app = spawn_app_with_agents(pool).await;
 
     let status: Value = app
         .client
@@ -115,6 +136,10 @@ async fn status_reports_the_version_and_every_service_serving(pool: PgPool) {
     assert_eq!(status["services"][0]["status"], "serving");
     assert_eq!(status["services"][1]["name"], "memory");
     assert_eq!(status["services"][1]["status"], "serving");
+    assert_eq!(status["services"][2]["name"], "agent-runner");
+    assert_eq!(status["services"][2]["status"], "serving");
+    assert_eq!(status["services"][3]["name"], "chain-orchestrator");
+    assert_eq!(status["services"][3]["status"], "serving");
 }
 
 #[sqlx::test(migrations = false)]

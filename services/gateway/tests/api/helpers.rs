@@ -1,5 +1,6 @@
-//! Starts auth, the gateway and, for the memory routes, memory in this process, on free ports,
-//! against the local Postgres, Redis and NATS, the way `main` starts them (through testkit).
+//! Starts auth, the gateway and, for their routes, memory or agent-runner and the chain
+//! orchestrator in this process, on free ports, against the local Postgres, Redis and NATS, the
+//! way `main` starts them (through testkit).
 
 use reqwest::StatusCode;
 use sankalpa_kit::config::Infra;
@@ -13,15 +14,17 @@ pub struct TestApp {
     pub client: reqwest::Client,
     _gateway: Running,
     _auth: Running,
-    /// Memory, with what to remove once the test ends: its stream and object folder.
-    memory: Option<(Running, Infra, std::path::PathBuf)>,
+    /// The services behind the gateway besides auth, stopped before their leftovers go.
+    backends: Vec<Running>,
+    /// What to remove once the test ends: its stream, and its object folders (memory's first).
+    leftovers: Option<(Infra, Vec<std::path::PathBuf>)>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some((memory, infra, objects)) = self.memory.take() {
-            drop(memory);
-            sankalpa_testkit::remove_leftovers(&infra, vec![objects]);
+        self.backends.clear();
+        if let Some((infra, folders)) = self.leftovers.take() {
+            sankalpa_testkit::remove_leftovers(&infra, folders);
         }
     }
 }
@@ -64,7 +67,8 @@ pub async fn spawn_app_with(
         client: reqwest::Client::new(),
         _gateway: gateway,
         _auth: auth,
-        memory: None,
+        backends: Vec::new(),
+        leftovers: None,
     }
 }
 
@@ -96,7 +100,64 @@ pub async fn spawn_app_with_memory(
         client: reqwest::Client::new(),
         _gateway: gateway,
         _auth: auth,
-        memory: Some((memory, infra, objects)),
+        backends: vec![memory],
+        leftovers: Some((infra, vec![objects])),
+    }
+}
+
+/// Starts the whole fleet: auth, memory, agent-runner (its runs' sessions in that memory), the
+/// chain orchestrator and the gateway in front of them. Events go to a stream of this test's
+/// own, removed with the object folders when the app is dropped.
+pub async fn spawn_app_with_agents(pool: PgPool) -> TestApp {
+    let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
+    let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
+        .await
+        .expect("auth starts");
+    let mut memory_objects = std::path::PathBuf::new();
+    let memory =
+        sankalpa_testkit::spawn_memory(pool.clone(), infra.clone(), &auth.grpc_url(), |config| {
+            memory_objects = config.object_store_url.clone().into();
+        })
+        .await
+        .expect("memory starts");
+    let objects = std::env::temp_dir().join(format!(
+        "sankalpa-gateway-{}",
+        sankalpa_testkit::unique_name()
+    ));
+    let agents = sankalpa_testkit::spawn_agent_runner(
+        pool.clone(),
+        infra.clone(),
+        &auth.grpc_url(),
+        objects.to_str().expect("temporary paths are text"),
+        |config| config.memory_url = Some(memory.grpc_url()),
+    )
+    .await
+    .expect("agent-runner starts");
+    let chains = sankalpa_testkit::spawn_chain_orchestrator(
+        pool,
+        infra.clone(),
+        &auth.grpc_url(),
+        &agents.grpc_url(),
+        |_| {},
+    )
+    .await
+    .expect("the chain orchestrator starts");
+    let gateway = sankalpa_testkit::spawn_gateway(infra.clone(), |config| {
+        config.auth_url = auth.grpc_url();
+        config.memory_url = memory.grpc_url();
+        config.agents_url = agents.grpc_url();
+        config.chains_url = chains.grpc_url();
+    })
+    .await
+    .expect("the gateway starts");
+    TestApp {
+        address: gateway.http_url(),
+        client: reqwest::Client::new(),
+        _gateway: gateway,
+        _auth: auth,
+        // Callers before the services they call.
+        backends: vec![chains, agents, memory],
+        leftovers: Some((infra, vec![memory_objects, objects])),
     }
 }
 
@@ -130,7 +191,7 @@ impl TestApp {
 
     /// Where memory keeps its backups.
     pub fn objects(&self) -> &std::path::Path {
-        &self.memory.as_ref().expect("this app runs memory").2
+        &self.leftovers.as_ref().expect("this app runs memory").1[0]
     }
 
     pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
@@ -160,6 +221,20 @@ impl TestApp {
             )
             .await;
         assert_eq!(registered.status(), StatusCode::CREATED);
+        self.session(&email, PASSWORD).await
+    }
+
+    /// Creates a user with only the viewer role in `admin`'s tenant, and signs it in.
+    pub async fn viewer(&self, admin: &Session) -> Session {
+        let email = unique_email();
+        let created = self
+            .post_as(
+                "/api/users",
+                &admin.access_token,
+                &json!({ "email": email, "password": PASSWORD, "roles": ["viewer"] }),
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
         self.session(&email, PASSWORD).await
     }
 

@@ -1,9 +1,13 @@
-//! The gateway's REST API, exercised end to end: a real auth service (and memory, for its
-//! routes) and a real gateway on free ports, each test with its own database and Redis keys.
+//! The gateway's REST API, exercised end to end: a real auth service (and memory, agent-runner
+//! and the chain orchestrator, for their routes) and a real gateway on free ports, each test
+//! with its own database, Redis keys and event stream.
 //! One binary, to link once.
 
 mod access;
+mod agents;
+mod chains;
 mod docs;
+mod events;
 mod helpers;
 mod limits;
 mod memory;

@@ -1,0 +1,826 @@
+//! Chains: versioned chain definitions and the catalog's templates, and durable runs of them, in
+//! front of the chain orchestrator (`/api/chains/...`, the spec's routes). A run's live events
+//! are in [`crate::events`].
+//!
+//! Definitions, inputs and outputs are JSON in REST and JSON text on the wire, passed through as
+//! sent ([`RawValue`]). The gateway checks chains:read / chains:write / chains:execute before
+//! calling; the orchestrator checks again and scopes everything to the caller's tenant (another
+//! tenant's chain or run is 404). An execute either waits for the run (200 once it has
+//! finished) or not (202 with the run as committed and `Location` of the run); a repeated
+//! `Idempotency-Key` answers with the run the key started first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use sankalpa_kit::problem::{FieldViolation, Problem};
+use sankalpa_proto::v1;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::agents::{Artifact, RunError, optional_json};
+use crate::authn::Caller;
+use crate::json::{Body, next_page, timestamp};
+
+const READ: &str = "chains:read";
+const WRITE: &str = "chains:write";
+const EXECUTE: &str = "chains:execute";
+
+/// The orchestrator's wait when the request names none.
+const DEFAULT_WAIT_MS: u64 = 30_000;
+/// The orchestrator's longest wait.
+const MAX_WAIT_MS: u64 = 300_000;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/chains", get(list).post(create))
+        .route("/api/chains/validate", post(validate))
+        .route("/api/chains/execute", post(execute))
+        .route("/api/chains/runs", get(runs))
+        .route("/api/chains/runs/{id}", get(run))
+        .route("/api/chains/runs/{id}/cancel", post(cancel))
+        .route(
+            "/api/chains/{id}",
+            get(get_one).put(update).delete(delete_one),
+        )
+}
+
+/// A problem from the orchestrator, its wire field names turned into this API's.
+fn problem(status: tonic::Status) -> Problem {
+    crate::json::renamed(status, |field| {
+        let field = field.strip_prefix("page.").unwrap_or(field);
+        field
+            .replacen("input_json", "input", 1)
+            .replacen("definition_json", "definition", 1)
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Chain {
+    /// Absent for templates, which are addressed by name.
+    pub id: Option<String>,
+    pub name: String,
+    pub description: String,
+    /// `tenant` (stored by the tenant) or `template` (from the catalog, read-only).
+    pub origin: &'static str,
+    pub version: u32,
+    pub latest_version: u32,
+    /// The definition as submitted; absent in listings.
+    #[schema(value_type = Option<Object>)]
+    pub definition: Option<Box<RawValue>>,
+    pub step_count: u32,
+    pub created_by: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub installed_from: Option<String>,
+}
+
+impl TryFrom<v1::Chain> for Chain {
+    type Error = Problem;
+
+    fn try_from(chain: v1::Chain) -> Result<Self, Problem> {
+        let origin = match chain.origin() {
+            v1::ChainOrigin::Template => "template",
+            v1::ChainOrigin::Tenant | v1::ChainOrigin::Unspecified => "tenant",
+        };
+        Ok(Self {
+            id: Some(chain.id).filter(|id| !id.is_empty()),
+            name: chain.name,
+            description: chain.description,
+            origin,
+            version: chain.version,
+            latest_version: chain.latest_version,
+            definition: optional_json("chain-orchestrator", chain.definition_json)?,
+            step_count: chain.step_count,
+            created_by: chain.created_by,
+            created_at: timestamp(chain.created_at),
+            updated_at: timestamp(chain.updated_at),
+            installed_from: Some(chain.installed_from).filter(|from| !from.is_empty()),
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainList {
+    pub chains: Vec<Chain>,
+    /// Pass as `page_token` for the next page; absent on the last page.
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `tenant` or `template`; both when absent.
+    pub origin: Option<ChainOriginFilter>,
+    /// At most 200; the service default (50) when absent.
+    pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainOriginFilter {
+    Tenant,
+    Template,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateChain {
+    /// Unique in the tenant.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The DAG form `{steps: [...]}`, the simple form `{agents: [...], mode}`, or the
+    /// conditional form.
+    #[schema(value_type = Object)]
+    pub definition: Box<RawValue>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateChain {
+    #[schema(value_type = Object)]
+    pub definition: Box<RawValue>,
+    /// Unchanged when absent.
+    pub name: Option<String>,
+    /// Unchanged when absent.
+    pub description: Option<String>,
+    /// Only if the chain's latest version is still this one; 409 otherwise.
+    pub expected_version: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VersionQuery {
+    /// The latest when absent; ignored for templates.
+    pub version: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ValidateChain {
+    #[schema(value_type = Object)]
+    pub definition: Box<RawValue>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainValidation {
+    pub valid: bool,
+    /// Each problem, `field` a JSON path into the definition (e.g. `steps[3].needs[0]`).
+    pub violations: Vec<FieldViolation>,
+    /// When valid: the DAG form, simple and conditional forms expanded.
+    #[schema(value_type = Option<Object>)]
+    pub normalized_definition: Option<Box<RawValue>>,
+    pub step_count: u32,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ExecuteChain {
+    /// A stored chain to run (with `version`, the latest when absent) ...
+    pub chain_id: Option<String>,
+    pub version: Option<u32>,
+    /// ... or a template, by name ...
+    pub template: Option<String>,
+    /// ... or a definition run without being stored: exactly one of the three.
+    #[schema(value_type = Option<Object>)]
+    pub definition: Option<Box<RawValue>>,
+    /// The chain input, a JSON object; `{}` when absent.
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<Box<RawValue>>,
+    /// Answer once the run has finished (200), or after `wait_timeout_ms` (202, still running).
+    #[serde(default)]
+    pub wait: bool,
+    /// 30,000 when absent; at most 300,000.
+    pub wait_timeout_ms: Option<u64>,
+    /// The memory session the steps share; a new `run-<run id>` when absent.
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainRun {
+    pub id: String,
+    pub chain_id: Option<String>,
+    pub chain_version: Option<u32>,
+    pub template: Option<String>,
+    pub chain_name: String,
+    /// `pending`, `running`, `completed`, `failed` or `cancelled`.
+    pub status: &'static str,
+    pub cancel_requested: bool,
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<Box<RawValue>>,
+    /// Every completed step's output: `{"<step id>": <output>, ...}`.
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Box<RawValue>>,
+    /// Why the run failed.
+    pub error: Option<RunError>,
+    pub session_id: String,
+    /// The artifact workspace of the steps: `/api/artifacts/{workspace_id}`.
+    pub workspace_id: String,
+    pub idempotency_key: Option<String>,
+    /// The definition being run, DAG form; absent in listings.
+    #[schema(value_type = Option<Object>)]
+    pub definition: Option<Box<RawValue>>,
+    /// Every step; absent in listings.
+    pub steps: Vec<StepRun>,
+    pub created_by: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepRun {
+    pub id: String,
+    pub agent: String,
+    /// `pending`, `running`, `completed`, `failed`, `skipped` or `cancelled`.
+    pub status: &'static str,
+    pub attempts: u32,
+    pub agent_run_id: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub duration_ms: u64,
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<Box<RawValue>>,
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Box<RawValue>>,
+    pub error: Option<RunError>,
+    pub skip_reason: Option<String>,
+    pub artifacts: Vec<Artifact>,
+}
+
+const ORCHESTRATOR: &str = "chain-orchestrator";
+
+fn run_status(status: v1::ChainRunStatus) -> &'static str {
+    match status {
+        v1::ChainRunStatus::Pending => "pending",
+        v1::ChainRunStatus::Running => "running",
+        v1::ChainRunStatus::Completed => "completed",
+        v1::ChainRunStatus::Failed => "failed",
+        v1::ChainRunStatus::Cancelled => "cancelled",
+        v1::ChainRunStatus::Unspecified => "unknown",
+    }
+}
+
+fn step_status(status: v1::StepStatus) -> &'static str {
+    match status {
+        v1::StepStatus::Pending => "pending",
+        v1::StepStatus::Running => "running",
+        v1::StepStatus::Completed => "completed",
+        v1::StepStatus::Failed => "failed",
+        v1::StepStatus::Skipped => "skipped",
+        v1::StepStatus::Cancelled => "cancelled",
+        v1::StepStatus::Unspecified => "unknown",
+    }
+}
+
+fn present(text: String) -> Option<String> {
+    Some(text).filter(|text| !text.is_empty())
+}
+
+impl TryFrom<v1::StepRun> for StepRun {
+    type Error = Problem;
+
+    fn try_from(step: v1::StepRun) -> Result<Self, Problem> {
+        Ok(Self {
+            status: step_status(step.status()),
+            id: step.id,
+            agent: step.agent,
+            attempts: step.attempts,
+            agent_run_id: present(step.agent_run_id),
+            started_at: timestamp(step.started_at),
+            finished_at: timestamp(step.finished_at),
+            duration_ms: step.duration_ms,
+            input: optional_json(ORCHESTRATOR, step.input_json)?,
+            output: optional_json(ORCHESTRATOR, step.output_json)?,
+            error: step.error.map(RunError::from),
+            skip_reason: present(step.skip_reason),
+            artifacts: step.artifacts.into_iter().map(Artifact::from).collect(),
+        })
+    }
+}
+
+impl TryFrom<v1::ChainRun> for ChainRun {
+    type Error = Problem;
+
+    fn try_from(run: v1::ChainRun) -> Result<Self, Problem> {
+        let status = run_status(run.status());
+        let chain_id = present(run.chain_id);
+        Ok(Self {
+            status,
+            id: run.id,
+            chain_version: chain_id.as_ref().map(|_| run.chain_version),
+            chain_id,
+            template: present(run.template),
+            chain_name: run.chain_name,
+            cancel_requested: run.cancel_requested,
+            input: optional_json(ORCHESTRATOR, run.input_json)?,
+            output: optional_json(ORCHESTRATOR, run.output_json)?,
+            error: run.error.map(RunError::from),
+            session_id: run.session_id,
+            workspace_id: run.workspace_id,
+            idempotency_key: present(run.idempotency_key),
+            definition: optional_json(ORCHESTRATOR, run.definition_json)?,
+            steps: run
+                .steps
+                .into_iter()
+                .map(StepRun::try_from)
+                .collect::<Result<_, _>>()?,
+            created_by: run.created_by,
+            created_at: timestamp(run.created_at),
+            started_at: timestamp(run.started_at),
+            finished_at: timestamp(run.finished_at),
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunList {
+    /// Newest first, without steps, input, output or definition.
+    pub runs: Vec<ChainRun>,
+    /// Pass as `page_token` for the next page; absent on the last page.
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    /// Only runs in these states, comma-separated: `pending,running`.
+    pub status: Option<String>,
+    /// Only runs of this stored chain.
+    pub chain_id: Option<String>,
+    /// At most 200; the service default (50) when absent.
+    pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+fn page(page_size: Option<u32>, page_token: Option<String>) -> Option<v1::PageRequest> {
+    Some(v1::PageRequest {
+        page_size: page_size.unwrap_or(0),
+        page_token: page_token.unwrap_or_default(),
+    })
+}
+
+/// The tenant's chains (latest version of each) and the catalog's templates, without
+/// definitions.
+#[utoipa::path(
+    get,
+    path = "/api/chains",
+    tag = "chains",
+    params(ListQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of chains and templates", body = ChainList),
+        (status = 403, description = "Missing chains:read", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<ChainList>, Problem> {
+    caller.require(READ)?;
+    let origin = match query.origin {
+        None => v1::ChainOrigin::Unspecified,
+        Some(ChainOriginFilter::Tenant) => v1::ChainOrigin::Tenant,
+        Some(ChainOriginFilter::Template) => v1::ChainOrigin::Template,
+    };
+    let request = v1::ListChainsRequest {
+        origin: origin.into(),
+        page: page(query.page_size, query.page_token),
+    };
+    let response = state
+        .chains()
+        .list_chains(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?
+        .into_inner();
+    Ok(axum::Json(ChainList {
+        chains: response
+            .chains
+            .into_iter()
+            .map(Chain::try_from)
+            .collect::<Result<_, _>>()?,
+        next_page_token: next_page(response.page),
+    }))
+}
+
+/// Stores a new chain as version 1.
+#[utoipa::path(
+    post,
+    path = "/api/chains",
+    tag = "chains",
+    request_body = CreateChain,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "The chain", body = Chain, headers(("Location" = String, description = "The chain's URL"))),
+        (status = 400, description = "An invalid definition (unknown agent, duplicate step, missing dependency, cycle, bad expression, too many steps), naming the field", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing chains:write", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The name is taken in the tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<CreateChain>,
+) -> Result<Response, Problem> {
+    caller.require(WRITE)?;
+    let request = v1::CreateChainRequest {
+        name: body.name,
+        description: body.description,
+        definition_json: body.definition.get().to_owned(),
+        installed_from: String::new(),
+    };
+    let chain: Chain = state
+        .chains()
+        .create_chain(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?
+        .into_inner()
+        .try_into()?;
+    let location = format!("/api/chains/{}", chain.id.as_deref().unwrap_or_default());
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(chain),
+    )
+        .into_response())
+}
+
+/// One version of a stored chain (the latest unless `version`), with its definition. A name
+/// that is not a UUID is taken for a template's name (`/api/chains/fullstack-app`).
+#[utoipa::path(
+    get,
+    path = "/api/chains/{id}",
+    tag = "chains",
+    params(("id" = String, Path, description = "The chain's id, or a template's name"), VersionQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The chain at that version", body = Chain),
+        (status = 403, description = "Missing chains:read", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such chain, version or template", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn get_one(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<VersionQuery>,
+) -> Result<axum::Json<Chain>, Problem> {
+    caller.require(READ)?;
+    let target = if uuid::Uuid::parse_str(&id).is_ok() {
+        v1::get_chain_request::Target::Id(id)
+    } else {
+        v1::get_chain_request::Target::Template(id)
+    };
+    let request = v1::GetChainRequest {
+        target: Some(target),
+        version: query.version,
+    };
+    let chain = state
+        .chains()
+        .get_chain(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?;
+    Ok(axum::Json(chain.into_inner().try_into()?))
+}
+
+/// Stores a new version of a chain; earlier versions stay readable and runnable.
+#[utoipa::path(
+    put,
+    path = "/api/chains/{id}",
+    tag = "chains",
+    params(("id" = String, Path, description = "The chain's id")),
+    request_body = UpdateChain,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The chain at its new version", body = Chain),
+        (status = 400, description = "An invalid definition, naming the field", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing chains:write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such chain", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "expected_version is not the latest version", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<UpdateChain>,
+) -> Result<axum::Json<Chain>, Problem> {
+    caller.require(WRITE)?;
+    let request = v1::UpdateChainRequest {
+        id,
+        definition_json: body.definition.get().to_owned(),
+        name: body.name,
+        description: body.description,
+        expected_version: body.expected_version,
+        installed_from: String::new(),
+    };
+    let chain = state
+        .chains()
+        .update_chain(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?;
+    Ok(axum::Json(chain.into_inner().try_into()?))
+}
+
+/// Deletes a chain and all its versions; its runs are kept.
+#[utoipa::path(
+    delete,
+    path = "/api/chains/{id}",
+    tag = "chains",
+    params(("id" = String, Path, description = "The chain's id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Missing chains:write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such chain", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn delete_one(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.require(WRITE)?;
+    state
+        .chains()
+        .delete_chain(state.request_as(&caller, v1::DeleteChainRequest { id })?)
+        .await
+        .map_err(problem)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks a definition without storing it.
+#[utoipa::path(
+    post,
+    path = "/api/chains/validate",
+    tag = "chains",
+    request_body = ValidateChain,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Whether it is valid, each problem, and the DAG form", body = ChainValidation),
+        (status = 403, description = "Missing chains:read", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn validate(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<ValidateChain>,
+) -> Result<axum::Json<ChainValidation>, Problem> {
+    caller.require(READ)?;
+    let request = v1::ValidateChainRequest {
+        definition_json: body.definition.get().to_owned(),
+    };
+    let response = state
+        .chains()
+        .validate_chain(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?
+        .into_inner();
+    Ok(axum::Json(ChainValidation {
+        valid: response.valid,
+        violations: response
+            .violations
+            .into_iter()
+            .map(|violation| FieldViolation {
+                field: violation.field,
+                message: violation.message,
+            })
+            .collect(),
+        normalized_definition: optional_json(ORCHESTRATOR, response.normalized_definition_json)?,
+        step_count: response.step_count,
+    }))
+}
+
+impl ExecuteChain {
+    fn target(self) -> Result<v1::execute_chain_request::Target, Problem> {
+        use v1::execute_chain_request::Target;
+        if self.version.is_some() && self.chain_id.is_none() {
+            return Err(Problem::invalid("version", "only a chain_id has versions"));
+        }
+        match (self.chain_id, self.template, self.definition) {
+            (Some(id), None, None) => Ok(Target::Chain(v1::ChainRef {
+                id,
+                version: self.version,
+            })),
+            (None, Some(template), None) => Ok(Target::Template(template)),
+            (None, None, Some(definition)) => {
+                Ok(Target::DefinitionJson(definition.get().to_owned()))
+            }
+            _ => Err(Problem::invalid(
+                "chain_id",
+                "give exactly one of chain_id, template or definition",
+            )),
+        }
+    }
+}
+
+fn finished(status: &str) -> bool {
+    matches!(status, "completed" | "failed" | "cancelled")
+}
+
+/// Starts a run of a stored chain, a template or an inline definition. With `wait` it answers
+/// 200 once the run has finished (completed, failed or cancelled: see `status`); without, or
+/// when the wait times out first, 202 with the run as it is and its `Location`. Send an
+/// `Idempotency-Key` header to make retries safe: the same key answers with the run it started
+/// first (the same key with a different request is 412).
+#[utoipa::path(
+    post,
+    path = "/api/chains/execute",
+    tag = "chains",
+    request_body = ExecuteChain,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Per tenant; a repeated key answers with the run it started first")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The finished run (waited)", body = ChainRun),
+        (status = 202, description = "The run, not finished yet", body = ChainRun, headers(("Location" = String, description = "The run's URL"))),
+        (status = 400, description = "No or several targets, an input that is not an object, an invalid definition, naming the field", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing chains:execute", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such chain, version or template", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The idempotency key was used for a different request", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn execute(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(body): Body<ExecuteChain>,
+) -> Result<Response, Problem> {
+    caller.require(EXECUTE)?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(value) => value
+            .to_str()
+            .map_err(|_| Problem::invalid("Idempotency-Key", "must be text"))?
+            .to_owned(),
+        None => String::new(),
+    };
+    let wait = body.wait;
+    let wait_timeout_ms = body.wait_timeout_ms.unwrap_or(0);
+    let input_json = body
+        .input
+        .as_ref()
+        .map(|input| input.get().to_owned())
+        .unwrap_or_default();
+    let session_id = body.session_id.clone();
+    let message = v1::ExecuteChainRequest {
+        target: Some(body.target()?),
+        input_json,
+        wait,
+        wait_timeout_ms,
+        idempotency_key,
+        session_id,
+    };
+    let mut request = state.request_as(&caller, message)?;
+    if wait {
+        // The call lasts as long as the wait, plus the usual margin.
+        let waits_for = match wait_timeout_ms {
+            0 => DEFAULT_WAIT_MS,
+            ms => ms.min(MAX_WAIT_MS),
+        };
+        request.set_timeout(Duration::from_millis(waits_for) + state.grpc_timeout);
+    }
+    let run: ChainRun = state
+        .chains()
+        .execute_chain(request)
+        .await
+        .map_err(problem)?
+        .into_inner()
+        .try_into()?;
+    if wait && finished(run.status) {
+        return Ok(axum::Json(run).into_response());
+    }
+    let location = format!("/api/chains/runs/{}", run.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        axum::Json(run),
+    )
+        .into_response())
+}
+
+fn status_filter(raw: &str) -> Result<Vec<i32>, Problem> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            let status = match name {
+                "pending" => v1::ChainRunStatus::Pending,
+                "running" => v1::ChainRunStatus::Running,
+                "completed" => v1::ChainRunStatus::Completed,
+                "failed" => v1::ChainRunStatus::Failed,
+                "cancelled" => v1::ChainRunStatus::Cancelled,
+                other => {
+                    return Err(Problem::invalid(
+                        "status",
+                        format!(
+                            "{other:?} is not one of pending, running, completed, failed, cancelled"
+                        ),
+                    ));
+                }
+            };
+            Ok(status.into())
+        })
+        .collect()
+}
+
+/// The tenant's runs, newest first, without steps, input, output or definition.
+#[utoipa::path(
+    get,
+    path = "/api/chains/runs",
+    tag = "chains",
+    params(RunsQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of runs", body = RunList),
+        (status = 400, description = "An unknown status", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing chains:read", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn runs(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<RunsQuery>,
+) -> Result<axum::Json<RunList>, Problem> {
+    caller.require(READ)?;
+    let request = v1::ListRunsRequest {
+        statuses: status_filter(query.status.as_deref().unwrap_or_default())?,
+        chain_id: query.chain_id.unwrap_or_default(),
+        page: page(query.page_size, query.page_token),
+    };
+    let response = state
+        .chains()
+        .list_runs(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?
+        .into_inner();
+    Ok(axum::Json(RunList {
+        runs: response
+            .runs
+            .into_iter()
+            .map(ChainRun::try_from)
+            .collect::<Result<_, _>>()?,
+        next_page_token: next_page(response.page),
+    }))
+}
+
+/// A run with every step's status, attempts, timings, error and output.
+#[utoipa::path(
+    get,
+    path = "/api/chains/runs/{id}",
+    tag = "chains",
+    params(("id" = String, Path, description = "The run's id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The run", body = ChainRun),
+        (status = 403, description = "Missing chains:read", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn run(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ChainRun>, Problem> {
+    caller.require(READ)?;
+    let run = state
+        .chains()
+        .get_run(state.request_as(&caller, v1::GetRunRequest { id })?)
+        .await
+        .map_err(problem)?;
+    Ok(axum::Json(run.into_inner().try_into()?))
+}
+
+/// Asks a run to stop: nothing further starts and running steps are cancelled. Answers with the
+/// run as it is now; cancelling a finished run changes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/chains/runs/{id}/cancel",
+    tag = "chains",
+    params(("id" = String, Path, description = "The run's id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The run, `cancel_requested` set", body = ChainRun),
+        (status = 403, description = "Missing chains:execute", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ChainRun>, Problem> {
+    caller.require(EXECUTE)?;
+    let run = state
+        .chains()
+        .cancel_run(state.request_as(&caller, v1::CancelRunRequest { id })?)
+        .await
+        .map_err(problem)?;
+    Ok(axum::Json(run.into_inner().try_into()?))
+}

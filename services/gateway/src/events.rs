@@ -1,0 +1,388 @@
+//! Live events, as CloudEvents JSON: a chain run's (`GET /api/chains/runs/{id}/events`, replay
+//! then live, ending after the run's terminal event) and all of the caller's tenant
+//! (`GET /api/events`), both as Server-Sent Events, and the tenant's over a WebSocket (`/ws`).
+//!
+//! The chain orchestrator serves both streams (WatchRun, WatchEvents) from JetStream and filters
+//! them to the caller's tenant and read permissions; the gateway only reshapes them. Each SSE
+//! event's `id` is the event's JetStream sequence, so a reconnecting `EventSource` sends it back
+//! as `Last-Event-ID` and the stream resumes after it; `event` is the CloudEvents type, `data`
+//! the CloudEvent. Browsers cannot set headers on `EventSource` or `WebSocket`, so these three
+//! routes also take the access token as `?access_token=` ([`crate::authn::token_from_query`]).
+//! Every stream ends when the gateway shuts down.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt};
+use sankalpa_kit::problem::Problem;
+use sankalpa_proto::v1;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use tonic::Streaming;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::authn::Caller;
+use crate::json::timestamp;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/chains/runs/{id}/events", get(run_events))
+        .route("/api/events", get(tenant_events))
+        .route("/ws", get(websocket))
+}
+
+/// An event as CloudEvents 1.0 structured JSON, as published on NATS, plus its stream sequence.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CloudEvent {
+    pub specversion: &'static str,
+    pub id: String,
+    /// The publishing service, e.g. `/sankalpa/chain-orchestrator`.
+    pub source: String,
+    /// e.g. `sankalpa.chains.step.completed`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The NATS subject, e.g. `chains.<tenant>.<run_id>.step.completed`.
+    pub subject: String,
+    pub time: Option<DateTime<Utc>>,
+    pub datacontenttype: &'static str,
+    /// Extension attribute: the tenant the event belongs to.
+    pub tenantid: String,
+    /// Extension attribute: the JetStream sequence, to resume after (`after_sequence`).
+    pub sequence: u64,
+    #[schema(value_type = Object)]
+    pub data: Box<RawValue>,
+}
+
+impl From<v1::Event> for CloudEvent {
+    fn from(event: v1::Event) -> Self {
+        // Publishers serialise `data` themselves, so it is JSON; should it ever not be, it is
+        // still delivered, as a string, rather than dropping the event.
+        let data = match serde_json::from_str::<&RawValue>(&event.data_json) {
+            Ok(_) => RawValue::from_string(event.data_json),
+            Err(_) => serde_json::value::to_raw_value(&event.data_json),
+        }
+        .expect("JSON checked above, or a string, is JSON");
+        Self {
+            specversion: "1.0",
+            id: event.id,
+            source: event.source,
+            kind: event.r#type,
+            subject: event.subject,
+            time: timestamp(event.time),
+            datacontenttype: "application/json",
+            tenantid: event.tenant_id,
+            sequence: event.sequence,
+            data,
+        }
+    }
+}
+
+fn cloud_event_json(event: v1::Event) -> (u64, String, String) {
+    let sequence = event.sequence;
+    let kind = event.r#type.clone();
+    let json = serde_json::to_string(&CloudEvent::from(event))
+        .expect("a CloudEvent of strings, numbers and JSON always serialises");
+    (sequence, kind, json)
+}
+
+/// A stream of gRPC events as SSE: each event, then, should the stream fail, one `error` event
+/// with the problem; it ends with the gRPC stream or when the gateway shuts down.
+fn sse(state: &AppState, events: Streaming<v1::Event>) -> Response {
+    let stream = futures::stream::unfold(Some(events), |events| async move {
+        let mut events = events?;
+        match events.message().await {
+            Ok(Some(event)) => {
+                let (sequence, kind, json) = cloud_event_json(event);
+                let event = SseEvent::default()
+                    .id(sequence.to_string())
+                    .event(kind)
+                    .data(json);
+                Some((Ok::<_, Infallible>(event), Some(events)))
+            }
+            Ok(None) => None,
+            Err(status) => {
+                tracing::warn!(error = %status, "an event stream failed");
+                let problem = Problem::from(status);
+                let event = SseEvent::default()
+                    .event("error")
+                    .json_data(&problem)
+                    .unwrap_or_else(|_| SseEvent::default().event("error"));
+                Some((Ok(event), None))
+            }
+        }
+    });
+    let stream = stream.take_until(state.streams_end.clone().cancelled_owned());
+    no_buffering(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Asks proxies (nginx honours this) not to buffer the stream, which would hold events back.
+fn no_buffering(
+    sse: Sse<impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static>,
+) -> Response {
+    let mut response = sse.into_response();
+    response.headers_mut().insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    response
+}
+
+/// Where to resume: the `Last-Event-ID` a reconnecting `EventSource` sends, else the query's
+/// `after_sequence`.
+fn resume_after(headers: &HeaderMap, after_sequence: Option<u64>) -> Result<Option<u64>, Problem> {
+    match headers.get("last-event-id") {
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .map(Some)
+            .ok_or_else(|| Problem::invalid("Last-Event-ID", "must be an event's sequence number")),
+        None => Ok(after_sequence),
+    }
+}
+
+/// A streaming request: the caller's token, and no deadline, since a stream lasts as long as the
+/// client listens (dropping the response drops the call).
+fn streaming_request<T>(caller: &Caller, message: T) -> Result<tonic::Request<T>, Problem> {
+    Ok(sankalpa_kit::auth::with_bearer(message, &caller.token)?)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunEventsQuery {
+    /// Replay only events after this sequence (`Last-Event-ID` wins when sent).
+    pub after_sequence: Option<u64>,
+    /// The access token, for clients that cannot set `Authorization` (`EventSource`).
+    pub access_token: Option<String>,
+}
+
+/// A run's events as Server-Sent Events: every one already published, in order, then live ones;
+/// the stream ends after run.completed, run.failed or run.cancelled.
+#[utoipa::path(
+    get,
+    path = "/api/chains/runs/{id}/events",
+    tag = "events",
+    params(
+        ("id" = String, Path, description = "The run's id"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this sequence (sent by a reconnecting EventSource)"),
+        RunEventsQuery,
+    ),
+    security(("bearer" = []), ("api_key" = []), ("access_token" = [])),
+    responses(
+        (status = 200, description = "`text/event-stream`: `id` the sequence, `event` the CloudEvents type, `data` the CloudEvent", body = CloudEvent, content_type = "text/event-stream"),
+        (status = 403, description = "Missing chains:read", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn run_events(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<RunEventsQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    caller.require("chains:read")?;
+    let request = v1::WatchRunRequest {
+        run_id: id,
+        after_sequence: resume_after(&headers, query.after_sequence)?,
+    };
+    let events = state
+        .chains()
+        .watch_run(streaming_request(&caller, request)?)
+        .await?
+        .into_inner();
+    Ok(sse(&state, events))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// NATS subject patterns, comma-separated, e.g. `chains.*.*.run.>,memory.>`; the tenant
+    /// token is always the caller's. Every event of the tenant when absent.
+    pub subjects: Option<String>,
+    /// Replay stored events after this sequence first (`Last-Event-ID` wins when sent); live
+    /// only when absent.
+    pub after_sequence: Option<u64>,
+    /// The access token, for clients that cannot set `Authorization` (`EventSource`,
+    /// `WebSocket`).
+    pub access_token: Option<String>,
+}
+
+fn subject_list(subjects: Option<&str>) -> Vec<String> {
+    subjects
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|subject| !subject.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn watch_events(
+    state: &AppState,
+    caller: &Caller,
+    subjects: Vec<String>,
+    after_sequence: Option<u64>,
+) -> Result<Streaming<v1::Event>, Problem> {
+    let request = v1::WatchEventsRequest {
+        subjects,
+        after_sequence,
+    };
+    Ok(state
+        .chains()
+        .watch_events(streaming_request(caller, request)?)
+        .await?
+        .into_inner())
+}
+
+/// The caller's tenant's events on every channel (agents, chains, memory, market) as
+/// Server-Sent Events, live; those of a channel the caller may not read are left out.
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    tag = "events",
+    params(
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this sequence (sent by a reconnecting EventSource)"),
+        EventsQuery,
+    ),
+    security(("bearer" = []), ("api_key" = []), ("access_token" = [])),
+    responses(
+        (status = 200, description = "`text/event-stream`: `id` the sequence, `event` the CloudEvents type, `data` the CloudEvent", body = CloudEvent, content_type = "text/event-stream"),
+        (status = 400, description = "A bad subject pattern", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn tenant_events(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let after = resume_after(&headers, query.after_sequence)?;
+    let events = watch_events(
+        &state,
+        &caller,
+        subject_list(query.subjects.as_deref()),
+        after,
+    )
+    .await?;
+    Ok(sse(&state, events))
+}
+
+/// What a WebSocket client may send: the subject patterns to receive from now on, replacing
+/// those it had (`{"subscribe": []}` means every event of the tenant).
+#[derive(Debug, Deserialize)]
+struct Subscribe {
+    subscribe: Vec<String>,
+}
+
+/// The caller's tenant's events over a WebSocket, each a text frame holding the CloudEvent
+/// JSON. The stream starts with every event (or those of `?subjects=`); the client may send
+/// `{"subscribe": ["chains.>", ...]}` at any time to change the filter. A failure is sent as
+/// `{"error": <problem>}`.
+#[utoipa::path(
+    get,
+    path = "/ws",
+    tag = "events",
+    params(EventsQuery),
+    security(("bearer" = []), ("api_key" = []), ("access_token" = [])),
+    responses(
+        (status = 101, description = "Switched to the WebSocket protocol; text frames of CloudEvent JSON", body = CloudEvent),
+        (status = 400, description = "Not a WebSocket upgrade, or a bad subject pattern", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn websocket(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<EventsQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, Problem> {
+    // Watched before upgrading, so a refusal is still an HTTP answer the client can read.
+    let events = watch_events(
+        &state,
+        &caller,
+        subject_list(query.subjects.as_deref()),
+        query.after_sequence,
+    )
+    .await?;
+    Ok(upgrade.on_upgrade(move |socket| relay(socket, state, caller, events)))
+}
+
+fn error_frame(problem: &Problem) -> Message {
+    Message::Text(serde_json::json!({ "error": problem }).to_string().into())
+}
+
+/// Sends events to the socket until the client leaves, the event stream ends or the gateway
+/// shuts down; takes new subscriptions from the client meanwhile.
+async fn relay(
+    mut socket: WebSocket,
+    state: Arc<AppState>,
+    caller: Caller,
+    mut events: Streaming<v1::Event>,
+) {
+    let stop = state.streams_end.clone();
+    let close = |code, reason: &'static str| {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
+    };
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => {
+                let _ = socket.send(close(close_code::AWAY, "the gateway is shutting down")).await;
+                return;
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    let changed = match serde_json::from_str::<Subscribe>(&text) {
+                        Ok(subscribe) => watch_events(&state, &caller, subscribe.subscribe, None).await,
+                        Err(err) => Err(Problem::invalid(
+                            "subscribe",
+                            format!("send {{\"subscribe\": [subject patterns]}}: {err}"),
+                        )),
+                    };
+                    match changed {
+                        Ok(watching) => events = watching,
+                        Err(problem) => {
+                            if socket.send(error_frame(&problem)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                // Pings are answered by the protocol layer; binary frames mean nothing here.
+                Some(Ok(Message::Binary(_) | Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+            },
+            event = events.message() => match event {
+                Ok(Some(event)) => {
+                    let (_, _, json) = cloud_event_json(event);
+                    if socket.send(Message::Text(json.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => {
+                    let _ = socket.send(close(close_code::NORMAL, "the event stream ended")).await;
+                    return;
+                }
+                Err(status) => {
+                    tracing::warn!(error = %status, "a WebSocket's event stream failed");
+                    let _ = socket.send(error_frame(&Problem::from(status))).await;
+                    let _ = socket.send(close(close_code::ERROR, "the event stream failed")).await;
+                    return;
+                }
+            },
+        }
+    }
+}

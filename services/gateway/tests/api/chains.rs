@@ -1,0 +1,300 @@
+//! Chains through REST: stored definitions and templates, runs waited for (200) or started
+//! (202 + Location), idempotent retries, and the read-only role.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::helpers::{Session, TestApp, problem, spawn_app_with_agents};
+
+/// hello_world twice in a row, each greeting `input.name`. (hello_world takes nothing but a
+/// name, so the second step maps its input rather than take the first one's output merged in.)
+pub fn two_greetings() -> Value {
+    json!({ "steps": [
+        { "id": "first", "agent": "hello_world", "input": { "name": "${input.name}" } },
+        { "id": "second", "agent": "hello_world", "needs": ["first"], "input": { "name": "${input.name}" } },
+    ] })
+}
+
+pub async fn execute(app: &TestApp, who: &Session, body: &Value) -> reqwest::Response {
+    app.post_as("/api/chains/execute", &who.access_token, body)
+        .await
+}
+
+/// The run at `location`, once it has finished.
+pub async fn finished_run(app: &TestApp, who: &Session, location: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let run: Value = app
+            .get_as(location, &who.access_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if ["completed", "failed", "cancelled"].contains(&run["status"].as_str().unwrap()) {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "the run did not finish: {run}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_run_waited_for_answers_200_with_every_step_and_the_output(pool: PgPool) {
+    let app = spawn_app_with_agents(pool).await;
+    let ada = app.admin().await;
+
+    let response = execute(
+        &app,
+        &ada,
+        &json!({ "definition": two_greetings(), "input": { "name": "Ada" }, "wait": true }),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let run: Value = response.json().await.unwrap();
+    assert_eq!(run["status"], "completed", "{run}");
+    let steps = run["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    for step in steps {
+        assert_eq!(step["status"], "completed");
+        assert_eq!(step["agent"], "hello_world");
+        assert_eq!(step["attempts"], 1);
+        let id = step["id"].as_str().unwrap();
+        assert_eq!(run["output"][id], step["output"]);
+    }
+    let first = steps[0]["output"]["message"].as_str().unwrap();
+    assert!(first.contains("Ada"), "{first}");
+    assert_eq!(run["input"], json!({ "name": "Ada" }));
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_async_run_answers_202_with_its_location_and_finishes_later(pool: PgPool) {
+    let app = spawn_app_with_agents(pool).await;
+    let ada = app.admin().await;
+
+    let response = execute(
+        &app,
+        &ada,
+        &json!({ "definition": two_greetings(), "input": { "name": "Grace" } }),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/api/chains/runs/{}", accepted["id"].as_str().unwrap())
+    );
+    assert!(["pending", "running"].contains(&accepted["status"].as_str().unwrap()));
+
+    let run = finished_run(&app, &ada, &location).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["steps"].as_array().unwrap().len(), 2);
+
+    let listed: Value = app
+        .get_as("/api/chains/runs?status=completed", &ada.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["runs"][0]["id"], accepted["id"]);
+    problem(
+        app.get_as("/api/chains/runs?status=sleeping", &ada.access_token)
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_repeated_idempotency_key_answers_with_the_same_run(pool: PgPool) {
+    let app = spawn_app_with_agents(pool).await;
+    let ada = app.admin().await;
+    let body = json!({ "definition": two_greetings(), "input": { "name": "Ada" } });
+    let send = || {
+        app.client
+            .post(app.url("/api/chains/execute"))
+            .bearer_auth(&ada.access_token)
+            .header("Idempotency-Key", "order-42")
+            .json(&body)
+            .send()
+    };
+
+    let first: Value = send().await.unwrap().json().await.unwrap();
+    let second: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(first["id"], second["id"]);
+    assert_eq!(second["idempotency_key"], "order-42");
+    let runs: Value = app
+        .get_as("/api/chains/runs", &ada.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_stored_chain_is_versioned_run_by_id_and_deleted(pool: PgPool) {
+    let app = spawn_app_with_agents(pool).await;
+    let ada = app.admin().await;
+
+    let created = app
+        .post_as(
+            "/api/chains",
+            &ada.access_token,
+            &json!({ "name": "greetings", "definition": two_greetings() }),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let chain: Value = created.json().await.unwrap();
+    let id = chain["id"].as_str().unwrap().to_owned();
+    assert_eq!(location, format!("/api/chains/{id}"));
+    assert_eq!(chain["version"], 1);
+    assert_eq!(chain["step_count"], 2);
+
+    let listed: Value = app
+        .get_as("/api/chains", &ada.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let origins: Vec<(&str, &str)> = listed["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|chain| {
+            (
+                chain["name"].as_str().unwrap(),
+                chain["origin"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(origins.contains(&("greetings", "tenant")), "{origins:?}");
+    assert!(
+        origins.contains(&("fullstack-app", "template")),
+        "{origins:?}"
+    );
+    let template: Value = app
+        .get_as("/api/chains/hello-sequence", &ada.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(template["origin"], "template");
+    assert_eq!(template["definition"]["mode"], "sequential");
+
+    let updated = app
+        .client
+        .put(app.url(&location))
+        .bearer_auth(&ada.access_token)
+        .json(&json!({
+            "definition": { "agents": ["hello_world"], "mode": "sequential" },
+            "expected_version": 1,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), StatusCode::OK);
+    let updated: Value = updated.json().await.unwrap();
+    assert_eq!(updated["version"], 2);
+    let first: Value = app
+        .get_as(&format!("{location}?version=1"), &ada.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["step_count"], 2);
+
+    let run = execute(
+        &app,
+        &ada,
+        &json!({ "chain_id": id, "input": { "name": "Ada" }, "wait": true }),
+    )
+    .await;
+    assert_eq!(run.status(), StatusCode::OK);
+    let run: Value = run.json().await.unwrap();
+    assert_eq!(run["chain_version"], 2);
+    assert_eq!(run["steps"].as_array().unwrap().len(), 1);
+
+    let invalid = problem(
+        app.post_as(
+            "/api/chains",
+            &ada.access_token,
+            &json!({ "name": "broken", "definition": { "agents": ["no_such_agent"], "mode": "sequential" } }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(
+        invalid["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_agent"),
+        "{invalid}"
+    );
+
+    let deleted = app
+        .client
+        .delete(app.url(&location))
+        .bearer_auth(&ada.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    problem(
+        app.get_as(&location, &ada.access_token).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_execute_needs_exactly_one_target(pool: PgPool) {
+    let app = spawn_app_with_agents(pool).await;
+    let ada = app.admin().await;
+    let both = problem(
+        execute(
+            &app,
+            &ada,
+            &json!({ "template": "hello-sequence", "definition": two_greetings() }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(both["errors"][0]["field"], "chain_id");
+    let bad_input = problem(
+        execute(
+            &app,
+            &ada,
+            &json!({ "template": "hello-sequence", "input": [1] }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(bad_input["errors"][0]["field"], "input", "{bad_input}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_viewer_may_list_chains_but_gets_403_on_execute(pool: PgPool) {
+    let app = spawn_app_with_agents(pool).await;
+    let admin = app.admin().await;
+    let viewer = app.viewer(&admin).await;
+
+    assert_eq!(
+        app.get_as("/api/chains", &viewer.access_token)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    problem(
+        execute(&app, &viewer, &json!({ "template": "hello-sequence" })).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+}
