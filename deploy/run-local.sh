@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the implemented services on this machine, in dependency order (auth, memory, then the
-# gateway), each log line prefixed by its service's name. Ctrl-C (or any service exiting) stops
+# Runs the implemented services on this machine, in dependency order (auth, memory,
+# agent-runner, the chain orchestrator, then the gateway), each log line prefixed by its service's name. Ctrl-C (or any service exiting) stops
 # them all.
 # Used by `make run`, which has already started Postgres/Redis/NATS and built release binaries.
 #
@@ -16,6 +16,10 @@ auth_grpc=${SANKALPA_AUTH_GRPC_ADDR:-127.0.0.1:50051}
 auth_http=${SANKALPA_AUTH_HTTP_ADDR:-127.0.0.1:9101}
 memory_grpc=${SANKALPA_MEMORY_GRPC_ADDR:-127.0.0.1:50054}
 memory_http=${SANKALPA_MEMORY_HTTP_ADDR:-127.0.0.1:9104}
+agents_grpc=${SANKALPA_AGENTS_GRPC_ADDR:-127.0.0.1:50052}
+agents_http=${SANKALPA_AGENTS_HTTP_ADDR:-127.0.0.1:9102}
+chains_grpc=${SANKALPA_CHAINS_GRPC_ADDR:-127.0.0.1:50053}
+chains_http=${SANKALPA_CHAINS_HTTP_ADDR:-127.0.0.1:9103}
 gateway=${SANKALPA_GATEWAY_ADDR:-127.0.0.1:8080}
 
 pids=()
@@ -54,6 +58,10 @@ start auth sankalpa-auth
 wait_http auth "http://$auth_http/readyz"
 start memory sankalpa-memory
 wait_http memory "http://$memory_http/readyz"
+start agent-runner sankalpa-agent-runner
+wait_http agent-runner "http://$agents_http/readyz"
+start chain-orchestrator sankalpa-chain-orchestrator
+wait_http chain-orchestrator "http://$chains_http/readyz"
 start gateway sankalpa-gateway
 wait_http gateway "http://$gateway/readyz"
 
@@ -65,8 +73,13 @@ cat <<EOF
     auth HTTP   http://$auth_http        (/healthz, /readyz, /metrics)
     memory gRPC $memory_grpc
     memory HTTP http://$memory_http        (/healthz, /readyz, /metrics)
+    agent-runner gRPC        $agents_grpc
+    agent-runner HTTP        http://$agents_http        (/healthz, /readyz, /metrics)
+    chain-orchestrator gRPC  $chains_grpc
+    chain-orchestrator HTTP  http://$chains_http        (/healthz, /readyz, /metrics)
 
   Try:  curl -s http://$gateway/api/status
+        (agents, chains and their event streams: see README.md, "Agents, chains and events")
 
   Ctrl-C stops everything.
 

@@ -1,16 +1,17 @@
 //! The load generator behind `make bench`.
 //!
-//! It starts its own fleet (the release binaries of auth, memory and the gateway, as child
-//! processes on free ports, with rate limits out of the way), or uses the gateway at
-//! `SANKALPA_BENCH_URL`. It registers one user, logs in, saves the memory entry the load
-//! scenario reads (and reads it once, so it is cached), then drives every [`Scenario`] for
-//! `SANKALPA_BENCH_SECONDS`
-//! (default 10) at each concurrency in [`CONCURRENCIES`], and prints one JSON line per scenario
-//! and concurrency on stdout:
+//! It starts its own fleet (the release binaries of auth, memory, agent-runner, the chain
+//! orchestrator and the gateway, as child processes on free ports, with rate limits out of the
+//! way), or uses the gateway at `SANKALPA_BENCH_URL`. It registers one user, logs in, saves the
+//! memory entry the load scenario reads (and reads it once, so it is cached), then drives every
+//! [`Scenario`] for `SANKALPA_BENCH_SECONDS` (default 10) at each concurrency in
+//! [`CONCURRENCIES`], and prints one JSON line per scenario and concurrency on stdout:
 //! `{"scenario","concurrency","requests","errors","throughput_rps","p50_us","p99_us"}`.
+//! Two chain scenarios follow, measured their own way ([`chain_overhead`], [`chain_burst`]);
+//! their lines have the same keys, the overhead's a few more.
 //! Progress and diagnostics go to stderr, the services' logs to files next to the binaries.
 //!
-//! A new scenario is one more entry in [`scenarios`].
+//! A new request scenario is one more entry in [`scenarios`].
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -36,6 +37,13 @@ const SAVE_KEYS: u64 = 1024;
 /// Requests per window given to every rate-limit class of a fleet the bench starts itself
 /// (whatever the window), so the bench measures the gateway's work and never its 429s.
 const UNLIMITED: &str = "1000000000";
+/// Steps of the chain whose orchestration overhead is measured (issue 5).
+const OVERHEAD_STEPS: usize = 10;
+/// Runs started at once, and steps of each, in the burst scenario (issue 5).
+const BURST_RUNS: usize = 500;
+const BURST_STEPS: usize = 3;
+/// How long a waited chain run may take before the bench counts it an error.
+const RUN_WAIT: Duration = Duration::from_secs(120);
 
 /// One thing to measure: a name for the report and how to build its request.
 struct Scenario {
@@ -80,6 +88,16 @@ fn scenarios() -> Vec<Scenario> {
                         "key": format!("k{}", n % SAVE_KEYS),
                         "value": { "step": "plan", "n": n },
                     }))
+            },
+        },
+        Scenario {
+            // Issue 4: >= 5,000 runs/s at 64 with p99 <= 20 ms; p50 <= 1.5 ms at 1.
+            name: "POST /api/agents/execute (hello_world)",
+            request: |s| {
+                s.client
+                    .post(s.url("/api/agents/execute"))
+                    .bearer_auth(&s.access_token)
+                    .json(&json!({ "agent": "hello_world", "input": { "name": "bench" } }))
             },
         },
         Scenario {
@@ -164,6 +182,155 @@ async fn bench(fleet: &mut Fleet, duration: Duration) -> Result<()> {
             println!("{}", report.json_line(scenario.name, concurrency));
         }
     }
+    chain_overhead(&session, duration).await?;
+    chain_burst(&session).await?;
+    Ok(())
+}
+
+/// A chain of `steps` hello_world steps, each needing the one before. Each maps its input from
+/// the chain's: hello_world takes nothing but a name, so the default input (the chain input
+/// merged with the previous step's output) would not fit it.
+fn greeting_chain(steps: usize) -> Value {
+    let steps: Vec<Value> = (0..steps)
+        .map(|index| {
+            let mut step = json!({
+                "id": format!("s{index}"),
+                "agent": "hello_world",
+                "input": { "name": "${input.name}" },
+            });
+            if index > 0 {
+                step["needs"] = json!([format!("s{}", index - 1)]);
+            }
+            step
+        })
+        .collect();
+    json!({ "steps": steps })
+}
+
+/// Runs `definition` through the gateway and waits for its end: the finished run, or why not.
+async fn run_chain(session: &Session, definition: &Value) -> Result<Value, String> {
+    let response = session
+        .client
+        .post(session.url("/api/chains/execute"))
+        .bearer_auth(&session.access_token)
+        .timeout(RUN_WAIT + Duration::from_secs(5))
+        .json(&json!({
+            "definition": definition,
+            "input": { "name": "bench" },
+            "wait": true,
+            "wait_timeout_ms": RUN_WAIT.as_millis() as u64,
+        }))
+        .send()
+        .await
+        .map_err(|err| err.to_string())?;
+    let status = response.status();
+    let run: Value = response.json().await.map_err(|err| err.to_string())?;
+    if status != reqwest::StatusCode::OK || run["status"] != "completed" {
+        return Err(format!(
+            "HTTP {status}, run {}: {}",
+            run["status"], run["error"]
+        ));
+    }
+    Ok(run)
+}
+
+fn instant(value: &Value) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    chrono::DateTime::parse_from_rfc3339(value.as_str()?).ok()
+}
+
+/// The orchestrator's own time per step of a finished run, in microseconds: the run's wall time
+/// (created to finished, as the orchestrator recorded them) less the agents' time (each step's
+/// duration), over the steps.
+fn overhead_per_step_us(run: &Value) -> Option<u64> {
+    let wall = instant(&run["finished_at"])? - instant(&run["created_at"])?;
+    let steps = run["steps"].as_array()?;
+    let agents_ms: u64 = steps
+        .iter()
+        .map(|step| step["duration_ms"].as_u64().unwrap_or(0))
+        .sum();
+    let wall_us = u64::try_from(wall.num_microseconds()?).ok()?;
+    Some(wall_us.saturating_sub(agents_ms * 1000) / steps.len().max(1) as u64)
+}
+
+/// Orchestration overhead (issue 5: <= 2 ms per step at p50): one client runs a 10-step
+/// hello_world chain after another for `duration`, waiting for each. Besides the usual keys
+/// (`p50_us`/`p99_us` are the whole run as the client waited for it), the line has `steps` and
+/// the per-step overhead's `step_overhead_p50_us` and `step_overhead_p99_us`.
+async fn chain_overhead(session: &Session, duration: Duration) -> Result<()> {
+    let name = "chain orchestration overhead (10 sequential hello_world steps)";
+    eprintln!("bench: {name} for {}s", duration.as_secs());
+    let definition = greeting_chain(OVERHEAD_STEPS);
+    let mut report = Report {
+        latency_us: new_histogram(),
+        errors: 0,
+        first_error: None,
+        elapsed: Duration::ZERO,
+    };
+    let mut overhead_us = new_histogram();
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        let sent = Instant::now();
+        let outcome = run_chain(session, &definition).await;
+        report
+            .latency_us
+            .saturating_record(sent.elapsed().as_micros() as u64);
+        match outcome.and_then(|run| {
+            overhead_per_step_us(&run).ok_or_else(|| format!("a run without timings: {run}"))
+        }) {
+            Ok(overhead) => overhead_us.saturating_record(overhead.max(1)),
+            Err(err) => {
+                report.errors += 1;
+                report.first_error.get_or_insert(err);
+            }
+        }
+    }
+    report.elapsed = started.elapsed();
+    report.warn_of_errors();
+    let line = report.json_line(name, 1);
+    println!(
+        r#"{},"steps":{OVERHEAD_STEPS},"step_overhead_p50_us":{},"step_overhead_p99_us":{}}}"#,
+        line.trim_end_matches('}'),
+        overhead_us.value_at_quantile(0.50),
+        overhead_us.value_at_quantile(0.99),
+    );
+    Ok(())
+}
+
+/// Many runs at once (issue 5: 500 runs of a 3-step chain complete without error): every run
+/// is started together, each waited for by its own client; `throughput_rps` is runs finished
+/// per second over the whole burst, `p50_us`/`p99_us` a run's time as its client waited.
+async fn chain_burst(session: &Arc<Session>) -> Result<()> {
+    let name = "concurrent chain runs (3 hello_world steps)";
+    eprintln!("bench: {name}: {BURST_RUNS} at once");
+    let definition = Arc::new(greeting_chain(BURST_STEPS));
+    let started = Instant::now();
+    let mut runs = JoinSet::new();
+    for _ in 0..BURST_RUNS {
+        let session = Arc::clone(session);
+        let definition = Arc::clone(&definition);
+        runs.spawn(async move {
+            let sent = Instant::now();
+            let outcome = run_chain(&session, &definition).await.map(|_| ());
+            (sent.elapsed(), outcome)
+        });
+    }
+    let mut report = Report {
+        latency_us: new_histogram(),
+        errors: 0,
+        first_error: None,
+        elapsed: Duration::ZERO,
+    };
+    while let Some(run) = runs.join_next().await {
+        let (took, outcome) = run.context("a bench run panicked")?;
+        report.latency_us.saturating_record(took.as_micros() as u64);
+        if let Err(err) = outcome {
+            report.errors += 1;
+            report.first_error.get_or_insert(err);
+        }
+    }
+    report.elapsed = started.elapsed();
+    report.warn_of_errors();
+    println!("{}", report.json_line(name, BURST_RUNS));
     Ok(())
 }
 
@@ -263,6 +430,12 @@ impl Report {
             self.latency_us.value_at_quantile(0.99),
         )
     }
+
+    fn warn_of_errors(&self) {
+        if let Some(err) = &self.first_error {
+            eprintln!("bench: {} errors, the first: {err}", self.errors);
+        }
+    }
 }
 
 /// Runs `concurrency` closed-loop workers, each sending its next request as soon as the last
@@ -330,9 +503,7 @@ async fn drive(
         }
     }
     total.elapsed = started.elapsed();
-    if let Some(err) = &total.first_error {
-        eprintln!("bench: {} errors, the first: {err}", total.errors);
-    }
+    total.warn_of_errors();
     Ok(total)
 }
 
@@ -348,8 +519,8 @@ struct Fleet {
 }
 
 impl Fleet {
-    /// Starts auth, waits for it, then memory, then the gateway in front of both; gives the
-    /// gateway's URL.
+    /// Starts auth, waits for it, then memory, agent-runner and the chain orchestrator, each
+    /// waited for, then the gateway in front of them; gives the gateway's URL.
     async fn start(&mut self, client: &Client) -> Result<String> {
         let bin_dir = match std::env::var_os("CARGO_TARGET_DIR") {
             Some(dir) => PathBuf::from(dir).join("release"),
@@ -362,13 +533,18 @@ impl Fleet {
             "SANKALPA_DATABASE_URL",
             "postgres://postgres@127.0.0.1:5432/sankalpa_bench",
         );
-        let [auth_grpc, auth_http, memory_grpc, memory_http, gateway] = [
+        let [auth_grpc, auth_http, memory_grpc, memory_http] =
+            [free_port()?, free_port()?, free_port()?, free_port()?];
+        let [agents_grpc, agents_http, chains_grpc, chains_http, gateway] = [
             free_port()?,
             free_port()?,
             free_port()?,
             free_port()?,
             free_port()?,
         ];
+        let objects = bin_dir.join("bench-objects").to_string_lossy().into_owned();
+        // The catalogs by absolute path, so the bench runs from any directory.
+        let catalog = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog");
 
         self.spawn(
             "auth",
@@ -406,15 +582,75 @@ impl Fleet {
                 ("SANKALPA_REDIS_KEY_PREFIX", prefix.clone()),
                 // Backups are not benched; this only keeps memory from writing into the
                 // current directory.
-                (
-                    "SANKALPA_OBJECT_STORE_URL",
-                    bin_dir.join("bench-objects").to_string_lossy().into_owned(),
-                ),
+                ("SANKALPA_OBJECT_STORE_URL", objects.clone()),
             ],
         )?;
         wait_ready(
             client,
             &format!("http://127.0.0.1:{memory_http}/readyz"),
+            self,
+        )
+        .await?;
+
+        self.spawn(
+            "agent-runner",
+            &bin_dir.join("sankalpa-agent-runner"),
+            &[
+                ("SANKALPA_DATABASE_URL", database_url.clone()),
+                (
+                    "SANKALPA_AGENTS_GRPC_ADDR",
+                    format!("127.0.0.1:{agents_grpc}"),
+                ),
+                (
+                    "SANKALPA_AGENTS_HTTP_ADDR",
+                    format!("127.0.0.1:{agents_http}"),
+                ),
+                ("SANKALPA_AUTH_URL", format!("http://127.0.0.1:{auth_grpc}")),
+                (
+                    "SANKALPA_MEMORY_URL",
+                    format!("http://127.0.0.1:{memory_grpc}"),
+                ),
+                (
+                    "SANKALPA_AGENTS_CATALOG",
+                    catalog.join("agents.json").to_string_lossy().into_owned(),
+                ),
+                ("SANKALPA_OBJECT_STORE_URL", objects),
+            ],
+        )?;
+        wait_ready(
+            client,
+            &format!("http://127.0.0.1:{agents_http}/readyz"),
+            self,
+        )
+        .await?;
+
+        self.spawn(
+            "chain-orchestrator",
+            &bin_dir.join("sankalpa-chain-orchestrator"),
+            &[
+                ("SANKALPA_DATABASE_URL", database_url.clone()),
+                (
+                    "SANKALPA_CHAINS_GRPC_ADDR",
+                    format!("127.0.0.1:{chains_grpc}"),
+                ),
+                (
+                    "SANKALPA_CHAINS_HTTP_ADDR",
+                    format!("127.0.0.1:{chains_http}"),
+                ),
+                ("SANKALPA_AUTH_URL", format!("http://127.0.0.1:{auth_grpc}")),
+                (
+                    "SANKALPA_AGENTS_URL",
+                    format!("http://127.0.0.1:{agents_grpc}"),
+                ),
+                (
+                    "SANKALPA_CHAINS_CATALOG",
+                    catalog.join("chains").to_string_lossy().into_owned(),
+                ),
+            ],
+        )?;
+        wait_ready(
+            client,
+            &format!("http://127.0.0.1:{chains_http}/readyz"),
             self,
         )
         .await?;
@@ -429,6 +665,14 @@ impl Fleet {
                 (
                     "SANKALPA_MEMORY_URL",
                     format!("http://127.0.0.1:{memory_grpc}"),
+                ),
+                (
+                    "SANKALPA_AGENTS_URL",
+                    format!("http://127.0.0.1:{agents_grpc}"),
+                ),
+                (
+                    "SANKALPA_CHAINS_URL",
+                    format!("http://127.0.0.1:{chains_grpc}"),
                 ),
                 ("SANKALPA_REDIS_KEY_PREFIX", prefix),
                 ("SANKALPA_RATE_LIMIT_ANONYMOUS", UNLIMITED.to_owned()),
