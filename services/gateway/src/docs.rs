@@ -10,7 +10,9 @@ use sankalpa_kit::problem::{FieldViolation, Problem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{agents, audit, chains, events, keys, memory, sessions, status, tenants, users};
+use crate::{
+    agents, audit, chains, events, keys, marketplace, memory, sessions, status, tenants, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -64,11 +66,27 @@ use crate::{agents, audit, chains, events, keys, memory, sessions, status, tenan
         chains::runs,
         chains::run,
         chains::cancel,
+        marketplace::search,
+        marketplace::publish,
+        marketplace::get_one,
+        marketplace::versions,
+        marketplace::yank,
+        marketplace::review,
+        marketplace::reviews,
+        marketplace::install,
+        marketplace::installs,
         events::run_events,
         events::tenant_events,
         events::websocket,
     ),
-    components(schemas(Problem, FieldViolation, agents::AgentOriginFilter, chains::ChainOriginFilter)),
+    components(schemas(
+        Problem,
+        FieldViolation,
+        agents::AgentOriginFilter,
+        chains::ChainOriginFilter,
+        marketplace::ItemKind,
+        marketplace::SearchSort,
+    )),
     modifiers(&Credentials),
 )]
 pub struct ApiDoc;

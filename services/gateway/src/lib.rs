@@ -23,6 +23,7 @@ pub mod docs;
 pub mod events;
 pub mod json;
 pub mod keys;
+pub mod marketplace;
 pub mod memory;
 pub mod observe;
 pub mod ratelimit;
@@ -46,6 +47,7 @@ use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
+use sankalpa_proto::v1::marketplace_service_client::MarketplaceServiceClient;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -67,6 +69,8 @@ pub type MemoryClient = MemoryServiceClient<InterceptedService<Channel, Propagat
 pub type AgentsClient = AgentServiceClient<InterceptedService<Channel, PropagateTrace>>;
 /// The client of the chain orchestrator, carrying the trace context likewise.
 pub type ChainsClient = ChainServiceClient<InterceptedService<Channel, PropagateTrace>>;
+/// The client of the marketplace, carrying the trace context likewise.
+pub type MarketClient = MarketplaceServiceClient<InterceptedService<Channel, PropagateTrace>>;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -81,6 +85,8 @@ pub struct Config {
     pub agents_url: String,
     /// The chain orchestrator's gRPC endpoint (`SANKALPA_CHAINS_URL`).
     pub chains_url: String,
+    /// The marketplace's gRPC endpoint (`SANKALPA_MARKETPLACE_URL`).
+    pub marketplace_url: String,
     /// Put before every Redis key (`SANKALPA_REDIS_KEY_PREFIX`, `sankalpa:` by default); unique
     /// per test.
     pub redis_key_prefix: String,
@@ -113,6 +119,10 @@ impl Config {
             memory_url: config::var("SANKALPA_MEMORY_URL", "http://127.0.0.1:50054".to_owned())?,
             agents_url: config::var("SANKALPA_AGENTS_URL", "http://127.0.0.1:50052".to_owned())?,
             chains_url: config::var("SANKALPA_CHAINS_URL", "http://127.0.0.1:50053".to_owned())?,
+            marketplace_url: config::var(
+                "SANKALPA_MARKETPLACE_URL",
+                "http://127.0.0.1:50055".to_owned(),
+            )?,
             redis_key_prefix: config::var("SANKALPA_REDIS_KEY_PREFIX", "sankalpa:".to_owned())?,
             cors_origins: config::list("SANKALPA_CORS_ORIGINS", &[]),
             body_limit_bytes: config::var("SANKALPA_BODY_LIMIT_BYTES", 1024 * 1024)?,
@@ -125,7 +135,7 @@ impl Config {
     }
 
     /// A gateway on a free local port in front of `auth_url`, with its own Redis keys. Memory,
-    /// agent-runner and the orchestrator are at port 1, where nothing listens, until a test that
+    /// agent-runner, the orchestrator and the marketplace are at port 1, where nothing listens, until a test that
     /// needs one sets its URL: a test must never reach a service that happens to run on this
     /// machine.
     pub fn for_tests(infra: Infra, auth_url: impl Into<String>) -> Self {
@@ -136,6 +146,7 @@ impl Config {
             memory_url: "http://127.0.0.1:1".to_owned(),
             agents_url: "http://127.0.0.1:1".to_owned(),
             chains_url: "http://127.0.0.1:1".to_owned(),
+            marketplace_url: "http://127.0.0.1:1".to_owned(),
             redis_key_prefix: format!("test:{}:", uuid::Uuid::new_v4().simple()),
             cors_origins: Vec::new(),
             body_limit_bytes: 1024 * 1024,
@@ -154,6 +165,7 @@ pub struct AppState {
     pub memory: MemoryClient,
     pub agents: AgentsClient,
     pub chains: ChainsClient,
+    pub market: MarketClient,
     pub grpc_timeout: Duration,
     pub health: HealthCache,
     /// Cancelled when the gateway shuts down. Event streams (SSE, WebSocket) end on it:
@@ -190,6 +202,10 @@ impl AppState {
 
     pub fn chains(&self) -> ChainsClient {
         self.chains.clone()
+    }
+
+    pub fn market(&self) -> MarketClient {
+        self.market.clone()
     }
 }
 
@@ -228,12 +244,17 @@ impl Gateway {
         let memory_channel = sankalpa_kit::grpc::channel(&config.memory_url)?;
         let agents_channel = sankalpa_kit::grpc::channel(&config.agents_url)?;
         let chains_channel = sankalpa_kit::grpc::channel(&config.chains_url)?;
+        let market_channel = sankalpa_kit::grpc::channel(&config.marketplace_url)?;
         let streams_end = CancellationToken::new();
         let state = Arc::new(AppState {
             auth,
             memory: MemoryServiceClient::with_interceptor(memory_channel.clone(), PropagateTrace),
             agents: AgentServiceClient::with_interceptor(agents_channel.clone(), PropagateTrace),
             chains: ChainServiceClient::with_interceptor(chains_channel.clone(), PropagateTrace),
+            market: MarketplaceServiceClient::with_interceptor(
+                market_channel.clone(),
+                PropagateTrace,
+            ),
             grpc_timeout: config.grpc_timeout,
             health: HealthCache::new(vec![
                 ("auth", "sankalpa.v1.AuthService", channel),
@@ -243,6 +264,11 @@ impl Gateway {
                     "chain-orchestrator",
                     "sankalpa.v1.ChainService",
                     chains_channel,
+                ),
+                (
+                    "marketplace",
+                    "sankalpa.v1.MarketplaceService",
+                    market_channel,
                 ),
             ]),
             streams_end: streams_end.clone(),
@@ -313,6 +339,7 @@ fn router(
         .merge(memory::routes())
         .merge(agents::routes())
         .merge(chains::routes())
+        .merge(marketplace::routes())
         .merge(events::routes())
         .merge(status::routes())
         .with_state(state)

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::helpers::{spawn_app, spawn_app_with_agents};
+use crate::helpers::{spawn_app, spawn_app_with_marketplace};
 
 #[sqlx::test(migrations = false)]
 async fn openapi_json_is_an_openapi_3_document_describing_every_route(pool: PgPool) {
@@ -75,6 +75,18 @@ async fn openapi_json_is_an_openapi_3_document_describing_every_route(pool: PgPo
         ("/api/chains/runs/{id}/events", "get"),
         ("/api/events", "get"),
         ("/ws", "get"),
+        ("/api/marketplace", "get"),
+        ("/api/marketplace", "post"),
+        ("/api/marketplace/items/{id}", "get"),
+        ("/api/marketplace/items/{id}/versions", "get"),
+        (
+            "/api/marketplace/items/{id}/versions/{version}/yank",
+            "post",
+        ),
+        ("/api/marketplace/items/{id}/reviews", "post"),
+        ("/api/marketplace/items/{id}/reviews", "get"),
+        ("/api/marketplace/items/{id}/install", "post"),
+        ("/api/marketplace/installs", "get"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -118,7 +130,7 @@ async fn the_docs_page_loads_the_api_description(pool: PgPool) {
 
 #[sqlx::test(migrations = false)]
 async fn status_reports_the_version_and_every_service_serving(pool: PgPool) {
-    let app = spawn_app_with_agents(pool).await;
+    let app = spawn_app_with_marketplace(pool).await;
 
     let status: Value = app
         .client
@@ -140,6 +152,8 @@ async fn status_reports_the_version_and_every_service_serving(pool: PgPool) {
     assert_eq!(status["services"][2]["status"], "serving");
     assert_eq!(status["services"][3]["name"], "chain-orchestrator");
     assert_eq!(status["services"][3]["status"], "serving");
+    assert_eq!(status["services"][4]["name"], "marketplace");
+    assert_eq!(status["services"][4]["status"], "serving");
 }
 
 #[sqlx::test(migrations = false)]

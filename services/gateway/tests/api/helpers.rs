@@ -1,6 +1,6 @@
-//! Starts auth, the gateway and, for their routes, memory or agent-runner and the chain
-//! orchestrator in this process, on free ports, against the local Postgres, Redis and NATS, the
-//! way `main` starts them (through testkit).
+//! Starts auth, the gateway and, for their routes, memory, agent-runner and the chain
+//! orchestrator, or all of those and the marketplace, in this process, on free ports, against
+//! the local Postgres, Redis and NATS, the way `main` starts them (through testkit).
 
 use reqwest::StatusCode;
 use sankalpa_kit::config::Infra;
@@ -105,10 +105,20 @@ pub async fn spawn_app_with_memory(
     }
 }
 
-/// Starts the whole fleet: auth, memory, agent-runner (its runs' sessions in that memory), the
-/// chain orchestrator and the gateway in front of them. Events go to a stream of this test's
-/// own, removed with the object folders when the app is dropped.
+/// Starts auth, memory, agent-runner (its runs' sessions in that memory), the chain
+/// orchestrator and the gateway in front of them. Events go to a stream of this test's own,
+/// removed with the object folders when the app is dropped.
 pub async fn spawn_app_with_agents(pool: PgPool) -> TestApp {
+    spawn_fleet(pool, false).await
+}
+
+/// Starts the whole fleet: what [`spawn_app_with_agents`] starts, and the marketplace, which
+/// validates and installs through that agent-runner and orchestrator.
+pub async fn spawn_app_with_marketplace(pool: PgPool) -> TestApp {
+    spawn_fleet(pool, true).await
+}
+
+async fn spawn_fleet(pool: PgPool, with_marketplace: bool) -> TestApp {
     let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
     let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
         .await
@@ -134,7 +144,7 @@ pub async fn spawn_app_with_agents(pool: PgPool) -> TestApp {
     .await
     .expect("agent-runner starts");
     let chains = sankalpa_testkit::spawn_chain_orchestrator(
-        pool,
+        pool.clone(),
         infra.clone(),
         &auth.grpc_url(),
         &agents.grpc_url(),
@@ -142,21 +152,44 @@ pub async fn spawn_app_with_agents(pool: PgPool) -> TestApp {
     )
     .await
     .expect("the chain orchestrator starts");
+    let packages = objects.join("packages");
+    let marketplace = if with_marketplace {
+        Some(
+            sankalpa_testkit::spawn_marketplace(
+                pool,
+                infra.clone(),
+                &auth.grpc_url(),
+                &chains.grpc_url(),
+                &agents.grpc_url(),
+                packages.to_str().expect("temporary paths are text"),
+                |_| {},
+            )
+            .await
+            .expect("the marketplace starts"),
+        )
+    } else {
+        None
+    };
     let gateway = sankalpa_testkit::spawn_gateway(infra.clone(), |config| {
         config.auth_url = auth.grpc_url();
         config.memory_url = memory.grpc_url();
         config.agents_url = agents.grpc_url();
         config.chains_url = chains.grpc_url();
+        if let Some(marketplace) = &marketplace {
+            config.marketplace_url = marketplace.grpc_url();
+        }
     })
     .await
     .expect("the gateway starts");
+    // Callers before the services they call.
+    let mut backends: Vec<Running> = marketplace.into_iter().collect();
+    backends.extend([chains, agents, memory]);
     TestApp {
         address: gateway.http_url(),
         client: reqwest::Client::new(),
         _gateway: gateway,
         _auth: auth,
-        // Callers before the services they call.
-        backends: vec![chains, agents, memory],
+        backends,
         leftovers: Some((infra, vec![memory_objects, objects])),
     }
 }
@@ -192,6 +225,11 @@ impl TestApp {
     /// Where memory keeps its backups.
     pub fn objects(&self) -> &std::path::Path {
         &self.leftovers.as_ref().expect("this app runs memory").1[0]
+    }
+
+    /// Where the marketplace keeps its packages.
+    pub fn packages(&self) -> std::path::PathBuf {
+        self.leftovers.as_ref().expect("this app runs the fleet").1[1].join("packages")
     }
 
     pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {

@@ -1,6 +1,6 @@
-//! The gateway's REST API, exercised end to end: a real auth service (and memory, agent-runner
-//! and the chain orchestrator, for their routes) and a real gateway on free ports, each test
-//! with its own database, Redis keys and event stream.
+//! The gateway's REST API, exercised end to end: a real auth service (and memory, agent-runner,
+//! the chain orchestrator and the marketplace, for their routes) and a real gateway on free
+//! ports, each test with its own database, Redis keys and event stream.
 //! One binary, to link once.
 
 mod access;
@@ -10,6 +10,7 @@ mod docs;
 mod events;
 mod helpers;
 mod limits;
+mod marketplace;
 mod memory;
 mod sessions;
 mod tokens;
