@@ -176,68 +176,19 @@ pub struct Project {
 
 pub const FEATURES: &[&str] = &["auth", "roles", "email", "payments", "markdown"];
 
-/// Names that would break the generated Python or SQL, or clash with generated columns.
-const RESERVED: &[&str] = &[
-    "id",
-    "created_at",
-    "updated_at",
-    "and",
-    "as",
-    "assert",
-    "async",
-    "await",
-    "break",
-    "class",
-    "continue",
-    "def",
-    "del",
-    "elif",
-    "else",
-    "except",
-    "false",
-    "finally",
-    "for",
-    "from",
-    "global",
-    "if",
-    "import",
-    "in",
-    "is",
-    "lambda",
-    "none",
-    "nonlocal",
-    "not",
-    "or",
-    "pass",
-    "raise",
-    "return",
-    "true",
-    "try",
-    "while",
-    "with",
-    "yield",
-    "user",
-    "order",
-    "group",
-    "select",
-    "table",
-    "where",
-    "limit",
-    "offset",
-    "check",
-    "default",
-    "primary",
-    "references",
-    "column",
-    "constraint",
-    "all",
-    "any",
-    "case",
-    "end",
-    "to",
-    "into",
-    "values",
-    "type",
+/// Field names the generated tables already have.
+const GENERATED_COLUMNS: &[&str] = &["id", "created_at", "updated_at"];
+
+/// Names the generated Python cannot use: an entity's name becomes a class, and its snake form
+/// part of function names and dictionary keys; a field's name becomes an attribute and a keyword
+/// argument. `type` is not a keyword but a field of that name would shadow the builtin in the
+/// generated model and schema classes. SQL keywords (`order`, `group`, `user`) are not here:
+/// `schema.sql` quotes every identifier and SQLAlchemy quotes the ones it needs to.
+const PYTHON_RESERVED: &[&str] = &[
+    "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
+    "else", "except", "false", "finally", "for", "from", "global", "if", "import", "in", "is",
+    "lambda", "none", "nonlocal", "not", "or", "pass", "raise", "return", "true", "try", "while",
+    "with", "yield", "type",
 ];
 
 pub fn snake(name: &str) -> String {
@@ -305,18 +256,32 @@ impl Project {
                 return invalid(format!("entity {} is defined twice", entity.name));
             }
             let singular = snake(&entity.name);
-            if RESERVED.contains(&singular.as_str())
-                || (singular == "user" && features.iter().any(|f| f == "auth"))
-            {
+            if singular == "user" && features.iter().any(|f| f == "auth") {
                 return invalid(format!(
-                    "entity name {} is reserved (users come with the auth feature)",
+                    "entity name {} is reserved: the auth feature generates the users table; \
+                     rename the entity or leave out auth",
+                    entity.name
+                ));
+            }
+            if PYTHON_RESERVED.contains(&singular.as_str()) {
+                return invalid(format!(
+                    "entity name {} is reserved: the generated Python cannot use {singular:?}",
                     entity.name
                 ));
             }
             let mut fields: Vec<Field> = Vec::new();
             for field in &entity.fields {
-                if RESERVED.contains(&field.name.as_str()) {
-                    return invalid(format!("{}.{} is a reserved name", entity.name, field.name));
+                if GENERATED_COLUMNS.contains(&field.name.as_str()) {
+                    return invalid(format!(
+                        "{}.{} is reserved: every table has it already",
+                        entity.name, field.name
+                    ));
+                }
+                if PYTHON_RESERVED.contains(&field.name.as_str()) {
+                    return invalid(format!(
+                        "{}.{} is reserved: the generated Python cannot use it as an attribute",
+                        entity.name, field.name
+                    ));
                 }
                 let references = match (field.kind, &field.entity) {
                     (FieldType::Reference, Some(target)) if classes.contains(&target.as_str()) => {

@@ -85,21 +85,25 @@ fn python_has(module: &str) -> bool {
         .is_ok_and(|out| out.status.success())
 }
 
-#[sqlx::test(migrations = false)]
-async fn the_builders_generate_one_project_that_compiles_passes_its_tests_and_migrates(
-    pool: sqlx::PgPool,
-) {
-    let mut app = start(pool.clone()).await;
-    let ada = app.sign_up().await;
+/// Runs `builders` on `input` in one workspace, each checked by `check` on completion, and
+/// unpacks the workspace's archive into a temporary folder, checking it holds exactly what the
+/// runs wrote. Returns the folder and the unpacked paths.
+async fn generate(
+    app: &mut TestRunner,
+    token: &str,
+    input: &Value,
+    builders: &[&str],
+    check: impl Fn(&str, &pb::AgentRun),
+) -> (std::path::PathBuf, Vec<String>) {
     let workspace = format!("project-{}", sankalpa_testkit::unique_name());
     let mut written = Vec::new();
-    for builder in BUILDERS {
+    for builder in builders {
         let run = app
             .execute_with(
-                &ada.token,
+                token,
                 pb::ExecuteAgentRequest {
                     agent: (*builder).into(),
-                    input_json: two_entities().to_string(),
+                    input_json: input.to_string(),
                     workspace_id: Some(workspace.clone()),
                     ..Default::default()
                 },
@@ -113,26 +117,16 @@ async fn the_builders_generate_one_project_that_compiles_passes_its_tests_and_mi
             run.error
         );
         assert!(!run.artifacts.is_empty(), "{builder} wrote nothing");
-        if *builder == "project_architect" {
-            let plan: Value = serde_json::from_str(&run.output_json).unwrap();
-            let steps = plan["chain"]["steps"].as_array().unwrap();
-            assert_eq!(
-                steps.len(),
-                BUILDERS.len(),
-                "every feature's builder is planned"
-            );
-            let roles = steps.iter().find(|s| s["agent"] == "role_auth").unwrap();
-            assert_eq!(roles["needs"], json!(["auth_builder"]));
-        }
         assert!(
             run.artifacts
                 .iter()
                 .all(|a| a.sha256.len() == 64 && a.size_bytes > 0)
         );
+        check(builder, &run);
         written.extend(run.artifacts.into_iter().map(|a| a.path));
     }
 
-    let bytes = archive(&mut app, &ada.token, &workspace).await.unwrap();
+    let bytes = archive(app, token, &workspace).await.unwrap();
     let folder = std::env::temp_dir().join(&workspace);
     let mut unpacked = Vec::new();
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
@@ -152,53 +146,34 @@ async fn the_builders_generate_one_project_that_compiles_passes_its_tests_and_mi
         unpacked, written,
         "the archive holds exactly what the runs wrote"
     );
-    for expected in [
-        "README.md",
-        ".github/workflows/ci.yml",
-        "database/schema.sql",
-        "backend/app/main.py",
-        "backend/app/models.py",
-        "backend/app/routers/tasks.py",
-        "backend/app/security.py",
-        "backend/tests/test_validation.py",
-        "frontend/package.json",
-        "frontend/app/tasks/page.tsx",
-        "frontend/tailwind.config.js",
-        "deploy/kubernetes.yaml",
-    ] {
-        assert!(
-            unpacked.iter().any(|p| p == expected),
-            "{expected} is missing"
-        );
-    }
+    (folder, unpacked)
+}
 
-    // The SQL is valid PostgreSQL: applied in a transaction that is then rolled back.
+/// Applies the generated `database/schema.sql` in `tx`, answering the tables it created.
+async fn apply_schema(tx: &mut sqlx::PgConnection, folder: &std::path::Path) -> Vec<String> {
     let schema = std::fs::read_to_string(folder.join("database/schema.sql")).unwrap();
-    let mut tx = pool.begin().await.unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(schema))
         .execute(&mut *tx)
         .await
         .expect("the generated schema is valid PostgreSQL");
-    let tables: Vec<String> = sqlx::query_scalar(
+    sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
     )
     .fetch_all(&mut *tx)
     .await
-    .unwrap();
-    assert_eq!(tables, ["projects", "tasks", "users"]);
-    let orphan = sqlx::query("INSERT INTO tasks (project_id, title) VALUES (42, 'orphan')")
-        .execute(&mut *tx)
-        .await;
-    assert!(orphan.is_err(), "the foreign key holds");
-    tx.rollback().await.unwrap();
+    .unwrap()
+}
 
+/// Compiles the generated backend and runs its pytest suite, as far as this machine's Python
+/// allows (saying what it skips).
+fn check_python(folder: &std::path::Path) {
     if Command::new("python3").arg("--version").output().is_err() {
         println!("SKIPPED the Python checks: python3 is not installed");
         return;
     }
     let compiled = Command::new("python3")
         .args(["-m", "compileall", "-q", "backend"])
-        .current_dir(&folder)
+        .current_dir(folder)
         .output()
         .unwrap();
     assert!(
@@ -229,7 +204,165 @@ async fn the_builders_generate_one_project_that_compiles_passes_its_tests_and_mi
         "the generated tests fail:\n{report}"
     );
     assert!(report.contains(" passed"), "{report}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_builders_generate_one_project_that_compiles_passes_its_tests_and_migrates(
+    pool: sqlx::PgPool,
+) {
+    let mut app = start(pool.clone()).await;
+    let ada = app.sign_up().await;
+    let (folder, unpacked) = generate(
+        &mut app,
+        &ada.token,
+        &two_entities(),
+        BUILDERS,
+        |builder, run| {
+            if builder == "project_architect" {
+                let plan: Value = serde_json::from_str(&run.output_json).unwrap();
+                let steps = plan["chain"]["steps"].as_array().unwrap();
+                assert_eq!(
+                    steps.len(),
+                    BUILDERS.len(),
+                    "every feature's builder is planned"
+                );
+                let roles = steps.iter().find(|s| s["agent"] == "role_auth").unwrap();
+                assert_eq!(roles["needs"], json!(["auth_builder"]));
+            }
+        },
+    )
+    .await;
+    for expected in [
+        "README.md",
+        ".github/workflows/ci.yml",
+        "database/schema.sql",
+        "backend/app/main.py",
+        "backend/app/models.py",
+        "backend/app/routers/tasks.py",
+        "backend/app/security.py",
+        "backend/tests/test_validation.py",
+        "frontend/package.json",
+        "frontend/app/tasks/page.tsx",
+        "frontend/tailwind.config.js",
+        "deploy/kubernetes.yaml",
+    ] {
+        assert!(
+            unpacked.iter().any(|p| p == expected),
+            "{expected} is missing"
+        );
+    }
+
+    // The SQL is valid PostgreSQL: applied in a transaction that is then rolled back.
+    let mut tx = pool.begin().await.unwrap();
+    let tables = apply_schema(&mut tx, &folder).await;
+    assert_eq!(tables, ["projects", "tasks", "users"]);
+    let orphan = sqlx::query("INSERT INTO tasks (project_id, title) VALUES (42, 'orphan')")
+        .execute(&mut *tx)
+        .await;
+    assert!(orphan.is_err(), "the foreign key holds");
+    tx.rollback().await.unwrap();
+
+    check_python(&folder);
     std::fs::remove_dir_all(&folder).unwrap();
+}
+
+/// Entities and fields named like SQL keywords are ordinary names: the schema quotes them, and
+/// the generated backend (SQLAlchemy quotes what it must) works with them.
+#[sqlx::test(migrations = false)]
+async fn entities_and_fields_named_like_sql_keywords_make_a_valid_schema_and_backend(
+    pool: sqlx::PgPool,
+) {
+    let mut app = start(pool.clone()).await;
+    let ada = app.sign_up().await;
+    let input = json!({
+        "project_name": "Shop",
+        "entities": [
+            {"name": "Group", "fields": [
+                {"name": "label", "type": "string", "required": true},
+                {"name": "order", "type": "integer"}
+            ]},
+            {"name": "Order", "fields": [
+                {"name": "group", "type": "reference", "entity": "Group", "required": true},
+                {"name": "user", "type": "email", "required": true},
+                {"name": "select", "type": "boolean"}
+            ]},
+            {"name": "Reference", "fields": [
+                {"name": "order", "type": "reference", "entity": "Order"}
+            ]}
+        ],
+        "features": ["auth"]
+    });
+    let builders = [
+        "db_schema",
+        "backend_builder",
+        "api_builder",
+        "auth_builder",
+        "test_suite",
+        "integration_test",
+    ];
+    let (folder, _) = generate(&mut app, &ada.token, &input, &builders, |_, _| {}).await;
+
+    let mut tx = pool.begin().await.unwrap();
+    let tables = apply_schema(&mut tx, &folder).await;
+    assert_eq!(tables, ["groups", "orders", "references", "users"]);
+    let group: i64 = sqlx::query_scalar(
+        r#"INSERT INTO groups (label, "order") VALUES ('staff', 1) RETURNING id"#,
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        r#"INSERT INTO orders (group_id, "user", "select") VALUES ($1, 'a@example.com', true)"#,
+    )
+    .bind(group)
+    .execute(&mut *tx)
+    .await
+    .expect("a row with keyword-named columns goes in");
+    let orphan = sqlx::query(r#"INSERT INTO "references" (order_id) VALUES (42)"#)
+        .execute(&mut *tx)
+        .await;
+    assert!(orphan.is_err(), "the foreign key to orders holds");
+    tx.rollback().await.unwrap();
+
+    check_python(&folder);
+    std::fs::remove_dir_all(&folder).unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_entity_named_user_is_refused_only_beside_the_auth_feature(pool: sqlx::PgPool) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    let user = |features: Value| {
+        json!({
+            "project_name": "Club",
+            "entities": [{"name": "User", "fields": [{"name": "nickname", "type": "string"}]}],
+            "features": features
+        })
+    };
+    let run = app
+        .execute(&ada.token, "db_schema", user(json!([])))
+        .await
+        .unwrap();
+    assert_eq!(
+        run.status,
+        pb::AgentRunStatus::Completed as i32,
+        "{:?}",
+        run.error
+    );
+    let output: Value = serde_json::from_str(&run.output_json).unwrap();
+    assert_eq!(output["tables"], json!(["users"]));
+
+    let refused = app
+        .execute(&ada.token, "db_schema", user(json!(["auth"])))
+        .await;
+    let message = match refused {
+        Err(status) => status.message().to_owned(),
+        Ok(run) => run.error.unwrap_or_default().message,
+    };
+    assert!(
+        message.contains("auth feature generates the users table"),
+        "{message}"
+    );
 }
 
 #[sqlx::test(migrations = false)]
