@@ -8,7 +8,7 @@ CARGO ?= cargo
 CARGO_TARGET_DIR ?= $(HOME)/.cache/sankalpa-target
 export CARGO_TARGET_DIR
 
-SERVICES := sankalpa-auth sankalpa-memory sankalpa-agent-runner sankalpa-chain-orchestrator sankalpa-gateway
+SERVICES := sankalpa-auth sankalpa-memory sankalpa-agent-runner sankalpa-chain-orchestrator sankalpa-marketplace sankalpa-gateway
 PSQL := PGOPTIONS='--client-min-messages=warning' psql -X -w -q -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1
 BENCH_DB := sankalpa_bench
 
@@ -26,7 +26,7 @@ build:
 release:
 	$(CARGO) build --release $(addprefix -p ,$(SERVICES)) -p sankalpa-bench
 
-## run: start auth, memory, agent-runner, the chain orchestrator and the gateway locally (Ctrl-C stops them)
+## run: start auth, memory, agent-runner, the chain orchestrator, the marketplace and the gateway locally (Ctrl-C stops them)
 run: setup
 	$(CARGO) build --release $(addprefix -p ,$(SERVICES))
 	SANKALPA_LOG_FORMAT=pretty BIN_DIR="$(CARGO_TARGET_DIR)/release" deploy/run-local.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the implemented services on this machine, in dependency order (auth, memory,
-# agent-runner, the chain orchestrator, then the gateway), each log line prefixed by its service's name. Ctrl-C (or any service exiting) stops
-# them all.
+# Runs the services on this machine, in dependency order (auth, memory, agent-runner, the chain
+# orchestrator, the marketplace, then the gateway), each log line prefixed by its service's name.
+# Ctrl-C (or any service exiting) stops them all.
 # Used by `make run`, which has already started Postgres/Redis/NATS and built release binaries.
 #
 # Addresses come from the services' own SANKALPA_* defaults; set them in the environment to move
@@ -20,6 +20,8 @@ agents_grpc=${SANKALPA_AGENTS_GRPC_ADDR:-127.0.0.1:50052}
 agents_http=${SANKALPA_AGENTS_HTTP_ADDR:-127.0.0.1:9102}
 chains_grpc=${SANKALPA_CHAINS_GRPC_ADDR:-127.0.0.1:50053}
 chains_http=${SANKALPA_CHAINS_HTTP_ADDR:-127.0.0.1:9103}
+market_grpc=${SANKALPA_MARKETPLACE_GRPC_ADDR:-127.0.0.1:50055}
+market_http=${SANKALPA_MARKETPLACE_HTTP_ADDR:-127.0.0.1:9105}
 gateway=${SANKALPA_GATEWAY_ADDR:-127.0.0.1:8080}
 
 pids=()
@@ -62,6 +64,8 @@ start agent-runner sankalpa-agent-runner
 wait_http agent-runner "http://$agents_http/readyz"
 start chain-orchestrator sankalpa-chain-orchestrator
 wait_http chain-orchestrator "http://$chains_http/readyz"
+start marketplace sankalpa-marketplace
+wait_http marketplace "http://$market_http/readyz"
 start gateway sankalpa-gateway
 wait_http gateway "http://$gateway/readyz"
 
@@ -77,9 +81,12 @@ cat <<EOF
     agent-runner HTTP        http://$agents_http        (/healthz, /readyz, /metrics)
     chain-orchestrator gRPC  $chains_grpc
     chain-orchestrator HTTP  http://$chains_http        (/healthz, /readyz, /metrics)
+    marketplace gRPC         $market_grpc
+    marketplace HTTP         http://$market_http        (/healthz, /readyz, /metrics)
 
   Try:  curl -s http://$gateway/api/status
-        (agents, chains and their event streams: see README.md, "Agents, chains and events")
+        (agents, chains and their event streams: see README.md, "Agents, chains and events";
+         the marketplace: "Marketplace")
 
   Ctrl-C stops everything.
 

@@ -6,8 +6,10 @@
 //! acknowledgement, so an event that was reported published is stored; the event id is also the
 //! `Nats-Msg-Id`, so a retried publish is not stored twice.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
+use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::{self, stream};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,9 @@ use crate::telemetry;
 
 /// The channels events are published on; each is the first token of a subject.
 pub const CHANNELS: &[&str] = &["agents", "chains", "memory", "market"];
+
+/// Trace context (W3C `traceparent`, ...) as it travels in a message's headers.
+pub(crate) type TraceHeaders = HashMap<String, String>;
 
 const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -89,6 +94,9 @@ impl EventBus {
 
     /// Publishes `data` as a CloudEvent of type `sankalpa.<channel>.<action>` about `entity` (an
     /// agent, run, session or item) and waits until JetStream has stored it.
+    ///
+    /// Publishing after a commit loses the event if the process dies in between: a service
+    /// announcing a committed change should enqueue it through [`crate::outbox`] instead.
     pub async fn publish(
         &self,
         channel: &str,
@@ -97,27 +105,58 @@ impl EventBus {
         action: &str,
         data: serde_json::Value,
     ) -> anyhow::Result<CloudEvent> {
-        let subject = self.subject(channel, tenant, entity, action);
-        let event = CloudEvent {
+        let event = self.event(channel, tenant, entity, action, data);
+        let mut trace = TraceHeaders::new();
+        telemetry::inject(&mut trace);
+        let payload = serde_json::to_vec(&event)?;
+        self.send(event.subject.clone(), &event.id, payload, &trace)
+            .await?
+            .await?;
+        Ok(event)
+    }
+
+    /// The event [`publish`](Self::publish) would send, with a fresh id.
+    pub(crate) fn event(
+        &self,
+        channel: &str,
+        tenant: &str,
+        entity: &str,
+        action: &str,
+        data: serde_json::Value,
+    ) -> CloudEvent {
+        CloudEvent {
             specversion: "1.0".to_owned(),
             id: uuid::Uuid::now_v7().to_string(),
             source: self.source.clone(),
             kind: format!("sankalpa.{channel}.{action}"),
-            subject: subject.clone(),
+            subject: self.subject(channel, tenant, entity, action),
             time: Utc::now(),
             datacontenttype: "application/json".to_owned(),
             tenantid: tenant.to_owned(),
             data,
-        };
+        }
+    }
+
+    /// Sends `payload`, the event `id` as structured JSON, on `subject` with `trace` as
+    /// headers, returning once the message is written to the connection; the returned future
+    /// resolves when JetStream has stored it. Splitting the two lets the outbox relay send a whole
+    /// batch before waiting on any ack, while the one connection keeps the batch in order.
+    pub(crate) async fn send(
+        &self,
+        subject: String,
+        id: &str,
+        payload: Vec<u8>,
+        trace: &TraceHeaders,
+    ) -> anyhow::Result<PublishAckFuture> {
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", event.id.as_str());
+        for (name, value) in trace {
+            headers.insert(name.as_str(), value.as_str());
+        }
+        headers.insert("Nats-Msg-Id", id);
         headers.insert("Content-Type", "application/cloudevents+json");
-        telemetry::inject(&mut telemetry::NatsHeaderInjector(&mut headers));
-        let payload = serde_json::to_vec(&event)?;
-        self.jetstream
+        Ok(self
+            .jetstream
             .publish_with_headers(subject, headers, payload.into())
-            .await?
-            .await?;
-        Ok(event)
+            .await?)
     }
 }

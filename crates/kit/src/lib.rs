@@ -3,7 +3,8 @@
 //! A service's `main.rs` reads its config ([`config`]), starts telemetry ([`telemetry`]), and
 //! serves its gRPC API through [`grpc`] and its health/metrics endpoints through [`ops`]. Callers
 //! are identified by [`auth`], errors cross the REST/gRPC boundary through [`problem`], events
-//! go out through [`events`], and every server stops on [`shutdown::signal`].
+//! go out through [`events`] (committed together with the change they announce through
+//! [`outbox`]), and every server stops on [`shutdown::signal`].
 
 pub mod auth;
 pub mod cache;
@@ -13,6 +14,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod objects;
 pub mod ops;
+pub mod outbox;
 pub mod postgres;
 pub mod problem;
 pub mod shutdown;

@@ -105,12 +105,3 @@ impl Injector for MetadataInjector<'_> {
         }
     }
 }
-
-/// Writes trace context into NATS message headers.
-pub struct NatsHeaderInjector<'a>(pub &'a mut async_nats::HeaderMap);
-
-impl Injector for NatsHeaderInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        self.0.insert(key, value.as_str());
-    }
-}

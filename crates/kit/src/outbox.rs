@@ -1,0 +1,259 @@
+//! The transactional outbox: events that are committed together with the change they announce,
+//! and published to JetStream afterwards by a relay.
+//!
+//! Publishing after a commit loses the event for good when the process dies in between, or when
+//! NATS is down at that moment. Instead a service writes the fully formed CloudEvent (id,
+//! subject, type, source, time, data, and the trace context of the request) into its own
+//! `<schema>.outbox` table inside the transaction that makes the change: both commit or neither
+//! does. A relay task then publishes pending rows in enqueue order and deletes them.
+//!
+//! # Adopting it
+//!
+//! 1. Add the table to the service's migrations (kit cannot ship migrations: each service's
+//!    migrator only knows its own folder), with its schema in place of `memory`:
+//!
+//!    ```sql
+//!    CREATE TABLE memory.outbox (
+//!        -- Enqueue order: the relay publishes in this order.
+//!        id          bigserial PRIMARY KEY,
+//!        -- The CloudEvent as structured JSON; its `id` is the Nats-Msg-Id.
+//!        event       jsonb NOT NULL,
+//!        -- The trace context of the request that enqueued it, sent as NATS headers.
+//!        headers     jsonb NOT NULL,
+//!        enqueued_at timestamptz NOT NULL DEFAULT now()
+//!    );
+//!    ```
+//!
+//! 2. Build one [`Outbox`] with [`Outbox::new`] and share it (it is a cheap clone).
+//! 3. In the write transaction, call [`Outbox::enqueue`] with `&mut *tx`; after
+//!    `tx.commit()`, call [`Outbox::wake`] so the relay publishes at once rather than at its
+//!    next poll.
+//! 4. In `serve`, spawn [`Outbox::relay`] on the service's task tracker with its stop token,
+//!    and await the tracker at shutdown.
+//!
+//! # Guarantees
+//!
+//! At least once: a relay publishes a batch, waits for JetStream's acks, then deletes the rows
+//! in the same transaction that claimed them. If it dies before the delete commits, the rows
+//! are published again; the stored event id is the `Nats-Msg-Id`, so JetStream drops the copy
+//! if it comes within the stream's duplicate window (120 s). Rows left by a replica that died
+//! are published by any survivor's next poll, or by the next start.
+//!
+//! In order: at most one relay per schema, across all replicas, works at a time. Each batch is
+//! claimed under a transaction-level advisory lock (`pg_try_advisory_xact_lock`), read in id
+//! order, sent over one NATS connection (which keeps the order) and acked before the lock is
+//! released. `FOR UPDATE SKIP LOCKED` alone would not do: while one relay holds rows 1-100,
+//! another would skip them and could publish row 101, a later event of the same run, first.
+//! One relay at a time is not a bottleneck: a batch is sent before any ack is awaited, so a
+//! relay publishes thousands of events a second. Ids follow enqueue order, which for the events
+//! of one entity is commit order whenever its changes are sequential (a run's steps); two
+//! transactions that change the same entity concurrently have no order to keep. A row that
+//! JetStream keeps refusing blocks those after it, deliberately: skipping it would reorder.
+//!
+//! # SQL
+//!
+//! sqlx only takes `&'static str` queries unless told otherwise, and the table's schema varies
+//! by service. The schema name is checked once in [`Outbox::new`] (lowercase letters and
+//! underscores only, so it can neither quote nor inject) and the three statements are built
+//! then, wrapped in [`AssertSqlSafe`]. The alternative, each service passing its statements as
+//! `concat!` constants, would make every adopter copy SQL that must match this module's code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{EventBus, TraceHeaders};
+use crate::telemetry;
+
+/// How often a relay looks for rows without being woken: rows another replica enqueued, or left
+/// behind when it died, wait at most this long.
+const POLL: Duration = Duration::from_millis(250);
+/// How soon a relay that found another one at work tries again, so that rows its own process
+/// just committed are not left for a whole poll if the other relay's batch missed them.
+const BUSY_RETRY: Duration = Duration::from_millis(50);
+/// Rows per batch: one transaction, one round of acks.
+const BATCH: i64 = 200;
+
+/// A service's outbox: where its transactions enqueue events and whence its relay publishes
+/// them. Cloning shares it.
+#[derive(Clone)]
+pub struct Outbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    schema: String,
+    bus: EventBus,
+    pool: PgPool,
+    /// Wakes the relay after a commit; a wake while it is busy is kept for its next wait.
+    wake: Notify,
+    /// `<schema>.outbox`, also the advisory lock's name.
+    table: String,
+    insert: Arc<str>,
+    claim: Arc<str>,
+    delete: Arc<str>,
+}
+
+/// What one relay pass did.
+enum Pass {
+    /// Published a full batch: more rows may be pending.
+    Full,
+    /// Published what was pending.
+    Drained,
+    /// Another relay holds the lock.
+    Busy,
+}
+
+impl Outbox {
+    /// The outbox in table `<schema>.outbox` (see the module docs for its migration), publishing
+    /// through `bus`.
+    ///
+    /// # Panics
+    ///
+    /// If `schema` is not lowercase ASCII letters and underscores: it is spliced into SQL.
+    pub fn new(schema: &str, bus: EventBus, pool: PgPool) -> Self {
+        assert!(
+            !schema.is_empty() && schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "outbox schema {schema:?} must be lowercase letters and underscores"
+        );
+        let table = format!("{schema}.outbox");
+        Self {
+            inner: Arc::new(Inner {
+                schema: schema.to_owned(),
+                bus,
+                pool,
+                wake: Notify::new(),
+                insert: format!("INSERT INTO {table} (event, headers) VALUES ($1, $2)").into(),
+                claim: format!(
+                    "SELECT id, event->>'id', event->>'subject', event::text, headers
+                     FROM {table} ORDER BY id LIMIT $1"
+                )
+                .into(),
+                delete: format!("DELETE FROM {table} WHERE id = ANY($1)").into(),
+                table,
+            }),
+        }
+    }
+
+    /// Writes the CloudEvent of type `sankalpa.<channel>.<action>` about `entity` into the
+    /// outbox through `conn`, which should be the transaction making the change it announces;
+    /// the current span's trace context goes with it. Returns the event's id. Call
+    /// [`wake`](Self::wake) once the transaction has committed.
+    pub async fn enqueue(
+        &self,
+        conn: &mut PgConnection,
+        channel: &str,
+        tenant: &str,
+        entity: &str,
+        action: &str,
+        data: serde_json::Value,
+    ) -> sqlx::Result<String> {
+        let event = self.inner.bus.event(channel, tenant, entity, action, data);
+        let mut trace = TraceHeaders::new();
+        telemetry::inject(&mut trace);
+        sqlx::query(AssertSqlSafe(self.inner.insert.clone()))
+            .bind(Json(&event))
+            .bind(Json(&trace))
+            .execute(conn)
+            .await?;
+        Ok(event.id)
+    }
+
+    /// Tells this process's relay that rows were committed, so it publishes them now.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Publishes pending rows until `stop`, then makes one last pass so the events of requests
+    /// served until then go out before the process exits. Spawn it on the service's task
+    /// tracker; one per process is enough.
+    pub async fn relay(self, stop: CancellationToken) {
+        while !stop.is_cancelled() {
+            let wait = match self.pass().await {
+                Ok(Pass::Full) => continue,
+                Ok(Pass::Drained) => POLL,
+                Ok(Pass::Busy) => BUSY_RETRY,
+                Err(err) => {
+                    self.failed(&err);
+                    POLL
+                }
+            };
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = self.inner.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        loop {
+            match self.pass().await {
+                Ok(Pass::Full) => {}
+                // Rows another relay holds, or that failed, are left to the surviving replicas
+                // or the next start.
+                Ok(Pass::Drained | Pass::Busy) => return,
+                Err(err) => return self.failed(&err),
+            }
+        }
+    }
+
+    fn failed(&self, err: &anyhow::Error) {
+        metrics::counter!("outbox_relay_failures_total", "schema" => self.inner.schema.clone())
+            .increment(1);
+        tracing::warn!(error = format!("{err:#}"), table = %self.inner.table,
+            "could not relay outbox events; retrying");
+    }
+
+    /// Claims the oldest batch under the advisory lock, publishes it, and deletes it once
+    /// JetStream has acked every event; an error rolls the claim back, leaving the rows for the
+    /// next pass.
+    async fn pass(&self) -> anyhow::Result<Pass> {
+        let inner = &self.inner;
+        let mut tx = inner.pool.begin().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext($1))")
+            .bind(&inner.table)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !locked {
+            return Ok(Pass::Busy);
+        }
+        let rows: Vec<(i64, String, String, String, Json<TraceHeaders>)> =
+            sqlx::query_as(AssertSqlSafe(inner.claim.clone()))
+                .bind(BATCH)
+                .fetch_all(&mut *tx)
+                .await?;
+        if rows.is_empty() {
+            return Ok(Pass::Drained);
+        }
+        // Every event is sent before any ack is awaited: one connection keeps them in order,
+        // and the batch costs one round trip rather than one per event.
+        let mut acks = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
+        for (id, event_id, subject, event, Json(trace)) in rows {
+            acks.push(
+                inner
+                    .bus
+                    .send(subject, &event_id, event.into_bytes(), &trace)
+                    .await?,
+            );
+            ids.push(id);
+        }
+        for ack in acks {
+            ack.await?;
+        }
+        sqlx::query(AssertSqlSafe(inner.delete.clone()))
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        metrics::counter!("outbox_events_published_total", "schema" => inner.schema.clone())
+            .increment(ids.len() as u64);
+        Ok(if ids.len() as i64 == BATCH {
+            Pass::Full
+        } else {
+            Pass::Drained
+        })
+    }
+}
