@@ -257,7 +257,23 @@ pub async fn restore(
         .bind(&scope.session)
         .execute(&mut *tx)
         .await?;
+    let restored = written.len() as u64;
+    state
+        .events
+        .enqueue(
+            &mut tx,
+            scope.tenant,
+            &scope.session,
+            Action::Restored,
+            json!({
+                "session_id": scope.session,
+                "backup_id": backup_id,
+                "restored_entries": restored,
+            }),
+        )
+        .await?;
     tx.commit().await?;
+    state.events.wake();
 
     let mut changes: Vec<Change> = removed
         .iter()
@@ -270,20 +286,6 @@ pub async fn restore(
     state
         .cache
         .offer(scope.tenant, &scope.session, &changes)
-        .await;
-    let restored = written.len() as u64;
-    state
-        .events
-        .publish(
-            scope.tenant,
-            &scope.session,
-            Action::Restored,
-            json!({
-                "session_id": scope.session,
-                "backup_id": backup_id,
-                "restored_entries": restored,
-            }),
-        )
         .await;
     let session = sessions::get(&state.pool, &scope).await?;
     Ok((session, restored))

@@ -1,9 +1,9 @@
 //! Entries: key -> JSON values in a session, each with a version that grows by one on every
 //! write, and an optional expiry after which the entry reads as absent.
 //!
-//! Every write is one statement, so it needs no explicit transaction: an unconditional save is
-//! an upsert (the row lock of `ON CONFLICT DO UPDATE` orders concurrent writers, each adding one
-//! to the version it finds), and a compare-and-set is an `UPDATE ... WHERE version = $n` that
+//! Every write is one statement, in a transaction only so that its event commits with it (see
+//! `events`): an unconditional save is an upsert (the row lock of `ON CONFLICT DO UPDATE` orders
+//! concurrent writers, each adding one to the version it finds), and a compare-and-set is an `UPDATE ... WHERE version = $n` that
 //! Postgres re-checks against the newest row, so two writers that expected the same version
 //! cannot both win. A session is created by the first write into it.
 
@@ -93,6 +93,7 @@ pub struct Save {
 
 #[tracing::instrument(skip_all, fields(tenant = %scope.tenant, session = %scope.session))]
 pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Result<Entry> {
+    let mut tx = state.pool.begin().await?;
     let written: Option<Entry> = match save.expected_version {
         None => {
             sqlx::query_as(concat!(
@@ -112,7 +113,7 @@ pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Re
             .bind(&save.key)
             .bind(&save.value)
             .bind(save.ttl_seconds)
-            .fetch_optional(&state.pool)
+            .fetch_optional(&mut *tx)
             .await?
         }
         Some(0) => {
@@ -140,7 +141,7 @@ pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Re
             .bind(&save.key)
             .bind(&save.value)
             .bind(save.ttl_seconds)
-            .fetch_optional(&state.pool)
+            .fetch_optional(&mut *tx)
             .await?
         }
         Some(expected) => {
@@ -164,21 +165,20 @@ pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Re
             .bind(&save.value)
             .bind(save.ttl_seconds)
             .bind(expected)
-            .fetch_optional(&state.pool)
+            .fetch_optional(&mut *tx)
             .await?
         }
     };
     let Some(entry) = written else {
+        // Nothing to keep; ending it first frees the connection for the read.
+        tx.rollback().await?;
         let current = current_version(&state.pool, scope, &save.key).await?;
         return Err(conflict(current));
     };
     state
-        .cache
-        .offer(scope.tenant, &scope.session, &[Change::Written(&entry)])
-        .await;
-    state
         .events
-        .publish(
+        .enqueue(
+            &mut tx,
             scope.tenant,
             &scope.session,
             Action::Saved,
@@ -187,6 +187,12 @@ pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Re
                 "keys": [{ "key": entry.key, "version": entry.version }],
             }),
         )
+        .await?;
+    tx.commit().await?;
+    state.events.wake();
+    state
+        .cache
+        .offer(scope.tenant, &scope.session, &[Change::Written(&entry)])
         .await;
     Ok(entry)
 }
@@ -287,6 +293,7 @@ pub async fn delete(
     key: &str,
     expected: Option<i64>,
 ) -> Result<bool> {
+    let mut tx = state.pool.begin().await?;
     // Deleting an expired row reports nothing deleted, as the entry was already absent, but
     // removes it all the same. The session's `updated_at` records the delete, as no entry will.
     let deleted: Option<(i64, bool)> = sqlx::query_as(concat!(
@@ -310,9 +317,11 @@ pub async fn delete(
     .bind(&scope.session)
     .bind(key)
     .bind(expected)
-    .fetch_optional(&state.pool)
+    .fetch_optional(&mut *tx)
     .await?;
     let Some((revision, live)) = deleted else {
+        // Nothing to keep; ending it first frees the connection for the read.
+        tx.rollback().await?;
         let Some(expected) = expected else {
             return Ok(false);
         };
@@ -326,6 +335,20 @@ pub async fn delete(
             (_, current) => Err(conflict(current)),
         };
     };
+    if live {
+        state
+            .events
+            .enqueue(
+                &mut tx,
+                scope.tenant,
+                &scope.session,
+                Action::Deleted,
+                json!({ "session_id": scope.session, "keys": [key] }),
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    state.events.wake();
     state
         .cache
         .offer(
@@ -334,17 +357,6 @@ pub async fn delete(
             &[Change::Removed { key, revision }],
         )
         .await;
-    if live {
-        state
-            .events
-            .publish(
-                scope.tenant,
-                &scope.session,
-                Action::Deleted,
-                json!({ "session_id": scope.session, "keys": [key] }),
-            )
-            .await;
-    }
     Ok(live)
 }
 

@@ -1,11 +1,11 @@
-//! The events memory publishes, `memory.<tenant>.<session>.<saved|deleted|restored>`, always
-//! after the change they describe is committed.
-//!
-//! A publish that fails is logged and counted, not returned: the change is committed by then,
-//! and an error would make the caller retry a write that already happened.
+//! The events memory announces, `memory.<tenant>.<session>.<saved|deleted|restored>`. Each is
+//! enqueued in the transaction that makes its change, through the kit's outbox, so a change is
+//! never committed without its event; the relay publishes them after the commit.
 
-use sankalpa_kit::events::EventBus;
+use sankalpa_kit::outbox::Outbox;
 use serde_json::Value;
+use sqlx::PgConnection;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 #[derive(Clone, Copy)]
@@ -26,24 +26,44 @@ impl Action {
 }
 
 pub struct Events {
-    bus: EventBus,
+    outbox: Outbox,
 }
 
 impl Events {
-    pub fn new(bus: EventBus) -> Self {
-        Self { bus }
+    pub fn new(outbox: Outbox) -> Self {
+        Self { outbox }
     }
 
-    pub async fn publish(&self, tenant: Uuid, session: &str, action: Action, data: Value) {
-        let tenant = tenant.to_string();
-        if let Err(err) = self
-            .bus
-            .publish("memory", &tenant, session, action.name(), data)
-            .await
-        {
-            metrics::counter!("memory_events_failed_total", "action" => action.name()).increment(1);
-            tracing::warn!(error = format!("{err:#}"), %tenant, session, action = action.name(),
-                "could not publish a memory event");
-        }
+    /// Enqueues the event in `tx`, the transaction making the change; call [`wake`](Self::wake)
+    /// after it commits.
+    pub async fn enqueue(
+        &self,
+        tx: &mut PgConnection,
+        tenant: Uuid,
+        session: &str,
+        action: Action,
+        data: Value,
+    ) -> sqlx::Result<()> {
+        self.outbox
+            .enqueue(
+                tx,
+                "memory",
+                &tenant.to_string(),
+                session,
+                action.name(),
+                data,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Has the relay publish what was just committed, rather than at its next poll.
+    pub fn wake(&self) {
+        self.outbox.wake();
+    }
+
+    /// The relay publishing memory's outbox until `stop`; `serve` runs it.
+    pub fn relay(&self, stop: CancellationToken) -> impl Future<Output = ()> + use<> {
+        self.outbox.clone().relay(stop)
     }
 }

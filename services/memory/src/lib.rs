@@ -5,7 +5,8 @@
 //!
 //! Postgres is the source of truth ([`entries`], [`sessions`], [`transactions`], [`backups`]);
 //! single-key loads go through a Redis read-through cache ([`cache`]) that writes keep current
-//! after they commit; every committed change is announced on NATS ([`events`]).
+//! after they commit; every change is announced on NATS ([`events`]) through an outbox committed
+//! with it.
 //!
 //! [`Memory::build`] migrates, loads auth's token keys and binds both listeners (port 0 works,
 //! as in tests); [`Memory::serve`] runs until its shutdown future resolves.
@@ -32,6 +33,7 @@ use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::events::EventBus;
 use sankalpa_kit::objects::Objects;
 use sankalpa_kit::ops::{self, Readiness};
+use sankalpa_kit::outbox::Outbox;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::memory_service_server::MemoryServiceServer;
 use sqlx::PgPool;
@@ -172,10 +174,12 @@ impl Memory {
         let bus = EventBus::connect(nats.clone(), &config.infra, "/sankalpa/memory").await?;
         let objects = Objects::from_url(&config.object_store_url)?.scoped("memory");
 
+        let outbox = Outbox::new("memory", bus, pool.clone());
+
         let state = Arc::new(State {
             pool,
             cache: cache::EntryCache::new(redis, config.cache_ttl),
-            events: events::Events::new(bus),
+            events: events::Events::new(outbox),
             objects,
             max_value_bytes: config.max_value_bytes,
         });
@@ -222,6 +226,7 @@ impl Memory {
             self.sweep_interval,
             stop.clone(),
         ));
+        tasks.spawn(self.state.events.relay(stop.clone()));
         tasks.close();
 
         let api = MemoryServiceServer::with_interceptor(

@@ -180,7 +180,23 @@ pub async fn delete(state: &State, scope: &Scope) -> Result<u64> {
         .bind(&scope.session)
         .execute(&mut *tx)
         .await?;
+    let deleted = removed.iter().filter(|removed| removed.live).count() as u64;
+    state
+        .events
+        .enqueue(
+            &mut tx,
+            scope.tenant,
+            &scope.session,
+            Action::Deleted,
+            json!({
+                "session_id": scope.session,
+                "session_deleted": true,
+                "deleted_entries": deleted,
+            }),
+        )
+        .await?;
     tx.commit().await?;
+    state.events.wake();
 
     let changes: Vec<Change> = removed
         .iter()
@@ -192,20 +208,6 @@ pub async fn delete(state: &State, scope: &Scope) -> Result<u64> {
     state
         .cache
         .offer(scope.tenant, &scope.session, &changes)
-        .await;
-    let deleted = removed.iter().filter(|removed| removed.live).count() as u64;
-    state
-        .events
-        .publish(
-            scope.tenant,
-            &scope.session,
-            Action::Deleted,
-            json!({
-                "session_id": scope.session,
-                "session_deleted": true,
-                "deleted_entries": deleted,
-            }),
-        )
         .await;
     Ok(deleted)
 }

@@ -157,20 +157,6 @@ pub async fn transact(state: &State, scope: &Scope, user_id: &str, ops: &[Op]) -
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await?;
-
-    let mut changes: Vec<Change> = removed
-        .iter()
-        .map(|(key, revision, _)| Change::Removed {
-            key,
-            revision: *revision,
-        })
-        .collect();
-    changes.extend(written.iter().map(Change::Written));
-    state
-        .cache
-        .offer(scope.tenant, &scope.session, &changes)
-        .await;
 
     // Back into op order: each key is set at most once.
     let position: HashMap<&str, usize> = set_keys
@@ -197,24 +183,41 @@ pub async fn transact(state: &State, scope: &Scope, user_id: &str, ops: &[Op]) -
             .collect();
         state
             .events
-            .publish(
+            .enqueue(
+                &mut tx,
                 scope.tenant,
                 &scope.session,
                 Action::Saved,
                 json!({ "session_id": scope.session, "keys": keys }),
             )
-            .await;
+            .await?;
     }
     if !deleted.is_empty() {
         state
             .events
-            .publish(
+            .enqueue(
+                &mut tx,
                 scope.tenant,
                 &scope.session,
                 Action::Deleted,
                 json!({ "session_id": scope.session, "keys": deleted }),
             )
-            .await;
+            .await?;
     }
+    tx.commit().await?;
+    state.events.wake();
+
+    let mut changes: Vec<Change> = removed
+        .iter()
+        .map(|(key, revision, _)| Change::Removed {
+            key,
+            revision: *revision,
+        })
+        .collect();
+    changes.extend(written.iter().map(Change::Written));
+    state
+        .cache
+        .offer(scope.tenant, &scope.session, &changes)
+        .await;
     Ok(Outcome::Committed { written, deleted })
 }
