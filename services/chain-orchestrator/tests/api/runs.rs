@@ -246,6 +246,15 @@ async fn cancelling_stops_the_running_step_and_starts_nothing_more(pool: sqlx::P
             step(run, "long").status() == pb::StepStatus::Running
         })
         .await;
+    // The step is marked running before its call reaches the agent: cancel once it has.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stack.agents.record.tagged("long").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the long step never reached the agent"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let asked = Instant::now();
     let answer = stack
         .chains
