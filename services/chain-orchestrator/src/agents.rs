@@ -4,6 +4,7 @@
 //! run's own credential (credentials.rs) when executing steps, so agent-runner checks the same
 //! permissions for a chain's steps as for a direct call.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -74,6 +75,48 @@ pub async fn unknown_agents(
             message: format!("unknown agent `{}`", step.agent),
         })
         .collect())
+}
+
+/// The input fields `agent` accepts when its input schema forbids any others
+/// (`additionalProperties: false`), None when it takes any field. An agent agent-runner does not
+/// know, or that the run may not look up (no agents:read), is None: its execution answers for it.
+pub async fn accepted_fields(
+    client: &Client,
+    token: &str,
+    agent: &str,
+) -> Result<Option<BTreeSet<String>>, Failure> {
+    let mut request = with_bearer(
+        pb::GetAgentRequest {
+            name: agent.to_owned(),
+        },
+        token,
+    )
+    .map_err(|status| Failure::new("internal", status.message(), false))?;
+    request.set_timeout(LOOKUP_TIMEOUT);
+    let found = match client.clone().get_agent(request).await {
+        Ok(found) => found.into_inner(),
+        Err(status) if matches!(status.code(), Code::NotFound | Code::PermissionDenied) => {
+            return Ok(None);
+        }
+        Err(status) => {
+            return Err(Failure::new(
+                "unavailable",
+                format!("could not look up agent {agent}: {}", status.message()),
+                true,
+            ));
+        }
+    };
+    let schema: Value = serde_json::from_str(&found.input_schema_json).unwrap_or(Value::Null);
+    if schema.get("additionalProperties") != Some(&Value::Bool(false)) {
+        return Ok(None);
+    }
+    Ok(Some(
+        schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|properties| properties.keys().cloned().collect())
+            .unwrap_or_default(),
+    ))
 }
 
 /// One attempt of a step.

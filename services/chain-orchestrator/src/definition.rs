@@ -17,7 +17,7 @@
 //! fixes them all at once. Whether agents exist is asked of agent-runner separately
 //! (`agents.rs`), as that needs the network.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sankalpa_kit::problem::FieldViolation;
 use serde::{Deserialize, Serialize};
@@ -570,6 +570,22 @@ pub fn merged_input(input: &Value, needs: &[String], outputs: &BTreeMap<String, 
     Value::Object(merged)
 }
 
+/// `input` without the fields outside `accepted`: a step's default input is a merge of
+/// everything before it, and an agent whose schema forbids other fields would refuse the rest
+/// (the second `hello_world` of a sequence gets the first one's `message`).
+pub fn only_accepted(input: &Value, accepted: &BTreeSet<String>) -> Value {
+    match input {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .filter(|(key, _)| accepted.contains(*key))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -687,6 +703,18 @@ mod tests {
             &outputs,
         );
         assert_eq!(input, json!({"x": 1, "y": 2, "z": 0}));
+    }
+
+    #[test]
+    fn only_accepted_fields_are_kept() {
+        let accepted = BTreeSet::from(["name".to_owned(), "n".to_owned()]);
+        assert_eq!(
+            only_accepted(
+                &json!({"name": "Ada", "message": "Hello", "n": 1}),
+                &accepted
+            ),
+            json!({"name": "Ada", "n": 1})
+        );
     }
 
     #[test]

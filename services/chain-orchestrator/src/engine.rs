@@ -12,8 +12,12 @@
 //! Within a run, every step whose needs have finished is decided (skipped, with its reason, or
 //! started) and started steps run concurrently, bounded per run and per replica by semaphores.
 //! Every transition is committed before its event is published.
+//!
+//! A step without an `input` mapping gets the chain input merged with its needs' outputs, cut
+//! down to the fields its agent accepts when the agent's input schema forbids others (looked up
+//! once per agent per driven run, so an updated custom agent is seen by the next run).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -196,6 +200,50 @@ struct RunContext {
     session_id: String,
     input: Value,
     per_run: Arc<Semaphore>,
+    /// Per agent, the input fields it accepts (None: any), once looked up.
+    accepted: Mutex<HashMap<String, Option<Arc<BTreeSet<String>>>>>,
+}
+
+impl RunContext {
+    async fn accepted_fields(
+        &self,
+        state: &State,
+        agent: &str,
+        token: &str,
+    ) -> std::result::Result<Option<Arc<BTreeSet<String>>>, Failure> {
+        if let Some(known) = self
+            .accepted
+            .lock()
+            .expect("accepted fields poisoned")
+            .get(agent)
+        {
+            return Ok(known.clone());
+        }
+        // Parallel steps of one agent may both look it up; the answers are the same.
+        let found = agents::accepted_fields(&state.agents, token, agent)
+            .await?
+            .map(Arc::new);
+        self.accepted
+            .lock()
+            .expect("accepted fields poisoned")
+            .insert(agent.to_owned(), found.clone());
+        Ok(found)
+    }
+}
+
+/// What a step runs with: a mapping's rendering as it is, or the default merge, which is cut
+/// to the agent's accepted fields at its first attempt.
+enum StepInput {
+    Mapped(Value),
+    Merged(Value),
+}
+
+impl StepInput {
+    fn value(&self) -> &Value {
+        match self {
+            Self::Mapped(value) | Self::Merged(value) => value,
+        }
+    }
 }
 
 async fn execute(
@@ -215,6 +263,7 @@ async fn execute(
         session_id: run.session_id.clone(),
         input: run.input.clone(),
         per_run: Arc::new(Semaphore::new(state.config.max_parallel_steps_per_run)),
+        accepted: Mutex::new(HashMap::new()),
     });
     if announce {
         state
@@ -380,7 +429,7 @@ fn run_error(step: &Step, failure: &Failure) -> (String, String) {
 enum Decision {
     Skip(String),
     Fail(Failure),
-    Run(Value),
+    Run(StepInput),
 }
 
 /// Whether a step whose needs have all finished runs, and with what input.
@@ -424,9 +473,13 @@ fn decide(
         }
     }
     match &step.input {
-        None => Decision::Run(definition::merged_input(input, &step.needs, outputs)),
+        None => Decision::Run(StepInput::Merged(definition::merged_input(
+            input,
+            &step.needs,
+            outputs,
+        ))),
         Some(mapping) => match definition::render_mapping(mapping, &scope) {
-            Ok(rendered) => Decision::Run(rendered),
+            Ok(rendered) => Decision::Run(StepInput::Mapped(rendered)),
             Err(err) => {
                 Decision::Fail(Failure::new("invalid_input", format!("input {err}"), false))
             }
@@ -434,12 +487,36 @@ fn decide(
     }
 }
 
+/// The token and the input for an attempt; a failure here counts as the attempt's.
+async fn prepare(
+    state: &State,
+    context: &RunContext,
+    step: &Step,
+    input: &StepInput,
+) -> std::result::Result<(String, Value), Failure> {
+    let token = state
+        .tokens
+        .token(&state.pool, context.id)
+        .await
+        .map_err(|err| Failure::new("unavailable", err.to_string(), true))?;
+    let sent = match input {
+        StepInput::Mapped(value) => value.clone(),
+        StepInput::Merged(value) => {
+            match context.accepted_fields(state, &step.agent, &token).await? {
+                Some(accepted) => definition::only_accepted(value, &accepted),
+                None => value.clone(),
+            }
+        }
+    };
+    Ok((token, sent))
+}
+
 /// Runs a step's attempts and records how it ended.
 async fn run_step(
     state: Arc<State>,
     context: Arc<RunContext>,
     step: Step,
-    input: Value,
+    input: StepInput,
 ) -> Result<(String, Outcome)> {
     let _replica_slot = state
         .engine
@@ -459,6 +536,7 @@ async fn run_step(
     let mut attempt = 1;
     let outcome = loop {
         let agent_run_id = Uuid::now_v7().to_string();
+        let prepared = prepare(&state, &context, &step, &input).await;
         runs::update_step(
             &state.pool,
             context.id,
@@ -466,7 +544,10 @@ async fn run_step(
             StepUpdate {
                 step_id: &step.id,
                 status: StepStatus::Running,
-                attempt: Some((&agent_run_id, &input)),
+                attempt: Some((
+                    &agent_run_id,
+                    prepared.as_ref().map_or(input.value(), |(_, sent)| sent),
+                )),
                 output: None,
                 error: None,
                 skip_reason: "",
@@ -486,23 +567,23 @@ async fn run_step(
                 }),
             )
             .await;
-        let result = match state.tokens.token(&state.pool, context.id).await {
-            Ok(token) => {
+        let result = match &prepared {
+            Ok((token, sent)) => {
                 agents::execute(
                     &state.agents,
                     agents::Attempt {
                         agent: &step.agent,
-                        input: &input,
+                        input: sent,
                         session_id: &context.session_id,
                         agent_run_id: &agent_run_id,
                         workspace_id: &context.id.to_string(),
                         timeout,
-                        token: &token,
+                        token,
                     },
                 )
                 .await
             }
-            Err(err) => Err(Failure::new("unavailable", err.to_string(), true)),
+            Err(failure) => Err(failure.clone()),
         };
         match result {
             Ok(completed) => {

@@ -1,9 +1,11 @@
 //! The chain orchestrator over real gRPC, with real auth, Postgres and NATS, on a fresh database
-//! per test; agents come from a fake agent-runner with controllable behaviour (fake_agents.rs).
+//! per test; agents come from a fake agent-runner with controllable behaviour (fake_agents.rs),
+//! except in real_agents.rs, which runs the real agent-runner and memory.
 
 mod definitions;
 mod durability;
 mod fake_agents;
+mod real_agents;
 mod runs;
 
 use std::sync::Arc;

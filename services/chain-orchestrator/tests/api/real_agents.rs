@@ -1,0 +1,170 @@
+//! The orchestrator with the real agent-runner: what the fake agents cannot show, strict input
+//! schemas (every catalog agent refuses fields it does not declare) meeting the default input
+//! merge.
+
+use std::path::PathBuf;
+
+use sankalpa_proto::v1 as pb;
+use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
+use sankalpa_testkit::Running;
+use serde_json::json;
+use sqlx::PgPool;
+use tonic::transport::Channel;
+
+use crate::{json, retry_until_keys_loaded, step};
+
+struct RealStack {
+    infra: sankalpa_kit::config::Infra,
+    objects: PathBuf,
+    chains: ChainServiceClient<Channel>,
+    token: String,
+    _services: Vec<Running>,
+}
+
+impl Drop for RealStack {
+    fn drop(&mut self) {
+        sankalpa_testkit::remove_leftovers(&self.infra, vec![self.objects.clone()]);
+    }
+}
+
+/// auth, agent-runner and the orchestrator, and a signed-in admin of a new tenant.
+async fn start(pool: PgPool) -> RealStack {
+    let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
+    let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
+        .await
+        .expect("auth starts");
+    let objects = std::env::temp_dir().join(format!(
+        "sankalpa-chains-{}",
+        sankalpa_testkit::unique_name()
+    ));
+    let runner = sankalpa_testkit::spawn_agent_runner(
+        pool.clone(),
+        infra.clone(),
+        &auth.grpc_url(),
+        objects.to_str().expect("temporary paths are text"),
+        |_| {},
+    )
+    .await
+    .expect("agent-runner starts");
+    let orchestrator = sankalpa_testkit::spawn_chain_orchestrator(
+        pool,
+        infra.clone(),
+        &auth.grpc_url(),
+        &runner.grpc_url(),
+        |_| {},
+    )
+    .await
+    .expect("the orchestrator starts");
+    let mut auth_client = AuthServiceClient::connect(auth.grpc_url())
+        .await
+        .expect("auth accepts connections");
+    let email = format!("{}@example.com", sankalpa_testkit::unique_name());
+    auth_client
+        .register(pb::RegisterRequest {
+            email: email.clone(),
+            password: "correct horse battery".to_owned(),
+            display_name: String::new(),
+            tenant_name: String::new(),
+        })
+        .await
+        .expect("registration succeeds");
+    let token = auth_client
+        .login(pb::LoginRequest {
+            email,
+            password: "correct horse battery".to_owned(),
+        })
+        .await
+        .expect("login succeeds")
+        .into_inner()
+        .access_token;
+    let chains = crate::connect(&orchestrator).await;
+    let services = vec![auth, runner, orchestrator];
+    RealStack {
+        infra,
+        objects,
+        chains,
+        token,
+        _services: services,
+    }
+}
+
+impl RealStack {
+    async fn execute(
+        &mut self,
+        target: pb::execute_chain_request::Target,
+        input: serde_json::Value,
+    ) -> pb::ChainRun {
+        let message = pb::ExecuteChainRequest {
+            target: Some(target),
+            input_json: input.to_string(),
+            wait: true,
+            wait_timeout_ms: 20_000,
+            idempotency_key: String::new(),
+            session_id: None,
+        };
+        let token = self.token.clone();
+        retry_until_keys_loaded(|| {
+            let mut chains = self.chains.clone();
+            let request = sankalpa_kit::auth::with_bearer(message.clone(), &token).unwrap();
+            async move { chains.execute_chain(request).await }
+        })
+        .await
+        .expect("the run is accepted")
+        .into_inner()
+    }
+}
+
+fn completed(run: &pb::ChainRun) {
+    assert_eq!(
+        run.status,
+        pb::ChainRunStatus::Completed as i32,
+        "the run did not complete: {run:#?}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_hello_sequence_template_runs_on_strict_agents(pool: PgPool) {
+    let mut stack = start(pool).await;
+    let run = stack
+        .execute(
+            pb::execute_chain_request::Target::Template("hello-sequence".to_owned()),
+            json!({"name": "Ada"}),
+        )
+        .await;
+    completed(&run);
+    assert_eq!(run.steps.len(), 2);
+    let (first, second) = (&run.steps[0], &run.steps[1]);
+    assert_eq!(json(&first.output_json)["message"], "Hello, Ada!");
+    // The first greeting's `message` is not offered to hello_world, which takes only `name`.
+    assert_eq!(json(&second.input_json), json!({"name": "Ada"}));
+    assert_eq!(json(&second.output_json)["message"], "Hello, Ada!");
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_explicit_input_mapping_is_passed_as_written(pool: PgPool) {
+    let mut stack = start(pool).await;
+    let definition = json!({
+        "name": "mapped",
+        "steps": [
+            {"id": "greet", "agent": "hello_world"},
+            {"id": "again", "agent": "hello_world", "needs": ["greet"],
+             "input": {"name": "${steps.greet.message}", "extra": 1}}
+        ]
+    });
+    let run = stack
+        .execute(
+            pb::execute_chain_request::Target::DefinitionJson(definition.to_string()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(run.status, pb::ChainRunStatus::Failed as i32, "{run:#?}");
+    let again = step(&run, "again");
+    assert_eq!(
+        json(&again.input_json),
+        json!({"name": "Hello, World!", "extra": 1}),
+        "a mapping is not filtered"
+    );
+    let error = again.error.as_ref().expect("the step failed");
+    assert!(error.message.contains("extra"), "{error:?}");
+}
