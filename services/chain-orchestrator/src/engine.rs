@@ -15,7 +15,9 @@
 //!
 //! A step without an `input` mapping gets the chain input merged with its needs' outputs, cut
 //! down to the fields its agent accepts when the agent's input schema forbids others (looked up
-//! once per agent per driven run, so an updated custom agent is seen by the next run).
+//! once per agent per driven run, so an updated custom agent is seen by the next run). A
+//! completed step's output is saved in the run's memory session before the step is recorded
+//! (memory.rs says what a failed save does).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -31,7 +33,7 @@ use crate::agents::{self, Failure};
 use crate::definition::{self, Definition, OnFailure, Step};
 use crate::error::{ChainError, Result};
 use crate::runs::{self, Lease, LeaseLost, RunStatus, StepStatus, StepUpdate};
-use crate::{State, expr};
+use crate::{State, expr, memory};
 
 /// This replica's side of run ownership, shared with the RPC handlers.
 pub struct Handle {
@@ -552,6 +554,7 @@ async fn run_step(
                 error: None,
                 skip_reason: "",
                 artifacts: None,
+                warning: "",
             },
         )
         .await?
@@ -568,25 +571,41 @@ async fn run_step(
             )
             .await;
         let result = match &prepared {
-            Ok((token, sent)) => {
-                agents::execute(
-                    &state.agents,
-                    agents::Attempt {
-                        agent: &step.agent,
-                        input: sent,
-                        session_id: &context.session_id,
-                        agent_run_id: &agent_run_id,
-                        workspace_id: &context.id.to_string(),
-                        timeout,
-                        token,
-                    },
-                )
-                .await
-            }
+            Ok((token, sent)) => agents::execute(
+                &state.agents,
+                agents::Attempt {
+                    agent: &step.agent,
+                    input: sent,
+                    session_id: &context.session_id,
+                    agent_run_id: &agent_run_id,
+                    workspace_id: &context.id.to_string(),
+                    timeout,
+                    token,
+                },
+            )
+            .await
+            .map(|completed| (completed, token)),
             Err(failure) => Err(failure.clone()),
         };
         match result {
-            Ok(completed) => {
+            Ok((completed, token)) => {
+                let warning = match &state.memory {
+                    Some(client) => memory::save_step_output(
+                        client,
+                        token,
+                        &context.session_id,
+                        &step.id,
+                        &completed.output,
+                    )
+                    .await
+                    .err()
+                    .unwrap_or_default(),
+                    None => String::new(),
+                };
+                if !warning.is_empty() {
+                    tracing::warn!(run = %context.id, step = %step.id, %warning,
+                        "a completed step's output is not in memory");
+                }
                 let artifacts = json!(
                     completed
                         .artifacts
@@ -606,6 +625,7 @@ async fn run_step(
                     None,
                     "",
                     Some(artifacts),
+                    &warning,
                 )
                 .await?;
                 break Outcome::Completed(completed.output);
@@ -653,6 +673,7 @@ async fn record(
         failure,
         skip_reason,
         None,
+        "",
     )
     .await
 }
@@ -668,6 +689,7 @@ async fn record_with(
     failure: Option<&Failure>,
     skip_reason: &str,
     artifacts: Option<Value>,
+    warning: &str,
 ) -> Result<()> {
     let written = runs::update_step(
         &state.pool,
@@ -681,6 +703,7 @@ async fn record_with(
             error: failure.map(|failure| (failure.code.as_str(), failure.message.as_str())),
             skip_reason,
             artifacts,
+            warning,
         },
     )
     .await?;
@@ -697,6 +720,9 @@ async fn record_with(
     }
     if !skip_reason.is_empty() {
         data["skip_reason"] = json!(skip_reason);
+    }
+    if !warning.is_empty() {
+        data["warning"] = json!(warning);
     }
     state
         .publish(&context.tenant, context.id, action, data)

@@ -243,6 +243,7 @@ fn step_message(step: runs::Step) -> pb::StepRun {
         error: run_error(step.error_code, step.error_message),
         skip_reason: step.skip_reason,
         artifacts,
+        warning: step.warning,
     }
 }
 

@@ -5,8 +5,9 @@
 //!
 //! A definition is parsed and checked by [`definition`] (conditions in the [`expr`] language),
 //! stored by [`chains`], and run by the [`engine`] from the rows of [`runs`], calling
-//! agent-runner through [`agents`] with the run's own credential ([`credentials`]). Events of a
-//! run are streamed back by [`watch`].
+//! agent-runner through [`agents`] with the run's own credential ([`credentials`]); step outputs
+//! are also saved in the run's memory session ([`memory`]). Events of a run are streamed back by
+//! [`watch`].
 //!
 //! [`Orchestrator::build`] migrates, loads the templates and binds both listeners (port 0 works,
 //! as in tests); [`Orchestrator::serve`] runs the API and the engine until its shutdown future
@@ -20,6 +21,7 @@ mod engine;
 mod error;
 mod expr;
 mod grpc;
+mod memory;
 mod runs;
 mod templates;
 mod watch;
@@ -40,6 +42,7 @@ use sankalpa_kit::ops::{self, Readiness};
 use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_server::ChainServiceServer;
+use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
@@ -63,6 +66,9 @@ pub struct Config {
     pub http_addr: SocketAddr,
     pub agents_url: String,
     pub auth_url: String,
+    /// The memory service, where completed steps' outputs are saved in the run's session
+    /// (`SANKALPA_MEMORY_URL`; empty turns that off, for a fleet without memory).
+    pub memory_url: Option<String>,
     /// The folder of chain templates (`*.json`).
     pub catalog_dir: PathBuf,
     /// How long a replica holds a run without renewing; a dead replica's runs wait this long
@@ -82,12 +88,14 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
+        let memory_url = config::var("SANKALPA_MEMORY_URL", "http://127.0.0.1:50054".to_owned())?;
         Ok(Self {
             infra: Infra::from_env()?,
             grpc_addr: config::var("SANKALPA_CHAINS_GRPC_ADDR", "0.0.0.0:50053".parse()?)?,
             http_addr: config::var("SANKALPA_CHAINS_HTTP_ADDR", "0.0.0.0:9103".parse()?)?,
             agents_url: config::var("SANKALPA_AGENTS_URL", "http://127.0.0.1:50052".to_owned())?,
             auth_url: config::var("SANKALPA_AUTH_URL", "http://127.0.0.1:50051".to_owned())?,
+            memory_url: (!memory_url.is_empty()).then_some(memory_url),
             catalog_dir: config::var("SANKALPA_CHAINS_CATALOG", PathBuf::from("catalog/chains"))?,
             lease_ttl: config::millis("SANKALPA_CHAINS_LEASE_MS", Duration::from_secs(15))?,
             claim_interval: config::millis(
@@ -107,7 +115,8 @@ impl Config {
         })
     }
 
-    /// Local defaults on free ports, with short leases so resumption tests are quick.
+    /// Local defaults on free ports, with short leases so resumption tests are quick. No memory
+    /// service: a test that wants step outputs in memory starts one and sets `memory_url`.
     pub fn for_tests(infra: Infra, auth_url: &str, agents_url: &str) -> Self {
         Self {
             infra,
@@ -115,6 +124,7 @@ impl Config {
             http_addr: "127.0.0.1:0".parse().expect("a valid address"),
             agents_url: agents_url.to_owned(),
             auth_url: auth_url.to_owned(),
+            memory_url: None,
             catalog_dir: PathBuf::from(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/../../catalog/chains"
@@ -140,6 +150,8 @@ pub(crate) struct State {
     pub events: EventBus,
     pub jetstream: async_nats::jetstream::Context,
     pub agents: agents::Client,
+    /// None when no memory service is configured.
+    pub memory: Option<memory::Client>,
     pub auth: credentials::AuthClient,
     pub tokens: credentials::Tokens,
     pub templates: templates::Templates,
@@ -191,6 +203,14 @@ impl Orchestrator {
             sankalpa_kit::grpc::channel(&config.agents_url)?,
             PropagateTrace,
         );
+        let memory = config
+            .memory_url
+            .as_deref()
+            .map(|url| {
+                sankalpa_kit::grpc::channel(url)
+                    .map(|channel| MemoryServiceClient::with_interceptor(channel, PropagateTrace))
+            })
+            .transpose()?;
         let verifier = Arc::new(TokenVerifier::new(
             &config.infra.token_issuer,
             &config.infra.token_audience,
@@ -205,6 +225,7 @@ impl Orchestrator {
             tokens: credentials::Tokens::new(auth.clone()),
             auth,
             agents,
+            memory,
             templates,
             engine,
             config,

@@ -142,6 +142,7 @@ pub struct Step {
     pub error_message: Option<String>,
     pub skip_reason: String,
     pub artifacts: Value,
+    pub warning: String,
 }
 
 impl Step {
@@ -153,7 +154,7 @@ impl Step {
 macro_rules! step_columns {
     () => {
         "step_id, agent, status, attempts, agent_run_id, started_at, finished_at, duration_ms, \
-         input, output, error_code, error_message, skip_reason, artifacts"
+         input, output, error_code, error_message, skip_reason, artifacts, warning"
     };
 }
 
@@ -449,6 +450,8 @@ pub struct StepUpdate<'a> {
     pub error: Option<(&'a str, &'a str)>,
     pub skip_reason: &'a str,
     pub artifacts: Option<Value>,
+    /// Why a completed step's output is not in the run's memory session; empty otherwise.
+    pub warning: &'a str,
 }
 
 pub async fn update_step(
@@ -482,7 +485,8 @@ pub async fn update_step(
              error_code = CASE WHEN $5::text IS NOT NULL THEN NULL ELSE coalesce($9, s.error_code) END,
              error_message = CASE WHEN $5::text IS NOT NULL THEN NULL ELSE coalesce($10, s.error_message) END,
              skip_reason = $11,
-             artifacts = coalesce($12, s.artifacts)
+             artifacts = coalesce($12, s.artifacts),
+             warning = $13
          FROM chains.chain_runs r
          WHERE s.run_id = $1 AND s.step_id = $3 AND r.id = s.run_id
            AND r.lease_owner = $2 AND r.lease_expires_at > now() AND r.status = 'running'",
@@ -499,6 +503,7 @@ pub async fn update_step(
     .bind(error_message)
     .bind(update.skip_reason)
     .bind(update.artifacts)
+    .bind(update.warning)
     .execute(pool)
     .await?;
     Ok(if written.rows_affected() == 1 {

@@ -1,12 +1,13 @@
-//! The orchestrator with the real agent-runner: what the fake agents cannot show, strict input
-//! schemas (every catalog agent refuses fields it does not declare) meeting the default input
-//! merge.
+//! The orchestrator with the real agent-runner and the real memory service: what the fake agents
+//! cannot show, strict input schemas (every catalog agent refuses fields it does not declare)
+//! meeting the default input merge, and step outputs saved in the run's memory session.
 
 use std::path::PathBuf;
 
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
+use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use sankalpa_testkit::Running;
 use serde_json::json;
 use sqlx::PgPool;
@@ -18,6 +19,8 @@ struct RealStack {
     infra: sankalpa_kit::config::Infra,
     objects: PathBuf,
     chains: ChainServiceClient<Channel>,
+    /// None when the orchestrator was pointed at a memory that is not there.
+    memory: Option<MemoryServiceClient<Channel>>,
     token: String,
     _services: Vec<Running>,
 }
@@ -28,8 +31,9 @@ impl Drop for RealStack {
     }
 }
 
-/// auth, agent-runner and the orchestrator, and a signed-in admin of a new tenant.
-async fn start(pool: PgPool) -> RealStack {
+/// auth, agent-runner, memory (unless `memory_url` names another) and the orchestrator, and a
+/// signed-in admin of a new tenant.
+async fn start(pool: PgPool, memory_url: Option<&str>) -> RealStack {
     let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
     let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
         .await
@@ -47,12 +51,32 @@ async fn start(pool: PgPool) -> RealStack {
     )
     .await
     .expect("agent-runner starts");
+    let mut services = Vec::new();
+    let (memory_url, memory) = match memory_url {
+        Some(url) => (url.to_owned(), None),
+        None => {
+            let memory = sankalpa_testkit::spawn_memory(
+                pool.clone(),
+                infra.clone(),
+                &auth.grpc_url(),
+                |_| {},
+            )
+            .await
+            .expect("memory starts");
+            let url = memory.grpc_url();
+            services.push(memory);
+            let client = MemoryServiceClient::connect(url.clone())
+                .await
+                .expect("memory accepts connections");
+            (url, Some(client))
+        }
+    };
     let orchestrator = sankalpa_testkit::spawn_chain_orchestrator(
         pool,
         infra.clone(),
         &auth.grpc_url(),
         &runner.grpc_url(),
-        |_| {},
+        |config| config.memory_url = Some(memory_url),
     )
     .await
     .expect("the orchestrator starts");
@@ -79,11 +103,12 @@ async fn start(pool: PgPool) -> RealStack {
         .into_inner()
         .access_token;
     let chains = crate::connect(&orchestrator).await;
-    let services = vec![auth, runner, orchestrator];
+    services.extend([auth, runner, orchestrator]);
     RealStack {
         infra,
         objects,
         chains,
+        memory,
         token,
         _services: services,
     }
@@ -94,6 +119,7 @@ impl RealStack {
         &mut self,
         target: pb::execute_chain_request::Target,
         input: serde_json::Value,
+        session_id: Option<&str>,
     ) -> pb::ChainRun {
         let message = pb::ExecuteChainRequest {
             target: Some(target),
@@ -101,7 +127,7 @@ impl RealStack {
             wait: true,
             wait_timeout_ms: 20_000,
             idempotency_key: String::new(),
-            session_id: None,
+            session_id: session_id.map(str::to_owned),
         };
         let token = self.token.clone();
         retry_until_keys_loaded(|| {
@@ -125,11 +151,12 @@ fn completed(run: &pb::ChainRun) {
 
 #[sqlx::test(migrations = false)]
 async fn the_hello_sequence_template_runs_on_strict_agents(pool: PgPool) {
-    let mut stack = start(pool).await;
+    let mut stack = start(pool, None).await;
     let run = stack
         .execute(
             pb::execute_chain_request::Target::Template("hello-sequence".to_owned()),
             json!({"name": "Ada"}),
+            None,
         )
         .await;
     completed(&run);
@@ -143,7 +170,7 @@ async fn the_hello_sequence_template_runs_on_strict_agents(pool: PgPool) {
 
 #[sqlx::test(migrations = false)]
 async fn an_explicit_input_mapping_is_passed_as_written(pool: PgPool) {
-    let mut stack = start(pool).await;
+    let mut stack = start(pool, None).await;
     let definition = json!({
         "name": "mapped",
         "steps": [
@@ -156,6 +183,7 @@ async fn an_explicit_input_mapping_is_passed_as_written(pool: PgPool) {
         .execute(
             pb::execute_chain_request::Target::DefinitionJson(definition.to_string()),
             json!({}),
+            None,
         )
         .await;
     assert_eq!(run.status, pb::ChainRunStatus::Failed as i32, "{run:#?}");
@@ -167,4 +195,60 @@ async fn an_explicit_input_mapping_is_passed_as_written(pool: PgPool) {
     );
     let error = again.error.as_ref().expect("the step failed");
     assert!(error.message.contains("extra"), "{error:?}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn step_outputs_are_saved_in_the_runs_memory_session(pool: PgPool) {
+    let mut stack = start(pool, None).await;
+    let session = format!("chain-{}", sankalpa_testkit::unique_name());
+    let run = stack
+        .execute(
+            pb::execute_chain_request::Target::DefinitionJson(
+                json!({"agents": ["hello_world", "hello_world"], "mode": "sequential"}).to_string(),
+            ),
+            json!({"name": "Grace"}),
+            Some(&session),
+        )
+        .await;
+    completed(&run);
+    assert_eq!(run.session_id, session);
+    assert_eq!(run.steps.len(), 2);
+    let mut memory = stack.memory.clone().expect("memory runs");
+    for step in &run.steps {
+        assert!(step.warning.is_empty(), "{step:#?}");
+        let request = sankalpa_kit::auth::with_bearer(
+            pb::LoadRequest {
+                session_id: session.clone(),
+                key: format!("steps.{}", step.id),
+            },
+            &stack.token,
+        )
+        .unwrap();
+        let entry = memory
+            .load(request)
+            .await
+            .unwrap_or_else(|status| panic!("steps.{} is not in memory: {status}", step.id))
+            .into_inner();
+        assert_eq!(json(&entry.value_json), json(&step.output_json));
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_memory_outage_leaves_a_warning_and_the_run_completes(pool: PgPool) {
+    // Nothing listens on port 1: every save is refused as unavailable.
+    let mut stack = start(pool, Some("http://127.0.0.1:1")).await;
+    let run = stack
+        .execute(
+            pb::execute_chain_request::Target::Template("hello-sequence".to_owned()),
+            json!({"name": "Ada"}),
+            None,
+        )
+        .await;
+    completed(&run);
+    for step in &run.steps {
+        assert_eq!(step.status, pb::StepStatus::Completed as i32);
+        assert_eq!(step.attempts, 1, "the agent is not run again for memory");
+        assert!(step.warning.contains("not saved to memory"), "{step:#?}");
+        assert_eq!(json(&step.output_json)["message"], "Hello, Ada!");
+    }
 }
