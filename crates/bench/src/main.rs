@@ -1,11 +1,13 @@
 //! The load generator behind `make bench`.
 //!
 //! It starts its own fleet (the release binaries of auth, memory, agent-runner, the chain
-//! orchestrator and the gateway, as child processes on free ports, with rate limits out of the
-//! way), or uses the gateway at `SANKALPA_BENCH_URL`. It registers one user, logs in, saves the
-//! memory entry the load scenario reads (and reads it once, so it is cached), then drives every
-//! [`Scenario`] for `SANKALPA_BENCH_SECONDS` (default 10) at each concurrency in
-//! [`CONCURRENCIES`], and prints one JSON line per scenario and concurrency on stdout:
+//! orchestrator, the marketplace and the gateway, as child processes on free ports, with rate
+//! limits out of the way), or uses the gateway at `SANKALPA_BENCH_URL`. A fleet of its own gets
+//! [`MARKET_ITEMS`] marketplace items, written straight into its database ([`seed_marketplace`]);
+//! a gateway at `SANKALPA_BENCH_URL` is searched over whatever its marketplace holds. It
+//! registers one user, logs in, saves the memory entry the load scenario reads (and reads it
+//! once, so it is cached), then drives every [`Scenario`] for `SANKALPA_BENCH_SECONDS` (default
+//! 10) at each of its concurrencies, and prints one JSON line per scenario and concurrency on stdout:
 //! `{"scenario","concurrency","requests","errors","throughput_rps","p50_us","p99_us"}`.
 //! Two chain scenarios follow, measured their own way ([`chain_overhead`], [`chain_burst`]);
 //! their lines have the same keys, the overhead's a few more.
@@ -27,7 +29,11 @@ use reqwest::{Client, RequestBuilder};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-const CONCURRENCIES: [usize; 2] = [1, 64];
+const CONCURRENCIES: &[usize] = &[1, 64];
+/// Issue 6 states the search target at 16 concurrent clients.
+const SEARCH_CONCURRENCIES: &[usize] = &[1, 16];
+/// Items seeded in the marketplace of a fleet the bench starts (issue 6: search over 10,000).
+const MARKET_ITEMS: u32 = 10_000;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The memory session every memory scenario uses, and the key the load scenario reads.
 const CACHED_KEY: &str = "cached";
@@ -45,17 +51,41 @@ const BURST_STEPS: usize = 3;
 /// How long a waited chain run may take before the bench counts it an error.
 const RUN_WAIT: Duration = Duration::from_secs(120);
 
-/// One thing to measure: a name for the report and how to build its request.
+/// One thing to measure: a name for the report, how to build its request, and the
+/// concurrencies to drive it at.
 struct Scenario {
     name: &'static str,
     request: fn(&Session) -> RequestBuilder,
+    concurrencies: &'static [usize],
 }
+
+/// What the marketplace search scenario asks, in turn: one-word and two-word queries, a query
+/// matching nothing, filters by kind and tag, other sort orders, and browsing without a query.
+const SEARCHES: &[&str] = &[
+    "q=deploy",
+    "q=react%20frontend",
+    "q=postgres%20schema",
+    "q=auth",
+    "q=kubernetes&kind=chain",
+    "q=security%20scan",
+    "q=invoice&sort=downloads",
+    "q=test&kind=agent",
+    "q=summarize%20report",
+    "q=nothingmatchesthis",
+    "tag=rust",
+    "sort=rating",
+    "sort=downloads&kind=agent",
+    "q=api&tag=graphql",
+    "",
+    "q=terraform%20release&page_size=10",
+];
 
 fn scenarios() -> Vec<Scenario> {
     vec![
         Scenario {
             name: "GET /api/status",
             request: |s| s.client.get(s.url("/api/status")),
+            concurrencies: CONCURRENCIES,
         },
         Scenario {
             name: "GET /api/users/me",
@@ -64,6 +94,7 @@ fn scenarios() -> Vec<Scenario> {
                     .get(s.url("/api/users/me"))
                     .bearer_auth(&s.access_token)
             },
+            concurrencies: CONCURRENCIES,
         },
         Scenario {
             // Issue 3: >= 10,000 req/s at 64 with p99 <= 15 ms; p50 <= 1 ms at 1.
@@ -74,6 +105,7 @@ fn scenarios() -> Vec<Scenario> {
                     .bearer_auth(&s.access_token)
                     .json(&json!({ "session_id": s.memory_session, "key": CACHED_KEY }))
             },
+            concurrencies: CONCURRENCIES,
         },
         Scenario {
             // Issue 3: >= 4,000 req/s at 64 with p99 <= 30 ms; p50 <= 2 ms at 1.
@@ -89,6 +121,7 @@ fn scenarios() -> Vec<Scenario> {
                         "value": { "step": "plan", "n": n },
                     }))
             },
+            concurrencies: CONCURRENCIES,
         },
         Scenario {
             // Issue 4: >= 5,000 runs/s at 64 with p99 <= 20 ms; p50 <= 1.5 ms at 1.
@@ -99,6 +132,7 @@ fn scenarios() -> Vec<Scenario> {
                     .bearer_auth(&s.access_token)
                     .json(&json!({ "agent": "hello_world", "input": { "name": "bench" } }))
             },
+            concurrencies: CONCURRENCIES,
         },
         Scenario {
             // Bounded by argon2id on purpose: reported, not a target.
@@ -108,6 +142,21 @@ fn scenarios() -> Vec<Scenario> {
                     .post(s.url("/api/users/login"))
                     .json(&s.credentials)
             },
+            concurrencies: CONCURRENCIES,
+        },
+        Scenario {
+            // Issue 6: p99 <= 20 ms at 16 over 10,000 items.
+            name: "GET /api/marketplace?q=... (10,000 items)",
+            request: |s| {
+                let n = s.searches.fetch_add(1, Ordering::Relaxed) as usize;
+                s.client
+                    .get(s.url(&format!(
+                        "/api/marketplace?{}",
+                        SEARCHES[n % SEARCHES.len()]
+                    )))
+                    .bearer_auth(&s.access_token)
+            },
+            concurrencies: SEARCH_CONCURRENCIES,
         },
     ]
 }
@@ -122,6 +171,8 @@ struct Session {
     memory_session: String,
     /// Saves sent so far, to pick each save's key.
     saves: AtomicU64,
+    /// Searches sent so far, to pick each search's query.
+    searches: AtomicU64,
 }
 
 impl Session {
@@ -172,7 +223,7 @@ async fn bench(fleet: &mut Fleet, duration: Duration) -> Result<()> {
     seed_memory(&session).await?;
 
     for scenario in scenarios() {
-        for concurrency in CONCURRENCIES {
+        for &concurrency in scenario.concurrencies {
             eprintln!(
                 "bench: {} at concurrency {concurrency} for {}s",
                 scenario.name,
@@ -369,6 +420,7 @@ async fn log_in(client: Client, base: String) -> Result<Session> {
         access_token,
         memory_session: format!("bench-{id}"),
         saves: AtomicU64::new(0),
+        searches: AtomicU64::new(0),
     })
 }
 
@@ -396,6 +448,72 @@ async fn seed_memory(session: &Session) -> Result<()> {
         .await
         .context("Failed to load the bench's memory entry")?;
     expect_success(response, "memory load").await?;
+    Ok(())
+}
+
+/// Words the seeded items' names, descriptions and tags are made of, so that searches match a
+/// few dozen to a few hundred items each, as on a real marketplace.
+const MARKET_WORDS: &str = "planner schema backend frontend auth deploy docker kubernetes test \
+    lint docs api graphql rest postgres redis queue cache chat email invoice payment search \
+    analytics report image resize translate summarize review security scan monitor alert billing \
+    crm blog shop mobile react vue rust python go terraform ci release changelog seo marketing";
+
+/// Writes [`MARKET_ITEMS`] items straight into the marketplace's tables (publishing each through
+/// the API would take minutes and measure nothing the search reads): names, descriptions and
+/// two tags each from [`MARKET_WORDS`], a quarter agents, a tenth private to one of 50
+/// publisher tenants (none of them the bench user's), downloads and ratings spread out. Search
+/// reads only `items`, so no versions or packages are made. `VACUUM ANALYZE` then gives the
+/// planner statistics, as a marketplace that has been running would have.
+async fn seed_marketplace(database_url: &str) -> Result<()> {
+    let insert = format!(
+        "WITH words AS (SELECT string_to_array('{words}', ' ') AS w) \
+         INSERT INTO marketplace.items (id, publisher_tenant_id, slug, name, description, tags, \
+             kind, visibility, author_id, author_name, latest_version, downloads, rating_sum, \
+             rating_count, created_at, updated_at) \
+         SELECT gen_random_uuid(), \
+             ('00000000-0000-4000-8000-' || lpad((i % 50)::text, 12, '0'))::uuid, \
+             'bench-' || i, \
+             initcap(w[1 + i % n]) || ' ' || initcap(w[1 + (i / n) % n]) || ' ' || \
+                 (CASE WHEN i % 4 = 0 THEN 'agent' ELSE 'chain' END) || ' ' || i, \
+             'Builds the ' || w[1 + (i * 7) % n] || ' and ' || w[1 + (i * 13) % n] || \
+                 ' of a ' || w[1 + (i * 17) % n] || ' project, with ' || w[1 + (i * 3) % n] || \
+                 ' built in.', \
+             ARRAY[w[1 + (i * 11) % n], w[1 + (i * 19) % n]], \
+             CASE WHEN i % 4 = 0 THEN 'agent' ELSE 'chain' END, \
+             CASE WHEN i % 10 = 8 THEN 'private' ELSE 'public' END, \
+             'bench', 'Bench Publisher', '1.0.0', \
+             (i * 7919) % 5000, \
+             (i * 31) % 40 + (i * 7) % (4 * ((i * 31) % 40) + 1), \
+             (i * 31) % 40, \
+             now() - make_interval(mins => i), now() - make_interval(mins => i) \
+         FROM generate_series(1, {MARKET_ITEMS}) AS i, words, \
+             LATERAL (SELECT array_length(w, 1) AS n) AS size",
+        words = MARKET_WORDS,
+    );
+    eprintln!("bench: seeding {MARKET_ITEMS} marketplace items");
+    let output = tokio::process::Command::new("psql")
+        .args([
+            "-X",
+            "-w",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            database_url,
+        ])
+        .args(["-c", &insert, "-c", "VACUUM ANALYZE marketplace.items"])
+        .env("PGOPTIONS", "--client-min-messages=warning")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("Failed to run psql to seed the marketplace")?;
+    if !output.status.success() {
+        bail!(
+            "seeding the marketplace failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     Ok(())
 }
 
@@ -519,8 +637,9 @@ struct Fleet {
 }
 
 impl Fleet {
-    /// Starts auth, waits for it, then memory, agent-runner and the chain orchestrator, each
-    /// waited for, then the gateway in front of them; gives the gateway's URL.
+    /// Starts auth, waits for it, then memory, agent-runner, the chain orchestrator and the
+    /// marketplace (seeded once it has migrated), each waited for, then the gateway in front of
+    /// them; gives the gateway's URL.
     async fn start(&mut self, client: &Client) -> Result<String> {
         let bin_dir = match std::env::var_os("CARGO_TARGET_DIR") {
             Some(dir) => PathBuf::from(dir).join("release"),
@@ -535,13 +654,9 @@ impl Fleet {
         );
         let [auth_grpc, auth_http, memory_grpc, memory_http] =
             [free_port()?, free_port()?, free_port()?, free_port()?];
-        let [agents_grpc, agents_http, chains_grpc, chains_http, gateway] = [
-            free_port()?,
-            free_port()?,
-            free_port()?,
-            free_port()?,
-            free_port()?,
-        ];
+        let [agents_grpc, agents_http, chains_grpc, chains_http] =
+            [free_port()?, free_port()?, free_port()?, free_port()?];
+        let [market_grpc, market_http, gateway] = [free_port()?, free_port()?, free_port()?];
         let objects = bin_dir.join("bench-objects").to_string_lossy().into_owned();
         // The catalogs by absolute path, so the bench runs from any directory.
         let catalog = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog");
@@ -614,7 +729,7 @@ impl Fleet {
                     "SANKALPA_AGENTS_CATALOG",
                     catalog.join("agents.json").to_string_lossy().into_owned(),
                 ),
-                ("SANKALPA_OBJECT_STORE_URL", objects),
+                ("SANKALPA_OBJECT_STORE_URL", objects.clone()),
             ],
         )?;
         wait_ready(
@@ -656,6 +771,40 @@ impl Fleet {
         .await?;
 
         self.spawn(
+            "marketplace",
+            &bin_dir.join("sankalpa-marketplace"),
+            &[
+                ("SANKALPA_DATABASE_URL", database_url.clone()),
+                (
+                    "SANKALPA_MARKETPLACE_GRPC_ADDR",
+                    format!("127.0.0.1:{market_grpc}"),
+                ),
+                (
+                    "SANKALPA_MARKETPLACE_HTTP_ADDR",
+                    format!("127.0.0.1:{market_http}"),
+                ),
+                ("SANKALPA_AUTH_URL", format!("http://127.0.0.1:{auth_grpc}")),
+                (
+                    "SANKALPA_CHAINS_URL",
+                    format!("http://127.0.0.1:{chains_grpc}"),
+                ),
+                (
+                    "SANKALPA_AGENTS_URL",
+                    format!("http://127.0.0.1:{agents_grpc}"),
+                ),
+                ("SANKALPA_OBJECT_STORE_URL", objects),
+            ],
+        )?;
+        // Ready means migrated: the items table exists to be seeded.
+        wait_ready(
+            client,
+            &format!("http://127.0.0.1:{market_http}/readyz"),
+            self,
+        )
+        .await?;
+        seed_marketplace(&database_url).await?;
+
+        self.spawn(
             "gateway",
             &bin_dir.join("sankalpa-gateway"),
             &[
@@ -673,6 +822,10 @@ impl Fleet {
                 (
                     "SANKALPA_CHAINS_URL",
                     format!("http://127.0.0.1:{chains_grpc}"),
+                ),
+                (
+                    "SANKALPA_MARKETPLACE_URL",
+                    format!("http://127.0.0.1:{market_grpc}"),
                 ),
                 ("SANKALPA_REDIS_KEY_PREFIX", prefix),
                 ("SANKALPA_RATE_LIMIT_ANONYMOUS", UNLIMITED.to_owned()),
