@@ -11,7 +11,9 @@
 //!
 //! Within a run, every step whose needs have finished is decided (skipped, with its reason, or
 //! started) and started steps run concurrently, bounded per run and per replica by semaphores.
-//! Every transition is committed before its event is published.
+//! Every transition enqueues its event in the outbox in its own transaction, the lease-fenced
+//! write included, so a replica dying after a commit cannot lose the event: any replica's relay
+//! publishes it. A write that finds the lease gone rolls its event back with it.
 //!
 //! A step without an `input` mapping gets the chain input merged with its needs' outputs, cut
 //! down to the fields its agent accepts when the agent's input schema forbids others (looked up
@@ -101,7 +103,7 @@ pub async fn run(
         tokio::select! {
             () = stop.cancelled() => break,
             Some(run) = started.recv() => {
-                drivers.spawn(drive(state.clone(), run, true, stop.child_token()));
+                drivers.spawn(drive(state.clone(), run, stop.child_token()));
             }
             _ = poll.tick() => {
                 let room = state.engine.max_runs.saturating_sub(drivers.len());
@@ -109,11 +111,11 @@ pub async fn run(
                     continue;
                 }
                 let room = i64::try_from(room).unwrap_or(i64::MAX);
-                match runs::claim(&state.pool, state.engine.owner, state.config.lease_ttl, room).await {
+                match claim(&state, room).await {
                     Ok(claimed) => {
                         for run in claimed {
                             tracing::info!(run = %run.id, resumed = !run.started, "claimed a run");
-                            drivers.spawn(drive(state.clone(), run.id, run.started, stop.child_token()));
+                            drivers.spawn(drive(state.clone(), run.id, stop.child_token()));
                         }
                     }
                     Err(err) => tracing::warn!(error = %err, "could not claim runs"),
@@ -125,13 +127,36 @@ pub async fn run(
     while drivers.join_next().await.is_some() {}
 }
 
+/// Claims up to `room` runs nobody holds; those starting here for the first time are announced
+/// (run.started) in the claim's transaction.
+async fn claim(state: &State, room: i64) -> Result<Vec<runs::Claimed>> {
+    let mut tx = state.pool.begin().await?;
+    let claimed = runs::claim(&mut tx, state.engine.owner, state.config.lease_ttl, room).await?;
+    for run in claimed.iter().filter(|run| run.started) {
+        state
+            .enqueue(
+                &mut tx,
+                &run.tenant_id.to_string(),
+                run.id,
+                "run.started",
+                json!({ "run_id": run.id, "chain": run.chain_name }),
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    if claimed.iter().any(|run| run.started) {
+        state.wake();
+    }
+    Ok(claimed)
+}
+
 /// How a driver ended without finishing its run.
 enum Interrupted {
     LeaseLost,
     Shutdown,
 }
 
-async fn drive(state: Arc<State>, run: Uuid, announce: bool, shutdown: CancellationToken) {
+async fn drive(state: Arc<State>, run: Uuid, shutdown: CancellationToken) {
     let cancel = CancellationToken::new();
     state
         .engine
@@ -141,7 +166,7 @@ async fn drive(state: Arc<State>, run: Uuid, announce: bool, shutdown: Cancellat
         .insert(run, cancel.clone());
     let lost = CancellationToken::new();
     let outcome = tokio::select! {
-        outcome = execute(&state, run, announce, &cancel, &lost) => outcome,
+        outcome = execute(&state, run, &cancel, &lost) => outcome,
         () = heartbeat(&state, run, &cancel, &lost) => Ok(Err(Interrupted::LeaseLost)),
         () = shutdown.cancelled() => Ok(Err(Interrupted::Shutdown)),
     };
@@ -251,7 +276,6 @@ impl StepInput {
 async fn execute(
     state: &Arc<State>,
     id: Uuid,
-    announce: bool,
     cancel: &CancellationToken,
     lost: &CancellationToken,
 ) -> Result<Result<(), Interrupted>> {
@@ -267,16 +291,6 @@ async fn execute(
         per_run: Arc::new(Semaphore::new(state.config.max_parallel_steps_per_run)),
         accepted: Mutex::new(HashMap::new()),
     });
-    if announce {
-        state
-            .publish(
-                &context.tenant,
-                id,
-                "run.started",
-                json!({ "run_id": id, "chain": run.chain_name }),
-            )
-            .await;
-    }
     if run.cancel_requested {
         cancel.cancel();
     }
@@ -406,17 +420,20 @@ async fn execute(
     } else {
         (RunStatus::Completed, "run.completed", None)
     };
-    let key_id =
-        match runs::finish(&state.pool, id, state.engine.owner, status, &output, error).await? {
-            Ok(key_id) => key_id,
-            Err(LeaseLost) => return Ok(Err(Interrupted::LeaseLost)),
-        };
-    metrics::counter!("chains_runs_total", "status" => status.as_str()).increment(1);
+    let mut tx = state.pool.begin().await?;
+    let key_id = match runs::finish(&mut tx, id, state.engine.owner, status, &output, error).await?
+    {
+        Ok(key_id) => key_id,
+        Err(LeaseLost) => return Ok(Err(Interrupted::LeaseLost)),
+    };
     let mut data = json!({ "run_id": id, "chain": run.chain_name, "status": status.as_str() });
     if let Some((code, message)) = error {
         data["error"] = json!({ "code": code, "message": message });
     }
-    state.publish(&context.tenant, id, action, data).await;
+    state
+        .commit_with_event(tx, &context.tenant, id, action, data)
+        .await?;
+    metrics::counter!("chains_runs_total", "status" => status.as_str()).increment(1);
     state.tokens.retire(id, key_id).await;
     Ok(Ok(()))
 }
@@ -539,8 +556,9 @@ async fn run_step(
     let outcome = loop {
         let agent_run_id = Uuid::now_v7().to_string();
         let prepared = prepare(&state, &context, &step, &input).await;
+        let mut tx = state.pool.begin().await?;
         runs::update_step(
-            &state.pool,
+            &mut tx,
             context.id,
             state.engine.owner,
             StepUpdate {
@@ -560,7 +578,8 @@ async fn run_step(
         .await?
         .map_err(|LeaseLost| ChainError::Precondition("the run's lease was lost".to_owned()))?;
         state
-            .publish(
+            .commit_with_event(
+                tx,
                 &context.tenant,
                 context.id,
                 "step.started",
@@ -569,7 +588,7 @@ async fn run_step(
                     "attempt": attempt, "agent_run_id": agent_run_id,
                 }),
             )
-            .await;
+            .await?;
         let result = match &prepared {
             Ok((token, sent)) => agents::execute(
                 &state.agents,
@@ -678,7 +697,7 @@ async fn record(
     .await
 }
 
-/// Commits a step's final state, then publishes its event.
+/// Commits a step's final state together with its event.
 #[allow(clippy::too_many_arguments)] // one call site each; a struct would only rename them
 async fn record_with(
     state: &State,
@@ -691,8 +710,9 @@ async fn record_with(
     artifacts: Option<Value>,
     warning: &str,
 ) -> Result<()> {
+    let mut tx = state.pool.begin().await?;
     let written = runs::update_step(
-        &state.pool,
+        &mut tx,
         context.id,
         state.engine.owner,
         StepUpdate {
@@ -708,7 +728,6 @@ async fn record_with(
     )
     .await?;
     written.map_err(|LeaseLost| ChainError::Precondition("the run's lease was lost".to_owned()))?;
-    metrics::counter!("chains_steps_total", "status" => status.as_str()).increment(1);
     let action = match status {
         StepStatus::Completed => "step.completed",
         StepStatus::Skipped => "step.skipped",
@@ -725,8 +744,9 @@ async fn record_with(
         data["warning"] = json!(warning);
     }
     state
-        .publish(&context.tenant, context.id, action, data)
-        .await;
+        .commit_with_event(tx, &context.tenant, context.id, action, data)
+        .await?;
+    metrics::counter!("chains_steps_total", "status" => status.as_str()).increment(1);
     Ok(())
 }
 

@@ -565,7 +565,21 @@ impl ChainService for ChainApi {
                 .await;
         }
         credentials::store(&mut tx, run_id, &issued).await?;
-        tx.commit().await.map_err(ChainError::from)?;
+        if claim_now {
+            // It starts running here and now; a run left pending is announced by its claim.
+            self.state
+                .commit_with_event(
+                    tx,
+                    &tenant.to_string(),
+                    run_id,
+                    "run.started",
+                    json!({ "run_id": run_id, "chain": target.definition.name }),
+                )
+                .await
+                .map_err(ChainError::from)?;
+        } else {
+            tx.commit().await.map_err(ChainError::from)?;
+        }
         tracing::info!(run = %run_id, chain = %target.definition.name, "run accepted");
         if claim_now {
             self.state.engine.drive(run_id);
@@ -622,16 +636,20 @@ impl ChainService for ChainApi {
         let caller = kit_auth::authorize(&request, "chains:execute")?;
         let tenant = tenant_of(caller)?;
         let run_id = id("id", &request.get_ref().id)?;
-        if runs::request_cancel(&self.state.pool, tenant, run_id).await? {
+        let mut tx = self.state.pool.begin().await.map_err(ChainError::from)?;
+        if runs::request_cancel(&mut tx, tenant, run_id).await? {
             self.state
-                .publish(
+                .commit_with_event(
+                    tx,
                     &tenant.to_string(),
                     run_id,
                     "run.cancelled",
                     json!({ "run_id": run_id, "status": "cancelled" }),
                 )
-                .await;
+                .await
+                .map_err(ChainError::from)?;
         } else {
+            tx.commit().await.map_err(ChainError::from)?;
             self.state.engine.cancel_local(run_id);
         }
         let run = runs::get(&self.state.pool, tenant, run_id).await?;

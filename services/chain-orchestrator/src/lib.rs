@@ -6,8 +6,9 @@
 //! A definition is parsed and checked by [`definition`] (conditions in the [`expr`] language),
 //! stored by [`chains`], and run by the [`engine`] from the rows of [`runs`], calling
 //! agent-runner through [`agents`] with the run's own credential ([`credentials`]); step outputs
-//! are also saved in the run's memory session ([`memory`]). Events of a run are streamed back by
-//! [`watch`].
+//! are also saved in the run's memory session ([`memory`]). Events of a run are enqueued in the
+//! transaction of the transition they announce (the kit's outbox, table `chains.outbox`),
+//! published by the relay [`Orchestrator::serve`] runs, and streamed back by [`watch`].
 //!
 //! [`Orchestrator::build`] migrates, loads the templates and binds both listeners (port 0 works,
 //! as in tests); [`Orchestrator::serve`] runs the API and the engine until its shutdown future
@@ -39,12 +40,13 @@ use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::events::EventBus;
 use sankalpa_kit::grpc::PropagateTrace;
 use sankalpa_kit::ops::{self, Readiness};
+use sankalpa_kit::outbox::Outbox;
 use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_server::ChainServiceServer;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
+use sqlx::{PgConnection, PgPool};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -147,7 +149,10 @@ impl Config {
 pub(crate) struct State {
     pub config: Config,
     pub pool: PgPool,
+    /// Where WatchRun and WatchEvents read events from: the stream and its subjects.
     pub events: EventBus,
+    /// Where run and step events are enqueued, in the transaction of their transition.
+    pub outbox: Outbox,
     pub jetstream: async_nats::jetstream::Context,
     pub agents: agents::Client,
     /// None when no memory service is configured.
@@ -161,16 +166,40 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// Publishes a run's event. The transition it reports is already committed, so a failure
-    /// here loses an event, never state; it is logged.
-    pub async fn publish(&self, tenant: &str, run: Uuid, action: &str, data: serde_json::Value) {
-        if let Err(err) = self
-            .events
-            .publish("chains", tenant, &run.to_string(), action, data)
-            .await
-        {
-            tracing::warn!(%run, action, error = %err, "could not publish a run event");
-        }
+    /// Enqueues a run's event in `tx`, the transaction making the transition it announces, so
+    /// the transition never commits without it. Call [`wake`](Self::wake) after the commit.
+    pub async fn enqueue(
+        &self,
+        tx: &mut PgConnection,
+        tenant: &str,
+        run: Uuid,
+        action: &str,
+        data: serde_json::Value,
+    ) -> sqlx::Result<()> {
+        self.outbox
+            .enqueue(tx, "chains", tenant, &run.to_string(), action, data)
+            .await?;
+        Ok(())
+    }
+
+    /// Has this replica's relay publish what was just committed, rather than at its next poll.
+    pub fn wake(&self) {
+        self.outbox.wake();
+    }
+
+    /// Enqueues a run's event in `tx`, commits, and wakes the relay.
+    pub async fn commit_with_event(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        tenant: &str,
+        run: Uuid,
+        action: &str,
+        data: serde_json::Value,
+    ) -> sqlx::Result<()> {
+        self.enqueue(&mut tx, tenant, run, action, data).await?;
+        tx.commit().await?;
+        self.wake();
+        Ok(())
     }
 }
 
@@ -218,8 +247,10 @@ impl Orchestrator {
         let (engine, started) = engine::Handle::new(config.max_runs, config.max_parallel_steps);
         let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
         let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;
+        let outbox = Outbox::new("chains", events.clone(), pool.clone());
         let state = Arc::new(State {
             pool,
+            outbox,
             jetstream: async_nats::jetstream::new(nats.clone()),
             events,
             tokens: credentials::Tokens::new(auth.clone()),
@@ -289,7 +320,17 @@ impl Orchestrator {
             shutdown.await;
             stop.cancel();
         };
-        let (grpc, http, (), (), ()) = tokio::join!(grpc, http, engine, jwks, stopper);
+        // The relay stops only once the API and the engine have, so its last pass publishes the
+        // events of the requests and steps that ended during shutdown. It is joined rather than
+        // spawned so that it ends with `serve`, as a crash would end it.
+        let relay_stop = CancellationToken::new();
+        let relay = self.state.outbox.clone().relay(relay_stop.clone());
+        let served = async {
+            let served = tokio::join!(grpc, http, engine, jwks, stopper);
+            relay_stop.cancel();
+            served
+        };
+        let ((grpc, http, (), (), ()), ()) = tokio::join!(served, relay);
         grpc?;
         http?;
         Ok(())

@@ -2,9 +2,11 @@
 //!
 //! A run row holds everything needed to carry it on anywhere: its definition (DAG form), input,
 //! session and the lease of the replica executing it. Step rows are created with the run, all
-//! `pending`, and each transition is one statement. Writes made while executing are fenced by
-//! the lease: they only apply while `lease_owner` is still the writer and its lease has not run
-//! out, so a replica that lost its run cannot overwrite the new owner's work.
+//! `pending`. Transitions are written through the caller's transaction, in which the caller also
+//! enqueues the transition's event (the outbox), so neither commits without the other. Writes
+//! made while executing are fenced by the lease: they only apply while `lease_owner` is still
+//! the writer and its lease has not run out, so a replica that lost its run cannot overwrite the
+//! new owner's work.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -316,9 +318,9 @@ pub async fn list(pool: &sqlx::PgPool, tenant: Uuid, filter: &ListFilter) -> Res
 }
 
 /// Asks a run to stop. A run no replica has claimed yet ends CANCELLED here (true is returned,
-/// the caller publishes run.cancelled); a running one is stopped by its owner, which sees the
-/// flag at its next heartbeat or at once when it is this replica.
-pub async fn request_cancel(pool: &sqlx::PgPool, tenant: Uuid, id: Uuid) -> Result<bool> {
+/// the caller enqueues run.cancelled in `tx`); a running one is stopped by its owner, which sees
+/// the flag at its next heartbeat or at once when it is this replica.
+pub async fn request_cancel(tx: &mut sqlx::PgConnection, tenant: Uuid, id: Uuid) -> Result<bool> {
     let row: Option<(bool,)> = sqlx::query_as(
         "UPDATE chains.chain_runs
          SET cancel_requested = true,
@@ -329,39 +331,43 @@ pub async fn request_cancel(pool: &sqlx::PgPool, tenant: Uuid, id: Uuid) -> Resu
     )
     .bind(id)
     .bind(tenant)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
     if let Some((true,)) = row {
         sqlx::query(
             "UPDATE chains.chain_steps SET status = 'cancelled' WHERE run_id = $1 AND status = 'pending'",
         )
         .bind(id)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM chains.run_credentials WHERE run_id = $1")
             .bind(id)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
         return Ok(true);
     }
     Ok(false)
 }
 
-/// A run claimed by [`claim`]; `started` when it had not run anywhere before.
+/// A run claimed by [`claim`]; `started` when it had not run anywhere before, and so is to be
+/// announced by the claim's transaction.
+#[derive(sqlx::FromRow)]
 pub struct Claimed {
     pub id: Uuid,
     pub started: bool,
+    pub tenant_id: Uuid,
+    pub chain_name: String,
 }
 
 /// Takes up to `limit` unfinished runs no live replica holds. `SKIP LOCKED` lets replicas claim
 /// side by side without waiting on each other or taking the same run.
 pub async fn claim(
-    pool: &sqlx::PgPool,
+    tx: &mut sqlx::PgConnection,
     owner: Uuid,
     lease: std::time::Duration,
     limit: i64,
 ) -> Result<Vec<Claimed>> {
-    let rows: Vec<(Uuid, bool)> = sqlx::query_as(
+    Ok(sqlx::query_as(
         "WITH picked AS (
              SELECT id, status = 'pending' AS fresh
              FROM chains.chain_runs
@@ -378,17 +384,13 @@ pub async fn claim(
              started_at = coalesce(r.started_at, now())
          FROM picked
          WHERE r.id = picked.id
-         RETURNING r.id, picked.fresh",
+         RETURNING r.id, picked.fresh AS started, r.tenant_id, r.chain_name",
     )
     .bind(owner)
     .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
     .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, started)| Claimed { id, started })
-        .collect())
+    .fetch_all(tx)
+    .await?)
 }
 
 /// What a heartbeat learns.
@@ -455,7 +457,7 @@ pub struct StepUpdate<'a> {
 }
 
 pub async fn update_step(
-    pool: &sqlx::PgPool,
+    tx: &mut sqlx::PgConnection,
     run: Uuid,
     owner: Uuid,
     update: StepUpdate<'_>,
@@ -504,7 +506,7 @@ pub async fn update_step(
     .bind(update.skip_reason)
     .bind(update.artifacts)
     .bind(update.warning)
-    .execute(pool)
+    .execute(tx)
     .await?;
     Ok(if written.rows_affected() == 1 {
         Ok(())
@@ -513,17 +515,16 @@ pub async fn update_step(
     })
 }
 
-/// Ends a run: its status, output and error, pending or running steps marked cancelled, the
-/// lease and the credential dropped, in one transaction. Returns the credential's key id.
+/// Ends a run in `tx`: its status, output and error, pending or running steps marked
+/// cancelled, the lease and the credential dropped. Returns the credential's key id.
 pub async fn finish(
-    pool: &sqlx::PgPool,
+    tx: &mut sqlx::PgConnection,
     run: Uuid,
     owner: Uuid,
     status: RunStatus,
     output: &Value,
     error: Option<(&str, &str)>,
 ) -> Result<Result<Option<String>, LeaseLost>> {
-    let mut tx = pool.begin().await?;
     let (error_code, error_message) = match error {
         Some((code, message)) => (Some(code), Some(message)),
         None => (None, None),
@@ -557,6 +558,5 @@ pub async fn finish(
             .bind(run)
             .fetch_optional(&mut *tx)
             .await?;
-    tx.commit().await?;
     Ok(Ok(key_id))
 }

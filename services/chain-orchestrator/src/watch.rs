@@ -4,8 +4,9 @@
 //! to the subjects asked for: replaying what is stored and then going live is one cursor over
 //! one sequence, so nothing falls in a gap between "replayed" and "live" and nothing comes
 //! twice, and `Event.sequence` (the stream sequence) lets a client resume where it stopped.
-//! A run's events are published only after the transition they report is committed, so what the
-//! stream shows is never ahead of what GetRun shows.
+//! A run's events are enqueued in the transaction of the transition they report and published
+//! by the outbox relay after it commits, so what the stream shows is never ahead of what GetRun
+//! shows; it may be behind by the relay's latency.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,8 +27,10 @@ use crate::runs;
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
 
-/// After this long without an event, a run stream checks whether its run has ended (its terminal
-/// event may have been lost to a crash between commit and publish) and ends if so.
+/// After this long without an event, a run stream checks whether its run has ended with all its
+/// events relayed, and if it still gets nothing for as long again, ends: its terminal event is
+/// then not in the stream (a run that ended before this service had an outbox may have lost it
+/// to a crash between commit and publish).
 const IDLE_CHECK: Duration = Duration::from_secs(2);
 
 const TERMINAL_ACTIONS: &[&str] = &["run.completed", "run.failed", "run.cancelled"];
@@ -110,15 +113,18 @@ pub async fn run_events(
             if done {
                 return None;
             }
+            // Set once the run has ended and the outbox holds none of its events: all of them
+            // are then in JetStream, and one more idle period lets the consumer deliver them.
+            let mut settled = false;
             loop {
                 let next = tokio::select! {
                     () = stop.cancelled() => return None,
                     next = tokio::time::timeout(IDLE_CHECK, messages.next()) => next,
                 };
                 match next {
-                    Err(_idle) => match runs::get(&state.pool, tenant, run).await {
-                        Ok(found) if found.status().is_terminal() => return None,
-                        Ok(_) => continue,
+                    Err(_idle) if settled => return None,
+                    Err(_idle) => match relayed_to_the_end(&state, tenant, run).await {
+                        Ok(ended) => settled = ended,
                         Err(err) => return Some((Err(Status::from(err)), (messages, true))),
                     },
                     Ok(None) => return None,
@@ -140,6 +146,29 @@ pub async fn run_events(
         }
     });
     Ok(Box::pin(stream))
+}
+
+/// Whether the run has ended and the outbox holds none of its events. Checked in that order: a
+/// run's terminal event is enqueued with its terminal status, so once the status is seen the
+/// event is either still pending or already stored in JetStream.
+async fn relayed_to_the_end(state: &State, tenant: Uuid, run: Uuid) -> Result<bool> {
+    if !runs::get(&state.pool, tenant, run)
+        .await?
+        .status()
+        .is_terminal()
+    {
+        return Ok(false);
+    }
+    let subjects = state
+        .events
+        .subject("chains", &tenant.to_string(), &run.to_string(), "");
+    let pending: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM chains.outbox WHERE starts_with(event->>'subject', $1))",
+    )
+    .bind(subjects)
+    .fetch_one(&state.pool)
+    .await?;
+    Ok(!pending)
 }
 
 /// The subject filter for `pattern` within `tenant`: the tenant token is always the caller's.
