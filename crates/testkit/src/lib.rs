@@ -76,6 +76,15 @@ impl Running {
             None => Ok(()),
         }
     }
+
+    /// Ends the service the way a crash does: its tasks are dropped mid-work, nothing is
+    /// released or flushed.
+    pub async fn kill(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
 }
 
 impl Drop for Running {

@@ -85,3 +85,246 @@ async fn one_trace_runs_from_the_gateway_through_grpc_to_the_nats_event(pool: Pg
     drop((gateway, memory, auth));
     sankalpa_testkit::remove_leftovers(&infra, vec![objects]);
 }
+
+/// The scale-out proof, on one machine: two gateways, two agent-runners and two
+/// orchestrators on one Postgres, Redis and NATS; 200 chains submitted through both gateways;
+/// one orchestrator killed halfway.
+#[sqlx::test(migrations = false)]
+async fn a_fleet_of_two_of_each_finishes_every_run_exactly_once_when_an_orchestrator_dies(
+    pool: PgPool,
+) {
+    const RUNS: usize = 200;
+    let name = sankalpa_testkit::unique_name();
+    let infra = sankalpa_testkit::infra(&name);
+    let replica = |instance: &str| {
+        let mut infra = infra.clone();
+        infra.instance = instance.to_owned();
+        infra
+    };
+    let objects = std::env::temp_dir().join(format!("sankalpa-{name}"));
+    let objects_url = objects.to_string_lossy().into_owned();
+    let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
+        .await
+        .unwrap();
+    let mut runners = Vec::new();
+    for instance in ["runner-a", "runner-b"] {
+        runners.push(
+            sankalpa_testkit::spawn_agent_runner(
+                pool.clone(),
+                replica(instance),
+                &auth.grpc_url(),
+                &objects_url,
+                |_| {},
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    let runners_url = format!("{},{}", runners[0].grpc_url(), runners[1].grpc_url());
+    let mut orchestrators = Vec::new();
+    for instance in ["orchestrator-a", "orchestrator-b"] {
+        orchestrators.push(
+            sankalpa_testkit::spawn_chain_orchestrator(
+                pool.clone(),
+                replica(instance),
+                &auth.grpc_url(),
+                &runners_url,
+                |_| {},
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    // Each gateway talks to its own orchestrator; both share the rate-limit counters in Redis.
+    let redis_key_prefix = format!("test:{name}:");
+    let mut gateways = Vec::new();
+    for orchestrator in &orchestrators {
+        let (auth_url, agents_url, chains_url) = (
+            auth.grpc_url(),
+            runners_url.clone(),
+            orchestrator.grpc_url(),
+        );
+        let prefix = redis_key_prefix.clone();
+        gateways.push(
+            sankalpa_testkit::spawn_gateway(infra.clone(), move |config| {
+                config.auth_url = auth_url;
+                config.agents_url = agents_url;
+                config.chains_url = chains_url;
+                config.redis_key_prefix = prefix;
+                config.rate_limit.anonymous = 10;
+                config.rate_limit.authenticated = 100_000;
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    let urls: Vec<String> = gateways.iter().map(|gateway| gateway.http_url()).collect();
+    let http = reqwest::Client::new();
+
+    // The anonymous limit is 10 per window for the fleet, not per gateway.
+    let mut anonymous = Vec::new();
+    for attempt in 0..12 {
+        let status = http
+            .get(format!("{}/api/status", urls[attempt % 2]))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        anonymous.push(status.as_u16());
+    }
+    assert_eq!(
+        anonymous.iter().filter(|status| **status == 429).count(),
+        2,
+        "12 anonymous calls spread over both gateways: {anonymous:?}"
+    );
+
+    let token = register(&http, &urls[1]).await;
+    let nats = async_nats::connect(&infra.nats_url).await.unwrap();
+    let mut completions = nats
+        .subscribe(format!("{}chains.*.*.run.completed", infra.subject_prefix))
+        .await
+        .unwrap();
+    let mut agent_runs = nats
+        .subscribe(format!(
+            "{}agents.*.hello_world.completed",
+            infra.subject_prefix
+        ))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+
+    let chain = json!({"steps": [
+        {"id": "greet", "agent": "hello_world", "input": {"name": "${input.name}"}},
+        {"id": "again", "agent": "hello_world", "needs": ["greet"], "input": {"name": "${input.name}"}},
+        {"id": "last", "agent": "hello_world", "needs": ["again"], "input": {"name": "${input.name}"}},
+    ]});
+    let submissions = (0..RUNS).map(|index| {
+        let (http, url, token, chain) = (&http, &urls[index % 2], &token, &chain);
+        async move {
+            let response = http
+                .post(format!("{url}/api/chains/execute"))
+                .bearer_auth(token)
+                .json(&json!({"definition": chain, "input": {"name": format!("run {index}")}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+            let run: Value = response.json().await.unwrap();
+            run["id"].as_str().unwrap().to_owned()
+        }
+    });
+    let run_ids: Vec<String> = futures::stream::iter(submissions)
+        .buffer_unordered(16)
+        .collect()
+        .await;
+
+    // Halfway, the first orchestrator dies; the second takes its runs over once their leases
+    // lapse.
+    wait_for_completed(&pool, RUNS / 2).await;
+    let through_first: Vec<uuid::Uuid> = run_ids
+        .iter()
+        .step_by(2)
+        .map(|id| id.parse().unwrap())
+        .collect();
+    orchestrators.remove(0).kill().await;
+    let orphaned: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM chains.chain_runs WHERE id = ANY($1) AND status <> 'completed'",
+    )
+    .bind(&through_first)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        orphaned > 0,
+        "the kill left runs of the first orchestrator unfinished"
+    );
+    wait_for_completed(&pool, RUNS).await;
+
+    let mut completed_once = std::collections::HashMap::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while completed_once.len() < RUNS {
+        let event = tokio::time::timeout_at(deadline, completions.next())
+            .await
+            .expect("every run announced its completion")
+            .unwrap();
+        let run_id = event.subject.as_str().split('.').nth(3).unwrap().to_owned();
+        *completed_once.entry(run_id).or_insert(0) += 1;
+    }
+    // Late duplicates would arrive right behind the others.
+    while let Ok(Some(event)) =
+        tokio::time::timeout(std::time::Duration::from_millis(500), completions.next()).await
+    {
+        let run_id = event.subject.as_str().split('.').nth(3).unwrap().to_owned();
+        *completed_once.entry(run_id).or_insert(0) += 1;
+    }
+    for run_id in &run_ids {
+        assert_eq!(completed_once.get(run_id), Some(&1), "run {run_id}");
+        let run: Value = http
+            .get(format!("{}/api/chains/runs/{run_id}", urls[1]))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(run["status"], "completed", "{run}");
+    }
+
+    let mut runs_by_runner = std::collections::HashMap::<String, usize>::new();
+    while let Ok(Some(event)) =
+        tokio::time::timeout(std::time::Duration::from_millis(200), agent_runs.next()).await
+    {
+        let event: Value = serde_json::from_slice(&event.payload).unwrap();
+        let source = event["source"].as_str().unwrap().to_owned();
+        *runs_by_runner.entry(source).or_default() += 1;
+    }
+    assert_eq!(runs_by_runner.len(), 2, "{runs_by_runner:?}");
+    assert!(
+        runs_by_runner.values().all(|runs| *runs >= RUNS / 4),
+        "both agent-runners carried a share of the steps: {runs_by_runner:?}"
+    );
+
+    drop((gateways, orchestrators, runners, auth));
+    sankalpa_testkit::remove_leftovers(&infra, vec![objects]);
+}
+
+async fn register(http: &reqwest::Client, base: &str) -> String {
+    http.post(format!("{base}/api/users/register"))
+        .json(&json!({"email": "ops@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let login: Value = http
+        .post(format!("{base}/api/users/login"))
+        .json(&json!({"email": "ops@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Waits until `count` runs are completed, as Postgres records them.
+async fn wait_for_completed(pool: &PgPool, count: usize) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let completed: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM chains.chain_runs WHERE status = 'completed'")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        if usize::try_from(completed).unwrap() >= count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {completed} of {count} runs completed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
