@@ -222,6 +222,37 @@ pub async fn load_jwks(
     Ok(verifier.set_jwks(&jwks.jwks_json)?)
 }
 
+/// A verifier loaded with the keys of the auth service at `auth_url`, and a client of it for
+/// [`refresh_jwks`]. Auth may be starting at the same moment, so this asks for about five
+/// seconds before giving up: long enough to ride that out, short enough that a wrong URL fails
+/// the start visibly.
+pub async fn verifier_from_auth(
+    infra: &crate::config::Infra,
+    auth_url: &str,
+) -> anyhow::Result<(
+    Arc<TokenVerifier>,
+    AuthServiceClient<tonic::transport::Channel>,
+)> {
+    const ATTEMPTS: u32 = 20;
+    const RETRY: Duration = Duration::from_millis(250);
+    let verifier = Arc::new(TokenVerifier::new(
+        &infra.token_issuer,
+        &infra.token_audience,
+    ));
+    let mut auth = AuthServiceClient::new(crate::grpc::channel(auth_url)?);
+    let mut attempt = 1;
+    while let Err(err) = load_jwks(&verifier, &mut auth).await {
+        if attempt == ATTEMPTS {
+            return Err(err.context(format!(
+                "could not load the token keys from auth at {auth_url}"
+            )));
+        }
+        attempt += 1;
+        tokio::time::sleep(RETRY).await;
+    }
+    Ok((verifier, auth))
+}
+
 /// Keeps `verifier` in step with auth's keys (rotation), until `stop` is cancelled.
 pub async fn refresh_jwks(
     verifier: Arc<TokenVerifier>,

@@ -72,11 +72,48 @@ async fn readyz(State(readiness): State<Arc<Readiness>>) -> impl IntoResponse {
     }
 }
 
-async fn metrics_text() -> impl IntoResponse {
+async fn metrics_text(State(readiness): State<Arc<Readiness>>) -> impl IntoResponse {
+    // Pool usage is read when scraped: it is a level, not an event to count.
+    if let Some(pool) = &readiness.postgres {
+        let size = f64::from(pool.size());
+        let idle = pool.num_idle() as f64;
+        metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);
+        metrics::gauge!("db_pool_connections", "state" => "in_use").set(size - idle);
+        metrics::gauge!("db_pool_max_connections")
+            .set(f64::from(pool.options().get_max_connections()));
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::render(),
     )
+}
+
+/// Serves a service: its gRPC `routes` (reported SERVING as `services`) on `grpc_listener` and
+/// the operations routes on `http_listener`, until `shutdown` resolves; then cancels `stop`,
+/// which the service's background tasks watch too, and waits for both servers to drain.
+pub async fn serve_service(
+    grpc_listener: TcpListener,
+    routes: tonic::service::Routes,
+    services: &[&str],
+    http_listener: TcpListener,
+    readiness: Readiness,
+    stop: tokio_util::sync::CancellationToken,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let grpc = crate::grpc::serve(
+        grpc_listener,
+        routes,
+        services,
+        stop.clone().cancelled_owned(),
+    );
+    let http = serve(http_listener, readiness, stop.clone().cancelled_owned());
+    let stopper = async move {
+        shutdown.await;
+        stop.cancel();
+    };
+    let (grpc, http, ()) = tokio::join!(grpc, http, stopper);
+    grpc?;
+    http
 }
 
 /// Serves the operations routes on `listener` until `shutdown` resolves.

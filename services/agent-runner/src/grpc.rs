@@ -1,11 +1,12 @@
 //! `sankalpa.v1.AgentService`: checks the caller's permission, turns wire messages into domain
 //! requests (validating on receipt) and results back into wire messages.
 
+use sankalpa_kit::grpc::timestamp;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::Stream;
 use sankalpa_kit::auth::{Principal, authorize};
 use sankalpa_kit::problem::FieldViolation;
@@ -40,13 +41,6 @@ const LLM_BY_DEFAULT: &[&str] = &["copilot", "text_translator", "code_summarizer
 
 /// The size of a GetArtifacts chunk: well under gRPC's 4 MiB message limit.
 const CHUNK: usize = 64 * 1024;
-
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
 
 /// The caller's tenant, which names their artifacts folder and scopes their custom agents.
 fn tenant_of(caller: &Principal) -> Result<Uuid> {

@@ -1,9 +1,10 @@
 //! `sankalpa.v1.AuthService`: turns wire messages into calls on the domain modules and their
 //! results back into wire messages. Permission checks happen here, before any work.
 
+use sankalpa_kit::grpc::timestamp;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sankalpa_kit::auth::{self as kit_auth, Principal, permission_grants};
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::auth_service_server::AuthService;
@@ -24,13 +25,6 @@ impl AuthApi {
 }
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
-
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
 
 fn tenant_of(caller: &Principal) -> Result<Uuid> {
     Uuid::parse_str(&caller.tenant_id)

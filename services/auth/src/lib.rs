@@ -201,24 +201,15 @@ impl Auth {
             postgres: Some(self.state.pool.clone()),
             ..Readiness::default()
         };
-        let grpc = sankalpa_kit::grpc::serve(
+        ops::serve_service(
             self.grpc_listener,
             tonic::service::Routes::new(api),
             &["sankalpa.v1.AuthService"],
-            stop.clone().cancelled_owned(),
-        );
-        let http = ops::serve(
             self.http_listener,
             readiness,
-            stop.clone().cancelled_owned(),
-        );
-        let stopper = async move {
-            shutdown.await;
-            stop.cancel();
-        };
-        let (grpc, http, ()) = tokio::join!(grpc, http, stopper);
-        grpc?;
-        http?;
-        Ok(())
+            stop,
+            shutdown,
+        )
+        .await
     }
 }

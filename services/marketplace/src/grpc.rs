@@ -2,9 +2,9 @@
 //! checked domain values (the `input` checks, each naming its field), calls the domain modules
 //! and turns their results back into wire messages.
 
+use sankalpa_kit::grpc::timestamp;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use sankalpa_kit::auth::{self as kit_auth, Principal};
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::marketplace_service_server::MarketplaceService;
@@ -32,13 +32,6 @@ impl MarketplaceApi {
 }
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
-
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
 
 fn tenant_of(caller: &Principal) -> Result<Uuid> {
     Uuid::parse_str(&caller.tenant_id).map_err(|_| MarketError::NoTenant)

@@ -140,11 +140,6 @@ pub struct Marketplace {
     http_listener: TcpListener,
 }
 
-/// How long `build` keeps asking auth for its keys before giving up: long enough to ride out
-/// auth starting at the same moment, short enough that a wrong URL fails the start visibly.
-const JWKS_ATTEMPTS: u32 = 20;
-const JWKS_RETRY: Duration = Duration::from_millis(250);
-
 impl Marketplace {
     pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
         MIGRATOR
@@ -152,22 +147,8 @@ impl Marketplace {
             .await
             .context("failed to migrate the marketplace schema")?;
 
-        let verifier = Arc::new(TokenVerifier::new(
-            &config.infra.token_issuer,
-            &config.infra.token_audience,
-        ));
-        let mut auth = AuthServiceClient::new(sankalpa_kit::grpc::channel(&config.auth_url)?);
-        let mut attempt = 1;
-        while let Err(err) = sankalpa_kit::auth::load_jwks(&verifier, &mut auth).await {
-            if attempt == JWKS_ATTEMPTS {
-                return Err(err.context(format!(
-                    "could not load the token keys from auth at {}",
-                    config.auth_url
-                )));
-            }
-            attempt += 1;
-            tokio::time::sleep(JWKS_RETRY).await;
-        }
+        let (verifier, auth) =
+            sankalpa_kit::auth::verifier_from_auth(&config.infra, &config.auth_url).await?;
 
         let nats = async_nats::connect(&config.infra.nats_url)
             .await
@@ -236,25 +217,17 @@ impl Marketplace {
             nats: Some(self.nats),
             ..Readiness::default()
         };
-        let grpc = sankalpa_kit::grpc::serve(
+        let served = ops::serve_service(
             self.grpc_listener,
             tonic::service::Routes::new(api),
             &["sankalpa.v1.MarketplaceService"],
-            stop.clone().cancelled_owned(),
-        );
-        let http = ops::serve(
             self.http_listener,
             readiness,
-            stop.clone().cancelled_owned(),
-        );
-        let stopper = async move {
-            shutdown.await;
-            stop.cancel();
-        };
-        let (grpc, http, ()) = tokio::join!(grpc, http, stopper);
+            stop,
+            shutdown,
+        )
+        .await;
         tasks.wait().await;
-        grpc?;
-        http?;
-        Ok(())
+        served
     }
 }

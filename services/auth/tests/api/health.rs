@@ -39,6 +39,10 @@ async fn readyz_reports_postgres_and_metrics_count_rpcs(pool: sqlx::PgPool) {
         metrics.contains("grpc_server_requests_total{rpc=\"/sankalpa.v1.AuthService/GetJwks\""),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("db_pool_connections{state=\"in_use\"}"),
+        "{metrics}"
+    );
 }
 
 /// A plain HTTP/1.1 GET, enough for the operations endpoints.
