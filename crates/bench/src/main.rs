@@ -757,6 +757,11 @@ impl Fleet {
                     "SANKALPA_AGENTS_URL",
                     format!("http://127.0.0.1:{agents_grpc}"),
                 ),
+                // Runs save each step's output in their memory session.
+                (
+                    "SANKALPA_MEMORY_URL",
+                    format!("http://127.0.0.1:{memory_grpc}"),
+                ),
                 (
                     "SANKALPA_CHAINS_CATALOG",
                     catalog.join("chains").to_string_lossy().into_owned(),
