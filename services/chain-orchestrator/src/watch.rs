@@ -44,11 +44,17 @@ fn deliver_from(after_sequence: Option<u64>, or: DeliverPolicy) -> DeliverPolicy
     }
 }
 
+/// The stream's messages on `filters`, from `deliver_policy` on.
+///
+/// One filter goes in `filter_subject`, which every JetStream server honours; several need
+/// `filter_subjects`, which servers before 2.10 ignore without a word (Debian's 2.9 among them)
+/// and would then hand out every tenant's events. So each message's subject is also checked
+/// here: what comes out is only ever what the filters name.
 async fn open(
     state: &State,
-    filter_subjects: Vec<String>,
+    filters: Vec<String>,
     deliver_policy: DeliverPolicy,
-) -> Result<async_nats::jetstream::consumer::pull::Ordered> {
+) -> Result<Messages> {
     let stream = state
         .jetstream
         .get_stream(state.events.stream())
@@ -56,18 +62,60 @@ async fn open(
         .map_err(|err| {
             ChainError::Unavailable(format!("the event stream is unavailable: {err}"))
         })?;
-    let consumer = stream
-        .create_consumer(OrderedConfig {
-            filter_subjects,
+    let config = match filters.as_slice() {
+        [one] => OrderedConfig {
+            filter_subject: one.clone(),
             deliver_policy,
             ..Default::default()
-        })
+        },
+        _ => OrderedConfig {
+            filter_subjects: filters.clone(),
+            deliver_policy,
+            ..Default::default()
+        },
+    };
+    let consumer = stream
+        .create_consumer(config)
         .await
         .map_err(|err| ChainError::Unavailable(format!("could not read the events: {err}")))?;
-    consumer
+    let messages = consumer
         .messages()
         .await
-        .map_err(|err| ChainError::Unavailable(format!("could not read the events: {err}")))
+        .map_err(|err| ChainError::Unavailable(format!("could not read the events: {err}")))?;
+    Ok(Box::pin(messages.filter(move |message| {
+        let wanted = match message {
+            Ok(message) => filters
+                .iter()
+                .any(|filter| subject_matches(filter, message.subject.as_str())),
+            Err(_) => true,
+        };
+        futures::future::ready(wanted)
+    })))
+}
+
+type Messages = Pin<
+    Box<
+        dyn Stream<
+                Item = std::result::Result<
+                    async_nats::jetstream::Message,
+                    async_nats::jetstream::consumer::pull::OrderedError,
+                >,
+            > + Send,
+    >,
+>;
+
+/// Whether `subject` is one `filter` names, with NATS wildcards: `*` one token, `>` the rest.
+fn subject_matches(filter: &str, subject: &str) -> bool {
+    let mut subject_tokens = subject.split('.');
+    for token in filter.split('.') {
+        match (token, subject_tokens.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (expected, Some(actual)) if expected == actual => {}
+            _ => return false,
+        }
+    }
+    subject_tokens.next().is_none()
 }
 
 fn to_event(message: &async_nats::jetstream::Message) -> Option<pb::Event> {
@@ -211,7 +259,7 @@ pub async fn tenant_events(
 ) -> Result<EventStream> {
     let prefix = state.config.infra.subject_prefix.clone();
     let tenant = caller.tenant_id.clone();
-    let filters = if subjects.is_empty() {
+    let patterns = if subjects.is_empty() {
         vec![format!("{prefix}*.{tenant}.>")]
     } else {
         subjects
@@ -219,6 +267,20 @@ pub async fn tenant_events(
             .map(|pattern| tenant_pattern(&prefix, pattern, &tenant))
             .collect::<Result<_>>()?
     };
+    // A consumer's filters must each lie within one of the stream's subjects (`<channel>.>`),
+    // so a pattern for every channel becomes one filter per channel.
+    let filters = patterns
+        .into_iter()
+        .flat_map(
+            |pattern| match pattern.strip_prefix(&format!("{prefix}*.")) {
+                Some(rest) => CHANNELS
+                    .iter()
+                    .map(|channel| format!("{prefix}{channel}.{rest}"))
+                    .collect(),
+                None => vec![pattern],
+            },
+        )
+        .collect();
     let messages = open(
         &state,
         filters,
@@ -252,6 +314,24 @@ pub async fn tenant_events(
 #[cfg(test)]
 mod tests {
     use super::tenant_pattern;
+
+    #[test]
+    fn subjects_match_filters_token_by_token() {
+        use super::subject_matches;
+        assert!(subject_matches(
+            "chains.t1.>",
+            "chains.t1.run.step.completed"
+        ));
+        assert!(subject_matches("*.t1.>", "agents.t1.hello_world.started"));
+        assert!(subject_matches("memory.t1.*.saved", "memory.t1.s.saved"));
+        assert!(!subject_matches("chains.t1.>", "chains.t2.run.run.started"));
+        assert!(!subject_matches(
+            "chains.t1.>",
+            "agents.t1.hello_world.started"
+        ));
+        assert!(!subject_matches("chains.t1.>", "chains.t1"));
+        assert!(!subject_matches("memory.t1.*.saved", "memory.t1.s.x.saved"));
+    }
 
     #[test]
     fn patterns_are_pinned_to_the_callers_tenant() {

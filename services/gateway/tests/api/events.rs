@@ -233,3 +233,43 @@ async fn a_websocket_receives_the_tenants_events_as_json(pool: PgPool) {
     assert_eq!(event["tenantid"], ada.tenant_id);
     finished_run(&app, &ada, &location).await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn another_tenants_events_never_reach_the_stream(pool: PgPool) {
+    let app = spawn_app_with_agents(pool).await;
+    let ada = app.admin().await;
+    let bob = app.admin().await;
+    let stream = app
+        .client
+        .get(app.url("/api/events"))
+        .bearer_auth(&bob.access_token)
+        .send()
+        .await
+        .unwrap();
+    // Ada's run goes first and finishes; Bob's own run comes after it.
+    let adas = started_run(&app, &ada).await;
+    let adas = adas.rsplit('/').next().unwrap().to_owned();
+    for _ in 0..200 {
+        let run: Value = app
+            .client
+            .get(app.url(&format!("/api/chains/runs/{adas}")))
+            .bearer_auth(&ada.access_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if run["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started_run(&app, &bob).await;
+    let events = read_events(stream, 1).await;
+    assert_eq!(
+        events[0].data["tenantid"], bob.tenant_id,
+        "the first event Bob sees is his own: {:?}",
+        events[0]
+    );
+}
