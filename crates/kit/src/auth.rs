@@ -6,7 +6,7 @@
 //! public key as the secret (the classic algorithm-confusion forgery) is refused.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -145,7 +145,15 @@ pub struct JwkSet {
 pub struct TokenVerifier {
     keys: RwLock<HashMap<String, DecodingKey>>,
     validation: Validation,
+    /// Tokens already verified, with their expiry. A client sends one token for its whole
+    /// lifetime, and each service on a request's path checks it, while an Ed25519 check costs
+    /// far more than a lookup. Emptied when the keys change; emptied whole when full, which
+    /// bounds its memory without bookkeeping.
+    verified: Mutex<HashMap<String, (Principal, i64)>>,
 }
+
+/// How many verified tokens a verifier remembers.
+const VERIFIED_TOKENS: usize = 10_000;
 
 impl TokenVerifier {
     pub fn new(issuer: &str, audience: &str) -> Self {
@@ -157,6 +165,7 @@ impl TokenVerifier {
         Self {
             keys: RwLock::new(HashMap::new()),
             validation,
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -174,7 +183,17 @@ impl TokenVerifier {
             keys.insert(jwk.kid, key);
         }
         let count = keys.len();
-        *self.keys.write().expect("key lock poisoned") = keys;
+        let mut current = self.keys.write().expect("key lock poisoned");
+        let changed =
+            current.len() != keys.len() || keys.keys().any(|kid| !current.contains_key(kid));
+        *current = keys;
+        if changed {
+            // A withdrawn key must stop vouching for the tokens it signed.
+            self.verified
+                .lock()
+                .expect("token cache lock poisoned")
+                .clear();
+        }
         Ok(count)
     }
 
@@ -183,6 +202,16 @@ impl TokenVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some((principal, expires)) = self
+            .verified
+            .lock()
+            .expect("token cache lock poisoned")
+            .get(token)
+            && *expires > now
+        {
+            return Ok(principal.clone());
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid(format!(
@@ -200,7 +229,14 @@ impl TokenVerifier {
                     kind => TokenError::Invalid(format!("{kind:?}")),
                 },
             )?;
-        Ok(data.claims.into())
+        let expires = data.claims.exp;
+        let principal = Principal::from(data.claims);
+        let mut verified = self.verified.lock().expect("token cache lock poisoned");
+        if verified.len() >= VERIFIED_TOKENS {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), (principal.clone(), expires));
+        Ok(principal)
     }
 
     /// Verifies an `authorization` header value of the form `Bearer <token>`.
@@ -334,7 +370,85 @@ pub fn with_bearer<T>(message: T, token: &str) -> Result<Request<T>, Status> {
 
 #[cfg(test)]
 mod tests {
-    use super::permission_grants;
+    use super::*;
+    use base64::Engine;
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    use jsonwebtoken::{EncodingKey, Header};
+
+    /// A signing key and the JWK Set that publishes it.
+    fn key(kid: &str) -> (EncodingKey, String) {
+        let signing = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+        let der = signing.to_pkcs8_der().unwrap();
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(signing.verifying_key().to_bytes());
+        let jwks =
+            serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid}]});
+        (EncodingKey::from_ed_der(der.as_bytes()), jwks.to_string())
+    }
+
+    fn token(key: &EncodingKey, kid: &str, expires_in: i64) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: "user-1".into(),
+            tid: "tenant-1".into(),
+            roles: vec!["viewer".into()],
+            perms: vec!["memory:read".into()],
+            iss: "sankalpa".into(),
+            aud: "sankalpa".into(),
+            exp: now + expires_in,
+            iat: now,
+            jti: "jti".into(),
+            kind: "user".into(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    }
+
+    #[test]
+    fn a_remembered_token_stops_verifying_when_its_key_is_withdrawn() {
+        let (old, old_jwks) = key("old");
+        let (_, new_jwks) = key("new");
+        let verifier = TokenVerifier::new("sankalpa", "sankalpa");
+        verifier.set_jwks(&old_jwks).unwrap();
+        let signed = token(&old, "old", 600);
+        assert_eq!(verifier.verify(&signed).unwrap().subject, "user-1");
+        assert_eq!(verifier.verify(&signed).unwrap().subject, "user-1");
+        verifier.set_jwks(&new_jwks).unwrap();
+        assert!(matches!(
+            verifier.verify(&signed),
+            Err(TokenError::UnknownKey)
+        ));
+    }
+
+    #[test]
+    fn a_remembered_token_is_not_served_past_its_expiry() {
+        let verifier = TokenVerifier::new("sankalpa", "sankalpa");
+        let principal = Principal {
+            subject: "user-1".into(),
+            tenant_id: "tenant-1".into(),
+            roles: Vec::new(),
+            permissions: Vec::new(),
+            kind: "user".into(),
+        };
+        let now = chrono::Utc::now().timestamp();
+        verifier
+            .verified
+            .lock()
+            .unwrap()
+            .insert("fresh".into(), (principal.clone(), now + 60));
+        verifier
+            .verified
+            .lock()
+            .unwrap()
+            .insert("stale".into(), (principal, now - 1));
+        assert!(verifier.verify("fresh").is_ok());
+        // No longer remembered, so checked in full: it is no token at all.
+        assert!(matches!(
+            verifier.verify("stale"),
+            Err(TokenError::Malformed)
+        ));
+    }
 
     #[test]
     fn wildcards_grant_what_they_name_and_nothing_more() {
