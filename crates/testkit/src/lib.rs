@@ -262,3 +262,38 @@ pub async fn spawn_marketplace(
         task: Some(task),
     })
 }
+
+/// A user with a tenant of their own, signed in.
+pub struct SignedIn {
+    pub token: String,
+    pub tenant_id: String,
+}
+
+/// Registers a new user (and so a new tenant) with auth and signs them in.
+pub async fn sign_up(
+    auth: &mut sankalpa_proto::v1::auth_service_client::AuthServiceClient<
+        tonic::transport::Channel,
+    >,
+    display_name: &str,
+) -> SignedIn {
+    use sankalpa_proto::v1 as pb;
+    let email = format!("{}@example.com", unique_name());
+    let password = "correct horse battery".to_owned();
+    auth.register(pb::RegisterRequest {
+        email: email.clone(),
+        password: password.clone(),
+        display_name: display_name.to_owned(),
+        tenant_name: String::new(),
+    })
+    .await
+    .expect("registration succeeds");
+    let pair = auth
+        .login(pb::LoginRequest { email, password })
+        .await
+        .expect("login succeeds")
+        .into_inner();
+    SignedIn {
+        token: pair.access_token,
+        tenant_id: pair.user.expect("login names the user").tenant_id,
+    }
+}

@@ -34,10 +34,7 @@ pub struct TestRunner {
 }
 
 /// A signed-in user of a tenant of their own (an admin of it).
-pub struct Caller {
-    pub token: String,
-    pub tenant_id: String,
-}
+pub use sankalpa_testkit::SignedIn as Caller;
 
 pub async fn start(pool: PgPool) -> TestRunner {
     start_with(pool, |_| {}).await
@@ -89,27 +86,7 @@ impl Drop for TestRunner {
 impl TestRunner {
     /// Registers a user with a tenant of their own, and signs them in.
     pub async fn sign_up(&mut self) -> Caller {
-        let email = format!("{}@example.com", sankalpa_testkit::unique_name());
-        let password = "correct horse battery".to_owned();
-        self.auth
-            .register(pb::RegisterRequest {
-                email: email.clone(),
-                password: password.clone(),
-                display_name: String::new(),
-                tenant_name: String::new(),
-            })
-            .await
-            .expect("registration succeeds");
-        let pair = self
-            .auth
-            .login(pb::LoginRequest { email, password })
-            .await
-            .expect("login succeeds")
-            .into_inner();
-        Caller {
-            token: pair.access_token,
-            tenant_id: pair.user.expect("login names the user").tenant_id,
-        }
+        sankalpa_testkit::sign_up(&mut self.auth, "").await
     }
 
     /// A token of `caller`'s tenant holding only `permissions` (through an API key).

@@ -51,10 +51,7 @@ impl Drop for Stack {
 }
 
 /// A signed-in user: the admin of a tenant of their own.
-pub struct Caller {
-    pub token: String,
-    pub tenant_id: String,
-}
+pub use sankalpa_testkit::SignedIn as Caller;
 
 pub async fn start(pool: PgPool) -> Stack {
     let name = sankalpa_testkit::unique_name();
@@ -118,27 +115,7 @@ impl Stack {
     /// Registers a user with a tenant of their own, and signs them in; waits until the
     /// orchestrator, which loads auth's keys in the background, accepts their token.
     pub async fn sign_up(&mut self) -> Caller {
-        let email = format!("{}@example.com", sankalpa_testkit::unique_name());
-        let password = "correct horse battery".to_owned();
-        self.auth
-            .register(pb::RegisterRequest {
-                email: email.clone(),
-                password: password.clone(),
-                display_name: "Ada".to_owned(),
-                tenant_name: String::new(),
-            })
-            .await
-            .expect("registration succeeds");
-        let pair = self
-            .auth
-            .login(pb::LoginRequest { email, password })
-            .await
-            .expect("login succeeds")
-            .into_inner();
-        let caller = Caller {
-            token: pair.access_token,
-            tenant_id: pair.user.expect("login names the user").tenant_id,
-        };
+        let caller = sankalpa_testkit::sign_up(&mut self.auth, "Ada").await;
         for _ in 0..50 {
             let listed = self
                 .chains
