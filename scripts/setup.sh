@@ -43,8 +43,9 @@ install_package() { # Debian package name
   "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$1" >/dev/null
 }
 
-# --- protoc, for crates/proto's build.rs ---
+# --- protoc and the well-known types it imports (google/protobuf/*.proto), for crates/proto ---
 command -v protoc >/dev/null 2>&1 || install_package protobuf-compiler
+[ -f /usr/include/google/protobuf/timestamp.proto ] || install_package libprotobuf-dev
 
 # --- Python packages the generated projects' test suites import (agent-runner's tests run them) ---
 if command -v python3 >/dev/null 2>&1 &&
