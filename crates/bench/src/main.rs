@@ -48,6 +48,8 @@ const OVERHEAD_STEPS: usize = 10;
 /// Runs started at once, and steps of each, in the burst scenario (issue 5).
 const BURST_RUNS: usize = 500;
 const BURST_STEPS: usize = 3;
+const CHAIN_OVERHEAD: &str = "chain orchestration overhead (10 sequential hello_world steps)";
+const CHAIN_BURST: &str = "concurrent chain runs (3 hello_world steps)";
 /// How long a waited chain run may take before the bench counts it an error.
 const RUN_WAIT: Duration = Duration::from_secs(120);
 
@@ -222,7 +224,8 @@ async fn bench(fleet: &mut Fleet, duration: Duration) -> Result<()> {
     let session = Arc::new(log_in(client, base).await?);
     seed_memory(&session).await?;
 
-    for scenario in scenarios() {
+    let only = Only::from_env();
+    for scenario in scenarios().into_iter().filter(|s| only.wants(s.name)) {
         for &concurrency in scenario.concurrencies {
             eprintln!(
                 "bench: {} at concurrency {concurrency} for {}s",
@@ -233,9 +236,35 @@ async fn bench(fleet: &mut Fleet, duration: Duration) -> Result<()> {
             println!("{}", report.json_line(scenario.name, concurrency));
         }
     }
-    chain_overhead(&session, duration).await?;
-    chain_burst(&session).await?;
+    if only.wants(CHAIN_OVERHEAD) {
+        chain_overhead(&session, duration).await?;
+    }
+    if only.wants(CHAIN_BURST) {
+        chain_burst(&session).await?;
+    }
     Ok(())
+}
+
+/// The scenarios `SANKALPA_BENCH_ONLY` asks for: those whose name contains one of its
+/// comma-separated words (case-insensitive); all of them when it is unset or empty.
+struct Only(Vec<String>);
+
+impl Only {
+    fn from_env() -> Self {
+        let words = std::env::var("SANKALPA_BENCH_ONLY").unwrap_or_default();
+        Self(
+            words
+                .split(',')
+                .map(|word| word.trim().to_lowercase())
+                .filter(|word| !word.is_empty())
+                .collect(),
+        )
+    }
+
+    fn wants(&self, scenario: &str) -> bool {
+        let scenario = scenario.to_lowercase();
+        self.0.is_empty() || self.0.iter().any(|word| scenario.contains(word.as_str()))
+    }
 }
 
 /// A chain of `steps` hello_world steps, each needing the one before. Each maps its input from
@@ -308,7 +337,7 @@ fn overhead_per_step_us(run: &Value) -> Option<u64> {
 /// (`p50_us`/`p99_us` are the whole run as the client waited for it), the line has `steps` and
 /// the per-step overhead's `step_overhead_p50_us` and `step_overhead_p99_us`.
 async fn chain_overhead(session: &Session, duration: Duration) -> Result<()> {
-    let name = "chain orchestration overhead (10 sequential hello_world steps)";
+    let name = CHAIN_OVERHEAD;
     eprintln!("bench: {name} for {}s", duration.as_secs());
     let definition = greeting_chain(OVERHEAD_STEPS);
     let mut report = Report {
@@ -351,7 +380,7 @@ async fn chain_overhead(session: &Session, duration: Duration) -> Result<()> {
 /// is started together, each waited for by its own client; `throughput_rps` is runs finished
 /// per second over the whole burst, `p50_us`/`p99_us` a run's time as its client waited.
 async fn chain_burst(session: &Arc<Session>) -> Result<()> {
-    let name = "concurrent chain runs (3 hello_world steps)";
+    let name = CHAIN_BURST;
     eprintln!("bench: {name}: {BURST_RUNS} at once");
     let definition = Arc::new(greeting_chain(BURST_STEPS));
     let started = Instant::now();
