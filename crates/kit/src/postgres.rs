@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 
 /// Connects a pool of `SANKALPA_DB_MAX_CONNECTIONS` (default 16) connections. The pool does not
 /// ping a connection before handing it out: that would add a round trip to every query, and a
@@ -15,7 +15,37 @@ pub async fn connect(url: &str) -> anyhow::Result<PgPool> {
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
         .test_before_acquire(false)
-        .connect(url)
+        .connect_with(options(url)?)
         .await
         .with_context(|| format!("could not connect to {}", crate::config::redact_url(url)))
+}
+
+/// The connection options of `url`. A server on this machine is reached without TLS unless the
+/// URL asks for it (`sslmode=`): sqlx would otherwise negotiate TLS with any server offering it,
+/// and encrypting loopback traffic protects nothing while costing both ends CPU on every query.
+fn options(url: &str) -> anyhow::Result<PgConnectOptions> {
+    let options: PgConnectOptions = url
+        .parse()
+        .with_context(|| format!("{} is not a Postgres URL", crate::config::redact_url(url)))?;
+    let loopback = matches!(options.get_host(), "localhost" | "127.0.0.1" | "::1")
+        || options.get_host().starts_with('/');
+    Ok(if loopback && !url.contains("sslmode=") {
+        options.ssl_mode(PgSslMode::Disable)
+    } else {
+        options
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_goes_without_tls_unless_the_url_asks_for_it() {
+        let mode = |url| format!("{:?}", options(url).unwrap().get_ssl_mode());
+        assert_eq!(mode("postgres://postgres@127.0.0.1:5432/db"), "Disable");
+        assert_eq!(mode("postgres://postgres@localhost/db"), "Disable");
+        assert_eq!(mode("postgres://postgres@127.0.0.1/db?sslmode=require"), "Require");
+        assert_eq!(mode("postgres://postgres@db.internal:5432/db"), "Prefer");
+    }
 }
