@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 use crate::AuthClient;
+use crate::observe::CallerTenant;
 
 /// Past this many cached keys, expired entries are swept before adding one, so a client sending
 /// many keys cannot grow the cache without bound.
@@ -263,10 +264,11 @@ pub async fn authenticate(
             }
         },
     };
+    let mut response = next.run(request).await;
     if !tenant.is_empty() {
-        tracing::Span::current().record("tenant", tenant.as_str());
+        response.extensions_mut().insert(CallerTenant(tenant));
     }
-    next.run(request).await
+    response
 }
 
 /// The routes a browser reaches with `EventSource` or `WebSocket`, neither of which can set a

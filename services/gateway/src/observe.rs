@@ -11,7 +11,10 @@ use sankalpa_kit::telemetry;
 use tracing::Instrument;
 
 /// A span per request, child of the incoming `traceparent` when there is one, so the calls the
-/// gateway makes to the services show up under the caller's trace.
+/// gateway makes to the services show up under the caller's trace. The status and the caller's
+/// tenant ([`CallerTenant`], left on the response by authentication) go to the trace as
+/// attributes and into the log line of a failed request: recording them as span fields would
+/// make the JSON log layer re-format the span's fields on every request.
 pub async fn trace(request: Request, next: Next) -> Response {
     let request_id = request
         .headers()
@@ -23,24 +26,34 @@ pub async fn trace(request: Request, next: Next) -> Response {
         method = %request.method(),
         path = %request.uri().path(),
         request_id,
-        tenant = tracing::field::Empty,
-        status = tracing::field::Empty,
     );
     telemetry::adopt(&span, &telemetry::HeaderExtractor(request.headers()));
     let started = Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
-    span.record("status", status.as_u16());
+    let tenant = response
+        .extensions()
+        .get::<CallerTenant>()
+        .map_or("", |tenant| tenant.0.as_str());
+    telemetry::set_attribute(&span, "http.response.status_code", i64::from(status.as_u16()));
+    if !tenant.is_empty() {
+        telemetry::set_attribute(&span, "tenant", tenant.to_owned());
+    }
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| {
         if status.is_server_error() {
-            tracing::warn!(elapsed_ms, "request failed");
+            tracing::warn!(status = status.as_u16(), tenant, elapsed_ms, "request failed");
         } else {
-            tracing::debug!(elapsed_ms, "request done");
+            tracing::debug!(status = status.as_u16(), tenant, elapsed_ms, "request done");
         }
     });
     response
 }
+
+/// The tenant of an authenticated request, which authentication puts on its response for
+/// [`trace`].
+#[derive(Debug, Clone)]
+pub struct CallerTenant(pub String);
 
 /// `http_requests_total` and `http_request_duration_seconds` by matched route (not raw path, so
 /// ids do not explode the label set), method and status.
