@@ -60,6 +60,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use crate::authn::{Authenticator, Caller};
 use crate::ratelimit::{RateLimitConfig, RateLimiter};
 use crate::status::HealthCache;
+use crate::users::Profiles;
 
 /// The client of auth every handler uses: it carries the trace context on every call.
 pub type AuthClient = AuthServiceClient<InterceptedService<Channel, PropagateTrace>>;
@@ -105,6 +106,10 @@ pub struct Config {
     /// How long an exchanged API key is trusted without asking auth: how late a revocation may
     /// take effect here. Ten seconds at most, as every exchange costs auth a lookup.
     pub api_key_cache: Duration,
+    /// How long the gateway answers `GET /api/users/me` from what auth last said about that
+    /// user (`SANKALPA_PROFILE_CACHE_MS`, 0 turns it off): how late a change made through
+    /// another gateway replica, or straight at auth, may show there.
+    pub profile_cache: Duration,
 }
 
 impl Config {
@@ -131,6 +136,7 @@ impl Config {
             grpc_timeout: config::millis("SANKALPA_GRPC_TIMEOUT_MS", Duration::from_secs(10))?,
             jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", Duration::from_secs(60))?,
             api_key_cache: config::millis("SANKALPA_API_KEY_CACHE_MS", Duration::from_secs(10))?,
+            profile_cache: config::millis("SANKALPA_PROFILE_CACHE_MS", Duration::from_secs(2))?,
         })
     }
 
@@ -155,6 +161,7 @@ impl Config {
             grpc_timeout: Duration::from_secs(10),
             jwks_refresh: Duration::from_secs(60),
             api_key_cache: Duration::from_secs(10),
+            profile_cache: Duration::from_secs(2),
         }
     }
 }
@@ -168,6 +175,7 @@ pub struct AppState {
     pub market: MarketClient,
     pub grpc_timeout: Duration,
     pub health: HealthCache,
+    pub profiles: Profiles,
     /// Cancelled when the gateway shuts down. Event streams (SSE, WebSocket) end on it:
     /// graceful shutdown waits for every response to finish, and a live stream never would.
     pub streams_end: CancellationToken,
@@ -271,6 +279,7 @@ impl Gateway {
                     market_channel,
                 ),
             ]),
+            profiles: Profiles::new(config.profile_cache),
             streams_end: streams_end.clone(),
         });
 

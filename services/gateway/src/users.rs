@@ -1,7 +1,14 @@
 //! Users: the caller (`/api/users/me`) and the administration of a tenant's users
 //! (`users:admin`). Another tenant's user answers 404, as if it did not exist.
+//!
+//! A client (the web UI, the CLI) asks who it is far more often than users change, and the
+//! token it sends was already verified here, locally: so `/api/users/me` answers from what auth
+//! last said about the caller for a couple of seconds ([`Profiles`]) rather than asking auth
+//! every time. A change made through this gateway (roles, removal) is seen at once.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -27,7 +34,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/users/{id}/roles", put(set_roles))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct User {
     pub id: String,
     pub tenant_id: String,
@@ -91,11 +98,74 @@ pub async fn me(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<axum::Json<User>, Problem> {
-    let user = state
+    let principal = &caller.principal;
+    // Only a user has a profile: auth refuses an API key, and that answer is not kept.
+    let cached = principal.kind == "user";
+    if let Some(user) = cached
+        .then(|| state.profiles.get(&principal.tenant_id, &principal.subject))
+        .flatten()
+    {
+        return Ok(axum::Json(user));
+    }
+    let user: User = state
         .auth()
         .me(state.request_as(&caller, v1::MeRequest {})?)
-        .await?;
-    Ok(axum::Json(user.into_inner().into()))
+        .await?
+        .into_inner()
+        .into();
+    if cached {
+        state
+            .profiles
+            .put(&principal.tenant_id, &principal.subject, &user);
+    }
+    Ok(axum::Json(user))
+}
+
+/// Past this many remembered users, expired ones are swept before adding one.
+const PROFILES_SWEEP_AT: usize = 10_000;
+
+/// What auth last said about each recent caller, for `ttl`, keyed by tenant and user id.
+pub struct Profiles {
+    ttl: Duration,
+    entries: Mutex<HashMap<(String, String), (User, Instant)>>,
+}
+
+impl Profiles {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, tenant: &str, user: &str) -> Option<User> {
+        let entries = self.entries.lock().expect("the profile cache lock");
+        let (profile, until) = entries.get(&(tenant.to_owned(), user.to_owned()))?;
+        (Instant::now() < *until).then(|| profile.clone())
+    }
+
+    fn put(&self, tenant: &str, user: &str, profile: &User) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let mut entries = self.entries.lock().expect("the profile cache lock");
+        if entries.len() >= PROFILES_SWEEP_AT {
+            entries.retain(|_, (_, until)| *until > now);
+        }
+        entries.insert(
+            (tenant.to_owned(), user.to_owned()),
+            (profile.clone(), now + self.ttl),
+        );
+    }
+
+    /// Drops what is remembered of a user this gateway just changed.
+    fn forget(&self, tenant: &str, user: &str) {
+        self.entries
+            .lock()
+            .expect("the profile cache lock")
+            .remove(&(tenant.to_owned(), user.to_owned()));
+    }
 }
 
 /// The users of the caller's tenant.
@@ -211,8 +281,9 @@ pub async fn delete(
     caller.require(USERS_ADMIN)?;
     state
         .auth()
-        .delete_user(state.request_as(&caller, v1::DeleteUserRequest { id })?)
+        .delete_user(state.request_as(&caller, v1::DeleteUserRequest { id: id.clone() })?)
         .await?;
+    state.profiles.forget(&caller.principal.tenant_id, &id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -239,12 +310,13 @@ pub async fn set_roles(
 ) -> Result<axum::Json<User>, Problem> {
     caller.require(USERS_ADMIN)?;
     let request = v1::SetUserRolesRequest {
-        id,
+        id: id.clone(),
         roles: body.roles,
     };
     let user = state
         .auth()
         .set_user_roles(state.request_as(&caller, request)?)
         .await?;
+    state.profiles.forget(&caller.principal.tenant_id, &id);
     Ok(axum::Json(user.into_inner().into()))
 }

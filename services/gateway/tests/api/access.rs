@@ -6,7 +6,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{PASSWORD, problem, spawn_app, spawn_app_with, text, unique_email};
+use crate::helpers::{
+    PASSWORD, Session, TestApp, problem, spawn_app, spawn_app_with, text, unique_email,
+};
 
 #[sqlx::test(migrations = false)]
 async fn a_viewer_calling_an_admin_route_gets_403(pool: PgPool) {
@@ -147,4 +149,69 @@ async fn a_made_up_api_key_is_rejected(pool: PgPool) {
         .unwrap();
 
     problem(response, StatusCode::UNAUTHORIZED).await;
+}
+
+/// A viewer made by `admin`, signed in.
+async fn new_viewer(app: &TestApp, admin: &Session) -> Session {
+    let email = unique_email();
+    let created = app
+        .client
+        .post(app.url("/api/users"))
+        .bearer_auth(&admin.access_token)
+        .json(&json!({ "email": email, "password": PASSWORD, "roles": ["viewer"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    app.session(&email, PASSWORD).await
+}
+
+async fn me(app: &TestApp, token: &str) -> Value {
+    let response = app.get_as("/api/users/me", token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_role_change_through_the_gateway_shows_in_me_at_once(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let viewer = new_viewer(&app, &admin).await;
+    assert_eq!(me(&app, &viewer.access_token).await["roles"], json!(["viewer"]));
+
+    let changed = app
+        .client
+        .put(app.url(&format!("/api/users/{}/roles", viewer.user_id)))
+        .bearer_auth(&admin.access_token)
+        .json(&json!({ "roles": ["developer"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+
+    assert_eq!(me(&app, &viewer.access_token).await["roles"], json!(["developer"]));
+}
+
+#[sqlx::test(migrations = false)]
+async fn me_answers_from_what_auth_said_until_the_profile_cache_expires(pool: PgPool) {
+    let ttl = Duration::from_millis(800);
+    let app = spawn_app_with(pool.clone(), |_, gateway| gateway.profile_cache = ttl).await;
+    let admin = app.admin().await;
+    let viewer = new_viewer(&app, &admin).await;
+    let before = me(&app, &viewer.access_token).await;
+    let started = std::time::Instant::now();
+
+    // A change auth's callers other than this gateway could make.
+    sqlx::query("UPDATE auth.users SET display_name = 'Renamed' WHERE id = $1::uuid")
+        .bind(&viewer.user_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let cached = me(&app, &viewer.access_token).await;
+    if started.elapsed() < ttl {
+        assert_eq!(cached["display_name"], before["display_name"]);
+    }
+
+    tokio::time::sleep(ttl).await;
+    assert_eq!(me(&app, &viewer.access_token).await["display_name"], "Renamed");
 }
