@@ -24,7 +24,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use bytes::Bytes;
 use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
 use reqwest::{Client, RequestBuilder};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -168,6 +171,9 @@ fn scenarios() -> Vec<Scenario> {
 struct Session {
     client: Client,
     base: String,
+    /// The gateway's `host:port`, which the scenario workers connect to, and its Host header.
+    address: String,
+    host: http::HeaderValue,
     credentials: Value,
     access_token: String,
     memory_session: String,
@@ -442,9 +448,20 @@ async fn log_in(client: Client, base: String) -> Result<Session> {
         .as_str()
         .context("login response has no access_token")?
         .to_owned();
+    let url = reqwest::Url::parse(&base).with_context(|| format!("{base} is not a URL"))?;
+    if url.scheme() != "http" {
+        bail!("the bench drives plain HTTP, not {base}");
+    }
+    let address = format!(
+        "{}:{}",
+        url.host_str().context("the gateway URL has no host")?,
+        url.port_or_known_default().unwrap_or(80)
+    );
     Ok(Session {
         client,
         base,
+        host: http::HeaderValue::from_str(&address)?,
+        address,
         credentials,
         access_token,
         memory_session: format!("bench-{id}"),
@@ -587,6 +604,10 @@ impl Report {
 
 /// Runs `concurrency` closed-loop workers, each sending its next request as soon as the last
 /// answered, until `duration` is over. Every request is timed, failed ones included.
+///
+/// Each worker keeps one HTTP/1.1 connection of its own and sends on it directly, as wrk does:
+/// the bench shares the machine with the fleet it measures, and a pooled general-purpose client
+/// spent about a third of the CPU the services got.
 async fn drive(
     session: &Arc<Session>,
     scenario: &Scenario,
@@ -606,24 +627,16 @@ async fn drive(
                 first_error: None,
                 elapsed: Duration::ZERO,
             };
+            let mut connection = None;
             while Instant::now() < deadline {
                 let sent = Instant::now();
-                let outcome = match request(&session).send().await {
-                    Ok(response) => {
-                        let status = response.status();
-                        // Read the whole body, so the connection goes back to the pool.
-                        match response.bytes().await {
-                            Ok(_) if status.is_success() => Ok(()),
-                            Ok(_) => Err(format!("HTTP {status}")),
-                            Err(err) => Err(err.to_string()),
-                        }
-                    }
-                    Err(err) => Err(err.to_string()),
-                };
+                let outcome = send(&session, request(&session), &mut connection).await;
                 report
                     .latency_us
                     .saturating_record(sent.elapsed().as_micros() as u64);
                 if let Err(err) = outcome {
+                    // The connection may be what failed: the next request opens a new one.
+                    connection = None;
                     report.errors += 1;
                     report.first_error.get_or_insert(err);
                 }
@@ -652,6 +665,69 @@ async fn drive(
     total.elapsed = started.elapsed();
     total.warn_of_errors();
     Ok(total)
+}
+
+type Connection = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Sends `request` on `connection`, opened first if there is none, and reads the whole answer;
+/// an error unless it is 2xx.
+async fn send(
+    session: &Session,
+    request: RequestBuilder,
+    connection: &mut Option<Connection>,
+) -> Result<(), String> {
+    let request = request.build().map_err(|err| err.to_string())?;
+    let url = request.url();
+    let target = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let body = request
+        .body()
+        .and_then(reqwest::Body::as_bytes)
+        .map(Bytes::copy_from_slice)
+        .unwrap_or_default();
+    let mut outgoing = http::Request::builder()
+        .method(request.method().clone())
+        .uri(target)
+        .body(Full::new(body))
+        .map_err(|err| err.to_string())?;
+    *outgoing.headers_mut() = request.headers().clone();
+    outgoing
+        .headers_mut()
+        .insert(http::header::HOST, session.host.clone());
+
+    if connection.is_none() {
+        *connection = Some(connect(session).await?);
+    }
+    let sender = connection.as_mut().expect("connected above");
+    let response = sender
+        .send_request(outgoing)
+        .await
+        .map_err(|err| err.to_string())?;
+    let status = response.status();
+    response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|err| err.to_string())?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {status}"))
+    }
+}
+
+async fn connect(session: &Session) -> Result<Connection, String> {
+    let stream = tokio::net::TcpStream::connect(&session.address)
+        .await
+        .map_err(|err| format!("connecting to {}: {err}", session.address))?;
+    stream.set_nodelay(true).map_err(|err| err.to_string())?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|err| err.to_string())?;
+    tokio::spawn(connection);
+    Ok(sender)
 }
 
 fn new_histogram() -> Histogram<u64> {
