@@ -1,7 +1,8 @@
 //! `GET /api/status`: the gateway's version and uptime and each backend service's gRPC health.
 //!
 //! Health is asked at most about once a second, whatever the request rate: the answer is cached,
-//! and one request refreshes it while the others wait for that answer rather than asking too.
+//! and one request refreshes it (asking every service at once) while the others answer with the
+//! previous report; only the very first requests wait for it.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -73,29 +74,38 @@ impl HealthCache {
         }
     }
 
-    fn fresh(&self) -> Option<Arc<[ServiceHealth]>> {
+    fn last(&self, fresh_only: bool) -> Option<Arc<[ServiceHealth]>> {
         let last = self.last.read().expect("health cache lock poisoned");
         last.as_ref()
-            .filter(|(at, _)| at.elapsed() < FRESH_FOR)
+            .filter(|(at, _)| !fresh_only || at.elapsed() < FRESH_FOR)
             .map(|(_, health)| health.clone())
     }
 
     async fn services(&self) -> Arc<[ServiceHealth]> {
-        if let Some(health) = self.fresh() {
+        if let Some(health) = self.last(true) {
             return health;
         }
-        let _refreshing = self.refreshing.lock().await;
-        if let Some(health) = self.fresh() {
+        // While one request asks the services, the others answer with the last report, a
+        // second old, rather than queueing behind it.
+        let _refreshing = match self.refreshing.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => match self.last(false) {
+                Some(stale) => return stale,
+                None => self.refreshing.lock().await,
+            },
+        };
+        if let Some(health) = self.last(true) {
             return health;
         }
-        let mut report = Vec::with_capacity(self.backends.len());
-        for backend in &self.backends {
-            report.push(ServiceHealth {
-                name: backend.name,
-                status: backend.check().await,
-            });
-        }
-        let report: Arc<[ServiceHealth]> = report.into();
+        let report: Arc<[ServiceHealth]> =
+            futures::future::join_all(self.backends.iter().map(|backend| async move {
+                ServiceHealth {
+                    name: backend.name,
+                    status: backend.check().await,
+                }
+            }))
+            .await
+            .into();
         *self.last.write().expect("health cache lock poisoned") =
             Some((Instant::now(), report.clone()));
         report
