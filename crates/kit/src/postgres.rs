@@ -45,7 +45,10 @@ mod tests {
         let mode = |url| format!("{:?}", options(url).unwrap().get_ssl_mode());
         assert_eq!(mode("postgres://postgres@127.0.0.1:5432/db"), "Disable");
         assert_eq!(mode("postgres://postgres@localhost/db"), "Disable");
-        assert_eq!(mode("postgres://postgres@127.0.0.1/db?sslmode=require"), "Require");
+        assert_eq!(
+            mode("postgres://postgres@127.0.0.1/db?sslmode=require"),
+            "Require"
+        );
         assert_eq!(mode("postgres://postgres@db.internal:5432/db"), "Prefer");
     }
 }

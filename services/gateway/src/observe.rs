@@ -35,14 +35,23 @@ pub async fn trace(request: Request, next: Next) -> Response {
         .extensions()
         .get::<CallerTenant>()
         .map_or("", |tenant| tenant.0.as_str());
-    telemetry::set_attribute(&span, "http.response.status_code", i64::from(status.as_u16()));
+    telemetry::set_attribute(
+        &span,
+        "http.response.status_code",
+        i64::from(status.as_u16()),
+    );
     if !tenant.is_empty() {
         telemetry::set_attribute(&span, "tenant", tenant.to_owned());
     }
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| {
         if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), tenant, elapsed_ms, "request failed");
+            tracing::warn!(
+                status = status.as_u16(),
+                tenant,
+                elapsed_ms,
+                "request failed"
+            );
         } else {
             tracing::debug!(status = status.as_u16(), tenant, elapsed_ms, "request done");
         }

@@ -177,7 +177,10 @@ async fn a_role_change_through_the_gateway_shows_in_me_at_once(pool: PgPool) {
     let app = spawn_app(pool).await;
     let admin = app.admin().await;
     let viewer = new_viewer(&app, &admin).await;
-    assert_eq!(me(&app, &viewer.access_token).await["roles"], json!(["viewer"]));
+    assert_eq!(
+        me(&app, &viewer.access_token).await["roles"],
+        json!(["viewer"])
+    );
 
     let changed = app
         .client
@@ -189,7 +192,10 @@ async fn a_role_change_through_the_gateway_shows_in_me_at_once(pool: PgPool) {
         .unwrap();
     assert_eq!(changed.status(), StatusCode::OK);
 
-    assert_eq!(me(&app, &viewer.access_token).await["roles"], json!(["developer"]));
+    assert_eq!(
+        me(&app, &viewer.access_token).await["roles"],
+        json!(["developer"])
+    );
 }
 
 #[sqlx::test(migrations = false)]
@@ -213,5 +219,8 @@ async fn me_answers_from_what_auth_said_until_the_profile_cache_expires(pool: Pg
     }
 
     tokio::time::sleep(ttl).await;
-    assert_eq!(me(&app, &viewer.access_token).await["display_name"], "Renamed");
+    assert_eq!(
+        me(&app, &viewer.access_token).await["display_name"],
+        "Renamed"
+    );
 }
