@@ -105,14 +105,33 @@ impl EventBus {
         action: &str,
         data: serde_json::Value,
     ) -> anyhow::Result<CloudEvent> {
+        let (event, stored) = self
+            .publish_unacked(channel, tenant, entity, action, data)
+            .await?;
+        stored.await?;
+        Ok(event)
+    }
+
+    /// Like [`publish`](Self::publish), but returns once the event is written to the
+    /// connection, with the future of JetStream's acknowledgement: a caller publishing several
+    /// events can send them all (in order, on the one connection) and then await every ack,
+    /// paying one round trip instead of one per event.
+    pub async fn publish_unacked(
+        &self,
+        channel: &str,
+        tenant: &str,
+        entity: &str,
+        action: &str,
+        data: serde_json::Value,
+    ) -> anyhow::Result<(CloudEvent, PublishAckFuture)> {
         let event = self.event(channel, tenant, entity, action, data);
         let mut trace = TraceHeaders::new();
         telemetry::inject(&mut trace);
         let payload = serde_json::to_vec(&event)?;
-        self.send(event.subject.clone(), &event.id, payload, &trace)
-            .await?
+        let stored = self
+            .send(event.subject.clone(), &event.id, payload, &trace)
             .await?;
-        Ok(event)
+        Ok((event, stored))
     }
 
     /// The event [`publish`](Self::publish) would send, with a fresh id.

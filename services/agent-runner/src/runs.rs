@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::context::PublishAckFuture;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -180,7 +182,9 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
     let started_at = Utc::now();
     let clock = Instant::now();
     let spec = &request.agent.spec;
-    publish(
+    // Its acknowledgement is awaited with the completion's, so the run does not wait a round
+    // trip to JetStream before it starts.
+    let started_stored = publish_unacked(
         state,
         &request,
         "started",
@@ -282,6 +286,11 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
         }),
     )
     .await;
+    if let Some(stored) = started_stored {
+        if let Err(err) = stored.await {
+            event_failed(&request, "started", &err.into());
+        }
+    }
     Run {
         run_id: request.run_id,
         agent: spec.name.clone(),
@@ -317,9 +326,24 @@ async fn behave(
 /// Events are notices about the run, not the run itself: a NATS outage is logged and counted,
 /// and the caller still gets the run's result.
 async fn publish(state: &State, request: &RunRequest, action: &str, data: Value) {
-    if let Err(err) = state
+    if let Some(stored) = publish_unacked(state, request, action, data).await {
+        if let Err(err) = stored.await {
+            event_failed(request, action, &err.into());
+        }
+    }
+}
+
+/// Sends a run event and gives the future of its acknowledgement, or `None` if it could not
+/// be sent (logged and counted).
+async fn publish_unacked(
+    state: &State,
+    request: &RunRequest,
+    action: &str,
+    data: Value,
+) -> Option<PublishAckFuture> {
+    match state
         .events
-        .publish(
+        .publish_unacked(
             "agents",
             &request.tenant,
             &request.agent.spec.name,
@@ -328,9 +352,17 @@ async fn publish(state: &State, request: &RunRequest, action: &str, data: Value)
         )
         .await
     {
-        metrics::counter!("agent_events_failed_total").increment(1);
-        tracing::warn!(error = %err, run = %request.run_id, action, "could not publish a run event");
+        Ok((_, stored)) => Some(stored),
+        Err(err) => {
+            event_failed(request, action, &err);
+            None
+        }
     }
+}
+
+fn event_failed(request: &RunRequest, action: &str, err: &anyhow::Error) {
+    metrics::counter!("agent_events_failed_total").increment(1);
+    tracing::warn!(error = %err, run = %request.run_id, action, "could not publish a run event");
 }
 
 fn record_metrics(agent: &Agent, status: Status, duration: Duration, usage: &LlmUsage) {

@@ -232,22 +232,33 @@ pub async fn search(pool: &PgPool, tenant: Uuid, search: &Search) -> Result<Vec<
             .fetch_all(pool)
             .await?
     } else {
+        // The page is picked from narrow rows (id and sort keys) and only its items are read
+        // whole: sorting a thousand matches with every column was most of a broad query's cost.
+        // Comparing lengths first spares most rows lower()'s per-character locale work.
         sqlx::query_as(concat!(
             "SELECT ",
             item_columns!(),
-            " FROM marketplace.items i, websearch_to_tsquery('english', $1) AS q \
-             WHERE i.search @@ q \
-               AND (i.visibility = 'public' OR i.publisher_tenant_id = $2) \
-               AND ($3::text IS NULL OR i.kind = $3) \
-               AND ($4::text IS NULL OR i.tags @> ARRAY[$4::text]) \
-               AND ($5::uuid IS NULL OR i.publisher_tenant_id = $5) \
-             ORDER BY CASE WHEN $6 = 'relevance' THEN lower(i.name) = lower($1) END DESC, \
-                      CASE WHEN $6 = 'relevance' THEN ts_rank(i.search, q) END DESC, \
-                      CASE WHEN $6 = 'downloads' THEN i.downloads END DESC, \
-                      CASE WHEN $6 = 'rating' THEN i.rating_average END DESC, \
-                      CASE WHEN $6 = 'rating' THEN i.rating_count END DESC, \
-                      i.created_at DESC, i.id DESC \
-             LIMIT $7 OFFSET $8"
+            " FROM ( \
+               SELECT i.id, i.created_at, \
+                 CASE WHEN $6 = 'relevance' \
+                   THEN length(i.name) = length($1) AND lower(i.name) = lower($1) END AS exact, \
+                 CASE WHEN $6 = 'relevance' THEN ts_rank(i.search, q) END AS rank, \
+                 CASE WHEN $6 = 'downloads' THEN i.downloads END AS downloads, \
+                 CASE WHEN $6 = 'rating' THEN i.rating_average END AS rating, \
+                 CASE WHEN $6 = 'rating' THEN i.rating_count END AS ratings \
+               FROM marketplace.items i, websearch_to_tsquery('english', $1) AS q \
+               WHERE i.search @@ q \
+                 AND (i.visibility = 'public' OR i.publisher_tenant_id = $2) \
+                 AND ($3::text IS NULL OR i.kind = $3) \
+                 AND ($4::text IS NULL OR i.tags @> ARRAY[$4::text]) \
+                 AND ($5::uuid IS NULL OR i.publisher_tenant_id = $5) \
+               ORDER BY exact DESC, rank DESC, downloads DESC, rating DESC, ratings DESC, \
+                        i.created_at DESC, i.id DESC \
+               LIMIT $7 OFFSET $8 \
+             ) page \
+             JOIN marketplace.items i ON i.id = page.id \
+             ORDER BY page.exact DESC, page.rank DESC, page.downloads DESC, page.rating DESC, \
+                      page.ratings DESC, page.created_at DESC, page.id DESC"
         ))
         .bind(&search.query)
         .bind(tenant)
