@@ -21,7 +21,8 @@ use crate::telemetry;
 pub const CHANNELS: &[&str] = &["agents", "chains", "memory", "market"];
 
 /// Trace context (W3C `traceparent`, ...) as it travels in a message's headers.
-pub(crate) type TraceHeaders = HashMap<String, String>;
+/// The trace context an event carries as NATS headers.
+pub type TraceHeaders = HashMap<String, String>;
 
 const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 

@@ -286,10 +286,10 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
         }),
     )
     .await;
-    if let Some(stored) = started_stored {
-        if let Err(err) = stored.await {
-            event_failed(&request, "started", &err.into());
-        }
+    if let Some(stored) = started_stored
+        && let Err(err) = stored.await
+    {
+        event_failed(&request, "started", &err.into());
     }
     Run {
         run_id: request.run_id,
@@ -326,10 +326,10 @@ async fn behave(
 /// Events are notices about the run, not the run itself: a NATS outage is logged and counted,
 /// and the caller still gets the run's result.
 async fn publish(state: &State, request: &RunRequest, action: &str, data: Value) {
-    if let Some(stored) = publish_unacked(state, request, action, data).await {
-        if let Err(err) = stored.await {
-            event_failed(request, action, &err.into());
-        }
+    if let Some(stored) = publish_unacked(state, request, action, data).await
+        && let Err(err) = stored.await
+    {
+        event_failed(request, action, &err.into());
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgPool;
+use sqlx::types::Json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -91,35 +92,54 @@ pub struct Save {
     pub expected_version: Option<i64>,
 }
 
+/// Writes the entry and enqueues its `saved` event in one statement: the write (`written`),
+/// then the event into the outbox with the version the write gave (`queued`), both committed or
+/// neither. The event's data is bound as $7 with a placeholder version that SQL fills in.
+macro_rules! save_statement {
+    ($write:expr) => {
+        concat!(
+            $write,
+            " RETURNING ",
+            entry_columns!(),
+            "), queued AS ( \
+                INSERT INTO memory.outbox (event, headers) \
+                SELECT jsonb_set($7::jsonb, '{data,keys,0,version}', to_jsonb(w.version)), $8::jsonb \
+                FROM written w) \
+             SELECT * FROM written"
+        )
+    };
+}
+
 #[tracing::instrument(skip_all, fields(tenant = %scope.tenant, session = %scope.session))]
 pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Result<Entry> {
-    let mut tx = state.pool.begin().await?;
-    let written: Option<Entry> = match save.expected_version {
-        None => {
-            sqlx::query_as(concat!(
-                ensure_session!(),
-                "
+    let event = state.events.row(
+        scope.tenant,
+        &scope.session,
+        Action::Saved,
+        json!({
+            "session_id": scope.session,
+            "keys": [{ "key": save.key, "version": 0 }],
+        }),
+    );
+    let query = match save.expected_version {
+        None => sqlx::query_as(save_statement!(concat!(
+            ensure_session!(),
+            ", written AS (
             INSERT INTO memory.entries AS e
                 (tenant_id, session_id, key, value, version, revision, expires_at)
             VALUES ($1, $2, $4, $5::jsonb, 1, nextval('memory.revisions'),
                 CASE WHEN $6::bigint > 0 THEN now() + $6::bigint * interval '1 second' END)",
-                upsert_existing!(),
-                " RETURNING ",
-                entry_columns!()
-            ))
-            .bind(scope.tenant)
-            .bind(&scope.session)
-            .bind(user_id)
-            .bind(&save.key)
-            .bind(&save.value)
-            .bind(save.ttl_seconds)
-            .fetch_optional(&mut *tx)
-            .await?
-        }
-        Some(0) => {
-            sqlx::query_as(concat!(
-                ensure_session!(),
-                "
+            upsert_existing!()
+        )))
+        .bind(scope.tenant)
+        .bind(&scope.session)
+        .bind(user_id)
+        .bind(&save.key)
+        .bind(&save.value)
+        .bind(save.ttl_seconds),
+        Some(0) => sqlx::query_as(save_statement!(concat!(
+            ensure_session!(),
+            ", written AS (
             INSERT INTO memory.entries AS e
                 (tenant_id, session_id, key, value, version, revision, expires_at)
             VALUES ($1, $2, $4, $5::jsonb, 1, nextval('memory.revisions'),
@@ -131,22 +151,16 @@ pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Re
                 created_at = now(),
                 updated_at = now(),
                 expires_at = EXCLUDED.expires_at
-            WHERE e.expires_at <= now()
-            RETURNING ",
-                entry_columns!()
-            ))
-            .bind(scope.tenant)
-            .bind(&scope.session)
-            .bind(user_id)
-            .bind(&save.key)
-            .bind(&save.value)
-            .bind(save.ttl_seconds)
-            .fetch_optional(&mut *tx)
-            .await?
-        }
-        Some(expected) => {
-            sqlx::query_as(concat!(
-                "
+            WHERE e.expires_at <= now()"
+        )))
+        .bind(scope.tenant)
+        .bind(&scope.session)
+        .bind(user_id)
+        .bind(&save.key)
+        .bind(&save.value)
+        .bind(save.ttl_seconds),
+        Some(expected) => sqlx::query_as(save_statement!(concat!(
+            "WITH written AS (
             UPDATE memory.entries SET
                 value = $4::jsonb,
                 version = version + 1,
@@ -155,40 +169,24 @@ pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Re
                 expires_at = CASE WHEN $5::bigint > 0
                     THEN now() + $5::bigint * interval '1 second' END
             WHERE tenant_id = $1 AND session_id = $2 AND key = $3 AND version = $6 AND ",
-                live!(),
-                " RETURNING ",
-                entry_columns!()
-            ))
-            .bind(scope.tenant)
-            .bind(&scope.session)
-            .bind(&save.key)
-            .bind(&save.value)
-            .bind(save.ttl_seconds)
-            .bind(expected)
-            .fetch_optional(&mut *tx)
-            .await?
-        }
+            live!()
+        )))
+        .bind(scope.tenant)
+        .bind(&scope.session)
+        .bind(&save.key)
+        .bind(&save.value)
+        .bind(save.ttl_seconds)
+        .bind(expected),
     };
+    let written: Option<Entry> = query
+        .bind(Json(&event.event))
+        .bind(Json(&event.headers))
+        .fetch_optional(&state.pool)
+        .await?;
     let Some(entry) = written else {
-        // Nothing to keep; ending it first frees the connection for the read.
-        tx.rollback().await?;
         let current = current_version(&state.pool, scope, &save.key).await?;
         return Err(conflict(current));
     };
-    state
-        .events
-        .enqueue(
-            &mut tx,
-            scope.tenant,
-            &scope.session,
-            Action::Saved,
-            json!({
-                "session_id": scope.session,
-                "keys": [{ "key": entry.key, "version": entry.version }],
-            }),
-        )
-        .await?;
-    tx.commit().await?;
     state.events.wake();
     state
         .cache

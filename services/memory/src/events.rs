@@ -2,7 +2,7 @@
 //! enqueued in the transaction that makes its change, through the kit's outbox, so a change is
 //! never committed without its event; the relay publishes them after the commit.
 
-use sankalpa_kit::outbox::Outbox;
+use sankalpa_kit::outbox::{Outbox, OutboxRow};
 use serde_json::Value;
 use sqlx::PgConnection;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +55,13 @@ impl Events {
             )
             .await?;
         Ok(())
+    }
+
+    /// The outbox row of an event, for a statement that inserts it together with its change
+    /// into `memory.outbox (event, headers)`; call [`wake`](Self::wake) after it commits.
+    pub fn row(&self, tenant: Uuid, session: &str, action: Action, data: Value) -> OutboxRow {
+        self.outbox
+            .row("memory", &tenant.to_string(), session, action.name(), data)
     }
 
     /// Has the relay publish what was just committed, rather than at its next poll.

@@ -76,3 +76,57 @@ async fn saves_deletes_and_restores_are_announced_on_nats(pool: sqlx::PgPool) {
         ]
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_saved_event_names_the_version_each_write_gave_and_a_refused_write_announces_nothing(
+    pool: sqlx::PgPool,
+) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    let nats = async_nats::connect(&app.infra.nats_url).await.unwrap();
+    let mut events = nats
+        .subscribe(format!(
+            "{}memory.{}.s2.>",
+            app.infra.subject_prefix, ada.tenant_id
+        ))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+
+    app.save(&ada, "s2", "plan", "1").await.unwrap();
+    let compare_and_set = |expected_version| {
+        authed(
+            pb::SaveRequest {
+                session_id: "s2".into(),
+                key: "plan".into(),
+                value_json: "2".into(),
+                expected_version: Some(expected_version),
+                ttl_seconds: 0,
+            },
+            &ada.token,
+        )
+    };
+    let refused = app.client.save(compare_and_set(7)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Aborted, "{refused:?}");
+    app.client.save(compare_and_set(1)).await.unwrap();
+    app.save(&ada, "s2", "other", "3").await.unwrap();
+
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        let message = tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .expect("an event arrives")
+            .unwrap();
+        let event: CloudEvent = serde_json::from_slice(&message.payload).unwrap();
+        assert_eq!(event.kind, "sankalpa.memory.saved");
+        keys.push(event.data["keys"].clone());
+    }
+    assert_eq!(
+        keys,
+        [
+            serde_json::json!([{ "key": "plan", "version": 1 }]),
+            serde_json::json!([{ "key": "plan", "version": 2 }]),
+            serde_json::json!([{ "key": "other", "version": 1 }]),
+        ]
+    );
+}
