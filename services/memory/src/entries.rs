@@ -110,6 +110,23 @@ macro_rules! save_statement {
     };
 }
 
+/// The insert of a save without a version to match ($1 tenant, $2 session, $3 user, $4 key,
+/// $5 value, $6 TTL in seconds), creating the session if needed; `$on_conflict` says what
+/// becomes of an entry already there.
+macro_rules! insert_written {
+    ($on_conflict:expr) => {
+        concat!(
+            ensure_session!(),
+            ", written AS (
+            INSERT INTO memory.entries AS e
+                (tenant_id, session_id, key, value, version, revision, expires_at)
+            VALUES ($1, $2, $4, $5::jsonb, 1, nextval('memory.revisions'),
+                CASE WHEN $6::bigint > 0 THEN now() + $6::bigint * interval '1 second' END)",
+            $on_conflict
+        )
+    };
+}
+
 #[tracing::instrument(skip_all, fields(tenant = %scope.tenant, session = %scope.session))]
 pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Result<Entry> {
     let event = state.events.row(
@@ -122,28 +139,13 @@ pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Re
         }),
     );
     let query = match save.expected_version {
-        None => sqlx::query_as(save_statement!(concat!(
-            ensure_session!(),
-            ", written AS (
-            INSERT INTO memory.entries AS e
-                (tenant_id, session_id, key, value, version, revision, expires_at)
-            VALUES ($1, $2, $4, $5::jsonb, 1, nextval('memory.revisions'),
-                CASE WHEN $6::bigint > 0 THEN now() + $6::bigint * interval '1 second' END)",
-            upsert_existing!()
-        )))
-        .bind(scope.tenant)
-        .bind(&scope.session)
-        .bind(user_id)
-        .bind(&save.key)
-        .bind(&save.value)
-        .bind(save.ttl_seconds),
-        Some(0) => sqlx::query_as(save_statement!(concat!(
-            ensure_session!(),
-            ", written AS (
-            INSERT INTO memory.entries AS e
-                (tenant_id, session_id, key, value, version, revision, expires_at)
-            VALUES ($1, $2, $4, $5::jsonb, 1, nextval('memory.revisions'),
-                CASE WHEN $6::bigint > 0 THEN now() + $6::bigint * interval '1 second' END)
+        None | Some(0) => {
+            // A create-only save (expected version 0) may only replace an expired entry.
+            let statement = if save.expected_version.is_none() {
+                save_statement!(insert_written!(upsert_existing!()))
+            } else {
+                save_statement!(insert_written!(
+                    "
             ON CONFLICT (tenant_id, session_id, key) DO UPDATE SET
                 value = EXCLUDED.value,
                 version = 1,
@@ -152,13 +154,16 @@ pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Re
                 updated_at = now(),
                 expires_at = EXCLUDED.expires_at
             WHERE e.expires_at <= now()"
-        )))
-        .bind(scope.tenant)
-        .bind(&scope.session)
-        .bind(user_id)
-        .bind(&save.key)
-        .bind(&save.value)
-        .bind(save.ttl_seconds),
+                ))
+            };
+            sqlx::query_as(statement)
+                .bind(scope.tenant)
+                .bind(&scope.session)
+                .bind(user_id)
+                .bind(&save.key)
+                .bind(&save.value)
+                .bind(save.ttl_seconds)
+        }
         Some(expected) => sqlx::query_as(save_statement!(concat!(
             "WITH written AS (
             UPDATE memory.entries SET

@@ -14,17 +14,7 @@ use crate::helpers::{
 async fn a_viewer_calling_an_admin_route_gets_403(pool: PgPool) {
     let app = spawn_app(pool).await;
     let admin = app.admin().await;
-    let email = unique_email();
-    let created = app
-        .client
-        .post(app.url("/api/users"))
-        .bearer_auth(&admin.access_token)
-        .json(&json!({ "email": email, "password": PASSWORD, "roles": ["viewer"] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let viewer = app.session(&email, PASSWORD).await;
+    let viewer = new_viewer(&app, &admin).await;
 
     assert_eq!(
         app.get_as("/api/users/me", &viewer.access_token)

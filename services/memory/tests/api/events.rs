@@ -4,21 +4,31 @@ use futures::StreamExt;
 use sankalpa_kit::events::CloudEvent;
 use sankalpa_proto::v1 as pb;
 
-use crate::{authed, start};
+use crate::{Caller, TestMemory, authed, start};
+
+/// Memory's events about `session` of `caller`'s tenant, from now on; keep the client alive.
+async fn subscribe(
+    app: &TestMemory,
+    caller: &Caller,
+    session: &str,
+) -> (async_nats::Client, async_nats::Subscriber) {
+    let nats = async_nats::connect(&app.infra.nats_url).await.unwrap();
+    let events = nats
+        .subscribe(format!(
+            "{}memory.{}.{session}.>",
+            app.infra.subject_prefix, caller.tenant_id
+        ))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+    (nats, events)
+}
 
 #[sqlx::test(migrations = false)]
 async fn saves_deletes_and_restores_are_announced_on_nats(pool: sqlx::PgPool) {
     let mut app = start(pool).await;
     let ada = app.sign_up().await;
-    let nats = async_nats::connect(&app.infra.nats_url).await.unwrap();
-    let mut events = nats
-        .subscribe(format!(
-            "{}memory.{}.s1.>",
-            app.infra.subject_prefix, ada.tenant_id
-        ))
-        .await
-        .unwrap();
-    nats.flush().await.unwrap();
+    let (_nats, mut events) = subscribe(&app, &ada, "s1").await;
 
     app.save(&ada, "s1", "k", "1").await.unwrap();
     let backup = app
@@ -83,15 +93,7 @@ async fn a_saved_event_names_the_version_each_write_gave_and_a_refused_write_ann
 ) {
     let mut app = start(pool).await;
     let ada = app.sign_up().await;
-    let nats = async_nats::connect(&app.infra.nats_url).await.unwrap();
-    let mut events = nats
-        .subscribe(format!(
-            "{}memory.{}.s2.>",
-            app.infra.subject_prefix, ada.tenant_id
-        ))
-        .await
-        .unwrap();
-    nats.flush().await.unwrap();
+    let (_nats, mut events) = subscribe(&app, &ada, "s2").await;
 
     app.save(&ada, "s2", "plan", "1").await.unwrap();
     let compare_and_set = |expected_version| {
