@@ -24,6 +24,17 @@ async fn subscribe(
     (nats, events)
 }
 
+/// The next event, checked to travel on the subject it names.
+async fn next_event(events: &mut async_nats::Subscriber) -> CloudEvent {
+    let message = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("an event arrives")
+        .unwrap();
+    let event: CloudEvent = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(event.subject, message.subject.as_str());
+    event
+}
+
 #[sqlx::test(migrations = false)]
 async fn saves_deletes_and_restores_are_announced_on_nats(pool: sqlx::PgPool) {
     let mut app = start(pool).await;
@@ -67,12 +78,7 @@ async fn saves_deletes_and_restores_are_announced_on_nats(pool: sqlx::PgPool) {
 
     let mut seen = Vec::new();
     for _ in 0..3 {
-        let message = tokio::time::timeout(Duration::from_secs(5), events.next())
-            .await
-            .expect("an event arrives")
-            .unwrap();
-        let event: CloudEvent = serde_json::from_slice(&message.payload).unwrap();
-        assert_eq!(event.subject, message.subject.as_str());
+        let event = next_event(&mut events).await;
         assert_eq!(event.tenantid, ada.tenant_id);
         assert_eq!(event.data["session_id"], "s1");
         seen.push(event.kind);
@@ -115,11 +121,7 @@ async fn a_saved_event_names_the_version_each_write_gave_and_a_refused_write_ann
 
     let mut keys = Vec::new();
     for _ in 0..3 {
-        let message = tokio::time::timeout(Duration::from_secs(5), events.next())
-            .await
-            .expect("an event arrives")
-            .unwrap();
-        let event: CloudEvent = serde_json::from_slice(&message.payload).unwrap();
+        let event = next_event(&mut events).await;
         assert_eq!(event.kind, "sankalpa.memory.saved");
         keys.push(event.data["keys"].clone());
     }
