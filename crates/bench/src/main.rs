@@ -757,11 +757,19 @@ impl Fleet {
             "SANKALPA_DATABASE_URL",
             "postgres://postgres@127.0.0.1:5432/sankalpa_bench",
         );
-        let [auth_grpc, auth_http, memory_grpc, memory_http] =
-            [free_port()?, free_port()?, free_port()?, free_port()?];
-        let [agents_grpc, agents_http, chains_grpc, chains_http] =
-            [free_port()?, free_port()?, free_port()?, free_port()?];
-        let [market_grpc, market_http, gateway] = [free_port()?, free_port()?, free_port()?];
+        let [
+            auth_grpc,
+            auth_http,
+            memory_grpc,
+            memory_http,
+            agents_grpc,
+            agents_http,
+            chains_grpc,
+            chains_http,
+            market_grpc,
+            market_http,
+            gateway,
+        ] = free_ports()?;
         let objects = bin_dir.join("bench-objects").to_string_lossy().into_owned();
         // The catalogs by absolute path, so the bench runs from any directory.
         let catalog = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog");
@@ -1009,8 +1017,17 @@ async fn wait_ready(client: &Client, url: &str, fleet: &mut Fleet) -> Result<()>
 
 /// A port that was free a moment ago. The small race (another process taking it before the
 /// service binds) is acceptable for a bench; the service would fail loudly.
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// `N` distinct free ports. Every listener is held until all are chosen: a port released
+/// at once may be handed out again by the next bind, and two services would then collide.
+fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
 }
 
 fn env_or(name: &str, default: &str) -> String {
