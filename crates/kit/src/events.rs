@@ -21,7 +21,6 @@ use crate::telemetry;
 pub const CHANNELS: &[&str] = &["agents", "chains", "memory", "market"];
 
 /// Trace context (W3C `traceparent`, ...) as it travels in a message's headers.
-/// The trace context an event carries as NATS headers.
 pub type TraceHeaders = HashMap<String, String>;
 
 const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -125,9 +124,7 @@ impl EventBus {
         action: &str,
         data: serde_json::Value,
     ) -> anyhow::Result<(CloudEvent, PublishAckFuture)> {
-        let event = self.event(channel, tenant, entity, action, data);
-        let mut trace = TraceHeaders::new();
-        telemetry::inject(&mut trace);
+        let (event, trace) = self.traced_event(channel, tenant, entity, action, data);
         let payload = serde_json::to_vec(&event)?;
         let stored = self
             .send(event.subject.clone(), &event.id, payload, &trace)
@@ -135,8 +132,24 @@ impl EventBus {
         Ok((event, stored))
     }
 
+    /// The event [`publish`](Self::publish) would send and the current span's trace context
+    /// to send it with.
+    pub(crate) fn traced_event(
+        &self,
+        channel: &str,
+        tenant: &str,
+        entity: &str,
+        action: &str,
+        data: serde_json::Value,
+    ) -> (CloudEvent, TraceHeaders) {
+        let event = self.event(channel, tenant, entity, action, data);
+        let mut trace = TraceHeaders::new();
+        telemetry::inject(&mut trace);
+        (event, trace)
+    }
+
     /// The event [`publish`](Self::publish) would send, with a fresh id.
-    pub(crate) fn event(
+    fn event(
         &self,
         channel: &str,
         tenant: &str,

@@ -67,7 +67,6 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{CloudEvent, EventBus, TraceHeaders};
-use crate::telemetry;
 
 /// How often a relay looks for rows without being woken: rows another replica enqueued, or left
 /// behind when it died, wait at most this long.
@@ -182,9 +181,10 @@ impl Outbox {
         action: &str,
         data: serde_json::Value,
     ) -> OutboxRow {
-        let event = self.inner.bus.event(channel, tenant, entity, action, data);
-        let mut headers = TraceHeaders::new();
-        telemetry::inject(&mut headers);
+        let (event, headers) = self
+            .inner
+            .bus
+            .traced_event(channel, tenant, entity, action, data);
         OutboxRow { event, headers }
     }
 
