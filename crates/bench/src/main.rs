@@ -1015,10 +1015,10 @@ async fn wait_ready(client: &Client, url: &str, fleet: &mut Fleet) -> Result<()>
     }
 }
 
-/// A port that was free a moment ago. The small race (another process taking it before the
-/// service binds) is acceptable for a bench; the service would fail loudly.
-/// `N` distinct free ports. Every listener is held until all are chosen: a port released
-/// at once may be handed out again by the next bind, and two services would then collide.
+/// `N` distinct ports that were free a moment ago. Every listener is held until all are chosen:
+/// a port released at once may be handed out again by the next bind, and two services would
+/// then collide. The small race left (another process taking one before its service binds) is
+/// acceptable for a bench; the service would fail loudly.
 fn free_ports<const N: usize>() -> Result<[u16; N]> {
     let listeners = (0..N)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
