@@ -1,17 +1,28 @@
 //! Rate limiting, shared by every gateway replica through Redis.
 //!
-//! Each request costs one Lua script run: a sliding-window counter estimated from two fixed
-//! windows (the previous window's count weighted by how much of it the sliding window still
-//! covers, plus the current window's count). That is close to a true sliding log at the memory
-//! cost of two integers per caller. Callers are counted per principal when they present a valid
-//! credential and per client address otherwise; login and register have a stricter bucket of
-//! their own, per address, because each attempt costs an argon2 hash and invites guessing.
+//! The count is a sliding-window estimate from two fixed windows (the previous window's count
+//! weighted by how much of it the sliding window still covers, plus the current window's
+//! count): close to a true sliding log at the memory cost of two integers per caller. Callers
+//! are counted per principal when they present a valid credential and per client address
+//! otherwise; login and register have a stricter bucket of their own, per address, because each
+//! attempt costs an argon2 hash and invites guessing.
+//!
+//! A gateway does not ask Redis on every request. One Lua script run leases it a share of the
+//! room left in the bucket: a sixteenth of it, at most [`MAX_LEASE`] requests, and never less
+//! than one. The lease is counted in Redis at once, so every replica sees it, and spent here
+//! until it runs out or its window ends. A caller far below its limit thus costs Redis one
+//! script run per lease rather than per request, and near the limit leases shrink to single
+//! requests, so a limit of a few dozen is counted exactly across replicas. What a lease costs
+//! is accuracy on the safe side: requests leased but never made (the caller moved to another
+//! replica, or stopped) still count, so a caller may be refused up to `MAX_LEASE` requests per
+//! replica early, never admitted past its limit.
 //!
 //! Redis is a safeguard here, not a dependency: when it is down or slow the request goes
 //! through and `gateway_rate_limit_bypassed_total` counts it.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -27,20 +38,34 @@ use crate::authn::Authenticator;
 /// The routes with the strict bucket.
 const LOGIN_ROUTES: &[&str] = &["/api/users/login", "/api/users/register"];
 
+/// The most requests one lease grants.
+pub const MAX_LEASE: u64 = 64;
+/// A lease takes at most this fraction (1/n) of the room left, so replicas serving one caller
+/// split what is left rather than one taking it all.
+const LEASE_SHARE: u64 = 16;
+/// Past this many buckets held, leases of ended windows are dropped before adding one, so
+/// many callers cannot grow the table without bound.
+const LEASES_SWEEP_AT: usize = 10_000;
+
+/// Grants up to ARGV[4] requests (at most a 1/ARGV[5] share of the room left, at least one)
+/// when the estimate leaves room for one more; returns {granted, current, previous}, granted 0
+/// for a refusal.
 const SLIDING_WINDOW: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
 local limit = tonumber(ARGV[1])
 local window_ms = tonumber(ARGV[2])
 local elapsed_ms = tonumber(ARGV[3])
-if previous * (window_ms - elapsed_ms) / window_ms + current + 1 > limit then
+local room = math.floor(limit - previous * (window_ms - elapsed_ms) / window_ms - current)
+if room < 1 then
   return {0, current, previous}
 end
-current = redis.call('INCR', KEYS[1])
-if current == 1 then
+local granted = math.min(tonumber(ARGV[4]), math.max(1, math.floor(room / tonumber(ARGV[5]))))
+current = redis.call('INCRBY', KEYS[1], granted)
+if current == granted then
   redis.call('PEXPIRE', KEYS[1], window_ms * 2)
 end
-return {1, current, previous}
+return {granted, current, previous}
 ";
 
 #[derive(Debug, Clone)]
@@ -89,6 +114,17 @@ pub struct RateLimiter {
     script: redis::Script,
     config: RateLimitConfig,
     trust_forwarded_for: bool,
+    /// What this gateway holds of each bucket's current window.
+    leases: Mutex<HashMap<String, Lease>>,
+}
+
+/// Requests of one bucket this gateway may still admit without asking Redis.
+struct Lease {
+    /// The fixed window the lease was counted in; it is void in any other.
+    window: u64,
+    left: u64,
+    /// The room Redis had left, unleased, when it granted this.
+    unleased: u64,
 }
 
 /// The outcome of one check, and what the RateLimit-* headers tell the client.
@@ -109,10 +145,12 @@ impl RateLimiter {
             script: redis::Script::new(SLIDING_WINDOW),
             config,
             trust_forwarded_for,
+            leases: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts one request against `bucket`; `None` when Redis could not say in time.
+    /// Counts one request against `bucket`, from this gateway's lease when it holds one, else
+    /// through Redis; `None` when Redis could not say in time.
     async fn check(&self, bucket: &str, limit: u64) -> Option<Decision> {
         let window_ms = u64::try_from(self.config.window.as_millis())
             .unwrap_or(u64::MAX)
@@ -122,6 +160,16 @@ impl RateLimiter {
             .map_or(0, |since| since.as_millis() as u64);
         let index = now_ms / window_ms;
         let elapsed_ms = now_ms % window_ms;
+        let reset = seconds((window_ms - elapsed_ms) as f64);
+        if let Some(remaining) = self.spend_lease(bucket, index) {
+            return Some(Decision {
+                allowed: true,
+                limit,
+                remaining,
+                reset,
+                retry_after: 0,
+            });
+        }
         let current_key = self.redis.key(&format!("ratelimit:{bucket}:{index}"));
         let previous_key = self
             .redis
@@ -132,13 +180,15 @@ impl RateLimiter {
             .key(previous_key)
             .arg(limit)
             .arg(window_ms)
-            .arg(elapsed_ms);
+            .arg(elapsed_ms)
+            .arg(MAX_LEASE)
+            .arg(LEASE_SHARE);
         let counts = tokio::time::timeout(
             self.config.redis_timeout,
-            invocation.invoke_async::<(u8, u64, u64)>(&mut connection),
+            invocation.invoke_async::<(u64, u64, u64)>(&mut connection),
         )
         .await;
-        let (allowed, current, previous) = match counts {
+        let (granted, current, previous) = match counts {
             Ok(Ok(counts)) => counts,
             Ok(Err(err)) => {
                 tracing::debug!(error = %err, "rate limit bypassed: Redis failed");
@@ -154,13 +204,56 @@ impl RateLimiter {
         let window = window_ms as f64;
         let elapsed = elapsed_ms as f64;
         let estimate = previous as f64 * (window - elapsed) / window + current as f64;
+        let unleased = (limit as f64 - estimate).floor().max(0.0) as u64;
+        // This request takes one of the grant; the rest is kept for the next ones.
+        let left = granted.saturating_sub(1);
+        if left > 0 {
+            self.keep_lease(bucket, index, left, unleased);
+        }
         Some(Decision {
-            allowed: allowed == 1,
+            allowed: granted > 0,
             limit,
-            remaining: (limit as f64 - estimate).floor().max(0.0) as u64,
-            reset: seconds(window - elapsed),
+            remaining: unleased + left,
+            reset,
             retry_after: seconds(wait_ms(limit, current, previous, window, elapsed)),
         })
+    }
+
+    /// Takes one request from the bucket's lease of window `index`; the requests then left to
+    /// the caller as far as this gateway knows, or `None` without a lease to spend.
+    fn spend_lease(&self, bucket: &str, index: u64) -> Option<u64> {
+        let mut leases = self
+            .leases
+            .lock()
+            .expect("the lease table is never poisoned");
+        let lease = leases.get_mut(bucket)?;
+        if lease.window != index || lease.left == 0 {
+            return None;
+        }
+        lease.left -= 1;
+        Some(lease.unleased + lease.left)
+    }
+
+    fn keep_lease(&self, bucket: &str, index: u64, left: u64, unleased: u64) {
+        let mut leases = self
+            .leases
+            .lock()
+            .expect("the lease table is never poisoned");
+        if leases.len() >= LEASES_SWEEP_AT && !leases.contains_key(bucket) {
+            leases.retain(|_, lease| lease.window == index && lease.left > 0);
+        }
+        let lease = leases.entry(bucket.to_owned()).or_insert(Lease {
+            window: index,
+            left: 0,
+            unleased,
+        });
+        // Requests racing for one bucket may each have leased: what they got adds up.
+        if lease.window != index {
+            lease.window = index;
+            lease.left = 0;
+        }
+        lease.left += left;
+        lease.unleased = unleased;
     }
 
     fn client_address(&self, request: &Request) -> String {

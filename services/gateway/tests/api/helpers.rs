@@ -13,7 +13,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     _gateway: Running,
-    _auth: Running,
+    auth: Running,
     /// The services behind the gateway besides auth, stopped before their leftovers go.
     backends: Vec<Running>,
     /// What to remove once the test ends: its stream, and its object folders (memory's first).
@@ -66,7 +66,7 @@ pub async fn spawn_app_with(
         address: gateway.http_url(),
         client: reqwest::Client::new(),
         _gateway: gateway,
-        _auth: auth,
+        auth,
         backends: Vec::new(),
         leftovers: None,
     }
@@ -99,7 +99,7 @@ pub async fn spawn_app_with_memory(
         address: gateway.http_url(),
         client: reqwest::Client::new(),
         _gateway: gateway,
-        _auth: auth,
+        auth,
         backends: vec![memory],
         leftovers: Some((infra, vec![objects])),
     }
@@ -188,7 +188,7 @@ async fn spawn_fleet(pool: PgPool, with_marketplace: bool) -> TestApp {
         address: gateway.http_url(),
         client: reqwest::Client::new(),
         _gateway: gateway,
-        _auth: auth,
+        auth,
         backends,
         leftovers: Some((infra, vec![memory_objects, objects])),
     }
@@ -201,6 +201,11 @@ pub fn unique_email() -> String {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// Auth's gRPC endpoint, for another gateway in front of the same auth.
+    pub fn auth_url(&self) -> String {
+        self.auth.grpc_url()
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {

@@ -39,6 +39,121 @@ async fn requests_past_the_limit_get_429_with_retry_after(pool: PgPool) {
     problem(limited, StatusCode::TOO_MANY_REQUESTS).await;
 }
 
+/// The rate-limit counters this test's gateways keep in Redis, by key.
+async fn shared_counts(redis_url: &str, prefix: &str) -> Vec<(String, u64)> {
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}ratelimit:*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let mut counts = Vec::new();
+    for key in keys {
+        let count: u64 = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        counts.push((key, count));
+    }
+    counts
+}
+
+/// A day: no test here lasts long enough to see two windows.
+const LONG_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+#[sqlx::test(migrations = false)]
+async fn a_caller_far_below_its_limit_is_counted_by_the_lease_not_by_the_request(pool: PgPool) {
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let mut redis_url = String::new();
+    let app = spawn_app_with(pool, |_, gateway| {
+        gateway.redis_key_prefix = prefix.clone();
+        gateway.rate_limit.window = LONG_WINDOW;
+        gateway.rate_limit.anonymous = 1000;
+        redis_url = gateway.infra.redis_url.clone();
+    })
+    .await;
+    let status = || app.client.get(app.url("/api/status")).send();
+
+    let first = status().await.unwrap();
+    assert_eq!(
+        header(&first, "ratelimit-remaining").as_deref(),
+        Some("999")
+    );
+    let leased = shared_counts(&redis_url, &prefix).await;
+    let [(key, lease)] = leased.as_slice() else {
+        panic!("one counter, for the client's address: {leased:?}");
+    };
+    assert!(
+        (2..=sankalpa_gateway::ratelimit::MAX_LEASE).contains(lease),
+        "the first request leases a share of the limit: {lease}"
+    );
+
+    // The rest of the lease is spent without Redis counting anything more, one request at a
+    // time as the headers tell.
+    for remaining in (1000 - lease..999).rev() {
+        let response = status().await.unwrap();
+        assert_eq!(
+            header(&response, "ratelimit-remaining"),
+            Some(remaining.to_string())
+        );
+    }
+    assert_eq!(
+        shared_counts(&redis_url, &prefix).await,
+        vec![(key.clone(), *lease)]
+    );
+
+    let next = status().await.unwrap();
+    assert_eq!(
+        header(&next, "ratelimit-remaining"),
+        Some((999 - lease).to_string())
+    );
+    let [(_, counted)] = shared_counts(&redis_url, &prefix).await[..] else {
+        panic!("still one counter");
+    };
+    assert!(
+        counted > *lease,
+        "a new lease once the first is spent: {counted}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn gateways_sharing_a_caller_admit_exactly_its_limit_between_them(pool: PgPool) {
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let mut second = None;
+    let app = spawn_app_with(pool, |_, gateway| {
+        gateway.redis_key_prefix = prefix.clone();
+        gateway.rate_limit.window = LONG_WINDOW;
+        gateway.rate_limit.anonymous = 40;
+        second = Some(gateway.clone());
+    })
+    .await;
+    let mut second = second.unwrap();
+    second.auth_url = app.auth_url();
+    let other = sankalpa_testkit::spawn_gateway(second.infra.clone(), |config| *config = second)
+        .await
+        .unwrap();
+    let urls = [
+        app.url("/api/status"),
+        format!("{}/api/status", other.http_url()),
+    ];
+
+    let mut admitted = 0;
+    for attempt in 0..60 {
+        let response = app.client.get(&urls[attempt % 2]).send().await.unwrap();
+        match response.status() {
+            StatusCode::OK => admitted += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(
+        admitted, 40,
+        "leases of more than one request are all spent"
+    );
+}
+
 #[sqlx::test(migrations = false)]
 async fn login_attempts_have_a_stricter_bucket_of_their_own(pool: PgPool) {
     let app = spawn_app_with(pool, |_, gateway| gateway.rate_limit.login = 2).await;
