@@ -126,12 +126,13 @@ pub async fn install(
         made => made?,
     };
 
+    let install_id = Uuid::now_v7();
     let mut tx = state.pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO marketplace.installs (id, tenant_id, item_id, version, target, installed_by) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, item_id, version) DO NOTHING",
     )
-    .bind(Uuid::now_v7())
+    .bind(install_id)
     .bind(installer.tenant)
     .bind(item.id)
     .bind(&row.version)
@@ -146,28 +147,30 @@ pub async fn install(
             .bind(item.id)
             .execute(&mut *tx)
             .await?;
-    }
-    tx.commit().await?;
-    let done = find(&state.pool, installer.tenant, item.id, &row.version)
-        .await?
-        .ok_or_else(|| MarketError::Internal(anyhow::anyhow!("a committed install is gone")))?;
-    if inserted {
         state
             .events
-            .publish(
+            .enqueue(
+                &mut tx,
                 installer.tenant,
                 item.id,
                 Action::Installed,
                 serde_json::json!({
                     "item_id": item.id,
-                    "install_id": done.id,
-                    "version": done.version,
-                    "kind": done.kind,
-                    "target": done.target,
+                    "install_id": install_id,
+                    "version": row.version,
+                    "kind": kind.as_str(),
+                    "target": target,
                 }),
             )
-            .await;
+            .await?;
     }
+    tx.commit().await?;
+    if inserted {
+        state.events.wake();
+    }
+    let done = find(&state.pool, installer.tenant, item.id, &row.version)
+        .await?
+        .ok_or_else(|| MarketError::Internal(anyhow::anyhow!("a committed install is gone")))?;
     // A concurrent install of the same version recorded first: this one changed nothing new.
     Ok((done, !inserted))
 }

@@ -6,8 +6,8 @@
 //! documents) live in the object store with their SHA-256 ([`packages`]), checked by the service
 //! that owns the kind before they are accepted and again, by checksum, before they are
 //! installed ([`owners`], [`installs`]). Items are found by Postgres full-text search
-//! ([`items::search`]) and rated by [`reviews`]; committed changes are announced on NATS
-//! ([`events`]).
+//! ([`items::search`]) and rated by [`reviews`]; changes are announced on NATS ([`events`])
+//! through an outbox committed with them.
 //!
 //! [`Marketplace::build`] migrates, loads auth's token keys and binds both listeners (port 0
 //! works, as in tests); [`Marketplace::serve`] runs until its shutdown future resolves.
@@ -35,6 +35,7 @@ use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::events::EventBus;
 use sankalpa_kit::objects::Objects;
 use sankalpa_kit::ops::{self, Readiness};
+use sankalpa_kit::outbox::Outbox;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::marketplace_service_server::MarketplaceServiceServer;
 use sqlx::PgPool;
@@ -162,9 +163,10 @@ impl Marketplace {
             config.upstream_timeout,
         )?;
 
+        let outbox = Outbox::new("marketplace", bus, pool.clone());
         let state = Arc::new(State {
             pool,
-            events: events::Events::new(bus),
+            events: events::Events::new(outbox),
             packages: packages::Packages::new(objects),
             owners,
             max_package_bytes: config.max_package_bytes,
@@ -206,6 +208,7 @@ impl Marketplace {
             self.jwks_refresh,
             stop.clone(),
         ));
+        tasks.spawn(self.state.events.relay(stop.clone()));
         tasks.close();
 
         let api = MarketplaceServiceServer::with_interceptor(

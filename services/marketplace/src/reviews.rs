@@ -80,10 +80,10 @@ pub async fn review(
     .bind(item.id)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     state
         .events
-        .publish(
+        .enqueue(
+            &mut tx,
             reviewer.tenant,
             item.id,
             Action::Reviewed,
@@ -94,7 +94,9 @@ pub async fn review(
                 "user_id": review.user_id,
             }),
         )
-        .await;
+        .await?;
+    tx.commit().await?;
+    state.events.wake();
     Ok(review)
 }
 

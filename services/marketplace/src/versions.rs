@@ -134,15 +134,7 @@ pub async fn publish(
     let item_id = existing.as_ref().map_or_else(Uuid::now_v7, |item| item.id);
     let stored = state.packages.put(item_id, &publish.package).await?;
 
-    let committed = record(
-        &state.pool,
-        publisher,
-        &publish,
-        item_id,
-        &author_name,
-        &stored,
-    )
-    .await;
+    let committed = record(state, publisher, &publish, item_id, &author_name, &stored).await;
     let (item, row) = match committed {
         Ok(done) => done,
         Err(err) => {
@@ -150,22 +142,7 @@ pub async fn publish(
             return Err(err);
         }
     };
-    state
-        .events
-        .publish(
-            publisher.tenant,
-            item.id,
-            Action::Published,
-            serde_json::json!({
-                "item_id": item.id,
-                "slug": item.slug,
-                "kind": item.kind_text,
-                "version": row.version,
-                "sha256": row.sha256,
-                "published_by": row.published_by,
-            }),
-        )
-        .await;
+    state.events.wake();
     Ok((item, row))
 }
 
@@ -178,7 +155,7 @@ fn already_published(version: &str) -> MarketError {
 /// The version's row, and the item's (created on its first version), in one transaction
 /// under the item's lock.
 async fn record(
-    pool: &PgPool,
+    state: &State,
     publisher: &Publisher,
     publish: &Publish,
     new_id: Uuid,
@@ -186,7 +163,7 @@ async fn record(
     stored: &Stored,
 ) -> Result<(Item, ItemVersion)> {
     let version = publish.version.to_string();
-    let mut tx = pool.begin().await?;
+    let mut tx = state.pool.begin().await?;
     let item_id = match items::lock_by_slug(&mut tx, publisher.tenant, &publish.slug).await? {
         Some(item) => {
             may_publish(publisher, &item, publish)?;
@@ -246,6 +223,23 @@ async fn record(
     .bind(&latest)
     .fetch_one(&mut *tx)
     .await?;
+    state
+        .events
+        .enqueue(
+            &mut tx,
+            publisher.tenant,
+            item.id,
+            Action::Published,
+            serde_json::json!({
+                "item_id": item.id,
+                "slug": item.slug,
+                "kind": item.kind_text,
+                "version": row.version,
+                "sha256": row.sha256,
+                "published_by": row.published_by,
+            }),
+        )
+        .await?;
     tx.commit().await?;
     Ok((item, row))
 }
