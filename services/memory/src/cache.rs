@@ -10,7 +10,11 @@
 //! Redis can only make loads faster. Any error is a miss (and a skipped offer); a cached value
 //! lives at most `ttl`, which bounds how stale a key can be if a write committed but could not
 //! reach Redis, and never past the entry's own expiry.
+//!
+//! In front of Redis sits a small in-process tier ([`crate::near`]), filled from Redis reads and
+//! kept coherent by Redis's invalidation pushes; a load it holds costs no round trip at all.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,6 +22,7 @@ use sankalpa_kit::cache::Redis;
 use uuid::Uuid;
 
 use crate::entries::Entry;
+use crate::near::Near;
 
 /// Stores ARGV[2] under KEYS[1] for ARGV[3] ms unless the value there has a revision (its
 /// leading digits) of ARGV[1] or more.
@@ -41,15 +46,34 @@ pub struct EntryCache {
     redis: Redis,
     ttl: Duration,
     offer: redis::Script,
+    /// The in-process tier and the tracking connection its reads go over, unless disabled.
+    near: Option<(Arc<Near>, Redis)>,
 }
 
 impl EntryCache {
-    pub fn new(redis: Redis, ttl: Duration) -> Self {
-        Self {
+    /// The cache in `redis`, with an in-process tier of `near_bytes` (0: none) whose reads go
+    /// over a tracking connection to `redis_url`.
+    pub fn new(
+        redis: Redis,
+        redis_url: &str,
+        ttl: Duration,
+        near_bytes: usize,
+    ) -> anyhow::Result<Self> {
+        let near = if near_bytes == 0 {
+            None
+        } else {
+            let near = Arc::new(Near::new(near_bytes, ttl));
+            let pushed = near.clone();
+            let tracking =
+                Redis::with_pushes(redis_url, redis.prefix(), move |push| pushed.on_push(&push))?;
+            Some((near, tracking))
+        };
+        Ok(Self {
             redis,
             ttl,
             offer: redis::Script::new(OFFER),
-        }
+            near,
+        })
     }
 
     /// The Redis key of an entry. The session id's length makes the key unambiguous whatever
@@ -61,27 +85,58 @@ impl EntryCache {
         ))
     }
 
-    /// The cached entry, when Redis holds a live one.
+    /// The cached entry, when the in-process tier or Redis holds a live one.
     pub async fn get(&self, tenant: Uuid, session: &str, key: &str) -> Option<Entry> {
-        let mut connection = self.redis.connection();
-        let cached: Option<String> = match redis::cmd("GET")
-            .arg(self.redis_key(tenant, session, key))
-            .query_async(&mut connection)
-            .await
-        {
-            Ok(cached) => cached,
+        let redis_key = self.redis_key(tenant, session, key);
+        let Some((near, tracking)) = &self.near else {
+            let found = self
+                .read(&mut self.redis.connection(), &redis_key, key)
+                .await;
+            return counted(found, "hit");
+        };
+        if let Some(entry) = near.get(&redis_key) {
+            return counted(Some(entry), "near");
+        }
+        let generation = near.generation();
+        let found = self.read(&mut tracking.connection(), &redis_key, key).await;
+        if let Some(entry) = &found {
+            near.keep(redis_key, entry.clone(), generation);
+        }
+        counted(found, "hit")
+    }
+
+    /// A live entry from Redis; with an in-process tier, `connection` is its tracking one.
+    async fn read(
+        &self,
+        connection: &mut redis::aio::ConnectionManager,
+        redis_key: &str,
+        key: &str,
+    ) -> Option<Entry> {
+        let mut read = redis::pipe();
+        if self.near.is_some() {
+            // In the GET's pipeline, so the connection that reads the key is one that tracks it;
+            // named, so operators can tell it in CLIENT LIST.
+            read.cmd("CLIENT")
+                .arg("SETNAME")
+                .arg(format!("memory-near:{}", self.redis.prefix()))
+                .ignore()
+                .cmd("CLIENT")
+                .arg("TRACKING")
+                .arg("ON")
+                .ignore();
+        }
+        read.cmd("GET").arg(redis_key);
+        let cached: Option<String> = match read.query_async::<(Option<String>,)>(connection).await {
+            Ok((cached,)) => cached,
             Err(err) => {
                 failed("get", &err);
                 return None;
             }
         };
         // A tombstone, an unreadable value or an expired entry is a miss like no value at all.
-        let entry = cached
+        cached
             .and_then(|cached| decode(key, &cached))
-            .filter(|entry| entry.expires_at.is_none_or(|at| at > Utc::now()));
-        let result = if entry.is_some() { "hit" } else { "miss" };
-        metrics::counter!("memory_cache_lookups_total", "result" => result).increment(1);
-        entry
+            .filter(|entry| entry.expires_at.is_none_or(|at| at > Utc::now()))
     }
 
     /// Offers committed changes; each is stored unless the cache already knows a newer one.
@@ -117,7 +172,7 @@ impl EntryCache {
         let mut connection = self.redis.connection();
         let stored: Result<i64, _> = self
             .offer
-            .key(redis_key)
+            .key(&redis_key)
             .arg(revision)
             .arg(value)
             .arg(millis)
@@ -126,7 +181,19 @@ impl EntryCache {
         if let Err(err) = stored {
             failed("offer", &err);
         }
+        // Only now: a read of this tier that started before Redis held the change is turned
+        // away, and the caller, answered after this, reads its own write.
+        if let Some((near, _)) = &self.near {
+            near.forget(&redis_key);
+        }
     }
+}
+
+/// Counts the lookup: a hit where it was found (`near` or `hit` for Redis), else a miss.
+fn counted(found: Option<Entry>, hit: &'static str) -> Option<Entry> {
+    let result = if found.is_some() { hit } else { "miss" };
+    metrics::counter!("memory_cache_lookups_total", "result" => result).increment(1);
+    found
 }
 
 fn failed(operation: &'static str, err: &redis::RedisError) {

@@ -21,6 +21,7 @@ use crate::cache::Change;
 use crate::error::{MemoryError, Result};
 use crate::events::Action;
 use crate::input;
+use crate::saves::Pending;
 
 /// The columns of an [`Entry`], for `SELECT` and `RETURNING`.
 macro_rules! entry_columns {
@@ -110,23 +111,8 @@ macro_rules! save_statement {
     };
 }
 
-/// The insert of a save without a version to match ($1 tenant, $2 session, $3 user, $4 key,
-/// $5 value, $6 TTL in seconds), creating the session if needed; `$on_conflict` says what
-/// becomes of an entry already there.
-macro_rules! insert_written {
-    ($on_conflict:expr) => {
-        concat!(
-            ensure_session!(),
-            ", written AS (
-            INSERT INTO memory.entries AS e
-                (tenant_id, session_id, key, value, version, revision, expires_at)
-            VALUES ($1, $2, $4, $5::jsonb, 1, nextval('memory.revisions'),
-                CASE WHEN $6::bigint > 0 THEN now() + $6::bigint * interval '1 second' END)",
-            $on_conflict
-        )
-    };
-}
-
+/// Writes `save`: through the group commit of [`crate::saves`] when it has no version to
+/// match, else as a compare-and-set of its own, which may conflict.
 #[tracing::instrument(skip_all, fields(tenant = %scope.tenant, session = %scope.session))]
 pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Result<Entry> {
     let event = state.events.row(
@@ -139,13 +125,29 @@ pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Re
         }),
     );
     let query = match save.expected_version {
-        None | Some(0) => {
-            // A create-only save (expected version 0) may only replace an expired entry.
-            let statement = if save.expected_version.is_none() {
-                save_statement!(insert_written!(upsert_existing!()))
-            } else {
-                save_statement!(insert_written!(
-                    "
+        None => {
+            return state
+                .saves
+                .save(Pending {
+                    tenant: scope.tenant,
+                    session: scope.session.clone(),
+                    user_id: user_id.to_owned(),
+                    key: save.key,
+                    value: save.value,
+                    ttl_seconds: save.ttl_seconds,
+                    event,
+                })
+                .await;
+        }
+        // A create-only save ($1 tenant, $2 session, $3 user, $4 key, $5 value, $6 TTL in
+        // seconds) creates the session if needed, and may only replace an expired entry.
+        Some(0) => sqlx::query_as(save_statement!(concat!(
+            ensure_session!(),
+            ", written AS (
+            INSERT INTO memory.entries AS e
+                (tenant_id, session_id, key, value, version, revision, expires_at)
+            VALUES ($1, $2, $4, $5::jsonb, 1, nextval('memory.revisions'),
+                CASE WHEN $6::bigint > 0 THEN now() + $6::bigint * interval '1 second' END)
             ON CONFLICT (tenant_id, session_id, key) DO UPDATE SET
                 value = EXCLUDED.value,
                 version = 1,
@@ -154,16 +156,13 @@ pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Re
                 updated_at = now(),
                 expires_at = EXCLUDED.expires_at
             WHERE e.expires_at <= now()"
-                ))
-            };
-            sqlx::query_as(statement)
-                .bind(scope.tenant)
-                .bind(&scope.session)
-                .bind(user_id)
-                .bind(&save.key)
-                .bind(&save.value)
-                .bind(save.ttl_seconds)
-        }
+        )))
+        .bind(scope.tenant)
+        .bind(&scope.session)
+        .bind(user_id)
+        .bind(&save.key)
+        .bind(&save.value)
+        .bind(save.ttl_seconds),
         Some(expected) => sqlx::query_as(save_statement!(concat!(
             "WITH written AS (
             UPDATE memory.entries SET
@@ -187,7 +186,8 @@ pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Re
         .bind(Json(&event.event))
         .bind(Json(&event.headers))
         .fetch_optional(&state.pool)
-        .await?;
+        .await
+        .map_err(|err| MemoryError::of_value_write(err, "value_json"))?;
     let Some(entry) = written else {
         let current = current_version(&state.pool, scope, &save.key).await?;
         return Err(conflict(current));

@@ -37,6 +37,21 @@ impl MemoryError {
     }
 }
 
+impl MemoryError {
+    /// The database error of a write whose only free-form parameter is a value: a data
+    /// exception (SQLSTATE class 22) there is JSON that Postgres cannot store, such as a number
+    /// past the range of `numeric`, and so the caller's to fix.
+    pub fn of_value_write(err: sqlx::Error, value_field: &str) -> Self {
+        match err.as_database_error() {
+            Some(db) if db.code().is_some_and(|code| code.starts_with("22")) => Self::invalid(
+                value_field,
+                format!("is JSON that cannot be stored: {}", db.message()),
+            ),
+            _ => err.into(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for MemoryError {
     fn from(err: sqlx::Error) -> Self {
         let code = err

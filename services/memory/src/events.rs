@@ -25,6 +25,7 @@ impl Action {
     }
 }
 
+#[derive(Clone)]
 pub struct Events {
     outbox: Outbox,
 }

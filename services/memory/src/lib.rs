@@ -3,7 +3,8 @@
 //! restore. It owns the `memory` schema and serves `sankalpa.v1.MemoryService` over gRPC
 //! (50054), with health and metrics over HTTP (9104).
 //!
-//! Postgres is the source of truth ([`entries`], [`sessions`], [`transactions`], [`backups`]);
+//! Postgres is the source of truth ([`entries`], [`sessions`], [`transactions`], [`backups`]),
+//! and concurrent unconditional saves are committed together ([`saves`]);
 //! single-key loads go through a Redis read-through cache ([`cache`]) that writes keep current
 //! after they commit; every change is announced on NATS ([`events`]) through an outbox committed
 //! with it.
@@ -18,6 +19,8 @@ mod error;
 mod events;
 mod grpc;
 mod input;
+mod near;
+mod saves;
 mod sessions;
 mod transactions;
 
@@ -68,6 +71,9 @@ pub struct Config {
     /// How long a cached entry may be served from Redis: the bound on staleness should a write
     /// commit but fail to update the cache (`SANKALPA_MEMORY_CACHE_TTL_MS`).
     pub cache_ttl: Duration,
+    /// The bytes of entries held in process in front of Redis
+    /// (`SANKALPA_MEMORY_NEAR_CACHE_BYTES`, 0 turns that tier off).
+    pub near_cache_bytes: usize,
     /// How often expired entries are deleted (`SANKALPA_MEMORY_SWEEP_INTERVAL_MS`); they read
     /// as absent from the moment they expire, this only reclaims the space.
     pub sweep_interval: Duration,
@@ -89,6 +95,7 @@ impl Config {
             redis_key_prefix: config::var("SANKALPA_REDIS_KEY_PREFIX", "sankalpa:".to_owned())?,
             max_value_bytes: config::var("SANKALPA_MEMORY_MAX_VALUE_BYTES", 1024 * 1024)?,
             cache_ttl: config::millis("SANKALPA_MEMORY_CACHE_TTL_MS", Duration::from_secs(10))?,
+            near_cache_bytes: config::var("SANKALPA_MEMORY_NEAR_CACHE_BYTES", 16 * 1024 * 1024)?,
             sweep_interval: config::millis(
                 "SANKALPA_MEMORY_SWEEP_INTERVAL_MS",
                 Duration::from_secs(60),
@@ -111,6 +118,7 @@ impl Config {
             redis_key_prefix: format!("test:{name}:"),
             max_value_bytes: 1024 * 1024,
             cache_ttl: Duration::from_secs(10),
+            near_cache_bytes: 16 * 1024 * 1024,
             sweep_interval: Duration::from_secs(60),
             jwks_refresh: Duration::from_secs(60),
         }
@@ -120,8 +128,9 @@ impl Config {
 /// What every request handler shares.
 pub(crate) struct State {
     pub pool: PgPool,
-    pub cache: cache::EntryCache,
+    pub cache: Arc<cache::EntryCache>,
     pub events: events::Events,
+    pub saves: saves::Saves,
     pub objects: Objects,
     pub max_value_bytes: usize,
 }
@@ -157,10 +166,18 @@ impl Memory {
 
         let outbox = Outbox::new("memory", bus, pool.clone());
 
+        let cache = Arc::new(cache::EntryCache::new(
+            redis,
+            &config.infra.redis_url,
+            config.cache_ttl,
+            config.near_cache_bytes,
+        )?);
+        let events = events::Events::new(outbox);
         let state = Arc::new(State {
+            saves: saves::Saves::new(pool.clone(), cache.clone(), events.clone()),
             pool,
-            cache: cache::EntryCache::new(redis, config.cache_ttl),
-            events: events::Events::new(outbox),
+            cache,
+            events,
             objects,
             max_value_bytes: config.max_value_bytes,
         });

@@ -3,7 +3,7 @@ use sankalpa_proto::v1::transact_op::Op;
 use serde_json::json;
 use tonic::Code;
 
-use crate::{authed, json, start_with};
+use crate::{Caller, TestMemory, authed, json, start_with};
 
 /// Every operation, with Redis pointed at a port where nothing listens: all answer, and
 /// answer what Postgres holds.
@@ -141,4 +141,142 @@ async fn a_cached_entry_never_outlives_the_write_that_replaced_it(pool: sqlx::Pg
         let loaded = app.load(&ada, "s1", "k").await.unwrap();
         assert_eq!(json(&loaded.value_json), json!(round));
     }
+}
+
+/// How many loads this replica answered from its in-process tier, by its metrics.
+async fn near_hits(app: &TestMemory) -> u64 {
+    app.metrics()
+        .await
+        .lines()
+        .find(|line| {
+            line.starts_with("memory_cache_lookups_total") && line.contains(r#"result="near""#)
+        })
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Another memory replica beside `app`: same database, Redis keys and auth.
+async fn second_replica(app: &TestMemory, prefix: &str) -> (sankalpa_testkit::Running, TestClient) {
+    let replica = sankalpa_testkit::spawn_memory(
+        app.pool.clone(),
+        app.infra.clone(),
+        &app.auth_url(),
+        |config| config.redis_key_prefix = prefix.to_owned(),
+    )
+    .await
+    .expect("the second replica starts");
+    let client = TestClient::connect(replica.grpc_url()).await.unwrap();
+    (replica, client)
+}
+
+type TestClient = pb::memory_service_client::MemoryServiceClient<tonic::transport::Channel>;
+
+async fn save_at(client: &mut TestClient, caller: &Caller, key: &str, value: &str) {
+    client
+        .save(authed(
+            pb::SaveRequest {
+                session_id: "s1".into(),
+                key: key.into(),
+                value_json: value.into(),
+                expected_version: None,
+                ttl_seconds: 0,
+            },
+            &caller.token,
+        ))
+        .await
+        .unwrap();
+}
+
+/// Loads `key` until it reads `expected`, for at most two seconds (the cache's TTL is ten).
+async fn loads_soon(app: &mut TestMemory, caller: &Caller, key: &str, expected: serde_json::Value) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let loaded = json(&app.load(caller, "s1", key).await.unwrap().value_json);
+        if loaded == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{key} still reads {loaded}, not {expected}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_load_is_answered_in_process_until_another_replica_writes_the_key(pool: sqlx::PgPool) {
+    let mut prefix = String::new();
+    let mut app = start_with(pool, |config| prefix = config.redis_key_prefix.clone()).await;
+    let (_replica, mut other) = second_replica(&app, &prefix).await;
+    let ada = app.sign_up().await;
+    app.save(&ada, "s1", "k", "1").await.unwrap();
+
+    // The first load reads Redis and keeps the entry; the ones after it are answered here.
+    let before = near_hits(&app).await;
+    for _ in 0..3 {
+        assert_eq!(
+            json(&app.load(&ada, "s1", "k").await.unwrap().value_json),
+            json!(1)
+        );
+    }
+    assert!(near_hits(&app).await >= before + 2);
+
+    // A write through the other replica reaches this one through Redis's invalidation.
+    save_at(&mut other, &ada, "k", "2").await;
+    loads_soon(&mut app, &ada, "k", json!(2)).await;
+    // And a write through this one is read back at once.
+    app.save(&ada, "s1", "k", "3").await.unwrap();
+    assert_eq!(
+        json(&app.load(&ada, "s1", "k").await.unwrap().value_json),
+        json!(3)
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_lost_tracking_connection_empties_the_in_process_tier(pool: sqlx::PgPool) {
+    let mut prefix = String::new();
+    let mut app = start_with(pool, |config| prefix = config.redis_key_prefix.clone()).await;
+    let (_replica, mut other) = second_replica(&app, &prefix).await;
+    let ada = app.sign_up().await;
+    app.save(&ada, "s1", "k", "1").await.unwrap();
+    let before = near_hits(&app).await;
+    for _ in 0..2 {
+        app.load(&ada, "s1", "k").await.unwrap();
+    }
+    assert!(
+        near_hits(&app).await > before,
+        "the entry is held in process"
+    );
+
+    // This replica's tracking connection goes (the other has read nothing, so has none), and
+    // nothing tells this one of the next write but the loss itself.
+    let redis = redis::Client::open(app.infra.redis_url.as_str()).unwrap();
+    let mut redis = redis.get_multiplexed_async_connection().await.unwrap();
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let name = format!("name=memory-near:{prefix} ");
+    let tracking: Vec<&str> = clients
+        .lines()
+        .filter(|line| line.contains(&name))
+        .filter_map(|line| line.split(' ').find_map(|field| field.strip_prefix("id=")))
+        .collect();
+    assert!(
+        !tracking.is_empty(),
+        "a tracking connection is named {name}: {clients}"
+    );
+    for id in tracking {
+        let _: redis::Value = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(id)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+    }
+
+    save_at(&mut other, &ada, "k", "2").await;
+    loads_soon(&mut app, &ada, "k", json!(2)).await;
 }

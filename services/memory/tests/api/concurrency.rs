@@ -1,7 +1,7 @@
 use sankalpa_proto::v1 as pb;
 use tonic::Code;
 
-use crate::{authed, json, start};
+use crate::{TestMemory, authed, json, start, violated_field};
 
 const WRITERS: usize = 8;
 const ATTEMPTS: usize = 25;
@@ -96,4 +96,107 @@ async fn concurrent_unconditional_saves_each_get_their_own_version(pool: sqlx::P
     versions.sort_unstable();
     let expected: Vec<u64> = (1..=(WRITERS * ATTEMPTS) as u64).collect();
     assert_eq!(versions, expected, "no two writes got the same version");
+}
+
+/// Saves `value` under `key` of session s1, all at once, one task each.
+async fn save_all_at_once(
+    app: &TestMemory,
+    token: &str,
+    saves: Vec<(String, String)>,
+) -> Vec<Result<pb::Entry, tonic::Status>> {
+    let mut writers = tokio::task::JoinSet::new();
+    for (index, (key, value)) in saves.into_iter().enumerate() {
+        let mut client = app.client.clone();
+        let token = token.to_owned();
+        writers.spawn(async move {
+            let saved = client
+                .save(authed(
+                    pb::SaveRequest {
+                        session_id: "s1".into(),
+                        key,
+                        value_json: value,
+                        expected_version: None,
+                        ttl_seconds: 0,
+                    },
+                    &token,
+                ))
+                .await;
+            (index, saved.map(tonic::Response::into_inner))
+        });
+    }
+    let mut results = writers.join_all().await;
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, saved)| saved).collect()
+}
+
+#[sqlx::test(migrations = false)]
+async fn concurrent_saves_of_different_keys_commit_together(pool: sqlx::PgPool) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    let saves = (0..64)
+        .map(|n| (format!("k{n}"), format!("{{\"n\":{n}}}")))
+        .collect();
+
+    for saved in save_all_at_once(&app, &ada.token, saves).await {
+        assert_eq!(saved.unwrap().version, 1);
+    }
+
+    // Rows written by one statement share its transaction id.
+    let transactions: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT xmin::text) FROM memory.entries WHERE session_id = 's1'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        transactions < 64,
+        "64 concurrent saves took {transactions} transactions"
+    );
+    for n in [0, 31, 63] {
+        let loaded = app.load(&ada, "s1", &format!("k{n}")).await.unwrap();
+        assert_eq!(json(&loaded.value_json), serde_json::json!({ "n": n }));
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_value_postgres_cannot_store_fails_alone_and_the_saves_beside_it_land(
+    pool: sqlx::PgPool,
+) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    // Valid JSON, but past the range of Postgres's numeric.
+    let unstorable = 20;
+    let saves = (0..40)
+        .map(|n| {
+            let value = if n == unstorable {
+                "{\"n\": 1e1000000}".to_owned()
+            } else {
+                n.to_string()
+            };
+            (format!("k{n}"), value)
+        })
+        .collect();
+
+    let results = save_all_at_once(&app, &ada.token, saves).await;
+
+    for (n, saved) in results.into_iter().enumerate() {
+        if n == unstorable {
+            let refused = saved.unwrap_err();
+            assert_eq!(refused.code(), Code::InvalidArgument);
+            assert_eq!(violated_field(&refused), "value_json");
+        } else {
+            assert_eq!(saved.unwrap().version, 1, "k{n}");
+        }
+    }
+    assert_eq!(
+        app.load(&ada, "s1", &format!("k{unstorable}"))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        json(&app.load(&ada, "s1", "k39").await.unwrap().value_json),
+        serde_json::json!(39)
+    );
 }

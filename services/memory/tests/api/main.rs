@@ -27,8 +27,8 @@ pub struct TestMemory {
     /// Where backups are stored.
     pub objects: std::path::PathBuf,
     pub pool: PgPool,
-    _memory: Running,
-    _auth: Running,
+    memory: Running,
+    auth_service: Running,
 }
 
 /// Removes what the test left outside its database.
@@ -71,12 +71,27 @@ pub async fn start_with(
         infra,
         objects,
         pool,
-        _memory: memory,
-        _auth: auth,
+        memory,
+        auth_service: auth,
     }
 }
 
 impl TestMemory {
+    /// Auth's gRPC endpoint, for another memory replica beside this one.
+    pub fn auth_url(&self) -> String {
+        self.auth_service.grpc_url()
+    }
+
+    /// What memory's `/metrics` shows now.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.memory.http_url()))
+            .await
+            .expect("memory serves its metrics")
+            .text()
+            .await
+            .expect("metrics are text")
+    }
+
     /// Registers a user with a tenant of their own, and signs them in.
     pub async fn sign_up(&mut self) -> Caller {
         sankalpa_testkit::sign_up(&mut self.auth, "").await
