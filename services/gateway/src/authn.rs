@@ -12,10 +12,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sankalpa_kit::auth::{Principal, TokenError, TokenVerifier};
 use sankalpa_kit::config::Infra;
@@ -27,7 +26,6 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 use crate::AuthClient;
-use crate::observe::CallerTenant;
 
 /// Past this many cached keys, expired entries are swept before adding one, so a client sending
 /// many keys cannot grow the cache without bound.
@@ -242,33 +240,29 @@ fn unauthenticated(err: TokenError) -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED, err.to_string())
 }
 
-/// Puts the [`Caller`] into the request, or answers 401 when a credential was sent and fails.
-/// Requests without one go on anonymously: the handlers that need a caller ask for it.
+/// Puts the [`Caller`] into the request (unless the rate limiter already has), or answers 401
+/// when a credential was sent and fails; gives the caller's tenant, empty for an anonymous
+/// request. Requests without a credential go on anonymously: the handlers that need a caller
+/// ask for it.
 pub async fn authenticate(
-    State(authenticator): State<Arc<Authenticator>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let tenant = match request.extensions().get::<Caller>() {
-        Some(caller) => caller.principal.tenant_id.clone(),
-        None => match authenticator.identify(request.headers()).await {
-            Ok(Some(caller)) => {
-                let tenant = caller.principal.tenant_id.clone();
-                request.extensions_mut().insert(caller);
-                tenant
-            }
-            Ok(None) => String::new(),
-            Err(problem) => {
-                metrics::counter!("gateway_auth_rejected_total").increment(1);
-                return problem.into_response();
-            }
-        },
-    };
-    let mut response = next.run(request).await;
-    if !tenant.is_empty() {
-        response.extensions_mut().insert(CallerTenant(tenant));
+    authenticator: &Authenticator,
+    request: &mut Request,
+) -> Result<String, Response> {
+    if let Some(caller) = request.extensions().get::<Caller>() {
+        return Ok(caller.principal.tenant_id.clone());
     }
-    response
+    match authenticator.identify(request.headers()).await {
+        Ok(Some(caller)) => {
+            let tenant = caller.principal.tenant_id.clone();
+            request.extensions_mut().insert(caller);
+            Ok(tenant)
+        }
+        Ok(None) => Ok(String::new()),
+        Err(problem) => {
+            metrics::counter!("gateway_auth_rejected_total").increment(1);
+            Err(problem.into_response())
+        }
+    }
 }
 
 /// The routes a browser reaches with `EventSource` or `WebSocket`, neither of which can set a
@@ -286,12 +280,12 @@ fn streams_route(path: &str) -> bool {
 /// [`authenticate`] verifies it as any Bearer token, and takes it out of the URI so no log,
 /// span or metric ever records it. A header sent as well wins. The value is used as sent: a JWT
 /// needs no escaping in a query.
-pub async fn token_from_query(mut request: Request, next: Next) -> Response {
+pub fn token_from_query(mut request: Request) -> Result<Request, Problem> {
     if !streams_route(request.uri().path()) {
-        return next.run(request).await;
+        return Ok(request);
     }
     let Some(query) = request.uri().query() else {
-        return next.run(request).await;
+        return Ok(request);
     };
     let mut token = None;
     let kept: Vec<&str> = query
@@ -305,7 +299,7 @@ pub async fn token_from_query(mut request: Request, next: Next) -> Response {
         })
         .collect();
     let Some(token) = token else {
-        return next.run(request).await;
+        return Ok(request);
     };
     let path = request.uri().path();
     let path_and_query = if kept.is_empty() {
@@ -313,32 +307,17 @@ pub async fn token_from_query(mut request: Request, next: Next) -> Response {
     } else {
         format!("{path}?{}", kept.join("&"))
     };
+    let invalid = || Problem::new(StatusCode::BAD_REQUEST, "the query is not valid");
     let mut parts = request.uri().clone().into_parts();
-    parts.path_and_query = match path_and_query.parse() {
-        Ok(parsed) => Some(parsed),
-        Err(_) => {
-            return Problem::new(StatusCode::BAD_REQUEST, "the query is not valid").into_response();
-        }
-    };
-    match axum::http::Uri::from_parts(parts) {
-        Ok(uri) => *request.uri_mut() = uri,
-        Err(_) => {
-            return Problem::new(StatusCode::BAD_REQUEST, "the query is not valid").into_response();
-        }
-    }
+    parts.path_and_query = Some(path_and_query.parse().map_err(|_| invalid())?);
+    *request.uri_mut() = axum::http::Uri::from_parts(parts).map_err(|_| invalid())?;
     if !request.headers().contains_key(header::AUTHORIZATION) {
-        match axum::http::HeaderValue::from_str(&format!("Bearer {token}")) {
-            Ok(mut value) => {
-                value.set_sensitive(true);
-                request.headers_mut().insert(header::AUTHORIZATION, value);
-            }
-            Err(_) => {
-                return Problem::new(StatusCode::UNAUTHORIZED, "access_token is not a token")
-                    .into_response();
-            }
-        }
+        let mut value = axum::http::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| Problem::new(StatusCode::UNAUTHORIZED, "access_token is not a token"))?;
+        value.set_sensitive(true);
+        request.headers_mut().insert(header::AUTHORIZATION, value);
     }
-    next.run(request).await
+    Ok(request)
 }
 
 #[cfg(test)]

@@ -2,9 +2,8 @@
 //! what was wrong, the body size limit, and the conversions from wire types every route shares.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use sankalpa_kit::problem::Problem;
@@ -45,26 +44,22 @@ fn body_problem(rejection: &JsonRejection) -> Problem {
     Problem::new(status, rejection.body_text())
 }
 
-/// Refuses a body whose declared length is over `limit` before reading any of it. Bodies sent
-/// without a length are cut at the same limit while they are read (axum's DefaultBodyLimit).
-pub async fn limit_declared_length(
-    State(limit): State<usize>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// The 413 of a body whose declared length is over `limit`, answered before reading any of it.
+/// Bodies sent without a length are cut at the same limit while they are read (axum's
+/// DefaultBodyLimit).
+pub fn declared_too_large(request: &Request, limit: usize) -> Option<Response> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Problem::new(
+    declared.filter(|length| *length > limit as u64).map(|_| {
+        Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the request body is larger than the limit of {limit} bytes"),
         )
-        .into_response();
-    }
-    next.run(request).await
+        .into_response()
+    })
 }
 
 /// The longest plain error body turned into a problem's detail; axum's own rejections are

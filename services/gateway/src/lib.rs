@@ -1,10 +1,10 @@
 //! The REST gateway: the one HTTP entry point of Sankalpa.
 //!
-//! Every request passes the same middleware, outermost first: a request id, a tracing span
-//! joined to the caller's trace, CORS, security headers, the body size limit, the rate limit
-//! ([`ratelimit`]), authentication ([`authn`]) and request metrics ([`observe`]; being last,
-//! they count what passed the limit and authentication, which count their refusals themselves).
-//! Handlers then
+//! Every request passes the same middleware, outermost first: a request id, CORS (when origins
+//! are allowed), then the two layers of [`layers`]: a tracing span joined to the caller's
+//! trace, security headers and the body size limit around everything, and for each matched
+//! route the rate limit ([`ratelimit`]), authentication ([`authn`]) and request metrics
+//! ([`observe`]). Handlers then
 //! turn REST calls into gRPC calls of the backend services, forwarding the caller's token and
 //! trace context, and answer errors as problem+json. The OpenAPI document ([`docs`]) is
 //! generated from those handlers.
@@ -23,6 +23,7 @@ pub mod docs;
 pub mod events;
 pub mod json;
 pub mod keys;
+pub mod layers;
 pub mod marketplace;
 pub mod memory;
 pub mod observe;
@@ -352,14 +353,12 @@ fn router(
         .merge(events::routes())
         .merge(status::routes())
         .with_state(state)
-        .route_layer(middleware::from_fn(observe::metrics))
         .route_layer(middleware::from_fn_with_state(
-            authenticator.clone(),
-            authn::authenticate,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            (limiter, authenticator),
-            ratelimit::limit,
+            layers::Guard {
+                limiter,
+                authenticator,
+            },
+            layers::guard,
         ));
     // Nothing is checked by /readyz: without Redis the gateway still serves (it stops rate
     // limiting), and taking every replica out of service for that would be the larger outage.
@@ -367,31 +366,36 @@ fn router(
         .merge(sankalpa_kit::ops::router(
             sankalpa_kit::ops::Readiness::default(),
         ))
-        .route_layer(middleware::from_fn(observe::metrics));
+        .route_layer(middleware::from_fn(layers::measured));
 
     let x_request_id = HeaderName::from_static("x-request-id");
-    Ok(Router::new()
+    let router = Router::new()
         .merge(api)
         .merge(unlimited)
         .fallback(|| async {
             sankalpa_kit::problem::Problem::new(axum::http::StatusCode::NOT_FOUND, "no such route")
         })
-        .layer(middleware::map_response(json::problems_only))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(middleware::from_fn_with_state(
-            config.body_limit_bytes,
-            json::limit_declared_length,
-        ))
-        .layer(middleware::map_response(observe::security_headers))
-        .layer(cors(&config.cors_origins)?)
-        .layer(middleware::from_fn(observe::trace))
-        // Outside the trace, so the token is out of the URI before anything records it.
-        .layer(middleware::from_fn(authn::token_from_query))
+            layers::Edge {
+                body_limit: config.body_limit_bytes,
+            },
+            layers::edge,
+        ));
+    // Without allowed origins there is nothing for CORS to answer, and no layer to pass.
+    let router = match cors(&config.cors_origins)? {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    Ok(router
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid)))
 }
 
-fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
+fn cors(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
     let allow = if origins.iter().any(|origin| origin == "*") {
         AllowOrigin::any()
     } else {
@@ -402,24 +406,26 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
             .map_err(|err| anyhow::anyhow!("SANKALPA_CORS_ORIGINS has a bad origin: {err}"))?;
         AllowOrigin::list(origins)
     };
-    Ok(CorsLayer::new()
-        .allow_origin(allow)
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            HeaderName::from_static("x-api-key"),
-            HeaderName::from_static("x-request-id"),
-            HeaderName::from_static("idempotency-key"),
-            HeaderName::from_static("last-event-id"),
-        ])
-        .expose_headers([
-            HeaderName::from_static("x-request-id"),
-            header::RETRY_AFTER,
-            header::LOCATION,
-            HeaderName::from_static("ratelimit-limit"),
-            HeaderName::from_static("ratelimit-remaining"),
-            HeaderName::from_static("ratelimit-reset"),
-        ])
-        .max_age(Duration::from_secs(3600)))
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-api-key"),
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                header::RETRY_AFTER,
+                header::LOCATION,
+                HeaderName::from_static("ratelimit-limit"),
+                HeaderName::from_static("ratelimit-remaining"),
+                HeaderName::from_static("ratelimit-reset"),
+            ])
+            .max_age(Duration::from_secs(3600)),
+    ))
 }

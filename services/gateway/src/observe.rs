@@ -1,21 +1,26 @@
 //! What every response carries and what every request leaves behind: a tracing span joined to
-//! the caller's trace, request metrics by route, and the security headers of an API.
+//! the caller's trace, request metrics by route, and the security headers of an API. The
+//! layers of [`crate::layers`] call these.
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use sankalpa_kit::telemetry;
 use tracing::Instrument;
 
-/// A span per request, child of the incoming `traceparent` when there is one, so the calls the
-/// gateway makes to the services show up under the caller's trace. The status and the caller's
-/// tenant ([`CallerTenant`], left on the response by authentication) go to the trace as
-/// attributes and into the log line of a failed request: recording them as span fields would
-/// make the JSON log layer re-format the span's fields on every request.
-pub async fn trace(request: Request, next: Next) -> Response {
+/// Runs `inner` on `request` in a span of its own, child of the incoming `traceparent` when
+/// there is one, so the calls the gateway makes to the services show up under the caller's
+/// trace. The status and the caller's tenant ([`CallerTenant`], left on the response by
+/// authentication) go to the trace as attributes and into the log line of a failed request:
+/// recording them as span fields would make the JSON log layer re-format the span's fields on
+/// every request.
+pub async fn traced<F, Fut>(request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let request_id = request
         .headers()
         .get("x-request-id")
@@ -29,7 +34,7 @@ pub async fn trace(request: Request, next: Next) -> Response {
     );
     telemetry::adopt(&span, &telemetry::HeaderExtractor(request.headers()));
     let started = Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
+    let response = inner(request).instrument(span.clone()).await;
     let status = response.status();
     let tenant = response
         .extensions()
@@ -64,38 +69,22 @@ pub async fn trace(request: Request, next: Next) -> Response {
 #[derive(Debug, Clone)]
 pub struct CallerTenant(pub String);
 
-/// `http_requests_total` and `http_request_duration_seconds` by matched route (not raw path, so
-/// ids do not explode the label set), method and status.
-pub async fn metrics(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(String::new, |path| path.as_str().to_owned());
-    let method = request.method().to_string();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
+/// Counts a request in `http_requests_total` and `http_request_duration_seconds`, by matched
+/// route (not raw path, so ids do not explode the label set), method and status.
+pub fn record_request(route: &str, method: &Method, status: StatusCode, started: Instant) {
     let elapsed = started.elapsed().as_secs_f64();
-    metrics::counter!(
-        "http_requests_total",
-        "route" => route.clone(),
-        "method" => method.clone(),
-        "status" => status.clone(),
-    )
-    .increment(1);
-    metrics::histogram!(
-        "http_request_duration_seconds",
-        "route" => route,
-        "method" => method,
-        "status" => status,
-    )
-    .record(elapsed);
-    response
+    let labels = [
+        ("route", route.to_owned()),
+        ("method", method.as_str().to_owned()),
+        ("status", status.as_str().to_owned()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed);
 }
 
 /// The headers of an API that no browser should sniff, frame, or run scripts from. A route
 /// serving a page (the docs) sets its own Content-Security-Policy, which is kept.
-pub async fn security_headers(mut response: Response) -> Response {
+pub fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

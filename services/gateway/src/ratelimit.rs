@@ -22,12 +22,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sankalpa_kit::cache::Redis;
 use sankalpa_kit::config::{self, ConfigError};
@@ -128,7 +127,7 @@ struct Lease {
 }
 
 /// The outcome of one check, and what the RateLimit-* headers tell the client.
-struct Decision {
+pub struct Decision {
     allowed: bool,
     limit: u64,
     remaining: u64,
@@ -297,35 +296,40 @@ fn seconds(ms: f64) -> u64 {
     ((ms / 1000.0).ceil() as u64).max(1)
 }
 
-fn set_headers(headers: &mut HeaderMap, decision: &Decision) {
-    headers.insert("ratelimit-limit", HeaderValue::from(decision.limit));
-    headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
-    headers.insert("ratelimit-reset", HeaderValue::from(decision.reset));
+impl Decision {
+    /// The RateLimit-* headers of a response.
+    pub fn set_headers(&self, headers: &mut HeaderMap) {
+        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("ratelimit-reset", HeaderValue::from(self.reset));
+    }
 }
 
-/// Counts the request in its bucket and answers 429 when the bucket is full.
-pub async fn limit(
-    State((limiter, authenticator)): State<(Arc<RateLimiter>, Arc<Authenticator>)>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// Counts the request in its bucket: `Err` is the 429 to answer when the bucket is full, `Ok`
+/// what to tell the client on the response, `None` when Redis could not say. A caller the
+/// authenticator knows without a network call is put into the request, so authentication
+/// does not verify it again.
+pub async fn count(
+    limiter: &RateLimiter,
+    authenticator: &Authenticator,
+    request: &mut Request,
+) -> Result<Option<Decision>, Response> {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
     let (kind, bucket, limit) = if route.is_some_and(|route| LOGIN_ROUTES.contains(&route)) {
-        let address = limiter.client_address(&request);
+        let address = limiter.client_address(request);
         ("login", format!("login:ip:{address}"), limiter.config.login)
     } else if let Some(caller) = authenticator.known(request.headers()) {
         let bucket = format!(
             "api:principal:{}:{}",
             caller.principal.tenant_id, caller.principal.subject
         );
-        // Verified once: authentication takes the caller from here.
         request.extensions_mut().insert(caller);
         ("principal", bucket, limiter.config.authenticated)
     } else {
-        let address = limiter.client_address(&request);
+        let address = limiter.client_address(request);
         (
             "anonymous",
             format!("api:ip:{address}"),
@@ -334,7 +338,7 @@ pub async fn limit(
     };
 
     let Some(decision) = limiter.check(&bucket, limit).await else {
-        return next.run(request).await;
+        return Ok(None);
     };
     if !decision.allowed {
         metrics::counter!("gateway_rate_limited_total", "bucket" => kind).increment(1);
@@ -348,12 +352,10 @@ pub async fn limit(
         );
         problem.retry_after = Some(decision.retry_after);
         let mut response = problem.into_response();
-        set_headers(response.headers_mut(), &decision);
-        return response;
+        decision.set_headers(response.headers_mut());
+        return Err(response);
     }
-    let mut response = next.run(request).await;
-    set_headers(response.headers_mut(), &decision);
-    response
+    Ok(Some(decision))
 }
 
 #[cfg(test)]

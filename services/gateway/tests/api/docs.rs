@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::helpers::{spawn_app, spawn_app_with_marketplace};
+use crate::helpers::{spawn_app, spawn_app_with, spawn_app_with_marketplace};
 
 #[sqlx::test(migrations = false)]
 async fn openapi_json_is_an_openapi_3_document_describing_every_route(pool: PgPool) {
@@ -197,4 +197,52 @@ async fn responses_carry_security_headers_and_echo_the_request_id(pool: PgPool) 
     assert!(echoed.headers().contains_key("referrer-policy"));
     assert_eq!(generated.status(), StatusCode::NOT_FOUND);
     assert!(!generated.headers()["x-request-id"].is_empty());
+}
+
+#[sqlx::test(migrations = false)]
+async fn browsers_of_allowed_origins_may_call_and_others_get_no_cors_answer(pool: PgPool) {
+    let allowed = "https://ui.example.com";
+    let app = spawn_app_with(pool.clone(), |_, gateway| {
+        gateway.cors_origins = vec![allowed.to_owned()];
+    })
+    .await;
+    let preflight = |origin: &str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/users/me"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+
+    let answered = preflight(allowed).await.unwrap();
+    assert_eq!(answered.headers()["access-control-allow-origin"], allowed);
+    assert!(
+        answered.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    let stranger = preflight("https://elsewhere.example.com").await.unwrap();
+    assert!(
+        !stranger
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+
+    // None allowed by default: no response says anything of CORS.
+    let closed = spawn_app(pool).await;
+    let response = closed
+        .client
+        .get(closed.url("/api/status"))
+        .header("origin", allowed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
 }
