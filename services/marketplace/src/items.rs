@@ -2,9 +2,11 @@
 //! or private to that tenant. Every read here is scoped by the caller's tenant: a private item
 //! of another tenant is not found, exactly like an item that does not exist.
 //!
-//! Search is Postgres full-text search over a weighted `tsvector` column (name A, tags B,
-//! description C; see the migration) with a GIN index, ranked by `ts_rank`, with an exact
-//! (case-insensitive) name match put before every other match.
+//! Search is Postgres full-text search over a weighted `tsvector` (name A, tags B, description
+//! C) with a GIN index, ranked by `ts_rank`, with an exact (case-insensitive) name match put
+//! before every other match. The vector, filters and sort keys live in `item_search`, a narrow
+//! copy of what search reads that a trigger keeps (see the migration): every match is visited
+//! and ranked, and only the page found is read from `items`.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -232,8 +234,8 @@ pub async fn search(pool: &PgPool, tenant: Uuid, search: &Search) -> Result<Vec<
             .fetch_all(pool)
             .await?
     } else {
-        // The page is picked from narrow rows (id and sort keys) and only its items are read
-        // whole: sorting a thousand matches with every column was most of a broad query's cost.
+        // The page is picked from the narrow rows of item_search and only its items are read
+        // whole: visiting, ranking and sorting a thousand matches is a broad query's cost.
         // Comparing lengths first spares most rows lower()'s per-character locale work.
         sqlx::query_as(concat!(
             "SELECT ",
@@ -246,7 +248,7 @@ pub async fn search(pool: &PgPool, tenant: Uuid, search: &Search) -> Result<Vec<
                  CASE WHEN $6 = 'downloads' THEN i.downloads END AS downloads, \
                  CASE WHEN $6 = 'rating' THEN i.rating_average END AS rating, \
                  CASE WHEN $6 = 'rating' THEN i.rating_count END AS ratings \
-               FROM marketplace.items i, websearch_to_tsquery('english', $1) AS q \
+               FROM marketplace.item_search i, websearch_to_tsquery('english', $1) AS q \
                WHERE i.search @@ q \
                  AND (i.visibility = 'public' OR i.publisher_tenant_id = $2) \
                  AND ($3::text IS NULL OR i.kind = $3) \

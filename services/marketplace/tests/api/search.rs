@@ -132,3 +132,34 @@ async fn search_filters_by_kind_and_tag_sorts_and_pages(pool: PgPool) {
         .into_inner();
     assert_eq!(second.items[0].slug, "one");
 }
+
+#[sqlx::test(migrator = "sankalpa_marketplace::MIGRATOR")]
+async fn a_new_version_is_found_by_its_own_words_and_no_longer_by_the_old_ones(pool: PgPool) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    let bob = app.sign_up().await;
+    let mut search = async |app: &mut crate::Stack, query: &str| {
+        app.search(
+            &bob,
+            pb::SearchRequest {
+                query: query.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .len()
+    };
+    app.publish(&ada, chain_item("greeter", "Greeter", "1.0.0"))
+        .await
+        .unwrap();
+    assert_eq!(search(&mut app, "politely").await, 1);
+    assert_eq!(search(&mut app, "farewell").await, 0);
+
+    let mut next = chain_item("greeter", "Greeter", "1.1.0");
+    next.description = "Waves farewell to whoever is named.".into();
+    app.publish(&ada, next).await.unwrap();
+
+    assert_eq!(search(&mut app, "farewell").await, 1);
+    assert_eq!(search(&mut app, "politely").await, 0);
+}
