@@ -138,7 +138,7 @@ async fn a_new_version_is_found_by_its_own_words_and_no_longer_by_the_old_ones(p
     let mut app = start(pool).await;
     let ada = app.sign_up().await;
     let bob = app.sign_up().await;
-    let mut search = async |app: &mut crate::Stack, query: &str| {
+    let search = async |app: &mut crate::Stack, query: &str| {
         app.search(
             &bob,
             pb::SearchRequest {
