@@ -42,6 +42,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
+use axum::serve::ListenerExt;
 use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::grpc::PropagateTrace;
 use sankalpa_kit::problem::Problem;
@@ -319,7 +320,14 @@ impl Gateway {
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
         let streams_end = self.streams_end;
-        let served = axum::serve(self.listener, app)
+        // Without TCP_NODELAY a small write behind one not yet acknowledged (the next event of
+        // a stream) waits for the client's delayed ACK, up to 40 ms.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 streams_end.cancel();
