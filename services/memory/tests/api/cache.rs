@@ -3,7 +3,7 @@ use sankalpa_proto::v1::transact_op::Op;
 use serde_json::json;
 use tonic::Code;
 
-use crate::{Caller, TestMemory, authed, json, start_with};
+use crate::{Caller, TestMemory, authed, json, save_through, start_with};
 
 /// Every operation, with Redis pointed at a port where nothing listens: all answer, and
 /// answer what Postgres holds.
@@ -155,37 +155,7 @@ async fn near_hits(app: &TestMemory) -> u64 {
         .unwrap_or(0)
 }
 
-/// Another memory replica beside `app`: same database, Redis keys and auth.
-async fn second_replica(app: &TestMemory, prefix: &str) -> (sankalpa_testkit::Running, TestClient) {
-    let replica = sankalpa_testkit::spawn_memory(
-        app.pool.clone(),
-        app.infra.clone(),
-        &app.auth_url(),
-        |config| config.redis_key_prefix = prefix.to_owned(),
-    )
-    .await
-    .expect("the second replica starts");
-    let client = TestClient::connect(replica.grpc_url()).await.unwrap();
-    (replica, client)
-}
-
 type TestClient = pb::memory_service_client::MemoryServiceClient<tonic::transport::Channel>;
-
-async fn save_at(client: &mut TestClient, caller: &Caller, key: &str, value: &str) {
-    client
-        .save(authed(
-            pb::SaveRequest {
-                session_id: "s1".into(),
-                key: key.into(),
-                value_json: value.into(),
-                expected_version: None,
-                ttl_seconds: 0,
-            },
-            &caller.token,
-        ))
-        .await
-        .unwrap();
-}
 
 /// Loads `key` until it reads `expected`, for at most two seconds (the cache's TTL is ten).
 async fn loads_soon(app: &mut TestMemory, caller: &Caller, key: &str, expected: serde_json::Value) {
@@ -203,11 +173,29 @@ async fn loads_soon(app: &mut TestMemory, caller: &Caller, key: &str, expected: 
     }
 }
 
-#[sqlx::test(migrations = false)]
-async fn a_load_is_answered_in_process_until_another_replica_writes_the_key(pool: sqlx::PgPool) {
+/// A replica holding s1/k = 1 in process, after loading it a few times, beside a second one.
+struct HeldInProcess {
+    app: TestMemory,
+    ada: Caller,
+    /// The Redis key prefix both replicas share.
+    prefix: String,
+    /// A client of the second replica: same database, Redis keys and auth.
+    other: TestClient,
+    _replica: sankalpa_testkit::Running,
+}
+
+async fn held_in_process(pool: sqlx::PgPool) -> HeldInProcess {
     let mut prefix = String::new();
     let mut app = start_with(pool, |config| prefix = config.redis_key_prefix.clone()).await;
-    let (_replica, mut other) = second_replica(&app, &prefix).await;
+    let replica = sankalpa_testkit::spawn_memory(
+        app.pool.clone(),
+        app.infra.clone(),
+        &app.auth_url(),
+        |config| config.redis_key_prefix = prefix.clone(),
+    )
+    .await
+    .expect("the second replica starts");
+    let other = TestClient::connect(replica.grpc_url()).await.unwrap();
     let ada = app.sign_up().await;
     app.save(&ada, "s1", "k", "1").await.unwrap();
 
@@ -219,10 +207,33 @@ async fn a_load_is_answered_in_process_until_another_replica_writes_the_key(pool
             json!(1)
         );
     }
-    assert!(near_hits(&app).await >= before + 2);
+    assert!(
+        near_hits(&app).await >= before + 2,
+        "the entry is held in process"
+    );
+    HeldInProcess {
+        app,
+        ada,
+        prefix,
+        other,
+        _replica: replica,
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_load_is_answered_in_process_until_another_replica_writes_the_key(pool: sqlx::PgPool) {
+    let HeldInProcess {
+        mut app,
+        ada,
+        mut other,
+        _replica,
+        ..
+    } = held_in_process(pool).await;
 
     // A write through the other replica reaches this one through Redis's invalidation.
-    save_at(&mut other, &ada, "k", "2").await;
+    save_through(&mut other, &ada, "s1", "k", "2")
+        .await
+        .unwrap();
     loads_soon(&mut app, &ada, "k", json!(2)).await;
     // And a write through this one is read back at once.
     app.save(&ada, "s1", "k", "3").await.unwrap();
@@ -234,19 +245,13 @@ async fn a_load_is_answered_in_process_until_another_replica_writes_the_key(pool
 
 #[sqlx::test(migrations = false)]
 async fn a_lost_tracking_connection_empties_the_in_process_tier(pool: sqlx::PgPool) {
-    let mut prefix = String::new();
-    let mut app = start_with(pool, |config| prefix = config.redis_key_prefix.clone()).await;
-    let (_replica, mut other) = second_replica(&app, &prefix).await;
-    let ada = app.sign_up().await;
-    app.save(&ada, "s1", "k", "1").await.unwrap();
-    let before = near_hits(&app).await;
-    for _ in 0..2 {
-        app.load(&ada, "s1", "k").await.unwrap();
-    }
-    assert!(
-        near_hits(&app).await > before,
-        "the entry is held in process"
-    );
+    let HeldInProcess {
+        mut app,
+        ada,
+        prefix,
+        mut other,
+        _replica,
+    } = held_in_process(pool).await;
 
     // This replica's tracking connection goes (the other has read nothing, so has none), and
     // nothing tells this one of the next write but the loss itself.
@@ -277,6 +282,8 @@ async fn a_lost_tracking_connection_empties_the_in_process_tier(pool: sqlx::PgPo
             .unwrap();
     }
 
-    save_at(&mut other, &ada, "k", "2").await;
+    save_through(&mut other, &ada, "s1", "k", "2")
+        .await
+        .unwrap();
     loads_soon(&mut app, &ada, "k", json!(2)).await;
 }

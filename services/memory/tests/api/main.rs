@@ -104,19 +104,7 @@ impl TestMemory {
         key: &str,
         value: &str,
     ) -> Result<pb::Entry, tonic::Status> {
-        self.client
-            .save(authed(
-                pb::SaveRequest {
-                    session_id: session.into(),
-                    key: key.into(),
-                    value_json: value.into(),
-                    expected_version: None,
-                    ttl_seconds: 0,
-                },
-                &caller.token,
-            ))
-            .await
-            .map(tonic::Response::into_inner)
+        save_through(&mut self.client, caller, session, key, value).await
     }
 
     pub async fn load(
@@ -164,6 +152,29 @@ impl TestMemory {
             .map(|entry| (entry.key, json(&entry.value_json)))
             .collect())
     }
+}
+
+/// An unconditional save of `value` under `key`, through `client` (this replica's or another's).
+pub async fn save_through(
+    client: &mut MemoryServiceClient<Channel>,
+    caller: &Caller,
+    session: &str,
+    key: &str,
+    value: &str,
+) -> Result<pb::Entry, tonic::Status> {
+    client
+        .save(authed(
+            pb::SaveRequest {
+                session_id: session.into(),
+                key: key.into(),
+                value_json: value.into(),
+                expected_version: None,
+                ttl_seconds: 0,
+            },
+            &caller.token,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
