@@ -58,6 +58,7 @@
 //! then, wrapped in [`AssertSqlSafe`]. The alternative, each service passing its statements as
 //! `concat!` constants, would make every adopter copy SQL that must match this module's code.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +66,7 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::events::{CloudEvent, EventBus, TraceHeaders};
 
@@ -288,5 +290,84 @@ impl Outbox {
         } else {
             Pass::Drained
         })
+    }
+}
+
+/// What an event says happened, the last token of its subject (`saved`, `installed`): each
+/// service names its own in an enum.
+pub trait EventAction: Copy {
+    fn name(self) -> &'static str;
+}
+
+/// A service's events on one channel (`memory`, `market`), through its outbox, typed by the
+/// service's actions: `<channel>.<tenant>.<entity>.<action>`. Cloning shares it.
+pub struct ChannelEvents<A> {
+    outbox: Outbox,
+    channel: &'static str,
+    action: PhantomData<A>,
+}
+
+impl<A> Clone for ChannelEvents<A> {
+    fn clone(&self) -> Self {
+        Self {
+            outbox: self.outbox.clone(),
+            channel: self.channel,
+            action: PhantomData,
+        }
+    }
+}
+
+impl<A: EventAction> ChannelEvents<A> {
+    pub fn new(outbox: Outbox, channel: &'static str) -> Self {
+        Self {
+            outbox,
+            channel,
+            action: PhantomData,
+        }
+    }
+
+    /// Enqueues the event in `tx`, the transaction making the change; call
+    /// [`wake`](Self::wake) after it commits.
+    pub async fn enqueue(
+        &self,
+        tx: &mut PgConnection,
+        tenant: Uuid,
+        entity: &str,
+        action: A,
+        data: serde_json::Value,
+    ) -> sqlx::Result<()> {
+        self.outbox
+            .enqueue(
+                tx,
+                self.channel,
+                &tenant.to_string(),
+                entity,
+                action.name(),
+                data,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The outbox row of an event, for a statement that inserts it together with its change
+    /// (see [`Outbox::row`]); call [`wake`](Self::wake) after it commits.
+    pub fn row(&self, tenant: Uuid, entity: &str, action: A, data: serde_json::Value) -> OutboxRow {
+        self.outbox.row(
+            self.channel,
+            &tenant.to_string(),
+            entity,
+            action.name(),
+            data,
+        )
+    }
+
+    /// Has the relay publish what was just committed, rather than at its next poll.
+    pub fn wake(&self) {
+        self.outbox.wake();
+    }
+
+    /// The relay publishing this outbox until `stop`; the service's `serve` runs it.
+    pub fn relay(&self, stop: CancellationToken) -> impl Future<Output = ()> + use<A> {
+        self.outbox.clone().relay(stop)
     }
 }

@@ -4,11 +4,7 @@
 //! tenant is the one that acted: the publisher for `published`, the installing tenant for
 //! `installed`, the reviewer's for `reviewed`, so each tenant's stream shows what happened in it.
 
-use sankalpa_kit::outbox::Outbox;
-use serde_json::Value;
-use sqlx::PgConnection;
-use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
+use sankalpa_kit::outbox::{ChannelEvents, EventAction};
 
 #[derive(Clone, Copy)]
 pub enum Action {
@@ -17,7 +13,7 @@ pub enum Action {
     Reviewed,
 }
 
-impl Action {
+impl EventAction for Action {
     fn name(self) -> &'static str {
         match self {
             Self::Published => "published",
@@ -27,45 +23,5 @@ impl Action {
     }
 }
 
-pub struct Events {
-    outbox: Outbox,
-}
-
-impl Events {
-    pub fn new(outbox: Outbox) -> Self {
-        Self { outbox }
-    }
-
-    /// Enqueues the event in `tx`, the transaction making the change; call [`wake`](Self::wake)
-    /// after it commits.
-    pub async fn enqueue(
-        &self,
-        tx: &mut PgConnection,
-        tenant: Uuid,
-        item: Uuid,
-        action: Action,
-        data: Value,
-    ) -> sqlx::Result<()> {
-        self.outbox
-            .enqueue(
-                tx,
-                "market",
-                &tenant.to_string(),
-                &item.to_string(),
-                action.name(),
-                data,
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Has the relay publish what was just committed, rather than at its next poll.
-    pub fn wake(&self) {
-        self.outbox.wake();
-    }
-
-    /// The relay publishing the marketplace's outbox until `stop`; `serve` runs it.
-    pub fn relay(&self, stop: CancellationToken) -> impl Future<Output = ()> + use<> {
-        self.outbox.clone().relay(stop)
-    }
-}
+/// The marketplace's events, by item id.
+pub type Events = ChannelEvents<Action>;

@@ -152,7 +152,7 @@ pub async fn install(
             .enqueue(
                 &mut tx,
                 installer.tenant,
-                item.id,
+                &item.id.to_string(),
                 Action::Installed,
                 serde_json::json!({
                     "item_id": item.id,

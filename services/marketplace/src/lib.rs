@@ -166,7 +166,7 @@ impl Marketplace {
         let outbox = Outbox::new("marketplace", bus, pool.clone());
         let state = Arc::new(State {
             pool,
-            events: events::Events::new(outbox),
+            events: events::Events::new(outbox, "market"),
             packages: packages::Packages::new(objects),
             owners,
             max_package_bytes: config.max_package_bytes,

@@ -85,7 +85,7 @@ pub async fn review(
         .enqueue(
             &mut tx,
             reviewer.tenant,
-            item.id,
+            &item.id.to_string(),
             Action::Reviewed,
             serde_json::json!({
                 "item_id": item.id,

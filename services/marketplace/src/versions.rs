@@ -228,7 +228,7 @@ async fn record(
         .enqueue(
             &mut tx,
             publisher.tenant,
-            item.id,
+            &item.id.to_string(),
             Action::Published,
             serde_json::json!({
                 "item_id": item.id,

@@ -172,7 +172,7 @@ impl Memory {
             config.cache_ttl,
             config.near_cache_bytes,
         )?);
-        let events = events::Events::new(outbox);
+        let events = events::Events::new(outbox, "memory");
         let state = Arc::new(State {
             saves: saves::Saves::new(pool.clone(), cache.clone(), events.clone()),
             pool,
