@@ -9,7 +9,9 @@
 //! at once, as a batch of one: nothing waits for company.
 //!
 //! A batch holds each key once: two saves of one key in one upsert would be an error, so the
-//! later one waits for the next batch, which keeps their order. If a batch fails, its saves
+//! later one waits for a later batch. Saves of one key that were in flight together have no
+//! order to keep (each still adds one to the version it finds, under the row's lock); a caller
+//! that waits for its save before the next gets them in its order. If a batch fails, its saves
 //! are written one by one, so one unwritable value cannot fail the saves that came with it.
 //! Writers are tasks of their own: a caller that goes away does not cut the batch it leads.
 
