@@ -328,7 +328,10 @@ impl MarketplaceService for MarketplaceApi {
             size,
             offset,
         };
-        let found = items::search(&self.state.pool, tenant, &search).await?;
+        let found = {
+            let _turn = self.state.searches.acquire().await.expect("never closed");
+            items::search(&self.state.pool, tenant, &search).await?
+        };
         let next = input::next_page(size, offset, found.len());
         Ok(Response::new(pb::SearchResponse {
             items: found.into_iter().map(item_message).collect(),

@@ -26,6 +26,7 @@ mod versions;
 use std::borrow::Cow;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +42,7 @@ use sankalpa_proto::v1::marketplace_service_server::MarketplaceServiceServer;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -74,7 +76,14 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// How often the token keys are fetched again from auth (`SANKALPA_JWKS_REFRESH_MS`).
     pub jwks_refresh: Duration,
+    /// How many text searches run in Postgres at once (`SANKALPA_MARKETPLACE_SEARCH_CONCURRENCY`);
+    /// the rest wait their turn, first come first served.
+    pub search_concurrency: NonZeroUsize,
 }
+
+/// Concurrent searches past about twice Postgres's cores only share its CPUs more finely: each
+/// search then takes as long as all of them together, which is the tail a queue avoids.
+const DEFAULT_SEARCH_CONCURRENCY: NonZeroUsize = NonZeroUsize::new(4).expect("not zero");
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -95,6 +104,10 @@ impl Config {
                 Duration::from_secs(10),
             )?,
             jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", Duration::from_secs(60))?,
+            search_concurrency: config::var(
+                "SANKALPA_MARKETPLACE_SEARCH_CONCURRENCY",
+                DEFAULT_SEARCH_CONCURRENCY,
+            )?,
         })
     }
 
@@ -118,6 +131,7 @@ impl Config {
             max_package_bytes: 1024 * 1024,
             upstream_timeout: Duration::from_secs(10),
             jwks_refresh: Duration::from_secs(60),
+            search_concurrency: DEFAULT_SEARCH_CONCURRENCY,
         }
     }
 }
@@ -129,6 +143,8 @@ pub(crate) struct State {
     pub packages: packages::Packages,
     pub owners: owners::Owners,
     pub max_package_bytes: usize,
+    /// Turns to run a text search, [`Config::search_concurrency`] of them.
+    pub searches: Semaphore,
 }
 
 pub struct Marketplace {
@@ -170,6 +186,7 @@ impl Marketplace {
             packages: packages::Packages::new(objects),
             owners,
             max_package_bytes: config.max_package_bytes,
+            searches: Semaphore::new(config.search_concurrency.get()),
         });
         let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
         let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;

@@ -54,6 +54,14 @@ impl Drop for Stack {
 pub use sankalpa_testkit::SignedIn as Caller;
 
 pub async fn start(pool: PgPool) -> Stack {
+    start_with(pool, |_| {}).await
+}
+
+/// A stack whose marketplace is configured by `configure`.
+pub async fn start_with(
+    pool: PgPool,
+    configure: impl FnOnce(&mut sankalpa_marketplace::Config),
+) -> Stack {
     let name = sankalpa_testkit::unique_name();
     let infra = sankalpa_testkit::infra(&name);
     let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
@@ -86,7 +94,7 @@ pub async fn start(pool: PgPool) -> Stack {
         &orchestrator.grpc_url(),
         &agents.grpc_url(),
         packages.to_str().expect("temporary paths are text"),
-        |_| {},
+        configure,
     )
     .await
     .expect("the marketplace starts");

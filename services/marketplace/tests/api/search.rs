@@ -1,7 +1,10 @@
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
 use sankalpa_proto::v1 as pb;
 use sqlx::PgPool;
 
-use crate::{chain_item, start};
+use crate::{authed, chain_item, start, start_with};
 
 #[sqlx::test(migrator = "sankalpa_marketplace::MIGRATOR")]
 async fn an_exact_name_match_ranks_first(pool: PgPool) {
@@ -162,4 +165,61 @@ async fn a_new_version_is_found_by_its_own_words_and_no_longer_by_the_old_ones(p
 
     assert_eq!(search(&mut app, "farewell").await, 1);
     assert_eq!(search(&mut app, "politely").await, 0);
+}
+
+/// Searches past the configured number wait in the service, not in Postgres: with one turn,
+/// four searches asked at once reach the database one at a time, and all are answered.
+#[sqlx::test(migrator = "sankalpa_marketplace::MIGRATOR")]
+async fn searches_past_the_limit_wait_their_turn(pool: PgPool) {
+    let mut app = start_with(pool.clone(), |config| {
+        config.search_concurrency = NonZeroUsize::MIN;
+    })
+    .await;
+    let ada = app.sign_up().await;
+    app.publish(&ada, chain_item("queued", "Queued Search", "1.0.0"))
+        .await
+        .unwrap();
+    // Held while the searches are counted: each one that reaches Postgres waits on it.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE marketplace.item_search IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let searches: Vec<_> = (0..4)
+        .map(|_| {
+            let mut market = app.market.clone();
+            let request = pb::SearchRequest {
+                query: "queued".into(),
+                ..Default::default()
+            };
+            let token = ada.token.clone();
+            tokio::spawn(async move { market.search(authed(request, &token)).await })
+        })
+        .collect();
+    let in_postgres = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'
+               AND query LIKE '%item_search%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    for _ in 0..100 {
+        if in_postgres().await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Time for the other three to arrive, were they let through.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(in_postgres().await, 1);
+
+    blocker.rollback().await.unwrap();
+    for search in searches {
+        let found = search.await.unwrap().unwrap().into_inner().items;
+        let slugs: Vec<&str> = found.iter().map(|item| item.slug.as_str()).collect();
+        assert_eq!(slugs, ["queued"]);
+    }
 }
