@@ -36,7 +36,9 @@
 //! At least once: a relay publishes a batch, waits for JetStream's acks, then deletes the rows
 //! in the same transaction that claimed them. If it dies before the delete commits, the rows
 //! are published again; the stored event id is the `Nats-Msg-Id`, so JetStream drops the copy
-//! if it comes within the stream's duplicate window (120 s). Rows left by a replica that died
+//! if it comes within the stream's duplicate window (120 s). For the same reason that delete
+//! commits without waiting for its WAL flush (`synchronous_commit = off`, for that transaction
+//! only): a crash can undo it only by a moment, and what it undoes is published again. Rows left by a replica that died
 //! are published by any survivor's next poll, or by the next start.
 //!
 //! In order: at most one relay per schema, across all replicas, works at a time. Each batch is
@@ -76,9 +78,10 @@ const POLL: Duration = Duration::from_millis(250);
 /// How soon a relay that found another one at work tries again, so that rows its own process
 /// just committed are not left for a whole poll if the other relay's batch missed them.
 const BUSY_RETRY: Duration = Duration::from_millis(50);
-/// How long a woken relay waits for more commits before its pass: the most an event is delayed
-/// for the sake of batching.
-const GATHER: Duration = Duration::from_millis(2);
+/// How far apart a woken relay's passes are at least: the event of a quiet moment goes out at
+/// once, and under load one pass takes the commits of this long instead of one transaction
+/// per commit. The most an event is delayed for the sake of batching.
+const PASS_SPACING: Duration = Duration::from_millis(10);
 /// Rows per batch: one transaction, one round of acks.
 const BATCH: i64 = 200;
 
@@ -107,6 +110,17 @@ pub struct OutboxRow {
     pub event: CloudEvent,
     pub headers: TraceHeaders,
 }
+
+/// A row of the claim: whether this relay holds the lock, then the columns of one pending
+/// event, all absent when there is none (the lock's row still comes back).
+type Claimed = (
+    bool,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<Json<TraceHeaders>>,
+);
 
 /// What one relay pass did.
 enum Pass {
@@ -139,8 +153,17 @@ impl Outbox {
                 wake: Notify::new(),
                 insert: format!("INSERT INTO {table} (event, headers) VALUES ($1, $2)").into(),
                 claim: format!(
-                    "SELECT id, event->>'id', event->>'subject', event::text, headers
-                     FROM {table} ORDER BY id LIMIT $1"
+                    "WITH turn AS (
+                         SELECT pg_try_advisory_xact_lock(hashtext('{table}')) AS held,
+                                set_config('synchronous_commit', 'off', true)
+                     )
+                     SELECT turn.held, o.id, o.event->>'id', o.event->>'subject', o.event::text,
+                            o.headers
+                     FROM turn LEFT JOIN LATERAL (
+                         SELECT id, event, headers FROM {table} WHERE turn.held
+                         ORDER BY id LIMIT $1
+                     ) o ON true
+                     ORDER BY o.id"
                 )
                 .into(),
                 delete: format!("DELETE FROM {table} WHERE id = ANY($1)").into(),
@@ -200,6 +223,7 @@ impl Outbox {
     /// tracker; one per process is enough.
     pub async fn relay(self, stop: CancellationToken) {
         while !stop.is_cancelled() {
+            let started = tokio::time::Instant::now();
             let wait = match self.pass().await {
                 Ok(Pass::Full) => continue,
                 Ok(Pass::Drained) => POLL,
@@ -215,11 +239,9 @@ impl Outbox {
                 () = tokio::time::sleep(wait) => false,
             };
             if woken {
-                // Lets the commits of concurrent requests join this pass: under load a pass per
-                // commit would cost a transaction and a WAL flush for every event.
                 tokio::select! {
                     () = stop.cancelled() => {}
-                    () = tokio::time::sleep(GATHER) => {}
+                    () = tokio::time::sleep_until(started + PASS_SPACING) => {}
                 }
             }
         }
@@ -247,18 +269,19 @@ impl Outbox {
     async fn pass(&self) -> anyhow::Result<Pass> {
         let inner = &self.inner;
         let mut tx = inner.pool.begin().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext($1))")
-            .bind(&inner.table)
-            .fetch_one(&mut *tx)
+        let claimed: Vec<Claimed> = sqlx::query_as(AssertSqlSafe(inner.claim.clone()))
+            .bind(BATCH)
+            .fetch_all(&mut *tx)
             .await?;
-        if !locked {
+        if !claimed.first().is_some_and(|row| row.0) {
             return Ok(Pass::Busy);
         }
-        let rows: Vec<(i64, String, String, String, Json<TraceHeaders>)> =
-            sqlx::query_as(AssertSqlSafe(inner.claim.clone()))
-                .bind(BATCH)
-                .fetch_all(&mut *tx)
-                .await?;
+        let rows: Vec<_> = claimed
+            .into_iter()
+            .filter_map(|(_, id, event_id, subject, event, trace)| {
+                Some((id?, event_id?, subject?, event?, trace?))
+            })
+            .collect();
         if rows.is_empty() {
             return Ok(Pass::Drained);
         }
