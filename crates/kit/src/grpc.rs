@@ -148,3 +148,32 @@ pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
         .await
         .map_err(|err| anyhow::anyhow!("could not listen on {addr}: {err}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sankalpa_proto::v1::LoginRequest;
+    use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_call_to_peers_that_are_down_fails_at_once_with_unavailable() {
+        let vacant = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", vacant.local_addr().unwrap());
+        drop(vacant);
+
+        for peers in [url.clone(), format!("{url},{url}")] {
+            let mut auth = AuthServiceClient::new(channel(&peers).unwrap());
+            for _ in 0..3 {
+                let call = auth.login(LoginRequest::default());
+                let status = tokio::time::timeout(Duration::from_secs(5), call)
+                    .await
+                    .expect("the call fails instead of waiting for the peer")
+                    .unwrap_err();
+                assert_eq!(status.code(), tonic::Code::Unavailable, "{peers}");
+            }
+        }
+    }
+}
