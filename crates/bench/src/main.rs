@@ -2,7 +2,8 @@
 //!
 //! It starts its own fleet (the release binaries of auth, memory, agent-runner, the chain
 //! orchestrator, the marketplace and the gateway, as child processes on free ports, with rate
-//! limits out of the way), or uses the gateway at `SANKALPA_BENCH_URL`. A fleet of its own gets
+//! limits out of the way, publishing to a JetStream stream of its own that is deleted at the
+//! end), or uses the gateway at `SANKALPA_BENCH_URL`. A fleet of its own gets
 //! [`MARKET_ITEMS`] marketplace items, written straight into its database ([`seed_marketplace`]);
 //! a gateway at `SANKALPA_BENCH_URL` is searched over whatever its marketplace holds. It
 //! registers one user, logs in, saves the memory entry the load scenario reads (and reads it
@@ -206,13 +207,15 @@ fn main() -> Result<()> {
     // panic (unwinding drops it) and Ctrl-C/SIGTERM (the select below returns).
     let mut fleet = Fleet::default();
     runtime.block_on(async {
-        tokio::select! {
+        let result = tokio::select! {
             result = bench(&mut fleet, Duration::from_secs(seconds)) => result,
             signal = shutdown_signal() => {
-                signal?;
-                bail!("interrupted")
+                signal.and_then(|()| bail!("interrupted"))
             }
-        }
+        };
+        fleet.stop();
+        fleet.remove_stream().await;
+        result
     })
 }
 
@@ -745,6 +748,8 @@ fn new_histogram() -> Histogram<u64> {
 #[derive(Default)]
 struct Fleet {
     children: Vec<(&'static str, Child, PathBuf)>,
+    /// The JetStream stream its events go to, and what every service of it is told of it.
+    events: Option<(String, Vec<(&'static str, String)>)>,
 }
 
 impl Fleet {
@@ -779,6 +784,19 @@ impl Fleet {
         let objects = bin_dir.join("bench-objects").to_string_lossy().into_owned();
         // The catalogs by absolute path, so the bench runs from any directory.
         let catalog = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog");
+
+        // Its own stream and subjects: a run publishes a few hundred megabytes of events, which
+        // would push a `make run` fleet's events out of the shared stream, and publishing into a
+        // full stream (each event evicting the oldest) is a cost the bench should not vary by.
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        let stream = format!("SANKALPA_BENCH_{run}");
+        self.events = Some((
+            stream.clone(),
+            vec![
+                ("SANKALPA_EVENTS_STREAM", stream),
+                ("SANKALPA_SUBJECT_PREFIX", format!("bench-{run}.")),
+            ],
+        ));
 
         self.spawn(
             "auth",
@@ -964,8 +982,9 @@ impl Fleet {
         let log_path = binary.with_file_name(format!("bench-{name}.log"));
         let log = File::create(&log_path)
             .with_context(|| format!("Failed to create {}", log_path.display()))?;
+        let events = self.events.iter().flat_map(|(_, env)| env);
         let child = Command::new(binary)
-            .envs(env.iter().map(|(key, value)| (key, value)))
+            .envs(env.iter().chain(events).map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -996,15 +1015,40 @@ impl Fleet {
     }
 }
 
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        for (name, child, _) in &mut self.children {
-            // Nothing to flush: the bench database is dropped afterwards.
+impl Fleet {
+    /// Kills the children. Nothing to flush: the bench database is dropped afterwards.
+    fn stop(&mut self) {
+        for (name, mut child, _) in self.children.drain(..) {
             if let Err(err) = child.kill() {
                 eprintln!("bench: could not kill {name}: {err}");
             }
             let _ = child.wait();
         }
+    }
+
+    /// Deletes the fleet's stream, once its services are stopped.
+    async fn remove_stream(&mut self) {
+        let Some((stream, _)) = self.events.take() else {
+            return;
+        };
+        let nats_url = env_or("SANKALPA_NATS_URL", "nats://127.0.0.1:4222");
+        let removed = match async_nats::connect(&nats_url).await {
+            Ok(client) => async_nats::jetstream::new(client)
+                .delete_stream(&stream)
+                .await
+                .map(drop)
+                .map_err(anyhow::Error::from),
+            Err(err) => Err(err.into()),
+        };
+        if let Err(err) = removed {
+            eprintln!("bench: could not delete stream {stream}: {err:#}");
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
