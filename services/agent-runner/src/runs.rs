@@ -181,8 +181,8 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
     let started_at = Utc::now();
     let clock = Instant::now();
     let spec = &request.agent.spec;
-    // Its acknowledgement is awaited with the completion's, so the run does not wait a round
-    // trip to JetStream before it starts.
+    // Its acknowledgement is awaited with the completion's, aside from the run (below), so the
+    // run does not wait a round trip to JetStream before it starts.
     let started_stored = publish_unacked(
         state,
         &request,
@@ -267,7 +267,7 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
     } else {
         "failed"
     };
-    publish(
+    let completed_stored = publish_unacked(
         state,
         &request,
         action,
@@ -285,11 +285,19 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
         }),
     )
     .await;
-    if let Some(stored) = started_stored
-        && let Err(err) = stored.await
-    {
-        event_failed(&request, "started", &err.into());
-    }
+    // The answer does not wait for JetStream to store the run's events: both are sent, in
+    // order, on the one connection, and their acks are awaited aside (a failure is logged and
+    // counted all the same); the service's tracker waits for them at shutdown.
+    let run_id = request.run_id.clone();
+    state.tasks.spawn(async move {
+        for (action, stored) in [("started", started_stored), (action, completed_stored)] {
+            if let Some(stored) = stored
+                && let Err(err) = stored.await
+            {
+                event_failed(&run_id, action, &err.into());
+            }
+        }
+    });
     Run {
         run_id: request.run_id,
         agent: spec.name.clone(),
@@ -322,18 +330,9 @@ async fn behave(
     }
 }
 
-/// Events are notices about the run, not the run itself: a NATS outage is logged and counted,
-/// and the caller still gets the run's result.
-async fn publish(state: &State, request: &RunRequest, action: &str, data: Value) {
-    if let Some(stored) = publish_unacked(state, request, action, data).await
-        && let Err(err) = stored.await
-    {
-        event_failed(request, action, &err.into());
-    }
-}
-
 /// Sends a run event and gives the future of its acknowledgement, or `None` if it could not
-/// be sent (logged and counted).
+/// be sent (logged and counted). Events are notices about the run, not the run itself: a NATS
+/// outage is logged and counted, and the caller still gets the run's result.
 async fn publish_unacked(
     state: &State,
     request: &RunRequest,
@@ -353,15 +352,15 @@ async fn publish_unacked(
     {
         Ok((_, stored)) => Some(stored),
         Err(err) => {
-            event_failed(request, action, &err);
+            event_failed(&request.run_id, action, &err);
             None
         }
     }
 }
 
-fn event_failed(request: &RunRequest, action: &str, err: &anyhow::Error) {
+fn event_failed(run_id: &str, action: &str, err: &anyhow::Error) {
     metrics::counter!("agent_events_failed_total").increment(1);
-    tracing::warn!(error = %err, run = %request.run_id, action, "could not publish a run event");
+    tracing::warn!(error = %err, run = %run_id, action, "could not publish a run event");
 }
 
 fn record_metrics(agent: &Agent, status: Status, duration: Duration, usage: &LlmUsage) {
