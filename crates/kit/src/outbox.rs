@@ -38,8 +38,8 @@
 //! are published again; the stored event id is the `Nats-Msg-Id`, so JetStream drops the copy
 //! if it comes within the stream's duplicate window (120 s). For the same reason that delete
 //! commits without waiting for its WAL flush (`synchronous_commit = off`, for that transaction
-//! only): a crash can undo it only by a moment, and what it undoes is published again. Rows left by a replica that died
-//! are published by any survivor's next poll, or by the next start.
+//! only): a crash can undo it only by a moment, and what it undoes is published again. Rows
+//! left by a replica that died are published by any survivor's next poll, or by the next start.
 //!
 //! In order: at most one relay per schema, across all replicas, works at a time. Each batch is
 //! claimed under a transaction-level advisory lock (`pg_try_advisory_xact_lock`), read in id
