@@ -276,12 +276,22 @@ impl Outbox {
         if !claimed.first().is_some_and(|row| row.0) {
             return Ok(Pass::Busy);
         }
-        let rows: Vec<_> = claimed
-            .into_iter()
-            .filter_map(|(_, id, event_id, subject, event, trace)| {
-                Some((id?, event_id?, subject?, event?, trace?))
-            })
-            .collect();
+        let mut rows = Vec::with_capacity(claimed.len());
+        for (_, id, event_id, subject, event, trace) in claimed {
+            // The lock's row alone, when nothing is pending.
+            let Some(id) = id else { continue };
+            // A stored event without its id or subject fails the pass, as a row JetStream
+            // refuses does: skipping it would publish the rows after it first.
+            let (Some(event_id), Some(subject), Some(event), Some(trace)) =
+                (event_id, subject, event, trace)
+            else {
+                anyhow::bail!(
+                    "outbox row {id} of {} has no event id or subject",
+                    inner.table
+                );
+            };
+            rows.push((id, event_id, subject, event, trace));
+        }
         if rows.is_empty() {
             return Ok(Pass::Drained);
         }
