@@ -1013,9 +1013,7 @@ impl Fleet {
         }
         Ok(())
     }
-}
 
-impl Fleet {
     /// Kills the children. Nothing to flush: the bench database is dropped afterwards.
     fn stop(&mut self) {
         for (name, mut child, _) in self.children.drain(..) {
@@ -1032,15 +1030,14 @@ impl Fleet {
             return;
         };
         let nats_url = env_or("SANKALPA_NATS_URL", "nats://127.0.0.1:4222");
-        let removed = match async_nats::connect(&nats_url).await {
-            Ok(client) => async_nats::jetstream::new(client)
+        let removed = async {
+            let client = async_nats::connect(&nats_url).await?;
+            async_nats::jetstream::new(client)
                 .delete_stream(&stream)
-                .await
-                .map(drop)
-                .map_err(anyhow::Error::from),
-            Err(err) => Err(err.into()),
+                .await?;
+            anyhow::Ok(())
         };
-        if let Err(err) = removed {
+        if let Err(err) = removed.await {
             eprintln!("bench: could not delete stream {stream}: {err:#}");
         }
     }
