@@ -4,8 +4,11 @@
 //! own `build` and `serve`.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use futures::StreamExt;
 use sankalpa_kit::config::Infra;
+use sankalpa_kit::events::CloudEvent;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +49,54 @@ pub fn infra(name: &str) -> Infra {
     infra.events_max_bytes = 8 * 1024 * 1024;
     infra.instance = name.to_owned();
     infra
+}
+
+/// This test's events on the subjects `filter` names (NATS wildcards, after the test's
+/// prefix), read from its stream from the first one on, in the order they were stored.
+///
+/// A core subscription would miss what is published before the server has registered it, and
+/// `flush` only writes the subscription to the socket; the stream keeps every event, so
+/// nothing is missed however late this starts.
+pub struct Events {
+    messages: async_nats::jetstream::consumer::pull::Ordered,
+}
+
+impl Events {
+    pub async fn read(infra: &Infra, filter: &str) -> Self {
+        use async_nats::jetstream::consumer::pull::OrderedConfig;
+        let client = async_nats::connect(&infra.nats_url)
+            .await
+            .expect("NATS is reachable");
+        let stream = async_nats::jetstream::new(client)
+            .get_stream(&infra.events_stream)
+            .await
+            .expect("the services made the test's stream when they started");
+        let consumer = stream
+            .create_consumer(OrderedConfig {
+                filter_subject: format!("{}{filter}", infra.subject_prefix),
+                ..Default::default()
+            })
+            .await
+            .expect("an ordered consumer on the test's stream");
+        let messages = consumer.messages().await.expect("the consumer's messages");
+        Self { messages }
+    }
+
+    /// The next event and the subject it was stored under; panics if none comes within 5 s.
+    pub async fn next(&mut self) -> (String, CloudEvent) {
+        let message = self.next_message().await;
+        let event = serde_json::from_slice(&message.payload).expect("a CloudEvent");
+        (message.subject.to_string(), event)
+    }
+
+    /// The next event as it was stored, headers and all; panics if none comes within 5 s.
+    pub async fn next_message(&mut self) -> async_nats::jetstream::Message {
+        tokio::time::timeout(Duration::from_secs(5), self.messages.next())
+            .await
+            .expect("an event arrives in time")
+            .expect("the stream is open")
+            .expect("the event can be read")
+    }
 }
 
 /// A service running in this process until dropped.

@@ -46,12 +46,7 @@ async fn one_trace_runs_from_the_gateway_through_grpc_to_the_nats_event(pool: Pg
         .unwrap();
     let token = login["access_token"].as_str().unwrap();
 
-    let nats = async_nats::connect(&infra.nats_url).await.unwrap();
-    let mut events = nats
-        .subscribe(format!("{}memory.>", infra.subject_prefix))
-        .await
-        .unwrap();
-    nats.flush().await.unwrap();
+    let mut events = sankalpa_testkit::Events::read(&infra, "memory.>").await;
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let saved = http
@@ -64,10 +59,7 @@ async fn one_trace_runs_from_the_gateway_through_grpc_to_the_nats_event(pool: Pg
         .unwrap();
     assert_eq!(saved.status(), 200);
 
-    let event = tokio::time::timeout(std::time::Duration::from_secs(5), events.next())
-        .await
-        .expect("memory published the save")
-        .unwrap();
+    let event = events.next_message().await;
     let traceparent = event
         .headers
         .as_ref()

@@ -1,39 +1,26 @@
-use std::time::Duration;
-
-use futures::StreamExt;
-use sankalpa_kit::events::CloudEvent;
+use sankalpa_testkit::Events;
 use serde_json::json;
 
 use crate::start;
-
-async fn next_event(events: &mut async_nats::Subscriber) -> (String, CloudEvent) {
-    let message = tokio::time::timeout(Duration::from_secs(5), events.next())
-        .await
-        .expect("an event arrives in time")
-        .expect("the subscription is open");
-    let event = serde_json::from_slice(&message.payload).expect("a CloudEvent");
-    (message.subject.to_string(), event)
-}
 
 #[sqlx::test(migrations = false)]
 async fn runs_announce_their_start_and_their_end_on_nats(pool: sqlx::PgPool) {
     let mut app = start(pool).await;
     let ada = app.sign_up().await;
-    let nats = async_nats::connect(&app.infra.nats_url).await.unwrap();
-    let prefix = format!("{}agents.{}", app.infra.subject_prefix, ada.tenant_id);
-    let mut events = nats.subscribe(format!("{prefix}.>")).await.unwrap();
-    nats.flush().await.unwrap();
+    let tenant_agents = format!("agents.{}", ada.tenant_id);
+    let prefix = format!("{}{tenant_agents}", app.infra.subject_prefix);
+    let mut events = Events::read(&app.infra, &format!("{tenant_agents}.>")).await;
 
     let run = app
         .execute(&ada.token, "hello_world", json!({"name": "Ada"}))
         .await
         .unwrap();
-    let (subject, started) = next_event(&mut events).await;
+    let (subject, started) = events.next().await;
     assert_eq!(subject, format!("{prefix}.hello_world.started"));
     assert_eq!(started.kind, "sankalpa.agents.started");
     assert_eq!(started.tenantid, ada.tenant_id);
     assert_eq!(started.data["run_id"], run.run_id);
-    let (subject, completed) = next_event(&mut events).await;
+    let (subject, completed) = events.next().await;
     assert_eq!(subject, format!("{prefix}.hello_world.completed"));
     assert_eq!(completed.data["status"], "completed");
     assert_eq!(completed.data["run_id"], run.run_id);
@@ -45,8 +32,8 @@ async fn runs_announce_their_start_and_their_end_on_nats(pool: sqlx::PgPool) {
     )
     .await
     .unwrap();
-    next_event(&mut events).await;
-    let (subject, failed) = next_event(&mut events).await;
+    events.next().await;
+    let (subject, failed) = events.next().await;
     assert_eq!(subject, format!("{prefix}.custom_calculator.failed"));
     assert_eq!(failed.data["error"]["code"], "agent_failed");
 }

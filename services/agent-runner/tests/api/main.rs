@@ -44,7 +44,21 @@ pub async fn start_with(
     pool: PgPool,
     configure: impl FnOnce(&mut sankalpa_agent_runner::Config),
 ) -> TestRunner {
-    let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
+    start_on(
+        pool,
+        sankalpa_testkit::infra(&sankalpa_testkit::unique_name()),
+        configure,
+    )
+    .await
+}
+
+/// Starts agent-runner with `infra`, which services the test started itself may share: the
+/// runner's drop removes what they all left behind.
+pub async fn start_on(
+    pool: PgPool,
+    infra: Infra,
+    configure: impl FnOnce(&mut sankalpa_agent_runner::Config),
+) -> TestRunner {
     let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
         .await
         .expect("auth starts");

@@ -4,13 +4,14 @@ use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use serde_json::json;
 
-use crate::{authed, json, start_with};
+use crate::{authed, json, start_on};
 
 #[sqlx::test(migrations = false)]
 async fn the_memory_manager_merges_with_the_session_and_writes_back(pool: sqlx::PgPool) {
     // agent-runner needs memory's address before it starts, and memory needs auth's: auth and
-    // memory start first. `start_with` starts a second auth on the same database, which loads
-    // the same signing key, so its tokens hold for memory too.
+    // memory start first. `start_on` starts a second auth on the same database, which loads
+    // the same signing key, so its tokens hold for memory too; the runner's cleanup removes the
+    // stream all of them share.
     let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
     let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
         .await
@@ -20,7 +21,7 @@ async fn the_memory_manager_merges_with_the_session_and_writes_back(pool: sqlx::
             .await
             .unwrap();
     let memory_url = memory.grpc_url();
-    let mut app = start_with(pool, |config| config.memory_url = Some(memory_url)).await;
+    let mut app = start_on(pool, infra, |config| config.memory_url = Some(memory_url)).await;
     let ada = app.sign_up().await;
     let mut memory_client = MemoryServiceClient::connect(memory.grpc_url())
         .await

@@ -1,8 +1,5 @@
-use std::time::Duration;
-
-use futures::StreamExt;
-use sankalpa_kit::events::CloudEvent;
 use sankalpa_proto::v1 as pb;
+use sankalpa_testkit::Events;
 use sqlx::PgPool;
 
 use crate::{authed, by_id, chain_item, start};
@@ -12,12 +9,7 @@ async fn publishes_installs_and_reviews_are_announced_in_the_acting_tenant(pool:
     let mut app = start(pool).await;
     let ada = app.sign_up().await;
     let bob = app.sign_up().await;
-    let nats = async_nats::connect(&app.infra.nats_url).await.unwrap();
-    let mut events = nats
-        .subscribe(format!("{}market.>", app.infra.subject_prefix))
-        .await
-        .unwrap();
-    nats.flush().await.unwrap();
+    let mut events = Events::read(&app.infra, "market.>").await;
 
     let item = app
         .publish(&ada, chain_item("hello", "Hello", "1.0.0"))
@@ -40,13 +32,9 @@ async fn publishes_installs_and_reviews_are_announced_in_the_acting_tenant(pool:
 
     let mut seen = Vec::new();
     for _ in 0..3 {
-        let message = tokio::time::timeout(Duration::from_secs(5), events.next())
-            .await
-            .expect("the event arrives")
-            .unwrap();
-        let event: CloudEvent = serde_json::from_slice(&message.payload).unwrap();
+        let (subject, event) = events.next().await;
         assert_eq!(event.data["item_id"], item.id);
-        seen.push(message.subject.to_string());
+        seen.push(subject);
     }
     let prefix = &app.infra.subject_prefix;
     assert_eq!(

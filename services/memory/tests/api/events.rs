@@ -1,37 +1,22 @@
-use std::time::Duration;
-
-use futures::StreamExt;
 use sankalpa_kit::events::CloudEvent;
 use sankalpa_proto::v1 as pb;
+use sankalpa_testkit::Events;
 
 use crate::{Caller, TestMemory, authed, start};
 
-/// Memory's events about `session` of `caller`'s tenant, from now on; keep the client alive.
-async fn subscribe(
-    app: &TestMemory,
-    caller: &Caller,
-    session: &str,
-) -> (async_nats::Client, async_nats::Subscriber) {
-    let nats = async_nats::connect(&app.infra.nats_url).await.unwrap();
-    let events = nats
-        .subscribe(format!(
-            "{}memory.{}.{session}.>",
-            app.infra.subject_prefix, caller.tenant_id
-        ))
-        .await
-        .unwrap();
-    nats.flush().await.unwrap();
-    (nats, events)
+/// Memory's events about `session` of `caller`'s tenant.
+async fn events_of(app: &TestMemory, caller: &Caller, session: &str) -> Events {
+    Events::read(
+        &app.infra,
+        &format!("memory.{}.{session}.>", caller.tenant_id),
+    )
+    .await
 }
 
 /// The next event, checked to travel on the subject it names.
-async fn next_event(events: &mut async_nats::Subscriber) -> CloudEvent {
-    let message = tokio::time::timeout(Duration::from_secs(5), events.next())
-        .await
-        .expect("an event arrives")
-        .unwrap();
-    let event: CloudEvent = serde_json::from_slice(&message.payload).unwrap();
-    assert_eq!(event.subject, message.subject.as_str());
+async fn next_event(events: &mut Events) -> CloudEvent {
+    let (subject, event) = events.next().await;
+    assert_eq!(event.subject, subject);
     event
 }
 
@@ -39,7 +24,7 @@ async fn next_event(events: &mut async_nats::Subscriber) -> CloudEvent {
 async fn saves_deletes_and_restores_are_announced_on_nats(pool: sqlx::PgPool) {
     let mut app = start(pool).await;
     let ada = app.sign_up().await;
-    let (_nats, mut events) = subscribe(&app, &ada, "s1").await;
+    let mut events = events_of(&app, &ada, "s1").await;
 
     app.save(&ada, "s1", "k", "1").await.unwrap();
     let backup = app
@@ -99,7 +84,7 @@ async fn a_saved_event_names_the_version_each_write_gave_and_a_refused_write_ann
 ) {
     let mut app = start(pool).await;
     let ada = app.sign_up().await;
-    let (_nats, mut events) = subscribe(&app, &ada, "s2").await;
+    let mut events = events_of(&app, &ada, "s2").await;
 
     app.save(&ada, "s2", "plan", "1").await.unwrap();
     let compare_and_set = |expected_version| {
