@@ -511,9 +511,9 @@ const MARKET_WORDS: &str = "planner schema backend frontend auth deploy docker k
 /// the API would take minutes and measure nothing the search reads): names, descriptions and
 /// two tags each from [`MARKET_WORDS`], a quarter agents, a tenth private to one of 50
 /// publisher tenants (none of them the bench user's), downloads and ratings spread out. Search
-/// reads only `items` (and `item_search`, which its trigger fills), so no versions or packages
-/// are made. `VACUUM ANALYZE` then gives the planner statistics, as a marketplace that has been
-/// running would have.
+/// reads only `items` (and `item_search` and `item_terms`, which triggers fill), so no versions
+/// or packages are made. `VACUUM ANALYZE` then gives the planner statistics (and the visibility
+/// map index-only scans need), as a marketplace that has been running would have.
 async fn seed_marketplace(database_url: &str) -> Result<()> {
     let insert = format!(
         "WITH words AS (SELECT string_to_array('{words}', ' ') AS w) \
@@ -555,7 +555,7 @@ async fn seed_marketplace(database_url: &str) -> Result<()> {
             "-c",
             &insert,
             "-c",
-            "VACUUM ANALYZE marketplace.items, marketplace.item_search",
+            "VACUUM ANALYZE marketplace.items, marketplace.item_search, marketplace.item_terms",
         ])
         .env("PGOPTIONS", "--client-min-messages=warning")
         .stdin(Stdio::null())

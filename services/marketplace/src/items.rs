@@ -6,7 +6,9 @@
 //! C) with a GIN index, ranked by `ts_rank`, with an exact (case-insensitive) name match put
 //! before every other match. The vector, filters and sort keys live in `item_search`, a narrow
 //! copy of what search reads that a trigger keeps (see the migration): every match is visited
-//! and ranked, and only the page found is read from `items`.
+//! and ranked, and only the page found is read from `items`. A one-term search by relevance
+//! skips the ranking: `item_terms` holds each item's rank for each of its lexemes, in an index
+//! that gives a term's matches best first.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -234,29 +236,63 @@ pub async fn search(pool: &PgPool, tenant: Uuid, search: &Search) -> Result<Vec<
             .fetch_all(pool)
             .await?
     } else {
-        // The page is picked from the narrow rows of item_search and only its items are read
-        // whole: visiting, ranking and sorting a thousand matches is a broad query's cost.
+        // One term by relevance, the commonest search, reads its page off the term's rows in
+        // item_terms, which an index gives already in rank order: exact name matches first,
+        // then only as many ranked rows as the page needs. Any other query picks its page
+        // from the narrow rows of item_search, visiting and ranking every match. Each branch
+        // is guarded by a condition on the parameters alone, which Postgres checks once per
+        // run, so exactly one of them reads anything. Only the page is read from `items`.
         // Comparing lengths first spares most rows lower()'s per-character locale work.
         sqlx::query_as(concat!(
             "SELECT ",
             item_columns!(),
             " FROM ( \
-               SELECT i.id, i.created_at, \
-                 CASE WHEN $6 = 'relevance' \
-                   THEN length(i.name) = length($1) AND lower(i.name) = lower($1) END AS exact, \
-                 CASE WHEN $6 = 'relevance' THEN ts_rank(i.search, q) END AS rank, \
-                 CASE WHEN $6 = 'downloads' THEN i.downloads END AS downloads, \
-                 CASE WHEN $6 = 'rating' THEN i.rating_average END AS rating, \
-                 CASE WHEN $6 = 'rating' THEN i.rating_count END AS ratings \
-               FROM marketplace.item_search i, websearch_to_tsquery('english', $1) AS q \
-               WHERE i.search @@ q \
-                 AND (i.visibility = 'public' OR i.publisher_tenant_id = $2) \
-                 AND ($3::text IS NULL OR i.kind = $3) \
-                 AND ($4::text IS NULL OR i.tags @> ARRAY[$4::text]) \
-                 AND ($5::uuid IS NULL OR i.publisher_tenant_id = $5) \
-               ORDER BY exact DESC, rank DESC, downloads DESC, rating DESC, ratings DESC, \
-                        i.created_at DESC, i.id DESC \
-               LIMIT $7 OFFSET $8 \
+               (SELECT one.id, one.created_at, one.exact, one.rank, NULL::bigint AS downloads, \
+                  NULL::double precision AS rating, NULL::bigint AS ratings \
+                FROM ( \
+                  SELECT s.id, s.created_at, true AS exact, ts_rank(s.search, q) AS rank \
+                  FROM marketplace.item_search s, websearch_to_tsquery('english', $1) AS q \
+                  WHERE lower(s.name) = lower($1) AND length(s.name) = length($1) \
+                    AND s.search @@ q \
+                    AND (s.visibility = 'public' OR s.publisher_tenant_id = $2) \
+                    AND ($3::text IS NULL OR s.kind = $3) \
+                    AND ($4::text IS NULL OR s.tags @> ARRAY[$4::text]) \
+                    AND ($5::uuid IS NULL OR s.publisher_tenant_id = $5) \
+                  UNION ALL \
+                  (SELECT t.id, t.created_at, false, t.rank \
+                   FROM marketplace.item_terms t \
+                   WHERE t.term = websearch_to_tsquery('english', $1) \
+                     AND (t.visibility = 'public' OR t.publisher_tenant_id = $2) \
+                     AND ($3::text IS NULL OR t.kind = $3) \
+                     AND ($4::text IS NULL OR t.tags @> ARRAY[$4::text]) \
+                     AND ($5::uuid IS NULL OR t.publisher_tenant_id = $5) \
+                     AND NOT EXISTS (SELECT FROM marketplace.item_search s \
+                       WHERE s.id = t.id AND length(s.name) = length($1) \
+                         AND lower(s.name) = lower($1)) \
+                   ORDER BY t.rank DESC, t.created_at DESC, t.id DESC \
+                   LIMIT $7 + $8) \
+                ) one \
+                WHERE $6 = 'relevance' AND numnode(websearch_to_tsquery('english', $1)) = 1 \
+                ORDER BY one.exact DESC, one.rank DESC, one.created_at DESC, one.id DESC \
+                LIMIT $7 OFFSET $8) \
+               UNION ALL \
+               (SELECT i.id, i.created_at, \
+                  CASE WHEN $6 = 'relevance' \
+                    THEN length(i.name) = length($1) AND lower(i.name) = lower($1) END AS exact, \
+                  CASE WHEN $6 = 'relevance' THEN ts_rank(i.search, q) END AS rank, \
+                  CASE WHEN $6 = 'downloads' THEN i.downloads END AS downloads, \
+                  CASE WHEN $6 = 'rating' THEN i.rating_average END AS rating, \
+                  CASE WHEN $6 = 'rating' THEN i.rating_count END AS ratings \
+                FROM marketplace.item_search i, websearch_to_tsquery('english', $1) AS q \
+                WHERE i.search @@ q \
+                  AND NOT ($6 = 'relevance' AND numnode(websearch_to_tsquery('english', $1)) = 1) \
+                  AND (i.visibility = 'public' OR i.publisher_tenant_id = $2) \
+                  AND ($3::text IS NULL OR i.kind = $3) \
+                  AND ($4::text IS NULL OR i.tags @> ARRAY[$4::text]) \
+                  AND ($5::uuid IS NULL OR i.publisher_tenant_id = $5) \
+                ORDER BY exact DESC, rank DESC, downloads DESC, rating DESC, ratings DESC, \
+                         i.created_at DESC, i.id DESC \
+                LIMIT $7 OFFSET $8) \
              ) page \
              JOIN marketplace.items i ON i.id = page.id \
              ORDER BY page.exact DESC, page.rank DESC, page.downloads DESC, page.rating DESC, \

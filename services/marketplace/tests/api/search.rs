@@ -223,3 +223,112 @@ async fn searches_past_the_limit_wait_their_turn(pool: PgPool) {
         assert_eq!(slugs, ["queued"]);
     }
 }
+
+/// A one-term search by relevance reads ranks kept per term (item_terms); it must give what
+/// ranking every match gives, page after page, and follow an item's changes. The reference
+/// here ranks item_search's rows directly, as the search does for any other query.
+#[sqlx::test(migrator = "sankalpa_marketplace::MIGRATOR")]
+async fn a_one_term_search_pages_through_what_ranking_every_match_gives(pool: PgPool) {
+    let mut app = start(pool.clone()).await;
+    let ada = app.sign_up().await;
+    let bob = app.sign_up().await;
+    let items = [
+        ("exact", "Deploy", &["ops"][..], "Ships it."),
+        ("named", "Deploy Helper", &["ops"][..], "Helps."),
+        ("tagged", "Shipper", &["deploy", "ops"][..], "Moves builds."),
+        (
+            "wordy",
+            "Builder",
+            &["build"][..],
+            "Deploy, deploy and deploy again.",
+        ),
+        ("once", "Quiet", &["build"][..], "Can deploy once."),
+        ("twin-a", "Twin", &["build"][..], "Can deploy once."),
+        ("twin-b", "Twin", &["build"][..], "Can deploy once."),
+        (
+            "hidden",
+            "Secret Deployer",
+            &["ops"][..],
+            "Deploys in private.",
+        ),
+        ("unrelated", "Unrelated", &["misc"][..], "Nothing to see."),
+    ];
+    for (slug, name, tags, description) in items {
+        let mut request = chain_item(slug, name, "1.0.0");
+        request.tags = tags.iter().map(|tag| tag.to_string()).collect();
+        request.description = description.into();
+        if slug == "hidden" {
+            request.visibility = pb::Visibility::Private as i32;
+        }
+        app.publish(&ada, request).await.unwrap();
+    }
+
+    let check = async |app: &mut crate::Stack, caller: &crate::Caller, query: &str, tag: &str| {
+        let expected: Vec<String> = sqlx::query_scalar(
+            "SELECT i.slug FROM marketplace.item_search s
+             JOIN marketplace.items i ON i.id = s.id, websearch_to_tsquery('english', $1) AS q
+             WHERE s.search @@ q
+               AND (s.visibility = 'public' OR s.publisher_tenant_id = $2)
+               AND ($3 = '' OR s.tags @> ARRAY[$3])
+             ORDER BY lower(s.name) = lower($1) DESC, ts_rank(s.search, q) DESC,
+                      s.created_at DESC, s.id DESC",
+        )
+        .bind(query)
+        .bind(caller.tenant_id.parse::<uuid::Uuid>().unwrap())
+        .bind(tag)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let mut paged = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let answer = app
+                .market
+                .search(authed(
+                    pb::SearchRequest {
+                        query: query.into(),
+                        tag: tag.into(),
+                        page: Some(pb::PageRequest {
+                            page_size: 2,
+                            page_token,
+                        }),
+                        ..Default::default()
+                    },
+                    &caller.token,
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            paged.extend(answer.items.into_iter().map(|item| item.slug));
+            page_token = answer.page.unwrap().next_page_token;
+            if page_token.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(paged, expected, "{query:?} tagged {tag:?}");
+        expected
+    };
+
+    let for_bob = check(&mut app, &bob, "deploy", "").await;
+    assert_eq!(for_bob.len(), 7, "{for_bob:?}");
+    assert_eq!(for_bob[0], "exact");
+    assert_eq!(check(&mut app, &ada, "DEPLOYING", "").await.len(), 8);
+    assert_eq!(check(&mut app, &bob, "deploy", "ops").await.len(), 3);
+
+    // A new version's words, and its visibility, reach the per-term ranks.
+    let mut changed = chain_item("tagged", "Shipper", "1.1.0");
+    changed.tags = vec!["ops".into()];
+    changed.description = "Moves builds.".into();
+    app.publish(&ada, changed).await.unwrap();
+    let mut hidden = chain_item("once", "Quiet", "1.1.0");
+    hidden.tags = vec!["build".into()];
+    hidden.description = "Can deploy once.".into();
+    hidden.visibility = pb::Visibility::Private as i32;
+    app.publish(&ada, hidden).await.unwrap();
+    let after = check(&mut app, &bob, "deploy", "").await;
+    assert!(
+        !after.iter().any(|slug| slug == "tagged" || slug == "once"),
+        "{after:?}"
+    );
+    assert_eq!(after.len(), 5);
+}
