@@ -236,78 +236,128 @@ pub async fn search(pool: &PgPool, tenant: Uuid, search: &Search) -> Result<Vec<
             .fetch_all(pool)
             .await?
     } else {
-        // One term by relevance, the commonest search, reads its page off the term's rows in
-        // item_terms, which an index gives already in rank order: exact name matches first,
-        // then only as many ranked rows as the page needs. Any other query picks its page
-        // from the narrow rows of item_search, visiting and ranking every match. Each branch
-        // is guarded by a condition on the parameters alone, which Postgres checks once per
-        // run, so exactly one of them reads anything. Only the page is read from `items`.
-        // Comparing lengths first spares most rows lower()'s per-character locale work.
-        sqlx::query_as(concat!(
-            "SELECT ",
-            item_columns!(),
-            " FROM ( \
-               (SELECT one.id, one.created_at, one.exact, one.rank, NULL::bigint AS downloads, \
-                  NULL::double precision AS rating, NULL::bigint AS ratings \
-                FROM ( \
-                  SELECT s.id, s.created_at, true AS exact, ts_rank(s.search, q) AS rank \
-                  FROM marketplace.item_search s, websearch_to_tsquery('english', $1) AS q \
-                  WHERE lower(s.name) = lower($1) AND length(s.name) = length($1) \
-                    AND s.search @@ q \
-                    AND (s.visibility = 'public' OR s.publisher_tenant_id = $2) \
-                    AND ($3::text IS NULL OR s.kind = $3) \
-                    AND ($4::text IS NULL OR s.tags @> ARRAY[$4::text]) \
-                    AND ($5::uuid IS NULL OR s.publisher_tenant_id = $5) \
-                  UNION ALL \
-                  (SELECT t.id, t.created_at, false, t.rank \
+        // A one-term query, the commonest search, reads its page off one of item_terms'
+        // indexes, which gives the term's matches already in the order asked for, so only a
+        // page of rows is read; by relevance, exact name matches go first. Any other query
+        // picks its page from the narrow rows of item_search, visiting and ranking every
+        // match. Both branches of a statement are guarded by a condition on the query alone,
+        // which Postgres checks once per run, so only one of them reads anything. Only the
+        // page is read from `items`. Comparing lengths first spares most rows lower()'s
+        // per-character locale work.
+        //
+        // Every branch names its table `t`, so one text holds the filters.
+        macro_rules! filters {
+            () => {
+                "(t.visibility = 'public' OR t.publisher_tenant_id = $2) \
+                 AND ($3::text IS NULL OR t.kind = $3) \
+                 AND ($4::text IS NULL OR t.tags @> ARRAY[$4::text]) \
+                 AND ($5::uuid IS NULL OR t.publisher_tenant_id = $5)"
+            };
+        }
+        macro_rules! one_term {
+            () => {
+                "numnode(websearch_to_tsquery('english', $1)) = 1"
+            };
+        }
+        // The term's rows in `order`, a page of them, as (id, created_at, exact, rank,
+        // downloads, rating, ratings), `columns` giving the last five.
+        macro_rules! term_walk {
+            ($columns:literal, $order:literal) => {
+                concat!(
+                    "SELECT t.id, t.created_at, ",
+                    $columns,
+                    " FROM marketplace.item_terms t \
+                     WHERE ",
+                    one_term!(),
+                    " AND t.term = websearch_to_tsquery('english', $1) \
+                       AND ",
+                    filters!(),
+                    " ORDER BY ",
+                    $order,
+                    " LIMIT $7 OFFSET $8"
+                )
+            };
+        }
+        macro_rules! text_search {
+            ($one_term:expr) => {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    item_columns!(),
+                    " FROM ((",
+                    $one_term,
+                    ") UNION ALL ( \
+                       SELECT t.id, t.created_at, \
+                         CASE WHEN $6 = 'relevance' \
+                           THEN length(t.name) = length($1) AND lower(t.name) = lower($1) \
+                         END AS exact, \
+                         CASE WHEN $6 = 'relevance' THEN ts_rank(t.search, q) END AS rank, \
+                         CASE WHEN $6 = 'downloads' THEN t.downloads END AS downloads, \
+                         CASE WHEN $6 = 'rating' THEN t.rating_average END AS rating, \
+                         CASE WHEN $6 = 'rating' THEN t.rating_count END AS ratings \
+                       FROM marketplace.item_search t, websearch_to_tsquery('english', $1) AS q \
+                       WHERE NOT ", one_term!(), " AND t.search @@ q AND ", filters!(),
+                    " ORDER BY exact DESC, rank DESC, downloads DESC, rating DESC, ratings DESC, \
+                         t.created_at DESC, t.id DESC \
+                       LIMIT $7 OFFSET $8) \
+                     ) AS page (id, created_at, exact, rank, downloads, rating, ratings) \
+                     JOIN marketplace.items i ON i.id = page.id \
+                     ORDER BY page.exact DESC, page.rank DESC, page.downloads DESC, \
+                       page.rating DESC, page.ratings DESC, page.created_at DESC, page.id DESC"
+                ))
+            };
+        }
+        let query = match search.sort {
+            Sort::Relevance => text_search!(concat!(
+                "SELECT * FROM ( \
+                   SELECT t.id, t.created_at, true AS exact, ts_rank(t.search, q) AS rank, \
+                     NULL::bigint, NULL::double precision, NULL::bigint \
+                   FROM marketplace.item_search t, websearch_to_tsquery('english', $1) AS q \
+                   WHERE ",
+                one_term!(),
+                " AND lower(t.name) = lower($1) \
+                     AND length(t.name) = length($1) AND t.search @@ q AND ",
+                filters!(),
+                " UNION ALL ( \
+                   SELECT t.id, t.created_at, false, t.rank, NULL, NULL, NULL \
                    FROM marketplace.item_terms t \
-                   WHERE t.term = websearch_to_tsquery('english', $1) \
-                     AND (t.visibility = 'public' OR t.publisher_tenant_id = $2) \
-                     AND ($3::text IS NULL OR t.kind = $3) \
-                     AND ($4::text IS NULL OR t.tags @> ARRAY[$4::text]) \
-                     AND ($5::uuid IS NULL OR t.publisher_tenant_id = $5) \
-                     AND NOT EXISTS (SELECT FROM marketplace.item_search s \
+                   WHERE ",
+                one_term!(),
+                " AND t.term = websearch_to_tsquery('english', $1) \
+                     AND ",
+                filters!(),
+                "    AND NOT EXISTS (SELECT FROM marketplace.item_search s \
                        WHERE s.id = t.id AND length(s.name) = length($1) \
                          AND lower(s.name) = lower($1)) \
                    ORDER BY t.rank DESC, t.created_at DESC, t.id DESC \
                    LIMIT $7 + $8) \
-                ) one \
-                WHERE $6 = 'relevance' AND numnode(websearch_to_tsquery('english', $1)) = 1 \
-                ORDER BY one.exact DESC, one.rank DESC, one.created_at DESC, one.id DESC \
-                LIMIT $7 OFFSET $8) \
-               UNION ALL \
-               (SELECT i.id, i.created_at, \
-                  CASE WHEN $6 = 'relevance' \
-                    THEN length(i.name) = length($1) AND lower(i.name) = lower($1) END AS exact, \
-                  CASE WHEN $6 = 'relevance' THEN ts_rank(i.search, q) END AS rank, \
-                  CASE WHEN $6 = 'downloads' THEN i.downloads END AS downloads, \
-                  CASE WHEN $6 = 'rating' THEN i.rating_average END AS rating, \
-                  CASE WHEN $6 = 'rating' THEN i.rating_count END AS ratings \
-                FROM marketplace.item_search i, websearch_to_tsquery('english', $1) AS q \
-                WHERE i.search @@ q \
-                  AND NOT ($6 = 'relevance' AND numnode(websearch_to_tsquery('english', $1)) = 1) \
-                  AND (i.visibility = 'public' OR i.publisher_tenant_id = $2) \
-                  AND ($3::text IS NULL OR i.kind = $3) \
-                  AND ($4::text IS NULL OR i.tags @> ARRAY[$4::text]) \
-                  AND ($5::uuid IS NULL OR i.publisher_tenant_id = $5) \
-                ORDER BY exact DESC, rank DESC, downloads DESC, rating DESC, ratings DESC, \
-                         i.created_at DESC, i.id DESC \
-                LIMIT $7 OFFSET $8) \
-             ) page \
-             JOIN marketplace.items i ON i.id = page.id \
-             ORDER BY page.exact DESC, page.rank DESC, page.downloads DESC, page.rating DESC, \
-                      page.ratings DESC, page.created_at DESC, page.id DESC"
-        ))
-        .bind(&search.query)
-        .bind(tenant)
-        .bind(kind)
-        .bind(search.tag.as_deref())
-        .bind(search.publisher)
-        .bind(sort)
-        .bind(search.size)
-        .bind(search.offset)
-        .fetch_all(pool)
-        .await?
+                 ) AS one (id, created_at, exact, rank, downloads, rating, ratings) \
+                 ORDER BY exact DESC, rank DESC, created_at DESC, id DESC \
+                 LIMIT $7 OFFSET $8"
+            )),
+            Sort::Downloads => text_search!(term_walk!(
+                "NULL::boolean, NULL::real, t.downloads, NULL::double precision, NULL::bigint",
+                "t.downloads DESC, t.created_at DESC, t.id DESC"
+            )),
+            Sort::Rating => text_search!(term_walk!(
+                "NULL::boolean, NULL::real, NULL::bigint, t.rating_average, t.rating_count",
+                "t.rating_average DESC, t.rating_count DESC, t.created_at DESC, t.id DESC"
+            )),
+            Sort::Newest => text_search!(term_walk!(
+                "NULL::boolean, NULL::real, NULL::bigint, NULL::double precision, NULL::bigint",
+                "t.created_at DESC, t.id DESC"
+            )),
+        };
+        query
+            .bind(&search.query)
+            .bind(tenant)
+            .bind(kind)
+            .bind(search.tag.as_deref())
+            .bind(search.publisher)
+            .bind(sort)
+            .bind(search.size)
+            .bind(search.offset)
+            .fetch_all(pool)
+            .await?
     };
     Ok(found)
 }

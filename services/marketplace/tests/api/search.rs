@@ -224,11 +224,12 @@ async fn searches_past_the_limit_wait_their_turn(pool: PgPool) {
     }
 }
 
-/// A one-term search by relevance reads ranks kept per term (item_terms); it must give what
-/// ranking every match gives, page after page, and follow an item's changes. The reference
-/// here ranks item_search's rows directly, as the search does for any other query.
+/// A one-term search reads ranks and sort keys kept per term (item_terms); in every order it
+/// must give what sorting every match gives, page after page, and follow an item's changes.
+/// The reference here sorts item_search's rows directly, as the search does for any other
+/// query.
 #[sqlx::test(migrator = "sankalpa_marketplace::MIGRATOR")]
-async fn a_one_term_search_pages_through_what_ranking_every_match_gives(pool: PgPool) {
+async fn a_one_term_search_pages_through_what_sorting_every_match_gives(pool: PgPool) {
     let mut app = start(pool.clone()).await;
     let ada = app.sign_up().await;
     let bob = app.sign_up().await;
@@ -253,6 +254,7 @@ async fn a_one_term_search_pages_through_what_ranking_every_match_gives(pool: Pg
         ),
         ("unrelated", "Unrelated", &["misc"][..], "Nothing to see."),
     ];
+    let mut ids = std::collections::HashMap::new();
     for (slug, name, tags, description) in items {
         let mut request = chain_item(slug, name, "1.0.0");
         request.tags = tags.iter().map(|tag| tag.to_string()).collect();
@@ -260,62 +262,103 @@ async fn a_one_term_search_pages_through_what_ranking_every_match_gives(pool: Pg
         if slug == "hidden" {
             request.visibility = pb::Visibility::Private as i32;
         }
-        app.publish(&ada, request).await.unwrap();
+        let item = app.publish(&ada, request).await.unwrap().item.unwrap();
+        ids.insert(slug, item.id);
+    }
+    // Downloads and ratings that order the matches differently from their rank.
+    for slug in ["twin-b", "once"] {
+        app.install(&bob, &ids[slug], None).await.unwrap();
+    }
+    for (slug, rating) in [("twin-a", 5), ("once", 2), ("named", 5)] {
+        app.market
+            .review(authed(
+                pb::ReviewRequest {
+                    item: Some(crate::by_id(&ids[slug])),
+                    rating,
+                    comment: String::new(),
+                },
+                &bob.token,
+            ))
+            .await
+            .unwrap();
     }
 
+    let orders = [
+        (
+            pb::SearchSort::Relevance,
+            "lower(s.name) = lower($1) DESC, ts_rank(s.search, q) DESC",
+        ),
+        (pb::SearchSort::Downloads, "s.downloads DESC"),
+        (
+            pb::SearchSort::Rating,
+            "s.rating_average DESC, s.rating_count DESC",
+        ),
+        (pb::SearchSort::Newest, "s.created_at DESC"),
+    ];
     let check = async |app: &mut crate::Stack, caller: &crate::Caller, query: &str, tag: &str| {
-        let expected: Vec<String> = sqlx::query_scalar(
-            "SELECT i.slug FROM marketplace.item_search s
-             JOIN marketplace.items i ON i.id = s.id, websearch_to_tsquery('english', $1) AS q
-             WHERE s.search @@ q
-               AND (s.visibility = 'public' OR s.publisher_tenant_id = $2)
-               AND ($3 = '' OR s.tags @> ARRAY[$3])
-             ORDER BY lower(s.name) = lower($1) DESC, ts_rank(s.search, q) DESC,
-                      s.created_at DESC, s.id DESC",
-        )
-        .bind(query)
-        .bind(caller.tenant_id.parse::<uuid::Uuid>().unwrap())
-        .bind(tag)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-        let mut paged = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let answer = app
-                .market
-                .search(authed(
-                    pb::SearchRequest {
-                        query: query.into(),
-                        tag: tag.into(),
-                        page: Some(pb::PageRequest {
-                            page_size: 2,
-                            page_token,
-                        }),
-                        ..Default::default()
-                    },
-                    &caller.token,
-                ))
-                .await
-                .unwrap()
-                .into_inner();
-            paged.extend(answer.items.into_iter().map(|item| item.slug));
-            page_token = answer.page.unwrap().next_page_token;
-            if page_token.is_empty() {
-                break;
+        let mut counts = Vec::new();
+        for (sort, order) in orders {
+            // `order` is one of the constants above.
+            let expected: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT i.slug FROM marketplace.item_search s
+                 JOIN marketplace.items i ON i.id = s.id, websearch_to_tsquery('english', $1) AS q
+                 WHERE s.search @@ q
+                   AND (s.visibility = 'public' OR s.publisher_tenant_id = $2)
+                   AND ($3 = '' OR s.tags @> ARRAY[$3])
+                 ORDER BY {order}, s.created_at DESC, s.id DESC"
+            )))
+            .bind(query)
+            .bind(caller.tenant_id.parse::<uuid::Uuid>().unwrap())
+            .bind(tag)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            let mut paged = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let answer = app
+                    .market
+                    .search(authed(
+                        pb::SearchRequest {
+                            query: query.into(),
+                            tag: tag.into(),
+                            sort: sort as i32,
+                            page: Some(pb::PageRequest {
+                                page_size: 2,
+                                page_token,
+                            }),
+                            ..Default::default()
+                        },
+                        &caller.token,
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                paged.extend(answer.items.into_iter().map(|item| item.slug));
+                page_token = answer.page.unwrap().next_page_token;
+                if page_token.is_empty() {
+                    break;
+                }
             }
+            assert_eq!(paged, expected, "{query:?} tagged {tag:?} by {sort:?}");
+            counts.push(expected);
         }
-        assert_eq!(paged, expected, "{query:?} tagged {tag:?}");
-        expected
+        counts
     };
 
     let for_bob = check(&mut app, &bob, "deploy", "").await;
-    assert_eq!(for_bob.len(), 7, "{for_bob:?}");
-    assert_eq!(for_bob[0], "exact");
-    assert_eq!(check(&mut app, &ada, "DEPLOYING", "").await.len(), 8);
-    assert_eq!(check(&mut app, &bob, "deploy", "ops").await.len(), 3);
+    let [relevance, downloads, rating, newest] = &for_bob[..] else {
+        unreachable!()
+    };
+    assert_eq!(relevance.len(), 7, "{relevance:?}");
+    assert_eq!(relevance[0], "exact");
+    assert_eq!(downloads[..2], ["twin-b", "once"]);
+    assert_eq!(rating[..3], ["twin-a", "named", "once"]);
+    assert_eq!(newest[0], "twin-b");
+    assert_eq!(check(&mut app, &ada, "DEPLOYING", "").await[0].len(), 8);
+    assert_eq!(check(&mut app, &bob, "deploy", "ops").await[0].len(), 3);
 
-    // A new version's words, and its visibility, reach the per-term ranks.
+    // A new version's words, and its visibility, reach the per-term rows.
     let mut changed = chain_item("tagged", "Shipper", "1.1.0");
     changed.tags = vec!["ops".into()];
     changed.description = "Moves builds.".into();
@@ -325,7 +368,7 @@ async fn a_one_term_search_pages_through_what_ranking_every_match_gives(pool: Pg
     hidden.description = "Can deploy once.".into();
     hidden.visibility = pb::Visibility::Private as i32;
     app.publish(&ada, hidden).await.unwrap();
-    let after = check(&mut app, &bob, "deploy", "").await;
+    let after = &check(&mut app, &bob, "deploy", "").await[0];
     assert!(
         !after.iter().any(|slug| slug == "tagged" || slug == "once"),
         "{after:?}"
