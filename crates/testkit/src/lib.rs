@@ -84,9 +84,20 @@ impl Events {
 
     /// The next event and the subject it was stored under; panics if none comes within 5 s.
     pub async fn next(&mut self) -> (String, CloudEvent) {
-        let message = self.next_message().await;
+        self.next_within(Duration::from_secs(5))
+            .await
+            .expect("an event arrives in time")
+    }
+
+    /// The next event and its subject, or `None` if none comes within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<(String, CloudEvent)> {
+        let message = tokio::time::timeout(wait, self.messages.next())
+            .await
+            .ok()?
+            .expect("the stream is open")
+            .expect("the event can be read");
         let event = serde_json::from_slice(&message.payload).expect("a CloudEvent");
-        (message.subject.to_string(), event)
+        Some((message.subject.to_string(), event))
     }
 
     /// The next event as it was stored, headers and all; panics if none comes within 5 s.
