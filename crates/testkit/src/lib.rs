@@ -91,22 +91,30 @@ impl Events {
 
     /// The next event and its subject, or `None` if none comes within `wait`.
     pub async fn next_within(&mut self, wait: Duration) -> Option<(String, CloudEvent)> {
-        let message = tokio::time::timeout(wait, self.messages.next())
-            .await
-            .ok()?
-            .expect("the stream is open")
-            .expect("the event can be read");
+        let message = self.next_message_within(wait).await?;
         let event = serde_json::from_slice(&message.payload).expect("a CloudEvent");
         Some((message.subject.to_string(), event))
     }
 
     /// The next event as it was stored, headers and all; panics if none comes within 5 s.
     pub async fn next_message(&mut self) -> async_nats::jetstream::Message {
-        tokio::time::timeout(Duration::from_secs(5), self.messages.next())
+        self.next_message_within(Duration::from_secs(5))
             .await
             .expect("an event arrives in time")
-            .expect("the stream is open")
-            .expect("the event can be read")
+    }
+
+    async fn next_message_within(
+        &mut self,
+        wait: Duration,
+    ) -> Option<async_nats::jetstream::Message> {
+        let message = tokio::time::timeout(wait, self.messages.next())
+            .await
+            .ok()?;
+        Some(
+            message
+                .expect("the stream is open")
+                .expect("the event can be read"),
+        )
     }
 }
 

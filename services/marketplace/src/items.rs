@@ -6,9 +6,9 @@
 //! C) with a GIN index, ranked by `ts_rank`, with an exact (case-insensitive) name match put
 //! before every other match. The vector, filters and sort keys live in `item_search`, a narrow
 //! copy of what search reads that a trigger keeps (see the migration): every match is visited
-//! and ranked, and only the page found is read from `items`. A one-term search by relevance
-//! skips the ranking: `item_terms` holds each item's rank for each of its lexemes, in an index
-//! that gives a term's matches best first.
+//! and ranked, and only the page found is read from `items`. A one-term search skips that:
+//! `item_terms` holds, for each item and each of its lexemes, the rank and the other sort keys,
+//! in an index per order that gives a term's matches already sorted.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
