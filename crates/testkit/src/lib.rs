@@ -300,6 +300,28 @@ pub fn remove_leftovers(infra: &Infra, folders: Vec<std::path::PathBuf>) {
     let _ = cleanup.join();
 }
 
+/// Removes a test's leftovers (see [`remove_leftovers`]) when dropped, so that a test that
+/// fails on the way still cleans up. Made before the services, it is dropped after them.
+pub struct Leftovers {
+    infra: Infra,
+    folders: Vec<std::path::PathBuf>,
+}
+
+impl Leftovers {
+    pub fn new(infra: &Infra, folders: Vec<std::path::PathBuf>) -> Self {
+        Self {
+            infra: infra.clone(),
+            folders,
+        }
+    }
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        remove_leftovers(&self.infra, std::mem::take(&mut self.folders));
+    }
+}
+
 /// Starts the marketplace on `pool`, taking its token keys from the auth at `auth_url`,
 /// validating and installing through the chain orchestrator at `chains_url` and agent-runner at
 /// `agents_url`, and storing packages in `objects_url` (a folder), configured by `configure`.

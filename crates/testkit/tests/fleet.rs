@@ -12,6 +12,7 @@ async fn one_trace_runs_from_the_gateway_through_grpc_to_the_nats_event(pool: Pg
     let name = sankalpa_testkit::unique_name();
     let infra = sankalpa_testkit::infra(&name);
     let objects = std::env::temp_dir().join(format!("sankalpa-{name}"));
+    let _leftovers = sankalpa_testkit::Leftovers::new(&infra, vec![objects.clone()]);
     let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
         .await
         .unwrap();
@@ -73,9 +74,6 @@ async fn one_trace_runs_from_the_gateway_through_grpc_to_the_nats_event(pool: Pg
         "{traceparent}"
     );
     assert!(!traceparent.contains("00f067aa0ba902b7"), "{traceparent}");
-
-    drop((gateway, memory, auth));
-    sankalpa_testkit::remove_leftovers(&infra, vec![objects]);
 }
 
 /// The scale-out proof, on one machine: two gateways, two agent-runners and two
@@ -94,6 +92,7 @@ async fn a_fleet_of_two_of_each_finishes_every_run_exactly_once_when_an_orchestr
         infra
     };
     let objects = std::env::temp_dir().join(format!("sankalpa-{name}"));
+    let _leftovers = sankalpa_testkit::Leftovers::new(&infra, vec![objects.clone()]);
     let objects_url = objects.to_string_lossy().into_owned();
     let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
         .await
@@ -268,9 +267,6 @@ async fn a_fleet_of_two_of_each_finishes_every_run_exactly_once_when_an_orchestr
         runs_by_runner.values().all(|runs| *runs >= RUNS / 4),
         "both agent-runners carried a share of the steps: {runs_by_runner:?}"
     );
-
-    drop((gateways, orchestrators, runners, auth));
-    sankalpa_testkit::remove_leftovers(&infra, vec![objects]);
 }
 
 async fn register(http: &reqwest::Client, base: &str) -> String {
