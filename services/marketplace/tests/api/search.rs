@@ -357,6 +357,8 @@ async fn a_one_term_search_pages_through_what_sorting_every_match_gives(pool: Pg
     assert_eq!(newest[0], "twin-b");
     assert_eq!(check(&mut app, &ada, "DEPLOYING", "").await[0].len(), 8);
     assert_eq!(check(&mut app, &bob, "deploy", "ops").await[0].len(), 3);
+    // Two terms take the other branch, which every order must sort alike.
+    assert_eq!(check(&mut app, &bob, "deploy build", "").await[0].len(), 5);
 
     // A new version's words, and its visibility, reach the per-term rows.
     let mut changed = chain_item("tagged", "Shipper", "1.1.0");
