@@ -7,8 +7,9 @@
 //! [`MARKET_ITEMS`] marketplace items, written straight into its database ([`seed_marketplace`]);
 //! a gateway at `SANKALPA_BENCH_URL` is searched over whatever its marketplace holds. It
 //! registers one user, logs in, saves the memory entry the load scenario reads (and reads it
-//! once, so it is cached), then drives every [`Scenario`] for `SANKALPA_BENCH_SECONDS` (default
-//! 10) at each of its concurrencies, and prints one JSON line per scenario and concurrency on stdout:
+//! once, so it is cached), then drives every [`Scenario`] at each of its concurrencies for a
+//! warm-up of [`WARM_UP`] and then `SANKALPA_BENCH_SECONDS` (default 10), and prints one JSON
+//! line per scenario and concurrency on stdout:
 //! `{"scenario","concurrency","requests","errors","throughput_rps","p50_us","p99_us"}`.
 //! Two chain scenarios follow, measured their own way ([`chain_overhead`], [`chain_burst`]);
 //! their lines have the same keys, the overhead's a few more.
@@ -39,6 +40,10 @@ const SEARCH_CONCURRENCIES: &[usize] = &[1, 16];
 /// Items seeded in the marketplace of a fleet the bench starts (issue 6: search over 10,000).
 const MARKET_ITEMS: u32 = 10_000;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long each scenario runs at a concurrency before it is measured: the workers' first
+/// connections, and the services' new pooled connections preparing their statements, are a
+/// start-up cost, not the steady state a figure describes.
+const WARM_UP: Duration = Duration::from_secs(1);
 /// The memory session every memory scenario uses, and the key the load scenario reads.
 const CACHED_KEY: &str = "cached";
 /// Saves cycle through this many keys, so concurrent saves write different rows, as agents of
@@ -612,7 +617,8 @@ impl Report {
 }
 
 /// Runs `concurrency` closed-loop workers, each sending its next request as soon as the last
-/// answered, until `duration` is over. Every request is timed, failed ones included.
+/// answered, for [`WARM_UP`] and then `duration`. Every request sent after the warm-up is
+/// timed, failed ones included.
 ///
 /// Each worker keeps one HTTP/1.1 connection of its own and sends on it directly, as wrk does:
 /// the bench shares the machine with the fleet it measures, and a pooled general-purpose client
@@ -623,8 +629,8 @@ async fn drive(
     concurrency: usize,
     duration: Duration,
 ) -> Result<Report> {
-    let started = Instant::now();
-    let deadline = started + duration;
+    let measured_from = Instant::now() + WARM_UP;
+    let deadline = measured_from + duration;
     let mut workers = JoinSet::new();
     for _ in 0..concurrency {
         let session = Arc::clone(session);
@@ -640,14 +646,19 @@ async fn drive(
             while Instant::now() < deadline {
                 let sent = Instant::now();
                 let outcome = send(&session, request(&session), &mut connection).await;
-                report
-                    .latency_us
-                    .saturating_record(sent.elapsed().as_micros() as u64);
+                let measured = sent >= measured_from;
+                if measured {
+                    report
+                        .latency_us
+                        .saturating_record(sent.elapsed().as_micros() as u64);
+                }
                 if let Err(err) = outcome {
                     // The connection may be what failed: the next request opens a new one.
                     connection = None;
-                    report.errors += 1;
-                    report.first_error.get_or_insert(err);
+                    if measured {
+                        report.errors += 1;
+                        report.first_error.get_or_insert(err);
+                    }
                 }
             }
             report
@@ -671,7 +682,7 @@ async fn drive(
             total.first_error = worker.first_error;
         }
     }
-    total.elapsed = started.elapsed();
+    total.elapsed = measured_from.elapsed();
     total.warn_of_errors();
     Ok(total)
 }
