@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::jetstream::context::{PublishAckFuture, PublishError};
 use async_nats::jetstream::{self, stream};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -148,7 +148,8 @@ impl EventBus {
         (event, trace)
     }
 
-    /// The event [`publish`](Self::publish) would send, with a fresh id.
+    /// The event [`publish`](Self::publish) would send, with a fresh id and `data` fitted to
+    /// [`MAX_EVENT_DATA_BYTES`](crate::limits::MAX_EVENT_DATA_BYTES).
     fn event(
         &self,
         channel: &str,
@@ -166,7 +167,7 @@ impl EventBus {
             time: Utc::now(),
             datacontenttype: "application/json".to_owned(),
             tenantid: tenant.to_owned(),
-            data,
+            data: crate::limits::fit(data, crate::limits::MAX_EVENT_DATA_BYTES),
         }
     }
 
@@ -180,16 +181,15 @@ impl EventBus {
         id: &str,
         payload: Vec<u8>,
         trace: &TraceHeaders,
-    ) -> anyhow::Result<PublishAckFuture> {
+    ) -> Result<PublishAckFuture, PublishError> {
         let mut headers = async_nats::HeaderMap::new();
         for (name, value) in trace {
             headers.insert(name.as_str(), value.as_str());
         }
         headers.insert("Nats-Msg-Id", id);
         headers.insert("Content-Type", "application/cloudevents+json");
-        Ok(self
-            .jetstream
+        self.jetstream
             .publish_with_headers(subject, headers, payload.into())
-            .await?)
+            .await
     }
 }

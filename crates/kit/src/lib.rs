@@ -11,6 +11,7 @@ pub mod cache;
 pub mod config;
 pub mod events;
 pub mod grpc;
+pub mod limits;
 pub mod metrics;
 pub mod objects;
 pub mod ops;

@@ -9,7 +9,7 @@
 //!
 //! # Adopting it
 //!
-//! 1. Add the table to the service's migrations (kit cannot ship migrations: each service's
+//! 1. Add the tables to the service's migrations (kit cannot ship migrations: each service's
 //!    migrator only knows its own folder), with its schema in place of `memory`:
 //!
 //!    ```sql
@@ -21,6 +21,15 @@
 //!        -- The trace context of the request that enqueued it, sent as NATS headers.
 //!        headers     jsonb NOT NULL,
 //!        enqueued_at timestamptz NOT NULL DEFAULT now()
+//!    );
+//!    -- Rows the relay could never publish, moved aside with the reason.
+//!    CREATE TABLE memory.outbox_dead (
+//!        id          bigint PRIMARY KEY,
+//!        event       jsonb NOT NULL,
+//!        headers     jsonb NOT NULL,
+//!        enqueued_at timestamptz NOT NULL,
+//!        failed_at   timestamptz NOT NULL DEFAULT now(),
+//!        reason      text NOT NULL
 //!    );
 //!    ```
 //!
@@ -47,10 +56,19 @@
 //! released. `FOR UPDATE SKIP LOCKED` alone would not do: while one relay holds rows 1-100,
 //! another would skip them and could publish row 101, a later event of the same run, first.
 //! One relay at a time costs little: a batch is sent before any ack is awaited, so it takes
-//! one round trip to JetStream rather than one per event (not yet measured under load). Ids follow enqueue order, which for the events
-//! of one entity is commit order whenever its changes are sequential (a run's steps); two
-//! transactions that change the same entity concurrently have no order to keep. A row that
-//! JetStream keeps refusing blocks those after it, deliberately: skipping it would reorder.
+//! one round trip to JetStream rather than one per event. Ids follow enqueue order, which for
+//! the events of one entity is commit order whenever its changes are sequential (a run's
+//! steps); two transactions that change the same entity concurrently have no order to keep. A
+//! row that JetStream refuses for a passing reason (NATS down, no ack in time) blocks those after
+//! it, deliberately: skipping it would reorder.
+//!
+//! # Dead letters
+//!
+//! A row that can never be published — larger than the server's `max_payload`, an invalid
+//! subject, no event id — would block every event behind it forever, of every tenant. The relay
+//! moves such a row to `<schema>.outbox_dead` with the reason, in the transaction that deletes
+//! the batch, counts it in `outbox_dead_letters_total`, logs it, and goes on. Events are fitted
+//! to a bounded size when they are built ([`crate::limits`]), so this is a last resort.
 //!
 //! # SQL
 //!
@@ -69,6 +87,8 @@ use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 
 use crate::events::{CloudEvent, EventBus, TraceHeaders};
 
@@ -103,6 +123,7 @@ struct Inner {
     insert: Arc<str>,
     claim: Arc<str>,
     delete: Arc<str>,
+    bury: Arc<str>,
 }
 
 /// An event as the outbox stores it: the `event` and `headers` columns, to bind as JSON.
@@ -167,6 +188,13 @@ impl Outbox {
                 )
                 .into(),
                 delete: format!("DELETE FROM {table} WHERE id = ANY($1)").into(),
+                bury: format!(
+                    "INSERT INTO {schema}.outbox_dead (id, event, headers, enqueued_at, reason)
+                     SELECT o.id, o.event, o.headers, o.enqueued_at, dead.reason
+                     FROM unnest($1::bigint[], $2::text[]) AS dead(id, reason)
+                     JOIN {table} o ON o.id = dead.id"
+                )
+                .into(),
                 table,
             }),
         }
@@ -276,54 +304,81 @@ impl Outbox {
         if !claimed.first().is_some_and(|row| row.0) {
             return Ok(Pass::Busy);
         }
-        let mut rows = Vec::with_capacity(claimed.len());
+        if claimed.iter().all(|row| row.1.is_none()) {
+            return Ok(Pass::Drained);
+        }
+        let claimed_count = claimed.len();
+        // Every event is sent before any ack is awaited: one connection keeps them in order,
+        // and the batch costs one round trip rather than one per event.
+        let mut acks = Vec::with_capacity(claimed_count);
+        let mut sent = Vec::with_capacity(claimed_count);
+        let mut dead: (Vec<i64>, Vec<String>) = (Vec::new(), Vec::new());
         for (_, id, event_id, subject, event, trace) in claimed {
             // The lock's row alone, when nothing is pending.
             let Some(id) = id else { continue };
-            // A stored event without its id or subject fails the pass, as a row JetStream
-            // refuses does: skipping it would publish the rows after it first.
-            let (Some(event_id), Some(subject), Some(event), Some(trace)) =
+            let (Some(event_id), Some(subject), Some(event), Some(Json(trace))) =
                 (event_id, subject, event, trace)
             else {
-                anyhow::bail!(
-                    "outbox row {id} of {} has no event id or subject",
-                    inner.table
-                );
+                dead.0.push(id);
+                dead.1
+                    .push("the stored event has no id or subject".to_owned());
+                continue;
             };
-            rows.push((id, event_id, subject, event, trace));
-        }
-        if rows.is_empty() {
-            return Ok(Pass::Drained);
-        }
-        // Every event is sent before any ack is awaited: one connection keeps them in order,
-        // and the batch costs one round trip rather than one per event.
-        let mut acks = Vec::with_capacity(rows.len());
-        let mut ids = Vec::with_capacity(rows.len());
-        for (id, event_id, subject, event, Json(trace)) in rows {
-            acks.push(
-                inner
-                    .bus
-                    .send(subject, &event_id, event.into_bytes(), &trace)
-                    .await?,
-            );
-            ids.push(id);
+            match inner
+                .bus
+                .send(subject, &event_id, event.into_bytes(), &trace)
+                .await
+            {
+                Ok(ack) => {
+                    acks.push(ack);
+                    sent.push(id);
+                }
+                Err(err) if never_publishable(&err) => {
+                    dead.0.push(id);
+                    dead.1
+                        .push(crate::limits::error_message(&err.to_string()).into_owned());
+                }
+                Err(err) => return Err(err.into()),
+            }
         }
         for ack in acks {
             ack.await?;
         }
+        if !dead.0.is_empty() {
+            sqlx::query(AssertSqlSafe(inner.bury.clone()))
+                .bind(&dead.0)
+                .bind(&dead.1)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let done: Vec<i64> = sent.iter().chain(&dead.0).copied().collect();
         sqlx::query(AssertSqlSafe(inner.delete.clone()))
-            .bind(&ids)
+            .bind(&done)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        for (id, reason) in dead.0.iter().zip(&dead.1) {
+            metrics::counter!("outbox_dead_letters_total", "schema" => inner.schema.clone())
+                .increment(1);
+            tracing::error!(row = id, reason = %reason, table = %inner.table,
+                "an outbox event can never be published; moved to outbox_dead");
+        }
         metrics::counter!("outbox_events_published_total", "schema" => inner.schema.clone())
-            .increment(ids.len() as u64);
-        Ok(if ids.len() as i64 == BATCH {
+            .increment(sent.len() as u64);
+        Ok(if claimed_count as i64 == BATCH {
             Pass::Full
         } else {
             Pass::Drained
         })
     }
+}
+
+/// Whether JetStream refused `err`'s event for what the event is, not for the moment: sending it
+/// again would fail the same way.
+fn never_publishable(err: &PublishError) -> bool {
+    matches!(err.kind(), PublishErrorKind::MaxPayloadExceeded)
+        || std::error::Error::source(err)
+            .is_some_and(|source| source.is::<async_nats::subject::SubjectError>())
 }
 
 /// What an event says happened, the last token of its subject (`saved`, `installed`): each

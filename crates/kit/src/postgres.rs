@@ -20,6 +20,27 @@ pub async fn connect(url: &str) -> anyhow::Result<PgPool> {
         .with_context(|| format!("could not connect to {}", crate::config::redact_url(url)))
 }
 
+/// Whether `err` means the database could not be asked (down, restarting, every connection
+/// busy past the pool's timeout) rather than that the query was wrong: a service answers it as
+/// UNAVAILABLE, which a client retries, not as INTERNAL.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+        sqlx::Error::Database(db) => {
+            matches!(
+                db.code().as_deref(),
+                Some("57P01" | "57P02" | "57P03" | "53300")
+            )
+        }
+        _ => false,
+    }
+}
+
 /// The connection options of `url`. A server on this machine is reached without TLS unless the
 /// URL asks for it (`sslmode=`): sqlx would otherwise negotiate TLS with any server offering it,
 /// and encrypting loopback traffic protects nothing while costing both ends CPU on every query.

@@ -5,9 +5,16 @@
 //! the binary metadata entry [`FIELD_VIOLATIONS_KEY`], so the gateway can name the field in the
 //! problem's `errors` without parsing messages. A version conflict (ABORTED) may carry the
 //! current version in [`CURRENT_VERSION_KEY`], which becomes the problem's `current_version`, so
-//! a client can retry its compare-and-set without a second read.
+//! a client can retry its compare-and-set without a second read. A tenant's quota running out is
+//! RESOURCE_EXHAUSTED carrying a [`Quota`] in [`QUOTA_KEY`], which becomes a 429 with the
+//! RateLimit-* headers and Retry-After.
+//!
+//! Upstream failures map to what a client can act on: UNAVAILABLE, an overloaded service
+//! (RESOURCE_EXHAUSTED without a quota) and a call that broke in transport (a connection reset
+//! while the peer restarts) are 503 with Retry-After; DEADLINE_EXCEEDED is 504; 500 is left for
+//! what is a bug.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tonic::metadata::MetadataValue;
@@ -17,7 +24,56 @@ use utoipa::ToSchema;
 pub const FIELD_VIOLATIONS_KEY: &str = "x-sankalpa-errors-bin";
 /// ASCII metadata of an ABORTED version conflict: the version the thing has now (0: absent).
 pub const CURRENT_VERSION_KEY: &str = "x-sankalpa-current-version";
+/// ASCII metadata of a RESOURCE_EXHAUSTED that is a quota: `<limit>;<remaining>;<reset>`.
+pub const QUOTA_KEY: &str = "x-sankalpa-quota";
 pub const CONTENT_TYPE: &str = "application/problem+json";
+/// How soon a client may retry a call that found a service unavailable, in seconds.
+const UNAVAILABLE_RETRY_AFTER: u64 = 1;
+
+/// Where a caller stands against one of its limits (IETF draft httpapi-ratelimit-headers): a
+/// rate limit of the gateway, or a tenant's quota of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: u64,
+    pub remaining: u64,
+    /// Seconds until room frees up.
+    pub reset: u64,
+}
+
+impl Quota {
+    /// RESOURCE_EXHAUSTED saying `message` and carrying this quota, which the gateway answers as
+    /// a 429 with the RateLimit-* headers and Retry-After.
+    pub fn exceeded(self, message: impl Into<String>) -> Status {
+        let mut status = Status::resource_exhausted(message);
+        let value = format!("{};{};{}", self.limit, self.remaining, self.reset);
+        status.metadata_mut().insert(
+            QUOTA_KEY,
+            value
+                .parse()
+                .expect("digits and semicolons are valid metadata"),
+        );
+        status
+    }
+
+    /// The quota a status carries, if it is a quota's refusal.
+    pub fn of(status: &Status) -> Option<Self> {
+        let value = status.metadata().get(QUOTA_KEY)?.to_str().ok()?;
+        let mut parts = value.split(';').map(str::parse::<u64>);
+        let quota = Self {
+            limit: parts.next()?.ok()?,
+            remaining: parts.next()?.ok()?,
+            reset: parts.next()?.ok()?,
+        };
+        Some(quota)
+    }
+
+    /// The RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset headers.
+    pub fn set_headers(&self, headers: &mut HeaderMap) {
+        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("ratelimit-reset", HeaderValue::from(self.reset));
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldViolation {
@@ -43,6 +99,9 @@ pub struct Problem {
     /// Seconds to wait before retrying (429 and 503).
     #[serde(skip)]
     pub retry_after: Option<u64>,
+    /// The quota a 429 ran into, sent as RateLimit-* headers.
+    #[serde(skip)]
+    pub quota: Option<Quota>,
 }
 
 impl Problem {
@@ -57,7 +116,15 @@ impl Problem {
             errors: Vec::new(),
             current_version: None,
             retry_after: None,
+            quota: None,
         }
+    }
+
+    /// 503 with Retry-After: a service this request needs is down or overloaded.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        let mut problem = Self::new(StatusCode::SERVICE_UNAVAILABLE, detail);
+        problem.retry_after = Some(UNAVAILABLE_RETRY_AFTER);
+        problem
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -82,12 +149,16 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status_code();
         let retry_after = self.retry_after;
+        let quota = self.quota;
         let body = serde_json::to_vec(&self).expect("a problem always serialises");
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         if let Some(seconds) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(quota) = quota {
+            quota.set_headers(headers);
         }
         response
     }
@@ -103,7 +174,8 @@ pub fn http_status(code: Code) -> StatusCode {
         Code::PermissionDenied => StatusCode::FORBIDDEN,
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
-        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        // Without a quota (see [`Quota`]), an overloaded service: 503.
+        Code::ResourceExhausted => StatusCode::SERVICE_UNAVAILABLE,
         Code::Cancelled => StatusCode::from_u16(499).expect("499 is a valid status"),
         Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
         Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
@@ -155,11 +227,33 @@ pub fn current_version(status: &Status) -> Option<u64> {
 
 impl From<Status> for Problem {
     fn from(status: Status) -> Self {
+        if let Some(quota) = Quota::of(&status) {
+            let mut problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, status.message());
+            problem.retry_after = Some(quota.reset.max(1));
+            problem.quota = Some(quota);
+            return problem;
+        }
+        match status.code() {
+            Code::Unavailable => return Problem::unavailable(status.message()),
+            Code::ResourceExhausted => {
+                return Problem::unavailable("the service is overloaded; retry shortly");
+            }
+            // A status made by the client's transport rather than sent by the service: the
+            // connection broke (the service restarting, a reset stream). Nothing about the
+            // request was wrong, and a retry is likely to find a replica.
+            Code::Unknown | Code::Internal | Code::Cancelled
+                if std::error::Error::source(&status).is_some() =>
+            {
+                tracing::warn!(error = %status, "an upstream call failed in transport");
+                return Problem::unavailable("a service this request needs did not answer");
+            }
+            _ => {}
+        }
         let http = http_status(status.code());
         // Internal details stay in the logs of the service that failed. UNAVAILABLE and
         // DATA_LOSS messages are written for the caller: what is down, what data is damaged.
         let detail = match status.code() {
-            Code::Unavailable | Code::DataLoss => status.message().to_owned(),
+            Code::DataLoss => status.message().to_owned(),
             _ if http.is_server_error() => "the service failed to handle the request".to_owned(),
             _ => status.message().to_owned(),
         };
@@ -215,6 +309,41 @@ mod tests {
         assert_eq!(problem.status, 500);
         assert!(problem.kind.ends_with("/data-loss"));
         assert_eq!(problem.detail.as_deref(), Some("backup b1 is damaged"));
+    }
+
+    #[test]
+    fn a_quota_refusal_is_a_429_with_its_headers_and_retry_after() {
+        let quota = Quota {
+            limit: 5,
+            remaining: 0,
+            reset: 30,
+        };
+        let problem = Problem::from(quota.exceeded("5 chain runs at once"));
+        assert_eq!(problem.status, 429);
+        let response = problem.into_response();
+        let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
+        assert_eq!(header("ratelimit-limit"), "5");
+        assert_eq!(header("ratelimit-remaining"), "0");
+        assert_eq!(header("ratelimit-reset"), "30");
+        assert_eq!(header("retry-after"), "30");
+    }
+
+    #[test]
+    fn upstream_failures_are_503s_with_retry_after() {
+        let transport = Status::from_error(Box::new(std::io::Error::other("connection reset")));
+        assert_eq!(transport.code(), Code::Unknown);
+        for status in [
+            Status::unavailable("memory is down"),
+            Status::resource_exhausted("too many requests on this connection"),
+            transport,
+        ] {
+            let response = Problem::from(status).into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()["retry-after"], "1");
+        }
+        let bug = Problem::from(Status::unknown("a handler failed"));
+        assert_eq!(bug.status, 500);
+        assert_eq!(Problem::from(Status::deadline_exceeded("slow")).status, 504);
     }
 
     #[test]

@@ -30,6 +30,14 @@ impl Fixture {
                  event       jsonb NOT NULL,
                  headers     jsonb NOT NULL,
                  enqueued_at timestamptz NOT NULL DEFAULT now()
+             );
+             CREATE TABLE outbox_test.outbox_dead (
+                 id          bigint PRIMARY KEY,
+                 event       jsonb NOT NULL,
+                 headers     jsonb NOT NULL,
+                 enqueued_at timestamptz NOT NULL,
+                 failed_at   timestamptz NOT NULL DEFAULT now(),
+                 reason      text NOT NULL
              );",
         )
         .execute(&pool)
@@ -238,5 +246,60 @@ async fn a_row_published_twice_is_stored_once(pool: PgPool) {
         .unwrap();
     fixture.outbox.wake();
     assert_eq!(ids(&fixture.published().await), [id.as_str()]);
+    fixture.finish().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_event_nats_can_never_take_is_moved_aside_and_the_rest_go_out(pool: PgPool) {
+    let mut fixture = Fixture::new(pool).await;
+    let first = fixture.commit("run-1", "run.started").await;
+    // A row as an older build, which did not bound events, could leave it: 2 MiB of error,
+    // past NATS's 1 MiB max_payload.
+    let (mut event, headers): (serde_json::Value, serde_json::Value) =
+        sqlx::query_as("SELECT event, headers FROM outbox_test.outbox")
+            .fetch_one(&fixture.pool)
+            .await
+            .unwrap();
+    event["id"] = serde_json::json!(uuid::Uuid::now_v7().to_string());
+    event["data"] = serde_json::json!({ "error": "e".repeat(2 * 1024 * 1024) });
+    let huge: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox_test.outbox (event, headers) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(&event)
+    .bind(&headers)
+    .fetch_one(&fixture.pool)
+    .await
+    .unwrap();
+    let last = fixture.commit("run-2", "run.completed").await;
+
+    fixture.start_relay();
+    assert_eq!(ids(&fixture.published().await), [first, last]);
+    let (dead, reason): (i64, String) =
+        sqlx::query_as("SELECT id, reason FROM outbox_test.outbox_dead")
+            .fetch_one(&fixture.pool)
+            .await
+            .unwrap();
+    assert_eq!(dead, huge);
+    assert!(reason.contains("max payload"), "{reason}");
+    fixture.finish().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_event_with_megabytes_of_data_is_published_fitted(pool: PgPool) {
+    let mut fixture = Fixture::new(pool).await;
+    let mut tx = fixture.pool.begin().await.unwrap();
+    let data = serde_json::json!({ "run_id": "run-1", "error": "e".repeat(2 * 1024 * 1024) });
+    fixture
+        .outbox
+        .enqueue(&mut tx, "chains", "tenant-1", "run-1", "step.failed", data)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    fixture.start_relay();
+    let events = fixture.published().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].data["run_id"], "run-1");
+    assert_eq!(events[0].data["truncated"], true);
+    assert!(events[0].data["error"].as_str().unwrap().len() <= 1024);
     fixture.finish().await;
 }
