@@ -4,15 +4,26 @@
 //! service (and the gateway) holds a [`TokenVerifier`] loaded from that set, so no service but
 //! auth ever holds a signing key. Only `EdDSA` is accepted: a token signed with HS256 using the
 //! public key as the secret (the classic algorithm-confusion forgery) is refused.
+//!
+//! Revocation: a token stays valid until its `exp`, unless auth revokes it first — a logout
+//! ends its session (`sid`), deleting a user or changing their roles ends every token of that
+//! subject issued before, revoking an API key ends the tokens minted from it. Auth pushes each
+//! [`Revocation`] on core NATS as it commits it, and every verifier ([`follow_revocations`])
+//! applies it at once; the list auth keeps ([`load_revocations`]) covers a verifier that starts
+//! or missed a push, fetched with the keys on every refresh ([`keep_current`]).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use futures::StreamExt;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use sankalpa_proto::v1::GetJwksRequest;
+use prost::Message;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sankalpa_proto::v1::{GetJwksRequest, ListRevocationsRequest, Revocation};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
@@ -34,6 +45,14 @@ pub struct Claims {
     /// "user" or "api_key".
     #[serde(default = "default_kind")]
     pub kind: String,
+    /// The login session (refresh-token family) a user's token was issued for; a logout
+    /// revokes it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sid: String,
+    /// `iat` in milliseconds, so a revocation at a moment is told from a token issued just after
+    /// it in the same second.
+    #[serde(default)]
+    pub iat_ms: i64,
 }
 
 fn default_kind() -> String {
@@ -113,6 +132,8 @@ pub enum TokenError {
     UnknownKey,
     #[error("the token is expired")]
     Expired,
+    #[error("the token was revoked")]
+    Revoked,
     #[error("the token is not valid: {0}")]
     Invalid(String),
 }
@@ -141,15 +162,79 @@ pub struct JwkSet {
     pub keys: Vec<Jwk>,
 }
 
-/// Verifies access tokens against the keys of a JWK Set.
+/// Verifies access tokens against the keys of a JWK Set, refusing revoked ones.
 pub struct TokenVerifier {
     keys: RwLock<HashMap<String, DecodingKey>>,
     validation: Validation,
-    /// Tokens already verified, with their expiry. A client sends one token for its whole
-    /// lifetime, and each service on a request's path checks it, while an Ed25519 check costs
-    /// far more than a lookup. Emptied when the keys change; emptied whole when full, which
-    /// bounds its memory without bookkeeping.
-    verified: Mutex<HashMap<String, (Principal, i64)>>,
+    /// Tokens already verified. A client sends one token for its whole lifetime, and each
+    /// service on a request's path checks it, while an Ed25519 check costs far more than a
+    /// lookup. Emptied when the keys change; emptied whole when full, which bounds its memory
+    /// without bookkeeping. Revocations are checked on every hit.
+    verified: Mutex<HashMap<String, Verified>>,
+    revoked: RwLock<Revoked>,
+    /// Whether `revoked` holds anything, so the common case skips its lock.
+    any_revoked: AtomicBool,
+    /// Bumped on every revocation, for long-lived streams to check their caller again.
+    revocations: watch::Sender<u64>,
+}
+
+/// What a verified token says, as far as checks after its signature need.
+#[derive(Clone)]
+struct Verified {
+    principal: Principal,
+    expires: i64,
+    issued_ms: i64,
+    session: String,
+}
+
+/// The revocations in force, each with the time after which it concerns no unexpired token.
+#[derive(Default)]
+struct Revoked {
+    /// Subject -> (tokens issued before this many Unix ms are refused, expiry in Unix ms).
+    subjects: HashMap<String, (i64, i64)>,
+    /// Session -> expiry in Unix ms.
+    sessions: HashMap<String, i64>,
+}
+
+impl Revoked {
+    /// Adds `revocation`; whether that refuses a token that was not refused before.
+    fn add(&mut self, revocation: &Revocation) -> bool {
+        let mut changed = false;
+        if !revocation.subject.is_empty() {
+            let entry = self
+                .subjects
+                .entry(revocation.subject.clone())
+                .or_insert((i64::MIN, i64::MIN));
+            changed |= revocation.not_before_ms > entry.0;
+            entry.0 = entry.0.max(revocation.not_before_ms);
+            entry.1 = entry.1.max(revocation.expires_at_ms);
+        }
+        if !revocation.session.is_empty() {
+            let expiry = self
+                .sessions
+                .entry(revocation.session.clone())
+                .or_insert(i64::MIN);
+            changed |= *expiry == i64::MIN;
+            *expiry = (*expiry).max(revocation.expires_at_ms);
+        }
+        changed
+    }
+
+    fn concerns(&self, token: &Verified) -> bool {
+        self.subjects
+            .get(&token.principal.subject)
+            .is_some_and(|(not_before, _)| token.issued_ms < *not_before)
+            || (!token.session.is_empty() && self.sessions.contains_key(&token.session))
+    }
+
+    fn forget_expired(&mut self, now_ms: i64) {
+        self.subjects.retain(|_, (_, expires)| *expires > now_ms);
+        self.sessions.retain(|_, expires| *expires > now_ms);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.subjects.is_empty() && self.sessions.is_empty()
+    }
 }
 
 /// How many verified tokens a verifier remembers.
@@ -166,7 +251,48 @@ impl TokenVerifier {
             keys: RwLock::new(HashMap::new()),
             validation,
             verified: Mutex::new(HashMap::new()),
+            revoked: RwLock::new(Revoked::default()),
+            any_revoked: AtomicBool::new(false),
+            revocations: watch::Sender::new(0),
         }
+    }
+
+    /// Refuses the tokens `revocation` names from now on.
+    pub fn revoke(&self, revocation: &Revocation) {
+        self.revoke_all(std::slice::from_ref(revocation));
+    }
+
+    /// Refuses the tokens each of `list` names from now on. A revocation is never lifted, only
+    /// forgotten once no token it concerns can still be unexpired, so a list fetched before a
+    /// push arrived cannot undo it.
+    pub fn revoke_all(&self, list: &[Revocation]) {
+        let mut revoked = self.revoked.write().expect("revocation lock poisoned");
+        revoked.forget_expired(chrono::Utc::now().timestamp_millis());
+        let mut changed = false;
+        for revocation in list {
+            changed |= revoked.add(revocation);
+        }
+        self.any_revoked
+            .store(!revoked.is_empty(), Ordering::Release);
+        drop(revoked);
+        if changed {
+            self.revocations.send_modify(|generation| *generation += 1);
+        }
+    }
+
+    /// Changes whenever a revocation arrives: a long-lived stream waits on it to check its
+    /// caller again at once.
+    pub fn revocations(&self) -> watch::Receiver<u64> {
+        self.revocations.subscribe()
+    }
+
+    fn is_revoked(&self, token: &Verified) -> bool {
+        self.any_revoked.load(Ordering::Acquire)
+            && self
+                .revoked
+                .read()
+                .expect("revocation lock poisoned")
+                .concerns(token)
     }
 
     /// Replaces the known keys with those of `jwks_json`.
@@ -203,15 +329,24 @@ impl TokenVerifier {
 
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
         let now = chrono::Utc::now().timestamp();
-        if let Some((principal, expires)) = self
+        let remembered = self
             .verified
             .lock()
             .expect("token cache lock poisoned")
             .get(token)
-            && *expires > now
-        {
-            return Ok(principal.clone());
+            .filter(|verified| verified.expires > now)
+            .cloned();
+        let verified = match remembered {
+            Some(verified) => verified,
+            None => self.check_signature(token)?,
+        };
+        if self.is_revoked(&verified) {
+            return Err(TokenError::Revoked);
         }
+        Ok(verified.principal)
+    }
+
+    fn check_signature(&self, token: &str) -> Result<Verified, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid(format!(
@@ -229,14 +364,24 @@ impl TokenVerifier {
                     kind => TokenError::Invalid(format!("{kind:?}")),
                 },
             )?;
-        let expires = data.claims.exp;
-        let principal = Principal::from(data.claims);
-        let mut verified = self.verified.lock().expect("token cache lock poisoned");
-        if verified.len() >= VERIFIED_TOKENS {
-            verified.clear();
+        drop(keys);
+        let claims = data.claims;
+        let verified = Verified {
+            expires: claims.exp,
+            issued_ms: if claims.iat_ms > 0 {
+                claims.iat_ms
+            } else {
+                claims.iat.saturating_mul(1000)
+            },
+            session: claims.sid.clone(),
+            principal: Principal::from(claims),
+        };
+        let mut cache = self.verified.lock().expect("token cache lock poisoned");
+        if cache.len() >= VERIFIED_TOKENS {
+            cache.clear();
         }
-        verified.insert(token.to_owned(), (principal.clone(), expires));
-        Ok(principal)
+        cache.insert(token.to_owned(), verified.clone());
+        Ok(verified)
     }
 
     /// Verifies an `authorization` header value of the form `Bearer <token>`.
@@ -258,10 +403,23 @@ pub async fn load_jwks(
     Ok(verifier.set_jwks(&jwks.jwks_json)?)
 }
 
-/// A verifier loaded with the keys of the auth service at `auth_url`, and a client of it for
-/// [`refresh_jwks`]. Auth may be starting at the same moment, so this asks for about five
-/// seconds before giving up: long enough to ride that out, short enough that a wrong URL fails
-/// the start visibly.
+/// Fetches auth's list of revocations in force into `verifier`.
+pub async fn load_revocations(
+    verifier: &TokenVerifier,
+    auth: &mut AuthServiceClient<tonic::transport::Channel>,
+) -> anyhow::Result<()> {
+    let list = auth
+        .list_revocations(ListRevocationsRequest {})
+        .await?
+        .into_inner();
+    verifier.revoke_all(&list.revocations);
+    Ok(())
+}
+
+/// A verifier loaded with the keys and revocations of the auth service at `auth_url`, and a
+/// client of it for [`keep_current`]. Auth may be starting at the same moment, so this asks for
+/// about five seconds before giving up: long enough to ride that out, short enough that a wrong
+/// URL fails the start visibly.
 pub async fn verifier_from_auth(
     infra: &crate::config::Infra,
     auth_url: &str,
@@ -277,39 +435,113 @@ pub async fn verifier_from_auth(
     ));
     let mut auth = AuthServiceClient::new(crate::grpc::channel(auth_url)?);
     let mut attempt = 1;
-    while let Err(err) = load_jwks(&verifier, &mut auth).await {
-        if attempt == ATTEMPTS {
-            return Err(err.context(format!(
-                "could not load the token keys from auth at {auth_url}"
-            )));
+    loop {
+        let loaded = match load_jwks(&verifier, &mut auth).await {
+            Ok(_) => load_revocations(&verifier, &mut auth).await,
+            Err(err) => Err(err),
+        };
+        match loaded {
+            Ok(()) => return Ok((verifier, auth)),
+            Err(err) if attempt == ATTEMPTS => {
+                return Err(err.context(format!(
+                    "could not load the token keys from auth at {auth_url}"
+                )));
+            }
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(RETRY).await;
+            }
         }
-        attempt += 1;
-        tokio::time::sleep(RETRY).await;
     }
-    Ok((verifier, auth))
 }
 
-/// Keeps `verifier` in step with auth's keys (rotation), until `stop` is cancelled.
-pub async fn refresh_jwks(
+/// The core NATS subject auth pushes revocations on (not part of the event stream: they are
+/// for verifiers, not tenants).
+pub fn revocations_subject(subject_prefix: &str) -> String {
+    format!("{subject_prefix}auth.revocations")
+}
+
+/// Keeps `verifier` current until `stop` is cancelled: revocations as auth pushes them on NATS,
+/// and every `every` auth's keys (rotation) and whole revocation list (whatever a push missed).
+pub async fn keep_current(
     verifier: Arc<TokenVerifier>,
     mut auth: AuthServiceClient<tonic::transport::Channel>,
+    nats: async_nats::Client,
+    subject_prefix: String,
     every: Duration,
     stop: CancellationToken,
 ) {
-    loop {
-        if let Err(err) = load_jwks(&verifier, &mut auth).await {
-            tracing::warn!(error = %err, "could not refresh the token keys from auth");
+    let refresh = async {
+        loop {
+            let loaded = match load_jwks(&verifier, &mut auth).await {
+                Ok(_) => load_revocations(&verifier, &mut auth).await,
+                Err(err) => Err(err),
+            };
+            if let Err(err) = loaded {
+                tracing::warn!(error = %err, "could not refresh the token keys from auth");
+            }
+            let wait = if verifier.has_keys() {
+                every
+            } else {
+                Duration::from_millis(500)
+            };
+            tokio::time::sleep(wait).await;
         }
-        let wait = if verifier.has_keys() {
-            every
-        } else {
-            Duration::from_millis(500)
+    };
+    tokio::select! {
+        () = stop.cancelled() => {}
+        () = refresh => {}
+        () = follow_revocations(verifier.clone(), nats, subject_prefix, stop.clone()) => {}
+    }
+}
+
+/// Applies the revocations auth pushes on NATS to `verifier` until `stop` is cancelled,
+/// subscribing again whenever the subscription ends.
+pub async fn follow_revocations(
+    verifier: Arc<TokenVerifier>,
+    nats: async_nats::Client,
+    subject_prefix: String,
+    stop: CancellationToken,
+) {
+    let subject = revocations_subject(&subject_prefix);
+    while !stop.is_cancelled() {
+        let mut pushed = match nats.subscribe(subject.clone()).await {
+            Ok(subscription) => subscription,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not subscribe to revocations");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
         };
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(wait) => {}
+        loop {
+            let message = tokio::select! {
+                () = stop.cancelled() => return,
+                message = pushed.next() => message,
+            };
+            let Some(message) = message else { break };
+            match Revocation::decode(message.payload) {
+                Ok(revocation) => verifier.revoke(&revocation),
+                Err(err) => tracing::warn!(error = %err, "a revocation that does not decode"),
+            }
         }
     }
+}
+
+/// Publishes `revocation` to every verifier; auth calls this after committing it.
+pub async fn push_revocation(
+    nats: &async_nats::Client,
+    subject_prefix: &str,
+    revocation: &Revocation,
+) -> anyhow::Result<()> {
+    nats.publish(
+        revocations_subject(subject_prefix),
+        revocation.encode_to_vec().into(),
+    )
+    .await?;
+    nats.flush().await?;
+    Ok(())
 }
 
 /// A tonic interceptor that verifies the bearer token, when one is sent, and puts the
@@ -399,6 +631,8 @@ mod tests {
             iat: now,
             jti: "jti".into(),
             kind: "user".into(),
+            sid: "session-1".into(),
+            iat_ms: now * 1000,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(kid.into());
@@ -423,31 +657,61 @@ mod tests {
 
     #[test]
     fn a_remembered_token_is_not_served_past_its_expiry() {
+        let (key, jwks) = key("k");
         let verifier = TokenVerifier::new("sankalpa", "sankalpa");
-        let principal = Principal {
-            subject: "user-1".into(),
-            tenant_id: "tenant-1".into(),
-            roles: Vec::new(),
-            permissions: Vec::new(),
-            kind: "user".into(),
-        };
+        verifier.set_jwks(&jwks).unwrap();
+        let signed = token(&key, "k", 600);
+        assert!(verifier.verify(&signed).is_ok());
         let now = chrono::Utc::now().timestamp();
-        verifier
-            .verified
-            .lock()
-            .unwrap()
-            .insert("fresh".into(), (principal.clone(), now + 60));
-        verifier
-            .verified
-            .lock()
-            .unwrap()
-            .insert("stale".into(), (principal, now - 1));
-        assert!(verifier.verify("fresh").is_ok());
-        // No longer remembered, so checked in full: it is no token at all.
-        assert!(matches!(
-            verifier.verify("stale"),
-            Err(TokenError::Malformed)
-        ));
+        for verified in verifier.verified.lock().unwrap().values_mut() {
+            verified.expires = now - 1;
+        }
+        // No longer remembered, so checked in full: still valid by its own claims.
+        assert!(verifier.verify(&signed).is_ok());
+        assert!(verifier.verified.lock().unwrap()[&signed].expires > now);
+    }
+
+    #[test]
+    fn a_revoked_subject_or_session_is_refused_even_when_remembered() {
+        let (key, jwks) = key("k");
+        let verifier = TokenVerifier::new("sankalpa", "sankalpa");
+        verifier.set_jwks(&jwks).unwrap();
+        let signed = token(&key, "k", 600);
+        let changes = verifier.revocations();
+        assert!(verifier.verify(&signed).is_ok());
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let later = now_ms + 600_000;
+
+        // Issued after the revocation: not concerned.
+        verifier.revoke(&Revocation {
+            subject: "user-1".into(),
+            not_before_ms: now_ms - 60_000,
+            expires_at_ms: later,
+            ..Revocation::default()
+        });
+        assert!(verifier.verify(&signed).is_ok());
+        assert!(changes.has_changed().unwrap());
+
+        verifier.revoke(&Revocation {
+            subject: "user-1".into(),
+            not_before_ms: now_ms + 1,
+            expires_at_ms: later,
+            ..Revocation::default()
+        });
+        assert!(matches!(verifier.verify(&signed), Err(TokenError::Revoked)));
+
+        // A list fetched before the push arrived does not lift it.
+        verifier.revoke_all(&[]);
+        assert!(matches!(verifier.verify(&signed), Err(TokenError::Revoked)));
+
+        let other = TokenVerifier::new("sankalpa", "sankalpa");
+        other.set_jwks(&jwks).unwrap();
+        other.revoke_all(&[Revocation {
+            session: "session-1".into(),
+            expires_at_ms: later,
+            ..Revocation::default()
+        }]);
+        assert!(matches!(other.verify(&signed), Err(TokenError::Revoked)));
     }
 
     #[test]

@@ -164,6 +164,8 @@ pub struct AgentRunner {
     verifier: Arc<TokenVerifier>,
     auth: AuthServiceClient<tonic::transport::Channel>,
     nats: async_nats::Client,
+    /// Put before the subject auth pushes revocations on.
+    subject_prefix: String,
     jwks_refresh: Duration,
     grpc_listener: TcpListener,
     http_listener: TcpListener,
@@ -218,6 +220,7 @@ impl AgentRunner {
             verifier,
             auth,
             nats,
+            subject_prefix: config.infra.subject_prefix.clone(),
             jwks_refresh: config.jwks_refresh,
             grpc_listener,
             http_listener,
@@ -242,9 +245,11 @@ impl AgentRunner {
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let tasks = self.state.tasks.clone();
-        tasks.spawn(sankalpa_kit::auth::refresh_jwks(
+        tasks.spawn(sankalpa_kit::auth::keep_current(
             self.verifier.clone(),
             self.auth,
+            self.nats.clone(),
+            self.subject_prefix,
             self.jwks_refresh,
             stop.clone(),
         ));

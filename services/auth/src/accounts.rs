@@ -7,7 +7,9 @@ use crate::error::{AuthError, Result};
 use crate::sessions::{self, Issued};
 use crate::tenants::{self, Tenant};
 use crate::users::{self, NewUser, User};
-use crate::{State, audit, input, passwords};
+use sankalpa_proto::v1::Revocation;
+
+use crate::{State, api_keys, audit, input, passwords, revocations};
 
 pub struct Registration<'a> {
     pub email: &'a str,
@@ -29,7 +31,7 @@ pub async fn register(state: &State, request: Registration<'_>) -> Result<(User,
         "" => local_part.to_owned(),
         given => input::name("tenant_name", given)?,
     };
-    let hash = passwords::hash(request.password.to_owned()).await?;
+    let hash = state.hashing.hash(request.password.to_owned()).await?;
     let mut tx = state.pool.begin().await?;
     let tenant = tenants::create(&mut *tx, &tenant_name, false).await?;
     let id = users::insert(
@@ -70,7 +72,7 @@ pub async fn login(state: &State, email: &str, password: &str) -> Result<Issued>
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
     };
-    let matches = passwords::verify(password.to_owned(), hash).await?;
+    let matches = state.hashing.verify(password.to_owned(), hash).await?;
     match user {
         Some(user) if matches => sessions::start(state, user).await,
         user => {
@@ -116,7 +118,7 @@ pub async fn create_user(
         "" => email.split('@').next().unwrap_or_default().to_owned(),
         given => input::name("display_name", given)?,
     };
-    let hash = passwords::hash(member.password.to_owned()).await?;
+    let hash = state.hashing.hash(member.password.to_owned()).await?;
     let mut tx = state.pool.begin().await?;
     let id = users::insert(
         &mut tx,
@@ -155,6 +157,9 @@ pub async fn set_roles(
     // Checks the user is in the tenant before touching its roles.
     let before = users::get(&mut *tx, tenant_id, id).await?;
     users::replace_roles(&mut tx, id, &roles).await?;
+    // Tokens carry the permissions they were issued with: the user's and those minted from
+    // their keys are ended, so new ones (a refresh, the next key exchange) carry the new roles.
+    let revoked = user_revocations(state, &mut tx, tenant_id, id).await?;
     audit::record(
         &mut *tx,
         Some(tenant_id),
@@ -166,6 +171,7 @@ pub async fn set_roles(
     .await?;
     let user = users::get(&mut *tx, tenant_id, id).await?;
     tx.commit().await?;
+    state.revocations.announce(&revoked).await;
     Ok(user)
 }
 
@@ -177,6 +183,8 @@ pub async fn delete_user(state: &State, tenant_id: Uuid, actor: &str, id: Uuid) 
     }
     let mut tx = state.pool.begin().await?;
     users::delete(&mut *tx, tenant_id, id).await?;
+    api_keys::revoke_created_by(&mut tx, tenant_id, id, actor).await?;
+    let revoked = user_revocations(state, &mut tx, tenant_id, id).await?;
     audit::record(
         &mut *tx,
         Some(tenant_id),
@@ -187,7 +195,24 @@ pub async fn delete_user(state: &State, tenant_id: Uuid, actor: &str, id: Uuid) 
     )
     .await?;
     tx.commit().await?;
+    state.revocations.announce(&revoked).await;
     Ok(())
+}
+
+/// Records, in `tx`, the end of every token of user `id` issued until now and of those minted
+/// from the API keys it created; announce them once `tx` commits.
+async fn user_revocations(
+    state: &State,
+    tx: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Vec<Revocation>> {
+    let mut revoked = vec![state.revocations.subject(id.to_string())];
+    for key in api_keys::created_by(&mut *tx, tenant_id, id).await? {
+        revoked.push(state.revocations.subject(key.to_string()));
+    }
+    revocations::record(tx, &revoked).await?;
+    Ok(revoked)
 }
 
 pub async fn create_tenant(state: &State, actor: &str, name: &str) -> Result<Tenant> {
@@ -217,7 +242,7 @@ pub async fn bootstrap_admin(
 ) -> Result<bool> {
     let email = input::email(email)?;
     passwords::validate(password)?;
-    let hash = passwords::hash(password.to_owned()).await?;
+    let hash = state.hashing.hash(password.to_owned()).await?;
     let mut tx = state.pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('auth.bootstrap_admin'))")
         .execute(&mut *tx)

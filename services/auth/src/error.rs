@@ -21,6 +21,10 @@ pub enum AuthError {
     Conflict(String),
     #[error("{0}")]
     Precondition(String),
+    /// Auth cannot answer now (its database is unreachable, or too many passwords are being
+    /// checked at once); a retry may succeed.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -36,6 +40,10 @@ impl AuthError {
 
 impl From<sqlx::Error> for AuthError {
     fn from(err: sqlx::Error) -> Self {
+        if sankalpa_kit::postgres::is_unavailable(&err) {
+            tracing::warn!(error = %err, "the database cannot be asked");
+            return Self::Unavailable("the auth database is unavailable; retry shortly".to_owned());
+        }
         Self::Internal(anyhow::Error::new(err).context("database error"))
     }
 }
@@ -51,6 +59,7 @@ impl From<AuthError> for Status {
             AuthError::NotFound(what) => Status::not_found(format!("{what} not found")),
             AuthError::Conflict(message) => Status::already_exists(message),
             AuthError::Precondition(message) => Status::failed_precondition(message),
+            AuthError::Unavailable(message) => Status::unavailable(message),
             AuthError::Internal(err) => problem::internal(format!("{err:#}")),
         }
     }

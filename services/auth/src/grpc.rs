@@ -12,7 +12,9 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::error::{AuthError, Result};
-use crate::{State, accounts, api_keys, audit, input, roles, sessions, tenants, users};
+use crate::{
+    State, accounts, api_keys, audit, input, revocations, roles, sessions, tenants, users,
+};
 
 pub struct AuthApi {
     state: Arc<State>,
@@ -130,6 +132,15 @@ impl AuthService for AuthApi {
         }))
     }
 
+    async fn list_revocations(
+        &self,
+        _request: Request<pb::ListRevocationsRequest>,
+    ) -> Reply<pb::ListRevocationsResponse> {
+        Ok(Response::new(pb::ListRevocationsResponse {
+            revocations: revocations::in_force(&self.state.pool).await?,
+        }))
+    }
+
     async fn me(&self, request: Request<pb::MeRequest>) -> Reply<pb::User> {
         let caller = kit_auth::principal(&request)?;
         if caller.kind != "user" {
@@ -209,7 +220,13 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Reply<pb::CreateApiKeyResponse> {
-        let caller = kit_auth::principal(&request)?;
+        let caller = kit_auth::authorize(&request, "keys:admin")?;
+        // A key that could mint keys would outlive its own revocation and expiry.
+        if caller.kind != "user" {
+            return Err(Status::permission_denied(
+                "an API key cannot create API keys",
+            ));
+        }
         let message = request.get_ref();
         let name = input::name("name", &message.name)?;
         let permissions = if message.permissions.is_empty() {
@@ -226,16 +243,20 @@ impl AuthService for AuthApi {
         }) {
             return Err(AuthError::Forbidden(excess.clone()).into());
         }
+        let max_ttl = self.state.api_key_max_ttl.as_secs();
+        let lifetime = match message.expires_in_seconds {
+            0 => max_ttl,
+            seconds if seconds > max_ttl => {
+                return Err(AuthError::invalid(
+                    "expires_in_seconds",
+                    format!("must be at most {max_ttl} (a key lives at most that long)"),
+                )
+                .into());
+            }
+            seconds => seconds,
+        };
         let expires_at =
-            match message.expires_in_seconds {
-                0 => None,
-                seconds => Some(
-                    Utc::now()
-                        + chrono::Duration::seconds(i64::try_from(seconds).map_err(|_| {
-                            AuthError::invalid("expires_in_seconds", "is too large")
-                        })?),
-                ),
-            };
+            Utc::now() + chrono::Duration::seconds(i64::try_from(lifetime).unwrap_or(i64::MAX));
         let (key, secret) = api_keys::create(
             &self.state,
             api_keys::NewKey {
@@ -257,7 +278,7 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::ListApiKeysRequest>,
     ) -> Reply<pb::ListApiKeysResponse> {
-        let caller = kit_auth::principal(&request)?;
+        let caller = kit_auth::authorize(&request, "keys:admin")?;
         let (size, before) = input::page(request.get_ref().page.as_ref())?;
         let mut rows = api_keys::list(&self.state, tenant_of(caller)?, size, before).await?;
         let next_page_token = input::next_page_token(&mut rows, size, |key| key.id);
@@ -268,7 +289,7 @@ impl AuthService for AuthApi {
     }
 
     async fn revoke_api_key(&self, request: Request<pb::RevokeApiKeyRequest>) -> Reply<pb::ApiKey> {
-        let caller = kit_auth::principal(&request)?;
+        let caller = kit_auth::authorize(&request, "keys:admin")?;
         let id = input::id("id", &request.get_ref().id)?;
         let key = api_keys::revoke(&self.state, tenant_of(caller)?, id, &caller.subject).await?;
         Ok(Response::new(key_message(key)))

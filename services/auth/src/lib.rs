@@ -12,6 +12,7 @@ mod error;
 mod grpc;
 mod input;
 mod passwords;
+mod revocations;
 mod roles;
 mod sessions;
 mod tenants;
@@ -33,6 +34,7 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// The auth schema's migrations, tracked in `auth._sqlx_migrations`: every service migrates the
 /// one shared database at its start, and a migrator refuses to run when its tracking table lists
@@ -68,6 +70,15 @@ pub struct Config {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub bootstrap_admin: Option<BootstrapAdmin>,
+    /// Passwords hashed or checked at once (`SANKALPA_AUTH_HASH_CONCURRENCY`; by default what
+    /// the cores and the container's memory limit allow, 19 MiB each).
+    pub hash_concurrency: usize,
+    /// How long a login waits for its turn to check a password before it is answered
+    /// UNAVAILABLE (`SANKALPA_AUTH_HASH_QUEUE_TIMEOUT_MS`).
+    pub hash_queue_timeout: Duration,
+    /// The longest an API key may live (`SANKALPA_API_KEY_MAX_TTL_SECONDS`, 90 days): a key
+    /// asked for without an expiry gets this one.
+    pub api_key_max_ttl: Duration,
 }
 
 impl Config {
@@ -98,6 +109,18 @@ impl Config {
                 30 * 24 * 3600,
             )?),
             bootstrap_admin,
+            hash_concurrency: config::var(
+                "SANKALPA_AUTH_HASH_CONCURRENCY",
+                passwords::default_concurrency(),
+            )?,
+            hash_queue_timeout: config::millis(
+                "SANKALPA_AUTH_HASH_QUEUE_TIMEOUT_MS",
+                DEFAULT_HASH_QUEUE_TIMEOUT,
+            )?,
+            api_key_max_ttl: Duration::from_secs(config::var(
+                "SANKALPA_API_KEY_MAX_TTL_SECONDS",
+                DEFAULT_API_KEY_MAX_TTL.as_secs(),
+            )?),
         })
     }
 
@@ -110,9 +133,15 @@ impl Config {
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             bootstrap_admin: None,
+            hash_concurrency: passwords::default_concurrency(),
+            hash_queue_timeout: DEFAULT_HASH_QUEUE_TIMEOUT,
+            api_key_max_ttl: DEFAULT_API_KEY_MAX_TTL,
         }
     }
 }
+
+const DEFAULT_HASH_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_API_KEY_MAX_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// What every request handler shares.
 pub(crate) struct State {
@@ -120,6 +149,9 @@ pub(crate) struct State {
     pub signer: tokens::Signer,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    pub api_key_max_ttl: Duration,
+    pub hashing: passwords::Hashing,
+    pub revocations: revocations::Announcer,
 }
 
 pub struct Auth {
@@ -147,11 +179,23 @@ impl Auth {
             &config.infra.token_audience,
         ));
         verifier.set_jwks(signer.jwks_json())?;
+        verifier.revoke_all(&revocations::in_force(&pool).await?);
+        let nats = async_nats::connect(&config.infra.nats_url)
+            .await
+            .with_context(|| format!("could not connect to NATS at {}", config.infra.nats_url))?;
         let state = Arc::new(State {
             pool,
             signer,
             access_ttl: config.access_token_ttl,
             refresh_ttl: config.refresh_token_ttl,
+            api_key_max_ttl: config.api_key_max_ttl,
+            hashing: passwords::Hashing::new(config.hash_concurrency, config.hash_queue_timeout),
+            revocations: revocations::Announcer {
+                verifier: verifier.clone(),
+                nats,
+                subject_prefix: config.infra.subject_prefix.clone(),
+                access_ttl: config.access_token_ttl,
+            },
         });
         if let Some(admin) = &config.bootstrap_admin {
             let created = accounts::bootstrap_admin(
@@ -193,6 +237,16 @@ impl Auth {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
+        // Revocations other auth replicas commit reach this one's verifier as they do every
+        // other service's.
+        let tasks = TaskTracker::new();
+        tasks.spawn(sankalpa_kit::auth::follow_revocations(
+            self.verifier.clone(),
+            self.state.revocations.nats.clone(),
+            self.state.revocations.subject_prefix.clone(),
+            stop.clone(),
+        ));
+        tasks.close();
         let api = AuthServiceServer::with_interceptor(
             grpc::AuthApi::new(self.state.clone()),
             AuthInterceptor::new(self.verifier),
@@ -201,7 +255,7 @@ impl Auth {
             postgres: Some(self.state.pool.clone()),
             ..Readiness::default()
         };
-        ops::serve_service(
+        let served = ops::serve_service(
             self.grpc_listener,
             tonic::service::Routes::new(api),
             &["sankalpa.v1.AuthService"],
@@ -210,6 +264,8 @@ impl Auth {
             stop,
             shutdown,
         )
-        .await
+        .await;
+        tasks.wait().await;
+        served
     }
 }

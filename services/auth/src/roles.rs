@@ -3,6 +3,8 @@
 //! The role -> permission table lives in `auth.role_permissions` (seeded by the migration). A
 //! token carries the expanded permissions, so services check a permission without asking auth.
 
+use sankalpa_kit::auth::permission_grants;
+
 use crate::error::{AuthError, Result};
 
 pub const ROLES: &[&str] = &["admin", "developer", "viewer"];
@@ -21,6 +23,7 @@ pub const PERMISSIONS: &[&str] = &[
     "market:read",
     "market:publish",
     "users:admin",
+    "keys:admin",
     "tenants:admin",
 ];
 
@@ -83,9 +86,47 @@ pub fn expand(
     permissions
 }
 
+/// What of `wanted` (a key's permissions) `held` (its creator's, now) still grants: each wanted
+/// permission that a held one grants, and where a wanted wildcard is wider than what is held,
+/// the held permissions it covers. A key made by an admin with `*:*` whose creator is now a
+/// viewer carries a viewer's permissions.
+pub fn narrow(wanted: &[String], held: &[String]) -> Vec<String> {
+    let mut kept: Vec<String> = Vec::new();
+    for want in wanted {
+        if held.iter().any(|have| permission_grants(have, want)) {
+            kept.push(want.clone());
+        } else {
+            kept.extend(
+                held.iter()
+                    .filter(|have| permission_grants(want, have))
+                    .cloned(),
+            );
+        }
+    }
+    kept.sort();
+    kept.dedup();
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_narrows_to_what_its_creator_holds_now() {
+        let strings = |list: &[&str]| list.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+        let viewer = strings(&["agents:read", "chains:read", "market:read", "memory:read"]);
+        assert_eq!(narrow(&strings(&["*:*"]), &viewer), viewer);
+        assert_eq!(
+            narrow(&strings(&["memory:*", "chains:execute"]), &viewer),
+            strings(&["memory:read"])
+        );
+        assert_eq!(
+            narrow(&strings(&["memory:write"]), &strings(&["*:*"])),
+            strings(&["memory:write"])
+        );
+        assert!(narrow(&strings(&["users:admin"]), &viewer).is_empty());
+    }
 
     #[test]
     fn unknown_roles_and_permissions_are_refused() {

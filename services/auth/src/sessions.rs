@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::State;
 use crate::audit;
 use crate::error::{AuthError, Result};
+use crate::revocations;
 use crate::tokens::{self, Subject};
 use crate::users::{self, User};
 
@@ -23,11 +24,12 @@ pub struct Issued {
     pub user: User,
 }
 
-/// Signs an access token for `user`.
-pub fn access_token(state: &State, user: &User) -> Result<(String, u64)> {
+/// Signs an access token for `user` in the login session `session`.
+pub fn access_token(state: &State, user: &User, session: Uuid) -> Result<(String, u64)> {
     let ttl = state.access_ttl.as_secs();
     let id = user.id.to_string();
     let tenant_id = user.tenant_id.to_string();
+    let session = session.to_string();
     let token = state.signer.access_token(
         Subject {
             id: &id,
@@ -35,6 +37,7 @@ pub fn access_token(state: &State, user: &User) -> Result<(String, u64)> {
             roles: user.roles.clone(),
             permissions: user.permissions.clone(),
             kind: "user",
+            session: &session,
         },
         i64::try_from(ttl).unwrap_or(i64::MAX),
     )?;
@@ -67,7 +70,8 @@ async fn insert_refresh_token(
 /// Starts a session (a new token family) for a user who just proved who they are.
 pub async fn start(state: &State, user: User) -> Result<Issued> {
     let mut tx = state.pool.begin().await?;
-    let refresh_token = insert_refresh_token(&mut tx, state, Uuid::now_v7(), user.id).await?;
+    let session = Uuid::now_v7();
+    let refresh_token = insert_refresh_token(&mut tx, state, session, user.id).await?;
     audit::record(
         &mut *tx,
         Some(user.tenant_id),
@@ -78,7 +82,7 @@ pub async fn start(state: &State, user: User) -> Result<Issued> {
     )
     .await?;
     tx.commit().await?;
-    let (access_token, expires_in) = access_token(state, &user)?;
+    let (access_token, expires_in) = access_token(state, &user, session)?;
     Ok(Issued {
         access_token,
         expires_in,
@@ -127,6 +131,9 @@ pub async fn refresh(state: &State, presented: &str) -> Result<Issued> {
         .bind(stored.family_id)
         .execute(&mut *tx)
         .await?;
+        // The access tokens of the family go too: one of its holders is not its owner.
+        let revoked = [state.revocations.session(stored.family_id)];
+        revocations::record(&mut tx, &revoked).await?;
         audit::record(
             &mut *tx,
             Some(stored.tenant_id),
@@ -137,6 +144,7 @@ pub async fn refresh(state: &State, presented: &str) -> Result<Issued> {
         )
         .await?;
         tx.commit().await?;
+        state.revocations.announce(&revoked).await;
         return Err(INVALID_REFRESH);
     }
     if stored.expires_at <= Utc::now() {
@@ -150,7 +158,7 @@ pub async fn refresh(state: &State, presented: &str) -> Result<Issued> {
         insert_refresh_token(&mut tx, state, stored.family_id, stored.user_id).await?;
     let user = users::get(&mut *tx, stored.tenant_id, stored.user_id).await?;
     tx.commit().await?;
-    let (access_token, expires_in) = access_token(state, &user)?;
+    let (access_token, expires_in) = access_token(state, &user, stored.family_id)?;
     Ok(Issued {
         access_token,
         expires_in,
@@ -159,15 +167,31 @@ pub async fn refresh(state: &State, presented: &str) -> Result<Issued> {
     })
 }
 
-/// Ends the session the token belongs to. Unknown tokens are ignored: logging out twice is fine.
+/// Ends the session the token belongs to, with the access tokens issued in it. Unknown tokens
+/// are ignored: logging out twice is fine.
 pub async fn logout(state: &State, presented: &str) -> Result<()> {
-    sqlx::query(
+    let mut tx = state.pool.begin().await?;
+    let session: Option<Uuid> =
+        sqlx::query_scalar("SELECT family_id FROM auth.refresh_tokens WHERE token_hash = $1")
+            .bind(tokens::digest(presented))
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(session) = session else {
+        return Ok(());
+    };
+    let ended = sqlx::query(
         "UPDATE auth.refresh_tokens SET revoked_at = now()
-         WHERE revoked_at IS NULL
-           AND family_id = (SELECT family_id FROM auth.refresh_tokens WHERE token_hash = $1)",
+         WHERE family_id = $1 AND revoked_at IS NULL",
     )
-    .bind(tokens::digest(presented))
-    .execute(&state.pool)
+    .bind(session)
+    .execute(&mut *tx)
     .await?;
+    if ended.rows_affected() == 0 {
+        return Ok(());
+    }
+    let revoked = [state.revocations.session(session)];
+    revocations::record(&mut tx, &revoked).await?;
+    tx.commit().await?;
+    state.revocations.announce(&revoked).await;
     Ok(())
 }

@@ -34,6 +34,9 @@ pub struct Subject<'a> {
     pub roles: Vec<String>,
     pub permissions: Vec<String>,
     pub kind: &'a str,
+    /// The login session a user's token belongs to (its refresh-token family); empty for a
+    /// token minted from an API key.
+    pub session: &'a str,
 }
 
 impl Signer {
@@ -107,7 +110,8 @@ impl Signer {
 
     /// Signs an access token valid for `ttl_seconds`.
     pub fn access_token(&self, subject: Subject<'_>, ttl_seconds: i64) -> Result<String> {
-        let now = Utc::now().timestamp();
+        let issued = Utc::now();
+        let now = issued.timestamp();
         let claims = Claims {
             sub: subject.id.to_owned(),
             tid: subject.tenant_id.to_owned(),
@@ -119,6 +123,8 @@ impl Signer {
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
             kind: subject.kind.to_owned(),
+            sid: subject.session.to_owned(),
+            iat_ms: issued.timestamp_millis(),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());

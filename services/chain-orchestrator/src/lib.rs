@@ -293,17 +293,19 @@ impl Orchestrator {
             grpc::ChainApi::new(self.state.clone()),
             AuthInterceptor::new(self.verifier.clone()),
         );
+        let jwks = sankalpa_kit::auth::keep_current(
+            self.verifier,
+            AuthServiceClient::new(sankalpa_kit::grpc::channel(&self.state.config.auth_url)?),
+            self.nats.clone(),
+            self.state.config.infra.subject_prefix.clone(),
+            Duration::from_secs(300),
+            stop.clone(),
+        );
         let readiness = Readiness {
             postgres: Some(self.state.pool.clone()),
             nats: Some(self.nats),
             ..Readiness::default()
         };
-        let jwks = sankalpa_kit::auth::refresh_jwks(
-            self.verifier,
-            AuthServiceClient::new(sankalpa_kit::grpc::channel(&self.state.config.auth_url)?),
-            Duration::from_secs(300),
-            stop.clone(),
-        );
         let grpc = sankalpa_kit::grpc::serve(
             self.grpc_listener,
             tonic::service::Routes::new(api),

@@ -5,8 +5,10 @@
 //! trip. An API key is traded for a short-lived access token through auth's ExchangeApiKey; the
 //! result is kept in memory for a few seconds, keyed by the key's SHA-256, so a client sending
 //! its key on every request does not cost auth a lookup each time, while a revoked key stops
-//! working within those seconds. Handlers that need a caller take a [`Caller`] argument; the
-//! caller's token is what the gateway forwards to the backend services.
+//! working within those seconds (at once, when auth's revocation push arrives). Handlers that
+//! need a caller take a [`Caller`] argument; the caller's token is what the gateway forwards to
+//! the backend services. Long-lived streams check their caller again with
+//! [`Authenticator::recheck`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,6 +40,8 @@ const FIRST_KEY_LOAD_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Caller {
     pub principal: Principal,
     pub token: Arc<str>,
+    /// The API key the token was exchanged for, if it was: what a re-check exchanges again.
+    api_key: Option<Arc<str>>,
 }
 
 impl Caller {
@@ -113,15 +117,44 @@ impl Authenticator {
         }
     }
 
-    /// Follows auth's key rotation until `stop` is cancelled.
-    pub async fn keep_keys_fresh(self: Arc<Self>, every: Duration, stop: CancellationToken) {
-        sankalpa_kit::auth::refresh_jwks(
+    /// Follows auth's key rotation and revocations until `stop` is cancelled.
+    pub async fn keep_current(
+        self: Arc<Self>,
+        nats: async_nats::Client,
+        subject_prefix: String,
+        every: Duration,
+        stop: CancellationToken,
+    ) {
+        sankalpa_kit::auth::keep_current(
             self.verifier.clone(),
             self.keys_client.clone(),
+            nats,
+            subject_prefix,
             every,
             stop,
         )
         .await;
+    }
+
+    /// Changes whenever a revocation arrives: streams then [`recheck`](Self::recheck) at once.
+    pub fn revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.verifier.revocations()
+    }
+
+    /// The caller as its credential stands now: its token verified again (expired or revoked
+    /// fails), or its API key exchanged again (revoked, expired, or its creator gone fails).
+    pub async fn recheck(&self, caller: &Caller) -> Result<Caller, Problem> {
+        match &caller.api_key {
+            Some(key) => self.exchange(key).await,
+            None => Ok(Caller {
+                principal: self
+                    .verifier
+                    .verify(&caller.token)
+                    .map_err(unauthenticated)?,
+                token: caller.token.clone(),
+                api_key: None,
+            }),
+        }
     }
 
     /// The caller, when it can be told without a network call: a valid Bearer token or an API
@@ -155,6 +188,7 @@ impl Authenticator {
         Ok(Caller {
             principal,
             token: token.into(),
+            api_key: None,
         })
     }
 
@@ -180,6 +214,7 @@ impl Authenticator {
         let caller = Caller {
             principal,
             token: token.access_token.into(),
+            api_key: Some(key.into()),
         };
         let lifetime = self.api_key_ttl.min(Duration::from_secs(token.expires_in));
         if !lifetime.is_zero() {
@@ -199,12 +234,26 @@ impl Authenticator {
         Ok(caller)
     }
 
+    /// A key exchanged moments ago whose token still holds: a revocation of the key, or of
+    /// its creator, ends it here at once rather than when the entry ages out.
     fn cached(&self, digest: &[u8; 32]) -> Option<Caller> {
-        let cache = self.api_keys.lock().expect("api key cache lock poisoned");
-        cache
-            .get(digest)
-            .filter(|cached| cached.until > Instant::now())
-            .map(|cached| cached.caller.clone())
+        let cached = {
+            let cache = self.api_keys.lock().expect("api key cache lock poisoned");
+            cache
+                .get(digest)
+                .filter(|cached| cached.until > Instant::now())
+                .map(|cached| cached.caller.clone())?
+        };
+        match self.verifier.verify(&cached.token) {
+            Ok(_) => Some(cached),
+            Err(_) => {
+                self.api_keys
+                    .lock()
+                    .expect("api key cache lock poisoned")
+                    .remove(digest);
+                None
+            }
+        }
     }
 }
 

@@ -8,10 +8,19 @@
 //! as `Last-Event-ID` and the stream resumes after it; `event` is the CloudEvents type, `data`
 //! the CloudEvent. Browsers cannot set headers on `EventSource` or `WebSocket`, so these three
 //! routes also take the access token as `?access_token=` ([`crate::authn::token_from_query`]).
-//! Every stream ends when the gateway shuts down.
+//! Every stream ends when the gateway shuts down, and when its caller no longer holds: each
+//! checks its credential again every [`CALLER_RECHECK`] and as soon as a revocation arrives,
+//! and ends with a 401 problem (SSE `error` event, WebSocket error frame and close 1008) once
+//! the token has expired or was revoked (a logout, the user deleted or given other roles, the
+//! API key revoked).
+//!
+//! A WebSocket takes frames and messages of at most [`MAX_WS_MESSAGE_BYTES`], and at most
+//! [`MAX_SUBSCRIPTION_CHANGES`] subscription changes per minute: each change opens a new
+//! JetStream consumer upstream. The orchestrator bounds the streams each tenant holds open.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
@@ -30,8 +39,67 @@ use tonic::Streaming;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::authn::Caller;
+use crate::authn::{Authenticator, Caller};
 use crate::json::timestamp;
+
+/// How often a live stream checks its caller's credential again, at the longest.
+pub const CALLER_RECHECK: Duration = Duration::from_secs(30);
+/// The largest WebSocket frame or message a client may send (a subscription is a few hundred
+/// bytes; the default, 64 MiB, would let one message hold that much).
+pub const MAX_WS_MESSAGE_BYTES: usize = 64 * 1024;
+/// Subscription changes a WebSocket may make per minute; more are answered with an error frame.
+pub const MAX_SUBSCRIPTION_CHANGES: u32 = 30;
+
+/// When a stream checks its caller again: every [`CALLER_RECHECK`], and whenever a revocation
+/// arrives.
+struct CallerCheck {
+    caller: Caller,
+    revocations: tokio::sync::watch::Receiver<u64>,
+    next: tokio::time::Instant,
+}
+
+impl CallerCheck {
+    fn new(authenticator: &Authenticator, caller: Caller) -> Self {
+        Self {
+            caller,
+            revocations: authenticator.revocations(),
+            next: tokio::time::Instant::now() + CALLER_RECHECK,
+        }
+    }
+
+    /// Resolves when a check is due.
+    async fn due(&mut self) {
+        tokio::select! {
+            changed = self.revocations.changed() => {
+                if changed.is_err() {
+                    // No more revocations can come: only the timer is left.
+                    tokio::time::sleep_until(self.next).await;
+                }
+            }
+            () = tokio::time::sleep_until(self.next) => {}
+        }
+    }
+
+    /// Checks the caller; `Err` is the 401 to end the stream with. A check that cannot be
+    /// made (auth unreachable for an API key) keeps the stream: an outage is not a revocation.
+    async fn run(&mut self, authenticator: &Authenticator) -> Result<(), Problem> {
+        self.next = tokio::time::Instant::now() + CALLER_RECHECK;
+        match authenticator.recheck(&self.caller).await {
+            Ok(caller) => {
+                self.caller = caller;
+                Ok(())
+            }
+            Err(problem) if problem.status == 401 => {
+                metrics::counter!("gateway_streams_closed_unauthenticated_total").increment(1);
+                Err(problem)
+            }
+            Err(problem) => {
+                tracing::warn!(detail = ?problem.detail, "could not check a stream's caller again");
+                Ok(())
+            }
+        }
+    }
+}
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -94,29 +162,43 @@ fn cloud_event_json(event: v1::Event) -> (u64, String, String) {
     (sequence, kind, json)
 }
 
-/// A stream of gRPC events as SSE: each event, then, should the stream fail, one `error` event
-/// with the problem; it ends with the gRPC stream or when the gateway shuts down.
-fn sse(state: &AppState, events: Streaming<v1::Event>) -> Response {
-    let stream = futures::stream::unfold(Some(events), |events| async move {
-        let mut events = events?;
-        match events.message().await {
-            Ok(Some(event)) => {
-                let (sequence, kind, json) = cloud_event_json(event);
-                let event = SseEvent::default()
-                    .id(sequence.to_string())
-                    .event(kind)
-                    .data(json);
-                Some((Ok::<_, Infallible>(event), Some(events)))
-            }
-            Ok(None) => None,
-            Err(status) => {
-                tracing::warn!(error = %status, "an event stream failed");
-                let problem = Problem::from(status);
-                let event = SseEvent::default()
-                    .event("error")
-                    .json_data(&problem)
-                    .unwrap_or_else(|_| SseEvent::default().event("error"));
-                Some((Ok(event), None))
+fn sse_error(problem: &Problem) -> SseEvent {
+    SseEvent::default()
+        .event("error")
+        .json_data(problem)
+        .unwrap_or_else(|_| SseEvent::default().event("error"))
+}
+
+/// A stream of gRPC events as SSE: each event, then, should the stream fail or its caller no
+/// longer hold, one `error` event with the problem; it ends with the gRPC stream or when the
+/// gateway shuts down.
+fn sse(state: &Arc<AppState>, caller: Caller, events: Streaming<v1::Event>) -> Response {
+    let check = CallerCheck::new(&state.authenticator, caller);
+    let live = Some((events, check, state.clone()));
+    let stream = futures::stream::unfold(live, |live| async move {
+        let (mut events, mut check, state) = live?;
+        loop {
+            tokio::select! {
+                () = check.due() => {
+                    if let Err(problem) = check.run(&state.authenticator).await {
+                        return Some((Ok::<_, Infallible>(sse_error(&problem)), None));
+                    }
+                }
+                message = events.message() => return match message {
+                    Ok(Some(event)) => {
+                        let (sequence, kind, json) = cloud_event_json(event);
+                        let event = SseEvent::default()
+                            .id(sequence.to_string())
+                            .event(kind)
+                            .data(json);
+                        Some((Ok(event), Some((events, check, state))))
+                    }
+                    Ok(None) => None,
+                    Err(status) => {
+                        tracing::warn!(error = %status, "an event stream failed");
+                        Some((Ok(sse_error(&Problem::from(status))), None))
+                    }
+                },
             }
         }
     });
@@ -200,7 +282,7 @@ pub async fn run_events(
         .watch_run(streaming_request(&caller, request)?)
         .await?
         .into_inner();
-    Ok(sse(&state, events))
+    Ok(sse(&state, caller, events))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -275,7 +357,7 @@ pub async fn tenant_events(
         after,
     )
     .await?;
-    Ok(sse(&state, events))
+    Ok(sse(&state, caller, events))
 }
 
 /// What a WebSocket client may send: the subject patterns to receive from now on, replacing
@@ -315,15 +397,18 @@ pub async fn websocket(
         query.after_sequence,
     )
     .await?;
-    Ok(upgrade.on_upgrade(move |socket| relay(socket, state, caller, events)))
+    Ok(upgrade
+        .max_frame_size(MAX_WS_MESSAGE_BYTES)
+        .max_message_size(MAX_WS_MESSAGE_BYTES)
+        .on_upgrade(move |socket| relay(socket, state, caller, events)))
 }
 
 fn error_frame(problem: &Problem) -> Message {
     Message::Text(serde_json::json!({ "error": problem }).to_string().into())
 }
 
-/// Sends events to the socket until the client leaves, the event stream ends or the gateway
-/// shuts down; takes new subscriptions from the client meanwhile.
+/// Sends events to the socket until the client leaves, the event stream ends, the caller no
+/// longer holds or the gateway shuts down; takes new subscriptions from the client meanwhile.
 async fn relay(
     mut socket: WebSocket,
     state: Arc<AppState>,
@@ -331,6 +416,8 @@ async fn relay(
     mut events: Streaming<v1::Event>,
 ) {
     let stop = state.streams_end.clone();
+    let mut check = CallerCheck::new(&state.authenticator, caller);
+    let mut changes = ChangeBudget::new();
     let close = |code, reason: &'static str| {
         Message::Close(Some(CloseFrame {
             code,
@@ -343,10 +430,21 @@ async fn relay(
                 let _ = socket.send(close(close_code::AWAY, "the gateway is shutting down")).await;
                 return;
             }
+            () = check.due() => {
+                if let Err(problem) = check.run(&state.authenticator).await {
+                    let _ = socket.send(error_frame(&problem)).await;
+                    let _ = socket.send(close(close_code::POLICY, "the credential no longer holds")).await;
+                    return;
+                }
+            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     let changed = match serde_json::from_str::<Subscribe>(&text) {
-                        Ok(subscribe) => watch_events(&state, &caller, subscribe.subscribe, None).await,
+                        Ok(_) if !changes.spend() => Err(Problem::new(
+                            axum::http::StatusCode::TOO_MANY_REQUESTS,
+                            format!("at most {MAX_SUBSCRIPTION_CHANGES} subscription changes per minute"),
+                        )),
+                        Ok(subscribe) => watch_events(&state, &check.caller, subscribe.subscribe, None).await,
                         Err(err) => Err(Problem::invalid(
                             "subscribe",
                             format!("send {{\"subscribe\": [subject patterns]}}: {err}"),
@@ -383,6 +481,37 @@ async fn relay(
                     return;
                 }
             },
+        }
+    }
+}
+
+/// The subscription changes a WebSocket has left: [`MAX_SUBSCRIPTION_CHANGES`] per minute,
+/// refilled evenly.
+struct ChangeBudget {
+    left: f64,
+    at: tokio::time::Instant,
+}
+
+impl ChangeBudget {
+    fn new() -> Self {
+        Self {
+            left: f64::from(MAX_SUBSCRIPTION_CHANGES),
+            at: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Takes one change; false when none is left.
+    fn spend(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        let per_second = f64::from(MAX_SUBSCRIPTION_CHANGES) / 60.0;
+        self.left = (self.left + now.duration_since(self.at).as_secs_f64() * per_second)
+            .min(f64::from(MAX_SUBSCRIPTION_CHANGES));
+        self.at = now;
+        if self.left >= 1.0 {
+            self.left -= 1.0;
+            true
+        } else {
+            false
         }
     }
 }

@@ -60,7 +60,8 @@ pub struct CreateApiKey {
     /// A subset of the caller's permissions.
     #[serde(default)]
     pub permissions: Vec<String>,
-    /// Lifetime in seconds; the key does not expire when absent.
+    /// Lifetime in seconds, at most `SANKALPA_API_KEY_MAX_TTL_SECONDS` (90 days by default),
+    /// which is also the lifetime when absent.
     pub expires_in_seconds: Option<u64>,
 }
 
@@ -89,7 +90,7 @@ pub struct ApiKeyList {
         (status = 201, description = "The key and its secret, shown once", body = CreatedApiKey),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A permission the caller does not hold", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing keys:admin, a permission the caller does not hold, or the caller is an API key", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn create(
@@ -97,6 +98,7 @@ pub async fn create(
     caller: Caller,
     Body(body): Body<CreateApiKey>,
 ) -> Result<(StatusCode, axum::Json<CreatedApiKey>), Problem> {
+    caller.require("keys:admin")?;
     let request = v1::CreateApiKeyRequest {
         name: body.name,
         permissions: body.permissions,
@@ -126,6 +128,7 @@ pub async fn create(
     responses(
         (status = 200, description = "One page of keys", body = ApiKeyList),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing keys:admin", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn list(
@@ -133,6 +136,7 @@ pub async fn list(
     caller: Caller,
     Query(page): Query<Page>,
 ) -> Result<axum::Json<ApiKeyList>, Problem> {
+    caller.require("keys:admin")?;
     let request = v1::ListApiKeysRequest {
         page: Some(page.into()),
     };
@@ -147,7 +151,7 @@ pub async fn list(
     }))
 }
 
-/// Revokes an API key. Gateways may honour it for a few more seconds (their key cache).
+/// Revokes an API key; the tokens minted from it stop working at once.
 #[utoipa::path(
     delete,
     path = "/api/keys/{id}",
@@ -156,6 +160,7 @@ pub async fn list(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The revoked key", body = ApiKey),
+        (status = 403, description = "Missing keys:admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such key in the caller's tenant", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -164,6 +169,7 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ApiKey>, Problem> {
+    caller.require("keys:admin")?;
     let key = state
         .auth()
         .revoke_api_key(state.request_as(&caller, v1::RevokeApiKeyRequest { id })?)

@@ -71,7 +71,10 @@ pub async fn guard(State(guard): State<Guard>, mut request: Request, next: Next)
         }
     };
     let mut response = measured(request, next).await;
-    if let Some(limits) = limits {
+    // A handler that ran into a narrower limit of its own (a login's account) said so already.
+    if let Some(limits) = limits
+        && !response.headers().contains_key("ratelimit-limit")
+    {
         limits.set_headers(response.headers_mut());
     }
     if !tenant.is_empty() {

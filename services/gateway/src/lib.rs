@@ -38,6 +38,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
@@ -178,6 +179,10 @@ pub struct AppState {
     pub grpc_timeout: Duration,
     pub health: HealthCache,
     pub profiles: Profiles,
+    /// The rate limits, for the handlers that count more than the route (a login's account).
+    pub limiter: Arc<RateLimiter>,
+    /// Who is calling, for streams that check their caller again while they last.
+    pub authenticator: Arc<Authenticator>,
     /// Cancelled when the gateway shuts down. Event streams (SSE, WebSocket) end on it:
     /// graceful shutdown waits for every response to finish, and a live stream never would.
     pub streams_end: CancellationToken,
@@ -225,6 +230,9 @@ pub struct Gateway {
     addr: SocketAddr,
     router: Router,
     authenticator: Arc<Authenticator>,
+    /// Where auth pushes revocations, behind `subject_prefix`.
+    nats: async_nats::Client,
+    subject_prefix: String,
     jwks_refresh: Duration,
     streams_end: CancellationToken,
 }
@@ -246,6 +254,13 @@ impl Gateway {
             config.api_key_cache,
         ));
         authenticator.load_keys().await;
+        // Only revocations come over NATS: the gateway serves without it (they then arrive with
+        // the next key refresh), so it starts even while NATS is still coming up.
+        let nats = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(&config.infra.nats_url)
+            .await
+            .with_context(|| format!("{} is not a NATS URL", config.infra.nats_url))?;
         let limiter = Arc::new(RateLimiter::new(
             redis,
             config.rate_limit.clone(),
@@ -282,6 +297,8 @@ impl Gateway {
                 ),
             ]),
             profiles: Profiles::new(config.profile_cache),
+            limiter: limiter.clone(),
+            authenticator: authenticator.clone(),
             streams_end: streams_end.clone(),
         });
 
@@ -293,6 +310,8 @@ impl Gateway {
             addr,
             router,
             authenticator,
+            nats,
+            subject_prefix: config.infra.subject_prefix.clone(),
             jwks_refresh: config.jwks_refresh,
             streams_end,
         })
@@ -309,11 +328,12 @@ impl Gateway {
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
-        tasks.spawn(
-            self.authenticator
-                .clone()
-                .keep_keys_fresh(self.jwks_refresh, stop.clone()),
-        );
+        tasks.spawn(self.authenticator.clone().keep_current(
+            self.nats,
+            self.subject_prefix,
+            self.jwks_refresh,
+            stop.clone(),
+        ));
         tasks.close();
 
         let app = self

@@ -5,7 +5,9 @@
 //! count): close to a true sliding log at the memory cost of two integers per caller. Callers
 //! are counted per principal when they present a valid credential and per client address
 //! otherwise; login and register have a stricter bucket of their own, per address, because each
-//! attempt costs an argon2 hash and invites guessing.
+//! attempt costs an argon2 hash and invites guessing, and a login is counted against the
+//! account it names as well ([`RateLimiter::check_login_account`]), so guessing one account's
+//! password from many addresses is as slow as from one.
 //!
 //! A gateway does not ask Redis on every request. One Lua script run leases it a share of the
 //! room left in the bucket: a sixteenth of it, at most [`MAX_LEASE`] requests, and never less
@@ -17,8 +19,10 @@
 //! replica, or stopped) still count, so a caller may be refused up to `MAX_LEASE` requests per
 //! replica early, never admitted past its limit.
 //!
-//! Redis is a safeguard here, not a dependency: when it is down or slow the request goes
-//! through and `gateway_rate_limit_bypassed_total` counts it.
+//! Redis is a safeguard here, not a dependency: when it is down or slow an ordinary request goes
+//! through and `gateway_rate_limit_bypassed_total` counts it. Login and register do not: a
+//! limit that fails open is no defence against guessing, so they are refused with 503 (and
+//! counted in `gateway_login_refused_unlimited_total`) until Redis answers again.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,11 +30,12 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sankalpa_kit::cache::Redis;
 use sankalpa_kit::config::{self, ConfigError};
-use sankalpa_kit::problem::Problem;
+use sankalpa_kit::problem::{Problem, Quota};
+use sha2::{Digest, Sha256};
 
 use crate::authn::Authenticator;
 
@@ -76,6 +81,8 @@ pub struct RateLimitConfig {
     pub authenticated: u64,
     /// Login and register attempts per window per client address.
     pub login: u64,
+    /// Login attempts per window per account (the email asked for), from any address.
+    pub login_account: u64,
     /// Past this, Redis counts as slow and the request goes through unlimited.
     pub redis_timeout: Duration,
 }
@@ -87,6 +94,7 @@ impl Default for RateLimitConfig {
             anonymous: 300,
             authenticated: 1200,
             login: 20,
+            login_account: 10,
             redis_timeout: Duration::from_millis(50),
         }
     }
@@ -100,6 +108,7 @@ impl RateLimitConfig {
             anonymous: config::var("SANKALPA_RATE_LIMIT_ANONYMOUS", default.anonymous)?,
             authenticated: config::var("SANKALPA_RATE_LIMIT_AUTHENTICATED", default.authenticated)?,
             login: config::var("SANKALPA_RATE_LIMIT_LOGIN", default.login)?,
+            login_account: config::var("SANKALPA_RATE_LIMIT_LOGIN_ACCOUNT", default.login_account)?,
             redis_timeout: config::millis(
                 "SANKALPA_RATE_LIMIT_REDIS_TIMEOUT_MS",
                 default.redis_timeout,
@@ -129,10 +138,8 @@ struct Lease {
 /// The outcome of one check, and what the RateLimit-* headers tell the client.
 pub struct Decision {
     allowed: bool,
-    limit: u64,
-    remaining: u64,
-    /// Seconds until the current window ends.
-    reset: u64,
+    /// The limit, what is left of it, and the seconds until the current window ends.
+    quota: Quota,
     /// Seconds until a denied request would be allowed.
     retry_after: u64,
 }
@@ -163,9 +170,11 @@ impl RateLimiter {
         if let Some(remaining) = self.spend_lease(bucket, index) {
             return Some(Decision {
                 allowed: true,
-                limit,
-                remaining,
-                reset,
+                quota: Quota {
+                    limit,
+                    remaining,
+                    reset,
+                },
                 retry_after: 0,
             });
         }
@@ -211,11 +220,24 @@ impl RateLimiter {
         }
         Some(Decision {
             allowed: granted > 0,
-            limit,
-            remaining: unleased + left,
-            reset,
+            quota: Quota {
+                limit,
+                remaining: unleased + left,
+                reset,
+            },
             retry_after: seconds(wait_ms(limit, current, previous, window, elapsed)),
         })
+    }
+
+    /// Counts a login attempt against the account `email` names, whichever address it comes
+    /// from: `Err` is the answer to give (429 past the limit, 503 when Redis cannot say), `Ok`
+    /// the decision for the response's headers. The bucket is keyed by a digest of the
+    /// address, so no email is written to Redis.
+    pub async fn check_login_account(&self, email: &str) -> Result<Option<Decision>, Problem> {
+        let account = hex::encode(Sha256::digest(email.trim().to_lowercase().as_bytes()));
+        let limit = self.config.login_account;
+        let decision = self.check(&format!("login:account:{account}"), limit).await;
+        admit("login", limit, self.config.window, decision)
     }
 
     /// Takes one request from the bucket's lease of window `index`; the requests then left to
@@ -299,10 +321,43 @@ fn seconds(ms: f64) -> u64 {
 impl Decision {
     /// The RateLimit-* headers of a response.
     pub fn set_headers(&self, headers: &mut HeaderMap) {
-        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
-        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
-        headers.insert("ratelimit-reset", HeaderValue::from(self.reset));
+        self.quota.set_headers(headers);
     }
+}
+
+/// What to do with a request given its bucket's `decision`: `Ok` to go on (with the headers to
+/// send, when Redis could say), `Err` the 429 of a full bucket or, for a login, the 503 of a
+/// limit that could not be checked.
+fn admit(
+    kind: &'static str,
+    limit: u64,
+    window: Duration,
+    decision: Option<Decision>,
+) -> Result<Option<Decision>, Problem> {
+    let Some(decision) = decision else {
+        if kind == "login" {
+            metrics::counter!("gateway_login_refused_unlimited_total").increment(1);
+            return Err(Problem::unavailable(
+                "sign-in is paused: its rate limit cannot be checked right now",
+            ));
+        }
+        return Ok(None);
+    };
+    if decision.allowed {
+        return Ok(Some(decision));
+    }
+    metrics::counter!("gateway_rate_limited_total", "bucket" => kind).increment(1);
+    let mut problem = Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "rate limit of {limit} requests per {} s exceeded; retry in {} s",
+            window.as_secs().max(1),
+            decision.retry_after
+        ),
+    );
+    problem.retry_after = Some(decision.retry_after);
+    problem.quota = Some(decision.quota);
+    Err(problem)
 }
 
 /// Counts the request in its bucket: `Err` is the 429 to answer when the bucket is full, `Ok`
@@ -337,25 +392,8 @@ pub async fn count(
         )
     };
 
-    let Some(decision) = limiter.check(&bucket, limit).await else {
-        return Ok(None);
-    };
-    if !decision.allowed {
-        metrics::counter!("gateway_rate_limited_total", "bucket" => kind).increment(1);
-        let mut problem = Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "rate limit of {limit} requests per {} s exceeded; retry in {} s",
-                limiter.config.window.as_secs().max(1),
-                decision.retry_after
-            ),
-        );
-        problem.retry_after = Some(decision.retry_after);
-        let mut response = problem.into_response();
-        decision.set_headers(response.headers_mut());
-        return Err(response);
-    }
-    Ok(Some(decision))
+    let decision = limiter.check(&bucket, limit).await;
+    admit(kind, limit, limiter.config.window, decision).map_err(IntoResponse::into_response)
 }
 
 #[cfg(test)]

@@ -126,13 +126,15 @@ pub async fn register(
     responses(
         (status = 200, description = "Tokens for the user", body = TokenPair),
         (status = 401, description = "Invalid email or password", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address or for this account", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Sign-in is paused (its rate limit cannot be checked) or too many passwords are being checked at once", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn login(
     State(state): State<Arc<AppState>>,
     Body(body): Body<Login>,
 ) -> Result<axum::Json<TokenPair>, Problem> {
+    state.limiter.check_login_account(&body.email).await?;
     let request = v1::LoginRequest {
         email: body.email,
         password: body.password,

@@ -154,6 +154,8 @@ pub struct Marketplace {
     verifier: Arc<TokenVerifier>,
     auth: AuthServiceClient<tonic::transport::Channel>,
     nats: async_nats::Client,
+    /// Put before the subject auth pushes revocations on.
+    subject_prefix: String,
     jwks_refresh: Duration,
     grpc_listener: TcpListener,
     http_listener: TcpListener,
@@ -197,6 +199,7 @@ impl Marketplace {
             verifier,
             auth,
             nats,
+            subject_prefix: config.infra.subject_prefix.clone(),
             jwks_refresh: config.jwks_refresh,
             grpc_listener,
             http_listener,
@@ -221,9 +224,11 @@ impl Marketplace {
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
-        tasks.spawn(sankalpa_kit::auth::refresh_jwks(
+        tasks.spawn(sankalpa_kit::auth::keep_current(
             self.verifier.clone(),
             self.auth,
+            self.nats.clone(),
+            self.subject_prefix,
             self.jwks_refresh,
             stop.clone(),
         ));

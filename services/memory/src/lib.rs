@@ -140,6 +140,8 @@ pub struct Memory {
     verifier: Arc<TokenVerifier>,
     auth: AuthServiceClient<tonic::transport::Channel>,
     nats: async_nats::Client,
+    /// Put before the subject auth pushes revocations on.
+    subject_prefix: String,
     sweep_interval: Duration,
     jwks_refresh: Duration,
     grpc_listener: TcpListener,
@@ -188,6 +190,7 @@ impl Memory {
             verifier,
             auth,
             nats,
+            subject_prefix: config.infra.subject_prefix.clone(),
             sweep_interval: config.sweep_interval,
             jwks_refresh: config.jwks_refresh,
             grpc_listener,
@@ -213,9 +216,11 @@ impl Memory {
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
-        tasks.spawn(sankalpa_kit::auth::refresh_jwks(
+        tasks.spawn(sankalpa_kit::auth::keep_current(
             self.verifier.clone(),
             self.auth,
+            self.nats.clone(),
+            self.subject_prefix,
             self.jwks_refresh,
             stop.clone(),
         ));

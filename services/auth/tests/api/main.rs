@@ -1,7 +1,10 @@
 //! auth over real gRPC, on a fresh database per test.
 
+mod api_keys;
 mod bootstrap;
+mod hashing;
 mod health;
+mod revocation;
 mod sessions;
 mod signing;
 
@@ -15,6 +18,8 @@ use tonic::transport::Channel;
 pub struct TestAuth {
     pub running: Running,
     pub client: AuthServiceClient<Channel>,
+    /// Its subject prefix, where it pushes revocations.
+    pub infra: sankalpa_kit::config::Infra,
 }
 
 pub async fn start(pool: PgPool) -> TestAuth {
@@ -25,14 +30,18 @@ pub async fn start_with(
     pool: PgPool,
     configure: impl FnOnce(&mut sankalpa_auth::Config),
 ) -> TestAuth {
-    let name = sankalpa_testkit::unique_name();
-    let running = sankalpa_testkit::spawn_auth(pool, sankalpa_testkit::infra(&name), configure)
+    let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
+    let running = sankalpa_testkit::spawn_auth(pool, infra.clone(), configure)
         .await
         .expect("auth starts");
     let client = AuthServiceClient::connect(running.grpc_url())
         .await
         .expect("auth accepts connections");
-    TestAuth { running, client }
+    TestAuth {
+        running,
+        client,
+        infra,
+    }
 }
 
 /// Registers `email` and logs in.
@@ -61,4 +70,43 @@ pub async fn register_and_login(
 
 pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
     with_bearer(message, token).expect("a token is valid metadata")
+}
+
+/// Adds a user with `roles` to the tenant of `admin` and logs it in.
+pub async fn member(
+    client: &mut AuthServiceClient<Channel>,
+    admin: &pb::TokenPair,
+    email: &str,
+    roles: &[&str],
+) -> pb::TokenPair {
+    client
+        .create_user(authed(
+            pb::CreateUserRequest {
+                email: email.into(),
+                password: "correct horse battery".into(),
+                display_name: String::new(),
+                roles: roles.iter().map(|role| (*role).to_owned()).collect(),
+            },
+            &admin.access_token,
+        ))
+        .await
+        .expect("the admin adds a member");
+    client
+        .login(pb::LoginRequest {
+            email: email.into(),
+            password: "correct horse battery".into(),
+        })
+        .await
+        .expect("the member logs in")
+        .into_inner()
+}
+
+/// The claims of an access token, read without checking its signature (auth issued it).
+pub fn claims(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("the payload is base64url");
+    serde_json::from_slice(&json).expect("the payload is JSON")
 }

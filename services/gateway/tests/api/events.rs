@@ -273,3 +273,69 @@ async fn another_tenants_events_never_reach_the_stream(pool: PgPool) {
         events[0]
     );
 }
+
+async fn open_socket(
+    app: &TestApp,
+    who: &Session,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let url = format!(
+        "{}/ws?access_token={}",
+        app.address.replacen("http", "ws", 1),
+        who.access_token
+    );
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("the WebSocket opens")
+        .0
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_websocket_message_over_the_limit_ends_the_connection(pool: PgPool) {
+    let app = spawn_app_with_agents(pool).await;
+    let ada = app.admin().await;
+    let mut socket = open_socket(&app, &ada).await;
+    let padding = "x".repeat(sankalpa_gateway::events::MAX_WS_MESSAGE_BYTES);
+    let _ = socket
+        .send(Message::text(json!({ "subscribe": [padding] }).to_string()))
+        .await;
+    let ended = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(frame)) = socket.next().await {
+            assert!(
+                matches!(frame, Message::Close(_)),
+                "no event follows an oversized message: {frame:?}"
+            );
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection is still open");
+}
+
+#[sqlx::test(migrations = false)]
+async fn subscription_changes_past_the_budget_are_refused(pool: PgPool) {
+    let app = spawn_app_with_agents(pool).await;
+    let ada = app.admin().await;
+    let mut socket = open_socket(&app, &ada).await;
+    let budget = sankalpa_gateway::events::MAX_SUBSCRIPTION_CHANGES;
+    for _ in 0..=budget {
+        socket
+            .send(Message::text(
+                json!({ "subscribe": ["chains.>"] }).to_string(),
+            ))
+            .await
+            .unwrap();
+    }
+    let refusal = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(frame)) = socket.next().await {
+            if let Message::Text(text) = frame {
+                let body: Value = serde_json::from_str(&text).unwrap();
+                if body.get("error").is_some() {
+                    return body;
+                }
+            }
+        }
+        panic!("the socket closed without refusing");
+    })
+    .await
+    .expect("the change past the budget is refused");
+    assert_eq!(refusal["error"]["status"], 429, "{refusal}");
+}

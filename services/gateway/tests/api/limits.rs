@@ -195,6 +195,54 @@ async fn signed_in_callers_are_counted_by_who_they_are_not_where_they_call_from(
 }
 
 #[sqlx::test(migrations = false)]
+async fn logins_are_counted_per_account_whatever_address_they_come_from(pool: PgPool) {
+    let app = spawn_app_with(pool, |_, gateway| {
+        gateway.rate_limit.login = 100;
+        gateway.rate_limit.login_account = 3;
+        // As if each attempt came from another address.
+        gateway.trust_forwarded_for = true;
+    })
+    .await;
+    let ada = app.admin().await;
+    let attempt = |email: String, address: usize| {
+        app.client
+            .post(app.url("/api/users/login"))
+            .header("x-forwarded-for", format!("203.0.113.{address}"))
+            .json(&json!({ "email": email, "password": "not the password" }))
+            .send()
+    };
+    // The admin's own sign-in was the first of three.
+    for address in 0..2 {
+        let wrong = attempt(ada.email.clone(), address).await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = attempt(ada.email.to_uppercase(), 9).await.unwrap();
+    assert_eq!(header(&limited, "ratelimit-limit").as_deref(), Some("3"));
+    assert!(header(&limited, "retry-after").is_some());
+    problem(limited, StatusCode::TOO_MANY_REQUESTS).await;
+
+    // Another account is not held up.
+    let other = attempt("someone-else@example.com".to_owned(), 9)
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[sqlx::test(migrations = false)]
+async fn without_redis_sign_in_is_refused_rather_than_left_unlimited(pool: PgPool) {
+    let app = spawn_app_with(pool, |_, gateway| {
+        gateway.infra.redis_url = "redis://127.0.0.1:1".to_owned();
+    })
+    .await;
+    let credentials = json!({ "email": "nobody@example.com", "password": PASSWORD });
+    for route in ["/api/users/login", "/api/users/register"] {
+        let refused = app.post(route, &credentials).await;
+        assert_eq!(header(&refused, "retry-after").as_deref(), Some("1"));
+        problem(refused, StatusCode::SERVICE_UNAVAILABLE).await;
+    }
+}
+
+#[sqlx::test(migrations = false)]
 async fn without_redis_requests_go_through_and_are_counted(pool: PgPool) {
     let app = spawn_app_with(pool, |_, gateway| {
         gateway.infra.redis_url = "redis://127.0.0.1:1".to_owned();

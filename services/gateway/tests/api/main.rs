@@ -12,5 +12,7 @@ mod helpers;
 mod limits;
 mod marketplace;
 mod memory;
+mod revocation;
 mod sessions;
 mod tokens;
+mod upstream;

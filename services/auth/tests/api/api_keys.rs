@@ -1,0 +1,217 @@
+//! API keys: who may make them, how long they live, and that a key never acts for more than
+//! its creator holds now.
+
+use sankalpa_proto::v1 as pb;
+use tonic::Code;
+
+use crate::{authed, claims, member, register_and_login, start, start_with};
+
+fn new_key(permissions: &[&str], expires_in_seconds: u64) -> pb::CreateApiKeyRequest {
+    pb::CreateApiKeyRequest {
+        name: "ci".into(),
+        permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+        expires_in_seconds,
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn only_holders_of_keys_admin_create_list_or_revoke_keys(pool: sqlx::PgPool) {
+    let mut auth = start(pool).await;
+    let admin = register_and_login(&mut auth.client, "ada@example.com").await;
+    let key = auth
+        .client
+        .create_api_key(authed(new_key(&["memory:read"], 0), &admin.access_token))
+        .await
+        .unwrap()
+        .into_inner()
+        .key
+        .unwrap();
+    for roles in [&["viewer"][..], &["developer"][..]] {
+        let email = format!("{}@example.com", roles[0]);
+        let user = member(&mut auth.client, &admin, &email, roles).await;
+        let token = &user.access_token;
+        let created = auth
+            .client
+            .create_api_key(authed(new_key(&["memory:read"], 0), token))
+            .await
+            .unwrap_err();
+        let listed = auth
+            .client
+            .list_api_keys(authed(pb::ListApiKeysRequest { page: None }, token))
+            .await
+            .unwrap_err();
+        let revoked = auth
+            .client
+            .revoke_api_key(authed(
+                pb::RevokeApiKeyRequest { id: key.id.clone() },
+                token,
+            ))
+            .await
+            .unwrap_err();
+        for refused in [created, listed, revoked] {
+            assert_eq!(refused.code(), Code::PermissionDenied, "{roles:?}");
+            assert!(refused.message().contains("keys:admin"), "{refused:?}");
+        }
+    }
+    // The admin's key is untouched.
+    let keys = auth
+        .client
+        .list_api_keys(authed(
+            pb::ListApiKeysRequest { page: None },
+            &admin.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].revoked_at.is_none());
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_api_key_cannot_make_a_key(pool: sqlx::PgPool) {
+    let mut auth = start(pool).await;
+    let admin = register_and_login(&mut auth.client, "ada@example.com").await;
+    let secret = auth
+        .client
+        .create_api_key(authed(new_key(&["*:*"], 0), &admin.access_token))
+        .await
+        .unwrap()
+        .into_inner()
+        .secret;
+    let token = auth
+        .client
+        .exchange_api_key(pb::ExchangeApiKeyRequest { api_key: secret })
+        .await
+        .unwrap()
+        .into_inner()
+        .access_token;
+    let refused = auth
+        .client
+        .create_api_key(authed(new_key(&["memory:read"], 0), &token))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert!(refused.message().contains("API key"), "{refused:?}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_key_lives_at_most_the_configured_maximum(pool: sqlx::PgPool) {
+    let max = std::time::Duration::from_secs(3600);
+    let mut auth = start_with(pool, |config| config.api_key_max_ttl = max).await;
+    let admin = register_and_login(&mut auth.client, "ada@example.com").await;
+
+    let too_long = auth
+        .client
+        .create_api_key(authed(new_key(&["memory:read"], 3601), &admin.access_token))
+        .await
+        .unwrap_err();
+    assert_eq!(too_long.code(), Code::InvalidArgument);
+    assert!(
+        too_long.message().contains("expires_in_seconds"),
+        "{too_long:?}"
+    );
+
+    let unspecified = auth
+        .client
+        .create_api_key(authed(new_key(&["memory:read"], 0), &admin.access_token))
+        .await
+        .unwrap()
+        .into_inner()
+        .key
+        .unwrap();
+    let expires = unspecified.expires_at.expect("every key expires").seconds;
+    let created = unspecified.created_at.unwrap().seconds;
+    assert!(
+        (expires - created - 3600).abs() <= 2,
+        "{expires} - {created}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_key_narrows_when_its_creator_is_demoted_and_stops_when_they_are_deleted(
+    pool: sqlx::PgPool,
+) {
+    let mut auth = start(pool).await;
+    let owner = register_and_login(&mut auth.client, "ada@example.com").await;
+    let maker = member(&mut auth.client, &owner, "bob@example.com", &["admin"]).await;
+    let secret = auth
+        .client
+        .create_api_key(authed(new_key(&["*:*"], 0), &maker.access_token))
+        .await
+        .unwrap()
+        .into_inner()
+        .secret;
+    let exchange = |secret: String| pb::ExchangeApiKeyRequest { api_key: secret };
+    let token = auth
+        .client
+        .exchange_api_key(exchange(secret.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .access_token;
+    assert_eq!(claims(&token)["perms"], serde_json::json!(["*:*"]));
+
+    let maker_id = maker.user.as_ref().unwrap().id.clone();
+    auth.client
+        .set_user_roles(authed(
+            pb::SetUserRolesRequest {
+                id: maker_id.clone(),
+                roles: vec!["viewer".into()],
+            },
+            &owner.access_token,
+        ))
+        .await
+        .unwrap();
+    // The token minted before the demotion is ended with it.
+    let stale = auth
+        .client
+        .list_users(authed(pb::ListUsersRequest { page: None }, &token))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::Unauthenticated);
+    let narrowed = auth
+        .client
+        .exchange_api_key(exchange(secret.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .access_token;
+    assert_eq!(
+        claims(&narrowed)["perms"],
+        serde_json::json!(["agents:read", "chains:read", "market:read", "memory:read"])
+    );
+    let denied = auth
+        .client
+        .list_users(authed(pb::ListUsersRequest { page: None }, &narrowed))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    auth.client
+        .delete_user(authed(
+            pb::DeleteUserRequest { id: maker_id },
+            &owner.access_token,
+        ))
+        .await
+        .unwrap();
+    let refused = auth
+        .client
+        .exchange_api_key(exchange(secret))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_key_cannot_hold_more_than_its_creator(pool: sqlx::PgPool) {
+    let mut auth = start(pool).await;
+    let admin = register_and_login(&mut auth.client, "ada@example.com").await;
+    // A tenant's admin holds *:*, which never grants the platform's tenants:admin.
+    let refused = auth
+        .client
+        .create_api_key(authed(new_key(&["tenants:admin"], 0), &admin.access_token))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+}
