@@ -14,5 +14,6 @@ mod marketplace;
 mod memory;
 mod revocation;
 mod sessions;
+mod tenancy;
 mod tokens;
 mod upstream;
