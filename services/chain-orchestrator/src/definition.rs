@@ -451,7 +451,8 @@ pub fn render_mapping(mapping: &Value, scope: &Value) -> Result<Value, String> {
             Some(source) => expr::parse(source)
                 .map_err(|err| format!("`{source}`: {err}"))?
                 .evaluate(scope)
-                .map_err(|err| format!("`{source}`: {err}"))?,
+                .map_err(|err| format!("`{source}`: {err}"))?
+                .into_owned(),
             None => mapping.clone(),
         },
         Value::Array(items) => Value::Array(

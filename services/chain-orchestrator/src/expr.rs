@@ -14,14 +14,34 @@
 //! Semantics chosen for conditions written against data that may be absent: a path that does not
 //! exist evaluates to `null` (use `has(...)` to tell), `null` is falsy, and `&&`/`||`
 //! short-circuit. Comparing values of different kinds with `<` is an error, not `false`.
+//!
+//! Expressions come from requests, so parsing and evaluating them is bounded whatever is sent:
+//! a source is at most [`MAX_EXPRESSION_CHARS`] long and nests at most [`MAX_EXPRESSION_DEPTH`]
+//! levels (the parser and the evaluator recurse once per level, so this bounds their stack);
+//! chains of `&&` or `||` are one node with many operands rather than a tree as deep as the
+//! chain is long; paths evaluate to borrowed values, and a list literal, the one thing that
+//! copies values, holds at most [`MAX_LIST_BYTES`].
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
 
 use serde_json::Value;
 
+use crate::sizes;
+
 /// Where paths may start.
 pub const ROOTS: &[&str] = &["input", "steps"];
+
+/// The longest expression source, in characters: a condition or a mapping is a line or two.
+pub const MAX_EXPRESSION_CHARS: usize = 4096;
+/// How deeply `!`, `(`, `[`, `size(` and `has(` may nest in one expression.
+pub const MAX_EXPRESSION_DEPTH: usize = 64;
+/// The most a list written in an expression (`[a, b]`) may hold, as JSON: its items are copies
+/// of what they name, so `[steps.big, steps.big, ...]` would otherwise multiply a large output.
+pub const MAX_LIST_BYTES: usize = 1024 * 1024;
+/// How much of a name, number or string an error message quotes.
+const MAX_QUOTED_CHARS: usize = 40;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -29,8 +49,10 @@ pub enum Expr {
     List(Vec<Expr>),
     Path(Vec<Segment>),
     Not(Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    /// `a && b && ...`: true when every operand is, evaluated left to right until one is not.
+    All(Vec<Expr>),
+    /// `a || b || ...`: true when an operand is, evaluated left to right until one is.
+    Any(Vec<Expr>),
     Compare(Box<Expr>, CompareOp, Box<Expr>),
     Has(Vec<Segment>),
     Size(Box<Expr>),
@@ -76,11 +98,19 @@ enum Token {
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Token::Ident(name) => write!(f, "`{name}`"),
+            Token::Ident(name) => write!(f, "`{}`", quoted(name)),
             Token::Number(number) => write!(f, "`{number}`"),
-            Token::Str(text) => write!(f, "{text:?}"),
+            Token::Str(text) => write!(f, "{:?}", quoted(text)),
             Token::Op(op) => write!(f, "`{op}`"),
         }
+    }
+}
+
+/// `text` as an error message quotes it: its first [`MAX_QUOTED_CHARS`] characters.
+fn quoted(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(MAX_QUOTED_CHARS) {
+        Some((end, _)) => Cow::Owned(format!("{}...", &text[..end])),
+        None => Cow::Borrowed(text),
     }
 }
 
@@ -113,7 +143,7 @@ fn tokenize(source: &str) -> Result<Vec<(Token, usize)>, ParseError> {
             }
             let text: String = chars[start..at].iter().collect();
             let number = text.parse().map_err(|_| ParseError {
-                message: format!("`{text}` is not a number"),
+                message: format!("`{}` is not a number", quoted(&text)),
                 column,
             })?;
             tokens.push((Token::Number(number), column));
@@ -168,6 +198,8 @@ struct Parser {
     tokens: Vec<(Token, usize)>,
     at: usize,
     end_column: usize,
+    /// How many `!`, `(`, `[`, `size(` and `has(` enclose the current token.
+    depth: usize,
 }
 
 impl Parser {
@@ -212,25 +244,53 @@ impl Parser {
         }
     }
 
-    fn or(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.and()?;
-        while self.eat("||") {
-            left = Expr::Or(Box::new(left), Box::new(self.and()?));
+    /// Parses what an opening token at `column` (`!`, `(`, `[`, `size(`, `has(`) encloses, one
+    /// level deeper; refused past [`MAX_EXPRESSION_DEPTH`], so no request can exhaust the stack.
+    fn nested<T>(
+        &mut self,
+        column: usize,
+        parse: impl FnOnce(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
+        if self.depth >= MAX_EXPRESSION_DEPTH {
+            return Err(ParseError {
+                message: format!("nested deeper than {MAX_EXPRESSION_DEPTH} levels"),
+                column,
+            });
         }
-        Ok(left)
+        self.depth += 1;
+        let parsed = parse(self);
+        self.depth -= 1;
+        parsed
+    }
+
+    fn or(&mut self) -> Result<Expr, ParseError> {
+        let first = self.and()?;
+        if !self.eat("||") {
+            return Ok(first);
+        }
+        let mut operands = vec![first, self.and()?];
+        while self.eat("||") {
+            operands.push(self.and()?);
+        }
+        Ok(Expr::Any(operands))
     }
 
     fn and(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.unary()?;
-        while self.eat("&&") {
-            left = Expr::And(Box::new(left), Box::new(self.unary()?));
+        let first = self.unary()?;
+        if !self.eat("&&") {
+            return Ok(first);
         }
-        Ok(left)
+        let mut operands = vec![first, self.unary()?];
+        while self.eat("&&") {
+            operands.push(self.unary()?);
+        }
+        Ok(Expr::All(operands))
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
+        let column = self.column();
         if self.eat("!") {
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            return self.nested(column, |parser| Ok(Expr::Not(Box::new(parser.unary()?))));
         }
         self.comparison()
     }
@@ -261,46 +321,48 @@ impl Parser {
         match token {
             Token::Number(number) => Ok(Expr::Literal(number_value(number))),
             Token::Str(text) => Ok(Expr::Literal(Value::String(text))),
-            Token::Op("(") => {
-                let inner = self.or()?;
-                self.expect(")")?;
+            Token::Op("(") => self.nested(column, |parser| {
+                let inner = parser.or()?;
+                parser.expect(")")?;
                 Ok(inner)
-            }
-            Token::Op("[") => {
+            }),
+            Token::Op("[") => self.nested(column, |parser| {
                 let mut items = Vec::new();
-                if !self.eat("]") {
+                if !parser.eat("]") {
                     loop {
-                        items.push(self.or()?);
-                        if self.eat("]") {
+                        items.push(parser.or()?);
+                        if parser.eat("]") {
                             break;
                         }
-                        self.expect(",")?;
+                        parser.expect(",")?;
                     }
                 }
                 Ok(Expr::List(items))
+            }),
+            Token::Op("!") => {
+                self.nested(column, |parser| Ok(Expr::Not(Box::new(parser.unary()?))))
             }
-            Token::Op("!") => Ok(Expr::Not(Box::new(self.unary()?))),
             Token::Ident(word) => match word.as_str() {
                 "true" => Ok(Expr::Literal(Value::Bool(true))),
                 "false" => Ok(Expr::Literal(Value::Bool(false))),
                 "null" => Ok(Expr::Literal(Value::Null)),
-                "has" => {
-                    self.expect("(")?;
-                    let Some(Token::Ident(root)) = self.peek().cloned() else {
-                        return Err(self.unexpected("a field path"));
+                "has" => self.nested(column, |parser| {
+                    parser.expect("(")?;
+                    let Some(Token::Ident(root)) = parser.peek().cloned() else {
+                        return Err(parser.unexpected("a field path"));
                     };
-                    let root_column = self.column();
-                    self.at += 1;
-                    let path = self.path(root, root_column)?;
-                    self.expect(")")?;
+                    let root_column = parser.column();
+                    parser.at += 1;
+                    let path = parser.path(root, root_column)?;
+                    parser.expect(")")?;
                     Ok(Expr::Has(path))
-                }
-                "size" => {
-                    self.expect("(")?;
-                    let inner = self.or()?;
-                    self.expect(")")?;
+                }),
+                "size" => self.nested(column, |parser| {
+                    parser.expect("(")?;
+                    let inner = parser.or()?;
+                    parser.expect(")")?;
                     Ok(Expr::Size(Box::new(inner)))
-                }
+                }),
                 _ => Ok(Expr::Path(self.path(word, column)?)),
             },
             other => {
@@ -313,7 +375,10 @@ impl Parser {
     fn path(&mut self, root: String, column: usize) -> Result<Vec<Segment>, ParseError> {
         if !ROOTS.contains(&root.as_str()) {
             return Err(ParseError {
-                message: format!("unknown name `{root}`: paths start with `input` or `steps`"),
+                message: format!(
+                    "unknown name `{}`: paths start with `input` or `steps`",
+                    quoted(&root)
+                ),
                 column,
             });
         }
@@ -352,13 +417,24 @@ fn number_value(number: f64) -> Value {
     }
 }
 
-/// Parses an expression.
+/// Parses an expression of at most [`MAX_EXPRESSION_CHARS`], nested at most
+/// [`MAX_EXPRESSION_DEPTH`] levels.
 pub fn parse(source: &str) -> Result<Expr, ParseError> {
+    let length = source.chars().count();
+    if length > MAX_EXPRESSION_CHARS {
+        return Err(ParseError {
+            message: format!(
+                "the expression is {length} characters long; the most is {MAX_EXPRESSION_CHARS}"
+            ),
+            column: MAX_EXPRESSION_CHARS + 1,
+        });
+    }
     let tokens = tokenize(source)?;
     let mut parser = Parser {
         tokens,
         at: 0,
-        end_column: source.chars().count() + 1,
+        end_column: length + 1,
+        depth: 0,
     };
     let expr = parser.or()?;
     if parser.peek().is_some() {
@@ -387,50 +463,79 @@ impl Expr {
             Expr::List(items) => items.iter().for_each(|item| item.visit_paths(visit)),
             Expr::Path(path) | Expr::Has(path) => visit(path),
             Expr::Not(inner) | Expr::Size(inner) => inner.visit_paths(visit),
-            Expr::And(left, right) | Expr::Or(left, right) | Expr::Compare(left, _, right) => {
+            Expr::All(operands) | Expr::Any(operands) => operands
+                .iter()
+                .for_each(|operand| operand.visit_paths(visit)),
+            Expr::Compare(left, _, right) => {
                 left.visit_paths(visit);
                 right.visit_paths(visit);
             }
         }
     }
 
-    /// The value of the expression over `scope` (`{"input": .., "steps": {..}}`).
-    pub fn evaluate(&self, scope: &Value) -> Result<Value, EvalError> {
+    /// The value of the expression over `scope` (`{"input": .., "steps": {..}}`), borrowed
+    /// from the scope or the expression where it can be.
+    pub fn evaluate<'a>(&'a self, scope: &'a Value) -> Result<Cow<'a, Value>, EvalError> {
         Ok(match self {
-            Expr::Literal(value) => value.clone(),
-            Expr::List(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|item| item.evaluate(scope))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Expr::Path(path) => lookup(scope, path).cloned().unwrap_or(Value::Null),
-            Expr::Has(path) => Value::Bool(lookup(scope, path).is_some()),
-            Expr::Not(inner) => Value::Bool(!truthy(&inner.evaluate(scope)?)?),
-            Expr::And(left, right) => {
-                Value::Bool(truthy(&left.evaluate(scope)?)? && truthy(&right.evaluate(scope)?)?)
+            Expr::Literal(value) => Cow::Borrowed(value),
+            Expr::List(items) => {
+                let mut room = MAX_LIST_BYTES;
+                let mut values = Vec::with_capacity(items.len());
+                for item in items {
+                    let value = item.evaluate(scope)?;
+                    // Measured before it is copied, so an oversized list costs no more than
+                    // the bound.
+                    let size = sizes::json_size(&value, room).ok_or_else(|| {
+                        EvalError(format!(
+                            "the list holds more than {MAX_LIST_BYTES} bytes of values"
+                        ))
+                    })?;
+                    room -= size;
+                    values.push(value.into_owned());
+                }
+                Cow::Owned(Value::Array(values))
             }
-            Expr::Or(left, right) => {
-                Value::Bool(truthy(&left.evaluate(scope)?)? || truthy(&right.evaluate(scope)?)?)
+            Expr::Path(path) => lookup(scope, path).map_or(Cow::Owned(Value::Null), Cow::Borrowed),
+            Expr::Has(path) => Cow::Owned(Value::Bool(lookup(scope, path).is_some())),
+            Expr::Not(inner) => Cow::Owned(Value::Bool(!inner.holds(scope)?)),
+            Expr::All(operands) => {
+                let mut all = true;
+                for operand in operands {
+                    if !operand.holds(scope)? {
+                        all = false;
+                        break;
+                    }
+                }
+                Cow::Owned(Value::Bool(all))
             }
-            Expr::Size(inner) => match inner.evaluate(scope)? {
+            Expr::Any(operands) => {
+                let mut any = false;
+                for operand in operands {
+                    if operand.holds(scope)? {
+                        any = true;
+                        break;
+                    }
+                }
+                Cow::Owned(Value::Bool(any))
+            }
+            Expr::Size(inner) => Cow::Owned(match &*inner.evaluate(scope)? {
                 Value::String(text) => Value::from(text.chars().count()),
                 Value::Array(items) => Value::from(items.len()),
                 Value::Object(fields) => Value::from(fields.len()),
                 Value::Null => Value::from(0),
-                other => return Err(EvalError(format!("size() of {}", kind(&other)))),
-            },
-            Expr::Compare(left, op, right) => Value::Bool(compare(
-                &left.evaluate(scope)?,
+                other => return Err(EvalError(format!("size() of {}", kind(other)))),
+            }),
+            Expr::Compare(left, op, right) => Cow::Owned(Value::Bool(compare(
+                &*left.evaluate(scope)?,
                 *op,
-                &right.evaluate(scope)?,
-            )?),
+                &*right.evaluate(scope)?,
+            )?)),
         })
     }
 
     /// Evaluates a condition: true, false, or `null` (false).
     pub fn holds(&self, scope: &Value) -> Result<bool, EvalError> {
-        truthy(&self.evaluate(scope)?)
+        truthy(&*self.evaluate(scope)?)
     }
 }
 
@@ -557,6 +662,94 @@ mod tests {
         let scope = json!({"input": {"n": 1, "s": "x"}});
         assert!(parse("input.n < input.s").unwrap().holds(&scope).is_err());
         assert!(parse("input.n").unwrap().holds(&scope).is_err());
+    }
+
+    #[test]
+    fn a_long_expression_is_an_error_not_a_stack_overflow() {
+        for source in [
+            format!("{}true", "!".repeat(200_000)),
+            format!("{}true{}", "(".repeat(100_000), ")".repeat(100_000)),
+            format!("input.x == '{}'", "a".repeat(MAX_EXPRESSION_CHARS)),
+        ] {
+            let err = parse(&source).unwrap_err();
+            assert!(err.message.contains("characters long"), "{err}");
+            assert_eq!(err.column, MAX_EXPRESSION_CHARS + 1);
+        }
+    }
+
+    #[test]
+    fn nesting_past_the_depth_is_an_error_at_the_token_that_goes_too_deep() {
+        let depth = MAX_EXPRESSION_DEPTH;
+        assert!(parse(&format!("{}true", "!".repeat(depth))).is_ok());
+        let err = parse(&format!("{}true", "!".repeat(depth + 1))).unwrap_err();
+        assert!(
+            err.message.contains("nested deeper than 64 levels"),
+            "{err}"
+        );
+        assert_eq!(err.column, depth + 1);
+        for (open, close) in [("(", ")"), ("[", "]"), ("size(", ")"), ("!(", ")")] {
+            let fits = format!("{}true{}", open.repeat(depth / 2), close.repeat(depth / 2));
+            assert!(parse(&fits).is_ok(), "{fits}");
+            let source = format!("{}true{}", open.repeat(depth + 1), close.repeat(depth + 1));
+            let err = parse(&source).unwrap_err();
+            assert!(err.message.contains("nested deeper"), "{source}: {err}");
+        }
+        let has = format!("{}has(input.a){}", "(".repeat(depth), ")".repeat(depth));
+        assert!(parse(&has[1..has.len() - 1]).is_ok());
+        assert!(parse(&has).unwrap_err().message.contains("nested deeper"));
+    }
+
+    #[test]
+    fn the_deepest_and_longest_expressions_fit_a_small_stack() {
+        // A quarter of a tokio worker's stack: what is allowed must be far from overflowing it.
+        let worker = std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(|| {
+                let scope = json!({"input": {"a": [true]}});
+                let levels = MAX_EXPRESSION_DEPTH;
+                // `!(!(` is four levels and `size(` one: nearly as deep as allowed.
+                let repeats = (levels - 1) / 4;
+                let nested = format!(
+                    "{}size(input.a) == 1{}",
+                    "!(!(".repeat(repeats),
+                    "))".repeat(repeats)
+                );
+                assert!(holds(&nested, &scope));
+                let lists = format!("{}true{}", "[".repeat(levels), "]".repeat(levels));
+                assert!(parse(&lists).unwrap().evaluate(&scope).is_ok());
+                // `&&` chains are flat: as long as allowed, they do not nest.
+                let chain = format!("{}true", "true&&".repeat((MAX_EXPRESSION_CHARS - 4) / 6));
+                assert!(matches!(parse(&chain).unwrap(), Expr::All(ref operands) if operands.len() > 600));
+                assert!(holds(&chain, &scope));
+            })
+            .unwrap();
+        worker.join().unwrap();
+    }
+
+    #[test]
+    fn a_list_copying_more_than_its_bound_is_an_error() {
+        let big = "x".repeat(MAX_LIST_BYTES / 2);
+        let scope = json!({"input": {"big": big}});
+        assert!(
+            parse("size([input.big]) == 1")
+                .unwrap()
+                .holds(&scope)
+                .unwrap()
+        );
+        let err = parse("size([input.big, input.big, input.big]) == 3")
+            .unwrap()
+            .holds(&scope)
+            .unwrap_err();
+        assert!(err.to_string().contains("more than 1048576 bytes"), "{err}");
+    }
+
+    #[test]
+    fn errors_quote_long_names_and_strings_briefly() {
+        let name = "n".repeat(1000);
+        let err = parse(&format!("{name}.x")).unwrap_err();
+        assert!(err.message.len() < 200, "{err}");
+        let err = parse(&format!("input.a == 1 '{}'", "s".repeat(1000))).unwrap_err();
+        assert!(err.message.len() < 200, "{err}");
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod expr;
 mod grpc;
 mod memory;
 mod runs;
+mod sizes;
 mod templates;
 mod watch;
 

@@ -5,6 +5,7 @@
 mod definitions;
 mod durability;
 mod fake_agents;
+mod limits;
 mod real_agents;
 mod runs;
 
