@@ -14,11 +14,17 @@
 //! `"${<expr>}"` is replaced by the expression's value, e.g. `"${steps.plan.files}"`.
 //!
 //! [`parse`] reports every problem it finds, each with a JSON path into the document, so a user
-//! fixes them all at once. Whether agents exist is asked of agent-runner separately
-//! (`agents.rs`), as that needs the network.
+//! fixes them all at once (the first [`MAX_VIOLATIONS`] of them, see [`at_most`]). Whether
+//! agents exist is asked of agent-runner separately (`agents.rs`), as that needs the network.
+//!
+//! A definition comes from a request, so every dimension of it is bounded before any work
+//! grows with it: its size ([`MAX_DEFINITION_BYTES`]), steps ([`MAX_STEPS`]), each step's
+//! `needs` ([`MAX_NEEDS`]), the nesting of an `input` mapping ([`MAX_JSON_DEPTH`]), the number
+//! of expressions ([`MAX_EXPRESSIONS`]) and each expression (`expr.rs`), names and ids.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use sankalpa_kit::limits::truncate;
 use sankalpa_kit::problem::FieldViolation;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -29,6 +35,25 @@ pub const MAX_STEPS: usize = 200;
 const MAX_ATTEMPTS: u32 = 10;
 const MAX_BACKOFF_MS: u64 = 60_000;
 const MAX_TIMEOUT_MS: u64 = 3_600_000;
+/// The largest definition document, in bytes. The biggest template is about 1 KiB; 200 steps
+/// with generous mappings fit many times over.
+pub const MAX_DEFINITION_BYTES: usize = 1024 * 1024;
+/// How deeply objects and lists may nest in a step's `input` mapping and in a run's input.
+pub const MAX_JSON_DEPTH: usize = 32;
+/// The most entries in one step's `needs`: one per other step.
+pub const MAX_NEEDS: usize = MAX_STEPS;
+/// The most expressions (`when` conditions and `${...}` mappings) in one definition; each is
+/// parsed at every check and again at run time.
+pub const MAX_EXPRESSIONS: usize = 1000;
+/// The longest chain name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+/// The longest chain description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 2000;
+/// The most problems one answer lists: they travel in the response's trailers, which clients
+/// cap (16 KiB in hyper), and the first few are what a user fixes first anyway.
+pub const MAX_VIOLATIONS: usize = 16;
+/// The longest problem message, in bytes; longer ones (quoting what was sent) are cut.
+const MAX_VIOLATION_BYTES: usize = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -111,14 +136,64 @@ impl Definition {
 }
 
 fn violation(field: impl Into<String>, message: impl Into<String>) -> FieldViolation {
+    let (field, message) = (field.into(), message.into());
     FieldViolation {
-        field: field.into(),
-        message: message.into(),
+        field: truncate(&field, MAX_VIOLATION_BYTES).into_owned(),
+        message: truncate(&message, MAX_VIOLATION_BYTES).into_owned(),
     }
+}
+
+/// The first [`MAX_VIOLATIONS`] problems, and a last one saying how many more there are.
+pub fn at_most(mut violations: Vec<FieldViolation>) -> Vec<FieldViolation> {
+    if violations.len() > MAX_VIOLATIONS {
+        let more = violations.len() - (MAX_VIOLATIONS - 1);
+        violations.truncate(MAX_VIOLATIONS - 1);
+        violations.push(violation(
+            "definition_json",
+            format!("{more} more problems are not listed"),
+        ));
+    }
+    violations
+}
+
+fn too_many_steps(count: usize) -> Option<FieldViolation> {
+    (count > MAX_STEPS).then(|| {
+        violation(
+            "steps",
+            format!("has {count} steps; a chain may have at most {MAX_STEPS}"),
+        )
+    })
+}
+
+/// Whether objects and lists in `value` nest deeper than `max` levels (a scalar is level 0).
+/// Iterative, so a value of any depth is measured without recursion.
+pub fn nests_deeper(value: &Value, max: usize) -> bool {
+    let mut pending = vec![(value, 0)];
+    while let Some((value, depth)) = pending.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(fields) => Box::new(fields.values()),
+            _ => continue,
+        };
+        if depth == max {
+            return true;
+        }
+        pending.extend(children.map(|child| (child, depth + 1)));
+    }
+    false
 }
 
 /// Parses and checks a definition document; every problem is reported.
 pub fn parse(document: &str) -> Result<Definition, Vec<FieldViolation>> {
+    if document.len() > MAX_DEFINITION_BYTES {
+        return Err(vec![violation(
+            "definition_json",
+            format!(
+                "is {} bytes; a definition may be at most {MAX_DEFINITION_BYTES}",
+                document.len()
+            ),
+        )]);
+    }
     let value: Value = serde_json::from_str(document)
         .map_err(|err| vec![violation("definition_json", format!("is not JSON: {err}"))])?;
     let Value::Object(fields) = value else {
@@ -153,8 +228,17 @@ fn text_field(fields: &Map<String, Value>, name: &str) -> Result<String, FieldVi
 }
 
 fn header(fields: &Map<String, Value>) -> Result<(String, String), Vec<FieldViolation>> {
-    let name = text_field(fields, "name");
-    let description = text_field(fields, "description");
+    let bounded = |name: &str, max: usize| {
+        text_field(fields, name).and_then(|text| {
+            if text.chars().count() > max {
+                Err(violation(name, format!("must be at most {max} characters")))
+            } else {
+                Ok(text)
+            }
+        })
+    };
+    let name = bounded("name", MAX_NAME_CHARS);
+    let description = bounded("description", MAX_DESCRIPTION_CHARS);
     match (name, description) {
         (Ok(name), Ok(description)) => Ok((name, description)),
         (name, description) => Err([name.err(), description.err()]
@@ -169,6 +253,9 @@ fn dag_form(mut fields: Map<String, Value>) -> Result<Definition, Vec<FieldViola
     let Some(Value::Array(raw_steps)) = fields.remove("steps") else {
         return Err(vec![violation("steps", "must be a list of steps")]);
     };
+    if let Some(problem) = too_many_steps(raw_steps.len()) {
+        return Err(vec![problem]);
+    }
     let mut steps = Vec::with_capacity(raw_steps.len());
     let mut problems = Vec::new();
     for (index, raw) in raw_steps.into_iter().enumerate() {
@@ -190,6 +277,9 @@ fn dag_form(mut fields: Map<String, Value>) -> Result<Definition, Vec<FieldViola
 
 fn agent_list(fields: &Map<String, Value>, key: &str) -> Result<Vec<String>, FieldViolation> {
     match fields.get(key) {
+        Some(Value::Array(items)) if items.len() > MAX_STEPS => {
+            Err(too_many_steps(items.len()).expect("more than MAX_STEPS items are too many steps"))
+        }
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
@@ -348,10 +438,21 @@ fn check(definition: &Definition) -> Vec<FieldViolation> {
                 format!("must be at most {MAX_TIMEOUT_MS}"),
             ));
         }
-        if let Some(input) = &step.input
-            && !input.is_object()
-        {
-            problems.push(violation(format!("{at}.input"), "must be a JSON object"));
+        if let Some(input) = &step.input {
+            if !input.is_object() {
+                problems.push(violation(format!("{at}.input"), "must be a JSON object"));
+            } else if nests_deeper(input, MAX_JSON_DEPTH) {
+                problems.push(violation(
+                    format!("{at}.input"),
+                    format!("nests deeper than {MAX_JSON_DEPTH} levels"),
+                ));
+            }
+        }
+        if step.needs.len() > MAX_NEEDS {
+            problems.push(violation(
+                format!("{at}.needs"),
+                format!("has {} entries; the most is {MAX_NEEDS}", step.needs.len()),
+            ));
         }
     }
     let ids: HashSet<&str> = definition
@@ -361,9 +462,16 @@ fn check(definition: &Definition) -> Vec<FieldViolation> {
         .collect();
     let mut graph_ok = true;
     for (index, step) in definition.steps.iter().enumerate() {
+        if step.needs.len() > MAX_NEEDS {
+            graph_ok = false;
+            continue;
+        }
         for (need_index, need) in step.needs.iter().enumerate() {
             let field = format!("steps[{index}].needs[{need_index}]");
-            if need == &step.id {
+            if !valid_step_id(need) {
+                problems.push(violation(field, "is not a step id"));
+                graph_ok = false;
+            } else if need == &step.id {
                 problems.push(violation(
                     field,
                     format!("step `{need}` cannot need itself"),
@@ -387,14 +495,30 @@ fn check(definition: &Definition) -> Vec<FieldViolation> {
     } else {
         Some(ancestors(definition))
     };
+    let mut sources_by_step = Vec::with_capacity(definition.steps.len());
     for (index, step) in definition.steps.iter().enumerate() {
         let mut sources = Vec::new();
         if let Some(when) = &step.when {
             sources.push((format!("steps[{index}].when"), when.clone()));
         }
-        if let Some(input) = &step.input {
+        if let Some(input) = &step.input
+            && !nests_deeper(input, MAX_JSON_DEPTH)
+        {
             sources.extend(mappings(input, format!("steps[{index}].input")));
         }
+        sources_by_step.push(sources);
+    }
+    let expressions: usize = sources_by_step.iter().map(Vec::len).sum();
+    if expressions > MAX_EXPRESSIONS {
+        problems.push(violation(
+            "steps",
+            format!(
+                "hold {expressions} expressions; a definition may hold at most {MAX_EXPRESSIONS}"
+            ),
+        ));
+        return problems;
+    }
+    for (step, sources) in definition.steps.iter().zip(sources_by_step) {
         for (field, source) in sources {
             let parsed = match expr::parse(&source) {
                 Ok(parsed) => parsed,
@@ -421,7 +545,8 @@ fn check(definition: &Definition) -> Vec<FieldViolation> {
     problems
 }
 
-/// The `${...}` expressions inside an input mapping, with their paths.
+/// The `${...}` expressions inside an input mapping (nested at most [`MAX_JSON_DEPTH`]), with
+/// their paths.
 fn mappings(value: &Value, path: String) -> Vec<(String, String)> {
     match value {
         Value::String(text) => mapping_source(text)
@@ -430,14 +555,23 @@ fn mappings(value: &Value, path: String) -> Vec<(String, String)> {
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .flat_map(|(index, item)| mappings(item, format!("{path}[{index}]")))
+            .flat_map(|(index, item)| mappings(item, field_path(&path, format_args!("[{index}]"))))
             .collect(),
         Value::Object(fields) => fields
             .iter()
-            .flat_map(|(key, item)| mappings(item, format!("{path}.{key}")))
+            .flat_map(|(key, item)| mappings(item, field_path(&path, format_args!(".{key}"))))
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// `path` followed by `part`, cut as a violation's field is: a path through long keys would
+/// otherwise be copied, whole, for every value below them.
+fn field_path(path: &str, part: std::fmt::Arguments<'_>) -> String {
+    if path.len() >= MAX_VIOLATION_BYTES {
+        return path.to_owned();
+    }
+    truncate(&format!("{path}{part}"), MAX_VIOLATION_BYTES).into_owned()
 }
 
 fn mapping_source(text: &str) -> Option<&str> {
@@ -690,6 +824,88 @@ mod tests {
             found,
             ["steps: has 201 steps; a chain may have at most 200"]
         );
+    }
+
+    #[test]
+    fn every_dimension_of_a_definition_is_bounded() {
+        let huge = json!({"agents": ["x"], "description": "d".repeat(MAX_DEFINITION_BYTES)});
+        let size = huge.to_string().len();
+        assert_eq!(
+            problems(huge),
+            [format!(
+                "definition_json: is {size} bytes; a definition may be at most {MAX_DEFINITION_BYTES}"
+            )]
+        );
+        let deep = (0..=MAX_JSON_DEPTH).fold(json!("${input.a}"), |inner, _| json!({"a": inner}));
+        assert_eq!(
+            problems(json!({"steps": [{"id": "a", "agent": "x", "input": deep}]})),
+            ["steps[0].input: nests deeper than 32 levels"]
+        );
+        let needs = vec!["a"; MAX_NEEDS + 1];
+        assert_eq!(
+            problems(
+                json!({"steps": [{"id": "a", "agent": "x"}, {"id": "b", "agent": "x", "needs": needs}]})
+            ),
+            ["steps[1].needs: has 201 entries; the most is 200"]
+        );
+        let many: Map<String, Value> = (0..=MAX_EXPRESSIONS)
+            .map(|index| (format!("k{index}"), json!("${input.a}")))
+            .collect();
+        assert_eq!(
+            problems(json!({"steps": [{"id": "a", "agent": "x", "input": many}]})),
+            ["steps: hold 1001 expressions; a definition may hold at most 1000"]
+        );
+        assert_eq!(
+            problems(json!({"name": "n".repeat(101), "agents": ["x"]})),
+            ["name: must be at most 100 characters"]
+        );
+    }
+
+    #[test]
+    fn what_a_problem_quotes_is_cut_short() {
+        let key = "k".repeat(10_000);
+        let found = parse(
+            &json!({"steps": [
+                {"id": "a", "agent": "x", "needs": ["n".repeat(10_000)]},
+                {"id": "b", "agent": "x", "input": {key: format!("${{{}}}", "p".repeat(3000))}},
+                {"id": "c", "agent": "x", "when": format!("input.a == 1 '{}'", "s".repeat(3000))},
+            ]})
+            .to_string(),
+        )
+        .unwrap_err();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert_eq!(found[0].field, "steps[0].needs[0]");
+        assert_eq!(found[0].message, "is not a step id");
+        for problem in &found {
+            assert!(problem.field.len() <= 200, "{problem:?}");
+            assert!(problem.message.len() <= 200, "{problem:?}");
+        }
+    }
+
+    #[test]
+    fn the_problems_listed_are_capped_with_a_count_of_the_rest() {
+        let steps: Vec<Value> = (0..50)
+            .map(|_| json!({"id": "a", "agent": "Bad"}))
+            .collect();
+        let all = parse(&json!({ "steps": steps }).to_string()).unwrap_err();
+        let listed = at_most(all.clone());
+        assert_eq!(listed.len(), MAX_VIOLATIONS);
+        assert_eq!(listed[..MAX_VIOLATIONS - 1], all[..MAX_VIOLATIONS - 1]);
+        assert_eq!(
+            listed[MAX_VIOLATIONS - 1].message,
+            format!(
+                "{} more problems are not listed",
+                all.len() - (MAX_VIOLATIONS - 1)
+            )
+        );
+    }
+
+    #[test]
+    fn nesting_is_measured_without_recursion() {
+        assert!(!nests_deeper(&json!(1), 0));
+        assert!(nests_deeper(&json!([]), 0));
+        assert!(!nests_deeper(&json!({"a": [1, {"b": 2}]}), 3));
+        assert!(nests_deeper(&json!({"a": [1, {"b": {}}]}), 3));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `sankalpa.v1.ChainService`: turns wire messages into calls on the domain modules and their
-//! results back into wire messages. Permission checks happen here, before any work.
+//! results back into wire messages. Permission checks happen here, before any work, and so do
+//! the bounds on every field a request sets (a bound exceeded is INVALID_ARGUMENT naming the
+//! field, and nothing is changed).
 
 use sankalpa_kit::grpc::timestamp;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::definition::{self, Definition};
+use crate::definition::{self, Definition, MAX_DESCRIPTION_CHARS, MAX_JSON_DEPTH, MAX_NAME_CHARS};
 use crate::error::{ChainError, Result};
 use crate::runs::{self, RunStatus, StepStatus};
 use crate::watch::{self, EventStream};
@@ -23,6 +25,17 @@ const DEFAULT_PAGE_SIZE: i64 = 50;
 const MAX_PAGE_SIZE: i64 = 200;
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 const MAX_WAIT: Duration = Duration::from_secs(300);
+/// The largest run input (`input_json`), in bytes: it is stored with the run and merged into
+/// every step's input.
+const MAX_INPUT_BYTES: usize = 1024 * 1024;
+/// The longest idempotency key, in bytes; keys are unique per tenant through an index.
+const MAX_IDEMPOTENCY_KEY_BYTES: usize = 256;
+/// The longest session id, in bytes, as memory takes them (with the same characters).
+const MAX_SESSION_ID_BYTES: usize = 256;
+/// The longest `installed_from` (the marketplace's `<item>@<version>`), in characters.
+const MAX_INSTALLED_FROM_CHARS: usize = 200;
+/// The most statuses ListRuns filters on: one of each.
+const MAX_STATUSES: usize = 5;
 
 pub struct ChainApi {
     state: Arc<State>,
@@ -103,21 +116,98 @@ fn version_number(field: &str, version: u32) -> Result<i32> {
 
 fn chain_name(field: &str, raw: &str) -> Result<String> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ChainError::invalid(field, "must be 1 to 100 characters"));
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(ChainError::invalid(
+            field,
+            format!("must be 1 to {MAX_NAME_CHARS} characters"),
+        ));
     }
     Ok(name.to_owned())
 }
 
+/// `text` if it is at most `max` characters.
+fn at_most_chars<'a>(field: &str, text: &'a str, max: usize) -> Result<&'a str> {
+    if text.chars().count() > max {
+        return Err(ChainError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(text)
+}
+
+/// A run's input: a JSON object of at most [`MAX_INPUT_BYTES`], nested at most
+/// [`MAX_JSON_DEPTH`] levels; `{}` when empty.
+fn run_input(raw: &str) -> Result<Value> {
+    if raw.len() > MAX_INPUT_BYTES {
+        return Err(ChainError::invalid(
+            "input_json",
+            format!(
+                "is {} bytes; a run's input may be at most {MAX_INPUT_BYTES}",
+                raw.len()
+            ),
+        ));
+    }
+    if raw.trim().is_empty() {
+        return Ok(json!({}));
+    }
+    let input: Value = serde_json::from_str(raw)
+        .map_err(|err| ChainError::invalid("input_json", format!("is not JSON: {err}")))?;
+    if !input.is_object() {
+        return Err(ChainError::invalid("input_json", "must be a JSON object"));
+    }
+    if definition::nests_deeper(&input, MAX_JSON_DEPTH) {
+        return Err(ChainError::invalid(
+            "input_json",
+            format!("nests deeper than {MAX_JSON_DEPTH} levels"),
+        ));
+    }
+    Ok(input)
+}
+
+/// The idempotency key, if one is given: at most [`MAX_IDEMPOTENCY_KEY_BYTES`].
+fn idempotency_key(raw: &str) -> Result<Option<&str>> {
+    let key = raw.trim();
+    if key.len() > MAX_IDEMPOTENCY_KEY_BYTES {
+        return Err(ChainError::invalid(
+            "idempotency_key",
+            format!("must be at most {MAX_IDEMPOTENCY_KEY_BYTES} bytes"),
+        ));
+    }
+    Ok(Some(key).filter(|key| !key.is_empty()))
+}
+
+/// The memory session a run shares, if the caller names one: 1 to [`MAX_SESSION_ID_BYTES`] of
+/// ASCII letters, digits, `_`, `-` and `:`, as memory takes them (a name memory would refuse
+/// would fail every step's save).
+fn session_id(raw: Option<&str>) -> Result<Option<String>> {
+    let Some(session) = raw.map(str::trim).filter(|session| !session.is_empty()) else {
+        return Ok(None);
+    };
+    if session.len() > MAX_SESSION_ID_BYTES
+        || !session
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':'))
+    {
+        return Err(ChainError::invalid(
+            "session_id",
+            format!("must be 1 to {MAX_SESSION_ID_BYTES} ASCII letters, digits, '_', '-' and ':'"),
+        ));
+    }
+    Ok(Some(session.to_owned()))
+}
+
 impl ChainApi {
     /// Parses a definition and asks agent-runner about its agents, with the caller's token.
+    /// The problems found are listed up to [`definition::MAX_VIOLATIONS`].
     async fn check(&self, token: &str, document: &str) -> Result<Definition> {
-        let definition = definition::parse(document).map_err(ChainError::InvalidDefinition)?;
+        let definition = definition::parse(document)
+            .map_err(|problems| ChainError::InvalidDefinition(definition::at_most(problems)))?;
         let unknown = agents::unknown_agents(&self.state.agents, token, &definition).await?;
         if unknown.is_empty() {
             Ok(definition)
         } else {
-            Err(ChainError::InvalidDefinition(unknown))
+            Err(ChainError::InvalidDefinition(definition::at_most(unknown)))
         }
     }
 }
@@ -308,8 +398,13 @@ impl ChainService for ChainApi {
         let description = if message.description.is_empty() {
             definition.description.as_str()
         } else {
-            message.description.as_str()
+            at_most_chars("description", &message.description, MAX_DESCRIPTION_CHARS)?
         };
+        let installed_from = at_most_chars(
+            "installed_from",
+            &message.installed_from,
+            MAX_INSTALLED_FROM_CHARS,
+        )?;
         let chain = chains::create(
             &self.state.pool,
             tenant,
@@ -319,7 +414,7 @@ impl ChainService for ChainApi {
                 definition_json: &message.definition_json,
                 step_count: i32::try_from(definition.steps.len()).unwrap_or(i32::MAX),
                 created_by: &caller.subject,
-                installed_from: &message.installed_from,
+                installed_from,
             },
         )
         .await?;
@@ -342,18 +437,28 @@ impl ChainService for ChainApi {
             .expected_version
             .map(|version| version_number("expected_version", version))
             .transpose()?;
+        let description = message
+            .description
+            .as_deref()
+            .map(|text| at_most_chars("description", text, MAX_DESCRIPTION_CHARS))
+            .transpose()?;
+        let installed_from = at_most_chars(
+            "installed_from",
+            &message.installed_from,
+            MAX_INSTALLED_FROM_CHARS,
+        )?;
         let chain = chains::update(
             &self.state.pool,
             tenant,
             chain_id,
             chains::Update {
                 name: name.as_deref(),
-                description: message.description.as_deref(),
+                description,
                 expected_version,
                 definition_json: &message.definition_json,
                 step_count: i32::try_from(definition.steps.len()).unwrap_or(i32::MAX),
                 created_by: &caller.subject,
-                installed_from: &message.installed_from,
+                installed_from,
             },
         )
         .await?;
@@ -466,15 +571,8 @@ impl ChainService for ChainApi {
         let tenant = tenant_of(&caller)?;
         let token = bearer(&request)?;
         let message = request.into_inner();
-        let input: Value = if message.input_json.trim().is_empty() {
-            json!({})
-        } else {
-            serde_json::from_str(&message.input_json)
-                .map_err(|err| ChainError::invalid("input_json", format!("is not JSON: {err}")))?
-        };
-        if !input.is_object() {
-            return Err(ChainError::invalid("input_json", "must be a JSON object").into());
-        }
+        let input = run_input(&message.input_json)?;
+        let session = session_id(message.session_id.as_deref())?;
         let wait_limit = match message.wait_timeout_ms {
             0 => DEFAULT_WAIT,
             ms => Duration::from_millis(ms).min(MAX_WAIT),
@@ -487,7 +585,7 @@ impl ChainService for ChainApi {
             })
             .to_string(),
         ));
-        let idempotency_key = Some(message.idempotency_key.trim()).filter(|key| !key.is_empty());
+        let idempotency_key = idempotency_key(&message.idempotency_key)?;
         if let Some(key) = idempotency_key
             && let Some(existing) = runs::by_idempotency_key(&self.state.pool, tenant, key).await?
         {
@@ -506,11 +604,7 @@ impl ChainService for ChainApi {
             self.state.config.credential_ttl,
         )
         .await?;
-        let session_id = message
-            .session_id
-            .clone()
-            .filter(|session| !session.trim().is_empty())
-            .unwrap_or_else(|| format!("run-{run_id}"));
+        let session_id = session.unwrap_or_else(|| format!("run-{run_id}"));
         let definition_value = serde_json::to_value(&target.definition)
             .map_err(|err| ChainError::Internal(err.into()))?;
         let claim_now = self.state.engine.has_room();
@@ -597,6 +691,13 @@ impl ChainService for ChainApi {
         let tenant = tenant_of(caller)?;
         let message = request.get_ref();
         let (size, after) = page(message.page.as_ref())?;
+        if message.statuses.len() > MAX_STATUSES {
+            return Err(ChainError::invalid(
+                "statuses",
+                format!("may list at most {MAX_STATUSES} statuses"),
+            )
+            .into());
+        }
         let statuses = message
             .statuses
             .iter()

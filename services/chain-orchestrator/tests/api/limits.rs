@@ -4,10 +4,10 @@
 
 use sankalpa_kit::problem::field_violations;
 use sankalpa_proto::v1 as pb;
-use serde_json::json;
+use serde_json::{Value, json};
 use tonic::Code;
 
-use crate::{Stack, start};
+use crate::{Stack, inline_run, start};
 
 /// The fields an INVALID_ARGUMENT names.
 fn refused_fields(status: &tonic::Status) -> Vec<String> {
@@ -95,4 +95,147 @@ async fn a_deep_or_long_expression_is_refused_by_field_and_the_orchestrator_keep
         2,
         "only the normal runs ran"
     );
+}
+
+/// An object nested `depth` levels: `{"a": {"a": ... 1}}`.
+fn nested(depth: usize) -> Value {
+    (0..depth).fold(json!(1), |inner, _| json!({ "a": inner }))
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_definition_past_any_of_its_bounds_is_refused_by_field(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    one_run_completes(&mut stack).await;
+    let one_step = |extra: Value| {
+        let mut step = json!({"id": "a", "agent": "add_one"});
+        step.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({ "steps": [step] }).to_string()
+    };
+
+    let huge = one_step(json!({"input": {"pad": "x".repeat(1024 * 1024)}}));
+    assert_eq!(invalid_fields(&stack, &huge).await, ["definition_json"]);
+
+    let deep = one_step(json!({ "input": nested(40) }));
+    assert_eq!(invalid_fields(&stack, &deep).await, ["steps[0].input"]);
+
+    let many: serde_json::Map<String, Value> = (0..1001)
+        .map(|index| (format!("k{index}"), json!("${input.n}")))
+        .collect();
+    let many = one_step(json!({ "input": many }));
+    assert_eq!(invalid_fields(&stack, &many).await, ["steps"]);
+
+    let needy = json!({"steps": [
+        {"id": "a", "agent": "add_one"},
+        {"id": "b", "agent": "add_one", "needs": vec!["a"; 201]},
+    ]});
+    assert_eq!(
+        invalid_fields(&stack, &needy.to_string()).await,
+        ["steps[1].needs"]
+    );
+
+    let long_need =
+        json!({"steps": [{"id": "a", "agent": "add_one", "needs": ["n".repeat(10_000)]}]});
+    let answer = stack
+        .chains
+        .clone()
+        .validate_chain(stack.authed(pb::ValidateChainRequest {
+            definition_json: long_need.to_string(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.violations.len(), 1, "{:?}", answer.violations);
+    assert_eq!(answer.violations[0].field, "steps[0].needs[0]");
+    assert!(answer.violations[0].message.len() <= 200);
+
+    let named = json!({"name": "n".repeat(101), "agents": ["add_one"]}).to_string();
+    assert_eq!(invalid_fields(&stack, &named).await, ["name"]);
+
+    // Every problem of 150 steps would not fit a response's trailers: the first are listed,
+    // and how many more there are.
+    let bad_agents: Vec<Value> = (0..150)
+        .map(|index| json!({"id": format!("s{index}"), "agent": "Bad"}))
+        .collect();
+    let refused = stack
+        .try_execute(json!({ "steps": bad_agents }), json!({}), true, "")
+        .await
+        .unwrap_err();
+    let violations = field_violations(&refused);
+    assert_eq!(violations.len(), 16);
+    let last = violations.last().unwrap();
+    assert_eq!(last.field, "definition_json");
+    assert_eq!(last.message, "135 more problems are not listed");
+
+    let listed = stack
+        .chains
+        .list_runs(stack.authed(pb::ListRunsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.runs.len(), 1, "only the first run was stored");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_run_request_past_any_of_its_bounds_is_refused_by_field(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    one_run_completes(&mut stack).await;
+    let definition = json!({"agents": ["add_one"]});
+    let refusal = |request: pb::ExecuteChainRequest| {
+        let mut chains = stack.chains.clone();
+        let request = stack.authed(request);
+        async move { chains.execute_chain(request).await.unwrap_err() }
+    };
+
+    let big = json!({"pad": "x".repeat(1024 * 1024)});
+    let refused = refusal(inline_run(&definition, &big, "")).await;
+    assert_eq!(refused_fields(&refused), ["input_json"]);
+    let refused = refusal(inline_run(&definition, &nested(40), "")).await;
+    assert_eq!(refused_fields(&refused), ["input_json"]);
+    let refused = refusal(inline_run(&definition, &json!({}), &"k".repeat(300))).await;
+    assert_eq!(refused_fields(&refused), ["idempotency_key"]);
+    for session in ["has space".to_owned(), "s".repeat(300)] {
+        let mut request = inline_run(&definition, &json!({}), "");
+        request.session_id = Some(session);
+        assert_eq!(refused_fields(&refusal(request).await), ["session_id"]);
+    }
+
+    let mut chains = stack.chains.clone();
+    for (field, request) in [
+        (
+            "description",
+            pb::CreateChainRequest {
+                name: "described".to_owned(),
+                description: "d".repeat(2001),
+                definition_json: definition.to_string(),
+                installed_from: String::new(),
+            },
+        ),
+        (
+            "installed_from",
+            pb::CreateChainRequest {
+                name: "installed".to_owned(),
+                description: String::new(),
+                definition_json: definition.to_string(),
+                installed_from: "i".repeat(201),
+            },
+        ),
+    ] {
+        let refused = chains
+            .create_chain(stack.authed(request))
+            .await
+            .unwrap_err();
+        assert_eq!(refused_fields(&refused), [field]);
+    }
+    let listed = chains
+        .list_chains(stack.authed(pb::ListChainsRequest {
+            origin: pb::ChainOrigin::Tenant.into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.chains.is_empty(), "nothing was stored");
+    assert_eq!(stack.agents.record.calls().len(), 1, "nothing more ran");
 }

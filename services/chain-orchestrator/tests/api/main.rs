@@ -181,6 +181,24 @@ impl Drop for Stack {
     }
 }
 
+/// An ExecuteChain request for an inline definition, not waiting.
+pub fn inline_run(
+    definition: &Value,
+    input: &Value,
+    idempotency_key: &str,
+) -> pb::ExecuteChainRequest {
+    pb::ExecuteChainRequest {
+        target: Some(pb::execute_chain_request::Target::DefinitionJson(
+            definition.to_string(),
+        )),
+        input_json: input.to_string(),
+        wait: false,
+        wait_timeout_ms: 0,
+        idempotency_key: idempotency_key.to_owned(),
+        session_id: None,
+    }
+}
+
 fn clone_request<T: Clone>(request: &tonic::Request<T>) -> tonic::Request<T> {
     let mut copy = tonic::Request::new(request.get_ref().clone());
     *copy.metadata_mut() = request.metadata().clone();
