@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use sankalpa_kit::auth::with_bearer;
 use sankalpa_kit::grpc::PropagateTrace;
+use sankalpa_kit::limits;
 use sankalpa_kit::problem::FieldViolation;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
@@ -129,6 +130,8 @@ pub struct Attempt<'a> {
     /// 0: agent-runner's default.
     pub timeout: Duration,
     pub token: &'a str,
+    /// The largest output taken, as the agent wrote it; a larger one fails the attempt.
+    pub max_output_bytes: usize,
 }
 
 pub struct Completed {
@@ -140,19 +143,29 @@ pub struct Completed {
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub code: String,
+    /// At most [`limits::MAX_ERROR_BYTES`]: it goes into the step's row, its events and logs.
     pub message: String,
     pub retriable: bool,
 }
 
 impl Failure {
+    /// A failure; `code` and `message` (an agent's own words, possibly megabytes) are cut to
+    /// [`limits::MAX_ERROR_BYTES`] here, before anything stores, publishes or logs them.
     pub fn new(code: &str, message: impl Into<String>, retriable: bool) -> Self {
+        let message = message.into();
         Self {
-            code: code.to_owned(),
-            message: message.into(),
+            code: limits::truncate(code, MAX_CODE_BYTES).into_owned(),
+            message: limits::error_message(&message).into_owned(),
             retriable,
         }
     }
 }
+
+/// The longest error code kept from an agent's answer: codes are short words.
+const MAX_CODE_BYTES: usize = 64;
+
+/// The code of a step whose output (or whose run's outputs together) passed its limit.
+pub const OUTPUT_TOO_LARGE: &str = "output_too_large";
 
 /// Runs one attempt. A step timeout is enforced here too: dropping the call cancels the agent.
 pub async fn execute(client: &Client, attempt: Attempt<'_>) -> Result<Completed, Failure> {
@@ -199,11 +212,25 @@ pub async fn execute(client: &Client, attempt: Attempt<'_>) -> Result<Completed,
             Failure::new("agent_failed", status.message(), false)
         }
         Code::DeadlineExceeded => Failure::new("deadline_exceeded", status.message(), true),
+        // The answer was larger than this client takes (Config::agents_message_bytes): the
+        // output is over its limit, and would be again.
+        Code::OutOfRange => Failure::new(OUTPUT_TOO_LARGE, status.message(), false),
         _ => Failure::new("unavailable", status.message(), true),
     })?;
     let run = run.into_inner();
     match run.status() {
         pb::AgentRunStatus::Completed => {
+            if run.output_json.len() > attempt.max_output_bytes {
+                return Err(Failure::new(
+                    OUTPUT_TOO_LARGE,
+                    format!(
+                        "the output is {} bytes; a step's output may be at most {} bytes",
+                        run.output_json.len(),
+                        attempt.max_output_bytes
+                    ),
+                    false,
+                ));
+            }
             let output = if run.output_json.trim().is_empty() {
                 Value::Object(Default::default())
             } else {

@@ -20,16 +20,19 @@
 //! A definition comes from a request, so every dimension of it is bounded before any work
 //! grows with it: its size ([`MAX_DEFINITION_BYTES`]), steps ([`MAX_STEPS`]), each step's
 //! `needs` ([`MAX_NEEDS`]), the nesting of an `input` mapping ([`MAX_JSON_DEPTH`]), the number
-//! of expressions ([`MAX_EXPRESSIONS`]) and each expression (`expr.rs`), names and ids.
+//! of expressions ([`MAX_EXPRESSIONS`]) and each expression (`expr.rs`), names and ids. At run
+//! time, a rendered mapping is charged against the step's input limit as it is built
+//! ([`render_mapping`]), so a mapping naming a large output many times fails instead of
+//! multiplying it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sankalpa_kit::limits::truncate;
 use sankalpa_kit::problem::FieldViolation;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::expr;
+use crate::{expr, sizes};
 
 pub const MAX_STEPS: usize = 200;
 const MAX_ATTEMPTS: u32 = 10;
@@ -578,28 +581,51 @@ fn mapping_source(text: &str) -> Option<&str> {
     text.strip_prefix("${")?.strip_suffix('}')
 }
 
-/// The input a mapped step gets: `mapping` with each `${expr}` replaced by its value.
-pub fn render_mapping(mapping: &Value, scope: &Value) -> Result<Value, String> {
+/// Why a mapping did not render.
+#[derive(Debug, PartialEq)]
+pub enum MappingError {
+    /// An expression did not parse or evaluate: which, and why.
+    Invalid(String),
+    /// The rendered input would be larger than the limit it was rendered against.
+    TooLarge,
+}
+
+/// The input a mapped step gets: `mapping` with each `${expr}` replaced by its value, at most
+/// `limit` bytes of JSON. Each value is measured before it is copied in, so a mapping that
+/// names a large output many times fails at the limit rather than after copying it all.
+pub fn render_mapping(mapping: &Value, scope: &Value, limit: usize) -> Result<Value, MappingError> {
+    let mut room = limit;
+    let rendered = render(mapping, scope, &mut room)?;
+    // The literals around the expressions count too.
+    sizes::json_size(&rendered, limit).ok_or(MappingError::TooLarge)?;
+    Ok(rendered)
+}
+
+fn render(mapping: &Value, scope: &Value, room: &mut usize) -> Result<Value, MappingError> {
     Ok(match mapping {
         Value::String(text) => match mapping_source(text) {
-            Some(source) => expr::parse(source)
-                .map_err(|err| format!("`{source}`: {err}"))?
-                .evaluate(scope)
-                .map_err(|err| format!("`{source}`: {err}"))?
-                .into_owned(),
+            Some(source) => {
+                let invalid = |err: &dyn std::fmt::Display| {
+                    MappingError::Invalid(format!("`{source}`: {err}"))
+                };
+                let parsed = expr::parse(source).map_err(|err| invalid(&err))?;
+                let value = parsed.evaluate(scope).map_err(|err| invalid(&err))?;
+                *room -= sizes::json_size(&value, *room).ok_or(MappingError::TooLarge)?;
+                value.into_owned()
+            }
             None => mapping.clone(),
         },
         Value::Array(items) => Value::Array(
             items
                 .iter()
-                .map(|item| render_mapping(item, scope))
+                .map(|item| render(item, scope, room))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Object(fields) => Value::Object(
             fields
                 .iter()
-                .map(|(key, item)| Ok((key.clone(), render_mapping(item, scope)?)))
-                .collect::<Result<_, String>>()?,
+                .map(|(key, item)| Ok((key.clone(), render(item, scope, room)?)))
+                .collect::<Result<_, MappingError>>()?,
         ),
         other => other.clone(),
     })
@@ -688,7 +714,7 @@ fn ancestors(definition: &Definition) -> HashMap<String, HashSet<String>> {
 
 /// The default input of a step: the chain input merged with the outputs of the steps it needs,
 /// in the order of `needs`, later keys winning.
-pub fn merged_input(input: &Value, needs: &[String], outputs: &BTreeMap<String, Value>) -> Value {
+pub fn merged_input(input: &Value, needs: &[String], outputs: &Map<String, Value>) -> Value {
     let mut merged = match input {
         Value::Object(fields) => fields.clone(),
         _ => Map::new(),
@@ -901,6 +927,23 @@ mod tests {
     }
 
     #[test]
+    fn a_mapping_is_rendered_within_its_limit() {
+        let scope = json!({"input": {}, "steps": {"a": {"text": "x".repeat(1000)}}});
+        let twice = json!({"one": "${steps.a.text}", "two": "${steps.a.text}"});
+        assert!(render_mapping(&twice, &scope, 2100).is_ok());
+        assert_eq!(
+            render_mapping(&twice, &scope, 1500),
+            Err(MappingError::TooLarge)
+        );
+        // The literals count too.
+        let padded = json!({"one": "${steps.a.text}", "pad": "p".repeat(1000)});
+        assert_eq!(
+            render_mapping(&padded, &scope, 1500),
+            Err(MappingError::TooLarge)
+        );
+    }
+
+    #[test]
     fn nesting_is_measured_without_recursion() {
         assert!(!nests_deeper(&json!(1), 0));
         assert!(nests_deeper(&json!([]), 0));
@@ -910,7 +953,7 @@ mod tests {
 
     #[test]
     fn default_input_merges_needed_outputs_in_order() {
-        let outputs = BTreeMap::from([
+        let outputs = Map::from_iter([
             ("a".to_owned(), json!({"x": 1, "y": 1})),
             ("b".to_owned(), json!({"y": 2})),
         ]);
@@ -940,6 +983,7 @@ mod tests {
         let rendered = render_mapping(
             &json!({"name": "${input.name}", "files": "${steps.a.files}", "fixed": "$x", "n": 3}),
             &scope,
+            1024,
         )
         .unwrap();
         assert_eq!(

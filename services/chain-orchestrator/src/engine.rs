@@ -20,22 +20,30 @@
 //! once per agent per driven run, so an updated custom agent is seen by the next run). A
 //! completed step's output is saved in the run's memory session before the step is recorded
 //! (memory.rs says what a failed save does).
+//!
+//! Sizes are bounded end to end, so no run can grow past what its rows, its events and a replica
+//! can hold: a step's input (merged or mapped) is at most `max_step_input_bytes`, its output at
+//! most `max_step_output_bytes`, and the outputs of a run together at most
+//! `max_run_output_bytes` (each output is charged as its step completes; the step that would
+//! pass the limit fails with `output_too_large`, once, and is not retried). Error messages are
+//! cut to 4 KiB where a failure is made (agents.rs), before they reach a row, an event or a log.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use sankalpa_kit::limits;
+use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::agents::{self, Failure};
-use crate::definition::{self, Definition, OnFailure, Step};
+use crate::agents::{self, Failure, OUTPUT_TOO_LARGE};
+use crate::definition::{self, Definition, MappingError, OnFailure, Step};
 use crate::error::{ChainError, Result};
 use crate::runs::{self, Lease, LeaseLost, RunStatus, StepStatus, StepUpdate};
-use crate::{State, expr, memory};
+use crate::{State, expr, memory, sizes};
 
 /// This replica's side of run ownership, shared with the RPC handlers.
 pub struct Handle {
@@ -225,13 +233,45 @@ struct RunContext {
     id: Uuid,
     tenant: String,
     session_id: String,
-    input: Value,
     per_run: Arc<Semaphore>,
     /// Per agent, the input fields it accepts (None: any), once looked up.
     accepted: Mutex<HashMap<String, Option<Arc<BTreeSet<String>>>>>,
+    /// Bytes of the run's output taken so far by its completed steps, of `max_run_output`.
+    output_bytes: Mutex<usize>,
+    max_run_output: usize,
+}
+
+/// What a completed step adds to its run's output, `"<step id>":<output>,`, given the size of
+/// its output.
+fn output_entry_bytes(step_id: &str, output_bytes: usize) -> usize {
+    output_bytes + step_id.len() + 4
 }
 
 impl RunContext {
+    /// Charges a completed step's output to the run's output limit; a failure, charging
+    /// nothing, when it would pass it. Final: the same output would pass it again.
+    fn charge_output(&self, step_id: &str, output: &Value) -> std::result::Result<(), Failure> {
+        // Measured before the lock: a large output takes a while to measure.
+        let entry = sizes::json_size(output, self.max_run_output)
+            .map(|size| output_entry_bytes(step_id, size));
+        let mut used = self.output_bytes.lock().expect("output bytes poisoned");
+        match entry {
+            Some(entry) if *used + entry <= self.max_run_output => {
+                *used += entry;
+                Ok(())
+            }
+            _ => Err(Failure::new(
+                OUTPUT_TOO_LARGE,
+                format!(
+                    "with this step's output, the run's outputs would pass {} bytes, the most \
+                     a run may hold",
+                    self.max_run_output
+                ),
+                false,
+            )),
+        }
+    }
+
     async fn accepted_fields(
         &self,
         state: &State,
@@ -255,6 +295,42 @@ impl RunContext {
             .expect("accepted fields poisoned")
             .insert(agent.to_owned(), found.clone());
         Ok(found)
+    }
+}
+
+/// What conditions and mappings read, `{"input": <run input>, "steps": {<step id>: <output>}}`,
+/// kept as one value that deciding a step borrows: building it per decision would copy every
+/// output each time.
+struct Scope(Value);
+
+impl Scope {
+    fn new(input: Value) -> Self {
+        Self(json!({ "input": input, "steps": {} }))
+    }
+
+    fn value(&self) -> &Value {
+        &self.0
+    }
+
+    fn input(&self) -> &Value {
+        &self.0["input"]
+    }
+
+    fn outputs(&self) -> &Map<String, Value> {
+        self.0["steps"]
+            .as_object()
+            .expect("a scope is made with its steps object")
+    }
+
+    fn insert_output(&mut self, step_id: String, output: Value) {
+        if let Some(outputs) = self.0.get_mut("steps").and_then(Value::as_object_mut) {
+            outputs.insert(step_id, output);
+        }
+    }
+
+    /// The run's output: every completed step's output by step id.
+    fn into_outputs(mut self) -> Value {
+        self.0["steps"].take()
     }
 }
 
@@ -283,14 +359,6 @@ async fn execute(
     if run.status() != RunStatus::Running {
         return Ok(Ok(()));
     }
-    let context = Arc::new(RunContext {
-        id,
-        tenant: run.tenant_id.to_string(),
-        session_id: run.session_id.clone(),
-        input: run.input.clone(),
-        per_run: Arc::new(Semaphore::new(state.config.max_parallel_steps_per_run)),
-        accepted: Mutex::new(HashMap::new()),
-    });
     if run.cancel_requested {
         cancel.cancel();
     }
@@ -298,7 +366,9 @@ async fn execute(
         anyhow::anyhow!("the stored definition of run {id} does not parse: {err}")
     })?;
     let mut statuses: HashMap<String, StepStatus> = HashMap::new();
-    let mut outputs: BTreeMap<String, Value> = BTreeMap::new();
+    let mut scope = Scope::new(run.input.clone());
+    // What completed steps took of the run's output limit before an interruption.
+    let mut output_bytes = 0;
     for row in runs::steps(&state.pool, id).await? {
         let status = match row.status() {
             // Interrupted with its replica: it is attempted again.
@@ -306,10 +376,23 @@ async fn execute(
             other => other,
         };
         if status == StepStatus::Completed {
-            outputs.insert(row.step_id.clone(), row.output.unwrap_or(Value::Null));
+            let output = row.output.unwrap_or(Value::Null);
+            let size = sizes::json_size(&output, usize::MAX).unwrap_or(0);
+            output_bytes += output_entry_bytes(&row.step_id, size);
+            scope.insert_output(row.step_id.clone(), output);
         }
         statuses.insert(row.step_id, status);
     }
+    let context = Arc::new(RunContext {
+        id,
+        tenant: run.tenant_id.to_string(),
+        session_id: run.session_id.clone(),
+        per_run: Arc::new(Semaphore::new(state.config.max_parallel_steps_per_run)),
+        accepted: Mutex::new(HashMap::new()),
+        output_bytes: Mutex::new(output_bytes),
+        max_run_output: state.config.max_run_output_bytes,
+    });
+    let max_input = state.config.max_step_input_bytes;
 
     let mut in_flight: JoinSet<std::result::Result<(String, Outcome), ChainError>> = JoinSet::new();
     let mut failure: Option<(String, String)> = None;
@@ -331,7 +414,7 @@ async fn execute(
                     continue;
                 }
                 progressed = true;
-                match decide(&definition, step, &statuses, &context.input, &outputs) {
+                match decide(&definition, step, &statuses, &scope, max_input) {
                     Decision::Skip(reason) => {
                         record(
                             state,
@@ -390,7 +473,7 @@ async fn execute(
         match outcome {
             Outcome::Completed(output) => {
                 statuses.insert(step_id.clone(), StepStatus::Completed);
-                outputs.insert(step_id, output);
+                scope.insert_output(step_id, output);
             }
             Outcome::Failed(step_failure) => {
                 statuses.insert(step_id.clone(), StepStatus::Failed);
@@ -408,7 +491,7 @@ async fn execute(
     if lost.is_cancelled() {
         return Ok(Err(Interrupted::LeaseLost));
     }
-    let output = Value::Object(outputs.into_iter().collect());
+    let output = scope.into_outputs();
     let (status, action, error) = if cancel.is_cancelled() && failure.is_none() {
         (RunStatus::Cancelled, "run.cancelled", None)
     } else if let Some((code, message)) = &failure {
@@ -439,9 +522,18 @@ async fn execute(
 }
 
 fn run_error(step: &Step, failure: &Failure) -> (String, String) {
+    let message = format!("step `{}` failed: {}", step.id, failure.message);
     (
         failure.code.clone(),
-        format!("step `{}` failed: {}", step.id, failure.message),
+        limits::error_message(&message).into_owned(),
+    )
+}
+
+fn input_too_large(limit: usize) -> Failure {
+    Failure::new(
+        "input_too_large",
+        format!("the step's input would be larger than {limit} bytes, the most a step is sent"),
+        false,
     )
 }
 
@@ -451,13 +543,14 @@ enum Decision {
     Run(StepInput),
 }
 
-/// Whether a step whose needs have all finished runs, and with what input.
+/// Whether a step whose needs have all finished runs, and with what input (at most
+/// `max_input` bytes of JSON).
 fn decide(
     definition: &Definition,
     step: &Step,
     statuses: &HashMap<String, StepStatus>,
-    input: &Value,
-    outputs: &BTreeMap<String, Value>,
+    scope: &Scope,
+    max_input: usize,
 ) -> Decision {
     for need in &step.needs {
         let reason = match statuses.get(need) {
@@ -474,11 +567,10 @@ fn decide(
         };
         return Decision::Skip(format!("needs step `{need}`, which {reason}"));
     }
-    let scope = json!({ "input": input, "steps": outputs });
     if let Some(when) = &step.when {
         let holds = expr::parse(when)
             .map_err(|err| err.to_string())
-            .and_then(|parsed| parsed.holds(&scope).map_err(|err| err.to_string()));
+            .and_then(|parsed| parsed.holds(scope.value()).map_err(|err| err.to_string()));
         match holds {
             Ok(true) => {}
             Ok(false) => return Decision::Skip(format!("when `{when}` is false")),
@@ -492,16 +584,19 @@ fn decide(
         }
     }
     match &step.input {
-        None => Decision::Run(StepInput::Merged(definition::merged_input(
-            input,
-            &step.needs,
-            outputs,
-        ))),
-        Some(mapping) => match definition::render_mapping(mapping, &scope) {
+        None => {
+            let merged = definition::merged_input(scope.input(), &step.needs, scope.outputs());
+            if sizes::json_size(&merged, max_input).is_none() {
+                return Decision::Fail(input_too_large(max_input));
+            }
+            Decision::Run(StepInput::Merged(merged))
+        }
+        Some(mapping) => match definition::render_mapping(mapping, scope.value(), max_input) {
             Ok(rendered) => Decision::Run(StepInput::Mapped(rendered)),
-            Err(err) => {
+            Err(MappingError::Invalid(err)) => {
                 Decision::Fail(Failure::new("invalid_input", format!("input {err}"), false))
             }
+            Err(MappingError::TooLarge) => Decision::Fail(input_too_large(max_input)),
         },
     }
 }
@@ -600,10 +695,14 @@ async fn run_step(
                     workspace_id: &context.id.to_string(),
                     timeout,
                     token,
+                    max_output_bytes: state.config.max_step_output_bytes,
                 },
             )
             .await
-            .map(|completed| (completed, token)),
+            .and_then(|completed| {
+                context.charge_output(&step.id, &completed.output)?;
+                Ok((completed, token))
+            }),
             Err(failure) => Err(failure.clone()),
         };
         match result {
@@ -618,6 +717,7 @@ async fn run_step(
                     )
                     .await
                     .err()
+                    .map(|warning| limits::error_message(&warning).into_owned())
                     .unwrap_or_default(),
                     None => String::new(),
                 };

@@ -87,7 +87,24 @@ pub struct Config {
     pub max_parallel_steps_per_run: usize,
     /// Lifetime of the API key a run calls agent-runner with (credentials.rs).
     pub credential_ttl: Duration,
+    /// The most a run's step outputs may take together, as JSON
+    /// (`SANKALPA_CHAINS_MAX_RUN_OUTPUT_BYTES`, 16 MiB): they are kept in the run's row, which
+    /// must stay far from what Postgres can store and a replica can hold. The step whose output
+    /// would pass it fails with `output_too_large`, once, without retrying.
+    pub max_run_output_bytes: usize,
+    /// The largest output one step may have, as the agent wrote it
+    /// (`SANKALPA_CHAINS_MAX_STEP_OUTPUT_BYTES`, 4 MiB); a larger one fails the step with
+    /// `output_too_large`, without retrying.
+    pub max_step_output_bytes: usize,
+    /// The largest input one step may be sent, as JSON (`SANKALPA_CHAINS_MAX_STEP_INPUT_BYTES`,
+    /// 3 MiB, below the 4 MiB agent-runner takes); a step whose merged or mapped input is larger
+    /// fails with `input_too_large`.
+    pub max_step_input_bytes: usize,
 }
+
+/// Room in a message from agent-runner beyond the step output it carries (ids, the error,
+/// artifact descriptions), so that the output's own limit is what refuses a large answer.
+const AGENT_ANSWER_SLACK_BYTES: usize = 1024 * 1024;
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -115,6 +132,18 @@ impl Config {
                 "SANKALPA_CHAINS_CREDENTIAL_TTL_SECONDS",
                 24 * 3600,
             )?),
+            max_run_output_bytes: config::var(
+                "SANKALPA_CHAINS_MAX_RUN_OUTPUT_BYTES",
+                16 * 1024 * 1024,
+            )?,
+            max_step_output_bytes: config::var(
+                "SANKALPA_CHAINS_MAX_STEP_OUTPUT_BYTES",
+                4 * 1024 * 1024,
+            )?,
+            max_step_input_bytes: config::var(
+                "SANKALPA_CHAINS_MAX_STEP_INPUT_BYTES",
+                3 * 1024 * 1024,
+            )?,
         })
     }
 
@@ -138,11 +167,20 @@ impl Config {
             max_parallel_steps: 64,
             max_parallel_steps_per_run: 8,
             credential_ttl: Duration::from_secs(3600),
+            max_run_output_bytes: 16 * 1024 * 1024,
+            max_step_output_bytes: 4 * 1024 * 1024,
+            max_step_input_bytes: 3 * 1024 * 1024,
         }
     }
 
     fn heartbeat_interval(&self) -> Duration {
         self.lease_ttl / 3
+    }
+
+    /// The largest message taken from agent-runner: a step's output and what comes with it.
+    fn agents_message_bytes(&self) -> usize {
+        self.max_step_output_bytes
+            .saturating_add(AGENT_ANSWER_SLACK_BYTES)
     }
 }
 
@@ -232,7 +270,8 @@ impl Orchestrator {
         let agents = AgentServiceClient::with_interceptor(
             sankalpa_kit::grpc::channel(&config.agents_url)?,
             PropagateTrace,
-        );
+        )
+        .max_decoding_message_size(config.agents_message_bytes());
         let memory = config
             .memory_url
             .as_deref()

@@ -3,9 +3,10 @@
 //! not depend on what the real agents happen to do or how fast they are.
 //!
 //! Agents: `add_one` (`{"n": n + 1}`), `work` (sleeps `sleep_ms`, honouring the deadline; fails
-//! its first `fail_times` calls per `tag`; answers `{"tag", "done": true}`) and `fail` (always
-//! fails). Every call is recorded with its tag, chain run (the workspace) and timings. Tokens are
-//! checked against auth's keys, as agent-runner does.
+//! its first `fail_times` calls per `tag`; answers `{"tag", "done": true}`, plus `"pad"`, a
+//! string of `pad_bytes` bytes, when asked) and `fail` (always fails, with a message of
+//! `error_bytes` bytes when asked). Every call is recorded with its tag, chain run (the
+//! workspace) and timings. Tokens are checked against auth's keys, as agent-runner does.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -235,23 +236,27 @@ impl AgentService for Fake {
                             Some(("agent_failed", "failed on purpose")),
                         )
                     } else {
-                        finished(
-                            &run_id,
-                            "work",
-                            pb::AgentRunStatus::Completed,
-                            json!({ "tag": tag, "done": true }),
-                            None,
-                        )
+                        let mut output = json!({ "tag": tag, "done": true });
+                        if let Some(bytes) = input["pad_bytes"].as_u64() {
+                            output["pad"] = json!("x".repeat(bytes as usize));
+                        }
+                        finished(&run_id, "work", pb::AgentRunStatus::Completed, output, None)
                     }
                 }
             }
-            "fail" => finished(
-                &run_id,
-                "fail",
-                pb::AgentRunStatus::Failed,
-                Value::Null,
-                Some(("agent_failed", "always fails")),
-            ),
+            "fail" => {
+                let message = match input["error_bytes"].as_u64() {
+                    Some(bytes) => "e".repeat(bytes as usize),
+                    None => "always fails".to_owned(),
+                };
+                finished(
+                    &run_id,
+                    "fail",
+                    pb::AgentRunStatus::Failed,
+                    Value::Null,
+                    Some(("agent_failed", &message)),
+                )
+            }
             other => return Err(Status::not_found(format!("agent {other} not found"))),
         };
         self.record.calls.lock().unwrap()[index].finished = Some(Instant::now());

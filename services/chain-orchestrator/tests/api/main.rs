@@ -105,7 +105,15 @@ pub async fn connect(orchestrator: &Running) -> ChainServiceClient<Channel> {
 
 impl Stack {
     pub fn authed<T>(&self, message: T) -> tonic::Request<T> {
-        with_bearer(message, &self.token).expect("a token is valid metadata")
+        authed_as(&self.token, message)
+    }
+
+    /// The access token of a user of another, new tenant.
+    pub async fn other_tenant(&self) -> String {
+        let mut auth = AuthServiceClient::connect(self.auth.grpc_url())
+            .await
+            .expect("auth accepts connections");
+        sankalpa_testkit::sign_up(&mut auth, "Mallory").await.token
     }
 
     /// Runs an inline definition, waiting for the end unless `wait` is false.
@@ -179,6 +187,10 @@ impl Drop for Stack {
     fn drop(&mut self) {
         sankalpa_testkit::remove_leftovers(&self.infra, Vec::new());
     }
+}
+
+pub fn authed_as<T>(token: &str, message: T) -> tonic::Request<T> {
+    with_bearer(message, token).expect("a token is valid metadata")
 }
 
 /// An ExecuteChain request for an inline definition, not waiting.
