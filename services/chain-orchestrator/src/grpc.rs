@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::definition::{self, Definition, MAX_DESCRIPTION_CHARS, MAX_JSON_DEPTH, MAX_NAME_CHARS};
 use crate::error::{ChainError, Result};
-use crate::runs::{self, RunStatus, StepStatus};
+use crate::runs::{self, CancelRequest, RunStatus, StepStatus};
 use crate::watch::{self, EventStream};
 use crate::{State, agents, chains, credentials, engine};
 
@@ -731,20 +731,26 @@ impl ChainService for ChainApi {
         let tenant = tenant_of(caller)?;
         let run_id = id("id", &request.get_ref().id)?;
         let mut tx = self.state.pool.begin().await.map_err(ChainError::from)?;
-        if runs::request_cancel(&mut tx, tenant, run_id).await? {
-            self.state
-                .commit_with_event(
-                    tx,
-                    &tenant.to_string(),
-                    run_id,
-                    "run.cancelled",
-                    json!({ "run_id": run_id, "status": "cancelled" }),
-                )
-                .await
-                .map_err(ChainError::from)?;
-        } else {
-            tx.commit().await.map_err(ChainError::from)?;
-            self.state.engine.cancel_local(run_id);
+        match runs::request_cancel(&mut tx, tenant, run_id).await? {
+            CancelRequest::Ended => {
+                self.state
+                    .commit_with_event(
+                        tx,
+                        &tenant.to_string(),
+                        run_id,
+                        "run.cancelled",
+                        json!({ "run_id": run_id, "status": "cancelled" }),
+                    )
+                    .await
+                    .map_err(ChainError::from)?;
+            }
+            CancelRequest::Requested => {
+                tx.commit().await.map_err(ChainError::from)?;
+                self.state.engine.cancel_local(run_id);
+            }
+            // Finished, or not the caller's: nothing to stop. Another tenant's run is left
+            // alone, and the lookup below answers NOT_FOUND for it.
+            CancelRequest::Nothing => drop(tx),
         }
         let run = runs::get(&self.state.pool, tenant, run_id).await?;
         let steps = runs::steps(&self.state.pool, run_id).await?;

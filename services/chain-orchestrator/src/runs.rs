@@ -317,10 +317,25 @@ pub async fn list(pool: &sqlx::PgPool, tenant: Uuid, filter: &ListFilter) -> Res
     .await?)
 }
 
-/// Asks a run to stop. A run no replica has claimed yet ends CANCELLED here (true is returned,
-/// the caller enqueues run.cancelled in `tx`); a running one is stopped by its owner, which sees
-/// the flag at its next heartbeat or at once when it is this replica.
-pub async fn request_cancel(tx: &mut sqlx::PgConnection, tenant: Uuid, id: Uuid) -> Result<bool> {
+/// What asking a run to stop did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelRequest {
+    /// The run had not started: it is CANCELLED now; the caller enqueues run.cancelled.
+    Ended,
+    /// The run is running: its owner stops it.
+    Requested,
+    /// No unfinished run of the tenant has this id: nothing was changed.
+    Nothing,
+}
+
+/// Asks a run of `tenant` to stop. A run no replica has claimed yet ends CANCELLED here; a
+/// running one is stopped by its owner, which sees the flag at its next heartbeat or at once
+/// when it is this replica.
+pub async fn request_cancel(
+    tx: &mut sqlx::PgConnection,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<CancelRequest> {
     let row: Option<(bool,)> = sqlx::query_as(
         "UPDATE chains.chain_runs
          SET cancel_requested = true,
@@ -333,20 +348,23 @@ pub async fn request_cancel(tx: &mut sqlx::PgConnection, tenant: Uuid, id: Uuid)
     .bind(tenant)
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some((true,)) = row {
-        sqlx::query(
-            "UPDATE chains.chain_steps SET status = 'cancelled' WHERE run_id = $1 AND status = 'pending'",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM chains.run_credentials WHERE run_id = $1")
+    match row {
+        Some((true,)) => {
+            sqlx::query(
+                "UPDATE chains.chain_steps SET status = 'cancelled' WHERE run_id = $1 AND status = 'pending'",
+            )
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        return Ok(true);
+            sqlx::query("DELETE FROM chains.run_credentials WHERE run_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            Ok(CancelRequest::Ended)
+        }
+        Some((false,)) => Ok(CancelRequest::Requested),
+        None => Ok(CancelRequest::Nothing),
     }
-    Ok(false)
 }
 
 /// A run claimed by [`claim`]; `started` when it had not run anywhere before, and so is to be

@@ -8,6 +8,7 @@ mod fake_agents;
 mod limits;
 mod real_agents;
 mod runs;
+mod tenancy;
 
 use std::sync::Arc;
 use std::time::Duration;
