@@ -98,6 +98,24 @@ pub async fn issue(
     })
 }
 
+/// Revokes a key issued for a run that was then not accepted (refused at its quota, or a
+/// repeat of another request), with the caller's token. Best effort: the key expires anyway.
+pub async fn revoke_unused(auth: &AuthClient, caller_token: &str, issued: Issued) {
+    let Ok(mut request) = with_bearer(
+        pb::RevokeApiKeyRequest {
+            id: issued.key_id.clone(),
+        },
+        caller_token,
+    ) else {
+        return;
+    };
+    request.set_timeout(AUTH_TIMEOUT);
+    if let Err(status) = auth.clone().revoke_api_key(request).await {
+        tracing::warn!(key = %issued.key_id, error = %status.message(),
+            "could not revoke the key of a run that was not accepted");
+    }
+}
+
 pub async fn store(tx: &mut sqlx::PgConnection, run_id: Uuid, issued: &Issued) -> Result<()> {
     sqlx::query(
         "INSERT INTO chains.run_credentials (run_id, key_id, secret, expires_at)

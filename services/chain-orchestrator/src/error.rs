@@ -1,6 +1,6 @@
 //! What can go wrong in the chain orchestrator, and how each case reaches a gRPC caller.
 
-use sankalpa_kit::problem::{self, FieldViolation};
+use sankalpa_kit::problem::{self, FieldViolation, Quota};
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,10 @@ pub enum ChainError {
     /// A service this one depends on (auth, agent-runner) did not answer.
     #[error("{0}")]
     Unavailable(String),
+    /// The tenant is at one of its quotas (`limit` of something at once); room frees up as
+    /// what holds it ends.
+    #[error("{message}")]
+    QuotaExceeded { limit: u64, message: String },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -59,6 +63,12 @@ impl From<ChainError> for Status {
             )),
             ChainError::Precondition(message) => Status::failed_precondition(message),
             ChainError::Unavailable(message) => Status::unavailable(message),
+            ChainError::QuotaExceeded { limit, message } => Quota {
+                limit,
+                remaining: 0,
+                reset: 1,
+            }
+            .exceeded(message),
             ChainError::Internal(err) => problem::internal(format!("{err:#}")),
         }
     }

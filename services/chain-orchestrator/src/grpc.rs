@@ -1,7 +1,7 @@
 //! `sankalpa.v1.ChainService`: turns wire messages into calls on the domain modules and their
 //! results back into wire messages. Permission checks happen here, before any work, and so do
 //! the bounds on every field a request sets (a bound exceeded is INVALID_ARGUMENT naming the
-//! field, and nothing is changed).
+//! field, and nothing is changed) and the tenant's quota of unfinished runs.
 
 use sankalpa_kit::grpc::timestamp;
 use std::sync::Arc;
@@ -195,6 +195,17 @@ fn session_id(raw: Option<&str>) -> Result<Option<String>> {
         ));
     }
     Ok(Some(session.to_owned()))
+}
+
+/// RESOURCE_EXHAUSTED for a tenant at its quota of unfinished runs.
+fn run_quota_exceeded(limit: u64) -> ChainError {
+    ChainError::QuotaExceeded {
+        limit,
+        message: format!(
+            "this tenant already has {limit} chain runs pending or running, the most it may \
+             have at once; retry when one has finished"
+        ),
+    }
 }
 
 impl ChainApi {
@@ -593,6 +604,22 @@ impl ChainService for ChainApi {
                 .answer_repeat(tenant, existing, &request_hash, message.wait, wait_limit)
                 .await;
         }
+        // A quick look first, so a tenant at its quota costs no lookups and no credential; the
+        // count that decides is taken under the tenant's lock at the end.
+        let quota = self.state.config.max_concurrent_runs_per_tenant;
+        let quota_rows = i64::try_from(quota).unwrap_or(i64::MAX);
+        if runs::unfinished(&self.state.pool, tenant).await? >= quota_rows {
+            // A repeat of a run accepted since the lookup above is answered, not refused.
+            if let Some(key) = idempotency_key
+                && let Some(existing) =
+                    runs::by_idempotency_key(&self.state.pool, tenant, key).await?
+            {
+                return self
+                    .answer_repeat(tenant, existing, &request_hash, message.wait, wait_limit)
+                    .await;
+            }
+            return Err(run_quota_exceeded(quota).into());
+        }
 
         let target = self.resolve(tenant, message.target, &token).await?;
         let run_id = Uuid::now_v7();
@@ -643,6 +670,7 @@ impl ChainService for ChainApi {
         if !inserted {
             // Another request with the same key won the race: answer with its run.
             drop(tx);
+            credentials::revoke_unused(&self.state.auth, &token, issued).await;
             let key = idempotency_key.expect("only a key can conflict");
             let existing = runs::by_idempotency_key(&self.state.pool, tenant, key)
                 .await?
@@ -652,6 +680,11 @@ impl ChainService for ChainApi {
                 .await;
         }
         credentials::store(&mut tx, run_id, &issued).await?;
+        if runs::unfinished_locked(&mut tx, tenant).await? > quota_rows {
+            drop(tx);
+            credentials::revoke_unused(&self.state.auth, &token, issued).await;
+            return Err(run_quota_exceeded(quota).into());
+        }
         if claim_now {
             // It starts running here and now; a run left pending is announced by its claim.
             self.state

@@ -100,6 +100,10 @@ pub struct Config {
     /// 3 MiB, below the 4 MiB agent-runner takes); a step whose merged or mapped input is larger
     /// fails with `input_too_large`.
     pub max_step_input_bytes: usize,
+    /// The most runs of one tenant pending or running at once, over all replicas
+    /// (`SANKALPA_CHAINS_MAX_CONCURRENT_RUNS_PER_TENANT`, 100); ExecuteChain beyond it answers
+    /// RESOURCE_EXHAUSTED with the quota (429 at the gateway).
+    pub max_concurrent_runs_per_tenant: u64,
 }
 
 /// Room in a message from agent-runner beyond the step output it carries (ids, the error,
@@ -144,6 +148,10 @@ impl Config {
                 "SANKALPA_CHAINS_MAX_STEP_INPUT_BYTES",
                 3 * 1024 * 1024,
             )?,
+            max_concurrent_runs_per_tenant: config::var(
+                "SANKALPA_CHAINS_MAX_CONCURRENT_RUNS_PER_TENANT",
+                100,
+            )?,
         })
     }
 
@@ -170,6 +178,7 @@ impl Config {
             max_run_output_bytes: 16 * 1024 * 1024,
             max_step_output_bytes: 4 * 1024 * 1024,
             max_step_input_bytes: 3 * 1024 * 1024,
+            max_concurrent_runs_per_tenant: 100,
         }
     }
 

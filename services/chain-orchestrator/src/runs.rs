@@ -367,6 +367,36 @@ pub async fn request_cancel(
     }
 }
 
+/// Counts a tenant's pending and running runs (index `chain_runs_tenant_unfinished_idx`).
+const COUNT_UNFINISHED: &str = "SELECT count(*) FROM chains.chain_runs
+     WHERE tenant_id = $1 AND status IN ('pending', 'running')";
+
+/// How many runs of `tenant` are pending or running now: a quick look, without the lock, to
+/// refuse a submission before any work is spent on it.
+pub async fn unfinished(pool: &sqlx::PgPool, tenant: Uuid) -> Result<i64> {
+    Ok(sqlx::query_scalar(COUNT_UNFINISHED)
+        .bind(tenant)
+        .fetch_one(pool)
+        .await?)
+}
+
+/// How many runs of `tenant` are pending or running, counted under the tenant's submission lock,
+/// which `tx` then holds until it ends: submissions of one tenant, on any replica, count one
+/// after the other, so two cannot both pass at the last free slot. Call it last before the
+/// commit, so the lock is held briefly; the count includes what `tx` itself inserted.
+pub async fn unfinished_locked(tx: &mut sqlx::PgConnection, tenant: Uuid) -> Result<i64> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('chains.runs/' || $1::text, 0))")
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await?;
+    // A statement of its own: under READ COMMITTED its snapshot is taken once the lock is held,
+    // so it sees the run committed by the submission that held the lock before.
+    Ok(sqlx::query_scalar(COUNT_UNFINISHED)
+        .bind(tenant)
+        .fetch_one(&mut *tx)
+        .await?)
+}
+
 /// A run claimed by [`claim`]; `started` when it had not run anywhere before, and so is to be
 /// announced by the claim's transaction.
 #[derive(sqlx::FromRow)]

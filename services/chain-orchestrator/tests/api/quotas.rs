@@ -1,0 +1,103 @@
+//! Per-tenant quotas: unfinished runs, counted over all replicas.
+//! A tenant at a quota is answered RESOURCE_EXHAUSTED carrying the quota (a 429 with RateLimit
+//! headers at the gateway); other tenants are unaffected, and room comes back as things end.
+
+use futures::future::join_all;
+use sankalpa_kit::problem::Quota;
+use sankalpa_proto::v1 as pb;
+use serde_json::{Value, json};
+use tonic::Code;
+
+use crate::{Stack, authed_as, inline_run, start_with};
+
+fn long_run() -> Value {
+    json!({"steps": [{"id": "long", "agent": "work", "input": {"tag": "long", "sleep_ms": 20_000}}]})
+}
+
+fn assert_quota(status: &tonic::Status, limit: u64) {
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(
+        Quota::of(status),
+        Some(Quota {
+            limit,
+            remaining: 0,
+            reset: 1
+        })
+    );
+}
+
+async fn submit(stack: &Stack, token: &str, key: &str) -> Result<pb::ChainRun, tonic::Status> {
+    stack
+        .chains
+        .clone()
+        .execute_chain(authed_as(token, inline_run(&long_run(), &json!({}), key)))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_tenant_at_its_run_quota_is_refused_and_another_tenant_is_not(pool: sqlx::PgPool) {
+    let mut stack = start_with(pool, |config| config.max_concurrent_runs_per_tenant = 2).await;
+    let first = stack
+        .try_execute(long_run(), json!({}), false, "first")
+        .await
+        .unwrap();
+    let second = submit(&stack, &stack.token, "").await.unwrap();
+    let refused = submit(&stack, &stack.token, "").await.unwrap_err();
+    assert_quota(&refused, 2);
+
+    let repeated = submit(&stack, &stack.token, "first")
+        .await
+        .expect("a repeat of an accepted run is answered");
+    assert_eq!(repeated.id, first.id);
+
+    let other = stack.other_tenant().await;
+    submit(&stack, &other, "")
+        .await
+        .expect("another tenant has its own quota");
+
+    stack
+        .chains
+        .cancel_run(stack.authed(pb::CancelRunRequest {
+            id: second.id.clone(),
+        }))
+        .await
+        .unwrap();
+    stack
+        .run_until(&second.id, |run| {
+            run.status() == pb::ChainRunStatus::Cancelled
+        })
+        .await;
+    submit(&stack, &stack.token, "")
+        .await
+        .expect("a finished run gives its place back");
+    let listed = stack
+        .chains
+        .list_runs(stack.authed(pb::ListRunsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.runs.len(), 3, "the refused run left nothing behind");
+}
+
+#[sqlx::test(migrations = false)]
+async fn submissions_racing_for_the_last_free_place_do_not_all_pass(pool: sqlx::PgPool) {
+    let mut stack = start_with(pool, |config| config.max_concurrent_runs_per_tenant = 2).await;
+    stack
+        .try_execute(long_run(), json!({}), false, "")
+        .await
+        .unwrap();
+    let answers = join_all((0..5).map(|_| submit(&stack, &stack.token, ""))).await;
+    let accepted = answers.iter().filter(|answer| answer.is_ok()).count();
+    assert_eq!(accepted, 1, "{answers:?}");
+    for refused in answers.iter().filter_map(|answer| answer.as_ref().err()) {
+        assert_quota(refused, 2);
+    }
+    let listed = stack
+        .chains
+        .list_runs(stack.authed(pb::ListRunsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.runs.len(), 2);
+}
