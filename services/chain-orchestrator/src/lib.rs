@@ -104,6 +104,11 @@ pub struct Config {
     /// (`SANKALPA_CHAINS_MAX_CONCURRENT_RUNS_PER_TENANT`, 100); ExecuteChain beyond it answers
     /// RESOURCE_EXHAUSTED with the quota (429 at the gateway).
     pub max_concurrent_runs_per_tenant: u64,
+    /// The most event streams (WatchRun, WatchEvents) one tenant may have open on one replica
+    /// (`SANKALPA_CHAINS_MAX_STREAMS_PER_TENANT`, 32); each holds a JetStream consumer. Beyond
+    /// it, RESOURCE_EXHAUSTED with the quota; a stream's slot is freed when it ends or its
+    /// client goes.
+    pub max_streams_per_tenant: usize,
 }
 
 /// Room in a message from agent-runner beyond the step output it carries (ids, the error,
@@ -152,6 +157,7 @@ impl Config {
                 "SANKALPA_CHAINS_MAX_CONCURRENT_RUNS_PER_TENANT",
                 100,
             )?,
+            max_streams_per_tenant: config::var("SANKALPA_CHAINS_MAX_STREAMS_PER_TENANT", 32)?,
         })
     }
 
@@ -179,6 +185,7 @@ impl Config {
             max_step_output_bytes: 4 * 1024 * 1024,
             max_step_input_bytes: 3 * 1024 * 1024,
             max_concurrent_runs_per_tenant: 100,
+            max_streams_per_tenant: 32,
         }
     }
 
@@ -211,6 +218,8 @@ pub(crate) struct State {
     pub engine: engine::Handle,
     /// Cancelled at shutdown; ends the event streams, which would otherwise hold it up.
     pub stop: CancellationToken,
+    /// The event streams open on this replica, per tenant.
+    pub streams: Arc<watch::StreamSlots>,
 }
 
 impl State {
@@ -308,6 +317,7 @@ impl Orchestrator {
             memory,
             templates,
             engine,
+            streams: Arc::new(watch::StreamSlots::new(config.max_streams_per_tenant)),
             config,
             stop: CancellationToken::new(),
         });

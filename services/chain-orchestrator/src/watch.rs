@@ -7,9 +7,16 @@
 //! A run's events are enqueued in the transaction of the transition they report and published
 //! by the outbox relay after it commits, so what the stream shows is never ahead of what GetRun
 //! shows; it may be behind by the relay's latency.
+//!
+//! Each stream holds a JetStream consumer and a task's worth of work for as long as its client
+//! keeps it, so a tenant may have at most `max_streams_per_tenant` open on a replica
+//! ([`StreamSlots`]); a stream's slot is given back when the stream is dropped, whether it ended
+//! or its client went away. A WatchEvents request names at most [`MAX_SUBJECTS`] patterns of at
+//! most [`MAX_SUBJECT_BYTES`] each.
 
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::DeliverPolicy;
@@ -35,10 +42,83 @@ const IDLE_CHECK: Duration = Duration::from_secs(2);
 
 const TERMINAL_ACTIONS: &[&str] = &["run.completed", "run.failed", "run.cancelled"];
 
+/// The most subject patterns one WatchEvents request may name; each becomes a consumer filter.
+pub const MAX_SUBJECTS: usize = 16;
+/// The longest subject pattern, in bytes.
+pub const MAX_SUBJECT_BYTES: usize = 256;
+
+/// The event streams open on this replica, counted per tenant against a limit.
+pub struct StreamSlots {
+    limit: usize,
+    open: Mutex<HashMap<String, usize>>,
+}
+
+/// One open stream's place in its tenant's count, given back when dropped.
+pub struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    tenant: String,
+}
+
+impl StreamSlots {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A slot for one more stream of `tenant`, or RESOURCE_EXHAUSTED with the quota when the
+    /// tenant has `limit` open here already.
+    fn take(self: &Arc<Self>, tenant: &str) -> Result<StreamSlot> {
+        let mut open = self.open.lock().expect("stream slots poisoned");
+        let count = open.entry(tenant.to_owned()).or_insert(0);
+        if *count >= self.limit {
+            return Err(ChainError::QuotaExceeded {
+                limit: u64::try_from(self.limit).unwrap_or(u64::MAX),
+                message: format!(
+                    "this tenant already has {} event streams open, the most it may have at \
+                     once; close one first",
+                    self.limit
+                ),
+            });
+        }
+        *count += 1;
+        Ok(StreamSlot {
+            slots: self.clone(),
+            tenant: tenant.to_owned(),
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().expect("stream slots poisoned");
+        if let Some(count) = open.get_mut(&self.tenant) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.tenant);
+            }
+        }
+    }
+}
+
+/// `stream`, holding `slot` for as long as it lives: tonic drops a response stream when its
+/// call ends, the client going away included.
+fn holding(
+    slot: StreamSlot,
+    stream: impl futures::Stream<Item = Result<pb::Event, Status>> + Send + 'static,
+) -> EventStream {
+    Box::pin(stream.map(move |event| {
+        let _held = &slot;
+        event
+    }))
+}
+
 fn deliver_from(after_sequence: Option<u64>, or: DeliverPolicy) -> DeliverPolicy {
     match after_sequence {
+        // Saturating: a client may send any number, and u64::MAX + 1 would wrap to the start.
         Some(sequence) => DeliverPolicy::ByStartSequence {
-            start_sequence: sequence + 1,
+            start_sequence: sequence.saturating_add(1),
         },
         None => or,
     }
@@ -144,6 +224,7 @@ pub async fn run_events(
     after_sequence: Option<u64>,
 ) -> Result<EventStream> {
     runs::get(&state.pool, tenant, run).await?;
+    let slot = state.streams.take(&tenant.to_string())?;
     let subject = state
         .events
         .subject("chains", &tenant.to_string(), &run.to_string(), ">");
@@ -193,7 +274,7 @@ pub async fn run_events(
             }
         }
     });
-    Ok(Box::pin(stream))
+    Ok(holding(slot, stream))
 }
 
 /// Whether the run has ended and the outbox holds none of its events. Checked in that order: a
@@ -220,8 +301,31 @@ async fn relayed_to_the_end(state: &State, tenant: Uuid, run: Uuid) -> Result<bo
 }
 
 /// The subject filter for `pattern` within `tenant`: the tenant token is always the caller's.
+/// A pattern is at most [`MAX_SUBJECT_BYTES`] of dot-separated tokens, none empty or holding
+/// whitespace, with `>` only last: what NATS takes as a filter.
 fn tenant_pattern(prefix: &str, pattern: &str, tenant: &str) -> Result<String> {
+    if pattern.len() > MAX_SUBJECT_BYTES {
+        return Err(ChainError::invalid(
+            "subjects",
+            format!("a pattern may be at most {MAX_SUBJECT_BYTES} bytes"),
+        ));
+    }
     let mut tokens: Vec<&str> = pattern.split('.').collect();
+    let last = tokens.len() - 1;
+    let malformed = tokens.iter().enumerate().any(|(at, token)| {
+        token.is_empty()
+            || token.chars().any(char::is_whitespace)
+            || (token.contains('>') && (*token != ">" || at != last))
+            || (token.contains('*') && *token != "*")
+    });
+    if malformed {
+        return Err(ChainError::invalid(
+            "subjects",
+            format!(
+                "{pattern:?} is not a subject pattern (dot-separated tokens; `*` a token, `>` the rest)"
+            ),
+        ));
+    }
     let channel = tokens[0];
     if channel != "*" && channel != ">" && !CHANNELS.contains(&channel) {
         return Err(ChainError::invalid(
@@ -257,6 +361,12 @@ pub async fn tenant_events(
     subjects: &[String],
     after_sequence: Option<u64>,
 ) -> Result<EventStream> {
+    if subjects.len() > MAX_SUBJECTS {
+        return Err(ChainError::invalid(
+            "subjects",
+            format!("may name at most {MAX_SUBJECTS} patterns"),
+        ));
+    }
     let prefix = state.config.infra.subject_prefix.clone();
     let tenant = caller.tenant_id.clone();
     let patterns = if subjects.is_empty() {
@@ -281,6 +391,9 @@ pub async fn tenant_events(
             },
         )
         .collect();
+    // Counted under the tenant id as WatchRun writes it, so both kinds share one count.
+    let slot_key = Uuid::parse_str(&tenant).map_or_else(|_| tenant.clone(), |id| id.to_string());
+    let slot = state.streams.take(&slot_key)?;
     let messages = open(
         &state,
         filters,
@@ -308,7 +421,7 @@ pub async fn tenant_events(
             };
             futures::future::ready(allowed)
         });
-    Ok(Box::pin(stream))
+    Ok(holding(slot, stream))
 }
 
 #[cfg(test)]
@@ -348,5 +461,22 @@ mod tests {
         assert_eq!(tenant_pattern("", ">", t).unwrap(), "*.t1.>");
         assert_eq!(tenant_pattern("", "agents", t).unwrap(), "agents.t1.>");
         assert!(tenant_pattern("", "secrets.>", t).is_err());
+    }
+
+    #[test]
+    fn malformed_or_long_patterns_are_refused() {
+        let t = "t1";
+        for pattern in [
+            "chains..>",
+            "chains.>.x",
+            "chains.a b",
+            "chains.t*",
+            "chains.t>",
+            "",
+        ] {
+            assert!(tenant_pattern("", pattern, t).is_err(), "{pattern:?}");
+        }
+        let long = format!("chains.{}", "x".repeat(super::MAX_SUBJECT_BYTES));
+        assert!(tenant_pattern("", &long, t).is_err());
     }
 }

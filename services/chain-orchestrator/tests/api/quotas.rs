@@ -1,9 +1,11 @@
-//! Per-tenant quotas: unfinished runs, counted over all replicas.
+//! Per-tenant quotas: unfinished runs (over all replicas) and open event streams (per replica).
 //! A tenant at a quota is answered RESOURCE_EXHAUSTED carrying the quota (a 429 with RateLimit
 //! headers at the gateway); other tenants are unaffected, and room comes back as things end.
 
+use std::time::{Duration, Instant};
+
 use futures::future::join_all;
-use sankalpa_kit::problem::Quota;
+use sankalpa_kit::problem::{Quota, field_violations};
 use sankalpa_proto::v1 as pb;
 use serde_json::{Value, json};
 use tonic::Code;
@@ -100,4 +102,91 @@ async fn submissions_racing_for_the_last_free_place_do_not_all_pass(pool: sqlx::
         .unwrap()
         .into_inner();
     assert_eq!(listed.runs.len(), 2);
+}
+
+async fn watch_events(
+    stack: &Stack,
+    token: &str,
+) -> Result<tonic::Streaming<pb::Event>, tonic::Status> {
+    stack
+        .chains
+        .clone()
+        .watch_events(authed_as(token, pb::WatchEventsRequest::default()))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_tenant_at_its_stream_quota_is_refused_until_a_stream_is_dropped(pool: sqlx::PgPool) {
+    let mut stack = start_with(pool, |config| config.max_streams_per_tenant = 2).await;
+    let run = stack
+        .execute(json!({"agents": ["add_one"]}), json!({"n": 1}), true)
+        .await;
+    let first = watch_events(&stack, &stack.token).await.unwrap();
+    let second = watch_events(&stack, &stack.token).await.unwrap();
+    let refused = watch_events(&stack, &stack.token).await.unwrap_err();
+    assert_quota(&refused, 2);
+    let refused = stack
+        .chains
+        .clone()
+        .watch_run(stack.authed(pb::WatchRunRequest {
+            run_id: run.id.clone(),
+            after_sequence: None,
+        }))
+        .await
+        .unwrap_err();
+    assert_quota(&refused, 2);
+
+    let other = stack.other_tenant().await;
+    let _theirs = watch_events(&stack, &other)
+        .await
+        .expect("another tenant has its own streams");
+
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let _third = loop {
+        match watch_events(&stack, &stack.token).await {
+            Ok(stream) => break stream,
+            Err(status) => {
+                assert_quota(&status, 2);
+                assert!(
+                    Instant::now() < deadline,
+                    "the dropped stream's place never came back"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let refused = watch_events(&stack, &stack.token).await.unwrap_err();
+    assert_quota(&refused, 2);
+    drop(second);
+}
+
+#[sqlx::test(migrations = false)]
+async fn too_many_or_malformed_subject_patterns_are_refused_by_field(pool: sqlx::PgPool) {
+    let mut stack = start_with(pool, |_| {}).await;
+    stack
+        .execute(json!({"agents": ["add_one"]}), json!({"n": 1}), true)
+        .await;
+    for subjects in [
+        vec!["chains.>".to_owned(); 17],
+        vec![format!("chains.{}", "x".repeat(300))],
+        vec!["chains..>".to_owned()],
+    ] {
+        let refused = stack
+            .chains
+            .clone()
+            .watch_events(stack.authed(pb::WatchEventsRequest {
+                subjects,
+                after_sequence: None,
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+        let fields: Vec<String> = field_violations(&refused)
+            .into_iter()
+            .map(|violation| violation.field)
+            .collect();
+        assert_eq!(fields, ["subjects"]);
+    }
 }
