@@ -22,7 +22,7 @@ pub enum ChainError {
     VersionConflict { current_version: i32 },
     #[error("{0}")]
     Precondition(String),
-    /// A service this one depends on (auth, agent-runner) did not answer.
+    /// A service this one depends on (auth, agent-runner, Postgres) did not answer.
     #[error("{0}")]
     Unavailable(String),
     /// The tenant is at one of its quotas (`limit` of something at once); room frees up as
@@ -44,6 +44,12 @@ impl ChainError {
 
 impl From<sqlx::Error> for ChainError {
     fn from(err: sqlx::Error) -> Self {
+        // A database that cannot be asked (down, restarting, out of connections) is a passing
+        // state a client can retry through, not a bug.
+        if sankalpa_kit::postgres::is_unavailable(&err) {
+            tracing::warn!(error = %err, "the database is unavailable");
+            return Self::Unavailable("the database is unavailable; retry shortly".to_owned());
+        }
         Self::Internal(anyhow::Error::new(err).context("database error"))
     }
 }

@@ -18,6 +18,7 @@ use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::agent_service_server::{AgentService, AgentServiceServer};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 pub const AGENTS: &[&str] = &["add_one", "work", "fail"];
@@ -61,16 +62,25 @@ pub struct FakeAgentRunner {
     pub record: Arc<Record>,
     pub addr: SocketAddr,
     task: JoinHandle<()>,
+    shutdown: CancellationToken,
 }
 
 impl FakeAgentRunner {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// Stops serving, as an agent-runner that went down: its connections are closed (a
+    /// connection's task outlives an aborted server task) and new ones are refused.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        let _ = (&mut self.task).await;
+    }
 }
 
 impl Drop for FakeAgentRunner {
     fn drop(&mut self) {
+        self.shutdown.cancel();
         self.task.abort();
     }
 }
@@ -83,14 +93,24 @@ pub async fn start(verifier: Arc<TokenVerifier>) -> FakeAgentRunner {
         record: record.clone(),
         verifier,
     });
+    let shutdown = CancellationToken::new();
+    let stopped = shutdown.clone().cancelled_owned();
     let task = tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(service)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                stopped,
+            )
             .await
             .unwrap();
     });
-    FakeAgentRunner { record, addr, task }
+    FakeAgentRunner {
+        record,
+        addr,
+        task,
+        shutdown,
+    }
 }
 
 fn agent(name: &str) -> pb::Agent {

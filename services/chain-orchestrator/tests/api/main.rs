@@ -6,6 +6,7 @@ mod definitions;
 mod durability;
 mod fake_agents;
 mod limits;
+mod outages;
 mod quotas;
 mod real_agents;
 mod runs;
