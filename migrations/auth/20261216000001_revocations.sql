@@ -17,3 +17,8 @@ CREATE INDEX api_keys_creator_idx ON auth.api_keys (tenant_id, created_by);
 
 -- Creating, listing and revoking API keys is a permission of its own, admins' by default.
 INSERT INTO auth.permissions (name) VALUES ('keys:admin');
+
+-- A tool's key, or a chain run's own credential (made with the run starter's token, acting for
+-- no more and living no longer than it).
+ALTER TABLE auth.api_keys ADD COLUMN purpose text NOT NULL DEFAULT 'tool'
+    CHECK (purpose IN ('tool', 'chain_run'));

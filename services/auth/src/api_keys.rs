@@ -8,6 +8,12 @@
 //! what its creator still holds (a demoted creator's keys narrow with them), and a key whose
 //! creator is gone is refused. Keys are made by users only (a key cannot make a key), with
 //! `keys:admin`, and none lives longer than `SANKALPA_API_KEY_MAX_TTL_SECONDS`.
+//!
+//! The one exception is a chain run's own credential ([`Purpose::ChainRun`]): the orchestrator
+//! makes it with the token of whoever starts the run, a user or a tool's key, without
+//! `keys:admin`, so that steps can run after that token expires. Made by a key, it acts for no
+//! more than that key does now, ends when that key is revoked, and lives no longer; it cannot
+//! make keys itself.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -35,13 +41,33 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    pub purpose: String,
 }
 
 /// The columns of [`ApiKey`], as a literal so queries stay static strings.
 macro_rules! key_columns {
     () => {
-        "id, tenant_id, name, prefix, permissions, created_by, created_at, expires_at, revoked_at"
+        "id, tenant_id, name, prefix, permissions, created_by, created_at, expires_at, \
+         revoked_at, purpose"
     };
+}
+
+/// What a key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A person's or a tool's key.
+    Tool,
+    /// A chain run's credential.
+    ChainRun,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tool => "tool",
+            Self::ChainRun => "chain_run",
+        }
+    }
 }
 
 pub struct NewKey<'a> {
@@ -50,6 +76,7 @@ pub struct NewKey<'a> {
     pub permissions: &'a [String],
     pub expires_at: DateTime<Utc>,
     pub created_by: &'a str,
+    pub purpose: Purpose,
 }
 
 /// Creates a key; the secret is returned this once.
@@ -58,8 +85,8 @@ pub async fn create(state: &State, key: NewKey<'_>) -> Result<(ApiKey, String)> 
     let mut tx = state.pool.begin().await?;
     let created: ApiKey = sqlx::query_as(concat!(
         "INSERT INTO auth.api_keys
-             (id, tenant_id, name, prefix, key_hash, permissions, created_by, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+             (id, tenant_id, name, prefix, key_hash, permissions, created_by, expires_at, purpose)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
         key_columns!(),
         ""
     ))
@@ -71,6 +98,7 @@ pub async fn create(state: &State, key: NewKey<'_>) -> Result<(ApiKey, String)> 
     .bind(key.permissions)
     .bind(key.created_by)
     .bind(key.expires_at)
+    .bind(key.purpose.as_str())
     .fetch_one(&mut *tx)
     .await?;
     audit::record(
@@ -106,8 +134,8 @@ pub async fn list(
     .await?)
 }
 
-/// Revokes a key of the tenant, ending the tokens minted from it; revoking twice keeps the
-/// first revocation time.
+/// Revokes a key of the tenant, and the chain-run keys it made, ending the tokens minted from
+/// them; revoking twice keeps the first revocation time.
 pub async fn revoke(state: &State, tenant_id: Uuid, id: Uuid, actor: &str) -> Result<ApiKey> {
     let mut tx = state.pool.begin().await?;
     let key: ApiKey = sqlx::query_as(concat!(
@@ -130,14 +158,48 @@ pub async fn revoke(state: &State, tenant_id: Uuid, id: Uuid, actor: &str) -> Re
         json!({ "name": key.name }),
     )
     .await?;
-    let revoked = [state.revocations.subject(id.to_string())];
+    let mut ended = vec![id];
+    ended.extend(revoke_made_by(&mut tx, tenant_id, &id.to_string(), actor).await?);
+    let revoked: Vec<_> = ended
+        .iter()
+        .map(|key| state.revocations.subject(key.to_string()))
+        .collect();
     revocations::record(&mut tx, &revoked).await?;
     tx.commit().await?;
     state.revocations.announce(&revoked).await;
     Ok(key)
 }
 
-/// The ids of the live keys user `creator` made in `tenant_id`.
+/// A key of the tenant that is neither revoked nor expired.
+async fn live(db: impl sqlx::PgExecutor<'_>, tenant_id: Uuid, id: Uuid) -> Result<Option<ApiKey>> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM auth.api_keys
+         WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL
+           AND (expires_at IS NULL OR expires_at > now())"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// The tool key a chain-run key is being made with: live, and not itself a run's (a run's key
+/// makes no keys). Its expiry bounds the new key's.
+pub async fn maker_key(state: &State, tenant_id: Uuid, subject: &str) -> Result<ApiKey> {
+    let refused = || AuthError::Forbidden("a chain run's key cannot make keys".to_owned());
+    let id = Uuid::parse_str(subject).map_err(|_| refused())?;
+    let key = live(&state.pool, tenant_id, id)
+        .await?
+        .ok_or(AuthError::Unauthenticated("the API key is not valid"))?;
+    if key.purpose != Purpose::Tool.as_str() {
+        return Err(refused());
+    }
+    Ok(key)
+}
+
+/// The ids of the live keys user `creator` made, and of the chain-run keys those made.
 pub async fn created_by(
     db: &mut sqlx::PgConnection,
     tenant_id: Uuid,
@@ -145,7 +207,9 @@ pub async fn created_by(
 ) -> Result<Vec<Uuid>> {
     Ok(sqlx::query_scalar(
         "SELECT id FROM auth.api_keys
-         WHERE tenant_id = $1 AND created_by = $2 AND revoked_at IS NULL",
+         WHERE tenant_id = $1 AND revoked_at IS NULL
+           AND (created_by = $2 OR created_by IN (
+                SELECT id::text FROM auth.api_keys WHERE tenant_id = $1 AND created_by = $2))",
     )
     .bind(tenant_id)
     .bind(creator.to_string())
@@ -153,33 +217,69 @@ pub async fn created_by(
     .await?)
 }
 
-/// Revokes, in `tx`, every key user `creator` made: its creator is being deleted.
+/// Revokes, in `tx`, every key user `creator` made, and the chain-run keys those made: its
+/// creator is being deleted.
 pub async fn revoke_created_by(
     tx: &mut sqlx::PgConnection,
     tenant_id: Uuid,
     creator: Uuid,
     actor: &str,
 ) -> Result<()> {
+    for key in revoke_made_by(tx, tenant_id, &creator.to_string(), actor).await? {
+        revoke_made_by(tx, tenant_id, &key.to_string(), actor).await?;
+    }
+    Ok(())
+}
+
+/// Revokes, in `tx`, the live keys `maker` (a user or key id) made; gives their ids.
+async fn revoke_made_by(
+    tx: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    maker: &str,
+    actor: &str,
+) -> Result<Vec<Uuid>> {
     let revoked: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE auth.api_keys SET revoked_at = now()
          WHERE tenant_id = $1 AND created_by = $2 AND revoked_at IS NULL RETURNING id",
     )
     .bind(tenant_id)
-    .bind(creator.to_string())
+    .bind(maker)
     .fetch_all(&mut *tx)
     .await?;
-    for id in revoked {
+    for id in &revoked {
         audit::record(
             &mut *tx,
             Some(tenant_id),
             actor,
             "api_key.revoked",
             &id.to_string(),
-            json!({ "reason": "its creator was deleted" }),
+            json!({ "reason": "what made it was revoked or deleted" }),
         )
         .await?;
     }
-    Ok(())
+    Ok(revoked)
+}
+
+/// What the maker of `key` holds now: a user's permissions, or for a chain-run key made by a
+/// tool's key, what that key carries now. `Unauthenticated` when the maker is gone.
+async fn maker_permissions(state: &State, key: &ApiKey) -> Result<Vec<String>> {
+    let gone = || AuthError::Unauthenticated("the API key's creator no longer exists");
+    let id = Uuid::parse_str(&key.created_by).map_err(|_| gone())?;
+    match users::get(&state.pool, key.tenant_id, id).await {
+        Ok(user) => return Ok(user.permissions),
+        Err(AuthError::NotFound(_)) => {}
+        Err(err) => return Err(err),
+    }
+    let parent = match live(&state.pool, key.tenant_id, id).await? {
+        Some(parent) if key.purpose == Purpose::ChainRun.as_str() => parent,
+        _ => return Err(gone()),
+    };
+    let user = Uuid::parse_str(&parent.created_by).map_err(|_| gone())?;
+    match users::get(&state.pool, key.tenant_id, user).await {
+        Ok(user) => Ok(roles::narrow(&parent.permissions, &user.permissions)),
+        Err(AuthError::NotFound(_)) => Err(gone()),
+        Err(err) => Err(err),
+    }
 }
 
 /// An access token for a live key, valid until the sooner of the usual lifetime and the key's
@@ -202,20 +302,7 @@ pub async fn exchange(state: &State, secret: &str) -> Result<(String, u64)> {
     .fetch_optional(&state.pool)
     .await?
     .ok_or(INVALID)?;
-    let creator = match Uuid::parse_str(&key.created_by) {
-        Ok(id) => users::get(&state.pool, key.tenant_id, id).await,
-        Err(_) => Err(AuthError::NotFound("user")),
-    };
-    let creator = match creator {
-        Ok(creator) => creator,
-        Err(AuthError::NotFound(_)) => {
-            return Err(AuthError::Unauthenticated(
-                "the API key's creator no longer exists",
-            ));
-        }
-        Err(err) => return Err(err),
-    };
-    let permissions = roles::narrow(&key.permissions, &creator.permissions);
+    let permissions = roles::narrow(&key.permissions, &maker_permissions(state, &key).await?);
     let expires_at = key.expires_at.unwrap_or(
         key.created_at
             + chrono::Duration::from_std(state.api_key_max_ttl)

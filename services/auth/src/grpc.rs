@@ -63,6 +63,12 @@ fn key_message(key: api_keys::ApiKey) -> pb::ApiKey {
         created_at: Some(timestamp(key.created_at)),
         expires_at: key.expires_at.map(timestamp),
         revoked_at: key.revoked_at.map(timestamp),
+        purpose: if key.purpose == api_keys::Purpose::ChainRun.as_str() {
+            pb::ApiKeyPurpose::ChainRun
+        } else {
+            pb::ApiKeyPurpose::Tool
+        }
+        .into(),
         created_by: key.created_by,
     }
 }
@@ -220,14 +226,29 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Reply<pb::CreateApiKeyResponse> {
-        let caller = kit_auth::authorize(&request, "keys:admin")?;
-        // A key that could mint keys would outlive its own revocation and expiry.
-        if caller.kind != "user" {
-            return Err(Status::permission_denied(
-                "an API key cannot create API keys",
-            ));
-        }
+        let caller = kit_auth::principal(&request)?;
+        let tenant = tenant_of(caller)?;
         let message = request.get_ref();
+        let purpose = match message.purpose() {
+            pb::ApiKeyPurpose::Tool => api_keys::Purpose::Tool,
+            pb::ApiKeyPurpose::ChainRun => api_keys::Purpose::ChainRun,
+        };
+        // A key that could mint keys would outlive its own revocation and expiry; a chain run's
+        // key made by a key ends with that key, and lives no longer.
+        let mut latest_expiry = None;
+        match (purpose, caller.kind.as_str()) {
+            (api_keys::Purpose::Tool, "user") => caller.require("keys:admin")?,
+            (api_keys::Purpose::Tool, _) => {
+                return Err(Status::permission_denied(
+                    "an API key cannot create API keys",
+                ));
+            }
+            (api_keys::Purpose::ChainRun, "user") => {}
+            (api_keys::Purpose::ChainRun, _) => {
+                let maker = api_keys::maker_key(&self.state, tenant, &caller.subject).await?;
+                latest_expiry = maker.expires_at;
+            }
+        }
         let name = input::name("name", &message.name)?;
         let permissions = if message.permissions.is_empty() {
             caller.permissions.clone()
@@ -255,16 +276,20 @@ impl AuthService for AuthApi {
             }
             seconds => seconds,
         };
-        let expires_at =
+        let mut expires_at =
             Utc::now() + chrono::Duration::seconds(i64::try_from(lifetime).unwrap_or(i64::MAX));
+        if let Some(latest) = latest_expiry {
+            expires_at = expires_at.min(latest);
+        }
         let (key, secret) = api_keys::create(
             &self.state,
             api_keys::NewKey {
-                tenant_id: tenant_of(caller)?,
+                tenant_id: tenant,
                 name: &name,
                 permissions: &permissions,
                 expires_at,
                 created_by: &caller.subject,
+                purpose,
             },
         )
         .await?;

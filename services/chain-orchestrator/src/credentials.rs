@@ -2,8 +2,10 @@
 //!
 //! A run can outlive the caller's access token (15 minutes) and the orchestrator that started it,
 //! and the orchestrator holds no signing key. So at execute time, with the caller's own token,
-//! the orchestrator asks auth for an API key of the caller's tenant (`CreateApiKey`, named
-//! `chain-run <run id>`), holding only what steps need and the caller has: `agents:read`,
+//! the orchestrator asks auth for a chain run's API key of the caller's tenant (`CreateApiKey`
+//! with the purpose `CHAIN_RUN`, named `chain-run <run id>`; no `keys:admin` needed, and a
+//! caller that is itself an API key may make one, which then ends with that key), holding only
+//! what steps need and the caller has: `agents:read`,
 //! `agents:execute`, `memory:read`, `memory:write`. auth refuses a key wider than its creator, so
 //! a run can never do more than the person who started it. The key expires after
 //! `SANKALPA_CHAINS_CREDENTIAL_TTL_SECONDS` (default 24 h) whatever happens.
@@ -70,6 +72,7 @@ pub async fn issue(
             name: format!("chain-run {run_id}"),
             permissions,
             expires_in_seconds: ttl.as_secs(),
+            purpose: pb::ApiKeyPurpose::ChainRun.into(),
         },
         caller_token,
     )

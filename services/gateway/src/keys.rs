@@ -34,12 +34,26 @@ pub struct ApiKey {
     pub created_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
-    /// The user who created it.
+    /// The user who created it; for a chain run's key, the user or key that started the run.
     pub created_by: String,
+    pub purpose: KeyPurpose,
+}
+
+/// What a key is for: a person's or a tool's, or a chain run's own credential (made by the
+/// orchestrator when a run starts, revoked when it ends).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyPurpose {
+    Tool,
+    ChainRun,
 }
 
 impl From<v1::ApiKey> for ApiKey {
     fn from(key: v1::ApiKey) -> Self {
+        let purpose = match key.purpose() {
+            v1::ApiKeyPurpose::Tool => KeyPurpose::Tool,
+            v1::ApiKeyPurpose::ChainRun => KeyPurpose::ChainRun,
+        };
         Self {
             id: key.id,
             tenant_id: key.tenant_id,
@@ -49,6 +63,7 @@ impl From<v1::ApiKey> for ApiKey {
             created_at: timestamp(key.created_at),
             expires_at: timestamp(key.expires_at),
             revoked_at: timestamp(key.revoked_at),
+            purpose,
             created_by: key.created_by,
         }
     }
@@ -103,6 +118,7 @@ pub async fn create(
         name: body.name,
         permissions: body.permissions,
         expires_in_seconds: body.expires_in_seconds.unwrap_or(0),
+        purpose: v1::ApiKeyPurpose::Tool.into(),
     };
     let response = state
         .auth()

@@ -112,6 +112,7 @@ impl TestRunner {
                     name: "limited".into(),
                     permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
                     expires_in_seconds: 0,
+                    purpose: pb::ApiKeyPurpose::Tool.into(),
                 },
                 &caller.token,
             ))

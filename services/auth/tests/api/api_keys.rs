@@ -11,7 +11,24 @@ fn new_key(permissions: &[&str], expires_in_seconds: u64) -> pb::CreateApiKeyReq
         name: "ci".into(),
         permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
         expires_in_seconds,
+        purpose: pb::ApiKeyPurpose::Tool.into(),
     }
+}
+
+fn run_key(permissions: &[&str]) -> pb::CreateApiKeyRequest {
+    pb::CreateApiKeyRequest {
+        purpose: pb::ApiKeyPurpose::ChainRun.into(),
+        ..new_key(permissions, 3600)
+    }
+}
+
+async fn exchange(auth: &mut crate::TestAuth, secret: &str) -> Result<String, tonic::Status> {
+    auth.client
+        .exchange_api_key(pb::ExchangeApiKeyRequest {
+            api_key: secret.to_owned(),
+        })
+        .await
+        .map(|token| token.into_inner().access_token)
 }
 
 #[sqlx::test(migrations = false)]
@@ -214,4 +231,84 @@ async fn a_key_cannot_hold_more_than_its_creator(pool: sqlx::PgPool) {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_developer_or_a_tools_key_may_make_a_chain_runs_key_which_ends_with_its_maker(
+    pool: sqlx::PgPool,
+) {
+    let mut auth = start(pool).await;
+    let admin = register_and_login(&mut auth.client, "ada@example.com").await;
+    let developer = member(&mut auth.client, &admin, "dev@example.com", &["developer"]).await;
+    let runs = &["agents:execute", "memory:write"];
+    auth.client
+        .create_api_key(authed(run_key(runs), &developer.access_token))
+        .await
+        .expect("a developer starts runs, so may give them a credential");
+
+    let tool = auth
+        .client
+        .create_api_key(authed(
+            new_key(&["agents:*", "memory:*"], 1800),
+            &admin.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let tool_token = exchange(&mut auth, &tool.secret).await.unwrap();
+    let made = auth
+        .client
+        .create_api_key(authed(run_key(runs), &tool_token))
+        .await
+        .expect("a tool's key starting a run gives it a credential")
+        .into_inner();
+    let made_key = made.key.unwrap();
+    assert_eq!(made_key.purpose(), pb::ApiKeyPurpose::ChainRun);
+    // It lives no longer than the key that made it (half an hour, not the hour asked for).
+    let tool_expiry = tool.key.unwrap().expires_at.unwrap().seconds;
+    assert!(made_key.expires_at.unwrap().seconds <= tool_expiry);
+    let run_token = exchange(&mut auth, &made.secret).await.unwrap();
+
+    // A run's key makes no keys, of either kind.
+    for request in [run_key(runs), new_key(runs, 60)] {
+        let refused = auth
+            .client
+            .create_api_key(authed(request, &run_token))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    }
+
+    let tool_id = tool_id(&mut auth, &admin).await;
+    auth.client
+        .revoke_api_key(authed(
+            pb::RevokeApiKeyRequest { id: tool_id },
+            &admin.access_token,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        exchange(&mut auth, &made.secret).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+}
+
+/// The id of the one tool key `admin`'s tenant has.
+async fn tool_id(auth: &mut crate::TestAuth, admin: &pb::TokenPair) -> String {
+    let keys = auth
+        .client
+        .list_api_keys(authed(
+            pb::ListApiKeysRequest { page: None },
+            &admin.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    let tools: Vec<_> = keys
+        .into_iter()
+        .filter(|key| key.purpose() == pb::ApiKeyPurpose::Tool)
+        .collect();
+    assert_eq!(tools.len(), 1);
+    tools[0].id.clone()
 }

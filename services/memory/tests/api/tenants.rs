@@ -116,6 +116,7 @@ async fn a_call_without_a_token_or_permission_is_refused(pool: sqlx::PgPool) {
                 name: "reader".into(),
                 permissions: vec!["memory:read".into()],
                 expires_in_seconds: 0,
+                purpose: pb::ApiKeyPurpose::Tool.into(),
             },
             &admin.token,
         ))
