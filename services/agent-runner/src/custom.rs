@@ -8,17 +8,31 @@
 //! reach the network. Every file path is checked when the definition is saved (with its
 //! placeholders filled) and again when rendered, so no input can make a template write outside
 //! its run's artifact folder.
+//!
+//! A template can repeat an input field any number of times, so what it renders is bounded
+//! while it renders: one run's output, files and prompt together take at most the bytes the
+//! service allows (`SANKALPA_AGENTS_MAX_TEMPLATE_OUTPUT_BYTES`), and the run fails as
+//! `output_too_large` at the first piece past them. A definition itself is at most
+//! [`MAX_DEFINITION_BYTES`], with the schema bounds of [`crate::schema`].
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
+use sankalpa_kit::limits::json_len_exceeds;
 use serde_json::{Map, Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::agents::{AgentError, Context};
 use crate::artifacts::clean_path;
+use crate::bounded_json;
 use crate::catalog::{Agent, AgentSpec, Kind, RawSpec};
 use crate::error::{Result, RunnerError};
 use crate::schema::Violation;
+
+/// The largest definition document, in bytes of JSON. Its schemas and templates are held
+/// compiled for as long as the agent is cached, so this bounds what one agent costs.
+pub const MAX_DEFINITION_BYTES: usize = 64 * 1024;
 
 /// One piece of a parsed template string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +55,19 @@ enum Filter {
 #[derive(Debug, Clone)]
 pub struct Text(Vec<Piece>);
 
+/// A template's `output`, parsed once: the JSON to produce, with text to render in it.
+#[derive(Debug)]
+pub enum Output {
+    Text(Text),
+    List(Vec<Output>),
+    Fields(Vec<(String, Output)>),
+    Literal(Value),
+}
+
 #[derive(Debug)]
 pub enum Behaviour {
     Template {
-        output: Value,
+        output: Output,
         files: Vec<(Text, Text)>,
     },
     Prompt(Text),
@@ -70,10 +93,7 @@ fn parse_text(source: &str, at: &str, fields: &[String], problems: &mut Vec<Viol
             pieces.push(Piece::Text(rest[..open].to_owned()));
         }
         let Some(close) = rest[open..].find("}}") else {
-            problems.push(Violation {
-                path: at.to_owned(),
-                message: "a {{ is never closed".to_owned(),
-            });
+            problems.push(Violation::new(at, "a {{ is never closed"));
             return Text(pieces);
         };
         let inner = rest[open + 2..open + close].trim();
@@ -88,10 +108,10 @@ fn parse_text(source: &str, at: &str, fields: &[String], problems: &mut Vec<Viol
             Some("slug") => Some(Filter::Slug),
             Some("json") => Some(Filter::Json),
             Some(other) => {
-                problems.push(Violation {
-                    path: at.to_owned(),
-                    message: format!("unknown filter {other:?}: use upper, lower, slug or json"),
-                });
+                problems.push(Violation::new(
+                    at,
+                    format!("unknown filter {other:?}: use upper, lower, slug or json"),
+                ));
                 None
             }
         };
@@ -100,15 +120,15 @@ fn parse_text(source: &str, at: &str, fields: &[String], problems: &mut Vec<Viol
             .iter()
             .any(|s| s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         {
-            problems.push(Violation {
-                path: at.to_owned(),
-                message: format!("{{{{ {inner} }}}} is not a field path"),
-            });
+            problems.push(Violation::new(
+                at,
+                format!("{{{{ {inner} }}}} is not a field path"),
+            ));
         } else if !fields.contains(&segments[0]) {
-            problems.push(Violation {
-                path: at.to_owned(),
-                message: format!("{:?} is not a field of the input schema", segments[0]),
-            });
+            problems.push(Violation::new(
+                at,
+                format!("{:?} is not a field of the input schema", segments[0]),
+            ));
         }
         pieces.push(Piece::Field {
             path: segments,
@@ -130,39 +150,111 @@ fn lookup<'a>(input: &'a Value, path: &[String]) -> Option<&'a Value> {
     })
 }
 
+/// Rendering went past the run's bound.
+#[derive(Debug)]
+pub struct TooLarge;
+
+/// The input a run renders from, and the bytes it may still render.
+pub struct Rendering<'a> {
+    input: &'a Value,
+    room: usize,
+}
+
+impl<'a> Rendering<'a> {
+    pub fn new(input: &'a Value, max_bytes: usize) -> Self {
+        Self {
+            input,
+            room: max_bytes,
+        }
+    }
+
+    fn fits(&self, bytes: usize) -> Result<(), TooLarge> {
+        if bytes <= self.room {
+            Ok(())
+        } else {
+            Err(TooLarge)
+        }
+    }
+
+    fn take(&mut self, bytes: usize) -> Result<(), TooLarge> {
+        self.fits(bytes)?;
+        self.room -= bytes;
+        Ok(())
+    }
+
+    /// Appends `value` as JSON to `out`, if it fits.
+    fn push_json(&mut self, out: &mut String, value: &Value) -> Result<(), TooLarge> {
+        let before = out.len();
+        if !bounded_json::append_within(out, value, self.room) {
+            return Err(TooLarge);
+        }
+        self.room -= out.len() - before;
+        Ok(())
+    }
+
+    /// Appends `text` through `filter` to `out`, if it fits. A filter changes a text's length
+    /// by a small factor at most, so the text must fit before and its result after.
+    fn push_filtered(
+        &mut self,
+        out: &mut String,
+        text: &str,
+        filter: Option<Filter>,
+    ) -> Result<(), TooLarge> {
+        self.fits(text.len())?;
+        let filtered = match filter {
+            Some(Filter::Upper) => Cow::Owned(text.to_uppercase()),
+            Some(Filter::Lower) => Cow::Owned(text.to_lowercase()),
+            Some(Filter::Slug) => Cow::Owned(crate::agents::slug(text)),
+            Some(Filter::Json) | None => Cow::Borrowed(text),
+        };
+        self.take(filtered.len())?;
+        out.push_str(&filtered);
+        Ok(())
+    }
+}
+
 impl Text {
-    fn render(&self, input: &Value) -> String {
+    fn render(&self, rendering: &mut Rendering<'_>) -> Result<String, TooLarge> {
         let mut out = String::new();
         for piece in &self.0 {
             match piece {
-                Piece::Text(text) => out.push_str(text),
-                Piece::Field { path, filter } => {
-                    let value = lookup(input, path).cloned().unwrap_or(Value::Null);
-                    let text = match (&value, filter) {
-                        (_, Some(Filter::Json)) => value.to_string(),
-                        (Value::String(s), _) => s.clone(),
-                        (Value::Null, _) => String::new(),
-                        (other, _) => other.to_string(),
-                    };
-                    out.push_str(&match filter {
-                        Some(Filter::Upper) => text.to_uppercase(),
-                        Some(Filter::Lower) => text.to_lowercase(),
-                        Some(Filter::Slug) => crate::agents::slug(&text),
-                        _ => text,
-                    });
+                Piece::Text(text) => {
+                    rendering.take(text.len())?;
+                    out.push_str(text);
                 }
+                Piece::Field { path, filter } => match (lookup(rendering.input, path), filter) {
+                    (value, Some(Filter::Json)) => {
+                        rendering.push_json(&mut out, value.unwrap_or(&Value::Null))?;
+                    }
+                    (None | Some(Value::Null), _) => {}
+                    (Some(Value::String(text)), filter) => {
+                        rendering.push_filtered(&mut out, text, *filter)?;
+                    }
+                    (Some(other), filter) => {
+                        let mut text = String::new();
+                        if !bounded_json::append_within(&mut text, other, rendering.room) {
+                            return Err(TooLarge);
+                        }
+                        rendering.push_filtered(&mut out, &text, *filter)?;
+                    }
+                },
             }
         }
-        out
+        Ok(out)
     }
 
     /// A lone `{{ field }}` keeps the field's JSON type (a number stays a number).
-    fn render_value(&self, input: &Value) -> Value {
+    fn render_value(&self, rendering: &mut Rendering<'_>) -> Result<Value, TooLarge> {
         match self.0.as_slice() {
-            [Piece::Field { path, filter: None }] => {
-                lookup(input, path).cloned().unwrap_or(Value::Null)
-            }
-            _ => Value::String(self.render(input)),
+            [Piece::Field { path, filter: None }] => match lookup(rendering.input, path) {
+                Some(value) => {
+                    let size = bounded_json::len_within(value, rendering.room).ok_or(TooLarge)?;
+                    rendering.take(size)?;
+                    Ok(value.clone())
+                }
+                None => Ok(Value::Null),
+            },
+            _ => self.render(rendering).map(Value::String),
         }
     }
 
@@ -178,25 +270,48 @@ impl Text {
     }
 }
 
+impl Output {
+    fn render(&self, rendering: &mut Rendering<'_>) -> Result<Value, TooLarge> {
+        match self {
+            Self::Text(text) => text.render_value(rendering),
+            Self::List(items) => items
+                .iter()
+                .map(|item| item.render(rendering))
+                .collect::<Result<_, _>>()
+                .map(Value::Array),
+            Self::Fields(fields) => {
+                let mut rendered = Map::new();
+                for (name, field) in fields {
+                    rendering.take(name.len())?;
+                    rendered.insert(name.clone(), field.render(rendering)?);
+                }
+                Ok(Value::Object(rendered))
+            }
+            Self::Literal(value) => {
+                let size = bounded_json::len_within(value, rendering.room).ok_or(TooLarge)?;
+                rendering.take(size)?;
+                Ok(value.clone())
+            }
+        }
+    }
+}
+
 fn compile_output(
     template: &Value,
     at: &str,
     fields: &[String],
     problems: &mut Vec<Violation>,
-) -> Value {
+) -> Output {
     match template {
-        Value::String(source) => {
-            parse_text(source, at, fields, problems);
-            template.clone()
-        }
-        Value::Array(items) => Value::Array(
+        Value::String(source) => Output::Text(parse_text(source, at, fields, problems)),
+        Value::Array(items) => Output::List(
             items
                 .iter()
                 .enumerate()
                 .map(|(i, v)| compile_output(v, &format!("{at}[{i}]"), fields, problems))
                 .collect(),
         ),
-        Value::Object(map) => Value::Object(
+        Value::Object(map) => Output::Fields(
             map.iter()
                 .map(|(k, v)| {
                     (
@@ -206,33 +321,20 @@ fn compile_output(
                 })
                 .collect(),
         ),
-        other => other.clone(),
+        other => Output::Literal(other.clone()),
     }
 }
 
-fn render_output(template: &Value, input: &Value) -> Value {
-    match template {
-        Value::String(source) => parse_text(source, "", &[], &mut Vec::new()).render_value(input),
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| render_output(v, input)).collect())
-        }
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), render_output(v, input)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-/// Checks a definition document; the agent it describes, or every problem (paths into it).
+/// Checks a definition document; the agent it describes, or the problems in it (paths into
+/// it), at most [`crate::schema::MAX_VIOLATIONS`] of them.
 pub fn compile(document: &Value) -> std::result::Result<(AgentSpec, Behaviour), Vec<Violation>> {
-    let problem = |path: &str, message: &str| {
-        vec![Violation {
-            path: path.to_owned(),
-            message: message.to_owned(),
-        }]
-    };
+    let problem = |path: &str, message: &str| vec![Violation::new(path, message)];
+    if json_len_exceeds(document, MAX_DEFINITION_BYTES) {
+        return Err(problem(
+            "",
+            &format!("a definition is at most {MAX_DEFINITION_BYTES} bytes of JSON"),
+        ));
+    }
     let Some(map) = document.as_object() else {
         return Err(problem("", "a definition is a JSON object"));
     };
@@ -256,10 +358,7 @@ pub fn compile(document: &Value) -> std::result::Result<(AgentSpec, Behaviour), 
                 .cloned()
                 .unwrap_or(Value::Object(Map::new()));
             if !output.is_object() {
-                problems.push(Violation {
-                    path: "template.output".to_owned(),
-                    message: "must be an object".to_owned(),
-                });
+                problems.push(Violation::new("template.output", "must be an object"));
             }
             let output = compile_output(&output, "template.output", &fields, &mut problems);
             let mut files = Vec::new();
@@ -279,27 +378,21 @@ pub fn compile(document: &Value) -> std::result::Result<(AgentSpec, Behaviour), 
                     file.get("path").and_then(Value::as_str),
                     file.get("content").and_then(Value::as_str),
                 ) else {
-                    problems.push(Violation {
-                        path: at,
-                        message: "needs a path and a content, both text".to_owned(),
-                    });
+                    problems.push(Violation::new(&at, "needs a path and a content, both text"));
                     continue;
                 };
                 let path = parse_text(path, &format!("{at}.path"), &fields, &mut problems);
                 if let Err(reason) = clean_path(&path.skeleton()) {
-                    problems.push(Violation {
-                        path: format!("{at}.path"),
-                        message: format!("leaves the run's artifact folder: {reason}"),
-                    });
+                    problems.push(Violation::new(
+                        &format!("{at}.path"),
+                        format!("leaves the run's artifact folder: {reason}"),
+                    ));
                 }
                 let content = parse_text(content, &format!("{at}.content"), &fields, &mut problems);
                 files.push((path, content));
             }
             if !listed.is_array() {
-                problems.push(Violation {
-                    path: "template.files".to_owned(),
-                    message: "must be an array".to_owned(),
-                });
+                problems.push(Violation::new("template.files", "must be an array"));
             }
             Behaviour::Template { output, files }
         }
@@ -311,6 +404,7 @@ pub fn compile(document: &Value) -> std::result::Result<(AgentSpec, Behaviour), 
     };
     let problems: Vec<Violation> = problems
         .into_iter()
+        .take(crate::schema::MAX_VIOLATIONS)
         .map(|v| Violation {
             path: v.path.trim_start_matches('.').to_owned(),
             message: v.message,
@@ -417,29 +511,41 @@ pub async fn install(
     )
 }
 
-/// Runs a custom agent.
+/// Runs a custom agent, rendering at most `max_output_bytes` (its output, files and prompt
+/// together).
 pub async fn run(
     custom: &Custom,
     ctx: &mut Context,
     input: &Value,
+    max_output_bytes: usize,
 ) -> std::result::Result<Value, AgentError> {
+    let too_large = |TooLarge| {
+        AgentError::OutputTooLarge(format!(
+            "the template rendered more than its bound of {max_output_bytes} bytes \
+             (SANKALPA_AGENTS_MAX_TEMPLATE_OUTPUT_BYTES)"
+        ))
+    };
+    let mut rendering = Rendering::new(input, max_output_bytes);
     match &custom.behaviour {
         Behaviour::Template { output, files } => {
             for (path, content) in files {
-                let rendered = path.render(input);
+                let rendered = path.render(&mut rendering).map_err(too_large)?;
                 if clean_path(&rendered).is_err() {
                     return Err(AgentError::InvalidInput(format!(
                         "the input makes the file path {rendered:?} leave the run's artifact folder"
                     )));
                 }
-                ctx.write(&rendered, content.render(input))?;
+                ctx.write(
+                    &rendered,
+                    content.render(&mut rendering).map_err(too_large)?,
+                )?;
             }
-            Ok(render_output(output, input))
+            output.render(&mut rendering).map_err(too_large)
         }
         Behaviour::Prompt(prompt) => match ctx
             .ask(
                 "You are a helpful assistant. Follow the instructions exactly.",
-                prompt.render(input),
+                prompt.render(&mut rendering).map_err(too_large)?,
             )
             .await
         {
@@ -710,11 +816,40 @@ mod tests {
             panic!("a template")
         };
         let input = json!({"name": "Ada Lovelace", "times": 3});
+        let mut rendering = Rendering::new(&input, 1000);
         assert_eq!(
-            render_output(&output, &input),
+            output.render(&mut rendering).unwrap(),
             json!({"greeting": "Hello ADA LOVELACE!", "times": 3})
         );
-        assert_eq!(files[0].0.render(&input), "greetings/ada-lovelace.txt");
+        assert_eq!(
+            files[0].0.render(&mut rendering).unwrap(),
+            "greetings/ada-lovelace.txt"
+        );
+    }
+
+    #[test]
+    fn rendering_stops_at_its_bound() {
+        let (_, behaviour) = compile(&greeter("a.txt")).unwrap();
+        let Behaviour::Template { output, .. } = behaviour else {
+            panic!("a template")
+        };
+        let input = json!({"name": "x".repeat(100), "times": 3});
+        // "greeting", "Hello ", 100 bytes of name, "!", "times" and the 3.
+        let exact = 8 + 6 + 100 + 1 + 5 + 1;
+        assert!(output.render(&mut Rendering::new(&input, exact)).is_ok());
+        assert!(
+            output
+                .render(&mut Rendering::new(&input, exact - 1))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_definition_past_its_size_is_refused() {
+        let mut large = greeter("a.txt");
+        large["description"] = json!("d".repeat(MAX_DEFINITION_BYTES));
+        let problems = compile(&large).unwrap_err();
+        assert_eq!(problems[0].path, "");
     }
 
     #[test]

@@ -114,6 +114,18 @@ fn run_message(run: Run) -> pb::AgentRun {
     }
 }
 
+/// The definition document in `definition_json`, or why there is none: text past
+/// [`custom::MAX_DEFINITION_BYTES`] is refused before it is parsed.
+fn definition_document(definition_json: &str) -> std::result::Result<Value, String> {
+    if definition_json.len() > custom::MAX_DEFINITION_BYTES {
+        return Err(format!(
+            "must be at most {} bytes",
+            custom::MAX_DEFINITION_BYTES
+        ));
+    }
+    serde_json::from_str(definition_json).map_err(|err| format!("not JSON: {err}"))
+}
+
 /// The client's own deadline (`grpc-timeout`, e.g. `500m`), if it sent one.
 fn grpc_timeout<T>(request: &Request<T>) -> Option<Duration> {
     let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
@@ -145,8 +157,8 @@ impl AgentApi {
     /// The agent a definition document describes, or INVALID_ARGUMENT naming each problem
     /// (fields prefixed with `definition_json.`).
     fn compile(&self, definition_json: &str) -> Result<(Value, crate::catalog::AgentSpec)> {
-        let document: Value = serde_json::from_str(definition_json)
-            .map_err(|err| RunnerError::invalid("definition_json", format!("not JSON: {err}")))?;
+        let document = definition_document(definition_json)
+            .map_err(|message| RunnerError::invalid("definition_json", message))?;
         let (spec, _) = custom::compile(&document).map_err(|problems| {
             RunnerError::Invalid(
                 problems
@@ -433,14 +445,14 @@ impl AgentService for AgentApi {
         request: Request<pb::ValidateAgentDefinitionRequest>,
     ) -> Reply<pb::ValidateAgentDefinitionResponse> {
         authorize(&request, "agents:read")?;
-        let document: Value = match serde_json::from_str(&request.get_ref().definition_json) {
+        let document = match definition_document(&request.get_ref().definition_json) {
             Ok(document) => document,
-            Err(err) => {
+            Err(message) => {
                 return Ok(Response::new(pb::ValidateAgentDefinitionResponse {
                     valid: false,
                     violations: vec![pb::FieldViolation {
                         field: String::new(),
-                        message: format!("not JSON: {err}"),
+                        message,
                     }],
                     agent: None,
                 }));

@@ -11,6 +11,7 @@
 
 mod agents;
 mod artifacts;
+mod bounded_json;
 mod catalog;
 mod custom;
 mod error;
@@ -77,7 +78,14 @@ pub struct Config {
     pub llm: Option<LlmConfig>,
     /// How often the token keys are fetched again from auth (`SANKALPA_JWKS_REFRESH_MS`).
     pub jwks_refresh: Duration,
+    /// The most a custom agent's template may render in one run, its output, files and prompt
+    /// together, in bytes (`SANKALPA_AGENTS_MAX_TEMPLATE_OUTPUT_BYTES`, default 1 MiB). Checked
+    /// while rendering: past it the run fails as `output_too_large`.
+    pub max_template_output_bytes: usize,
 }
+
+/// One MiB, the default of [`Config::max_template_output_bytes`].
+const DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES: usize = 1024 * 1024;
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -118,6 +126,10 @@ impl Config {
             )?,
             llm,
             jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", Duration::from_secs(60))?,
+            max_template_output_bytes: config::var(
+                "SANKALPA_AGENTS_MAX_TEMPLATE_OUTPUT_BYTES",
+                DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES,
+            )?,
         })
     }
 
@@ -140,6 +152,7 @@ impl Config {
             max_deadline: Duration::from_secs(15 * 60),
             llm: None,
             jwks_refresh: Duration::from_secs(60),
+            max_template_output_bytes: DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES,
         }
     }
 }
@@ -157,6 +170,7 @@ pub(crate) struct State {
     pub tasks: TaskTracker,
     pub default_deadline: Duration,
     pub max_deadline: Duration,
+    pub max_template_output_bytes: usize,
 }
 
 pub struct AgentRunner {
@@ -212,6 +226,7 @@ impl AgentRunner {
             tasks: TaskTracker::new(),
             default_deadline: config.default_deadline,
             max_deadline: config.max_deadline,
+            max_template_output_bytes: config.max_template_output_bytes,
         });
         let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
         let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;

@@ -326,7 +326,15 @@ async fn behave(
             custom::install(state, request).await
         }
         Kind::Builtin => agents::run(&agent.spec.name, ctx, &request.input).await,
-        Kind::Custom(definition) => custom::run(definition, ctx, &request.input).await,
+        Kind::Custom(definition) => {
+            custom::run(
+                definition,
+                ctx,
+                &request.input,
+                state.max_template_output_bytes,
+            )
+            .await
+        }
     }
 }
 

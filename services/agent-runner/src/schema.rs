@@ -13,9 +13,51 @@
 //! A schema is compiled once ([`Schema::compile`], at catalog load or custom-agent save) and then
 //! validates many documents; violations name the failing field as a path such as
 //! `input.entities[0].name`.
+//!
+//! Tenants write schemas (custom agents) and send the documents checked against them, so both
+//! are bounded. A schema nests at most [`MAX_SCHEMA_DEPTH`] deep, lists at most
+//! [`MAX_ENUM_VALUES`] values and [`MAX_PROPERTIES`] properties, and holds at most
+//! [`MAX_PATTERNS`] patterns of at most [`MAX_PATTERN_BYTES`], each compiled within
+//! [`PATTERN_SIZE_LIMIT`]. Validating a document stops after [`MAX_VIOLATIONS`] violations,
+//! each message and path cut short ([`Violation::new`]), and checks at most
+//! [`MAX_PATTERN_TEXT_BYTES`] of its text against patterns in at most [`MAX_VALIDATION_STEPS`]
+//! steps: a document failing in every one of 100,000 items, or quoting a large enum in each
+//! failure, costs no more than one failing twenty times.
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
+use sankalpa_kit::limits::truncate;
 use serde_json::Value;
+
+/// The most violations collected for one document (or one schema); past them checking stops.
+pub const MAX_VIOLATIONS: usize = 20;
+/// The longest violation message kept, in bytes; a longer one is cut.
+pub const MAX_VIOLATION_MESSAGE_BYTES: usize = 160;
+/// The longest violation path kept, in bytes; a longer one is cut and ends in `...`.
+pub const MAX_VIOLATION_PATH_BYTES: usize = 128;
+/// How deep schemas may nest in a schema (through `properties`, `items`,
+/// `additionalProperties` and `anyOf`).
+pub const MAX_SCHEMA_DEPTH: usize = 16;
+/// The most values an `enum` may list.
+pub const MAX_ENUM_VALUES: usize = 256;
+/// The most properties one object schema may declare.
+pub const MAX_PROPERTIES: usize = 256;
+/// The most `pattern`s one schema may hold: each compiled one costs memory for as long as the
+/// agent is cached.
+pub const MAX_PATTERNS: usize = 16;
+/// The longest `pattern`, in bytes.
+pub const MAX_PATTERN_BYTES: usize = 1024;
+/// The most a compiled pattern may take (regex's `size_limit`), and the most its lazy DFA may
+/// cache (`dfa_size_limit`). Matching costs time in proportion to this size times the text's
+/// length: `.{1000}\d` (1 MiB compiled) took 15 s over 1 MiB of text here, so the bound is a
+/// quarter of that. 100 repetitions of a Unicode class such as `\w` are past it; an ASCII class
+/// (`[A-Za-z0-9_]`, or `(?-u:\w)`) says the same in a few KiB.
+pub const PATTERN_SIZE_LIMIT: usize = 256 * 1024;
+/// The most text of one document checked against patterns, in bytes: past it, a string with a
+/// pattern is a violation. Bounds the time patterns take on one request to well under a second.
+pub const MAX_PATTERN_TEXT_BYTES: usize = 64 * 1024;
+/// The most (schema, value) pairs one validation visits: a document of 500,000 items against
+/// an `anyOf` of 3,000 options would otherwise take minutes. Past it the document is refused.
+pub const MAX_VALIDATION_STEPS: usize = 1_000_000;
 
 /// One problem, at `path` (into the schema when compiling, into the document when validating).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,12 +67,26 @@ pub struct Violation {
 }
 
 impl Violation {
-    fn new(path: &str, message: impl Into<String>) -> Self {
+    /// A violation with its path and message cut to [`MAX_VIOLATION_PATH_BYTES`] and
+    /// [`MAX_VIOLATION_MESSAGE_BYTES`].
+    pub fn new(path: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
         Self {
-            path: path.to_owned(),
-            message: message.into(),
+            path: cut_path(path),
+            message: truncate(&message, MAX_VIOLATION_MESSAGE_BYTES).into_owned(),
         }
     }
+}
+
+fn cut_path(path: &str) -> String {
+    if path.len() <= MAX_VIOLATION_PATH_BYTES {
+        return path.to_owned();
+    }
+    let mut end = MAX_VIOLATION_PATH_BYTES - 3;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &path[..end])
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,17 +187,19 @@ pub struct Schema {
 }
 
 impl Schema {
-    /// Compiles `source`, or lists every problem in it (paths into the schema, from `at`).
+    /// Compiles `source`, or lists the problems in it (paths into the schema, from `at`): at
+    /// most [`MAX_VIOLATIONS`] of them.
     pub fn compile(source: &Value, at: &str) -> Result<Self, Vec<Violation>> {
-        let mut problems = Vec::new();
-        let root = compile_node(source, at, &mut problems);
-        if problems.is_empty() {
+        let mut compiler = Compiler::default();
+        let root = compiler.node(source, at, 1);
+        if compiler.problems.is_empty() {
             Ok(Self {
                 root,
                 source: source.clone(),
             })
         } else {
-            Err(problems)
+            compiler.problems.truncate(MAX_VIOLATIONS);
+            Err(compiler.problems)
         }
     }
 
@@ -154,118 +212,207 @@ impl Schema {
         self.root.types == [Type::Object]
     }
 
-    /// Every way `document` fails the schema, naming fields from `root` (e.g. "input").
+    /// The ways `document` fails the schema, naming fields from `root` (e.g. "input"): the
+    /// first [`MAX_VIOLATIONS`] found.
     pub fn validate(&self, document: &Value, root: &str) -> Vec<Violation> {
-        let mut problems = Vec::new();
-        validate_node(&self.root, document, root, &mut problems);
-        problems
+        let mut found = Found::new(MAX_VIOLATIONS);
+        let mut budget = Budget {
+            steps: MAX_VALIDATION_STEPS,
+            pattern_text: MAX_PATTERN_TEXT_BYTES,
+        };
+        let at = Path::Root(root);
+        validate_node(&self.root, document, &at, &mut found, &mut budget);
+        // A document not checked to its end is refused, whatever the part checked said.
+        if budget.steps == 0 {
+            found.push(
+                &at,
+                format!("is too large to check against its schema in {MAX_VALIDATION_STEPS} steps"),
+            );
+        }
+        found.violations
     }
 }
 
-fn compile_node(schema: &Value, at: &str, problems: &mut Vec<Violation>) -> Node {
-    let Some(map) = schema.as_object() else {
-        problems.push(Violation::new(at, "a schema must be an object"));
-        return Node::default();
-    };
-    let mut node = Node::default();
-    for (keyword, value) in map {
-        let here = format!("{at}.{keyword}");
-        match keyword.as_str() {
-            "type" => node.types = compile_types(value, &here, problems),
-            "properties" => match value.as_object() {
-                Some(properties) => {
-                    for (name, property) in properties {
-                        let child = compile_node(property, &format!("{here}.{name}"), problems);
-                        node.properties.push((name.clone(), child));
+/// What compiling one schema has found so far.
+#[derive(Default)]
+struct Compiler {
+    problems: Vec<Violation>,
+    patterns: usize,
+}
+
+impl Compiler {
+    fn problem(&mut self, at: &str, message: impl Into<String>) {
+        self.problems.push(Violation::new(at, message));
+    }
+
+    fn node(&mut self, schema: &Value, at: &str, depth: usize) -> Node {
+        let Some(map) = schema.as_object() else {
+            self.problem(at, "a schema must be an object");
+            return Node::default();
+        };
+        if depth > MAX_SCHEMA_DEPTH {
+            self.problem(
+                at,
+                format!("nests schemas deeper than {MAX_SCHEMA_DEPTH} levels"),
+            );
+            return Node::default();
+        }
+        let mut node = Node::default();
+        for (keyword, value) in map {
+            // A schema can hold thousands of problems; past what is reported, stop looking.
+            if self.problems.len() >= MAX_VIOLATIONS {
+                break;
+            }
+            let here = format!("{at}.{keyword}");
+            match keyword.as_str() {
+                "type" => node.types = self.types(value, &here),
+                "properties" => match value.as_object() {
+                    Some(properties) if properties.len() > MAX_PROPERTIES => self.problem(
+                        &here,
+                        format!(
+                            "declares {} properties; at most {MAX_PROPERTIES} are allowed",
+                            properties.len()
+                        ),
+                    ),
+                    Some(properties) => {
+                        for (name, property) in properties {
+                            let child = self.node(property, &format!("{here}.{name}"), depth + 1);
+                            node.properties.push((name.clone(), child));
+                        }
+                    }
+                    None => self.problem(&here, "must be an object of schemas"),
+                },
+                "required" => match string_list(value) {
+                    Some(names) if names.len() > MAX_PROPERTIES => self.problem(
+                        &here,
+                        format!("names more than {MAX_PROPERTIES} properties"),
+                    ),
+                    Some(names) => node.required = names,
+                    None => self.problem(&here, "must be an array of names"),
+                },
+                "additionalProperties" => {
+                    node.additional = match value {
+                        Value::Bool(true) => Additional::Allowed,
+                        Value::Bool(false) => Additional::Forbidden,
+                        other => Additional::Schema(Box::new(self.node(other, &here, depth + 1))),
                     }
                 }
-                None => problems.push(Violation::new(&here, "must be an object of schemas")),
-            },
-            "required" => match string_list(value) {
-                Some(names) => node.required = names,
-                None => problems.push(Violation::new(&here, "must be an array of names")),
-            },
-            "additionalProperties" => {
-                node.additional = match value {
-                    Value::Bool(true) => Additional::Allowed,
-                    Value::Bool(false) => Additional::Forbidden,
-                    other => Additional::Schema(Box::new(compile_node(other, &here, problems))),
+                "items" => node.items = Some(Box::new(self.node(value, &here, depth + 1))),
+                "enum" => match value.as_array() {
+                    Some(values) if values.len() > MAX_ENUM_VALUES => self.problem(
+                        &here,
+                        format!(
+                            "lists {} values; at most {MAX_ENUM_VALUES} are allowed",
+                            values.len()
+                        ),
+                    ),
+                    Some(values) if !values.is_empty() => node.allowed = Some(values.clone()),
+                    _ => self.problem(&here, "must be a non-empty array"),
+                },
+                "const" => node.constant = Some(value.clone()),
+                "anyOf" => match value.as_array() {
+                    Some(schemas) if !schemas.is_empty() => {
+                        node.any_of = schemas
+                            .iter()
+                            .enumerate()
+                            .map(|(i, s)| self.node(s, &format!("{here}[{i}]"), depth + 1))
+                            .collect();
+                    }
+                    _ => self.problem(&here, "must be a non-empty array of schemas"),
+                },
+                "minimum" | "maximum" => match value.as_f64() {
+                    Some(bound) if keyword == "minimum" => node.minimum = Some(bound),
+                    Some(bound) => node.maximum = Some(bound),
+                    None => self.problem(&here, "must be a number"),
+                },
+                "minLength" | "maxLength" | "minItems" | "maxItems" => {
+                    match value.as_u64().and_then(|n| usize::try_from(n).ok()) {
+                        Some(n) => match keyword.as_str() {
+                            "minLength" => node.min_length = Some(n),
+                            "maxLength" => node.max_length = Some(n),
+                            "minItems" => node.min_items = Some(n),
+                            _ => node.max_items = Some(n),
+                        },
+                        None => self.problem(&here, "must be a whole number"),
+                    }
                 }
+                "pattern" => node.pattern = self.pattern(value, &here),
+                known if ANNOTATIONS.contains(&known) => {}
+                unknown => self.problem(&here, format!("the keyword {unknown:?} is not supported")),
             }
-            "items" => node.items = Some(Box::new(compile_node(value, &here, problems))),
-            "enum" => match value.as_array() {
-                Some(values) if !values.is_empty() => node.allowed = Some(values.clone()),
-                _ => problems.push(Violation::new(&here, "must be a non-empty array")),
-            },
-            "const" => node.constant = Some(value.clone()),
-            "anyOf" => match value.as_array() {
-                Some(schemas) if !schemas.is_empty() => {
-                    node.any_of = schemas
-                        .iter()
-                        .enumerate()
-                        .map(|(i, s)| compile_node(s, &format!("{here}[{i}]"), problems))
-                        .collect();
-                }
-                _ => problems.push(Violation::new(
-                    &here,
-                    "must be a non-empty array of schemas",
-                )),
-            },
-            "minimum" | "maximum" => match value.as_f64() {
-                Some(bound) if keyword == "minimum" => node.minimum = Some(bound),
-                Some(bound) => node.maximum = Some(bound),
-                None => problems.push(Violation::new(&here, "must be a number")),
-            },
-            "minLength" | "maxLength" | "minItems" | "maxItems" => {
-                match value.as_u64().and_then(|n| usize::try_from(n).ok()) {
-                    Some(n) => match keyword.as_str() {
-                        "minLength" => node.min_length = Some(n),
-                        "maxLength" => node.max_length = Some(n),
-                        "minItems" => node.min_items = Some(n),
-                        _ => node.max_items = Some(n),
-                    },
-                    None => problems.push(Violation::new(&here, "must be a whole number")),
-                }
+        }
+        for name in &node.required {
+            let declared = node.properties.iter().any(|(p, _)| p == name);
+            if !declared && matches!(node.additional, Additional::Forbidden) {
+                self.problem(
+                    &format!("{at}.required"),
+                    format!(
+                        "{name:?} is required but cannot be given (additionalProperties is false)"
+                    ),
+                );
             }
-            "pattern" => match value.as_str().map(Regex::new) {
-                Some(Ok(regex)) => node.pattern = Some(regex),
-                Some(Err(err)) => {
-                    problems.push(Violation::new(&here, format!("not a valid pattern: {err}")))
-                }
-                None => problems.push(Violation::new(&here, "must be a string")),
-            },
-            known if ANNOTATIONS.contains(&known) => {}
-            unknown => problems.push(Violation::new(
-                &here,
-                format!("the keyword {unknown:?} is not supported"),
-            )),
         }
+        node
     }
-    for name in &node.required {
-        let declared = node.properties.iter().any(|(p, _)| p == name);
-        if !declared && matches!(node.additional, Additional::Forbidden) {
-            problems.push(Violation::new(
-                &format!("{at}.required"),
-                format!("{name:?} is required but cannot be given (additionalProperties is false)"),
-            ));
-        }
-    }
-    node
-}
 
-fn compile_types(value: &Value, at: &str, problems: &mut Vec<Violation>) -> Vec<Type> {
-    let names = match value {
-        Value::String(name) => vec![name.clone()],
-        other => string_list(other).unwrap_or_default(),
-    };
-    let types: Vec<Type> = names.iter().filter_map(|n| Type::parse(n)).collect();
-    if types.is_empty() || types.len() != names.len() {
-        problems.push(Violation::new(
-            at,
-            "must name JSON types (object, array, string, number, integer, boolean, null)",
-        ));
+    fn types(&mut self, value: &Value, at: &str) -> Vec<Type> {
+        let names = match value {
+            Value::String(name) => vec![name.clone()],
+            other => string_list(other).unwrap_or_default(),
+        };
+        let types: Vec<Type> = names.iter().filter_map(|n| Type::parse(n)).collect();
+        if types.is_empty() || types.len() != names.len() {
+            self.problem(
+                at,
+                "must name JSON types (object, array, string, number, integer, boolean, null)",
+            );
+        }
+        types
     }
-    types
+
+    /// The regex a `pattern` compiles to within [`PATTERN_SIZE_LIMIT`].
+    fn pattern(&mut self, value: &Value, at: &str) -> Option<Regex> {
+        let Some(source) = value.as_str() else {
+            self.problem(at, "must be a string");
+            return None;
+        };
+        self.patterns += 1;
+        if self.patterns > MAX_PATTERNS {
+            self.problem(
+                at,
+                format!("is one pattern too many: a schema holds at most {MAX_PATTERNS}"),
+            );
+            return None;
+        }
+        if source.len() > MAX_PATTERN_BYTES {
+            self.problem(
+                at,
+                format!("must be at most {MAX_PATTERN_BYTES} bytes long"),
+            );
+            return None;
+        }
+        let compiled = RegexBuilder::new(source)
+            .size_limit(PATTERN_SIZE_LIMIT)
+            .dfa_size_limit(PATTERN_SIZE_LIMIT)
+            .build();
+        match compiled {
+            Ok(regex) => Some(regex),
+            Err(regex::Error::CompiledTooBig(_)) => {
+                self.problem(
+                    at,
+                    format!(
+                        "compiles to more than {PATTERN_SIZE_LIMIT} bytes: repeat Unicode \
+                         classes less, or use ASCII ones ([A-Za-z0-9_], (?-u:\\w))"
+                    ),
+                );
+                None
+            }
+            Err(err) => {
+                self.problem(at, format!("not a valid pattern: {err}"));
+                None
+            }
+        }
+    }
 }
 
 fn string_list(value: &Value) -> Option<Vec<String>> {
@@ -276,55 +423,175 @@ fn string_list(value: &Value) -> Option<Vec<String>> {
         .collect()
 }
 
-fn validate_node(node: &Node, value: &Value, at: &str, problems: &mut Vec<Violation>) {
+/// Where a value is in the document being validated. Only a violation writes it out, so a
+/// document with long keys nested deep costs nothing until something is wrong with it.
+enum Path<'a> {
+    Root(&'a str),
+    Field(&'a Path<'a>, &'a str),
+    Item(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    /// The path as text such as `input.entities[0].name`, cut as [`Violation::new`] cuts it.
+    fn render(&self) -> String {
+        let mut segments = Vec::new();
+        let mut at = self;
+        let root = loop {
+            match at {
+                Path::Root(root) => break *root,
+                Path::Field(parent, _) | Path::Item(parent, _) => {
+                    segments.push(at);
+                    at = parent;
+                }
+            }
+        };
+        let mut text = root.to_owned();
+        for segment in segments.iter().rev() {
+            if text.len() > MAX_VIOLATION_PATH_BYTES {
+                break;
+            }
+            match segment {
+                Path::Field(_, name) => {
+                    text.push('.');
+                    // A key can be megabytes long; what is past the cut is never needed.
+                    let mut end = name.len().min(MAX_VIOLATION_PATH_BYTES + 1);
+                    while !name.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text.push_str(&name[..end]);
+                }
+                Path::Item(_, index) => text.push_str(&format!("[{index}]")),
+                Path::Root(_) => {}
+            }
+        }
+        text
+    }
+}
+
+/// The violations of a document found so far, up to a limit.
+struct Found {
+    violations: Vec<Violation>,
+    /// How many were found, written out or not.
+    count: usize,
+    limit: usize,
+    /// Counts without writing anything out: whether an `anyOf` option holds needs no message.
+    quiet: bool,
+}
+
+impl Found {
+    fn new(limit: usize) -> Self {
+        Self {
+            violations: Vec::new(),
+            count: 0,
+            limit,
+            quiet: false,
+        }
+    }
+
+    fn quiet() -> Self {
+        Self {
+            quiet: true,
+            ..Self::new(1)
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.count >= self.limit
+    }
+
+    fn push(&mut self, at: &Path<'_>, message: impl Into<String>) {
+        if self.full() {
+            return;
+        }
+        self.count += 1;
+        if !self.quiet {
+            self.violations.push(Violation::new(&at.render(), message));
+        }
+    }
+}
+
+/// What one validation may still spend.
+struct Budget {
+    steps: usize,
+    pattern_text: usize,
+}
+
+/// "must be one of ..." listing as many of `allowed` as fit in a violation message.
+fn one_of(allowed: &[Value]) -> String {
+    let mut message = "must be one of ".to_owned();
+    for (i, value) in allowed.iter().enumerate() {
+        if message.len() >= MAX_VIOLATION_MESSAGE_BYTES {
+            message.push_str(&format!(" ({} values)", allowed.len()));
+            break;
+        }
+        if i > 0 {
+            message.push_str(", ");
+        }
+        message.push_str(&crate::bounded_json::text(
+            value,
+            MAX_VIOLATION_MESSAGE_BYTES,
+        ));
+    }
+    message
+}
+
+fn validate_node(
+    node: &Node,
+    value: &Value,
+    at: &Path<'_>,
+    found: &mut Found,
+    budget: &mut Budget,
+) {
+    if found.full() || budget.steps == 0 {
+        return;
+    }
+    budget.steps -= 1;
     if !node.types.is_empty() && !node.types.iter().any(|t| t.matches(value)) {
         let names: Vec<&str> = node.types.iter().map(|t| t.name()).collect();
-        problems.push(Violation::new(
-            at,
-            format!("must be {}", names.join(" or ")),
-        ));
+        found.push(at, format!("must be {}", names.join(" or ")));
         return;
     }
     if let Some(allowed) = &node.allowed
         && !allowed.contains(value)
     {
-        let listed: Vec<String> = allowed.iter().map(Value::to_string).collect();
-        problems.push(Violation::new(
-            at,
-            format!("must be one of {}", listed.join(", ")),
-        ));
+        found.push(at, one_of(allowed));
     }
     if let Some(constant) = &node.constant
         && constant != value
     {
-        problems.push(Violation::new(at, format!("must be {constant}")));
+        let expected = crate::bounded_json::text(constant, MAX_VIOLATION_MESSAGE_BYTES);
+        found.push(at, format!("must be {expected}"));
     }
     if !node.any_of.is_empty()
         && !node.any_of.iter().any(|option| {
-            let mut scratch = Vec::new();
-            validate_node(option, value, at, &mut scratch);
-            scratch.is_empty()
+            // Whether the option holds, which its first violation settles.
+            let mut scratch = Found::quiet();
+            validate_node(option, value, at, &mut scratch, budget);
+            scratch.count == 0
         })
     {
-        problems.push(Violation::new(at, "matches none of the allowed forms"));
+        found.push(at, "matches none of the allowed forms");
     }
     match value {
         Value::Object(map) => {
             for name in &node.required {
                 if !map.contains_key(name) {
-                    problems.push(Violation::new(&format!("{at}.{name}"), "is required"));
+                    found.push(&Path::Field(at, name), "is required");
                 }
             }
             for (key, child) in map {
-                let here = format!("{at}.{key}");
+                if found.full() {
+                    return;
+                }
+                let here = Path::Field(at, key);
                 match node.properties.iter().find(|(name, _)| name == key) {
-                    Some((_, schema)) => validate_node(schema, child, &here, problems),
+                    Some((_, schema)) => validate_node(schema, child, &here, found, budget),
                     None => match &node.additional {
                         Additional::Allowed => {}
-                        Additional::Forbidden => {
-                            problems.push(Violation::new(&here, "is not an accepted field"))
+                        Additional::Forbidden => found.push(&here, "is not an accepted field"),
+                        Additional::Schema(schema) => {
+                            validate_node(schema, child, &here, found, budget)
                         }
-                        Additional::Schema(schema) => validate_node(schema, child, &here, problems),
                     },
                 }
             }
@@ -333,19 +600,19 @@ fn validate_node(node: &Node, value: &Value, at: &str, problems: &mut Vec<Violat
             if let Some(min) = node.min_items
                 && items.len() < min
             {
-                problems.push(Violation::new(
-                    at,
-                    format!("must have at least {min} items"),
-                ));
+                found.push(at, format!("must have at least {min} items"));
             }
             if let Some(max) = node.max_items
                 && items.len() > max
             {
-                problems.push(Violation::new(at, format!("must have at most {max} items")));
+                found.push(at, format!("must have at most {max} items"));
             }
             if let Some(schema) = &node.items {
                 for (i, item) in items.iter().enumerate() {
-                    validate_node(schema, item, &format!("{at}[{i}]"), problems);
+                    if found.full() {
+                        return;
+                    }
+                    validate_node(schema, item, &Path::Item(at, i), found, budget);
                 }
             }
         }
@@ -359,23 +626,29 @@ fn validate_node(node: &Node, value: &Value, at: &str, problems: &mut Vec<Violat
                 } else {
                     format!("must be at least {min} characters long")
                 };
-                problems.push(Violation::new(at, message));
+                found.push(at, message);
             }
             if let Some(max) = node.max_length
                 && length > max
             {
-                problems.push(Violation::new(
-                    at,
-                    format!("must be at most {max} characters long"),
-                ));
+                found.push(at, format!("must be at most {max} characters long"));
             }
-            if let Some(pattern) = &node.pattern
-                && !pattern.is_match(text)
-            {
-                problems.push(Violation::new(
-                    at,
-                    format!("must match the pattern {}", pattern.as_str()),
-                ));
+            if let Some(pattern) = &node.pattern {
+                match budget.pattern_text.checked_sub(text.len()) {
+                    None => found.push(
+                        at,
+                        format!(
+                            "is past the {MAX_PATTERN_TEXT_BYTES} bytes of text a document may \
+                             have checked against patterns"
+                        ),
+                    ),
+                    Some(left) => {
+                        budget.pattern_text = left;
+                        if !pattern.is_match(text) {
+                            found.push(at, format!("must match the pattern {}", pattern.as_str()));
+                        }
+                    }
+                }
             }
         }
         Value::Number(number) => {
@@ -383,12 +656,12 @@ fn validate_node(node: &Node, value: &Value, at: &str, problems: &mut Vec<Violat
             if let Some(min) = node.minimum
                 && n < min
             {
-                problems.push(Violation::new(at, format!("must be at least {min}")));
+                found.push(at, format!("must be at least {min}"));
             }
             if let Some(max) = node.maximum
                 && n > max
             {
-                problems.push(Violation::new(at, format!("must be at most {max}")));
+                found.push(at, format!("must be at most {max}"));
             }
         }
         Value::Bool(_) | Value::Null => {}
@@ -481,5 +754,91 @@ mod tests {
             "{paths:?}"
         );
         assert!(paths.contains(&"input_schema.oneOf"), "{paths:?}");
+    }
+
+    #[test]
+    fn a_document_failing_everywhere_gets_twenty_short_violations() {
+        let allowed: Vec<String> = (0..200).map(|i| format!("value-{i:04}")).collect();
+        let schema = schema(json!({"type": "array", "items": {"enum": allowed}}));
+        let problems = schema.validate(&json!(vec!["nope"; 100_000]), "input");
+        assert_eq!(problems.len(), MAX_VIOLATIONS);
+        assert_eq!(problems[19].path, "input[19]");
+        for problem in &problems {
+            assert!(problem.message.len() <= MAX_VIOLATION_MESSAGE_BYTES);
+            assert!(problem.message.starts_with("must be one of \"value-0000\""));
+        }
+    }
+
+    #[test]
+    fn paths_through_long_keys_are_cut() {
+        let key = "k".repeat(1 << 20);
+        let schema = schema(json!({"type": "object", "additionalProperties": false}));
+        let problems = schema.validate(&json!({ key: 1 }), "input");
+        assert!(problems[0].path.len() <= MAX_VIOLATION_PATH_BYTES);
+        assert!(problems[0].path.starts_with("input.kkk"));
+        assert!(problems[0].path.ends_with("..."));
+    }
+
+    #[test]
+    fn a_document_too_large_to_check_is_refused() {
+        let options: Vec<Value> = (0..100).map(|_| json!({"type": "string"})).collect();
+        let schema = schema(json!({"type": "array", "items": {"anyOf": options}}));
+        let problems = schema.validate(&json!(vec![1; 20_000]), "input");
+        assert_eq!(problems.len(), MAX_VIOLATIONS);
+        let problems = schema.validate(&json!(vec!["ok"; 20_000]), "input");
+        assert!(problems.is_empty(), "{problems:?}");
+        let problems = schema.validate(&json!(vec![json!("ok"); 1_000_001]), "input");
+        assert_eq!(problems[0].path, "input");
+        assert!(problems[0].message.contains("steps"));
+    }
+
+    #[test]
+    fn patterns_check_a_bounded_amount_of_text() {
+        let schema =
+            schema(json!({"type": "array", "items": {"type": "string", "pattern": "^a+$"}}));
+        let chunk = "a".repeat(1024);
+        assert!(
+            schema
+                .validate(&json!(vec![&chunk; 64]), "input")
+                .is_empty()
+        );
+        let problems = schema.validate(&json!(vec![&chunk; 65]), "input");
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path, "input[64]");
+    }
+
+    #[test]
+    fn schemas_past_their_bounds_are_refused_naming_the_keyword() {
+        let mut deep = json!({"type": "string"});
+        for _ in 0..MAX_SCHEMA_DEPTH {
+            deep = json!({"type": "array", "items": deep});
+        }
+        let wide: serde_json::Map<String, Value> = (0..=MAX_PROPERTIES)
+            .map(|i| (format!("p{i}"), json!({})))
+            .collect();
+        let patterns: serde_json::Map<String, Value> = (0..=MAX_PATTERNS)
+            .map(|i| (format!("p{i:02}"), json!({"pattern": "^x$"})))
+            .collect();
+        for (source, path) in [
+            (deep, format!("s{}", ".items".repeat(MAX_SCHEMA_DEPTH))),
+            (
+                json!({"enum": vec![1; MAX_ENUM_VALUES + 1]}),
+                "s.enum".to_owned(),
+            ),
+            (json!({"properties": wide}), "s.properties".to_owned()),
+            (
+                json!({"properties": patterns}),
+                "s.properties.p16.pattern".to_owned(),
+            ),
+            (
+                json!({"pattern": "a".repeat(MAX_PATTERN_BYTES + 1)}),
+                "s.pattern".to_owned(),
+            ),
+            (json!({"pattern": "\\w{100}"}), "s.pattern".to_owned()),
+        ] {
+            let problems = Schema::compile(&source, "s").unwrap_err();
+            assert_eq!(problems.len(), 1, "{path}: {problems:?}");
+            assert_eq!(problems[0].path, path);
+        }
     }
 }

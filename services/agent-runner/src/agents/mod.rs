@@ -87,6 +87,9 @@ pub enum AgentError {
     /// A service the agent needs (memory) did not answer.
     #[error("{0}")]
     Unavailable(String),
+    /// The agent would produce more than it may (a custom agent's template past its bound).
+    #[error("{0}")]
+    OutputTooLarge(String),
 }
 
 impl AgentError {
@@ -97,6 +100,7 @@ impl AgentError {
             Self::Failed(_) => "agent_failed",
             Self::Llm(_) => "llm_failed",
             Self::Unavailable(_) => "unavailable",
+            Self::OutputTooLarge(_) => "output_too_large",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! against the local NATS and a temporary object folder.
 
 mod agents;
+mod bounds;
 mod catalog;
 mod custom;
 mod events;
