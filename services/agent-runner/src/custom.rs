@@ -16,6 +16,8 @@
 //! [`MAX_DEFINITION_BYTES`], with the schema bounds of [`crate::schema`].
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sankalpa_kit::limits::json_len_exceeds;
@@ -27,6 +29,7 @@ use crate::agents::{AgentError, Context};
 use crate::artifacts::clean_path;
 use crate::bounded_json;
 use crate::catalog::{Agent, AgentSpec, Kind, RawSpec};
+use crate::definitions::Stamp;
 use crate::error::{Result, RunnerError};
 use crate::schema::Violation;
 
@@ -432,16 +435,8 @@ pub async fn install(
     let input = &request.input;
     let tenant = Uuid::parse_str(&request.tenant)
         .map_err(|_| AgentError::Failed("the run has no tenant".to_owned()))?;
-    let (definition, installed_from) = if request.agent.spec.name == "self_replicator" {
-        let description = input
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        (
-            draft(description, input.get("name").and_then(Value::as_str)),
-            String::new(),
-        )
-    } else {
+    let loader = request.agent.spec.name == "plugin_loader";
+    let (definition, installed_from) = if loader {
         let from = input
             .get("installed_from")
             .and_then(Value::as_str)
@@ -451,8 +446,20 @@ pub async fn install(
             input.get("definition").cloned().unwrap_or(Value::Null),
             from,
         )
+    } else {
+        let description = input
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        (
+            draft(description, input.get("name").and_then(Value::as_str)),
+            String::new(),
+        )
     };
-    let (spec, _) = compile(&definition).map_err(|problems| {
+    let (definition, compiled) = compile_apart(definition)
+        .await
+        .map_err(|err| AgentError::Failed(err.to_string()))?;
+    let (spec, behaviour) = compiled.map_err(|problems| {
         let listed: Vec<String> = problems
             .iter()
             .map(|v| format!("{}: {}", v.path, v.message))
@@ -468,30 +475,22 @@ pub async fn install(
             spec.name
         )));
     }
-    let stored = match get(&state.pool, tenant, &spec.name).await {
-        Ok(None) => create(
-            &state.pool,
-            tenant,
-            &spec,
-            &definition,
-            &request.caller,
-            &installed_from,
-        )
-        .await
-        .map(|a| (a, "installed")),
-        Ok(Some(_)) if request.agent.spec.name == "plugin_loader" => update(
-            &state.pool,
-            tenant,
-            &spec,
-            &definition,
-            None,
-            &installed_from,
-        )
-        .await
-        .map(|a| (a, "updated")),
-        Ok(Some(_)) => Err(RunnerError::AlreadyExists(format!(
-            "an agent named {} already exists",
-            spec.name
+    let name = spec.name.clone();
+    let compiled = Compiled {
+        spec,
+        behaviour,
+        definition: definition.clone(),
+    };
+    // plugin_loader replaces an agent of the same name; self_replicator never does.
+    let stored = match exists(&state.pool, tenant, &name).await {
+        Ok(false) => create(state, tenant, compiled, &request.caller, &installed_from)
+            .await
+            .map(|agent| (agent, "installed")),
+        Ok(true) if loader => update(state, tenant, compiled, None, &installed_from)
+            .await
+            .map(|agent| (agent, "updated")),
+        Ok(true) => Err(RunnerError::AlreadyExists(format!(
+            "an agent named {name} already exists"
         ))),
         Err(err) => Err(err),
     };
@@ -502,10 +501,7 @@ pub async fn install(
             AgentError::Failed("the agent could not be stored".to_owned())
         }
     })?;
-    let revision = match &agent.kind {
-        Kind::Custom(custom) => custom.revision,
-        Kind::Builtin => 0,
-    };
+    let revision = Stamp::of(&agent).map_or(0, |stamp| stamp.revision);
     Ok(
         json!({"agent": agent.spec.name, "revision": revision, "action": action, "definition": definition}),
     )
@@ -558,9 +554,34 @@ pub async fn run(
     }
 }
 
+/// A definition that compiled, ready to be stored and run.
+pub struct Compiled {
+    pub spec: AgentSpec,
+    pub behaviour: Behaviour,
+    pub definition: Value,
+}
+
+/// Compiles `document` on the blocking threads (building a definition's patterns can take
+/// milliseconds), counted in `agent_definitions_compiled_total`; the document comes back with
+/// the outcome.
+pub async fn compile_apart(
+    document: Value,
+) -> Result<(
+    Value,
+    std::result::Result<(AgentSpec, Behaviour), Vec<Violation>>,
+)> {
+    metrics::counter!("agent_definitions_compiled_total").increment(1);
+    tokio::task::spawn_blocking(move || {
+        let compiled = compile(&document);
+        (document, compiled)
+    })
+    .await
+    .map_err(|err| RunnerError::Internal(anyhow::anyhow!("compiling a definition failed: {err}")))
+}
+
+/// What is stored beside a definition.
 #[derive(sqlx::FromRow)]
-struct Row {
-    definition: Value,
+struct Stored {
     revision: i64,
     created_by: String,
     installed_from: String,
@@ -568,121 +589,246 @@ struct Row {
     updated_at: DateTime<Utc>,
 }
 
-macro_rules! columns {
-    () => {
-        "definition, revision, created_by, installed_from, created_at, updated_at"
-    };
+/// A stored agent as a load finds it: its definition only when the cache does not hold the
+/// agent at this revision.
+#[derive(sqlx::FromRow)]
+struct Found {
+    name: String,
+    definition: Option<Value>,
+    #[sqlx(flatten)]
+    stored: Stored,
 }
 
-fn agent_of(row: Row) -> Result<Agent> {
-    let (spec, behaviour) = compile(&row.definition).map_err(|problems| {
-        RunnerError::Internal(anyhow::anyhow!(
-            "a stored definition no longer compiles: {problems:?}"
-        ))
-    })?;
-    Ok(Agent {
-        spec,
-        kind: Kind::Custom(Box::new(Custom {
-            behaviour,
-            definition: row.definition,
-            revision: u64::try_from(row.revision).unwrap_or(1),
-            created_by: row.created_by,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            installed_from: row.installed_from,
-        })),
+impl Stored {
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            revision: u64::try_from(self.revision).unwrap_or(1),
+            updated_at: self.updated_at,
+        }
+    }
+
+    fn agent(self, compiled: Compiled) -> Agent {
+        let stamp = self.stamp();
+        Agent {
+            spec: compiled.spec,
+            kind: Kind::Custom(Box::new(Custom {
+                behaviour: compiled.behaviour,
+                definition: compiled.definition,
+                revision: stamp.revision,
+                created_by: self.created_by,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+                installed_from: self.installed_from,
+            })),
+        }
+    }
+}
+
+/// The tenant's agents `names` as stored now, each with the definition unless the cache holds
+/// the agent at the stored revision (`stamps`, one per name, `None` where it holds nothing).
+async fn find(
+    pool: &PgPool,
+    tenant: Uuid,
+    names: &[String],
+    stamps: &[Option<Stamp>],
+) -> Result<Vec<Found>> {
+    let revisions: Vec<Option<i64>> = stamps
+        .iter()
+        .map(|stamp| stamp.and_then(|s| i64::try_from(s.revision).ok()))
+        .collect();
+    let written: Vec<Option<DateTime<Utc>>> = stamps
+        .iter()
+        .map(|stamp| stamp.map(|s| s.updated_at))
+        .collect();
+    let found = sqlx::query_as(
+        "SELECT a.name, a.revision, a.created_by, a.installed_from, a.created_at, a.updated_at,
+                CASE WHEN a.revision = c.revision AND a.updated_at = c.updated_at
+                     THEN NULL ELSE a.definition END AS definition
+         FROM agents.custom_agents a
+         JOIN unnest($2::text[], $3::bigint[], $4::timestamptz[]) AS c(name, revision, updated_at)
+           ON a.name = c.name
+         WHERE a.tenant_id = $1",
+    )
+    .bind(tenant)
+    .bind(names)
+    .bind(revisions)
+    .bind(written)
+    .fetch_all(pool)
+    .await?;
+    Ok(found)
+}
+
+/// The tenant's stored agents among `names`, by name: compiled, from the cache where it holds
+/// the stored revision. A definition that no longer compiles (stored before a bound it breaks)
+/// is there as the reason it cannot be used.
+pub async fn load(
+    state: &crate::State,
+    tenant: Uuid,
+    names: &[String],
+) -> Result<HashMap<String, std::result::Result<Arc<Agent>, String>>> {
+    let stamps: Vec<Option<Stamp>> = names
+        .iter()
+        .map(|name| state.compiled.stamp(tenant, name))
+        .collect();
+    let mut loaded = HashMap::new();
+    let mut evicted = Vec::new();
+    for found in find(&state.pool, tenant, names, &stamps).await? {
+        let agent = match found.definition {
+            Some(definition) => compile_stored(state, tenant, found.stored, definition).await?,
+            None => match state
+                .compiled
+                .get(tenant, &found.name, found.stored.stamp())
+            {
+                Some(agent) => Ok(agent),
+                // Let go of since its stamp was read: asked again below, with its definition.
+                None => {
+                    evicted.push(found.name);
+                    continue;
+                }
+            },
+        };
+        loaded.insert(found.name, agent);
+    }
+    if !evicted.is_empty() {
+        let unknown = vec![None; evicted.len()];
+        for found in find(&state.pool, tenant, &evicted, &unknown).await? {
+            if let Some(definition) = found.definition {
+                let agent = compile_stored(state, tenant, found.stored, definition).await?;
+                loaded.insert(found.name, agent);
+            }
+        }
+    }
+    Ok(loaded)
+}
+
+async fn compile_stored(
+    state: &crate::State,
+    tenant: Uuid,
+    stored: Stored,
+    definition: Value,
+) -> Result<std::result::Result<Arc<Agent>, String>> {
+    let (definition, compiled) = compile_apart(definition).await?;
+    Ok(match compiled {
+        Ok((spec, behaviour)) => {
+            let agent = Arc::new(stored.agent(Compiled {
+                spec,
+                behaviour,
+                definition,
+            }));
+            state.compiled.insert(tenant, agent.clone());
+            Ok(agent)
+        }
+        Err(problems) => {
+            let first = problems
+                .first()
+                .map(|v| format!("{}: {}", v.path, v.message))
+                .unwrap_or_default();
+            Err(format!(
+                "its stored definition no longer passes this service's checks ({first}); \
+                 define it again"
+            ))
+        }
     })
 }
 
-pub async fn get(pool: &PgPool, tenant: Uuid, name: &str) -> Result<Option<Agent>> {
-    let row: Option<Row> = sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM agents.custom_agents WHERE tenant_id = $1 AND name = $2"
-    ))
-    .bind(tenant)
-    .bind(name)
-    .fetch_optional(pool)
-    .await?;
-    row.map(agent_of).transpose()
+/// The tenant's agent `name`, if it has one.
+pub async fn get(state: &crate::State, tenant: Uuid, name: &str) -> Result<Option<Arc<Agent>>> {
+    match load(state, tenant, &[name.to_owned()]).await?.remove(name) {
+        None => Ok(None),
+        Some(Ok(agent)) => Ok(Some(agent)),
+        Some(Err(reason)) => Err(RunnerError::Precondition(format!("{name}: {reason}"))),
+    }
 }
 
-pub async fn list(pool: &PgPool, tenant: Uuid) -> Result<Vec<Agent>> {
-    let rows: Vec<Row> = sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM agents.custom_agents WHERE tenant_id = $1 ORDER BY category, name"
-    ))
-    .bind(tenant)
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(agent_of).collect()
+/// The (category, name) of every agent of the tenant: what a listing orders and pages before
+/// it loads the agents on its page.
+pub async fn listing(pool: &PgPool, tenant: Uuid) -> Result<Vec<(String, String)>> {
+    let listed =
+        sqlx::query_as("SELECT category, name FROM agents.custom_agents WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_all(pool)
+            .await?;
+    Ok(listed)
+}
+
+/// Whether the tenant has an agent named `name`.
+pub async fn exists(pool: &PgPool, tenant: Uuid, name: &str) -> Result<bool> {
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM agents.custom_agents WHERE tenant_id = $1 AND name = $2")
+            .bind(tenant)
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+    Ok(found.is_some())
 }
 
 /// Stores a new agent; ALREADY_EXISTS if the tenant has one of that name.
 pub async fn create(
-    pool: &PgPool,
+    state: &crate::State,
     tenant: Uuid,
-    spec: &AgentSpec,
-    definition: &Value,
+    compiled: Compiled,
     created_by: &str,
     installed_from: &str,
-) -> Result<Agent> {
-    let row: Option<Row> = sqlx::query_as(concat!(
+) -> Result<Arc<Agent>> {
+    let stored: Option<Stored> = sqlx::query_as(
         "INSERT INTO agents.custom_agents (tenant_id, name, category, definition, created_by, installed_from)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, name) DO NOTHING RETURNING ",
-        columns!()
-    ))
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, name) DO NOTHING
+         RETURNING revision, created_by, installed_from, created_at, updated_at",
+    )
     .bind(tenant)
-    .bind(&spec.name)
-    .bind(&spec.category)
-    .bind(definition)
+    .bind(&compiled.spec.name)
+    .bind(&compiled.spec.category)
+    .bind(&compiled.definition)
     .bind(created_by)
     .bind(installed_from)
-    .fetch_optional(pool)
+    .fetch_optional(&state.pool)
     .await?;
-    agent_of(row.ok_or_else(|| {
-        RunnerError::AlreadyExists(format!("an agent named {} already exists", spec.name))
-    })?)
+    let stored = stored.ok_or_else(|| {
+        RunnerError::AlreadyExists(format!(
+            "an agent named {} already exists",
+            compiled.spec.name
+        ))
+    })?;
+    let agent = Arc::new(stored.agent(compiled));
+    state.compiled.insert(tenant, agent.clone());
+    Ok(agent)
 }
 
 /// Replaces an agent's definition, if its revision is still `expected` (when given).
 pub async fn update(
-    pool: &PgPool,
+    state: &crate::State,
     tenant: Uuid,
-    spec: &AgentSpec,
-    definition: &Value,
+    compiled: Compiled,
     expected: Option<u64>,
     installed_from: &str,
-) -> Result<Agent> {
+) -> Result<Arc<Agent>> {
     let expected = expected.map(|r| i64::try_from(r).unwrap_or(i64::MAX));
-    let row: Option<Row> = sqlx::query_as(concat!(
+    let name = compiled.spec.name.clone();
+    let stored: Option<Stored> = sqlx::query_as(
         "UPDATE agents.custom_agents
          SET definition = $3, category = $4, installed_from = $5, revision = revision + 1, updated_at = now()
-         WHERE tenant_id = $1 AND name = $2 AND ($6::bigint IS NULL OR revision = $6) RETURNING ",
-        columns!()
-    ))
+         WHERE tenant_id = $1 AND name = $2 AND ($6::bigint IS NULL OR revision = $6)
+         RETURNING revision, created_by, installed_from, created_at, updated_at",
+    )
     .bind(tenant)
-    .bind(&spec.name)
-    .bind(definition)
-    .bind(&spec.category)
+    .bind(&name)
+    .bind(&compiled.definition)
+    .bind(&compiled.spec.category)
     .bind(installed_from)
     .bind(expected)
-    .fetch_optional(pool)
+    .fetch_optional(&state.pool)
     .await?;
-    match row {
-        Some(row) => agent_of(row),
-        None if get(pool, tenant, &spec.name).await?.is_some() => {
-            Err(RunnerError::Aborted(format!(
-                "{} was changed since revision {}",
-                spec.name,
-                expected.unwrap_or_default()
-            )))
+    match stored {
+        Some(stored) => {
+            let agent = Arc::new(stored.agent(compiled));
+            state.compiled.insert(tenant, agent.clone());
+            Ok(agent)
         }
-        None => Err(RunnerError::NotFound(format!(
-            "custom agent {:?}",
-            spec.name
+        None if exists(&state.pool, tenant, &name).await? => Err(RunnerError::Aborted(format!(
+            "{name} was changed since revision {}",
+            expected.unwrap_or_default()
         ))),
+        None => Err(RunnerError::NotFound(format!("custom agent {name:?}"))),
     }
 }
 

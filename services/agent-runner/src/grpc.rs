@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::State;
 use crate::artifacts::{TenantFiles, valid_id};
-use crate::catalog::{Agent, CATEGORIES, Kind, order};
+use crate::catalog::{Agent, CATEGORIES, Kind};
 use crate::custom;
 use crate::error::{Result, RunnerError};
 use crate::runs::{self, Run, RunRequest};
@@ -148,18 +148,19 @@ impl AgentApi {
         if let Some(agent) = self.state.catalog.get(name) {
             return Ok(agent.clone());
         }
-        match custom::get(&self.state.pool, tenant, name).await? {
-            Some(agent) => Ok(Arc::new(agent)),
+        match custom::get(&self.state, tenant, name).await? {
+            Some(agent) => Ok(agent),
             None => Err(RunnerError::NotFound(format!("agent {name:?}"))),
         }
     }
 
     /// The agent a definition document describes, or INVALID_ARGUMENT naming each problem
     /// (fields prefixed with `definition_json.`).
-    fn compile(&self, definition_json: &str) -> Result<(Value, crate::catalog::AgentSpec)> {
+    async fn compile(&self, definition_json: &str) -> Result<custom::Compiled> {
         let document = definition_document(definition_json)
             .map_err(|message| RunnerError::invalid("definition_json", message))?;
-        let (spec, _) = custom::compile(&document).map_err(|problems| {
+        let (definition, compiled) = custom::compile_apart(document).await?;
+        let (spec, behaviour) = compiled.map_err(|problems| {
             RunnerError::Invalid(
                 problems
                     .into_iter()
@@ -174,7 +175,11 @@ impl AgentApi {
                     .collect(),
             )
         })?;
-        Ok((document, spec))
+        Ok(custom::Compiled {
+            spec,
+            behaviour,
+            definition,
+        })
     }
 
     fn run_request(
@@ -276,16 +281,30 @@ impl AgentService for AgentApi {
             .into());
         }
         let origin = pb::AgentOrigin::try_from(message.origin).unwrap_or_default();
-        let mut agents: Vec<Arc<Agent>> = Vec::new();
+        // Ordered and paged by (category, name) first, so that only the custom agents on the
+        // page are loaded and compiled.
+        let mut listed: Vec<(String, String, Option<Arc<Agent>>)> = Vec::new();
         if origin != pb::AgentOrigin::Custom {
-            agents.extend(self.state.catalog.agents().iter().cloned());
+            listed.extend(self.state.catalog.agents().iter().map(|agent| {
+                let spec = &agent.spec;
+                (
+                    spec.category.clone(),
+                    spec.name.clone(),
+                    Some(agent.clone()),
+                )
+            }));
         }
         if origin != pb::AgentOrigin::Builtin {
-            let custom = custom::list(&self.state.pool, tenant).await?;
-            agents.extend(custom.into_iter().map(Arc::new));
+            let custom = custom::listing(&self.state.pool, tenant).await?;
+            listed.extend(
+                custom
+                    .into_iter()
+                    .map(|(category, name)| (category, name, None)),
+            );
         }
-        agents.retain(|a| message.category.is_empty() || a.spec.category == message.category);
-        agents.sort_by(|a, b| order(a).cmp(&order(b)));
+        listed
+            .retain(|(category, ..)| message.category.is_empty() || *category == message.category);
+        listed.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         let page = message.page.unwrap_or_default();
         let size = match page.page_size {
             0 => 50,
@@ -302,19 +321,36 @@ impl AgentService for AgentApi {
                 ))
             })?
         };
-        let next = offset + size;
-        let next_page_token = if next < agents.len() {
+        let next = offset.saturating_add(size);
+        let next_page_token = if next < listed.len() {
             next.to_string()
         } else {
             String::new()
         };
+        let on_page: Vec<_> = listed.into_iter().skip(offset).take(size).collect();
+        let custom_names: Vec<String> = on_page
+            .iter()
+            .filter(|(_, _, builtin)| builtin.is_none())
+            .map(|(_, name, _)| name.clone())
+            .collect();
+        let mut loaded = custom::load(&self.state, tenant, &custom_names).await?;
+        let agents = on_page
+            .into_iter()
+            .filter_map(|(_, name, builtin)| match builtin {
+                Some(agent) => Some(agent),
+                // Gone since it was listed, or no longer compiling: left off the page.
+                None => match loaded.remove(&name)? {
+                    Ok(agent) => Some(agent),
+                    Err(reason) => {
+                        tracing::warn!(agent = %name, %reason, "a custom agent cannot be listed");
+                        None
+                    }
+                },
+            })
+            .map(|agent| agent_message(&agent))
+            .collect();
         Ok(Response::new(pb::ListAgentsResponse {
-            agents: agents
-                .iter()
-                .skip(offset)
-                .take(size)
-                .map(|a| agent_message(a))
-                .collect(),
+            agents,
             page: Some(pb::PageResponse { next_page_token }),
         }))
     }
@@ -371,17 +407,18 @@ impl AgentService for AgentApi {
         let caller = authorize(&request, "agents:write")?;
         let tenant = tenant_of(caller)?;
         let message = request.get_ref();
-        let (document, spec) = self.compile(&message.definition_json)?;
-        if self.state.catalog.get(&spec.name).is_some() {
-            return Err(
-                RunnerError::AlreadyExists(format!("{} is a built-in agent", spec.name)).into(),
-            );
+        let compiled = self.compile(&message.definition_json).await?;
+        if self.state.catalog.get(&compiled.spec.name).is_some() {
+            return Err(RunnerError::AlreadyExists(format!(
+                "{} is a built-in agent",
+                compiled.spec.name
+            ))
+            .into());
         }
         let agent = custom::create(
-            &self.state.pool,
+            &self.state,
             tenant,
-            &spec,
-            &document,
+            compiled,
             &caller.subject,
             &message.installed_from,
         )
@@ -403,8 +440,8 @@ impl AgentService for AgentApi {
             ))
             .into());
         }
-        let (document, spec) = self.compile(&message.definition_json)?;
-        if spec.name != message.name {
+        let compiled = self.compile(&message.definition_json).await?;
+        if compiled.spec.name != message.name {
             return Err(RunnerError::invalid(
                 "definition_json.name",
                 format!("must be {:?}, the agent being updated", message.name),
@@ -412,10 +449,9 @@ impl AgentService for AgentApi {
             .into());
         }
         let agent = custom::update(
-            &self.state.pool,
+            &self.state,
             tenant,
-            &spec,
-            &document,
+            compiled,
             message.expected_revision,
             &message.installed_from,
         )
@@ -458,7 +494,8 @@ impl AgentService for AgentApi {
                 }));
             }
         };
-        Ok(Response::new(match custom::compile(&document) {
+        let (document, compiled) = custom::compile_apart(document).await?;
+        Ok(Response::new(match compiled {
             Ok((spec, behaviour)) => pb::ValidateAgentDefinitionResponse {
                 valid: true,
                 violations: Vec::new(),

@@ -14,6 +14,7 @@ mod artifacts;
 mod bounded_json;
 mod catalog;
 mod custom;
+mod definitions;
 mod error;
 mod grpc;
 pub mod llm;
@@ -44,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::catalog::Catalog;
+use crate::definitions::CompiledAgents;
 use crate::llm::{LlmClient, LlmConfig};
 use crate::runs::InFlight;
 
@@ -82,10 +84,16 @@ pub struct Config {
     /// together, in bytes (`SANKALPA_AGENTS_MAX_TEMPLATE_OUTPUT_BYTES`, default 1 MiB). Checked
     /// while rendering: past it the run fails as `output_too_large`.
     pub max_template_output_bytes: usize,
+    /// The most memory the compiled custom agents kept between requests may take, as
+    /// estimated (`SANKALPA_AGENTS_DEFINITION_CACHE_BYTES`, default 32 MiB): see
+    /// [`definitions`].
+    pub definition_cache_bytes: usize,
 }
 
 /// One MiB, the default of [`Config::max_template_output_bytes`].
 const DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES: usize = 1024 * 1024;
+/// 32 MiB, the default of [`Config::definition_cache_bytes`].
+const DEFAULT_DEFINITION_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -130,6 +138,10 @@ impl Config {
                 "SANKALPA_AGENTS_MAX_TEMPLATE_OUTPUT_BYTES",
                 DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES,
             )?,
+            definition_cache_bytes: config::var(
+                "SANKALPA_AGENTS_DEFINITION_CACHE_BYTES",
+                DEFAULT_DEFINITION_CACHE_BYTES,
+            )?,
         })
     }
 
@@ -153,6 +165,7 @@ impl Config {
             llm: None,
             jwks_refresh: Duration::from_secs(60),
             max_template_output_bytes: DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES,
+            definition_cache_bytes: DEFAULT_DEFINITION_CACHE_BYTES,
         }
     }
 }
@@ -171,6 +184,8 @@ pub(crate) struct State {
     pub default_deadline: Duration,
     pub max_deadline: Duration,
     pub max_template_output_bytes: usize,
+    /// The tenants' custom agents, compiled.
+    pub compiled: CompiledAgents,
 }
 
 pub struct AgentRunner {
@@ -227,6 +242,7 @@ impl AgentRunner {
             default_deadline: config.default_deadline,
             max_deadline: config.max_deadline,
             max_template_output_bytes: config.max_template_output_bytes,
+            compiled: CompiledAgents::new(config.definition_cache_bytes),
         });
         let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
         let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;

@@ -52,6 +52,8 @@ pub const MAX_PATTERN_BYTES: usize = 1024;
 /// quarter of that. 100 repetitions of a Unicode class such as `\w` are past it; an ASCII class
 /// (`[A-Za-z0-9_]`, or `(?-u:\w)`) says the same in a few KiB.
 pub const PATTERN_SIZE_LIMIT: usize = 256 * 1024;
+/// What a pattern is first compiled within; most fit, and then weigh this little in the cache.
+const SMALL_PATTERN_SIZE_LIMIT: usize = 16 * 1024;
 /// The most text of one document checked against patterns, in bytes: past it, a string with a
 /// pattern is a violation. Bounds the time patterns take on one request to well under a second.
 pub const MAX_PATTERN_TEXT_BYTES: usize = 64 * 1024;
@@ -184,6 +186,8 @@ const ANNOTATIONS: &[&str] = &[
 pub struct Schema {
     root: Node,
     source: Value,
+    /// The most memory its compiled patterns may hold, in bytes.
+    pattern_bytes: usize,
 }
 
 impl Schema {
@@ -196,6 +200,7 @@ impl Schema {
             Ok(Self {
                 root,
                 source: source.clone(),
+                pattern_bytes: compiler.pattern_bytes,
             })
         } else {
             compiler.problems.truncate(MAX_VIOLATIONS);
@@ -205,6 +210,11 @@ impl Schema {
 
     pub fn source(&self) -> &Value {
         &self.source
+    }
+
+    /// The most memory the schema's compiled patterns may hold, in bytes.
+    pub fn pattern_bytes(&self) -> usize {
+        self.pattern_bytes
     }
 
     /// Whether the schema describes an object (what agent inputs and outputs are).
@@ -238,6 +248,7 @@ impl Schema {
 struct Compiler {
     problems: Vec<Violation>,
     patterns: usize,
+    pattern_bytes: usize,
 }
 
 impl Compiler {
@@ -370,7 +381,9 @@ impl Compiler {
         types
     }
 
-    /// The regex a `pattern` compiles to within [`PATTERN_SIZE_LIMIT`].
+    /// The regex a `pattern` compiles to within [`PATTERN_SIZE_LIMIT`]: first within
+    /// [`SMALL_PATTERN_SIZE_LIMIT`], which most patterns fit, so that they count for little
+    /// in [`Schema::pattern_bytes`].
     fn pattern(&mut self, value: &Value, at: &str) -> Option<Regex> {
         let Some(source) = value.as_str() else {
             self.problem(at, "must be a string");
@@ -391,27 +404,32 @@ impl Compiler {
             );
             return None;
         }
-        let compiled = RegexBuilder::new(source)
-            .size_limit(PATTERN_SIZE_LIMIT)
-            .dfa_size_limit(PATTERN_SIZE_LIMIT)
-            .build();
-        match compiled {
-            Ok(regex) => Some(regex),
-            Err(regex::Error::CompiledTooBig(_)) => {
-                self.problem(
+        for limit in [SMALL_PATTERN_SIZE_LIMIT, PATTERN_SIZE_LIMIT] {
+            let compiled = RegexBuilder::new(source)
+                .size_limit(limit)
+                .dfa_size_limit(limit)
+                .build();
+            match compiled {
+                Ok(regex) => {
+                    // The program and the lazy DFA's cache, each at most `limit`.
+                    self.pattern_bytes += 2 * limit;
+                    return Some(regex);
+                }
+                Err(regex::Error::CompiledTooBig(_)) if limit < PATTERN_SIZE_LIMIT => {}
+                Err(regex::Error::CompiledTooBig(_)) => self.problem(
                     at,
                     format!(
                         "compiles to more than {PATTERN_SIZE_LIMIT} bytes: repeat Unicode \
                          classes less, or use ASCII ones ([A-Za-z0-9_], (?-u:\\w))"
                     ),
-                );
-                None
-            }
-            Err(err) => {
-                self.problem(at, format!("not a valid pattern: {err}"));
-                None
+                ),
+                Err(err) => {
+                    self.problem(at, format!("not a valid pattern: {err}"));
+                    break;
+                }
             }
         }
+        None
     }
 }
 
@@ -840,5 +858,9 @@ mod tests {
             assert_eq!(problems.len(), 1, "{path}: {problems:?}");
             assert_eq!(problems[0].path, path);
         }
+        let small = Schema::compile(&json!({"pattern": "^[a-z]{3}$"}), "s").unwrap();
+        assert_eq!(small.pattern_bytes(), 2 * SMALL_PATTERN_SIZE_LIMIT);
+        let large = Schema::compile(&json!({"pattern": "^[a-z]{1000}$"}), "s").unwrap();
+        assert_eq!(large.pattern_bytes(), 2 * PATTERN_SIZE_LIMIT);
     }
 }

@@ -317,3 +317,88 @@ async fn self_replicator_and_plugin_loader_install_agents_that_then_run(pool: sq
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
 }
+
+/// How many custom-agent definitions agent-runner has compiled, from its metrics.
+async fn compilations(app: &crate::TestRunner) -> u64 {
+    let url = format!("{}/metrics", app.runner.http_url());
+    let body = reqwest::get(url).await.unwrap().text().await.unwrap();
+    body.lines()
+        .find_map(|line| line.strip_prefix("agent_definitions_compiled_total "))
+        .map_or(0, |value| value.trim().parse().unwrap())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_definition_is_compiled_once_per_revision(pool: sqlx::PgPool) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    let greeter = |greeting: &str| {
+        json!({
+            "name": "greeter", "category": "custom", "description": "Greets.", "version": "1.0.0",
+            "input_schema": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "pattern": "^[A-Za-z ]+$"}}},
+            "output_schema": {"type": "object"},
+            "template": {"output": {"greeting": format!("{greeting}, {{{{ name }}}}!")}}
+        })
+    };
+    create(&mut app, &ada.token, &greeter("Hello"))
+        .await
+        .unwrap();
+    assert_eq!(compilations(&app).await, 1, "saving compiles it");
+
+    for _ in 0..3 {
+        let out = app
+            .output(&ada.token, "greeter", json!({"name": "Ada"}))
+            .await;
+        assert_eq!(out["greeting"], "Hello, Ada!");
+    }
+    let get = pb::GetAgentRequest {
+        name: "greeter".into(),
+    };
+    app.client
+        .get_agent(authed(get.clone(), &ada.token))
+        .await
+        .unwrap();
+    app.client
+        .list_agents(authed(pb::ListAgentsRequest::default(), &ada.token))
+        .await
+        .unwrap();
+    assert_eq!(compilations(&app).await, 1, "runs, gets and lists reuse it");
+
+    let updated = app
+        .client
+        .update_custom_agent(authed(
+            pb::UpdateCustomAgentRequest {
+                name: "greeter".into(),
+                definition_json: greeter("Hi").to_string(),
+                expected_revision: Some(1),
+                installed_from: String::new(),
+            },
+            &ada.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.custom.unwrap().revision, 2);
+    let out = app
+        .output(&ada.token, "greeter", json!({"name": "Ada"}))
+        .await;
+    assert_eq!(out["greeting"], "Hi, Ada!");
+    assert_eq!(compilations(&app).await, 2);
+
+    // Deleted and defined again, the agent is at revision 1 once more: still the new one runs.
+    app.client
+        .delete_custom_agent(authed(
+            pb::DeleteCustomAgentRequest {
+                name: "greeter".into(),
+            },
+            &ada.token,
+        ))
+        .await
+        .unwrap();
+    create(&mut app, &ada.token, &greeter("Welcome"))
+        .await
+        .unwrap();
+    let out = app
+        .output(&ada.token, "greeter", json!({"name": "Ada"}))
+        .await;
+    assert_eq!(out["greeting"], "Welcome, Ada!");
+}
