@@ -1,11 +1,21 @@
 //! What can go wrong before an agent runs (or around its run), and how each case reaches a gRPC
 //! caller. What goes wrong inside a run is not an error of the RPC: it is the run's outcome
 //! ([`crate::runs::RunError`]).
+//!
+//! A status crosses as HTTP/2 trailers, which clients take up to 16 KiB in all (hyper's
+//! default), and its message can quote what the caller sent (an agent name of megabytes): every
+//! message is cut to [`MAX_ERROR_BYTES`](sankalpa_kit::limits::MAX_ERROR_BYTES), and a validation error keeps the violations that fit
+//! in [`MAX_VIOLATIONS_JSON_BYTES`] with a summary naming the first.
 
+use sankalpa_kit::limits::error_message;
 use sankalpa_kit::problem::{self, FieldViolation};
-use tonic::Status;
+use tonic::{Code, Status};
 
-use crate::schema::Violation;
+use crate::schema::{MAX_VIOLATIONS, Violation};
+
+/// The most JSON the field violations of one INVALID_ARGUMENT take (base64 in a trailer, a
+/// third more), so that the trailers stay well under what HTTP/2 clients accept.
+const MAX_VIOLATIONS_JSON_BYTES: usize = 6 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
@@ -56,16 +66,78 @@ impl From<sqlx::Error> for RunnerError {
 
 impl From<RunnerError> for Status {
     fn from(err: RunnerError) -> Self {
+        let cut = |message: &str| error_message(message).into_owned();
         match err {
-            RunnerError::Invalid(violations) => problem::invalid_arguments(violations),
+            RunnerError::Invalid(violations) => invalid(violations),
             RunnerError::Unauthenticated(message) => Status::unauthenticated(message),
-            RunnerError::NotFound(what) => Status::not_found(format!("{what} not found")),
-            RunnerError::AlreadyExists(message) => Status::already_exists(message),
-            RunnerError::Precondition(message) => Status::failed_precondition(message),
-            RunnerError::Aborted(message) => Status::aborted(message),
-            RunnerError::Internal(err) => problem::internal(format!("{err:#}")),
+            RunnerError::NotFound(what) => Status::not_found(cut(&format!("{what} not found"))),
+            RunnerError::AlreadyExists(message) => Status::already_exists(cut(&message)),
+            RunnerError::Precondition(message) => Status::failed_precondition(cut(&message)),
+            RunnerError::Aborted(message) => Status::aborted(cut(&message)),
+            // Logged whole but for the cut; the caller learns only that it failed.
+            RunnerError::Internal(err) => problem::internal(cut(&format!("{err:#}"))),
         }
     }
 }
 
+/// INVALID_ARGUMENT with the first violations, as many as fit (at least one), and a message
+/// naming the first and counting the rest.
+fn invalid(mut violations: Vec<FieldViolation>) -> Status {
+    let found = violations.len();
+    violations.truncate(MAX_VIOLATIONS);
+    while violations.len() > 1
+        && serde_json::to_vec(&violations).map_or(0, |json| json.len()) > MAX_VIOLATIONS_JSON_BYTES
+    {
+        violations.pop();
+    }
+    let summary = match violations.first() {
+        Some(first) if found > 1 => format!(
+            "{}: {} (and {} more)",
+            first.field,
+            first.message,
+            found - 1
+        ),
+        Some(first) => format!("{}: {}", first.field, first.message),
+        None => "invalid argument".to_owned(),
+    };
+    let listed = problem::invalid_arguments(violations);
+    Status::with_metadata(
+        Code::InvalidArgument,
+        error_message(&summary).into_owned(),
+        listed.metadata().clone(),
+    )
+}
+
 pub type Result<T, E = RunnerError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_argument_keeps_what_fits_in_its_trailers() {
+        let violations: Vec<FieldViolation> = (0..50)
+            .map(|i| FieldViolation {
+                field: format!("input.items[{i}]"),
+                // Control characters take six bytes each once in JSON.
+                message: "\u{1}".repeat(160),
+            })
+            .collect();
+        let status = Status::from(RunnerError::Invalid(violations));
+        let kept = problem::field_violations(&status);
+        assert!(!kept.is_empty() && kept.len() < MAX_VIOLATIONS);
+        assert!(serde_json::to_vec(&kept).unwrap().len() <= MAX_VIOLATIONS_JSON_BYTES);
+        assert!(status.message().starts_with("input.items[0]: "));
+        assert!(status.message().ends_with("(and 49 more)"));
+    }
+
+    #[test]
+    fn a_message_quoting_megabytes_is_cut() {
+        let status = Status::from(RunnerError::NotFound(format!(
+            "agent {:?}",
+            "x".repeat(1 << 21)
+        )));
+        assert_eq!(status.code(), Code::NotFound);
+        assert!(status.message().len() <= sankalpa_kit::limits::MAX_ERROR_BYTES);
+    }
+}

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use sankalpa_kit::limits::truncate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -107,6 +108,8 @@ struct Usage {
 
 /// Longest a `Retry-After` may make us wait; a provider asking for more has failed for this run.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// How much of a refusal's body is kept in the error (and its log line).
+const MAX_REFUSAL_BODY_BYTES: usize = 300;
 
 pub struct LlmClient {
     http: reqwest::Client,
@@ -177,11 +180,11 @@ impl LlmClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let mut body = response.text().await.unwrap_or_default();
-            body.truncate(300);
+            let body = response.text().await.unwrap_or_default();
             let error = LlmError::Refused {
                 status: status.as_u16(),
-                body,
+                // Cut on a character boundary: String::truncate panics inside a character.
+                body: truncate(&body, MAX_REFUSAL_BODY_BYTES).into_owned(),
             };
             return Err((error, retry_after));
         }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::context::PublishAckFuture;
 use chrono::{DateTime, Utc};
+use sankalpa_kit::limits::error_message;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -67,10 +68,14 @@ pub struct RunError {
 }
 
 impl RunError {
+    /// A run error whose message is cut to [`MAX_ERROR_BYTES`](sankalpa_kit::limits::MAX_ERROR_BYTES):
+    /// an agent's message can quote megabytes of input, and it goes into the answer, the run's
+    /// `failed` event and on to the chain's events.
     fn new(code: &'static str, message: impl Into<String>) -> Self {
+        let message = message.into();
         Self {
             code,
-            message: message.into(),
+            message: error_message(&message).into_owned(),
         }
     }
 }

@@ -8,6 +8,7 @@
 use std::future::Future;
 
 use sankalpa_proto::v1 as pb;
+use sankalpa_testkit::Events;
 use serde_json::{Map, Value, json};
 use tonic::Code;
 
@@ -280,4 +281,52 @@ async fn patterns_past_their_bounds_are_refused_naming_the_field(pool: sqlx::PgP
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&status), ["input.p00"]);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_multi_megabyte_agent_error_is_cut_in_the_answer_and_the_event(pool: sqlx::PgPool) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    let mut events = Events::read(
+        &app.infra,
+        &format!("agents.{}.critic.failed", ada.tenant_id),
+    )
+    .await;
+    // critic quotes the language it does not know in its error.
+    let language = "z".repeat(2 * 1024 * 1024);
+    let run = app
+        .execute(
+            &ada.token,
+            "critic",
+            json!({"code": "def f():\n    return 1\n", "language": language}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.status, pb::AgentRunStatus::Failed as i32);
+    let error = run.error.unwrap();
+    assert_eq!(error.code, "invalid_input");
+    assert!(error.message.starts_with("unsupported language \"zzz"));
+    assert!(error.message.len() <= 4096, "{} bytes", error.message.len());
+
+    let (_, failed) = events.next().await;
+    assert_eq!(failed.data["run_id"], run.run_id);
+    assert_eq!(failed.data["error"]["code"], "invalid_input");
+    let message = failed.data["error"]["message"].as_str().unwrap();
+    assert!(message.len() <= 4096, "{} bytes", message.len());
+    let data = serde_json::to_vec(&failed.data).unwrap();
+    assert!(data.len() <= 4096 + 1024, "{} bytes of data", data.len());
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_status_quoting_what_the_caller_sent_is_cut(pool: sqlx::PgPool) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    let name = "n".repeat(2 * 1024 * 1024);
+    let status = app.execute(&ada.token, &name, json!({})).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert!(
+        status.message().len() <= 4096,
+        "{} bytes",
+        status.message().len()
+    );
 }
