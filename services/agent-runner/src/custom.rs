@@ -496,6 +496,7 @@ pub async fn install(
     };
     let (agent, action) = stored.map_err(|err| match err {
         RunnerError::AlreadyExists(message) => AgentError::Failed(message),
+        RunnerError::Unavailable(message) => AgentError::Unavailable(message),
         other => {
             tracing::error!(error = %other, "could not store a custom agent");
             AgentError::Failed("the agent could not be stored".to_owned())

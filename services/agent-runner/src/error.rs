@@ -31,6 +31,9 @@ pub enum RunnerError {
     Precondition(String),
     #[error("{0}")]
     Aborted(String),
+    /// A service this request needs cannot be asked now (the database, memory): worth a retry.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -60,7 +63,12 @@ impl From<Vec<Violation>> for RunnerError {
 
 impl From<sqlx::Error> for RunnerError {
     fn from(err: sqlx::Error) -> Self {
-        Self::Internal(anyhow::Error::new(err).context("database error"))
+        if sankalpa_kit::postgres::is_unavailable(&err) {
+            tracing::warn!(error = %err, "the database cannot be asked");
+            Self::Unavailable("the agents database cannot be asked now".to_owned())
+        } else {
+            Self::Internal(anyhow::Error::new(err).context("database error"))
+        }
     }
 }
 
@@ -74,6 +82,7 @@ impl From<RunnerError> for Status {
             RunnerError::AlreadyExists(message) => Status::already_exists(cut(&message)),
             RunnerError::Precondition(message) => Status::failed_precondition(cut(&message)),
             RunnerError::Aborted(message) => Status::aborted(cut(&message)),
+            RunnerError::Unavailable(message) => Status::unavailable(cut(&message)),
             // Logged whole but for the cut; the caller learns only that it failed.
             RunnerError::Internal(err) => problem::internal(cut(&format!("{err:#}"))),
         }

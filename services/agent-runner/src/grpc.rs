@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::State;
+use crate::agents;
 use crate::artifacts::{TenantFiles, valid_id};
 use crate::catalog::{Agent, CATEGORIES, Kind};
 use crate::custom;
@@ -383,6 +384,12 @@ impl AgentService for AgentApi {
         let mut run = self.run_request(tenant, caller.subject, agent, message, client_deadline)?;
         run.bearer = bearer;
         let run = runs::execute(&self.state, run).await?;
+        // A run that failed because a service it needs could not be asked (memory) is answered
+        // as UNAVAILABLE: what a client can act on is to retry, which the gateway says with
+        // 503 and Retry-After. Its events have told subscribers already.
+        if let Some(error) = run.error.as_ref().filter(|e| e.code == agents::UNAVAILABLE) {
+            return Err(RunnerError::Unavailable(error.message.clone()).into());
+        }
         Ok(Response::new(run_message(run)))
     }
 

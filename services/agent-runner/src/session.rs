@@ -7,6 +7,7 @@ use std::time::Duration;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use serde_json::Value;
+use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::agents::AgentError;
@@ -28,12 +29,21 @@ pub struct Remembered {
     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-fn unavailable(status: tonic::Status) -> AgentError {
-    AgentError::Unavailable(format!(
+/// What a refusal of the memory service means for the run: a service that cannot be asked now
+/// (down, restarting, too slow) is worth a retry; anything else (no memory:write, a value too
+/// large) is the run's failure.
+fn failure(status: tonic::Status) -> AgentError {
+    let message = format!(
         "the memory service answered {:?}: {}",
         status.code(),
         status.message()
-    ))
+    );
+    match status.code() {
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
+            AgentError::Unavailable(message)
+        }
+        _ => AgentError::Failed(message),
+    }
 }
 
 impl SessionMemory {
@@ -63,8 +73,8 @@ impl SessionMemory {
             })?;
             let page = match self.client.clone().get_all(request).await {
                 Ok(page) => page.into_inner(),
-                Err(status) if status.code() == tonic::Code::NotFound => return Ok(found),
-                Err(status) => return Err(unavailable(status)),
+                Err(status) if status.code() == Code::NotFound => return Ok(found),
+                Err(status) => return Err(failure(status)),
             };
             for entry in page.entries {
                 found.push(Remembered {
@@ -95,11 +105,7 @@ impl SessionMemory {
             expected_version: None,
             ttl_seconds: 0,
         })?;
-        self.client
-            .clone()
-            .save(request)
-            .await
-            .map_err(unavailable)?;
+        self.client.clone().save(request).await.map_err(failure)?;
         Ok(())
     }
 }

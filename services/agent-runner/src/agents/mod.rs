@@ -92,6 +92,9 @@ pub enum AgentError {
     OutputTooLarge(String),
 }
 
+/// The code of a run that failed because a service it needs could not be asked.
+pub const UNAVAILABLE: &str = "unavailable";
+
 impl AgentError {
     /// The stable reason code of the run error.
     pub fn code(&self) -> &'static str {
@@ -99,7 +102,7 @@ impl AgentError {
             Self::InvalidInput(_) => "invalid_input",
             Self::Failed(_) => "agent_failed",
             Self::Llm(_) => "llm_failed",
-            Self::Unavailable(_) => "unavailable",
+            Self::Unavailable(_) => UNAVAILABLE,
             Self::OutputTooLarge(_) => "output_too_large",
         }
     }

@@ -9,6 +9,7 @@ mod events;
 mod execute;
 mod llm;
 mod memory;
+mod outages;
 mod project;
 
 use std::path::PathBuf;
