@@ -8,7 +8,7 @@
 //! in [`MAX_VIOLATIONS_JSON_BYTES`] with a summary naming the first.
 
 use sankalpa_kit::limits::error_message;
-use sankalpa_kit::problem::{self, FieldViolation};
+use sankalpa_kit::problem::{self, FieldViolation, Quota};
 use tonic::{Code, Status};
 
 use crate::schema::{MAX_VIOLATIONS, Violation};
@@ -34,6 +34,9 @@ pub enum RunnerError {
     /// A service this request needs cannot be asked now (the database, memory): worth a retry.
     #[error("{0}")]
     Unavailable(String),
+    /// The tenant is at one of its quotas.
+    #[error("{message}")]
+    QuotaExceeded { quota: Quota, message: String },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -83,6 +86,7 @@ impl From<RunnerError> for Status {
             RunnerError::Precondition(message) => Status::failed_precondition(cut(&message)),
             RunnerError::Aborted(message) => Status::aborted(cut(&message)),
             RunnerError::Unavailable(message) => Status::unavailable(cut(&message)),
+            RunnerError::QuotaExceeded { quota, message } => quota.exceeded(cut(&message)),
             // Logged whole but for the cut; the caller learns only that it failed.
             RunnerError::Internal(err) => problem::internal(cut(&format!("{err:#}"))),
         }

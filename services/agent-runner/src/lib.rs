@@ -88,12 +88,19 @@ pub struct Config {
     /// estimated (`SANKALPA_AGENTS_DEFINITION_CACHE_BYTES`, default 32 MiB): see
     /// [`definitions`].
     pub definition_cache_bytes: usize,
+    /// How many agent runs one tenant may have in flight on this replica at once
+    /// (`SANKALPA_AGENTS_MAX_CONCURRENT_RUNS_PER_TENANT`, default 64; 0: no limit). Counted per
+    /// replica, in memory: a run more is RESOURCE_EXHAUSTED carrying the quota (the gateway's
+    /// 429 with RateLimit-* headers and `Retry-After: 1`).
+    pub max_concurrent_runs_per_tenant: usize,
 }
 
 /// One MiB, the default of [`Config::max_template_output_bytes`].
 const DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES: usize = 1024 * 1024;
 /// 32 MiB, the default of [`Config::definition_cache_bytes`].
 const DEFAULT_DEFINITION_CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// The default of [`Config::max_concurrent_runs_per_tenant`].
+const DEFAULT_MAX_CONCURRENT_RUNS_PER_TENANT: usize = 64;
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -142,6 +149,10 @@ impl Config {
                 "SANKALPA_AGENTS_DEFINITION_CACHE_BYTES",
                 DEFAULT_DEFINITION_CACHE_BYTES,
             )?,
+            max_concurrent_runs_per_tenant: config::var(
+                "SANKALPA_AGENTS_MAX_CONCURRENT_RUNS_PER_TENANT",
+                DEFAULT_MAX_CONCURRENT_RUNS_PER_TENANT,
+            )?,
         })
     }
 
@@ -166,6 +177,7 @@ impl Config {
             jwks_refresh: Duration::from_secs(60),
             max_template_output_bytes: DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES,
             definition_cache_bytes: DEFAULT_DEFINITION_CACHE_BYTES,
+            max_concurrent_runs_per_tenant: DEFAULT_MAX_CONCURRENT_RUNS_PER_TENANT,
         }
     }
 }
@@ -237,7 +249,7 @@ impl AgentRunner {
             events,
             llm,
             memory,
-            runs: Arc::new(InFlight::default()),
+            runs: Arc::new(InFlight::new(config.max_concurrent_runs_per_tenant)),
             tasks: TaskTracker::new(),
             default_deadline: config.default_deadline,
             max_deadline: config.max_deadline,

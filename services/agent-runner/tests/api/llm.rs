@@ -18,7 +18,7 @@ use crate::{TestRunner, authed, json, start_with};
 
 /// One answer of the fake LLM: a status, after a delay.
 #[derive(Clone, Copy)]
-struct Answer {
+pub struct Answer {
     status: u16,
     delay: Duration,
 }
@@ -28,13 +28,27 @@ const OK: Answer = Answer {
     delay: Duration::ZERO,
 };
 
+/// The fake LLM: it answers 25 tokens of "Bonjour le monde" unless scripted otherwise.
 #[derive(Default)]
-struct Fake {
+pub struct Fake {
     /// Answers to give, in order; `OK` once exhausted.
     script: Mutex<VecDeque<Answer>>,
     /// (authorization header, body) of every request received.
-    seen: Mutex<Vec<(String, Value)>>,
-    arrived: tokio::sync::Notify,
+    pub seen: Mutex<Vec<(String, Value)>>,
+    pub arrived: tokio::sync::Notify,
+}
+
+impl Fake {
+    /// Waits until `count` requests have arrived in all; panics after 5 s.
+    pub async fn wait_for(&self, count: usize) {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while self.seen.lock().unwrap().len() < count {
+                self.arrived.notified().await;
+            }
+        })
+        .await
+        .expect("the requests reach the LLM");
+    }
 }
 
 async fn completions(
@@ -69,6 +83,17 @@ async fn completions(
 
 /// Starts the fake LLM and agent-runner configured to use it.
 async fn start_with_llm(pool: sqlx::PgPool, script: Vec<Answer>) -> (TestRunner, Arc<Fake>) {
+    let (runner, fake, _) = start_with_fake_llm(pool, script, |_| {}).await;
+    (runner, fake)
+}
+
+/// Starts the fake LLM and agent-runner using it, configured further by `configure`; gives
+/// the LLM configuration too, for another agent-runner to share.
+pub async fn start_with_fake_llm(
+    pool: sqlx::PgPool,
+    script: Vec<Answer>,
+    configure: impl FnOnce(&mut sankalpa_agent_runner::Config),
+) -> (TestRunner, Arc<Fake>, LlmConfig) {
     let fake = Arc::new(Fake::default());
     fake.script.lock().unwrap().extend(script);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -77,21 +102,24 @@ async fn start_with_llm(pool: sqlx::PgPool, script: Vec<Answer>) -> (TestRunner,
         .route("/v1/chat/completions", post(completions))
         .with_state(fake.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
+    let llm = LlmConfig {
+        base_url,
+        api_key: Some("test-key".into()),
+        model: "fake-model".into(),
+        timeout: Duration::from_secs(10),
+        max_retries: 2,
+        backoff: Duration::from_millis(20),
+    };
+    let shared = llm.clone();
     let runner = start_with(pool, |config| {
-        config.llm = Some(LlmConfig {
-            base_url,
-            api_key: Some("test-key".into()),
-            model: "fake-model".into(),
-            timeout: Duration::from_secs(10),
-            max_retries: 2,
-            backoff: Duration::from_millis(20),
-        });
+        config.llm = Some(llm);
+        configure(config);
     })
     .await;
-    (runner, fake)
+    (runner, fake, shared)
 }
 
-fn translate(text: &str) -> Value {
+pub fn translate(text: &str) -> Value {
     json!({"text": text, "target_language": "fr", "source_language": "en"})
 }
 
@@ -185,7 +213,7 @@ async fn an_llm_that_keeps_failing_leaves_the_deterministic_answer(pool: sqlx::P
     );
 }
 
-const SLOW: Answer = Answer {
+pub const SLOW: Answer = Answer {
     status: 200,
     delay: Duration::from_secs(20),
 };

@@ -11,6 +11,7 @@ mod llm;
 mod memory;
 mod outages;
 mod project;
+mod quotas;
 
 use std::path::PathBuf;
 
