@@ -383,6 +383,10 @@ impl AgentService for AgentApi {
         }
         let mut run = self.run_request(tenant, caller.subject, agent, message, client_deadline)?;
         run.bearer = bearer;
+        // Only a run that would call the LLM asks after the tenant's tokens of the day.
+        if run.use_llm && self.state.llm.is_some() {
+            self.state.tokens.check(tenant).await?;
+        }
         let run = runs::execute(&self.state, run).await?;
         // A run that failed because a service it needs could not be asked (memory) is answered
         // as UNAVAILABLE: what a client can act on is to retry, which the gateway says with

@@ -18,6 +18,7 @@ mod definitions;
 mod error;
 mod grpc;
 pub mod llm;
+mod llm_usage;
 mod runs;
 mod schema;
 mod session;
@@ -47,6 +48,7 @@ use tokio_util::task::TaskTracker;
 use crate::catalog::Catalog;
 use crate::definitions::CompiledAgents;
 use crate::llm::{LlmClient, LlmConfig};
+use crate::llm_usage::TokenQuota;
 use crate::runs::InFlight;
 
 /// The agents schema's migrations, tracked in `agents._sqlx_migrations`: every service migrates
@@ -93,6 +95,11 @@ pub struct Config {
     /// replica, in memory: a run more is RESOURCE_EXHAUSTED carrying the quota (the gateway's
     /// 429 with RateLimit-* headers and `Retry-After: 1`).
     pub max_concurrent_runs_per_tenant: usize,
+    /// How many LLM tokens (prompt and completion) one tenant's runs may use per UTC day, across
+    /// replicas (`SANKALPA_LLM_TOKENS_PER_TENANT_PER_DAY`, default 1,000,000; 0: no limit). A
+    /// run that would call the LLM past it is RESOURCE_EXHAUSTED carrying the quota, reset at
+    /// the next UTC midnight; see [`llm_usage`].
+    pub llm_tokens_per_tenant_per_day: u64,
 }
 
 /// One MiB, the default of [`Config::max_template_output_bytes`].
@@ -101,6 +108,8 @@ const DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES: usize = 1024 * 1024;
 const DEFAULT_DEFINITION_CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// The default of [`Config::max_concurrent_runs_per_tenant`].
 const DEFAULT_MAX_CONCURRENT_RUNS_PER_TENANT: usize = 64;
+/// The default of [`Config::llm_tokens_per_tenant_per_day`].
+const DEFAULT_LLM_TOKENS_PER_TENANT_PER_DAY: u64 = 1_000_000;
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -153,6 +162,10 @@ impl Config {
                 "SANKALPA_AGENTS_MAX_CONCURRENT_RUNS_PER_TENANT",
                 DEFAULT_MAX_CONCURRENT_RUNS_PER_TENANT,
             )?,
+            llm_tokens_per_tenant_per_day: config::var(
+                "SANKALPA_LLM_TOKENS_PER_TENANT_PER_DAY",
+                DEFAULT_LLM_TOKENS_PER_TENANT_PER_DAY,
+            )?,
         })
     }
 
@@ -178,6 +191,7 @@ impl Config {
             max_template_output_bytes: DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES,
             definition_cache_bytes: DEFAULT_DEFINITION_CACHE_BYTES,
             max_concurrent_runs_per_tenant: DEFAULT_MAX_CONCURRENT_RUNS_PER_TENANT,
+            llm_tokens_per_tenant_per_day: DEFAULT_LLM_TOKENS_PER_TENANT_PER_DAY,
         }
     }
 }
@@ -198,6 +212,8 @@ pub(crate) struct State {
     pub max_template_output_bytes: usize,
     /// The tenants' custom agents, compiled.
     pub compiled: CompiledAgents,
+    /// The tenants' LLM tokens per day.
+    pub tokens: Arc<TokenQuota>,
 }
 
 pub struct AgentRunner {
@@ -242,6 +258,10 @@ impl AgentRunner {
             .map(sankalpa_kit::grpc::channel)
             .transpose()?
             .map(MemoryServiceClient::new);
+        let tokens = Arc::new(TokenQuota::new(
+            pool.clone(),
+            config.llm_tokens_per_tenant_per_day,
+        ));
         let state = Arc::new(State {
             pool,
             catalog,
@@ -255,6 +275,7 @@ impl AgentRunner {
             max_deadline: config.max_deadline,
             max_template_output_bytes: config.max_template_output_bytes,
             compiled: CompiledAgents::new(config.definition_cache_bytes),
+            tokens,
         });
         let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
         let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;

@@ -28,7 +28,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::artifacts::clean_path;
+use crate::error::RunnerError;
 use crate::llm::{LlmClient, LlmError, Message};
+use crate::llm_usage::RunTokens;
 use crate::session::SessionMemory;
 
 /// Every built-in agent; the catalog must list exactly these.
@@ -90,6 +92,9 @@ pub enum AgentError {
     /// The agent would produce more than it may (a custom agent's template past its bound).
     #[error("{0}")]
     OutputTooLarge(String),
+    /// The tenant has used its LLM tokens of the day.
+    #[error("{0}")]
+    QuotaExceeded(String),
 }
 
 /// The code of a run that failed because a service it needs could not be asked.
@@ -104,6 +109,7 @@ impl AgentError {
             Self::Llm(_) => "llm_failed",
             Self::Unavailable(_) => UNAVAILABLE,
             Self::OutputTooLarge(_) => "output_too_large",
+            Self::QuotaExceeded(_) => "quota_exceeded",
         }
     }
 }
@@ -125,6 +131,8 @@ pub struct Context {
     usage: LlmUsage,
     /// The run's memory session, when it has one and a memory service is configured.
     pub memory: Option<SessionMemory>,
+    /// The tenant's LLM tokens of the day, checked before and counted after each call.
+    pub tokens: Option<RunTokens>,
 }
 
 impl Context {
@@ -134,6 +142,7 @@ impl Context {
             llm,
             usage: LlmUsage::default(),
             memory: None,
+            tokens: None,
         }
     }
 
@@ -150,12 +159,30 @@ impl Context {
         self.llm.is_some()
     }
 
-    /// Asks the LLM, recording its tokens; `None` when this run has no LLM.
+    /// Asks the LLM, recording its tokens; `None` when this run has no LLM. A tenant past its
+    /// tokens of the day is not asked for.
     pub async fn ask(&mut self, system: &str, user: String) -> Option<Result<String, AgentError>> {
         let llm = self.llm.clone()?;
+        if let Some(tokens) = &mut self.tokens
+            && let Err(refusal) = tokens.before_call().await
+        {
+            return Some(Err(match refusal {
+                RunnerError::QuotaExceeded { message, .. } => AgentError::QuotaExceeded(message),
+                RunnerError::Unavailable(message) => AgentError::Unavailable(message),
+                other => {
+                    tracing::error!(error = %other, "could not check the LLM tokens of the day");
+                    AgentError::Failed("the LLM quota could not be checked".to_owned())
+                }
+            }));
+        }
         let messages = [Message::system(system), Message::user(user)];
         Some(match llm.chat(&messages).await {
             Ok(completion) => {
+                if let Some(tokens) = &self.tokens {
+                    tokens
+                        .after_call(completion.prompt_tokens + completion.completion_tokens)
+                        .await;
+                }
                 self.usage.used = true;
                 self.usage.model = completion.model;
                 self.usage.prompt_tokens += completion.prompt_tokens;

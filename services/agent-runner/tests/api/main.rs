@@ -101,6 +101,11 @@ impl Drop for TestRunner {
 }
 
 impl TestRunner {
+    /// The gRPC URL of the auth service the runner takes its token keys from.
+    pub fn auth_url(&self) -> String {
+        self._auth.grpc_url()
+    }
+
     /// Registers a user with a tenant of their own, and signs them in.
     pub async fn sign_up(&mut self) -> Caller {
         sankalpa_testkit::sign_up(&mut self.auth, "").await
