@@ -22,7 +22,7 @@ use crate::artifacts::{TenantFiles, valid_id};
 use crate::catalog::{Agent, CATEGORIES, Kind};
 use crate::custom;
 use crate::error::{Result, RunnerError};
-use crate::runs::{self, Run, RunRequest};
+use crate::runs::{self, Run, RunRequest, Side};
 
 pub struct AgentApi {
     state: Arc<State>,
@@ -197,10 +197,6 @@ impl AgentApi {
             serde_json::from_str(&message.input_json)
                 .map_err(|err| RunnerError::invalid("input_json", format!("not JSON: {err}")))?
         };
-        let problems = agent.spec.input.validate(&input, "input");
-        if !problems.is_empty() {
-            return Err(problems.into());
-        }
         let run_id = match message.run_id {
             Some(id) if valid_id(&id) => id,
             Some(_) => {
@@ -383,6 +379,12 @@ impl AgentService for AgentApi {
         }
         let mut run = self.run_request(tenant, caller.subject, agent, message, client_deadline)?;
         run.bearer = bearer;
+        let input = std::mem::take(&mut run.input);
+        let (input, problems) = runs::validate(&run.agent, Side::Input, input).await?;
+        if !problems.is_empty() {
+            return Err(RunnerError::from(problems).into());
+        }
+        run.input = input;
         // Only a run that would call the LLM asks after the tenant's tokens of the day.
         if run.use_llm && self.state.llm.is_some() {
             self.state.tokens.check(tenant).await?;

@@ -200,6 +200,45 @@ impl InFlight {
     }
 }
 
+/// Which of an agent's schemas a document is checked against.
+#[derive(Debug, Clone, Copy)]
+pub enum Side {
+    Input,
+    Output,
+}
+
+/// `document` and how it fails the agent's `side` schema. A custom agent's schemas are the
+/// tenant's, and checking against them can take a good part of a second (see
+/// [`crate::schema`]): that runs on the blocking threads, so that the requests the async
+/// threads serve are not held up by it. Built-in schemas are checked in place.
+pub async fn validate(
+    agent: &Arc<Agent>,
+    side: Side,
+    document: Value,
+) -> Result<(Value, Vec<crate::schema::Violation>)> {
+    fn check(agent: &Agent, side: Side, document: &Value) -> Vec<crate::schema::Violation> {
+        match side {
+            Side::Input => agent.spec.input.validate(document, "input"),
+            Side::Output => agent.spec.output.validate(document, "output"),
+        }
+    }
+    match agent.kind {
+        Kind::Builtin => {
+            let problems = check(agent, side, &document);
+            Ok((document, problems))
+        }
+        Kind::Custom(_) => {
+            let agent = agent.clone();
+            tokio::task::spawn_blocking(move || {
+                let problems = check(&agent, side, &document);
+                (document, problems)
+            })
+            .await
+            .map_err(|err| RunnerError::Internal(anyhow::anyhow!("validation failed: {err}")))
+        }
+    }
+}
+
 /// Runs `request` to its end.
 pub async fn execute(state: &Arc<State>, request: RunRequest) -> Result<Run> {
     let (registration, token) = state.runs.register(&request.tenant, &request.run_id)?;
@@ -283,19 +322,31 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
         }
     };
     let (files, usage) = ctx.finish();
-    let outcome = outcome.and_then(|output| {
-        let problems = spec.output.validate(&output, "output");
-        match problems.first() {
-            None => Ok(output),
-            Some(problem) => {
-                tracing::error!(agent = %spec.name, field = %problem.path, "an agent broke its output schema");
+    let outcome = match outcome {
+        Ok(output) => match validate(&request.agent, Side::Output, output).await {
+            Ok((output, problems)) => match problems.first() {
+                None => Ok(output),
+                Some(problem) => {
+                    tracing::error!(agent = %spec.name, field = %problem.path, "an agent broke its output schema");
+                    Err((
+                        Status::Failed,
+                        RunError::new(
+                            "invalid_output",
+                            format!("{}: {}", problem.path, problem.message),
+                        ),
+                    ))
+                }
+            },
+            Err(err) => {
+                tracing::error!(error = %err, "could not check a run's output");
                 Err((
                     Status::Failed,
-                    RunError::new("invalid_output", format!("{}: {}", problem.path, problem.message)),
+                    RunError::new("internal", "the output could not be checked"),
                 ))
             }
-        }
-    });
+        },
+        Err(failure) => Err(failure),
+    };
     let (outcome, artifacts) = match outcome {
         Ok(output) => {
             match TenantFiles::new(&state.objects, &request.tenant)

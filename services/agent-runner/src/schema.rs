@@ -47,15 +47,24 @@ pub const MAX_PATTERNS: usize = 16;
 /// The longest `pattern`, in bytes.
 pub const MAX_PATTERN_BYTES: usize = 1024;
 /// The most a compiled pattern may take (regex's `size_limit`), and the most its lazy DFA may
-/// cache (`dfa_size_limit`). Matching costs time in proportion to this size times the text's
-/// length: `.{1000}\d` (1 MiB compiled) took 15 s over 1 MiB of text here, so the bound is a
-/// quarter of that. 100 repetitions of a Unicode class such as `\w` are past it; an ASCII class
+/// cache (`dfa_size_limit`). Matching takes time in proportion to the text's length times the
+/// states the pattern has active (this workspace builds regex without its lazy DFA, so every
+/// match runs the PikeVM): `.{1000}\d`, 1 MiB compiled, took 15 s over 1 MiB of text here.
+/// 100 repetitions of a Unicode class such as `\w` are past this bound; an ASCII class
 /// (`[A-Za-z0-9_]`, or `(?-u:\w)`) says the same in a few KiB.
 pub const PATTERN_SIZE_LIMIT: usize = 256 * 1024;
-/// What a pattern is first compiled within; most fit, and then weigh this little in the cache.
+/// What a pattern is first compiled within; most fit, and then weigh this little in the cache
+/// and cost [`SMALL_PATTERN_COST_PER_BYTE`] per byte of text.
 const SMALL_PATTERN_SIZE_LIMIT: usize = 16 * 1024;
-/// The most text of one document checked against patterns, in bytes: past it, a string with a
-/// pattern is a violation. Bounds the time patterns take on one request to well under a second.
+/// What a byte of text checked costs of [`MAX_PATTERN_TEXT_BYTES`], for a pattern within
+/// [`SMALL_PATTERN_SIZE_LIMIT`] and for a larger one. Measured here (release build) over 64 KiB
+/// of text: the slowest small pattern found (`[a-z]{200}\d`) took 0.4 s, the slowest large one
+/// (`.{600}\d`) 1.7 s, four times as long.
+const SMALL_PATTERN_COST_PER_BYTE: usize = 1;
+const LARGE_PATTERN_COST_PER_BYTE: usize = 4;
+/// How much text one document may have checked against patterns, in bytes of text checked
+/// against small patterns (a large pattern's count four times): past it, a string with a
+/// pattern is a violation. Bounds what patterns cost one request to about half a second of CPU.
 pub const MAX_PATTERN_TEXT_BYTES: usize = 64 * 1024;
 /// The most (schema, value) pairs one validation visits: a document of 500,000 items against
 /// an `anyOf` of 3,000 options would otherwise take minutes. Past it the document is refused.
@@ -167,7 +176,15 @@ struct Node {
     max_length: Option<usize>,
     min_items: Option<usize>,
     max_items: Option<usize>,
-    pattern: Option<Regex>,
+    pattern: Option<Pattern>,
+}
+
+/// A compiled `pattern`, and what each byte of text it checks costs of
+/// [`MAX_PATTERN_TEXT_BYTES`].
+#[derive(Debug)]
+struct Pattern {
+    regex: Regex,
+    cost_per_byte: usize,
 }
 
 const ANNOTATIONS: &[&str] = &[
@@ -384,7 +401,7 @@ impl Compiler {
     /// The regex a `pattern` compiles to within [`PATTERN_SIZE_LIMIT`]: first within
     /// [`SMALL_PATTERN_SIZE_LIMIT`], which most patterns fit, so that they count for little
     /// in [`Schema::pattern_bytes`].
-    fn pattern(&mut self, value: &Value, at: &str) -> Option<Regex> {
+    fn pattern(&mut self, value: &Value, at: &str) -> Option<Pattern> {
         let Some(source) = value.as_str() else {
             self.problem(at, "must be a string");
             return None;
@@ -404,7 +421,10 @@ impl Compiler {
             );
             return None;
         }
-        for limit in [SMALL_PATTERN_SIZE_LIMIT, PATTERN_SIZE_LIMIT] {
+        for (limit, cost_per_byte) in [
+            (SMALL_PATTERN_SIZE_LIMIT, SMALL_PATTERN_COST_PER_BYTE),
+            (PATTERN_SIZE_LIMIT, LARGE_PATTERN_COST_PER_BYTE),
+        ] {
             let compiled = RegexBuilder::new(source)
                 .size_limit(limit)
                 .dfa_size_limit(limit)
@@ -413,7 +433,10 @@ impl Compiler {
                 Ok(regex) => {
                     // The program and the lazy DFA's cache, each at most `limit`.
                     self.pattern_bytes += 2 * limit;
-                    return Some(regex);
+                    return Some(Pattern {
+                        regex,
+                        cost_per_byte,
+                    });
                 }
                 Err(regex::Error::CompiledTooBig(_)) if limit < PATTERN_SIZE_LIMIT => {}
                 Err(regex::Error::CompiledTooBig(_)) => self.problem(
@@ -652,18 +675,21 @@ fn validate_node(
                 found.push(at, format!("must be at most {max} characters long"));
             }
             if let Some(pattern) = &node.pattern {
-                match budget.pattern_text.checked_sub(text.len()) {
+                let cost = text.len().saturating_mul(pattern.cost_per_byte);
+                match budget.pattern_text.checked_sub(cost) {
                     None => found.push(
                         at,
                         format!(
-                            "is past the {MAX_PATTERN_TEXT_BYTES} bytes of text a document may \
-                             have checked against patterns"
+                            "is past the text one document may have checked against patterns \
+                             ({MAX_PATTERN_TEXT_BYTES} bytes, a large pattern's counting \
+                             {LARGE_PATTERN_COST_PER_BYTE} times)"
                         ),
                     ),
                     Some(left) => {
                         budget.pattern_text = left;
-                        if !pattern.is_match(text) {
-                            found.push(at, format!("must match the pattern {}", pattern.as_str()));
+                        if !pattern.regex.is_match(text) {
+                            let source = pattern.regex.as_str();
+                            found.push(at, format!("must match the pattern {source}"));
                         }
                     }
                 }
@@ -823,6 +849,16 @@ mod tests {
         let problems = schema.validate(&json!(vec![&chunk; 65]), "input");
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].path, "input[64]");
+
+        // A pattern compiled past the small bound counts each byte four times.
+        let large = Schema::compile(
+            &json!({"type": "array", "items": {"type": "string", "pattern": "^a{1,1024}$"}}),
+            "schema",
+        )
+        .unwrap();
+        assert!(large.validate(&json!(vec![&chunk; 16]), "input").is_empty());
+        let problems = large.validate(&json!(vec![&chunk; 17]), "input");
+        assert_eq!(problems[0].path, "input[16]");
     }
 
     #[test]
