@@ -33,6 +33,20 @@ use crate::definitions::Stamp;
 use crate::error::{Result, RunnerError};
 use crate::schema::Violation;
 
+/// The longest `installed_from` (`<marketplace item id>@<version>`), in bytes: it is stored
+/// and returned with the agent.
+pub const MAX_INSTALLED_FROM_BYTES: usize = 256;
+
+fn check_installed_from(installed_from: &str) -> Result<()> {
+    if installed_from.len() > MAX_INSTALLED_FROM_BYTES {
+        return Err(RunnerError::invalid(
+            "installed_from",
+            format!("must be at most {MAX_INSTALLED_FROM_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 /// The largest definition document, in bytes of JSON. Its schemas and templates are held
 /// compiled for as long as the agent is cached, so this bounds what one agent costs.
 pub const MAX_DEFINITION_BYTES: usize = 64 * 1024;
@@ -496,6 +510,13 @@ pub async fn install(
     };
     let (agent, action) = stored.map_err(|err| match err {
         RunnerError::AlreadyExists(message) => AgentError::Failed(message),
+        RunnerError::Invalid(violations) => AgentError::InvalidInput(
+            violations
+                .iter()
+                .map(|v| format!("{}: {}", v.field, v.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
         RunnerError::Unavailable(message) => AgentError::Unavailable(message),
         other => {
             tracing::error!(error = %other, "could not store a custom agent");
@@ -771,6 +792,7 @@ pub async fn create(
     created_by: &str,
     installed_from: &str,
 ) -> Result<Arc<Agent>> {
+    check_installed_from(installed_from)?;
     let stored: Option<Stored> = sqlx::query_as(
         "INSERT INTO agents.custom_agents (tenant_id, name, category, definition, created_by, installed_from)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, name) DO NOTHING
@@ -803,6 +825,7 @@ pub async fn update(
     expected: Option<u64>,
     installed_from: &str,
 ) -> Result<Arc<Agent>> {
+    check_installed_from(installed_from)?;
     let expected = expected.map(|r| i64::try_from(r).unwrap_or(i64::MAX));
     let name = compiled.spec.name.clone();
     let stored: Option<Stored> = sqlx::query_as(

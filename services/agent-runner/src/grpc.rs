@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::State;
 use crate::agents;
 use crate::artifacts::{TenantFiles, valid_id};
-use crate::catalog::{Agent, CATEGORIES, Kind};
+use crate::catalog::{Agent, CATEGORIES, Kind, valid_name};
 use crate::custom;
 use crate::error::{Result, RunnerError};
 use crate::runs::{self, Run, RunRequest, Side};
@@ -148,6 +148,10 @@ impl AgentApi {
     async fn find(&self, tenant: Uuid, name: &str) -> Result<Arc<Agent>> {
         if let Some(agent) = self.state.catalog.get(name) {
             return Ok(agent.clone());
+        }
+        // No agent has another name: the database need not be asked (nor sent megabytes).
+        if !valid_name(name) {
+            return Err(RunnerError::NotFound(format!("agent {name:?}")));
         }
         match custom::get(&self.state, tenant, name).await? {
             Some(agent) => Ok(agent),

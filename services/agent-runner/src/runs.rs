@@ -289,15 +289,16 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
     };
     let has_llm = llm.is_some();
     let mut ctx = Context::new(llm);
-    // The RPC checked the quota before the run, which covers its first call.
-    ctx.tokens = uuid::Uuid::parse_str(&request.tenant)
-        .ok()
-        .filter(|_| has_llm)
-        .map(|tenant| RunTokens {
-            quota: state.tokens.clone(),
-            tenant,
-            checked: true,
-        });
+    if has_llm {
+        // The RPC checked the quota before the run, which covers its first call.
+        ctx.tokens = uuid::Uuid::parse_str(&request.tenant)
+            .ok()
+            .map(|tenant| RunTokens {
+                quota: state.tokens.clone(),
+                tenant,
+                checked: true,
+            });
+    }
     ctx.memory = match (&state.memory, &request.session_id, &request.bearer) {
         (Some(client), Some(session), Some(bearer)) => Some(SessionMemory {
             client: client.clone(),

@@ -14,6 +14,9 @@ use crate::agents::AgentError;
 
 /// How long one memory call may take; a run's deadline bounds the whole run anyway.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most of a session a run reads, in bytes of its keys and values as JSON: what it reads it
+/// holds, parsed (several times larger), for the rest of the run.
+pub const MAX_SESSION_READ_BYTES: usize = 4 * 1024 * 1024;
 
 pub struct SessionMemory {
     pub client: MemoryServiceClient<Channel>,
@@ -58,9 +61,11 @@ impl SessionMemory {
         Ok(request)
     }
 
-    /// Every entry of the session; none when the session does not exist yet.
+    /// Every entry of the session; none when the session does not exist yet. A session past
+    /// [`MAX_SESSION_READ_BYTES`] fails the run.
     pub async fn entries(&self) -> Result<Vec<Remembered>, AgentError> {
         let mut found = Vec::new();
+        let mut read = 0usize;
         let mut token = String::new();
         loop {
             let request = self.request(pb::GetAllRequest {
@@ -77,6 +82,14 @@ impl SessionMemory {
                 Err(status) => return Err(failure(status)),
             };
             for entry in page.entries {
+                read += entry.key.len() + entry.value_json.len();
+                if read > MAX_SESSION_READ_BYTES {
+                    return Err(AgentError::Failed(format!(
+                        "the session {} holds more than the {MAX_SESSION_READ_BYTES} bytes a run \
+                         reads of it",
+                        self.session
+                    )));
+                }
                 found.push(Remembered {
                     value: serde_json::from_str(&entry.value_json)
                         .unwrap_or(Value::String(entry.value_json)),

@@ -217,6 +217,19 @@ async fn definitions_past_their_size_bounds_are_refused_naming_the_field(pool: s
             "{field} not in {fields:?}"
         );
     }
+
+    let status = app
+        .client
+        .create_custom_agent(authed(
+            pb::CreateCustomAgentRequest {
+                definition_json: definition("small", text_input(), template).to_string(),
+                installed_from: "i".repeat(1024),
+            },
+            &ada.token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["installed_from"]);
 }
 
 fn with_patterns(patterns: &[String]) -> Value {

@@ -88,3 +88,55 @@ async fn the_memory_manager_merges_with_the_session_and_writes_back(pool: sqlx::
         ("\"fastapi\"", 2)
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_run_reads_at_most_four_mebibytes_of_its_session(pool: sqlx::PgPool) {
+    let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
+    let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
+        .await
+        .unwrap();
+    let memory =
+        sankalpa_testkit::spawn_memory(pool.clone(), infra.clone(), &auth.grpc_url(), |_| {})
+            .await
+            .unwrap();
+    let memory_url = memory.grpc_url();
+    let mut app = start_on(pool, infra, |config| config.memory_url = Some(memory_url)).await;
+    let ada = app.sign_up().await;
+    let mut memory_client = MemoryServiceClient::connect(memory.grpc_url())
+        .await
+        .unwrap();
+    // Five values of a million bytes each: past what a run reads.
+    let value = serde_json::Value::String("x".repeat(1_000_000)).to_string();
+    for key in ["a", "b", "c", "d", "e"] {
+        memory_client
+            .save(authed(
+                pb::SaveRequest {
+                    session_id: "big".into(),
+                    key: key.into(),
+                    value_json: value.clone(),
+                    expected_version: None,
+                    ttl_seconds: 0,
+                },
+                &ada.token,
+            ))
+            .await
+            .unwrap();
+    }
+    let run = app
+        .execute_with(
+            &ada.token,
+            pb::ExecuteAgentRequest {
+                agent: "multi_agent_memory_manager".into(),
+                input_json: json!({"entries": [{"agent": "planner", "key": "k", "value": "v"}]})
+                    .to_string(),
+                session_id: Some("big".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.status, pb::AgentRunStatus::Failed as i32);
+    let error = run.error.unwrap();
+    assert_eq!(error.code, "agent_failed");
+    assert!(error.message.contains("4194304 bytes"), "{}", error.message);
+}
