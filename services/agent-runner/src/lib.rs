@@ -1,8 +1,13 @@
 //! The agent runner: the agent catalog, the built-in agents, tenants' custom agents, running
 //! one agent for a caller, and the files runs write. It serves `sankalpa.v1.AgentService` over
 //! gRPC (50052), with health and metrics over HTTP (9102), and owns the `agents` schema (custom
-//! agents only: runs themselves are not stored, their artifacts are in the object store and
-//! their history is the `agents.*` events).
+//! agents and each tenant's LLM tokens per day: runs themselves are not stored, their artifacts
+//! are in the object store and their history is the `agents.*` events).
+//!
+//! No single request may make it hold or spend without bound: custom agents' definitions,
+//! templates, validation and patterns are bounded (`schema`, `custom`), error messages are
+//! cut before they leave, and each tenant has quotas of runs in flight (`runs`) and
+//! of LLM tokens per day (`llm_usage`).
 //!
 //! [`AgentRunner::build`] loads and checks the catalog (refusing to start on a broken one),
 //! migrates, loads auth's token keys, connects NATS and binds both listeners (port 0 works, as
@@ -88,7 +93,7 @@ pub struct Config {
     pub max_template_output_bytes: usize,
     /// The most memory the compiled custom agents kept between requests may take, as
     /// estimated (`SANKALPA_AGENTS_DEFINITION_CACHE_BYTES`, default 32 MiB): see
-    /// [`definitions`].
+    /// the `definitions` module.
     pub definition_cache_bytes: usize,
     /// How many agent runs one tenant may have in flight on this replica at once
     /// (`SANKALPA_AGENTS_MAX_CONCURRENT_RUNS_PER_TENANT`, default 64; 0: no limit). Counted per
@@ -98,7 +103,7 @@ pub struct Config {
     /// How many LLM tokens (prompt and completion) one tenant's runs may use per UTC day, across
     /// replicas (`SANKALPA_LLM_TOKENS_PER_TENANT_PER_DAY`, default 1,000,000; 0: no limit). A
     /// run that would call the LLM past it is RESOURCE_EXHAUSTED carrying the quota, reset at
-    /// the next UTC midnight; see [`llm_usage`].
+    /// the next UTC midnight; see the `llm_usage` module.
     pub llm_tokens_per_tenant_per_day: u64,
 }
 
