@@ -111,7 +111,11 @@ pub async fn backup(state: &State, scope: &Scope, label: &str, created_by: &str)
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let object_key = format!("{}/backups/{id}.json", scope.tenant);
     let size = bytes.len();
-    state.objects.put(&object_key, Bytes::from(bytes)).await?;
+    state
+        .objects
+        .put(&object_key, Bytes::from(bytes))
+        .await
+        .map_err(MemoryError::object_store)?;
 
     let recorded = sqlx::query_as(concat!(
         "INSERT INTO memory.backups
@@ -296,7 +300,8 @@ async fn read_verified(state: &State, backup: &Backup) -> Result<Document> {
     let bytes = state
         .objects
         .get(&backup.object_key)
-        .await?
+        .await
+        .map_err(MemoryError::object_store)?
         .ok_or_else(|| {
             MemoryError::DataLoss(format!("the document of backup {} is missing", backup.id))
         })?;

@@ -24,6 +24,10 @@ pub enum MemoryError {
     /// A backup whose stored document is missing or does not match its checksum.
     #[error("{0}")]
     DataLoss(String),
+    /// A dependency that cannot be asked right now (the database, the object store): nothing
+    /// about the request was wrong, and the same request later can succeed.
+    #[error("{0}")]
+    Unavailable(&'static str),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -38,6 +42,14 @@ impl MemoryError {
 }
 
 impl MemoryError {
+    /// The error of an object store that failed to store, read or list: to the caller it is a
+    /// dependency that did not answer (its keys are built here, never from input), so a retry
+    /// is the remedy; the cause goes to the log.
+    pub fn object_store(err: anyhow::Error) -> Self {
+        tracing::warn!(error = format!("{err:#}"), "the object store failed");
+        Self::Unavailable("the object store cannot be reached; retry shortly")
+    }
+
     /// The database error of a write whose only free-form parameter is a value: a data
     /// exception (SQLSTATE class 22) there is JSON that Postgres cannot store, such as a number
     /// past the range of `numeric`, and so the caller's to fix.
@@ -54,6 +66,10 @@ impl MemoryError {
 
 impl From<sqlx::Error> for MemoryError {
     fn from(err: sqlx::Error) -> Self {
+        if sankalpa_kit::postgres::is_unavailable(&err) {
+            tracing::warn!(error = %err, "the database cannot be asked");
+            return Self::Unavailable("the database cannot be reached; retry shortly");
+        }
         let code = err
             .as_database_error()
             .and_then(|db| db.code())
@@ -85,6 +101,7 @@ impl From<MemoryError> for Status {
             }
             MemoryError::Contended(message) => Status::aborted(message),
             MemoryError::DataLoss(message) => Status::data_loss(message),
+            MemoryError::Unavailable(message) => Status::unavailable(message),
             MemoryError::Internal(err) => problem::internal(format!("{err:#}")),
         }
     }

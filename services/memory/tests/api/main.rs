@@ -10,6 +10,7 @@ mod limits;
 mod sessions;
 mod tenants;
 mod transactions;
+mod unavailable;
 
 use sankalpa_kit::auth::with_bearer;
 use sankalpa_kit::config::Infra;
