@@ -50,7 +50,7 @@ pub fn key(field: &str, raw: &str) -> Result<String> {
     Ok(raw.to_owned())
 }
 
-/// JSON text of at most `max_bytes`.
+/// JSON text of at most `max_bytes`, counted as it is written back out (see [`written_len`]).
 pub fn value(field: &str, raw: String, max_bytes: usize) -> Result<String> {
     if raw.len() > max_bytes {
         return Err(MemoryError::invalid(
@@ -61,6 +61,16 @@ pub fn value(field: &str, raw: String, max_bytes: usize) -> Result<String> {
     if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(&raw) {
         return Err(MemoryError::invalid(field, format!("must be JSON: {err}")));
     }
+    let written = written_len(&raw);
+    if written > max_bytes {
+        return Err(MemoryError::invalid(
+            field,
+            format!(
+                "must be at most {max_bytes} bytes, not {written}: a number counts as written \
+                 out in full, without its exponent, as it is stored and read back"
+            ),
+        ));
+    }
     // Postgres jsonb refuses the NUL character in strings. The cheap test first; only a value
     // that may hold one is parsed again to look.
     if raw.contains("\\u0000") && holds_nul(&serde_json::from_str(&raw).unwrap_or_default()) {
@@ -70,6 +80,51 @@ pub fn value(field: &str, raw: String, max_bytes: usize) -> Result<String> {
         ));
     }
     Ok(raw)
+}
+
+/// At least the length of valid JSON `text` once stored and read back. Postgres keeps a
+/// number exactly and writes it out without an exponent, so the 9 bytes of `[1e99999]` come
+/// back as 100,002: unchecked, a value of a few kilobytes would be read back as gigabytes. So
+/// each exponent's size is added to the text's length, which is never less than what writing
+/// the number out adds.
+pub fn written_len(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let mut total = bytes.len();
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        index += 1;
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            // Outside strings, an `e` after a digit opens an exponent; the `e` of `true` and
+            // `false` follows a letter.
+            b'e' | b'E' if index >= 2 && bytes[index - 2].is_ascii_digit() => {
+                if matches!(bytes.get(index), Some(b'+' | b'-')) {
+                    index += 1;
+                }
+                let mut exponent: usize = 0;
+                while let Some(digit) = bytes.get(index).filter(|byte| byte.is_ascii_digit()) {
+                    exponent = exponent
+                        .saturating_mul(10)
+                        .saturating_add(usize::from(digit - b'0'));
+                    index += 1;
+                }
+                total = total.saturating_add(exponent);
+            }
+            _ => {}
+        }
+    }
+    total
 }
 
 fn holds_nul(value: &serde_json::Value) -> bool {
@@ -171,5 +226,26 @@ mod tests {
         assert!(value("v", r#"{"a":"\u0000"}"#.into(), 100).is_err());
         assert!(value("v", "{".into(), 100).is_err());
         assert!(value("v", "[1,2,3]".into(), 5).is_err());
+        assert!(value("v", "[1e5]".into(), 100).is_ok());
+        assert!(value("v", "[1e99]".into(), 100).is_err());
+    }
+
+    #[test]
+    fn a_number_counts_as_long_as_it_is_written_out() {
+        for (json, written_out) in [
+            ("[1e5]", "[100000]"),
+            ("[1.5E+3,2e-2]", "[1500, 0.02]"),
+            ("-12.25e-4", "-0.001225"),
+        ] {
+            assert!(
+                written_len(json) >= written_out.len(),
+                "{json} is written out as {written_out}"
+            );
+        }
+        // Only numbers have exponents: not strings, keys or the literals.
+        let plain = r#"{"1e99":"2e99","t":[true,false,null,10]}"#;
+        assert_eq!(written_len(plain), plain.len());
+        assert_eq!(written_len(r#"["\"1e9"]"#), r#"["\"1e9"]"#.len());
+        assert_eq!(written_len("[1e99999999999999999999999]"), usize::MAX);
     }
 }

@@ -84,3 +84,29 @@ async fn every_limit_is_a_clear_error_naming_its_field_and_changes_nothing(pool:
         Code::NotFound
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_value_whose_numbers_are_written_out_past_the_bound_is_refused(pool: sqlx::PgPool) {
+    let mut app = start_with(pool, |config| config.max_value_bytes = 1024 * 1024).await;
+    let ada = app.sign_up().await;
+
+    // 130 bytes of JSON that Postgres would give back as 1.3 MB of digits.
+    let digits = ["1e131071"; 10].join(",");
+    let refused = app
+        .save(&ada, "s1", "big", &format!("[{digits}]"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(violated_field(&refused), "value_json");
+    assert_eq!(
+        app.load(&ada, "s1", "big").await.unwrap_err().code(),
+        Code::NotFound
+    );
+
+    // A modest exponent is fine, and comes back written out.
+    app.save(&ada, "s1", "small", "[1e3]").await.unwrap();
+    assert_eq!(
+        app.load(&ada, "s1", "small").await.unwrap().value_json,
+        "[1000]"
+    );
+}
