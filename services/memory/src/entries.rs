@@ -247,43 +247,98 @@ pub async fn load(state: &State, scope: &Scope, key: &str) -> Result<Entry> {
     Ok(entry)
 }
 
+/// What an entry adds to a page besides its key and value: more than the protobuf framing,
+/// version and three timestamps of a wire `Entry` take (87 bytes at most).
+const ENTRY_OVERHEAD_BYTES: i64 = 128;
+
+/// Where a page of [`get_all`] starts and where it must stop.
+pub struct Page<'a> {
+    /// Only keys starting with this.
+    pub key_prefix: &'a str,
+    /// The most entries.
+    pub size: i64,
+    /// The most bytes of keys and values (each counted with [`ENTRY_OVERHEAD_BYTES`]); the
+    /// first entry comes whatever its size, so every page makes progress.
+    pub max_bytes: usize,
+    /// The token of the page before, empty for the first.
+    pub token: &'a str,
+}
+
+/// A row of a page, and whether it fits in it.
+#[derive(sqlx::FromRow)]
+struct Paged {
+    fits: bool,
+    #[sqlx(flatten)]
+    entry: Entry,
+}
+
 /// A page of a session's live entries in key order, and the token of the next page. Served
 /// from Postgres: a page is one indexed range scan, and caching pages would make every write
 /// invalidate an unknown number of them.
+///
+/// A page ends at `page.size` entries or before the entry that would take it past
+/// `page.max_bytes`, measured by the `value_bytes` each row keeps: Postgres counts as it
+/// scans, and writes out only the values that fit (the rows past them come back empty, only to
+/// say that there is more).
 pub async fn get_all(
     pool: &PgPool,
     scope: &Scope,
-    key_prefix: &str,
-    size: i64,
-    page_token: &str,
+    page: &Page<'_>,
 ) -> Result<(Vec<Entry>, String)> {
-    let after = if page_token.is_empty() {
+    let after = if page.token.is_empty() {
         String::new()
     } else {
-        hex::decode(page_token)
+        hex::decode(page.token)
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|key| input::key("page.page_token", &key).ok())
             .ok_or_else(input::bad_page_token)?
     };
-    let mut entries: Vec<Entry> = sqlx::query_as(concat!(
-        "SELECT ",
-        entry_columns!(),
-        " FROM memory.entries
-          WHERE tenant_id = $1 AND session_id = $2 AND key > $3 AND starts_with(key, $4) AND ",
+    let rows: Vec<Paged> = sqlx::query_as(concat!(
+        "
+        SELECT fits, key, CASE WHEN fits THEN value::text ELSE '' END AS value, version,
+               revision, created_at, updated_at, expires_at
+        FROM (
+            SELECT *, row_number() OVER running <= $5
+                      AND (row_number() OVER running = 1
+                           OR sum(value_bytes + octet_length(key) + $7) OVER running <= $6)
+                      AS fits
+            FROM memory.entries
+            WHERE tenant_id = $1 AND session_id = $2 AND key > $3 AND starts_with(key, $4) AND ",
         live!(),
-        " ORDER BY key LIMIT $5"
+        "
+            WINDOW running AS (ORDER BY key ROWS UNBOUNDED PRECEDING)
+            ORDER BY key LIMIT $5 + 1
+        ) page
+        ORDER BY key"
     ))
     .bind(scope.tenant)
     .bind(&scope.session)
     .bind(&after)
-    .bind(key_prefix)
-    .bind(size + 1)
+    .bind(page.key_prefix)
+    .bind(page.size)
+    .bind(i64::try_from(page.max_bytes).unwrap_or(i64::MAX))
+    .bind(ENTRY_OVERHEAD_BYTES)
     .fetch_all(pool)
     .await?;
-    if entries.is_empty() && !crate::sessions::exists(pool, scope).await? {
+    if rows.is_empty() && !crate::sessions::exists(pool, scope).await? {
         return Err(MemoryError::NotFound("session"));
     }
-    let next = input::next_page(&mut entries, size, |entry| hex::encode(&entry.key));
+    let found = rows.len();
+    // The rows that fit come first: the first always does, and the sum only grows.
+    let entries: Vec<Entry> = rows
+        .into_iter()
+        .take_while(|row| row.fits)
+        .map(|row| row.entry)
+        .collect();
+    let next = if entries.len() < found {
+        entries
+            .last()
+            .map(|entry| hex::encode(&entry.key))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
     Ok((entries, next))
 }
 

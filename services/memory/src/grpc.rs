@@ -179,8 +179,14 @@ impl MemoryService for MemoryApi {
         let message = request.get_ref();
         let scope = scope(caller, &message.session_id)?;
         let (size, token) = input::page(message.page.as_ref())?;
-        let (found, next) =
-            entries::get_all(&self.state.pool, &scope, &message.key_prefix, size, token).await?;
+        let key_prefix = input::key_prefix("key_prefix", &message.key_prefix)?;
+        let wanted = entries::Page {
+            key_prefix: &key_prefix,
+            size,
+            max_bytes: self.state.max_page_bytes,
+            token,
+        };
+        let (found, next) = entries::get_all(&self.state.pool, &scope, &wanted).await?;
         Ok(Response::new(pb::GetAllResponse {
             entries: found.into_iter().map(entry_message).collect(),
             page: page(next),

@@ -50,6 +50,20 @@ pub fn key(field: &str, raw: &str) -> Result<String> {
     Ok(raw.to_owned())
 }
 
+/// A key prefix to filter by: empty, or no longer than a key and, like one, without NUL.
+pub fn key_prefix(field: &str, raw: &str) -> Result<String> {
+    if raw.len() > MAX_KEY_BYTES {
+        return Err(MemoryError::invalid(
+            field,
+            format!("must be at most {MAX_KEY_BYTES} bytes"),
+        ));
+    }
+    if raw.contains('\0') {
+        return Err(MemoryError::invalid(field, "must not contain NUL"));
+    }
+    Ok(raw.to_owned())
+}
+
 /// JSON text of at most `max_bytes`, counted as it is written back out (see [`written_len`]).
 pub fn value(field: &str, raw: String, max_bytes: usize) -> Result<String> {
     if raw.len() > max_bytes {

@@ -68,6 +68,10 @@ pub struct Config {
     pub redis_key_prefix: String,
     /// The largest value accepted, in bytes of JSON text (`SANKALPA_MEMORY_MAX_VALUE_BYTES`).
     pub max_value_bytes: usize,
+    /// The most bytes of entries one page of `GetAll` holds (`SANKALPA_MEMORY_MAX_PAGE_BYTES`);
+    /// a page ends early, with a token to go on, rather than pass it. A page always holds at
+    /// least one entry, so a value larger than this still comes through, alone.
+    pub max_page_bytes: usize,
     /// How long a cached entry may be served from Redis: the bound on staleness should a write
     /// commit but fail to update the cache (`SANKALPA_MEMORY_CACHE_TTL_MS`).
     pub cache_ttl: Duration,
@@ -80,6 +84,10 @@ pub struct Config {
     /// How often the token keys are fetched again from auth (`SANKALPA_JWKS_REFRESH_MS`).
     pub jwks_refresh: Duration,
 }
+
+/// gRPC's default limit on a message a client accepts is 4 MiB; a page stays a quarter of a MiB
+/// under it, room for the message's own framing and page token.
+pub const DEFAULT_MAX_PAGE_BYTES: usize = 4 * 1024 * 1024 - 256 * 1024;
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -94,6 +102,7 @@ impl Config {
             )?,
             redis_key_prefix: config::var("SANKALPA_REDIS_KEY_PREFIX", "sankalpa:".to_owned())?,
             max_value_bytes: config::var("SANKALPA_MEMORY_MAX_VALUE_BYTES", 1024 * 1024)?,
+            max_page_bytes: config::var("SANKALPA_MEMORY_MAX_PAGE_BYTES", DEFAULT_MAX_PAGE_BYTES)?,
             cache_ttl: config::millis("SANKALPA_MEMORY_CACHE_TTL_MS", Duration::from_secs(10))?,
             near_cache_bytes: config::var("SANKALPA_MEMORY_NEAR_CACHE_BYTES", 16 * 1024 * 1024)?,
             sweep_interval: config::millis(
@@ -117,6 +126,7 @@ impl Config {
             object_store_url: objects.to_string_lossy().into_owned(),
             redis_key_prefix: format!("test:{name}:"),
             max_value_bytes: 1024 * 1024,
+            max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
             cache_ttl: Duration::from_secs(10),
             near_cache_bytes: 16 * 1024 * 1024,
             sweep_interval: Duration::from_secs(60),
@@ -133,6 +143,7 @@ pub(crate) struct State {
     pub saves: saves::Saves,
     pub objects: Objects,
     pub max_value_bytes: usize,
+    pub max_page_bytes: usize,
 }
 
 pub struct Memory {
@@ -182,6 +193,7 @@ impl Memory {
             events,
             objects,
             max_value_bytes: config.max_value_bytes,
+            max_page_bytes: config.max_page_bytes,
         });
         let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
         let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;

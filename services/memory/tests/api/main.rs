@@ -7,6 +7,7 @@ mod concurrency;
 mod entries;
 mod events;
 mod limits;
+mod pages;
 mod sessions;
 mod tenants;
 mod transactions;
@@ -132,26 +133,50 @@ impl TestMemory {
         caller: &Caller,
         session: &str,
     ) -> Result<Vec<(String, serde_json::Value)>, tonic::Status> {
-        let entries = self
-            .client
-            .get_all(authed(
-                pb::GetAllRequest {
-                    session_id: session.into(),
-                    key_prefix: String::new(),
-                    page: Some(pb::PageRequest {
-                        page_size: 200,
-                        page_token: String::new(),
-                    }),
-                },
-                &caller.token,
-            ))
+        Ok(self
+            .pages(caller, session, 200)
             .await?
-            .into_inner()
-            .entries;
-        Ok(entries
             .into_iter()
+            .flat_map(|page| page.entries)
             .map(|entry| (entry.key, json(&entry.value_json)))
             .collect())
+    }
+
+    /// Every page of a session's entries, `page_size` entries at most each, in order.
+    pub async fn pages(
+        &mut self,
+        caller: &Caller,
+        session: &str,
+        page_size: u32,
+    ) -> Result<Vec<pb::GetAllResponse>, tonic::Status> {
+        let mut pages = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .client
+                .get_all(authed(
+                    pb::GetAllRequest {
+                        session_id: session.into(),
+                        key_prefix: String::new(),
+                        page: Some(pb::PageRequest {
+                            page_size,
+                            page_token,
+                        }),
+                    },
+                    &caller.token,
+                ))
+                .await?
+                .into_inner();
+            page_token = page
+                .page
+                .as_ref()
+                .map(|page| page.next_page_token.clone())
+                .unwrap_or_default();
+            pages.push(page);
+            if page_token.is_empty() {
+                return Ok(pages);
+            }
+        }
     }
 }
 
