@@ -21,6 +21,10 @@ pub enum MemoryError {
     /// Another write got in the way (a session deleted mid-write, a deadlock); retrying works.
     #[error("{0}")]
     Contended(&'static str),
+    /// A bound that the state of things, not the request, runs into (a session too large to
+    /// back up, a backup too large to restore); the message says which and by how much.
+    #[error("{0}")]
+    Precondition(String),
     /// A backup whose stored document is missing or does not match its checksum.
     #[error("{0}")]
     DataLoss(String),
@@ -100,6 +104,7 @@ impl From<MemoryError> for Status {
                 status
             }
             MemoryError::Contended(message) => Status::aborted(message),
+            MemoryError::Precondition(message) => Status::failed_precondition(message),
             MemoryError::DataLoss(message) => Status::data_loss(message),
             MemoryError::Unavailable(message) => Status::unavailable(message),
             MemoryError::Internal(err) => problem::internal(format!("{err:#}")),

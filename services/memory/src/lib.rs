@@ -72,6 +72,10 @@ pub struct Config {
     /// a page ends early, with a token to go on, rather than pass it. A page always holds at
     /// least one entry, so a value larger than this still comes through, alone.
     pub max_page_bytes: usize,
+    /// The largest backup, in bytes of its document (`SANKALPA_MEMORY_MAX_BACKUP_BYTES`): a
+    /// backup is built, and a restore read, whole in memory, so a session larger than this is
+    /// not backed up and a larger stored backup is not restored (FAILED_PRECONDITION).
+    pub max_backup_bytes: usize,
     /// How long a cached entry may be served from Redis: the bound on staleness should a write
     /// commit but fail to update the cache (`SANKALPA_MEMORY_CACHE_TTL_MS`).
     pub cache_ttl: Duration,
@@ -89,6 +93,10 @@ pub struct Config {
 /// under it, room for the message's own framing and page token.
 pub const DEFAULT_MAX_PAGE_BYTES: usize = 4 * 1024 * 1024 - 256 * 1024;
 
+/// 64 MiB: a session of 64 values at the largest default value size, held in memory about
+/// once while it is backed up or restored.
+pub const DEFAULT_MAX_BACKUP_BYTES: usize = 64 * 1024 * 1024;
+
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
@@ -103,6 +111,10 @@ impl Config {
             redis_key_prefix: config::var("SANKALPA_REDIS_KEY_PREFIX", "sankalpa:".to_owned())?,
             max_value_bytes: config::var("SANKALPA_MEMORY_MAX_VALUE_BYTES", 1024 * 1024)?,
             max_page_bytes: config::var("SANKALPA_MEMORY_MAX_PAGE_BYTES", DEFAULT_MAX_PAGE_BYTES)?,
+            max_backup_bytes: config::var(
+                "SANKALPA_MEMORY_MAX_BACKUP_BYTES",
+                DEFAULT_MAX_BACKUP_BYTES,
+            )?,
             cache_ttl: config::millis("SANKALPA_MEMORY_CACHE_TTL_MS", Duration::from_secs(10))?,
             near_cache_bytes: config::var("SANKALPA_MEMORY_NEAR_CACHE_BYTES", 16 * 1024 * 1024)?,
             sweep_interval: config::millis(
@@ -127,6 +139,7 @@ impl Config {
             redis_key_prefix: format!("test:{name}:"),
             max_value_bytes: 1024 * 1024,
             max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
+            max_backup_bytes: DEFAULT_MAX_BACKUP_BYTES,
             cache_ttl: Duration::from_secs(10),
             near_cache_bytes: 16 * 1024 * 1024,
             sweep_interval: Duration::from_secs(60),
@@ -144,6 +157,7 @@ pub(crate) struct State {
     pub objects: Objects,
     pub max_value_bytes: usize,
     pub max_page_bytes: usize,
+    pub max_backup_bytes: usize,
 }
 
 pub struct Memory {
@@ -194,6 +208,7 @@ impl Memory {
             objects,
             max_value_bytes: config.max_value_bytes,
             max_page_bytes: config.max_page_bytes,
+            max_backup_bytes: config.max_backup_bytes,
         });
         let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
         let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;
