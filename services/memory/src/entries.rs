@@ -424,6 +424,11 @@ const SWEEP_BATCH: u64 = 1000;
 /// Deletes expired entries every `every` until `stop`. This is housekeeping over every tenant
 /// at once, the one query here without a tenant: it reads nothing out, and an expired entry is
 /// already invisible to every read.
+///
+/// Deleting entries updates their sessions' key counts (see the migration that keeps them), so
+/// the sweep takes a session's lock before any of its entries', the order every other
+/// session-wide write takes them in, and skips whatever another write holds rather than wait:
+/// it can never deadlock with a write, and what it skipped goes in a later round.
 pub async fn sweep_expired(pool: PgPool, every: Duration, stop: CancellationToken) {
     loop {
         tokio::select! {
@@ -433,13 +438,27 @@ pub async fn sweep_expired(pool: PgPool, every: Duration, stop: CancellationToke
         loop {
             let swept = sqlx::query(
                 "
-                DELETE FROM memory.entries
-                WHERE (tenant_id, session_id, key) IN (
-                    SELECT tenant_id, session_id, key FROM memory.entries
-                    WHERE expires_at <= now()
+                WITH expiring AS (
+                    SELECT DISTINCT tenant_id, session_id FROM (
+                        SELECT tenant_id, session_id FROM memory.entries
+                        WHERE expires_at <= now()
+                        LIMIT 1000
+                    ) due
+                ), locked AS (
+                    SELECT s.tenant_id, s.id FROM memory.sessions s
+                    JOIN expiring x ON s.tenant_id = x.tenant_id AND s.id = x.session_id
+                    ORDER BY s.tenant_id, s.id
+                    FOR NO KEY UPDATE OF s SKIP LOCKED
+                ), doomed AS (
+                    SELECT e.tenant_id, e.session_id, e.key FROM memory.entries e
+                    JOIN locked l ON e.tenant_id = l.tenant_id AND e.session_id = l.id
+                    WHERE e.expires_at <= now()
                     LIMIT 1000
-                    FOR UPDATE SKIP LOCKED
-                ) AND expires_at <= now()",
+                    FOR UPDATE OF e SKIP LOCKED
+                )
+                DELETE FROM memory.entries e USING doomed d
+                WHERE e.tenant_id = d.tenant_id AND e.session_id = d.session_id
+                  AND e.key = d.key AND e.expires_at <= now()",
             )
             .execute(&pool)
             .await;

@@ -21,8 +21,9 @@ pub enum MemoryError {
     /// Another write got in the way (a session deleted mid-write, a deadlock); retrying works.
     #[error("{0}")]
     Contended(&'static str),
-    /// A bound that the state of things, not the request, runs into (a session too large to
-    /// back up, a backup too large to restore); the message says which and by how much.
+    /// A bound that the state of things, not the request, runs into (a session holding the most
+    /// keys it may, a session too large to back up, a backup too large to restore); the message
+    /// says which and by how much.
     #[error("{0}")]
     Precondition(String),
     /// A backup whose stored document is missing or does not match its checksum.
@@ -73,6 +74,12 @@ impl From<sqlx::Error> for MemoryError {
         if sankalpa_kit::postgres::is_unavailable(&err) {
             tracing::warn!(error = %err, "the database cannot be asked");
             return Self::Unavailable("the database cannot be reached; retry shortly");
+        }
+        if let Some(db) = err.as_database_error()
+            && db.constraint() == Some("sessions_key_count_bound")
+        {
+            // The message, written by the migration's trigger, names the session and the bound.
+            return Self::Precondition(db.message().to_owned());
         }
         let code = err
             .as_database_error()

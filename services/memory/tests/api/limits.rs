@@ -110,3 +110,71 @@ async fn a_value_whose_numbers_are_written_out_past_the_bound_is_refused(pool: s
         "[1000]"
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_session_holds_at_most_ten_thousand_keys_and_stays_writable_at_the_bound(
+    pool: sqlx::PgPool,
+) {
+    let mut app = start_with(pool, |_| {}).await;
+    let ada = app.sign_up().await;
+    let set = |key: &str, value: &str| pb::TransactOp {
+        key: key.into(),
+        op: Some(Op::Set(pb::SetOp {
+            value_json: value.into(),
+            ttl_seconds: 0,
+        })),
+    };
+    let transact = |ops| {
+        authed(
+            pb::TransactRequest {
+                session_id: "full".into(),
+                ops,
+            },
+            &ada.token,
+        )
+    };
+    for batch in 0..10 {
+        let ops = (0..1000)
+            .map(|n| set(&format!("k{:05}", batch * 1000 + n), "1"))
+            .collect();
+        app.client.transact(transact(ops)).await.unwrap();
+    }
+
+    let refused = app.save(&ada, "full", "one-more", "1").await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("10000"), "{refused:?}");
+    let refused = app
+        .client
+        .transact(transact(vec![set("k00000", "2"), set("one-more", "1")]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(app.load(&ada, "full", "k00000").await.unwrap().version, 1);
+    assert_eq!(
+        app.load(&ada, "full", "one-more").await.unwrap_err().code(),
+        Code::NotFound
+    );
+
+    // At the bound, keys it holds still change, and a deleted key makes room for another.
+    assert_eq!(
+        app.save(&ada, "full", "k00001", "2").await.unwrap().version,
+        2
+    );
+    let deleted = app
+        .client
+        .delete_key(authed(
+            pb::DeleteKeyRequest {
+                session_id: "full".into(),
+                key: "k00002".into(),
+                expected_version: None,
+            },
+            &ada.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(deleted.deleted);
+    app.save(&ada, "full", "one-more", "1").await.unwrap();
+    // The bound is per session.
+    app.save(&ada, "another", "k", "1").await.unwrap();
+}
