@@ -97,13 +97,34 @@ fn page(next_page_token: String) -> Option<pb::PageResponse> {
     Some(pb::PageResponse { next_page_token })
 }
 
-/// The ops of a transaction, checked: at most `MAX_OPS`, each complete, and no key both set and
-/// deleted or set twice, as the order of those would be ambiguous.
-fn transaction_ops(ops: Vec<pb::TransactOp>, max_value_bytes: usize) -> Result<Vec<Op>> {
+/// The ops of a transaction, checked: at most `MAX_OPS`, each complete, no key both set and
+/// deleted or set twice, as the order of those would be ambiguous, and at most `max_bytes` of
+/// keys and values in all.
+fn transaction_ops(
+    ops: Vec<pb::TransactOp>,
+    max_value_bytes: usize,
+    max_bytes: usize,
+) -> Result<Vec<Op>> {
     if ops.is_empty() || ops.len() > input::MAX_OPS {
         return Err(MemoryError::invalid(
             "ops",
             format!("must hold 1 to {} ops, not {}", input::MAX_OPS, ops.len()),
+        ));
+    }
+    let carried: usize = ops
+        .iter()
+        .map(|op| match &op.op {
+            Some(WireOp::Set(set)) => op.key.len() + input::written_len(&set.value_json),
+            _ => op.key.len(),
+        })
+        .fold(0, usize::saturating_add);
+    if carried > max_bytes {
+        return Err(MemoryError::invalid(
+            "ops",
+            format!(
+                "must carry at most {max_bytes} bytes of keys and values in all, not {carried} \
+                 (numbers count as written out in full)"
+            ),
         ));
     }
     let mut written = HashSet::new();
@@ -237,7 +258,11 @@ impl MemoryService for MemoryApi {
         let caller = kit_auth::authorize(&request, WRITE)?.clone();
         let message = request.into_inner();
         let scope = scope(&caller, &message.session_id)?;
-        let ops = transaction_ops(message.ops, self.state.max_value_bytes)?;
+        let ops = transaction_ops(
+            message.ops,
+            self.state.max_value_bytes,
+            self.state.max_transaction_bytes,
+        )?;
         let outcome = transactions::transact(&self.state, &scope, user_of(&caller), &ops).await?;
         Ok(Response::new(match outcome {
             Outcome::Committed { written, deleted } => pb::TransactResponse {

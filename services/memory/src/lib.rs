@@ -44,6 +44,7 @@ use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tonic::service::interceptor::InterceptedService;
 
 /// The memory schema's migrations. They are tracked in `memory._sqlx_migrations` rather than
 /// the default `public._sqlx_migrations`: every service migrates the one shared database at its
@@ -72,6 +73,11 @@ pub struct Config {
     /// a page ends early, with a token to go on, rather than pass it. A page always holds at
     /// least one entry, so a value larger than this still comes through, alone.
     pub max_page_bytes: usize,
+    /// The most bytes of keys and values one transaction carries, values counted as they are
+    /// written back out (`SANKALPA_MEMORY_MAX_TRANSACTION_BYTES`). Its answer echoes every value
+    /// it set, as Postgres writes it (up to half again the JSON sent), and must stay under the
+    /// 4 MiB a gRPC client accepts.
+    pub max_transaction_bytes: usize,
     /// The largest backup, in bytes of its document (`SANKALPA_MEMORY_MAX_BACKUP_BYTES`): a
     /// backup is built, and a restore read, whole in memory, so a session larger than this is
     /// not backed up and a larger stored backup is not restored (FAILED_PRECONDITION).
@@ -93,6 +99,12 @@ pub struct Config {
 /// under it, room for the message's own framing and page token.
 pub const DEFAULT_MAX_PAGE_BYTES: usize = 4 * 1024 * 1024 - 256 * 1024;
 
+/// 2 MiB: written back out, at most 3 MiB, and the answer's framing under 1 MiB more.
+pub const DEFAULT_MAX_TRANSACTION_BYTES: usize = 2 * 1024 * 1024;
+
+/// What a request may hold besides the keys and values that are bounded on their own.
+const REQUEST_HEADROOM_BYTES: usize = 64 * 1024;
+
 /// 64 MiB: a session of 64 values at the largest default value size, held in memory about
 /// once while it is backed up or restored.
 pub const DEFAULT_MAX_BACKUP_BYTES: usize = 64 * 1024 * 1024;
@@ -111,6 +123,10 @@ impl Config {
             redis_key_prefix: config::var("SANKALPA_REDIS_KEY_PREFIX", "sankalpa:".to_owned())?,
             max_value_bytes: config::var("SANKALPA_MEMORY_MAX_VALUE_BYTES", 1024 * 1024)?,
             max_page_bytes: config::var("SANKALPA_MEMORY_MAX_PAGE_BYTES", DEFAULT_MAX_PAGE_BYTES)?,
+            max_transaction_bytes: config::var(
+                "SANKALPA_MEMORY_MAX_TRANSACTION_BYTES",
+                DEFAULT_MAX_TRANSACTION_BYTES,
+            )?,
             max_backup_bytes: config::var(
                 "SANKALPA_MEMORY_MAX_BACKUP_BYTES",
                 DEFAULT_MAX_BACKUP_BYTES,
@@ -139,6 +155,7 @@ impl Config {
             redis_key_prefix: format!("test:{name}:"),
             max_value_bytes: 1024 * 1024,
             max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
+            max_transaction_bytes: DEFAULT_MAX_TRANSACTION_BYTES,
             max_backup_bytes: DEFAULT_MAX_BACKUP_BYTES,
             cache_ttl: Duration::from_secs(10),
             near_cache_bytes: 16 * 1024 * 1024,
@@ -157,6 +174,7 @@ pub(crate) struct State {
     pub objects: Objects,
     pub max_value_bytes: usize,
     pub max_page_bytes: usize,
+    pub max_transaction_bytes: usize,
     pub max_backup_bytes: usize,
 }
 
@@ -208,6 +226,7 @@ impl Memory {
             objects,
             max_value_bytes: config.max_value_bytes,
             max_page_bytes: config.max_page_bytes,
+            max_transaction_bytes: config.max_transaction_bytes,
             max_backup_bytes: config.max_backup_bytes,
         });
         let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
@@ -259,8 +278,18 @@ impl Memory {
         tasks.spawn(self.state.events.relay(stop.clone()));
         tasks.close();
 
-        let api = MemoryServiceServer::with_interceptor(
-            grpc::MemoryApi::new(self.state.clone()),
+        // tonic refuses requests over 4 MiB before they reach a handler, with no field named;
+        // the bounds of values and transactions are the ones a client meets, and the limit
+        // grows with them when they are set higher.
+        let largest_request = self
+            .state
+            .max_value_bytes
+            .max(self.state.max_transaction_bytes)
+            .saturating_add(REQUEST_HEADROOM_BYTES)
+            .max(4 * 1024 * 1024);
+        let api = InterceptedService::new(
+            MemoryServiceServer::new(grpc::MemoryApi::new(self.state.clone()))
+                .max_decoding_message_size(largest_request),
             AuthInterceptor::new(self.verifier),
         );
         // Redis is deliberately left out: without it the service answers correctly, only

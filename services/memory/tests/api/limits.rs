@@ -2,7 +2,7 @@ use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::transact_op::Op;
 use tonic::Code;
 
-use crate::{authed, start_with, violated_field};
+use crate::{authed, start, start_with, violated_field};
 
 #[sqlx::test(migrations = false)]
 async fn every_limit_is_a_clear_error_naming_its_field_and_changes_nothing(pool: sqlx::PgPool) {
@@ -177,4 +177,66 @@ async fn a_session_holds_at_most_ten_thousand_keys_and_stays_writable_at_the_bou
     app.save(&ada, "full", "one-more", "1").await.unwrap();
     // The bound is per session.
     app.save(&ada, "another", "k", "1").await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_transaction_carrying_more_bytes_than_the_bound_is_refused_naming_ops(
+    pool: sqlx::PgPool,
+) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    let big = format!("\"{}\"", "x".repeat(900 * 1024));
+    let set = |key: &str| pb::TransactOp {
+        key: key.into(),
+        op: Some(Op::Set(pb::SetOp {
+            value_json: big.clone(),
+            ttl_seconds: 0,
+        })),
+    };
+    let transact = |ops| {
+        authed(
+            pb::TransactRequest {
+                session_id: "s1".into(),
+                ops,
+            },
+            &ada.token,
+        )
+    };
+
+    // 2.7 MB: each value is under its own bound, the three together over the 2 MiB default.
+    let refused = app
+        .client
+        .transact(transact(vec![set("a"), set("b"), set("c")]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(violated_field(&refused), "ops");
+    assert!(refused.message().contains(&(2 * 1024 * 1024).to_string()));
+    assert_eq!(
+        app.contents(&ada, "s1").await.unwrap_err().code(),
+        Code::NotFound,
+        "nothing was written"
+    );
+
+    let done = app
+        .client
+        .transact(transact(vec![set("a"), set("b")]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(done.committed);
+    assert_eq!(done.entries.len(), 2);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_value_bound_set_above_four_mib_is_the_one_a_client_meets(pool: sqlx::PgPool) {
+    let bound = 4 * 1024 * 1024;
+    let mut app = start_with(pool, |config| config.max_value_bytes = bound).await;
+    let ada = app.sign_up().await;
+
+    // Over gRPC's default 4 MiB message limit, which would refuse it without naming a field.
+    let over = format!("\"{}\"", "x".repeat(bound + 10_000));
+    let refused = app.save(&ada, "s1", "k", &over).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(violated_field(&refused), "value_json");
 }
