@@ -343,7 +343,7 @@ pub async fn get_all(
 }
 
 /// Deletes a key, if its version is `expected` when that is given. True when a live entry was
-/// deleted.
+/// deleted; NOT_FOUND when the tenant has no such session.
 #[tracing::instrument(skip_all, fields(tenant = %scope.tenant, session = %scope.session))]
 pub async fn delete(
     state: &State,
@@ -378,8 +378,13 @@ pub async fn delete(
     .fetch_optional(&mut *tx)
     .await?;
     let Some((revision, live)) = deleted else {
-        // Nothing to keep; ending it first frees the connection for the read.
+        // Nothing to keep; ending it first frees the connection for the reads.
         tx.rollback().await?;
+        // A session the tenant does not have (another tenant's included) is not found, as
+        // for every other operation on it; an absent key of one it has is "not deleted".
+        if !crate::sessions::exists(&state.pool, scope).await? {
+            return Err(MemoryError::NotFound("session"));
+        }
         let Some(expected) = expected else {
             return Ok(false);
         };

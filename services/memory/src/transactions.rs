@@ -5,7 +5,8 @@
 //! two transactions cannot deadlock on each other's keys); while the session is locked no write
 //! can create a key in it, so an absent key stays absent and every check stays true until the
 //! commit. Checks see the session as it was before the transaction; the first that fails rolls
-//! everything back and is reported.
+//! everything back and is reported. A transaction that sets keys creates its session; one that
+//! only deletes and checks answers NOT_FOUND when the tenant has no such session.
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,7 +15,7 @@ use serde_json::json;
 use crate::State;
 use crate::cache::Change;
 use crate::entries::{Entry, Scope, entry_columns, live, upsert_existing};
-use crate::error::Result;
+use crate::error::{MemoryError, Result};
 use crate::events::Action;
 use crate::sessions;
 
@@ -66,14 +67,17 @@ pub async fn transact(state: &State, scope: &Scope, user_id: &str, ops: &[Op]) -
     named.dedup();
 
     let mut tx = state.pool.begin().await?;
-    let session_exists = if set_keys.is_empty() {
-        sessions::lock(&mut tx, scope).await?
+    // A transaction that sets keys creates its session, as a save does; one that only deletes
+    // and checks needs a session of the tenant's to act on (another tenant's is not found).
+    if set_keys.is_empty() {
+        if !sessions::lock(&mut tx, scope).await? {
+            return Err(MemoryError::NotFound("session"));
+        }
     } else {
         sessions::create_and_lock(&mut tx, scope, user_id).await?;
-        true
-    };
+    }
     // Expired rows are locked too, so no save can bring one back to life meanwhile.
-    let current: HashMap<String, i64> = if session_exists {
+    let current: HashMap<String, i64> = {
         let rows: Vec<(String, i64, bool)> = sqlx::query_as(concat!(
             "SELECT key, version, ",
             live!(),
@@ -90,8 +94,6 @@ pub async fn transact(state: &State, scope: &Scope, user_id: &str, ops: &[Op]) -
             .filter(|(_, _, live)| *live)
             .map(|(key, version, _)| (key, version))
             .collect()
-    } else {
-        HashMap::new()
     };
     for (op_index, op) in ops.iter().enumerate() {
         if let OpKind::CheckVersion(expected) = op.kind {
@@ -108,7 +110,7 @@ pub async fn transact(state: &State, scope: &Scope, user_id: &str, ops: &[Op]) -
         }
     }
 
-    let removed: Vec<(String, i64, bool)> = if delete_keys.is_empty() || !session_exists {
+    let removed: Vec<(String, i64, bool)> = if delete_keys.is_empty() {
         Vec::new()
     } else {
         sqlx::query_as(concat!(
