@@ -2,7 +2,7 @@
 
 use sankalpa_kit::problem;
 use sankalpa_kit::problem::FieldViolation;
-use tonic::Status;
+use tonic::{Code, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MarketError {
@@ -31,6 +31,10 @@ pub enum MarketError {
     /// goes back to the caller as it is, since it is about the caller's own request there.
     #[error("{0}")]
     Remote(Status),
+    /// A dependency that cannot be asked right now (the database, the object store, an owning
+    /// service): nothing about the request was wrong, and the same request later can succeed.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -44,8 +48,44 @@ impl MarketError {
     }
 }
 
+impl MarketError {
+    /// The error of an object store that failed to store or read a package: to the caller it
+    /// is a dependency that did not answer (keys are built here, never from input), so a retry
+    /// is the remedy; the cause goes to the log.
+    pub fn object_store(err: anyhow::Error) -> Self {
+        tracing::warn!(error = format!("{err:#}"), "the object store failed");
+        Self::Unavailable("the object store cannot be reached; retry shortly".to_owned())
+    }
+
+    /// The error of a call to `service` (the chain orchestrator, agent-runner). A status the
+    /// service answered goes back as it is, since it is about the caller's own request there;
+    /// a call that got no answer (the service down or restarting, the connection broken on the
+    /// way, which the transport reports as UNKNOWN, INTERNAL or CANCELLED with a cause) is
+    /// UNAVAILABLE naming the service, not in the transport's words.
+    pub fn upstream(service: &'static str) -> impl Fn(Status) -> Self {
+        move |status| {
+            let unanswered = status.code() == Code::Unavailable
+                || (std::error::Error::source(&status).is_some()
+                    && matches!(
+                        status.code(),
+                        Code::Unknown | Code::Internal | Code::Cancelled
+                    ));
+            if unanswered {
+                tracing::warn!(error = %status, service, "an owning service did not answer");
+                Self::Unavailable(format!("the {service} is unavailable; retry shortly"))
+            } else {
+                Self::Remote(status)
+            }
+        }
+    }
+}
+
 impl From<sqlx::Error> for MarketError {
     fn from(err: sqlx::Error) -> Self {
+        if sankalpa_kit::postgres::is_unavailable(&err) {
+            tracing::warn!(error = %err, "the database cannot be asked");
+            return Self::Unavailable("the database cannot be reached; retry shortly".to_owned());
+        }
         let code = err
             .as_database_error()
             .and_then(|db| db.code())
@@ -73,6 +113,7 @@ impl From<MarketError> for Status {
             MarketError::Contended(message) => Status::aborted(message),
             MarketError::DataLoss(message) => Status::data_loss(message),
             MarketError::Remote(status) => status,
+            MarketError::Unavailable(message) => Status::unavailable(message),
             MarketError::Internal(err) => problem::internal(format!("{err:#}")),
         }
     }

@@ -44,6 +44,14 @@ pub struct Install<'a> {
     pub installed_from: String,
 }
 
+/// The service that owns items of `kind`, as errors name it.
+fn owner(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Chain => "chain orchestrator",
+        Kind::Agent => "agent-runner",
+    }
+}
+
 impl Owners {
     pub fn new(
         auth: AuthServiceClient<Channel>,
@@ -87,7 +95,7 @@ impl Owners {
                     .clone()
                     .validate_chain(request)
                     .await
-                    .map_err(MarketError::Remote)?
+                    .map_err(MarketError::upstream(owner(kind)))?
                     .into_inner();
                 (answer.valid, answer.violations)
             }
@@ -103,7 +111,7 @@ impl Owners {
                     .clone()
                     .validate_agent_definition(request)
                     .await
-                    .map_err(MarketError::Remote)?
+                    .map_err(MarketError::upstream(owner(kind)))?
                     .into_inner();
                 (answer.valid, answer.violations)
             }
@@ -200,7 +208,7 @@ impl Owners {
                     .map(|agent| agent.into_inner().name)
             }
         };
-        made.map_err(MarketError::Remote)
+        made.map_err(MarketError::upstream(owner(install.kind)))
     }
 
     /// The caller's display name (or email) as auth knows it; `fallback` for callers that are

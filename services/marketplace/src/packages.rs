@@ -41,7 +41,10 @@ impl Packages {
             sha256: sha256_hex(&bytes),
             size_bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
         };
-        self.objects.put(&stored.key, bytes).await?;
+        self.objects
+            .put(&stored.key, bytes)
+            .await
+            .map_err(MarketError::object_store)?;
         Ok(stored)
     }
 
@@ -62,7 +65,8 @@ impl Packages {
         let bytes = self
             .objects
             .get(key)
-            .await?
+            .await
+            .map_err(MarketError::object_store)?
             .ok_or_else(|| MarketError::DataLoss("the stored package is missing".to_owned()))?;
         if sha256_hex(&bytes) != sha256 {
             return Err(MarketError::DataLoss(

@@ -7,6 +7,7 @@ mod install;
 mod publish;
 mod reviews;
 mod search;
+mod unavailable;
 mod versions;
 mod visibility;
 
@@ -36,7 +37,8 @@ pub struct Stack {
     pub packages: PathBuf,
     artifacts: PathBuf,
     _marketplace: Running,
-    _orchestrator: Running,
+    /// Taken when a test stops it.
+    orchestrator: Option<Running>,
     _agents: Running,
     _auth: Running,
 }
@@ -113,7 +115,7 @@ pub async fn start_with(
         packages,
         artifacts,
         _marketplace: marketplace,
-        _orchestrator: orchestrator,
+        orchestrator: Some(orchestrator),
         _agents: agents,
         _auth: auth,
     }
@@ -220,6 +222,13 @@ impl Stack {
             .await
             .expect("the run is accepted")
             .into_inner()
+    }
+
+    /// Stops the chain orchestrator, as when it is down or restarting.
+    pub async fn stop_orchestrator(&mut self) {
+        if let Some(orchestrator) = self.orchestrator.take() {
+            orchestrator.stop().await.expect("the orchestrator stops");
+        }
     }
 
     /// Every file under the package folder.
