@@ -47,12 +47,12 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Only the item's author or an admin of its tenant changes an item's versions.
+    /// Only the item's author or an admin of its tenant changes an item's versions. To another
+    /// tenant the item is not found, as for every write to what is not its own, even when the
+    /// item is public and so visible to it.
     fn may_change(&self, item: &Item) -> Result<()> {
         if item.publisher_tenant_id != self.tenant {
-            return Err(MarketError::Forbidden(
-                "only the publisher tenant may change an item's versions".to_owned(),
-            ));
+            return Err(MarketError::NotFound("item"));
         }
         if item.author_id != self.subject && !self.is_admin {
             return Err(MarketError::Forbidden(

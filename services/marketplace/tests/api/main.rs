@@ -7,6 +7,7 @@ mod install;
 mod publish;
 mod reviews;
 mod search;
+mod tenants;
 mod unavailable;
 mod versions;
 mod visibility;

@@ -104,7 +104,8 @@ async fn a_published_version_is_immutable_and_only_its_publisher_adds_versions(p
         ))
         .await
         .unwrap_err();
-    assert_eq!(yank_by_bob.code(), tonic::Code::PermissionDenied);
+    // Another tenant's item is not found to any write, public or not.
+    assert_eq!(yank_by_bob.code(), tonic::Code::NotFound);
 
     let bad_version = app
         .publish(&ada, chain_item("hello", "Hello", "1.0"))
