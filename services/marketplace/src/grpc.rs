@@ -171,7 +171,35 @@ fn item_key(tenant: Uuid, item: Option<&pb::ItemRef>) -> Result<ItemKey> {
     }
 }
 
+/// What a message adds to a page besides its own encoding: its field tag and length, at most.
+const PAGE_ENTRY_FRAMING_BYTES: usize = 8;
+
 impl MarketplaceApi {
+    /// The rows found for a page of `size` at `offset`, as wire messages, as many as fit in the
+    /// page's byte budget (at least one, so paging always goes on), and the next page's token,
+    /// which starts at the first row left out.
+    fn fit<T, M: prost::Message>(
+        &self,
+        found: Vec<T>,
+        message: impl Fn(T) -> M,
+        size: i64,
+        offset: i64,
+    ) -> (Vec<M>, String) {
+        let found_count = found.len();
+        let mut bytes = 0usize;
+        let mut kept = Vec::with_capacity(found_count);
+        for row in found {
+            let wire = message(row);
+            bytes = bytes.saturating_add(wire.encoded_len() + PAGE_ENTRY_FRAMING_BYTES);
+            if bytes > self.state.max_page_bytes && !kept.is_empty() {
+                break;
+            }
+            kept.push(wire);
+        }
+        let next = input::next_page(size, offset, found_count, kept.len());
+        (kept, next)
+    }
+
     /// The item named by `item`, if the caller's tenant may see it.
     async fn item(&self, tenant: Uuid, item: Option<&pb::ItemRef>) -> Result<Item> {
         items::visible(&self.state.pool, tenant, &item_key(tenant, item)?).await
@@ -261,9 +289,9 @@ impl MarketplaceService for MarketplaceApi {
             .skip(usize::try_from(offset).unwrap_or(usize::MAX))
             .take(usize::try_from(size).unwrap_or(0))
             .collect();
-        let next = input::next_page(size, offset, found.len());
+        let (versions, next) = self.fit(found, version_message, size, offset);
         Ok(Response::new(pb::ListVersionsResponse {
-            versions: found.into_iter().map(version_message).collect(),
+            versions,
             page: page(next),
         }))
     }
@@ -332,9 +360,9 @@ impl MarketplaceService for MarketplaceApi {
             let _turn = self.state.searches.acquire().await.expect("never closed");
             items::search(&self.state.pool, tenant, &search).await?
         };
-        let next = input::next_page(size, offset, found.len());
+        let (items, next) = self.fit(found, item_message, size, offset);
         Ok(Response::new(pb::SearchResponse {
-            items: found.into_iter().map(item_message).collect(),
+            items,
             page: page(next),
         }))
     }
@@ -373,9 +401,9 @@ impl MarketplaceService for MarketplaceApi {
         let (size, offset) = input::page(message.page.as_ref())?;
         let item = self.item(tenant, message.item.as_ref()).await?;
         let found = reviews::list(&self.state.pool, item.id, size, offset).await?;
-        let next = input::next_page(size, offset, found.len());
+        let (reviews, next) = self.fit(found, review_message, size, offset);
         Ok(Response::new(pb::ListReviewsResponse {
-            reviews: found.into_iter().map(review_message).collect(),
+            reviews,
             page: page(next),
         }))
     }
@@ -417,9 +445,9 @@ impl MarketplaceService for MarketplaceApi {
             None => None,
         };
         let found = installs::list(&self.state.pool, tenant, item, size, offset).await?;
-        let next = input::next_page(size, offset, found.len());
+        let (installs, next) = self.fit(found, install_message, size, offset);
         Ok(Response::new(pb::ListInstallsResponse {
-            installs: found.into_iter().map(install_message).collect(),
+            installs,
             page: page(next),
         }))
     }

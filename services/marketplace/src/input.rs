@@ -16,6 +16,13 @@ pub const MAX_COMMENT_CHARS: usize = 4000;
 pub const MAX_QUERY_CHARS: usize = 200;
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 200;
+/// How deep a list goes: a page starts at most this many results in. Postgres walks past every
+/// result before a page's offset on every request for it, so past this a caller narrows the
+/// search instead (tokens stop there; a deeper one is refused).
+pub const MAX_PAGE_OFFSET: i64 = 10_000;
+/// The longest version: semver bounds neither pre-release nor build parts, and an item's
+/// latest version is in every read of it.
+pub const MAX_VERSION_BYTES: usize = 64;
 
 /// `[a-z0-9][a-z0-9-]{0,63}`: it names the item in URLs and stays readable there.
 pub fn slug(field: &str, raw: &str) -> Result<String> {
@@ -89,8 +96,15 @@ pub fn tag(field: &str, raw: &str) -> Result<String> {
     }
 }
 
-/// A semantic version 2.0.0, normalised ("01.2.3" is refused, as semver requires).
+/// A semantic version 2.0.0 of at most [`MAX_VERSION_BYTES`], normalised ("01.2.3" is refused,
+/// as semver requires).
 pub fn version(field: &str, raw: &str) -> Result<semver::Version> {
+    if raw.trim().len() > MAX_VERSION_BYTES {
+        return Err(MarketError::invalid(
+            field,
+            format!("must be at most {MAX_VERSION_BYTES} bytes"),
+        ));
+    }
     semver::Version::parse(raw.trim()).map_err(|err| {
         MarketError::invalid(
             field,
@@ -131,16 +145,26 @@ pub fn page(request: Option<&pb::PageRequest>) -> Result<(i64, i64)> {
             .filter(|offset| *offset >= 0)
             .ok_or_else(|| MarketError::invalid("page.page_token", "is not a token we issued"))?
     };
+    if offset > MAX_PAGE_OFFSET {
+        return Err(MarketError::invalid(
+            "page.page_token",
+            format!("lists go at most {MAX_PAGE_OFFSET} results deep; narrow the search"),
+        ));
+    }
     Ok((size, offset))
 }
 
-/// The token of the page after one of `size` at `offset` that found `found` rows: empty when
-/// that page was the last.
-pub fn next_page(size: i64, offset: i64, found: usize) -> String {
-    if i64::try_from(found).unwrap_or(i64::MAX) < size {
+/// The token of the page after one of `size` at `offset` that found `found` rows and kept
+/// `kept` of them (fewer when they did not all fit): empty when that page was the last, or
+/// when the next would start past [`MAX_PAGE_OFFSET`].
+pub fn next_page(size: i64, offset: i64, found: usize, kept: usize) -> String {
+    let found = i64::try_from(found).unwrap_or(i64::MAX);
+    let kept = i64::try_from(kept).unwrap_or(i64::MAX);
+    let next = offset.saturating_add(kept);
+    if (found < size && kept == found) || next > MAX_PAGE_OFFSET {
         String::new()
     } else {
-        (offset + size).to_string()
+        next.to_string()
     }
 }
 
@@ -169,5 +193,21 @@ mod tests {
         assert!(version("version", "1.0").is_err());
         assert!(version("version", "01.0.0").is_err());
         assert!(version("version", "1.0.0-rc.1").unwrap() < version("version", "1.0.0").unwrap());
+        assert!(version("version", &format!("1.0.0-{}", "a".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn a_page_token_goes_on_while_there_may_be_more_and_not_past_the_depth() {
+        assert_eq!(next_page(10, 0, 10, 10), "10");
+        assert_eq!(next_page(10, 0, 7, 7), "");
+        assert_eq!(next_page(10, 20, 7, 3), "23", "what did not fit comes next");
+        assert_eq!(next_page(200, MAX_PAGE_OFFSET - 100, 200, 200), "");
+        assert!(
+            page(Some(&pb::PageRequest {
+                page_size: 1,
+                page_token: (MAX_PAGE_OFFSET + 1).to_string(),
+            }))
+            .is_err()
+        );
     }
 }

@@ -71,6 +71,10 @@ pub struct Config {
     pub object_store_url: String,
     /// The largest package accepted, in bytes (`SANKALPA_MARKETPLACE_MAX_PACKAGE_BYTES`).
     pub max_package_bytes: usize,
+    /// The most bytes one page of a list (search, versions, reviews, installs) holds
+    /// (`SANKALPA_MARKETPLACE_MAX_PAGE_BYTES`): a page ends early, with a token to go on,
+    /// rather than pass it. 200 versions with the longest release notes would be 8 MB.
+    pub max_page_bytes: usize,
     /// How long a call to the chain orchestrator or agent-runner may take
     /// (`SANKALPA_MARKETPLACE_UPSTREAM_TIMEOUT_MS`).
     pub upstream_timeout: Duration,
@@ -87,6 +91,10 @@ pub struct Config {
 /// p99 1.5 ms lower (15.0 against 16.6 ms over three runs each); 2 lost a sixth of it.
 const DEFAULT_SEARCH_CONCURRENCY: NonZeroUsize = NonZeroUsize::new(3).expect("not zero");
 
+/// gRPC's default limit on a message a client accepts is 4 MiB; a page stays a quarter of a MiB
+/// under it, room for the message's own framing and page token.
+pub const DEFAULT_MAX_PAGE_BYTES: usize = 4 * 1024 * 1024 - 256 * 1024;
+
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
@@ -101,6 +109,10 @@ impl Config {
                 "./data/objects".to_owned(),
             )?,
             max_package_bytes: config::var("SANKALPA_MARKETPLACE_MAX_PACKAGE_BYTES", 1024 * 1024)?,
+            max_page_bytes: config::var(
+                "SANKALPA_MARKETPLACE_MAX_PAGE_BYTES",
+                DEFAULT_MAX_PAGE_BYTES,
+            )?,
             upstream_timeout: config::millis(
                 "SANKALPA_MARKETPLACE_UPSTREAM_TIMEOUT_MS",
                 Duration::from_secs(10),
@@ -131,6 +143,7 @@ impl Config {
             agents_url: agents_url.to_owned(),
             object_store_url: object_store_url.to_owned(),
             max_package_bytes: 1024 * 1024,
+            max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
             upstream_timeout: Duration::from_secs(10),
             jwks_refresh: Duration::from_secs(60),
             search_concurrency: DEFAULT_SEARCH_CONCURRENCY,
@@ -145,6 +158,7 @@ pub(crate) struct State {
     pub packages: packages::Packages,
     pub owners: owners::Owners,
     pub max_package_bytes: usize,
+    pub max_page_bytes: usize,
     /// Turns to run a text search, [`Config::search_concurrency`] of them.
     pub searches: Semaphore,
 }
@@ -190,6 +204,7 @@ impl Marketplace {
             packages: packages::Packages::new(objects),
             owners,
             max_package_bytes: config.max_package_bytes,
+            max_page_bytes: config.max_page_bytes,
             searches: Semaphore::new(config.search_concurrency.get()),
         });
         let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;

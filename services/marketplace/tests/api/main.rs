@@ -4,6 +4,7 @@
 
 mod events;
 mod install;
+mod limits;
 mod publish;
 mod reviews;
 mod search;
