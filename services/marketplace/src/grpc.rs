@@ -225,7 +225,9 @@ impl MarketplaceService for MarketplaceApi {
             )
             .into());
         }
-        if let Err(err) = serde_json::from_str::<serde_json::Value>(&message.package_json) {
+        // Only checked here, not kept: the owning service reads it. Ignored values build no
+        // tree, which for a package of small values would be many times its size.
+        if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(&message.package_json) {
             return Err(
                 MarketError::invalid("package_json", format!("must be JSON: {err}")).into(),
             );

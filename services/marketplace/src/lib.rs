@@ -45,6 +45,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tonic::service::interceptor::InterceptedService;
 
 /// The marketplace schema's migrations, tracked in `marketplace._sqlx_migrations`: every
 /// service migrates the one shared database at its start, and a migrator refuses to run when
@@ -75,6 +76,9 @@ pub struct Config {
     /// (`SANKALPA_MARKETPLACE_MAX_PAGE_BYTES`): a page ends early, with a token to go on,
     /// rather than pass it. 200 versions with the longest release notes would be 8 MB.
     pub max_page_bytes: usize,
+    /// The most versions an item has, yanked ones included
+    /// (`SANKALPA_MARKETPLACE_MAX_VERSIONS_PER_ITEM`); a publish past it is FAILED_PRECONDITION.
+    pub max_versions_per_item: usize,
     /// How long a call to the chain orchestrator or agent-runner may take
     /// (`SANKALPA_MARKETPLACE_UPSTREAM_TIMEOUT_MS`).
     pub upstream_timeout: Duration,
@@ -95,6 +99,14 @@ const DEFAULT_SEARCH_CONCURRENCY: NonZeroUsize = NonZeroUsize::new(3).expect("no
 /// under it, room for the message's own framing and page token.
 pub const DEFAULT_MAX_PAGE_BYTES: usize = 4 * 1024 * 1024 - 256 * 1024;
 
+/// Far more than an item's life of releases; enough that reading all of an item's versions,
+/// as every publish and yank does, stays cheap.
+pub const DEFAULT_MAX_VERSIONS_PER_ITEM: usize = 1000;
+
+/// What a publish request holds besides its package: name, description, tags, release notes
+/// and the rest, each bounded on its own, under 64 KiB together.
+const PUBLISH_HEADROOM_BYTES: usize = 64 * 1024;
+
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
@@ -112,6 +124,10 @@ impl Config {
             max_page_bytes: config::var(
                 "SANKALPA_MARKETPLACE_MAX_PAGE_BYTES",
                 DEFAULT_MAX_PAGE_BYTES,
+            )?,
+            max_versions_per_item: config::var(
+                "SANKALPA_MARKETPLACE_MAX_VERSIONS_PER_ITEM",
+                DEFAULT_MAX_VERSIONS_PER_ITEM,
             )?,
             upstream_timeout: config::millis(
                 "SANKALPA_MARKETPLACE_UPSTREAM_TIMEOUT_MS",
@@ -144,6 +160,7 @@ impl Config {
             object_store_url: object_store_url.to_owned(),
             max_package_bytes: 1024 * 1024,
             max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
+            max_versions_per_item: DEFAULT_MAX_VERSIONS_PER_ITEM,
             upstream_timeout: Duration::from_secs(10),
             jwks_refresh: Duration::from_secs(60),
             search_concurrency: DEFAULT_SEARCH_CONCURRENCY,
@@ -159,6 +176,7 @@ pub(crate) struct State {
     pub owners: owners::Owners,
     pub max_package_bytes: usize,
     pub max_page_bytes: usize,
+    pub max_versions_per_item: usize,
     /// Turns to run a text search, [`Config::search_concurrency`] of them.
     pub searches: Semaphore,
 }
@@ -205,6 +223,7 @@ impl Marketplace {
             owners,
             max_package_bytes: config.max_package_bytes,
             max_page_bytes: config.max_page_bytes,
+            max_versions_per_item: config.max_versions_per_item,
             searches: Semaphore::new(config.search_concurrency.get()),
         });
         let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
@@ -250,8 +269,17 @@ impl Marketplace {
         tasks.spawn(self.state.events.relay(stop.clone()));
         tasks.close();
 
-        let api = MarketplaceServiceServer::with_interceptor(
-            grpc::MarketplaceApi::new(self.state.clone()),
+        // tonic refuses requests over 4 MiB before they reach a handler, with no field named;
+        // the package bound is the one a client meets, and the limit grows with it when it is
+        // set higher.
+        let largest_request = self
+            .state
+            .max_package_bytes
+            .saturating_add(PUBLISH_HEADROOM_BYTES)
+            .max(4 * 1024 * 1024);
+        let api = InterceptedService::new(
+            MarketplaceServiceServer::new(grpc::MarketplaceApi::new(self.state.clone()))
+                .max_decoding_message_size(largest_request),
             AuthInterceptor::new(self.verifier),
         );
         let readiness = Readiness {

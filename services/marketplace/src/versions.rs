@@ -121,6 +121,7 @@ pub async fn publish(
         if exists(&state.pool, item.id, &version).await? {
             return Err(already_published(&version));
         }
+        has_room(&state.pool, item, state.max_versions_per_item).await?;
     }
 
     state
@@ -146,6 +147,24 @@ pub async fn publish(
     Ok((item, row))
 }
 
+/// Ok while the item has fewer than `max` versions, yanked ones included: every publish and
+/// yank reads all of an item's versions to find its latest, and a list of them is read whole.
+async fn has_room(conn: impl sqlx::PgExecutor<'_>, item: &Item, max: usize) -> Result<()> {
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM marketplace.item_versions WHERE item_id = $1")
+            .bind(item.id)
+            .fetch_one(conn)
+            .await?;
+    if usize::try_from(count).unwrap_or(usize::MAX) >= max {
+        return Err(MarketError::Precondition(format!(
+            "item {} has {count} versions, the most an item may have ({max}, yanked ones \
+             included); publish the next under a new slug",
+            item.slug
+        )));
+    }
+    Ok(())
+}
+
 fn already_published(version: &str) -> MarketError {
     MarketError::AlreadyExists(format!(
         "version {version} is published already; versions are immutable"
@@ -167,6 +186,7 @@ async fn record(
     let item_id = match items::lock_by_slug(&mut tx, publisher.tenant, &publish.slug).await? {
         Some(item) => {
             may_publish(publisher, &item, publish)?;
+            has_room(&mut *tx, &item, state.max_versions_per_item).await?;
             item.id
         }
         None => {

@@ -149,3 +149,64 @@ async fn pages_stop_at_the_byte_budget_and_hold_every_version_once(pool: PgPool)
     assert_eq!(seen, published, "every version once, highest first");
     assert!(pages > 1 && pages < 5, "{pages} pages");
 }
+
+#[sqlx::test(migrator = "sankalpa_marketplace::MIGRATOR")]
+async fn an_item_holds_at_most_the_bound_of_versions_yanked_ones_included(pool: PgPool) {
+    let mut app = start_with(pool, |config| config.max_versions_per_item = 2).await;
+    let ada = app.sign_up().await;
+    let mut item_id = String::new();
+    for version in ["1.0.0", "1.1.0"] {
+        item_id = app
+            .publish(&ada, chain_item("hello", "Hello", version))
+            .await
+            .unwrap()
+            .item
+            .unwrap()
+            .id;
+    }
+    app.market
+        .yank_version(authed(
+            pb::YankVersionRequest {
+                item: Some(by_id(&item_id)),
+                version: "1.0.0".into(),
+                reason: "superseded".into(),
+                unyank: false,
+            },
+            &ada.token,
+        ))
+        .await
+        .unwrap();
+
+    let refused = app
+        .publish(&ada, chain_item("hello", "Hello", "1.2.0"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("2 versions"), "{refused:?}");
+    assert_eq!(app.stored_packages().len(), 2);
+    assert_eq!(
+        app.get_item(&ada, &item_id).await.unwrap().latest_version,
+        "1.1.0"
+    );
+    // Another item has room of its own.
+    app.publish(&ada, chain_item("other", "Other", "1.2.0"))
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrator = "sankalpa_marketplace::MIGRATOR")]
+async fn a_package_bound_set_above_four_mib_is_the_one_a_client_meets(pool: PgPool) {
+    let bound = 4 * 1024 * 1024;
+    let mut app = start_with(pool, |config| config.max_package_bytes = bound).await;
+    let ada = app.sign_up().await;
+    let mut request = chain_item("hello", "Hello", "1.0.0");
+    // Over gRPC's default 4 MiB message limit, which would refuse it without naming a field.
+    request.package_json = format!("\"{}\"", "x".repeat(bound + 10_000));
+
+    let refused = app.publish(&ada, request).await.unwrap_err();
+
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(violated_field(&refused), "package_json");
+    assert!(app.stored_packages().is_empty());
+}
