@@ -9,6 +9,11 @@
 //! ([`items::search`]) and rated by [`reviews`]; changes are announced on NATS ([`events`])
 //! through an outbox committed with them.
 //!
+//! Every size and count a request controls is bounded ([`input`], [`Config`]): texts, tags,
+//! versions (in length, and per item), packages, and pages of lists by count, by bytes and in
+//! depth. Another tenant's item is not found to any write; a dependency that cannot be asked
+//! (the database, the object store, an owning service) answers UNAVAILABLE naming it.
+//!
 //! [`Marketplace::build`] migrates, loads auth's token keys and binds both listeners (port 0
 //! works, as in tests); [`Marketplace::serve`] runs until its shutdown future resolves.
 

@@ -9,6 +9,12 @@
 //! after they commit; every change is announced on NATS ([`events`]) through an outbox committed
 //! with it.
 //!
+//! Every size a request can reach is bounded, so no request holds more than a few times its
+//! bound in memory: a value (counted as Postgres writes it back out), a transaction's keys and
+//! values, a page of `GetAll` by bytes as well as by count, a backup and a restore by bytes
+//! ([`Config`]), and a session's keys (10,000, kept by the database: see its migrations).
+//! A dependency that cannot be asked answers UNAVAILABLE, never INTERNAL ([`error`]).
+//!
 //! [`Memory::build`] migrates, loads auth's token keys and binds both listeners (port 0 works,
 //! as in tests); [`Memory::serve`] runs until its shutdown future resolves.
 
