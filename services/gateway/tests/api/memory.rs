@@ -374,7 +374,7 @@ async fn restoring_a_damaged_backup_is_a_data_loss_problem_and_changes_nothing(p
     save(
         &app,
         &ada,
-        json!({ "session_id": "s1", "key": "k", "value": { "v": 1 } }),
+        json!({ "session_id": "s1", "key": "k", "value": { "v": "one" } }),
     )
     .await;
     let made: Value = app
@@ -390,7 +390,7 @@ async fn restoring_a_damaged_backup_is_a_data_loss_problem_and_changes_nothing(p
     save(
         &app,
         &ada,
-        json!({ "session_id": "s1", "key": "k", "value": { "v": 2 } }),
+        json!({ "session_id": "s1", "key": "k", "value": { "v": "two" } }),
     )
     .await;
     let document = app
@@ -400,7 +400,9 @@ async fn restoring_a_damaged_backup_is_a_data_loss_problem_and_changes_nothing(p
         .join("backups")
         .join(format!("{}.json", made["id"].as_str().unwrap()));
     let stored = std::fs::read_to_string(&document).expect("the backup is a file");
-    std::fs::write(&document, stored.replace(r#"{"v":1}"#, r#"{"v":9}"#)).unwrap();
+    // A string, as the backup holds values the way Postgres writes them out.
+    assert!(stored.contains(r#""one""#), "{stored}");
+    std::fs::write(&document, stored.replace(r#""one""#, r#""six""#)).unwrap();
 
     let refused = app
         .post_as(
@@ -416,5 +418,5 @@ async fn restoring_a_damaged_backup_is_a_data_loss_problem_and_changes_nothing(p
         body["detail"].as_str().unwrap().contains("damaged"),
         "{body}"
     );
-    assert_eq!(contents(&app, &ada, "s1").await, json!({ "k": { "v": 2 } }));
+    assert_eq!(contents(&app, &ada, "s1").await, json!({ "k": { "v": "two" } }));
 }
