@@ -85,7 +85,7 @@ cat <<EOF
     marketplace HTTP         http://$market_http        (/healthz, /readyz, /metrics)
 
   Try:  curl -s http://$gateway/api/status
-        (agents, chains and their event streams: see README.md, "Agents, chains and events";
+        (agents, chains and their event streams: see docs/using-the-api.md, "Agents, chains and events";
          the marketplace: "Marketplace")
 
   Ctrl-C stops everything.
