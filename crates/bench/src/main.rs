@@ -878,6 +878,11 @@ impl Fleet {
                     catalog.join("agents.json").to_string_lossy().into_owned(),
                 ),
                 ("SANKALPA_OBJECT_STORE_URL", objects.clone()),
+                // 0: no limit (see the orchestrator's quota below).
+                (
+                    "SANKALPA_AGENTS_MAX_CONCURRENT_RUNS_PER_TENANT",
+                    "0".to_owned(),
+                ),
             ],
         )?;
         wait_ready(
@@ -913,6 +918,12 @@ impl Fleet {
                 (
                     "SANKALPA_CHAINS_CATALOG",
                     catalog.join("chains").to_string_lossy().into_owned(),
+                ),
+                // One tenant drives the whole bench: the per-tenant quotas, which keep tenants
+                // from starving each other, are lifted like the rate limits.
+                (
+                    "SANKALPA_CHAINS_MAX_CONCURRENT_RUNS_PER_TENANT",
+                    UNLIMITED.to_owned(),
                 ),
             ],
         )?;
@@ -984,6 +995,7 @@ impl Fleet {
                 ("SANKALPA_RATE_LIMIT_ANONYMOUS", UNLIMITED.to_owned()),
                 ("SANKALPA_RATE_LIMIT_AUTHENTICATED", UNLIMITED.to_owned()),
                 ("SANKALPA_RATE_LIMIT_LOGIN", UNLIMITED.to_owned()),
+                ("SANKALPA_RATE_LIMIT_LOGIN_ACCOUNT", UNLIMITED.to_owned()),
             ],
         )?;
         Ok(format!("http://127.0.0.1:{gateway}"))

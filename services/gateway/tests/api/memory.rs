@@ -418,5 +418,8 @@ async fn restoring_a_damaged_backup_is_a_data_loss_problem_and_changes_nothing(p
         body["detail"].as_str().unwrap().contains("damaged"),
         "{body}"
     );
-    assert_eq!(contents(&app, &ada, "s1").await, json!({ "k": { "v": "two" } }));
+    assert_eq!(
+        contents(&app, &ada, "s1").await,
+        json!({ "k": { "v": "two" } })
+    );
 }
