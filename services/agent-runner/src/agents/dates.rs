@@ -1,16 +1,13 @@
 //! date_formatter: parses a date or time in common notations and formats it in a time zone.
 //!
-//! Zones are UTC offsets (`+05:30`, `UTC-3`) or the IANA names of [`ZONES`] — a table, not the
-//! tz database: `chrono-tz` compiles the whole database into the binary and costs a long build,
-//! while the table covers the zones people ask for, with today's daylight-saving rules (EU, US,
-//! Australian, New Zealand). Historical rule changes are not modelled, and an unknown name is an
-//! error rather than a silent UTC.
+//! Zones are UTC offsets (`+05:30`, `UTC-3`) or IANA names, looked up in the tz database jiff
+//! bundles into the binary: every zone, with its historical rules, the same on every host. An
+//! unknown name is an error rather than a silent UTC. chrono parses and formats (strftime).
 
 use chrono::format::{Item, StrftimeItems};
-use chrono::{
-    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
-    Weekday,
-};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
+use jiff::Timestamp;
+use jiff::tz::{Offset, TimeZone};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -44,7 +41,7 @@ pub fn run(input: &Value) -> Result<Value, AgentError> {
     };
     let target_name = input.timezone.as_deref().unwrap_or("UTC");
     let target = zone(target_name)?;
-    let (offset, dst) = target.offset_at(instant);
+    let (offset, dst) = offset_at(&target, instant)?;
     let local = instant.with_timezone(&offset);
     let pattern = input
         .output_format
@@ -102,7 +99,7 @@ const DATE_FORMATS: &[&str] = &[
 fn parse_date(
     text: &str,
     format: Option<&str>,
-    source: &Zone,
+    source: &TimeZone,
 ) -> Result<DateTime<Utc>, AgentError> {
     if let Some(format) = format {
         check_format(format)?;
@@ -110,10 +107,10 @@ fn parse_date(
             return Ok(at.with_timezone(&Utc));
         }
         if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
-            return Ok(source.to_utc(naive));
+            return to_utc(source, naive);
         }
         if let Ok(day) = NaiveDate::parse_from_str(text, format) {
-            return Ok(source.to_utc(day.and_time(NaiveTime::MIN)));
+            return to_utc(source, day.and_time(NaiveTime::MIN));
         }
         return Err(AgentError::InvalidInput(format!(
             "{text:?} does not match the format {format:?}"
@@ -132,13 +129,13 @@ fn parse_date(
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
     {
-        return Ok(source.to_utc(naive));
+        return to_utc(source, naive);
     }
     if let Some(day) = DATE_FORMATS
         .iter()
         .find_map(|f| NaiveDate::parse_from_str(text, f).ok())
     {
-        return Ok(source.to_utc(day.and_time(NaiveTime::MIN)));
+        return to_utc(source, day.and_time(NaiveTime::MIN));
     }
     Err(AgentError::InvalidInput(format!(
         "{text:?} is not a date this agent reads (ISO 8601, RFC 2822, \"March 10, 2024\", a Unix timestamp, or give input_format)"
@@ -160,172 +157,22 @@ fn format(at: &DateTime<FixedOffset>, pattern: &str) -> Result<String, AgentErro
     Ok(at.format(pattern).to_string())
 }
 
-/// Which Sunday of a month a transition falls on.
-#[derive(Clone, Copy)]
-enum Week {
-    Nth(u32),
-    Last,
-}
-
-/// A daylight-saving transition: the day, and the hour it happens at (in UTC for the EU rule,
-/// in the local time in force before the change otherwise).
-#[derive(Clone, Copy)]
-struct Transition {
-    month: u32,
-    week: Week,
-    hour: u32,
-    utc: bool,
-}
-
-#[derive(Clone, Copy)]
-struct Rule {
-    start: Transition,
-    end: Transition,
-}
-
-const EU: Rule = Rule {
-    start: Transition {
-        month: 3,
-        week: Week::Last,
-        hour: 1,
-        utc: true,
-    },
-    end: Transition {
-        month: 10,
-        week: Week::Last,
-        hour: 1,
-        utc: true,
-    },
-};
-const US: Rule = Rule {
-    start: Transition {
-        month: 3,
-        week: Week::Nth(2),
-        hour: 2,
-        utc: false,
-    },
-    end: Transition {
-        month: 11,
-        week: Week::Nth(1),
-        hour: 2,
-        utc: false,
-    },
-};
-const AU: Rule = Rule {
-    start: Transition {
-        month: 10,
-        week: Week::Nth(1),
-        hour: 2,
-        utc: false,
-    },
-    end: Transition {
-        month: 4,
-        week: Week::Nth(1),
-        hour: 3,
-        utc: false,
-    },
-};
-const NZ: Rule = Rule {
-    start: Transition {
-        month: 9,
-        week: Week::Last,
-        hour: 2,
-        utc: false,
-    },
-    end: Transition {
-        month: 4,
-        week: Week::Nth(1),
-        hour: 3,
-        utc: false,
-    },
-};
-
-/// Named zones: standard offset in minutes, and the daylight-saving rule if any (+60 minutes).
-const ZONES: &[(&str, i32, Option<Rule>)] = &[
-    ("UTC", 0, None),
-    ("Etc/UTC", 0, None),
-    ("GMT", 0, None),
-    ("Europe/London", 0, Some(EU)),
-    ("Europe/Dublin", 0, Some(EU)),
-    ("Europe/Lisbon", 0, Some(EU)),
-    ("Europe/Paris", 60, Some(EU)),
-    ("Europe/Berlin", 60, Some(EU)),
-    ("Europe/Madrid", 60, Some(EU)),
-    ("Europe/Rome", 60, Some(EU)),
-    ("Europe/Amsterdam", 60, Some(EU)),
-    ("Europe/Brussels", 60, Some(EU)),
-    ("Europe/Vienna", 60, Some(EU)),
-    ("Europe/Zurich", 60, Some(EU)),
-    ("Europe/Stockholm", 60, Some(EU)),
-    ("Europe/Oslo", 60, Some(EU)),
-    ("Europe/Copenhagen", 60, Some(EU)),
-    ("Europe/Warsaw", 60, Some(EU)),
-    ("Europe/Prague", 60, Some(EU)),
-    ("Europe/Athens", 120, Some(EU)),
-    ("Europe/Helsinki", 120, Some(EU)),
-    ("Europe/Kyiv", 120, Some(EU)),
-    ("Europe/Bucharest", 120, Some(EU)),
-    ("Europe/Istanbul", 180, None),
-    ("Europe/Moscow", 180, None),
-    ("Africa/Lagos", 60, None),
-    ("Africa/Johannesburg", 120, None),
-    ("Africa/Nairobi", 180, None),
-    ("Asia/Dubai", 240, None),
-    ("Asia/Karachi", 300, None),
-    ("Asia/Kolkata", 330, None),
-    ("Asia/Calcutta", 330, None),
-    ("Asia/Kathmandu", 345, None),
-    ("Asia/Dhaka", 360, None),
-    ("Asia/Bangkok", 420, None),
-    ("Asia/Jakarta", 420, None),
-    ("Asia/Shanghai", 480, None),
-    ("Asia/Hong_Kong", 480, None),
-    ("Asia/Singapore", 480, None),
-    ("Asia/Tokyo", 540, None),
-    ("Asia/Seoul", 540, None),
-    ("Australia/Brisbane", 600, None),
-    ("Australia/Sydney", 600, Some(AU)),
-    ("Australia/Melbourne", 600, Some(AU)),
-    ("Pacific/Auckland", 720, Some(NZ)),
-    ("Pacific/Honolulu", -600, None),
-    ("America/Anchorage", -540, Some(US)),
-    ("America/Los_Angeles", -480, Some(US)),
-    ("America/Vancouver", -480, Some(US)),
-    ("America/Phoenix", -420, None),
-    ("America/Denver", -420, Some(US)),
-    ("America/Chicago", -360, Some(US)),
-    ("America/Mexico_City", -360, None),
-    ("America/New_York", -300, Some(US)),
-    ("America/Toronto", -300, Some(US)),
-    ("America/Bogota", -300, None),
-    ("America/Lima", -300, None),
-    ("America/Halifax", -240, Some(US)),
-    ("America/Sao_Paulo", -180, None),
-    ("America/Argentina/Buenos_Aires", -180, None),
-];
-
-struct Zone {
-    standard: i32,
-    rule: Option<Rule>,
-}
-
-fn zone(name: &str) -> Result<Zone, AgentError> {
-    if let Some((_, standard, rule)) = ZONES.iter().find(|(n, _, _)| n.eq_ignore_ascii_case(name)) {
-        return Ok(Zone {
-            standard: *standard,
-            rule: *rule,
-        });
+/// A named zone from the IANA database bundled into the binary (so a container without
+/// /usr/share/zoneinfo answers the same), or a fixed UTC offset.
+fn zone(name: &str) -> Result<TimeZone, AgentError> {
+    if let Ok(zone) = TimeZone::get(name) {
+        return Ok(zone);
     }
     let offset = name
         .strip_prefix("UTC")
         .or_else(|| name.strip_prefix("GMT"))
         .unwrap_or(name);
     parse_offset(offset)
-        .map(|standard| Zone { standard, rule: None })
+        .and_then(|minutes| Offset::from_seconds(minutes * 60).ok())
+        .map(TimeZone::fixed)
         .ok_or_else(|| {
             AgentError::InvalidInput(format!(
-                "unknown time zone {name:?}: use an offset such as +05:30 or one of the {} named zones this agent knows",
-                ZONES.len()
+                "unknown time zone {name:?}: use an IANA name such as Europe/Paris or an offset such as +05:30"
             ))
         })
 }
@@ -347,59 +194,40 @@ fn parse_offset(text: &str) -> Option<i32> {
     (hours <= 14 && minutes < 60).then_some(sign * (hours * 60 + minutes))
 }
 
-fn nth_sunday(year: i32, transition: Transition) -> NaiveDate {
-    let first =
-        NaiveDate::from_ymd_opt(year, transition.month, 1).expect("months 1-12 have a first day");
-    let to_sunday = (7 - first.weekday().num_days_from_sunday()) % 7;
-    let first_sunday = first + Duration::days(i64::from(to_sunday));
-    match transition.week {
-        Week::Nth(n) => first_sunday + Duration::weeks(i64::from(n - 1)),
-        Week::Last => {
-            let mut day = first_sunday;
-            while (day + Duration::weeks(1)).month() == transition.month {
-                day += Duration::weeks(1);
-            }
-            debug_assert_eq!(day.weekday(), Weekday::Sun);
-            day
-        }
-    }
+fn timestamp(at: DateTime<Utc>) -> Result<Timestamp, AgentError> {
+    Timestamp::new(at.timestamp(), at.timestamp_subsec_nanos() as i32)
+        .map_err(|e| AgentError::InvalidInput(format!("{at} is out of range: {e}")))
 }
 
-impl Zone {
-    /// The transition's instant, given the offset (minutes) in force just before it.
-    fn instant(year: i32, transition: Transition, before: i32) -> DateTime<Utc> {
-        let local = nth_sunday(year, transition)
-            .and_hms_opt(transition.hour, 0, 0)
-            .expect("transition hours are valid");
-        let shift = if transition.utc { 0 } else { before };
-        Utc.from_utc_datetime(&(local - Duration::minutes(i64::from(shift))))
-    }
+/// The offset in force at `at` in `zone`, and whether it is daylight-saving time.
+fn offset_at(zone: &TimeZone, at: DateTime<Utc>) -> Result<(FixedOffset, bool), AgentError> {
+    let info = zone.to_offset_info(timestamp(at)?);
+    let offset = FixedOffset::east_opt(info.offset().seconds())
+        .expect("the tz database's offsets are within a day");
+    Ok((offset, info.dst().is_dst()))
+}
 
-    /// The offset in force at `at`, and whether it is daylight-saving time.
-    fn offset_at(&self, at: DateTime<Utc>) -> (FixedOffset, bool) {
-        let dst = self.rule.is_some_and(|rule| {
-            let year = at.year();
-            let start = Self::instant(year, rule.start, self.standard);
-            let end = Self::instant(year, rule.end, self.standard + 60);
-            if start < end {
-                at >= start && at < end
-            } else {
-                at >= start || at < end
-            }
-        });
-        let minutes = self.standard + if dst { 60 } else { 0 };
-        let offset = FixedOffset::east_opt(minutes * 60).expect("table offsets are within a day");
-        (offset, dst)
-    }
-
-    /// A wall-clock time in this zone as an instant. In the hour a DST change repeats or skips,
-    /// the standard-time reading wins.
-    fn to_utc(&self, local: NaiveDateTime) -> DateTime<Utc> {
-        let standard =
-            Utc.from_utc_datetime(&(local - Duration::minutes(i64::from(self.standard))));
-        let (offset, _) = self.offset_at(standard);
-        Utc.from_utc_datetime(&(local - Duration::seconds(i64::from(offset.local_minus_utc()))))
-    }
+/// A wall-clock time in `zone` as an instant. A time skipped by a daylight-saving change reads
+/// as the later instant and a repeated one as the earlier (RFC 5545's "compatible" rule).
+fn to_utc(zone: &TimeZone, local: NaiveDateTime) -> Result<DateTime<Utc>, AgentError> {
+    let out_of_range = |e: jiff::Error| AgentError::InvalidInput(format!("{local}: {e}"));
+    let civil = jiff::civil::DateTime::new(
+        i16::try_from(local.year())
+            .map_err(|_| AgentError::InvalidInput(format!("{local}: the year is out of range")))?,
+        local.month() as i8,
+        local.day() as i8,
+        local.hour() as i8,
+        local.minute() as i8,
+        local.second() as i8,
+        local.nanosecond().min(999_999_999) as i32,
+    )
+    .map_err(out_of_range)?;
+    let instant = zone
+        .to_ambiguous_timestamp(civil)
+        .compatible()
+        .map_err(out_of_range)?;
+    DateTime::from_timestamp(instant.as_second(), instant.subsec_nanosecond() as u32)
+        .ok_or_else(|| AgentError::InvalidInput(format!("{local} is out of range")))
 }
 
 #[cfg(test)]
@@ -427,6 +255,33 @@ mod tests {
         let out =
             run(&json!({"date": "2024-01-15T12:00:00Z", "timezone": "Asia/Kolkata"})).unwrap();
         assert_eq!(out["time"], "17:30:00");
+    }
+
+    #[test]
+    fn past_rules_and_every_iana_zone_apply() {
+        let out =
+            run(&json!({"date": "2006-03-20T12:00:00Z", "timezone": "America/New_York"})).unwrap();
+        assert_eq!(
+            out["utc_offset"], "-05:00",
+            "in 2006 US DST began on 2 April, not on the second Sunday of March"
+        );
+        let out =
+            run(&json!({"date": "2024-07-01T12:00:00Z", "timezone": "America/St_Johns"})).unwrap();
+        assert_eq!(out["utc_offset"], "-02:30");
+        let out =
+            run(&json!({"date": "2024-07-01T12:00:00Z", "timezone": "europe/paris"})).unwrap();
+        assert_eq!(
+            out["utc_offset"], "+02:00",
+            "names are matched case-insensitively"
+        );
+        let out = run(&json!({
+            "date": "2024-03-31 02:30", "source_timezone": "Europe/Berlin", "timezone": "UTC"
+        }))
+        .unwrap();
+        assert_eq!(
+            out["iso"], "2024-03-31T01:30:00+00:00",
+            "a wall time skipped by the spring change reads as the later instant"
+        );
     }
 
     #[test]
