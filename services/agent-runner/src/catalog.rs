@@ -79,14 +79,10 @@ pub fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// A semantic version: `MAJOR.MINOR.PATCH`, optionally `-prerelease`.
-pub fn valid_version(version: &str) -> bool {
-    let core = version.split_once('-').map_or(version, |(core, _)| core);
-    let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+/// A semantic version by the SemVer 2.0 grammar: `MAJOR.MINOR.PATCH`, an optional
+/// `-prerelease` and `+build`, no leading zeros.
+fn valid_version(version: &str) -> bool {
+    semver::Version::parse(version).is_ok()
 }
 
 impl RawSpec {
@@ -293,6 +289,16 @@ mod tests {
                 paths.contains(&expected),
                 "{expected} missing from {paths:?}"
             );
+        }
+    }
+
+    #[test]
+    fn versions_follow_the_semver_grammar() {
+        for good in ["1.0.0", "0.3.12", "2.0.0-rc.1", "1.0.0-beta.2+build.7"] {
+            assert!(valid_version(good), "{good}");
+        }
+        for bad in ["1.0", "v1.0.0", "01.0.0", "1.0.0-", "1.0.0.0", ""] {
+            assert!(!valid_version(bad), "{bad}");
         }
     }
 }
