@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::State;
 use crate::cache::Change;
-use crate::entries::{Entry, Scope, live};
+use crate::entry::{Entry, Scope, live};
 use crate::error::{MemoryError, Result};
 use crate::events::Action;
 use crate::{input, sessions};

@@ -13,7 +13,8 @@ use sankalpa_proto::v1::transact_op::Op as WireOp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::entries::{self, Entry, Scope};
+use crate::entries;
+use crate::entry::{Entry, Scope};
 use crate::error::{MemoryError, Result};
 use crate::transactions::{self, Op, OpKind, Outcome};
 use crate::{State, backups, input, sessions};

@@ -4,7 +4,7 @@
 //! (50054), with health and metrics over HTTP (9104).
 //!
 //! Postgres is the source of truth ([`entries`], [`sessions`], [`transactions`], [`backups`]),
-//! and concurrent unconditional saves are committed together ([`saves`]);
+//! and concurrent unconditional saves are committed together ([`entries::saves`]);
 //! single-key loads go through a Redis read-through cache ([`cache`]) that writes keep current
 //! after they commit; every change is announced on NATS ([`events`]) through an outbox committed
 //! with it.
@@ -21,12 +21,11 @@
 mod backups;
 mod cache;
 mod entries;
+mod entry;
 mod error;
 mod events;
 mod grpc;
 mod input;
-mod near;
-mod saves;
 mod sessions;
 mod transactions;
 
@@ -176,7 +175,7 @@ pub(crate) struct State {
     pub pool: PgPool,
     pub cache: Arc<cache::EntryCache>,
     pub events: events::Events,
-    pub saves: saves::Saves,
+    pub saves: entries::saves::Saves,
     pub objects: Objects,
     pub max_value_bytes: usize,
     pub max_page_bytes: usize,
@@ -193,6 +192,8 @@ pub struct Memory {
     subject_prefix: String,
     sweep_interval: Duration,
     jwks_refresh: Duration,
+    /// Every task the service starts, save writers included: shutdown waits for them all.
+    tasks: TaskTracker,
     grpc_listener: TcpListener,
     http_listener: TcpListener,
 }
@@ -224,8 +225,14 @@ impl Memory {
             config.near_cache_bytes,
         )?);
         let events = events::Events::new(outbox, "memory");
+        let tasks = TaskTracker::new();
         let state = Arc::new(State {
-            saves: saves::Saves::new(pool.clone(), cache.clone(), events.clone()),
+            saves: entries::saves::Saves::new(
+                pool.clone(),
+                cache.clone(),
+                events.clone(),
+                tasks.clone(),
+            ),
             pool,
             cache,
             events,
@@ -245,6 +252,7 @@ impl Memory {
             subject_prefix: config.infra.subject_prefix.clone(),
             sweep_interval: config.sweep_interval,
             jwks_refresh: config.jwks_refresh,
+            tasks,
             grpc_listener,
             http_listener,
         })
@@ -267,7 +275,7 @@ impl Memory {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
-        let tasks = TaskTracker::new();
+        let tasks = self.tasks;
         tasks.spawn(sankalpa_kit::auth::keep_current(
             self.verifier.clone(),
             self.auth,

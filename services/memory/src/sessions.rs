@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::State;
 use crate::cache::Change;
-use crate::entries::{Scope, live};
+use crate::entry::{Scope, live};
 use crate::error::{MemoryError, Result};
 use crate::events::Action;
 use crate::input;

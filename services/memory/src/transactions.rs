@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::State;
 use crate::cache::Change;
-use crate::entries::{Entry, Scope, entry_columns, live, upsert_existing};
+use crate::entry::{Entry, Scope, entry_columns, live, upsert_existing};
 use crate::error::{MemoryError, Result};
 use crate::events::Action;
 use crate::sessions;

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use redis::{PushInfo, PushKind, Value};
 
-use crate::entries::Entry;
+use crate::entry::Entry;
 
 /// The largest entry (value and key) kept here; larger ones are read from Redis every time.
 pub const MAX_ENTRY_BYTES: usize = 64 * 1024;

@@ -11,7 +11,7 @@
 //! lives at most `ttl`, which bounds how stale a key can be if a write committed but could not
 //! reach Redis, and never past the entry's own expiry.
 //!
-//! In front of Redis sits a small in-process tier ([`crate::near`]), filled from Redis reads and
+//! In front of Redis sits a small in-process tier ([`near`]), filled from Redis reads and
 //! kept coherent by Redis's invalidation pushes; a load it holds costs no round trip at all.
 
 use std::sync::Arc;
@@ -21,8 +21,10 @@ use chrono::{DateTime, Utc};
 use sankalpa_kit::cache::Redis;
 use uuid::Uuid;
 
-use crate::entries::Entry;
-use crate::near::Near;
+use crate::entry::Entry;
+
+mod near;
+use near::Near;
 
 /// Stores ARGV[2] under KEYS[1] for ARGV[3] ms unless the value there has a revision (its
 /// leading digits) of ARGV[1] or more.

@@ -1,5 +1,5 @@
-//! Entries: key -> JSON values in a session, each with a version that grows by one on every
-//! write, and an optional expiry after which the entry reads as absent.
+//! The operations on entries (see [`crate::entry`]): save, load, page through, delete, and
+//! sweep the expired; [`saves`] commits concurrent unconditional saves together.
 //!
 //! Every write is one statement, in a transaction only so that its event commits with it (see
 //! `events`): an unconditional save is an upsert (the row lock of `ON CONFLICT DO UPDATE` orders
@@ -9,51 +9,20 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::types::Json;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::State;
 use crate::cache::Change;
+use crate::entry::{Entry, Scope, entry_columns, live};
 use crate::error::{MemoryError, Result};
 use crate::events::Action;
 use crate::input;
-use crate::saves::Pending;
 
-/// The columns of an [`Entry`], for `SELECT` and `RETURNING`.
-macro_rules! entry_columns {
-    () => {
-        "key, value::text AS value, version, revision, created_at, updated_at, expires_at"
-    };
-}
-pub(crate) use entry_columns;
-
-/// True for an entry that has not expired.
-macro_rules! live {
-    () => {
-        "(expires_at IS NULL OR expires_at > now())"
-    };
-}
-pub(crate) use live;
-
-/// What an upsert does to an existing row: an expired entry is replaced as if absent (its
-/// version restarts at 1); a live one gets the next version.
-macro_rules! upsert_existing {
-    () => {
-        "
-        ON CONFLICT (tenant_id, session_id, key) DO UPDATE SET
-            value = EXCLUDED.value,
-            version = CASE WHEN e.expires_at <= now() THEN 1 ELSE e.version + 1 END,
-            revision = nextval('memory.revisions'),
-            created_at = CASE WHEN e.expires_at <= now() THEN now() ELSE e.created_at END,
-            updated_at = now(),
-            expires_at = EXCLUDED.expires_at"
-    };
-}
-pub(crate) use upsert_existing;
+pub mod saves;
+use saves::Pending;
 
 /// Creates the session unless it exists, as a `WITH` clause before an entry insert.
 macro_rules! ensure_session {
@@ -64,25 +33,6 @@ macro_rules! ensure_session {
             ON CONFLICT (tenant_id, id) DO NOTHING
         )"
     };
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Entry {
-    pub key: String,
-    /// JSON text.
-    pub value: String,
-    pub version: i64,
-    /// The write's place in the order of all writes; see `cache`.
-    pub revision: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-/// A session of one tenant: the scope of every entry operation.
-pub struct Scope {
-    pub tenant: Uuid,
-    pub session: String,
 }
 
 pub struct Save {
@@ -111,7 +61,7 @@ macro_rules! save_statement {
     };
 }
 
-/// Writes `save`: through the group commit of [`crate::saves`] when it has no version to
+/// Writes `save`: through the group commit of [`saves`] when it has no version to
 /// match, else as a compare-and-set of its own, which may conflict.
 #[tracing::instrument(skip_all, fields(tenant = %scope.tenant, session = %scope.session))]
 pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Result<Entry> {

@@ -13,7 +13,8 @@
 //! order to keep (each still adds one to the version it finds, under the row's lock); a caller
 //! that waits for its save before the next gets them in its order. If a batch fails, its saves
 //! are written one by one, so one unwritable value cannot fail the saves that came with it.
-//! Writers are tasks of their own: a caller that goes away does not cut the batch it leads.
+//! Writers are tasks of their own, on the service's tracker: a caller that goes away does not
+//! cut the batch it leads, and shutdown waits for every batch in flight to commit and answer.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -21,10 +22,11 @@ use std::sync::{Arc, Mutex};
 use sankalpa_kit::outbox::OutboxRow;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::cache::{Change, EntryCache};
-use crate::entries::{Entry, entry_columns, upsert_existing};
+use crate::entry::{Entry, entry_columns, upsert_existing};
 use crate::error::{MemoryError, Result};
 use crate::events::Events;
 
@@ -107,16 +109,18 @@ struct Inner {
     pool: PgPool,
     cache: Arc<EntryCache>,
     events: Events,
+    writers: TaskTracker,
 }
 
 impl Saves {
-    pub fn new(pool: PgPool, cache: Arc<EntryCache>, events: Events) -> Self {
+    pub fn new(pool: PgPool, cache: Arc<EntryCache>, events: Events, writers: TaskTracker) -> Self {
         Self {
             inner: Arc::new(Inner {
                 queue: Mutex::default(),
                 pool,
                 cache,
                 events,
+                writers,
             }),
         }
     }
@@ -135,7 +139,7 @@ impl Saves {
             start
         };
         if start_writer {
-            tokio::spawn(self.clone().write_while_waiting());
+            self.inner.writers.spawn(self.clone().write_while_waiting());
         }
         written.await.map_err(|_| {
             MemoryError::Internal(anyhow::anyhow!("the writer of a save batch failed"))
