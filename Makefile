@@ -14,7 +14,7 @@ BENCH_DB := sankalpa_bench
 
 .PHONY: setup build release run test lint bench helm-check helm-setup
 
-## setup: install (Debian packages) and start PostgreSQL, Redis, NATS (JetStream); create the database
+## setup: install (Debian packages, cargo-machete) and start PostgreSQL, Redis, NATS (JetStream); create the database
 setup:
 	scripts/setup.sh
 
@@ -40,10 +40,11 @@ test: setup
 		$(CARGO) test --workspace; \
 	fi
 
-## lint: formatting check and clippy with warnings as errors
-lint:
+## lint: formatting check, clippy with warnings as errors, and no unused dependency (cargo-machete)
+lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) machete
 
 ## bench: start a fleet on free ports against a fresh database and print one JSON line per scenario
 bench: setup release

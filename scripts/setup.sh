@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs (Debian packages) and starts what Sankalpa needs on a developer or CI machine:
-# PostgreSQL on 5432, Redis on 6379, NATS with JetStream on 4222, and protoc for code generation;
-# then creates the `sankalpa` database. Idempotent: whatever already answers is left alone, and
-# `apt-get update` runs at most once, only when a package is missing. Needs no stdin.
+# Installs (Debian packages, cargo-machete) and starts what Sankalpa needs on a developer or CI
+# machine: PostgreSQL on 5432, Redis on 6379, NATS with JetStream on 4222, and protoc for code
+# generation; then creates the `sankalpa` database. Idempotent: whatever already answers is left
+# alone, and `apt-get update` runs at most once, only when a package is missing. Needs no stdin.
 set -euo pipefail
 
 PGHOST_ADDR=127.0.0.1
@@ -46,6 +46,13 @@ install_package() { # Debian package name
 # --- protoc and the well-known types it imports (google/protobuf/*.proto), for crates/proto ---
 command -v protoc >/dev/null 2>&1 || install_package protobuf-compiler
 [ -f /usr/include/google/protobuf/timestamp.proto ] || install_package libprotobuf-dev
+
+# --- cargo-machete, which `make lint` runs to find unused dependencies (built from crates.io) ---
+MACHETE_VERSION=0.9.2
+if ! cargo machete --version 2>/dev/null | grep -q "$MACHETE_VERSION"; then
+  log "installing cargo-machete $MACHETE_VERSION"
+  cargo install --quiet --locked cargo-machete --version "$MACHETE_VERSION"
+fi
 
 # --- Python packages the generated projects' test suites import (agent-runner's tests run them) ---
 if command -v python3 >/dev/null 2>&1 &&
