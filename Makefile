@@ -12,7 +12,7 @@ SERVICES := sankalpa-auth sankalpa-memory sankalpa-agent-runner sankalpa-chain-o
 PSQL := PGOPTIONS='--client-min-messages=warning' psql -X -w -q -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1
 BENCH_DB := sankalpa_bench
 
-.PHONY: setup build release run test lint bench helm-check helm-setup
+.PHONY: setup build release run test lint bench helm-check helm-setup openapi
 
 ## setup: install (Debian packages, cargo-machete) and start PostgreSQL, Redis, NATS (JetStream); create the database
 setup:
@@ -39,6 +39,10 @@ test: setup
 	else \
 		$(CARGO) test --workspace; \
 	fi
+
+## openapi: rewrite docs/openapi.json from the code (the gateway's contract test fails until it matches)
+openapi:
+	SANKALPA_WRITE_OPENAPI=1 $(CARGO) test -p sankalpa-gateway --test api the_committed_openapi_document
 
 ## lint: formatting check, clippy with warnings as errors, and no unused dependency (cargo-machete)
 lint: setup

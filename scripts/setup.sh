@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs (Debian packages, cargo-machete) and starts what Sankalpa needs on a developer or CI
-# machine: PostgreSQL on 5432, Redis on 6379, NATS with JetStream on 4222, and protoc for code
-# generation; then creates the `sankalpa` database. Idempotent: whatever already answers is left
-# alone, and `apt-get update` runs at most once, only when a package is missing. Needs no stdin.
+# machine: PostgreSQL on 5432, Redis on 6379, NATS with JetStream on 4222, protoc for code
+# generation, and Chromium; then creates the `sankalpa` database. Idempotent: whatever already
+# answers is left alone, and `apt-get update` runs at most once, only when a package is missing.
+# Needs no stdin.
 set -euo pipefail
 
 PGHOST_ADDR=127.0.0.1
@@ -61,6 +62,9 @@ if command -v python3 >/dev/null 2>&1 &&
   python3 -m pip install --quiet --disable-pip-version-check pytest fastapi sqlalchemy httpx ||
     log "could not install them: the generated projects' pytest suites will be skipped"
 fi
+
+# --- Chromium, which the gateway's test of the /docs page drives headless ---
+command -v chromium >/dev/null 2>&1 || install_package chromium
 
 # --- PostgreSQL ---
 pg_installed_here=0

@@ -13,6 +13,10 @@
 //! (RESOURCE_EXHAUSTED without a quota) and a call that broke in transport (a connection reset
 //! while the peer restarts) are 503 with Retry-After; DEADLINE_EXCEEDED is 504; 500 is left for
 //! what is a bug.
+//!
+//! A problem's `type` is a URI reference relative to the API (`/problems/not-found`), so it
+//! resolves on whatever host answered; the gateway serves a page for each of [`PROBLEM_TYPES`]
+//! there.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +31,8 @@ pub const CURRENT_VERSION_KEY: &str = "x-sankalpa-current-version";
 /// ASCII metadata of a RESOURCE_EXHAUSTED that is a quota: `<limit>;<remaining>;<reset>`.
 pub const QUOTA_KEY: &str = "x-sankalpa-quota";
 pub const CONTENT_TYPE: &str = "application/problem+json";
+/// Where the pages describing each problem type live, relative to the API's root.
+pub const TYPE_PREFIX: &str = "/problems/";
 /// How soon a client may retry a call that found a service unavailable, in seconds.
 const UNAVAILABLE_RETRY_AFTER: u64 = 1;
 
@@ -75,6 +81,149 @@ impl Quota {
     }
 }
 
+/// A kind of problem the API answers, described for people on the page at its `type` URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemType {
+    /// The last segment of the `type` URI.
+    pub slug: &'static str,
+    pub status: u16,
+    pub title: &'static str,
+    /// What happened and what the client can do about it.
+    pub description: &'static str,
+}
+
+/// Every problem type a Sankalpa API answers: one per status [`http_status`] maps to and the
+/// gateway answers by itself, and `data-loss`. A test keeps the list complete.
+pub const PROBLEM_TYPES: &[ProblemType] = &[
+    ProblemType {
+        slug: "bad-request",
+        status: 400,
+        title: "Bad Request",
+        description: "The request does not fit the API: a field out of its bounds, of the wrong \
+            type or missing, a body that is not JSON, a bad path or query parameter. `errors[]` \
+            names each invalid field (`field`, `message`) when the fault is in fields. Fix the \
+            request; sending it again unchanged gives the same answer.",
+    },
+    ProblemType {
+        slug: "unauthorized",
+        status: 401,
+        title: "Unauthorized",
+        description: "No credential, or one that is not valid: an access token that is expired, \
+            revoked (logout, a role change, the user deleted) or not signed by auth, or an API key \
+            that is unknown, expired or revoked. Log in again, refresh the token, or use another key.",
+    },
+    ProblemType {
+        slug: "forbidden",
+        status: 403,
+        title: "Forbidden",
+        description: "The caller is known but lacks the permission the operation needs (the \
+            detail names it), or the operation is not open to its kind of credential.",
+    },
+    ProblemType {
+        slug: "not-found",
+        status: 404,
+        title: "Not Found",
+        description: "No such route, or no such thing in the caller's tenant. Another tenant's \
+            things are not found either: their existence is not disclosed.",
+    },
+    ProblemType {
+        slug: "method-not-allowed",
+        status: 405,
+        title: "Method Not Allowed",
+        description: "The route exists but not with this method; `Allow` lists the methods it takes.",
+    },
+    ProblemType {
+        slug: "conflict",
+        status: 409,
+        title: "Conflict",
+        description: "The request conflicts with the current state: the name or email is taken, or \
+            a compare-and-set found another version, in which case `current_version` is the \
+            version now (0: absent). Read again, then retry with that version.",
+    },
+    ProblemType {
+        slug: "payload-too-large",
+        status: 413,
+        title: "Payload Too Large",
+        description: "The request body is over the gateway's body limit (1 MiB by default, \
+            `SANKALPA_BODY_LIMIT_BYTES`). Send less, or split the write.",
+    },
+    ProblemType {
+        slug: "unsupported-media-type",
+        status: 415,
+        title: "Unsupported Media Type",
+        description: "A JSON body was sent without `Content-Type: application/json`.",
+    },
+    ProblemType {
+        slug: "unprocessable-entity",
+        status: 422,
+        title: "Unprocessable Entity",
+        description: "The request is well formed but the state does not allow it now (a failed \
+            precondition), such as cancelling a run that already ended.",
+    },
+    ProblemType {
+        slug: "too-many-requests",
+        status: 429,
+        title: "Too Many Requests",
+        description: "A rate limit or a tenant's quota is spent. `Retry-After` says how many \
+            seconds to wait; `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` \
+            say where the caller stands.",
+    },
+    ProblemType {
+        slug: "error",
+        status: 499,
+        title: "Error",
+        description: "The client went away before the answer (a cancelled call); logged, rarely \
+            seen by anyone.",
+    },
+    ProblemType {
+        slug: "internal-server-error",
+        status: 500,
+        title: "Internal Server Error",
+        description: "A bug: the service failed to handle the request. Details stay in its logs, \
+            found by the response's `X-Request-Id`.",
+    },
+    ProblemType {
+        slug: "data-loss",
+        status: 500,
+        title: "Damaged Data",
+        description: "Stored data is damaged (a backup whose document no longer matches its \
+            checksum); the detail names it. Nothing was changed, and retrying will not help.",
+    },
+    ProblemType {
+        slug: "not-implemented",
+        status: 501,
+        title: "Not Implemented",
+        description: "The service does not implement this operation.",
+    },
+    ProblemType {
+        slug: "bad-gateway",
+        status: 502,
+        title: "Bad Gateway",
+        description: "A service answered something the gateway could not use (a bug of that \
+            service, logged).",
+    },
+    ProblemType {
+        slug: "service-unavailable",
+        status: 503,
+        title: "Service Unavailable",
+        description: "A service this request needs is down, restarting or overloaded. Retry after \
+            `Retry-After` seconds; another replica is likely to answer.",
+    },
+    ProblemType {
+        slug: "gateway-timeout",
+        status: 504,
+        title: "Gateway Timeout",
+        description: "A service did not answer within the gateway's deadline \
+            (`SANKALPA_GRPC_TIMEOUT_MS`, 10 s by default). The operation may or may not have \
+            happened: read before retrying one that is not idempotent.",
+    },
+];
+
+/// The problem type named `slug`, if the API has one.
+pub fn problem_type(slug: &str) -> Option<&'static ProblemType> {
+    PROBLEM_TYPES.iter().find(|kind| kind.slug == slug)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldViolation {
     pub field: String,
@@ -84,7 +233,8 @@ pub struct FieldViolation {
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Problem {
-    /// A URI naming the kind of problem.
+    /// A URI reference naming the kind of problem (`/problems/<slug>`, relative to the API),
+    /// where a page describes it.
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
@@ -109,7 +259,7 @@ impl Problem {
         let title = status.canonical_reason().unwrap_or("Error").to_owned();
         let slug = title.to_lowercase().replace(' ', "-");
         Self {
-            kind: format!("https://sankalpa.dev/problems/{slug}"),
+            kind: format!("{TYPE_PREFIX}{slug}"),
             title,
             status: status.as_u16(),
             detail: Some(detail.into()),
@@ -261,7 +411,7 @@ impl From<Status> for Problem {
         if status.code() == Code::DataLoss {
             // Still a 500 (the stored data is at fault, not the request), but named, so a
             // client can tell it from a passing failure that a retry would cure.
-            problem.kind = "https://sankalpa.dev/problems/data-loss".to_owned();
+            problem.kind = format!("{TYPE_PREFIX}data-loss");
             problem.title = "Damaged Data".to_owned();
         }
         problem.errors = field_violations(&status);
@@ -344,6 +494,40 @@ mod tests {
         let bug = Problem::from(Status::unknown("a handler failed"));
         assert_eq!(bug.status, 500);
         assert_eq!(Problem::from(Status::deadline_exceeded("slow")).status, 504);
+    }
+
+    #[test]
+    fn every_problem_the_api_can_answer_has_a_described_type() {
+        let codes = [
+            Code::InvalidArgument,
+            Code::OutOfRange,
+            Code::FailedPrecondition,
+            Code::Unauthenticated,
+            Code::PermissionDenied,
+            Code::NotFound,
+            Code::AlreadyExists,
+            Code::Aborted,
+            Code::ResourceExhausted,
+            Code::Cancelled,
+            Code::DeadlineExceeded,
+            Code::Unimplemented,
+            Code::Unavailable,
+            Code::Internal,
+            Code::DataLoss,
+        ];
+        // The statuses the gateway answers by itself besides those mapped from services.
+        let own = [405, 413, 415, 429, 502].map(|code| StatusCode::from_u16(code).unwrap());
+        let statuses = codes.into_iter().map(http_status).chain(own);
+        for status in statuses {
+            let problem = Problem::new(status, "x");
+            let slug = problem.kind.strip_prefix(TYPE_PREFIX).unwrap();
+            let kind = problem_type(slug).unwrap_or_else(|| panic!("no page for {slug}"));
+            assert_eq!(kind.status, problem.status);
+            assert_eq!(kind.title, problem.title);
+        }
+        let damaged = Problem::from(Status::data_loss("backup b1 is damaged"));
+        let slug = damaged.kind.strip_prefix(TYPE_PREFIX).unwrap();
+        assert_eq!(problem_type(slug).unwrap().title, damaged.title);
     }
 
     #[test]

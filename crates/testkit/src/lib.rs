@@ -40,6 +40,15 @@ pub fn unique_name() -> String {
     format!("t{}", uuid::Uuid::new_v4().simple())
 }
 
+/// A tool a test drives (a browser, a Python package) is not installed. Under CI (`CI=true`)
+/// that fails the test, so a check never passes by not running; elsewhere it is said, and the
+/// caller returns without the part that needs the tool.
+pub fn missing_tool(message: &str) {
+    let ci = std::env::var("CI").is_ok_and(|value| value == "true" || value == "1");
+    assert!(!ci, "{message} (under CI a missing tool fails the test)");
+    println!("SKIPPED: {message}");
+}
+
 /// Local infrastructure settings with this test's own prefixes.
 pub fn infra(name: &str) -> Infra {
     let mut infra =

@@ -10,12 +10,10 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body as HttpBody;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use sankalpa_kit::problem::{FieldViolation, Problem};
@@ -23,6 +21,8 @@ use sankalpa_proto::v1;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
@@ -35,19 +35,16 @@ const WRITE: &str = "agents:write";
 /// agent-runner's default run deadline, used when the request names none.
 const DEFAULT_DEADLINE_MS: u64 = 60_000;
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/agents", get(list))
-        .route("/api/agents/enhanced", get(enhanced))
-        .route("/api/agents/execute", post(execute))
-        .route("/api/agents/custom", post(create_custom))
-        .route("/api/agents/custom/validate", post(validate_custom))
-        .route(
-            "/api/agents/custom/{name}",
-            put(update_custom).delete(delete_custom),
-        )
-        .route("/api/agents/{name}", get(get_one))
-        .route("/api/artifacts/{run_id}", get(artifacts))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(enhanced))
+        .routes(routes!(execute))
+        .routes(routes!(create_custom))
+        .routes(routes!(validate_custom))
+        .routes(routes!(update_custom, delete_custom))
+        .routes(routes!(get_one))
+        .routes(routes!(artifacts))
 }
 
 /// A problem from agent-runner, its wire field names turned into this API's.
@@ -141,11 +138,14 @@ pub struct AgentList {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Only this category.
+    /// Only this category; every one when absent or empty.
+    #[param(
+        pattern = r"^(builder|testing|deployment|marketing|enhanced|meta|orchestration|custom)?$"
+    )]
     pub category: Option<String>,
     /// `builtin` or `custom`; both when absent.
     pub origin: Option<AgentOriginFilter>,
-    /// At most 200; the service default (50) when absent.
+    /// The service default (50) when absent or 0; a larger page than 200 is cut to 200.
     pub page_size: Option<u32>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,
@@ -165,9 +165,12 @@ pub struct ExecuteAgent {
     /// The input, checked against the agent's input schema; `{}` when absent.
     #[schema(value_type = Option<Object>)]
     pub input: Option<Box<RawValue>>,
-    /// The memory session the agent may read and write.
+    /// The memory session the agent may read and write: at most 128 bytes (not characters).
+    #[schema(max_length = 128)]
     pub session_id: Option<String>,
-    /// How long the agent may run; 60,000 when absent.
+    /// How long the agent may run, in milliseconds: at most `SANKALPA_AGENTS_MAX_DEADLINE_MS`
+    /// (900,000 by default, the maximum stated here); 60,000 when absent or 0.
+    #[schema(maximum = 900000)]
     pub deadline_ms: Option<u64>,
     /// `off`: deterministic behaviour only; `preferred`: the LLM when one is configured. The
     /// agent's default when absent.
@@ -615,7 +618,7 @@ pub async fn validate_custom(
     get,
     path = "/api/artifacts/{run_id}",
     tag = "agents",
-    params(("run_id" = String, Path, description = "An agent run's id, its workspace_id, or a chain run's id")),
+    params(("run_id" = String, Path, description = "An agent run's id, its workspace_id, or a chain run's id: 1 to 128 ASCII letters, digits, `_`, `-`", pattern = r"^[A-Za-z0-9_-]{1,128}$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The files, gzip-compressed tar", content_type = "application/gzip"),

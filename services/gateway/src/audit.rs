@@ -2,21 +2,21 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Query, State};
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
 use crate::json::{Page, next_page, timestamp};
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/api/audit", get(list))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -12,17 +12,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use sankalpa_kit::problem::{FieldViolation, Problem};
 use sankalpa_proto::v1;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::agents::{Artifact, RunError, optional_json};
@@ -38,18 +38,15 @@ const DEFAULT_WAIT_MS: u64 = 30_000;
 /// The orchestrator's longest wait.
 const MAX_WAIT_MS: u64 = 300_000;
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/chains", get(list).post(create))
-        .route("/api/chains/validate", post(validate))
-        .route("/api/chains/execute", post(execute))
-        .route("/api/chains/runs", get(runs))
-        .route("/api/chains/runs/{id}", get(run))
-        .route("/api/chains/runs/{id}/cancel", post(cancel))
-        .route(
-            "/api/chains/{id}",
-            get(get_one).put(update).delete(delete_one),
-        )
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(validate))
+        .routes(routes!(execute))
+        .routes(routes!(runs))
+        .routes(routes!(run))
+        .routes(routes!(cancel))
+        .routes(routes!(get_one, update, delete_one))
 }
 
 /// A problem from the orchestrator, its wire field names turned into this API's.
@@ -119,7 +116,8 @@ pub struct ChainList {
 pub struct ListQuery {
     /// `tenant` or `template`; both when absent.
     pub origin: Option<ChainOriginFilter>,
-    /// At most 200; the service default (50) when absent.
+    /// At most 200; the service default (50) when absent or 0.
+    #[param(maximum = 200)]
     pub page_size: Option<u32>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,
@@ -134,9 +132,12 @@ pub enum ChainOriginFilter {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateChain {
-    /// Unique in the tenant.
+    /// Unique in the tenant; 1 to 100 characters once trimmed.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
+    /// At most 2,000 characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: String,
     /// The DAG form `{steps: [...]}`, the simple form `{agents: [...], mode}`, or the
     /// conditional form.
@@ -148,11 +149,14 @@ pub struct CreateChain {
 pub struct UpdateChain {
     #[schema(value_type = Object)]
     pub definition: Box<RawValue>,
-    /// Unchanged when absent.
+    /// Unchanged when absent; 1 to 100 characters once trimmed.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
-    /// Unchanged when absent.
+    /// Unchanged when absent; at most 2,000 characters.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// Only if the chain's latest version is still this one; 409 otherwise.
+    #[schema(minimum = 1, maximum = 2147483647)]
     pub expected_version: Option<u32>,
 }
 
@@ -160,6 +164,7 @@ pub struct UpdateChain {
 #[into_params(parameter_in = Query)]
 pub struct VersionQuery {
     /// The latest when absent; ignored for templates.
+    #[param(minimum = 1, maximum = 2147483647)]
     pub version: Option<u32>,
 }
 
@@ -183,7 +188,9 @@ pub struct ChainValidation {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ExecuteChain {
     /// A stored chain to run (with `version`, the latest when absent) ...
+    #[schema(format = Uuid)]
     pub chain_id: Option<String>,
+    #[schema(minimum = 1, maximum = 2147483647)]
     pub version: Option<u32>,
     /// ... or a template, by name ...
     pub template: Option<String>,
@@ -196,9 +203,11 @@ pub struct ExecuteChain {
     /// Answer once the run has finished (200), or after `wait_timeout_ms` (202, still running).
     #[serde(default)]
     pub wait: bool,
-    /// 30,000 when absent; at most 300,000.
+    /// 30,000 when absent; a longer wait is cut to 300,000.
     pub wait_timeout_ms: Option<u64>,
-    /// The memory session the steps share; a new `run-<run id>` when absent.
+    /// The memory session the steps share: up to 256 ASCII letters, digits, `_`, `-`, `:`; a
+    /// new `run-<run id>` when absent or empty.
+    #[schema(max_length = 256, pattern = r"^[A-Za-z0-9_:-]*$")]
     pub session_id: Option<String>,
 }
 
@@ -354,7 +363,8 @@ pub struct RunsQuery {
     pub status: Option<String>,
     /// Only runs of this stored chain.
     pub chain_id: Option<String>,
-    /// At most 200; the service default (50) when absent.
+    /// At most 200; the service default (50) when absent or 0.
+    #[param(maximum = 200)]
     pub page_size: Option<u32>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,

@@ -22,13 +22,11 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use sankalpa_kit::problem::Problem;
@@ -37,6 +35,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tonic::Streaming;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::{Authenticator, Caller};
@@ -101,11 +101,11 @@ impl CallerCheck {
     }
 }
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/chains/runs/{id}/events", get(run_events))
-        .route("/api/events", get(tenant_events))
-        .route("/ws", get(websocket))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(run_events))
+        .routes(routes!(tenant_events))
+        .routes(routes!(websocket))
 }
 
 /// An event as CloudEvents 1.0 structured JSON, as published on NATS, plus its stream sequence.

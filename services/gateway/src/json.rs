@@ -102,7 +102,8 @@ pub fn timestamp(value: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>>
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Page {
-    /// At most 200; the service default (50) when absent.
+    /// At most 200; the service default (50) when absent or 0.
+    #[param(maximum = 200)]
     pub page_size: Option<u32>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,

@@ -3,24 +3,24 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
 use chrono::{DateTime, Utc};
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
 use crate::json::{Body, Page, next_page, timestamp};
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/keys", get(list).post(create))
-        .route("/api/keys/{id}", delete(revoke))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(revoke))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -71,13 +71,65 @@ impl From<v1::ApiKey> for ApiKey {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateApiKey {
+    /// 1 to 100 characters once trimmed.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
-    /// A subset of the caller's permissions.
+    /// A subset of the caller's permissions (`<resource>:*` grants every action on it).
     #[serde(default)]
+    #[schema(value_type = Vec<Permission>)]
     pub permissions: Vec<String>,
-    /// Lifetime in seconds, at most `SANKALPA_API_KEY_MAX_TTL_SECONDS` (90 days by default),
-    /// which is also the lifetime when absent.
+    /// Lifetime in seconds, at most `SANKALPA_API_KEY_MAX_TTL_SECONDS` (90 days by default, the
+    /// maximum stated here), which is also the lifetime when absent or 0.
+    #[schema(maximum = 7776000)]
     pub expires_in_seconds: Option<u64>,
+}
+
+/// A permission, as auth names it. Requests carry permissions as text, for auth to check and
+/// name the field of one it does not know; this is their schema.
+#[derive(ToSchema)]
+pub enum Permission {
+    #[schema(rename = "*:*")]
+    AnyAll,
+    #[schema(rename = "agents:*")]
+    AgentsAll,
+    #[schema(rename = "agents:read")]
+    AgentsRead,
+    #[schema(rename = "agents:execute")]
+    AgentsExecute,
+    #[schema(rename = "agents:write")]
+    AgentsWrite,
+    #[schema(rename = "chains:*")]
+    ChainsAll,
+    #[schema(rename = "chains:read")]
+    ChainsRead,
+    #[schema(rename = "chains:write")]
+    ChainsWrite,
+    #[schema(rename = "chains:execute")]
+    ChainsExecute,
+    #[schema(rename = "memory:*")]
+    MemoryAll,
+    #[schema(rename = "memory:read")]
+    MemoryRead,
+    #[schema(rename = "memory:write")]
+    MemoryWrite,
+    #[schema(rename = "market:*")]
+    MarketAll,
+    #[schema(rename = "market:read")]
+    MarketRead,
+    #[schema(rename = "market:publish")]
+    MarketPublish,
+    #[schema(rename = "users:*")]
+    UsersAll,
+    #[schema(rename = "users:admin")]
+    UsersAdmin,
+    #[schema(rename = "keys:*")]
+    KeysAll,
+    #[schema(rename = "keys:admin")]
+    KeysAdmin,
+    #[schema(rename = "tenants:*")]
+    TenantsAll,
+    #[schema(rename = "tenants:admin")]
+    TenantsAdmin,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -6,8 +6,8 @@
 //! route the rate limit ([`ratelimit`]), authentication ([`authn`]) and request metrics
 //! ([`observe`]). Handlers then
 //! turn REST calls into gRPC calls of the backend services, forwarding the caller's token and
-//! trace context, and answer errors as problem+json. The OpenAPI document ([`docs`]) is
-//! generated from those handlers.
+//! trace context, and answer errors as problem+json. The routes form one table ([`api`]) that
+//! is both the router and the OpenAPI document ([`docs`]).
 
 // Every handler fails with a [`Problem`], which with its optional members (current_version,
 // retry_after) is a little over clippy's 128 bytes. It is built only when a request fails, where
@@ -59,6 +59,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::authn::{Authenticator, Caller};
 use crate::ratelimit::{RateLimitConfig, RateLimiter};
@@ -360,15 +362,10 @@ impl Gateway {
     }
 }
 
-fn router(
-    config: &Config,
-    state: Arc<AppState>,
-    authenticator: Arc<Authenticator>,
-    limiter: Arc<RateLimiter>,
-) -> anyhow::Result<Router> {
-    // Layers added later run earlier; route layers run only for matched routes, where the
-    // matched path is known (metrics label by it, the rate limiter buckets by it).
-    let api = Router::new()
+/// The route table of the API: every route behind the guard, each with its OpenAPI description
+/// (see [`docs`]).
+pub fn api() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .merge(sessions::routes())
         .merge(users::routes())
         .merge(keys::routes())
@@ -380,6 +377,19 @@ fn router(
         .merge(marketplace::routes())
         .merge(events::routes())
         .merge(status::routes())
+}
+
+fn router(
+    config: &Config,
+    state: Arc<AppState>,
+    authenticator: Arc<Authenticator>,
+    limiter: Arc<RateLimiter>,
+) -> anyhow::Result<Router> {
+    // Layers added later run earlier; route layers run only for matched routes, where the
+    // matched path is known (metrics label by it, the rate limiter buckets by it).
+    let (api, mut document) = api().split_for_parts();
+    docs::finish(&mut document);
+    let api = api
         .with_state(state)
         .route_layer(middleware::from_fn_with_state(
             layers::Guard {
@@ -390,7 +400,7 @@ fn router(
         ));
     // Nothing is checked by /readyz: without Redis the gateway still serves (it stops rate
     // limiting), and taking every replica out of service for that would be the larger outage.
-    let unlimited = docs::routes()
+    let unlimited = docs::routes(&document)
         .merge(sankalpa_kit::ops::router(
             sankalpa_kit::ops::Readiness::default(),
         ))

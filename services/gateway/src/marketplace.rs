@@ -13,17 +13,17 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
@@ -32,21 +32,15 @@ use crate::json::{Body, Page, next_page, timestamp};
 const READ: &str = "market:read";
 const PUBLISH: &str = "market:publish";
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/marketplace", get(search).post(publish))
-        .route("/api/marketplace/installs", get(installs))
-        .route("/api/marketplace/items/{id}", get(get_one))
-        .route("/api/marketplace/items/{id}/versions", get(versions))
-        .route(
-            "/api/marketplace/items/{id}/versions/{version}/yank",
-            post(yank),
-        )
-        .route(
-            "/api/marketplace/items/{id}/reviews",
-            get(reviews).post(review),
-        )
-        .route("/api/marketplace/items/{id}/install", post(install))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(search, publish))
+        .routes(routes!(installs))
+        .routes(routes!(get_one))
+        .routes(routes!(versions))
+        .routes(routes!(yank))
+        .routes(routes!(reviews, review))
+        .routes(routes!(install))
 }
 
 /// A problem from the marketplace, its field names turned into this API's.
@@ -271,22 +265,32 @@ impl From<v1::Installation> for Installation {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
-    /// Full-text query over name, description and tags; every item when absent.
+    /// Full-text query over name, description and tags; every item when absent. At most 200
+    /// characters, without NUL.
+    #[param(max_length = 200, pattern = r"^[^\u0000]*$")]
     pub q: Option<String>,
     /// `chain` or `agent`; both when absent.
     pub kind: Option<ItemKind>,
     /// Only items with this tag.
+    #[param(pattern = r"^[a-z0-9][a-z0-9-]{0,31}$")]
     pub tag: Option<String>,
     /// `relevance` (the default with `q`), `downloads`, `rating` or `newest` (the default
     /// without `q`).
     pub sort: Option<SearchSort>,
     /// Only items of this publisher tenant.
+    #[param(format = Uuid)]
     pub publisher_tenant_id: Option<String>,
-    /// At most 200; the service default (50) when absent.
+    /// At most 200; the service default (50) when absent or 0.
+    #[param(maximum = 200)]
     pub page_size: Option<u32>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,
 }
+
+/// A tag: lowercase `[a-z0-9][a-z0-9-]*`, at most 32 bytes.
+#[derive(ToSchema)]
+#[schema(pattern = r"^[a-z0-9][a-z0-9-]{0,31}$")]
+pub struct Tag(pub String);
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ItemList {
@@ -299,23 +303,39 @@ pub struct ItemList {
 pub struct PublishItem {
     /// Unique in the publisher tenant: `[a-z0-9][a-z0-9-]{0,63}`. Publishing to an existing
     /// slug adds a version to that item.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9-]{0,63}$")]
     pub slug: String,
+    /// 1 to 100 characters once trimmed, without NUL.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )]
     pub name: String,
+    /// At most 2,000 characters once trimmed, without NUL.
     #[serde(default)]
+    #[schema(max_length = 2000, pattern = r"^[^\u0000]*$")]
     pub description: String,
-    /// Lowercase; at most 20.
+    /// At most 20; repeats are dropped.
     #[serde(default)]
+    #[schema(value_type = Vec<Tag>, max_items = 20)]
     pub tags: Vec<String>,
     pub kind: ItemKind,
     /// Unchanged for an existing item when absent; a new item is then private.
     pub visibility: Option<Visibility>,
-    /// Semantic version 2.0.0; versions are immutable.
+    /// Semantic version 2.0.0 of at most 64 bytes; versions are immutable.
+    #[schema(
+        max_length = 64,
+        pattern = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-((0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(\+[0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*)?$"
+    )]
     pub version: String,
     /// A chain definition (kind `chain`) or a custom agent definition (kind `agent`), checked by
     /// the chain orchestrator or agent-runner before anything is stored.
     #[schema(value_type = Object)]
     pub package: Box<RawValue>,
+    /// At most 10,000 characters once trimmed, without NUL.
     #[serde(default)]
+    #[schema(max_length = 10000, pattern = r"^[^\u0000]*$")]
     pub release_notes: String,
 }
 
@@ -335,8 +355,9 @@ pub struct VersionList {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct YankVersion {
-    /// Why, for people.
+    /// Why, for people: at most 500 characters once trimmed, without NUL.
     #[serde(default)]
+    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     pub reason: String,
     /// Undo an earlier yank.
     #[serde(default)]
@@ -345,10 +366,11 @@ pub struct YankVersion {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReviewItem {
-    /// 1 to 5.
+    #[schema(minimum = 1, maximum = 5)]
     pub rating: u32,
-    /// At most 4,000 characters.
+    /// At most 4,000 characters once trimmed, without NUL.
     #[serde(default)]
+    #[schema(max_length = 4000, pattern = r"^[^\u0000]*$")]
     pub comment: String,
 }
 
@@ -363,6 +385,10 @@ pub struct ReviewList {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct InstallItem {
     /// An exact version (yanked ones included); the latest when absent.
+    #[schema(
+        max_length = 64,
+        pattern = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-((0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(\+[0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*)?$"
+    )]
     pub version: Option<String>,
 }
 
@@ -377,8 +403,10 @@ pub struct Installed {
 #[into_params(parameter_in = Query)]
 pub struct InstallsQuery {
     /// Only installs of this item.
+    #[param(format = Uuid)]
     pub item_id: Option<String>,
-    /// At most 200; the service default (50) when absent.
+    /// At most 200; the service default (50) when absent or 0.
+    #[param(maximum = 200)]
     pub page_size: Option<u32>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,

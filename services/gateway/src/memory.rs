@@ -13,10 +13,8 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
 use chrono::{DateTime, Utc};
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1;
@@ -24,6 +22,8 @@ use sankalpa_proto::v1::transact_op::Op as WireOp;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
@@ -32,21 +32,18 @@ use crate::json::{Body, Page, next_page, timestamp};
 const READ: &str = "memory:read";
 const WRITE: &str = "memory:write";
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/memory/save", post(save))
-        .route("/api/memory/load", post(load))
-        .route("/api/memory/all", get(all))
-        .route("/api/memory/sessions", get(sessions))
-        .route("/api/memory/sessions/{session_id}", delete(delete_session))
-        .route(
-            "/api/memory/sessions/{session_id}/keys/{key}",
-            delete(delete_key),
-        )
-        .route("/api/memory/transaction", post(transaction))
-        .route("/api/memory/backup", post(backup))
-        .route("/api/memory/backups", get(backups))
-        .route("/api/memory/restore", post(restore))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(save))
+        .routes(routes!(load))
+        .routes(routes!(all))
+        .routes(routes!(sessions))
+        .routes(routes!(delete_session))
+        .routes(routes!(delete_key))
+        .routes(routes!(transaction))
+        .routes(routes!(backup))
+        .routes(routes!(backups))
+        .routes(routes!(restore))
 }
 
 /// A problem from memory, its field names turned into this API's.
@@ -163,31 +160,44 @@ impl From<v1::MemoryBackup> for MemoryBackup {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SaveEntry {
     /// Created on its first write. 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
     pub session_id: String,
-    /// 1 to 256 bytes of UTF-8.
+    /// 1 to 256 bytes (not characters) of UTF-8, without NUL.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\u0000]+$")]
     pub key: String,
     /// Any JSON value, at most 1 MiB of JSON text by default.
     #[schema(value_type = serde_json::Value)]
     pub value: Box<RawValue>,
     /// Compare-and-set: write only if the key is at this version now (0: only if it is absent).
+    #[schema(maximum = 9223372036854775807_u64)]
     pub expected_version: Option<u64>,
-    /// The entry expires this many seconds after this write; absent or 0: never.
+    /// The entry expires this many seconds after this write (at most ten years); absent or 0:
+    /// never.
+    #[schema(maximum = 315360000)]
     pub ttl_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoadEntry {
+    /// 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
     pub session_id: String,
+    /// 1 to 256 bytes (not characters) of UTF-8, without NUL.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\u0000]+$")]
     pub key: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AllQuery {
+    /// 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
+    #[param(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
     pub session_id: String,
-    /// Only keys starting with this.
+    /// Only keys starting with this: at most 256 bytes (not characters), without NUL.
+    #[param(max_length = 256, pattern = r"^[^\u0000]*$")]
     pub key_prefix: Option<String>,
     /// At most 200; the service default (50) when absent.
+    #[param(maximum = 200)]
     pub page_size: Option<u32>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,
@@ -213,6 +223,7 @@ pub struct SessionList {
 #[into_params(parameter_in = Query)]
 pub struct DeleteKeyQuery {
     /// Delete only if the key is at this version now; 409 otherwise.
+    #[param(maximum = 9223372036854775807_u64)]
     pub expected_version: Option<u64>,
 }
 
@@ -229,23 +240,30 @@ pub struct DeletedSession {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Transaction {
+    /// 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
     pub session_id: String,
     /// 1 to 1,000 ops, applied in order, all or none. A key may be set or deleted by one op at
     /// most; checks see the session as it was before the transaction.
+    #[schema(min_items = 1, max_items = 1000)]
     pub ops: Vec<TransactionOp>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TransactionOp {
     pub op: OpKind,
+    /// 1 to 256 bytes (not characters) of UTF-8, without NUL.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\u0000]+$")]
     pub key: String,
     /// `set` only: any JSON value, `null` included.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<serde_json::Value>)]
     pub value: Option<Box<RawValue>>,
     /// `set` only: as in save.
+    #[schema(maximum = 315360000)]
     pub ttl_seconds: Option<u64>,
     /// `check_version` only: the version the key must have (0: it must be absent).
+    #[schema(maximum = 9223372036854775807_u64)]
     pub version: Option<u64>,
 }
 
@@ -319,9 +337,12 @@ pub struct Committed {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateBackup {
+    /// 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
     pub session_id: String,
-    /// Free text for people, e.g. "before migration".
+    /// Free text for people, e.g. "before migration": at most 200 characters once trimmed.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub label: String,
 }
 
@@ -329,8 +350,10 @@ pub struct CreateBackup {
 #[into_params(parameter_in = Query)]
 pub struct BackupsQuery {
     /// Only backups of this session; all of the tenant's when absent.
+    #[param(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
     pub session_id: Option<String>,
     /// At most 200; the service default (50) when absent.
+    #[param(maximum = 200)]
     pub page_size: Option<u32>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,
@@ -346,8 +369,10 @@ pub struct BackupList {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Restore {
+    #[schema(format = Uuid)]
     pub backup_id: String,
     /// The session to restore into (created if absent); the backed-up session when absent.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
     pub target_session_id: Option<String>,
 }
 

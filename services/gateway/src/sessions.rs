@@ -3,38 +3,46 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::json::Body;
 use crate::tenants::Tenant;
 use crate::users::User;
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/users/register", post(register))
-        .route("/api/users/login", post(login))
-        .route("/api/users/refresh", post(refresh))
-        .route("/api/users/logout", post(logout))
-        .route("/.well-known/jwks.json", get(jwks))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(jwks))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Register {
+    /// An email address (at most 254 bytes), trimmed and lower-cased.
+    #[schema(max_length = 254, pattern = r"^\s*[^\s@]+@[^\s@]*\.[^\s@]*\s*$")]
     pub email: String,
+    /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    /// At most 100 characters once trimmed; the email's local part when absent or blank.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub display_name: String,
-    /// The new tenant's name; the email's local part when absent.
+    /// The new tenant's name, at most 100 characters once trimmed; the email's local part when
+    /// absent or blank.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub tenant_name: String,
 }
 
@@ -46,7 +54,11 @@ pub struct Registered {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Login {
+    /// An email address (at most 254 bytes), trimmed and lower-cased.
+    #[schema(max_length = 254, pattern = r"^\s*[^\s@]+@[^\s@]*\.[^\s@]*\s*$")]
     pub email: String,
+    /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
 }
 

@@ -7,23 +7,23 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use serde::Serialize;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
 const FRESH_FOR: Duration = Duration::from_secs(1);
 const CHECK_TIMEOUT: Duration = Duration::from_millis(500);
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/api/status", get(status))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(status))
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

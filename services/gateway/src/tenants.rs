@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
@@ -19,10 +19,10 @@ use crate::json::{Body, Page, next_page, timestamp};
 
 const TENANTS_ADMIN: &str = "tenants:admin";
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/tenants", get(list).post(create))
-        .route("/api/tenants/{id}", get(get_one))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,6 +51,8 @@ pub struct TenantList {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateTenant {
+    /// 1 to 100 characters once trimmed.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
 }
 

@@ -10,15 +10,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
 use chrono::{DateTime, Utc};
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
@@ -26,12 +26,12 @@ use crate::json::{Body, Page, next_page, timestamp};
 
 const USERS_ADMIN: &str = "users:admin";
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/users/me", get(me))
-        .route("/api/users", get(list).post(create))
-        .route("/api/users/{id}", get(get_one).delete(delete))
-        .route("/api/users/{id}/roles", put(set_roles))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, delete))
+        .routes(routes!(set_roles))
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -69,18 +69,37 @@ pub struct UserList {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateUser {
+    /// An email address (at most 254 bytes), trimmed and lower-cased.
+    #[schema(max_length = 254, pattern = r"^\s*[^\s@]+@[^\s@]*\.[^\s@]*\s*$")]
     pub email: String,
+    /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    /// At most 100 characters once trimmed; the email's local part when absent or blank.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub display_name: String,
-    /// admin, developer, viewer.
+    /// The user's roles; `developer` when absent or empty.
     #[serde(default)]
+    #[schema(value_type = Vec<Role>)]
     pub roles: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetRoles {
+    /// At least one; each once (repeats are ignored).
+    #[schema(value_type = Vec<Role>, min_items = 1)]
     pub roles: Vec<String>,
+}
+
+/// A role, as auth names it. Requests carry roles as text, for auth to check and name the
+/// field of one it does not know; this is their schema.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Developer,
+    Viewer,
 }
 
 /// The caller.

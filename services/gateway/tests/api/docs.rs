@@ -106,26 +106,194 @@ async fn openapi_json_is_an_openapi_3_document_describing_every_route(pool: PgPo
 }
 
 #[sqlx::test(migrations = false)]
-async fn the_docs_page_loads_the_api_description(pool: PgPool) {
+async fn the_docs_page_loads_its_assets_from_the_gateway_only(pool: PgPool) {
     let app = spawn_app(pool).await;
 
     let page = app.client.get(app.url("/docs")).send().await.unwrap();
 
     assert_eq!(page.status(), StatusCode::OK);
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("script-src 'self';"), "{policy}");
     assert!(
-        page.headers()["content-security-policy"]
+        !policy.contains("http"),
+        "the page may load from elsewhere: {policy}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("https://"), "{html}");
+    for (asset, content_type, marker) in [
+        ("/docs/init.js", "text/javascript", "/openapi.json"),
+        (
+            "/docs/swagger-ui-bundle.js",
+            "text/javascript",
+            "SwaggerUIBundle",
+        ),
+        ("/docs/swagger-ui.css", "text/css", ".swagger-ui"),
+    ] {
+        assert!(html.contains(asset), "{asset} is not on the page");
+        let response = app.client.get(app.url(asset)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        assert_eq!(response.headers()["content-type"], content_type, "{asset}");
+        assert!(response.text().await.unwrap().contains(marker), "{asset}");
+    }
+}
+
+/// Chromium loads `/docs` with every host but 127.0.0.1 unresolvable; its network log shows the
+/// page asked nothing of any other host, and the rendered DOM lists the operations.
+#[sqlx::test(migrations = false)]
+async fn the_docs_page_renders_the_operations_in_chromium_offline(pool: PgPool) {
+    let Some(chromium) = ["chromium", "chromium-browser"].into_iter().find(|name| {
+        std::process::Command::new(name)
+            .arg("--version")
+            .output()
+            .is_ok()
+    }) else {
+        sankalpa_testkit::missing_tool("chromium is not installed (make setup installs it)");
+        return;
+    };
+    let app = spawn_app(pool).await;
+    let profile = tempfile_dir();
+    let net_log = profile.join("net-log.json");
+
+    let url = app.url("/docs");
+    let dom = tokio::task::spawn_blocking({
+        let profile = profile.clone();
+        let net_log = net_log.clone();
+        move || {
+            std::process::Command::new(chromium)
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-default-apps",
+                    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                    "--virtual-time-budget=20000",
+                    "--dump-dom",
+                ])
+                .arg(format!("--user-data-dir={}", profile.display()))
+                .arg(format!("--log-net-log={}", net_log.display()))
+                .arg(&url)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let html = String::from_utf8_lossy(&dom.stdout);
+    let log = std::fs::read_to_string(&net_log).unwrap_or_default();
+    std::fs::remove_dir_all(&profile).ok();
+
+    assert!(
+        dom.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    // Swagger UI renders one `opblock` per operation, with its path.
+    assert!(html.matches("opblock-summary-path").count() >= 50, "{html}");
+    assert!(html.contains("/api/memory/save"), "{html}");
+    assert!(html.contains("Sankalpa"), "{html}");
+    // What the page asked for carries its origin as initiator; Chromium's own background calls
+    // (time, updates; unresolvable here) carry none and are not the page's.
+    let origin = app.url("");
+    let log: Value = serde_json::from_str(&log).expect("chromium wrote its network log");
+    let requested: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["params"]["initiator"] == origin.as_str())
+        .filter_map(|event| event["params"]["url"].as_str())
+        .collect();
+    for asset in [
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-ui.css",
+        "/openapi.json",
+    ] {
+        let url = format!("{origin}{asset}");
+        assert!(
+            requested.contains(&url.as_str()),
+            "{asset} was not loaded: {requested:?}"
+        );
+    }
+    let elsewhere: Vec<&&str> = requested
+        .iter()
+        .filter(|url| !url.starts_with(&format!("{origin}/")))
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "the page asked beyond 127.0.0.1: {elsewhere:?}"
+    );
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sankalpa-docs-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_committed_openapi_document_is_the_one_the_code_generates() {
+    let committed = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+    let generated = sankalpa_gateway::docs::openapi().to_pretty_json().unwrap() + "\n";
+    if std::env::var("SANKALPA_WRITE_OPENAPI").is_ok_and(|value| value == "1") {
+        std::fs::write(committed, &generated).unwrap();
+        return;
+    }
+    let current = std::fs::read_to_string(committed).unwrap_or_default();
+    if current != generated {
+        let line = current
+            .lines()
+            .zip(generated.lines())
+            .position(|(was, is)| was != is)
+            .map_or(
+                current.lines().count().min(generated.lines().count()),
+                |at| at,
+            )
+            + 1;
+        panic!(
+            "docs/openapi.json differs from the generated document from line {line}; review the \
+             change and rewrite it with `make openapi` (SANKALPA_WRITE_OPENAPI=1)"
+        );
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn every_problem_type_is_a_page_of_the_gateway(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let problem = app.client.get(app.url("/nowhere")).send().await.unwrap();
+    let problem: Value = problem.json().await.unwrap();
+    let kind = problem["type"].as_str().unwrap();
+    assert_eq!(kind, "/problems/not-found");
+
+    let page = app.client.get(app.url(kind)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.headers()["content-type"]
             .to_str()
             .unwrap()
-            .contains("script-src 'self'")
+            .starts_with("text/html")
     );
-    assert!(page.text().await.unwrap().contains("/docs/init.js"));
-    let init = app
+    assert!(page.text().await.unwrap().contains("<h1>Not Found</h1>"));
+    let index = app.client.get(app.url("/problems")).send().await.unwrap();
+    let index = index.text().await.unwrap();
+    for kind in sankalpa_kit::problem::PROBLEM_TYPES {
+        let path = format!("/problems/{}", kind.slug);
+        assert!(index.contains(&path), "{path} is not listed");
+        let page = app.client.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "{path}");
+    }
+    let unknown = app
         .client
-        .get(app.url("/docs/init.js"))
+        .get(app.url("/problems/no-such"))
         .send()
         .await
         .unwrap();
-    assert!(init.text().await.unwrap().contains("/openapi.json"));
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
 
 #[sqlx::test(migrations = false)]

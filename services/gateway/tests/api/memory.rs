@@ -413,7 +413,7 @@ async fn restoring_a_damaged_backup_is_a_data_loss_problem_and_changes_nothing(p
         .await;
 
     let body = problem(refused, StatusCode::INTERNAL_SERVER_ERROR).await;
-    assert_eq!(body["type"], "https://sankalpa.dev/problems/data-loss");
+    assert_eq!(body["type"], "/problems/data-loss");
     assert!(
         body["detail"].as_str().unwrap().contains("damaged"),
         "{body}"
