@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs (Debian packages, cargo-machete) and starts what Sankalpa needs on a developer or CI
 # machine: PostgreSQL on 5432, Redis on 6379, NATS with JetStream on 4222, protoc for code
-# generation, and Chromium; then creates the `sankalpa` database. Idempotent: whatever already
-# answers is left alone, and `apt-get update` runs at most once, only when a package is missing.
-# Needs no stdin.
+# generation, Chromium and the contract tests' Python venv; then creates the `sankalpa` database.
+# Idempotent: whatever already answers is left alone, and `apt-get update` runs at most once,
+# only when a package is missing. Needs no stdin.
 set -euo pipefail
 
 PGHOST_ADDR=127.0.0.1
@@ -63,8 +63,12 @@ if command -v python3 >/dev/null 2>&1 &&
     log "could not install them: the generated projects' pytest suites will be skipped"
 fi
 
-# --- Chromium, which the gateway's test of the /docs page drives headless ---
+# --- what the contract tests drive: Chromium (the /docs page, headless) and a venv with grpcio
+# and schemathesis (scripts/contract-venv.sh) ---
 command -v chromium >/dev/null 2>&1 || install_package chromium
+if command -v python3 >/dev/null 2>&1; then
+  "$(dirname "${BASH_SOURCE[0]}")/contract-venv.sh" >/dev/null
+fi
 
 # --- PostgreSQL ---
 pg_installed_here=0

@@ -1,7 +1,7 @@
 //! gRPC servers and clients, set up the same way in every service.
 //!
 //! [`serve`] adds what every server has besides its own API: the standard health protocol,
-//! reflection of the `sankalpa.v1` files, a span per RPC joined to the caller's trace, and
+//! reflection (v1 and v1alpha) listing the services that server implements, a span per RPC joined to the caller's trace, and
 //! request metrics. [`channel`] makes a client channel that carries the caller's trace context.
 
 use std::future::Future;
@@ -32,11 +32,10 @@ pub async fn serve(
             .set_service_status(*service, tonic_health::ServingStatus::Serving)
             .await;
     }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(sankalpa_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let routes = routes.add_service(health).add_service(reflection);
+    let routes = routes
+        .add_service(health)
+        .add_service(reflection(services).build_v1()?)
+        .add_service(reflection(services).build_v1alpha()?);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
         .trace_fn(|request| {
@@ -49,6 +48,23 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
+}
+
+/// Reflection listing what this server implements: `services`, health and reflection itself
+/// (both versions: many clients still ask v1alpha). Every `sankalpa.v1` file is registered, so
+/// any of their types resolves, but a client browsing one service is not offered the others.
+fn reflection(services: &[&str]) -> tonic_reflection::server::Builder<'static> {
+    let builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(sankalpa_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection");
+    services.iter().fold(builder, |builder, service| {
+        builder.with_service_name(*service)
+    })
 }
 
 /// Counts RPCs and their latency, per method and status code.
