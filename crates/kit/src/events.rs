@@ -75,6 +75,7 @@ impl EventBus {
             })
             .await
             .map_err(|err| anyhow::anyhow!("could not create stream {stream_name}: {err}"))?;
+        describe_metrics();
         Ok(Self {
             jetstream,
             stream: stream_name.to_owned(),
@@ -143,8 +144,19 @@ impl EventBus {
         data: serde_json::Value,
     ) -> (CloudEvent, TraceHeaders) {
         let event = self.event(channel, tenant, entity, action, data);
+        // The message's own span, of kind producer, as the messaging semantic conventions
+        // have it: a consumer's span joins the trace under it, by the headers sent.
+        let span = tracing::info_span!(
+            "event.create",
+            otel.name = %format_args!("create {}", event.kind),
+            otel.kind = "producer",
+            messaging.system = "nats",
+            "messaging.operation.type" = "create",
+            messaging.destination.name = %event.subject,
+            messaging.message.id = %event.id,
+        );
         let mut trace = TraceHeaders::new();
-        telemetry::inject(&mut trace);
+        telemetry::inject_from(&span, &mut trace);
         (event, trace)
     }
 
@@ -191,5 +203,55 @@ impl EventBus {
         self.jetstream
             .publish_with_headers(subject, headers, payload.into())
             .await
+    }
+}
+
+/// Records that `event`, read from JetStream with `headers`, is being relayed to a consumer (a
+/// client's event stream): a span of kind consumer, child of the event's producer span when the
+/// headers carry its trace, with the event's id; and the time since the event was made in
+/// `events_consume_lag_seconds`, by channel.
+pub fn delivered(event: &CloudEvent, headers: Option<&async_nats::HeaderMap>) {
+    let span = tracing::info_span!(
+        parent: None,
+        "event.process",
+        otel.name = %format_args!("process {}", event.kind),
+        otel.kind = "consumer",
+        messaging.system = "nats",
+        "messaging.operation.type" = "process",
+        messaging.destination.name = %event.subject,
+        messaging.message.id = %event.id,
+    );
+    if let Some(headers) = headers {
+        telemetry::adopt(&span, &NatsHeaders(headers));
+    }
+    // `sankalpa.<channel>.<action>`: the channel is a handful of values, the subject is not.
+    let channel = event.kind.split('.').nth(1).unwrap_or_default().to_owned();
+    let lag = (Utc::now() - event.time).to_std().unwrap_or_default();
+    metrics::histogram!("events_consume_lag_seconds", "channel" => channel)
+        .record(lag.as_secs_f64());
+}
+
+fn describe_metrics() {
+    metrics::describe_histogram!(
+        "events_consume_lag_seconds",
+        metrics::Unit::Seconds,
+        "From an event's time to its relay to a client's stream, by channel."
+    );
+    for channel in CHANNELS {
+        // Looking a histogram up registers it; it is rendered, empty, until its first sample.
+        let _ = metrics::histogram!("events_consume_lag_seconds", "channel" => *channel);
+    }
+}
+
+/// Reads trace context from a NATS message's headers.
+struct NatsHeaders<'a>(&'a async_nats::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for NatsHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(async_nats::HeaderValue::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(name, _)| name.as_ref()).collect()
     }
 }

@@ -1,8 +1,8 @@
 //! gRPC servers and clients, set up the same way in every service.
 //!
 //! [`serve`] adds what every server has besides its own API: the standard health protocol,
-//! reflection (v1 and v1alpha) listing the services that server implements, a span per RPC joined to the caller's trace, and
-//! request metrics. [`channel`] makes a client channel that carries the caller's trace context.
+//! reflection (v1 and v1alpha) listing the services that server implements, a span per RPC
+//! joined to the caller's trace, and request metrics. [`channel`] makes a client channel that carries the caller's trace context.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,8 +10,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tonic::Status;
-use tonic::service::{Interceptor, Routes};
+use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint};
 
@@ -26,6 +25,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     crate::metrics::handle();
+    register_methods(services);
     let (reporter, health) = tonic_health::server::health_reporter();
     for service in services {
         reporter
@@ -39,7 +39,16 @@ pub async fn serve(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
         .trace_fn(|request| {
-            let span = tracing::info_span!("grpc", rpc = %request.uri().path());
+            // Named and attributed by the RPC semantic conventions: `{service}/{method}`.
+            let (name, service, method) = rpc_names(request.uri().path());
+            let span = tracing::info_span!(
+                "grpc",
+                otel.name = name,
+                otel.kind = "server",
+                rpc.system = "grpc",
+                rpc.service = service,
+                rpc.method = method,
+            );
             telemetry::adopt(&span, &telemetry::HeaderExtractor(request.headers()));
             span
         })
@@ -67,6 +76,69 @@ fn reflection(services: &[&str]) -> tonic_reflection::server::Builder<'static> {
     })
 }
 
+/// Registers every method of `services` (fully qualified names) in the RPC metrics at zero, OK,
+/// so a dashboard shows an idle method as 0 rather than nothing.
+fn register_methods(services: &[&str]) {
+    use prost::Message;
+    metrics::describe_counter!(
+        "grpc_server_requests_total",
+        "RPCs served, by method (`rpc`, the path) and gRPC status code (`code`)."
+    );
+    metrics::describe_histogram!(
+        "grpc_server_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to serve an RPC, to its response headers, by method."
+    );
+    metrics::describe_counter!(
+        "grpc_client_requests_total",
+        "RPCs made to other services, by method (`rpc`) and gRPC status code (`code`)."
+    );
+    metrics::describe_histogram!(
+        "grpc_client_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time from an RPC's start to its response headers, as the caller sees it, by method."
+    );
+    let files = prost_types::FileDescriptorSet::decode(sankalpa_proto::FILE_DESCRIPTOR_SET)
+        .expect("the compiled descriptor set decodes");
+    for file in &files.file {
+        for service in &file.service {
+            let name = format!("{}.{}", file.package(), service.name());
+            if !services.contains(&name.as_str()) {
+                continue;
+            }
+            for method in &service.method {
+                let rpc = format!("/{name}/{}", method.name());
+                metrics::counter!("grpc_server_requests_total", "rpc" => rpc.clone(), "code" => "0")
+                    .increment(0);
+                // Looking a histogram up registers it; it is rendered, empty, until its first sample.
+                let _ = metrics::histogram!("grpc_server_request_duration_seconds", "rpc" => rpc);
+            }
+        }
+    }
+}
+
+/// The gRPC status code of `response` as text, `failed` when there is no response. Errors come
+/// back as trailers-only responses, with the code in the headers; a streaming or successful
+/// answer has none there and counts as OK.
+fn status_code<R, E>(response: &Result<http::Response<R>, E>, failed: &str) -> String {
+    match response {
+        Ok(response) => response
+            .headers()
+            .get("grpc-status")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("0")
+            .to_owned(),
+        Err(_) => failed.to_owned(),
+    }
+}
+
+/// The `{service}/{method}` of an RPC's path, the service, and the method.
+fn rpc_names(path: &str) -> (&str, &str, &str) {
+    let name = path.trim_start_matches('/');
+    let (service, method) = name.split_once('/').unwrap_or((name, ""));
+    (name, service, method)
+}
+
 /// Counts RPCs and their latency, per method and status code.
 #[derive(Clone)]
 pub struct RpcMetrics<S> {
@@ -92,17 +164,17 @@ where
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await;
-            // Errors from handlers come back as trailers-only responses, with the code in the
-            // headers; a streaming or successful answer has none there and counts as OK.
-            let code = match &response {
-                Ok(response) => response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|value| value.to_str().ok())
-                    .unwrap_or("0")
-                    .to_owned(),
-                Err(_) => "2".to_owned(),
-            };
+            let code = status_code(&response, "2");
+            let span = tracing::Span::current();
+            if let Ok(number) = code.parse::<i64>() {
+                telemetry::set_attribute(&span, "rpc.grpc.status_code", number);
+            }
+            // A server's span is in error only for the codes that are the server's fault, by
+            // the semantic conventions: UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
+            // UNAVAILABLE, DATA_LOSS.
+            if matches!(code.as_str(), "2" | "4" | "12" | "13" | "14" | "15") {
+                telemetry::set_error(&span, format!("gRPC status {code}"));
+            }
             metrics::counter!("grpc_server_requests_total", "rpc" => rpc.clone(), "code" => code)
                 .increment(1);
             metrics::histogram!("grpc_server_request_duration_seconds", "rpc" => rpc)
@@ -139,14 +211,71 @@ fn endpoint(url: &str) -> anyhow::Result<Endpoint> {
         .keep_alive_while_idle(true))
 }
 
-/// Client interceptor that carries the current trace context to the server.
-#[derive(Clone, Copy, Default)]
-pub struct PropagateTrace;
+/// A client channel that carries the caller's trace to the server and measures each call: a
+/// client span per RPC (named and attributed like the server's, of kind client) whose context
+/// goes out in the request's `traceparent`, and `grpc_client_requests_total` and
+/// `grpc_client_request_duration_seconds` by method and status code, timed to the response's
+/// headers.
+pub type TracedChannel = Traced<Channel>;
 
-impl Interceptor for PropagateTrace {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        telemetry::inject(&mut telemetry::MetadataInjector(request.metadata_mut()));
-        Ok(request)
+/// Wraps `channel` into a [`TracedChannel`].
+pub fn traced(channel: Channel) -> TracedChannel {
+    Traced { inner: channel }
+}
+
+#[derive(Clone, Debug)]
+pub struct Traced<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for Traced<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        use tracing::Instrument;
+        let rpc = request.uri().path().to_owned();
+        let (name, service, method) = rpc_names(&rpc);
+        let span = tracing::info_span!(
+            "grpc.client",
+            otel.name = name,
+            otel.kind = "client",
+            rpc.system = "grpc",
+            rpc.service = service,
+            rpc.method = method,
+        );
+        telemetry::inject_from(&span, &mut telemetry::HeaderInjector(request.headers_mut()));
+        let started = Instant::now();
+        let response = span.in_scope(|| self.inner.call(request));
+        Box::pin(
+            async move {
+                let response = response.await;
+                // A failure to reach the server at all is UNAVAILABLE.
+                let code = status_code(&response, "14");
+                let span = tracing::Span::current();
+                if let Ok(number) = code.parse::<i64>() {
+                    telemetry::set_attribute(&span, "rpc.grpc.status_code", number);
+                }
+                if code != "0" {
+                    telemetry::set_error(&span, format!("gRPC status {code}"));
+                }
+                metrics::counter!("grpc_client_requests_total", "rpc" => rpc.clone(), "code" => code)
+                    .increment(1);
+                metrics::histogram!("grpc_client_request_duration_seconds", "rpc" => rpc)
+                    .record(started.elapsed().as_secs_f64());
+                response
+            }
+            .instrument(span),
+        )
     }
 }
 

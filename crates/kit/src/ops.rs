@@ -82,6 +82,7 @@ async fn metrics_text(State(readiness): State<Arc<Readiness>>) -> impl IntoRespo
         metrics::gauge!("db_pool_max_connections")
             .set(f64::from(pool.options().get_max_connections()));
     }
+    crate::metrics::observe_process();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::render(),

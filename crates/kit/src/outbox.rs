@@ -141,7 +141,41 @@ type Claimed = (
     Option<String>,
     Option<String>,
     Option<Json<TraceHeaders>>,
+    // Seconds since the row was enqueued (committed, give or take the transaction's length).
+    Option<f64>,
 );
+
+/// Describes the relay's metrics and registers them for `schema` at zero, so that a dashboard
+/// shows 0 rather than nothing until the first event.
+fn describe_metrics(schema: &str) {
+    metrics::describe_counter!(
+        "outbox_events_published_total",
+        "Events the outbox relay published and JetStream stored."
+    );
+    metrics::describe_counter!(
+        "outbox_relay_failures_total",
+        "Relay passes that failed (database or NATS); their events are retried."
+    );
+    metrics::describe_counter!(
+        "outbox_dead_letters_total",
+        "Outbox events JetStream can never take, moved to outbox_dead."
+    );
+    metrics::describe_histogram!(
+        "events_publish_lag_seconds",
+        metrics::Unit::Seconds,
+        "From an event's enqueueing in the outbox to its relay's claim of it."
+    );
+    let schema = schema.to_owned();
+    for name in [
+        "outbox_events_published_total",
+        "outbox_relay_failures_total",
+        "outbox_dead_letters_total",
+    ] {
+        metrics::counter!(name, "schema" => schema.clone()).increment(0);
+    }
+    // Looking a histogram up registers it; it is rendered, empty, until its first sample.
+    let _ = metrics::histogram!("events_publish_lag_seconds", "schema" => schema);
+}
 
 /// What one relay pass did.
 enum Pass {
@@ -166,6 +200,7 @@ impl Outbox {
             "outbox schema {schema:?} must be lowercase letters and underscores"
         );
         let table = format!("{schema}.outbox");
+        describe_metrics(schema);
         Self {
             inner: Arc::new(Inner {
                 schema: schema.to_owned(),
@@ -179,9 +214,10 @@ impl Outbox {
                                 set_config('synchronous_commit', 'off', true)
                      )
                      SELECT turn.held, o.id, o.event->>'id', o.event->>'subject', o.event::text,
-                            o.headers
+                            o.headers,
+                            extract(epoch FROM clock_timestamp() - o.enqueued_at)::float8
                      FROM turn LEFT JOIN LATERAL (
-                         SELECT id, event, headers FROM {table} WHERE turn.held
+                         SELECT id, event, headers, enqueued_at FROM {table} WHERE turn.held
                          ORDER BY id LIMIT $1
                      ) o ON true
                      ORDER BY o.id"
@@ -313,7 +349,8 @@ impl Outbox {
         let mut acks = Vec::with_capacity(claimed_count);
         let mut sent = Vec::with_capacity(claimed_count);
         let mut dead: (Vec<i64>, Vec<String>) = (Vec::new(), Vec::new());
-        for (_, id, event_id, subject, event, trace) in claimed {
+        let mut waited = Vec::with_capacity(claimed_count);
+        for (_, id, event_id, subject, event, trace, lag) in claimed {
             // The lock's row alone, when nothing is pending.
             let Some(id) = id else { continue };
             let (Some(event_id), Some(subject), Some(event), Some(Json(trace))) =
@@ -332,6 +369,7 @@ impl Outbox {
                 Ok(ack) => {
                     acks.push(ack);
                     sent.push(id);
+                    waited.extend(lag);
                 }
                 Err(err) if never_publishable(&err) => {
                     dead.0.push(id);
@@ -365,6 +403,11 @@ impl Outbox {
         }
         metrics::counter!("outbox_events_published_total", "schema" => inner.schema.clone())
             .increment(sent.len() as u64);
+        let lag =
+            metrics::histogram!("events_publish_lag_seconds", "schema" => inner.schema.clone());
+        for seconds in waited {
+            lag.record(seconds);
+        }
         Ok(if claimed_count as i64 == BATCH {
             Pass::Full
         } else {

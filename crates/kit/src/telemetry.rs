@@ -3,63 +3,169 @@
 //! Logs are JSON lines on stdout (`SANKALPA_LOG_FORMAT=pretty` for people at a terminal),
 //! filtered by `RUST_LOG` (default `info`). Spans always carry an OpenTelemetry context, so the
 //! W3C `traceparent` of a request travels from the gateway through gRPC metadata and NATS headers
-//! even when nothing collects traces; when `OTEL_EXPORTER_OTLP_ENDPOINT` is set they are also
-//! exported over OTLP/gRPC.
+//! even when nothing collects traces.
+//!
+//! When `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` is set (and
+//! `OTEL_TRACES_EXPORTER` is not `none`), spans are also exported over OTLP/gRPC by a batch
+//! processor running on the service's Tokio runtime: the SDK's default processor exports from a
+//! thread of its own, where the tonic exporter has no runtime to connect with and every export
+//! failed silently. The other standard variables are honoured as the OpenTelemetry SDK reads
+//! them: `OTEL_EXPORTER_OTLP[_TRACES]_HEADERS` and `_TIMEOUT`,
+//! `OTEL_TRACES_SAMPLER` and `_ARG`, `OTEL_BSP_*`, `OTEL_SERVICE_NAME` and
+//! `OTEL_RESOURCE_ATTRIBUTES`. A failed export is counted in `otel_span_export_failures_total`
+//! and logged at most once per [`FAILURE_LOG_EVERY`]; the guard [`init`] returns flushes what
+//! is pending when the service ends.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-/// Flushes pending spans when dropped at the end of `main`.
+/// How often at most a failing exporter writes a log line; the counter counts every failure.
+pub const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Where spans go: an OTLP/gRPC collector at `endpoint` (`http://host:4317`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exporting {
+    pub endpoint: String,
+}
+
+impl Exporting {
+    /// The export the standard `OTEL_*` variables ask for, `None` when they ask for none.
+    pub fn from_env() -> anyhow::Result<Option<Self>> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    fn from_lookup(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<Self>> {
+        let set = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+        if let Some(exporter) = set("OTEL_TRACES_EXPORTER") {
+            match exporter.trim() {
+                "none" => return Ok(None),
+                "otlp" => {}
+                other => anyhow::bail!("OTEL_TRACES_EXPORTER={other:?}: only otlp or none"),
+            }
+        }
+        let protocol = set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            .or_else(|| set("OTEL_EXPORTER_OTLP_PROTOCOL"))
+            .unwrap_or_else(|| "grpc".to_owned());
+        if protocol.trim() != "grpc" {
+            anyhow::bail!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL={protocol:?}: the services export over grpc only"
+            );
+        }
+        let endpoint = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT"));
+        Ok(endpoint.map(|endpoint| Self { endpoint }))
+    }
+}
+
+/// Flushes pending spans when the service ends: by [`shutdown`](Self::shutdown), or when dropped.
 pub struct TelemetryGuard {
     provider: SdkTracerProvider,
 }
 
+impl TelemetryGuard {
+    /// Exports every span ended so far, waiting until the exporter has answered.
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        let provider = self.provider.clone();
+        // The SDK blocks its caller until the batch task, on this runtime, has exported.
+        tokio::task::spawn_blocking(move || provider.force_flush()).await??;
+        Ok(())
+    }
+
+    /// Exports what is pending and stops the exporter.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let provider = self.provider.clone();
+        tokio::task::spawn_blocking(move || provider.shutdown()).await??;
+        Ok(())
+    }
+}
+
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Err(err) = self.provider.shutdown() {
-            eprintln!("could not flush traces: {err}");
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        // Shutting down waits for the batch task, which must be able to run meanwhile: a
+        // worker of a multi-threaded runtime hands its work over first; on a single-threaded
+        // runtime the wait would never end, so what is pending is given up.
+        let result = match Handle::try_current().map(|handle| handle.runtime_flavor()) {
+            Ok(RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| self.provider.shutdown())
+            }
+            Ok(_) => return,
+            Err(_) => self.provider.shutdown(),
+        };
+        if let Err(err) = result {
+            // Already shut down through `shutdown`: nothing is lost.
+            if !matches!(err, opentelemetry_sdk::error::OTelSdkError::AlreadyShutdown) {
+                eprintln!("could not flush traces: {err}");
+            }
         }
     }
 }
 
-/// Installs the global subscriber and propagator for a service named `service`.
+/// Installs the global subscriber and propagator for a service named `service`, exporting
+/// spans where the `OTEL_*` variables say. Call it inside the Tokio runtime.
 pub fn init(service: &'static str) -> anyhow::Result<TelemetryGuard> {
+    install(service, Exporting::from_env()?, true)
+}
+
+/// Like [`init`], but exporting as `exporting` says, and writing logs only if `logs`: for a
+/// test that collects the spans of the services it starts.
+pub fn install(
+    service: &'static str,
+    exporting: Option<Exporting>,
+    logs: bool,
+) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let resource = opentelemetry_sdk::Resource::builder()
-        .with_service_name(service)
-        .build();
-    let mut builder = SdkTracerProvider::builder().with_resource(resource);
-    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+    let mut builder = SdkTracerProvider::builder().with_resource(resource(service));
+    if let Some(exporting) = exporting {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
+            .with_endpoint(exporting.endpoint)
             .build()?;
-        builder = builder.with_batch_exporter(exporter);
+        let processor = BatchSpanProcessor::builder(
+            CountedExporter::new(exporter),
+            opentelemetry_sdk::runtime::Tokio,
+        )
+        .build();
+        builder = builder.with_span_processor(processor);
     }
     let provider = builder.build();
     opentelemetry::global::set_tracer_provider(provider.clone());
+    // The recorder first, so that what the exporter counts is kept.
+    crate::metrics::handle();
     // Busy/idle timing, thread and source-location attributes cost every span a little on
-    // every enter and exit; traces are read for their tree and timings, not those.
+    // every enter and exit; traces are read for their tree and timings, not those. The
+    // HTTP/2 stack's own spans stay out: exporting a batch would make spans to export.
     let otel = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(service))
         .with_tracked_inactivity(false)
         .with_threads(false)
-        .with_location(false);
+        .with_location(false)
+        .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
+            !["h2", "hyper", "tonic", "tower", "opentelemetry"]
+                .iter()
+                .any(|stack| metadata.target().starts_with(stack))
+        }));
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = if std::env::var("SANKALPA_LOG_FORMAT").as_deref() == Ok("pretty") {
-        tracing_subscriber::fmt::layer().boxed()
+    let fmt = if !logs {
+        None
+    } else if std::env::var("SANKALPA_LOG_FORMAT").as_deref() == Ok("pretty") {
+        Some(tracing_subscriber::fmt::layer().boxed())
     } else {
-        tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .boxed()
+        Some(json_logs(std::io::stdout))
     };
     tracing_subscriber::registry()
         .with(filter)
@@ -69,9 +175,164 @@ pub fn init(service: &'static str) -> anyhow::Result<TelemetryGuard> {
     Ok(TelemetryGuard { provider })
 }
 
-/// Writes the current span's trace context into `carrier` (outgoing gRPC metadata, NATS headers).
+/// Logs as JSON lines, one per event, to `writer`.
+fn json_logs<S>(
+    writer: impl for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .event_format(WithTraceIds(
+            tracing_subscriber::fmt::format()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false),
+        ))
+        .with_writer(writer)
+        .boxed()
+}
+
+/// A JSON log line with the `trace_id` and `span_id` of the span it was written in, so the
+/// lines of one request can be found from its trace and the other way round.
+struct WithTraceIds<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for WithTraceIds<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        // The innermost span the OpenTelemetry layer follows (it leaves the HTTP/2 stack's out).
+        let ids = ctx.event_scope().and_then(|scope| {
+            scope.into_iter().find_map(|span| {
+                let extensions = span.extensions();
+                let data = extensions.get::<tracing_opentelemetry::OtelData>()?;
+                Some((data.trace_id()?, data.span_id()?))
+            })
+        });
+        let Some((trace_id, span_id)) = ids else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.0.format_event(
+            ctx,
+            tracing_subscriber::fmt::format::Writer::new(&mut line),
+            event,
+        )?;
+        // The line is one JSON object and a newline: the ids go in before its closing brace.
+        match line.rfind('}') {
+            Some(end) => write!(
+                writer,
+                "{},\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\"{}",
+                &line[..end],
+                &line[end..]
+            ),
+            None => writer.write_str(&line),
+        }
+    }
+}
+
+/// The resource of every span: `service` unless `OTEL_SERVICE_NAME` or
+/// `OTEL_RESOURCE_ATTRIBUTES` name the service otherwise, and the replica as the events name it.
+fn resource(service: &'static str) -> opentelemetry_sdk::Resource {
+    let detected = opentelemetry_sdk::Resource::builder().build();
+    let named = detected
+        .get(&opentelemetry::Key::from_static_str("service.name"))
+        .is_some_and(|name| name.as_str() != "unknown_service");
+    let mut builder = opentelemetry_sdk::Resource::builder();
+    if !named {
+        builder = builder.with_service_name(service);
+    }
+    let instance = ["SANKALPA_INSTANCE_ID", "HOSTNAME"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok());
+    if let Some(instance) = instance {
+        builder = builder.with_attribute(opentelemetry::KeyValue::new(
+            "service.instance.id",
+            instance,
+        ));
+    }
+    builder.build()
+}
+
+/// An exporter that counts what it delivers and what it fails to, and says why it failed in
+/// the log at most once per [`FAILURE_LOG_EVERY`]: a collector that is down would otherwise
+/// either go unnoticed or fill the log.
+#[derive(Debug)]
+struct CountedExporter<E> {
+    inner: E,
+    last_logged: Mutex<Option<Instant>>,
+    unlogged: AtomicU64,
+}
+
+impl<E> CountedExporter<E> {
+    fn new(inner: E) -> Self {
+        Self {
+            inner,
+            last_logged: Mutex::new(None),
+            unlogged: AtomicU64::new(0),
+        }
+    }
+
+    fn failed(&self, spans: u64, err: &opentelemetry_sdk::error::OTelSdkError) {
+        metrics::counter!("otel_span_export_failures_total").increment(spans);
+        let failures = self.unlogged.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut last = self
+            .last_logged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.is_none_or(|at| at.elapsed() >= FAILURE_LOG_EVERY) {
+            *last = Some(Instant::now());
+            self.unlogged.store(0, Ordering::Relaxed);
+            tracing::warn!(
+                error = %err,
+                failed_exports = failures,
+                "could not export spans to the OTLP collector"
+            );
+        }
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for CountedExporter<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let spans = batch.len() as u64;
+        let result = self.inner.export(batch).await;
+        match &result {
+            Ok(()) => metrics::counter!("otel_spans_exported_total").increment(spans),
+            Err(err) => self.failed(spans, err),
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(&mut self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&mut self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Writes the current span's trace context into `carrier` (NATS headers).
 pub fn inject(carrier: &mut dyn Injector) {
-    let context = tracing::Span::current().context();
+    inject_from(&tracing::Span::current(), carrier);
+}
+
+/// Writes `span`'s trace context into `carrier` (outgoing HTTP/2 headers, NATS headers).
+pub fn inject_from(span: &tracing::Span, carrier: &mut dyn Injector) {
+    let context = span.context();
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, carrier);
     });
@@ -85,6 +346,18 @@ pub fn set_attribute(
     value: impl Into<opentelemetry::Value>,
 ) {
     span.set_attribute(key, value);
+}
+
+/// Renames `span`'s trace span, once what names it is known (an HTTP route after routing). A
+/// span field would do it only before the span is first entered.
+pub fn set_name(span: &tracing::Span, name: String) {
+    use opentelemetry::trace::TraceContextExt;
+    span.context().span().update_name(name);
+}
+
+/// Marks `span` as failed in the trace, with `description` (a status code, an error kind).
+pub fn set_error(span: &tracing::Span, description: impl Into<std::borrow::Cow<'static, str>>) {
+    span.set_status(opentelemetry::trace::Status::error(description));
 }
 
 /// Makes `span` a child of the trace context found in `carrier`, if there is one.
@@ -108,16 +381,115 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
-/// Writes trace context into outgoing gRPC metadata.
-pub struct MetadataInjector<'a>(pub &'a mut tonic::metadata::MetadataMap);
+/// Writes trace context into outgoing HTTP headers (a gRPC request's).
+pub struct HeaderInjector<'a>(pub &'a mut http::HeaderMap);
 
-impl Injector for MetadataInjector<'_> {
+impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
         if let (Ok(key), Ok(value)) = (
-            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
-            value.parse(),
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
         ) {
             self.0.insert(key, value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exporting(vars: &[(&str, &str)]) -> anyhow::Result<Option<Exporting>> {
+        Exporting::from_lookup(|name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[test]
+    fn the_traces_endpoint_wins_over_the_general_one_and_none_turns_export_off() {
+        assert_eq!(exporting(&[]).unwrap(), None);
+        assert_eq!(
+            exporting(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317")]).unwrap(),
+            Some(Exporting {
+                endpoint: "http://collector:4317".to_owned()
+            })
+        );
+        assert_eq!(
+            exporting(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4317"),
+            ])
+            .unwrap()
+            .unwrap()
+            .endpoint,
+            "http://traces:4317"
+        );
+        assert_eq!(
+            exporting(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+                ("OTEL_TRACES_EXPORTER", "none"),
+            ])
+            .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_log_line_inside_a_span_names_the_span_and_its_trace() {
+        #[derive(Clone, Default)]
+        struct Lines(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let provider = SdkTracerProvider::builder().build();
+        let written = lines.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(json_logs(move || written.clone()))
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let (trace_id, span_id) = tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("outside");
+            let span = tracing::info_span!("request");
+            let _entered = span.enter();
+            tracing::info!(answer = 42, "inside");
+            let context = span.context();
+            let span_context = opentelemetry::trace::TraceContextExt::span(&context)
+                .span_context()
+                .clone();
+            (span_context.trace_id(), span_context.span_id())
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let parsed: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(parsed.len(), 2, "{text}");
+        assert_eq!(parsed[0]["message"], "outside");
+        assert!(parsed[0].get("trace_id").is_none(), "{text}");
+        assert_eq!(parsed[1]["answer"], 42);
+        assert_eq!(parsed[1]["trace_id"], trace_id.to_string(), "{text}");
+        assert_eq!(parsed[1]["span_id"], span_id.to_string(), "{text}");
+    }
+
+    #[test]
+    fn a_protocol_or_exporter_the_services_cannot_speak_is_refused_at_start() {
+        let refused = exporting(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ])
+        .unwrap_err();
+        assert!(
+            refused.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL"),
+            "{refused}"
+        );
+        assert!(exporting(&[("OTEL_TRACES_EXPORTER", "zipkin")]).is_err());
     }
 }

@@ -3,6 +3,8 @@
 //! prefix and NATS subject prefix and stream. What runs here is what `main` runs: the services'
 //! own `build` and `serve`.
 
+pub mod otlp;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -396,5 +398,109 @@ pub async fn sign_up(
     SignedIn {
         token: pair.access_token,
         tenant_id: pair.user.expect("login names the user").tenant_id,
+    }
+}
+
+/// Registers `email` through the gateway at `base` (and so a new tenant) and signs in, returning
+/// the access token.
+pub async fn sign_up_through_gateway(http: &reqwest::Client, base: &str, email: &str) -> String {
+    let credentials =
+        serde_json::json!({"email": email, "password": "correct horse battery staple"});
+    http.post(format!("{base}/api/users/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("the gateway answers")
+        .error_for_status()
+        .expect("registration succeeds");
+    let login: serde_json::Value = http
+        .post(format!("{base}/api/users/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("the gateway answers")
+        .json()
+        .await
+        .expect("login answers JSON");
+    login["access_token"]
+        .as_str()
+        .expect("login gives an access token")
+        .to_owned()
+}
+
+/// Auth, memory, agent-runner, the orchestrator (saving step outputs in memory) and the gateway
+/// in front of them, wired together as in production, on `pool`, with objects under
+/// `objects_url` (a folder) and the gateway configured further by `configure_gateway`.
+pub struct Fleet {
+    pub auth: Running,
+    pub memory: Running,
+    pub runner: Running,
+    pub orchestrator: Running,
+    pub gateway: Running,
+}
+
+impl Fleet {
+    pub async fn start(
+        pool: PgPool,
+        infra: &Infra,
+        objects_url: &str,
+        configure_gateway: impl FnOnce(&mut sankalpa_gateway::Config),
+    ) -> anyhow::Result<Self> {
+        let auth = spawn_auth(pool.clone(), infra.clone(), |_| {}).await?;
+        let memory = spawn_memory(pool.clone(), infra.clone(), &auth.grpc_url(), |config| {
+            config.object_store_url = objects_url.to_owned();
+        })
+        .await?;
+        let runner = spawn_agent_runner(
+            pool.clone(),
+            infra.clone(),
+            &auth.grpc_url(),
+            objects_url,
+            |_| {},
+        )
+        .await?;
+        let orchestrator = spawn_chain_orchestrator(
+            pool,
+            infra.clone(),
+            &auth.grpc_url(),
+            &runner.grpc_url(),
+            |config| config.memory_url = Some(memory.grpc_url()),
+        )
+        .await?;
+        let gateway = spawn_gateway(infra.clone(), |config| {
+            config.auth_url = auth.grpc_url();
+            config.memory_url = memory.grpc_url();
+            config.agents_url = runner.grpc_url();
+            config.chains_url = orchestrator.grpc_url();
+            configure_gateway(config);
+        })
+        .await?;
+        Ok(Self {
+            auth,
+            memory,
+            runner,
+            orchestrator,
+            gateway,
+        })
+    }
+
+    /// Every service's `/metrics` text, one after the other.
+    pub async fn metrics(&self) -> String {
+        let mut text = String::new();
+        for service in [
+            &self.auth,
+            &self.memory,
+            &self.runner,
+            &self.orchestrator,
+            &self.gateway,
+        ] {
+            let url = format!("{}/metrics", service.http_url());
+            let body = reqwest::get(&url)
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .expect("every service serves /metrics");
+            text.push_str(&body.text().await.expect("the metrics are text"));
+        }
+        text
     }
 }

@@ -4,8 +4,6 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-const PASSWORD: &str = "correct horse battery staple";
-
 #[sqlx::test(migrations = false)]
 async fn one_trace_runs_from_the_gateway_through_grpc_to_the_nats_event(pool: PgPool) {
     sankalpa_testkit::init_tracing();
@@ -29,23 +27,7 @@ async fn one_trace_runs_from_the_gateway_through_grpc_to_the_nats_event(pool: Pg
     .unwrap();
     let base = gateway.http_url();
     let http = reqwest::Client::new();
-    http.post(format!("{base}/api/users/register"))
-        .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
-    let login: Value = http
-        .post(format!("{base}/api/users/login"))
-        .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap();
+    let token = &sankalpa_testkit::sign_up_through_gateway(&http, &base, "ada@example.com").await;
 
     let mut events = sankalpa_testkit::Events::read(&infra, "memory.>").await;
 
@@ -169,7 +151,7 @@ async fn a_fleet_of_two_of_each_finishes_every_run_exactly_once_when_an_orchestr
         "12 anonymous calls spread over both gateways: {anonymous:?}"
     );
 
-    let token = register(&http, &urls[1]).await;
+    let token = sankalpa_testkit::sign_up_through_gateway(&http, &urls[1], "ops@example.com").await;
     // Read from the stream, as a JetStream consumer would: a completion re-sent by the relay of
     // the orchestrator that takes over (the killed one published it but could not delete its
     // outbox row) carries the same Nats-Msg-Id and is stored once; a core subscription would
@@ -269,26 +251,6 @@ async fn a_fleet_of_two_of_each_finishes_every_run_exactly_once_when_an_orchestr
     );
 }
 
-async fn register(http: &reqwest::Client, base: &str) -> String {
-    http.post(format!("{base}/api/users/register"))
-        .json(&json!({"email": "ops@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
-    let login: Value = http
-        .post(format!("{base}/api/users/login"))
-        .json(&json!({"email": "ops@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    login["access_token"].as_str().unwrap().to_owned()
-}
-
 /// Waits until `count` runs are completed, as Postgres records them.
 async fn wait_for_completed(pool: &PgPool, count: usize) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -307,4 +269,117 @@ async fn wait_for_completed(pool: &PgPool, count: usize) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// Metrics the dashboard reads that no Sankalpa service exports: Prometheus's own and the
+/// kubelet's (cAdvisor) container metrics.
+const SCRAPED_FROM_ELSEWHERE: &[&str] = &[
+    "up",
+    "container_cpu_usage_seconds_total",
+    "container_memory_working_set_bytes",
+];
+
+#[sqlx::test(migrations = false)]
+async fn every_metric_the_dashboard_reads_is_exported_after_a_smoke_workload(pool: PgPool) {
+    let name = sankalpa_testkit::unique_name();
+    let infra = sankalpa_testkit::infra(&name);
+    let objects = std::env::temp_dir().join(format!("sankalpa-{name}"));
+    let _leftovers = sankalpa_testkit::Leftovers::new(&infra, vec![objects.clone()]);
+    let objects_url = objects.to_string_lossy().into_owned();
+    let fleet = sankalpa_testkit::Fleet::start(pool.clone(), &infra, &objects_url, |_| {})
+        .await
+        .unwrap();
+    let base = fleet.gateway.http_url();
+    let http = reqwest::Client::new();
+
+    // The bench's mix, small: sign-up, memory, a chain with its event stream, a refusal.
+    let token = sankalpa_testkit::sign_up_through_gateway(&http, &base, "smoke@example.com").await;
+    let refused = http
+        .get(format!("{base}/api/users/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    for path in ["save", "load"] {
+        let response = http
+            .post(format!("{base}/api/memory/{path}"))
+            .bearer_auth(&token)
+            .json(&json!({"session_id": "smoke", "key": "k", "value": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    let chain =
+        json!({"steps": [{"id": "greet", "agent": "hello_world", "input": {"name": "smoke"}}]});
+    let run: Value = http
+        .post(format!("{base}/api/chains/execute"))
+        .bearer_auth(&token)
+        .json(&json!({"definition": chain, "input": {}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = run["id"].as_str().unwrap();
+    wait_for_completed(&pool, 1).await;
+    let replay = http
+        .get(format!("{base}/api/chains/runs/{run_id}/events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(replay.contains("sankalpa.chains.run.completed"), "{replay}");
+
+    let exported = fleet.metrics().await;
+    let dashboard: Value = serde_json::from_str(include_str!(
+        "../../../deploy/grafana/sankalpa-dashboard.json"
+    ))
+    .unwrap();
+    let queried = dashboard_metrics(&dashboard);
+    assert!(queried.len() > 20, "{queried:?}");
+    let missing: Vec<&String> = queried
+        .iter()
+        .filter(|name| !SCRAPED_FROM_ELSEWHERE.contains(&name.as_str()))
+        .filter(|name| {
+            !exported.lines().any(|line| {
+                line.strip_prefix(name.as_str())
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard reads {missing:?}, which no service exports"
+    );
+}
+
+/// The metric names the dashboard's queries select (each written `name{labels}`).
+fn dashboard_metrics(dashboard: &Value) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let panels = dashboard["panels"].as_array().unwrap();
+    for target in panels
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().into_iter().flatten())
+    {
+        let expr = target["expr"].as_str().unwrap();
+        for (index, _) in expr.match_indices('{') {
+            let name: String = expr[..index]
+                .chars()
+                .rev()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            if !name.is_empty() {
+                names.insert(name);
+            }
+        }
+    }
+    names
 }

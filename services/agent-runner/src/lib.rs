@@ -208,7 +208,7 @@ pub(crate) struct State {
     pub objects: Objects,
     pub events: EventBus,
     pub llm: Option<Arc<LlmClient>>,
-    pub memory: Option<MemoryServiceClient<tonic::transport::Channel>>,
+    pub memory: Option<MemoryServiceClient<sankalpa_kit::grpc::TracedChannel>>,
     pub runs: Arc<InFlight>,
     /// Owns every run's task, so shutdown waits for runs in flight.
     pub tasks: TaskTracker,
@@ -235,6 +235,7 @@ pub struct AgentRunner {
 
 impl AgentRunner {
     pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        runs::describe_metrics();
         let catalog = Catalog::load(config.catalog_path.as_deref())?;
         MIGRATOR
             .run(&pool)
@@ -262,7 +263,7 @@ impl AgentRunner {
             .as_deref()
             .map(sankalpa_kit::grpc::channel)
             .transpose()?
-            .map(MemoryServiceClient::new);
+            .map(|channel| MemoryServiceClient::new(sankalpa_kit::grpc::traced(channel)));
         let tokens = Arc::new(TokenQuota::new(
             pool.clone(),
             config.llm_tokens_per_tenant_per_day,

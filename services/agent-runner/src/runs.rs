@@ -497,6 +497,47 @@ fn record_metrics(agent: &Agent, status: Status, duration: Duration, usage: &Llm
     }
 }
 
+/// Describes the runs' metrics and registers those with a fixed set of labels at zero (a run's
+/// own are labelled by agent, and appear with the agent's first run).
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!(
+        "agent_runs_total",
+        "Agent runs finished, by agent and outcome."
+    );
+    describe_histogram!(
+        "agent_run_duration_seconds",
+        Unit::Seconds,
+        "Time an agent run took, by agent."
+    );
+    describe_counter!(
+        "llm_tokens_total",
+        "LLM tokens used, by kind (prompt, completion)."
+    );
+    describe_counter!(
+        "agent_events_failed_total",
+        "Run events that could not be published."
+    );
+    describe_counter!(
+        "llm_usage_unrecorded_total",
+        "LLM usage that could not be written to the tenant's account."
+    );
+    describe_counter!(
+        "agent_definitions_compiled_total",
+        "Custom agent definitions compiled."
+    );
+    for kind in ["prompt", "completion"] {
+        metrics::counter!("llm_tokens_total", "kind" => kind).increment(0);
+    }
+    for name in [
+        "agent_events_failed_total",
+        "llm_usage_unrecorded_total",
+        "agent_definitions_compiled_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
+use sankalpa_kit::grpc::TracedChannel;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use serde_json::Value;
 use tonic::Code;
-use tonic::transport::Channel;
 
 use crate::agents::AgentError;
 
@@ -19,7 +19,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_SESSION_READ_BYTES: usize = 4 * 1024 * 1024;
 
 pub struct SessionMemory {
-    pub client: MemoryServiceClient<Channel>,
+    pub client: MemoryServiceClient<TracedChannel>,
     /// The caller's `authorization` value.
     pub bearer: String,
     pub session: String,

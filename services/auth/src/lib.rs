@@ -163,6 +163,7 @@ pub struct Auth {
 
 impl Auth {
     pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        passwords::describe_metrics();
         MIGRATOR
             .run(&pool)
             .await

@@ -135,6 +135,15 @@ pub fn default_concurrency() -> usize {
     cores.min(by_memory).max(1)
 }
 
+/// Describes the password queue's metric and registers it at zero.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "auth_password_queue_timeouts_total",
+        "Password checks refused because the hashing queue was full for too long."
+    );
+    metrics::counter!("auth_password_queue_timeouts_total").increment(0);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

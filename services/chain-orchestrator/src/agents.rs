@@ -9,20 +9,18 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use sankalpa_kit::auth::with_bearer;
-use sankalpa_kit::grpc::PropagateTrace;
+use sankalpa_kit::grpc::TracedChannel;
 use sankalpa_kit::limits;
 use sankalpa_kit::problem::FieldViolation;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use serde_json::Value;
 use tonic::Code;
-use tonic::codegen::InterceptedService;
-use tonic::transport::Channel;
 
 use crate::definition::Definition;
 use crate::error::{ChainError, Result};
 
-pub type Client = AgentServiceClient<InterceptedService<Channel, PropagateTrace>>;
+pub type Client = AgentServiceClient<TracedChannel>;
 
 /// How long a lookup of an agent may take before the check gives up.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);

@@ -21,17 +21,15 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sankalpa_kit::auth::{Principal, with_bearer};
-use sankalpa_kit::grpc::PropagateTrace;
+use sankalpa_kit::grpc::TracedChannel;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use tonic::Code;
-use tonic::codegen::InterceptedService;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::error::{ChainError, Result};
 
-pub type AuthClient = AuthServiceClient<InterceptedService<Channel, PropagateTrace>>;
+pub type AuthClient = AuthServiceClient<TracedChannel>;
 
 /// What a run's steps may need, granted only where the caller holds it too.
 const STEP_PERMISSIONS: &[&str] = &[

@@ -37,6 +37,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::agents::{self, Failure, OUTPUT_TOO_LARGE};
@@ -48,7 +49,8 @@ use crate::{State, expr, memory, sizes};
 /// This replica's side of run ownership, shared with the RPC handlers.
 pub struct Handle {
     pub owner: Uuid,
-    start: mpsc::UnboundedSender<Uuid>,
+    /// Runs handed over with the span of the RPC that started them, their trace's parent.
+    start: mpsc::UnboundedSender<(Uuid, tracing::Span)>,
     /// Cancellation of the runs this replica is driving, so a CancelRun that lands here acts at
     /// once instead of at the next heartbeat.
     active: Mutex<HashMap<Uuid, CancellationToken>>,
@@ -58,7 +60,10 @@ pub struct Handle {
 }
 
 impl Handle {
-    pub fn new(max_runs: usize, max_steps: usize) -> (Self, mpsc::UnboundedReceiver<Uuid>) {
+    pub fn new(
+        max_runs: usize,
+        max_steps: usize,
+    ) -> (Self, mpsc::UnboundedReceiver<(Uuid, tracing::Span)>) {
         let (start, started) = mpsc::unbounded_channel();
         let (finished, _) = broadcast::channel(1024);
         (
@@ -79,11 +84,12 @@ impl Handle {
         self.active.lock().expect("active runs poisoned").len() < self.max_runs
     }
 
-    /// Hands a run this replica has claimed to the engine.
+    /// Hands a run this replica has claimed to the engine; its trace continues the current
+    /// span's.
     pub fn drive(&self, run: Uuid) {
         // The receiver lives as long as the engine; after shutdown the lease simply expires and
         // another replica claims the run.
-        let _ = self.start.send(run);
+        let _ = self.start.send((run, tracing::Span::current()));
     }
 
     pub fn cancel_local(&self, run: Uuid) {
@@ -101,7 +107,7 @@ impl Handle {
 /// On stop, drivers release their leases so another replica can go on at once.
 pub async fn run(
     state: Arc<State>,
-    mut started: mpsc::UnboundedReceiver<Uuid>,
+    mut started: mpsc::UnboundedReceiver<(Uuid, tracing::Span)>,
     stop: CancellationToken,
 ) {
     let mut drivers = JoinSet::new();
@@ -110,8 +116,8 @@ pub async fn run(
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
-            Some(run) = started.recv() => {
-                drivers.spawn(drive(state.clone(), run, stop.child_token()));
+            Some((run, parent)) = started.recv() => {
+                drivers.spawn(drive(state.clone(), run, parent, stop.child_token()));
             }
             _ = poll.tick() => {
                 let room = state.engine.max_runs.saturating_sub(drivers.len());
@@ -123,7 +129,14 @@ pub async fn run(
                     Ok(claimed) => {
                         for run in claimed {
                             tracing::info!(run = %run.id, resumed = !run.started, "claimed a run");
-                            drivers.spawn(drive(state.clone(), run.id, stop.child_token()));
+                            // Taken over from another replica or a restart: the caller's
+                            // trace is gone, the run starts one of its own.
+                            drivers.spawn(drive(
+                                state.clone(),
+                                run.id,
+                                tracing::Span::none(),
+                                stop.child_token(),
+                            ));
                         }
                     }
                     Err(err) => tracing::warn!(error = %err, "could not claim runs"),
@@ -164,7 +177,12 @@ enum Interrupted {
     Shutdown,
 }
 
-async fn drive(state: Arc<State>, run: Uuid, shutdown: CancellationToken) {
+async fn drive(state: Arc<State>, run: Uuid, parent: tracing::Span, shutdown: CancellationToken) {
+    let span = tracing::info_span!(parent: &parent, "chain.run", run_id = %run);
+    drive_in(state, run, shutdown).instrument(span).await;
+}
+
+async fn drive_in(state: Arc<State>, run: Uuid, shutdown: CancellationToken) {
     let cancel = CancellationToken::new();
     state
         .engine
@@ -447,12 +465,15 @@ async fn execute(
                     }
                     Decision::Run(input) => {
                         statuses.insert(step.id.clone(), StepStatus::Running);
-                        in_flight.spawn(run_step(
-                            state.clone(),
-                            context.clone(),
-                            step.clone(),
-                            input,
-                        ));
+                        let span = tracing::info_span!(
+                            "chain.step",
+                            step_id = %step.id,
+                            agent = %step.agent,
+                        );
+                        in_flight.spawn(
+                            run_step(state.clone(), context.clone(), step.clone(), input)
+                                .instrument(span),
+                        );
                     }
                 }
             }
@@ -869,5 +890,32 @@ pub async fn wait(state: &State, tenant: Uuid, id: Uuid, limit: Duration) -> Res
                 _ => {}
             },
         }
+    }
+}
+
+/// Describes the engine's metrics and registers them at zero for every final status.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "chains_runs_total",
+        "Chain runs finished, by status (completed, failed, cancelled)."
+    );
+    metrics::describe_counter!(
+        "chains_steps_total",
+        "Steps finished, by status (completed, failed, skipped, cancelled)."
+    );
+    for status in [
+        RunStatus::Completed,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+    ] {
+        metrics::counter!("chains_runs_total", "status" => status.as_str()).increment(0);
+    }
+    for status in [
+        StepStatus::Completed,
+        StepStatus::Failed,
+        StepStatus::Skipped,
+        StepStatus::Cancelled,
+    ] {
+        metrics::counter!("chains_steps_total", "status" => status.as_str()).increment(0);
     }
 }

@@ -39,7 +39,6 @@ use anyhow::Context;
 use sankalpa_kit::auth::{AuthInterceptor, TokenVerifier};
 use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::events::EventBus;
-use sankalpa_kit::grpc::PropagateTrace;
 use sankalpa_kit::ops::{self, Readiness};
 use sankalpa_kit::outbox::Outbox;
 use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
@@ -262,7 +261,7 @@ impl State {
 
 pub struct Orchestrator {
     state: Arc<State>,
-    started: mpsc::UnboundedReceiver<Uuid>,
+    started: mpsc::UnboundedReceiver<(Uuid, tracing::Span)>,
     nats: async_nats::Client,
     verifier: Arc<TokenVerifier>,
     grpc_listener: TcpListener,
@@ -271,6 +270,7 @@ pub struct Orchestrator {
 
 impl Orchestrator {
     pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        engine::describe_metrics();
         MIGRATOR
             .run(&pool)
             .await
@@ -281,21 +281,19 @@ impl Orchestrator {
             .with_context(|| format!("failed to connect to NATS at {}", config.infra.nats_url))?;
         let events =
             EventBus::connect(nats.clone(), &config.infra, "/sankalpa/chain-orchestrator").await?;
-        let auth = AuthServiceClient::with_interceptor(
-            sankalpa_kit::grpc::channel(&config.auth_url)?,
-            PropagateTrace,
-        );
-        let agents = AgentServiceClient::with_interceptor(
+        let auth = AuthServiceClient::new(sankalpa_kit::grpc::traced(sankalpa_kit::grpc::channel(
+            &config.auth_url,
+        )?));
+        let agents = AgentServiceClient::new(sankalpa_kit::grpc::traced(
             sankalpa_kit::grpc::channel(&config.agents_url)?,
-            PropagateTrace,
-        )
+        ))
         .max_decoding_message_size(config.agents_message_bytes());
         let memory = config
             .memory_url
             .as_deref()
             .map(|url| {
                 sankalpa_kit::grpc::channel(url)
-                    .map(|channel| MemoryServiceClient::with_interceptor(channel, PropagateTrace))
+                    .map(|channel| MemoryServiceClient::new(sankalpa_kit::grpc::traced(channel)))
             })
             .transpose()?;
         let verifier = Arc::new(TokenVerifier::new(

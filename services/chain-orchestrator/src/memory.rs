@@ -13,15 +13,13 @@
 use std::time::Duration;
 
 use sankalpa_kit::auth::with_bearer;
-use sankalpa_kit::grpc::PropagateTrace;
+use sankalpa_kit::grpc::TracedChannel;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use serde_json::Value;
 use tonic::Code;
-use tonic::codegen::InterceptedService;
-use tonic::transport::Channel;
 
-pub type Client = MemoryServiceClient<InterceptedService<Channel, PropagateTrace>>;
+pub type Client = MemoryServiceClient<TracedChannel>;
 
 const SAVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Transient failures (memory restarting, a lost connection) are tried again this many times in

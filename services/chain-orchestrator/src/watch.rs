@@ -201,6 +201,7 @@ fn subject_matches(filter: &str, subject: &str) -> bool {
 fn to_event(message: &async_nats::jetstream::Message) -> Option<pb::Event> {
     let sequence = message.info().ok()?.stream_sequence;
     let event: CloudEvent = serde_json::from_slice(&message.payload).ok()?;
+    sankalpa_kit::events::delivered(&event, message.headers.as_ref());
     Some(pb::Event {
         id: event.id,
         source: event.source,

@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::authn::{self, Authenticator};
 use crate::json;
-use crate::observe::{self, CallerTenant};
+use crate::observe::{self, CallerTenant, MatchedRoute};
 use crate::ratelimit::{self, RateLimiter};
 
 /// What [`edge`] needs: the largest body accepted, in bytes.
@@ -91,7 +91,8 @@ pub async fn measured(request: Request, next: Next) -> Response {
         .map_or_else(String::new, |path| path.as_str().to_owned());
     let method = request.method().clone();
     let started = Instant::now();
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     observe::record_request(&route, &method, response.status(), started);
+    response.extensions_mut().insert(MatchedRoute(route));
     response
 }

@@ -45,7 +45,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use axum::serve::ListenerExt;
 use sankalpa_kit::config::{self, Infra};
-use sankalpa_kit::grpc::PropagateTrace;
+use sankalpa_kit::grpc::TracedChannel;
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
@@ -55,8 +55,6 @@ use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::OpenApi;
@@ -68,15 +66,15 @@ use crate::status::HealthCache;
 use crate::users::Profiles;
 
 /// The client of auth every handler uses: it carries the trace context on every call.
-pub type AuthClient = AuthServiceClient<InterceptedService<Channel, PropagateTrace>>;
+pub type AuthClient = AuthServiceClient<TracedChannel>;
 /// The client of memory, carrying the trace context likewise.
-pub type MemoryClient = MemoryServiceClient<InterceptedService<Channel, PropagateTrace>>;
+pub type MemoryClient = MemoryServiceClient<TracedChannel>;
 /// The client of agent-runner, carrying the trace context likewise.
-pub type AgentsClient = AgentServiceClient<InterceptedService<Channel, PropagateTrace>>;
+pub type AgentsClient = AgentServiceClient<TracedChannel>;
 /// The client of the chain orchestrator, carrying the trace context likewise.
-pub type ChainsClient = ChainServiceClient<InterceptedService<Channel, PropagateTrace>>;
+pub type ChainsClient = ChainServiceClient<TracedChannel>;
 /// The client of the marketplace, carrying the trace context likewise.
-pub type MarketClient = MarketplaceServiceClient<InterceptedService<Channel, PropagateTrace>>;
+pub type MarketClient = MarketplaceServiceClient<TracedChannel>;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -241,11 +239,12 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        observe::describe_metrics();
         // Installs the recorder now, so what is counted before the first scrape is kept.
         sankalpa_kit::metrics::handle();
 
         let channel = sankalpa_kit::grpc::channel(&config.auth_url)?;
-        let auth = AuthServiceClient::with_interceptor(channel.clone(), PropagateTrace);
+        let auth = AuthServiceClient::new(sankalpa_kit::grpc::traced(channel.clone()));
         let redis =
             sankalpa_kit::cache::Redis::new(&config.infra.redis_url, &config.redis_key_prefix)?;
         let authenticator = Arc::new(Authenticator::new(
@@ -275,13 +274,12 @@ impl Gateway {
         let streams_end = CancellationToken::new();
         let state = Arc::new(AppState {
             auth,
-            memory: MemoryServiceClient::with_interceptor(memory_channel.clone(), PropagateTrace),
-            agents: AgentServiceClient::with_interceptor(agents_channel.clone(), PropagateTrace),
-            chains: ChainServiceClient::with_interceptor(chains_channel.clone(), PropagateTrace),
-            market: MarketplaceServiceClient::with_interceptor(
+            memory: MemoryServiceClient::new(sankalpa_kit::grpc::traced(memory_channel.clone())),
+            agents: AgentServiceClient::new(sankalpa_kit::grpc::traced(agents_channel.clone())),
+            chains: ChainServiceClient::new(sankalpa_kit::grpc::traced(chains_channel.clone())),
+            market: MarketplaceServiceClient::new(sankalpa_kit::grpc::traced(
                 market_channel.clone(),
-                PropagateTrace,
-            ),
+            )),
             grpc_timeout: config.grpc_timeout,
             health: HealthCache::new(vec![
                 ("auth", "sankalpa.v1.AuthService", channel),

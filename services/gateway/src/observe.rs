@@ -26,10 +26,14 @@ where
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
+    let method = request.method().clone();
+    // Named, by the HTTP semantic conventions, `{method} {route}` once routing has matched a
+    // route ([`MatchedRoute`]), and only `{method}` otherwise: a raw path holds ids.
     let span = tracing::info_span!(
         "http",
-        method = %request.method(),
-        path = %request.uri().path(),
+        otel.kind = "server",
+        http.request.method = %method,
+        url.path = %request.uri().path(),
         request_id,
     );
     telemetry::adopt(&span, &telemetry::HeaderExtractor(request.headers()));
@@ -40,11 +44,23 @@ where
         .extensions()
         .get::<CallerTenant>()
         .map_or("", |tenant| tenant.0.as_str());
+    match response.extensions().get::<MatchedRoute>() {
+        Some(MatchedRoute(route)) => {
+            telemetry::set_name(&span, format!("{method} {route}"));
+            telemetry::set_attribute(&span, "http.route", route.clone());
+        }
+        None => {
+            telemetry::set_name(&span, method.to_string());
+        }
+    }
     telemetry::set_attribute(
         &span,
         "http.response.status_code",
         i64::from(status.as_u16()),
     );
+    if status.is_server_error() {
+        telemetry::set_error(&span, status.as_str().to_owned());
+    }
     if !tenant.is_empty() {
         telemetry::set_attribute(&span, "tenant", tenant.to_owned());
     }
@@ -63,6 +79,11 @@ where
     });
     response
 }
+
+/// The route a request matched, which [`crate::layers::measured`] puts on its response for
+/// [`traced`] to name the span by.
+#[derive(Debug, Clone)]
+pub struct MatchedRoute(pub String);
 
 /// The tenant of an authenticated request, which authentication puts on its response for
 /// [`trace`].
@@ -101,4 +122,50 @@ pub fn security_headers(mut response: Response) -> Response {
             "default-src 'none'; frame-ancestors 'none'",
         ));
     response
+}
+
+/// Describes the gateway's metrics and registers those with a fixed set of labels at zero, so
+/// a dashboard shows an idle gateway's refusals as 0 rather than no data.
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!(
+        "http_requests_total",
+        "Requests that passed the rate limit and authentication, by route, method and status."
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer a request, by route, method and status."
+    );
+    describe_counter!(
+        "gateway_rate_limited_total",
+        "Requests refused (429) by the rate limit, by bucket (anonymous, principal, login)."
+    );
+    describe_counter!(
+        "gateway_rate_limit_bypassed_total",
+        "Requests let through unlimited because Redis did not answer in time."
+    );
+    describe_counter!(
+        "gateway_login_refused_unlimited_total",
+        "Logins and registrations refused (503) because their limit could not be checked."
+    );
+    describe_counter!(
+        "gateway_auth_rejected_total",
+        "Requests refused (401) for a missing, invalid, expired or revoked credential."
+    );
+    describe_counter!(
+        "gateway_streams_closed_unauthenticated_total",
+        "Event streams ended because their caller's credential expired or was revoked."
+    );
+    for bucket in ["anonymous", "principal", "login"] {
+        metrics::counter!("gateway_rate_limited_total", "bucket" => bucket).increment(0);
+    }
+    for name in [
+        "gateway_rate_limit_bypassed_total",
+        "gateway_login_refused_unlimited_total",
+        "gateway_auth_rejected_total",
+        "gateway_streams_closed_unauthenticated_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
 }

@@ -7,21 +7,20 @@
 use std::time::Duration;
 
 use sankalpa_kit::auth::with_bearer;
-use sankalpa_kit::grpc::PropagateTrace;
+use sankalpa_kit::grpc::TracedChannel;
 use sankalpa_kit::problem::FieldViolation;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
 use tonic::Request;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::error::{MarketError, Result};
 use crate::items::Kind;
 
-type Chains = ChainServiceClient<InterceptedService<Channel, PropagateTrace>>;
-type Agents = AgentServiceClient<InterceptedService<Channel, PropagateTrace>>;
+type Chains = ChainServiceClient<TracedChannel>;
+type Agents = AgentServiceClient<TracedChannel>;
 
 pub struct Owners {
     auth: AuthServiceClient<Channel>,
@@ -61,14 +60,12 @@ impl Owners {
     ) -> anyhow::Result<Self> {
         Ok(Self {
             auth,
-            chains: ChainServiceClient::with_interceptor(
+            chains: ChainServiceClient::new(sankalpa_kit::grpc::traced(
                 sankalpa_kit::grpc::channel(chains_url)?,
-                PropagateTrace,
-            ),
-            agents: AgentServiceClient::with_interceptor(
+            )),
+            agents: AgentServiceClient::new(sankalpa_kit::grpc::traced(
                 sankalpa_kit::grpc::channel(agents_url)?,
-                PropagateTrace,
-            ),
+            )),
             timeout,
         })
     }

@@ -200,6 +200,7 @@ pub struct Memory {
 
 impl Memory {
     pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        cache::describe_metrics();
         MIGRATOR
             .run(&pool)
             .await

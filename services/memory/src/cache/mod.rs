@@ -247,6 +247,24 @@ fn micros(text: &str) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_micros(text.parse().ok()?)
 }
 
+/// Describes the cache's metrics and registers them at zero for every result and operation.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "memory_cache_lookups_total",
+        "Reads of the Redis cache, by result (hit, near, miss)."
+    );
+    metrics::describe_counter!(
+        "memory_cache_errors_total",
+        "Redis failures of the cache, by operation (get, offer); the read falls back to Postgres."
+    );
+    for result in ["hit", "near", "miss"] {
+        metrics::counter!("memory_cache_lookups_total", "result" => result).increment(0);
+    }
+    for operation in ["get", "offer"] {
+        metrics::counter!("memory_cache_errors_total", "operation" => operation).increment(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
