@@ -235,6 +235,8 @@ pub struct AgentRunner {
 
 impl AgentRunner {
     pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        // The recorder first: what is registered before it is installed is lost.
+        sankalpa_kit::metrics::handle();
         runs::describe_metrics();
         let catalog = Catalog::load(config.catalog_path.as_deref())?;
         MIGRATOR

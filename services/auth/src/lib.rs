@@ -163,6 +163,8 @@ pub struct Auth {
 
 impl Auth {
     pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        // The recorder first: what is registered before it is installed is lost.
+        sankalpa_kit::metrics::handle();
         passwords::describe_metrics();
         MIGRATOR
             .run(&pool)

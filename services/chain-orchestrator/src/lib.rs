@@ -270,6 +270,8 @@ pub struct Orchestrator {
 
 impl Orchestrator {
     pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        // The recorder first: what is registered before it is installed is lost.
+        sankalpa_kit::metrics::handle();
         engine::describe_metrics();
         MIGRATOR
             .run(&pool)

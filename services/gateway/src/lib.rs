@@ -239,9 +239,9 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        observe::describe_metrics();
-        // Installs the recorder now, so what is counted before the first scrape is kept.
+        // The recorder first: what is registered or counted before it is installed is lost.
         sankalpa_kit::metrics::handle();
+        observe::describe_metrics();
 
         let channel = sankalpa_kit::grpc::channel(&config.auth_url)?;
         let auth = AuthServiceClient::new(sankalpa_kit::grpc::traced(channel.clone()));

@@ -200,6 +200,8 @@ pub struct Memory {
 
 impl Memory {
     pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        // The recorder first: what is registered before it is installed is lost.
+        sankalpa_kit::metrics::handle();
         cache::describe_metrics();
         MIGRATOR
             .run(&pool)
