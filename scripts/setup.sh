@@ -55,12 +55,21 @@ if ! cargo machete --version 2>/dev/null | grep -q "$MACHETE_VERSION"; then
   cargo install --quiet --locked cargo-machete --version "$MACHETE_VERSION"
 fi
 
-# --- Python packages the generated projects' test suites import (agent-runner's tests run them) ---
-if command -v python3 >/dev/null 2>&1 &&
-  ! python3 -c 'import pytest, fastapi, sqlalchemy, httpx' >/dev/null 2>&1; then
-  log "installing pytest, fastapi, sqlalchemy, httpx for python3"
-  python3 -m pip install --quiet --disable-pip-version-check pytest fastapi sqlalchemy httpx ||
-    log "could not install them: the generated projects' pytest suites will be skipped"
+# --- a Python virtualenv for the generated projects' test suites (agent-runner's tests run them
+# with its python: pytest, FastAPI, SQLAlchemy, httpx, psycopg, uvicorn); the system Python is
+# left as it is ---
+PY_VENV=${SANKALPA_PY_VENV:-$HOME/.cache/sankalpa-py}
+PY_PACKAGES=(pytest fastapi sqlalchemy httpx "psycopg[binary]" uvicorn)
+command -v python3 >/dev/null 2>&1 || install_package python3
+if ! "$PY_VENV/bin/python" -c 'import pytest, fastapi, sqlalchemy, httpx, psycopg, uvicorn' >/dev/null 2>&1; then
+  if [ ! -x "$PY_VENV/bin/python" ]; then
+    python3 -m venv "$PY_VENV" 2>/dev/null || {
+      install_package python3-venv
+      python3 -m venv "$PY_VENV"
+    }
+  fi
+  log "installing ${PY_PACKAGES[*]} into $PY_VENV"
+  "$PY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
 fi
 
 # --- what the contract tests drive: Chromium (the /docs page, headless) and a venv with grpcio

@@ -3,10 +3,12 @@
 //! A service's `main.rs` reads its config ([`config`]), starts telemetry ([`telemetry`]), and
 //! serves its gRPC API through [`grpc`] and its health/metrics endpoints through [`ops`]. Callers
 //! are identified by [`auth`], errors cross the REST/gRPC boundary through [`problem`], events
+//! are checked against JSON Schemas by [`schema`] (agents' inputs and outputs, chain inputs), events
 //! go out through [`events`] (committed together with the change they announce through
 //! [`outbox`]), and every server stops on [`shutdown::signal`].
 
 pub mod auth;
+pub mod bounded_json;
 pub mod cache;
 pub mod config;
 pub mod events;
@@ -18,6 +20,7 @@ pub mod ops;
 pub mod outbox;
 pub mod postgres;
 pub mod problem;
+pub mod schema;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -504,3 +504,34 @@ impl Fleet {
         text
     }
 }
+
+/// The Python the generated projects' tests run on: the virtualenv `scripts/setup.sh` makes
+/// (`SANKALPA_PY_VENV`, by default `~/.cache/sankalpa-py`), when it has pytest, FastAPI,
+/// SQLAlchemy and httpx. Without it the caller's Python checks are skipped, said on stdout;
+/// under `CI=true` the test fails instead, so a machine that lost the tool cannot pass unseen.
+pub fn generated_python() -> Option<std::path::PathBuf> {
+    let venv = std::env::var("SANKALPA_PY_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/sankalpa-py")
+        });
+    let python = venv.join("bin/python");
+    let ready = std::process::Command::new(&python)
+        .args(["-c", "import pytest, fastapi, sqlalchemy, httpx"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if ready {
+        return Some(python);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} lacks pytest, fastapi, sqlalchemy or httpx: run scripts/setup.sh",
+        python.display()
+    );
+    println!(
+        "SKIPPED the generated project's Python checks: {} is not set up (run scripts/setup.sh)",
+        python.display()
+    );
+    None
+}

@@ -92,6 +92,17 @@ impl TenantFiles {
         try_join_all(writes).await
     }
 
+    /// The paths of the workspace's files.
+    pub async fn paths(&self, workspace: &str) -> anyhow::Result<Vec<String>> {
+        let root = format!("projects/{workspace}/");
+        let keys = self.objects.list(&format!("projects/{workspace}")).await?;
+        Ok(keys
+            .iter()
+            .filter_map(|key| key.strip_prefix(&root))
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// The workspace's files as a gzip-compressed tar archive, or `None` if it has none.
     pub async fn archive(&self, workspace: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let root = format!("projects/{workspace}/");

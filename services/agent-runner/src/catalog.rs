@@ -14,7 +14,7 @@ use anyhow::Context;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::schema::{Schema, Violation};
+use sankalpa_kit::schema::{Schema, Violation};
 
 /// The catalog compiled into the binary, so a container needs no file beside it.
 const EMBEDDED: &str = include_str!("../../../catalog/agents.json");

@@ -13,7 +13,7 @@
 //! while it renders: one run's output, files and prompt together take at most the bytes the
 //! service allows (`SANKALPA_AGENTS_MAX_TEMPLATE_OUTPUT_BYTES`), and the run fails as
 //! `output_too_large` at the first piece past them. A definition itself is at most
-//! [`MAX_DEFINITION_BYTES`], with the schema bounds of [`crate::schema`].
+//! [`MAX_DEFINITION_BYTES`], with the schema bounds of [`sankalpa_kit::schema`].
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -27,11 +27,11 @@ use uuid::Uuid;
 
 use crate::agents::{AgentError, Context};
 use crate::artifacts::clean_path;
-use crate::bounded_json;
 use crate::catalog::{Agent, AgentSpec, Kind, RawSpec};
 use crate::definitions::Stamp;
 use crate::error::{Result, RunnerError};
-use crate::schema::Violation;
+use sankalpa_kit::bounded_json;
+use sankalpa_kit::schema::Violation;
 
 /// The longest `installed_from` (`<marketplace item id>@<version>`), in bytes: it is stored
 /// and returned with the agent.
@@ -343,7 +343,7 @@ fn compile_output(
 }
 
 /// Checks a definition document; the agent it describes, or the problems in it (paths into
-/// it), at most [`crate::schema::MAX_VIOLATIONS`] of them.
+/// it), at most [`sankalpa_kit::schema::MAX_VIOLATIONS`] of them.
 pub fn compile(document: &Value) -> std::result::Result<(AgentSpec, Behaviour), Vec<Violation>> {
     let problem = |path: &str, message: &str| vec![Violation::new(path, message)];
     if json_len_exceeds(document, MAX_DEFINITION_BYTES) {
@@ -421,7 +421,7 @@ pub fn compile(document: &Value) -> std::result::Result<(AgentSpec, Behaviour), 
     };
     let problems: Vec<Violation> = problems
         .into_iter()
-        .take(crate::schema::MAX_VIOLATIONS)
+        .take(sankalpa_kit::schema::MAX_VIOLATIONS)
         .map(|v| Violation {
             path: v.path.trim_start_matches('.').to_owned(),
             message: v.message,

@@ -147,7 +147,9 @@ impl CompiledAgents {
 /// An estimate of the memory a compiled custom agent holds, in bytes.
 fn weight(agent: &Agent) -> usize {
     let definition = match &agent.kind {
-        Kind::Custom(custom) => crate::bounded_json::len_within(&custom.definition, usize::MAX),
+        Kind::Custom(custom) => {
+            sankalpa_kit::bounded_json::len_within(&custom.definition, usize::MAX)
+        }
         Kind::Builtin => None,
     };
     definition.unwrap_or_default() * MEMORY_PER_DEFINITION_BYTE

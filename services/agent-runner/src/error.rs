@@ -11,7 +11,7 @@ use sankalpa_kit::limits::error_message;
 use sankalpa_kit::problem::{self, FieldViolation, Quota};
 use tonic::{Code, Status};
 
-use crate::schema::{MAX_VIOLATIONS, Violation};
+use sankalpa_kit::schema::{MAX_VIOLATIONS, Violation};
 
 /// The most JSON the field violations of one INVALID_ARGUMENT take (base64 in a trailer, a
 /// third more), so that the trailers stay well under what HTTP/2 clients accept.

@@ -16,7 +16,6 @@
 
 mod agents;
 mod artifacts;
-mod bounded_json;
 mod catalog;
 mod custom;
 mod definitions;
@@ -25,7 +24,6 @@ mod grpc;
 pub mod llm;
 mod llm_usage;
 mod runs;
-mod schema;
 mod session;
 
 use std::borrow::Cow;

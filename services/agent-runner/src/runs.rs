@@ -209,14 +209,14 @@ pub enum Side {
 
 /// `document` and how it fails the agent's `side` schema. A custom agent's schemas are the
 /// tenant's, and checking against them can take a good part of a second (see
-/// [`crate::schema`]): that runs on the blocking threads, so that the requests the async
+/// [`sankalpa_kit::schema`]): that runs on the blocking threads, so that the requests the async
 /// threads serve are not held up by it. Built-in schemas are checked in place.
 pub async fn validate(
     agent: &Arc<Agent>,
     side: Side,
     document: Value,
-) -> Result<(Value, Vec<crate::schema::Violation>)> {
-    fn check(agent: &Agent, side: Side, document: &Value) -> Vec<crate::schema::Violation> {
+) -> Result<(Value, Vec<sankalpa_kit::schema::Violation>)> {
+    fn check(agent: &Agent, side: Side, document: &Value) -> Vec<sankalpa_kit::schema::Violation> {
         match side {
             Side::Input => agent.spec.input.validate(document, "input"),
             Side::Output => agent.spec.output.validate(document, "output"),
@@ -307,7 +307,29 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
         }),
         _ => None,
     };
-    let outcome = {
+    let mut listed = true;
+    if agents::READS_WORKSPACE.contains(&spec.name.as_str()) {
+        match TenantFiles::new(&state.objects, &request.tenant)
+            .paths(&request.workspace_id)
+            .await
+        {
+            Ok(paths) => ctx.existing = paths.into_iter().collect(),
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "could not list the workspace");
+                listed = false;
+            }
+        }
+    }
+    let outcome = if !listed {
+        // Writing for a workspace it cannot see, the agent would leave out what is there.
+        Err((
+            Status::Failed,
+            RunError::new(
+                agents::UNAVAILABLE,
+                "the workspace's files could not be listed",
+            ),
+        ))
+    } else {
         let work = behave(state, &request, &mut ctx);
         tokio::select! {
             biased;

@@ -9,6 +9,11 @@
 //!   branches whose first steps carry `when: <expr>` and `when: !(<expr>)`; a skipped step skips
 //!   its dependants, so the branch not taken is skipped whole.
 //!
+//! Any form may declare `input_schema`, a JSON Schema (`sankalpa_kit::schema`) the run input
+//! must satisfy: a run whose input does not is refused at submission, naming every field, and
+//! nothing is stored. A step with a `when` may say `"on_skip": "continue"`: when it is skipped,
+//! its dependants run anyway (an optional feature's builder that others follow when present).
+//!
 //! A step's `input`, when given, replaces the default input (the chain input merged with the
 //! outputs of the steps it needs, later ones winning); inside it, a string that is exactly
 //! `"${<expr>}"` is replaced by the expression's value, e.g. `"${steps.plan.files}"`.
@@ -29,6 +34,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sankalpa_kit::limits::truncate;
 use sankalpa_kit::problem::FieldViolation;
+use sankalpa_kit::schema::Schema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -68,6 +74,17 @@ pub enum OnFailure {
     Continue,
     /// Dependants (and theirs) are skipped; the rest of the run goes on.
     SkipDependants,
+}
+
+/// What a skipped step means for the steps that need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnSkip {
+    /// They are skipped too (the branch not taken is skipped whole).
+    #[default]
+    SkipDependants,
+    /// They run without this step's output.
+    Continue,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +129,8 @@ pub struct Step {
     pub timeout_ms: u64,
     #[serde(default)]
     pub on_failure: OnFailure,
+    #[serde(default)]
+    pub on_skip: OnSkip,
 }
 
 /// A definition in DAG form.
@@ -121,6 +140,9 @@ pub struct Definition {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// What the run input must be: a JSON Schema, checked at submission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Value>,
     pub steps: Vec<Step>,
 }
 
@@ -135,6 +157,24 @@ impl Definition {
         agents.sort();
         agents.dedup();
         agents
+    }
+
+    /// The ways `input` fails the definition's `input_schema`, as `input.<path>` fields; none
+    /// without a schema.
+    pub fn input_problems(&self, input: &Value) -> Vec<FieldViolation> {
+        let Some(source) = &self.input_schema else {
+            return Vec::new();
+        };
+        // A stored definition was checked when saved; one that no longer compiles is refused
+        // (its problems listed) rather than run unchecked.
+        let found = match Schema::compile(source, "input_schema") {
+            Ok(schema) => schema.validate(input, "input"),
+            Err(problems) => problems,
+        };
+        found
+            .into_iter()
+            .map(|found| violation(found.path, found.message))
+            .collect()
     }
 }
 
@@ -230,7 +270,14 @@ fn text_field(fields: &Map<String, Value>, name: &str) -> Result<String, FieldVi
     }
 }
 
-fn header(fields: &Map<String, Value>) -> Result<(String, String), Vec<FieldViolation>> {
+/// What every form has besides its steps.
+struct Header {
+    name: String,
+    description: String,
+    input_schema: Option<Value>,
+}
+
+fn header(fields: &Map<String, Value>) -> Result<Header, Vec<FieldViolation>> {
     let bounded = |name: &str, max: usize| {
         text_field(fields, name).and_then(|text| {
             if text.chars().count() > max {
@@ -242,8 +289,13 @@ fn header(fields: &Map<String, Value>) -> Result<(String, String), Vec<FieldViol
     };
     let name = bounded("name", MAX_NAME_CHARS);
     let description = bounded("description", MAX_DESCRIPTION_CHARS);
+    let input_schema = fields.get("input_schema").filter(|s| !s.is_null()).cloned();
     match (name, description) {
-        (Ok(name), Ok(description)) => Ok((name, description)),
+        (Ok(name), Ok(description)) => Ok(Header {
+            name,
+            description,
+            input_schema,
+        }),
         (name, description) => Err([name.err(), description.err()]
             .into_iter()
             .flatten()
@@ -252,7 +304,7 @@ fn header(fields: &Map<String, Value>) -> Result<(String, String), Vec<FieldViol
 }
 
 fn dag_form(mut fields: Map<String, Value>) -> Result<Definition, Vec<FieldViolation>> {
-    let (name, description) = header(&fields)?;
+    let header = header(&fields)?;
     let Some(Value::Array(raw_steps)) = fields.remove("steps") else {
         return Err(vec![violation("steps", "must be a list of steps")]);
     };
@@ -269,8 +321,9 @@ fn dag_form(mut fields: Map<String, Value>) -> Result<Definition, Vec<FieldViola
     }
     if problems.is_empty() {
         Ok(Definition {
-            name,
-            description,
+            name: header.name,
+            description: header.description,
+            input_schema: header.input_schema,
             steps,
         })
     } else {
@@ -320,13 +373,14 @@ fn steps_for(agents: &[String], taken: &mut HashMap<String, usize>, chained: boo
             retry: Retry::default(),
             timeout_ms: 0,
             on_failure: OnFailure::Fail,
+            on_skip: OnSkip::SkipDependants,
         });
     }
     steps
 }
 
 fn simple_form(fields: Map<String, Value>) -> Result<Definition, Vec<FieldViolation>> {
-    let (name, description) = header(&fields)?;
+    let header = header(&fields)?;
     let agents = agent_list(&fields, "agents").map_err(|problem| vec![problem])?;
     let chained = match fields.get("mode").and_then(Value::as_str) {
         None | Some("sequential") => true,
@@ -339,14 +393,15 @@ fn simple_form(fields: Map<String, Value>) -> Result<Definition, Vec<FieldViolat
         }
     };
     Ok(Definition {
-        name,
-        description,
+        name: header.name,
+        description: header.description,
+        input_schema: header.input_schema,
         steps: steps_for(&agents, &mut HashMap::new(), chained),
     })
 }
 
 fn conditional_form(fields: Map<String, Value>) -> Result<Definition, Vec<FieldViolation>> {
-    let (name, description) = header(&fields)?;
+    let header = header(&fields)?;
     let condition = match fields.get("condition") {
         Some(Value::String(condition)) => condition.clone(),
         _ => return Err(vec![violation("condition", "must be an expression")]),
@@ -367,8 +422,9 @@ fn conditional_form(fields: Map<String, Value>) -> Result<Definition, Vec<FieldV
     }
     steps.extend(other_steps);
     Ok(Definition {
-        name,
-        description,
+        name: header.name,
+        description: header.description,
+        input_schema: header.input_schema,
         steps,
     })
 }
@@ -402,6 +458,15 @@ fn check(definition: &Definition) -> Vec<FieldViolation> {
             ),
         ));
         return problems;
+    }
+    if let Some(source) = &definition.input_schema
+        && let Err(found) = Schema::compile(source, "input_schema")
+    {
+        problems.extend(
+            found
+                .into_iter()
+                .map(|found| violation(found.path, found.message)),
+        );
     }
     let mut seen = HashSet::new();
     for (index, step) in definition.steps.iter().enumerate() {
@@ -774,6 +839,33 @@ mod tests {
         assert_eq!(conditional.steps[0].when.as_deref(), Some("input.tests"));
         assert_eq!(conditional.steps[1].needs, ["t"]);
         assert_eq!(conditional.steps[2].when.as_deref(), Some("!(input.tests)"));
+    }
+
+    #[test]
+    fn an_input_schema_is_checked_when_parsed_and_names_the_input_fields() {
+        let found = problems(json!({
+            "input_schema": {"type": "object", "properties": {"n": {"type": "nmber"}}},
+            "agents": ["x"]
+        }));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("input_schema.properties.n.type: "),
+            "{found:?}"
+        );
+        let definition = parse(
+            &json!({
+                "input_schema": {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}},
+                "steps": [{"id": "a", "agent": "x", "when": "input.n > 1", "on_skip": "continue"}]
+            })
+            .to_string(),
+        )
+        .unwrap();
+        assert_eq!(definition.steps[0].on_skip, OnSkip::Continue);
+        assert!(definition.input_problems(&json!({"n": 2})).is_empty());
+        let refused = definition.input_problems(&json!({"n": "two"}));
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].field, "input.n");
+        assert_eq!(definition.input_problems(&json!({}))[0].field, "input.n");
     }
 
     #[test]

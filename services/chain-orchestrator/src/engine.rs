@@ -41,7 +41,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::agents::{self, Failure, OUTPUT_TOO_LARGE};
-use crate::definition::{self, Definition, MappingError, OnFailure, Step};
+use crate::definition::{self, Definition, MappingError, OnFailure, OnSkip, Step};
 use crate::error::{ChainError, Result};
 use crate::runs::{self, Lease, LeaseLost, RunStatus, StepStatus, StepUpdate};
 use crate::{State, expr, memory, sizes};
@@ -575,7 +575,13 @@ fn decide(
 ) -> Decision {
     for need in &step.needs {
         let reason = match statuses.get(need) {
-            Some(StepStatus::Skipped) => "was skipped",
+            Some(StepStatus::Skipped)
+                if definition
+                    .step(need)
+                    .is_none_or(|needed| needed.on_skip != OnSkip::Continue) =>
+            {
+                "was skipped"
+            }
             Some(StepStatus::Cancelled) => "was cancelled",
             Some(StepStatus::Failed)
                 if definition

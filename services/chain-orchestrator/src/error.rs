@@ -11,6 +11,9 @@ pub enum ChainError {
     /// A chain definition has problems, every one listed.
     #[error("the definition is not valid")]
     InvalidDefinition(Vec<FieldViolation>),
+    /// A run input fails its chain's `input_schema`, every problem listed.
+    #[error("the input does not fit the chain's input_schema")]
+    InvalidInput(Vec<FieldViolation>),
     #[error("missing permission {0}")]
     Forbidden(String),
     #[error("{0} not found")]
@@ -58,7 +61,9 @@ impl From<ChainError> for Status {
     fn from(err: ChainError) -> Self {
         match err {
             ChainError::Invalid { field, message } => problem::invalid_argument(&field, message),
-            ChainError::InvalidDefinition(violations) => problem::invalid_arguments(violations),
+            ChainError::InvalidDefinition(violations) | ChainError::InvalidInput(violations) => {
+                problem::invalid_arguments(violations)
+            }
             ChainError::Forbidden(permission) => {
                 Status::permission_denied(format!("missing permission {permission}"))
             }

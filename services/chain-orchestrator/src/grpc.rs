@@ -622,6 +622,10 @@ impl ChainService for ChainApi {
         }
 
         let target = self.resolve(tenant, message.target, &token).await?;
+        let problems = target.definition.input_problems(&input);
+        if !problems.is_empty() {
+            return Err(ChainError::InvalidInput(definition::at_most(problems)).into());
+        }
         let run_id = Uuid::now_v7();
         let issued = credentials::issue(
             &self.state.auth,

@@ -2,6 +2,9 @@
 //! follows), ci_generator (GitHub Actions), readme_writer, deploy_executor (Dockerfiles, Compose
 //! and Kubernetes manifests) and domain_linker (DNS records).
 //!
+//! ci_generator and readme_writer describe what the workspace holds ([`Context::exists`]): a
+//! job for the frontend only where there is one, a route in the README only where its router is.
+//!
 //! Nothing here touches the outside world: deploy_executor and domain_linker produce exactly
 //! what the action needs and say plainly in their output that nothing was deployed or changed.
 
@@ -107,7 +110,15 @@ pub fn architect(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> 
 pub fn ci(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
     let p = Project::from_input(input)?;
     let db = p.slug.replace('-', "_");
-    let workflow = format!(
+    let schema_step = if ctx.exists("database/schema.sql") {
+        format!(
+            "      - name: Apply the database schema\n        run: psql \"postgresql://postgres:postgres@localhost:5432/{db}\" -v ON_ERROR_STOP=1 -f ../database/schema.sql\n"
+        )
+    } else {
+        String::new()
+    };
+    let frontend = ctx.exists("frontend/package.json");
+    let mut workflow = format!(
         r#"name: CI
 
 on:
@@ -144,11 +155,13 @@ jobs:
           cache: pip
           cache-dependency-path: backend/requirements.txt
       - run: pip install -r requirements.txt
-      - name: Apply the database schema
-        run: psql "postgresql://postgres:postgres@localhost:5432/{db}" -v ON_ERROR_STOP=1 -f ../database/schema.sql
-      - run: python -m compileall -q app
+{schema_step}      - run: python -m compileall -q app
       - run: python -m pytest -q
-
+"#
+    );
+    if frontend {
+        workflow.push_str(
+            r#"
   frontend:
     runs-on: ubuntu-latest
     defaults:
@@ -160,15 +173,22 @@ jobs:
         with:
           node-version: 20
       - run: npm install
+      - run: npx tsc --noEmit
       - run: npm run build
-"#
-    );
+"#,
+        );
+    }
+    let jobs: Vec<&str> = if frontend {
+        vec!["backend", "frontend"]
+    } else {
+        vec!["backend"]
+    };
     finish(
         ctx,
         "ci_generator",
         vec![(".github/workflows/ci.yml".to_owned(), workflow)],
-        "GitHub Actions: backend tests against PostgreSQL 16, frontend build".to_owned(),
-        json!({"jobs": ["backend", "frontend"]}),
+        format!("GitHub Actions: {}", jobs.join(", ")),
+        json!({"jobs": jobs}),
     )
 }
 
@@ -180,13 +200,22 @@ pub fn readme(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
         name = p.name,
         description = p.description
     );
-    if p.has("auth") {
+    let auth = ctx.exists("backend/app/routers/auth.py");
+    if auth {
         text.push_str(
             "export JWT_SECRET=$(python -c 'import secrets; print(secrets.token_hex(32))')\n",
         );
     }
-    text.push_str("uvicorn app.main:app --reload          # http://localhost:8000/docs\ncd ../frontend && npm install && npm run dev   # http://localhost:3000\n```\n\n## Test\n\n```sh\ncd backend && python -m pytest\n```\n\n## API\n\n| Method | Path | |\n|---|---|---|\n");
-    for entity in &p.entities {
+    text.push_str("uvicorn app.main:app --reload &        # http://localhost:8000/docs\n");
+    if ctx.exists("frontend/package.json") {
+        text.push_str("cd ../frontend && npm install && npm run dev   # http://localhost:3000\n");
+    }
+    text.push_str("```\n\n## Test\n\n```sh\ncd backend && python -m pytest\n```\n\n## API\n\n| Method | Path | |\n|---|---|---|\n");
+    for entity in p
+        .entities
+        .iter()
+        .filter(|e| ctx.exists(&format!("backend/app/routers/{}.py", e.table)))
+    {
         let t = &entity.table;
         let c = &entity.class;
         let _ = write!(
@@ -194,17 +223,20 @@ pub fn readme(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
             "| GET | /api/{t} | list {c} |\n| POST | /api/{t} | create a {c} |\n| GET | /api/{t}/{{id}} | one {c} |\n| PATCH | /api/{t}/{{id}} | change a {c} |\n| DELETE | /api/{t}/{{id}} | delete a {c} |\n"
         );
     }
-    if p.has("auth") {
+    if auth {
         text.push_str("| POST | /api/auth/register | create an account (the first is admin) |\n| POST | /api/auth/login | get a bearer token |\n");
     }
+    if ctx.exists("backend/app/routers/payments.py") {
+        text.push_str("| POST | /api/payments/webhook | Stripe's webhook (signed) |\n");
+    }
     text.push_str("\n## Configuration\n\n| Variable | Meaning |\n|---|---|\n| `DATABASE_URL` | SQLAlchemy URL of the database |\n| `CORS_ORIGINS` | comma-separated origins allowed to call the API |\n| `NEXT_PUBLIC_API_URL` | where the frontend finds the API |\n");
-    if p.has("auth") {
+    if auth {
         text.push_str("| `JWT_SECRET` | signing secret of access tokens (required) |\n| `ACCESS_TOKEN_TTL_SECONDS` | token lifetime, default 900 |\n");
     }
-    if p.has("email") {
+    if ctx.exists("backend/app/email.py") {
         text.push_str("| `SMTP_HOST`, `SMTP_PORT`, `SMTP_USER`, `SMTP_PASSWORD`, `MAIL_FROM` | outgoing mail; without `SMTP_HOST` mail stays in memory |\n");
     }
-    if p.has("payments") {
+    if ctx.exists("backend/app/payments.py") {
         text.push_str("| `STRIPE_WEBHOOK_SECRET` | verifies Stripe webhooks |\n");
     }
     let _ = write!(

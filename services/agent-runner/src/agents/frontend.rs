@@ -8,26 +8,31 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 
 use super::backend::finish;
-use super::project::{Entity, Project};
+use super::project::{Entity, Project, literal};
 use super::{AgentError, Context};
 
+/// The API's resources as TypeScript types: what a client sends (`<Entity>Input`) and what it
+/// gets back (`<Entity>`). They name no global type, so an entity called `Date`, `String` or
+/// `Omit` hides nothing they need, and field names are quoted, so `new` or `delete` are plain.
 fn types_ts(p: &Project) -> String {
-    let mut out = String::from("// The API's resources, as the backend's schemas define them.\n");
+    let mut out = String::from(
+        "// The API's resources, as the backend's schemas (backend/app/schemas.py) define them.\n",
+    );
     for entity in &p.entities {
-        let _ = writeln!(out, "\nexport interface {} {{\n  id: number;", entity.class);
+        let _ = writeln!(out, "\nexport interface {}Input {{", entity.class);
         for field in &entity.fields {
             let optional = if field.required { "" } else { "?" };
+            let nullable = if field.required { "" } else { " | null" };
             let _ = writeln!(
                 out,
-                "  {}{optional}: {};",
+                "  \"{}\"{optional}: {}{nullable};",
                 field.column,
                 field.kind.typescript()
             );
         }
-        out.push_str("  created_at: string;\n  updated_at: string;\n}\n");
         let _ = writeln!(
             out,
-            "\nexport type {c}Input = Omit<{c}, \"id\" | \"created_at\" | \"updated_at\">;",
+            "}}\n\nexport interface {c} extends {c}Input {{\n  id: number;\n  created_at: string;\n  updated_at: string;\n}}",
             c = entity.class
         );
     }
@@ -50,33 +55,26 @@ pub fn app(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
         "exclude": ["node_modules"]
     });
     let mut api = String::from(
-        "// A typed client of the backend; NEXT_PUBLIC_API_URL points at it.\nimport type * as T from \"./types\";\n\nconst BASE = process.env.NEXT_PUBLIC_API_URL ?? \"http://localhost:8000\";\n\nasync function request<R>(path: string, init: RequestInit = {}): Promise<R> {\n  const token = typeof window === \"undefined\" ? null : window.localStorage.getItem(\"token\");\n  const headers: Record<string, string> = { \"Content-Type\": \"application/json\" };\n  if (token) headers.Authorization = `Bearer ${token}`;\n  const response = await fetch(`${BASE}${path}`, { ...init, headers: { ...headers, ...(init.headers as Record<string, string>) } });\n  if (!response.ok) throw new Error(`${init.method ?? \"GET\"} ${path}: ${response.status} ${await response.text()}`);\n  return (response.status === 204 ? undefined : await response.json()) as R;\n}\n",
+        "// A typed client of the backend; NEXT_PUBLIC_API_URL points at it. One entry per entity\n// in `api`, so no entity's name can hide a name this module uses.\nimport type * as T from \"./types\";\n\nconst BASE = process.env.NEXT_PUBLIC_API_URL ?? \"http://localhost:8000\";\n\nasync function request<R>(path: string, init: RequestInit = {}): Promise<R> {\n  const token = typeof window === \"undefined\" ? null : window.localStorage.getItem(\"token\");\n  const headers: Record<string, string> = { \"Content-Type\": \"application/json\" };\n  if (token) headers.Authorization = `Bearer ${token}`;\n  const response = await fetch(`${BASE}${path}`, { ...init, headers: { ...headers, ...(init.headers as Record<string, string>) } });\n  if (!response.ok) throw new Error(`${init.method ?? \"GET\"} ${path}: ${response.status} ${await response.text()}`);\n  return (response.status === 204 ? undefined : await response.json()) as R;\n}\n",
     );
+    api.push_str("\nexport const api = {\n");
     for entity in &p.entities {
         let _ = write!(
             api,
-            "\nexport const {t} = {{\n  list: () => request<T.{c}[]>(\"/api/{t}\"),\n  get: (id: number) => request<T.{c}>(`/api/{t}/${{id}}`),\n  create: (body: T.{c}Input) => request<T.{c}>(\"/api/{t}\", {{ method: \"POST\", body: JSON.stringify(body) }}),\n  update: (id: number, body: Partial<T.{c}Input>) => request<T.{c}>(`/api/{t}/${{id}}`, {{ method: \"PATCH\", body: JSON.stringify(body) }}),\n  remove: (id: number) => request<void>(`/api/{t}/${{id}}`, {{ method: \"DELETE\" }}),\n}};\n",
+            "  {t}: {{\n    list: (params: Record<string, string> = {{}}) => request<T.{c}[]>(`/api/{t}?${{new URLSearchParams(params)}}`),\n    get: (id: number) => request<T.{c}>(`/api/{t}/${{id}}`),\n    create: (body: T.{c}Input) => request<T.{c}>(\"/api/{t}\", {{ method: \"POST\", body: JSON.stringify(body) }}),\n    update: (id: number, body: Partial<T.{c}Input>) => request<T.{c}>(`/api/{t}/${{id}}`, {{ method: \"PATCH\", body: JSON.stringify(body) }}),\n    remove: (id: number) => request<void>(`/api/{t}/${{id}}`, {{ method: \"DELETE\" }}),\n  }},\n",
             t = entity.table,
             c = entity.class
         );
     }
+    api.push_str("};\n");
     if p.has("auth") {
         api.push_str("\nexport async function login(email: string, password: string): Promise<void> {\n  const { access_token } = await request<{ access_token: string }>(\"/api/auth/login\", { method: \"POST\", body: JSON.stringify({ email, password }) });\n  window.localStorage.setItem(\"token\", access_token);\n}\n");
     }
-    let links: String = p
-        .entities
-        .iter()
-        .map(|e| format!("          <li><Link className=\"block rounded-lg border p-4 hover:bg-gray-50\" href=\"/{t}\">{c}</Link></li>\n", t = e.table, c = e.class))
-        .collect();
-    let page = format!(
-        "import Link from \"next/link\";\n\nexport default function Home() {{\n  return (\n    <main className=\"mx-auto max-w-4xl p-8\">\n      <h1 className=\"text-3xl font-bold\">{name}</h1>\n      <p className=\"mt-2 text-gray-600\">{description}</p>\n      <ul className=\"mt-8 grid grid-cols-2 gap-4\">\n{links}      </ul>\n    </main>\n  );\n}}\n",
-        name = html_text(&p.name),
-        description = html_text(&p.description)
-    );
+    let page = home_page(&p, &[]);
     let layout = format!(
-        "import \"./globals.css\";\nimport type {{ ReactNode }} from \"react\";\n\nexport const metadata = {{ title: {name:?}, description: {description:?} }};\n\nexport default function RootLayout({{ children }}: {{ children: ReactNode }}) {{\n  return (\n    <html lang=\"en\">\n      <body className=\"min-h-screen bg-white text-gray-900\">{{children}}</body>\n    </html>\n  );\n}}\n",
-        name = p.name,
-        description = p.description
+        "import \"./globals.css\";\nimport type {{ ReactNode }} from \"react\";\n\nexport const metadata = {{ title: {name}, description: {description} }};\n\nexport default function RootLayout({{ children }}: {{ children: ReactNode }}) {{\n  return (\n    <html lang=\"en\">\n      <body className=\"min-h-screen bg-white text-gray-900\">{{children}}</body>\n    </html>\n  );\n}}\n",
+        name = literal(&p.name),
+        description = literal(&p.description)
     );
     let files = vec![
         ("frontend/package.json".to_owned(), format!("{:#}\n", package)),
@@ -100,6 +98,31 @@ pub fn app(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
     )
 }
 
+/// The home page: the project's name and description, and a link to each page in `pages`
+/// (path, label). frontend_builder writes it without links; ui_generator, which writes the
+/// pages, writes it again with theirs.
+fn home_page(p: &Project, pages: &[(String, String)]) -> String {
+    let links: String = pages
+        .iter()
+        .map(|(href, label)| format!("          <li><Link className=\"block rounded-lg border p-4 hover:bg-gray-50\" href=\"{href}\">{}</Link></li>\n", html_text(label)))
+        .collect();
+    let list = if links.is_empty() {
+        String::new()
+    } else {
+        format!("      <ul className=\"mt-8 grid grid-cols-2 gap-4\">\n{links}      </ul>\n")
+    };
+    let import = if links.is_empty() {
+        ""
+    } else {
+        "import Link from \"next/link\";\n\n"
+    };
+    format!(
+        "{import}export default function Home() {{\n  return (\n    <main className=\"mx-auto max-w-4xl p-8\">\n      <h1 className=\"text-3xl font-bold\">{name}</h1>\n      <p className=\"mt-2 text-gray-600\">{description}</p>\n{list}    </main>\n  );\n}}\n",
+        name = html_text(&p.name),
+        description = html_text(&p.description)
+    )
+}
+
 /// Text safe inside JSX: braces and angle brackets would be read as code.
 fn html_text(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -109,39 +132,114 @@ fn html_text(text: &str) -> String {
         .replace('}', "&#125;")
 }
 
+/// The page of one entity: its rows, a form that creates one or edits the row chosen, and a
+/// delete button per row. Types come from `@/lib/types` as `T.<Entity>`, so an entity named
+/// like a global (`String`, `Date`) hides nothing the page uses.
 fn entity_page(entity: &Entity) -> String {
-    let columns: Vec<&str> = entity.fields.iter().map(|f| f.column.as_str()).collect();
-    let headers: String = columns
+    let headers: String = entity
+        .fields
         .iter()
-        .map(|c| format!("<th className=\"px-3 py-2 text-left\">{c}</th>"))
+        .map(|f| format!("<th className=\"px-3 py-2 text-left\">{}</th>", f.column))
         .collect();
-    let cells: String = columns
+    let cells: String = entity
+        .fields
         .iter()
-        .map(|c| format!("<td className=\"px-3 py-2\">{{String(row.{c} ?? \"\")}}</td>"))
+        .map(|f| {
+            format!(
+                "<td className=\"px-3 py-2\">{{String(row.{} ?? \"\")}}</td>",
+                f.column
+            )
+        })
         .collect();
     let inputs: String = entity
         .fields
         .iter()
         .map(|f| {
-            let kind = match f.kind.typescript() {
-                "number" => "number",
-                "boolean" => "checkbox",
-                _ => "text",
+            let c = &f.column;
+            let (kind, value, shown) = match f.kind.typescript() {
+                "number" => (
+                    "number",
+                    "event.target.value === \"\" ? null : Number(event.target.value)",
+                    format!("value={{String(form.{c} ?? \"\")}}"),
+                ),
+                "boolean" => (
+                    "checkbox",
+                    "event.target.checked",
+                    format!("checked={{Boolean(form.{c})}}"),
+                ),
+                _ => (
+                    "text",
+                    "event.target.value",
+                    format!("value={{String(form.{c} ?? \"\")}}"),
+                ),
             };
-            let value = match kind {
-                "number" => "Number(event.target.value)".to_owned(),
-                "checkbox" => "event.target.checked".to_owned(),
-                _ => "event.target.value".to_owned(),
-            };
+            let required = f.required && kind != "checkbox";
             format!(
-                "      <label className=\"block\">\n        <span className=\"text-sm text-gray-700\">{c}</span>\n        <input className=\"mt-1 w-full rounded border px-2 py-1\" type=\"{kind}\" required={{{req}}} onChange={{(event) => setForm({{ ...form, {c}: {value} }})}} />\n      </label>\n",
-                c = f.column,
-                req = f.required
+                "        <label className=\"block\">\n          <span className=\"text-sm text-gray-700\">{c}</span>\n          <input className=\"mt-1 w-full rounded border px-2 py-1\" type=\"{kind}\" required={{{required}}} {shown} onChange={{(event) => setForm({{ ...form, {c}: {value} }})}} />\n        </label>\n"
             )
         })
         .collect();
     format!(
-        "\"use client\";\n\nimport {{ useEffect, useState }} from \"react\";\nimport {{ {t} }} from \"@/lib/api\";\nimport type {{ {c}, {c}Input }} from \"@/lib/types\";\n\nexport default function {c}Page() {{\n  const [rows, setRows] = useState<{c}[]>([]);\n  const [form, setForm] = useState<Partial<{c}Input>>({{}});\n  const [error, setError] = useState<string | null>(null);\n\n  const reload = () => {t}.list().then(setRows).catch((e: Error) => setError(e.message));\n  useEffect(() => {{\n    reload();\n  }}, []);\n\n  async function submit(event: React.FormEvent) {{\n    event.preventDefault();\n    try {{\n      await {t}.create(form as {c}Input);\n      setForm({{}});\n      await reload();\n    }} catch (e) {{\n      setError((e as Error).message);\n    }}\n  }}\n\n  return (\n    <main className=\"mx-auto max-w-4xl p-8\">\n      <h1 className=\"text-2xl font-bold\">{c}</h1>\n      {{error && <p className=\"mt-4 rounded bg-red-50 p-3 text-red-700\">{{error}}</p>}}\n      <form onSubmit={{submit}} className=\"mt-6 space-y-3 rounded-lg border p-4\">\n{inputs}        <button className=\"rounded bg-blue-600 px-4 py-2 text-white\" type=\"submit\">Add</button>\n      </form>\n      <table className=\"mt-8 w-full border-collapse\">\n        <thead><tr>{headers}<th /></tr></thead>\n        <tbody>\n          {{rows.map((row) => (\n            <tr key={{row.id}} className=\"border-t\">\n              {cells}\n              <td><button className=\"text-red-600\" onClick={{() => {t}.remove(row.id).then(reload)}}>Delete</button></td>\n            </tr>\n          ))}}\n        </tbody>\n      </table>\n    </main>\n  );\n}}\n",
+        r#""use client";
+
+import {{ useEffect, useState }} from "react";
+import {{ api }} from "@/lib/api";
+import type * as T from "@/lib/types";
+
+export default function {c}Page() {{
+  const [rows, setRows] = useState<T.{c}[]>([]);
+  const [form, setForm] = useState<Partial<T.{c}Input>>({{}});
+  const [editing, setEditing] = useState<number | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  const reload = () =>
+    api.{t}
+      .list()
+      .then(setRows)
+      .catch((e: Error) => setError(e.message));
+  useEffect(() => {{
+    reload();
+  }}, []);
+
+  async function submit(event: React.FormEvent) {{
+    event.preventDefault();
+    try {{
+      if (editing === null) await api.{t}.create(form as T.{c}Input);
+      else await api.{t}.update(editing, form);
+      setForm({{}});
+      setEditing(null);
+      setError(null);
+      await reload();
+    }} catch (e) {{
+      setError((e as Error).message);
+    }}
+  }}
+
+  return (
+    <main className="mx-auto max-w-4xl p-8">
+      <h1 className="text-2xl font-bold">{c}</h1>
+      {{error && <p role="alert" className="mt-4 rounded bg-red-50 p-3 text-red-700">{{error}}</p>}}
+      <form onSubmit={{submit}} className="mt-6 space-y-3 rounded-lg border p-4">
+{inputs}        <button className="rounded bg-blue-600 px-4 py-2 text-white" type="submit">{{editing === null ? "Add" : "Save"}}</button>
+      </form>
+      <table className="mt-8 w-full border-collapse">
+        <thead><tr><th className="px-3 py-2 text-left">id</th>{headers}<th /></tr></thead>
+        <tbody>
+          {{rows.map((row) => (
+            <tr key={{row.id}} className="border-t">
+              <td className="px-3 py-2">{{row.id}}</td>{cells}
+              <td>
+                <button className="text-blue-600" onClick={{() => {{ setEditing(row.id); setForm(row); }}}}>Edit</button>{{" "}}
+                <button className="text-red-600" onClick={{() => api.{t}.remove(row.id).then(reload)}}>Delete</button>
+              </td>
+            </tr>
+          ))}}
+        </tbody>
+      </table>
+    </main>
+  );
+}}
+"#,
         t = entity.table,
         c = entity.class,
     )
@@ -149,12 +247,18 @@ fn entity_page(entity: &Entity) -> String {
 
 pub fn ui(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
     let p = Project::from_input(input)?;
-    let files: Vec<(String, String)> = p
+    let mut files: Vec<(String, String)> = p
         .entities
         .iter()
         .map(|e| (format!("frontend/app/{}/page.tsx", e.table), entity_page(e)))
         .collect();
     let pages: Vec<String> = p.entities.iter().map(|e| format!("/{}", e.table)).collect();
+    let links: Vec<(String, String)> = p
+        .entities
+        .iter()
+        .map(|e| (format!("/{}", e.table), e.class.clone()))
+        .collect();
+    files.push(("frontend/app/page.tsx".to_owned(), home_page(&p, &links)));
     finish(
         ctx,
         "ui_generator",

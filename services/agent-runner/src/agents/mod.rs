@@ -20,7 +20,7 @@ mod translation;
 
 pub use project::slug;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -75,6 +75,15 @@ pub const BUILTIN: &[&str] = &[
     "plugin_loader",
 ];
 
+/// The builders that write for what their workspace already holds (tests for the modules
+/// there, a README of the routes there), so they are given its paths ([`Context::exists`]).
+pub const READS_WORKSPACE: &[&str] = &[
+    "test_suite",
+    "integration_test",
+    "ci_generator",
+    "readme_writer",
+];
+
 /// Why an agent did not produce an output.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -126,6 +135,8 @@ pub struct LlmUsage {
 /// What a run gives its agent.
 pub struct Context {
     files: BTreeMap<String, Vec<u8>>,
+    /// The paths the workspace held before this run, for the agents in [`READS_WORKSPACE`].
+    pub existing: BTreeSet<String>,
     /// Present only when one is configured, the agent is LLM-capable and the caller allows it.
     llm: Option<Arc<LlmClient>>,
     usage: LlmUsage,
@@ -139,6 +150,7 @@ impl Context {
     pub fn new(llm: Option<Arc<LlmClient>>) -> Self {
         Self {
             files: BTreeMap::new(),
+            existing: BTreeSet::new(),
             llm,
             usage: LlmUsage::default(),
             memory: None,
@@ -152,6 +164,11 @@ impl Context {
             .map_err(|reason| AgentError::Failed(format!("cannot write {path:?}: {reason}")))?;
         self.files.insert(path.to_owned(), content.into());
         Ok(())
+    }
+
+    /// Whether the workspace holds `path`, from an earlier run or this one.
+    pub fn exists(&self, path: &str) -> bool {
+        self.files.contains_key(path) || self.existing.contains(path)
     }
 
     /// Whether this run may use the LLM.

@@ -37,28 +37,31 @@ impl FieldType {
         }
     }
 
+    /// The column type in `models.py`, which imports SQLAlchemy as `_sa` (no entity or field
+    /// name can start with `_`, so none can hide it).
     pub fn sqlalchemy(self) -> &'static str {
         match self {
-            Self::String => "String(255)",
-            Self::Text | Self::Url => "Text",
-            Self::Integer => "Integer",
-            Self::Number => "Float",
-            Self::Boolean => "Boolean",
-            Self::Date => "Date",
-            Self::Datetime => "DateTime(timezone=True)",
-            Self::Email => "String(320)",
-            Self::Reference => "ID",
+            Self::String => "_sa.String(255)",
+            Self::Text | Self::Url => "_sa.Text",
+            Self::Integer => "_sa.Integer",
+            Self::Number => "_sa.Float",
+            Self::Boolean => "_sa.Boolean",
+            Self::Date => "_sa.Date",
+            Self::Datetime => "_sa.DateTime(timezone=True)",
+            Self::Email => "_sa.String(320)",
+            Self::Reference => "_ID",
         }
     }
 
+    /// The Python annotation, with `datetime` imported as `_dt`.
     pub fn python(self) -> &'static str {
         match self {
             Self::String | Self::Text | Self::Email | Self::Url => "str",
             Self::Integer | Self::Reference => "int",
             Self::Number => "float",
             Self::Boolean => "bool",
-            Self::Date => "date",
-            Self::Datetime => "datetime",
+            Self::Date => "_dt.date",
+            Self::Datetime => "_dt.datetime",
         }
     }
 
@@ -179,17 +182,24 @@ pub const FEATURES: &[&str] = &["auth", "roles", "email", "payments", "markdown"
 /// Field names the generated tables already have.
 const GENERATED_COLUMNS: &[&str] = &["id", "created_at", "updated_at"];
 
-/// Names the generated Python cannot use: an entity's name becomes a class, and its snake form
-/// part of function names and dictionary keys; a field's name becomes an attribute and a keyword
-/// argument. `type` is not a keyword but a field of that name would shadow the builtin in the
-/// generated model and schema classes. SQL keywords (`order`, `group`, `user`) are not here:
-/// `schema.sql` quotes every identifier and SQLAlchemy quotes the ones it needs to.
-const PYTHON_RESERVED: &[&str] = &[
+/// Field names the generated Python cannot use. A field becomes an attribute of a SQLAlchemy
+/// model and of Pydantic schemas, and a key of dictionary literals: Python keywords cannot be
+/// attributes, `metadata` and `registry` belong to SQLAlchemy's declarative classes, and a field
+/// named like a type the schemas annotate with (`int`, `str`, ...) would hide that type from the
+/// fields after it. Everything else the generated modules use is imported under a `_` alias,
+/// which no field or entity name can start with, and every SQL identifier is quoted, so SQL,
+/// TypeScript and JavaScript keywords (`order`, `group`, `user`, `delete`, `type`) are plain
+/// names. `catalog/chains/fullstack-app.json` refuses the same names at submission.
+pub const RESERVED_FIELDS: &[&str] = &[
     "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
     "else", "except", "false", "finally", "for", "from", "global", "if", "import", "in", "is",
     "lambda", "none", "nonlocal", "not", "or", "pass", "raise", "return", "true", "try", "while",
-    "with", "yield", "type",
+    "with", "yield", "int", "str", "float", "bool", "metadata", "registry",
 ];
+
+/// What the generated TypeScript and Pydantic names append to an entity's class name; an entity
+/// named like another plus one of these would collide with it.
+const CLASS_SUFFIXES: &[&str] = &["Input", "Create", "Update", "Read"];
 
 pub fn snake(name: &str) -> String {
     let mut out = String::new();
@@ -222,6 +232,25 @@ pub fn plural(word: &str) -> String {
     }
 }
 
+/// `text` as a Python (and JavaScript) string literal: JSON's escapes are valid in both.
+pub fn literal(text: &str) -> String {
+    serde_json::to_string(text).expect("a string serialises")
+}
+
+/// `text` fit for a comment or a docstring: no quotes, backslashes or line breaks that could
+/// end one early.
+pub fn comment_text(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '"' | '\\' | '`' | '*') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Words of `text` joined with `-`, lowercase.
 pub fn slug(text: &str) -> String {
     text.split(|c: char| !c.is_ascii_alphanumeric())
@@ -229,6 +258,45 @@ pub fn slug(text: &str) -> String {
         .map(str::to_lowercase)
         .collect::<Vec<_>>()
         .join("-")
+}
+
+/// A circle of required references between entities (as table names), if there is one: a
+/// depth-first walk that visits each entity once.
+fn required_cycle(entities: &[Entity]) -> Option<Vec<String>> {
+    fn walk<'a>(
+        entities: &'a [Entity],
+        here: &'a str,
+        path: &mut Vec<&'a str>,
+        done: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        if let Some(from) = path.iter().position(|t| *t == here) {
+            let mut cycle: Vec<String> = path[from..].iter().map(|t| (*t).to_owned()).collect();
+            cycle.push(here.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(&here) {
+            return None;
+        }
+        path.push(here);
+        let entity = entities.iter().find(|e| e.table == here)?;
+        for target in entity
+            .fields
+            .iter()
+            .filter(|f| f.required)
+            .filter_map(|f| f.references.as_deref())
+        {
+            if let Some(cycle) = walk(entities, target, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.push(here);
+        None
+    }
+    let mut done = Vec::new();
+    entities
+        .iter()
+        .find_map(|start| walk(entities, &start.table, &mut Vec::new(), &mut done))
 }
 
 impl Project {
@@ -250,10 +318,20 @@ impl Project {
             return invalid("the roles feature needs the auth feature".to_owned());
         }
         let classes: Vec<&str> = raw.entities.iter().map(|e| e.name.as_str()).collect();
-        let mut entities = Vec::new();
+        let mut entities: Vec<Entity> = Vec::new();
         for (i, entity) in raw.entities.iter().enumerate() {
             if classes[..i].contains(&entity.name.as_str()) {
                 return invalid(format!("entity {} is defined twice", entity.name));
+            }
+            if let Some(other) = classes.iter().find(|other| {
+                CLASS_SUFFIXES
+                    .iter()
+                    .any(|suffix| entity.name == format!("{other}{suffix}"))
+            }) {
+                return invalid(format!(
+                    "entity name {} collides with the names generated for entity {other}",
+                    entity.name
+                ));
             }
             let singular = snake(&entity.name);
             if singular == "user" && features.iter().any(|f| f == "auth") {
@@ -263,10 +341,18 @@ impl Project {
                     entity.name
                 ));
             }
-            if PYTHON_RESERVED.contains(&singular.as_str()) {
+            let table = plural(&singular);
+            if table == "payments" && features.iter().any(|f| f == "payments") {
                 return invalid(format!(
-                    "entity name {} is reserved: the generated Python cannot use {singular:?}",
+                    "entity name {} is reserved: the payments feature generates the payments \
+                     routes; rename the entity or leave out payments",
                     entity.name
+                ));
+            }
+            if let Some(other) = entities.iter().find(|e| e.table == table) {
+                return invalid(format!(
+                    "entities {} and {} would both be the table {table}",
+                    other.class, entity.name
                 ));
             }
             let mut fields: Vec<Field> = Vec::new();
@@ -277,9 +363,21 @@ impl Project {
                         entity.name, field.name
                     ));
                 }
-                if PYTHON_RESERVED.contains(&field.name.as_str()) {
+                if RESERVED_FIELDS.contains(&field.name.as_str())
+                    || field.name.starts_with("model_")
+                {
                     return invalid(format!(
                         "{}.{} is reserved: the generated Python cannot use it as an attribute",
+                        entity.name, field.name
+                    ));
+                }
+                if field.kind == FieldType::Reference
+                    && field.required
+                    && field.entity.as_deref() == Some(entity.name.as_str())
+                {
+                    return invalid(format!(
+                        "{}.{} is a required reference to its own entity: no first row could \
+                         ever be created; make it optional",
                         entity.name, field.name
                     ));
                 }
@@ -313,10 +411,17 @@ impl Project {
             }
             entities.push(Entity {
                 class: entity.name.clone(),
-                table: plural(&singular),
+                table,
                 singular,
                 fields,
             });
+        }
+        if let Some(cycle) = required_cycle(&entities) {
+            return invalid(format!(
+                "the required references {} go round in a circle: no first row could ever be \
+                 created; make one of them optional",
+                cycle.join(" -> ")
+            ));
         }
         Ok(Self {
             description: raw
@@ -366,12 +471,36 @@ mod tests {
     }
 
     #[test]
+    fn keyword_entities_optional_self_references_and_optional_cycles_are_fine() {
+        let project = Project::from_input(&json!({
+            "project_name": "x",
+            "entities": [
+                {"name": "Class", "fields": [
+                    {"name": "parent", "type": "reference", "entity": "Class"},
+                    {"name": "order", "type": "reference", "entity": "Order", "required": true}
+                ]},
+                {"name": "Order", "fields": [{"name": "type", "type": "reference", "entity": "Class"}]}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(project.entities[0].table, "classes");
+        assert_eq!(project.entities[1].fields[0].column, "type_id");
+    }
+
+    #[test]
     fn names_that_would_break_the_generated_code_are_refused() {
         for input in [
             json!({"project_name": "x", "entities": [{"name": "A", "fields": [{"name": "class", "type": "string"}]}]}),
             json!({"project_name": "x", "entities": [{"name": "A", "fields": [{"name": "b", "type": "reference", "entity": "Nope"}]}]}),
             json!({"project_name": "x", "entities": [{"name": "User", "fields": []}], "features": ["auth"]}),
             json!({"project_name": "x", "entities": [], "features": ["roles"]}),
+            json!({"project_name": "x", "entities": [{"name": "A", "fields": [{"name": "parent", "type": "reference", "entity": "A", "required": true}]}]}),
+            json!({"project_name": "x", "entities": [
+                {"name": "A", "fields": [{"name": "b", "type": "reference", "entity": "B", "required": true}]},
+                {"name": "B", "fields": [{"name": "a", "type": "reference", "entity": "A", "required": true}]}
+            ]}),
+            json!({"project_name": "x", "entities": [{"name": "Task", "fields": []}, {"name": "TaskInput", "fields": []}]}),
+            json!({"project_name": "x", "entities": [{"name": "A", "fields": [{"name": "model_x", "type": "string"}]}]}),
         ] {
             assert!(
                 matches!(

@@ -5,6 +5,7 @@
 mod definitions;
 mod durability;
 mod fake_agents;
+mod fullstack;
 mod limits;
 mod outages;
 mod quotas;

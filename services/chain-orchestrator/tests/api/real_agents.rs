@@ -15,13 +15,15 @@ use tonic::transport::Channel;
 
 use crate::{json, retry_until_keys_loaded, step};
 
-struct RealStack {
+pub struct RealStack {
     infra: sankalpa_kit::config::Infra,
     objects: PathBuf,
-    chains: ChainServiceClient<Channel>,
+    pub chains: ChainServiceClient<Channel>,
     /// None when the orchestrator was pointed at a memory that is not there.
     memory: Option<MemoryServiceClient<Channel>>,
-    token: String,
+    pub token: String,
+    /// Where agent-runner answers (for the artifacts of runs).
+    pub runner_url: String,
     _services: Vec<Running>,
 }
 
@@ -33,7 +35,7 @@ impl Drop for RealStack {
 
 /// auth, agent-runner, memory (unless `memory_url` names another) and the orchestrator, and a
 /// signed-in admin of a new tenant.
-async fn start(pool: PgPool, memory_url: Option<&str>) -> RealStack {
+pub async fn start(pool: PgPool, memory_url: Option<&str>) -> RealStack {
     let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
     let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
         .await
@@ -103,6 +105,7 @@ async fn start(pool: PgPool, memory_url: Option<&str>) -> RealStack {
         .into_inner()
         .access_token;
     let chains = crate::connect(&orchestrator).await;
+    let runner_url = runner.grpc_url();
     services.extend([auth, runner, orchestrator]);
     RealStack {
         infra,
@@ -110,12 +113,13 @@ async fn start(pool: PgPool, memory_url: Option<&str>) -> RealStack {
         chains,
         memory,
         token,
+        runner_url,
         _services: services,
     }
 }
 
 impl RealStack {
-    async fn execute(
+    pub async fn execute(
         &mut self,
         target: pb::execute_chain_request::Target,
         input: serde_json::Value,
@@ -251,4 +255,31 @@ async fn a_memory_outage_leaves_a_warning_and_the_run_completes(pool: PgPool) {
         assert!(step.warning.contains("not saved to memory"), "{step:#?}");
         assert_eq!(json(&step.output_json)["message"], "Hello, Ada!");
     }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_skipped_step_with_on_skip_continue_lets_its_dependants_run(pool: PgPool) {
+    let mut stack = start(pool, None).await;
+    let definition = json!({
+        "name": "optional-steps",
+        "steps": [
+            {"id": "optional", "agent": "hello_world", "when": "input.extra", "on_skip": "continue"},
+            {"id": "after_optional", "agent": "hello_world", "needs": ["optional"]},
+            {"id": "branch", "agent": "hello_world", "when": "input.extra"},
+            {"id": "after_branch", "agent": "hello_world", "needs": ["branch"]}
+        ]
+    });
+    let run = stack
+        .execute(
+            pb::execute_chain_request::Target::DefinitionJson(definition.to_string()),
+            json!({"name": "Ada"}),
+            None,
+        )
+        .await;
+    completed(&run);
+    let status = |id: &str| step(&run, id).status;
+    assert_eq!(status("optional"), pb::StepStatus::Skipped as i32);
+    assert_eq!(status("after_optional"), pb::StepStatus::Completed as i32);
+    assert_eq!(status("branch"), pb::StepStatus::Skipped as i32);
+    assert_eq!(status("after_branch"), pb::StepStatus::Skipped as i32);
 }

@@ -4,8 +4,10 @@
 //! format checkers that no agent needs and costs minutes of build on a 2-core machine; the
 //! catalog and custom agents describe plain JSON documents, so this module enforces the
 //! keywords such documents use: `type`, `properties`, `required`, `additionalProperties`,
-//! `items`, `enum`, `const`, `anyOf`, `minimum`, `maximum`, `minLength`, `maxLength`,
-//! `minItems`, `maxItems`, `pattern`. Annotations (`title`, `description`, `default`,
+//! `items`, `contains`, `enum`, `const`, `anyOf`, `allOf`, `not`, `if`/`then`/`else`, `minimum`, `maximum`,
+//! `minLength`, `maxLength`, `minItems`, `maxItems`, `pattern`. A value refused by `not` is
+//! reported as "must not be <value>", followed by the `not` schema's `description` when it has
+//! one, so a schema can say why (`"is a Python keyword"`). Annotations (`title`, `description`, `default`,
 //! `examples`, `format`, `$schema`, `$id`, `$comment`) are accepted and not enforced. Any other
 //! keyword makes the schema invalid rather than silently unenforced, so a definition never
 //! promises a check that does not happen.
@@ -24,8 +26,8 @@
 //! steps: a document failing in every one of 100,000 items, or quoting a large enum in each
 //! failure, costs no more than one failing twenty times.
 
+use crate::limits::truncate;
 use regex::{Regex, RegexBuilder};
-use sankalpa_kit::limits::truncate;
 use serde_json::Value;
 
 /// The most violations collected for one document (or one schema); past them checking stops.
@@ -35,7 +37,7 @@ pub const MAX_VIOLATION_MESSAGE_BYTES: usize = 160;
 /// The longest violation path kept, in bytes; a longer one is cut and ends in `...`.
 pub const MAX_VIOLATION_PATH_BYTES: usize = 128;
 /// How deep schemas may nest in a schema (through `properties`, `items`,
-/// `additionalProperties` and `anyOf`).
+/// `additionalProperties`, `contains`, `anyOf`, `allOf`, `not` and `if`/`then`/`else`).
 pub const MAX_SCHEMA_DEPTH: usize = 16;
 /// The most values an `enum` may list.
 pub const MAX_ENUM_VALUES: usize = 256;
@@ -167,9 +169,20 @@ struct Node {
     required: Vec<String>,
     additional: Additional,
     items: Option<Box<Node>>,
+    /// An array must hold at least one item that holds against it.
+    contains: Option<Box<Node>>,
     allowed: Option<Vec<Value>>,
     constant: Option<Value>,
     any_of: Vec<Node>,
+    all_of: Vec<Node>,
+    not: Option<Box<Node>>,
+    /// `if`, `then`, `else`: when a value holds against the first, it must hold against the
+    /// second, otherwise against the third.
+    condition: Option<Box<Node>>,
+    then: Option<Box<Node>>,
+    otherwise: Option<Box<Node>>,
+    /// Said after "must not be <value>" when this schema is a `not`'s.
+    description: Option<String>,
     minimum: Option<f64>,
     maximum: Option<f64>,
     min_length: Option<usize>,
@@ -188,14 +201,7 @@ struct Pattern {
 }
 
 const ANNOTATIONS: &[&str] = &[
-    "title",
-    "description",
-    "default",
-    "examples",
-    "format",
-    "$schema",
-    "$id",
-    "$comment",
+    "title", "default", "examples", "format", "$schema", "$id", "$comment",
 ];
 
 /// A compiled schema and the JSON it came from.
@@ -326,6 +332,7 @@ impl Compiler {
                     }
                 }
                 "items" => node.items = Some(Box::new(self.node(value, &here, depth + 1))),
+                "contains" => node.contains = Some(Box::new(self.node(value, &here, depth + 1))),
                 "enum" => match value.as_array() {
                     Some(values) if values.len() > MAX_ENUM_VALUES => self.problem(
                         &here,
@@ -338,13 +345,23 @@ impl Compiler {
                     _ => self.problem(&here, "must be a non-empty array"),
                 },
                 "const" => node.constant = Some(value.clone()),
-                "anyOf" => match value.as_array() {
+                "description" => node.description = value.as_str().map(str::to_owned),
+                "not" => node.not = Some(Box::new(self.node(value, &here, depth + 1))),
+                "if" => node.condition = Some(Box::new(self.node(value, &here, depth + 1))),
+                "then" => node.then = Some(Box::new(self.node(value, &here, depth + 1))),
+                "else" => node.otherwise = Some(Box::new(self.node(value, &here, depth + 1))),
+                "anyOf" | "allOf" => match value.as_array() {
                     Some(schemas) if !schemas.is_empty() => {
-                        node.any_of = schemas
+                        let nodes = schemas
                             .iter()
                             .enumerate()
                             .map(|(i, s)| self.node(s, &format!("{here}[{i}]"), depth + 1))
                             .collect();
+                        if keyword == "anyOf" {
+                            node.any_of = nodes;
+                        } else {
+                            node.all_of = nodes;
+                        }
                     }
                     _ => self.problem(&here, "must be a non-empty array of schemas"),
                 },
@@ -576,6 +593,13 @@ fn one_of(allowed: &[Value]) -> String {
     message
 }
 
+/// Whether `value` holds against `node`, which its first violation settles.
+fn holds(node: &Node, value: &Value, at: &Path<'_>, budget: &mut Budget) -> bool {
+    let mut scratch = Found::quiet();
+    validate_node(node, value, at, &mut scratch, budget);
+    scratch.count == 0
+}
+
 fn validate_node(
     node: &Node,
     value: &Value,
@@ -604,14 +628,38 @@ fn validate_node(
         found.push(at, format!("must be {expected}"));
     }
     if !node.any_of.is_empty()
-        && !node.any_of.iter().any(|option| {
-            // Whether the option holds, which its first violation settles.
-            let mut scratch = Found::quiet();
-            validate_node(option, value, at, &mut scratch, budget);
-            scratch.count == 0
-        })
+        && !node
+            .any_of
+            .iter()
+            .any(|option| holds(option, value, at, budget))
     {
         found.push(at, "matches none of the allowed forms");
+    }
+    for part in &node.all_of {
+        validate_node(part, value, at, found, budget);
+    }
+    if let Some(forbidden) = &node.not
+        && holds(forbidden, value, at, budget)
+    {
+        let mut message = format!(
+            "must not be {}",
+            crate::bounded_json::text(value, MAX_VIOLATION_MESSAGE_BYTES)
+        );
+        if let Some(why) = &forbidden.description {
+            message.push_str(": ");
+            message.push_str(why);
+        }
+        found.push(at, message);
+    }
+    if let Some(condition) = &node.condition {
+        let branch = if holds(condition, value, at, budget) {
+            &node.then
+        } else {
+            &node.otherwise
+        };
+        if let Some(branch) = branch {
+            validate_node(branch, value, at, found, budget);
+        }
     }
     match value {
         Value::Object(map) => {
@@ -647,6 +695,21 @@ fn validate_node(
                 && items.len() > max
             {
                 found.push(at, format!("must have at most {max} items"));
+            }
+            if let Some(wanted) = &node.contains
+                && !items
+                    .iter()
+                    .enumerate()
+                    .any(|(i, item)| holds(wanted, item, &Path::Item(at, i), budget))
+            {
+                let message = match &wanted.constant {
+                    Some(constant) => format!(
+                        "must contain {}",
+                        crate::bounded_json::text(constant, MAX_VIOLATION_MESSAGE_BYTES)
+                    ),
+                    None => "must contain an item of the form its `contains` gives".to_owned(),
+                };
+                found.push(at, message);
             }
             if let Some(schema) = &node.items {
                 for (i, item) in items.iter().enumerate() {
@@ -719,6 +782,61 @@ mod tests {
 
     fn schema(source: Value) -> Schema {
         Schema::compile(&source, "schema").expect("a valid schema")
+    }
+
+    #[test]
+    fn not_and_if_then_else_name_the_field_and_say_why() {
+        let schema = schema(json!({
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "not": {"enum": ["class", "from"], "description": "is a Python keyword"}},
+                "type": {"enum": ["string", "reference"]}
+            },
+            "if": {"properties": {"type": {"const": "reference"}}},
+            "then": {"required": ["entity"]},
+            "else": {"not": {"required": ["entity"]}}
+        }));
+        assert!(
+            schema
+                .validate(&json!({"name": "title", "type": "string"}), "input")
+                .is_empty()
+        );
+        let found = schema.validate(&json!({"name": "class", "type": "reference"}), "input");
+        let found: Vec<(String, String)> = found.into_iter().map(|v| (v.path, v.message)).collect();
+        assert_eq!(
+            found,
+            [
+                ("input.entity".to_owned(), "is required".to_owned()),
+                (
+                    "input.name".to_owned(),
+                    "must not be \"class\": is a Python keyword".to_owned()
+                ),
+            ]
+        );
+        let found = schema.validate(&json!({"type": "string", "entity": "A"}), "input");
+        assert_eq!(found.len(), 1);
+        assert!(found[0].message.starts_with("must not be {"), "{found:?}");
+
+        let roles_need_auth = self::schema(json!({
+            "if": {"properties": {"features": {"contains": {"const": "roles"}}}},
+            "then": {"properties": {"features": {"contains": {"const": "auth"}}}}
+        }));
+        assert!(
+            roles_need_auth
+                .validate(&json!({"features": ["auth", "roles"]}), "input")
+                .is_empty()
+        );
+        assert!(
+            roles_need_auth
+                .validate(&json!({"features": []}), "input")
+                .is_empty()
+        );
+        let found = roles_need_auth.validate(&json!({"features": ["roles"]}), "input");
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (found[0].path.as_str(), found[0].message.as_str()),
+            ("input.features", "must contain \"auth\"")
+        );
     }
 
     #[test]
