@@ -159,7 +159,7 @@ fn entity_page(entity: &Entity) -> String {
             let (kind, value, shown) = match f.kind.typescript() {
                 "number" => (
                     "number",
-                    "event.target.value === \"\" ? null : Number(event.target.value)",
+                    "event.target.value === \"\" ? undefined : Number(event.target.value)",
                     format!("value={{String(form.{c} ?? \"\")}}"),
                 ),
                 "boolean" => (

@@ -26,7 +26,7 @@ use crate::real_agents::{RealStack, start};
 use crate::{json, retry_until_keys_loaded};
 
 /// Every how many cases the backend is also served by uvicorn against PostgreSQL and driven
-/// over HTTP (each costs a server start).
+/// over HTTP, and the frontend type-checked by `tsc --noEmit` (each costs seconds).
 const HTTP_EVERY: usize = 4;
 
 const FEATURES: &[&str] = &["auth", "roles", "email", "payments", "markdown"];
@@ -300,6 +300,8 @@ struct Checked {
     tests: usize,
     /// Entities that went round over HTTP against PostgreSQL.
     round_trips: usize,
+    /// Whether `tsc --noEmit` passed over the frontend.
+    type_checked: bool,
 }
 
 /// Checks one completed run's project; panics saying what is wrong.
@@ -309,7 +311,7 @@ async fn check_project(
     python: Option<&Path>,
     run: &pb::ChainRun,
     input: &Value,
-    over_http: bool,
+    thorough: bool,
 ) -> Checked {
     let tables: Vec<String> =
         serde_json::from_value(json(&crate::step(run, "schema").output_json)["tables"].clone())
@@ -348,6 +350,7 @@ async fn check_project(
         return Checked {
             tests: 0,
             round_trips: 0,
+            type_checked: false,
         };
     };
     let (compiled, report) = run_python(python, &folder, &["-m", "compileall", "-q", "backend"]);
@@ -401,7 +404,8 @@ async fn check_project(
         report.contains(&format!("{} passed", ids.len())),
         "every collected test passes, none skipped:\n{report}"
     );
-    let round_trips = if over_http {
+    let type_checked = thorough && type_check(&folder);
+    let round_trips = if thorough {
         round_trip_over_http(
             pool,
             python,
@@ -417,6 +421,7 @@ async fn check_project(
     Checked {
         tests: ids.len(),
         round_trips,
+        type_checked,
     }
 }
 
@@ -538,6 +543,56 @@ async fn round_trip_over_http(
     entities
 }
 
+/// The generated frontend's dependencies, installed once (per version of its package.json) into
+/// `~/.cache/sankalpa-next` with npm, and offline from then on; `None` (said) without npm, which
+/// fails the test under CI.
+fn frontend_modules(package_json: &Path) -> Option<PathBuf> {
+    let cache =
+        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/sankalpa-next");
+    let wanted = std::fs::read(package_json).unwrap();
+    let installed = std::fs::read(cache.join("package.json")).ok();
+    if installed.as_deref() != Some(wanted.as_slice()) || !cache.join("node_modules").exists() {
+        std::fs::create_dir_all(&cache).unwrap();
+        std::fs::write(cache.join("package.json"), &wanted).unwrap();
+        let npm = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&cache)
+            .output();
+        if !npm.as_ref().is_ok_and(|out| out.status.success()) {
+            let _ = std::fs::remove_file(cache.join("package.json"));
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "npm could not install the generated frontend's dependencies: {npm:?}"
+            );
+            println!(
+                "SKIPPED tsc --noEmit of the generated frontend: npm install failed or is missing"
+            );
+            return None;
+        }
+    }
+    Some(cache.join("node_modules"))
+}
+
+/// `tsc --noEmit` over the generated frontend, on the cached dependencies.
+fn type_check(folder: &Path) -> bool {
+    let frontend = folder.join("frontend");
+    let Some(modules) = frontend_modules(&frontend.join("package.json")) else {
+        return false;
+    };
+    std::os::unix::fs::symlink(&modules, frontend.join("node_modules")).unwrap();
+    let out = Command::new("node")
+        .args(["node_modules/typescript/bin/tsc", "--noEmit", "-p", "."])
+        .current_dir(&frontend)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "the generated frontend does not type-check:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    true
+}
+
 fn env_number(name: &str) -> Option<u64> {
     std::env::var(name)
         .ok()
@@ -557,7 +612,8 @@ async fn the_fullstack_template_yields_a_working_project_for_any_input_it_accept
     let cases = env_number("SANKALPA_FULLSTACK_CASES").unwrap_or(32) as usize;
     println!("fullstack property test: seed {seed} (SANKALPA_FULLSTACK_SEED={seed} replays it)");
     let mut draw = Draw(seed);
-    let (mut projects, mut refusals, mut tests, mut round_trips) = (0, 0, 0, 0);
+    let (mut projects, mut refusals, mut tests, mut round_trips, mut type_checked) =
+        (0, 0, 0, 0, 0);
     for case in 0..cases {
         let entities = 1 + draw.below(6);
         let input = generate(&mut draw, case, entities, case % 32);
@@ -596,6 +652,7 @@ async fn the_fullstack_template_yields_a_working_project_for_any_input_it_accept
             Ok(result) => {
                 tests += result.tests;
                 round_trips += result.round_trips;
+                type_checked += usize::from(result.type_checked);
             }
             Err(panic) => {
                 println!("case {case} (seed {seed}) failed; its input: {input}");
@@ -606,7 +663,8 @@ async fn the_fullstack_template_yields_a_working_project_for_any_input_it_accept
     }
     println!(
         "fullstack property test: {projects} projects ({tests} generated tests passed, \
-         {round_trips} entities round-tripped over HTTP), {refusals} inputs refused"
+         {round_trips} entities round-tripped over HTTP, {type_checked} frontends type-checked), \
+         {refusals} inputs refused"
     );
     assert!(projects + refusals == cases && projects > 0);
 }
