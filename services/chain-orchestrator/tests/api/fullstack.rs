@@ -2,7 +2,8 @@
 //! agent-runner: an input its schema refuses answers INVALID_ARGUMENT naming the fields, and
 //! stores nothing; any input it accepts yields a project whose Python compiles, whose generated
 //! pytest suite passes with tests for every entity and every feature asked for, and whose SQL
-//! PostgreSQL takes.
+//! PostgreSQL takes; every fourth one is also served by uvicorn against PostgreSQL and driven
+//! over HTTP, its frontend type-checked by `tsc --noEmit`, and the first built by `next build`.
 //!
 //! The property test draws its inputs from a seed: `SANKALPA_FULLSTACK_SEED` replays one (each
 //! run prints the seed it used), `SANKALPA_FULLSTACK_CASES` sets how many (32 by default, one
@@ -312,6 +313,7 @@ async fn check_project(
     run: &pb::ChainRun,
     input: &Value,
     thorough: bool,
+    build: bool,
 ) -> Checked {
     let tables: Vec<String> =
         serde_json::from_value(json(&crate::step(run, "schema").output_json)["tables"].clone())
@@ -404,7 +406,7 @@ async fn check_project(
         report.contains(&format!("{} passed", ids.len())),
         "every collected test passes, none skipped:\n{report}"
     );
-    let type_checked = thorough && type_check(&folder);
+    let type_checked = thorough && type_check(&folder, build);
     let round_trips = if thorough {
         round_trip_over_http(
             pool,
@@ -573,8 +575,9 @@ fn frontend_modules(package_json: &Path) -> Option<PathBuf> {
     Some(cache.join("node_modules"))
 }
 
-/// `tsc --noEmit` over the generated frontend, on the cached dependencies.
-fn type_check(folder: &Path) -> bool {
+/// `tsc --noEmit` over the generated frontend, on the cached dependencies, and `next build`
+/// when `build` is set.
+fn type_check(folder: &Path, build: bool) -> bool {
     let frontend = folder.join("frontend");
     let Some(modules) = frontend_modules(&frontend.join("package.json")) else {
         return false;
@@ -590,6 +593,20 @@ fn type_check(folder: &Path) -> bool {
         "the generated frontend does not type-check:\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    if build {
+        let out = Command::new("node")
+            .args(["node_modules/next/dist/bin/next", "build"])
+            .current_dir(&frontend)
+            .env("NEXT_TELEMETRY_DISABLED", "1")
+            .output()
+            .expect("node runs");
+        assert!(
+            out.status.success(),
+            "next build fails:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     true
 }
 
@@ -645,6 +662,7 @@ async fn the_fullstack_template_yields_a_working_project_for_any_input_it_accept
             &run,
             &input,
             case % HTTP_EVERY == 0,
+            projects == 0,
         ))
         .catch_unwind()
         .await;
@@ -663,7 +681,8 @@ async fn the_fullstack_template_yields_a_working_project_for_any_input_it_accept
     }
     println!(
         "fullstack property test: {projects} projects ({tests} generated tests passed, \
-         {round_trips} entities round-tripped over HTTP, {type_checked} frontends type-checked), \
+         {round_trips} entities round-tripped over HTTP, {type_checked} frontends type-checked, the first also built by \
+         `next build`), \
          {refusals} inputs refused"
     );
     assert!(projects + refusals == cases && projects > 0);
