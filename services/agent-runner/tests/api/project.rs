@@ -439,3 +439,31 @@ async fn the_test_builders_test_only_what_the_workspace_holds(pool: sqlx::PgPool
     // payments test without their routers.
     assert_eq!(output["tests"], 7);
 }
+
+/// A builder called on its own refuses what the fullstack-app template refuses, naming the field.
+#[sqlx::test(migrations = false)]
+async fn a_builder_refuses_a_reference_without_entity_and_a_keyword_field_naming_them(
+    pool: sqlx::PgPool,
+) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    for (field, named) in [
+        (
+            json!({"name": "owner", "type": "reference"}),
+            "input.entities[0].fields[0].entity",
+        ),
+        (
+            json!({"name": "import", "type": "string"}),
+            "input.entities[0].fields[0].name",
+        ),
+    ] {
+        let input =
+            json!({"project_name": "Shop", "entities": [{"name": "Item", "fields": [field]}]});
+        let status = app
+            .execute(&ada.token, "db_schema", input)
+            .await
+            .expect_err("the input is refused");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(crate::violated_fields(&status), [named]);
+    }
+}
