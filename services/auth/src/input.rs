@@ -7,11 +7,12 @@ use crate::error::{AuthError, Result};
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 200;
 
-/// A trimmed, lower-cased email address.
+/// A trimmed, lower-cased email address, without whitespace or control characters inside
+/// (Postgres text cannot hold NUL).
 pub fn email(raw: &str) -> Result<String> {
     let email = raw.trim().to_lowercase();
     let valid = email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && domain.contains('.') && !domain.contains('@')
         });
@@ -77,6 +78,7 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
+        assert!(email("a\u{0}b@example.com").is_err());
         assert_eq!(email("  Ada@Example.COM ").unwrap(), "ada@example.com");
         for bad in [
             "",

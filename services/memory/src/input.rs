@@ -175,6 +175,10 @@ pub fn label(raw: &str) -> Result<String> {
             format!("must be at most {MAX_LABEL_CHARS} characters"),
         ));
     }
+    // Postgres text cannot hold NUL.
+    if label.contains('\0') {
+        return Err(MemoryError::invalid("label", "must not contain NUL"));
+    }
     Ok(label.to_owned())
 }
 
@@ -231,6 +235,13 @@ mod tests {
             );
         }
         assert!(session_id("session_id", &"a".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn labels_are_short_text_without_nul() {
+        assert_eq!(label("  before migration ").unwrap(), "before migration");
+        assert!(label("a\0b").is_err());
+        assert!(label(&"x".repeat(MAX_LABEL_CHARS + 1)).is_err());
     }
 
     #[test]
