@@ -135,6 +135,18 @@ pub struct AgentList {
     pub next_page_token: Option<String>,
 }
 
+/// The paging of agent-runner's lists, as the document states it (read as [`Page`]).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AgentsPage {
+    /// The service default (50) when absent or 0; a larger page than 200 is cut to 200.
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
+    pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page: an offset.
+    #[param(pattern = r"^(\+?[0-9]{1,19})?$")]
+    pub page_token: Option<String>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
@@ -146,8 +158,10 @@ pub struct ListQuery {
     /// `builtin` or `custom`; both when absent.
     pub origin: Option<AgentOriginFilter>,
     /// The service default (50) when absent or 0; a larger page than 200 is cut to 200.
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page.
+    /// `next_page_token` of the previous page: an offset.
+    #[param(pattern = r"^(\+?[0-9]{1,19})?$")]
     pub page_token: Option<String>,
 }
 
@@ -171,6 +185,7 @@ pub struct ExecuteAgent {
     /// How long the agent may run, in milliseconds: at most `SANKALPA_AGENTS_MAX_DEADLINE_MS`
     /// (900,000 by default, the maximum stated here); 60,000 when absent or 0.
     #[schema(maximum = 900000)]
+    #[serde(default, deserialize_with = "crate::json::whole")]
     pub deadline_ms: Option<u64>,
     /// `off`: deterministic behaviour only; `preferred`: the LLM when one is configured. The
     /// agent's default when absent.
@@ -373,7 +388,7 @@ pub async fn list(
     get,
     path = "/api/agents/enhanced",
     tag = "agents",
-    params(Page),
+    params(AgentsPage),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "One page of the enhanced agents", body = AgentList),
@@ -576,7 +591,7 @@ pub async fn delete_custom(
     post,
     path = "/api/agents/custom/validate",
     tag = "agents",
-    request_body(content = Object, description = "The definition document"),
+    request_body(content = serde_json::Value, description = "The definition document; anything that is not a valid one is answered with its violations"),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Whether it is valid, and each problem", body = AgentValidation),

@@ -119,7 +119,10 @@ pub struct ListQuery {
     /// At most 200; the service default (50) when absent or 0.
     #[param(maximum = 200)]
     pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page.
+    /// `next_page_token` of the previous page: the id (a UUID) the page before ended with.
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub page_token: Option<String>,
 }
 
@@ -157,6 +160,7 @@ pub struct UpdateChain {
     pub description: Option<String>,
     /// Only if the chain's latest version is still this one; 409 otherwise.
     #[schema(minimum = 1, maximum = 2147483647)]
+    #[serde(default, deserialize_with = "crate::json::whole")]
     pub expected_version: Option<u32>,
 }
 
@@ -170,7 +174,8 @@ pub struct VersionQuery {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ValidateChain {
-    #[schema(value_type = Object)]
+    /// Any JSON: what is not a valid definition is answered with its violations.
+    #[schema(value_type = serde_json::Value)]
     pub definition: Box<RawValue>,
 }
 
@@ -191,6 +196,7 @@ pub struct ExecuteChain {
     #[schema(format = Uuid)]
     pub chain_id: Option<String>,
     #[schema(minimum = 1, maximum = 2147483647)]
+    #[serde(default, deserialize_with = "crate::json::whole")]
     pub version: Option<u32>,
     /// ... or a template, by name ...
     pub template: Option<String>,
@@ -204,6 +210,7 @@ pub struct ExecuteChain {
     #[serde(default)]
     pub wait: bool,
     /// 30,000 when absent; a longer wait is cut to 300,000.
+    #[serde(default, deserialize_with = "crate::json::whole")]
     pub wait_timeout_ms: Option<u64>,
     /// The memory session the steps share: up to 256 ASCII letters, digits, `_`, `-`, `:`; a
     /// new `run-<run id>` when absent or empty.
@@ -359,14 +366,23 @@ pub struct RunList {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RunsQuery {
-    /// Only runs in these states, comma-separated: `pending,running`.
+    /// Only runs in these states, comma-separated (at most 5): `pending,running`.
+    #[param(
+        pattern = r"^((pending|running|completed|failed|cancelled)(,(pending|running|completed|failed|cancelled)){0,4})?$"
+    )]
     pub status: Option<String>,
     /// Only runs of this stored chain.
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})?$"
+    )]
     pub chain_id: Option<String>,
     /// At most 200; the service default (50) when absent or 0.
     #[param(maximum = 200)]
     pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page.
+    /// `next_page_token` of the previous page: the id (a UUID) the page before ended with.
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub page_token: Option<String>,
 }
 
@@ -506,7 +522,7 @@ pub async fn get_one(
     put,
     path = "/api/chains/{id}",
     tag = "chains",
-    params(("id" = String, Path, description = "The chain's id")),
+    params(("id" = String, Path, description = "The chain's id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     request_body = UpdateChain,
     security(("bearer" = []), ("api_key" = [])),
     responses(
@@ -545,7 +561,7 @@ pub async fn update(
     delete,
     path = "/api/chains/{id}",
     tag = "chains",
-    params(("id" = String, Path, description = "The chain's id")),
+    params(("id" = String, Path, description = "The chain's id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "Deleted"),
@@ -785,7 +801,7 @@ pub async fn runs(
     get,
     path = "/api/chains/runs/{id}",
     tag = "chains",
-    params(("id" = String, Path, description = "The run's id")),
+    params(("id" = String, Path, description = "The run's id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The run", body = ChainRun),
@@ -813,7 +829,7 @@ pub async fn run(
     post,
     path = "/api/chains/runs/{id}/cancel",
     tag = "chains",
-    params(("id" = String, Path, description = "The run's id")),
+    params(("id" = String, Path, description = "The run's id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The run, `cancel_requested` set", body = ChainRun),

@@ -4,7 +4,7 @@
 //! `OpenApiRouter`): each route is one `routes!(handler)` entry whose `#[utoipa::path]` places it
 //! in the router and describes it, so no route is served undocumented or documented without
 //! being served. [`finish`] then adds what many operations share, declared once: the security
-//! schemes and the problem responses (400, 401, 413, 415, 429, 503), each attached by rule to
+//! schemes and the problem responses (400, 401, 413, 415, 422, 429, 503), each attached by rule to
 //! the operations it applies to. A response an operation declares itself for the same status
 //! (a 400 saying which limits apply) is kept. `docs/openapi.json` is the committed copy of the
 //! document: a test fails when the code generates anything else.
@@ -129,6 +129,14 @@ const SHARED: &[Shared] = &[
         applies: |op| op.request_body.is_some(),
     },
     Shared {
+        name: "UnprocessableEntity",
+        status: 422,
+        description: "The request is well formed but the state does not allow it now (a built-in \
+            agent, deleting oneself, a session or item at its bound)",
+        headers: &[],
+        applies: |op| op.security.is_some() && op.request_body.is_some() || is_change(op),
+    },
+    Shared {
         name: "TooManyRequests",
         status: 429,
         description: "A rate limit or a tenant's quota is spent",
@@ -150,6 +158,16 @@ const SHARED: &[Shared] = &[
         applies: |op| op.request_body.is_some() || op.security.is_some(),
     },
 ];
+
+/// Whether an operation changes something without a body (DELETE, and POSTs such as a yank
+/// or an install): its operation id tells, as utoipa names it after the handler.
+fn is_change(op: &Operation) -> bool {
+    op.operation_id.as_deref().is_some_and(|id| {
+        ["delete", "revoke", "cancel", "yank", "install", "logout"]
+            .iter()
+            .any(|verb| id == *verb || id.starts_with(&format!("{verb}_")))
+    })
+}
 
 /// Adds the shared problem responses to the components and to each operation they apply to.
 pub fn finish(document: &mut utoipa::openapi::OpenApi) {

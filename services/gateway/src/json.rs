@@ -98,6 +98,41 @@ pub fn timestamp(value: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>>
     DateTime::from_timestamp(value.seconds, u32::try_from(value.nanos).unwrap_or(0))
 }
 
+/// An optional integer of a request body, taken as JSON Schema counts integers: `2.0` is the
+/// integer 2, as the OpenAPI document (3.1) says, where serde would refuse it; `null` is absent.
+/// For
+/// `#[serde(default, deserialize_with = "crate::json::whole")]` on an `Option` of an unsigned
+/// integer type.
+pub fn whole<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|value| value.fract() == 0.0 && *value >= 0.0 && *value < u64::MAX as f64)
+            .map(|value| value as u64)
+    });
+    whole
+        .and_then(|value| T::try_from(value).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("{number} is not an integer in range")))
+}
+
+/// A required integer of a request body, taken as [`whole`] takes an optional one.
+pub fn whole_required<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    whole(deserializer)?.ok_or_else(|| serde::de::Error::custom("an integer is required"))
+}
+
 /// Cursor paging of list routes.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -105,7 +140,23 @@ pub struct Page {
     /// At most 200; the service default (50) when absent or 0.
     #[param(maximum = 200)]
     pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page.
+    /// `next_page_token` of the previous page: the id (a UUID) the page before ended with.
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
+    pub page_token: Option<String>,
+}
+
+/// The paging of lists whose token is an offset (agent-runner's, the marketplace's): what the
+/// document says of them; they are read as [`Page`].
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OffsetPage {
+    /// At most 200; the service default (50) when absent or 0.
+    #[param(maximum = 200)]
+    pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page: an offset, at most 10,000.
+    #[param(pattern = r"^(\+?0*(10000|[0-9]{1,4}))?$")]
     pub page_token: Option<String>,
 }
 

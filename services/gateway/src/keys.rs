@@ -81,6 +81,7 @@ pub struct CreateApiKey {
     /// Lifetime in seconds, at most `SANKALPA_API_KEY_MAX_TTL_SECONDS` (90 days by default, the
     /// maximum stated here), which is also the lifetime when absent or 0.
     #[schema(maximum = 7776000)]
+    #[serde(default, deserialize_with = "crate::json::whole")]
     pub expires_in_seconds: Option<u64>,
 }
 
@@ -224,7 +225,7 @@ pub async fn list(
     delete,
     path = "/api/keys/{id}",
     tag = "keys",
-    params(("id" = String, Path, description = "The key id")),
+    params(("id" = String, Path, description = "The key id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The revoked key", body = ApiKey),

@@ -27,7 +27,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, Page, next_page, timestamp};
+use crate::json::{Body, OffsetPage, Page, next_page, timestamp};
 
 const READ: &str = "market:read";
 const PUBLISH: &str = "market:publish";
@@ -271,19 +271,23 @@ pub struct SearchQuery {
     pub q: Option<String>,
     /// `chain` or `agent`; both when absent.
     pub kind: Option<ItemKind>,
-    /// Only items with this tag.
-    #[param(pattern = r"^[a-z0-9][a-z0-9-]{0,31}$")]
+    /// Only items with this tag (lowercase `[a-z0-9][a-z0-9-]*`, at most 32 bytes); every item
+    /// when empty.
+    #[param(pattern = r"^([a-z0-9][a-z0-9-]{0,31})?$")]
     pub tag: Option<String>,
     /// `relevance` (the default with `q`), `downloads`, `rating` or `newest` (the default
     /// without `q`).
     pub sort: Option<SearchSort>,
-    /// Only items of this publisher tenant.
-    #[param(format = Uuid)]
+    /// Only items of this publisher tenant; every publisher's when empty.
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})?$"
+    )]
     pub publisher_tenant_id: Option<String>,
     /// At most 200; the service default (50) when absent or 0.
     #[param(maximum = 200)]
     pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page.
+    /// `next_page_token` of the previous page: an offset, at most 10,000.
+    #[param(pattern = r"^(\+?0*(10000|[0-9]{1,4}))?$")]
     pub page_token: Option<String>,
 }
 
@@ -367,6 +371,7 @@ pub struct YankVersion {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReviewItem {
     #[schema(minimum = 1, maximum = 5)]
+    #[serde(deserialize_with = "crate::json::whole_required")]
     pub rating: u32,
     /// At most 4,000 characters once trimmed, without NUL.
     #[serde(default)]
@@ -402,13 +407,16 @@ pub struct Installed {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InstallsQuery {
-    /// Only installs of this item.
-    #[param(format = Uuid)]
+    /// Only installs of this item (a UUID).
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$"
+    )]
     pub item_id: Option<String>,
     /// At most 200; the service default (50) when absent or 0.
     #[param(maximum = 200)]
     pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page.
+    /// `next_page_token` of the previous page: an offset, at most 10,000.
+    #[param(pattern = r"^(\+?0*(10000|[0-9]{1,4}))?$")]
     pub page_token: Option<String>,
 }
 
@@ -538,7 +546,7 @@ pub async fn publish(
     get,
     path = "/api/marketplace/items/{id}",
     tag = "marketplace",
-    params(("id" = String, Path, description = "The item id")),
+    params(("id" = String, Path, description = "The item id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The item", body = Item),
@@ -566,7 +574,7 @@ pub async fn get_one(
     get,
     path = "/api/marketplace/items/{id}/versions",
     tag = "marketplace",
-    params(("id" = String, Path, description = "The item id"), Page),
+    params(("id" = String, Path, description = "The item id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$"), OffsetPage),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "One page of versions", body = VersionList),
@@ -608,8 +616,8 @@ pub async fn versions(
     path = "/api/marketplace/items/{id}/versions/{version}/yank",
     tag = "marketplace",
     params(
-        ("id" = String, Path, description = "The item id"),
-        ("version" = String, Path, description = "The exact version"),
+        ("id" = String, Path, description = "The item id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$"),
+        ("version" = String, Path, description = "The exact version", pattern = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-((0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(\+[0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*)?$"),
     ),
     request_body = YankVersion,
     security(("bearer" = []), ("api_key" = [])),
@@ -645,7 +653,7 @@ pub async fn yank(
     post,
     path = "/api/marketplace/items/{id}/reviews",
     tag = "marketplace",
-    params(("id" = String, Path, description = "The item id")),
+    params(("id" = String, Path, description = "The item id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     request_body = ReviewItem,
     security(("bearer" = []), ("api_key" = [])),
     responses(
@@ -681,7 +689,7 @@ pub async fn review(
     get,
     path = "/api/marketplace/items/{id}/reviews",
     tag = "marketplace",
-    params(("id" = String, Path, description = "The item id"), Page),
+    params(("id" = String, Path, description = "The item id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$"), OffsetPage),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "One page of reviews", body = ReviewList),
@@ -718,7 +726,7 @@ pub async fn reviews(
     post,
     path = "/api/marketplace/items/{id}/install",
     tag = "marketplace",
-    params(("id" = String, Path, description = "The item id")),
+    params(("id" = String, Path, description = "The item id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     request_body = InstallItem,
     security(("bearer" = []), ("api_key" = [])),
     responses(
@@ -770,6 +778,7 @@ pub async fn install(
     responses(
         (status = 200, description = "One page of installs", body = InstallList),
         (status = 403, description = "Missing market:read", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`item_id` names no item the caller can see", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn installs(

@@ -170,10 +170,12 @@ pub struct SaveEntry {
     pub value: Box<RawValue>,
     /// Compare-and-set: write only if the key is at this version now (0: only if it is absent).
     #[schema(maximum = 9223372036854775807_u64)]
+    #[serde(default, deserialize_with = "crate::json::whole")]
     pub expected_version: Option<u64>,
     /// The entry expires this many seconds after this write (at most ten years); absent or 0:
     /// never.
     #[schema(maximum = 315360000)]
+    #[serde(default, deserialize_with = "crate::json::whole")]
     pub ttl_seconds: Option<u64>,
 }
 
@@ -199,7 +201,8 @@ pub struct AllQuery {
     /// At most 200; the service default (50) when absent.
     #[param(maximum = 200)]
     pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page.
+    /// `next_page_token` of the previous page: the last key of the page before, in hex.
+    #[param(max_length = 512, pattern = r"^(([1-7][0-9a-fA-F]|0[1-9a-fA-F])+)?$")]
     pub page_token: Option<String>,
 }
 
@@ -209,6 +212,18 @@ pub struct EntryList {
     pub entries: Vec<Entry>,
     /// Pass as `page_token` for the next page; absent on the last page.
     pub next_page_token: Option<String>,
+}
+
+/// The paging of the session list, as the document states it (read as [`Page`]).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SessionsPage {
+    /// At most 200; the service default (50) when absent or 0.
+    #[param(maximum = 200)]
+    pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page: `<microseconds>.<session id>`.
+    #[param(pattern = r"^([+-]?[0-9]{1,16}\.[A-Za-z0-9_:-]{0,256})?$")]
+    pub page_token: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -261,9 +276,11 @@ pub struct TransactionOp {
     pub value: Option<Box<RawValue>>,
     /// `set` only: as in save.
     #[schema(maximum = 315360000)]
+    #[serde(default, deserialize_with = "crate::json::whole")]
     pub ttl_seconds: Option<u64>,
     /// `check_version` only: the version the key must have (0: it must be absent).
     #[schema(maximum = 9223372036854775807_u64)]
+    #[serde(default, deserialize_with = "crate::json::whole")]
     pub version: Option<u64>,
 }
 
@@ -340,22 +357,26 @@ pub struct CreateBackup {
     /// 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
     #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
     pub session_id: String,
-    /// Free text for people, e.g. "before migration": at most 200 characters once trimmed.
+    /// Free text for people, e.g. "before migration": at most 200 characters once trimmed,
+    /// without NUL.
     #[serde(default)]
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = r"^[^\u0000]*$")]
     pub label: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BackupsQuery {
-    /// Only backups of this session; all of the tenant's when absent.
-    #[param(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
+    /// Only backups of this session; all of the tenant's when absent or empty.
+    #[param(max_length = 256, pattern = r"^[A-Za-z0-9_:-]*$")]
     pub session_id: Option<String>,
     /// At most 200; the service default (50) when absent.
     #[param(maximum = 200)]
     pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page.
+    /// `next_page_token` of the previous page: the id (a UUID) the page before ended with.
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub page_token: Option<String>,
 }
 
@@ -495,7 +516,7 @@ pub async fn all(
     get,
     path = "/api/memory/sessions",
     tag = "memory",
-    params(Page),
+    params(SessionsPage),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "One page of sessions", body = SessionList),
@@ -533,7 +554,7 @@ pub async fn sessions(
     path = "/api/memory/sessions/{session_id}/keys/{key}",
     tag = "memory",
     params(
-        ("session_id" = String, Path, description = "The session id"),
+        ("session_id" = String, Path, description = "The session id: 1 to 256 ASCII letters, digits, `_`, `-`, `:`", pattern = r"^[A-Za-z0-9_:-]{1,256}$"),
         ("key" = String, Path, description = "The key, percent-encoded"),
         DeleteKeyQuery,
     ),
@@ -541,6 +562,7 @@ pub async fn sessions(
     responses(
         (status = 200, description = "Whether a key was deleted", body = DeletedKey),
         (status = 403, description = "Missing memory:write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session in the caller's tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "expected_version is not the key's version; `current_version` is", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -572,7 +594,7 @@ pub async fn delete_key(
     delete,
     path = "/api/memory/sessions/{session_id}",
     tag = "memory",
-    params(("session_id" = String, Path, description = "The session id")),
+    params(("session_id" = String, Path, description = "The session id: 1 to 256 ASCII letters, digits, `_`, `-`, `:`", pattern = r"^[A-Za-z0-9_:-]{1,256}$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "How many entries went with it", body = DeletedSession),

@@ -30,7 +30,10 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Register {
     /// An email address (at most 254 bytes), trimmed and lower-cased.
-    #[schema(max_length = 254, pattern = r"^\s*[^\s@]+@[^\s@]*\.[^\s@]*\s*$")]
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*\s*$"
+    )]
     pub email: String,
     /// 8 to 128 characters.
     #[schema(min_length = 8, max_length = 128)]
@@ -55,7 +58,10 @@ pub struct Registered {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Login {
     /// An email address (at most 254 bytes), trimmed and lower-cased.
-    #[schema(max_length = 254, pattern = r"^\s*[^\s@]+@[^\s@]*\.[^\s@]*\s*$")]
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*\s*$"
+    )]
     pub email: String,
     /// 8 to 128 characters.
     #[schema(min_length = 8, max_length = 128)]

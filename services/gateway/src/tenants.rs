@@ -120,7 +120,7 @@ pub async fn list(
     get,
     path = "/api/tenants/{id}",
     tag = "tenants",
-    params(("id" = String, Path, description = "The tenant id")),
+    params(("id" = String, Path, description = "The tenant id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The tenant", body = Tenant),

@@ -70,7 +70,10 @@ pub struct UserList {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateUser {
     /// An email address (at most 254 bytes), trimmed and lower-cased.
-    #[schema(max_length = 254, pattern = r"^\s*[^\s@]+@[^\s@]*\.[^\s@]*\s*$")]
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*\s*$"
+    )]
     pub email: String,
     /// 8 to 128 characters.
     #[schema(min_length = 8, max_length = 128)]
@@ -258,7 +261,7 @@ pub async fn create(
     get,
     path = "/api/users/{id}",
     tag = "users",
-    params(("id" = String, Path, description = "The user id")),
+    params(("id" = String, Path, description = "The user id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The user", body = User),
@@ -284,7 +287,7 @@ pub async fn get_one(
     delete,
     path = "/api/users/{id}",
     tag = "users",
-    params(("id" = String, Path, description = "The user id")),
+    params(("id" = String, Path, description = "The user id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "The user is deleted"),
@@ -311,7 +314,7 @@ pub async fn delete(
     put,
     path = "/api/users/{id}/roles",
     tag = "users",
-    params(("id" = String, Path, description = "The user id")),
+    params(("id" = String, Path, description = "The user id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     request_body = SetRoles,
     security(("bearer" = []), ("api_key" = [])),
     responses(
