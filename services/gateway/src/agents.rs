@@ -173,6 +173,7 @@ pub enum AgentOriginFilter {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"agent": "calculator", "input": {"expression": "2 * (3 + 4)"}, "llm": "off"}))]
 pub struct ExecuteAgent {
     /// The agent's name.
     pub agent: String,

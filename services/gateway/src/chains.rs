@@ -134,6 +134,7 @@ pub enum ChainOriginFilter {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "build and test", "description": "Builds an API, then its tests", "definition": {"agents": ["api_builder", "test_writer"], "mode": "sequential"}}))]
 pub struct CreateChain {
     /// Unique in the tenant; 1 to 100 characters once trimmed.
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
@@ -149,6 +150,7 @@ pub struct CreateChain {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"definition": {"agents": ["api_builder"], "mode": "sequential"}, "expected_version": 1}))]
 pub struct UpdateChain {
     #[schema(value_type = Object)]
     pub definition: Box<RawValue>,
@@ -173,6 +175,7 @@ pub struct VersionQuery {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"definition": {"agents": ["api_builder", "test_writer"], "mode": "sequential"}}))]
 pub struct ValidateChain {
     /// Any JSON: what is not a valid definition is answered with its violations.
     #[schema(value_type = serde_json::Value)]
@@ -191,6 +194,7 @@ pub struct ChainValidation {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"template": "fullstack_app", "input": {"description": "a todo list"}, "wait": false}))]
 pub struct ExecuteChain {
     /// A stored chain to run (with `version`, the latest when absent) ...
     #[schema(format = Uuid)]

@@ -70,6 +70,7 @@ impl From<v1::ApiKey> for ApiKey {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "ci", "permissions": ["memory:read", "memory:write"], "expires_in_seconds": 86400}))]
 pub struct CreateApiKey {
     /// 1 to 100 characters once trimmed.
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]

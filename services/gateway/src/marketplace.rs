@@ -304,6 +304,7 @@ pub struct ItemList {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"slug": "build-and-test", "name": "Build and test", "description": "Builds an API, then its tests", "tags": ["api", "testing"], "kind": "chain", "visibility": "public", "version": "1.0.0", "package": {"agents": ["api_builder", "test_writer"], "mode": "sequential"}, "release_notes": "First release"}))]
 pub struct PublishItem {
     /// Unique in the publisher tenant: `[a-z0-9][a-z0-9-]{0,63}`. Publishing to an existing
     /// slug adds a version to that item.
@@ -358,6 +359,7 @@ pub struct VersionList {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"reason": "breaks on empty input"}))]
 pub struct YankVersion {
     /// Why, for people: at most 500 characters once trimmed, without NUL.
     #[serde(default)]
@@ -369,6 +371,7 @@ pub struct YankVersion {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"rating": 5, "comment": "Saved us a day."}))]
 pub struct ReviewItem {
     #[schema(minimum = 1, maximum = 5)]
     #[serde(deserialize_with = "crate::json::whole_required")]
@@ -388,6 +391,7 @@ pub struct ReviewList {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"version": "1.2.0"}))]
 pub struct InstallItem {
     /// An exact version (yanked ones included); the latest when absent.
     #[schema(

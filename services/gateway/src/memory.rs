@@ -158,6 +158,7 @@ impl From<v1::MemoryBackup> for MemoryBackup {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"session_id": "run-42", "key": "plan", "value": {"steps": ["design", "build"]}, "ttl_seconds": 3600}))]
 pub struct SaveEntry {
     /// Created on its first write. 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
     #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
@@ -180,6 +181,7 @@ pub struct SaveEntry {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"session_id": "run-42", "key": "plan"}))]
 pub struct LoadEntry {
     /// 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
     #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
@@ -254,6 +256,7 @@ pub struct DeletedSession {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"session_id": "run-42", "ops": [{"op": "check_version", "key": "plan", "version": 1}, {"op": "set", "key": "status", "value": "planned"}, {"op": "delete", "key": "draft"}]}))]
 pub struct Transaction {
     /// 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
     #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
@@ -353,6 +356,7 @@ pub struct Committed {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"session_id": "run-42", "label": "before migration"}))]
 pub struct CreateBackup {
     /// 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
     #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
@@ -389,6 +393,7 @@ pub struct BackupList {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"backup_id": "0194c3a2-7c1e-7a4b-9f10-2b3c4d5e6f70", "target_session_id": "run-43"}))]
 pub struct Restore {
     #[schema(format = Uuid)]
     pub backup_id: String,

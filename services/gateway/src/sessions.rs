@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple", "display_name": "Ada", "tenant_name": "Analytical Engines"}))]
 pub struct Register {
     /// An email address (at most 254 bytes), trimmed and lower-cased.
     #[schema(
@@ -56,6 +57,7 @@ pub struct Registered {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple"}))]
 pub struct Login {
     /// An email address (at most 254 bytes), trimmed and lower-cased.
     #[schema(
@@ -93,6 +95,7 @@ impl From<v1::TokenPair> for TokenPair {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"refresh_token": "rt_4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a99"}))]
 pub struct RefreshToken {
     pub refresh_token: String,
 }

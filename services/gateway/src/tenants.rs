@@ -50,6 +50,7 @@ pub struct TenantList {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Analytical Engines"}))]
 pub struct CreateTenant {
     /// 1 to 100 characters once trimmed.
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]

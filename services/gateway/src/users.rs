@@ -68,6 +68,7 @@ pub struct UserList {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "grace@example.com", "password": "correct horse battery staple", "display_name": "Grace", "roles": ["developer"]}))]
 pub struct CreateUser {
     /// An email address (at most 254 bytes), trimmed and lower-cased.
     #[schema(
@@ -89,6 +90,7 @@ pub struct CreateUser {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"roles": ["viewer"]}))]
 pub struct SetRoles {
     /// At least one; each once (repeats are ignored).
     #[schema(value_type = Vec<Role>, min_items = 1)]

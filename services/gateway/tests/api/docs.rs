@@ -93,6 +93,26 @@ async fn openapi_json_is_an_openapi_3_document_describing_every_route(pool: PgPo
             "{method} {path} is missing"
         );
     }
+    // Every JSON request body of a named schema carries an example, and every error a route
+    // answers by rule is declared on it: 401 and 429 everywhere.
+    let schemas = &document["components"]["schemas"];
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = &operation["responses"];
+            assert!(responses["401"].is_object(), "{method} {path} lacks 401");
+            assert!(responses["429"].is_object(), "{method} {path} lacks 429");
+            let body = &operation["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+            if let Some(name) = body
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            {
+                assert!(
+                    schemas[name]["example"].is_object(),
+                    "{name} has no example"
+                );
+            }
+        }
+    }
     // Every schema a route refers to is defined.
     let schemas = document["components"]["schemas"].as_object().unwrap();
     let text = document.to_string();
