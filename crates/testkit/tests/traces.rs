@@ -182,6 +182,7 @@ async fn a_chain_run_reaches_the_collector_as_one_trace_and_a_dead_collector_slo
     // A flush exports at once: the failure is there to count without waiting for the batch.
     let _ = telemetry.flush().await;
     let (p99_up, p99_down) = (percentile(&up, 0.99), percentile(&down, 0.99));
+    eprintln!("p99 of a run read: {p99_up:?} with the collector up, {p99_down:?} with it down");
     // An exporter on the request path would add its connect attempt or export timeout
     // (seconds) to requests; noise on a shared machine stays well under both bounds.
     assert!(
