@@ -129,6 +129,7 @@ pub fn install(
 ) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let mut builder = SdkTracerProvider::builder().with_resource(resource(service));
+    let exported = exporting.is_some();
     if let Some(exporting) = exporting {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
@@ -159,7 +160,20 @@ pub fn install(
                 .any(|stack| metadata.target().starts_with(stack))
         }));
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // sqlx reports each statement in a debug event as it ends: while spans are exported, those
+    // events become the statements' spans, and stay out of the logs unless RUST_LOG asks.
+    let statements = exported
+        && !std::env::var("RUST_LOG")
+            .unwrap_or_default()
+            .contains("sqlx");
+    if statements {
+        filter = filter.add_directive(
+            "sqlx::query=debug"
+                .parse()
+                .expect("the directive is well formed"),
+        );
+    }
     let fmt = if !logs {
         None
     } else if std::env::var("SANKALPA_LOG_FORMAT").as_deref() == Ok("pretty") {
@@ -167,12 +181,133 @@ pub fn install(
     } else {
         Some(json_logs(std::io::stdout))
     };
+    let fmt = fmt.map(|fmt| {
+        fmt.with_filter(tracing_subscriber::filter::filter_fn(move |metadata| {
+            !(statements
+                && metadata.target() == "sqlx::query"
+                && *metadata.level() > tracing::Level::INFO)
+        }))
+    });
+    // Boxed rather than optional: an `Option` layer does not pass the dispatch on.
+    let statement_spans = if statements {
+        StatementSpans {
+            tracer: provider.tracer("sqlx"),
+            dispatch: std::sync::OnceLock::new(),
+        }
+        .boxed()
+    } else {
+        tracing_subscriber::layer::Identity::new().boxed()
+    };
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt)
         .with(otel)
+        .with(statement_spans)
         .try_init()?;
     Ok(TelemetryGuard { provider })
+}
+
+/// Turns the event sqlx writes as a statement ends (target `sqlx::query`) into the statement's
+/// span: of kind client, under the span that ran it, timed by the event's `elapsed_secs`, named
+/// and attributed by the database semantic conventions. sqlx's SQL holds `$n` placeholders,
+/// never the parameters.
+struct StatementSpans {
+    tracer: opentelemetry_sdk::trace::SdkTracer,
+    /// The subscriber this layer is part of, to read the OpenTelemetry context of its spans.
+    dispatch: std::sync::OnceLock<tracing::dispatcher::WeakDispatch>,
+}
+
+/// What sqlx's statement event says.
+#[derive(Default)]
+struct Statement {
+    summary: String,
+    full: String,
+    elapsed: Option<f64>,
+}
+
+impl tracing::field::Visit for Statement {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "summary" => value.clone_into(&mut self.summary),
+            "db.statement" => value.trim().clone_into(&mut self.full),
+            _ => {}
+        }
+    }
+
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        if field.name() == "elapsed_secs" {
+            self.elapsed = Some(value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        // sqlx records its strings as values of their own type in some versions.
+        match field.name() {
+            "summary" | "db.statement" => self.record_str(field, &format!("{value:?}")),
+            _ => {}
+        }
+    }
+}
+
+impl<S> Layer<S> for StatementSpans
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
+        if event.metadata().target() != "sqlx::query" {
+            return;
+        }
+        // Only a statement run inside a traced span: a lone one would be a trace of its own.
+        let (Some(span), Some(dispatch)) = (
+            ctx.event_span(event),
+            self.dispatch
+                .get()
+                .and_then(tracing::dispatcher::WeakDispatch::upgrade),
+        ) else {
+            return;
+        };
+        let Some(parent) =
+            tracing_opentelemetry::get_otel_context(&mut span.extensions_mut(), &dispatch)
+        else {
+            return;
+        };
+        let mut statement = Statement::default();
+        event.record(&mut statement);
+        let Some(elapsed) = statement.elapsed else {
+            return;
+        };
+        let text = if statement.full.is_empty() {
+            statement.summary
+        } else {
+            statement.full
+        };
+        let operation = text
+            .split_whitespace()
+            .next()
+            .unwrap_or("QUERY")
+            .to_uppercase();
+        let end = std::time::SystemTime::now();
+        let start = end
+            .checked_sub(Duration::from_secs_f64(elapsed.max(0.0)))
+            .unwrap_or(end);
+        let mut span = self
+            .tracer
+            .span_builder(operation.clone())
+            .with_kind(SpanKind::Client)
+            .with_start_time(start)
+            .with_attributes([
+                opentelemetry::KeyValue::new("db.system.name", "postgresql"),
+                opentelemetry::KeyValue::new("db.operation.name", operation),
+                opentelemetry::KeyValue::new("db.query.text", text),
+            ])
+            .start_with_context(&self.tracer, &parent);
+        span.end_with_timestamp(end);
+    }
 }
 
 /// Logs as JSON lines, one per event, to `writer`.

@@ -144,6 +144,27 @@ async fn a_chain_run_reaches_the_collector_as_one_trace_and_a_dead_collector_slo
         );
         assert_eq!(under_step("agent_run", INTERNAL), 1);
         assert_eq!(under_step("sankalpa.v1.MemoryService/Save", SERVER), 1);
+        // The step's own statements, by the database conventions, without their parameters.
+        let statements: Vec<&ReceivedSpan> = spans
+            .iter()
+            .filter(|span| span.attribute("db.system.name") == Some("postgresql"))
+            .filter(|span| is_descendant(&spans, span, step))
+            .collect();
+        assert!(
+            statements
+                .iter()
+                .any(|span| span.attribute("db.query.text").unwrap().contains("$1")),
+            "no statement with a parameter under {step:?}"
+        );
+        for statement in statements {
+            assert_eq!(statement.kind, CLIENT);
+            let text = statement.attribute("db.query.text").unwrap();
+            assert!(!text.contains("Ada"), "a parameter's value is in {text}");
+            assert_eq!(
+                Some(statement.name.as_str()),
+                statement.attribute("db.operation.name")
+            );
+        }
         let agent_run = spans
             .iter()
             .find(|span| span.name == "agent_run" && is_descendant(&spans, span, step))
