@@ -428,6 +428,31 @@ pub async fn sign_up_through_gateway(http: &reqwest::Client, base: &str, email: 
         .to_owned()
 }
 
+/// The events of the finished run `run_id`, replayed through the gateway at `base` as a client
+/// reads them (`GET /api/chains/runs/{id}/events`), as CloudEvents in the order sent.
+pub async fn replay_run_events(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    run_id: &str,
+) -> Vec<serde_json::Value> {
+    let replay = http
+        .get(format!("{base}/api/chains/runs/{run_id}/events"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .expect("the gateway replays the run's events")
+        .text()
+        .await
+        .expect("the stream ends after the run's last event");
+    replay
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(|data| serde_json::from_str(data.trim()).expect("each event is a CloudEvent"))
+        .collect()
+}
+
 /// Auth, memory, agent-runner, the orchestrator (saving step outputs in memory) and the gateway
 /// in front of them, wired together as in production, on `pool`, with objects under
 /// `objects_url` (a folder) and the gateway configured further by `configure_gateway`.

@@ -324,16 +324,12 @@ async fn every_metric_the_dashboard_reads_is_exported_after_a_smoke_workload(poo
         .unwrap();
     let run_id = run["id"].as_str().unwrap();
     wait_for_completed(&pool, 1).await;
-    let replay = http
-        .get(format!("{base}/api/chains/runs/{run_id}/events"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(replay.contains("sankalpa.chains.run.completed"), "{replay}");
+    let replay = sankalpa_testkit::replay_run_events(&http, &base, &token, run_id).await;
+    assert_eq!(
+        replay.last().map(|event| &event["type"]),
+        Some(&json!("sankalpa.chains.run.completed")),
+        "{replay:?}"
+    );
 
     let exported = fleet.metrics().await;
     let dashboard: Value = serde_json::from_str(include_str!(

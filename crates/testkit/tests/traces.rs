@@ -63,21 +63,11 @@ async fn a_chain_run_reaches_the_collector_as_one_trace_and_a_dead_collector_slo
     let run_id = run["id"].as_str().unwrap().to_owned();
     wait_until_completed(&http, &base, &token, &run_id).await;
     // The run's events, replayed to a client: the orchestrator relays them from JetStream.
-    let replay = http
-        .get(format!("{base}/api/chains/runs/{run_id}/events"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let replay = sankalpa_testkit::replay_run_events(&http, &base, &token, &run_id).await;
     let completed_event = replay
-        .lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .map(|data| serde_json::from_str::<Value>(data.trim()).unwrap())
+        .iter()
         .find(|event| event["type"] == "sankalpa.chains.run.completed")
-        .unwrap_or_else(|| panic!("the replay ends with the run's completion: {replay}"));
+        .unwrap_or_else(|| panic!("the replay ends with the run's completion: {replay:?}"));
     let completed_id = completed_event["id"].as_str().unwrap().to_owned();
 
     telemetry.flush().await.unwrap();
