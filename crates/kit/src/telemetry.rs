@@ -6,7 +6,8 @@
 //! even when nothing collects traces.
 //!
 //! When `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` is set (and
-//! `OTEL_TRACES_EXPORTER` is not `none`), spans are also exported over OTLP/gRPC by a batch
+//! `OTEL_TRACES_EXPORTER` is not `none`), spans are also exported over OTLP (gRPC, or
+//! HTTP/protobuf as `OTEL_EXPORTER_OTLP_PROTOCOL` says) by a batch
 //! processor running on the service's Tokio runtime: the SDK's default processor exports from a
 //! thread of its own, where the tonic exporter has no runtime to connect with and every export
 //! failed silently. The other standard variables are honoured as the OpenTelemetry SDK reads
@@ -35,10 +36,21 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// How often at most a failing exporter writes a log line; the counter counts every failure.
 pub const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// Where spans go: an OTLP/gRPC collector at `endpoint` (`http://host:4317`).
+/// Where spans go: an OTLP collector at `endpoint`, over `protocol`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exporting {
+    /// `http://host:4317` for gRPC; the whole URL (`http://host:4318/v1/traces`) for HTTP.
     pub endpoint: String,
+    pub protocol: Protocol,
+}
+
+/// The OTLP transports the services speak.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Protocol {
+    /// `grpc`, the default.
+    Grpc,
+    /// `http/protobuf`.
+    HttpProtobuf,
 }
 
 impl Exporting {
@@ -59,14 +71,23 @@ impl Exporting {
         let protocol = set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
             .or_else(|| set("OTEL_EXPORTER_OTLP_PROTOCOL"))
             .unwrap_or_else(|| "grpc".to_owned());
-        if protocol.trim() != "grpc" {
-            anyhow::bail!(
-                "OTEL_EXPORTER_OTLP_PROTOCOL={protocol:?}: the services export over grpc only"
-            );
-        }
-        let endpoint = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT"));
-        Ok(endpoint.map(|endpoint| Self { endpoint }))
+        let protocol = match protocol.trim() {
+            "grpc" => Protocol::Grpc,
+            "http/protobuf" => Protocol::HttpProtobuf,
+            other => anyhow::bail!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL={other:?}: the services export over grpc or \
+                 http/protobuf"
+            ),
+        };
+        // The traces endpoint is used as it is; the general one is a base, to which HTTP adds
+        // the signal's path (gRPC has none).
+        let endpoint = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| {
+            set("OTEL_EXPORTER_OTLP_ENDPOINT").map(|base| match protocol {
+                Protocol::Grpc => base,
+                Protocol::HttpProtobuf => format!("{}/v1/traces", base.trim_end_matches('/')),
+            })
+        });
+        Ok(endpoint.map(|endpoint| Self { endpoint, protocol }))
     }
 }
 
@@ -131,10 +152,17 @@ pub fn install(
     let mut builder = SdkTracerProvider::builder().with_resource(resource(service));
     let exported = exporting.is_some();
     if let Some(exporting) = exporting {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(exporting.endpoint)
-            .build()?;
+        let exporter = match exporting.protocol {
+            Protocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(exporting.endpoint)
+                .build()?,
+            Protocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(exporting.endpoint)
+                .build()?,
+        };
         let processor = BatchSpanProcessor::builder(
             CountedExporter::new(exporter),
             opentelemetry_sdk::runtime::Tokio,
@@ -548,7 +576,8 @@ mod tests {
         assert_eq!(
             exporting(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317")]).unwrap(),
             Some(Exporting {
-                endpoint: "http://collector:4317".to_owned()
+                endpoint: "http://collector:4317".to_owned(),
+                protocol: Protocol::Grpc,
             })
         );
         assert_eq!(
@@ -612,6 +641,34 @@ mod tests {
         assert_eq!(parsed[1]["answer"], 42);
         assert_eq!(parsed[1]["trace_id"], trace_id.to_string(), "{text}");
         assert_eq!(parsed[1]["span_id"], span_id.to_string(), "{text}");
+    }
+
+    #[test]
+    fn over_http_the_general_endpoint_gets_the_traces_path_and_the_traces_one_does_not() {
+        assert_eq!(
+            exporting(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ])
+            .unwrap(),
+            Some(Exporting {
+                endpoint: "http://collector:4318/v1/traces".to_owned(),
+                protocol: Protocol::HttpProtobuf,
+            })
+        );
+        assert_eq!(
+            exporting(&[
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "http://collector:4318/traces"
+                ),
+                ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+            ])
+            .unwrap()
+            .unwrap()
+            .endpoint,
+            "http://collector:4318/traces"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use sankalpa_kit::telemetry::{self, Exporting};
+use sankalpa_kit::telemetry::{self, Exporting, Protocol};
 use sankalpa_testkit::otlp::{OtlpReceiver, ReceivedSpan};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -27,6 +27,7 @@ async fn a_chain_run_reaches_the_collector_as_one_trace_and_a_dead_collector_slo
         "fleet",
         Some(Exporting {
             endpoint: receiver.endpoint(),
+            protocol: Protocol::Grpc,
         }),
         false,
     )
