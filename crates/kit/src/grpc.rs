@@ -117,19 +117,61 @@ fn register_methods(services: &[&str]) {
     }
 }
 
-/// The gRPC status code of `response` as text, `failed` when there is no response. Errors come
-/// back as trailers-only responses, with the code in the headers; a streaming or successful
-/// answer has none there and counts as OK.
-fn status_code<R, E>(response: &Result<http::Response<R>, E>, failed: &str) -> String {
-    match response {
+/// The end of an RPC a measurement is taken at.
+#[derive(Clone, Copy)]
+enum End {
+    Server,
+    Client,
+}
+
+/// Records how the RPC `rpc` (its path), started at `started`, ended: its status code on the
+/// current span (in error as the semantic conventions say) and in the metrics of `end`.
+fn finished<R, E>(
+    end: End,
+    rpc: String,
+    response: &Result<http::Response<R>, E>,
+    started: Instant,
+) {
+    // Errors come back as trailers-only responses, with the code in the headers; a streaming or
+    // successful answer has none there and counts as OK. No response at all is, for a client,
+    // a server it could not reach (UNAVAILABLE), for a server, a failure of its own (UNKNOWN).
+    let code = match response {
         Ok(response) => response
             .headers()
             .get("grpc-status")
             .and_then(|value| value.to_str().ok())
             .unwrap_or("0")
             .to_owned(),
-        Err(_) => failed.to_owned(),
+        Err(_) => match end {
+            End::Server => "2".to_owned(),
+            End::Client => "14".to_owned(),
+        },
+    };
+    let span = tracing::Span::current();
+    if let Ok(number) = code.parse::<i64>() {
+        telemetry::set_attribute(&span, "rpc.grpc.status_code", number);
     }
+    // A client's span is in error for every code but OK; a server's only for the codes that are
+    // its own fault: UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS.
+    let failed = match end {
+        End::Client => code != "0",
+        End::Server => matches!(code.as_str(), "2" | "4" | "12" | "13" | "14" | "15"),
+    };
+    if failed {
+        telemetry::set_error(&span, format!("gRPC status {code}"));
+    }
+    let (requests, duration) = match end {
+        End::Server => (
+            "grpc_server_requests_total",
+            "grpc_server_request_duration_seconds",
+        ),
+        End::Client => (
+            "grpc_client_requests_total",
+            "grpc_client_request_duration_seconds",
+        ),
+    };
+    metrics::counter!(requests, "rpc" => rpc.clone(), "code" => code).increment(1);
+    metrics::histogram!(duration, "rpc" => rpc).record(started.elapsed().as_secs_f64());
 }
 
 /// The `{service}/{method}` of an RPC's path, the service, and the method.
@@ -164,21 +206,7 @@ where
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await;
-            let code = status_code(&response, "2");
-            let span = tracing::Span::current();
-            if let Ok(number) = code.parse::<i64>() {
-                telemetry::set_attribute(&span, "rpc.grpc.status_code", number);
-            }
-            // A server's span is in error only for the codes that are the server's fault, by
-            // the semantic conventions: UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
-            // UNAVAILABLE, DATA_LOSS.
-            if matches!(code.as_str(), "2" | "4" | "12" | "13" | "14" | "15") {
-                telemetry::set_error(&span, format!("gRPC status {code}"));
-            }
-            metrics::counter!("grpc_server_requests_total", "rpc" => rpc.clone(), "code" => code)
-                .increment(1);
-            metrics::histogram!("grpc_server_request_duration_seconds", "rpc" => rpc)
-                .record(started.elapsed().as_secs_f64());
+            finished(End::Server, rpc, &response, started);
             response
         })
     }
@@ -259,19 +287,7 @@ where
         Box::pin(
             async move {
                 let response = response.await;
-                // A failure to reach the server at all is UNAVAILABLE.
-                let code = status_code(&response, "14");
-                let span = tracing::Span::current();
-                if let Ok(number) = code.parse::<i64>() {
-                    telemetry::set_attribute(&span, "rpc.grpc.status_code", number);
-                }
-                if code != "0" {
-                    telemetry::set_error(&span, format!("gRPC status {code}"));
-                }
-                metrics::counter!("grpc_client_requests_total", "rpc" => rpc.clone(), "code" => code)
-                    .increment(1);
-                metrics::histogram!("grpc_client_request_duration_seconds", "rpc" => rpc)
-                    .record(started.elapsed().as_secs_f64());
+                finished(End::Client, rpc, &response, started);
                 response
             }
             .instrument(span),
