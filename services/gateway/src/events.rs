@@ -369,8 +369,9 @@ struct Subscribe {
 
 /// The caller's tenant's events over a WebSocket, each a text frame holding the CloudEvent
 /// JSON. The stream starts with every event (or those of `?subjects=`); the client may send
-/// `{"subscribe": ["chains.>", ...]}` at any time to change the filter. A failure is sent as
-/// `{"error": <problem>}`.
+/// `{"subscribe": ["chains.>", ...]}` at any time to change the filter, answered by
+/// `{"subscribed": [...]}` once every event published from then on matches the new filter. A
+/// failure is sent as `{"error": <problem>}`.
 #[utoipa::path(
     get,
     path = "/ws",
@@ -444,14 +445,22 @@ async fn relay(
                             axum::http::StatusCode::TOO_MANY_REQUESTS,
                             format!("at most {MAX_SUBSCRIPTION_CHANGES} subscription changes per minute"),
                         )),
-                        Ok(subscribe) => watch_events(&state, &check.caller, subscribe.subscribe, None).await,
+                        Ok(subscribe) => watch_events(&state, &check.caller, subscribe.subscribe.clone(), None)
+                            .await
+                            .map(|watching| (watching, subscribe.subscribe)),
                         Err(err) => Err(Problem::invalid(
                             "subscribe",
                             format!("send {{\"subscribe\": [subject patterns]}}: {err}"),
                         )),
                     };
                     match changed {
-                        Ok(watching) => events = watching,
+                        Ok((watching, subjects)) => {
+                            events = watching;
+                            let subscribed = serde_json::json!({ "subscribed": subjects }).to_string();
+                            if socket.send(Message::Text(subscribed.into())).await.is_err() {
+                                return;
+                            }
+                        }
                         Err(problem) => {
                             if socket.send(error_frame(&problem)).await.is_err() {
                                 return;

@@ -212,8 +212,14 @@ async fn a_websocket_receives_the_tenants_events_as_json(pool: PgPool) {
         ))
         .await
         .unwrap();
-    // The subscription is taken before the next frame is read; give the new watch a moment.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every event published once the change is acknowledged matches the new filter.
+    let acknowledged = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("the subscription is acknowledged in time")
+        .expect("the socket stays open")
+        .expect("a frame");
+    let acknowledged: Value = serde_json::from_str(acknowledged.to_text().unwrap()).unwrap();
+    assert_eq!(acknowledged, json!({ "subscribed": ["chains.>"] }));
 
     let location = started_run(&app, &ada).await;
     let frame = tokio::time::timeout(Duration::from_secs(30), socket.next())
