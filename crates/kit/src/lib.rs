@@ -1,5 +1,7 @@
 //! The kit every Sankalpa service is built from.
 //!
+//! A backend service stands on [`service::Skeleton`] (migrations, token keys, listeners,
+//! serving and draining in one order).
 //! A service's `main.rs` reads its config ([`config`]), starts telemetry ([`telemetry`]), and
 //! serves its gRPC API through [`grpc`] and its health/metrics endpoints through [`ops`]. Callers
 //! are identified by [`auth`], errors cross the REST/gRPC boundary through [`problem`], events
@@ -21,6 +23,7 @@ pub mod outbox;
 pub mod postgres;
 pub mod problem;
 pub mod schema;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use sankalpa_kit::config::Infra;
 use sankalpa_kit::events::CloudEvent;
+use sankalpa_kit::service::Service;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -174,6 +175,20 @@ impl Drop for Running {
     }
 }
 
+/// Serves `service` in this process until the returned handle is stopped or dropped.
+pub fn run(service: impl Service) -> Running {
+    let stop = CancellationToken::new();
+    let grpc_addr = service.grpc_addr();
+    let http_addr = service.http_addr();
+    let task = tokio::spawn(service.serve(stop.clone().cancelled_owned()));
+    Running {
+        grpc_addr,
+        http_addr,
+        stop,
+        task: Some(task),
+    }
+}
+
 /// Starts auth on `pool`, configured by `configure`.
 pub async fn spawn_auth(
     pool: PgPool,
@@ -182,17 +197,7 @@ pub async fn spawn_auth(
 ) -> anyhow::Result<Running> {
     let mut config = sankalpa_auth::Config::for_tests(infra);
     configure(&mut config);
-    let auth = sankalpa_auth::Auth::build(config, pool).await?;
-    let stop = CancellationToken::new();
-    let grpc_addr = auth.grpc_addr();
-    let http_addr = auth.http_addr();
-    let task = tokio::spawn(auth.serve(stop.clone().cancelled_owned()));
-    Ok(Running {
-        grpc_addr: Some(grpc_addr),
-        http_addr,
-        stop,
-        task: Some(task),
-    })
+    Ok(run(sankalpa_auth::Auth::build(config, pool).await?))
 }
 
 /// Starts memory on `pool`, taking its token keys from the auth at `auth_url`, configured by
@@ -205,17 +210,7 @@ pub async fn spawn_memory(
 ) -> anyhow::Result<Running> {
     let mut config = sankalpa_memory::Config::for_tests(infra, auth_url);
     configure(&mut config);
-    let memory = sankalpa_memory::Memory::build(config, pool).await?;
-    let stop = CancellationToken::new();
-    let grpc_addr = memory.grpc_addr();
-    let http_addr = memory.http_addr();
-    let task = tokio::spawn(memory.serve(stop.clone().cancelled_owned()));
-    Ok(Running {
-        grpc_addr: Some(grpc_addr),
-        http_addr,
-        stop,
-        task: Some(task),
-    })
+    Ok(run(sankalpa_memory::Memory::build(config, pool).await?))
 }
 
 /// Starts agent-runner on `pool`, taking its token keys from the auth at `auth_url` and storing
@@ -229,17 +224,9 @@ pub async fn spawn_agent_runner(
 ) -> anyhow::Result<Running> {
     let mut config = sankalpa_agent_runner::Config::for_tests(infra, auth_url, objects_url);
     configure(&mut config);
-    let runner = sankalpa_agent_runner::AgentRunner::build(config, pool).await?;
-    let stop = CancellationToken::new();
-    let grpc_addr = runner.grpc_addr();
-    let http_addr = runner.http_addr();
-    let task = tokio::spawn(runner.serve(stop.clone().cancelled_owned()));
-    Ok(Running {
-        grpc_addr: Some(grpc_addr),
-        http_addr,
-        stop,
-        task: Some(task),
-    })
+    Ok(run(
+        sankalpa_agent_runner::AgentRunner::build(config, pool).await?
+    ))
 }
 
 /// Starts the chain orchestrator on `pool`, calling auth at `auth_url` (for run credentials and
@@ -253,17 +240,10 @@ pub async fn spawn_chain_orchestrator(
 ) -> anyhow::Result<Running> {
     let mut config = sankalpa_chain_orchestrator::Config::for_tests(infra, auth_url, agents_url);
     configure(&mut config);
-    let orchestrator = sankalpa_chain_orchestrator::Orchestrator::build(config, pool).await?;
-    let stop = CancellationToken::new();
-    let grpc_addr = orchestrator.grpc_addr();
-    let http_addr = orchestrator.http_addr();
-    let task = tokio::spawn(orchestrator.serve(stop.clone().cancelled_owned()));
-    Ok(Running {
-        grpc_addr: Some(grpc_addr),
-        http_addr,
-        stop,
-        task: Some(task),
-    })
+    Ok(run(sankalpa_chain_orchestrator::Orchestrator::build(
+        config, pool,
+    )
+    .await?))
 }
 
 /// Starts the gateway, configured by `configure`, which must point `auth_url` (and
@@ -274,16 +254,7 @@ pub async fn spawn_gateway(
 ) -> anyhow::Result<Running> {
     let mut config = sankalpa_gateway::Config::for_tests(infra, String::new());
     configure(&mut config);
-    let gateway = sankalpa_gateway::Gateway::build(config).await?;
-    let stop = CancellationToken::new();
-    let http_addr = gateway.addr();
-    let task = tokio::spawn(gateway.serve(stop.clone().cancelled_owned()));
-    Ok(Running {
-        grpc_addr: None,
-        http_addr,
-        stop,
-        task: Some(task),
-    })
+    Ok(run(sankalpa_gateway::Gateway::build(config).await?))
 }
 
 /// Removes what a test left outside its database: its JetStream stream (each reserves storage
@@ -353,17 +324,9 @@ pub async fn spawn_marketplace(
         objects_url,
     );
     configure(&mut config);
-    let marketplace = sankalpa_marketplace::Marketplace::build(config, pool).await?;
-    let stop = CancellationToken::new();
-    let grpc_addr = marketplace.grpc_addr();
-    let http_addr = marketplace.http_addr();
-    let task = tokio::spawn(marketplace.serve(stop.clone().cancelled_owned()));
-    Ok(Running {
-        grpc_addr: Some(grpc_addr),
-        http_addr,
-        stop,
-        task: Some(task),
-    })
+    Ok(run(
+        sankalpa_marketplace::Marketplace::build(config, pool).await?
+    ))
 }
 
 /// A user with a tenant of their own, signed in.

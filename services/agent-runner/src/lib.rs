@@ -9,10 +9,10 @@
 //! cut before they leave, and each tenant has quotas of runs in flight (`runs`) and
 //! of LLM tokens per day (`llm_usage`).
 //!
-//! [`AgentRunner::build`] loads and checks the catalog (refusing to start on a broken one),
-//! migrates, loads auth's token keys, connects NATS and binds both listeners (port 0 works, as
-//! in tests); [`AgentRunner::serve`] runs until its shutdown future resolves, then waits for the
-//! runs in flight.
+//! [`AgentRunner::build`] loads and checks the catalog (refusing to start on a broken one), then
+//! starts the kit's [`Skeleton`] (migrations, auth's token keys, both listeners); serving it
+//! ([`Service::serve`]) runs until its shutdown future resolves, then waits for the runs in
+//! flight.
 
 mod agents;
 mod artifacts;
@@ -34,18 +34,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sankalpa_kit::auth::{AuthInterceptor, TokenVerifier};
+use sankalpa_kit::auth::AuthInterceptor;
 use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::events::EventBus;
 use sankalpa_kit::objects::Objects;
-use sankalpa_kit::ops::{self, Readiness};
+use sankalpa_kit::service::{AuthSource, Keys, Listen, Service, Skeleton};
 use sankalpa_proto::v1::agent_service_server::AgentServiceServer;
-use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::catalog::Catalog;
@@ -66,10 +63,9 @@ pub static MIGRATOR: Migrator = Migrator {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub infra: Infra,
-    pub grpc_addr: SocketAddr,
-    pub http_addr: SocketAddr,
-    /// The auth service's gRPC endpoint, for its token keys (`SANKALPA_AUTH_URL`).
-    pub auth_url: String,
+    pub listen: Listen,
+    /// Where the token keys come from.
+    pub auth: AuthSource,
     /// Where artifacts are stored (`SANKALPA_OBJECT_STORE_URL`: a folder or `s3://bucket/prefix`).
     pub object_store_url: String,
     /// A catalog file to load instead of the one built in (`SANKALPA_AGENTS_CATALOG`).
@@ -83,8 +79,6 @@ pub struct Config {
     pub memory_url: Option<String>,
     /// The LLM endpoint, when `SANKALPA_LLM_BASE_URL` is set.
     pub llm: Option<LlmConfig>,
-    /// How often the token keys are fetched again from auth (`SANKALPA_JWKS_REFRESH_MS`).
-    pub jwks_refresh: Duration,
     /// The most a custom agent's template may render in one run, its output, files and prompt
     /// together, in bytes (`SANKALPA_AGENTS_MAX_TEMPLATE_OUTPUT_BYTES`, default 1 MiB). Checked
     /// while rendering: past it the run fails as `output_too_large`.
@@ -105,17 +99,13 @@ pub struct Config {
     pub llm_tokens_per_tenant_per_day: u64,
 }
 
-/// One MiB, the default of [`Config::max_template_output_bytes`].
-const DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES: usize = 1024 * 1024;
-/// 32 MiB, the default of [`Config::definition_cache_bytes`].
-const DEFAULT_DEFINITION_CACHE_BYTES: usize = 32 * 1024 * 1024;
-/// The default of [`Config::max_concurrent_runs_per_tenant`].
-const DEFAULT_MAX_CONCURRENT_RUNS_PER_TENANT: usize = 64;
-/// The default of [`Config::llm_tokens_per_tenant_per_day`].
-const DEFAULT_LLM_TOKENS_PER_TENANT_PER_DAY: u64 = 1_000_000;
-
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
+        let defaults = Self::defaults(
+            Infra::from_env()?,
+            Listen::from_env("AGENTS", 50052, 9102)?,
+            AuthSource::from_env()?,
+        );
         let base_url = config::var("SANKALPA_LLM_BASE_URL", String::new())?;
         let llm = if base_url.is_empty() {
             None
@@ -133,68 +123,64 @@ impl Config {
         let catalog = config::var("SANKALPA_AGENTS_CATALOG", String::new())?;
         let memory_url = config::var("SANKALPA_MEMORY_URL", "http://127.0.0.1:50054".to_owned())?;
         Ok(Self {
-            infra: Infra::from_env()?,
-            grpc_addr: config::var("SANKALPA_AGENTS_GRPC_ADDR", "0.0.0.0:50052".parse()?)?,
-            http_addr: config::var("SANKALPA_AGENTS_HTTP_ADDR", "0.0.0.0:9102".parse()?)?,
-            auth_url: config::var("SANKALPA_AUTH_URL", "http://127.0.0.1:50051".to_owned())?,
-            object_store_url: config::var(
-                "SANKALPA_OBJECT_STORE_URL",
-                "./data/objects".to_owned(),
-            )?,
+            object_store_url: config::var("SANKALPA_OBJECT_STORE_URL", defaults.object_store_url)?,
             catalog_path: (!catalog.is_empty()).then(|| PathBuf::from(catalog)),
             memory_url: (!memory_url.is_empty()).then_some(memory_url),
             default_deadline: config::millis(
                 "SANKALPA_AGENTS_DEFAULT_DEADLINE_MS",
-                Duration::from_secs(60),
+                defaults.default_deadline,
             )?,
-            max_deadline: config::millis(
-                "SANKALPA_AGENTS_MAX_DEADLINE_MS",
-                Duration::from_secs(15 * 60),
-            )?,
+            max_deadline: config::millis("SANKALPA_AGENTS_MAX_DEADLINE_MS", defaults.max_deadline)?,
             llm,
-            jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", Duration::from_secs(60))?,
             max_template_output_bytes: config::var(
                 "SANKALPA_AGENTS_MAX_TEMPLATE_OUTPUT_BYTES",
-                DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES,
+                defaults.max_template_output_bytes,
             )?,
             definition_cache_bytes: config::var(
                 "SANKALPA_AGENTS_DEFINITION_CACHE_BYTES",
-                DEFAULT_DEFINITION_CACHE_BYTES,
+                defaults.definition_cache_bytes,
             )?,
             max_concurrent_runs_per_tenant: config::var(
                 "SANKALPA_AGENTS_MAX_CONCURRENT_RUNS_PER_TENANT",
-                DEFAULT_MAX_CONCURRENT_RUNS_PER_TENANT,
+                defaults.max_concurrent_runs_per_tenant,
             )?,
             llm_tokens_per_tenant_per_day: config::var(
                 "SANKALPA_LLM_TOKENS_PER_TENANT_PER_DAY",
-                DEFAULT_LLM_TOKENS_PER_TENANT_PER_DAY,
+                defaults.llm_tokens_per_tenant_per_day,
             )?,
+            ..defaults
         })
     }
 
-    /// Local defaults on free ports, in front of `auth_url`, storing artifacts in
-    /// `object_store_url`, with no LLM.
+    /// Every setting at its default: no memory service and no LLM until configured.
+    fn defaults(infra: Infra, listen: Listen, auth: AuthSource) -> Self {
+        Self {
+            infra,
+            listen,
+            auth,
+            object_store_url: "./data/objects".to_owned(),
+            catalog_path: None,
+            memory_url: None,
+            default_deadline: Duration::from_secs(60),
+            max_deadline: Duration::from_secs(15 * 60),
+            llm: None,
+            max_template_output_bytes: 1024 * 1024,
+            definition_cache_bytes: 32 * 1024 * 1024,
+            max_concurrent_runs_per_tenant: 64,
+            llm_tokens_per_tenant_per_day: 1_000_000,
+        }
+    }
+
+    /// The defaults on free ports, in front of `auth_url`, storing artifacts in
+    /// `object_store_url`.
     pub fn for_tests(
         infra: Infra,
         auth_url: impl Into<String>,
         object_store_url: impl Into<String>,
     ) -> Self {
         Self {
-            infra,
-            grpc_addr: "127.0.0.1:0".parse().expect("a valid address"),
-            http_addr: "127.0.0.1:0".parse().expect("a valid address"),
-            auth_url: auth_url.into(),
             object_store_url: object_store_url.into(),
-            catalog_path: None,
-            memory_url: None,
-            default_deadline: Duration::from_secs(60),
-            max_deadline: Duration::from_secs(15 * 60),
-            llm: None,
-            jwks_refresh: Duration::from_secs(60),
-            max_template_output_bytes: DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES,
-            definition_cache_bytes: DEFAULT_DEFINITION_CACHE_BYTES,
-            max_concurrent_runs_per_tenant: DEFAULT_MAX_CONCURRENT_RUNS_PER_TENANT,
-            llm_tokens_per_tenant_per_day: DEFAULT_LLM_TOKENS_PER_TENANT_PER_DAY,
+            ..Self::defaults(infra, Listen::for_tests(), AuthSource::for_tests(auth_url))
         }
     }
 }
@@ -221,35 +207,27 @@ pub(crate) struct State {
 
 pub struct AgentRunner {
     state: Arc<State>,
-    verifier: Arc<TokenVerifier>,
-    auth: AuthServiceClient<tonic::transport::Channel>,
-    nats: async_nats::Client,
-    /// Put before the subject auth pushes revocations on.
-    subject_prefix: String,
-    jwks_refresh: Duration,
-    grpc_listener: TcpListener,
-    http_listener: TcpListener,
+    skeleton: Skeleton,
 }
 
 impl AgentRunner {
     pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
-        // The recorder first: what is registered before it is installed is lost.
-        sankalpa_kit::metrics::handle();
-        runs::describe_metrics();
         let catalog = Catalog::load(config.catalog_path.as_deref())?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .context("failed to migrate the agents schema")?;
-
-        let (verifier, auth) =
-            sankalpa_kit::auth::verifier_from_auth(&config.infra, &config.auth_url).await?;
-
-        let nats = async_nats::connect(&config.infra.nats_url)
-            .await
-            .with_context(|| format!("could not connect to NATS at {}", config.infra.nats_url))?;
-        let events =
-            EventBus::connect(nats.clone(), &config.infra, "/sankalpa/agent-runner").await?;
+        let skeleton = Skeleton::start(
+            &config.infra,
+            &config.listen,
+            &MIGRATOR,
+            &pool,
+            Keys::FromAuth(&config.auth),
+        )
+        .await?;
+        runs::describe_metrics();
+        let events = EventBus::connect(
+            skeleton.nats.clone(),
+            &config.infra,
+            "/sankalpa/agent-runner",
+        )
+        .await?;
         let objects = Objects::from_url(&config.object_store_url)?.scoped("agents");
         let llm = config
             .llm
@@ -276,76 +254,43 @@ impl AgentRunner {
             llm,
             memory,
             runs: Arc::new(InFlight::new(config.max_concurrent_runs_per_tenant)),
-            tasks: TaskTracker::new(),
+            tasks: skeleton.tasks.clone(),
             default_deadline: config.default_deadline,
             max_deadline: config.max_deadline,
             max_template_output_bytes: config.max_template_output_bytes,
             compiled: CompiledAgents::new(config.definition_cache_bytes),
             tokens,
         });
-        let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
-        let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;
-        Ok(Self {
-            state,
-            verifier,
-            auth,
-            nats,
-            subject_prefix: config.infra.subject_prefix.clone(),
-            jwks_refresh: config.jwks_refresh,
-            grpc_listener,
-            http_listener,
-        })
+        Ok(Self { state, skeleton })
+    }
+}
+
+impl Service for AgentRunner {
+    fn grpc_addr(&self) -> Option<SocketAddr> {
+        Some(self.skeleton.grpc_addr())
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc_listener
-            .local_addr()
-            .expect("a bound listener has an address")
+    fn http_addr(&self) -> SocketAddr {
+        self.skeleton.http_addr()
     }
 
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http_listener
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
-
-    pub async fn serve(
+    /// Runs in flight when the server stops taking new ones finish before this returns.
+    async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let stop = CancellationToken::new();
-        let tasks = self.state.tasks.clone();
-        tasks.spawn(sankalpa_kit::auth::keep_current(
-            self.verifier.clone(),
-            self.auth,
-            self.nats.clone(),
-            self.subject_prefix,
-            self.jwks_refresh,
-            stop.clone(),
-        ));
-
         let api = AgentServiceServer::with_interceptor(
             grpc::AgentApi::new(self.state.clone()),
-            AuthInterceptor::new(self.verifier),
+            AuthInterceptor::new(self.skeleton.verifier.clone()),
         );
-        let readiness = Readiness {
-            postgres: Some(self.state.pool.clone()),
-            nats: Some(self.nats),
-            ..Readiness::default()
-        };
-        let served = ops::serve_service(
-            self.grpc_listener,
-            tonic::service::Routes::new(api),
-            &["sankalpa.v1.AgentService"],
-            self.http_listener,
-            readiness,
-            stop,
-            shutdown,
-        )
-        .await;
-        // The server has stopped taking runs; those in flight finish before we return.
-        tasks.close();
-        tasks.wait().await;
-        served
+        let readiness = self.skeleton.readiness(&self.state.pool);
+        self.skeleton
+            .serve(
+                tonic::service::Routes::new(api),
+                &["sankalpa.v1.AgentService"],
+                readiness,
+                shutdown,
+            )
+            .await
     }
 }

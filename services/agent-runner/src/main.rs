@@ -7,6 +7,5 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(?config, "starting agent-runner");
     let pool = sankalpa_kit::postgres::connect(&config.infra.database_url).await?;
     let runner = AgentRunner::build(config, pool).await?;
-    tracing::info!(grpc = %runner.grpc_addr(), http = %runner.http_addr(), "agent-runner listening");
-    runner.serve(sankalpa_kit::shutdown::signal()).await
+    sankalpa_kit::service::serve_until_signal("agent-runner", runner).await
 }

@@ -2,8 +2,8 @@
 //! tokens, and the audit log. It owns the `auth` schema and serves `sankalpa.v1.AuthService`
 //! over gRPC (50051), with health and metrics over HTTP (9101).
 //!
-//! [`Auth::build`] migrates, loads the signing key and binds both listeners (port 0 works, as in
-//! tests); [`Auth::serve`] runs until its shutdown future resolves.
+//! [`Auth::build`] starts the kit's [`Skeleton`] (migrations, both listeners) and loads the
+//! signing key; serving it ([`Service::serve`]) runs until its shutdown future resolves.
 
 mod accounts;
 mod api_keys;
@@ -28,13 +28,11 @@ use std::time::Duration;
 use anyhow::Context;
 use sankalpa_kit::auth::{AuthInterceptor, TokenVerifier};
 use sankalpa_kit::config::{self, Infra};
-use sankalpa_kit::ops::{self, Readiness};
+use sankalpa_kit::ops::Readiness;
+use sankalpa_kit::service::{Keys, Listen, Service, Skeleton};
 use sankalpa_proto::v1::auth_service_server::AuthServiceServer;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// The auth schema's migrations, tracked in `auth._sqlx_migrations`: every service migrates the
 /// one shared database at its start, and a migrator refuses to run when its tracking table lists
@@ -65,8 +63,7 @@ impl std::fmt::Debug for BootstrapAdmin {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub infra: Infra,
-    pub grpc_addr: SocketAddr,
-    pub http_addr: SocketAddr,
+    pub listen: Listen,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub bootstrap_admin: Option<BootstrapAdmin>,
@@ -98,8 +95,7 @@ impl Config {
         };
         Ok(Self {
             infra: Infra::from_env()?,
-            grpc_addr: config::var("SANKALPA_AUTH_GRPC_ADDR", "0.0.0.0:50051".parse()?)?,
-            http_addr: config::var("SANKALPA_AUTH_HTTP_ADDR", "0.0.0.0:9101".parse()?)?,
+            listen: Listen::from_env("AUTH", 50051, 9101)?,
             access_token_ttl: Duration::from_secs(config::var(
                 "SANKALPA_ACCESS_TOKEN_TTL_SECONDS",
                 900,
@@ -128,8 +124,7 @@ impl Config {
     pub fn for_tests(infra: Infra) -> Self {
         Self {
             infra,
-            grpc_addr: "127.0.0.1:0".parse().expect("a valid address"),
-            http_addr: "127.0.0.1:0".parse().expect("a valid address"),
+            listen: Listen::for_tests(),
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             bootstrap_admin: None,
@@ -156,20 +151,25 @@ pub(crate) struct State {
 
 pub struct Auth {
     state: Arc<State>,
-    verifier: Arc<TokenVerifier>,
-    grpc_listener: TcpListener,
-    http_listener: TcpListener,
+    skeleton: Skeleton,
 }
 
 impl Auth {
     pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
-        // The recorder first: what is registered before it is installed is lost.
-        sankalpa_kit::metrics::handle();
+        // Auth verifies with its own signer's keys, loaded once the schema is migrated.
+        let verifier = Arc::new(TokenVerifier::new(
+            &config.infra.token_issuer,
+            &config.infra.token_audience,
+        ));
+        let skeleton = Skeleton::start(
+            &config.infra,
+            &config.listen,
+            &MIGRATOR,
+            &pool,
+            Keys::Own(verifier.clone()),
+        )
+        .await?;
         passwords::describe_metrics();
-        MIGRATOR
-            .run(&pool)
-            .await
-            .context("failed to migrate the auth schema")?;
         let signer = tokens::Signer::load(
             &pool,
             &config.infra.token_issuer,
@@ -177,15 +177,9 @@ impl Auth {
         )
         .await
         .context("failed to load the signing key")?;
-        let verifier = Arc::new(TokenVerifier::new(
-            &config.infra.token_issuer,
-            &config.infra.token_audience,
-        ));
         verifier.set_jwks(signer.jwks_json())?;
         verifier.revoke_all(&revocations::in_force(&pool).await?);
-        let nats = async_nats::connect(&config.infra.nats_url)
-            .await
-            .with_context(|| format!("could not connect to NATS at {}", config.infra.nats_url))?;
+        let nats = skeleton.nats.clone();
         let state = Arc::new(State {
             pool,
             signer,
@@ -213,62 +207,40 @@ impl Auth {
                 tracing::info!(email = %admin.email, "created the bootstrap admin");
             }
         }
-        let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
-        let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;
-        Ok(Self {
-            state,
-            verifier,
-            grpc_listener,
-            http_listener,
-        })
+        Ok(Self { state, skeleton })
+    }
+}
+
+impl Service for Auth {
+    fn grpc_addr(&self) -> Option<SocketAddr> {
+        Some(self.skeleton.grpc_addr())
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc_listener
-            .local_addr()
-            .expect("a bound listener has an address")
+    fn http_addr(&self) -> SocketAddr {
+        self.skeleton.http_addr()
     }
 
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http_listener
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
-
-    pub async fn serve(
+    async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let stop = CancellationToken::new();
-        // Revocations other auth replicas commit reach this one's verifier as they do every
-        // other service's.
-        let tasks = TaskTracker::new();
-        tasks.spawn(sankalpa_kit::auth::follow_revocations(
-            self.verifier.clone(),
-            self.state.revocations.nats.clone(),
-            self.state.revocations.subject_prefix.clone(),
-            stop.clone(),
-        ));
-        tasks.close();
         let api = AuthServiceServer::with_interceptor(
             grpc::AuthApi::new(self.state.clone()),
-            AuthInterceptor::new(self.verifier),
+            AuthInterceptor::new(self.skeleton.verifier.clone()),
         );
+        // NATS is left out: without it logins still work, only revocations reach other
+        // services at their next key refresh rather than at once.
         let readiness = Readiness {
             postgres: Some(self.state.pool.clone()),
             ..Readiness::default()
         };
-        let served = ops::serve_service(
-            self.grpc_listener,
-            tonic::service::Routes::new(api),
-            &["sankalpa.v1.AuthService"],
-            self.http_listener,
-            readiness,
-            stop,
-            shutdown,
-        )
-        .await;
-        tasks.wait().await;
-        served
+        self.skeleton
+            .serve(
+                tonic::service::Routes::new(api),
+                &["sankalpa.v1.AuthService"],
+                readiness,
+                shutdown,
+            )
+            .await
     }
 }

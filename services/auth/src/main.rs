@@ -7,6 +7,5 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(?config, "starting auth");
     let pool = sankalpa_kit::postgres::connect(&config.infra.database_url).await?;
     let auth = Auth::build(config, pool).await?;
-    tracing::info!(grpc = %auth.grpc_addr(), http = %auth.http_addr(), "auth listening");
-    auth.serve(sankalpa_kit::shutdown::signal()).await
+    sankalpa_kit::service::serve_until_signal("auth", auth).await
 }

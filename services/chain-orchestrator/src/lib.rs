@@ -10,9 +10,9 @@
 //! transaction of the transition they announce (the kit's outbox, table `chains.outbox`),
 //! published by the relay [`Orchestrator::serve`] runs, and streamed back by [`watch`].
 //!
-//! [`Orchestrator::build`] migrates, loads the templates and binds both listeners (port 0 works,
-//! as in tests); [`Orchestrator::serve`] runs the API and the engine until its shutdown future
-//! resolves.
+//! [`Orchestrator::build`] loads the templates and starts the kit's [`Skeleton`] (migrations,
+//! auth's token keys, both listeners); serving it ([`Service::serve`]) runs the API and the
+//! engine until its shutdown future resolves.
 
 mod agents;
 mod chains;
@@ -35,19 +35,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-use sankalpa_kit::auth::{AuthInterceptor, TokenVerifier};
+use sankalpa_kit::auth::AuthInterceptor;
 use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::events::EventBus;
-use sankalpa_kit::ops::{self, Readiness};
 use sankalpa_kit::outbox::Outbox;
+use sankalpa_kit::service::{AuthSource, Keys, Listen, Service, Skeleton};
 use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_server::ChainServiceServer;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use sqlx::migrate::Migrator;
 use sqlx::{PgConnection, PgPool};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -64,10 +62,11 @@ pub static MIGRATOR: Migrator = Migrator {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub infra: Infra,
-    pub grpc_addr: SocketAddr,
-    pub http_addr: SocketAddr,
+    pub listen: Listen,
+    /// agent-runner, which runs the steps (`SANKALPA_AGENTS_URL`).
     pub agents_url: String,
-    pub auth_url: String,
+    /// Where the token keys come from; auth also mints each run's credential.
+    pub auth: AuthSource,
     /// The memory service, where completed steps' outputs are saved in the run's session
     /// (`SANKALPA_MEMORY_URL`; empty turns that off, for a fleet without memory).
     pub memory_url: Option<String>,
@@ -116,60 +115,87 @@ const AGENT_ANSWER_SLACK_BYTES: usize = 1024 * 1024;
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
+        let defaults = Self::defaults(
+            Infra::from_env()?,
+            Listen::from_env("CHAINS", 50053, 9103)?,
+            AuthSource::from_env()?,
+        );
         let memory_url = config::var("SANKALPA_MEMORY_URL", "http://127.0.0.1:50054".to_owned())?;
         Ok(Self {
-            infra: Infra::from_env()?,
-            grpc_addr: config::var("SANKALPA_CHAINS_GRPC_ADDR", "0.0.0.0:50053".parse()?)?,
-            http_addr: config::var("SANKALPA_CHAINS_HTTP_ADDR", "0.0.0.0:9103".parse()?)?,
-            agents_url: config::var("SANKALPA_AGENTS_URL", "http://127.0.0.1:50052".to_owned())?,
-            auth_url: config::var("SANKALPA_AUTH_URL", "http://127.0.0.1:50051".to_owned())?,
+            agents_url: config::var("SANKALPA_AGENTS_URL", defaults.agents_url)?,
             memory_url: (!memory_url.is_empty()).then_some(memory_url),
-            catalog_dir: config::var("SANKALPA_CHAINS_CATALOG", PathBuf::from("catalog/chains"))?,
-            lease_ttl: config::millis("SANKALPA_CHAINS_LEASE_MS", Duration::from_secs(15))?,
+            catalog_dir: config::var("SANKALPA_CHAINS_CATALOG", defaults.catalog_dir)?,
+            lease_ttl: config::millis("SANKALPA_CHAINS_LEASE_MS", defaults.lease_ttl)?,
             claim_interval: config::millis(
                 "SANKALPA_CHAINS_CLAIM_INTERVAL_MS",
-                Duration::from_secs(1),
+                defaults.claim_interval,
             )?,
-            max_runs: config::var("SANKALPA_CHAINS_MAX_RUNS", 512)?,
-            max_parallel_steps: config::var("SANKALPA_CHAINS_MAX_PARALLEL_STEPS", 256)?,
+            max_runs: config::var("SANKALPA_CHAINS_MAX_RUNS", defaults.max_runs)?,
+            max_parallel_steps: config::var(
+                "SANKALPA_CHAINS_MAX_PARALLEL_STEPS",
+                defaults.max_parallel_steps,
+            )?,
             max_parallel_steps_per_run: config::var(
                 "SANKALPA_CHAINS_MAX_PARALLEL_STEPS_PER_RUN",
-                8,
+                defaults.max_parallel_steps_per_run,
             )?,
             credential_ttl: Duration::from_secs(config::var(
                 "SANKALPA_CHAINS_CREDENTIAL_TTL_SECONDS",
-                24 * 3600,
+                defaults.credential_ttl.as_secs(),
             )?),
             max_run_output_bytes: config::var(
                 "SANKALPA_CHAINS_MAX_RUN_OUTPUT_BYTES",
-                16 * 1024 * 1024,
+                defaults.max_run_output_bytes,
             )?,
             max_step_output_bytes: config::var(
                 "SANKALPA_CHAINS_MAX_STEP_OUTPUT_BYTES",
-                4 * 1024 * 1024,
+                defaults.max_step_output_bytes,
             )?,
             max_step_input_bytes: config::var(
                 "SANKALPA_CHAINS_MAX_STEP_INPUT_BYTES",
-                3 * 1024 * 1024,
+                defaults.max_step_input_bytes,
             )?,
             max_concurrent_runs_per_tenant: config::var(
                 "SANKALPA_CHAINS_MAX_CONCURRENT_RUNS_PER_TENANT",
-                100,
+                defaults.max_concurrent_runs_per_tenant,
             )?,
-            max_streams_per_tenant: config::var("SANKALPA_CHAINS_MAX_STREAMS_PER_TENANT", 32)?,
+            max_streams_per_tenant: config::var(
+                "SANKALPA_CHAINS_MAX_STREAMS_PER_TENANT",
+                defaults.max_streams_per_tenant,
+            )?,
+            ..defaults
         })
     }
 
-    /// Local defaults on free ports, with short leases so resumption tests are quick. No memory
-    /// service: a test that wants step outputs in memory starts one and sets `memory_url`.
-    pub fn for_tests(infra: Infra, auth_url: &str, agents_url: &str) -> Self {
+    /// Every setting at its default: no memory service until configured.
+    fn defaults(infra: Infra, listen: Listen, auth: AuthSource) -> Self {
         Self {
             infra,
-            grpc_addr: "127.0.0.1:0".parse().expect("a valid address"),
-            http_addr: "127.0.0.1:0".parse().expect("a valid address"),
-            agents_url: agents_url.to_owned(),
-            auth_url: auth_url.to_owned(),
+            listen,
+            agents_url: "http://127.0.0.1:50052".to_owned(),
+            auth,
             memory_url: None,
+            catalog_dir: PathBuf::from("catalog/chains"),
+            lease_ttl: Duration::from_secs(15),
+            claim_interval: Duration::from_secs(1),
+            max_runs: 512,
+            max_parallel_steps: 256,
+            max_parallel_steps_per_run: 8,
+            credential_ttl: Duration::from_secs(24 * 3600),
+            max_run_output_bytes: 16 * 1024 * 1024,
+            max_step_output_bytes: 4 * 1024 * 1024,
+            max_step_input_bytes: 3 * 1024 * 1024,
+            max_concurrent_runs_per_tenant: 100,
+            max_streams_per_tenant: 32,
+        }
+    }
+
+    /// The defaults on free ports, with the repository's templates and short leases so
+    /// resumption tests are quick. No memory service: a test that wants step outputs in memory
+    /// starts one and sets `memory_url`.
+    pub fn for_tests(infra: Infra, auth_url: &str, agents_url: &str) -> Self {
+        Self {
+            agents_url: agents_url.to_owned(),
             catalog_dir: PathBuf::from(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/../../catalog/chains"
@@ -178,13 +204,8 @@ impl Config {
             claim_interval: Duration::from_millis(100),
             max_runs: 64,
             max_parallel_steps: 64,
-            max_parallel_steps_per_run: 8,
             credential_ttl: Duration::from_secs(3600),
-            max_run_output_bytes: 16 * 1024 * 1024,
-            max_step_output_bytes: 4 * 1024 * 1024,
-            max_step_input_bytes: 3 * 1024 * 1024,
-            max_concurrent_runs_per_tenant: 100,
-            max_streams_per_tenant: 32,
+            ..Self::defaults(infra, Listen::for_tests(), AuthSource::for_tests(auth_url))
         }
     }
 
@@ -262,29 +283,26 @@ impl State {
 pub struct Orchestrator {
     state: Arc<State>,
     started: mpsc::UnboundedReceiver<(Uuid, tracing::Span)>,
-    nats: async_nats::Client,
-    verifier: Arc<TokenVerifier>,
-    grpc_listener: TcpListener,
-    http_listener: TcpListener,
+    skeleton: Skeleton,
 }
 
 impl Orchestrator {
     pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
-        // The recorder first: what is registered before it is installed is lost.
-        sankalpa_kit::metrics::handle();
-        engine::describe_metrics();
-        MIGRATOR
-            .run(&pool)
-            .await
-            .context("failed to migrate the chains schema")?;
         let templates = templates::Templates::load(&config.catalog_dir)?;
-        let nats = async_nats::connect(&config.infra.nats_url)
-            .await
-            .with_context(|| format!("failed to connect to NATS at {}", config.infra.nats_url))?;
+        let skeleton = Skeleton::start(
+            &config.infra,
+            &config.listen,
+            &MIGRATOR,
+            &pool,
+            Keys::FromAuth(&config.auth),
+        )
+        .await?;
+        engine::describe_metrics();
+        let nats = skeleton.nats.clone();
         let events =
             EventBus::connect(nats.clone(), &config.infra, "/sankalpa/chain-orchestrator").await?;
         let auth = AuthServiceClient::new(sankalpa_kit::grpc::traced(sankalpa_kit::grpc::channel(
-            &config.auth_url,
+            &config.auth.url,
         )?));
         let agents = AgentServiceClient::new(sankalpa_kit::grpc::traced(
             sankalpa_kit::grpc::channel(&config.agents_url)?,
@@ -298,13 +316,7 @@ impl Orchestrator {
                     .map(|channel| MemoryServiceClient::new(sankalpa_kit::grpc::traced(channel)))
             })
             .transpose()?;
-        let verifier = Arc::new(TokenVerifier::new(
-            &config.infra.token_issuer,
-            &config.infra.token_audience,
-        ));
         let (engine, started) = engine::Handle::new(config.max_runs, config.max_parallel_steps);
-        let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
-        let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;
         let outbox = Outbox::new("chains", events.clone(), pool.clone());
         let state = Arc::new(State {
             pool,
@@ -319,81 +331,59 @@ impl Orchestrator {
             engine,
             streams: Arc::new(watch::StreamSlots::new(config.max_streams_per_tenant)),
             config,
-            stop: CancellationToken::new(),
+            stop: skeleton.stop.clone(),
         });
         Ok(Self {
             state,
             started,
-            nats,
-            verifier,
-            grpc_listener,
-            http_listener,
+            skeleton,
         })
     }
+}
 
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc_listener
-            .local_addr()
-            .expect("a bound listener has an address")
+impl Service for Orchestrator {
+    fn grpc_addr(&self) -> Option<SocketAddr> {
+        Some(self.skeleton.grpc_addr())
     }
 
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http_listener
-            .local_addr()
-            .expect("a bound listener has an address")
+    fn http_addr(&self) -> SocketAddr {
+        self.skeleton.http_addr()
     }
 
-    pub async fn serve(
+    /// The engine runs beside the API, not as a spawned task, so that it ends with this future
+    /// as a crash would end it.
+    async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let stop = self.state.stop.clone();
+        let Self {
+            state,
+            started,
+            skeleton,
+        } = self;
         let api = ChainServiceServer::with_interceptor(
-            grpc::ChainApi::new(self.state.clone()),
-            AuthInterceptor::new(self.verifier.clone()),
+            grpc::ChainApi::new(state.clone()),
+            AuthInterceptor::new(skeleton.verifier.clone()),
         );
-        let jwks = sankalpa_kit::auth::keep_current(
-            self.verifier,
-            AuthServiceClient::new(sankalpa_kit::grpc::channel(&self.state.config.auth_url)?),
-            self.nats.clone(),
-            self.state.config.infra.subject_prefix.clone(),
-            Duration::from_secs(300),
-            stop.clone(),
-        );
-        let readiness = Readiness {
-            postgres: Some(self.state.pool.clone()),
-            nats: Some(self.nats),
-            ..Readiness::default()
-        };
-        let grpc = sankalpa_kit::grpc::serve(
-            self.grpc_listener,
+        let readiness = skeleton.readiness(&state.pool);
+        let engine = engine::run(state.clone(), started, state.stop.clone());
+        let api = skeleton.serve(
             tonic::service::Routes::new(api),
             &["sankalpa.v1.ChainService"],
-            stop.clone().cancelled_owned(),
-        );
-        let http = ops::serve(
-            self.http_listener,
             readiness,
-            stop.clone().cancelled_owned(),
+            shutdown,
         );
-        let engine = engine::run(self.state.clone(), self.started, stop.clone());
-        let stopper = async move {
-            shutdown.await;
-            stop.cancel();
-        };
         // The relay stops only once the API and the engine have, so its last pass publishes the
         // events of the requests and steps that ended during shutdown. It is joined rather than
-        // spawned so that it ends with `serve`, as a crash would end it.
+        // spawned for the engine's reason.
         let relay_stop = CancellationToken::new();
-        let relay = self.state.outbox.clone().relay(relay_stop.clone());
+        let relay = state.outbox.clone().relay(relay_stop.clone());
         let served = async {
-            let served = tokio::join!(grpc, http, engine, jwks, stopper);
+            let (served, ()) = tokio::join!(api, engine);
             relay_stop.cancel();
             served
         };
-        let ((grpc, http, (), (), ()), ()) = tokio::join!(served, relay);
-        grpc?;
-        http?;
-        Ok(())
+        let (served, ()) = tokio::join!(served, relay);
+        served
     }
 }

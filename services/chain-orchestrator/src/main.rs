@@ -7,10 +7,5 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(?config, "starting chain-orchestrator");
     let pool = sankalpa_kit::postgres::connect(&config.infra.database_url).await?;
     let orchestrator = Orchestrator::build(config, pool).await?;
-    tracing::info!(
-        grpc = %orchestrator.grpc_addr(),
-        http = %orchestrator.http_addr(),
-        "chain-orchestrator listening"
-    );
-    orchestrator.serve(sankalpa_kit::shutdown::signal()).await
+    sankalpa_kit::service::serve_until_signal("chain-orchestrator", orchestrator).await
 }

@@ -47,6 +47,7 @@ use axum::serve::ListenerExt;
 use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::grpc::TracedChannel;
 use sankalpa_kit::problem::Problem;
+use sankalpa_kit::service::Service;
 use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
@@ -316,13 +317,19 @@ impl Gateway {
             streams_end,
         })
     }
+}
 
-    pub fn addr(&self) -> SocketAddr {
+impl Service for Gateway {
+    fn grpc_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+
+    fn http_addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish.
-    pub async fn serve(
+    async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {

@@ -16,6 +16,5 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = sankalpa_kit::telemetry::init("gateway")?;
     tracing::info!(?config, "starting the gateway");
     let gateway = Gateway::build(config).await?;
-    tracing::info!(addr = %gateway.addr(), "gateway listening");
-    gateway.serve(sankalpa_kit::shutdown::signal()).await
+    sankalpa_kit::service::serve_until_signal("gateway", gateway).await
 }

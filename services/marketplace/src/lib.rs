@@ -14,8 +14,9 @@
 //! depth. Another tenant's item is not found to any write; a dependency that cannot be asked
 //! (the database, the object store, an owning service) answers UNAVAILABLE naming it.
 //!
-//! [`Marketplace::build`] migrates, loads auth's token keys and binds both listeners (port 0
-//! works, as in tests); [`Marketplace::serve`] runs until its shutdown future resolves.
+//! [`Marketplace::build`] starts the kit's [`Skeleton`] (migrations, auth's token keys, both
+//! listeners) and builds the state around it; serving it ([`Service::serve`]) runs until its
+//! shutdown future resolves.
 
 mod error;
 mod events;
@@ -35,21 +36,17 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-use sankalpa_kit::auth::{AuthInterceptor, TokenVerifier};
+use sankalpa_kit::auth::AuthInterceptor;
 use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::events::EventBus;
 use sankalpa_kit::objects::Objects;
-use sankalpa_kit::ops::{self, Readiness};
 use sankalpa_kit::outbox::Outbox;
+use sankalpa_kit::service::{AuthSource, Keys, Listen, Service, Skeleton};
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::marketplace_service_server::MarketplaceServiceServer;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tonic::service::interceptor::InterceptedService;
 
 /// The marketplace schema's migrations, tracked in `marketplace._sqlx_migrations`: every
@@ -64,11 +61,9 @@ pub static MIGRATOR: Migrator = Migrator {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub infra: Infra,
-    pub grpc_addr: SocketAddr,
-    pub http_addr: SocketAddr,
-    /// The auth service's gRPC endpoint, for its token keys and authors' names
-    /// (`SANKALPA_AUTH_URL`).
-    pub auth_url: String,
+    pub listen: Listen,
+    /// Where the token keys, and authors' names, come from.
+    pub auth: AuthSource,
     /// The chain orchestrator, which validates and installs chains (`SANKALPA_CHAINS_URL`).
     pub chains_url: String,
     /// agent-runner, which validates and installs custom agents (`SANKALPA_AGENTS_URL`).
@@ -87,8 +82,6 @@ pub struct Config {
     /// How long a call to the chain orchestrator or agent-runner may take
     /// (`SANKALPA_MARKETPLACE_UPSTREAM_TIMEOUT_MS`).
     pub upstream_timeout: Duration,
-    /// How often the token keys are fetched again from auth (`SANKALPA_JWKS_REFRESH_MS`).
-    pub jwks_refresh: Duration,
     /// How many text searches run in Postgres at once (`SANKALPA_MARKETPLACE_SEARCH_CONCURRENCY`);
     /// the rest wait their turn, first come first served.
     pub search_concurrency: NonZeroUsize,
@@ -114,39 +107,57 @@ const PUBLISH_HEADROOM_BYTES: usize = 64 * 1024;
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
+        let defaults = Self::defaults(
+            Infra::from_env()?,
+            Listen::from_env("MARKETPLACE", 50055, 9105)?,
+            AuthSource::from_env()?,
+        );
         Ok(Self {
-            infra: Infra::from_env()?,
-            grpc_addr: config::var("SANKALPA_MARKETPLACE_GRPC_ADDR", "0.0.0.0:50055".parse()?)?,
-            http_addr: config::var("SANKALPA_MARKETPLACE_HTTP_ADDR", "0.0.0.0:9105".parse()?)?,
-            auth_url: config::var("SANKALPA_AUTH_URL", "http://127.0.0.1:50051".to_owned())?,
-            chains_url: config::var("SANKALPA_CHAINS_URL", "http://127.0.0.1:50053".to_owned())?,
-            agents_url: config::var("SANKALPA_AGENTS_URL", "http://127.0.0.1:50052".to_owned())?,
-            object_store_url: config::var(
-                "SANKALPA_OBJECT_STORE_URL",
-                "./data/objects".to_owned(),
+            chains_url: config::var("SANKALPA_CHAINS_URL", defaults.chains_url)?,
+            agents_url: config::var("SANKALPA_AGENTS_URL", defaults.agents_url)?,
+            object_store_url: config::var("SANKALPA_OBJECT_STORE_URL", defaults.object_store_url)?,
+            max_package_bytes: config::var(
+                "SANKALPA_MARKETPLACE_MAX_PACKAGE_BYTES",
+                defaults.max_package_bytes,
             )?,
-            max_package_bytes: config::var("SANKALPA_MARKETPLACE_MAX_PACKAGE_BYTES", 1024 * 1024)?,
             max_page_bytes: config::var(
                 "SANKALPA_MARKETPLACE_MAX_PAGE_BYTES",
-                DEFAULT_MAX_PAGE_BYTES,
+                defaults.max_page_bytes,
             )?,
             max_versions_per_item: config::var(
                 "SANKALPA_MARKETPLACE_MAX_VERSIONS_PER_ITEM",
-                DEFAULT_MAX_VERSIONS_PER_ITEM,
+                defaults.max_versions_per_item,
             )?,
             upstream_timeout: config::millis(
                 "SANKALPA_MARKETPLACE_UPSTREAM_TIMEOUT_MS",
-                Duration::from_secs(10),
+                defaults.upstream_timeout,
             )?,
-            jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", Duration::from_secs(60))?,
             search_concurrency: config::var(
                 "SANKALPA_MARKETPLACE_SEARCH_CONCURRENCY",
-                DEFAULT_SEARCH_CONCURRENCY,
+                defaults.search_concurrency,
             )?,
+            ..defaults
         })
     }
 
-    /// Local defaults on free ports, in front of the given services, storing packages in
+    /// Every setting at its default.
+    fn defaults(infra: Infra, listen: Listen, auth: AuthSource) -> Self {
+        Self {
+            infra,
+            listen,
+            auth,
+            chains_url: "http://127.0.0.1:50053".to_owned(),
+            agents_url: "http://127.0.0.1:50052".to_owned(),
+            object_store_url: "./data/objects".to_owned(),
+            max_package_bytes: 1024 * 1024,
+            max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
+            max_versions_per_item: DEFAULT_MAX_VERSIONS_PER_ITEM,
+            upstream_timeout: Duration::from_secs(10),
+            search_concurrency: DEFAULT_SEARCH_CONCURRENCY,
+        }
+    }
+
+    /// The defaults on free ports, in front of the given services, storing packages in
     /// `object_store_url`.
     pub fn for_tests(
         infra: Infra,
@@ -156,19 +167,10 @@ impl Config {
         object_store_url: &str,
     ) -> Self {
         Self {
-            infra,
-            grpc_addr: "127.0.0.1:0".parse().expect("a valid address"),
-            http_addr: "127.0.0.1:0".parse().expect("a valid address"),
-            auth_url: auth_url.to_owned(),
             chains_url: chains_url.to_owned(),
             agents_url: agents_url.to_owned(),
             object_store_url: object_store_url.to_owned(),
-            max_package_bytes: 1024 * 1024,
-            max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
-            max_versions_per_item: DEFAULT_MAX_VERSIONS_PER_ITEM,
-            upstream_timeout: Duration::from_secs(10),
-            jwks_refresh: Duration::from_secs(60),
-            search_concurrency: DEFAULT_SEARCH_CONCURRENCY,
+            ..Self::defaults(infra, Listen::for_tests(), AuthSource::for_tests(auth_url))
         }
     }
 }
@@ -188,33 +190,28 @@ pub(crate) struct State {
 
 pub struct Marketplace {
     state: Arc<State>,
-    verifier: Arc<TokenVerifier>,
-    auth: AuthServiceClient<tonic::transport::Channel>,
-    nats: async_nats::Client,
-    /// Put before the subject auth pushes revocations on.
-    subject_prefix: String,
-    jwks_refresh: Duration,
-    grpc_listener: TcpListener,
-    http_listener: TcpListener,
+    skeleton: Skeleton,
 }
 
 impl Marketplace {
     pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
-        MIGRATOR
-            .run(&pool)
-            .await
-            .context("failed to migrate the marketplace schema")?;
-
-        let (verifier, auth) =
-            sankalpa_kit::auth::verifier_from_auth(&config.infra, &config.auth_url).await?;
-
-        let nats = async_nats::connect(&config.infra.nats_url)
-            .await
-            .with_context(|| format!("could not connect to NATS at {}", config.infra.nats_url))?;
-        let bus = EventBus::connect(nats.clone(), &config.infra, "/sankalpa/marketplace").await?;
+        let skeleton = Skeleton::start(
+            &config.infra,
+            &config.listen,
+            &MIGRATOR,
+            &pool,
+            Keys::FromAuth(&config.auth),
+        )
+        .await?;
+        let bus = EventBus::connect(
+            skeleton.nats.clone(),
+            &config.infra,
+            "/sankalpa/marketplace",
+        )
+        .await?;
         let objects = Objects::from_url(&config.object_store_url)?.scoped("marketplace");
         let owners = owners::Owners::new(
-            auth.clone(),
+            AuthServiceClient::new(sankalpa_kit::grpc::channel(&config.auth.url)?),
             &config.chains_url,
             &config.agents_url,
             config.upstream_timeout,
@@ -231,78 +228,48 @@ impl Marketplace {
             max_versions_per_item: config.max_versions_per_item,
             searches: Semaphore::new(config.search_concurrency.get()),
         });
-        let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
-        let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;
-        Ok(Self {
-            state,
-            verifier,
-            auth,
-            nats,
-            subject_prefix: config.infra.subject_prefix.clone(),
-            jwks_refresh: config.jwks_refresh,
-            grpc_listener,
-            http_listener,
-        })
+        Ok(Self { state, skeleton })
+    }
+}
+
+impl Service for Marketplace {
+    fn grpc_addr(&self) -> Option<SocketAddr> {
+        Some(self.skeleton.grpc_addr())
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc_listener
-            .local_addr()
-            .expect("a bound listener has an address")
+    fn http_addr(&self) -> SocketAddr {
+        self.skeleton.http_addr()
     }
 
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http_listener
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
-
-    pub async fn serve(
+    async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let stop = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        tasks.spawn(sankalpa_kit::auth::keep_current(
-            self.verifier.clone(),
-            self.auth,
-            self.nats.clone(),
-            self.subject_prefix,
-            self.jwks_refresh,
-            stop.clone(),
-        ));
-        tasks.spawn(self.state.events.relay(stop.clone()));
-        tasks.close();
+        let Self { state, skeleton } = self;
+        skeleton
+            .tasks
+            .spawn(state.events.relay(skeleton.stop.clone()));
 
         // tonic refuses requests over 4 MiB before they reach a handler, with no field named;
         // the package bound is the one a client meets, and the limit grows with it when it is
         // set higher.
-        let largest_request = self
-            .state
+        let largest_request = state
             .max_package_bytes
             .saturating_add(PUBLISH_HEADROOM_BYTES)
             .max(4 * 1024 * 1024);
         let api = InterceptedService::new(
-            MarketplaceServiceServer::new(grpc::MarketplaceApi::new(self.state.clone()))
+            MarketplaceServiceServer::new(grpc::MarketplaceApi::new(state.clone()))
                 .max_decoding_message_size(largest_request),
-            AuthInterceptor::new(self.verifier),
+            AuthInterceptor::new(skeleton.verifier.clone()),
         );
-        let readiness = Readiness {
-            postgres: Some(self.state.pool.clone()),
-            nats: Some(self.nats),
-            ..Readiness::default()
-        };
-        let served = ops::serve_service(
-            self.grpc_listener,
-            tonic::service::Routes::new(api),
-            &["sankalpa.v1.MarketplaceService"],
-            self.http_listener,
-            readiness,
-            stop,
-            shutdown,
-        )
-        .await;
-        tasks.wait().await;
-        served
+        let readiness = skeleton.readiness(&state.pool);
+        skeleton
+            .serve(
+                tonic::service::Routes::new(api),
+                &["sankalpa.v1.MarketplaceService"],
+                readiness,
+                shutdown,
+            )
+            .await
     }
 }

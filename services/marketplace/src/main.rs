@@ -7,7 +7,5 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(?config, "starting marketplace");
     let pool = sankalpa_kit::postgres::connect(&config.infra.database_url).await?;
     let marketplace = Marketplace::build(config, pool).await?;
-    tracing::info!(grpc = %marketplace.grpc_addr(), http = %marketplace.http_addr(),
-        "marketplace listening");
-    marketplace.serve(sankalpa_kit::shutdown::signal()).await
+    sankalpa_kit::service::serve_until_signal("marketplace", marketplace).await
 }

@@ -15,8 +15,9 @@
 //! ([`Config`]), and a session's keys (10,000, kept by the database: see its migrations).
 //! A dependency that cannot be asked answers UNAVAILABLE, never INTERNAL ([`error`]).
 //!
-//! [`Memory::build`] migrates, loads auth's token keys and binds both listeners (port 0 works,
-//! as in tests); [`Memory::serve`] runs until its shutdown future resolves.
+//! [`Memory::build`] starts the kit's [`Skeleton`] (migrations, auth's token keys, both
+//! listeners) and builds the state around it; serving it ([`Service::serve`]) runs until its
+//! shutdown future resolves.
 
 mod backups;
 mod cache;
@@ -35,20 +36,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-use sankalpa_kit::auth::{AuthInterceptor, TokenVerifier};
+use sankalpa_kit::auth::AuthInterceptor;
 use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::events::EventBus;
 use sankalpa_kit::objects::Objects;
-use sankalpa_kit::ops::{self, Readiness};
 use sankalpa_kit::outbox::Outbox;
-use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sankalpa_kit::service::{AuthSource, Keys, Listen, Service, Skeleton};
 use sankalpa_proto::v1::memory_service_server::MemoryServiceServer;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tonic::service::interceptor::InterceptedService;
 
 /// The memory schema's migrations. They are tracked in `memory._sqlx_migrations` rather than
@@ -64,10 +60,9 @@ pub static MIGRATOR: Migrator = Migrator {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub infra: Infra,
-    pub grpc_addr: SocketAddr,
-    pub http_addr: SocketAddr,
-    /// The auth service's gRPC endpoint, for its token keys (`SANKALPA_AUTH_URL`).
-    pub auth_url: String,
+    pub listen: Listen,
+    /// Where the token keys come from.
+    pub auth: AuthSource,
     /// Where backups are stored (`SANKALPA_OBJECT_STORE_URL`: a folder or `s3://bucket/prefix`).
     pub object_store_url: String,
     /// Put before every Redis key (`SANKALPA_REDIS_KEY_PREFIX`); unique per test.
@@ -96,8 +91,6 @@ pub struct Config {
     /// How often expired entries are deleted (`SANKALPA_MEMORY_SWEEP_INTERVAL_MS`); they read
     /// as absent from the moment they expire, this only reclaims the space.
     pub sweep_interval: Duration,
-    /// How often the token keys are fetched again from auth (`SANKALPA_JWKS_REFRESH_MS`).
-    pub jwks_refresh: Duration,
 }
 
 /// gRPC's default limit on a message a client accepts is 4 MiB; a page stays a quarter of a MiB
@@ -116,48 +109,48 @@ pub const DEFAULT_MAX_BACKUP_BYTES: usize = 64 * 1024 * 1024;
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
+        let defaults = Self::defaults(
+            Infra::from_env()?,
+            Listen::from_env("MEMORY", 50054, 9104)?,
+            AuthSource::from_env()?,
+        );
         Ok(Self {
-            infra: Infra::from_env()?,
-            grpc_addr: config::var("SANKALPA_MEMORY_GRPC_ADDR", "0.0.0.0:50054".parse()?)?,
-            http_addr: config::var("SANKALPA_MEMORY_HTTP_ADDR", "0.0.0.0:9104".parse()?)?,
-            auth_url: config::var("SANKALPA_AUTH_URL", "http://127.0.0.1:50051".to_owned())?,
-            object_store_url: config::var(
-                "SANKALPA_OBJECT_STORE_URL",
-                "./data/objects".to_owned(),
+            object_store_url: config::var("SANKALPA_OBJECT_STORE_URL", defaults.object_store_url)?,
+            redis_key_prefix: config::var("SANKALPA_REDIS_KEY_PREFIX", defaults.redis_key_prefix)?,
+            max_value_bytes: config::var(
+                "SANKALPA_MEMORY_MAX_VALUE_BYTES",
+                defaults.max_value_bytes,
             )?,
-            redis_key_prefix: config::var("SANKALPA_REDIS_KEY_PREFIX", "sankalpa:".to_owned())?,
-            max_value_bytes: config::var("SANKALPA_MEMORY_MAX_VALUE_BYTES", 1024 * 1024)?,
-            max_page_bytes: config::var("SANKALPA_MEMORY_MAX_PAGE_BYTES", DEFAULT_MAX_PAGE_BYTES)?,
+            max_page_bytes: config::var("SANKALPA_MEMORY_MAX_PAGE_BYTES", defaults.max_page_bytes)?,
             max_transaction_bytes: config::var(
                 "SANKALPA_MEMORY_MAX_TRANSACTION_BYTES",
-                DEFAULT_MAX_TRANSACTION_BYTES,
+                defaults.max_transaction_bytes,
             )?,
             max_backup_bytes: config::var(
                 "SANKALPA_MEMORY_MAX_BACKUP_BYTES",
-                DEFAULT_MAX_BACKUP_BYTES,
+                defaults.max_backup_bytes,
             )?,
-            cache_ttl: config::millis("SANKALPA_MEMORY_CACHE_TTL_MS", Duration::from_secs(10))?,
-            near_cache_bytes: config::var("SANKALPA_MEMORY_NEAR_CACHE_BYTES", 16 * 1024 * 1024)?,
+            cache_ttl: config::millis("SANKALPA_MEMORY_CACHE_TTL_MS", defaults.cache_ttl)?,
+            near_cache_bytes: config::var(
+                "SANKALPA_MEMORY_NEAR_CACHE_BYTES",
+                defaults.near_cache_bytes,
+            )?,
             sweep_interval: config::millis(
                 "SANKALPA_MEMORY_SWEEP_INTERVAL_MS",
-                Duration::from_secs(60),
+                defaults.sweep_interval,
             )?,
-            jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", Duration::from_secs(60))?,
+            ..defaults
         })
     }
 
-    /// Local defaults on free ports, in front of `auth_url`, with this test's own Redis keys
-    /// and a fresh temporary object folder.
-    pub fn for_tests(infra: Infra, auth_url: impl Into<String>) -> Self {
-        let name = uuid::Uuid::new_v4().simple();
-        let objects = std::env::temp_dir().join(format!("sankalpa-memory-{name}"));
+    /// Every setting at its default.
+    fn defaults(infra: Infra, listen: Listen, auth: AuthSource) -> Self {
         Self {
             infra,
-            grpc_addr: "127.0.0.1:0".parse().expect("a valid address"),
-            http_addr: "127.0.0.1:0".parse().expect("a valid address"),
-            auth_url: auth_url.into(),
-            object_store_url: objects.to_string_lossy().into_owned(),
-            redis_key_prefix: format!("test:{name}:"),
+            listen,
+            auth,
+            object_store_url: "./data/objects".to_owned(),
+            redis_key_prefix: "sankalpa:".to_owned(),
             max_value_bytes: 1024 * 1024,
             max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
             max_transaction_bytes: DEFAULT_MAX_TRANSACTION_BYTES,
@@ -165,7 +158,18 @@ impl Config {
             cache_ttl: Duration::from_secs(10),
             near_cache_bytes: 16 * 1024 * 1024,
             sweep_interval: Duration::from_secs(60),
-            jwks_refresh: Duration::from_secs(60),
+        }
+    }
+
+    /// The defaults on free ports, in front of `auth_url`, with this test's own Redis keys
+    /// and a fresh temporary object folder.
+    pub fn for_tests(infra: Infra, auth_url: impl Into<String>) -> Self {
+        let name = uuid::Uuid::new_v4().simple();
+        let objects = std::env::temp_dir().join(format!("sankalpa-memory-{name}"));
+        Self {
+            object_store_url: objects.to_string_lossy().into_owned(),
+            redis_key_prefix: format!("test:{name}:"),
+            ..Self::defaults(infra, Listen::for_tests(), AuthSource::for_tests(auth_url))
         }
     }
 }
@@ -185,38 +189,26 @@ pub(crate) struct State {
 
 pub struct Memory {
     state: Arc<State>,
-    verifier: Arc<TokenVerifier>,
-    auth: AuthServiceClient<tonic::transport::Channel>,
-    nats: async_nats::Client,
-    /// Put before the subject auth pushes revocations on.
-    subject_prefix: String,
+    skeleton: Skeleton,
     sweep_interval: Duration,
-    jwks_refresh: Duration,
-    /// Every task the service starts, save writers included: shutdown waits for them all.
-    tasks: TaskTracker,
-    grpc_listener: TcpListener,
-    http_listener: TcpListener,
 }
 
 impl Memory {
     pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
-        // The recorder first: what is registered before it is installed is lost.
-        sankalpa_kit::metrics::handle();
+        let skeleton = Skeleton::start(
+            &config.infra,
+            &config.listen,
+            &MIGRATOR,
+            &pool,
+            Keys::FromAuth(&config.auth),
+        )
+        .await?;
         cache::describe_metrics();
-        MIGRATOR
-            .run(&pool)
-            .await
-            .context("failed to migrate the memory schema")?;
-
-        let (verifier, auth) =
-            sankalpa_kit::auth::verifier_from_auth(&config.infra, &config.auth_url).await?;
 
         let redis =
             sankalpa_kit::cache::Redis::new(&config.infra.redis_url, &config.redis_key_prefix)?;
-        let nats = async_nats::connect(&config.infra.nats_url)
-            .await
-            .with_context(|| format!("could not connect to NATS at {}", config.infra.nats_url))?;
-        let bus = EventBus::connect(nats.clone(), &config.infra, "/sankalpa/memory").await?;
+        let bus =
+            EventBus::connect(skeleton.nats.clone(), &config.infra, "/sankalpa/memory").await?;
         let objects = Objects::from_url(&config.object_store_url)?.scoped("memory");
 
         let outbox = Outbox::new("memory", bus, pool.clone());
@@ -228,13 +220,12 @@ impl Memory {
             config.near_cache_bytes,
         )?);
         let events = events::Events::new(outbox, "memory");
-        let tasks = TaskTracker::new();
         let state = Arc::new(State {
             saves: entries::saves::Saves::new(
                 pool.clone(),
                 cache.clone(),
                 events.clone(),
-                tasks.clone(),
+                skeleton.tasks.clone(),
             ),
             pool,
             cache,
@@ -245,88 +236,63 @@ impl Memory {
             max_transaction_bytes: config.max_transaction_bytes,
             max_backup_bytes: config.max_backup_bytes,
         });
-        let grpc_listener = sankalpa_kit::grpc::bind(config.grpc_addr).await?;
-        let http_listener = sankalpa_kit::grpc::bind(config.http_addr).await?;
         Ok(Self {
             state,
-            verifier,
-            auth,
-            nats,
-            subject_prefix: config.infra.subject_prefix.clone(),
+            skeleton,
             sweep_interval: config.sweep_interval,
-            jwks_refresh: config.jwks_refresh,
-            tasks,
-            grpc_listener,
-            http_listener,
         })
     }
+}
 
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc_listener
-            .local_addr()
-            .expect("a bound listener has an address")
+impl Service for Memory {
+    fn grpc_addr(&self) -> Option<SocketAddr> {
+        Some(self.skeleton.grpc_addr())
     }
 
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http_listener
-            .local_addr()
-            .expect("a bound listener has an address")
+    fn http_addr(&self) -> SocketAddr {
+        self.skeleton.http_addr()
     }
 
-    pub async fn serve(
+    async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let stop = CancellationToken::new();
-        let tasks = self.tasks;
-        tasks.spawn(sankalpa_kit::auth::keep_current(
-            self.verifier.clone(),
-            self.auth,
-            self.nats.clone(),
-            self.subject_prefix,
-            self.jwks_refresh,
+        let Self {
+            state,
+            skeleton,
+            sweep_interval,
+        } = self;
+        let stop = skeleton.stop.clone();
+        skeleton.tasks.spawn(entries::sweep_expired(
+            state.pool.clone(),
+            sweep_interval,
             stop.clone(),
         ));
-        tasks.spawn(entries::sweep_expired(
-            self.state.pool.clone(),
-            self.sweep_interval,
-            stop.clone(),
-        ));
-        tasks.spawn(self.state.events.relay(stop.clone()));
-        tasks.close();
+        skeleton.tasks.spawn(state.events.relay(stop));
 
         // tonic refuses requests over 4 MiB before they reach a handler, with no field named;
         // the bounds of values and transactions are the ones a client meets, and the limit
         // grows with them when they are set higher.
-        let largest_request = self
-            .state
+        let largest_request = state
             .max_value_bytes
-            .max(self.state.max_transaction_bytes)
+            .max(state.max_transaction_bytes)
             .saturating_add(REQUEST_HEADROOM_BYTES)
             .max(4 * 1024 * 1024);
         let api = InterceptedService::new(
-            MemoryServiceServer::new(grpc::MemoryApi::new(self.state.clone()))
+            MemoryServiceServer::new(grpc::MemoryApi::new(state.clone()))
                 .max_decoding_message_size(largest_request),
-            AuthInterceptor::new(self.verifier),
+            AuthInterceptor::new(skeleton.verifier.clone()),
         );
         // Redis is deliberately left out: without it the service answers correctly, only
         // slower, so it must stay in rotation.
-        let readiness = Readiness {
-            postgres: Some(self.state.pool.clone()),
-            nats: Some(self.nats),
-            ..Readiness::default()
-        };
-        let served = ops::serve_service(
-            self.grpc_listener,
-            tonic::service::Routes::new(api),
-            &["sankalpa.v1.MemoryService"],
-            self.http_listener,
-            readiness,
-            stop,
-            shutdown,
-        )
-        .await;
-        tasks.wait().await;
-        served
+        let readiness = skeleton.readiness(&state.pool);
+        skeleton
+            .serve(
+                tonic::service::Routes::new(api),
+                &["sankalpa.v1.MemoryService"],
+                readiness,
+                shutdown,
+            )
+            .await
     }
 }

@@ -7,6 +7,5 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(?config, "starting memory");
     let pool = sankalpa_kit::postgres::connect(&config.infra.database_url).await?;
     let memory = Memory::build(config, pool).await?;
-    tracing::info!(grpc = %memory.grpc_addr(), http = %memory.http_addr(), "memory listening");
-    memory.serve(sankalpa_kit::shutdown::signal()).await
+    sankalpa_kit::service::serve_until_signal("memory", memory).await
 }

@@ -2,6 +2,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use sankalpa_chain_orchestrator::{Config, Orchestrator};
+use sankalpa_kit::service::Service;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
 use serde_json::json;
@@ -28,7 +29,7 @@ async fn a_killed_orchestrators_run_is_finished_by_the_next_one(pool: sqlx::PgPo
     let doomed = Orchestrator::build(config.clone(), pool.clone())
         .await
         .unwrap();
-    let url = format!("http://{}", doomed.grpc_addr());
+    let url = format!("http://{}", doomed.grpc_addr().expect("it serves gRPC"));
     let task = tokio::spawn(doomed.serve(std::future::pending()));
     stack.chains = ChainServiceClient::connect(url).await.unwrap();
     let run = stack.execute(three_steps(), json!({}), false).await;

@@ -1,0 +1,231 @@
+//! The skeleton every backend service stands on, so that auth, memory, agent-runner, the chain
+//! orchestrator and the marketplace start, verify callers and stop the same way.
+//!
+//! [`Skeleton::start`] does, in this order, what each service needs before it can take a
+//! request: installs the metrics recorder (what is registered before it is lost), migrates the
+//! service's schema, loads the token keys and revocations (from auth, or from the service's own
+//! signer for auth itself), connects to NATS and binds the gRPC and HTTP listeners (port 0
+//! works, as in tests). [`Skeleton::serve`] keeps the keys current, serves the gRPC routes and
+//! the operations endpoints until shutdown, then waits for every task spawned on
+//! [`Skeleton::tasks`]. A service implements [`Service`] so that the test kit runs each the same
+//! way.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::transport::Channel;
+
+use crate::auth::TokenVerifier;
+use crate::config::{self, ConfigError, Infra};
+use crate::ops::Readiness;
+
+/// Where a service listens: `SANKALPA_<SERVICE>_GRPC_ADDR` and `SANKALPA_<SERVICE>_HTTP_ADDR`.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+}
+
+impl Listen {
+    /// `service` names the variables (`MEMORY` reads `SANKALPA_MEMORY_GRPC_ADDR`); the ports are
+    /// the defaults, on every interface.
+    pub fn from_env(service: &str, grpc_port: u16, http_port: u16) -> Result<Self, ConfigError> {
+        let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
+        Ok(Self {
+            grpc_addr: config::var(&format!("SANKALPA_{service}_GRPC_ADDR"), any(grpc_port))?,
+            http_addr: config::var(&format!("SANKALPA_{service}_HTTP_ADDR"), any(http_port))?,
+        })
+    }
+
+    /// Free ports on the loopback.
+    pub fn for_tests() -> Self {
+        let free = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self {
+            grpc_addr: free,
+            http_addr: free,
+        }
+    }
+}
+
+/// The auth service a service takes its token keys and revocations from (and, for some, more).
+#[derive(Debug, Clone)]
+pub struct AuthSource {
+    /// Its gRPC endpoint (`SANKALPA_AUTH_URL`).
+    pub url: String,
+    /// How often the token keys and revocations are fetched again (`SANKALPA_JWKS_REFRESH_MS`);
+    /// pushed revocations apply at once in between.
+    pub jwks_refresh: Duration,
+}
+
+impl AuthSource {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            url: config::var("SANKALPA_AUTH_URL", "http://127.0.0.1:50051".to_owned())?,
+            jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", Duration::from_secs(60))?,
+        })
+    }
+
+    /// The auth at `url`, with the default refresh.
+    pub fn for_tests(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            jwks_refresh: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where a service's token keys come from.
+pub enum Keys<'a> {
+    /// Fetched from auth at start and every `jwks_refresh`, revocations followed on NATS.
+    FromAuth(&'a AuthSource),
+    /// The service's own (auth's signer): only the revocations other replicas push are followed.
+    Own(Arc<TokenVerifier>),
+}
+
+/// What [`Skeleton::start`] made ready; the service builds its state around it.
+pub struct Skeleton {
+    pub verifier: Arc<TokenVerifier>,
+    pub nats: async_nats::Client,
+    /// Every background task of the service: [`serve`](Self::serve) returns once all have
+    /// ended, after `stop` is cancelled.
+    pub tasks: TaskTracker,
+    /// Cancelled when the service is asked to stop; background tasks watch it.
+    pub stop: CancellationToken,
+    auth: Option<AuthServiceClient<Channel>>,
+    subject_prefix: String,
+    jwks_refresh: Duration,
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
+}
+
+impl Skeleton {
+    pub async fn start(
+        infra: &Infra,
+        listen: &Listen,
+        migrator: &Migrator,
+        pool: &PgPool,
+        keys: Keys<'_>,
+    ) -> anyhow::Result<Self> {
+        crate::metrics::handle();
+        migrator
+            .run(pool)
+            .await
+            .with_context(|| format!("failed to migrate the schema of {}", migrator.table_name))?;
+        let (verifier, auth, jwks_refresh) = match keys {
+            Keys::FromAuth(source) => {
+                let (verifier, auth) = crate::auth::verifier_from_auth(infra, &source.url).await?;
+                (verifier, Some(auth), source.jwks_refresh)
+            }
+            Keys::Own(verifier) => (verifier, None, Duration::ZERO),
+        };
+        let nats = async_nats::connect(&infra.nats_url)
+            .await
+            .with_context(|| format!("could not connect to NATS at {}", infra.nats_url))?;
+        Ok(Self {
+            verifier,
+            nats,
+            tasks: TaskTracker::new(),
+            stop: CancellationToken::new(),
+            auth,
+            subject_prefix: infra.subject_prefix.clone(),
+            jwks_refresh,
+            grpc_listener: crate::grpc::bind(listen.grpc_addr).await?,
+            http_listener: crate::grpc::bind(listen.http_addr).await?,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Readiness on the service's Postgres and NATS (add Redis where an answer needs it).
+    pub fn readiness(&self, pool: &PgPool) -> Readiness {
+        Readiness {
+            postgres: Some(pool.clone()),
+            nats: Some(self.nats.clone()),
+            ..Readiness::default()
+        }
+    }
+
+    /// Serves `routes` (reported SERVING as `services`) and the operations endpoints until
+    /// `shutdown` resolves, keeping the token keys current meanwhile; then cancels
+    /// [`stop`](Self::stop) and waits for the servers to drain and every task to end.
+    pub async fn serve(
+        self,
+        routes: tonic::service::Routes,
+        services: &[&str],
+        readiness: Readiness,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let keys = match self.auth {
+            Some(auth) => futures::future::Either::Left(crate::auth::keep_current(
+                self.verifier,
+                auth,
+                self.nats,
+                self.subject_prefix,
+                self.jwks_refresh,
+                self.stop.clone(),
+            )),
+            None => futures::future::Either::Right(crate::auth::follow_revocations(
+                self.verifier,
+                self.nats,
+                self.subject_prefix,
+                self.stop.clone(),
+            )),
+        };
+        self.tasks.spawn(keys);
+        self.tasks.close();
+        let served = crate::ops::serve_service(
+            self.grpc_listener,
+            routes,
+            services,
+            self.http_listener,
+            readiness,
+            self.stop,
+            shutdown,
+        )
+        .await;
+        self.tasks.wait().await;
+        served
+    }
+}
+
+/// A built service, ready to serve: what `main` and the test kit run.
+pub trait Service: Send + 'static {
+    /// Where it serves gRPC, if it does (the gateway serves HTTP only).
+    fn grpc_addr(&self) -> Option<SocketAddr>;
+    /// Where it serves HTTP: the operations endpoints, or the gateway's API.
+    fn http_addr(&self) -> SocketAddr;
+    /// Serves until `shutdown` resolves, then drains and returns.
+    fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// What a service's `main` ends with: says where `service` listens, then serves it until
+/// SIGTERM or Ctrl-C.
+pub async fn serve_until_signal(name: &str, service: impl Service) -> anyhow::Result<()> {
+    match service.grpc_addr() {
+        Some(grpc) => tracing::info!(%grpc, http = %service.http_addr(), "{name} listening"),
+        None => tracing::info!(http = %service.http_addr(), "{name} listening"),
+    }
+    service.serve(crate::shutdown::signal()).await
+}
