@@ -69,7 +69,23 @@ pub struct Principal {
     pub kind: String,
 }
 
+/// A verified token that names no tenant: every service answers UNAUTHENTICATED.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the token names no tenant")]
+pub struct NoTenant;
+
+impl From<NoTenant> for Status {
+    fn from(err: NoTenant) -> Self {
+        Status::unauthenticated(err.to_string())
+    }
+}
+
 impl Principal {
+    /// The tenant every query of the caller is scoped by.
+    pub fn tenant(&self) -> Result<uuid::Uuid, NoTenant> {
+        uuid::Uuid::parse_str(&self.tenant_id).map_err(|_| NoTenant)
+    }
+
     pub fn can(&self, wanted: &str) -> bool {
         self.permissions
             .iter()
@@ -591,6 +607,16 @@ pub fn authorize<'a, T>(
 }
 
 /// Puts `authorization: Bearer <token>` on an outgoing request.
+/// The access token a request carries in its `authorization: Bearer` metadata, to act for the
+/// caller towards another service.
+pub fn bearer_token<T>(request: &Request<T>) -> Option<&str> {
+    let value = request.metadata().get("authorization")?.to_str().ok()?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
 pub fn with_bearer<T>(message: T, token: &str) -> Result<Request<T>, Status> {
     let mut request = Request::new(message);
     let value = format!("Bearer {token}")

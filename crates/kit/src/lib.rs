@@ -20,12 +20,14 @@ pub mod metrics;
 pub mod objects;
 pub mod ops;
 pub mod outbox;
+pub mod paging;
 pub mod postgres;
 pub mod problem;
 pub mod schema;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+pub mod ttl_cache;
 
 /// Every binary built on the kit allocates with mimalloc: request handling makes many short-lived
 /// allocations across threads, where glibc's malloc spent a sixth of the gateway's CPU.

@@ -41,6 +41,15 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether Postgres rolled `err`'s transaction back to let a concurrent one through
+/// (deadlock_detected, serialization_failure): nothing was written and the same call again
+/// works, so a service answers it as ABORTED, not as INTERNAL.
+pub fn is_contended(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| matches!(code.as_ref(), "40P01" | "40001"))
+}
+
 /// The connection options of `url`. A server on this machine is reached without TLS unless the
 /// URL asks for it (`sslmode=`): sqlx would otherwise negotiate TLS with any server offering it,
 /// and encrypting loopback traffic protects nothing while costing both ends CPU on every query.

@@ -1,13 +1,15 @@
 //! Errors across the REST/gRPC boundary: RFC 9457 problem+json on one side, `tonic::Status` on
 //! the other, mapped here and nowhere else.
 //!
-//! A validation error travels over gRPC as INVALID_ARGUMENT with its field violations as JSON in
-//! the binary metadata entry [`FIELD_VIOLATIONS_KEY`], so the gateway can name the field in the
-//! problem's `errors` without parsing messages. A version conflict (ABORTED) may carry the
-//! current version in [`CURRENT_VERSION_KEY`], which becomes the problem's `current_version`, so
-//! a client can retry its compare-and-set without a second read. A tenant's quota running out is
-//! RESOURCE_EXHAUSTED carrying a [`Quota`] in [`QUOTA_KEY`], which becomes a 429 with the
-//! RateLimit-* headers and Retry-After.
+//! Details travel over gRPC in the standard rich error model (`google.rpc.Status` in the
+//! `grpc-status-details-bin` trailer, read by any gRPC client's error-details support): a
+//! validation error is INVALID_ARGUMENT with a `BadRequest` of field violations, so the gateway
+//! can name the field in the problem's `errors` without parsing messages. A version conflict
+//! ([`version_conflict`], ABORTED) carries an `ErrorInfo` with reason [`VERSION_CONFLICT`] and
+//! the current version, which becomes the problem's `current_version`, so a client can retry its
+//! compare-and-set without a second read. A tenant's quota running out is RESOURCE_EXHAUSTED
+//! with an `ErrorInfo` of reason [`QUOTA_EXCEEDED`] carrying the [`Quota`] and a `RetryInfo`,
+//! which becomes a 429 with the RateLimit-* headers and Retry-After.
 //!
 //! Upstream failures map to what a client can act on: UNAVAILABLE, an overloaded service
 //! (RESOURCE_EXHAUSTED without a quota) and a call that broke in transport (a connection reset
@@ -21,15 +23,20 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tonic::metadata::MetadataValue;
+use std::collections::HashMap;
+
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 use utoipa::ToSchema;
 
-pub const FIELD_VIOLATIONS_KEY: &str = "x-sankalpa-errors-bin";
-/// ASCII metadata of an ABORTED version conflict: the version the thing has now (0: absent).
-pub const CURRENT_VERSION_KEY: &str = "x-sankalpa-current-version";
-/// ASCII metadata of a RESOURCE_EXHAUSTED that is a quota: `<limit>;<remaining>;<reset>`.
-pub const QUOTA_KEY: &str = "x-sankalpa-quota";
+/// The `ErrorInfo.domain` of every reason below.
+pub const ERROR_DOMAIN: &str = "sankalpa.dev";
+/// `ErrorInfo.reason` of an ABORTED compare-and-set; metadata `current_version`, the version
+/// the thing has now (0: absent).
+pub const VERSION_CONFLICT: &str = "VERSION_CONFLICT";
+/// `ErrorInfo.reason` of a RESOURCE_EXHAUSTED that is a tenant's quota; metadata `limit`,
+/// `remaining` and `reset` (seconds until room frees up).
+pub const QUOTA_EXCEEDED: &str = "QUOTA_EXCEEDED";
 pub const CONTENT_TYPE: &str = "application/problem+json";
 /// Where the pages describing each problem type live, relative to the API's root.
 pub const TYPE_PREFIX: &str = "/problems/";
@@ -50,27 +57,27 @@ impl Quota {
     /// RESOURCE_EXHAUSTED saying `message` and carrying this quota, which the gateway answers as
     /// a 429 with the RateLimit-* headers and Retry-After.
     pub fn exceeded(self, message: impl Into<String>) -> Status {
-        let mut status = Status::resource_exhausted(message);
-        let value = format!("{};{};{}", self.limit, self.remaining, self.reset);
-        status.metadata_mut().insert(
-            QUOTA_KEY,
-            value
-                .parse()
-                .expect("digits and semicolons are valid metadata"),
-        );
-        status
+        let metadata = HashMap::from([
+            ("limit".to_owned(), self.limit.to_string()),
+            ("remaining".to_owned(), self.remaining.to_string()),
+            ("reset".to_owned(), self.reset.to_string()),
+        ]);
+        let mut details = ErrorDetails::new();
+        details
+            .set_error_info(QUOTA_EXCEEDED, ERROR_DOMAIN, metadata)
+            .set_retry_info(Some(std::time::Duration::from_secs(self.reset)));
+        Status::with_error_details(Code::ResourceExhausted, message, details)
     }
 
     /// The quota a status carries, if it is a quota's refusal.
     pub fn of(status: &Status) -> Option<Self> {
-        let value = status.metadata().get(QUOTA_KEY)?.to_str().ok()?;
-        let mut parts = value.split(';').map(str::parse::<u64>);
-        let quota = Self {
-            limit: parts.next()?.ok()?,
-            remaining: parts.next()?.ok()?,
-            reset: parts.next()?.ok()?,
-        };
-        Some(quota)
+        let info = error_info(status, QUOTA_EXCEEDED)?;
+        let number = |key: &str| info.metadata.get(key)?.parse::<u64>().ok();
+        Some(Self {
+            limit: number("limit")?,
+            remaining: number("remaining")?,
+            reset: number("reset")?,
+        })
     }
 
     /// The RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset headers.
@@ -348,31 +355,61 @@ pub fn invalid_arguments(violations: Vec<FieldViolation>) -> Status {
         .map(|v| format!("{}: {}", v.field, v.message))
         .collect::<Vec<_>>()
         .join("; ");
-    let mut status = Status::invalid_argument(summary);
-    let encoded = serde_json::to_vec(&violations).expect("violations always serialise");
-    status
-        .metadata_mut()
-        .insert_bin(FIELD_VIOLATIONS_KEY, MetadataValue::from_bytes(&encoded));
-    status
+    invalid_arguments_saying(summary, violations)
+}
+
+/// INVALID_ARGUMENT saying `message`, with `violations` attached for the gateway.
+pub fn invalid_arguments_saying(
+    message: impl Into<String>,
+    violations: Vec<FieldViolation>,
+) -> Status {
+    let details = ErrorDetails::with_bad_request(
+        violations
+            .into_iter()
+            .map(|v| tonic_types::FieldViolation::new(v.field, v.message))
+            .collect::<Vec<_>>(),
+    );
+    Status::with_error_details(Code::InvalidArgument, message, details)
 }
 
 /// The field violations a status carries, if any.
 pub fn field_violations(status: &Status) -> Vec<FieldViolation> {
     status
-        .metadata()
-        .get_bin(FIELD_VIOLATIONS_KEY)
-        .and_then(|value| value.to_bytes().ok())
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .get_details_bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .into_iter()
+                .map(|v| FieldViolation {
+                    field: v.field,
+                    message: v.description,
+                })
+                .collect()
+        })
         .unwrap_or_default()
+}
+
+/// ABORTED saying `message`: a compare-and-set lost, the thing is now at `current_version`.
+pub fn version_conflict(message: impl Into<String>, current_version: u64) -> Status {
+    let metadata = HashMap::from([("current_version".to_owned(), current_version.to_string())]);
+    let mut details = ErrorDetails::new();
+    details.set_error_info(VERSION_CONFLICT, ERROR_DOMAIN, metadata);
+    Status::with_error_details(Code::Aborted, message, details)
 }
 
 /// The current version an ABORTED version conflict carries, if any.
 pub fn current_version(status: &Status) -> Option<u64> {
+    error_info(status, VERSION_CONFLICT)?
+        .metadata
+        .get("current_version")?
+        .parse()
+        .ok()
+}
+
+/// The status's `ErrorInfo`, if it has one of `reason` in Sankalpa's domain.
+fn error_info(status: &Status, reason: &str) -> Option<tonic_types::ErrorInfo> {
     status
-        .metadata()
-        .get(CURRENT_VERSION_KEY)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse().ok())
+        .get_details_error_info()
+        .filter(|info| info.reason == reason && info.domain == ERROR_DOMAIN)
 }
 
 impl From<Status> for Problem {
@@ -442,11 +479,7 @@ mod tests {
 
     #[test]
     fn a_version_conflict_is_a_409_carrying_the_current_version() {
-        let mut status = Status::aborted("version conflict");
-        status
-            .metadata_mut()
-            .insert(CURRENT_VERSION_KEY, MetadataValue::from(7u64));
-        let problem = Problem::from(status);
+        let problem = Problem::from(version_conflict("version conflict", 7));
         assert_eq!(problem.status, 409);
         assert_eq!(problem.current_version, Some(7));
         let json = serde_json::to_value(&problem).unwrap();

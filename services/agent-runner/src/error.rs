@@ -7,9 +7,10 @@
 //! message is cut to [`MAX_ERROR_BYTES`](sankalpa_kit::limits::MAX_ERROR_BYTES), and a validation error keeps the violations that fit
 //! in [`MAX_VIOLATIONS_JSON_BYTES`] with a summary naming the first.
 
+use sankalpa_kit::auth::NoTenant;
 use sankalpa_kit::limits::error_message;
 use sankalpa_kit::problem::{self, FieldViolation, Quota};
-use tonic::{Code, Status};
+use tonic::Status;
 
 use sankalpa_kit::schema::{MAX_VIOLATIONS, Violation};
 
@@ -21,8 +22,8 @@ const MAX_VIOLATIONS_JSON_BYTES: usize = 6 * 1024;
 pub enum RunnerError {
     #[error("invalid input: {0:?}")]
     Invalid(Vec<FieldViolation>),
-    #[error("{0}")]
-    Unauthenticated(&'static str),
+    #[error(transparent)]
+    NoTenant(#[from] NoTenant),
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -80,7 +81,7 @@ impl From<RunnerError> for Status {
         let cut = |message: &str| error_message(message).into_owned();
         match err {
             RunnerError::Invalid(violations) => invalid(violations),
-            RunnerError::Unauthenticated(message) => Status::unauthenticated(message),
+            RunnerError::NoTenant(err) => err.into(),
             RunnerError::NotFound(what) => Status::not_found(cut(&format!("{what} not found"))),
             RunnerError::AlreadyExists(message) => Status::already_exists(cut(&message)),
             RunnerError::Precondition(message) => Status::failed_precondition(cut(&message)),
@@ -113,12 +114,7 @@ fn invalid(mut violations: Vec<FieldViolation>) -> Status {
         Some(first) => format!("{}: {}", first.field, first.message),
         None => "invalid argument".to_owned(),
     };
-    let listed = problem::invalid_arguments(violations);
-    Status::with_metadata(
-        Code::InvalidArgument,
-        error_message(&summary).into_owned(),
-        listed.metadata().clone(),
-    )
+    problem::invalid_arguments_saying(error_message(&summary).into_owned(), violations)
 }
 
 pub type Result<T, E = RunnerError> = std::result::Result<T, E>;
@@ -150,7 +146,7 @@ mod tests {
             "agent {:?}",
             "x".repeat(1 << 21)
         )));
-        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(status.code(), tonic::Code::NotFound);
         assert!(status.message().len() <= sankalpa_kit::limits::MAX_ERROR_BYTES);
     }
 }

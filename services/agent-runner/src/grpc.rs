@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::Stream;
-use sankalpa_kit::auth::{Principal, authorize};
+use sankalpa_kit::auth::authorize;
 use sankalpa_kit::problem::FieldViolation;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::agent_service_server::AgentService;
@@ -44,11 +44,6 @@ const LLM_BY_DEFAULT: &[&str] = &["copilot", "text_translator", "code_summarizer
 const CHUNK: usize = 64 * 1024;
 
 /// The caller's tenant, which names their artifacts folder and scopes their custom agents.
-fn tenant_of(caller: &Principal) -> Result<Uuid> {
-    Uuid::parse_str(&caller.tenant_id)
-        .map_err(|_| RunnerError::Unauthenticated("the token names no tenant"))
-}
-
 fn agent_message(agent: &Agent) -> pb::Agent {
     let spec = &agent.spec;
     let (origin, custom) = match &agent.kind {
@@ -272,7 +267,7 @@ impl AgentService for AgentApi {
         request: Request<pb::ListAgentsRequest>,
     ) -> Reply<pb::ListAgentsResponse> {
         let caller = authorize(&request, "agents:read")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.into_inner();
         if !message.category.is_empty() && !CATEGORIES.contains(&message.category.as_str()) {
             return Err(RunnerError::invalid(
@@ -358,7 +353,7 @@ impl AgentService for AgentApi {
 
     async fn get_agent(&self, request: Request<pb::GetAgentRequest>) -> Reply<pb::Agent> {
         let caller = authorize(&request, "agents:read")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let agent = self.find(tenant, &request.get_ref().name).await?;
         Ok(Response::new(agent_message(&agent)))
     }
@@ -368,7 +363,7 @@ impl AgentService for AgentApi {
         request: Request<pb::ExecuteAgentRequest>,
     ) -> Reply<pb::AgentRun> {
         let caller = authorize(&request, "agents:execute")?.clone();
-        let tenant = tenant_of(&caller)?;
+        let tenant = caller.tenant()?;
         let client_deadline = grpc_timeout(&request);
         let bearer = request
             .metadata()
@@ -408,7 +403,7 @@ impl AgentService for AgentApi {
         request: Request<pb::CancelAgentRunRequest>,
     ) -> Reply<pb::CancelAgentRunResponse> {
         let caller = authorize(&request, "agents:execute")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let run_id = &request.get_ref().run_id;
         if self.state.runs.cancel(&tenant.to_string(), run_id) {
             Ok(Response::new(pb::CancelAgentRunResponse {}))
@@ -422,7 +417,7 @@ impl AgentService for AgentApi {
         request: Request<pb::CreateCustomAgentRequest>,
     ) -> Reply<pb::Agent> {
         let caller = authorize(&request, "agents:write")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.get_ref();
         let compiled = self.compile(&message.definition_json).await?;
         if self.state.catalog.get(&compiled.spec.name).is_some() {
@@ -448,7 +443,7 @@ impl AgentService for AgentApi {
         request: Request<pb::UpdateCustomAgentRequest>,
     ) -> Reply<pb::Agent> {
         let caller = authorize(&request, "agents:write")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.get_ref();
         if self.state.catalog.get(&message.name).is_some() {
             return Err(RunnerError::Precondition(format!(
@@ -481,7 +476,7 @@ impl AgentService for AgentApi {
         request: Request<pb::DeleteCustomAgentRequest>,
     ) -> Reply<pb::DeleteCustomAgentResponse> {
         let caller = authorize(&request, "agents:write")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let name = &request.get_ref().name;
         if self.state.catalog.get(name).is_some() {
             return Err(RunnerError::Precondition(format!(
@@ -551,7 +546,7 @@ impl AgentService for AgentApi {
         request: Request<pb::GetArtifactsRequest>,
     ) -> Reply<Self::GetArtifactsStream> {
         let caller = authorize(&request, "agents:read")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let workspace = &request.get_ref().run_id;
         if !valid_id(workspace) {
             return Err(RunnerError::invalid("run_id", "must match [A-Za-z0-9_-]{1,128}").into());

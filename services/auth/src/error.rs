@@ -1,5 +1,6 @@
 //! What can go wrong in auth, and how each case reaches a gRPC caller.
 
+use sankalpa_kit::auth::NoTenant;
 use sankalpa_kit::problem;
 use tonic::Status;
 
@@ -13,6 +14,8 @@ pub enum AuthError {
     /// Deliberately vague: says nothing about which part of a credential was wrong.
     #[error("{0}")]
     Unauthenticated(&'static str),
+    #[error(transparent)]
+    NoTenant(#[from] NoTenant),
     #[error("missing permission {0}")]
     Forbidden(String),
     #[error("{0} not found")]
@@ -53,6 +56,7 @@ impl From<AuthError> for Status {
         match err {
             AuthError::Invalid { field, message } => problem::invalid_argument(field, message),
             AuthError::Unauthenticated(message) => Status::unauthenticated(message),
+            AuthError::NoTenant(err) => err.into(),
             AuthError::Forbidden(permission) => {
                 Status::permission_denied(format!("missing permission {permission}"))
             }

@@ -5,13 +5,13 @@ use sankalpa_kit::grpc::timestamp;
 use std::sync::Arc;
 
 use chrono::Utc;
-use sankalpa_kit::auth::{self as kit_auth, Principal, permission_grants};
+use sankalpa_kit::auth::{self as kit_auth, permission_grants};
+use sankalpa_kit::paging;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::auth_service_server::AuthService;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
-use crate::error::{AuthError, Result};
+use crate::error::AuthError;
 use crate::{
     State, accounts, api_keys, audit, input, revocations, roles, sessions, tenants, users,
 };
@@ -27,11 +27,6 @@ impl AuthApi {
 }
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
-
-fn tenant_of(caller: &Principal) -> Result<Uuid> {
-    Uuid::parse_str(&caller.tenant_id)
-        .map_err(|_| AuthError::Unauthenticated("the token names no tenant"))
-}
 
 fn user_message(user: users::User) -> pb::User {
     pb::User {
@@ -153,13 +148,13 @@ impl AuthService for AuthApi {
             return Err(Status::failed_precondition("an API key is not a user"));
         }
         let id = input::id("sub", &caller.subject)?;
-        let user = users::get(&self.state.pool, tenant_of(caller)?, id).await?;
+        let user = users::get(&self.state.pool, caller.tenant()?, id).await?;
         Ok(Response::new(user_message(user)))
     }
 
     async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> Reply<pb::User> {
         let caller = kit_auth::authorize(&request, "users:admin")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.get_ref();
         let user = accounts::create_user(
             &self.state,
@@ -179,7 +174,7 @@ impl AuthService for AuthApi {
     async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Reply<pb::User> {
         let caller = kit_auth::authorize(&request, "users:admin")?;
         let id = input::id("id", &request.get_ref().id)?;
-        let user = users::get(&self.state.pool, tenant_of(caller)?, id).await?;
+        let user = users::get(&self.state.pool, caller.tenant()?, id).await?;
         Ok(Response::new(user_message(user)))
     }
 
@@ -188,12 +183,12 @@ impl AuthService for AuthApi {
         request: Request<pb::ListUsersRequest>,
     ) -> Reply<pb::ListUsersResponse> {
         let caller = kit_auth::authorize(&request, "users:admin")?;
-        let (size, after) = input::page(request.get_ref().page.as_ref())?;
-        let mut rows = users::list(&self.state.pool, tenant_of(caller)?, size, after).await?;
-        let next_page_token = input::next_page_token(&mut rows, size, |user| user.id);
+        let (size, after) = paging::after_id(request.get_ref().page.as_ref())?;
+        let mut rows = users::list(&self.state.pool, caller.tenant()?, size, after).await?;
+        let next_page_token = paging::next_token(&mut rows, size, |user| user.id.to_string());
         Ok(Response::new(pb::ListUsersResponse {
             users: rows.into_iter().map(user_message).collect(),
-            page: Some(pb::PageResponse { next_page_token }),
+            page: paging::response(next_page_token),
         }))
     }
 
@@ -203,7 +198,7 @@ impl AuthService for AuthApi {
         let id = input::id("id", &message.id)?;
         let user = accounts::set_roles(
             &self.state,
-            tenant_of(caller)?,
+            caller.tenant()?,
             &caller.subject,
             id,
             &message.roles,
@@ -218,7 +213,7 @@ impl AuthService for AuthApi {
     ) -> Reply<pb::DeleteUserResponse> {
         let caller = kit_auth::authorize(&request, "users:admin")?;
         let id = input::id("id", &request.get_ref().id)?;
-        accounts::delete_user(&self.state, tenant_of(caller)?, &caller.subject, id).await?;
+        accounts::delete_user(&self.state, caller.tenant()?, &caller.subject, id).await?;
         Ok(Response::new(pb::DeleteUserResponse {}))
     }
 
@@ -227,7 +222,7 @@ impl AuthService for AuthApi {
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Reply<pb::CreateApiKeyResponse> {
         let caller = kit_auth::principal(&request)?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.get_ref();
         let purpose = match message.purpose() {
             pb::ApiKeyPurpose::Tool => api_keys::Purpose::Tool,
@@ -304,19 +299,19 @@ impl AuthService for AuthApi {
         request: Request<pb::ListApiKeysRequest>,
     ) -> Reply<pb::ListApiKeysResponse> {
         let caller = kit_auth::authorize(&request, "keys:admin")?;
-        let (size, before) = input::page(request.get_ref().page.as_ref())?;
-        let mut rows = api_keys::list(&self.state, tenant_of(caller)?, size, before).await?;
-        let next_page_token = input::next_page_token(&mut rows, size, |key| key.id);
+        let (size, before) = paging::after_id(request.get_ref().page.as_ref())?;
+        let mut rows = api_keys::list(&self.state, caller.tenant()?, size, before).await?;
+        let next_page_token = paging::next_token(&mut rows, size, |key| key.id.to_string());
         Ok(Response::new(pb::ListApiKeysResponse {
             keys: rows.into_iter().map(key_message).collect(),
-            page: Some(pb::PageResponse { next_page_token }),
+            page: paging::response(next_page_token),
         }))
     }
 
     async fn revoke_api_key(&self, request: Request<pb::RevokeApiKeyRequest>) -> Reply<pb::ApiKey> {
         let caller = kit_auth::authorize(&request, "keys:admin")?;
         let id = input::id("id", &request.get_ref().id)?;
-        let key = api_keys::revoke(&self.state, tenant_of(caller)?, id, &caller.subject).await?;
+        let key = api_keys::revoke(&self.state, caller.tenant()?, id, &caller.subject).await?;
         Ok(Response::new(key_message(key)))
     }
 
@@ -332,12 +327,12 @@ impl AuthService for AuthApi {
         request: Request<pb::ListTenantsRequest>,
     ) -> Reply<pb::ListTenantsResponse> {
         kit_auth::authorize(&request, "tenants:admin")?;
-        let (size, after) = input::page(request.get_ref().page.as_ref())?;
+        let (size, after) = paging::after_id(request.get_ref().page.as_ref())?;
         let mut rows = tenants::list(&self.state.pool, size, after).await?;
-        let next_page_token = input::next_page_token(&mut rows, size, |tenant| tenant.id);
+        let next_page_token = paging::next_token(&mut rows, size, |tenant| tenant.id.to_string());
         Ok(Response::new(pb::ListTenantsResponse {
             tenants: rows.into_iter().map(tenant_message).collect(),
-            page: Some(pb::PageResponse { next_page_token }),
+            page: paging::response(next_page_token),
         }))
     }
 
@@ -358,9 +353,9 @@ impl AuthService for AuthApi {
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Reply<pb::ListAuditEventsResponse> {
         let caller = kit_auth::authorize(&request, "users:admin")?;
-        let (size, before) = input::page(request.get_ref().page.as_ref())?;
-        let mut rows = audit::list(&self.state.pool, tenant_of(caller)?, size, before).await?;
-        let next_page_token = input::next_page_token(&mut rows, size, |event| event.id);
+        let (size, before) = paging::after_id(request.get_ref().page.as_ref())?;
+        let mut rows = audit::list(&self.state.pool, caller.tenant()?, size, before).await?;
+        let next_page_token = paging::next_token(&mut rows, size, |event| event.id.to_string());
         Ok(Response::new(pb::ListAuditEventsResponse {
             events: rows
                 .into_iter()
@@ -374,7 +369,7 @@ impl AuthService for AuthApi {
                     at: Some(timestamp(event.at)),
                 })
                 .collect(),
-            page: Some(pb::PageResponse { next_page_token }),
+            page: paging::response(next_page_token),
         }))
     }
 }

@@ -4,9 +4,6 @@ use uuid::Uuid;
 
 use crate::error::{AuthError, Result};
 
-pub const DEFAULT_PAGE_SIZE: i64 = 50;
-pub const MAX_PAGE_SIZE: i64 = 200;
-
 /// A trimmed, lower-cased email address, without whitespace or control characters inside
 /// (Postgres text cannot hold NUL).
 pub fn email(raw: &str) -> Result<String> {
@@ -34,42 +31,6 @@ pub fn name(field: &'static str, raw: &str) -> Result<String> {
 
 pub fn id(field: &'static str, raw: &str) -> Result<Uuid> {
     Uuid::parse_str(raw.trim()).map_err(|_| AuthError::invalid(field, "must be a UUID"))
-}
-
-/// Page size and the id to continue after, from a `PageRequest`.
-pub fn page(request: Option<&sankalpa_proto::v1::PageRequest>) -> Result<(i64, Option<Uuid>)> {
-    let Some(request) = request else {
-        return Ok((DEFAULT_PAGE_SIZE, None));
-    };
-    let size = match i64::from(request.page_size) {
-        0 => DEFAULT_PAGE_SIZE,
-        size if size > MAX_PAGE_SIZE => {
-            return Err(AuthError::invalid(
-                "page.page_size",
-                format!("must be at most {MAX_PAGE_SIZE}"),
-            ));
-        }
-        size => size,
-    };
-    let after = if request.page_token.is_empty() {
-        None
-    } else {
-        Some(id("page.page_token", &request.page_token)?)
-    };
-    Ok((size, after))
-}
-
-/// The token for the page after `rows`, which were fetched with one row more than `size`.
-pub fn next_page_token<T>(rows: &mut Vec<T>, size: i64, id_of: impl Fn(&T) -> Uuid) -> String {
-    let size = usize::try_from(size).unwrap_or(usize::MAX);
-    if rows.len() > size {
-        rows.truncate(size);
-        rows.last()
-            .map(|row| id_of(row).to_string())
-            .unwrap_or_default()
-    } else {
-        String::new()
-    }
 }
 
 #[cfg(test)]

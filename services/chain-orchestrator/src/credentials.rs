@@ -15,13 +15,12 @@
 //! then revoked. Access tokens are obtained with `ExchangeApiKey` when a step needs one and cached
 //! in memory until shortly before they expire; they are never written down.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sankalpa_kit::auth::{Principal, with_bearer};
 use sankalpa_kit::grpc::TracedChannel;
+use sankalpa_kit::ttl_cache::TtlCache;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use tonic::Code;
@@ -134,27 +133,25 @@ pub async fn store(tx: &mut sqlx::PgConnection, run_id: Uuid, issued: &Issued) -
 /// Access tokens of the runs this replica executes, obtained on demand.
 pub struct Tokens {
     auth: AuthClient,
-    cached: Mutex<HashMap<Uuid, (String, Instant)>>,
+    cached: TtlCache<Uuid, String>,
 }
+
+/// Far more runs than a replica drives at once; a run another replica took over is forgotten
+/// when its token expires.
+const TOKENS_CAPACITY: usize = 10_000;
 
 impl Tokens {
     pub fn new(auth: AuthClient) -> Self {
         Self {
             auth,
-            cached: Mutex::new(HashMap::new()),
+            cached: TtlCache::new(TOKENS_CAPACITY),
         }
     }
 
     /// A live access token for the run's steps.
     pub async fn token(&self, pool: &sqlx::PgPool, run_id: Uuid) -> Result<String> {
-        if let Some((token, refresh_at)) = self
-            .cached
-            .lock()
-            .expect("token cache poisoned")
-            .get(&run_id)
-            && Instant::now() < *refresh_at
-        {
-            return Ok(token.clone());
+        if let Some(token) = self.cached.get(&run_id) {
+            return Ok(token);
         }
         let secret: Option<String> =
             sqlx::query_scalar("SELECT secret FROM chains.run_credentials WHERE run_id = $1")
@@ -179,22 +176,15 @@ impl Tokens {
             })?
             .into_inner();
         let lifetime = Duration::from_secs(exchanged.expires_in).saturating_sub(REFRESH_MARGIN);
-        self.cached.lock().expect("token cache poisoned").insert(
-            run_id,
-            (exchanged.access_token.clone(), Instant::now() + lifetime),
-        );
+        self.cached
+            .insert(run_id, exchanged.access_token.clone(), lifetime);
         Ok(exchanged.access_token)
     }
 
     /// Revokes a finished run's key (its secret row is already gone) and forgets its token.
     /// Best effort: the key expires on its own anyway.
     pub async fn retire(&self, run_id: Uuid, key_id: Option<String>) {
-        let cached = self
-            .cached
-            .lock()
-            .expect("token cache poisoned")
-            .remove(&run_id);
-        let (Some((token, _)), Some(key_id)) = (cached, key_id) else {
+        let (Some(token), Some(key_id)) = (self.cached.remove(&run_id), key_id) else {
             return;
         };
         let Ok(mut request) = with_bearer(pb::RevokeApiKeyRequest { id: key_id }, &token) else {

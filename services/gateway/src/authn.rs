@@ -10,9 +10,8 @@
 //! the backend services. Long-lived streams check their caller again with
 //! [`Authenticator::recheck`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -21,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use sankalpa_kit::auth::{Principal, TokenError, TokenVerifier};
 use sankalpa_kit::config::Infra;
 use sankalpa_kit::problem::Problem;
+use sankalpa_kit::ttl_cache::TtlCache;
 use sankalpa_proto::v1::ExchangeApiKeyRequest;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sha2::{Digest, Sha256};
@@ -29,9 +29,9 @@ use tonic::transport::Channel;
 
 use crate::AuthClient;
 
-/// Past this many cached keys, expired entries are swept before adding one, so a client sending
-/// many keys cannot grow the cache without bound.
-const API_KEY_CACHE_SWEEP_AT: usize = 10_000;
+/// The most exchanged keys remembered at once, so a client sending many keys cannot grow the
+/// cache without bound.
+const API_KEY_CACHE_CAPACITY: usize = 10_000;
 /// How long the first load of the token keys may hold up the start.
 const FIRST_KEY_LOAD_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -64,11 +64,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-struct CachedKey {
-    caller: Caller,
-    until: Instant,
-}
-
 pub struct Authenticator {
     verifier: Arc<TokenVerifier>,
     /// For the JWK Set: kit's key loader takes a plain client.
@@ -77,7 +72,7 @@ pub struct Authenticator {
     grpc_timeout: Duration,
     /// How long an exchanged key is trusted without asking auth again.
     api_key_ttl: Duration,
-    api_keys: Mutex<HashMap<[u8; 32], CachedKey>>,
+    api_keys: TtlCache<[u8; 32], Caller>,
 }
 
 impl Authenticator {
@@ -97,7 +92,7 @@ impl Authenticator {
             auth,
             grpc_timeout,
             api_key_ttl,
-            api_keys: Mutex::new(HashMap::new()),
+            api_keys: TtlCache::new(API_KEY_CACHE_CAPACITY),
         }
     }
 
@@ -217,40 +212,18 @@ impl Authenticator {
             api_key: Some(key.into()),
         };
         let lifetime = self.api_key_ttl.min(Duration::from_secs(token.expires_in));
-        if !lifetime.is_zero() {
-            let now = Instant::now();
-            let mut cache = self.api_keys.lock().expect("api key cache lock poisoned");
-            if cache.len() >= API_KEY_CACHE_SWEEP_AT {
-                cache.retain(|_, cached| cached.until > now);
-            }
-            cache.insert(
-                digest,
-                CachedKey {
-                    caller: caller.clone(),
-                    until: now + lifetime,
-                },
-            );
-        }
+        self.api_keys.insert(digest, caller.clone(), lifetime);
         Ok(caller)
     }
 
     /// A key exchanged moments ago whose token still holds: a revocation of the key, or of
     /// its creator, ends it here at once rather than when the entry ages out.
     fn cached(&self, digest: &[u8; 32]) -> Option<Caller> {
-        let cached = {
-            let cache = self.api_keys.lock().expect("api key cache lock poisoned");
-            cache
-                .get(digest)
-                .filter(|cached| cached.until > Instant::now())
-                .map(|cached| cached.caller.clone())?
-        };
+        let cached = self.api_keys.get(digest)?;
         match self.verifier.verify(&cached.token) {
             Ok(_) => Some(cached),
             Err(_) => {
-                self.api_keys
-                    .lock()
-                    .expect("api key cache lock poisoned")
-                    .remove(digest);
+                self.api_keys.remove(digest);
                 None
             }
         }

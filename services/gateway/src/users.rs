@@ -6,14 +6,14 @@
 //! last said about the caller for a couple of seconds ([`Profiles`]) rather than asking auth
 //! every time. A change made through this gateway (roles, removal) is seen at once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use sankalpa_kit::problem::Problem;
+use sankalpa_kit::ttl_cache::TtlCache;
 use sankalpa_proto::v1;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -145,50 +145,38 @@ pub async fn me(
     Ok(axum::Json(user))
 }
 
-/// Past this many remembered users, expired ones are swept before adding one.
-const PROFILES_SWEEP_AT: usize = 10_000;
+/// The most users remembered at once.
+const PROFILES_CAPACITY: usize = 10_000;
 
 /// What auth last said about each recent caller, for `ttl`, keyed by tenant and user id.
 pub struct Profiles {
     ttl: Duration,
-    entries: Mutex<HashMap<(String, String), (User, Instant)>>,
+    entries: TtlCache<(String, String), User>,
 }
 
 impl Profiles {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: TtlCache::new(PROFILES_CAPACITY),
         }
     }
 
     fn get(&self, tenant: &str, user: &str) -> Option<User> {
-        let entries = self.entries.lock().expect("the profile cache lock");
-        let (profile, until) = entries.get(&(tenant.to_owned(), user.to_owned()))?;
-        (Instant::now() < *until).then(|| profile.clone())
+        self.entries.get(&(tenant.to_owned(), user.to_owned()))
     }
 
     fn put(&self, tenant: &str, user: &str, profile: &User) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        let now = Instant::now();
-        let mut entries = self.entries.lock().expect("the profile cache lock");
-        if entries.len() >= PROFILES_SWEEP_AT {
-            entries.retain(|_, (_, until)| *until > now);
-        }
-        entries.insert(
+        self.entries.insert(
             (tenant.to_owned(), user.to_owned()),
-            (profile.clone(), now + self.ttl),
+            profile.clone(),
+            self.ttl,
         );
     }
 
     /// Drops what is remembered of a user this gateway just changed.
     fn forget(&self, tenant: &str, user: &str) {
-        self.entries
-            .lock()
-            .expect("the profile cache lock")
-            .remove(&(tenant.to_owned(), user.to_owned()));
+        self.entries.remove(&(tenant.to_owned(), user.to_owned()));
     }
 }
 

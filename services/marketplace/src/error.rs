@@ -1,5 +1,7 @@
 //! What can go wrong in the marketplace, and how each case reaches a gRPC caller.
 
+use sankalpa_kit::auth::NoTenant;
+use sankalpa_kit::paging::BadPage;
 use sankalpa_kit::problem;
 use sankalpa_kit::problem::FieldViolation;
 use tonic::{Code, Status};
@@ -11,8 +13,8 @@ pub enum MarketError {
     /// A package its owning service refused, with each problem it named.
     #[error("the package is not valid")]
     InvalidPackage(Vec<FieldViolation>),
-    #[error("the token names no tenant")]
-    NoTenant,
+    #[error(transparent)]
+    NoTenant(#[from] NoTenant),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -80,6 +82,12 @@ impl MarketError {
     }
 }
 
+impl From<BadPage> for MarketError {
+    fn from(err: BadPage) -> Self {
+        Self::invalid(err.field, err.message)
+    }
+}
+
 impl From<sqlx::Error> for MarketError {
     fn from(err: sqlx::Error) -> Self {
         if sankalpa_kit::postgres::is_unavailable(&err) {
@@ -93,8 +101,9 @@ impl From<sqlx::Error> for MarketError {
         match code.as_deref() {
             // unique_violation: the same item or version was created by a concurrent call.
             Some("23505") => Self::Contended("a concurrent publish got in the way; retry"),
-            // deadlock_detected, serialization_failure: Postgres rolled back one of two writers.
-            Some("40P01" | "40001") => Self::Contended("a concurrent write got in the way; retry"),
+            _ if sankalpa_kit::postgres::is_contended(&err) => {
+                Self::Contended("a concurrent write got in the way; retry")
+            }
             _ => Self::Internal(anyhow::Error::new(err).context("database error")),
         }
     }
@@ -105,7 +114,7 @@ impl From<MarketError> for Status {
         match err {
             MarketError::Invalid { field, message } => problem::invalid_argument(&field, message),
             MarketError::InvalidPackage(violations) => problem::invalid_arguments(violations),
-            MarketError::NoTenant => Status::unauthenticated("the token names no tenant"),
+            MarketError::NoTenant(err) => err.into(),
             MarketError::NotFound(what) => Status::not_found(format!("{what} not found")),
             MarketError::AlreadyExists(message) => Status::already_exists(message),
             MarketError::Precondition(message) => Status::failed_precondition(message),

@@ -6,6 +6,7 @@ use sankalpa_kit::grpc::timestamp;
 use std::sync::Arc;
 
 use sankalpa_kit::auth::{self as kit_auth, Principal};
+use sankalpa_kit::paging;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::marketplace_service_server::MarketplaceService;
 use tonic::{Request, Response, Status};
@@ -33,23 +34,11 @@ impl MarketplaceApi {
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
 
-fn tenant_of(caller: &Principal) -> Result<Uuid> {
-    Uuid::parse_str(&caller.tenant_id).map_err(|_| MarketError::NoTenant)
-}
-
 /// The caller's own token, forwarded to the owning services so they check the caller's
 /// permissions and tenant themselves.
 fn bearer<T>(request: &Request<T>) -> Result<String> {
-    request
-        .metadata()
-        .get("authorization")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-        })
-        .map(|token| token.trim().to_owned())
+    kit_auth::bearer_token(request)
+        .map(str::to_owned)
         .ok_or_else(|| MarketError::Precondition("an access token is required".to_owned()))
 }
 
@@ -61,10 +50,6 @@ fn is_admin(caller: &Principal) -> bool {
 /// Counts are never negative in the database; the cast cannot lose anything.
 fn unsigned(count: i64) -> u64 {
     u64::try_from(count).unwrap_or(0)
-}
-
-fn page(next_page_token: String) -> Option<pb::PageResponse> {
-    Some(pb::PageResponse { next_page_token })
 }
 
 fn kind_message(kind: &str) -> i32 {
@@ -210,7 +195,7 @@ impl MarketplaceApi {
 impl MarketplaceService for MarketplaceApi {
     async fn publish(&self, request: Request<pb::PublishRequest>) -> Reply<pb::PublishResponse> {
         let caller = kit_auth::authorize(&request, PUBLISH)?.clone();
-        let tenant = tenant_of(&caller)?;
+        let tenant = caller.tenant()?;
         let token = bearer(&request)?;
         let message = request.into_inner();
         let publisher = Publisher {
@@ -271,7 +256,7 @@ impl MarketplaceService for MarketplaceApi {
 
     async fn get_item(&self, request: Request<pb::GetItemRequest>) -> Reply<pb::Item> {
         let caller = kit_auth::authorize(&request, READ)?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let item = self.item(tenant, request.get_ref().item.as_ref()).await?;
         Ok(Response::new(item_message(item)))
     }
@@ -281,7 +266,7 @@ impl MarketplaceService for MarketplaceApi {
         request: Request<pb::ListVersionsRequest>,
     ) -> Reply<pb::ListVersionsResponse> {
         let caller = kit_auth::authorize(&request, READ)?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.get_ref();
         let (size, offset) = input::page(message.page.as_ref())?;
         let item = self.item(tenant, message.item.as_ref()).await?;
@@ -294,7 +279,7 @@ impl MarketplaceService for MarketplaceApi {
         let (versions, next) = self.fit(found, version_message, size, offset);
         Ok(Response::new(pb::ListVersionsResponse {
             versions,
-            page: page(next),
+            page: paging::response(next),
         }))
     }
 
@@ -303,7 +288,7 @@ impl MarketplaceService for MarketplaceApi {
         request: Request<pb::YankVersionRequest>,
     ) -> Reply<pb::ItemVersion> {
         let caller = kit_auth::authorize(&request, PUBLISH)?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.get_ref();
         let yank = Yank {
             version: input::version("version", &message.version)?,
@@ -322,7 +307,7 @@ impl MarketplaceService for MarketplaceApi {
 
     async fn search(&self, request: Request<pb::SearchRequest>) -> Reply<pb::SearchResponse> {
         let caller = kit_auth::authorize(&request, READ)?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.get_ref();
         let (size, offset) = input::page(message.page.as_ref())?;
         let query = input::text("query", &message.query, input::MAX_QUERY_CHARS, false)?;
@@ -365,13 +350,13 @@ impl MarketplaceService for MarketplaceApi {
         let (items, next) = self.fit(found, item_message, size, offset);
         Ok(Response::new(pb::SearchResponse {
             items,
-            page: page(next),
+            page: paging::response(next),
         }))
     }
 
     async fn review(&self, request: Request<pb::ReviewRequest>) -> Reply<pb::ItemReview> {
         let caller = kit_auth::authorize(&request, READ)?.clone();
-        let tenant = tenant_of(&caller)?;
+        let tenant = caller.tenant()?;
         let token = bearer(&request)?;
         let message = request.get_ref();
         let rating = match message.rating {
@@ -398,7 +383,7 @@ impl MarketplaceService for MarketplaceApi {
         request: Request<pb::ListReviewsRequest>,
     ) -> Reply<pb::ListReviewsResponse> {
         let caller = kit_auth::authorize(&request, READ)?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.get_ref();
         let (size, offset) = input::page(message.page.as_ref())?;
         let item = self.item(tenant, message.item.as_ref()).await?;
@@ -406,13 +391,13 @@ impl MarketplaceService for MarketplaceApi {
         let (reviews, next) = self.fit(found, review_message, size, offset);
         Ok(Response::new(pb::ListReviewsResponse {
             reviews,
-            page: page(next),
+            page: paging::response(next),
         }))
     }
 
     async fn install(&self, request: Request<pb::InstallRequest>) -> Reply<pb::InstallResponse> {
         let caller = kit_auth::authorize(&request, READ)?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let token = bearer(&request)?;
         let message = request.get_ref();
         let version = message
@@ -439,7 +424,7 @@ impl MarketplaceService for MarketplaceApi {
         request: Request<pb::ListInstallsRequest>,
     ) -> Reply<pb::ListInstallsResponse> {
         let caller = kit_auth::authorize(&request, READ)?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.get_ref();
         let (size, offset) = input::page(message.page.as_ref())?;
         let item = match &message.item {
@@ -450,7 +435,7 @@ impl MarketplaceService for MarketplaceApi {
         let (installs, next) = self.fit(found, install_message, size, offset);
         Ok(Response::new(pb::ListInstallsResponse {
             installs,
-            page: page(next),
+            page: paging::response(next),
         }))
     }
 }

@@ -1,6 +1,7 @@
 //! Checks on what callers send, each failing with the field it is about. They run before any
 //! work, so bad input changes nothing.
 
+use sankalpa_kit::paging;
 use sankalpa_proto::v1 as pb;
 use uuid::Uuid;
 
@@ -14,8 +15,6 @@ pub const MAX_NOTES_CHARS: usize = 10_000;
 pub const MAX_REASON_CHARS: usize = 500;
 pub const MAX_COMMENT_CHARS: usize = 4000;
 pub const MAX_QUERY_CHARS: usize = 200;
-pub const DEFAULT_PAGE_SIZE: i64 = 50;
-pub const MAX_PAGE_SIZE: i64 = 200;
 /// How deep a list goes: a page starts at most this many results in. Postgres walks past every
 /// result before a page's offset on every request for it, so past this a caller narrows the
 /// search instead (tokens stop there; a deeper one is refused).
@@ -122,24 +121,11 @@ pub fn uuid(field: &str, raw: &str) -> Result<Uuid> {
 /// of one item, reviews of one item, installs of one tenant) stay small enough that an offset
 /// costs nothing noticeable.
 pub fn page(request: Option<&pb::PageRequest>) -> Result<(i64, i64)> {
-    let Some(request) = request else {
-        return Ok((DEFAULT_PAGE_SIZE, 0));
-    };
-    let size = match i64::from(request.page_size) {
-        0 => DEFAULT_PAGE_SIZE,
-        size if size > MAX_PAGE_SIZE => {
-            return Err(MarketError::invalid(
-                "page.page_size",
-                format!("must be at most {MAX_PAGE_SIZE}"),
-            ));
-        }
-        size => size,
-    };
-    let offset = if request.page_token.is_empty() {
+    let (size, token) = paging::requested(request)?;
+    let offset = if token.is_empty() {
         0
     } else {
-        request
-            .page_token
+        token
             .parse::<i64>()
             .ok()
             .filter(|offset| *offset >= 0)

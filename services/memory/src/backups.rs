@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
+use sankalpa_kit::paging::{self, BadPage};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -31,7 +32,7 @@ use crate::cache::Change;
 use crate::entry::{Entry, Scope, live};
 use crate::error::{MemoryError, Result};
 use crate::events::Action;
-use crate::{input, sessions};
+use crate::sessions;
 
 const FORMAT: &str = "sankalpa.memory.backup/1";
 
@@ -279,7 +280,7 @@ pub async fn list(
     let after = if page_token.is_empty() {
         None
     } else {
-        Some(Uuid::parse_str(page_token).map_err(|_| input::bad_page_token())?)
+        Some(Uuid::parse_str(page_token).map_err(|_| MemoryError::from(BadPage::token()))?)
     };
     let mut backups: Vec<Backup> = sqlx::query_as(concat!(
         "SELECT ",
@@ -295,7 +296,7 @@ pub async fn list(
     .bind(size + 1)
     .fetch_all(pool)
     .await?;
-    let next = input::next_page(&mut backups, size, |backup| backup.id.to_string());
+    let next = paging::next_token(&mut backups, size, |backup| backup.id.to_string());
     Ok((backups, next))
 }
 

@@ -1,18 +1,16 @@
 //! What can go wrong in memory, and how each case reaches a gRPC caller.
 
 use sankalpa_kit::problem;
-// The metadata entry of an ABORTED version conflict that carries the key's current version
-// (0 when the key is absent); kit's problem mapping turns it into `current_version` of a 409.
-use sankalpa_kit::problem::CURRENT_VERSION_KEY;
+use sankalpa_kit::auth::NoTenant;
+use sankalpa_kit::paging::BadPage;
 use tonic::Status;
-use tonic::metadata::MetadataValue;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MemoryError {
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
-    #[error("the token names no tenant")]
-    NoTenant,
+    #[error(transparent)]
+    NoTenant(#[from] NoTenant),
     #[error("{0} not found")]
     NotFound(&'static str),
     /// A compare-and-set lost: the key is no longer at the version the caller expected.
@@ -69,6 +67,12 @@ impl MemoryError {
     }
 }
 
+impl From<BadPage> for MemoryError {
+    fn from(err: BadPage) -> Self {
+        Self::invalid(err.field, err.message)
+    }
+}
+
 impl From<sqlx::Error> for MemoryError {
     fn from(err: sqlx::Error) -> Self {
         if sankalpa_kit::postgres::is_unavailable(&err) {
@@ -88,8 +92,9 @@ impl From<sqlx::Error> for MemoryError {
         match code.as_deref() {
             // foreign_key_violation: the session was deleted while an entry was being written.
             Some("23503") => Self::Contended("the session was deleted meanwhile; retry"),
-            // deadlock_detected, serialization_failure: Postgres rolled back one of two writers.
-            Some("40P01" | "40001") => Self::Contended("a concurrent write got in the way; retry"),
+            _ if sankalpa_kit::postgres::is_contended(&err) => {
+                Self::Contended("a concurrent write got in the way; retry")
+            }
             _ => Self::Internal(anyhow::Error::new(err).context("database error")),
         }
     }
@@ -99,17 +104,12 @@ impl From<MemoryError> for Status {
     fn from(err: MemoryError) -> Self {
         match err {
             MemoryError::Invalid { field, message } => problem::invalid_argument(&field, message),
-            MemoryError::NoTenant => Status::unauthenticated("the token names no tenant"),
+            MemoryError::NoTenant(err) => err.into(),
             MemoryError::NotFound(what) => Status::not_found(format!("{what} not found")),
-            MemoryError::VersionConflict { current_version } => {
-                let mut status = Status::aborted(format!(
-                    "version conflict: the current version is {current_version}"
-                ));
-                status
-                    .metadata_mut()
-                    .insert(CURRENT_VERSION_KEY, MetadataValue::from(current_version));
-                status
-            }
+            MemoryError::VersionConflict { current_version } => problem::version_conflict(
+                format!("version conflict: the current version is {current_version}"),
+                current_version,
+            ),
             MemoryError::Contended(message) => Status::aborted(message),
             MemoryError::Precondition(message) => Status::failed_precondition(message),
             MemoryError::DataLoss(message) => Status::data_loss(message),

@@ -7,11 +7,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use sankalpa_kit::auth::{self as kit_auth, Principal};
+use sankalpa_kit::paging;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::memory_service_server::MemoryService;
 use sankalpa_proto::v1::transact_op::Op as WireOp;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use crate::entries;
 use crate::entry::{Entry, Scope};
@@ -34,10 +34,6 @@ impl MemoryApi {
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
 
-fn tenant_of(caller: &Principal) -> Result<Uuid> {
-    Uuid::parse_str(&caller.tenant_id).map_err(|_| MemoryError::NoTenant)
-}
-
 /// The user behind the call; empty for an API key, which is no user.
 fn user_of(caller: &Principal) -> &str {
     if caller.kind == "user" {
@@ -49,7 +45,7 @@ fn user_of(caller: &Principal) -> &str {
 
 fn scope(caller: &Principal, session_id: &str) -> Result<Scope> {
     Ok(Scope {
-        tenant: tenant_of(caller)?,
+        tenant: caller.tenant()?,
         session: input::session_id("session_id", session_id)?,
     })
 }
@@ -92,10 +88,6 @@ fn backup_message(backup: backups::Backup) -> pb::MemoryBackup {
         created_by: backup.created_by,
         created_at: Some(timestamp(backup.created_at)),
     }
-}
-
-fn page(next_page_token: String) -> Option<pb::PageResponse> {
-    Some(pb::PageResponse { next_page_token })
 }
 
 /// The ops of a transaction, checked: at most `MAX_OPS`, each complete, no key both set and
@@ -200,7 +192,7 @@ impl MemoryService for MemoryApi {
         let caller = kit_auth::authorize(&request, READ)?;
         let message = request.get_ref();
         let scope = scope(caller, &message.session_id)?;
-        let (size, token) = input::page(message.page.as_ref())?;
+        let (size, token) = paging::requested(message.page.as_ref())?;
         let key_prefix = input::key_prefix("key_prefix", &message.key_prefix)?;
         let wanted = entries::Page {
             key_prefix: &key_prefix,
@@ -211,7 +203,7 @@ impl MemoryService for MemoryApi {
         let (found, next) = entries::get_all(&self.state.pool, &scope, &wanted).await?;
         Ok(Response::new(pb::GetAllResponse {
             entries: found.into_iter().map(entry_message).collect(),
-            page: page(next),
+            page: paging::response(next),
         }))
     }
 
@@ -236,12 +228,12 @@ impl MemoryService for MemoryApi {
         request: Request<pb::ListSessionsRequest>,
     ) -> Reply<pb::ListSessionsResponse> {
         let caller = kit_auth::authorize(&request, READ)?;
-        let tenant = tenant_of(caller)?;
-        let (size, token) = input::page(request.get_ref().page.as_ref())?;
+        let tenant = caller.tenant()?;
+        let (size, token) = paging::requested(request.get_ref().page.as_ref())?;
         let (found, next) = sessions::list(&self.state.pool, tenant, size, token).await?;
         Ok(Response::new(pb::ListSessionsResponse {
             sessions: found.into_iter().map(session_message).collect(),
-            page: page(next),
+            page: paging::response(next),
         }))
     }
 
@@ -305,25 +297,25 @@ impl MemoryService for MemoryApi {
         request: Request<pb::ListBackupsRequest>,
     ) -> Reply<pb::ListBackupsResponse> {
         let caller = kit_auth::authorize(&request, READ)?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.get_ref();
         let session = if message.session_id.is_empty() {
             None
         } else {
             Some(input::session_id("session_id", &message.session_id)?)
         };
-        let (size, token) = input::page(message.page.as_ref())?;
+        let (size, token) = paging::requested(message.page.as_ref())?;
         let (found, next) =
             backups::list(&self.state.pool, tenant, session.as_deref(), size, token).await?;
         Ok(Response::new(pb::ListBackupsResponse {
             backups: found.into_iter().map(backup_message).collect(),
-            page: page(next),
+            page: paging::response(next),
         }))
     }
 
     async fn restore(&self, request: Request<pb::RestoreRequest>) -> Reply<pb::RestoreResponse> {
         let caller = kit_auth::authorize(&request, WRITE)?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.get_ref();
         let backup_id = input::uuid("backup_id", &message.backup_id)?;
         let target = message

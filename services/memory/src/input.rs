@@ -1,7 +1,6 @@
 //! Checks on what callers send, each failing with the field it is about. They run before any
 //! work, so bad input changes nothing.
 
-use sankalpa_proto::v1 as pb;
 
 use crate::error::{MemoryError, Result};
 
@@ -11,8 +10,6 @@ pub const MAX_OPS: usize = 1000;
 pub const MAX_LABEL_CHARS: usize = 200;
 /// Ten years: longer is "never" in practice, and it keeps `now() + ttl` far from overflow.
 pub const MAX_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
-pub const DEFAULT_PAGE_SIZE: i64 = 50;
-pub const MAX_PAGE_SIZE: i64 = 200;
 
 /// A session id: 1 to 256 bytes of ASCII letters, digits, `_`, `-` and `:`. The id is a token of
 /// the event subjects `memory.<tenant>.<session>.<action>`, where `.`, `*`, `>` and spaces
@@ -184,41 +181,6 @@ pub fn label(raw: &str) -> Result<String> {
 
 pub fn uuid(field: &str, raw: &str) -> Result<uuid::Uuid> {
     uuid::Uuid::parse_str(raw.trim()).map_err(|_| MemoryError::invalid(field, "must be a UUID"))
-}
-
-/// A page size and the opaque token to continue after, from a `PageRequest`.
-pub fn page(request: Option<&pb::PageRequest>) -> Result<(i64, &str)> {
-    let Some(request) = request else {
-        return Ok((DEFAULT_PAGE_SIZE, ""));
-    };
-    let size = match i64::from(request.page_size) {
-        0 => DEFAULT_PAGE_SIZE,
-        size if size > MAX_PAGE_SIZE => {
-            return Err(MemoryError::invalid(
-                "page.page_size",
-                format!("must be at most {MAX_PAGE_SIZE}"),
-            ));
-        }
-        size => size,
-    };
-    Ok((size, request.page_token.as_str()))
-}
-
-/// The error of a page token this service did not hand out.
-pub fn bad_page_token() -> MemoryError {
-    MemoryError::invalid("page.page_token", "is not a token this service gave")
-}
-
-/// Trims `rows` (fetched with one row more than `size`) to the page, and gives the token of
-/// the page after it, empty at the end.
-pub fn next_page<T>(rows: &mut Vec<T>, size: i64, token_of: impl Fn(&T) -> String) -> String {
-    let size = usize::try_from(size).unwrap_or(usize::MAX);
-    if rows.len() > size {
-        rows.truncate(size);
-        rows.last().map(token_of).unwrap_or_default()
-    } else {
-        String::new()
-    }
 }
 
 #[cfg(test)]

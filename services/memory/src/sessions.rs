@@ -2,6 +2,7 @@
 //! newest first, and deleted with everything in them (but not their backups).
 
 use chrono::{DateTime, Utc};
+use sankalpa_kit::paging::{self, BadPage};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -11,7 +12,6 @@ use crate::cache::Change;
 use crate::entry::{Scope, live};
 use crate::error::{MemoryError, Result};
 use crate::events::Action;
-use crate::input;
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct Session {
@@ -138,12 +138,12 @@ pub async fn list(
     } else {
         let (micros, id) = page_token
             .split_once('.')
-            .ok_or_else(input::bad_page_token)?;
+            .ok_or_else(|| MemoryError::from(BadPage::token()))?;
         let at = micros
             .parse()
             .ok()
             .and_then(DateTime::<Utc>::from_timestamp_micros)
-            .ok_or_else(input::bad_page_token)?;
+            .ok_or_else(|| MemoryError::from(BadPage::token()))?;
         (Some(at), id.to_owned())
     };
     let mut sessions: Vec<Session> = sqlx::query_as(concat!(
@@ -161,7 +161,7 @@ pub async fn list(
     .fetch_all(pool)
     .await?;
     // Session ids never hold '.', so it separates the two parts of the token.
-    let next = input::next_page(&mut sessions, size, |session| {
+    let next = paging::next_token(&mut sessions, size, |session| {
         format!("{}.{}", session.created_at.timestamp_micros(), session.id)
     });
     Ok((sessions, next))

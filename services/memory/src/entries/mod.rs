@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use sankalpa_kit::paging::BadPage;
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::types::Json;
@@ -242,7 +243,7 @@ pub async fn get_all(
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .and_then(|key| input::key("page.page_token", &key).ok())
-            .ok_or_else(input::bad_page_token)?
+            .ok_or_else(|| MemoryError::from(BadPage::token()))?
     };
     let rows: Vec<Paged> = sqlx::query_as(concat!(
         "

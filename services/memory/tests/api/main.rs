@@ -219,12 +219,7 @@ pub fn violated_field(status: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
-/// The current version an ABORTED conflict reports.
+/// The current version an ABORTED conflict reports in its error details.
 pub fn current_version(status: &tonic::Status) -> u64 {
-    status
-        .metadata()
-        .get("x-sankalpa-current-version")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse().ok())
-        .expect("a conflict carries the current version")
+    sankalpa_kit::problem::current_version(status).expect("a conflict carries the current version")
 }
