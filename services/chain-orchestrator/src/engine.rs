@@ -43,6 +43,7 @@ use uuid::Uuid;
 use crate::agents::{self, Failure, OUTPUT_TOO_LARGE};
 use crate::definition::{self, Definition, MappingError, OnFailure, OnSkip, Step};
 use crate::error::{ChainError, Result};
+use crate::events::{RunEvent, StepEnding};
 use crate::runs::{self, Lease, LeaseLost, RunStatus, StepStatus, StepUpdate};
 use crate::{State, expr, memory, sizes};
 
@@ -154,14 +155,8 @@ async fn claim(state: &State, room: i64) -> Result<Vec<runs::Claimed>> {
     let mut tx = state.pool.begin().await?;
     let claimed = runs::claim(&mut tx, state.engine.owner, state.config.lease_ttl, room).await?;
     for run in claimed.iter().filter(|run| run.started) {
-        state
-            .enqueue(
-                &mut tx,
-                &run.tenant_id.to_string(),
-                run.id,
-                "run.started",
-                json!({ "run_id": run.id, "chain": run.chain_name }),
-            )
+        RunEvent::run_started(run.id, &run.chain_name)
+            .enqueue(state, &mut tx, &run.tenant_id.to_string())
             .await?;
     }
     tx.commit().await?;
@@ -513,16 +508,12 @@ async fn execute(
         return Ok(Err(Interrupted::LeaseLost));
     }
     let output = scope.into_outputs();
-    let (status, action, error) = if cancel.is_cancelled() && failure.is_none() {
-        (RunStatus::Cancelled, "run.cancelled", None)
+    let (status, error) = if cancel.is_cancelled() && failure.is_none() {
+        (RunStatus::Cancelled, None)
     } else if let Some((code, message)) = &failure {
-        (
-            RunStatus::Failed,
-            "run.failed",
-            Some((code.as_str(), message.as_str())),
-        )
+        (RunStatus::Failed, Some((code.as_str(), message.as_str())))
     } else {
-        (RunStatus::Completed, "run.completed", None)
+        (RunStatus::Completed, None)
     };
     let mut tx = state.pool.begin().await?;
     let key_id = match runs::finish(&mut tx, id, state.engine.owner, status, &output, error).await?
@@ -530,12 +521,8 @@ async fn execute(
         Ok(key_id) => key_id,
         Err(LeaseLost) => return Ok(Err(Interrupted::LeaseLost)),
     };
-    let mut data = json!({ "run_id": id, "chain": run.chain_name, "status": status.as_str() });
-    if let Some((code, message)) = error {
-        data["error"] = json!({ "code": code, "message": message });
-    }
-    state
-        .commit_with_event(tx, &context.tenant, id, action, data)
+    RunEvent::run_finished(id, &run.chain_name, status, error)
+        .commit(state, tx, &context.tenant)
         .await?;
     metrics::counter!("chains_runs_total", "status" => status.as_str()).increment(1);
     state.tokens.retire(id, key_id).await;
@@ -699,17 +686,8 @@ async fn run_step(
         )
         .await?
         .map_err(|LeaseLost| ChainError::Precondition("the run's lease was lost".to_owned()))?;
-        state
-            .commit_with_event(
-                tx,
-                &context.tenant,
-                context.id,
-                "step.started",
-                json!({
-                    "run_id": context.id, "step_id": step.id, "agent": step.agent,
-                    "attempt": attempt, "agent_run_id": agent_run_id,
-                }),
-            )
+        RunEvent::step_started(context.id, &step.id, &step.agent, attempt, &agent_run_id)
+            .commit(&state, tx, &context.tenant)
             .await?;
         let result = match &prepared {
             Ok((token, sent)) => agents::execute(
@@ -855,24 +833,19 @@ async fn record_with(
     )
     .await?;
     written.map_err(|LeaseLost| ChainError::Precondition("the run's lease was lost".to_owned()))?;
-    let action = match status {
-        StepStatus::Completed => "step.completed",
-        StepStatus::Skipped => "step.skipped",
-        _ => "step.failed",
-    };
-    let mut data = json!({ "run_id": context.id, "step_id": step.id, "agent": step.agent });
-    if let Some(failure) = failure {
-        data["error"] = json!({ "code": failure.code, "message": failure.message });
-    }
-    if !skip_reason.is_empty() {
-        data["skip_reason"] = json!(skip_reason);
-    }
-    if !warning.is_empty() {
-        data["warning"] = json!(warning);
-    }
-    state
-        .commit_with_event(tx, &context.tenant, context.id, action, data)
-        .await?;
+    RunEvent::step_finished(
+        context.id,
+        &step.id,
+        &step.agent,
+        &StepEnding {
+            status,
+            error: failure.map(|failure| (failure.code.as_str(), failure.message.as_str())),
+            skip_reason,
+            warning,
+        },
+    )
+    .commit(state, tx, &context.tenant)
+    .await?;
     metrics::counter!("chains_steps_total", "status" => status.as_str()).increment(1);
     Ok(())
 }

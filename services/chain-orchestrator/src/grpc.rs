@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::definition::{self, Definition, MAX_DESCRIPTION_CHARS, MAX_JSON_DEPTH, MAX_NAME_CHARS};
 use crate::error::{ChainError, Result};
+use crate::events::RunEvent;
 use crate::runs::{self, CancelRequest, RunStatus, StepStatus};
 use crate::watch::{self, EventStream};
 use crate::{State, agents, chains, credentials, engine};
@@ -691,14 +692,8 @@ impl ChainService for ChainApi {
         }
         if claim_now {
             // It starts running here and now; a run left pending is announced by its claim.
-            self.state
-                .commit_with_event(
-                    tx,
-                    &tenant.to_string(),
-                    run_id,
-                    "run.started",
-                    json!({ "run_id": run_id, "chain": target.definition.name }),
-                )
+            RunEvent::run_started(run_id, &target.definition.name)
+                .commit(&self.state, tx, &tenant.to_string())
                 .await
                 .map_err(ChainError::from)?;
         } else {
@@ -770,14 +765,8 @@ impl ChainService for ChainApi {
         let mut tx = self.state.pool.begin().await.map_err(ChainError::from)?;
         match runs::request_cancel(&mut tx, tenant, run_id).await? {
             CancelRequest::Ended => {
-                self.state
-                    .commit_with_event(
-                        tx,
-                        &tenant.to_string(),
-                        run_id,
-                        "run.cancelled",
-                        json!({ "run_id": run_id, "status": "cancelled" }),
-                    )
+                RunEvent::run_cancelled(run_id)
+                    .commit(&self.state, tx, &tenant.to_string())
                     .await
                     .map_err(ChainError::from)?;
             }

@@ -20,6 +20,7 @@ mod credentials;
 mod definition;
 mod engine;
 mod error;
+mod events;
 mod expr;
 mod grpc;
 mod memory;

@@ -24,12 +24,14 @@ use async_nats::jetstream::consumer::pull::OrderedConfig;
 use futures::{Stream, StreamExt};
 use sankalpa_kit::auth::Principal;
 use sankalpa_kit::events::{CHANNELS, CloudEvent};
+use sankalpa_kit::outbox::EventAction;
 use sankalpa_proto::v1 as pb;
 use tonic::Status;
 use uuid::Uuid;
 
 use crate::State;
 use crate::error::{ChainError, Result};
+use crate::events::Action;
 use crate::runs;
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
@@ -39,8 +41,6 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Se
 /// then not in the stream (a run that ended before this service had an outbox may have lost it
 /// to a crash between commit and publish).
 const IDLE_CHECK: Duration = Duration::from_secs(2);
-
-const TERMINAL_ACTIONS: &[&str] = &["run.completed", "run.failed", "run.cancelled"];
 
 /// The most subject patterns one WatchEvents request may name; each becomes a consumer filter.
 pub const MAX_SUBJECTS: usize = 16;
@@ -266,9 +266,9 @@ pub async fn run_events(
                         let Some(event) = to_event(&message) else {
                             continue;
                         };
-                        let terminal = TERMINAL_ACTIONS
+                        let terminal = Action::TERMINAL
                             .iter()
-                            .any(|action| event.subject.ends_with(action));
+                            .any(|action| event.subject.ends_with(action.name()));
                         return Some((Ok(event), (messages, terminal)));
                     }
                 }
