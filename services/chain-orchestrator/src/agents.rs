@@ -17,7 +17,7 @@ use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use serde_json::Value;
 use tonic::Code;
 
-use crate::definition::Definition;
+use crate::definition::{self, Definition};
 use crate::error::{ChainError, Result};
 
 pub type Client = AgentServiceClient<TracedChannel>;
@@ -27,6 +27,19 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Added to a step's own timeout for the gRPC deadline, so agent-runner's answer about its
 /// deadline (a FAILED run with `deadline_exceeded`) arrives before ours cuts the call.
 const DEADLINE_GRACE: Duration = Duration::from_secs(2);
+
+/// Parses a definition and asks agent-runner about its agents, with the caller's `token`. The
+/// problems found are listed up to [`definition::MAX_VIOLATIONS`].
+pub async fn check(client: &Client, token: &str, document: &str) -> Result<Definition> {
+    let definition = definition::parse(document)
+        .map_err(|problems| ChainError::InvalidDefinition(definition::at_most(problems)))?;
+    let unknown = unknown_agents(client, token, &definition).await?;
+    if unknown.is_empty() {
+        Ok(definition)
+    } else {
+        Err(ChainError::InvalidDefinition(definition::at_most(unknown)))
+    }
+}
 
 /// A violation for every step whose agent agent-runner does not know.
 pub async fn unknown_agents(

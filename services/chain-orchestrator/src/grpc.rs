@@ -1,7 +1,8 @@
-//! `sankalpa.v1.ChainService`: turns wire messages into calls on the domain modules and their
-//! results back into wire messages. Permission checks happen here, before any work, and so do
-//! the bounds on every field a request sets (a bound exceeded is INVALID_ARGUMENT naming the
-//! field, and nothing is changed) and the tenant's quota of unfinished runs.
+//! `sankalpa.v1.ChainService`: an adapter. Each RPC checks the caller's permission, turns the
+//! request into checked values ([`crate::input`], a bound exceeded is INVALID_ARGUMENT naming
+//! the field, before any work), calls the domain ([`crate::runs`], [`crate::chains`], the
+//! definition checks of [`crate::agents`], [`crate::watch`]) and turns its result back into a
+//! wire message; errors reach the caller as `error.rs` maps them.
 
 use sankalpa_kit::grpc::timestamp;
 use std::sync::Arc;
@@ -10,33 +11,19 @@ use std::time::Duration;
 use sankalpa_kit::auth::{self as kit_auth, Principal};
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::chain_service_server::ChainService;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::definition::{self, Definition, MAX_DESCRIPTION_CHARS, MAX_JSON_DEPTH, MAX_NAME_CHARS};
+use crate::definition::MAX_DESCRIPTION_CHARS;
+use crate::definition::{self, Definition};
 use crate::error::{ChainError, Result};
 use crate::events::RunEvent;
+use crate::input::{self, MAX_INSTALLED_FROM_CHARS, at_most_chars, chain_name, id};
+use crate::input::{Execution, Target};
 use crate::runs::{self, CancelRequest, RunStatus, StepStatus};
 use crate::watch::{self, EventStream};
 use crate::{State, agents, chains, credentials, engine};
-
-const DEFAULT_PAGE_SIZE: i64 = 50;
-const MAX_PAGE_SIZE: i64 = 200;
-const DEFAULT_WAIT: Duration = Duration::from_secs(30);
-const MAX_WAIT: Duration = Duration::from_secs(300);
-/// The largest run input (`input_json`), in bytes: it is stored with the run and merged into
-/// every step's input.
-const MAX_INPUT_BYTES: usize = 1024 * 1024;
-/// The longest idempotency key, in bytes; keys are unique per tenant through an index.
-const MAX_IDEMPOTENCY_KEY_BYTES: usize = 256;
-/// The longest session id, in bytes, as memory takes them (with the same characters).
-const MAX_SESSION_ID_BYTES: usize = 256;
-/// The longest `installed_from` (the marketplace's `<item>@<version>`), in characters.
-const MAX_INSTALLED_FROM_CHARS: usize = 200;
-/// The most statuses ListRuns filters on: one of each.
-const MAX_STATUSES: usize = 5;
 
 pub struct ChainApi {
     state: Arc<State>,
@@ -55,10 +42,6 @@ fn tenant_of(caller: &Principal) -> Result<Uuid> {
         .map_err(|_| ChainError::Precondition("the token names no tenant".to_owned()))
 }
 
-fn id(field: &str, raw: &str) -> Result<Uuid> {
-    Uuid::parse_str(raw.trim()).map_err(|_| ChainError::invalid(field, "must be a UUID"))
-}
-
 /// The caller's own token, to act for them towards agent-runner and auth.
 fn bearer<T>(request: &Request<T>) -> Result<String> {
     request
@@ -74,28 +57,6 @@ fn bearer<T>(request: &Request<T>) -> Result<String> {
         .ok_or_else(|| ChainError::Precondition("an access token is required".to_owned()))
 }
 
-fn page(request: Option<&pb::PageRequest>) -> Result<(i64, Option<Uuid>)> {
-    let Some(request) = request else {
-        return Ok((DEFAULT_PAGE_SIZE, None));
-    };
-    let size = match i64::from(request.page_size) {
-        0 => DEFAULT_PAGE_SIZE,
-        size if size > MAX_PAGE_SIZE => {
-            return Err(ChainError::invalid(
-                "page.page_size",
-                format!("must be at most {MAX_PAGE_SIZE}"),
-            ));
-        }
-        size => size,
-    };
-    let after = if request.page_token.is_empty() {
-        None
-    } else {
-        Some(id("page.page_token", &request.page_token)?)
-    };
-    Ok((size, after))
-}
-
 fn next_page_token<T>(rows: &mut Vec<T>, size: i64, id_of: impl Fn(&T) -> Uuid) -> String {
     let size = usize::try_from(size).unwrap_or(usize::MAX);
     if rows.len() > size {
@@ -105,122 +66,6 @@ fn next_page_token<T>(rows: &mut Vec<T>, size: i64, id_of: impl Fn(&T) -> Uuid) 
             .unwrap_or_default()
     } else {
         String::new()
-    }
-}
-
-fn version_number(field: &str, version: u32) -> Result<i32> {
-    i32::try_from(version)
-        .ok()
-        .filter(|version| *version >= 1)
-        .ok_or_else(|| ChainError::invalid(field, "must be 1 or more"))
-}
-
-fn chain_name(field: &str, raw: &str) -> Result<String> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(ChainError::invalid(
-            field,
-            format!("must be 1 to {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    Ok(name.to_owned())
-}
-
-/// `text` if it is at most `max` characters.
-fn at_most_chars<'a>(field: &str, text: &'a str, max: usize) -> Result<&'a str> {
-    if text.chars().count() > max {
-        return Err(ChainError::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    Ok(text)
-}
-
-/// A run's input: a JSON object of at most [`MAX_INPUT_BYTES`], nested at most
-/// [`MAX_JSON_DEPTH`] levels; `{}` when empty.
-fn run_input(raw: &str) -> Result<Value> {
-    if raw.len() > MAX_INPUT_BYTES {
-        return Err(ChainError::invalid(
-            "input_json",
-            format!(
-                "is {} bytes; a run's input may be at most {MAX_INPUT_BYTES}",
-                raw.len()
-            ),
-        ));
-    }
-    if raw.trim().is_empty() {
-        return Ok(json!({}));
-    }
-    let input: Value = serde_json::from_str(raw)
-        .map_err(|err| ChainError::invalid("input_json", format!("is not JSON: {err}")))?;
-    if !input.is_object() {
-        return Err(ChainError::invalid("input_json", "must be a JSON object"));
-    }
-    if definition::nests_deeper(&input, MAX_JSON_DEPTH) {
-        return Err(ChainError::invalid(
-            "input_json",
-            format!("nests deeper than {MAX_JSON_DEPTH} levels"),
-        ));
-    }
-    Ok(input)
-}
-
-/// The idempotency key, if one is given: at most [`MAX_IDEMPOTENCY_KEY_BYTES`].
-fn idempotency_key(raw: &str) -> Result<Option<&str>> {
-    let key = raw.trim();
-    if key.len() > MAX_IDEMPOTENCY_KEY_BYTES {
-        return Err(ChainError::invalid(
-            "idempotency_key",
-            format!("must be at most {MAX_IDEMPOTENCY_KEY_BYTES} bytes"),
-        ));
-    }
-    Ok(Some(key).filter(|key| !key.is_empty()))
-}
-
-/// The memory session a run shares, if the caller names one: 1 to [`MAX_SESSION_ID_BYTES`] of
-/// ASCII letters, digits, `_`, `-` and `:`, as memory takes them (a name memory would refuse
-/// would fail every step's save).
-fn session_id(raw: Option<&str>) -> Result<Option<String>> {
-    let Some(session) = raw.map(str::trim).filter(|session| !session.is_empty()) else {
-        return Ok(None);
-    };
-    if session.len() > MAX_SESSION_ID_BYTES
-        || !session
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':'))
-    {
-        return Err(ChainError::invalid(
-            "session_id",
-            format!("must be 1 to {MAX_SESSION_ID_BYTES} ASCII letters, digits, '_', '-' and ':'"),
-        ));
-    }
-    Ok(Some(session.to_owned()))
-}
-
-/// RESOURCE_EXHAUSTED for a tenant at its quota of unfinished runs.
-fn run_quota_exceeded(limit: u64) -> ChainError {
-    ChainError::QuotaExceeded {
-        limit,
-        message: format!(
-            "this tenant already has {limit} chain runs pending or running, the most it may \
-             have at once; retry when one has finished"
-        ),
-    }
-}
-
-impl ChainApi {
-    /// Parses a definition and asks agent-runner about its agents, with the caller's token.
-    /// The problems found are listed up to [`definition::MAX_VIOLATIONS`].
-    async fn check(&self, token: &str, document: &str) -> Result<Definition> {
-        let definition = definition::parse(document)
-            .map_err(|problems| ChainError::InvalidDefinition(definition::at_most(problems)))?;
-        let unknown = agents::unknown_agents(&self.state.agents, token, &definition).await?;
-        if unknown.is_empty() {
-            Ok(definition)
-        } else {
-            Err(ChainError::InvalidDefinition(definition::at_most(unknown)))
-        }
     }
 }
 
@@ -273,19 +118,6 @@ fn run_status(status: RunStatus) -> pb::ChainRunStatus {
         RunStatus::Completed => pb::ChainRunStatus::Completed,
         RunStatus::Failed => pb::ChainRunStatus::Failed,
         RunStatus::Cancelled => pb::ChainRunStatus::Cancelled,
-    }
-}
-
-fn status_name(status: i32) -> Result<&'static str> {
-    match pb::ChainRunStatus::try_from(status) {
-        Ok(pb::ChainRunStatus::Pending) => Ok(RunStatus::Pending.as_str()),
-        Ok(pb::ChainRunStatus::Running) => Ok(RunStatus::Running.as_str()),
-        Ok(pb::ChainRunStatus::Completed) => Ok(RunStatus::Completed.as_str()),
-        Ok(pb::ChainRunStatus::Failed) => Ok(RunStatus::Failed.as_str()),
-        Ok(pb::ChainRunStatus::Cancelled) => Ok(RunStatus::Cancelled.as_str()),
-        Ok(pb::ChainRunStatus::Unspecified) | Err(_) => {
-            Err(ChainError::invalid("statuses", "must name run statuses"))
-        }
     }
 }
 
@@ -342,6 +174,11 @@ fn step_message(step: runs::Step) -> pb::StepRun {
     }
 }
 
+/// A run and its steps on the wire.
+fn detailed_message((run, steps): Detailed) -> pb::ChainRun {
+    run_message(run, Some(steps))
+}
+
 /// A run on the wire; `steps` only where the RPC returns them.
 fn run_message(run: runs::Run, steps: Option<Vec<runs::Step>>) -> pb::ChainRun {
     let detailed = steps.is_some();
@@ -386,14 +223,6 @@ fn run_message(run: runs::Run, steps: Option<Vec<runs::Step>>) -> pb::ChainRun {
     }
 }
 
-/// What ExecuteChain resolved its target to.
-struct Target {
-    definition: Definition,
-    chain_id: Option<Uuid>,
-    chain_version: Option<i32>,
-    template: Option<String>,
-}
-
 #[tonic::async_trait]
 impl ChainService for ChainApi {
     async fn create_chain(&self, request: Request<pb::CreateChainRequest>) -> Reply<pb::Chain> {
@@ -401,7 +230,8 @@ impl ChainService for ChainApi {
         let tenant = tenant_of(caller)?;
         let token = bearer(&request)?;
         let message = request.get_ref();
-        let definition = self.check(&token, &message.definition_json).await?;
+        let definition =
+            agents::check(&self.state.agents, &token, &message.definition_json).await?;
         let name = if message.name.trim().is_empty() {
             chain_name("name", &definition.name)?
         } else {
@@ -439,7 +269,8 @@ impl ChainService for ChainApi {
         let token = bearer(&request)?;
         let message = request.get_ref();
         let chain_id = id("id", &message.id)?;
-        let definition = self.check(&token, &message.definition_json).await?;
+        let definition =
+            agents::check(&self.state.agents, &token, &message.definition_json).await?;
         let name = message
             .name
             .as_deref()
@@ -447,7 +278,7 @@ impl ChainService for ChainApi {
             .transpose()?;
         let expected_version = message
             .expected_version
-            .map(|version| version_number("expected_version", version))
+            .map(|version| input::version_number("expected_version", version))
             .transpose()?;
         let description = message
             .description
@@ -485,7 +316,7 @@ impl ChainService for ChainApi {
             Some(pb::get_chain_request::Target::Id(raw)) => {
                 let version = message
                     .version
-                    .map(|version| version_number("version", version))
+                    .map(|version| input::version_number("version", version))
                     .transpose()?;
                 let chain = chains::get(&self.state.pool, tenant, id("id", raw)?, version).await?;
                 Ok(Response::new(chain_message(chain, true)))
@@ -509,7 +340,7 @@ impl ChainService for ChainApi {
         let caller = kit_auth::authorize(&request, "chains:read")?;
         let tenant = tenant_of(caller)?;
         let message = request.get_ref();
-        let (size, after) = page(message.page.as_ref())?;
+        let (size, after) = input::page(message.page.as_ref())?;
         let origin = message.origin();
         let mut listed = Vec::new();
         // Templates are few and fixed: they come whole, on the first page.
@@ -549,7 +380,13 @@ impl ChainService for ChainApi {
     ) -> Reply<pb::ValidateChainResponse> {
         kit_auth::authorize(&request, "chains:read")?;
         let token = bearer(&request)?;
-        match self.check(&token, &request.get_ref().definition_json).await {
+        match agents::check(
+            &self.state.agents,
+            &token,
+            &request.get_ref().definition_json,
+        )
+        .await
+        {
             Ok(definition) => Ok(Response::new(pb::ValidateChainResponse {
                 valid: true,
                 violations: Vec::new(),
@@ -582,137 +419,17 @@ impl ChainService for ChainApi {
         let caller = kit_auth::authorize(&request, "chains:execute")?.clone();
         let tenant = tenant_of(&caller)?;
         let token = bearer(&request)?;
-        let message = request.into_inner();
-        let input = run_input(&message.input_json)?;
-        let session = session_id(message.session_id.as_deref())?;
-        let wait_limit = match message.wait_timeout_ms {
-            0 => DEFAULT_WAIT,
-            ms => Duration::from_millis(ms).min(MAX_WAIT),
-        };
-        let request_hash = hex::encode(Sha256::digest(
-            json!({
-                "target": format!("{:?}", message.target),
-                "input": input,
-                "session": message.session_id,
-            })
-            .to_string(),
-        ));
-        let idempotency_key = idempotency_key(&message.idempotency_key)?;
-        if let Some(key) = idempotency_key
-            && let Some(existing) = runs::by_idempotency_key(&self.state.pool, tenant, key).await?
-        {
-            return self
-                .answer_repeat(tenant, existing, &request_hash, message.wait, wait_limit)
-                .await;
-        }
-        // A quick look first, so a tenant at its quota costs no lookups and no credential; the
-        // count that decides is taken under the tenant's lock at the end.
-        let quota = self.state.config.max_concurrent_runs_per_tenant;
-        let quota_rows = i64::try_from(quota).unwrap_or(i64::MAX);
-        if runs::unfinished(&self.state.pool, tenant).await? >= quota_rows {
-            // A repeat of a run accepted since the lookup above is answered, not refused.
-            if let Some(key) = idempotency_key
-                && let Some(existing) =
-                    runs::by_idempotency_key(&self.state.pool, tenant, key).await?
-            {
-                return self
-                    .answer_repeat(tenant, existing, &request_hash, message.wait, wait_limit)
-                    .await;
-            }
-            return Err(run_quota_exceeded(quota).into());
-        }
-
-        let target = self.resolve(tenant, message.target, &token).await?;
-        let problems = target.definition.input_problems(&input);
-        if !problems.is_empty() {
-            return Err(ChainError::InvalidInput(definition::at_most(problems)).into());
-        }
-        let run_id = Uuid::now_v7();
-        let issued = credentials::issue(
-            &self.state.auth,
-            &token,
-            &caller,
-            run_id,
-            self.state.config.credential_ttl,
-        )
-        .await?;
-        let session_id = session.unwrap_or_else(|| format!("run-{run_id}"));
-        let definition_value = serde_json::to_value(&target.definition)
-            .map_err(|err| ChainError::Internal(err.into()))?;
-        let claim_now = self.state.engine.has_room();
-        let mut tx = self.state.pool.begin().await.map_err(ChainError::from)?;
-        let inserted = runs::insert(
-            &mut tx,
-            &runs::NewRun {
-                id: run_id,
-                tenant_id: tenant,
-                chain_id: target.chain_id,
-                chain_version: target.chain_version,
-                template: target.template.as_deref(),
-                chain_name: &target.definition.name,
-                input: &input,
-                session_id: &session_id,
-                idempotency_key,
-                request_hash: &request_hash,
-                definition: &definition_value,
-                step_ids: target
-                    .definition
-                    .steps
-                    .iter()
-                    .map(|s| s.id.clone())
-                    .collect(),
-                step_agents: target
-                    .definition
-                    .steps
-                    .iter()
-                    .map(|s| s.agent.clone())
-                    .collect(),
-                created_by: &caller.subject,
-                lease: claim_now.then_some((self.state.engine.owner, self.state.config.lease_ttl)),
-            },
-        )
-        .await?;
-        if !inserted {
-            // Another request with the same key won the race: answer with its run.
-            drop(tx);
-            credentials::revoke_unused(&self.state.auth, &token, issued).await;
-            let key = idempotency_key.expect("only a key can conflict");
-            let existing = runs::by_idempotency_key(&self.state.pool, tenant, key)
-                .await?
-                .ok_or(ChainError::NotFound("run"))?;
-            return self
-                .answer_repeat(tenant, existing, &request_hash, message.wait, wait_limit)
-                .await;
-        }
-        credentials::store(&mut tx, run_id, &issued).await?;
-        if runs::unfinished_locked(&mut tx, tenant).await? > quota_rows {
-            drop(tx);
-            credentials::revoke_unused(&self.state.auth, &token, issued).await;
-            return Err(run_quota_exceeded(quota).into());
-        }
-        if claim_now {
-            // It starts running here and now; a run left pending is announced by its claim.
-            RunEvent::run_started(run_id, &target.definition.name)
-                .commit(&self.state, tx, &tenant.to_string())
-                .await
-                .map_err(ChainError::from)?;
-        } else {
-            tx.commit().await.map_err(ChainError::from)?;
-        }
-        tracing::info!(run = %run_id, chain = %target.definition.name, "run accepted");
-        if claim_now {
-            self.state.engine.drive(run_id);
-        }
-        self.answer(tenant, run_id, message.wait, wait_limit).await
+        let execution = input::execution(request.into_inner())?;
+        let run = execute(&self.state, &caller, tenant, &token, execution).await?;
+        Ok(Response::new(detailed_message(run)))
     }
 
     async fn get_run(&self, request: Request<pb::GetRunRequest>) -> Reply<pb::ChainRun> {
         let caller = kit_auth::authorize(&request, "chains:read")?;
         let tenant = tenant_of(caller)?;
         let run_id = id("id", &request.get_ref().id)?;
-        let run = runs::get(&self.state.pool, tenant, run_id).await?;
-        let steps = runs::steps(&self.state.pool, run_id).await?;
-        Ok(Response::new(run_message(run, Some(steps))))
+        let run = detailed(&self.state, tenant, run_id).await?;
+        Ok(Response::new(detailed_message(run)))
     }
 
     async fn list_runs(
@@ -722,24 +439,9 @@ impl ChainService for ChainApi {
         let caller = kit_auth::authorize(&request, "chains:read")?;
         let tenant = tenant_of(caller)?;
         let message = request.get_ref();
-        let (size, after) = page(message.page.as_ref())?;
-        if message.statuses.len() > MAX_STATUSES {
-            return Err(ChainError::invalid(
-                "statuses",
-                format!("may list at most {MAX_STATUSES} statuses"),
-            )
-            .into());
-        }
-        let statuses = message
-            .statuses
-            .iter()
-            .map(|status| status_name(*status).map(str::to_owned))
-            .collect::<Result<Vec<_>>>()?;
-        let chain_id = if message.chain_id.is_empty() {
-            None
-        } else {
-            Some(id("chain_id", &message.chain_id)?)
-        };
+        let (size, after) = input::page(message.page.as_ref())?;
+        let statuses = input::statuses(&message.statuses)?;
+        let chain_id = input::optional_id("chain_id", &message.chain_id)?;
         let mut rows = runs::list(
             &self.state.pool,
             tenant,
@@ -762,25 +464,8 @@ impl ChainService for ChainApi {
         let caller = kit_auth::authorize(&request, "chains:execute")?;
         let tenant = tenant_of(caller)?;
         let run_id = id("id", &request.get_ref().id)?;
-        let mut tx = self.state.pool.begin().await.map_err(ChainError::from)?;
-        match runs::request_cancel(&mut tx, tenant, run_id).await? {
-            CancelRequest::Ended => {
-                RunEvent::run_cancelled(run_id)
-                    .commit(&self.state, tx, &tenant.to_string())
-                    .await
-                    .map_err(ChainError::from)?;
-            }
-            CancelRequest::Requested => {
-                tx.commit().await.map_err(ChainError::from)?;
-                self.state.engine.cancel_local(run_id);
-            }
-            // Finished, or not the caller's: nothing to stop. Another tenant's run is left
-            // alone, and the lookup below answers NOT_FOUND for it.
-            CancelRequest::Nothing => drop(tx),
-        }
-        let run = runs::get(&self.state.pool, tenant, run_id).await?;
-        let steps = runs::steps(&self.state.pool, run_id).await?;
-        Ok(Response::new(run_message(run, Some(steps))))
+        let run = cancel(&self.state, tenant, run_id).await?;
+        Ok(Response::new(detailed_message(run)))
     }
 
     type WatchRunStream = EventStream;
@@ -815,105 +500,242 @@ fn next_page_token_of(rows: &mut Vec<chains::ChainVersion>, size: i64) -> String
     next_page_token(rows, size, |chain| chain.id)
 }
 
-impl ChainApi {
-    /// The definition an ExecuteChain request names, checked again: agents may have gone since
-    /// it was saved.
-    async fn resolve(
-        &self,
-        tenant: Uuid,
-        target: Option<pb::execute_chain_request::Target>,
-        token: &str,
-    ) -> Result<Target> {
-        use pb::execute_chain_request::Target as Wire;
-        let resolved = match target {
-            Some(Wire::Chain(chain)) => {
-                let version = chain
-                    .version
-                    .map(|version| version_number("chain.version", version))
-                    .transpose()?;
-                let stored = chains::get(
-                    &self.state.pool,
-                    tenant,
-                    id("chain.id", &chain.id)?,
-                    version,
-                )
+/// A run with its steps, as GetRun and the RPCs that return one answer.
+type Detailed = (runs::Run, Vec<runs::Step>);
+
+/// The definition a run executes and where it came from.
+struct Resolved {
+    definition: Definition,
+    chain_id: Option<Uuid>,
+    chain_version: Option<i32>,
+    template: Option<String>,
+}
+
+/// Starts a run of `caller`'s, or finds the one its idempotency key started, and answers with it
+/// at once or, when asked to wait, once it has finished or the wait is up. `token` is the
+/// caller's, to look agents up and have auth issue the run's credential.
+async fn execute(
+    state: &State,
+    caller: &Principal,
+    tenant: Uuid,
+    token: &str,
+    request: Execution,
+) -> Result<Detailed> {
+    let idempotency_key = request.idempotency_key.as_deref();
+    if let Some(key) = idempotency_key
+        && let Some(existing) = runs::by_idempotency_key(&state.pool, tenant, key).await?
+    {
+        return answer_repeat(state, tenant, existing, &request).await;
+    }
+    // A quick look first, so a tenant at its quota costs no lookups and no credential; the
+    // count that decides is taken under the tenant's lock at the end.
+    let quota = state.config.max_concurrent_runs_per_tenant;
+    let quota_rows = i64::try_from(quota).unwrap_or(i64::MAX);
+    if runs::unfinished(&state.pool, tenant).await? >= quota_rows {
+        // A repeat of a run accepted since the lookup above is answered, not refused.
+        if let Some(key) = idempotency_key
+            && let Some(existing) = runs::by_idempotency_key(&state.pool, tenant, key).await?
+        {
+            return answer_repeat(state, tenant, existing, &request).await;
+        }
+        return Err(run_quota_exceeded(quota));
+    }
+
+    let target = resolve(state, tenant, &request.target, token).await?;
+    let problems = target.definition.input_problems(&request.input);
+    if !problems.is_empty() {
+        return Err(ChainError::InvalidInput(definition::at_most(problems)));
+    }
+    let run_id = Uuid::now_v7();
+    let issued = credentials::issue(
+        &state.auth,
+        token,
+        caller,
+        run_id,
+        state.config.credential_ttl,
+    )
+    .await?;
+    let session_id = request
+        .session
+        .clone()
+        .unwrap_or_else(|| format!("run-{run_id}"));
+    let definition_value =
+        serde_json::to_value(&target.definition).map_err(|err| ChainError::Internal(err.into()))?;
+    let claim_now = state.engine.has_room();
+    let mut tx = state.pool.begin().await?;
+    let inserted = runs::insert(
+        &mut tx,
+        &runs::NewRun {
+            id: run_id,
+            tenant_id: tenant,
+            chain_id: target.chain_id,
+            chain_version: target.chain_version,
+            template: target.template.as_deref(),
+            chain_name: &target.definition.name,
+            input: &request.input,
+            session_id: &session_id,
+            idempotency_key,
+            request_hash: &request.request_hash,
+            definition: &definition_value,
+            step_ids: target
+                .definition
+                .steps
+                .iter()
+                .map(|s| s.id.clone())
+                .collect(),
+            step_agents: target
+                .definition
+                .steps
+                .iter()
+                .map(|s| s.agent.clone())
+                .collect(),
+            created_by: &caller.subject,
+            lease: claim_now.then_some((state.engine.owner, state.config.lease_ttl)),
+        },
+    )
+    .await?;
+    if !inserted {
+        // Another request with the same key won the race: answer with its run.
+        drop(tx);
+        credentials::revoke_unused(&state.auth, token, issued).await;
+        let key = idempotency_key.expect("only a key can conflict");
+        let existing = runs::by_idempotency_key(&state.pool, tenant, key)
+            .await?
+            .ok_or(ChainError::NotFound("run"))?;
+        return answer_repeat(state, tenant, existing, &request).await;
+    }
+    credentials::store(&mut tx, run_id, &issued).await?;
+    if runs::unfinished_locked(&mut tx, tenant).await? > quota_rows {
+        drop(tx);
+        credentials::revoke_unused(&state.auth, token, issued).await;
+        return Err(run_quota_exceeded(quota));
+    }
+    if claim_now {
+        // It starts running here and now; a run left pending is announced by its claim.
+        RunEvent::run_started(run_id, &target.definition.name)
+            .commit(state, tx, &tenant.to_string())
+            .await?;
+    } else {
+        tx.commit().await?;
+    }
+    tracing::info!(run = %run_id, chain = %target.definition.name, "run accepted");
+    if claim_now {
+        state.engine.drive(run_id);
+    }
+    answer(state, tenant, run_id, request.wait, request.wait_limit).await
+}
+
+/// A run of `tenant` with its steps.
+async fn detailed(state: &State, tenant: Uuid, run_id: Uuid) -> Result<Detailed> {
+    let run = runs::get(&state.pool, tenant, run_id).await?;
+    let steps = runs::steps(&state.pool, run_id).await?;
+    Ok((run, steps))
+}
+
+/// Asks a run of `tenant` to stop, and answers with it as it then is. A run not started yet ends
+/// here, announced as it commits; a running one is stopped by the replica executing it.
+async fn cancel(state: &State, tenant: Uuid, run_id: Uuid) -> Result<Detailed> {
+    let mut tx = state.pool.begin().await?;
+    match runs::request_cancel(&mut tx, tenant, run_id).await? {
+        CancelRequest::Ended => {
+            RunEvent::run_cancelled(run_id)
+                .commit(state, tx, &tenant.to_string())
                 .await?;
-                let mut definition = self.check(token, &stored.definition_json).await?;
-                definition.name = stored.name;
-                Target {
-                    definition,
-                    chain_id: Some(stored.id),
-                    chain_version: Some(stored.version),
-                    template: None,
-                }
+        }
+        CancelRequest::Requested => {
+            tx.commit().await?;
+            state.engine.cancel_local(run_id);
+        }
+        // Finished, or not the caller's: nothing to stop. Another tenant's run is left
+        // alone, and the lookup below answers NOT_FOUND for it.
+        CancelRequest::Nothing => drop(tx),
+    }
+    detailed(state, tenant, run_id).await
+}
+
+/// RESOURCE_EXHAUSTED for a tenant at its quota of unfinished runs.
+fn run_quota_exceeded(limit: u64) -> ChainError {
+    ChainError::QuotaExceeded {
+        limit,
+        message: format!(
+            "this tenant already has {limit} chain runs pending or running, the most it may \
+             have at once; retry when one has finished"
+        ),
+    }
+}
+
+/// The definition an ExecuteChain request names, checked again: agents may have gone since it
+/// was saved.
+async fn resolve(state: &State, tenant: Uuid, target: &Target, token: &str) -> Result<Resolved> {
+    let resolved = match target {
+        Target::Chain { id, version } => {
+            let stored = chains::get(&state.pool, tenant, *id, *version).await?;
+            let mut definition =
+                agents::check(&state.agents, token, &stored.definition_json).await?;
+            definition.name = stored.name;
+            Resolved {
+                definition,
+                chain_id: Some(stored.id),
+                chain_version: Some(stored.version),
+                template: None,
             }
-            Some(Wire::Template(name)) => {
-                let template = self
-                    .state
-                    .templates
-                    .get(&name)
-                    .ok_or(ChainError::NotFound("template"))?;
-                let mut definition = template.definition.clone();
-                let unknown =
-                    agents::unknown_agents(&self.state.agents, token, &definition).await?;
-                if !unknown.is_empty() {
-                    return Err(ChainError::InvalidDefinition(unknown));
-                }
-                definition.name = template.name.clone();
-                Target {
-                    definition,
-                    chain_id: None,
-                    chain_version: None,
-                    template: Some(name),
-                }
+        }
+        Target::Template(name) => {
+            let template = state
+                .templates
+                .get(name)
+                .ok_or(ChainError::NotFound("template"))?;
+            let mut definition = template.definition.clone();
+            let unknown = agents::unknown_agents(&state.agents, token, &definition).await?;
+            if !unknown.is_empty() {
+                return Err(ChainError::InvalidDefinition(unknown));
             }
-            Some(Wire::DefinitionJson(document)) => Target {
-                definition: self.check(token, &document).await?,
+            definition.name = template.name.clone();
+            Resolved {
+                definition,
                 chain_id: None,
                 chain_version: None,
-                template: None,
-            },
-            None => {
-                return Err(ChainError::invalid(
-                    "target",
-                    "give a chain, a template or a definition",
-                ));
+                template: Some(name.clone()),
             }
-        };
-        Ok(resolved)
-    }
-
-    /// The run a repeated idempotency key started, if the request is the same one.
-    async fn answer_repeat(
-        &self,
-        tenant: Uuid,
-        existing: runs::Run,
-        request_hash: &str,
-        wait: bool,
-        wait_limit: Duration,
-    ) -> Reply<pb::ChainRun> {
-        if existing.request_hash != request_hash {
-            return Err(ChainError::Precondition(
-                "this idempotency key was used for a different request".to_owned(),
-            )
-            .into());
         }
-        self.answer(tenant, existing.id, wait, wait_limit).await
-    }
+        Target::Definition(document) => Resolved {
+            definition: agents::check(&state.agents, token, document).await?,
+            chain_id: None,
+            chain_version: None,
+            template: None,
+        },
+    };
+    Ok(resolved)
+}
 
-    async fn answer(
-        &self,
-        tenant: Uuid,
-        run_id: Uuid,
-        wait: bool,
-        wait_limit: Duration,
-    ) -> Reply<pb::ChainRun> {
-        let run = if wait {
-            engine::wait(&self.state, tenant, run_id, wait_limit).await?
-        } else {
-            runs::get(&self.state.pool, tenant, run_id).await?
-        };
-        let steps = runs::steps(&self.state.pool, run_id).await?;
-        Ok(Response::new(run_message(run, Some(steps))))
+/// The run a repeated idempotency key started, if the request is the same one.
+async fn answer_repeat(
+    state: &State,
+    tenant: Uuid,
+    existing: runs::Run,
+    request: &Execution,
+) -> Result<Detailed> {
+    if existing.request_hash != request.request_hash {
+        return Err(ChainError::Precondition(
+            "this idempotency key was used for a different request".to_owned(),
+        ));
     }
+    answer(state, tenant, existing.id, request.wait, request.wait_limit).await
+}
+
+/// The run as it is now, or once it has finished or `wait_limit` has passed when asked to wait.
+async fn answer(
+    state: &State,
+    tenant: Uuid,
+    run_id: Uuid,
+    wait: bool,
+    wait_limit: Duration,
+) -> Result<Detailed> {
+    let run = if wait {
+        engine::wait(state, tenant, run_id, wait_limit).await?
+    } else {
+        runs::get(&state.pool, tenant, run_id).await?
+    };
+    let steps = runs::steps(&state.pool, run_id).await?;
+    Ok((run, steps))
 }

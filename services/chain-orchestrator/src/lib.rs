@@ -23,6 +23,7 @@ mod error;
 mod events;
 mod expr;
 mod grpc;
+mod input;
 mod memory;
 mod runs;
 mod sizes;
