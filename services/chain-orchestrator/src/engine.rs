@@ -1,13 +1,13 @@
 //! The engine: executes runs, durably, on as many replicas as are started.
 //!
-//! Each replica has an owner id. A run is executed by the replica holding its lease
-//! (`lease_owner`, `lease_expires_at`): the one that accepted it (ExecuteChain claims it at once
-//! when it has room) or one that claimed it from the table (`runs::claim`, polled). A driver task
-//! per run renews the lease on a heartbeat; if renewal finds the lease gone, the driver stops at
-//! once, and all its writes are fenced on the lease anyway, so two replicas never both advance a
-//! run. A replica that dies stops renewing; when its leases expire, another replica (or the same
-//! one restarted) claims the runs and carries them on from Postgres: completed steps keep their
-//! outputs and are not run again, a step that was running is attempted again.
+//! Each replica has an owner id. A run is executed by the replica holding its lease (`lease_owner`,
+//! `lease_expires_at`): the one that accepted it (ExecuteChain claims it at once when it has room)
+//! or one that claimed it from the table (`runs::store::claim`, polled). A driver task per run
+//! renews the lease on a heartbeat; if renewal finds the lease gone, the driver stops at once, and
+//! all its writes are fenced on the lease anyway, so two replicas never both advance a run. A
+//! replica that dies stops renewing; when its leases expire, another replica (or the same one
+//! restarted) claims the runs and carries them on from Postgres: completed steps keep their outputs
+//! and are not run again, a step that was running is attempted again.
 //!
 //! Within a run, every step whose needs have finished is decided (skipped, with its reason, or
 //! started) and started steps run concurrently, bounded per run and per replica by semaphores.
@@ -44,7 +44,7 @@ use crate::agents::{self, Failure, OUTPUT_TOO_LARGE};
 use crate::definition::{self, Definition, MappingError, OnFailure, OnSkip, Step};
 use crate::error::{ChainError, Result};
 use crate::events::{RunEvent, StepEnding};
-use crate::runs::{self, Lease, LeaseLost, RunStatus, StepStatus, StepUpdate};
+use crate::runs::store::{self, Lease, LeaseLost, RunStatus, StepStatus, StepUpdate};
 use crate::{State, expr, memory, sizes};
 
 /// This replica's side of run ownership, shared with the RPC handlers.
@@ -151,9 +151,9 @@ pub async fn run(
 
 /// Claims up to `room` runs nobody holds; those starting here for the first time are announced
 /// (run.started) in the claim's transaction.
-async fn claim(state: &State, room: i64) -> Result<Vec<runs::Claimed>> {
+async fn claim(state: &State, room: i64) -> Result<Vec<store::Claimed>> {
     let mut tx = state.pool.begin().await?;
-    let claimed = runs::claim(&mut tx, state.engine.owner, state.config.lease_ttl, room).await?;
+    let claimed = store::claim(&mut tx, state.engine.owner, state.config.lease_ttl, room).await?;
     for run in claimed.iter().filter(|run| run.started) {
         RunEvent::run_started(run.id, &run.chain_name)
             .enqueue(state, &mut tx, &run.tenant_id.to_string())
@@ -205,7 +205,7 @@ async fn drive_in(state: Arc<State>, run: Uuid, shutdown: CancellationToken) {
             tracing::warn!(%run, "lost the run's lease; another replica carries it on");
         }
         Ok(Err(Interrupted::Shutdown)) => {
-            if let Err(err) = runs::release(&state.pool, run, state.engine.owner).await {
+            if let Err(err) = store::release(&state.pool, run, state.engine.owner).await {
                 tracing::warn!(%run, error = %err, "could not release the run at shutdown");
             }
         }
@@ -220,7 +220,7 @@ async fn drive_in(state: Arc<State>, run: Uuid, shutdown: CancellationToken) {
 async fn heartbeat(state: &State, run: Uuid, cancel: &CancellationToken, lost: &CancellationToken) {
     loop {
         tokio::time::sleep(state.config.heartbeat_interval()).await;
-        match runs::renew(&state.pool, run, state.engine.owner, state.config.lease_ttl).await {
+        match store::renew(&state.pool, run, state.engine.owner, state.config.lease_ttl).await {
             Ok(Lease::Held { cancel_requested }) => {
                 if cancel_requested {
                     cancel.cancel();
@@ -368,7 +368,7 @@ async fn execute(
     cancel: &CancellationToken,
     lost: &CancellationToken,
 ) -> Result<Result<(), Interrupted>> {
-    let run = runs::load(&state.pool, id).await?;
+    let run = store::load(&state.pool, id).await?;
     if run.status() != RunStatus::Running {
         return Ok(Ok(()));
     }
@@ -382,7 +382,7 @@ async fn execute(
     let mut scope = Scope::new(run.input.clone());
     // What completed steps took of the run's output limit before an interruption.
     let mut output_bytes = 0;
-    for row in runs::steps(&state.pool, id).await? {
+    for row in store::steps(&state.pool, id).await? {
         let status = match row.status() {
             // Interrupted with its replica: it is attempted again.
             StepStatus::Running => StepStatus::Pending,
@@ -516,11 +516,11 @@ async fn execute(
         (RunStatus::Completed, None)
     };
     let mut tx = state.pool.begin().await?;
-    let key_id = match runs::finish(&mut tx, id, state.engine.owner, status, &output, error).await?
-    {
-        Ok(key_id) => key_id,
-        Err(LeaseLost) => return Ok(Err(Interrupted::LeaseLost)),
-    };
+    let key_id =
+        match store::finish(&mut tx, id, state.engine.owner, status, &output, error).await? {
+            Ok(key_id) => key_id,
+            Err(LeaseLost) => return Ok(Err(Interrupted::LeaseLost)),
+        };
     RunEvent::run_finished(id, &run.chain_name, status, error)
         .commit(state, tx, &context.tenant)
         .await?;
@@ -666,7 +666,7 @@ async fn run_step(
         let agent_run_id = Uuid::now_v7().to_string();
         let prepared = prepare(&state, &context, &step, &input).await;
         let mut tx = state.pool.begin().await?;
-        runs::update_step(
+        store::update_step(
             &mut tx,
             context.id,
             state.engine.owner,
@@ -816,7 +816,7 @@ async fn record_with(
     warning: &str,
 ) -> Result<()> {
     let mut tx = state.pool.begin().await?;
-    let written = runs::update_step(
+    let written = store::update_step(
         &mut tx,
         context.id,
         state.engine.owner,
@@ -851,11 +851,11 @@ async fn record_with(
 }
 
 /// Waits until the run has finished or `limit` has passed, and returns it as it then is.
-pub async fn wait(state: &State, tenant: Uuid, id: Uuid, limit: Duration) -> Result<runs::Run> {
+pub async fn wait(state: &State, tenant: Uuid, id: Uuid, limit: Duration) -> Result<store::Run> {
     let mut finished = state.engine.subscribe_finished();
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        let run = runs::get(&state.pool, tenant, id).await?;
+        let run = store::get(&state.pool, tenant, id).await?;
         if run.status().is_terminal() || tokio::time::Instant::now() >= deadline {
             return Ok(run);
         }

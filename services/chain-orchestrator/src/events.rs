@@ -13,7 +13,7 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::State;
-use crate::runs::{RunStatus, StepStatus};
+use crate::runs::store::{RunStatus, StepStatus};
 
 /// What happened to a run or one of its steps: the last two tokens of the subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

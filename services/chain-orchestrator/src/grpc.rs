@@ -6,7 +6,6 @@
 
 use sankalpa_kit::grpc::timestamp;
 use std::sync::Arc;
-use std::time::Duration;
 
 use sankalpa_kit::auth::{self as kit_auth, Principal};
 use sankalpa_proto::v1 as pb;
@@ -16,14 +15,12 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::definition::MAX_DESCRIPTION_CHARS;
-use crate::definition::{self, Definition};
 use crate::error::{ChainError, Result};
-use crate::events::RunEvent;
 use crate::input::{self, MAX_INSTALLED_FROM_CHARS, at_most_chars, chain_name, id};
-use crate::input::{Execution, Target};
-use crate::runs::{self, CancelRequest, RunStatus, StepStatus};
+use crate::runs::store::{self, RunStatus, StepStatus};
+use crate::runs::{self, Detailed};
 use crate::watch::{self, EventStream};
-use crate::{State, agents, chains, credentials, engine};
+use crate::{State, agents, chains};
 
 pub struct ChainApi {
     state: Arc<State>,
@@ -139,7 +136,7 @@ fn run_error(code: Option<String>, message: Option<String>) -> Option<pb::RunErr
     })
 }
 
-fn step_message(step: runs::Step) -> pb::StepRun {
+fn step_message(step: store::Step) -> pb::StepRun {
     let status = step.status();
     let artifacts = serde_json::from_value::<Vec<Value>>(step.artifacts)
         .unwrap_or_default()
@@ -180,7 +177,7 @@ fn detailed_message((run, steps): Detailed) -> pb::ChainRun {
 }
 
 /// A run on the wire; `steps` only where the RPC returns them.
-fn run_message(run: runs::Run, steps: Option<Vec<runs::Step>>) -> pb::ChainRun {
+fn run_message(run: store::Run, steps: Option<Vec<store::Step>>) -> pb::ChainRun {
     let detailed = steps.is_some();
     pb::ChainRun {
         id: run.id.to_string(),
@@ -420,7 +417,7 @@ impl ChainService for ChainApi {
         let tenant = tenant_of(&caller)?;
         let token = bearer(&request)?;
         let execution = input::execution(request.into_inner())?;
-        let run = execute(&self.state, &caller, tenant, &token, execution).await?;
+        let run = runs::execute(&self.state, &caller, tenant, &token, execution).await?;
         Ok(Response::new(detailed_message(run)))
     }
 
@@ -428,7 +425,7 @@ impl ChainService for ChainApi {
         let caller = kit_auth::authorize(&request, "chains:read")?;
         let tenant = tenant_of(caller)?;
         let run_id = id("id", &request.get_ref().id)?;
-        let run = detailed(&self.state, tenant, run_id).await?;
+        let run = runs::detailed(&self.state, tenant, run_id).await?;
         Ok(Response::new(detailed_message(run)))
     }
 
@@ -442,10 +439,10 @@ impl ChainService for ChainApi {
         let (size, after) = input::page(message.page.as_ref())?;
         let statuses = input::statuses(&message.statuses)?;
         let chain_id = input::optional_id("chain_id", &message.chain_id)?;
-        let mut rows = runs::list(
+        let mut rows = store::list(
             &self.state.pool,
             tenant,
-            &runs::ListFilter {
+            &store::ListFilter {
                 statuses,
                 chain_id,
                 size,
@@ -464,7 +461,7 @@ impl ChainService for ChainApi {
         let caller = kit_auth::authorize(&request, "chains:execute")?;
         let tenant = tenant_of(caller)?;
         let run_id = id("id", &request.get_ref().id)?;
-        let run = cancel(&self.state, tenant, run_id).await?;
+        let run = runs::cancel(&self.state, tenant, run_id).await?;
         Ok(Response::new(detailed_message(run)))
     }
 
@@ -498,244 +495,4 @@ impl ChainService for ChainApi {
 
 fn next_page_token_of(rows: &mut Vec<chains::ChainVersion>, size: i64) -> String {
     next_page_token(rows, size, |chain| chain.id)
-}
-
-/// A run with its steps, as GetRun and the RPCs that return one answer.
-type Detailed = (runs::Run, Vec<runs::Step>);
-
-/// The definition a run executes and where it came from.
-struct Resolved {
-    definition: Definition,
-    chain_id: Option<Uuid>,
-    chain_version: Option<i32>,
-    template: Option<String>,
-}
-
-/// Starts a run of `caller`'s, or finds the one its idempotency key started, and answers with it
-/// at once or, when asked to wait, once it has finished or the wait is up. `token` is the
-/// caller's, to look agents up and have auth issue the run's credential.
-async fn execute(
-    state: &State,
-    caller: &Principal,
-    tenant: Uuid,
-    token: &str,
-    request: Execution,
-) -> Result<Detailed> {
-    let idempotency_key = request.idempotency_key.as_deref();
-    if let Some(key) = idempotency_key
-        && let Some(existing) = runs::by_idempotency_key(&state.pool, tenant, key).await?
-    {
-        return answer_repeat(state, tenant, existing, &request).await;
-    }
-    // A quick look first, so a tenant at its quota costs no lookups and no credential; the
-    // count that decides is taken under the tenant's lock at the end.
-    let quota = state.config.max_concurrent_runs_per_tenant;
-    let quota_rows = i64::try_from(quota).unwrap_or(i64::MAX);
-    if runs::unfinished(&state.pool, tenant).await? >= quota_rows {
-        // A repeat of a run accepted since the lookup above is answered, not refused.
-        if let Some(key) = idempotency_key
-            && let Some(existing) = runs::by_idempotency_key(&state.pool, tenant, key).await?
-        {
-            return answer_repeat(state, tenant, existing, &request).await;
-        }
-        return Err(run_quota_exceeded(quota));
-    }
-
-    let target = resolve(state, tenant, &request.target, token).await?;
-    let problems = target.definition.input_problems(&request.input);
-    if !problems.is_empty() {
-        return Err(ChainError::InvalidInput(definition::at_most(problems)));
-    }
-    let run_id = Uuid::now_v7();
-    let issued = credentials::issue(
-        &state.auth,
-        token,
-        caller,
-        run_id,
-        state.config.credential_ttl,
-    )
-    .await?;
-    let session_id = request
-        .session
-        .clone()
-        .unwrap_or_else(|| format!("run-{run_id}"));
-    let definition_value =
-        serde_json::to_value(&target.definition).map_err(|err| ChainError::Internal(err.into()))?;
-    let claim_now = state.engine.has_room();
-    let mut tx = state.pool.begin().await?;
-    let inserted = runs::insert(
-        &mut tx,
-        &runs::NewRun {
-            id: run_id,
-            tenant_id: tenant,
-            chain_id: target.chain_id,
-            chain_version: target.chain_version,
-            template: target.template.as_deref(),
-            chain_name: &target.definition.name,
-            input: &request.input,
-            session_id: &session_id,
-            idempotency_key,
-            request_hash: &request.request_hash,
-            definition: &definition_value,
-            step_ids: target
-                .definition
-                .steps
-                .iter()
-                .map(|s| s.id.clone())
-                .collect(),
-            step_agents: target
-                .definition
-                .steps
-                .iter()
-                .map(|s| s.agent.clone())
-                .collect(),
-            created_by: &caller.subject,
-            lease: claim_now.then_some((state.engine.owner, state.config.lease_ttl)),
-        },
-    )
-    .await?;
-    if !inserted {
-        // Another request with the same key won the race: answer with its run.
-        drop(tx);
-        credentials::revoke_unused(&state.auth, token, issued).await;
-        let key = idempotency_key.expect("only a key can conflict");
-        let existing = runs::by_idempotency_key(&state.pool, tenant, key)
-            .await?
-            .ok_or(ChainError::NotFound("run"))?;
-        return answer_repeat(state, tenant, existing, &request).await;
-    }
-    credentials::store(&mut tx, run_id, &issued).await?;
-    if runs::unfinished_locked(&mut tx, tenant).await? > quota_rows {
-        drop(tx);
-        credentials::revoke_unused(&state.auth, token, issued).await;
-        return Err(run_quota_exceeded(quota));
-    }
-    if claim_now {
-        // It starts running here and now; a run left pending is announced by its claim.
-        RunEvent::run_started(run_id, &target.definition.name)
-            .commit(state, tx, &tenant.to_string())
-            .await?;
-    } else {
-        tx.commit().await?;
-    }
-    tracing::info!(run = %run_id, chain = %target.definition.name, "run accepted");
-    if claim_now {
-        state.engine.drive(run_id);
-    }
-    answer(state, tenant, run_id, request.wait, request.wait_limit).await
-}
-
-/// A run of `tenant` with its steps.
-async fn detailed(state: &State, tenant: Uuid, run_id: Uuid) -> Result<Detailed> {
-    let run = runs::get(&state.pool, tenant, run_id).await?;
-    let steps = runs::steps(&state.pool, run_id).await?;
-    Ok((run, steps))
-}
-
-/// Asks a run of `tenant` to stop, and answers with it as it then is. A run not started yet ends
-/// here, announced as it commits; a running one is stopped by the replica executing it.
-async fn cancel(state: &State, tenant: Uuid, run_id: Uuid) -> Result<Detailed> {
-    let mut tx = state.pool.begin().await?;
-    match runs::request_cancel(&mut tx, tenant, run_id).await? {
-        CancelRequest::Ended => {
-            RunEvent::run_cancelled(run_id)
-                .commit(state, tx, &tenant.to_string())
-                .await?;
-        }
-        CancelRequest::Requested => {
-            tx.commit().await?;
-            state.engine.cancel_local(run_id);
-        }
-        // Finished, or not the caller's: nothing to stop. Another tenant's run is left
-        // alone, and the lookup below answers NOT_FOUND for it.
-        CancelRequest::Nothing => drop(tx),
-    }
-    detailed(state, tenant, run_id).await
-}
-
-/// RESOURCE_EXHAUSTED for a tenant at its quota of unfinished runs.
-fn run_quota_exceeded(limit: u64) -> ChainError {
-    ChainError::QuotaExceeded {
-        limit,
-        message: format!(
-            "this tenant already has {limit} chain runs pending or running, the most it may \
-             have at once; retry when one has finished"
-        ),
-    }
-}
-
-/// The definition an ExecuteChain request names, checked again: agents may have gone since it
-/// was saved.
-async fn resolve(state: &State, tenant: Uuid, target: &Target, token: &str) -> Result<Resolved> {
-    let resolved = match target {
-        Target::Chain { id, version } => {
-            let stored = chains::get(&state.pool, tenant, *id, *version).await?;
-            let mut definition =
-                agents::check(&state.agents, token, &stored.definition_json).await?;
-            definition.name = stored.name;
-            Resolved {
-                definition,
-                chain_id: Some(stored.id),
-                chain_version: Some(stored.version),
-                template: None,
-            }
-        }
-        Target::Template(name) => {
-            let template = state
-                .templates
-                .get(name)
-                .ok_or(ChainError::NotFound("template"))?;
-            let mut definition = template.definition.clone();
-            let unknown = agents::unknown_agents(&state.agents, token, &definition).await?;
-            if !unknown.is_empty() {
-                return Err(ChainError::InvalidDefinition(unknown));
-            }
-            definition.name = template.name.clone();
-            Resolved {
-                definition,
-                chain_id: None,
-                chain_version: None,
-                template: Some(name.clone()),
-            }
-        }
-        Target::Definition(document) => Resolved {
-            definition: agents::check(&state.agents, token, document).await?,
-            chain_id: None,
-            chain_version: None,
-            template: None,
-        },
-    };
-    Ok(resolved)
-}
-
-/// The run a repeated idempotency key started, if the request is the same one.
-async fn answer_repeat(
-    state: &State,
-    tenant: Uuid,
-    existing: runs::Run,
-    request: &Execution,
-) -> Result<Detailed> {
-    if existing.request_hash != request.request_hash {
-        return Err(ChainError::Precondition(
-            "this idempotency key was used for a different request".to_owned(),
-        ));
-    }
-    answer(state, tenant, existing.id, request.wait, request.wait_limit).await
-}
-
-/// The run as it is now, or once it has finished or `wait_limit` has passed when asked to wait.
-async fn answer(
-    state: &State,
-    tenant: Uuid,
-    run_id: Uuid,
-    wait: bool,
-    wait_limit: Duration,
-) -> Result<Detailed> {
-    let run = if wait {
-        engine::wait(state, tenant, run_id, wait_limit).await?
-    } else {
-        runs::get(&state.pool, tenant, run_id).await?
-    };
-    let steps = runs::steps(&state.pool, run_id).await?;
-    Ok((run, steps))
 }

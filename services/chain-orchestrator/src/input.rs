@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::definition::{self, MAX_JSON_DEPTH, MAX_NAME_CHARS};
 use crate::error::{ChainError, Result};
-use crate::runs::RunStatus;
+use crate::runs::store::RunStatus;
 
 const DEFAULT_PAGE_SIZE: i64 = 50;
 const MAX_PAGE_SIZE: i64 = 200;

@@ -32,7 +32,7 @@ use uuid::Uuid;
 use crate::State;
 use crate::error::{ChainError, Result};
 use crate::events::Action;
-use crate::runs;
+use crate::runs::store;
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
 
@@ -224,7 +224,7 @@ pub async fn run_events(
     run: Uuid,
     after_sequence: Option<u64>,
 ) -> Result<EventStream> {
-    runs::get(&state.pool, tenant, run).await?;
+    store::get(&state.pool, tenant, run).await?;
     let slot = state.streams.take(&tenant.to_string())?;
     let subject = state
         .events
@@ -282,7 +282,7 @@ pub async fn run_events(
 /// run's terminal event is enqueued with its terminal status, so once the status is seen the
 /// event is either still pending or already stored in JetStream.
 async fn relayed_to_the_end(state: &State, tenant: Uuid, run: Uuid) -> Result<bool> {
-    if !runs::get(&state.pool, tenant, run)
+    if !store::get(&state.pool, tenant, run)
         .await?
         .status()
         .is_terminal()
