@@ -14,7 +14,7 @@ BENCH_DB := sankalpa_bench
 
 .PHONY: setup build release run test lint bench helm-check helm-setup openapi
 
-## setup: install (Debian packages, cargo-machete) and start PostgreSQL, Redis, NATS (JetStream); create the database
+## setup: install (Debian packages, cargo-machete, buf from npm) and start PostgreSQL, Redis, NATS (JetStream); create the database
 setup:
 	scripts/setup.sh
 
@@ -31,8 +31,10 @@ run: setup
 	$(CARGO) build --release $(addprefix -p ,$(SERVICES))
 	SANKALPA_LOG_FORMAT=pretty BIN_DIR="$(CARGO_TARGET_DIR)/release" deploy/run-local.sh
 
-## test: the whole suite against the real local Postgres, Redis and NATS
+## test: the whole suite against the real local Postgres, Redis and NATS, and the proof that the
+## proto check catches a breaking change
 test: setup
+	scripts/proto-check-test.sh
 	export DATABASE_URL=postgres://postgres@127.0.0.1:5432/sankalpa; \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace; \
@@ -44,8 +46,10 @@ test: setup
 openapi:
 	SANKALPA_WRITE_OPENAPI=1 $(CARGO) test -p sankalpa-gateway --test api the_committed_openapi_document
 
-## lint: formatting check, clippy with warnings as errors, and no unused dependency (cargo-machete)
+## lint: formatting check, clippy with warnings as errors, no unused dependency (cargo-machete), and
+## buf lint and buf breaking (against the merge base with main) on proto/
 lint: setup
+	scripts/proto-check.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) machete

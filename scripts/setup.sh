@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (Debian packages, cargo-machete) and starts what Sankalpa needs on a developer or CI
 # machine: PostgreSQL on 5432, Redis on 6379, NATS with JetStream on 4222, protoc for code
-# generation, Chromium and the contract tests' Python venv; then creates the `sankalpa` database.
+# generation, buf for the proto checks, Chromium and the contract tests' Python venv; then creates
+# the `sankalpa` database.
 # Idempotent: whatever already answers is left alone, and `apt-get update` runs at most once,
 # only when a package is missing. Needs no stdin.
 set -euo pipefail
@@ -53,6 +54,18 @@ MACHETE_VERSION=0.9.2
 if ! cargo machete --version 2>/dev/null | grep -q "$MACHETE_VERSION"; then
   log "installing cargo-machete $MACHETE_VERSION"
   cargo install --quiet --locked cargo-machete --version "$MACHETE_VERSION"
+fi
+
+# --- buf, which `make lint` runs on proto/ (scripts/proto-check.sh): the npm package
+# @bufbuild/buf pinned in tools/buf/package-lock.json, whose binary comes as a per-platform
+# optional dependency from the same registry. Install scripts are skipped: buf's only checks the
+# binary or, if the platform package is missing, runs npm install again ---
+command -v npm >/dev/null 2>&1 || install_package npm
+BUF_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tools/buf"
+buf_pinned=$(sed -n 's|.*"@bufbuild/buf": "\(.*\)".*|\1|p' "$BUF_DIR/package.json")
+if [ "$("$BUF_DIR/node_modules/.bin/buf" --version 2>/dev/null)" != "$buf_pinned" ]; then
+  log "installing buf $buf_pinned into $BUF_DIR/node_modules"
+  npm ci --prefix "$BUF_DIR" --ignore-scripts --no-audit --no-fund --loglevel=error
 fi
 
 # --- a Python virtualenv for the generated projects' test suites (agent-runner's tests run them
