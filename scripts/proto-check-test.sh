@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Proves that scripts/proto-check.sh (`make lint`) fails on a breaking change, and passes on the
-# committed contract. Runs in a throwaway clone of this
-# repository (its branches come as origin/*, the case of a CI clone), so the working tree is left
-# alone. About a second; `make test` runs it.
+# Proves that scripts/proto-check.sh (`make lint`) passes on the committed contract and fails on
+# a breaking change or an element without a comment. Runs in a throwaway clone of this repository
+# (its branches come as origin/*, the case of a CI clone), so the working tree is left alone.
+# About 5 seconds; `make test` runs it.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,4 +33,8 @@ expect_failure "a renamed field" 'Field "2" with name "cursor" on message "PageR
 sed -i 's/uint32 page_size = 1;/uint64 page_size = 1;/' "$common"
 expect_failure "a retyped field" 'Field "1" with name "page_size" on message "PageRequest" changed type from "uint32" to "uint64".'
 
-echo "proto-check-test: ok (a renumbered, a renamed and a retyped field are caught)" >&2
+sed -i '/^  \/\/ The `next_page_token` of the previous page, unchanged; empty for the first page. A token$/,+1d' "$common"
+grep -q 'string page_token = 2;' "$common" && ! grep -q 'previous page' "$common" || fail "the comment to remove was not found"
+expect_failure "a field without a comment" 'Field "page_token" should have a non-empty comment for documentation.'
+
+echo "proto-check-test: ok (a renumbered, a renamed and a retyped field and a missing comment are caught)" >&2
