@@ -2,7 +2,7 @@
 # Proves that scripts/proto-check.sh (`make lint`) passes on the committed contract and fails on
 # a breaking change or an element without a comment. Runs in a throwaway clone of this repository
 # (its branches come as origin/*, the case of a CI clone), so the working tree is left alone.
-# About 5 seconds; `make test` runs it.
+# A few seconds; `make test` runs it.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
