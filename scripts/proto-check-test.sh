@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Proves that scripts/proto-check.sh (`make lint`) passes on the committed contract and fails on
-# a breaking change or an element without a comment. Runs in a throwaway clone of this repository
-# (its branches come as origin/*, the case of a CI clone), so the working tree is left alone.
-# A few seconds; `make test` runs it.
+# a breaking change or an element without a comment. Runs in a throwaway clone of this
+# repository, so the working tree is left alone, and compares with the clone's HEAD: the clone
+# of a CI checkout need not hold main. A few seconds; `make test` runs it.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,6 +12,7 @@ trap 'rm -rf "$tmp"' EXIT
 git clone -q --shared "$ROOT" "$tmp/repo"
 ln -s "$ROOT/tools/buf/node_modules" "$tmp/repo/tools/buf/node_modules"
 cd "$tmp/repo"
+export SANKALPA_PROTO_AGAINST=HEAD
 common=proto/sankalpa/v1/common.proto
 fail() { echo "proto-check-test: FAILED: $*" >&2; exit 1; }
 
