@@ -17,7 +17,10 @@ if [ -z "$against" ]; then
   for main in main origin/main; do
     if against=$(git merge-base HEAD "$main" 2>/dev/null); then break; fi
   done
-  [ -n "$against" ] || { echo "proto-check: no merge base with main or origin/main" >&2; exit 1; }
+  [ -n "$against" ] || {
+    echo "proto-check: no merge base with main or origin/main (a shallow clone?); fetch main or set SANKALPA_PROTO_AGAINST=<rev>" >&2
+    exit 1
+  }
 fi
 against=$(git rev-parse --verify "$against^{commit}")
 
