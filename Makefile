@@ -32,7 +32,7 @@ run: setup
 	SANKALPA_LOG_FORMAT=pretty BIN_DIR="$(CARGO_TARGET_DIR)/release" deploy/run-local.sh
 
 ## test: the whole suite against the real local Postgres, Redis and NATS, and the proof that the
-## proto check catches a breaking change
+## proto check catches a breaking change and a missing comment
 test: setup
 	scripts/proto-check-test.sh
 	export DATABASE_URL=postgres://postgres@127.0.0.1:5432/sankalpa; \
