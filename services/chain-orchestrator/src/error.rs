@@ -1,5 +1,6 @@
 //! What can go wrong in the chain orchestrator, and how each case reaches a gRPC caller.
 
+use sankalpa_kit::auth::NoTenant;
 use sankalpa_kit::problem::{self, FieldViolation, Quota};
 use tonic::Status;
 
@@ -25,6 +26,8 @@ pub enum ChainError {
     VersionConflict { current_version: i32 },
     #[error("{0}")]
     Precondition(String),
+    #[error(transparent)]
+    NoTenant(#[from] NoTenant),
     /// A service this one depends on (auth, agent-runner, Postgres) did not answer.
     #[error("{0}")]
     Unavailable(String),
@@ -69,10 +72,12 @@ impl From<ChainError> for Status {
             }
             ChainError::NotFound(what) => Status::not_found(format!("{what} not found")),
             ChainError::AlreadyExists(message) => Status::already_exists(message),
-            ChainError::VersionConflict { current_version } => Status::aborted(format!(
-                "the chain is at version {current_version}; nothing was changed"
-            )),
+            ChainError::VersionConflict { current_version } => problem::version_conflict(
+                format!("the chain is at version {current_version}; nothing was changed"),
+                u64::try_from(current_version).unwrap_or_default(),
+            ),
             ChainError::Precondition(message) => Status::failed_precondition(message),
+            ChainError::NoTenant(err) => err.into(),
             ChainError::Unavailable(message) => Status::unavailable(message),
             ChainError::QuotaExceeded { limit, message } => Quota {
                 limit,

@@ -7,12 +7,12 @@
 use sankalpa_kit::grpc::timestamp;
 use std::sync::Arc;
 
-use sankalpa_kit::auth::{self as kit_auth, Principal};
+use sankalpa_kit::auth as kit_auth;
+use sankalpa_kit::paging;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::chain_service_server::ChainService;
 use serde_json::Value;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use crate::definition::MAX_DESCRIPTION_CHARS;
 use crate::error::{ChainError, Result};
@@ -34,36 +34,11 @@ impl ChainApi {
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
 
-fn tenant_of(caller: &Principal) -> Result<Uuid> {
-    Uuid::parse_str(&caller.tenant_id)
-        .map_err(|_| ChainError::Precondition("the token names no tenant".to_owned()))
-}
-
 /// The caller's own token, to act for them towards agent-runner and auth.
 fn bearer<T>(request: &Request<T>) -> Result<String> {
-    request
-        .metadata()
-        .get("authorization")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-        })
-        .map(|token| token.trim().to_owned())
+    kit_auth::bearer_token(request)
+        .map(str::to_owned)
         .ok_or_else(|| ChainError::Precondition("an access token is required".to_owned()))
-}
-
-fn next_page_token<T>(rows: &mut Vec<T>, size: i64, id_of: impl Fn(&T) -> Uuid) -> String {
-    let size = usize::try_from(size).unwrap_or(usize::MAX);
-    if rows.len() > size {
-        rows.truncate(size);
-        rows.last()
-            .map(|row| id_of(row).to_string())
-            .unwrap_or_default()
-    } else {
-        String::new()
-    }
 }
 
 fn chain_message(chain: chains::ChainVersion, with_definition: bool) -> pb::Chain {
@@ -224,7 +199,7 @@ fn run_message(run: store::Run, steps: Option<Vec<store::Step>>) -> pb::ChainRun
 impl ChainService for ChainApi {
     async fn create_chain(&self, request: Request<pb::CreateChainRequest>) -> Reply<pb::Chain> {
         let caller = kit_auth::authorize(&request, "chains:write")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let token = bearer(&request)?;
         let message = request.get_ref();
         let definition =
@@ -262,7 +237,7 @@ impl ChainService for ChainApi {
 
     async fn update_chain(&self, request: Request<pb::UpdateChainRequest>) -> Reply<pb::Chain> {
         let caller = kit_auth::authorize(&request, "chains:write")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let token = bearer(&request)?;
         let message = request.get_ref();
         let chain_id = id("id", &message.id)?;
@@ -307,7 +282,7 @@ impl ChainService for ChainApi {
 
     async fn get_chain(&self, request: Request<pb::GetChainRequest>) -> Reply<pb::Chain> {
         let caller = kit_auth::authorize(&request, "chains:read")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.get_ref();
         match &message.target {
             Some(pb::get_chain_request::Target::Id(raw)) => {
@@ -335,9 +310,9 @@ impl ChainService for ChainApi {
         request: Request<pb::ListChainsRequest>,
     ) -> Reply<pb::ListChainsResponse> {
         let caller = kit_auth::authorize(&request, "chains:read")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.get_ref();
-        let (size, after) = input::page(message.page.as_ref())?;
+        let (size, after) = paging::after_id(message.page.as_ref())?;
         let origin = message.origin();
         let mut listed = Vec::new();
         // Templates are few and fixed: they come whole, on the first page.
@@ -357,7 +332,7 @@ impl ChainService for ChainApi {
         }
         Ok(Response::new(pb::ListChainsResponse {
             chains: listed,
-            page: Some(pb::PageResponse { next_page_token }),
+            page: paging::response(next_page_token),
         }))
     }
 
@@ -366,7 +341,7 @@ impl ChainService for ChainApi {
         request: Request<pb::DeleteChainRequest>,
     ) -> Reply<pb::DeleteChainResponse> {
         let caller = kit_auth::authorize(&request, "chains:write")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         chains::delete(&self.state.pool, tenant, id("id", &request.get_ref().id)?).await?;
         Ok(Response::new(pb::DeleteChainResponse {}))
     }
@@ -414,7 +389,7 @@ impl ChainService for ChainApi {
         request: Request<pb::ExecuteChainRequest>,
     ) -> Reply<pb::ChainRun> {
         let caller = kit_auth::authorize(&request, "chains:execute")?.clone();
-        let tenant = tenant_of(&caller)?;
+        let tenant = caller.tenant()?;
         let token = bearer(&request)?;
         let execution = input::execution(request.into_inner())?;
         let run = runs::execute(&self.state, &caller, tenant, &token, execution).await?;
@@ -423,7 +398,7 @@ impl ChainService for ChainApi {
 
     async fn get_run(&self, request: Request<pb::GetRunRequest>) -> Reply<pb::ChainRun> {
         let caller = kit_auth::authorize(&request, "chains:read")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let run_id = id("id", &request.get_ref().id)?;
         let run = runs::detailed(&self.state, tenant, run_id).await?;
         Ok(Response::new(detailed_message(run)))
@@ -434,9 +409,9 @@ impl ChainService for ChainApi {
         request: Request<pb::ListRunsRequest>,
     ) -> Reply<pb::ListRunsResponse> {
         let caller = kit_auth::authorize(&request, "chains:read")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.get_ref();
-        let (size, after) = input::page(message.page.as_ref())?;
+        let (size, after) = paging::after_id(message.page.as_ref())?;
         let statuses = input::statuses(&message.statuses)?;
         let chain_id = input::optional_id("chain_id", &message.chain_id)?;
         let mut rows = store::list(
@@ -450,16 +425,16 @@ impl ChainService for ChainApi {
             },
         )
         .await?;
-        let next_page_token = next_page_token(&mut rows, size, |run| run.id);
+        let next_page_token = paging::next_token(&mut rows, size, |run| run.id.to_string());
         Ok(Response::new(pb::ListRunsResponse {
             runs: rows.into_iter().map(|run| run_message(run, None)).collect(),
-            page: Some(pb::PageResponse { next_page_token }),
+            page: paging::response(next_page_token),
         }))
     }
 
     async fn cancel_run(&self, request: Request<pb::CancelRunRequest>) -> Reply<pb::ChainRun> {
         let caller = kit_auth::authorize(&request, "chains:execute")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let run_id = id("id", &request.get_ref().id)?;
         let run = runs::cancel(&self.state, tenant, run_id).await?;
         Ok(Response::new(detailed_message(run)))
@@ -469,7 +444,7 @@ impl ChainService for ChainApi {
 
     async fn watch_run(&self, request: Request<pb::WatchRunRequest>) -> Reply<EventStream> {
         let caller = kit_auth::authorize(&request, "chains:read")?;
-        let tenant = tenant_of(caller)?;
+        let tenant = caller.tenant()?;
         let message = request.get_ref();
         let run_id = id("run_id", &message.run_id)?;
         let stream =
@@ -494,5 +469,5 @@ impl ChainService for ChainApi {
 }
 
 fn next_page_token_of(rows: &mut Vec<chains::ChainVersion>, size: i64) -> String {
-    next_page_token(rows, size, |chain| chain.id)
+    paging::next_token(rows, size, |chain| chain.id.to_string())
 }

@@ -13,8 +13,6 @@ use crate::definition::{self, MAX_JSON_DEPTH, MAX_NAME_CHARS};
 use crate::error::{ChainError, Result};
 use crate::runs::store::RunStatus;
 
-const DEFAULT_PAGE_SIZE: i64 = 50;
-const MAX_PAGE_SIZE: i64 = 200;
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 const MAX_WAIT: Duration = Duration::from_secs(300);
 /// The largest run input (`input_json`), in bytes: it is stored with the run and merged into
@@ -40,24 +38,6 @@ pub fn optional_id(field: &str, raw: &str) -> Result<Option<Uuid>> {
     } else {
         id(field, raw).map(Some)
     }
-}
-
-/// The page size asked for (50 when none, at most 200) and the id the page starts after.
-pub fn page(request: Option<&pb::PageRequest>) -> Result<(i64, Option<Uuid>)> {
-    let Some(request) = request else {
-        return Ok((DEFAULT_PAGE_SIZE, None));
-    };
-    let size = match i64::from(request.page_size) {
-        0 => DEFAULT_PAGE_SIZE,
-        size if size > MAX_PAGE_SIZE => {
-            return Err(ChainError::invalid(
-                "page.page_size",
-                format!("must be at most {MAX_PAGE_SIZE}"),
-            ));
-        }
-        size => size,
-    };
-    Ok((size, optional_id("page.page_token", &request.page_token)?))
 }
 
 pub fn version_number(field: &str, version: u32) -> Result<i32> {

@@ -1,8 +1,8 @@
 //! What can go wrong in memory, and how each case reaches a gRPC caller.
 
-use sankalpa_kit::problem;
 use sankalpa_kit::auth::NoTenant;
 use sankalpa_kit::paging::BadPage;
+use sankalpa_kit::problem;
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]

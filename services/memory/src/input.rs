@@ -1,7 +1,6 @@
 //! Checks on what callers send, each failing with the field it is about. They run before any
 //! work, so bad input changes nothing.
 
-
 use crate::error::{MemoryError, Result};
 
 pub const MAX_ID_BYTES: usize = 256;
