@@ -16,6 +16,7 @@ mod orchestration;
 mod project;
 mod quality;
 mod security;
+mod templates;
 mod translation;
 
 pub use project::slug;

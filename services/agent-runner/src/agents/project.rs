@@ -2,12 +2,12 @@
 //! so that the files different builders write agree on every name (table `task_items`, class
 //! `TaskItem`, route `/api/task_items`, column `project_id`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{AgentError, parse};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FieldType {
     String,
@@ -145,7 +145,7 @@ struct RawProject {
     features: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Field {
     /// The column and attribute name (`project_id` for a reference named `project`).
     pub column: String,
@@ -156,7 +156,7 @@ pub struct Field {
     pub references: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Entity {
     /// `TaskItem`
     pub class: String,
@@ -167,7 +167,7 @@ pub struct Entity {
     pub fields: Vec<Field>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Project {
     pub name: String,
     /// `task-tracker`
