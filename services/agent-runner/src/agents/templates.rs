@@ -31,6 +31,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "backend/app/deps.py.j2",
     "backend/app/email.py.j2",
     "backend/app/main.py.j2",
+    "backend/app/markdown.py.j2",
     "backend/app/models.py.j2",
     "backend/app/payments.py.j2",
     "backend/app/permissions.py.j2",
@@ -45,6 +46,20 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "backend/pytest.ini.j2",
     "backend/requirements.txt.j2",
     "database/schema.sql.j2",
+    "frontend/app/[table]/page.tsx.j2",
+    "frontend/app/globals.css.j2",
+    "frontend/app/layout.tsx.j2",
+    "frontend/app/page.tsx.j2",
+    "frontend/components/MarkdownEditor.tsx.j2",
+    "frontend/lib/api.ts.j2",
+    "frontend/lib/markdown.ts.j2",
+    "frontend/lib/types.ts.j2",
+    "frontend/next-env.d.ts.j2",
+    "frontend/next.config.js.j2",
+    "frontend/package.json.j2",
+    "frontend/postcss.config.js.j2",
+    "frontend/tailwind.config.js.j2",
+    "frontend/tsconfig.json.j2",
 ];
 
 static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
