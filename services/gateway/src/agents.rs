@@ -486,13 +486,30 @@ pub async fn execute(
     Ok(axum::Json(run.into_inner().try_into()?))
 }
 
+/// The example definition of the custom agent routes: a template agent greeting by name.
+fn custom_agent_example() -> serde_json::Value {
+    serde_json::json!({
+        "name": "greeter",
+        "category": "custom",
+        "description": "Greets someone by name.",
+        "version": "1.0.0",
+        "input_schema": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100}}
+        },
+        "output_schema": {"type": "object"},
+        "template": {"output": {"greeting": "Hello, {{ name }}!"}}
+    })
+}
+
 /// Defines a custom agent in the caller's tenant. The body is the definition document: name,
 /// category, description, version, input_schema, output_schema, and a `template` or `prompt`.
 #[utoipa::path(
     post,
     path = "/api/agents/custom",
     tag = "agents",
-    request_body(content = Object, description = "The definition document"),
+    request_body(content = Object, description = "The definition document", example = custom_agent_example),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 201, description = "The agent", body = Agent),
@@ -528,7 +545,7 @@ pub async fn create_custom(
     path = "/api/agents/custom/{name}",
     tag = "agents",
     params(("name" = String, Path, description = "The custom agent's name"), UpdateQuery),
-    request_body(content = Object, description = "The new definition document; its `name` is the path's"),
+    request_body(content = Object, description = "The new definition document; its `name` is the path's", example = custom_agent_example),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The agent", body = Agent),
@@ -592,7 +609,7 @@ pub async fn delete_custom(
     post,
     path = "/api/agents/custom/validate",
     tag = "agents",
-    request_body(content = serde_json::Value, description = "The definition document; anything that is not a valid one is answered with its violations"),
+    request_body(content = serde_json::Value, description = "The definition document; anything that is not a valid one is answered with its violations", example = custom_agent_example),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Whether it is valid, and each problem", body = AgentValidation),
