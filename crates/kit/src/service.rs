@@ -24,7 +24,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::transport::Channel;
 
-use crate::auth::TokenVerifier;
+use std::convert::Infallible;
+
+use tonic::server::NamedService;
+use tonic::service::interceptor::InterceptedService;
+
+use crate::auth::{AuthInterceptor, TokenVerifier};
 use crate::config::{self, ConfigError, Infra};
 use crate::ops::Readiness;
 
@@ -90,6 +95,9 @@ pub enum Keys<'a> {
     /// The service's own (auth's signer): only the revocations other replicas push are followed.
     Own(Arc<TokenVerifier>),
 }
+
+/// A gRPC service behind the token check.
+pub type Authenticated<S> = InterceptedService<S, AuthInterceptor>;
 
 /// What [`Skeleton::start`] made ready; the service builds its state around it.
 pub struct Skeleton {
@@ -162,6 +170,37 @@ impl Skeleton {
             nats: Some(self.nats.clone()),
             ..Readiness::default()
         }
+    }
+
+    /// Serves the gRPC service `api` behind the token check ([`AuthInterceptor`]), reported
+    /// SERVING under its own name, as [`serve`](Self::serve) does.
+    pub async fn serve_api<S>(
+        self,
+        api: S,
+        readiness: Readiness,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()>
+    where
+        S: NamedService,
+        Authenticated<S>: tower::Service<http::Request<tonic::body::Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <Authenticated<S> as tower::Service<http::Request<tonic::body::Body>>>::Response:
+            axum::response::IntoResponse,
+        <Authenticated<S> as tower::Service<http::Request<tonic::body::Body>>>::Future:
+            Send + 'static,
+    {
+        let api = InterceptedService::new(api, AuthInterceptor::new(self.verifier.clone()));
+        self.serve(
+            tonic::service::Routes::new(api),
+            &[S::NAME],
+            readiness,
+            shutdown,
+        )
+        .await
     }
 
     /// Serves `routes` (reported SERVING as `services`) and the operations endpoints until

@@ -34,7 +34,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sankalpa_kit::auth::AuthInterceptor;
 use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::events::EventBus;
 use sankalpa_kit::objects::Objects;
@@ -279,18 +278,8 @@ impl Service for AgentRunner {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let api = AgentServiceServer::with_interceptor(
-            grpc::AgentApi::new(self.state.clone()),
-            AuthInterceptor::new(self.skeleton.verifier.clone()),
-        );
+        let api = AgentServiceServer::new(grpc::AgentApi::new(self.state.clone()));
         let readiness = self.skeleton.readiness(&self.state.pool);
-        self.skeleton
-            .serve(
-                tonic::service::Routes::new(api),
-                &["sankalpa.v1.AgentService"],
-                readiness,
-                shutdown,
-            )
-            .await
+        self.skeleton.serve_api(api, readiness, shutdown).await
     }
 }

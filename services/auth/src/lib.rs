@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sankalpa_kit::auth::{AuthInterceptor, TokenVerifier};
+use sankalpa_kit::auth::TokenVerifier;
 use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::ops::Readiness;
 use sankalpa_kit::service::{Keys, Listen, Service, Skeleton};
@@ -224,23 +224,13 @@ impl Service for Auth {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let api = AuthServiceServer::with_interceptor(
-            grpc::AuthApi::new(self.state.clone()),
-            AuthInterceptor::new(self.skeleton.verifier.clone()),
-        );
+        let api = AuthServiceServer::new(grpc::AuthApi::new(self.state.clone()));
         // NATS is left out: without it logins still work, only revocations reach other
         // services at their next key refresh rather than at once.
         let readiness = Readiness {
             postgres: Some(self.state.pool.clone()),
             ..Readiness::default()
         };
-        self.skeleton
-            .serve(
-                tonic::service::Routes::new(api),
-                &["sankalpa.v1.AuthService"],
-                readiness,
-                shutdown,
-            )
-            .await
+        self.skeleton.serve_api(api, readiness, shutdown).await
     }
 }

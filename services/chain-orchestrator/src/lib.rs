@@ -37,7 +37,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sankalpa_kit::auth::AuthInterceptor;
 use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::events::EventBus;
 use sankalpa_kit::outbox::Outbox;
@@ -363,18 +362,10 @@ impl Service for Orchestrator {
             started,
             skeleton,
         } = self;
-        let api = ChainServiceServer::with_interceptor(
-            grpc::ChainApi::new(state.clone()),
-            AuthInterceptor::new(skeleton.verifier.clone()),
-        );
+        let api = ChainServiceServer::new(grpc::ChainApi::new(state.clone()));
         let readiness = skeleton.readiness(&state.pool);
         let engine = engine::run(state.clone(), started, state.stop.clone());
-        let api = skeleton.serve(
-            tonic::service::Routes::new(api),
-            &["sankalpa.v1.ChainService"],
-            readiness,
-            shutdown,
-        );
+        let api = skeleton.serve_api(api, readiness, shutdown);
         // The relay stops only once the API and the engine have, so its last pass publishes the
         // events of the requests and steps that ended during shutdown. It is joined rather than
         // spawned for the engine's reason.

@@ -36,7 +36,6 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sankalpa_kit::auth::AuthInterceptor;
 use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::events::EventBus;
 use sankalpa_kit::objects::Objects;
@@ -47,7 +46,6 @@ use sankalpa_proto::v1::marketplace_service_server::MarketplaceServiceServer;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio::sync::Semaphore;
-use tonic::service::interceptor::InterceptedService;
 
 /// The marketplace schema's migrations, tracked in `marketplace._sqlx_migrations`: every
 /// service migrates the one shared database at its start, and a migrator refuses to run when
@@ -257,19 +255,9 @@ impl Service for Marketplace {
             .max_package_bytes
             .saturating_add(PUBLISH_HEADROOM_BYTES)
             .max(4 * 1024 * 1024);
-        let api = InterceptedService::new(
-            MarketplaceServiceServer::new(grpc::MarketplaceApi::new(state.clone()))
-                .max_decoding_message_size(largest_request),
-            AuthInterceptor::new(skeleton.verifier.clone()),
-        );
+        let api = MarketplaceServiceServer::new(grpc::MarketplaceApi::new(state.clone()))
+            .max_decoding_message_size(largest_request);
         let readiness = skeleton.readiness(&state.pool);
-        skeleton
-            .serve(
-                tonic::service::Routes::new(api),
-                &["sankalpa.v1.MarketplaceService"],
-                readiness,
-                shutdown,
-            )
-            .await
+        skeleton.serve_api(api, readiness, shutdown).await
     }
 }

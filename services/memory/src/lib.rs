@@ -36,7 +36,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sankalpa_kit::auth::AuthInterceptor;
 use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::events::EventBus;
 use sankalpa_kit::objects::Objects;
@@ -45,7 +44,6 @@ use sankalpa_kit::service::{AuthSource, Keys, Listen, Service, Skeleton};
 use sankalpa_proto::v1::memory_service_server::MemoryServiceServer;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use tonic::service::interceptor::InterceptedService;
 
 /// The memory schema's migrations. They are tracked in `memory._sqlx_migrations` rather than
 /// the default `public._sqlx_migrations`: every service migrates the one shared database at its
@@ -278,21 +276,11 @@ impl Service for Memory {
             .max(state.max_transaction_bytes)
             .saturating_add(REQUEST_HEADROOM_BYTES)
             .max(4 * 1024 * 1024);
-        let api = InterceptedService::new(
-            MemoryServiceServer::new(grpc::MemoryApi::new(state.clone()))
-                .max_decoding_message_size(largest_request),
-            AuthInterceptor::new(skeleton.verifier.clone()),
-        );
+        let api = MemoryServiceServer::new(grpc::MemoryApi::new(state.clone()))
+            .max_decoding_message_size(largest_request);
         // Redis is deliberately left out: without it the service answers correctly, only
         // slower, so it must stay in rotation.
         let readiness = skeleton.readiness(&state.pool);
-        skeleton
-            .serve(
-                tonic::service::Routes::new(api),
-                &["sankalpa.v1.MemoryService"],
-                readiness,
-                shutdown,
-            )
-            .await
+        skeleton.serve_api(api, readiness, shutdown).await
     }
 }
