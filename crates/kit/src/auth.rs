@@ -402,11 +402,7 @@ impl TokenVerifier {
 
     /// Verifies an `authorization` header value of the form `Bearer <token>`.
     pub fn verify_bearer(&self, header_value: &str) -> Result<Principal, TokenError> {
-        let token = header_value
-            .strip_prefix("Bearer ")
-            .or_else(|| header_value.strip_prefix("bearer "))
-            .ok_or(TokenError::Malformed)?;
-        self.verify(token.trim())
+        self.verify(bearer_value(header_value).ok_or(TokenError::Malformed)?)
     }
 }
 
@@ -606,17 +602,21 @@ pub fn authorize<'a, T>(
     Ok(caller)
 }
 
-/// Puts `authorization: Bearer <token>` on an outgoing request.
-/// The access token a request carries in its `authorization: Bearer` metadata, to act for the
-/// caller towards another service.
-pub fn bearer_token<T>(request: &Request<T>) -> Option<&str> {
-    let value = request.metadata().get("authorization")?.to_str().ok()?;
-    value
+/// The token of an `Authorization: Bearer <token>` value.
+pub fn bearer_value(header_value: &str) -> Option<&str> {
+    header_value
         .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
+        .or_else(|| header_value.strip_prefix("bearer "))
         .map(str::trim)
 }
 
+/// The access token a request carries in its `authorization: Bearer` metadata, to act for the
+/// caller towards another service.
+pub fn bearer_token<T>(request: &Request<T>) -> Option<&str> {
+    bearer_value(request.metadata().get("authorization")?.to_str().ok()?)
+}
+
+/// Puts `authorization: Bearer <token>` on an outgoing request.
 pub fn with_bearer<T>(message: T, token: &str) -> Result<Request<T>, Status> {
     let mut request = Request::new(message);
     let value = format!("Bearer {token}")

@@ -2,6 +2,7 @@
 //!
 //! A backend service stands on [`service::Skeleton`] (migrations, token keys, listeners,
 //! serving and draining in one order).
+//!
 //! A service's `main.rs` reads its config ([`config`]), starts telemetry ([`telemetry`]), and
 //! serves its gRPC API through [`grpc`] and its health/metrics endpoints through [`ops`]. Callers
 //! are identified by [`auth`], errors cross the REST/gRPC boundary through [`problem`], events

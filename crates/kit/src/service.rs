@@ -10,6 +10,7 @@
 //! [`Skeleton::tasks`]. A service implements [`Service`] so that the test kit runs each the same
 //! way.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,12 +23,9 @@ use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tonic::transport::Channel;
-
-use std::convert::Infallible;
-
 use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 
 use crate::auth::{AuthInterceptor, TokenVerifier};
 use crate::config::{self, ConfigError, Infra};
@@ -61,6 +59,9 @@ impl Listen {
     }
 }
 
+/// How often token keys and revocations are fetched again by default.
+const DEFAULT_JWKS_REFRESH: Duration = Duration::from_secs(60);
+
 /// The auth service a service takes its token keys and revocations from (and, for some, more).
 #[derive(Debug, Clone)]
 pub struct AuthSource {
@@ -75,7 +76,7 @@ impl AuthSource {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             url: config::var("SANKALPA_AUTH_URL", "http://127.0.0.1:50051".to_owned())?,
-            jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", Duration::from_secs(60))?,
+            jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", DEFAULT_JWKS_REFRESH)?,
         })
     }
 
@@ -83,7 +84,7 @@ impl AuthSource {
     pub fn for_tests(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            jwks_refresh: Duration::from_secs(60),
+            jwks_refresh: DEFAULT_JWKS_REFRESH,
         }
     }
 }
@@ -108,9 +109,9 @@ pub struct Skeleton {
     pub tasks: TaskTracker,
     /// Cancelled when the service is asked to stop; background tasks watch it.
     pub stop: CancellationToken,
-    auth: Option<AuthServiceClient<Channel>>,
+    /// Auth and how often to ask it again; `None` for auth itself.
+    refresh_from: Option<(AuthServiceClient<Channel>, Duration)>,
     subject_prefix: String,
-    jwks_refresh: Duration,
     grpc_listener: TcpListener,
     http_listener: TcpListener,
 }
@@ -128,12 +129,12 @@ impl Skeleton {
             .run(pool)
             .await
             .with_context(|| format!("failed to migrate the schema of {}", migrator.table_name))?;
-        let (verifier, auth, jwks_refresh) = match keys {
+        let (verifier, refresh_from) = match keys {
             Keys::FromAuth(source) => {
                 let (verifier, auth) = crate::auth::verifier_from_auth(infra, &source.url).await?;
-                (verifier, Some(auth), source.jwks_refresh)
+                (verifier, Some((auth, source.jwks_refresh)))
             }
-            Keys::Own(verifier) => (verifier, None, Duration::ZERO),
+            Keys::Own(verifier) => (verifier, None),
         };
         let nats = async_nats::connect(&infra.nats_url)
             .await
@@ -143,9 +144,8 @@ impl Skeleton {
             nats,
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
-            auth,
+            refresh_from,
             subject_prefix: infra.subject_prefix.clone(),
-            jwks_refresh,
             grpc_listener: crate::grpc::bind(listen.grpc_addr).await?,
             http_listener: crate::grpc::bind(listen.http_addr).await?,
         })
@@ -213,13 +213,13 @@ impl Skeleton {
         readiness: Readiness,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let keys = match self.auth {
-            Some(auth) => futures::future::Either::Left(crate::auth::keep_current(
+        let keys = match self.refresh_from {
+            Some((auth, every)) => futures::future::Either::Left(crate::auth::keep_current(
                 self.verifier,
                 auth,
                 self.nats,
                 self.subject_prefix,
-                self.jwks_refresh,
+                every,
                 self.stop.clone(),
             )),
             None => futures::future::Either::Right(crate::auth::follow_revocations(

@@ -17,7 +17,7 @@ use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sankalpa_kit::auth::{Principal, TokenError, TokenVerifier};
+use sankalpa_kit::auth::{Principal, TokenError, TokenVerifier, bearer_value};
 use sankalpa_kit::config::Infra;
 use sankalpa_kit::problem::Problem;
 use sankalpa_kit::ttl_cache::TtlCache;
@@ -172,14 +172,8 @@ impl Authenticator {
     }
 
     fn verify_bearer(&self, value: &str) -> Result<Caller, Problem> {
-        let principal = self
-            .verifier
-            .verify_bearer(value)
-            .map_err(unauthenticated)?;
-        let token = value
-            .split_once(' ')
-            .map_or(value, |(_, token)| token)
-            .trim();
+        let token = bearer_value(value).ok_or_else(|| unauthenticated(TokenError::Malformed))?;
+        let principal = self.verifier.verify(token).map_err(unauthenticated)?;
         Ok(Caller {
             principal,
             token: token.into(),
