@@ -11,6 +11,7 @@
 //! [`outbox`]), and every server stops on [`shutdown::signal`].
 
 pub mod auth;
+pub mod backoff;
 pub mod bounded_json;
 pub mod cache;
 pub mod config;

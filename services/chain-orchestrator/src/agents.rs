@@ -111,11 +111,10 @@ pub async fn accepted_fields(
             return Ok(None);
         }
         Err(status) => {
-            return Err(Failure::new(
-                "unavailable",
-                format!("could not look up agent {agent}: {}", status.message()),
-                true,
-            ));
+            return Err(Failure::outage(format!(
+                "could not look up agent {agent}: {}",
+                status.message()
+            )));
         }
     };
     let schema: Value = serde_json::from_str(&found.input_schema_json).unwrap_or(Value::Null);
@@ -157,6 +156,10 @@ pub struct Failure {
     /// At most [`limits::MAX_ERROR_BYTES`]: it goes into the step's row, its events and logs.
     pub message: String,
     pub retriable: bool,
+    /// A service on the way could not be asked (agent-runner or auth restarting, the tenant's
+    /// agent runs all busy): the agent itself did not fail, so the attempt waits and asks
+    /// again with the same agent run id rather than counting against the step's retries.
+    pub outage: bool,
 }
 
 impl Failure {
@@ -168,9 +171,21 @@ impl Failure {
             code: limits::truncate(code, MAX_CODE_BYTES).into_owned(),
             message: limits::error_message(&message).into_owned(),
             retriable,
+            outage: false,
+        }
+    }
+
+    /// A service the attempt needs could not be asked; `message` says which and why.
+    pub fn outage(message: impl Into<String>) -> Self {
+        Self {
+            outage: true,
+            ..Self::new(UNAVAILABLE, message, true)
         }
     }
 }
+
+/// The code of an attempt a service on its way could not serve.
+pub const UNAVAILABLE: &str = "unavailable";
 
 /// The longest error code kept from an agent's answer: codes are short words.
 const MAX_CODE_BYTES: usize = 64;
@@ -226,7 +241,19 @@ pub async fn execute(client: &Client, attempt: Attempt<'_>) -> Result<Completed,
         // The answer was larger than this client takes (Config::agents_message_bytes): the
         // output is over its limit, and would be again.
         Code::OutOfRange => Failure::new(OUTPUT_TOO_LARGE, status.message(), false),
-        _ => Failure::new("unavailable", status.message(), true),
+        // agent-runner down or restarting (a refused or reset connection is UNAVAILABLE,
+        // UNKNOWN or CANCELLED as the transport saw it), the tenant's agent runs all busy, or
+        // this very agent run still in flight from before a takeover: none is the agent's doing.
+        Code::Unavailable
+        | Code::Unknown
+        | Code::Cancelled
+        | Code::Aborted
+        | Code::ResourceExhausted
+        | Code::AlreadyExists => Failure::outage(format!(
+            "agent-runner did not run the agent: {}",
+            status.message()
+        )),
+        _ => Failure::new(UNAVAILABLE, status.message(), true),
     })?;
     let run = run.into_inner();
     match run.status() {

@@ -7,7 +7,12 @@
 //! all its writes are fenced on the lease anyway, so two replicas never both advance a run. A
 //! replica that dies stops renewing; when its leases expire, another replica (or the same one
 //! restarted) claims the runs and carries them on from Postgres: completed steps keep their outputs
-//! and are not run again, a step that was running is attempted again.
+//! and are not run again, a step that was running goes on with the attempt it was at, asking
+//! agent-runner under the same agent run id (see [`agent_run_id`]).
+//!
+//! An attempt that cannot reach agent-runner or auth waits for them (jittered backoff, within the
+//! step's timeout) instead of failing: a restarting service fails no run, and the waiting does
+//! not count against the step's `retry`.
 //!
 //! Within a run, every step whose needs have finished is decided (skipped, with its reason, or
 //! started) and started steps run concurrently, bounded per run and per replica by semaphores.
@@ -32,6 +37,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sankalpa_kit::backoff::Backoff;
 use sankalpa_kit::limits;
 use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, broadcast, mpsc};
@@ -382,10 +388,17 @@ async fn execute(
     let mut scope = Scope::new(run.input.clone());
     // What completed steps took of the run's output limit before an interruption.
     let mut output_bytes = 0;
+    // Steps a replica before this one had started, by the attempt they were at.
+    let mut resumed: HashMap<String, u32> = HashMap::new();
     for row in store::steps(&state.pool, id).await? {
         let status = match row.status() {
-            // Interrupted with its replica: it is attempted again.
-            StepStatus::Running => StepStatus::Pending,
+            // Interrupted with its replica: its attempt goes on, under the same agent run id.
+            StepStatus::Running => {
+                if let Ok(attempt @ 1..) = u32::try_from(row.attempts) {
+                    resumed.insert(row.step_id.clone(), attempt);
+                }
+                StepStatus::Pending
+            }
             other => other,
         };
         if status == StepStatus::Completed {
@@ -466,8 +479,14 @@ async fn execute(
                             agent = %step.agent,
                         );
                         in_flight.spawn(
-                            run_step(state.clone(), context.clone(), step.clone(), input)
-                                .instrument(span),
+                            run_step(
+                                state.clone(),
+                                context.clone(),
+                                step.clone(),
+                                input,
+                                resumed.remove(&step.id),
+                            )
+                            .instrument(span),
                         );
                     }
                 }
@@ -626,7 +645,10 @@ async fn prepare(
         .tokens
         .token(&state.pool, context.id)
         .await
-        .map_err(|err| Failure::new("unavailable", err.to_string(), true))?;
+        .map_err(|err| match err {
+            ChainError::Precondition(message) => Failure::new(agents::UNAVAILABLE, message, true),
+            outage => Failure::outage(outage.to_string()),
+        })?;
     let sent = match input {
         StepInput::Mapped(value) => value.clone(),
         StepInput::Merged(value) => {
@@ -639,12 +661,26 @@ async fn prepare(
     Ok((token, sent))
 }
 
-/// Runs a step's attempts and records how it ended.
+/// The agent run id of a step's attempt: the same for every call the attempt makes, on any
+/// replica, so agent-runner can answer a call repeated after an outage or a takeover with the
+/// run it already has. At most 36 + 1 + 64 + 1 + 2 bytes, within agent-runner's 128.
+fn agent_run_id(run: Uuid, step: &str, attempt: u32) -> String {
+    format!("{run}-{step}-{attempt}")
+}
+
+/// The first and the longest wait between calls of an attempt that met an outage.
+const OUTAGE_FIRST_WAIT: Duration = Duration::from_millis(100);
+const OUTAGE_MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// Runs a step's attempts and records how it ended. `resumed` is the attempt a replica before
+/// this one had started (the step was running when the run was taken over): it goes on under
+/// the same agent run id, without a second `step.started`.
 async fn run_step(
     state: Arc<State>,
     context: Arc<RunContext>,
     step: Step,
     input: StepInput,
+    resumed: Option<u32>,
 ) -> Result<(String, Outcome)> {
     let _replica_slot = state
         .engine
@@ -659,63 +695,28 @@ async fn run_step(
         .acquire_owned()
         .await
         .map_err(|_| anyhow::anyhow!("the run's step slots were closed"))?;
-    let timeout = Duration::from_millis(step.timeout_ms);
     let mut backoff = Duration::from_millis(step.retry.backoff_ms);
-    let mut attempt = 1;
+    let mut attempt = resumed.unwrap_or(1);
+    let mut started = resumed.is_some();
     let outcome = loop {
-        let agent_run_id = Uuid::now_v7().to_string();
-        let prepared = prepare(&state, &context, &step, &input).await;
-        let mut tx = state.pool.begin().await?;
-        store::update_step(
-            &mut tx,
-            context.id,
-            state.engine.owner,
-            StepUpdate {
-                step_id: &step.id,
-                status: StepStatus::Running,
-                attempt: Some((
-                    &agent_run_id,
-                    prepared.as_ref().map_or(input.value(), |(_, sent)| sent),
-                )),
-                output: None,
-                error: None,
-                skip_reason: "",
-                artifacts: None,
-                warning: "",
-            },
+        let agent_run_id = agent_run_id(context.id, &step.id, attempt);
+        let result = attempt_step(
+            &state,
+            &context,
+            &step,
+            &input,
+            &agent_run_id,
+            attempt,
+            started,
         )
-        .await?
-        .map_err(|LeaseLost| ChainError::Precondition("the run's lease was lost".to_owned()))?;
-        RunEvent::step_started(context.id, &step.id, &step.agent, attempt, &agent_run_id)
-            .commit(&state, tx, &context.tenant)
-            .await?;
-        let result = match &prepared {
-            Ok((token, sent)) => agents::execute(
-                &state.agents,
-                agents::Attempt {
-                    agent: &step.agent,
-                    input: sent,
-                    session_id: &context.session_id,
-                    agent_run_id: &agent_run_id,
-                    workspace_id: &context.id.to_string(),
-                    timeout,
-                    token,
-                    max_output_bytes: state.config.max_step_output_bytes,
-                },
-            )
-            .await
-            .and_then(|completed| {
-                context.charge_output(&step.id, &completed.output)?;
-                Ok((completed, token))
-            }),
-            Err(failure) => Err(failure.clone()),
-        };
+        .await?;
+        started = false;
         match result {
             Ok((completed, token)) => {
                 let warning = match &state.memory {
                     Some(client) => memory::save_step_output(
                         client,
-                        token,
+                        &token,
                         &context.session_id,
                         &step.id,
                         &completed.output,
@@ -779,6 +780,126 @@ async fn run_step(
     Ok((step.id, outcome))
 }
 
+/// One attempt of a step: recorded as started (unless `started` already), then called until
+/// agent-runner answers. A call that meets an outage is repeated with the same agent run id
+/// after a jittered backoff, for as long as the step's timeout (or, without one,
+/// `Config::max_outage_wait`) allows; the first such wait is announced as `step.waiting`.
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
+async fn attempt_step(
+    state: &State,
+    context: &RunContext,
+    step: &Step,
+    input: &StepInput,
+    agent_run_id: &str,
+    attempt: u32,
+    started: bool,
+) -> Result<std::result::Result<(agents::Completed, String), Failure>> {
+    let began = tokio::time::Instant::now();
+    let deadline = began
+        + if step.timeout_ms == 0 {
+            state.config.max_outage_wait
+        } else {
+            Duration::from_millis(step.timeout_ms)
+        };
+    let mut outage_backoff = Backoff::new(OUTAGE_FIRST_WAIT, OUTAGE_MAX_WAIT);
+    let mut waiting = false;
+    let mut started = started;
+    loop {
+        let prepared = prepare(state, context, step, input).await;
+        if !started {
+            let mut tx = state.pool.begin().await?;
+            store::update_step(
+                &mut tx,
+                context.id,
+                state.engine.owner,
+                StepUpdate {
+                    attempt: Some((
+                        agent_run_id,
+                        prepared.as_ref().map_or(input.value(), |(_, sent)| sent),
+                    )),
+                    ..StepUpdate::running(&step.id)
+                },
+            )
+            .await?
+            .map_err(|LeaseLost| lease_lost())?;
+            RunEvent::step_started(context.id, &step.id, &step.agent, attempt, agent_run_id)
+                .commit(state, tx, &context.tenant)
+                .await?;
+            started = true;
+        }
+        // Time left of the step's own timeout; the agent gets what remains of it (zero says
+        // "no timeout" to agents::execute, so what is left is at least a millisecond).
+        let timeout = if step.timeout_ms == 0 {
+            Duration::ZERO
+        } else {
+            deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .max(Duration::from_millis(1))
+        };
+        let result = match prepared {
+            Ok((token, sent)) => agents::execute(
+                &state.agents,
+                agents::Attempt {
+                    agent: &step.agent,
+                    input: &sent,
+                    session_id: &context.session_id,
+                    agent_run_id,
+                    workspace_id: &context.id.to_string(),
+                    timeout,
+                    token: &token,
+                    max_output_bytes: state.config.max_step_output_bytes,
+                },
+            )
+            .await
+            .and_then(|completed| {
+                context.charge_output(&step.id, &completed.output)?;
+                Ok((completed, token))
+            }),
+            Err(failure) => Err(failure),
+        };
+        let failure = match result {
+            Err(failure) if failure.outage => failure,
+            answered => return Ok(answered),
+        };
+        let wait = outage_backoff.next_wait();
+        if tokio::time::Instant::now() + wait >= deadline {
+            return Ok(Err(Failure::new(
+                agents::UNAVAILABLE,
+                format!(
+                    "gave up after {} ms of outage: {}",
+                    began.elapsed().as_millis(),
+                    failure.message
+                ),
+                true,
+            )));
+        }
+        if !waiting {
+            waiting = true;
+            tracing::warn!(run = %context.id, step = %step.id, attempt, reason = %failure.message,
+                "the step waits for a service it needs");
+            metrics::counter!("chains_step_waits_total").increment(1);
+            let mut tx = state.pool.begin().await?;
+            // Rewriting the running step is the lease check that fences the event.
+            store::update_step(
+                &mut tx,
+                context.id,
+                state.engine.owner,
+                StepUpdate::running(&step.id),
+            )
+            .await?
+            .map_err(|LeaseLost| lease_lost())?;
+            RunEvent::step_waiting(context.id, &step.id, &step.agent, attempt, &failure)
+                .commit(state, tx, &context.tenant)
+                .await?;
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn lease_lost() -> ChainError {
+    ChainError::Precondition("the run's lease was lost".to_owned())
+}
+
 async fn record(
     state: &State,
     context: &RunContext,
@@ -832,7 +953,7 @@ async fn record_with(
         },
     )
     .await?;
-    written.map_err(|LeaseLost| ChainError::Precondition("the run's lease was lost".to_owned()))?;
+    written.map_err(|LeaseLost| lease_lost())?;
     RunEvent::step_finished(
         context.id,
         &step.id,
@@ -882,6 +1003,11 @@ pub fn describe_metrics() {
         "chains_steps_total",
         "Steps finished, by status (completed, failed, skipped, cancelled)."
     );
+    metrics::describe_counter!(
+        "chains_step_waits_total",
+        "Step attempts that met an outage (agent-runner or auth unavailable) and waited."
+    );
+    metrics::counter!("chains_step_waits_total").increment(0);
     for status in [
         RunStatus::Completed,
         RunStatus::Failed,

@@ -23,6 +23,7 @@ pub enum Action {
     RunFailed,
     RunCancelled,
     StepStarted,
+    StepWaiting,
     StepCompleted,
     StepSkipped,
     StepFailed,
@@ -41,6 +42,7 @@ impl EventAction for Action {
             Self::RunFailed => "run.failed",
             Self::RunCancelled => "run.cancelled",
             Self::StepStarted => "step.started",
+            Self::StepWaiting => "step.waiting",
             Self::StepCompleted => "step.completed",
             Self::StepSkipped => "step.skipped",
             Self::StepFailed => "step.failed",
@@ -113,6 +115,25 @@ impl RunEvent {
             data: json!({
                 "run_id": run, "step_id": step, "agent": agent,
                 "attempt": attempt, "agent_run_id": agent_run_id,
+            }),
+        }
+    }
+
+    /// An attempt waits for a service it needs (agent-runner, auth) and will ask again; `reason`
+    /// is the outage it met first.
+    pub fn step_waiting(
+        run: Uuid,
+        step: &str,
+        agent: &str,
+        attempt: u32,
+        reason: &crate::agents::Failure,
+    ) -> Self {
+        Self {
+            run,
+            action: Action::StepWaiting,
+            data: json!({
+                "run_id": run, "step_id": step, "agent": agent, "attempt": attempt,
+                "reason": error(&reason.code, &reason.message),
             }),
         }
     }

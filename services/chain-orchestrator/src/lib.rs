@@ -108,6 +108,11 @@ pub struct Config {
     /// it, RESOURCE_EXHAUSTED with the quota; a stream's slot is freed when it ends or its
     /// client goes.
     pub max_streams_per_tenant: usize,
+    /// How long an attempt of a step without a timeout of its own waits for a service it needs
+    /// (agent-runner, auth) to come back, asking again with growing pauses
+    /// (`SANKALPA_CHAINS_MAX_OUTAGE_WAIT_MS`, 5 minutes); a step with a timeout waits within it.
+    /// Past it, the attempt fails as `unavailable`, which the step's retry policy may retry.
+    pub max_outage_wait: Duration,
 }
 
 /// Room in a message from agent-runner beyond the step output it carries (ids, the error,
@@ -164,6 +169,10 @@ impl Config {
                 "SANKALPA_CHAINS_MAX_STREAMS_PER_TENANT",
                 defaults.max_streams_per_tenant,
             )?,
+            max_outage_wait: config::millis(
+                "SANKALPA_CHAINS_MAX_OUTAGE_WAIT_MS",
+                defaults.max_outage_wait,
+            )?,
             ..defaults
         })
     }
@@ -188,6 +197,7 @@ impl Config {
             max_step_input_bytes: 3 * 1024 * 1024,
             max_concurrent_runs_per_tenant: 100,
             max_streams_per_tenant: 32,
+            max_outage_wait: Duration::from_secs(300),
         }
     }
 

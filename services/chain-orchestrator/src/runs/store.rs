@@ -504,6 +504,22 @@ pub struct StepUpdate<'a> {
     pub warning: &'a str,
 }
 
+impl<'a> StepUpdate<'a> {
+    /// The step is running, and nothing else changes.
+    pub fn running(step_id: &'a str) -> Self {
+        Self {
+            step_id,
+            status: StepStatus::Running,
+            attempt: None,
+            output: None,
+            error: None,
+            skip_reason: "",
+            artifacts: None,
+            warning: "",
+        }
+    }
+}
+
 pub async fn update_step(
     tx: &mut sqlx::PgConnection,
     run: Uuid,

@@ -7,7 +7,7 @@ use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
 use serde_json::json;
 
-use crate::{connect, start, start_with, step};
+use crate::{action_of, connect, json, start, start_with, step};
 
 fn three_steps() -> serde_json::Value {
     json!({"steps": [
@@ -64,14 +64,133 @@ async fn a_killed_orchestrators_run_is_finished_by_the_next_one(pool: sqlx::PgPo
         1,
         "a completed before the kill and did not run again"
     );
+    let b_calls: Vec<String> = record
+        .tagged("b")
+        .into_iter()
+        .map(|call| call.run_id)
+        .collect();
     assert_eq!(
-        record.tagged("b").len(),
-        2,
-        "b was interrupted and attempted again"
+        b_calls,
+        [format!("{}-b-1", run.id), format!("{}-b-1", run.id)],
+        "b was interrupted and its attempt asked for again, under the same agent run id"
     );
     assert_eq!(record.tagged("c").len(), 1);
-    assert_eq!(step(&run, "b").attempts, 2);
+    assert_eq!(step(&run, "b").attempts, 1);
     assert_eq!(step(&run, "a").attempts, 1);
+    let seen: Vec<String> = stack.watched(&run.id).await.iter().map(action_of).collect();
+    assert_eq!(
+        seen,
+        [
+            "run.started",
+            "step.started a",
+            "step.completed a",
+            "step.started b",
+            "step.completed b",
+            "step.started c",
+            "step.completed c",
+            "run.completed",
+        ],
+        "the taken-over attempt is not announced twice"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_step_waits_out_an_agent_runner_outage_without_spending_its_retries(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    let run = stack
+        .execute(
+            json!({"steps": [
+                {"id": "a", "agent": "work", "input": {"tag": "a", "unavailable_times": 3}},
+            ]}),
+            json!({}),
+            true,
+        )
+        .await;
+    assert_eq!(run.status(), pb::ChainRunStatus::Completed, "{run:#?}");
+    assert_eq!(step(&run, "a").attempts, 1);
+    let calls: Vec<String> = stack
+        .agents
+        .record
+        .tagged("a")
+        .into_iter()
+        .map(|call| call.run_id)
+        .collect();
+    assert_eq!(calls, vec![format!("{}-a-1", run.id); 4]);
+    let events = stack.watched(&run.id).await;
+    let seen: Vec<String> = events.iter().map(action_of).collect();
+    assert_eq!(
+        seen,
+        [
+            "run.started",
+            "step.started a",
+            "step.waiting a",
+            "step.completed a",
+            "run.completed",
+        ]
+    );
+    let waiting = json(&events[2].data_json);
+    assert_eq!(waiting["reason"]["code"], "unavailable");
+    assert_eq!(waiting["attempt"], 1);
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_outage_past_the_step_timeout_fails_the_attempt_as_unavailable(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    let run = stack
+        .execute(
+            json!({"steps": [
+                {"id": "a", "agent": "work", "timeout_ms": 600,
+                 "input": {"tag": "a", "unavailable_times": 1000}},
+            ]}),
+            json!({}),
+            true,
+        )
+        .await;
+    assert_eq!(run.status(), pb::ChainRunStatus::Failed, "{run:#?}");
+    let a = step(&run, "a");
+    assert_eq!(a.attempts, 1);
+    assert_eq!(a.error.as_ref().expect("an error").code, "unavailable");
+    assert!(
+        stack.agents.record.tagged("a").len() >= 2,
+        "the attempt asked again before giving up"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_run_goes_on_when_agent_runner_comes_back(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    let run = stack
+        .execute(
+            json!({"steps": [
+                {"id": "a", "agent": "work", "input": {"tag": "a", "sleep_ms": 300}},
+                {"id": "b", "agent": "work", "needs": ["a"], "input": {"tag": "b"}},
+            ]}),
+            json!({}),
+            false,
+        )
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stack.agents.record.tagged("a").is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "a never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stack.agents.stop().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stack.agents.restart().await;
+
+    let run = stack
+        .run_until(&run.id, |run| run.status() == pb::ChainRunStatus::Completed)
+        .await;
+    assert_eq!(step(&run, "a").attempts, 1);
+    assert_eq!(step(&run, "b").attempts, 1);
+    for call in stack.agents.record.calls() {
+        assert_eq!(call.run_id, format!("{}-{}-1", run.id, call.tag));
+    }
+    let seen: Vec<String> = stack.watched(&run.id).await.iter().map(action_of).collect();
+    assert!(
+        seen.iter().any(|action| action.starts_with("step.waiting")),
+        "a step said it was waiting: {seen:?}"
+    );
 }
 
 #[sqlx::test(migrations = false)]

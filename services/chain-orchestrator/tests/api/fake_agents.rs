@@ -3,10 +3,12 @@
 //! not depend on what the real agents happen to do or how fast they are.
 //!
 //! Agents: `add_one` (`{"n": n + 1}`), `work` (sleeps `sleep_ms`, honouring the deadline; fails
-//! its first `fail_times` calls per `tag`; answers `{"tag", "done": true}`, plus `"pad"`, a
-//! string of `pad_bytes` bytes, when asked) and `fail` (always fails, with a message of
-//! `error_bytes` bytes when asked). Every call is recorded with its tag, chain run (the
-//! workspace) and timings. Tokens are checked against auth's keys, as agent-runner does.
+//! its first `fail_times` calls per `tag`; answers its first `unavailable_times` calls per `tag`
+//! with UNAVAILABLE, as an agent-runner that is going down; answers `{"tag", "done": true}`, plus
+//! `"pad"`, a string of `pad_bytes` bytes, when asked) and `fail` (always fails, with a message
+//! of `error_bytes` bytes when asked). Every call is recorded with its tag, chain run (the
+//! workspace), agent run id and timings. Tokens are checked against auth's keys, as agent-runner
+//! does.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,6 +30,7 @@ pub struct Call {
     pub agent: String,
     pub tag: String,
     pub workspace: String,
+    pub run_id: String,
     pub started: Instant,
     /// Unset while running, and for calls that were dropped (cancelled).
     pub finished: Option<Instant>,
@@ -38,6 +41,19 @@ pub struct Call {
 pub struct Record {
     pub calls: Mutex<Vec<Call>>,
     failures_left: Mutex<HashMap<String, u64>>,
+    outages_left: Mutex<HashMap<String, u64>>,
+}
+
+/// Takes one from the count left under `key` (starting at `initial`); true while any was left.
+fn take_one(counts: &Mutex<HashMap<String, u64>>, key: String, initial: u64) -> bool {
+    let mut counts = counts.lock().unwrap();
+    let left = counts.entry(key).or_insert(initial);
+    if *left > 0 {
+        *left -= 1;
+        true
+    } else {
+        false
+    }
 }
 
 impl Record {
@@ -61,6 +77,7 @@ struct Fake {
 pub struct FakeAgentRunner {
     pub record: Arc<Record>,
     pub addr: SocketAddr,
+    verifier: Arc<TokenVerifier>,
     task: JoinHandle<()>,
     shutdown: CancellationToken,
 }
@@ -76,6 +93,15 @@ impl FakeAgentRunner {
         self.shutdown.cancel();
         let _ = (&mut self.task).await;
     }
+
+    /// Serves again on the same address, keeping the record, as an agent-runner back from a
+    /// restart.
+    pub async fn restart(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        let (task, shutdown) = serve(listener, self.record.clone(), self.verifier.clone());
+        self.task = task;
+        self.shutdown = shutdown;
+    }
 }
 
 impl Drop for FakeAgentRunner {
@@ -89,10 +115,22 @@ pub async fn start(verifier: Arc<TokenVerifier>) -> FakeAgentRunner {
     let record = Arc::new(Record::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = AgentServiceServer::new(Fake {
-        record: record.clone(),
+    let (task, shutdown) = serve(listener, record.clone(), verifier.clone());
+    FakeAgentRunner {
+        record,
+        addr,
         verifier,
-    });
+        task,
+        shutdown,
+    }
+}
+
+fn serve(
+    listener: tokio::net::TcpListener,
+    record: Arc<Record>,
+    verifier: Arc<TokenVerifier>,
+) -> (JoinHandle<()>, CancellationToken) {
+    let service = AgentServiceServer::new(Fake { record, verifier });
     let shutdown = CancellationToken::new();
     let stopped = shutdown.clone().cancelled_owned();
     let task = tokio::spawn(async move {
@@ -105,12 +143,7 @@ pub async fn start(verifier: Arc<TokenVerifier>) -> FakeAgentRunner {
             .await
             .unwrap();
     });
-    FakeAgentRunner {
-        record,
-        addr,
-        task,
-        shutdown,
-    }
+    (task, shutdown)
 }
 
 fn agent(name: &str) -> pb::Agent {
@@ -201,12 +234,21 @@ impl AgentService for Fake {
                 agent: message.agent.clone(),
                 tag: tag.clone(),
                 workspace: message.workspace_id.clone().unwrap_or_default(),
+                run_id: run_id.clone(),
                 started: Instant::now(),
                 finished: None,
                 token_kind,
             });
             calls.len() - 1
         };
+        let workspace = message.workspace_id.clone().unwrap_or_default();
+        if take_one(
+            &self.record.outages_left,
+            format!("{workspace}/{tag}"),
+            input["unavailable_times"].as_u64().unwrap_or(0),
+        ) {
+            return Err(Status::unavailable("going down, on purpose"));
+        }
         let answer = match message.agent.as_str() {
             "add_one" => {
                 let n = input["n"].as_i64().unwrap_or(0);
@@ -232,22 +274,11 @@ impl AgentService for Fake {
                     )
                 } else {
                     tokio::time::sleep(sleep).await;
-                    let fail = {
-                        let mut left = self.record.failures_left.lock().unwrap();
-                        let remaining = left
-                            .entry(format!(
-                                "{}/{tag}",
-                                message.workspace_id.clone().unwrap_or_default()
-                            ))
-                            .or_insert_with(|| input["fail_times"].as_u64().unwrap_or(0));
-                        if *remaining > 0 {
-                            *remaining -= 1;
-                            true
-                        } else {
-                            false
-                        }
-                    };
-                    if fail {
+                    if take_one(
+                        &self.record.failures_left,
+                        format!("{workspace}/{tag}"),
+                        input["fail_times"].as_u64().unwrap_or(0),
+                    ) {
                         finished(
                             &run_id,
                             "work",

@@ -16,6 +16,7 @@ mod tenancy;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use sankalpa_kit::auth::{TokenVerifier, load_jwks, with_bearer};
 use sankalpa_kit::config::Infra;
 use sankalpa_proto::v1 as pb;
@@ -165,6 +166,21 @@ impl Stack {
         .into_inner()
     }
 
+    /// The run's events from its first; a run that has not finished yet is waited for.
+    pub async fn watched(&mut self, id: &str) -> Vec<pb::Event> {
+        self.chains
+            .watch_run(self.authed(pb::WatchRunRequest {
+                run_id: id.to_owned(),
+                after_sequence: None,
+            }))
+            .await
+            .expect("the run's events can be watched")
+            .into_inner()
+            .map(|event| event.expect("events arrive"))
+            .collect()
+            .await
+    }
+
     /// Polls the run until `done` holds of it.
     pub async fn run_until(
         &mut self,
@@ -247,6 +263,15 @@ pub fn step<'a>(run: &'a pb::ChainRun, id: &str) -> &'a pb::StepRun {
         .iter()
         .find(|step| step.id == id)
         .unwrap_or_else(|| panic!("no step {id} in {run:#?}"))
+}
+
+/// An event as `"<action>"` or `"<action> <step id>"`.
+pub fn action_of(event: &pb::Event) -> String {
+    let action = event.r#type.trim_start_matches("sankalpa.chains.");
+    match json(&event.data_json)["step_id"].as_str() {
+        Some(step) => format!("{action} {step}"),
+        None => action.to_owned(),
+    }
 }
 
 pub fn json(text: &str) -> Value {

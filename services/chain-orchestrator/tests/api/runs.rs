@@ -5,7 +5,7 @@ use sankalpa_proto::v1 as pb;
 use serde_json::json;
 use tonic::Code;
 
-use crate::{json, start, step};
+use crate::{action_of, json, start, step};
 
 #[sqlx::test(migrations = false)]
 async fn sequential_steps_pass_their_outputs_along(pool: sqlx::PgPool) {
@@ -296,32 +296,8 @@ async fn watching_a_run_delivers_every_event_in_order(pool: sqlx::PgPool) {
             false,
         )
         .await;
-    let events: Vec<pb::Event> = stack
-        .chains
-        .watch_run(stack.authed(pb::WatchRunRequest {
-            run_id: run.id.clone(),
-            after_sequence: None,
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .map(|event| event.expect("events arrive"))
-        .collect()
-        .await;
-    let seen: Vec<String> = events
-        .iter()
-        .map(|event| {
-            let data = json(&event.data_json);
-            let action = event
-                .r#type
-                .trim_start_matches("sankalpa.chains.")
-                .to_owned();
-            match data["step_id"].as_str() {
-                Some(step) => format!("{action} {step}"),
-                None => action,
-            }
-        })
-        .collect();
+    let events = stack.watched(&run.id).await;
+    let seen: Vec<String> = events.iter().map(action_of).collect();
     assert_eq!(
         seen,
         [
