@@ -1,4 +1,5 @@
-//! The orchestrator's side of agent-runner: whether agents exist, and running one step attempt.
+//! The orchestrator's side of agent-runner: whether agents exist (answered from the catalog,
+//! catalog.rs, when it can), and running one step attempt.
 //!
 //! Every call carries a bearer token: the caller's when checking a definition they submit, the
 //! run's own credential (credentials.rs) when executing steps, so agent-runner checks the same
@@ -7,8 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use futures::future::join_all;
-use sankalpa_kit::auth::with_bearer;
+use sankalpa_kit::auth::{Principal, with_bearer};
 use sankalpa_kit::grpc::TracedChannel;
 use sankalpa_kit::limits;
 use sankalpa_kit::problem::FieldViolation;
@@ -17,6 +17,8 @@ use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use serde_json::Value;
 use tonic::Code;
 
+use crate::State;
+use crate::catalog::Lookup;
 use crate::definition::{self, Definition};
 use crate::error::{ChainError, Result};
 
@@ -28,56 +30,60 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 /// deadline (a FAILED run with `deadline_exceeded`) arrives before ours cuts the call.
 const DEADLINE_GRACE: Duration = Duration::from_secs(2);
 
-/// Parses a definition and asks agent-runner about its agents, with the caller's `token`. The
-/// problems found are listed up to [`definition::MAX_VIOLATIONS`].
-pub async fn check(client: &Client, token: &str, document: &str) -> Result<Definition> {
-    let definition = definition::parse(document)
-        .map_err(|problems| ChainError::InvalidDefinition(definition::at_most(problems)))?;
-    let unknown = unknown_agents(client, token, &definition).await?;
-    if unknown.is_empty() {
+/// Parses a definition and checks its agents, for a request whose answer claims they exist
+/// (ValidateChain, CreateChain, UpdateChain): an agent-runner that cannot be asked about an agent
+/// the catalog does not remember is UNAVAILABLE. The problems found are listed up to
+/// [`definition::MAX_VIOLATIONS`].
+pub async fn check(
+    state: &State,
+    caller: &Principal,
+    token: &str,
+    document: &str,
+) -> Result<Definition> {
+    let definition = parse(document)?;
+    if known(state, caller, token, &definition).await? {
         Ok(definition)
     } else {
-        Err(ChainError::InvalidDefinition(definition::at_most(unknown)))
+        Err(ChainError::Unavailable(
+            "agent-runner cannot be asked whether the definition's agents exist; retry shortly"
+                .to_owned(),
+        ))
     }
 }
 
-/// A violation for every step whose agent agent-runner does not know.
-pub async fn unknown_agents(
-    client: &Client,
+/// A definition document parsed, or INVALID_ARGUMENT with its problems.
+pub fn parse(document: &str) -> Result<Definition> {
+    definition::parse(document)
+        .map_err(|problems| ChainError::InvalidDefinition(definition::at_most(problems)))
+}
+
+/// Whether every agent of `definition` exists for the caller's tenant: true when known (the
+/// catalog remembers it, or agent-runner confirmed it), false when agent-runner could not be
+/// asked; an agent it does not know is INVALID_ARGUMENT naming `steps[i].agent` of each step
+/// using it.
+pub async fn known(
+    state: &State,
+    caller: &Principal,
     token: &str,
     definition: &Definition,
-) -> Result<Vec<FieldViolation>> {
-    let lookups = definition.agents().into_iter().map(|agent| {
-        let mut client = client.clone();
-        async move {
-            let mut request = with_bearer(
-                pb::GetAgentRequest {
-                    name: agent.clone(),
-                },
-                token,
-            )
-            .map_err(|status| ChainError::Precondition(status.message().to_owned()))?;
-            request.set_timeout(LOOKUP_TIMEOUT);
-            match client.get_agent(request).await {
-                Ok(_) => Ok(None),
-                Err(status) if status.code() == Code::NotFound => Ok(Some(agent)),
-                Err(status) if status.code() == Code::PermissionDenied => {
-                    Err(ChainError::Forbidden("agents:read".to_owned()))
-                }
-                Err(status) => Err(ChainError::Unavailable(format!(
-                    "could not look up agent {agent}: {}",
-                    status.message()
-                ))),
-            }
-        }
-    });
-    let mut unknown = Vec::new();
-    for found in join_all(lookups).await {
-        if let Some(agent) = found? {
-            unknown.push(agent);
-        }
+) -> Result<bool> {
+    let agents = definition.agents().into_iter().collect();
+    match state
+        .catalog
+        .lookup(&state.agents, caller, token, agents)
+        .await?
+    {
+        Lookup::Known => Ok(true),
+        Lookup::Unverified => Ok(false),
+        Lookup::Unknown(unknown) => Err(ChainError::InvalidDefinition(definition::at_most(
+            unknown_agents(definition, &unknown),
+        ))),
     }
-    Ok(definition
+}
+
+/// A violation for every step whose agent is in `unknown`.
+pub fn unknown_agents(definition: &Definition, unknown: &BTreeSet<String>) -> Vec<FieldViolation> {
+    definition
         .steps
         .iter()
         .enumerate()
@@ -86,7 +92,7 @@ pub async fn unknown_agents(
             field: format!("steps[{index}].agent"),
             message: format!("unknown agent `{}`", step.agent),
         })
-        .collect())
+        .collect()
 }
 
 /// The input fields `agent` accepts when its input schema forbids any others

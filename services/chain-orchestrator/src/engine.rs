@@ -14,6 +14,12 @@
 //! step's timeout) instead of failing: a restarting service fails no run, and the waiting does
 //! not count against the step's `retry`.
 //!
+//! A run accepted while agent-runner could not be asked about its agents (`agents_checked`
+//! false, catalog.rs) has them checked before its first step, asked again with growing pauses
+//! until agent-runner answers (at most `AGENT_CHECK_PATIENCE`): a step whose agent does not
+//! exist fails with `unknown_agent`, unattempted, and fails the run whatever its `on_failure`,
+//! as a refused submission would have.
+//!
 //! Within a run, every step whose needs have finished is decided (skipped, with its reason, or
 //! started) and started steps run concurrently, bounded per run and per replica by semaphores.
 //! Every transition enqueues its event in the outbox in its own transaction, the lease-fenced
@@ -47,6 +53,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::agents::{self, Failure, OUTPUT_TOO_LARGE};
+use crate::catalog::Lookup;
 use crate::definition::{self, Definition, MappingError, OnFailure, OnSkip, Step};
 use crate::error::{ChainError, Result};
 use crate::events::{RunEvent, StepEnding};
@@ -422,6 +429,50 @@ async fn execute(
 
     let mut in_flight: JoinSet<std::result::Result<(String, Outcome), ChainError>> = JoinSet::new();
     let mut failure: Option<(String, String)> = None;
+    if !run.agents_checked {
+        match check_agents_at_start(state, &run, &definition, &statuses, cancel, lost).await {
+            AgentsAtStart::Known | AgentsAtStart::Cancelled => {}
+            AgentsAtStart::Unknown(unknown) => {
+                let missing: Vec<&Step> = definition
+                    .steps
+                    .iter()
+                    .filter(|step| {
+                        unknown.contains(&step.agent)
+                            && statuses.get(&step.id) == Some(&StepStatus::Pending)
+                    })
+                    .collect();
+                for step in missing {
+                    let unknown_agent = Failure::new(
+                        UNKNOWN_AGENT,
+                        format!("agent-runner has no agent named `{}`", step.agent),
+                        false,
+                    );
+                    record(
+                        state,
+                        &context,
+                        step,
+                        StepStatus::Failed,
+                        None,
+                        Some(&unknown_agent),
+                        "",
+                    )
+                    .await?;
+                    statuses.insert(step.id.clone(), StepStatus::Failed);
+                    failure = failure.or_else(|| Some(run_error(step, &unknown_agent)));
+                }
+            }
+            AgentsAtStart::Unreachable => {
+                failure = Some((
+                    "unavailable".to_owned(),
+                    format!(
+                        "agent-runner could not be asked whether the run's agents exist for {} s",
+                        AGENT_CHECK_PATIENCE.as_secs()
+                    ),
+                ));
+            }
+            AgentsAtStart::LeaseLost => return Ok(Err(Interrupted::LeaseLost)),
+        }
+    }
     loop {
         if cancel.is_cancelled() || lost.is_cancelled() {
             break;
@@ -546,6 +597,79 @@ async fn execute(
     metrics::counter!("chains_runs_total", "status" => status.as_str()).increment(1);
     state.tokens.retire(id, key_id).await;
     Ok(Ok(()))
+}
+
+/// The code of a step whose agent does not exist, found as a run accepted without its agents
+/// checked starts; final, as a refused submission would have been.
+const UNKNOWN_AGENT: &str = "unknown_agent";
+/// How long a run accepted without its agents checked waits, as it starts, for agent-runner to
+/// say whether they exist; then it fails with `unavailable`.
+const AGENT_CHECK_PATIENCE: Duration = Duration::from_secs(600);
+/// The first and the longest pause between two such questions; it doubles in between.
+const AGENT_CHECK_FIRST_PAUSE: Duration = Duration::from_millis(100);
+const AGENT_CHECK_LONGEST_PAUSE: Duration = Duration::from_secs(5);
+
+/// What a run accepted without its agents checked learns about them as it starts.
+enum AgentsAtStart {
+    Known,
+    /// These agents do not exist.
+    Unknown(BTreeSet<String>),
+    /// agent-runner could not be asked for [`AGENT_CHECK_PATIENCE`].
+    Unreachable,
+    Cancelled,
+    LeaseLost,
+}
+
+/// Asks whether the agents of the run's steps yet to run exist, with the run's credential,
+/// until agent-runner answers (or the run is cancelled, its lease lost, or the patience spent):
+/// no step can run before it is back anyway. A credential without agents:read cannot ask; the
+/// steps' execution answers for their agents then.
+async fn check_agents_at_start(
+    state: &State,
+    run: &store::Run,
+    definition: &Definition,
+    statuses: &HashMap<String, StepStatus>,
+    cancel: &CancellationToken,
+    lost: &CancellationToken,
+) -> AgentsAtStart {
+    let agents: BTreeSet<String> = definition
+        .steps
+        .iter()
+        .filter(|step| statuses.get(&step.id) == Some(&StepStatus::Pending))
+        .map(|step| step.agent.clone())
+        .collect();
+    let give_up = tokio::time::Instant::now() + AGENT_CHECK_PATIENCE;
+    let mut pause = AGENT_CHECK_FIRST_PAUSE;
+    loop {
+        let looked_up = match state.tokens.token(&state.pool, run.id).await {
+            Ok(token) => {
+                state
+                    .catalog
+                    .lookup_for(&state.agents, run.tenant_id, &token, agents.clone())
+                    .await
+            }
+            Err(err) => Err(err),
+        };
+        match looked_up {
+            Ok(Lookup::Known) | Err(ChainError::Forbidden(_)) => return AgentsAtStart::Known,
+            Ok(Lookup::Unknown(unknown)) => return AgentsAtStart::Unknown(unknown),
+            Ok(Lookup::Unverified) => {
+                tracing::info!(run = %run.id, "waiting for agent-runner to check the run's agents");
+            }
+            Err(err) => {
+                tracing::warn!(run = %run.id, error = %err, "could not check the run's agents");
+            }
+        }
+        if tokio::time::Instant::now() >= give_up {
+            return AgentsAtStart::Unreachable;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = cancel.cancelled() => return AgentsAtStart::Cancelled,
+            () = lost.cancelled() => return AgentsAtStart::LeaseLost,
+        }
+        pause = (pause * 2).min(AGENT_CHECK_LONGEST_PAUSE);
+    }
 }
 
 fn run_error(step: &Step, failure: &Failure) -> (String, String) {

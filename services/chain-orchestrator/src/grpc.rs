@@ -20,7 +20,7 @@ use crate::input::{self, MAX_INSTALLED_FROM_CHARS, at_most_chars, chain_name, id
 use crate::runs::store::{self, RunStatus, StepStatus};
 use crate::runs::{self, Detailed};
 use crate::watch::{self, EventStream};
-use crate::{State, agents, chains};
+use crate::{State, agents, chains, retention};
 
 pub struct ChainApi {
     state: Arc<State>,
@@ -203,7 +203,7 @@ impl ChainService for ChainApi {
         let token = bearer(&request)?;
         let message = request.get_ref();
         let definition =
-            agents::check(&self.state.agents, &token, &message.definition_json).await?;
+            agents::check(&self.state, caller, &token, &message.definition_json).await?;
         let name = if message.name.trim().is_empty() {
             chain_name("name", &definition.name)?
         } else {
@@ -242,7 +242,7 @@ impl ChainService for ChainApi {
         let message = request.get_ref();
         let chain_id = id("id", &message.id)?;
         let definition =
-            agents::check(&self.state.agents, &token, &message.definition_json).await?;
+            agents::check(&self.state, caller, &token, &message.definition_json).await?;
         let name = message
             .name
             .as_deref()
@@ -350,10 +350,11 @@ impl ChainService for ChainApi {
         &self,
         request: Request<pb::ValidateChainRequest>,
     ) -> Reply<pb::ValidateChainResponse> {
-        kit_auth::authorize(&request, "chains:read")?;
+        let caller = kit_auth::authorize(&request, "chains:read")?;
         let token = bearer(&request)?;
         match agents::check(
-            &self.state.agents,
+            &self.state,
+            caller,
             &token,
             &request.get_ref().definition_json,
         )
@@ -465,6 +466,49 @@ impl ChainService for ChainApi {
         )
         .await?;
         Ok(Response::new(stream))
+    }
+
+    async fn get_chain_settings(
+        &self,
+        request: Request<pb::GetChainSettingsRequest>,
+    ) -> Reply<pb::ChainSettings> {
+        let caller = kit_auth::authorize(&request, "chains:read")?;
+        let settings = retention::get(
+            &self.state.pool,
+            caller.tenant()?,
+            self.state.config.run_retention_days,
+        )
+        .await?;
+        Ok(Response::new(settings_message(settings)))
+    }
+
+    async fn update_chain_settings(
+        &self,
+        request: Request<pb::UpdateChainSettingsRequest>,
+    ) -> Reply<pb::ChainSettings> {
+        // Tenant-wide, as managing its users is: the tenant admin's permission.
+        let caller = kit_auth::authorize(&request, "users:admin")?;
+        let settings = retention::set(
+            &self.state.pool,
+            caller.tenant()?,
+            request.get_ref().retention_days,
+            &caller.subject,
+        )
+        .await?;
+        Ok(Response::new(settings_message(settings)))
+    }
+}
+
+fn settings_message(settings: retention::Settings) -> pb::ChainSettings {
+    let (updated_at, updated_by) = match settings.changed {
+        Some((at, by)) => (Some(timestamp(at)), by),
+        None => (None, String::new()),
+    };
+    pb::ChainSettings {
+        retention_days: settings.retention_days,
+        is_default: updated_at.is_none(),
+        updated_at,
+        updated_by,
     }
 }
 

@@ -5,8 +5,10 @@
 //!
 //! A definition is parsed and checked by [`definition`] (conditions in the [`expr`] language),
 //! stored by [`chains`], and run by the [`engine`] from the rows of [`runs`], calling
-//! agent-runner through [`agents`] with the run's own credential ([`credentials`]); step outputs
-//! are also saved in the run's memory session ([`memory`]). Events of a run are enqueued in the
+//! agent-runner through [`agents`] with the run's own credential ([`credentials`]); which agents
+//! exist is remembered in the [`catalog`], so accepting a run does not wait for agent-runner.
+//! Step outputs are also saved in the run's memory session ([`memory`]). Finished runs are
+//! deleted after their tenant's retention by the sweep of [`retention`]. Events of a run are enqueued in the
 //! transaction of the transition they announce (the kit's outbox, table `chains.outbox`),
 //! published by the relay [`Orchestrator::serve`] runs, and streamed back by [`watch`].
 //!
@@ -15,6 +17,7 @@
 //! engine until its shutdown future resolves.
 
 mod agents;
+mod catalog;
 mod chains;
 mod credentials;
 mod definition;
@@ -25,6 +28,7 @@ mod expr;
 mod grpc;
 mod input;
 mod memory;
+mod retention;
 mod runs;
 mod sizes;
 mod templates;
@@ -113,6 +117,16 @@ pub struct Config {
     /// (`SANKALPA_CHAINS_MAX_OUTAGE_WAIT_MS`, 5 minutes); a step with a timeout waits within it.
     /// Past it, the attempt fails as `unavailable`, which the step's retry policy may retry.
     pub max_outage_wait: Duration,
+    /// How long agent-runner's answer that an agent exists is remembered
+    /// (`SANKALPA_CHAINS_AGENT_CATALOG_TTL_MS`, 60 s; 0 remembers nothing): a submission of
+    /// remembered agents asks agent-runner nothing (catalog.rs).
+    pub agent_catalog_ttl: Duration,
+    /// Days a finished run is kept for a tenant that set no retention of its own
+    /// (`SANKALPA_CHAINS_RUN_RETENTION_DAYS`, 30; 0 keeps runs forever). See retention.rs.
+    pub run_retention_days: u32,
+    /// How often each replica deletes the runs past their retention
+    /// (`SANKALPA_CHAINS_RETENTION_SWEEP_MS`, 15 min).
+    pub retention_sweep_interval: Duration,
 }
 
 /// Room in a message from agent-runner beyond the step output it carries (ids, the error,
@@ -173,6 +187,18 @@ impl Config {
                 "SANKALPA_CHAINS_MAX_OUTAGE_WAIT_MS",
                 defaults.max_outage_wait,
             )?,
+            agent_catalog_ttl: config::millis(
+                "SANKALPA_CHAINS_AGENT_CATALOG_TTL_MS",
+                defaults.agent_catalog_ttl,
+            )?,
+            run_retention_days: config::var(
+                "SANKALPA_CHAINS_RUN_RETENTION_DAYS",
+                defaults.run_retention_days,
+            )?,
+            retention_sweep_interval: config::millis(
+                "SANKALPA_CHAINS_RETENTION_SWEEP_MS",
+                defaults.retention_sweep_interval,
+            )?,
             ..defaults
         })
     }
@@ -198,6 +224,9 @@ impl Config {
             max_concurrent_runs_per_tenant: 100,
             max_streams_per_tenant: 32,
             max_outage_wait: Duration::from_secs(300),
+            agent_catalog_ttl: Duration::from_secs(60),
+            run_retention_days: 30,
+            retention_sweep_interval: Duration::from_secs(15 * 60),
         }
     }
 
@@ -246,6 +275,8 @@ pub(crate) struct State {
     pub auth: credentials::AuthClient,
     pub tokens: credentials::Tokens,
     pub templates: templates::Templates,
+    /// The agents agent-runner has confirmed lately, so submissions need not ask it.
+    pub catalog: catalog::Catalog,
     pub engine: engine::Handle,
     /// Cancelled at shutdown; ends the event streams, which would otherwise hold it up.
     pub stop: CancellationToken,
@@ -309,6 +340,7 @@ impl Orchestrator {
         )
         .await?;
         engine::describe_metrics();
+        retention::describe_metrics();
         let nats = skeleton.nats.clone();
         let events =
             EventBus::connect(nats.clone(), &config.infra, "/sankalpa/chain-orchestrator").await?;
@@ -339,6 +371,7 @@ impl Orchestrator {
             agents,
             memory,
             templates,
+            catalog: catalog::Catalog::new(config.agent_catalog_ttl),
             engine,
             streams: Arc::new(watch::StreamSlots::new(config.max_streams_per_tenant)),
             config,
@@ -372,6 +405,12 @@ impl Service for Orchestrator {
             started,
             skeleton,
         } = self;
+        skeleton.tasks.spawn(retention::sweep(
+            state.pool.clone(),
+            state.config.run_retention_days,
+            state.config.retention_sweep_interval,
+            state.stop.clone(),
+        ));
         let api = ChainServiceServer::new(grpc::ChainApi::new(state.clone()));
         let readiness = skeleton.readiness(&state.pool);
         let engine = engine::run(state.clone(), started, state.stop.clone());

@@ -6,9 +6,11 @@
 //! same one (its hash matches), and refused otherwise. A tenant has at most
 //! `max_concurrent_runs_per_tenant` runs pending or running: counted once cheaply before any
 //! work, and again under the tenant's lock in the transaction that inserts the run, so two
-//! submissions cannot both take the last slot. The target is resolved and checked again (its
-//! agents may have gone since it was saved), the input checked against its `input_schema`, and
-//! the run's own credential issued; then the run, its steps and its credential are inserted in
+//! submissions cannot both take the last slot. The target is resolved and its agents checked
+//! again (they may have gone since it was saved; the catalog answers for the agents it
+//! remembers, and a run whose agents agent-runner cannot be asked about is accepted and checked
+//! as it starts: accepting a run needs Postgres and auth, not agent-runner or memory), the
+//! input checked against its `input_schema`, and the run's own credential issued; then the run, its steps and its credential are inserted in
 //! one transaction. With room on this replica the run is leased here and starts at once
 //! (announced as it commits); otherwise it is left pending for the first replica to claim it.
 
@@ -35,6 +37,8 @@ struct Resolved {
     chain_id: Option<Uuid>,
     chain_version: Option<i32>,
     template: Option<String>,
+    /// Whether agent-runner confirmed (or the catalog remembered) every agent at submission.
+    agents_checked: bool,
 }
 
 /// Starts a run of `caller`'s, or finds the one its idempotency key started, and answers with it
@@ -67,7 +71,7 @@ pub async fn execute(
         return Err(run_quota_exceeded(quota));
     }
 
-    let target = resolve(state, tenant, &request.target, token).await?;
+    let target = resolve(state, caller, tenant, &request.target, token).await?;
     let problems = target.definition.input_problems(&request.input);
     if !problems.is_empty() {
         return Err(ChainError::InvalidInput(definition::at_most(problems)));
@@ -116,6 +120,7 @@ pub async fn execute(
                 .map(|s| s.agent.clone())
                 .collect(),
             created_by: &caller.subject,
+            agents_checked: target.agents_checked,
             lease: claim_now.then_some((state.engine.owner, state.config.lease_ttl)),
         },
     )
@@ -190,21 +195,22 @@ fn run_quota_exceeded(limit: u64) -> ChainError {
     }
 }
 
-/// The definition an ExecuteChain request names, checked again: agents may have gone since it
-/// was saved.
-async fn resolve(state: &State, tenant: Uuid, target: &Target, token: &str) -> Result<Resolved> {
-    let resolved = match target {
+/// The definition an ExecuteChain request names, with its agents checked again (they may have
+/// gone since it was saved). An agent-runner that cannot be asked does not refuse the run: it
+/// is accepted with `agents_checked` false, and the engine checks its agents as it starts.
+async fn resolve(
+    state: &State,
+    caller: &Principal,
+    tenant: Uuid,
+    target: &Target,
+    token: &str,
+) -> Result<Resolved> {
+    let (definition, chain_id, chain_version, template) = match target {
         Target::Chain { id, version } => {
             let stored = chains::get(&state.pool, tenant, *id, *version).await?;
-            let mut definition =
-                agents::check(&state.agents, token, &stored.definition_json).await?;
+            let mut definition = agents::parse(&stored.definition_json)?;
             definition.name = stored.name;
-            Resolved {
-                definition,
-                chain_id: Some(stored.id),
-                chain_version: Some(stored.version),
-                template: None,
-            }
+            (definition, Some(stored.id), Some(stored.version), None)
         }
         Target::Template(name) => {
             let template = state
@@ -212,26 +218,25 @@ async fn resolve(state: &State, tenant: Uuid, target: &Target, token: &str) -> R
                 .get(name)
                 .ok_or(ChainError::NotFound("template"))?;
             let mut definition = template.definition.clone();
-            let unknown = agents::unknown_agents(&state.agents, token, &definition).await?;
-            if !unknown.is_empty() {
-                return Err(ChainError::InvalidDefinition(unknown));
-            }
             definition.name = template.name.clone();
-            Resolved {
-                definition,
-                chain_id: None,
-                chain_version: None,
-                template: Some(name.clone()),
-            }
+            (definition, None, None, Some(name.clone()))
         }
-        Target::Definition(document) => Resolved {
-            definition: agents::check(&state.agents, token, document).await?,
-            chain_id: None,
-            chain_version: None,
-            template: None,
-        },
+        Target::Definition(document) => (agents::parse(document)?, None, None, None),
     };
-    Ok(resolved)
+    let agents_checked = agents::known(state, caller, token, &definition).await?;
+    if !agents_checked {
+        tracing::info!(
+            tenant = %tenant,
+            "agent-runner cannot be asked about the run's agents; they are checked as it starts"
+        );
+    }
+    Ok(Resolved {
+        definition,
+        chain_id,
+        chain_version,
+        template,
+        agents_checked,
+    })
 }
 
 /// The run a repeated idempotency key started, if the request is the same one.

@@ -112,6 +112,9 @@ pub struct Run {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// False for a run accepted while agent-runner could not be asked about its agents: the
+    /// engine checks them before its first step.
+    pub agents_checked: bool,
 }
 
 impl Run {
@@ -124,7 +127,7 @@ macro_rules! run_columns {
     () => {
         "id, tenant_id, chain_id, chain_version, template, chain_name, status, cancel_requested, \
          input, output, error_code, error_message, session_id, idempotency_key, request_hash, \
-         definition, created_by, created_at, started_at, finished_at"
+         definition, created_by, created_at, started_at, finished_at, agents_checked"
     };
 }
 
@@ -175,6 +178,7 @@ pub struct NewRun<'a> {
     pub step_ids: Vec<String>,
     pub step_agents: Vec<String>,
     pub created_by: &'a str,
+    pub agents_checked: bool,
     /// The replica that will execute it at once, with its lease; `None` leaves it PENDING for
     /// whichever replica claims it first.
     pub lease: Option<(Uuid, std::time::Duration)>,
@@ -193,13 +197,14 @@ pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun<'_>) -> Result<boo
         "INSERT INTO chains.chain_runs
              (id, tenant_id, chain_id, chain_version, template, chain_name, status, input,
               session_id, idempotency_key, request_hash, definition, created_by, started_at,
-              lease_owner, lease_expires_at)
+              lease_owner, lease_expires_at, agents_checked)
          VALUES ($1, $2, $3, $4, $5, $6,
                  CASE WHEN $14::uuid IS NULL THEN 'pending' ELSE 'running' END,
                  $7, $8, $9, $10, $11, $12,
                  CASE WHEN $14::uuid IS NULL THEN NULL ELSE now() END,
                  $14, CASE WHEN $14::uuid IS NULL THEN NULL
-                           ELSE now() + make_interval(secs => $13::double precision / 1000) END)
+                           ELSE now() + make_interval(secs => $13::double precision / 1000) END,
+                 $15)
          ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
     )
     .bind(run.id)
@@ -216,6 +221,7 @@ pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun<'_>) -> Result<boo
     .bind(run.created_by)
     .bind(lease_ms)
     .bind(owner)
+    .bind(run.agents_checked)
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {

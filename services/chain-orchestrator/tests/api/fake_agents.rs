@@ -7,11 +7,13 @@
 //! with UNAVAILABLE, as an agent-runner that is going down; answers `{"tag", "done": true}`, plus
 //! `"pad"`, a string of `pad_bytes` bytes, when asked) and `fail` (always fails, with a message
 //! of `error_bytes` bytes when asked). Every call is recorded with its tag, chain run (the
-//! workspace), agent run id and timings. Tokens are checked against auth's keys, as agent-runner
-//! does.
+//! workspace), agent run id and timings, and lookups (ListAgents, GetAgent) are counted. Tokens
+//! are checked against auth's keys, as agent-runner does. It can be stopped and restarted on its
+//! address.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,6 +44,8 @@ pub struct Record {
     pub calls: Mutex<Vec<Call>>,
     failures_left: Mutex<HashMap<String, u64>>,
     outages_left: Mutex<HashMap<String, u64>>,
+    /// ListAgents and GetAgent calls answered.
+    lookups: AtomicUsize,
 }
 
 /// Takes one from the count left under `key` (starting at `initial`); true while any was left.
@@ -57,6 +61,10 @@ fn take_one(counts: &Mutex<HashMap<String, u64>>, key: String, initial: u64) -> 
 }
 
 impl Record {
+    pub fn lookups(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap().clone()
     }
@@ -199,6 +207,7 @@ impl AgentService for Fake {
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
         self.caller(&request, "agents:read")?;
+        self.record.lookups.fetch_add(1, Ordering::SeqCst);
         Ok(Response::new(pb::ListAgentsResponse {
             agents: AGENTS.iter().map(|name| agent(name)).collect(),
             page: None,
@@ -210,6 +219,7 @@ impl AgentService for Fake {
         request: Request<pb::GetAgentRequest>,
     ) -> Result<Response<pb::Agent>, Status> {
         self.caller(&request, "agents:read")?;
+        self.record.lookups.fetch_add(1, Ordering::SeqCst);
         let name = &request.get_ref().name;
         if AGENTS.contains(&name.as_str()) {
             Ok(Response::new(agent(name)))

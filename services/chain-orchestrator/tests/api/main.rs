@@ -10,6 +10,7 @@ mod limits;
 mod outages;
 mod quotas;
 mod real_agents;
+mod retention;
 mod runs;
 mod tenancy;
 

@@ -5,38 +5,27 @@ use sankalpa_proto::v1 as pb;
 use serde_json::json;
 use tonic::Code;
 
-use crate::start;
+use sankalpa_kit::problem::field_violations;
+
+use crate::{json as json_of, start, start_with, step};
 
 #[sqlx::test(migrations = false)]
-async fn every_submission_answers_unavailable_while_agent_runner_is_down(pool: sqlx::PgPool) {
+async fn validating_or_storing_unremembered_agents_answers_unavailable_while_agent_runner_is_down(
+    pool: sqlx::PgPool,
+) {
     let mut stack = start(pool).await;
     stack
         .execute(json!({"agents": ["add_one"]}), json!({"n": 1}), true)
         .await;
     stack.agents.stop().await;
-    let definition = json!({"agents": ["add_one"]});
+    // Not one of the fake's agents, so nothing remembers it: only agent-runner could say.
+    let unremembered = json!({"agents": ["translator"]});
 
-    let executed = stack
-        .try_execute(definition.clone(), json!({"n": 1}), true, "")
-        .await
-        .unwrap_err();
-    assert_eq!(executed.code(), Code::Unavailable, "{executed:?}");
-    let template = stack
-        .chains
-        .execute_chain(stack.authed(pb::ExecuteChainRequest {
-            target: Some(pb::execute_chain_request::Target::Template(
-                "hello-sequence".to_owned(),
-            )),
-            ..Default::default()
-        }))
-        .await
-        .unwrap_err();
-    assert_eq!(template.code(), Code::Unavailable, "{template:?}");
     let created = stack
         .chains
         .create_chain(stack.authed(pb::CreateChainRequest {
-            name: "counting".to_owned(),
-            definition_json: definition.to_string(),
+            name: "translating".to_owned(),
+            definition_json: unremembered.to_string(),
             ..Default::default()
         }))
         .await
@@ -45,11 +34,161 @@ async fn every_submission_answers_unavailable_while_agent_runner_is_down(pool: s
     let validated = stack
         .chains
         .validate_chain(stack.authed(pb::ValidateChainRequest {
-            definition_json: definition.to_string(),
+            definition_json: unremembered.to_string(),
         }))
         .await
         .unwrap_err();
     assert_eq!(validated.code(), Code::Unavailable, "{validated:?}");
+
+    // Remembered agents need no answer from agent-runner.
+    let stored = stack
+        .chains
+        .create_chain(stack.authed(pb::CreateChainRequest {
+            name: "counting".to_owned(),
+            definition_json: json!({"agents": ["add_one", "work"]}).to_string(),
+            ..Default::default()
+        }))
+        .await
+        .expect("a chain of remembered agents is stored")
+        .into_inner();
+    assert_eq!(stored.step_count, 2);
+}
+
+/// Whether the run was accepted with its agents checked (false: they are checked as it starts).
+async fn agents_checked(pool: &sqlx::PgPool, run_id: &str) -> bool {
+    sqlx::query_scalar("SELECT agents_checked FROM chains.chain_runs WHERE id = $1::uuid")
+        .bind(run_id)
+        .fetch_one(pool)
+        .await
+        .expect("the run is stored")
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_run_of_remembered_agents_is_accepted_while_agent_runner_is_down_and_completes_once_it_is_back(
+    pool: sqlx::PgPool,
+) {
+    let mut stack = start(pool).await;
+    stack
+        .execute(json!({"agents": ["add_one"]}), json!({"n": 1}), true)
+        .await;
+    let lookups = stack.agents.record.lookups();
+    assert!(lookups > 0, "the first run looked its agent up");
+    stack.agents.stop().await;
+
+    // Each attempt that finds agent-runner down is retried, long enough to outlast the restart
+    // below (and, once infrastructure errors wait inside the step timeout, within that).
+    let definition = json!({"steps": [
+        {"id": "first", "agent": "add_one", "timeout_ms": 60000,
+         "retry": {"attempts": 10, "backoff_ms": 200}},
+        {"id": "second", "agent": "add_one", "needs": ["first"], "timeout_ms": 60000,
+         "retry": {"attempts": 10, "backoff_ms": 200}},
+    ]});
+    let accepted = stack
+        .try_execute(definition, json!({"n": 1}), false, "")
+        .await
+        .expect("a run of remembered agents is accepted without agent-runner");
+    assert!(
+        agents_checked(&stack.pool, &accepted.id).await,
+        "the catalog vouched for its agents"
+    );
+    assert_eq!(
+        stack.agents.record.lookups(),
+        lookups,
+        "the submission asked agent-runner nothing"
+    );
+
+    stack.agents.restart().await;
+    let run = stack
+        .run_until(&accepted.id, |run| {
+            run.status != pb::ChainRunStatus::Running as i32
+                && run.status != pb::ChainRunStatus::Pending as i32
+        })
+        .await;
+    assert_eq!(run.status(), pb::ChainRunStatus::Completed, "{run:#?}");
+    assert_eq!(json_of(&run.output_json)["second"]["n"], 3);
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_unknown_agent_is_refused_at_submission_while_agent_runner_is_up(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    // The catalog now remembers the built-ins; what it lacks is asked about, not assumed.
+    stack
+        .execute(json!({"agents": ["add_one"]}), json!({"n": 1}), true)
+        .await;
+    let refused = stack
+        .try_execute(
+            json!({"agents": ["add_one", "no_such_agent"]}),
+            json!({}),
+            false,
+            "",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    let violations = field_violations(&refused);
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].field, "steps[1].agent");
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_agent_nobody_could_check_is_accepted_and_fails_the_run_with_unknown_agent_as_it_starts(
+    pool: sqlx::PgPool,
+) {
+    let mut stack = start(pool).await;
+    stack.agents.stop().await;
+    let definition = json!({"steps": [
+        {"id": "count", "agent": "add_one"},
+        {"id": "missing", "agent": "no_such_agent", "needs": ["count"],
+         "on_failure": "continue"},
+        {"id": "after", "agent": "add_one", "needs": ["missing"]},
+    ]});
+    let accepted = stack
+        .try_execute(definition, json!({"n": 1}), false, "")
+        .await
+        .expect("with agent-runner down, a run is accepted");
+    assert!(!agents_checked(&stack.pool, &accepted.id).await);
+
+    stack.agents.restart().await;
+    let run = stack
+        .run_until(&accepted.id, |run| {
+            run.status != pb::ChainRunStatus::Running as i32
+                && run.status != pb::ChainRunStatus::Pending as i32
+        })
+        .await;
+    assert_eq!(run.status(), pb::ChainRunStatus::Failed, "{run:#?}");
+    let error = run.error.clone().expect("a failed run says why");
+    assert_eq!(error.code, "unknown_agent", "{error:?}");
+    let missing = step(&run, "missing");
+    assert_eq!(missing.status(), pb::StepStatus::Failed);
+    assert_eq!(
+        missing.error.as_ref().map(|e| e.code.as_str()),
+        Some("unknown_agent")
+    );
+    assert_eq!(missing.attempts, 0, "an unknown agent is not attempted");
+    // As a refused submission would have: nothing of the run executed, not even the steps
+    // before it, and `on_failure: continue` does not carry the run on.
+    for id in ["count", "after"] {
+        assert_eq!(step(&run, id).status(), pb::StepStatus::Cancelled, "{id}");
+    }
+    assert!(stack.agents.record.calls().is_empty(), "no agent ran");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_run_is_accepted_and_completes_while_memory_is_down(pool: sqlx::PgPool) {
+    // Nothing listens where memory should be: only step outputs go there.
+    let mut stack = start_with(pool, |config| {
+        config.memory_url = Some("http://127.0.0.1:1".to_owned());
+    })
+    .await;
+    let run = stack
+        .execute(json!({"agents": ["add_one"]}), json!({"n": 1}), true)
+        .await;
+    assert_eq!(run.status(), pb::ChainRunStatus::Completed, "{run:#?}");
+    let counted = &run.steps[0];
+    assert!(
+        !counted.warning.is_empty(),
+        "the step says its output is not in memory: {counted:#?}"
+    );
 }
 
 #[sqlx::test(migrations = false)]
