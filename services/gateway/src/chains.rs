@@ -7,7 +7,9 @@
 //! calling; the orchestrator checks again and scopes everything to the caller's tenant (another
 //! tenant's chain or run is 404). An execute either waits for the run (200 once it has
 //! finished) or not (202 with the run as committed and `Location` of the run); a repeated
-//! `Idempotency-Key` answers with the run the key started first.
+//! `Idempotency-Key` answers with the run the key started first. The tenant's chain settings
+//! (`/api/chains/settings`: how long finished runs are kept) are read with chains:read and
+//! changed by a tenant admin (users:admin).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +34,8 @@ use crate::json::{Body, next_page, timestamp};
 const READ: &str = "chains:read";
 const WRITE: &str = "chains:write";
 const EXECUTE: &str = "chains:execute";
+/// Tenant-wide settings are the tenant admin's, as its users are.
+const SETTINGS_ADMIN: &str = "users:admin";
 
 /// The orchestrator's wait when the request names none.
 const DEFAULT_WAIT_MS: u64 = 30_000;
@@ -42,6 +46,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(validate))
+        .routes(routes!(settings, update_settings))
         .routes(routes!(execute))
         .routes(routes!(runs))
         .routes(routes!(run))
@@ -660,7 +665,9 @@ fn finished(status: &str) -> bool {
 /// 200 once the run has finished (completed, failed or cancelled: see `status`); without, or
 /// when the wait times out first, 202 with the run as it is and its `Location`. Send an
 /// `Idempotency-Key` header to make retries safe: the same key answers with the run it started
-/// first (the same key with a different request is 412).
+/// first (the same key with a different request is 412). Accepting a run does not wait for
+/// agent-runner: a run whose agents cannot be checked yet is accepted and checked as it starts
+/// (a missing agent then fails it with `unknown_agent`).
 #[utoipa::path(
     post,
     path = "/api/chains/execute",
@@ -853,4 +860,102 @@ pub async fn cancel(
         .await
         .map_err(problem)?;
     Ok(axum::Json(run.into_inner().try_into()?))
+}
+
+/// The longest retention a tenant may set, in days; the orchestrator checks it too.
+const MAX_RETENTION_DAYS: i64 = 3650;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainSettings {
+    /// Days a finished run (completed, failed or cancelled) is kept, with its steps, after it
+    /// finished; then it is deleted. 0 keeps runs forever.
+    #[schema(minimum = 0, maximum = 3650)]
+    pub retention_days: u32,
+    /// True while the tenant has set nothing and the service's default applies.
+    pub is_default: bool,
+    /// When the tenant last changed them; absent while the default applies.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Who last changed them; absent while the default applies.
+    pub updated_by: Option<String>,
+}
+
+impl From<v1::ChainSettings> for ChainSettings {
+    fn from(settings: v1::ChainSettings) -> Self {
+        Self {
+            retention_days: settings.retention_days,
+            is_default: settings.is_default,
+            updated_at: timestamp(settings.updated_at),
+            updated_by: present(settings.updated_by),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"retention_days": 90}))]
+pub struct UpdateChainSettings {
+    /// Days a finished run is kept: 1 to 3,650, or 0 to keep runs forever.
+    #[schema(minimum = 0, maximum = 3650)]
+    pub retention_days: i64,
+}
+
+/// The caller's tenant's chain settings: how long its finished runs are kept.
+#[utoipa::path(
+    get,
+    path = "/api/chains/settings",
+    tag = "chains",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The settings as they apply now", body = ChainSettings),
+        (status = 403, description = "Missing chains:read", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn settings(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<axum::Json<ChainSettings>, Problem> {
+    caller.require(READ)?;
+    let settings = state
+        .chains()
+        .get_chain_settings(state.request_as(&caller, v1::GetChainSettingsRequest {})?)
+        .await
+        .map_err(problem)?;
+    Ok(axum::Json(settings.into_inner().into()))
+}
+
+/// Changes the caller's tenant's chain settings (a tenant admin's, `users:admin`). Runs past the
+/// new retention are deleted by the next sweep.
+#[utoipa::path(
+    put,
+    path = "/api/chains/settings",
+    tag = "chains",
+    request_body = UpdateChainSettings,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The settings as stored", body = ChainSettings),
+        (status = 400, description = "`retention_days` out of its range, naming the field", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing users:admin", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn update_settings(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<UpdateChainSettings>,
+) -> Result<axum::Json<ChainSettings>, Problem> {
+    caller.require(SETTINGS_ADMIN)?;
+    let retention_days = u32::try_from(body.retention_days)
+        .ok()
+        .filter(|days| i64::from(*days) <= MAX_RETENTION_DAYS)
+        .ok_or_else(|| {
+            Problem::invalid(
+                "retention_days",
+                format!("must be 0 (keep runs forever) or 1 to {MAX_RETENTION_DAYS} days"),
+            )
+        })?;
+    let request = v1::UpdateChainSettingsRequest { retention_days };
+    let settings = state
+        .chains()
+        .update_chain_settings(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?;
+    Ok(axum::Json(settings.into_inner().into()))
 }

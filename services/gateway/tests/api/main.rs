@@ -5,6 +5,7 @@
 
 mod access;
 mod agents;
+mod chain_settings;
 mod chains;
 mod docs;
 mod events;
