@@ -7,7 +7,7 @@ use tonic::Code;
 
 use sankalpa_kit::problem::field_violations;
 
-use crate::{json as json_of, start, start_with, step};
+use crate::{json as json_of, start, step};
 
 #[sqlx::test(migrations = false)]
 async fn validating_or_storing_unremembered_agents_answers_unavailable_while_agent_runner_is_down(
@@ -171,24 +171,6 @@ async fn an_agent_nobody_could_check_is_accepted_and_fails_the_run_with_unknown_
         assert_eq!(step(&run, id).status(), pb::StepStatus::Cancelled, "{id}");
     }
     assert!(stack.agents.record.calls().is_empty(), "no agent ran");
-}
-
-#[sqlx::test(migrations = false)]
-async fn a_run_is_accepted_and_completes_while_memory_is_down(pool: sqlx::PgPool) {
-    // Nothing listens where memory should be: only step outputs go there.
-    let mut stack = start_with(pool, |config| {
-        config.memory_url = Some("http://127.0.0.1:1".to_owned());
-    })
-    .await;
-    let run = stack
-        .execute(json!({"agents": ["add_one"]}), json!({"n": 1}), true)
-        .await;
-    assert_eq!(run.status(), pb::ChainRunStatus::Completed, "{run:#?}");
-    let counted = &run.steps[0];
-    assert!(
-        !counted.warning.is_empty(),
-        "the step says its output is not in memory: {counted:#?}"
-    );
 }
 
 #[sqlx::test(migrations = false)]

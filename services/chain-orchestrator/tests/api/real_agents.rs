@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
+use sankalpa_kit::auth::with_bearer;
 use sankalpa_proto::v1 as pb;
+use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
@@ -24,6 +26,8 @@ pub struct RealStack {
     pub token: String,
     /// Where agent-runner answers (for the artifacts of runs).
     pub runner_url: String,
+    /// Where auth answers (to sign up another tenant).
+    pub auth_url: String,
     _services: Vec<Running>,
 }
 
@@ -106,6 +110,7 @@ pub async fn start(pool: PgPool, memory_url: Option<&str>) -> RealStack {
         .access_token;
     let chains = crate::connect(&orchestrator).await;
     let runner_url = runner.grpc_url();
+    let auth_url = auth.grpc_url();
     services.extend([auth, runner, orchestrator]);
     RealStack {
         infra,
@@ -114,6 +119,7 @@ pub async fn start(pool: PgPool, memory_url: Option<&str>) -> RealStack {
         memory,
         token,
         runner_url,
+        auth_url,
         _services: services,
     }
 }
@@ -282,4 +288,82 @@ async fn a_skipped_step_with_on_skip_continue_lets_its_dependants_run(pool: PgPo
     assert_eq!(status("after_optional"), pb::StepStatus::Completed as i32);
     assert_eq!(status("branch"), pb::StepStatus::Skipped as i32);
     assert_eq!(status("after_branch"), pb::StepStatus::Skipped as i32);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_custom_agent_remembered_for_its_tenant_is_still_unknown_to_another(pool: PgPool) {
+    let mut stack = start(pool, None).await;
+    let greeter = json!({
+        "name": "greeter",
+        "category": "custom",
+        "description": "Greets.",
+        "version": "1.0.0",
+        "input_schema": {"type": "object", "required": ["name"],
+                         "properties": {"name": {"type": "string"}}},
+        "output_schema": {"type": "object", "properties": {"greeting": {"type": "string"}}},
+        "template": {"output": {"greeting": "Hello, {{ name }}!"}}
+    });
+    let mut agents = AgentServiceClient::connect(stack.runner_url.clone())
+        .await
+        .expect("agent-runner accepts connections");
+    let token = stack.token.clone();
+    retry_until_keys_loaded(|| {
+        let mut agents = agents.clone();
+        let request = with_bearer(
+            pb::CreateCustomAgentRequest {
+                definition_json: greeter.to_string(),
+                installed_from: String::new(),
+            },
+            &token,
+        )
+        .unwrap();
+        async move { agents.create_custom_agent(request).await }
+    })
+    .await
+    .expect("the custom agent is created");
+    let greet = pb::execute_chain_request::Target::DefinitionJson(
+        json!({"agents": ["greeter"]}).to_string(),
+    );
+    let run = stack
+        .execute(greet.clone(), json!({"name": "Ada"}), None)
+        .await;
+    completed(&run);
+
+    // The orchestrator now remembers `greeter` for this tenant, and only for it.
+    let mut auth = AuthServiceClient::connect(stack.auth_url.clone())
+        .await
+        .expect("auth accepts connections");
+    let mallory = sankalpa_testkit::sign_up(&mut auth, "Mallory").await.token;
+    let refused = stack
+        .chains
+        .execute_chain(
+            with_bearer(
+                pb::ExecuteChainRequest {
+                    target: Some(greet),
+                    input_json: json!({"name": "Mallory"}).to_string(),
+                    ..Default::default()
+                },
+                &mallory,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    let violations = sankalpa_kit::problem::field_violations(&refused);
+    assert_eq!(violations[0].field, "steps[0].agent", "{violations:?}");
+    // Mallory's own agent of that name is hers to run, not Ada's.
+    agents
+        .create_custom_agent(
+            with_bearer(
+                pb::CreateCustomAgentRequest {
+                    definition_json: greeter.to_string(),
+                    installed_from: String::new(),
+                },
+                &mallory,
+            )
+            .unwrap(),
+        )
+        .await
+        .expect("another tenant may use the name");
 }
