@@ -60,3 +60,43 @@ async fn a_connection_that_breaks_mid_call_is_a_503_with_retry_after(pool: PgPoo
         assert_retry_later(response).await;
     }
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_run_of_known_agents_is_accepted_with_202_while_agent_runner_is_down(pool: PgPool) {
+    let name = sankalpa_testkit::unique_name();
+    let infra = sankalpa_testkit::infra(&name);
+    let objects = std::env::temp_dir().join(format!("sankalpa-{name}"));
+    let _leftovers = sankalpa_testkit::Leftovers::new(&infra, vec![objects.clone()]);
+    let objects_url = objects.to_string_lossy().into_owned();
+    let sankalpa_testkit::Fleet {
+        auth: _auth,
+        memory: _memory,
+        runner,
+        orchestrator: _orchestrator,
+        gateway,
+    } = sankalpa_testkit::Fleet::start(pool, &infra, &objects_url, |_| {})
+        .await
+        .expect("the fleet starts");
+    let base = gateway.http_url();
+    let http = reqwest::Client::new();
+    let token = sankalpa_testkit::sign_up_through_gateway(&http, &base, "ada@example.com").await;
+    let execute = |body: serde_json::Value| {
+        http.post(format!("{base}/api/chains/execute"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let greet = json!({"agents": ["hello_world", "hello_world"]});
+    let first = execute(json!({"definition": greet, "wait": true}))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+
+    runner.stop().await.expect("agent-runner stops");
+    let accepted = execute(json!({"definition": greet, "input": {"name": "Ada"}}))
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    let run: serde_json::Value = accepted.json().await.unwrap();
+    assert_eq!(run["steps"].as_array().map(Vec::len), Some(2), "{run}");
+}
