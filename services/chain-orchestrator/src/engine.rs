@@ -16,7 +16,7 @@
 //!
 //! A run accepted while agent-runner could not be asked about its agents (`agents_checked`
 //! false, catalog.rs) has them checked before its first step, asked again with growing pauses
-//! until agent-runner answers (at most `AGENT_CHECK_PATIENCE`): a step whose agent does not
+//! until agent-runner answers (at most `Config::max_outage_wait`): a step whose agent does not
 //! exist fails with `unknown_agent`, unattempted, and fails the run whatever its `on_failure`,
 //! as a refused submission would have.
 //!
@@ -463,10 +463,10 @@ async fn execute(
             }
             AgentsAtStart::Unreachable => {
                 failure = Some((
-                    "unavailable".to_owned(),
+                    agents::UNAVAILABLE.to_owned(),
                     format!(
                         "agent-runner could not be asked whether the run's agents exist for {} s",
-                        AGENT_CHECK_PATIENCE.as_secs()
+                        state.config.max_outage_wait.as_secs()
                     ),
                 ));
             }
@@ -602,19 +602,13 @@ async fn execute(
 /// The code of a step whose agent does not exist, found as a run accepted without its agents
 /// checked starts; final, as a refused submission would have been.
 const UNKNOWN_AGENT: &str = "unknown_agent";
-/// How long a run accepted without its agents checked waits, as it starts, for agent-runner to
-/// say whether they exist; then it fails with `unavailable`.
-const AGENT_CHECK_PATIENCE: Duration = Duration::from_secs(600);
-/// The first and the longest pause between two such questions; it doubles in between.
-const AGENT_CHECK_FIRST_PAUSE: Duration = Duration::from_millis(100);
-const AGENT_CHECK_LONGEST_PAUSE: Duration = Duration::from_secs(5);
 
 /// What a run accepted without its agents checked learns about them as it starts.
 enum AgentsAtStart {
     Known,
     /// These agents do not exist.
     Unknown(BTreeSet<String>),
-    /// agent-runner could not be asked for [`AGENT_CHECK_PATIENCE`].
+    /// agent-runner could not be asked for `Config::max_outage_wait`.
     Unreachable,
     Cancelled,
     LeaseLost,
@@ -638,8 +632,8 @@ async fn check_agents_at_start(
         .filter(|step| statuses.get(&step.id) == Some(&StepStatus::Pending))
         .map(|step| step.agent.clone())
         .collect();
-    let give_up = tokio::time::Instant::now() + AGENT_CHECK_PATIENCE;
-    let mut pause = AGENT_CHECK_FIRST_PAUSE;
+    let give_up = tokio::time::Instant::now() + state.config.max_outage_wait;
+    let mut backoff = Backoff::new(OUTAGE_FIRST_WAIT, OUTAGE_MAX_WAIT);
     loop {
         let looked_up = match state.tokens.token(&state.pool, run.id).await {
             Ok(token) => {
@@ -664,11 +658,10 @@ async fn check_agents_at_start(
             return AgentsAtStart::Unreachable;
         }
         tokio::select! {
-            () = tokio::time::sleep(pause) => {}
+            () = tokio::time::sleep(backoff.next_wait()) => {}
             () = cancel.cancelled() => return AgentsAtStart::Cancelled,
             () = lost.cancelled() => return AgentsAtStart::LeaseLost,
         }
-        pause = (pause * 2).min(AGENT_CHECK_LONGEST_PAUSE);
     }
 }
 
