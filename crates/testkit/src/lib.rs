@@ -150,6 +150,17 @@ impl Running {
         format!("http://{}", self.http_addr)
     }
 
+    /// The service's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.http_url()))
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("the service serves /metrics")
+            .text()
+            .await
+            .expect("the metrics are text")
+    }
+
     /// Stops the service and waits until it has finished.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.stop.cancel();
@@ -482,12 +493,7 @@ impl Fleet {
             &self.orchestrator,
             &self.gateway,
         ] {
-            let url = format!("{}/metrics", service.http_url());
-            let body = reqwest::get(&url)
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .expect("every service serves /metrics");
-            text.push_str(&body.text().await.expect("the metrics are text"));
+            text.push_str(&service.metrics().await);
         }
         text
     }

@@ -25,6 +25,7 @@ mod engine;
 mod error;
 mod events;
 mod expr;
+mod fanout;
 mod grpc;
 mod input;
 mod memory;
@@ -108,10 +109,15 @@ pub struct Config {
     /// RESOURCE_EXHAUSTED with the quota (429 at the gateway).
     pub max_concurrent_runs_per_tenant: u64,
     /// The most event streams (WatchRun, WatchEvents) one tenant may have open on one replica
-    /// (`SANKALPA_CHAINS_MAX_STREAMS_PER_TENANT`, 32); each holds a JetStream consumer. Beyond
-    /// it, RESOURCE_EXHAUSTED with the quota; a stream's slot is freed when it ends or its
-    /// client goes.
+    /// (`SANKALPA_CHAINS_MAX_STREAMS_PER_TENANT`, 2048); each holds a receiver of the replica's
+    /// live feed (fanout.rs) and, while it replays, a JetStream consumer. Beyond it,
+    /// RESOURCE_EXHAUSTED with the quota; a stream's slot is freed when it ends or its client
+    /// goes.
     pub max_streams_per_tenant: usize,
+    /// Events the live feed of a tenant's streams holds for its slowest stream on a replica
+    /// (`SANKALPA_CHAINS_STREAM_BUFFER`, 1024); a stream further behind catches up from
+    /// JetStream (fanout.rs).
+    pub stream_buffer: usize,
     /// How long an attempt of a step without a timeout of its own waits for a service it needs
     /// (agent-runner, auth) to come back, asking again with growing pauses
     /// (`SANKALPA_CHAINS_MAX_OUTAGE_WAIT_MS`, 5 minutes); a step with a timeout waits within it.
@@ -183,6 +189,7 @@ impl Config {
                 "SANKALPA_CHAINS_MAX_STREAMS_PER_TENANT",
                 defaults.max_streams_per_tenant,
             )?,
+            stream_buffer: config::var("SANKALPA_CHAINS_STREAM_BUFFER", defaults.stream_buffer)?,
             max_outage_wait: config::millis(
                 "SANKALPA_CHAINS_MAX_OUTAGE_WAIT_MS",
                 defaults.max_outage_wait,
@@ -222,7 +229,8 @@ impl Config {
             max_step_output_bytes: 4 * 1024 * 1024,
             max_step_input_bytes: 3 * 1024 * 1024,
             max_concurrent_runs_per_tenant: 100,
-            max_streams_per_tenant: 32,
+            max_streams_per_tenant: 2048,
+            stream_buffer: 1024,
             max_outage_wait: Duration::from_secs(300),
             agent_catalog_ttl: Duration::from_secs(60),
             run_retention_days: 30,
@@ -282,6 +290,8 @@ pub(crate) struct State {
     pub stop: CancellationToken,
     /// The event streams open on this replica, per tenant.
     pub streams: Arc<watch::StreamSlots>,
+    /// The live feed of events every stream on this replica takes.
+    pub hub: fanout::Hub,
 }
 
 impl State {
@@ -341,6 +351,7 @@ impl Orchestrator {
         .await?;
         engine::describe_metrics();
         retention::describe_metrics();
+        fanout::describe_metrics();
         let nats = skeleton.nats.clone();
         let events =
             EventBus::connect(nats.clone(), &config.infra, "/sankalpa/chain-orchestrator").await?;
@@ -361,10 +372,18 @@ impl Orchestrator {
             .transpose()?;
         let (engine, started) = engine::Handle::new(config.max_runs, config.max_parallel_steps);
         let outbox = Outbox::new("chains", events.clone(), pool.clone());
+        let jetstream = async_nats::jetstream::new(nats.clone());
+        let hub = fanout::Hub::new(
+            &jetstream,
+            events.stream(),
+            config.stream_buffer,
+            &config.infra.subject_prefix,
+        )
+        .await?;
         let state = Arc::new(State {
             pool,
             outbox,
-            jetstream: async_nats::jetstream::new(nats.clone()),
+            jetstream,
             events,
             tokens: credentials::Tokens::new(auth.clone()),
             auth,
@@ -374,6 +393,7 @@ impl Orchestrator {
             catalog: catalog::Catalog::new(config.agent_catalog_ttl),
             engine,
             streams: Arc::new(watch::StreamSlots::new(config.max_streams_per_tenant)),
+            hub,
             config,
             stop: skeleton.stop.clone(),
         });
@@ -411,6 +431,9 @@ impl Service for Orchestrator {
             state.config.retention_sweep_interval,
             state.stop.clone(),
         ));
+        skeleton
+            .tasks
+            .spawn(fanout::read(state.clone(), state.stop.clone()));
         let api = ChainServiceServer::new(grpc::ChainApi::new(state.clone()));
         let readiness = skeleton.readiness(&state.pool);
         let engine = engine::run(state.clone(), started, state.stop.clone());

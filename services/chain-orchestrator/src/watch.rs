@@ -1,14 +1,14 @@
 //! Event streams: a run's events (WatchRun) and all of a tenant's (WatchEvents).
 //!
-//! Both read the JetStream stream that keeps every event, through an ordered consumer filtered
-//! to the subjects asked for: replaying what is stored and then going live is one cursor over
-//! one sequence, so nothing falls in a gap between "replayed" and "live" and nothing comes
+//! Both are read through the replica's fan-out ([`crate::fanout`]): the stored past through a
+//! consumer of the stream's own, then the live feed the replica reads once for every watcher, one
+//! sequence throughout, so nothing falls in a gap between "replayed" and "live" and nothing comes
 //! twice, and `Event.sequence` (the stream sequence) lets a client resume where it stopped.
 //! A run's events are enqueued in the transaction of the transition they report and published
 //! by the outbox relay after it commits, so what the stream shows is never ahead of what GetRun
 //! shows; it may be behind by the relay's latency.
 //!
-//! Each stream holds a JetStream consumer and a task's worth of work for as long as its client
+//! A live stream costs a broadcast receiver and a task's worth of work for as long as its client
 //! keeps it, so a tenant may have at most `max_streams_per_tenant` open on a replica
 //! ([`StreamSlots`]); a stream's slot is given back when the stream is dropped, whether it ended
 //! or its client went away. A WatchEvents request names at most [`MAX_SUBJECTS`] patterns of at
@@ -19,8 +19,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::DeliverPolicy;
-use async_nats::jetstream::consumer::pull::OrderedConfig;
 use futures::{Stream, StreamExt};
 use sankalpa_kit::auth::Principal;
 use sankalpa_kit::events::{CHANNELS, CloudEvent};
@@ -32,6 +30,7 @@ use uuid::Uuid;
 use crate::State;
 use crate::error::{ChainError, Result};
 use crate::events::Action;
+use crate::fanout::{Start, follow};
 use crate::runs::store;
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
@@ -114,78 +113,8 @@ fn holding(
     }))
 }
 
-fn deliver_from(after_sequence: Option<u64>, or: DeliverPolicy) -> DeliverPolicy {
-    match after_sequence {
-        // Saturating: a client may send any number, and u64::MAX + 1 would wrap to the start.
-        Some(sequence) => DeliverPolicy::ByStartSequence {
-            start_sequence: sequence.saturating_add(1),
-        },
-        None => or,
-    }
-}
-
-/// The stream's messages on `filters`, from `deliver_policy` on.
-///
-/// One filter goes in `filter_subject`, which every JetStream server honours; several need
-/// `filter_subjects`, which servers before 2.10 ignore without a word (Debian's 2.9 among them)
-/// and would then hand out every tenant's events. So each message's subject is also checked
-/// here: what comes out is only ever what the filters name.
-async fn open(
-    state: &State,
-    filters: Vec<String>,
-    deliver_policy: DeliverPolicy,
-) -> Result<Messages> {
-    let stream = state
-        .jetstream
-        .get_stream(state.events.stream())
-        .await
-        .map_err(|err| {
-            ChainError::Unavailable(format!("the event stream is unavailable: {err}"))
-        })?;
-    let config = match filters.as_slice() {
-        [one] => OrderedConfig {
-            filter_subject: one.clone(),
-            deliver_policy,
-            ..Default::default()
-        },
-        _ => OrderedConfig {
-            filter_subjects: filters.clone(),
-            deliver_policy,
-            ..Default::default()
-        },
-    };
-    let consumer = stream
-        .create_consumer(config)
-        .await
-        .map_err(|err| ChainError::Unavailable(format!("could not read the events: {err}")))?;
-    let messages = consumer
-        .messages()
-        .await
-        .map_err(|err| ChainError::Unavailable(format!("could not read the events: {err}")))?;
-    Ok(Box::pin(messages.filter(move |message| {
-        let wanted = match message {
-            Ok(message) => filters
-                .iter()
-                .any(|filter| subject_matches(filter, message.subject.as_str())),
-            Err(_) => true,
-        };
-        futures::future::ready(wanted)
-    })))
-}
-
-type Messages = Pin<
-    Box<
-        dyn Stream<
-                Item = std::result::Result<
-                    async_nats::jetstream::Message,
-                    async_nats::jetstream::consumer::pull::OrderedError,
-                >,
-            > + Send,
-    >,
->;
-
 /// Whether `subject` is one `filter` names, with NATS wildcards: `*` one token, `>` the rest.
-fn subject_matches(filter: &str, subject: &str) -> bool {
+pub(crate) fn subject_matches(filter: &str, subject: &str) -> bool {
     let mut subject_tokens = subject.split('.');
     for token in filter.split('.') {
         match (token, subject_tokens.next()) {
@@ -198,7 +127,7 @@ fn subject_matches(filter: &str, subject: &str) -> bool {
     subject_tokens.next().is_none()
 }
 
-fn to_event(message: &async_nats::jetstream::Message) -> Option<pb::Event> {
+pub(crate) fn to_event(message: &async_nats::jetstream::Message) -> Option<pb::Event> {
     let sequence = message.info().ok()?.stream_sequence;
     let event: CloudEvent = serde_json::from_slice(&message.payload).ok()?;
     sankalpa_kit::events::delivered(&event, message.headers.as_ref());
@@ -229,12 +158,9 @@ pub async fn run_events(
     let subject = state
         .events
         .subject("chains", &tenant.to_string(), &run.to_string(), ">");
-    let messages = open(
-        &state,
-        vec![subject],
-        deliver_from(after_sequence, DeliverPolicy::All),
-    )
-    .await?;
+    let start = after_sequence.map_or(Start::First, Start::After);
+    let messages =
+        Box::pin(follow(state.clone(), &tenant.to_string(), vec![subject], start).await?);
     let stop = state.stop.clone();
     let stream = futures::stream::unfold((messages, false), move |(mut messages, done)| {
         let state = state.clone();
@@ -258,14 +184,8 @@ pub async fn run_events(
                         Err(err) => return Some((Err(Status::from(err)), (messages, true))),
                     },
                     Ok(None) => return None,
-                    Ok(Some(Err(err))) => {
-                        let status = Status::unavailable(format!("the event stream failed: {err}"));
-                        return Some((Err(status), (messages, true)));
-                    }
-                    Ok(Some(Ok(message))) => {
-                        let Some(event) = to_event(&message) else {
-                            continue;
-                        };
+                    Ok(Some(Err(status))) => return Some((Err(status), (messages, true))),
+                    Ok(Some(Ok(event))) => {
                         let terminal = Action::TERMINAL
                             .iter()
                             .any(|action| event.subject.ends_with(action.name()));
@@ -395,30 +315,22 @@ pub async fn tenant_events(
     // Counted under the tenant id as WatchRun writes it, so both kinds share one count.
     let slot_key = Uuid::parse_str(&tenant).map_or_else(|_| tenant.clone(), |id| id.to_string());
     let slot = state.streams.take(&slot_key)?;
-    let messages = open(
-        &state,
-        filters,
-        deliver_from(after_sequence, DeliverPolicy::New),
-    )
-    .await?;
+    let start = after_sequence.map_or(Start::Now, Start::After);
+    let messages = follow(state.clone(), &slot_key, filters, start).await?;
     let stop = state.stop.clone();
     let stream = messages
         .take_until(stop.cancelled_owned())
-        .filter_map(move |message| {
-            let allowed = match message {
-                Ok(message) => to_event(&message)
-                    .filter(|event| {
-                        let channel = event
-                            .subject
-                            .strip_prefix(prefix.as_str())
-                            .and_then(|subject| subject.split('.').next())
-                            .unwrap_or_default();
-                        caller.can(&read_permission(channel))
-                    })
-                    .map(Ok),
-                Err(err) => Some(Err(Status::unavailable(format!(
-                    "the event stream failed: {err}"
-                )))),
+        .filter(move |event| {
+            let allowed = match event {
+                Ok(event) => {
+                    let channel = event
+                        .subject
+                        .strip_prefix(prefix.as_str())
+                        .and_then(|subject| subject.split('.').next())
+                        .unwrap_or_default();
+                    caller.can(&read_permission(channel))
+                }
+                Err(_) => true,
             };
             futures::future::ready(allowed)
         });

@@ -16,7 +16,7 @@
 //!
 //! A WebSocket takes frames and messages of at most [`MAX_WS_MESSAGE_BYTES`], and at most
 //! [`MAX_SUBSCRIPTION_CHANGES`] subscription changes per minute: each change opens a new
-//! JetStream consumer upstream. The orchestrator bounds the streams each tenant holds open.
+//! stream upstream. The orchestrator bounds the streams each tenant holds open.
 
 use std::convert::Infallible;
 use std::sync::Arc;

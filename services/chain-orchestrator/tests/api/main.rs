@@ -12,6 +12,7 @@ mod quotas;
 mod real_agents;
 mod retention;
 mod runs;
+mod streams;
 mod tenancy;
 
 use std::sync::Arc;
