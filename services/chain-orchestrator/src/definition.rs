@@ -382,9 +382,11 @@ fn steps_for(agents: &[String], taken: &mut HashMap<String, usize>, chained: boo
 fn simple_form(fields: Map<String, Value>) -> Result<Definition, Vec<FieldViolation>> {
     let header = header(&fields)?;
     let agents = agent_list(&fields, "agents").map_err(|problem| vec![problem])?;
-    let chained = match fields.get("mode").and_then(Value::as_str) {
-        None | Some("sequential") => true,
-        Some("parallel") => false,
+    let chained = match fields.get("mode") {
+        None | Some(Value::Null) => true,
+        Some(Value::String(mode)) if mode == "sequential" => true,
+        Some(Value::String(mode)) if mode == "parallel" => false,
+        // Anything else, a number too, is refused rather than read as the default.
         Some(_) => {
             return Err(vec![violation(
                 "mode",
@@ -834,6 +836,10 @@ mod tests {
         assert_eq!(sequential.steps[2].needs, ["b"]);
         let parallel = parse(r#"{"agents": ["a", "b"], "mode": "parallel"}"#).unwrap();
         assert!(parallel.steps.iter().all(|step| step.needs.is_empty()));
+        assert_eq!(
+            problems(json!({"agents": ["a"], "mode": 1})),
+            ["mode: must be \"sequential\" or \"parallel\""]
+        );
         let conditional =
             parse(r#"{"condition": "input.tests", "then": ["t", "u"], "else": ["r"]}"#).unwrap();
         assert_eq!(conditional.steps[0].when.as_deref(), Some("input.tests"));
