@@ -256,40 +256,116 @@ pub struct DeletedSession {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"session_id": "run-42", "ops": [{"op": "check_version", "key": "plan", "version": 1}, {"op": "set", "key": "status", "value": "planned"}, {"op": "delete", "key": "draft"}]}))]
+#[schema(example = json!({"session_id": "run-42", "ops": [{"op": "check_version", "key": "plan", "version": 1}, {"op": "set", "key": "status", "value": "planned", "ttl_seconds": 3600}, {"op": "delete", "key": "draft"}]}))]
 pub struct Transaction {
     /// 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
     #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
     pub session_id: String,
     /// 1 to 1,000 ops, applied in order, all or none. A key may be set or deleted by one op at
-    /// most; checks see the session as it was before the transaction.
-    #[schema(min_items = 1, max_items = 1000)]
-    pub ops: Vec<TransactionOp>,
+    /// most; checks see the session as it was before the transaction. The keys and values of
+    /// all ops together are at most 2 MiB (`SANKALPA_MEMORY_MAX_TRANSACTION_BYTES`), numbers
+    /// counted as written out in full.
+    #[schema(min_items = 1, max_items = 1000, value_type = Vec<TransactionOp>)]
+    pub ops: Vec<RequestedOp>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct TransactionOp {
-    pub op: OpKind,
+// The schema only: requests are read as `RequestedOp`, because serde cannot read a tagged enum
+// holding a `RawValue` (it buffers the members first).
+/// One op of a transaction; which members it takes depends on `op`.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[schema(discriminator(property_name = "op", mapping(
+    ("set" = "#/components/schemas/SetOp"),
+    ("delete" = "#/components/schemas/DeleteOp"),
+    ("check_version" = "#/components/schemas/CheckVersionOp"),
+)))]
+pub enum TransactionOp {
+    Set(SetOp),
+    Delete(DeleteOp),
+    CheckVersion(CheckVersionOp),
+}
+
+/// Writes `value` at `key`: a new key at version 1, an existing one at its version + 1.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetOp {
+    #[schema(inline)]
+    pub op: SetKind,
     /// 1 to 256 bytes (not characters) of UTF-8, without NUL.
     #[schema(min_length = 1, max_length = 256, pattern = r"^[^\u0000]+$")]
     pub key: String,
-    /// `set` only: any JSON value, `null` included.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<serde_json::Value>)]
-    pub value: Option<Box<RawValue>>,
-    /// `set` only: as in save.
+    /// Any JSON value, `null` included, as in save: at most the value limit
+    /// (`SANKALPA_MEMORY_MAX_VALUE_BYTES`), without the character `\u0000`.
+    #[schema(value_type = serde_json::Value)]
+    pub value: Box<RawValue>,
+    /// As in save: the entry expires this many seconds after the commit; never when absent or 0.
     #[schema(maximum = 315360000)]
-    #[serde(default, deserialize_with = "crate::json::whole")]
     pub ttl_seconds: Option<u64>,
-    /// `check_version` only: the version the key must have (0: it must be absent).
-    #[schema(maximum = 9223372036854775807_u64)]
-    #[serde(default, deserialize_with = "crate::json::whole")]
-    pub version: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+/// Removes `key`; a key that is absent is not an error (`deleted_keys` leaves it out).
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteOp {
+    #[schema(inline)]
+    pub op: DeleteKind,
+    /// 1 to 256 bytes (not characters) of UTF-8, without NUL.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\u0000]+$")]
+    pub key: String,
+}
+
+/// Requires `key` to be at `version` when the transaction starts; otherwise nothing is applied
+/// (409).
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckVersionOp {
+    #[schema(inline)]
+    pub op: CheckVersionKind,
+    /// 1 to 256 bytes (not characters) of UTF-8, without NUL.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\u0000]+$")]
+    pub key: String,
+    /// The version the key must have (0: it must be absent).
+    #[schema(maximum = 9223372036854775807_u64)]
+    pub version: u64,
+}
+
+#[derive(ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum OpKind {
+pub enum SetKind {
+    Set,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteKind {
+    Delete,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckVersionKind {
+    CheckVersion,
+}
+
+/// An op as read from the request: the members of every kind, each checked against the kind
+/// in [`RequestedOp::into_wire`] so that a 400 names the member (`ops[2].value`). Unknown
+/// members are refused, as the schema of each kind says.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestedOp {
+    op: OpKind,
+    key: String,
+    #[serde(default, deserialize_with = "present")]
+    value: Option<Box<RawValue>>,
+    #[serde(default, deserialize_with = "crate::json::whole")]
+    ttl_seconds: Option<u64>,
+    #[serde(default, deserialize_with = "crate::json::whole")]
+    version: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OpKind {
     Set,
     Delete,
     CheckVersion,
@@ -301,7 +377,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Box<RawV
     Box::<RawValue>::deserialize(deserializer).map(Some)
 }
 
-impl TransactionOp {
+impl RequestedOp {
     /// The wire op, refusing members that do not belong to its kind: a stray `value` on a
     /// check would otherwise be silently ignored.
     fn into_wire(self, index: usize) -> Result<v1::TransactOp, Problem> {
@@ -636,6 +712,7 @@ pub async fn delete_session(
         (status = 200, description = "Every op applied", body = Committed),
         (status = 400, description = "Invalid input, naming the op's field", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing memory:write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No set op, and no such session in the caller's tenant: only a set creates a session", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A check failed: nothing applied; the detail names the op and key, `current_version` is the key's version", body = Problem, content_type = "application/problem+json"),
     ),
 )]

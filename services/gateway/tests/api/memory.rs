@@ -189,6 +189,86 @@ async fn a_transaction_whose_check_fails_is_a_409_naming_the_key_and_applies_not
     );
 }
 
+/// The published schema of one op kind: `TransactionOp`'s discriminator names it.
+fn published_op_schema(kind: &str) -> sankalpa_kit::schema::Schema {
+    let document = serde_json::to_value(sankalpa_gateway::docs::openapi()).unwrap();
+    let schemas = &document["components"]["schemas"];
+    let target = schemas["TransactionOp"]["discriminator"]["mapping"][kind]
+        .as_str()
+        .unwrap_or_else(|| panic!("no op kind {kind} in the discriminator"));
+    let name = target.trim_start_matches("#/components/schemas/");
+    sankalpa_kit::schema::Schema::compile(&schemas[name], name).unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn each_op_takes_the_members_of_its_kind_only_as_the_schema_says(pool: PgPool) {
+    let app = spawn_app_with_memory(pool, |_| {}).await;
+    let ada = app.admin().await;
+    let transact = |ops: Value| {
+        let (app, token) = (&app, &ada.access_token);
+        async move {
+            app.post_as(
+                "/api/memory/transaction",
+                token,
+                &json!({ "session_id": "s1", "ops": ops }),
+            )
+            .await
+        }
+    };
+
+    for (field, op) in [
+        (
+            "ops[0].value",
+            json!({"op": "delete", "key": "k", "value": 1}),
+        ),
+        ("ops[0].value", json!({"op": "set", "key": "k"})),
+        (
+            "ops[0].version",
+            json!({"op": "set", "key": "k", "value": 1, "version": 1}),
+        ),
+        ("ops[0].version", json!({"op": "check_version", "key": "k"})),
+        (
+            "ops[0].ttl_seconds",
+            json!({"op": "check_version", "key": "k", "version": 0, "ttl_seconds": 5}),
+        ),
+    ] {
+        let schema = published_op_schema(op["op"].as_str().unwrap());
+        assert!(
+            !schema.validate(&op, "op").is_empty(),
+            "the schema accepts {op}"
+        );
+        let body = problem(transact(json!([op])).await, StatusCode::BAD_REQUEST).await;
+        assert_eq!(body["errors"][0]["field"], field, "{op}: {body}");
+    }
+    // A member no kind has: refused by serde, which names it.
+    let unknown = json!({"op": "delete", "key": "k", "ttl": 5});
+    assert!(
+        !published_op_schema("delete")
+            .validate(&unknown, "op")
+            .is_empty()
+    );
+    let body = problem(transact(json!([unknown])).await, StatusCode::BAD_REQUEST).await;
+    assert!(body["detail"].as_str().unwrap().contains("`ttl`"), "{body}");
+    problem(load(&app, &ada, "s1", "k").await, StatusCode::NOT_FOUND).await;
+    // Only a set creates a session: checks and deletes alone need one to exist.
+    let no_session = transact(json!([{"op": "delete", "key": "b"}])).await;
+    problem(no_session, StatusCode::NOT_FOUND).await;
+
+    let accepted = [
+        json!({"op": "set", "key": "a", "value": null, "ttl_seconds": null}),
+        json!({"op": "delete", "key": "b"}),
+        json!({"op": "check_version", "key": "c", "version": 0}),
+    ];
+    for op in &accepted {
+        let schema = published_op_schema(op["op"].as_str().unwrap());
+        let found = schema.validate(op, "op");
+        assert!(found.is_empty(), "{op}: {found:?}");
+    }
+    let committed = transact(json!(accepted)).await;
+    assert_eq!(committed.status(), StatusCode::OK);
+    assert_eq!(contents(&app, &ada, "s1").await, json!({ "a": null }));
+}
+
 #[sqlx::test(migrations = false)]
 async fn another_tenants_session_is_not_found(pool: PgPool) {
     let app = spawn_app_with_memory(pool, |_| {}).await;
