@@ -199,7 +199,7 @@ pub struct ChainValidation {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"template": "fullstack_app", "input": {"description": "a todo list"}, "wait": false}))]
+#[schema(example = json!({"template": "hello-sequence", "input": {"name": "Ada"}, "wait": true}))]
 pub struct ExecuteChain {
     /// A stored chain to run (with `version`, the latest when absent) ...
     #[schema(format = Uuid)]
@@ -218,7 +218,8 @@ pub struct ExecuteChain {
     /// Answer once the run has finished (200), or after `wait_timeout_ms` (202, still running).
     #[serde(default)]
     pub wait: bool,
-    /// 30,000 when absent; a longer wait is cut to 300,000.
+    /// 30,000 when absent or 0; a longer wait is cut to 300,000. At most 2^63 - 1, as an int64.
+    #[schema(maximum = 9223372036854775807_u64)]
     #[serde(default, deserialize_with = "crate::json::whole")]
     pub wait_timeout_ms: Option<u64>,
     /// The memory session the steps share: up to 256 ASCII letters, digits, `_`, `-`, `:`; a
@@ -700,6 +701,13 @@ pub async fn execute(
     };
     let wait = body.wait;
     let wait_timeout_ms = body.wait_timeout_ms.unwrap_or(0);
+    // The document's integers are int64: a larger one is refused, not cut like the rest.
+    if i64::try_from(wait_timeout_ms).is_err() {
+        return Err(Problem::invalid(
+            "wait_timeout_ms",
+            format!("must be at most {}", i64::MAX),
+        ));
+    }
     let input_json = body
         .input
         .as_ref()

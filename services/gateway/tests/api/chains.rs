@@ -253,7 +253,7 @@ async fn a_stored_chain_is_versioned_run_by_id_and_deleted(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
-async fn an_execute_needs_exactly_one_target(pool: PgPool) {
+async fn an_execute_without_one_target_or_with_a_bad_member_is_a_400_naming_it(pool: PgPool) {
     let app = spawn_app_with_agents(pool).await;
     let ada = app.admin().await;
     let both = problem(
@@ -278,6 +278,21 @@ async fn an_execute_needs_exactly_one_target(pool: PgPool) {
     )
     .await;
     assert_eq!(bad_input["errors"][0]["field"], "input", "{bad_input}");
+    // Past int64, as the document says; anything below is cut to the longest wait.
+    let endless = problem(
+        execute(
+            &app,
+            &ada,
+            &json!({ "template": "hello-sequence", "wait": true, "wait_timeout_ms": 9_223_372_036_854_775_808_u64 }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(
+        endless["errors"][0]["field"], "wait_timeout_ms",
+        "{endless}"
+    );
 }
 
 #[sqlx::test(migrations = false)]
