@@ -29,6 +29,11 @@
 //! time, a rendered mapping is charged against the step's input limit as it is built
 //! ([`render_mapping`]), so a mapping naming a large output many times fails instead of
 //! multiplying it.
+//!
+//! The REST API publishes this grammar, bounds included, as a JSON Schema
+//! (`services/gateway/src/chain_definition.rs`): a change here is made there too, and the
+//! gateway's `chain_definitions` tests, which send what that schema refuses here, hold the two
+//! together.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 

@@ -29,6 +29,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::agents::{Artifact, RunError, optional_json};
 use crate::authn::Caller;
+use crate::chain_definition::ChainDefinition;
 use crate::json::{Body, next_page, timestamp};
 
 const READ: &str = "chains:read";
@@ -75,7 +76,7 @@ pub struct Chain {
     pub version: u32,
     pub latest_version: u32,
     /// The definition as submitted; absent in listings.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<ChainDefinition>)]
     pub definition: Option<Box<RawValue>>,
     pub step_count: u32,
     pub created_by: String,
@@ -149,15 +150,16 @@ pub struct CreateChain {
     #[schema(max_length = 2000)]
     pub description: String,
     /// The DAG form `{steps: [...]}`, the simple form `{agents: [...], mode}`, or the
-    /// conditional form.
-    #[schema(value_type = Object)]
+    /// conditional form `{condition, then: [...], else: [...]}`.
+    #[schema(value_type = ChainDefinition)]
     pub definition: Box<RawValue>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"definition": {"agents": ["api_builder"], "mode": "sequential"}, "expected_version": 1}))]
 pub struct UpdateChain {
-    #[schema(value_type = Object)]
+    /// The new version's definition, in any form.
+    #[schema(value_type = ChainDefinition)]
     pub definition: Box<RawValue>,
     /// Unchanged when absent; 1 to 100 characters once trimmed.
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
@@ -182,7 +184,8 @@ pub struct VersionQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"definition": {"agents": ["api_builder", "test_writer"], "mode": "sequential"}}))]
 pub struct ValidateChain {
-    /// Any JSON: what is not a valid definition is answered with its violations.
+    /// Any JSON: a valid definition is a `ChainDefinition`; anything else is answered with its
+    /// violations.
     #[schema(value_type = serde_json::Value)]
     pub definition: Box<RawValue>,
 }
@@ -193,7 +196,7 @@ pub struct ChainValidation {
     /// Each problem, `field` a JSON path into the definition (e.g. `steps[3].needs[0]`).
     pub violations: Vec<FieldViolation>,
     /// When valid: the DAG form, simple and conditional forms expanded.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<ChainDefinition>)]
     pub normalized_definition: Option<Box<RawValue>>,
     pub step_count: u32,
 }
@@ -210,7 +213,7 @@ pub struct ExecuteChain {
     /// ... or a template, by name ...
     pub template: Option<String>,
     /// ... or a definition run without being stored: exactly one of the three.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<ChainDefinition>)]
     pub definition: Option<Box<RawValue>>,
     /// The chain input, a JSON object; `{}` when absent.
     #[schema(value_type = Option<Object>)]
@@ -250,7 +253,7 @@ pub struct ChainRun {
     pub workspace_id: String,
     pub idempotency_key: Option<String>,
     /// The definition being run, DAG form; absent in listings.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<ChainDefinition>)]
     pub definition: Option<Box<RawValue>>,
     /// Every step; absent in listings.
     pub steps: Vec<StepRun>,

@@ -18,6 +18,7 @@
 pub mod agents;
 pub mod audit;
 pub mod authn;
+pub mod chain_definition;
 pub mod chains;
 pub mod docs;
 pub mod events;

@@ -5,6 +5,7 @@
 
 mod access;
 mod agents;
+mod chain_definitions;
 mod chain_settings;
 mod chains;
 mod docs;
