@@ -13,7 +13,8 @@
 //! validates with the workspace's own validator), in this one place: a new step kind is one
 //! more entry in [`step`]. utoipa's schema types have no `not`, which tells the forms apart, so
 //! the forms go in as the one extension entry `anyOf` of the schema object, which utoipa writes
-//! out as a member of it like any other.
+//! out as a member of it like any other. One entry only: extensions are a hash map, and two
+//! would come out in a different order each run, which the committed document cannot follow.
 
 use std::borrow::Cow;
 
