@@ -56,6 +56,16 @@ pub fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// `text` as lowercase ASCII words joined by `-`: a name safe in a path, a URL or an image tag
+/// (the project builders' names, a custom template's `slug` filter).
+pub fn slug(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 /// The artifacts of one tenant.
 pub struct TenantFiles {
     objects: Objects,

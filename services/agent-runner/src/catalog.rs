@@ -1,154 +1,229 @@
-//! The agents a caller can run: the built-in ones described by `catalog/agents.json`, and what
-//! every agent (built-in or custom) declares — name, category, version, input and output schema.
+//! The agents a caller can run, through one table: every built-in agent is an entry of
+//! [`BUILTINS`] (its name, its handler, and what its run needs: the LLM by default, the
+//! workspace's paths, the custom-agent store), joined by name with its declaration in
+//! `catalog/agents.json` (category, description, version, input and output schema); a tenant's
+//! custom agent is its stored definition ([`crate::custom`]). Either is an [`Agent`], which the
+//! runs and the API treat alike.
 //!
 //! The catalog is checked as a whole at start and the service refuses to start on any problem:
-//! a malformed entry, an invalid schema, a duplicate name, an entry without an implementation or
-//! an implementation without an entry. A broken catalog found at start is a deploy that never
-//! went live; found at run time, it would be a user's failed run.
+//! a malformed entry, an invalid schema, a duplicate name, an entry without a handler or a
+//! handler without an entry. A broken catalog found at start is a deploy that never went live;
+//! found at run time, it would be a user's failed run.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::Context as _;
+use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::Value;
 
-use sankalpa_kit::schema::{Schema, Violation};
+use sankalpa_kit::schema::Violation;
+
+use crate::agents::{
+    self, backend, calculator, code, dates, delivery, enhanced, frontend, installers, marketing,
+    orchestration, quality, security, translation,
+};
+use crate::context::Context;
+use crate::custom::{self, CustomAgent};
+use crate::error::AgentError;
+use crate::spec::{AgentSpec, RawSpec};
 
 /// The catalog compiled into the binary, so a container needs no file beside it.
 const EMBEDDED: &str = include_str!("../../../catalog/agents.json");
 
-pub const CATEGORIES: &[&str] = &[
-    "builder",
-    "testing",
-    "deployment",
-    "marketing",
-    "enhanced",
-    "meta",
-    "orchestration",
-    "custom",
-];
-
-/// What every agent declares.
-#[derive(Debug)]
-pub struct AgentSpec {
-    pub name: String,
-    pub category: String,
-    pub description: String,
-    pub version: String,
-    pub input: Schema,
-    pub output: Schema,
-    pub llm_capable: bool,
+/// What a built-in agent does with its (already schema-checked) input.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// Works without waiting on anything: most agents.
+    Computes(fn(&mut Context, &Value) -> Result<Value, AgentError>),
+    /// Waits on a service: the LLM, the memory session, the custom-agent store.
+    Waits(for<'a> fn(&'a mut Context, &'a Value) -> BoxFuture<'a, Result<Value, AgentError>>),
 }
 
-/// A runnable agent: its declaration and where its behaviour comes from.
-#[derive(Debug)]
-pub struct Agent {
-    pub spec: AgentSpec,
-    pub kind: Kind,
+/// One built-in agent: its name (its declaration is the catalog entry of that name), its
+/// handler, and what its run needs.
+pub struct Builtin {
+    pub name: &'static str,
+    pub handler: Handler,
+    /// Uses the LLM unless the caller turns it off; other LLM-capable agents use it only when
+    /// asked (`LLM_MODE_PREFERRED`).
+    pub llm_by_default: bool,
+    /// Writes for what its workspace already holds (tests for the modules there, a README of
+    /// the routes there), so its run lists the workspace's paths first ([`Context::exists`]).
+    pub reads_workspace: bool,
+    /// Defines custom agents: its run is given the custom-agent store
+    /// ([`Context::custom_agents`]), and running it is writing (`agents:write`).
+    pub defines_agents: bool,
 }
 
-#[derive(Debug)]
-pub enum Kind {
-    /// Implemented in [`crate::agents`].
-    Builtin,
-    /// Defined by a tenant.
-    Custom(Box<crate::custom::Custom>),
-}
+impl Builtin {
+    const fn computes(
+        name: &'static str,
+        handler: fn(&mut Context, &Value) -> Result<Value, AgentError>,
+    ) -> Self {
+        Self::with(name, Handler::Computes(handler))
+    }
 
-/// The declaration fields as written in the catalog and in custom definitions.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSpec {
-    pub name: String,
-    pub category: String,
-    pub description: String,
-    pub version: String,
-    pub input_schema: Value,
-    pub output_schema: Value,
-    #[serde(default)]
-    pub llm_capable: bool,
-}
+    const fn waits(
+        name: &'static str,
+        handler: for<'a> fn(&'a mut Context, &'a Value) -> BoxFuture<'a, Result<Value, AgentError>>,
+    ) -> Self {
+        Self::with(name, Handler::Waits(handler))
+    }
 
-/// An agent name: `[a-z][a-z0-9_]{0,63}`.
-pub fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && name.len() <= 64
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-/// A semantic version by the SemVer 2.0 grammar: `MAJOR.MINOR.PATCH`, an optional
-/// `-prerelease` and `+build`, no leading zeros.
-fn valid_version(version: &str) -> bool {
-    semver::Version::parse(version).is_ok()
-}
-
-impl RawSpec {
-    /// Checks every field, naming problems from `at` (e.g. `agents[3]`).
-    pub fn compile(self, at: &str, problems: &mut Vec<Violation>) -> Option<AgentSpec> {
-        let before = problems.len();
-        let mut problem = |field: &str, message: &str| {
-            problems.push(Violation {
-                path: format!("{at}{field}"),
-                message: message.to_owned(),
-            })
-        };
-        if !valid_name(&self.name) {
-            problem(".name", "must match [a-z][a-z0-9_]{0,63}");
+    const fn with(name: &'static str, handler: Handler) -> Self {
+        Self {
+            name,
+            handler,
+            llm_by_default: false,
+            reads_workspace: false,
+            defines_agents: false,
         }
-        if !CATEGORIES.contains(&self.category.as_str()) {
-            problem(
-                ".category",
-                &format!("must be one of {}", CATEGORIES.join(", ")),
-            );
+    }
+
+    const fn llm_by_default(self) -> Self {
+        Self {
+            llm_by_default: true,
+            ..self
         }
-        if self.description.trim().is_empty() {
-            problem(".description", "must not be empty");
+    }
+
+    const fn reads_workspace(self) -> Self {
+        Self {
+            reads_workspace: true,
+            ..self
         }
-        if !valid_version(&self.version) {
-            problem(".version", "must be a semantic version such as 1.0.0");
+    }
+
+    const fn defines_agents(self) -> Self {
+        Self {
+            defines_agents: true,
+            ..self
         }
-        let input =
-            compile_object_schema(&self.input_schema, &format!("{at}.input_schema"), problems);
-        let output = compile_object_schema(
-            &self.output_schema,
-            &format!("{at}.output_schema"),
-            problems,
-        );
-        if problems.len() > before {
-            return None;
-        }
-        Some(AgentSpec {
-            name: self.name,
-            category: self.category,
-            description: self.description,
-            version: self.version,
-            input: input?,
-            output: output?,
-            llm_capable: self.llm_capable,
-        })
     }
 }
 
-fn compile_object_schema(
-    source: &Value,
-    at: &str,
-    problems: &mut Vec<Violation>,
-) -> Option<Schema> {
-    match Schema::compile(source, at) {
-        Ok(schema) if schema.is_object_schema() => Some(schema),
-        Ok(_) => {
-            problems.push(Violation {
-                path: format!("{at}.type"),
-                message: "must be \"object\": agents take and give JSON objects".to_owned(),
-            });
-            None
+/// Every built-in agent; `catalog/agents.json` must declare exactly these.
+pub static BUILTINS: &[Builtin] = &[
+    Builtin::computes("hello_world", |_, input| agents::hello_world(input)),
+    Builtin::computes("custom_calculator", |_, input| calculator::run(input)),
+    Builtin::waits("text_translator", |ctx, input| {
+        Box::pin(translation::run(ctx, input))
+    })
+    .llm_by_default(),
+    Builtin::computes("date_formatter", |_, input| dates::run(input)),
+    Builtin::waits("code_summarizer", |ctx, input| {
+        Box::pin(code::summarize(ctx, input))
+    })
+    .llm_by_default(),
+    Builtin::computes("critic", |_, input| code::critique(input)),
+    Builtin::computes("security_scanner", security::run),
+    Builtin::computes("project_architect", delivery::architect),
+    Builtin::computes("db_schema", backend::db_schema),
+    Builtin::computes("backend_builder", backend::backend),
+    Builtin::computes("api_builder", backend::api),
+    Builtin::computes("auth_builder", backend::auth),
+    Builtin::computes("role_auth", backend::roles),
+    Builtin::computes("email_system", backend::email),
+    Builtin::computes("stripe_payment", backend::payments),
+    Builtin::computes("frontend_builder", frontend::app),
+    Builtin::computes("ui_generator", frontend::ui),
+    Builtin::computes("markdown_editor", frontend::markdown),
+    Builtin::computes("test_suite", quality::unit).reads_workspace(),
+    Builtin::computes("integration_test", quality::integration).reads_workspace(),
+    Builtin::computes("ci_generator", delivery::ci).reads_workspace(),
+    Builtin::computes("readme_writer", delivery::readme).reads_workspace(),
+    Builtin::computes("deploy_executor", delivery::deploy),
+    Builtin::computes("domain_linker", delivery::domain),
+    Builtin::computes("seo_optimizer", marketing::seo),
+    Builtin::computes("product_hunt_copywriter", |_, input| {
+        marketing::launch(input)
+    }),
+    Builtin::computes("pitch_deck_generator", marketing::deck),
+    Builtin::waits("copilot", |ctx, input| {
+        Box::pin(enhanced::copilot(ctx, input))
+    })
+    .llm_by_default(),
+    Builtin::computes("finetuner", enhanced::finetune),
+    Builtin::computes("vs_code_extension", enhanced::vscode),
+    Builtin::computes("cli_runner", enhanced::cli),
+    Builtin::waits("multi_agent_memory_manager", |ctx, input| {
+        Box::pin(orchestration::merge_memory(ctx, input))
+    }),
+    Builtin::computes("version_tracker", orchestration::release),
+    Builtin::computes("planner", |_, input| orchestration::plan(input)),
+    Builtin::computes("execution_manager", |_, input| {
+        orchestration::schedule(input)
+    }),
+    Builtin::computes("session_replayer", orchestration::replay),
+    Builtin::waits("self_replicator", |ctx, input| {
+        Box::pin(installers::self_replicator(ctx, input))
+    })
+    .defines_agents(),
+    Builtin::waits("plugin_loader", |ctx, input| {
+        Box::pin(installers::plugin_loader(ctx, input))
+    })
+    .defines_agents(),
+];
+
+/// A built-in agent: its declaration and its entry in [`BUILTINS`].
+pub struct BuiltinAgent {
+    pub spec: AgentSpec,
+    pub entry: &'static Builtin,
+}
+
+/// A runnable agent, built-in or a tenant's; cheap to clone.
+#[derive(Clone)]
+pub enum Agent {
+    Builtin(Arc<BuiltinAgent>),
+    Custom(Arc<CustomAgent>),
+}
+
+impl Agent {
+    pub fn spec(&self) -> &AgentSpec {
+        match self {
+            Self::Builtin(agent) => &agent.spec,
+            Self::Custom(agent) => &agent.spec,
         }
-        Err(found) => {
-            problems.extend(found);
-            None
+    }
+
+    /// Whether a run uses the LLM when the caller does not say: a built-in agent as its entry
+    /// says, a custom agent whenever it can.
+    pub fn llm_by_default(&self) -> bool {
+        match self {
+            Self::Builtin(agent) => agent.entry.llm_by_default,
+            Self::Custom(agent) => agent.spec.llm_capable,
+        }
+    }
+
+    /// Whether its run lists the workspace's paths for it first.
+    pub fn reads_workspace(&self) -> bool {
+        matches!(self, Self::Builtin(agent) if agent.entry.reads_workspace)
+    }
+
+    /// Whether it defines custom agents: given the store, and run only by callers who may write.
+    pub fn defines_agents(&self) -> bool {
+        matches!(self, Self::Builtin(agent) if agent.entry.defines_agents)
+    }
+
+    /// Runs the agent on `input`; a custom agent's template renders at most
+    /// `max_template_output_bytes`.
+    pub async fn run(
+        &self,
+        ctx: &mut Context,
+        input: &Value,
+        max_template_output_bytes: usize,
+    ) -> Result<Value, AgentError> {
+        match self {
+            Self::Builtin(agent) => match agent.entry.handler {
+                Handler::Computes(handler) => handler(ctx, input),
+                Handler::Waits(handler) => handler(ctx, input).await,
+            },
+            Self::Custom(agent) => {
+                custom::run::run(agent, ctx, input, max_template_output_bytes).await
+            }
         }
     }
 }
@@ -161,8 +236,8 @@ struct Document {
 
 /// The built-in agents, ordered by category then name.
 pub struct Catalog {
-    agents: Vec<Arc<Agent>>,
-    by_name: HashMap<String, Arc<Agent>>,
+    agents: Vec<Agent>,
+    by_name: HashMap<String, Agent>,
 }
 
 impl Catalog {
@@ -173,7 +248,7 @@ impl Catalog {
                 .with_context(|| format!("could not read the catalog {}", path.display()))?,
             None => EMBEDDED.to_owned(),
         };
-        Self::parse(&text, crate::agents::BUILTIN).map_err(|problems| {
+        Self::parse(&text, BUILTINS).map_err(|problems| {
             let listed: Vec<String> = problems
                 .iter()
                 .map(|v| format!("{}: {}", v.path, v.message))
@@ -182,8 +257,8 @@ impl Catalog {
         })
     }
 
-    /// Parses and checks a catalog whose agents must be exactly `implemented`.
-    pub fn parse(text: &str, implemented: &[&str]) -> Result<Self, Vec<Violation>> {
+    /// Parses and checks a catalog whose agents must be exactly those of `table`.
+    pub fn parse(text: &str, table: &'static [Builtin]) -> Result<Self, Vec<Violation>> {
         let document: Document = serde_json::from_str(text).map_err(|err| {
             vec![Violation {
                 path: "catalog".to_owned(),
@@ -191,7 +266,8 @@ impl Catalog {
             }]
         })?;
         let mut problems = Vec::new();
-        let mut by_name: HashMap<String, Arc<Agent>> = HashMap::new();
+        let mut listed = HashSet::new();
+        let mut by_name: HashMap<String, Agent> = HashMap::new();
         for (i, entry) in document.agents.into_iter().enumerate() {
             let at = format!("agents[{i}]");
             let raw: RawSpec = match serde_json::from_value(entry) {
@@ -207,52 +283,65 @@ impl Catalog {
             let Some(spec) = raw.compile(&at, &mut problems) else {
                 continue;
             };
-            if !implemented.contains(&spec.name.as_str()) {
-                problems.push(Violation {
-                    path: format!("{at}.name"),
-                    message: format!("no built-in agent is named {:?}", spec.name),
-                });
-            }
             let name = spec.name.clone();
-            let agent = Arc::new(Agent {
-                spec,
-                kind: Kind::Builtin,
-            });
-            if by_name.insert(name.clone(), agent).is_some() {
+            if !listed.insert(name.clone()) {
                 problems.push(Violation {
                     path: format!("{at}.name"),
                     message: format!("{name:?} is listed twice"),
                 });
+                continue;
+            }
+            match table.iter().find(|builtin| builtin.name == name) {
+                Some(entry) => {
+                    let agent = Agent::Builtin(Arc::new(BuiltinAgent { spec, entry }));
+                    by_name.insert(name, agent);
+                }
+                None => problems.push(Violation {
+                    path: format!("{at}.name"),
+                    message: format!("no built-in agent is named {name:?}"),
+                }),
             }
         }
-        for name in implemented {
-            if !by_name.contains_key(*name) {
+        let mut handled = HashSet::new();
+        for builtin in table {
+            if !handled.insert(builtin.name) {
                 problems.push(Violation {
                     path: "agents".to_owned(),
-                    message: format!("the built-in agent {name:?} has no entry"),
+                    message: format!("the built-in agent {:?} has two handlers", builtin.name),
+                });
+            } else if !listed.contains(builtin.name) {
+                problems.push(Violation {
+                    path: "agents".to_owned(),
+                    message: format!("the built-in agent {:?} has no entry", builtin.name),
                 });
             }
         }
         if !problems.is_empty() {
             return Err(problems);
         }
-        let mut agents: Vec<Arc<Agent>> = by_name.values().cloned().collect();
+        let mut agents: Vec<Agent> = by_name.values().cloned().collect();
         agents.sort_by(|a, b| order(a).cmp(&order(b)));
         Ok(Self { agents, by_name })
     }
 
-    pub fn get(&self, name: &str) -> Option<&Arc<Agent>> {
+    pub fn get(&self, name: &str) -> Option<&Agent> {
         self.by_name.get(name)
     }
 
-    pub fn agents(&self) -> &[Arc<Agent>] {
+    pub fn agents(&self) -> &[Agent] {
         &self.agents
+    }
+
+    /// Every built-in agent's name.
+    pub fn names(&self) -> HashSet<String> {
+        self.by_name.keys().cloned().collect()
     }
 }
 
 /// The listing order: category, then name.
 pub fn order(agent: &Agent) -> (&str, &str) {
-    (&agent.spec.category, &agent.spec.name)
+    let spec = agent.spec();
+    (&spec.category, &spec.name)
 }
 
 #[cfg(test)]
@@ -262,18 +351,22 @@ mod tests {
     #[test]
     fn the_shipped_catalog_is_complete_and_valid() {
         let catalog = Catalog::load(None).expect("the shipped catalog loads");
-        assert_eq!(catalog.agents().len(), crate::agents::BUILTIN.len());
+        assert_eq!(catalog.agents().len(), BUILTINS.len());
     }
 
     #[test]
     fn every_problem_of_a_broken_catalog_is_named() {
+        static TABLE: &[Builtin] = &[
+            Builtin::computes("hello_world", |_, input| agents::hello_world(input)),
+            Builtin::computes("other", |_, input| agents::hello_world(input)),
+        ];
         let text = r#"{"agents": [
             {"name": "hello_world", "category": "custom", "description": "hi", "version": "1.0",
              "input_schema": {"type": "object"}, "output_schema": {"type": "array"}},
             {"name": "Bad Name", "category": "nope", "description": "", "version": "1.0.0",
              "input_schema": {"type": "object"}, "output_schema": {"type": "object"}}
         ]}"#;
-        let problems = Catalog::parse(text, &["hello_world", "other"])
+        let problems = Catalog::parse(text, TABLE)
             .err()
             .expect("the catalog is refused");
         let paths: Vec<&str> = problems.iter().map(|v| v.path.as_str()).collect();
@@ -293,12 +386,24 @@ mod tests {
     }
 
     #[test]
-    fn versions_follow_the_semver_grammar() {
-        for good in ["1.0.0", "0.3.12", "2.0.0-rc.1", "1.0.0-beta.2+build.7"] {
-            assert!(valid_version(good), "{good}");
-        }
-        for bad in ["1.0", "v1.0.0", "01.0.0", "1.0.0-", "1.0.0.0", ""] {
-            assert!(!valid_version(bad), "{bad}");
-        }
+    fn an_entry_without_a_handler_and_a_handler_without_an_entry_are_named() {
+        static TABLE: &[Builtin] = &[Builtin::computes("hello_world", |_, input| {
+            agents::hello_world(input)
+        })];
+        let text = r#"{"agents": [
+            {"name": "greeter", "category": "custom", "description": "hi", "version": "1.0.0",
+             "input_schema": {"type": "object"}, "output_schema": {"type": "object"}}
+        ]}"#;
+        let problems = Catalog::parse(text, TABLE)
+            .err()
+            .expect("the catalog is refused");
+        let messages: Vec<&str> = problems.iter().map(|v| v.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "no built-in agent is named \"greeter\"",
+                "the built-in agent \"hello_world\" has no entry"
+            ]
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! What can go wrong before an agent runs (or around its run), and how each case reaches a gRPC
-//! caller. What goes wrong inside a run is not an error of the RPC: it is the run's outcome
-//! ([`crate::runs::RunError`]).
+//! caller. What goes wrong inside a run is not an error of the RPC: an agent fails with an
+//! [`AgentError`], which becomes the run's outcome (`runs::RunError`).
 //!
 //! A status crosses as HTTP/2 trailers, which clients take up to 16 KiB in all (hyper's
 //! default), and its message can quote what the caller sent (an agent name of megabytes): every
@@ -13,6 +13,8 @@ use sankalpa_kit::problem::{self, FieldViolation, Quota};
 use tonic::Status;
 
 use sankalpa_kit::schema::{MAX_VIOLATIONS, Violation};
+
+use crate::llm::LlmError;
 
 /// The most JSON the field violations of one INVALID_ARGUMENT take (base64 in a trailer, a
 /// third more), so that the trailers stay well under what HTTP/2 clients accept.
@@ -118,6 +120,45 @@ fn invalid(mut violations: Vec<FieldViolation>) -> Status {
 }
 
 pub type Result<T, E = RunnerError> = std::result::Result<T, E>;
+
+/// Why an agent did not produce an output.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The input passed the schema but cannot be worked on (an expression that does not parse).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The agent tried and failed (division by zero).
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+    /// A service the agent needs (memory) did not answer.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The agent would produce more than it may (a custom agent's template past its bound).
+    #[error("{0}")]
+    OutputTooLarge(String),
+    /// The tenant has used its LLM tokens of the day.
+    #[error("{0}")]
+    QuotaExceeded(String),
+}
+
+/// The code of a run that failed because a service it needs could not be asked.
+pub const UNAVAILABLE: &str = "unavailable";
+
+impl AgentError {
+    /// The stable reason code of the run error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidInput(_) => "invalid_input",
+            Self::Failed(_) => "agent_failed",
+            Self::Llm(_) => "llm_failed",
+            Self::Unavailable(_) => UNAVAILABLE,
+            Self::OutputTooLarge(_) => "output_too_large",
+            Self::QuotaExceeded(_) => "quota_exceeded",
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -16,13 +16,14 @@ use serde_json::Value;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::State;
-use crate::agents;
 use crate::artifacts::{TenantFiles, valid_id};
-use crate::catalog::{Agent, CATEGORIES, Kind, valid_name};
-use crate::custom;
-use crate::error::{Result, RunnerError};
+use crate::catalog::Agent;
+use crate::custom::CustomAgent;
+use crate::custom::compile::{Compiled, MAX_DEFINITION_BYTES, compile_apart};
+use crate::error::{self, Result, RunnerError};
 use crate::runs::{self, Run, RunRequest, Side};
+use crate::spec::{CATEGORIES, valid_name};
+use crate::state::State;
 
 pub struct AgentApi {
     state: Arc<State>,
@@ -36,19 +37,15 @@ impl AgentApi {
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
 
-/// Agents that use the LLM unless told not to; other LLM-capable agents (the builders) only
-/// when asked (`LLM_MODE_PREFERRED`).
-const LLM_BY_DEFAULT: &[&str] = &["copilot", "text_translator", "code_summarizer"];
-
 /// The size of a GetArtifacts chunk: well under gRPC's 4 MiB message limit.
 const CHUNK: usize = 64 * 1024;
 
 /// The caller's tenant, which names their artifacts folder and scopes their custom agents.
 fn agent_message(agent: &Agent) -> pb::Agent {
-    let spec = &agent.spec;
-    let (origin, custom) = match &agent.kind {
-        Kind::Builtin => (pb::AgentOrigin::Builtin, None),
-        Kind::Custom(custom) => (
+    let spec = agent.spec();
+    let (origin, custom) = match agent {
+        Agent::Builtin(_) => (pb::AgentOrigin::Builtin, None),
+        Agent::Custom(custom) => (
             pb::AgentOrigin::Custom,
             Some(pb::CustomAgentInfo {
                 definition_json: custom.definition.to_string(),
@@ -111,13 +108,10 @@ fn run_message(run: Run) -> pb::AgentRun {
 }
 
 /// The definition document in `definition_json`, or why there is none: text past
-/// [`custom::MAX_DEFINITION_BYTES`] is refused before it is parsed.
+/// [`MAX_DEFINITION_BYTES`] is refused before it is parsed.
 fn definition_document(definition_json: &str) -> std::result::Result<Value, String> {
-    if definition_json.len() > custom::MAX_DEFINITION_BYTES {
-        return Err(format!(
-            "must be at most {} bytes",
-            custom::MAX_DEFINITION_BYTES
-        ));
+    if definition_json.len() > MAX_DEFINITION_BYTES {
+        return Err(format!("must be at most {MAX_DEFINITION_BYTES} bytes"));
     }
     serde_json::from_str(definition_json).map_err(|err| format!("not JSON: {err}"))
 }
@@ -140,7 +134,7 @@ fn grpc_timeout<T>(request: &Request<T>) -> Option<Duration> {
 
 impl AgentApi {
     /// A built-in agent, or the tenant's custom agent, by name.
-    async fn find(&self, tenant: Uuid, name: &str) -> Result<Arc<Agent>> {
+    async fn find(&self, tenant: Uuid, name: &str) -> Result<Agent> {
         if let Some(agent) = self.state.catalog.get(name) {
             return Ok(agent.clone());
         }
@@ -148,18 +142,18 @@ impl AgentApi {
         if !valid_name(name) {
             return Err(RunnerError::NotFound(format!("agent {name:?}")));
         }
-        match custom::get(&self.state, tenant, name).await? {
-            Some(agent) => Ok(agent),
+        match self.state.custom.get(tenant, name).await? {
+            Some(agent) => Ok(Agent::Custom(agent)),
             None => Err(RunnerError::NotFound(format!("agent {name:?}"))),
         }
     }
 
     /// The agent a definition document describes, or INVALID_ARGUMENT naming each problem
     /// (fields prefixed with `definition_json.`).
-    async fn compile(&self, definition_json: &str) -> Result<custom::Compiled> {
+    async fn compile(&self, definition_json: &str) -> Result<Compiled> {
         let document = definition_document(definition_json)
             .map_err(|message| RunnerError::invalid("definition_json", message))?;
-        let (definition, compiled) = custom::compile_apart(document).await?;
+        let (definition, compiled) = compile_apart(document).await?;
         let (spec, behaviour) = compiled.map_err(|problems| {
             RunnerError::Invalid(
                 problems
@@ -175,7 +169,7 @@ impl AgentApi {
                     .collect(),
             )
         })?;
-        Ok(custom::Compiled {
+        Ok(Compiled {
             spec,
             behaviour,
             definition,
@@ -186,7 +180,7 @@ impl AgentApi {
         &self,
         tenant: Uuid,
         caller: String,
-        agent: Arc<Agent>,
+        agent: Agent,
         message: pb::ExecuteAgentRequest,
         client_deadline: Option<Duration>,
     ) -> Result<RunRequest> {
@@ -235,15 +229,11 @@ impl AgentApi {
         }
         let deadline = client_deadline.map_or(requested, |client| client.min(requested));
         let mode = pb::LlmMode::try_from(message.llm).unwrap_or(pb::LlmMode::Unspecified);
-        let by_default = match &agent.kind {
-            Kind::Builtin => LLM_BY_DEFAULT.contains(&agent.spec.name.as_str()),
-            Kind::Custom(_) => agent.spec.llm_capable,
-        };
-        let use_llm = agent.spec.llm_capable
+        let use_llm = agent.spec().llm_capable
             && match mode {
                 pb::LlmMode::Off => false,
                 pb::LlmMode::Preferred => true,
-                pb::LlmMode::Unspecified => by_default,
+                pb::LlmMode::Unspecified => agent.llm_by_default(),
             };
         Ok(RunRequest {
             agent,
@@ -279,10 +269,10 @@ impl AgentService for AgentApi {
         let origin = pb::AgentOrigin::try_from(message.origin).unwrap_or_default();
         // Ordered and paged by (category, name) first, so that only the custom agents on the
         // page are loaded and compiled.
-        let mut listed: Vec<(String, String, Option<Arc<Agent>>)> = Vec::new();
+        let mut listed: Vec<(String, String, Option<Agent>)> = Vec::new();
         if origin != pb::AgentOrigin::Custom {
             listed.extend(self.state.catalog.agents().iter().map(|agent| {
-                let spec = &agent.spec;
+                let spec = agent.spec();
                 (
                     spec.category.clone(),
                     spec.name.clone(),
@@ -291,7 +281,7 @@ impl AgentService for AgentApi {
             }));
         }
         if origin != pb::AgentOrigin::Builtin {
-            let custom = custom::listing(&self.state.pool, tenant).await?;
+            let custom = self.state.custom.listing(tenant).await?;
             listed.extend(
                 custom
                     .into_iter()
@@ -329,14 +319,14 @@ impl AgentService for AgentApi {
             .filter(|(_, _, builtin)| builtin.is_none())
             .map(|(_, name, _)| name.clone())
             .collect();
-        let mut loaded = custom::load(&self.state, tenant, &custom_names).await?;
+        let mut loaded = self.state.custom.load(tenant, &custom_names).await?;
         let agents = on_page
             .into_iter()
             .filter_map(|(_, name, builtin)| match builtin {
                 Some(agent) => Some(agent),
                 // Gone since it was listed, or no longer compiling: left off the page.
                 None => match loaded.remove(&name)? {
-                    Ok(agent) => Some(agent),
+                    Ok(agent) => Some(Agent::Custom(agent)),
                     Err(reason) => {
                         tracing::warn!(agent = %name, %reason, "a custom agent cannot be listed");
                         None
@@ -372,8 +362,8 @@ impl AgentService for AgentApi {
             .map(str::to_owned);
         let message = request.into_inner();
         let agent = self.find(tenant, &message.agent).await?;
-        if custom::INSTALLERS.contains(&agent.spec.name.as_str()) {
-            // These agents define agents: running them is writing.
+        if agent.defines_agents() {
+            // An agent that defines agents: running it is writing.
             caller.require("agents:write")?;
         }
         let mut run = self.run_request(tenant, caller.subject, agent, message, client_deadline)?;
@@ -392,7 +382,7 @@ impl AgentService for AgentApi {
         // A run that failed because a service it needs could not be asked (memory) is answered
         // as UNAVAILABLE: what a client can act on is to retry, which the gateway says with
         // 503 and Retry-After. Its events have told subscribers already.
-        if let Some(error) = run.error.as_ref().filter(|e| e.code == agents::UNAVAILABLE) {
+        if let Some(error) = run.error.as_ref().filter(|e| e.code == error::UNAVAILABLE) {
             return Err(RunnerError::Unavailable(error.message.clone()).into());
         }
         Ok(Response::new(run_message(run)))
@@ -427,15 +417,12 @@ impl AgentService for AgentApi {
             ))
             .into());
         }
-        let agent = custom::create(
-            &self.state,
-            tenant,
-            compiled,
-            &caller.subject,
-            &message.installed_from,
-        )
-        .await?;
-        Ok(Response::new(agent_message(&agent)))
+        let agent = self
+            .state
+            .custom
+            .create(tenant, compiled, &caller.subject, &message.installed_from)
+            .await?;
+        Ok(Response::new(agent_message(&Agent::Custom(agent))))
     }
 
     async fn update_custom_agent(
@@ -460,15 +447,17 @@ impl AgentService for AgentApi {
             )
             .into());
         }
-        let agent = custom::update(
-            &self.state,
-            tenant,
-            compiled,
-            message.expected_revision,
-            &message.installed_from,
-        )
-        .await?;
-        Ok(Response::new(agent_message(&agent)))
+        let agent = self
+            .state
+            .custom
+            .update(
+                tenant,
+                compiled,
+                message.expected_revision,
+                &message.installed_from,
+            )
+            .await?;
+        Ok(Response::new(agent_message(&Agent::Custom(agent))))
     }
 
     async fn delete_custom_agent(
@@ -484,7 +473,7 @@ impl AgentService for AgentApi {
             ))
             .into());
         }
-        custom::delete(&self.state.pool, tenant, name).await?;
+        self.state.custom.delete(tenant, name).await?;
         Ok(Response::new(pb::DeleteCustomAgentResponse {}))
     }
 
@@ -506,23 +495,21 @@ impl AgentService for AgentApi {
                 }));
             }
         };
-        let (document, compiled) = custom::compile_apart(document).await?;
+        let (document, compiled) = compile_apart(document).await?;
         Ok(Response::new(match compiled {
             Ok((spec, behaviour)) => pb::ValidateAgentDefinitionResponse {
                 valid: true,
                 violations: Vec::new(),
-                agent: Some(agent_message(&Agent {
+                agent: Some(agent_message(&Agent::Custom(Arc::new(CustomAgent {
                     spec,
-                    kind: Kind::Custom(Box::new(custom::Custom {
-                        behaviour,
-                        definition: document,
-                        revision: 0,
-                        created_by: String::new(),
-                        created_at: Utc::now(),
-                        updated_at: Utc::now(),
-                        installed_from: String::new(),
-                    })),
-                })),
+                    behaviour,
+                    definition: document,
+                    revision: 0,
+                    created_by: String::new(),
+                    created_at: Utc::now(),
+                    updated_at: Utc::now(),
+                    installed_from: String::new(),
+                })))),
             },
             Err(problems) => pb::ValidateAgentDefinitionResponse {
                 valid: false,

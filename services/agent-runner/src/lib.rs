@@ -9,6 +9,19 @@
 //! cut before they leave, and each tenant has quotas of runs in flight (`runs`) and
 //! of LLM tokens per day (`llm_usage`).
 //!
+//! The modules are layered, each using only those in the lines before its own:
+//!
+//! - `error`, `llm`, `artifacts`, `llm_usage`, `session`: what can go wrong, the LLM client,
+//!   the object store's files, the tenants' tokens of the day, a run's memory session;
+//! - `spec`: what every agent declares (name, category, version, schemas);
+//! - `custom`: tenants' definitions — `template`, `compile`, `cache`, `store`;
+//! - `context`: what a run gives its agent (files, LLM, memory, the custom-agent store);
+//! - `agents` and `custom::run`: the built-in agents' behaviour, and a custom agent's;
+//! - `catalog`: one table of the built-in agents, joined with `catalog/agents.json`; an agent
+//!   is a built-in or a custom one;
+//! - `inflight`, `state`, `runs`: the runs in flight, what handlers share, one run's life;
+//! - `grpc`: the wire; this file: configuration, build, serve.
+//!
 //! [`AgentRunner::build`] loads and checks the catalog (refusing to start on a broken one), then
 //! starts the kit's [`Skeleton`] (migrations, auth's token keys, both listeners); serving it
 //! ([`Service::serve`]) runs until its shutdown future resolves, then waits for the runs in
@@ -17,14 +30,17 @@
 mod agents;
 mod artifacts;
 mod catalog;
+mod context;
 mod custom;
-mod definitions;
 mod error;
 mod grpc;
+mod inflight;
 pub mod llm;
 mod llm_usage;
 mod runs;
 mod session;
+mod spec;
+mod state;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -42,13 +58,13 @@ use sankalpa_proto::v1::agent_service_server::AgentServiceServer;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use tokio_util::task::TaskTracker;
 
 use crate::catalog::Catalog;
-use crate::definitions::CompiledAgents;
+use crate::custom::store::CustomAgents;
+use crate::inflight::InFlight;
 use crate::llm::{LlmClient, LlmConfig};
 use crate::llm_usage::TokenQuota;
-use crate::runs::InFlight;
+use crate::state::State;
 
 /// The agents schema's migrations, tracked in `agents._sqlx_migrations`: every service migrates
 /// the one shared database, and a migrator refuses to run when the tracking table lists versions
@@ -84,7 +100,7 @@ pub struct Config {
     pub max_template_output_bytes: usize,
     /// The most memory the compiled custom agents kept between requests may take, as
     /// estimated (`SANKALPA_AGENTS_DEFINITION_CACHE_BYTES`, default 32 MiB): see
-    /// the `definitions` module.
+    /// the `custom::cache` module.
     pub definition_cache_bytes: usize,
     /// How many agent runs one tenant may have in flight on this replica at once
     /// (`SANKALPA_AGENTS_MAX_CONCURRENT_RUNS_PER_TENANT`, default 64; 0: no limit). Counted per
@@ -184,26 +200,6 @@ impl Config {
     }
 }
 
-/// What every request handler shares.
-pub(crate) struct State {
-    pub pool: PgPool,
-    pub catalog: Catalog,
-    pub objects: Objects,
-    pub events: EventBus,
-    pub llm: Option<Arc<LlmClient>>,
-    pub memory: Option<MemoryServiceClient<sankalpa_kit::grpc::TracedChannel>>,
-    pub runs: Arc<InFlight>,
-    /// Owns every run's task, so shutdown waits for runs in flight.
-    pub tasks: TaskTracker,
-    pub default_deadline: Duration,
-    pub max_deadline: Duration,
-    pub max_template_output_bytes: usize,
-    /// The tenants' custom agents, compiled.
-    pub compiled: CompiledAgents,
-    /// The tenants' LLM tokens per day.
-    pub tokens: Arc<TokenQuota>,
-}
-
 pub struct AgentRunner {
     state: Arc<State>,
     skeleton: Skeleton,
@@ -245,6 +241,11 @@ impl AgentRunner {
             pool.clone(),
             config.llm_tokens_per_tenant_per_day,
         ));
+        let custom = Arc::new(CustomAgents::new(
+            pool.clone(),
+            config.definition_cache_bytes,
+            catalog.names(),
+        ));
         let state = Arc::new(State {
             pool,
             catalog,
@@ -257,7 +258,7 @@ impl AgentRunner {
             default_deadline: config.default_deadline,
             max_deadline: config.max_deadline,
             max_template_output_bytes: config.max_template_output_bytes,
-            compiled: CompiledAgents::new(config.definition_cache_bytes),
+            custom,
             tokens,
         });
         Ok(Self { state, skeleton })

@@ -3,35 +3,34 @@
 //! A run executes in its own task, owned by the service's tracker, so that whatever happens to
 //! the caller the run ends properly: its outcome is recorded in metrics and its last event goes
 //! out. The caller's RPC awaits that task; if the caller goes away, a drop guard cancels the
-//! run's token and the run ends as cancelled. Runs in flight are registered by tenant and run id,
-//! which is how CancelAgentRun finds them and how a run id is kept unique while in flight.
+//! run's token and the run ends as cancelled. Runs in flight are registered by tenant and run id
+//! ([`crate::inflight`]). The run gives its agent what the agent's catalog entry asks for (the
+//! workspace's paths, the custom-agent store) and nothing more.
 //!
 //! The deadline and the cancellation stop the agent at its next await; the built-in agents are
 //! short CPU work between awaits (the long waits are LLM calls), so both take effect promptly.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::context::PublishAckFuture;
 use chrono::{DateTime, Utc};
 use sankalpa_kit::limits::error_message;
-use sankalpa_kit::problem::Quota;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::State;
-use crate::agents::{self, Context, LlmUsage};
 use crate::artifacts::{Artifact, TenantFiles};
-use crate::catalog::{Agent, Kind};
-use crate::custom;
-use crate::error::{Result, RunnerError};
+use crate::catalog::Agent;
+use crate::context::{Context, LlmUsage};
+use crate::custom::store::TenantAgents;
+use crate::error::{self, Result, RunnerError};
 use crate::llm_usage::RunTokens;
 use crate::session::SessionMemory;
+use crate::state::State;
 
 pub struct RunRequest {
-    pub agent: Arc<Agent>,
+    pub agent: Agent,
     pub input: Value,
     pub tenant: String,
     /// The user or key running the agent.
@@ -98,108 +97,6 @@ pub struct Run {
     pub finished_at: DateTime<Utc>,
 }
 
-/// The runs in flight, by (tenant, run id), and how many each tenant has: a tenant may have at
-/// most `max_per_tenant` at once on this replica (0: any number). Counted here rather than in
-/// a shared store because runs start at thousands a second and the count must cost no round
-/// trip; with N replicas behind a balancer a tenant can have up to N times the limit.
-pub struct InFlight {
-    runs: Mutex<Runs>,
-    max_per_tenant: usize,
-}
-
-#[derive(Default)]
-struct Runs {
-    by_id: HashMap<(String, String), CancellationToken>,
-    /// Only tenants with a run in flight are here, so the map stays as small as the load.
-    per_tenant: HashMap<String, usize>,
-}
-
-/// A run's place in [`InFlight`], given up when dropped: when the run ends however it ends
-/// (completed, failed, cancelled, its task panicking).
-struct Registration {
-    inflight: Arc<InFlight>,
-    key: (String, String),
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        let mut runs = self.inflight.lock();
-        runs.by_id.remove(&self.key);
-        let tenant = &self.key.0;
-        if let Some(count) = runs.per_tenant.get_mut(tenant) {
-            *count -= 1;
-            if *count == 0 {
-                runs.per_tenant.remove(tenant);
-            }
-        }
-    }
-}
-
-impl InFlight {
-    pub fn new(max_per_tenant: usize) -> Self {
-        Self {
-            runs: Mutex::new(Runs::default()),
-            max_per_tenant,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Runs> {
-        self.runs
-            .lock()
-            .expect("the in-flight lock is never poisoned")
-    }
-
-    fn register(
-        self: &Arc<Self>,
-        tenant: &str,
-        run_id: &str,
-    ) -> Result<(Registration, CancellationToken)> {
-        let key = (tenant.to_owned(), run_id.to_owned());
-        let token = CancellationToken::new();
-        let mut runs = self.lock();
-        if runs.by_id.contains_key(&key) {
-            return Err(RunnerError::AlreadyExists(format!(
-                "run {run_id} is already in flight"
-            )));
-        }
-        let count = runs.per_tenant.get(tenant).copied().unwrap_or(0);
-        if self.max_per_tenant > 0 && count >= self.max_per_tenant {
-            let limit = self.max_per_tenant as u64;
-            return Err(RunnerError::QuotaExceeded {
-                // A run ends within its deadline, most within a second.
-                quota: Quota {
-                    limit,
-                    remaining: 0,
-                    reset: 1,
-                },
-                message: format!(
-                    "the tenant has {limit} agent runs in flight, as many as it may \
-                     (SANKALPA_AGENTS_MAX_CONCURRENT_RUNS_PER_TENANT)"
-                ),
-            });
-        }
-        runs.per_tenant.insert(tenant.to_owned(), count + 1);
-        runs.by_id.insert(key.clone(), token.clone());
-        let registration = Registration {
-            inflight: self.clone(),
-            key,
-        };
-        Ok((registration, token))
-    }
-
-    /// Cancels the tenant's run `run_id`; false if no such run is in flight.
-    pub fn cancel(&self, tenant: &str, run_id: &str) -> bool {
-        let runs = self.lock();
-        match runs.by_id.get(&(tenant.to_owned(), run_id.to_owned())) {
-            Some(token) => {
-                token.cancel();
-                true
-            }
-            None => false,
-        }
-    }
-}
-
 /// Which of an agent's schemas a document is checked against.
 #[derive(Debug, Clone, Copy)]
 pub enum Side {
@@ -212,22 +109,22 @@ pub enum Side {
 /// [`sankalpa_kit::schema`]): that runs on the blocking threads, so that the requests the async
 /// threads serve are not held up by it. Built-in schemas are checked in place.
 pub async fn validate(
-    agent: &Arc<Agent>,
+    agent: &Agent,
     side: Side,
     document: Value,
 ) -> Result<(Value, Vec<sankalpa_kit::schema::Violation>)> {
     fn check(agent: &Agent, side: Side, document: &Value) -> Vec<sankalpa_kit::schema::Violation> {
         match side {
-            Side::Input => agent.spec.input.validate(document, "input"),
-            Side::Output => agent.spec.output.validate(document, "output"),
+            Side::Input => agent.spec().input.validate(document, "input"),
+            Side::Output => agent.spec().output.validate(document, "output"),
         }
     }
-    match agent.kind {
-        Kind::Builtin => {
+    match agent {
+        Agent::Builtin(_) => {
             let problems = check(agent, side, &document);
             Ok((document, problems))
         }
-        Kind::Custom(_) => {
+        Agent::Custom(_) => {
             let agent = agent.clone();
             tokio::task::spawn_blocking(move || {
                 let problems = check(&agent, side, &document);
@@ -248,7 +145,7 @@ pub async fn execute(state: &Arc<State>, request: RunRequest) -> Result<Run> {
         "agent_run",
         tenant = %request.tenant,
         run = %request.run_id,
-        agent = %request.agent.spec.name
+        agent = %request.agent.spec().name
     );
     let run_state = state.clone();
     let task = state.tasks.spawn(
@@ -265,7 +162,7 @@ pub async fn execute(state: &Arc<State>, request: RunRequest) -> Result<Run> {
 async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) -> Run {
     let started_at = Utc::now();
     let clock = Instant::now();
-    let spec = &request.agent.spec;
+    let spec = request.agent.spec();
     // Its acknowledgement is awaited with the completion's, aside from the run (below), so the
     // run does not wait a round trip to JetStream before it starts.
     let started_stored = publish_unacked(
@@ -307,8 +204,18 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
         }),
         _ => None,
     };
+    if request.agent.defines_agents() {
+        ctx.custom_agents =
+            uuid::Uuid::parse_str(&request.tenant)
+                .ok()
+                .map(|tenant| TenantAgents {
+                    store: state.custom.clone(),
+                    tenant,
+                    caller: request.caller.clone(),
+                });
+    }
     let mut listed = true;
-    if agents::READS_WORKSPACE.contains(&spec.name.as_str()) {
+    if request.agent.reads_workspace() {
         match TenantFiles::new(&state.objects, &request.tenant)
             .paths(&request.workspace_id)
             .await
@@ -325,12 +232,14 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
         Err((
             Status::Failed,
             RunError::new(
-                agents::UNAVAILABLE,
+                error::UNAVAILABLE,
                 "the workspace's files could not be listed",
             ),
         ))
     } else {
-        let work = behave(state, &request, &mut ctx);
+        let work = request
+            .agent
+            .run(&mut ctx, &request.input, state.max_template_output_bytes);
         tokio::select! {
             biased;
             () = cancel.cancelled() => Err((Status::Cancelled, RunError::new("cancelled", "the run was cancelled"))),
@@ -445,29 +354,6 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
     }
 }
 
-async fn behave(
-    state: &State,
-    request: &RunRequest,
-    ctx: &mut Context,
-) -> Result<Value, agents::AgentError> {
-    let agent = &request.agent;
-    match &agent.kind {
-        Kind::Builtin if custom::INSTALLERS.contains(&agent.spec.name.as_str()) => {
-            custom::install(state, request).await
-        }
-        Kind::Builtin => agents::run(&agent.spec.name, ctx, &request.input).await,
-        Kind::Custom(definition) => {
-            custom::run(
-                definition,
-                ctx,
-                &request.input,
-                state.max_template_output_bytes,
-            )
-            .await
-        }
-    }
-}
-
 /// Sends a run event and gives the future of its acknowledgement, or `None` if it could not
 /// be sent (logged and counted). Events are notices about the run, not the run itself: a NATS
 /// outage is logged and counted, and the caller still gets the run's result.
@@ -482,7 +368,7 @@ async fn publish_unacked(
         .publish_unacked(
             "agents",
             &request.tenant,
-            &request.agent.spec.name,
+            &request.agent.spec().name,
             action,
             data,
         )
@@ -504,9 +390,9 @@ fn event_failed(run_id: &str, action: &str, err: &anyhow::Error) {
 fn record_metrics(agent: &Agent, status: Status, duration: Duration, usage: &LlmUsage) {
     // Custom agent names are chosen by tenants: one label value for all of them keeps the
     // number of series bounded.
-    let name = match agent.kind {
-        Kind::Builtin => agent.spec.name.clone(),
-        Kind::Custom(_) => "custom".to_owned(),
+    let name = match agent {
+        Agent::Builtin(agent) => agent.spec.name.clone(),
+        Agent::Custom(_) => "custom".to_owned(),
     };
     metrics::counter!("agent_runs_total", "agent" => name.clone(), "outcome" => status.as_str())
         .increment(1);
@@ -557,27 +443,5 @@ pub fn describe_metrics() {
         "agent_definitions_compiled_total",
     ] {
         metrics::counter!(name).increment(0);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_tenant_holds_at_most_its_runs_and_gets_each_back_when_it_ends() {
-        let inflight = Arc::new(InFlight::new(2));
-        let first = inflight.register("t", "1").unwrap();
-        let second = inflight.register("t", "2").unwrap();
-        assert!(matches!(
-            inflight.register("t", "3"),
-            Err(RunnerError::QuotaExceeded { .. })
-        ));
-        assert!(inflight.register("u", "1").is_ok(), "another tenant runs");
-        drop(first);
-        let third = inflight.register("t", "3").unwrap();
-        drop((second, third));
-        assert!(inflight.lock().per_tenant.is_empty());
-        assert!(inflight.lock().by_id.is_empty());
     }
 }

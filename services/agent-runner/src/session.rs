@@ -10,7 +10,7 @@ use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use serde_json::Value;
 use tonic::Code;
 
-use crate::agents::AgentError;
+use crate::error::AgentError;
 
 /// How long one memory call may take; a run's deadline bounds the whole run anyway.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);

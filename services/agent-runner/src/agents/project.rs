@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{AgentError, parse};
+use crate::artifacts::slug;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -249,15 +250,6 @@ pub fn comment_text(text: &str) -> String {
             }
         })
         .collect()
-}
-
-/// Words of `text` joined with `-`, lowercase.
-pub fn slug(text: &str) -> String {
-    text.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join("-")
 }
 
 /// A circle of required references between entities (as table names), if there is one: a

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::catalog::{Agent, Kind};
+use super::CustomAgent;
 
 /// How many times its JSON a compiled definition is taken to hold in memory: the document,
 /// the two schemas' sources, and the parsed nodes and templates, each about as large or less.
@@ -33,19 +33,16 @@ pub struct Stamp {
 }
 
 impl Stamp {
-    pub fn of(agent: &Agent) -> Option<Self> {
-        match &agent.kind {
-            Kind::Custom(custom) => Some(Self {
-                revision: custom.revision,
-                updated_at: custom.updated_at,
-            }),
-            Kind::Builtin => None,
+    pub fn of(agent: &CustomAgent) -> Self {
+        Self {
+            revision: agent.revision,
+            updated_at: agent.updated_at,
         }
     }
 }
 
 struct Entry {
-    agent: Arc<Agent>,
+    agent: Arc<CustomAgent>,
     stamp: Stamp,
     weight: usize,
     last_used: u64,
@@ -88,7 +85,7 @@ impl CompiledAgents {
     }
 
     /// The tenant's agent `name` if it is cached at `stamp`.
-    pub fn get(&self, tenant: Uuid, name: &str, stamp: Stamp) -> Option<Arc<Agent>> {
+    pub fn get(&self, tenant: Uuid, name: &str, stamp: Stamp) -> Option<Arc<CustomAgent>> {
         let mut entries = self.lock();
         entries.clock += 1;
         let now = entries.clock;
@@ -100,13 +97,11 @@ impl CompiledAgents {
         Some(entry.agent.clone())
     }
 
-    /// Keeps `agent` (a custom agent of `tenant`), replacing what was kept under its name, and
+    /// Keeps `agent` (of `tenant`), replacing what was kept under its name, and
     /// lets the least recently used agents go until the cache is within its bound. An agent
     /// larger than the whole bound is not kept.
-    pub fn insert(&self, tenant: Uuid, agent: Arc<Agent>) {
-        let Some(stamp) = Stamp::of(&agent) else {
-            return;
-        };
+    pub fn insert(&self, tenant: Uuid, agent: Arc<CustomAgent>) {
+        let stamp = Stamp::of(&agent);
         let weight = weight(&agent);
         let mut entries = self.lock();
         let key = (tenant, agent.spec.name.clone());
@@ -145,13 +140,8 @@ impl CompiledAgents {
 }
 
 /// An estimate of the memory a compiled custom agent holds, in bytes.
-fn weight(agent: &Agent) -> usize {
-    let definition = match &agent.kind {
-        Kind::Custom(custom) => {
-            sankalpa_kit::bounded_json::len_within(&custom.definition, usize::MAX)
-        }
-        Kind::Builtin => None,
-    };
+fn weight(agent: &CustomAgent) -> usize {
+    let definition = sankalpa_kit::bounded_json::len_within(&agent.definition, usize::MAX);
     definition.unwrap_or_default() * MEMORY_PER_DEFINITION_BYTE
         + agent.spec.input.pattern_bytes()
         + agent.spec.output.pattern_bytes()
@@ -162,9 +152,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::custom::{Custom, compile};
+    use crate::custom::compile::compile;
 
-    fn agent(name: &str, revision: u64, pattern: &str) -> Arc<Agent> {
+    fn agent(name: &str, revision: u64, pattern: &str) -> Arc<CustomAgent> {
         let definition = json!({
             "name": name, "category": "custom", "description": "d", "version": "1.0.0",
             "input_schema": {"type": "object", "properties": {"a": {"type": "string", "pattern": pattern}}},
@@ -172,17 +162,15 @@ mod tests {
             "template": {"output": {"a": "{{ a }}"}}
         });
         let (spec, behaviour) = compile(&definition).expect("a valid definition");
-        Arc::new(Agent {
+        Arc::new(CustomAgent {
             spec,
-            kind: Kind::Custom(Box::new(Custom {
-                behaviour,
-                definition,
-                revision,
-                created_by: "u".to_owned(),
-                created_at: DateTime::UNIX_EPOCH,
-                updated_at: DateTime::UNIX_EPOCH,
-                installed_from: String::new(),
-            })),
+            behaviour,
+            definition,
+            revision,
+            created_by: "u".to_owned(),
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+            installed_from: String::new(),
         })
     }
 
@@ -191,7 +179,7 @@ mod tests {
         let cache = CompiledAgents::new(1 << 20);
         let tenant = Uuid::new_v4();
         let first = agent("a", 1, "^x$");
-        let stamp = Stamp::of(&first).unwrap();
+        let stamp = Stamp::of(&first);
         cache.insert(tenant, first);
         assert!(cache.get(tenant, "a", stamp).is_some());
         assert!(cache.get(Uuid::new_v4(), "a", stamp).is_none());
@@ -212,7 +200,7 @@ mod tests {
         for name in ["a", "b", "c"] {
             cache.insert(tenant, agent(name, 1, "^x$"));
         }
-        let stamp = Stamp::of(&agent("a", 1, "^x$")).unwrap();
+        let stamp = Stamp::of(&agent("a", 1, "^x$"));
         assert!(cache.get(tenant, "a", stamp).is_some());
         cache.insert(tenant, agent("d", 1, "^x$"));
         assert!(

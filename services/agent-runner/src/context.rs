@@ -1,0 +1,111 @@
+//! What a run gives its agent, built-in or custom: a place to write files (each path checked),
+//! the LLM when the run may use it (and the tenant's tokens of the day), the run's memory
+//! session, and the custom-agent store for the agents that define agents. The run fills in
+//! what the agent's catalog entry asks for; an agent reaches nothing else.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::artifacts::clean_path;
+use crate::custom::store::TenantAgents;
+use crate::error::{AgentError, RunnerError};
+use crate::llm::{LlmClient, Message};
+use crate::llm_usage::RunTokens;
+use crate::session::SessionMemory;
+
+/// What the LLM cost a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LlmUsage {
+    pub used: bool,
+    pub model: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// What a run gives its agent.
+pub struct Context {
+    files: BTreeMap<String, Vec<u8>>,
+    /// The paths the workspace held before this run, for the agents whose catalog entry says
+    /// they read the workspace.
+    pub existing: BTreeSet<String>,
+    /// Present only when one is configured, the agent is LLM-capable and the caller allows it.
+    llm: Option<Arc<LlmClient>>,
+    usage: LlmUsage,
+    /// The run's memory session, when it has one and a memory service is configured.
+    pub memory: Option<SessionMemory>,
+    /// The tenant's LLM tokens of the day, checked before and counted after each call.
+    pub tokens: Option<RunTokens>,
+    /// The custom-agent store, for the agents whose catalog entry says they define agents.
+    pub custom_agents: Option<TenantAgents>,
+}
+
+impl Context {
+    pub fn new(llm: Option<Arc<LlmClient>>) -> Self {
+        Self {
+            files: BTreeMap::new(),
+            existing: BTreeSet::new(),
+            llm,
+            usage: LlmUsage::default(),
+            memory: None,
+            tokens: None,
+            custom_agents: None,
+        }
+    }
+
+    /// Adds a file to the run's workspace; a path leaving the workspace fails the run.
+    pub fn write(&mut self, path: &str, content: impl Into<Vec<u8>>) -> Result<(), AgentError> {
+        let path = clean_path(path)
+            .map_err(|reason| AgentError::Failed(format!("cannot write {path:?}: {reason}")))?;
+        self.files.insert(path.to_owned(), content.into());
+        Ok(())
+    }
+
+    /// Whether the workspace holds `path`, from an earlier run or this one.
+    pub fn exists(&self, path: &str) -> bool {
+        self.files.contains_key(path) || self.existing.contains(path)
+    }
+
+    /// Whether this run may use the LLM.
+    pub fn has_llm(&self) -> bool {
+        self.llm.is_some()
+    }
+
+    /// Asks the LLM, recording its tokens; `None` when this run has no LLM. A tenant past its
+    /// tokens of the day is not asked for.
+    pub async fn ask(&mut self, system: &str, user: String) -> Option<Result<String, AgentError>> {
+        let llm = self.llm.clone()?;
+        if let Some(tokens) = &mut self.tokens
+            && let Err(refusal) = tokens.before_call().await
+        {
+            return Some(Err(match refusal {
+                RunnerError::QuotaExceeded { message, .. } => AgentError::QuotaExceeded(message),
+                RunnerError::Unavailable(message) => AgentError::Unavailable(message),
+                other => {
+                    tracing::error!(error = %other, "could not check the LLM tokens of the day");
+                    AgentError::Failed("the LLM quota could not be checked".to_owned())
+                }
+            }));
+        }
+        let messages = [Message::system(system), Message::user(user)];
+        Some(match llm.chat(&messages).await {
+            Ok(completion) => {
+                if let Some(tokens) = &self.tokens {
+                    tokens
+                        .after_call(completion.prompt_tokens + completion.completion_tokens)
+                        .await;
+                }
+                self.usage.used = true;
+                self.usage.model = completion.model;
+                self.usage.prompt_tokens += completion.prompt_tokens;
+                self.usage.completion_tokens += completion.completion_tokens;
+                Ok(completion.text)
+            }
+            Err(err) => Err(err.into()),
+        })
+    }
+
+    /// The files written and the LLM usage, once the agent is done.
+    pub fn finish(self) -> (BTreeMap<String, Vec<u8>>, LlmUsage) {
+        (self.files, self.usage)
+    }
+}

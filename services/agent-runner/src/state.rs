@@ -1,0 +1,38 @@
+//! What every request handler shares: the connections, the catalog, the custom-agent store, the
+//! runs in flight and the service's bounds, built once at start (`AgentRunner::build`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sankalpa_kit::events::EventBus;
+use sankalpa_kit::grpc::TracedChannel;
+use sankalpa_kit::objects::Objects;
+use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
+use sqlx::PgPool;
+use tokio_util::task::TaskTracker;
+
+use crate::catalog::Catalog;
+use crate::custom::store::CustomAgents;
+use crate::inflight::InFlight;
+use crate::llm::LlmClient;
+use crate::llm_usage::TokenQuota;
+
+/// What every request handler shares.
+pub struct State {
+    pub pool: PgPool,
+    pub catalog: Catalog,
+    pub objects: Objects,
+    pub events: EventBus,
+    pub llm: Option<Arc<LlmClient>>,
+    pub memory: Option<MemoryServiceClient<TracedChannel>>,
+    pub runs: Arc<InFlight>,
+    /// Owns every run's task, so shutdown waits for runs in flight.
+    pub tasks: TaskTracker,
+    pub default_deadline: Duration,
+    pub max_deadline: Duration,
+    pub max_template_output_bytes: usize,
+    /// The tenants' custom agents.
+    pub custom: Arc<CustomAgents>,
+    /// The tenants' LLM tokens per day.
+    pub tokens: Arc<TokenQuota>,
+}
