@@ -16,7 +16,7 @@ use sankalpa_kit::objects::Objects;
 use sha2::{Digest, Sha256};
 
 /// A file a run wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Artifact {
     pub path: String,
     pub size_bytes: u64,

@@ -14,7 +14,7 @@ use crate::llm_usage::RunTokens;
 use crate::session::SessionMemory;
 
 /// What the LLM cost a run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LlmUsage {
     pub used: bool,
     pub model: String,

@@ -21,7 +21,8 @@ use crate::catalog::Agent;
 use crate::custom::CustomAgent;
 use crate::custom::compile::{Compiled, MAX_DEFINITION_BYTES, compile_apart};
 use crate::error::{self, Result, RunnerError};
-use crate::runs::{self, Run, RunRequest, Side};
+use crate::outcome::{Run, Status as RunStatus};
+use crate::runs::{self, RunRequest, Side};
 use crate::spec::{CATEGORIES, valid_name};
 use crate::state::State;
 
@@ -72,9 +73,9 @@ fn agent_message(agent: &Agent) -> pb::Agent {
 
 fn run_message(run: Run) -> pb::AgentRun {
     let status = match run.status {
-        runs::Status::Completed => pb::AgentRunStatus::Completed,
-        runs::Status::Failed => pb::AgentRunStatus::Failed,
-        runs::Status::Cancelled => pb::AgentRunStatus::Cancelled,
+        RunStatus::Completed => pb::AgentRunStatus::Completed,
+        RunStatus::Failed => pb::AgentRunStatus::Failed,
+        RunStatus::Cancelled => pb::AgentRunStatus::Cancelled,
     };
     pb::AgentRun {
         run_id: run.run_id,
@@ -98,7 +99,7 @@ fn run_message(run: Run) -> pb::AgentRun {
         prompt_tokens: run.usage.prompt_tokens,
         completion_tokens: run.usage.completion_tokens,
         error: run.error.map(|e| pb::RunError {
-            code: e.code.to_owned(),
+            code: e.code,
             message: e.message,
         }),
         session_id: run.session_id.unwrap_or_default(),
@@ -190,6 +191,7 @@ impl AgentApi {
             serde_json::from_str(&message.input_json)
                 .map_err(|err| RunnerError::invalid("input_json", format!("not JSON: {err}")))?
         };
+        let named = message.run_id.is_some();
         let run_id = match message.run_id {
             Some(id) if valid_id(&id) => id,
             Some(_) => {
@@ -242,6 +244,7 @@ impl AgentApi {
             caller,
             bearer: None,
             run_id,
+            named,
             workspace_id,
             session_id,
             deadline,

@@ -1,8 +1,9 @@
 //! The agent runner: the agent catalog, the built-in agents, tenants' custom agents, running
 //! one agent for a caller, and the files runs write. It serves `sankalpa.v1.AgentService` over
 //! gRPC (50052), with health and metrics over HTTP (9102), and owns the `agents` schema (custom
-//! agents and each tenant's LLM tokens per day: runs themselves are not stored, their artifacts
-//! are in the object store and their history is the `agents.*` events).
+//! agents, each tenant's LLM tokens per day, and for a day the outcomes of the runs whose
+//! caller named their run id; runs' artifacts are in the object store and their history is the
+//! `agents.*` events).
 //!
 //! No single request may make it hold or spend without bound: custom agents' definitions,
 //! templates, validation and patterns are bounded (`schema`, `custom`), error messages are
@@ -19,7 +20,8 @@
 //! - `agents` and `custom::run`: the built-in agents' behaviour, and a custom agent's;
 //! - `catalog`: one table of the built-in agents, joined with `catalog/agents.json`; an agent
 //!   is a built-in or a custom one;
-//! - `inflight`, `state`, `runs`: the runs in flight, what handlers share, one run's life;
+//! - `outcome`, `inflight`, `state`, `runs`: a run's outcome (and those kept), the runs in
+//!   flight, what handlers share, one run's life;
 //! - `grpc`: the wire; this file: configuration, build, serve.
 //!
 //! [`AgentRunner::build`] loads and checks the catalog (refusing to start on a broken one), then
@@ -37,6 +39,7 @@ mod grpc;
 mod inflight;
 pub mod llm;
 mod llm_usage;
+mod outcome;
 mod runs;
 mod session;
 mod spec;
@@ -112,6 +115,13 @@ pub struct Config {
     /// run that would call the LLM past it is RESOURCE_EXHAUSTED carrying the quota, reset at
     /// the next UTC midnight; see the `llm_usage` module.
     pub llm_tokens_per_tenant_per_day: u64,
+    /// How long the outcome of a run whose caller named its run id is kept at least, to answer
+    /// that run id asked again (`SANKALPA_AGENTS_RUN_RETENTION_MS`, default 24 h); see the
+    /// `outcome` module.
+    pub run_retention: Duration,
+    /// How often kept run outcomes past their retention are deleted
+    /// (`SANKALPA_AGENTS_RUN_SWEEP_INTERVAL_MS`, default 60 s).
+    pub run_sweep_interval: Duration,
 }
 
 impl Config {
@@ -163,6 +173,14 @@ impl Config {
                 "SANKALPA_LLM_TOKENS_PER_TENANT_PER_DAY",
                 defaults.llm_tokens_per_tenant_per_day,
             )?,
+            run_retention: config::millis(
+                "SANKALPA_AGENTS_RUN_RETENTION_MS",
+                defaults.run_retention,
+            )?,
+            run_sweep_interval: config::millis(
+                "SANKALPA_AGENTS_RUN_SWEEP_INTERVAL_MS",
+                defaults.run_sweep_interval,
+            )?,
             ..defaults
         })
     }
@@ -183,6 +201,8 @@ impl Config {
             definition_cache_bytes: 32 * 1024 * 1024,
             max_concurrent_runs_per_tenant: 64,
             llm_tokens_per_tenant_per_day: 1_000_000,
+            run_retention: Duration::from_secs(24 * 3600),
+            run_sweep_interval: Duration::from_secs(60),
         }
     }
 
@@ -203,6 +223,8 @@ impl Config {
 pub struct AgentRunner {
     state: Arc<State>,
     skeleton: Skeleton,
+    run_retention: Duration,
+    run_sweep_interval: Duration,
 }
 
 impl AgentRunner {
@@ -261,7 +283,12 @@ impl AgentRunner {
             custom,
             tokens,
         });
-        Ok(Self { state, skeleton })
+        Ok(Self {
+            state,
+            skeleton,
+            run_retention: config.run_retention,
+            run_sweep_interval: config.run_sweep_interval,
+        })
     }
 }
 
@@ -279,6 +306,12 @@ impl Service for AgentRunner {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.skeleton.tasks.spawn(outcome::sweep(
+            self.state.pool.clone(),
+            self.run_retention,
+            self.run_sweep_interval,
+            self.skeleton.stop.clone(),
+        ));
         let api = AgentServiceServer::new(grpc::AgentApi::new(self.state.clone()));
         let readiness = self.skeleton.readiness(&self.state.pool);
         self.skeleton.serve_api(api, readiness, shutdown).await

@@ -2,9 +2,15 @@
 //!
 //! A run executes in its own task, owned by the service's tracker, so that whatever happens to
 //! the caller the run ends properly: its outcome is recorded in metrics and its last event goes
-//! out. The caller's RPC awaits that task; if the caller goes away, a drop guard cancels the
-//! run's token and the run ends as cancelled. Runs in flight are registered by tenant and run id
-//! ([`crate::inflight`]). The run gives its agent what the agent's catalog entry asks for (the
+//! out. The caller's RPC awaits the run's outcome. Runs in flight are registered by tenant and
+//! run id ([`crate::inflight`]).
+//!
+//! A caller that names the run id gets each run once ([`crate::outcome`]): asking again for a run
+//! in flight on this replica waits for that run's outcome, and asking for a finished one is
+//! answered with the outcome kept in Postgres — in neither case does the agent run again or its
+//! events go out again. Such a run is not cancelled when its caller goes away (its deadline
+//! still holds, and CancelAgentRun still cancels it), since the caller's retry wants its outcome.
+//! A run without a caller's id is cancelled when its caller goes away: nobody could ask for it. The run gives its agent what the agent's catalog entry asks for (the
 //! workspace's paths, the custom-agent store) and nothing more.
 //!
 //! The deadline and the cancellation stop the agent at its next await; the built-in agents are
@@ -14,18 +20,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::context::PublishAckFuture;
-use chrono::{DateTime, Utc};
-use sankalpa_kit::limits::error_message;
+use chrono::Utc;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::artifacts::{Artifact, TenantFiles};
+use crate::artifacts::TenantFiles;
 use crate::catalog::Agent;
 use crate::context::{Context, LlmUsage};
 use crate::custom::store::TenantAgents;
 use crate::error::{self, Result, RunnerError};
+use crate::inflight::Slot;
 use crate::llm_usage::RunTokens;
+use crate::outcome::{self, Asked, Run, RunError, Status};
 use crate::session::SessionMemory;
 use crate::state::State;
 
@@ -38,63 +45,12 @@ pub struct RunRequest {
     /// The caller's `authorization` value, forwarded to the memory service.
     pub bearer: Option<String>,
     pub run_id: String,
+    /// Whether the caller named the run id: only then is its outcome kept, and asked for.
+    pub named: bool,
     pub workspace_id: String,
     pub session_id: Option<String>,
     pub deadline: Duration,
     pub use_llm: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Completed,
-    Failed,
-    Cancelled,
-}
-
-impl Status {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// Why a run did not complete: a stable code and a message for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunError {
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl RunError {
-    /// A run error whose message is cut to [`MAX_ERROR_BYTES`](sankalpa_kit::limits::MAX_ERROR_BYTES):
-    /// an agent's message can quote megabytes of input, and it goes into the answer, the run's
-    /// `failed` event and on to the chain's events.
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
-        let message = message.into();
-        Self {
-            code,
-            message: error_message(&message).into_owned(),
-        }
-    }
-}
-
-pub struct Run {
-    pub run_id: String,
-    pub agent: String,
-    pub agent_version: String,
-    pub status: Status,
-    pub output: Option<Value>,
-    pub artifacts: Vec<Artifact>,
-    pub workspace_id: String,
-    pub duration: Duration,
-    pub usage: LlmUsage,
-    pub error: Option<RunError>,
-    pub session_id: Option<String>,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
 }
 
 /// Which of an agent's schemas a document is checked against.
@@ -136,11 +92,45 @@ pub async fn validate(
     }
 }
 
-/// Runs `request` to its end.
+/// Runs `request` to its end; or, for a run id the caller named, answers the outcome of the run
+/// of that id in flight or finished.
 pub async fn execute(state: &Arc<State>, request: RunRequest) -> Result<Run> {
-    let (registration, token) = state.runs.register(&request.tenant, &request.run_id)?;
+    let asked = Asked::new(&request.agent.spec().name, &request.input);
+    let slot = state
+        .runs
+        .register(&request.tenant, &request.run_id, asked.clone())?;
+    let (registration, token, announce) = match slot {
+        Slot::Attached(outcome) => return wait_for(outcome).await,
+        Slot::New {
+            registration,
+            cancel,
+            outcome,
+        } => (registration, cancel, outcome),
+    };
+    let watching = announce.subscribe();
+    let kept_in = if request.named {
+        let tenant = uuid::Uuid::parse_str(&request.tenant)
+            .map_err(|err| RunnerError::Internal(anyhow::anyhow!("a run's tenant: {err}")))?;
+        // Looked up once registered: a run of this id that finished before has kept its outcome
+        // before it let go of the id, so it is found here if it is not in flight.
+        if let Some((kept_asked, run)) = outcome::find(&state.pool, tenant, &request.run_id).await?
+        {
+            if kept_asked != asked {
+                return Err(RunnerError::AlreadyExists(format!(
+                    "run {} was run with another agent or input",
+                    request.run_id
+                )));
+            }
+            // Requests that attached meanwhile get it too.
+            announce.send_replace(Some(Arc::new(run.clone())));
+            return Ok(run);
+        }
+        Some(tenant)
+    } else {
+        None
+    };
     // Fires if this future is dropped (the caller went away); harmless once the run is over.
-    let _cancel_if_abandoned = token.clone().drop_guard();
+    let _cancel_if_abandoned = kept_in.is_none().then(|| token.clone().drop_guard());
     let span = tracing::info_span!(
         "agent_run",
         tenant = %request.tenant,
@@ -148,15 +138,32 @@ pub async fn execute(state: &Arc<State>, request: RunRequest) -> Result<Run> {
         agent = %request.agent.spec().name
     );
     let run_state = state.clone();
-    let task = state.tasks.spawn(
+    state.tasks.spawn(
         async move {
-            let _registration = registration;
-            drive(&run_state, request, token).await
+            // Held until the outcome is kept, so that a request for this run id meanwhile
+            // attaches to the run rather than missing both the run and its outcome.
+            let mut registration = registration;
+            let run = Arc::new(drive(&run_state, request, token).await);
+            registration.release_quota();
+            announce.send_replace(Some(run.clone()));
+            if let Some(tenant) = kept_in
+                && let Err(err) = outcome::keep(&run_state.pool, tenant, &asked, &run).await
+            {
+                metrics::counter!("agent_run_outcomes_unkept_total").increment(1);
+                tracing::warn!(error = %err, "could not keep a run's outcome");
+            }
         }
         .instrument(span),
     );
-    task.await
-        .map_err(|err| RunnerError::Internal(anyhow::anyhow!("the run task failed: {err}")))
+    wait_for(watching).await
+}
+
+/// The outcome a run announces on `outcome`.
+async fn wait_for(mut outcome: tokio::sync::watch::Receiver<Option<Arc<Run>>>) -> Result<Run> {
+    let run = outcome.wait_for(Option::is_some).await.map_err(|_| {
+        RunnerError::Internal(anyhow::anyhow!("the run task ended without an outcome"))
+    })?;
+    Ok(run.as_deref().cloned().expect("waited for an outcome"))
 }
 
 async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) -> Run {
@@ -431,6 +438,10 @@ pub fn describe_metrics() {
         "LLM usage that could not be written to the tenant's account."
     );
     describe_counter!(
+        "agent_run_outcomes_unkept_total",
+        "Outcomes of runs named by their caller that could not be kept."
+    );
+    describe_counter!(
         "agent_definitions_compiled_total",
         "Custom agent definitions compiled."
     );
@@ -441,6 +452,7 @@ pub fn describe_metrics() {
         "agent_events_failed_total",
         "llm_usage_unrecorded_total",
         "agent_definitions_compiled_total",
+        "agent_run_outcomes_unkept_total",
     ] {
         metrics::counter!(name).increment(0);
     }

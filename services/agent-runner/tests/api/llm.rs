@@ -261,8 +261,21 @@ async fn a_run_in_flight_can_be_cancelled_and_its_id_is_taken_until_then(pool: s
     });
     fake.arrived.notified().await;
 
-    let status = app.execute_with(&token, request).await.unwrap_err();
+    // Another request under the run's id is refused; the same request waits for the run.
+    let other = pb::ExecuteAgentRequest {
+        input_json: translate("Goodbye").to_string(),
+        ..request.clone()
+    };
+    let status = app.execute_with(&token, other).await.unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
+    let mut client = app.client.clone();
+    let (attach_token, attach_request) = (token.clone(), request.clone());
+    let attached = tokio::spawn(async move {
+        client
+            .execute_agent(authed(attach_request, &attach_token))
+            .await
+            .map(tonic::Response::into_inner)
+    });
 
     app.client
         .cancel_agent_run(authed(
@@ -279,6 +292,8 @@ async fn a_run_in_flight_can_be_cancelled_and_its_id_is_taken_until_then(pool: s
         .unwrap()
         .unwrap();
     assert_eq!(run.status, pb::AgentRunStatus::Cancelled as i32);
+    let attached = attached.await.unwrap().unwrap();
+    assert_eq!(attached, run, "the same request gets the same run");
     assert_eq!(run.error.unwrap().code, "cancelled");
 
     let status = app

@@ -6,6 +6,7 @@ mod bounds;
 mod catalog;
 mod custom;
 mod events;
+mod exactly_once;
 mod execute;
 mod llm;
 mod memory;
