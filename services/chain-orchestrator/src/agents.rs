@@ -136,6 +136,29 @@ pub async fn accepted_fields(
     ))
 }
 
+/// Tells agent-runner to stop the agent run `agent_run_id` of a cancelled chain run. An agent
+/// run with an id of the caller's goes on when its caller goes away (so a replica taking the
+/// chain run over finds its outcome), hence the explicit word. Best effort: a run that already
+/// ended, or an agent-runner that cannot be asked, leaves the deadline to end it.
+pub async fn cancel(client: &Client, token: &str, agent_run_id: &str) {
+    let Ok(mut request) = with_bearer(
+        pb::CancelAgentRunRequest {
+            run_id: agent_run_id.to_owned(),
+        },
+        token,
+    ) else {
+        return;
+    };
+    request.set_timeout(LOOKUP_TIMEOUT);
+    match client.clone().cancel_agent_run(request).await {
+        Ok(_) => {}
+        Err(status) if status.code() == Code::NotFound => {}
+        Err(status) => {
+            tracing::warn!(agent_run_id, error = %status.message(), "could not cancel an agent run");
+        }
+    }
+}
+
 /// One attempt of a step.
 pub struct Attempt<'a> {
     pub agent: &'a str,
@@ -248,14 +271,14 @@ pub async fn execute(client: &Client, attempt: Attempt<'_>) -> Result<Completed,
         // output is over its limit, and would be again.
         Code::OutOfRange => Failure::new(OUTPUT_TOO_LARGE, status.message(), false),
         // agent-runner down or restarting (a refused or reset connection is UNAVAILABLE,
-        // UNKNOWN or CANCELLED as the transport saw it), the tenant's agent runs all busy, or
-        // this very agent run still in flight from before a takeover: none is the agent's doing.
+        // UNKNOWN or CANCELLED as the transport saw it), or the tenant's agent runs all busy:
+        // none is the agent's doing. (A repeated call of an agent run still in flight attaches
+        // to it; ALREADY_EXISTS says the id was used for another request, which no wait fixes.)
         Code::Unavailable
         | Code::Unknown
         | Code::Cancelled
         | Code::Aborted
-        | Code::ResourceExhausted
-        | Code::AlreadyExists => Failure::outage(format!(
+        | Code::ResourceExhausted => Failure::outage(format!(
             "agent-runner did not run the agent: {}",
             status.message()
         )),

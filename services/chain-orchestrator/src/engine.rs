@@ -43,6 +43,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::join_all;
 use sankalpa_kit::backoff::Backoff;
 use sankalpa_kit::limits;
 use serde_json::{Map, Value, json};
@@ -262,6 +263,8 @@ struct RunContext {
     per_run: Arc<Semaphore>,
     /// Per agent, the input fields it accepts (None: any), once looked up.
     accepted: Mutex<HashMap<String, Option<Arc<BTreeSet<String>>>>>,
+    /// The agent runs called for right now, by step id.
+    calling: Mutex<HashMap<String, String>>,
     /// Bytes of the run's output taken so far by its completed steps, of `max_run_output`.
     output_bytes: Mutex<usize>,
     max_run_output: usize,
@@ -296,6 +299,29 @@ impl RunContext {
                 false,
             )),
         }
+    }
+
+    /// Tells agent-runner to stop the agent runs of the steps that were running.
+    async fn cancel_agents(&self, state: &State) {
+        let calling: Vec<String> = self
+            .calling
+            .lock()
+            .expect("calling poisoned")
+            .drain()
+            .map(|(_, agent_run_id)| agent_run_id)
+            .collect();
+        if calling.is_empty() {
+            return;
+        }
+        let Ok(token) = state.tokens.token(&state.pool, self.id).await else {
+            return;
+        };
+        join_all(
+            calling
+                .iter()
+                .map(|agent_run_id| agents::cancel(&state.agents, &token, agent_run_id)),
+        )
+        .await;
     }
 
     async fn accepted_fields(
@@ -422,6 +448,7 @@ async fn execute(
         session_id: run.session_id.clone(),
         per_run: Arc::new(Semaphore::new(state.config.max_parallel_steps_per_run)),
         accepted: Mutex::new(HashMap::new()),
+        calling: Mutex::new(HashMap::new()),
         output_bytes: Mutex::new(output_bytes),
         max_run_output: state.config.max_run_output_bytes,
     });
@@ -572,8 +599,13 @@ async fn execute(
             }
         }
     }
-    // Whatever still runs is stopped: dropping the calls cancels the agents.
+    // Whatever still runs is stopped: the calls are dropped and, for a cancelled run,
+    // agent-runner is told to stop their agents (a dropped call alone leaves them running for a
+    // replica that takes the run over).
     in_flight.shutdown().await;
+    if cancel.is_cancelled() {
+        context.cancel_agents(state).await;
+    }
     if lost.is_cancelled() {
         return Ok(Err(Interrupted::LeaseLost));
     }
@@ -953,6 +985,11 @@ async fn attempt_step(
                 .saturating_duration_since(tokio::time::Instant::now())
                 .max(Duration::from_millis(1))
         };
+        context
+            .calling
+            .lock()
+            .expect("calling poisoned")
+            .insert(step.id.clone(), agent_run_id.to_owned());
         let result = match prepared {
             Ok((token, sent)) => agents::execute(
                 &state.agents,
@@ -974,6 +1011,11 @@ async fn attempt_step(
             }),
             Err(failure) => Err(failure),
         };
+        context
+            .calling
+            .lock()
+            .expect("calling poisoned")
+            .remove(&step.id);
         let failure = match result {
             Err(failure) if failure.outage => failure,
             answered => return Ok(answered),

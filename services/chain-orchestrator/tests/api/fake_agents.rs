@@ -9,7 +9,7 @@
 //! of `error_bytes` bytes when asked). Every call is recorded with its tag, chain run (the
 //! workspace), agent run id and timings, and lookups (ListAgents, GetAgent) are counted. Tokens
 //! are checked against auth's keys, as agent-runner does. It can be stopped and restarted on its
-//! address.
+//! address. CancelAgentRun records the agent run ids it is asked to stop.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -46,6 +46,8 @@ pub struct Record {
     outages_left: Mutex<HashMap<String, u64>>,
     /// ListAgents and GetAgent calls answered.
     lookups: AtomicUsize,
+    /// The agent run ids CancelAgentRun was asked for.
+    cancelled: Mutex<Vec<String>>,
 }
 
 /// Takes one from the count left under `key` (starting at `initial`); true while any was left.
@@ -63,6 +65,10 @@ fn take_one(counts: &Mutex<HashMap<String, u64>>, key: String, initial: u64) -> 
 impl Record {
     pub fn lookups(&self) -> usize {
         self.lookups.load(Ordering::SeqCst)
+    }
+
+    pub fn cancelled(&self) -> Vec<String> {
+        self.cancelled.lock().unwrap().clone()
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -326,9 +332,12 @@ impl AgentService for Fake {
 
     async fn cancel_agent_run(
         &self,
-        _: Request<pb::CancelAgentRunRequest>,
+        request: Request<pb::CancelAgentRunRequest>,
     ) -> Result<Response<pb::CancelAgentRunResponse>, Status> {
-        Err(Status::unimplemented("not in the fake"))
+        self.caller(&request, "agents:execute")?;
+        let run_id = request.into_inner().run_id;
+        self.record.cancelled.lock().unwrap().push(run_id);
+        Ok(Response::new(pb::CancelAgentRunResponse {}))
     }
 
     async fn create_custom_agent(

@@ -279,6 +279,11 @@ async fn cancelling_stops_the_running_step_and_starts_nothing_more(pool: sqlx::P
         long[0].finished.is_none(),
         "the agent call was dropped, not waited for"
     );
+    assert_eq!(
+        stack.agents.record.cancelled(),
+        [format!("{}-long-1", run.id)],
+        "agent-runner was told to stop the agent run"
+    );
     assert_eq!(stack.agents.record.calls().len(), 1);
 }
 
