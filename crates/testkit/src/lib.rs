@@ -4,6 +4,7 @@
 //! own `build` and `serve`.
 
 pub mod otlp;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,0 +1,109 @@
+//! Services as child processes of the test, from the workspace's built binaries, for what an
+//! in-process service cannot show: a `kill -9` (no destructor, no flush, sockets reset by the
+//! kernel) and a restart of the same binary on the same addresses.
+//!
+//! The binaries are the ones `cargo nextest run --workspace` (and `make test`) builds beside the
+//! test executables; a test run without them fails, naming the binary to build.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+/// A service binary running as a child process, killed when dropped.
+pub struct ServiceProcess {
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+    ready_url: String,
+    child: Option<Child>,
+}
+
+/// The workspace binary `name` (e.g. `sankalpa-auth`), beside the running test executable.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its executable");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("a test executable lives in target/<profile>/deps");
+    let binary = dir.join(name);
+    assert!(
+        binary.exists(),
+        "{} is not built: run the tests with `cargo nextest run --workspace` (or `cargo build -p {name}`)",
+        binary.display()
+    );
+    binary
+}
+
+/// A port free right now on 127.0.0.1, for a child to listen on.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl ServiceProcess {
+    /// Starts `binary` with `env` (on top of this process's) and waits until `ready_url`
+    /// answers 200.
+    pub async fn start(binary: PathBuf, env: Vec<(String, String)>, ready_url: String) -> Self {
+        let mut process = Self {
+            binary,
+            env,
+            ready_url,
+            child: None,
+        };
+        process.restart().await;
+        process
+    }
+
+    /// Starts the binary again with the same settings (after [`kill`](Self::kill)) and waits
+    /// until it is ready.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "the service is still running");
+        let child = Command::new(&self.binary)
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
+            .env("SANKALPA_LOG_FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|err| panic!("{} starts: {err}", self.binary.display()));
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = reqwest::get(&self.ready_url)
+                .await
+                .is_ok_and(|answer| answer.status().is_success());
+            if ready {
+                return;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|child| child.try_wait().ok().flatten());
+            assert!(
+                exited.is_none(),
+                "{} exited: {exited:?}",
+                self.binary.display()
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} not ready at {}",
+                self.binary.display(),
+                self.ready_url
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Ends the process with SIGKILL, as a lost node or an OOM kill would, and waits for it.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.expect("the child can be killed");
+        }
+    }
+}
