@@ -87,10 +87,11 @@ pub fn unknown_agents(definition: &Definition, unknown: &BTreeSet<String>) -> Ve
         .steps
         .iter()
         .enumerate()
-        .filter(|(_, step)| unknown.contains(&step.agent))
-        .map(|(index, step)| FieldViolation {
+        .filter_map(|(index, step)| step.agent().map(|agent| (index, agent)))
+        .filter(|(_, agent)| unknown.contains(*agent))
+        .map(|(index, agent)| FieldViolation {
             field: format!("steps[{index}].agent"),
-            message: format!("unknown agent `{}`", step.agent),
+            message: format!("unknown agent `{agent}`"),
         })
         .collect()
 }

@@ -2,7 +2,10 @@
 //!
 //! Three forms are accepted, all normalised to the DAG form before anything else sees them:
 //! - DAG: `{"name", "description", "steps": [{"id", "agent", "needs", "when", "input", "retry":
-//!   {"attempts", "backoff_ms"}, "timeout_ms", "on_failure"}]}`;
+//!   {"attempts", "backoff_ms"}, "timeout_ms", "on_failure"}]}`, where a step is of one kind
+//!   ([`StepKind`]): an agent step names its `agent`; an approval step has instead
+//!   `"approval": {"prompt", "approvers", "timeout_ms", "on_timeout"}` and no `input`, `retry`
+//!   or `timeout_ms` of its own (`needs`, `when`, `on_failure` and `on_skip` apply to every kind);
 //! - simple: `{"agents": ["a", "b"], "mode": "sequential" | "parallel"}` (sequential: each step
 //!   needs the previous one; parallel: no step needs another);
 //! - conditional: `{"condition": "<expr>", "then": ["a", ..], "else": ["b", ..]}`, two sequential
@@ -49,6 +52,18 @@ pub const MAX_STEPS: usize = 200;
 const MAX_ATTEMPTS: u32 = 10;
 const MAX_BACKOFF_MS: u64 = 60_000;
 const MAX_TIMEOUT_MS: u64 = 3_600_000;
+/// The longest approval prompt, in characters: a question and its context, not a document.
+pub const MAX_PROMPT_CHARS: usize = 2000;
+/// The most approvers one approval step names.
+pub const MAX_APPROVERS: usize = 20;
+/// The longest approver entry (`role:<role>` or `user:<id>`), in bytes.
+const MAX_APPROVER_BYTES: usize = 200;
+/// The shortest and longest wait of an approval. The run's credential
+/// (`SANKALPA_CHAINS_CREDENTIAL_TTL_SECONDS`, 24 h by default) is not renewed by a wait, so the
+/// default keeps well inside it.
+pub const MIN_APPROVAL_TIMEOUT_MS: u64 = 100;
+pub const MAX_APPROVAL_TIMEOUT_MS: u64 = 7 * 24 * 3_600_000;
+const DEFAULT_APPROVAL_TIMEOUT_MS: u64 = 3_600_000;
 /// The largest definition document, in bytes. The biggest template is about 1 KiB; 200 steps
 /// with generous mappings fit many times over.
 pub const MAX_DEFINITION_BYTES: usize = 1024 * 1024;
@@ -116,26 +131,215 @@ impl Default for Retry {
     }
 }
 
+/// One step of a DAG: where it sits (`id`, `needs`, `when`, what its failure or skip means to
+/// the steps after it) and what it does, its [`StepKind`].
+///
+/// In JSON a step is one flat object whose kind is told by the one field that names it
+/// (`agent`, `approval`); the fields of another kind are refused on it by name. It is read
+/// and written through [`StepDocument`], so the stored DAG form of an agent step is what it was
+/// before steps had kinds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "StepDocument", into = "StepDocument")]
 pub struct Step {
     pub id: String,
-    pub agent: String,
-    #[serde(default)]
     pub needs: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: OnFailure,
+    pub on_skip: OnSkip,
+    pub kind: StepKind,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepKind {
+    /// Runs an agent.
+    Agent(AgentStep),
+    /// Waits for a person to approve or reject it.
+    Approval(Approval),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentStep {
+    pub agent: String,
     pub input: Option<Value>,
-    #[serde(default)]
     pub retry: Retry,
     /// 0: agent-runner's default.
-    #[serde(default)]
+    pub timeout_ms: u64,
+}
+
+/// A human decision the run waits for, durably and holding nothing while it waits
+/// (approvals.rs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// What the approver is asked, shown with the step's event.
+    pub prompt: String,
+    /// Who may decide: `role:<role>` (a role the caller's token carries) or `user:<user id>`.
+    pub approvers: Vec<String>,
+    /// How long the step waits for a decision before `on_timeout` applies.
+    #[serde(default = "default_approval_timeout_ms")]
     pub timeout_ms: u64,
     #[serde(default)]
-    pub on_failure: OnFailure,
+    pub on_timeout: OnTimeout,
+}
+
+/// What an approval nobody decided within its timeout comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnTimeout {
+    /// The step fails with `approval_timed_out` (its `on_failure` applies).
+    #[default]
+    Fail,
+    /// The step is skipped (its `on_skip` applies).
+    Skip,
+    /// The step completes as approved, `{"approved": true, "by": "timeout"}`.
+    Approve,
+}
+
+fn default_approval_timeout_ms() -> u64 {
+    DEFAULT_APPROVAL_TIMEOUT_MS
+}
+
+impl Step {
+    /// The agent an agent step runs; None for the other kinds.
+    pub fn agent(&self) -> Option<&str> {
+        match &self.kind {
+            StepKind::Agent(agent) => Some(&agent.agent),
+            StepKind::Approval(_) => None,
+        }
+    }
+
+    pub fn approval(&self) -> Option<&Approval> {
+        match &self.kind {
+            StepKind::Approval(approval) => Some(approval),
+            StepKind::Agent(_) => None,
+        }
+    }
+}
+
+/// A step as JSON has it: every kind's fields side by side, checked into a [`Step`] by
+/// [`StepDocument::into_step`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDocument {
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    approval: Option<Approval>,
     #[serde(default)]
-    pub on_skip: OnSkip,
+    needs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    when: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    input: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry: Option<Retry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    on_failure: OnFailure,
+    #[serde(default)]
+    on_skip: OnSkip,
+}
+
+impl StepDocument {
+    /// The step, or its problems as (field below the step, message).
+    fn into_step(self) -> Result<Step, Vec<(&'static str, String)>> {
+        let kind = match (self.agent, self.approval) {
+            (Some(agent), None) => StepKind::Agent(AgentStep {
+                agent,
+                input: self.input,
+                retry: self.retry.unwrap_or_default(),
+                timeout_ms: self.timeout_ms.unwrap_or(0),
+            }),
+            (None, Some(approval)) => {
+                // An approval runs no agent: these would silently mean nothing.
+                let unused: Vec<(&'static str, String)> = [
+                    ("input", self.input.is_some()),
+                    ("retry", self.retry.is_some()),
+                    ("timeout_ms", self.timeout_ms.is_some()),
+                ]
+                .into_iter()
+                .filter(|(_, given)| *given)
+                .map(|(field, _)| {
+                    let hint = if field == "timeout_ms" {
+                        "; its wait is `approval.timeout_ms`"
+                    } else {
+                        ""
+                    };
+                    (field, format!("does not apply to an approval step{hint}"))
+                })
+                .collect();
+                if !unused.is_empty() {
+                    return Err(unused);
+                }
+                StepKind::Approval(approval)
+            }
+            (Some(_), Some(_)) => {
+                return Err(vec![(
+                    "approval",
+                    "a step has one kind: give `agent` or `approval`, not both".to_owned(),
+                )]);
+            }
+            (None, None) => {
+                return Err(vec![(
+                    "agent",
+                    "a step needs `agent` (an agent step) or `approval` (an approval step)"
+                        .to_owned(),
+                )]);
+            }
+        };
+        Ok(Step {
+            id: self.id,
+            needs: self.needs,
+            when: self.when,
+            on_failure: self.on_failure,
+            on_skip: self.on_skip,
+            kind,
+        })
+    }
+}
+
+impl TryFrom<StepDocument> for Step {
+    type Error = String;
+
+    fn try_from(document: StepDocument) -> Result<Self, String> {
+        document.into_step().map_err(|problems| {
+            problems
+                .into_iter()
+                .map(|(field, message)| format!("{field}: {message}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+}
+
+impl From<Step> for StepDocument {
+    fn from(step: Step) -> Self {
+        let (agent, approval, input, retry, timeout_ms) = match step.kind {
+            StepKind::Agent(agent) => (
+                Some(agent.agent),
+                None,
+                agent.input,
+                Some(agent.retry),
+                Some(agent.timeout_ms),
+            ),
+            StepKind::Approval(approval) => (None, Some(approval), None, None, None),
+        };
+        Self {
+            id: step.id,
+            agent,
+            approval,
+            needs: step.needs,
+            when: step.when,
+            input,
+            retry,
+            timeout_ms,
+            on_failure: step.on_failure,
+            on_skip: step.on_skip,
+        }
+    }
 }
 
 /// A definition in DAG form.
@@ -158,7 +362,11 @@ impl Definition {
 
     /// Every agent named, once each.
     pub fn agents(&self) -> Vec<String> {
-        let mut agents: Vec<String> = self.steps.iter().map(|step| step.agent.clone()).collect();
+        let mut agents: Vec<String> = self
+            .steps
+            .iter()
+            .filter_map(|step| step.agent().map(str::to_owned))
+            .collect();
         agents.sort();
         agents.dedup();
         agents
@@ -319,8 +527,13 @@ fn dag_form(mut fields: Map<String, Value>) -> Result<Definition, Vec<FieldViola
     let mut steps = Vec::with_capacity(raw_steps.len());
     let mut problems = Vec::new();
     for (index, raw) in raw_steps.into_iter().enumerate() {
-        match serde_json::from_value::<Step>(raw) {
-            Ok(step) => steps.push(step),
+        match serde_json::from_value::<StepDocument>(raw).map(StepDocument::into_step) {
+            Ok(Ok(step)) => steps.push(step),
+            Ok(Err(found)) => problems.extend(
+                found
+                    .into_iter()
+                    .map(|(field, message)| violation(format!("steps[{index}].{field}"), message)),
+            ),
             Err(err) => problems.push(violation(format!("steps[{index}]"), err.to_string())),
         }
     }
@@ -371,14 +584,16 @@ fn steps_for(agents: &[String], taken: &mut HashMap<String, usize>, chained: boo
         };
         steps.push(Step {
             id,
-            agent: agent.clone(),
             needs,
             when: None,
-            input: None,
-            retry: Retry::default(),
-            timeout_ms: 0,
             on_failure: OnFailure::Fail,
             on_skip: OnSkip::SkipDependants,
+            kind: StepKind::Agent(AgentStep {
+                agent: agent.clone(),
+                input: None,
+                retry: Retry::default(),
+                timeout_ms: 0,
+            }),
         });
     }
     steps
@@ -450,6 +665,92 @@ fn valid_agent_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+fn agent_problems(at: &str, step: &AgentStep) -> Vec<FieldViolation> {
+    let mut problems = Vec::new();
+    if !valid_agent_name(&step.agent) {
+        problems.push(violation(
+            format!("{at}.agent"),
+            "must be an agent name ([a-z][a-z0-9_]{0,63})",
+        ));
+    }
+    if !(1..=MAX_ATTEMPTS).contains(&step.retry.attempts) {
+        problems.push(violation(
+            format!("{at}.retry.attempts"),
+            format!("must be 1 to {MAX_ATTEMPTS}"),
+        ));
+    }
+    if step.retry.backoff_ms > MAX_BACKOFF_MS {
+        problems.push(violation(
+            format!("{at}.retry.backoff_ms"),
+            format!("must be at most {MAX_BACKOFF_MS}"),
+        ));
+    }
+    if step.timeout_ms > MAX_TIMEOUT_MS {
+        problems.push(violation(
+            format!("{at}.timeout_ms"),
+            format!("must be at most {MAX_TIMEOUT_MS}"),
+        ));
+    }
+    if let Some(input) = &step.input {
+        if !input.is_object() {
+            problems.push(violation(format!("{at}.input"), "must be a JSON object"));
+        } else if nests_deeper(input, MAX_JSON_DEPTH) {
+            problems.push(violation(
+                format!("{at}.input"),
+                format!("nests deeper than {MAX_JSON_DEPTH} levels"),
+            ));
+        }
+    }
+    problems
+}
+
+/// Whether `approver` is `role:<role>` or `user:<user id>`, each 1 to 64 letters, digits or
+/// `_ - . @`.
+fn valid_approver(approver: &str) -> bool {
+    let name = approver
+        .strip_prefix("role:")
+        .or_else(|| approver.strip_prefix("user:"));
+    name.is_some_and(|name| {
+        (1..=64).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
+    })
+}
+
+fn approval_problems(at: &str, approval: &Approval) -> Vec<FieldViolation> {
+    let mut problems = Vec::new();
+    let prompt_chars = approval.prompt.chars().count();
+    if approval.prompt.trim().is_empty() || prompt_chars > MAX_PROMPT_CHARS {
+        problems.push(violation(
+            format!("{at}.approval.prompt"),
+            format!("must be 1 to {MAX_PROMPT_CHARS} characters"),
+        ));
+    }
+    if !(1..=MAX_APPROVERS).contains(&approval.approvers.len()) {
+        problems.push(violation(
+            format!("{at}.approval.approvers"),
+            format!("must name 1 to {MAX_APPROVERS} approvers"),
+        ));
+    } else {
+        for (index, approver) in approval.approvers.iter().enumerate() {
+            if approver.len() > MAX_APPROVER_BYTES || !valid_approver(approver) {
+                problems.push(violation(
+                    format!("{at}.approval.approvers[{index}]"),
+                    "must be `role:<role>` or `user:<user id>`",
+                ));
+            }
+        }
+    }
+    if !(MIN_APPROVAL_TIMEOUT_MS..=MAX_APPROVAL_TIMEOUT_MS).contains(&approval.timeout_ms) {
+        problems.push(violation(
+            format!("{at}.approval.timeout_ms"),
+            format!("must be {MIN_APPROVAL_TIMEOUT_MS} to {MAX_APPROVAL_TIMEOUT_MS}"),
+        ));
+    }
+    problems
+}
+
 /// The structural checks of a DAG-form definition.
 fn check(definition: &Definition) -> Vec<FieldViolation> {
     let mut problems = Vec::new();
@@ -489,39 +790,9 @@ fn check(definition: &Definition) -> Vec<FieldViolation> {
                 format!("duplicate step id `{}`", step.id),
             ));
         }
-        if !valid_agent_name(&step.agent) {
-            problems.push(violation(
-                format!("{at}.agent"),
-                "must be an agent name ([a-z][a-z0-9_]{0,63})",
-            ));
-        }
-        if !(1..=MAX_ATTEMPTS).contains(&step.retry.attempts) {
-            problems.push(violation(
-                format!("{at}.retry.attempts"),
-                format!("must be 1 to {MAX_ATTEMPTS}"),
-            ));
-        }
-        if step.retry.backoff_ms > MAX_BACKOFF_MS {
-            problems.push(violation(
-                format!("{at}.retry.backoff_ms"),
-                format!("must be at most {MAX_BACKOFF_MS}"),
-            ));
-        }
-        if step.timeout_ms > MAX_TIMEOUT_MS {
-            problems.push(violation(
-                format!("{at}.timeout_ms"),
-                format!("must be at most {MAX_TIMEOUT_MS}"),
-            ));
-        }
-        if let Some(input) = &step.input {
-            if !input.is_object() {
-                problems.push(violation(format!("{at}.input"), "must be a JSON object"));
-            } else if nests_deeper(input, MAX_JSON_DEPTH) {
-                problems.push(violation(
-                    format!("{at}.input"),
-                    format!("nests deeper than {MAX_JSON_DEPTH} levels"),
-                ));
-            }
+        match &step.kind {
+            StepKind::Agent(agent) => problems.extend(agent_problems(&at, agent)),
+            StepKind::Approval(approval) => problems.extend(approval_problems(&at, approval)),
         }
         if step.needs.len() > MAX_NEEDS {
             problems.push(violation(
@@ -576,7 +847,9 @@ fn check(definition: &Definition) -> Vec<FieldViolation> {
         if let Some(when) = &step.when {
             sources.push((format!("steps[{index}].when"), when.clone()));
         }
-        if let Some(input) = &step.input
+        if let StepKind::Agent(AgentStep {
+            input: Some(input), ..
+        }) = &step.kind
             && !nests_deeper(input, MAX_JSON_DEPTH)
         {
             sources.extend(mappings(input, format!("steps[{index}].input")));
@@ -877,6 +1150,80 @@ mod tests {
         assert_eq!(refused.len(), 1);
         assert_eq!(refused[0].field, "input.n");
         assert_eq!(definition.input_problems(&json!({}))[0].field, "input.n");
+    }
+
+    #[test]
+    fn an_approval_step_round_trips_through_the_stored_form() {
+        let definition = parse(
+            &json!({"steps": [
+                {"id": "plan", "agent": "x"},
+                {"id": "approve", "needs": ["plan"], "when": "steps.plan.ok",
+                 "approval": {"prompt": "Deploy?", "approvers": ["role:admin", "user:u-1"],
+                              "timeout_ms": 1000, "on_timeout": "skip"}},
+            ]})
+            .to_string(),
+        )
+        .unwrap();
+        let approval = definition.steps[1].approval().unwrap();
+        assert_eq!(approval.on_timeout, OnTimeout::Skip);
+        assert_eq!(definition.steps[1].agent(), None);
+        assert_eq!(definition.agents(), ["x"]);
+        let stored = serde_json::to_value(&definition).unwrap();
+        assert_eq!(
+            stored["steps"][1],
+            json!({"id": "approve", "needs": ["plan"], "when": "steps.plan.ok",
+                   "approval": {"prompt": "Deploy?", "approvers": ["role:admin", "user:u-1"],
+                                "timeout_ms": 1000, "on_timeout": "skip"},
+                   "on_failure": "fail", "on_skip": "skip_dependants"})
+        );
+        // An agent step is stored as it was before steps had kinds.
+        assert_eq!(
+            stored["steps"][0],
+            json!({"id": "plan", "agent": "x", "needs": [],
+                   "retry": {"attempts": 1, "backoff_ms": 0}, "timeout_ms": 0,
+                   "on_failure": "fail", "on_skip": "skip_dependants"})
+        );
+        let back: Definition = serde_json::from_value(stored).unwrap();
+        assert_eq!(back, definition);
+    }
+
+    #[test]
+    fn an_approval_step_is_checked_field_by_field() {
+        let found = problems(json!({"steps": [
+            {"id": "a", "approval": {"prompt": "", "approvers": ["admin", "role:ok"],
+                                      "timeout_ms": 10}},
+            {"id": "b", "approval": {"prompt": "p", "approvers": []}},
+        ]}));
+        assert_eq!(
+            found,
+            [
+                "steps[0].approval.prompt: must be 1 to 2000 characters",
+                "steps[0].approval.approvers[0]: must be `role:<role>` or `user:<user id>`",
+                "steps[0].approval.timeout_ms: must be 100 to 604800000",
+                "steps[1].approval.approvers: must name 1 to 20 approvers",
+            ]
+            .map(str::to_owned),
+            "{found:?}"
+        );
+        // A step of no kind, two kinds, or another kind's fields is refused before the checks.
+        let found = problems(json!({"steps": [
+            {"id": "c", "approval": {"prompt": "p", "approvers": ["role:a"]},
+             "input": {}, "retry": {"attempts": 2}, "timeout_ms": 5},
+            {"id": "d", "agent": "x", "approval": {"prompt": "p", "approvers": ["role:a"]}},
+            {"id": "e"},
+        ]}));
+        assert_eq!(
+            found,
+            [
+                "steps[0].input: does not apply to an approval step",
+                "steps[0].retry: does not apply to an approval step",
+                "steps[0].timeout_ms: does not apply to an approval step; its wait is `approval.timeout_ms`",
+                "steps[1].approval: a step has one kind: give `agent` or `approval`, not both",
+                "steps[2].agent: a step needs `agent` (an agent step) or `approval` (an approval step)",
+            ]
+            .map(str::to_owned),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -20,6 +20,14 @@
 //! exist fails with `unknown_agent`, unattempted, and fails the run whatever its `on_failure`,
 //! as a refused submission would have.
 //!
+//! An approval step that is reached waits (`waiting`, announced as `step.waiting_approval`) for
+//! ApproveStep or RejectStep (approvals.rs) or its timeout. While other steps run, the driver
+//! looks at its waiting approvals on a nudge (a decision made on this replica), at each
+//! heartbeat (one made elsewhere) and when one falls due. Once nothing else of the run can
+//! move, the run is parked (`store::park`): WAITING, with no lease and no driver, so a waiting
+//! run costs no task and no memory. A decision makes it claimable again (and claims it on the
+//! replica that took it, when that has room); the claim loop takes it at its earliest timeout.
+//!
 //! Within a run, every step whose needs have finished is decided (skipped, with its reason, or
 //! started) and started steps run concurrently, bounded per run and per replica by semaphores.
 //! Every transition enqueues its event in the outbox in its own transaction, the lease-fenced
@@ -43,11 +51,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use sankalpa_kit::backoff::Backoff;
 use sankalpa_kit::limits;
 use serde_json::{Map, Value, json};
-use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -55,10 +64,13 @@ use uuid::Uuid;
 
 use crate::agents::{self, Failure, OUTPUT_TOO_LARGE};
 use crate::catalog::Lookup;
-use crate::definition::{self, Definition, MappingError, OnFailure, OnSkip, Step};
+use crate::definition::{
+    self, AgentStep, Approval, Definition, MappingError, OnFailure, OnSkip, OnTimeout, Step,
+    StepKind,
+};
 use crate::error::{ChainError, Result};
 use crate::events::{RunEvent, StepEnding};
-use crate::runs::store::{self, Lease, LeaseLost, RunStatus, StepStatus, StepUpdate};
+use crate::runs::store::{self, Lease, LeaseLost, Parked, RunStatus, StepStatus, StepUpdate};
 use crate::{State, expr, memory, sizes};
 
 /// This replica's side of run ownership, shared with the RPC handlers.
@@ -66,12 +78,20 @@ pub struct Handle {
     pub owner: Uuid,
     /// Runs handed over with the span of the RPC that started them, their trace's parent.
     start: mpsc::UnboundedSender<(Uuid, tracing::Span)>,
-    /// Cancellation of the runs this replica is driving, so a CancelRun that lands here acts at
+    /// The runs this replica is driving, so a CancelRun or a decision that lands here acts at
     /// once instead of at the next heartbeat.
-    active: Mutex<HashMap<Uuid, CancellationToken>>,
+    active: Mutex<HashMap<Uuid, Driven>>,
     finished: broadcast::Sender<Uuid>,
     max_runs: usize,
     step_slots: Arc<Semaphore>,
+}
+
+/// What reaches a run's driver from outside it.
+#[derive(Clone)]
+struct Driven {
+    cancel: CancellationToken,
+    /// Tells the driver that one of its waiting approvals may have been decided.
+    decided: Arc<Notify>,
 }
 
 impl Handle {
@@ -108,8 +128,16 @@ impl Handle {
     }
 
     pub fn cancel_local(&self, run: Uuid) {
-        if let Some(token) = self.active.lock().expect("active runs poisoned").get(&run) {
-            token.cancel();
+        if let Some(driven) = self.active.lock().expect("active runs poisoned").get(&run) {
+            driven.cancel.cancel();
+        }
+    }
+
+    /// Tells the driver of `run`, when it is this replica, that one of its approvals was
+    /// decided; a driver elsewhere looks at its next heartbeat.
+    pub fn nudge(&self, run: Uuid) {
+        if let Some(driven) = self.active.lock().expect("active runs poisoned").get(&run) {
+            driven.decided.notify_one();
         }
     }
 
@@ -192,17 +220,21 @@ async fn drive(state: Arc<State>, run: Uuid, parent: tracing::Span, shutdown: Ca
 }
 
 async fn drive_in(state: Arc<State>, run: Uuid, shutdown: CancellationToken) {
-    let cancel = CancellationToken::new();
+    let driven = Driven {
+        cancel: CancellationToken::new(),
+        decided: Arc::new(Notify::new()),
+    };
     state
         .engine
         .active
         .lock()
         .expect("active runs poisoned")
-        .insert(run, cancel.clone());
+        .insert(run, driven.clone());
+    let (cancel, decided) = (&driven.cancel, &driven.decided);
     let lost = CancellationToken::new();
     let outcome = tokio::select! {
-        outcome = execute(&state, run, &cancel, &lost) => outcome,
-        () = heartbeat(&state, run, &cancel, &lost) => Ok(Err(Interrupted::LeaseLost)),
+        outcome = execute(&state, run, cancel, decided, &lost) => outcome,
+        () = heartbeat(&state, run, cancel, decided, &lost) => Ok(Err(Interrupted::LeaseLost)),
         () = shutdown.cancelled() => Ok(Err(Interrupted::Shutdown)),
     };
     state
@@ -230,10 +262,19 @@ async fn drive_in(state: Arc<State>, run: Uuid, shutdown: CancellationToken) {
     }
 }
 
-/// Renews the lease until it is lost; cancels the run when someone asked for it.
-async fn heartbeat(state: &State, run: Uuid, cancel: &CancellationToken, lost: &CancellationToken) {
+/// Renews the lease until it is lost; cancels the run when someone asked for it. Each beat also
+/// has the driver look at its waiting approvals (if any), which another replica may have seen
+/// decided.
+async fn heartbeat(
+    state: &State,
+    run: Uuid,
+    cancel: &CancellationToken,
+    decided: &Notify,
+    lost: &CancellationToken,
+) {
     loop {
         tokio::time::sleep(state.config.heartbeat_interval()).await;
+        decided.notify_one();
         match store::renew(&state.pool, run, state.engine.owner, state.config.lease_ttl).await {
             Ok(Lease::Held { cancel_requested }) => {
                 if cancel_requested {
@@ -253,6 +294,8 @@ async fn heartbeat(state: &State, run: Uuid, cancel: &CancellationToken, lost: &
 enum Outcome {
     Completed(Value),
     Failed(Failure),
+    /// Only an approval that timed out with `on_timeout: skip` is skipped after it started.
+    Skipped,
 }
 
 /// The run's state while a driver holds it.
@@ -405,6 +448,7 @@ async fn execute(
     state: &Arc<State>,
     id: Uuid,
     cancel: &CancellationToken,
+    decided: &Notify,
     lost: &CancellationToken,
 ) -> Result<Result<(), Interrupted>> {
     let run = store::load(&state.pool, id).await?;
@@ -423,7 +467,16 @@ async fn execute(
     let mut output_bytes = 0;
     // Steps a replica before this one had started, by the attempt they were at.
     let mut resumed: HashMap<String, u32> = HashMap::new();
+    let mut failure: Option<(String, String)> = None;
+    // Approval steps waiting for a decision, by when they time out.
+    let mut waiting: HashMap<String, DateTime<Utc>> = HashMap::new();
     for row in store::steps(&state.pool, id).await? {
+        if row.status() == StepStatus::Waiting {
+            waiting.insert(
+                row.step_id.clone(),
+                row.waiting_until.unwrap_or_else(Utc::now),
+            );
+        }
         let status = match row.status() {
             // Interrupted with its replica: its attempt goes on, under the same agent run id.
             StepStatus::Running => {
@@ -440,6 +493,20 @@ async fn execute(
             output_bytes += output_entry_bytes(&row.step_id, size);
             scope.insert_output(row.step_id.clone(), output);
         }
+        // A step that failed the run before it could be finished (a rejection while the run
+        // waited, or a replica dying in between) fails it now.
+        if status == StepStatus::Failed
+            && failure.is_none()
+            && let Some(step) = definition.step(&row.step_id)
+            && step.on_failure == OnFailure::Fail
+        {
+            let failed = Failure::new(
+                row.error_code.as_deref().unwrap_or("failed"),
+                row.error_message.clone().unwrap_or_default(),
+                false,
+            );
+            failure = Some(run_error(step, &failed));
+        }
         statuses.insert(row.step_id, status);
     }
     let context = Arc::new(RunContext {
@@ -455,23 +522,23 @@ async fn execute(
     let max_input = state.config.max_step_input_bytes;
 
     let mut in_flight: JoinSet<std::result::Result<(String, Outcome), ChainError>> = JoinSet::new();
-    let mut failure: Option<(String, String)> = None;
     if !run.agents_checked {
         match check_agents_at_start(state, &run, &definition, &statuses, cancel, lost).await {
             AgentsAtStart::Known | AgentsAtStart::Cancelled => {}
             AgentsAtStart::Unknown(unknown) => {
-                let missing: Vec<&Step> = definition
+                let missing: Vec<(&Step, &str)> = definition
                     .steps
                     .iter()
-                    .filter(|step| {
-                        unknown.contains(&step.agent)
+                    .filter_map(|step| step.agent().map(|agent| (step, agent)))
+                    .filter(|(step, agent)| {
+                        unknown.contains(*agent)
                             && statuses.get(&step.id) == Some(&StepStatus::Pending)
                     })
                     .collect();
-                for step in missing {
+                for (step, agent) in missing {
                     let unknown_agent = Failure::new(
                         UNKNOWN_AGENT,
-                        format!("agent-runner has no agent named `{}`", step.agent),
+                        format!("agent-runner has no agent named `{agent}`"),
                         false,
                     );
                     record(
@@ -500,9 +567,21 @@ async fn execute(
             AgentsAtStart::LeaseLost => return Ok(Err(Interrupted::LeaseLost)),
         }
     }
+    // Whether the waiting approvals are to be looked at: at the start, on a nudge, a heartbeat or
+    // a timeout falling due.
+    let mut recheck = true;
     loop {
         if cancel.is_cancelled() || lost.is_cancelled() {
             break;
+        }
+        if recheck && !waiting.is_empty() {
+            recheck = false;
+            for (step_id, outcome) in settle(state, &context, &definition, &mut waiting).await? {
+                let step = definition
+                    .step(&step_id)
+                    .expect("a waiting step is in the definition");
+                ended(step, outcome, &mut statuses, &mut scope, &mut failure);
+            }
         }
         // Decide every step whose needs are all finished; a skip can make more steps decidable.
         let mut progressed = true;
@@ -549,55 +628,88 @@ async fn execute(
                             break;
                         }
                     }
-                    Decision::Run(input) => {
+                    Decision::Run(agent, input) => {
                         statuses.insert(step.id.clone(), StepStatus::Running);
                         let span = tracing::info_span!(
                             "chain.step",
                             step_id = %step.id,
-                            agent = %step.agent,
+                            agent = %agent.agent,
                         );
                         in_flight.spawn(
                             run_step(
                                 state.clone(),
                                 context.clone(),
                                 step.clone(),
+                                agent.clone(),
                                 input,
                                 resumed.remove(&step.id),
                             )
                             .instrument(span),
                         );
                     }
+                    Decision::Await(approval) => {
+                        let until = await_approval(state, &context, step, approval).await?;
+                        statuses.insert(step.id.clone(), StepStatus::Waiting);
+                        waiting.insert(step.id.clone(), until);
+                    }
                 }
             }
         }
-        if failure.is_some() || in_flight.is_empty() {
+        if failure.is_some() || (in_flight.is_empty() && waiting.is_empty()) {
             break;
         }
+        if in_flight.is_empty() {
+            if recheck {
+                continue;
+            }
+            // Only approvals are left: the run waits for them holding nothing, and whichever
+            // replica sees a decision or a timeout first carries it on.
+            match store::park(&state.pool, id, state.engine.owner, waiting.len()).await? {
+                Parked::Waiting => {
+                    tracing::info!(run = %id, approvals = waiting.len(),
+                        "the run waits for approvals, held by no replica");
+                    return Ok(Ok(()));
+                }
+                Parked::Changed => {
+                    recheck = true;
+                    continue;
+                }
+                Parked::CancelRequested => {
+                    cancel.cancel();
+                    break;
+                }
+                Parked::Lost => return Ok(Err(Interrupted::LeaseLost)),
+            }
+        }
+        let next_timeout = waiting.values().min().map_or_else(
+            || tokio::time::Instant::now() + Duration::from_secs(3600),
+            |until| {
+                tokio::time::Instant::now()
+                    + (*until - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+            },
+        );
         let joined = tokio::select! {
             joined = in_flight.join_next() => joined,
             () = cancel.cancelled() => break,
             () = lost.cancelled() => return Ok(Err(Interrupted::LeaseLost)),
+            () = decided.notified(), if !waiting.is_empty() => {
+                recheck = true;
+                continue;
+            }
+            () = tokio::time::sleep_until(next_timeout), if !waiting.is_empty() => {
+                recheck = true;
+                continue;
+            }
         };
         let Some(joined) = joined else { break };
         let (step_id, outcome) = match joined {
             Ok(result) => result?,
             Err(panicked) => return Err(anyhow::anyhow!("a step task failed: {panicked}").into()),
         };
-        match outcome {
-            Outcome::Completed(output) => {
-                statuses.insert(step_id.clone(), StepStatus::Completed);
-                scope.insert_output(step_id, output);
-            }
-            Outcome::Failed(step_failure) => {
-                statuses.insert(step_id.clone(), StepStatus::Failed);
-                let step = definition
-                    .step(&step_id)
-                    .expect("a running step is in the definition");
-                if step.on_failure == OnFailure::Fail {
-                    failure = Some(run_error(step, &step_failure));
-                }
-            }
-        }
+        let step = definition
+            .step(&step_id)
+            .expect("a running step is in the definition");
+        ended(step, outcome, &mut statuses, &mut scope, &mut failure);
     }
     // Whatever still runs is stopped: the calls are dropped and, for a cancelled run,
     // agent-runner is told to stop their agents (a dropped call alone leaves them running for a
@@ -662,7 +774,7 @@ async fn check_agents_at_start(
         .steps
         .iter()
         .filter(|step| statuses.get(&step.id) == Some(&StepStatus::Pending))
-        .map(|step| step.agent.clone())
+        .filter_map(|step| step.agent().map(str::to_owned))
         .collect();
     let give_up = tokio::time::Instant::now() + state.config.max_outage_wait;
     let mut backoff = Backoff::new(OUTAGE_FIRST_WAIT, OUTAGE_MAX_WAIT);
@@ -705,6 +817,197 @@ fn run_error(step: &Step, failure: &Failure) -> (String, String) {
     )
 }
 
+/// Takes a step's end into the run's state: its status, its output for the steps after it, and
+/// the run's failure when the step's `on_failure` says so.
+fn ended(
+    step: &Step,
+    outcome: Outcome,
+    statuses: &mut HashMap<String, StepStatus>,
+    scope: &mut Scope,
+    failure: &mut Option<(String, String)>,
+) {
+    match outcome {
+        Outcome::Completed(output) => {
+            statuses.insert(step.id.clone(), StepStatus::Completed);
+            scope.insert_output(step.id.clone(), output);
+        }
+        Outcome::Failed(step_failure) => {
+            statuses.insert(step.id.clone(), StepStatus::Failed);
+            if step.on_failure == OnFailure::Fail && failure.is_none() {
+                *failure = Some(run_error(step, &step_failure));
+            }
+        }
+        Outcome::Skipped => {
+            statuses.insert(step.id.clone(), StepStatus::Skipped);
+        }
+    }
+}
+
+/// The code of an approval step nobody decided within its timeout (`on_timeout: fail`).
+const APPROVAL_TIMED_OUT: &str = "approval_timed_out";
+
+/// Sets an approval step waiting and announces it (`step.waiting_approval`); returns when it
+/// times out.
+async fn await_approval(
+    state: &State,
+    context: &RunContext,
+    step: &Step,
+    approval: &Approval,
+) -> Result<DateTime<Utc>> {
+    let mut tx = state.pool.begin().await?;
+    let until = store::await_approval(
+        &mut tx,
+        context.id,
+        state.engine.owner,
+        &step.id,
+        Duration::from_millis(approval.timeout_ms),
+    )
+    .await?
+    .map_err(|LeaseLost| lease_lost())?;
+    RunEvent::step_waiting_approval(context.id, &step.id, approval, until)
+        .commit(state, tx, &context.tenant)
+        .await?;
+    Ok(until)
+}
+
+/// Looks at the run's waiting approvals: those decided (by ApproveStep or RejectStep, here or
+/// on another replica) come back with how they ended, and those past their timeout are ended
+/// as their `on_timeout` says. The rest stay in `waiting`.
+async fn settle(
+    state: &State,
+    context: &RunContext,
+    definition: &Definition,
+    waiting: &mut HashMap<String, DateTime<Utc>>,
+) -> Result<Vec<(String, Outcome)>> {
+    let ids: Vec<String> = waiting.keys().cloned().collect();
+    let mut settled = Vec::new();
+    for row in store::steps_among(&state.pool, context.id, &ids).await? {
+        let outcome = match row.status() {
+            StepStatus::Waiting => {
+                let due = row.waiting_until.is_none_or(|until| until <= Utc::now());
+                let approval = definition
+                    .step(&row.step_id)
+                    .and_then(|step| step.approval().map(|approval| (step, approval)));
+                match approval {
+                    Some((step, approval)) if due => {
+                        time_out(state, context, step, approval).await?
+                    }
+                    _ => continue,
+                }
+            }
+            StepStatus::Completed => Outcome::Completed(row.output.unwrap_or(Value::Null)),
+            StepStatus::Failed => Outcome::Failed(Failure::new(
+                row.error_code.as_deref().unwrap_or(REJECTED),
+                row.error_message.unwrap_or_default(),
+                false,
+            )),
+            _ => Outcome::Skipped,
+        };
+        waiting.remove(&row.step_id);
+        settled.push((row.step_id, outcome));
+    }
+    Ok(settled)
+}
+
+/// The code of a rejected approval step.
+pub const REJECTED: &str = "rejected";
+
+/// Ends an approval step past its timeout as its `on_timeout` says, unless a decision got there
+/// first (the write only applies to a step still waiting).
+async fn time_out(
+    state: &State,
+    context: &RunContext,
+    step: &Step,
+    approval: &Approval,
+) -> Result<Outcome> {
+    let (status, outcome, failure, skip_reason) = match approval.on_timeout {
+        OnTimeout::Fail => {
+            let failure = Failure::new(
+                APPROVAL_TIMED_OUT,
+                format!("nobody decided within {} ms", approval.timeout_ms),
+                false,
+            );
+            (
+                StepStatus::Failed,
+                Outcome::Failed(failure.clone()),
+                Some(failure),
+                "",
+            )
+        }
+        OnTimeout::Skip => (
+            StepStatus::Skipped,
+            Outcome::Skipped,
+            None,
+            "nobody decided within the approval's timeout",
+        ),
+        OnTimeout::Approve => (
+            StepStatus::Completed,
+            Outcome::Completed(json!({ "approved": true, "by": "timeout" })),
+            None,
+            "",
+        ),
+    };
+    let output = match &outcome {
+        Outcome::Completed(output) => Some(output),
+        _ => None,
+    };
+    let mut tx = state.pool.begin().await?;
+    let written = store::update_step(
+        &mut tx,
+        context.id,
+        state.engine.owner,
+        StepUpdate {
+            step_id: &step.id,
+            status,
+            attempt: None,
+            output,
+            error: failure
+                .as_ref()
+                .map(|failure| (failure.code.as_str(), failure.message.as_str())),
+            skip_reason,
+            artifacts: None,
+            warning: "",
+            only_waiting: true,
+        },
+    )
+    .await?;
+    if written.is_err() {
+        drop(tx);
+        // Decided meanwhile, or the lease is gone: the row says which.
+        let row = store::steps_among(&state.pool, context.id, std::slice::from_ref(&step.id))
+            .await?
+            .pop();
+        return match row {
+            Some(row) if row.status() == StepStatus::Completed => {
+                Ok(Outcome::Completed(row.output.unwrap_or(Value::Null)))
+            }
+            Some(row) if row.status() == StepStatus::Failed => Ok(Outcome::Failed(Failure::new(
+                row.error_code.as_deref().unwrap_or(REJECTED),
+                row.error_message.unwrap_or_default(),
+                false,
+            ))),
+            _ => Err(lease_lost()),
+        };
+    }
+    RunEvent::step_finished(
+        context.id,
+        &step.id,
+        "",
+        &StepEnding {
+            status,
+            error: failure
+                .as_ref()
+                .map(|failure| (failure.code.as_str(), failure.message.as_str())),
+            skip_reason,
+            warning: "",
+        },
+    )
+    .commit(state, tx, &context.tenant)
+    .await?;
+    metrics::counter!("chains_steps_total", "status" => status.as_str()).increment(1);
+    Ok(outcome)
+}
+
 fn input_too_large(limit: usize) -> Failure {
     Failure::new(
         "input_too_large",
@@ -713,21 +1016,22 @@ fn input_too_large(limit: usize) -> Failure {
     )
 }
 
-enum Decision {
+enum Decision<'a> {
     Skip(String),
     Fail(Failure),
-    Run(StepInput),
+    Run(&'a AgentStep, StepInput),
+    Await(&'a Approval),
 }
 
 /// Whether a step whose needs have all finished runs, and with what input (at most
 /// `max_input` bytes of JSON).
-fn decide(
+fn decide<'a>(
     definition: &Definition,
-    step: &Step,
+    step: &'a Step,
     statuses: &HashMap<String, StepStatus>,
     scope: &Scope,
     max_input: usize,
-) -> Decision {
+) -> Decision<'a> {
     for need in &step.needs {
         let reason = match statuses.get(need) {
             Some(StepStatus::Skipped)
@@ -765,16 +1069,20 @@ fn decide(
             }
         }
     }
-    match &step.input {
+    let agent = match &step.kind {
+        StepKind::Agent(agent) => agent,
+        StepKind::Approval(approval) => return Decision::Await(approval),
+    };
+    match &agent.input {
         None => {
             let merged = definition::merged_input(scope.input(), &step.needs, scope.outputs());
             if sizes::json_size(&merged, max_input).is_none() {
                 return Decision::Fail(input_too_large(max_input));
             }
-            Decision::Run(StepInput::Merged(merged))
+            Decision::Run(agent, StepInput::Merged(merged))
         }
         Some(mapping) => match definition::render_mapping(mapping, scope.value(), max_input) {
-            Ok(rendered) => Decision::Run(StepInput::Mapped(rendered)),
+            Ok(rendered) => Decision::Run(agent, StepInput::Mapped(rendered)),
             Err(MappingError::Invalid(err)) => {
                 Decision::Fail(Failure::new("invalid_input", format!("input {err}"), false))
             }
@@ -787,7 +1095,7 @@ fn decide(
 async fn prepare(
     state: &State,
     context: &RunContext,
-    step: &Step,
+    agent: &AgentStep,
     input: &StepInput,
 ) -> std::result::Result<(String, Value), Failure> {
     let token = state
@@ -801,7 +1109,7 @@ async fn prepare(
     let sent = match input {
         StepInput::Mapped(value) => value.clone(),
         StepInput::Merged(value) => {
-            match context.accepted_fields(state, &step.agent, &token).await? {
+            match context.accepted_fields(state, &agent.agent, &token).await? {
                 Some(accepted) => definition::only_accepted(value, &accepted),
                 None => value.clone(),
             }
@@ -828,6 +1136,7 @@ async fn run_step(
     state: Arc<State>,
     context: Arc<RunContext>,
     step: Step,
+    agent: AgentStep,
     input: StepInput,
     resumed: Option<u32>,
 ) -> Result<(String, Outcome)> {
@@ -844,7 +1153,7 @@ async fn run_step(
         .acquire_owned()
         .await
         .map_err(|_| anyhow::anyhow!("the run's step slots were closed"))?;
-    let mut backoff = Duration::from_millis(step.retry.backoff_ms);
+    let mut backoff = Duration::from_millis(agent.retry.backoff_ms);
     let mut attempt = resumed.unwrap_or(1);
     let mut started = resumed.is_some();
     let outcome = loop {
@@ -853,6 +1162,7 @@ async fn run_step(
             &state,
             &context,
             &step,
+            &agent,
             &input,
             &agent_run_id,
             attempt,
@@ -904,7 +1214,7 @@ async fn run_step(
                 .await?;
                 break Outcome::Completed(completed.output);
             }
-            Err(failure) if failure.retriable && attempt < step.retry.attempts => {
+            Err(failure) if failure.retriable && attempt < agent.retry.attempts => {
                 tracing::info!(run = %context.id, step = %step.id, attempt, code = %failure.code,
                     "step attempt failed; retrying");
                 tokio::time::sleep(backoff).await;
@@ -938,6 +1248,7 @@ async fn attempt_step(
     state: &State,
     context: &RunContext,
     step: &Step,
+    agent: &AgentStep,
     input: &StepInput,
     agent_run_id: &str,
     attempt: u32,
@@ -945,16 +1256,16 @@ async fn attempt_step(
 ) -> Result<std::result::Result<(agents::Completed, String), Failure>> {
     let began = tokio::time::Instant::now();
     let deadline = began
-        + if step.timeout_ms == 0 {
+        + if agent.timeout_ms == 0 {
             state.config.max_outage_wait
         } else {
-            Duration::from_millis(step.timeout_ms)
+            Duration::from_millis(agent.timeout_ms)
         };
     let mut outage_backoff = Backoff::new(OUTAGE_FIRST_WAIT, OUTAGE_MAX_WAIT);
     let mut waiting = false;
     let mut started = started;
     loop {
-        let prepared = prepare(state, context, step, input).await;
+        let prepared = prepare(state, context, agent, input).await;
         if !started {
             let mut tx = state.pool.begin().await?;
             store::update_step(
@@ -971,14 +1282,14 @@ async fn attempt_step(
             )
             .await?
             .map_err(|LeaseLost| lease_lost())?;
-            RunEvent::step_started(context.id, &step.id, &step.agent, attempt, agent_run_id)
+            RunEvent::step_started(context.id, &step.id, &agent.agent, attempt, agent_run_id)
                 .commit(state, tx, &context.tenant)
                 .await?;
             started = true;
         }
         // Time left of the step's own timeout; the agent gets what remains of it (zero says
         // "no timeout" to agents::execute, so what is left is at least a millisecond).
-        let timeout = if step.timeout_ms == 0 {
+        let timeout = if agent.timeout_ms == 0 {
             Duration::ZERO
         } else {
             deadline
@@ -994,7 +1305,7 @@ async fn attempt_step(
             Ok((token, sent)) => agents::execute(
                 &state.agents,
                 agents::Attempt {
-                    agent: &step.agent,
+                    agent: &agent.agent,
                     input: &sent,
                     session_id: &context.session_id,
                     agent_run_id,
@@ -1047,7 +1358,7 @@ async fn attempt_step(
             )
             .await?
             .map_err(|LeaseLost| lease_lost())?;
-            RunEvent::step_waiting(context.id, &step.id, &step.agent, attempt, &failure)
+            RunEvent::step_waiting(context.id, &step.id, &agent.agent, attempt, &failure)
                 .commit(state, tx, &context.tenant)
                 .await?;
         }
@@ -1109,6 +1420,7 @@ async fn record_with(
             skip_reason,
             artifacts,
             warning,
+            only_waiting: false,
         },
     )
     .await?;
@@ -1116,7 +1428,7 @@ async fn record_with(
     RunEvent::step_finished(
         context.id,
         &step.id,
-        &step.agent,
+        step.agent().unwrap_or_default(),
         &StepEnding {
             status,
             error: failure.map(|failure| (failure.code.as_str(), failure.message.as_str())),
@@ -1130,13 +1442,17 @@ async fn record_with(
     Ok(())
 }
 
-/// Waits until the run has finished or `limit` has passed, and returns it as it then is.
+/// Waits until the run has finished, or waits for an approval, or `limit` has passed, and
+/// returns it as it then is.
 pub async fn wait(state: &State, tenant: Uuid, id: Uuid, limit: Duration) -> Result<store::Run> {
     let mut finished = state.engine.subscribe_finished();
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let run = store::get(&state.pool, tenant, id).await?;
-        if run.status().is_terminal() || tokio::time::Instant::now() >= deadline {
+        if run.status().is_terminal()
+            || run.status() == RunStatus::Waiting
+            || tokio::time::Instant::now() >= deadline
+        {
             return Ok(run);
         }
         // Runs finished here are announced; those finished by another replica are polled for.

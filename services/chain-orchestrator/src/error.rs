@@ -17,6 +17,9 @@ pub enum ChainError {
     InvalidInput(Vec<FieldViolation>),
     #[error("missing permission {0}")]
     Forbidden(String),
+    /// The caller is not among an approval step's approvers; the message names who is.
+    #[error("{0}")]
+    NotApprover(String),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -70,6 +73,7 @@ impl From<ChainError> for Status {
             ChainError::Forbidden(permission) => {
                 Status::permission_denied(format!("missing permission {permission}"))
             }
+            ChainError::NotApprover(message) => Status::permission_denied(message),
             ChainError::NotFound(what) => Status::not_found(format!("{what} not found")),
             ChainError::AlreadyExists(message) => Status::already_exists(message),
             ChainError::VersionConflict { current_version } => problem::version_conflict(

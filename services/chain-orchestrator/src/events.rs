@@ -24,6 +24,7 @@ pub enum Action {
     RunCancelled,
     StepStarted,
     StepWaiting,
+    StepWaitingApproval,
     StepCompleted,
     StepSkipped,
     StepFailed,
@@ -43,6 +44,7 @@ impl EventAction for Action {
             Self::RunCancelled => "run.cancelled",
             Self::StepStarted => "step.started",
             Self::StepWaiting => "step.waiting",
+            Self::StepWaitingApproval => "step.waiting_approval",
             Self::StepCompleted => "step.completed",
             Self::StepSkipped => "step.skipped",
             Self::StepFailed => "step.failed",
@@ -138,15 +140,37 @@ impl RunEvent {
         }
     }
 
+    /// An approval step waits for a decision (ApproveStep, RejectStep) until `expires_at`.
+    pub fn step_waiting_approval(
+        run: Uuid,
+        step: &str,
+        approval: &crate::definition::Approval,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        Self {
+            run,
+            action: Action::StepWaitingApproval,
+            data: json!({
+                "run_id": run, "step_id": step, "prompt": approval.prompt,
+                "approvers": approval.approvers, "expires_at": expires_at,
+                "on_timeout": approval.on_timeout,
+            }),
+        }
+    }
+
     /// A step ended with `status`: completed, skipped (with its reason) or anything else, a
-    /// failure (with its error). A completed step may carry a warning.
+    /// failure (with its error). A completed step may carry a warning. `agent` is empty, and
+    /// left out, for a step that runs none (an approval).
     pub fn step_finished(run: Uuid, step: &str, agent: &str, ending: &StepEnding<'_>) -> Self {
         let action = match ending.status {
             StepStatus::Completed => Action::StepCompleted,
             StepStatus::Skipped => Action::StepSkipped,
             _ => Action::StepFailed,
         };
-        let mut data = json!({ "run_id": run, "step_id": step, "agent": agent });
+        let mut data = json!({ "run_id": run, "step_id": step });
+        if !agent.is_empty() {
+            data["agent"] = json!(agent);
+        }
         if let Some((code, message)) = ending.error {
             data["error"] = error(code, message);
         }

@@ -20,7 +20,7 @@ use crate::input::{self, MAX_INSTALLED_FROM_CHARS, at_most_chars, chain_name, id
 use crate::runs::store::{self, RunStatus, StepStatus};
 use crate::runs::{self, Detailed};
 use crate::watch::{self, EventStream};
-use crate::{State, agents, chains, retention};
+use crate::{State, agents, approvals, chains, retention};
 
 pub struct ChainApi {
     state: Arc<State>,
@@ -87,6 +87,7 @@ fn run_status(status: RunStatus) -> pb::ChainRunStatus {
     match status {
         RunStatus::Pending => pb::ChainRunStatus::Pending,
         RunStatus::Running => pb::ChainRunStatus::Running,
+        RunStatus::Waiting => pb::ChainRunStatus::Waiting,
         RunStatus::Completed => pb::ChainRunStatus::Completed,
         RunStatus::Failed => pb::ChainRunStatus::Failed,
         RunStatus::Cancelled => pb::ChainRunStatus::Cancelled,
@@ -97,6 +98,7 @@ fn step_status(status: StepStatus) -> pb::StepStatus {
     match status {
         StepStatus::Pending => pb::StepStatus::Pending,
         StepStatus::Running => pb::StepStatus::Running,
+        StepStatus::Waiting => pb::StepStatus::Waiting,
         StepStatus::Completed => pb::StepStatus::Completed,
         StepStatus::Failed => pb::StepStatus::Failed,
         StepStatus::Skipped => pb::StepStatus::Skipped,
@@ -438,6 +440,42 @@ impl ChainService for ChainApi {
         let tenant = caller.tenant()?;
         let run_id = id("id", &request.get_ref().id)?;
         let run = runs::cancel(&self.state, tenant, run_id).await?;
+        Ok(Response::new(detailed_message(run)))
+    }
+
+    async fn approve_step(&self, request: Request<pb::ApproveStepRequest>) -> Reply<pb::ChainRun> {
+        let caller = kit_auth::authorize(&request, "chains:execute")?;
+        let tenant = caller.tenant()?;
+        let message = request.get_ref();
+        let run_id = id("run_id", &message.run_id)?;
+        let decision = input::decision(true, &message.input_json, &message.comment)?;
+        let run = approvals::decide(
+            &self.state,
+            caller,
+            tenant,
+            run_id,
+            &message.step_id,
+            decision,
+        )
+        .await?;
+        Ok(Response::new(detailed_message(run)))
+    }
+
+    async fn reject_step(&self, request: Request<pb::RejectStepRequest>) -> Reply<pb::ChainRun> {
+        let caller = kit_auth::authorize(&request, "chains:execute")?;
+        let tenant = caller.tenant()?;
+        let message = request.get_ref();
+        let run_id = id("run_id", &message.run_id)?;
+        let decision = input::decision(false, &message.input_json, &message.comment)?;
+        let run = approvals::decide(
+            &self.state,
+            caller,
+            tenant,
+            run_id,
+            &message.step_id,
+            decision,
+        )
+        .await?;
         Ok(Response::new(detailed_message(run)))
     }
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::approvals::Decision;
 use crate::definition::{self, MAX_JSON_DEPTH, MAX_NAME_CHARS};
 use crate::error::{ChainError, Result};
 use crate::runs::store::RunStatus;
@@ -25,7 +26,12 @@ const MAX_SESSION_ID_BYTES: usize = 256;
 /// The longest `installed_from` (the marketplace's `<item>@<version>`), in characters.
 pub const MAX_INSTALLED_FROM_CHARS: usize = 200;
 /// The most statuses ListRuns filters on: one of each.
-const MAX_STATUSES: usize = 5;
+const MAX_STATUSES: usize = 6;
+/// The largest JSON a decision on an approval step carries, in bytes: it becomes part of the
+/// step's output, which later steps are sent.
+pub const MAX_DECISION_INPUT_BYTES: usize = 64 * 1024;
+/// The longest comment on a decision, in characters.
+pub const MAX_DECISION_COMMENT_CHARS: usize = 2000;
 
 pub fn id(field: &str, raw: &str) -> Result<Uuid> {
     Uuid::parse_str(raw.trim()).map_err(|_| ChainError::invalid(field, "must be a UUID"))
@@ -86,6 +92,7 @@ fn status_name(status: i32) -> Result<&'static str> {
     match pb::ChainRunStatus::try_from(status) {
         Ok(pb::ChainRunStatus::Pending) => Ok(RunStatus::Pending.as_str()),
         Ok(pb::ChainRunStatus::Running) => Ok(RunStatus::Running.as_str()),
+        Ok(pb::ChainRunStatus::Waiting) => Ok(RunStatus::Waiting.as_str()),
         Ok(pb::ChainRunStatus::Completed) => Ok(RunStatus::Completed.as_str()),
         Ok(pb::ChainRunStatus::Failed) => Ok(RunStatus::Failed.as_str()),
         Ok(pb::ChainRunStatus::Cancelled) => Ok(RunStatus::Cancelled.as_str()),
@@ -93,6 +100,38 @@ fn status_name(status: i32) -> Result<&'static str> {
             Err(ChainError::invalid("statuses", "must name run statuses"))
         }
     }
+}
+
+/// A decision's optional JSON (`input_json`, empty for none) and comment, within their bounds.
+pub fn decision(approve: bool, input_json: &str, comment: &str) -> Result<Decision> {
+    let input = if input_json.trim().is_empty() {
+        None
+    } else {
+        if input_json.len() > MAX_DECISION_INPUT_BYTES {
+            return Err(ChainError::invalid(
+                "input_json",
+                format!(
+                    "is {} bytes; a decision's input may be at most {MAX_DECISION_INPUT_BYTES}",
+                    input_json.len()
+                ),
+            ));
+        }
+        let value: Value = serde_json::from_str(input_json)
+            .map_err(|err| ChainError::invalid("input_json", format!("is not JSON: {err}")))?;
+        if definition::nests_deeper(&value, MAX_JSON_DEPTH) {
+            return Err(ChainError::invalid(
+                "input_json",
+                format!("nests deeper than {MAX_JSON_DEPTH} levels"),
+            ));
+        }
+        Some(value)
+    };
+    let comment = at_most_chars("comment", comment, MAX_DECISION_COMMENT_CHARS)?;
+    Ok(Decision {
+        approve,
+        input,
+        comment: comment.to_owned(),
+    })
 }
 
 /// What an ExecuteChain request asks to run.

@@ -17,6 +17,7 @@
 //! engine until its shutdown future resolves.
 
 mod agents;
+mod approvals;
 mod catalog;
 mod chains;
 mod credentials;

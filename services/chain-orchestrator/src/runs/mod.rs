@@ -117,7 +117,7 @@ pub async fn execute(
                 .definition
                 .steps
                 .iter()
-                .map(|s| s.agent.clone())
+                .map(|s| s.agent().unwrap_or_default().to_owned())
                 .collect(),
             created_by: &caller.subject,
             agents_checked: target.agents_checked,

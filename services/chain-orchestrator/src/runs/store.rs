@@ -18,6 +18,8 @@ use crate::error::{ChainError, Result};
 pub enum RunStatus {
     Pending,
     Running,
+    /// Only approval steps wait: no replica holds it until a decision or a timeout.
+    Waiting,
     Completed,
     Failed,
     Cancelled,
@@ -28,6 +30,7 @@ impl RunStatus {
         match self {
             RunStatus::Pending => "pending",
             RunStatus::Running => "running",
+            RunStatus::Waiting => "waiting",
             RunStatus::Completed => "completed",
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
@@ -38,6 +41,7 @@ impl RunStatus {
         match text {
             "pending" => RunStatus::Pending,
             "running" => RunStatus::Running,
+            "waiting" => RunStatus::Waiting,
             "completed" => RunStatus::Completed,
             "failed" => RunStatus::Failed,
             _ => RunStatus::Cancelled,
@@ -56,6 +60,8 @@ impl RunStatus {
 pub enum StepStatus {
     Pending,
     Running,
+    /// An approval step waiting for its decision.
+    Waiting,
     Completed,
     Failed,
     Skipped,
@@ -67,6 +73,7 @@ impl StepStatus {
         match self {
             StepStatus::Pending => "pending",
             StepStatus::Running => "running",
+            StepStatus::Waiting => "waiting",
             StepStatus::Completed => "completed",
             StepStatus::Failed => "failed",
             StepStatus::Skipped => "skipped",
@@ -78,6 +85,7 @@ impl StepStatus {
         match text {
             "pending" => StepStatus::Pending,
             "running" => StepStatus::Running,
+            "waiting" => StepStatus::Waiting,
             "completed" => StepStatus::Completed,
             "failed" => StepStatus::Failed,
             "skipped" => StepStatus::Skipped,
@@ -86,7 +94,10 @@ impl StepStatus {
     }
 
     pub fn is_terminal(self) -> bool {
-        !matches!(self, StepStatus::Pending | StepStatus::Running)
+        !matches!(
+            self,
+            StepStatus::Pending | StepStatus::Running | StepStatus::Waiting
+        )
     }
 }
 
@@ -148,6 +159,8 @@ pub struct Step {
     pub skip_reason: String,
     pub artifacts: Value,
     pub warning: String,
+    /// When a waiting approval times out.
+    pub waiting_until: Option<DateTime<Utc>>,
 }
 
 impl Step {
@@ -159,7 +172,7 @@ impl Step {
 macro_rules! step_columns {
     () => {
         "step_id, agent, status, attempts, agent_run_id, started_at, finished_at, duration_ms, \
-         input, output, error_code, error_message, skip_reason, artifacts, warning"
+         input, output, error_code, error_message, skip_reason, artifacts, warning, waiting_until"
     };
 }
 
@@ -326,7 +339,8 @@ pub async fn list(pool: &sqlx::PgPool, tenant: Uuid, filter: &ListFilter) -> Res
 /// What asking a run to stop did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelRequest {
-    /// The run had not started: it is CANCELLED now; the caller enqueues run.cancelled.
+    /// The run had not started, or was waiting for an approval with nothing running: it is
+    /// CANCELLED now; the caller enqueues run.cancelled.
     Ended,
     /// The run is running: its owner stops it.
     Requested,
@@ -334,7 +348,8 @@ pub enum CancelRequest {
     Nothing,
 }
 
-/// Asks a run of `tenant` to stop. A run no replica has claimed yet ends CANCELLED here; a
+/// Asks a run of `tenant` to stop. A run no replica holds (not claimed yet, or waiting for an
+/// approval) ends CANCELLED here; a
 /// running one is stopped by its owner, which sees the flag at its next heartbeat or at once
 /// when it is this replica.
 pub async fn request_cancel(
@@ -345,9 +360,11 @@ pub async fn request_cancel(
     let row: Option<(bool,)> = sqlx::query_as(
         "UPDATE chains.chain_runs
          SET cancel_requested = true,
-             status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
-             finished_at = CASE WHEN status = 'pending' THEN now() ELSE finished_at END
-         WHERE id = $1 AND tenant_id = $2 AND status IN ('pending', 'running')
+             status = CASE WHEN status IN ('pending', 'waiting') THEN 'cancelled' ELSE status END,
+             finished_at = CASE WHEN status IN ('pending', 'waiting') THEN now()
+                                ELSE finished_at END,
+             wake_at = NULL
+         WHERE id = $1 AND tenant_id = $2 AND status IN ('pending', 'running', 'waiting')
          RETURNING status = 'cancelled'",
     )
     .bind(id)
@@ -357,7 +374,8 @@ pub async fn request_cancel(
     match row {
         Some((true,)) => {
             sqlx::query(
-                "UPDATE chains.chain_steps SET status = 'cancelled' WHERE run_id = $1 AND status = 'pending'",
+                "UPDATE chains.chain_steps SET status = 'cancelled', waiting_until = NULL
+                 WHERE run_id = $1 AND status IN ('pending', 'waiting')",
             )
             .bind(id)
             .execute(&mut *tx)
@@ -373,9 +391,10 @@ pub async fn request_cancel(
     }
 }
 
-/// Counts a tenant's pending and running runs (index `chain_runs_tenant_unfinished_idx`).
+/// Counts a tenant's pending, running and waiting runs (index
+/// `chain_runs_tenant_unfinished_idx`).
 const COUNT_UNFINISHED: &str = "SELECT count(*) FROM chains.chain_runs
-     WHERE tenant_id = $1 AND status IN ('pending', 'running')";
+     WHERE tenant_id = $1 AND status IN ('pending', 'running', 'waiting')";
 
 /// How many runs of `tenant` are pending or running now: a quick look, without the lock, to
 /// refuse a submission before any work is spent on it.
@@ -413,8 +432,9 @@ pub struct Claimed {
     pub chain_name: String,
 }
 
-/// Takes up to `limit` unfinished runs no live replica holds. `SKIP LOCKED` lets replicas claim
-/// side by side without waiting on each other or taking the same run.
+/// Takes up to `limit` unfinished runs no live replica holds, and waiting runs whose earliest
+/// approval has timed out. `SKIP LOCKED` lets replicas claim side by side without waiting on
+/// each other or taking the same run.
 pub async fn claim(
     tx: &mut sqlx::PgConnection,
     owner: Uuid,
@@ -425,8 +445,9 @@ pub async fn claim(
         "WITH picked AS (
              SELECT id, status = 'pending' AS fresh
              FROM chains.chain_runs
-             WHERE status IN ('pending', 'running')
-               AND (lease_expires_at IS NULL OR lease_expires_at < now())
+             WHERE (status IN ('pending', 'running')
+                    AND (lease_expires_at IS NULL OR lease_expires_at < now()))
+                OR (status = 'waiting' AND wake_at <= now())
              ORDER BY created_at
              LIMIT $3
              FOR UPDATE SKIP LOCKED
@@ -435,6 +456,7 @@ pub async fn claim(
          SET lease_owner = $1,
              lease_expires_at = now() + make_interval(secs => $2::double precision / 1000),
              status = 'running',
+             wake_at = NULL,
              started_at = coalesce(r.started_at, now())
          FROM picked
          WHERE r.id = picked.id
@@ -508,6 +530,8 @@ pub struct StepUpdate<'a> {
     pub artifacts: Option<Value>,
     /// Why a completed step's output is not in the run's memory session; empty otherwise.
     pub warning: &'a str,
+    /// Only a step still waiting for its approval is written (a timeout racing a decision).
+    pub only_waiting: bool,
 }
 
 impl<'a> StepUpdate<'a> {
@@ -522,6 +546,7 @@ impl<'a> StepUpdate<'a> {
             skip_reason: "",
             artifacts: None,
             warning: "",
+            only_waiting: false,
         }
     }
 }
@@ -558,10 +583,12 @@ pub async fn update_step(
              error_message = CASE WHEN $5::text IS NOT NULL THEN NULL ELSE coalesce($10, s.error_message) END,
              skip_reason = $11,
              artifacts = coalesce($12, s.artifacts),
-             warning = $13
+             warning = $13,
+             waiting_until = NULL
          FROM chains.chain_runs r
          WHERE s.run_id = $1 AND s.step_id = $3 AND r.id = s.run_id
-           AND r.lease_owner = $2 AND r.lease_expires_at > now() AND r.status = 'running'",
+           AND r.lease_owner = $2 AND r.lease_expires_at > now() AND r.status = 'running'
+           AND (NOT $14 OR s.status = 'waiting')",
     )
     .bind(run)
     .bind(owner)
@@ -576,6 +603,7 @@ pub async fn update_step(
     .bind(update.skip_reason)
     .bind(update.artifacts)
     .bind(update.warning)
+    .bind(update.only_waiting)
     .execute(tx)
     .await?;
     Ok(if written.rows_affected() == 1 {
@@ -602,7 +630,7 @@ pub async fn finish(
     let ended = sqlx::query(
         "UPDATE chains.chain_runs
          SET status = $3, output = $4, error_code = $5, error_message = $6, finished_at = now(),
-             lease_owner = NULL, lease_expires_at = NULL
+             lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL
          WHERE id = $1 AND lease_owner = $2 AND lease_expires_at > now() AND status = 'running'",
     )
     .bind(run)
@@ -617,8 +645,9 @@ pub async fn finish(
         return Ok(Err(LeaseLost));
     }
     sqlx::query(
-        "UPDATE chains.chain_steps SET status = 'cancelled', finished_at = now()
-         WHERE run_id = $1 AND status IN ('pending', 'running')",
+        "UPDATE chains.chain_steps SET status = 'cancelled', finished_at = now(),
+             waiting_until = NULL
+         WHERE run_id = $1 AND status IN ('pending', 'running', 'waiting')",
     )
     .bind(run)
     .execute(&mut *tx)
@@ -629,4 +658,204 @@ pub async fn finish(
             .fetch_optional(&mut *tx)
             .await?;
     Ok(Ok(key_id))
+}
+
+/// Sets a step waiting for its approval until `timeout` from now, while `owner` holds the run;
+/// returns when it times out.
+pub async fn await_approval(
+    tx: &mut sqlx::PgConnection,
+    run: Uuid,
+    owner: Uuid,
+    step_id: &str,
+    timeout: std::time::Duration,
+) -> Result<Result<DateTime<Utc>, LeaseLost>> {
+    let until: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "UPDATE chains.chain_steps s
+         SET status = 'waiting', started_at = now(),
+             waiting_until = now() + make_interval(secs => $4::double precision / 1000)
+         FROM chains.chain_runs r
+         WHERE s.run_id = $1 AND s.step_id = $3 AND r.id = s.run_id
+           AND r.lease_owner = $2 AND r.lease_expires_at > now() AND r.status = 'running'
+         RETURNING s.waiting_until",
+    )
+    .bind(run)
+    .bind(owner)
+    .bind(step_id)
+    .bind(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX))
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(until.ok_or(LeaseLost))
+}
+
+/// The rows of a run's steps among `ids`.
+pub async fn steps_among(pool: &sqlx::PgPool, run: Uuid, ids: &[String]) -> Result<Vec<Step>> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        step_columns!(),
+        " FROM chains.chain_steps WHERE run_id = $1 AND step_id = ANY($2)"
+    ))
+    .bind(run)
+    .bind(ids)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// What parking a run came to.
+pub enum Parked {
+    /// It waits, held by no replica, until a decision or its earliest timeout.
+    Waiting,
+    /// Its waiting steps are not the `expected` ones any more (one was decided meanwhile): the
+    /// driver looks again.
+    Changed,
+    /// Someone asked for it to stop: the driver ends it.
+    CancelRequested,
+    Lost,
+}
+
+/// Lets go of a run whose only unfinished steps wait for approvals: WAITING, no lease, woken
+/// (claimed again) at its earliest approval timeout, or at once by a decision (approvals.rs).
+/// The run row is locked first, as a decision locks it, so a decision committed just before is
+/// counted here and one after finds the run WAITING.
+pub async fn park(pool: &sqlx::PgPool, run: Uuid, owner: Uuid, expected: usize) -> Result<Parked> {
+    let mut tx = pool.begin().await?;
+    let held: Option<(bool,)> = sqlx::query_as(
+        "SELECT cancel_requested FROM chains.chain_runs
+         WHERE id = $1 AND lease_owner = $2 AND lease_expires_at > now() AND status = 'running'
+         FOR UPDATE",
+    )
+    .bind(run)
+    .bind(owner)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match held {
+        None => return Ok(Parked::Lost),
+        Some((true,)) => return Ok(Parked::CancelRequested),
+        Some((false,)) => {}
+    }
+    // A statement of its own, after the lock: it sees every decision committed before.
+    let (waiting, wake_at): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+        "SELECT count(*), min(waiting_until) FROM chains.chain_steps
+         WHERE run_id = $1 AND status = 'waiting'",
+    )
+    .bind(run)
+    .fetch_one(&mut *tx)
+    .await?;
+    if usize::try_from(waiting).ok() != Some(expected) {
+        return Ok(Parked::Changed);
+    }
+    sqlx::query(
+        "UPDATE chains.chain_runs
+         SET status = 'waiting', wake_at = $2, lease_owner = NULL, lease_expires_at = NULL
+         WHERE id = $1",
+    )
+    .bind(run)
+    .bind(wake_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Parked::Waiting)
+}
+
+/// A run of `tenant`, locked for a decision on one of its steps (a decision, a park and a
+/// finish of one run take turns on its row): its status and definition.
+pub async fn lock_for_decision(
+    tx: &mut sqlx::PgConnection,
+    tenant: Uuid,
+    run: Uuid,
+) -> Result<Option<(String, Value)>> {
+    Ok(sqlx::query_as(
+        "SELECT status, definition FROM chains.chain_runs
+         WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
+    )
+    .bind(run)
+    .bind(tenant)
+    .fetch_optional(&mut *tx)
+    .await?)
+}
+
+/// How a decision ends a waiting step.
+pub struct Decided<'a> {
+    pub status: StepStatus,
+    /// What was decided, by whom, with what: the step's input.
+    pub decision: &'a Value,
+    pub output: Option<&'a Value>,
+    pub error: Option<(&'a str, &'a str)>,
+}
+
+/// Ends a step waiting for its decision; false when it is not waiting (decided already, timed
+/// out, or never reached). Call with the run locked ([`lock_for_decision`]).
+pub async fn decide_step(
+    tx: &mut sqlx::PgConnection,
+    run: Uuid,
+    step_id: &str,
+    decided: &Decided<'_>,
+) -> Result<bool> {
+    let (error_code, error_message) = match decided.error {
+        Some((code, message)) => (Some(code), Some(message)),
+        None => (None, None),
+    };
+    let written = sqlx::query(
+        "UPDATE chains.chain_steps
+         SET status = $3, input = $4, output = $5, error_code = $6, error_message = $7,
+             finished_at = now(), waiting_until = NULL,
+             duration_ms = CASE WHEN started_at IS NULL THEN 0
+                                ELSE (extract(epoch FROM now() - started_at) * 1000)::bigint END
+         WHERE run_id = $1 AND step_id = $2 AND status = 'waiting'",
+    )
+    .bind(run)
+    .bind(step_id)
+    .bind(decided.status.as_str())
+    .bind(decided.decision)
+    .bind(decided.output)
+    .bind(error_code)
+    .bind(error_message)
+    .execute(&mut *tx)
+    .await?;
+    Ok(written.rows_affected() == 1)
+}
+
+/// The status of one step of a run, if the run has it.
+pub async fn step_status(
+    tx: &mut sqlx::PgConnection,
+    run: Uuid,
+    step_id: &str,
+) -> Result<Option<StepStatus>> {
+    let status: Option<String> = sqlx::query_scalar(
+        "SELECT status FROM chains.chain_steps WHERE run_id = $1 AND step_id = $2",
+    )
+    .bind(run)
+    .bind(step_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(status.as_deref().map(StepStatus::parse))
+}
+
+/// Makes a WAITING run go on: RUNNING, leased to `lease` at once, or with no lease for the
+/// first replica's claim.
+pub async fn resume(
+    tx: &mut sqlx::PgConnection,
+    run: Uuid,
+    lease: Option<(Uuid, std::time::Duration)>,
+) -> Result<()> {
+    let (owner, lease_ms) = match lease {
+        Some((owner, ttl)) => (
+            Some(owner),
+            i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+        ),
+        None => (None, 0),
+    };
+    sqlx::query(
+        "UPDATE chains.chain_runs
+         SET status = 'running', wake_at = NULL, lease_owner = $2,
+             lease_expires_at = CASE WHEN $2::uuid IS NULL THEN NULL
+                                     ELSE now() + make_interval(secs => $3::double precision / 1000)
+                                END
+         WHERE id = $1 AND status = 'waiting'",
+    )
+    .bind(run)
+    .bind(owner)
+    .bind(lease_ms)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! per test; agents come from a fake agent-runner with controllable behaviour (fake_agents.rs),
 //! except in real_agents.rs, which runs the real agent-runner and memory.
 
+mod approvals;
 mod definitions;
 mod durability;
 mod fake_agents;
