@@ -52,6 +52,8 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(runs))
         .routes(routes!(run))
         .routes(routes!(cancel))
+        .routes(routes!(approve_step))
+        .routes(routes!(reject_step))
         .routes(routes!(get_one, update, delete_one))
 }
 
@@ -238,7 +240,8 @@ pub struct ChainRun {
     pub chain_version: Option<u32>,
     pub template: Option<String>,
     pub chain_name: String,
-    /// `pending`, `running`, `completed`, `failed` or `cancelled`.
+    /// `pending`, `running`, `waiting` (only approvals are left, waiting for a decision),
+    /// `completed`, `failed` or `cancelled`.
     pub status: &'static str,
     pub cancel_requested: bool,
     #[schema(value_type = Option<Object>)]
@@ -267,7 +270,8 @@ pub struct ChainRun {
 pub struct StepRun {
     pub id: String,
     pub agent: String,
-    /// `pending`, `running`, `completed`, `failed`, `skipped` or `cancelled`.
+    /// `pending`, `running`, `waiting` (an approval step waiting for its decision),
+    /// `completed`, `failed`, `skipped` or `cancelled`.
     pub status: &'static str,
     pub attempts: u32,
     pub agent_run_id: Option<String>,
@@ -289,6 +293,7 @@ fn run_status(status: v1::ChainRunStatus) -> &'static str {
     match status {
         v1::ChainRunStatus::Pending => "pending",
         v1::ChainRunStatus::Running => "running",
+        v1::ChainRunStatus::Waiting => "waiting",
         v1::ChainRunStatus::Completed => "completed",
         v1::ChainRunStatus::Failed => "failed",
         v1::ChainRunStatus::Cancelled => "cancelled",
@@ -300,6 +305,7 @@ fn step_status(status: v1::StepStatus) -> &'static str {
     match status {
         v1::StepStatus::Pending => "pending",
         v1::StepStatus::Running => "running",
+        v1::StepStatus::Waiting => "waiting",
         v1::StepStatus::Completed => "completed",
         v1::StepStatus::Failed => "failed",
         v1::StepStatus::Skipped => "skipped",
@@ -379,9 +385,9 @@ pub struct RunList {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RunsQuery {
-    /// Only runs in these states, comma-separated (at most 5): `pending,running`.
+    /// Only runs in these states, comma-separated (at most 6): `pending,running`.
     #[param(
-        pattern = r"^((pending|running|completed|failed|cancelled)(,(pending|running|completed|failed|cancelled)){0,4})?$"
+        pattern = r"^((pending|running|waiting|completed|failed|cancelled)(,(pending|running|waiting|completed|failed|cancelled)){0,5})?$"
     )]
     pub status: Option<String>,
     /// Only runs of this stored chain.
@@ -761,6 +767,7 @@ fn status_filter(raw: &str) -> Result<Vec<i32>, Problem> {
             let status = match name {
                 "pending" => v1::ChainRunStatus::Pending,
                 "running" => v1::ChainRunStatus::Running,
+                "waiting" => v1::ChainRunStatus::Waiting,
                 "completed" => v1::ChainRunStatus::Completed,
                 "failed" => v1::ChainRunStatus::Failed,
                 "cancelled" => v1::ChainRunStatus::Cancelled,
@@ -768,7 +775,7 @@ fn status_filter(raw: &str) -> Result<Vec<i32>, Problem> {
                     return Err(Problem::invalid(
                         "status",
                         format!(
-                            "{other:?} is not one of pending, running, completed, failed, cancelled"
+                            "{other:?} is not one of pending, running, waiting, completed, failed, cancelled"
                         ),
                     ));
                 }
@@ -870,6 +877,133 @@ pub async fn cancel(
         .cancel_run(state.request_as(&caller, v1::CancelRunRequest { id })?)
         .await
         .map_err(problem)?;
+    Ok(axum::Json(run.into_inner().try_into()?))
+}
+
+/// A decision on an approval step; the body is optional.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"input": {"region": "eu"}, "comment": "go ahead"}))]
+pub struct StepDecision {
+    /// Any JSON, at most 65536 bytes nested at most 32 levels: approved, the steps after it
+    /// read it as `${steps.<step>.input}`.
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<Box<RawValue>>,
+    /// At most 2000 characters.
+    #[schema(max_length = 2000)]
+    pub comment: Option<String>,
+}
+
+/// The optional body of a decision: empty, or a [`StepDecision`].
+fn step_decision(body: &[u8]) -> Result<StepDecision, Problem> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(StepDecision::default());
+    }
+    serde_json::from_slice(body).map_err(|err| Problem::invalid("body", err.to_string()))
+}
+
+/// A problem from a decision: the orchestrator's `run_id` is this route's `id`, and a step not
+/// waiting for a decision (FAILED_PRECONDITION) is a conflict with the run's state: 409.
+fn decision_problem(status: tonic::Status) -> Problem {
+    if status.code() == tonic::Code::FailedPrecondition {
+        return Problem::new(StatusCode::CONFLICT, status.message());
+    }
+    crate::json::renamed(status, |field| {
+        field
+            .replacen("run_id", "id", 1)
+            .replacen("input_json", "input", 1)
+    })
+}
+
+/// Approves an approval step that waits for a decision: it completes with output
+/// `{"approved": true, "by": <you>, "input": <input>, "comment": <comment>}` and the run goes
+/// on. Needs chains:execute and a place among the step's approvers (`role:<role>` of a role you
+/// hold, or `user:<your id>`).
+#[utoipa::path(
+    post,
+    path = "/api/chains/runs/{id}/steps/{step}/approve",
+    tag = "chains",
+    params(
+        ("id" = String, Path, description = "The run's id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$"),
+        ("step" = String, Path, description = "The approval step's id", pattern = r"^[A-Za-z0-9_-]{1,64}$"),
+    ),
+    request_body = Option<StepDecision>,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The run as it is now", body = ChainRun),
+        (status = 400, description = "An input or comment past its bound, naming the field", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing chains:execute, or not among the step's approvers", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run in the caller's tenant, or no such step", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The step is not waiting for a decision (decided already, timed out, not reached, or not an approval step)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn approve_step(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((id, step)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<ChainRun>, Problem> {
+    caller.require(EXECUTE)?;
+    let decision = step_decision(&body)?;
+    let message = v1::ApproveStepRequest {
+        run_id: id,
+        step_id: step,
+        input_json: decision
+            .input
+            .map(|input| input.get().to_owned())
+            .unwrap_or_default(),
+        comment: decision.comment.unwrap_or_default(),
+    };
+    let run = state
+        .chains()
+        .approve_step(state.request_as(&caller, message)?)
+        .await
+        .map_err(decision_problem)?;
+    Ok(axum::Json(run.into_inner().try_into()?))
+}
+
+/// Rejects an approval step that waits for a decision: it fails with code `rejected` (the
+/// comment in its message), and its `on_failure` applies. Who may: as for approve.
+#[utoipa::path(
+    post,
+    path = "/api/chains/runs/{id}/steps/{step}/reject",
+    tag = "chains",
+    params(
+        ("id" = String, Path, description = "The run's id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$"),
+        ("step" = String, Path, description = "The approval step's id", pattern = r"^[A-Za-z0-9_-]{1,64}$"),
+    ),
+    request_body = Option<StepDecision>,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The run as it is now", body = ChainRun),
+        (status = 400, description = "An input or comment past its bound, naming the field", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing chains:execute, or not among the step's approvers", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run in the caller's tenant, or no such step", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The step is not waiting for a decision (decided already, timed out, not reached, or not an approval step)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn reject_step(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((id, step)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<ChainRun>, Problem> {
+    caller.require(EXECUTE)?;
+    let decision = step_decision(&body)?;
+    let message = v1::RejectStepRequest {
+        run_id: id,
+        step_id: step,
+        input_json: decision
+            .input
+            .map(|input| input.get().to_owned())
+            .unwrap_or_default(),
+        comment: decision.comment.unwrap_or_default(),
+    };
+    let run = state
+        .chains()
+        .reject_step(state.request_as(&caller, message)?)
+        .await
+        .map_err(decision_problem)?;
     Ok(axum::Json(run.into_inner().try_into()?))
 }
 

@@ -313,3 +313,118 @@ async fn a_viewer_may_list_chains_but_gets_403_on_execute(pool: PgPool) {
     )
     .await;
 }
+
+/// Polls the run at `location` until its status is `status`.
+async fn run_in(app: &TestApp, who: &Session, location: &str, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let run: Value = app
+            .get_as(location, &who.access_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if run["status"] == status {
+            return run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run never got {status}: {run}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_approval_step_is_decided_over_rest_by_its_approvers_only(pool: PgPool) {
+    let app = spawn_app_with_agents(pool).await;
+    let ada = app.admin().await;
+    let developer = {
+        let email = crate::helpers::unique_email();
+        let created = app
+            .post_as(
+                "/api/users",
+                &ada.access_token,
+                &json!({ "email": email, "password": "correct horse battery staple",
+                         "roles": ["developer"] }),
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        app.session(&email, "correct horse battery staple").await
+    };
+    let stranger = app.admin().await;
+    let definition = json!({ "steps": [
+        { "id": "approve", "approval": { "prompt": "Greet?", "approvers": ["role:admin"] } },
+        { "id": "greet", "agent": "hello_world", "needs": ["approve"],
+          "input": { "name": "${steps.approve.input.name}" } },
+    ] });
+    let started = execute(&app, &ada, &json!({ "definition": definition })).await;
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    let waiting = run_in(&app, &ada, &location, "waiting").await;
+    assert_eq!(waiting["steps"][0]["status"], "waiting", "{waiting}");
+    let listed: Value = app
+        .get_as("/api/chains/runs?status=waiting", &ada.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["runs"][0]["id"], waiting["id"], "{listed}");
+
+    let approve = format!("{location}/steps/approve/approve");
+    let body = json!({ "input": { "name": "Grace" }, "comment": "go" });
+    let refused = problem(
+        app.post_as(&approve, &developer.access_token, &body).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("role:admin"),
+        "{refused}"
+    );
+    problem(
+        app.post_as(&approve, &stranger.access_token, &body).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let too_big = problem(
+        app.post_as(
+            &approve,
+            &ada.access_token,
+            &json!({ "input": { "pad": "x".repeat(70_000) } }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(too_big["errors"][0]["field"], "input", "{too_big}");
+
+    let approved = app.post_as(&approve, &ada.access_token, &body).await;
+    assert_eq!(approved.status(), StatusCode::OK);
+    let approved: Value = approved.json().await.unwrap();
+    assert_eq!(approved["steps"][0]["status"], "completed", "{approved}");
+    assert_eq!(
+        approved["steps"][0]["output"]["input"],
+        json!({ "name": "Grace" })
+    );
+    let again = problem(
+        app.post_as(
+            &format!("{location}/steps/approve/reject"),
+            &ada.access_token,
+            &json!({}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        again["detail"].as_str().unwrap().contains("not waiting"),
+        "{again}"
+    );
+    let done = finished_run(&app, &ada, &location).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(
+        done["steps"][1]["output"].to_string().contains("Grace"),
+        "{done}"
+    );
+}
