@@ -269,6 +269,7 @@ pub struct ChainRun {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StepRun {
     pub id: String,
+    /// The agent it runs; empty for an approval step.
     pub agent: String,
     /// `pending`, `running`, `waiting` (an approval step waiting for its decision),
     /// `completed`, `failed`, `skipped` or `cancelled`.
