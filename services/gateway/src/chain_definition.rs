@@ -39,6 +39,13 @@ const MAX_EXPRESSION_CHARS: u64 = 4096;
 const STEP_ID: &str = "^[A-Za-z0-9_-]{1,64}$";
 /// An agent name: `valid_agent_name`.
 const AGENT_NAME: &str = "^[a-z][a-z0-9_]{0,63}$";
+/// An approver: `valid_approver`.
+const APPROVER: &str = "^(role|user):[A-Za-z0-9_.@-]{1,64}$";
+/// `MAX_PROMPT_CHARS`, `MAX_APPROVERS`, `MIN_APPROVAL_TIMEOUT_MS`, `MAX_APPROVAL_TIMEOUT_MS`.
+const MAX_PROMPT_CHARS: u64 = 2000;
+const MAX_APPROVERS: u64 = 20;
+const MIN_APPROVAL_TIMEOUT_MS: u64 = 100;
+const MAX_APPROVAL_TIMEOUT_MS: u64 = 7 * 24 * 3_600_000;
 
 /// A chain definition in any of its three forms (the schema only: bodies pass the definition
 /// through to the orchestrator as sent).
@@ -116,35 +123,79 @@ fn agent_list(min_items: u64, description: &str) -> Value {
 }
 
 /// A step of the DAG form.
+/// A step: one that runs an agent, or one that waits for a person's approval. Each lists only
+/// its own members, so a step with both `agent` and `approval` (or neither) fits neither.
 fn step() -> Value {
     json!({
+        "anyOf": [agent_step(), approval_step()],
+        "description": "A step runs an `agent`, or waits for an `approval`: exactly one of the two."
+    })
+}
+
+/// What every kind of step has: its id, what it needs, when it runs and what its failure or
+/// skip does to the rest.
+fn common_members() -> serde_json::Map<String, Value> {
+    let Value::Object(members) = json!({
+        "id": {
+            "type": "string",
+            "pattern": STEP_ID,
+            "description": "Unique in the chain: 1 to 64 ASCII letters, digits, `_`, `-`."
+        },
+        "needs": {
+            "type": "array",
+            "maxItems": MAX_STEPS,
+            "items": {"type": "string", "pattern": STEP_ID},
+            "description": "Ids of other steps of the chain that must finish first; their \
+                outputs are merged into this step's default input, later ones winning."
+        },
+        "when": {
+            "type": ["string", "null"],
+            "maxLength": MAX_EXPRESSION_CHARS,
+            "description": "An expression (at most 4,096 characters, 64 levels of nesting) \
+                over `input` and `steps.<id>` of steps needed: the step runs only when it \
+                holds, and is skipped otherwise."
+        },
+        "on_failure": {
+            "enum": ["fail", "continue", "skip_dependants"],
+            "default": "fail",
+            "description": "When the step fails for good: `fail` the run (running steps \
+                are cancelled), `continue` (dependants run without its output), or \
+                `skip_dependants` (the rest of the run goes on)."
+        },
+        "on_skip": {
+            "enum": ["skip_dependants", "continue"],
+            "default": "skip_dependants",
+            "description": "When the step is skipped (its `when` did not hold): \
+                `skip_dependants` too, or `continue` (they run without its output)."
+        }
+    }) else {
+        unreachable!("a JSON object literal")
+    };
+    members
+}
+
+/// A step of `kind` (its required member) with `members` besides the common ones.
+fn step_kind(kind: &str, members: Value) -> Value {
+    let mut properties = common_members();
+    if let Value::Object(members) = members {
+        properties.extend(members);
+    }
+    json!({
         "type": "object",
-        "required": ["id", "agent"],
+        "required": ["id", kind],
         "additionalProperties": false,
-        "properties": {
-            "id": {
-                "type": "string",
-                "pattern": STEP_ID,
-                "description": "Unique in the chain: 1 to 64 ASCII letters, digits, `_`, `-`."
-            },
+        "properties": properties
+    })
+}
+
+fn agent_step() -> Value {
+    step_kind(
+        "agent",
+        json!({
             "agent": {
                 "type": "string",
                 "pattern": AGENT_NAME,
                 "description": "A built-in agent or one of the tenant's custom agents."
-            },
-            "needs": {
-                "type": "array",
-                "maxItems": MAX_STEPS,
-                "items": {"type": "string", "pattern": STEP_ID},
-                "description": "Ids of other steps of the chain that must finish first; their \
-                    outputs are merged into this step's default input, later ones winning."
-            },
-            "when": {
-                "type": ["string", "null"],
-                "maxLength": MAX_EXPRESSION_CHARS,
-                "description": "An expression (at most 4,096 characters, 64 levels of nesting) \
-                    over `input` and `steps.<id>` of steps needed: the step runs only when it \
-                    holds, and is skipped otherwise."
             },
             "input": {
                 "type": ["object", "null"],
@@ -179,22 +230,60 @@ fn step() -> Value {
                 "maximum": MAX_TIMEOUT_MS,
                 "default": 0,
                 "description": "Milliseconds an attempt may take; 0: agent-runner's default."
-            },
-            "on_failure": {
-                "enum": ["fail", "continue", "skip_dependants"],
-                "default": "fail",
-                "description": "When the step fails for good: `fail` the run (running steps \
-                    are cancelled), `continue` (dependants run without its output), or \
-                    `skip_dependants` (the rest of the run goes on)."
-            },
-            "on_skip": {
-                "enum": ["skip_dependants", "continue"],
-                "default": "skip_dependants",
-                "description": "When the step is skipped (its `when` did not hold): \
-                    `skip_dependants` too, or `continue` (they run without its output)."
             }
-        }
-    })
+        }),
+    )
+}
+
+fn approval_step() -> Value {
+    step_kind(
+        "approval",
+        json!({
+            "approval": {
+                "type": "object",
+                "required": ["prompt", "approvers"],
+                "additionalProperties": false,
+                "description": "The run waits (status `waiting`, holding nothing) until an \
+                    approver approves or rejects the step \
+                    (`POST /api/chains/runs/{id}/steps/{step}/approve` or `/reject`) or its \
+                    timeout passes. Approved, its output is `{\"approved\": true, \"by\", \
+                    \"input\", \"comment\"}`; rejected, it fails with `rejected`.",
+                "properties": {
+                    "prompt": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MAX_PROMPT_CHARS,
+                        "pattern": "\\S",
+                        "description": "What the approvers are asked: 1 to 2,000 characters, \
+                            not only spaces."
+                    },
+                    "approvers": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": MAX_APPROVERS,
+                        "items": {"type": "string", "pattern": APPROVER},
+                        "description": "Who may decide: `role:<role>` (a role of the caller's \
+                            token) or `user:<user id>`."
+                    },
+                    "timeout_ms": {
+                        "type": "integer",
+                        "minimum": MIN_APPROVAL_TIMEOUT_MS,
+                        "maximum": MAX_APPROVAL_TIMEOUT_MS,
+                        "default": 3_600_000,
+                        "description": "How long the step waits for a decision (100 ms to 7 \
+                            days)."
+                    },
+                    "on_timeout": {
+                        "enum": ["fail", "skip", "approve"],
+                        "default": "fail",
+                        "description": "What an undecided approval comes to: the step fails \
+                            with `approval_timed_out`, is skipped, or completes as approved \
+                            by `timeout`."
+                    }
+                }
+            }
+        }),
+    )
 }
 
 /// The three forms. Each but the DAG form says it lacks the members that would make the

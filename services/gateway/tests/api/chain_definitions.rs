@@ -73,6 +73,7 @@ fn refused_by_both() -> Vec<(&'static str, Value)> {
             .extend(extra.as_object().unwrap().clone());
         json!({ "steps": [step] })
     };
+    let approval = |approval: Value| json!({"steps": [{"id": "a", "approval": approval}]});
     let many: Vec<Value> = (0..201)
         .map(|index| json!({"id": format!("s{index}"), "agent": "hello_world"}))
         .collect();
@@ -127,6 +128,28 @@ fn refused_by_both() -> Vec<(&'static str, Value)> {
                 {"id": "b", "agent": "hello_world", "needs": ["a b"]},
             ]}),
         ),
+        (
+            "steps[0].approval.approvers",
+            approval(json!({"prompt": "Ship?", "approvers": []})),
+        ),
+        (
+            "steps[0].approval.approvers[0]",
+            approval(json!({"prompt": "Ship?", "approvers": ["admin"]})),
+        ),
+        (
+            "steps[0].approval.timeout_ms",
+            approval(json!({"prompt": "Ship?", "approvers": ["role:admin"], "timeout_ms": 99})),
+        ),
+        (
+            "steps[0].approval.prompt",
+            approval(json!({"prompt": "  ", "approvers": ["role:admin"]})),
+        ),
+        (
+            "steps[0].approval",
+            json!({"steps": [{"id": "a", "agent": "hello_world",
+                "approval": {"prompt": "Ship?", "approvers": ["role:admin"]}}]}),
+        ),
+        ("steps[0].agent", json!({"steps": [{"id": "a"}]})),
         ("steps", json!({"agents": []})),
         ("agents[0]", json!({"agents": [7]})),
         ("mode", json!({"agents": ["hello_world"], "mode": "serial"})),
@@ -164,6 +187,12 @@ fn accepted_by_both() -> Vec<Value> {
             "on_skip": "continue",
         }]}),
         json!({"agents": ["hello_world"], "mode": null, "input_schema": {"type": "object"}}),
+        json!({"steps": [
+            {"id": "build", "agent": "hello_world"},
+            {"id": "ship", "needs": ["build"], "when": "input.ship", "on_failure": "continue",
+             "approval": {"prompt": "p".repeat(2000), "approvers": vec!["role:admin"; 20],
+                          "timeout_ms": 604_800_000, "on_timeout": "approve"}},
+        ]}),
         json!({"condition": "input.a", "then": [], "else": ["hello_world"]}),
         // The first form present decides; the other forms' members are ignored.
         json!({"steps": [{"id": "a", "agent": "hello_world"}], "agents": 5, "condition": 5}),
