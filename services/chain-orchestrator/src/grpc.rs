@@ -30,6 +30,23 @@ impl ChainApi {
     pub(crate) fn new(state: Arc<State>) -> Self {
         Self { state }
     }
+
+    /// ApproveStep and RejectStep: the same decision but for its verdict.
+    async fn decide(
+        &self,
+        caller: &kit_auth::Principal,
+        run_id: &str,
+        step_id: &str,
+        approve: bool,
+        input_json: &str,
+        comment: &str,
+    ) -> Reply<pb::ChainRun> {
+        let tenant = caller.tenant()?;
+        let run_id = id("run_id", run_id)?;
+        let decision = input::decision(approve, input_json, comment)?;
+        let run = approvals::decide(&self.state, caller, tenant, run_id, step_id, decision).await?;
+        Ok(Response::new(detailed_message(run)))
+    }
 }
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
@@ -445,38 +462,30 @@ impl ChainService for ChainApi {
 
     async fn approve_step(&self, request: Request<pb::ApproveStepRequest>) -> Reply<pb::ChainRun> {
         let caller = kit_auth::authorize(&request, "chains:execute")?;
-        let tenant = caller.tenant()?;
         let message = request.get_ref();
-        let run_id = id("run_id", &message.run_id)?;
-        let decision = input::decision(true, &message.input_json, &message.comment)?;
-        let run = approvals::decide(
-            &self.state,
+        self.decide(
             caller,
-            tenant,
-            run_id,
+            &message.run_id,
             &message.step_id,
-            decision,
+            true,
+            &message.input_json,
+            &message.comment,
         )
-        .await?;
-        Ok(Response::new(detailed_message(run)))
+        .await
     }
 
     async fn reject_step(&self, request: Request<pb::RejectStepRequest>) -> Reply<pb::ChainRun> {
         let caller = kit_auth::authorize(&request, "chains:execute")?;
-        let tenant = caller.tenant()?;
         let message = request.get_ref();
-        let run_id = id("run_id", &message.run_id)?;
-        let decision = input::decision(false, &message.input_json, &message.comment)?;
-        let run = approvals::decide(
-            &self.state,
+        self.decide(
             caller,
-            tenant,
-            run_id,
+            &message.run_id,
             &message.step_id,
-            decision,
+            false,
+            &message.input_json,
+            &message.comment,
         )
-        .await?;
-        Ok(Response::new(detailed_message(run)))
+        .await
     }
 
     type WatchRunStream = EventStream;

@@ -944,23 +944,7 @@ pub async fn approve_step(
     Path((id, step)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<axum::Json<ChainRun>, Problem> {
-    caller.require(EXECUTE)?;
-    let decision = step_decision(&body)?;
-    let message = v1::ApproveStepRequest {
-        run_id: id,
-        step_id: step,
-        input_json: decision
-            .input
-            .map(|input| input.get().to_owned())
-            .unwrap_or_default(),
-        comment: decision.comment.unwrap_or_default(),
-    };
-    let run = state
-        .chains()
-        .approve_step(state.request_as(&caller, message)?)
-        .await
-        .map_err(decision_problem)?;
-    Ok(axum::Json(run.into_inner().try_into()?))
+    decide(&state, &caller, id, step, true, &body).await
 }
 
 /// Rejects an approval step that waits for a decision: it fails with code `rejected` (the
@@ -989,22 +973,46 @@ pub async fn reject_step(
     Path((id, step)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<axum::Json<ChainRun>, Problem> {
+    decide(&state, &caller, id, step, false, &body).await
+}
+
+/// approve_step and reject_step: the same decision but for its verdict.
+async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    run_id: String,
+    step_id: String,
+    approve: bool,
+    body: &[u8],
+) -> Result<axum::Json<ChainRun>, Problem> {
     caller.require(EXECUTE)?;
-    let decision = step_decision(&body)?;
-    let message = v1::RejectStepRequest {
-        run_id: id,
-        step_id: step,
-        input_json: decision
-            .input
-            .map(|input| input.get().to_owned())
-            .unwrap_or_default(),
-        comment: decision.comment.unwrap_or_default(),
-    };
-    let run = state
-        .chains()
-        .reject_step(state.request_as(&caller, message)?)
-        .await
-        .map_err(decision_problem)?;
+    let decision = step_decision(body)?;
+    let input_json = decision
+        .input
+        .map(|input| input.get().to_owned())
+        .unwrap_or_default();
+    let comment = decision.comment.unwrap_or_default();
+    let mut chains = state.chains();
+    let run = if approve {
+        let message = v1::ApproveStepRequest {
+            run_id,
+            step_id,
+            input_json,
+            comment,
+        };
+        chains
+            .approve_step(state.request_as(caller, message)?)
+            .await
+    } else {
+        let message = v1::RejectStepRequest {
+            run_id,
+            step_id,
+            input_json,
+            comment,
+        };
+        chains.reject_step(state.request_as(caller, message)?).await
+    }
+    .map_err(decision_problem)?;
     Ok(axum::Json(run.into_inner().try_into()?))
 }
 
