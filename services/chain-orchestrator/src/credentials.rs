@@ -8,7 +8,8 @@
 //! what steps need and the caller has: `agents:read`,
 //! `agents:execute`, `memory:read`, `memory:write`. auth refuses a key wider than its creator, so
 //! a run can never do more than the person who started it. The key expires after
-//! `SANKALPA_CHAINS_CREDENTIAL_TTL_SECONDS` (default 24 h) whatever happens.
+//! `SANKALPA_CHAINS_CREDENTIAL_TTL_SECONDS` (default 24 h) plus the timeouts of the run's
+//! approval steps (at most 90 days) whatever happens.
 //!
 //! The key's secret is kept in `chains.run_credentials` while the run is unfinished (any replica
 //! that resumes the run needs it), deleted in the transaction that ends the run, and the key is
@@ -41,6 +42,21 @@ const STEP_PERMISSIONS: &[&str] = &[
 /// on the way.
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest lifetime auth gives an API key by default (`SANKALPA_API_KEY_MAX_TTL_SECONDS`).
+const MAX_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// How long a run's key lives: `ttl`, plus the longest its approval steps may keep it waiting,
+/// so that steps after a long wait still have a credential; at most [`MAX_LIFETIME`].
+pub fn lifetime(ttl: Duration, definition: &crate::definition::Definition) -> Duration {
+    let waits: u64 = definition
+        .steps
+        .iter()
+        .filter_map(|step| step.approval())
+        .map(|approval| approval.timeout_ms)
+        .sum();
+    (ttl + Duration::from_millis(waits)).min(MAX_LIFETIME)
+}
 
 pub struct Issued {
     pub key_id: String,
@@ -194,5 +210,30 @@ impl Tokens {
         if let Err(status) = self.auth.clone().revoke_api_key(request).await {
             tracing::warn!(%run_id, error = %status.message(), "could not revoke a finished run's key");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runs_key_outlives_the_longest_wait_its_approvals_allow() {
+        let day = Duration::from_secs(24 * 3600);
+        let definition = crate::definition::parse(
+            r#"{"steps": [
+                {"id": "a", "approval": {"prompt": "1?", "approvers": ["role:admin"], "timeout_ms": 604800000}},
+                {"id": "b", "agent": "hello_world", "needs": ["a"]},
+                {"id": "c", "approval": {"prompt": "2?", "approvers": ["role:admin"]}, "needs": ["b"]}
+            ]}"#,
+        )
+        .expect("a valid definition");
+        assert_eq!(
+            lifetime(day, &definition),
+            day + Duration::from_secs(7 * 24 * 3600) + Duration::from_secs(3600)
+        );
+        let plain = crate::definition::parse(r#"{"agents": ["hello_world"]}"#).unwrap();
+        assert_eq!(lifetime(day, &plain), day);
+        assert_eq!(lifetime(MAX_LIFETIME, &definition), MAX_LIFETIME);
     }
 }

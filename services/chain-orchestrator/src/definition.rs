@@ -58,9 +58,9 @@ pub const MAX_PROMPT_CHARS: usize = 2000;
 pub const MAX_APPROVERS: usize = 20;
 /// The longest approver entry (`role:<role>` or `user:<id>`), in bytes.
 const MAX_APPROVER_BYTES: usize = 200;
-/// The shortest and longest wait of an approval. The run's credential
-/// (`SANKALPA_CHAINS_CREDENTIAL_TTL_SECONDS`, 24 h by default) is not renewed by a wait, so the
-/// default keeps well inside it.
+/// The shortest and longest wait of an approval. The run's credential lives as long as its
+/// approvals may make it wait on top of `SANKALPA_CHAINS_CREDENTIAL_TTL_SECONDS`
+/// (credentials::lifetime).
 pub const MIN_APPROVAL_TIMEOUT_MS: u64 = 100;
 pub const MAX_APPROVAL_TIMEOUT_MS: u64 = 7 * 24 * 3_600_000;
 const DEFAULT_APPROVAL_TIMEOUT_MS: u64 = 3_600_000;

@@ -82,7 +82,7 @@ pub async fn execute(
         token,
         caller,
         run_id,
-        state.config.credential_ttl,
+        credentials::lifetime(state.config.credential_ttl, &target.definition),
     )
     .await?;
     let session_id = request
