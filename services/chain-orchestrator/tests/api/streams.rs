@@ -4,13 +4,22 @@ use std::collections::HashSet;
 
 use futures::StreamExt;
 use sankalpa_proto::v1 as pb;
+use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
 use serde_json::json;
+use tonic::transport::{Channel, Endpoint};
 
 use crate::{json, start, start_with};
 
 async fn watch_chains(stack: &mut crate::Stack) -> tonic::Streaming<pb::Event> {
-    stack
-        .chains
+    let mut chains = stack.chains.clone();
+    watch_chains_with(stack, &mut chains).await
+}
+
+async fn watch_chains_with(
+    stack: &crate::Stack,
+    chains: &mut ChainServiceClient<Channel>,
+) -> tonic::Streaming<pb::Event> {
+    chains
         .watch_events(stack.authed(pb::WatchEventsRequest {
             subjects: vec!["chains.>".to_owned()],
             after_sequence: None,
@@ -75,9 +84,18 @@ async fn every_one_of_many_watchers_gets_every_event(pool: sqlx::PgPool) {
 
 #[sqlx::test(migrations = false)]
 async fn a_watcher_that_falls_behind_the_feed_catches_up_without_a_gap(pool: sqlx::PgPool) {
-    // A feed of 4 events: a stream not read while 60 runs go by falls far behind it.
+    // A feed of 4 events, and a client that takes 1 KiB of a stream until it reads: the
+    // orchestrator stops taking this stream's events once ~32 KiB wait to be sent (tonic's
+    // buffer) and the client's window is full, so the 60 runs' ~100 KiB of events leave it far
+    // behind the feed.
     let mut stack = start_with(pool, |config| config.stream_buffer = 4).await;
-    let mut slow = watch_chains(&mut stack).await;
+    let narrow = Endpoint::from_shared(stack.orchestrator.grpc_url())
+        .unwrap()
+        .initial_stream_window_size(1024)
+        .connect()
+        .await
+        .expect("the orchestrator accepts connections");
+    let mut slow = watch_chains_with(&stack, &mut ChainServiceClient::new(narrow)).await;
     let mut runs = Vec::new();
     for n in 0..60 {
         runs.push(
