@@ -4,7 +4,9 @@
 //! consumers, each re-reading every event on the server. Instead the [`Hub`] reads the stream
 //! once (an ordered consumer over every subject, from the moment it starts) and hands each event,
 //! decoded once, to the tenant's watchers through a bounded broadcast channel. Events of tenants
-//! nobody watches here are dropped undecoded.
+//! nobody watches here are dropped undecoded, and a replica nobody watches does not read the
+//! stream at all: the reading starts with the first watcher and stops within [`IDLE_CHECK`] of
+//! the last one leaving.
 //!
 //! A watcher that replays (a run's events from its first, or after `Last-Event-ID`) reads the
 //! stored past through a consumer of its own until that consumer has nothing pending, having
@@ -25,6 +27,7 @@ use sankalpa_proto::v1 as pb;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::Status;
 
 use crate::State;
@@ -36,46 +39,72 @@ pub struct Delivered {
     pub event: pb::Event,
 }
 
-/// The tenants' live feeds on this replica.
+/// The tenants' live feeds on this replica, and the reading that fills them while any is open.
 pub struct Hub {
-    /// The stream sequence the feed starts at: the one after the last stored when the service
-    /// was built, so no event published once it serves escapes the feed.
-    first: u64,
     buffer: usize,
     prefix: String,
     tenants: Mutex<HashMap<String, broadcast::Sender<Arc<Delivered>>>>,
+    /// Whether the stream is being read. Held while a feed is added and while the reader decides
+    /// to stop, so a watcher either joins a reading or starts one, never falls between the two.
+    reading: tokio::sync::Mutex<bool>,
+    tasks: TaskTracker,
+    stop: CancellationToken,
 }
 
+/// How often a reading checks whether anyone still watches; it stops when nobody does.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
 impl Hub {
-    /// Feeds from the stream as it stands, holding `buffer` events for their slowest watcher;
-    /// subjects start with `prefix`.
-    pub async fn new(
-        jetstream: &async_nats::jetstream::Context,
-        stream: &str,
-        buffer: usize,
-        prefix: &str,
-    ) -> anyhow::Result<Self> {
-        let last = jetstream
-            .get_stream(stream)
-            .await?
-            .cached_info()
-            .state
-            .last_sequence;
-        Ok(Self {
-            first: last + 1,
+    /// Feeds holding `buffer` events for their slowest watcher; subjects start with `prefix`. The
+    /// reading runs on `tasks` and ends at `stop`.
+    pub fn new(buffer: usize, prefix: &str, tasks: TaskTracker, stop: CancellationToken) -> Self {
+        Self {
             buffer: buffer.max(1),
             prefix: prefix.to_owned(),
             tenants: Mutex::new(HashMap::new()),
-        })
+            reading: tokio::sync::Mutex::new(false),
+            tasks,
+            stop,
+        }
     }
 
-    fn subscribe(&self, tenant: &str) -> broadcast::Receiver<Arc<Delivered>> {
-        self.tenants
+    /// A receiver of `tenant`'s live feed, with the stream read from now on: a replica nobody
+    /// watches reads nothing, so events cost it nothing.
+    async fn subscribe(
+        state: &Arc<State>,
+        tenant: &str,
+    ) -> Result<broadcast::Receiver<Arc<Delivered>>> {
+        let hub = &state.hub;
+        let mut reading = hub.reading.lock().await;
+        let receiver = hub
+            .tenants
             .lock()
             .expect("hub poisoned")
             .entry(tenant.to_owned())
-            .or_insert_with(|| broadcast::channel(self.buffer).0)
-            .subscribe()
+            .or_insert_with(|| broadcast::channel(hub.buffer).0)
+            .subscribe();
+        if !*reading {
+            let last = state
+                .jetstream
+                .get_stream(state.events.stream())
+                .await
+                .map_err(|err| {
+                    ChainError::Unavailable(format!("the event stream is unavailable: {err}"))
+                })?
+                .cached_info()
+                .state
+                .last_sequence;
+            hub.tasks.spawn(read(state.clone(), last + 1));
+            *reading = true;
+        }
+        Ok(receiver)
+    }
+
+    /// Drops the feeds nobody receives any more; true when none is left.
+    fn prune(&self) -> bool {
+        let mut tenants = self.tenants.lock().expect("hub poisoned");
+        tenants.retain(|_, feed| feed.receiver_count() > 0);
+        tenants.is_empty()
     }
 
     /// Hands a message to its tenant's watchers, if it has any here.
@@ -87,16 +116,13 @@ impl Hub {
         else {
             return;
         };
-        let mut tenants = self.tenants.lock().expect("hub poisoned");
-        let Some(feed) = tenants.get(tenant) else {
-            return;
+        let feed = {
+            let tenants = self.tenants.lock().expect("hub poisoned");
+            match tenants.get(tenant) {
+                Some(feed) if feed.receiver_count() > 0 => feed.clone(),
+                _ => return,
+            }
         };
-        if feed.receiver_count() == 0 {
-            tenants.remove(tenant);
-            return;
-        }
-        let feed = feed.clone();
-        drop(tenants);
         if let Some(event) = crate::watch::to_event(message) {
             // No receiver left since the check: nobody to tell.
             let _ = feed.send(Arc::new(Delivered {
@@ -107,46 +133,63 @@ impl Hub {
     }
 }
 
-/// Reads the event stream from the hub's first sequence and dispatches every event, until
-/// `stop`. A consumer that fails is made again from the sequence after the last event read, so
-/// the feed skips nothing.
-pub async fn read(state: Arc<State>, stop: CancellationToken) {
+/// Reads the event stream from sequence `first` and dispatches every event, until nobody on this
+/// replica watches or the service stops. A consumer that fails is made again from the sequence
+/// after the last event read, so the feed skips nothing.
+async fn read(state: Arc<State>, first: u64) {
     let mut from = DeliverPolicy::ByStartSequence {
-        start_sequence: state.hub.first,
+        start_sequence: first,
     };
     loop {
         let failed = tokio::select! {
-            () = stop.cancelled() => return,
-            failed = read_from(&state, &mut from) => failed,
+            () = state.hub.stop.cancelled() => return,
+            failed = read_from(&state, &mut from) => match failed {
+                Some(failed) => failed,
+                None => return,
+            },
         };
         tracing::warn!(error = %failed, "the live event feed failed; reading it again");
         tokio::select! {
-            () = stop.cancelled() => return,
+            () = state.hub.stop.cancelled() => return,
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }
 }
 
-/// Reads and dispatches until the consumer fails; `from` follows the last event read.
-async fn read_from(state: &State, from: &mut DeliverPolicy) -> ChainError {
+/// Reads and dispatches until the consumer fails (`Some`) or nobody watches (`None`); `from`
+/// follows the last event read.
+async fn read_from(state: &State, from: &mut DeliverPolicy) -> Option<ChainError> {
     let mut messages = match consume(state, Vec::new(), *from).await {
         Ok((messages, _)) => messages,
-        Err(err) => return err,
+        Err(err) => return Some(err),
     };
-    while let Some(message) = messages.next().await {
-        match message {
-            Ok(message) => {
-                if let Ok(info) = message.info() {
-                    *from = DeliverPolicy::ByStartSequence {
-                        start_sequence: info.stream_sequence + 1,
-                    };
+    let mut idle_check = tokio::time::interval(IDLE_CHECK);
+    idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            message = messages.next() => match message {
+                Some(Ok(message)) => {
+                    if let Ok(info) = message.info() {
+                        *from = DeliverPolicy::ByStartSequence {
+                            start_sequence: info.stream_sequence + 1,
+                        };
+                    }
+                    state.hub.dispatch(&message);
                 }
-                state.hub.dispatch(&message);
+                Some(Err(err)) => {
+                    return Some(ChainError::Unavailable(format!("the event feed failed: {err}")));
+                }
+                None => return Some(ChainError::Unavailable("the event feed ended".to_owned())),
+            },
+            _ = idle_check.tick() => {
+                let mut reading = state.hub.reading.lock().await;
+                if state.hub.prune() {
+                    *reading = false;
+                    return None;
+                }
             }
-            Err(err) => return ChainError::Unavailable(format!("the event feed failed: {err}")),
         }
     }
-    ChainError::Unavailable("the event feed ended".to_owned())
 }
 
 pub type Messages = Pin<
@@ -236,7 +279,7 @@ struct Follower {
 impl Follower {
     /// Subscribes to the live feed, then replays what is stored after `last` until caught up.
     async fn catch_up(&mut self, from: DeliverPolicy) -> Result<()> {
-        self.live = self.state.hub.subscribe(&self.tenant);
+        self.live = Hub::subscribe(&self.state, &self.tenant).await?;
         let (messages, pending) = consume(&self.state, self.filters.clone(), from).await?;
         self.phase = if pending == 0 {
             Phase::Live
@@ -314,7 +357,7 @@ pub async fn follow(
     filters: Vec<String>,
     start: Start,
 ) -> Result<impl Stream<Item = std::result::Result<pb::Event, Status>> + Send + use<>> {
-    let live = state.hub.subscribe(tenant);
+    let live = Hub::subscribe(&state, tenant).await?;
     let mut follower = Follower {
         state,
         tenant: tenant.to_owned(),

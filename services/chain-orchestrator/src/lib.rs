@@ -375,12 +375,11 @@ impl Orchestrator {
         let outbox = Outbox::new("chains", events.clone(), pool.clone());
         let jetstream = async_nats::jetstream::new(nats.clone());
         let hub = fanout::Hub::new(
-            &jetstream,
-            events.stream(),
             config.stream_buffer,
             &config.infra.subject_prefix,
-        )
-        .await?;
+            skeleton.tasks.clone(),
+            skeleton.stop.clone(),
+        );
         let state = Arc::new(State {
             pool,
             outbox,
@@ -432,9 +431,6 @@ impl Service for Orchestrator {
             state.config.retention_sweep_interval,
             state.stop.clone(),
         ));
-        skeleton
-            .tasks
-            .spawn(fanout::read(state.clone(), state.stop.clone()));
         let api = ChainServiceServer::new(grpc::ChainApi::new(state.clone()));
         let readiness = skeleton.readiness(&state.pool);
         let engine = engine::run(state.clone(), started, state.stop.clone());
