@@ -214,6 +214,10 @@ impl Failure {
     }
 }
 
+/// The code of a step whose agent does not exist (any more): final, as a refused submission
+/// would have been.
+pub const UNKNOWN_AGENT: &str = "unknown_agent";
+
 /// The code of an attempt a service on its way could not serve.
 pub const UNAVAILABLE: &str = "unavailable";
 
@@ -263,7 +267,8 @@ pub async fn execute(client: &Client, attempt: Attempt<'_>) -> Result<Completed,
     };
     let run = answer.map_err(|status| match status.code() {
         Code::InvalidArgument => Failure::new("invalid_input", status.message(), false),
-        Code::NotFound => Failure::new("agent_failed", status.message(), false),
+        // Deleted since the run's agents were checked: as final as at submission.
+        Code::NotFound => Failure::new(UNKNOWN_AGENT, status.message(), false),
         Code::PermissionDenied | Code::Unauthenticated => {
             Failure::new("agent_failed", status.message(), false)
         }

@@ -537,7 +537,7 @@ async fn execute(
                     .collect();
                 for (step, agent) in missing {
                     let unknown_agent = Failure::new(
-                        UNKNOWN_AGENT,
+                        agents::UNKNOWN_AGENT,
                         format!("agent-runner has no agent named `{agent}`"),
                         false,
                     );
@@ -742,10 +742,6 @@ async fn execute(
     state.tokens.retire(id, key_id).await;
     Ok(Ok(()))
 }
-
-/// The code of a step whose agent does not exist, found as a run accepted without its agents
-/// checked starts; final, as a refused submission would have been.
-const UNKNOWN_AGENT: &str = "unknown_agent";
 
 /// What a run accepted without its agents checked learns about them as it starts.
 enum AgentsAtStart {

@@ -25,7 +25,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-pub const AGENTS: &[&str] = &["add_one", "work", "fail"];
+/// `deleted` is known to lookups but gone when executed, as an agent deleted after its run
+/// was accepted.
+pub const AGENTS: &[&str] = &["add_one", "work", "fail", "deleted"];
 
 #[derive(Debug, Clone)]
 pub struct Call {

@@ -341,3 +341,23 @@ async fn watching_a_run_delivers_every_event_in_order(pool: sqlx::PgPool) {
         .await;
     assert_eq!(rest.len(), events.len() - 3);
 }
+
+#[sqlx::test(migrations = false)]
+async fn an_agent_gone_by_the_time_its_step_runs_fails_the_step_as_unknown_once(
+    pool: sqlx::PgPool,
+) {
+    let mut stack = start(pool).await;
+    let run = stack
+        .execute(
+            json!({"steps": [
+                {"id": "gone", "agent": "deleted", "retry": {"attempts": 3}},
+            ]}),
+            json!({}),
+            true,
+        )
+        .await;
+    assert_eq!(run.status(), pb::ChainRunStatus::Failed, "{run:#?}");
+    let gone = step(&run, "gone");
+    assert_eq!(gone.error.as_ref().unwrap().code, "unknown_agent");
+    assert_eq!(gone.attempts, 1, "no retry brings an agent back");
+}
