@@ -28,7 +28,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use futures::{Stream, StreamExt};
+use futures::{SinkExt, Stream, StreamExt};
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1;
 use serde::{Deserialize, Serialize};
@@ -414,8 +414,9 @@ async fn relay(
     mut socket: WebSocket,
     state: Arc<AppState>,
     caller: Caller,
-    mut events: Streaming<v1::Event>,
+    events: Streaming<v1::Event>,
 ) {
+    let mut events = events.ready_chunks(WS_BATCH);
     let stop = state.streams_end.clone();
     let mut check = CallerCheck::new(&state.authenticator, caller);
     let mut changes = ChangeBudget::new();
@@ -455,7 +456,7 @@ async fn relay(
                     };
                     match changed {
                         Ok((watching, subjects)) => {
-                            events = watching;
+                            events = watching.ready_chunks(WS_BATCH);
                             let subscribed = serde_json::json!({ "subscribed": subjects }).to_string();
                             if socket.send(Message::Text(subscribed.into())).await.is_err() {
                                 return;
@@ -472,27 +473,40 @@ async fn relay(
                 Some(Ok(Message::Binary(_) | Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return,
             },
-            event = events.message() => match event {
-                Ok(Some(event)) => {
-                    let (_, _, json) = cloud_event_json(event);
-                    if socket.send(Message::Text(json.into())).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(None) => {
+            // Every event already waiting is written before one flush: a thousand sockets
+            // flushing each event were a write call per event per socket, and under a burst
+            // their queues grew faster than they drained.
+            ready = events.next() => {
+                let Some(ready) = ready else {
                     let _ = socket.send(close(close_code::NORMAL, "the event stream ended")).await;
                     return;
+                };
+                for event in ready {
+                    match event {
+                        Ok(event) => {
+                            let (_, _, json) = cloud_event_json(event);
+                            if socket.feed(Message::Text(json.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(status) => {
+                            tracing::warn!(error = %status, "a WebSocket's event stream failed");
+                            let _ = socket.send(error_frame(&Problem::from(status))).await;
+                            let _ = socket.send(close(close_code::ERROR, "the event stream failed")).await;
+                            return;
+                        }
+                    }
                 }
-                Err(status) => {
-                    tracing::warn!(error = %status, "a WebSocket's event stream failed");
-                    let _ = socket.send(error_frame(&Problem::from(status))).await;
-                    let _ = socket.send(close(close_code::ERROR, "the event stream failed")).await;
+                if socket.flush().await.is_err() {
                     return;
                 }
             },
         }
     }
 }
+
+/// Events a WebSocket writes before one flush, at most.
+const WS_BATCH: usize = 64;
 
 /// The subscription changes a WebSocket has left: [`MAX_SUBSCRIPTION_CHANGES`] per minute,
 /// refilled evenly.
