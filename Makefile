@@ -12,7 +12,7 @@ SERVICES := sankalpa-auth sankalpa-memory sankalpa-agent-runner sankalpa-chain-o
 PSQL := PGOPTIONS='--client-min-messages=warning' psql -X -w -q -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1
 BENCH_DB := sankalpa_bench
 
-.PHONY: setup build release run test lint bench helm-check helm-setup openapi
+.PHONY: setup build release run test lint bench bench-compare helm-check helm-setup openapi
 
 ## setup: install (Debian packages, cargo-machete, buf from npm) and start PostgreSQL, Redis, NATS (JetStream); create the database
 setup:
@@ -54,14 +54,22 @@ lint: setup
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) machete
 
-## bench: start a fleet on free ports against a fresh database and print one JSON line per scenario
+## bench: start a fleet on free ports against a fresh database, measure the floors and every
+## scenario, print one JSON line each and keep them all in bench-results/
 bench: setup release
 	$(PSQL) -c 'DROP DATABASE IF EXISTS $(BENCH_DB) WITH (FORCE)' -c 'CREATE DATABASE $(BENCH_DB)'
 	status=0; \
 	SANKALPA_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$(BENCH_DB) \
+	SANKALPA_BENCH_REVISION="$$(git rev-parse --short HEAD)$$(git diff --quiet HEAD || echo -dirty)" \
 		"$(CARGO_TARGET_DIR)/release/sankalpa-bench" || status=$$?; \
 	$(PSQL) -c 'DROP DATABASE IF EXISTS $(BENCH_DB) WITH (FORCE)'; \
 	exit $$status
+
+## bench-compare: A/B of the working tree against BASE=<rev>, each built into its own target
+## folder and run interleaved (A B A B ..., ROUNDS=3) on the same infrastructure; prints each
+## scenario's median head/base ratio and its spread
+bench-compare: setup release
+	scripts/bench-compare.sh "$(BASE)" "$(or $(ROUNDS),3)"
 
 ## helm-setup: install what helm-check needs (Helm's Go SDK as helm-python-sdk, and the Kubernetes
 ## API schemas as kubernetes-validate) into a venv under ~/.cache; idempotent

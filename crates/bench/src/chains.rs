@@ -1,0 +1,150 @@
+//! The two chain scenarios, measured their own way: [`overhead`] (one run after another, the
+//! orchestrator's own time per step) and [`burst`] (many runs started at once).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::line::{Line, Results};
+use crate::load::{Report, new_histogram};
+use crate::session::Session;
+
+/// Steps of the chain whose orchestration overhead is measured (issue 5).
+const OVERHEAD_STEPS: usize = 10;
+/// Runs started at once, and steps of each, in the burst scenario (issue 5).
+const BURST_RUNS: usize = 500;
+const BURST_STEPS: usize = 3;
+pub const OVERHEAD: &str = "chain orchestration overhead (10 sequential hello_world steps)";
+pub const BURST: &str = "concurrent chain runs (3 hello_world steps)";
+/// How long a waited chain run may take before the bench counts it an error.
+const RUN_WAIT: Duration = Duration::from_secs(120);
+
+/// A chain of `steps` hello_world steps, each needing the one before. Each maps its input from
+/// the chain's: hello_world takes nothing but a name, so the default input (the chain input
+/// merged with the previous step's output) would not fit it.
+fn greeting_chain(steps: usize) -> Value {
+    let steps: Vec<Value> = (0..steps)
+        .map(|index| {
+            let mut step = json!({
+                "id": format!("s{index}"),
+                "agent": "hello_world",
+                "input": { "name": "${input.name}" },
+            });
+            if index > 0 {
+                step["needs"] = json!([format!("s{}", index - 1)]);
+            }
+            step
+        })
+        .collect();
+    json!({ "steps": steps })
+}
+
+/// Runs `definition` through the gateway and waits for its end: the finished run, or why not.
+async fn run_chain(session: &Session, definition: &Value) -> Result<Value, String> {
+    let response = session
+        .client
+        .post(session.url("/api/chains/execute"))
+        .bearer_auth(&session.access_token)
+        .timeout(RUN_WAIT + Duration::from_secs(5))
+        .json(&json!({
+            "definition": definition,
+            "input": { "name": "bench" },
+            "wait": true,
+            "wait_timeout_ms": RUN_WAIT.as_millis() as u64,
+        }))
+        .send()
+        .await
+        .map_err(|err| err.to_string())?;
+    let status = response.status();
+    let run: Value = response.json().await.map_err(|err| err.to_string())?;
+    if status != reqwest::StatusCode::OK || run["status"] != "completed" {
+        return Err(format!(
+            "HTTP {status}, run {}: {}",
+            run["status"], run["error"]
+        ));
+    }
+    Ok(run)
+}
+
+fn instant(value: &Value) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    chrono::DateTime::parse_from_rfc3339(value.as_str()?).ok()
+}
+
+/// The orchestrator's own time per step of a finished run, in microseconds: the run's wall time
+/// (created to finished, as the orchestrator recorded them) less the agents' time (each step's
+/// duration), over the steps.
+fn overhead_per_step_us(run: &Value) -> Option<u64> {
+    let wall = instant(&run["finished_at"])? - instant(&run["created_at"])?;
+    let steps = run["steps"].as_array()?;
+    let agents_ms: u64 = steps
+        .iter()
+        .map(|step| step["duration_ms"].as_u64().unwrap_or(0))
+        .sum();
+    let wall_us = u64::try_from(wall.num_microseconds()?).ok()?;
+    Some(wall_us.saturating_sub(agents_ms * 1000) / steps.len().max(1) as u64)
+}
+
+/// Orchestration overhead (issue 5: <= 2 ms per step at p50): one client runs a 10-step
+/// hello_world chain after another for `duration`, waiting for each. Besides the usual keys
+/// (`p50_us`/`p99_us` are the whole run as the client waited for it), the line has `steps` and
+/// the per-step overhead's `step_overhead_p50_us` and `step_overhead_p99_us`.
+pub async fn overhead(session: &Session, duration: Duration, results: &mut Results) -> Result<()> {
+    let name = OVERHEAD;
+    eprintln!("bench: {name} for {}s", duration.as_secs());
+    let definition = greeting_chain(OVERHEAD_STEPS);
+    let mut report = Report::new();
+    let mut overhead_us = new_histogram();
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        let sent = Instant::now();
+        let outcome = run_chain(session, &definition).await.and_then(|run| {
+            overhead_per_step_us(&run).ok_or_else(|| format!("a run without timings: {run}"))
+        });
+        let took = sent.elapsed();
+        if let Ok(overhead) = outcome {
+            overhead_us.saturating_record(overhead.max(1));
+        }
+        report.record(took, outcome.map(drop));
+    }
+    report.elapsed = started.elapsed();
+    report.warn_of_errors();
+    results.print(
+        &Line::new(name, 1, &report)
+            .with("steps", OVERHEAD_STEPS)
+            .with("step_overhead_p50_us", overhead_us.value_at_quantile(0.50))
+            .with("step_overhead_p99_us", overhead_us.value_at_quantile(0.99)),
+    );
+    Ok(())
+}
+
+/// Many runs at once (issue 5: 500 runs of a 3-step chain complete without error): every run
+/// is started together, each waited for by its own client; `throughput_rps` is runs finished
+/// per second over the whole burst, `p50_us`/`p99_us` a run's time as its client waited.
+pub async fn burst(session: &Arc<Session>, results: &mut Results) -> Result<()> {
+    let name = BURST;
+    eprintln!("bench: {name}: {BURST_RUNS} at once");
+    let definition = Arc::new(greeting_chain(BURST_STEPS));
+    let started = Instant::now();
+    let mut runs = JoinSet::new();
+    for _ in 0..BURST_RUNS {
+        let session = Arc::clone(session);
+        let definition = Arc::clone(&definition);
+        runs.spawn(async move {
+            let sent = Instant::now();
+            let outcome = run_chain(&session, &definition).await.map(|_| ());
+            (sent.elapsed(), outcome)
+        });
+    }
+    let mut report = Report::new();
+    while let Some(run) = runs.join_next().await {
+        let (took, outcome) = run.context("a bench run panicked")?;
+        report.record(took, outcome);
+    }
+    report.elapsed = started.elapsed();
+    report.warn_of_errors();
+    results.print(&Line::new(name, BURST_RUNS, &report));
+    Ok(())
+}
