@@ -8,6 +8,7 @@ mod durability;
 mod fake_agents;
 mod fullstack;
 mod limits;
+mod maps;
 mod outages;
 mod quotas;
 mod real_agents;
