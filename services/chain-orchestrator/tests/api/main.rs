@@ -15,6 +15,7 @@ mod real_agents;
 mod retention;
 mod runs;
 mod streams;
+mod subchains;
 mod tenancy;
 
 use std::sync::Arc;
