@@ -853,7 +853,9 @@ fn chain_problems(at: &str, chain: &ChainStep) -> Vec<FieldViolation> {
     let call = &chain.call;
     match (&call.id, &call.template) {
         (Some(id), None) => {
-            if uuid::Uuid::try_parse(id).is_err() {
+            // Hyphenated or simple, as the published schema has it (not braced or a URN).
+            let plain = id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+            if !plain || uuid::Uuid::try_parse(id).is_err() {
                 problems.push(violation(
                     format!("{at}.chain.id"),
                     "must be a chain id (UUID)",
