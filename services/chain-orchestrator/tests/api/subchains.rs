@@ -2,6 +2,7 @@
 //! the step's, cancelled with its parent; the depth bound, self-inclusion and tenancy.
 
 use sankalpa_kit::problem::field_violations;
+use sankalpa_kit::service::Service;
 use sankalpa_proto::v1 as pb;
 use serde_json::{Value, json};
 
@@ -293,4 +294,79 @@ async fn a_chain_that_runs_itself_and_another_tenants_chain_are_refused(pool: sq
         .expect_err("another tenant's chain is not found");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     assert_eq!(field_violations(&refused)[0].field, "steps[0].chain.id");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_taken_over_parent_waits_for_the_same_child(pool: sqlx::PgPool) {
+    let mut stack = start(pool.clone()).await;
+    let slow = create(
+        &stack,
+        "slow",
+        json!({"steps": [{"id": "x", "agent": "work", "input": {"tag": "slow", "sleep_ms": 1500}}]}),
+    )
+    .await;
+    // The first orchestrator runs as a bare task, so the test can kill it without any shutdown.
+    let config = sankalpa_chain_orchestrator::Config::for_tests(
+        stack.infra.clone(),
+        &stack.auth.grpc_url(),
+        &stack.agents.url(),
+    );
+    let doomed = sankalpa_chain_orchestrator::Orchestrator::build(config, pool.clone())
+        .await
+        .unwrap();
+    let url = format!("http://{}", doomed.grpc_addr().expect("it serves gRPC"));
+    let task = tokio::spawn(doomed.serve(std::future::pending()));
+    stack.chains = pb::chain_service_client::ChainServiceClient::connect(url)
+        .await
+        .unwrap();
+    let run = stack
+        .execute(
+            json!({"steps": [{"id": "c", "chain": {"id": slow}}]}),
+            json!({}),
+            false,
+        )
+        .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while stack.agents.record.tagged("slow").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the child never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    task.abort();
+    let _ = task.await;
+
+    let successor = sankalpa_testkit::spawn_chain_orchestrator(
+        pool.clone(),
+        stack.infra.clone(),
+        &stack.auth.grpc_url(),
+        &stack.agents.url(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    stack.chains = crate::connect(&successor).await;
+    let run = stack
+        .run_until(&run.id, |run| run.status() == pb::ChainRunStatus::Completed)
+        .await;
+    let children: Vec<(uuid::Uuid,)> =
+        sqlx::query_as("SELECT id FROM chains.chain_runs WHERE parent_run_id = $1::uuid")
+            .bind(&run.id)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(children.len(), 1, "the successor started no second child");
+    assert_eq!(step(&run, "c").child_run_id, children[0].0.to_string());
+    let ids: Vec<String> = stack
+        .agents
+        .record
+        .tagged("slow")
+        .into_iter()
+        .map(|call| call.run_id)
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == format!("{}-x-1", children[0].0)),
+        "the child's step was asked for under its own id only: {ids:?}"
+    );
 }
