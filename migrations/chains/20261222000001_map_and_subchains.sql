@@ -1,4 +1,4 @@
--- Map steps (`for_each`, engine.rs `run_map`): one row per item that ended, written as it ends,
+-- Map steps (`for_each`, engine/map.rs): one row per item that ended, written as it ends,
 -- so a run taken over mid-map keeps its finished items and runs only the others. Items still
 -- running have no row; they are asked again under their fixed agent run ids.
 CREATE TABLE chains.step_items (
@@ -20,10 +20,10 @@ UPDATE chains.chain_steps SET kind = 'approval' WHERE agent = '';
 -- A chain step's child run of its latest attempt.
 ALTER TABLE chains.chain_steps ADD COLUMN child_run_id uuid;
 
--- Sub-chains (subchains.rs): a child run knows its parent run, the step that started it and that
--- step's attempt; one child per attempt, whichever replica starts it. `depth` is 0 for a run
--- started by a caller. A child calls agent-runner with the credential of the run at the top
--- of its family (`credential_run_id`), which outlives it.
+-- Sub-chains (engine/subchains.rs): a child run knows its parent run, the step that started it
+-- and that step's attempt; one child per attempt, whichever replica starts it. `depth` is 0 for
+-- a run started by a caller. A child calls agent-runner with the credential of the run at the
+-- top of its family (`credential_run_id`), which outlives it.
 ALTER TABLE chains.chain_runs
     ADD COLUMN parent_run_id uuid,
     ADD COLUMN parent_step text,

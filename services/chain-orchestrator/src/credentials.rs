@@ -171,7 +171,7 @@ impl Tokens {
             return Ok(token);
         }
         let secret: Option<String> =
-            // A child run (subchains.rs) uses the credential of the run at the top of its family.
+            // A child run (engine/subchains.rs) uses the credential of the run at the top of its family.
             sqlx::query_scalar(
                 "SELECT c.secret FROM chains.chain_runs r
                  JOIN chains.run_credentials c ON c.run_id = coalesce(r.credential_run_id, r.id)

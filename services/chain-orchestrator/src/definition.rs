@@ -8,7 +8,7 @@
 //!   per item, `${item}` and `${index}` naming the item in its `input`; an approval step has
 //!   instead `"approval": {"prompt", "approvers", "timeout_ms", "on_timeout"}` and no `input`,
 //!   `retry` or `timeout_ms` of its own; a chain step has `"chain": {"id" | "template",
-//!   "input"}` and runs that chain as a child run (subchains.rs), with `retry` but no
+//!   "input"}` and runs that chain as a child run (engine/subchains.rs), with `retry` but no
 //!   `timeout_ms` or step `input` (`needs`, `when`, `on_failure` and `on_skip` apply to every
 //!   kind);
 //! - simple: `{"agents": ["a", "b"], "mode": "sequential" | "parallel"}` (sequential: each step

@@ -4,7 +4,8 @@
 //!
 //! The list is the value of the `for_each` expression when the step is decided: anything but a
 //! list fails the step (`invalid_input`), and so does a list of more than
-//! [`definition::MAX_ITEMS`] (`too_many_items`). Each item's input is the step's `input`
+//! [`definition::MAX_ITEMS`] (`too_many_items`), or larger than a step's input
+//! (`input_too_large`: the list is the step's input as its row shows it). Each item's input is the step's `input`
 //! mapping rendered with `${item}` and `${index}` naming it (without a mapping, the step's
 //! default input plus `item` and `index`), rendered as the item starts, so a long list costs
 //! no more than the items running.
@@ -60,7 +61,11 @@ pub(super) struct Items {
 
 impl Items {
     /// The list `for_each` gives in `scope`, or why the step fails.
-    pub(super) fn of(for_each: &ForEach, scope: &Scope) -> std::result::Result<Self, Failure> {
+    pub(super) fn of(
+        for_each: &ForEach,
+        scope: &Scope,
+        max_input: usize,
+    ) -> std::result::Result<Self, Failure> {
         let source = for_each.expression();
         let value = expr::parse(source)
             .map_err(|err| err.to_string())
@@ -77,6 +82,13 @@ impl Items {
                     false,
                 )
             })?;
+        // The list is the step's input as its row keeps it.
+        if let Value::Array(items) = &value
+            && items.len() <= definition::MAX_ITEMS
+            && crate::sizes::json_size(&value, max_input).is_none()
+        {
+            return Err(super::input_too_large(max_input));
+        }
         match value {
             Value::Array(items) if items.len() > definition::MAX_ITEMS => Err(Failure::new(
                 TOO_MANY_ITEMS,

@@ -1142,7 +1142,7 @@ fn decide<'a>(
         }
     };
     if let Some(for_each) = &agent.for_each {
-        return match map::Items::of(for_each, scope) {
+        return match map::Items::of(for_each, scope, max_input) {
             Ok(items) => Decision::Map(agent, items),
             Err(failure) => Decision::Fail(failure),
         };

@@ -213,7 +213,7 @@ pub struct NewRun<'a> {
     pub parent: Option<Parent<'a>>,
 }
 
-/// Where a child run comes from (subchains.rs).
+/// Where a child run comes from (engine/subchains.rs).
 pub struct Parent<'a> {
     pub run_id: Uuid,
     pub step_id: &'a str,
