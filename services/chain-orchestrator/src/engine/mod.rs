@@ -28,6 +28,12 @@
 //! run costs no task and no memory. A decision makes it claimable again (and claims it on the
 //! replica that took it, when that has room); the claim loop takes it at its earliest timeout.
 //!
+//! Two kinds of step have modules of their own: a map step (`for_each`, [`map`]) runs its agent
+//! once per item of a list, each item's end kept in a row so a takeover runs no finished item
+//! again; a chain step ([`subchains`]) runs another chain as a child run, which it waits for by
+//! its row, and a run that ends stops its unfinished children. Each counts as one step against
+//! the per-run and per-replica bounds below (a map's items are bounded by its `max_parallel`).
+//!
 //! Within a run, every step whose needs have finished is decided (skipped, with its reason, or
 //! started) and started steps run concurrently, bounded per run and per replica by semaphores.
 //! Every transition enqueues its event in the outbox in its own transaction, the lease-fenced
