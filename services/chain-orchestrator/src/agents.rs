@@ -33,14 +33,24 @@ const DEADLINE_GRACE: Duration = Duration::from_secs(2);
 /// Parses a definition and checks its agents, for a request whose answer claims they exist
 /// (ValidateChain, CreateChain, UpdateChain): an agent-runner that cannot be asked about an agent
 /// the catalog does not remember is UNAVAILABLE. The problems found are listed up to
-/// [`definition::MAX_VIOLATIONS`].
+/// [`definition::MAX_VIOLATIONS`]. What its chain steps name is checked too
+/// (chains::check_calls), `saving` being the chain a CreateChain or UpdateChain saves.
 pub async fn check(
     state: &State,
     caller: &Principal,
     token: &str,
     document: &str,
+    saving: Option<uuid::Uuid>,
 ) -> Result<Definition> {
     let definition = parse(document)?;
+    crate::chains::check_calls(
+        &state.pool,
+        &state.templates,
+        caller.tenant()?,
+        &definition,
+        saving,
+    )
+    .await?;
     if known(state, caller, token, &definition).await? {
         Ok(definition)
     } else {

@@ -9,7 +9,7 @@
 //! caller's token: an agent it does not know (NOT_FOUND) is definitely unknown, and refused; when
 //! it cannot be asked (UNAVAILABLE, a deadline, a connection refused), the answer is
 //! [`Lookup::Unverified`]: ExecuteChain accepts the run and the engine checks its agents when
-//! the run starts (engine.rs), while ValidateChain, CreateChain and UpdateChain answer
+//! the run starts (engine), while ValidateChain, CreateChain and UpdateChain answer
 //! UNAVAILABLE, since what they answer or store claims the agents exist.
 //!
 //! Only existence is remembered, never an absence: an agent created a moment ago is found by the

@@ -5,10 +5,15 @@
 //! exact definition of a version. Updating takes the chain row's lock, so two concurrent updates
 //! make two consecutive versions (or one ABORTED, with `expected_version`).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
+use sankalpa_kit::problem::FieldViolation;
 use uuid::Uuid;
 
+use crate::definition::{self, Definition, StepKind};
 use crate::error::{ChainError, Result};
+use crate::templates::Templates;
 
 #[derive(sqlx::FromRow)]
 pub struct ChainVersion {
@@ -234,4 +239,111 @@ pub async fn delete(pool: &sqlx::PgPool, tenant: Uuid, id: Uuid) -> Result<()> {
         return Err(ChainError::NotFound("chain"));
     }
     Ok(())
+}
+
+/// Checks what the chain steps of `definition` name, for `tenant`: a stored chain of the tenant
+/// (another tenant's is not found) or a known template. `saving` is the chain being saved, if
+/// any: a definition that runs it again, itself or through the chains it names (followed as
+/// deep as children may nest), is refused, as that run could only end at the depth bound.
+pub async fn check_calls(
+    pool: &sqlx::PgPool,
+    templates: &Templates,
+    tenant: Uuid,
+    definition: &Definition,
+    saving: Option<Uuid>,
+) -> Result<()> {
+    let mut problems = Vec::new();
+    for (index, step) in definition.steps.iter().enumerate() {
+        let StepKind::Chain(chain) = &step.kind else {
+            continue;
+        };
+        if let Some(name) = &chain.call.template {
+            if templates.get(name).is_none() {
+                problems.push(FieldViolation {
+                    field: format!("steps[{index}].chain.template"),
+                    message: format!("no template is named `{name}`"),
+                });
+            }
+            continue;
+        }
+        let field = format!("steps[{index}].chain.id");
+        let Some(id) = chain
+            .call
+            .id
+            .as_deref()
+            .and_then(|id| Uuid::try_parse(id).ok())
+        else {
+            continue;
+        };
+        if Some(id) == saving {
+            problems.push(FieldViolation {
+                field,
+                message: "a chain cannot run itself".to_owned(),
+            });
+            continue;
+        }
+        match get(pool, tenant, id, None).await {
+            Ok(_) => {}
+            Err(ChainError::NotFound(_)) => {
+                problems.push(FieldViolation {
+                    field,
+                    message: "this tenant has no chain with this id".to_owned(),
+                });
+                continue;
+            }
+            Err(err) => return Err(err),
+        }
+        if let Some(saving) = saving
+            && reaches(pool, tenant, id, saving).await?
+        {
+            problems.push(FieldViolation {
+                field,
+                message: format!("chain `{id}` runs this chain again: a cycle"),
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ChainError::InvalidDefinition(definition::at_most(problems)))
+    }
+}
+
+/// Whether the stored chain `from` runs `target` through its chain steps (latest versions),
+/// followed at most [`definition::MAX_CHAIN_DEPTH`] levels down.
+async fn reaches(pool: &sqlx::PgPool, tenant: Uuid, from: Uuid, target: Uuid) -> Result<bool> {
+    let mut seen = HashSet::from([from]);
+    let mut level = vec![from];
+    for _ in 0..definition::MAX_CHAIN_DEPTH {
+        let mut next = Vec::new();
+        for id in level {
+            let Ok(stored) = get(pool, tenant, id, None).await else {
+                continue;
+            };
+            let Ok(parsed) = definition::parse(&stored.definition_json) else {
+                continue;
+            };
+            for step in &parsed.steps {
+                let StepKind::Chain(chain) = &step.kind else {
+                    continue;
+                };
+                let Some(called) = chain
+                    .call
+                    .id
+                    .as_deref()
+                    .and_then(|id| Uuid::try_parse(id).ok())
+                else {
+                    continue;
+                };
+                if called == target {
+                    return Ok(true);
+                }
+                if seen.insert(called) {
+                    next.push(called);
+                }
+            }
+        }
+        level = next;
+    }
+    Ok(false)
 }

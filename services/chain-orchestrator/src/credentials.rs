@@ -13,7 +13,8 @@
 //!
 //! The key's secret is kept in `chains.run_credentials` while the run is unfinished (any replica
 //! that resumes the run needs it), deleted in the transaction that ends the run, and the key is
-//! then revoked. Access tokens are obtained with `ExchangeApiKey` when a step needs one and cached
+//! then revoked. A child run of a chain step has no key of its own: it uses its top run's, which
+//! its parent keeps alive while it waits for the child. Access tokens are obtained with `ExchangeApiKey` when a step needs one and cached
 //! in memory until shortly before they expire; they are never written down.
 
 use std::time::Duration;
@@ -170,10 +171,15 @@ impl Tokens {
             return Ok(token);
         }
         let secret: Option<String> =
-            sqlx::query_scalar("SELECT secret FROM chains.run_credentials WHERE run_id = $1")
-                .bind(run_id)
-                .fetch_optional(pool)
-                .await?;
+            // A child run (engine/subchains.rs) uses the credential of the run at the top of its family.
+            sqlx::query_scalar(
+                "SELECT c.secret FROM chains.chain_runs r
+                 JOIN chains.run_credentials c ON c.run_id = coalesce(r.credential_run_id, r.id)
+                 WHERE r.id = $1",
+            )
+            .bind(run_id)
+            .fetch_optional(pool)
+            .await?;
         let secret = secret.ok_or(ChainError::Precondition(
             "the run has no credential left".to_owned(),
         ))?;

@@ -3,9 +3,14 @@
 //! Three forms are accepted, all normalised to the DAG form before anything else sees them:
 //! - DAG: `{"name", "description", "steps": [{"id", "agent", "needs", "when", "input", "retry":
 //!   {"attempts", "backoff_ms"}, "timeout_ms", "on_failure"}]}`, where a step is of one kind
-//!   ([`StepKind`]): an agent step names its `agent`; an approval step has instead
-//!   `"approval": {"prompt", "approvers", "timeout_ms", "on_timeout"}` and no `input`, `retry`
-//!   or `timeout_ms` of its own (`needs`, `when`, `on_failure` and `on_skip` apply to every kind);
+//!   ([`StepKind`]): an agent step names its `agent`; a map step is an agent step with
+//!   `"for_each": "${<expr>}"` (a list at run time) and `max_parallel`, running its agent once
+//!   per item, `${item}` and `${index}` naming the item in its `input`; an approval step has
+//!   instead `"approval": {"prompt", "approvers", "timeout_ms", "on_timeout"}` and no `input`,
+//!   `retry` or `timeout_ms` of its own; a chain step has `"chain": {"id" | "template",
+//!   "input"}` and runs that chain as a child run (engine/subchains.rs), with `retry` but no
+//!   `timeout_ms` or step `input` (`needs`, `when`, `on_failure` and `on_skip` apply to every
+//!   kind);
 //! - simple: `{"agents": ["a", "b"], "mode": "sequential" | "parallel"}` (sequential: each step
 //!   needs the previous one; parallel: no step needs another);
 //! - conditional: `{"condition": "<expr>", "then": ["a", ..], "else": ["b", ..]}`, two sequential
@@ -64,6 +69,15 @@ const MAX_APPROVER_BYTES: usize = 200;
 pub const MIN_APPROVAL_TIMEOUT_MS: u64 = 100;
 pub const MAX_APPROVAL_TIMEOUT_MS: u64 = 7 * 24 * 3_600_000;
 const DEFAULT_APPROVAL_TIMEOUT_MS: u64 = 3_600_000;
+/// The most items of a map step that run at once (`max_parallel`), and the default.
+pub const MAX_PARALLEL_ITEMS: u32 = 64;
+const DEFAULT_MAX_PARALLEL: u32 = 8;
+/// The longest list a map step runs over; a longer one fails the step (`too_many_items`).
+/// Each item is an agent run and a row of per-item state.
+pub const MAX_ITEMS: usize = 1000;
+/// How many levels of child runs chain steps may nest below a run a caller started; a chain
+/// step of a run at this depth fails with `chain_too_deep`.
+pub const MAX_CHAIN_DEPTH: i32 = 4;
 /// The largest definition document, in bytes. The biggest template is about 1 KiB; 200 steps
 /// with generous mappings fit many times over.
 pub const MAX_DEFINITION_BYTES: usize = 1024 * 1024;
@@ -152,19 +166,64 @@ pub struct Step {
 /// What a step does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepKind {
-    /// Runs an agent.
+    /// Runs an agent, once or (with `for_each`) once per item of a list.
     Agent(AgentStep),
     /// Waits for a person to approve or reject it.
     Approval(Approval),
+    /// Runs another chain as a child run.
+    Chain(ChainStep),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentStep {
     pub agent: String,
     pub input: Option<Value>,
+    /// Per item, for a map step.
     pub retry: Retry,
-    /// 0: agent-runner's default.
+    /// 0: agent-runner's default. Per item, for a map step.
     pub timeout_ms: u64,
+    /// Set on a map step.
+    pub for_each: Option<ForEach>,
+}
+
+/// What a map step runs over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForEach {
+    /// `${<expression>}` as written; the expression's value, a list, gives the items.
+    pub source: String,
+    /// Items running at once, 1 to [`MAX_PARALLEL_ITEMS`].
+    pub max_parallel: u32,
+}
+
+impl ForEach {
+    /// The expression inside `${...}`; a checked definition always has one.
+    pub fn expression(&self) -> &str {
+        mapping_source(&self.source).unwrap_or(&self.source)
+    }
+}
+
+/// A chain step: which chain its child run runs, and with what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainStep {
+    pub call: ChainCall,
+    /// A failed child run is followed by a new one, under this policy.
+    pub retry: Retry,
+}
+
+/// `"chain": {"id" | "template", "input"}` as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainCall {
+    /// A stored chain of the run's tenant (UUID); its latest version runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// A template of `catalog/chains`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The child run's input, a mapping as an agent step's `input` is; without it, the chain
+    /// input merged with the outputs of the steps this one needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
 }
 
 /// A human decision the run waits for, durably and holding nothing while it waits
@@ -201,18 +260,30 @@ fn default_approval_timeout_ms() -> u64 {
 }
 
 impl Step {
-    /// The agent an agent step runs; None for the other kinds.
+    /// The agent an agent or map step runs; None for the other kinds.
     pub fn agent(&self) -> Option<&str> {
         match &self.kind {
             StepKind::Agent(agent) => Some(&agent.agent),
-            StepKind::Approval(_) => None,
+            StepKind::Approval(_) | StepKind::Chain(_) => None,
         }
     }
 
     pub fn approval(&self) -> Option<&Approval> {
         match &self.kind {
             StepKind::Approval(approval) => Some(approval),
-            StepKind::Agent(_) => None,
+            StepKind::Agent(_) | StepKind::Chain(_) => None,
+        }
+    }
+
+    /// `agent`, `map`, `approval` or `chain`, as the run's step view shows it.
+    pub fn kind_name(&self) -> &'static str {
+        match &self.kind {
+            StepKind::Agent(AgentStep {
+                for_each: Some(_), ..
+            }) => "map",
+            StepKind::Agent(_) => "agent",
+            StepKind::Approval(_) => "approval",
+            StepKind::Chain(_) => "chain",
         }
     }
 }
@@ -227,6 +298,12 @@ pub struct StepDocument {
     agent: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     approval: Option<Approval>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chain: Option<ChainCall>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    for_each: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_parallel: Option<u32>,
     #[serde(default)]
     needs: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,47 +323,88 @@ pub struct StepDocument {
 impl StepDocument {
     /// The step, or its problems as (field below the step, message).
     fn into_step(self) -> Result<Step, Vec<(&'static str, String)>> {
-        let kind = match (self.agent, self.approval) {
-            (Some(agent), None) => StepKind::Agent(AgentStep {
-                agent,
-                input: self.input,
-                retry: self.retry.unwrap_or_default(),
-                timeout_ms: self.timeout_ms.unwrap_or(0),
-            }),
-            (None, Some(approval)) => {
-                // An approval runs no agent: these would silently mean nothing.
-                let unused: Vec<(&'static str, String)> = [
-                    ("input", self.input.is_some()),
-                    ("retry", self.retry.is_some()),
-                    ("timeout_ms", self.timeout_ms.is_some()),
-                ]
-                .into_iter()
-                .filter(|(_, given)| *given)
-                .map(|(field, _)| {
-                    let hint = if field == "timeout_ms" {
-                        "; its wait is `approval.timeout_ms`"
-                    } else {
-                        ""
-                    };
-                    (field, format!("does not apply to an approval step{hint}"))
+        // The fields a kind has no use for would silently mean nothing: each is refused.
+        let unused = |kind: &str, fields: &[(&'static str, bool, &str)]| {
+            fields
+                .iter()
+                .filter(|(_, given, _)| *given)
+                .map(|(field, _, hint)| (*field, format!("does not apply to {kind}{hint}")))
+                .collect::<Vec<_>>()
+        };
+        let kind = match (self.agent, self.approval, self.chain) {
+            (Some(agent), None, None) => {
+                if self.for_each.is_none() && self.max_parallel.is_some() {
+                    return Err(vec![(
+                        "max_parallel",
+                        "applies only to a map step, one with `for_each`".to_owned(),
+                    )]);
+                }
+                StepKind::Agent(AgentStep {
+                    agent,
+                    input: self.input,
+                    retry: self.retry.unwrap_or_default(),
+                    timeout_ms: self.timeout_ms.unwrap_or(0),
+                    for_each: self.for_each.map(|source| ForEach {
+                        source,
+                        max_parallel: self.max_parallel.unwrap_or(DEFAULT_MAX_PARALLEL),
+                    }),
                 })
-                .collect();
+            }
+            (None, Some(approval), None) => {
+                let unused = unused(
+                    "an approval step",
+                    &[
+                        ("input", self.input.is_some(), ""),
+                        ("retry", self.retry.is_some(), ""),
+                        (
+                            "timeout_ms",
+                            self.timeout_ms.is_some(),
+                            "; its wait is `approval.timeout_ms`",
+                        ),
+                        ("for_each", self.for_each.is_some(), ""),
+                        ("max_parallel", self.max_parallel.is_some(), ""),
+                    ],
+                );
                 if !unused.is_empty() {
                     return Err(unused);
                 }
                 StepKind::Approval(approval)
             }
-            (Some(_), Some(_)) => {
-                return Err(vec![(
-                    "approval",
-                    "a step has one kind: give `agent` or `approval`, not both".to_owned(),
-                )]);
+            (None, None, Some(call)) => {
+                let unused = unused(
+                    "a chain step",
+                    &[
+                        (
+                            "input",
+                            self.input.is_some(),
+                            "; the child run's input is `chain.input`",
+                        ),
+                        ("timeout_ms", self.timeout_ms.is_some(), ""),
+                        ("for_each", self.for_each.is_some(), ""),
+                        ("max_parallel", self.max_parallel.is_some(), ""),
+                    ],
+                );
+                if !unused.is_empty() {
+                    return Err(unused);
+                }
+                StepKind::Chain(ChainStep {
+                    call,
+                    retry: self.retry.unwrap_or_default(),
+                })
             }
-            (None, None) => {
+            (None, None, None) => {
                 return Err(vec![(
                     "agent",
-                    "a step needs `agent` (an agent step) or `approval` (an approval step)"
+                    "a step needs `agent` (an agent or map step), `approval` (an approval step) \
+                     or `chain` (a chain step)"
                         .to_owned(),
+                )]);
+            }
+            (_, _, chain) => {
+                let second = if chain.is_some() { "chain" } else { "approval" };
+                return Err(vec![(
+                    second,
+                    "a step has one kind: give one of `agent`, `approval` or `chain`".to_owned(),
                 )]);
             }
         };
@@ -317,28 +435,39 @@ impl TryFrom<StepDocument> for Step {
 
 impl From<Step> for StepDocument {
     fn from(step: Step) -> Self {
-        let (agent, approval, input, retry, timeout_ms) = match step.kind {
-            StepKind::Agent(agent) => (
-                Some(agent.agent),
-                None,
-                agent.input,
-                Some(agent.retry),
-                Some(agent.timeout_ms),
-            ),
-            StepKind::Approval(approval) => (None, Some(approval), None, None, None),
-        };
-        Self {
+        let mut document = Self {
             id: step.id,
-            agent,
-            approval,
+            agent: None,
+            approval: None,
+            chain: None,
+            for_each: None,
+            max_parallel: None,
             needs: step.needs,
             when: step.when,
-            input,
-            retry,
-            timeout_ms,
+            input: None,
+            retry: None,
+            timeout_ms: None,
             on_failure: step.on_failure,
             on_skip: step.on_skip,
+        };
+        match step.kind {
+            StepKind::Agent(agent) => {
+                if let Some(for_each) = agent.for_each {
+                    document.for_each = Some(for_each.source);
+                    document.max_parallel = Some(for_each.max_parallel);
+                }
+                document.agent = Some(agent.agent);
+                document.input = agent.input;
+                document.retry = Some(agent.retry);
+                document.timeout_ms = Some(agent.timeout_ms);
+            }
+            StepKind::Approval(approval) => document.approval = Some(approval),
+            StepKind::Chain(chain) => {
+                document.chain = Some(chain.call);
+                document.retry = Some(chain.retry);
+            }
         }
+        document
     }
 }
 
@@ -593,6 +722,7 @@ fn steps_for(agents: &[String], taken: &mut HashMap<String, usize>, chained: boo
                 input: None,
                 retry: Retry::default(),
                 timeout_ms: 0,
+                for_each: None,
             }),
         });
     }
@@ -673,17 +803,9 @@ fn agent_problems(at: &str, step: &AgentStep) -> Vec<FieldViolation> {
             "must be an agent name ([a-z][a-z0-9_]{0,63})",
         ));
     }
-    if !(1..=MAX_ATTEMPTS).contains(&step.retry.attempts) {
-        problems.push(violation(
-            format!("{at}.retry.attempts"),
-            format!("must be 1 to {MAX_ATTEMPTS}"),
-        ));
-    }
-    if step.retry.backoff_ms > MAX_BACKOFF_MS {
-        problems.push(violation(
-            format!("{at}.retry.backoff_ms"),
-            format!("must be at most {MAX_BACKOFF_MS}"),
-        ));
+    problems.extend(retry_problems(at, &step.retry));
+    if let Some(for_each) = &step.for_each {
+        problems.extend(map_problems(at, for_each));
     }
     if step.timeout_ms > MAX_TIMEOUT_MS {
         problems.push(violation(
@@ -700,6 +822,89 @@ fn agent_problems(at: &str, step: &AgentStep) -> Vec<FieldViolation> {
                 format!("nests deeper than {MAX_JSON_DEPTH} levels"),
             ));
         }
+    }
+    problems
+}
+
+fn map_problems(at: &str, for_each: &ForEach) -> Vec<FieldViolation> {
+    let mut problems = Vec::new();
+    if mapping_source(&for_each.source).is_none() {
+        problems.push(violation(
+            format!("{at}.for_each"),
+            "must be `${<expression>}`, an expression whose value is a list",
+        ));
+    }
+    if !(1..=MAX_PARALLEL_ITEMS).contains(&for_each.max_parallel) {
+        problems.push(violation(
+            format!("{at}.max_parallel"),
+            format!("must be 1 to {MAX_PARALLEL_ITEMS}"),
+        ));
+    }
+    problems
+}
+
+/// Whether `name` can be a template's name (its file name in `catalog/chains`).
+fn valid_template_name(name: &str) -> bool {
+    valid_step_id(name)
+}
+
+fn chain_problems(at: &str, chain: &ChainStep) -> Vec<FieldViolation> {
+    let mut problems = Vec::new();
+    let call = &chain.call;
+    match (&call.id, &call.template) {
+        (Some(id), None) => {
+            // Hyphenated or simple, as the published schema has it (not braced or a URN).
+            let plain = id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+            if !plain || uuid::Uuid::try_parse(id).is_err() {
+                problems.push(violation(
+                    format!("{at}.chain.id"),
+                    "must be a chain id (UUID)",
+                ));
+            }
+        }
+        (None, Some(template)) => {
+            if !valid_template_name(template) {
+                problems.push(violation(
+                    format!("{at}.chain.template"),
+                    "must be a template name (1 to 64 letters, digits, `_` or `-`)",
+                ));
+            }
+        }
+        _ => problems.push(violation(
+            format!("{at}.chain"),
+            "must name one chain: `id` (a stored chain) or `template`",
+        )),
+    }
+    problems.extend(retry_problems(at, &chain.retry));
+    if let Some(input) = &call.input {
+        if !input.is_object() {
+            problems.push(violation(
+                format!("{at}.chain.input"),
+                "must be a JSON object",
+            ));
+        } else if nests_deeper(input, MAX_JSON_DEPTH) {
+            problems.push(violation(
+                format!("{at}.chain.input"),
+                format!("nests deeper than {MAX_JSON_DEPTH} levels"),
+            ));
+        }
+    }
+    problems
+}
+
+fn retry_problems(at: &str, retry: &Retry) -> Vec<FieldViolation> {
+    let mut problems = Vec::new();
+    if !(1..=MAX_ATTEMPTS).contains(&retry.attempts) {
+        problems.push(violation(
+            format!("{at}.retry.attempts"),
+            format!("must be 1 to {MAX_ATTEMPTS}"),
+        ));
+    }
+    if retry.backoff_ms > MAX_BACKOFF_MS {
+        problems.push(violation(
+            format!("{at}.retry.backoff_ms"),
+            format!("must be at most {MAX_BACKOFF_MS}"),
+        ));
     }
     problems
 }
@@ -793,6 +998,7 @@ fn check(definition: &Definition) -> Vec<FieldViolation> {
         match &step.kind {
             StepKind::Agent(agent) => problems.extend(agent_problems(&at, agent)),
             StepKind::Approval(approval) => problems.extend(approval_problems(&at, approval)),
+            StepKind::Chain(chain) => problems.extend(chain_problems(&at, chain)),
         }
         if step.needs.len() > MAX_NEEDS {
             problems.push(violation(
@@ -841,18 +1047,33 @@ fn check(definition: &Definition) -> Vec<FieldViolation> {
     } else {
         Some(ancestors(definition))
     };
+    // Each expression with its field and whether it may read `item` and `index`.
     let mut sources_by_step = Vec::with_capacity(definition.steps.len());
     for (index, step) in definition.steps.iter().enumerate() {
         let mut sources = Vec::new();
         if let Some(when) = &step.when {
-            sources.push((format!("steps[{index}].when"), when.clone()));
+            sources.push((format!("steps[{index}].when"), when.clone(), false));
         }
-        if let StepKind::Agent(AgentStep {
-            input: Some(input), ..
-        }) = &step.kind
+        let (input, field, per_item) = match &step.kind {
+            StepKind::Agent(agent) => {
+                if let Some(for_each) = &agent.for_each
+                    && let Some(source) = mapping_source(&for_each.source)
+                {
+                    sources.push((format!("steps[{index}].for_each"), source.to_owned(), false));
+                }
+                (agent.input.as_ref(), "input", agent.for_each.is_some())
+            }
+            StepKind::Chain(chain) => (chain.call.input.as_ref(), "chain.input", false),
+            StepKind::Approval(_) => (None, "", false),
+        };
+        if let Some(input) = input
             && !nests_deeper(input, MAX_JSON_DEPTH)
         {
-            sources.extend(mappings(input, format!("steps[{index}].input")));
+            sources.extend(
+                mappings(input, format!("steps[{index}].{field}"))
+                    .into_iter()
+                    .map(|(field, source)| (field, source, per_item)),
+            );
         }
         sources_by_step.push(sources);
     }
@@ -867,7 +1088,7 @@ fn check(definition: &Definition) -> Vec<FieldViolation> {
         return problems;
     }
     for (step, sources) in definition.steps.iter().zip(sources_by_step) {
-        for (field, source) in sources {
+        for (field, source, per_item) in sources {
             let parsed = match expr::parse(&source) {
                 Ok(parsed) => parsed,
                 Err(err) => {
@@ -875,6 +1096,12 @@ fn check(definition: &Definition) -> Vec<FieldViolation> {
                     continue;
                 }
             };
+            if !per_item && parsed.reads_item() {
+                problems.push(violation(
+                    field.clone(),
+                    "reads `item` or `index`, which only the `input` of a step with `for_each` has",
+                ));
+            }
             let Some(reachable) = ancestors.as_ref().and_then(|all| all.get(&step.id)) else {
                 continue;
             };
@@ -939,14 +1166,39 @@ pub enum MappingError {
 /// `limit` bytes of JSON. Each value is measured before it is copied in, so a mapping that
 /// names a large output many times fails at the limit rather than after copying it all.
 pub fn render_mapping(mapping: &Value, scope: &Value, limit: usize) -> Result<Value, MappingError> {
+    render_with(mapping, scope, None, limit)
+}
+
+/// The input of one item of a map step: [`render_mapping`] with `item` and `index` naming it.
+pub fn render_item_mapping(
+    mapping: &Value,
+    scope: &Value,
+    item: &Value,
+    index: usize,
+    limit: usize,
+) -> Result<Value, MappingError> {
+    render_with(mapping, scope, Some((item, &Value::from(index))), limit)
+}
+
+fn render_with(
+    mapping: &Value,
+    scope: &Value,
+    item: Option<(&Value, &Value)>,
+    limit: usize,
+) -> Result<Value, MappingError> {
     let mut room = limit;
-    let rendered = render(mapping, scope, &mut room)?;
+    let rendered = render(mapping, scope, item, &mut room)?;
     // The literals around the expressions count too.
     sizes::json_size(&rendered, limit).ok_or(MappingError::TooLarge)?;
     Ok(rendered)
 }
 
-fn render(mapping: &Value, scope: &Value, room: &mut usize) -> Result<Value, MappingError> {
+fn render(
+    mapping: &Value,
+    scope: &Value,
+    item: Option<(&Value, &Value)>,
+    room: &mut usize,
+) -> Result<Value, MappingError> {
     Ok(match mapping {
         Value::String(text) => match mapping_source(text) {
             Some(source) => {
@@ -954,7 +1206,11 @@ fn render(mapping: &Value, scope: &Value, room: &mut usize) -> Result<Value, Map
                     MappingError::Invalid(format!("`{source}`: {err}"))
                 };
                 let parsed = expr::parse(source).map_err(|err| invalid(&err))?;
-                let value = parsed.evaluate(scope).map_err(|err| invalid(&err))?;
+                let value = match item {
+                    Some((item, index)) => parsed.evaluate_item(scope, item, index),
+                    None => parsed.evaluate(scope),
+                }
+                .map_err(|err| invalid(&err))?;
                 *room -= sizes::json_size(&value, *room).ok_or(MappingError::TooLarge)?;
                 value.into_owned()
             }
@@ -963,13 +1219,13 @@ fn render(mapping: &Value, scope: &Value, room: &mut usize) -> Result<Value, Map
         Value::Array(items) => Value::Array(
             items
                 .iter()
-                .map(|item| render(item, scope, room))
+                .map(|value| render(value, scope, item, room))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Object(fields) => Value::Object(
             fields
                 .iter()
-                .map(|(key, item)| Ok((key.clone(), render(item, scope, room)?)))
+                .map(|(key, value)| Ok((key.clone(), render(value, scope, item, room)?)))
                 .collect::<Result<_, MappingError>>()?,
         ),
         other => other.clone(),
@@ -1218,8 +1474,71 @@ mod tests {
                 "steps[0].input: does not apply to an approval step",
                 "steps[0].retry: does not apply to an approval step",
                 "steps[0].timeout_ms: does not apply to an approval step; its wait is `approval.timeout_ms`",
-                "steps[1].approval: a step has one kind: give `agent` or `approval`, not both",
-                "steps[2].agent: a step needs `agent` (an agent step) or `approval` (an approval step)",
+                "steps[1].approval: a step has one kind: give one of `agent`, `approval` or `chain`",
+                "steps[2].agent: a step needs `agent` (an agent or map step), `approval` (an approval step) or `chain` (a chain step)",
+            ]
+            .map(str::to_owned),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn map_and_chain_steps_round_trip_and_are_checked() {
+        let definition = parse(
+            &json!({"steps": [
+                {"id": "plan", "agent": "x"},
+                {"id": "each", "agent": "x", "needs": ["plan"],
+                 "for_each": "${steps.plan.entities}", "max_parallel": 3,
+                 "input": {"entity": "${item}", "at": "${index}"}},
+                {"id": "sub", "needs": ["each"], "retry": {"attempts": 2},
+                 "chain": {"template": "hello-sequence", "input": {"all": "${steps.each}"}}},
+            ]})
+            .to_string(),
+        )
+        .unwrap();
+        let kinds: Vec<_> = definition.steps.iter().map(Step::kind_name).collect();
+        assert_eq!(kinds, ["agent", "map", "chain"]);
+        let stored = serde_json::to_value(&definition).unwrap();
+        let back: Definition = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(back, definition);
+        assert_eq!(stored["steps"][1]["for_each"], "${steps.plan.entities}");
+        assert_eq!(stored["steps"][2]["chain"]["template"], "hello-sequence");
+        let found = problems(json!({"steps": [
+            {"id": "a", "agent": "x", "for_each": "steps.b", "max_parallel": 65},
+            {"id": "b", "agent": "x", "max_parallel": 2},
+            {"id": "c", "agent": "x", "input": {"v": "${item.name}"}},
+            {"id": "d", "chain": {"id": "nope"}, "input": {}, "timeout_ms": 1},
+            {"id": "e", "chain": {"id": "0190f5a0-0000-7000-8000-000000000000", "template": "t"}},
+            {"id": "f", "chain": {"template": "t"}, "approval": {"prompt": "p", "approvers": ["role:a"]}},
+        ]}));
+        assert_eq!(
+            found,
+            [
+                "steps[1].max_parallel: applies only to a map step, one with `for_each`",
+                "steps[3].input: does not apply to a chain step; the child run's input is `chain.input`",
+                "steps[3].timeout_ms: does not apply to a chain step",
+                "steps[5].chain: a step has one kind: give one of `agent`, `approval` or `chain`",
+            ]
+            .map(str::to_owned),
+            "{found:?}"
+        );
+        let found = problems(json!({"steps": [
+            {"id": "a", "agent": "x", "for_each": "steps.b", "max_parallel": 65},
+            {"id": "c", "agent": "x", "input": {"v": "${item.name}"}},
+            {"id": "d", "chain": {"id": "nope"}},
+            {"id": "e", "chain": {"id": "0190f5a0-0000-7000-8000-000000000000", "template": "t"}},
+            {"id": "g", "agent": "x", "for_each": "${steps.h}"},
+            {"id": "h", "agent": "x"},
+        ]}));
+        assert_eq!(
+            found,
+            [
+                "steps[0].for_each: must be `${<expression>}`, an expression whose value is a list",
+                "steps[0].max_parallel: must be 1 to 64",
+                "steps[2].chain.id: must be a chain id (UUID)",
+                "steps[3].chain: must name one chain: `id` (a stored chain) or `template`",
+                "steps[1].input.v: reads `item` or `index`, which only the `input` of a step with `for_each` has",
+                "steps[4].for_each: reads step `h`, which this step does not need (directly or through others)",
             ]
             .map(str::to_owned),
             "{found:?}"

@@ -121,6 +121,13 @@ impl RunEvent {
         }
     }
 
+    /// The event with one more field in its data: a map step's `items`, a chain step's
+    /// `child_run_id`.
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.data[key] = value;
+        self
+    }
+
     /// An attempt waits for a service it needs (agent-runner, auth) and will ask again; `reason`
     /// is the outage it met first.
     pub fn step_waiting(

@@ -2,7 +2,9 @@
 //!
 //! A small, CEL-like language over JSON values: literals (`null`, `true`, `42`, `1.5`, `"text"`
 //! or `'text'`, lists `[1, 2]`), field paths rooted at `input` (the chain input) or `steps` (the
-//! outputs of earlier steps: `steps.plan.files[0].path`, `steps["ci-gen"].ok`), comparisons
+//! outputs of earlier steps: `steps.plan.files[0].path`, `steps["ci-gen"].ok`), and, in the
+//! input of a `for_each` step only, `item` and `index` (the current item and its place, from 0;
+//! [`Expr::reads_item`] lets the checks refuse them elsewhere), comparisons
 //! (`== != < <= > >=`), membership (`x in [..]`, `"k" in obj`, `"sub" in "string"`), `!`, `&&`,
 //! `||`, parentheses, and the functions `has(path)` and `size(x)`.
 //!
@@ -31,7 +33,10 @@ use serde_json::Value;
 use crate::sizes;
 
 /// Where paths may start.
-pub const ROOTS: &[&str] = &["input", "steps"];
+pub const ROOTS: &[&str] = &["input", "steps", ITEM, INDEX];
+/// The current item of a `for_each` step, and its place in the list.
+pub const ITEM: &str = "item";
+pub const INDEX: &str = "index";
 
 /// The longest expression source, in characters: a condition or a mapping is a line or two.
 pub const MAX_EXPRESSION_CHARS: usize = 4096;
@@ -376,7 +381,7 @@ impl Parser {
         if !ROOTS.contains(&root.as_str()) {
             return Err(ParseError {
                 message: format!(
-                    "unknown name `{}`: paths start with `input` or `steps`",
+                    "unknown name `{}`: paths start with `input`, `steps`, `item` or `index`",
                     quoted(&root)
                 ),
                 column,
@@ -457,6 +462,20 @@ impl Expr {
         found
     }
 
+    /// Whether the expression reads `item` or `index`, which only a `for_each` step's input
+    /// has.
+    pub fn reads_item(&self) -> bool {
+        let mut found = false;
+        self.visit_paths(&mut |path| {
+            if let [Segment::Field(root), ..] = path
+                && (root == ITEM || root == INDEX)
+            {
+                found = true;
+            }
+        });
+        found
+    }
+
     fn visit_paths(&self, visit: &mut impl FnMut(&[Segment])) {
         match self {
             Expr::Literal(_) => {}
@@ -476,13 +495,31 @@ impl Expr {
     /// The value of the expression over `scope` (`{"input": .., "steps": {..}}`), borrowed
     /// from the scope or the expression where it can be.
     pub fn evaluate<'a>(&'a self, scope: &'a Value) -> Result<Cow<'a, Value>, EvalError> {
+        self.evaluate_in(Frame { scope, item: None })
+    }
+
+    /// The value of the expression over `scope` with `item` and `index` naming one item of a
+    /// `for_each` step: the items share the run's scope instead of each copying it.
+    pub fn evaluate_item<'a>(
+        &'a self,
+        scope: &'a Value,
+        item: &'a Value,
+        index: &'a Value,
+    ) -> Result<Cow<'a, Value>, EvalError> {
+        self.evaluate_in(Frame {
+            scope,
+            item: Some((item, index)),
+        })
+    }
+
+    fn evaluate_in<'a>(&'a self, scope: Frame<'a>) -> Result<Cow<'a, Value>, EvalError> {
         Ok(match self {
             Expr::Literal(value) => Cow::Borrowed(value),
             Expr::List(items) => {
                 let mut room = MAX_LIST_BYTES;
                 let mut values = Vec::with_capacity(items.len());
                 for item in items {
-                    let value = item.evaluate(scope)?;
+                    let value = item.evaluate_in(scope)?;
                     // Measured before it is copied, so an oversized list costs no more than
                     // the bound.
                     let size = sizes::json_size(&value, room).ok_or_else(|| {
@@ -497,11 +534,11 @@ impl Expr {
             }
             Expr::Path(path) => lookup(scope, path).map_or(Cow::Owned(Value::Null), Cow::Borrowed),
             Expr::Has(path) => Cow::Owned(Value::Bool(lookup(scope, path).is_some())),
-            Expr::Not(inner) => Cow::Owned(Value::Bool(!inner.holds(scope)?)),
+            Expr::Not(inner) => Cow::Owned(Value::Bool(!truthy(&*inner.evaluate_in(scope)?)?)),
             Expr::All(operands) => {
                 let mut all = true;
                 for operand in operands {
-                    if !operand.holds(scope)? {
+                    if !truthy(&*operand.evaluate_in(scope)?)? {
                         all = false;
                         break;
                     }
@@ -511,14 +548,14 @@ impl Expr {
             Expr::Any(operands) => {
                 let mut any = false;
                 for operand in operands {
-                    if operand.holds(scope)? {
+                    if truthy(&*operand.evaluate_in(scope)?)? {
                         any = true;
                         break;
                     }
                 }
                 Cow::Owned(Value::Bool(any))
             }
-            Expr::Size(inner) => Cow::Owned(match &*inner.evaluate(scope)? {
+            Expr::Size(inner) => Cow::Owned(match &*inner.evaluate_in(scope)? {
                 Value::String(text) => Value::from(text.chars().count()),
                 Value::Array(items) => Value::from(items.len()),
                 Value::Object(fields) => Value::from(fields.len()),
@@ -526,9 +563,9 @@ impl Expr {
                 other => return Err(EvalError(format!("size() of {}", kind(other)))),
             }),
             Expr::Compare(left, op, right) => Cow::Owned(Value::Bool(compare(
-                &*left.evaluate(scope)?,
+                &*left.evaluate_in(scope)?,
                 *op,
-                &*right.evaluate(scope)?,
+                &*right.evaluate_in(scope)?,
             )?)),
         })
     }
@@ -539,8 +576,21 @@ impl Expr {
     }
 }
 
-fn lookup<'a>(scope: &'a Value, path: &[Segment]) -> Option<&'a Value> {
-    path.iter().try_fold(scope, |value, segment| match segment {
+/// What paths are looked up in: the run's scope, and the current item of a `for_each` step.
+#[derive(Clone, Copy)]
+struct Frame<'a> {
+    scope: &'a Value,
+    /// The item and its index, when evaluating a `for_each` step's input.
+    item: Option<(&'a Value, &'a Value)>,
+}
+
+fn lookup<'a>(frame: Frame<'a>, path: &[Segment]) -> Option<&'a Value> {
+    let (start, rest) = match (path, frame.item) {
+        ([Segment::Field(root), rest @ ..], Some((item, _))) if root == ITEM => (item, rest),
+        ([Segment::Field(root), rest @ ..], Some((_, index))) if root == INDEX => (index, rest),
+        _ => (frame.scope, path),
+    };
+    rest.iter().try_fold(start, |value, segment| match segment {
         Segment::Field(name) => value.get(name),
         Segment::Index(index) => value.get(index),
     })

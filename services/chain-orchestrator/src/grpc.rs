@@ -162,6 +162,11 @@ fn step_message(step: store::Step) -> pb::StepRun {
         skip_reason: step.skip_reason,
         artifacts,
         warning: step.warning,
+        kind: step.kind,
+        child_run_id: step
+            .child_run_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -211,6 +216,11 @@ fn run_message(run: store::Run, steps: Option<Vec<store::Step>>) -> pb::ChainRun
         created_at: Some(timestamp(run.created_at)),
         started_at: run.started_at.map(timestamp),
         finished_at: run.finished_at.map(timestamp),
+        parent_run_id: run
+            .parent_run_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        parent_step: run.parent_step.unwrap_or_default(),
     }
 }
 
@@ -222,7 +232,7 @@ impl ChainService for ChainApi {
         let token = bearer(&request)?;
         let message = request.get_ref();
         let definition =
-            agents::check(&self.state, caller, &token, &message.definition_json).await?;
+            agents::check(&self.state, caller, &token, &message.definition_json, None).await?;
         let name = if message.name.trim().is_empty() {
             chain_name("name", &definition.name)?
         } else {
@@ -260,8 +270,14 @@ impl ChainService for ChainApi {
         let token = bearer(&request)?;
         let message = request.get_ref();
         let chain_id = id("id", &message.id)?;
-        let definition =
-            agents::check(&self.state, caller, &token, &message.definition_json).await?;
+        let definition = agents::check(
+            &self.state,
+            caller,
+            &token,
+            &message.definition_json,
+            Some(chain_id),
+        )
+        .await?;
         let name = message
             .name
             .as_deref()
@@ -376,6 +392,7 @@ impl ChainService for ChainApi {
             caller,
             &token,
             &request.get_ref().definition_json,
+            None,
         )
         .await
         {

@@ -1,6 +1,6 @@
 //! How many bytes a JSON value takes once written, counted against a limit.
 //!
-//! Step outputs, mapped inputs and expression lists are charged against budgets (engine.rs,
+//! Step outputs, mapped inputs and expression lists are charged against budgets (engine,
 //! definition.rs, expr.rs) before they are copied or stored. Counting writes the value into a
 //! sink that keeps nothing and stops at the limit, so measuring a value of any size costs no
 //! more than the limit. (`sankalpa_kit::limits::json_len_exceeds` answers only whether a value

@@ -46,6 +46,15 @@ const MAX_PROMPT_CHARS: u64 = 2000;
 const MAX_APPROVERS: u64 = 20;
 const MIN_APPROVAL_TIMEOUT_MS: u64 = 100;
 const MAX_APPROVAL_TIMEOUT_MS: u64 = 7 * 24 * 3_600_000;
+/// `MAX_PARALLEL_ITEMS` and the default `max_parallel` of a map step.
+const MAX_PARALLEL_ITEMS: u64 = 64;
+const DEFAULT_MAX_PARALLEL: u64 = 8;
+/// A `${<expression>}` as `for_each` takes it: the expression's bound plus the 3 around it.
+const MAX_FOR_EACH_CHARS: u64 = MAX_EXPRESSION_CHARS + 3;
+/// A chain id (a UUID, any case) and a template name: `valid_template_name`.
+const CHAIN_ID: &str =
+    "^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$";
+const TEMPLATE_NAME: &str = STEP_ID;
 
 /// A chain definition in any of its three forms (the schema only: bodies pass the definition
 /// through to the orchestrator as sent).
@@ -122,13 +131,38 @@ fn agent_list(min_items: u64, description: &str) -> Value {
     })
 }
 
-/// A step of the DAG form.
-/// A step: one that runs an agent, or one that waits for a person's approval. Each lists only
-/// its own members, so a step with both `agent` and `approval` (or neither) fits neither.
+/// A step of the DAG form: one that runs an agent (once, or once per item with `for_each`),
+/// one that waits for a person's approval, or one that runs another chain. Each lists only its
+/// own members, so a step with two kinds' members (or none) fits none.
 fn step() -> Value {
     json!({
-        "anyOf": [agent_step(), approval_step()],
-        "description": "A step runs an `agent`, or waits for an `approval`: exactly one of the two."
+        "anyOf": [agent_step(), approval_step(), chain_step()],
+        "description": "A step runs an `agent` (a map step when it has `for_each`), waits for \
+            an `approval`, or runs a `chain`: exactly one of the three."
+    })
+}
+
+fn retry() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "attempts": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_ATTEMPTS,
+                "default": 1,
+                "description": "Attempts in all, the first included."
+            },
+            "backoff_ms": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_BACKOFF_MS,
+                "default": 0,
+                "description": "Milliseconds before the second attempt, doubled \
+                    before each later one."
+            }
+        }
     })
 }
 
@@ -203,34 +237,77 @@ fn agent_step() -> Value {
                     outputs of the steps needed). A string that is exactly `${<expression>}` \
                     is replaced by the expression's value. At most 32 levels of nesting."
             },
-            "retry": {
-                "type": "object",
-                "additionalProperties": false,
-                "properties": {
-                    "attempts": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "maximum": MAX_ATTEMPTS,
-                        "default": 1,
-                        "description": "Attempts in all, the first included."
-                    },
-                    "backoff_ms": {
-                        "type": "integer",
-                        "minimum": 0,
-                        "maximum": MAX_BACKOFF_MS,
-                        "default": 0,
-                        "description": "Milliseconds before the second attempt, doubled \
-                            before each later one."
-                    }
-                }
-            },
+            "retry": retry(),
             "timeout_ms": {
                 "type": "integer",
                 "minimum": 0,
                 "maximum": MAX_TIMEOUT_MS,
                 "default": 0,
                 "description": "Milliseconds an attempt may take; 0: agent-runner's default."
+            },
+            "for_each": {
+                "type": ["string", "null"],
+                "pattern": "^\\$\\{[\\s\\S]*\\}$",
+                "maxLength": MAX_FOR_EACH_CHARS,
+                "description": "Makes it a map step: `${<expression>}` (over `input` and the \
+                    steps needed), a list of at most 1,000 items when the step runs (anything \
+                    else fails the step). The agent runs once per item, `${item}` and \
+                    `${index}` (from 0) naming it in `input` (without an `input`, the default \
+                    input gets `item` and `index` fields); `retry` and `timeout_ms` apply per \
+                    item. The output is the list of the items' outputs, in item order. A \
+                    failed item fails the step, unless `on_failure` is `continue`: its slot \
+                    is then `null`. `item` and `index` anywhere else are refused."
+            },
+            "max_parallel": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": MAX_PARALLEL_ITEMS,
+                "default": DEFAULT_MAX_PARALLEL,
+                "description": "Items of a map step running at once (1 to 64); only with \
+                    `for_each`."
             }
+        }),
+    )
+}
+
+fn chain_step() -> Value {
+    step_kind(
+        "chain",
+        json!({
+            "chain": {
+                "type": "object",
+                "additionalProperties": false,
+                "description": "Runs a stored chain of the tenant (`id`, its latest version) \
+                    or a template (`template`) as a child run, linked both ways \
+                    (`parent_run_id` on the child, `child_run_id` on the step) and cancelled \
+                    with its parent. The step's output is the child's output; a failed child \
+                    fails the step (`retry` starts a new child). Children nest at most 4 \
+                    levels below a caller's run; a chain may not run itself, directly or \
+                    through the chains it runs.",
+                "anyOf": [
+                    {"required": ["id"], "not": {"required": ["template"]}},
+                    {"required": ["template"], "not": {"required": ["id"]}}
+                ],
+                "properties": {
+                    "id": {
+                        "type": "string",
+                        "pattern": CHAIN_ID,
+                        "description": "A stored chain of the tenant (UUID)."
+                    },
+                    "template": {
+                        "type": "string",
+                        "pattern": TEMPLATE_NAME,
+                        "description": "A template's name, e.g. `hello-sequence`."
+                    },
+                    "input": {
+                        "type": ["object", "null"],
+                        "description": "The child run's input, a mapping as an agent step's \
+                            `input` is; without it, the chain input merged with the outputs \
+                            of the steps needed."
+                    }
+                }
+            },
+            "retry": retry()
         }),
     )
 }
@@ -371,6 +448,19 @@ fn examples() -> Vec<Value> {
                     "needs": ["api"],
                     "when": "input.tests == true",
                     "input": {"files": "${steps.api.files}"}
+                },
+                {
+                    "id": "each_entity",
+                    "agent": "api_builder",
+                    "needs": ["plan"],
+                    "for_each": "${steps.plan.entities}",
+                    "max_parallel": 4,
+                    "input": {"entity": "${item}", "position": "${index}"}
+                },
+                {
+                    "id": "docs",
+                    "needs": ["each_entity"],
+                    "chain": {"template": "docs-or-tests", "input": {"apis": "${steps.each_entity}"}}
                 }
             ]
         }),

@@ -264,12 +264,20 @@ pub struct ChainRun {
     pub created_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The run whose chain step started this one; absent for a run a caller started.
+    pub parent_run_id: Option<String>,
+    /// That chain step's id in the parent run.
+    pub parent_step: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StepRun {
     pub id: String,
-    /// The agent it runs; empty for an approval step.
+    /// `agent`, `map` (an agent step with `for_each`: its output is the list of its items'
+    /// outputs, in item order), `approval` or `chain` (a child run).
+    #[schema(example = "agent")]
+    pub kind: String,
+    /// The agent it runs (once per item for a map step); empty for an approval or chain step.
     pub agent: String,
     /// `pending`, `running`, `waiting` (an approval step waiting for its decision),
     /// `completed`, `failed`, `skipped` or `cancelled`.
@@ -286,6 +294,8 @@ pub struct StepRun {
     pub error: Option<RunError>,
     pub skip_reason: Option<String>,
     pub artifacts: Vec<Artifact>,
+    /// A chain step's child run (`/api/chains/runs/{id}`), of its latest attempt.
+    pub child_run_id: Option<String>,
 }
 
 const ORCHESTRATOR: &str = "chain-orchestrator";
@@ -326,6 +336,8 @@ impl TryFrom<v1::StepRun> for StepRun {
         Ok(Self {
             status: step_status(step.status()),
             id: step.id,
+            kind: step.kind,
+            child_run_id: present(step.child_run_id),
             agent: step.agent,
             attempts: step.attempts,
             agent_run_id: present(step.agent_run_id),
@@ -371,6 +383,8 @@ impl TryFrom<v1::ChainRun> for ChainRun {
             created_at: timestamp(run.created_at),
             started_at: timestamp(run.started_at),
             finished_at: timestamp(run.finished_at),
+            parent_run_id: present(run.parent_run_id),
+            parent_step: present(run.parent_step),
         })
     }
 }

@@ -119,9 +119,16 @@ pub async fn execute(
                 .iter()
                 .map(|s| s.agent().unwrap_or_default().to_owned())
                 .collect(),
+            step_kinds: target
+                .definition
+                .steps
+                .iter()
+                .map(|s| s.kind_name().to_owned())
+                .collect(),
             created_by: &caller.subject,
             agents_checked: target.agents_checked,
             lease: claim_now.then_some((state.engine.owner, state.config.lease_ttl)),
+            parent: None,
         },
     )
     .await?;
@@ -223,6 +230,7 @@ async fn resolve(
         }
         Target::Definition(document) => (agents::parse(document)?, None, None, None),
     };
+    chains::check_calls(&state.pool, &state.templates, tenant, &definition, None).await?;
     let agents_checked = agents::known(state, caller, token, &definition).await?;
     if !agents_checked {
         tracing::info!(

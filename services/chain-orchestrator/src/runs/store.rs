@@ -126,6 +126,13 @@ pub struct Run {
     /// False for a run accepted while agent-runner could not be asked about its agents: the
     /// engine checks them before its first step.
     pub agents_checked: bool,
+    /// The run whose chain step started this one, and that step; None for a caller's run.
+    pub parent_run_id: Option<Uuid>,
+    pub parent_step: Option<String>,
+    /// How many chain steps started it: 0 for a caller's run.
+    pub depth: i32,
+    /// The run whose credential it uses; None: its own.
+    pub credential_run_id: Option<Uuid>,
 }
 
 impl Run {
@@ -138,7 +145,8 @@ macro_rules! run_columns {
     () => {
         "id, tenant_id, chain_id, chain_version, template, chain_name, status, cancel_requested, \
          input, output, error_code, error_message, session_id, idempotency_key, request_hash, \
-         definition, created_by, created_at, started_at, finished_at, agents_checked"
+         definition, created_by, created_at, started_at, finished_at, agents_checked, \
+         parent_run_id, parent_step, depth, credential_run_id"
     };
 }
 
@@ -161,6 +169,10 @@ pub struct Step {
     pub warning: String,
     /// When a waiting approval times out.
     pub waiting_until: Option<DateTime<Utc>>,
+    /// `agent`, `map`, `approval` or `chain`.
+    pub kind: String,
+    /// A chain step's child run (of its latest attempt).
+    pub child_run_id: Option<Uuid>,
 }
 
 impl Step {
@@ -172,7 +184,8 @@ impl Step {
 macro_rules! step_columns {
     () => {
         "step_id, agent, status, attempts, agent_run_id, started_at, finished_at, duration_ms, \
-         input, output, error_code, error_message, skip_reason, artifacts, warning, waiting_until"
+         input, output, error_code, error_message, skip_reason, artifacts, warning, waiting_until, \
+         kind, child_run_id"
     };
 }
 
@@ -190,11 +203,24 @@ pub struct NewRun<'a> {
     pub definition: &'a Value,
     pub step_ids: Vec<String>,
     pub step_agents: Vec<String>,
+    pub step_kinds: Vec<String>,
     pub created_by: &'a str,
     pub agents_checked: bool,
     /// The replica that will execute it at once, with its lease; `None` leaves it PENDING for
     /// whichever replica claims it first.
     pub lease: Option<(Uuid, std::time::Duration)>,
+    /// Set on a child run.
+    pub parent: Option<Parent<'a>>,
+}
+
+/// Where a child run comes from (engine/subchains.rs).
+pub struct Parent<'a> {
+    pub run_id: Uuid,
+    pub step_id: &'a str,
+    pub attempt: i32,
+    pub depth: i32,
+    /// The run whose credential the child calls agent-runner with.
+    pub credential_run_id: Uuid,
 }
 
 /// Inserts a run and its steps. `None` when the idempotency key is already taken.
@@ -210,14 +236,15 @@ pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun<'_>) -> Result<boo
         "INSERT INTO chains.chain_runs
              (id, tenant_id, chain_id, chain_version, template, chain_name, status, input,
               session_id, idempotency_key, request_hash, definition, created_by, started_at,
-              lease_owner, lease_expires_at, agents_checked)
+              lease_owner, lease_expires_at, agents_checked, parent_run_id, parent_step,
+              parent_attempt, depth, credential_run_id)
          VALUES ($1, $2, $3, $4, $5, $6,
                  CASE WHEN $14::uuid IS NULL THEN 'pending' ELSE 'running' END,
                  $7, $8, $9, $10, $11, $12,
                  CASE WHEN $14::uuid IS NULL THEN NULL ELSE now() END,
                  $14, CASE WHEN $14::uuid IS NULL THEN NULL
                            ELSE now() + make_interval(secs => $13::double precision / 1000) END,
-                 $15)
+                 $15, $16, $17, $18, coalesce($19, 0), $20)
          ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
     )
     .bind(run.id)
@@ -235,19 +262,26 @@ pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun<'_>) -> Result<boo
     .bind(lease_ms)
     .bind(owner)
     .bind(run.agents_checked)
+    .bind(run.parent.as_ref().map(|parent| parent.run_id))
+    .bind(run.parent.as_ref().map(|parent| parent.step_id))
+    .bind(run.parent.as_ref().map(|parent| parent.attempt))
+    .bind(run.parent.as_ref().map(|parent| parent.depth))
+    .bind(run.parent.as_ref().map(|parent| parent.credential_run_id))
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
         return Ok(false);
     }
     sqlx::query(
-        "INSERT INTO chains.chain_steps (run_id, step_id, position, agent, status)
-         SELECT $1, step_id, position::integer - 1, agent, 'pending'
-         FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS s (step_id, agent, position)",
+        "INSERT INTO chains.chain_steps (run_id, step_id, position, agent, kind, status)
+         SELECT $1, step_id, position::integer - 1, agent, kind, 'pending'
+         FROM unnest($2::text[], $3::text[], $4::text[])
+              WITH ORDINALITY AS s (step_id, agent, kind, position)",
     )
     .bind(run.id)
     .bind(&run.step_ids)
     .bind(&run.step_agents)
+    .bind(&run.step_kinds)
     .execute(&mut *tx)
     .await?;
     Ok(true)
@@ -858,4 +892,168 @@ pub async fn resume(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// One item of a map step that ended, as kept in `chains.step_items`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Item {
+    pub item_index: i32,
+    pub status: String,
+    pub output: Option<Value>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// The items of a map step that have ended, by index.
+pub async fn items(pool: &sqlx::PgPool, run: Uuid, step_id: &str) -> Result<Vec<Item>> {
+    Ok(sqlx::query_as(
+        "SELECT item_index, status, output, error_code, error_message
+         FROM chains.step_items WHERE run_id = $1 AND step_id = $2 ORDER BY item_index",
+    )
+    .bind(run)
+    .bind(step_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// How one item of a map step ended.
+pub struct ItemEnd<'a> {
+    pub step_id: &'a str,
+    pub index: i32,
+    pub status: StepStatus,
+    pub attempts: i32,
+    pub output: Option<&'a Value>,
+    pub error: Option<(&'a str, &'a str)>,
+}
+
+/// Keeps how an item ended, while `owner` holds the run: one statement, fenced on the lease.
+pub async fn record_item(
+    pool: &sqlx::PgPool,
+    run: Uuid,
+    owner: Uuid,
+    item: &ItemEnd<'_>,
+) -> Result<Result<(), LeaseLost>> {
+    let (error_code, error_message) = match item.error {
+        Some((code, message)) => (Some(code), Some(message)),
+        None => (None, None),
+    };
+    let written = sqlx::query(
+        "INSERT INTO chains.step_items
+             (run_id, step_id, item_index, status, attempts, output, error_code, error_message)
+         SELECT $1, $3, $4, $5, $6, $7, $8, $9
+         FROM chains.chain_runs r
+         WHERE r.id = $1 AND r.lease_owner = $2 AND r.lease_expires_at > now()
+           AND r.status = 'running'
+         ON CONFLICT (run_id, step_id, item_index) DO UPDATE SET attempts = excluded.attempts",
+    )
+    .bind(run)
+    .bind(owner)
+    .bind(item.step_id)
+    .bind(item.index)
+    .bind(item.status.as_str())
+    .bind(item.attempts)
+    .bind(item.output)
+    .bind(error_code)
+    .bind(error_message)
+    .execute(pool)
+    .await?;
+    Ok(if written.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(LeaseLost)
+    })
+}
+
+/// Records a chain step's new attempt and its child run in `tx`, while `owner` holds the
+/// parent: the step running with the child's id, so a replica taking the parent over finds the
+/// child instead of starting another.
+pub async fn start_child_attempt(
+    tx: &mut sqlx::PgConnection,
+    run: Uuid,
+    owner: Uuid,
+    step_id: &str,
+    child: Uuid,
+    input: &Value,
+) -> Result<Result<(), LeaseLost>> {
+    let written = sqlx::query(
+        "UPDATE chains.chain_steps s
+         SET status = 'running', attempts = s.attempts + 1, child_run_id = $4, input = $5,
+             started_at = coalesce(s.started_at, now()), error_code = NULL, error_message = NULL
+         FROM chains.chain_runs r
+         WHERE s.run_id = $1 AND s.step_id = $3 AND r.id = s.run_id
+           AND r.lease_owner = $2 AND r.lease_expires_at > now() AND r.status = 'running'",
+    )
+    .bind(run)
+    .bind(owner)
+    .bind(step_id)
+    .bind(child)
+    .bind(input)
+    .execute(tx)
+    .await?;
+    Ok(if written.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(LeaseLost)
+    })
+}
+
+/// How a child run stands, as its parent's chain step waits for it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChildState {
+    pub status: String,
+    pub output: Option<Value>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+pub async fn child_state(pool: &sqlx::PgPool, child: Uuid) -> Result<Option<ChildState>> {
+    Ok(sqlx::query_as(
+        "SELECT status, output, error_code, error_message FROM chains.chain_runs WHERE id = $1",
+    )
+    .bind(child)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Stops the unfinished child runs of a run that is ending, in the run's finishing `tx`: one
+/// not started yet, or waiting for an approval (it has nothing running), ends CANCELLED here;
+/// a running one is asked to stop, as CancelRun asks, and its own end stops its children.
+/// Returns the children ended here (to announce) and those asked (to nudge).
+pub async fn stop_children(
+    tx: &mut sqlx::PgConnection,
+    parent: Uuid,
+) -> Result<(Vec<Uuid>, Vec<Uuid>)> {
+    let rows: Vec<(Uuid, bool)> = sqlx::query_as(
+        "UPDATE chains.chain_runs
+         SET cancel_requested = true,
+             status = CASE WHEN status IN ('pending', 'waiting') THEN 'cancelled' ELSE status END,
+             finished_at = CASE WHEN status IN ('pending', 'waiting') THEN now()
+                                ELSE finished_at END,
+             wake_at = NULL
+         WHERE parent_run_id = $1 AND status IN ('pending', 'running', 'waiting')
+         RETURNING id, status = 'cancelled'",
+    )
+    .bind(parent)
+    .fetch_all(&mut *tx)
+    .await?;
+    let ended: Vec<Uuid> = rows
+        .iter()
+        .filter(|(_, ended)| *ended)
+        .map(|(id, _)| *id)
+        .collect();
+    let asked = rows
+        .iter()
+        .filter(|(_, ended)| !*ended)
+        .map(|(id, _)| *id)
+        .collect();
+    if !ended.is_empty() {
+        sqlx::query(
+            "UPDATE chains.chain_steps SET status = 'cancelled', waiting_until = NULL
+             WHERE run_id = ANY($1) AND status IN ('pending', 'waiting')",
+        )
+        .bind(&ended)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok((ended, asked))
 }

@@ -8,12 +8,14 @@ mod durability;
 mod fake_agents;
 mod fullstack;
 mod limits;
+mod maps;
 mod outages;
 mod quotas;
 mod real_agents;
 mod retention;
 mod runs;
 mod streams;
+mod subchains;
 mod tenancy;
 
 use std::sync::Arc;

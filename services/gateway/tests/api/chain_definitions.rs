@@ -150,6 +150,49 @@ fn refused_by_both() -> Vec<(&'static str, Value)> {
                 "approval": {"prompt": "Ship?", "approvers": ["role:admin"]}}]}),
         ),
         ("steps[0].agent", json!({"steps": [{"id": "a"}]})),
+        (
+            "steps[0].max_parallel",
+            json!({"steps": [{"id": "a", "agent": "hello_world",
+                "for_each": "${input.items}", "max_parallel": 65}]}),
+        ),
+        (
+            "steps[0].for_each",
+            json!({"steps": [{"id": "a", "agent": "hello_world", "for_each": "input.items"}]}),
+        ),
+        (
+            "steps[0].for_each",
+            json!({"steps": [{"id": "a", "approval": {"prompt": "Ship?", "approvers": ["role:admin"]},
+                "for_each": "${input.items}"}]}),
+        ),
+        (
+            "steps[0].chain",
+            json!({"steps": [{"id": "a", "chain": {}}]}),
+        ),
+        (
+            "steps[0].chain",
+            json!({"steps": [{"id": "a", "chain": {"template": "hello-sequence",
+                "id": "0190f5a0-0000-7000-8000-000000000000"}}]}),
+        ),
+        (
+            "steps[0].chain.id",
+            json!({"steps": [{"id": "a", "chain": {"id": "{0190f5a0-0000-7000-8000-000000000000}"}}]}),
+        ),
+        (
+            "steps[0].chain.template",
+            json!({"steps": [{"id": "a", "chain": {"template": "no such template"}}]}),
+        ),
+        (
+            "steps[0].chain.input",
+            json!({"steps": [{"id": "a", "chain": {"template": "hello-sequence", "input": [1]}}]}),
+        ),
+        (
+            "steps[0].input",
+            json!({"steps": [{"id": "a", "chain": {"template": "hello-sequence"}, "input": {}}]}),
+        ),
+        (
+            "steps[0].timeout_ms",
+            json!({"steps": [{"id": "a", "chain": {"template": "hello-sequence"}, "timeout_ms": 5}]}),
+        ),
         ("steps", json!({"agents": []})),
         ("agents[0]", json!({"agents": [7]})),
         ("mode", json!({"agents": ["hello_world"], "mode": "serial"})),
@@ -192,6 +235,15 @@ fn accepted_by_both() -> Vec<Value> {
             {"id": "ship", "needs": ["build"], "when": "input.ship", "on_failure": "continue",
              "approval": {"prompt": "p".repeat(2000), "approvers": vec!["role:admin"; 20],
                           "timeout_ms": 604_800_000, "on_timeout": "approve"}},
+        ]}),
+        json!({"steps": [
+            {"id": "plan", "agent": "hello_world"},
+            {"id": "each", "agent": "hello_world", "needs": ["plan"],
+             "for_each": "${steps.plan.names}", "max_parallel": 64,
+             "retry": {"attempts": 10}, "timeout_ms": 1000,
+             "input": {"name": "${item}", "at": "${index}"}},
+            {"id": "sub", "needs": ["each"], "retry": {"attempts": 2, "backoff_ms": 10},
+             "chain": {"template": "hello-sequence", "input": {"names": "${steps.each}"}}},
         ]}),
         json!({"condition": "input.a", "then": [], "else": ["hello_world"]}),
         // The first form present decides; the other forms' members are ignored.

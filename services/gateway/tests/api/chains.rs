@@ -70,6 +70,45 @@ async fn a_run_waited_for_answers_200_with_every_step_and_the_output(pool: PgPoo
 }
 
 #[sqlx::test(migrations = false)]
+async fn a_runs_steps_show_their_kind_and_a_chain_steps_child_links_back(pool: PgPool) {
+    let app = spawn_app_with_agents(pool).await;
+    let ada = app.admin().await;
+    let definition = json!({"steps": [
+        {"id": "each", "agent": "hello_world", "for_each": "${input.people}",
+         "max_parallel": 2, "input": {"name": "${item}"}},
+        {"id": "again", "needs": ["each"],
+         "chain": {"template": "hello-sequence", "input": {"name": "${input.people[0]}"}}},
+    ]});
+    let response = execute(
+        &app,
+        &ada,
+        &json!({ "definition": definition, "input": { "people": ["Grace", "Alan"] } }),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let run = finished_run(&app, &ada, &location).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    let steps = run["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["kind"], "map");
+    let greetings = steps[0]["output"].as_array().unwrap();
+    assert_eq!(greetings.len(), 2);
+    assert!(
+        greetings[1]["message"].as_str().unwrap().contains("Alan"),
+        "{greetings:?}"
+    );
+    assert_eq!(steps[1]["kind"], "chain");
+    let child_id = steps[1]["child_run_id"].as_str().unwrap();
+    let child = finished_run(&app, &ada, &format!("/api/chains/runs/{child_id}")).await;
+    assert_eq!(child["parent_run_id"], run["id"]);
+    assert_eq!(child["parent_step"], "again");
+    assert_eq!(child["template"], "hello-sequence");
+    assert_eq!(steps[1]["output"], child["output"]);
+    assert_eq!(child["steps"][0]["kind"], "agent");
+    assert!(run.get("parent_run_id").is_none_or(Value::is_null), "{run}");
+}
+
+#[sqlx::test(migrations = false)]
 async fn an_async_run_answers_202_with_its_location_and_finishes_later(pool: PgPool) {
     let app = spawn_app_with_agents(pool).await;
     let ada = app.admin().await;

@@ -28,6 +28,12 @@
 //! run costs no task and no memory. A decision makes it claimable again (and claims it on the
 //! replica that took it, when that has room); the claim loop takes it at its earliest timeout.
 //!
+//! Two kinds of step have modules of their own: a map step (`for_each`, [`map`]) runs its agent
+//! once per item of a list, each item's end kept in a row so a takeover runs no finished item
+//! again; a chain step ([`subchains`]) runs another chain as a child run, which it waits for by
+//! its row, and a run that ends stops its unfinished children. Each counts as one step against
+//! the per-run and per-replica bounds below (a map's items are bounded by its `max_parallel`).
+//!
 //! Within a run, every step whose needs have finished is decided (skipped, with its reason, or
 //! started) and started steps run concurrently, bounded per run and per replica by semaphores.
 //! Every transition enqueues its event in the outbox in its own transaction, the lease-fenced
@@ -47,6 +53,9 @@
 //! pass the limit fails with `output_too_large`, once, and is not retried). Error messages are
 //! cut to 4 KiB where a failure is made (agents.rs), before they reach a row, an event or a log.
 
+mod map;
+mod subchains;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -56,7 +65,7 @@ use futures::future::join_all;
 use sankalpa_kit::backoff::Backoff;
 use sankalpa_kit::limits;
 use serde_json::{Map, Value, json};
-use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -65,8 +74,8 @@ use uuid::Uuid;
 use crate::agents::{self, Failure, OUTPUT_TOO_LARGE};
 use crate::catalog::Lookup;
 use crate::definition::{
-    self, AgentStep, Approval, Definition, MappingError, OnFailure, OnSkip, OnTimeout, Step,
-    StepKind,
+    self, AgentStep, Approval, ChainStep, Definition, MappingError, OnFailure, OnSkip, OnTimeout,
+    Step, StepKind,
 };
 use crate::error::{ChainError, Result};
 use crate::events::{RunEvent, StepEnding};
@@ -302,12 +311,19 @@ enum Outcome {
 struct RunContext {
     id: Uuid,
     tenant: String,
+    tenant_id: Uuid,
+    /// How many chain steps started this run (0 for a caller's run).
+    depth: i32,
+    /// Who started the run (or its family's top run), whom its child runs are created by.
+    created_by: String,
+    /// The run whose credential this one calls with, which its child runs use too.
+    credential_run_id: Uuid,
     session_id: String,
     per_run: Arc<Semaphore>,
     /// Per agent, the input fields it accepts (None: any), once looked up.
     accepted: Mutex<HashMap<String, Option<Arc<BTreeSet<String>>>>>,
-    /// The agent runs called for right now, by step id.
-    calling: Mutex<HashMap<String, String>>,
+    /// The agent runs called for right now (a step's, or a map step's items').
+    calling: Mutex<BTreeSet<String>>,
     /// Bytes of the run's output taken so far by its completed steps, of `max_run_output`.
     output_bytes: Mutex<usize>,
     max_run_output: usize,
@@ -346,13 +362,10 @@ impl RunContext {
 
     /// Tells agent-runner to stop the agent runs of the steps that were running.
     async fn cancel_agents(&self, state: &State) {
-        let calling: Vec<String> = self
-            .calling
-            .lock()
-            .expect("calling poisoned")
-            .drain()
-            .map(|(_, agent_run_id)| agent_run_id)
-            .collect();
+        let calling: Vec<String> =
+            std::mem::take(&mut *self.calling.lock().expect("calling poisoned"))
+                .into_iter()
+                .collect();
         if calling.is_empty() {
             return;
         }
@@ -467,6 +480,8 @@ async fn execute(
     let mut output_bytes = 0;
     // Steps a replica before this one had started, by the attempt they were at.
     let mut resumed: HashMap<String, u32> = HashMap::new();
+    // Chain steps a replica before this one had started, by the child run of their attempt.
+    let mut children: HashMap<String, Uuid> = HashMap::new();
     let mut failure: Option<(String, String)> = None;
     // Approval steps waiting for a decision, by when they time out.
     let mut waiting: HashMap<String, DateTime<Utc>> = HashMap::new();
@@ -482,6 +497,9 @@ async fn execute(
             StepStatus::Running => {
                 if let Ok(attempt @ 1..) = u32::try_from(row.attempts) {
                     resumed.insert(row.step_id.clone(), attempt);
+                }
+                if let Some(child) = row.child_run_id {
+                    children.insert(row.step_id.clone(), child);
                 }
                 StepStatus::Pending
             }
@@ -512,10 +530,14 @@ async fn execute(
     let context = Arc::new(RunContext {
         id,
         tenant: run.tenant_id.to_string(),
+        tenant_id: run.tenant_id,
+        depth: run.depth,
+        created_by: run.created_by.clone(),
+        credential_run_id: run.credential_run_id.unwrap_or(run.id),
         session_id: run.session_id.clone(),
         per_run: Arc::new(Semaphore::new(state.config.max_parallel_steps_per_run)),
         accepted: Mutex::new(HashMap::new()),
-        calling: Mutex::new(HashMap::new()),
+        calling: Mutex::new(BTreeSet::new()),
         output_bytes: Mutex::new(output_bytes),
         max_run_output: state.config.max_run_output_bytes,
     });
@@ -647,6 +669,42 @@ async fn execute(
                             .instrument(span),
                         );
                     }
+                    Decision::Map(agent, items) => {
+                        statuses.insert(step.id.clone(), StepStatus::Running);
+                        let span = tracing::info_span!(
+                            "chain.map",
+                            step_id = %step.id,
+                            agent = %agent.agent,
+                            items = items.items.len(),
+                        );
+                        in_flight.spawn(
+                            map::run_map(
+                                state.clone(),
+                                context.clone(),
+                                step.clone(),
+                                agent.clone(),
+                                items,
+                                resumed.remove(&step.id).is_some(),
+                            )
+                            .instrument(span),
+                        );
+                    }
+                    Decision::Chain(chain, input) => {
+                        statuses.insert(step.id.clone(), StepStatus::Running);
+                        let span = tracing::info_span!("chain.child", step_id = %step.id);
+                        let resumed = resumed.remove(&step.id).zip(children.remove(&step.id));
+                        in_flight.spawn(
+                            subchains::run_chain_step(
+                                state.clone(),
+                                context.clone(),
+                                step.clone(),
+                                chain.clone(),
+                                input,
+                                resumed,
+                            )
+                            .instrument(span),
+                        );
+                    }
                     Decision::Await(approval) => {
                         let until = await_approval(state, &context, step, approval).await?;
                         statuses.insert(step.id.clone(), StepStatus::Waiting);
@@ -735,9 +793,19 @@ async fn execute(
             Ok(key_id) => key_id,
             Err(LeaseLost) => return Ok(Err(Interrupted::LeaseLost)),
         };
+    // A child run outlives no parent: whatever of it still runs is stopped with it.
+    let (ended, asked) = store::stop_children(&mut tx, id).await?;
+    for child in &ended {
+        RunEvent::run_cancelled(*child)
+            .enqueue(state, &mut tx, &context.tenant)
+            .await?;
+    }
     RunEvent::run_finished(id, &run.chain_name, status, error)
         .commit(state, tx, &context.tenant)
         .await?;
+    for child in asked {
+        state.engine.cancel_local(child);
+    }
     metrics::counter!("chains_runs_total", "status" => status.as_str()).increment(1);
     state.tokens.retire(id, key_id).await;
     Ok(Ok(()))
@@ -1016,6 +1084,10 @@ enum Decision<'a> {
     Skip(String),
     Fail(Failure),
     Run(&'a AgentStep, StepInput),
+    /// A map step, with its items and what their inputs are rendered from.
+    Map(&'a AgentStep, map::Items),
+    /// A chain step, with its child run's input.
+    Chain(&'a ChainStep, Value),
     Await(&'a Approval),
 }
 
@@ -1068,7 +1140,19 @@ fn decide<'a>(
     let agent = match &step.kind {
         StepKind::Agent(agent) => agent,
         StepKind::Approval(approval) => return Decision::Await(approval),
+        StepKind::Chain(chain) => {
+            return match subchains::child_input(step, chain, scope, max_input) {
+                Ok(input) => Decision::Chain(chain, input),
+                Err(failure) => Decision::Fail(failure),
+            };
+        }
     };
+    if let Some(for_each) = &agent.for_each {
+        return match map::Items::of(for_each, scope, max_input) {
+            Ok(items) => Decision::Map(agent, items),
+            Err(failure) => Decision::Fail(failure),
+        };
+    }
     match &agent.input {
         None => {
             let merged = definition::merged_input(scope.input(), &step.needs, scope.outputs());
@@ -1121,6 +1205,66 @@ fn agent_run_id(run: Uuid, step: &str, attempt: u32) -> String {
     format!("{run}-{step}-{attempt}")
 }
 
+/// A slot of the replica's and one of the run's for a step, held while it runs.
+async fn step_slots(
+    state: &State,
+    context: &RunContext,
+) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+    let replica = state
+        .engine
+        .step_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| anyhow::anyhow!("the step slots were closed"))?;
+    let run = context
+        .per_run
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| anyhow::anyhow!("the run's step slots were closed"))?;
+    Ok((replica, run))
+}
+
+/// Saves a completed step's output in the run's memory session (with `token`; without one, or
+/// when the save fails, the step completes with a warning saying so), then records it.
+async fn record_completed(
+    state: &State,
+    context: &RunContext,
+    step: &Step,
+    output: &Value,
+    token: Option<&str>,
+    artifacts: Option<Value>,
+) -> Result<()> {
+    let warning = match (&state.memory, token) {
+        (Some(client), Some(token)) => {
+            memory::save_step_output(client, token, &context.session_id, &step.id, output)
+                .await
+                .err()
+                .map(|warning| limits::error_message(&warning).into_owned())
+                .unwrap_or_default()
+        }
+        (Some(_), None) => "the run's credential could not be exchanged to save it".to_owned(),
+        (None, _) => String::new(),
+    };
+    if !warning.is_empty() {
+        tracing::warn!(run = %context.id, step = %step.id, %warning,
+            "a completed step's output is not in memory");
+    }
+    record_with(
+        state,
+        context,
+        step,
+        StepStatus::Completed,
+        Some(output),
+        None,
+        "",
+        artifacts,
+        &warning,
+    )
+    .await
+}
+
 /// The first and the longest wait between calls of an attempt that met an outage.
 const OUTAGE_FIRST_WAIT: Duration = Duration::from_millis(100);
 const OUTAGE_MAX_WAIT: Duration = Duration::from_secs(5);
@@ -1136,19 +1280,7 @@ async fn run_step(
     input: StepInput,
     resumed: Option<u32>,
 ) -> Result<(String, Outcome)> {
-    let _replica_slot = state
-        .engine
-        .step_slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| anyhow::anyhow!("the step slots were closed"))?;
-    let _run_slot = context
-        .per_run
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| anyhow::anyhow!("the run's step slots were closed"))?;
+    let _slots = step_slots(&state, &context).await?;
     let mut backoff = Duration::from_millis(agent.retry.backoff_ms);
     let mut attempt = resumed.unwrap_or(1);
     let mut started = resumed.is_some();
@@ -1163,29 +1295,12 @@ async fn run_step(
             &agent_run_id,
             attempt,
             started,
+            false,
         )
         .await?;
         started = false;
         match result {
             Ok((completed, token)) => {
-                let warning = match &state.memory {
-                    Some(client) => memory::save_step_output(
-                        client,
-                        &token,
-                        &context.session_id,
-                        &step.id,
-                        &completed.output,
-                    )
-                    .await
-                    .err()
-                    .map(|warning| limits::error_message(&warning).into_owned())
-                    .unwrap_or_default(),
-                    None => String::new(),
-                };
-                if !warning.is_empty() {
-                    tracing::warn!(run = %context.id, step = %step.id, %warning,
-                        "a completed step's output is not in memory");
-                }
                 let artifacts = json!(
                     completed
                         .artifacts
@@ -1196,16 +1311,13 @@ async fn run_step(
                         }))
                         .collect::<Vec<_>>()
                 );
-                record_with(
+                record_completed(
                     &state,
                     &context,
                     &step,
-                    StepStatus::Completed,
-                    Some(&completed.output),
-                    None,
-                    "",
+                    &completed.output,
+                    Some(&token),
                     Some(artifacts),
-                    &warning,
                 )
                 .await?;
                 break Outcome::Completed(completed.output);
@@ -1239,7 +1351,9 @@ async fn run_step(
 /// agent-runner answers. A call that meets an outage is repeated with the same agent run id
 /// after a jittered backoff, for as long as the step's timeout (or, without one,
 /// `Config::max_outage_wait`) allows; the first such wait is announced as `step.waiting`.
-#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
+/// An attempt at one `item` of a map step writes nothing and announces nothing: its step was
+/// recorded as started once, and its end is the item's row (map.rs).
+#[allow(clippy::too_many_arguments)] // two call sites; a struct would only rename them
 async fn attempt_step(
     state: &State,
     context: &RunContext,
@@ -1249,6 +1363,7 @@ async fn attempt_step(
     agent_run_id: &str,
     attempt: u32,
     started: bool,
+    item: bool,
 ) -> Result<std::result::Result<(agents::Completed, String), Failure>> {
     let began = tokio::time::Instant::now();
     let deadline = began
@@ -1259,7 +1374,7 @@ async fn attempt_step(
         };
     let mut outage_backoff = Backoff::new(OUTAGE_FIRST_WAIT, OUTAGE_MAX_WAIT);
     let mut waiting = false;
-    let mut started = started;
+    let mut started = started || item;
     loop {
         let prepared = prepare(state, context, agent, input).await;
         if !started {
@@ -1296,7 +1411,7 @@ async fn attempt_step(
             .calling
             .lock()
             .expect("calling poisoned")
-            .insert(step.id.clone(), agent_run_id.to_owned());
+            .insert(agent_run_id.to_owned());
         let result = match prepared {
             Ok((token, sent)) => agents::execute(
                 &state.agents,
@@ -1313,7 +1428,10 @@ async fn attempt_step(
             )
             .await
             .and_then(|completed| {
-                context.charge_output(&step.id, &completed.output)?;
+                // A map step's items are charged together, as the step's list.
+                if !item {
+                    context.charge_output(&step.id, &completed.output)?;
+                }
                 Ok((completed, token))
             }),
             Err(failure) => Err(failure),
@@ -1322,7 +1440,7 @@ async fn attempt_step(
             .calling
             .lock()
             .expect("calling poisoned")
-            .remove(&step.id);
+            .remove(agent_run_id);
         let failure = match result {
             Err(failure) if failure.outage => failure,
             answered => return Ok(answered),
@@ -1339,7 +1457,7 @@ async fn attempt_step(
                 true,
             )));
         }
-        if !waiting {
+        if !waiting && !item {
             waiting = true;
             tracing::warn!(run = %context.id, step = %step.id, attempt, reason = %failure.message,
                 "the step waits for a service it needs");
