@@ -20,6 +20,7 @@ pub mod audit;
 pub mod authn;
 pub mod chain_definition;
 pub mod chains;
+pub mod console_session;
 pub mod docs;
 pub mod events;
 pub mod json;
@@ -115,6 +116,9 @@ pub struct Config {
     /// user (`SANKALPA_PROFILE_CACHE_MS`, 0 turns it off): how late a change made through
     /// another gateway replica, or straight at auth, may show there.
     pub profile_cache: Duration,
+    /// Mark the web console's session cookies `Secure` (`SANKALPA_CONSOLE_SECURE_COOKIES`): set
+    /// it when browsers reach the gateway over HTTPS.
+    pub console_secure_cookies: bool,
 }
 
 impl Config {
@@ -142,6 +146,7 @@ impl Config {
             jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", Duration::from_secs(60))?,
             api_key_cache: config::millis("SANKALPA_API_KEY_CACHE_MS", Duration::from_secs(10))?,
             profile_cache: config::millis("SANKALPA_PROFILE_CACHE_MS", Duration::from_secs(2))?,
+            console_secure_cookies: config::var("SANKALPA_CONSOLE_SECURE_COOKIES", false)?,
         })
     }
 
@@ -167,6 +172,7 @@ impl Config {
             jwks_refresh: Duration::from_secs(60),
             api_key_cache: Duration::from_secs(10),
             profile_cache: Duration::from_secs(2),
+            console_secure_cookies: false,
         }
     }
 }
@@ -188,6 +194,8 @@ pub struct AppState {
     /// Cancelled when the gateway shuts down. Event streams (SSE, WebSocket) end on it:
     /// graceful shutdown waits for every response to finish, and a live stream never would.
     pub streams_end: CancellationToken,
+    /// How the web console's session cookies are set and checked.
+    pub console: console_session::Settings,
 }
 
 impl AppState {
@@ -302,6 +310,10 @@ impl Gateway {
             limiter: limiter.clone(),
             authenticator: authenticator.clone(),
             streams_end: streams_end.clone(),
+            console: console_session::Settings {
+                secure_cookies: config.console_secure_cookies,
+                trust_forwarded_host: config.trust_forwarded_for,
+            },
         });
 
         let router = router(&config, state, authenticator.clone(), limiter)?;
@@ -373,6 +385,7 @@ impl Service for Gateway {
 pub fn api() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .merge(sessions::routes())
+        .merge(console_session::routes())
         .merge(users::routes())
         .merge(keys::routes())
         .merge(tenants::routes())
