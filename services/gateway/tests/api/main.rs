@@ -15,6 +15,7 @@ mod helpers;
 mod limits;
 mod marketplace;
 mod memory;
+mod metrics;
 mod revocation;
 mod sessions;
 mod tenancy;
