@@ -9,6 +9,7 @@ mod chain_definitions;
 mod chain_settings;
 mod chains;
 mod console;
+mod dashboard;
 mod docs;
 mod events;
 mod helpers;
