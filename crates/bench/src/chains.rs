@@ -19,6 +19,9 @@ const BURST_RUNS: usize = 500;
 const BURST_STEPS: usize = 3;
 pub const OVERHEAD: &str = "chain orchestration overhead (10 sequential hello_world steps)";
 pub const BURST: &str = "concurrent chain runs (3 hello_world steps)";
+pub const MAP: &str = "map step over 100 items (hello_world, max_parallel 8)";
+/// Items of the map scenario's list.
+const MAP_ITEMS: usize = 100;
 /// How long a waited chain run may take before the bench counts it an error.
 const RUN_WAIT: Duration = Duration::from_secs(120);
 
@@ -44,6 +47,14 @@ fn greeting_chain(steps: usize) -> Value {
 
 /// Runs `definition` through the gateway and waits for its end: the finished run, or why not.
 async fn run_chain(session: &Session, definition: &Value) -> Result<Value, String> {
+    run_chain_with(session, definition, json!({ "name": "bench" })).await
+}
+
+async fn run_chain_with(
+    session: &Session,
+    definition: &Value,
+    input: Value,
+) -> Result<Value, String> {
     let response = session
         .client
         .post(session.url("/api/chains/execute"))
@@ -51,7 +62,7 @@ async fn run_chain(session: &Session, definition: &Value) -> Result<Value, Strin
         .timeout(RUN_WAIT + Duration::from_secs(5))
         .json(&json!({
             "definition": definition,
-            "input": { "name": "bench" },
+            "input": input,
             "wait": true,
             "wait_timeout_ms": RUN_WAIT.as_millis() as u64,
         }))
@@ -146,5 +157,43 @@ pub async fn burst(session: &Arc<Session>, results: &mut Results) -> Result<()> 
     report.elapsed = started.elapsed();
     report.warn_of_errors();
     results.print(&Line::new(name, BURST_RUNS, &report));
+    Ok(())
+}
+
+/// A map step (issue 19): one run after another of a chain whose one step runs hello_world
+/// once per item of a 100-item list, 8 at a time, each item an exactly-once agent run with a
+/// row of its own. `p50_us`/`p99_us` are the whole run; the line adds `items` and
+/// `items_per_second` (items finished per second of run time, at p50).
+pub async fn map(session: &Session, duration: Duration, results: &mut Results) -> Result<()> {
+    let name = MAP;
+    eprintln!("bench: {name} for {}s", duration.as_secs());
+    let definition = json!({ "steps": [{
+        "id": "each",
+        "agent": "hello_world",
+        "for_each": "${input.names}",
+        "max_parallel": 8,
+        "input": { "name": "${item}" },
+    }]});
+    let names: Vec<String> = (0..MAP_ITEMS).map(|n| format!("item-{n}")).collect();
+    let input = json!({ "names": names });
+    let mut report = Report::new();
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        let sent = Instant::now();
+        let outcome = run_chain_with(session, &definition, input.clone())
+            .await
+            .and_then(|run| match run["steps"][0]["output"].as_array() {
+                Some(outputs) if outputs.len() == MAP_ITEMS => Ok(()),
+                _ => Err(format!("a map run without {MAP_ITEMS} outputs: {run}")),
+            });
+        report.record(sent.elapsed(), outcome);
+    }
+    report.elapsed = started.elapsed();
+    report.warn_of_errors();
+    let items_per_second = MAP_ITEMS as f64 / (report.p50_us().max(1) as f64 / 1e6);
+    results.print(&Line::new(name, 1, &report).with("items", MAP_ITEMS).with(
+        "items_per_second",
+        crate::line::rounded(items_per_second, 1),
+    ));
     Ok(())
 }

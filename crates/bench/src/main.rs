@@ -158,6 +158,9 @@ async fn bench(
     if only.wants(chains::BURST) {
         chains::burst(&session, results).await?;
     }
+    if only.wants(chains::MAP) {
+        chains::map(&session, duration, results).await?;
+    }
     if only.wants(fanout::SSE) {
         fanout::measure(&session, fleet, Transport::Sse, results).await?;
     }
