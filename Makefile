@@ -12,7 +12,7 @@ SERVICES := sankalpa-auth sankalpa-memory sankalpa-agent-runner sankalpa-chain-o
 PSQL := PGOPTIONS='--client-min-messages=warning' psql -X -w -q -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1
 BENCH_DB := sankalpa_bench
 
-.PHONY: setup build release run test lint bench bench-compare helm-check helm-setup openapi
+.PHONY: setup build release run test lint bench bench-compare bench-report helm-check helm-setup openapi
 
 ## setup: install (Debian packages, cargo-machete, buf from npm) and start PostgreSQL, Redis, NATS (JetStream); create the database
 setup:
@@ -70,6 +70,11 @@ bench: setup release
 ## scenario's median head/base ratio and its spread
 bench-compare: setup release
 	scripts/bench-compare.sh "$(BASE)" "$(or $(ROUNDS),3)"
+
+## bench-report: draw the latest runs in bench-results/ as one PNG per scenario (throughput and
+## p99 against concurrency) into docs/benchmarks/, which docs/benchmarks.md embeds
+bench-report: setup
+	$(CARGO) run --release -q -p sankalpa-bench -- report bench-results docs/benchmarks
 
 ## helm-setup: install what helm-check needs (Helm's Go SDK as helm-python-sdk, and the Kubernetes
 ## API schemas as kubernetes-validate) into a venv under ~/.cache; idempotent

@@ -49,6 +49,9 @@ install_package() { # Debian package name
 command -v protoc >/dev/null 2>&1 || install_package protobuf-compiler
 [ -f /usr/include/google/protobuf/timestamp.proto ] || install_package libprotobuf-dev
 
+# --- a TrueType font for the charts `make bench-report` draws ---
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || install_package fonts-dejavu-core
+
 # --- cargo-machete, which `make lint` runs to find unused dependencies (built from crates.io) ---
 MACHETE_VERSION=0.9.2
 if ! cargo machete --version 2>/dev/null | grep -q "$MACHETE_VERSION"; then

@@ -14,7 +14,8 @@
 //! One JSON line per scenario and concurrency goes to stdout
 //! (`{"scenario","concurrency","requests","errors","throughput_rps","p50_us","p99_us",...}`),
 //! and all of them, with the machine's description, to a results file ([`line::Results`]).
-//! `sankalpa-bench compare` reads such files ([`compare`]). Progress and diagnostics go to
+//! `sankalpa-bench compare` reads such files for an A/B ([`compare`]), `sankalpa-bench report`
+//! draws them ([`report`]). Progress and diagnostics go to
 //! stderr, the services' logs to files next to the binaries.
 
 mod chains;
@@ -25,6 +26,7 @@ mod floors;
 mod line;
 mod load;
 mod market;
+mod report;
 mod scenarios;
 mod session;
 
@@ -41,8 +43,10 @@ use crate::load::{HttpOp, closed_loop};
 
 fn main() -> Result<()> {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
-    if arguments.first().map(String::as_str) == Some("compare") {
-        return compare::run(&arguments[1..]);
+    match arguments.first().map(String::as_str) {
+        Some("compare") => return compare::run(&arguments[1..]),
+        Some("report") => return report::run(&arguments[1..]),
+        _ => {}
     }
     let seconds: u64 = env_or("SANKALPA_BENCH_SECONDS", "10")
         .parse()
