@@ -1,7 +1,8 @@
-//! Chain runs through a `kill -9` of the chain orchestrator and then of agent-runner, each a
-//! child process restarted a second later on the same addresses, as a rolling upgrade or a lost
-//! node would do it: every run completes, no step's agent runs twice, every run event is
-//! published once, and runs submitted while agent-runner is down are accepted.
+//! Chain runs through a `kill -9` of the chain orchestrator, then of agent-runner, then of
+//! memory, each a child process restarted a second later on the same addresses, as a rolling
+//! upgrade or a lost node would do it: every run completes with every step's output saved in
+//! memory, no step's agent runs twice, every run event is published once, and runs submitted
+//! while agent-runner is down are accepted.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -111,7 +112,6 @@ async fn chain_runs_go_through_their_services_killed_and_restarted(pool: sqlx::P
             "SANKALPA_EVENTS_MAX_BYTES".to_owned(),
             infra.events_max_bytes.to_string(),
         ),
-        ("SANKALPA_MEMORY_URL".to_owned(), String::new()),
         (
             "SANKALPA_OBJECT_STORE_URL".to_owned(),
             objects.to_string_lossy().into_owned(),
@@ -127,10 +127,36 @@ async fn chain_runs_go_through_their_services_killed_and_restarted(pool: sqlx::P
     )
     .await;
     let auth_url = ("SANKALPA_AUTH_URL".to_owned(), auth_ports.grpc_url());
+    let memory_ports = Ports::new();
+    let mut memory = ServiceProcess::start(
+        binary("sankalpa-memory"),
+        with(
+            [
+                memory_ports.env("MEMORY"),
+                vec![
+                    auth_url.clone(),
+                    (
+                        "SANKALPA_REDIS_KEY_PREFIX".to_owned(),
+                        format!("test:{name}:"),
+                    ),
+                ],
+            ]
+            .concat(),
+        ),
+        memory_ports.ready_url(),
+    )
+    .await;
+    let memory_url = ("SANKALPA_MEMORY_URL".to_owned(), memory_ports.grpc_url());
     let agents_ports = Ports::new();
     let mut runner = ServiceProcess::start(
         binary("sankalpa-agent-runner"),
-        with([agents_ports.env("AGENTS"), vec![auth_url.clone()]].concat()),
+        with(
+            [
+                agents_ports.env("AGENTS"),
+                vec![auth_url.clone(), memory_url.clone()],
+            ]
+            .concat(),
+        ),
         agents_ports.ready_url(),
     )
     .await;
@@ -142,6 +168,7 @@ async fn chain_runs_go_through_their_services_killed_and_restarted(pool: sqlx::P
                 chains_ports.env("CHAINS"),
                 vec![
                     auth_url,
+                    memory_url,
                     ("SANKALPA_AGENTS_URL".to_owned(), agents_ports.grpc_url()),
                     ("SANKALPA_CHAINS_LEASE_MS".to_owned(), "1500".to_owned()),
                     (
@@ -182,6 +209,10 @@ async fn chain_runs_go_through_their_services_killed_and_restarted(pool: sqlx::P
     runs.extend(submit(&chains, &token, RUNS_DURING).await);
     tokio::time::sleep(Duration::from_secs(1)).await;
     runner.restart().await;
+    // Then memory, while steps complete and save their outputs.
+    memory.kill().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    memory.restart().await;
 
     // Every run completes.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
@@ -197,9 +228,11 @@ async fn chain_runs_go_through_their_services_killed_and_restarted(pool: sqlx::P
                 .into_inner();
             match run.status() {
                 pb::ChainRunStatus::Completed => {
-                    // No step needed a second attempt: the outages were waited out.
+                    // No step needed a second attempt, and every output reached memory: the
+                    // outages were waited out.
                     for step in &run.steps {
                         assert_eq!(step.attempts, 1, "run {id}, step {}", step.id);
+                        assert_eq!(step.warning, "", "run {id}, step {}", step.id);
                     }
                     break;
                 }

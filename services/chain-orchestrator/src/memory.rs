@@ -4,8 +4,10 @@
 //!
 //! The output is saved before the step is recorded as completed: a replica that dies in between
 //! runs the step again and saves again (a save overwrites), so a completed step's output is in
-//! the session unless the save itself failed. A save that fails after its retries does not fail
-//! the step: the agent's work is done and its output is kept in Postgres (and passed to the
+//! the session unless the save itself failed. A memory that cannot be reached (restarting, a
+//! lost connection) is waited for, with growing pauses, for up to [`OUTAGE_WAIT`]: a rolling
+//! upgrade of memory loses no step's output. A save that fails for good does not fail the
+//! step: the agent's work is done and its output is kept in Postgres (and passed to the
 //! dependants) as always; the step is recorded COMPLETED with a `warning` saying why memory does
 //! not have it. Running the agent again, or failing the run, would cost more than the shared copy
 //! is worth, and a memory outage must not stop chains.
@@ -13,6 +15,7 @@
 use std::time::Duration;
 
 use sankalpa_kit::auth::with_bearer;
+use sankalpa_kit::backoff::Backoff;
 use sankalpa_kit::grpc::TracedChannel;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
@@ -22,11 +25,12 @@ use tonic::Code;
 pub type Client = MemoryServiceClient<TracedChannel>;
 
 const SAVE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Transient failures (memory restarting, a lost connection) are tried again this many times in
-/// all, doubling the pause from SAVE_BACKOFF; others (no memory:write, a value over the size
+/// How long transient failures (memory restarting, a lost connection) are tried again, with a
+/// jittered pause growing from 100 ms to 2 s; others (no memory:write, a value over the size
 /// limit) are final at once.
-const SAVE_ATTEMPTS: u32 = 3;
-const SAVE_BACKOFF: Duration = Duration::from_millis(100);
+pub const OUTAGE_WAIT: Duration = Duration::from_secs(30);
+const FIRST_PAUSE: Duration = Duration::from_millis(100);
+const LONGEST_PAUSE: Duration = Duration::from_secs(2);
 
 /// The key a step's output is saved under.
 pub fn step_key(step_id: &str) -> String {
@@ -48,8 +52,8 @@ pub async fn save_step_output(
         expected_version: None,
         ttl_seconds: 0,
     };
-    let mut backoff = SAVE_BACKOFF;
-    let mut attempt = 1;
+    let mut backoff = Backoff::new(FIRST_PAUSE, LONGEST_PAUSE);
+    let give_up = tokio::time::Instant::now() + OUTAGE_WAIT;
     loop {
         let mut request = with_bearer(message.clone(), token)
             .map_err(|status| format!("not saved to memory: {}", status.message()))?;
@@ -58,8 +62,18 @@ pub async fn save_step_output(
             Ok(_) => return Ok(()),
             Err(status) => status,
         };
-        let transient = matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded);
-        if !transient || attempt >= SAVE_ATTEMPTS {
+        // A refused or reset connection is UNAVAILABLE, UNKNOWN or CANCELLED as the transport
+        // saw it; a save overwrites, so one that may have landed is safe to send again.
+        let transient = matches!(
+            status.code(),
+            Code::Unavailable
+                | Code::Unknown
+                | Code::Cancelled
+                | Code::Aborted
+                | Code::DeadlineExceeded
+        );
+        let pause = backoff.next_wait();
+        if !transient || tokio::time::Instant::now() + pause >= give_up {
             return Err(format!(
                 "the output was not saved to memory session {session_id:?} as {:?}: {} ({:?})",
                 step_key(step_id),
@@ -67,8 +81,6 @@ pub async fn save_step_output(
                 status.code()
             ));
         }
-        tokio::time::sleep(backoff).await;
-        backoff = backoff.saturating_mul(2);
-        attempt += 1;
+        tokio::time::sleep(pause).await;
     }
 }
