@@ -1,0 +1,128 @@
+/**
+ * The signed-in session: one store the whole console reads (`useSession`), the access token
+ * kept in memory and renewed before it expires (`refresh.ts` says when), and the user it
+ * belongs to. API calls take the token from here (`api/client.ts`).
+ */
+import { useSyncExternalStore } from 'react';
+
+import { refreshDelayMs, retryDelayMs } from './refresh';
+import { type Grant, type Transport, type User, tokenPairTransport } from './transport';
+
+export type SessionState =
+  | { status: 'restoring' }
+  | { status: 'signed-out'; reason?: string }
+  | { status: 'signed-in'; user: User };
+
+type Listener = () => void;
+
+class Session {
+  private state: SessionState = { status: 'restoring' };
+  private accessToken: string | null = null;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private refreshing: Promise<boolean> | null = null;
+  private readonly listeners = new Set<Listener>();
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly loadUser: (token: string) => Promise<User>,
+  ) {}
+
+  snapshot = (): SessionState => this.state;
+
+  subscribe = (listener: Listener): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  token(): string | null {
+    return this.accessToken;
+  }
+
+  /** At start: picks up a session the transport can renew, or settles as signed out. */
+  async restore(): Promise<void> {
+    if (!(await this.refresh())) this.set({ status: 'signed-out' });
+  }
+
+  async signIn(email: string, password: string): Promise<void> {
+    await this.accept(await this.transport.signIn(email, password));
+  }
+
+  async signOut(reason?: string): Promise<void> {
+    clearTimeout(this.timer);
+    try {
+      await this.transport.signOut();
+    } finally {
+      this.accessToken = null;
+      this.set(reason ? { status: 'signed-out', reason } : { status: 'signed-out' });
+    }
+  }
+
+  /**
+   * Renews the access token; concurrent callers share one renewal. False when there is no
+   * session any more (the caller then signs in again).
+   */
+  refresh(): Promise<boolean> {
+    this.refreshing ??= this.renew().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async renew(attempt = 1): Promise<boolean> {
+    let grant: Grant | null;
+    try {
+      grant = await this.transport.refresh();
+    } catch {
+      // The gateway did not answer: keep the session and try again shortly.
+      if (this.accessToken) {
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => void this.renew(attempt + 1), retryDelayMs(attempt));
+        return true;
+      }
+      return false;
+    }
+    if (!grant) {
+      if (this.state.status === 'signed-in') {
+        this.accessToken = null;
+        this.set({ status: 'signed-out', reason: 'Your session ended. Sign in again.' });
+      }
+      return false;
+    }
+    await this.accept(grant);
+    return true;
+  }
+
+  private async accept(grant: Grant): Promise<void> {
+    this.accessToken = grant.accessToken;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.refresh(), refreshDelayMs(grant.expiresIn));
+    const user = grant.user ?? (await this.loadUser(grant.accessToken));
+    this.set({ status: 'signed-in', user });
+  }
+
+  private set(state: SessionState): void {
+    this.state = state;
+    for (const listener of this.listeners) listener();
+  }
+}
+
+async function me(token: string): Promise<User> {
+  const response = await fetch('/api/users/me', { headers: { authorization: `Bearer ${token}` } });
+  if (!response.ok) throw new Error(`GET /api/users/me answered ${response.status}`);
+  return (await response.json()) as User;
+}
+
+export const session = new Session(tokenPairTransport(), me);
+
+export function useSession(): SessionState {
+  return useSyncExternalStore(session.subscribe, session.snapshot);
+}
+
+/** Whether the signed-in user holds `permission` (`resource:*` and `*:*` count). */
+export function can(state: SessionState, permission: string): boolean {
+  if (state.status !== 'signed-in') return false;
+  const [resource] = permission.split(':');
+  return state.user.permissions.some(
+    (held) => held === permission || held === '*:*' || held === `${resource}:*`,
+  );
+}
