@@ -446,7 +446,19 @@ impl Fleet {
         objects_url: &str,
         configure_gateway: impl FnOnce(&mut sankalpa_gateway::Config),
     ) -> anyhow::Result<Self> {
-        let auth = spawn_auth(pool.clone(), infra.clone(), |_| {}).await?;
+        Self::start_with(pool, infra, objects_url, |_| {}, configure_gateway).await
+    }
+
+    /// [`Fleet::start`], with auth configured further by `configure_auth` (a shorter token
+    /// lifetime, say).
+    pub async fn start_with(
+        pool: PgPool,
+        infra: &Infra,
+        objects_url: &str,
+        configure_auth: impl FnOnce(&mut sankalpa_auth::Config),
+        configure_gateway: impl FnOnce(&mut sankalpa_gateway::Config),
+    ) -> anyhow::Result<Self> {
+        let auth = spawn_auth(pool.clone(), infra.clone(), configure_auth).await?;
         let memory = spawn_memory(pool.clone(), infra.clone(), &auth.grpc_url(), |config| {
             config.object_store_url = objects_url.to_owned();
         })

@@ -42,7 +42,7 @@ export function RunOutput({ run }: { run: AgentRun }) {
             value: 'text',
             label: 'Text',
             content: (
-              <pre aria-label="Output as text" className="max-h-96 overflow-auto whitespace-pre-wrap rounded-md bg-slate-100 p-3 text-sm dark:bg-slate-800">
+              <pre aria-label="Output as text" tabIndex={0} className="max-h-96 overflow-auto whitespace-pre-wrap rounded-md bg-slate-100 p-3 text-sm dark:bg-slate-800">
                 {text ?? JSON.stringify(run.output, null, 2)}
               </pre>
             ),

@@ -65,7 +65,7 @@ export function Files({ workspace, artifacts }: { workspace: string; artifacts: 
       </div>
       <ProblemMessage error={archive.error} />
       <div className="grid grid-cols-1 gap-3 lg:grid-cols-3">
-        <ul aria-label="Generated files" className="max-h-96 overflow-auto text-sm">
+        <ul aria-label="Generated files" tabIndex={0} className="max-h-96 overflow-auto text-sm">
           {folders(artifacts).map(([folder, items]) => (
             <li key={folder || '.'}>
               {folder && <span className="muted block pt-1 font-mono text-xs">{folder}/</span>}
@@ -90,7 +90,7 @@ export function Files({ workspace, artifacts }: { workspace: string; artifacts: 
         </ul>
         <div className="lg:col-span-2">
           {open ? (
-            <pre aria-label={`Content of ${open.path}`} className="max-h-96 overflow-auto rounded-md bg-slate-100 p-3 text-xs dark:bg-slate-800">
+            <pre aria-label={`Content of ${open.path}`} tabIndex={0} className="max-h-96 overflow-auto rounded-md bg-slate-100 p-3 text-xs dark:bg-slate-800">
               {new TextDecoder().decode(open.bytes)}
             </pre>
           ) : (

@@ -113,7 +113,10 @@ export function RunPage() {
   if (run.isPending) return <Loading label="Loading the run" />;
   if (run.error) return <ProblemMessage error={run.error} />;
   const status = timeline?.status ?? run.data.status;
-  const artifacts = run.data.steps.flatMap((step) => step.artifacts);
+  // The steps share one workspace: a file a later step rewrote is listed once, as it is now.
+  const artifacts = [
+    ...new Map(run.data.steps.flatMap((step) => step.artifacts).map((artifact) => [artifact.path, artifact])).values(),
+  ];
   return (
     <>
       <p className="mb-2 text-sm"><Link className="link" to="/runs">← Runs</Link></p>

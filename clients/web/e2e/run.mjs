@@ -1,0 +1,306 @@
+// The console's end-to-end scenarios against a running fleet (SANKALPA_CONSOLE_URL), in
+// Chromium: what a person does, found by role and label. crates/testkit/tests/console.rs starts
+// the fleet and runs this (`make test`); alone: `npm run e2e` with a gateway serving dist/.
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { BASE, TIMEOUT_MS, run, scenario } from './harness.mjs';
+
+const PASSWORD = 'correct horse battery staple';
+const ACCESS_TTL_SECONDS = Number(process.env.SANKALPA_E2E_ACCESS_TTL_SECONDS ?? 0);
+
+function uniqueEmail(who) {
+  return `${who}-${randomUUID().slice(0, 8)}@example.com`;
+}
+
+/** A call to the API outside the browser, to arrange what a scenario starts from. */
+async function call(method, path, body, token) {
+  const response = await fetch(BASE + path, {
+    method,
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function adminToken(email) {
+  await call('POST', '/api/users/register', { email, password: PASSWORD, tenant_name: 'E2E' });
+  return (await call('POST', '/api/users/login', { email, password: PASSWORD })).access_token;
+}
+
+async function expectText(locator, text) {
+  await locator.filter({ hasText: text }).first().waitFor();
+}
+
+/** Registers a new tenant's admin through the register page; lands on Home. */
+async function register(page, email = uniqueEmail('admin')) {
+  await page.goto(`${BASE}/register`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password (8 to 128 characters)').fill(PASSWORD);
+  await page.getByLabel('Organisation').fill('Analytical Engines');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+  return email;
+}
+
+async function signIn(page, email, path = '/') {
+  await page.goto(BASE + path);
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+async function nav(page, name) {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name }).click();
+}
+
+scenario('register, sign out and sign in again', async ({ newPage, check }) => {
+  const page = await newPage();
+  await page.goto(`${BASE}/sign-in`);
+  await check(page, 'sign in');
+  await page.goto(`${BASE}/register`);
+  await check(page, 'register');
+  const email = await register(page);
+  await page.getByRole('heading', { name: /Services/ }).waitFor();
+  await expectText(page.getByRole('region', { name: /Services/ }), 'agent-runner');
+  await check(page, 'home');
+
+  await page.getByRole('button', { name: 'Switch to dark theme' }).click();
+  await check(page, 'home, dark theme');
+  await page.getByRole('button', { name: 'Switch to light theme' }).click();
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  // The console is gone with the session: a page of it asks to sign in again.
+  await page.goto(`${BASE}/settings`);
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill('not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').waitFor();
+
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  // Back where the sign-in was asked for.
+  await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+});
+
+scenario('run hello_world and custom_calculator from the playground', async ({ newPage, check }) => {
+  const page = await newPage();
+  await register(page);
+  await nav(page, 'Playground');
+  await page.getByRole('heading', { name: 'Playground' }).waitFor();
+  await check(page, 'playground');
+
+  await page.getByLabel('Agent').selectOption('hello_world');
+  await page.getByLabel('Name').fill('Ada');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  const output = page.getByRole('region', { name: 'Run output' });
+  await expectText(output, 'Hello, Ada!');
+  await expectText(output, 'completed');
+  await check(page, 'playground with output');
+
+  await page.getByLabel('Agent').selectOption('custom_calculator');
+  await page.getByLabel('Expression').fill('2 * (3 + 4)');
+  // Out of the schema's bounds: the field says so, nothing is sent.
+  await page.getByLabel('Precision').fill('99');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await expectText(page.locator('#field-precision-error'), 'At most 15');
+  await page.getByLabel('Precision').fill('');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await expectText(output, 'result');
+  await output.getByRole('tab', { name: 'Text' }).click();
+  await expectText(page.getByLabel('Output as text'), '2 * (3 + 4)');
+  await output.getByRole('tab', { name: 'JSON' }).click();
+  await expectText(page.getByLabel('Output as JSON'), '14');
+
+  // Both runs are in this session's history, to compare.
+  const history = page.getByRole('complementary', { name: "This session's runs" });
+  await expectText(history, 'hello_world');
+  await expectText(history, 'custom_calculator');
+});
+
+scenario('browse the catalog and run an agent from its page', async ({ newPage, check }) => {
+  const page = await newPage();
+  await register(page);
+  await nav(page, 'Agents');
+  await page.getByRole('heading', { name: 'Builder' }).waitFor();
+  await check(page, 'agents');
+  await page.getByLabel('Search agents').fill('calculator');
+  await page.getByRole('heading', { name: /Builder/ }).waitFor({ state: 'detached' });
+  await page.getByRole('link', { name: 'custom_calculator' }).click();
+  await page.getByRole('heading', { name: 'custom_calculator', level: 1 }).waitFor();
+  await expectText(page.getByRole('region', { name: 'Input' }), 'precision');
+  await check(page, 'agent page');
+
+  // The JSON view edits the same input; the server's error lands on its field.
+  await page.getByRole('form', { name: 'Run custom_calculator' }).getByRole('tab', { name: 'JSON' }).click();
+  await page.getByLabel('Input (JSON)').fill('{"expression": "1 + 1", "precision": 2.5}');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await page.getByRole('alert').filter({ hasText: 'precision' }).first().waitFor();
+  await page.getByLabel('Input (JSON)').fill('{"expression": "1 + 1"}');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await expectText(page.getByRole('region', { name: 'Run output' }), 'completed');
+});
+
+scenario('run the fullstack-app template, watch its steps go green, get its files', async ({ newPage, check }) => {
+  const page = await newPage();
+  await register(page);
+  await nav(page, 'Runs');
+  await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor();
+  await check(page, 'runs, empty');
+  await page.getByLabel('Chain').selectOption('template:fullstack-app');
+  await page.getByLabel('Input (JSON)').fill(
+    JSON.stringify({
+      project_name: 'shop',
+      entities: [{ name: 'Product', fields: [{ name: 'title', type: 'string' }] }],
+      features: ['auth'],
+    }),
+  );
+  await page.getByRole('button', { name: 'Start run' }).click();
+  await page.getByRole('heading', { name: 'fullstack-app', level: 1 }).waitFor();
+  const steps = page.getByRole('list', { name: 'Steps' });
+  await steps.getByRole('listitem', { name: 'Step architect' }).waitFor();
+
+  // Watch the statuses move while the page stays open: the stream, not a reload, moves them.
+  const seen = new Set();
+  const deadline = Date.now() + 5 * TIMEOUT_MS;
+  for (;;) {
+    const statuses = await steps.locator('[data-status]').evaluateAll((items) =>
+      items.map((item) => item.getAttribute('data-status')),
+    );
+    statuses.forEach((status) => seen.add(status));
+    if (statuses.length > 0 && statuses.every((status) => ['completed', 'skipped'].includes(status))) break;
+    if (statuses.includes('failed')) throw new Error(`a step failed: ${statuses.join(', ')}`);
+    if (Date.now() > deadline) throw new Error(`steps still at ${statuses.join(', ')}`);
+    await page.waitForTimeout(50);
+  }
+  if (!seen.has('pending') && !seen.has('running')) {
+    throw new Error(`no step was ever seen before it completed: ${[...seen].join(', ')}`);
+  }
+  await expectText(page.getByTestId('run-status'), 'completed');
+  await check(page, 'run page');
+
+  // The files: browse them in the page, then download the archive and list it.
+  const files = page.getByRole('region', { name: 'Files' });
+  await files.getByRole('button', { name: 'Open files' }).click();
+  const tree = files.getByRole('list', { name: 'Generated files' });
+  await tree.getByRole('button', { name: /^README\.md/ }).click();
+  await expectText(page.getByLabel('Content of README.md'), 'shop');
+  const listed = await tree.getByRole('button').count();
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    files.getByRole('button', { name: 'Download artifacts (.tar.gz)' }).click(),
+  ]);
+  const archive = join(mkdtempSync(join(tmpdir(), 'console-e2e-')), 'artifacts.tar.gz');
+  await download.saveAs(archive);
+  const entries = execFileSync('tar', ['-tzf', archive], { encoding: 'utf8' })
+    .split('\n')
+    .filter((entry) => entry && !entry.endsWith('/'));
+  if (!entries.some((entry) => entry.replace(/^\.\//, '') === 'README.md')) {
+    throw new Error(`the archive has no README.md: ${entries.slice(0, 20).join(', ')}`);
+  }
+  if (entries.length !== listed) {
+    throw new Error(`the page lists ${listed} files, the archive holds ${entries.length}`);
+  }
+
+  await nav(page, 'Runs');
+  await expectText(page.getByRole('table'), 'fullstack-app');
+  await check(page, 'runs');
+});
+
+scenario('create an API key, see its secret once, revoke it', async ({ newPage, check }) => {
+  const page = await newPage();
+  await register(page);
+  await nav(page, 'Settings');
+  await page.getByRole('heading', { name: 'New API key' }).waitFor();
+  await check(page, 'settings');
+  await page.getByLabel('Name').fill('ci');
+  await page.getByLabel('memory:read').check();
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const secret = await page.getByLabel('New API key secret').textContent();
+  if (!secret?.startsWith('sk_')) throw new Error(`the secret shown is ${secret}`);
+  const row = page.getByRole('row', { name: 'Key ci' });
+  await expectText(row, 'memory:read');
+  // The secret works until the key is revoked.
+  const status = await fetch(`${BASE}/api/memory/sessions`, { headers: { 'x-api-key': secret } });
+  if (status.status !== 200) throw new Error(`the new key got ${status.status}`);
+
+  await row.getByRole('button', { name: 'Revoke ci' }).click();
+  await expectText(row, 'Revoked');
+  const revoked = await fetch(`${BASE}/api/memory/sessions`, { headers: { 'x-api-key': secret } });
+  if (revoked.status !== 401) throw new Error(`the revoked key got ${revoked.status}`);
+
+  await page.getByRole('tab', { name: 'Users and roles' }).click();
+  await page.getByRole('table', { name: 'Users of this tenant' }).waitFor();
+  await check(page, 'settings, users');
+  await page.getByRole('tab', { name: 'Audit log' }).click();
+  await expectText(page.getByRole('list').last(), 'api_key.revoked');
+  await check(page, 'settings, audit log');
+});
+
+scenario('a viewer sees no write buttons', async ({ newPage, check }) => {
+  const admin = uniqueEmail('admin');
+  const token = await adminToken(admin);
+  const viewer = uniqueEmail('viewer');
+  await call('POST', '/api/users', { email: viewer, password: PASSWORD, roles: ['viewer'] }, token);
+
+  const page = await newPage();
+  await signIn(page, viewer, '/playground?agent=hello_world');
+  await page.getByRole('heading', { name: 'Playground' }).waitFor();
+  await page.getByText('Your role cannot run agents.').waitFor();
+  if (await page.getByRole('button', { name: 'Run', exact: true }).count()) throw new Error('a viewer has a Run button');
+  await check(page, 'playground as a viewer');
+
+  await nav(page, 'Runs');
+  await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor();
+  await page.getByText('No runs yet').waitFor();
+  if (await page.getByRole('button', { name: 'Start run' }).count()) throw new Error('a viewer can start runs');
+
+  await nav(page, 'Settings');
+  await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+  if (await page.getByRole('button', { name: 'Create key' }).count()) throw new Error('a viewer can create keys');
+  if (await page.getByRole('tab', { name: 'Users and roles' }).count()) throw new Error('a viewer manages users');
+  await check(page, 'settings as a viewer');
+});
+
+scenario('the session outlives its access token', async ({ newPage }) => {
+  if (!ACCESS_TTL_SECONDS) {
+    console.log('  (SANKALPA_E2E_ACCESS_TTL_SECONDS unset: the wait past expiry is skipped)');
+    return;
+  }
+  const page = await newPage();
+  await register(page);
+  // Past the first token's expiry: the console renewed it in time, and pages still load.
+  await page.waitForTimeout((ACCESS_TTL_SECONDS + 3) * 1000);
+  await nav(page, 'Settings');
+  await page.getByRole('heading', { name: 'New API key' }).waitFor();
+  await nav(page, 'Agents');
+  await page.getByRole('heading', { name: 'Builder' }).waitFor();
+  if (await page.getByRole('heading', { name: 'Sign in' }).count()) throw new Error('signed out');
+});
+
+scenario('a phone-width screen gets the menu', async ({ context, check }) => {
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await register(page);
+  await check(page, 'home at 390 px');
+  await page.getByRole('button', { name: 'Menu' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Agents' }).click();
+  await page.getByRole('heading', { name: 'Agents', level: 1 }).waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) throw new Error(`the page is ${overflow} px wider than the screen`);
+  await check(page, 'agents at 390 px');
+});
+
+await run();
