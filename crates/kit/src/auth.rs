@@ -117,8 +117,9 @@ impl From<Claims> for Principal {
 }
 
 /// Permissions over the whole platform rather than one tenant. A wildcard never grants them:
-/// every tenant's admin holds `*:*`, but only the operators' admins hold `tenants:admin`.
-pub const PLATFORM_PERMISSIONS: &[&str] = &["tenants:admin"];
+/// every tenant's admin holds `*:*`, but only the operators' admins hold `tenants:admin` and
+/// `fleet:read` (the fleet's own metrics, every tenant's traffic in them).
+pub const PLATFORM_PERMISSIONS: &[&str] = &["tenants:admin", "fleet:read"];
 
 /// `*:*` grants every tenant permission, `chains:*` every chains action, otherwise the names must
 /// match.
@@ -744,6 +745,7 @@ mod tests {
     fn wildcards_grant_what_they_name_and_nothing_more() {
         assert!(permission_grants("*:*", "users:admin"));
         assert!(!permission_grants("*:*", "tenants:admin"));
+        assert!(!permission_grants("*:*", "fleet:read"));
         assert!(permission_grants("tenants:admin", "tenants:admin"));
         assert!(permission_grants("chains:*", "chains:execute"));
         assert!(!permission_grants("chains:*", "memory:read"));

@@ -69,6 +69,16 @@ fn describe_common() {
         Unit::Bytes,
         "Resident memory (VmRSS)."
     );
+    describe_gauge!(
+        "process_virtual_memory_bytes",
+        Unit::Bytes,
+        "Virtual memory size (VmSize)."
+    );
+    describe_gauge!(
+        "process_start_time_seconds",
+        Unit::Seconds,
+        "When the process started, in seconds since the Unix epoch."
+    );
     describe_gauge!("process_threads", "Threads of the process.");
     describe_gauge!("process_open_fds", "Open file descriptors.");
     describe_gauge!("process_max_fds", "The open file descriptor limit.");
@@ -99,14 +109,18 @@ pub fn render() -> String {
     handle().render()
 }
 
-/// Sets the process and runtime levels, read when scraped: CPU, resident memory, file
-/// descriptors and threads from `/proc/self` (names as Prometheus's own clients give them),
+/// Sets the process and runtime levels, read when scraped: CPU, resident and virtual memory,
+/// file descriptors, threads and the start time from `/proc/self` (names as Prometheus's own clients give them),
 /// and the Tokio runtime's stable metrics. Off Linux, only the runtime's are there. Seconds
 /// that only grow are gauges all the same: the `metrics` crate's counters count whole numbers.
 pub fn observe_process() {
     if let Some(process) = Process::read() {
         metrics::gauge!("process_cpu_seconds_total").set(process.cpu_ticks as f64 / USER_HZ);
         metrics::gauge!("process_resident_memory_bytes").set(process.resident_bytes as f64);
+        metrics::gauge!("process_virtual_memory_bytes").set(process.virtual_bytes as f64);
+        if let Some(started) = process.start_time_seconds {
+            metrics::gauge!("process_start_time_seconds").set(started);
+        }
         metrics::gauge!("process_threads").set(process.threads as f64);
         metrics::gauge!("process_open_fds").set(process.open_fds as f64);
         if let Some(max_fds) = process.max_fds {
@@ -134,6 +148,9 @@ const USER_HZ: f64 = 100.0;
 struct Process {
     cpu_ticks: u64,
     resident_bytes: u64,
+    virtual_bytes: u64,
+    /// Absent when `/proc/stat` gives no boot time.
+    start_time_seconds: Option<f64>,
     threads: u64,
     open_fds: u64,
     max_fds: Option<u64>,
@@ -147,6 +164,10 @@ impl Process {
         // utime and stime are the 14th and 15th fields, the 12th and 13th after the name.
         let ticks = |index: usize| fields.get(index)?.parse::<u64>().ok();
         let cpu_ticks = ticks(11)? + ticks(12)?;
+        // starttime, the 22nd field: ticks from the boot to the process's start.
+        let start_time_seconds = boot_time_seconds()
+            .zip(ticks(19))
+            .map(|(boot, started)| boot as f64 + started as f64 / USER_HZ);
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
         let status_value = |key: &str| {
             status
@@ -170,9 +191,26 @@ impl Process {
         Some(Self {
             cpu_ticks,
             resident_bytes: status_value("VmRSS:")? * 1024,
+            virtual_bytes: status_value("VmSize:")? * 1024,
+            start_time_seconds,
             threads: status_value("Threads:")?,
             open_fds: std::fs::read_dir("/proc/self/fd").ok()?.count() as u64,
             max_fds,
         })
     }
+}
+
+/// When the machine booted, in seconds since the Unix epoch (`btime` of `/proc/stat`): read once,
+/// as it does not change while the process runs.
+fn boot_time_seconds() -> Option<u64> {
+    static BOOT_TIME: OnceLock<Option<u64>> = OnceLock::new();
+    *BOOT_TIME.get_or_init(|| {
+        std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|line| line.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()
+    })
 }

@@ -75,6 +75,7 @@ fn token_pair(issued: sessions::Issued) -> pb::TokenPair {
         expires_in: issued.expires_in,
         refresh_token: issued.refresh_token,
         user: Some(user_message(issued.user)),
+        refresh_expires_in: issued.refresh_expires_in,
     }
 }
 
@@ -110,7 +111,12 @@ impl AuthService for AuthApi {
     }
 
     async fn logout(&self, request: Request<pb::LogoutRequest>) -> Reply<pb::LogoutResponse> {
-        sessions::logout(&self.state, &request.into_inner().refresh_token).await?;
+        let message = request.into_inner();
+        if message.everywhere {
+            sessions::logout_everywhere(&self.state, &message.refresh_token).await?;
+        } else {
+            sessions::logout(&self.state, &message.refresh_token).await?;
+        }
         Ok(Response::new(pb::LogoutResponse {}))
     }
 

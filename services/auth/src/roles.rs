@@ -25,6 +25,7 @@ pub const PERMISSIONS: &[&str] = &[
     "users:admin",
     "keys:admin",
     "tenants:admin",
+    "fleet:read",
 ];
 
 pub fn validate_roles(roles: &[String]) -> Result<Vec<String>> {
@@ -70,8 +71,8 @@ pub fn validate_permissions(permissions: &[String]) -> Result<Vec<String>> {
     Ok(valid)
 }
 
-/// The permissions of a user: those of its roles, plus `tenants:admin` for admins of the
-/// operators' tenant.
+/// The permissions of a user: those of its roles, plus the platform's (`tenants:admin`,
+/// `fleet:read`) for admins of the operators' tenant.
 pub fn expand(
     roles: &[String],
     role_permissions: Vec<String>,
@@ -79,7 +80,11 @@ pub fn expand(
 ) -> Vec<String> {
     let mut permissions = role_permissions;
     if platform_tenant && roles.iter().any(|role| role == "admin") {
-        permissions.push("tenants:admin".to_owned());
+        permissions.extend(
+            sankalpa_kit::auth::PLATFORM_PERMISSIONS
+                .iter()
+                .map(|permission| (*permission).to_owned()),
+        );
     }
     permissions.sort();
     permissions.dedup();
@@ -144,5 +149,7 @@ mod tests {
         let admin = vec!["admin".to_owned()];
         assert!(expand(&admin, vec!["*:*".into()], true).contains(&"tenants:admin".to_owned()));
         assert!(!expand(&admin, vec!["*:*".into()], false).contains(&"tenants:admin".to_owned()));
+        assert!(expand(&admin, vec!["*:*".into()], true).contains(&"fleet:read".to_owned()));
+        assert!(!expand(&admin, vec!["*:*".into()], false).contains(&"fleet:read".to_owned()));
     }
 }

@@ -21,6 +21,8 @@ pub struct Issued {
     pub access_token: String,
     pub expires_in: u64,
     pub refresh_token: String,
+    /// Seconds until `refresh_token` expires.
+    pub refresh_expires_in: u64,
     pub user: User,
 }
 
@@ -87,6 +89,7 @@ pub async fn start(state: &State, user: User) -> Result<Issued> {
         access_token,
         expires_in,
         refresh_token,
+        refresh_expires_in: state.refresh_ttl.as_secs(),
         user,
     })
 }
@@ -163,6 +166,7 @@ pub async fn refresh(state: &State, presented: &str) -> Result<Issued> {
         access_token,
         expires_in,
         refresh_token,
+        refresh_expires_in: state.refresh_ttl.as_secs(),
         user,
     })
 }
@@ -191,6 +195,47 @@ pub async fn logout(state: &State, presented: &str) -> Result<()> {
     }
     let revoked = [state.revocations.session(session)];
     revocations::record(&mut tx, &revoked).await?;
+    tx.commit().await?;
+    state.revocations.announce(&revoked).await;
+    Ok(())
+}
+
+/// Ends every session of the user `presented` belongs to (a "sign out everywhere"): all of the
+/// user's refresh tokens, and every access token issued to the user until now. Only a token
+/// that still works may do it (an old copy of a rotated one must not sign its user out); any
+/// other is ignored, as by [`logout`].
+pub async fn logout_everywhere(state: &State, presented: &str) -> Result<()> {
+    let mut tx = state.pool.begin().await?;
+    let owner: Option<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT u.id, u.tenant_id
+         FROM auth.refresh_tokens rt JOIN auth.users u ON u.id = rt.user_id
+         WHERE rt.token_hash = $1 AND rt.rotated_at IS NULL AND rt.revoked_at IS NULL
+           AND rt.expires_at > now()",
+    )
+    .bind(tokens::digest(presented))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((user_id, tenant_id)) = owner else {
+        return Ok(());
+    };
+    let ended = sqlx::query(
+        "UPDATE auth.refresh_tokens SET revoked_at = now()
+         WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    let revoked = [state.revocations.subject(user_id.to_string())];
+    revocations::record(&mut tx, &revoked).await?;
+    audit::record(
+        &mut *tx,
+        Some(tenant_id),
+        &user_id.to_string(),
+        "logout.everywhere",
+        &user_id.to_string(),
+        json!({ "refresh_tokens_revoked": ended.rows_affected() }),
+    )
+    .await?;
     tx.commit().await?;
     state.revocations.announce(&revoked).await;
     Ok(())

@@ -132,6 +132,10 @@ pub enum Permission {
     TenantsAll,
     #[schema(rename = "tenants:admin")]
     TenantsAdmin,
+    #[schema(rename = "fleet:*")]
+    FleetAll,
+    #[schema(rename = "fleet:read")]
+    FleetRead,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -21,6 +21,8 @@ pub mod authn;
 pub mod chain_definition;
 pub mod chains;
 pub mod console;
+pub mod console_session;
+pub mod dashboard;
 pub mod docs;
 pub mod events;
 pub mod json;
@@ -120,6 +122,64 @@ pub struct Config {
     /// The built web console to serve at `/` (`SANKALPA_CONSOLE_DIR`, e.g. `clients/web/dist`);
     /// none by default, and `/` then says how to build it.
     pub console_dir: Option<PathBuf>,
+    /// Mark the web console's session cookies `Secure` (`SANKALPA_CONSOLE_SECURE_COOKIES`): set
+    /// it when browsers reach the gateway over HTTPS.
+    pub console_secure_cookies: bool,
+    /// How often the dashboard's sampler scrapes the fleet (`SANKALPA_DASHBOARD_SAMPLE_MS`, 1 s
+    /// to 1 min), and the finest step of its series.
+    pub dashboard_sample: Duration,
+    /// The services whose `/metrics` the sampler scrapes besides the gateway's own
+    /// (`SANKALPA_DASHBOARD_TARGETS`: `name=base URL`, comma-separated).
+    pub dashboard_targets: Vec<(String, String)>,
+    /// Read the dashboard's series from this Prometheus instead of sampling
+    /// (`SANKALPA_PROMETHEUS_URL`).
+    pub prometheus_url: Option<String>,
+}
+
+/// The services' ops listeners at their default addresses, as `make run` starts them.
+const LOCAL_DASHBOARD_TARGETS: &[&str] = &[
+    "auth=http://127.0.0.1:9101",
+    "agent-runner=http://127.0.0.1:9102",
+    "chain-orchestrator=http://127.0.0.1:9103",
+    "memory=http://127.0.0.1:9104",
+    "marketplace=http://127.0.0.1:9105",
+];
+
+/// Sampling faster than a second buys no chart anything, and slower than a minute leaves an hour
+/// with too few points to show.
+const DASHBOARD_SAMPLE_BOUNDS: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(60));
+
+fn dashboard_targets() -> Result<Vec<(String, String)>, config::ConfigError> {
+    config::list("SANKALPA_DASHBOARD_TARGETS", LOCAL_DASHBOARD_TARGETS)
+        .into_iter()
+        .map(|entry| match entry.split_once('=') {
+            Some((name, url))
+                if !name.trim().is_empty()
+                    && (url.starts_with("http://") || url.starts_with("https://")) =>
+            {
+                Ok((name.trim().to_owned(), url.trim().to_owned()))
+            }
+            _ => Err(config::ConfigError::Invalid {
+                name: "SANKALPA_DASHBOARD_TARGETS".to_owned(),
+                value: entry,
+                reason: "each entry is name=http(s)://host:port".to_owned(),
+            }),
+        })
+        .collect()
+}
+
+fn dashboard_sample() -> Result<Duration, config::ConfigError> {
+    let sample = config::millis("SANKALPA_DASHBOARD_SAMPLE_MS", Duration::from_secs(5))?;
+    let (least, most) = DASHBOARD_SAMPLE_BOUNDS;
+    if sample < least || sample > most {
+        return Err(config::ConfigError::Invalid {
+            name: "SANKALPA_DASHBOARD_SAMPLE_MS".to_owned(),
+            value: sample.as_millis().to_string(),
+            reason: "must be from 1000 to 60000".to_owned(),
+        });
+    }
+    Ok(sample)
 }
 
 impl Config {
@@ -150,6 +210,11 @@ impl Config {
             console_dir: std::env::var_os("SANKALPA_CONSOLE_DIR")
                 .filter(|dir| !dir.is_empty())
                 .map(PathBuf::from),
+            console_secure_cookies: config::var("SANKALPA_CONSOLE_SECURE_COOKIES", false)?,
+            dashboard_sample: dashboard_sample()?,
+            dashboard_targets: dashboard_targets()?,
+            prometheus_url: Some(config::var("SANKALPA_PROMETHEUS_URL", String::new())?)
+                .filter(|url| !url.is_empty()),
         })
     }
 
@@ -176,6 +241,10 @@ impl Config {
             api_key_cache: Duration::from_secs(10),
             profile_cache: Duration::from_secs(2),
             console_dir: None,
+            console_secure_cookies: false,
+            dashboard_sample: Duration::from_secs(5),
+            dashboard_targets: Vec::new(),
+            prometheus_url: None,
         }
     }
 }
@@ -197,6 +266,10 @@ pub struct AppState {
     /// Cancelled when the gateway shuts down. Event streams (SSE, WebSocket) end on it:
     /// graceful shutdown waits for every response to finish, and a live stream never would.
     pub streams_end: CancellationToken,
+    /// How the web console's session cookies are set and checked.
+    pub console: console_session::Settings,
+    /// Where the dashboard's series come from.
+    pub dashboard: dashboard::Dashboard,
 }
 
 impl AppState {
@@ -246,6 +319,8 @@ pub struct Gateway {
     subject_prefix: String,
     jwks_refresh: Duration,
     streams_end: CancellationToken,
+    /// The dashboard's sampler, run while the gateway serves; none when Prometheus is asked.
+    sampler: Option<Arc<dashboard::sampler::Sampler>>,
 }
 
 impl Gateway {
@@ -283,6 +358,22 @@ impl Gateway {
         let chains_channel = sankalpa_kit::grpc::channel(&config.chains_url)?;
         let market_channel = sankalpa_kit::grpc::channel(&config.marketplace_url)?;
         let streams_end = CancellationToken::new();
+        let (dashboard_source, sampler) = match &config.prometheus_url {
+            Some(url) => (
+                dashboard::Source::Prometheus(dashboard::prometheus::Prometheus::new(
+                    url,
+                    config.grpc_timeout,
+                )?),
+                None,
+            ),
+            None => {
+                let sampler = Arc::new(dashboard::sampler::Sampler::new(
+                    dashboard::sampler::targets(&config.dashboard_targets),
+                    config.dashboard_sample,
+                )?);
+                (dashboard::Source::Sampler(sampler.clone()), Some(sampler))
+            }
+        };
         let state = Arc::new(AppState {
             auth,
             memory: MemoryServiceClient::new(sankalpa_kit::grpc::traced(memory_channel.clone())),
@@ -311,6 +402,14 @@ impl Gateway {
             limiter: limiter.clone(),
             authenticator: authenticator.clone(),
             streams_end: streams_end.clone(),
+            console: console_session::Settings {
+                secure_cookies: config.console_secure_cookies,
+                trust_forwarded_host: config.trust_forwarded_for,
+            },
+            dashboard: dashboard::Dashboard {
+                source: dashboard_source,
+                every: config.dashboard_sample,
+            },
         });
 
         let router = router(&config, state, authenticator.clone(), limiter)?;
@@ -325,6 +424,7 @@ impl Gateway {
             subject_prefix: config.infra.subject_prefix.clone(),
             jwks_refresh: config.jwks_refresh,
             streams_end,
+            sampler,
         })
     }
 }
@@ -351,6 +451,9 @@ impl Service for Gateway {
             self.jwks_refresh,
             stop.clone(),
         ));
+        if let Some(sampler) = self.sampler {
+            tasks.spawn(sampler.run(stop.clone()));
+        }
         tasks.close();
 
         let app = self
@@ -382,6 +485,7 @@ impl Service for Gateway {
 pub fn api() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .merge(sessions::routes())
+        .merge(console_session::routes())
         .merge(users::routes())
         .merge(keys::routes())
         .merge(tenants::routes())
@@ -392,6 +496,7 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
         .merge(marketplace::routes())
         .merge(events::routes())
         .merge(status::routes())
+        .merge(dashboard::routes())
 }
 
 fn router(

@@ -40,7 +40,11 @@ use sha2::{Digest, Sha256};
 use crate::authn::Authenticator;
 
 /// The routes with the strict bucket.
-const LOGIN_ROUTES: &[&str] = &["/api/users/login", "/api/users/register"];
+const LOGIN_ROUTES: &[&str] = &[
+    "/api/users/login",
+    "/api/users/register",
+    "/api/console/session",
+];
 
 /// The most requests one lease grants.
 pub const MAX_LEASE: u64 = 64;

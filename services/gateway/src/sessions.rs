@@ -204,6 +204,7 @@ pub async fn logout(
 ) -> Result<StatusCode, Problem> {
     let request = v1::LogoutRequest {
         refresh_token: body.refresh_token,
+        everywhere: false,
     };
     state.auth().logout(state.request(request)).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1771,6 +1771,316 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/console/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ends the browser's session (or, with `everywhere`, every session of the user) and clears
+         *     both cookies.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The `sankalpa_csrf` cookie's value */
+                    "x-csrf-token": string;
+                };
+                path?: never;
+                cookie?: {
+                    /** @description Set by `/api/console/session` */
+                    sankalpa_refresh?: string | null;
+                    /** @description Set by `/api/console/session` */
+                    sankalpa_csrf?: string | null;
+                };
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ConsoleLogout"];
+                };
+            };
+            responses: {
+                /** @description Signed out (also when there was no session); both cookies cleared */
+                204: {
+                    headers: {
+                        /** @description Both cookies, cleared */
+                        "set-cookie"?: string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description `X-CSRF-Token` is missing or is not the `sankalpa_csrf` cookie, or `Origin` is another site */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/console/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Trades the refresh cookie for a new access token and new cookies; the old refresh token
+         *     stops working (presenting it again ends the whole login, as at `/api/users/refresh`).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The `sankalpa_csrf` cookie's value */
+                    "x-csrf-token": string;
+                };
+                path?: never;
+                cookie?: {
+                    /** @description Set by `/api/console/session` */
+                    sankalpa_refresh?: string | null;
+                    /** @description Set by `/api/console/session` */
+                    sankalpa_csrf?: string | null;
+                };
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A new access token, with new `sankalpa_refresh` and `sankalpa_csrf` cookies */
+                200: {
+                    headers: {
+                        /** @description `sankalpa_refresh` and `sankalpa_csrf` */
+                        "set-cookie"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ConsoleToken"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                /** @description No refresh cookie, or an unknown, expired, revoked or reused one: both cookies are cleared */
+                401: {
+                    headers: {
+                        /** @description Both cookies, cleared */
+                        "set-cookie"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description `X-CSRF-Token` is missing or is not the `sankalpa_csrf` cookie, or `Origin` is another site */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                /** @description Auth is unavailable; the cookies are kept for the next try */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/console/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Signs in (as `/api/users/login`), answering the access token and setting the refresh token
+         *     as an HttpOnly cookie and a fresh double-submit token as a readable one.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ConsoleLogin"];
+                };
+            };
+            responses: {
+                /** @description Signed in: the access token, with the `sankalpa_refresh` (HttpOnly, `Path=/api/console`) and `sankalpa_csrf` cookies set */
+                200: {
+                    headers: {
+                        /** @description `sankalpa_refresh` and `sankalpa_csrf` */
+                        "set-cookie"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ConsoleToken"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid email or password, or a tenant the user is not in */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                /** @description Too many attempts from this address or for this account */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Sign-in is paused (its rate limit cannot be checked) or too many passwords are being checked at once */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dashboard/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Recent series of the fleet's metrics, for the console's dashboard. */
+        get: {
+            parameters: {
+                query?: {
+                    /**
+                     * @description How far back: a whole number of seconds, minutes or hours (`90s`, `15m`, `1h`), from 1
+                     *     minute to 1 hour; 15 minutes when absent.
+                     * @example 15m
+                     */
+                    range?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The series over the range */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SeriesList"];
+                    };
+                };
+                /** @description `range` is not a duration from 1m to 1h */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing fleet:read (the operators' admins hold it) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                /** @description Prometheus refused the query */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -4631,6 +4941,48 @@ export interface components {
         };
         /**
          * @example {
+         *       "email": "ada@example.com",
+         *       "password": "correct horse battery staple"
+         *     }
+         */
+        ConsoleLogin: {
+            /** @description An email address (at most 254 bytes), trimmed and lower-cased. */
+            email: string;
+            /** @description 8 to 128 characters. */
+            password: string;
+            /**
+             * Format: uuid
+             * @description The tenant the user means to sign in to. An email names one user, in one tenant: a
+             *     tenant that is not the user's is refused as a wrong password is.
+             */
+            tenant_id?: string | null;
+        };
+        /**
+         * @example {
+         *       "everywhere": true
+         *     }
+         */
+        ConsoleLogout: {
+            /**
+             * @description End every session of the user (every browser, every refresh token, every access token
+             *     issued until now), not only this one.
+             */
+            everywhere?: boolean;
+        };
+        ConsoleToken: {
+            /** @description Keep it in memory; the refresh token is in the `sankalpa_refresh` cookie. */
+            access_token: string;
+            /**
+             * Format: int64
+             * @description Seconds until the access token expires: refresh a little before.
+             */
+            expires_in: number;
+            /** @description Always `Bearer`. */
+            token_type: string;
+            user?: null | components["schemas"]["User"];
+        };
+        /**
+         * @example {
          *       "expires_in_seconds": 86400,
          *       "name": "ci",
          *       "permissions": [
@@ -5014,7 +5366,7 @@ export interface components {
          *     name the field of one it does not know; this is their schema.
          * @enum {string}
          */
-        Permission: "*:*" | "agents:*" | "agents:read" | "agents:execute" | "agents:write" | "chains:*" | "chains:read" | "chains:write" | "chains:execute" | "memory:*" | "memory:read" | "memory:write" | "market:*" | "market:read" | "market:publish" | "users:*" | "users:admin" | "keys:*" | "keys:admin" | "tenants:*" | "tenants:admin";
+        Permission: "*:*" | "agents:*" | "agents:read" | "agents:execute" | "agents:write" | "chains:*" | "chains:read" | "chains:write" | "chains:execute" | "memory:*" | "memory:read" | "memory:write" | "market:*" | "market:read" | "market:publish" | "users:*" | "users:admin" | "keys:*" | "keys:admin" | "tenants:*" | "tenants:admin" | "fleet:*" | "fleet:read";
         /** @description An RFC 9457 problem document. */
         Problem: {
             /**
@@ -5223,6 +5575,56 @@ export interface components {
         };
         /** @enum {string} */
         SearchSort: "relevance" | "downloads" | "rating" | "newest";
+        /**
+         * @description One series: a quantity over time for one label set.
+         * @example {
+         *       "labels": {
+         *         "method": "GET",
+         *         "route": "/api/agents"
+         *       },
+         *       "name": "http_request_rate",
+         *       "points": [
+         *         [
+         *           1764892800000,
+         *           1.5
+         *         ],
+         *         [
+         *           1764892805000,
+         *           null
+         *         ]
+         *       ],
+         *       "unit": "requests/s"
+         *     }
+         */
+        Series: {
+            /**
+             * @description What the series is of: `method` and `route`; `agent` and `outcome`; `status`; `schema`;
+             *     `channel`; `service`.
+             */
+            labels: {
+                [key: string]: string;
+            };
+            /**
+             * @description http_request_rate, http_error_ratio, http_request_duration_p50 (p95, p99),
+             *     agent_run_rate, agent_run_duration_p50 (p95), chain_run_rate, chain_step_rate,
+             *     memory_cache_hit_ratio, event_publish_lag_p95, event_consume_lag_p95,
+             *     process_cpu_usage, process_resident_memory_bytes.
+             */
+            name: string;
+            /** @description `[unix milliseconds, value]`, oldest first, one per step; the value is null where there was nothing to measure (no sample, no request for a ratio or a quantile). */
+            points: (number | null)[][];
+            /** @description requests/s, runs/s, steps/s, ratio, seconds, cores, bytes. */
+            unit: string;
+        };
+        SeriesList: {
+            series: components["schemas"]["Series"][];
+            /**
+             * Format: int64
+             * @description Milliseconds between points: the sampling interval, or a multiple of it so that no
+             *     series has more than 360 points.
+             */
+            step_ms: number;
+        };
         ServiceHealth: {
             name: string;
             /** @description `serving`, `not_serving`, `unknown` or `unreachable`. */

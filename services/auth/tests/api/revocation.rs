@@ -32,6 +32,7 @@ async fn a_logout_ends_the_access_tokens_of_that_session_only(pool: sqlx::PgPool
     auth.client
         .logout(pb::LogoutRequest {
             refresh_token: first.refresh_token,
+            everywhere: false,
         })
         .await
         .unwrap();

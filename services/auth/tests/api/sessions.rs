@@ -95,6 +95,7 @@ async fn logout_ends_the_session(pool: sqlx::PgPool) {
     auth.client
         .logout(pb::LogoutRequest {
             refresh_token: pair.refresh_token.clone(),
+            everywhere: false,
         })
         .await
         .unwrap();

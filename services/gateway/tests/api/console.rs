@@ -1,302 +1,430 @@
-//! The web console served from a folder: client routes fall back to index.html, hashed assets
-//! are cached for good, precompressed files go by Accept-Encoding, the policy allows only the
-//! gateway's own origin, nothing outside the folder can be reached, and the API's paths stay
-//! the API's.
+//! The web console's session routes: the refresh token in an HttpOnly cookie, the routes that
+//! use it guarded by a double-submit token and the request's `Origin`.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use reqwest::header;
+use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{PASSWORD, TestApp, problem, spawn_app, spawn_app_with, unique_email};
 
-const INDEX: &str = "<!doctype html><title>console index</title>";
-const SCRIPT: &str = "console.log('the app');";
-const SECRET: &str = "secret beside the console folder";
-
-/// A built console in a folder of its own (with a secret next to it, which no request may
-/// read), removed when dropped.
-struct Built {
-    base: PathBuf,
+/// The browser's side of a console session: the two cookies the gateway set.
+#[derive(Debug, Clone)]
+struct Browser {
+    refresh: String,
+    csrf: String,
+    access_token: String,
 }
 
-impl Built {
-    fn new() -> Self {
-        let base = std::env::temp_dir().join(format!("console-{}", uuid::Uuid::new_v4().simple()));
-        let assets = base.join("dist/assets");
-        std::fs::create_dir_all(&assets).unwrap();
-        std::fs::write(base.join("dist/index.html"), INDEX).unwrap();
-        std::fs::write(base.join("dist/favicon.svg"), "<svg/>").unwrap();
-        std::fs::write(assets.join("index-Ab12Cd.js"), SCRIPT).unwrap();
-        // Distinct contents, so the test sees which variant it got.
-        std::fs::write(assets.join("index-Ab12Cd.js.br"), "brotli bytes").unwrap();
-        std::fs::write(assets.join("index-Ab12Cd.js.gz"), "gzip bytes").unwrap();
-        std::fs::write(base.join("secret.txt"), SECRET).unwrap();
-        Self { base }
-    }
-
-    fn dist(&self) -> PathBuf {
-        self.base.join("dist")
-    }
-}
-
-impl Drop for Built {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.base);
-    }
-}
-
-async fn serving(pool: PgPool, dist: &Path) -> TestApp {
-    let dist = dist.to_path_buf();
-    spawn_app_with(pool, move |_, gateway| gateway.console_dir = Some(dist)).await
-}
-
-#[sqlx::test(migrations = false)]
-async fn client_routes_get_index_html_and_files_are_served_as_themselves(pool: PgPool) {
-    let built = Built::new();
-    let app = serving(pool, &built.dist()).await;
-
-    for path in [
-        "/",
-        "/runs",
-        "/runs/0b9e8f1c-2d7a",
-        "/agents/hello_world",
-        "/apidocs",
-    ] {
-        let response = app.client.get(app.url(path)).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "text/html; charset=utf-8",
-            "{path}"
-        );
-        assert_eq!(response.text().await.unwrap(), INDEX, "{path}");
-    }
-    let icon = app
-        .client
-        .get(app.url("/favicon.svg"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(icon.headers()[header::CONTENT_TYPE], "image/svg+xml");
-    assert_eq!(icon.text().await.unwrap(), "<svg/>");
-
-    // HEAD answers the same headers without the body.
-    let head = app.client.head(app.url("/runs")).send().await.unwrap();
-    assert_eq!(head.status(), StatusCode::OK);
-    assert_eq!(
-        head.headers()[header::CONTENT_LENGTH],
-        INDEX.len().to_string()
-    );
-    assert!(head.bytes().await.unwrap().is_empty());
-}
-
-#[sqlx::test(migrations = false)]
-async fn hashed_assets_are_cached_for_a_year_and_index_html_is_revalidated(pool: PgPool) {
-    let built = Built::new();
-    let app = serving(pool, &built.dist()).await;
-
-    let asset = app
-        .client
-        .get(app.url("/assets/index-Ab12Cd.js"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(asset.status(), StatusCode::OK);
-    assert_eq!(
-        asset.headers()[header::CACHE_CONTROL],
-        "public, max-age=31536000, immutable"
-    );
-    assert_eq!(
-        asset.headers()[header::CONTENT_TYPE],
-        "text/javascript; charset=utf-8"
-    );
-    assert_eq!(asset.text().await.unwrap(), SCRIPT);
-
-    for path in ["/", "/settings"] {
-        let page = app.client.get(app.url(path)).send().await.unwrap();
-        assert_eq!(page.headers()[header::CACHE_CONTROL], "no-cache", "{path}");
-    }
-
-    // An asset of an older build is a 404, not index.html parsed as JavaScript.
-    let gone = app
-        .client
-        .get(app.url("/assets/index-Old000.js"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
-    assert_eq!(
-        gone.headers()[header::CONTENT_TYPE],
-        "application/problem+json"
-    );
-}
-
-#[sqlx::test(migrations = false)]
-async fn precompressed_files_are_served_by_accept_encoding(pool: PgPool) {
-    let built = Built::new();
-    let app = serving(pool, &built.dist()).await;
-    let fetch = |accept: &'static str| {
-        let request = app.client.get(app.url("/assets/index-Ab12Cd.js"));
-        let request = if accept.is_empty() {
-            request
-        } else {
-            request.header(header::ACCEPT_ENCODING, accept)
-        };
-        async move { request.send().await.unwrap() }
-    };
-
-    let brotli = fetch("gzip, deflate, br").await;
-    assert_eq!(brotli.headers()[header::CONTENT_ENCODING], "br");
-    assert_eq!(brotli.headers()[header::VARY], "accept-encoding");
-    assert_eq!(brotli.text().await.unwrap(), "brotli bytes");
-
-    let gzip = fetch("gzip, br;q=0").await;
-    assert_eq!(gzip.headers()[header::CONTENT_ENCODING], "gzip");
-    assert_eq!(gzip.text().await.unwrap(), "gzip bytes");
-
-    let identity = fetch("").await;
-    assert!(identity.headers().get(header::CONTENT_ENCODING).is_none());
-    assert_eq!(identity.text().await.unwrap(), SCRIPT);
-
-    // A file without a precompressed variant is sent as it is, whatever the client accepts.
-    let icon = app
-        .client
-        .get(app.url("/favicon.svg"))
-        .header(header::ACCEPT_ENCODING, "br, gzip")
-        .send()
-        .await
-        .unwrap();
-    assert!(icon.headers().get(header::CONTENT_ENCODING).is_none());
-    assert_eq!(icon.text().await.unwrap(), "<svg/>");
-}
-
-#[sqlx::test(migrations = false)]
-async fn the_console_policy_allows_only_the_gateways_own_origin(pool: PgPool) {
-    let built = Built::new();
-    let app = serving(pool, &built.dist()).await;
-
-    for path in ["/", "/runs/1", "/assets/index-Ab12Cd.js"] {
-        let response = app.client.get(app.url(path)).send().await.unwrap();
-        let policy = response.headers()[header::CONTENT_SECURITY_POLICY]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(policy.contains("default-src 'self'"), "{path}: {policy}");
-        assert!(policy.contains("script-src 'self';"), "{path}: {policy}");
-        assert!(
-            policy.contains("frame-ancestors 'none'"),
-            "{path}: {policy}"
-        );
-        assert!(!policy.contains("unsafe"), "{path}: {policy}");
-        assert!(!policy.contains("http"), "{path}: no other host: {policy}");
-        assert_eq!(
-            response.headers()[header::X_CONTENT_TYPE_OPTIONS],
-            "nosniff"
-        );
-    }
-}
-
-/// Sends `path` exactly as written (no client normalises it) and returns the whole response.
-fn raw_get(address: &str, path: &str) -> String {
-    let host = address.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+/// Every `Set-Cookie` of `response`, by cookie name: (value, attributes as sent).
+fn set_cookies(response: &reqwest::Response) -> Vec<(String, String, String)> {
     response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| {
+            let value = value.to_str().unwrap().to_owned();
+            let (pair, attributes) = value.split_once(';').unwrap_or((&value, ""));
+            let (name, cookie) = pair.split_once('=').unwrap();
+            (
+                name.to_owned(),
+                cookie.to_owned(),
+                attributes.trim().to_owned(),
+            )
+        })
+        .collect()
 }
 
-#[sqlx::test(migrations = false)]
-async fn no_path_reaches_a_file_outside_the_console_folder(pool: PgPool) {
-    let built = Built::new();
-    let app = serving(pool, &built.dist()).await;
-    let address = app.address.clone();
+fn cookie_named(response: &reqwest::Response, name: &str) -> (String, String) {
+    let found: Vec<_> = set_cookies(response)
+        .into_iter()
+        .filter(|(cookie, _, _)| cookie == name)
+        .collect();
+    assert_eq!(found.len(), 1, "one {name} cookie: {found:?}");
+    let (_, value, attributes) = found.into_iter().next().unwrap();
+    (value, attributes)
+}
 
-    let responses = tokio::task::spawn_blocking(move || {
-        [
-            "/../secret.txt",
-            "/assets/../../secret.txt",
-            "/%2e%2e/secret.txt",
-            "/assets/..%2f..%2fsecret.txt",
-            "/assets/%2e%2e%2f%2e%2e%2fsecret.txt",
-            "/assets/..\\..\\secret.txt",
-            "/.%2e/secret.txt",
-        ]
-        .map(|path| (path, raw_get(&address, path)))
-    })
-    .await
-    .unwrap();
+async fn register(app: &TestApp) -> String {
+    let email = unique_email();
+    let registered = app
+        .post(
+            "/api/users/register",
+            &json!({ "email": email, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    email
+}
 
-    for (path, response) in responses {
-        let status = response.lines().next().unwrap_or_default().to_owned();
-        assert!(
-            status.contains(" 200 ") || status.contains(" 400 ") || status.contains(" 404 "),
-            "{path}: {status}"
-        );
-        assert!(
-            !response.contains(SECRET),
-            "{path} read the secret: {response}"
-        );
+async fn sign_in(app: &TestApp, email: &str) -> Browser {
+    let response = app
+        .post(
+            "/api/console/session",
+            &json!({ "email": email, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    browser(response).await
+}
+
+async fn browser(response: reqwest::Response) -> Browser {
+    let (refresh, _) = cookie_named(&response, "sankalpa_refresh");
+    let (csrf, _) = cookie_named(&response, "sankalpa_csrf");
+    let body: Value = response.json().await.unwrap();
+    Browser {
+        refresh,
+        csrf,
+        access_token: body["access_token"].as_str().unwrap().to_owned(),
     }
 }
 
-#[sqlx::test(migrations = false)]
-async fn unknown_api_paths_and_other_methods_stay_problem_json_404s(pool: PgPool) {
-    let built = Built::new();
-    let app = serving(pool, &built.dist()).await;
-
-    for path in [
-        "/api/nothing",
-        "/api",
-        "/docs/nothing",
-        "/ws/x",
-        "/problems/x/y",
-    ] {
-        let response = app.client.get(app.url(path)).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "application/problem+json",
-            "{path}"
-        );
-    }
-    let post = app.client.post(app.url("/runs")).send().await.unwrap();
-    assert_eq!(post.status(), StatusCode::NOT_FOUND);
-    assert_eq!(
-        post.headers()[header::CONTENT_TYPE],
-        "application/problem+json"
+/// A POST to a console route as a page of the gateway sends it: both cookies, the CSRF header
+/// given (`None` leaves it out) and `Origin` when given.
+async fn console_post(
+    app: &TestApp,
+    path: &str,
+    browser: &Browser,
+    csrf_header: Option<&str>,
+    origin: Option<&str>,
+    body: Option<&Value>,
+) -> reqwest::Response {
+    let mut request = app.client.post(app.url(path)).header(
+        "cookie",
+        format!(
+            "sankalpa_refresh={}; sankalpa_csrf={}",
+            browser.refresh, browser.csrf
+        ),
     );
-    // The API itself still answers.
-    let status = app
+    if let Some(token) = csrf_header {
+        request = request.header("x-csrf-token", token);
+    }
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    request.send().await.expect("the gateway answers")
+}
+
+async fn refresh(app: &TestApp, browser: &Browser) -> reqwest::Response {
+    console_post(
+        app,
+        "/api/console/refresh",
+        browser,
+        Some(&browser.csrf),
+        None,
+        None,
+    )
+    .await
+}
+
+async fn logout(app: &TestApp, browser: &Browser, everywhere: bool) -> reqwest::Response {
+    console_post(
+        app,
+        "/api/console/logout",
+        browser,
+        Some(&browser.csrf),
+        None,
+        Some(&json!({ "everywhere": everywhere })),
+    )
+    .await
+}
+
+fn assert_cleared(response: &reqwest::Response) {
+    for name in ["sankalpa_refresh", "sankalpa_csrf"] {
+        let (value, attributes) = cookie_named(response, name);
+        assert_eq!(value, "", "{name} is emptied");
+        assert!(attributes.contains("Max-Age=0"), "{name}: {attributes}");
+    }
+}
+
+/// Waits for `token` to be refused by the gateway: a revocation reaches it over NATS.
+async fn refused_soon(app: &TestApp, token: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = app.get_as("/api/users/me", token).await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the token still works: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_console_session_sets_an_httponly_refresh_cookie_and_a_readable_csrf_cookie(
+    pool: PgPool,
+) {
+    let app = spawn_app(pool).await;
+    let email = register(&app).await;
+
+    let response = app
+        .post(
+            "/api/console/session",
+            &json!({ "email": email, "password": PASSWORD }),
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let (refresh, attributes) = cookie_named(&response, "sankalpa_refresh");
+    assert!(refresh.starts_with("rt_"), "{refresh}");
+    assert_eq!(
+        attributes,
+        "HttpOnly; SameSite=Strict; Path=/api/console; Max-Age=2592000"
+    );
+    let (csrf, attributes) = cookie_named(&response, "sankalpa_csrf");
+    assert_eq!(csrf.len(), 43, "32 bytes in base64url: {csrf}");
+    assert!(
+        csrf.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    );
+    assert_eq!(attributes, "SameSite=Strict; Path=/; Max-Age=2592000");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body["expires_in"].as_u64().unwrap() > 0);
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    assert_eq!(body["user"]["email"], email);
+    let me = app
+        .get_as("/api/users/me", body["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(me.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrations = false)]
+async fn console_cookies_are_secure_when_configured_so(pool: PgPool) {
+    let app = spawn_app_with(pool, |_, gateway| gateway.console_secure_cookies = true).await;
+    let email = register(&app).await;
+
+    let response = app
+        .post(
+            "/api/console/session",
+            &json!({ "email": email, "password": PASSWORD }),
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    for name in ["sankalpa_refresh", "sankalpa_csrf"] {
+        let (_, attributes) = cookie_named(&response, name);
+        assert!(attributes.ends_with("; Secure"), "{name}: {attributes}");
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_console_session_is_refused_like_a_login_for_a_bad_password_or_another_tenant(
+    pool: PgPool,
+) {
+    let app = spawn_app(pool).await;
+    let email = register(&app).await;
+    let other = app.admin().await;
+
+    let wrong_password = app
+        .post(
+            "/api/console/session",
+            &json!({ "email": email, "password": "not the password" }),
+        )
+        .await;
+    assert!(set_cookies(&wrong_password).is_empty());
+    let wrong_password = problem(wrong_password, StatusCode::UNAUTHORIZED).await;
+    let other_tenant = app
+        .post(
+            "/api/console/session",
+            &json!({ "email": email, "password": PASSWORD, "tenant_id": other.tenant_id }),
+        )
+        .await;
+    assert!(set_cookies(&other_tenant).is_empty());
+    let other_tenant = problem(other_tenant, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(wrong_password, other_tenant);
+    assert_eq!(wrong_password["detail"], "invalid email or password");
+
+    let not_a_uuid = app
+        .post(
+            "/api/console/session",
+            &json!({ "email": email, "password": PASSWORD, "tenant_id": "nope" }),
+        )
+        .await;
+    let not_a_uuid = problem(not_a_uuid, StatusCode::BAD_REQUEST).await;
+    assert_eq!(not_a_uuid["errors"][0]["field"], "tenant_id");
+
+    let own = sign_in(&app, &email).await;
+    let me: Value = app
+        .get_as("/api/users/me", &own.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let with_own_tenant = app
+        .post(
+            "/api/console/session",
+            &json!({ "email": email, "password": PASSWORD, "tenant_id": me["tenant_id"] }),
+        )
+        .await;
+    assert_eq!(with_own_tenant.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_refresh_without_the_csrf_token_or_with_a_wrong_one_is_403_and_changes_nothing(
+    pool: PgPool,
+) {
+    let app = spawn_app(pool).await;
+    let email = register(&app).await;
+    let browser = sign_in(&app, &email).await;
+
+    let missing = console_post(&app, "/api/console/refresh", &browser, None, None, None).await;
+    assert!(set_cookies(&missing).is_empty());
+    let missing = problem(missing, StatusCode::FORBIDDEN).await;
+    assert_eq!(missing["errors"][0]["field"], "x-csrf-token");
+    let wrong = console_post(
+        &app,
+        "/api/console/refresh",
+        &browser,
+        Some("not-the-cookie"),
+        None,
+        None,
+    )
+    .await;
+    assert!(set_cookies(&wrong).is_empty());
+    let wrong = problem(wrong, StatusCode::FORBIDDEN).await;
+    assert_eq!(wrong["errors"][0]["field"], "x-csrf-token");
+    let logout_without = console_post(
+        &app,
+        "/api/console/logout",
+        &browser,
+        None,
+        None,
+        Some(&json!({})),
+    )
+    .await;
+    problem(logout_without, StatusCode::FORBIDDEN).await;
+
+    // The refresh token was neither rotated nor revoked: it still works, once.
+    let refreshed = refresh(&app, &browser).await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_console_refresh_rotates_the_cookie_and_the_old_one_is_refused(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let email = register(&app).await;
+    let first = sign_in(&app, &email).await;
+
+    let refreshed = refresh(&app, &first).await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let second = browser(refreshed).await;
+    assert_ne!(second.refresh, first.refresh);
+    assert_ne!(second.csrf, first.csrf);
+    assert_eq!(
+        app.get_as("/api/users/me", &second.access_token)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let reused = refresh(&app, &first).await;
+    assert_cleared(&reused);
+    problem(reused, StatusCode::UNAUTHORIZED).await;
+    // A reused token means a copy is loose: the login ends, the rotated cookie with it.
+    let after_reuse = refresh(&app, &second).await;
+    assert_cleared(&after_reuse);
+    problem(after_reuse, StatusCode::UNAUTHORIZED).await;
+
+    let no_cookie = app
         .client
-        .get(app.url("/openapi.json"))
+        .post(app.url("/api/console/refresh"))
+        .header("cookie", "sankalpa_csrf=abc")
+        .header("x-csrf-token", "abc")
         .send()
         .await
         .unwrap();
-    assert_eq!(status.status(), StatusCode::OK);
+    assert_cleared(&no_cookie);
+    problem(no_cookie, StatusCode::UNAUTHORIZED).await;
 }
 
 #[sqlx::test(migrations = false)]
-async fn without_a_console_folder_the_root_says_how_to_build_it(pool: PgPool) {
+async fn a_console_logout_revokes_the_session_and_clears_both_cookies(pool: PgPool) {
     let app = spawn_app(pool).await;
+    let email = register(&app).await;
+    let browser = sign_in(&app, &email).await;
+    let elsewhere = sign_in(&app, &email).await;
 
-    let root = app.client.get(app.url("/")).send().await.unwrap();
-    assert_eq!(root.status(), StatusCode::OK);
-    assert_eq!(
-        root.headers()[header::CONTENT_TYPE],
-        "text/html; charset=utf-8"
-    );
-    let page = root.text().await.unwrap();
-    assert!(page.contains("SANKALPA_CONSOLE_DIR"), "{page}");
-    assert!(page.contains("make run"), "{page}");
+    let logged_out = logout(&app, &browser, false).await;
 
-    let route = app.client.get(app.url("/runs")).send().await.unwrap();
-    assert_eq!(route.status(), StatusCode::NOT_FOUND);
+    assert_eq!(logged_out.status(), StatusCode::NO_CONTENT);
+    assert_cleared(&logged_out);
+    problem(refresh(&app, &browser).await, StatusCode::UNAUTHORIZED).await;
+    refused_soon(&app, &browser.access_token).await;
+    // Only that session ended.
+    assert_eq!(refresh(&app, &elsewhere).await.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_console_logout_everywhere_ends_every_session_of_the_user_and_no_other(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let email = register(&app).await;
+    let browser = sign_in(&app, &email).await;
+    let other_browser = sign_in(&app, &email).await;
+    let cli = app.session(&email, PASSWORD).await;
+    let someone_else = sign_in(&app, &register(&app).await).await;
+
+    let logged_out = logout(&app, &browser, true).await;
+
+    assert_eq!(logged_out.status(), StatusCode::NO_CONTENT);
+    assert_cleared(&logged_out);
+    let other = refresh(&app, &other_browser).await;
+    assert_cleared(&other);
+    problem(other, StatusCode::UNAUTHORIZED).await;
+    let cli_refresh = app
+        .post(
+            "/api/users/refresh",
+            &json!({ "refresh_token": cli.refresh_token }),
+        )
+        .await;
+    problem(cli_refresh, StatusCode::UNAUTHORIZED).await;
+    refused_soon(&app, &other_browser.access_token).await;
+    refused_soon(&app, &cli.access_token).await;
+    assert_eq!(refresh(&app, &someone_else).await.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_request_from_another_origin_is_refused_and_the_gateways_own_is_not(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let email = register(&app).await;
+    let browser = sign_in(&app, &email).await;
+
+    let cross_site = console_post(
+        &app,
+        "/api/console/refresh",
+        &browser,
+        Some(&browser.csrf),
+        Some("https://evil.example"),
+        None,
+    )
+    .await;
+    assert!(set_cookies(&cross_site).is_empty());
+    let cross_site = problem(cross_site, StatusCode::FORBIDDEN).await;
+    assert_eq!(cross_site["errors"][0]["field"], "origin");
+    let cross_logout = console_post(
+        &app,
+        "/api/console/logout",
+        &browser,
+        Some(&browser.csrf),
+        Some("null"),
+        Some(&json!({ "everywhere": true })),
+    )
+    .await;
+    problem(cross_logout, StatusCode::FORBIDDEN).await;
+
+    let own = console_post(
+        &app,
+        "/api/console/refresh",
+        &browser,
+        Some(&browser.csrf),
+        Some(&app.address),
+        None,
+    )
+    .await;
+    assert_eq!(own.status(), StatusCode::OK);
 }

@@ -119,8 +119,22 @@ pub async fn spawn_app_with_marketplace(pool: PgPool) -> TestApp {
 }
 
 async fn spawn_fleet(pool: PgPool, with_marketplace: bool) -> TestApp {
+    spawn_fleet_with(pool, with_marketplace, |_| {}, |_, _| {}).await
+}
+
+/// The services' ops addresses, by name, for a gateway configured after they start.
+pub type OpsUrls<'a> = &'a [(&'static str, String)];
+
+/// Starts the fleet of [`spawn_fleet`], auth configured by `configure_auth` and the gateway by
+/// `configure_gateway`, which is also told where each other service serves `/metrics`.
+pub async fn spawn_fleet_with(
+    pool: PgPool,
+    with_marketplace: bool,
+    configure_auth: impl FnOnce(&mut sankalpa_auth::Config),
+    configure_gateway: impl FnOnce(&mut sankalpa_gateway::Config, OpsUrls<'_>),
+) -> TestApp {
     let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
-    let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
+    let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), configure_auth)
         .await
         .expect("auth starts");
     let mut memory_objects = std::path::PathBuf::new();
@@ -178,6 +192,16 @@ async fn spawn_fleet(pool: PgPool, with_marketplace: bool) -> TestApp {
         if let Some(marketplace) = &marketplace {
             config.marketplace_url = marketplace.grpc_url();
         }
+        let mut ops = vec![
+            ("auth", auth.http_url()),
+            ("memory", memory.http_url()),
+            ("agent-runner", agents.http_url()),
+            ("chain-orchestrator", chains.http_url()),
+        ];
+        if let Some(marketplace) = &marketplace {
+            ops.push(("marketplace", marketplace.http_url()));
+        }
+        configure_gateway(config, &ops);
     })
     .await
     .expect("the gateway starts");
