@@ -87,7 +87,7 @@ export async function run() {
     };
     const began = Date.now();
     try {
-      await body({ context, check, newPage: () => context.newPage() });
+      await body({ browser, context, check, newPage: () => context.newPage() });
       if (foreign.length > 0) throw new Error(`requests to other origins: ${foreign.join(', ')}`);
       if (errors.length > 0) throw new Error(`console errors:\n  ${errors.join('\n  ')}`);
       passed += 1;

@@ -93,6 +93,30 @@ scenario('register, sign out and sign in again', async ({ newPage, check }) => {
   await page.getByRole('button', { name: 'Sign in' }).click();
   // Back where the sign-in was asked for.
   await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+  // A reload keeps the session: the refresh cookie renews the token kept in memory.
+  await page.reload();
+  await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+});
+
+scenario('signing out everywhere ends the session in another browser', async ({ browser, newPage }) => {
+  const page = await newPage();
+  const email = await register(page);
+  const other = await browser.newContext();
+  try {
+    const elsewhere = await other.newPage();
+    await signIn(elsewhere, email, '/agents');
+    await elsewhere.getByRole('heading', { name: 'Agents', level: 1 }).waitFor();
+
+    await nav(page, 'Settings');
+    await page.getByRole('button', { name: 'Sign out everywhere' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+
+    // The other browser's token is revoked: its next request finds no session to renew.
+    await elsewhere.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Runs' }).click();
+    await elsewhere.getByText('Your session ended. Sign in again.').waitFor();
+  } finally {
+    await other.close();
+  }
 });
 
 scenario('run hello_world and custom_calculator from the playground', async ({ newPage, check }) => {

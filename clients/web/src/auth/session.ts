@@ -6,7 +6,7 @@
 import { useSyncExternalStore } from 'react';
 
 import { refreshDelayMs, retryDelayMs } from './refresh';
-import { type Grant, type Transport, type User, tokenPairTransport } from './transport';
+import { type Grant, type Transport, type User, cookieTransport } from './transport';
 
 export type SessionState =
   | { status: 'restoring' }
@@ -47,13 +47,17 @@ class Session {
     await this.accept(await this.transport.signIn(email, password));
   }
 
-  async signOut(reason?: string): Promise<void> {
+  /**
+   * Signs out here, or with `everywhere` on every device. This tab signs out whatever the
+   * gateway answers; the error, if any, is for the caller to show.
+   */
+  async signOut(everywhere = false): Promise<void> {
     clearTimeout(this.timer);
     try {
-      await this.transport.signOut();
+      await this.transport.signOut(everywhere);
     } finally {
       this.accessToken = null;
-      this.set(reason ? { status: 'signed-out', reason } : { status: 'signed-out' });
+      this.set({ status: 'signed-out' });
     }
   }
 
@@ -112,7 +116,7 @@ async function me(token: string): Promise<User> {
   return (await response.json()) as User;
 }
 
-export const session = new Session(tokenPairTransport(), me);
+export const session = new Session(cookieTransport(), me);
 
 export function useSession(): SessionState {
   return useSyncExternalStore(session.subscribe, session.snapshot);

@@ -1,8 +1,9 @@
 /**
- * How the console obtains and renews access tokens. The access token lives in memory only, never
- * in storage a script could read later. Until the gateway's console session routes (an HttpOnly
- * refresh cookie with CSRF protection) land, the token pair of `/api/users/login` is kept in
- * memory, so a reload signs out; `session.ts` depends on this interface alone.
+ * How the console obtains and renews access tokens: the gateway's console session routes. The
+ * access token lives in memory only; the refresh token is an HttpOnly cookie no script can read
+ * (scoped to /api/console), and the routes that use it want the readable `sankalpa_csrf`
+ * cookie echoed in `X-CSRF-Token`, which another site can neither read nor send. A reload
+ * therefore keeps the session, and an injected script cannot carry it away.
  */
 import createClient from 'openapi-fetch';
 
@@ -22,43 +23,51 @@ export interface Transport {
   signIn(email: string, password: string): Promise<Grant>;
   /** A new grant, or null when there is no session to renew. */
   refresh(): Promise<Grant | null>;
-  signOut(): Promise<void>;
+  /** Ends this session, or with `everywhere` every session of the user. */
+  signOut(everywhere: boolean): Promise<void>;
 }
 
 // A client of its own, without the session's middleware: these calls must not recurse into it.
 const bare = createClient<paths>({ baseUrl: '' });
 
-/** Token pairs of `/api/users/login`, the refresh token held in this closure. */
-export function tokenPairTransport(): Transport {
-  let refreshToken: string | null = null;
+const CSRF_COOKIE = 'sankalpa_csrf';
+
+function csrfToken(): string | null {
+  for (const pair of document.cookie.split(';')) {
+    const [name, ...value] = pair.trim().split('=');
+    if (name === CSRF_COOKIE) return decodeURIComponent(value.join('='));
+  }
+  return null;
+}
+
+export function cookieTransport(): Transport {
   return {
     async signIn(email, password) {
-      const { data, error, response } = await bare.POST('/api/users/login', {
+      const { data, error, response } = await bare.POST('/api/console/session', {
         body: { email, password },
       });
       if (!data) throw new ProblemError(problemFrom(error, response));
-      refreshToken = data.refresh_token;
       return { accessToken: data.access_token, expiresIn: data.expires_in, user: data.user };
     },
     async refresh() {
-      if (!refreshToken) return null;
-      const { data, error, response } = await bare.POST('/api/users/refresh', {
-        body: { refresh_token: refreshToken },
+      const csrf = csrfToken();
+      if (!csrf) return null;
+      const { data, error, response } = await bare.POST('/api/console/refresh', {
+        params: { header: { 'x-csrf-token': csrf } },
       });
-      if (!data) {
-        if (response.status === 401) {
-          refreshToken = null;
-          return null;
-        }
-        throw new ProblemError(problemFrom(error, response));
-      }
-      refreshToken = data.refresh_token;
-      return { accessToken: data.access_token, expiresIn: data.expires_in, user: data.user };
+      if (data) return { accessToken: data.access_token, expiresIn: data.expires_in, user: data.user };
+      // No session to renew (401), or the cookies no longer match (403): sign in again.
+      if (response.status === 401 || response.status === 403) return null;
+      throw new ProblemError(problemFrom(error, response));
     },
-    async signOut() {
-      const token = refreshToken;
-      refreshToken = null;
-      if (token) await bare.POST('/api/users/logout', { body: { refresh_token: token } });
+    async signOut(everywhere) {
+      const csrf = csrfToken();
+      if (!csrf) return;
+      const { error, response } = await bare.POST('/api/console/logout', {
+        params: { header: { 'x-csrf-token': csrf } },
+        body: { everywhere },
+      });
+      if (!response.ok) throw new ProblemError(problemFrom(error, response));
     },
   };
 }

@@ -1,10 +1,11 @@
 /** The tenant's settings: API keys (secret shown once), users and their roles, the audit log. */
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
+import { useNavigate } from 'react-router';
 
 import { api, data, type Schemas } from '../api/client';
 import { ProblemError } from '../api/problem';
-import { can, useSession } from '../auth/session';
+import { can, session, useSession } from '../auth/session';
 import { Empty, Loading, PageHeader, ProblemMessage } from '../ui/states';
 import { Tabs } from '../ui/Tabs';
 import { ago } from '../ui/time';
@@ -220,6 +221,20 @@ function Audit() {
   );
 }
 
+/** Ends every session of the user: other browsers, refresh tokens, access tokens issued. */
+function SignOutEverywhere() {
+  const navigate = useNavigate();
+  const signOut = useMutation({
+    mutationFn: () => session.signOut(true),
+    onSettled: () => navigate('/sign-in'),
+  });
+  return (
+    <button type="button" className="btn-secondary" disabled={signOut.isPending} onClick={() => signOut.mutate()}>
+      Sign out everywhere
+    </button>
+  );
+}
+
 export function SettingsPage() {
   const state = useSession();
   const me = state.status === 'signed-in' ? state.user.id : '';
@@ -232,7 +247,9 @@ export function SettingsPage() {
   }
   return (
     <>
-      <PageHeader title="Settings" />
+      <PageHeader title="Settings">
+        <SignOutEverywhere />
+      </PageHeader>
       <Tabs label="Settings sections" tabs={tabs} />
     </>
   );
