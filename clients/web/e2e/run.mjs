@@ -11,6 +11,8 @@ import { BASE, TIMEOUT_MS, run, scenario } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 const ACCESS_TTL_SECONDS = Number(process.env.SANKALPA_E2E_ACCESS_TTL_SECONDS ?? 0);
+const OPERATOR = process.env.SANKALPA_E2E_OPERATOR_EMAIL;
+const OPERATOR_PASSWORD = process.env.SANKALPA_E2E_OPERATOR_PASSWORD;
 
 function uniqueEmail(who) {
   return `${who}-${randomUUID().slice(0, 8)}@example.com`;
@@ -296,6 +298,42 @@ scenario('a viewer sees no write buttons', async ({ newPage, check }) => {
   if (await page.getByRole('button', { name: 'Create key' }).count()) throw new Error('a viewer can create keys');
   if (await page.getByRole('tab', { name: 'Users and roles' }).count()) throw new Error('a viewer manages users');
   await check(page, 'settings as a viewer');
+});
+
+scenario("the operators' dashboard charts the fleet; a tenant admin cannot see it", async ({ browser, newPage, check }) => {
+  if (!OPERATOR || !OPERATOR_PASSWORD) {
+    console.log('  (SANKALPA_E2E_OPERATOR_EMAIL unset: the dashboard scenario is skipped)');
+    return;
+  }
+  const tenant = await browser.newContext();
+  try {
+    const admin = await tenant.newPage();
+    await register(admin);
+    const links = admin.getByRole('navigation', { name: 'Main' }).getByRole('link');
+    if ((await links.allTextContents()).includes('Dashboard')) throw new Error('a tenant admin is offered the dashboard');
+    await admin.goto(`${BASE}/dashboard`);
+    await admin.getByText('You do not have permission to do this.').waitFor();
+  } finally {
+    await tenant.close();
+  }
+
+  const page = await newPage();
+  await page.goto(`${BASE}/sign-in`);
+  await page.getByLabel('Email').fill(OPERATOR);
+  await page.getByLabel('Password').fill(OPERATOR_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+  await nav(page, 'Dashboard');
+  await page.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor();
+  // The gateway samples every second here: the requests this page makes show up as a rate.
+  const requests = page.getByRole('list', { name: 'Requests per second, latest values' });
+  await expectText(requests, '/api/');
+  await expectText(page.getByRole('list', { name: 'CPU per service, latest values' }), 'chain-orchestrator');
+  const charts = await page.locator('canvas').count();
+  if (charts < 3) throw new Error(`only ${charts} charts were drawn`);
+  await check(page, 'dashboard');
+  await page.getByLabel('Time range').selectOption('5m');
+  await expectText(requests, '/api/');
 });
 
 scenario('the session outlives its access token', async ({ newPage }) => {

@@ -484,6 +484,16 @@ impl Fleet {
             config.memory_url = memory.grpc_url();
             config.agents_url = runner.grpc_url();
             config.chains_url = orchestrator.grpc_url();
+            // The dashboard samples the fleet it fronts, as in production.
+            config.dashboard_targets = [
+                ("auth", &auth),
+                ("memory", &memory),
+                ("agent-runner", &runner),
+                ("chain-orchestrator", &orchestrator),
+            ]
+            .into_iter()
+            .map(|(name, service)| (name.to_owned(), service.http_url()))
+            .collect();
             configure_gateway(config);
         })
         .await?;

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 
 const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(10);
+/// The operators' admin auth creates at start: the one user who may read the dashboard.
+const OPERATOR: &str = "operator@example.com";
+const OPERATOR_PASSWORD: &str = "operator password";
 
 fn web_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../clients/web")
@@ -76,9 +79,18 @@ async fn the_console_passes_its_browser_scenarios_against_the_fleet(pool: PgPool
         pool,
         &infra,
         &objects.to_string_lossy(),
-        |auth| auth.access_token_ttl = ACCESS_TOKEN_TTL,
+        |auth| {
+            auth.access_token_ttl = ACCESS_TOKEN_TTL;
+            auth.bootstrap_admin = Some(sankalpa_auth::BootstrapAdmin {
+                email: OPERATOR.into(),
+                password: OPERATOR_PASSWORD.into(),
+                tenant_name: "platform".into(),
+            });
+        },
         move |gateway| {
             gateway.console_dir = Some(dist);
+            // Points every second, so the dashboard's charts fill within the scenario.
+            gateway.dashboard_sample = Duration::from_secs(1);
             // Every scenario registers and signs in from 127.0.0.1; the limits have their tests.
             gateway.rate_limit.anonymous = 1_000_000;
             gateway.rate_limit.authenticated = 1_000_000;
@@ -100,6 +112,8 @@ async fn the_console_passes_its_browser_scenarios_against_the_fleet(pool: PgPool
             "SANKALPA_E2E_ACCESS_TTL_SECONDS",
             ACCESS_TOKEN_TTL.as_secs().to_string(),
         )
+        .env("SANKALPA_E2E_OPERATOR_EMAIL", OPERATOR)
+        .env("SANKALPA_E2E_OPERATOR_PASSWORD", OPERATOR_PASSWORD)
         .kill_on_drop(true)
         .output()
         .await

@@ -2,7 +2,7 @@
 import { type ReactNode, useState } from 'react';
 import { Navigate, NavLink, Outlet, useLocation, useNavigate } from 'react-router';
 
-import { session, useSession } from '../auth/session';
+import { can, session, useSession } from '../auth/session';
 import { Loading } from '../ui/states';
 import { applyTheme, currentTheme } from './theme';
 
@@ -11,6 +11,7 @@ const NAV = [
   { to: '/agents', label: 'Agents' },
   { to: '/playground', label: 'Playground' },
   { to: '/runs', label: 'Runs' },
+  { to: '/dashboard', label: 'Dashboard', permission: 'fleet:read' },
   { to: '/settings', label: 'Settings' },
 ];
 
@@ -44,7 +45,9 @@ function ThemeToggle() {
 }
 
 function NavItems({ onNavigate }: { onNavigate?: () => void }) {
-  return NAV.map((item) => (
+  const state = useSession();
+  // A page the user cannot use is not offered (the dashboard is the operators').
+  return NAV.filter((item) => !item.permission || can(state, item.permission)).map((item) => (
     <NavLink
       key={item.to}
       to={item.to}

@@ -30,6 +30,10 @@ export const router = createBrowserRouter([
       { path: 'runs', lazy: async () => ({ Component: (await import('../runs/RunsPage')).RunsPage }) },
       { path: 'runs/:id', lazy: async () => ({ Component: (await import('../runs/RunPage')).RunPage }) },
       {
+        path: 'dashboard',
+        lazy: async () => ({ Component: (await import('../dashboard/DashboardPage')).DashboardPage }),
+      },
+      {
         path: 'settings',
         lazy: async () => ({ Component: (await import('../settings/SettingsPage')).SettingsPage }),
       },

@@ -122,11 +122,20 @@ export function useSession(): SessionState {
   return useSyncExternalStore(session.subscribe, session.snapshot);
 }
 
-/** Whether the signed-in user holds `permission` (`resource:*` and `*:*` count). */
+/** The platform's permissions, which no wildcard grants (as `kit::auth::permission_grants`). */
+const PLATFORM_PERMISSIONS = new Set(['tenants:admin', 'fleet:read']);
+
+/** Whether `held` grants `wanted`: the same name, `*:*`, or `<resource>:*`. */
+export function grants(held: string, wanted: string): boolean {
+  if (held === wanted) return true;
+  if (PLATFORM_PERMISSIONS.has(wanted)) return false;
+  if (held === '*:*') return true;
+  const [heldResource, heldAction] = held.split(':');
+  return heldAction === '*' && heldResource === wanted.split(':')[0];
+}
+
+/** Whether the signed-in user holds `permission`; the server decides, this hides what it would refuse. */
 export function can(state: SessionState, permission: string): boolean {
   if (state.status !== 'signed-in') return false;
-  const [resource] = permission.split(':');
-  return state.user.permissions.some(
-    (held) => held === permission || held === '*:*' || held === `${resource}:*`,
-  );
+  return state.user.permissions.some((held) => grants(held, permission));
 }
