@@ -245,6 +245,49 @@ scenario('run the fullstack-app template, watch its steps go green, get its file
   await check(page, 'runs');
 });
 
+scenario('memory: an entry edited by two writers meets a version conflict', async ({ newPage, check }) => {
+  const page = await newPage();
+  const email = await register(page);
+  await nav(page, 'Memory');
+  await page.getByText('No sessions yet').waitFor();
+  await check(page, 'memory, empty');
+
+  await page.getByLabel('Session', { exact: true }).fill('notes');
+  await page.getByLabel('Key', { exact: true }).fill('plan');
+  await page.getByLabel('Value (JSON)').fill('{"steps": ["design"]}');
+  await page.getByRole('button', { name: 'Save entry' }).click();
+  const entries = page.getByRole('table', { name: 'Entries' });
+  await expectText(entries, 'design');
+  await entries.getByRole('button', { name: 'plan' }).click();
+  const editor = page.getByRole('region', { name: 'Entry plan' });
+  await expectText(editor, 'version 1');
+
+  // Another writer (the same user elsewhere) writes the entry meanwhile.
+  const token = (await call('POST', '/api/users/login', { email, password: PASSWORD })).access_token;
+  await call('POST', '/api/memory/save', { session_id: 'notes', key: 'plan', value: { steps: ['theirs'] } }, token);
+
+  await editor.getByLabel('Value (JSON)').fill('{"steps": ["design", "build"]}');
+  await editor.getByRole('button', { name: 'Save', exact: true }).click();
+  await expectText(editor.getByRole('alert'), 'it is at version 2 now, you edited version 1');
+  await check(page, 'memory, version conflict');
+  await editor.getByRole('button', { name: 'Overwrite with mine' }).click();
+  await expectText(editor.getByRole('status'), 'Saved as version 3.');
+  const stored = await call('POST', '/api/memory/load', { session_id: 'notes', key: 'plan' }, token);
+  if (JSON.stringify(stored.value) !== JSON.stringify({ steps: ['design', 'build'] }) || stored.version !== 3) {
+    throw new Error(`the entry holds ${JSON.stringify(stored)}`);
+  }
+
+  await page.getByLabel('Keys starting with').fill('zz');
+  await page.getByText('No key starts with zz').waitFor();
+  await page.getByLabel('Keys starting with').fill('pl');
+  await expectText(entries, 'plan');
+
+  await page.getByLabel('Label').fill('before cleanup');
+  await page.getByRole('button', { name: 'Back up now' }).click();
+  await page.getByRole('button', { name: 'Restore before cleanup' }).click();
+  await page.getByText('Restored 1 entries.').waitFor();
+});
+
 scenario('create an API key, see its secret once, revoke it', async ({ newPage, check }) => {
   const page = await newPage();
   await register(page);
@@ -292,6 +335,10 @@ scenario('a viewer sees no write buttons', async ({ newPage, check }) => {
   await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor();
   await page.getByText('No runs yet').waitFor();
   if (await page.getByRole('button', { name: 'Start run' }).count()) throw new Error('a viewer can start runs');
+
+  await nav(page, 'Memory');
+  await page.getByText('No sessions yet').waitFor();
+  if (await page.getByRole('button', { name: 'Save entry' }).count()) throw new Error('a viewer can write memory');
 
   await nav(page, 'Settings');
   await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();

@@ -11,6 +11,7 @@ const NAV = [
   { to: '/agents', label: 'Agents' },
   { to: '/playground', label: 'Playground' },
   { to: '/runs', label: 'Runs' },
+  { to: '/memory', label: 'Memory' },
   { to: '/dashboard', label: 'Dashboard', permission: 'fleet:read' },
   { to: '/settings', label: 'Settings' },
 ];
@@ -84,7 +85,7 @@ export function Shell() {
           <NavLink to="/" className="text-lg font-bold tracking-tight text-indigo-700 dark:text-indigo-300">
             Sankalpa
           </NavLink>
-          <nav aria-label="Main" className="hidden gap-1 md:flex">
+          <nav aria-label="Main" className="hidden gap-1 lg:flex">
             <NavItems />
           </nav>
           <div className="ml-auto flex items-center gap-2">
@@ -109,7 +110,7 @@ export function Shell() {
             </button>
             <button
               type="button"
-              className="btn-secondary md:hidden"
+              className="btn-secondary lg:hidden"
               aria-expanded={menuOpen}
               aria-controls="mobile-nav"
               onClick={() => setMenuOpen(!menuOpen)}
@@ -119,7 +120,7 @@ export function Shell() {
           </div>
         </div>
         {menuOpen && (
-          <nav id="mobile-nav" aria-label="Main" className="border-t border-slate-200 px-4 py-2 md:hidden dark:border-slate-800">
+          <nav id="mobile-nav" aria-label="Main" className="border-t border-slate-200 px-4 py-2 lg:hidden dark:border-slate-800">
             <NavItems onNavigate={() => setMenuOpen(false)} />
           </nav>
         )}

@@ -29,6 +29,7 @@ export const router = createBrowserRouter([
       },
       { path: 'runs', lazy: async () => ({ Component: (await import('../runs/RunsPage')).RunsPage }) },
       { path: 'runs/:id', lazy: async () => ({ Component: (await import('../runs/RunPage')).RunPage }) },
+      { path: 'memory', lazy: async () => ({ Component: (await import('../memory/MemoryPage')).MemoryPage }) },
       {
         path: 'dashboard',
         lazy: async () => ({ Component: (await import('../dashboard/DashboardPage')).DashboardPage }),
