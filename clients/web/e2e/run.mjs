@@ -288,6 +288,60 @@ scenario('memory: an entry edited by two writers meets a version conflict', asyn
   await page.getByText('Restored 1 entries.').waitFor();
 });
 
+scenario('marketplace: publish a chain, find it, install it, review and yank it', async ({ browser, newPage, check }) => {
+  const page = await newPage();
+  const email = await register(page);
+  await nav(page, 'Marketplace');
+  await page.getByText('Nothing is published yet.').waitFor();
+  await check(page, 'marketplace, empty');
+
+  const slug = `greeter-${randomUUID().slice(0, 8)}`;
+  await page.getByRole('button', { name: 'Publish…' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('Greeter');
+  await page.getByLabel('Slug (a-z, 0-9, -)').fill(slug);
+  await page.getByLabel('Version (semver)').fill('1.0.0');
+  await page.getByLabel('README (Markdown)').fill('# Greeter\n\nSays **hello** twice.\n\n- first\n- second');
+  await page.getByLabel('Release notes (Markdown)').fill('First release');
+  await page.getByRole('button', { name: 'Publish', exact: true }).click();
+  await page.getByRole('heading', { name: 'Greeter', level: 1 }).waitFor();
+  const readme = page.getByRole('region', { name: 'README' });
+  await readme.locator('strong', { hasText: 'hello' }).waitFor();
+  await readme.getByRole('listitem').filter({ hasText: 'second' }).waitFor();
+
+  await nav(page, 'Marketplace');
+  await page.getByLabel('Search').fill('greeter');
+  await page.getByRole('list', { name: 'Results' }).getByRole('link', { name: 'Greeter' }).click();
+  await page.getByRole('heading', { name: 'Greeter', level: 1 }).waitFor();
+  await page.getByRole('button', { name: 'Install' }).click();
+  await page.getByRole('status').filter({ hasText: 'Installed.' }).waitFor();
+  const token = (await call('POST', '/api/users/login', { email, password: PASSWORD })).access_token;
+  const chains = await call('GET', '/api/chains?origin=tenant', null, token);
+  if (!chains.chains.some((chain) => chain.installed_from)) {
+    throw new Error(`no installed chain in the tenant: ${JSON.stringify(chains)}`);
+  }
+
+  // A tenant cannot review its own item: another one does.
+  if (await page.getByRole('button', { name: 'Post review' }).count()) throw new Error('the publisher may review');
+  const url = page.url();
+  const other = await browser.newContext();
+  try {
+    const reviewer = await other.newPage();
+    await register(reviewer);
+    await reviewer.goto(url);
+    await reviewer.getByLabel('Rating').selectOption('4');
+    await reviewer.getByLabel('Comment').fill('Friendly.');
+    await reviewer.getByRole('button', { name: 'Post review' }).click();
+    await expectText(reviewer.getByRole('region', { name: 'Reviews' }), 'Friendly.');
+  } finally {
+    await other.close();
+  }
+  await page.reload();
+  await expectText(page.getByRole('region', { name: 'Reviews' }), 'Friendly.');
+  await page.getByRole('button', { name: 'Yank 1.0.0' }).click();
+  await expectText(page.getByRole('listitem', { name: 'Version 1.0.0' }), 'yanked');
+  await check(page, 'marketplace item');
+});
+
 scenario('create an API key, see its secret once, revoke it', async ({ newPage, check }) => {
   const page = await newPage();
   await register(page);

@@ -79,26 +79,30 @@ async fn the_console_passes_its_browser_scenarios_against_the_fleet(pool: PgPool
         pool,
         &infra,
         &objects.to_string_lossy(),
-        |auth| {
-            auth.access_token_ttl = ACCESS_TOKEN_TTL;
-            auth.bootstrap_admin = Some(sankalpa_auth::BootstrapAdmin {
-                email: OPERATOR.into(),
-                password: OPERATOR_PASSWORD.into(),
-                tenant_name: "platform".into(),
-            });
-        },
-        move |gateway| {
-            gateway.console_dir = Some(dist);
-            // Points every second, so the dashboard's charts fill within the scenario.
-            gateway.dashboard_sample = Duration::from_secs(1);
-            // Every scenario registers and signs in from 127.0.0.1; the limits have their tests.
-            gateway.rate_limit.anonymous = 1_000_000;
-            gateway.rate_limit.authenticated = 1_000_000;
-            gateway.rate_limit.login = 1_000_000;
-            gateway.rate_limit.login_account = 1_000_000;
-            // A browser, the fleet and the build share two cores: a slow Redis answer must not
-            // pause sign-in (503) in the middle of a scenario.
-            gateway.rate_limit.redis_timeout = Duration::from_secs(2);
+        sankalpa_testkit::FleetOptions {
+            configure_auth: |auth: &mut sankalpa_auth::Config| {
+                auth.access_token_ttl = ACCESS_TOKEN_TTL;
+                auth.bootstrap_admin = Some(sankalpa_auth::BootstrapAdmin {
+                    email: OPERATOR.into(),
+                    password: OPERATOR_PASSWORD.into(),
+                    tenant_name: "platform".into(),
+                });
+            },
+            configure_gateway: move |gateway: &mut sankalpa_gateway::Config| {
+                gateway.console_dir = Some(dist);
+                // Points every second, so the dashboard's charts fill within the scenario.
+                gateway.dashboard_sample = Duration::from_secs(1);
+                // Every scenario registers and signs in from 127.0.0.1; the limits have their
+                // tests.
+                gateway.rate_limit.anonymous = 1_000_000;
+                gateway.rate_limit.authenticated = 1_000_000;
+                gateway.rate_limit.login = 1_000_000;
+                gateway.rate_limit.login_account = 1_000_000;
+                // A browser, the fleet and the build share two cores: a slow Redis answer must
+                // not pause sign-in (503) in the middle of a scenario.
+                gateway.rate_limit.redis_timeout = Duration::from_secs(2);
+            },
+            marketplace: true,
         },
     )
     .await

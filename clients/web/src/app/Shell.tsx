@@ -12,6 +12,7 @@ const NAV = [
   { to: '/playground', label: 'Playground' },
   { to: '/runs', label: 'Runs' },
   { to: '/memory', label: 'Memory' },
+  { to: '/marketplace', label: 'Marketplace' },
   { to: '/dashboard', label: 'Dashboard', permission: 'fleet:read' },
   { to: '/settings', label: 'Settings' },
 ];
@@ -90,7 +91,7 @@ export function Shell() {
           </nav>
           <div className="ml-auto flex items-center gap-2">
             {user && (
-              <span className="muted hidden text-sm sm:inline" title={user.tenant_id}>
+              <span className="muted hidden text-sm xl:inline" title={user.tenant_id}>
                 {user.display_name} · {user.roles.join(', ')}
               </span>
             )}

@@ -31,6 +31,14 @@ export const router = createBrowserRouter([
       { path: 'runs/:id', lazy: async () => ({ Component: (await import('../runs/RunPage')).RunPage }) },
       { path: 'memory', lazy: async () => ({ Component: (await import('../memory/MemoryPage')).MemoryPage }) },
       {
+        path: 'marketplace',
+        lazy: async () => ({ Component: (await import('../marketplace/MarketplacePage')).MarketplacePage }),
+      },
+      {
+        path: 'marketplace/:id',
+        lazy: async () => ({ Component: (await import('../marketplace/ItemPage')).ItemPage }),
+      },
+      {
         path: 'dashboard',
         lazy: async () => ({ Component: (await import('../dashboard/DashboardPage')).DashboardPage }),
       },
