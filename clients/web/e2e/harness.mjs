@@ -78,7 +78,8 @@ export async function run() {
     };
     context.on('page', watch);
     const check = async (page, label) => {
-      await page.waitForLoadState('networkidle').catch(() => {});
+      // Settled, or 2 s at most: a page following a live stream is never idle.
+      await page.waitForLoadState('networkidle', { timeout: 2_000 }).catch(() => {});
       const file = join(ARTIFACTS, `${slug(name)}--${slug(label)}.png`);
       await page.screenshot({ path: file, fullPage: true });
       shots.push(file);

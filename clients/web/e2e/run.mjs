@@ -179,13 +179,43 @@ scenario('browse the catalog and run an agent from its page', async ({ newPage, 
   await expectText(page.getByRole('region', { name: 'Run output' }), 'completed');
 });
 
+scenario('create a custom agent: invalid, fixed, run, edited', async ({ newPage, check }) => {
+  const page = await newPage();
+  await register(page);
+  await nav(page, 'Agents');
+  await page.getByRole('button', { name: 'New custom agent…' }).click();
+  const definition = page.getByLabel('Definition (JSON)');
+  const valid = JSON.parse(await definition.inputValue());
+  await definition.fill(JSON.stringify({ ...valid, input_schema: { type: 'nonsense' } }, null, 2));
+  await page.getByRole('button', { name: 'Validate' }).click();
+  await expectText(page.getByRole('list', { name: 'Problems in the definition' }), 'input_schema');
+  await check(page, 'custom agent with problems');
+
+  await definition.fill(JSON.stringify(valid, null, 2));
+  await page.getByRole('button', { name: 'Validate' }).click();
+  await page.getByText('The definition is valid.').waitFor();
+  await page.getByRole('button', { name: 'Create agent' }).click();
+  await page.getByRole('heading', { name: 'greeter', level: 1 }).waitFor();
+  await page.getByLabel('Name').fill('Ada');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await expectText(page.getByRole('region', { name: 'Run output' }), 'Hello, Ada!');
+
+  await page.getByRole('button', { name: 'Edit definition…' }).click();
+  const edited = { ...valid, template: { output: { greeting: 'Hi, {{ name }}!' } } };
+  await page.getByLabel('Definition (JSON)').fill(JSON.stringify(edited, null, 2));
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.getByText('revision 2').waitFor();
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await expectText(page.getByRole('region', { name: 'Run output' }), 'Hi, Ada!');
+});
+
 scenario('run the fullstack-app template, watch its steps go green, get its files', async ({ newPage, check }) => {
   const page = await newPage();
   await register(page);
   await nav(page, 'Runs');
   await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor();
   await check(page, 'runs, empty');
-  await page.getByLabel('Chain').selectOption('template:fullstack-app');
+  await page.getByLabel('Chain', { exact: true }).selectOption('template:fullstack-app');
   await page.getByLabel('Input (JSON)').fill(
     JSON.stringify({
       project_name: 'shop',
@@ -240,9 +270,48 @@ scenario('run the fullstack-app template, watch its steps go green, get its file
     throw new Error(`the page lists ${listed} files, the archive holds ${entries.length}`);
   }
 
+  // Run again: a new run of the same template with the same input.
+  const first = page.url();
+  await page.getByRole('button', { name: 'Run again' }).click();
+  await page.waitForURL((url) => url.href !== first && url.pathname.startsWith('/runs/'));
+  await expectText(page.getByTestId('run-status'), 'completed');
+
   await nav(page, 'Runs');
   await expectText(page.getByRole('table'), 'fullstack-app');
+  if ((await page.getByRole('table').getByRole('row').count()) !== 3) throw new Error('expected two runs listed');
   await check(page, 'runs');
+});
+
+scenario('a run waits for an approval, approved from its page it goes on live', async ({ newPage, check }) => {
+  const page = await newPage();
+  const email = await register(page);
+  const token = (await call('POST', '/api/users/login', { email, password: PASSWORD })).access_token;
+  const run = await call(
+    'POST',
+    '/api/chains/execute',
+    {
+      definition: {
+        name: 'gated-greeting',
+        steps: [
+          { id: 'build', agent: 'hello_world', input: { name: '${input.name}' } },
+          { id: 'approve', needs: ['build'], approval: { prompt: 'Greet again?', approvers: ['role:admin'] } },
+          { id: 'greet', agent: 'hello_world', needs: ['approve'], input: { name: '${input.name}' } },
+        ],
+      },
+      input: { name: 'Ada' },
+    },
+    token,
+  );
+  await page.goto(`${BASE}/runs/${run.id}`);
+  const approval = page.getByRole('listitem', { name: 'Step approve' });
+  await approval.and(page.locator('[data-status="waiting"]')).waitFor();
+  await expectText(approval, 'Greet again?');
+  await expectText(page.getByTestId('run-status'), 'waiting');
+  await check(page, 'run waiting for approval');
+  await approval.getByRole('button', { name: 'Approve' }).click();
+  // The stream moves the last step without a reload.
+  await page.getByRole('listitem', { name: 'Step greet' }).and(page.locator('[data-status="completed"]')).waitFor();
+  await expectText(page.getByTestId('run-status'), 'completed');
 });
 
 scenario('memory: an entry edited by two writers meets a version conflict', async ({ newPage, check }) => {

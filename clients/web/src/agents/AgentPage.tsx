@@ -1,12 +1,16 @@
 /** One agent: what it does, its input and output as readable docs, and a Run panel. */
-import { useQuery } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { Link, useParams } from 'react-router';
+import { Link, useNavigate, useParams } from 'react-router';
+
+import { api, data as unwrap } from '../api/client';
+import { can, useSession } from '../auth/session';
 
 import { JsonTree } from '../ui/JsonTree';
 import { Loading, PageHeader, ProblemMessage } from '../ui/states';
 import { Tabs } from '../ui/Tabs';
 import { AgentRunner } from './AgentRunner';
+import { CustomAgentEditor } from './CustomAgentEditor';
 import { type AgentRun, agentKeys, getAgent } from './queries';
 import { RunOutput } from './RunOutput';
 import { SchemaDocs } from './SchemaDocs';
@@ -16,6 +20,17 @@ export function AgentPage() {
   const { name = '' } = useParams();
   const agent = useQuery({ queryKey: agentKeys.one(name), queryFn: () => getAgent(name) });
   const [run, setRun] = useState<AgentRun | null>(null);
+  const [editing, setEditing] = useState(false);
+  const state = useSession();
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  const remove = useMutation({
+    mutationFn: () => unwrap(api.DELETE('/api/agents/custom/{name}', { params: { path: { name } } })),
+    onSuccess: () => {
+      void queryClient.invalidateQueries({ queryKey: ['agents'] });
+      navigate('/agents');
+    },
+  });
   if (agent.isPending) return <Loading label="Loading the agent" />;
   if (agent.error) return <ProblemMessage error={agent.error} />;
   const { data } = agent;
@@ -23,8 +38,24 @@ export function AgentPage() {
     <>
       <p className="mb-2 text-sm"><Link className="link" to="/agents">← Agents</Link></p>
       <PageHeader title={data.name}>
+        {data.custom && can(state, 'agents:write') && (
+          <>
+            <button type="button" className="btn-secondary" aria-expanded={editing} onClick={() => setEditing(!editing)}>
+              Edit definition…
+            </button>
+            <button type="button" className="btn-danger" disabled={remove.isPending} onClick={() => remove.mutate()}>
+              Delete agent
+            </button>
+          </>
+        )}
         <Link className="btn-secondary" to={`/playground?agent=${encodeURIComponent(data.name)}`}>Open in playground</Link>
       </PageHeader>
+      <ProblemMessage error={remove.error} />
+      {editing && data.custom && (
+        <div className="mb-6">
+          <CustomAgentEditor name={data.name} definition={data.custom.definition} onSaved={() => setEditing(false)} />
+        </div>
+      )}
       <p className="muted mb-1 text-sm">
         {data.category} · version {data.version} · {data.origin}
         {data.custom ? ` · revision ${data.custom.revision}` : ''}

@@ -1,14 +1,20 @@
 /** The catalog by category, with a search over names and descriptions. */
 import { useQuery } from '@tanstack/react-query';
 import { useDeferredValue, useState } from 'react';
-import { Link } from 'react-router';
+import { Link, useNavigate } from 'react-router';
+
+import { can, useSession } from '../auth/session';
 
 import { Empty, Loading, PageHeader, ProblemMessage } from '../ui/states';
+import { CustomAgentEditor } from './CustomAgentEditor';
 import { CATEGORIES, agentKeys, listAgents } from './queries';
 
 export function AgentsPage() {
   const agents = useQuery({ queryKey: agentKeys.all, queryFn: listAgents, staleTime: 60_000 });
   const [search, setSearch] = useState('');
+  const state = useSession();
+  const navigate = useNavigate();
+  const [creating, setCreating] = useState(false);
   const needle = useDeferredValue(search.trim().toLowerCase());
   const matching = (agents.data ?? []).filter(
     (agent) => !needle || agent.name.includes(needle) || agent.description.toLowerCase().includes(needle),
@@ -18,7 +24,18 @@ export function AgentsPage() {
   );
   return (
     <>
-      <PageHeader title="Agents" />
+      <PageHeader title="Agents">
+        {can(state, 'agents:write') && (
+          <button type="button" className="btn-primary" aria-expanded={creating} onClick={() => setCreating(!creating)}>
+            New custom agent…
+          </button>
+        )}
+      </PageHeader>
+      {creating && (
+        <div className="mb-6">
+          <CustomAgentEditor onSaved={(name) => navigate(`/agents/${name}`)} />
+        </div>
+      )}
       <div className="mb-6 max-w-md">
         <label className="label" htmlFor="agent-search">Search agents</label>
         <input id="agent-search" className="input" type="search" value={search}

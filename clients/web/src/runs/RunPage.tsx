@@ -5,14 +5,14 @@
  */
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useReducer, useState } from 'react';
-import { Link, useParams } from 'react-router';
+import { Link, useNavigate, useParams } from 'react-router';
 
 import { Files } from '../artifacts/Files';
 import { can, useSession } from '../auth/session';
 import { JsonTree } from '../ui/JsonTree';
 import { Loading, PageHeader, ProblemMessage, StatusBadge } from '../ui/states';
 import { duration } from '../ui/time';
-import { cancelRun, decide, getRun, runKeys } from './queries';
+import { cancelRun, decide, getRun, runKeys, startRun } from './queries';
 import { type StreamState, followRun } from './stream';
 import { type ChainRun, type CloudEvent, type StepState, type Timeline, apply, fromRun, isFinished } from './timeline';
 
@@ -89,6 +89,15 @@ export function RunPage() {
     mutationFn: () => cancelRun(id),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: runKeys.one(id) }),
   });
+  const navigate = useNavigate();
+  // A new run of the same chain or template with the same input (an inline definition, too).
+  const retry = useMutation({
+    mutationFn: (run: ChainRun) =>
+      run.template || run.chain_id
+        ? startRun({ ...(run.template ? { template: run.template } : { chainId: run.chain_id ?? '' }) }, run.input ?? {})
+        : startRun({ definition: run.definition ?? undefined }, run.input ?? {}),
+    onSuccess: (next) => navigate(`/runs/${next.id}`),
+  });
 
   useEffect(() => {
     if (run.data) dispatch({ kind: 'reset', run: run.data });
@@ -127,6 +136,11 @@ export function RunPage() {
             {run.data.cancel_requested ? 'Cancelling…' : 'Cancel run'}
           </button>
         )}
+        {isFinished(status) && can(state, 'chains:execute') && (
+          <button type="button" className="btn-secondary" disabled={retry.isPending} onClick={() => retry.mutate(run.data)}>
+            Run again
+          </button>
+        )}
       </PageHeader>
       <div className="mb-4 flex flex-wrap items-center gap-3 text-sm">
         <span>Run status:</span>
@@ -138,7 +152,7 @@ export function RunPage() {
         )}
         <span className="muted font-mono text-xs">{run.data.id}</span>
       </div>
-      <ProblemMessage error={cancel.error} />
+      <ProblemMessage error={cancel.error ?? retry.error} />
       {timeline?.error && (
         <p role="alert" className="mb-4 text-sm text-red-800 dark:text-red-200">
           <code>{timeline.error.code}</code>: {timeline.error.message}

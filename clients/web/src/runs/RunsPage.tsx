@@ -80,18 +80,39 @@ export function RunsPage() {
   const state = useSession();
   const [params, setParams] = useSearchParams();
   const status = params.get('status') ?? '';
-  const runs = useQuery({ queryKey: runKeys.list(status), queryFn: () => listRuns(status), refetchInterval: 5_000 });
+  const chainId = params.get('chain') ?? '';
+  const chains = useQuery({ queryKey: chainKeys.all, queryFn: listChains });
+  const stored = (chains.data?.chains ?? []).filter((chain) => chain.origin === 'tenant' && chain.id);
+  const runs = useQuery({
+    queryKey: [...runKeys.list(status), chainId],
+    queryFn: () => listRuns(status, 50, chainId),
+    refetchInterval: 5_000,
+  });
+  const filter = (name: string, value: string) => {
+    const next = new URLSearchParams(params);
+    if (value) next.set(name, value);
+    else next.delete(name);
+    setParams(next);
+  };
   return (
     <>
       <PageHeader title="Runs" />
       {can(state, 'chains:execute') && <StartRun />}
-      <div className="mb-4 max-w-xs">
-        <label className="label" htmlFor="status-filter">Status</label>
-        <select id="status-filter" className="input" value={status}
-          onChange={(event) => setParams(event.target.value ? { status: event.target.value } : {})}>
-          <option value="">Any status</option>
-          {STATUSES.map((option) => <option key={option} value={option}>{option}</option>)}
-        </select>
+      <div className="mb-4 grid max-w-2xl grid-cols-1 gap-3 sm:grid-cols-2">
+        <div>
+          <label className="label" htmlFor="status-filter">Status</label>
+          <select id="status-filter" className="input" value={status} onChange={(event) => filter('status', event.target.value)}>
+            <option value="">Any status</option>
+            {STATUSES.map((option) => <option key={option} value={option}>{option}</option>)}
+          </select>
+        </div>
+        <div>
+          <label className="label" htmlFor="chain-filter">Stored chain</label>
+          <select id="chain-filter" className="input" value={chainId} onChange={(event) => filter('chain', event.target.value)}>
+            <option value="">Any chain or template</option>
+            {stored.map((chain) => <option key={chain.id} value={chain.id ?? ''}>{chain.name}</option>)}
+          </select>
+        </div>
       </div>
       {runs.isPending && <Loading label="Loading runs" />}
       {runs.error && <ProblemMessage error={runs.error} />}

@@ -22,6 +22,9 @@ export function followRun(
 ): () => void {
   const stop = new AbortController();
   let last = afterSequence;
+  // Failed connections in a row: the pause before the next grows with it, and a stream that
+  // went live starts counting again.
+  let attempt = 0;
 
   async function once(): Promise<'ended' | 'dropped'> {
     const headers: Record<string, string> = { accept: 'text/event-stream' };
@@ -37,6 +40,7 @@ export function followRun(
     }
     if (!response.ok || !response.body) return response.status === 404 ? 'ended' : 'dropped';
     onState('live');
+    attempt = 0;
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
     for (;;) {
@@ -59,7 +63,7 @@ export function followRun(
 
   void (async () => {
     onState('connecting');
-    for (let attempt = 1; !stop.signal.aborted; attempt += 1) {
+    while (!stop.signal.aborted) {
       let outcome: 'ended' | 'dropped';
       try {
         outcome = await once();
@@ -69,6 +73,7 @@ export function followRun(
       }
       if (outcome === 'ended') break;
       onState('reconnecting');
+      attempt += 1;
       await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 250 * 2 ** attempt)));
     }
     onState('ended');
