@@ -172,6 +172,8 @@ scenario('browse the catalog and run an agent from its page', async ({ newPage, 
   // The JSON view edits the same input; the server's error lands on its field.
   await page.getByRole('form', { name: 'Run custom_calculator' }).getByRole('tab', { name: 'JSON' }).click();
   await page.getByLabel('Input (JSON)').fill('{"expression": "1 + 1", "precision": 2.5}');
+  // Checked as typed, then by the server on Run.
+  await expectText(page.getByRole('list', { name: 'Problems in the input' }), 'precision: A whole number');
   await page.getByRole('button', { name: 'Run', exact: true }).click();
   await page.getByRole('alert').filter({ hasText: 'precision' }).first().waitFor();
   await page.getByLabel('Input (JSON)').fill('{"expression": "1 + 1"}');
@@ -468,6 +470,23 @@ scenario('a viewer sees no write buttons', async ({ newPage, check }) => {
   if (await page.getByRole('button', { name: 'Create key' }).count()) throw new Error('a viewer can create keys');
   if (await page.getByRole('tab', { name: 'Users and roles' }).count()) throw new Error('a viewer manages users');
   await check(page, 'settings as a viewer');
+});
+
+scenario('a write the role no longer allows gets the permission message', async ({ newPage, check }) => {
+  const admin = uniqueEmail('admin');
+  const token = await adminToken(admin);
+  const developer = uniqueEmail('developer');
+  const created = await call('POST', '/api/users', { email: developer, password: PASSWORD, roles: ['developer'] }, token);
+  const userId = created.id ?? created.user?.id;
+
+  const page = await newPage();
+  await signIn(page, developer, '/playground?agent=hello_world');
+  await page.getByLabel('Name').fill('Ada');
+  // The page still offers Run; meanwhile an admin makes the user a viewer.
+  await call('PUT', `/api/users/${userId}/roles`, { roles: ['viewer'] }, token);
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await page.getByRole('alert').filter({ hasText: 'You do not have permission to do this.' }).waitFor();
+  await check(page, 'playground, permission refused');
 });
 
 scenario("the operators' dashboard charts the fleet; a tenant admin cannot see it", async ({ browser, newPage, check }) => {

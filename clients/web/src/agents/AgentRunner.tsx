@@ -10,7 +10,7 @@ import { can, useSession } from '../auth/session';
 import { ProblemMessage } from '../ui/states';
 import { Tabs } from '../ui/Tabs';
 import { type Agent, type AgentRun, executeAgent } from './queries';
-import { type Field, type FormValues, type JsonSchema, fieldOf, fieldsFor, inputFor, valuesFor } from './schemaForm';
+import { type Field, type FormValues, type JsonSchema, checkJson, fieldOf, fieldsFor, inputFor, valuesFor } from './schemaForm';
 
 function FieldInput({ field, value, error, onChange }: {
   field: Field;
@@ -81,7 +81,8 @@ function FieldInput({ field, value, error, onChange }: {
 
 export function AgentRunner({ agent, onRun }: { agent: Agent; onRun?: (run: AgentRun, input: Record<string, unknown>) => void }) {
   const state = useSession();
-  const fields = useMemo(() => fieldsFor(agent.input_schema as JsonSchema), [agent.input_schema]);
+  const schema = agent.input_schema as JsonSchema;
+  const fields = useMemo(() => fieldsFor(schema), [schema]);
   const [view, setView] = useState('form');
   const [values, setValues] = useState<FormValues>(() => valuesFor(fields, {}));
   const [json, setJson] = useState('{}');
@@ -135,6 +136,11 @@ export function AgentRunner({ agent, onRun }: { agent: Agent; onRun?: (run: Agen
   }
 
   const allowed = can(state, 'agents:execute');
+  // Checked as it is typed; the server checks the whole schema again on Run.
+  const typed = useMemo(
+    () => (view === 'json' ? checkJson(fields, json, schema.additionalProperties === false) : []),
+    [view, fields, json, schema.additionalProperties],
+  );
   return (
     <form onSubmit={submit} aria-label={`Run ${agent.name}`} className="card space-y-4" noValidate>
       <Tabs
@@ -163,7 +169,17 @@ export function AgentRunner({ agent, onRun }: { agent: Agent; onRun?: (run: Agen
               <div>
                 <label className="label" htmlFor="input-json">Input (JSON)</label>
                 <textarea id="input-json" className="input min-h-48 font-mono" spellCheck={false} value={json}
-                  aria-invalid={Boolean(jsonError)} onChange={(event) => setJson(event.target.value)} />
+                  aria-invalid={Boolean(jsonError) || typed.length > 0} aria-describedby="input-json-check"
+                  onChange={(event) => setJson(event.target.value)} />
+                <div id="input-json-check" aria-live="polite" className="mt-1 text-sm">
+                  {typed.length === 0 ? (
+                    <p className="text-green-800 dark:text-green-200">Fits the input schema.</p>
+                  ) : (
+                    <ul aria-label="Problems in the input" className="list-disc pl-5 text-red-700 dark:text-red-300">
+                      {typed.map((problem) => <li key={problem}>{problem}</li>)}
+                    </ul>
+                  )}
+                </div>
               </div>
             ),
           },

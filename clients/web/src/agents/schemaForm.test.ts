@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { type JsonSchema, fieldOf, fieldsFor, inputFor, valuesFor } from './schemaForm';
+import { type JsonSchema, checkJson, fieldOf, fieldsFor, inputFor, valuesFor } from './schemaForm';
 
 // The shapes of catalog/agents.json: hello_world, custom_calculator, text_translator.
 const calculator: JsonSchema = {
@@ -84,5 +84,24 @@ describe('fieldOf', () => {
     expect(fieldOf(fields, '/precision')).toBe('precision');
     expect(fieldOf(fields, 'input.variables.x')).toBe('variables');
     expect(fieldOf(fields, 'deadline_ms')).toBeUndefined();
+  });
+});
+
+describe('checkJson', () => {
+  const fields = fieldsFor(calculator);
+
+  it('accepts input the schema takes', () => {
+    expect(checkJson(fields, '{"expression": "1 + 1", "precision": 2}', true)).toEqual([]);
+  });
+
+  it('says what is wrong as it is typed', () => {
+    expect(checkJson(fields, '{"expression": 1', true)[0]).toMatch(/^Not valid JSON/);
+    expect(checkJson(fields, '[]', true)).toEqual(['The input must be a JSON object']);
+    expect(checkJson(fields, '{"precision": 99, "colour": "red"}', true)).toEqual([
+      'expression: Required',
+      'precision: At most 15',
+      'colour: not a field of this agent',
+    ]);
+    expect(checkJson(fields, '{"expression": 42}', false)).toEqual(['expression: must be a string']);
   });
 });

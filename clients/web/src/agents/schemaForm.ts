@@ -18,6 +18,7 @@ export interface JsonSchema {
   maxLength?: number;
   pattern?: string;
   default?: unknown;
+  additionalProperties?: boolean | JsonSchema;
 }
 
 interface FieldBase {
@@ -183,4 +184,50 @@ export function fieldOf(fields: Field[], path: string): string | undefined {
     .split(/[./[]/)
     .find((part) => part !== '');
   return fields.find((field) => field.name === first)?.name;
+}
+
+const EXPECTED: Record<Field['kind'], string> = {
+  text: 'a string',
+  choice: 'a string',
+  number: 'a number',
+  boolean: 'true or false',
+  list: 'a list',
+  json: 'JSON',
+};
+
+/**
+ * What is wrong with `text` as input for `fields`, checked as it is typed in the JSON view: not
+ * JSON, not an object, or a field the form would refuse (unknown keys when the schema allows
+ * none). Empty when it looks right; the server has the last word.
+ */
+export function checkJson(fields: Field[], text: string, closed: boolean): string[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return [`Not valid JSON: ${error instanceof Error ? error.message : String(error)}`];
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return ['The input must be a JSON object'];
+  const input = value as Record<string, unknown>;
+  const problems = Object.entries(inputFor(fields, valuesFor(fields, input)).errors).map(
+    ([name, message]) => `${name}: ${message}`,
+  );
+  for (const field of fields) {
+    const given = input[field.name];
+    if (given === undefined) continue;
+    const wrong =
+      (field.kind === 'number' && typeof given !== 'number') ||
+      (field.kind === 'boolean' && typeof given !== 'boolean') ||
+      ((field.kind === 'text' || field.kind === 'choice') && typeof given !== 'string') ||
+      (field.kind === 'list' && !Array.isArray(given));
+    if (wrong) problems.push(`${field.name}: must be ${EXPECTED[field.kind]}`);
+    if (field.kind === 'choice' && typeof given === 'string' && !field.options.includes(given)) {
+      problems.push(`${field.name}: one of ${field.options.join(', ')}`);
+    }
+  }
+  if (closed) {
+    const known = new Set(fields.map((field) => field.name));
+    for (const key of Object.keys(input)) if (!known.has(key)) problems.push(`${key}: not a field of this agent`);
+  }
+  return [...new Set(problems)];
 }
