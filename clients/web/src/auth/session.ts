@@ -15,6 +15,16 @@ export type SessionState =
 
 type Listener = () => void;
 
+/**
+ * Runs a refresh while holding a lock every tab of this origin shares: two tabs renewing at once
+ * would present the same refresh cookie twice, and a rotated token presented again ends the
+ * whole login. Held in turn, the second sends the cookie the first was given.
+ */
+function acrossTabs<T>(refresh: () => Promise<T>): Promise<T> {
+  if (typeof navigator === 'undefined' || !('locks' in navigator)) return refresh();
+  return navigator.locks.request('sankalpa-session-refresh', refresh) as Promise<T>;
+}
+
 class Session {
   private state: SessionState = { status: 'restoring' };
   private accessToken: string | null = null;
@@ -75,7 +85,7 @@ class Session {
   private async renew(attempt = 1): Promise<boolean> {
     let grant: Grant | null;
     try {
-      grant = await this.transport.refresh();
+      grant = await acrossTabs(() => this.transport.refresh());
     } catch {
       // The gateway did not answer: keep the session and try again shortly.
       if (this.accessToken) {
