@@ -2,8 +2,8 @@
 # Installs (Debian packages, cargo-machete) and starts what Sankalpa needs on a developer or CI
 # machine: PostgreSQL on 5432, Redis on 6379, NATS with JetStream on 4222, protoc for code
 # generation, buf for the proto checks, the web console's npm dependencies, Chromium and the
-# contract tests' Python venv; then creates
-# the `sankalpa` database.
+# contract tests' Python venv, Prometheus for the dashboard's test; then creates the `sankalpa`
+# database.
 # Idempotent: whatever already answers is left alone, and `apt-get update` runs at most once,
 # only when a package is missing. Needs no stdin.
 set -euo pipefail
@@ -106,6 +106,11 @@ command -v chromium >/dev/null 2>&1 || install_package chromium
 if command -v python3 >/dev/null 2>&1; then
   "$(dirname "${BASH_SOURCE[0]}")/contract-venv.sh" >/dev/null
 fi
+
+# --- Prometheus: the gateway's dashboard test starts its own server (on a free port, with its
+# own config and folder) to check the series read with query_range; the package's service is
+# not used ---
+command -v prometheus >/dev/null 2>&1 || install_package prometheus
 
 # --- PostgreSQL ---
 pg_installed_here=0

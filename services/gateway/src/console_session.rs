@@ -152,7 +152,7 @@ pub async fn session(
             return Err(Problem::new(StatusCode::UNAUTHORIZED, INVALID_LOGIN));
         }
     }
-    Ok(signed_in(state.console, pair))
+    signed_in(state.console, pair)
 }
 
 /// Trades the refresh cookie for a new access token and new cookies; the old refresh token
@@ -191,7 +191,7 @@ pub async fn refresh(
         refresh_token: refresh_token.to_owned(),
     };
     match state.auth().refresh(state.request(request)).await {
-        Ok(pair) => Ok(signed_in(state.console, pair.into_inner())),
+        Ok(pair) => signed_in(state.console, pair.into_inner()),
         // Only a refusal of the token ends the browser's session; an outage of auth leaves the
         // cookie for the next try.
         Err(status) if status.code() == tonic::Code::Unauthenticated => {
@@ -240,7 +240,27 @@ pub async fn logout(
 }
 
 /// The 200 of a sign-in or refresh: the access token, and both cookies set anew.
-fn signed_in(settings: Settings, pair: v1::TokenPair) -> Response {
+fn signed_in(settings: Settings, pair: v1::TokenPair) -> Result<Response, Problem> {
+    let refresh = set_cookie(
+        settings,
+        REFRESH_COOKIE,
+        &pair.refresh_token,
+        pair.refresh_expires_in,
+    )
+    .ok_or_else(|| {
+        tracing::error!("auth answered a refresh token that cannot be a cookie value");
+        Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "auth answered a token the gateway cannot use",
+        )
+    })?;
+    let csrf = set_cookie(
+        settings,
+        CSRF_COOKIE,
+        &csrf_token(),
+        pair.refresh_expires_in,
+    )
+    .expect("a base64url token is a valid cookie value");
     let mut response = axum::Json(ConsoleToken {
         access_token: pair.access_token,
         token_type: pair.token_type,
@@ -249,26 +269,10 @@ fn signed_in(settings: Settings, pair: v1::TokenPair) -> Response {
     })
     .into_response();
     let headers = response.headers_mut();
-    headers.append(
-        header::SET_COOKIE,
-        set_cookie(
-            settings,
-            REFRESH_COOKIE,
-            &pair.refresh_token,
-            pair.refresh_expires_in,
-        ),
-    );
-    headers.append(
-        header::SET_COOKIE,
-        set_cookie(
-            settings,
-            CSRF_COOKIE,
-            &csrf_token(),
-            pair.refresh_expires_in,
-        ),
-    );
+    headers.append(header::SET_COOKIE, refresh);
+    headers.append(header::SET_COOKIE, csrf);
     no_store(headers);
-    response
+    Ok(response)
 }
 
 /// `problem`, with both cookies cleared: the browser's session is over.
@@ -279,11 +283,12 @@ fn signed_out(settings: Settings, problem: Problem) -> Response {
 }
 
 fn clear_cookies(settings: Settings, headers: &mut HeaderMap) {
-    headers.append(
-        header::SET_COOKIE,
-        set_cookie(settings, REFRESH_COOKIE, "", 0),
-    );
-    headers.append(header::SET_COOKIE, set_cookie(settings, CSRF_COOKIE, "", 0));
+    for name in [REFRESH_COOKIE, CSRF_COOKIE] {
+        headers.append(
+            header::SET_COOKIE,
+            set_cookie(settings, name, "", 0).expect("an empty cookie is a valid header value"),
+        );
+    }
     no_store(headers);
 }
 
@@ -292,9 +297,15 @@ fn no_store(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-/// A `Set-Cookie` value. The refresh cookie is HttpOnly and sent to the console's session
-/// routes only; the double-submit cookie is readable by the page, on every path.
-fn set_cookie(settings: Settings, name: &str, value: &str, max_age: u64) -> HeaderValue {
+/// A `Set-Cookie` value, `None` when `value` holds what a cookie cannot (anything but
+/// base64url, which every token here is). The refresh cookie is HttpOnly and sent to the
+/// console's session routes only; the double-submit cookie is readable by the page, on every
+/// path.
+fn set_cookie(settings: Settings, name: &str, value: &str, max_age: u64) -> Option<HeaderValue> {
+    let cookie_safe = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    if !value.bytes().all(cookie_safe) {
+        return None;
+    }
     let (http_only, path) = if name == REFRESH_COOKIE {
         ("; HttpOnly", REFRESH_PATH)
     } else {
@@ -305,11 +316,10 @@ fn set_cookie(settings: Settings, name: &str, value: &str, max_age: u64) -> Head
     } else {
         ""
     };
-    let cookie = format!(
+    HeaderValue::from_str(&format!(
         "{name}={value}{http_only}; SameSite=Strict; Path={path}; Max-Age={max_age}{secure}"
-    );
-    // Tokens are base64url and names fixed: the value is always a valid header.
-    HeaderValue::from_str(&cookie).expect("a cookie of base64url tokens is a valid header value")
+    ))
+    .ok()
 }
 
 /// 32 random bytes, base64url.

@@ -54,7 +54,8 @@ struct Tick {
 }
 
 impl Sampler {
-    /// `every` is at least a millisecond.
+    /// Samples `targets` every `every` (the configuration keeps it from 1 s to 1 min; a zero
+    /// is taken as a millisecond rather than dividing by it).
     pub fn new(targets: Vec<Target>, every: Duration) -> anyhow::Result<Self> {
         let every = every.max(Duration::from_millis(1));
         let capacity = usize::try_from(RETAINED.as_millis() / every.as_millis())

@@ -386,6 +386,42 @@ async fn a_console_logout_everywhere_ends_every_session_of_the_user_and_no_other
     refused_soon(&app, &other_browser.access_token).await;
     refused_soon(&app, &cli.access_token).await;
     assert_eq!(refresh(&app, &someone_else).await.status(), StatusCode::OK);
+
+    let again = sign_in(&app, &email).await;
+    let audit: Value = app
+        .get_as("/api/audit", &again.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ended = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["action"] == "logout.everywhere")
+        .unwrap_or_else(|| panic!("audited: {audit:#}"));
+    assert_eq!(ended["details"]["refresh_tokens_revoked"], 3);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_rotated_refresh_cookie_cannot_sign_its_user_out_everywhere(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let email = register(&app).await;
+    let stale = sign_in(&app, &email).await;
+    let current = browser(refresh(&app, &stale).await).await;
+    let elsewhere = sign_in(&app, &email).await;
+
+    // An old copy of the cookie (with a CSRF token the page could read) asks to end everything.
+    let logged_out = logout(&app, &stale, true).await;
+
+    assert_eq!(logged_out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(refresh(&app, &elsewhere).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_as("/api/users/me", &current.access_token)
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[sqlx::test(migrations = false)]

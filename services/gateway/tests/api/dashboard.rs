@@ -1,6 +1,7 @@
 //! The dashboard's series: sampled from the fleet's own `/metrics`, for the platform's
 //! operators only.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -181,4 +182,160 @@ async fn the_series_need_fleet_read_and_a_range_from_a_minute_to_an_hour(pool: P
     assert_eq!(default_range.status(), StatusCode::OK);
     let answer: Value = default_range.json().await.unwrap();
     assert_eq!(answer["step_ms"], 5000);
+}
+
+/// A Prometheus server of this test's own (Debian's `prometheus`), scraping `targets` (job,
+/// `host:port`) every second into a folder removed when it is dropped.
+struct Prometheus {
+    url: String,
+    child: tokio::process::Child,
+    folder: PathBuf,
+}
+
+impl Prometheus {
+    /// `None` when the binary is not installed.
+    async fn start(port: u16, targets: &[(&str, String)]) -> Option<Self> {
+        let binary = ["prometheus", "/usr/bin/prometheus"]
+            .into_iter()
+            .find(|name| {
+                std::process::Command::new(name)
+                    .arg("--version")
+                    .output()
+                    .is_ok()
+            })?;
+        let folder = std::env::temp_dir().join(format!(
+            "sankalpa-prometheus-{}",
+            sankalpa_testkit::unique_name()
+        ));
+        std::fs::create_dir_all(&folder).unwrap();
+        let jobs: String = targets
+            .iter()
+            .map(|(job, address)| {
+                format!(
+                    "  - job_name: {job}\n    static_configs:\n      - targets: ['{address}']\n"
+                )
+            })
+            .collect();
+        let config = folder.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!("global:\n  scrape_interval: 1s\nscrape_configs:\n{jobs}"),
+        )
+        .unwrap();
+        let child = tokio::process::Command::new(binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                folder.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("prometheus starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = reqwest::get(format!("{url}/-/ready")).await;
+            if ready.is_ok_and(|response| response.status().is_success()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "prometheus did not get ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Some(Self { url, child, folder })
+    }
+}
+
+impl Prometheus {
+    /// Kills the server and waits until it is gone.
+    async fn stop(mut self) {
+        self.child.kill().await.expect("prometheus can be killed");
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_series_come_from_prometheus_when_one_is_configured(pool: PgPool) {
+    let port = sankalpa_testkit::process::free_port();
+    let app = spawn_app_with(pool, |auth, gateway| {
+        with_operator(auth);
+        gateway.dashboard_sample = Duration::from_secs(1);
+        gateway.prometheus_url = Some(format!("http://127.0.0.1:{port}"));
+    })
+    .await;
+    let address = |url: String| url.trim_start_matches("http://").to_owned();
+    let Some(prometheus) = Prometheus::start(
+        port,
+        &[
+            ("gateway", address(app.address.clone())),
+            ("auth", address(app.auth_ops_url())),
+        ],
+    )
+    .await
+    else {
+        sankalpa_testkit::missing_tool("prometheus is not installed (make setup installs it)");
+        return;
+    };
+    let operator = app.session(OPERATOR, OPERATOR_PASSWORD).await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        for _ in 0..5 {
+            let me = app.get_as("/api/users/me", &operator.access_token).await;
+            assert_eq!(me.status(), StatusCode::OK);
+        }
+        let response = series(&app, &operator.access_token, "1m").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let answer: Value = response.json().await.unwrap();
+        let called = positive(find(
+            &answer,
+            "http_request_rate",
+            &[("method", "GET"), ("route", "/api/users/me")],
+        ));
+        let memory = positive(find(
+            &answer,
+            "process_resident_memory_bytes",
+            &[("service", "auth")],
+        ));
+        if called && memory {
+            break answer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no such series from {}: {answer:#}",
+            prometheus.url
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+
+    assert_eq!(answer["step_ms"], 1000);
+    let rate = find(
+        &answer,
+        "http_request_rate",
+        &[("method", "GET"), ("route", "/api/users/me")],
+    )
+    .unwrap();
+    let times: Vec<i64> = rate["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|point| point[0].as_i64().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|pair| pair[1] - pair[0] == 1000),
+        "{times:?}"
+    );
+    assert!(times.len() <= 61, "{} points", times.len());
+    prometheus.stop().await;
+    // Prometheus gone: the dashboard says so rather than answering nothing.
+    let unavailable = series(&app, &operator.access_token, "1m").await;
+    problem(unavailable, StatusCode::SERVICE_UNAVAILABLE).await;
 }

@@ -232,6 +232,11 @@ impl TestApp {
         self.auth.grpc_url()
     }
 
+    /// Auth's ops listener (`/metrics`), for a scraper.
+    pub fn auth_ops_url(&self) -> String {
+        self.auth.http_url()
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(self.url(path))
