@@ -19,6 +19,8 @@ export function followRun(
   afterSequence: number,
   onEvent: (event: CloudEvent) => void,
   onState: (state: StreamState) => void,
+  /** The gateway's origin; the page's own when empty. */
+  origin = '',
 ): () => void {
   const stop = new AbortController();
   let last = afterSequence;
@@ -31,7 +33,7 @@ export function followRun(
     const token = session.token();
     if (token) headers.authorization = `Bearer ${token}`;
     if (last > 0) headers['last-event-id'] = String(last);
-    const response = await fetch(`/api/chains/runs/${encodeURIComponent(runId)}/events`, {
+    const response = await fetch(`${origin}/api/chains/runs/${encodeURIComponent(runId)}/events`, {
       headers,
       signal: stop.signal,
     });
