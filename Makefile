@@ -12,7 +12,12 @@ SERVICES := sankalpa-auth sankalpa-memory sankalpa-agent-runner sankalpa-chain-o
 PSQL := PGOPTIONS='--client-min-messages=warning' psql -X -w -q -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1
 BENCH_DB := sankalpa_bench
 
-.PHONY: setup build release run test lint bench bench-compare bench-report helm-check helm-setup openapi
+.PHONY: setup build release run test lint bench bench-compare bench-report helm-check helm-setup openapi console
+
+# The web console (clients/web): built into clients/web/dist, again only when a source is newer.
+WEB := clients/web
+CONSOLE_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) \
+	$(addprefix $(WEB)/,index.html package-lock.json vite.config.ts tsconfig.json scripts/compress.mjs)
 
 ## setup: install (Debian packages, cargo-machete, buf from npm) and start PostgreSQL, Redis, NATS (JetStream); create the database
 setup:
@@ -26,15 +31,25 @@ build:
 release:
 	$(CARGO) build --release $(addprefix -p ,$(SERVICES)) -p sankalpa-bench
 
-## run: start auth, memory, agent-runner, the chain orchestrator, the marketplace and the gateway locally (Ctrl-C stops them)
-run: setup
-	$(CARGO) build --release $(addprefix -p ,$(SERVICES))
-	SANKALPA_LOG_FORMAT=pretty BIN_DIR="$(CARGO_TARGET_DIR)/release" deploy/run-local.sh
+## console: build the web console (vite build, then .br and .gz of each file) unless it is up to date
+console: $(WEB)/dist/index.html
 
-## test: the whole suite against the real local Postgres, Redis and NATS, and the proof that the
-## proto check catches a breaking change and a missing comment
-test: setup
+$(WEB)/dist/index.html: $(CONSOLE_SOURCES)
+	cd $(WEB) && npm run build
+	touch $@
+
+## run: start auth, memory, agent-runner, the chain orchestrator, the marketplace and the gateway locally (Ctrl-C stops them)
+run: setup console
+	$(CARGO) build --release $(addprefix -p ,$(SERVICES))
+	SANKALPA_LOG_FORMAT=pretty SANKALPA_CONSOLE_DIR="$${SANKALPA_CONSOLE_DIR:-$(CURDIR)/$(WEB)/dist}" \
+		BIN_DIR="$(CARGO_TARGET_DIR)/release" deploy/run-local.sh
+
+## test: the whole suite against the real local Postgres, Redis and NATS (the web console's browser
+## scenarios among them), the console's unit tests, and the proof that the proto check catches a
+## breaking change and a missing comment
+test: setup console
 	scripts/proto-check-test.sh
+	cd $(WEB) && npm test
 	export DATABASE_URL=postgres://postgres@127.0.0.1:5432/sankalpa; \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace; \
@@ -42,14 +57,19 @@ test: setup
 		$(CARGO) test --workspace; \
 	fi
 
-## openapi: rewrite docs/openapi.json from the code (the gateway's contract test fails until it matches)
+## openapi: rewrite docs/openapi.json from the code (the gateway's contract test fails until it
+## matches), and the web console's types generated from it (make lint fails until they match)
 openapi:
 	SANKALPA_WRITE_OPENAPI=1 $(CARGO) test -p sankalpa-gateway --test api the_committed_openapi_document
+	if [ -d $(WEB)/node_modules ]; then cd $(WEB) && npm run gen; \
+	else echo "openapi: run make setup, then make openapi again, to update $(WEB)/src/api/schema.d.ts"; fi
 
-## lint: formatting check, clippy with warnings as errors, no unused dependency (cargo-machete), and
-## buf lint and buf breaking (against the merge base with main) on proto/
+## lint: formatting check, clippy with warnings as errors, no unused dependency (cargo-machete),
+## buf lint and buf breaking (against the merge base with main) on proto/, and the web console's
+## checks (its API types current with docs/openapi.json, tsc, eslint)
 lint: setup
 	scripts/proto-check.sh
+	cd $(WEB) && npm run lint
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) machete

@@ -72,7 +72,7 @@ wait_http gateway "http://$gateway/readyz"
 cat <<EOF
 
   Sankalpa is running.
-    gateway     http://$gateway        (REST, /docs, /openapi.json, /metrics)
+    gateway     http://$gateway        (the web console at /, REST, /docs, /openapi.json, /metrics)
     auth gRPC   $auth_grpc
     auth HTTP   http://$auth_http        (/healthz, /readyz, /metrics)
     memory gRPC $memory_grpc

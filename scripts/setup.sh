@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs (Debian packages, cargo-machete) and starts what Sankalpa needs on a developer or CI
 # machine: PostgreSQL on 5432, Redis on 6379, NATS with JetStream on 4222, protoc for code
-# generation, buf for the proto checks, Chromium and the contract tests' Python venv, Prometheus
-# for the dashboard's test; then creates the `sankalpa` database.
+# generation, buf for the proto checks, the web console's npm dependencies, Chromium and the
+# contract tests' Python venv, Prometheus for the dashboard's test; then creates the `sankalpa`
+# database.
 # Idempotent: whatever already answers is left alone, and `apt-get update` runs at most once,
 # only when a package is missing. Needs no stdin.
 set -euo pipefail
@@ -69,6 +70,20 @@ buf_pinned=$(sed -n 's|.*"@bufbuild/buf": "\(.*\)".*|\1|p' "$BUF_DIR/package.jso
 if [ "$("$BUF_DIR/node_modules/.bin/buf" --version 2>/dev/null)" != "$buf_pinned" ]; then
   log "installing buf $buf_pinned into $BUF_DIR/node_modules"
   npm ci --prefix "$BUF_DIR" --ignore-scripts --no-audit --no-fund --loglevel=error
+fi
+
+# --- the web console's npm dependencies (clients/web), pinned by its lockfile: installed again
+# when node_modules is missing or older than package-lock.json. Vite needs node 20.19 or later;
+# playwright-core drives the Chromium installed below, so no browser is downloaded ---
+WEB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/clients/web"
+command -v node >/dev/null 2>&1 || install_package nodejs
+node -e 'const [major, minor] = process.versions.node.split(".").map(Number);
+  process.exit(major > 20 || (major === 20 && minor >= 19) ? 0 : 1)' ||
+  die "node $(node --version) is too old for the web console (clients/web needs 20.19 or later)"
+if [ ! -f "$WEB_DIR/node_modules/.package-lock.json" ] ||
+  [ "$WEB_DIR/package-lock.json" -nt "$WEB_DIR/node_modules/.package-lock.json" ]; then
+  log "installing the web console's dependencies into $WEB_DIR/node_modules"
+  npm ci --prefix "$WEB_DIR" --no-audit --no-fund --loglevel=error
 fi
 
 # --- a Python virtualenv for the generated projects' test suites (agent-runner's tests run them

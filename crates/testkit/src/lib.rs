@@ -436,7 +436,19 @@ pub struct Fleet {
     pub memory: Running,
     pub runner: Running,
     pub orchestrator: Running,
+    /// Started only when asked ([`FleetOptions::marketplace`]).
+    pub market: Option<Running>,
     pub gateway: Running,
+}
+
+/// What [`Fleet::start_with`] changes in the fleet [`Fleet::start`] starts.
+pub struct FleetOptions<A, G> {
+    /// Configures auth further (a shorter token lifetime, say).
+    pub configure_auth: A,
+    /// Configures the gateway further.
+    pub configure_gateway: G,
+    /// Starts the marketplace too, its packages under the fleet's object folder.
+    pub marketplace: bool,
 }
 
 impl Fleet {
@@ -446,7 +458,30 @@ impl Fleet {
         objects_url: &str,
         configure_gateway: impl FnOnce(&mut sankalpa_gateway::Config),
     ) -> anyhow::Result<Self> {
-        let auth = spawn_auth(pool.clone(), infra.clone(), |_| {}).await?;
+        let options = FleetOptions {
+            configure_auth: |_: &mut sankalpa_auth::Config| {},
+            configure_gateway,
+            marketplace: false,
+        };
+        Self::start_with(pool, infra, objects_url, options).await
+    }
+
+    /// [`Fleet::start`], changed by `options`.
+    pub async fn start_with(
+        pool: PgPool,
+        infra: &Infra,
+        objects_url: &str,
+        options: FleetOptions<
+            impl FnOnce(&mut sankalpa_auth::Config),
+            impl FnOnce(&mut sankalpa_gateway::Config),
+        >,
+    ) -> anyhow::Result<Self> {
+        let FleetOptions {
+            configure_auth,
+            configure_gateway,
+            marketplace,
+        } = options;
+        let auth = spawn_auth(pool.clone(), infra.clone(), configure_auth).await?;
         let memory = spawn_memory(pool.clone(), infra.clone(), &auth.grpc_url(), |config| {
             config.object_store_url = objects_url.to_owned();
         })
@@ -460,18 +495,48 @@ impl Fleet {
         )
         .await?;
         let orchestrator = spawn_chain_orchestrator(
-            pool,
+            pool.clone(),
             infra.clone(),
             &auth.grpc_url(),
             &runner.grpc_url(),
             |config| config.memory_url = Some(memory.grpc_url()),
         )
         .await?;
+        let market = if marketplace {
+            let packages = std::path::Path::new(objects_url).join("marketplace");
+            Some(
+                spawn_marketplace(
+                    pool,
+                    infra.clone(),
+                    &auth.grpc_url(),
+                    &orchestrator.grpc_url(),
+                    &runner.grpc_url(),
+                    &packages.to_string_lossy(),
+                    |_| {},
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         let gateway = spawn_gateway(infra.clone(), |config| {
             config.auth_url = auth.grpc_url();
             config.memory_url = memory.grpc_url();
             config.agents_url = runner.grpc_url();
             config.chains_url = orchestrator.grpc_url();
+            if let Some(market) = &market {
+                config.marketplace_url = market.grpc_url();
+            }
+            // The dashboard samples the fleet it fronts, as in production.
+            config.dashboard_targets = [
+                ("auth", &auth),
+                ("memory", &memory),
+                ("agent-runner", &runner),
+                ("chain-orchestrator", &orchestrator),
+            ]
+            .into_iter()
+            .map(|(name, service)| (name.to_owned(), service.http_url()))
+            .collect();
             configure_gateway(config);
         })
         .await?;
@@ -480,6 +545,7 @@ impl Fleet {
             memory,
             runner,
             orchestrator,
+            market,
             gateway,
         })
     }

@@ -20,6 +20,7 @@ pub mod audit;
 pub mod authn;
 pub mod chain_definition;
 pub mod chains;
+pub mod console;
 pub mod console_session;
 pub mod dashboard;
 pub mod docs;
@@ -38,6 +39,7 @@ pub mod users;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,6 +119,9 @@ pub struct Config {
     /// user (`SANKALPA_PROFILE_CACHE_MS`, 0 turns it off): how late a change made through
     /// another gateway replica, or straight at auth, may show there.
     pub profile_cache: Duration,
+    /// The built web console to serve at `/` (`SANKALPA_CONSOLE_DIR`, e.g. `clients/web/dist`);
+    /// none by default, and `/` then says how to build it.
+    pub console_dir: Option<PathBuf>,
     /// Mark the web console's session cookies `Secure` (`SANKALPA_CONSOLE_SECURE_COOKIES`): set
     /// it when browsers reach the gateway over HTTPS.
     pub console_secure_cookies: bool,
@@ -202,6 +207,9 @@ impl Config {
             jwks_refresh: config::millis("SANKALPA_JWKS_REFRESH_MS", Duration::from_secs(60))?,
             api_key_cache: config::millis("SANKALPA_API_KEY_CACHE_MS", Duration::from_secs(10))?,
             profile_cache: config::millis("SANKALPA_PROFILE_CACHE_MS", Duration::from_secs(2))?,
+            console_dir: std::env::var_os("SANKALPA_CONSOLE_DIR")
+                .filter(|dir| !dir.is_empty())
+                .map(PathBuf::from),
             console_secure_cookies: config::var("SANKALPA_CONSOLE_SECURE_COOKIES", false)?,
             dashboard_sample: dashboard_sample()?,
             dashboard_targets: dashboard_targets()?,
@@ -232,6 +240,7 @@ impl Config {
             jwks_refresh: Duration::from_secs(60),
             api_key_cache: Duration::from_secs(10),
             profile_cache: Duration::from_secs(2),
+            console_dir: None,
             console_secure_cookies: false,
             dashboard_sample: Duration::from_secs(5),
             dashboard_targets: Vec::new(),
@@ -518,11 +527,14 @@ fn router(
         .route_layer(middleware::from_fn(layers::measured));
 
     let x_request_id = HeaderName::from_static("x-request-id");
+    let console = Arc::new(console::Console::new(config.console_dir.clone()));
     let router = Router::new()
         .merge(api)
         .merge(unlimited)
-        .fallback(|| async {
-            sankalpa_kit::problem::Problem::new(axum::http::StatusCode::NOT_FOUND, "no such route")
+        // What no route matched is the console's (or a problem+json 404 under the API's paths).
+        .fallback(move |request: axum::extract::Request| {
+            let console = console.clone();
+            async move { console.serve(request).await }
         })
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(middleware::from_fn_with_state(

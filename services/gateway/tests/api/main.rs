@@ -9,6 +9,7 @@ mod chain_definitions;
 mod chain_settings;
 mod chains;
 mod console;
+mod console_files;
 mod dashboard;
 mod docs;
 mod events;

@@ -73,6 +73,7 @@ async fn a_run_of_known_agents_is_accepted_with_202_while_agent_runner_is_down(p
         memory: _memory,
         runner,
         orchestrator: _orchestrator,
+        market: _market,
         gateway,
     } = sankalpa_testkit::Fleet::start(pool, &infra, &objects_url, |_| {})
         .await

@@ -1,0 +1,153 @@
+//! The web console in a real browser against the real fleet: the Playwright scenarios of
+//! `clients/web/e2e` (playwright-core driving Debian's Chromium, axe on every page) run as a
+//! child process against a gateway serving the built console, and must all pass. The access
+//! token lives 10 seconds here, so every scenario also crosses renewals. Screenshots of every
+//! page land in `<target>/debug/console-e2e`.
+//!
+//! Needs node, `clients/web/node_modules` and a built `clients/web/dist` (`make test` builds
+//! it) and Chromium (`make setup`); without them the test says SKIPPED, and under CI fails.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+
+const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(10);
+/// The operators' admin auth creates at start: the one user who may read the dashboard.
+const OPERATOR: &str = "operator@example.com";
+const OPERATOR_PASSWORD: &str = "operator password";
+
+fn web_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../clients/web")
+}
+
+/// What the suite needs, or `None` (said, and failing under CI) when something is missing.
+fn tools() -> Option<PathBuf> {
+    let web = web_dir();
+    let chromium =
+        std::env::var("SANKALPA_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let missing = [
+        (
+            web.join("node_modules/playwright-core").exists(),
+            "clients/web/node_modules is missing (make setup runs npm ci there)",
+        ),
+        (
+            web.join("dist/index.html").exists(),
+            "clients/web/dist is not built (make test builds it: npm run build)",
+        ),
+        (
+            Path::new(&chromium).exists(),
+            "chromium is not installed (make setup installs it)",
+        ),
+        (
+            std::process::Command::new("node")
+                .arg("--version")
+                .output()
+                .is_ok(),
+            "node is not installed (make setup installs it)",
+        ),
+    ]
+    .into_iter()
+    .find(|(present, _)| !present);
+    match missing {
+        Some((_, message)) => {
+            sankalpa_testkit::missing_tool(message);
+            None
+        }
+        None => Some(web),
+    }
+}
+
+/// Beside the test binaries (`<target>/debug/console-e2e`), never in the repository.
+fn artifacts_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    exe.ancestors()
+        .nth(2)
+        .expect("the test binary lives in <target>/<profile>/deps")
+        .join("console-e2e")
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_console_passes_its_browser_scenarios_against_the_fleet(pool: PgPool) {
+    let Some(web) = tools() else { return };
+    let name = sankalpa_testkit::unique_name();
+    let infra = sankalpa_testkit::infra(&name);
+    let objects = std::env::temp_dir().join(format!("sankalpa-{name}"));
+    let _leftovers = sankalpa_testkit::Leftovers::new(&infra, vec![objects.clone()]);
+    let dist = web.join("dist");
+    let fleet = sankalpa_testkit::Fleet::start_with(
+        pool,
+        &infra,
+        &objects.to_string_lossy(),
+        sankalpa_testkit::FleetOptions {
+            configure_auth: |auth: &mut sankalpa_auth::Config| {
+                auth.access_token_ttl = ACCESS_TOKEN_TTL;
+                auth.bootstrap_admin = Some(sankalpa_auth::BootstrapAdmin {
+                    email: OPERATOR.into(),
+                    password: OPERATOR_PASSWORD.into(),
+                    tenant_name: "platform".into(),
+                });
+            },
+            configure_gateway: move |gateway: &mut sankalpa_gateway::Config| {
+                gateway.console_dir = Some(dist);
+                // Points every second, so the dashboard's charts fill within the scenario.
+                gateway.dashboard_sample = Duration::from_secs(1);
+                // Every scenario registers and signs in from 127.0.0.1; the limits have their
+                // tests.
+                gateway.rate_limit.anonymous = 1_000_000;
+                gateway.rate_limit.authenticated = 1_000_000;
+                gateway.rate_limit.login = 1_000_000;
+                gateway.rate_limit.login_account = 1_000_000;
+                // A browser, the fleet and the build share two cores: a slow Redis answer must
+                // not pause sign-in (503) in the middle of a scenario.
+                gateway.rate_limit.redis_timeout = Duration::from_secs(2);
+            },
+            marketplace: true,
+        },
+    )
+    .await
+    .unwrap();
+
+    let artifacts = artifacts_dir();
+    let started = Instant::now();
+    let output = tokio::process::Command::new("node")
+        .arg("e2e/run.mjs")
+        .current_dir(&web)
+        .env("SANKALPA_CONSOLE_URL", fleet.gateway.http_url())
+        .env("SANKALPA_E2E_ARTIFACTS", &artifacts)
+        .env(
+            "SANKALPA_E2E_ACCESS_TTL_SECONDS",
+            ACCESS_TOKEN_TTL.as_secs().to_string(),
+        )
+        .env("SANKALPA_E2E_OPERATOR_EMAIL", OPERATOR)
+        .env("SANKALPA_E2E_OPERATOR_PASSWORD", OPERATOR_PASSWORD)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("node runs");
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    println!(
+        "console e2e: {:.1} s, screenshots in {}",
+        started.elapsed().as_secs_f64(),
+        artifacts.display()
+    );
+    assert!(
+        output.status.success(),
+        "the console's browser scenarios failed ({})",
+        output.status
+    );
+    let shots = std::fs::read_dir(&artifacts)
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|entry| entry.path().extension().is_some_and(|ext| ext == "png"))
+        })
+        .count();
+    assert!(
+        shots > 0,
+        "no screenshot was saved in {}",
+        artifacts.display()
+    );
+}
