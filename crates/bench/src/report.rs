@@ -24,7 +24,10 @@ pub fn run(arguments: &[String]) -> Result<()> {
     register_font()?;
     let runs = latest_runs(&results)?;
     if runs.is_empty() {
-        bail!("no results in {} (run `make bench` first)", results.display());
+        bail!(
+            "no results in {} (run `make bench` first)",
+            results.display()
+        );
     }
     let mut scenarios: BTreeMap<String, Vec<Series>> = BTreeMap::new();
     for (label, lines) in &runs {
@@ -77,7 +80,10 @@ fn latest_runs(folder: &Path) -> Result<Vec<(String, Vec<Value>)>> {
         .with_context(|| format!("Failed to read {}", folder.display()))?
         .flatten()
         .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "json"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "json")
+        })
         .collect();
     // Named `<time>-<revision>.json`: the name orders them by time.
     files.sort();
@@ -145,7 +151,12 @@ fn panel(
     value: fn(&(u64, f64, f64)) -> f64,
 ) -> Result<()> {
     let points = series.iter().flat_map(|(_, points)| points);
-    let max_x = points.clone().map(|point| point.0).max().unwrap_or(1).max(1);
+    let max_x = points
+        .clone()
+        .map(|point| point.0)
+        .max()
+        .unwrap_or(1)
+        .max(1);
     let max_y = points.map(value).fold(0.0, f64::max).max(1e-9) * 1.1;
     let mut chart = ChartBuilder::on(area)
         .margin(12)
@@ -199,6 +210,9 @@ mod tests {
             slug("GET /api/marketplace?q=... (10,000 items, Zipf mix)"),
             "get-api-marketplace-q-10-000-items-zipf-mix"
         );
-        assert_eq!(slug("floor: JSON echo (axum, HTTP/1.1)"), "floor-json-echo-axum-http-1-1");
+        assert_eq!(
+            slug("floor: JSON echo (axum, HTTP/1.1)"),
+            "floor-json-echo-axum-http-1-1"
+        );
     }
 }

@@ -4695,6 +4695,31 @@ export interface components {
          *             "api"
          *           ],
          *           "when": "input.tests == true"
+         *         },
+         *         {
+         *           "agent": "api_builder",
+         *           "for_each": "${steps.plan.entities}",
+         *           "id": "each_entity",
+         *           "input": {
+         *             "entity": "${item}",
+         *             "position": "${index}"
+         *           },
+         *           "max_parallel": 4,
+         *           "needs": [
+         *             "plan"
+         *           ]
+         *         },
+         *         {
+         *           "chain": {
+         *             "input": {
+         *               "apis": "${steps.each_entity}"
+         *             },
+         *             "template": "docs-or-tests"
+         *           },
+         *           "id": "docs",
+         *           "needs": [
+         *             "each_entity"
+         *           ]
          *         }
          *       ]
          *     }
@@ -4726,10 +4751,17 @@ export interface components {
             steps: ({
                 /** @description A built-in agent or one of the tenant's custom agents. */
                 agent: string;
+                /** @description Makes it a map step: `${<expression>}` (over `input` and the steps needed), a list of at most 1,000 items when the step runs (anything else fails the step). The agent runs once per item, `${item}` and `${index}` (from 0) naming it in `input` (without an `input`, the default input gets `item` and `index` fields); `retry` and `timeout_ms` apply per item. The output is the list of the items' outputs, in item order. A failed item fails the step, unless `on_failure` is `continue`: its slot is then `null`. `item` and `index` anywhere else are refused. */
+                for_each?: string | null;
                 /** @description Unique in the chain: 1 to 64 ASCII letters, digits, `_`, `-`. */
                 id: string;
                 /** @description Replaces the default input (the chain input merged with the outputs of the steps needed). A string that is exactly `${<expression>}` is replaced by the expression's value. At most 32 levels of nesting. */
                 input?: Record<string, unknown> | null;
+                /**
+                 * @description Items of a map step running at once (1 to 64); only with `for_each`.
+                 * @default 8
+                 */
+                max_parallel: number | null;
                 /** @description Ids of other steps of the chain that must finish first; their outputs are merged into this step's default input, later ones winning. */
                 needs?: string[];
                 /**
@@ -4800,6 +4832,46 @@ export interface components {
                 on_skip: "skip_dependants" | "continue";
                 /** @description An expression (at most 4,096 characters, 64 levels of nesting) over `input` and `steps.<id>` of steps needed: the step runs only when it holds, and is skipped otherwise. */
                 when?: string | null;
+            } | {
+                /** @description Runs a stored chain of the tenant (`id`, its latest version) or a template (`template`) as a child run, linked both ways (`parent_run_id` on the child, `child_run_id` on the step) and cancelled with its parent. The step's output is the child's output; a failed child fails the step (`retry` starts a new child). Children nest at most 4 levels below a caller's run; a chain may not run itself, directly or through the chains it runs. */
+                chain: {
+                    /** @description A stored chain of the tenant (UUID). */
+                    id?: string;
+                    /** @description The child run's input, a mapping as an agent step's `input` is; without it, the chain input merged with the outputs of the steps needed. */
+                    input?: Record<string, unknown> | null;
+                    /** @description A template's name, e.g. `hello-sequence`. */
+                    template?: string;
+                } | unknown | unknown;
+                /** @description Unique in the chain: 1 to 64 ASCII letters, digits, `_`, `-`. */
+                id: string;
+                /** @description Ids of other steps of the chain that must finish first; their outputs are merged into this step's default input, later ones winning. */
+                needs?: string[];
+                /**
+                 * @description When the step fails for good: `fail` the run (running steps are cancelled), `continue` (dependants run without its output), or `skip_dependants` (the rest of the run goes on).
+                 * @default fail
+                 * @enum {unknown}
+                 */
+                on_failure: "fail" | "continue" | "skip_dependants";
+                /**
+                 * @description When the step is skipped (its `when` did not hold): `skip_dependants` too, or `continue` (they run without its output).
+                 * @default skip_dependants
+                 * @enum {unknown}
+                 */
+                on_skip: "skip_dependants" | "continue";
+                retry?: {
+                    /**
+                     * @description Attempts in all, the first included.
+                     * @default 1
+                     */
+                    attempts: number;
+                    /**
+                     * @description Milliseconds before the second attempt, doubled before each later one.
+                     * @default 0
+                     */
+                    backoff_ms: number;
+                };
+                /** @description An expression (at most 4,096 characters, 64 levels of nesting) over `input` and `steps.<id>` of steps needed: the step runs only when it holds, and is skipped otherwise. */
+                when?: string | null;
             })[];
         } | {
             /** @description 1 to 200 agents, a step each. */
@@ -4854,6 +4926,10 @@ export interface components {
             input?: Record<string, unknown> | null;
             /** @description Every completed step's output: `{"<step id>": <output>, ...}`. */
             output?: Record<string, unknown> | null;
+            /** @description The run whose chain step started this one; absent for a run a caller started. */
+            parent_run_id?: string | null;
+            /** @description That chain step's id in the parent run. */
+            parent_step?: string | null;
             session_id: string;
             /** Format: date-time */
             started_at?: string | null;
@@ -5694,12 +5770,14 @@ export interface components {
             input?: Record<string, unknown> | null;
         };
         StepRun: {
-            /** @description The agent it runs; empty for an approval step. */
+            /** @description The agent it runs (once per item for a map step); empty for an approval or chain step. */
             agent: string;
             agent_run_id?: string | null;
             artifacts: components["schemas"]["Artifact"][];
             /** Format: int32 */
             attempts: number;
+            /** @description A chain step's child run (`/api/chains/runs/{id}`), of its latest attempt. */
+            child_run_id?: string | null;
             /** Format: int64 */
             duration_ms: number;
             error?: null | components["schemas"]["RunError"];
@@ -5707,6 +5785,12 @@ export interface components {
             finished_at?: string | null;
             id: string;
             input?: Record<string, unknown> | null;
+            /**
+             * @description `agent`, `map` (an agent step with `for_each`: its output is the list of its items'
+             *     outputs, in item order), `approval` or `chain` (a child run).
+             * @example agent
+             */
+            kind: string;
             output?: Record<string, unknown> | null;
             skip_reason?: string | null;
             /** Format: date-time */
