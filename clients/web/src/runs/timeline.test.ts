@@ -29,8 +29,8 @@ const pending: ChainRun = {
   workspace_id: RUN,
   created_by: 'user-1',
   steps: [
-    { id: 'greet', agent: 'hello_world', status: 'pending', attempts: 0, duration_ms: 0, artifacts: [] },
-    { id: 'shout', agent: 'text_transform', status: 'pending', attempts: 0, duration_ms: 0, artifacts: [] },
+    { id: 'greet', kind: 'agent', agent: 'hello_world', status: 'pending', attempts: 0, duration_ms: 0, artifacts: [] },
+    { id: 'shout', kind: 'agent', agent: 'text_transform', status: 'pending', attempts: 0, duration_ms: 0, artifacts: [] },
   ],
 };
 
@@ -77,7 +77,7 @@ describe('the run timeline', () => {
   it('shows an approval waiting for a decision, then its outcome', () => {
     const approval: ChainRun = {
       ...pending,
-      steps: [{ id: 'review', agent: '', status: 'pending', attempts: 0, duration_ms: 0, artifacts: [] }],
+      steps: [{ id: 'review', kind: 'approval', agent: '', status: 'pending', attempts: 0, duration_ms: 0, artifacts: [] }],
     };
     let timeline = apply(
       fromRun(approval),
