@@ -124,6 +124,10 @@ pub struct Config {
     /// (`SANKALPA_CHAINS_MAX_OUTAGE_WAIT_MS`, 5 minutes); a step with a timeout waits within it.
     /// Past it, the attempt fails as `unavailable`, which the step's retry policy may retry.
     pub max_outage_wait: Duration,
+    /// How long a completed step's output waits for memory to save it
+    /// (`SANKALPA_CHAINS_MEMORY_OUTAGE_WAIT_MS`, 30 s): past it, the step completes with a
+    /// warning that memory does not have its output (memory.rs).
+    pub memory_outage_wait: Duration,
     /// How long agent-runner's answer that an agent exists is remembered
     /// (`SANKALPA_CHAINS_AGENT_CATALOG_TTL_MS`, 60 s; 0 remembers nothing): a submission of
     /// remembered agents asks agent-runner nothing (catalog.rs).
@@ -195,6 +199,10 @@ impl Config {
                 "SANKALPA_CHAINS_MAX_OUTAGE_WAIT_MS",
                 defaults.max_outage_wait,
             )?,
+            memory_outage_wait: config::millis(
+                "SANKALPA_CHAINS_MEMORY_OUTAGE_WAIT_MS",
+                defaults.memory_outage_wait,
+            )?,
             agent_catalog_ttl: config::millis(
                 "SANKALPA_CHAINS_AGENT_CATALOG_TTL_MS",
                 defaults.agent_catalog_ttl,
@@ -233,6 +241,7 @@ impl Config {
             max_streams_per_tenant: 2048,
             stream_buffer: 1024,
             max_outage_wait: Duration::from_secs(300),
+            memory_outage_wait: Duration::from_secs(30),
             agent_catalog_ttl: Duration::from_secs(60),
             run_retention_days: 30,
             retention_sweep_interval: Duration::from_secs(15 * 60),

@@ -5,7 +5,8 @@
 //! The output is saved before the step is recorded as completed: a replica that dies in between
 //! runs the step again and saves again (a save overwrites), so a completed step's output is in
 //! the session unless the save itself failed. A memory that cannot be reached (restarting, a
-//! lost connection) is waited for, with growing pauses, for up to [`OUTAGE_WAIT`]: a rolling
+//! lost connection) is waited for, with growing pauses, for up to `Config::memory_outage_wait`
+//! (30 s unless configured): a rolling
 //! upgrade of memory loses no step's output. A save that fails for good does not fail the
 //! step: the agent's work is done and its output is kept in Postgres (and passed to the
 //! dependants) as always; the step is recorded COMPLETED with a `warning` saying why memory does
@@ -25,10 +26,9 @@ use tonic::Code;
 pub type Client = MemoryServiceClient<TracedChannel>;
 
 const SAVE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long transient failures (memory restarting, a lost connection) are tried again, with a
-/// jittered pause growing from 100 ms to 2 s; others (no memory:write, a value over the size
-/// limit) are final at once.
-pub const OUTAGE_WAIT: Duration = Duration::from_secs(30);
+/// Transient failures (memory restarting, a lost connection) are tried again with a jittered
+/// pause growing from FIRST_PAUSE to LONGEST_PAUSE; others (no memory:write, a value over the
+/// size limit) are final at once.
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
 const LONGEST_PAUSE: Duration = Duration::from_secs(2);
 
@@ -37,13 +37,15 @@ pub fn step_key(step_id: &str) -> String {
     format!("steps.{step_id}")
 }
 
-/// Saves a step's output in the session; on failure, the warning to record on the step.
+/// Saves a step's output in the session, waiting out transient failures for `outage_wait`; on
+/// failure, the warning to record on the step.
 pub async fn save_step_output(
     client: &Client,
     token: &str,
     session_id: &str,
     step_id: &str,
     output: &Value,
+    outage_wait: Duration,
 ) -> Result<(), String> {
     let message = pb::SaveRequest {
         session_id: session_id.to_owned(),
@@ -53,7 +55,7 @@ pub async fn save_step_output(
         ttl_seconds: 0,
     };
     let mut backoff = Backoff::new(FIRST_PAUSE, LONGEST_PAUSE);
-    let give_up = tokio::time::Instant::now() + OUTAGE_WAIT;
+    let give_up = tokio::time::Instant::now() + outage_wait;
     loop {
         let mut request = with_bearer(message.clone(), token)
             .map_err(|status| format!("not saved to memory: {}", status.message()))?;

@@ -1237,13 +1237,18 @@ async fn record_completed(
     artifacts: Option<Value>,
 ) -> Result<()> {
     let warning = match (&state.memory, token) {
-        (Some(client), Some(token)) => {
-            memory::save_step_output(client, token, &context.session_id, &step.id, output)
-                .await
-                .err()
-                .map(|warning| limits::error_message(&warning).into_owned())
-                .unwrap_or_default()
-        }
+        (Some(client), Some(token)) => memory::save_step_output(
+            client,
+            token,
+            &context.session_id,
+            &step.id,
+            output,
+            state.config.memory_outage_wait,
+        )
+        .await
+        .err()
+        .map(|warning| limits::error_message(&warning).into_owned())
+        .unwrap_or_default(),
         (Some(_), None) => "the run's credential could not be exchanged to save it".to_owned(),
         (None, _) => String::new(),
     };

@@ -3,6 +3,7 @@
 //! meeting the default input merge, and step outputs saved in the run's memory session.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use sankalpa_kit::auth::with_bearer;
 use sankalpa_proto::v1 as pb;
@@ -40,6 +41,15 @@ impl Drop for RealStack {
 /// auth, agent-runner, memory (unless `memory_url` names another) and the orchestrator, and a
 /// signed-in admin of a new tenant.
 pub async fn start(pool: PgPool, memory_url: Option<&str>) -> RealStack {
+    start_with(pool, memory_url, |_| {}).await
+}
+
+/// [`start`], with the orchestrator's configuration changed by `configure`.
+pub async fn start_with(
+    pool: PgPool,
+    memory_url: Option<&str>,
+    configure: impl FnOnce(&mut sankalpa_chain_orchestrator::Config),
+) -> RealStack {
     let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
     let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), |_| {})
         .await
@@ -82,7 +92,10 @@ pub async fn start(pool: PgPool, memory_url: Option<&str>) -> RealStack {
         infra.clone(),
         &auth.grpc_url(),
         &runner.grpc_url(),
-        |config| config.memory_url = Some(memory_url),
+        |config| {
+            config.memory_url = Some(memory_url);
+            configure(config);
+        },
     )
     .await
     .expect("the orchestrator starts");
@@ -245,8 +258,11 @@ async fn step_outputs_are_saved_in_the_runs_memory_session(pool: PgPool) {
 
 #[sqlx::test(migrations = false)]
 async fn a_memory_outage_leaves_a_warning_and_the_run_completes(pool: PgPool) {
-    // Nothing listens on port 1: every save is refused as unavailable.
-    let mut stack = start(pool, Some("http://127.0.0.1:1")).await;
+    // Nothing listens on port 1: every save is refused as unavailable, and waited out briefly.
+    let mut stack = start_with(pool, Some("http://127.0.0.1:1"), |config| {
+        config.memory_outage_wait = Duration::from_millis(500);
+    })
+    .await;
     let run = stack
         .execute(
             pb::execute_chain_request::Target::Template("hello-sequence".to_owned()),
