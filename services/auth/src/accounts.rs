@@ -63,11 +63,16 @@ pub async fn register(state: &State, request: Registration<'_>) -> Result<(User,
 /// unknown email costs as much time as a wrong password.
 pub async fn login(state: &State, email: &str, password: &str) -> Result<Issued> {
     const INVALID: AuthError = AuthError::Unauthenticated("invalid email or password");
-    let email = email.trim().to_lowercase();
     if password.chars().count() > passwords::MAX_LENGTH {
         return Err(INVALID);
     }
-    let found = users::find_for_login(&state.pool, &email).await?;
+    // Not an address (a NUL, a control character: text Postgres refuses) is no account's, and
+    // fails as an unknown one does, in as much time.
+    let email = input::email(email).ok();
+    let found = match &email {
+        Some(email) => users::find_for_login(&state.pool, email).await?,
+        None => None,
+    };
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
@@ -84,7 +89,7 @@ pub async fn login(state: &State, email: &str, password: &str) -> Result<Issued>
                 tenant,
                 &actor,
                 "login.failed",
-                &email,
+                email.as_deref().unwrap_or_default(),
                 json!({}),
             )
             .await?;

@@ -26,6 +26,18 @@ async fn a_wrong_password_and_an_unknown_email_fail_alike(pool: sqlx::PgPool) {
     assert_eq!(wrong_password.code(), Code::Unauthenticated);
     assert_eq!(unknown_email.code(), Code::Unauthenticated);
     assert_eq!(wrong_password.message(), unknown_email.message());
+
+    // Found by schemathesis: an "email" Postgres cannot hold was an internal error.
+    let not_an_address = auth
+        .client
+        .login(pb::LoginRequest {
+            email: "ada\u{0}@example.com\u{6}".into(),
+            password: "correct horse battery".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(not_an_address.code(), Code::Unauthenticated);
+    assert_eq!(not_an_address.message(), wrong_password.message());
 }
 
 #[sqlx::test(migrations = false)]
