@@ -552,6 +552,15 @@ pub async fn release(pool: &sqlx::PgPool, id: Uuid, owner: Uuid) -> Result<()> {
 #[error("the run's lease was lost")]
 pub struct LeaseLost;
 
+/// A write fenced on the run's lease touched its one row, or the lease was lost.
+fn fenced(written: &sqlx::postgres::PgQueryResult) -> Result<(), LeaseLost> {
+    if written.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(LeaseLost)
+    }
+}
+
 /// One step transition, written only while `owner` holds the run.
 pub struct StepUpdate<'a> {
     pub step_id: &'a str,
@@ -640,11 +649,7 @@ pub async fn update_step(
     .bind(update.only_waiting)
     .execute(tx)
     .await?;
-    Ok(if written.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(LeaseLost)
-    })
+    Ok(fenced(&written))
 }
 
 /// Ends a run in `tx`: its status, output and error, pending or running steps marked
@@ -957,11 +962,7 @@ pub async fn record_item(
     .bind(error_message)
     .execute(pool)
     .await?;
-    Ok(if written.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(LeaseLost)
-    })
+    Ok(fenced(&written))
 }
 
 /// Records a chain step's new attempt and its child run in `tx`, while `owner` holds the
@@ -990,11 +991,7 @@ pub async fn start_child_attempt(
     .bind(input)
     .execute(tx)
     .await?;
-    Ok(if written.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(LeaseLost)
-    })
+    Ok(fenced(&written))
 }
 
 /// How a child run stands, as its parent's chain step waits for it.
