@@ -19,6 +19,9 @@ const BURST_RUNS: usize = 500;
 const BURST_STEPS: usize = 3;
 pub const OVERHEAD: &str = "chain orchestration overhead (10 sequential hello_world steps)";
 pub const BURST: &str = "concurrent chain runs (3 hello_world steps)";
+pub const APPROVAL: &str = "approval resume (approve to run completed, one hello_world after)";
+/// How often the approval scenario reads its run: the resolution of its latency.
+const APPROVAL_POLL: Duration = Duration::from_millis(1);
 pub const MAP: &str = "map step over 100 items (hello_world, max_parallel 8)";
 /// Items of the map scenario's list.
 const MAP_ITEMS: usize = 100;
@@ -196,4 +199,90 @@ pub async fn map(session: &Session, duration: Duration, results: &mut Results) -
         crate::line::rounded(items_per_second, 1),
     ));
     Ok(())
+}
+
+/// Approval resume (issue 19): one run after another of a chain that waits for an approval and
+/// then runs one hello_world step. Once the run is `waiting`, the bench approves it and reads
+/// the run every [`APPROVAL_POLL`] until it has completed: `p50_us`/`p99_us` are from the
+/// approve request to the completed run as the client sees it (the parked run taken up again,
+/// its next step run, the run finished).
+pub async fn approval(session: &Session, duration: Duration, results: &mut Results) -> Result<()> {
+    let name = APPROVAL;
+    eprintln!("bench: {name} for {}s", duration.as_secs());
+    let definition = json!({ "steps": [
+        { "id": "approve", "approval": { "prompt": "Go on?", "approvers": ["role:admin"] } },
+        { "id": "after", "agent": "hello_world", "needs": ["approve"],
+          "input": { "name": "${input.name}" } },
+    ]});
+    let mut report = Report::new();
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        let outcome = approve_one(session, &definition).await;
+        match outcome {
+            Ok(took) => report.record(took, Ok(())),
+            Err(err) => report.record(Duration::ZERO, Err(err)),
+        }
+    }
+    report.elapsed = started.elapsed();
+    report.warn_of_errors();
+    results.print(&Line::new(name, 1, &report));
+    Ok(())
+}
+
+/// Starts a run of `definition`, waits until it waits for its approval, approves it and waits
+/// until it completes; gives the time from the approval to the completed run.
+async fn approve_one(session: &Session, definition: &Value) -> Result<Duration, String> {
+    let response = session
+        .client
+        .post(session.url("/api/chains/execute"))
+        .bearer_auth(&session.access_token)
+        .json(&json!({ "definition": definition, "input": { "name": "bench" } }))
+        .send()
+        .await
+        .map_err(|err| err.to_string())?;
+    let run: Value = response.json().await.map_err(|err| err.to_string())?;
+    let id = run["id"]
+        .as_str()
+        .ok_or_else(|| format!("a run was not accepted: {run}"))?
+        .to_owned();
+    wait_for_status(session, &id, "waiting").await?;
+    let approved = Instant::now();
+    let response = session
+        .client
+        .post(session.url(&format!("/api/chains/runs/{id}/steps/approve/approve")))
+        .bearer_auth(&session.access_token)
+        .json(&json!({}))
+        .send()
+        .await
+        .map_err(|err| err.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("the approval answered {}", response.status()));
+    }
+    wait_for_status(session, &id, "completed").await?;
+    Ok(approved.elapsed())
+}
+
+async fn wait_for_status(session: &Session, id: &str, status: &str) -> Result<(), String> {
+    let deadline = Instant::now() + RUN_WAIT;
+    loop {
+        let run: Value = session
+            .client
+            .get(session.url(&format!("/api/chains/runs/{id}")))
+            .bearer_auth(&session.access_token)
+            .send()
+            .await
+            .map_err(|err| err.to_string())?
+            .json()
+            .await
+            .map_err(|err| err.to_string())?;
+        if run["status"] == status {
+            return Ok(());
+        }
+        if matches!(run["status"].as_str(), Some("failed" | "cancelled"))
+            || Instant::now() > deadline
+        {
+            return Err(format!("run {id} did not become {status}: {run}"));
+        }
+        tokio::time::sleep(APPROVAL_POLL).await;
+    }
 }

@@ -162,6 +162,9 @@ async fn bench(
     if only.wants(chains::BURST) {
         chains::burst(&session, results).await?;
     }
+    if only.wants(chains::APPROVAL) {
+        chains::approval(&session, duration, results).await?;
+    }
     if only.wants(chains::MAP) {
         chains::map(&session, duration, results).await?;
     }
