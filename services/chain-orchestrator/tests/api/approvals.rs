@@ -5,7 +5,7 @@ use sankalpa_proto::v1 as pb;
 use serde_json::{Value, json};
 use tonic::Code;
 
-use crate::{Stack, action_of, authed_as, connect, json, retry_until_keys_loaded, start, step};
+use crate::{Stack, action_of, authed_as, json, retry_until_keys_loaded, start, step};
 
 /// A step, an approval of it, and a step that reads the approval's input.
 fn gated(approvers: &[&str]) -> Value {
@@ -377,18 +377,9 @@ async fn an_approval_outlives_the_orchestrator_that_reached_it(pool: sqlx::PgPoo
         .execute(gated(&["role:admin"]), json!({}), false)
         .await;
     stack.run_until(&run.id, is_waiting).await;
-    let successor = sankalpa_testkit::spawn_chain_orchestrator(
-        pool,
-        stack.infra.clone(),
-        &stack.auth.grpc_url(),
-        &stack.agents.url(),
-        |_| {},
-    )
-    .await
-    .expect("a second orchestrator starts");
+    let successor = stack.start_successor().await;
     let first = std::mem::replace(&mut stack.orchestrator, successor);
     first.stop().await.expect("the first orchestrator stops");
-    stack.chains = connect(&stack.orchestrator).await;
 
     let token = stack.token.clone();
     decide(

@@ -45,16 +45,7 @@ async fn a_killed_orchestrators_run_is_finished_by_the_next_one(pool: sqlx::PgPo
     task.abort();
     let _ = task.await;
 
-    let successor = sankalpa_testkit::spawn_chain_orchestrator(
-        pool,
-        stack.infra.clone(),
-        &stack.auth.grpc_url(),
-        &stack.agents.url(),
-        |_| {},
-    )
-    .await
-    .unwrap();
-    stack.chains = connect(&successor).await;
+    let _successor = stack.start_successor().await;
     let run = stack
         .run_until(&run.id, |run| run.status() == pb::ChainRunStatus::Completed)
         .await;

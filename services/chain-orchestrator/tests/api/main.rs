@@ -114,6 +114,22 @@ pub async fn connect(orchestrator: &Running) -> ChainServiceClient<Channel> {
 }
 
 impl Stack {
+    /// Starts another orchestrator on the same database, infrastructure, auth and agents (a
+    /// replica that takes runs over) and points `chains` at it; the caller keeps it running.
+    pub async fn start_successor(&mut self) -> Running {
+        let successor = sankalpa_testkit::spawn_chain_orchestrator(
+            self.pool.clone(),
+            self.infra.clone(),
+            &self.auth.grpc_url(),
+            &self.agents.url(),
+            |_| {},
+        )
+        .await
+        .expect("a successor orchestrator starts");
+        self.chains = connect(&successor).await;
+        successor
+    }
+
     pub fn authed<T>(&self, message: T) -> tonic::Request<T> {
         authed_as(&self.token, message)
     }

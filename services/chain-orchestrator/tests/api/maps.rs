@@ -10,7 +10,7 @@ use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
 use serde_json::{Value, json};
 
 use crate::fake_agents::Call;
-use crate::{action_of, connect, json, start, step};
+use crate::{action_of, json, start, step};
 
 /// A map step over `input.items`, each item `{"tag", "sleep"}` (and `fail`, the times it fails).
 fn mapping(max_parallel: u32, on_failure: &str) -> Value {
@@ -225,16 +225,7 @@ async fn a_takeover_mid_map_runs_no_finished_item_again(pool: sqlx::PgPool) {
     task.abort();
     let _ = task.await;
 
-    let successor = sankalpa_testkit::spawn_chain_orchestrator(
-        pool,
-        stack.infra.clone(),
-        &stack.auth.grpc_url(),
-        &stack.agents.url(),
-        |_| {},
-    )
-    .await
-    .unwrap();
-    stack.chains = connect(&successor).await;
+    let _successor = stack.start_successor().await;
     let run = stack
         .run_until(&run.id, |run| run.status() == pb::ChainRunStatus::Completed)
         .await;

@@ -337,16 +337,7 @@ async fn a_taken_over_parent_waits_for_the_same_child(pool: sqlx::PgPool) {
     task.abort();
     let _ = task.await;
 
-    let successor = sankalpa_testkit::spawn_chain_orchestrator(
-        pool.clone(),
-        stack.infra.clone(),
-        &stack.auth.grpc_url(),
-        &stack.agents.url(),
-        |_| {},
-    )
-    .await
-    .unwrap();
-    stack.chains = crate::connect(&successor).await;
+    let _successor = stack.start_successor().await;
     let run = stack
         .run_until(&run.id, |run| run.status() == pb::ChainRunStatus::Completed)
         .await;
