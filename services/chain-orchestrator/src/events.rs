@@ -7,7 +7,7 @@
 //! Every event is built here, by one constructor per kind, so its action and payload are written
 //! once; [`RunEvent::enqueue`] and [`RunEvent::commit`] send it the one way there is.
 
-use sankalpa_kit::outbox::EventAction;
+use sankalpa_kit::outbox::{EventAction, OutboxRow};
 use serde_json::{Value, json};
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
@@ -188,6 +188,12 @@ impl RunEvent {
             data["warning"] = json!(ending.warning);
         }
         Self { run, action, data }
+    }
+
+    /// The outbox row of the event, for a statement that writes it with its transition
+    /// (`store::update_step`); call [`State::wake`] once that has committed.
+    pub fn row(self, state: &State, tenant: &str) -> OutboxRow {
+        state.event_row(tenant, self.run, self.action.name(), self.data)
     }
 
     /// Enqueues the event in `tx`, the transaction making its transition; call

@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::events::EventBus;
-use sankalpa_kit::outbox::Outbox;
+use sankalpa_kit::outbox::{Outbox, OutboxRow};
 use sankalpa_kit::service::{AuthSource, Keys, Listen, Service, Skeleton};
 use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
@@ -304,6 +304,9 @@ pub(crate) struct State {
     pub hub: fanout::Hub,
 }
 
+/// The channel of the run events: `sankalpa.chains.*`, on subjects `chains.<tenant>...`.
+const EVENT_CHANNEL: &str = "chains";
+
 impl State {
     /// Enqueues a run's event in `tx`, the transaction making the transition it announces, so
     /// the transition never commits without it. Call [`wake`](Self::wake) after the commit.
@@ -316,9 +319,22 @@ impl State {
         data: serde_json::Value,
     ) -> sqlx::Result<()> {
         self.outbox
-            .enqueue(tx, "chains", tenant, &run.to_string(), action, data)
+            .enqueue(tx, EVENT_CHANNEL, tenant, &run.to_string(), action, data)
             .await?;
         Ok(())
+    }
+
+    /// What [`enqueue`](Self::enqueue) would insert, for a statement that inserts it itself
+    /// beside the change it announces.
+    pub fn event_row(
+        &self,
+        tenant: &str,
+        run: Uuid,
+        action: &str,
+        data: serde_json::Value,
+    ) -> OutboxRow {
+        self.outbox
+            .row(EVENT_CHANNEL, tenant, &run.to_string(), action, data)
     }
 
     /// Has this replica's relay publish what was just committed, rather than at its next poll.

@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 
 use super::{
     Failure, Outcome, RunContext, Scope, StepInput, StepStatus, StepUpdate, attempt_step,
-    lease_lost, record, record_completed, step_slots,
+    lease_lost, record, record_completed, step_slots, transition,
 };
 use crate::definition::{self, AgentStep, ForEach, MappingError, OnFailure, Step};
 use crate::error::Result;
@@ -182,23 +182,19 @@ pub(super) async fn run_map(
         .as_ref()
         .map_or(1, |for_each| for_each.max_parallel as usize);
     if !resumed {
-        let mut tx = state.pool.begin().await?;
         let list = Value::Array(items.items.clone());
-        store::update_step(
-            &mut tx,
-            context.id,
-            state.engine.owner,
+        transition(
+            &state,
+            &context,
             StepUpdate {
                 attempt: Some(("", &list)),
                 ..StepUpdate::running(&step.id)
             },
+            RunEvent::step_started(context.id, &step.id, &agent.agent, 1, "")
+                .with("items", Value::from(count)),
         )
         .await?
         .map_err(|LeaseLost| lease_lost())?;
-        RunEvent::step_started(context.id, &step.id, &agent.agent, 1, "")
-            .with("items", Value::from(count))
-            .commit(&state, tx, &context.tenant)
-            .await?;
     }
     let mut ended: Vec<Option<ItemResult>> = vec![None; count];
     if resumed {

@@ -793,8 +793,17 @@ async fn execute(
             Ok(key_id) => key_id,
             Err(LeaseLost) => return Ok(Err(Interrupted::LeaseLost)),
         };
-    // A child run outlives no parent: whatever of it still runs is stopped with it.
-    let (ended, asked) = store::stop_children(&mut tx, id).await?;
+    // A child run outlives no parent: whatever of it still runs is stopped with it. Only a
+    // chain step makes children.
+    let (ended, asked) = if definition
+        .steps
+        .iter()
+        .any(|step| matches!(step.kind, StepKind::Chain(_)))
+    {
+        store::stop_children(&mut tx, id).await?
+    } else {
+        Default::default()
+    };
     for child in &ended {
         RunEvent::run_cancelled(*child)
             .enqueue(state, &mut tx, &context.tenant)
@@ -1015,28 +1024,38 @@ async fn time_out(
         Outcome::Completed(output) => Some(output),
         _ => None,
     };
-    let mut tx = state.pool.begin().await?;
-    let written = store::update_step(
-        &mut tx,
+    let error = failure
+        .as_ref()
+        .map(|failure| (failure.code.as_str(), failure.message.as_str()));
+    let event = RunEvent::step_finished(
         context.id,
-        state.engine.owner,
+        &step.id,
+        "",
+        &StepEnding {
+            status,
+            error,
+            skip_reason,
+            warning: "",
+        },
+    );
+    let written = transition(
+        state,
+        context,
         StepUpdate {
             step_id: &step.id,
             status,
             attempt: None,
             output,
-            error: failure
-                .as_ref()
-                .map(|failure| (failure.code.as_str(), failure.message.as_str())),
+            error,
             skip_reason,
             artifacts: None,
             warning: "",
             only_waiting: true,
         },
+        event,
     )
     .await?;
     if written.is_err() {
-        drop(tx);
         // Decided meanwhile, or the lease is gone: the row says which.
         let row = store::steps_among(&state.pool, context.id, std::slice::from_ref(&step.id))
             .await?
@@ -1053,21 +1072,6 @@ async fn time_out(
             _ => Err(lease_lost()),
         };
     }
-    RunEvent::step_finished(
-        context.id,
-        &step.id,
-        "",
-        &StepEnding {
-            status,
-            error: failure
-                .as_ref()
-                .map(|failure| (failure.code.as_str(), failure.message.as_str())),
-            skip_reason,
-            warning: "",
-        },
-    )
-    .commit(state, tx, &context.tenant)
-    .await?;
     metrics::counter!("chains_steps_total", "status" => status.as_str()).increment(1);
     Ok(outcome)
 }
@@ -1383,11 +1387,9 @@ async fn attempt_step(
     loop {
         let prepared = prepare(state, context, agent, input).await;
         if !started {
-            let mut tx = state.pool.begin().await?;
-            store::update_step(
-                &mut tx,
-                context.id,
-                state.engine.owner,
+            transition(
+                state,
+                context,
                 StepUpdate {
                     attempt: Some((
                         agent_run_id,
@@ -1395,12 +1397,10 @@ async fn attempt_step(
                     )),
                     ..StepUpdate::running(&step.id)
                 },
+                RunEvent::step_started(context.id, &step.id, &agent.agent, attempt, agent_run_id),
             )
             .await?
             .map_err(|LeaseLost| lease_lost())?;
-            RunEvent::step_started(context.id, &step.id, &agent.agent, attempt, agent_run_id)
-                .commit(state, tx, &context.tenant)
-                .await?;
             started = true;
         }
         // Time left of the step's own timeout; the agent gets what remains of it (zero says
@@ -1467,22 +1467,35 @@ async fn attempt_step(
             tracing::warn!(run = %context.id, step = %step.id, attempt, reason = %failure.message,
                 "the step waits for a service it needs");
             metrics::counter!("chains_step_waits_total").increment(1);
-            let mut tx = state.pool.begin().await?;
             // Rewriting the running step is the lease check that fences the event.
-            store::update_step(
-                &mut tx,
-                context.id,
-                state.engine.owner,
+            transition(
+                state,
+                context,
                 StepUpdate::running(&step.id),
+                RunEvent::step_waiting(context.id, &step.id, &agent.agent, attempt, &failure),
             )
             .await?
             .map_err(|LeaseLost| lease_lost())?;
-            RunEvent::step_waiting(context.id, &step.id, &agent.agent, attempt, &failure)
-                .commit(state, tx, &context.tenant)
-                .await?;
         }
         tokio::time::sleep(wait).await;
     }
+}
+
+/// Writes a step's transition with its event, in one statement fenced on the run's lease, and
+/// has the relay publish the event.
+async fn transition(
+    state: &State,
+    context: &RunContext,
+    update: StepUpdate<'_>,
+    event: RunEvent,
+) -> Result<std::result::Result<(), LeaseLost>> {
+    let row = event.row(state, &context.tenant);
+    let written =
+        store::update_step(&state.pool, context.id, state.engine.owner, update, &row).await?;
+    if written.is_ok() {
+        state.wake();
+    }
+    Ok(written)
 }
 
 fn lease_lost() -> ChainError {
@@ -1525,38 +1538,36 @@ async fn record_with(
     artifacts: Option<Value>,
     warning: &str,
 ) -> Result<()> {
-    let mut tx = state.pool.begin().await?;
-    let written = store::update_step(
-        &mut tx,
-        context.id,
-        state.engine.owner,
-        StepUpdate {
-            step_id: &step.id,
-            status,
-            attempt: None,
-            output,
-            error: failure.map(|failure| (failure.code.as_str(), failure.message.as_str())),
-            skip_reason,
-            artifacts,
-            warning,
-            only_waiting: false,
-        },
-    )
-    .await?;
-    written.map_err(|LeaseLost| lease_lost())?;
-    RunEvent::step_finished(
+    let error = failure.map(|failure| (failure.code.as_str(), failure.message.as_str()));
+    let event = RunEvent::step_finished(
         context.id,
         &step.id,
         step.agent().unwrap_or_default(),
         &StepEnding {
             status,
-            error: failure.map(|failure| (failure.code.as_str(), failure.message.as_str())),
+            error,
             skip_reason,
             warning,
         },
+    );
+    transition(
+        state,
+        context,
+        StepUpdate {
+            step_id: &step.id,
+            status,
+            attempt: None,
+            output,
+            error,
+            skip_reason,
+            artifacts,
+            warning,
+            only_waiting: false,
+        },
+        event,
     )
-    .commit(state, tx, &context.tenant)
-    .await?;
+    .await?
+    .map_err(|LeaseLost| lease_lost())?;
     metrics::counter!("chains_steps_total", "status" => status.as_str()).increment(1);
     Ok(())
 }
@@ -1575,14 +1586,19 @@ pub async fn wait(state: &State, tenant: Uuid, id: Uuid, limit: Duration) -> Res
             return Ok(run);
         }
         // Runs finished here are announced; those finished by another replica are polled for.
+        // Another run's announcement is no reason to read this one again: with many waiting
+        // callers, that would be a read per caller per finished run.
         let poll = tokio::time::sleep(state.config.claim_interval);
-        tokio::select! {
-            () = poll => {}
-            () = tokio::time::sleep_until(deadline) => {}
-            announced = finished.recv() => match announced {
-                Ok(done) if done != id => continue,
-                _ => {}
-            },
+        tokio::pin!(poll);
+        loop {
+            tokio::select! {
+                () = &mut poll => break,
+                () = tokio::time::sleep_until(deadline) => break,
+                announced = finished.recv() => match announced {
+                    Ok(done) if done != id => {}
+                    _ => break,
+                },
+            }
         }
     }
 }

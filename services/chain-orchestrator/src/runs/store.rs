@@ -9,7 +9,9 @@
 //! new owner's work.
 
 use chrono::{DateTime, Utc};
+use sankalpa_kit::outbox::OutboxRow;
 use serde_json::Value;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::error::{ChainError, Result};
@@ -594,11 +596,16 @@ impl<'a> StepUpdate<'a> {
     }
 }
 
+/// Writes a step transition and its event (`event`, into the outbox) in one statement: one
+/// round trip and one commit, no transaction of its own. The event is queued only if the step
+/// was written, so a write that finds the lease gone queues nothing. Call `State::wake` once it
+/// has returned.
 pub async fn update_step(
-    tx: &mut sqlx::PgConnection,
+    pool: &sqlx::PgPool,
     run: Uuid,
     owner: Uuid,
     update: StepUpdate<'_>,
+    event: &OutboxRow,
 ) -> Result<Result<(), LeaseLost>> {
     let finished = update.status.is_terminal();
     let (agent_run_id, input) = match update.attempt {
@@ -610,7 +617,8 @@ pub async fn update_step(
         None => (None, None),
     };
     let written = sqlx::query(
-        "UPDATE chains.chain_steps s
+        "WITH written AS (
+         UPDATE chains.chain_steps s
          SET status = $4,
              attempts = s.attempts + CASE WHEN $5::text IS NULL THEN 0 ELSE 1 END,
              agent_run_id = coalesce($5, s.agent_run_id),
@@ -631,7 +639,10 @@ pub async fn update_step(
          FROM chains.chain_runs r
          WHERE s.run_id = $1 AND s.step_id = $3 AND r.id = s.run_id
            AND r.lease_owner = $2 AND r.lease_expires_at > now() AND r.status = 'running'
-           AND (NOT $14 OR s.status = 'waiting')",
+           AND (NOT $14 OR s.status = 'waiting')
+         RETURNING 1
+         )
+         INSERT INTO chains.outbox (event, headers) SELECT $15::jsonb, $16::jsonb FROM written",
     )
     .bind(run)
     .bind(owner)
@@ -647,7 +658,9 @@ pub async fn update_step(
     .bind(update.artifacts)
     .bind(update.warning)
     .bind(update.only_waiting)
-    .execute(tx)
+    .bind(Json(&event.event))
+    .bind(Json(&event.headers))
+    .execute(pool)
     .await?;
     Ok(fenced(&written))
 }
