@@ -16,6 +16,7 @@ pub mod bounded_json;
 pub mod cache;
 pub mod config;
 pub mod events;
+pub mod group_commit;
 pub mod grpc;
 pub mod limits;
 pub mod metrics;

@@ -286,6 +286,8 @@ pub(crate) struct State {
     pub events: EventBus,
     /// Where run and step events are enqueued, in the transaction of their transition.
     pub outbox: Outbox,
+    /// Step transitions waiting for their batch.
+    pub transitions: runs::transitions::Transitions,
     pub jetstream: async_nats::jetstream::Context,
     pub agents: agents::Client,
     /// None when no memory service is configured.
@@ -406,6 +408,11 @@ impl Orchestrator {
             skeleton.stop.clone(),
         );
         let state = Arc::new(State {
+            transitions: runs::transitions::transitions(
+                pool.clone(),
+                outbox.clone(),
+                skeleton.tasks.clone(),
+            ),
             pool,
             outbox,
             jetstream,

@@ -219,7 +219,7 @@ impl Memory {
         )?);
         let events = events::Events::new(outbox, "memory");
         let state = Arc::new(State {
-            saves: entries::saves::Saves::new(
+            saves: entries::saves::saves(
                 pool.clone(),
                 cache.clone(),
                 events.clone(),

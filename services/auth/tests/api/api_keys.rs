@@ -312,3 +312,47 @@ async fn tool_id(auth: &mut crate::TestAuth, admin: &pb::TokenPair) -> String {
     assert_eq!(tools.len(), 1);
     tools[0].id.clone()
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_key_revokes_itself_and_no_other(pool: sqlx::PgPool) {
+    let mut auth = start(pool).await;
+    let admin = register_and_login(&mut auth.client, "ada@example.com").await;
+    let mut made = Vec::new();
+    for _ in 0..2 {
+        made.push(
+            auth.client
+                .create_api_key(authed(run_key(&["agents:execute"]), &admin.access_token))
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+    let token = exchange(&mut auth, &made[0].secret).await.unwrap();
+    let other = made[1].key.clone().unwrap().id;
+    let refused = auth
+        .client
+        .revoke_api_key(authed(pb::RevokeApiKeyRequest { id: other }, &token))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert!(
+        exchange(&mut auth, &made[1].secret).await.is_ok(),
+        "the other key lives on"
+    );
+
+    let own = made[0].key.clone().unwrap().id;
+    let revoked = auth
+        .client
+        .revoke_api_key(authed(pb::RevokeApiKeyRequest { id: own }, &token))
+        .await
+        .expect("a key may revoke itself")
+        .into_inner();
+    assert!(revoked.revoked_at.is_some());
+    assert_eq!(
+        exchange(&mut auth, &made[0].secret)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
+}

@@ -79,7 +79,8 @@ use crate::definition::{
 };
 use crate::error::{ChainError, Result};
 use crate::events::{RunEvent, StepEnding};
-use crate::runs::store::{self, Lease, LeaseLost, Parked, RunStatus, StepStatus, StepUpdate};
+use crate::runs::store::{self, Lease, LeaseLost, Parked, RunStatus, StepStatus};
+use crate::runs::transitions::{self, StepUpdate};
 use crate::{State, expr, memory, sizes};
 
 /// This replica's side of run ownership, shared with the RPC handlers.
@@ -1481,8 +1482,8 @@ async fn attempt_step(
     }
 }
 
-/// Writes a step's transition with its event, in one statement fenced on the run's lease, and
-/// has the relay publish the event.
+/// Writes a step's transition with its event, fenced on the run's lease, in the next batch of
+/// transitions (runs/transitions.rs).
 async fn transition(
     state: &State,
     context: &RunContext,
@@ -1490,12 +1491,14 @@ async fn transition(
     event: RunEvent,
 ) -> Result<std::result::Result<(), LeaseLost>> {
     let row = event.row(state, &context.tenant);
-    let written =
-        store::update_step(&state.pool, context.id, state.engine.owner, update, &row).await?;
-    if written.is_ok() {
-        state.wake();
-    }
-    Ok(written)
+    transitions::write(
+        &state.transitions,
+        context.id,
+        state.engine.owner,
+        update,
+        &row,
+    )
+    .await
 }
 
 fn lease_lost() -> ChainError {

@@ -15,6 +15,7 @@
 //! (announced as it commits); otherwise it is left pending for the first replica to claim it.
 
 pub mod store;
+pub mod transitions;
 
 use std::time::Duration;
 

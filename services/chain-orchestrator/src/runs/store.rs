@@ -9,9 +9,7 @@
 //! new owner's work.
 
 use chrono::{DateTime, Utc};
-use sankalpa_kit::outbox::OutboxRow;
 use serde_json::Value;
-use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::error::{ChainError, Result};
@@ -561,108 +559,6 @@ fn fenced(written: &sqlx::postgres::PgQueryResult) -> Result<(), LeaseLost> {
     } else {
         Err(LeaseLost)
     }
-}
-
-/// One step transition, written only while `owner` holds the run.
-pub struct StepUpdate<'a> {
-    pub step_id: &'a str,
-    pub status: StepStatus,
-    /// Counts an attempt starting (with its agent run id and input).
-    pub attempt: Option<(&'a str, &'a Value)>,
-    pub output: Option<&'a Value>,
-    pub error: Option<(&'a str, &'a str)>,
-    pub skip_reason: &'a str,
-    pub artifacts: Option<Value>,
-    /// Why a completed step's output is not in the run's memory session; empty otherwise.
-    pub warning: &'a str,
-    /// Only a step still waiting for its approval is written (a timeout racing a decision).
-    pub only_waiting: bool,
-}
-
-impl<'a> StepUpdate<'a> {
-    /// The step is running, and nothing else changes.
-    pub fn running(step_id: &'a str) -> Self {
-        Self {
-            step_id,
-            status: StepStatus::Running,
-            attempt: None,
-            output: None,
-            error: None,
-            skip_reason: "",
-            artifacts: None,
-            warning: "",
-            only_waiting: false,
-        }
-    }
-}
-
-/// Writes a step transition and its event (`event`, into the outbox) in one statement: one
-/// round trip and one commit, no transaction of its own. The event is queued only if the step
-/// was written, so a write that finds the lease gone queues nothing. Call `State::wake` once it
-/// has returned.
-pub async fn update_step(
-    pool: &sqlx::PgPool,
-    run: Uuid,
-    owner: Uuid,
-    update: StepUpdate<'_>,
-    event: &OutboxRow,
-) -> Result<Result<(), LeaseLost>> {
-    let finished = update.status.is_terminal();
-    let (agent_run_id, input) = match update.attempt {
-        Some((agent_run_id, input)) => (Some(agent_run_id), Some(input)),
-        None => (None, None),
-    };
-    let (error_code, error_message) = match update.error {
-        Some((code, message)) => (Some(code), Some(message)),
-        None => (None, None),
-    };
-    let written = sqlx::query(
-        "WITH written AS (
-         UPDATE chains.chain_steps s
-         SET status = $4,
-             attempts = s.attempts + CASE WHEN $5::text IS NULL THEN 0 ELSE 1 END,
-             agent_run_id = coalesce($5, s.agent_run_id),
-             input = coalesce($6, s.input),
-             started_at = CASE WHEN $5::text IS NOT NULL AND s.started_at IS NULL THEN now()
-                               ELSE s.started_at END,
-             finished_at = CASE WHEN $7 THEN now() ELSE NULL END,
-             duration_ms = CASE WHEN $7 AND s.started_at IS NOT NULL
-                                THEN (extract(epoch FROM now() - s.started_at) * 1000)::bigint
-                                ELSE s.duration_ms END,
-             output = coalesce($8, s.output),
-             error_code = CASE WHEN $5::text IS NOT NULL THEN NULL ELSE coalesce($9, s.error_code) END,
-             error_message = CASE WHEN $5::text IS NOT NULL THEN NULL ELSE coalesce($10, s.error_message) END,
-             skip_reason = $11,
-             artifacts = coalesce($12, s.artifacts),
-             warning = $13,
-             waiting_until = NULL
-         FROM chains.chain_runs r
-         WHERE s.run_id = $1 AND s.step_id = $3 AND r.id = s.run_id
-           AND r.lease_owner = $2 AND r.lease_expires_at > now() AND r.status = 'running'
-           AND (NOT $14 OR s.status = 'waiting')
-         RETURNING 1
-         )
-         INSERT INTO chains.outbox (event, headers) SELECT $15::jsonb, $16::jsonb FROM written",
-    )
-    .bind(run)
-    .bind(owner)
-    .bind(update.step_id)
-    .bind(update.status.as_str())
-    .bind(agent_run_id)
-    .bind(input)
-    .bind(finished)
-    .bind(update.output)
-    .bind(error_code)
-    .bind(error_message)
-    .bind(update.skip_reason)
-    .bind(update.artifacts)
-    .bind(update.warning)
-    .bind(update.only_waiting)
-    .bind(Json(&event.event))
-    .bind(Json(&event.headers))
-    .execute(pool)
-    .await?;
-    Ok(fenced(&written))
 }
 
 /// Ends a run in `tx`: its status, output and error, pending or running steps marked

@@ -192,10 +192,14 @@ async fn an_approval_decided_while_other_steps_run_is_taken_by_their_driver(pool
         })
         .await;
     assert_eq!(json(&step(&after, "after").output_json), json!({"n": 10}));
-    assert_eq!(
-        step(&after, "slow").status(),
-        pb::StepStatus::Running,
-        "the step after the approval did not wait for the slow one"
+    // The slow step has not finished (under load it may not even have started): the decision
+    // was taken while it was in flight, not once it was done.
+    assert!(
+        matches!(
+            step(&after, "slow").status(),
+            pb::StepStatus::Running | pb::StepStatus::Pending
+        ),
+        "the step after the approval did not wait for the slow one: {after:#?}"
     );
     stack
         .run_until(&run.id, |run| run.status() == pb::ChainRunStatus::Completed)

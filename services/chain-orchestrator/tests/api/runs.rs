@@ -41,6 +41,22 @@ async fn sequential_steps_pass_their_outputs_along(pool: sqlx::PgPool) {
             .iter()
             .all(|call| call.token_kind == "api_key")
     );
+    // That key is revoked once the run has ended (by the run itself, which holds no
+    // keys:admin), not left to expire a day later.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let live: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM auth.api_keys WHERE purpose = 'chain_run' AND revoked_at IS NULL",
+        )
+        .fetch_one(&stack.pool)
+        .await
+        .unwrap();
+        if live == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run's key is still live");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[sqlx::test(migrations = false)]

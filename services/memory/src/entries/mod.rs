@@ -79,7 +79,7 @@ pub async fn save(state: &State, scope: &Scope, user_id: &str, save: Save) -> Re
         None => {
             return state
                 .saves
-                .save(Pending {
+                .write(Pending {
                     tenant: scope.tenant,
                     session: scope.session.clone(),
                     user_id: user_id.to_owned(),

@@ -1,27 +1,17 @@
-//! Group commit of unconditional saves: the saves of concurrent requests written by one
-//! statement, in one transaction.
-//!
-//! Under load most of a save's cost in Postgres is the statement around the row (parsing the
-//! parameters, starting the executor for three inserts, the commit and its WAL flush), not the
-//! row itself. So a save without a version to match joins a queue; whichever saves are waiting
-//! when a writer takes its next batch are written together, each with its own entry, version
-//! and event, and each caller is answered once the batch has committed. A lone save is written
-//! at once, as a batch of one: nothing waits for company.
+//! Group commit of unconditional saves (the kit's [`group_commit`]): the saves of concurrent
+//! requests written by one statement, in one transaction, each with its own entry, version and
+//! event.
 //!
 //! A batch holds each key once: two saves of one key in one upsert would be an error, so the
 //! later one waits for a later batch. Saves of one key that were in flight together have no
 //! order to keep (each still adds one to the version it finds, under the row's lock); a caller
-//! that waits for its save before the next gets them in its order. If a batch fails, its saves
-//! are written one by one, so one unwritable value cannot fail the saves that came with it.
-//! Writers are tasks of their own, on the service's tracker: a caller that goes away does not
-//! cut the batch it leads, and shutdown waits for every batch in flight to commit and answer.
+//! that waits for its save before the next gets them in its order.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use sankalpa_kit::group_commit::{self, Batch, GroupCommit};
 use sankalpa_kit::outbox::OutboxRow;
 use sqlx::PgPool;
-use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
@@ -30,11 +20,12 @@ use crate::entry::{Entry, entry_columns, upsert_existing};
 use crate::error::{MemoryError, Result};
 use crate::events::Events;
 
-/// Saves per statement at most: a batch's arrays stay small next to the 1 MiB a value may be.
-const MAX_BATCH: usize = 64;
-/// Batches in flight at once. One would leave Postgres idle while its batch travels; a few keep
-/// it busy, and every waiting save still joins the next one.
-const WRITERS: usize = 4;
+/// Saves per statement at most (a batch's arrays stay small next to the 1 MiB a value may be),
+/// and batches in flight at once.
+const LIMITS: group_commit::Limits = group_commit::Limits {
+    max_batch: 64,
+    writers: 4,
+};
 
 /// Writes the batch and queues each save's event with the version its write gave, like the
 /// statements of `entries::save`: sessions are created as needed, then the entries, then the
@@ -87,143 +78,55 @@ pub struct Pending {
     pub event: OutboxRow,
 }
 
-struct Waiting {
-    save: Pending,
-    reply: oneshot::Sender<Result<Entry>>,
-}
+/// The saves' queue. Cloning shares it.
+pub type Saves = GroupCommit<SaveBatch>;
 
-#[derive(Default)]
-struct Queue {
-    waiting: VecDeque<Waiting>,
-    writers: usize,
-}
-
-/// The queue of saves and what its writers write with. Cloning shares it.
-#[derive(Clone)]
-pub struct Saves {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    queue: Mutex<Queue>,
+/// What a batch of saves is written with.
+pub struct SaveBatch {
     pool: PgPool,
     cache: Arc<EntryCache>,
     events: Events,
-    writers: TaskTracker,
 }
 
-impl Saves {
-    pub fn new(pool: PgPool, cache: Arc<EntryCache>, events: Events, writers: TaskTracker) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                queue: Mutex::default(),
-                pool,
-                cache,
-                events,
-                writers,
-            }),
-        }
+/// The queue of saves, written with `pool`, offered to `cache` and announced by `events`.
+pub fn saves(pool: PgPool, cache: Arc<EntryCache>, events: Events, writers: TaskTracker) -> Saves {
+    GroupCommit::new(
+        SaveBatch {
+            pool,
+            cache,
+            events,
+        },
+        LIMITS,
+        writers,
+    )
+}
+
+impl Batch for SaveBatch {
+    type Write = Pending;
+    type Written = Entry;
+    type Error = MemoryError;
+    type Key = (Uuid, String, String);
+
+    fn key(save: &Pending) -> Self::Key {
+        (save.tenant, save.session.clone(), save.key.clone())
     }
 
-    /// Writes `save` with the saves waiting beside it; the entry as written, once committed
-    /// and offered to the cache.
-    pub async fn save(&self, save: Pending) -> Result<Entry> {
-        let (reply, written) = oneshot::channel();
-        let start_writer = {
-            let mut queue = self.queue();
-            queue.waiting.push_back(Waiting { save, reply });
-            let start = queue.writers < WRITERS;
-            if start {
-                queue.writers += 1;
-            }
-            start
-        };
-        if start_writer {
-            self.inner.writers.spawn(self.clone().write_while_waiting());
-        }
-        written.await.map_err(|_| {
-            MemoryError::Internal(anyhow::anyhow!("the writer of a save batch failed"))
-        })?
-    }
-
-    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.inner
-            .queue
-            .lock()
-            .expect("the save queue is never poisoned")
-    }
-
-    /// Writes batches until nothing waits, then retires.
-    async fn write_while_waiting(self) {
-        loop {
-            let batch = {
-                let mut queue = self.queue();
-                let batch = take_batch(&mut queue.waiting);
-                if batch.is_empty() {
-                    queue.writers -= 1;
-                    return;
-                }
-                batch
-            };
-            self.write(batch).await;
-        }
-    }
-
-    async fn write(&self, batch: Vec<Waiting>) {
-        let saves: Vec<&Pending> = batch.iter().map(|waiting| &waiting.save).collect();
-        match write_batch(&self.inner.pool, &saves).await {
-            Ok(entries) => {
-                self.inner.events.wake();
-                self.offer(&saves, &entries).await;
-                for (waiting, entry) in batch.into_iter().zip(entries) {
-                    let _ = waiting.reply.send(Ok(entry));
-                }
-            }
-            Err(err) if batch.len() == 1 => {
-                let waiting = batch.into_iter().next().expect("a batch of one");
-                let _ = waiting.reply.send(Err(err));
-            }
-            Err(err) => {
-                tracing::debug!(error = %err, saves = batch.len(),
-                    "a save batch failed; writing its saves one by one");
-                for waiting in batch {
-                    Box::pin(self.write(vec![waiting])).await;
-                }
-            }
-        }
-    }
-
-    async fn offer(&self, saves: &[&Pending], entries: &[Entry]) {
-        let offers = saves.iter().zip(entries).map(|(save, entry)| async move {
-            self.inner
-                .cache
+    /// Writes the saves and offers their entries to the cache.
+    async fn write(&self, saves: &[&Pending]) -> Result<Vec<Entry>> {
+        let entries = write_batch(&self.pool, saves).await?;
+        self.events.wake();
+        let offers = saves.iter().zip(&entries).map(|(save, entry)| async move {
+            self.cache
                 .offer(save.tenant, &save.session, &[Change::Written(entry)])
                 .await;
         });
         futures::future::join_all(offers).await;
+        Ok(entries)
     }
-}
 
-/// The oldest waiting saves, each key once, at most [`MAX_BATCH`]; a save of a key already in
-/// the batch stays queued, in its place, for the next one.
-fn take_batch(waiting: &mut VecDeque<Waiting>) -> Vec<Waiting> {
-    let mut batch = Vec::new();
-    let mut keys = HashSet::new();
-    let mut kept = VecDeque::new();
-    while batch.len() < MAX_BATCH {
-        let Some(next) = waiting.pop_front() else {
-            break;
-        };
-        let save = &next.save;
-        if keys.insert((save.tenant, save.session.clone(), save.key.clone())) {
-            batch.push(next);
-        } else {
-            kept.push_back(next);
-        }
+    fn writer_lost() -> MemoryError {
+        MemoryError::Internal(anyhow::anyhow!("the writer of a save batch failed"))
     }
-    kept.append(waiting);
-    *waiting = kept;
-    batch
 }
 
 /// Writes `saves` in one statement; their entries, in the same order.

@@ -1,0 +1,233 @@
+//! Step transitions (started, waiting, finished), each written with its event, fenced on the
+//! run's lease, and group-committed (the kit's [`group_commit`]): the transitions of many runs
+//! in flight together are written by one statement in one transaction, which is what lets a
+//! replica drive hundreds of runs at once without a round trip and a WAL flush per step change.
+//!
+//! A transition is written only while its writer holds the run (`lease_owner`, unexpired, run
+//! still running); its event goes into the outbox only if its step was written, so a write that
+//! finds the lease gone changes nothing and queues nothing. A step has one transition in flight
+//! at a time (its driver awaits each), so two batches in flight never share a step row and
+//! cannot deadlock; the batch key holds that even so.
+
+use sankalpa_kit::group_commit::{self, Batch, GroupCommit};
+use sankalpa_kit::outbox::{Outbox, OutboxRow};
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use super::store::{LeaseLost, StepStatus};
+use crate::error::{ChainError, Result};
+
+/// Transitions per statement at most, and batches in flight at once.
+const LIMITS: group_commit::Limits = group_commit::Limits {
+    max_batch: 64,
+    writers: 4,
+};
+
+/// Writes each transition asked for (`n` keeps it with its row), and the event of each one
+/// written; answers the `n` of those written.
+const WRITE_BATCH: &str = "
+    WITH asked AS (
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                             $6::text[], $7::bool[], $8::text[], $9::text[], $10::text[],
+                             $11::text[], $12::text[], $13::text[], $14::bool[], $15::text[],
+                             $16::text[])
+            WITH ORDINALITY AS a (run_id, owner, step_id, status, agent_run_id, input, finished,
+                                  output, error_code, error_message, skip_reason, artifacts,
+                                  warning, only_waiting, event, headers, n)
+    ), written AS (
+        UPDATE chains.chain_steps s
+        SET status = a.status,
+            attempts = s.attempts + CASE WHEN a.agent_run_id IS NULL THEN 0 ELSE 1 END,
+            agent_run_id = coalesce(a.agent_run_id, s.agent_run_id),
+            input = coalesce(a.input::jsonb, s.input),
+            started_at = CASE WHEN a.agent_run_id IS NOT NULL AND s.started_at IS NULL THEN now()
+                              ELSE s.started_at END,
+            finished_at = CASE WHEN a.finished THEN now() ELSE NULL END,
+            duration_ms = CASE WHEN a.finished AND s.started_at IS NOT NULL
+                               THEN (extract(epoch FROM now() - s.started_at) * 1000)::bigint
+                               ELSE s.duration_ms END,
+            output = coalesce(a.output::jsonb, s.output),
+            error_code = CASE WHEN a.agent_run_id IS NOT NULL THEN NULL
+                              ELSE coalesce(a.error_code, s.error_code) END,
+            error_message = CASE WHEN a.agent_run_id IS NOT NULL THEN NULL
+                                 ELSE coalesce(a.error_message, s.error_message) END,
+            skip_reason = a.skip_reason,
+            artifacts = coalesce(a.artifacts::jsonb, s.artifacts),
+            warning = a.warning,
+            waiting_until = NULL
+        FROM asked a, chains.chain_runs r
+        WHERE s.run_id = a.run_id AND s.step_id = a.step_id AND r.id = a.run_id
+          AND r.lease_owner = a.owner AND r.lease_expires_at > now() AND r.status = 'running'
+          AND (NOT a.only_waiting OR s.status = 'waiting')
+        RETURNING a.n
+    ), queued AS (
+        INSERT INTO chains.outbox (event, headers)
+        SELECT a.event::jsonb, a.headers::jsonb
+        FROM written w JOIN asked a USING (n)
+        ORDER BY a.n
+    )
+    SELECT n FROM written";
+
+/// One step transition, written only while `owner` holds the run.
+pub struct StepUpdate<'a> {
+    pub step_id: &'a str,
+    pub status: StepStatus,
+    /// Counts an attempt starting (with its agent run id and input).
+    pub attempt: Option<(&'a str, &'a Value)>,
+    pub output: Option<&'a Value>,
+    pub error: Option<(&'a str, &'a str)>,
+    pub skip_reason: &'a str,
+    pub artifacts: Option<Value>,
+    /// Why a completed step's output is not in the run's memory session; empty otherwise.
+    pub warning: &'a str,
+    /// Only a step still waiting for its approval is written (a timeout racing a decision).
+    pub only_waiting: bool,
+}
+
+impl<'a> StepUpdate<'a> {
+    /// The step is running, and nothing else changes.
+    pub fn running(step_id: &'a str) -> Self {
+        Self {
+            step_id,
+            status: StepStatus::Running,
+            attempt: None,
+            output: None,
+            error: None,
+            skip_reason: "",
+            artifacts: None,
+            warning: "",
+            only_waiting: false,
+        }
+    }
+}
+
+/// A transition waiting for its batch: the update as the statement's columns take it.
+pub struct Transition {
+    run: Uuid,
+    owner: Uuid,
+    step_id: String,
+    status: &'static str,
+    agent_run_id: Option<String>,
+    input: Option<String>,
+    finished: bool,
+    output: Option<String>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    skip_reason: String,
+    artifacts: Option<String>,
+    warning: String,
+    only_waiting: bool,
+    event: String,
+    headers: String,
+}
+
+/// The transitions' queue. Cloning shares it.
+pub type Transitions = GroupCommit<TransitionBatch>;
+
+/// What a batch of transitions is written with.
+pub struct TransitionBatch {
+    pool: PgPool,
+    outbox: Outbox,
+}
+
+/// The queue of transitions, written with `pool`; `outbox`'s relay is woken after each batch.
+pub fn transitions(pool: PgPool, outbox: Outbox, writers: TaskTracker) -> Transitions {
+    GroupCommit::new(TransitionBatch { pool, outbox }, LIMITS, writers)
+}
+
+/// Writes `update` of `run`'s step with its `event`, while `owner` holds the run.
+pub async fn write(
+    transitions: &Transitions,
+    run: Uuid,
+    owner: Uuid,
+    update: StepUpdate<'_>,
+    event: &OutboxRow,
+) -> Result<std::result::Result<(), LeaseLost>> {
+    let json = |value: &Value| value.to_string();
+    let (error_code, error_message) = update
+        .error
+        .map(|(code, message)| (code.to_owned(), message.to_owned()))
+        .unzip();
+    let transition = Transition {
+        run,
+        owner,
+        step_id: update.step_id.to_owned(),
+        status: update.status.as_str(),
+        agent_run_id: update.attempt.map(|(id, _)| id.to_owned()),
+        input: update.attempt.map(|(_, input)| json(input)),
+        finished: update.status.is_terminal(),
+        output: update.output.map(json),
+        error_code,
+        error_message,
+        skip_reason: update.skip_reason.to_owned(),
+        artifacts: update.artifacts.as_ref().map(json),
+        warning: update.warning.to_owned(),
+        only_waiting: update.only_waiting,
+        event: serde_json::to_string(&event.event).map_err(anyhow::Error::from)?,
+        headers: serde_json::to_string(&event.headers).map_err(anyhow::Error::from)?,
+    };
+    Ok(if transitions.write(transition).await? {
+        Ok(())
+    } else {
+        Err(LeaseLost)
+    })
+}
+
+impl Batch for TransitionBatch {
+    type Write = Transition;
+    /// Whether the transition was written (false: the lease was gone).
+    type Written = bool;
+    type Error = ChainError;
+    type Key = (Uuid, String);
+
+    fn key(transition: &Transition) -> Self::Key {
+        (transition.run, transition.step_id.clone())
+    }
+
+    async fn write(&self, batch: &[&Transition]) -> Result<Vec<bool>> {
+        fn column<T: Clone>(batch: &[&Transition], field: fn(&Transition) -> &T) -> Vec<T> {
+            batch
+                .iter()
+                .map(|transition| field(transition).clone())
+                .collect()
+        }
+        let written: Vec<i64> = sqlx::query_scalar(WRITE_BATCH)
+            .bind(column(batch, |t| &t.run))
+            .bind(column(batch, |t| &t.owner))
+            .bind(column(batch, |t| &t.step_id))
+            .bind(column(batch, |t| &t.status))
+            .bind(column(batch, |t| &t.agent_run_id))
+            .bind(column(batch, |t| &t.input))
+            .bind(column(batch, |t| &t.finished))
+            .bind(column(batch, |t| &t.output))
+            .bind(column(batch, |t| &t.error_code))
+            .bind(column(batch, |t| &t.error_message))
+            .bind(column(batch, |t| &t.skip_reason))
+            .bind(column(batch, |t| &t.artifacts))
+            .bind(column(batch, |t| &t.warning))
+            .bind(column(batch, |t| &t.only_waiting))
+            .bind(column(batch, |t| &t.event))
+            .bind(column(batch, |t| &t.headers))
+            .fetch_all(&self.pool)
+            .await?;
+        if !written.is_empty() {
+            self.outbox.wake();
+        }
+        let mut answers = vec![false; batch.len()];
+        for n in written {
+            if let Some(answer) = usize::try_from(n - 1)
+                .ok()
+                .and_then(|index| answers.get_mut(index))
+            {
+                *answer = true;
+            }
+        }
+        Ok(answers)
+    }
+
+    fn writer_lost() -> ChainError {
+        ChainError::Internal(anyhow::anyhow!("the writer of a transition batch failed"))
+    }
+}
