@@ -316,6 +316,47 @@ scenario('a run waits for an approval, approved from its page it goes on live', 
   await expectText(page.getByTestId('run-status'), 'completed');
 });
 
+scenario('a run of a thousand items renders only the rows in view', async ({ newPage, check }) => {
+  const page = await newPage();
+  const email = await register(page);
+  const token = (await call('POST', '/api/users/login', { email, password: PASSWORD })).access_token;
+  const people = Array.from({ length: 1000 }, (_, index) => `person ${index + 1}`);
+  const run = await call(
+    'POST',
+    '/api/chains/execute',
+    {
+      definition: {
+        name: 'greet-everyone',
+        steps: [{ id: 'each', agent: 'hello_world', for_each: '${input.people}', max_parallel: 64, input: { name: '${item}' } }],
+      },
+      input: { people },
+      wait: true,
+      wait_timeout_ms: 120_000,
+    },
+    token,
+  );
+  if (run.status !== 'completed') throw new Error(`the run ended ${run.status}`);
+  await page.goto(`${BASE}/runs/${run.id}`);
+  const steps = page.getByRole('list', { name: 'Steps' });
+  await steps.getByRole('listitem', { name: 'Item 1 of each' }).waitFor();
+  const rendered = await steps.getByRole('listitem').count();
+  if (rendered > 60) throw new Error(`${rendered} rows in the DOM for 1,001`);
+  const size = await steps.getByRole('listitem').first().getAttribute('aria-setsize');
+  if (size !== '1001') throw new Error(`the rows say the list holds ${size}`);
+  await check(page, 'run of a thousand items');
+  // The end of the page holds the last item, and still only a window of rows.
+  // Rows are measured as they show, so the end may move once: press End until it stays.
+  const last = steps.getByRole('listitem', { name: 'Item 1000 of each' });
+  for (let tries = 0; tries < 5 && (await last.count()) === 0; tries += 1) {
+    await page.keyboard.press('End');
+    await page.waitForTimeout(200);
+  }
+  await last.waitFor();
+  await expectText(last, 'person 1000');
+  const atEnd = await steps.getByRole('listitem').count();
+  if (atEnd > 60) throw new Error(`${atEnd} rows in the DOM at the end`);
+});
+
 scenario('memory: an entry edited by two writers meets a version conflict', async ({ newPage, check }) => {
   const page = await newPage();
   const email = await register(page);
