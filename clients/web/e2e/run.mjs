@@ -169,9 +169,31 @@ scenario('browse the catalog and run an agent from its page', async ({ newPage, 
   await expectText(page.getByRole('region', { name: 'Input' }), 'precision');
   await check(page, 'agent page');
 
-  // The JSON view edits the same input; the server's error lands on its field.
+  // The JSON view edits the same input; the server's error lands on its field. It is CodeMirror,
+  // styled under the console's policy (no inline styles) without a violation.
+  await page.evaluate(() => {
+    window.violations = [];
+    document.addEventListener('securitypolicyviolation', (event) => window.violations.push(event.violatedDirective), true);
+  });
   await page.getByRole('form', { name: 'Run custom_calculator' }).getByRole('tab', { name: 'JSON' }).click();
-  await page.getByLabel('Input (JSON)').fill('{"expression": "1 + 1", "precision": 2.5}');
+  const editor = page.getByRole('textbox', { name: 'Input (JSON)' });
+  await editor.waitFor();
+  const display = await page.getByTestId('json-editor').evaluate((host) => getComputedStyle(host.shadowRoot.querySelector('.cm-editor')).display);
+  if (display !== 'flex') throw new Error(`the editor is not styled: display ${display}`);
+  // Keys complete from the schema as they are typed.
+  await editor.click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.type('{"ex');
+  await page.getByRole('option', { name: /"expression"/ }).waitFor();
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('"1 + 1", "precision": 2.5');
+  await expectText(editor, '{"expression": "1 + 1", "precision": 2.5}');
+  // The problem is marked on its key in the editor (no role names a lint mark).
+  await expectText(page.locator('.cm-lintRange-error'), '"precision"');
+  const violations = await page.evaluate(() => window.violations);
+  if (violations.length > 0) throw new Error(`policy violations: ${violations.join(', ')}`);
+  await check(page, 'agent page, JSON editor');
   // Checked as typed, then by the server on Run.
   await expectText(page.getByRole('list', { name: 'Problems in the input' }), 'precision: A whole number');
   await page.getByRole('button', { name: 'Run', exact: true }).click();
