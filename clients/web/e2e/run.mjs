@@ -304,6 +304,16 @@ scenario('run the fullstack-app template, watch its steps go green, get its file
   await expectText(page.getByRole('table'), 'fullstack-app');
   if ((await page.getByRole('table').getByRole('row').count()) !== 3) throw new Error('expected two runs listed');
   await check(page, 'runs');
+
+  // Filtered by when they were created: both in the last hour, none in a range to come.
+  await page.getByLabel('Created').selectOption('hour');
+  await page.waitForURL((url) => url.searchParams.get('time') === 'hour');
+  await expectText(page.getByRole('table'), 'fullstack-app');
+  if ((await page.getByRole('table').getByRole('row').count()) !== 3) throw new Error('expected two runs in the last hour');
+  await page.getByLabel('Created').selectOption('custom');
+  await page.getByLabel('From (local time)').fill('2099-01-01T00:00');
+  await page.getByText('No runs created then').waitFor();
+  await check(page, 'runs, filtered by time');
 });
 
 scenario('a run waits for an approval, approved from its page it goes on live', async ({ newPage, check }) => {
