@@ -37,8 +37,8 @@ const LINT_DELAY_MS = 300;
 
 // Colours hold 4.5:1 against the editor's background in both themes.
 const palettes = {
-  light: { background: '#ffffff', text: '#0f172a', muted: '#475569', border: '#cbd5e1', key: '#1d4ed8', string: '#166534', number: '#9a3412', literal: '#6b21a8', selection: '#c7d2fe' },
-  dark: { background: '#0f172a', text: '#f1f5f9', muted: '#94a3b8', border: '#475569', key: '#93c5fd', string: '#86efac', number: '#fdba74', literal: '#d8b4fe', selection: '#3730a3' },
+  light: { background: '#ffffff', text: '#0f172a', muted: '#475569', border: '#cbd5e1', key: '#1d4ed8', string: '#166534', number: '#9a3412', literal: '#6b21a8', selection: '#c7d2fe', problem: '#b91c1c' },
+  dark: { background: '#0f172a', text: '#f1f5f9', muted: '#94a3b8', border: '#475569', key: '#93c5fd', string: '#86efac', number: '#fdba74', literal: '#d8b4fe', selection: '#3730a3', problem: '#f87171' },
 };
 
 function look(dark: boolean) {
@@ -52,6 +52,13 @@ function look(dark: boolean) {
         '.cm-gutters': { backgroundColor: colours.background, color: colours.muted, borderRight: `1px solid ${colours.border}` },
         '&.cm-focused .cm-selectionBackground, .cm-selectionBackground': { backgroundColor: colours.selection },
         '.cm-tooltip': { backgroundColor: colours.background, color: colours.text, border: `1px solid ${colours.border}` },
+        '.cm-scroller': { maxHeight: '32rem', overflow: 'auto' },
+        // The lint's own underline is an SVG data: URL, which img-src 'self' refuses.
+        '.cm-lintRange-error, .cm-lintRange-warning, .cm-lintRange-info, .cm-lintRange-hint': {
+          backgroundImage: 'none',
+          textDecoration: `underline wavy ${colours.problem}`,
+          textUnderlineOffset: '3px',
+        },
       },
       { dark },
     ),
@@ -71,6 +78,9 @@ export default function JsonEditor({ label, value, onChange, keys = [], check }:
   const view = useRef<EditorView | null>(null);
   // The latest callbacks, read by the editor built once.
   const latest = useRef({ onChange, check });
+  // What the editor reported since the document last matched `value`: a render may bring one of
+  // them back after the user typed on, and that echo must not undo the typing.
+  const reported = useRef(new Set<string>());
   useEffect(() => {
     latest.current = { onChange, check };
   });
@@ -104,9 +114,13 @@ export default function JsonEditor({ label, value, onChange, keys = [], check }:
           ),
           keymap.of([...closeBracketsKeymap, ...defaultKeymap, ...historyKeymap, ...completionKeymap, ...lintKeymap]),
           EditorView.lineWrapping,
-          EditorView.contentAttributes.of({ 'aria-label': label }),
+          // tabindex: axe counts a scrolled editor keyboard-reachable only with it said outright.
+          EditorView.contentAttributes.of({ 'aria-label': label, tabindex: '0' }),
           EditorView.updateListener.of((update) => {
-            if (update.docChanged) latest.current.onChange(update.state.doc.toString());
+            if (!update.docChanged) return;
+            const text = update.state.doc.toString();
+            reported.current.add(text);
+            latest.current.onChange(text);
           }),
           look(dark),
         ],
@@ -125,7 +139,11 @@ export default function JsonEditor({ label, value, onChange, keys = [], check }:
   // A value set from outside (the form view, a template) replaces the document.
   useEffect(() => {
     const editor = view.current;
-    if (editor && editor.state.doc.toString() !== value) {
+    if (!editor) return;
+    const current = editor.state.doc.toString();
+    if (current === value) reported.current.clear();
+    else if (!reported.current.has(value)) {
+      reported.current.clear();
       editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: value } });
     }
   }, [value]);
