@@ -389,6 +389,39 @@ scenario('a run of a thousand items renders only the rows in view', async ({ new
   if (atEnd > 60) throw new Error(`${atEnd} rows in the DOM at the end`);
 });
 
+scenario('the composer draws fullstack-app, and a cycle shows on its steps', async ({ newPage, check }) => {
+  const page = await newPage();
+  await register(page);
+  await nav(page, 'Composer');
+  await page.getByRole('heading', { name: 'Composer', level: 1 }).waitFor();
+  await page.getByLabel('Start from').selectOption('template:fullstack-app');
+  const canvas = page.getByRole('region', { name: 'Canvas' });
+  for (const step of ['architect', 'schema', 'tests', 'readme']) {
+    await canvas.getByRole('group', { name: `Step ${step}` }).waitFor();
+  }
+  await expectText(page.getByRole('status'), 'Valid: 15 steps');
+  await check(page, 'composer');
+
+  // The architect now needs the readme, which needs it in the end: a cycle, on the nodes along it.
+  await canvas.getByRole('group', { name: 'Step architect' }).click();
+  await page.getByRole('region', { name: 'Step architect' }).getByRole('checkbox', { name: 'readme' }).check();
+  const architect = canvas.getByRole('group', { name: 'Step architect' });
+  await expectText(architect.getByRole('list', { name: 'Problems of architect' }), 'cycle');
+  await expectText(canvas.getByRole('group', { name: 'Step readme' }), 'cycle');
+  await check(page, 'composer with a cycle');
+
+  // The JSON and the canvas follow each other: a definition typed in, then a step added.
+  const json = page.getByLabel('Chain definition (JSON)');
+  await json.fill(JSON.stringify({ name: 'greet', steps: [{ id: 'a', agent: 'hello_world' }, { id: 'b', agent: 'hello_world', needs: ['a'] }] }));
+  await canvas.getByRole('group', { name: 'Step b' }).waitFor();
+  await canvas.getByRole('group', { name: 'Step architect' }).waitFor({ state: 'detached' });
+  await expectText(page.getByRole('status'), 'Valid: 2 steps');
+  await page.getByRole('button', { name: 'Add hello_world' }).click();
+  await canvas.getByRole('group', { name: 'Step hello_world' }).waitFor();
+  await expectText(json, '"id": "hello_world"');
+  await expectText(page.getByRole('status'), 'Valid: 3 steps');
+});
+
 scenario('memory: an entry edited by two writers meets a version conflict', async ({ newPage, check }) => {
   const page = await newPage();
   const email = await register(page);
