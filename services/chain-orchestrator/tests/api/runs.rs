@@ -372,38 +372,30 @@ async fn runs_list_within_a_time_window_and_an_empty_window_is_refused(pool: sql
         .execute(json!({"agents": ["add_one"]}), json!({"n": 2}), true)
         .await;
     let at = second.created_at.expect("a run has its creation time");
-    let listed = |since, until| pb::ListRunsRequest {
-        created_since: since,
-        created_until: until,
-        ..Default::default()
+    let list = |since, until| {
+        let mut chains = stack.chains.clone();
+        let request = stack.authed(pb::ListRunsRequest {
+            created_since: since,
+            created_until: until,
+            ..Default::default()
+        });
+        async move {
+            chains.list_runs(request).await.map(|response| {
+                let runs = response.into_inner().runs;
+                runs.into_iter().map(|run| run.id).collect::<Vec<_>>()
+            })
+        }
     };
-    let ids = |response: pb::ListRunsResponse| {
-        response
-            .runs
-            .into_iter()
-            .map(|run| run.id)
-            .collect::<Vec<_>>()
-    };
-    let since = stack
-        .chains
-        .list_runs(stack.authed(listed(Some(at), None)))
-        .await
-        .expect("runs can be listed")
-        .into_inner();
-    assert_eq!(ids(since), std::slice::from_ref(&second.id));
-    let until = stack
-        .chains
-        .list_runs(stack.authed(listed(None, Some(at))))
-        .await
-        .expect("runs can be listed")
-        .into_inner();
-    assert_eq!(ids(until), std::slice::from_ref(&first.id));
+    assert_eq!(
+        list(Some(at), None).await.expect("runs can be listed"),
+        std::slice::from_ref(&second.id)
+    );
+    assert_eq!(
+        list(None, Some(at)).await.expect("runs can be listed"),
+        std::slice::from_ref(&first.id)
+    );
 
-    let empty = stack
-        .chains
-        .list_runs(stack.authed(listed(Some(at), Some(at))))
-        .await
-        .unwrap_err();
+    let empty = list(Some(at), Some(at)).await.unwrap_err();
     assert_eq!(empty.code(), Code::InvalidArgument);
     assert_eq!(
         sankalpa_kit::problem::field_violations(&empty)[0].field,
