@@ -394,7 +394,7 @@ scenario('a run of a thousand items renders only the rows in view', async ({ new
   console.log(`  1,001 rows: ${rendered} in the DOM at the top, ${atEnd} at the end`);
 });
 
-scenario('the composer draws fullstack-app, and a cycle shows on its steps', async ({ newPage, check }) => {
+scenario('the composer draws fullstack-app, shows a cycle on its steps, saves versions', async ({ newPage, check }) => {
   const page = await newPage();
   await register(page);
   await nav(page, 'Composer');
@@ -425,6 +425,14 @@ scenario('the composer draws fullstack-app, and a cycle shows on its steps', asy
   await canvas.getByRole('group', { name: 'Step hello_world' }).waitFor();
   await expectText(json, '"id": "hello_world"');
   await expectText(page.getByRole('status'), 'Valid: 3 steps');
+
+  // Saved as a new chain, then as its next version.
+  await page.getByLabel('Chain name').fill('greet-three');
+  await page.getByRole('button', { name: 'Save as a new chain' }).click();
+  await page.waitForURL((url) => url.searchParams.has('chain'));
+  await page.getByRole('button', { name: 'Save as version 2' }).click();
+  await page.getByRole('button', { name: 'Save as version 3' }).waitFor();
+  await canvas.getByRole('group', { name: 'Step hello_world' }).waitFor();
 });
 
 scenario('memory: an entry edited by two writers meets a version conflict', async ({ newPage, check }) => {
