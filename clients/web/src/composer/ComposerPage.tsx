@@ -26,6 +26,7 @@ import { type DragEvent, Suspense, lazy, useEffect, useMemo, useState } from 're
 import { useSearchParams } from 'react-router';
 
 import { type Agent, agentKeys, listAgents } from '../agents/queries';
+import { useShownTheme } from '../app/theme';
 import { can, useSession } from '../auth/session';
 import { chainKeys, listChains } from '../runs/queries';
 import { Loading, PageHeader, ProblemMessage } from '../ui/states';
@@ -92,6 +93,7 @@ function Composer({ initial, agents, stored }: {
   const queryClient = useQueryClient();
   const [, setParams] = useSearchParams();
   const flow = useReactFlow();
+  const colorMode = useShownTheme();
   const [graph, setGraph] = useState<Graph>(() => regraph(initial, null));
   // The JSON as typed while it is being edited; else the JSON of the graph.
   const [draft, setDraft] = useState<string | null>(null);
@@ -253,7 +255,7 @@ function Composer({ initial, agents, stored }: {
             nodes={nodes}
             edges={graph.edges}
             nodeTypes={NODE_TYPES}
-            colorMode={document.documentElement.classList.contains('dark') ? 'dark' : 'light'}
+            colorMode={colorMode}
             onNodesChange={(changes: NodeChange<StepNode>[]) => {
               const removed = new Set(changes.flatMap((item) => (item.type === 'remove' ? [item.id] : [])));
               const apply = (current: Graph): Graph => ({

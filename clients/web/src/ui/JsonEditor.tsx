@@ -14,10 +14,12 @@ import { defaultKeymap, history, historyKeymap } from '@codemirror/commands';
 import { json, jsonParseLinter } from '@codemirror/lang-json';
 import { HighlightStyle, bracketMatching, syntaxHighlighting } from '@codemirror/language';
 import { linter, lintKeymap } from '@codemirror/lint';
-import { EditorState } from '@codemirror/state';
+import { Compartment, EditorState } from '@codemirror/state';
 import { EditorView, keymap, lineNumbers } from '@codemirror/view';
 import { tags } from '@lezer/highlight';
 import { useEffect, useRef } from 'react';
+
+import { useShownTheme } from '../app/theme';
 
 import { type JsonProblem, type KeyHint, diagnosticsOf, keyCompletion } from './jsonEditing';
 
@@ -76,6 +78,9 @@ function look(dark: boolean) {
 export default function JsonEditor({ label, value, onChange, keys = [], check }: JsonEditorProps) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
+  const dark = useShownTheme() === 'dark';
+  // The theme follows the page's without rebuilding the editor.
+  const theme = useRef(new Compartment());
   // The latest callbacks, read by the editor built once.
   const latest = useRef({ onChange, check });
   // What the editor reported since the document last matched `value`: a render may bring one of
@@ -91,7 +96,6 @@ export default function JsonEditor({ label, value, onChange, keys = [], check }:
     const root = element.shadowRoot ?? element.attachShadow({ mode: 'open' });
     const parent = document.createElement('div');
     root.append(parent);
-    const dark = document.documentElement.classList.contains('dark');
     const editor = new EditorView({
       root,
       parent,
@@ -122,7 +126,7 @@ export default function JsonEditor({ label, value, onChange, keys = [], check }:
             reported.current.add(text);
             latest.current.onChange(text);
           }),
-          look(dark),
+          theme.current.of(look(dark)),
         ],
       }),
     });
@@ -132,9 +136,13 @@ export default function JsonEditor({ label, value, onChange, keys = [], check }:
       parent.remove();
       view.current = null;
     };
-    // Built once per label and keys; the value follows below without rebuilding.
+    // Built once per label and keys; the value and the theme follow below without rebuilding.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [label, keys]);
+
+  useEffect(() => {
+    view.current?.dispatch({ effects: theme.current.reconfigure(look(dark)) });
+  }, [dark]);
 
   // A value set from outside (the form view, a template) replaces the document.
   useEffect(() => {
