@@ -421,6 +421,14 @@ scenario('the composer draws fullstack-app, shows a cycle on its steps, saves ve
   await canvas.getByRole('group', { name: 'Step b' }).waitFor();
   await canvas.getByRole('group', { name: 'Step architect' }).waitFor({ state: 'detached' });
   await expectText(page.getByRole('status'), 'Valid: 2 steps');
+  // Step b's input maps a's output: the paths it may name complete after ${.
+  await canvas.getByRole('group', { name: 'Step b', exact: true }).click();
+  await page.getByRole('textbox', { name: 'Input mapping (JSON)' }).click();
+  await page.keyboard.type('{"name": "${steps.a.m');
+  await page.getByRole('option', { name: 'steps.a.message' }).waitFor();
+  await page.keyboard.press('Enter');
+  await expectText(json, '"name": "${steps.a.message}"');
+  await check(page, 'composer, a step and its input mapping');
   await page.getByRole('button', { name: 'Add hello_world' }).click();
   await canvas.getByRole('group', { name: 'Step hello_world' }).waitFor();
   await expectText(json, '"id": "hello_world"');

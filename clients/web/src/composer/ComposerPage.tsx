@@ -30,7 +30,7 @@ import { useShownTheme } from '../app/theme';
 import { can, useSession } from '../auth/session';
 import { chainKeys, listChains } from '../runs/queries';
 import { Loading, PageHeader, ProblemMessage } from '../ui/states';
-import { type Graph, type Json, type StepJson, type StepNode, edgeId, fromGraph, problemsByStep, toGraph } from './graph';
+import { type Graph, type Json, type StepJson, type StepNode, edgeId, fromGraph, pathsFor, problemsByStep, toGraph } from './graph';
 import { laidOut } from './layout';
 import { type Addition, DRAG_TYPE, Palette, additionOf } from './Palette';
 import { StepNodeView } from './StepNode';
@@ -42,7 +42,6 @@ const JsonEditor = lazy(() => import('../ui/JsonEditor'));
 const NODE_TYPES = { step: StepNodeView };
 /** How long the definition rests before the orchestrator is asked to validate it. */
 const VALIDATE_AFTER_MS = 400;
-const NO_KEYS: never[] = [];
 /** Far enough out that fitting the view shows a 200-step chain whole. */
 const MIN_ZOOM = 0.05;
 
@@ -217,6 +216,8 @@ function Composer({ initial, agents, stored }: {
   });
 
   const chosen = graph.nodes.find((node) => node.id === selected);
+  const outputSchemas = useMemo(() => new Map(agents.map((agent) => [agent.name, agent.output_schema])), [agents]);
+  const paths = chosen ? pathsFor(graph, chosen.id, outputSchemas) : [];
   const valid = validation.data?.valid ?? false;
   return (
     <div className="space-y-4">
@@ -291,6 +292,7 @@ function Composer({ initial, agents, stored }: {
               others={graph.nodes.map((node) => node.id).filter((id) => id !== chosen.id)}
               needs={graph.edges.filter((edge) => edge.target === chosen.id).map((edge) => edge.source)}
               agents={agents}
+              paths={paths}
               problems={problems.byStep.get(chosen.id) ?? []}
               onChange={(step) => updateStep(chosen.id, step)}
               onRename={(id) => rename(chosen.id, id)}
@@ -305,7 +307,7 @@ function Composer({ initial, agents, stored }: {
       <section aria-labelledby="definition-json" className="card">
         <h2 id="definition-json" className="mb-2 font-semibold">Definition (JSON)</h2>
         <Suspense fallback={<Loading label="Loading the editor" />}>
-          <JsonEditor label="Chain definition (JSON)" value={json} onChange={editJson} keys={NO_KEYS} />
+          <JsonEditor label="Chain definition (JSON)" value={json} onChange={editJson} />
         </Suspense>
         {jsonError && <p role="alert" className="mt-1 text-sm text-red-700 dark:text-red-300">{jsonError}</p>}
       </section>

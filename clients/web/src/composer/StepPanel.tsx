@@ -3,10 +3,14 @@
  * needs (the keyboard's way to connect steps), its input mapping, `when`, retry, timeout and
  * failure handling; a map step's list and parallelism. Each change rewrites the step's JSON.
  */
-import { type ReactNode, useState } from 'react';
+import { type ReactNode, Suspense, lazy, useMemo, useState } from 'react';
 
 import type { Agent } from '../agents/queries';
+import type { KeyHint } from '../ui/jsonEditing';
+import { Loading } from '../ui/states';
 import type { Json, StepJson } from './graph';
+
+const JsonEditor = lazy(() => import('../ui/JsonEditor'));
 
 /** The step with `key` set, or removed when `value` is empty. */
 function withField(step: StepJson, key: string, value: unknown): StepJson {
@@ -33,8 +37,13 @@ function Field({ id, label, children, help }: { id: string; label: string; child
   );
 }
 
-/** The input mapping as JSON, applied once it parses. */
-function InputMapping({ step, onChange }: { step: StepJson; onChange: (step: StepJson) => void }) {
+/** The input mapping as JSON (CodeMirror, with the agent's keys and the paths it may name), applied once it parses. */
+function InputMapping({ step, keys, paths, onChange }: {
+  step: StepJson;
+  keys: KeyHint[];
+  paths: string[];
+  onChange: (step: StepJson) => void;
+}) {
   const [text, setText] = useState(() => (step.input === undefined ? '' : JSON.stringify(step.input, null, 2)));
   const [error, setError] = useState<string | null>(null);
   function change(next: string) {
@@ -54,19 +63,26 @@ function InputMapping({ step, onChange }: { step: StepJson; onChange: (step: Ste
     }
   }
   return (
-    <Field id="step-input" label="Input mapping (JSON)" help="${input.<path>} and ${steps.<id>.<path>} name values; empty: the chain input merged with the needed steps' outputs.">
-      <textarea id="step-input" className="input min-h-24 font-mono text-xs" spellCheck={false} value={text}
-        aria-invalid={Boolean(error)} aria-describedby="step-input-help" onChange={(event) => change(event.target.value)} />
+    <div>
+      <p className="label" aria-hidden="true">Input mapping (JSON)</p>
+      <Suspense fallback={<Loading label="Loading the editor" />}>
+        <JsonEditor label="Input mapping (JSON)" value={text} onChange={change} keys={keys} paths={paths} />
+      </Suspense>
+      <p className="muted mt-1 text-xs">
+        {'${input.<path>} and ${steps.<id>.<path>} name values (type ${ for the choices); empty: the chain input merged with the needed steps\' outputs.'}
+      </p>
       {error && <p role="alert" className="mt-1 text-sm text-red-700 dark:text-red-300">{error}</p>}
-    </Field>
+    </div>
   );
 }
 
-export function StepPanel({ step, others, needs, agents, problems, onChange, onRename, onNeeds, onDelete }: {
+export function StepPanel({ step, others, needs, agents, paths, problems, onChange, onRename, onNeeds, onDelete }: {
   step: StepJson;
   others: string[];
   needs: string[];
   agents: Agent[];
+  /** What a `${...}` in its input may name. */
+  paths: string[];
   problems: string[];
   onChange: (step: StepJson) => void;
   onRename: (id: string) => void;
@@ -78,6 +94,11 @@ export function StepPanel({ step, others, needs, agents, problems, onChange, onR
   const approval = objectOf(step.approval);
   const chain = objectOf(step.chain);
   const isAgent = !step.approval && !step.chain;
+  const agent = agents.find((candidate) => candidate.name === step.agent);
+  const keys = useMemo(
+    () => Object.keys((agent?.input_schema as { properties?: Json } | undefined)?.properties ?? {}).map((name) => ({ name })),
+    [agent],
+  );
   const setRetry = (key: string, value: number | undefined) => {
     const { [key]: _old, ...fields } = retry;
     const next = value === undefined || Number.isNaN(value) ? fields : { ...fields, [key]: value };
@@ -106,7 +127,7 @@ export function StepPanel({ step, others, needs, agents, problems, onChange, onR
               {agents.map((agent) => <option key={agent.name} value={agent.name}>{agent.name} ({agent.category})</option>)}
             </select>
           </Field>
-          <InputMapping key={step.id} step={step} onChange={onChange} />
+          <InputMapping key={step.id} step={step} keys={keys} paths={paths} onChange={onChange} />
           <Field id="step-for-each" label="For each (a list expression)" help="${input.items}: runs the agent once per item, ${item} and ${index} naming it.">
             <input id="step-for-each" className="input font-mono" value={typeof step.for_each === 'string' ? step.for_each : ''}
               aria-describedby="step-for-each-help" onChange={(event) => onChange(withField(step, 'for_each', event.target.value))} />

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { type Json, edgeId, fromGraph, problemsByStep, toGraph } from './graph';
+import { type Json, edgeId, fromGraph, pathsFor, problemsByStep, toGraph } from './graph';
 import { laidOut } from './layout';
 
 const CATALOG = join(__dirname, '../../../../catalog/chains');
@@ -79,5 +79,26 @@ describe('the composer layout', () => {
     for (const edge of graph.edges) expect(placed.get(edge.target)!.x).toBeGreaterThan(placed.get(edge.source)!.x);
     const cyclic = toGraph({ steps: [{ id: 'a', agent: 'x', needs: ['b'] }, { id: 'b', agent: 'x', needs: ['a', 'gone'] }] });
     expect(laidOut(cyclic.nodes, cyclic.edges)).toHaveLength(2);
+  });
+});
+
+describe('the paths an input mapping may name', () => {
+  it('are the chain input’s, the upstream steps’ outputs, and a map step’s item', () => {
+    const graph = toGraph({
+      input_schema: { type: 'object', properties: { name: { type: 'string' } } },
+      steps: [
+        { id: 'greet', agent: 'hello_world' },
+        { id: 'gate', approval: { prompt: 'Go?', approvers: ['role:admin'] }, needs: ['greet'] },
+        { id: 'each', agent: 'hello_world', for_each: '${input.people}', needs: ['gate'] },
+        { id: 'aside', agent: 'hello_world' },
+      ],
+    });
+    const outputs = new Map([['hello_world', { type: 'object', properties: { message: { type: 'string' } } }]]);
+    expect(pathsFor(graph, 'each', outputs)).toEqual([
+      'input', 'input.name', 'item', 'index',
+      'steps.gate', 'steps.gate.approved', 'steps.gate.by', 'steps.gate.input', 'steps.gate.comment',
+      'steps.greet', 'steps.greet.message',
+    ]);
+    expect(pathsFor(graph, 'aside', outputs)).toEqual(['input', 'input.name']);
   });
 });

@@ -154,3 +154,45 @@ export function problemsByStep(
   }
   return { byStep, general };
 }
+
+function propertiesOf(schema: unknown): string[] {
+  const properties = (schema as { properties?: unknown } | null)?.properties;
+  return properties && typeof properties === 'object' ? Object.keys(properties) : [];
+}
+
+/** The steps `id` needs, directly or through others: those its expressions may read. */
+export function upstreamOf(graph: Pick<Graph, 'edges'>, id: string): string[] {
+  const seen = new Set<string>();
+  const visit = (target: string) => {
+    for (const edge of graph.edges) {
+      if (edge.target === target && !seen.has(edge.source)) {
+        seen.add(edge.source);
+        visit(edge.source);
+      }
+    }
+  };
+  visit(id);
+  return [...seen];
+}
+
+/**
+ * The paths a `${...}` in step `id`'s input may name: the chain input's properties, each
+ * upstream step's output (an agent's by its output schema, an approval's decision), and a map
+ * step's `item` and `index`.
+ */
+export function pathsFor(graph: Graph, id: string, outputSchemas: Map<string, unknown>): string[] {
+  const byId = new Map(graph.nodes.map((node) => [node.id, node.data.step]));
+  const own = byId.get(id);
+  const paths = ['input', ...propertiesOf(graph.header.input_schema).map((name) => `input.${name}`)];
+  if (own?.for_each !== undefined) paths.push('item', 'index');
+  for (const upstream of upstreamOf(graph, id)) {
+    const step = byId.get(upstream);
+    const fields = step?.approval
+      ? ['approved', 'by', 'input', 'comment']
+      : typeof step?.agent === 'string'
+        ? propertiesOf(outputSchemas.get(step.agent))
+        : [];
+    paths.push(`steps.${upstream}`, ...fields.map((field) => `steps.${upstream}.${field}`));
+  }
+  return paths;
+}

@@ -21,7 +21,7 @@ import { useEffect, useRef } from 'react';
 
 import { useShownTheme } from '../app/theme';
 
-import { type JsonProblem, type KeyHint, diagnosticsOf, keyCompletion } from './jsonEditing';
+import { type JsonProblem, type KeyHint, diagnosticsOf, keyCompletion, pathCompletion } from './jsonEditing';
 
 export interface JsonEditorProps {
   /** The editor's accessible name. */
@@ -30,6 +30,8 @@ export interface JsonEditorProps {
   onChange: (value: string) => void;
   /** Keys completion offers at the top level. */
   keys?: KeyHint[];
+  /** Paths completion offers after `${` in a string. */
+  paths?: string[];
   /** The document's problems beyond its syntax, run as it is typed. */
   check?: (text: string) => JsonProblem[];
 }
@@ -75,19 +77,19 @@ function look(dark: boolean) {
   ];
 }
 
-export default function JsonEditor({ label, value, onChange, keys = [], check }: JsonEditorProps) {
+export default function JsonEditor({ label, value, onChange, keys = [], paths = [], check }: JsonEditorProps) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
   const dark = useShownTheme() === 'dark';
   // The theme follows the page's without rebuilding the editor.
   const theme = useRef(new Compartment());
-  // The latest callbacks, read by the editor built once.
-  const latest = useRef({ onChange, check });
+  // The latest callbacks and hints, read by the editor built once.
+  const latest = useRef({ onChange, check, keys, paths });
   // What the editor reported since the document last matched `value`: a render may bring one of
   // them back after the user typed on, and that echo must not undo the typing.
   const reported = useRef(new Set<string>());
   useEffect(() => {
-    latest.current = { onChange, check };
+    latest.current = { onChange, check, keys, paths };
   });
 
   useEffect(() => {
@@ -107,7 +109,12 @@ export default function JsonEditor({ label, value, onChange, keys = [], check }:
           bracketMatching(),
           closeBrackets(),
           json(),
-          autocompletion({ override: [keyCompletion(keys)] }),
+          autocompletion({
+            override: [
+              (context) => keyCompletion(latest.current.keys)(context),
+              (context) => pathCompletion(latest.current.paths)(context),
+            ],
+          }),
           linter(
             (current) => {
               const syntax = jsonParseLinter()(current);
@@ -136,9 +143,9 @@ export default function JsonEditor({ label, value, onChange, keys = [], check }:
       parent.remove();
       view.current = null;
     };
-    // Built once per label and keys; the value and the theme follow below without rebuilding.
+    // Built once per label; the value and the theme follow below without rebuilding.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [label, keys]);
+  }, [label]);
 
   useEffect(() => {
     view.current?.dispatch({ effects: theme.current.reconfigure(look(dark)) });

@@ -4,7 +4,7 @@ import { ensureSyntaxTree } from '@codemirror/language';
 import { EditorState } from '@codemirror/state';
 import { describe, expect, it } from 'vitest';
 
-import { diagnosticsOf, keyCompletion, keyRanges } from './jsonEditing';
+import { diagnosticsOf, keyCompletion, keyRanges, pathCompletion } from './jsonEditing';
 
 function stateOf(doc: string): EditorState {
   const state = EditorState.create({ doc, extensions: [json()] });
@@ -44,6 +44,21 @@ describe('the JSON editor', () => {
   it('offers nothing inside a value or a nested object', () => {
     expect(complete('{"expression": "1')).toBeNull();
     expect(complete('{"variables": {"e')).toBeNull();
+  });
+
+  it('offers paths after ${ inside a string, closing the expression once', () => {
+    const paths = ['input.name', 'steps.greet.message'];
+    const at = (doc: string, pos = doc.length) => {
+      const result = pathCompletion(paths)(new CompletionContext(stateOf(doc), pos, false));
+      if (result instanceof Promise) throw new Error('the source answers at once');
+      return result;
+    };
+    const open = at('{"name": "${st');
+    expect(open?.from).toBe(12);
+    expect(open?.options.map((option) => option.apply)).toEqual(['input.name}', 'steps.greet.message}']);
+    const closed = at('{"name": "${st}"}', 14);
+    expect(closed?.options[1]?.apply).toBe('steps.greet.message');
+    expect(at('{"name": "plain')).toBeNull();
   });
 
   it('marks a problem on its key, and one about a missing key on the object', () => {

@@ -1,7 +1,8 @@
 /**
  * What the JSON editor knows of the document it edits, read from its syntax tree: the top-level
- * keys and where they are, completion of the keys a schema names, and problems placed on the key
- * they concern. Part of the editor's own chunk (`JsonEditor.tsx`), loaded with it.
+ * keys and where they are, completion of the keys a schema names and of the paths a `${...}`
+ * expression may name, and problems placed on the key they concern. Part of the editor's own
+ * chunk (`JsonEditor.tsx`), loaded with it.
  */
 import type { CompletionSource } from '@codemirror/autocomplete';
 import { syntaxTree } from '@codemirror/language';
@@ -79,6 +80,23 @@ export function keyCompletion(hints: KeyHint[]): CompletionSource {
           type: 'property',
           ...(hint.detail ? { detail: hint.detail } : {}),
         })),
+    };
+  };
+}
+
+/** Offers `paths` inside a string, after `${`, as far as the path typed so far matches. */
+export function pathCompletion(paths: string[]): CompletionSource {
+  return (context) => {
+    const typed = context.matchBefore(/\$\{[\w.-]*/);
+    if (!typed) return null;
+    const node = syntaxTree(context.state).resolveInner(context.pos, -1);
+    if (node.name !== 'String' && !node.type.isError) return null;
+    // A closing brace already there (typed, or left from before) is kept, not doubled.
+    const closed = context.state.sliceDoc(context.pos, context.pos + 1) === '}';
+    return {
+      from: typed.from + 2,
+      validFor: /^[\w.-]*$/,
+      options: paths.map((path) => ({ label: path, apply: closed ? path : `${path}}`, type: 'variable' })),
     };
   };
 }
