@@ -186,6 +186,9 @@ scenario('browse the catalog and run an agent from its page', async ({ newPage, 
   await page.keyboard.press('Delete');
   await page.keyboard.type('{"ex');
   await page.getByRole('option', { name: /"expression"/ }).waitFor();
+  // CodeMirror takes no Enter for 75 ms after its list opens (interactionDelay), lest a fast
+  // typist accept a choice they did not see.
+  await page.waitForTimeout(100);
   await page.keyboard.press('Enter');
   await page.keyboard.type('"1 + 1", "precision": 2.5');
   await expectText(editor, '{"expression": "1 + 1", "precision": 2.5}');
@@ -426,6 +429,9 @@ scenario('the composer draws fullstack-app, shows a cycle on its steps, saves ve
   await page.getByRole('textbox', { name: 'Input mapping (JSON)' }).click();
   await page.keyboard.type('{"name": "${steps.a.m');
   await page.getByRole('option', { name: 'steps.a.message' }).waitFor();
+  // CodeMirror takes no Enter for 75 ms after its list opens (interactionDelay), lest a fast
+  // typist accept a choice they did not see.
+  await page.waitForTimeout(100);
   await page.keyboard.press('Enter');
   await expectText(json, '"name": "${steps.a.message}"');
   await check(page, 'composer, a step and its input mapping');

@@ -22,7 +22,7 @@ import {
   applyNodeChanges,
   useReactFlow,
 } from '@xyflow/react';
-import { type DragEvent, Suspense, lazy, useEffect, useMemo, useState } from 'react';
+import { type DragEvent, Suspense, lazy, useEffect, useMemo, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router';
 
 import { type Agent, agentKeys, listAgents } from '../agents/queries';
@@ -98,9 +98,19 @@ function Composer({ initial, agents, stored }: {
   const [draft, setDraft] = useState<string | null>(null);
   const [jsonError, setJsonError] = useState<string | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
-  const [name, setName] = useState(() => (typeof initial.name === 'string' ? initial.name : ''));
 
   const definition = useMemo(() => fromGraph(graph), [graph]);
+  // The chain's name is its definition's.
+  const name = typeof graph.header.name === 'string' ? graph.header.name : '';
+  // A new set of steps (another definition typed in, a layout asked for) is fitted into view.
+  const stepIds = graph.nodes.map((node) => node.id).join('\n');
+  const fitted = useRef(stepIds);
+  useEffect(() => {
+    if (stepIds === fitted.current) return;
+    fitted.current = stepIds;
+    // React Flow fits once the new nodes are measured.
+    void flow.fitView();
+  }, [stepIds, flow]);
   const json = useMemo(() => draft ?? text(definition), [draft, definition]);
   const settled = useSettled(JSON.stringify(definition), VALIDATE_AFTER_MS);
   const validation = useQuery({
@@ -225,7 +235,8 @@ function Composer({ initial, agents, stored }: {
         {!stored && (
           <div>
             <label className="label" htmlFor="chain-name">Chain name</label>
-            <input id="chain-name" className="input" required maxLength={100} value={name} onChange={(event) => setName(event.target.value)} />
+            <input id="chain-name" className="input" required maxLength={100} value={name}
+              onChange={(event) => change((current) => ({ ...current, header: { ...current.header, name: event.target.value } }))} />
           </div>
         )}
         {can(state, 'chains:write') && (
@@ -234,7 +245,10 @@ function Composer({ initial, agents, stored }: {
           </button>
         )}
         <button type="button" className="btn-secondary"
-          onClick={() => setGraph((current) => ({ ...current, nodes: laidOut(current.nodes, current.edges) }))}>
+          onClick={() => {
+            setGraph((current) => ({ ...current, nodes: laidOut(current.nodes, current.edges) }));
+            void flow.fitView();
+          }}>
           Arrange
         </button>
         <p role="status" className="text-sm">
