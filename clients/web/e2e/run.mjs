@@ -439,6 +439,13 @@ scenario('the composer draws fullstack-app, shows a cycle on its steps, saves ve
   await canvas.getByRole('group', { name: 'Step hello_world' }).waitFor();
   await expectText(json, '"id": "hello_world"');
   await expectText(page.getByRole('status'), 'Valid: 3 steps');
+  // Undone by the button, redone by the keyboard.
+  await page.getByRole('button', { name: 'Undo' }).click();
+  await canvas.getByRole('group', { name: 'Step hello_world' }).waitFor({ state: 'detached' });
+  await expectText(page.getByRole('status'), 'Valid: 2 steps');
+  await page.keyboard.press('Control+Shift+Z');
+  await canvas.getByRole('group', { name: 'Step hello_world' }).waitFor();
+  await expectText(page.getByRole('status'), 'Valid: 3 steps');
 
   // Saved as a new chain, then as its next version.
   await page.getByLabel('Chain name').fill('greet-three');

@@ -3,8 +3,9 @@
  * following the other. Steps come from the palette (a click or a drag), connect by dragging
  * from one's right handle to another's left (the second needs the first) or by the side panel's
  * checkboxes; the orchestrator validates the definition as it changes, and each problem shows
- * on the step it concerns. Start from a template or a stored chain, save a new chain or a new
- * version. Loaded on first visit with React Flow and dagre (its own chunk).
+ * on the step it concerns; changes can be undone and redone (Ctrl+Z, Ctrl+Shift+Z). Start from
+ * a template or a stored chain, save a new chain or a new version. Loaded on first visit with
+ * React Flow and dagre (its own chunk).
  */
 import '@xyflow/react/dist/style.css';
 
@@ -22,7 +23,7 @@ import {
   applyNodeChanges,
   useReactFlow,
 } from '@xyflow/react';
-import { type DragEvent, Suspense, lazy, useEffect, useMemo, useRef, useState } from 'react';
+import { type DragEvent, type KeyboardEvent, Suspense, lazy, useEffect, useMemo, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router';
 
 import { type Agent, agentKeys, listAgents } from '../agents/queries';
@@ -31,6 +32,7 @@ import { can, useSession } from '../auth/session';
 import { chainKeys, listChains } from '../runs/queries';
 import { Loading, PageHeader, ProblemMessage } from '../ui/states';
 import { type Graph, type Json, type StepJson, type StepNode, edgeId, fromGraph, pathsFor, problemsByStep, toGraph } from './graph';
+import { History } from './history';
 import { laidOut } from './layout';
 import { type Addition, DRAG_TYPE, Palette, additionOf } from './Palette';
 import { StepNodeView } from './StepNode';
@@ -132,11 +134,44 @@ function Composer({ initial, agents, stored }: {
     [graph.nodes, problems],
   );
 
+  // The graph as last rendered, for the history to remember before a change.
+  const latest = useRef(graph);
+  useEffect(() => {
+    latest.current = graph;
+  });
+  const history = useRef(new History<Graph>());
+  // Whether there is anything to undo or redo, for the buttons.
+  const [movable, setMovable] = useState({ undo: false, redo: false });
+  const moved = () => setMovable({ undo: history.current.canUndo, redo: history.current.canRedo });
+
   /** A change of the definition made on the canvas or in the panel: the JSON follows. */
   function change(next: (current: Graph) => Graph) {
+    history.current.record(latest.current);
+    moved();
     setGraph(next);
     setDraft(null);
     setJsonError(null);
+  }
+
+  function travel(direction: 'undo' | 'redo') {
+    const restored = history.current[direction](latest.current);
+    if (!restored) return;
+    moved();
+    setGraph(restored);
+    setDraft(null);
+    setJsonError(null);
+  }
+
+  /** Ctrl+Z, Ctrl+Shift+Z and Ctrl+Y on the page, except where text is being edited. */
+  function shortcut(event: KeyboardEvent) {
+    const target = event.target as HTMLElement;
+    if (target.shadowRoot || target.closest('input, textarea, select, [contenteditable="true"]')) return;
+    if (!(event.ctrlKey || event.metaKey)) return;
+    const key = event.key.toLowerCase();
+    if (key === 'z' || key === 'y') {
+      event.preventDefault();
+      travel(key === 'y' || event.shiftKey ? 'redo' : 'undo');
+    }
   }
 
   function editJson(value: string) {
@@ -230,7 +265,7 @@ function Composer({ initial, agents, stored }: {
   const paths = chosen ? pathsFor(graph, chosen.id, outputSchemas) : [];
   const valid = validation.data?.valid ?? false;
   return (
-    <div className="space-y-4">
+    <div className="space-y-4" onKeyDown={shortcut}>
       <form className="flex flex-wrap items-end gap-3" onSubmit={(event) => { event.preventDefault(); save.mutate(); }}>
         {!stored && (
           <div>
@@ -244,6 +279,14 @@ function Composer({ initial, agents, stored }: {
             {stored ? `Save as version ${stored.version + 1}` : 'Save as a new chain'}
           </button>
         )}
+        <button type="button" className="btn-secondary" aria-keyshortcuts="Control+Z" disabled={!movable.undo}
+          onClick={() => travel('undo')}>
+          Undo
+        </button>
+        <button type="button" className="btn-secondary" aria-keyshortcuts="Control+Shift+Z Control+Y" disabled={!movable.redo}
+          onClick={() => travel('redo')}>
+          Redo
+        </button>
         <button type="button" className="btn-secondary"
           onClick={() => {
             setGraph((current) => ({ ...current, nodes: laidOut(current.nodes, current.edges) }));
