@@ -451,12 +451,18 @@ impl ChainService for ChainApi {
         let (size, after) = paging::after_id(message.page.as_ref())?;
         let statuses = input::statuses(&message.statuses)?;
         let chain_id = input::optional_id("chain_id", &message.chain_id)?;
+        let (created_since, created_until) = input::created_window(
+            message.created_since.as_ref(),
+            message.created_until.as_ref(),
+        )?;
         let mut rows = store::list(
             &self.state.pool,
             tenant,
             &store::ListFilter {
                 statuses,
                 chain_id,
+                created_since,
+                created_until,
                 size,
                 after,
             },

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Datelike, Utc};
 use sankalpa_proto::v1 as pb;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -100,6 +101,37 @@ fn status_name(status: i32) -> Result<&'static str> {
             Err(ChainError::invalid("statuses", "must name run statuses"))
         }
     }
+}
+
+/// A time window `[since, until)`, each bound optional.
+pub type Window = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// ListRuns' time window; an empty one (`until` not after `since`) or a time outside years 1 to
+/// 9999 is refused, naming the field.
+pub fn created_window(
+    since: Option<&prost_types::Timestamp>,
+    until: Option<&prost_types::Timestamp>,
+) -> Result<Window> {
+    let since = since.map(|at| instant("created_since", at)).transpose()?;
+    let until = until.map(|at| instant("created_until", at)).transpose()?;
+    if let (Some(since), Some(until)) = (since, until)
+        && until <= since
+    {
+        return Err(ChainError::invalid(
+            "created_until",
+            "must be after created_since",
+        ));
+    }
+    Ok((since, until))
+}
+
+/// A wire timestamp as an instant within years 1 to 9999, the range RFC 3339 writes.
+fn instant(field: &str, at: &prost_types::Timestamp) -> Result<DateTime<Utc>> {
+    u32::try_from(at.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(at.seconds, nanos))
+        .filter(|at| (1..=9999).contains(&at.year()))
+        .ok_or_else(|| ChainError::invalid(field, "must be a time in years 1 to 9999"))
 }
 
 /// A decision's optional JSON (`input_json`, empty for none) and comment, within their bounds.

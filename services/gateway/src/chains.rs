@@ -17,7 +17,7 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use sankalpa_kit::problem::{FieldViolation, Problem};
 use sankalpa_proto::v1;
 use serde::{Deserialize, Serialize};
@@ -132,6 +132,14 @@ pub struct ListQuery {
         pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
     )]
     pub page_token: Option<String>,
+    /// Only runs created at or after this time (RFC 3339, years 1 to 9999):
+    /// `2026-12-05T09:00:00Z`.
+    #[param(format = DateTime)]
+    pub since: Option<String>,
+    /// Only runs created before this time (RFC 3339, years 1 to 9999); after `since` when both
+    /// are given.
+    #[param(format = DateTime)]
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
@@ -418,6 +426,14 @@ pub struct RunsQuery {
         pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
     )]
     pub page_token: Option<String>,
+    /// Only runs created at or after this time (RFC 3339, years 1 to 9999):
+    /// `2026-12-05T09:00:00Z`.
+    #[param(format = DateTime)]
+    pub since: Option<String>,
+    /// Only runs created before this time (RFC 3339, years 1 to 9999); after `since` when both
+    /// are given.
+    #[param(format = DateTime)]
+    pub until: Option<String>,
 }
 
 fn page(page_size: Option<u32>, page_token: Option<String>) -> Option<v1::PageRequest> {
@@ -774,6 +790,44 @@ pub async fn execute(
         .into_response())
 }
 
+/// The runs' time window as the wire carries it, checked here so that a problem names the query
+/// parameter (`since`, `until`) rather than the orchestrator's field.
+fn time_window(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<
+    (
+        Option<prost_types::Timestamp>,
+        Option<prost_types::Timestamp>,
+    ),
+    Problem,
+> {
+    let since = since.map(|raw| instant("since", raw)).transpose()?;
+    let until = until.map(|raw| instant("until", raw)).transpose()?;
+    if let (Some(since), Some(until)) = (since, until)
+        && until <= since
+    {
+        return Err(Problem::invalid("until", "must be after since"));
+    }
+    Ok((
+        since.map(sankalpa_kit::grpc::timestamp),
+        until.map(sankalpa_kit::grpc::timestamp),
+    ))
+}
+
+fn instant(field: &str, raw: &str) -> Result<DateTime<Utc>, Problem> {
+    DateTime::parse_from_rfc3339(raw)
+        .ok()
+        .map(|at| at.with_timezone(&Utc))
+        .filter(|at| (1..=9999).contains(&at.year()))
+        .ok_or_else(|| {
+            Problem::invalid(
+                field,
+                "must be an RFC 3339 time in years 1 to 9999: 2026-12-05T09:00:00Z",
+            )
+        })
+}
+
 fn status_filter(raw: &str) -> Result<Vec<i32>, Problem> {
     raw.split(',')
         .map(str::trim)
@@ -809,7 +863,7 @@ fn status_filter(raw: &str) -> Result<Vec<i32>, Problem> {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "One page of runs", body = RunList),
-        (status = 400, description = "An unknown status", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown status, a time that is not RFC 3339, or `until` not after `since`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing chains:read", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -819,10 +873,14 @@ pub async fn runs(
     Query(query): Query<RunsQuery>,
 ) -> Result<axum::Json<RunList>, Problem> {
     caller.require(READ)?;
+    let (created_since, created_until) =
+        time_window(query.since.as_deref(), query.until.as_deref())?;
     let request = v1::ListRunsRequest {
         statuses: status_filter(query.status.as_deref().unwrap_or_default())?,
         chain_id: query.chain_id.unwrap_or_default(),
         page: page(query.page_size, query.page_token),
+        created_since,
+        created_until,
     };
     let response = state
         .chains()

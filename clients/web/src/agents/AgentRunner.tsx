@@ -1,16 +1,19 @@
 /**
- * The Run panel: the agent's input as a form generated from its schema, or as JSON, then the
- * run. Both views edit one input; the server's field errors land on the fields they name.
+ * The Run panel: the agent's input as a form generated from its schema, or as JSON (CodeMirror,
+ * loaded with the JSON view: completion of the schema's keys, problems marked as typed), then
+ * the run. Both views edit one input; the server's field errors land on the fields they name.
  */
 import { useMutation } from '@tanstack/react-query';
-import { type FormEvent, useMemo, useState } from 'react';
+import { type FormEvent, Suspense, lazy, useMemo, useState } from 'react';
 
 import { ProblemError } from '../api/problem';
 import { can, useSession } from '../auth/session';
-import { ProblemMessage } from '../ui/states';
+import { Loading, ProblemMessage } from '../ui/states';
 import { Tabs } from '../ui/Tabs';
 import { type Agent, type AgentRun, executeAgent } from './queries';
 import { type Field, type FormValues, type JsonSchema, checkJson, fieldOf, fieldsFor, inputFor, valuesFor } from './schemaForm';
+
+const JsonEditor = lazy(() => import('../ui/JsonEditor'));
 
 function FieldInput({ field, value, error, onChange }: {
   field: Field;
@@ -83,6 +86,11 @@ export function AgentRunner({ agent, onRun }: { agent: Agent; onRun?: (run: Agen
   const state = useSession();
   const schema = agent.input_schema as JsonSchema;
   const fields = useMemo(() => fieldsFor(schema), [schema]);
+  const keys = useMemo(
+    () => fields.map((field) => ({ name: field.name, detail: `${field.kind}${field.required ? ', required' : ''}` })),
+    [fields],
+  );
+  const closed = schema.additionalProperties === false;
   const [view, setView] = useState('form');
   const [values, setValues] = useState<FormValues>(() => valuesFor(fields, {}));
   const [json, setJson] = useState('{}');
@@ -138,8 +146,8 @@ export function AgentRunner({ agent, onRun }: { agent: Agent; onRun?: (run: Agen
   const allowed = can(state, 'agents:execute');
   // Checked as it is typed; the server checks the whole schema again on Run.
   const typed = useMemo(
-    () => (view === 'json' ? checkJson(fields, json, schema.additionalProperties === false) : []),
-    [view, fields, json, schema.additionalProperties],
+    () => (view === 'json' ? checkJson(fields, json, closed) : []),
+    [view, fields, json, closed],
   );
   return (
     <form onSubmit={submit} aria-label={`Run ${agent.name}`} className="card space-y-4" noValidate>
@@ -167,16 +175,20 @@ export function AgentRunner({ agent, onRun }: { agent: Agent; onRun?: (run: Agen
             label: 'JSON',
             content: (
               <div>
-                <label className="label" htmlFor="input-json">Input (JSON)</label>
-                <textarea id="input-json" className="input min-h-48 font-mono" spellCheck={false} value={json}
-                  aria-invalid={Boolean(jsonError) || typed.length > 0} aria-describedby="input-json-check"
-                  onChange={(event) => setJson(event.target.value)} />
-                <div id="input-json-check" aria-live="polite" className="mt-1 text-sm">
+                <p className="label" aria-hidden="true">Input (JSON)</p>
+                <Suspense fallback={<Loading label="Loading the editor" />}>
+                  <JsonEditor label="Input (JSON)" value={json} onChange={setJson} keys={keys}
+                    check={(text) => checkJson(fields, text, closed)} />
+                </Suspense>
+                <div aria-live="polite" className="mt-1 text-sm">
                   {typed.length === 0 ? (
                     <p className="text-green-800 dark:text-green-200">Fits the input schema.</p>
                   ) : (
                     <ul aria-label="Problems in the input" className="list-disc pl-5 text-red-700 dark:text-red-300">
-                      {typed.map((problem) => <li key={problem}>{problem}</li>)}
+                      {typed.map((problem) => {
+                        const text = problem.field === undefined ? problem.message : `${problem.field}: ${problem.message}`;
+                        return <li key={text}>{text}</li>;
+                      })}
                     </ul>
                   )}
                 </div>

@@ -95,13 +95,13 @@ describe('checkJson', () => {
   });
 
   it('says what is wrong as it is typed', () => {
-    expect(checkJson(fields, '{"expression": 1', true)[0]).toMatch(/^Not valid JSON/);
-    expect(checkJson(fields, '[]', true)).toEqual(['The input must be a JSON object']);
+    expect(checkJson(fields, '{"expression": 1', true)[0]?.message).toMatch(/^Not valid JSON/);
+    expect(checkJson(fields, '[]', true)).toEqual([{ message: 'The input must be a JSON object' }]);
     expect(checkJson(fields, '{"precision": 99, "colour": "red"}', true)).toEqual([
-      'expression: Required',
-      'precision: At most 15',
-      'colour: not a field of this agent',
+      { field: 'expression', message: 'Required' },
+      { field: 'precision', message: 'At most 15' },
+      { field: 'colour', message: 'not a field of this agent' },
     ]);
-    expect(checkJson(fields, '{"expression": 42}', false)).toEqual(['expression: must be a string']);
+    expect(checkJson(fields, '{"expression": 42}', false)).toEqual([{ field: 'expression', message: 'must be a string' }]);
   });
 });

@@ -4,6 +4,8 @@
  * (objects, arrays of objects, unions) is edited as JSON in place. The server checks the input
  * against the schema again, and its errors land on the fields by name.
  */
+import type { JsonProblem } from '../ui/jsonEditing';
+
 export interface JsonSchema {
   type?: string | string[];
   title?: string;
@@ -200,17 +202,17 @@ const EXPECTED: Record<Field['kind'], string> = {
  * JSON, not an object, or a field the form would refuse (unknown keys when the schema allows
  * none). Empty when it looks right; the server has the last word.
  */
-export function checkJson(fields: Field[], text: string, closed: boolean): string[] {
+export function checkJson(fields: Field[], text: string, closed: boolean): JsonProblem[] {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    return [`Not valid JSON: ${error instanceof Error ? error.message : String(error)}`];
+    return [{ message: `Not valid JSON: ${error instanceof Error ? error.message : String(error)}` }];
   }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) return ['The input must be a JSON object'];
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return [{ message: 'The input must be a JSON object' }];
   const input = value as Record<string, unknown>;
-  const problems = Object.entries(inputFor(fields, valuesFor(fields, input)).errors).map(
-    ([name, message]) => `${name}: ${message}`,
+  const problems: JsonProblem[] = Object.entries(inputFor(fields, valuesFor(fields, input)).errors).map(
+    ([field, message]) => ({ field, message }),
   );
   for (const field of fields) {
     const given = input[field.name];
@@ -220,14 +222,20 @@ export function checkJson(fields: Field[], text: string, closed: boolean): strin
       (field.kind === 'boolean' && typeof given !== 'boolean') ||
       ((field.kind === 'text' || field.kind === 'choice') && typeof given !== 'string') ||
       (field.kind === 'list' && !Array.isArray(given));
-    if (wrong) problems.push(`${field.name}: must be ${EXPECTED[field.kind]}`);
+    if (wrong) problems.push({ field: field.name, message: `must be ${EXPECTED[field.kind]}` });
     if (field.kind === 'choice' && typeof given === 'string' && !field.options.includes(given)) {
-      problems.push(`${field.name}: one of ${field.options.join(', ')}`);
+      problems.push({ field: field.name, message: `one of ${field.options.join(', ')}` });
     }
   }
   if (closed) {
     const known = new Set(fields.map((field) => field.name));
-    for (const key of Object.keys(input)) if (!known.has(key)) problems.push(`${key}: not a field of this agent`);
+    for (const key of Object.keys(input)) if (!known.has(key)) problems.push({ field: key, message: 'not a field of this agent' });
   }
-  return [...new Set(problems)];
+  const seen = new Set<string>();
+  return problems.filter((problem) => {
+    const key = `${problem.field ?? ''}\n${problem.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }

@@ -788,6 +788,16 @@ export interface paths {
                     page_size?: number;
                     /** @description `next_page_token` of the previous page: the id (a UUID) the page before ended with. */
                     page_token?: string;
+                    /**
+                     * @description Only runs created at or after this time (RFC 3339, years 1 to 9999):
+                     *     `2026-12-05T09:00:00Z`.
+                     */
+                    since?: string;
+                    /**
+                     * @description Only runs created before this time (RFC 3339, years 1 to 9999); after `since` when both
+                     *     are given.
+                     */
+                    until?: string;
                 };
                 header?: never;
                 path?: never;
@@ -1009,6 +1019,16 @@ export interface paths {
                     page_size?: number;
                     /** @description `next_page_token` of the previous page: the id (a UUID) the page before ended with. */
                     page_token?: string;
+                    /**
+                     * @description Only runs created at or after this time (RFC 3339, years 1 to 9999):
+                     *     `2026-12-05T09:00:00Z`.
+                     */
+                    since?: string;
+                    /**
+                     * @description Only runs created before this time (RFC 3339, years 1 to 9999); after `since` when both
+                     *     are given.
+                     */
+                    until?: string;
                 };
                 header?: never;
                 path?: never;
@@ -1025,7 +1045,7 @@ export interface paths {
                         "application/json": components["schemas"]["RunList"];
                     };
                 };
-                /** @description An unknown status */
+                /** @description An unknown status, a time that is not RFC 3339, or `until` not after `since` */
                 400: {
                     headers: {
                         [name: string]: unknown;

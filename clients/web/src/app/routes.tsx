@@ -27,6 +27,7 @@ export const router = createBrowserRouter([
         path: 'playground',
         lazy: async () => ({ Component: (await import('../playground/PlaygroundPage')).PlaygroundPage }),
       },
+      { path: 'composer', lazy: async () => ({ Component: (await import('../composer/ComposerPage')).ComposerPage }) },
       { path: 'runs', lazy: async () => ({ Component: (await import('../runs/RunsPage')).RunsPage }) },
       { path: 'runs/:id', lazy: async () => ({ Component: (await import('../runs/RunPage')).RunPage }) },
       { path: 'memory', lazy: async () => ({ Component: (await import('../memory/MemoryPage')).MemoryPage }) },

@@ -1,10 +1,12 @@
 /**
  * One chain run as a live timeline: its steps move as the event stream says (`timeline.ts`
  * folds the events, `stream.ts` follows the stream and resumes it after a drop); cancel, and
- * approve or reject a step that waits for a decision.
+ * approve or reject a step that waits for a decision. The timeline's rows (`rows.ts`: steps, and
+ * a map step's items) are rendered only while in view, so a run of a thousand rows stays quick.
  */
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useEffect, useReducer, useState } from 'react';
+import { useWindowVirtualizer } from '@tanstack/react-virtual';
+import { useEffect, useLayoutEffect, useMemo, useReducer, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 
 import { Files } from '../artifacts/Files';
@@ -13,6 +15,7 @@ import { JsonTree } from '../ui/JsonTree';
 import { Loading, PageHeader, ProblemMessage, StatusBadge } from '../ui/states';
 import { duration } from '../ui/time';
 import { cancelRun, decide, getRun, runKeys, startRun } from './queries';
+import { type Row, rowsOf } from './rows';
 import { type StreamState, followRun } from './stream';
 import { type ChainRun, type CloudEvent, type StepState, type Timeline, apply, fromRun, isFinished } from './timeline';
 
@@ -34,7 +37,7 @@ function StepItem({ step, run, canDecide }: { step: StepState; run: ChainRun | u
     onSuccess: () => queryClient.invalidateQueries({ queryKey: runKeys.one(run?.id ?? '') }),
   });
   return (
-    <li aria-label={`Step ${step.id}`} data-status={step.status} className="card">
+    <div className="card">
       <div className="flex flex-wrap items-center gap-3">
         <StatusBadge status={step.status} />
         <span className="font-mono font-medium">{step.id}</span>
@@ -74,7 +77,58 @@ function StepItem({ step, run, canDecide }: { step: StepState; run: ChainRun | u
           </div>
         </details>
       )}
-    </li>
+    </div>
+  );
+}
+
+function ItemRow({ row }: { row: Extract<Row, { kind: 'item' }> }) {
+  return (
+    <div className="ml-6 flex items-baseline gap-3 rounded border border-slate-200 px-3 py-1.5 text-sm dark:border-slate-700">
+      <span className="font-mono">#{row.index + 1}</span>
+      {row.summary === null ? (
+        <span className="muted">no output (failed or skipped)</span>
+      ) : (
+        <code className="truncate">{row.summary}</code>
+      )}
+    </div>
+  );
+}
+
+/** Estimated heights before a row is measured: a step's card, an item's line. */
+const STEP_HEIGHT_PX = 64;
+const ITEM_HEIGHT_PX = 36;
+/** Rows rendered beyond each edge of the window, so a fast scroll shows no blank. */
+const OVERSCAN_ROWS = 10;
+
+/** The timeline's rows, only those near the window in the DOM; each row measured once shown. */
+function StepList({ rows, run, canDecide }: { rows: Row[]; run: ChainRun | undefined; canDecide: boolean }) {
+  const list = useRef<HTMLOListElement>(null);
+  const [offset, setOffset] = useState(0);
+  useLayoutEffect(() => setOffset(list.current?.offsetTop ?? 0), []);
+  const virtualizer = useWindowVirtualizer({
+    count: rows.length,
+    estimateSize: (index) => (rows[index]?.kind === 'item' ? ITEM_HEIGHT_PX : STEP_HEIGHT_PX),
+    getItemKey: (index) => rows[index]?.key ?? index,
+    overscan: OVERSCAN_ROWS,
+    scrollMargin: offset,
+  });
+  return (
+    <ol ref={list} aria-label="Steps" className="relative mb-6" style={{ height: virtualizer.getTotalSize() }}>
+      {virtualizer.getVirtualItems().map((virtual) => {
+        const row = rows[virtual.index];
+        if (!row) return null;
+        const label = row.kind === 'step' ? `Step ${row.step.id}` : `Item ${row.index + 1} of ${row.stepId}`;
+        return (
+          <li key={virtual.key} ref={virtualizer.measureElement} data-index={virtual.index} aria-label={label}
+            aria-posinset={virtual.index + 1} aria-setsize={rows.length}
+            {...(row.kind === 'step' ? { 'data-status': row.step.status } : {})}
+            className="absolute left-0 top-0 w-full pb-2"
+            style={{ transform: `translateY(${virtual.start - virtualizer.options.scrollMargin}px)` }}>
+            {row.kind === 'step' ? <StepItem step={row.step} run={run} canDecide={canDecide} /> : <ItemRow row={row} />}
+          </li>
+        );
+      })}
+    </ol>
   );
 }
 
@@ -119,6 +173,8 @@ export function RunPage() {
     );
   }, [id, seeded, finishedAtLoad, queryClient]);
 
+  const rows = useMemo(() => rowsOf(timeline?.steps ?? [], run.data), [timeline, run.data]);
+
   if (run.isPending) return <Loading label="Loading the run" />;
   if (run.error) return <ProblemMessage error={run.error} />;
   const status = timeline?.status ?? run.data.status;
@@ -159,11 +215,7 @@ export function RunPage() {
         </p>
       )}
       <h2 className="mb-2 text-lg font-semibold">Steps</h2>
-      <ol aria-label="Steps" className="mb-6 space-y-2">
-        {(timeline?.steps ?? []).map((step) => (
-          <StepItem key={step.id} step={step} run={run.data} canDecide={can(state, 'chains:execute')} />
-        ))}
-      </ol>
+      <StepList rows={rows} run={run.data} canDecide={can(state, 'chains:execute')} />
       {isFinished(status) && (
         <section aria-labelledby="run-files" className="card">
           <h2 id="run-files" className="mb-2 text-lg font-semibold">Files</h2>

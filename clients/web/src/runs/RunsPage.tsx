@@ -1,4 +1,4 @@
-/** Chain runs, newest first, filtered by status and chain; and a form to start one. */
+/** Chain runs, newest first, filtered by status, chain and when they were created; and a form to start one. */
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
@@ -7,6 +7,7 @@ import { can, useSession } from '../auth/session';
 import { Empty, Loading, PageHeader, ProblemMessage, StatusBadge } from '../ui/states';
 import { ago } from '../ui/time';
 import { chainKeys, listChains, listRuns, runKeys, startRun } from './queries';
+import { isTimeFilter, windowOf } from './window';
 
 const STATUSES = ['pending', 'running', 'waiting', 'completed', 'failed', 'cancelled'];
 
@@ -81,11 +82,16 @@ export function RunsPage() {
   const [params, setParams] = useSearchParams();
   const status = params.get('status') ?? '';
   const chainId = params.get('chain') ?? '';
+  const rawTime = params.get('time') ?? '';
+  const time = isTimeFilter(rawTime) ? rawTime : '';
+  const from = params.get('from') ?? '';
+  const to = params.get('to') ?? '';
   const chains = useQuery({ queryKey: chainKeys.all, queryFn: listChains });
   const stored = (chains.data?.chains ?? []).filter((chain) => chain.origin === 'tenant' && chain.id);
   const runs = useQuery({
-    queryKey: [...runKeys.list(status), chainId],
-    queryFn: () => listRuns(status, 50, chainId),
+    queryKey: [...runKeys.list(status), chainId, time, from, to],
+    // A span back from now moves with each refresh.
+    queryFn: () => listRuns(status, 50, chainId, windowOf(time, Date.now(), from, to)),
     refetchInterval: 5_000,
   });
   const filter = (name: string, value: string) => {
@@ -98,7 +104,7 @@ export function RunsPage() {
     <>
       <PageHeader title="Runs" />
       {can(state, 'chains:execute') && <StartRun />}
-      <div className="mb-4 grid max-w-2xl grid-cols-1 gap-3 sm:grid-cols-2">
+      <div className="mb-4 grid max-w-4xl grid-cols-1 gap-3 sm:grid-cols-3">
         <div>
           <label className="label" htmlFor="status-filter">Status</label>
           <select id="status-filter" className="input" value={status} onChange={(event) => filter('status', event.target.value)}>
@@ -113,11 +119,35 @@ export function RunsPage() {
             {stored.map((chain) => <option key={chain.id} value={chain.id ?? ''}>{chain.name}</option>)}
           </select>
         </div>
+        <div>
+          <label className="label" htmlFor="time-filter">Created</label>
+          <select id="time-filter" className="input" value={time} onChange={(event) => filter('time', event.target.value)}>
+            <option value="">Any time</option>
+            <option value="hour">In the last hour</option>
+            <option value="day">In the last day</option>
+            <option value="week">In the last week</option>
+            <option value="custom">Between…</option>
+          </select>
+        </div>
+        {time === 'custom' && (
+          <>
+            <div>
+              <label className="label" htmlFor="time-from">From (local time)</label>
+              <input id="time-from" type="datetime-local" className="input" value={from}
+                onChange={(event) => filter('from', event.target.value)} />
+            </div>
+            <div>
+              <label className="label" htmlFor="time-to">Until (local time)</label>
+              <input id="time-to" type="datetime-local" className="input" value={to}
+                onChange={(event) => filter('to', event.target.value)} />
+            </div>
+          </>
+        )}
       </div>
       {runs.isPending && <Loading label="Loading runs" />}
       {runs.error && <ProblemMessage error={runs.error} />}
       {runs.data && runs.data.runs.length === 0 && (
-        <Empty title={status ? `No ${status} runs` : 'No runs yet'}>Runs you start show up here.</Empty>
+        <Empty title={status ? `No ${status} runs` : time ? 'No runs created then' : 'No runs yet'}>Runs you start show up here.</Empty>
       )}
       {runs.data && runs.data.runs.length > 0 && (
         <div className="card overflow-x-auto p-0">

@@ -6,11 +6,23 @@ export const runKeys = {
   one: (id: string) => ['runs', 'one', id] as const,
 };
 
-export function listRuns(status: string, pageSize = 50, chainId = '') {
+/** When the listed runs were created: RFC 3339 bounds, `until` excluded. */
+export interface CreatedWindow {
+  since?: string;
+  until?: string;
+}
+
+export function listRuns(status: string, pageSize = 50, chainId = '', window: CreatedWindow = {}) {
   return data(
     api.GET('/api/chains/runs', {
       params: {
-        query: { page_size: pageSize, ...(status ? { status } : {}), ...(chainId ? { chain_id: chainId } : {}) },
+        query: {
+          page_size: pageSize,
+          ...(status ? { status } : {}),
+          ...(chainId ? { chain_id: chainId } : {}),
+          ...(window.since ? { since: window.since } : {}),
+          ...(window.until ? { until: window.until } : {}),
+        },
       },
     }),
   );

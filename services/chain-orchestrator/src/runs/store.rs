@@ -344,6 +344,10 @@ pub async fn steps(pool: &sqlx::PgPool, run: Uuid) -> Result<Vec<Step>> {
 pub struct ListFilter {
     pub statuses: Vec<String>,
     pub chain_id: Option<Uuid>,
+    /// Runs created at or after this instant.
+    pub created_since: Option<DateTime<Utc>>,
+    /// Runs created before this instant.
+    pub created_until: Option<DateTime<Utc>>,
     pub size: i64,
     pub after: Option<Uuid>,
 }
@@ -358,6 +362,8 @@ pub async fn list(pool: &sqlx::PgPool, tenant: Uuid, filter: &ListFilter) -> Res
             AND (cardinality($2::text[]) = 0 OR status = ANY($2))
             AND ($3::uuid IS NULL OR chain_id = $3)
             AND ($4::uuid IS NULL OR id < $4)
+            AND ($6::timestamptz IS NULL OR created_at >= $6)
+            AND ($7::timestamptz IS NULL OR created_at < $7)
           ORDER BY id DESC
           LIMIT $5"
     ))
@@ -366,6 +372,8 @@ pub async fn list(pool: &sqlx::PgPool, tenant: Uuid, filter: &ListFilter) -> Res
     .bind(filter.chain_id)
     .bind(filter.after)
     .bind(filter.size + 1)
+    .bind(filter.created_since)
+    .bind(filter.created_until)
     .fetch_all(pool)
     .await?)
 }

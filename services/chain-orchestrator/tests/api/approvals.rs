@@ -92,8 +92,7 @@ async fn an_approved_step_hands_its_input_to_the_steps_after_it(pool: sqlx::PgPo
         .chains
         .list_runs(stack.authed(pb::ListRunsRequest {
             statuses: vec![pb::ChainRunStatus::Waiting.into()],
-            chain_id: String::new(),
-            page: None,
+            ..Default::default()
         }))
         .await
         .expect("runs can be listed")

@@ -377,3 +377,44 @@ async fn an_agent_gone_by_the_time_its_step_runs_fails_the_step_as_unknown_once(
     assert_eq!(gone.error.as_ref().unwrap().code, "unknown_agent");
     assert_eq!(gone.attempts, 1, "no retry brings an agent back");
 }
+
+#[sqlx::test(migrations = false)]
+async fn runs_list_within_a_time_window_and_an_empty_window_is_refused(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    let first = stack
+        .execute(json!({"agents": ["add_one"]}), json!({"n": 1}), true)
+        .await;
+    let second = stack
+        .execute(json!({"agents": ["add_one"]}), json!({"n": 2}), true)
+        .await;
+    let at = second.created_at.expect("a run has its creation time");
+    let list = |since, until| {
+        let mut chains = stack.chains.clone();
+        let request = stack.authed(pb::ListRunsRequest {
+            created_since: since,
+            created_until: until,
+            ..Default::default()
+        });
+        async move {
+            chains.list_runs(request).await.map(|response| {
+                let runs = response.into_inner().runs;
+                runs.into_iter().map(|run| run.id).collect::<Vec<_>>()
+            })
+        }
+    };
+    assert_eq!(
+        list(Some(at), None).await.expect("runs can be listed"),
+        std::slice::from_ref(&second.id)
+    );
+    assert_eq!(
+        list(None, Some(at)).await.expect("runs can be listed"),
+        std::slice::from_ref(&first.id)
+    );
+
+    let empty = list(Some(at), Some(at)).await.unwrap_err();
+    assert_eq!(empty.code(), Code::InvalidArgument);
+    assert_eq!(
+        sankalpa_kit::problem::field_violations(&empty)[0].field,
+        "created_until"
+    );
+}

@@ -148,6 +148,92 @@ async fn an_async_run_answers_202_with_its_location_and_finishes_later(pool: PgP
 }
 
 #[sqlx::test(migrations = false)]
+async fn runs_filter_by_the_time_they_were_created(pool: PgPool) {
+    let app = spawn_app_with_agents(pool).await;
+    let ada = app.admin().await;
+    let mut created = Vec::new();
+    for name in ["Ada", "Grace"] {
+        let response = execute(
+            &app,
+            &ada,
+            &json!({ "definition": two_greetings(), "input": { "name": name } }),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let run: Value = response.json().await.unwrap();
+        created.push((
+            run["id"].clone(),
+            run["created_at"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let (first, second) = (&created[0], &created[1]);
+    let listed = |query: String| {
+        let app = &app;
+        let token = ada.access_token.clone();
+        async move {
+            let list: Value = app
+                .get_as(&format!("/api/chains/runs?{query}"), &token)
+                .await
+                .json()
+                .await
+                .unwrap();
+            list["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|run| run["id"].clone())
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // `since` takes the run created at that instant, `until` stops just before it.
+    assert_eq!(
+        listed(format!("since={}", second.1)).await,
+        std::slice::from_ref(&second.0)
+    );
+    assert_eq!(
+        listed(format!("until={}", second.1)).await,
+        std::slice::from_ref(&first.0)
+    );
+    assert_eq!(
+        listed(format!("since={}&until={}", first.1, second.1)).await,
+        std::slice::from_ref(&first.0)
+    );
+    assert!(listed("since=9999-12-31T00:00:00Z".into()).await.is_empty());
+
+    // Another tenant's window over the same instants holds none of them.
+    let grace = app.admin().await;
+    let theirs: Value = app
+        .get_as(
+            &format!("/api/chains/runs?since={}", first.1),
+            &grace.access_token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["runs"], json!([]));
+
+    for (query, field) in [
+        ("since=yesterday", "since"),
+        ("until=2026-13-01T00:00:00Z", "until"),
+        ("since=0000-01-01T00:00:00Z", "since"),
+        (
+            "since=2026-12-05T10:00:00Z&until=2026-12-05T09:00:00Z",
+            "until",
+        ),
+    ] {
+        let body = problem(
+            app.get_as(&format!("/api/chains/runs?{query}"), &ada.access_token)
+                .await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(body["errors"][0]["field"], field, "{query}: {body}");
+    }
+}
+
+#[sqlx::test(migrations = false)]
 async fn a_repeated_idempotency_key_answers_with_the_same_run(pool: PgPool) {
     let app = spawn_app_with_agents(pool).await;
     let ada = app.admin().await;

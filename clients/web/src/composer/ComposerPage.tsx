@@ -1,0 +1,412 @@
+/**
+ * The composer: a chain definition as a graph on a canvas (React Flow) beside its JSON, each
+ * following the other. Steps come from the palette (a click or a drag), connect by dragging
+ * from one's right handle to another's left (the second needs the first) or by the side panel's
+ * checkboxes; the orchestrator validates the definition as it changes, and each problem shows
+ * on the step it concerns; changes can be undone and redone (Ctrl+Z, Ctrl+Shift+Z). Start from
+ * a template or a stored chain, save a new chain or a new version. Loaded on first visit with
+ * React Flow and dagre (its own chunk).
+ */
+import '@xyflow/react/dist/style.css';
+
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import {
+  Background,
+  type Connection,
+  Controls,
+  type Edge,
+  type EdgeChange,
+  type NodeChange,
+  ReactFlow,
+  ReactFlowProvider,
+  applyEdgeChanges,
+  applyNodeChanges,
+  useReactFlow,
+} from '@xyflow/react';
+import { type DragEvent, type KeyboardEvent, Suspense, lazy, useEffect, useMemo, useRef, useState } from 'react';
+import { useSearchParams } from 'react-router';
+
+import { type Agent, agentKeys, listAgents } from '../agents/queries';
+import { useShownTheme } from '../app/theme';
+import { can, useSession } from '../auth/session';
+import { chainKeys, listChains } from '../runs/queries';
+import { Loading, PageHeader, ProblemMessage } from '../ui/states';
+import { type Graph, type Json, type StepJson, type StepNode, edgeId, fromGraph, pathsFor, problemsByStep, toGraph } from './graph';
+import { History } from './history';
+import { laidOut } from './layout';
+import { type Addition, DRAG_TYPE, Palette, additionOf } from './Palette';
+import { StepNodeView } from './StepNode';
+import { StepPanel } from './StepPanel';
+import { composerKeys, createChain, getChain, saveVersion, validate } from './queries';
+
+const JsonEditor = lazy(() => import('../ui/JsonEditor'));
+
+const NODE_TYPES = { step: StepNodeView };
+/** How long the definition rests before the orchestrator is asked to validate it. */
+const VALIDATE_AFTER_MS = 400;
+/** Far enough out that fitting the view shows a 200-step chain whole. */
+const MIN_ZOOM = 0.05;
+
+function text(definition: Json): string {
+  return JSON.stringify(definition, null, 2);
+}
+
+/** `base`, or `base_2`, `base_3`... whichever no step has. */
+function freeId(base: string, taken: Set<string>): string {
+  if (!taken.has(base)) return base;
+  for (let n = 2; ; n += 1) if (!taken.has(`${base}_${n}`)) return `${base}_${n}`;
+}
+
+function newStep(addition: Addition, taken: Set<string>): StepJson {
+  if ('agent' in addition) return { id: freeId(addition.agent, taken), agent: addition.agent };
+  if (addition.kind === 'approval') {
+    return { id: freeId('approval', taken), approval: { prompt: 'Go on?', approvers: ['role:admin'] } };
+  }
+  return { id: freeId('subchain', taken), chain: { template: 'hello-sequence' } };
+}
+
+/** The graph of `definition`, keeping the positions of the steps `previous` had. */
+function regraph(definition: Json, previous: Graph | null): Graph {
+  const graph = toGraph(definition);
+  const placed = new Map(previous?.nodes.map((node) => [node.id, node.position]));
+  const allPlaced = graph.nodes.every((node) => placed.has(node.id));
+  const nodes = allPlaced
+    ? graph.nodes.map((node) => ({ ...node, position: placed.get(node.id) ?? node.position }))
+    : laidOut(graph.nodes, graph.edges);
+  return { ...graph, nodes };
+}
+
+function useSettled<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
+}
+
+function Composer({ initial, agents, stored }: {
+  initial: Json;
+  agents: Agent[];
+  stored: { id: string; name: string; version: number } | null;
+}) {
+  const state = useSession();
+  const queryClient = useQueryClient();
+  const [, setParams] = useSearchParams();
+  const flow = useReactFlow();
+  const colorMode = useShownTheme();
+  const [graph, setGraph] = useState<Graph>(() => regraph(initial, null));
+  // The JSON as typed while it is being edited; else the JSON of the graph.
+  const [draft, setDraft] = useState<string | null>(null);
+  const [jsonError, setJsonError] = useState<string | null>(null);
+  const [selected, setSelected] = useState<string | null>(null);
+
+  const definition = useMemo(() => fromGraph(graph), [graph]);
+  // The chain's name is its definition's.
+  const name = typeof graph.header.name === 'string' ? graph.header.name : '';
+  // A new set of steps (another definition typed in, a layout asked for) is fitted into view.
+  const stepIds = graph.nodes.map((node) => node.id).join('\n');
+  const fitted = useRef(stepIds);
+  useEffect(() => {
+    if (stepIds === fitted.current) return;
+    fitted.current = stepIds;
+    // React Flow fits once the new nodes are measured.
+    void flow.fitView();
+  }, [stepIds, flow]);
+  const json = useMemo(() => draft ?? text(definition), [draft, definition]);
+  const settled = useSettled(JSON.stringify(definition), VALIDATE_AFTER_MS);
+  const validation = useQuery({
+    queryKey: composerKeys.validation(settled),
+    queryFn: () => validate(JSON.parse(settled) as Json),
+    placeholderData: keepPreviousData,
+  });
+  const problems = useMemo(
+    () => problemsByStep(graph, validation.data?.violations ?? []),
+    [graph, validation.data],
+  );
+  const nodes = useMemo(
+    () =>
+      graph.nodes.map((node): StepNode => ({
+        ...node,
+        ariaLabel: `Step ${node.id}`,
+        data: { ...node.data, problems: problems.byStep.get(node.id) ?? [] },
+      })),
+    [graph.nodes, problems],
+  );
+
+  // The graph as last rendered, for the history to remember before a change.
+  const latest = useRef(graph);
+  useEffect(() => {
+    latest.current = graph;
+  });
+  const history = useRef(new History<Graph>());
+  // Whether there is anything to undo or redo, for the buttons.
+  const [movable, setMovable] = useState({ undo: false, redo: false });
+  const moved = () => setMovable({ undo: history.current.canUndo, redo: history.current.canRedo });
+
+  /** A change of the definition made on the canvas or in the panel: the JSON follows. */
+  function change(next: (current: Graph) => Graph) {
+    history.current.record(latest.current);
+    moved();
+    setGraph(next);
+    setDraft(null);
+    setJsonError(null);
+  }
+
+  function travel(direction: 'undo' | 'redo') {
+    const restored = history.current[direction](latest.current);
+    if (!restored) return;
+    moved();
+    setGraph(restored);
+    setDraft(null);
+    setJsonError(null);
+  }
+
+  /** Ctrl+Z, Ctrl+Shift+Z and Ctrl+Y on the page, except where text is being edited. */
+  function shortcut(event: KeyboardEvent) {
+    const target = event.target as HTMLElement;
+    if (target.shadowRoot || target.closest('input, textarea, select, [contenteditable="true"]')) return;
+    if (!(event.ctrlKey || event.metaKey)) return;
+    const key = event.key.toLowerCase();
+    if (key === 'z' || key === 'y') {
+      event.preventDefault();
+      travel(key === 'y' || event.shiftKey ? 'redo' : 'undo');
+    }
+  }
+
+  function editJson(value: string) {
+    setDraft(value);
+    try {
+      const parsed: unknown = JSON.parse(value);
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('A definition is a JSON object');
+      setJsonError(null);
+      setGraph((previous) => regraph(parsed as Json, previous));
+    } catch (error) {
+      setJsonError(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  function add(addition: Addition, position?: { x: number; y: number }) {
+    const taken = new Set(graph.nodes.map((node) => node.id));
+    const step = newStep(addition, taken);
+    const last = graph.nodes.at(-1)?.position;
+    const node: StepNode = {
+      id: step.id,
+      type: 'step',
+      position: position ?? { x: (last?.x ?? 0) + 240, y: last?.y ?? 0 },
+      data: { step, problems: [] },
+    };
+    change((current) => ({ ...current, nodes: [...current.nodes, node] }));
+    setSelected(step.id);
+  }
+
+  function drop(event: DragEvent) {
+    event.preventDefault();
+    const addition = additionOf(event.dataTransfer.getData(DRAG_TYPE));
+    if (addition) add(addition, flow.screenToFlowPosition({ x: event.clientX, y: event.clientY }));
+  }
+
+  function connect(connection: Connection) {
+    const { source, target } = connection;
+    if (source === target || graph.edges.some((edge) => edge.source === source && edge.target === target)) return;
+    change((current) => ({ ...current, edges: [...current.edges, { id: edgeId(source, target), source, target }] }));
+  }
+
+  function updateStep(id: string, step: StepJson) {
+    change((current) => ({
+      ...current,
+      nodes: current.nodes.map((node) => (node.id === id ? { ...node, data: { ...node.data, step } } : node)),
+    }));
+  }
+
+  function rename(from: string, to: string) {
+    if (graph.nodes.some((node) => node.id === to)) return;
+    const moved = (id: string) => (id === from ? to : id);
+    change((current) => ({
+      ...current,
+      nodes: current.nodes.map((node) =>
+        node.id === from ? { ...node, id: to, data: { ...node.data, step: { ...node.data.step, id: to } } } : node,
+      ),
+      edges: current.edges.map((edge) => ({ ...edge, id: edgeId(moved(edge.source), moved(edge.target)), source: moved(edge.source), target: moved(edge.target) })),
+    }));
+    setSelected(to);
+  }
+
+  function setNeeds(id: string, needs: string[]) {
+    change((current) => ({
+      ...current,
+      edges: [
+        ...current.edges.filter((edge) => edge.target !== id),
+        ...needs.map((need): Edge => ({ id: edgeId(need, id), source: need, target: id })),
+      ],
+    }));
+  }
+
+  function remove(id: string) {
+    change((current) => ({
+      ...current,
+      nodes: current.nodes.filter((node) => node.id !== id),
+      edges: current.edges.filter((edge) => edge.source !== id && edge.target !== id),
+    }));
+    setSelected(null);
+  }
+
+  const save = useMutation({
+    mutationFn: () => (stored ? saveVersion(stored.id, definition, stored.version) : createChain(name, definition)),
+    onSuccess: (chain) => {
+      void queryClient.invalidateQueries({ queryKey: chainKeys.all });
+      void queryClient.invalidateQueries({ queryKey: composerKeys.chain(chain.id ?? '') });
+      if (chain.id) setParams({ chain: chain.id });
+    },
+  });
+
+  const chosen = graph.nodes.find((node) => node.id === selected);
+  const outputSchemas = useMemo(() => new Map(agents.map((agent) => [agent.name, agent.output_schema])), [agents]);
+  const paths = chosen ? pathsFor(graph, chosen.id, outputSchemas) : [];
+  const valid = validation.data?.valid ?? false;
+  return (
+    <div className="space-y-4" onKeyDown={shortcut}>
+      <form className="flex flex-wrap items-end gap-3" onSubmit={(event) => { event.preventDefault(); save.mutate(); }}>
+        {!stored && (
+          <div>
+            <label className="label" htmlFor="chain-name">Chain name</label>
+            <input id="chain-name" className="input" required maxLength={100} value={name}
+              onChange={(event) => change((current) => ({ ...current, header: { ...current.header, name: event.target.value } }))} />
+          </div>
+        )}
+        {can(state, 'chains:write') && (
+          <button type="submit" className="btn-primary" disabled={save.isPending || !valid || (!stored && !name.trim())}>
+            {stored ? `Save as version ${stored.version + 1}` : 'Save as a new chain'}
+          </button>
+        )}
+        <button type="button" className="btn-secondary" aria-keyshortcuts="Control+Z" disabled={!movable.undo}
+          onClick={() => travel('undo')}>
+          Undo
+        </button>
+        <button type="button" className="btn-secondary" aria-keyshortcuts="Control+Shift+Z Control+Y" disabled={!movable.redo}
+          onClick={() => travel('redo')}>
+          Redo
+        </button>
+        <button type="button" className="btn-secondary"
+          onClick={() => {
+            setGraph((current) => ({ ...current, nodes: laidOut(current.nodes, current.edges) }));
+            void flow.fitView();
+          }}>
+          Arrange
+        </button>
+        <p role="status" className="text-sm">
+          {validation.isFetching && !validation.data ? 'Checking…' : valid ? `Valid: ${validation.data?.step_count ?? 0} steps` : 'Not valid yet'}
+        </p>
+        {save.isSuccess && <p role="status" className="text-sm text-green-800 dark:text-green-200">Saved version {save.data.version}.</p>}
+      </form>
+      <ProblemMessage error={save.error ?? validation.error} />
+      {problems.general.length > 0 && (
+        <ul aria-label="Problems of the chain" className="list-disc pl-5 text-sm text-red-700 dark:text-red-300">
+          {problems.general.map((problem) => <li key={problem}>{problem}</li>)}
+        </ul>
+      )}
+      <div className="grid grid-cols-1 gap-4 xl:grid-cols-[14rem_1fr_20rem]">
+        <aside className="card h-fit"><Palette agents={agents} onAdd={(addition) => add(addition)} /></aside>
+        <div aria-label="Canvas" role="region" className="card h-[36rem] p-0"
+          onDragOver={(event) => { event.preventDefault(); event.dataTransfer.dropEffect = 'copy'; }} onDrop={drop}>
+          <ReactFlow
+            nodes={nodes}
+            edges={graph.edges}
+            nodeTypes={NODE_TYPES}
+            colorMode={colorMode}
+            onNodesChange={(changes: NodeChange<StepNode>[]) => {
+              const removed = new Set(changes.flatMap((item) => (item.type === 'remove' ? [item.id] : [])));
+              const apply = (current: Graph): Graph => ({
+                ...current,
+                nodes: applyNodeChanges(changes, current.nodes),
+                edges: current.edges.filter((edge) => !removed.has(edge.source) && !removed.has(edge.target)),
+              });
+              // Moves, sizes and selection change no definition; removals do.
+              if (removed.size > 0) change(apply);
+              else setGraph(apply);
+            }}
+            onEdgesChange={(changes: EdgeChange[]) => {
+              const apply = (current: Graph): Graph => ({ ...current, edges: applyEdgeChanges(changes, current.edges) });
+              if (changes.some((item) => item.type === 'remove')) change(apply);
+              else setGraph(apply);
+            }}
+            onConnect={connect}
+            onNodeClick={(_event, node) => setSelected(node.id)}
+            onSelectionChange={({ nodes: picked }) => { if (picked[0]) setSelected(picked[0].id); }}
+            onPaneClick={() => setSelected(null)}
+            fitView
+            minZoom={MIN_ZOOM}
+          >
+            <Background />
+            <Controls />
+          </ReactFlow>
+        </div>
+        <aside className="card h-fit">
+          {chosen ? (
+            <StepPanel
+              key={chosen.id}
+              step={chosen.data.step}
+              others={graph.nodes.map((node) => node.id).filter((id) => id !== chosen.id)}
+              needs={graph.edges.filter((edge) => edge.target === chosen.id).map((edge) => edge.source)}
+              agents={agents}
+              paths={paths}
+              problems={problems.byStep.get(chosen.id) ?? []}
+              onChange={(step) => updateStep(chosen.id, step)}
+              onRename={(id) => rename(chosen.id, id)}
+              onNeeds={(needs) => setNeeds(chosen.id, needs)}
+              onDelete={() => remove(chosen.id)}
+            />
+          ) : (
+            <p className="muted text-sm">Select a step to change it, or add one from the palette.</p>
+          )}
+        </aside>
+      </div>
+      <section aria-labelledby="definition-json" className="card">
+        <h2 id="definition-json" className="mb-2 font-semibold">Definition (JSON)</h2>
+        <Suspense fallback={<Loading label="Loading the editor" />}>
+          <JsonEditor label="Chain definition (JSON)" value={json} onChange={editJson} />
+        </Suspense>
+        {jsonError && <p role="alert" className="mt-1 text-sm text-red-700 dark:text-red-300">{jsonError}</p>}
+      </section>
+    </div>
+  );
+}
+
+export function ComposerPage() {
+  const [params, setParams] = useSearchParams();
+  const source = params.get('chain') ?? params.get('template') ?? '';
+  const agents = useQuery({ queryKey: agentKeys.all, queryFn: listAgents, staleTime: 60_000 });
+  const chains = useQuery({ queryKey: chainKeys.all, queryFn: listChains });
+  const loaded = useQuery({ queryKey: composerKeys.chain(source), queryFn: () => getChain(source), enabled: source !== '' });
+  const chain = source ? loaded.data : undefined;
+  const stored = chain?.origin === 'tenant' && chain.id ? { id: chain.id, name: chain.name, version: chain.latest_version } : null;
+  const initial: Json | undefined = source
+    ? chain && { ...(chain.definition as Json | null), name: chain.name }
+    : { steps: [] };
+  return (
+    <>
+      <PageHeader title="Composer" />
+      <div className="mb-4 max-w-md">
+        <label className="label" htmlFor="start-from">Start from</label>
+        <select id="start-from" className="input" value={params.get('chain') ? `chain:${source}` : source ? `template:${source}` : ''}
+          onChange={(event) => {
+            const [origin, key = ''] = event.target.value.split(':', 2);
+            setParams(origin === 'chain' ? { chain: key } : origin === 'template' ? { template: key } : {});
+          }}>
+          <option value="">An empty chain</option>
+          {chains.data?.chains.map((candidate) => {
+            const value = candidate.origin === 'template' ? `template:${candidate.name}` : `chain:${candidate.id ?? ''}`;
+            return <option key={value} value={value}>{candidate.name} ({candidate.origin}, {candidate.step_count} steps)</option>;
+          })}
+        </select>
+      </div>
+      {(agents.isPending || (source && loaded.isPending)) && <Loading label="Loading the chain" />}
+      <ProblemMessage error={agents.error ?? loaded.error ?? chains.error} />
+      {agents.data && initial && (
+        <ReactFlowProvider>
+          <Composer key={`${source}:${chain?.version ?? 0}`} initial={initial} agents={agents.data} stored={stored} />
+        </ReactFlowProvider>
+      )}
+    </>
+  );
+}
