@@ -27,7 +27,7 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::{agents, chains, marketplace};
+use crate::marketplace;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,8 +37,8 @@ use crate::{agents, chains, marketplace};
     components(schemas(
         Problem,
         FieldViolation,
-        agents::AgentOriginFilter,
-        chains::ChainOriginFilter,
+        sankalpa_api::agents::AgentOriginFilter,
+        sankalpa_api::chains::ChainOriginFilter,
         marketplace::ItemKind,
         marketplace::SearchSort,
     )),

@@ -374,7 +374,7 @@ pub struct YankVersion {
 #[schema(example = json!({"rating": 5, "comment": "Saved us a day."}))]
 pub struct ReviewItem {
     #[schema(minimum = 1, maximum = 5)]
-    #[serde(deserialize_with = "crate::json::whole_required")]
+    #[serde(deserialize_with = "sankalpa_api::json::whole_required")]
     pub rating: u32,
     /// At most 4,000 characters once trimmed, without NUL.
     #[serde(default)]
