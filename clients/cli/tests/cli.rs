@@ -1,0 +1,392 @@
+//! The `sankalpa` binary as a user runs it, against a real fleet (testkit): each test gets its
+//! own fleet, tenant and home folder (`HOME`, `XDG_CONFIG_HOME`), so saved credentials and
+//! profiles never leak between tests or from the machine's own config.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Output;
+
+use sankalpa_api::client::{Client, Credential};
+use sankalpa_api::keys::CreateApiKey;
+use sankalpa_api::users::CreateUser;
+use serde_json::Value;
+use sqlx::PgPool;
+
+/// A fleet, a signed-up admin of a new tenant, and a home folder for the CLI.
+struct Setup {
+    base: String,
+    email: String,
+    admin: Client,
+    home: tempfile::TempDir,
+    _fleet: sankalpa_testkit::Fleet,
+    _leftovers: sankalpa_testkit::Leftovers,
+}
+
+impl Setup {
+    async fn start(pool: PgPool) -> Self {
+        let name = sankalpa_testkit::unique_name();
+        let infra = sankalpa_testkit::infra(&name);
+        let objects = std::env::temp_dir().join(format!("sankalpa-{name}"));
+        let leftovers = sankalpa_testkit::Leftovers::new(&infra, vec![objects.clone()]);
+        // The rate limiter's first Redis call also connects; five fleets starting at once on two
+        // cores can take longer than its 50 ms, which pauses sign-in (503) for that call.
+        let patient = |config: &mut sankalpa_gateway::Config| {
+            config.rate_limit.redis_timeout = std::time::Duration::from_secs(2);
+        };
+        let fleet =
+            sankalpa_testkit::Fleet::start(pool, &infra, &objects.to_string_lossy(), patient)
+                .await
+                .unwrap();
+        let base = fleet.gateway.http_url();
+        let email = format!("{name}@example.com");
+        let token = sankalpa_testkit::sign_up_through_gateway(&base, &email).await;
+        let admin = Client::new(&base)
+            .unwrap()
+            .with_credential(Credential::Bearer(token));
+        Self {
+            base,
+            email,
+            admin,
+            home: tempfile::tempdir().unwrap(),
+            _fleet: fleet,
+            _leftovers: leftovers,
+        }
+    }
+
+    /// Runs `sankalpa args` with `stdin`, the gateway given by SANKALPA_GATEWAY and `env` set
+    /// over it, off the test's runtime (the fleet runs on it while the binary waits).
+    async fn run(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+        let mut command = assert_cmd::Command::new(env!("CARGO_BIN_EXE_sankalpa"));
+        command
+            .args(args)
+            .env_clear()
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("SANKALPA_GATEWAY", &self.base)
+            .env("NO_COLOR", "1")
+            .write_stdin(stdin.to_owned());
+        // An empty value unsets the variable, as a user without it would run.
+        for (name, value) in env {
+            match value.is_empty() {
+                true => command.env_remove(name),
+                false => command.env(name, value),
+            };
+        }
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// Signs the CLI in as the admin, with the password on stdin.
+    async fn login(&self) {
+        let login = self
+            .run(
+                &["login", "--email", &self.email, "--password-stdin"],
+                &format!("{}\n", sankalpa_testkit::PASSWORD),
+                &[],
+            )
+            .await;
+        assert_eq!(login.status.code(), Some(0), "{}", text(&login.stderr));
+    }
+
+    fn config_dir(&self) -> std::path::PathBuf {
+        self.home.path().join("config").join("sankalpa")
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("{err}: not JSON: {}", text(&output.stdout)))
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_password_login_is_saved_privately_and_whoami_names_the_user(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    let credentials = setup.config_dir().join("credentials.toml");
+    assert_eq!(
+        mode(&credentials),
+        0o600,
+        "only the owner may read the tokens"
+    );
+
+    let whoami = setup.run(&["whoami", "-o", "json"], "", &[]).await;
+    assert_eq!(whoami.status.code(), Some(0), "{}", text(&whoami.stderr));
+    let user = json(&whoami);
+    assert_eq!(user["email"], setup.email.to_lowercase());
+    assert_eq!(user["roles"], serde_json::json!(["admin"]));
+
+    let logout = setup.run(&["logout"], "", &[]).await;
+    assert_eq!(logout.status.code(), Some(0));
+    let after = setup.run(&["whoami"], "", &[]).await;
+    assert_eq!(after.status.code(), Some(4), "signed out is not signed in");
+    assert!(text(&after.stderr).contains("sankalpa login"));
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_api_key_login_runs_hello_world_with_parseable_json(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    let key = setup
+        .admin
+        .create_key(&CreateApiKey {
+            name: "cli".to_owned(),
+            permissions: vec!["agents:*".to_owned()],
+            expires_in_seconds: None,
+        })
+        .await
+        .unwrap();
+    let login = setup
+        .run(&["login", "--api-key", &key.secret], "", &[])
+        .await;
+    assert_eq!(login.status.code(), Some(0), "{}", text(&login.stderr));
+
+    let run = setup
+        .run(&["agents", "run", "hello_world", "-o", "json"], "", &[])
+        .await;
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let run = json(&run);
+    assert_eq!(run["agent"], "hello_world");
+    assert_eq!(run["status"], "completed");
+    assert!(run["output"].is_object(), "{run}");
+
+    let quiet = setup.run(&["agents", "list", "-q"], "", &[]).await;
+    let names = text(&quiet.stdout);
+    assert!(names.lines().any(|name| name == "hello_world"), "{names}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn chains_run_follow_draws_each_step_and_exits_by_how_the_run_ended(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    let run = setup
+        .run(
+            &[
+                "chains",
+                "run",
+                "hello-sequence",
+                "--input",
+                r#"{"name": "Ada"}"#,
+                "--follow",
+                "-o",
+                "json",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let ended = json(&run);
+    assert_eq!(ended["status"], "completed");
+    let steps = ended["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    // The live lines go to stderr, leaving stdout to the run's JSON.
+    let progress = text(&run.stderr);
+    for step in steps {
+        let id = step["id"].as_str().unwrap();
+        assert!(
+            progress.contains(&format!("{id} (hello_world) attempt 1 started")),
+            "{progress}"
+        );
+        assert!(
+            progress.contains(&format!("{id} completed in")),
+            "{progress}"
+        );
+    }
+
+    let events = setup
+        .run(
+            &[
+                "runs",
+                "events",
+                ended["id"].as_str().unwrap(),
+                "-o",
+                "json",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(events.status.code(), Some(0), "{}", text(&events.stderr));
+    let kinds: Vec<String> = text(&events.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("sankalpa.chains.run.started")
+    );
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("sankalpa.chains.run.completed")
+    );
+
+    // A definition whose only step fails: the command ends 1, as the run did.
+    let failing = r#"{"steps": [{"id": "add", "agent": "custom_calculator", "input": {"expression": "1 / 0"}}]}"#;
+    let definition = setup.home.path().join("failing.json");
+    std::fs::write(&definition, failing).unwrap();
+    let failed = setup
+        .run(
+            &["chains", "run", "--file", definition.to_str().unwrap()],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "{}{}",
+        text(&failed.stdout),
+        text(&failed.stderr)
+    );
+    assert!(
+        text(&failed.stdout).contains("failed"),
+        "{}",
+        text(&failed.stdout)
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn refusals_end_with_their_exit_code_and_one_line_naming_the_field(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+
+    let missing = setup
+        .run(&["agents", "show", "no_such_agent"], "", &[])
+        .await;
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(
+        text(&missing.stderr).starts_with("sankalpa: 404 Not Found"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let bad = setup
+        .run(
+            &[
+                "agents",
+                "run",
+                "custom_calculator",
+                "--input",
+                r#"{"expression": 42}"#,
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status.code(), Some(2));
+    let line = text(&bad.stderr);
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.contains("400 Bad Request") && line.contains("input.expression"),
+        "{line}"
+    );
+
+    let not_json = setup
+        .run(
+            &["agents", "run", "hello_world", "--input", "{oops"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(not_json.status.code(), Some(2));
+    assert!(text(&not_json.stderr).contains("--input: not JSON"));
+
+    let usage = setup.run(&["agents", "frobnicate"], "", &[]).await;
+    assert_eq!(usage.status.code(), Some(2));
+
+    // A viewer may read, not run.
+    let viewer_email = format!("viewer-{}", setup.email);
+    setup
+        .admin
+        .create_user(&CreateUser {
+            email: viewer_email.clone(),
+            password: sankalpa_testkit::PASSWORD.to_owned(),
+            display_name: String::new(),
+            roles: vec!["viewer".to_owned()],
+        })
+        .await
+        .unwrap();
+    let viewer = setup
+        .run(
+            &[
+                "--profile",
+                "viewer",
+                "login",
+                "--email",
+                &viewer_email,
+                "--password-stdin",
+            ],
+            sankalpa_testkit::PASSWORD,
+            &[],
+        )
+        .await;
+    assert_eq!(viewer.status.code(), Some(0), "{}", text(&viewer.stderr));
+    let listed = setup
+        .run(&["--profile", "viewer", "agents", "list"], "", &[])
+        .await;
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    let forbidden = setup
+        .run(
+            &["--profile", "viewer", "agents", "run", "hello_world"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(forbidden.status.code(), Some(4));
+    assert!(
+        text(&forbidden.stderr).contains("403 Forbidden"),
+        "{}",
+        text(&forbidden.stderr)
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn profiles_name_gateways_and_the_environment_overrides_them(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    // `login` remembered the gateway in the default profile; another profile names a gateway
+    // where nothing listens.
+    let config_path = setup.config_dir().join("config.toml");
+    let mut config = std::fs::read_to_string(&config_path).unwrap();
+    assert!(config.contains(&setup.base), "{config}");
+    config.push_str("\n[profiles.nowhere]\ngateway = \"http://127.0.0.1:1\"\noutput = \"json\"\n");
+    std::fs::write(&config_path, config).unwrap();
+
+    let unset = [("SANKALPA_GATEWAY", "")];
+    let status = setup.run(&["status"], "", &unset).await;
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status.stderr));
+    assert!(text(&status.stdout).contains("chain-orchestrator"));
+
+    let nowhere = setup
+        .run(&["--profile", "nowhere", "status"], "", &unset)
+        .await;
+    assert_eq!(nowhere.status.code(), Some(6), "unreachable is unavailable");
+    assert!(text(&nowhere.stderr).contains("could not reach the gateway at http://127.0.0.1:1"));
+
+    // SANKALPA_GATEWAY wins over the profile, and the profile's output format still holds.
+    let over = setup
+        .run(&["--profile", "nowhere", "status"], "", &[])
+        .await;
+    assert_eq!(over.status.code(), Some(0), "{}", text(&over.stderr));
+    let services = json(&over)["services"].to_string();
+    assert!(services.contains("chain-orchestrator"), "{services}");
+
+    // SANKALPA_API_KEY wins over the saved login: a key that is not one is refused.
+    let keyed = setup
+        .run(&["whoami"], "", &[("SANKALPA_API_KEY", "sk_not_a_key")])
+        .await;
+    assert_eq!(keyed.status.code(), Some(4), "{}", text(&keyed.stderr));
+}
