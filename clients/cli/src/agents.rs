@@ -8,7 +8,7 @@ use sankalpa_api::agents::{self, Agent, AgentOriginFilter, AgentRun, ExecuteAgen
 use crate::context::Context;
 use crate::exit::{self, Failure};
 use crate::input;
-use crate::output::{self, duration};
+use crate::output::{self, duration, pretty};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -148,12 +148,6 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
 
 /// An agent for people: what it is, then its schemas as indented JSON.
 fn describe(agent: &Agent) -> String {
-    let schema = |raw: &serde_json::value::RawValue| {
-        serde_json::from_str::<serde_json::Value>(raw.get())
-            .ok()
-            .and_then(|value| serde_json::to_string_pretty(&value).ok())
-            .unwrap_or_else(|| raw.get().to_owned())
-    };
     format!(
         "{} {} ({}, {})\n{}\nLLM-capable: {}\n\nInput schema:\n{}\n\nOutput schema:\n{}",
         agent.name,
@@ -162,8 +156,8 @@ fn describe(agent: &Agent) -> String {
         agent.origin,
         agent.description,
         if agent.llm_capable { "yes" } else { "no" },
-        schema(&agent.input_schema),
-        schema(&agent.output_schema),
+        pretty(agent.input_schema.get()),
+        pretty(agent.output_schema.get()),
     )
 }
 
@@ -177,10 +171,7 @@ fn ran(out: &output::Output, run: &AgentRun) -> String {
         run.run_id
     );
     let body = match (&run.output, &run.error) {
-        (Some(value), _) => serde_json::from_str::<serde_json::Value>(value.get())
-            .ok()
-            .and_then(|value| serde_json::to_string_pretty(&value).ok())
-            .unwrap_or_else(|| value.get().to_owned()),
+        (Some(value), _) => pretty(value.get()),
         (None, Some(error)) => format!("{}: {}", error.code, error.message),
         (None, None) => String::new(),
     };

@@ -5,7 +5,8 @@
 //! and ends, with a spinner on a terminal (indicatif), plain lines otherwise, all on stderr so
 //! that stdout carries only the ended run (a summary, or its JSON with `-o json`). The stream ends
 //! after the run's last event; the run is then read once more, and its status is the exit code:
-//! completed 0, failed or cancelled 1.
+//! completed 0, failed or cancelled 1. Ctrl-C asks whether to cancel the run or leave it running
+//! (detach, exit 0).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -25,7 +26,7 @@ use serde_json::Value;
 use crate::context::Context;
 use crate::exit::{self, Failure};
 use crate::input;
-use crate::output::{Output, duration, when};
+use crate::output::{Output, duration, pretty, when};
 
 #[derive(Debug, Subcommand)]
 pub enum ChainCommand {
@@ -239,13 +240,6 @@ fn read_arg(file: &str) -> String {
     }
 }
 
-fn pretty(json: &str) -> String {
-    serde_json::from_str::<Value>(json)
-        .ok()
-        .and_then(|value| serde_json::to_string_pretty(&value).ok())
-        .unwrap_or_else(|| json.to_owned())
-}
-
 /// A UUID (with or without hyphens) names a stored chain; anything else a template.
 fn is_chain_id(text: &str) -> bool {
     let hex = text.replace('-', "");
@@ -290,7 +284,17 @@ async fn start(context: &Context, client: &Client, args: RunArgs) -> Result<u8, 
     if draw {
         eprintln!("run {} of {}", run.id, run.chain_name);
     }
-    follow(client, &run.id, draw.then(Progress::new)).await?;
+    let followed = follow(client, &run.id, draw.then(Progress::new));
+    tokio::select! {
+        followed = followed => followed?,
+        _ = tokio::signal::ctrl_c() => {
+            if !interrupted(client, &run.id).await? {
+                eprintln!("detached: run {} goes on (sankalpa runs show {})", run.id, run.id);
+                return Ok(exit::OK);
+            }
+            follow(client, &run.id, None).await?;
+        }
+    }
     let ended = client.run(&run.id).await?;
     out.show(&ended, |run| vec![run.id.clone()], |run| summary(out, run))?;
     Ok(ended_code(&ended))
@@ -316,6 +320,27 @@ fn summary(out: &Output, run: &ChainRun) -> String {
         text.push_str(&format!("\n{}: {}", error.code, error.message));
     }
     text
+}
+
+/// Ctrl-C while following: asks whether to cancel the run (on a terminal; elsewhere the run is
+/// left alone) and cancels it if so. True when it was cancelled.
+async fn interrupted(client: &Client, run: &str) -> Result<bool, Failure> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprint!("\nCancel run {run}? [y/N] (no: detach, the run goes on) ");
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await
+    .map_err(|err| Failure::Failed(format!("cannot read the answer: {err}")))?
+    .map_err(|err| Failure::Failed(format!("cannot read the answer: {err}")))?;
+    if !answer.trim().eq_ignore_ascii_case("y") {
+        return Ok(false);
+    }
+    client.cancel_run(run).await?;
+    Ok(true)
 }
 
 /// Reads the run's events until its stream ends, drawing each on `progress` when given.

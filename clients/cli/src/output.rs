@@ -98,6 +98,14 @@ pub fn json<T: Serialize>(value: &T) -> Result<String, Failure> {
         .map_err(|err| Failure::Failed(format!("cannot print the answer as JSON: {err}")))
 }
 
+/// JSON text indented for people; as it is when it does not parse.
+pub fn pretty(json: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|value| serde_json::to_string_pretty(&value).ok())
+        .unwrap_or_else(|| json.to_owned())
+}
+
 /// A duration in milliseconds as people read it: `840 ms`, `12.3 s`, `4m05s`.
 pub fn duration(ms: u64) -> String {
     match ms {

@@ -160,6 +160,24 @@ async fn an_api_key_login_runs_hello_world_with_parseable_json(pool: PgPool) {
     let quiet = setup.run(&["agents", "list", "-q"], "", &[]).await;
     let names = text(&quiet.stdout);
     assert!(names.lines().any(|name| name == "hello_world"), "{names}");
+
+    // For people: a header, then a row an agent, columns aligned, no colour off a terminal.
+    let table = setup.run(&["agents", "list"], "", &[]).await;
+    let table = text(&table.stdout);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "CATEGORY", "VERSION", "ORIGIN", "DESCRIPTION"]
+    );
+    let hello = lines.find(|line| line.starts_with("hello_world ")).unwrap();
+    let columns: Vec<&str> = hello.split_whitespace().take(4).collect();
+    assert_eq!(columns[3], "builtin", "{hello}");
+    assert_eq!(table.lines().count(), names.lines().count() + 1);
+    assert!(
+        !table.contains('\x1b'),
+        "NO_COLOR and a pipe mean no escapes"
+    );
 }
 
 #[sqlx::test(migrations = false)]

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -357,28 +357,35 @@ impl Client {
         self.json(self.request(Method::POST, &path)).await
     }
 
+    /// Approves a waiting approval step.
     pub async fn approve_step(
         &self,
         run: &str,
         step: &str,
         decision: &StepDecision,
     ) -> Result<ChainRun, Error> {
-        let path = format!(
-            "/api/chains/runs/{}/steps/{}/approve",
-            segment(run),
-            segment(step)
-        );
-        self.post(&path, decision).await
+        self.decide(run, step, "approve", decision).await
     }
 
+    /// Rejects a waiting approval step: it fails, and so does the run.
     pub async fn reject_step(
         &self,
         run: &str,
         step: &str,
         decision: &StepDecision,
     ) -> Result<ChainRun, Error> {
+        self.decide(run, step, "reject", decision).await
+    }
+
+    async fn decide(
+        &self,
+        run: &str,
+        step: &str,
+        verb: &str,
+        decision: &StepDecision,
+    ) -> Result<ChainRun, Error> {
         let path = format!(
-            "/api/chains/runs/{}/steps/{}/reject",
+            "/api/chains/runs/{}/steps/{}/{verb}",
             segment(run),
             segment(step)
         );
@@ -389,11 +396,9 @@ impl Client {
     /// the stream ends after the run's last event.
     pub async fn run_events(&self, id: &str, query: &RunEventsQuery) -> Result<RunEvents, Error> {
         let path = format!("/api/chains/runs/{}/events", segment(id));
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
         let request = self
             .request(Method::GET, &path)
-            .headers(headers)
+            .header(ACCEPT, "text/event-stream")
             .query(query);
         let response = self.send(request).await?;
         Ok(RunEvents {
