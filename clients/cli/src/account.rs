@@ -1,5 +1,5 @@
 //! Who the CLI calls as, and the fleet it calls: `login`, `logout`, `whoami`, `status`, and the
-//! tenant's API keys (`keys`).
+//! tenant's API keys (`keys`) and users (`users`).
 
 use std::io::{BufRead, IsTerminal};
 
@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use sankalpa_api::client::{Client, Credential, Error};
 use sankalpa_api::keys::CreateApiKey;
 use sankalpa_api::sessions::{Login, RefreshToken};
+use sankalpa_api::users::{CreateUser, SetRoles, User};
 
 use crate::config::Saved;
 use crate::context::{self, Context};
@@ -31,6 +32,9 @@ pub enum Command {
     /// API keys of the tenant (admins): create, list, revoke.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Users of the tenant (admins): list, add, roles, rm.
+    #[command(subcommand)]
+    Users(UsersCommand),
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +71,34 @@ pub enum KeysCommand {
     Revoke { id: String },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// The tenant's users.
+    List,
+    /// Adds a user; the password is asked for (hidden), or read from stdin.
+    #[command(after_help = "Example:\n  sankalpa users add grace@example.com --role developer")]
+    Add {
+        email: String,
+        /// A role (repeat it): admin, developer or viewer; developer when none.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// Read the password from the first line of stdin instead of a hidden prompt.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Replaces a user's roles.
+    #[command(after_help = "Example:\n  sankalpa users roles 0194... viewer")]
+    Roles {
+        id: String,
+        #[arg(required = true)]
+        roles: Vec<String>,
+    },
+    /// Removes a user from the tenant.
+    Rm { id: String },
+}
+
 pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
     match command {
         Command::Login(args) => login(context, args).await,
@@ -74,6 +106,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
         Command::Whoami => whoami(context).await,
         Command::Status => status(context).await,
         Command::Keys(command) => keys(context, command).await,
+        Command::Users(command) => users(context, command).await,
     }
 }
 
@@ -101,16 +134,7 @@ async fn login(context: &Context, args: LoginArgs) -> Result<u8, Failure> {
         Some(email) => email,
         None => prompt_line("Email: ")?,
     };
-    let password = if args.password_stdin {
-        read_stdin_line()?
-    } else if std::io::stdin().is_terminal() {
-        rpassword::prompt_password("Password: ")
-            .map_err(|err| Failure::Usage(format!("cannot read the password: {err}")))?
-    } else {
-        return Err(Failure::Usage(
-            "no terminal to ask the password on: pass --password-stdin or --api-key".into(),
-        ));
-    };
+    let password = password(args.password_stdin)?;
     let pair = client.login(&Login { email, password }).await?;
     context.save(Some(context::from_pair(&pair)))?;
     remember_gateway(context)?;
@@ -133,6 +157,20 @@ fn remember_gateway(context: &Context) -> Result<(), Failure> {
     }
     profile.gateway = Some(context.gateway.clone());
     context.dir.save_config(&config)
+}
+
+/// A password from stdin, or asked for on the terminal without echoing it.
+fn password(from_stdin: bool) -> Result<String, Failure> {
+    if from_stdin {
+        read_stdin_line()
+    } else if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password: ")
+            .map_err(|err| Failure::Usage(format!("cannot read the password: {err}")))
+    } else {
+        Err(Failure::Usage(
+            "no terminal to ask the password on: pass --password-stdin".into(),
+        ))
+    }
 }
 
 fn prompt_line(prompt: &str) -> Result<String, Failure> {
@@ -283,6 +321,61 @@ async fn keys(context: &Context, command: KeysCommand) -> Result<u8, Failure> {
                 |key| vec![key.id.clone()],
                 |key| format!("revoked {} ({})", key.id, key.name),
             )?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+async fn users(context: &Context, command: UsersCommand) -> Result<u8, Failure> {
+    let client = context.client().await?;
+    let out = &context.out;
+    let describe = |user: &User| format!("{} {} ({})", user.id, user.email, user.roles.join(", "));
+    match command {
+        UsersCommand::List => {
+            let list = client.users().await?;
+            out.show(
+                &list,
+                |list| list.users.iter().map(|user| user.id.clone()).collect(),
+                |list| {
+                    let rows = list
+                        .users
+                        .iter()
+                        .map(|user| {
+                            vec![
+                                user.id.clone(),
+                                user.email.clone(),
+                                user.display_name.clone(),
+                                user.roles.join(","),
+                                when(user.created_at),
+                            ]
+                        })
+                        .collect();
+                    out.table(&["id", "email", "name", "roles", "created"], rows)
+                },
+            )?;
+        }
+        UsersCommand::Add {
+            email,
+            roles,
+            display_name,
+            password_stdin,
+        } => {
+            let body = CreateUser {
+                email,
+                password: password(password_stdin)?,
+                display_name,
+                roles,
+            };
+            let user = client.create_user(&body).await?;
+            out.show(&user, |user| vec![user.id.clone()], describe)?;
+        }
+        UsersCommand::Roles { id, roles } => {
+            let user = client.set_roles(&id, &SetRoles { roles }).await?;
+            out.show(&user, |user| vec![user.id.clone()], describe)?;
+        }
+        UsersCommand::Rm { id } => {
+            client.delete_user(&id).await?;
+            eprintln!("removed {id}");
         }
     }
     Ok(exit::OK)

@@ -358,9 +358,16 @@ async fn follow(client: &Client, run: &str, mut progress: Option<Progress>) -> R
 /// The live view of a run: a spinner per step while it runs, a line once it ends.
 struct Progress {
     bars: MultiProgress,
-    steps: HashMap<String, (ProgressBar, Option<DateTime<Utc>>)>,
+    steps: HashMap<String, Running>,
     /// Spinners only on a terminal; elsewhere each change is a plain line.
     terminal: bool,
+}
+
+/// A step's attempt under way.
+struct Running {
+    bar: ProgressBar,
+    since: Option<DateTime<Utc>>,
+    attempt: u64,
 }
 
 impl Progress {
@@ -413,7 +420,15 @@ impl Progress {
                 if !self.terminal {
                     eprintln!("{label} started");
                 }
-                self.steps.insert(step, (bar, event.time));
+                let running = Running {
+                    bar,
+                    since: event.time,
+                    attempt,
+                };
+                // A retry's start replaces the failed attempt's spinner.
+                if let Some(before) = self.steps.insert(step, running) {
+                    before.bar.finish_and_clear();
+                }
             }
             "step.waiting" => {
                 let reason = data["reason"]["message"].as_str().unwrap_or_default();
@@ -428,11 +443,11 @@ impl Progress {
             }
             "step.completed" | "step.failed" | "step.skipped" => {
                 let status = action.trim_start_matches("step.");
-                let (bar, started) = self
-                    .steps
-                    .remove(&step)
-                    .map_or((None, None), |(bar, at)| (Some(bar), at));
-                let took = match (started, event.time) {
+                let running = self.steps.remove(&step);
+                let took = match (
+                    running.as_ref().and_then(|running| running.since),
+                    event.time,
+                ) {
                     (Some(start), Some(end)) => format!(
                         " in {}",
                         duration(u64::try_from((end - start).num_milliseconds()).unwrap_or(0))
@@ -447,14 +462,19 @@ impl Progress {
                     (None, Some(reason)) => format!(": {reason}"),
                     (None, None) => String::new(),
                 };
-                if let Some(bar) = bar {
-                    bar.finish_and_clear();
+                // Retries are worth a word; a first attempt goes without saying.
+                let attempts = match running.as_ref().map_or(1, |running| running.attempt) {
+                    1 => String::new(),
+                    attempt => format!(" (attempt {attempt})"),
+                };
+                if let Some(running) = running {
+                    running.bar.finish_and_clear();
                 }
-                self.line(format!("{step} {status}{took}{why}"));
+                self.line(format!("{step} {status}{took}{attempts}{why}"));
             }
             "run.completed" | "run.failed" | "run.cancelled" => {
-                for (_, (bar, _)) in self.steps.drain() {
-                    bar.finish_and_clear();
+                for (_, running) in self.steps.drain() {
+                    running.bar.finish_and_clear();
                 }
             }
             _ => {}

@@ -89,6 +89,29 @@ impl Setup {
         assert_eq!(login.status.code(), Some(0), "{}", text(&login.stderr));
     }
 
+    /// Runs `sankalpa` with `args` in a pseudo-terminal (util-linux `script`), as a person at a
+    /// terminal would; `typed` is typed into it a second after the start, once the command is
+    /// waiting for it (the terminal echoes what is typed before a prompt turns echo off).
+    async fn run_in_terminal(&self, args: &str, typed: &str) -> Output {
+        let line = format!("{} {args}", env!("CARGO_BIN_EXE_sankalpa"));
+        let typing = format!("sleep 1; printf '%s\\n' '{typed}'");
+        let mut command = std::process::Command::new("bash");
+        command
+            .arg("-c")
+            .arg(format!("({typing}) | script -qec \"$0\" /dev/null"))
+            .arg(line)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TERM", "xterm")
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("SANKALPA_GATEWAY", &self.base)
+            .env("NO_COLOR", "1");
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap()
+    }
+
     fn config_dir(&self) -> std::path::PathBuf {
         self.home.path().join("config").join("sankalpa")
     }
@@ -407,4 +430,39 @@ async fn profiles_name_gateways_and_the_environment_overrides_them(pool: PgPool)
         .run(&["whoami"], "", &[("SANKALPA_API_KEY", "sk_not_a_key")])
         .await;
     assert_eq!(keyed.status.code(), Some(4), "{}", text(&keyed.stderr));
+}
+
+#[sqlx::test(migrations = false)]
+async fn at_a_terminal_the_password_is_hidden_and_a_run_is_followed_live(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    let login = setup
+        .run_in_terminal(
+            &format!("login --email {}", setup.email),
+            sankalpa_testkit::PASSWORD,
+        )
+        .await;
+    let screen = text(&login.stdout);
+    assert_eq!(login.status.code(), Some(0), "{screen}");
+    assert!(screen.contains("Password:"), "{screen}");
+    assert!(screen.contains("Signed in"), "{screen}");
+    assert!(
+        !screen.contains(sankalpa_testkit::PASSWORD),
+        "the password is echoed: {screen}"
+    );
+
+    // No --follow: on a terminal following is the default, a line per step as it ends.
+    let run = setup
+        .run_in_terminal(r#"chains run hello-sequence --input '{"name": "Ada"}'"#, "")
+        .await;
+    let screen = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{screen}");
+    assert_eq!(
+        screen.matches(" completed in ").count(),
+        3,
+        "two steps and the run: {screen}"
+    );
+    assert!(
+        screen.contains("run ") && screen.contains(" of hello-sequence"),
+        "{screen}"
+    );
 }
