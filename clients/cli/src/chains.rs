@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sankalpa_api::chains::{
-    self, ChainOriginFilter, ChainRun, ExecuteChain, RunsQuery, StepDecision, ValidateChain,
-    VersionQuery,
+    self, Chain, ChainOriginFilter, ChainRun, CreateChain, ExecuteChain, RunsQuery, StepDecision,
+    UpdateChain, ValidateChain, VersionQuery,
 };
 use sankalpa_api::client::Client;
 use sankalpa_api::events::{CloudEvent, RunEventsQuery};
@@ -52,6 +52,13 @@ pub enum ChainCommand {
     #[command(after_help = "Example:\n  sankalpa chains validate chain.json")]
     Validate {
         /// A JSON file holding the definition (`-` for stdin).
+        file: String,
+    },
+    /// Stores a chain from a JSON file `{"name", "description", "definition"}`: a new chain, or
+    /// a new version of the tenant's chain of that name.
+    #[command(after_help = "Example:\n  sankalpa chains apply greet-twice.json -q")]
+    Apply {
+        /// The JSON file (`-` for stdin).
         file: String,
     },
     /// Runs a template (by name), a stored chain (by id) or a definition (--file).
@@ -226,9 +233,66 @@ pub async fn run_chains(context: &Context, command: ChainCommand) -> Result<u8, 
                 exit::USAGE
             });
         }
+        ChainCommand::Apply { file } => {
+            let text = input::json("FILE", &read_arg(&file))?;
+            let body: CreateChain = serde_json::from_str(text.get())
+                .map_err(|err| Failure::Usage(format!("FILE: not a chain: {err}")))?;
+            let chain = apply(&client, body).await?;
+            out.show(
+                &chain,
+                |chain| vec![chain.id.clone().unwrap_or_default()],
+                |chain| {
+                    format!(
+                        "{} is at version {} ({})",
+                        chain.name,
+                        chain.version,
+                        chain.id.as_deref().unwrap_or_default()
+                    )
+                },
+            )?;
+        }
         ChainCommand::Run(args) => return start(context, &client, args).await,
     }
     Ok(exit::OK)
+}
+
+/// How many of the tenant's chains `apply` reads a page, the API's most, and how many pages at
+/// most looking for a name.
+const PAGE_SIZE: u32 = 200;
+const MAX_PAGES: u32 = 50;
+
+/// Creates the chain, or adds a version to the tenant's chain of the same name.
+async fn apply(client: &Client, body: CreateChain) -> Result<Chain, Failure> {
+    let mut query = chains::ListQuery {
+        origin: Some(ChainOriginFilter::Tenant),
+        page_size: Some(PAGE_SIZE),
+        ..chains::ListQuery::default()
+    };
+    for _ in 0..MAX_PAGES {
+        let page = client.chains(&query).await?;
+        if let Some(id) = page
+            .chains
+            .iter()
+            .find(|chain| chain.name == body.name)
+            .and_then(|chain| chain.id.clone())
+        {
+            let update = UpdateChain {
+                definition: body.definition,
+                name: None,
+                description: Some(body.description),
+                expected_version: None,
+            };
+            return Ok(client.update_chain(&id, &update).await?);
+        }
+        match page.next_page_token {
+            Some(token) => query.page_token = Some(token),
+            None => return Ok(client.create_chain(&body).await?),
+        }
+    }
+    Err(Failure::Failed(format!(
+        "more than {} chains: apply by id with the API",
+        MAX_PAGES * PAGE_SIZE
+    )))
 }
 
 /// `-` (stdin) and `@file` as `input::json` reads them, and a bare path as a file.

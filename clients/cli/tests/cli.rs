@@ -466,3 +466,189 @@ async fn at_a_terminal_the_password_is_hidden_and_a_run_is_followed_live(pool: P
         "{screen}"
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn memory_is_written_read_compared_and_restored(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    let set = setup
+        .run(
+            &[
+                "memory",
+                "set",
+                "run-42",
+                "plan",
+                r#"{"steps": ["design"]}"#,
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(set.status.code(), Some(0), "{}", text(&set.stderr));
+    assert_eq!(text(&set.stdout).trim(), "plan is at version 1");
+
+    let get = setup
+        .run(&["memory", "get", "run-42", "plan", "-o", "json"], "", &[])
+        .await;
+    let entry = json(&get);
+    assert_eq!(entry["value"], serde_json::json!({"steps": ["design"]}));
+    assert_eq!(entry["version"], 1);
+
+    // A compare-and-set that lost is a conflict, and says the version it found.
+    let stale = setup
+        .run(
+            &[
+                "memory",
+                "set",
+                "run-42",
+                "plan",
+                "1",
+                "--expect-version",
+                "0",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(stale.status.code(), Some(5), "{}", text(&stale.stderr));
+    assert!(
+        text(&stale.stderr).starts_with("sankalpa: 409 Conflict"),
+        "{}",
+        text(&stale.stderr)
+    );
+
+    let backup = setup
+        .run(&["memory", "backup", "run-42", "-q"], "", &[])
+        .await;
+    assert_eq!(backup.status.code(), Some(0), "{}", text(&backup.stderr));
+    let backup_id = text(&backup.stdout).trim().to_owned();
+    let removed = setup.run(&["memory", "rm", "run-42"], "", &[]).await;
+    assert_eq!(removed.status.code(), Some(0), "{}", text(&removed.stderr));
+    let gone = setup
+        .run(&["memory", "get", "run-42", "plan"], "", &[])
+        .await;
+    assert_eq!(gone.status.code(), Some(3));
+
+    let restored = setup
+        .run(
+            &["memory", "restore", &backup_id, "--into", "run-43"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        restored.status.code(),
+        Some(0),
+        "{}",
+        text(&restored.stderr)
+    );
+    let listed = setup.run(&["memory", "ls", "run-43", "-q"], "", &[]).await;
+    assert_eq!(text(&listed.stdout).trim(), "plan");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_detached_run_waits_for_approval_and_runs_approve_finishes_it(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    let definition = setup.home.path().join("approval.json");
+    std::fs::write(
+        &definition,
+        r#"{"steps": [
+            {"id": "approve", "approval": {"prompt": "Go?", "approvers": ["role:admin"]}},
+            {"id": "greet", "agent": "hello_world", "needs": ["approve"],
+             "input": {"name": "${steps.approve.input.name}"}}]}"#,
+    )
+    .unwrap();
+    let file = definition.to_str().unwrap();
+    let valid = setup.run(&["chains", "validate", file], "", &[]).await;
+    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stderr));
+    assert_eq!(text(&valid.stdout).trim(), "valid: 2 steps");
+
+    // Stored with apply (twice: a new chain, then its second version), then run by id.
+    let chain = setup.home.path().join("gated.json");
+    let definition_text = std::fs::read_to_string(&definition).unwrap();
+    std::fs::write(
+        &chain,
+        format!(r#"{{"name": "gated", "definition": {definition_text}}}"#),
+    )
+    .unwrap();
+    let chain = chain.to_str().unwrap();
+    let first = json(
+        &setup
+            .run(&["chains", "apply", chain, "-o", "json"], "", &[])
+            .await,
+    );
+    let second = json(
+        &setup
+            .run(&["chains", "apply", chain, "-o", "json"], "", &[])
+            .await,
+    );
+    assert_eq!(
+        (first["version"].as_u64(), second["version"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(first["id"], second["id"]);
+    let chain_id = second["id"].as_str().unwrap();
+
+    let started = setup
+        .run(&["chains", "run", chain_id, "--detach", "-q"], "", &[])
+        .await;
+    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    let run = text(&started.stdout).trim().to_owned();
+
+    let mut status = String::new();
+    for _ in 0..100 {
+        let shown = setup
+            .run(&["runs", "show", &run, "-o", "json"], "", &[])
+            .await;
+        status = json(&shown)["status"].as_str().unwrap().to_owned();
+        if status == "waiting" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "waiting");
+    let waiting = setup
+        .run(&["runs", "list", "--status", "waiting", "-q"], "", &[])
+        .await;
+    assert_eq!(text(&waiting.stdout).trim(), run);
+
+    let approved = setup
+        .run(
+            &[
+                "runs",
+                "approve",
+                &run,
+                "approve",
+                "--input",
+                r#"{"name": "Grace"}"#,
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        approved.status.code(),
+        Some(0),
+        "{}",
+        text(&approved.stderr)
+    );
+    let events = setup
+        .run(&["runs", "events", &run, "--follow", "-q"], "", &[])
+        .await;
+    assert_eq!(events.status.code(), Some(0), "{}", text(&events.stderr));
+    let ended = json(
+        &setup
+            .run(&["runs", "show", &run, "-o", "json"], "", &[])
+            .await,
+    );
+    assert_eq!(ended["status"], "completed");
+    let greeting = ended["steps"][1]["output"].to_string();
+    assert!(greeting.contains("Grace"), "{greeting}");
+
+    // Deciding again is a conflict: the step is no longer waiting.
+    let again = setup
+        .run(&["runs", "reject", &run, "approve"], "", &[])
+        .await;
+    assert_eq!(again.status.code(), Some(5), "{}", text(&again.stderr));
+}
