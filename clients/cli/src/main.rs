@@ -1,7 +1,7 @@
 //! `sankalpa`: every capability of the platform from a terminal, through the gateway's REST API
 //! (the typed client of `sankalpa-api`). Each command group is a module: [`account`] (login,
 //! whoami, status, keys), [`agents`], [`chains`] (chains and their runs, followed live),
-//! [`memory`]. [`context`] resolves the profile and credential, [`output`] prints, [`exit`] maps
+//! [`memory`], [`market`]. [`context`] resolves the profile and credential, [`output`] prints, [`exit`] maps
 //! every failure to its exit code.
 
 mod account;
@@ -11,6 +11,7 @@ mod config;
 mod context;
 mod exit;
 mod input;
+mod market;
 mod memory;
 mod output;
 
@@ -34,7 +35,7 @@ const EXAMPLES: &str = "Examples:
     version,
     about = "Run AI agents and chains on a Sankalpa fleet."
 )]
-#[command(after_help = EXAMPLES, propagate_version = true)]
+#[command(after_help = EXAMPLES)]
 struct Cli {
     /// The profile of the config file to use (`default` unless the config names another).
     #[arg(long, global = true, env = "SANKALPA_PROFILE")]
@@ -68,6 +69,9 @@ enum Command {
     /// Memory: sessions, entries, backups.
     #[command(subcommand)]
     Memory(memory::Command),
+    /// The marketplace: search, show, install, publish, yank, review.
+    #[command(subcommand)]
+    Market(market::Command),
     /// Prints a shell's completion script: `sankalpa completions bash > /etc/bash_completion.d/sankalpa`.
     Completions { shell: clap_complete::Shell },
 }
@@ -119,6 +123,19 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Chains(command) => chains::run_chains(&context, command).await,
         Command::Runs(command) => chains::run_runs(&context, command).await,
         Command::Memory(command) => memory::run(&context, command).await,
+        Command::Market(command) => market::run(&context, command).await,
         Command::Completions { .. } => Ok(exit::OK),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks its definitions (unique names, valid defaults) only when a command is built,
+    /// at run time: this builds every one.
+    #[test]
+    fn every_command_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -24,6 +24,11 @@ struct Setup {
 
 impl Setup {
     async fn start(pool: PgPool) -> Self {
+        Self::start_with(pool, false).await
+    }
+
+    /// A fleet with the marketplace too when `marketplace`.
+    async fn start_with(pool: PgPool, marketplace: bool) -> Self {
         let name = sankalpa_testkit::unique_name();
         let infra = sankalpa_testkit::infra(&name);
         let objects = std::env::temp_dir().join(format!("sankalpa-{name}"));
@@ -33,8 +38,13 @@ impl Setup {
         let patient = |config: &mut sankalpa_gateway::Config| {
             config.rate_limit.redis_timeout = std::time::Duration::from_secs(2);
         };
+        let options = sankalpa_testkit::FleetOptions {
+            configure_auth: |_: &mut sankalpa_auth::Config| {},
+            configure_gateway: patient,
+            marketplace,
+        };
         let fleet =
-            sankalpa_testkit::Fleet::start(pool, &infra, &objects.to_string_lossy(), patient)
+            sankalpa_testkit::Fleet::start_with(pool, &infra, &objects.to_string_lossy(), options)
                 .await
                 .unwrap();
         let base = fleet.gateway.http_url();
@@ -651,4 +661,89 @@ async fn a_detached_run_waits_for_approval_and_runs_approve_finishes_it(pool: Pg
         .run(&["runs", "reject", &run, "approve"], "", &[])
         .await;
     assert_eq!(again.status.code(), Some(5), "{}", text(&again.stderr));
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_chain_is_published_found_installed_and_yanked_in_the_marketplace(pool: PgPool) {
+    let setup = Setup::start_with(pool, true).await;
+    setup.login().await;
+    let package = setup.home.path().join("package.json");
+    std::fs::write(
+        &package,
+        r#"{"agents": ["hello_world", "hello_world"], "mode": "sequential"}"#,
+    )
+    .unwrap();
+    let published = setup
+        .run(
+            &[
+                "market",
+                "publish",
+                package.to_str().unwrap(),
+                "--slug",
+                "greet-twice",
+                "--name",
+                "Greet twice",
+                "--version",
+                "1.0.0",
+                "--tag",
+                "hello",
+                "-q",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        published.status.code(),
+        Some(0),
+        "{}",
+        text(&published.stderr)
+    );
+    let item = text(&published.stdout).trim().to_owned();
+
+    let found = setup
+        .run(&["market", "search", "--tag", "hello", "-q"], "", &[])
+        .await;
+    assert_eq!(text(&found.stdout).trim(), item);
+
+    let installed = setup
+        .run(
+            &["market", "install", &format!("{item}@1.0.0"), "-q"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        installed.status.code(),
+        Some(0),
+        "{}",
+        text(&installed.stderr)
+    );
+    let chain_id = text(&installed.stdout).trim().to_owned();
+    let chain = json(
+        &setup
+            .run(&["chains", "show", &chain_id, "-o", "json"], "", &[])
+            .await,
+    );
+    assert_eq!(chain["step_count"], 2);
+    let installs = setup.run(&["market", "installs", "-q"], "", &[]).await;
+    assert_eq!(text(&installs.stdout).trim(), chain_id);
+
+    let yanked = setup
+        .run(
+            &["market", "yank", &item, "1.0.0", "--reason", "typo"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(yanked.status.code(), Some(0), "{}", text(&yanked.stderr));
+    assert_eq!(text(&yanked.stdout).trim(), "1.0.0 yanked");
+    let missing = setup
+        .run(
+            &["market", "show", "0194c3a2-7c1e-7a4b-9f10-2b3c4d5e6f70"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(missing.status.code(), Some(3), "{}", text(&missing.stderr));
 }

@@ -20,6 +20,10 @@ use crate::chains::{
 };
 use crate::events::{CloudEvent, RunEventsQuery};
 use crate::keys::{ApiKey, ApiKeyList, CreateApiKey, CreatedApiKey};
+use crate::marketplace::{
+    InstallItem, InstallList, Installed, InstallsQuery, Item, ItemList, ItemVersion, PublishItem,
+    Published, Review, ReviewItem, ReviewList, SearchQuery, VersionList, YankVersion,
+};
 use crate::memory::{
     AllQuery, BackupList, BackupsQuery, CreateBackup, DeleteKeyQuery, DeletedKey, DeletedSession,
     Entry, EntryList, LoadEntry, MemoryBackup, Restore, Restored, SaveEntry, SessionList,
@@ -406,6 +410,65 @@ impl Client {
             response,
             buffer: String::new(),
         })
+    }
+
+    // The marketplace.
+
+    pub async fn search(&self, query: &SearchQuery) -> Result<ItemList, Error> {
+        self.get_query("/api/marketplace", query).await
+    }
+
+    pub async fn publish(&self, body: &PublishItem) -> Result<Published, Error> {
+        self.post("/api/marketplace", body).await
+    }
+
+    pub async fn item(&self, id: &str) -> Result<Item, Error> {
+        self.get(&format!("/api/marketplace/items/{}", segment(id)))
+            .await
+    }
+
+    pub async fn versions(&self, id: &str) -> Result<VersionList, Error> {
+        self.get(&format!("/api/marketplace/items/{}/versions", segment(id)))
+            .await
+    }
+
+    pub async fn yank(
+        &self,
+        id: &str,
+        version: &str,
+        body: &YankVersion,
+    ) -> Result<ItemVersion, Error> {
+        let path = format!(
+            "/api/marketplace/items/{}/versions/{}/yank",
+            segment(id),
+            segment(version)
+        );
+        self.post(&path, body).await
+    }
+
+    pub async fn review(&self, id: &str, body: &ReviewItem) -> Result<Review, Error> {
+        self.post(
+            &format!("/api/marketplace/items/{}/reviews", segment(id)),
+            body,
+        )
+        .await
+    }
+
+    pub async fn reviews(&self, id: &str) -> Result<ReviewList, Error> {
+        self.get(&format!("/api/marketplace/items/{}/reviews", segment(id)))
+            .await
+    }
+
+    pub async fn install(&self, id: &str, body: &InstallItem) -> Result<Installed, Error> {
+        self.post(
+            &format!("/api/marketplace/items/{}/install", segment(id)),
+            body,
+        )
+        .await
+    }
+
+    pub async fn installs(&self, query: &InstallsQuery) -> Result<InstallList, Error> {
+        self.get_query("/api/marketplace/installs", query).await
     }
 
     // Memory.

@@ -13,6 +13,7 @@ pub mod client;
 pub mod events;
 pub mod json;
 pub mod keys;
+pub mod marketplace;
 pub mod memory;
 pub mod problem;
 pub mod sessions;

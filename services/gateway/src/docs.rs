@@ -27,8 +27,6 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::marketplace;
-
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Sankalpa", description = "The REST API of the Sankalpa platform. Errors are \
@@ -39,8 +37,8 @@ use crate::marketplace;
         FieldViolation,
         sankalpa_api::agents::AgentOriginFilter,
         sankalpa_api::chains::ChainOriginFilter,
-        marketplace::ItemKind,
-        marketplace::SearchSort,
+        sankalpa_api::marketplace::ItemKind,
+        sankalpa_api::marketplace::SearchSort,
     )),
     modifiers(&Credentials),
 )]
