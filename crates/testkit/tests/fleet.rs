@@ -223,18 +223,13 @@ async fn a_fleet_of_two_of_each_finishes_every_run_exactly_once_when_an_orchestr
     {
         *completed_once.entry(run_of(&subject)).or_insert(0) += 1;
     }
+    let client = sankalpa_api::client::Client::new(&urls[1])
+        .unwrap()
+        .with_credential(sankalpa_api::client::Credential::Bearer(token.clone()));
     for run_id in &run_ids {
         assert_eq!(completed_once.get(run_id), Some(&1), "run {run_id}");
-        let run: Value = http
-            .get(format!("{}/api/chains/runs/{run_id}", urls[1]))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(run["status"], "completed", "{run}");
+        let run = client.run(run_id).await.unwrap();
+        assert_eq!(run.status, "completed", "{run:?}");
     }
 
     let mut runs_by_runner = std::collections::HashMap::<String, usize>::new();
