@@ -72,20 +72,35 @@ enum Command {
     /// The marketplace: search, show, install, publish, yank, review.
     #[command(subcommand)]
     Market(market::Command),
+    /// Writes a man page per command into DIR (`make cli` installs them).
+    #[command(hide = true)]
+    Manpages { dir: std::path::PathBuf },
     /// Prints a shell's completion script: `sankalpa completions bash > /etc/bash_completion.d/sankalpa`.
     Completions { shell: clap_complete::Shell },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Completions { shell } = cli.command {
-        clap_complete::generate(
-            shell,
-            &mut Cli::command(),
-            "sankalpa",
-            &mut std::io::stdout(),
-        );
-        return ExitCode::SUCCESS;
+    // Neither needs a profile, a gateway or a runtime.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(*shell, &mut command, "sankalpa", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Manpages { dir } => {
+            return match clap_mangen::generate_to(Cli::command(), dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!(
+                        "sankalpa: cannot write man pages into {}: {err}",
+                        dir.display()
+                    );
+                    ExitCode::from(exit::FAILED)
+                }
+            };
+        }
+        _ => {}
     }
     // One thread: a command is a handful of calls in a row, and a second thread would only add
     // to its start.
@@ -124,7 +139,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Runs(command) => chains::run_runs(&context, command).await,
         Command::Memory(command) => memory::run(&context, command).await,
         Command::Market(command) => market::run(&context, command).await,
-        Command::Completions { .. } => Ok(exit::OK),
+        Command::Completions { .. } | Command::Manpages { .. } => Ok(exit::OK),
     }
 }
 

@@ -747,3 +747,34 @@ async fn a_chain_is_published_found_installed_and_yanked_in_the_marketplace(pool
         .await;
     assert_eq!(missing.status.code(), Some(3), "{}", text(&missing.stderr));
 }
+
+#[test]
+fn man_pages_and_completions_are_written_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = assert_cmd::Command::new(env!("CARGO_BIN_EXE_sankalpa"))
+        .arg("manpages")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(written.status.code(), Some(0), "{}", text(&written.stderr));
+    for page in [
+        "sankalpa.1",
+        "sankalpa-chains-run.1",
+        "sankalpa-memory-set.1",
+    ] {
+        let man = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(
+            man.starts_with(".ie") || man.contains(".TH"),
+            "{page}: {man}"
+        );
+    }
+    let bash = assert_cmd::Command::new(env!("CARGO_BIN_EXE_sankalpa"))
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    let script = text(&bash.stdout);
+    assert!(
+        script.contains("complete -F") && script.contains("sankalpa__subcmd__chains__subcmd__run"),
+        "{script}"
+    );
+}
