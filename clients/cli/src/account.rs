@@ -124,6 +124,7 @@ async fn login(context: &Context, args: LoginArgs) -> Result<u8, Failure> {
             api_key: Some(key),
             ..Saved::default()
         }))?;
+        remember_gateway(context)?;
         eprintln!(
             "Signed in to {} with an API key (profile {}).",
             context.gateway, context.profile

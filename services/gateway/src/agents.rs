@@ -28,8 +28,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::Rest;
-use crate::json::{Body, Page, json_text, next_page, timestamp};
+use crate::json::{Body, Page, Rest, json_text, next_page, timestamp};
 
 const READ: &str = "agents:read";
 const EXECUTE: &str = "agents:execute";

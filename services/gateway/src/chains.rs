@@ -31,8 +31,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::agents::optional_json;
 use crate::authn::Caller;
-use crate::json::Rest;
-use crate::json::{Body, next_page, timestamp};
+use crate::json::{Body, Rest, next_page, timestamp};
 
 const READ: &str = "chains:read";
 const WRITE: &str = "chains:write";

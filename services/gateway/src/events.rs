@@ -40,8 +40,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::{Authenticator, Caller};
-use crate::json::Rest;
-use crate::json::timestamp;
+use crate::json::{Rest, timestamp};
 
 /// How often a live stream checks its caller's credential again, at the longest.
 pub const CALLER_RECHECK: Duration = Duration::from_secs(30);

@@ -28,8 +28,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::Rest;
-use crate::json::{Body, OffsetPage, Page, next_page, timestamp};
+use crate::json::{Body, OffsetPage, Page, Rest, next_page, timestamp};
 
 const READ: &str = "market:read";
 const PUBLISH: &str = "market:publish";

@@ -13,8 +13,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::Rest;
-use crate::json::{Body, Page, next_page, timestamp};
+use crate::json::{Body, Page, Rest, next_page, timestamp};
 
 const TENANTS_ADMIN: &str = "tenants:admin";
 
