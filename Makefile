@@ -12,7 +12,7 @@ SERVICES := sankalpa-auth sankalpa-memory sankalpa-agent-runner sankalpa-chain-o
 PSQL := PGOPTIONS='--client-min-messages=warning' psql -X -w -q -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1
 BENCH_DB := sankalpa_bench
 
-.PHONY: setup build release run test lint bench bench-compare bench-report helm-check helm-setup openapi console
+.PHONY: setup build release run test lint bench bench-compare bench-report helm-check helm-setup openapi console cli
 
 # The web console (clients/web): built into clients/web/dist, again only when a source is newer.
 WEB := clients/web
@@ -30,6 +30,16 @@ build:
 ## release: optimised binaries of the services and the bench
 release:
 	$(CARGO) build --release $(addprefix -p ,$(SERVICES)) -p sankalpa-bench
+
+## cli: build the sankalpa CLI (release) and install it with its man pages and bash completion
+## under PREFIX (default ~/.local)
+PREFIX ?= $(HOME)/.local
+cli:
+	$(CARGO) build --release -p sankalpa-cli
+	install -Dm755 "$(CARGO_TARGET_DIR)/release/sankalpa" "$(PREFIX)/bin/sankalpa"
+	mkdir -p "$(PREFIX)/share/man/man1" "$(PREFIX)/share/bash-completion/completions"
+	"$(PREFIX)/bin/sankalpa" manpages "$(PREFIX)/share/man/man1"
+	"$(PREFIX)/bin/sankalpa" completions bash > "$(PREFIX)/share/bash-completion/completions/sankalpa"
 
 ## console: build the web console (vite build, then .br and .gz of each file) unless it is up to date
 console: $(WEB)/dist/index.html

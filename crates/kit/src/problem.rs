@@ -22,7 +22,6 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use tonic::{Code, Status};
@@ -37,7 +36,6 @@ pub const VERSION_CONFLICT: &str = "VERSION_CONFLICT";
 /// `ErrorInfo.reason` of a RESOURCE_EXHAUSTED that is a tenant's quota; metadata `limit`,
 /// `remaining` and `reset` (seconds until room frees up).
 pub const QUOTA_EXCEEDED: &str = "QUOTA_EXCEEDED";
-pub const CONTENT_TYPE: &str = "application/problem+json";
 /// Where the pages describing each problem type live, relative to the API's root.
 pub const TYPE_PREFIX: &str = "/problems/";
 /// How soon a client may retry a call that found a service unavailable, in seconds.
@@ -231,34 +229,53 @@ pub fn problem_type(slug: &str) -> Option<&'static ProblemType> {
     PROBLEM_TYPES.iter().find(|kind| kind.slug == slug)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct FieldViolation {
-    pub field: String,
-    pub message: String,
-}
+pub use sankalpa_api::problem::{CONTENT_TYPE, FieldViolation};
 
-/// An RFC 9457 problem document.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// An RFC 9457 problem document ([`sankalpa_api::Problem`], what the client reads), with what a
+/// response carries besides it: Retry-After and the RateLimit-* headers. Its members are the
+/// document's, through `Deref`.
+#[derive(Debug, Clone)]
 pub struct Problem {
-    /// A URI reference naming the kind of problem (`/problems/<slug>`, relative to the API),
-    /// where a page describes it.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldViolation>,
-    /// On a version conflict (409): the version the thing has now, 0 when it is absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub current_version: Option<u64>,
+    pub document: sankalpa_api::Problem,
     /// Seconds to wait before retrying (429 and 503).
-    #[serde(skip)]
     pub retry_after: Option<u64>,
     /// The quota a 429 ran into, sent as RateLimit-* headers.
-    #[serde(skip)]
     pub quota: Option<Quota>,
+}
+
+impl std::ops::Deref for Problem {
+    type Target = sankalpa_api::Problem;
+
+    fn deref(&self) -> &sankalpa_api::Problem {
+        &self.document
+    }
+}
+
+impl std::ops::DerefMut for Problem {
+    fn deref_mut(&mut self) -> &mut sankalpa_api::Problem {
+        &mut self.document
+    }
+}
+
+impl utoipa::PartialSchema for Problem {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <sankalpa_api::Problem as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl ToSchema for Problem {
+    fn name() -> std::borrow::Cow<'static, str> {
+        <sankalpa_api::Problem as ToSchema>::name()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <sankalpa_api::Problem as ToSchema>::schemas(schemas);
+    }
 }
 
 impl Problem {
@@ -266,12 +283,14 @@ impl Problem {
         let title = status.canonical_reason().unwrap_or("Error").to_owned();
         let slug = title.to_lowercase().replace(' ', "-");
         Self {
-            kind: format!("{TYPE_PREFIX}{slug}"),
-            title,
-            status: status.as_u16(),
-            detail: Some(detail.into()),
-            errors: Vec::new(),
-            current_version: None,
+            document: sankalpa_api::Problem {
+                kind: format!("{TYPE_PREFIX}{slug}"),
+                title,
+                status: status.as_u16(),
+                detail: Some(detail.into()),
+                errors: Vec::new(),
+                current_version: None,
+            },
             retry_after: None,
             quota: None,
         }
@@ -307,7 +326,7 @@ impl IntoResponse for Problem {
         let status = self.status_code();
         let retry_after = self.retry_after;
         let quota = self.quota;
-        let body = serde_json::to_vec(&self).expect("a problem always serialises");
+        let body = serde_json::to_vec(&self.document).expect("a problem always serialises");
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
@@ -482,7 +501,7 @@ mod tests {
         let problem = Problem::from(version_conflict("version conflict", 7));
         assert_eq!(problem.status, 409);
         assert_eq!(problem.current_version, Some(7));
-        let json = serde_json::to_value(&problem).unwrap();
+        let json = serde_json::to_value(&problem.document).unwrap();
         assert_eq!(json["current_version"], 7);
     }
 
@@ -567,6 +586,12 @@ mod tests {
     fn internal_details_are_not_passed_to_clients() {
         let problem = Problem::from(Status::internal("connection to 10.0.0.5 refused"));
         assert_eq!(problem.status, 500);
-        assert!(!problem.detail.unwrap_or_default().contains("10.0.0.5"));
+        assert!(
+            !problem
+                .document
+                .detail
+                .unwrap_or_default()
+                .contains("10.0.0.5")
+        );
     }
 }

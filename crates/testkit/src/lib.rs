@@ -376,31 +376,30 @@ pub async fn sign_up(
     }
 }
 
-/// Registers `email` through the gateway at `base` (and so a new tenant) and signs in, returning
-/// the access token.
-pub async fn sign_up_through_gateway(http: &reqwest::Client, base: &str, email: &str) -> String {
-    let credentials =
-        serde_json::json!({"email": email, "password": "correct horse battery staple"});
-    http.post(format!("{base}/api/users/register"))
-        .json(&credentials)
-        .send()
+/// The password of every user [`sign_up_through_gateway`] registers.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Registers `email` through the gateway at `base` (and so a new tenant, whose admin it is) and
+/// signs in, with the typed client of the REST API, returning the access token.
+pub async fn sign_up_through_gateway(base: &str, email: &str) -> String {
+    let client = sankalpa_api::client::Client::new(base).expect("a client of the gateway");
+    client
+        .register(&sankalpa_api::sessions::Register {
+            email: email.to_owned(),
+            password: PASSWORD.to_owned(),
+            display_name: String::new(),
+            tenant_name: String::new(),
+        })
         .await
-        .expect("the gateway answers")
-        .error_for_status()
         .expect("registration succeeds");
-    let login: serde_json::Value = http
-        .post(format!("{base}/api/users/login"))
-        .json(&credentials)
-        .send()
+    client
+        .login(&sankalpa_api::sessions::Login {
+            email: email.to_owned(),
+            password: PASSWORD.to_owned(),
+        })
         .await
-        .expect("the gateway answers")
-        .json()
-        .await
-        .expect("login answers JSON");
-    login["access_token"]
-        .as_str()
-        .expect("login gives an access token")
-        .to_owned()
+        .expect("login succeeds")
+        .access_token
 }
 
 /// The events of the finished run `run_id`, replayed through the gateway at `base` as a client

@@ -27,7 +27,7 @@ async fn one_trace_runs_from_the_gateway_through_grpc_to_the_nats_event(pool: Pg
     .unwrap();
     let base = gateway.http_url();
     let http = reqwest::Client::new();
-    let token = &sankalpa_testkit::sign_up_through_gateway(&http, &base, "ada@example.com").await;
+    let token = &sankalpa_testkit::sign_up_through_gateway(&base, "ada@example.com").await;
 
     let mut events = sankalpa_testkit::Events::read(&infra, "memory.>").await;
 
@@ -151,7 +151,7 @@ async fn a_fleet_of_two_of_each_finishes_every_run_exactly_once_when_an_orchestr
         "12 anonymous calls spread over both gateways: {anonymous:?}"
     );
 
-    let token = sankalpa_testkit::sign_up_through_gateway(&http, &urls[1], "ops@example.com").await;
+    let token = sankalpa_testkit::sign_up_through_gateway(&urls[1], "ops@example.com").await;
     // Read from the stream, as a JetStream consumer would: a completion re-sent by the relay of
     // the orchestrator that takes over (the killed one published it but could not delete its
     // outbox row) carries the same Nats-Msg-Id and is stored once; a core subscription would
@@ -223,18 +223,13 @@ async fn a_fleet_of_two_of_each_finishes_every_run_exactly_once_when_an_orchestr
     {
         *completed_once.entry(run_of(&subject)).or_insert(0) += 1;
     }
+    let client = sankalpa_api::client::Client::new(&urls[1])
+        .unwrap()
+        .with_credential(sankalpa_api::client::Credential::Bearer(token.clone()));
     for run_id in &run_ids {
         assert_eq!(completed_once.get(run_id), Some(&1), "run {run_id}");
-        let run: Value = http
-            .get(format!("{}/api/chains/runs/{run_id}", urls[1]))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(run["status"], "completed", "{run}");
+        let run = client.run(run_id).await.unwrap();
+        assert_eq!(run.status, "completed", "{run:?}");
     }
 
     let mut runs_by_runner = std::collections::HashMap::<String, usize>::new();
@@ -293,7 +288,7 @@ async fn every_metric_the_dashboard_reads_is_exported_after_a_smoke_workload(poo
     let http = reqwest::Client::new();
 
     // The bench's mix, small: sign-up, memory, a chain with its event stream, a refusal.
-    let token = sankalpa_testkit::sign_up_through_gateway(&http, &base, "smoke@example.com").await;
+    let token = sankalpa_testkit::sign_up_through_gateway(&base, "smoke@example.com").await;
     let refused = http
         .get(format!("{base}/api/users/me"))
         .send()

@@ -45,7 +45,7 @@ async fn a_chain_run_reaches_the_collector_as_one_trace_and_a_dead_collector_slo
     .unwrap();
     let base = fleet.gateway.http_url();
     let http = reqwest::Client::new();
-    let token = sankalpa_testkit::sign_up_through_gateway(&http, &base, "tracer@example.com").await;
+    let token = sankalpa_testkit::sign_up_through_gateway(&base, "tracer@example.com").await;
 
     let chain = json!({"steps": [
         {"id": "greet", "agent": "hello_world", "input": {"name": "${input.name}"}},

@@ -39,7 +39,7 @@
 //! multiplying it.
 //!
 //! The REST API publishes this grammar, bounds included, as a JSON Schema
-//! (`services/gateway/src/chain_definition.rs`): a change here is made there too, and the
+//! (`crates/api/src/chain_definition.rs`): a change here is made there too, and the
 //! gateway's `chain_definitions` tests, which send what that schema refuses here, hold the two
 //! together.
 

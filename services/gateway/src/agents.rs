@@ -14,19 +14,21 @@ use axum::body::Body as HttpBody;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use sankalpa_api::agents::{
+    Agent, AgentList, AgentOriginFilter, AgentRun, AgentValidation, Artifact, CustomInfo,
+    ExecuteAgent, ListQuery, LlmChoice, RunError, UpdateQuery,
+};
 use sankalpa_kit::problem::{FieldViolation, Problem};
 use sankalpa_proto::v1;
-use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, Page, json_text, next_page, timestamp};
+use crate::json::{Body, Page, Rest, json_text, next_page, timestamp};
 
 const READ: &str = "agents:read";
 const EXECUTE: &str = "agents:execute";
@@ -58,51 +60,15 @@ fn problem(status: tonic::Status) -> Problem {
     })
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Agent {
-    /// Unique among the built-in agents and the tenant's custom agents.
-    pub name: String,
-    /// builder, testing, deployment, marketing, enhanced, meta, orchestration or custom.
-    pub category: String,
-    pub description: String,
-    pub version: String,
-    /// The JSON Schema the input must satisfy.
-    #[schema(value_type = Object)]
-    pub input_schema: Box<RawValue>,
-    /// The JSON Schema the output satisfies.
-    #[schema(value_type = Object)]
-    pub output_schema: Box<RawValue>,
-    /// Whether the agent uses the LLM when one is configured.
-    pub llm_capable: bool,
-    /// `builtin` or `custom`.
-    pub origin: &'static str,
-    /// Custom agents only.
-    pub custom: Option<CustomInfo>,
-}
+impl Rest for v1::Agent {
+    type Shown = Result<Agent, Problem>;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CustomInfo {
-    /// The definition document.
-    #[schema(value_type = Object)]
-    pub definition: Box<RawValue>,
-    /// 1 on creation, one more on each update.
-    pub revision: u64,
-    pub created_by: String,
-    pub created_at: Option<DateTime<Utc>>,
-    pub updated_at: Option<DateTime<Utc>>,
-    /// `<marketplace item id>@<version>` when installed from the marketplace.
-    pub installed_from: Option<String>,
-}
-
-impl TryFrom<v1::Agent> for Agent {
-    type Error = Problem;
-
-    fn try_from(agent: v1::Agent) -> Result<Self, Problem> {
-        let origin = match agent.origin() {
+    fn rest(self) -> Result<Agent, Problem> {
+        let origin = match self.origin() {
             v1::AgentOrigin::Custom => "custom",
             v1::AgentOrigin::Builtin | v1::AgentOrigin::Unspecified => "builtin",
         };
-        let custom = match agent.custom {
+        let custom = match self.custom {
             Some(custom) => Some(CustomInfo {
                 definition: json_text("agent-runner", custom.definition_json)?,
                 revision: custom.revision,
@@ -113,26 +79,18 @@ impl TryFrom<v1::Agent> for Agent {
             }),
             None => None,
         };
-        Ok(Self {
-            name: agent.name,
-            category: agent.category,
-            description: agent.description,
-            version: agent.version,
-            input_schema: json_text("agent-runner", agent.input_schema_json)?,
-            output_schema: json_text("agent-runner", agent.output_schema_json)?,
-            llm_capable: agent.llm_capable,
-            origin,
+        Ok(Agent {
+            name: self.name,
+            category: self.category,
+            description: self.description,
+            version: self.version,
+            input_schema: json_text("agent-runner", self.input_schema_json)?,
+            output_schema: json_text("agent-runner", self.output_schema_json)?,
+            llm_capable: self.llm_capable,
+            origin: origin.to_owned(),
             custom,
         })
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AgentList {
-    /// By category, then name.
-    pub agents: Vec<Agent>,
-    /// Pass as `page_token` for the next page; absent on the last page.
-    pub next_page_token: Option<String>,
 }
 
 /// The paging of agent-runner's lists, as the document states it (read as [`Page`]).
@@ -147,117 +105,25 @@ pub struct AgentsPage {
     pub page_token: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Only this category; every one when absent or empty.
-    #[param(
-        pattern = r"^(builder|testing|deployment|marketing|enhanced|meta|orchestration|custom)?$"
-    )]
-    pub category: Option<String>,
-    /// `builtin` or `custom`; both when absent.
-    pub origin: Option<AgentOriginFilter>,
-    /// The service default (50) when absent or 0; a larger page than 200 is cut to 200.
-    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
-    pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page: an offset.
-    #[param(pattern = r"^(\+?[0-9]{1,19})?$")]
-    pub page_token: Option<String>,
-}
+impl Rest for v1::Artifact {
+    type Shown = Artifact;
 
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AgentOriginFilter {
-    Builtin,
-    Custom,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"agent": "calculator", "input": {"expression": "2 * (3 + 4)"}, "llm": "off"}))]
-pub struct ExecuteAgent {
-    /// The agent's name.
-    pub agent: String,
-    /// The input, checked against the agent's input schema; `{}` when absent.
-    #[schema(value_type = Option<Object>)]
-    pub input: Option<Box<RawValue>>,
-    /// The memory session the agent may read and write: at most 128 bytes (not characters).
-    #[schema(max_length = 128)]
-    pub session_id: Option<String>,
-    /// How long the agent may run, in milliseconds: at most `SANKALPA_AGENTS_MAX_DEADLINE_MS`
-    /// (900,000 by default, the maximum stated here); 60,000 when absent or 0.
-    #[schema(maximum = 900000)]
-    #[serde(default, deserialize_with = "crate::json::whole")]
-    pub deadline_ms: Option<u64>,
-    /// `off`: deterministic behaviour only; `preferred`: the LLM when one is configured. The
-    /// agent's default when absent.
-    pub llm: Option<LlmChoice>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LlmChoice {
-    Off,
-    Preferred,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AgentRun {
-    pub run_id: String,
-    pub agent: String,
-    pub agent_version: String,
-    /// `completed`, `failed` or `cancelled`.
-    pub status: &'static str,
-    /// The output, valid against the agent's output schema; null unless completed.
-    #[schema(value_type = Option<Object>)]
-    pub output: Option<Box<RawValue>>,
-    /// Files the run wrote (download them from `/api/artifacts/{workspace_id}`).
-    pub artifacts: Vec<Artifact>,
-    pub workspace_id: String,
-    pub duration_ms: u64,
-    /// Whether the LLM path ran.
-    pub llm_used: bool,
-    pub llm_model: Option<String>,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    /// Why it did not complete.
-    pub error: Option<RunError>,
-    pub session_id: Option<String>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Artifact {
-    /// Relative to the workspace root, e.g. `backend/app/main.py`.
-    pub path: String,
-    pub size_bytes: u64,
-    /// Hex SHA-256 of the content.
-    pub sha256: String,
-}
-
-impl From<v1::Artifact> for Artifact {
-    fn from(artifact: v1::Artifact) -> Self {
-        Self {
-            path: artifact.path,
-            size_bytes: artifact.size_bytes,
-            sha256: artifact.sha256,
+    fn rest(self) -> Artifact {
+        Artifact {
+            path: self.path,
+            size_bytes: self.size_bytes,
+            sha256: self.sha256,
         }
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RunError {
-    /// Stable and machine-readable: invalid_input, invalid_output, deadline_exceeded,
-    /// cancelled, agent_failed, llm_failed, unavailable, internal, dependency_failed.
-    pub code: String,
-    pub message: String,
-}
+impl Rest for v1::RunError {
+    type Shown = RunError;
 
-impl From<v1::RunError> for RunError {
-    fn from(error: v1::RunError) -> Self {
-        Self {
-            code: error.code,
-            message: error.message,
+    fn rest(self) -> RunError {
+        RunError {
+            code: self.code,
+            message: self.message,
         }
     }
 }
@@ -271,51 +137,35 @@ pub(crate) fn optional_json(service: &str, text: String) -> Result<Option<Box<Ra
     }
 }
 
-impl TryFrom<v1::AgentRun> for AgentRun {
-    type Error = Problem;
+impl Rest for v1::AgentRun {
+    type Shown = Result<AgentRun, Problem>;
 
-    fn try_from(run: v1::AgentRun) -> Result<Self, Problem> {
-        let status = match run.status() {
+    fn rest(self) -> Result<AgentRun, Problem> {
+        let status = match self.status() {
             v1::AgentRunStatus::Completed => "completed",
             v1::AgentRunStatus::Failed => "failed",
             v1::AgentRunStatus::Cancelled => "cancelled",
             v1::AgentRunStatus::Unspecified => "unknown",
         };
-        Ok(Self {
-            run_id: run.run_id,
-            agent: run.agent,
-            agent_version: run.agent_version,
-            status,
-            output: optional_json("agent-runner", run.output_json)?,
-            artifacts: run.artifacts.into_iter().map(Artifact::from).collect(),
-            workspace_id: run.workspace_id,
-            duration_ms: run.duration_ms,
-            llm_used: run.llm_used,
-            llm_model: Some(run.llm_model).filter(|model| !model.is_empty()),
-            prompt_tokens: run.prompt_tokens,
-            completion_tokens: run.completion_tokens,
-            error: run.error.map(RunError::from),
-            session_id: Some(run.session_id).filter(|session| !session.is_empty()),
-            started_at: timestamp(run.started_at),
-            finished_at: timestamp(run.finished_at),
+        Ok(AgentRun {
+            run_id: self.run_id,
+            agent: self.agent,
+            agent_version: self.agent_version,
+            status: status.to_owned(),
+            output: optional_json("agent-runner", self.output_json)?,
+            artifacts: self.artifacts.into_iter().map(Rest::rest).collect(),
+            workspace_id: self.workspace_id,
+            duration_ms: self.duration_ms,
+            llm_used: self.llm_used,
+            llm_model: Some(self.llm_model).filter(|model| !model.is_empty()),
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            error: self.error.map(Rest::rest),
+            session_id: Some(self.session_id).filter(|session| !session.is_empty()),
+            started_at: timestamp(self.started_at),
+            finished_at: timestamp(self.finished_at),
         })
     }
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct UpdateQuery {
-    /// Only if the agent's revision is still this one; 409 otherwise.
-    pub expected_revision: Option<u64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AgentValidation {
-    pub valid: bool,
-    /// Each problem, `field` a JSON path into the definition.
-    pub violations: Vec<FieldViolation>,
-    /// The agent the definition describes, when valid (not stored).
-    pub agent: Option<Agent>,
 }
 
 async fn list_agents(
@@ -346,7 +196,7 @@ async fn list_agents(
         agents: response
             .agents
             .into_iter()
-            .map(Agent::try_from)
+            .map(Rest::rest)
             .collect::<Result<_, _>>()?,
         next_page_token: next_page(response.page),
     }))
@@ -428,7 +278,7 @@ pub async fn get_one(
         .get_agent(state.request_as(&caller, v1::GetAgentRequest { name })?)
         .await
         .map_err(problem)?;
-    Ok(axum::Json(agent.into_inner().try_into()?))
+    Ok(axum::Json(agent.into_inner().rest()?))
 }
 
 /// Runs one agent to its end. An agent that fails or runs out of time still answers 200: the
@@ -483,7 +333,7 @@ pub async fn execute(
         .execute_agent(request)
         .await
         .map_err(problem)?;
-    Ok(axum::Json(run.into_inner().try_into()?))
+    Ok(axum::Json(run.into_inner().rest()?))
 }
 
 /// The example definition of the custom agent routes: a template agent greeting by name.
@@ -533,10 +383,7 @@ pub async fn create_custom(
         .create_custom_agent(state.request_as(&caller, request)?)
         .await
         .map_err(problem)?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(agent.into_inner().try_into()?),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(agent.into_inner().rest()?)))
 }
 
 /// Replaces a custom agent's definition; its revision increases.
@@ -574,7 +421,7 @@ pub async fn update_custom(
         .update_custom_agent(state.request_as(&caller, request)?)
         .await
         .map_err(problem)?;
-    Ok(axum::Json(agent.into_inner().try_into()?))
+    Ok(axum::Json(agent.into_inner().rest()?))
 }
 
 /// Deletes a custom agent; runs in flight finish with the definition they started.
@@ -641,7 +488,7 @@ pub async fn validate_custom(
                 message: violation.message,
             })
             .collect(),
-        agent: response.agent.map(Agent::try_from).transpose()?,
+        agent: response.agent.map(Rest::rest).transpose()?,
     }))
 }
 

@@ -19,18 +19,20 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, Utc};
 use sankalpa_kit::problem::{FieldViolation, Problem};
+
+use sankalpa_api::chains::{
+    Chain, ChainList, ChainOriginFilter, ChainRun, ChainSettings, ChainValidation, CreateChain,
+    ExecuteChain, ListQuery, RunList, RunsQuery, StepDecision, StepRun, UpdateChain,
+    UpdateChainSettings, ValidateChain, VersionQuery,
+};
 use sankalpa_proto::v1;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::agents::{Artifact, RunError, optional_json};
+use crate::agents::optional_json;
 use crate::authn::Caller;
-use crate::chain_definition::ChainDefinition;
-use crate::json::{Body, next_page, timestamp};
+use crate::json::{Body, Rest, next_page, timestamp};
 
 const READ: &str = "chains:read";
 const WRITE: &str = "chains:write";
@@ -67,243 +69,29 @@ fn problem(status: tonic::Status) -> Problem {
     })
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Chain {
-    /// Absent for templates, which are addressed by name.
-    pub id: Option<String>,
-    pub name: String,
-    pub description: String,
-    /// `tenant` (stored by the tenant) or `template` (from the catalog, read-only).
-    pub origin: &'static str,
-    pub version: u32,
-    pub latest_version: u32,
-    /// The definition as submitted; absent in listings.
-    #[schema(value_type = Option<ChainDefinition>)]
-    pub definition: Option<Box<RawValue>>,
-    pub step_count: u32,
-    pub created_by: String,
-    pub created_at: Option<DateTime<Utc>>,
-    pub updated_at: Option<DateTime<Utc>>,
-    pub installed_from: Option<String>,
-}
+impl Rest for v1::Chain {
+    type Shown = Result<Chain, Problem>;
 
-impl TryFrom<v1::Chain> for Chain {
-    type Error = Problem;
-
-    fn try_from(chain: v1::Chain) -> Result<Self, Problem> {
-        let origin = match chain.origin() {
+    fn rest(self) -> Result<Chain, Problem> {
+        let origin = match self.origin() {
             v1::ChainOrigin::Template => "template",
             v1::ChainOrigin::Tenant | v1::ChainOrigin::Unspecified => "tenant",
         };
-        Ok(Self {
-            id: Some(chain.id).filter(|id| !id.is_empty()),
-            name: chain.name,
-            description: chain.description,
-            origin,
-            version: chain.version,
-            latest_version: chain.latest_version,
-            definition: optional_json("chain-orchestrator", chain.definition_json)?,
-            step_count: chain.step_count,
-            created_by: chain.created_by,
-            created_at: timestamp(chain.created_at),
-            updated_at: timestamp(chain.updated_at),
-            installed_from: Some(chain.installed_from).filter(|from| !from.is_empty()),
+        Ok(Chain {
+            id: Some(self.id).filter(|id| !id.is_empty()),
+            name: self.name,
+            description: self.description,
+            origin: origin.to_owned(),
+            version: self.version,
+            latest_version: self.latest_version,
+            definition: optional_json("chain-orchestrator", self.definition_json)?,
+            step_count: self.step_count,
+            created_by: self.created_by,
+            created_at: timestamp(self.created_at),
+            updated_at: timestamp(self.updated_at),
+            installed_from: Some(self.installed_from).filter(|from| !from.is_empty()),
         })
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChainList {
-    pub chains: Vec<Chain>,
-    /// Pass as `page_token` for the next page; absent on the last page.
-    pub next_page_token: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// `tenant` or `template`; both when absent.
-    pub origin: Option<ChainOriginFilter>,
-    /// At most 200; the service default (50) when absent or 0.
-    #[param(maximum = 200)]
-    pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page: the id (a UUID) the page before ended with.
-    #[param(
-        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
-    )]
-    pub page_token: Option<String>,
-    /// Only runs created at or after this time (RFC 3339, years 1 to 9999):
-    /// `2026-12-05T09:00:00Z`.
-    #[param(format = DateTime)]
-    pub since: Option<String>,
-    /// Only runs created before this time (RFC 3339, years 1 to 9999); after `since` when both
-    /// are given.
-    #[param(format = DateTime)]
-    pub until: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ChainOriginFilter {
-    Tenant,
-    Template,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"name": "build and test", "description": "Builds an API, then its tests", "definition": {"agents": ["api_builder", "test_writer"], "mode": "sequential"}}))]
-pub struct CreateChain {
-    /// Unique in the tenant; 1 to 100 characters once trimmed.
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
-    pub name: String,
-    /// At most 2,000 characters.
-    #[serde(default)]
-    #[schema(max_length = 2000)]
-    pub description: String,
-    /// The DAG form `{steps: [...]}`, the simple form `{agents: [...], mode}`, or the
-    /// conditional form `{condition, then: [...], else: [...]}`.
-    #[schema(value_type = ChainDefinition)]
-    pub definition: Box<RawValue>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"definition": {"agents": ["api_builder"], "mode": "sequential"}, "expected_version": 1}))]
-pub struct UpdateChain {
-    /// The new version's definition, in any form.
-    #[schema(value_type = ChainDefinition)]
-    pub definition: Box<RawValue>,
-    /// Unchanged when absent; 1 to 100 characters once trimmed.
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
-    pub name: Option<String>,
-    /// Unchanged when absent; at most 2,000 characters.
-    #[schema(max_length = 2000)]
-    pub description: Option<String>,
-    /// Only if the chain's latest version is still this one; 409 otherwise.
-    #[schema(minimum = 1, maximum = 2147483647)]
-    #[serde(default, deserialize_with = "crate::json::whole")]
-    pub expected_version: Option<u32>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct VersionQuery {
-    /// The latest when absent; ignored for templates.
-    #[param(minimum = 1, maximum = 2147483647)]
-    pub version: Option<u32>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"definition": {"agents": ["api_builder", "test_writer"], "mode": "sequential"}}))]
-pub struct ValidateChain {
-    /// Any JSON: a valid definition is a `ChainDefinition`; anything else is answered with its
-    /// violations.
-    #[schema(value_type = serde_json::Value)]
-    pub definition: Box<RawValue>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChainValidation {
-    pub valid: bool,
-    /// Each problem, `field` a JSON path into the definition (e.g. `steps[3].needs[0]`).
-    pub violations: Vec<FieldViolation>,
-    /// When valid: the DAG form, simple and conditional forms expanded.
-    #[schema(value_type = Option<ChainDefinition>)]
-    pub normalized_definition: Option<Box<RawValue>>,
-    pub step_count: u32,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"template": "hello-sequence", "input": {"name": "Ada"}, "wait": true}))]
-pub struct ExecuteChain {
-    /// A stored chain to run (with `version`, the latest when absent) ...
-    #[schema(format = Uuid)]
-    pub chain_id: Option<String>,
-    #[schema(minimum = 1, maximum = 2147483647)]
-    #[serde(default, deserialize_with = "crate::json::whole")]
-    pub version: Option<u32>,
-    /// ... or a template, by name ...
-    pub template: Option<String>,
-    /// ... or a definition run without being stored: exactly one of the three.
-    #[schema(value_type = Option<ChainDefinition>)]
-    pub definition: Option<Box<RawValue>>,
-    /// The chain input, a JSON object; `{}` when absent.
-    #[schema(value_type = Option<Object>)]
-    pub input: Option<Box<RawValue>>,
-    /// Answer once the run has finished (200), or after `wait_timeout_ms` (202, still running).
-    #[serde(default)]
-    pub wait: bool,
-    /// 30,000 when absent or 0; a longer wait is cut to 300,000. At most 2^63 - 1, as an int64.
-    #[schema(maximum = 9223372036854775807_u64)]
-    #[serde(default, deserialize_with = "crate::json::whole")]
-    pub wait_timeout_ms: Option<u64>,
-    /// The memory session the steps share: up to 256 ASCII letters, digits, `_`, `-`, `:`; a
-    /// new `run-<run id>` when absent or empty.
-    #[schema(max_length = 256, pattern = r"^[A-Za-z0-9_:-]*$")]
-    pub session_id: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChainRun {
-    pub id: String,
-    pub chain_id: Option<String>,
-    pub chain_version: Option<u32>,
-    pub template: Option<String>,
-    pub chain_name: String,
-    /// `pending`, `running`, `waiting` (only approvals are left, waiting for a decision),
-    /// `completed`, `failed` or `cancelled`.
-    pub status: &'static str,
-    pub cancel_requested: bool,
-    #[schema(value_type = Option<Object>)]
-    pub input: Option<Box<RawValue>>,
-    /// Every completed step's output: `{"<step id>": <output>, ...}`.
-    #[schema(value_type = Option<Object>)]
-    pub output: Option<Box<RawValue>>,
-    /// Why the run failed.
-    pub error: Option<RunError>,
-    pub session_id: String,
-    /// The artifact workspace of the steps: `/api/artifacts/{workspace_id}`.
-    pub workspace_id: String,
-    pub idempotency_key: Option<String>,
-    /// The definition being run, DAG form; absent in listings.
-    #[schema(value_type = Option<ChainDefinition>)]
-    pub definition: Option<Box<RawValue>>,
-    /// Every step; absent in listings.
-    pub steps: Vec<StepRun>,
-    pub created_by: String,
-    pub created_at: Option<DateTime<Utc>>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// The run whose chain step started this one; absent for a run a caller started.
-    pub parent_run_id: Option<String>,
-    /// That chain step's id in the parent run.
-    pub parent_step: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StepRun {
-    pub id: String,
-    /// `agent`, `map` (an agent step with `for_each`: its output is the list of its items'
-    /// outputs, in item order), `approval` or `chain` (a child run).
-    #[schema(example = "agent")]
-    pub kind: String,
-    /// The agent it runs (once per item for a map step); empty for an approval or chain step.
-    pub agent: String,
-    /// `pending`, `running`, `waiting` (an approval step waiting for its decision),
-    /// `completed`, `failed`, `skipped` or `cancelled`.
-    pub status: &'static str,
-    pub attempts: u32,
-    pub agent_run_id: Option<String>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub duration_ms: u64,
-    #[schema(value_type = Option<Object>)]
-    pub input: Option<Box<RawValue>>,
-    #[schema(value_type = Option<Object>)]
-    pub output: Option<Box<RawValue>>,
-    pub error: Option<RunError>,
-    pub skip_reason: Option<String>,
-    pub artifacts: Vec<Artifact>,
-    /// A chain step's child run (`/api/chains/runs/{id}`), of its latest attempt.
-    pub child_run_id: Option<String>,
 }
 
 const ORCHESTRATOR: &str = "chain-orchestrator";
@@ -337,103 +125,64 @@ fn present(text: String) -> Option<String> {
     Some(text).filter(|text| !text.is_empty())
 }
 
-impl TryFrom<v1::StepRun> for StepRun {
-    type Error = Problem;
+impl Rest for v1::StepRun {
+    type Shown = Result<StepRun, Problem>;
 
-    fn try_from(step: v1::StepRun) -> Result<Self, Problem> {
-        Ok(Self {
-            status: step_status(step.status()),
-            id: step.id,
-            kind: step.kind,
-            child_run_id: present(step.child_run_id),
-            agent: step.agent,
-            attempts: step.attempts,
-            agent_run_id: present(step.agent_run_id),
-            started_at: timestamp(step.started_at),
-            finished_at: timestamp(step.finished_at),
-            duration_ms: step.duration_ms,
-            input: optional_json(ORCHESTRATOR, step.input_json)?,
-            output: optional_json(ORCHESTRATOR, step.output_json)?,
-            error: step.error.map(RunError::from),
-            skip_reason: present(step.skip_reason),
-            artifacts: step.artifacts.into_iter().map(Artifact::from).collect(),
+    fn rest(self) -> Result<StepRun, Problem> {
+        Ok(StepRun {
+            status: step_status(self.status()).to_owned(),
+            id: self.id,
+            kind: self.kind,
+            child_run_id: present(self.child_run_id),
+            agent: self.agent,
+            attempts: self.attempts,
+            agent_run_id: present(self.agent_run_id),
+            started_at: timestamp(self.started_at),
+            finished_at: timestamp(self.finished_at),
+            duration_ms: self.duration_ms,
+            input: optional_json(ORCHESTRATOR, self.input_json)?,
+            output: optional_json(ORCHESTRATOR, self.output_json)?,
+            error: self.error.map(Rest::rest),
+            skip_reason: present(self.skip_reason),
+            artifacts: self.artifacts.into_iter().map(Rest::rest).collect(),
         })
     }
 }
 
-impl TryFrom<v1::ChainRun> for ChainRun {
-    type Error = Problem;
+impl Rest for v1::ChainRun {
+    type Shown = Result<ChainRun, Problem>;
 
-    fn try_from(run: v1::ChainRun) -> Result<Self, Problem> {
-        let status = run_status(run.status());
-        let chain_id = present(run.chain_id);
-        Ok(Self {
-            status,
-            id: run.id,
-            chain_version: chain_id.as_ref().map(|_| run.chain_version),
+    fn rest(self) -> Result<ChainRun, Problem> {
+        let status = run_status(self.status());
+        let chain_id = present(self.chain_id);
+        Ok(ChainRun {
+            status: status.to_owned(),
+            id: self.id,
+            chain_version: chain_id.as_ref().map(|_| self.chain_version),
             chain_id,
-            template: present(run.template),
-            chain_name: run.chain_name,
-            cancel_requested: run.cancel_requested,
-            input: optional_json(ORCHESTRATOR, run.input_json)?,
-            output: optional_json(ORCHESTRATOR, run.output_json)?,
-            error: run.error.map(RunError::from),
-            session_id: run.session_id,
-            workspace_id: run.workspace_id,
-            idempotency_key: present(run.idempotency_key),
-            definition: optional_json(ORCHESTRATOR, run.definition_json)?,
-            steps: run
+            template: present(self.template),
+            chain_name: self.chain_name,
+            cancel_requested: self.cancel_requested,
+            input: optional_json(ORCHESTRATOR, self.input_json)?,
+            output: optional_json(ORCHESTRATOR, self.output_json)?,
+            error: self.error.map(Rest::rest),
+            session_id: self.session_id,
+            workspace_id: self.workspace_id,
+            idempotency_key: present(self.idempotency_key),
+            definition: optional_json(ORCHESTRATOR, self.definition_json)?,
+            steps: self
                 .steps
                 .into_iter()
-                .map(StepRun::try_from)
+                .map(Rest::rest)
                 .collect::<Result<_, _>>()?,
-            created_by: run.created_by,
-            created_at: timestamp(run.created_at),
-            started_at: timestamp(run.started_at),
-            finished_at: timestamp(run.finished_at),
-            parent_run_id: present(run.parent_run_id),
-            parent_step: present(run.parent_step),
+            created_by: self.created_by,
+            created_at: timestamp(self.created_at),
+            started_at: timestamp(self.started_at),
+            finished_at: timestamp(self.finished_at),
+            parent_run_id: present(self.parent_run_id),
+            parent_step: present(self.parent_step),
         })
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RunList {
-    /// Newest first, without steps, input, output or definition.
-    pub runs: Vec<ChainRun>,
-    /// Pass as `page_token` for the next page; absent on the last page.
-    pub next_page_token: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RunsQuery {
-    /// Only runs in these states, comma-separated (at most 6): `pending,running`.
-    #[param(
-        pattern = r"^((pending|running|waiting|completed|failed|cancelled)(,(pending|running|waiting|completed|failed|cancelled)){0,5})?$"
-    )]
-    pub status: Option<String>,
-    /// Only runs of this stored chain.
-    #[param(
-        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})?$"
-    )]
-    pub chain_id: Option<String>,
-    /// At most 200; the service default (50) when absent or 0.
-    #[param(maximum = 200)]
-    pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page: the id (a UUID) the page before ended with.
-    #[param(
-        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
-    )]
-    pub page_token: Option<String>,
-    /// Only runs created at or after this time (RFC 3339, years 1 to 9999):
-    /// `2026-12-05T09:00:00Z`.
-    #[param(format = DateTime)]
-    pub since: Option<String>,
-    /// Only runs created before this time (RFC 3339, years 1 to 9999); after `since` when both
-    /// are given.
-    #[param(format = DateTime)]
-    pub until: Option<String>,
 }
 
 fn page(page_size: Option<u32>, page_token: Option<String>) -> Option<v1::PageRequest> {
@@ -481,7 +230,7 @@ pub async fn list(
         chains: response
             .chains
             .into_iter()
-            .map(Chain::try_from)
+            .map(Rest::rest)
             .collect::<Result<_, _>>()?,
         next_page_token: next_page(response.page),
     }))
@@ -519,7 +268,7 @@ pub async fn create(
         .await
         .map_err(problem)?
         .into_inner()
-        .try_into()?;
+        .rest()?;
     let location = format!("/api/chains/{}", chain.id.as_deref().unwrap_or_default());
     Ok((
         StatusCode::CREATED,
@@ -564,7 +313,7 @@ pub async fn get_one(
         .get_chain(state.request_as(&caller, request)?)
         .await
         .map_err(problem)?;
-    Ok(axum::Json(chain.into_inner().try_into()?))
+    Ok(axum::Json(chain.into_inner().rest()?))
 }
 
 /// Stores a new version of a chain; earlier versions stay readable and runnable.
@@ -603,7 +352,7 @@ pub async fn update(
         .update_chain(state.request_as(&caller, request)?)
         .await
         .map_err(problem)?;
-    Ok(axum::Json(chain.into_inner().try_into()?))
+    Ok(axum::Json(chain.into_inner().rest()?))
 }
 
 /// Deletes a chain and all its versions; its runs are kept.
@@ -675,26 +424,23 @@ pub async fn validate(
     }))
 }
 
-impl ExecuteChain {
-    fn target(self) -> Result<v1::execute_chain_request::Target, Problem> {
-        use v1::execute_chain_request::Target;
-        if self.version.is_some() && self.chain_id.is_none() {
-            return Err(Problem::invalid("version", "only a chain_id has versions"));
-        }
-        match (self.chain_id, self.template, self.definition) {
-            (Some(id), None, None) => Ok(Target::Chain(v1::ChainRef {
-                id,
-                version: self.version,
-            })),
-            (None, Some(template), None) => Ok(Target::Template(template)),
-            (None, None, Some(definition)) => {
-                Ok(Target::DefinitionJson(definition.get().to_owned()))
-            }
-            _ => Err(Problem::invalid(
-                "chain_id",
-                "give exactly one of chain_id, template or definition",
-            )),
-        }
+/// What an execute names to run: exactly one of a stored chain, a template or a definition.
+fn target(body: ExecuteChain) -> Result<v1::execute_chain_request::Target, Problem> {
+    use v1::execute_chain_request::Target;
+    if body.version.is_some() && body.chain_id.is_none() {
+        return Err(Problem::invalid("version", "only a chain_id has versions"));
+    }
+    match (body.chain_id, body.template, body.definition) {
+        (Some(id), None, None) => Ok(Target::Chain(v1::ChainRef {
+            id,
+            version: body.version,
+        })),
+        (None, Some(template), None) => Ok(Target::Template(template)),
+        (None, None, Some(definition)) => Ok(Target::DefinitionJson(definition.get().to_owned())),
+        _ => Err(Problem::invalid(
+            "chain_id",
+            "give exactly one of chain_id, template or definition",
+        )),
     }
 }
 
@@ -755,7 +501,7 @@ pub async fn execute(
         .unwrap_or_default();
     let session_id = body.session_id.clone();
     let message = v1::ExecuteChainRequest {
-        target: Some(body.target()?),
+        target: Some(target(body)?),
         input_json,
         wait,
         wait_timeout_ms,
@@ -777,8 +523,8 @@ pub async fn execute(
         .await
         .map_err(problem)?
         .into_inner()
-        .try_into()?;
-    if wait && finished(run.status) {
+        .rest()?;
+    if wait && finished(&run.status) {
         return Ok(axum::Json(run).into_response());
     }
     let location = format!("/api/chains/runs/{}", run.id);
@@ -892,7 +638,7 @@ pub async fn runs(
         runs: response
             .runs
             .into_iter()
-            .map(ChainRun::try_from)
+            .map(Rest::rest)
             .collect::<Result<_, _>>()?,
         next_page_token: next_page(response.page),
     }))
@@ -922,7 +668,7 @@ pub async fn run(
         .get_run(state.request_as(&caller, v1::GetRunRequest { id })?)
         .await
         .map_err(problem)?;
-    Ok(axum::Json(run.into_inner().try_into()?))
+    Ok(axum::Json(run.into_inner().rest()?))
 }
 
 /// Asks a run to stop: nothing further starts and running steps are cancelled. Answers with the
@@ -950,21 +696,7 @@ pub async fn cancel(
         .cancel_run(state.request_as(&caller, v1::CancelRunRequest { id })?)
         .await
         .map_err(problem)?;
-    Ok(axum::Json(run.into_inner().try_into()?))
-}
-
-/// A decision on an approval step; the body is optional.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"input": {"region": "eu"}, "comment": "go ahead"}))]
-pub struct StepDecision {
-    /// Any JSON, at most 65536 bytes nested at most 32 levels: approved, the steps after it
-    /// read it as `${steps.<step>.input}`.
-    #[schema(value_type = Option<Object>)]
-    pub input: Option<Box<RawValue>>,
-    /// At most 2000 characters.
-    #[schema(max_length = 2000)]
-    pub comment: Option<String>,
+    Ok(axum::Json(run.into_inner().rest()?))
 }
 
 /// The optional body of a decision: empty, or a [`StepDecision`].
@@ -1085,43 +817,23 @@ async fn decide(
         chains.reject_step(state.request_as(caller, message)?).await
     }
     .map_err(decision_problem)?;
-    Ok(axum::Json(run.into_inner().try_into()?))
+    Ok(axum::Json(run.into_inner().rest()?))
 }
 
 /// The longest retention a tenant may set, in days; the orchestrator checks it too.
 const MAX_RETENTION_DAYS: i64 = 3650;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChainSettings {
-    /// Days a finished run (completed, failed or cancelled) is kept, with its steps, after it
-    /// finished; then it is deleted. 0 keeps runs forever.
-    #[schema(minimum = 0, maximum = 3650)]
-    pub retention_days: u32,
-    /// True while the tenant has set nothing and the service's default applies.
-    pub is_default: bool,
-    /// When the tenant last changed them; absent while the default applies.
-    pub updated_at: Option<DateTime<Utc>>,
-    /// Who last changed them; absent while the default applies.
-    pub updated_by: Option<String>,
-}
+impl Rest for v1::ChainSettings {
+    type Shown = ChainSettings;
 
-impl From<v1::ChainSettings> for ChainSettings {
-    fn from(settings: v1::ChainSettings) -> Self {
-        Self {
-            retention_days: settings.retention_days,
-            is_default: settings.is_default,
-            updated_at: timestamp(settings.updated_at),
-            updated_by: present(settings.updated_by),
+    fn rest(self) -> ChainSettings {
+        ChainSettings {
+            retention_days: self.retention_days,
+            is_default: self.is_default,
+            updated_at: timestamp(self.updated_at),
+            updated_by: present(self.updated_by),
         }
     }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"retention_days": 90}))]
-pub struct UpdateChainSettings {
-    /// Days a finished run is kept: 1 to 3,650, or 0 to keep runs forever.
-    #[schema(minimum = 0, maximum = 3650)]
-    pub retention_days: i64,
 }
 
 /// The caller's tenant's chain settings: how long its finished runs are kept.
@@ -1145,7 +857,7 @@ pub async fn settings(
         .get_chain_settings(state.request_as(&caller, v1::GetChainSettingsRequest {})?)
         .await
         .map_err(problem)?;
-    Ok(axum::Json(settings.into_inner().into()))
+    Ok(axum::Json(settings.into_inner().rest()))
 }
 
 /// Changes the caller's tenant's chain settings (a tenant admin's, `users:admin`). Runs past the
@@ -1183,5 +895,5 @@ pub async fn update_settings(
         .update_chain_settings(state.request_as(&caller, request)?)
         .await
         .map_err(problem)?;
-    Ok(axum::Json(settings.into_inner().into()))
+    Ok(axum::Json(settings.into_inner().rest()))
 }

@@ -26,8 +26,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::json::Body;
-use crate::users::User;
+use crate::json::{Body, Rest};
+use sankalpa_api::users::User;
 
 /// The HttpOnly cookie holding the refresh token.
 pub const REFRESH_COOKIE: &str = "sankalpa_refresh";
@@ -265,7 +265,7 @@ fn signed_in(settings: Settings, pair: v1::TokenPair) -> Result<Response, Proble
         access_token: pair.access_token,
         token_type: pair.token_type,
         expires_in: pair.expires_in,
-        user: pair.user.map(User::from),
+        user: pair.user.map(Rest::rest),
     })
     .into_response();
     let headers = response.headers_mut();

@@ -27,8 +27,6 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::{agents, chains, marketplace};
-
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Sankalpa", description = "The REST API of the Sankalpa platform. Errors are \
@@ -37,10 +35,10 @@ use crate::{agents, chains, marketplace};
     components(schemas(
         Problem,
         FieldViolation,
-        agents::AgentOriginFilter,
-        chains::ChainOriginFilter,
-        marketplace::ItemKind,
-        marketplace::SearchSort,
+        sankalpa_api::agents::AgentOriginFilter,
+        sankalpa_api::chains::ChainOriginFilter,
+        sankalpa_api::marketplace::ItemKind,
+        sankalpa_api::marketplace::SearchSort,
     )),
     modifiers(&Credentials),
 )]

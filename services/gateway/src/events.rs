@@ -27,20 +27,20 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use futures::{SinkExt, Stream, StreamExt};
+use sankalpa_api::events::{CloudEvent, RunEventsQuery};
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use tonic::Streaming;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::{Authenticator, Caller};
-use crate::json::timestamp;
+use crate::json::{Rest, timestamp};
 
 /// How often a live stream checks its caller's credential again, at the longest.
 pub const CALLER_RECHECK: Duration = Duration::from_secs(30);
@@ -108,47 +108,27 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(websocket))
 }
 
-/// An event as CloudEvents 1.0 structured JSON, as published on NATS, plus its stream sequence.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CloudEvent {
-    pub specversion: &'static str,
-    pub id: String,
-    /// The publishing service, e.g. `/sankalpa/chain-orchestrator`.
-    pub source: String,
-    /// e.g. `sankalpa.chains.step.completed`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The NATS subject, e.g. `chains.<tenant>.<run_id>.step.completed`.
-    pub subject: String,
-    pub time: Option<DateTime<Utc>>,
-    pub datacontenttype: &'static str,
-    /// Extension attribute: the tenant the event belongs to.
-    pub tenantid: String,
-    /// Extension attribute: the JetStream sequence, to resume after (`after_sequence`).
-    pub sequence: u64,
-    #[schema(value_type = Object)]
-    pub data: Box<RawValue>,
-}
+impl Rest for v1::Event {
+    type Shown = CloudEvent;
 
-impl From<v1::Event> for CloudEvent {
-    fn from(event: v1::Event) -> Self {
+    fn rest(self) -> CloudEvent {
         // Publishers serialise `data` themselves, so it is JSON; should it ever not be, it is
-        // still delivered, as a string, rather than dropping the event.
-        let data = match serde_json::from_str::<&RawValue>(&event.data_json) {
-            Ok(_) => RawValue::from_string(event.data_json),
-            Err(_) => serde_json::value::to_raw_value(&event.data_json),
+        // still delivered, as a string, rather than dropping the self.
+        let data = match serde_json::from_str::<&RawValue>(&self.data_json) {
+            Ok(_) => RawValue::from_string(self.data_json),
+            Err(_) => serde_json::value::to_raw_value(&self.data_json),
         }
         .expect("JSON checked above, or a string, is JSON");
-        Self {
-            specversion: "1.0",
-            id: event.id,
-            source: event.source,
-            kind: event.r#type,
-            subject: event.subject,
-            time: timestamp(event.time),
-            datacontenttype: "application/json",
-            tenantid: event.tenant_id,
-            sequence: event.sequence,
+        CloudEvent {
+            specversion: "1.0".to_owned(),
+            id: self.id,
+            source: self.source,
+            kind: self.r#type,
+            subject: self.subject,
+            time: timestamp(self.time),
+            datacontenttype: "application/json".to_owned(),
+            tenantid: self.tenant_id,
+            sequence: self.sequence,
             data,
         }
     }
@@ -157,7 +137,7 @@ impl From<v1::Event> for CloudEvent {
 fn cloud_event_json(event: v1::Event) -> (u64, String, String) {
     let sequence = event.sequence;
     let kind = event.r#type.clone();
-    let json = serde_json::to_string(&CloudEvent::from(event))
+    let json = serde_json::to_string(&event.rest())
         .expect("a CloudEvent of strings, numbers and JSON always serialises");
     (sequence, kind, json)
 }
@@ -165,7 +145,7 @@ fn cloud_event_json(event: v1::Event) -> (u64, String, String) {
 fn sse_error(problem: &Problem) -> SseEvent {
     SseEvent::default()
         .event("error")
-        .json_data(problem)
+        .json_data(&problem.document)
         .unwrap_or_else(|_| SseEvent::default().event("error"))
 }
 
@@ -236,15 +216,6 @@ fn resume_after(headers: &HeaderMap, after_sequence: Option<u64>) -> Result<Opti
 /// client listens (dropping the response drops the call).
 fn streaming_request<T>(caller: &Caller, message: T) -> Result<tonic::Request<T>, Problem> {
     Ok(sankalpa_kit::auth::with_bearer(message, &caller.token)?)
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RunEventsQuery {
-    /// Replay only events after this sequence (`Last-Event-ID` wins when sent).
-    pub after_sequence: Option<u64>,
-    /// The access token, for clients that cannot set `Authorization` (`EventSource`).
-    pub access_token: Option<String>,
 }
 
 /// A run's events as Server-Sent Events: every one already published, in order, then live ones;
@@ -405,7 +376,11 @@ pub async fn websocket(
 }
 
 fn error_frame(problem: &Problem) -> Message {
-    Message::Text(serde_json::json!({ "error": problem }).to_string().into())
+    Message::Text(
+        serde_json::json!({ "error": problem.document })
+            .to_string()
+            .into(),
+    )
 }
 
 /// Sends events to the socket until the client leaves, the event stream ends, the caller no

@@ -98,41 +98,6 @@ pub fn timestamp(value: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>>
     DateTime::from_timestamp(value.seconds, u32::try_from(value.nanos).unwrap_or(0))
 }
 
-/// An optional integer of a request body, taken as JSON Schema counts integers: `2.0` is the
-/// integer 2, as the OpenAPI document (3.1) says, where serde would refuse it; `null` is absent.
-/// For
-/// `#[serde(default, deserialize_with = "crate::json::whole")]` on an `Option` of an unsigned
-/// integer type.
-pub fn whole<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<u64>,
-{
-    use serde::de::Error;
-    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
-        return Ok(None);
-    };
-    let whole = number.as_u64().or_else(|| {
-        number
-            .as_f64()
-            .filter(|value| value.fract() == 0.0 && *value >= 0.0 && *value < u64::MAX as f64)
-            .map(|value| value as u64)
-    });
-    whole
-        .and_then(|value| T::try_from(value).ok())
-        .map(Some)
-        .ok_or_else(|| D::Error::custom(format!("{number} is not an integer in range")))
-}
-
-/// A required integer of a request body, taken as [`whole`] takes an optional one.
-pub fn whole_required<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<u64>,
-{
-    whole(deserializer)?.ok_or_else(|| serde::de::Error::custom("an integer is required"))
-}
-
 /// Cursor paging of list routes.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -205,4 +170,14 @@ pub fn renamed(status: tonic::Status, rest_field: impl Fn(&str) -> String) -> Pr
         );
     }
     problem
+}
+
+/// A service's wire (gRPC) message as the REST API shows it. The REST types live in
+/// `sankalpa_api`, which knows nothing of the wire, so the conversions are the gateway's: one
+/// impl per message, beside the handlers that answer it.
+pub trait Rest {
+    /// The REST type, or a `Result` of it where the message carries JSON text to check.
+    type Shown;
+
+    fn rest(self) -> Self::Shown;
 }

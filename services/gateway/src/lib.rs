@@ -18,7 +18,6 @@
 pub mod agents;
 pub mod audit;
 pub mod authn;
-pub mod chain_definition;
 pub mod chains;
 pub mod console;
 pub mod console_session;

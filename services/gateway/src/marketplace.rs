@@ -16,18 +16,19 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use sankalpa_api::marketplace::{
+    InstallItem, InstallList, Installation, Installed, InstallsQuery, Item, ItemKind, ItemList,
+    ItemVersion, PublishItem, Published, Review, ReviewItem, ReviewList, SearchQuery, SearchSort,
+    VersionList, Visibility, YankVersion,
+};
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, OffsetPage, Page, next_page, timestamp};
+use crate::json::{Body, OffsetPage, Page, Rest, next_page, timestamp};
 
 const READ: &str = "market:read";
 const PUBLISH: &str = "market:publish";
@@ -66,21 +67,10 @@ fn by_id(id: String) -> Option<v1::ItemRef> {
     })
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemKind {
-    /// The package is a chain definition.
-    Chain,
-    /// The package is a custom agent definition.
-    Agent,
-}
-
-impl From<ItemKind> for v1::ItemKind {
-    fn from(kind: ItemKind) -> Self {
-        match kind {
-            ItemKind::Chain => Self::Chain,
-            ItemKind::Agent => Self::Agent,
-        }
+fn wire_kind(kind: ItemKind) -> v1::ItemKind {
+    match kind {
+        ItemKind::Chain => v1::ItemKind::Chain,
+        ItemKind::Agent => v1::ItemKind::Agent,
     }
 }
 
@@ -92,344 +82,88 @@ fn kind_name(kind: v1::ItemKind) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Visibility {
-    Public,
-    /// Only the publisher tenant sees it.
-    Private,
-}
+impl Rest for v1::Item {
+    type Shown = Item;
 
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SearchSort {
-    /// Best match first (with `q`).
-    Relevance,
-    Downloads,
-    Rating,
-    Newest,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Item {
-    pub id: String,
-    /// Unique per publisher tenant.
-    pub slug: String,
-    pub publisher_tenant_id: String,
-    pub name: String,
-    pub description: String,
-    pub tags: Vec<String>,
-    /// `chain` or `agent`.
-    pub kind: &'static str,
-    /// `public` or `private`.
-    pub visibility: &'static str,
-    pub author_id: String,
-    pub author_name: String,
-    /// The highest version that is not yanked; absent when every version is yanked.
-    pub latest_version: Option<String>,
-    /// Installs, counted once per tenant and version.
-    pub downloads: u64,
-    /// The mean rating, 0 without reviews.
-    pub rating_average: f64,
-    pub rating_count: u64,
-    pub created_at: Option<DateTime<Utc>>,
-    pub updated_at: Option<DateTime<Utc>>,
-}
-
-impl From<v1::Item> for Item {
-    fn from(item: v1::Item) -> Self {
-        Self {
-            kind: kind_name(item.kind()),
-            visibility: match item.visibility() {
+    fn rest(self) -> Item {
+        Item {
+            kind: kind_name(self.kind()).to_owned(),
+            visibility: match self.visibility() {
                 v1::Visibility::Public => "public",
                 v1::Visibility::Private | v1::Visibility::Unspecified => "private",
-            },
-            id: item.id,
-            slug: item.slug,
-            publisher_tenant_id: item.publisher_tenant_id,
-            name: item.name,
-            description: item.description,
-            tags: item.tags,
-            author_id: item.author_id,
-            author_name: item.author_name,
-            latest_version: Some(item.latest_version).filter(|version| !version.is_empty()),
-            downloads: item.downloads,
-            rating_average: item.rating_average,
-            rating_count: item.rating_count,
-            created_at: timestamp(item.created_at),
-            updated_at: timestamp(item.updated_at),
+            }
+            .to_owned(),
+            id: self.id,
+            slug: self.slug,
+            publisher_tenant_id: self.publisher_tenant_id,
+            name: self.name,
+            description: self.description,
+            tags: self.tags,
+            author_id: self.author_id,
+            author_name: self.author_name,
+            latest_version: Some(self.latest_version).filter(|version| !version.is_empty()),
+            downloads: self.downloads,
+            rating_average: self.rating_average,
+            rating_count: self.rating_count,
+            created_at: timestamp(self.created_at),
+            updated_at: timestamp(self.updated_at),
         }
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ItemVersion {
-    pub item_id: String,
-    /// Semantic version 2.0.0.
-    pub version: String,
-    /// Hex SHA-256 of the stored package, checked before every install.
-    pub sha256: String,
-    pub size_bytes: u64,
-    pub release_notes: String,
-    /// Hidden from "latest", still installable by exact version.
-    pub yanked: bool,
-    pub yank_reason: Option<String>,
-    pub yanked_at: Option<DateTime<Utc>>,
-    /// The user or key that published it.
-    pub published_by: String,
-    pub published_at: Option<DateTime<Utc>>,
-}
+impl Rest for v1::ItemVersion {
+    type Shown = ItemVersion;
 
-impl From<v1::ItemVersion> for ItemVersion {
-    fn from(version: v1::ItemVersion) -> Self {
-        Self {
-            item_id: version.item_id,
-            version: version.version,
-            sha256: version.sha256,
-            size_bytes: version.size_bytes,
-            release_notes: version.release_notes,
-            yanked: version.yanked,
-            yank_reason: Some(version.yank_reason).filter(|reason| !reason.is_empty()),
-            yanked_at: timestamp(version.yanked_at),
-            published_by: version.published_by,
-            published_at: timestamp(version.published_at),
+    fn rest(self) -> ItemVersion {
+        ItemVersion {
+            item_id: self.item_id,
+            version: self.version,
+            sha256: self.sha256,
+            size_bytes: self.size_bytes,
+            release_notes: self.release_notes,
+            yanked: self.yanked,
+            yank_reason: Some(self.yank_reason).filter(|reason| !reason.is_empty()),
+            yanked_at: timestamp(self.yanked_at),
+            published_by: self.published_by,
+            published_at: timestamp(self.published_at),
         }
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Review {
-    pub id: String,
-    pub item_id: String,
-    /// The reviewer's tenant.
-    pub tenant_id: String,
-    pub user_id: String,
-    pub author_name: String,
-    /// 1 to 5.
-    pub rating: u32,
-    pub comment: String,
-    pub created_at: Option<DateTime<Utc>>,
-    pub updated_at: Option<DateTime<Utc>>,
-}
+impl Rest for v1::ItemReview {
+    type Shown = Review;
 
-impl From<v1::ItemReview> for Review {
-    fn from(review: v1::ItemReview) -> Self {
-        Self {
-            id: review.id,
-            item_id: review.item_id,
-            tenant_id: review.tenant_id,
-            user_id: review.user_id,
-            author_name: review.author_name,
-            rating: review.rating,
-            comment: review.comment,
-            created_at: timestamp(review.created_at),
-            updated_at: timestamp(review.updated_at),
+    fn rest(self) -> Review {
+        Review {
+            id: self.id,
+            item_id: self.item_id,
+            tenant_id: self.tenant_id,
+            user_id: self.user_id,
+            author_name: self.author_name,
+            rating: self.rating,
+            comment: self.comment,
+            created_at: timestamp(self.created_at),
+            updated_at: timestamp(self.updated_at),
         }
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Installation {
-    pub id: String,
-    /// The installing tenant.
-    pub tenant_id: String,
-    pub item_id: String,
-    pub item_slug: String,
-    /// `chain` or `agent`.
-    pub kind: &'static str,
-    pub version: String,
-    /// What the install made in the tenant: the chain's id (`/api/chains/{id}`), or the custom
-    /// agent's name (`/api/agents/{name}`).
-    pub target: String,
-    /// The user or key that installed it.
-    pub installed_by: String,
-    pub installed_at: Option<DateTime<Utc>>,
-}
+impl Rest for v1::Installation {
+    type Shown = Installation;
 
-impl From<v1::Installation> for Installation {
-    fn from(install: v1::Installation) -> Self {
-        Self {
-            kind: kind_name(install.kind()),
-            id: install.id,
-            tenant_id: install.tenant_id,
-            item_id: install.item_id,
-            item_slug: install.item_slug,
-            version: install.version,
-            target: install.target,
-            installed_by: install.installed_by,
-            installed_at: timestamp(install.installed_at),
+    fn rest(self) -> Installation {
+        Installation {
+            kind: kind_name(self.kind()).to_owned(),
+            id: self.id,
+            tenant_id: self.tenant_id,
+            item_id: self.item_id,
+            item_slug: self.item_slug,
+            version: self.version,
+            target: self.target,
+            installed_by: self.installed_by,
+            installed_at: timestamp(self.installed_at),
         }
     }
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SearchQuery {
-    /// Full-text query over name, description and tags; every item when absent. At most 200
-    /// characters, without NUL.
-    #[param(max_length = 200, pattern = r"^[^\u0000]*$")]
-    pub q: Option<String>,
-    /// `chain` or `agent`; both when absent.
-    pub kind: Option<ItemKind>,
-    /// Only items with this tag (lowercase `[a-z0-9][a-z0-9-]*`, at most 32 bytes); every item
-    /// when empty.
-    #[param(pattern = r"^([a-z0-9][a-z0-9-]{0,31})?$")]
-    pub tag: Option<String>,
-    /// `relevance` (the default with `q`), `downloads`, `rating` or `newest` (the default
-    /// without `q`).
-    pub sort: Option<SearchSort>,
-    /// Only items of this publisher tenant; every publisher's when empty.
-    #[param(
-        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})?$"
-    )]
-    pub publisher_tenant_id: Option<String>,
-    /// At most 200; the service default (50) when absent or 0.
-    #[param(maximum = 200)]
-    pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page: an offset, at most 10,000.
-    #[param(pattern = r"^(\+?0*(10000|[0-9]{1,4}))?$")]
-    pub page_token: Option<String>,
-}
-
-/// A tag: lowercase `[a-z0-9][a-z0-9-]*`, at most 32 bytes.
-#[derive(ToSchema)]
-#[schema(pattern = r"^[a-z0-9][a-z0-9-]{0,31}$")]
-pub struct Tag(pub String);
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ItemList {
-    pub items: Vec<Item>,
-    /// Pass as `page_token` for the next page; absent on the last page.
-    pub next_page_token: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"slug": "build-and-test", "name": "Build and test", "description": "Builds an API, then its tests", "tags": ["api", "testing"], "kind": "chain", "visibility": "public", "version": "1.0.0", "package": {"agents": ["api_builder", "test_writer"], "mode": "sequential"}, "release_notes": "First release"}))]
-pub struct PublishItem {
-    /// Unique in the publisher tenant: `[a-z0-9][a-z0-9-]{0,63}`. Publishing to an existing
-    /// slug adds a version to that item.
-    #[schema(pattern = r"^[a-z0-9][a-z0-9-]{0,63}$")]
-    pub slug: String,
-    /// 1 to 100 characters once trimmed, without NUL.
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
-    )]
-    pub name: String,
-    /// At most 2,000 characters once trimmed, without NUL.
-    #[serde(default)]
-    #[schema(max_length = 2000, pattern = r"^[^\u0000]*$")]
-    pub description: String,
-    /// At most 20; repeats are dropped.
-    #[serde(default)]
-    #[schema(value_type = Vec<Tag>, max_items = 20)]
-    pub tags: Vec<String>,
-    pub kind: ItemKind,
-    /// Unchanged for an existing item when absent; a new item is then private.
-    pub visibility: Option<Visibility>,
-    /// Semantic version 2.0.0 of at most 64 bytes; versions are immutable.
-    #[schema(
-        max_length = 64,
-        pattern = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-((0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(\+[0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*)?$"
-    )]
-    pub version: String,
-    /// A chain definition (kind `chain`) or a custom agent definition (kind `agent`), checked by
-    /// the chain orchestrator or agent-runner before anything is stored.
-    #[schema(value_type = Object)]
-    pub package: Box<RawValue>,
-    /// At most 10,000 characters once trimmed, without NUL.
-    #[serde(default)]
-    #[schema(max_length = 10000, pattern = r"^[^\u0000]*$")]
-    pub release_notes: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Published {
-    pub item: Option<Item>,
-    pub version: Option<ItemVersion>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct VersionList {
-    /// Highest semver first, yanked ones included and marked.
-    pub versions: Vec<ItemVersion>,
-    /// Pass as `page_token` for the next page; absent on the last page.
-    pub next_page_token: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"reason": "breaks on empty input"}))]
-pub struct YankVersion {
-    /// Why, for people: at most 500 characters once trimmed, without NUL.
-    #[serde(default)]
-    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
-    pub reason: String,
-    /// Undo an earlier yank.
-    #[serde(default)]
-    pub unyank: bool,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"rating": 5, "comment": "Saved us a day."}))]
-pub struct ReviewItem {
-    #[schema(minimum = 1, maximum = 5)]
-    #[serde(deserialize_with = "crate::json::whole_required")]
-    pub rating: u32,
-    /// At most 4,000 characters once trimmed, without NUL.
-    #[serde(default)]
-    #[schema(max_length = 4000, pattern = r"^[^\u0000]*$")]
-    pub comment: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReviewList {
-    /// Newest first.
-    pub reviews: Vec<Review>,
-    /// Pass as `page_token` for the next page; absent on the last page.
-    pub next_page_token: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"version": "1.2.0"}))]
-pub struct InstallItem {
-    /// An exact version (yanked ones included); the latest when absent.
-    #[schema(
-        max_length = 64,
-        pattern = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-((0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(\+[0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*)?$"
-    )]
-    pub version: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Installed {
-    pub install: Option<Installation>,
-    /// True when this version was installed in the tenant already and nothing was done.
-    pub already_installed: bool,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct InstallsQuery {
-    /// Only installs of this item (a UUID).
-    #[param(
-        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$"
-    )]
-    pub item_id: Option<String>,
-    /// At most 200; the service default (50) when absent or 0.
-    #[param(maximum = 200)]
-    pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page: an offset, at most 10,000.
-    #[param(pattern = r"^(\+?0*(10000|[0-9]{1,4}))?$")]
-    pub page_token: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InstallList {
-    /// Newest first.
-    pub installs: Vec<Installation>,
-    /// Pass as `page_token` for the next page; absent on the last page.
-    pub next_page_token: Option<String>,
 }
 
 /// Public items and the caller's tenant's private ones, matching `q`, filtered and sorted.
@@ -462,7 +196,7 @@ pub async fn search(
         query: query.q.unwrap_or_default(),
         kind: query
             .kind
-            .map_or(v1::ItemKind::Unspecified, v1::ItemKind::from)
+            .map_or(v1::ItemKind::Unspecified, wire_kind)
             .into(),
         tag: query.tag.unwrap_or_default(),
         sort: sort.into(),
@@ -482,7 +216,7 @@ pub async fn search(
         .map_err(problem)?
         .into_inner();
     Ok(axum::Json(ItemList {
-        items: response.items.into_iter().map(Item::from).collect(),
+        items: response.items.into_iter().map(Rest::rest).collect(),
         next_page_token: next_page(response.page),
     }))
 }
@@ -519,7 +253,7 @@ pub async fn publish(
         name: body.name,
         description: body.description,
         tags: body.tags,
-        kind: v1::ItemKind::from(body.kind).into(),
+        kind: wire_kind(body.kind).into(),
         visibility: visibility.into(),
         version: body.version,
         package_json: String::from(Box::<str>::from(body.package)),
@@ -532,8 +266,8 @@ pub async fn publish(
         .map_err(problem)?
         .into_inner();
     let published = Published {
-        item: response.item.map(Item::from),
-        version: response.version.map(ItemVersion::from),
+        item: response.item.map(Rest::rest),
+        version: response.version.map(Rest::rest),
     };
     let id = published.item.as_ref().map_or("", |item| item.id.as_str());
     let location = format!("/api/marketplace/items/{id}");
@@ -570,7 +304,7 @@ pub async fn get_one(
         .get_item(state.request_as(&caller, request)?)
         .await
         .map_err(problem)?;
-    Ok(axum::Json(item.into_inner().into()))
+    Ok(axum::Json(item.into_inner().rest()))
 }
 
 /// An item's versions, highest first, yanked ones included.
@@ -604,11 +338,7 @@ pub async fn versions(
         .map_err(problem)?
         .into_inner();
     Ok(axum::Json(VersionList {
-        versions: response
-            .versions
-            .into_iter()
-            .map(ItemVersion::from)
-            .collect(),
+        versions: response.versions.into_iter().map(Rest::rest).collect(),
         next_page_token: next_page(response.page),
     }))
 }
@@ -649,7 +379,7 @@ pub async fn yank(
         .yank_version(state.request_as(&caller, request)?)
         .await
         .map_err(problem)?;
-    Ok(axum::Json(version.into_inner().into()))
+    Ok(axum::Json(version.into_inner().rest()))
 }
 
 /// Creates or replaces the caller's review of an item (one per user), updating its rating.
@@ -685,7 +415,7 @@ pub async fn review(
         .review(state.request_as(&caller, request)?)
         .await
         .map_err(problem)?;
-    Ok(axum::Json(review.into_inner().into()))
+    Ok(axum::Json(review.into_inner().rest()))
 }
 
 /// An item's reviews, newest first.
@@ -719,7 +449,7 @@ pub async fn reviews(
         .map_err(problem)?
         .into_inner();
     Ok(axum::Json(ReviewList {
-        reviews: response.reviews.into_iter().map(Review::from).collect(),
+        reviews: response.reviews.into_iter().map(Rest::rest).collect(),
         next_page_token: next_page(response.page),
     }))
 }
@@ -766,7 +496,7 @@ pub async fn install(
     Ok((
         status,
         axum::Json(Installed {
-            install: response.install.map(Installation::from),
+            install: response.install.map(Rest::rest),
             already_installed: response.already_installed,
         }),
     ))
@@ -813,11 +543,7 @@ pub async fn installs(
         })?
         .into_inner();
     Ok(axum::Json(InstallList {
-        installs: response
-            .installs
-            .into_iter()
-            .map(Installation::from)
-            .collect(),
+        installs: response.installs.into_iter().map(Rest::rest).collect(),
         next_page_token: next_page(response.page),
     }))
 }

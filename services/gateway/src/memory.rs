@@ -15,11 +15,15 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use sankalpa_api::memory::{
+    AllQuery, BackupList, BackupsQuery, Committed, CreateBackup, DeleteKeyQuery, DeletedKey,
+    DeletedSession, Entry, EntryList, LoadEntry, MemoryBackup, MemorySession, Restore, Restored,
+    SaveEntry, SessionList,
+};
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1;
 use sankalpa_proto::v1::transact_op::Op as WireOp;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -27,7 +31,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, Page, next_page, timestamp};
+use crate::json::{Body, Page, Rest, next_page, timestamp};
 
 const READ: &str = "memory:read";
 const WRITE: &str = "memory:write";
@@ -61,159 +65,63 @@ fn rest_field(field: &str) -> String {
         .replace("value_json", "value")
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Entry {
-    pub key: String,
-    /// Any JSON value.
-    #[schema(value_type = serde_json::Value)]
-    pub value: Box<RawValue>,
-    /// 1 when the key is created, one more on every write to it.
-    pub version: u64,
-    pub created_at: Option<DateTime<Utc>>,
-    pub updated_at: Option<DateTime<Utc>>,
-    /// Absent when the entry does not expire.
-    pub expires_at: Option<DateTime<Utc>>,
-}
+impl Rest for v1::Entry {
+    type Shown = Result<Entry, Problem>;
 
-impl TryFrom<v1::Entry> for Entry {
-    type Error = Problem;
-
-    fn try_from(entry: v1::Entry) -> Result<Self, Problem> {
+    fn rest(self) -> Result<Entry, Problem> {
         // Memory checks every value is JSON before storing it; this failing is its bug.
-        let value = RawValue::from_string(entry.value_json).map_err(|err| {
-            tracing::error!(error = %err, key = %entry.key, "memory answered a value that is not JSON");
+        let value = RawValue::from_string(self.value_json).map_err(|err| {
+            tracing::error!(error = %err, key = %self.key, "memory answered a value that is not JSON");
             Problem::new(
                 StatusCode::BAD_GATEWAY,
                 "the memory service answered a value that is not JSON",
             )
         })?;
-        Ok(Self {
-            key: entry.key,
+        Ok(Entry {
+            key: self.key,
             value,
-            version: entry.version,
-            created_at: timestamp(entry.created_at),
-            updated_at: timestamp(entry.updated_at),
-            expires_at: timestamp(entry.expires_at),
+            version: self.version,
+            created_at: timestamp(self.created_at),
+            updated_at: timestamp(self.updated_at),
+            expires_at: timestamp(self.expires_at),
         })
     }
 }
 
 fn entries(found: Vec<v1::Entry>) -> Result<Vec<Entry>, Problem> {
-    found.into_iter().map(Entry::try_from).collect()
+    found.into_iter().map(Rest::rest).collect()
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MemorySession {
-    pub id: String,
-    pub tenant_id: String,
-    /// The user that created it; absent when an API key did.
-    pub user_id: Option<String>,
-    /// Entries that are not expired.
-    pub entry_count: u64,
-    pub created_at: Option<DateTime<Utc>>,
-    /// The last write to any of its entries.
-    pub updated_at: Option<DateTime<Utc>>,
-}
+impl Rest for v1::Session {
+    type Shown = MemorySession;
 
-impl From<v1::Session> for MemorySession {
-    fn from(session: v1::Session) -> Self {
-        Self {
-            id: session.id,
-            tenant_id: session.tenant_id,
-            user_id: Some(session.user_id).filter(|id| !id.is_empty()),
-            entry_count: session.entry_count,
-            created_at: timestamp(session.created_at),
-            updated_at: timestamp(session.updated_at),
+    fn rest(self) -> MemorySession {
+        MemorySession {
+            id: self.id,
+            tenant_id: self.tenant_id,
+            user_id: Some(self.user_id).filter(|id| !id.is_empty()),
+            entry_count: self.entry_count,
+            created_at: timestamp(self.created_at),
+            updated_at: timestamp(self.updated_at),
         }
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MemoryBackup {
-    pub id: String,
-    pub session_id: String,
-    pub label: String,
-    pub entry_count: u64,
-    pub size_bytes: u64,
-    /// Hex SHA-256 of the stored document, checked before every restore.
-    pub sha256: String,
-    /// The user or key that made it.
-    pub created_by: String,
-    pub created_at: Option<DateTime<Utc>>,
-}
+impl Rest for v1::MemoryBackup {
+    type Shown = MemoryBackup;
 
-impl From<v1::MemoryBackup> for MemoryBackup {
-    fn from(backup: v1::MemoryBackup) -> Self {
-        Self {
-            id: backup.id,
-            session_id: backup.session_id,
-            label: backup.label,
-            entry_count: backup.entry_count,
-            size_bytes: backup.size_bytes,
-            sha256: backup.sha256,
-            created_by: backup.created_by,
-            created_at: timestamp(backup.created_at),
+    fn rest(self) -> MemoryBackup {
+        MemoryBackup {
+            id: self.id,
+            session_id: self.session_id,
+            label: self.label,
+            entry_count: self.entry_count,
+            size_bytes: self.size_bytes,
+            sha256: self.sha256,
+            created_by: self.created_by,
+            created_at: timestamp(self.created_at),
         }
     }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"session_id": "run-42", "key": "plan", "value": {"steps": ["design", "build"]}, "ttl_seconds": 3600}))]
-pub struct SaveEntry {
-    /// Created on its first write. 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
-    #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
-    pub session_id: String,
-    /// 1 to 256 bytes (not characters) of UTF-8, without NUL.
-    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\u0000]+$")]
-    pub key: String,
-    /// Any JSON value, at most 1 MiB of JSON text by default.
-    #[schema(value_type = serde_json::Value)]
-    pub value: Box<RawValue>,
-    /// Compare-and-set: write only if the key is at this version now (0: only if it is absent).
-    #[schema(maximum = 9223372036854775807_u64)]
-    #[serde(default, deserialize_with = "crate::json::whole")]
-    pub expected_version: Option<u64>,
-    /// The entry expires this many seconds after this write (at most ten years); absent or 0:
-    /// never.
-    #[schema(maximum = 315360000)]
-    #[serde(default, deserialize_with = "crate::json::whole")]
-    pub ttl_seconds: Option<u64>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"session_id": "run-42", "key": "plan"}))]
-pub struct LoadEntry {
-    /// 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
-    #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
-    pub session_id: String,
-    /// 1 to 256 bytes (not characters) of UTF-8, without NUL.
-    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\u0000]+$")]
-    pub key: String,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AllQuery {
-    /// 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
-    #[param(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
-    pub session_id: String,
-    /// Only keys starting with this: at most 256 bytes (not characters), without NUL.
-    #[param(max_length = 256, pattern = r"^[^\u0000]*$")]
-    pub key_prefix: Option<String>,
-    /// At most 200; the service default (50) when absent.
-    #[param(maximum = 200)]
-    pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page: the last key of the page before, in hex.
-    #[param(max_length = 512, pattern = r"^(([1-7][0-9a-fA-F]|0[1-9a-fA-F])+)?$")]
-    pub page_token: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EntryList {
-    /// By key order.
-    pub entries: Vec<Entry>,
-    /// Pass as `page_token` for the next page; absent on the last page.
-    pub next_page_token: Option<String>,
 }
 
 /// The paging of the session list, as the document states it (read as [`Page`]).
@@ -226,33 +134,6 @@ pub struct SessionsPage {
     /// `next_page_token` of the previous page: `<microseconds>.<session id>`.
     #[param(pattern = r"^([+-]?[0-9]{1,16}\.[A-Za-z0-9_:-]{0,256})?$")]
     pub page_token: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionList {
-    /// Newest first.
-    pub sessions: Vec<MemorySession>,
-    /// Pass as `page_token` for the next page; absent on the last page.
-    pub next_page_token: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DeleteKeyQuery {
-    /// Delete only if the key is at this version now; 409 otherwise.
-    #[param(maximum = 9223372036854775807_u64)]
-    pub expected_version: Option<u64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeletedKey {
-    /// False when the key was absent.
-    pub deleted: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeletedSession {
-    pub deleted_entries: u64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -357,9 +238,9 @@ pub struct RequestedOp {
     key: String,
     #[serde(default, deserialize_with = "present")]
     value: Option<Box<RawValue>>,
-    #[serde(default, deserialize_with = "crate::json::whole")]
+    #[serde(default, deserialize_with = "sankalpa_api::json::whole")]
     ttl_seconds: Option<u64>,
-    #[serde(default, deserialize_with = "crate::json::whole")]
+    #[serde(default, deserialize_with = "sankalpa_api::json::whole")]
     version: Option<u64>,
 }
 
@@ -423,67 +304,6 @@ impl RequestedOp {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Committed {
-    /// The entries written by set ops, in op order.
-    pub entries: Vec<Entry>,
-    /// The keys delete ops actually removed.
-    pub deleted_keys: Vec<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"session_id": "run-42", "label": "before migration"}))]
-pub struct CreateBackup {
-    /// 1 to 256 ASCII letters, digits, `_`, `-`, `:`.
-    #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
-    pub session_id: String,
-    /// Free text for people, e.g. "before migration": at most 200 characters once trimmed,
-    /// without NUL.
-    #[serde(default)]
-    #[schema(max_length = 200, pattern = r"^[^\u0000]*$")]
-    pub label: String,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct BackupsQuery {
-    /// Only backups of this session; all of the tenant's when absent or empty.
-    #[param(max_length = 256, pattern = r"^[A-Za-z0-9_:-]*$")]
-    pub session_id: Option<String>,
-    /// At most 200; the service default (50) when absent.
-    #[param(maximum = 200)]
-    pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page: the id (a UUID) the page before ended with.
-    #[param(
-        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
-    )]
-    pub page_token: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BackupList {
-    /// Newest first.
-    pub backups: Vec<MemoryBackup>,
-    /// Pass as `page_token` for the next page; absent on the last page.
-    pub next_page_token: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"backup_id": "0194c3a2-7c1e-7a4b-9f10-2b3c4d5e6f70", "target_session_id": "run-43"}))]
-pub struct Restore {
-    #[schema(format = Uuid)]
-    pub backup_id: String,
-    /// The session to restore into (created if absent); the backed-up session when absent.
-    #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_:-]+$")]
-    pub target_session_id: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Restored {
-    pub session: Option<MemorySession>,
-    pub restored_entries: u64,
-}
-
 /// Writes one entry, creating the session on its first write.
 #[utoipa::path(
     post,
@@ -516,7 +336,7 @@ pub async fn save(
         .save(state.request_as(&caller, request)?)
         .await
         .map_err(problem)?;
-    Ok(axum::Json(entry.into_inner().try_into()?))
+    Ok(axum::Json(entry.into_inner().rest()?))
 }
 
 /// One entry.
@@ -547,7 +367,7 @@ pub async fn load(
         .load(state.request_as(&caller, request)?)
         .await
         .map_err(problem)?;
-    Ok(axum::Json(entry.into_inner().try_into()?))
+    Ok(axum::Json(entry.into_inner().rest()?))
 }
 
 /// Every entry of a session, by key order, paged.
@@ -620,11 +440,7 @@ pub async fn sessions(
         .map_err(problem)?
         .into_inner();
     Ok(axum::Json(SessionList {
-        sessions: response
-            .sessions
-            .into_iter()
-            .map(MemorySession::from)
-            .collect(),
+        sessions: response.sessions.into_iter().map(Rest::rest).collect(),
         next_page_token: next_page(response.page),
     }))
 }
@@ -794,7 +610,7 @@ pub async fn backup(
         .backup(state.request_as(&caller, request)?)
         .await
         .map_err(problem)?;
-    Ok((StatusCode::CREATED, axum::Json(made.into_inner().into())))
+    Ok((StatusCode::CREATED, axum::Json(made.into_inner().rest())))
 }
 
 /// The tenant's backups, newest first.
@@ -832,11 +648,7 @@ pub async fn backups(
         .map_err(problem)?
         .into_inner();
     Ok(axum::Json(BackupList {
-        backups: response
-            .backups
-            .into_iter()
-            .map(MemoryBackup::from)
-            .collect(),
+        backups: response.backups.into_iter().map(Rest::rest).collect(),
         next_page_token: next_page(response.page),
     }))
 }
@@ -872,7 +684,7 @@ pub async fn restore(
         .map_err(problem)?
         .into_inner();
     Ok(axum::Json(Restored {
-        session: response.session.map(MemorySession::from),
+        session: response.session.map(Rest::rest),
         restored_entries: response.restored_entries,
     }))
 }

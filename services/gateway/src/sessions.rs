@@ -6,17 +6,14 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use sankalpa_api::sessions::{Login, RefreshToken, Register, Registered, TokenPair};
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::json::Body;
-use crate::tenants::Tenant;
-use crate::users::User;
+use crate::json::{Body, Rest};
 
 pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
@@ -27,77 +24,18 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(jwks))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple", "display_name": "Ada", "tenant_name": "Analytical Engines"}))]
-pub struct Register {
-    /// An email address (at most 254 bytes), trimmed and lower-cased.
-    #[schema(
-        max_length = 254,
-        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*\s*$"
-    )]
-    pub email: String,
-    /// 8 to 128 characters.
-    #[schema(min_length = 8, max_length = 128)]
-    pub password: String,
-    /// At most 100 characters once trimmed; the email's local part when absent or blank.
-    #[serde(default)]
-    #[schema(max_length = 100)]
-    pub display_name: String,
-    /// The new tenant's name, at most 100 characters once trimmed; the email's local part when
-    /// absent or blank.
-    #[serde(default)]
-    #[schema(max_length = 100)]
-    pub tenant_name: String,
-}
+impl Rest for v1::TokenPair {
+    type Shown = TokenPair;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Registered {
-    pub user: Option<User>,
-    pub tenant: Option<Tenant>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple"}))]
-pub struct Login {
-    /// An email address (at most 254 bytes), trimmed and lower-cased.
-    #[schema(
-        max_length = 254,
-        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*\s*$"
-    )]
-    pub email: String,
-    /// 8 to 128 characters.
-    #[schema(min_length = 8, max_length = 128)]
-    pub password: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenPair {
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    /// Trade it at `/api/users/refresh` for a new pair; it works once.
-    pub refresh_token: String,
-    pub user: Option<User>,
-}
-
-impl From<v1::TokenPair> for TokenPair {
-    fn from(pair: v1::TokenPair) -> Self {
-        Self {
-            access_token: pair.access_token,
-            token_type: pair.token_type,
-            expires_in: pair.expires_in,
-            refresh_token: pair.refresh_token,
-            user: pair.user.map(User::from),
+    fn rest(self) -> TokenPair {
+        TokenPair {
+            access_token: self.access_token,
+            token_type: self.token_type,
+            expires_in: self.expires_in,
+            refresh_token: self.refresh_token,
+            user: self.user.map(Rest::rest),
         }
     }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"refresh_token": "rt_4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a99"}))]
-pub struct RefreshToken {
-    pub refresh_token: String,
 }
 
 /// Creates a user and a new tenant with that user as its admin.
@@ -131,8 +69,8 @@ pub async fn register(
     Ok((
         StatusCode::CREATED,
         axum::Json(Registered {
-            user: response.user.map(User::from),
-            tenant: response.tenant.map(Tenant::from),
+            user: response.user.map(Rest::rest),
+            tenant: response.tenant.map(Rest::rest),
         }),
     ))
 }
@@ -161,7 +99,7 @@ pub async fn login(
         password: body.password,
     };
     let pair = state.auth().login(state.request(request)).await?;
-    Ok(axum::Json(pair.into_inner().into()))
+    Ok(axum::Json(pair.into_inner().rest()))
 }
 
 /// Trades a refresh token for a new pair. The old token stops working; presenting it again
@@ -184,7 +122,7 @@ pub async fn refresh(
         refresh_token: body.refresh_token,
     };
     let pair = state.auth().refresh(state.request(request)).await?;
-    Ok(axum::Json(pair.into_inner().into()))
+    Ok(axum::Json(pair.into_inner().rest()))
 }
 
 /// Revokes the refresh token and every token of its login.

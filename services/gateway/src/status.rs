@@ -4,16 +4,15 @@
 //! and one request refreshes it (asking every service at once) while the others answer with the
 //! previous report; only the very first requests wait for it.
 
+use sankalpa_api::status::{ServiceHealth, Status};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use serde::Serialize;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,22 +23,6 @@ const CHECK_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new().routes(routes!(status))
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Status {
-    /// `ok` when every service serves, `degraded` otherwise.
-    pub status: &'static str,
-    pub version: &'static str,
-    pub uptime_seconds: u64,
-    pub services: Vec<ServiceHealth>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ServiceHealth {
-    pub name: &'static str,
-    /// `serving`, `not_serving`, `unknown` or `unreachable`.
-    pub status: &'static str,
 }
 
 /// One backend service: its name and the fully qualified gRPC service its health names.
@@ -100,8 +83,8 @@ impl HealthCache {
         let report: Arc<[ServiceHealth]> =
             futures::future::join_all(self.backends.iter().map(|backend| async move {
                 ServiceHealth {
-                    name: backend.name,
-                    status: backend.check().await,
+                    name: backend.name.to_owned(),
+                    status: backend.check().await.to_owned(),
                 }
             }))
             .await
@@ -141,8 +124,8 @@ pub async fn status(State(state): State<Arc<AppState>>) -> axum::Json<Status> {
     let services = state.health.services().await;
     let all_serving = services.iter().all(|service| service.status == "serving");
     axum::Json(Status {
-        status: if all_serving { "ok" } else { "degraded" },
-        version: env!("CARGO_PKG_VERSION"),
+        status: if all_serving { "ok" } else { "degraded" }.to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
         uptime_seconds: state.health.started.elapsed().as_secs(),
         services: services.to_vec(),
     })

@@ -5,17 +5,15 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use sankalpa_api::tenants::{CreateTenant, Tenant, TenantList};
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, Page, next_page, timestamp};
+use crate::json::{Body, Page, Rest, next_page, timestamp};
 
 const TENANTS_ADMIN: &str = "tenants:admin";
 
@@ -25,36 +23,16 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(get_one))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Tenant {
-    pub id: String,
-    pub name: String,
-    pub created_at: Option<DateTime<Utc>>,
-}
+impl Rest for v1::Tenant {
+    type Shown = Tenant;
 
-impl From<v1::Tenant> for Tenant {
-    fn from(tenant: v1::Tenant) -> Self {
-        Self {
-            id: tenant.id,
-            name: tenant.name,
-            created_at: timestamp(tenant.created_at),
+    fn rest(self) -> Tenant {
+        Tenant {
+            id: self.id,
+            name: self.name,
+            created_at: timestamp(self.created_at),
         }
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TenantList {
-    pub tenants: Vec<Tenant>,
-    /// Pass as `page_token` for the next page; absent on the last page.
-    pub next_page_token: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"name": "Analytical Engines"}))]
-pub struct CreateTenant {
-    /// 1 to 100 characters once trimmed.
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
-    pub name: String,
 }
 
 /// Creates a tenant.
@@ -81,7 +59,7 @@ pub async fn create(
         .auth()
         .create_tenant(state.request_as(&caller, request)?)
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(tenant.into_inner().into())))
+    Ok((StatusCode::CREATED, axum::Json(tenant.into_inner().rest())))
 }
 
 /// Every tenant.
@@ -111,7 +89,7 @@ pub async fn list(
         .await?
         .into_inner();
     Ok(axum::Json(TenantList {
-        tenants: response.tenants.into_iter().map(Tenant::from).collect(),
+        tenants: response.tenants.into_iter().map(Rest::rest).collect(),
         next_page_token: next_page(response.page),
     }))
 }
@@ -137,5 +115,5 @@ pub async fn get_one(
         .auth()
         .get_tenant(state.request_as(&caller, v1::GetTenantRequest { id })?)
         .await?;
-    Ok(axum::Json(tenant.into_inner().into()))
+    Ok(axum::Json(tenant.into_inner().rest()))
 }

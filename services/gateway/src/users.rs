@@ -11,18 +11,16 @@ use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use sankalpa_api::users::{CreateUser, SetRoles, User, UserList};
 use sankalpa_kit::problem::Problem;
 use sankalpa_kit::ttl_cache::TtlCache;
 use sankalpa_proto::v1;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, Page, next_page, timestamp};
+use crate::json::{Body, Page, Rest, next_page, timestamp};
 
 const USERS_ADMIN: &str = "users:admin";
 
@@ -34,77 +32,20 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(set_roles))
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct User {
-    pub id: String,
-    pub tenant_id: String,
-    pub email: String,
-    pub display_name: String,
-    /// admin, developer, viewer.
-    pub roles: Vec<String>,
-    pub permissions: Vec<String>,
-    pub created_at: Option<DateTime<Utc>>,
-}
+impl Rest for v1::User {
+    type Shown = User;
 
-impl From<v1::User> for User {
-    fn from(user: v1::User) -> Self {
-        Self {
-            id: user.id,
-            tenant_id: user.tenant_id,
-            email: user.email,
-            display_name: user.display_name,
-            roles: user.roles,
-            permissions: user.permissions,
-            created_at: timestamp(user.created_at),
+    fn rest(self) -> User {
+        User {
+            id: self.id,
+            tenant_id: self.tenant_id,
+            email: self.email,
+            display_name: self.display_name,
+            roles: self.roles,
+            permissions: self.permissions,
+            created_at: timestamp(self.created_at),
         }
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UserList {
-    pub users: Vec<User>,
-    /// Pass as `page_token` for the next page; absent on the last page.
-    pub next_page_token: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"email": "grace@example.com", "password": "correct horse battery staple", "display_name": "Grace", "roles": ["developer"]}))]
-pub struct CreateUser {
-    /// An email address (at most 254 bytes), trimmed and lower-cased.
-    #[schema(
-        max_length = 254,
-        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*\s*$"
-    )]
-    pub email: String,
-    /// 8 to 128 characters.
-    #[schema(min_length = 8, max_length = 128)]
-    pub password: String,
-    /// At most 100 characters once trimmed; the email's local part when absent or blank.
-    #[serde(default)]
-    #[schema(max_length = 100)]
-    pub display_name: String,
-    /// The user's roles; `developer` when absent or empty.
-    #[serde(default)]
-    #[schema(value_type = Vec<Role>)]
-    pub roles: Vec<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"roles": ["viewer"]}))]
-pub struct SetRoles {
-    /// At least one; each once (repeats are ignored).
-    #[schema(value_type = Vec<Role>, min_items = 1)]
-    pub roles: Vec<String>,
-}
-
-/// A role, as auth names it. Requests carry roles as text, for auth to check and name the
-/// field of one it does not know; this is their schema.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum Role {
-    Admin,
-    Developer,
-    Viewer,
 }
 
 /// The caller.
@@ -136,7 +77,7 @@ pub async fn me(
         .me(state.request_as(&caller, v1::MeRequest {})?)
         .await?
         .into_inner()
-        .into();
+        .rest();
     if cached {
         state
             .profiles
@@ -208,7 +149,7 @@ pub async fn list(
         .await?
         .into_inner();
     Ok(axum::Json(UserList {
-        users: response.users.into_iter().map(User::from).collect(),
+        users: response.users.into_iter().map(Rest::rest).collect(),
         next_page_token: next_page(response.page),
     }))
 }
@@ -243,7 +184,7 @@ pub async fn create(
         .auth()
         .create_user(state.request_as(&caller, request)?)
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(user.into_inner().into())))
+    Ok((StatusCode::CREATED, axum::Json(user.into_inner().rest())))
 }
 
 /// One user of the caller's tenant.
@@ -269,7 +210,7 @@ pub async fn get_one(
         .auth()
         .get_user(state.request_as(&caller, v1::GetUserRequest { id })?)
         .await?;
-    Ok(axum::Json(user.into_inner().into()))
+    Ok(axum::Json(user.into_inner().rest()))
 }
 
 /// Removes a user from the caller's tenant.
@@ -330,5 +271,5 @@ pub async fn set_roles(
         .set_user_roles(state.request_as(&caller, request)?)
         .await?;
     state.profiles.forget(&caller.principal.tenant_id, &id);
-    Ok(axum::Json(user.into_inner().into()))
+    Ok(axum::Json(user.into_inner().rest()))
 }

@@ -80,7 +80,7 @@ async fn a_run_of_known_agents_is_accepted_with_202_while_agent_runner_is_down(p
         .expect("the fleet starts");
     let base = gateway.http_url();
     let http = reqwest::Client::new();
-    let token = sankalpa_testkit::sign_up_through_gateway(&http, &base, "ada@example.com").await;
+    let token = sankalpa_testkit::sign_up_through_gateway(&base, "ada@example.com").await;
     let execute = |body: serde_json::Value| {
         http.post(format!("{base}/api/chains/execute"))
             .bearer_auth(&token)

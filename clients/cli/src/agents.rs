@@ -1,0 +1,187 @@
+//! `sankalpa agents`: the catalog, one agent's schemas, and running one agent.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use sankalpa_api::agents::{self, Agent, AgentOriginFilter, AgentRun, ExecuteAgent, LlmChoice};
+
+use crate::context::Context;
+use crate::exit::{self, Failure};
+use crate::input;
+use crate::output::{self, duration, pretty};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The built-in agents and the tenant's custom ones, by category then name.
+    #[command(
+        after_help = "Examples:\n  sankalpa agents list\n  sankalpa agents list --category builder -q"
+    )]
+    List {
+        /// Only this category: builder, testing, deployment, marketing, enhanced, meta,
+        /// orchestration or custom.
+        #[arg(long)]
+        category: Option<String>,
+        /// Only built-in or only custom agents.
+        #[arg(long, value_enum)]
+        origin: Option<Origin>,
+    },
+    /// One agent, with its input and output schemas.
+    #[command(after_help = "Example:\n  sankalpa agents show calculator")]
+    Show { name: String },
+    /// Runs an agent to its end and prints its output; exits 1 when the run did not complete.
+    #[command(after_help = "Examples:
+  sankalpa agents run hello_world
+  sankalpa agents run calculator --input '{\"expression\": \"2 * (3 + 4)\"}'
+  sankalpa agents run api_builder --input @spec.json --artifacts ./out
+  echo '{\"expression\": \"1 + 1\"}' | sankalpa agents run calculator --input - -o json")]
+    Run {
+        name: String,
+        /// The input: JSON, `@file`, or `-` for stdin; `{}` when absent.
+        #[arg(long)]
+        input: Option<String>,
+        /// The memory session the agent may read and write.
+        #[arg(long)]
+        session: Option<String>,
+        /// How long the agent may run, in milliseconds (60,000 when absent).
+        #[arg(long)]
+        deadline_ms: Option<u64>,
+        /// Use the LLM when one is configured (`preferred`), or never (`off`).
+        #[arg(long, value_enum)]
+        llm: Option<Llm>,
+        /// Download the run's files and unpack them into this folder.
+        #[arg(long)]
+        artifacts: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Origin {
+    Builtin,
+    Custom,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Llm {
+    Off,
+    Preferred,
+}
+
+pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
+    let client = context.client().await?;
+    let out = &context.out;
+    match command {
+        Command::List { category, origin } => {
+            let query = agents::ListQuery {
+                category,
+                origin: origin.map(|origin| match origin {
+                    Origin::Builtin => AgentOriginFilter::Builtin,
+                    Origin::Custom => AgentOriginFilter::Custom,
+                }),
+                ..agents::ListQuery::default()
+            };
+            let list = client.agents(&query).await?;
+            out.show(
+                &list,
+                |list| list.agents.iter().map(|agent| agent.name.clone()).collect(),
+                |list| {
+                    let rows = list
+                        .agents
+                        .iter()
+                        .map(|agent| {
+                            vec![
+                                agent.name.clone(),
+                                agent.category.clone(),
+                                agent.version.clone(),
+                                agent.origin.clone(),
+                                agent.description.clone(),
+                            ]
+                        })
+                        .collect();
+                    out.table(
+                        &["name", "category", "version", "origin", "description"],
+                        rows,
+                    )
+                },
+            )?;
+            Ok(exit::OK)
+        }
+        Command::Show { name } => {
+            let agent = client.agent(&name).await?;
+            out.show(&agent, |agent| vec![agent.name.clone()], describe)?;
+            Ok(exit::OK)
+        }
+        Command::Run {
+            name,
+            input,
+            session,
+            deadline_ms,
+            llm,
+            artifacts,
+        } => {
+            let body = ExecuteAgent {
+                agent: name,
+                input: input
+                    .map(|text| input::json("--input", &text))
+                    .transpose()?,
+                session_id: session,
+                deadline_ms,
+                llm: llm.map(|llm| match llm {
+                    Llm::Off => LlmChoice::Off,
+                    Llm::Preferred => LlmChoice::Preferred,
+                }),
+            };
+            let run = client.execute_agent(&body).await?;
+            out.show(&run, |run| vec![run.run_id.clone()], |run| ran(out, run))?;
+            if let Some(folder) = artifacts {
+                let archive = client.artifacts(&run.workspace_id).await?;
+                unpack(&archive, &folder)?;
+                eprintln!("{} files in {}", run.artifacts.len(), folder.display());
+            }
+            Ok(if run.status == "completed" {
+                exit::OK
+            } else {
+                exit::FAILED
+            })
+        }
+    }
+}
+
+/// An agent for people: what it is, then its schemas as indented JSON.
+fn describe(agent: &Agent) -> String {
+    format!(
+        "{} {} ({}, {})\n{}\nLLM-capable: {}\n\nInput schema:\n{}\n\nOutput schema:\n{}",
+        agent.name,
+        agent.version,
+        agent.category,
+        agent.origin,
+        agent.description,
+        if agent.llm_capable { "yes" } else { "no" },
+        pretty(agent.input_schema.get()),
+        pretty(agent.output_schema.get()),
+    )
+}
+
+/// A finished run for people: its output, or why it has none.
+fn ran(out: &output::Output, run: &AgentRun) -> String {
+    let head = format!(
+        "{} {} in {} (run {})",
+        run.agent,
+        out.status(&run.status),
+        duration(run.duration_ms),
+        run.run_id
+    );
+    let body = match (&run.output, &run.error) {
+        (Some(value), _) => pretty(value.get()),
+        (None, Some(error)) => format!("{}: {}", error.code, error.message),
+        (None, None) => String::new(),
+    };
+    format!("{head}\n{body}")
+}
+
+/// Unpacks the .tar.gz the gateway sent into `folder`; `tar` refuses entries that would land
+/// outside it.
+fn unpack(archive: &[u8], folder: &std::path::Path) -> Result<(), Failure> {
+    std::fs::create_dir_all(folder)
+        .and_then(|()| tar::Archive::new(flate2::read::GzDecoder::new(archive)).unpack(folder))
+        .map_err(|err| Failure::Failed(format!("cannot unpack into {}: {err}", folder.display())))
+}

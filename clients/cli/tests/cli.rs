@@ -1,0 +1,780 @@
+//! The `sankalpa` binary as a user runs it, against a real fleet (testkit): each test gets its
+//! own fleet, tenant and home folder (`HOME`, `XDG_CONFIG_HOME`), so saved credentials and
+//! profiles never leak between tests or from the machine's own config.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Output;
+
+use sankalpa_api::client::{Client, Credential};
+use sankalpa_api::keys::CreateApiKey;
+use sankalpa_api::users::CreateUser;
+use serde_json::Value;
+use sqlx::PgPool;
+
+/// A fleet, a signed-up admin of a new tenant, and a home folder for the CLI.
+struct Setup {
+    base: String,
+    email: String,
+    admin: Client,
+    home: tempfile::TempDir,
+    _fleet: sankalpa_testkit::Fleet,
+    _leftovers: sankalpa_testkit::Leftovers,
+}
+
+impl Setup {
+    async fn start(pool: PgPool) -> Self {
+        Self::start_with(pool, false).await
+    }
+
+    /// A fleet with the marketplace too when `marketplace`.
+    async fn start_with(pool: PgPool, marketplace: bool) -> Self {
+        let name = sankalpa_testkit::unique_name();
+        let infra = sankalpa_testkit::infra(&name);
+        let objects = std::env::temp_dir().join(format!("sankalpa-{name}"));
+        let leftovers = sankalpa_testkit::Leftovers::new(&infra, vec![objects.clone()]);
+        // The rate limiter's first Redis call also connects; five fleets starting at once on two
+        // cores can take longer than its 50 ms, which pauses sign-in (503) for that call.
+        let patient = |config: &mut sankalpa_gateway::Config| {
+            config.rate_limit.redis_timeout = std::time::Duration::from_secs(2);
+        };
+        let options = sankalpa_testkit::FleetOptions {
+            configure_auth: |_: &mut sankalpa_auth::Config| {},
+            configure_gateway: patient,
+            marketplace,
+        };
+        let fleet =
+            sankalpa_testkit::Fleet::start_with(pool, &infra, &objects.to_string_lossy(), options)
+                .await
+                .unwrap();
+        let base = fleet.gateway.http_url();
+        let email = format!("{name}@example.com");
+        let token = sankalpa_testkit::sign_up_through_gateway(&base, &email).await;
+        let admin = Client::new(&base)
+            .unwrap()
+            .with_credential(Credential::Bearer(token));
+        Self {
+            base,
+            email,
+            admin,
+            home: tempfile::tempdir().unwrap(),
+            _fleet: fleet,
+            _leftovers: leftovers,
+        }
+    }
+
+    /// Runs `sankalpa args` with `stdin`, the gateway given by SANKALPA_GATEWAY and `env` set
+    /// over it, off the test's runtime (the fleet runs on it while the binary waits).
+    async fn run(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+        let mut command = assert_cmd::Command::new(env!("CARGO_BIN_EXE_sankalpa"));
+        command
+            .args(args)
+            .env_clear()
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("SANKALPA_GATEWAY", &self.base)
+            .env("NO_COLOR", "1")
+            .write_stdin(stdin.to_owned());
+        // An empty value unsets the variable, as a user without it would run.
+        for (name, value) in env {
+            match value.is_empty() {
+                true => command.env_remove(name),
+                false => command.env(name, value),
+            };
+        }
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// Signs the CLI in as the admin, with the password on stdin.
+    async fn login(&self) {
+        let login = self
+            .run(
+                &["login", "--email", &self.email, "--password-stdin"],
+                &format!("{}\n", sankalpa_testkit::PASSWORD),
+                &[],
+            )
+            .await;
+        assert_eq!(login.status.code(), Some(0), "{}", text(&login.stderr));
+    }
+
+    /// Runs `sankalpa` with `args` in a pseudo-terminal (util-linux `script`), as a person at a
+    /// terminal would; `typed` is typed into it a second after the start, once the command is
+    /// waiting for it (the terminal echoes what is typed before a prompt turns echo off).
+    async fn run_in_terminal(&self, args: &str, typed: &str) -> Output {
+        let line = format!("{} {args}", env!("CARGO_BIN_EXE_sankalpa"));
+        let typing = format!("sleep 1; printf '%s\\n' '{typed}'");
+        let mut command = std::process::Command::new("bash");
+        command
+            .arg("-c")
+            .arg(format!("({typing}) | script -qec \"$0\" /dev/null"))
+            .arg(line)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TERM", "xterm")
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("SANKALPA_GATEWAY", &self.base)
+            .env("NO_COLOR", "1");
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn config_dir(&self) -> std::path::PathBuf {
+        self.home.path().join("config").join("sankalpa")
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("{err}: not JSON: {}", text(&output.stdout)))
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_password_login_is_saved_privately_and_whoami_names_the_user(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    let credentials = setup.config_dir().join("credentials.toml");
+    assert_eq!(
+        mode(&credentials),
+        0o600,
+        "only the owner may read the tokens"
+    );
+
+    let whoami = setup.run(&["whoami", "-o", "json"], "", &[]).await;
+    assert_eq!(whoami.status.code(), Some(0), "{}", text(&whoami.stderr));
+    let user = json(&whoami);
+    assert_eq!(user["email"], setup.email.to_lowercase());
+    assert_eq!(user["roles"], serde_json::json!(["admin"]));
+
+    let logout = setup.run(&["logout"], "", &[]).await;
+    assert_eq!(logout.status.code(), Some(0));
+    let after = setup.run(&["whoami"], "", &[]).await;
+    assert_eq!(after.status.code(), Some(4), "signed out is not signed in");
+    assert!(text(&after.stderr).contains("sankalpa login"));
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_api_key_login_runs_hello_world_with_parseable_json(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    let key = setup
+        .admin
+        .create_key(&CreateApiKey {
+            name: "cli".to_owned(),
+            permissions: vec!["agents:*".to_owned()],
+            expires_in_seconds: None,
+        })
+        .await
+        .unwrap();
+    let login = setup
+        .run(&["login", "--api-key", &key.secret], "", &[])
+        .await;
+    assert_eq!(login.status.code(), Some(0), "{}", text(&login.stderr));
+
+    let run = setup
+        .run(&["agents", "run", "hello_world", "-o", "json"], "", &[])
+        .await;
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let run = json(&run);
+    assert_eq!(run["agent"], "hello_world");
+    assert_eq!(run["status"], "completed");
+    assert!(run["output"].is_object(), "{run}");
+
+    let quiet = setup.run(&["agents", "list", "-q"], "", &[]).await;
+    let names = text(&quiet.stdout);
+    assert!(names.lines().any(|name| name == "hello_world"), "{names}");
+
+    // For people: a header, then a row an agent, columns aligned, no colour off a terminal.
+    let table = setup.run(&["agents", "list"], "", &[]).await;
+    let table = text(&table.stdout);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "CATEGORY", "VERSION", "ORIGIN", "DESCRIPTION"]
+    );
+    let hello = lines.find(|line| line.starts_with("hello_world ")).unwrap();
+    let columns: Vec<&str> = hello.split_whitespace().take(4).collect();
+    assert_eq!(columns[3], "builtin", "{hello}");
+    assert_eq!(table.lines().count(), names.lines().count() + 1);
+    assert!(
+        !table.contains('\x1b'),
+        "NO_COLOR and a pipe mean no escapes"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn chains_run_follow_draws_each_step_and_exits_by_how_the_run_ended(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    let run = setup
+        .run(
+            &[
+                "chains",
+                "run",
+                "hello-sequence",
+                "--input",
+                r#"{"name": "Ada"}"#,
+                "--follow",
+                "-o",
+                "json",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let ended = json(&run);
+    assert_eq!(ended["status"], "completed");
+    let steps = ended["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    // The live lines go to stderr, leaving stdout to the run's JSON.
+    let progress = text(&run.stderr);
+    for step in steps {
+        let id = step["id"].as_str().unwrap();
+        assert!(
+            progress.contains(&format!("{id} (hello_world) attempt 1 started")),
+            "{progress}"
+        );
+        assert!(
+            progress.contains(&format!("{id} completed in")),
+            "{progress}"
+        );
+    }
+
+    let events = setup
+        .run(
+            &[
+                "runs",
+                "events",
+                ended["id"].as_str().unwrap(),
+                "-o",
+                "json",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(events.status.code(), Some(0), "{}", text(&events.stderr));
+    let kinds: Vec<String> = text(&events.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("sankalpa.chains.run.started")
+    );
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("sankalpa.chains.run.completed")
+    );
+
+    // A definition whose only step fails: the command ends 1, as the run did.
+    let failing = r#"{"steps": [{"id": "add", "agent": "custom_calculator", "input": {"expression": "1 / 0"}}]}"#;
+    let definition = setup.home.path().join("failing.json");
+    std::fs::write(&definition, failing).unwrap();
+    let failed = setup
+        .run(
+            &["chains", "run", "--file", definition.to_str().unwrap()],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "{}{}",
+        text(&failed.stdout),
+        text(&failed.stderr)
+    );
+    assert!(
+        text(&failed.stdout).contains("failed"),
+        "{}",
+        text(&failed.stdout)
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn refusals_end_with_their_exit_code_and_one_line_naming_the_field(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+
+    let missing = setup
+        .run(&["agents", "show", "no_such_agent"], "", &[])
+        .await;
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(
+        text(&missing.stderr).starts_with("sankalpa: 404 Not Found"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let bad = setup
+        .run(
+            &[
+                "agents",
+                "run",
+                "custom_calculator",
+                "--input",
+                r#"{"expression": 42}"#,
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status.code(), Some(2));
+    let line = text(&bad.stderr);
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.contains("400 Bad Request") && line.contains("input.expression"),
+        "{line}"
+    );
+
+    let not_json = setup
+        .run(
+            &["agents", "run", "hello_world", "--input", "{oops"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(not_json.status.code(), Some(2));
+    assert!(text(&not_json.stderr).contains("--input: not JSON"));
+
+    let usage = setup.run(&["agents", "frobnicate"], "", &[]).await;
+    assert_eq!(usage.status.code(), Some(2));
+
+    // A viewer may read, not run.
+    let viewer_email = format!("viewer-{}", setup.email);
+    setup
+        .admin
+        .create_user(&CreateUser {
+            email: viewer_email.clone(),
+            password: sankalpa_testkit::PASSWORD.to_owned(),
+            display_name: String::new(),
+            roles: vec!["viewer".to_owned()],
+        })
+        .await
+        .unwrap();
+    let viewer = setup
+        .run(
+            &[
+                "--profile",
+                "viewer",
+                "login",
+                "--email",
+                &viewer_email,
+                "--password-stdin",
+            ],
+            sankalpa_testkit::PASSWORD,
+            &[],
+        )
+        .await;
+    assert_eq!(viewer.status.code(), Some(0), "{}", text(&viewer.stderr));
+    let listed = setup
+        .run(&["--profile", "viewer", "agents", "list"], "", &[])
+        .await;
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    let forbidden = setup
+        .run(
+            &["--profile", "viewer", "agents", "run", "hello_world"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(forbidden.status.code(), Some(4));
+    assert!(
+        text(&forbidden.stderr).contains("403 Forbidden"),
+        "{}",
+        text(&forbidden.stderr)
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn profiles_name_gateways_and_the_environment_overrides_them(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    // `login` remembered the gateway in the default profile; another profile names a gateway
+    // where nothing listens.
+    let config_path = setup.config_dir().join("config.toml");
+    let mut config = std::fs::read_to_string(&config_path).unwrap();
+    assert!(config.contains(&setup.base), "{config}");
+    config.push_str("\n[profiles.nowhere]\ngateway = \"http://127.0.0.1:1\"\noutput = \"json\"\n");
+    std::fs::write(&config_path, config).unwrap();
+
+    let unset = [("SANKALPA_GATEWAY", "")];
+    let status = setup.run(&["status"], "", &unset).await;
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status.stderr));
+    assert!(text(&status.stdout).contains("chain-orchestrator"));
+
+    let nowhere = setup
+        .run(&["--profile", "nowhere", "status"], "", &unset)
+        .await;
+    assert_eq!(nowhere.status.code(), Some(6), "unreachable is unavailable");
+    assert!(text(&nowhere.stderr).contains("could not reach the gateway at http://127.0.0.1:1"));
+
+    // SANKALPA_GATEWAY wins over the profile, and the profile's output format still holds.
+    let over = setup
+        .run(&["--profile", "nowhere", "status"], "", &[])
+        .await;
+    assert_eq!(over.status.code(), Some(0), "{}", text(&over.stderr));
+    let services = json(&over)["services"].to_string();
+    assert!(services.contains("chain-orchestrator"), "{services}");
+
+    // SANKALPA_API_KEY wins over the saved login: a key that is not one is refused.
+    let keyed = setup
+        .run(&["whoami"], "", &[("SANKALPA_API_KEY", "sk_not_a_key")])
+        .await;
+    assert_eq!(keyed.status.code(), Some(4), "{}", text(&keyed.stderr));
+}
+
+#[sqlx::test(migrations = false)]
+async fn at_a_terminal_the_password_is_hidden_and_a_run_is_followed_live(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    let login = setup
+        .run_in_terminal(
+            &format!("login --email {}", setup.email),
+            sankalpa_testkit::PASSWORD,
+        )
+        .await;
+    let screen = text(&login.stdout);
+    assert_eq!(login.status.code(), Some(0), "{screen}");
+    assert!(screen.contains("Password:"), "{screen}");
+    assert!(screen.contains("Signed in"), "{screen}");
+    assert!(
+        !screen.contains(sankalpa_testkit::PASSWORD),
+        "the password is echoed: {screen}"
+    );
+
+    // No --follow: on a terminal following is the default, a line per step as it ends.
+    let run = setup
+        .run_in_terminal(r#"chains run hello-sequence --input '{"name": "Ada"}'"#, "")
+        .await;
+    let screen = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{screen}");
+    assert_eq!(
+        screen.matches(" completed in ").count(),
+        3,
+        "two steps and the run: {screen}"
+    );
+    assert!(
+        screen.contains("run ") && screen.contains(" of hello-sequence"),
+        "{screen}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn memory_is_written_read_compared_and_restored(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    let set = setup
+        .run(
+            &[
+                "memory",
+                "set",
+                "run-42",
+                "plan",
+                r#"{"steps": ["design"]}"#,
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(set.status.code(), Some(0), "{}", text(&set.stderr));
+    assert_eq!(text(&set.stdout).trim(), "plan is at version 1");
+
+    let get = setup
+        .run(&["memory", "get", "run-42", "plan", "-o", "json"], "", &[])
+        .await;
+    let entry = json(&get);
+    assert_eq!(entry["value"], serde_json::json!({"steps": ["design"]}));
+    assert_eq!(entry["version"], 1);
+
+    // A compare-and-set that lost is a conflict, and says the version it found.
+    let stale = setup
+        .run(
+            &[
+                "memory",
+                "set",
+                "run-42",
+                "plan",
+                "1",
+                "--expect-version",
+                "0",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(stale.status.code(), Some(5), "{}", text(&stale.stderr));
+    assert!(
+        text(&stale.stderr).starts_with("sankalpa: 409 Conflict"),
+        "{}",
+        text(&stale.stderr)
+    );
+
+    let backup = setup
+        .run(&["memory", "backup", "run-42", "-q"], "", &[])
+        .await;
+    assert_eq!(backup.status.code(), Some(0), "{}", text(&backup.stderr));
+    let backup_id = text(&backup.stdout).trim().to_owned();
+    let removed = setup.run(&["memory", "rm", "run-42"], "", &[]).await;
+    assert_eq!(removed.status.code(), Some(0), "{}", text(&removed.stderr));
+    let gone = setup
+        .run(&["memory", "get", "run-42", "plan"], "", &[])
+        .await;
+    assert_eq!(gone.status.code(), Some(3));
+
+    let restored = setup
+        .run(
+            &["memory", "restore", &backup_id, "--into", "run-43"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        restored.status.code(),
+        Some(0),
+        "{}",
+        text(&restored.stderr)
+    );
+    let listed = setup.run(&["memory", "ls", "run-43", "-q"], "", &[]).await;
+    assert_eq!(text(&listed.stdout).trim(), "plan");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_detached_run_waits_for_approval_and_runs_approve_finishes_it(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    let definition = setup.home.path().join("approval.json");
+    std::fs::write(
+        &definition,
+        r#"{"steps": [
+            {"id": "approve", "approval": {"prompt": "Go?", "approvers": ["role:admin"]}},
+            {"id": "greet", "agent": "hello_world", "needs": ["approve"],
+             "input": {"name": "${steps.approve.input.name}"}}]}"#,
+    )
+    .unwrap();
+    let file = definition.to_str().unwrap();
+    let valid = setup.run(&["chains", "validate", file], "", &[]).await;
+    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stderr));
+    assert_eq!(text(&valid.stdout).trim(), "valid: 2 steps");
+
+    // Stored with apply (twice: a new chain, then its second version), then run by id.
+    let chain = setup.home.path().join("gated.json");
+    let definition_text = std::fs::read_to_string(&definition).unwrap();
+    std::fs::write(
+        &chain,
+        format!(r#"{{"name": "gated", "definition": {definition_text}}}"#),
+    )
+    .unwrap();
+    let chain = chain.to_str().unwrap();
+    let first = json(
+        &setup
+            .run(&["chains", "apply", chain, "-o", "json"], "", &[])
+            .await,
+    );
+    let second = json(
+        &setup
+            .run(&["chains", "apply", chain, "-o", "json"], "", &[])
+            .await,
+    );
+    assert_eq!(
+        (first["version"].as_u64(), second["version"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(first["id"], second["id"]);
+    let chain_id = second["id"].as_str().unwrap();
+
+    let started = setup
+        .run(&["chains", "run", chain_id, "--detach", "-q"], "", &[])
+        .await;
+    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    let run = text(&started.stdout).trim().to_owned();
+
+    let mut status = String::new();
+    for _ in 0..100 {
+        let shown = setup
+            .run(&["runs", "show", &run, "-o", "json"], "", &[])
+            .await;
+        status = json(&shown)["status"].as_str().unwrap().to_owned();
+        if status == "waiting" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "waiting");
+    let waiting = setup
+        .run(&["runs", "list", "--status", "waiting", "-q"], "", &[])
+        .await;
+    assert_eq!(text(&waiting.stdout).trim(), run);
+
+    let approved = setup
+        .run(
+            &[
+                "runs",
+                "approve",
+                &run,
+                "approve",
+                "--input",
+                r#"{"name": "Grace"}"#,
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        approved.status.code(),
+        Some(0),
+        "{}",
+        text(&approved.stderr)
+    );
+    let events = setup
+        .run(&["runs", "events", &run, "--follow", "-q"], "", &[])
+        .await;
+    assert_eq!(events.status.code(), Some(0), "{}", text(&events.stderr));
+    let ended = json(
+        &setup
+            .run(&["runs", "show", &run, "-o", "json"], "", &[])
+            .await,
+    );
+    assert_eq!(ended["status"], "completed");
+    let greeting = ended["steps"][1]["output"].to_string();
+    assert!(greeting.contains("Grace"), "{greeting}");
+
+    // Deciding again is a conflict: the step is no longer waiting.
+    let again = setup
+        .run(&["runs", "reject", &run, "approve"], "", &[])
+        .await;
+    assert_eq!(again.status.code(), Some(5), "{}", text(&again.stderr));
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_chain_is_published_found_installed_and_yanked_in_the_marketplace(pool: PgPool) {
+    let setup = Setup::start_with(pool, true).await;
+    setup.login().await;
+    let package = setup.home.path().join("package.json");
+    std::fs::write(
+        &package,
+        r#"{"agents": ["hello_world", "hello_world"], "mode": "sequential"}"#,
+    )
+    .unwrap();
+    let published = setup
+        .run(
+            &[
+                "market",
+                "publish",
+                package.to_str().unwrap(),
+                "--slug",
+                "greet-twice",
+                "--name",
+                "Greet twice",
+                "--version",
+                "1.0.0",
+                "--tag",
+                "hello",
+                "-q",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        published.status.code(),
+        Some(0),
+        "{}",
+        text(&published.stderr)
+    );
+    let item = text(&published.stdout).trim().to_owned();
+
+    let found = setup
+        .run(&["market", "search", "--tag", "hello", "-q"], "", &[])
+        .await;
+    assert_eq!(text(&found.stdout).trim(), item);
+
+    let installed = setup
+        .run(
+            &["market", "install", &format!("{item}@1.0.0"), "-q"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        installed.status.code(),
+        Some(0),
+        "{}",
+        text(&installed.stderr)
+    );
+    let chain_id = text(&installed.stdout).trim().to_owned();
+    let chain = json(
+        &setup
+            .run(&["chains", "show", &chain_id, "-o", "json"], "", &[])
+            .await,
+    );
+    assert_eq!(chain["step_count"], 2);
+    let installs = setup.run(&["market", "installs", "-q"], "", &[]).await;
+    assert_eq!(text(&installs.stdout).trim(), chain_id);
+
+    let yanked = setup
+        .run(
+            &["market", "yank", &item, "1.0.0", "--reason", "typo"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(yanked.status.code(), Some(0), "{}", text(&yanked.stderr));
+    assert_eq!(text(&yanked.stdout).trim(), "1.0.0 yanked");
+    let missing = setup
+        .run(
+            &["market", "show", "0194c3a2-7c1e-7a4b-9f10-2b3c4d5e6f70"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(missing.status.code(), Some(3), "{}", text(&missing.stderr));
+}
+
+#[test]
+fn man_pages_and_completions_are_written_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = assert_cmd::Command::new(env!("CARGO_BIN_EXE_sankalpa"))
+        .arg("manpages")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(written.status.code(), Some(0), "{}", text(&written.stderr));
+    for page in [
+        "sankalpa.1",
+        "sankalpa-chains-run.1",
+        "sankalpa-memory-set.1",
+    ] {
+        let man = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(
+            man.starts_with(".ie") || man.contains(".TH"),
+            "{page}: {man}"
+        );
+    }
+    let bash = assert_cmd::Command::new(env!("CARGO_BIN_EXE_sankalpa"))
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    let script = text(&bash.stdout);
+    assert!(
+        script.contains("complete -F") && script.contains("sankalpa__subcmd__chains__subcmd__run"),
+        "{script}"
+    );
+}

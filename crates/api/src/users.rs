@@ -1,0 +1,64 @@
+//! Users: the caller (`/api/users/me`) and the administration of a tenant's users.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: String,
+    pub tenant_id: String,
+    pub email: String,
+    pub display_name: String,
+    /// admin, developer, viewer.
+    pub roles: Vec<String>,
+    pub permissions: Vec<String>,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<User>,
+    /// Pass as `page_token` for the next page; absent on the last page.
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "grace@example.com", "password": "correct horse battery staple", "display_name": "Grace", "roles": ["developer"]}))]
+pub struct CreateUser {
+    /// An email address (at most 254 bytes), trimmed and lower-cased.
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*\s*$"
+    )]
+    pub email: String,
+    /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
+    pub password: String,
+    /// At most 100 characters once trimmed; the email's local part when absent or blank.
+    #[serde(default)]
+    #[schema(max_length = 100)]
+    pub display_name: String,
+    /// The user's roles; `developer` when absent or empty.
+    #[serde(default)]
+    #[schema(value_type = Vec<Role>)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"roles": ["viewer"]}))]
+pub struct SetRoles {
+    /// At least one; each once (repeats are ignored).
+    #[schema(value_type = Vec<Role>, min_items = 1)]
+    pub roles: Vec<String>,
+}
+
+/// A role, as auth names it. Requests carry roles as text, for auth to check and name the
+/// field of one it does not know; this is their schema.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Developer,
+    Viewer,
+}
