@@ -788,16 +788,6 @@ export interface paths {
                     page_size?: number;
                     /** @description `next_page_token` of the previous page: the id (a UUID) the page before ended with. */
                     page_token?: string;
-                    /**
-                     * @description Only runs created at or after this time (RFC 3339, years 1 to 9999):
-                     *     `2026-12-05T09:00:00Z`.
-                     */
-                    since?: string;
-                    /**
-                     * @description Only runs created before this time (RFC 3339, years 1 to 9999); after `since` when both
-                     *     are given.
-                     */
-                    until?: string;
                 };
                 header?: never;
                 path?: never;
