@@ -249,8 +249,8 @@ pub struct RunsQuery {
     /// `2026-12-05T09:00:00Z`.
     #[param(format = DateTime)]
     pub since: Option<String>,
-    /// Only runs created before this time (RFC 3339, years 1 to 9999); after `since` when both
-    /// are given.
+    /// Only runs created before this time (RFC 3339, years 1 to 9999); not after `since`, it
+    /// lists no run.
     #[param(format = DateTime)]
     pub until: Option<String>,
 }

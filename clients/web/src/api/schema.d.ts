@@ -1015,8 +1015,8 @@ export interface paths {
                      */
                     since?: string;
                     /**
-                     * @description Only runs created before this time (RFC 3339, years 1 to 9999); after `since` when both
-                     *     are given.
+                     * @description Only runs created before this time (RFC 3339, years 1 to 9999); not after `since`, it
+                     *     lists no run.
                      */
                     until?: string;
                 };
@@ -1035,7 +1035,7 @@ export interface paths {
                         "application/json": components["schemas"]["RunList"];
                     };
                 };
-                /** @description An unknown status, a time that is not RFC 3339, or `until` not after `since` */
+                /** @description An unknown status, or a time that is not RFC 3339 in years 1 to 9999 */
                 400: {
                     headers: {
                         [name: string]: unknown;

@@ -218,10 +218,6 @@ async fn runs_filter_by_the_time_they_were_created(pool: PgPool) {
         ("since=yesterday", "since"),
         ("until=2026-13-01T00:00:00Z", "until"),
         ("since=0000-01-01T00:00:00Z", "since"),
-        (
-            "since=2026-12-05T10:00:00Z&until=2026-12-05T09:00:00Z",
-            "until",
-        ),
     ] {
         let body = problem(
             app.get_as(&format!("/api/chains/runs?{query}"), &ada.access_token)
@@ -231,6 +227,17 @@ async fn runs_filter_by_the_time_they_were_created(pool: PgPool) {
         .await;
         assert_eq!(body["errors"][0]["field"], field, "{query}: {body}");
     }
+    // A window that ends before it starts is empty, not an error.
+    let empty: Value = app
+        .get_as(
+            &format!("/api/chains/runs?since={}&until={}", second.1, first.1),
+            &ada.access_token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(empty["runs"], json!([]), "{empty}");
 }
 
 #[sqlx::test(migrations = false)]
