@@ -269,6 +269,7 @@ impl AgentRunner {
             catalog.names(),
         ));
         let state = Arc::new(State {
+            outcomes: outcome::outcomes(pool.clone(), skeleton.tasks.clone()),
             pool,
             catalog,
             objects,

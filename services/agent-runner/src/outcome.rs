@@ -12,17 +12,19 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sankalpa_kit::group_commit::{self, Batch, GroupCommit};
 use sankalpa_kit::limits::error_message;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::artifacts::Artifact;
 use crate::context::LlmUsage;
-use crate::error::Result;
+use crate::error::{Result, RunnerError};
 
 /// What a run was asked to do, as far as a repeat must match it: the agent and the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,23 +119,91 @@ pub async fn find(pool: &PgPool, tenant: Uuid, run_id: &str) -> Result<Option<(A
     }))
 }
 
+/// Outcomes per statement at most, and batches in flight at once: the outcomes of the runs
+/// finishing together are kept by one statement ([`group_commit`]).
+const LIMITS: group_commit::Limits = group_commit::Limits {
+    max_batch: 64,
+    writers: 2,
+};
+
+/// An outcome waiting for its batch, as the statement's columns take it.
+pub struct Kept {
+    tenant: Uuid,
+    run_id: String,
+    agent: String,
+    input_sha256: Vec<u8>,
+    status: &'static str,
+    /// The run as JSON text.
+    outcome: String,
+    finished_at: DateTime<Utc>,
+}
+
+/// The outcomes' queue. Cloning shares it.
+pub type Outcomes = GroupCommit<OutcomeBatch>;
+
+/// What a batch of outcomes is kept with.
+pub struct OutcomeBatch {
+    pool: PgPool,
+}
+
+/// The queue of outcomes kept in `pool`, its writers on `tracker`.
+pub fn outcomes(pool: PgPool, tracker: TaskTracker) -> Outcomes {
+    GroupCommit::new(OutcomeBatch { pool }, LIMITS, tracker)
+}
+
 /// Keeps the outcome of the tenant's finished run; a run id kept already keeps its first outcome.
-pub async fn keep(pool: &PgPool, tenant: Uuid, asked: &Asked, run: &Run) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO agents.runs (tenant_id, run_id, agent, input_sha256, status, outcome, finished_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (tenant_id, run_id) DO NOTHING",
-    )
-    .bind(tenant)
-    .bind(&run.run_id)
-    .bind(&asked.agent)
-    .bind(&asked.input_sha256)
-    .bind(run.status.as_str())
-    .bind(sqlx::types::Json(run))
-    .bind(run.finished_at)
-    .execute(pool)
-    .await?;
-    Ok(())
+pub async fn keep(outcomes: &Outcomes, tenant: Uuid, asked: &Asked, run: &Run) -> Result<()> {
+    outcomes
+        .write(Kept {
+            tenant,
+            run_id: run.run_id.clone(),
+            agent: asked.agent.clone(),
+            input_sha256: asked.input_sha256.clone(),
+            status: run.status.as_str(),
+            outcome: serde_json::to_string(run).map_err(anyhow::Error::from)?,
+            finished_at: run.finished_at,
+        })
+        .await
+}
+
+impl Batch for OutcomeBatch {
+    type Write = Kept;
+    type Written = ();
+    type Error = RunnerError;
+    type Key = (Uuid, String);
+
+    fn key(kept: &Kept) -> Self::Key {
+        (kept.tenant, kept.run_id.clone())
+    }
+
+    async fn write(&self, batch: &[&Kept]) -> Result<Vec<()>> {
+        fn column<T: Clone>(batch: &[&Kept], field: fn(&Kept) -> &T) -> Vec<T> {
+            batch.iter().map(|kept| field(kept).clone()).collect()
+        }
+        sqlx::query(
+            "INSERT INTO agents.runs
+                 (tenant_id, run_id, agent, input_sha256, status, outcome, finished_at)
+             SELECT tenant_id, run_id, agent, input_sha256, status, outcome::jsonb, finished_at
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[],
+                         $7::timestamptz[])
+                 AS k (tenant_id, run_id, agent, input_sha256, status, outcome, finished_at)
+             ON CONFLICT (tenant_id, run_id) DO NOTHING",
+        )
+        .bind(column(batch, |k| &k.tenant))
+        .bind(column(batch, |k| &k.run_id))
+        .bind(column(batch, |k| &k.agent))
+        .bind(column(batch, |k| &k.input_sha256))
+        .bind(column(batch, |k| &k.status))
+        .bind(column(batch, |k| &k.outcome))
+        .bind(column(batch, |k| &k.finished_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(vec![(); batch.len()])
+    }
+
+    fn writer_lost() -> RunnerError {
+        RunnerError::Internal(anyhow::anyhow!("the writer of an outcome batch failed"))
+    }
 }
 
 /// How many kept outcomes one sweep statement deletes, so that it never holds many locks long.
@@ -208,8 +278,14 @@ mod tests {
         let asked = Asked::new("hello_world", &serde_json::json!({}));
         let old = run("old", Utc::now() - chrono::Duration::hours(25));
         let recent = run("recent", Utc::now());
-        keep(&pool, tenant, &asked, &old).await.unwrap();
-        keep(&pool, tenant, &asked, &recent).await.unwrap();
+        let outcomes = outcomes(pool.clone(), TaskTracker::new());
+        // Kept together, as runs finishing at once are: one batch.
+        let (old_kept, recent_kept) = tokio::join!(
+            keep(&outcomes, tenant, &asked, &old),
+            keep(&outcomes, tenant, &asked, &recent)
+        );
+        old_kept.unwrap();
+        recent_kept.unwrap();
         let day = Duration::from_secs(24 * 3600);
         assert_eq!(sweep_once(&pool, day).await.unwrap(), 1);
         assert!(find(&pool, tenant, "old").await.unwrap().is_none());

@@ -147,7 +147,7 @@ pub async fn execute(state: &Arc<State>, request: RunRequest) -> Result<Run> {
             registration.release_quota();
             announce.send_replace(Some(run.clone()));
             if let Some(tenant) = kept_in
-                && let Err(err) = outcome::keep(&run_state.pool, tenant, &asked, &run).await
+                && let Err(err) = outcome::keep(&run_state.outcomes, tenant, &asked, &run).await
             {
                 metrics::counter!("agent_run_outcomes_unkept_total").increment(1);
                 tracing::warn!(error = %err, "could not keep a run's outcome");

@@ -20,6 +20,8 @@ use crate::llm_usage::TokenQuota;
 /// What every request handler shares.
 pub struct State {
     pub pool: PgPool,
+    /// Finished runs' outcomes waiting for their batch.
+    pub outcomes: crate::outcome::Outcomes,
     pub catalog: Catalog,
     pub objects: Objects,
     pub events: EventBus,
