@@ -39,7 +39,9 @@ async fn metrics_export_the_standard_process_metrics_with_plausible_values(pool:
     assert!(sample(&text, "process_max_fds") >= open);
     assert!(sample(&text, "process_threads") >= 1.0);
     let started = sample(&text, "process_start_time_seconds");
-    let now = chrono::Utc::now().timestamp() as f64;
+    // With its fraction: a process started within this very second reports a start after the
+    // whole second.
+    let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
     // The test process started before this test, within the last day.
     assert!(
         started <= now && started > now - 86_400.0,
