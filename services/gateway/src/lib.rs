@@ -233,7 +233,12 @@ impl Config {
             redis_key_prefix: format!("test:{}:", uuid::Uuid::new_v4().simple()),
             cors_origins: Vec::new(),
             body_limit_bytes: 1024 * 1024,
-            rate_limit: RateLimitConfig::default(),
+            // Tests start fleets side by side on two cores: a Redis answer can take longer than
+            // production's 50 ms, which would pause sign-in (503) in a test about something else.
+            rate_limit: RateLimitConfig {
+                redis_timeout: Duration::from_secs(2),
+                ..RateLimitConfig::default()
+            },
             trust_forwarded_for: false,
             grpc_timeout: Duration::from_secs(10),
             jwks_refresh: Duration::from_secs(60),
