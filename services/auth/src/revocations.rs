@@ -10,6 +10,7 @@
 //! token it concerns could still be valid.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -80,15 +81,30 @@ impl Announcer {
     }
 }
 
+/// How often rows no token can still need are deleted, at most: they are harmless meanwhile,
+/// and a sweep per revocation was a statement per revoked run key.
+const SWEEP_EVERY_SECONDS: i64 = 60;
+/// When this process last swept, in unix seconds.
+static LAST_SWEEP: AtomicI64 = AtomicI64::new(0);
+
 /// Records `list` through `tx`, the transaction of the change that calls for them; announce
-/// them once it has committed. Rows no token can still need are deleted on the way.
+/// them once it has committed. Rows no token can still need are deleted on the way, once a
+/// [`SWEEP_EVERY_SECONDS`] per process.
 pub async fn record(tx: &mut PgConnection, list: &[Revocation]) -> Result<()> {
     if list.is_empty() {
         return Ok(());
     }
-    sqlx::query("DELETE FROM auth.revocations WHERE expires_at < now()")
-        .execute(&mut *tx)
-        .await?;
+    let now = Utc::now().timestamp();
+    let last = LAST_SWEEP.load(Ordering::Relaxed);
+    if now - last >= SWEEP_EVERY_SECONDS
+        && LAST_SWEEP
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        sqlx::query("DELETE FROM auth.revocations WHERE expires_at < now()")
+            .execute(&mut *tx)
+            .await?;
+    }
     let subjects: Vec<&str> = list.iter().map(|r| r.subject.as_str()).collect();
     let sessions: Vec<&str> = list.iter().map(|r| r.session.as_str()).collect();
     let not_before: Vec<DateTime<Utc>> = list.iter().map(|r| at(r.not_before_ms)).collect();

@@ -91,7 +91,8 @@ pub struct Handle {
     /// The runs this replica is driving, so a CancelRun or a decision that lands here acts at
     /// once instead of at the next heartbeat.
     active: Mutex<HashMap<Uuid, Driven>>,
-    finished: broadcast::Sender<Uuid>,
+    /// Runs this replica stopped driving, for whatever reason: their waiters read them again.
+    released: broadcast::Sender<Uuid>,
     max_runs: usize,
     step_slots: Arc<Semaphore>,
 }
@@ -110,13 +111,13 @@ impl Handle {
         max_steps: usize,
     ) -> (Self, mpsc::UnboundedReceiver<(Uuid, tracing::Span)>) {
         let (start, started) = mpsc::unbounded_channel();
-        let (finished, _) = broadcast::channel(1024);
+        let (released, _) = broadcast::channel(1024);
         (
             Self {
                 owner: Uuid::now_v7(),
                 start,
                 active: Mutex::new(HashMap::new()),
-                finished,
+                released,
                 max_runs,
                 step_slots: Arc::new(Semaphore::new(max_steps)),
             },
@@ -151,10 +152,49 @@ impl Handle {
         }
     }
 
-    pub fn subscribe_finished(&self) -> broadcast::Receiver<Uuid> {
-        self.finished.subscribe()
+    pub fn subscribe_released(&self) -> broadcast::Receiver<Uuid> {
+        self.released.subscribe()
+    }
+
+    fn drives(&self, run: Uuid) -> bool {
+        self.active
+            .lock()
+            .expect("active runs poisoned")
+            .contains_key(&run)
+    }
+
+    /// Returns when `run` may have moved on, for a caller that reads it again then: at once when
+    /// its driver here lets it go (`released` was subscribed before the caller's read, so that
+    /// is never missed); for a run not driven here, after `poll`, since another replica may
+    /// have moved it. A run driven here costs its waiters no reads while it runs: with many
+    /// callers waiting, polling would be a read per caller per `poll`.
+    pub async fn settled(
+        &self,
+        released: &mut broadcast::Receiver<Uuid>,
+        run: Uuid,
+        poll: Duration,
+    ) {
+        let here = self.drives(run);
+        let poll = tokio::time::sleep(if here { LOCAL_RECHECK } else { poll });
+        tokio::pin!(poll);
+        loop {
+            tokio::select! {
+                () = &mut poll => return,
+                announced = released.recv() => match announced {
+                    Ok(done) if done != run => {}
+                    // Behind on others' releases; this run's own is still to come while it is
+                    // driven here (a driver leaves `active` before it announces).
+                    Err(broadcast::error::RecvError::Lagged(_)) if self.drives(run) => {}
+                    _ => return,
+                },
+            }
+        }
     }
 }
+
+/// How often a waiter reads a run driven on its own replica anyway: a driver that died without
+/// announcing (a panic) must not leave its waiters waiting to their deadline.
+const LOCAL_RECHECK: Duration = Duration::from_secs(10);
 
 /// Drives runs until `stop`: those handed over by ExecuteChain and those claimed from the table.
 /// On stop, drivers release their leases so another replica can go on at once.
@@ -253,10 +293,9 @@ async fn drive_in(state: Arc<State>, run: Uuid, shutdown: CancellationToken) {
         .lock()
         .expect("active runs poisoned")
         .remove(&run);
+    let _ = state.engine.released.send(run);
     match outcome {
-        Ok(Ok(())) => {
-            let _ = state.engine.finished.send(run);
-        }
+        Ok(Ok(())) => {}
         Ok(Err(Interrupted::LeaseLost)) => {
             tracing::warn!(%run, "lost the run's lease; another replica carries it on");
         }
@@ -1578,7 +1617,7 @@ async fn record_with(
 /// Waits until the run has finished, or waits for an approval, or `limit` has passed, and
 /// returns it as it then is.
 pub async fn wait(state: &State, tenant: Uuid, id: Uuid, limit: Duration) -> Result<store::Run> {
-    let mut finished = state.engine.subscribe_finished();
+    let mut released = state.engine.subscribe_released();
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let run = store::get(&state.pool, tenant, id).await?;
@@ -1588,21 +1627,10 @@ pub async fn wait(state: &State, tenant: Uuid, id: Uuid, limit: Duration) -> Res
         {
             return Ok(run);
         }
-        // Runs finished here are announced; those finished by another replica are polled for.
-        // Another run's announcement is no reason to read this one again: with many waiting
-        // callers, that would be a read per caller per finished run.
-        let poll = tokio::time::sleep(state.config.claim_interval);
-        tokio::pin!(poll);
-        loop {
-            tokio::select! {
-                () = &mut poll => break,
-                () = tokio::time::sleep_until(deadline) => break,
-                announced = finished.recv() => match announced {
-                    Ok(done) if done != id => {}
-                    _ => break,
-                },
-            }
-        }
+        let settled = state
+            .engine
+            .settled(&mut released, id, state.config.claim_interval);
+        let _ = tokio::time::timeout_at(deadline, settled).await;
     }
 }
 

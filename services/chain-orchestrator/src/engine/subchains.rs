@@ -288,7 +288,7 @@ async fn start_child(
 
 /// Waits for a child run to end: its output, or why the step fails.
 async fn wait_for(state: &State, child: Uuid) -> Result<std::result::Result<Value, Failure>> {
-    let mut finished = state.engine.subscribe_finished();
+    let mut released = state.engine.subscribe_released();
     loop {
         let Some(found) = store::child_state(&state.pool, child).await? else {
             return Ok(Err(Failure::new(
@@ -318,17 +318,9 @@ async fn wait_for(state: &State, child: Uuid) -> Result<std::result::Result<Valu
             }
             RunStatus::Pending | RunStatus::Running | RunStatus::Waiting => {}
         }
-        // A child finished on this replica is announced; one finished elsewhere is polled for.
-        let poll = tokio::time::sleep(state.config.claim_interval);
-        tokio::pin!(poll);
-        loop {
-            tokio::select! {
-                () = &mut poll => break,
-                announced = finished.recv() => match announced {
-                    Ok(done) if done != child => {}
-                    _ => break,
-                },
-            }
-        }
+        state
+            .engine
+            .settled(&mut released, child, state.config.claim_interval)
+            .await;
     }
 }
