@@ -23,7 +23,7 @@ import {
   applyNodeChanges,
   useReactFlow,
 } from '@xyflow/react';
-import { type DragEvent, type KeyboardEvent, Suspense, lazy, useEffect, useMemo, useRef, useState } from 'react';
+import { type DragEvent, Suspense, lazy, useEffect, useMemo, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router';
 
 import { type Agent, agentKeys, listAgents } from '../agents/queries';
@@ -31,10 +31,13 @@ import { useShownTheme } from '../app/theme';
 import { can, useSession } from '../auth/session';
 import { chainKeys, listChains } from '../runs/queries';
 import { Loading, PageHeader, ProblemMessage } from '../ui/states';
+import { type Copied, PASTE_OFFSET, copySteps, freeId, pasteSteps, removeSteps, withStepsRenamed } from './clipboard';
 import { type Graph, type Json, type StepJson, type StepNode, edgeId, fromGraph, pathsFor, problemsByStep, toGraph } from './graph';
 import { History } from './history';
 import { laidOut } from './layout';
 import { type Addition, DRAG_TYPE, Palette, additionOf } from './Palette';
+import { type Action, actionOf, keysOf } from './shortcuts';
+import { ShortcutsHelp } from './ShortcutsHelp';
 import { StepNodeView } from './StepNode';
 import { StepPanel } from './StepPanel';
 import { composerKeys, createChain, getChain, saveVersion, validate } from './queries';
@@ -51,10 +54,14 @@ function text(definition: Json): string {
   return JSON.stringify(definition, null, 2);
 }
 
-/** `base`, or `base_2`, `base_3`... whichever no step has. */
-function freeId(base: string, taken: Set<string>): string {
-  if (!taken.has(base)) return base;
-  for (let n = 2; ; n += 1) if (!taken.has(`${base}_${n}`)) return `${base}_${n}`;
+/** Whether a key pressed on `target` edits text (a field, the JSON editor's shadow root) or a dialog's content. */
+function typingIn(target: EventTarget | null): boolean {
+  if (!(target instanceof HTMLElement)) return false;
+  return Boolean(target.shadowRoot || target.closest('input, textarea, select, [contenteditable="true"], dialog'));
+}
+
+function counted(count: number, what: string): string {
+  return `${count} ${what}${count === 1 ? '' : 's'}`;
 }
 
 function newStep(addition: Addition, taken: Set<string>): StepJson {
@@ -85,10 +92,13 @@ function useSettled<T>(value: T, ms: number): T {
   return settled;
 }
 
-function Composer({ initial, agents, stored }: {
+function Composer({ initial, agents, stored, clipboard, onCopy }: {
   initial: Json;
   agents: Agent[];
   stored: { id: string; name: string; version: number } | null;
+  /** The steps last copied, on this page whichever chain they came from. */
+  clipboard: Copied | null;
+  onCopy: (copied: Copied) => void;
 }) {
   const state = useSession();
   const queryClient = useQueryClient();
@@ -100,6 +110,11 @@ function Composer({ initial, agents, stored }: {
   const [draft, setDraft] = useState<string | null>(null);
   const [jsonError, setJsonError] = useState<string | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
+  // What the last copy, cut or paste did, for the screen reader as for the eye.
+  const [notice, setNotice] = useState('');
+  // Pastes since the last copy: each lands a little further off, not on the one before.
+  const pastes = useRef(0);
+  const help = useRef<HTMLDialogElement>(null);
 
   const definition = useMemo(() => fromGraph(graph), [graph]);
   // The chain's name is its definition's.
@@ -162,17 +177,99 @@ function Composer({ initial, agents, stored }: {
     setJsonError(null);
   }
 
-  /** Ctrl+Z, Ctrl+Shift+Z and Ctrl+Y on the page, except where text is being edited. */
-  function shortcut(event: KeyboardEvent) {
-    const target = event.target as HTMLElement;
-    if (target.shadowRoot || target.closest('input, textarea, select, [contenteditable="true"]')) return;
-    if (!(event.ctrlKey || event.metaKey)) return;
-    const key = event.key.toLowerCase();
-    if (key === 'z' || key === 'y') {
-      event.preventDefault();
-      travel(key === 'y' || event.shiftKey ? 'redo' : 'undo');
+  /** The steps a copy or a deletion concerns: those selected on the canvas, else the one in the panel. */
+  function pickedIds(): Set<string> {
+    const picked = graph.nodes.filter((node) => node.selected).map((node) => node.id);
+    return new Set(picked.length > 0 ? picked : selected ? [selected] : []);
+  }
+
+  function copy(): number {
+    const ids = pickedIds();
+    if (ids.size === 0) {
+      setNotice('Select the steps to copy first.');
+      return 0;
+    }
+    onCopy(copySteps(graph, ids));
+    pastes.current = 0;
+    setNotice(`Copied ${counted(ids.size, 'step')}.`);
+    return ids.size;
+  }
+
+  function paste() {
+    if (!clipboard || clipboard.steps.length === 0) return;
+    pastes.current += 1;
+    const { graph: next, ids } = pasteSteps(graph, clipboard, PASTE_OFFSET * pastes.current);
+    change(() => next);
+    setSelected(ids[0] ?? null);
+    setNotice(`Pasted ${counted(ids.length, 'step')}: ${ids.join(', ')}.`);
+  }
+
+  function removePicked(verb = 'Deleted') {
+    const ids = pickedIds();
+    const edgeIds = new Set(graph.edges.filter((edge) => edge.selected).map((edge) => edge.id));
+    if (ids.size === 0 && edgeIds.size === 0) return;
+    change((current) => removeSteps(current, ids, edgeIds));
+    if (selected && ids.has(selected)) setSelected(null);
+    setNotice(`${verb} ${counted(ids.size, 'step')}${edgeIds.size > 0 ? ` and ${counted(edgeIds.size, 'connection')}` : ''}.`);
+  }
+
+  function selectAll(picked: boolean) {
+    setGraph((current) => ({
+      ...current,
+      nodes: current.nodes.map((node) => ({ ...node, selected: picked })),
+      edges: current.edges.map((edge) => ({ ...edge, selected: false })),
+    }));
+    if (!picked) setSelected(null);
+  }
+
+  function perform(action: Action) {
+    switch (action) {
+      case 'copy':
+        copy();
+        return;
+      case 'cut':
+        if (copy() > 0) removePicked('Cut');
+        return;
+      case 'paste':
+        paste();
+        return;
+      case 'delete':
+        removePicked();
+        return;
+      case 'selectAll':
+        selectAll(true);
+        return;
+      case 'deselect':
+        selectAll(false);
+        return;
+      case 'undo':
+      case 'redo':
+        travel(action);
+        return;
+      case 'help':
+        help.current?.showModal();
+        return;
     }
   }
+
+  // The shortcuts apply on the whole page (focus may be on the canvas, the palette or nowhere),
+  // except where a key edits text; a copy with text selected copies the text.
+  const performLatest = useRef(perform);
+  useEffect(() => {
+    performLatest.current = perform;
+  });
+  useEffect(() => {
+    const onKey = (event: globalThis.KeyboardEvent) => {
+      if (event.defaultPrevented || typingIn(event.target)) return;
+      const action = actionOf(event);
+      if (!action) return;
+      if ((action === 'copy' || action === 'cut') && window.getSelection()?.toString()) return;
+      event.preventDefault();
+      performLatest.current(action);
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
 
   function editJson(value: string) {
     setDraft(value);
@@ -222,11 +319,14 @@ function Composer({ initial, agents, stored }: {
   function rename(from: string, to: string) {
     if (graph.nodes.some((node) => node.id === to)) return;
     const moved = (id: string) => (id === from ? to : id);
+    // The expressions that read the step read it by its new id.
+    const renames = new Map([[from, to]]);
     change((current) => ({
       ...current,
-      nodes: current.nodes.map((node) =>
-        node.id === from ? { ...node, id: to, data: { ...node.data, step: { ...node.data.step, id: to } } } : node,
-      ),
+      nodes: current.nodes.map((node) => {
+        const step = withStepsRenamed(node.data.step, renames);
+        return node.id === from ? { ...node, id: to, data: { ...node.data, step: { ...step, id: to } } } : { ...node, data: { ...node.data, step } };
+      }),
       edges: current.edges.map((edge) => ({ ...edge, id: edgeId(moved(edge.source), moved(edge.target)), source: moved(edge.source), target: moved(edge.target) })),
     }));
     setSelected(to);
@@ -243,11 +343,7 @@ function Composer({ initial, agents, stored }: {
   }
 
   function remove(id: string) {
-    change((current) => ({
-      ...current,
-      nodes: current.nodes.filter((node) => node.id !== id),
-      edges: current.edges.filter((edge) => edge.source !== id && edge.target !== id),
-    }));
+    change((current) => removeSteps(current, new Set([id])));
     setSelected(null);
   }
 
@@ -265,7 +361,7 @@ function Composer({ initial, agents, stored }: {
   const paths = chosen ? pathsFor(graph, chosen.id, outputSchemas) : [];
   const valid = validation.data?.valid ?? false;
   return (
-    <div className="space-y-4" onKeyDown={shortcut}>
+    <div className="space-y-4">
       <form className="flex flex-wrap items-end gap-3" onSubmit={(event) => { event.preventDefault(); save.mutate(); }}>
         {!stored && (
           <div>
@@ -279,13 +375,25 @@ function Composer({ initial, agents, stored }: {
             {stored ? `Save as version ${stored.version + 1}` : 'Save as a new chain'}
           </button>
         )}
-        <button type="button" className="btn-secondary" aria-keyshortcuts="Control+Z" disabled={!movable.undo}
+        <button type="button" className="btn-secondary" aria-keyshortcuts={keysOf('undo')} disabled={!movable.undo}
           onClick={() => travel('undo')}>
           Undo
         </button>
-        <button type="button" className="btn-secondary" aria-keyshortcuts="Control+Shift+Z Control+Y" disabled={!movable.redo}
+        <button type="button" className="btn-secondary" aria-keyshortcuts={keysOf('redo')} disabled={!movable.redo}
           onClick={() => travel('redo')}>
           Redo
+        </button>
+        <button type="button" className="btn-secondary" aria-keyshortcuts={keysOf('copy')} disabled={graph.nodes.length === 0}
+          onClick={() => copy()}>
+          Copy
+        </button>
+        <button type="button" className="btn-secondary" aria-keyshortcuts={keysOf('paste')} disabled={!clipboard}
+          onClick={paste}>
+          Paste
+        </button>
+        <button type="button" className="btn-secondary" aria-keyshortcuts={keysOf('help')}
+          onClick={() => help.current?.showModal()}>
+          Keyboard shortcuts
         </button>
         <button type="button" className="btn-secondary"
           onClick={() => {
@@ -298,7 +406,9 @@ function Composer({ initial, agents, stored }: {
           {validation.isFetching && !validation.data ? 'Checking…' : valid ? `Valid: ${validation.data?.step_count ?? 0} steps` : 'Not valid yet'}
         </p>
         {save.isSuccess && <p role="status" className="text-sm text-green-800 dark:text-green-200">Saved version {save.data.version}.</p>}
+        <p role="status" className="text-sm">{notice}</p>
       </form>
+      <ShortcutsHelp ref={help} />
       <ProblemMessage error={save.error ?? validation.error} />
       {problems.general.length > 0 && (
         <ul aria-label="Problems of the chain" className="list-disc pl-5 text-sm text-red-700 dark:text-red-300">
@@ -331,6 +441,8 @@ function Composer({ initial, agents, stored }: {
               else setGraph(apply);
             }}
             onConnect={connect}
+            // Delete and Backspace go through the page's shortcuts: one change, undone at once.
+            deleteKeyCode={null}
             onNodeClick={(_event, node) => setSelected(node.id)}
             onSelectionChange={({ nodes: picked }) => { if (picked[0]) setSelected(picked[0].id); }}
             onPaneClick={() => setSelected(null)}
@@ -376,6 +488,8 @@ export function ComposerPage() {
   const [params, setParams] = useSearchParams();
   const source = params.get('chain') ?? params.get('template') ?? '';
   const agents = useQuery({ queryKey: agentKeys.all, queryFn: listAgents, staleTime: 60_000 });
+  // Kept above the composer, which a new chain remounts: steps copied from one paste into another.
+  const [clipboard, setClipboard] = useState<Copied | null>(null);
   const chains = useQuery({ queryKey: chainKeys.all, queryFn: listChains });
   const loaded = useQuery({ queryKey: composerKeys.chain(source), queryFn: () => getChain(source), enabled: source !== '' });
   const chain = source ? loaded.data : undefined;
@@ -404,7 +518,8 @@ export function ComposerPage() {
       <ProblemMessage error={agents.error ?? loaded.error ?? chains.error} />
       {agents.data && initial && (
         <ReactFlowProvider>
-          <Composer key={`${source}:${chain?.version ?? 0}`} initial={initial} agents={agents.data} stored={stored} />
+          <Composer key={`${source}:${chain?.version ?? 0}`} initial={initial} agents={agents.data} stored={stored}
+            clipboard={clipboard} onCopy={setClipboard} />
         </ReactFlowProvider>
       )}
     </>
