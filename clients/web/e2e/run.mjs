@@ -456,6 +456,61 @@ scenario('the composer draws fullstack-app, shows a cycle on its steps, saves ve
   await canvas.getByRole('group', { name: 'Step hello_world' }).waitFor();
 });
 
+scenario('the composer copies, pastes and deletes steps from the keyboard, and checks a condition as typed', async ({ newPage, check }) => {
+  const page = await newPage();
+  await register(page);
+  await nav(page, 'Composer');
+  const json = page.getByLabel('Chain definition (JSON)');
+  await json.fill(JSON.stringify({
+    name: 'pair',
+    steps: [{ id: 'a', agent: 'hello_world' }, { id: 'b', agent: 'hello_world', needs: ['a'], when: 'steps.a.message != null' }],
+  }));
+  const canvas = page.getByRole('region', { name: 'Canvas' });
+  await expectText(page.getByRole('status'), 'Valid: 2 steps');
+
+  // Both selected (the second with Control held), copied, pasted: new ids, the need between them kept.
+  await canvas.getByRole('group', { name: 'Step a', exact: true }).click();
+  await canvas.getByRole('group', { name: 'Step b', exact: true }).click({ modifiers: ['Control'] });
+  await page.keyboard.press('Control+C');
+  await expectText(page.getByRole('status'), 'Copied 2 steps.');
+  await page.keyboard.press('Control+V');
+  await canvas.getByRole('group', { name: 'Step b_2' }).waitFor();
+  await expectText(page.getByRole('status'), 'Pasted 2 steps: a_2, b_2.');
+  await expectText(json, '"steps.a_2.message != null"');
+  await expectText(page.getByRole('status'), 'Valid: 4 steps');
+  // The pasted steps are the ones selected: Delete removes them, at once, and one undo brings them back.
+  await page.keyboard.press('Delete');
+  await canvas.getByRole('group', { name: 'Step a_2' }).waitFor({ state: 'detached' });
+  await canvas.getByRole('group', { name: 'Step b_2' }).waitFor({ state: 'detached' });
+  await expectText(page.getByRole('status'), 'Valid: 2 steps');
+  await page.keyboard.press('Control+Z');
+  await canvas.getByRole('group', { name: 'Step b_2' }).waitFor();
+
+  // The help lists the shortcuts; Escape closes it.
+  await page.keyboard.press('?');
+  const help = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
+  await expectText(help, 'Paste the copied steps');
+  await check(page, 'composer, keyboard shortcuts');
+  await page.keyboard.press('Escape');
+  await help.waitFor({ state: 'hidden' });
+
+  // A step reached by the keyboard alone: focused, selected with Enter, its panel opens.
+  await canvas.getByRole('group', { name: 'Step b', exact: true }).focus();
+  await page.keyboard.press('Enter');
+  const panel = page.getByRole('region', { name: 'Step b', exact: true });
+  const when = panel.getByLabel('When (condition)');
+  // Checked in the page as it is typed, worded as the orchestrator words it.
+  await when.fill('steps.a.message ==');
+  await expectText(panel, 'bad expression: expected a value, found the end at column 19');
+  if ((await when.getAttribute('aria-invalid')) !== 'true') throw new Error('the bad condition is not marked invalid');
+  await when.fill('steps.zz.ok');
+  await expectText(panel, 'reads step `zz`, which this step does not need');
+  await when.fill('"Hello" in steps.a.message');
+  await expectText(json, '"when": "\\"Hello\\" in steps.a.message"');
+  if ((await when.getAttribute('aria-invalid')) !== 'false') throw new Error('the fixed condition is still marked invalid');
+  await check(page, 'composer, a condition checked as typed');
+});
+
 scenario('the composer drags and zooms a 50-step chain at a steady frame rate', async ({ newPage }) => {
   const page = await newPage();
   await register(page);

@@ -32,7 +32,7 @@ import { can, useSession } from '../auth/session';
 import { chainKeys, listChains } from '../runs/queries';
 import { Loading, PageHeader, ProblemMessage } from '../ui/states';
 import { type Copied, PASTE_OFFSET, copySteps, freeId, pasteSteps, removeSteps, withStepsRenamed } from './clipboard';
-import { type Graph, type Json, type StepJson, type StepNode, edgeId, fromGraph, pathsFor, problemsByStep, toGraph } from './graph';
+import { type Graph, type Json, type StepJson, type StepNode, edgeId, fromGraph, pathsFor, problemsByStep, toGraph, upstreamOf } from './graph';
 import { History } from './history';
 import { laidOut } from './layout';
 import { type Addition, DRAG_TYPE, Palette, additionOf } from './Palette';
@@ -172,6 +172,7 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
     const restored = history.current[direction](latest.current);
     if (!restored) return;
     moved();
+    setNotice(direction === 'undo' ? 'Undone.' : 'Redone.');
     setGraph(restored);
     setDraft(null);
     setJsonError(null);
@@ -359,6 +360,7 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
   const chosen = graph.nodes.find((node) => node.id === selected);
   const outputSchemas = useMemo(() => new Map(agents.map((agent) => [agent.name, agent.output_schema])), [agents]);
   const paths = chosen ? pathsFor(graph, chosen.id, outputSchemas) : [];
+  const upstream = chosen ? upstreamOf(graph, chosen.id) : [];
   const valid = validation.data?.valid ?? false;
   return (
     <div className="space-y-4">
@@ -460,6 +462,7 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
               step={chosen.data.step}
               others={graph.nodes.map((node) => node.id).filter((id) => id !== chosen.id)}
               needs={graph.edges.filter((edge) => edge.target === chosen.id).map((edge) => edge.source)}
+              upstream={upstream}
               agents={agents}
               paths={paths}
               problems={problems.byStep.get(chosen.id) ?? []}

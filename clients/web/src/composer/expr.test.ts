@@ -8,6 +8,7 @@ import {
   MAX_EXPRESSION_DEPTH,
   ParseError,
   expressionProblems,
+  mappingProblems,
   mappingSource,
   parse,
   renameSteps,
@@ -119,5 +120,15 @@ describe('renaming the steps an expression reads', () => {
 
   it('leaves a source that does not tokenize as it was', () => {
     expect(renameSteps("steps.a == 'open", renames)).toBe("steps.a == 'open");
+  });
+});
+
+describe('the checks of an input mapping', () => {
+  it('finds each bad ${...}, however deep, under its top-level key', () => {
+    const mapping = { name: '${input.name}', files: ['${steps.api.files}', { deep: '${steps.nope}' }], text: 'steps.nope', bad: '${input.a ==}' };
+    expect(mappingProblems(mapping, { perItem: false, upstream: new Set(['api']) })).toEqual([
+      { field: 'files', message: 'reads step `nope`, which this step does not need (directly or through others)' },
+      { field: 'bad', message: 'bad expression: expected a value, found the end at column 11' },
+    ]);
   });
 });

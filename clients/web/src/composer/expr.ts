@@ -380,3 +380,27 @@ export function renameSteps(source: string, renames: Map<string, string>): strin
   for (const edit of edits.reverse()) chars.splice(edit.from, edit.to - edit.from, edit.text);
   return chars.join('');
 }
+
+/** A problem of an input mapping, under the top-level key it is in (as the JSON editor marks them). */
+export interface MappingProblem {
+  field: string;
+  message: string;
+}
+
+/** The problems of each `${...}` in an input mapping, by the top-level key they are under. */
+export function mappingProblems(mapping: unknown, where: { perItem: boolean; upstream: Set<string> }): MappingProblem[] {
+  if (!mapping || typeof mapping !== 'object' || Array.isArray(mapping)) return [];
+  const problems: MappingProblem[] = [];
+  const visit = (field: string, value: unknown) => {
+    if (typeof value === 'string') {
+      const source = mappingSource(value);
+      if (source !== undefined) expressionProblems(source, where).forEach((message) => problems.push({ field, message }));
+    } else if (Array.isArray(value)) {
+      value.forEach((item) => visit(field, item));
+    } else if (value && typeof value === 'object') {
+      Object.values(value).forEach((item) => visit(field, item));
+    }
+  };
+  Object.entries(mapping).forEach(([field, value]) => visit(field, value));
+  return problems;
+}

@@ -101,4 +101,13 @@ describe('the paths an input mapping may name', () => {
     ]);
     expect(pathsFor(graph, 'aside', outputs)).toEqual(['input', 'input.name']);
   });
+
+  it('reach into nested objects, three levels at most', () => {
+    const graph = toGraph({ steps: [{ id: 'scan', agent: 'deep' }, { id: 'next', agent: 'deep', needs: ['scan'] }] });
+    const level = (inner: object) => ({ type: 'object', properties: { inner } });
+    const outputs = new Map([['deep', { type: 'object', properties: { a: level(level(level({ type: 'string' }))), b: { type: 'array' } } }]]);
+    expect(pathsFor(graph, 'next', outputs)).toEqual([
+      'input', 'steps.scan', 'steps.scan.a', 'steps.scan.a.inner', 'steps.scan.a.inner.inner', 'steps.scan.b',
+    ]);
+  });
 });

@@ -155,9 +155,17 @@ export function problemsByStep(
   return { byStep, general };
 }
 
-function propertiesOf(schema: unknown): string[] {
+/** How deep into nested objects completion offers paths: `metrics.total_lines` is two. */
+export const PATH_DEPTH = 3;
+
+/** The dotted paths of a JSON Schema's properties, into nested objects up to `PATH_DEPTH`. */
+function propertiesOf(schema: unknown, depth = 1): string[] {
   const properties = (schema as { properties?: unknown } | null)?.properties;
-  return properties && typeof properties === 'object' ? Object.keys(properties) : [];
+  if (!properties || typeof properties !== 'object') return [];
+  return Object.entries(properties).flatMap(([name, property]) => [
+    name,
+    ...(depth < PATH_DEPTH ? propertiesOf(property, depth + 1).map((inner) => `${name}.${inner}`) : []),
+  ]);
 }
 
 /** The steps `id` needs, directly or through others: those its expressions may read. */
@@ -177,8 +185,8 @@ export function upstreamOf(graph: Pick<Graph, 'edges'>, id: string): string[] {
 
 /**
  * The paths a `${...}` in step `id`'s input may name: the chain input's properties, each
- * upstream step's output (an agent's by its output schema, an approval's decision), and a map
- * step's `item` and `index`.
+ * upstream step's output (an agent's by its output schema, nested objects' fields too; an
+ * approval's decision), and a map step's `item` and `index`.
  */
 export function pathsFor(graph: Graph, id: string, outputSchemas: Map<string, unknown>): string[] {
   const byId = new Map(graph.nodes.map((node) => [node.id, node.data.step]));
