@@ -447,13 +447,35 @@ scenario('the composer draws fullstack-app, shows a cycle on its steps, saves ve
   await canvas.getByRole('group', { name: 'Step hello_world' }).waitFor();
   await expectText(page.getByRole('status'), 'Valid: 3 steps');
 
-  // Saved as a new chain, then as its next version.
+  // Saved as a new chain, then, with a condition on b, as its next version.
   await page.getByLabel('Chain name').fill('greet-three');
   await page.getByRole('button', { name: 'Save as a new chain' }).click();
   await page.waitForURL((url) => url.searchParams.has('chain'));
+  await canvas.getByRole('group', { name: 'Step b', exact: true }).click();
+  await page.getByRole('region', { name: 'Step b', exact: true }).getByLabel('When (condition)').fill('has(steps.a.message)');
+  await expectText(json, '"when": "has(steps.a.message)"');
   await page.getByRole('button', { name: 'Save as version 2' }).click();
   await page.getByRole('button', { name: 'Save as version 3' }).waitFor();
   await canvas.getByRole('group', { name: 'Step hello_world' }).waitFor();
+
+  // Version 1 against version 2: b changed, by its condition, on the list, the graph and the JSON.
+  await page.getByRole('tab', { name: 'Versions' }).click();
+  await page.getByLabel('Older version').selectOption('1');
+  await page.getByLabel('Newer version').selectOption('2');
+  await expectText(page.getByRole('list', { name: 'Changes' }), 'b: changed (when)');
+  const compared = page.getByRole('region', { name: 'Steps of version 1 and version 2' });
+  await expectText(compared.getByRole('group', { name: 'Step b', exact: true }), 'changed: when');
+  if ((await compared.locator('[data-change]').count()) !== 1) throw new Error('more than b marked as changed');
+  await expectText(page.getByLabel('JSON diff').locator('ins'), '"when": "has(steps.a.message)"');
+  await check(page, 'composer, two versions compared');
+  // Version 1 opened: no condition, and saving it makes version 3.
+  await page.getByLabel('Version to open').selectOption('1');
+  await page.getByRole('button', { name: 'Open', exact: true }).click();
+  await page.waitForURL((url) => url.searchParams.get('version') === '1');
+  await page.getByRole('tab', { name: 'Definition (JSON)' }).click();
+  await expectText(page.getByLabel('Chain definition (JSON)'), '"id": "hello_world"');
+  if ((await page.getByLabel('Chain definition (JSON)').textContent()).includes('"when"')) throw new Error('version 1 has a condition');
+  await page.getByRole('button', { name: 'Save as version 3' }).waitFor();
 });
 
 scenario('the composer copies, pastes and deletes steps from the keyboard, and checks a condition as typed', async ({ newPage, check }) => {

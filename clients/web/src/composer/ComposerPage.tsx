@@ -31,6 +31,7 @@ import { useShownTheme } from '../app/theme';
 import { can, useSession } from '../auth/session';
 import { chainKeys, listChains } from '../runs/queries';
 import { Loading, PageHeader, ProblemMessage } from '../ui/states';
+import { Tabs } from '../ui/Tabs';
 import { type Copied, PASTE_OFFSET, copySteps, freeId, pasteSteps, removeSteps, withStepsRenamed } from './clipboard';
 import { type Graph, type Json, type StepJson, type StepNode, edgeId, fromGraph, pathsFor, problemsByStep, toGraph, upstreamOf } from './graph';
 import { History } from './history';
@@ -40,6 +41,7 @@ import { type Action, actionOf, keysOf } from './shortcuts';
 import { ShortcutsHelp } from './ShortcutsHelp';
 import { StepNodeView } from './StepNode';
 import { StepPanel } from './StepPanel';
+import { Versions } from './Versions';
 import { composerKeys, createChain, getChain, saveVersion, validate } from './queries';
 
 const JsonEditor = lazy(() => import('../ui/JsonEditor'));
@@ -95,7 +97,8 @@ function useSettled<T>(value: T, ms: number): T {
 function Composer({ initial, agents, stored, clipboard, onCopy }: {
   initial: Json;
   agents: Agent[];
-  stored: { id: string; name: string; version: number } | null;
+  /** A stored chain: its latest version, and the version open (`shown`). */
+  stored: { id: string; name: string; version: number; shown: number } | null;
   /** The steps last copied, on this page whichever chain they came from. */
   clipboard: Copied | null;
   onCopy: (copied: Copied) => void;
@@ -348,6 +351,11 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
     setSelected(null);
   }
 
+  function openVersion(version: number) {
+    if (!stored) return;
+    setParams(version === stored.version ? { chain: stored.id } : { chain: stored.id, version: String(version) });
+  }
+
   const save = useMutation({
     mutationFn: () => (stored ? saveVersion(stored.id, definition, stored.version) : createChain(name, definition)),
     onSuccess: (chain) => {
@@ -476,12 +484,31 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
           )}
         </aside>
       </div>
-      <section aria-labelledby="definition-json" className="card">
-        <h2 id="definition-json" className="mb-2 font-semibold">Definition (JSON)</h2>
-        <Suspense fallback={<Loading label="Loading the editor" />}>
-          <JsonEditor label="Chain definition (JSON)" value={json} onChange={editJson} />
-        </Suspense>
-        {jsonError && <p role="alert" className="mt-1 text-sm text-red-700 dark:text-red-300">{jsonError}</p>}
+      <section aria-label="The chain's definition and versions" className="card">
+        <Tabs
+          label="Views of the chain"
+          tabs={[
+            {
+              value: 'json',
+              label: 'Definition (JSON)',
+              content: (
+                <>
+                  <Suspense fallback={<Loading label="Loading the editor" />}>
+                    <JsonEditor label="Chain definition (JSON)" value={json} onChange={editJson} />
+                  </Suspense>
+                  {jsonError && <p role="alert" className="mt-1 text-sm text-red-700 dark:text-red-300">{jsonError}</p>}
+                </>
+              ),
+            },
+            ...(stored
+              ? [{
+                  value: 'versions',
+                  label: 'Versions',
+                  content: <Versions chainId={stored.id} latest={stored.version} shown={stored.shown} onOpen={openVersion} />,
+                }]
+              : []),
+          ]}
+        />
       </section>
     </div>
   );
@@ -494,9 +521,17 @@ export function ComposerPage() {
   // Kept above the composer, which a new chain remounts: steps copied from one paste into another.
   const [clipboard, setClipboard] = useState<Copied | null>(null);
   const chains = useQuery({ queryKey: chainKeys.all, queryFn: listChains });
-  const loaded = useQuery({ queryKey: composerKeys.chain(source), queryFn: () => getChain(source), enabled: source !== '' });
+  // A stored chain opens at its latest version unless another is asked for.
+  const version = params.get('chain') && Number(params.get('version')) > 0 ? Number(params.get('version')) : undefined;
+  const loaded = useQuery({
+    queryKey: composerKeys.chain(source, version),
+    queryFn: () => getChain(source, version),
+    enabled: source !== '',
+  });
   const chain = source ? loaded.data : undefined;
-  const stored = chain?.origin === 'tenant' && chain.id ? { id: chain.id, name: chain.name, version: chain.latest_version } : null;
+  const stored = chain?.origin === 'tenant' && chain.id
+    ? { id: chain.id, name: chain.name, version: chain.latest_version, shown: chain.version }
+    : null;
   const initial: Json | undefined = source
     ? chain && { ...(chain.definition as Json | null), name: chain.name }
     : { steps: [] };

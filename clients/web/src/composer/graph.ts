@@ -8,6 +8,8 @@
  */
 import type { Edge, Node } from '@xyflow/react';
 
+import type { StepState } from '../runs/timeline';
+
 export type Json = Record<string, unknown>;
 
 /** A step's JSON, as the definition holds it. */
@@ -17,6 +19,10 @@ export type StepNodeData = {
   step: StepJson;
   /** The problems the orchestrator found with this step, as it words them. */
   problems: string[];
+  /** In a comparison of two versions: how the step changed, and which of its fields. */
+  change?: { kind: 'added' | 'removed' | 'changed'; fields: string[] };
+  /** In a run shown on the canvas: where the step is. */
+  run?: StepState;
 };
 
 export type StepNode = Node<StepNodeData, 'step'>;
