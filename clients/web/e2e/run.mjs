@@ -3,7 +3,7 @@
 // the fleet and runs this (`make test`); alone: `npm run e2e` with a gateway serving dist/.
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -531,6 +531,67 @@ scenario('the composer copies, pastes and deletes steps from the keyboard, and c
   await expectText(json, '"when": "\\"Hello\\" in steps.a.message"');
   if ((await when.getAttribute('aria-invalid')) !== 'false') throw new Error('the fixed condition is still marked invalid');
   await check(page, 'composer, a condition checked as typed');
+});
+
+scenario('the composer exports YAML and JSON, imports them back, and publishes the chain', async ({ newPage, check }) => {
+  const page = await newPage();
+  await register(page);
+  await nav(page, 'Composer');
+  const definition = {
+    name: 'round-trip',
+    steps: [
+      { id: 'a', agent: 'hello_world', input: { name: 'yes' } },
+      { id: 'b', agent: 'hello_world', needs: ['a'], when: 'has(steps.a.message)', input: { name: '${steps.a.message}' } },
+    ],
+  };
+  const json = page.getByLabel('Chain definition (JSON)');
+  await json.fill(JSON.stringify(definition));
+  const canvas = page.getByRole('region', { name: 'Canvas' });
+  await expectText(page.getByRole('status'), 'Valid: 2 steps');
+
+  await page.getByRole('tab', { name: 'Import and export' }).click();
+  const folder = mkdtempSync(join(tmpdir(), 'composer-files-'));
+  const exported = async (button, file) => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: button }).click()]);
+    if (download.suggestedFilename() !== file) throw new Error(`downloaded as ${download.suggestedFilename()}`);
+    await download.saveAs(join(folder, file));
+    return readFileSync(join(folder, file), 'utf8');
+  };
+  const yaml = await exported('Export as YAML', 'round-trip.yaml');
+  if (!yaml.includes('name: round-trip') || !yaml.includes("when: has(steps.a.message)") || !yaml.includes('name: "yes"')) {
+    throw new Error(`the YAML export reads:\n${yaml}`);
+  }
+  const written = JSON.parse(await exported('Export as JSON', 'round-trip.json'));
+  if (JSON.stringify(written) !== JSON.stringify(definition)) throw new Error(`the JSON export reads ${JSON.stringify(written)}`);
+  await check(page, 'composer, import and export');
+
+  // Emptied, then the YAML imported: the same two steps, the same definition.
+  await page.getByRole('tab', { name: 'Definition (JSON)' }).click();
+  await json.fill('{"name": "round-trip", "steps": []}');
+  await canvas.getByRole('group', { name: 'Step a', exact: true }).waitFor({ state: 'detached' });
+  await page.getByRole('tab', { name: 'Import and export' }).click();
+  await page.getByLabel('Import a definition').setInputFiles(join(folder, 'round-trip.yaml'));
+  await canvas.getByRole('group', { name: 'Step b', exact: true }).waitFor();
+  await expectText(page.getByRole('status'), 'Imported round-trip.yaml.');
+  await expectText(page.getByRole('status'), 'Valid: 2 steps');
+  await page.getByRole('tab', { name: 'Definition (JSON)' }).click();
+  await expectText(json, '"when": "has(steps.a.message)"');
+  await expectText(json, '"name": "yes"');
+  // A file that is not YAML says so, and changes nothing.
+  writeFileSync(join(folder, 'broken.yaml'), 'steps: [\n');
+  await page.getByRole('tab', { name: 'Import and export' }).click();
+  await page.getByLabel('Import a definition').setInputFiles(join(folder, 'broken.yaml'));
+  await expectText(page.getByRole('alert'), 'broken.yaml is not valid YAML');
+  await canvas.getByRole('group', { name: 'Step b', exact: true }).waitFor();
+
+  // Published as it is (privately: the marketplace scenario starts from an empty public list).
+  await page.getByRole('tab', { name: 'Publish' }).click();
+  await page.getByLabel('Visibility').selectOption('private');
+  await page.getByLabel('Version (semver)').fill('1.0.0');
+  await check(page, 'composer, publish');
+  await page.getByRole('button', { name: 'Publish', exact: true }).click();
+  await page.getByRole('link', { name: 'Open it in the marketplace' }).click();
+  await page.getByRole('heading', { name: 'round-trip', level: 1 }).waitFor();
 });
 
 scenario('the composer drags and zooms a 50-step chain at a steady frame rate', async ({ newPage }) => {

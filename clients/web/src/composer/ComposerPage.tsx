@@ -40,6 +40,7 @@ import { type Addition, DRAG_TYPE, Palette, additionOf } from './Palette';
 import { type Action, actionOf, keysOf } from './shortcuts';
 import { ShortcutsHelp } from './ShortcutsHelp';
 import { StepNodeView } from './StepNode';
+import { ImportExport, Publish } from './Sharing';
 import { StepPanel } from './StepPanel';
 import { Versions } from './Versions';
 import { composerKeys, createChain, getChain, saveVersion, validate } from './queries';
@@ -351,6 +352,12 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
     setSelected(null);
   }
 
+  function importDefinition(imported: Json, file: string) {
+    change(() => regraph(imported, null));
+    setSelected(null);
+    setNotice(`Imported ${file}.`);
+  }
+
   function openVersion(version: number) {
     if (!stored) return;
     setParams(version === stored.version ? { chain: stored.id } : { chain: stored.id, version: String(version) });
@@ -484,7 +491,7 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
           )}
         </aside>
       </div>
-      <section aria-label="The chain's definition and versions" className="card">
+      <section aria-label="The chain's definition, files and versions" className="card">
         <Tabs
           label="Views of the chain"
           tabs={[
@@ -500,6 +507,12 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
                 </>
               ),
             },
+            {
+              value: 'files',
+              label: 'Import and export',
+              content: <ImportExport definition={definition} onImport={importDefinition} />,
+            },
+            { value: 'publish', label: 'Publish', content: <Publish definition={definition} /> },
             ...(stored
               ? [{
                   value: 'versions',
