@@ -478,6 +478,92 @@ scenario('the composer draws fullstack-app, shows a cycle on its steps, saves ve
   await page.getByRole('button', { name: 'Save as version 3' }).waitFor();
 });
 
+/** Connects two steps on the canvas as a person does: from the first's right handle to the second's left. */
+async function connect(page, canvas, from, to) {
+  const source = await canvas.getByRole('group', { name: `Step ${from}`, exact: true }).locator('[data-handlepos="right"]').boundingBox();
+  const target = await canvas.getByRole('group', { name: `Step ${to}`, exact: true }).locator('[data-handlepos="left"]').boundingBox();
+  await page.mouse.move(source.x + source.width / 2, source.y + source.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(target.x + target.width / 2, target.y + target.height / 2, { steps: 10 });
+  await page.mouse.up();
+}
+
+scenario('the composer builds a chain by drag and connect, runs it, and approves a step on the canvas', async ({ newPage, check }) => {
+  const page = await newPage();
+  await register(page);
+  await nav(page, 'Composer');
+  await page.getByLabel('Chain name').fill('drag-built');
+  const canvas = page.getByRole('region', { name: 'Canvas' });
+  // Four steps dragged from the palette: three greetings and an approval.
+  const drops = [
+    ['Add hello_world', 'hello_world', { x: 60, y: 60 }],
+    ['Approval', 'approval', { x: 320, y: 60 }],
+    ['Add hello_world', 'hello_world_2', { x: 580, y: 60 }],
+    ['Add hello_world', 'hello_world_3', { x: 320, y: 300 }],
+  ];
+  for (const [button, step, at] of drops) {
+    await page.getByRole('button', { name: button, exact: true }).dragTo(canvas, { targetPosition: at });
+    await canvas.getByRole('group', { name: `Step ${step}`, exact: true }).waitFor();
+  }
+  await connect(page, canvas, 'hello_world', 'approval');
+  await connect(page, canvas, 'approval', 'hello_world_2');
+  await connect(page, canvas, 'hello_world', 'hello_world_3');
+  const json = page.getByLabel('Chain definition (JSON)');
+  await expectText(json, '"needs": [\n        "approval"');
+  await expectText(page.getByRole('status'), 'Valid: 4 steps');
+
+  // The last greeting greets the first's message; the side branch runs only for Grace.
+  await canvas.getByRole('group', { name: 'Step hello_world_2', exact: true }).click();
+  await page.getByRole('textbox', { name: 'Input mapping (JSON)' }).fill('{"name": "${steps.hello_world.message}"}');
+  await expectText(json, '"name": "${steps.hello_world.message}"');
+  await canvas.getByRole('group', { name: 'Step hello_world_3', exact: true }).click();
+  await page.getByRole('region', { name: 'Step hello_world_3' }).getByLabel('When (condition)').fill('input.name == "Grace"');
+  await expectText(json, '"when": "input.name == \\"Grace\\""');
+  await expectText(page.getByRole('status'), 'Valid: 4 steps');
+  await page.getByRole('button', { name: 'Save as a new chain' }).click();
+  await page.waitForURL((url) => url.searchParams.has('chain'));
+
+  // Run from the canvas: the chain has no input schema, so its input is JSON.
+  await page.getByRole('tab', { name: 'Run' }).click();
+  await page.getByLabel('Input (JSON)').fill('{"name": "Ada"}');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  const banner = page.getByRole('region', { name: 'Run on the canvas' });
+  await banner.waitFor();
+  const approval = canvas.getByRole('group', { name: 'Step approval', exact: true });
+  await approval.locator('[data-status="waiting"]').waitFor();
+  await expectText(approval, 'waiting');
+  await expectText(banner.getByTestId('canvas-run-status'), 'waiting');
+  await check(page, 'composer, a run waiting on the canvas');
+  await approval.click();
+  await page.getByRole('region', { name: 'In the run' }).getByRole('button', { name: 'Approve' }).click();
+
+  // The stream moves the canvas: every step completed, or skipped for its condition.
+  const statusOf = (step) => canvas.getByRole('group', { name: `Step ${step}`, exact: true }).locator('[data-status]').getAttribute('data-status');
+  const expected = { hello_world: 'completed', approval: 'completed', hello_world_2: 'completed', hello_world_3: 'skipped' };
+  for (const deadline = Date.now() + 2 * TIMEOUT_MS; ;) {
+    const seen = Object.fromEntries(await Promise.all(Object.keys(expected).map(async (step) => [step, await statusOf(step)])));
+    if (JSON.stringify(seen) === JSON.stringify(expected)) break;
+    if (Object.values(seen).includes('failed')) throw new Error(`a step failed: ${JSON.stringify(seen)}`);
+    if (Date.now() > deadline) throw new Error(`the canvas shows ${JSON.stringify(seen)}`);
+    await page.waitForTimeout(100);
+  }
+  await expectText(banner.getByTestId('canvas-run-status'), 'completed');
+  await expectText(canvas.getByRole('group', { name: 'Step hello_world_3', exact: true }), 'skipped');
+  // A step clicked shows what went in and came out.
+  await canvas.getByRole('group', { name: 'Step hello_world_2', exact: true }).click();
+  const details = page.getByRole('region', { name: 'In the run' });
+  await expectText(details.getByRole('list', { name: 'Input of hello_world_2' }), 'Ada');
+  await details.getByRole('list', { name: 'Output of hello_world_2' }).waitFor();
+  await check(page, 'composer, a run completed on the canvas');
+
+  // Broken: the side branch reads a step it does not need; the panel says so as typed, the node after validation.
+  await canvas.getByRole('group', { name: 'Step hello_world_3', exact: true }).click();
+  await page.getByRole('region', { name: 'Step hello_world_3' }).getByLabel('When (condition)').fill('steps.hello_world_2.message != null');
+  await expectText(page.getByRole('region', { name: 'Step hello_world_3' }), 'reads step `hello_world_2`, which this step does not need');
+  await expectText(canvas.getByRole('group', { name: 'Step hello_world_3', exact: true }).getByRole('list', { name: 'Problems of hello_world_3' }), 'steps[3].when: reads step `hello_world_2`');
+  await expectText(page.getByRole('status'), 'Not valid yet');
+});
+
 scenario('the composer copies, pastes and deletes steps from the keyboard, and checks a condition as typed', async ({ newPage, check }) => {
   const page = await newPage();
   await register(page);

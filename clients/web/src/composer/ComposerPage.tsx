@@ -30,8 +30,10 @@ import { type Agent, agentKeys, listAgents } from '../agents/queries';
 import { useShownTheme } from '../app/theme';
 import { can, useSession } from '../auth/session';
 import { chainKeys, listChains } from '../runs/queries';
+import { useLiveRun } from '../runs/useLiveRun';
 import { Loading, PageHeader, ProblemMessage } from '../ui/states';
 import { Tabs } from '../ui/Tabs';
+import { RunBanner, RunForm, type RunTarget, StepRun } from './CanvasRun';
 import { type Copied, PASTE_OFFSET, copySteps, freeId, pasteSteps, removeSteps, withStepsRenamed } from './clipboard';
 import { type Graph, type Json, type StepJson, type StepNode, edgeId, fromGraph, pathsFor, problemsByStep, toGraph, upstreamOf } from './graph';
 import { History } from './history';
@@ -119,6 +121,10 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
   // Pastes since the last copy: each lands a little further off, not on the one before.
   const pastes = useRef(0);
   const help = useRef<HTMLDialogElement>(null);
+  // The run shown on the canvas, if any: its steps' states overlay theirs.
+  const [runId, setRunId] = useState<string | null>(null);
+  const live = useLiveRun(runId ?? '');
+  const runStates = useMemo(() => new Map(live.timeline?.steps.map((step) => [step.id, step])), [live.timeline]);
 
   const definition = useMemo(() => fromGraph(graph), [graph]);
   // The chain's name is its definition's.
@@ -148,9 +154,9 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
       graph.nodes.map((node): StepNode => ({
         ...node,
         ariaLabel: `Step ${node.id}`,
-        data: { ...node.data, problems: problems.byStep.get(node.id) ?? [] },
+        data: { ...node.data, problems: problems.byStep.get(node.id) ?? [], ...(runStates.has(node.id) ? { run: runStates.get(node.id) } : {}) },
       })),
-    [graph.nodes, problems],
+    [graph.nodes, problems, runStates],
   );
 
   // The graph as last rendered, for the history to remember before a change.
@@ -377,6 +383,12 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
   const paths = chosen ? pathsFor(graph, chosen.id, outputSchemas) : [];
   const upstream = chosen ? upstreamOf(graph, chosen.id) : [];
   const valid = validation.data?.valid ?? false;
+  // A stored chain open at its latest version and unchanged runs as saved; anything else as it is here.
+  const pristine = useMemo(() => JSON.stringify(fromGraph(toGraph(initial))), [initial]);
+  const runTarget: RunTarget = stored && stored.shown === stored.version && JSON.stringify(definition) === pristine
+    ? { chainId: stored.id }
+    : { definition };
+  const chosenRun = chosen ? runStates.get(chosen.id) : undefined;
   return (
     <div className="space-y-4">
       <form className="flex flex-wrap items-end gap-3" onSubmit={(event) => { event.preventDefault(); save.mutate(); }}>
@@ -432,6 +444,10 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
           {problems.general.map((problem) => <li key={problem}>{problem}</li>)}
         </ul>
       )}
+      {runId && (
+        <RunBanner runId={runId} status={live.timeline?.status ?? live.run.data?.status} stream={live.stream}
+          onClose={() => setRunId(null)} />
+      )}
       <div className="grid grid-cols-1 gap-4 xl:grid-cols-[14rem_1fr_20rem]">
         <aside className="card h-fit"><Palette agents={agents} onAdd={(addition) => add(addition)} /></aside>
         <div aria-label="Canvas" role="region" className="card h-[36rem] p-0"
@@ -470,7 +486,8 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
             <Controls />
           </ReactFlow>
         </div>
-        <aside className="card h-fit">
+        <aside className="card h-fit space-y-3">
+          {runId && chosenRun && <StepRun key={`run:${chosenRun.id}`} runId={runId} step={chosenRun} />}
           {chosen ? (
             <StepPanel
               key={chosen.id}
@@ -511,6 +528,11 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
               value: 'files',
               label: 'Import and export',
               content: <ImportExport definition={definition} onImport={importDefinition} />,
+            },
+            {
+              value: 'run',
+              label: 'Run',
+              content: <RunForm target={runTarget} inputSchema={graph.header.input_schema} onStarted={setRunId} />,
             },
             { value: 'publish', label: 'Publish', content: <Publish definition={definition} /> },
             ...(stored
