@@ -37,6 +37,8 @@ const MAX_TIMEOUT_MS: u64 = 3_600_000;
 const MAX_EXPRESSION_CHARS: u64 = 4096;
 /// A step id: `valid_step_id`.
 const STEP_ID: &str = "^[A-Za-z0-9_-]{1,64}$";
+/// `MAX_POSITION`: how far from the origin a step's `position` may be.
+const MAX_POSITION: f64 = 1_000_000.0;
 /// An agent name: `valid_agent_name`.
 const AGENT_NAME: &str = "^[a-z][a-z0-9_]{0,63}$";
 /// An approver: `valid_approver`.
@@ -201,6 +203,17 @@ fn common_members() -> serde_json::Map<String, Value> {
             "default": "skip_dependants",
             "description": "When the step is skipped (its `when` did not hold): \
                 `skip_dependants` too, or `continue` (they run without its output)."
+        },
+        "position": {
+            "type": "object",
+            "required": ["x", "y"],
+            "additionalProperties": false,
+            "properties": {
+                "x": {"type": "number", "minimum": -MAX_POSITION, "maximum": MAX_POSITION},
+                "y": {"type": "number", "minimum": -MAX_POSITION, "maximum": MAX_POSITION}
+            },
+            "description": "Where an editor (the console's composer) drew the step: kept \
+                with the definition, never read by a run."
         }
     }) else {
         unreachable!("a JSON object literal")

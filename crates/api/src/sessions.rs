@@ -9,14 +9,9 @@ use crate::users::User;
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple", "display_name": "Ada", "tenant_name": "Analytical Engines"}))]
 pub struct Register {
-    /// An email address (at most 254 bytes), trimmed and lower-cased.
-    #[schema(
-        max_length = 254,
-        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*\s*$"
-    )]
+    #[schema(schema_with = crate::users::email_schema)]
     pub email: String,
-    /// 8 to 128 characters.
-    #[schema(min_length = 8, max_length = 128)]
+    #[schema(schema_with = crate::users::password_schema)]
     pub password: String,
     /// At most 100 characters once trimmed; the email's local part when absent or blank.
     #[serde(default)]
@@ -38,14 +33,9 @@ pub struct Registered {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple"}))]
 pub struct Login {
-    /// An email address (at most 254 bytes), trimmed and lower-cased.
-    #[schema(
-        max_length = 254,
-        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*\s*$"
-    )]
+    #[schema(schema_with = crate::users::email_schema)]
     pub email: String,
-    /// 8 to 128 characters.
-    #[schema(min_length = 8, max_length = 128)]
+    #[schema(schema_with = crate::users::password_schema)]
     pub password: String,
 }
 

@@ -3,6 +3,29 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::{ObjectBuilder, Type};
+
+/// The schema of an email field as auth accepts it, shared by every request that carries one.
+pub fn email_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "An email address (at most 254 bytes), trimmed and lower-cased.",
+        ))
+        .max_length(Some(254))
+        .pattern(Some(
+            r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*\s*$",
+        ))
+}
+
+/// The schema of a password field as auth accepts it.
+pub fn password_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("8 to 128 characters."))
+        .min_length(Some(8))
+        .max_length(Some(128))
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct User {
@@ -26,14 +49,9 @@ pub struct UserList {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"email": "grace@example.com", "password": "correct horse battery staple", "display_name": "Grace", "roles": ["developer"]}))]
 pub struct CreateUser {
-    /// An email address (at most 254 bytes), trimmed and lower-cased.
-    #[schema(
-        max_length = 254,
-        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*\s*$"
-    )]
+    #[schema(schema_with = crate::users::email_schema)]
     pub email: String,
-    /// 8 to 128 characters.
-    #[schema(min_length = 8, max_length = 128)]
+    #[schema(schema_with = crate::users::password_schema)]
     pub password: String,
     /// At most 100 characters once trimmed; the email's local part when absent or blank.
     #[serde(default)]

@@ -42,6 +42,12 @@ pub trait Batch: Send + Sync + 'static {
     fn writer_lost() -> Self::Error;
 }
 
+/// One field of every write in a batch, as the array a `SELECT ... FROM unnest($1, $2, ...)`
+/// statement binds: a batch is written as one row per write, column by column.
+pub fn column<W, T: Clone>(batch: &[&W], field: fn(&W) -> &T) -> Vec<T> {
+    batch.iter().map(|write| field(write).clone()).collect()
+}
+
 /// The bounds of a group commit.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

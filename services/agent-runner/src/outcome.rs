@@ -177,9 +177,6 @@ impl Batch for OutcomeBatch {
     }
 
     async fn write(&self, batch: &[&Kept]) -> Result<Vec<()>> {
-        fn column<T: Clone>(batch: &[&Kept], field: fn(&Kept) -> &T) -> Vec<T> {
-            batch.iter().map(|kept| field(kept).clone()).collect()
-        }
         sqlx::query(
             "INSERT INTO agents.runs
                  (tenant_id, run_id, agent, input_sha256, status, outcome, finished_at)
@@ -189,13 +186,13 @@ impl Batch for OutcomeBatch {
                  AS k (tenant_id, run_id, agent, input_sha256, status, outcome, finished_at)
              ON CONFLICT (tenant_id, run_id) DO NOTHING",
         )
-        .bind(column(batch, |k| &k.tenant))
-        .bind(column(batch, |k| &k.run_id))
-        .bind(column(batch, |k| &k.agent))
-        .bind(column(batch, |k| &k.input_sha256))
-        .bind(column(batch, |k| &k.status))
-        .bind(column(batch, |k| &k.outcome))
-        .bind(column(batch, |k| &k.finished_at))
+        .bind(group_commit::column(batch, |k| &k.tenant))
+        .bind(group_commit::column(batch, |k| &k.run_id))
+        .bind(group_commit::column(batch, |k| &k.agent))
+        .bind(group_commit::column(batch, |k| &k.input_sha256))
+        .bind(group_commit::column(batch, |k| &k.status))
+        .bind(group_commit::column(batch, |k| &k.outcome))
+        .bind(group_commit::column(batch, |k| &k.finished_at))
         .execute(&self.pool)
         .await?;
         Ok(vec![(); batch.len()])

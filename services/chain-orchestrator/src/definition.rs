@@ -10,7 +10,7 @@
 //!   `retry` or `timeout_ms` of its own; a chain step has `"chain": {"id" | "template",
 //!   "input"}` and runs that chain as a child run (engine/subchains.rs), with `retry` but no
 //!   `timeout_ms` or step `input` (`needs`, `when`, `on_failure` and `on_skip` apply to every
-//!   kind);
+//!   kind, and so does `position`, `{"x", "y"}`, where an editor drew the step);
 //! - simple: `{"agents": ["a", "b"], "mode": "sequential" | "parallel"}` (sequential: each step
 //!   needs the previous one; parallel: no step needs another);
 //! - conditional: `{"condition": "<expr>", "then": ["a", ..], "else": ["b", ..]}`, two sequential
@@ -57,6 +57,8 @@ pub const MAX_STEPS: usize = 200;
 const MAX_ATTEMPTS: u32 = 10;
 const MAX_BACKOFF_MS: u64 = 60_000;
 const MAX_TIMEOUT_MS: u64 = 3_600_000;
+/// How far from the origin a step's `position` may be, on either axis.
+pub const MAX_POSITION: f64 = 1_000_000.0;
 /// The longest approval prompt, in characters: a question and its context, not a document.
 pub const MAX_PROMPT_CHARS: usize = 2000;
 /// The most approvers one approval step names.
@@ -161,6 +163,17 @@ pub struct Step {
     pub on_failure: OnFailure,
     pub on_skip: OnSkip,
     pub kind: StepKind,
+    /// Where an editor (the console's composer) drew the step; kept, never read by a run.
+    pub position: Option<Position>,
+}
+
+/// A step's place on an editor's canvas, in its units: finite, each at most
+/// [`MAX_POSITION`] from the origin.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Position {
+    pub x: f64,
+    pub y: f64,
 }
 
 /// What a step does.
@@ -318,6 +331,8 @@ pub struct StepDocument {
     on_failure: OnFailure,
     #[serde(default)]
     on_skip: OnSkip,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    position: Option<Position>,
 }
 
 impl StepDocument {
@@ -415,6 +430,7 @@ impl StepDocument {
             on_failure: self.on_failure,
             on_skip: self.on_skip,
             kind,
+            position: self.position,
         })
     }
 }
@@ -449,6 +465,7 @@ impl From<Step> for StepDocument {
             timeout_ms: None,
             on_failure: step.on_failure,
             on_skip: step.on_skip,
+            position: step.position,
         };
         match step.kind {
             StepKind::Agent(agent) => {
@@ -717,6 +734,7 @@ fn steps_for(agents: &[String], taken: &mut HashMap<String, usize>, chained: boo
             when: None,
             on_failure: OnFailure::Fail,
             on_skip: OnSkip::SkipDependants,
+            position: None,
             kind: StepKind::Agent(AgentStep {
                 agent: agent.clone(),
                 input: None,
@@ -993,6 +1011,16 @@ fn check(definition: &Definition) -> Vec<FieldViolation> {
             problems.push(violation(
                 format!("{at}.id"),
                 format!("duplicate step id `{}`", step.id),
+            ));
+        }
+        if let Some(position) = step.position
+            && ![position.x, position.y]
+                .iter()
+                .all(|v| v.is_finite() && v.abs() <= MAX_POSITION)
+        {
+            problems.push(violation(
+                format!("{at}.position"),
+                format!("x and y must be numbers from -{MAX_POSITION} to {MAX_POSITION}"),
             ));
         }
         match &step.kind {
@@ -1441,6 +1469,46 @@ mod tests {
         );
         let back: Definition = serde_json::from_value(stored).unwrap();
         assert_eq!(back, definition);
+    }
+
+    #[test]
+    fn a_position_is_kept_and_bounded() {
+        let definition = parse(
+            &json!({"steps": [
+                {"id": "a", "agent": "x", "position": {"x": -12.5, "y": 300}},
+                {"id": "b", "approval": {"prompt": "p", "approvers": ["role:a"]},
+                 "position": {"x": 0, "y": 1_000_000}},
+            ]})
+            .to_string(),
+        )
+        .unwrap();
+        assert_eq!(
+            definition.steps[0].position,
+            Some(Position { x: -12.5, y: 300.0 })
+        );
+        let stored = serde_json::to_value(&definition).unwrap();
+        assert_eq!(
+            stored["steps"][1]["position"],
+            json!({"x": 0.0, "y": 1_000_000.0})
+        );
+        let back: Definition = serde_json::from_value(stored).unwrap();
+        assert_eq!(back, definition);
+
+        let found = problems(json!({"steps": [
+            {"id": "a", "agent": "x", "position": {"x": 1_000_001, "y": 0}},
+        ]}));
+        assert_eq!(
+            found,
+            ["steps[0].position: x and y must be numbers from -1000000 to 1000000"],
+            "{found:?}"
+        );
+        let found = problems(json!({"steps": [
+            {"id": "a", "agent": "x", "position": {"x": 1}},
+        ]}));
+        assert!(
+            found[0].starts_with("steps[0]: missing field `y`"),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -62,14 +62,9 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple"}))]
 pub struct ConsoleLogin {
-    /// An email address (at most 254 bytes), trimmed and lower-cased.
-    #[schema(
-        max_length = 254,
-        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*\s*$"
-    )]
+    #[schema(schema_with = sankalpa_api::users::email_schema)]
     pub email: String,
-    /// 8 to 128 characters.
-    #[schema(min_length = 8, max_length = 128)]
+    #[schema(schema_with = sankalpa_api::users::password_schema)]
     pub password: String,
     /// The tenant the user means to sign in to. An email names one user, in one tenant: a
     /// tenant that is not the user's is refused as a wrong password is.

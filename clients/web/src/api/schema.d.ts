@@ -4786,6 +4786,11 @@ export interface components {
                  * @enum {unknown}
                  */
                 on_skip: "skip_dependants" | "continue";
+                /** @description Where an editor (the console's composer) drew the step: kept with the definition, never read by a run. */
+                position?: {
+                    x: number;
+                    y: number;
+                };
                 retry?: {
                     /**
                      * @description Attempts in all, the first included.
@@ -4840,6 +4845,11 @@ export interface components {
                  * @enum {unknown}
                  */
                 on_skip: "skip_dependants" | "continue";
+                /** @description Where an editor (the console's composer) drew the step: kept with the definition, never read by a run. */
+                position?: {
+                    x: number;
+                    y: number;
+                };
                 /** @description An expression (at most 4,096 characters, 64 levels of nesting) over `input` and `steps.<id>` of steps needed: the step runs only when it holds, and is skipped otherwise. */
                 when?: string | null;
             } | {
@@ -4868,6 +4878,11 @@ export interface components {
                  * @enum {unknown}
                  */
                 on_skip: "skip_dependants" | "continue";
+                /** @description Where an editor (the console's composer) drew the step: kept with the definition, never read by a run. */
+                position?: {
+                    x: number;
+                    y: number;
+                };
                 retry?: {
                     /**
                      * @description Attempts in all, the first included.

@@ -187,29 +187,23 @@ impl Batch for TransitionBatch {
     }
 
     async fn write(&self, batch: &[&Transition]) -> Result<Vec<bool>> {
-        fn column<T: Clone>(batch: &[&Transition], field: fn(&Transition) -> &T) -> Vec<T> {
-            batch
-                .iter()
-                .map(|transition| field(transition).clone())
-                .collect()
-        }
         let written: Vec<i64> = sqlx::query_scalar(WRITE_BATCH)
-            .bind(column(batch, |t| &t.run))
-            .bind(column(batch, |t| &t.owner))
-            .bind(column(batch, |t| &t.step_id))
-            .bind(column(batch, |t| &t.status))
-            .bind(column(batch, |t| &t.agent_run_id))
-            .bind(column(batch, |t| &t.input))
-            .bind(column(batch, |t| &t.finished))
-            .bind(column(batch, |t| &t.output))
-            .bind(column(batch, |t| &t.error_code))
-            .bind(column(batch, |t| &t.error_message))
-            .bind(column(batch, |t| &t.skip_reason))
-            .bind(column(batch, |t| &t.artifacts))
-            .bind(column(batch, |t| &t.warning))
-            .bind(column(batch, |t| &t.only_waiting))
-            .bind(column(batch, |t| &t.event))
-            .bind(column(batch, |t| &t.headers))
+            .bind(group_commit::column(batch, |t| &t.run))
+            .bind(group_commit::column(batch, |t| &t.owner))
+            .bind(group_commit::column(batch, |t| &t.step_id))
+            .bind(group_commit::column(batch, |t| &t.status))
+            .bind(group_commit::column(batch, |t| &t.agent_run_id))
+            .bind(group_commit::column(batch, |t| &t.input))
+            .bind(group_commit::column(batch, |t| &t.finished))
+            .bind(group_commit::column(batch, |t| &t.output))
+            .bind(group_commit::column(batch, |t| &t.error_code))
+            .bind(group_commit::column(batch, |t| &t.error_message))
+            .bind(group_commit::column(batch, |t| &t.skip_reason))
+            .bind(group_commit::column(batch, |t| &t.artifacts))
+            .bind(group_commit::column(batch, |t| &t.warning))
+            .bind(group_commit::column(batch, |t| &t.only_waiting))
+            .bind(group_commit::column(batch, |t| &t.event))
+            .bind(group_commit::column(batch, |t| &t.headers))
             .fetch_all(&self.pool)
             .await?;
         if !written.is_empty() {
