@@ -511,6 +511,18 @@ scenario('the composer builds a chain by drag and connect, runs it, and approves
   const json = page.getByLabel('Chain definition (JSON)');
   await expectText(json, '"needs": [\n        "approval"');
   await expectText(page.getByRole('status'), 'Valid: 4 steps');
+  // Laid out by dagre until a step is moved by hand: clicks and connections keep no place.
+  const positions = async () => ((await json.textContent()).match(/"position"/g) ?? []).length;
+  if ((await positions()) !== 0) throw new Error('steps kept places before any was moved');
+  const side = canvas.getByRole('group', { name: 'Step hello_world_3', exact: true });
+  const before = await side.boundingBox();
+  await page.mouse.move(before.x + before.width / 2, before.y + before.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(before.x + before.width / 2, before.y + before.height / 2 + 80, { steps: 8 });
+  await page.mouse.up();
+  for (const deadline = Date.now() + TIMEOUT_MS; (await positions()) !== 4; await page.waitForTimeout(100)) {
+    if (Date.now() > deadline) throw new Error(`${await positions()} steps keep their places after a move`);
+  }
 
   // The last greeting greets the first's message; the side branch runs only for Grace.
   await canvas.getByRole('group', { name: 'Step hello_world_2', exact: true }).click();
@@ -562,6 +574,27 @@ scenario('the composer builds a chain by drag and connect, runs it, and approves
   await expectText(page.getByRole('region', { name: 'Step hello_world_3' }), 'reads step `hello_world_2`, which this step does not need');
   await expectText(canvas.getByRole('group', { name: 'Step hello_world_3', exact: true }).getByRole('list', { name: 'Problems of hello_world_3' }), 'steps[3].when: reads step `hello_world_2`');
   await expectText(page.getByRole('status'), 'Not valid yet');
+
+  // Reloaded, the saved places are where the steps are, not dagre's; "Auto layout" drops them, undo brings them back.
+  const placeOf = async (step) => {
+    const box = await canvas.getByRole('group', { name: `Step ${step}`, exact: true }).boundingBox();
+    return { x: box.x, y: box.y };
+  };
+  const [first, moved] = [await placeOf('hello_world'), await placeOf('hello_world_3')];
+  await page.reload();
+  await canvas.getByRole('group', { name: 'Step hello_world_3', exact: true }).waitFor();
+  await page.waitForTimeout(500);
+  const [firstAgain, movedAgain] = [await placeOf('hello_world'), await placeOf('hello_world_3')];
+  if (Math.abs((movedAgain.y - firstAgain.y) - (moved.y - first.y)) > 2) {
+    throw new Error(`the moved step is ${movedAgain.y - firstAgain.y} px below the first, was ${moved.y - first.y}`);
+  }
+  await expectText(json, '"position": {');
+  await page.getByRole('button', { name: 'Auto layout' }).click();
+  for (const deadline = Date.now() + TIMEOUT_MS; (await positions()) !== 0; await page.waitForTimeout(100)) {
+    if (Date.now() > deadline) throw new Error('Auto layout kept the places');
+  }
+  await page.getByRole('button', { name: 'Undo' }).click();
+  await expectText(json, '"position": {');
 });
 
 scenario('the composer copies, pastes and deletes steps from the keyboard, and checks a condition as typed', async ({ newPage, check }) => {

@@ -35,7 +35,7 @@ import { Loading, PageHeader, ProblemMessage } from '../ui/states';
 import { Tabs } from '../ui/Tabs';
 import { RunBanner, RunForm, type RunTarget, StepRun } from './CanvasRun';
 import { type Copied, PASTE_OFFSET, copySteps, freeId, pasteSteps, removeSteps, withStepsRenamed } from './clipboard';
-import { type Graph, type Json, type StepJson, type StepNode, edgeId, fromGraph, pathsFor, problemsByStep, toGraph, upstreamOf } from './graph';
+import { type Graph, type Json, type StepJson, type StepNode, edgeId, fromGraph, pathsFor, placedByDefinition, positionOf, problemsByStep, toGraph, upstreamOf, withPositions, withoutPositions } from './graph';
 import { History } from './history';
 import { laidOut } from './layout';
 import { type Addition, DRAG_TYPE, Palette, additionOf } from './Palette';
@@ -78,8 +78,15 @@ function newStep(addition: Addition, taken: Set<string>): StepJson {
 }
 
 /** The graph of `definition`, keeping the positions of the steps `previous` had. */
+/**
+ * The graph of `definition`: where its steps' own positions say when every step has one, else
+ * where `previous` had them when it had them all, else laid out by dagre.
+ */
 function regraph(definition: Json, previous: Graph | null): Graph {
   const graph = toGraph(definition);
+  if (placedByDefinition(graph)) {
+    return { ...graph, nodes: graph.nodes.map((node) => ({ ...node, position: positionOf(node.data.step) ?? node.position })) };
+  }
   const placed = new Map(previous?.nodes.map((node) => [node.id, node.position]));
   const allPlaced = graph.nodes.every((node) => placed.has(node.id));
   const nodes = allPlaced
@@ -121,6 +128,8 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
   // Pastes since the last copy: each lands a little further off, not on the one before.
   const pastes = useRef(0);
   const help = useRef<HTMLDialogElement>(null);
+  // The graph as a drag began: what undoing the move brings back.
+  const beforeMove = useRef<Graph | null>(null);
   // The run shown on the canvas, if any: its steps' states overlay theirs.
   const [runId, setRunId] = useState<string | null>(null);
   const live = useLiveRun(runId ?? '');
@@ -170,8 +179,8 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
   const moved = () => setMovable({ undo: history.current.canUndo, redo: history.current.canRedo });
 
   /** A change of the definition made on the canvas or in the panel: the JSON follows. */
-  function change(next: (current: Graph) => Graph) {
-    history.current.record(latest.current);
+  function change(next: (current: Graph) => Graph, before: Graph = latest.current) {
+    history.current.record(before);
     moved();
     setGraph(next);
     setDraft(null);
@@ -298,14 +307,28 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
     const taken = new Set(graph.nodes.map((node) => node.id));
     const step = newStep(addition, taken);
     const last = graph.nodes.at(-1)?.position;
+    const at = position ?? { x: (last?.x ?? 0) + 240, y: last?.y ?? 0 };
+    // Among steps that keep their places, a new one keeps its own.
+    const placed = placedByDefinition(graph) ? { position: { x: Math.round(at.x), y: Math.round(at.y) } } : {};
     const node: StepNode = {
       id: step.id,
       type: 'step',
-      position: position ?? { x: (last?.x ?? 0) + 240, y: last?.y ?? 0 },
-      data: { step, problems: [] },
+      position: at,
+      data: { step: { ...step, ...placed }, problems: [] },
     };
     change((current) => ({ ...current, nodes: [...current.nodes, node] }));
     setSelected(step.id);
+  }
+
+  /** Dagre's layout, the steps' own positions dropped from the definition (an undoable change when they had some). */
+  function autoLayout() {
+    const layOut = (current: Graph): Graph => {
+      const cleared = withoutPositions(current);
+      return { ...cleared, nodes: laidOut(cleared.nodes, cleared.edges) };
+    };
+    if (graph.nodes.some((node) => positionOf(node.data.step))) change(layOut);
+    else setGraph(layOut);
+    void flow.fitView();
   }
 
   function drop(event: DragEvent) {
@@ -424,12 +447,8 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
           onClick={() => help.current?.showModal()}>
           Keyboard shortcuts
         </button>
-        <button type="button" className="btn-secondary"
-          onClick={() => {
-            setGraph((current) => ({ ...current, nodes: laidOut(current.nodes, current.edges) }));
-            void flow.fitView();
-          }}>
-          Arrange
+        <button type="button" className="btn-secondary" onClick={autoLayout}>
+          Auto layout
         </button>
         <p role="status" className="text-sm">
           {validation.isFetching && !validation.data ? 'Checking…' : valid ? `Valid: ${validation.data?.step_count ?? 0} steps` : 'Not valid yet'}
@@ -457,6 +476,7 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
             edges={graph.edges}
             nodeTypes={NODE_TYPES}
             colorMode={colorMode}
+            onNodeDragStart={() => { beforeMove.current = latest.current; }}
             onNodesChange={(changes: NodeChange<StepNode>[]) => {
               const removed = new Set(changes.flatMap((item) => (item.type === 'remove' ? [item.id] : [])));
               const apply = (current: Graph): Graph => ({
@@ -464,9 +484,14 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
                 nodes: applyNodeChanges(changes, current.nodes),
                 edges: current.edges.filter((edge) => !removed.has(edge.source) && !removed.has(edge.target)),
               });
-              // Moves, sizes and selection change no definition; removals do.
+              // A move that ended (a drag let go, an arrow key) keeps every step's place in the
+              // definition, undone as one change; sizes, selection and moves under way change nothing.
+              const moved = changes.some((item) => item.type === 'position' && item.dragging === false);
               if (removed.size > 0) change(apply);
-              else setGraph(apply);
+              else if (moved) {
+                change((current) => withPositions(apply(current)), beforeMove.current ?? latest.current);
+                beforeMove.current = null;
+              } else setGraph(apply);
             }}
             onEdgesChange={(changes: EdgeChange[]) => {
               const apply = (current: Graph): Graph => ({ ...current, edges: applyEdgeChanges(changes, current.edges) });

@@ -78,3 +78,12 @@ describe('copy and paste of steps', () => {
     expect(removeSteps(graph, new Set(), new Set(['plan->tests'])).edges.map((edge) => edge.id)).toEqual(['plan->api', 'api->tests']);
   });
 });
+
+describe('pasting steps that keep their places', () => {
+  it('gives the copies their new places in the definition too', () => {
+    const graph = toGraph({ steps: [{ id: 'a', agent: 'x', position: { x: 5, y: 6 } }] });
+    graph.nodes[0]!.position = { x: 5, y: 6 };
+    const { graph: pasted } = pasteSteps(graph, copySteps(graph, new Set(['a'])), PASTE_OFFSET);
+    expect((fromGraph(pasted).steps as unknown[])[1]).toEqual({ id: 'a_2', agent: 'x', position: { x: 5 + PASTE_OFFSET, y: 6 + PASTE_OFFSET } });
+  });
+});

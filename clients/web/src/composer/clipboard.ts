@@ -8,7 +8,7 @@
 import type { Edge, XYPosition } from '@xyflow/react';
 
 import { mappingSource, renameSteps } from './expr';
-import { type Graph, type Json, type StepJson, type StepNode, edgeId, stepsOfGraph } from './graph';
+import { type Graph, type Json, type StepJson, type StepNode, edgeId, positionOf, stepsOfGraph } from './graph';
 
 export interface Copied {
   /** The steps, `needs` included, in the graph's order. */
@@ -79,12 +79,15 @@ export function pasteSteps(graph: Graph, copied: Copied, offset: number): { grap
     const id = renames.get(step.id) ?? step.id;
     const { needs: _needs, ...rest } = withStepsRenamed(step, renames);
     const at = copied.positions[step.id] ?? { x: 0, y: 0 };
+    const position = { x: at.x + offset, y: at.y + offset };
+    // A step that kept its place in the definition keeps its new one.
+    const placed = positionOf(step) ? { position } : {};
     return {
       id,
       type: 'step',
-      position: { x: at.x + offset, y: at.y + offset },
+      position,
       selected: true,
-      data: { step: { ...rest, id }, problems: [] },
+      data: { step: { ...rest, ...placed, id }, problems: [] },
     };
   });
   const edges: Edge[] = copied.steps.flatMap((step) => {

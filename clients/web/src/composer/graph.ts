@@ -6,7 +6,7 @@
  * the second use on); saved unchanged they stay in their form, changed they become the DAG
  * form. So a definition that is only looked at comes back exactly as it was.
  */
-import type { Edge, Node } from '@xyflow/react';
+import type { Edge, Node, XYPosition } from '@xyflow/react';
 
 import type { StepState } from '../runs/timeline';
 
@@ -85,6 +85,46 @@ function stepsOf(definition: Json): { steps: StepJson[]; origin?: Origin } {
     return { steps, origin: { form: 'conditional', fields, steps } };
   }
   return { steps: [] };
+}
+
+/** How far from the origin a step's `position` may be, on either axis (the orchestrator's bound). */
+export const MAX_POSITION = 1_000_000;
+
+/** A step's `position` where the composer drew it, when it has a sound one. */
+export function positionOf(step: StepJson): XYPosition | undefined {
+  const position = step.position as { x?: unknown; y?: unknown } | undefined;
+  if (!position || typeof position !== 'object') return undefined;
+  const { x, y } = position;
+  return typeof x === 'number' && typeof y === 'number' && Number.isFinite(x) && Number.isFinite(y) ? { x, y } : undefined;
+}
+
+/** Whether the steps' own positions place them all, so no automatic layout is needed. */
+export function placedByDefinition(graph: Pick<Graph, 'nodes'>): boolean {
+  return graph.nodes.length > 0 && graph.nodes.every((node) => positionOf(node.data.step) !== undefined);
+}
+
+const clamp = (value: number) => Math.round(Math.min(MAX_POSITION, Math.max(-MAX_POSITION, value)));
+
+/** The graph with each step's `position` set where its node is (whole units, within bounds). */
+export function withPositions(graph: Graph): Graph {
+  return {
+    ...graph,
+    nodes: graph.nodes.map((node) => {
+      const position = { x: clamp(node.position.x), y: clamp(node.position.y) };
+      return { ...node, position, data: { ...node.data, step: { ...node.data.step, position } } };
+    }),
+  };
+}
+
+/** The graph with no step keeping a `position`: laid out automatically from then on. */
+export function withoutPositions(graph: Graph): Graph {
+  return {
+    ...graph,
+    nodes: graph.nodes.map((node) => {
+      const { position: _position, ...step } = node.data.step;
+      return { ...node, data: { ...node.data, step: step as StepJson } };
+    }),
+  };
 }
 
 export function edgeId(source: string, target: string): string {
