@@ -719,7 +719,11 @@ mod tests {
         for case in cases["reject"].as_array().unwrap() {
             let source = case["source"].as_str().unwrap();
             let err = parse(source).unwrap_err();
-            assert_eq!(Some(err.column as u64), case["column"].as_u64(), "{source}: {err}");
+            assert_eq!(
+                Some(err.column as u64),
+                case["column"].as_u64(),
+                "{source}: {err}"
+            );
             let message = case["message"].as_str().unwrap();
             assert!(err.message.contains(message), "{source}: {err}");
         }
