@@ -3,9 +3,10 @@
  * following the other. Steps come from the palette (a click or a drag), connect by dragging
  * from one's right handle to another's left (the second needs the first) or by the side panel's
  * checkboxes; the orchestrator validates the definition as it changes, and each problem shows
- * on the step it concerns; changes can be undone and redone (Ctrl+Z, Ctrl+Shift+Z). Start from
- * a template or a stored chain, save a new chain or a new version. Loaded on first visit with
- * React Flow and dagre (its own chunk).
+ * on the step it concerns. Changes can be undone and redone, steps copied and pasted, all from
+ * the keyboard too (`shortcuts.ts`); moved steps keep their places in the definition. Below the
+ * canvas: the JSON, import and export, running it (the run then shows on the steps), publishing,
+ * and a stored chain's versions. Loaded on first visit with React Flow and dagre (its own chunk).
  */
 import '@xyflow/react/dist/style.css';
 
