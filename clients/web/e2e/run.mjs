@@ -494,7 +494,9 @@ scenario('the composer builds a chain by drag and connect, runs it, and approves
   await nav(page, 'Composer');
   await page.getByLabel('Chain name').fill('drag-built');
   const canvas = page.getByRole('region', { name: 'Canvas' });
-  // Four steps dragged from the palette: three greetings and an approval.
+  // Four steps dragged from the palette, found by its search (the list does not scroll under the
+  // pointer): three greetings and an approval.
+  await page.getByLabel('Search agents').fill('hello_world');
   const drops = [
     ['Add hello_world', 'hello_world', { x: 60, y: 60 }],
     ['Approval', 'approval', { x: 320, y: 60 }],
@@ -576,18 +578,18 @@ scenario('the composer builds a chain by drag and connect, runs it, and approves
   await expectText(page.getByRole('status'), 'Not valid yet');
 
   // Reloaded, the saved places are where the steps are, not dagre's; "Auto layout" drops them, undo brings them back.
-  const placeOf = async (step) => {
-    const box = await canvas.getByRole('group', { name: `Step ${step}`, exact: true }).boundingBox();
-    return { x: box.x, y: box.y };
+  // How far below the first step the moved one is, in node widths: the same at any zoom.
+  const below = async () => {
+    const first = await canvas.getByRole('group', { name: 'Step hello_world', exact: true }).boundingBox();
+    const moved = await canvas.getByRole('group', { name: 'Step hello_world_3', exact: true }).boundingBox();
+    return (moved.y - first.y) / first.width;
   };
-  const [first, moved] = [await placeOf('hello_world'), await placeOf('hello_world_3')];
+  const saved = await below();
   await page.reload();
   await canvas.getByRole('group', { name: 'Step hello_world_3', exact: true }).waitFor();
   await page.waitForTimeout(500);
-  const [firstAgain, movedAgain] = [await placeOf('hello_world'), await placeOf('hello_world_3')];
-  if (Math.abs((movedAgain.y - firstAgain.y) - (moved.y - first.y)) > 2) {
-    throw new Error(`the moved step is ${movedAgain.y - firstAgain.y} px below the first, was ${moved.y - first.y}`);
-  }
+  const reloaded = await below();
+  if (Math.abs(reloaded - saved) > 0.02) throw new Error(`the moved step is ${reloaded} node widths below the first, was ${saved}`);
   await expectText(json, '"position": {');
   await page.getByRole('button', { name: 'Auto layout' }).click();
   for (const deadline = Date.now() + TIMEOUT_MS; (await positions()) !== 0; await page.waitForTimeout(100)) {
