@@ -19,7 +19,7 @@ export function fileName(definition: Json, format: Format): string {
 
 export async function exportText(definition: Json, format: Format): Promise<string> {
   if (format === 'json') return `${JSON.stringify(definition, null, 2)}\n`;
-  const { stringify } = await import('yaml');
+  const { stringify } = await import('./yaml');
   return stringify(definition, { lineWidth: 0, compat: 'yaml-1.1' });
 }
 
@@ -41,7 +41,7 @@ export async function importText(name: string, text: string): Promise<Json> {
     if (format === 'json') {
       parsed = JSON.parse(text);
     } else {
-      const { parse } = await import('yaml');
+      const { parse } = await import('./yaml');
       // Aliases expand as they are read: a hundred at most, so a small file cannot grow huge.
       parsed = parse(text, { maxAliasCount: 100 });
     }
