@@ -707,6 +707,28 @@ mod tests {
         assert!(parse("(input.a").is_err());
     }
 
+    /// The cases the console's parser (`clients/web/src/composer/expr.ts`) is tested on too, so
+    /// a condition the composer accepts as it is typed is one this parser accepts.
+    #[test]
+    fn the_cases_shared_with_the_console_parse_alike() {
+        let cases: Value = serde_json::from_str(include_str!("expr_cases.json")).unwrap();
+        for source in cases["accept"].as_array().unwrap() {
+            let source = source.as_str().unwrap();
+            assert!(parse(source).is_ok(), "{source}: {:?}", parse(source));
+        }
+        for case in cases["reject"].as_array().unwrap() {
+            let source = case["source"].as_str().unwrap();
+            let err = parse(source).unwrap_err();
+            assert_eq!(
+                Some(err.column as u64),
+                case["column"].as_u64(),
+                "{source}: {err}"
+            );
+            let message = case["message"].as_str().unwrap();
+            assert!(err.message.contains(message), "{source}: {err}");
+        }
+    }
+
     #[test]
     fn type_mistakes_are_errors_not_false() {
         let scope = json!({"input": {"n": 1, "s": "x"}});

@@ -3,21 +3,13 @@ import { useMutation } from '@tanstack/react-query';
 import { useState } from 'react';
 
 import { download } from '../api/client';
+import { saveBlob } from '../ui/download';
 import { ProblemMessage } from '../ui/states';
 import { type TarFile, gunzip, untar } from './tar';
 
 export interface ArtifactSummary {
   path: string;
   size_bytes: number;
-}
-
-function save(blob: Blob, name: string) {
-  const url = URL.createObjectURL(blob);
-  const link = document.createElement('a');
-  link.href = url;
-  link.download = name;
-  link.click();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 /** Paths grouped by folder, folders first, for the tree. */
@@ -51,7 +43,7 @@ export function Files({ workspace, artifacts }: { workspace: string; artifacts: 
           disabled={archive.isPending}
           onClick={() =>
             archive.mutate(undefined, {
-              onSuccess: ({ blob }) => save(blob, `${workspace}.tar.gz`),
+              onSuccess: ({ blob }) => saveBlob(blob, `${workspace}.tar.gz`),
             })
           }
         >

@@ -3,9 +3,10 @@
  * following the other. Steps come from the palette (a click or a drag), connect by dragging
  * from one's right handle to another's left (the second needs the first) or by the side panel's
  * checkboxes; the orchestrator validates the definition as it changes, and each problem shows
- * on the step it concerns; changes can be undone and redone (Ctrl+Z, Ctrl+Shift+Z). Start from
- * a template or a stored chain, save a new chain or a new version. Loaded on first visit with
- * React Flow and dagre (its own chunk).
+ * on the step it concerns. Changes can be undone and redone, steps copied and pasted, all from
+ * the keyboard too (`shortcuts.ts`); moved steps keep their places in the definition. Below the
+ * canvas: the JSON, import and export, running it (the run then shows on the steps), publishing,
+ * and a stored chain's versions. Loaded on first visit with React Flow and dagre (its own chunk).
  */
 import '@xyflow/react/dist/style.css';
 
@@ -23,20 +24,28 @@ import {
   applyNodeChanges,
   useReactFlow,
 } from '@xyflow/react';
-import { type DragEvent, type KeyboardEvent, Suspense, lazy, useEffect, useMemo, useRef, useState } from 'react';
+import { type DragEvent, Suspense, lazy, useEffect, useMemo, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router';
 
 import { type Agent, agentKeys, listAgents } from '../agents/queries';
 import { useShownTheme } from '../app/theme';
 import { can, useSession } from '../auth/session';
 import { chainKeys, listChains } from '../runs/queries';
+import { useLiveRun } from '../runs/useLiveRun';
 import { Loading, PageHeader, ProblemMessage } from '../ui/states';
-import { type Graph, type Json, type StepJson, type StepNode, edgeId, fromGraph, pathsFor, problemsByStep, toGraph } from './graph';
+import { Tabs } from '../ui/Tabs';
+import { RunBanner, RunForm, type RunTarget, StepRun } from './CanvasRun';
+import { type Copied, PASTE_OFFSET, copySteps, freeId, pasteSteps, removeSteps, withStepsRenamed } from './clipboard';
+import { type Graph, type Json, type StepJson, type StepNode, edgeId, fromGraph, pathsFor, placedByDefinition, positionOf, problemsByStep, toGraph, upstreamOf, withPositions, withoutPositions } from './graph';
 import { History } from './history';
 import { laidOut } from './layout';
 import { type Addition, DRAG_TYPE, Palette, additionOf } from './Palette';
+import { type Action, actionOf, keysOf } from './shortcuts';
+import { ShortcutsHelp } from './ShortcutsHelp';
 import { StepNodeView } from './StepNode';
+import { ImportExport, Publish } from './Sharing';
 import { StepPanel } from './StepPanel';
+import { Versions } from './Versions';
 import { composerKeys, createChain, getChain, saveVersion, validate } from './queries';
 
 const JsonEditor = lazy(() => import('../ui/JsonEditor'));
@@ -51,10 +60,14 @@ function text(definition: Json): string {
   return JSON.stringify(definition, null, 2);
 }
 
-/** `base`, or `base_2`, `base_3`... whichever no step has. */
-function freeId(base: string, taken: Set<string>): string {
-  if (!taken.has(base)) return base;
-  for (let n = 2; ; n += 1) if (!taken.has(`${base}_${n}`)) return `${base}_${n}`;
+/** Whether a key pressed on `target` edits text (a field, the JSON editor's shadow root) or a dialog's content. */
+function typingIn(target: EventTarget | null): boolean {
+  if (!(target instanceof HTMLElement)) return false;
+  return Boolean(target.shadowRoot || target.closest('input, textarea, select, [contenteditable="true"], dialog'));
+}
+
+function counted(count: number, what: string): string {
+  return `${count} ${what}${count === 1 ? '' : 's'}`;
 }
 
 function newStep(addition: Addition, taken: Set<string>): StepJson {
@@ -66,8 +79,15 @@ function newStep(addition: Addition, taken: Set<string>): StepJson {
 }
 
 /** The graph of `definition`, keeping the positions of the steps `previous` had. */
+/**
+ * The graph of `definition`: where its steps' own positions say when every step has one, else
+ * where `previous` had them when it had them all, else laid out by dagre.
+ */
 function regraph(definition: Json, previous: Graph | null): Graph {
   const graph = toGraph(definition);
+  if (placedByDefinition(graph)) {
+    return { ...graph, nodes: graph.nodes.map((node) => ({ ...node, position: positionOf(node.data.step) ?? node.position })) };
+  }
   const placed = new Map(previous?.nodes.map((node) => [node.id, node.position]));
   const allPlaced = graph.nodes.every((node) => placed.has(node.id));
   const nodes = allPlaced
@@ -85,10 +105,14 @@ function useSettled<T>(value: T, ms: number): T {
   return settled;
 }
 
-function Composer({ initial, agents, stored }: {
+function Composer({ initial, agents, stored, clipboard, onCopy }: {
   initial: Json;
   agents: Agent[];
-  stored: { id: string; name: string; version: number } | null;
+  /** A stored chain: its latest version, and the version open (`shown`). */
+  stored: { id: string; name: string; version: number; shown: number } | null;
+  /** The steps last copied, on this page whichever chain they came from. */
+  clipboard: Copied | null;
+  onCopy: (copied: Copied) => void;
 }) {
   const state = useSession();
   const queryClient = useQueryClient();
@@ -100,6 +124,17 @@ function Composer({ initial, agents, stored }: {
   const [draft, setDraft] = useState<string | null>(null);
   const [jsonError, setJsonError] = useState<string | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
+  // What the last copy, cut or paste did, for the screen reader as for the eye.
+  const [notice, setNotice] = useState('');
+  // Pastes since the last copy: each lands a little further off, not on the one before.
+  const pastes = useRef(0);
+  const help = useRef<HTMLDialogElement>(null);
+  // The graph as a drag began: what undoing the move brings back.
+  const beforeMove = useRef<Graph | null>(null);
+  // The run shown on the canvas, if any: its steps' states overlay theirs.
+  const [runId, setRunId] = useState<string | null>(null);
+  const live = useLiveRun(runId ?? '');
+  const runStates = useMemo(() => new Map(live.timeline?.steps.map((step) => [step.id, step])), [live.timeline]);
 
   const definition = useMemo(() => fromGraph(graph), [graph]);
   // The chain's name is its definition's.
@@ -129,9 +164,9 @@ function Composer({ initial, agents, stored }: {
       graph.nodes.map((node): StepNode => ({
         ...node,
         ariaLabel: `Step ${node.id}`,
-        data: { ...node.data, problems: problems.byStep.get(node.id) ?? [] },
+        data: { ...node.data, problems: problems.byStep.get(node.id) ?? [], ...(runStates.has(node.id) ? { run: runStates.get(node.id) } : {}) },
       })),
-    [graph.nodes, problems],
+    [graph.nodes, problems, runStates],
   );
 
   // The graph as last rendered, for the history to remember before a change.
@@ -145,8 +180,8 @@ function Composer({ initial, agents, stored }: {
   const moved = () => setMovable({ undo: history.current.canUndo, redo: history.current.canRedo });
 
   /** A change of the definition made on the canvas or in the panel: the JSON follows. */
-  function change(next: (current: Graph) => Graph) {
-    history.current.record(latest.current);
+  function change(next: (current: Graph) => Graph, before: Graph = latest.current) {
+    history.current.record(before);
     moved();
     setGraph(next);
     setDraft(null);
@@ -157,22 +192,105 @@ function Composer({ initial, agents, stored }: {
     const restored = history.current[direction](latest.current);
     if (!restored) return;
     moved();
+    setNotice(direction === 'undo' ? 'Undone.' : 'Redone.');
     setGraph(restored);
     setDraft(null);
     setJsonError(null);
   }
 
-  /** Ctrl+Z, Ctrl+Shift+Z and Ctrl+Y on the page, except where text is being edited. */
-  function shortcut(event: KeyboardEvent) {
-    const target = event.target as HTMLElement;
-    if (target.shadowRoot || target.closest('input, textarea, select, [contenteditable="true"]')) return;
-    if (!(event.ctrlKey || event.metaKey)) return;
-    const key = event.key.toLowerCase();
-    if (key === 'z' || key === 'y') {
-      event.preventDefault();
-      travel(key === 'y' || event.shiftKey ? 'redo' : 'undo');
+  /** The steps a copy or a deletion concerns: those selected on the canvas, else the one in the panel. */
+  function pickedIds(): Set<string> {
+    const picked = graph.nodes.filter((node) => node.selected).map((node) => node.id);
+    return new Set(picked.length > 0 ? picked : selected ? [selected] : []);
+  }
+
+  function copy(): number {
+    const ids = pickedIds();
+    if (ids.size === 0) {
+      setNotice('Select the steps to copy first.');
+      return 0;
+    }
+    onCopy(copySteps(graph, ids));
+    pastes.current = 0;
+    setNotice(`Copied ${counted(ids.size, 'step')}.`);
+    return ids.size;
+  }
+
+  function paste() {
+    if (!clipboard || clipboard.steps.length === 0) return;
+    pastes.current += 1;
+    const { graph: next, ids } = pasteSteps(graph, clipboard, PASTE_OFFSET * pastes.current);
+    change(() => next);
+    setSelected(ids[0] ?? null);
+    setNotice(`Pasted ${counted(ids.length, 'step')}: ${ids.join(', ')}.`);
+  }
+
+  function removePicked(verb = 'Deleted') {
+    const ids = pickedIds();
+    const edgeIds = new Set(graph.edges.filter((edge) => edge.selected).map((edge) => edge.id));
+    if (ids.size === 0 && edgeIds.size === 0) return;
+    change((current) => removeSteps(current, ids, edgeIds));
+    if (selected && ids.has(selected)) setSelected(null);
+    setNotice(`${verb} ${counted(ids.size, 'step')}${edgeIds.size > 0 ? ` and ${counted(edgeIds.size, 'connection')}` : ''}.`);
+  }
+
+  function selectAll(picked: boolean) {
+    setGraph((current) => ({
+      ...current,
+      nodes: current.nodes.map((node) => ({ ...node, selected: picked })),
+      edges: current.edges.map((edge) => ({ ...edge, selected: false })),
+    }));
+    if (!picked) setSelected(null);
+  }
+
+  function perform(action: Action) {
+    switch (action) {
+      case 'copy':
+        copy();
+        return;
+      case 'cut':
+        if (copy() > 0) removePicked('Cut');
+        return;
+      case 'paste':
+        paste();
+        return;
+      case 'delete':
+        removePicked();
+        return;
+      case 'selectAll':
+        selectAll(true);
+        return;
+      case 'deselect':
+        selectAll(false);
+        return;
+      case 'undo':
+      case 'redo':
+        travel(action);
+        return;
+      case 'help':
+        help.current?.showModal();
+        return;
     }
   }
+
+  // The shortcuts apply on the whole page (focus may be on the canvas, the palette or nowhere),
+  // except where a key edits text; a copy with text selected copies the text.
+  const performLatest = useRef(perform);
+  useEffect(() => {
+    performLatest.current = perform;
+  });
+  useEffect(() => {
+    const onKey = (event: globalThis.KeyboardEvent) => {
+      if (event.defaultPrevented || typingIn(event.target)) return;
+      const action = actionOf(event);
+      if (!action) return;
+      if ((action === 'copy' || action === 'cut') && window.getSelection()?.toString()) return;
+      event.preventDefault();
+      performLatest.current(action);
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
 
   function editJson(value: string) {
     setDraft(value);
@@ -190,14 +308,28 @@ function Composer({ initial, agents, stored }: {
     const taken = new Set(graph.nodes.map((node) => node.id));
     const step = newStep(addition, taken);
     const last = graph.nodes.at(-1)?.position;
+    const at = position ?? { x: (last?.x ?? 0) + 240, y: last?.y ?? 0 };
+    // Among steps that keep their places, a new one keeps its own.
+    const placed = placedByDefinition(graph) ? { position: { x: Math.round(at.x), y: Math.round(at.y) } } : {};
     const node: StepNode = {
       id: step.id,
       type: 'step',
-      position: position ?? { x: (last?.x ?? 0) + 240, y: last?.y ?? 0 },
-      data: { step, problems: [] },
+      position: at,
+      data: { step: { ...step, ...placed }, problems: [] },
     };
     change((current) => ({ ...current, nodes: [...current.nodes, node] }));
     setSelected(step.id);
+  }
+
+  /** Dagre's layout, the steps' own positions dropped from the definition (an undoable change when they had some). */
+  function autoLayout() {
+    const layOut = (current: Graph): Graph => {
+      const cleared = withoutPositions(current);
+      return { ...cleared, nodes: laidOut(cleared.nodes, cleared.edges) };
+    };
+    if (graph.nodes.some((node) => positionOf(node.data.step))) change(layOut);
+    else setGraph(layOut);
+    void flow.fitView();
   }
 
   function drop(event: DragEvent) {
@@ -222,11 +354,14 @@ function Composer({ initial, agents, stored }: {
   function rename(from: string, to: string) {
     if (graph.nodes.some((node) => node.id === to)) return;
     const moved = (id: string) => (id === from ? to : id);
+    // The expressions that read the step read it by its new id.
+    const renames = new Map([[from, to]]);
     change((current) => ({
       ...current,
-      nodes: current.nodes.map((node) =>
-        node.id === from ? { ...node, id: to, data: { ...node.data, step: { ...node.data.step, id: to } } } : node,
-      ),
+      nodes: current.nodes.map((node) => {
+        const step = withStepsRenamed(node.data.step, renames);
+        return node.id === from ? { ...node, id: to, data: { ...node.data, step: { ...step, id: to } } } : { ...node, data: { ...node.data, step } };
+      }),
       edges: current.edges.map((edge) => ({ ...edge, id: edgeId(moved(edge.source), moved(edge.target)), source: moved(edge.source), target: moved(edge.target) })),
     }));
     setSelected(to);
@@ -243,12 +378,19 @@ function Composer({ initial, agents, stored }: {
   }
 
   function remove(id: string) {
-    change((current) => ({
-      ...current,
-      nodes: current.nodes.filter((node) => node.id !== id),
-      edges: current.edges.filter((edge) => edge.source !== id && edge.target !== id),
-    }));
+    change((current) => removeSteps(current, new Set([id])));
     setSelected(null);
+  }
+
+  function importDefinition(imported: Json, file: string) {
+    change(() => regraph(imported, null));
+    setSelected(null);
+    setNotice(`Imported ${file}.`);
+  }
+
+  function openVersion(version: number) {
+    if (!stored) return;
+    setParams(version === stored.version ? { chain: stored.id } : { chain: stored.id, version: String(version) });
   }
 
   const save = useMutation({
@@ -263,9 +405,16 @@ function Composer({ initial, agents, stored }: {
   const chosen = graph.nodes.find((node) => node.id === selected);
   const outputSchemas = useMemo(() => new Map(agents.map((agent) => [agent.name, agent.output_schema])), [agents]);
   const paths = chosen ? pathsFor(graph, chosen.id, outputSchemas) : [];
+  const upstream = chosen ? upstreamOf(graph, chosen.id) : [];
   const valid = validation.data?.valid ?? false;
+  // A stored chain open at its latest version and unchanged runs as saved; anything else as it is here.
+  const pristine = useMemo(() => JSON.stringify(fromGraph(toGraph(initial))), [initial]);
+  const runTarget: RunTarget = stored && stored.shown === stored.version && JSON.stringify(definition) === pristine
+    ? { chainId: stored.id }
+    : { definition };
+  const chosenRun = chosen ? runStates.get(chosen.id) : undefined;
   return (
-    <div className="space-y-4" onKeyDown={shortcut}>
+    <div className="space-y-4">
       <form className="flex flex-wrap items-end gap-3" onSubmit={(event) => { event.preventDefault(); save.mutate(); }}>
         {!stored && (
           <div>
@@ -279,31 +428,45 @@ function Composer({ initial, agents, stored }: {
             {stored ? `Save as version ${stored.version + 1}` : 'Save as a new chain'}
           </button>
         )}
-        <button type="button" className="btn-secondary" aria-keyshortcuts="Control+Z" disabled={!movable.undo}
+        <button type="button" className="btn-secondary" aria-keyshortcuts={keysOf('undo')} disabled={!movable.undo}
           onClick={() => travel('undo')}>
           Undo
         </button>
-        <button type="button" className="btn-secondary" aria-keyshortcuts="Control+Shift+Z Control+Y" disabled={!movable.redo}
+        <button type="button" className="btn-secondary" aria-keyshortcuts={keysOf('redo')} disabled={!movable.redo}
           onClick={() => travel('redo')}>
           Redo
         </button>
-        <button type="button" className="btn-secondary"
-          onClick={() => {
-            setGraph((current) => ({ ...current, nodes: laidOut(current.nodes, current.edges) }));
-            void flow.fitView();
-          }}>
-          Arrange
+        <button type="button" className="btn-secondary" aria-keyshortcuts={keysOf('copy')} disabled={graph.nodes.length === 0}
+          onClick={() => copy()}>
+          Copy
+        </button>
+        <button type="button" className="btn-secondary" aria-keyshortcuts={keysOf('paste')} disabled={!clipboard}
+          onClick={paste}>
+          Paste
+        </button>
+        <button type="button" className="btn-secondary" aria-keyshortcuts={keysOf('help')}
+          onClick={() => help.current?.showModal()}>
+          Keyboard shortcuts
+        </button>
+        <button type="button" className="btn-secondary" onClick={autoLayout}>
+          Auto layout
         </button>
         <p role="status" className="text-sm">
           {validation.isFetching && !validation.data ? 'Checking…' : valid ? `Valid: ${validation.data?.step_count ?? 0} steps` : 'Not valid yet'}
         </p>
         {save.isSuccess && <p role="status" className="text-sm text-green-800 dark:text-green-200">Saved version {save.data.version}.</p>}
+        <p role="status" className="text-sm">{notice}</p>
       </form>
+      <ShortcutsHelp ref={help} />
       <ProblemMessage error={save.error ?? validation.error} />
       {problems.general.length > 0 && (
         <ul aria-label="Problems of the chain" className="list-disc pl-5 text-sm text-red-700 dark:text-red-300">
           {problems.general.map((problem) => <li key={problem}>{problem}</li>)}
         </ul>
+      )}
+      {runId && (
+        <RunBanner runId={runId} status={live.timeline?.status ?? live.run.data?.status} stream={live.stream}
+          onClose={() => setRunId(null)} />
       )}
       <div className="grid grid-cols-1 gap-4 xl:grid-cols-[14rem_1fr_20rem]">
         <aside className="card h-fit"><Palette agents={agents} onAdd={(addition) => add(addition)} /></aside>
@@ -314,6 +477,7 @@ function Composer({ initial, agents, stored }: {
             edges={graph.edges}
             nodeTypes={NODE_TYPES}
             colorMode={colorMode}
+            onNodeDragStart={() => { beforeMove.current = latest.current; }}
             onNodesChange={(changes: NodeChange<StepNode>[]) => {
               const removed = new Set(changes.flatMap((item) => (item.type === 'remove' ? [item.id] : [])));
               const apply = (current: Graph): Graph => ({
@@ -321,9 +485,14 @@ function Composer({ initial, agents, stored }: {
                 nodes: applyNodeChanges(changes, current.nodes),
                 edges: current.edges.filter((edge) => !removed.has(edge.source) && !removed.has(edge.target)),
               });
-              // Moves, sizes and selection change no definition; removals do.
+              // A move that ended (a drag let go, an arrow key) keeps every step's place in the
+              // definition, undone as one change; sizes, selection and moves under way change nothing.
+              const moved = changes.some((item) => item.type === 'position' && item.dragging === false);
               if (removed.size > 0) change(apply);
-              else setGraph(apply);
+              else if (moved) {
+                change((current) => withPositions(apply(current)), beforeMove.current ?? latest.current);
+                beforeMove.current = null;
+              } else setGraph(apply);
             }}
             onEdgesChange={(changes: EdgeChange[]) => {
               const apply = (current: Graph): Graph => ({ ...current, edges: applyEdgeChanges(changes, current.edges) });
@@ -331,6 +500,8 @@ function Composer({ initial, agents, stored }: {
               else setGraph(apply);
             }}
             onConnect={connect}
+            // Delete and Backspace go through the page's shortcuts: one change, undone at once.
+            deleteKeyCode={null}
             onNodeClick={(_event, node) => setSelected(node.id)}
             onSelectionChange={({ nodes: picked }) => { if (picked[0]) setSelected(picked[0].id); }}
             onPaneClick={() => setSelected(null)}
@@ -341,13 +512,15 @@ function Composer({ initial, agents, stored }: {
             <Controls />
           </ReactFlow>
         </div>
-        <aside className="card h-fit">
+        <aside className="card h-fit space-y-3">
+          {runId && chosenRun && <StepRun key={`run:${chosenRun.id}`} runId={runId} step={chosenRun} />}
           {chosen ? (
             <StepPanel
               key={chosen.id}
               step={chosen.data.step}
               others={graph.nodes.map((node) => node.id).filter((id) => id !== chosen.id)}
               needs={graph.edges.filter((edge) => edge.target === chosen.id).map((edge) => edge.source)}
+              upstream={upstream}
               agents={agents}
               paths={paths}
               problems={problems.byStep.get(chosen.id) ?? []}
@@ -361,12 +534,42 @@ function Composer({ initial, agents, stored }: {
           )}
         </aside>
       </div>
-      <section aria-labelledby="definition-json" className="card">
-        <h2 id="definition-json" className="mb-2 font-semibold">Definition (JSON)</h2>
-        <Suspense fallback={<Loading label="Loading the editor" />}>
-          <JsonEditor label="Chain definition (JSON)" value={json} onChange={editJson} />
-        </Suspense>
-        {jsonError && <p role="alert" className="mt-1 text-sm text-red-700 dark:text-red-300">{jsonError}</p>}
+      <section aria-label="The chain's definition, files and versions" className="card">
+        <Tabs
+          label="Views of the chain"
+          tabs={[
+            {
+              value: 'json',
+              label: 'Definition (JSON)',
+              content: (
+                <>
+                  <Suspense fallback={<Loading label="Loading the editor" />}>
+                    <JsonEditor label="Chain definition (JSON)" value={json} onChange={editJson} />
+                  </Suspense>
+                  {jsonError && <p role="alert" className="mt-1 text-sm text-red-700 dark:text-red-300">{jsonError}</p>}
+                </>
+              ),
+            },
+            {
+              value: 'files',
+              label: 'Import and export',
+              content: <ImportExport definition={definition} onImport={importDefinition} />,
+            },
+            {
+              value: 'run',
+              label: 'Run',
+              content: <RunForm target={runTarget} inputSchema={graph.header.input_schema} onStarted={setRunId} />,
+            },
+            { value: 'publish', label: 'Publish', content: <Publish definition={definition} /> },
+            ...(stored
+              ? [{
+                  value: 'versions',
+                  label: 'Versions',
+                  content: <Versions chainId={stored.id} latest={stored.version} shown={stored.shown} onOpen={openVersion} />,
+                }]
+              : []),
+          ]}
+        />
       </section>
     </div>
   );
@@ -376,10 +579,20 @@ export function ComposerPage() {
   const [params, setParams] = useSearchParams();
   const source = params.get('chain') ?? params.get('template') ?? '';
   const agents = useQuery({ queryKey: agentKeys.all, queryFn: listAgents, staleTime: 60_000 });
+  // Kept above the composer, which a new chain remounts: steps copied from one paste into another.
+  const [clipboard, setClipboard] = useState<Copied | null>(null);
   const chains = useQuery({ queryKey: chainKeys.all, queryFn: listChains });
-  const loaded = useQuery({ queryKey: composerKeys.chain(source), queryFn: () => getChain(source), enabled: source !== '' });
+  // A stored chain opens at its latest version unless another is asked for.
+  const version = params.get('chain') && Number(params.get('version')) > 0 ? Number(params.get('version')) : undefined;
+  const loaded = useQuery({
+    queryKey: composerKeys.chain(source, version),
+    queryFn: () => getChain(source, version),
+    enabled: source !== '',
+  });
   const chain = source ? loaded.data : undefined;
-  const stored = chain?.origin === 'tenant' && chain.id ? { id: chain.id, name: chain.name, version: chain.latest_version } : null;
+  const stored = chain?.origin === 'tenant' && chain.id
+    ? { id: chain.id, name: chain.name, version: chain.latest_version, shown: chain.version }
+    : null;
   const initial: Json | undefined = source
     ? chain && { ...(chain.definition as Json | null), name: chain.name }
     : { steps: [] };
@@ -404,7 +617,8 @@ export function ComposerPage() {
       <ProblemMessage error={agents.error ?? loaded.error ?? chains.error} />
       {agents.data && initial && (
         <ReactFlowProvider>
-          <Composer key={`${source}:${chain?.version ?? 0}`} initial={initial} agents={agents.data} stored={stored} />
+          <Composer key={`${source}:${chain?.version ?? 0}`} initial={initial} agents={agents.data} stored={stored}
+            clipboard={clipboard} onCopy={setClipboard} />
         </ReactFlowProvider>
       )}
     </>

@@ -1,13 +1,16 @@
 /**
  * The selected step's settings: id, what it runs (agent, approval, sub-chain), the steps it
  * needs (the keyboard's way to connect steps), its input mapping, `when`, retry, timeout and
- * failure handling; a map step's list and parallelism. Each change rewrites the step's JSON.
+ * failure handling; a map step's list and parallelism. Each change rewrites the step's JSON. The
+ * expressions (`when`, the list, each `${...}` of the mapping) are checked as they are typed
+ * (`expr.ts`), before the orchestrator's validation says the same on the node.
  */
 import { type ReactNode, Suspense, lazy, useMemo, useState } from 'react';
 
 import type { Agent } from '../agents/queries';
 import type { KeyHint } from '../ui/jsonEditing';
 import { Loading } from '../ui/states';
+import { expressionProblems, mappingProblems, mappingSource } from './expr';
 import type { Json, StepJson } from './graph';
 
 const JsonEditor = lazy(() => import('../ui/JsonEditor'));
@@ -27,21 +30,54 @@ function numberOrEmpty(text: string): number | undefined {
   return text === '' ? undefined : Number(text);
 }
 
-function Field({ id, label, children, help }: { id: string; label: string; children: ReactNode; help?: string }) {
+/** Where a step's expressions are read: which steps they may name, and whether `item` is one. */
+interface Scope {
+  perItem: boolean;
+  upstream: Set<string>;
+}
+
+function Field({ id, label, children, help, problems }: {
+  id: string;
+  label: string;
+  children: ReactNode;
+  help?: string;
+  /** What is wrong with the value as typed; the control names `${id}-problems` in its aria-describedby. */
+  problems?: string[];
+}) {
   return (
     <div>
       <label className="label" htmlFor={id}>{label}</label>
       {children}
       {help && <p id={`${id}-help`} className="muted mt-1 text-xs">{help}</p>}
+      {problems && (
+        <div id={`${id}-problems`} aria-live="polite" className="mt-1 text-sm text-red-700 dark:text-red-300">
+          {problems.map((problem) => <p key={problem}>{problem}</p>)}
+        </div>
+      )}
     </div>
   );
 }
 
+/** An expression field's problems as typed: none when it is empty. */
+function problemsOf(source: unknown, scope: Scope): string[] {
+  return typeof source === 'string' && source !== '' ? expressionProblems(source, scope) : [];
+}
+
+/** Its problems as the JSON editor marks them, or none when it is not (yet) a JSON object. */
+function mappingCheck(text: string, scope: Scope) {
+  try {
+    return mappingProblems(JSON.parse(text), scope);
+  } catch {
+    return [];
+  }
+}
+
 /** The input mapping as JSON (CodeMirror, with the agent's keys and the paths it may name), applied once it parses. */
-function InputMapping({ step, keys, paths, onChange }: {
+function InputMapping({ step, keys, paths, scope, onChange }: {
   step: StepJson;
   keys: KeyHint[];
   paths: string[];
+  scope: Scope;
   onChange: (step: StepJson) => void;
 }) {
   const [text, setText] = useState(() => (step.input === undefined ? '' : JSON.stringify(step.input, null, 2)));
@@ -62,24 +98,31 @@ function InputMapping({ step, keys, paths, onChange }: {
       setError(problem instanceof Error ? problem.message : String(problem));
     }
   }
+  const problems = useMemo(() => mappingCheck(text, scope), [text, scope]);
   return (
     <div>
       <p className="label" aria-hidden="true">Input mapping (JSON)</p>
       <Suspense fallback={<Loading label="Loading the editor" />}>
-        <JsonEditor label="Input mapping (JSON)" value={text} onChange={change} keys={keys} paths={paths} />
+        <JsonEditor label="Input mapping (JSON)" value={text} onChange={change} keys={keys} paths={paths}
+          check={(typed) => mappingCheck(typed, scope)} />
       </Suspense>
       <p className="muted mt-1 text-xs">
         {'${input.<path>} and ${steps.<id>.<path>} name values (type ${ for the choices); empty: the chain input merged with the needed steps\' outputs.'}
       </p>
       {error && <p role="alert" className="mt-1 text-sm text-red-700 dark:text-red-300">{error}</p>}
+      <ul aria-label="Problems of the input mapping" aria-live="polite" className="mt-1 text-sm text-red-700 dark:text-red-300">
+        {problems.map((problem) => <li key={problem.field + problem.message}>{problem.field}: {problem.message}</li>)}
+      </ul>
     </div>
   );
 }
 
-export function StepPanel({ step, others, needs, agents, paths, problems, onChange, onRename, onNeeds, onDelete }: {
+export function StepPanel({ step, others, needs, upstream, agents, paths, problems, onChange, onRename, onNeeds, onDelete }: {
   step: StepJson;
   others: string[];
   needs: string[];
+  /** The steps it needs, directly or through others: those its expressions may read. */
+  upstream: string[];
   agents: Agent[];
   /** What a `${...}` in its input may name. */
   paths: string[];
@@ -99,6 +142,13 @@ export function StepPanel({ step, others, needs, agents, paths, problems, onChan
     () => Object.keys((agent?.input_schema as { properties?: Json } | undefined)?.properties ?? {}).map((name) => ({ name })),
     [agent],
   );
+  // By value: the panel's checks are not redone while the steps it may read stay the same.
+  const upstreamKey = upstream.toSorted().join('\n');
+  const upstreamSet = useMemo(() => new Set(upstreamKey.split('\n').filter(Boolean)), [upstreamKey]);
+  const scope = useMemo(() => ({ perItem: false, upstream: upstreamSet }), [upstreamSet]);
+  const itemScope = useMemo(() => ({ perItem: step.for_each !== undefined, upstream: upstreamSet }), [step.for_each, upstreamSet]);
+  const whenProblems = problemsOf(step.when, scope);
+  const forEachProblems = problemsOf(typeof step.for_each === 'string' ? mappingSource(step.for_each) : undefined, scope);
   const setRetry = (key: string, value: number | undefined) => {
     const { [key]: _old, ...fields } = retry;
     const next = value === undefined || Number.isNaN(value) ? fields : { ...fields, [key]: value };
@@ -127,10 +177,12 @@ export function StepPanel({ step, others, needs, agents, paths, problems, onChan
               {agents.map((agent) => <option key={agent.name} value={agent.name}>{agent.name} ({agent.category})</option>)}
             </select>
           </Field>
-          <InputMapping key={step.id} step={step} keys={keys} paths={paths} onChange={onChange} />
-          <Field id="step-for-each" label="For each (a list expression)" help="${input.items}: runs the agent once per item, ${item} and ${index} naming it.">
+          <InputMapping key={step.id} step={step} keys={keys} paths={paths} scope={itemScope} onChange={onChange} />
+          <Field id="step-for-each" label="For each (a list expression)" help="${input.items}: runs the agent once per item, ${item} and ${index} naming it."
+            problems={forEachProblems}>
             <input id="step-for-each" className="input font-mono" value={typeof step.for_each === 'string' ? step.for_each : ''}
-              aria-describedby="step-for-each-help" onChange={(event) => onChange(withField(step, 'for_each', event.target.value))} />
+              aria-invalid={forEachProblems.length > 0} aria-describedby="step-for-each-help step-for-each-problems"
+              onChange={(event) => onChange(withField(step, 'for_each', event.target.value))} />
           </Field>
           {typeof step.for_each === 'string' && (
             <Field id="step-parallel" label="Items at once (1 to 64)">
@@ -175,9 +227,10 @@ export function StepPanel({ step, others, needs, agents, paths, problems, onChan
             onChange={(event) => onChange(withField(step, 'chain', { ...chain, template: event.target.value }))} />
         </Field>
       )}
-      <Field id="step-when" label="When (condition)" help='Runs only when it holds: "auth" in input.features'>
+      <Field id="step-when" label="When (condition)" help='Runs only when it holds: "auth" in input.features' problems={whenProblems}>
         <input id="step-when" className="input font-mono" value={typeof step.when === 'string' ? step.when : ''}
-          aria-describedby="step-when-help" onChange={(event) => onChange(withField(step, 'when', event.target.value))} />
+          aria-invalid={whenProblems.length > 0} aria-describedby="step-when-help step-when-problems"
+          spellCheck={false} onChange={(event) => onChange(withField(step, 'when', event.target.value))} />
       </Field>
       <Field id="step-on-failure" label="When it fails">
         <select id="step-on-failure" className="input" value={typeof step.on_failure === 'string' ? step.on_failure : ''}

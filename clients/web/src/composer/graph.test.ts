@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { type Json, edgeId, fromGraph, pathsFor, problemsByStep, toGraph } from './graph';
+import { type Json, MAX_POSITION, edgeId, fromGraph, pathsFor, placedByDefinition, positionOf, problemsByStep, toGraph, withPositions, withoutPositions } from './graph';
 import { laidOut } from './layout';
 
 const CATALOG = join(__dirname, '../../../../catalog/chains');
@@ -100,5 +100,43 @@ describe('the paths an input mapping may name', () => {
       'steps.greet', 'steps.greet.message',
     ]);
     expect(pathsFor(graph, 'aside', outputs)).toEqual(['input', 'input.name']);
+  });
+
+  it('reach into nested objects, three levels at most', () => {
+    const graph = toGraph({ steps: [{ id: 'scan', agent: 'deep' }, { id: 'next', agent: 'deep', needs: ['scan'] }] });
+    const level = (inner: object) => ({ type: 'object', properties: { inner } });
+    const outputs = new Map([['deep', { type: 'object', properties: { a: level(level(level({ type: 'string' }))), b: { type: 'array' } } }]]);
+    expect(pathsFor(graph, 'next', outputs)).toEqual([
+      'input', 'steps.scan', 'steps.scan.a', 'steps.scan.a.inner', 'steps.scan.a.inner.inner', 'steps.scan.b',
+    ]);
+  });
+});
+
+describe('the steps’ own positions', () => {
+  const chain = { steps: [{ id: 'a', agent: 'x' }, { id: 'b', agent: 'x', needs: ['a'] }] };
+
+  it('are read only when sound, and place the graph only when every step has one', () => {
+    expect(positionOf({ id: 'a', position: { x: 1.5, y: -2 } })).toEqual({ x: 1.5, y: -2 });
+    expect(positionOf({ id: 'a', position: { x: '1', y: 2 } })).toBeUndefined();
+    expect(positionOf({ id: 'a' })).toBeUndefined();
+    const graph = toGraph(chain);
+    expect(placedByDefinition(graph)).toBe(false);
+    expect(placedByDefinition(toGraph({ steps: [{ id: 'a', agent: 'x', position: { x: 0, y: 0 } }, { id: 'b', agent: 'x' }] }))).toBe(false);
+    expect(placedByDefinition(toGraph({ steps: [] }))).toBe(false);
+  });
+
+  it('are written where the nodes are, whole and within bounds, and dropped again losslessly', () => {
+    const graph = toGraph(chain);
+    graph.nodes[0]!.position = { x: 10.4, y: -3.6 };
+    graph.nodes[1]!.position = { x: 2 * MAX_POSITION, y: 7 };
+    const placed = withPositions(graph);
+    expect(placedByDefinition(placed)).toBe(true);
+    expect(fromGraph(placed)).toEqual({
+      steps: [
+        { id: 'a', agent: 'x', position: { x: 10, y: -4 } },
+        { id: 'b', agent: 'x', needs: ['a'], position: { x: MAX_POSITION, y: 7 } },
+      ],
+    });
+    expect(fromGraph(withoutPositions(placed))).toEqual(chain);
   });
 });

@@ -6,7 +6,9 @@
  * the second use on); saved unchanged they stay in their form, changed they become the DAG
  * form. So a definition that is only looked at comes back exactly as it was.
  */
-import type { Edge, Node } from '@xyflow/react';
+import type { Edge, Node, XYPosition } from '@xyflow/react';
+
+import type { StepState } from '../runs/timeline';
 
 export type Json = Record<string, unknown>;
 
@@ -17,6 +19,10 @@ export type StepNodeData = {
   step: StepJson;
   /** The problems the orchestrator found with this step, as it words them. */
   problems: string[];
+  /** In a comparison of two versions: how the step changed, and which of its fields. */
+  change?: { kind: 'added' | 'removed' | 'changed'; fields: string[] };
+  /** In a run shown on the canvas: where the step is. */
+  run?: StepState;
 };
 
 export type StepNode = Node<StepNodeData, 'step'>;
@@ -79,6 +85,46 @@ function stepsOf(definition: Json): { steps: StepJson[]; origin?: Origin } {
     return { steps, origin: { form: 'conditional', fields, steps } };
   }
   return { steps: [] };
+}
+
+/** How far from the origin a step's `position` may be, on either axis (the orchestrator's bound). */
+export const MAX_POSITION = 1_000_000;
+
+/** A step's `position` where the composer drew it, when it has a sound one. */
+export function positionOf(step: StepJson): XYPosition | undefined {
+  const position = step.position as { x?: unknown; y?: unknown } | undefined;
+  if (!position || typeof position !== 'object') return undefined;
+  const { x, y } = position;
+  return typeof x === 'number' && typeof y === 'number' && Number.isFinite(x) && Number.isFinite(y) ? { x, y } : undefined;
+}
+
+/** Whether the steps' own positions place them all, so no automatic layout is needed. */
+export function placedByDefinition(graph: Pick<Graph, 'nodes'>): boolean {
+  return graph.nodes.length > 0 && graph.nodes.every((node) => positionOf(node.data.step) !== undefined);
+}
+
+const clamp = (value: number) => Math.round(Math.min(MAX_POSITION, Math.max(-MAX_POSITION, value)));
+
+/** The graph with each step's `position` set where its node is (whole units, within bounds). */
+export function withPositions(graph: Graph): Graph {
+  return {
+    ...graph,
+    nodes: graph.nodes.map((node) => {
+      const position = { x: clamp(node.position.x), y: clamp(node.position.y) };
+      return { ...node, position, data: { ...node.data, step: { ...node.data.step, position } } };
+    }),
+  };
+}
+
+/** The graph with no step keeping a `position`: laid out automatically from then on. */
+export function withoutPositions(graph: Graph): Graph {
+  return {
+    ...graph,
+    nodes: graph.nodes.map((node) => {
+      const { position: _position, ...step } = node.data.step;
+      return { ...node, data: { ...node.data, step: step as StepJson } };
+    }),
+  };
 }
 
 export function edgeId(source: string, target: string): string {
@@ -155,9 +201,17 @@ export function problemsByStep(
   return { byStep, general };
 }
 
-function propertiesOf(schema: unknown): string[] {
+/** How deep into nested objects completion offers paths: `metrics.total_lines` is two. */
+export const PATH_DEPTH = 3;
+
+/** The dotted paths of a JSON Schema's properties, into nested objects up to `PATH_DEPTH`. */
+function propertiesOf(schema: unknown, depth = 1): string[] {
   const properties = (schema as { properties?: unknown } | null)?.properties;
-  return properties && typeof properties === 'object' ? Object.keys(properties) : [];
+  if (!properties || typeof properties !== 'object') return [];
+  return Object.entries(properties).flatMap(([name, property]) => [
+    name,
+    ...(depth < PATH_DEPTH ? propertiesOf(property, depth + 1).map((inner) => `${name}.${inner}`) : []),
+  ]);
 }
 
 /** The steps `id` needs, directly or through others: those its expressions may read. */
@@ -177,8 +231,8 @@ export function upstreamOf(graph: Pick<Graph, 'edges'>, id: string): string[] {
 
 /**
  * The paths a `${...}` in step `id`'s input may name: the chain input's properties, each
- * upstream step's output (an agent's by its output schema, an approval's decision), and a map
- * step's `item` and `index`.
+ * upstream step's output (an agent's by its output schema, nested objects' fields too; an
+ * approval's decision), and a map step's `item` and `index`.
  */
 export function pathsFor(graph: Graph, id: string, outputSchemas: Map<string, unknown>): string[] {
   const byId = new Map(graph.nodes.map((node) => [node.id, node.data.step]));

@@ -1,6 +1,7 @@
 /**
- * The composer's undo and redo: the graphs before each change to the definition (moves and
- * selection are not changes), at most `UNDO_LIMIT` of them.
+ * The composer's undo and redo: the graphs before each change to the definition (selection and
+ * a move under way are not changes; a move that ended is, as the steps keep their places in the
+ * definition), at most `UNDO_LIMIT` of them.
  */
 export const UNDO_LIMIT = 100;
 

@@ -1,15 +1,19 @@
-/** The composer's server state: a chain or template to start from, validation, saving. */
+/** The composer's server state: a chain or template to start from (a stored chain at a version), validation, saving. */
 import { api, data, type Schemas } from '../api/client';
 import type { Json } from './graph';
 
 export const composerKeys = {
-  chain: (key: string) => ['composer', 'chain', key] as const,
+  chain: (key: string, version?: number) => ['composer', 'chain', key, version ?? 'latest'] as const,
   validation: (definition: string) => ['composer', 'validation', definition] as const,
 };
 
-/** A stored chain by id, or a template by name. */
-export function getChain(idOrName: string) {
-  return data(api.GET('/api/chains/{id}', { params: { path: { id: idOrName } } }));
+/** A stored chain by id (its latest version, or `version`), or a template by name. */
+export function getChain(idOrName: string, version?: number) {
+  return data(
+    api.GET('/api/chains/{id}', {
+      params: { path: { id: idOrName }, query: version !== undefined ? { version } : {} },
+    }),
+  );
 }
 
 export function validate(definition: Json) {

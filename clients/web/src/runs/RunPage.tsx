@@ -4,9 +4,9 @@
  * approve or reject a step that waits for a decision. The timeline's rows (`rows.ts`: steps, and
  * a map step's items) are rendered only while in view, so a run of a thousand rows stays quick.
  */
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
-import { useEffect, useLayoutEffect, useMemo, useReducer, useRef, useState } from 'react';
+import { useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 
 import { Files } from '../artifacts/Files';
@@ -14,28 +14,14 @@ import { can, useSession } from '../auth/session';
 import { JsonTree } from '../ui/JsonTree';
 import { Loading, PageHeader, ProblemMessage, StatusBadge } from '../ui/states';
 import { duration } from '../ui/time';
-import { cancelRun, decide, getRun, runKeys, startRun } from './queries';
+import { Decision } from './Decision';
+import { cancelRun, runKeys, startRun } from './queries';
 import { type Row, rowsOf } from './rows';
-import { type StreamState, followRun } from './stream';
-import { type ChainRun, type CloudEvent, type StepState, type Timeline, apply, fromRun, isFinished } from './timeline';
-
-type Action = { kind: 'event'; event: CloudEvent } | { kind: 'reset'; run: ChainRun };
-
-function reduce(timeline: Timeline | null, action: Action): Timeline | null {
-  if (action.kind === 'reset') {
-    // A fetched run is the truth up to now; keep the stream's position.
-    return { ...fromRun(action.run), lastSequence: timeline?.lastSequence ?? 0 };
-  }
-  return timeline ? apply(timeline, action.event) : timeline;
-}
+import { type ChainRun, type StepState, isFinished } from './timeline';
+import { useLiveRun } from './useLiveRun';
 
 function StepItem({ step, run, canDecide }: { step: StepState; run: ChainRun | undefined; canDecide: boolean }) {
   const stored = run?.steps.find((candidate) => candidate.id === step.id);
-  const queryClient = useQueryClient();
-  const decision = useMutation({
-    mutationFn: (approve: boolean) => decide(run?.id ?? '', step.id, approve),
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: runKeys.one(run?.id ?? '') }),
-  });
   return (
     <div className="card">
       <div className="flex flex-wrap items-center gap-3">
@@ -55,17 +41,7 @@ function StepItem({ step, run, canDecide }: { step: StepState; run: ChainRun | u
       {step.status === 'waiting' && (
         <div className="mt-3 space-y-2">
           {step.prompt && <p className="text-sm">{step.prompt}</p>}
-          {canDecide && (
-            <div className="flex gap-2">
-              <button type="button" className="btn-primary" disabled={decision.isPending} onClick={() => decision.mutate(true)}>
-                Approve
-              </button>
-              <button type="button" className="btn-danger" disabled={decision.isPending} onClick={() => decision.mutate(false)}>
-                Reject
-              </button>
-            </div>
-          )}
-          <ProblemMessage error={decision.error} />
+          {canDecide && run && <Decision runId={run.id} stepId={step.id} />}
         </div>
       )}
       {stored && (stored.input || stored.output) && (
@@ -136,9 +112,7 @@ export function RunPage() {
   const { id = '' } = useParams();
   const state = useSession();
   const queryClient = useQueryClient();
-  const run = useQuery({ queryKey: runKeys.one(id), queryFn: () => getRun(id) });
-  const [timeline, dispatch] = useReducer(reduce, null);
-  const [stream, setStream] = useState<StreamState>('connecting');
+  const { run, timeline, stream } = useLiveRun(id);
   const cancel = useMutation({
     mutationFn: () => cancelRun(id),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: runKeys.one(id) }),
@@ -152,26 +126,6 @@ export function RunPage() {
         : startRun({ definition: run.definition ?? undefined }, run.input ?? {}),
     onSuccess: (next) => navigate(`/runs/${next.id}`),
   });
-
-  useEffect(() => {
-    if (run.data) dispatch({ kind: 'reset', run: run.data });
-  }, [run.data]);
-
-  const seeded = timeline !== null;
-  const finishedAtLoad = run.data ? isFinished(run.data.status) : false;
-  useEffect(() => {
-    if (!seeded || finishedAtLoad) return;
-    return followRun(
-      id,
-      0,
-      (event) => dispatch({ kind: 'event', event }),
-      (next) => {
-        setStream(next);
-        // The stream ended with the run: fetch it once more for outputs and artifacts.
-        if (next === 'ended') void queryClient.invalidateQueries({ queryKey: runKeys.one(id) });
-      },
-    );
-  }, [id, seeded, finishedAtLoad, queryClient]);
 
   const rows = useMemo(() => rowsOf(timeline?.steps ?? [], run.data), [timeline, run.data]);
 

@@ -14,7 +14,7 @@ import { defaultKeymap, history, historyKeymap } from '@codemirror/commands';
 import { json, jsonParseLinter } from '@codemirror/lang-json';
 import { HighlightStyle, bracketMatching, syntaxHighlighting } from '@codemirror/language';
 import { linter, lintKeymap } from '@codemirror/lint';
-import { Compartment, EditorState } from '@codemirror/state';
+import { Annotation, Compartment, EditorState } from '@codemirror/state';
 import { EditorView, keymap, lineNumbers } from '@codemirror/view';
 import { tags } from '@lezer/highlight';
 import { useEffect, useRef } from 'react';
@@ -35,6 +35,9 @@ export interface JsonEditorProps {
   /** The document's problems beyond its syntax, run as it is typed. */
   check?: (text: string) => JsonProblem[];
 }
+
+/** Marks the document replaced by a value set from outside, which is not reported back as typed. */
+const fromOutside = Annotation.define<boolean>();
 
 /** How long typing pauses before the document is checked again. */
 const LINT_DELAY_MS = 300;
@@ -128,7 +131,7 @@ export default function JsonEditor({ label, value, onChange, keys = [], paths = 
           // tabindex: axe counts a scrolled editor keyboard-reachable only with it said outright.
           EditorView.contentAttributes.of({ 'aria-label': label, tabindex: '0' }),
           EditorView.updateListener.of((update) => {
-            if (!update.docChanged) return;
+            if (!update.docChanged || update.transactions.some((transaction) => transaction.annotation(fromOutside))) return;
             const text = update.state.doc.toString();
             reported.current.add(text);
             latest.current.onChange(text);
@@ -159,7 +162,7 @@ export default function JsonEditor({ label, value, onChange, keys = [], paths = 
     if (current === value) reported.current.clear();
     else if (!reported.current.has(value)) {
       reported.current.clear();
-      editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: value } });
+      editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: value }, annotations: fromOutside.of(true) });
     }
   }, [value]);
 
