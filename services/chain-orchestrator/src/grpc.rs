@@ -558,13 +558,15 @@ impl ChainService for ChainApi {
     ) -> Reply<pb::ChainSettings> {
         // Tenant-wide, as managing its users is: the tenant admin's permission.
         let caller = kit_auth::authorize(&request, "users:admin")?;
+        let tenant = caller.tenant()?;
         let settings = retention::set(
             &self.state.pool,
-            caller.tenant()?,
+            tenant,
             request.get_ref().retention_days,
             &caller.subject,
         )
         .await?;
+        self.state.retention.forget(tenant);
         Ok(Response::new(settings_message(settings)))
     }
 }

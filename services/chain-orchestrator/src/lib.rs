@@ -297,6 +297,8 @@ pub(crate) struct State {
     pub templates: templates::Templates,
     /// The agents agent-runner has confirmed lately, so submissions need not ask it.
     pub catalog: catalog::Catalog,
+    /// Tenants' retention, for the lifetime of what runs save in memory.
+    pub retention: retention::RetentionCache,
     pub engine: engine::Handle,
     /// Cancelled at shutdown; ends the event streams, which would otherwise hold it up.
     pub stop: CancellationToken,
@@ -423,6 +425,7 @@ impl Orchestrator {
             memory,
             templates,
             catalog: catalog::Catalog::new(config.agent_catalog_ttl),
+            retention: retention::RetentionCache::new(),
             engine,
             streams: Arc::new(watch::StreamSlots::new(config.max_streams_per_tenant)),
             hub,

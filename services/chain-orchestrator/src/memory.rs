@@ -1,6 +1,7 @@
 //! Step outputs shared through the run's memory session: each completed step's output is saved
 //! under `steps.<step_id>` with the run's own credential, so agents of the run (and anything else
-//! reading the session) see what earlier steps produced.
+//! reading the session) see what earlier steps produced. It lives as long as the run is kept
+//! (its tenant's retention, as a time to live: crate::retention).
 //!
 //! The output is saved before the step is recorded as completed: a replica that dies in between
 //! runs the step again and saves again (a save overwrites), so a completed step's output is in
@@ -37,22 +38,35 @@ pub fn step_key(step_id: &str) -> String {
     format!("steps.{step_id}")
 }
 
+/// A step's output to save in the run's session.
+pub struct StepOutput<'a> {
+    pub session_id: &'a str,
+    pub step_id: &'a str,
+    pub output: &'a Value,
+    /// How long it lives in memory (the run's retention, crate::retention); zero: forever.
+    pub ttl: Duration,
+}
+
 /// Saves a step's output in the session, waiting out transient failures for `outage_wait`; on
 /// failure, the warning to record on the step.
 pub async fn save_step_output(
     client: &Client,
     token: &str,
-    session_id: &str,
-    step_id: &str,
-    output: &Value,
+    saved: StepOutput<'_>,
     outage_wait: Duration,
 ) -> Result<(), String> {
+    let StepOutput {
+        session_id,
+        step_id,
+        output,
+        ttl,
+    } = saved;
     let message = pb::SaveRequest {
         session_id: session_id.to_owned(),
         key: step_key(step_id),
         value_json: output.to_string(),
         expected_version: None,
-        ttl_seconds: 0,
+        ttl_seconds: ttl.as_secs(),
     };
     let mut backoff = Backoff::new(FIRST_PAUSE, LONGEST_PAUSE);
     let give_up = tokio::time::Instant::now() + outage_wait;

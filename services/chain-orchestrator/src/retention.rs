@@ -11,6 +11,12 @@
 //! waiting on each other or deleting a run twice: a batch takes its runs `FOR UPDATE SKIP
 //! LOCKED`.
 //!
+//! What a run saved in memory (each step's output, `steps.<id>` in its session) is saved with
+//! the same lifetime as a time to live, so memory expires it about when the run is deleted,
+//! and a session no one reads again does not outlive its runs. The retention a save needs is
+//! remembered per tenant for [`REMEMBERED_FOR`] ([`RetentionCache`]): saving costs no read, and
+//! a changed setting applies to later saves within that time.
+//!
 //! The sweep scans finished runs by `finished_at` (index `chain_runs_finished_idx`), so it
 //! passes over the runs old enough for the shortest retention but kept by their tenant's longer
 //! one; that is bounded by what those tenants chose to keep.
@@ -18,6 +24,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sankalpa_kit::ttl_cache::TtlCache;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -29,6 +36,51 @@ pub const MAX_RETENTION_DAYS: i32 = 3650;
 /// Runs deleted per statement: their steps (up to 200 each) go in the same statement, so a
 /// batch stays a short transaction that holds few locks.
 pub const SWEEP_BATCH: u64 = 1000;
+
+/// How long a replica goes on using a tenant's retention it read, for its saves to memory.
+pub const REMEMBERED_FOR: Duration = Duration::from_secs(60);
+/// Tenants whose retention a replica remembers at once, at most.
+const REMEMBERED_TENANTS: usize = 10_000;
+
+/// Tenants' retention in days, as read lately.
+pub struct RetentionCache {
+    days: TtlCache<Uuid, u32>,
+}
+
+impl RetentionCache {
+    pub fn new() -> Self {
+        Self {
+            days: TtlCache::new(REMEMBERED_TENANTS),
+        }
+    }
+
+    /// How long what a run of `tenant` saves in memory should live: its runs' retention, or
+    /// forever (zero) when they are kept forever. A failed read gives `default_days`: a save is
+    /// not worth failing over how long it lives.
+    pub async fn entry_ttl(&self, pool: &PgPool, tenant: Uuid, default_days: u32) -> Duration {
+        let days = match self.days.get(&tenant) {
+            Some(days) => days,
+            None => match get(pool, tenant, default_days).await {
+                Ok(settings) => {
+                    self.days
+                        .insert(tenant, settings.retention_days, REMEMBERED_FOR);
+                    settings.retention_days
+                }
+                Err(err) => {
+                    tracing::warn!(%tenant, error = %err,
+                        "could not read the tenant's retention; saving with the default");
+                    default_days
+                }
+            },
+        };
+        Duration::from_secs(u64::from(days) * 24 * 3600)
+    }
+
+    /// Forgets `tenant`'s retention, changed on this replica.
+    pub fn forget(&self, tenant: Uuid) {
+        self.days.remove(&tenant);
+    }
+}
 
 /// A tenant's chain settings, as they apply now.
 pub struct Settings {

@@ -1281,18 +1281,27 @@ async fn record_completed(
     artifacts: Option<Value>,
 ) -> Result<()> {
     let warning = match (&state.memory, token) {
-        (Some(client), Some(token)) => memory::save_step_output(
-            client,
-            token,
-            &context.session_id,
-            &step.id,
-            output,
-            state.config.memory_outage_wait,
-        )
-        .await
-        .err()
-        .map(|warning| limits::error_message(&warning).into_owned())
-        .unwrap_or_default(),
+        (Some(client), Some(token)) => {
+            let ttl = state
+                .retention
+                .entry_ttl(
+                    &state.pool,
+                    context.tenant_id,
+                    state.config.run_retention_days,
+                )
+                .await;
+            let saved = memory::StepOutput {
+                session_id: &context.session_id,
+                step_id: &step.id,
+                output,
+                ttl,
+            };
+            memory::save_step_output(client, token, saved, state.config.memory_outage_wait)
+                .await
+                .err()
+                .map(|warning| limits::error_message(&warning).into_owned())
+                .unwrap_or_default()
+        }
         (Some(_), None) => "the run's credential could not be exchanged to save it".to_owned(),
         (None, _) => String::new(),
     };

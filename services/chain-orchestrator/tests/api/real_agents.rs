@@ -253,6 +253,16 @@ async fn step_outputs_are_saved_in_the_runs_memory_session(pool: PgPool) {
             .unwrap_or_else(|status| panic!("steps.{} is not in memory: {status}", step.id))
             .into_inner();
         assert_eq!(json(&entry.value_json), json(&step.output_json));
+        // It lives as long as the run is kept: the default retention, 30 days.
+        let expires_at = entry
+            .expires_at
+            .expect("a step's output expires with its run");
+        let lives = expires_at.seconds - chrono::Utc::now().timestamp();
+        assert!(
+            (30 * 86_400 - 120..=30 * 86_400).contains(&lives),
+            "steps.{} expires in {lives} s",
+            step.id
+        );
     }
 }
 
