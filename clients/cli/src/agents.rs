@@ -36,7 +36,8 @@ pub enum Command {
   echo '{\"expression\": \"1 + 1\"}' | sankalpa agents run calculator --input - -o json")]
     Run {
         name: String,
-        /// The input: JSON, `@file`, or `-` for stdin; `{}` when absent.
+        /// The input: JSON (or YAML), `@file` (`.yaml`, `.yml`: YAML), or `-` for stdin; `{}`
+        /// when absent.
         #[arg(long)]
         input: Option<String>,
         /// The memory session the agent may read and write.
@@ -121,7 +122,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
             let body = ExecuteAgent {
                 agent: name,
                 input: input
-                    .map(|text| input::json("--input", &text))
+                    .map(|text| input::document("--input", &text))
                     .transpose()?,
                 session_id: session,
                 deadline_ms,

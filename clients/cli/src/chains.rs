@@ -26,7 +26,7 @@ use serde_json::Value;
 use crate::context::Context;
 use crate::exit::{self, Failure};
 use crate::input;
-use crate::output::{Output, duration, pretty, when};
+use crate::output::{self, Format, Output, duration, pretty, when};
 
 #[derive(Debug, Subcommand)]
 pub enum ChainCommand {
@@ -49,23 +49,26 @@ pub enum ChainCommand {
     },
     /// Checks a definition without storing it; exits 2 when it is not valid, naming each
     /// problem's field.
-    #[command(after_help = "Example:\n  sankalpa chains validate chain.json")]
+    #[command(
+        after_help = "Examples:\n  sankalpa chains validate chain.json\n  sankalpa chains validate chain.yaml"
+    )]
     Validate {
-        /// A JSON file holding the definition (`-` for stdin).
+        /// A JSON or YAML file (YAML when it ends .yaml or .yml) holding the definition (`-`
+        /// for stdin).
         file: String,
     },
-    /// Stores a chain from a JSON file `{"name", "description", "definition"}`: a new chain, or
-    /// a new version of the tenant's chain of that name.
-    #[command(after_help = "Example:\n  sankalpa chains apply greet-twice.json -q")]
+    /// Stores a chain from a JSON or YAML file `{name, description, definition}`: a new chain,
+    /// or a new version of the tenant's chain of that name.
+    #[command(after_help = "Example:\n  sankalpa chains apply greet-twice.yaml -q")]
     Apply {
-        /// The JSON file (`-` for stdin).
+        /// The JSON or YAML file (YAML when it ends .yaml or .yml; `-` for stdin).
         file: String,
     },
     /// Runs a template (by name), a stored chain (by id) or a definition (--file).
     #[command(after_help = "Examples:
   sankalpa chains run hello-sequence --input '{\"name\": \"Ada\"}'
   sankalpa chains run fullstack-app --input @project.json --follow
-  sankalpa chains run --file chain.json --detach -q
+  sankalpa chains run --file chain.yaml --detach -q
 Exit code: 0 the run completed, 1 it failed or was cancelled.")]
     Run(RunArgs),
 }
@@ -75,10 +78,11 @@ pub struct RunArgs {
     /// A template's name or a stored chain's id.
     #[arg(required_unless_present = "file", conflicts_with = "file")]
     chain: Option<String>,
-    /// Run the definition in this JSON file (`-` for stdin) without storing it.
+    /// Run the definition in this JSON or YAML file (`-` for stdin) without storing it.
     #[arg(long)]
     file: Option<String>,
-    /// The chain input: JSON, `@file`, or `-` for stdin; `{}` when absent.
+    /// The chain input: JSON (or YAML), `@file` (`.yaml`, `.yml`: YAML), or `-` for stdin;
+    /// `{}` when absent.
     #[arg(long)]
     input: Option<String>,
     /// Draw each step live until the run ends (the default on a terminal, unless -o json).
@@ -141,7 +145,7 @@ pub enum RunCommand {
 pub struct Decision {
     id: String,
     step: String,
-    /// What the steps after it read as `${steps.<step>.input}` (JSON, `@file` or `-`).
+    /// What the steps after it read as `${steps.<step>.input}` (JSON or YAML, `@file` or `-`).
     #[arg(long)]
     input: Option<String>,
     /// A note kept with the decision.
@@ -220,7 +224,7 @@ pub async fn run_chains(context: &Context, command: ChainCommand) -> Result<u8, 
             )?;
         }
         ChainCommand::Validate { file } => {
-            let definition = input::json("FILE", &read_arg(&file))?;
+            let definition = input::file("FILE", &file)?;
             let validation = client.validate_chain(&ValidateChain { definition }).await?;
             out.show(
                 &validation,
@@ -242,7 +246,7 @@ pub async fn run_chains(context: &Context, command: ChainCommand) -> Result<u8, 
             });
         }
         ChainCommand::Apply { file } => {
-            let text = input::json("FILE", &read_arg(&file))?;
+            let text = input::file("FILE", &file)?;
             let body: CreateChain = serde_json::from_str(text.get())
                 .map_err(|err| Failure::Usage(format!("FILE: not a chain: {err}")))?;
             let chain = apply(&client, body).await?;
@@ -303,15 +307,6 @@ async fn apply(client: &Client, body: CreateChain) -> Result<Chain, Failure> {
     )))
 }
 
-/// `-` (stdin) and `@file` as `input::json` reads them, and a bare path as a file.
-fn read_arg(file: &str) -> String {
-    if file == "-" || file.starts_with('@') {
-        file.to_owned()
-    } else {
-        format!("@{file}")
-    }
-}
-
 /// A UUID (with or without hyphens) names a stored chain; anything else a template.
 fn is_chain_id(text: &str) -> bool {
     let hex = text.replace('-', "");
@@ -331,11 +326,11 @@ async fn start(context: &Context, client: &Client, args: RunArgs) -> Result<u8, 
         template,
         definition: args
             .file
-            .map(|file| input::json("--file", &read_arg(&file)))
+            .map(|file| input::file("--file", &file))
             .transpose()?,
         input: args
             .input
-            .map(|text| input::json("--input", &text))
+            .map(|text| input::document("--input", &text))
             .transpose()?,
         wait: false,
         wait_timeout_ms: None,
@@ -352,7 +347,7 @@ async fn start(context: &Context, client: &Client, args: RunArgs) -> Result<u8, 
         )?;
         return Ok(exit::OK);
     }
-    let draw = args.follow || (std::io::stdout().is_terminal() && !out.is_json() && !out.quiet);
+    let draw = args.follow || (std::io::stdout().is_terminal() && !out.is_document() && !out.quiet);
     if draw {
         eprintln!("run {} of {}", run.id, run.chain_name);
     }
@@ -619,7 +614,7 @@ fn decision_body(decision: &Decision) -> Result<StepDecision, Failure> {
         input: decision
             .input
             .as_deref()
-            .map(|text| input::json("--input", text))
+            .map(|text| input::document("--input", text))
             .transpose()?,
         comment: decision.comment.clone(),
     })
@@ -655,7 +650,8 @@ fn steps(out: &Output, run: &ChainRun) -> String {
 /// events already published arrive back to back.
 const LIVE_EDGE: Duration = Duration::from_millis(500);
 
-/// Prints a run's events, one line each (one JSON document a line with -o json). A finished
+/// Prints a run's events, one line each (one JSON document a line with -o json, a YAML
+/// document each with -o yaml). A finished
 /// run's stream ends by itself; a running one's is read to its live edge, or with --follow to
 /// the run's end.
 async fn events(context: &Context, client: &Client, id: &str, follow: bool) -> Result<u8, Failure> {
@@ -680,10 +676,13 @@ async fn events(context: &Context, client: &Client, id: &str, follow: bool) -> R
         };
         let Some(event) = next else { break };
         let event = event?;
-        if out.is_json() {
+        if out.format == Format::Json {
             let line = serde_json::to_string(&event)
                 .map_err(|err| Failure::Failed(format!("cannot print an event: {err}")))?;
             println!("{line}");
+        } else if out.format == Format::Yaml {
+            // A stream of YAML documents, each opened by its marker.
+            println!("---\n{}", output::yaml(&event)?);
         } else if out.quiet {
             println!("{}", event.id);
         } else {

@@ -33,7 +33,7 @@ pub struct Config {
 pub struct Profile {
     /// The gateway's base URL.
     pub gateway: Option<String>,
-    /// `table` or `json`.
+    /// `table`, `json` or `yaml`.
     pub output: Option<Format>,
 }
 

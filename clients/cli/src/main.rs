@@ -43,7 +43,8 @@ struct Cli {
     /// The gateway's URL, over the profile's (http://127.0.0.1:8080 when neither says).
     #[arg(long, global = true, env = "SANKALPA_GATEWAY")]
     gateway: Option<String>,
-    /// How to print answers: `table` for people, `json` (the API's own) for scripts.
+    /// How to print answers: `table` for people; `json` (the API's own) or `yaml` (the same
+    /// document) for scripts.
     #[arg(short, long, global = true, value_enum)]
     output: Option<Format>,
     /// Print only ids, one a line.

@@ -39,7 +39,7 @@ pub enum Command {
         after_help = "Example:\n  sankalpa market publish chain.json --slug build-and-test --name 'Build and test' --version 1.0.0 --public"
     )]
     Publish {
-        /// The package: JSON, `-` for stdin.
+        /// The package: a JSON or YAML file (YAML when it ends .yaml or .yml), `-` for stdin.
         file: String,
         #[arg(long)]
         slug: String,
@@ -179,7 +179,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
         Command::Show { item } => {
             let found = client.item(&item).await?;
             let versions = client.versions(&item).await?;
-            if out.is_json() || out.quiet {
+            if out.is_document() || out.quiet {
                 out.show(&found, |item| vec![item.id.clone()], line)?;
             } else {
                 let rows = versions
@@ -239,10 +239,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
             public,
             notes,
         } => {
-            let package = match file.as_str() {
-                "-" => input::json("FILE", "-")?,
-                path => input::json("FILE", &format!("@{path}"))?,
-            };
+            let package = input::file("FILE", &file)?;
             let body = PublishItem {
                 slug,
                 name,

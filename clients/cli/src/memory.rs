@@ -31,7 +31,7 @@ pub enum Command {
     Set {
         session: String,
         key: String,
-        /// Any JSON value, `@file`, or `-` for stdin.
+        /// Any JSON value (or a YAML mapping or list), `@file`, or `-` for stdin.
         value: String,
         /// Write only if the key is at this version now (0: only if it is absent); exits 5
         /// otherwise.
@@ -144,7 +144,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
             let body = SaveEntry {
                 session_id: session,
                 key,
-                value: input::json("VALUE", &value)?,
+                value: input::document("VALUE", &value)?,
                 expected_version: expect_version,
                 ttl_seconds: ttl,
             };

@@ -663,6 +663,86 @@ async fn a_detached_run_waits_for_approval_and_runs_approve_finishes_it(pool: Pg
     assert_eq!(again.status.code(), Some(5), "{}", text(&again.stderr));
 }
 
+/// What a YAML document printed on stdout holds, as JSON values compare.
+fn yaml(output: &Output) -> Value {
+    serde_norway::from_str(&text(&output.stdout))
+        .unwrap_or_else(|err| panic!("{err}: not YAML: {}", text(&output.stdout)))
+}
+
+#[sqlx::test(migrations = false)]
+async fn yaml_output_is_the_json_document_and_yaml_files_and_arguments_are_read(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    // Raw JSON passed through (the schemas, the definition) is YAML too, not a quoted string.
+    for args in [
+        &["agents", "show", "custom_calculator"][..],
+        &["chains", "show", "hello-sequence"],
+        &["agents", "list", "--category", "custom"],
+    ] {
+        let as_json = setup.run(&[args, &["-o", "json"]].concat(), "", &[]).await;
+        let as_yaml = setup.run(&[args, &["-o", "yaml"]].concat(), "", &[]).await;
+        assert_eq!(as_yaml.status.code(), Some(0), "{}", text(&as_yaml.stderr));
+        assert_eq!(yaml(&as_yaml), json(&as_json), "{args:?}");
+        assert!(!text(&as_yaml.stdout).trim_start().starts_with('{'));
+    }
+
+    // A definition in a .yaml file, its first step merged into the second through an anchor,
+    // and the input as YAML inline: both reach the API as the JSON they mean.
+    let chain = setup.home.path().join("greet.yaml");
+    std::fs::write(
+        &chain,
+        "steps:\n\
+         \x20 - &greet\n\
+         \x20   id: first\n\
+         \x20   agent: hello_world\n\
+         \x20   input: {name: \"${input.name}\"}\n\
+         \x20 - <<: *greet\n\
+         \x20   id: second\n\
+         \x20   needs: [first]\n",
+    )
+    .unwrap();
+    let chain = chain.to_str().unwrap();
+    let valid = setup.run(&["chains", "validate", chain], "", &[]).await;
+    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stdout));
+    assert_eq!(text(&valid.stdout).trim(), "valid: 2 steps");
+    let run = setup
+        .run(
+            &[
+                "chains",
+                "run",
+                "--file",
+                chain,
+                "--input",
+                "name: Ada",
+                "--follow",
+                "-o",
+                "yaml",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let ended = yaml(&run);
+    assert_eq!(ended["status"], "completed");
+    assert_eq!(ended["steps"][1]["agent"], "hello_world");
+    assert!(
+        ended["steps"][1]["output"].to_string().contains("Ada"),
+        "{ended}"
+    );
+
+    // Not JSON and not a YAML mapping: refused, naming the argument.
+    let word = setup
+        .run(&["agents", "run", "hello_world", "--input", "Ada"], "", &[])
+        .await;
+    assert_eq!(word.status.code(), Some(2));
+    assert!(
+        text(&word.stderr).contains("--input: not JSON (") && text(&word.stderr).contains("YAML"),
+        "{}",
+        text(&word.stderr)
+    );
+}
+
 #[sqlx::test(migrations = false)]
 async fn a_chain_is_published_found_installed_and_yanked_in_the_marketplace(pool: PgPool) {
     let setup = Setup::start_with(pool, true).await;
