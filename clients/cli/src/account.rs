@@ -13,6 +13,7 @@ use crate::config::Saved;
 use crate::context::{self, Context};
 use crate::exit::{self, Failure};
 use crate::output::when;
+use crate::paging::PageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -66,7 +67,10 @@ pub enum KeysCommand {
         expires_in: Option<u64>,
     },
     /// The tenant's keys.
-    List,
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Revokes a key by id: the tokens made from it stop working at once.
     Revoke { id: String },
 }
@@ -74,7 +78,10 @@ pub enum KeysCommand {
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
     /// The tenant's users.
-    List,
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Adds a user; the password is asked for (hidden), or read from stdin.
     #[command(after_help = "Example:\n  sankalpa users add grace@example.com --role developer")]
     Add {
@@ -288,8 +295,8 @@ async fn keys(context: &Context, command: KeysCommand) -> Result<u8, Failure> {
                 |created| format!("{}\n(shown this once: keep it now)", created.secret),
             )?;
         }
-        KeysCommand::List => {
-            let list = client.keys().await?;
+        KeysCommand::List { page } => {
+            let mut list = page.fetch(async |page| client.keys(&page).await).await?;
             out.show(
                 &list,
                 |list| list.keys.iter().map(|key| key.id.clone()).collect(),
@@ -314,6 +321,7 @@ async fn keys(context: &Context, command: KeysCommand) -> Result<u8, Failure> {
                     )
                 },
             )?;
+            page.tell_rest(out, &mut list);
         }
         KeysCommand::Revoke { id } => {
             let key = client.revoke_key(&id).await?;
@@ -332,8 +340,8 @@ async fn users(context: &Context, command: UsersCommand) -> Result<u8, Failure> 
     let out = &context.out;
     let describe = |user: &User| format!("{} {} ({})", user.id, user.email, user.roles.join(", "));
     match command {
-        UsersCommand::List => {
-            let list = client.users().await?;
+        UsersCommand::List { page } => {
+            let mut list = page.fetch(async |page| client.users(&page).await).await?;
             out.show(
                 &list,
                 |list| list.users.iter().map(|user| user.id.clone()).collect(),
@@ -354,6 +362,7 @@ async fn users(context: &Context, command: UsersCommand) -> Result<u8, Failure> 
                     out.table(&["id", "email", "name", "roles", "created"], rows)
                 },
             )?;
+            page.tell_rest(out, &mut list);
         }
         UsersCommand::Add {
             email,

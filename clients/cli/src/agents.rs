@@ -4,11 +4,13 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use sankalpa_api::agents::{self, Agent, AgentOriginFilter, AgentRun, ExecuteAgent, LlmChoice};
+use sankalpa_api::paging::Page;
 
 use crate::context::Context;
 use crate::exit::{self, Failure};
 use crate::input;
 use crate::output::{self, duration, pretty};
+use crate::paging::PageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -24,6 +26,8 @@ pub enum Command {
         /// Only built-in or only custom agents.
         #[arg(long, value_enum)]
         origin: Option<Origin>,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// One agent, with its input and output schemas.
     #[command(after_help = "Example:\n  sankalpa agents show calculator")]
@@ -71,16 +75,31 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
     let client = context.client().await?;
     let out = &context.out;
     match command {
-        Command::List { category, origin } => {
-            let query = agents::ListQuery {
-                category,
-                origin: origin.map(|origin| match origin {
-                    Origin::Builtin => AgentOriginFilter::Builtin,
-                    Origin::Custom => AgentOriginFilter::Custom,
-                }),
-                ..agents::ListQuery::default()
-            };
-            let list = client.agents(&query).await?;
+        Command::List {
+            category,
+            origin,
+            page,
+        } => {
+            let origin = origin.map(|origin| match origin {
+                Origin::Builtin => AgentOriginFilter::Builtin,
+                Origin::Custom => AgentOriginFilter::Custom,
+            });
+            let mut list = page
+                .fetch(
+                    async |Page {
+                               page_size,
+                               page_token,
+                           }| {
+                        let query = agents::ListQuery {
+                            category: category.clone(),
+                            origin,
+                            page_size,
+                            page_token,
+                        };
+                        client.agents(&query).await
+                    },
+                )
+                .await?;
             out.show(
                 &list,
                 |list| list.agents.iter().map(|agent| agent.name.clone()).collect(),
@@ -104,6 +123,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                     )
                 },
             )?;
+            page.tell_rest(out, &mut list);
             Ok(exit::OK)
         }
         Command::Show { name } => {

@@ -21,12 +21,14 @@ use sankalpa_api::chains::{
 };
 use sankalpa_api::client::Client;
 use sankalpa_api::events::{CloudEvent, RunEventsQuery};
+use sankalpa_api::paging::Page;
 use serde_json::Value;
 
 use crate::context::Context;
 use crate::exit::{self, Failure};
 use crate::input;
 use crate::output::{self, Format, Output, duration, pretty, when};
+use crate::paging::PageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum ChainCommand {
@@ -38,6 +40,8 @@ pub enum ChainCommand {
         /// Only the tenant's chains, or only templates.
         #[arg(long, value_enum)]
         origin: Option<Origin>,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// One chain (by id) or template (by name), with its definition.
     #[command(after_help = "Example:\n  sankalpa chains show fullstack-app -o json")]
@@ -119,6 +123,8 @@ pub enum RunCommand {
         /// Only runs created before this time (RFC 3339).
         #[arg(long)]
         until: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// One run and each of its steps.
     Show { id: String },
@@ -163,15 +169,26 @@ pub async fn run_chains(context: &Context, command: ChainCommand) -> Result<u8, 
     let client = context.client().await?;
     let out = &context.out;
     match command {
-        ChainCommand::List { origin } => {
-            let query = chains::ListQuery {
-                origin: origin.map(|origin| match origin {
-                    Origin::Tenant => ChainOriginFilter::Tenant,
-                    Origin::Template => ChainOriginFilter::Template,
-                }),
-                ..chains::ListQuery::default()
-            };
-            let list = client.chains(&query).await?;
+        ChainCommand::List { origin, page } => {
+            let origin = origin.map(|origin| match origin {
+                Origin::Tenant => ChainOriginFilter::Tenant,
+                Origin::Template => ChainOriginFilter::Template,
+            });
+            let mut list = page
+                .fetch(
+                    async |Page {
+                               page_size,
+                               page_token,
+                           }| {
+                        let query = chains::ListQuery {
+                            origin,
+                            page_size,
+                            page_token,
+                        };
+                        client.chains(&query).await
+                    },
+                )
+                .await?;
             out.show(
                 &list,
                 |list| {
@@ -201,6 +218,7 @@ pub async fn run_chains(context: &Context, command: ChainCommand) -> Result<u8, 
                     )
                 },
             )?;
+            page.tell_rest(out, &mut list);
         }
         ChainCommand::Show { chain, version } => {
             let found = client.chain(&chain, &VersionQuery { version }).await?;
@@ -558,15 +576,26 @@ pub async fn run_runs(context: &Context, command: RunCommand) -> Result<u8, Fail
             chain,
             since,
             until,
+            page,
         } => {
-            let query = RunsQuery {
-                status,
-                chain_id: chain,
-                since,
-                until,
-                ..RunsQuery::default()
-            };
-            let list = client.runs(&query).await?;
+            let mut list = page
+                .fetch(
+                    async |Page {
+                               page_size,
+                               page_token,
+                           }| {
+                        let query = RunsQuery {
+                            status: status.clone(),
+                            chain_id: chain.clone(),
+                            page_size,
+                            page_token,
+                            since: since.clone(),
+                            until: until.clone(),
+                        };
+                        client.runs(&query).await
+                    },
+                )
+                .await?;
             out.show(
                 &list,
                 |list| list.runs.iter().map(|run| run.id.clone()).collect(),
@@ -587,6 +616,7 @@ pub async fn run_runs(context: &Context, command: RunCommand) -> Result<u8, Fail
                     out.table(&["id", "chain", "status", "created", "finished"], rows)
                 },
             )?;
+            page.tell_rest(out, &mut list);
             return Ok(exit::OK);
         }
         RunCommand::Show { id } => client.run(&id).await?,

@@ -14,6 +14,7 @@ mod input;
 mod market;
 mod memory;
 mod output;
+mod paging;
 
 use std::process::ExitCode;
 

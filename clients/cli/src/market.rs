@@ -6,11 +6,13 @@ use sankalpa_api::marketplace::{
     InstallItem, InstallsQuery, Item, ItemKind, PublishItem, ReviewItem, SearchQuery, SearchSort,
     Visibility, YankVersion,
 };
+use sankalpa_api::paging::Page;
 
 use crate::context::Context;
 use crate::exit::{self, Failure};
 use crate::input;
 use crate::output::when;
+use crate::paging::PageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -27,6 +29,8 @@ pub enum Command {
         tag: Option<String>,
         #[arg(long, value_enum)]
         sort: Option<Sort>,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// One item and its versions.
     Show { item: String },
@@ -82,6 +86,8 @@ pub enum Command {
         /// Only installs of this item.
         #[arg(long)]
         item: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
     },
 }
 
@@ -128,20 +134,33 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
             kind: of_kind,
             tag,
             sort,
+            page,
         } => {
-            let query = SearchQuery {
-                q: query,
-                kind: of_kind.map(kind),
-                tag,
-                sort: sort.map(|sort| match sort {
-                    Sort::Relevance => SearchSort::Relevance,
-                    Sort::Downloads => SearchSort::Downloads,
-                    Sort::Rating => SearchSort::Rating,
-                    Sort::Newest => SearchSort::Newest,
-                }),
-                ..SearchQuery::default()
-            };
-            let list = client.search(&query).await?;
+            let sort = sort.map(|sort| match sort {
+                Sort::Relevance => SearchSort::Relevance,
+                Sort::Downloads => SearchSort::Downloads,
+                Sort::Rating => SearchSort::Rating,
+                Sort::Newest => SearchSort::Newest,
+            });
+            let mut list = page
+                .fetch(
+                    async |Page {
+                               page_size,
+                               page_token,
+                           }| {
+                        let query = SearchQuery {
+                            q: query.clone(),
+                            kind: of_kind.map(kind),
+                            tag: tag.clone(),
+                            sort,
+                            page_size,
+                            page_token,
+                            ..SearchQuery::default()
+                        };
+                        client.search(&query).await
+                    },
+                )
+                .await?;
             out.show(
                 &list,
                 |list| list.items.iter().map(|item| item.id.clone()).collect(),
@@ -175,6 +194,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                     )
                 },
             )?;
+            page.tell_rest(out, &mut list);
         }
         Command::Show { item } => {
             let found = client.item(&item).await?;
@@ -299,12 +319,22 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                 |review| format!("reviewed {}: {} of 5", review.item_id, review.rating),
             )?;
         }
-        Command::Installs { item } => {
-            let query = InstallsQuery {
-                item_id: item,
-                ..InstallsQuery::default()
-            };
-            let list = client.installs(&query).await?;
+        Command::Installs { item, page } => {
+            let mut list = page
+                .fetch(
+                    async |Page {
+                               page_size,
+                               page_token,
+                           }| {
+                        let query = InstallsQuery {
+                            item_id: item.clone(),
+                            page_size,
+                            page_token,
+                        };
+                        client.installs(&query).await
+                    },
+                )
+                .await?;
             out.show(
                 &list,
                 |list| {
@@ -329,6 +359,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                     out.table(&["item", "version", "target", "installed"], rows)
                 },
             )?;
+            page.tell_rest(out, &mut list);
         }
     }
     Ok(exit::OK)

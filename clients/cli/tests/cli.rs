@@ -8,6 +8,7 @@ use std::process::Output;
 
 use sankalpa_api::client::{Client, Credential};
 use sankalpa_api::keys::CreateApiKey;
+use sankalpa_api::memory::SaveEntry;
 use sankalpa_api::users::CreateUser;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -741,6 +742,141 @@ async fn yaml_output_is_the_json_document_and_yaml_files_and_arguments_are_read(
         "{}",
         text(&word.stderr)
     );
+}
+
+#[sqlx::test(migrations = false)]
+async fn list_commands_page_as_asked_and_all_follows_every_page_within_its_bound(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    // One page: the API's document as it is, next_page_token included.
+    let first = json(
+        &setup
+            .run(
+                &["agents", "list", "--page-size", "1", "-o", "json"],
+                "",
+                &[],
+            )
+            .await,
+    );
+    assert_eq!(first["agents"].as_array().unwrap().len(), 1, "{first}");
+    let token = first["next_page_token"].as_str().unwrap();
+    let second = setup
+        .run(
+            &[
+                "agents",
+                "list",
+                "--page-size",
+                "1",
+                "--page-token",
+                token,
+                "-q",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    let second = text(&second.stdout);
+    assert_eq!(second.lines().count(), 1, "{second}");
+    assert_ne!(second.trim(), first["agents"][0]["name"].as_str().unwrap());
+    // For people, a line on stderr says where the next page is.
+    let table = setup
+        .run(&["agents", "list", "--page-size", "1"], "", &[])
+        .await;
+    assert!(
+        text(&table.stderr).contains("(more: --page-token "),
+        "{}",
+        text(&table.stderr)
+    );
+
+    // --all: one page of one agent at a time, to the last, is the whole catalog.
+    let all = setup
+        .run(
+            &["agents", "list", "--page-size", "1", "--all", "-q"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(all.status.code(), Some(0), "{}", text(&all.stderr));
+    assert_eq!(text(&all.stderr), "", "nothing left to tell");
+    let every = setup.run(&["agents", "list", "--all", "-q"], "", &[]).await;
+    let names: Vec<String> = text(&all.stdout).lines().map(str::to_owned).collect();
+    assert!(names.len() > 30, "{names:?}");
+    assert_eq!(text(&every.stdout), text(&all.stdout));
+
+    // Keys page by id: three keys, a page each, joined.
+    for name in ["one", "two", "three"] {
+        setup
+            .admin
+            .create_key(&CreateApiKey {
+                name: name.to_owned(),
+                permissions: vec!["agents:read".to_owned()],
+                expires_in_seconds: None,
+            })
+            .await
+            .unwrap();
+    }
+    let keys = json(
+        &setup
+            .run(
+                &["keys", "list", "--page-size", "1", "--all", "-o", "json"],
+                "",
+                &[],
+            )
+            .await,
+    );
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 3, "{keys}");
+    assert_eq!(keys["next_page_token"], Value::Null);
+
+    // Past its bound, --all stops, keeps the token to go on from and says so.
+    for index in 0..101 {
+        setup
+            .admin
+            .save(&SaveEntry {
+                session_id: "many".to_owned(),
+                key: format!("k{index:03}"),
+                value: serde_json::value::to_raw_value(&index).unwrap(),
+                expected_version: None,
+                ttl_seconds: None,
+            })
+            .await
+            .unwrap();
+    }
+    let bounded = setup
+        .run(
+            &[
+                "memory",
+                "ls",
+                "many",
+                "--page-size",
+                "1",
+                "--all",
+                "-o",
+                "json",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(bounded.status.code(), Some(0), "{}", text(&bounded.stderr));
+    let entries = json(&bounded);
+    assert_eq!(entries["entries"].as_array().unwrap().len(), 100);
+    assert_eq!(entries["entries"][99]["key"], "k099");
+    let rest = entries["next_page_token"].as_str().unwrap();
+    assert!(
+        text(&bounded.stderr).contains(&format!(
+            "stopped after 100 pages (100 items); go on with --page-token {rest}"
+        )),
+        "{}",
+        text(&bounded.stderr)
+    );
+    let last = setup
+        .run(
+            &["memory", "ls", "many", "--page-token", rest, "-q"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(text(&last.stdout).trim(), "k100");
 }
 
 #[sqlx::test(migrations = false)]

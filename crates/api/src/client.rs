@@ -28,6 +28,7 @@ use crate::memory::{
     AllQuery, BackupList, BackupsQuery, CreateBackup, DeleteKeyQuery, DeletedKey, DeletedSession,
     Entry, EntryList, LoadEntry, MemoryBackup, Restore, Restored, SaveEntry, SessionList,
 };
+use crate::paging::Page;
 use crate::problem::{self, Problem};
 use crate::sessions::{Login, RefreshToken, Register, Registered, TokenPair};
 use crate::status::Status;
@@ -244,8 +245,8 @@ impl Client {
         self.get("/api/users/me").await
     }
 
-    pub async fn users(&self) -> Result<UserList, Error> {
-        self.get("/api/users").await
+    pub async fn users(&self, page: &Page) -> Result<UserList, Error> {
+        self.get_query("/api/users", page).await
     }
 
     pub async fn create_user(&self, body: &CreateUser) -> Result<User, Error> {
@@ -270,8 +271,8 @@ impl Client {
         self.post("/api/keys", body).await
     }
 
-    pub async fn keys(&self) -> Result<ApiKeyList, Error> {
-        self.get("/api/keys").await
+    pub async fn keys(&self, page: &Page) -> Result<ApiKeyList, Error> {
+        self.get_query("/api/keys", page).await
     }
 
     pub async fn revoke_key(&self, id: &str) -> Result<ApiKey, Error> {
@@ -485,8 +486,8 @@ impl Client {
         self.get_query("/api/memory/all", query).await
     }
 
-    pub async fn memory_sessions(&self) -> Result<SessionList, Error> {
-        self.get("/api/memory/sessions").await
+    pub async fn memory_sessions(&self, page: &Page) -> Result<SessionList, Error> {
+        self.get_query("/api/memory/sessions", page).await
     }
 
     pub async fn delete_key(

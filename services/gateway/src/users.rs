@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, Page, Rest, next_page, timestamp};
+use crate::json::{Body, Page, Rest, next_page, page_request, timestamp};
 
 const USERS_ADMIN: &str = "users:admin";
 
@@ -141,7 +141,7 @@ pub async fn list(
 ) -> Result<axum::Json<UserList>, Problem> {
     caller.require(USERS_ADMIN)?;
     let request = v1::ListUsersRequest {
-        page: Some(page.into()),
+        page: Some(page_request(page)),
     };
     let response = state
         .auth()
