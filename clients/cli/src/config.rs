@@ -54,6 +54,7 @@ pub struct Saved {
 }
 
 /// The folder of both files.
+#[derive(Clone)]
 pub struct Dir(PathBuf);
 
 impl Dir {

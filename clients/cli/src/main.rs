@@ -116,10 +116,15 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILED);
         }
     };
+    // Signing in is what the hint of a refused credential would say: not said to it.
+    let signing_in = matches!(cli.command, Command::Account(account::Command::Login(_)));
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("sankalpa: {failure}");
+            match failure.hint().filter(|_| !signing_in) {
+                Some(hint) => eprintln!("sankalpa: {failure}; {hint}"),
+                None => eprintln!("sankalpa: {failure}"),
+            }
             ExitCode::from(failure.code())
         }
     }

@@ -9,6 +9,7 @@ use std::process::Output;
 use sankalpa_api::client::{Client, Credential};
 use sankalpa_api::keys::CreateApiKey;
 use sankalpa_api::memory::SaveEntry;
+use sankalpa_api::sessions::{Login, RefreshToken};
 use sankalpa_api::users::CreateUser;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -25,11 +26,16 @@ struct Setup {
 
 impl Setup {
     async fn start(pool: PgPool) -> Self {
-        Self::start_with(pool, false).await
+        Self::start_with(pool, false, |_| {}).await
     }
 
-    /// A fleet with the marketplace too when `marketplace`.
-    async fn start_with(pool: PgPool, marketplace: bool) -> Self {
+    /// A fleet with the marketplace too when `marketplace`, its auth configured further by
+    /// `configure_auth`.
+    async fn start_with(
+        pool: PgPool,
+        marketplace: bool,
+        configure_auth: impl FnOnce(&mut sankalpa_auth::Config),
+    ) -> Self {
         let name = sankalpa_testkit::unique_name();
         let infra = sankalpa_testkit::infra(&name);
         let objects = std::env::temp_dir().join(format!("sankalpa-{name}"));
@@ -40,7 +46,7 @@ impl Setup {
             config.rate_limit.redis_timeout = std::time::Duration::from_secs(2);
         };
         let options = sankalpa_testkit::FleetOptions {
-            configure_auth: |_: &mut sankalpa_auth::Config| {},
+            configure_auth,
             configure_gateway: patient,
             marketplace,
         };
@@ -879,9 +885,78 @@ async fn list_commands_page_as_asked_and_all_follows_every_page_within_its_bound
     assert_eq!(text(&last.stdout).trim(), "k100");
 }
 
+/// The saved credential of the default profile, as a TOML table.
+fn saved_login(setup: &Setup) -> toml::Table {
+    let credentials = std::fs::read_to_string(setup.config_dir().join("credentials.toml")).unwrap();
+    let credentials: toml::Table = toml::from_str(&credentials).unwrap();
+    credentials["profiles"]["default"]
+        .as_table()
+        .unwrap()
+        .clone()
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_access_token_the_api_refuses_is_renewed_once_saved_and_the_call_sent_again(
+    pool: PgPool,
+) {
+    // Access tokens live a second here.
+    let setup = Setup::start_with(pool, false, |config| {
+        config.access_token_ttl = std::time::Duration::from_secs(1);
+    })
+    .await;
+    setup.login().await;
+    // The saved expiry says an hour, so the CLI does not refresh ahead: only the API's 401,
+    // once the token's second and the verifiers' leeway (5 s) are past, makes it renew.
+    let path = setup.config_dir().join("credentials.toml");
+    let saved = std::fs::read_to_string(&path).unwrap();
+    let mut credentials: toml::Table = toml::from_str(&saved).unwrap();
+    let later = chrono::Utc::now().timestamp() + 3600;
+    credentials["profiles"]["default"]["expires_at"] = toml::Value::Integer(later);
+    std::fs::write(&path, toml::to_string(&credentials).unwrap()).unwrap();
+    let before = saved_login(&setup);
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+
+    let whoami = setup.run(&["whoami", "-o", "json"], "", &[]).await;
+    assert_eq!(whoami.status.code(), Some(0), "{}", text(&whoami.stderr));
+    assert_eq!(json(&whoami)["email"], setup.email.to_lowercase());
+    let after = saved_login(&setup);
+    assert_ne!(after["access_token"], before["access_token"], "renewed");
+    assert_ne!(after["refresh_token"], before["refresh_token"], "rotated");
+    assert_ne!(after["expires_at"], before["expires_at"]);
+    assert_eq!(mode(&path), 0o600);
+
+    // The login revoked (by a fresh session: the admin's token has expired): the renewal is
+    // refused too, and the call ends 4 with what to do.
+    let fresh = Client::new(&setup.base)
+        .unwrap()
+        .login(&Login {
+            email: setup.email.clone(),
+            password: sankalpa_testkit::PASSWORD.to_owned(),
+        })
+        .await
+        .unwrap();
+    Client::new(&setup.base)
+        .unwrap()
+        .with_credential(Credential::Bearer(fresh.access_token))
+        .logout(&RefreshToken {
+            refresh_token: after["refresh_token"].as_str().unwrap().to_owned(),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    let refused = setup.run(&["agents", "list", "-q"], "", &[]).await;
+    assert_eq!(refused.status.code(), Some(4), "{}", text(&refused.stderr));
+    let line = text(&refused.stderr);
+    assert!(
+        line.starts_with("sankalpa: 401 Unauthorized") && line.contains("`sankalpa login`"),
+        "{line}"
+    );
+    assert_eq!(line.lines().count(), 1, "{line}");
+}
+
 #[sqlx::test(migrations = false)]
 async fn a_chain_is_published_found_installed_and_yanked_in_the_marketplace(pool: PgPool) {
-    let setup = Setup::start_with(pool, true).await;
+    let setup = Setup::start_with(pool, true, |_| {}).await;
     setup.login().await;
     let package = setup.home.path().join("package.json");
     std::fs::write(
