@@ -4,7 +4,7 @@
 use std::io::{BufRead, IsTerminal};
 
 use clap::{Args, Subcommand};
-use sankalpa_api::client::{Client, Credential, Error};
+use sankalpa_api::client::{Client, Credential};
 use sankalpa_api::keys::CreateApiKey;
 use sankalpa_api::sessions::{Login, RefreshToken};
 use sankalpa_api::users::{CreateUser, SetRoles, User};
@@ -120,13 +120,11 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
 async fn login(context: &Context, args: LoginArgs) -> Result<u8, Failure> {
     let client = context.anonymous()?;
     if let Some(key) = args.api_key {
-        let keyed = client.with_credential(Credential::ApiKey(key.clone()));
-        // A key has no profile: auth answers 422 to `me` for a valid key, 401 for any other.
-        match keyed.me().await {
-            Ok(_) => {}
-            Err(Error::Problem(problem)) if problem.status == 422 => {}
-            Err(error) => return Err(error.into()),
-        }
+        // Checked before it is saved: 401 for a key that is not one.
+        client
+            .with_credential(Credential::ApiKey(key.clone()))
+            .principal()
+            .await?;
         context.save(Some(Saved {
             api_key: Some(key),
             ..Saved::default()
@@ -215,32 +213,42 @@ async fn logout(context: &Context) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
+/// A user's profile (`/api/users/me`); an API key, which has none, as its principal.
 async fn whoami(context: &Context) -> Result<u8, Failure> {
     let client = context.client().await?;
-    match client.me().await {
-        Ok(user) => {
-            context.out.show(
-                &user,
-                |user| vec![user.id.clone()],
-                |user| {
-                    format!(
-                        "{} ({})\ntenant  {}\nroles   {}\ngateway {}",
-                        user.email,
-                        user.display_name,
-                        user.tenant_id,
-                        user.roles.join(", "),
-                        client.base()
-                    )
-                },
-            )?;
-            Ok(exit::OK)
-        }
-        Err(Error::Problem(problem)) if problem.status == 422 => {
-            println!("an API key, at {}", client.base());
-            Ok(exit::OK)
-        }
-        Err(error) => Err(error.into()),
+    let principal = client.principal().await?;
+    if principal.kind == "user" {
+        let user = client.me().await?;
+        context.out.show(
+            &user,
+            |user| vec![user.id.clone()],
+            |user| {
+                format!(
+                    "{} ({})\ntenant  {}\nroles   {}\ngateway {}",
+                    user.email,
+                    user.display_name,
+                    user.tenant_id,
+                    user.roles.join(", "),
+                    client.base()
+                )
+            },
+        )?;
+    } else {
+        context.out.show(
+            &principal,
+            |principal| vec![principal.id.clone()],
+            |principal| {
+                format!(
+                    "API key {}\ntenant      {}\npermissions {}\ngateway     {}",
+                    principal.id,
+                    principal.tenant_id,
+                    principal.permissions.join(", "),
+                    client.base()
+                )
+            },
+        )?;
     }
+    Ok(exit::OK)
 }
 
 async fn status(context: &Context) -> Result<u8, Failure> {

@@ -188,6 +188,33 @@ async fn an_api_key_login_runs_hello_world_with_parseable_json(pool: PgPool) {
         .await;
     assert_eq!(login.status.code(), Some(0), "{}", text(&login.stderr));
 
+    // A key has no profile: whoami names the key, its tenant and what it may do, whether it
+    // was saved by login or comes from the environment.
+    let key_id = key.key.as_ref().unwrap().id.clone();
+    let environment = [("SANKALPA_API_KEY", key.secret.as_str())];
+    for env in [&[][..], &environment] {
+        let whoami = setup.run(&["whoami", "-o", "json"], "", env).await;
+        assert_eq!(whoami.status.code(), Some(0), "{}", text(&whoami.stderr));
+        let principal = json(&whoami);
+        assert_eq!(principal["kind"], "api_key", "{principal}");
+        assert_eq!(principal["id"], key_id.as_str());
+        assert_eq!(principal["permissions"], serde_json::json!(["agents:*"]));
+    }
+    let whoami = setup.run(&["whoami"], "", &[]).await;
+    assert!(
+        text(&whoami.stdout).starts_with(&format!("API key {key_id}\n")),
+        "{}",
+        text(&whoami.stdout)
+    );
+    let made_up = setup
+        .run(
+            &["--profile", "other", "login", "--api-key", "sk_not_a_key"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(made_up.status.code(), Some(4), "{}", text(&made_up.stderr));
+
     let run = setup
         .run(&["agents", "run", "hello_world", "-o", "json"], "", &[])
         .await;

@@ -34,7 +34,7 @@ use crate::paging::Page;
 use crate::problem::{self, Problem};
 use crate::sessions::{Login, RefreshToken, Register, Registered, TokenPair};
 use crate::status::Status;
-use crate::users::{CreateUser, SetRoles, User, UserList};
+use crate::users::{CreateUser, Principal, SetRoles, User, UserList};
 
 /// How long a connection may take to open: the gateway is a loopback or LAN hop away.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -368,6 +368,11 @@ impl Client {
 
     pub async fn me(&self) -> Result<User, Error> {
         self.get("/api/users/me").await
+    }
+
+    /// Who the credential acts as: a user or an API key.
+    pub async fn principal(&self) -> Result<Principal, Error> {
+        self.get("/api/principal").await
     }
 
     pub async fn users(&self, page: &Page) -> Result<UserList, Error> {
