@@ -5,8 +5,8 @@
 //! and ends, with a spinner on a terminal (indicatif), plain lines otherwise, all on stderr so
 //! that stdout carries only the ended run (a summary, or its JSON with `-o json`). The stream ends
 //! after the run's last event; the run is then read once more, and its status is the exit code:
-//! completed 0, failed or cancelled 1. Ctrl-C asks whether to cancel the run or leave it running
-//! (detach, exit 0).
+//! completed 0, failed or cancelled 1. Ctrl-C asks whether to cancel the run (`cancel`) or leave it
+//! running (`detach`, exit 0).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -407,13 +407,14 @@ fn summary(out: &Output, run: &ChainRun) -> String {
     text
 }
 
-/// Ctrl-C while following: asks whether to cancel the run (on a terminal; elsewhere the run is
-/// left alone) and cancels it if so. True when it was cancelled.
+/// Ctrl-C while following: asks whether to cancel the run or detach from it (on a terminal;
+/// elsewhere the run is left alone) and cancels it if so. True when it was cancelled. Anything
+/// but `cancel` (or `c`, `y`, `yes`) detaches: the answer that loses nothing.
 async fn interrupted(client: &Client, run: &str) -> Result<bool, Failure> {
     if !std::io::stdin().is_terminal() {
         return Ok(false);
     }
-    eprint!("\nCancel run {run}? [y/N] (no: detach, the run goes on) ");
+    eprint!("\nRun {run} goes on without you: cancel it, or detach? [cancel/detach] (detach) ");
     let answer = tokio::task::spawn_blocking(|| {
         let mut line = String::new();
         std::io::stdin().read_line(&mut line).map(|_| line)
@@ -421,7 +422,10 @@ async fn interrupted(client: &Client, run: &str) -> Result<bool, Failure> {
     .await
     .map_err(|err| Failure::Failed(format!("cannot read the answer: {err}")))?
     .map_err(|err| Failure::Failed(format!("cannot read the answer: {err}")))?;
-    if !answer.trim().eq_ignore_ascii_case("y") {
+    let cancel = ["cancel", "c", "yes", "y"]
+        .iter()
+        .any(|word| answer.trim().eq_ignore_ascii_case(word));
+    if !cancel {
         return Ok(false);
     }
     client.cancel_run(run).await?;

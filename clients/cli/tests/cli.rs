@@ -6,6 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
 
+use sankalpa_api::chains::{ChainRun, RunsQuery};
 use sankalpa_api::client::{Client, Credential};
 use sankalpa_api::keys::CreateApiKey;
 use sankalpa_api::memory::SaveEntry;
@@ -107,16 +108,38 @@ impl Setup {
     }
 
     /// Runs `sankalpa` with `args` in a pseudo-terminal (util-linux `script`), as a person at a
-    /// terminal would; `typed` is typed into it a second after the start, once the command is
-    /// waiting for it (the terminal echoes what is typed before a prompt turns echo off).
-    async fn run_in_terminal(&self, args: &str, typed: &str) -> Output {
-        let line = format!("{} {args}", env!("CARGO_BIN_EXE_sankalpa"));
-        let typing = format!("sleep 1; printf '%s\\n' '{typed}'");
+    /// terminal would. `exchange` is what the person does: for each pair, once the screen shows
+    /// the first, types the second (a line ends with `\n`; `\x03` is Ctrl-C, which the terminal
+    /// turns into SIGINT for the command). The screen is `script`'s log, flushed as written;
+    /// each wait gives up after 30 s, and the whole command is killed after 120 s.
+    async fn run_in_terminal(&self, args: &str, exchange: &[(&str, &str)]) -> Output {
+        // exec: the command is the terminal's foreground process itself, so Ctrl-C signals it
+        // alone, not a shell that would die of it in between.
+        let line = format!("exec {} {args}", env!("CARGO_BIN_EXE_sankalpa"));
+        let screen = self.home.path().join(format!(
+            "screen-{}.log",
+            SCREENS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let person = r#"
+            while [ $# -ge 2 ]; do
+                tries=0
+                until grep -qF -- "$1" "$screen" 2>/dev/null || [ $tries -ge 600 ]; do
+                    sleep 0.05; tries=$((tries + 1))
+                done
+                sleep 0.2
+                printf '%s' "$2"
+                shift 2
+            done"#;
         let mut command = std::process::Command::new("bash");
         command
             .arg("-c")
-            .arg(format!("({typing}) | script -qec \"$0\" /dev/null"))
+            .arg(format!(
+                r#"screen=$1; line=$2; shift 2; ({person}) | timeout -s KILL 120 script -qfec "$line" "$screen""#
+            ))
+            .arg("bash")
+            .arg(&screen)
             .arg(line)
+            .args(exchange.iter().flat_map(|(shown, typed)| [shown, typed]))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("TERM", "xterm")
@@ -133,6 +156,9 @@ impl Setup {
         self.home.path().join("config").join("sankalpa")
     }
 }
+
+/// Numbers the screens of the terminals a test opens.
+static SCREENS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -482,7 +508,7 @@ async fn at_a_terminal_the_password_is_hidden_and_a_run_is_followed_live(pool: P
     let login = setup
         .run_in_terminal(
             &format!("login --email {}", setup.email),
-            sankalpa_testkit::PASSWORD,
+            &[("Password:", &format!("{}\n", sankalpa_testkit::PASSWORD))],
         )
         .await;
     let screen = text(&login.stdout);
@@ -496,7 +522,10 @@ async fn at_a_terminal_the_password_is_hidden_and_a_run_is_followed_live(pool: P
 
     // No --follow: on a terminal following is the default, a line per step as it ends.
     let run = setup
-        .run_in_terminal(r#"chains run hello-sequence --input '{"name": "Ada"}'"#, "")
+        .run_in_terminal(
+            r#"chains run hello-sequence --input '{"name": "Ada"}'"#,
+            &[],
+        )
         .await;
     let screen = text(&run.stdout);
     assert_eq!(run.status.code(), Some(0), "{screen}");
@@ -509,6 +538,144 @@ async fn at_a_terminal_the_password_is_hidden_and_a_run_is_followed_live(pool: P
         screen.contains("run ") && screen.contains(" of hello-sequence"),
         "{screen}"
     );
+}
+
+/// A definition whose run waits for an approval: it runs until someone decides.
+const GATED: &str = r#"{"steps": [
+    {"id": "approve", "approval": {"prompt": "Go?", "approvers": ["role:admin"]}},
+    {"id": "greet", "agent": "hello_world", "needs": ["approve"]}]}"#;
+
+/// Follows a run of [`GATED`] at a terminal, presses Ctrl-C once it waits, and answers the
+/// prompt with `answer`: the screen, the command's output, and the run as the API says.
+async fn interrupt_a_followed_run(setup: &Setup, answer: &str) -> (String, Output, ChainRun) {
+    setup.login().await;
+    let definition = setup.home.path().join("gated.json");
+    std::fs::write(&definition, GATED).unwrap();
+    let typed = format!("{answer}\n");
+    let followed = setup
+        .run_in_terminal(
+            &format!("chains run --file {}", definition.display()),
+            &[
+                ("waiting for approval", "\x03"),
+                ("[cancel/detach]", &typed),
+            ],
+        )
+        .await;
+    let screen = text(&followed.stdout);
+    let runs = setup.admin.runs(&RunsQuery::default()).await.unwrap();
+    assert_eq!(runs.runs.len(), 1, "{screen}");
+    let run = setup.admin.run(&runs.runs[0].id).await.unwrap();
+    (screen, followed, run)
+}
+
+#[sqlx::test(migrations = false)]
+async fn ctrl_c_while_following_then_detach_leaves_the_run_going(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    let (screen, followed, run) = interrupt_a_followed_run(&setup, "detach").await;
+    assert_eq!(followed.status.code(), Some(0), "{screen}");
+    assert!(
+        screen.contains(&format!("Run {} goes on without you", run.id)),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("detached: run {}", run.id)),
+        "{screen}"
+    );
+    assert_eq!(run.status, "waiting", "still waiting for its approval");
+}
+
+#[sqlx::test(migrations = false)]
+async fn ctrl_c_while_following_then_cancel_cancels_the_run_and_ends_1(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    let (screen, followed, run) = interrupt_a_followed_run(&setup, "cancel").await;
+    assert_eq!(followed.status.code(), Some(1), "{screen}");
+    assert_eq!(run.status, "cancelled");
+    assert!(
+        screen.contains(&format!("run {} cancelled", run.id)),
+        "{screen}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn agents_run_with_artifacts_unpacks_the_files_the_run_wrote(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    let out = setup.home.path().join("shop");
+    let input = r#"{"project_name": "shop", "entities": [
+        {"name": "Product", "fields": [{"name": "title", "type": "string"}]}]}"#;
+    let run = setup
+        .run(
+            &[
+                "agents",
+                "run",
+                "db_schema",
+                "--input",
+                input,
+                "--artifacts",
+                out.to_str().unwrap(),
+                "-o",
+                "json",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let ended = json(&run);
+    let artifacts = ended["artifacts"].as_array().unwrap();
+    assert!(!artifacts.is_empty(), "{ended}");
+    for artifact in artifacts {
+        let path = out.join(artifact["path"].as_str().unwrap());
+        let written = std::fs::read(&path).unwrap_or_else(|err| panic!("{path:?}: {err}"));
+        assert_eq!(Some(written.len() as u64), artifact["size_bytes"].as_u64());
+    }
+    let unpacked = walk(&out);
+    assert_eq!(unpacked.len(), artifacts.len(), "{unpacked:?}");
+    assert!(
+        text(&run.stderr).contains(&format!("{} files in {}", artifacts.len(), out.display())),
+        "{}",
+        text(&run.stderr)
+    );
+}
+
+/// Every file under `dir`, at any depth.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[sqlx::test(migrations = false)]
+async fn what_agents_list_and_show_print_for_people_is_as_reviewed(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    // Nothing here names an id or an instant today; these keep a snapshot stable should one
+    // appear (a custom agent's creation, say).
+    let filters = vec![
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[id]",
+        ),
+        (
+            r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})",
+            "[time]",
+        ),
+    ];
+    let list = setup.run(&["agents", "list"], "", &[]).await;
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list.stderr));
+    let show = setup.run(&["agents", "show", "hello_world"], "", &[]).await;
+    assert_eq!(show.status.code(), Some(0), "{}", text(&show.stderr));
+    insta::with_settings!({ filters => filters }, {
+        insta::assert_snapshot!("agents_list", text(&list.stdout));
+        insta::assert_snapshot!("agents_show_hello_world", text(&show.stdout));
+    });
 }
 
 #[sqlx::test(migrations = false)]
