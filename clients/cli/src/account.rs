@@ -6,6 +6,7 @@ use std::io::{BufRead, IsTerminal};
 use clap::{Args, Subcommand};
 use sankalpa_api::client::{Client, Credential};
 use sankalpa_api::keys::CreateApiKey;
+use sankalpa_api::paging::Page;
 use sankalpa_api::sessions::{Login, RefreshToken};
 use sankalpa_api::users::{CreateUser, SetRoles, User};
 
@@ -304,7 +305,9 @@ async fn keys(context: &Context, command: KeysCommand) -> Result<u8, Failure> {
             )?;
         }
         KeysCommand::List { page } => {
-            let mut list = page.fetch(async |page| client.keys(&page).await).await?;
+            let mut list = page
+                .fetch(Page::default(), async |page| client.keys(page).await)
+                .await?;
             out.show(
                 &list,
                 |list| list.keys.iter().map(|key| key.id.clone()).collect(),
@@ -349,7 +352,9 @@ async fn users(context: &Context, command: UsersCommand) -> Result<u8, Failure> 
     let describe = |user: &User| format!("{} {} ({})", user.id, user.email, user.roles.join(", "));
     match command {
         UsersCommand::List { page } => {
-            let mut list = page.fetch(async |page| client.users(&page).await).await?;
+            let mut list = page
+                .fetch(Page::default(), async |page| client.users(page).await)
+                .await?;
             out.show(
                 &list,
                 |list| list.users.iter().map(|user| user.id.clone()).collect(),

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use sankalpa_api::agents::{self, Agent, AgentOriginFilter, AgentRun, ExecuteAgent, LlmChoice};
-use sankalpa_api::paging::Page;
 
 use crate::context::Context;
 use crate::exit::{self, Failure};
@@ -86,18 +85,12 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
             });
             let mut list = page
                 .fetch(
-                    async |Page {
-                               page_size,
-                               page_token,
-                           }| {
-                        let query = agents::ListQuery {
-                            category: category.clone(),
-                            origin,
-                            page_size,
-                            page_token,
-                        };
-                        client.agents(&query).await
+                    agents::ListQuery {
+                        category,
+                        origin,
+                        ..Default::default()
                     },
+                    async |query| client.agents(query).await,
                 )
                 .await?;
             out.show(

@@ -21,7 +21,6 @@ use sankalpa_api::chains::{
 };
 use sankalpa_api::client::Client;
 use sankalpa_api::events::{CloudEvent, RunEventsQuery};
-use sankalpa_api::paging::Page;
 use serde_json::Value;
 
 use crate::context::Context;
@@ -176,17 +175,11 @@ pub async fn run_chains(context: &Context, command: ChainCommand) -> Result<u8, 
             });
             let mut list = page
                 .fetch(
-                    async |Page {
-                               page_size,
-                               page_token,
-                           }| {
-                        let query = chains::ListQuery {
-                            origin,
-                            page_size,
-                            page_token,
-                        };
-                        client.chains(&query).await
+                    chains::ListQuery {
+                        origin,
+                        ..Default::default()
                     },
+                    async |query| client.chains(query).await,
                 )
                 .await?;
             out.show(
@@ -584,20 +577,14 @@ pub async fn run_runs(context: &Context, command: RunCommand) -> Result<u8, Fail
         } => {
             let mut list = page
                 .fetch(
-                    async |Page {
-                               page_size,
-                               page_token,
-                           }| {
-                        let query = RunsQuery {
-                            status: status.clone(),
-                            chain_id: chain.clone(),
-                            page_size,
-                            page_token,
-                            since: since.clone(),
-                            until: until.clone(),
-                        };
-                        client.runs(&query).await
+                    RunsQuery {
+                        status,
+                        chain_id: chain,
+                        since,
+                        until,
+                        ..Default::default()
                     },
+                    async |query| client.runs(query).await,
                 )
                 .await?;
             out.show(

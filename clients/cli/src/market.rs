@@ -6,7 +6,6 @@ use sankalpa_api::marketplace::{
     InstallItem, InstallsQuery, Item, ItemKind, PublishItem, ReviewItem, SearchQuery, SearchSort,
     Visibility, YankVersion,
 };
-use sankalpa_api::paging::Page;
 
 use crate::context::Context;
 use crate::exit::{self, Failure};
@@ -144,21 +143,14 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
             });
             let mut list = page
                 .fetch(
-                    async |Page {
-                               page_size,
-                               page_token,
-                           }| {
-                        let query = SearchQuery {
-                            q: query.clone(),
-                            kind: of_kind.map(kind),
-                            tag: tag.clone(),
-                            sort,
-                            page_size,
-                            page_token,
-                            ..SearchQuery::default()
-                        };
-                        client.search(&query).await
+                    SearchQuery {
+                        q: query,
+                        kind: of_kind.map(kind),
+                        tag,
+                        sort,
+                        ..Default::default()
                     },
+                    async |query| client.search(query).await,
                 )
                 .await?;
             out.show(
@@ -322,17 +314,11 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
         Command::Installs { item, page } => {
             let mut list = page
                 .fetch(
-                    async |Page {
-                               page_size,
-                               page_token,
-                           }| {
-                        let query = InstallsQuery {
-                            item_id: item.clone(),
-                            page_size,
-                            page_token,
-                        };
-                        client.installs(&query).await
+                    InstallsQuery {
+                        item_id: item,
+                        ..Default::default()
                     },
+                    async |query| client.installs(query).await,
                 )
                 .await?;
             out.show(

@@ -92,7 +92,9 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
     match command {
         Command::Sessions { page } => {
             let mut list = page
-                .fetch(async |page| client.memory_sessions(&page).await)
+                .fetch(Page::default(), async |page| {
+                    client.memory_sessions(page).await
+                })
                 .await?;
             out.show(
                 &list,
@@ -126,18 +128,12 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
         } => {
             let mut list = page
                 .fetch(
-                    async |Page {
-                               page_size,
-                               page_token,
-                           }| {
-                        let query = AllQuery {
-                            session_id: session.clone(),
-                            key_prefix: prefix.clone(),
-                            page_size,
-                            page_token,
-                        };
-                        client.entries(&query).await
+                    AllQuery {
+                        session_id: session,
+                        key_prefix: prefix,
+                        ..Default::default()
                     },
+                    async |query| client.entries(query).await,
                 )
                 .await?;
             out.show(
@@ -233,17 +229,11 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
         Command::Backups { session, page } => {
             let mut list = page
                 .fetch(
-                    async |Page {
-                               page_size,
-                               page_token,
-                           }| {
-                        let query = BackupsQuery {
-                            session_id: session.clone(),
-                            page_size,
-                            page_token,
-                        };
-                        client.backups(&query).await
+                    BackupsQuery {
+                        session_id: session,
+                        ..Default::default()
                     },
+                    async |query| client.backups(query).await,
                 )
                 .await?;
             out.show(

@@ -67,35 +67,64 @@ listing! {
     UserList => users, sankalpa_api::users::User;
 }
 
+/// A list's query: its filters, and the page it asks for.
+pub trait PagedQuery {
+    fn set_page(&mut self, page: Page);
+}
+
+macro_rules! paged_query {
+    ($($query:ty),*) => {$(
+        impl PagedQuery for $query {
+            fn set_page(&mut self, page: Page) {
+                self.page_size = page.page_size;
+                self.page_token = page.page_token;
+            }
+        }
+    )*};
+}
+
+paged_query!(
+    Page,
+    sankalpa_api::agents::ListQuery,
+    sankalpa_api::chains::ListQuery,
+    sankalpa_api::chains::RunsQuery,
+    sankalpa_api::memory::AllQuery,
+    sankalpa_api::memory::BackupsQuery,
+    sankalpa_api::marketplace::SearchQuery,
+    sankalpa_api::marketplace::InstallsQuery
+);
+
 impl PageArgs {
-    /// The page the flags ask for, or with `--all` every page joined, read with `list`.
-    pub async fn fetch<L: Listing>(
+    /// The page of `query` the flags ask for, or with `--all` every page joined, each read
+    /// with `list`.
+    pub async fn fetch<Q: PagedQuery, L: Listing>(
         &self,
-        mut list: impl AsyncFnMut(Page) -> Result<L, Error>,
+        mut query: Q,
+        mut list: impl AsyncFnMut(&Q) -> Result<L, Error>,
     ) -> Result<L, Failure> {
         if !self.all {
-            let page = Page {
+            query.set_page(Page {
                 page_size: self.page_size,
                 page_token: self.page_token.clone(),
-            };
-            return Ok(list(page).await?);
+            });
+            return Ok(list(&query).await?);
         }
         let page_size = Some(self.page_size.unwrap_or(ALL_PAGE_SIZE));
-        let mut whole = list(Page {
+        query.set_page(Page {
             page_size,
             page_token: None,
-        })
-        .await?;
+        });
+        let mut whole = list(&query).await?;
         for _ in 1..MAX_PAGES {
             let (items, next) = whole.page_mut();
             let Some(page_token) = next.take() else {
                 break;
             };
-            let mut page = list(Page {
+            query.set_page(Page {
                 page_size,
                 page_token: Some(page_token),
-            })
-            .await?;
+            });
+            let mut page = list(&query).await?;
             let (more, after) = page.page_mut();
             items.append(more);
             *next = after.take();
