@@ -4,8 +4,9 @@
 use std::io::{BufRead, IsTerminal};
 
 use clap::{Args, Subcommand};
-use sankalpa_api::client::{Client, Credential, Error};
+use sankalpa_api::client::{Client, Credential};
 use sankalpa_api::keys::CreateApiKey;
+use sankalpa_api::paging::Page;
 use sankalpa_api::sessions::{Login, RefreshToken};
 use sankalpa_api::users::{CreateUser, SetRoles, User};
 
@@ -13,6 +14,7 @@ use crate::config::Saved;
 use crate::context::{self, Context};
 use crate::exit::{self, Failure};
 use crate::output::when;
+use crate::paging::PageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -66,7 +68,10 @@ pub enum KeysCommand {
         expires_in: Option<u64>,
     },
     /// The tenant's keys.
-    List,
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Revokes a key by id: the tokens made from it stop working at once.
     Revoke { id: String },
 }
@@ -74,7 +79,10 @@ pub enum KeysCommand {
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
     /// The tenant's users.
-    List,
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Adds a user; the password is asked for (hidden), or read from stdin.
     #[command(after_help = "Example:\n  sankalpa users add grace@example.com --role developer")]
     Add {
@@ -113,13 +121,11 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
 async fn login(context: &Context, args: LoginArgs) -> Result<u8, Failure> {
     let client = context.anonymous()?;
     if let Some(key) = args.api_key {
-        let keyed = client.with_credential(Credential::ApiKey(key.clone()));
-        // A key has no profile: auth answers 422 to `me` for a valid key, 401 for any other.
-        match keyed.me().await {
-            Ok(_) => {}
-            Err(Error::Problem(problem)) if problem.status == 422 => {}
-            Err(error) => return Err(error.into()),
-        }
+        // Checked before it is saved: 401 for a key that is not one.
+        client
+            .with_credential(Credential::ApiKey(key.clone()))
+            .principal()
+            .await?;
         context.save(Some(Saved {
             api_key: Some(key),
             ..Saved::default()
@@ -208,32 +214,42 @@ async fn logout(context: &Context) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
+/// A user's profile (`/api/users/me`); an API key, which has none, as its principal.
 async fn whoami(context: &Context) -> Result<u8, Failure> {
     let client = context.client().await?;
-    match client.me().await {
-        Ok(user) => {
-            context.out.show(
-                &user,
-                |user| vec![user.id.clone()],
-                |user| {
-                    format!(
-                        "{} ({})\ntenant  {}\nroles   {}\ngateway {}",
-                        user.email,
-                        user.display_name,
-                        user.tenant_id,
-                        user.roles.join(", "),
-                        client.base()
-                    )
-                },
-            )?;
-            Ok(exit::OK)
-        }
-        Err(Error::Problem(problem)) if problem.status == 422 => {
-            println!("an API key, at {}", client.base());
-            Ok(exit::OK)
-        }
-        Err(error) => Err(error.into()),
+    let principal = client.principal().await?;
+    if principal.kind == "user" {
+        let user = client.me().await?;
+        context.out.show(
+            &user,
+            |user| vec![user.id.clone()],
+            |user| {
+                format!(
+                    "{} ({})\ntenant  {}\nroles   {}\ngateway {}",
+                    user.email,
+                    user.display_name,
+                    user.tenant_id,
+                    user.roles.join(", "),
+                    client.base()
+                )
+            },
+        )?;
+    } else {
+        context.out.show(
+            &principal,
+            |principal| vec![principal.id.clone()],
+            |principal| {
+                format!(
+                    "API key {}\ntenant      {}\npermissions {}\ngateway     {}",
+                    principal.id,
+                    principal.tenant_id,
+                    principal.permissions.join(", "),
+                    client.base()
+                )
+            },
+        )?;
     }
+    Ok(exit::OK)
 }
 
 async fn status(context: &Context) -> Result<u8, Failure> {
@@ -288,8 +304,10 @@ async fn keys(context: &Context, command: KeysCommand) -> Result<u8, Failure> {
                 |created| format!("{}\n(shown this once: keep it now)", created.secret),
             )?;
         }
-        KeysCommand::List => {
-            let list = client.keys().await?;
+        KeysCommand::List { page } => {
+            let mut list = page
+                .fetch(Page::default(), async |page| client.keys(page).await)
+                .await?;
             out.show(
                 &list,
                 |list| list.keys.iter().map(|key| key.id.clone()).collect(),
@@ -314,6 +332,7 @@ async fn keys(context: &Context, command: KeysCommand) -> Result<u8, Failure> {
                     )
                 },
             )?;
+            page.tell_rest(out, &mut list);
         }
         KeysCommand::Revoke { id } => {
             let key = client.revoke_key(&id).await?;
@@ -332,8 +351,10 @@ async fn users(context: &Context, command: UsersCommand) -> Result<u8, Failure> 
     let out = &context.out;
     let describe = |user: &User| format!("{} {} ({})", user.id, user.email, user.roles.join(", "));
     match command {
-        UsersCommand::List => {
-            let list = client.users().await?;
+        UsersCommand::List { page } => {
+            let mut list = page
+                .fetch(Page::default(), async |page| client.users(page).await)
+                .await?;
             out.show(
                 &list,
                 |list| list.users.iter().map(|user| user.id.clone()).collect(),
@@ -354,6 +375,7 @@ async fn users(context: &Context, command: UsersCommand) -> Result<u8, Failure> 
                     out.table(&["id", "email", "name", "roles", "created"], rows)
                 },
             )?;
+            page.tell_rest(out, &mut list);
         }
         UsersCommand::Add {
             email,

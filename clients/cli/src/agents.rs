@@ -9,6 +9,7 @@ use crate::context::Context;
 use crate::exit::{self, Failure};
 use crate::input;
 use crate::output::{self, duration, pretty};
+use crate::paging::PageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -24,6 +25,8 @@ pub enum Command {
         /// Only built-in or only custom agents.
         #[arg(long, value_enum)]
         origin: Option<Origin>,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// One agent, with its input and output schemas.
     #[command(after_help = "Example:\n  sankalpa agents show calculator")]
@@ -36,7 +39,8 @@ pub enum Command {
   echo '{\"expression\": \"1 + 1\"}' | sankalpa agents run calculator --input - -o json")]
     Run {
         name: String,
-        /// The input: JSON, `@file`, or `-` for stdin; `{}` when absent.
+        /// The input: JSON (or YAML), `@file` (`.yaml`, `.yml`: YAML), or `-` for stdin; `{}`
+        /// when absent.
         #[arg(long)]
         input: Option<String>,
         /// The memory session the agent may read and write.
@@ -70,16 +74,25 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
     let client = context.client().await?;
     let out = &context.out;
     match command {
-        Command::List { category, origin } => {
-            let query = agents::ListQuery {
-                category,
-                origin: origin.map(|origin| match origin {
-                    Origin::Builtin => AgentOriginFilter::Builtin,
-                    Origin::Custom => AgentOriginFilter::Custom,
-                }),
-                ..agents::ListQuery::default()
-            };
-            let list = client.agents(&query).await?;
+        Command::List {
+            category,
+            origin,
+            page,
+        } => {
+            let origin = origin.map(|origin| match origin {
+                Origin::Builtin => AgentOriginFilter::Builtin,
+                Origin::Custom => AgentOriginFilter::Custom,
+            });
+            let mut list = page
+                .fetch(
+                    agents::ListQuery {
+                        category,
+                        origin,
+                        ..Default::default()
+                    },
+                    async |query| client.agents(query).await,
+                )
+                .await?;
             out.show(
                 &list,
                 |list| list.agents.iter().map(|agent| agent.name.clone()).collect(),
@@ -103,6 +116,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                     )
                 },
             )?;
+            page.tell_rest(out, &mut list);
             Ok(exit::OK)
         }
         Command::Show { name } => {
@@ -121,7 +135,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
             let body = ExecuteAgent {
                 agent: name,
                 input: input
-                    .map(|text| input::json("--input", &text))
+                    .map(|text| input::document("--input", &text))
                     .transpose()?,
                 session_id: session,
                 deadline_ms,

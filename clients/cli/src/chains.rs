@@ -5,8 +5,8 @@
 //! and ends, with a spinner on a terminal (indicatif), plain lines otherwise, all on stderr so
 //! that stdout carries only the ended run (a summary, or its JSON with `-o json`). The stream ends
 //! after the run's last event; the run is then read once more, and its status is the exit code:
-//! completed 0, failed or cancelled 1. Ctrl-C asks whether to cancel the run or leave it running
-//! (detach, exit 0).
+//! completed 0, failed or cancelled 1. Ctrl-C asks whether to cancel the run (`cancel`) or leave it
+//! running (`detach`, exit 0).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -26,7 +26,8 @@ use serde_json::Value;
 use crate::context::Context;
 use crate::exit::{self, Failure};
 use crate::input;
-use crate::output::{Output, duration, pretty, when};
+use crate::output::{self, Format, Output, duration, pretty, when};
+use crate::paging::PageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum ChainCommand {
@@ -38,6 +39,8 @@ pub enum ChainCommand {
         /// Only the tenant's chains, or only templates.
         #[arg(long, value_enum)]
         origin: Option<Origin>,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// One chain (by id) or template (by name), with its definition.
     #[command(after_help = "Example:\n  sankalpa chains show fullstack-app -o json")]
@@ -49,23 +52,26 @@ pub enum ChainCommand {
     },
     /// Checks a definition without storing it; exits 2 when it is not valid, naming each
     /// problem's field.
-    #[command(after_help = "Example:\n  sankalpa chains validate chain.json")]
+    #[command(
+        after_help = "Examples:\n  sankalpa chains validate chain.json\n  sankalpa chains validate chain.yaml"
+    )]
     Validate {
-        /// A JSON file holding the definition (`-` for stdin).
+        /// A JSON or YAML file (YAML when it ends .yaml or .yml) holding the definition (`-`
+        /// for stdin).
         file: String,
     },
-    /// Stores a chain from a JSON file `{"name", "description", "definition"}`: a new chain, or
-    /// a new version of the tenant's chain of that name.
-    #[command(after_help = "Example:\n  sankalpa chains apply greet-twice.json -q")]
+    /// Stores a chain from a JSON or YAML file `{name, description, definition}`: a new chain,
+    /// or a new version of the tenant's chain of that name.
+    #[command(after_help = "Example:\n  sankalpa chains apply greet-twice.yaml -q")]
     Apply {
-        /// The JSON file (`-` for stdin).
+        /// The JSON or YAML file (YAML when it ends .yaml or .yml; `-` for stdin).
         file: String,
     },
     /// Runs a template (by name), a stored chain (by id) or a definition (--file).
     #[command(after_help = "Examples:
   sankalpa chains run hello-sequence --input '{\"name\": \"Ada\"}'
   sankalpa chains run fullstack-app --input @project.json --follow
-  sankalpa chains run --file chain.json --detach -q
+  sankalpa chains run --file chain.yaml --detach -q
 Exit code: 0 the run completed, 1 it failed or was cancelled.")]
     Run(RunArgs),
 }
@@ -75,10 +81,11 @@ pub struct RunArgs {
     /// A template's name or a stored chain's id.
     #[arg(required_unless_present = "file", conflicts_with = "file")]
     chain: Option<String>,
-    /// Run the definition in this JSON file (`-` for stdin) without storing it.
+    /// Run the definition in this JSON or YAML file (`-` for stdin) without storing it.
     #[arg(long)]
     file: Option<String>,
-    /// The chain input: JSON, `@file`, or `-` for stdin; `{}` when absent.
+    /// The chain input: JSON (or YAML), `@file` (`.yaml`, `.yml`: YAML), or `-` for stdin;
+    /// `{}` when absent.
     #[arg(long)]
     input: Option<String>,
     /// Draw each step live until the run ends (the default on a terminal, unless -o json).
@@ -115,6 +122,8 @@ pub enum RunCommand {
         /// Only runs created before this time (RFC 3339).
         #[arg(long)]
         until: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// One run and each of its steps.
     Show { id: String },
@@ -141,7 +150,7 @@ pub enum RunCommand {
 pub struct Decision {
     id: String,
     step: String,
-    /// What the steps after it read as `${steps.<step>.input}` (JSON, `@file` or `-`).
+    /// What the steps after it read as `${steps.<step>.input}` (JSON or YAML, `@file` or `-`).
     #[arg(long)]
     input: Option<String>,
     /// A note kept with the decision.
@@ -159,15 +168,20 @@ pub async fn run_chains(context: &Context, command: ChainCommand) -> Result<u8, 
     let client = context.client().await?;
     let out = &context.out;
     match command {
-        ChainCommand::List { origin } => {
-            let query = chains::ListQuery {
-                origin: origin.map(|origin| match origin {
-                    Origin::Tenant => ChainOriginFilter::Tenant,
-                    Origin::Template => ChainOriginFilter::Template,
-                }),
-                ..chains::ListQuery::default()
-            };
-            let list = client.chains(&query).await?;
+        ChainCommand::List { origin, page } => {
+            let origin = origin.map(|origin| match origin {
+                Origin::Tenant => ChainOriginFilter::Tenant,
+                Origin::Template => ChainOriginFilter::Template,
+            });
+            let mut list = page
+                .fetch(
+                    chains::ListQuery {
+                        origin,
+                        ..Default::default()
+                    },
+                    async |query| client.chains(query).await,
+                )
+                .await?;
             out.show(
                 &list,
                 |list| {
@@ -197,6 +211,7 @@ pub async fn run_chains(context: &Context, command: ChainCommand) -> Result<u8, 
                     )
                 },
             )?;
+            page.tell_rest(out, &mut list);
         }
         ChainCommand::Show { chain, version } => {
             let found = client.chain(&chain, &VersionQuery { version }).await?;
@@ -220,7 +235,7 @@ pub async fn run_chains(context: &Context, command: ChainCommand) -> Result<u8, 
             )?;
         }
         ChainCommand::Validate { file } => {
-            let definition = input::json("FILE", &read_arg(&file))?;
+            let definition = input::file("FILE", &file)?;
             let validation = client.validate_chain(&ValidateChain { definition }).await?;
             out.show(
                 &validation,
@@ -242,7 +257,7 @@ pub async fn run_chains(context: &Context, command: ChainCommand) -> Result<u8, 
             });
         }
         ChainCommand::Apply { file } => {
-            let text = input::json("FILE", &read_arg(&file))?;
+            let text = input::file("FILE", &file)?;
             let body: CreateChain = serde_json::from_str(text.get())
                 .map_err(|err| Failure::Usage(format!("FILE: not a chain: {err}")))?;
             let chain = apply(&client, body).await?;
@@ -303,15 +318,6 @@ async fn apply(client: &Client, body: CreateChain) -> Result<Chain, Failure> {
     )))
 }
 
-/// `-` (stdin) and `@file` as `input::json` reads them, and a bare path as a file.
-fn read_arg(file: &str) -> String {
-    if file == "-" || file.starts_with('@') {
-        file.to_owned()
-    } else {
-        format!("@{file}")
-    }
-}
-
 /// A UUID (with or without hyphens) names a stored chain; anything else a template.
 fn is_chain_id(text: &str) -> bool {
     let hex = text.replace('-', "");
@@ -331,11 +337,11 @@ async fn start(context: &Context, client: &Client, args: RunArgs) -> Result<u8, 
         template,
         definition: args
             .file
-            .map(|file| input::json("--file", &read_arg(&file)))
+            .map(|file| input::file("--file", &file))
             .transpose()?,
         input: args
             .input
-            .map(|text| input::json("--input", &text))
+            .map(|text| input::document("--input", &text))
             .transpose()?,
         wait: false,
         wait_timeout_ms: None,
@@ -352,7 +358,7 @@ async fn start(context: &Context, client: &Client, args: RunArgs) -> Result<u8, 
         )?;
         return Ok(exit::OK);
     }
-    let draw = args.follow || (std::io::stdout().is_terminal() && !out.is_json() && !out.quiet);
+    let draw = args.follow || (std::io::stdout().is_terminal() && !out.is_document() && !out.quiet);
     if draw {
         eprintln!("run {} of {}", run.id, run.chain_name);
     }
@@ -394,13 +400,14 @@ fn summary(out: &Output, run: &ChainRun) -> String {
     text
 }
 
-/// Ctrl-C while following: asks whether to cancel the run (on a terminal; elsewhere the run is
-/// left alone) and cancels it if so. True when it was cancelled.
+/// Ctrl-C while following: asks whether to cancel the run or detach from it (on a terminal;
+/// elsewhere the run is left alone) and cancels it if so. True when it was cancelled. Anything
+/// but `cancel` (or `c`, `y`, `yes`) detaches: the answer that loses nothing.
 async fn interrupted(client: &Client, run: &str) -> Result<bool, Failure> {
     if !std::io::stdin().is_terminal() {
         return Ok(false);
     }
-    eprint!("\nCancel run {run}? [y/N] (no: detach, the run goes on) ");
+    eprint!("\nRun {run} goes on without you: cancel it, or detach? [cancel/detach] (detach) ");
     let answer = tokio::task::spawn_blocking(|| {
         let mut line = String::new();
         std::io::stdin().read_line(&mut line).map(|_| line)
@@ -408,7 +415,10 @@ async fn interrupted(client: &Client, run: &str) -> Result<bool, Failure> {
     .await
     .map_err(|err| Failure::Failed(format!("cannot read the answer: {err}")))?
     .map_err(|err| Failure::Failed(format!("cannot read the answer: {err}")))?;
-    if !answer.trim().eq_ignore_ascii_case("y") {
+    let cancel = ["cancel", "c", "yes", "y"]
+        .iter()
+        .any(|word| answer.trim().eq_ignore_ascii_case(word));
+    if !cancel {
         return Ok(false);
     }
     client.cancel_run(run).await?;
@@ -563,15 +573,20 @@ pub async fn run_runs(context: &Context, command: RunCommand) -> Result<u8, Fail
             chain,
             since,
             until,
+            page,
         } => {
-            let query = RunsQuery {
-                status,
-                chain_id: chain,
-                since,
-                until,
-                ..RunsQuery::default()
-            };
-            let list = client.runs(&query).await?;
+            let mut list = page
+                .fetch(
+                    RunsQuery {
+                        status,
+                        chain_id: chain,
+                        since,
+                        until,
+                        ..Default::default()
+                    },
+                    async |query| client.runs(query).await,
+                )
+                .await?;
             out.show(
                 &list,
                 |list| list.runs.iter().map(|run| run.id.clone()).collect(),
@@ -592,6 +607,7 @@ pub async fn run_runs(context: &Context, command: RunCommand) -> Result<u8, Fail
                     out.table(&["id", "chain", "status", "created", "finished"], rows)
                 },
             )?;
+            page.tell_rest(out, &mut list);
             return Ok(exit::OK);
         }
         RunCommand::Show { id } => client.run(&id).await?,
@@ -619,7 +635,7 @@ fn decision_body(decision: &Decision) -> Result<StepDecision, Failure> {
         input: decision
             .input
             .as_deref()
-            .map(|text| input::json("--input", text))
+            .map(|text| input::document("--input", text))
             .transpose()?,
         comment: decision.comment.clone(),
     })
@@ -655,7 +671,8 @@ fn steps(out: &Output, run: &ChainRun) -> String {
 /// events already published arrive back to back.
 const LIVE_EDGE: Duration = Duration::from_millis(500);
 
-/// Prints a run's events, one line each (one JSON document a line with -o json). A finished
+/// Prints a run's events, one line each (one JSON document a line with -o json, a YAML
+/// document each with -o yaml). A finished
 /// run's stream ends by itself; a running one's is read to its live edge, or with --follow to
 /// the run's end.
 async fn events(context: &Context, client: &Client, id: &str, follow: bool) -> Result<u8, Failure> {
@@ -680,10 +697,13 @@ async fn events(context: &Context, client: &Client, id: &str, follow: bool) -> R
         };
         let Some(event) = next else { break };
         let event = event?;
-        if out.is_json() {
+        if out.format == Format::Json {
             let line = serde_json::to_string(&event)
                 .map_err(|err| Failure::Failed(format!("cannot print an event: {err}")))?;
             println!("{line}");
+        } else if out.format == Format::Yaml {
+            // A stream of YAML documents, each opened by its marker.
+            println!("---\n{}", output::yaml(&event)?);
         } else if out.quiet {
             println!("{}", event.id);
         } else {

@@ -33,7 +33,7 @@ pub struct Config {
 pub struct Profile {
     /// The gateway's base URL.
     pub gateway: Option<String>,
-    /// `table` or `json`.
+    /// `table`, `json` or `yaml`.
     pub output: Option<Format>,
 }
 
@@ -54,6 +54,7 @@ pub struct Saved {
 }
 
 /// The folder of both files.
+#[derive(Clone)]
 pub struct Dir(PathBuf);
 
 impl Dir {

@@ -3,10 +3,12 @@
 //! the profile's), its credential (`SANKALPA_API_KEY`, else what `login` saved) and how to print.
 //!
 //! An access token close to its end is traded for a new pair before the call, with the saved
-//! refresh token, and the new pair saved: a login lasts as long as its refresh token does.
+//! refresh token, and the new pair saved: a login lasts as long as its refresh token does. One
+//! the API refuses all the same (revoked, or a clock that disagrees) is renewed by the client
+//! once for that call, which goes again; the new pair is saved here too ([`Context::client`]).
 
 use sankalpa_api::client::{Client, Credential};
-use sankalpa_api::sessions::RefreshToken;
+use sankalpa_api::sessions::{RefreshToken, TokenPair};
 
 use crate::config::{self, Dir, Saved};
 use crate::exit::Failure;
@@ -71,15 +73,11 @@ impl Context {
 
     /// Saves (or, with `None`, forgets) this profile's credential.
     pub fn save(&self, saved: Option<Saved>) -> Result<(), Failure> {
-        let mut credentials = self.dir.credentials()?;
-        match saved {
-            Some(saved) => credentials.profiles.insert(self.profile.clone(), saved),
-            None => credentials.profiles.remove(&self.profile),
-        };
-        self.dir.save_credentials(&credentials)
+        save(&self.dir, &self.profile, saved)
     }
 
-    /// A client calling as this profile's credential, its token refreshed when due.
+    /// A client calling as this profile's credential, its token refreshed when due, and
+    /// renewed (and saved) when the API refuses it.
     pub async fn client(&self) -> Result<Client, Failure> {
         let anonymous = self.anonymous()?;
         if let Some(key) = Self::api_key_from_env() {
@@ -94,22 +92,42 @@ impl Context {
         let due = saved
             .expires_at
             .is_some_and(|at| at - REFRESH_MARGIN_SECONDS <= chrono::Utc::now().timestamp());
-        let token = match (due, saved.refresh_token) {
-            (true, Some(refresh_token)) => {
+        let (access_token, refresh_token) = match (due, saved.access_token, saved.refresh_token) {
+            (true, _, Some(refresh_token)) => {
                 let pair = anonymous.refresh(&RefreshToken { refresh_token }).await?;
                 self.save(Some(from_pair(&pair)))?;
-                pair.access_token
+                (pair.access_token, pair.refresh_token)
             }
-            (_, _) => saved
-                .access_token
-                .ok_or_else(|| Failure::NotSignedIn(self.profile.clone()))?,
+            (_, Some(access_token), Some(refresh_token)) => (access_token, refresh_token),
+            (_, Some(access_token), None) => {
+                return Ok(anonymous.with_credential(Credential::Bearer(access_token)));
+            }
+            (_, None, _) => return Err(Failure::NotSignedIn(self.profile.clone())),
         };
-        Ok(anonymous.with_credential(Credential::Bearer(token)))
+        let (dir, profile) = (self.dir.clone(), self.profile.clone());
+        let renewed = move |pair: &TokenPair| {
+            // The old refresh token is spent: a login not saved now is lost at the next
+            // command, whose refresh would reuse it.
+            if let Err(failure) = save(&dir, &profile, Some(from_pair(pair))) {
+                eprintln!("sankalpa: the renewed login was not saved ({failure}): sign in again");
+            }
+        };
+        Ok(anonymous.with_login(access_token, refresh_token, renewed))
     }
 }
 
+/// Saves (or, with `None`, forgets) `profile`'s credential.
+fn save(dir: &Dir, profile: &str, saved: Option<Saved>) -> Result<(), Failure> {
+    let mut credentials = dir.credentials()?;
+    match saved {
+        Some(saved) => credentials.profiles.insert(profile.to_owned(), saved),
+        None => credentials.profiles.remove(profile),
+    };
+    dir.save_credentials(&credentials)
+}
+
 /// What is kept of a login's token pair.
-pub fn from_pair(pair: &sankalpa_api::sessions::TokenPair) -> Saved {
+pub fn from_pair(pair: &TokenPair) -> Saved {
     let expires_in = i64::try_from(pair.expires_in).unwrap_or(i64::MAX);
     Saved {
         api_key: None,

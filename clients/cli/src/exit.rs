@@ -54,6 +54,17 @@ impl Failure {
             },
         }
     }
+
+    /// What to do about it, where that is plain: a credential the API refused (a login whose
+    /// renewal was refused too, a revoked or expired key) is replaced by signing in again.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Api(error) if error.status() == Some(401) => {
+                Some("sign in again with `sankalpa login`, or set SANKALPA_API_KEY to a valid key")
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A problem as one line: its status and title, then the detail, which names each invalid

@@ -14,6 +14,7 @@ mod input;
 mod market;
 mod memory;
 mod output;
+mod paging;
 
 use std::process::ExitCode;
 
@@ -43,7 +44,8 @@ struct Cli {
     /// The gateway's URL, over the profile's (http://127.0.0.1:8080 when neither says).
     #[arg(long, global = true, env = "SANKALPA_GATEWAY")]
     gateway: Option<String>,
-    /// How to print answers: `table` for people, `json` (the API's own) for scripts.
+    /// How to print answers: `table` for people; `json` (the API's own) or `yaml` (the same
+    /// document) for scripts.
     #[arg(short, long, global = true, value_enum)]
     output: Option<Format>,
     /// Print only ids, one a line.
@@ -114,10 +116,15 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILED);
         }
     };
+    // Signing in is what the hint of a refused credential would say: not said to it.
+    let signing_in = matches!(cli.command, Command::Account(account::Command::Login(_)));
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("sankalpa: {failure}");
+            match failure.hint().filter(|_| !signing_in) {
+                Some(hint) => eprintln!("sankalpa: {failure}; {hint}"),
+                None => eprintln!("sankalpa: {failure}"),
+            }
             ExitCode::from(failure.code())
         }
     }

@@ -11,6 +11,7 @@ use crate::context::Context;
 use crate::exit::{self, Failure};
 use crate::input;
 use crate::output::when;
+use crate::paging::PageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -27,6 +28,8 @@ pub enum Command {
         tag: Option<String>,
         #[arg(long, value_enum)]
         sort: Option<Sort>,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// One item and its versions.
     Show { item: String },
@@ -39,7 +42,7 @@ pub enum Command {
         after_help = "Example:\n  sankalpa market publish chain.json --slug build-and-test --name 'Build and test' --version 1.0.0 --public"
     )]
     Publish {
-        /// The package: JSON, `-` for stdin.
+        /// The package: a JSON or YAML file (YAML when it ends .yaml or .yml), `-` for stdin.
         file: String,
         #[arg(long)]
         slug: String,
@@ -82,6 +85,8 @@ pub enum Command {
         /// Only installs of this item.
         #[arg(long)]
         item: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
     },
 }
 
@@ -128,20 +133,26 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
             kind: of_kind,
             tag,
             sort,
+            page,
         } => {
-            let query = SearchQuery {
-                q: query,
-                kind: of_kind.map(kind),
-                tag,
-                sort: sort.map(|sort| match sort {
-                    Sort::Relevance => SearchSort::Relevance,
-                    Sort::Downloads => SearchSort::Downloads,
-                    Sort::Rating => SearchSort::Rating,
-                    Sort::Newest => SearchSort::Newest,
-                }),
-                ..SearchQuery::default()
-            };
-            let list = client.search(&query).await?;
+            let sort = sort.map(|sort| match sort {
+                Sort::Relevance => SearchSort::Relevance,
+                Sort::Downloads => SearchSort::Downloads,
+                Sort::Rating => SearchSort::Rating,
+                Sort::Newest => SearchSort::Newest,
+            });
+            let mut list = page
+                .fetch(
+                    SearchQuery {
+                        q: query,
+                        kind: of_kind.map(kind),
+                        tag,
+                        sort,
+                        ..Default::default()
+                    },
+                    async |query| client.search(query).await,
+                )
+                .await?;
             out.show(
                 &list,
                 |list| list.items.iter().map(|item| item.id.clone()).collect(),
@@ -175,11 +186,12 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                     )
                 },
             )?;
+            page.tell_rest(out, &mut list);
         }
         Command::Show { item } => {
             let found = client.item(&item).await?;
             let versions = client.versions(&item).await?;
-            if out.is_json() || out.quiet {
+            if out.is_document() || out.quiet {
                 out.show(&found, |item| vec![item.id.clone()], line)?;
             } else {
                 let rows = versions
@@ -239,10 +251,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
             public,
             notes,
         } => {
-            let package = match file.as_str() {
-                "-" => input::json("FILE", "-")?,
-                path => input::json("FILE", &format!("@{path}"))?,
-            };
+            let package = input::file("FILE", &file)?;
             let body = PublishItem {
                 slug,
                 name,
@@ -302,12 +311,16 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                 |review| format!("reviewed {}: {} of 5", review.item_id, review.rating),
             )?;
         }
-        Command::Installs { item } => {
-            let query = InstallsQuery {
-                item_id: item,
-                ..InstallsQuery::default()
-            };
-            let list = client.installs(&query).await?;
+        Command::Installs { item, page } => {
+            let mut list = page
+                .fetch(
+                    InstallsQuery {
+                        item_id: item,
+                        ..Default::default()
+                    },
+                    async |query| client.installs(query).await,
+                )
+                .await?;
             out.show(
                 &list,
                 |list| {
@@ -332,6 +345,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                     out.table(&["item", "version", "target", "installed"], rows)
                 },
             )?;
+            page.tell_rest(out, &mut list);
         }
     }
     Ok(exit::OK)

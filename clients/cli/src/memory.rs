@@ -4,16 +4,21 @@ use clap::Subcommand;
 use sankalpa_api::memory::{
     AllQuery, BackupsQuery, CreateBackup, DeleteKeyQuery, Entry, LoadEntry, Restore, SaveEntry,
 };
+use sankalpa_api::paging::Page;
 
 use crate::context::Context;
 use crate::exit::{self, Failure};
 use crate::input;
 use crate::output::when;
+use crate::paging::PageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The tenant's sessions, newest first.
-    Sessions,
+    Sessions {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// A session's entries, by key.
     #[command(after_help = "Example:\n  sankalpa memory ls run-42 --prefix plan")]
     Ls {
@@ -21,6 +26,8 @@ pub enum Command {
         /// Only keys starting with this.
         #[arg(long)]
         prefix: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// One entry's value.
     Get { session: String, key: String },
@@ -31,7 +38,7 @@ pub enum Command {
     Set {
         session: String,
         key: String,
-        /// Any JSON value, `@file`, or `-` for stdin.
+        /// Any JSON value (or a YAML mapping or list), `@file`, or `-` for stdin.
         value: String,
         /// Write only if the key is at this version now (0: only if it is absent); exits 5
         /// otherwise.
@@ -57,7 +64,11 @@ pub enum Command {
         label: String,
     },
     /// The tenant's backups (of one session when named).
-    Backups { session: Option<String> },
+    Backups {
+        session: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Restores a backup, into its own session or another.
     Restore {
         backup: String,
@@ -79,8 +90,12 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
         ]
     };
     match command {
-        Command::Sessions => {
-            let list = client.memory_sessions().await?;
+        Command::Sessions { page } => {
+            let mut list = page
+                .fetch(Page::default(), async |page| {
+                    client.memory_sessions(page).await
+                })
+                .await?;
             out.show(
                 &list,
                 |list| {
@@ -104,14 +119,23 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                     out.table(&["session", "entries", "updated"], rows)
                 },
             )?;
+            page.tell_rest(out, &mut list);
         }
-        Command::Ls { session, prefix } => {
-            let query = AllQuery {
-                session_id: session,
-                key_prefix: prefix,
-                ..AllQuery::default()
-            };
-            let list = client.entries(&query).await?;
+        Command::Ls {
+            session,
+            prefix,
+            page,
+        } => {
+            let mut list = page
+                .fetch(
+                    AllQuery {
+                        session_id: session,
+                        key_prefix: prefix,
+                        ..Default::default()
+                    },
+                    async |query| client.entries(query).await,
+                )
+                .await?;
             out.show(
                 &list,
                 |list| list.entries.iter().map(|entry| entry.key.clone()).collect(),
@@ -120,6 +144,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                     out.table(&["key", "version", "updated", "value"], rows)
                 },
             )?;
+            page.tell_rest(out, &mut list);
         }
         Command::Get { session, key } => {
             let entry = client
@@ -144,7 +169,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
             let body = SaveEntry {
                 session_id: session,
                 key,
-                value: input::json("VALUE", &value)?,
+                value: input::document("VALUE", &value)?,
                 expected_version: expect_version,
                 ttl_seconds: ttl,
             };
@@ -201,12 +226,16 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                 },
             )?;
         }
-        Command::Backups { session } => {
-            let query = BackupsQuery {
-                session_id: session,
-                ..BackupsQuery::default()
-            };
-            let list = client.backups(&query).await?;
+        Command::Backups { session, page } => {
+            let mut list = page
+                .fetch(
+                    BackupsQuery {
+                        session_id: session,
+                        ..Default::default()
+                    },
+                    async |query| client.backups(query).await,
+                )
+                .await?;
             out.show(
                 &list,
                 |list| {
@@ -232,6 +261,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                     out.table(&["id", "session", "entries", "label", "created"], rows)
                 },
             )?;
+            page.tell_rest(out, &mut list);
         }
         Command::Restore { backup, into } => {
             let restored = client

@@ -1,6 +1,6 @@
-//! What `sankalpa` prints: tables for people, the API's own JSON for scripts (`-o json`), or
-//! only ids (`-q`). Colour only on a terminal, and never with `NO_COLOR` set. Errors go to
-//! stderr (see `main`), never here.
+//! What `sankalpa` prints: tables for people, the API's own JSON for scripts (`-o json`) or that
+//! same document as YAML (`-o yaml`), or only ids (`-q`). Colour only on a terminal, and never
+//! with `NO_COLOR` set. Errors go to stderr (see `main`), never here.
 
 use std::io::IsTerminal;
 
@@ -16,6 +16,8 @@ pub enum Format {
     Table,
     /// The API's JSON, as the gateway answered it.
     Json,
+    /// The API's JSON rendered as YAML: the same keys in the same order.
+    Yaml,
 }
 
 /// How this invocation prints.
@@ -36,19 +38,30 @@ impl Output {
         }
     }
 
-    pub fn is_json(&self) -> bool {
-        self.format == Format::Json
+    /// Whether answers print as the API's document (JSON or YAML) rather than for people.
+    pub fn is_document(&self) -> bool {
+        matches!(self.format, Format::Json | Format::Yaml)
     }
 
-    /// Prints `value` as JSON when asked, else the ids `-q` wants, else what `human` draws.
+    /// `value` in the document format asked for: pretty JSON, or YAML (`None` for a table).
+    pub fn document<T: Serialize>(&self, value: &T) -> Result<Option<String>, Failure> {
+        match self.format {
+            Format::Table => Ok(None),
+            Format::Json => json(value).map(Some),
+            Format::Yaml => yaml(value).map(Some),
+        }
+    }
+
+    /// Prints `value` as JSON or YAML when asked, else the ids `-q` wants, else what `human`
+    /// draws.
     pub fn show<T: Serialize>(
         &self,
         value: &T,
         ids: impl FnOnce(&T) -> Vec<String>,
         human: impl FnOnce(&T) -> String,
     ) -> Result<(), Failure> {
-        let text = if self.is_json() {
-            json(value)?
+        let text = if let Some(document) = self.document(value)? {
+            document
         } else if self.quiet {
             ids(value).join("\n")
         } else {
@@ -93,9 +106,21 @@ impl Output {
 }
 
 /// Pretty JSON, the shape the API answered.
-pub fn json<T: Serialize>(value: &T) -> Result<String, Failure> {
+fn json<T: Serialize>(value: &T) -> Result<String, Failure> {
     serde_json::to_string_pretty(value)
         .map_err(|err| Failure::Failed(format!("cannot print the answer as JSON: {err}")))
+}
+
+/// The API's JSON as YAML. Through the JSON text, so that values passed through as written
+/// (raw JSON) are YAML too, and into YAML's ordered value, so that keys keep the API's order.
+pub fn yaml<T: Serialize>(value: &T) -> Result<String, Failure> {
+    let failed = |err: &dyn std::fmt::Display| {
+        Failure::Failed(format!("cannot print the answer as YAML: {err}"))
+    };
+    let text = serde_json::to_string(value).map_err(|err| failed(&err))?;
+    let document: serde_norway::Value = serde_json::from_str(&text).map_err(|err| failed(&err))?;
+    let yaml = serde_norway::to_string(&document).map_err(|err| failed(&err))?;
+    Ok(yaml.trim_end().to_owned())
 }
 
 /// JSON text indented for people; as it is when it does not parse.
@@ -121,4 +146,31 @@ pub fn when(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
         || "-".to_owned(),
         |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::value::RawValue;
+
+    #[derive(serde::Serialize)]
+    struct Answer {
+        status: &'static str,
+        output: Box<RawValue>,
+        at: Option<u64>,
+    }
+
+    /// YAML 1.2: a string that reads as a number is quoted; `yes` is a string there (a YAML 1.1
+    /// reader, PyYAML, takes it for true: docs/cli.md says so).
+    #[test]
+    fn yaml_keeps_the_api_keys_order_and_renders_raw_json_as_yaml() {
+        let answer = Answer {
+            status: "completed",
+            output: RawValue::from_string(r#"{"z": 1, "a": ["yes", "1.50"]}"#.to_owned()).unwrap(),
+            at: None,
+        };
+        assert_eq!(
+            super::yaml(&answer).unwrap(),
+            "status: completed\noutput:\n  z: 1\n  a:\n  - yes\n  - '1.50'\nat: null"
+        );
+    }
 }

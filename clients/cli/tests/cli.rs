@@ -6,8 +6,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
 
+use sankalpa_api::chains::{ChainRun, RunsQuery};
 use sankalpa_api::client::{Client, Credential};
 use sankalpa_api::keys::CreateApiKey;
+use sankalpa_api::memory::SaveEntry;
+use sankalpa_api::sessions::{Login, RefreshToken};
 use sankalpa_api::users::CreateUser;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -24,11 +27,16 @@ struct Setup {
 
 impl Setup {
     async fn start(pool: PgPool) -> Self {
-        Self::start_with(pool, false).await
+        Self::start_with(pool, false, |_| {}).await
     }
 
-    /// A fleet with the marketplace too when `marketplace`.
-    async fn start_with(pool: PgPool, marketplace: bool) -> Self {
+    /// A fleet with the marketplace too when `marketplace`, its auth configured further by
+    /// `configure_auth`.
+    async fn start_with(
+        pool: PgPool,
+        marketplace: bool,
+        configure_auth: impl FnOnce(&mut sankalpa_auth::Config),
+    ) -> Self {
         let name = sankalpa_testkit::unique_name();
         let infra = sankalpa_testkit::infra(&name);
         let objects = std::env::temp_dir().join(format!("sankalpa-{name}"));
@@ -39,7 +47,7 @@ impl Setup {
             config.rate_limit.redis_timeout = std::time::Duration::from_secs(2);
         };
         let options = sankalpa_testkit::FleetOptions {
-            configure_auth: |_: &mut sankalpa_auth::Config| {},
+            configure_auth,
             configure_gateway: patient,
             marketplace,
         };
@@ -100,16 +108,38 @@ impl Setup {
     }
 
     /// Runs `sankalpa` with `args` in a pseudo-terminal (util-linux `script`), as a person at a
-    /// terminal would; `typed` is typed into it a second after the start, once the command is
-    /// waiting for it (the terminal echoes what is typed before a prompt turns echo off).
-    async fn run_in_terminal(&self, args: &str, typed: &str) -> Output {
-        let line = format!("{} {args}", env!("CARGO_BIN_EXE_sankalpa"));
-        let typing = format!("sleep 1; printf '%s\\n' '{typed}'");
+    /// terminal would. `exchange` is what the person does: for each pair, once the screen shows
+    /// the first, types the second (a line ends with `\n`; `\x03` is Ctrl-C, which the terminal
+    /// turns into SIGINT for the command). The screen is `script`'s log, flushed as written;
+    /// each wait gives up after 30 s, and the whole command is killed after 120 s.
+    async fn run_in_terminal(&self, args: &str, exchange: &[(&str, &str)]) -> Output {
+        // exec: the command is the terminal's foreground process itself, so Ctrl-C signals it
+        // alone, not a shell that would die of it in between.
+        let line = format!("exec {} {args}", env!("CARGO_BIN_EXE_sankalpa"));
+        let screen = self.home.path().join(format!(
+            "screen-{}.log",
+            SCREENS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let person = r#"
+            while [ $# -ge 2 ]; do
+                tries=0
+                until grep -qF -- "$1" "$screen" 2>/dev/null || [ $tries -ge 600 ]; do
+                    sleep 0.05; tries=$((tries + 1))
+                done
+                sleep 0.2
+                printf '%s' "$2"
+                shift 2
+            done"#;
         let mut command = std::process::Command::new("bash");
         command
             .arg("-c")
-            .arg(format!("({typing}) | script -qec \"$0\" /dev/null"))
+            .arg(format!(
+                r#"screen=$1; line=$2; shift 2; ({person}) | timeout -s KILL 120 script -qfec "$line" "$screen""#
+            ))
+            .arg("bash")
+            .arg(&screen)
             .arg(line)
+            .args(exchange.iter().flat_map(|(shown, typed)| [shown, typed]))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("TERM", "xterm")
@@ -126,6 +156,9 @@ impl Setup {
         self.home.path().join("config").join("sankalpa")
     }
 }
+
+/// Numbers the screens of the terminals a test opens.
+static SCREENS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -180,6 +213,33 @@ async fn an_api_key_login_runs_hello_world_with_parseable_json(pool: PgPool) {
         .run(&["login", "--api-key", &key.secret], "", &[])
         .await;
     assert_eq!(login.status.code(), Some(0), "{}", text(&login.stderr));
+
+    // A key has no profile: whoami names the key, its tenant and what it may do, whether it
+    // was saved by login or comes from the environment.
+    let key_id = key.key.as_ref().unwrap().id.clone();
+    let environment = [("SANKALPA_API_KEY", key.secret.as_str())];
+    for env in [&[][..], &environment] {
+        let whoami = setup.run(&["whoami", "-o", "json"], "", env).await;
+        assert_eq!(whoami.status.code(), Some(0), "{}", text(&whoami.stderr));
+        let principal = json(&whoami);
+        assert_eq!(principal["kind"], "api_key", "{principal}");
+        assert_eq!(principal["id"], key_id.as_str());
+        assert_eq!(principal["permissions"], serde_json::json!(["agents:*"]));
+    }
+    let whoami = setup.run(&["whoami"], "", &[]).await;
+    assert!(
+        text(&whoami.stdout).starts_with(&format!("API key {key_id}\n")),
+        "{}",
+        text(&whoami.stdout)
+    );
+    let made_up = setup
+        .run(
+            &["--profile", "other", "login", "--api-key", "sk_not_a_key"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(made_up.status.code(), Some(4), "{}", text(&made_up.stderr));
 
     let run = setup
         .run(&["agents", "run", "hello_world", "-o", "json"], "", &[])
@@ -448,7 +508,7 @@ async fn at_a_terminal_the_password_is_hidden_and_a_run_is_followed_live(pool: P
     let login = setup
         .run_in_terminal(
             &format!("login --email {}", setup.email),
-            sankalpa_testkit::PASSWORD,
+            &[("Password:", &format!("{}\n", sankalpa_testkit::PASSWORD))],
         )
         .await;
     let screen = text(&login.stdout);
@@ -462,7 +522,10 @@ async fn at_a_terminal_the_password_is_hidden_and_a_run_is_followed_live(pool: P
 
     // No --follow: on a terminal following is the default, a line per step as it ends.
     let run = setup
-        .run_in_terminal(r#"chains run hello-sequence --input '{"name": "Ada"}'"#, "")
+        .run_in_terminal(
+            r#"chains run hello-sequence --input '{"name": "Ada"}'"#,
+            &[],
+        )
         .await;
     let screen = text(&run.stdout);
     assert_eq!(run.status.code(), Some(0), "{screen}");
@@ -475,6 +538,144 @@ async fn at_a_terminal_the_password_is_hidden_and_a_run_is_followed_live(pool: P
         screen.contains("run ") && screen.contains(" of hello-sequence"),
         "{screen}"
     );
+}
+
+/// A definition whose run waits for an approval: it runs until someone decides.
+const GATED: &str = r#"{"steps": [
+    {"id": "approve", "approval": {"prompt": "Go?", "approvers": ["role:admin"]}},
+    {"id": "greet", "agent": "hello_world", "needs": ["approve"]}]}"#;
+
+/// Follows a run of [`GATED`] at a terminal, presses Ctrl-C once it waits, and answers the
+/// prompt with `answer`: the screen, the command's output, and the run as the API says.
+async fn interrupt_a_followed_run(setup: &Setup, answer: &str) -> (String, Output, ChainRun) {
+    setup.login().await;
+    let definition = setup.home.path().join("gated.json");
+    std::fs::write(&definition, GATED).unwrap();
+    let typed = format!("{answer}\n");
+    let followed = setup
+        .run_in_terminal(
+            &format!("chains run --file {}", definition.display()),
+            &[
+                ("waiting for approval", "\x03"),
+                ("[cancel/detach]", &typed),
+            ],
+        )
+        .await;
+    let screen = text(&followed.stdout);
+    let runs = setup.admin.runs(&RunsQuery::default()).await.unwrap();
+    assert_eq!(runs.runs.len(), 1, "{screen}");
+    let run = setup.admin.run(&runs.runs[0].id).await.unwrap();
+    (screen, followed, run)
+}
+
+#[sqlx::test(migrations = false)]
+async fn ctrl_c_while_following_then_detach_leaves_the_run_going(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    let (screen, followed, run) = interrupt_a_followed_run(&setup, "detach").await;
+    assert_eq!(followed.status.code(), Some(0), "{screen}");
+    assert!(
+        screen.contains(&format!("Run {} goes on without you", run.id)),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("detached: run {}", run.id)),
+        "{screen}"
+    );
+    assert_eq!(run.status, "waiting", "still waiting for its approval");
+}
+
+#[sqlx::test(migrations = false)]
+async fn ctrl_c_while_following_then_cancel_cancels_the_run_and_ends_1(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    let (screen, followed, run) = interrupt_a_followed_run(&setup, "cancel").await;
+    assert_eq!(followed.status.code(), Some(1), "{screen}");
+    assert_eq!(run.status, "cancelled");
+    assert!(
+        screen.contains(&format!("run {} cancelled", run.id)),
+        "{screen}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn agents_run_with_artifacts_unpacks_the_files_the_run_wrote(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    let out = setup.home.path().join("shop");
+    let input = r#"{"project_name": "shop", "entities": [
+        {"name": "Product", "fields": [{"name": "title", "type": "string"}]}]}"#;
+    let run = setup
+        .run(
+            &[
+                "agents",
+                "run",
+                "db_schema",
+                "--input",
+                input,
+                "--artifacts",
+                out.to_str().unwrap(),
+                "-o",
+                "json",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let ended = json(&run);
+    let artifacts = ended["artifacts"].as_array().unwrap();
+    assert!(!artifacts.is_empty(), "{ended}");
+    for artifact in artifacts {
+        let path = out.join(artifact["path"].as_str().unwrap());
+        let written = std::fs::read(&path).unwrap_or_else(|err| panic!("{path:?}: {err}"));
+        assert_eq!(Some(written.len() as u64), artifact["size_bytes"].as_u64());
+    }
+    let unpacked = walk(&out);
+    assert_eq!(unpacked.len(), artifacts.len(), "{unpacked:?}");
+    assert!(
+        text(&run.stderr).contains(&format!("{} files in {}", artifacts.len(), out.display())),
+        "{}",
+        text(&run.stderr)
+    );
+}
+
+/// Every file under `dir`, at any depth.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[sqlx::test(migrations = false)]
+async fn what_agents_list_and_show_print_for_people_is_as_reviewed(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    // Nothing here names an id or an instant today; these keep a snapshot stable should one
+    // appear (a custom agent's creation, say).
+    let filters = vec![
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[id]",
+        ),
+        (
+            r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})",
+            "[time]",
+        ),
+    ];
+    let list = setup.run(&["agents", "list"], "", &[]).await;
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list.stderr));
+    let show = setup.run(&["agents", "show", "hello_world"], "", &[]).await;
+    assert_eq!(show.status.code(), Some(0), "{}", text(&show.stderr));
+    insta::with_settings!({ filters => filters }, {
+        insta::assert_snapshot!("agents_list", text(&list.stdout));
+        insta::assert_snapshot!("agents_show_hello_world", text(&show.stdout));
+    });
 }
 
 #[sqlx::test(migrations = false)]
@@ -663,9 +864,293 @@ async fn a_detached_run_waits_for_approval_and_runs_approve_finishes_it(pool: Pg
     assert_eq!(again.status.code(), Some(5), "{}", text(&again.stderr));
 }
 
+/// What a YAML document printed on stdout holds, as JSON values compare.
+fn yaml(output: &Output) -> Value {
+    serde_norway::from_str(&text(&output.stdout))
+        .unwrap_or_else(|err| panic!("{err}: not YAML: {}", text(&output.stdout)))
+}
+
+#[sqlx::test(migrations = false)]
+async fn yaml_output_is_the_json_document_and_yaml_files_and_arguments_are_read(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    // Raw JSON passed through (the schemas, the definition) is YAML too, not a quoted string.
+    for args in [
+        &["agents", "show", "custom_calculator"][..],
+        &["chains", "show", "hello-sequence"],
+        &["agents", "list", "--category", "custom"],
+    ] {
+        let as_json = setup.run(&[args, &["-o", "json"]].concat(), "", &[]).await;
+        let as_yaml = setup.run(&[args, &["-o", "yaml"]].concat(), "", &[]).await;
+        assert_eq!(as_yaml.status.code(), Some(0), "{}", text(&as_yaml.stderr));
+        assert_eq!(yaml(&as_yaml), json(&as_json), "{args:?}");
+        assert!(!text(&as_yaml.stdout).trim_start().starts_with('{'));
+    }
+
+    // A definition in a .yaml file, its first step merged into the second through an anchor,
+    // and the input as YAML inline: both reach the API as the JSON they mean.
+    let chain = setup.home.path().join("greet.yaml");
+    std::fs::write(
+        &chain,
+        "steps:\n\
+         \x20 - &greet\n\
+         \x20   id: first\n\
+         \x20   agent: hello_world\n\
+         \x20   input: {name: \"${input.name}\"}\n\
+         \x20 - <<: *greet\n\
+         \x20   id: second\n\
+         \x20   needs: [first]\n",
+    )
+    .unwrap();
+    let chain = chain.to_str().unwrap();
+    let valid = setup.run(&["chains", "validate", chain], "", &[]).await;
+    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stdout));
+    assert_eq!(text(&valid.stdout).trim(), "valid: 2 steps");
+    let run = setup
+        .run(
+            &[
+                "chains",
+                "run",
+                "--file",
+                chain,
+                "--input",
+                "name: Ada",
+                "--follow",
+                "-o",
+                "yaml",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let ended = yaml(&run);
+    assert_eq!(ended["status"], "completed");
+    assert_eq!(ended["steps"][1]["agent"], "hello_world");
+    assert!(
+        ended["steps"][1]["output"].to_string().contains("Ada"),
+        "{ended}"
+    );
+
+    // Not JSON and not a YAML mapping: refused, naming the argument.
+    let word = setup
+        .run(&["agents", "run", "hello_world", "--input", "Ada"], "", &[])
+        .await;
+    assert_eq!(word.status.code(), Some(2));
+    assert!(
+        text(&word.stderr).contains("--input: not JSON (") && text(&word.stderr).contains("YAML"),
+        "{}",
+        text(&word.stderr)
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn list_commands_page_as_asked_and_all_follows_every_page_within_its_bound(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    // One page: the API's document as it is, next_page_token included.
+    let first = json(
+        &setup
+            .run(
+                &["agents", "list", "--page-size", "1", "-o", "json"],
+                "",
+                &[],
+            )
+            .await,
+    );
+    assert_eq!(first["agents"].as_array().unwrap().len(), 1, "{first}");
+    let token = first["next_page_token"].as_str().unwrap();
+    let second = setup
+        .run(
+            &[
+                "agents",
+                "list",
+                "--page-size",
+                "1",
+                "--page-token",
+                token,
+                "-q",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    let second = text(&second.stdout);
+    assert_eq!(second.lines().count(), 1, "{second}");
+    assert_ne!(second.trim(), first["agents"][0]["name"].as_str().unwrap());
+    // For people, a line on stderr says where the next page is.
+    let table = setup
+        .run(&["agents", "list", "--page-size", "1"], "", &[])
+        .await;
+    assert!(
+        text(&table.stderr).contains("(more: --page-token "),
+        "{}",
+        text(&table.stderr)
+    );
+
+    // --all: one page of one agent at a time, to the last, is the whole catalog.
+    let all = setup
+        .run(
+            &["agents", "list", "--page-size", "1", "--all", "-q"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(all.status.code(), Some(0), "{}", text(&all.stderr));
+    assert_eq!(text(&all.stderr), "", "nothing left to tell");
+    let every = setup.run(&["agents", "list", "--all", "-q"], "", &[]).await;
+    let names: Vec<String> = text(&all.stdout).lines().map(str::to_owned).collect();
+    assert!(names.len() > 30, "{names:?}");
+    assert_eq!(text(&every.stdout), text(&all.stdout));
+
+    // Keys page by id: three keys, a page each, joined.
+    for name in ["one", "two", "three"] {
+        setup
+            .admin
+            .create_key(&CreateApiKey {
+                name: name.to_owned(),
+                permissions: vec!["agents:read".to_owned()],
+                expires_in_seconds: None,
+            })
+            .await
+            .unwrap();
+    }
+    let keys = json(
+        &setup
+            .run(
+                &["keys", "list", "--page-size", "1", "--all", "-o", "json"],
+                "",
+                &[],
+            )
+            .await,
+    );
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 3, "{keys}");
+    assert_eq!(keys["next_page_token"], Value::Null);
+
+    // Past its bound, --all stops, keeps the token to go on from and says so.
+    for index in 0..101 {
+        setup
+            .admin
+            .save(&SaveEntry {
+                session_id: "many".to_owned(),
+                key: format!("k{index:03}"),
+                value: serde_json::value::to_raw_value(&index).unwrap(),
+                expected_version: None,
+                ttl_seconds: None,
+            })
+            .await
+            .unwrap();
+    }
+    let bounded = setup
+        .run(
+            &[
+                "memory",
+                "ls",
+                "many",
+                "--page-size",
+                "1",
+                "--all",
+                "-o",
+                "json",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(bounded.status.code(), Some(0), "{}", text(&bounded.stderr));
+    let entries = json(&bounded);
+    assert_eq!(entries["entries"].as_array().unwrap().len(), 100);
+    assert_eq!(entries["entries"][99]["key"], "k099");
+    let rest = entries["next_page_token"].as_str().unwrap();
+    assert!(
+        text(&bounded.stderr).contains(&format!(
+            "stopped after 100 pages (100 items); go on with --page-token {rest}"
+        )),
+        "{}",
+        text(&bounded.stderr)
+    );
+    let last = setup
+        .run(
+            &["memory", "ls", "many", "--page-token", rest, "-q"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(text(&last.stdout).trim(), "k100");
+}
+
+/// The saved credential of the default profile, as a TOML table.
+fn saved_login(setup: &Setup) -> toml::Table {
+    let credentials = std::fs::read_to_string(setup.config_dir().join("credentials.toml")).unwrap();
+    let credentials: toml::Table = toml::from_str(&credentials).unwrap();
+    credentials["profiles"]["default"]
+        .as_table()
+        .unwrap()
+        .clone()
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_access_token_the_api_refuses_is_renewed_once_saved_and_the_call_sent_again(
+    pool: PgPool,
+) {
+    // Access tokens live a second here.
+    let setup = Setup::start_with(pool, false, |config| {
+        config.access_token_ttl = std::time::Duration::from_secs(1);
+    })
+    .await;
+    setup.login().await;
+    // The saved expiry says an hour, so the CLI does not refresh ahead: only the API's 401,
+    // once the token's second and the verifiers' leeway (5 s) are past, makes it renew.
+    let path = setup.config_dir().join("credentials.toml");
+    let saved = std::fs::read_to_string(&path).unwrap();
+    let mut credentials: toml::Table = toml::from_str(&saved).unwrap();
+    let later = chrono::Utc::now().timestamp() + 3600;
+    credentials["profiles"]["default"]["expires_at"] = toml::Value::Integer(later);
+    std::fs::write(&path, toml::to_string(&credentials).unwrap()).unwrap();
+    let before = saved_login(&setup);
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+
+    let whoami = setup.run(&["whoami", "-o", "json"], "", &[]).await;
+    assert_eq!(whoami.status.code(), Some(0), "{}", text(&whoami.stderr));
+    assert_eq!(json(&whoami)["email"], setup.email.to_lowercase());
+    let after = saved_login(&setup);
+    assert_ne!(after["access_token"], before["access_token"], "renewed");
+    assert_ne!(after["refresh_token"], before["refresh_token"], "rotated");
+    assert_ne!(after["expires_at"], before["expires_at"]);
+    assert_eq!(mode(&path), 0o600);
+
+    // The login revoked (by a fresh session: the admin's token has expired): the renewal is
+    // refused too, and the call ends 4 with what to do.
+    let fresh = Client::new(&setup.base)
+        .unwrap()
+        .login(&Login {
+            email: setup.email.clone(),
+            password: sankalpa_testkit::PASSWORD.to_owned(),
+        })
+        .await
+        .unwrap();
+    Client::new(&setup.base)
+        .unwrap()
+        .with_credential(Credential::Bearer(fresh.access_token))
+        .logout(&RefreshToken {
+            refresh_token: after["refresh_token"].as_str().unwrap().to_owned(),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    let refused = setup.run(&["agents", "list", "-q"], "", &[]).await;
+    assert_eq!(refused.status.code(), Some(4), "{}", text(&refused.stderr));
+    let line = text(&refused.stderr);
+    assert!(
+        line.starts_with("sankalpa: 401 Unauthorized") && line.contains("`sankalpa login`"),
+        "{line}"
+    );
+    assert_eq!(line.lines().count(), 1, "{line}");
+}
+
 #[sqlx::test(migrations = false)]
 async fn a_chain_is_published_found_installed_and_yanked_in_the_marketplace(pool: PgPool) {
-    let setup = Setup::start_with(pool, true).await;
+    let setup = Setup::start_with(pool, true, |_| {}).await;
     setup.login().await;
     let package = setup.home.path().join("package.json");
     std::fs::write(

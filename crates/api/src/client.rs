@@ -3,13 +3,15 @@
 //! problem document, so a caller can name the field or tell a 404 from a 409.
 //!
 //! The client holds one credential ([`Credential`]): an access token (`Authorization: Bearer`)
-//! or an API key (`X-API-Key`). It does not refresh tokens itself; the caller does, with
-//! [`Client::refresh`], since only the caller knows where its refresh token is kept.
+//! or an API key (`X-API-Key`); or a login ([`Client::with_login`]), whose access token it
+//! renews by itself when the API refuses it: once per call, with the login's refresh token,
+//! handing the new pair to the caller, who knows where its login is kept.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::{Method, Request, RequestBuilder, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -28,10 +30,11 @@ use crate::memory::{
     AllQuery, BackupList, BackupsQuery, CreateBackup, DeleteKeyQuery, DeletedKey, DeletedSession,
     Entry, EntryList, LoadEntry, MemoryBackup, Restore, Restored, SaveEntry, SessionList,
 };
+use crate::paging::Page;
 use crate::problem::{self, Problem};
 use crate::sessions::{Login, RefreshToken, Register, Registered, TokenPair};
 use crate::status::Status;
-use crate::users::{CreateUser, SetRoles, User, UserList};
+use crate::users::{CreateUser, Principal, SetRoles, User, UserList};
 
 /// How long a connection may take to open: the gateway is a loopback or LAN hop away.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,6 +84,78 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     credential: Option<Credential>,
+    /// A login calls with its access token instead of `credential`. Shared by the clones, so
+    /// that a renewal serves them all.
+    login: Option<Arc<LoginTokens>>,
+}
+
+/// The tokens of a login, replaced together when the access token is renewed.
+struct LoginTokens {
+    tokens: Mutex<Tokens>,
+    /// Held across a renewal: calls refused at once renew once between them, since a refresh
+    /// token used twice ends its login.
+    renewing: tokio::sync::Mutex<()>,
+    /// What the caller does with a new pair (keeps it, as the login it saved).
+    renewed: Box<dyn Fn(&TokenPair) + Send + Sync>,
+}
+
+struct Tokens {
+    access_token: String,
+    refresh_token: String,
+}
+
+impl std::fmt::Debug for LoginTokens {
+    /// Without the tokens: they are secrets.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("LoginTokens")
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoginTokens {
+    fn access_token(&self) -> String {
+        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        tokens.access_token.clone()
+    }
+
+    /// The `Authorization` a call refused with `used` goes again with: the access token of a
+    /// new pair, or the one another call renewed meanwhile. `None` when the login cannot be
+    /// renewed (its refresh token expired or revoked, the gateway unreachable).
+    async fn renew(&self, client: &Client, used: Option<&HeaderValue>) -> Option<HeaderValue> {
+        let _alone = self.renewing.lock().await;
+        let refresh_token = {
+            let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+            let current = bearer(&tokens.access_token)?;
+            if used != Some(&current) {
+                return Some(current);
+            }
+            tokens.refresh_token.clone()
+        };
+        let anonymous = Client {
+            credential: None,
+            login: None,
+            ..client.clone()
+        };
+        // Boxed: the refresh is itself a call, and a call may come here.
+        let pair = Box::pin(anonymous.refresh(&RefreshToken { refresh_token }))
+            .await
+            .ok()?;
+        let authorization = bearer(&pair.access_token)?;
+        *self.tokens.lock().unwrap_or_else(PoisonError::into_inner) = Tokens {
+            access_token: pair.access_token.clone(),
+            refresh_token: pair.refresh_token.clone(),
+        };
+        (self.renewed)(&pair);
+        Some(authorization)
+    }
+}
+
+/// The `Authorization` value of an access token; `None` for one no header can carry.
+fn bearer(access_token: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {access_token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// The name of a path segment, percent-encoded so that any agent name, key or id stays one
@@ -113,12 +188,37 @@ impl Client {
             http,
             base: base.trim_end_matches('/').to_owned(),
             credential: None,
+            login: None,
         })
     }
 
     /// The same client calling as `credential`.
     pub fn with_credential(mut self, credential: Credential) -> Self {
         self.credential = Some(credential);
+        self.login = None;
+        self
+    }
+
+    /// The same client calling with a login's access token, which it renews by itself: when
+    /// the API answers a call 401, the client trades `refresh_token` for a new pair, hands it
+    /// to `renewed` and sends the call again with the new access token, once. The answer to
+    /// that second try is the call's, 401 included; so is the first 401 when the login cannot
+    /// be renewed.
+    pub fn with_login(
+        mut self,
+        access_token: String,
+        refresh_token: String,
+        renewed: impl Fn(&TokenPair) + Send + Sync + 'static,
+    ) -> Self {
+        self.credential = None;
+        self.login = Some(Arc::new(LoginTokens {
+            tokens: Mutex::new(Tokens {
+                access_token,
+                refresh_token,
+            }),
+            renewing: tokio::sync::Mutex::new(()),
+            renewed: Box::new(renewed),
+        }));
         self
     }
 
@@ -128,18 +228,44 @@ impl Client {
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let request = self.http.request(method, format!("{}{path}", self.base));
-        match &self.credential {
-            Some(Credential::Bearer(token)) => request.bearer_auth(token),
-            Some(Credential::ApiKey(key)) => request.header("x-api-key", key),
-            None => request,
+        match (&self.login, &self.credential) {
+            (Some(login), _) => request.bearer_auth(login.access_token()),
+            (None, Some(Credential::Bearer(token))) => request.bearer_auth(token),
+            (None, Some(Credential::ApiKey(key))) => request.header("x-api-key", key),
+            (None, None) => request,
         }
     }
 
+    /// Sends the call; a login's call refused 401 goes again once, after a renewal.
     async fn send(&self, request: RequestBuilder) -> Result<Response, Error> {
-        let response = request
-            .send()
+        let request = request.build().map_err(|source| self.unreachable(source))?;
+        // Every body this client sends is bytes, which clone.
+        let again = self.login.as_ref().and_then(|_| request.try_clone());
+        let response = self.execute(request).await?;
+        let (Some(login), Some(mut again)) = (&self.login, again) else {
+            return self.answered(response).await;
+        };
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return self.answered(response).await;
+        }
+        let Some(authorization) = login.renew(self, again.headers().get(AUTHORIZATION)).await
+        else {
+            return self.answered(response).await;
+        };
+        again.headers_mut().insert(AUTHORIZATION, authorization);
+        let response = self.execute(again).await?;
+        self.answered(response).await
+    }
+
+    async fn execute(&self, request: Request) -> Result<Response, Error> {
+        self.http
+            .execute(request)
             .await
-            .map_err(|source| self.unreachable(source))?;
+            .map_err(|source| self.unreachable(source))
+    }
+
+    /// The response of a call that succeeded; the problem of one that did not.
+    async fn answered(&self, response: Response) -> Result<Response, Error> {
         if response.status().is_success() {
             return Ok(response);
         }
@@ -244,8 +370,13 @@ impl Client {
         self.get("/api/users/me").await
     }
 
-    pub async fn users(&self) -> Result<UserList, Error> {
-        self.get("/api/users").await
+    /// Who the credential acts as: a user or an API key.
+    pub async fn principal(&self) -> Result<Principal, Error> {
+        self.get("/api/principal").await
+    }
+
+    pub async fn users(&self, page: &Page) -> Result<UserList, Error> {
+        self.get_query("/api/users", page).await
     }
 
     pub async fn create_user(&self, body: &CreateUser) -> Result<User, Error> {
@@ -270,8 +401,8 @@ impl Client {
         self.post("/api/keys", body).await
     }
 
-    pub async fn keys(&self) -> Result<ApiKeyList, Error> {
-        self.get("/api/keys").await
+    pub async fn keys(&self, page: &Page) -> Result<ApiKeyList, Error> {
+        self.get_query("/api/keys", page).await
     }
 
     pub async fn revoke_key(&self, id: &str) -> Result<ApiKey, Error> {
@@ -397,19 +528,28 @@ impl Client {
     }
 
     /// A run's events as they are published, from the first (or after `query.after_sequence`);
-    /// the stream ends after the run's last event.
+    /// the stream ends after the run's last event. A login's stream the gateway ends for its
+    /// expired access token (401, checked every 30 s) is opened again after the last event read,
+    /// with a renewed token, so a run can be followed for longer than a token lives.
     pub async fn run_events(&self, id: &str, query: &RunEventsQuery) -> Result<RunEvents, Error> {
         let path = format!("/api/chains/runs/{}/events", segment(id));
-        let request = self
-            .request(Method::GET, &path)
-            .header(ACCEPT, "text/event-stream")
-            .query(query);
-        let response = self.send(request).await?;
+        let response = self.open_events(&path, query).await?;
         Ok(RunEvents {
             client: self.clone(),
+            path,
+            query: query.clone(),
             response,
             buffer: String::new(),
+            reopened: false,
         })
+    }
+
+    async fn open_events(&self, path: &str, query: &RunEventsQuery) -> Result<Response, Error> {
+        let request = self
+            .request(Method::GET, path)
+            .header(ACCEPT, "text/event-stream")
+            .query(query);
+        self.send(request).await
     }
 
     // The marketplace.
@@ -485,8 +625,8 @@ impl Client {
         self.get_query("/api/memory/all", query).await
     }
 
-    pub async fn memory_sessions(&self) -> Result<SessionList, Error> {
-        self.get("/api/memory/sessions").await
+    pub async fn memory_sessions(&self, page: &Page) -> Result<SessionList, Error> {
+        self.get_query("/api/memory/sessions", page).await
     }
 
     pub async fn delete_key(
@@ -529,8 +669,14 @@ const MAX_EVENT_BYTES: usize = 1024 * 1024;
 /// A run's event stream (Server-Sent Events), read one CloudEvent at a time.
 pub struct RunEvents {
     client: Client,
+    path: String,
+    /// Where the stream starts; `after_sequence` moves on with each event read.
+    query: RunEventsQuery,
     response: Response,
     buffer: String,
+    /// Whether the stream was opened again since the last event: a login's stream refused
+    /// again before any event is not opened a third time.
+    reopened: bool,
 }
 
 impl RunEvents {
@@ -541,7 +687,25 @@ impl RunEvents {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
                 match parse_event(&block) {
-                    Some(event) => return Some(event),
+                    Some(Ok(event)) => {
+                        self.query.after_sequence = Some(event.sequence);
+                        self.reopened = false;
+                        return Some(Ok(event));
+                    }
+                    Some(Err(Error::Problem(problem)))
+                        if problem.status == 401
+                            && self.client.login.is_some()
+                            && !self.reopened =>
+                    {
+                        self.reopened = true;
+                        self.buffer.clear();
+                        match self.client.open_events(&self.path, &self.query).await {
+                            Ok(response) => self.response = response,
+                            Err(error) => return Some(Err(error)),
+                        }
+                        continue;
+                    }
+                    Some(Err(error)) => return Some(Err(error)),
                     None => continue,
                 }
             }

@@ -28,7 +28,7 @@ pub struct CloudEvent {
     pub data: Box<RawValue>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize, IntoParams)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RunEventsQuery {
     /// Replay only events after this sequence (`Last-Event-ID` wins when sent).

@@ -1,4 +1,5 @@
-//! Users: the caller (`/api/users/me`) and the administration of a tenant's users.
+//! Users: the caller (`/api/users/me`; `/api/principal`, which an API key has too) and the
+//! administration of a tenant's users.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,21 @@ pub struct User {
     pub roles: Vec<String>,
     pub permissions: Vec<String>,
     pub created_at: Option<DateTime<Utc>>,
+}
+
+/// Who a credential acts as, as the gateway verified it: a user (a login's access token) or an
+/// API key.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Principal {
+    /// `user` or `api_key`.
+    pub kind: String,
+    /// The user's id, or the API key's.
+    pub id: String,
+    pub tenant_id: String,
+    /// A user's roles; none for an API key.
+    pub roles: Vec<String>,
+    /// What it may do; a key's are those of its own its creator still holds.
+    pub permissions: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

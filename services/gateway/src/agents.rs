@@ -28,7 +28,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, Page, Rest, json_text, next_page, timestamp};
+use crate::json::{Body, Page, Rest, json_text, next_page, page_request, timestamp};
 
 const READ: &str = "agents:read";
 const EXECUTE: &str = "agents:execute";
@@ -184,7 +184,7 @@ async fn list_agents(
     let request = v1::ListAgentsRequest {
         category,
         origin: origin.into(),
-        page: Some(page.into()),
+        page: Some(page_request(page)),
     };
     let response = state
         .agents()

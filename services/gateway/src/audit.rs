@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Page, next_page, timestamp};
+use crate::json::{Page, next_page, page_request, timestamp};
 
 pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new().routes(routes!(list))
@@ -78,7 +78,7 @@ pub async fn list(
 ) -> Result<axum::Json<AuditEventList>, Problem> {
     caller.require("users:admin")?;
     let request = v1::ListAuditEventsRequest {
-        page: Some(page.into()),
+        page: Some(page_request(page)),
     };
     let response = state
         .auth()

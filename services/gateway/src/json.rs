@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1::{PageRequest, PageResponse};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use utoipa::IntoParams;
@@ -98,19 +97,8 @@ pub fn timestamp(value: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>>
     DateTime::from_timestamp(value.seconds, u32::try_from(value.nanos).unwrap_or(0))
 }
 
-/// Cursor paging of list routes.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Page {
-    /// At most 200; the service default (50) when absent or 0.
-    #[param(maximum = 200)]
-    pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page: the id (a UUID) the page before ended with.
-    #[param(
-        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
-    )]
-    pub page_token: Option<String>,
-}
+/// Cursor paging of list routes: the API crate's query, served here.
+pub use sankalpa_api::paging::Page;
 
 /// The paging of lists whose token is an offset (agent-runner's, the marketplace's): what the
 /// document says of them; they are read as [`Page`].
@@ -125,12 +113,11 @@ pub struct OffsetPage {
     pub page_token: Option<String>,
 }
 
-impl From<Page> for PageRequest {
-    fn from(page: Page) -> Self {
-        Self {
-            page_size: page.page_size.unwrap_or(0),
-            page_token: page.page_token.unwrap_or_default(),
-        }
+/// The page a list route asks its service for.
+pub fn page_request(page: Page) -> PageRequest {
+    PageRequest {
+        page_size: page.page_size.unwrap_or(0),
+        page_token: page.page_token.unwrap_or_default(),
     }
 }
 

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, Page, Rest, next_page, timestamp};
+use crate::json::{Body, Page, Rest, next_page, page_request, timestamp};
 
 pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
@@ -104,7 +104,7 @@ pub async fn list(
 ) -> Result<axum::Json<ApiKeyList>, Problem> {
     caller.require("keys:admin")?;
     let request = v1::ListApiKeysRequest {
-        page: Some(page.into()),
+        page: Some(page_request(page)),
     };
     let response = state
         .auth()

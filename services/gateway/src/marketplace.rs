@@ -28,7 +28,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, OffsetPage, Page, Rest, next_page, timestamp};
+use crate::json::{Body, OffsetPage, Page, Rest, next_page, page_request, timestamp};
 
 const READ: &str = "market:read";
 const PUBLISH: &str = "market:publish";
@@ -201,13 +201,10 @@ pub async fn search(
         tag: query.tag.unwrap_or_default(),
         sort: sort.into(),
         publisher_tenant_id: query.publisher_tenant_id.unwrap_or_default(),
-        page: Some(
-            Page {
-                page_size: query.page_size,
-                page_token: query.page_token,
-            }
-            .into(),
-        ),
+        page: Some(page_request(Page {
+            page_size: query.page_size,
+            page_token: query.page_token,
+        })),
     };
     let response = state
         .market()
@@ -329,7 +326,7 @@ pub async fn versions(
     caller.require(READ)?;
     let request = v1::ListVersionsRequest {
         item: by_id(id),
-        page: Some(page.into()),
+        page: Some(page_request(page)),
     };
     let response = state
         .market()
@@ -440,7 +437,7 @@ pub async fn reviews(
     caller.require(READ)?;
     let request = v1::ListReviewsRequest {
         item: by_id(id),
-        page: Some(page.into()),
+        page: Some(page_request(page)),
     };
     let response = state
         .market()
@@ -523,13 +520,10 @@ pub async fn installs(
     caller.require(READ)?;
     let request = v1::ListInstallsRequest {
         item: query.item_id.and_then(by_id),
-        page: Some(
-            Page {
-                page_size: query.page_size,
-                page_token: query.page_token,
-            }
-            .into(),
-        ),
+        page: Some(page_request(Page {
+            page_size: query.page_size,
+            page_token: query.page_token,
+        })),
     };
     let response = state
         .market()

@@ -31,7 +31,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, Page, Rest, next_page, timestamp};
+use crate::json::{Body, Page, Rest, next_page, page_request, timestamp};
 
 const READ: &str = "memory:read";
 const WRITE: &str = "memory:write";
@@ -392,13 +392,10 @@ pub async fn all(
     let request = v1::GetAllRequest {
         session_id: query.session_id,
         key_prefix: query.key_prefix.unwrap_or_default(),
-        page: Some(
-            Page {
-                page_size: query.page_size,
-                page_token: query.page_token,
-            }
-            .into(),
-        ),
+        page: Some(page_request(Page {
+            page_size: query.page_size,
+            page_token: query.page_token,
+        })),
     };
     let response = state
         .memory()
@@ -431,7 +428,7 @@ pub async fn sessions(
 ) -> Result<axum::Json<SessionList>, Problem> {
     caller.require(READ)?;
     let request = v1::ListSessionsRequest {
-        page: Some(page.into()),
+        page: Some(page_request(page)),
     };
     let response = state
         .memory()
@@ -633,13 +630,10 @@ pub async fn backups(
     caller.require(READ)?;
     let request = v1::ListBackupsRequest {
         session_id: query.session_id.unwrap_or_default(),
-        page: Some(
-            Page {
-                page_size: query.page_size,
-                page_token: query.page_token,
-            }
-            .into(),
-        ),
+        page: Some(page_request(Page {
+            page_size: query.page_size,
+            page_token: query.page_token,
+        })),
     };
     let response = state
         .memory()

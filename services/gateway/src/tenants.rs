@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, Page, Rest, next_page, timestamp};
+use crate::json::{Body, Page, Rest, next_page, page_request, timestamp};
 
 const TENANTS_ADMIN: &str = "tenants:admin";
 
@@ -81,7 +81,7 @@ pub async fn list(
 ) -> Result<axum::Json<TenantList>, Problem> {
     caller.require(TENANTS_ADMIN)?;
     let request = v1::ListTenantsRequest {
-        page: Some(page.into()),
+        page: Some(page_request(page)),
     };
     let response = state
         .auth()

@@ -1,5 +1,6 @@
-//! Users: the caller (`/api/users/me`) and the administration of a tenant's users
-//! (`users:admin`). Another tenant's user answers 404, as if it did not exist.
+//! Users: the caller (`/api/users/me`, and `/api/principal`, which answers for an API key too)
+//! and the administration of a tenant's users (`users:admin`). Another tenant's user answers
+//! 404, as if it did not exist.
 //!
 //! A client (the web UI, the CLI) asks who it is far more often than users change, and the
 //! token it sends was already verified here, locally: so `/api/users/me` answers from what auth
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use sankalpa_api::users::{CreateUser, SetRoles, User, UserList};
+use sankalpa_api::users::{CreateUser, Principal, SetRoles, User, UserList};
 use sankalpa_kit::problem::Problem;
 use sankalpa_kit::ttl_cache::TtlCache;
 use sankalpa_proto::v1;
@@ -20,13 +21,14 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, Page, Rest, next_page, timestamp};
+use crate::json::{Body, Page, Rest, next_page, page_request, timestamp};
 
 const USERS_ADMIN: &str = "users:admin";
 
 pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(me))
+        .routes(routes!(principal))
         .routes(routes!(list, create))
         .routes(routes!(get_one, delete))
         .routes(routes!(set_roles))
@@ -86,6 +88,29 @@ pub async fn me(
     Ok(axum::Json(user))
 }
 
+/// Who the credential acts as, a user or an API key: what the gateway verified, without asking
+/// auth (a user's profile is `/api/users/me`; a key has none).
+#[utoipa::path(
+    get,
+    path = "/api/principal",
+    tag = "users",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The caller's principal", body = Principal),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn principal(caller: Caller) -> axum::Json<Principal> {
+    let principal = caller.principal;
+    axum::Json(Principal {
+        kind: principal.kind,
+        id: principal.subject,
+        tenant_id: principal.tenant_id,
+        roles: principal.roles,
+        permissions: principal.permissions,
+    })
+}
+
 /// The most users remembered at once.
 const PROFILES_CAPACITY: usize = 10_000;
 
@@ -141,7 +166,7 @@ pub async fn list(
 ) -> Result<axum::Json<UserList>, Problem> {
     caller.require(USERS_ADMIN)?;
     let request = v1::ListUsersRequest {
-        page: Some(page.into()),
+        page: Some(page_request(page)),
     };
     let response = state
         .auth()

@@ -3662,6 +3662,56 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/principal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who the credential acts as, a user or an API key: what the gateway verified, without asking
+         *     auth (a user's profile is `/api/users/me`; a key has none).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The caller's principal */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Principal"];
+                    };
+                };
+                /** @description No valid credential */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/status": {
         parameters: {
             query?: never;
@@ -5468,6 +5518,21 @@ export interface components {
          * @enum {string}
          */
         Permission: "*:*" | "agents:*" | "agents:read" | "agents:execute" | "agents:write" | "chains:*" | "chains:read" | "chains:write" | "chains:execute" | "memory:*" | "memory:read" | "memory:write" | "market:*" | "market:read" | "market:publish" | "users:*" | "users:admin" | "keys:*" | "keys:admin" | "tenants:*" | "tenants:admin" | "fleet:*" | "fleet:read";
+        /**
+         * @description Who a credential acts as, as the gateway verified it: a user (a login's access token) or an
+         *     API key.
+         */
+        Principal: {
+            /** @description The user's id, or the API key's. */
+            id: string;
+            /** @description `user` or `api_key`. */
+            kind: string;
+            /** @description What it may do; a key's are those of its own its creator still holds. */
+            permissions: string[];
+            /** @description A user's roles; none for an API key. */
+            roles: string[];
+            tenant_id: string;
+        };
         /** @description An RFC 9457 problem document. */
         Problem: {
             /**

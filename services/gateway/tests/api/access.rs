@@ -137,6 +137,59 @@ async fn an_api_key_authenticates_until_it_is_revoked(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
+async fn the_principal_is_the_user_of_a_token_or_the_api_key_with_what_it_may_do(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let user: Value = app
+        .get_as("/api/principal", &admin.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["kind"], "user");
+    assert_eq!(user["id"], admin.user_id.as_str());
+    assert_eq!(user["tenant_id"], admin.tenant_id.as_str());
+    assert_eq!(user["roles"], json!(["admin"]));
+    assert_eq!(user["permissions"], json!(["*:*"]));
+
+    let created: Value = app
+        .client
+        .post(app.url("/api/keys"))
+        .bearer_auth(&admin.access_token)
+        .json(&json!({ "name": "ci", "permissions": ["agents:read", "agents:execute"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keyed = app
+        .client
+        .get(app.url("/api/principal"))
+        .header("x-api-key", text(&created["secret"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyed.status(), StatusCode::OK);
+    let key: Value = keyed.json().await.unwrap();
+    assert_eq!(key["kind"], "api_key");
+    assert_eq!(key["id"], created["key"]["id"]);
+    assert_eq!(key["tenant_id"], admin.tenant_id.as_str());
+    assert_eq!(key["roles"], json!([]));
+    assert_eq!(key["permissions"], json!(["agents:execute", "agents:read"]));
+
+    problem(
+        app.client
+            .get(app.url("/api/principal"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+}
+
+#[sqlx::test(migrations = false)]
 async fn only_admins_manage_api_keys(pool: PgPool) {
     let app = spawn_app(pool).await;
     let admin = app.admin().await;
