@@ -1345,7 +1345,7 @@ fn complexity(agents: usize, entities: usize, features: &[&str]) -> &'static str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agents::orchestration::schedule;
+    use sankalpa_chain_orchestrator::definition;
     use sankalpa_kit::schema::Schema;
 
     const CATALOG: &str = include_str!("../../../../catalog/agents.json");
@@ -1370,58 +1370,34 @@ mod tests {
             .collect()
     }
 
-    /// A mapping with each `"${input.<field>}"` replaced from the chain input, as the
-    /// orchestrator renders it.
-    fn rendered(mapping: &Value, input: &Value) -> Value {
-        match mapping {
-            Value::String(text) => match text
-                .strip_prefix("${input.")
-                .and_then(|t| t.strip_suffix('}'))
-            {
-                Some(field) => input[field].clone(),
-                None => {
-                    assert!(!text.contains("${"), "unexpected expression {text}");
-                    mapping.clone()
-                }
-            },
-            Value::Object(fields) => Value::Object(
-                fields
-                    .iter()
-                    .map(|(k, v)| (k.clone(), rendered(v, input)))
-                    .collect(),
-            ),
-            Value::Array(items) => Value::Array(items.iter().map(|v| rendered(v, input)).collect()),
-            other => other.clone(),
-        }
-    }
-
     /// The plan of `goal`, checked as the platform would: the output against the planner's
-    /// output schema, the chain's graph (ids unique, needs known, no cycle), each step's agent
-    /// in the catalog and each step's rendered input against that agent's input schema.
+    /// output schema, the chain by the orchestrator's parser, each step's agent in the catalog
+    /// and each step's input, rendered by the orchestrator from the plan's input, against that
+    /// agent's input schema.
     fn checked_plan(goal: &str) -> Value {
         let plan = plan(&json!({"goal": goal})).unwrap_or_else(|e| panic!("{goal}: {e}"));
         let problems = schema_problems(&catalog_entry("planner")["output_schema"], &plan);
         assert!(problems.is_empty(), "{goal}: {problems:?}");
-        let steps = plan["chain"]["steps"]
-            .as_array()
-            .expect("the chain has steps");
-        assert!(!steps.is_empty(), "{goal}: an empty chain");
-        let graph = schedule(&json!({"steps": steps
-            .iter()
-            .map(|s| json!({"id": s["id"], "needs": s["needs"]}))
-            .collect::<Vec<_>>()}))
-        .expect("the graph is well formed");
-        assert_eq!(graph["valid"], true, "{goal}: {}", graph["problems"]);
-        for step in steps {
-            let agent = step["agent"].as_str().expect("a step names its agent");
-            let input = rendered(&step["input"], &plan["input"]);
+        let chain = definition::parse(&plan["chain"].to_string()).unwrap_or_else(|problems| {
+            panic!("{goal}: the orchestrator refuses the chain: {problems:?}")
+        });
+        let scope = json!({"input": plan["input"], "steps": {}});
+        for step in &chain.steps {
+            let agent = step.agent().expect("every planned step runs an agent");
+            let mapping = &plan["chain"]["steps"]
+                .as_array()
+                .and_then(|steps| steps.iter().find(|s| s["id"] == step.id.as_str()))
+                .expect("the step is in the plan")["input"];
+            let Ok(input) = definition::render_mapping(mapping, &scope, 1 << 20) else {
+                panic!("{goal}: {agent}'s mapping does not render");
+            };
             let problems = schema_problems(&catalog_entry(agent)["input_schema"], &input);
             assert!(
                 problems.is_empty(),
                 "{goal}: {agent} would refuse {input}: {problems:?}"
             );
         }
-        assert_eq!(plan["analysis"]["agent_count"], steps.len());
+        assert_eq!(plan["analysis"]["agent_count"], chain.steps.len());
         plan
     }
 
