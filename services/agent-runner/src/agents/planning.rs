@@ -8,7 +8,7 @@
 //! [`KNOWN_ENTITIES`] knows, and relations come from "X belong to Y", "Y have many X" or the
 //! usual parents of [`KNOWN_ENTITIES`] when both are named. Every bound is a constant below.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -314,358 +314,66 @@ struct KnownEntity {
     parents: &'static [&'static str],
 }
 
+// One row a line: a table reads better than rustfmt's one item a line.
+#[rustfmt::skip]
 const KNOWN_ENTITIES: &[KnownEntity] = &[
-    known(
-        "product",
-        &[
-            ("title", "string"),
-            ("description", "text"),
-            ("price", "number"),
-            ("stock", "integer"),
-        ],
-        &["category"],
-    ),
-    known(
-        "order",
-        &[
-            ("status", "string"),
-            ("total", "number"),
-            ("ordered_on", "datetime"),
-        ],
-        &["customer", "member"],
-    ),
-    known(
-        "customer",
-        &[("name", "string"), ("email", "email"), ("phone", "string")],
-        &[],
-    ),
-    known(
-        "category",
-        &[("name", "string"), ("description", "text")],
-        &[],
-    ),
-    known(
-        "post",
-        &[
-            ("title", "string"),
-            ("body", "text"),
-            ("published", "boolean"),
-            ("published_on", "datetime"),
-        ],
-        &["author"],
-    ),
-    known(
-        "comment",
-        &[("body", "text"), ("author_name", "string")],
-        &["post", "article", "task", "ticket"],
-    ),
-    known(
-        "article",
-        &[
-            ("title", "string"),
-            ("body", "text"),
-            ("published_on", "datetime"),
-        ],
-        &["author"],
-    ),
+    known("product", &[("title", "string"), ("description", "text"), ("price", "number"), ("stock", "integer")], &["category"]),
+    known("order", &[("status", "string"), ("total", "number"), ("ordered_on", "datetime")], &["customer", "member"]),
+    known("customer", &[("name", "string"), ("email", "email"), ("phone", "string")], &[]),
+    known("category", &[("name", "string"), ("description", "text")], &[]),
+    known("post", &[("title", "string"), ("body", "text"), ("published", "boolean"), ("published_on", "datetime")], &["author"]),
+    known("comment", &[("body", "text"), ("author_name", "string")], &["post", "article", "task", "ticket"]),
+    known("article", &[("title", "string"), ("body", "text"), ("published_on", "datetime")], &["author"]),
     known("tag", &[("name", "string")], &[]),
     known("user", &[("name", "string"), ("email", "email")], &[]),
     known("author", &[("name", "string"), ("bio", "text")], &[]),
-    known(
-        "book",
-        &[
-            ("title", "string"),
-            ("isbn", "string"),
-            ("published_on", "date"),
-        ],
-        &["author"],
-    ),
-    known(
-        "loan",
-        &[
-            ("borrowed_on", "date"),
-            ("due_on", "date"),
-            ("returned_on", "date"),
-        ],
-        &["book", "member"],
-    ),
-    known(
-        "member",
-        &[
-            ("name", "string"),
-            ("email", "email"),
-            ("joined_on", "date"),
-        ],
-        &[],
-    ),
-    known(
-        "todo",
-        &[("title", "string"), ("done", "boolean"), ("due_on", "date")],
-        &[],
-    ),
-    known(
-        "task",
-        &[
-            ("title", "string"),
-            ("description", "text"),
-            ("done", "boolean"),
-            ("due_on", "date"),
-        ],
-        &["project"],
-    ),
-    known(
-        "project",
-        &[("name", "string"), ("description", "text")],
-        &[],
-    ),
-    known(
-        "invoice",
-        &[
-            ("number", "string"),
-            ("amount", "number"),
-            ("issued_on", "date"),
-            ("paid", "boolean"),
-        ],
-        &["customer", "client"],
-    ),
-    known(
-        "client",
-        &[
-            ("name", "string"),
-            ("email", "email"),
-            ("company", "string"),
-        ],
-        &[],
-    ),
-    known(
-        "event",
-        &[
-            ("title", "string"),
-            ("starts_at", "datetime"),
-            ("location", "string"),
-        ],
-        &[],
-    ),
-    known(
-        "ticket",
-        &[
-            ("title", "string"),
-            ("description", "text"),
-            ("status", "string"),
-            ("priority", "integer"),
-        ],
-        &["event"],
-    ),
-    known(
-        "message",
-        &[("body", "text"), ("sent_at", "datetime")],
-        &["conversation", "channel"],
-    ),
+    known("book", &[("title", "string"), ("isbn", "string"), ("published_on", "date")], &["author"]),
+    known("loan", &[("borrowed_on", "date"), ("due_on", "date"), ("returned_on", "date")], &["book", "member"]),
+    known("member", &[("name", "string"), ("email", "email"), ("joined_on", "date")], &[]),
+    known("todo", &[("title", "string"), ("done", "boolean"), ("due_on", "date")], &[]),
+    known("task", &[("title", "string"), ("description", "text"), ("done", "boolean"), ("due_on", "date")], &["project"]),
+    known("project", &[("name", "string"), ("description", "text")], &[]),
+    known("invoice", &[("number", "string"), ("amount", "number"), ("issued_on", "date"), ("paid", "boolean")], &["customer", "client"]),
+    known("client", &[("name", "string"), ("email", "email"), ("company", "string")], &[]),
+    known("event", &[("title", "string"), ("starts_at", "datetime"), ("location", "string")], &[]),
+    known("ticket", &[("title", "string"), ("description", "text"), ("status", "string"), ("priority", "integer")], &["event"]),
+    known("message", &[("body", "text"), ("sent_at", "datetime")], &["conversation", "channel"]),
     known("conversation", &[("title", "string")], &[]),
     known("channel", &[("name", "string"), ("topic", "string")], &[]),
     known("note", &[("title", "string"), ("body", "text")], &[]),
-    known(
-        "review",
-        &[("rating", "integer"), ("body", "text")],
-        &["product", "book", "recipe"],
-    ),
-    known(
-        "employee",
-        &[
-            ("name", "string"),
-            ("email", "email"),
-            ("position", "string"),
-            ("hired_on", "date"),
-        ],
-        &["department"],
-    ),
+    known("review", &[("rating", "integer"), ("body", "text")], &["product", "book", "recipe"]),
+    known("employee", &[("name", "string"), ("email", "email"), ("position", "string"), ("hired_on", "date")], &["department"]),
     known("department", &[("name", "string")], &[]),
-    known(
-        "course",
-        &[("title", "string"), ("description", "text")],
-        &[],
-    ),
-    known(
-        "lesson",
-        &[
-            ("title", "string"),
-            ("body", "text"),
-            ("position", "integer"),
-        ],
-        &["course"],
-    ),
+    known("course", &[("title", "string"), ("description", "text")], &[]),
+    known("lesson", &[("title", "string"), ("body", "text"), ("position", "integer")], &["course"]),
     known("student", &[("name", "string"), ("email", "email")], &[]),
-    known(
-        "recipe",
-        &[
-            ("title", "string"),
-            ("instructions", "text"),
-            ("servings", "integer"),
-        ],
-        &[],
-    ),
-    known(
-        "ingredient",
-        &[("name", "string"), ("quantity", "string")],
-        &["recipe"],
-    ),
-    known(
-        "appointment",
-        &[("starts_at", "datetime"), ("reason", "text")],
-        &["patient", "doctor"],
-    ),
-    known(
-        "patient",
-        &[("name", "string"), ("born_on", "date"), ("email", "email")],
-        &[],
-    ),
-    known(
-        "doctor",
-        &[("name", "string"), ("specialty", "string")],
-        &[],
-    ),
-    known(
-        "booking",
-        &[
-            ("starts_on", "date"),
-            ("ends_on", "date"),
-            ("guests", "integer"),
-        ],
-        &["room", "customer"],
-    ),
-    known(
-        "room",
-        &[
-            ("number", "string"),
-            ("capacity", "integer"),
-            ("price", "number"),
-        ],
-        &[],
-    ),
-    known(
-        "contact",
-        &[("name", "string"), ("email", "email"), ("phone", "string")],
-        &["company"],
-    ),
+    known("recipe", &[("title", "string"), ("instructions", "text"), ("servings", "integer")], &[]),
+    known("ingredient", &[("name", "string"), ("quantity", "string")], &["recipe"]),
+    known("appointment", &[("starts_at", "datetime"), ("reason", "text")], &["patient", "doctor"]),
+    known("patient", &[("name", "string"), ("born_on", "date"), ("email", "email")], &[]),
+    known("doctor", &[("name", "string"), ("specialty", "string")], &[]),
+    known("booking", &[("starts_on", "date"), ("ends_on", "date"), ("guests", "integer")], &["room", "customer"]),
+    known("room", &[("number", "string"), ("capacity", "integer"), ("price", "number")], &[]),
+    known("contact", &[("name", "string"), ("email", "email"), ("phone", "string")], &["company"]),
     known("company", &[("name", "string"), ("website", "url")], &[]),
-    known(
-        "deal",
-        &[
-            ("title", "string"),
-            ("amount", "number"),
-            ("stage", "string"),
-        ],
-        &["contact", "company"],
-    ),
-    known(
-        "subscriber",
-        &[("email", "email"), ("subscribed_on", "date")],
-        &[],
-    ),
-    known(
-        "expense",
-        &[
-            ("description", "string"),
-            ("amount", "number"),
-            ("spent_on", "date"),
-        ],
-        &["category"],
-    ),
-    known(
-        "habit",
-        &[("name", "string"), ("target_per_week", "integer")],
-        &[],
-    ),
-    known(
-        "workout",
-        &[
-            ("name", "string"),
-            ("duration_minutes", "integer"),
-            ("done_on", "date"),
-        ],
-        &[],
-    ),
-    known(
-        "job",
-        &[
-            ("title", "string"),
-            ("description", "text"),
-            ("salary", "number"),
-        ],
-        &["company"],
-    ),
-    known(
-        "candidate",
-        &[
-            ("name", "string"),
-            ("email", "email"),
-            ("resume_url", "url"),
-        ],
-        &["job"],
-    ),
-    known(
-        "photo",
-        &[("title", "string"), ("url", "url"), ("taken_on", "date")],
-        &["album"],
-    ),
-    known(
-        "album",
-        &[("title", "string"), ("description", "text")],
-        &[],
-    ),
-    known(
-        "song",
-        &[("title", "string"), ("duration_seconds", "integer")],
-        &["album", "artist", "playlist"],
-    ),
+    known("deal", &[("title", "string"), ("amount", "number"), ("stage", "string")], &["contact", "company"]),
+    known("subscriber", &[("email", "email"), ("subscribed_on", "date")], &[]),
+    known("expense", &[("description", "string"), ("amount", "number"), ("spent_on", "date")], &["category"]),
+    known("habit", &[("name", "string"), ("target_per_week", "integer")], &[]),
+    known("workout", &[("name", "string"), ("duration_minutes", "integer"), ("done_on", "date")], &[]),
+    known("job", &[("title", "string"), ("description", "text"), ("salary", "number")], &["company"]),
+    known("candidate", &[("name", "string"), ("email", "email"), ("resume_url", "url")], &["job"]),
+    known("photo", &[("title", "string"), ("url", "url"), ("taken_on", "date")], &["album"]),
+    known("album", &[("title", "string"), ("description", "text")], &[]),
+    known("song", &[("title", "string"), ("duration_seconds", "integer")], &["album", "artist", "playlist"]),
     known("artist", &[("name", "string"), ("bio", "text")], &[]),
-    known(
-        "playlist",
-        &[("name", "string"), ("description", "text")],
-        &[],
-    ),
-    known(
-        "movie",
-        &[
-            ("title", "string"),
-            ("released_on", "date"),
-            ("rating", "number"),
-        ],
-        &[],
-    ),
-    known(
-        "property",
-        &[
-            ("address", "string"),
-            ("price", "number"),
-            ("bedrooms", "integer"),
-        ],
-        &[],
-    ),
-    known(
-        "vehicle",
-        &[
-            ("make", "string"),
-            ("model_name", "string"),
-            ("year", "integer"),
-        ],
-        &[],
-    ),
+    known("playlist", &[("name", "string"), ("description", "text")], &[]),
+    known("movie", &[("title", "string"), ("released_on", "date"), ("rating", "number")], &[]),
+    known("property", &[("address", "string"), ("price", "number"), ("bedrooms", "integer")], &[]),
+    known("vehicle", &[("make", "string"), ("model_name", "string"), ("year", "integer")], &[]),
     known("question", &[("title", "string"), ("body", "text")], &[]),
-    known(
-        "answer",
-        &[("body", "text"), ("accepted", "boolean")],
-        &["question"],
-    ),
-    known(
-        "item",
-        &[
-            ("name", "string"),
-            ("description", "text"),
-            ("price", "number"),
-        ],
-        &[],
-    ),
+    known("answer", &[("body", "text"), ("accepted", "boolean")], &["question"]),
+    known("item", &[("name", "string"), ("description", "text"), ("price", "number")], &[]),
 ];
 
 const fn known(
@@ -693,143 +401,22 @@ const LIST_OPENERS: &[&str] = &[
 const LIST_JOINERS: &[&str] = &["and", "or", "&", "plus", "also"];
 
 /// Words that are never entities, though they may sit in a list of them.
+// One row a line: a table reads better than rustfmt's one item a line.
+#[rustfmt::skip]
 const NOT_ENTITIES: &[&str] = &[
-    "a",
-    "an",
-    "the",
-    "my",
-    "our",
-    "your",
-    "their",
-    "its",
-    "some",
-    "all",
-    "each",
-    "every",
-    "many",
-    "multiple",
-    "several",
-    "simple",
-    "basic",
-    "small",
-    "new",
-    "modern",
-    "nice",
-    "clean",
-    "full",
-    "real",
-    "online",
-    "own",
-    "to",
-    "in",
-    "on",
-    "by",
-    "at",
-    "from",
-    "into",
-    "that",
-    "which",
-    "who",
-    "where",
-    "when",
-    "so",
-    "as",
-    "it",
-    "them",
-    "they",
-    "is",
-    "are",
-    "be",
-    "can",
-    "should",
-    "will",
-    "me",
-    "us",
-    "i",
-    "we",
-    "you",
-    "please",
-    "build",
-    "create",
-    "make",
-    "generate",
-    "write",
-    "want",
-    "need",
-    "needs",
-    "like",
-    "support",
-    "supports",
-    "features",
-    "feature",
-    "things",
-    "stuff",
-    "data",
-    "info",
-    "information",
-    "details",
-    "way",
-    "ways",
-    "one",
-    "two",
-    "three",
-    "lot",
-    "lots",
-    "people",
-    "everything",
-    "anything",
-    "other",
-    "others",
-    "more",
-    "up",
-    "out",
-    "page",
-    "pages",
-    "form",
-    "forms",
-    "service",
-    "services",
-    "system",
-    "systems",
-    "tool",
-    "tools",
-    "mobile",
-    "react",
-    "next",
-    "nextjs",
-    "python",
-    "fastapi",
-    "rust",
-    "node",
-    "vue",
-    "tailwind",
-    "typescript",
-    "javascript",
-    "dark",
-    "mode",
-    "theme",
-    "responsive",
-    "fast",
-    "easy",
-    "good",
-    "great",
-    "home",
-    "landing",
-    "homepage",
-    "belong",
-    "belongs",
-    "per",
-    "using",
-    "via",
-    "web",
-    "very",
-    "only",
-    "just",
-    "then",
-    "plus",
-    "there",
-    "here",
-    "this",
+    "a", "an", "the", "my", "our", "your", "their", "its", "some", "all", "each", "every", "many",
+    "multiple", "several", "simple", "basic", "small", "new", "modern", "nice", "clean", "full",
+    "real", "online", "own", "to", "in", "on", "by", "at", "from", "into", "that", "which", "who",
+    "where", "when", "so", "as", "it", "them", "they", "is", "are", "be", "can", "should", "will",
+    "me", "us", "i", "we", "you", "please", "build", "create", "make", "generate", "write", "want",
+    "need", "needs", "like", "support", "supports", "features", "feature", "things", "stuff",
+    "data", "info", "information", "details", "way", "ways", "one", "two", "three", "lot", "lots",
+    "people", "everything", "anything", "other", "others", "more", "up", "out", "page", "pages",
+    "form", "forms", "service", "services", "system", "systems", "tool", "tools", "mobile",
+    "react", "next", "nextjs", "python", "fastapi", "rust", "node", "vue", "tailwind",
+    "typescript", "javascript", "dark", "mode", "theme", "responsive", "fast", "easy", "good",
+    "great", "home", "landing", "homepage", "belong", "belongs", "per", "using", "via", "web",
+    "very", "only", "just", "then", "plus", "there", "here", "this",
 ];
 
 /// The largest number of words a list may hold before it is taken for prose, not a list.
@@ -946,7 +533,7 @@ fn words_of(goal: &str) -> Vec<&str> {
     .collect()
 }
 
-type Reasons = std::collections::BTreeMap<&'static str, String>;
+type Reasons = BTreeMap<&'static str, String>;
 
 /// The features a request asks for and the agents they call for, each with why.
 fn intents(goal: &str, words: &[&str]) -> (Vec<&'static str>, Vec<&'static str>, Reasons) {
@@ -1001,13 +588,7 @@ fn entities(words: &[&str], features: &[&str]) -> (Vec<Entity>, bool) {
         if found.len() == MAX_ENTITIES || found.iter().any(|e| e.singular == singular) {
             continue;
         }
-        let fields = KNOWN_ENTITIES
-            .iter()
-            .find(|k| k.singular == singular)
-            .map_or(GENERIC_FIELDS, |k| k.fields)
-            .iter()
-            .map(|(name, kind)| json!({"name": name, "type": kind}))
-            .collect();
+        let fields = fields_of(&singular);
         found.push(Entity {
             name: pascal(&singular),
             singular,
@@ -1019,13 +600,7 @@ fn entities(words: &[&str], features: &[&str]) -> (Vec<Entity>, bool) {
         found.push(Entity {
             name: "Item".to_owned(),
             singular: "item".to_owned(),
-            fields: KNOWN_ENTITIES
-                .iter()
-                .find(|k| k.singular == "item")
-                .map_or(GENERIC_FIELDS, |k| k.fields)
-                .iter()
-                .map(|(name, kind)| json!({"name": name, "type": kind}))
-                .collect(),
+            fields: fields_of("item"),
         });
     }
     let mut relations: Vec<(String, String)> = said
@@ -1057,6 +632,17 @@ fn entities(words: &[&str], features: &[&str]) -> (Vec<Entity>, bool) {
         }
     }
     (found, named)
+}
+
+/// The fields an entity of this name gets: the known ones, else [`GENERIC_FIELDS`].
+fn fields_of(singular: &str) -> Vec<Value> {
+    KNOWN_ENTITIES
+        .iter()
+        .find(|k| k.singular == singular)
+        .map_or(GENERIC_FIELDS, |k| k.fields)
+        .iter()
+        .map(|(name, kind)| json!({"name": name, "type": kind}))
+        .collect()
 }
 
 /// Candidate nouns: the words of lists ("with X, Y and Z", "X/Y/Z") and known nouns anywhere.
@@ -1202,7 +788,7 @@ fn project_slug(words: &[&str]) -> String {
         }
         parts.push(word);
     }
-    let mut slug = super::super::artifacts::slug(&parts.join(" "));
+    let mut slug = crate::artifacts::slug(&parts.join(" "));
     slug.truncate(MAX_SLUG_CHARS);
     let slug = slug.trim_end_matches('-').to_owned();
     if slug.is_empty() {
@@ -1417,6 +1003,14 @@ mod tests {
             .unwrap_or_else(|| panic!("no {name} in {}", plan["entities"]))
     }
 
+    fn assert_has_field(plan: &Value, name: &str, field: Value) {
+        let fields = &entity(plan, name)["fields"];
+        assert!(
+            fields.as_array().is_some_and(|all| all.contains(&field)),
+            "{name} has no {field}: {fields}"
+        );
+    }
+
     #[test]
     fn varied_requests_become_valid_plans_with_the_agents_and_entities_they_imply() {
         let cases: &[(&str, &[&str], &[&str])] = &[
@@ -1575,14 +1169,7 @@ mod tests {
     #[test]
     fn known_entities_get_plausible_fields_and_unknown_ones_generic_fields() {
         let plan = checked_plan("A shop with products, orders and customers");
-        let product = entity(&plan, "Product");
-        assert!(
-            product["fields"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| f == &json!({"name": "price", "type": "number"}))
-        );
+        assert_has_field(&plan, "Product", json!({"name": "price", "type": "number"}));
         assert_eq!(
             entity(&plan, "Order")["fields"].as_array().unwrap().last(),
             Some(&json!({"name": "customer_id", "type": "reference", "entity": "Customer"}))
@@ -1598,25 +1185,22 @@ mod tests {
     #[test]
     fn stated_relations_become_references() {
         let plan = checked_plan("A forum app with threads and replies; replies belong to threads");
-        assert!(
-            entity(&plan, "Reply")["fields"]
-                .as_array()
-                .unwrap()
-                .contains(&json!({"name": "thread_id", "type": "reference", "entity": "Thread"}))
+        assert_has_field(
+            &plan,
+            "Reply",
+            json!({"name": "thread_id", "type": "reference", "entity": "Thread"}),
         );
         let plan = checked_plan("A blog app with posts and comments");
-        assert!(
-            entity(&plan, "Comment")["fields"]
-                .as_array()
-                .unwrap()
-                .contains(&json!({"name": "post_id", "type": "reference", "entity": "Post"}))
+        assert_has_field(
+            &plan,
+            "Comment",
+            json!({"name": "post_id", "type": "reference", "entity": "Post"}),
         );
         let plan = checked_plan("An app where galleries have many pictures");
-        assert!(
-            entity(&plan, "Picture")["fields"]
-                .as_array()
-                .unwrap()
-                .contains(&json!({"name": "gallery_id", "type": "reference", "entity": "Gallery"}))
+        assert_has_field(
+            &plan,
+            "Picture",
+            json!({"name": "gallery_id", "type": "reference", "entity": "Gallery"}),
         );
     }
 
