@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::project::{FEATURES, RESERVED_FIELDS};
 use super::{AgentError, parse};
+use crate::artifacts::slug;
 
 /// The most entities a plan holds: a request naming more is a data model, not a sentence, and
 /// every builder's output grows with each entity.
@@ -23,6 +24,9 @@ pub const MAX_ENTITIES: usize = 20;
 /// the builders' limit).
 const MAX_SLUG_CHARS: usize = 40;
 const MAX_PROJECT_NAME_CHARS: usize = 100;
+/// The longest word taken for an entity: its name, and `<name>_id` in the entities that refer
+/// to it, stay within the builders' 63 characters.
+const MAX_NOUN_CHARS: usize = 40;
 /// The builders take a description of at most this many characters.
 const MAX_DESCRIPTION_CHARS: usize = 2000;
 
@@ -167,7 +171,6 @@ const INTENTS: &[Intent] = &[
         feature: "ci",
         triggers: &[
             "ci",
-            "ci/cd",
             "pipeline",
             "github",
             "actions",
@@ -622,6 +625,10 @@ fn entities(words: &[&str], features: &[&str]) -> (Vec<Entity>, bool) {
             continue;
         }
         let column = format!("{parent}_id");
+        // `model_id` would clash with the names the generated models keep for themselves.
+        if column.starts_with("model_") || RESERVED_FIELDS.contains(&column.as_str()) {
+            continue;
+        }
         let parent_name = pascal(&parent);
         if let Some(entity) = found.iter_mut().find(|e| e.singular == child)
             && !entity.fields.iter().any(|f| f["name"] == column)
@@ -717,6 +724,7 @@ fn said_relations<'a>(words: &[&'a str]) -> Vec<(&'a str, &'a str)> {
 fn singular(word: &str) -> Option<String> {
     let word = word.to_ascii_lowercase();
     if word.len() < 2
+        || word.len() > MAX_NOUN_CHARS
         || !word.starts_with(|c: char| c.is_ascii_alphabetic())
         || !word.chars().all(|c| c.is_ascii_alphanumeric())
         || NOT_ENTITIES.contains(&word.as_str())
@@ -754,9 +762,6 @@ fn singular(word: &str) -> Option<String> {
     } else {
         word
     };
-    if RESERVED_FIELDS.contains(&stem.as_str()) && !matches!(stem.as_str(), "class") {
-        return None;
-    }
     Some(stem)
 }
 
@@ -788,25 +793,42 @@ fn project_slug(words: &[&str]) -> String {
         }
         parts.push(word);
     }
-    let mut slug = crate::artifacts::slug(&parts.join(" "));
-    slug.truncate(MAX_SLUG_CHARS);
-    let slug = slug.trim_end_matches('-').to_owned();
-    if slug.is_empty() {
+    let mut name = slug(&parts.join(" "));
+    name.truncate(MAX_SLUG_CHARS);
+    let name = name.trim_end_matches('-').to_owned();
+    if name.is_empty() {
         "project".to_owned()
     } else {
-        slug
+        name
     }
 }
 
+/// Whether a word is a domain name ("shop.example.com"), not a file or a framework ("next.js").
 fn looks_like_domain(word: &str) -> bool {
+    const NOT_TLDS: &[&str] = &[
+        "js", "ts", "py", "rs", "md", "json", "yaml", "yml", "toml", "txt", "sh", "sql",
+    ];
     let labels: Vec<&str> = word.split('.').collect();
     labels.len() >= 2
+        && labels.last().is_some_and(|tld| !NOT_TLDS.contains(tld))
         && labels
             .iter()
             .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         && labels
             .last()
             .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
+}
+
+/// A host name label for the project: its slug, at most 63 characters, "app" when none is left.
+fn host_label(project_name: &str) -> String {
+    let mut label = slug(project_name);
+    label.truncate(63);
+    let label = label.trim_end_matches('-');
+    if label.is_empty() {
+        "app".to_owned()
+    } else {
+        label.to_owned()
+    }
 }
 
 /// The chain running the planned agents, each given what it takes, and the agents left out
@@ -849,7 +871,7 @@ fn chain(
             let input = match *agent {
                 "domain_linker" => json!({
                     "domain": domain.unwrap_or_default(),
-                    "target": format!("{project_name}.{}", domain.unwrap_or_default()),
+                    "target": format!("{}.{}", host_label(project_name), domain.unwrap_or_default()),
                 }),
                 "seo_optimizer" => json!({
                     "content": "${input.description}",
@@ -1217,6 +1239,20 @@ mod tests {
             .collect();
         let plan = checked_plan(&format!("An app with {}", many.join(", ")));
         assert_eq!(plan["entities"].as_array().unwrap().len(), MAX_ENTITIES);
+        let long = format!("{}s", "w".repeat(MAX_NOUN_CHARS));
+        let plan = checked_plan(&format!(
+            "An app with {long} and models; parts belong to models"
+        ));
+        assert_eq!(
+            plan["analysis"]["identified_entities"],
+            json!(["Model", "Part"]),
+            "a word too long for a name is no entity"
+        );
+        assert_eq!(
+            entity(&plan, "Part")["fields"],
+            json!([{"name": "name", "type": "string"}, {"name": "description", "type": "text"}]),
+            "model_id would clash with the generated models' names"
+        );
     }
 
     #[test]
@@ -1297,6 +1333,31 @@ mod tests {
             ]
         );
         assert!(agents_of(&plan).contains(&"api_builder"));
+    }
+
+    #[test]
+    fn a_domain_in_the_request_is_linked_to_the_deployment() {
+        let plan = plan(&json!({
+            "goal": "Deploy a shop with products on shop.example.com, with its domain and DNS",
+            "project_name": "My Shop",
+        }))
+        .unwrap();
+        let linker = plan["chain"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["agent"] == "domain_linker")
+            .unwrap_or_else(|| panic!("no domain_linker in {}", plan["chain"]));
+        assert_eq!(
+            linker["input"],
+            json!({"domain": "shop.example.com", "target": "my-shop.shop.example.com"})
+        );
+        assert_eq!(linker["needs"], json!(["deploy_executor"]));
+        let plan = checked_plan("Deploy my next.js app to my domain");
+        assert!(
+            !agents_of(&plan).contains(&"domain_linker"),
+            "next.js is no domain"
+        );
     }
 
     #[test]
