@@ -21,7 +21,7 @@ mod approvals;
 mod catalog;
 mod chains;
 mod credentials;
-mod definition;
+pub mod definition;
 mod engine;
 mod error;
 mod events;

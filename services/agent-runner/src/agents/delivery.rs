@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::backend::finish;
-use super::orchestration::depends_on;
+use super::planning::depends_on;
 use super::project::{Entity, Project};
 use super::templates::{file, files};
 use super::{AgentError, Context, parse};

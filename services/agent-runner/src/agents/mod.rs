@@ -15,6 +15,7 @@ pub mod frontend;
 pub mod installers;
 pub mod marketing;
 pub mod orchestration;
+pub mod planning;
 mod project;
 pub mod quality;
 pub mod security;

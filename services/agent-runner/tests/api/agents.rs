@@ -294,6 +294,13 @@ async fn the_orchestration_and_meta_agents_reason_about_plans_and_history(pool: 
         .find(|s| s["agent"] == "stripe_payment")
         .unwrap();
     assert_eq!(payments["needs"], json!(["backend_builder"]));
+    assert_eq!(out["project_name"], "saas-app");
+    assert_eq!(out["input"]["features"], json!(["payments"]));
+    assert_eq!(out["analysis"]["chain_type"], "dag");
+    assert_eq!(
+        out["analysis"]["agent_count"],
+        out["chain"]["steps"].as_array().unwrap().len()
+    );
 
     let out = app
         .output(
