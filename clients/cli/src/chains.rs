@@ -325,7 +325,6 @@ fn is_chain_id(text: &str) -> bool {
 }
 
 async fn start(context: &Context, client: &Client, args: RunArgs) -> Result<u8, Failure> {
-    let out = &context.out;
     let (chain_id, template) = match args.chain {
         Some(chain) if is_chain_id(&chain) => (Some(chain), None),
         Some(template) => (None, Some(template)),
@@ -347,8 +346,32 @@ async fn start(context: &Context, client: &Client, args: RunArgs) -> Result<u8, 
         wait_timeout_ms: None,
         session_id: args.session,
     };
+    let how = Launch {
+        idempotency_key: args.idempotency_key,
+        follow: args.follow,
+        detach: args.detach,
+    };
+    launch(context, client, &body, how).await
+}
+
+/// How a run is started and watched: `chains run`'s flags, which `plan --run` shares.
+pub struct Launch {
+    pub idempotency_key: Option<String>,
+    pub follow: bool,
+    pub detach: bool,
+}
+
+/// Starts `body`'s run; unless detached, follows it (drawn on a terminal) to its end and exits
+/// by how it ended.
+pub async fn launch(
+    context: &Context,
+    client: &Client,
+    body: &ExecuteChain,
+    args: Launch,
+) -> Result<u8, Failure> {
+    let out = &context.out;
     let run = client
-        .execute_chain(&body, args.idempotency_key.as_deref())
+        .execute_chain(body, args.idempotency_key.as_deref())
         .await?;
     if args.detach {
         out.show(

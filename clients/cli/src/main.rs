@@ -1,7 +1,7 @@
 //! `sankalpa`: every capability of the platform from a terminal, through the gateway's REST API
 //! (the typed client of `sankalpa-api`). Each command group is a module: [`account`] (login,
 //! whoami, status, keys), [`agents`], [`chains`] (chains and their runs, followed live),
-//! [`memory`], [`market`]. [`context`] resolves the profile and credential, [`output`] prints, [`exit`] maps
+//! [`memory`], [`market`], [`plan`] (a project in words to a chain). [`context`] resolves the profile and credential, [`output`] prints, [`exit`] maps
 //! every failure to its exit code.
 
 mod account;
@@ -15,6 +15,7 @@ mod market;
 mod memory;
 mod output;
 mod paging;
+mod plan;
 
 use std::process::ExitCode;
 
@@ -74,6 +75,8 @@ enum Command {
     /// The marketplace: search, show, install, publish, yank, review.
     #[command(subcommand)]
     Market(market::Command),
+    /// Plans the chain that builds a project described in words; --run runs it.
+    Plan(plan::PlanArgs),
     /// Writes a man page per command into DIR (`make cli` installs them).
     #[command(hide = true)]
     Manpages { dir: std::path::PathBuf },
@@ -146,6 +149,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Runs(command) => chains::run_runs(&context, command).await,
         Command::Memory(command) => memory::run(&context, command).await,
         Command::Market(command) => market::run(&context, command).await,
+        Command::Plan(args) => plan::run(&context, args).await,
         Command::Completions { .. } | Command::Manpages { .. } => Ok(exit::OK),
     }
 }

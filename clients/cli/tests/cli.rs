@@ -198,6 +198,50 @@ async fn a_password_login_is_saved_privately_and_whoami_names_the_user(pool: PgP
 }
 
 #[sqlx::test(migrations = false)]
+async fn plan_turns_words_into_a_chain_and_runs_it(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    let described = "a blog with posts and comments where users log in";
+    let plan = setup.run(&["plan", described, "-o", "json"], "", &[]).await;
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    let plan = json(&plan);
+    assert_eq!(plan["execution_ready"], true, "{plan}");
+    let entities = plan["analysis"]["identified_entities"].to_string();
+    assert!(
+        entities.contains("Post") && entities.contains("Comment"),
+        "{entities}"
+    );
+
+    let human = setup
+        .run(&["plan", described, "--name", "quill"], "", &[])
+        .await;
+    assert_eq!(human.status.code(), Some(0), "{}", text(&human.stderr));
+    let shown = text(&human.stdout);
+    assert!(
+        shown.contains("STEP") && shown.contains("db_schema"),
+        "{shown}"
+    );
+
+    let ran = setup
+        .run(&["plan", described, "--name", "quill", "--run"], "", &[])
+        .await;
+    assert_eq!(ran.status.code(), Some(0), "{}", text(&ran.stderr));
+    assert!(
+        text(&ran.stdout).contains("completed"),
+        "{}",
+        text(&ran.stdout)
+    );
+
+    let refused = setup.run(&["plan", "tell me a joke"], "", &[]).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("command"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
+
+#[sqlx::test(migrations = false)]
 async fn an_api_key_login_runs_hello_world_with_parseable_json(pool: PgPool) {
     let setup = Setup::start(pool).await;
     let key = setup

@@ -30,6 +30,7 @@ use crate::memory::{
     AllQuery, BackupList, BackupsQuery, CreateBackup, DeleteKeyQuery, DeletedKey, DeletedSession,
     Entry, EntryList, LoadEntry, MemoryBackup, Restore, Restored, SaveEntry, SessionList,
 };
+use crate::nlp::{ProcessCommand, ProcessedCommand};
 use crate::paging::Page;
 use crate::problem::{self, Problem};
 use crate::sessions::{Login, RefreshToken, Register, Registered, TokenPair};
@@ -463,6 +464,11 @@ impl Client {
 
     pub async fn validate_chain(&self, body: &ValidateChain) -> Result<ChainValidation, Error> {
         self.post("/api/chains/validate", body).await
+    }
+
+    /// The chain that builds a project described in words, with its input and analysis.
+    pub async fn process_command(&self, body: &ProcessCommand) -> Result<ProcessedCommand, Error> {
+        self.post("/api/nlp/process", body).await
     }
 
     /// Starts a run; with `wait`, answers once it has finished (or its wait ran out). A repeated

@@ -15,6 +15,7 @@ pub mod json;
 pub mod keys;
 pub mod marketplace;
 pub mod memory;
+pub mod nlp;
 pub mod paging;
 pub mod problem;
 pub mod sessions;

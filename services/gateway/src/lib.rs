@@ -29,6 +29,7 @@ pub mod keys;
 pub mod layers;
 pub mod marketplace;
 pub mod memory;
+pub mod nlp;
 pub mod observe;
 pub mod ratelimit;
 pub mod sessions;
@@ -497,6 +498,7 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
         .merge(memory::routes())
         .merge(agents::routes())
         .merge(chains::routes())
+        .merge(nlp::routes())
         .merge(marketplace::routes())
         .merge(events::routes())
         .merge(status::routes())

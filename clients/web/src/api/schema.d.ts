@@ -3662,6 +3662,73 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/nlp/process": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turns a project described in words into a chain that builds it, with the input to run it
+         *     with and what was understood; stores nothing.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ProcessCommand"];
+                };
+            };
+            responses: {
+                /** @description The plan: a chain, its input, the analysis, and whether it runs as is */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ProcessedCommand"];
+                    };
+                };
+                /** @description `command` is not 3 to 5,000 characters, names nothing the platform builds, or `context.project_name` is out of bounds */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing agents:execute or chains:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/principal": {
         parameters: {
             query?: never;
@@ -5084,6 +5151,28 @@ export interface components {
             /** @description e.g. `sankalpa.chains.step.completed`. */
             type: string;
         };
+        CommandAnalysis: {
+            /**
+             * Format: int32
+             * @description Steps in the chain.
+             */
+            agent_count: number;
+            /** @description `sequential`, `parallel` or `dag`. */
+            chain_type: string;
+            /** @description `low`, `medium` or `high`. */
+            estimated_complexity: string;
+            /**
+             * @description The entities read from the command (PascalCase, singular), with plausible fields in
+             *     `input.entities`.
+             */
+            identified_entities: string[];
+            /** @description The features read from the command (auth, payments, tests, ci, deploy, ...). */
+            identified_requirements: string[];
+        };
+        CommandContext: {
+            /** @description The project's name, 1 to 100 characters; without it, a short slug of the command. */
+            project_name?: string | null;
+        };
         Committed: {
             /** @description The keys delete ops actually removed. */
             deleted_keys: string[];
@@ -5550,6 +5639,32 @@ export interface components {
              *     where a page describes it.
              */
             type: string;
+        };
+        /**
+         * @example {
+         *       "command": "A shop with products, orders and customers, with login and payments"
+         *     }
+         */
+        ProcessCommand: {
+            /** @description What to build, in words: 3 to 5,000 characters. */
+            command: string;
+            context?: null | components["schemas"]["CommandContext"];
+        };
+        ProcessedCommand: {
+            analysis: components["schemas"]["CommandAnalysis"];
+            /** @description A chain definition (the DAG form) that builds what the command asks for. */
+            chain: components["schemas"]["ChainDefinition"];
+            /** @description Whether the orchestrator accepts `chain` as it is, for this caller (its agents exist). */
+            execution_ready: boolean;
+            /** @description The input to run `chain` with (`POST /api/chains/execute` with both). */
+            input: Record<string, unknown>;
+            /**
+             * @description Agents the command called for that the chain leaves out, and why (they need what the
+             *     command does not give, such as a domain).
+             */
+            not_in_chain: Record<string, unknown>[];
+            /** @description Why `execution_ready` is false, each `field` a path into `chain`. */
+            violations: components["schemas"]["FieldViolation"][];
         };
         /**
          * @example {

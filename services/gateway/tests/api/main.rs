@@ -18,6 +18,7 @@ mod limits;
 mod marketplace;
 mod memory;
 mod metrics;
+mod nlp;
 mod revocation;
 mod sessions;
 mod tenancy;
