@@ -352,6 +352,27 @@ scenario('a run waits for an approval, approved from its page it goes on live', 
   await expectText(page.getByTestId('run-status'), 'completed');
 });
 
+scenario('the command page plans a project from words and runs the plan', async ({ newPage, check }) => {
+  const page = await newPage();
+  await register(page);
+  await nav(page, 'Command');
+  await page.getByRole('heading', { name: 'Command', level: 1 }).waitFor();
+  await page.getByLabel('What should be built?').fill('tell me a joke');
+  await page.getByRole('button', { name: 'Plan', exact: true }).click();
+  await expectText(page.getByRole('alert'), 'command');
+  await page.getByLabel('What should be built?').fill('A blog with posts and comments where users log in');
+  await page.getByLabel('Project name (optional)').fill('quill');
+  await page.getByRole('button', { name: 'Plan', exact: true }).click();
+  const plan = page.getByRole('region', { name: 'The plan' });
+  await expectText(plan, 'Post');
+  await expectText(plan, 'Comment');
+  await expectText(plan.getByRole('list', { name: 'Planned steps' }), 'db_schema');
+  await check(page, 'command with a plan');
+  await plan.getByRole('button', { name: 'Run this plan' }).click();
+  await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);
+  await expectText(page.getByTestId('run-status'), 'completed');
+});
+
 scenario('a run of a thousand items renders only the rows in view', async ({ newPage, check }) => {
   const page = await newPage();
   const email = await register(page);

@@ -10,6 +10,7 @@ const NAV = [
   { to: '/', label: 'Home' },
   { to: '/agents', label: 'Agents' },
   { to: '/playground', label: 'Playground' },
+  { to: '/command', label: 'Command' },
   { to: '/composer', label: 'Composer' },
   { to: '/runs', label: 'Runs' },
   { to: '/memory', label: 'Memory' },

@@ -27,6 +27,7 @@ export const router = createBrowserRouter([
         path: 'playground',
         lazy: async () => ({ Component: (await import('../playground/PlaygroundPage')).PlaygroundPage }),
       },
+      { path: 'command', lazy: async () => ({ Component: (await import('../command/CommandPage')).CommandPage }) },
       { path: 'composer', lazy: async () => ({ Component: (await import('../composer/ComposerPage')).ComposerPage }) },
       { path: 'runs', lazy: async () => ({ Component: (await import('../runs/RunsPage')).RunsPage }) },
       { path: 'runs/:id', lazy: async () => ({ Component: (await import('../runs/RunPage')).RunPage }) },
