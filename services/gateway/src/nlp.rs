@@ -121,8 +121,8 @@ async fn plan(state: &AppState, caller: &Caller, goal: Value) -> Result<Value, P
         .await
         .map_err(|status| {
             renamed(status, |field| {
-                field.replacen("input_json.goal", "command", 1).replacen(
-                    "input_json.project_name",
+                field.replacen("input.goal", "command", 1).replacen(
+                    "input.project_name",
                     "context.project_name",
                     1,
                 )
