@@ -317,7 +317,7 @@ impl AuthService for AuthApi {
     async fn revoke_api_key(&self, request: Request<pb::RevokeApiKeyRequest>) -> Reply<pb::ApiKey> {
         let caller = kit_auth::principal(&request)?;
         let id = input::id("id", &request.get_ref().id)?;
-        // A key may always revoke itself: a chain run's key does as its run ends, and holds
+        // A key may always revoke itself: a chain runs' key does once no run needs it, and holds
         // nothing like keys:admin. Any other key takes keys:admin.
         if !(caller.kind == "api_key" && caller.subject == id.to_string()) {
             caller.require("keys:admin")?;

@@ -5,7 +5,7 @@
 //!
 //! A definition is parsed and checked by [`definition`] (conditions in the [`expr`] language),
 //! stored by [`chains`], and run by the [`engine`] from the rows of [`runs`], calling
-//! agent-runner through [`agents`] with the run's own credential ([`credentials`]); which agents
+//! agent-runner through [`agents`] with its caller's credential ([`credentials`]); which agents
 //! exist is remembered in the [`catalog`], so accepting a run does not wait for agent-runner.
 //! Step outputs are also saved in the run's memory session ([`memory`]). Finished runs are
 //! deleted after their tenant's retention by the sweep of [`retention`]. Events of a run are enqueued in the
@@ -92,6 +92,15 @@ pub struct Config {
     pub max_parallel_steps_per_run: usize,
     /// Lifetime of the API key a run calls agent-runner with (credentials.rs).
     pub credential_ttl: Duration,
+    /// How long a caller's new runs take the key made for its first
+    /// (`SANKALPA_CHAINS_CREDENTIAL_SHARE_SECONDS`, 5 minutes; 0: a key per run).
+    pub credential_share: Duration,
+    /// How long after its sharing time a credential no run uses is kept before it is revoked
+    /// (`SANKALPA_CHAINS_CREDENTIAL_GRACE_SECONDS`, 60 s): longer than a submission takes.
+    pub credential_grace: Duration,
+    /// How often each replica revokes the credentials no run needs
+    /// (`SANKALPA_CHAINS_CREDENTIAL_SWEEP_MS`, 10 s).
+    pub credential_sweep_interval: Duration,
     /// The most a run's step outputs may take together, as JSON
     /// (`SANKALPA_CHAINS_MAX_RUN_OUTPUT_BYTES`, 16 MiB): they are kept in the run's row, which
     /// must stay far from what Postgres can store and a replica can hold. The step whose output
@@ -174,6 +183,18 @@ impl Config {
                 "SANKALPA_CHAINS_CREDENTIAL_TTL_SECONDS",
                 defaults.credential_ttl.as_secs(),
             )?),
+            credential_share: Duration::from_secs(config::var(
+                "SANKALPA_CHAINS_CREDENTIAL_SHARE_SECONDS",
+                defaults.credential_share.as_secs(),
+            )?),
+            credential_grace: Duration::from_secs(config::var(
+                "SANKALPA_CHAINS_CREDENTIAL_GRACE_SECONDS",
+                defaults.credential_grace.as_secs(),
+            )?),
+            credential_sweep_interval: config::millis(
+                "SANKALPA_CHAINS_CREDENTIAL_SWEEP_MS",
+                defaults.credential_sweep_interval,
+            )?,
             max_run_output_bytes: config::var(
                 "SANKALPA_CHAINS_MAX_RUN_OUTPUT_BYTES",
                 defaults.max_run_output_bytes,
@@ -234,6 +255,9 @@ impl Config {
             max_parallel_steps: 256,
             max_parallel_steps_per_run: 8,
             credential_ttl: Duration::from_secs(24 * 3600),
+            credential_share: Duration::from_secs(300),
+            credential_grace: Duration::from_secs(60),
+            credential_sweep_interval: Duration::from_secs(10),
             max_run_output_bytes: 16 * 1024 * 1024,
             max_step_output_bytes: 4 * 1024 * 1024,
             max_step_input_bytes: 3 * 1024 * 1024,
@@ -263,6 +287,8 @@ impl Config {
             max_runs: 64,
             max_parallel_steps: 64,
             credential_ttl: Duration::from_secs(3600),
+            credential_grace: Duration::ZERO,
+            credential_sweep_interval: Duration::from_millis(200),
             ..Self::defaults(infra, Listen::for_tests(), AuthSource::for_tests(auth_url))
         }
     }
@@ -292,8 +318,8 @@ pub(crate) struct State {
     pub agents: agents::Client,
     /// None when no memory service is configured.
     pub memory: Option<memory::Client>,
-    pub auth: credentials::AuthClient,
-    pub tokens: credentials::Tokens,
+    /// The keys runs call with, shared by a caller's runs, and their access tokens.
+    pub credentials: credentials::Credentials,
     pub templates: templates::Templates,
     /// The agents agent-runner has confirmed lately, so submissions need not ask it.
     pub catalog: catalog::Catalog,
@@ -381,6 +407,7 @@ impl Orchestrator {
         .await?;
         engine::describe_metrics();
         retention::describe_metrics();
+        credentials::describe_metrics();
         fanout::describe_metrics();
         let nats = skeleton.nats.clone();
         let events =
@@ -419,8 +446,7 @@ impl Orchestrator {
             outbox,
             jetstream,
             events,
-            tokens: credentials::Tokens::new(auth.clone()),
-            auth,
+            credentials: credentials::Credentials::new(auth, config.credential_share),
             agents,
             memory,
             templates,
@@ -466,6 +492,7 @@ impl Service for Orchestrator {
             state.config.retention_sweep_interval,
             state.stop.clone(),
         ));
+        skeleton.tasks.spawn(credentials::sweep(state.clone()));
         let api = ChainServiceServer::new(grpc::ChainApi::new(state.clone()));
         let readiness = skeleton.readiness(&state.pool);
         let engine = engine::run(state.clone(), started, state.stop.clone());

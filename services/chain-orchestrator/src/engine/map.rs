@@ -296,7 +296,11 @@ pub(super) async fn run_map(
         .await?;
         return Ok((step.id, Outcome::Failed(failure)));
     }
-    let token = state.tokens.token(&state.pool, context.id).await.ok();
+    let token = state
+        .credentials
+        .token(&state.pool, context.credential_id)
+        .await
+        .ok();
     record_completed(&state, &context, &step, &output, token.as_deref(), None).await?;
     Ok((step.id, Outcome::Completed(output)))
 }

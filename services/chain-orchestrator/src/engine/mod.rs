@@ -356,8 +356,8 @@ struct RunContext {
     depth: i32,
     /// Who started the run (or its family's top run), whom its child runs are created by.
     created_by: String,
-    /// The run whose credential this one calls with, which its child runs use too.
-    credential_run_id: Uuid,
+    /// The credential this run calls with, which its child runs use too.
+    credential_id: Option<Uuid>,
     session_id: String,
     per_run: Arc<Semaphore>,
     /// Per agent, the input fields it accepts (None: any), once looked up.
@@ -409,7 +409,11 @@ impl RunContext {
         if calling.is_empty() {
             return;
         }
-        let Ok(token) = state.tokens.token(&state.pool, self.id).await else {
+        let Ok(token) = state
+            .credentials
+            .token(&state.pool, self.credential_id)
+            .await
+        else {
             return;
         };
         join_all(
@@ -573,7 +577,7 @@ async fn execute(
         tenant_id: run.tenant_id,
         depth: run.depth,
         created_by: run.created_by.clone(),
-        credential_run_id: run.credential_run_id.unwrap_or(run.id),
+        credential_id: run.credential_id,
         session_id: run.session_id.clone(),
         per_run: Arc::new(Semaphore::new(state.config.max_parallel_steps_per_run)),
         accepted: Mutex::new(HashMap::new()),
@@ -828,11 +832,11 @@ async fn execute(
         (RunStatus::Completed, None)
     };
     let mut tx = state.pool.begin().await?;
-    let key_id =
-        match store::finish(&mut tx, id, state.engine.owner, status, &output, error).await? {
-            Ok(key_id) => key_id,
-            Err(LeaseLost) => return Ok(Err(Interrupted::LeaseLost)),
-        };
+    if let Err(LeaseLost) =
+        store::finish(&mut tx, id, state.engine.owner, status, &output, error).await?
+    {
+        return Ok(Err(Interrupted::LeaseLost));
+    }
     // A child run outlives no parent: whatever of it still runs is stopped with it. Only a
     // chain step makes children.
     let (ended, asked) = if definition
@@ -856,7 +860,6 @@ async fn execute(
         state.engine.cancel_local(child);
     }
     metrics::counter!("chains_runs_total", "status" => status.as_str()).increment(1);
-    state.tokens.retire(id, key_id).await;
     Ok(Ok(()))
 }
 
@@ -892,7 +895,11 @@ async fn check_agents_at_start(
     let give_up = tokio::time::Instant::now() + state.config.max_outage_wait;
     let mut backoff = Backoff::new(OUTAGE_FIRST_WAIT, OUTAGE_MAX_WAIT);
     loop {
-        let looked_up = match state.tokens.token(&state.pool, run.id).await {
+        let looked_up = match state
+            .credentials
+            .token(&state.pool, run.credential_id)
+            .await
+        {
             Ok(token) => {
                 state
                     .catalog
@@ -1223,8 +1230,8 @@ async fn prepare(
     input: &StepInput,
 ) -> std::result::Result<(String, Value), Failure> {
     let token = state
-        .tokens
-        .token(&state.pool, context.id)
+        .credentials
+        .token(&state.pool, context.credential_id)
         .await
         .map_err(|err| match err {
             ChainError::Precondition(message) => Failure::new(agents::UNAVAILABLE, message, true),

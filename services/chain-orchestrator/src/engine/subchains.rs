@@ -104,7 +104,11 @@ pub(super) async fn run_chain_step(
     };
     let outcome = match outcome {
         Ok(output) => {
-            let token = state.tokens.token(&state.pool, context.id).await.ok();
+            let token = state
+                .credentials
+                .token(&state.pool, context.credential_id)
+                .await
+                .ok();
             record_completed(&state, &context, &step, &output, token.as_deref(), None).await?;
             Outcome::Completed(output)
         }
@@ -258,12 +262,12 @@ async fn start_child(
             created_by: &context.created_by,
             agents_checked: false,
             lease: claim_now.then_some((state.engine.owner, state.config.lease_ttl)),
+            credential_id: context.credential_id,
             parent: Some(store::Parent {
                 run_id: context.id,
                 step_id: &step.id,
                 attempt: i32::try_from(attempt).unwrap_or(i32::MAX),
                 depth: context.depth + 1,
-                credential_run_id: context.credential_run_id,
             }),
         },
     )

@@ -78,14 +78,16 @@ pub async fn execute(
         return Err(ChainError::InvalidInput(definition::at_most(problems)));
     }
     let run_id = Uuid::now_v7();
-    let issued = credentials::issue(
-        &state.auth,
-        token,
-        caller,
-        run_id,
-        credentials::lifetime(state.config.credential_ttl, &target.definition),
-    )
-    .await?;
+    let credential_id = state
+        .credentials
+        .for_run(
+            &state.pool,
+            token,
+            caller,
+            tenant,
+            credentials::lifetime(state.config.credential_ttl, &target.definition),
+        )
+        .await?;
     let session_id = request
         .session
         .clone()
@@ -129,6 +131,7 @@ pub async fn execute(
             created_by: &caller.subject,
             agents_checked: target.agents_checked,
             lease: claim_now.then_some((state.engine.owner, state.config.lease_ttl)),
+            credential_id: Some(credential_id),
             parent: None,
         },
     )
@@ -136,17 +139,14 @@ pub async fn execute(
     if !inserted {
         // Another request with the same key won the race: answer with its run.
         drop(tx);
-        credentials::revoke_unused(&state.auth, token, issued).await;
         let key = idempotency_key.expect("only a key can conflict");
         let existing = store::by_idempotency_key(&state.pool, tenant, key)
             .await?
             .ok_or(ChainError::NotFound("run"))?;
         return answer_repeat(state, tenant, existing, &request).await;
     }
-    credentials::store(&mut tx, run_id, &issued).await?;
     if store::unfinished_locked(&mut tx, tenant).await? > quota_rows {
         drop(tx);
-        credentials::revoke_unused(&state.auth, token, issued).await;
         return Err(run_quota_exceeded(quota));
     }
     if claim_now {

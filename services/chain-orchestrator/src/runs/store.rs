@@ -131,8 +131,9 @@ pub struct Run {
     pub parent_step: Option<String>,
     /// How many chain steps started it: 0 for a caller's run.
     pub depth: i32,
-    /// The run whose credential it uses; None: its own.
-    pub credential_run_id: Option<Uuid>,
+    /// The credential its steps call with (credentials.rs); None for a run that ended before
+    /// credentials were shared.
+    pub credential_id: Option<Uuid>,
 }
 
 impl Run {
@@ -146,7 +147,7 @@ macro_rules! run_columns {
         "id, tenant_id, chain_id, chain_version, template, chain_name, status, cancel_requested, \
          input, output, error_code, error_message, session_id, idempotency_key, request_hash, \
          definition, created_by, created_at, started_at, finished_at, agents_checked, \
-         parent_run_id, parent_step, depth, credential_run_id"
+         parent_run_id, parent_step, depth, credential_id"
     };
 }
 
@@ -209,6 +210,9 @@ pub struct NewRun<'a> {
     /// The replica that will execute it at once, with its lease; `None` leaves it PENDING for
     /// whichever replica claims it first.
     pub lease: Option<(Uuid, std::time::Duration)>,
+    /// The credential its steps call agent-runner with (credentials.rs); a child run's is its
+    /// top run's (None: its top run has none).
+    pub credential_id: Option<Uuid>,
     /// Set on a child run.
     pub parent: Option<Parent<'a>>,
 }
@@ -219,8 +223,6 @@ pub struct Parent<'a> {
     pub step_id: &'a str,
     pub attempt: i32,
     pub depth: i32,
-    /// The run whose credential the child calls agent-runner with.
-    pub credential_run_id: Uuid,
 }
 
 /// Inserts a run and its steps. `None` when the idempotency key is already taken.
@@ -237,7 +239,7 @@ pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun<'_>) -> Result<boo
              (id, tenant_id, chain_id, chain_version, template, chain_name, status, input,
               session_id, idempotency_key, request_hash, definition, created_by, started_at,
               lease_owner, lease_expires_at, agents_checked, parent_run_id, parent_step,
-              parent_attempt, depth, credential_run_id)
+              parent_attempt, depth, credential_id)
          VALUES ($1, $2, $3, $4, $5, $6,
                  CASE WHEN $14::uuid IS NULL THEN 'pending' ELSE 'running' END,
                  $7, $8, $9, $10, $11, $12,
@@ -266,7 +268,7 @@ pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun<'_>) -> Result<boo
     .bind(run.parent.as_ref().map(|parent| parent.step_id))
     .bind(run.parent.as_ref().map(|parent| parent.attempt))
     .bind(run.parent.as_ref().map(|parent| parent.depth))
-    .bind(run.parent.as_ref().map(|parent| parent.credential_run_id))
+    .bind(run.credential_id)
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -422,10 +424,6 @@ pub async fn request_cancel(
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM chains.run_credentials WHERE run_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
             Ok(CancelRequest::Ended)
         }
         Some((false,)) => Ok(CancelRequest::Requested),
@@ -570,7 +568,8 @@ fn fenced(written: &sqlx::postgres::PgQueryResult) -> Result<(), LeaseLost> {
 }
 
 /// Ends a run in `tx`: its status, output and error, pending or running steps marked
-/// cancelled, the lease and the credential dropped. Returns the credential's key id.
+/// cancelled, the lease dropped (its credential is retired by credentials.rs's sweep once no
+/// run uses it).
 pub async fn finish(
     tx: &mut sqlx::PgConnection,
     run: Uuid,
@@ -578,7 +577,7 @@ pub async fn finish(
     status: RunStatus,
     output: &Value,
     error: Option<(&str, &str)>,
-) -> Result<Result<Option<String>, LeaseLost>> {
+) -> Result<Result<(), LeaseLost>> {
     let (error_code, error_message) = match error {
         Some((code, message)) => (Some(code), Some(message)),
         None => (None, None),
@@ -608,12 +607,7 @@ pub async fn finish(
     .bind(run)
     .execute(&mut *tx)
     .await?;
-    let key_id: Option<String> =
-        sqlx::query_scalar("DELETE FROM chains.run_credentials WHERE run_id = $1 RETURNING key_id")
-            .bind(run)
-            .fetch_optional(&mut *tx)
-            .await?;
-    Ok(Ok(key_id))
+    Ok(Ok(()))
 }
 
 /// Sets a step waiting for its approval until `timeout` from now, while `owner` holds the run;

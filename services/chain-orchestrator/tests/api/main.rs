@@ -208,9 +208,28 @@ impl Stack {
         id: &str,
         done: impl Fn(&pb::ChainRun) -> bool,
     ) -> pb::ChainRun {
+        let token = self.token.clone();
+        self.run_until_as(&token, id, done).await
+    }
+
+    /// Polls the run, as the holder of `token`, until `done` holds of it.
+    pub async fn run_until_as(
+        &mut self,
+        token: &str,
+        id: &str,
+        done: impl Fn(&pb::ChainRun) -> bool,
+    ) -> pb::ChainRun {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let run = self.get_run(id).await;
+            let request = authed_as(token, pb::GetRunRequest { id: id.to_owned() });
+            let run = retry_until_keys_loaded(|| {
+                let mut chains = self.chains.clone();
+                let request = clone_request(&request);
+                async move { chains.get_run(request).await }
+            })
+            .await
+            .expect("the run exists")
+            .into_inner();
             if done(&run) {
                 return run;
             }

@@ -5,7 +5,7 @@ use sankalpa_proto::v1 as pb;
 use serde_json::json;
 use tonic::Code;
 
-use crate::{action_of, json, start, step};
+use crate::{action_of, authed_as, inline_run, json, start, start_with, step};
 
 #[sqlx::test(migrations = false)]
 async fn sequential_steps_pass_their_outputs_along(pool: sqlx::PgPool) {
@@ -41,22 +41,111 @@ async fn sequential_steps_pass_their_outputs_along(pool: sqlx::PgPool) {
             .iter()
             .all(|call| call.token_kind == "api_key")
     );
-    // That key is revoked once the run has ended (by the run itself, which holds no
-    // keys:admin), not left to expire a day later.
+}
+
+async fn tenant_of(pool: &sqlx::PgPool, run: &str) -> String {
+    sqlx::query_scalar("SELECT tenant_id::text FROM chains.chain_runs WHERE id = $1::uuid")
+        .bind(run)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Chain-run API keys of `tenant` that auth still accepts, and all it made.
+async fn run_keys(pool: &sqlx::PgPool, tenant: &str) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE revoked_at IS NULL), count(*) FROM auth.api_keys
+         WHERE purpose = 'chain_run' AND tenant_id = $1::uuid",
+    )
+    .bind(tenant)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Polls `tenant`'s chain-run keys until `wanted` (live, made) holds.
+async fn keys_come_to(pool: &sqlx::PgPool, tenant: &str, wanted: (i64, i64)) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let live: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM auth.api_keys WHERE purpose = 'chain_run' AND revoked_at IS NULL",
-        )
-        .fetch_one(&stack.pool)
-        .await
-        .unwrap();
-        if live == 0 {
-            break;
+        let keys = run_keys(pool, tenant).await;
+        if keys == wanted {
+            return;
         }
-        assert!(Instant::now() < deadline, "the run's key is still live");
+        assert!(
+            Instant::now() < deadline,
+            "keys {keys:?}, wanted {wanted:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_callers_runs_share_one_key_revoked_once_no_run_needs_it(pool: sqlx::PgPool) {
+    let share = Duration::from_secs(2);
+    let mut stack = start_with(pool, |config| config.credential_share = share).await;
+    let shared_from = Instant::now();
+    let gated = json!({"steps": [
+        {"id": "approve", "approval": {"prompt": "Go?", "approvers": ["role:admin"]}},
+        {"id": "after", "agent": "add_one", "needs": ["approve"], "input": {"n": 1}},
+    ]});
+    let waiting = stack.execute(gated, json!({}), false).await;
+    for _ in 0..3 {
+        let run = stack
+            .execute(json!({"agents": ["add_one"]}), json!({"n": 1}), true)
+            .await;
+        assert_eq!(run.status(), pb::ChainRunStatus::Completed, "{run:#?}");
+    }
+    let ada = tenant_of(&stack.pool, &waiting.id).await;
+    assert_eq!(
+        run_keys(&stack.pool, &ada).await,
+        (1, 1),
+        "four runs, one key"
+    );
+
+    // Another caller has a key of its own.
+    let mallory = stack.other_tenant().await;
+    let mut chains = stack.chains.clone();
+    let theirs = chains
+        .execute_chain(authed_as(
+            &mallory,
+            inline_run(&json!({"agents": ["add_one"]}), &json!({"n": 1}), ""),
+        ))
+        .await
+        .expect("the other tenant's run is accepted")
+        .into_inner();
+    let theirs = stack
+        .run_until_as(&mallory, &theirs.id, |run| run.finished_at.is_some())
+        .await;
+    let mallory_tenant = tenant_of(&stack.pool, &theirs.id).await;
+    assert_ne!(mallory_tenant, ada);
+    assert_eq!(run_keys(&stack.pool, &mallory_tenant).await, (1, 1));
+
+    // Once the sharing time is over, the key no run needs is revoked; the one a waiting run
+    // still needs is not.
+    keys_come_to(&stack.pool, &mallory_tenant, (0, 1)).await;
+    assert!(shared_from.elapsed() >= share);
+    assert_eq!(run_keys(&stack.pool, &ada).await, (1, 1));
+    let mut chains = stack.chains.clone();
+    chains
+        .approve_step(stack.authed(pb::ApproveStepRequest {
+            run_id: waiting.id.clone(),
+            step_id: "approve".to_owned(),
+            input_json: String::new(),
+            comment: String::new(),
+        }))
+        .await
+        .expect("an admin approves");
+    let done = stack
+        .run_until(&waiting.id, |run| run.finished_at.is_some())
+        .await;
+    assert_eq!(done.status(), pb::ChainRunStatus::Completed, "{done:#?}");
+    keys_come_to(&stack.pool, &ada, (0, 1)).await;
+
+    // A later run has a new key.
+    stack
+        .execute(json!({"agents": ["add_one"]}), json!({"n": 1}), true)
+        .await;
+    assert_eq!(run_keys(&stack.pool, &ada).await, (1, 2));
 }
 
 #[sqlx::test(migrations = false)]

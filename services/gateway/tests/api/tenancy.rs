@@ -256,7 +256,7 @@ async fn no_write_route_reaches_another_tenants_things(pool: PgPool) {
     .await;
     assert_eq!(bob_now["roles"], json!(["developer"]));
     let keys = created(app.get_as("/api/keys", &ada.access_token).await).await;
-    // Her tool key; the chain run's own key beside it was revoked by its run, as it ended.
+    // Her tool key, live; the chain runs' key beside it is the orchestrator's to revoke.
     let tool_key = keys["keys"]
         .as_array()
         .and_then(|keys| keys.iter().find(|key| key["id"] == key_id.as_str()))
