@@ -59,6 +59,16 @@ fn describe_common() {
     );
     metrics::counter!("otel_spans_exported_total").increment(0);
     metrics::counter!("otel_span_export_failures_total").increment(0);
+    metrics::describe_counter!(
+        "otel_metric_exports_total",
+        "Exports of the process's metrics the OTLP collector took (metrics_export.rs)."
+    );
+    metrics::describe_counter!(
+        "otel_metric_export_failures_total",
+        "Exports of the process's metrics that failed (collector down, refused or too slow)."
+    );
+    metrics::counter!("otel_metric_exports_total").increment(0);
+    metrics::counter!("otel_metric_export_failures_total").increment(0);
     describe_gauge!(
         "process_cpu_seconds_total",
         Unit::Seconds,

@@ -15,7 +15,8 @@
 //! `OTEL_TRACES_SAMPLER` and `_ARG`, `OTEL_BSP_*`, `OTEL_SERVICE_NAME` and
 //! `OTEL_RESOURCE_ATTRIBUTES`. A failed export is counted in `otel_span_export_failures_total`
 //! and logged at most once per [`FAILURE_LOG_EVERY`]; the guard [`init`] returns flushes what
-//! is pending when the service ends.
+//! is pending when the service ends. Metrics go to the same collector as the spans unless told
+//! otherwise (`metrics_export.rs`).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +33,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::metrics_export::{MetricsExport, MetricsExporting};
 
 /// How often at most a failing exporter writes a log line; the counter counts every failure.
 pub const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
@@ -53,22 +56,53 @@ pub enum Protocol {
     HttpProtobuf,
 }
 
-impl Exporting {
-    /// The export the standard `OTEL_*` variables ask for, `None` when they ask for none.
-    pub fn from_env() -> anyhow::Result<Option<Self>> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+/// What a service exports over OTLP: its spans, or its metrics (`metrics_export.rs`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Signal {
+    Traces,
+    Metrics,
+}
+
+impl Signal {
+    /// As the `OTEL_*` variables spell it (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+    fn upper(self) -> &'static str {
+        match self {
+            Self::Traces => "TRACES",
+            Self::Metrics => "METRICS",
+        }
     }
 
-    fn from_lookup(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<Self>> {
+    /// As the OTLP/HTTP path spells it (`/v1/traces`).
+    fn lower(self) -> &'static str {
+        match self {
+            Self::Traces => "traces",
+            Self::Metrics => "metrics",
+        }
+    }
+}
+
+impl Exporting {
+    /// The export of spans the standard `OTEL_*` variables ask for, `None` when they ask for none.
+    pub fn from_env() -> anyhow::Result<Option<Self>> {
+        Self::from_lookup(Signal::Traces, |name| std::env::var(name).ok())
+    }
+
+    /// The export of `signal` the variables `var` reads ask for.
+    pub(crate) fn from_lookup(
+        signal: Signal,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Option<Self>> {
         let set = |name: &str| var(name).filter(|value| !value.trim().is_empty());
-        if let Some(exporter) = set("OTEL_TRACES_EXPORTER") {
+        let upper = signal.upper();
+        let exporter_var = format!("OTEL_{upper}_EXPORTER");
+        if let Some(exporter) = set(&exporter_var) {
             match exporter.trim() {
                 "none" => return Ok(None),
                 "otlp" => {}
-                other => anyhow::bail!("OTEL_TRACES_EXPORTER={other:?}: only otlp or none"),
+                other => anyhow::bail!("{exporter_var}={other:?}: only otlp or none"),
             }
         }
-        let protocol = set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        let protocol = set(&format!("OTEL_EXPORTER_OTLP_{upper}_PROTOCOL"))
             .or_else(|| set("OTEL_EXPORTER_OTLP_PROTOCOL"))
             .unwrap_or_else(|| "grpc".to_owned());
         let protocol = match protocol.trim() {
@@ -79,34 +113,46 @@ impl Exporting {
                  http/protobuf"
             ),
         };
-        // The traces endpoint is used as it is; the general one is a base, to which HTTP adds
+        // The signal's endpoint is used as it is; the general one is a base, to which HTTP adds
         // the signal's path (gRPC has none).
-        let endpoint = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| {
+        let endpoint = set(&format!("OTEL_EXPORTER_OTLP_{upper}_ENDPOINT")).or_else(|| {
             set("OTEL_EXPORTER_OTLP_ENDPOINT").map(|base| match protocol {
                 Protocol::Grpc => base,
-                Protocol::HttpProtobuf => format!("{}/v1/traces", base.trim_end_matches('/')),
+                Protocol::HttpProtobuf => {
+                    format!("{}/v1/{}", base.trim_end_matches('/'), signal.lower())
+                }
             })
         });
         Ok(endpoint.map(|endpoint| Self { endpoint, protocol }))
     }
 }
 
-/// Flushes pending spans when the service ends: by [`shutdown`](Self::shutdown), or when dropped.
+/// Flushes pending spans (and exports the metrics once more) when the service ends: by
+/// [`shutdown`](Self::shutdown), or when dropped.
 pub struct TelemetryGuard {
     provider: SdkTracerProvider,
+    metrics: Option<MetricsExport>,
 }
 
 impl TelemetryGuard {
-    /// Exports every span ended so far, waiting until the exporter has answered.
+    /// Exports every span ended so far and the metrics as they are, waiting until the
+    /// exporters have answered.
     pub async fn flush(&self) -> anyhow::Result<()> {
         let provider = self.provider.clone();
         // The SDK blocks its caller until the batch task, on this runtime, has exported.
-        tokio::task::spawn_blocking(move || provider.force_flush()).await??;
+        let spans = tokio::task::spawn_blocking(move || provider.force_flush()).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.flush().await;
+        }
+        spans??;
         Ok(())
     }
 
-    /// Exports what is pending and stops the exporter.
-    pub async fn shutdown(self) -> anyhow::Result<()> {
+    /// Exports what is pending and stops the exporters.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(metrics) = self.metrics.take() {
+            metrics.shutdown().await;
+        }
         let provider = self.provider.clone();
         tokio::task::spawn_blocking(move || provider.shutdown()).await??;
         Ok(())
@@ -138,14 +184,20 @@ impl Drop for TelemetryGuard {
 /// Installs the global subscriber and propagator for a service named `service`, exporting
 /// spans where the `OTEL_*` variables say. Call it inside the Tokio runtime.
 pub fn init(service: &'static str) -> anyhow::Result<TelemetryGuard> {
-    install(service, Exporting::from_env()?, true)
+    install(
+        service,
+        Exporting::from_env()?,
+        MetricsExporting::from_env()?,
+        true,
+    )
 }
 
-/// Like [`init`], but exporting as `exporting` says, and writing logs only if `logs`: for a
-/// test that collects the spans of the services it starts.
+/// Like [`init`], but exporting spans as `exporting` says and metrics as `metrics` does, and
+/// writing logs only if `logs`: for a test that collects what the services it starts export.
 pub fn install(
     service: &'static str,
     exporting: Option<Exporting>,
+    metrics: Option<MetricsExporting>,
     logs: bool,
 ) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
@@ -232,7 +284,10 @@ pub fn install(
         .with(otel)
         .with(statement_spans)
         .try_init()?;
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard {
+        provider,
+        metrics: metrics.map(|exporting| MetricsExport::start(service, exporting)),
+    })
 }
 
 /// Turns the event sqlx writes as a statement ends (target `sqlx::query`) into the statement's
@@ -405,7 +460,7 @@ where
 
 /// The resource of every span: `service` unless `OTEL_SERVICE_NAME` or
 /// `OTEL_RESOURCE_ATTRIBUTES` name the service otherwise, and the replica as the events name it.
-fn resource(service: &'static str) -> opentelemetry_sdk::Resource {
+pub(crate) fn resource(service: &'static str) -> opentelemetry_sdk::Resource {
     let detected = opentelemetry_sdk::Resource::builder().build();
     let named = detected
         .get(&opentelemetry::Key::from_static_str("service.name"))
@@ -563,7 +618,7 @@ mod tests {
     use super::*;
 
     fn exporting(vars: &[(&str, &str)]) -> anyhow::Result<Option<Exporting>> {
-        Exporting::from_lookup(|name| {
+        Exporting::from_lookup(Signal::Traces, |name| {
             vars.iter()
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| (*value).to_owned())

@@ -1,11 +1,17 @@
-//! An OTLP/gRPC trace receiver, as a collector would be: the services of a test export their
-//! spans to it, and the test reads what arrived.
+//! An OTLP/gRPC receiver of traces and metrics, as a collector would be: the services of a test
+//! export their spans and metrics to it, and the test reads what arrived.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -43,12 +49,50 @@ impl ReceivedSpan {
 pub struct OtlpReceiver {
     pub addr: SocketAddr,
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    metrics: Arc<Mutex<Vec<Received<ExportMetricsServiceRequest>>>>,
     stop: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// An export request as it arrived, with its gRPC metadata (the exporter's headers).
+#[derive(Debug, Clone)]
+pub struct Received<T> {
+    pub metadata: HashMap<String, String>,
+    pub request: T,
+}
+
 #[derive(Clone)]
 struct Collect(Arc<Mutex<Vec<ReceivedSpan>>>);
+
+#[derive(Clone)]
+struct CollectMetrics(Arc<Mutex<Vec<Received<ExportMetricsServiceRequest>>>>);
+
+#[tonic::async_trait]
+impl MetricsService for CollectMetrics {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let metadata = request
+            .metadata()
+            .iter()
+            .filter_map(|entry| match entry {
+                tonic::metadata::KeyAndValueRef::Ascii(key, value) => {
+                    Some((key.to_string(), value.to_str().ok()?.to_owned()))
+                }
+                tonic::metadata::KeyAndValueRef::Binary(..) => None,
+            })
+            .collect();
+        self.0
+            .lock()
+            .expect("no test panics while holding the metrics")
+            .push(Received {
+                metadata,
+                request: request.into_inner(),
+            });
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
 
 #[tonic::async_trait]
 impl TraceService for Collect {
@@ -122,9 +166,11 @@ impl OtlpReceiver {
             .expect("a free port for the receiver");
         let addr = listener.local_addr().expect("the receiver's address");
         let spans = Arc::new(Mutex::new(Vec::new()));
+        let metrics = Arc::new(Mutex::new(Vec::new()));
         let stop = CancellationToken::new();
         let server = tonic::transport::Server::builder()
             .add_service(TraceServiceServer::new(Collect(spans.clone())))
+            .add_service(MetricsServiceServer::new(CollectMetrics(metrics.clone())))
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener),
                 stop.clone().cancelled_owned(),
@@ -135,6 +181,7 @@ impl OtlpReceiver {
         Self {
             addr,
             spans,
+            metrics,
             stop,
             task: Some(task),
         }
@@ -150,6 +197,14 @@ impl OtlpReceiver {
         self.spans
             .lock()
             .expect("no test panics while holding the spans")
+            .clone()
+    }
+
+    /// Every metrics export received so far.
+    pub fn metric_exports(&self) -> Vec<Received<ExportMetricsServiceRequest>> {
+        self.metrics
+            .lock()
+            .expect("no test panics while holding the metrics")
             .clone()
     }
 

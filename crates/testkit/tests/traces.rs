@@ -1,9 +1,11 @@
-//! Traces leave the fleet as an operator collects them: over OTLP/gRPC, to a receiver built on
-//! the collector's own service definition. A test binary of its own: it installs this
+//! Traces and metrics leave the fleet as an operator collects them: over OTLP/gRPC, to a
+//! receiver built on the collector's own service definitions. A test binary of its own: it installs this
 //! process's telemetry, exporting to its receiver, as each service's `main` does.
 
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::metrics::v1::{Metric, metric, number_data_point};
+use sankalpa_kit::metrics_export::MetricsExporting;
 use sankalpa_kit::telemetry::{self, Exporting, Protocol};
 use sankalpa_testkit::otlp::{OtlpReceiver, ReceivedSpan};
 use serde_json::{Value, json};
@@ -23,11 +25,19 @@ async fn a_chain_run_reaches_the_collector_as_one_trace_and_a_dead_collector_slo
     pool: PgPool,
 ) {
     let receiver = OtlpReceiver::start().await;
+    let exporting = Exporting {
+        endpoint: receiver.endpoint(),
+        protocol: Protocol::Grpc,
+    };
     let telemetry = telemetry::install(
         "fleet",
-        Some(Exporting {
-            endpoint: receiver.endpoint(),
-            protocol: Protocol::Grpc,
+        Some(exporting.clone()),
+        Some(MetricsExporting {
+            target: exporting,
+            // Exported when flushed, below.
+            interval: Duration::from_secs(3600),
+            timeout: Duration::from_secs(5),
+            headers: vec![("x-sankalpa-test".to_owned(), "metrics".to_owned())],
         }),
         false,
     )
@@ -187,6 +197,81 @@ async fn a_chain_run_reaches_the_collector_as_one_trace_and_a_dead_collector_slo
     );
     assert!(is_descendant(&spans, create, run_span));
 
+    // The metrics went to the collector too, as `/metrics` has them.
+    let exports = receiver.metric_exports();
+    let last = exports.last().expect("the flush exported the metrics");
+    assert_eq!(
+        last.metadata.get("x-sankalpa-test").map(String::as_str),
+        Some("metrics")
+    );
+    let resource_metrics = &last.request.resource_metrics[0];
+    let service = resource_metrics
+        .resource
+        .as_ref()
+        .unwrap()
+        .attributes
+        .iter()
+        .find(|pair| pair.key == "service.name")
+        .and_then(|pair| pair.value.as_ref()?.value.clone());
+    assert_eq!(
+        service,
+        Some(
+            opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
+                "fleet".to_owned()
+            )
+        )
+    );
+    let exported: Vec<&Metric> = resource_metrics
+        .scope_metrics
+        .iter()
+        .flat_map(|scope| &scope.metrics)
+        .collect();
+    let metric = |name: &str| {
+        exported
+            .iter()
+            .find(|metric| metric.name == name)
+            .unwrap_or_else(|| panic!("{name} is exported"))
+    };
+    let Some(metric::Data::Sum(requests)) = &metric("grpc_server_requests_total").data else {
+        panic!("a counter is a sum");
+    };
+    assert!(requests.is_monotonic);
+    let executes: f64 = requests
+        .data_points
+        .iter()
+        .filter(|point| {
+            point
+                .attributes
+                .iter()
+                .any(|pair| format!("{:?}", pair.value).contains("ExecuteChain"))
+        })
+        .filter_map(|point| match point.value {
+            Some(number_data_point::Value::AsDouble(value)) => Some(value),
+            _ => None,
+        })
+        .sum();
+    assert!(executes >= 1.0, "ExecuteChain was served: {requests:?}");
+    let Some(metric::Data::Histogram(durations)) =
+        &metric("grpc_server_request_duration_seconds").data
+    else {
+        panic!("a latency is a histogram");
+    };
+    assert!(durations.data_points.iter().any(|point| point.count > 0
+        && point.bucket_counts.iter().sum::<u64>() == point.count
+        && point.bucket_counts.len() == point.explicit_bounds.len() + 1));
+    let Some(metric::Data::Gauge(resident)) = &metric("process_resident_memory_bytes").data else {
+        panic!("a level is a gauge");
+    };
+    assert!(matches!(
+        resident.data_points[0].value,
+        Some(number_data_point::Value::AsDouble(bytes)) if bytes > 0.0
+    ));
+    // Registered at zero, before anything counted it.
+    assert!(matches!(
+        metric("otel_metric_export_failures_total").data,
+        Some(metric::Data::Sum(_))
+    ));
+
     // The collector goes away: requests go on as fast as before, the failures are counted.
     let up = latencies(&http, &base, &token, &run_id).await;
     receiver.stop().await;
@@ -209,6 +294,8 @@ async fn a_chain_run_reaches_the_collector_as_one_trace_and_a_dead_collector_slo
         .unwrap();
     let failures = metric_value(&metrics, "otel_span_export_failures_total");
     assert!(failures > 0.0, "{metrics}");
+    assert!(metric_value(&metrics, "otel_metric_export_failures_total") > 0.0);
+    assert!(metric_value(&metrics, "otel_metric_exports_total") > 0.0);
     assert!(metric_value(&metrics, "otel_spans_exported_total") > 0.0);
 }
 

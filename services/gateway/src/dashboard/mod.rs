@@ -11,7 +11,6 @@
 //! reading them needs `fleet:read`, a platform permission: only the operators' tenant's admins
 //! hold it, and no tenant admin's `*:*` grants it.
 
-pub mod exposition;
 pub mod prometheus;
 pub mod sampler;
 pub mod series;

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
 
-use super::exposition::{Labels, Samples};
 use super::series::{FAMILIES, GATEWAY, Interval, derive, wanted};
 use super::{MAX_POINTS, MAX_SERIES, RETAINED, Series};
+use sankalpa_kit::exposition::{Labels, Samples};
 
 /// The longest a scrape may take; a slower service leaves a gap.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::exposition::{Labels, Samples};
+use sankalpa_kit::exposition::{Labels, Samples};
 
 /// The services the gateway knows by name, for series read from one of them.
 pub const GATEWAY: &str = "gateway";
