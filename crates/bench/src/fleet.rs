@@ -24,9 +24,17 @@ pub struct Fleet {
     children: Vec<(&'static str, Child, PathBuf)>,
     /// The JetStream stream its events go to, and what every service of it is told of it.
     events: Option<(String, Vec<(&'static str, String)>)>,
+    /// What every service is told beside its own settings (where to export telemetry).
+    shared_env: Vec<(&'static str, String)>,
 }
 
 impl Fleet {
+    /// Has every service export its spans and metrics to the OTLP collector at `endpoint`.
+    pub fn export_to(&mut self, endpoint: &str) {
+        self.shared_env
+            .push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.to_owned()));
+    }
+
     /// Starts auth, waits for it, then memory, agent-runner, the chain orchestrator and the
     /// marketplace (seeded once it has migrated), each waited for, then the gateway in front of
     /// them; gives the gateway's URL.
@@ -270,7 +278,12 @@ impl Fleet {
             .with_context(|| format!("Failed to create {}", log_path.display()))?;
         let events = self.events.iter().flat_map(|(_, env)| env);
         let child = Command::new(binary)
-            .envs(env.iter().chain(events).map(|(key, value)| (key, value)))
+            .envs(
+                env.iter()
+                    .chain(events)
+                    .chain(&self.shared_env)
+                    .map(|(key, value)| (key, value)),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -123,6 +123,8 @@ impl Floors {
 pub struct Results {
     started_at: chrono::DateTime<chrono::Utc>,
     lines: Vec<Value>,
+    /// Where the services exported spans and metrics: None when nowhere.
+    collector: Option<String>,
 }
 
 impl Results {
@@ -130,7 +132,13 @@ impl Results {
         Self {
             started_at: chrono::Utc::now(),
             lines: Vec::new(),
+            collector: std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok(),
         }
+    }
+
+    /// Notes the collector the services exported to.
+    pub fn collector(&mut self, endpoint: &str) {
+        self.collector = Some(format!("{endpoint} (live)"));
     }
 
     /// Prints `line` on stdout and keeps it.
@@ -152,6 +160,7 @@ impl Results {
             "revision": revision,
             "started_at": self.started_at.to_rfc3339(),
             "machine": machine(),
+            "collector": self.collector,
             "lines": self.lines,
         });
         std::fs::write(&path, serde_json::to_vec_pretty(&document)?)

@@ -14,11 +14,14 @@
 //! One JSON line per scenario and concurrency goes to stdout
 //! (`{"scenario","concurrency","requests","errors","throughput_rps","p50_us","p99_us",...}`),
 //! and all of them, with the machine's description, to a results file ([`line::Results`]).
+//! With `SANKALPA_BENCH_COLLECTOR=live` the services export their spans and metrics to a
+//! collector the bench serves ([`collector`]).
 //! `sankalpa-bench compare` reads such files for an A/B ([`compare`]), `sankalpa-bench report`
 //! draws them ([`report`]). Progress and diagnostics go to
 //! stderr, the services' logs to files next to the binaries.
 
 mod chains;
+mod collector;
 mod compare;
 mod fanout;
 mod fleet;
@@ -67,11 +70,21 @@ fn main() -> Result<()> {
         .build()
         .context("Failed to start tokio")?;
     let floor_servers = floors::Servers::start(&floor_runtime)?;
+    let collector = if collector::wanted()? {
+        Some(collector::start(&floor_runtime)?)
+    } else {
+        None
+    };
 
     // The fleet lives in `main`, so its children are killed on every way out: success, error,
     // panic (unwinding drops it) and Ctrl-C/SIGTERM (the select below returns).
     let mut fleet = Fleet::default();
     let mut results = Results::new();
+    if let Some((addr, _)) = &collector {
+        let endpoint = format!("http://{addr}");
+        fleet.export_to(&endpoint);
+        results.collector(&endpoint);
+    }
     let outcome = runtime.block_on(async {
         let result = tokio::select! {
             result = bench(&mut fleet, &floor_servers, &mut results, Duration::from_secs(seconds)) => result,
@@ -83,6 +96,15 @@ fn main() -> Result<()> {
         fleet.remove_stream().await;
         result
     });
+    if let Some((_, received)) = &collector {
+        eprintln!(
+            "bench: the collector took {} spans and {} metrics exports",
+            received.spans.load(std::sync::atomic::Ordering::Relaxed),
+            received
+                .metric_exports
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     floor_runtime.shutdown_background();
     let written = results.write()?;
     eprintln!("bench: results in {}", written.display());
