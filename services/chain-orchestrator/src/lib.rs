@@ -390,7 +390,7 @@ impl State {
 
 pub struct Orchestrator {
     state: Arc<State>,
-    started: mpsc::UnboundedReceiver<(Uuid, tracing::Span)>,
+    started: mpsc::UnboundedReceiver<engine::Handover>,
     skeleton: Skeleton,
 }
 

@@ -87,7 +87,7 @@ use crate::{State, expr, memory, sizes};
 pub struct Handle {
     pub owner: Uuid,
     /// Runs handed over with the span of the RPC that started them, their trace's parent.
-    start: mpsc::UnboundedSender<(Uuid, tracing::Span)>,
+    start: mpsc::UnboundedSender<Handover>,
     /// The runs this replica is driving, so a CancelRun or a decision that lands here acts at
     /// once instead of at the next heartbeat.
     active: Mutex<HashMap<Uuid, Driven>>,
@@ -95,6 +95,15 @@ pub struct Handle {
     released: broadcast::Sender<Uuid>,
     max_runs: usize,
     step_slots: Arc<Semaphore>,
+}
+
+/// A run handed to this replica's engine by the request that claimed it.
+pub struct Handover {
+    run: Uuid,
+    /// The run as its submission inserted it, so that its driver need not read it again.
+    fresh: Option<Box<store::Run>>,
+    /// The span of the RPC that started it, its trace's parent.
+    parent: tracing::Span,
 }
 
 /// What reaches a run's driver from outside it.
@@ -106,10 +115,7 @@ struct Driven {
 }
 
 impl Handle {
-    pub fn new(
-        max_runs: usize,
-        max_steps: usize,
-    ) -> (Self, mpsc::UnboundedReceiver<(Uuid, tracing::Span)>) {
+    pub fn new(max_runs: usize, max_steps: usize) -> (Self, mpsc::UnboundedReceiver<Handover>) {
         let (start, started) = mpsc::unbounded_channel();
         let (released, _) = broadcast::channel(1024);
         (
@@ -135,7 +141,23 @@ impl Handle {
     pub fn drive(&self, run: Uuid) {
         // The receiver lives as long as the engine; after shutdown the lease simply expires and
         // another replica claims the run.
-        let _ = self.start.send((run, tracing::Span::current()));
+        let _ = self.start.send(Handover {
+            run,
+            fresh: None,
+            parent: tracing::Span::current(),
+        });
+    }
+
+    /// Like [`drive`](Self::drive), for a run this replica has just inserted, running, as
+    /// `run` is: its driver starts from it with every step pending, without reading the run
+    /// and its steps again (two statements a run). Anything that happens to the run in
+    /// between (a cancellation) reaches the driver as it would while the run goes on.
+    pub fn drive_fresh(&self, run: store::Run) {
+        let _ = self.start.send(Handover {
+            run: run.id,
+            fresh: Some(Box::new(run)),
+            parent: tracing::Span::current(),
+        });
     }
 
     pub fn cancel_local(&self, run: Uuid) {
@@ -200,7 +222,7 @@ const LOCAL_RECHECK: Duration = Duration::from_secs(10);
 /// On stop, drivers release their leases so another replica can go on at once.
 pub async fn run(
     state: Arc<State>,
-    mut started: mpsc::UnboundedReceiver<(Uuid, tracing::Span)>,
+    mut started: mpsc::UnboundedReceiver<Handover>,
     stop: CancellationToken,
 ) {
     let mut drivers = JoinSet::new();
@@ -209,8 +231,14 @@ pub async fn run(
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
-            Some((run, parent)) = started.recv() => {
-                drivers.spawn(drive(state.clone(), run, parent, stop.child_token()));
+            Some(handover) = started.recv() => {
+                drivers.spawn(drive(
+                    state.clone(),
+                    handover.run,
+                    handover.fresh,
+                    handover.parent,
+                    stop.child_token(),
+                ));
             }
             _ = poll.tick() => {
                 let room = state.engine.max_runs.saturating_sub(drivers.len());
@@ -227,6 +255,7 @@ pub async fn run(
                             drivers.spawn(drive(
                                 state.clone(),
                                 run.id,
+                                None,
                                 tracing::Span::none(),
                                 stop.child_token(),
                             ));
@@ -264,12 +293,23 @@ enum Interrupted {
     Shutdown,
 }
 
-async fn drive(state: Arc<State>, run: Uuid, parent: tracing::Span, shutdown: CancellationToken) {
+async fn drive(
+    state: Arc<State>,
+    run: Uuid,
+    fresh: Option<Box<store::Run>>,
+    parent: tracing::Span,
+    shutdown: CancellationToken,
+) {
     let span = tracing::info_span!(parent: &parent, "chain.run", run_id = %run);
-    drive_in(state, run, shutdown).instrument(span).await;
+    drive_in(state, run, fresh, shutdown).instrument(span).await;
 }
 
-async fn drive_in(state: Arc<State>, run: Uuid, shutdown: CancellationToken) {
+async fn drive_in(
+    state: Arc<State>,
+    run: Uuid,
+    fresh: Option<Box<store::Run>>,
+    shutdown: CancellationToken,
+) {
     let driven = Driven {
         cancel: CancellationToken::new(),
         decided: Arc::new(Notify::new()),
@@ -283,7 +323,7 @@ async fn drive_in(state: Arc<State>, run: Uuid, shutdown: CancellationToken) {
     let (cancel, decided) = (&driven.cancel, &driven.decided);
     let lost = CancellationToken::new();
     let outcome = tokio::select! {
-        outcome = execute(&state, run, cancel, decided, &lost) => outcome,
+        outcome = execute(&state, run, fresh, cancel, decided, &lost) => outcome,
         () = heartbeat(&state, run, cancel, decided, &lost) => Ok(Err(Interrupted::LeaseLost)),
         () = shutdown.cancelled() => Ok(Err(Interrupted::Shutdown)),
     };
@@ -504,11 +544,16 @@ impl StepInput {
 async fn execute(
     state: &Arc<State>,
     id: Uuid,
+    fresh: Option<Box<store::Run>>,
     cancel: &CancellationToken,
     decided: &Notify,
     lost: &CancellationToken,
 ) -> Result<Result<(), Interrupted>> {
-    let run = store::load(&state.pool, id).await?;
+    let is_fresh = fresh.is_some();
+    let run = match fresh {
+        Some(run) => *run,
+        None => store::load(&state.pool, id).await?,
+    };
     if run.status() != RunStatus::Running {
         return Ok(Ok(()));
     }
@@ -529,7 +574,13 @@ async fn execute(
     let mut failure: Option<(String, String)> = None;
     // Approval steps waiting for a decision, by when they time out.
     let mut waiting: HashMap<String, DateTime<Utc>> = HashMap::new();
-    for row in store::steps(&state.pool, id).await? {
+    // A fresh run's steps are all pending, as the definition lists them.
+    let rows = if is_fresh {
+        Vec::new()
+    } else {
+        store::steps(&state.pool, id).await?
+    };
+    for row in rows {
         if row.status() == StepStatus::Waiting {
             waiting.insert(
                 row.step_id.clone(),
@@ -570,6 +621,11 @@ async fn execute(
             failure = Some(run_error(step, &failed));
         }
         statuses.insert(row.step_id, status);
+    }
+    for step in &definition.steps {
+        statuses
+            .entry(step.id.clone())
+            .or_insert(StepStatus::Pending);
     }
     let context = Arc::new(RunContext {
         id,

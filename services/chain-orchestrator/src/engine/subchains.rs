@@ -239,7 +239,7 @@ async fn start_child(
     .await?
     .map_err(|LeaseLost| lease_lost())?;
     let steps = &target.definition.steps;
-    store::insert(
+    let inserted = store::insert(
         &mut tx,
         &store::NewRun {
             id: child,
@@ -284,8 +284,8 @@ async fn start_child(
     tx.commit().await?;
     state.wake();
     tracing::info!(run = %context.id, step = %step.id, %child, attempt, "started a child run");
-    if claim_now {
-        state.engine.drive(child);
+    if claim_now && let Some(inserted) = inserted {
+        state.engine.drive_fresh(inserted);
     }
     Ok(Ok(child))
 }

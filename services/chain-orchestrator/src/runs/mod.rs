@@ -10,8 +10,8 @@
 //! again (they may have gone since it was saved; the catalog answers for the agents it
 //! remembers, and a run whose agents agent-runner cannot be asked about is accepted and checked
 //! as it starts: accepting a run needs Postgres and auth, not agent-runner or memory), the
-//! input checked against its `input_schema`, and the run's own credential issued; then the run, its steps and its credential are inserted in
-//! one transaction. With room on this replica the run is leased here and starts at once
+//! input checked against its `input_schema`, and its caller's credential taken
+//! (credentials.rs); then the run and its steps are inserted in one transaction. With room on this replica the run is leased here and starts at once
 //! (announced as it commits); otherwise it is left pending for the first replica to claim it.
 
 pub mod store;
@@ -136,7 +136,7 @@ pub async fn execute(
         },
     )
     .await?;
-    if !inserted {
+    let Some(inserted) = inserted else {
         // Another request with the same key won the race: answer with its run.
         drop(tx);
         let key = idempotency_key.expect("only a key can conflict");
@@ -144,7 +144,7 @@ pub async fn execute(
             .await?
             .ok_or(ChainError::NotFound("run"))?;
         return answer_repeat(state, tenant, existing, &request).await;
-    }
+    };
     if store::unfinished_locked(&mut tx, tenant).await? > quota_rows {
         drop(tx);
         return Err(run_quota_exceeded(quota));
@@ -159,7 +159,7 @@ pub async fn execute(
     }
     tracing::info!(run = %run_id, chain = %target.definition.name, "run accepted");
     if claim_now {
-        state.engine.drive(run_id);
+        state.engine.drive_fresh(inserted);
     }
     answer(state, tenant, run_id, request.wait, request.wait_limit).await
 }

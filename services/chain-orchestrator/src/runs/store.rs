@@ -225,8 +225,9 @@ pub struct Parent<'a> {
     pub depth: i32,
 }
 
-/// Inserts a run and its steps. `None` when the idempotency key is already taken.
-pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun<'_>) -> Result<bool> {
+/// Inserts a run and its steps; the run as inserted, or `None` when the idempotency key is
+/// already taken.
+pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun<'_>) -> Result<Option<Run>> {
     let (owner, lease_ms) = match run.lease {
         Some((owner, ttl)) => (
             Some(owner),
@@ -234,7 +235,7 @@ pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun<'_>) -> Result<boo
         ),
         None => (None, 0),
     };
-    let inserted = sqlx::query(
+    let inserted: Option<Run> = sqlx::query_as(concat!(
         "INSERT INTO chains.chain_runs
              (id, tenant_id, chain_id, chain_version, template, chain_name, status, input,
               session_id, idempotency_key, request_hash, definition, created_by, started_at,
@@ -247,8 +248,10 @@ pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun<'_>) -> Result<boo
                  $14, CASE WHEN $14::uuid IS NULL THEN NULL
                            ELSE now() + make_interval(secs => $13::double precision / 1000) END,
                  $15, $16, $17, $18, coalesce($19, 0), $20)
-         ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
-    )
+         ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING ",
+        run_columns!()
+    ))
     .bind(run.id)
     .bind(run.tenant_id)
     .bind(run.chain_id)
@@ -269,11 +272,11 @@ pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun<'_>) -> Result<boo
     .bind(run.parent.as_ref().map(|parent| parent.attempt))
     .bind(run.parent.as_ref().map(|parent| parent.depth))
     .bind(run.credential_id)
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
-    if inserted.rows_affected() == 0 {
-        return Ok(false);
-    }
+    let Some(inserted) = inserted else {
+        return Ok(None);
+    };
     sqlx::query(
         "INSERT INTO chains.chain_steps (run_id, step_id, position, agent, kind, status)
          SELECT $1, step_id, position::integer - 1, agent, kind, 'pending'
@@ -286,7 +289,7 @@ pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun<'_>) -> Result<boo
     .bind(&run.step_kinds)
     .execute(&mut *tx)
     .await?;
-    Ok(true)
+    Ok(Some(inserted))
 }
 
 pub async fn by_idempotency_key(
