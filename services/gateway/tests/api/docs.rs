@@ -342,6 +342,8 @@ async fn status_reports_the_version_and_every_service_serving(pool: PgPool) {
     assert_eq!(status["services"][3]["status"], "serving");
     assert_eq!(status["services"][4]["name"], "marketplace");
     assert_eq!(status["services"][4]["status"], "serving");
+    assert_eq!(status["services"][5]["name"], "triggers");
+    assert_eq!(status["services"][5]["status"], "serving");
 }
 
 #[sqlx::test(migrations = false)]
