@@ -62,6 +62,7 @@ pub struct CreatedEndpoint {
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"event_types": ["sankalpa.chains.run.>"], "enabled": true}))]
 pub struct UpdateEndpoint {
     /// A new URL, checked as at creation.
     #[schema(max_length = 2048)]
@@ -86,6 +87,7 @@ pub struct EndpointList {
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"overlap_seconds": 86400}))]
 pub struct RotateSecret {
     /// How long the previous secret keeps signing beside the new one, in seconds (0 to
     /// 604,800; 0, the default, ends it at once).

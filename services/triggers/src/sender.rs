@@ -159,19 +159,20 @@ async fn attempt(state: &State, delivery: Claimed) {
     .collect();
     let started_at = Utc::now();
     let outcome = send(state, &delivery.url, &headers, delivery.body.clone()).await;
-    let result = if outcome.succeeded() {
-        "delivered"
-    } else if usize::try_from(delivery.round_attempts).unwrap_or(0)
-        > state.config.retry_schedule.len()
-    {
-        "failed"
+    let retry = if outcome.succeeded() {
+        None
     } else {
-        "retrying"
+        retry_wait(&state.config.retry_schedule, delivery.round_attempts)
     };
-    metrics::counter!("webhook_deliveries_total", "outcome" => result).increment(1);
-    metrics::histogram!("webhook_delivery_seconds", "outcome" => result)
+    let label = match (outcome.succeeded(), retry) {
+        (true, _) => "delivered",
+        (false, Some(_)) => "retrying",
+        (false, None) => "failed",
+    };
+    metrics::counter!("webhook_deliveries_total", "outcome" => label).increment(1);
+    metrics::histogram!("webhook_delivery_seconds", "outcome" => label)
         .record(outcome.latency.as_secs_f64());
-    if let Err(err) = record(state, &delivery, started_at, &headers, &outcome).await {
+    if let Err(err) = record(state, &delivery, started_at, &headers, &outcome, retry).await {
         // The lease runs out and the delivery is attempted again: at least once, not lost.
         tracing::warn!(error = format!("{err:#}"), delivery = %delivery.id,
             "could not record a delivery attempt");
@@ -255,7 +256,8 @@ fn retry_wait(schedule: &[Duration], round_attempt: i32) -> Option<Duration> {
     Some(base.mul_f64(jitter))
 }
 
-/// Records an attempt: its row, the delivery's new state (unless a replay or a later attempt
+/// Records an attempt, to be retried after `retry` when it failed (failed for good without):
+/// its row, the delivery's new state (unless a replay or a later attempt
 /// changed it meanwhile), the endpoint's failure record, and the events, in one transaction.
 async fn record(
     state: &State,
@@ -263,13 +265,9 @@ async fn record(
     started_at: chrono::DateTime<Utc>,
     headers: &BTreeMap<String, String>,
     outcome: &Outcome,
+    retry: Option<Duration>,
 ) -> anyhow::Result<()> {
     let latency_ms = i32::try_from(outcome.latency.as_millis()).unwrap_or(i32::MAX);
-    let retry = if outcome.succeeded() {
-        None
-    } else {
-        retry_wait(&state.config.retry_schedule, delivery.round_attempts)
-    };
     let status = match (outcome.succeeded(), retry) {
         (true, _) => deliveries::Status::Delivered,
         (false, Some(_)) => deliveries::Status::Pending,
@@ -338,7 +336,7 @@ async fn record(
         state
             .events
             .enqueue(
-                &mut *tx,
+                &mut tx,
                 delivery.tenant_id,
                 &endpoint,
                 Action::Delivered,
@@ -359,7 +357,7 @@ async fn record(
             state
                 .events
                 .enqueue(
-                    &mut *tx,
+                    &mut tx,
                     delivery.tenant_id,
                     &endpoint,
                     Action::Failed,
@@ -384,7 +382,7 @@ async fn record(
                 state
                     .events
                     .enqueue(
-                        &mut *tx,
+                        &mut tx,
                         delivery.tenant_id,
                         &endpoint,
                         Action::Disabled,
@@ -405,7 +403,7 @@ async fn record(
 /// A duration as the disabled reason says it.
 fn humane(duration: Duration) -> String {
     let seconds = duration.as_secs();
-    if seconds % 86_400 == 0 && seconds > 0 {
+    if seconds.is_multiple_of(86_400) && seconds > 0 {
         format!("{} days", seconds / 86_400)
     } else if seconds >= 1 {
         format!("{seconds} s")

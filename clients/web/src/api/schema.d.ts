@@ -6571,6 +6571,11 @@ export interface components {
          * @enum {string}
          */
         Role: "admin" | "developer" | "viewer";
+        /**
+         * @example {
+         *       "overlap_seconds": 86400
+         *     }
+         */
         RotateSecret: {
             /**
              * Format: int32
@@ -6874,6 +6879,14 @@ export interface components {
              */
             retention_days: number;
         };
+        /**
+         * @example {
+         *       "enabled": true,
+         *       "event_types": [
+         *         "sankalpa.chains.run.>"
+         *       ]
+         *     }
+         */
         UpdateEndpoint: {
             description?: string | null;
             /** @description Enabling a disabled endpoint clears its failure record. */
