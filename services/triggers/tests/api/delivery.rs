@@ -193,3 +193,59 @@ async fn a_delivery_failing_every_attempt_is_failed_and_announced(pool: PgPool) 
     );
     assert_eq!(event.data["delivery_id"], test["id"]);
 }
+
+#[sqlx::test(migrations = false)]
+async fn an_ordered_endpoint_gets_its_deliveries_one_at_a_time_in_order(pool: PgPool) {
+    let app = App::start(pool).await;
+    let token = app.tenant().await;
+    let receiver = Receiver::answering(&[500]).await;
+    let (status, created) = call(
+        &app.http,
+        Method::POST,
+        &app.url("/api/webhooks/endpoints"),
+        &token,
+        Some(&json!({ "url": receiver.url(), "event_types": ["*"], "ordered": true })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let endpoint = created["endpoint"]["id"].as_str().unwrap();
+
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let (_, test) = call(
+            &app.http,
+            Method::POST,
+            &app.url(&format!("/api/webhooks/endpoints/{endpoint}/test")),
+            &token,
+            None,
+        )
+        .await;
+        sent.push(test["message_id"].as_str().unwrap().to_owned());
+    }
+
+    let got = receiver.wait_for(4, Duration::from_secs(10)).await;
+    let order: Vec<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+    // The first one's retry comes before the others: they wait behind it.
+    assert_eq!(
+        order,
+        [
+            sent[0].as_str(),
+            sent[0].as_str(),
+            sent[1].as_str(),
+            sent[2].as_str()
+        ]
+    );
+
+    let metrics = app.fleet.triggers.as_ref().unwrap().metrics().await;
+    let delivered = metrics
+        .lines()
+        .find(|line| line.starts_with("webhook_deliveries_total{outcome=\"delivered\"}"))
+        .expect("deliveries are counted by outcome");
+    assert!(delivered.ends_with(" 3"), "{delivered}");
+    assert!(
+        metrics.contains("webhook_deliveries_total{outcome=\"retrying\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("webhook_delivery_seconds_bucket"));
+    assert!(metrics.contains("webhook_deliveries_pending"));
+}
