@@ -3,6 +3,7 @@
 
 mod crash;
 mod delivery;
+mod disable;
 mod guard;
 mod helpers;
 mod rotation;
