@@ -8,7 +8,7 @@ CARGO ?= cargo
 CARGO_TARGET_DIR ?= $(HOME)/.cache/sankalpa-target
 export CARGO_TARGET_DIR
 
-SERVICES := sankalpa-auth sankalpa-memory sankalpa-agent-runner sankalpa-chain-orchestrator sankalpa-marketplace sankalpa-gateway
+SERVICES := sankalpa-auth sankalpa-memory sankalpa-agent-runner sankalpa-chain-orchestrator sankalpa-marketplace sankalpa-triggers sankalpa-gateway
 PSQL := PGOPTIONS='--client-min-messages=warning' psql -X -w -q -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1
 BENCH_DB := sankalpa_bench
 
@@ -48,7 +48,7 @@ $(WEB)/dist/index.html: $(CONSOLE_SOURCES)
 	cd $(WEB) && npm run build
 	touch $@
 
-## run: start auth, memory, agent-runner, the chain orchestrator, the marketplace and the gateway locally (Ctrl-C stops them)
+## run: start auth, memory, agent-runner, the chain orchestrator, the marketplace, the triggers service and the gateway locally (Ctrl-C stops them)
 run: setup console
 	$(CARGO) build --release $(addprefix -p ,$(SERVICES))
 	SANKALPA_LOG_FORMAT=pretty SANKALPA_CONSOLE_DIR="$${SANKALPA_CONSOLE_DIR:-$(CURDIR)/$(WEB)/dist}" \

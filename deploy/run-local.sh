@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the services on this machine, in dependency order (auth, memory, agent-runner, the chain
-# orchestrator, the marketplace, then the gateway), each log line prefixed by its service's name.
+# orchestrator, the marketplace, the triggers service, then the gateway), each log line prefixed by its service's name.
 # Ctrl-C (or any service exiting) stops them all.
 # Used by `make run`, which has already started Postgres/Redis/NATS and built release binaries.
 #
@@ -22,6 +22,12 @@ chains_grpc=${SANKALPA_CHAINS_GRPC_ADDR:-127.0.0.1:50053}
 chains_http=${SANKALPA_CHAINS_HTTP_ADDR:-127.0.0.1:9103}
 market_grpc=${SANKALPA_MARKETPLACE_GRPC_ADDR:-127.0.0.1:50055}
 market_http=${SANKALPA_MARKETPLACE_HTTP_ADDR:-127.0.0.1:9105}
+triggers_grpc=${SANKALPA_TRIGGERS_GRPC_ADDR:-127.0.0.1:50056}
+triggers_http=${SANKALPA_TRIGGERS_HTTP_ADDR:-127.0.0.1:9106}
+# On a developer's machine webhooks may go to a receiver on this machine over plain http; a
+# deployment leaves both unset (https only, no loopback or private destinations).
+export SANKALPA_TRIGGERS_ALLOW_HTTP=${SANKALPA_TRIGGERS_ALLOW_HTTP:-true}
+export SANKALPA_TRIGGERS_ALLOW_PRIVATE_NETWORKS=${SANKALPA_TRIGGERS_ALLOW_PRIVATE_NETWORKS:-127.0.0.0/8,::1}
 gateway=${SANKALPA_GATEWAY_ADDR:-127.0.0.1:8080}
 
 pids=()
@@ -66,6 +72,8 @@ start chain-orchestrator sankalpa-chain-orchestrator
 wait_http chain-orchestrator "http://$chains_http/readyz"
 start marketplace sankalpa-marketplace
 wait_http marketplace "http://$market_http/readyz"
+start triggers sankalpa-triggers
+wait_http triggers "http://$triggers_http/readyz"
 start gateway sankalpa-gateway
 wait_http gateway "http://$gateway/readyz"
 
@@ -83,10 +91,12 @@ cat <<EOF
     chain-orchestrator HTTP  http://$chains_http        (/healthz, /readyz, /metrics)
     marketplace gRPC         $market_grpc
     marketplace HTTP         http://$market_http        (/healthz, /readyz, /metrics)
+    triggers gRPC            $triggers_grpc
+    triggers HTTP            http://$triggers_http        (/healthz, /readyz, /metrics)
 
   Try:  curl -s http://$gateway/api/status
         (agents, chains and their event streams: see docs/using-the-api.md, "Agents, chains and events";
-         the marketplace: "Marketplace")
+         the marketplace: "Marketplace"; webhooks: "Webhooks")
 
   Ctrl-C stops everything.
 

@@ -14,6 +14,7 @@ use sankalpa_api::marketplace::{InstallList, ItemList};
 use sankalpa_api::memory::{BackupList, EntryList, SessionList};
 use sankalpa_api::paging::Page;
 use sankalpa_api::users::UserList;
+use sankalpa_api::webhooks::{DeliveryList, EndpointList};
 
 use crate::exit::Failure;
 use crate::output::Output;
@@ -65,6 +66,8 @@ listing! {
     InstallList => installs, sankalpa_api::marketplace::Installation;
     ApiKeyList => keys, sankalpa_api::keys::ApiKey;
     UserList => users, sankalpa_api::users::User;
+    EndpointList => endpoints, sankalpa_api::webhooks::WebhookEndpoint;
+    DeliveryList => deliveries, sankalpa_api::webhooks::Delivery;
 }
 
 /// A list's query: its filters, and the page it asks for.
@@ -91,7 +94,8 @@ paged_query!(
     sankalpa_api::memory::AllQuery,
     sankalpa_api::memory::BackupsQuery,
     sankalpa_api::marketplace::SearchQuery,
-    sankalpa_api::marketplace::InstallsQuery
+    sankalpa_api::marketplace::InstallsQuery,
+    sankalpa_api::webhooks::DeliveriesQuery
 );
 
 impl PageArgs {

@@ -30,8 +30,8 @@ impl Setup {
         Self::start_with(pool, false, |_| {}).await
     }
 
-    /// A fleet with the marketplace too when `marketplace`, its auth configured further by
-    /// `configure_auth`.
+    /// A fleet with the marketplace and the triggers service too when `marketplace`, its auth
+    /// configured further by `configure_auth`.
     async fn start_with(
         pool: PgPool,
         marketplace: bool,
@@ -50,6 +50,7 @@ impl Setup {
             configure_auth,
             configure_gateway: patient,
             marketplace,
+            triggers: marketplace,
         };
         let fleet =
             sankalpa_testkit::Fleet::start_with(pool, &infra, &objects.to_string_lossy(), options)
@@ -1306,4 +1307,90 @@ fn man_pages_and_completions_are_written_for_every_command() {
         script.contains("complete -F") && script.contains("sankalpa__subcmd__chains__subcmd__run"),
         "{script}"
     );
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_webhook_endpoint_is_created_rotated_tested_and_deleted(pool: PgPool) {
+    let setup = Setup::start_with(pool, true, |_| {}).await;
+    setup.login().await;
+    let created = setup
+        .run(
+            &[
+                "webhooks",
+                "create",
+                "https://example.com/hooks",
+                "--event",
+                "sankalpa.chains.run.completed",
+                "--event",
+                "agents.*.failed",
+                "-o",
+                "json",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(created.status.code(), Some(0), "{}", text(&created.stderr));
+    let created = json(&created);
+    let id = created["endpoint"]["id"].as_str().unwrap().to_owned();
+    let first_secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(first_secret.starts_with("whsec_"), "{created}");
+    assert_eq!(
+        created["endpoint"]["event_types"],
+        serde_json::json!(["sankalpa.chains.run.completed", "agents.*.failed"])
+    );
+
+    let listed = setup.run(&["webhooks", "list", "-q"], "", &[]).await;
+    assert_eq!(text(&listed.stdout).trim(), id);
+
+    let rotated = setup
+        .run(
+            &["webhooks", "rotate", &id, "--overlap", "60", "-o", "json"],
+            "",
+            &[],
+        )
+        .await;
+    let rotated = json(&rotated);
+    assert_ne!(rotated["secret"].as_str().unwrap(), first_secret);
+    assert!(rotated["endpoint"]["previous_secret_expires_at"].is_string());
+
+    let test = setup.run(&["webhooks", "test", &id, "-q"], "", &[]).await;
+    assert_eq!(test.status.code(), Some(0), "{}", text(&test.stderr));
+    let delivery = text(&test.stdout).trim().to_owned();
+    let detail = setup
+        .run(
+            &["webhooks", "delivery", &id, &delivery, "-o", "json"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        json(&detail)["delivery"]["event_type"],
+        "sankalpa.webhooks.test"
+    );
+    let listed = setup
+        .run(&["webhooks", "deliveries", &id, "-q"], "", &[])
+        .await;
+    assert_eq!(text(&listed.stdout).trim(), delivery);
+
+    let disabled = setup
+        .run(
+            &["webhooks", "update", &id, "--disable", "-o", "json"],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(json(&disabled)["enabled"], false);
+
+    // A bad id is the API's 400 (exit 2); a replay needs --delivery or --since (usage, 2).
+    let bad = setup.run(&["webhooks", "show", "not-an-id"], "", &[]).await;
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    assert!(text(&bad.stderr).contains("id"), "{}", text(&bad.stderr));
+    let usage = setup.run(&["webhooks", "replay", &id], "", &[]).await;
+    assert_eq!(usage.status.code(), Some(2));
+
+    let deleted = setup.run(&["webhooks", "delete", &id], "", &[]).await;
+    assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
+    let gone = setup.run(&["webhooks", "show", &id], "", &[]).await;
+    assert_eq!(gone.status.code(), Some(3), "{}", text(&gone.stderr));
 }

@@ -36,6 +36,10 @@ use crate::problem::{self, Problem};
 use crate::sessions::{Login, RefreshToken, Register, Registered, TokenPair};
 use crate::status::Status;
 use crate::users::{CreateUser, Principal, SetRoles, User, UserList};
+use crate::webhooks::{
+    CreateEndpoint, CreatedEndpoint, DeliveriesQuery, Delivery, DeliveryDetail, DeliveryList,
+    EndpointList, Replay, Replayed, RotateSecret, UpdateEndpoint, WebhookEndpoint,
+};
 
 /// How long a connection may take to open: the gateway is a loopback or LAN hop away.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -343,6 +347,15 @@ impl Client {
         self.json(self.request(Method::PUT, path).json(body)).await
     }
 
+    async fn patch<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, Error> {
+        self.json(self.request(Method::PATCH, path).json(body))
+            .await
+    }
+
     async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
         self.json(self.request(Method::DELETE, path)).await
     }
@@ -615,6 +628,74 @@ impl Client {
 
     pub async fn installs(&self, query: &InstallsQuery) -> Result<InstallList, Error> {
         self.get_query("/api/marketplace/installs", query).await
+    }
+
+    // Webhooks.
+
+    pub async fn create_endpoint(&self, body: &CreateEndpoint) -> Result<CreatedEndpoint, Error> {
+        self.post("/api/webhooks/endpoints", body).await
+    }
+
+    pub async fn endpoints(&self, page: &Page) -> Result<EndpointList, Error> {
+        self.get_query("/api/webhooks/endpoints", page).await
+    }
+
+    pub async fn endpoint(&self, id: &str) -> Result<WebhookEndpoint, Error> {
+        self.get(&format!("/api/webhooks/endpoints/{}", segment(id)))
+            .await
+    }
+
+    pub async fn update_endpoint(
+        &self,
+        id: &str,
+        body: &UpdateEndpoint,
+    ) -> Result<WebhookEndpoint, Error> {
+        self.patch(&format!("/api/webhooks/endpoints/{}", segment(id)), body)
+            .await
+    }
+
+    pub async fn delete_endpoint(&self, id: &str) -> Result<(), Error> {
+        let path = format!("/api/webhooks/endpoints/{}", segment(id));
+        self.send(self.request(Method::DELETE, &path))
+            .await
+            .map(drop)
+    }
+
+    pub async fn rotate_secret(
+        &self,
+        id: &str,
+        body: &RotateSecret,
+    ) -> Result<CreatedEndpoint, Error> {
+        let path = format!("/api/webhooks/endpoints/{}/rotate-secret", segment(id));
+        self.post(&path, body).await
+    }
+
+    pub async fn deliveries(
+        &self,
+        id: &str,
+        query: &DeliveriesQuery,
+    ) -> Result<DeliveryList, Error> {
+        let path = format!("/api/webhooks/endpoints/{}/deliveries", segment(id));
+        self.get_query(&path, query).await
+    }
+
+    pub async fn delivery(&self, id: &str, delivery: &str) -> Result<DeliveryDetail, Error> {
+        self.get(&format!(
+            "/api/webhooks/endpoints/{}/deliveries/{}",
+            segment(id),
+            segment(delivery)
+        ))
+        .await
+    }
+
+    pub async fn replay(&self, id: &str, body: &Replay) -> Result<Replayed, Error> {
+        let path = format!("/api/webhooks/endpoints/{}/replay", segment(id));
+        self.post(&path, body).await
+    }
+
+    pub async fn send_test(&self, id: &str) -> Result<Delivery, Error> {
+        let path = format!("/api/webhooks/endpoints/{}/test", segment(id));
+        self.json(self.request(Method::POST, &path)).await
     }
 
     // Memory.

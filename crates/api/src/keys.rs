@@ -81,6 +81,12 @@ pub enum Permission {
     MarketRead,
     #[schema(rename = "market:publish")]
     MarketPublish,
+    #[schema(rename = "webhooks:*")]
+    WebhooksAll,
+    #[schema(rename = "webhooks:read")]
+    WebhooksRead,
+    #[schema(rename = "webhooks:write")]
+    WebhooksWrite,
     #[schema(rename = "users:*")]
     UsersAll,
     #[schema(rename = "users:admin")]

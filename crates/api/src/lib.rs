@@ -22,5 +22,6 @@ pub mod sessions;
 pub mod status;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 
 pub use problem::{FieldViolation, Problem};

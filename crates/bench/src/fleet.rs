@@ -35,9 +35,9 @@ impl Fleet {
             .push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.to_owned()));
     }
 
-    /// Starts auth, waits for it, then memory, agent-runner, the chain orchestrator and the
-    /// marketplace (seeded once it has migrated), each waited for, then the gateway in front of
-    /// them; gives the gateway's URL.
+    /// Starts auth, waits for it, then memory, agent-runner, the chain orchestrator, the
+    /// marketplace (seeded once it has migrated) and the triggers service, each waited for,
+    /// then the gateway in front of them; gives the gateway's URL.
     pub async fn start(&mut self, client: &Client) -> Result<String> {
         let bin_dir = match std::env::var_os("CARGO_TARGET_DIR") {
             Some(dir) => PathBuf::from(dir).join("release"),
@@ -61,6 +61,8 @@ impl Fleet {
             chains_http,
             market_grpc,
             market_http,
+            triggers_grpc,
+            triggers_http,
             gateway,
         ] = free_ports()?;
         let objects = bin_dir.join("bench-objects").to_string_lossy().into_owned();
@@ -240,6 +242,29 @@ impl Fleet {
         crate::market::seed(&database_url).await?;
 
         self.spawn(
+            "triggers",
+            &bin_dir.join("sankalpa-triggers"),
+            &[
+                ("SANKALPA_DATABASE_URL", database_url.clone()),
+                (
+                    "SANKALPA_TRIGGERS_GRPC_ADDR",
+                    format!("127.0.0.1:{triggers_grpc}"),
+                ),
+                (
+                    "SANKALPA_TRIGGERS_HTTP_ADDR",
+                    format!("127.0.0.1:{triggers_http}"),
+                ),
+                ("SANKALPA_AUTH_URL", format!("http://127.0.0.1:{auth_grpc}")),
+            ],
+        )?;
+        wait_ready(
+            client,
+            &format!("http://127.0.0.1:{triggers_http}/readyz"),
+            self,
+        )
+        .await?;
+
+        self.spawn(
             "gateway",
             &bin_dir.join("sankalpa-gateway"),
             &[
@@ -261,6 +286,10 @@ impl Fleet {
                 (
                     "SANKALPA_MARKETPLACE_URL",
                     format!("http://127.0.0.1:{market_grpc}"),
+                ),
+                (
+                    "SANKALPA_TRIGGERS_URL",
+                    format!("http://127.0.0.1:{triggers_grpc}"),
                 ),
                 ("SANKALPA_REDIS_KEY_PREFIX", prefix),
                 ("SANKALPA_RATE_LIMIT_ANONYMOUS", UNLIMITED.to_owned()),

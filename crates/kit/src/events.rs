@@ -18,7 +18,7 @@ use crate::config::Infra;
 use crate::telemetry;
 
 /// The channels events are published on; each is the first token of a subject.
-pub const CHANNELS: &[&str] = &["agents", "chains", "memory", "market"];
+pub const CHANNELS: &[&str] = &["agents", "chains", "memory", "market", "webhooks"];
 
 /// Trace context (W3C `traceparent`, ...) as it travels in a message's headers.
 pub type TraceHeaders = HashMap<String, String>;
@@ -59,14 +59,14 @@ impl EventBus {
         let stream_name = infra.events_stream.as_str();
         let prefix = infra.subject_prefix.as_str();
         let jetstream = jetstream::new(client);
-        let subjects = CHANNELS
+        let subjects: Vec<String> = CHANNELS
             .iter()
             .map(|channel| format!("{prefix}{channel}.>"))
             .collect();
-        jetstream
+        let mut stream = jetstream
             .get_or_create_stream(stream::Config {
                 name: stream_name.to_owned(),
-                subjects,
+                subjects: subjects.clone(),
                 storage: stream::StorageType::File,
                 max_age: MAX_AGE,
                 max_bytes: infra.events_max_bytes,
@@ -75,6 +75,24 @@ impl EventBus {
             })
             .await
             .map_err(|err| anyhow::anyhow!("could not create stream {stream_name}: {err}"))?;
+        // A stream made before a channel was added lacks its subjects, and publishing on them
+        // would find no stream: the channel is added to it, keeping every other setting.
+        let info = stream
+            .info()
+            .await
+            .map_err(|err| anyhow::anyhow!("could not read stream {stream_name}: {err}"))?;
+        let missing: Vec<String> = subjects
+            .into_iter()
+            .filter(|subject| !info.config.subjects.contains(subject))
+            .collect();
+        if !missing.is_empty() {
+            let mut config = info.config.clone();
+            config.subjects.extend(missing);
+            jetstream
+                .update_stream(config)
+                .await
+                .map_err(|err| anyhow::anyhow!("could not update stream {stream_name}: {err}"))?;
+        }
         describe_metrics();
         Ok(Self {
             jetstream,

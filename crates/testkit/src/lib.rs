@@ -341,6 +341,20 @@ pub async fn spawn_marketplace(
     ))
 }
 
+/// Starts the triggers service on `pool`, taking its token keys from the auth at `auth_url`,
+/// configured by `configure`; its test defaults deliver over http to the loopback and retry
+/// within milliseconds (`sankalpa_triggers::Config::for_tests`).
+pub async fn spawn_triggers(
+    pool: PgPool,
+    infra: Infra,
+    auth_url: &str,
+    configure: impl FnOnce(&mut sankalpa_triggers::Config),
+) -> anyhow::Result<Running> {
+    let mut config = sankalpa_triggers::Config::for_tests(infra, auth_url);
+    configure(&mut config);
+    Ok(run(sankalpa_triggers::Triggers::build(config, pool).await?))
+}
+
 /// A user with a tenant of their own, signed in.
 pub struct SignedIn {
     pub token: String,
@@ -437,6 +451,8 @@ pub struct Fleet {
     pub orchestrator: Running,
     /// Started only when asked ([`FleetOptions::marketplace`]).
     pub market: Option<Running>,
+    /// Started only when asked ([`FleetOptions::triggers`]).
+    pub triggers: Option<Running>,
     pub gateway: Running,
 }
 
@@ -448,6 +464,8 @@ pub struct FleetOptions<A, G> {
     pub configure_gateway: G,
     /// Starts the marketplace too, its packages under the fleet's object folder.
     pub marketplace: bool,
+    /// Starts the triggers service too, with its test defaults.
+    pub triggers: bool,
 }
 
 impl Fleet {
@@ -461,6 +479,7 @@ impl Fleet {
             configure_auth: |_: &mut sankalpa_auth::Config| {},
             configure_gateway,
             marketplace: false,
+            triggers: false,
         };
         Self::start_with(pool, infra, objects_url, options).await
     }
@@ -479,6 +498,7 @@ impl Fleet {
             configure_auth,
             configure_gateway,
             marketplace,
+            triggers,
         } = options;
         let auth = spawn_auth(pool.clone(), infra.clone(), configure_auth).await?;
         let memory = spawn_memory(pool.clone(), infra.clone(), &auth.grpc_url(), |config| {
@@ -505,7 +525,7 @@ impl Fleet {
             let packages = std::path::Path::new(objects_url).join("marketplace");
             Some(
                 spawn_marketplace(
-                    pool,
+                    pool.clone(),
                     infra.clone(),
                     &auth.grpc_url(),
                     &orchestrator.grpc_url(),
@@ -518,6 +538,11 @@ impl Fleet {
         } else {
             None
         };
+        let triggers = if triggers {
+            Some(spawn_triggers(pool, infra.clone(), &auth.grpc_url(), |_| {}).await?)
+        } else {
+            None
+        };
         let gateway = spawn_gateway(infra.clone(), |config| {
             config.auth_url = auth.grpc_url();
             config.memory_url = memory.grpc_url();
@@ -525,6 +550,9 @@ impl Fleet {
             config.chains_url = orchestrator.grpc_url();
             if let Some(market) = &market {
                 config.marketplace_url = market.grpc_url();
+            }
+            if let Some(triggers) = &triggers {
+                config.triggers_url = triggers.grpc_url();
             }
             // The dashboard samples the fleet it fronts, as in production.
             config.dashboard_targets = [
@@ -545,6 +573,7 @@ impl Fleet {
             runner,
             orchestrator,
             market,
+            triggers,
             gateway,
         })
     }

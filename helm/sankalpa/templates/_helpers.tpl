@@ -9,7 +9,7 @@ components:
     key: gateway
     grpcPort: 0
     httpPort: 8080
-    calls: [auth, agent-runner, chain-orchestrator, memory, marketplace]
+    calls: [auth, agent-runner, chain-orchestrator, memory, marketplace, triggers]
   - name: auth
     key: auth
     envPrefix: AUTH
@@ -40,6 +40,12 @@ components:
     grpcPort: 50055
     httpPort: 9105
     calls: [auth, chain-orchestrator, agent-runner]
+  - name: triggers
+    key: triggers
+    envPrefix: TRIGGERS
+    grpcPort: 50056
+    httpPort: 9106
+    calls: [auth]
 {{- end -}}
 
 {{/* The enabled components, each merged with its values under `.values`. */}}

@@ -22,6 +22,8 @@ pub const PERMISSIONS: &[&str] = &[
     "memory:write",
     "market:read",
     "market:publish",
+    "webhooks:read",
+    "webhooks:write",
     "users:admin",
     "keys:admin",
     "tenants:admin",

@@ -297,7 +297,7 @@ async fn watch_events(
         .into_inner())
 }
 
-/// The caller's tenant's events on every channel (agents, chains, memory, market) as
+/// The caller's tenant's events on every channel (agents, chains, memory, market, webhooks) as
 /// Server-Sent Events, live; those of a channel the caller may not read are left out.
 #[utoipa::path(
     get,

@@ -36,6 +36,7 @@ pub mod sessions;
 pub mod status;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -58,6 +59,7 @@ use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
 use sankalpa_proto::v1::marketplace_service_client::MarketplaceServiceClient;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
+use sankalpa_proto::v1::webhook_service_client::WebhookServiceClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -81,6 +83,8 @@ pub type AgentsClient = AgentServiceClient<TracedChannel>;
 pub type ChainsClient = ChainServiceClient<TracedChannel>;
 /// The client of the marketplace, carrying the trace context likewise.
 pub type MarketClient = MarketplaceServiceClient<TracedChannel>;
+/// The client of the triggers service's webhooks, carrying the trace context likewise.
+pub type WebhooksClient = WebhookServiceClient<TracedChannel>;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -97,6 +101,8 @@ pub struct Config {
     pub chains_url: String,
     /// The marketplace's gRPC endpoint (`SANKALPA_MARKETPLACE_URL`).
     pub marketplace_url: String,
+    /// The triggers service's gRPC endpoint (`SANKALPA_TRIGGERS_URL`).
+    pub triggers_url: String,
     /// Put before every Redis key (`SANKALPA_REDIS_KEY_PREFIX`, `sankalpa:` by default); unique
     /// per test.
     pub redis_key_prefix: String,
@@ -143,6 +149,7 @@ const LOCAL_DASHBOARD_TARGETS: &[&str] = &[
     "chain-orchestrator=http://127.0.0.1:9103",
     "memory=http://127.0.0.1:9104",
     "marketplace=http://127.0.0.1:9105",
+    "triggers=http://127.0.0.1:9106",
 ];
 
 /// Sampling faster than a second buys no chart anything, and slower than a minute leaves an hour
@@ -198,6 +205,10 @@ impl Config {
                 "SANKALPA_MARKETPLACE_URL",
                 "http://127.0.0.1:50055".to_owned(),
             )?,
+            triggers_url: config::var(
+                "SANKALPA_TRIGGERS_URL",
+                "http://127.0.0.1:50056".to_owned(),
+            )?,
             redis_key_prefix: config::var("SANKALPA_REDIS_KEY_PREFIX", "sankalpa:".to_owned())?,
             cors_origins: config::list("SANKALPA_CORS_ORIGINS", &[]),
             body_limit_bytes: config::var("SANKALPA_BODY_LIMIT_BYTES", 1024 * 1024)?,
@@ -231,6 +242,7 @@ impl Config {
             agents_url: "http://127.0.0.1:1".to_owned(),
             chains_url: "http://127.0.0.1:1".to_owned(),
             marketplace_url: "http://127.0.0.1:1".to_owned(),
+            triggers_url: "http://127.0.0.1:1".to_owned(),
             redis_key_prefix: format!("test:{}:", uuid::Uuid::new_v4().simple()),
             cors_origins: Vec::new(),
             body_limit_bytes: 1024 * 1024,
@@ -261,6 +273,7 @@ pub struct AppState {
     pub agents: AgentsClient,
     pub chains: ChainsClient,
     pub market: MarketClient,
+    pub webhooks: WebhooksClient,
     pub grpc_timeout: Duration,
     pub health: HealthCache,
     pub profiles: Profiles,
@@ -310,6 +323,10 @@ impl AppState {
 
     pub fn market(&self) -> MarketClient {
         self.market.clone()
+    }
+
+    pub fn webhooks(&self) -> WebhooksClient {
+        self.webhooks.clone()
     }
 }
 
@@ -362,6 +379,7 @@ impl Gateway {
         let agents_channel = sankalpa_kit::grpc::channel(&config.agents_url)?;
         let chains_channel = sankalpa_kit::grpc::channel(&config.chains_url)?;
         let market_channel = sankalpa_kit::grpc::channel(&config.marketplace_url)?;
+        let triggers_channel = sankalpa_kit::grpc::channel(&config.triggers_url)?;
         let streams_end = CancellationToken::new();
         let (dashboard_source, sampler) = match &config.prometheus_url {
             Some(url) => (
@@ -387,6 +405,9 @@ impl Gateway {
             market: MarketplaceServiceClient::new(sankalpa_kit::grpc::traced(
                 market_channel.clone(),
             )),
+            webhooks: WebhookServiceClient::new(sankalpa_kit::grpc::traced(
+                triggers_channel.clone(),
+            )),
             grpc_timeout: config.grpc_timeout,
             health: HealthCache::new(vec![
                 ("auth", "sankalpa.v1.AuthService", channel),
@@ -402,6 +423,7 @@ impl Gateway {
                     "sankalpa.v1.MarketplaceService",
                     market_channel,
                 ),
+                ("triggers", "sankalpa.v1.WebhookService", triggers_channel),
             ]),
             profiles: Profiles::new(config.profile_cache),
             limiter: limiter.clone(),
@@ -500,6 +522,7 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
         .merge(chains::routes())
         .merge(nlp::routes())
         .merge(marketplace::routes())
+        .merge(webhooks::routes())
         .merge(events::routes())
         .merge(status::routes())
         .merge(dashboard::routes())

@@ -2099,7 +2099,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The caller's tenant's events on every channel (agents, chains, memory, market) as
+         * The caller's tenant's events on every channel (agents, chains, memory, market, webhooks) as
          *     Server-Sent Events, live; those of a channel the caller may not read are left out.
          */
         get: {
@@ -4572,6 +4572,639 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/webhooks/endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's tenant's endpoints, newest first. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description At most 200; the service default (50) when absent or 0. */
+                    page_size?: number;
+                    /** @description `next_page_token` of the previous page: the id (a UUID) the page before ended with. */
+                    page_token?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description One page of endpoints */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["EndpointList"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        /**
+         * Registers an endpoint that receives the caller's tenant's events matching `event_types`.
+         *     The answer holds its signing secret, shown this once.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CreateEndpoint"];
+                };
+            };
+            responses: {
+                /** @description The endpoint and its secret */
+                201: {
+                    headers: {
+                        /** @description The endpoint's URL */
+                        Location?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CreatedEndpoint"];
+                    };
+                };
+                /** @description Invalid input, naming the field (`url`, `event_types[2]`) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:write */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                422: components["responses"]["UnprocessableEntity"];
+                /** @description The tenant has the most endpoints it may have */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One endpoint. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The endpoint id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The endpoint */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookEndpoint"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such endpoint in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Removes an endpoint with its secrets and delivery log; nothing more is sent to it. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The endpoint id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Removed */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:write */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such endpoint in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Changes the members sent; enabling a disabled endpoint clears its failure record. */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The endpoint id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UpdateEndpoint"];
+                };
+            };
+            responses: {
+                /** @description The endpoint as changed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookEndpoint"];
+                    };
+                };
+                /** @description Invalid input, naming the field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:write */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such endpoint in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        trace?: never;
+    };
+    "/api/webhooks/endpoints/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An endpoint's delivery log: one delivery per event sent to it, newest first. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Only deliveries of this status. */
+                    status?: components["schemas"]["DeliveryStatus"];
+                    /** @description At most 200; the service default (50) when absent or 0. */
+                    page_size?: number;
+                    /** @description `next_page_token` of the previous page. */
+                    page_token?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description The endpoint id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description One page of deliveries */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeliveryList"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such endpoint in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/endpoints/{id}/deliveries/{delivery_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One delivery: the body sent and each attempt's request headers and response. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The endpoint id (a UUID) */
+                    id: string;
+                    /** @description The delivery id (a UUID) */
+                    delivery_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The delivery */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeliveryDetail"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such endpoint or delivery in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/endpoints/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends one delivery again (`delivery_id`), or every delivery created since a time
+         *     (`since`), with the same webhook-id and body; attempts start over.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The endpoint id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["Replay"];
+                };
+            };
+            responses: {
+                /** @description How many deliveries are pending again */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Replayed"];
+                    };
+                };
+                /** @description Neither or both of delivery_id and since, or an invalid one */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:write */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such endpoint or delivery in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/endpoints/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Gives the endpoint a new signing secret, shown this once; the previous one keeps signing
+         *     beside it for `overlap_seconds`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The endpoint id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["RotateSecret"];
+                };
+            };
+            responses: {
+                /** @description The endpoint and its new secret */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CreatedEndpoint"];
+                    };
+                };
+                /** @description Invalid input, naming the field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:write */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such endpoint in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/endpoints/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends the endpoint an event of type `sankalpa.webhooks.test`, whatever its filters; the
+         *     answer is its delivery, pending.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The endpoint id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The test event's delivery */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Delivery"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:write */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such endpoint in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/ws": {
         parameters: {
             query?: never;
@@ -5284,6 +5917,30 @@ export interface components {
         };
         /**
          * @example {
+         *       "description": "CI",
+         *       "event_types": [
+         *         "sankalpa.chains.run.completed",
+         *         "agents.*.failed"
+         *       ],
+         *       "url": "https://example.com/hooks/sankalpa"
+         *     }
+         */
+        CreateEndpoint: {
+            /** @description At most 500 characters. */
+            description?: string;
+            /** @description 1 to 50 filters of at most 200 bytes each. */
+            event_types: string[];
+            /** @description Deliver one at a time, in event order (false by default). */
+            ordered?: boolean;
+            /**
+             * @description An absolute https URL of at most 2,048 bytes (http where the operator allows it); it
+             *     may not name a loopback, private, link-local or metadata address unless the operator
+             *     allows it.
+             */
+            url: string;
+        };
+        /**
+         * @example {
          *       "name": "Analytical Engines"
          *     }
          */
@@ -5314,6 +5971,14 @@ export interface components {
         CreatedApiKey: {
             key?: null | components["schemas"]["ApiKey"];
             /** @description The key itself (`sk_...`), shown this once: send it as `X-API-Key`. */
+            secret: string;
+        };
+        CreatedEndpoint: {
+            endpoint: components["schemas"]["WebhookEndpoint"];
+            /**
+             * @description The signing secret (`whsec_...`), shown this once: give it to the receiver's Standard
+             *     Webhooks library.
+             */
             secret: string;
         };
         CustomInfo: {
@@ -5349,6 +6014,83 @@ export interface components {
         DeletedSession: {
             /** Format: int64 */
             deleted_entries: number;
+        };
+        Delivery: {
+            /**
+             * Format: int32
+             * @description Attempts so far, replays included.
+             */
+            attempts: number;
+            /** Format: date-time */
+            created_at?: string | null;
+            endpoint_id: string;
+            event_id: string;
+            event_type: string;
+            id: string;
+            /** @description Why the last attempt failed. */
+            last_error?: string | null;
+            /** Format: int32 */
+            last_latency_ms: number;
+            /**
+             * Format: int32
+             * @description The last attempt's HTTP status; absent when it got none.
+             */
+            last_status_code?: number | null;
+            /** @description The `webhook-id` of every attempt (`msg_<event id>`): the same on retries and replays. */
+            message_id: string;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due, while pending.
+             */
+            next_attempt_at?: string | null;
+            status: components["schemas"]["DeliveryStatus"];
+            /** Format: date-time */
+            updated_at?: string | null;
+        };
+        DeliveryAttempt: {
+            /** Format: int32 */
+            attempt: number;
+            error?: string | null;
+            /** Format: int32 */
+            latency_ms: number;
+            /**
+             * @description The request's headers as sent (`webhook-id`, `webhook-timestamp`, `webhook-signature`,
+             *     `content-type`).
+             */
+            request_headers: {
+                [key: string]: string;
+            };
+            /** @description The start of the response body (4 KiB by default). */
+            response_body: string;
+            /** Format: date-time */
+            started_at?: string | null;
+            /**
+             * Format: int32
+             * @description Absent when no response came (refused, unreachable, timed out).
+             */
+            status_code?: number | null;
+            url: string;
+        };
+        DeliveryDetail: {
+            /** @description Oldest first, the last 50 at most. */
+            attempts: components["schemas"]["DeliveryAttempt"][];
+            /** @description The body every attempt sends: the CloudEvent JSON, as text. */
+            body: string;
+            delivery: components["schemas"]["Delivery"];
+        };
+        DeliveryList: {
+            /** @description Newest first. */
+            deliveries: components["schemas"]["Delivery"][];
+            /** @description Pass as `page_token` for the next page; absent on the last page. */
+            next_page_token?: string | null;
+        };
+        /** @enum {string} */
+        DeliveryStatus: "pending" | "delivered" | "failed";
+        EndpointList: {
+            /** @description Newest first. */
+            endpoints: components["schemas"]["WebhookEndpoint"][];
+            /** @description Pass as `page_token` for the next page; absent on the last page. */
+            next_page_token?: string | null;
         };
         Entry: {
             /** Format: date-time */
@@ -5606,7 +6348,7 @@ export interface components {
          *     name the field of one it does not know; this is their schema.
          * @enum {string}
          */
-        Permission: "*:*" | "agents:*" | "agents:read" | "agents:execute" | "agents:write" | "chains:*" | "chains:read" | "chains:write" | "chains:execute" | "memory:*" | "memory:read" | "memory:write" | "market:*" | "market:read" | "market:publish" | "users:*" | "users:admin" | "keys:*" | "keys:admin" | "tenants:*" | "tenants:admin" | "fleet:*" | "fleet:read";
+        Permission: "*:*" | "agents:*" | "agents:read" | "agents:execute" | "agents:write" | "chains:*" | "chains:read" | "chains:write" | "chains:execute" | "memory:*" | "memory:read" | "memory:write" | "market:*" | "market:read" | "market:publish" | "webhooks:*" | "webhooks:read" | "webhooks:write" | "users:*" | "users:admin" | "keys:*" | "keys:admin" | "tenants:*" | "tenants:admin" | "fleet:*" | "fleet:read";
         /**
          * @description Who a credential acts as, as the gateway verified it: a user (a login's access token) or an
          *     API key.
@@ -5751,6 +6493,27 @@ export interface components {
         };
         /**
          * @example {
+         *       "since": "2026-12-06T00:00:00Z"
+         *     }
+         */
+        Replay: {
+            /** @description One delivery of the endpoint to send again. */
+            delivery_id?: string | null;
+            /**
+             * Format: date-time
+             * @description Or every delivery of the endpoint created since then (the oldest 10,000).
+             */
+            since?: string | null;
+        };
+        Replayed: {
+            /**
+             * Format: int32
+             * @description Deliveries made pending again.
+             */
+            replayed: number;
+        };
+        /**
+         * @example {
          *       "backup_id": "0194c3a2-7c1e-7a4b-9f10-2b3c4d5e6f70",
          *       "target_session_id": "run-43"
          *     }
@@ -5808,6 +6571,19 @@ export interface components {
          * @enum {string}
          */
         Role: "admin" | "developer" | "viewer";
+        /**
+         * @example {
+         *       "overlap_seconds": 86400
+         *     }
+         */
+        RotateSecret: {
+            /**
+             * Format: int32
+             * @description How long the previous secret keeps signing beside the new one, in seconds (0 to
+             *     604,800; 0, the default, ends it at once).
+             */
+            overlap_seconds?: number;
+        };
         RunError: {
             /**
              * @description Stable and machine-readable: invalid_input, invalid_output, deadline_exceeded,
@@ -6103,6 +6879,24 @@ export interface components {
              */
             retention_days: number;
         };
+        /**
+         * @example {
+         *       "enabled": true,
+         *       "event_types": [
+         *         "sankalpa.chains.run.>"
+         *       ]
+         *     }
+         */
+        UpdateEndpoint: {
+            description?: string | null;
+            /** @description Enabling a disabled endpoint clears its failure record. */
+            enabled?: boolean | null;
+            /** @description New filters, replacing the old. */
+            event_types?: string[] | null;
+            ordered?: boolean | null;
+            /** @description A new URL, checked as at creation. */
+            url?: string | null;
+        };
         User: {
             /** Format: date-time */
             created_at?: string | null;
@@ -6145,6 +6939,37 @@ export interface components {
         };
         /** @enum {string} */
         Visibility: "public" | "private";
+        WebhookEndpoint: {
+            /** Format: date-time */
+            created_at?: string | null;
+            description: string;
+            /** @description Why it is disabled; absent when enabled. */
+            disabled_reason?: string | null;
+            enabled: boolean;
+            /**
+             * @description CloudEvents types (`sankalpa.chains.run.completed`) or subjects without the tenant
+             *     (`agents.*.completed`); `*` is one token, a final `>` the rest, `*` alone every event.
+             */
+            event_types: string[];
+            /**
+             * Format: date-time
+             * @description When its deliveries started failing without a success since.
+             */
+            failing_since?: string | null;
+            id: string;
+            /** @description One delivery at a time, in event order, when true; concurrently otherwise. */
+            ordered: boolean;
+            /**
+             * Format: date-time
+             * @description When the previous secret stops signing after a rotation.
+             */
+            previous_secret_expires_at?: string | null;
+            tenant_id: string;
+            /** Format: date-time */
+            updated_at?: string | null;
+            /** @description Where deliveries are POSTed. */
+            url: string;
+        };
         /**
          * @example {
          *       "reason": "breaks on empty input"

@@ -196,7 +196,13 @@ async fn a_key_narrows_when_its_creator_is_demoted_and_stops_when_they_are_delet
         .access_token;
     assert_eq!(
         claims(&narrowed)["perms"],
-        serde_json::json!(["agents:read", "chains:read", "market:read", "memory:read"])
+        serde_json::json!([
+            "agents:read",
+            "chains:read",
+            "market:read",
+            "memory:read",
+            "webhooks:read"
+        ])
     );
     let denied = auth
         .client

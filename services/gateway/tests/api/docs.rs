@@ -87,6 +87,19 @@ async fn openapi_json_is_an_openapi_3_document_describing_every_route(pool: PgPo
         ("/api/marketplace/items/{id}/reviews", "get"),
         ("/api/marketplace/items/{id}/install", "post"),
         ("/api/marketplace/installs", "get"),
+        ("/api/webhooks/endpoints", "post"),
+        ("/api/webhooks/endpoints", "get"),
+        ("/api/webhooks/endpoints/{id}", "get"),
+        ("/api/webhooks/endpoints/{id}", "patch"),
+        ("/api/webhooks/endpoints/{id}", "delete"),
+        ("/api/webhooks/endpoints/{id}/rotate-secret", "post"),
+        ("/api/webhooks/endpoints/{id}/deliveries", "get"),
+        (
+            "/api/webhooks/endpoints/{id}/deliveries/{delivery_id}",
+            "get",
+        ),
+        ("/api/webhooks/endpoints/{id}/replay", "post"),
+        ("/api/webhooks/endpoints/{id}/test", "post"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -342,6 +355,8 @@ async fn status_reports_the_version_and_every_service_serving(pool: PgPool) {
     assert_eq!(status["services"][3]["status"], "serving");
     assert_eq!(status["services"][4]["name"], "marketplace");
     assert_eq!(status["services"][4]["status"], "serving");
+    assert_eq!(status["services"][5]["name"], "triggers");
+    assert_eq!(status["services"][5]["status"], "serving");
 }
 
 #[sqlx::test(migrations = false)]

@@ -170,7 +170,7 @@ pub async fn spawn_fleet_with(
     let marketplace = if with_marketplace {
         Some(
             sankalpa_testkit::spawn_marketplace(
-                pool,
+                pool.clone(),
                 infra.clone(),
                 &auth.grpc_url(),
                 &chains.grpc_url(),
@@ -184,6 +184,16 @@ pub async fn spawn_fleet_with(
     } else {
         None
     };
+    // The whole fleet comes with the marketplace: the triggers service too.
+    let triggers = if with_marketplace {
+        Some(
+            sankalpa_testkit::spawn_triggers(pool, infra.clone(), &auth.grpc_url(), |_| {})
+                .await
+                .expect("the triggers service starts"),
+        )
+    } else {
+        None
+    };
     let gateway = sankalpa_testkit::spawn_gateway(infra.clone(), |config| {
         config.auth_url = auth.grpc_url();
         config.memory_url = memory.grpc_url();
@@ -191,6 +201,9 @@ pub async fn spawn_fleet_with(
         config.chains_url = chains.grpc_url();
         if let Some(marketplace) = &marketplace {
             config.marketplace_url = marketplace.grpc_url();
+        }
+        if let Some(triggers) = &triggers {
+            config.triggers_url = triggers.grpc_url();
         }
         let mut ops = vec![
             ("auth", auth.http_url()),
@@ -206,7 +219,7 @@ pub async fn spawn_fleet_with(
     .await
     .expect("the gateway starts");
     // Callers before the services they call.
-    let mut backends: Vec<Running> = marketplace.into_iter().collect();
+    let mut backends: Vec<Running> = marketplace.into_iter().chain(triggers).collect();
     backends.extend([chains, agents, memory]);
     TestApp {
         address: gateway.http_url(),

@@ -74,6 +74,7 @@ async fn a_run_of_known_agents_is_accepted_with_202_while_agent_runner_is_down(p
         runner,
         orchestrator: _orchestrator,
         market: _market,
+        triggers: _triggers,
         gateway,
     } = sankalpa_testkit::Fleet::start(pool, &infra, &objects_url, |_| {})
         .await

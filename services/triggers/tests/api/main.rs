@@ -1,0 +1,10 @@
+//! The triggers service against the real fleet (testkit), delivering to receivers each test
+//! runs on the loopback.
+
+mod crash;
+mod delivery;
+mod disable;
+mod guard;
+mod helpers;
+mod rotation;
+mod tenants;
