@@ -50,6 +50,7 @@ impl Setup {
             configure_auth,
             configure_gateway: patient,
             marketplace,
+            llm: None,
         };
         let fleet =
             sankalpa_testkit::Fleet::start_with(pool, &infra, &objects.to_string_lossy(), options)

@@ -3,6 +3,7 @@
 //! prefix and NATS subject prefix and stream. What runs here is what `main` runs: the services'
 //! own `build` and `serve`.
 
+pub mod llm;
 pub mod otlp;
 pub mod process;
 
@@ -448,6 +449,8 @@ pub struct FleetOptions<A, G> {
     pub configure_gateway: G,
     /// Starts the marketplace too, its packages under the fleet's object folder.
     pub marketplace: bool,
+    /// The LLM agent-runner uses; none by default.
+    pub llm: Option<sankalpa_agent_runner::llm::LlmConfig>,
 }
 
 impl Fleet {
@@ -461,6 +464,7 @@ impl Fleet {
             configure_auth: |_: &mut sankalpa_auth::Config| {},
             configure_gateway,
             marketplace: false,
+            llm: None,
         };
         Self::start_with(pool, infra, objects_url, options).await
     }
@@ -479,6 +483,7 @@ impl Fleet {
             configure_auth,
             configure_gateway,
             marketplace,
+            llm,
         } = options;
         let auth = spawn_auth(pool.clone(), infra.clone(), configure_auth).await?;
         let memory = spawn_memory(pool.clone(), infra.clone(), &auth.grpc_url(), |config| {
@@ -490,7 +495,7 @@ impl Fleet {
             infra.clone(),
             &auth.grpc_url(),
             objects_url,
-            |_| {},
+            |config| config.llm = llm,
         )
         .await?;
         let orchestrator = spawn_chain_orchestrator(

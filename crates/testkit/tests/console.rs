@@ -103,6 +103,7 @@ async fn the_console_passes_its_browser_scenarios_against_the_fleet(pool: PgPool
                 gateway.rate_limit.redis_timeout = Duration::from_secs(2);
             },
             marketplace: true,
+            llm: None,
         },
     )
     .await
