@@ -160,21 +160,24 @@ pub async fn reply(
             Role::Assistant => Message::assistant(text),
         }));
         let (forward, mut written) = mpsc::channel::<String>(16);
-        let mut started = false;
-        let relay = async {
+        // Owns the LLM's side of the channel: once the caller has gone, it ends and drops it,
+        // so that the LLM's next piece finds nobody and the call stops.
+        let relay = async move {
+            let mut started = false;
             while let Some(text) = written.recv().await {
                 started = true;
                 if deltas.send(text).await.is_err() {
                     break;
                 }
             }
+            started
         };
         let ask = async {
             let completion = llm.chat_stream(&messages, &forward).await;
             drop(forward);
             completion
         };
-        let (completion, ()) = tokio::join!(ask, relay);
+        let (completion, started) = tokio::join!(ask, relay);
         match completion {
             Ok(completion) => {
                 let used = completion.prompt_tokens + completion.completion_tokens;

@@ -23,7 +23,7 @@ export default function PlanGraph({ chain, steps }: { chain: Json; steps: StepSt
     const states = new Map(steps.map((step) => [step.id, step]));
     const placed = laidOut(nodes, edges).map((node): StepNode => {
       const run = states.get(node.id);
-      return { ...node, ariaLabel: `Step ${node.id}`, data: { ...node.data, ...(run ? { run } : {}) } };
+      return { ...node, ariaLabel: `Step ${node.id}`, ariaRole: 'group', data: { ...node.data, ...(run ? { run } : {}) } };
     });
     return { nodes: placed, edges };
   }, [chain, steps]);
