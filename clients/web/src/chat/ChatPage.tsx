@@ -102,8 +102,8 @@ function ConversationView({ id }: { id: string }) {
   const navigate = useNavigate();
   const detail = useQuery({ queryKey: chatKeys.one(id), queryFn: () => getConversation(id) });
   const [conversation, dispatch] = useReducer(reduce, EMPTY);
+  // Whether a reply is being written, for the effect below (set where the writing starts).
   const writing = useRef(false);
-  writing.current = conversation.writing;
   const abort = useRef<AbortController | null>(null);
 
   // The server's conversation is the truth whenever no reply is being written.

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { actionOf, readEvents } from './stream';
 
-function body(chunks: string[]): ReadableStream<Uint8Array> {
+function body(chunks: string[]): ReadableStream<Uint8Array<ArrayBuffer>> {
   const encoder = new TextEncoder();
   return new ReadableStream({
     start(controller) {

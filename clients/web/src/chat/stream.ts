@@ -30,7 +30,7 @@ export function actionOf(message: SseMessage): Action | null {
 }
 
 /** Reads SSE messages from a body cut anywhere, handing each over as it completes. */
-export async function readEvents(body: ReadableStream<Uint8Array>, onMessage: (message: SseMessage) => void) {
+export async function readEvents(body: ReadableStream<Uint8Array<ArrayBuffer>>, onMessage: (message: SseMessage) => void) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   for (;;) {
