@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::Problem;
 use crate::nlp::ProcessedCommand;
 
 /// The longest message a person sends, in characters once trimmed.
@@ -18,6 +19,7 @@ pub const MAX_TITLE_CHARS: usize = 80;
 pub const MAX_PAGE_SIZE: u32 = 50;
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"title": "A shop backend"}))]
 pub struct NewConversation {
     /// 1 to 80 characters; without it, the first message's beginning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,7 +46,8 @@ pub struct ConversationsQuery {
     /// At most 50; 20 when absent or 0.
     #[param(maximum = 50)]
     pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page.
+    /// `next_page_token` of the previous page; absent for the first.
+    #[param(pattern = r"^[0-9]{1,16}\.chat-[0-9a-f-]{36}$")]
     pub page_token: Option<String>,
 }
 
@@ -104,6 +107,7 @@ pub struct SendMessage {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"run_id": "0193a5d2-7c1e-7d40-9a51-3f5c2b1e8a10"}))]
 pub struct LinkRun {
     /// The run started from the message's plan (`POST /api/chains/execute`).
     #[schema(max_length = 128)]
@@ -136,12 +140,14 @@ pub struct ChatDone {
     pub usage: Option<ChatUsage>,
 }
 
-/// The events of `POST /api/chat/conversations/{id}/messages`, by their SSE `event` name:
-/// `plan` (at most one, first), `delta` (in order), then `done`, or `error` (a problem) instead.
+/// The `data` of the events of `POST /api/chat/conversations/{id}/messages`, by their SSE
+/// `event` name: `plan` (at most one, first), `delta` (in order), then `done`, or `error` (a
+/// problem) instead.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "event", content = "data", rename_all = "lowercase")]
+#[serde(untagged)]
 pub enum ChatEvent {
     Plan(Box<ProcessedCommand>),
     Delta(ChatDelta),
     Done(ChatDone),
+    Error(Problem),
 }

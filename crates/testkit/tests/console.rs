@@ -186,10 +186,7 @@ const LLM_PAUSE: Duration = Duration::from_millis(120);
 #[sqlx::test(migrations = false)]
 async fn the_chat_streams_a_models_reply_into_the_page(pool: PgPool) {
     let Some(web) = tools() else { return };
-    let pieces = LLM_REPLY
-        .split_inclusive(' ')
-        .map(str::to_owned)
-        .collect();
+    let pieces = LLM_REPLY.split_inclusive(' ').map(str::to_owned).collect();
     let llm = sankalpa_testkit::llm::StreamingLlm::start(pieces, LLM_PAUSE)
         .await
         .unwrap();

@@ -9,8 +9,8 @@
 //! first token is replaced by the summary, as LLM-capable agents fall back; one that fails after
 //! it ends the reply with the error, since its text has been given already.
 
-use serde_json::Value;
 use sankalpa_proto::v1 as pb;
+use serde_json::Value;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -155,10 +155,15 @@ pub async fn reply(
              steps the plan does not have. When there is no plan, say why and ask what they \
              want built.\n\n{summary}"
         ))];
-        messages.extend(conversation.turns.into_iter().map(|(role, text)| match role {
-            Role::User => Message::user(text),
-            Role::Assistant => Message::assistant(text),
-        }));
+        messages.extend(
+            conversation
+                .turns
+                .into_iter()
+                .map(|(role, text)| match role {
+                    Role::User => Message::user(text),
+                    Role::Assistant => Message::assistant(text),
+                }),
+        );
         let (forward, mut written) = mpsc::channel::<String>(16);
         // Owns the LLM's side of the channel: once the caller has gone, it ends and drops it,
         // so that the LLM's next piece finds nobody and the call stops.
@@ -217,7 +222,10 @@ pub fn summary(plan: Option<&Value>, note: &str) -> String {
         let why = if note.trim().is_empty() {
             "I could not make a plan of that.".to_owned()
         } else {
-            format!("I could not make a plan of that: {}.", note.trim_end_matches('.'))
+            format!(
+                "I could not make a plan of that: {}.",
+                note.trim_end_matches('.')
+            )
         };
         return format!(
             "{why}\n\nDescribe a project for the agents to build, for example *a shop backend \
@@ -256,7 +264,10 @@ pub fn summary(plan: Option<&Value>, note: &str) -> String {
     if let Some(complexity) = analysis["estimated_complexity"].as_str() {
         text += &format!("- **Complexity:** {complexity}\n");
     }
-    let steps = plan["chain"]["steps"].as_array().cloned().unwrap_or_default();
+    let steps = plan["chain"]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     text += &format!(
         "\nI will run {} agent{}, in this order:\n\n",
         steps.len(),
@@ -329,7 +340,10 @@ mod tests {
             .find("2. `backend_builder` (after `db_schema`)")
             .expect("backend_builder second");
         assert!(first < second);
-        assert!(text.contains("`deploy_executor`: no domain given"), "{text}");
+        assert!(
+            text.contains("`deploy_executor`: no domain given"),
+            "{text}"
+        );
         assert!(text.ends_with("Confirm to run the plan.\n"), "{text}");
     }
 

@@ -563,10 +563,7 @@ impl AgentService for AgentApi {
     type ConverseStream =
         Pin<Box<dyn Stream<Item = std::result::Result<pb::ConverseEvent, Status>> + Send>>;
 
-    async fn converse(
-        &self,
-        request: Request<pb::ConverseRequest>,
-    ) -> Reply<Self::ConverseStream> {
+    async fn converse(&self, request: Request<pb::ConverseRequest>) -> Reply<Self::ConverseStream> {
         let caller = authorize(&request, "agents:execute")?;
         let tenant = caller.tenant()?;
         let conversation = Conversation::try_from(request.into_inner())?;
@@ -605,6 +602,8 @@ impl AgentService for AgentApi {
                 Err(_) => Err(Status::internal("the reply ended without its outcome")),
             }
         });
-        Ok(Response::new(Box::pin(futures::StreamExt::chain(pieces, done))))
+        Ok(Response::new(Box::pin(futures::StreamExt::chain(
+            pieces, done,
+        ))))
     }
 }

@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::Response;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use chrono::Utc;
 use futures::StreamExt;
 use sankalpa_api::chat::{
@@ -210,6 +210,18 @@ async fn transact(
     Ok(())
 }
 
+/// Whether `token` is one memory gave for the list of conversations (`<micros>.chat-<uuid>`).
+fn valid_page_token(token: &str) -> bool {
+    let Some((micros, session)) = token.split_once('.') else {
+        return false;
+    };
+    (1..=16).contains(&micros.len())
+        && micros.bytes().all(|b| b.is_ascii_digit())
+        && session
+            .strip_prefix(SESSION_PREFIX)
+            .is_some_and(|id| id.len() == 36 && Uuid::parse_str(id).is_ok())
+}
+
 /// The caller's conversations, newest first.
 #[utoipa::path(
     get,
@@ -238,6 +250,16 @@ pub async fn list(
         }
         n => n,
     };
+    let page_token = match query.page_token {
+        None => String::new(),
+        Some(token) if valid_page_token(&token) => token,
+        Some(_) => {
+            return Err(Problem::invalid(
+                "page_token",
+                "is not a token this list gave",
+            ));
+        }
+    };
     let page = state
         .memory()
         .list_sessions(state.request_as(
@@ -245,7 +267,7 @@ pub async fn list(
             v1::ListSessionsRequest {
                 page: Some(v1::PageRequest {
                     page_size,
-                    page_token: query.page_token.unwrap_or_default(),
+                    page_token,
                 }),
                 id_prefix: SESSION_PREFIX.to_owned(),
             },
@@ -280,8 +302,7 @@ pub async fn list(
                 .unwrap_or(&session.id)
                 .to_owned(),
             title: meta.unwrap_or_default().title,
-            message_count: u32::try_from(session.entry_count.saturating_sub(1))
-                .unwrap_or(u32::MAX),
+            message_count: u32::try_from(session.entry_count.saturating_sub(1)).unwrap_or(u32::MAX),
             created_at: timestamp(session.created_at),
             updated_at: timestamp(session.updated_at),
         })
@@ -324,19 +345,21 @@ pub async fn create(
     let id = Uuid::new_v4().to_string();
     let entry = state
         .memory()
-        .save(state.request_as(
-            &caller,
-            v1::SaveRequest {
-                session_id: session_of(&id)?,
-                key: META.to_owned(),
-                value_json: serde_json::to_string(&Meta {
-                    title: title.clone(),
-                })
-                .expect("a title serialises"),
-                expected_version: Some(0),
-                ttl_seconds: 0,
-            },
-        )?)
+        .save(
+            state.request_as(
+                &caller,
+                v1::SaveRequest {
+                    session_id: session_of(&id)?,
+                    key: META.to_owned(),
+                    value_json: serde_json::to_string(&Meta {
+                        title: title.clone(),
+                    })
+                    .expect("a title serialises"),
+                    expected_version: Some(0),
+                    ttl_seconds: 0,
+                },
+            )?,
+        )
         .await?
         .into_inner();
     Ok((
@@ -448,9 +471,14 @@ pub async fn link_run(
         .into_iter()
         .enumerate()
         .find(|(_, message)| message.id == message_id)
-        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "no such message in the conversation"))?;
+        .ok_or_else(|| {
+            Problem::new(StatusCode::NOT_FOUND, "no such message in the conversation")
+        })?;
     if message.plan.is_none() {
-        return Err(Problem::invalid("message_id", "the message has no plan to run"));
+        return Err(Problem::invalid(
+            "message_id",
+            "the message has no plan to run",
+        ));
     }
     let linked = ChatMessage {
         run_id: Some(run_id.to_owned()),
@@ -489,7 +517,12 @@ pub async fn send(
     Path(id): Path<String>,
     Body(body): Body<SendMessage>,
 ) -> Result<Response, Problem> {
-    for permission in ["memory:read", "memory:write", "agents:execute", "chains:read"] {
+    for permission in [
+        "memory:read",
+        "memory:write",
+        "agents:execute",
+        "chains:read",
+    ] {
         caller.require(permission)?;
     }
     let text = body.text.trim();
@@ -582,19 +615,20 @@ impl Reply {
     async fn write(self, messages: Vec<ChatMessage>) {
         let asked = messages.last().expect("the person's message is there");
         let user_message_id = asked.id.clone();
-        let (plan, note) = match crate::nlp::plan_command(&self.state, &self.caller, &asked.text, None).await {
-            Ok(plan) => (Some(plan), String::new()),
-            // The planner's refusal is what the reply explains.
-            Err(problem) if problem.status == 400 => {
-                let note = problem
-                    .errors
-                    .first()
-                    .map(|violation| violation.message.clone())
-                    .unwrap_or_else(|| problem.to_string());
-                (None, note)
-            }
-            Err(problem) => return self.fail(&problem).await,
-        };
+        let (plan, note) =
+            match crate::nlp::plan_command(&self.state, &self.caller, &asked.text, None).await {
+                Ok(plan) => (Some(plan), String::new()),
+                // The planner's refusal is what the reply explains.
+                Err(problem) if problem.status == 400 => {
+                    let note = problem
+                        .errors
+                        .first()
+                        .map(|violation| violation.message.clone())
+                        .unwrap_or_else(|| problem.to_string());
+                    (None, note)
+                }
+                Err(problem) => return self.fail(&problem).await,
+            };
         if let Some(planned) = &plan
             && !self.send(ChatEvent::Plan(Box::new(planned.clone()))).await
         {
@@ -635,7 +669,10 @@ impl Reply {
                     event: Some(v1::converse_event::Event::Delta(delta)),
                 })) => {
                     text.push_str(&delta.text);
-                    if !self.send(ChatEvent::Delta(ChatDelta { text: delta.text })).await {
+                    if !self
+                        .send(ChatEvent::Delta(ChatDelta { text: delta.text }))
+                        .await
+                    {
                         drop(stream);
                         self.save(text, plan, true).await;
                         return;
@@ -674,12 +711,13 @@ impl Reply {
 
     /// Sends one event; false when the reader has gone.
     async fn send(&self, event: ChatEvent) -> bool {
-        let (name, data) = match &event {
-            ChatEvent::Plan(plan) => ("plan", serde_json::to_string(plan)),
-            ChatEvent::Delta(delta) => ("delta", serde_json::to_string(delta)),
-            ChatEvent::Done(done) => ("done", serde_json::to_string(done)),
+        let name = match &event {
+            ChatEvent::Plan(_) => "plan",
+            ChatEvent::Delta(_) => "delta",
+            ChatEvent::Done(_) => "done",
+            ChatEvent::Error(_) => "error",
         };
-        let data = data.expect("chat events serialise");
+        let data = serde_json::to_string(&event).expect("chat events serialise");
         self.events
             .send(SseEvent::default().event(name).data(data))
             .await
@@ -688,11 +726,7 @@ impl Reply {
 
     async fn fail(&self, problem: &Problem) {
         tracing::warn!(status = problem.status, detail = ?problem.detail, "a chat reply failed");
-        let event = SseEvent::default()
-            .event("error")
-            .json_data(&problem.document)
-            .unwrap_or_else(|_| SseEvent::default().event("error"));
-        let _ = self.events.send(event).await;
+        self.send(ChatEvent::Error(problem.document.clone())).await;
     }
 
     /// Saves the reply; its id, or `None` (said to the reader) when it could not be saved.

@@ -1794,7 +1794,7 @@ export interface paths {
                 query?: {
                     /** @description At most 50; 20 when absent or 0. */
                     page_size?: number;
-                    /** @description `next_page_token` of the previous page. */
+                    /** @description `next_page_token` of the previous page; absent for the first. */
                     page_token?: string;
                 };
                 header?: never;
@@ -5497,22 +5497,11 @@ export interface components {
             user_message_id: string;
         };
         /**
-         * @description The events of `POST /api/chat/conversations/{id}/messages`, by their SSE `event` name:
-         *     `plan` (at most one, first), `delta` (in order), then `done`, or `error` (a problem) instead.
+         * @description The `data` of the events of `POST /api/chat/conversations/{id}/messages`, by their SSE
+         *     `event` name: `plan` (at most one, first), `delta` (in order), then `done`, or `error` (a
+         *     problem) instead.
          */
-        ChatEvent: {
-            data: components["schemas"]["ProcessedCommand"];
-            /** @enum {string} */
-            event: "plan";
-        } | {
-            data: components["schemas"]["ChatDelta"];
-            /** @enum {string} */
-            event: "delta";
-        } | {
-            data: components["schemas"]["ChatDone"];
-            /** @enum {string} */
-            event: "done";
-        };
+        ChatEvent: components["schemas"]["ProcessedCommand"] | components["schemas"]["ChatDelta"] | components["schemas"]["ChatDone"] | components["schemas"]["Problem"];
         ChatMessage: {
             /** Format: date-time */
             created_at: string;
@@ -6000,6 +5989,11 @@ export interface components {
          * @enum {string}
          */
         KeyPurpose: "tool" | "chain_run";
+        /**
+         * @example {
+         *       "run_id": "0193a5d2-7c1e-7d40-9a51-3f5c2b1e8a10"
+         *     }
+         */
         LinkRun: {
             /** @description The run started from the message's plan (`POST /api/chains/execute`). */
             run_id: string;
@@ -6063,6 +6057,11 @@ export interface components {
             /** @description The user that created it; absent when an API key did. */
             user_id?: string | null;
         };
+        /**
+         * @example {
+         *       "title": "A shop backend"
+         *     }
+         */
         NewConversation: {
             /** @description 1 to 80 characters; without it, the first message's beginning. */
             title?: string | null;

@@ -119,14 +119,23 @@ async fn a_message_is_answered_with_its_plan_and_a_streamed_reply_both_kept(pool
     assert_ne!(messages[1]["id"], done["message_id"]);
 
     // A message that names nothing to build gets a reply saying so, and no plan.
-    let events = exchange(&app, &ada, &id, json!({"text": "tell me a joke about cats"})).await;
+    let events = exchange(
+        &app,
+        &ada,
+        &id,
+        json!({"text": "tell me a joke about cats"}),
+    )
+    .await;
     assert!(events.iter().all(|(name, _)| name != "plan"));
     let reply: String = events
         .iter()
         .filter(|(name, _)| name == "delta")
         .map(|(_, data)| data["text"].as_str().unwrap())
         .collect();
-    assert!(reply.starts_with("I could not make a plan of that"), "{reply}");
+    assert!(
+        reply.starts_with("I could not make a plan of that"),
+        "{reply}"
+    );
 
     // Linking the run started from the plan keeps it with the message.
     let plan_message = text(&messages[1]["id"]);
@@ -200,7 +209,10 @@ async fn conversations_are_listed_newest_first_and_deleted(pool: PgPool) {
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     let gone = app
-        .get_as(&format!("/api/chat/conversations/{first}"), &ada.access_token)
+        .get_as(
+            &format!("/api/chat/conversations/{first}"),
+            &ada.access_token,
+        )
         .await;
     problem(gone, StatusCode::NOT_FOUND).await;
     let too_many = app
@@ -208,6 +220,16 @@ async fn conversations_are_listed_newest_first_and_deleted(pool: PgPool) {
         .await;
     let refused = problem(too_many, StatusCode::BAD_REQUEST).await;
     assert_eq!(refused["errors"][0]["field"], "page_size");
+    for token in ["", "x", "1.notes", "1.chat-x"] {
+        let made_up = app
+            .get_as(
+                &format!("/api/chat/conversations?page_token={token}"),
+                &ada.access_token,
+            )
+            .await;
+        let refused = problem(made_up, StatusCode::BAD_REQUEST).await;
+        assert_eq!(refused["errors"][0]["field"], "page_token");
+    }
 }
 
 #[sqlx::test(migrations = false)]
@@ -219,7 +241,11 @@ async fn another_tenants_conversation_is_not_found_and_untouched(pool: PgPool) {
     exchange(&app, &ada, &id, json!({"text": SHOP})).await;
 
     let path = format!("/api/chat/conversations/{id}");
-    problem(app.get_as(&path, &eve.access_token).await, StatusCode::NOT_FOUND).await;
+    problem(
+        app.get_as(&path, &eve.access_token).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     problem(
         send(&app, &eve, &id, json!({"text": SHOP})).await,
         StatusCode::NOT_FOUND,
@@ -240,7 +266,10 @@ async fn another_tenants_conversation_is_not_found_and_untouched(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(listed["conversations"], json!([]));
-    assert_eq!(detail(&app, &ada, &id).await["conversation"]["message_count"], 2);
+    assert_eq!(
+        detail(&app, &ada, &id).await["conversation"]["message_count"],
+        2
+    );
 }
 
 #[sqlx::test(migrations = false)]
@@ -248,10 +277,7 @@ async fn an_empty_or_oversized_message_is_refused_naming_the_field(pool: PgPool)
     let app = spawn_app_with_agents(pool).await;
     let ada = app.admin().await;
     let id = create(&app, &ada).await;
-    for body in [
-        json!({"text": "   "}),
-        json!({"text": "x".repeat(4001)}),
-    ] {
+    for body in [json!({"text": "   "}), json!({"text": "x".repeat(4001)})] {
         let refused = problem(send(&app, &ada, &id, body).await, StatusCode::BAD_REQUEST).await;
         assert_eq!(refused["errors"][0]["field"], "text", "{refused}");
     }

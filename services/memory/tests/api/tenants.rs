@@ -225,10 +225,7 @@ async fn everything(
 ) -> (Vec<(String, Vec<(String, u64, String)>)>, Vec<String>) {
     let sessions = app
         .client
-        .list_sessions(authed(
-            pb::ListSessionsRequest::default(),
-            &caller.token,
-        ))
+        .list_sessions(authed(pb::ListSessionsRequest::default(), &caller.token))
         .await
         .unwrap()
         .into_inner()
