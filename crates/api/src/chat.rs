@@ -47,7 +47,9 @@ pub struct ConversationsQuery {
     #[param(maximum = 50)]
     pub page_size: Option<u32>,
     /// `next_page_token` of the previous page; absent for the first.
-    #[param(pattern = r"^[0-9]{1,16}\.chat-[0-9a-f-]{36}$")]
+    #[param(
+        pattern = r"^[0-9]{1,16}\.chat-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
     pub page_token: Option<String>,
 }
 
@@ -140,14 +142,59 @@ pub struct ChatDone {
     pub usage: Option<ChatUsage>,
 }
 
-/// The `data` of the events of `POST /api/chat/conversations/{id}/messages`, by their SSE
-/// `event` name: `plan` (at most one, first), `delta` (in order), then `done`, or `error` (a
-/// problem) instead.
+/// One Server-Sent Event of `POST /api/chat/conversations/{id}/messages`, as it travels: `plan`
+/// (at most one, first), `delta`s (in order), then `done`, or `error` instead.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ChatStreamEvent {
+    pub event: ChatEventName,
+    /// JSON text: a `ProcessedCommand` (`plan`), a `ChatDelta` (`delta`), a `ChatDone`
+    /// (`done`) or a `Problem` (`error`).
+    pub data: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatEventName {
+    Plan,
+    Delta,
+    Done,
+    Error,
+}
+
+/// What a [`ChatStreamEvent`] carries, by its name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ChatEvent {
     Plan(Box<ProcessedCommand>),
     Delta(ChatDelta),
     Done(ChatDone),
     Error(Problem),
+}
+
+impl ChatEvent {
+    /// The event as it travels.
+    pub fn to_stream_event(&self) -> ChatStreamEvent {
+        let event = match self {
+            Self::Plan(_) => ChatEventName::Plan,
+            Self::Delta(_) => ChatEventName::Delta,
+            Self::Done(_) => ChatEventName::Done,
+            Self::Error(_) => ChatEventName::Error,
+        };
+        ChatStreamEvent {
+            event,
+            data: serde_json::to_string(self).expect("chat events serialise"),
+        }
+    }
+}
+
+impl ChatEventName {
+    /// The SSE `event` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plan => "plan",
+            Self::Delta => "delta",
+            Self::Done => "done",
+            Self::Error => "error",
+        }
+    }
 }

@@ -28,9 +28,9 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use chrono::Utc;
 use futures::StreamExt;
 use sankalpa_api::chat::{
-    ChatDelta, ChatDone, ChatEvent, ChatMessage, ChatRole, ChatUsage, Conversation,
-    ConversationDetail, ConversationList, ConversationsQuery, LinkRun, MAX_MESSAGE_CHARS,
-    MAX_MESSAGES, MAX_PAGE_SIZE, MAX_TITLE_CHARS, NewConversation, SendMessage,
+    ChatDelta, ChatDone, ChatEvent, ChatMessage, ChatRole, ChatStreamEvent, ChatUsage,
+    Conversation, ConversationDetail, ConversationList, ConversationsQuery, LinkRun,
+    MAX_MESSAGE_CHARS, MAX_MESSAGES, MAX_PAGE_SIZE, MAX_TITLE_CHARS, NewConversation, SendMessage,
 };
 use sankalpa_api::nlp::ProcessedCommand;
 use sankalpa_kit::problem::Problem;
@@ -504,7 +504,7 @@ pub async fn link_run(
     params(("id" = String, Path, description = "The conversation's id (a UUID)")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
-        (status = 200, description = "`text/event-stream`: `plan` (the planner's plan of the message, when it makes one), `delta` ({text}, in order), then `done` ({user_message_id, message_id, usage}), or `error` (a problem) instead. Aborting the request stops the reply, which is saved as far as it got, `stopped`.", body = ChatEvent, content_type = "text/event-stream"),
+        (status = 200, description = "`text/event-stream`: `plan` (the planner's plan of the message, when it makes one), `delta` ({text}, in order), then `done` ({user_message_id, message_id, usage}), or `error` (a problem) instead. Aborting the request stops the reply, which is saved as far as it got, `stopped`.", body = ChatStreamEvent, content_type = "text/event-stream"),
         (status = 400, description = "`text` is not 1 to 4,000 characters once trimmed", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing memory:read, memory:write, agents:execute or chains:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such conversation in the caller's tenant", body = Problem, content_type = "application/problem+json"),
@@ -711,15 +711,13 @@ impl Reply {
 
     /// Sends one event; false when the reader has gone.
     async fn send(&self, event: ChatEvent) -> bool {
-        let name = match &event {
-            ChatEvent::Plan(_) => "plan",
-            ChatEvent::Delta(_) => "delta",
-            ChatEvent::Done(_) => "done",
-            ChatEvent::Error(_) => "error",
-        };
-        let data = serde_json::to_string(&event).expect("chat events serialise");
+        let sent = event.to_stream_event();
         self.events
-            .send(SseEvent::default().event(name).data(data))
+            .send(
+                SseEvent::default()
+                    .event(sent.event.as_str())
+                    .data(sent.data),
+            )
             .await
             .is_ok()
     }

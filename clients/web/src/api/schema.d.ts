@@ -2020,7 +2020,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "text/event-stream": components["schemas"]["ChatEvent"];
+                        "text/event-stream": components["schemas"]["ChatStreamEvent"];
                     };
                 };
                 /** @description `text` is not 1 to 4,000 characters once trimmed */
@@ -5484,24 +5484,8 @@ export interface components {
             /** @description Each problem, `field` a JSON path into the definition (e.g. `steps[3].needs[0]`). */
             violations: components["schemas"]["FieldViolation"][];
         };
-        /** @description `event: delta`: text to append to the reply. */
-        ChatDelta: {
-            text: string;
-        };
-        /** @description `event: done`: the reply is complete and saved. */
-        ChatDone: {
-            /** @description The assistant's reply, saved. */
-            message_id: string;
-            usage?: null | components["schemas"]["ChatUsage"];
-            /** @description The person's message, saved. */
-            user_message_id: string;
-        };
-        /**
-         * @description The `data` of the events of `POST /api/chat/conversations/{id}/messages`, by their SSE
-         *     `event` name: `plan` (at most one, first), `delta` (in order), then `done`, or `error` (a
-         *     problem) instead.
-         */
-        ChatEvent: components["schemas"]["ProcessedCommand"] | components["schemas"]["ChatDelta"] | components["schemas"]["ChatDone"] | components["schemas"]["Problem"];
+        /** @enum {string} */
+        ChatEventName: "plan" | "delta" | "done" | "error";
         ChatMessage: {
             /** Format: date-time */
             created_at: string;
@@ -5521,13 +5505,17 @@ export interface components {
         };
         /** @enum {string} */
         ChatRole: "user" | "assistant";
-        /** @description The LLM's part in a reply. */
-        ChatUsage: {
-            /** Format: int64 */
-            completion_tokens: number;
-            model: string;
-            /** Format: int64 */
-            prompt_tokens: number;
+        /**
+         * @description One Server-Sent Event of `POST /api/chat/conversations/{id}/messages`, as it travels: `plan`
+         *     (at most one, first), `delta`s (in order), then `done`, or `error` instead.
+         */
+        ChatStreamEvent: {
+            /**
+             * @description JSON text: a `ProcessedCommand` (`plan`), a `ChatDelta` (`delta`), a `ChatDone`
+             *     (`done`) or a `Problem` (`error`).
+             */
+            data: string;
+            event: components["schemas"]["ChatEventName"];
         };
         /**
          * @description Requires `key` to be at `version` when the transaction starts; otherwise nothing is applied
