@@ -112,7 +112,7 @@ pub struct SendMessage {
 #[schema(example = json!({"run_id": "0193a5d2-7c1e-7d40-9a51-3f5c2b1e8a10"}))]
 pub struct LinkRun {
     /// The run started from the message's plan (`POST /api/chains/execute`).
-    #[schema(max_length = 128)]
+    #[schema(min_length = 1, max_length = 128)]
     pub run_id: String,
 }
 
@@ -162,7 +162,7 @@ pub enum ChatEventName {
 }
 
 /// What a [`ChatStreamEvent`] carries, by its name.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum ChatEvent {
     Plan(Box<ProcessedCommand>),
