@@ -1,12 +1,17 @@
 //! `/api/chat/conversations`: a conversation kept in memory, each message answered with the
-//! planner's plan and a reply streamed as Server-Sent Events (the deterministic assistant: no
-//! LLM here; agent-runner's tests stream from one).
+//! planner's plan and a reply streamed as Server-Sent Events: the deterministic assistant, and
+//! a local streaming LLM's for Stop.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{Session, TestApp, problem, spawn_app_with_agents, text};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use sankalpa_testkit::llm::StreamingLlm;
+
+use crate::helpers::{Session, TestApp, problem, spawn_app_with_agents, spawn_app_with_llm, text};
 
 const SHOP: &str = "A shop backend with products, orders and customers";
 
@@ -298,4 +303,39 @@ async fn an_empty_or_oversized_message_is_refused_naming_the_field(pool: PgPool)
         StatusCode::NOT_FOUND,
     )
     .await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_reply_whose_reader_goes_away_stops_the_model_and_is_kept_as_far_as_it_got(pool: PgPool) {
+    let words: Vec<String> = (0..100).map(|i| format!("word{i} ")).collect();
+    let llm = StreamingLlm::start(words, Duration::from_millis(40))
+        .await
+        .unwrap();
+    let app = spawn_app_with_llm(pool, &llm).await;
+    let ada = app.admin().await;
+    let id = create(&app, &ada).await;
+
+    let mut response = send(&app, &ada, &id, json!({"text": SHOP})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut read = String::new();
+    while read.matches("event: delta").count() < 2 {
+        let chunk = response.chunk().await.unwrap().expect("the reply goes on");
+        read.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    // Stop: the client goes away.
+    drop(response);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let stopped_at = llm.seen.pieces_sent.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(llm.seen.pieces_sent.load(Ordering::SeqCst), stopped_at);
+    assert!(stopped_at < 50, "the model went on to piece {stopped_at}");
+
+    let kept = detail(&app, &ada, &id).await;
+    let reply = &kept["messages"][1];
+    assert_eq!(reply["role"], "assistant");
+    assert_eq!(reply["stopped"], true);
+    let text = text(&reply["text"]);
+    assert!(text.starts_with("word0 word1 "), "{text}");
+    assert!(!text.contains("word99"), "{text}");
+    assert!(reply["plan"].is_object(), "the plan is kept with it");
 }
