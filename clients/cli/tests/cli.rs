@@ -51,6 +51,7 @@ impl Setup {
             configure_gateway: patient,
             marketplace,
             triggers: marketplace,
+            llm: None,
         };
         let fleet =
             sankalpa_testkit::Fleet::start_with(pool, &infra, &objects.to_string_lossy(), options)

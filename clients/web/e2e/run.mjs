@@ -373,6 +373,101 @@ scenario('the command page plans a project from words and runs the plan', async 
   await expectText(page.getByTestId('run-status'), 'completed');
 });
 
+scenario('chat: ask for a shop backend, confirm, the run completes and its files download', async ({ newPage, check }) => {
+  const page = await newPage();
+  await register(page);
+  await nav(page, 'Chat');
+  await page.getByRole('heading', { name: 'Chat', level: 1 }).waitFor();
+  await check(page, 'chat, no conversation');
+  await page.getByRole('textbox', { name: 'Message' }).fill('A shop backend with products, orders and customers');
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.waitForURL(/\/chat\/[0-9a-f-]{36}$/);
+  const reply = page.getByRole('listitem', { name: 'Assistant' }).last();
+  await expectText(reply, 'Product, Order, Customer');
+  await expectText(reply, 'Confirm to run the plan.');
+  const plan = reply.getByRole('region', { name: 'Plan' });
+  await plan.getByLabel('Step db_schema').waitFor();
+  await expectText(page.getByRole('navigation', { name: 'Conversations' }), 'A shop backend with products');
+  await check(page, 'chat with a plan');
+  // Clicking waits for the button to be enabled: once the reply is saved.
+  await plan.getByRole('button', { name: 'Confirm and run' }).click();
+  await plan.getByTestId('run-status').filter({ hasText: 'completed' }).waitFor({ timeout: 5 * TIMEOUT_MS });
+
+  // Reopened, the conversation still shows the reply, its plan and its run.
+  await page.reload();
+  const reopened = page.getByRole('listitem', { name: 'Assistant' }).last();
+  await expectText(reopened.getByTestId('run-status'), 'completed');
+  const files = reopened.getByRole('region', { name: 'Files' });
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    files.getByRole('button', { name: 'Download artifacts (.tar.gz)' }).click(),
+  ]);
+  const archive = join(mkdtempSync(join(tmpdir(), 'console-e2e-')), 'artifacts.tar.gz');
+  await download.saveAs(archive);
+  const entries = execFileSync('tar', ['-tzf', archive], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  if (!entries.some((entry) => entry.includes('models'))) {
+    throw new Error(`the archive holds no models: ${entries.slice(0, 20).join(', ')}`);
+  }
+  await check(page, 'chat with a finished run');
+
+  // Regenerate replaces the reply; a message that names nothing to build gets no plan.
+  await page.getByRole('textbox', { name: 'Message' }).fill('tell me a joke about cats');
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await expectText(page.getByRole('listitem', { name: 'Assistant' }).last(), 'I could not make a plan of that');
+  await page.getByRole('button', { name: 'Regenerate' }).click();
+  await expectText(page.getByRole('listitem', { name: 'Assistant' }).last(), 'I could not make a plan of that');
+  const mine = await page.getByRole('listitem', { name: 'You', exact: true }).count();
+  const replies = await page.getByRole('listitem', { name: 'Assistant', exact: true }).count();
+  if (mine !== 2 || replies !== 2) throw new Error(`expected 2 exchanges after regenerating, found ${mine} and ${replies}`);
+
+  // Deleted from the sidebar, it is gone.
+  await page.getByRole('button', { name: /^Delete A shop backend/ }).click();
+  await page.waitForURL(/\/chat$/);
+  await page.getByText('No conversations yet.').waitFor();
+});
+
+const LLM_REPLY = process.env.SANKALPA_E2E_LLM_REPLY;
+if (LLM_REPLY) {
+  scenario('chat with a streaming model: the reply grows as its tokens arrive, and Stop keeps it', async ({ newPage, check }) => {
+    const page = await newPage();
+    await register(page);
+    await nav(page, 'Chat');
+    await page.getByRole('textbox', { name: 'Message' }).fill('A shop backend with products, orders and customers');
+    await page.getByRole('button', { name: 'Send', exact: true }).click();
+    const reply = page.getByRole('listitem', { name: 'Assistant' }).last();
+    // The reply's length, seen several times while it is still being written.
+    const lengths = [];
+    const deadline = Date.now() + TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      const busy = (await reply.getAttribute('aria-busy').catch(() => null)) === 'true';
+      const length = ((await reply.getByTestId('message-text').textContent().catch(() => '')) ?? '').length;
+      if (lengths.length > 0 && !busy) break;
+      if (busy && length > 0 && length !== lengths.at(-1)) lengths.push(length);
+      await page.waitForTimeout(40);
+    }
+    if (lengths.length < 2 || lengths.some((length, i) => i > 0 && length <= lengths[i - 1])) {
+      throw new Error(`the reply did not grow while written: lengths ${lengths.join(', ')}`);
+    }
+    await expectText(reply, LLM_REPLY.trim().split(' ').slice(-4).join(' '));
+    await page.getByRole('button', { name: 'Regenerate' }).waitFor();
+    await check(page, 'chat with a model');
+
+    // Stop: the reply ends where it was, and is kept so.
+    await page.getByRole('textbox', { name: 'Message' }).fill('And an admin dashboard');
+    await page.getByRole('button', { name: 'Send', exact: true }).click();
+    const second = page.getByRole('listitem', { name: 'Assistant' }).nth(1);
+    await expectText(second, LLM_REPLY.split(' ').slice(0, 3).join(' '));
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await expectText(second, 'Stopped.');
+    await page.reload();
+    await expectText(page.getByRole('listitem', { name: 'Assistant' }).nth(1), 'Stopped.');
+    const kept = await page.getByRole('listitem', { name: 'Assistant' }).nth(1).textContent();
+    if (kept.includes(LLM_REPLY.trim().split(' ').slice(-3).join(' '))) {
+      throw new Error('the stopped reply was written to its end');
+    }
+  });
+}
+
 scenario('a run of a thousand items renders only the rows in view', async ({ newPage, check }) => {
   const page = await newPage();
   const email = await register(page);

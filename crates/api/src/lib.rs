@@ -9,6 +9,7 @@
 pub mod agents;
 pub mod chain_definition;
 pub mod chains;
+pub mod chat;
 pub mod client;
 pub mod events;
 pub mod json;

@@ -27,7 +27,7 @@ pub struct CommandContext {
     pub project_name: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProcessedCommand {
     /// A chain definition (the DAG form) that builds what the command asks for.
     #[schema(value_type = crate::chain_definition::ChainDefinition)]
@@ -46,7 +46,7 @@ pub struct ProcessedCommand {
     pub not_in_chain: Vec<Value>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CommandAnalysis {
     /// Steps in the chain.
     pub agent_count: u32,

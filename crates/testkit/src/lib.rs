@@ -3,6 +3,7 @@
 //! prefix and NATS subject prefix and stream. What runs here is what `main` runs: the services'
 //! own `build` and `serve`.
 
+pub mod llm;
 pub mod otlp;
 pub mod process;
 
@@ -466,6 +467,8 @@ pub struct FleetOptions<A, G> {
     pub marketplace: bool,
     /// Starts the triggers service too, with its test defaults.
     pub triggers: bool,
+    /// The LLM agent-runner uses; none by default.
+    pub llm: Option<sankalpa_agent_runner::llm::LlmConfig>,
 }
 
 impl Fleet {
@@ -480,6 +483,7 @@ impl Fleet {
             configure_gateway,
             marketplace: false,
             triggers: false,
+            llm: None,
         };
         Self::start_with(pool, infra, objects_url, options).await
     }
@@ -499,6 +503,7 @@ impl Fleet {
             configure_gateway,
             marketplace,
             triggers,
+            llm,
         } = options;
         let auth = spawn_auth(pool.clone(), infra.clone(), configure_auth).await?;
         let memory = spawn_memory(pool.clone(), infra.clone(), &auth.grpc_url(), |config| {
@@ -510,7 +515,7 @@ impl Fleet {
             infra.clone(),
             &auth.grpc_url(),
             objects_url,
-            |_| {},
+            |config| config.llm = llm,
         )
         .await?;
         let orchestrator = spawn_chain_orchestrator(

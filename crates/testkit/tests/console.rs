@@ -2,7 +2,9 @@
 //! `clients/web/e2e` (playwright-core driving Debian's Chromium, axe on every page) run as a
 //! child process against a gateway serving the built console, and must all pass. The access
 //! token lives 10 seconds here, so every scenario also crosses renewals. Screenshots of every
-//! page land in `<target>/debug/console-e2e`.
+//! page land in `<target>/debug/console-e2e`. The chat's scenario with a model runs against a
+//! second fleet whose agent-runner asks the testkit's local streaming LLM (its screenshots in
+//! `console-e2e-llm`): the first fleet has no LLM, as the other scenarios expect.
 //!
 //! Needs node, `clients/web/node_modules` and a built `clients/web/dist` (`make test` builds
 //! it) and Chromium (`make setup`); without them the test says SKIPPED, and under CI fails.
@@ -58,22 +60,25 @@ fn tools() -> Option<PathBuf> {
     }
 }
 
-/// Beside the test binaries (`<target>/debug/console-e2e`), never in the repository.
-fn artifacts_dir() -> PathBuf {
+/// Beside the test binaries (`<target>/debug/<folder>`), never in the repository.
+fn artifacts_dir(folder: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test knows its own path");
     exe.ancestors()
         .nth(2)
         .expect("the test binary lives in <target>/<profile>/deps")
-        .join("console-e2e")
+        .join(folder)
 }
 
-#[sqlx::test(migrations = false)]
-async fn the_console_passes_its_browser_scenarios_against_the_fleet(pool: PgPool) {
-    let Some(web) = tools() else { return };
+/// The scenarios' fleet, serving the console, with `llm` for agent-runner.
+async fn start_fleet(
+    pool: PgPool,
+    web: &Path,
+    llm: Option<sankalpa_agent_runner::llm::LlmConfig>,
+) -> (sankalpa_testkit::Fleet, sankalpa_testkit::Leftovers) {
     let name = sankalpa_testkit::unique_name();
     let infra = sankalpa_testkit::infra(&name);
     let objects = std::env::temp_dir().join(format!("sankalpa-{name}"));
-    let _leftovers = sankalpa_testkit::Leftovers::new(&infra, vec![objects.clone()]);
+    let leftovers = sankalpa_testkit::Leftovers::new(&infra, vec![objects.clone()]);
     let dist = web.join("dist");
     let fleet = sankalpa_testkit::Fleet::start_with(
         pool,
@@ -104,16 +109,27 @@ async fn the_console_passes_its_browser_scenarios_against_the_fleet(pool: PgPool
             },
             marketplace: true,
             triggers: false,
+            llm,
         },
     )
     .await
     .unwrap();
+    (fleet, leftovers)
+}
 
-    let artifacts = artifacts_dir();
+/// Runs `e2e/run.mjs` against `fleet` with `env` added, its screenshots in `folder`; passes
+/// when every scenario does.
+async fn run_scenarios(
+    web: &Path,
+    fleet: &sankalpa_testkit::Fleet,
+    folder: &str,
+    env: &[(&str, &str)],
+) {
+    let artifacts = artifacts_dir(folder);
     let started = Instant::now();
     let output = tokio::process::Command::new("node")
         .arg("e2e/run.mjs")
-        .current_dir(&web)
+        .current_dir(web)
         .env("SANKALPA_CONSOLE_URL", fleet.gateway.http_url())
         .env("SANKALPA_E2E_ARTIFACTS", &artifacts)
         .env(
@@ -122,6 +138,7 @@ async fn the_console_passes_its_browser_scenarios_against_the_fleet(pool: PgPool
         )
         .env("SANKALPA_E2E_OPERATOR_EMAIL", OPERATOR)
         .env("SANKALPA_E2E_OPERATOR_PASSWORD", OPERATOR_PASSWORD)
+        .envs(env.iter().copied())
         .kill_on_drop(true)
         .output()
         .await
@@ -151,4 +168,38 @@ async fn the_console_passes_its_browser_scenarios_against_the_fleet(pool: PgPool
         "no screenshot was saved in {}",
         artifacts.display()
     );
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_console_passes_its_browser_scenarios_against_the_fleet(pool: PgPool) {
+    let Some(web) = tools() else { return };
+    let (fleet, _leftovers) = start_fleet(pool, &web, None).await;
+    run_scenarios(&web, &fleet, "console-e2e", &[]).await;
+}
+
+/// The words the model writes, a piece every [`LLM_PAUSE`]: long enough to be seen growing.
+const LLM_REPLY: &str = "I will build your shop backend: a database schema for products, \
+    orders and customers, a backend with its API, and tests. Confirm to run the plan.";
+const LLM_PAUSE: Duration = Duration::from_millis(120);
+
+/// The chat's scenario with a model: a fleet whose agent-runner has a local streaming LLM, and
+/// only the scenarios that need one (`SANKALPA_E2E_LLM`).
+#[sqlx::test(migrations = false)]
+async fn the_chat_streams_a_models_reply_into_the_page(pool: PgPool) {
+    let Some(web) = tools() else { return };
+    let pieces = LLM_REPLY.split_inclusive(' ').map(str::to_owned).collect();
+    let llm = sankalpa_testkit::llm::StreamingLlm::start(pieces, LLM_PAUSE)
+        .await
+        .unwrap();
+    let (fleet, _leftovers) = start_fleet(pool, &web, Some(llm.config())).await;
+    run_scenarios(
+        &web,
+        &fleet,
+        "console-e2e-llm",
+        &[
+            ("SANKALPA_E2E_LLM_REPLY", LLM_REPLY),
+            ("SANKALPA_E2E_ONLY", "with a streaming model"),
+        ],
+    )
+    .await;
 }

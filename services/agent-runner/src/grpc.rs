@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::artifacts::{TenantFiles, valid_id};
+use crate::assistant::{self, Conversation};
 use crate::catalog::Agent;
 use crate::custom::CustomAgent;
 use crate::custom::compile::{Compiled, MAX_DEFINITION_BYTES, compile_apart};
@@ -557,5 +558,52 @@ impl AgentService for AgentApi {
             })
             .collect();
         Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
+    }
+
+    type ConverseStream =
+        Pin<Box<dyn Stream<Item = std::result::Result<pb::ConverseEvent, Status>> + Send>>;
+
+    async fn converse(&self, request: Request<pb::ConverseRequest>) -> Reply<Self::ConverseStream> {
+        let caller = authorize(&request, "agents:execute")?;
+        let tenant = caller.tenant()?;
+        let conversation = Conversation::try_from(request.into_inner())?;
+        if conversation.uses_llm(&self.state) {
+            self.state.tokens.check(tenant).await?;
+        }
+        // The reply is written on the service's task tracker (shutdown waits for it) into a
+        // channel the response stream reads: a caller that goes away drops the reader, and the
+        // next piece sent finds it closed and stops the writing.
+        let (deltas, written) = tokio::sync::mpsc::channel::<String>(16);
+        let (end, ended) = tokio::sync::oneshot::channel();
+        let state = self.state.clone();
+        self.state.tasks.spawn(async move {
+            let outcome = assistant::reply(&state, tenant, conversation, &deltas).await;
+            drop(deltas);
+            let _ = end.send(outcome);
+        });
+        let pieces = futures::stream::unfold(written, |mut written| async move {
+            let text = written.recv().await?;
+            let event = pb::ConverseEvent {
+                event: Some(pb::converse_event::Event::Delta(pb::ConverseDelta { text })),
+            };
+            Some((Ok(event), written))
+        });
+        let done = futures::stream::once(async move {
+            match ended.await {
+                Ok(Ok(written)) => Ok(pb::ConverseEvent {
+                    event: Some(pb::converse_event::Event::Done(pb::ConverseDone {
+                        llm_used: written.llm_used,
+                        llm_model: written.model,
+                        prompt_tokens: written.prompt_tokens,
+                        completion_tokens: written.completion_tokens,
+                    })),
+                }),
+                Ok(Err(err)) => Err(Status::from(err)),
+                Err(_) => Err(Status::internal("the reply ended without its outcome")),
+            }
+        });
+        Ok(Response::new(Box::pin(futures::StreamExt::chain(
+            pieces, done,
+        ))))
     }
 }

@@ -22,6 +22,7 @@
 //!   is a built-in or a custom one;
 //! - `outcome`, `inflight`, `state`, `runs`: a run's outcome (and those kept), the runs in
 //!   flight, what handlers share, one run's life;
+//! - `assistant`: the chat assistant's reply (Converse), from the planner's plan or the LLM;
 //! - `grpc`: the wire; this file: configuration, build, serve.
 //!
 //! [`AgentRunner::build`] loads and checks the catalog (refusing to start on a broken one), then
@@ -31,6 +32,7 @@
 
 mod agents;
 mod artifacts;
+mod assistant;
 mod catalog;
 mod context;
 mod custom;

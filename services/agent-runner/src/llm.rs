@@ -5,6 +5,12 @@
 //! exponential backoff (honouring `Retry-After`), at most `max_retries` times: asking again costs
 //! tokens but changes nothing, so the retry is safe. Other answers fail at once. Token counts come
 //! from the provider's `usage`, recorded per run.
+//!
+//! [`LlmClient::chat_stream`] asks for the answer as it is written (`stream: true`): Server-Sent
+//! Events whose `data:` is a chunk with `choices[0].delta.content`, then `data: [DONE]`. Usage
+//! is asked for with `stream_options.include_usage` (a last chunk with no choices carries it);
+//! a server that ignores the option leaves the counts at 0. A stream is retried as a call is,
+//! but only until its first chunk: after that, asking again would repeat text already given.
 
 use std::time::Duration;
 
@@ -55,6 +61,13 @@ pub struct Message {
 }
 
 impl Message {
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self {
+            role: "assistant",
+            content: content.into(),
+        }
+    }
+
     pub fn system(content: impl Into<String>) -> Self {
         Self {
             role: "system",
@@ -98,6 +111,29 @@ struct AnswerMessage {
     content: Option<String>,
 }
 
+/// One `data:` chunk of a streamed answer.
+#[derive(Deserialize)]
+struct StreamChunk {
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    choices: Vec<StreamChoice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct StreamChoice {
+    #[serde(default)]
+    delta: StreamDelta,
+}
+
+#[derive(Deserialize, Default)]
+struct StreamDelta {
+    #[serde(default)]
+    content: Option<String>,
+}
+
 #[derive(Deserialize, Default)]
 struct Usage {
     #[serde(default)]
@@ -105,6 +141,10 @@ struct Usage {
     #[serde(default)]
     completion_tokens: u64,
 }
+
+/// The longest line a streamed answer may send: a chunk holds a few tokens, so a line this long
+/// is not a chat completion stream.
+const MAX_STREAM_LINE_BYTES: usize = 1024 * 1024;
 
 /// Longest a `Retry-After` may make us wait; a provider asking for more has failed for this run.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
@@ -138,10 +178,37 @@ impl LlmClient {
             "messages": messages,
             "temperature": 0,
         });
-        let mut attempt = 0;
+        self.retried(|| self.attempt(&body)).await
+    }
+
+    /// A chat completion streamed: each piece of text is sent to `deltas` as it arrives, and the
+    /// whole answer is returned at the end. When `deltas` is closed (its reader went away) the
+    /// answer stops there and what was written so far is returned.
+    pub async fn chat_stream(
+        &self,
+        messages: &[Message],
+        deltas: &tokio::sync::mpsc::Sender<String>,
+    ) -> Result<Completion, LlmError> {
+        let body = json!({
+            "model": self.config.model,
+            "messages": messages,
+            "temperature": 0,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        });
+        let response = self.retried(|| self.send(&body)).await?;
+        self.read_stream(response, deltas).await
+    }
+
+    /// `attempt` until it succeeds, retried as the module says.
+    async fn retried<T, F>(&self, attempt: impl Fn() -> F) -> Result<T, LlmError>
+    where
+        F: std::future::Future<Output = Result<T, (LlmError, Option<Duration>)>>,
+    {
+        let mut tries = 0;
         loop {
-            let (error, retry_after) = match self.attempt(&body).await {
-                Ok(completion) => return Ok(completion),
+            let (error, retry_after) = match attempt().await {
+                Ok(answer) => return Ok(answer),
                 Err(failure) => failure,
             };
             let retryable = match &error {
@@ -149,21 +216,70 @@ impl LlmClient {
                 LlmError::Unreachable(_) | LlmError::Timeout(_) => true,
                 LlmError::Malformed(_) => false,
             };
-            if !retryable || attempt >= self.config.max_retries {
+            if !retryable || tries >= self.config.max_retries {
                 return Err(error);
             }
-            let backoff = self.config.backoff * 2u32.saturating_pow(attempt);
+            let backoff = self.config.backoff * 2u32.saturating_pow(tries);
             let wait = retry_after.map_or(backoff, |after| after.min(MAX_RETRY_AFTER));
-            tracing::warn!(error = %error, attempt, wait_ms = wait.as_millis() as u64, "retrying the LLM call");
+            tracing::warn!(error = %error, attempt = tries, wait_ms = wait.as_millis() as u64, "retrying the LLM call");
             tokio::time::sleep(wait).await;
-            attempt += 1;
+            tries += 1;
         }
     }
 
-    async fn attempt(
+    /// Reads a streamed answer's events to `[DONE]` (or the end of the body), sending each
+    /// delta on.
+    async fn read_stream(
+        &self,
+        mut response: reqwest::Response,
+        deltas: &tokio::sync::mpsc::Sender<String>,
+    ) -> Result<Completion, LlmError> {
+        let mut completion = Completion {
+            text: String::new(),
+            model: self.config.model.clone(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+        };
+        let mut events = SseLines::default();
+        while let Some(bytes) = response.chunk().await.map_err(|err| self.transport(err))? {
+            for data in events.push(&bytes)? {
+                if data == "[DONE]" {
+                    return Ok(completion);
+                }
+                let chunk: StreamChunk = serde_json::from_str(&data)
+                    .map_err(|err| LlmError::Malformed(format!("a streamed chunk: {err}")))?;
+                if !chunk.model.is_empty() {
+                    completion.model = chunk.model;
+                }
+                if let Some(usage) = chunk.usage {
+                    completion.prompt_tokens = usage.prompt_tokens;
+                    completion.completion_tokens = usage.completion_tokens;
+                }
+                let text = chunk
+                    .choices
+                    .into_iter()
+                    .next()
+                    .and_then(|choice| choice.delta.content)
+                    .unwrap_or_default();
+                if text.is_empty() {
+                    continue;
+                }
+                completion.text.push_str(&text);
+                if deltas.send(text).await.is_err() {
+                    // Nobody reads on: dropping the response closes the connection, which
+                    // stops the provider writing (and counting) more.
+                    return Ok(completion);
+                }
+            }
+        }
+        Ok(completion)
+    }
+
+    /// Sends `body`; a response of a success status, or the refusal and its `Retry-After`.
+    async fn send(
         &self,
         body: &serde_json::Value,
-    ) -> Result<Completion, (LlmError, Option<Duration>)> {
+    ) -> Result<reqwest::Response, (LlmError, Option<Duration>)> {
         let mut request = self.http.post(&self.url).json(body);
         if let Some(key) = &self.config.api_key {
             request = request.bearer_auth(key);
@@ -188,6 +304,14 @@ impl LlmClient {
             };
             return Err((error, retry_after));
         }
+        Ok(response)
+    }
+
+    async fn attempt(
+        &self,
+        body: &serde_json::Value,
+    ) -> Result<Completion, (LlmError, Option<Duration>)> {
+        let response = self.send(body).await?;
         let answer: Answer = response
             .json()
             .await
@@ -223,5 +347,68 @@ impl LlmClient {
         } else {
             LlmError::Unreachable(err.to_string())
         }
+    }
+}
+
+/// The `data` of Server-Sent Events read from a byte stream cut anywhere: lines end at `\n`
+/// (a `\r` before it is dropped), an event at an empty line; comments and other fields are
+/// ignored.
+#[derive(Default)]
+struct SseLines {
+    pending: Vec<u8>,
+    data: Vec<String>,
+}
+
+impl SseLines {
+    /// The events completed by `bytes`, each its `data` lines joined by `\n`.
+    fn push(&mut self, bytes: &[u8]) -> Result<Vec<String>, LlmError> {
+        self.pending.extend_from_slice(bytes);
+        let mut events = Vec::new();
+        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+            let mut line: Vec<u8> = self.pending.drain(..=end).collect();
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            let line = String::from_utf8(line)
+                .map_err(|_| LlmError::Malformed("a streamed line is not UTF-8".to_owned()))?;
+            if line.is_empty() {
+                if !self.data.is_empty() {
+                    events.push(std::mem::take(&mut self.data).join("\n"));
+                }
+            } else if let Some(value) = line.strip_prefix("data:") {
+                self.data
+                    .push(value.strip_prefix(' ').unwrap_or(value).to_owned());
+            }
+        }
+        if self.pending.len() > MAX_STREAM_LINE_BYTES {
+            return Err(LlmError::Malformed(format!(
+                "a streamed line is longer than {MAX_STREAM_LINE_BYTES} bytes"
+            )));
+        }
+        Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_read_however_the_bytes_are_cut() {
+        let stream = b"data: {\"a\":1}\r\n\r\n: a comment\n\ndata: x\ndata: y\n\ndata: [DONE]\n\n";
+        for cut in 1..stream.len() {
+            let mut lines = SseLines::default();
+            let mut events = lines.push(&stream[..cut]).unwrap();
+            events.extend(lines.push(&stream[cut..]).unwrap());
+            assert_eq!(events, ["{\"a\":1}", "x\ny", "[DONE]"], "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_line_without_end_is_refused_past_its_bound() {
+        let mut lines = SseLines::default();
+        let long = vec![b'a'; MAX_STREAM_LINE_BYTES + 1];
+        assert!(matches!(lines.push(&long), Err(LlmError::Malformed(_))));
     }
 }

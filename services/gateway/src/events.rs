@@ -187,7 +187,7 @@ fn sse(state: &Arc<AppState>, caller: Caller, events: Streaming<v1::Event>) -> R
 }
 
 /// Asks proxies (nginx honours this) not to buffer the stream, which would hold events back.
-fn no_buffering(
+pub(crate) fn no_buffering(
     sse: Sse<impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static>,
 ) -> Response {
     let mut response = sse.into_response();

@@ -19,6 +19,7 @@ pub mod agents;
 pub mod audit;
 pub mod authn;
 pub mod chains;
+pub mod chat;
 pub mod console;
 pub mod console_session;
 pub mod dashboard;
@@ -521,6 +522,7 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
         .merge(agents::routes())
         .merge(chains::routes())
         .merge(nlp::routes())
+        .merge(chat::routes())
         .merge(marketplace::routes())
         .merge(webhooks::routes())
         .merge(events::routes())

@@ -429,6 +429,7 @@ pub async fn sessions(
     caller.require(READ)?;
     let request = v1::ListSessionsRequest {
         page: Some(page_request(page)),
+        ..Default::default()
     };
     let response = state
         .memory()

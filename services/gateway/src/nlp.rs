@@ -50,7 +50,22 @@ pub async fn process(
 ) -> Result<axum::Json<ProcessedCommand>, Problem> {
     caller.require("agents:execute")?;
     caller.require("chains:read")?;
-    let command = body.command.trim();
+    let project_name = body.context.and_then(|context| context.project_name);
+    Ok(axum::Json(
+        plan_command(&state, &caller, &body.command, project_name.as_deref()).await?,
+    ))
+}
+
+/// The plan of `command` (and the project's name, when given), checked by the orchestrator:
+/// what `/api/nlp/process` answers, and what the chat's assistant says. The caller needs
+/// agents:execute and chains:read.
+pub async fn plan_command(
+    state: &AppState,
+    caller: &Caller,
+    command: &str,
+    project_name: Option<&str>,
+) -> Result<ProcessedCommand, Problem> {
+    let command = command.trim();
     if !(3..=MAX_COMMAND_CHARS).contains(&command.chars().count()) {
         return Err(Problem::invalid(
             "command",
@@ -58,7 +73,7 @@ pub async fn process(
         ));
     }
     let mut goal = json!({ "goal": command });
-    if let Some(name) = body.context.and_then(|context| context.project_name) {
+    if let Some(name) = project_name {
         let name = name.trim();
         if !(1..=MAX_PROJECT_NAME_CHARS).contains(&name.chars().count()) {
             return Err(Problem::invalid(
@@ -68,12 +83,12 @@ pub async fn process(
         }
         goal["project_name"] = json!(name);
     }
-    let plan = plan(&state, &caller, goal).await?;
+    let plan = plan(state, caller, goal).await?;
     let chain = plan.get("chain").cloned().unwrap_or(Value::Null);
     let checked = state
         .chains()
         .validate_chain(state.request_as(
-            &caller,
+            caller,
             v1::ValidateChainRequest {
                 definition_json: chain.to_string(),
             },
@@ -87,7 +102,7 @@ pub async fn process(
         .into_inner();
     let analysis: CommandAnalysis = serde_json::from_value(plan["analysis"].clone())
         .map_err(|err| unexpected(format!("the planner's analysis: {err}")))?;
-    Ok(axum::Json(ProcessedCommand {
+    Ok(ProcessedCommand {
         input: plan.get("input").cloned().unwrap_or_else(|| json!({})),
         not_in_chain: plan["not_in_chain"].as_array().cloned().unwrap_or_default(),
         chain,
@@ -101,7 +116,7 @@ pub async fn process(
                 message: violation.message,
             })
             .collect(),
-    }))
+    })
 }
 
 /// The planner's output for `goal`, run as the caller. A command the planner cannot read as a

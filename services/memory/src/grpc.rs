@@ -21,6 +21,8 @@ use crate::{State, backups, input, sessions};
 
 const READ: &str = "memory:read";
 const WRITE: &str = "memory:write";
+/// The longest `id_prefix` ListSessions takes: a session id's own bound.
+const MAX_ID_PREFIX_BYTES: usize = 256;
 
 pub struct MemoryApi {
     state: Arc<State>,
@@ -229,8 +231,17 @@ impl MemoryService for MemoryApi {
     ) -> Reply<pb::ListSessionsResponse> {
         let caller = kit_auth::authorize(&request, READ)?;
         let tenant = caller.tenant()?;
-        let (size, token) = paging::requested(request.get_ref().page.as_ref())?;
-        let (found, next) = sessions::list(&self.state.pool, tenant, size, token).await?;
+        let message = request.get_ref();
+        let (size, token) = paging::requested(message.page.as_ref())?;
+        if message.id_prefix.len() > MAX_ID_PREFIX_BYTES {
+            return Err(MemoryError::invalid(
+                "id_prefix",
+                format!("must be at most {MAX_ID_PREFIX_BYTES} bytes"),
+            )
+            .into());
+        }
+        let (found, next) =
+            sessions::list(&self.state.pool, tenant, &message.id_prefix, size, token).await?;
         Ok(Response::new(pb::ListSessionsResponse {
             sessions: found.into_iter().map(session_message).collect(),
             page: paging::response(next),

@@ -126,10 +126,12 @@ pub async fn clear(conn: &mut PgConnection, scope: &Scope) -> Result<Vec<Removed
     .await?)
 }
 
-/// A page of the tenant's sessions, newest first, and the token of the next page.
+/// A page of the tenant's sessions whose id starts with `id_prefix`, newest first, and the
+/// token of the next page.
 pub async fn list(
     pool: &PgPool,
     tenant: Uuid,
+    id_prefix: &str,
     size: i64,
     page_token: &str,
 ) -> Result<(Vec<Session>, String)> {
@@ -151,6 +153,7 @@ pub async fn list(
         "
         WHERE s.tenant_id = $1
           AND ($2::timestamptz IS NULL OR (s.created_at, s.id) < ($2, $3))
+          AND starts_with(s.id, $5)
         ORDER BY s.created_at DESC, s.id DESC
         LIMIT $4"
     ))
@@ -158,6 +161,7 @@ pub async fn list(
     .bind(after_time)
     .bind(&after_id)
     .bind(size + 1)
+    .bind(id_prefix)
     .fetch_all(pool)
     .await?;
     // Session ids never hold '.', so it separates the two parts of the token.

@@ -1781,6 +1781,379 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/chat/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's conversations, newest first. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description At most 50; 20 when absent or 0. */
+                    page_size?: number;
+                    /** @description `next_page_token` of the previous page; absent for the first. */
+                    page_token?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of the tenant's conversations */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ConversationList"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing memory:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        /** Starts a conversation (its first message may also name it). */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["NewConversation"];
+                };
+            };
+            responses: {
+                /** @description The new conversation */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Conversation"];
+                    };
+                };
+                /** @description `title` is not 1 to 80 characters */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing memory:write */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/chat/conversations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A conversation with its messages, oldest first. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The conversation's id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The conversation and its messages */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ConversationDetail"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing memory:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such conversation in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Deletes a conversation and its messages. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The conversation's id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deleted */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing memory:write */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such conversation in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/chat/conversations/{id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sends a message; the answer streams back as Server-Sent Events. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The conversation's id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SendMessage"];
+                };
+            };
+            responses: {
+                /** @description `text/event-stream`: `plan` (the planner's plan of the message, when it makes one), `delta` ({text}, in order), then `done` ({user_message_id, message_id, usage}), or `error` (a problem) instead. Aborting the request stops the reply, which is saved as far as it got, `stopped`. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": components["schemas"]["ChatStreamEvent"];
+                    };
+                };
+                /** @description `text` is not 1 to 4,000 characters once trimmed */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing memory:read, memory:write, agents:execute or chains:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such conversation in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The conversation holds its 100 messages: start another */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/chat/conversations/{id}/messages/{message_id}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Links the run started from an assistant message's plan to that message, so the conversation
+         *     shows it when reopened.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The conversation's id (a UUID) */
+                    id: string;
+                    /** @description The assistant message whose plan ran */
+                    message_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["LinkRun"];
+                };
+            };
+            responses: {
+                /** @description The message, linked */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ChatMessage"];
+                    };
+                };
+                /** @description `run_id` is not 1 to 128 characters, or the message has no plan */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing memory:write */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such conversation or message in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/console/logout": {
         parameters: {
             query?: never;
@@ -5744,6 +6117,39 @@ export interface components {
             /** @description Each problem, `field` a JSON path into the definition (e.g. `steps[3].needs[0]`). */
             violations: components["schemas"]["FieldViolation"][];
         };
+        /** @enum {string} */
+        ChatEventName: "plan" | "delta" | "done" | "error";
+        ChatMessage: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description A UUID. */
+            id: string;
+            plan?: null | components["schemas"]["ProcessedCommand"];
+            role: components["schemas"]["ChatRole"];
+            /** @description The assistant's: the run of its plan, once started and linked. */
+            run_id?: string | null;
+            /**
+             * @description The assistant's: true when the reply was stopped before its end (the text is what had
+             *     been written).
+             */
+            stopped?: boolean;
+            /** @description Markdown (the assistant's), or the person's words. */
+            text: string;
+        };
+        /** @enum {string} */
+        ChatRole: "user" | "assistant";
+        /**
+         * @description One Server-Sent Event of `POST /api/chat/conversations/{id}/messages`, as it travels: `plan`
+         *     (at most one, first), `delta`s (in order), then `done`, or `error` instead.
+         */
+        ChatStreamEvent: {
+            /**
+             * @description JSON text: a `ProcessedCommand` (`plan`), a `ChatDelta` (`delta`), a `ChatDone`
+             *     (`done`) or a `Problem` (`error`).
+             */
+            data: string;
+            event: components["schemas"]["ChatEventName"];
+        };
         /**
          * @description Requires `key` to be at `version` when the transaction starts; otherwise nothing is applied
          *     (409).
@@ -5853,6 +6259,35 @@ export interface components {
             /** @description Always `Bearer`. */
             token_type: string;
             user?: null | components["schemas"]["User"];
+        };
+        Conversation: {
+            /** Format: date-time */
+            created_at?: string | null;
+            /** @description A UUID. */
+            id: string;
+            /**
+             * Format: int32
+             * @description The person's and the assistant's messages.
+             */
+            message_count: number;
+            /** @description Empty until given or until the first message names it. */
+            title: string;
+            /**
+             * Format: date-time
+             * @description The last message's time (or the creation's).
+             */
+            updated_at?: string | null;
+        };
+        ConversationDetail: {
+            conversation: components["schemas"]["Conversation"];
+            /** @description Oldest first. */
+            messages: components["schemas"]["ChatMessage"][];
+        };
+        ConversationList: {
+            /** @description Newest (by creation) first. */
+            conversations: components["schemas"]["Conversation"][];
+            /** @description Absent on the last page. */
+            next_page_token?: string | null;
         };
         /**
          * @example {
@@ -6284,6 +6719,15 @@ export interface components {
          * @enum {string}
          */
         KeyPurpose: "tool" | "chain_run";
+        /**
+         * @example {
+         *       "run_id": "0193a5d2-7c1e-7d40-9a51-3f5c2b1e8a10"
+         *     }
+         */
+        LinkRun: {
+            /** @description The run started from the message's plan (`POST /api/chains/execute`). */
+            run_id: string;
+        };
         /** @enum {string} */
         LlmChoice: "off" | "preferred";
         /**
@@ -6342,6 +6786,15 @@ export interface components {
             updated_at?: string | null;
             /** @description The user that created it; absent when an API key did. */
             user_id?: string | null;
+        };
+        /**
+         * @example {
+         *       "title": "A shop backend"
+         *     }
+         */
+        NewConversation: {
+            /** @description 1 to 80 characters; without it, the first message's beginning. */
+            title?: string | null;
         };
         /**
          * @description A permission, as auth names it. Requests carry permissions as text, for auth to check and
@@ -6632,6 +7085,20 @@ export interface components {
         };
         /** @enum {string} */
         SearchSort: "relevance" | "downloads" | "rating" | "newest";
+        /**
+         * @example {
+         *       "text": "A shop backend with products, orders and customers"
+         *     }
+         */
+        SendMessage: {
+            /**
+             * @description Answer again: the conversation's last message of the person and what followed it are
+             *     replaced by this one and its new reply.
+             */
+            regenerate?: boolean;
+            /** @description 1 to 4,000 characters once trimmed. */
+            text: string;
+        };
         /**
          * @description One series: a quantity over time for one label set.
          * @example {

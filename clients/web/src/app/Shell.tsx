@@ -11,6 +11,7 @@ const NAV = [
   { to: '/agents', label: 'Agents' },
   { to: '/playground', label: 'Playground' },
   { to: '/command', label: 'Command' },
+  { to: '/chat', label: 'Chat' },
   { to: '/composer', label: 'Composer' },
   { to: '/runs', label: 'Runs' },
   { to: '/memory', label: 'Memory' },

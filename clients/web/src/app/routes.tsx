@@ -28,6 +28,8 @@ export const router = createBrowserRouter([
         lazy: async () => ({ Component: (await import('../playground/PlaygroundPage')).PlaygroundPage }),
       },
       { path: 'command', lazy: async () => ({ Component: (await import('../command/CommandPage')).CommandPage }) },
+      { path: 'chat', lazy: async () => ({ Component: (await import('../chat/ChatPage')).ChatPage }) },
+      { path: 'chat/:id', lazy: async () => ({ Component: (await import('../chat/ChatPage')).ChatPage }) },
       { path: 'composer', lazy: async () => ({ Component: (await import('../composer/ComposerPage')).ComposerPage }) },
       { path: 'runs', lazy: async () => ({ Component: (await import('../runs/RunsPage')).RunsPage }) },
       { path: 'runs/:id', lazy: async () => ({ Component: (await import('../runs/RunPage')).RunPage }) },

@@ -4,6 +4,7 @@
 mod agents;
 mod bounds;
 mod catalog;
+mod chat;
 mod custom;
 mod events;
 mod exactly_once;

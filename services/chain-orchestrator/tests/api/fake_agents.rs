@@ -378,4 +378,13 @@ impl AgentService for Fake {
     ) -> Result<Response<Self::GetArtifactsStream>, Status> {
         Err(Status::unimplemented("not in the fake"))
     }
+
+    type ConverseStream = futures::stream::Empty<Result<pb::ConverseEvent, Status>>;
+
+    async fn converse(
+        &self,
+        _: Request<pb::ConverseRequest>,
+    ) -> Result<Response<Self::ConverseStream>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
 }

@@ -5,6 +5,7 @@
 use reqwest::StatusCode;
 use sankalpa_kit::config::Infra;
 use sankalpa_testkit::Running;
+use sankalpa_testkit::llm::StreamingLlm;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -133,6 +134,28 @@ pub async fn spawn_fleet_with(
     configure_auth: impl FnOnce(&mut sankalpa_auth::Config),
     configure_gateway: impl FnOnce(&mut sankalpa_gateway::Config, OpsUrls<'_>),
 ) -> TestApp {
+    start_fleet(
+        pool,
+        with_marketplace,
+        None,
+        configure_auth,
+        configure_gateway,
+    )
+    .await
+}
+
+/// What [`spawn_app_with_agents`] starts, agent-runner asking `llm`.
+pub async fn spawn_app_with_llm(pool: PgPool, llm: &StreamingLlm) -> TestApp {
+    start_fleet(pool, false, Some(llm), |_| {}, |_, _| {}).await
+}
+
+async fn start_fleet(
+    pool: PgPool,
+    with_marketplace: bool,
+    llm: Option<&StreamingLlm>,
+    configure_auth: impl FnOnce(&mut sankalpa_auth::Config),
+    configure_gateway: impl FnOnce(&mut sankalpa_gateway::Config, OpsUrls<'_>),
+) -> TestApp {
     let infra = sankalpa_testkit::infra(&sankalpa_testkit::unique_name());
     let auth = sankalpa_testkit::spawn_auth(pool.clone(), infra.clone(), configure_auth)
         .await
@@ -153,7 +176,10 @@ pub async fn spawn_fleet_with(
         infra.clone(),
         &auth.grpc_url(),
         objects.to_str().expect("temporary paths are text"),
-        |config| config.memory_url = Some(memory.grpc_url()),
+        |config| {
+            config.memory_url = Some(memory.grpc_url());
+            config.llm = llm.map(StreamingLlm::config);
+        },
     )
     .await
     .expect("agent-runner starts");

@@ -8,6 +8,7 @@ mod agents;
 mod chain_definitions;
 mod chain_settings;
 mod chains;
+mod chat;
 mod console;
 mod console_files;
 mod dashboard;

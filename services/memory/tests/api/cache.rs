@@ -105,7 +105,7 @@ async fn without_redis_every_operation_still_answers_correctly(pool: sqlx::PgPoo
 
     let sessions = app
         .client
-        .list_sessions(authed(pb::ListSessionsRequest { page: None }, &ada.token))
+        .list_sessions(authed(pb::ListSessionsRequest::default(), &ada.token))
         .await
         .unwrap()
         .into_inner()

@@ -22,6 +22,7 @@ async fn sessions_are_listed_newest_first_page_by_page(pool: sqlx::PgPool) {
                         page_size: 2,
                         page_token: token,
                     }),
+                    ..Default::default()
                 },
                 &ada.token,
             ))
@@ -40,6 +41,39 @@ async fn sessions_are_listed_newest_first_page_by_page(pool: sqlx::PgPool) {
         }
     }
     assert_eq!(seen, ["third", "second", "first"]);
+}
+
+#[sqlx::test(migrations = false)]
+async fn sessions_are_listed_by_the_prefix_of_their_id(pool: sqlx::PgPool) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    // `_` would be a wildcard of LIKE: the prefix is matched as text.
+    for session in ["chat-1", "chat-2", "chat_3", "notes"] {
+        app.save(&ada, session, "k", "1").await.unwrap();
+    }
+    let listed = |prefix: &str| {
+        authed(
+            pb::ListSessionsRequest {
+                id_prefix: prefix.into(),
+                ..Default::default()
+            },
+            &ada.token,
+        )
+    };
+    let page = app
+        .client
+        .list_sessions(listed("chat-"))
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<_> = page.sessions.into_iter().map(|s| s.id).collect();
+    assert_eq!(ids, ["chat-2", "chat-1"]);
+    let status = app
+        .client
+        .list_sessions(listed(&"x".repeat(257)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
 }
 
 #[sqlx::test(migrations = false)]

@@ -76,7 +76,7 @@ async fn another_tenants_session_and_backups_are_not_found(pool: sqlx::PgPool) {
     assert!(backups.is_empty());
     let sessions = app
         .client
-        .list_sessions(authed(pb::ListSessionsRequest { page: None }, &eve.token))
+        .list_sessions(authed(pb::ListSessionsRequest::default(), &eve.token))
         .await
         .unwrap()
         .into_inner()
@@ -225,10 +225,7 @@ async fn everything(
 ) -> (Vec<(String, Vec<(String, u64, String)>)>, Vec<String>) {
     let sessions = app
         .client
-        .list_sessions(authed(
-            pb::ListSessionsRequest { page: None },
-            &caller.token,
-        ))
+        .list_sessions(authed(pb::ListSessionsRequest::default(), &caller.token))
         .await
         .unwrap()
         .into_inner()
