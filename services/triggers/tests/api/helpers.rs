@@ -39,6 +39,7 @@ impl App {
                 configure_gateway: |_: &mut sankalpa_gateway::Config| {},
                 marketplace: false,
                 triggers: true,
+                llm: None,
             },
         )
         .await
