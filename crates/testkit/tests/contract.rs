@@ -52,7 +52,7 @@ async fn fleet(pool: PgPool) -> Fleet {
     .await
     .unwrap();
     let market = sankalpa_testkit::spawn_marketplace(
-        pool,
+        pool.clone(),
         infra.clone(),
         &auth.grpc_url(),
         &orchestrator.grpc_url(),
@@ -62,20 +62,25 @@ async fn fleet(pool: PgPool) -> Fleet {
     )
     .await
     .unwrap();
+    let triggers = sankalpa_testkit::spawn_triggers(pool, infra.clone(), &auth.grpc_url(), |_| {})
+        .await
+        .unwrap();
     let urls = [
         auth.grpc_url(),
         memory.grpc_url(),
         runner.grpc_url(),
         orchestrator.grpc_url(),
         market.grpc_url(),
+        triggers.grpc_url(),
     ];
     let gateway = sankalpa_testkit::spawn_gateway(infra, move |config| {
-        let [auth, memory, agents, chains, market] = urls;
+        let [auth, memory, agents, chains, market, triggers] = urls;
         config.auth_url = auth;
         config.memory_url = memory;
         config.agents_url = agents;
         config.chains_url = chains;
         config.marketplace_url = market;
+        config.triggers_url = triggers;
         // Schemathesis sends thousands of requests a minute; the limits have tests of their own.
         config.rate_limit.anonymous = 1_000_000;
         config.rate_limit.authenticated = 1_000_000;
@@ -92,6 +97,7 @@ async fn fleet(pool: PgPool) -> Fleet {
             ("sankalpa.v1.AgentService", runner),
             ("sankalpa.v1.ChainService", orchestrator),
             ("sankalpa.v1.MarketplaceService", market),
+            ("sankalpa.v1.WebhookService", triggers),
         ],
         _leftovers: leftovers,
     }

@@ -217,7 +217,7 @@ pub async fn list(
     get,
     path = "/api/webhooks/endpoints/{id}",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The endpoint id (a UUID)")),
+    params(("id" = String, Path, description = "The endpoint id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The endpoint", body = WebhookEndpoint),
@@ -245,7 +245,7 @@ pub async fn get_one(
     patch,
     path = "/api/webhooks/endpoints/{id}",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The endpoint id (a UUID)")),
+    params(("id" = String, Path, description = "The endpoint id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     request_body = UpdateEndpoint,
     security(("bearer" = []), ("api_key" = [])),
     responses(
@@ -284,7 +284,7 @@ pub async fn update(
     delete,
     path = "/api/webhooks/endpoints/{id}",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The endpoint id (a UUID)")),
+    params(("id" = String, Path, description = "The endpoint id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "Removed"),
@@ -312,7 +312,7 @@ pub async fn delete(
     post,
     path = "/api/webhooks/endpoints/{id}/rotate-secret",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The endpoint id (a UUID)")),
+    params(("id" = String, Path, description = "The endpoint id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     request_body = RotateSecret,
     security(("bearer" = []), ("api_key" = [])),
     responses(
@@ -350,7 +350,7 @@ pub async fn rotate_secret(
     get,
     path = "/api/webhooks/endpoints/{id}/deliveries",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The endpoint id (a UUID)"), DeliveriesQuery),
+    params(("id" = String, Path, description = "The endpoint id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$"), DeliveriesQuery),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "One page of deliveries", body = DeliveryList),
@@ -397,8 +397,8 @@ pub async fn deliveries(
     path = "/api/webhooks/endpoints/{id}/deliveries/{delivery_id}",
     tag = "webhooks",
     params(
-        ("id" = String, Path, description = "The endpoint id (a UUID)"),
-        ("delivery_id" = String, Path, description = "The delivery id (a UUID)"),
+        ("id" = String, Path, description = "The endpoint id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$"),
+        ("delivery_id" = String, Path, description = "The delivery id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$"),
     ),
     security(("bearer" = []), ("api_key" = [])),
     responses(
@@ -447,7 +447,7 @@ pub async fn delivery(
     post,
     path = "/api/webhooks/endpoints/{id}/replay",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The endpoint id (a UUID)")),
+    params(("id" = String, Path, description = "The endpoint id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     request_body = Replay,
     security(("bearer" = []), ("api_key" = [])),
     responses(
@@ -501,7 +501,7 @@ pub async fn replay(
     post,
     path = "/api/webhooks/endpoints/{id}/test",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The endpoint id (a UUID)")),
+    params(("id" = String, Path, description = "The endpoint id (a UUID)", pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 202, description = "The test event's delivery", body = Delivery),
