@@ -329,8 +329,11 @@ pub async fn list(
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Body(body): Body<NewConversation>,
+    // A map first: serde would read a struct whose members all have defaults from `[]` too.
+    Body(body): Body<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<(StatusCode, axum::Json<Conversation>), Problem> {
+    let body: NewConversation = serde_json::from_value(serde_json::Value::Object(body))
+        .map_err(|err| Problem::invalid("title", err.to_string()))?;
     caller.require("memory:write")?;
     let title = match body.title.as_deref().map(str::trim) {
         None => String::new(),

@@ -297,6 +297,13 @@ async fn an_empty_or_oversized_message_is_refused_naming_the_field(pool: PgPool)
     )
     .await;
     assert_eq!(refused["errors"][0]["field"], "title");
+    // Not an object: serde alone would read `[]` as a conversation without a title.
+    problem(
+        app.post_as("/api/chat/conversations", &ada.access_token, &json!([]))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     assert_eq!(detail(&app, &ada, &id).await["messages"], json!([]));
     problem(
         send(&app, &ada, "not-a-uuid", json!({"text": SHOP})).await,
