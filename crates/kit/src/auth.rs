@@ -410,7 +410,7 @@ impl TokenVerifier {
 /// Fetches auth's JWK Set into `verifier`.
 pub async fn load_jwks(
     verifier: &TokenVerifier,
-    auth: &mut AuthServiceClient<tonic::transport::Channel>,
+    auth: &mut AuthServiceClient<crate::grpc::Peers>,
 ) -> anyhow::Result<usize> {
     let jwks = auth.get_jwks(GetJwksRequest {}).await?.into_inner();
     Ok(verifier.set_jwks(&jwks.jwks_json)?)
@@ -419,7 +419,7 @@ pub async fn load_jwks(
 /// Fetches auth's list of revocations in force into `verifier`.
 pub async fn load_revocations(
     verifier: &TokenVerifier,
-    auth: &mut AuthServiceClient<tonic::transport::Channel>,
+    auth: &mut AuthServiceClient<crate::grpc::Peers>,
 ) -> anyhow::Result<()> {
     let list = auth
         .list_revocations(ListRevocationsRequest {})
@@ -436,10 +436,7 @@ pub async fn load_revocations(
 pub async fn verifier_from_auth(
     infra: &crate::config::Infra,
     auth_url: &str,
-) -> anyhow::Result<(
-    Arc<TokenVerifier>,
-    AuthServiceClient<tonic::transport::Channel>,
-)> {
+) -> anyhow::Result<(Arc<TokenVerifier>, AuthServiceClient<crate::grpc::Peers>)> {
     const ATTEMPTS: u32 = 20;
     const RETRY: Duration = Duration::from_millis(250);
     let verifier = Arc::new(TokenVerifier::new(
@@ -478,7 +475,7 @@ pub fn revocations_subject(subject_prefix: &str) -> String {
 /// and every `every` auth's keys (rotation) and whole revocation list (whatever a push missed).
 pub async fn keep_current(
     verifier: Arc<TokenVerifier>,
-    mut auth: AuthServiceClient<tonic::transport::Channel>,
+    mut auth: AuthServiceClient<crate::grpc::Peers>,
     nats: async_nats::Client,
     subject_prefix: String,
     every: Duration,

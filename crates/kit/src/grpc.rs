@@ -2,7 +2,11 @@
 //!
 //! [`serve`] adds what every server has besides its own API: the standard health protocol,
 //! reflection (v1 and v1alpha) listing the services that server implements, a span per RPC
-//! joined to the caller's trace, and request metrics. [`channel`] makes a client channel that carries the caller's trace context.
+//! joined to the caller's trace, and request metrics. [`channel`] makes a client channel over
+//! every replica of a peer service ([`peers`]), and [`traced`] one that carries the caller's
+//! trace context.
+
+pub mod peers;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,17 +15,22 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tonic::service::Routes;
+use tonic::transport::Endpoint;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Channel, Endpoint};
 
+pub use self::peers::Peers;
+
+use crate::shutdown::Draining;
 use crate::telemetry;
 
 /// Serves `routes` on `listener` until `shutdown` resolves, then lets RPCs in flight finish.
-/// `services` are the fully qualified names health reports as SERVING.
+/// `services` are the fully qualified names health reports as SERVING, and NOT_SERVING (with
+/// the server as a whole, `""`) once `draining` has started.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     services: &[&str],
+    draining: Draining,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     crate::metrics::handle();
@@ -32,12 +41,25 @@ pub async fn serve(
             .set_service_status(*service, tonic_health::ServingStatus::Serving)
             .await;
     }
+    let names: Vec<String> = std::iter::once("")
+        .chain(services.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    let leaving = async move {
+        draining.started().await;
+        for name in names {
+            reporter
+                .set_service_status(name, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
+        std::future::pending::<()>().await;
+    };
     let routes = routes
         .add_service(health)
         .add_service(reflection(services).build_v1()?)
         .add_service(reflection(services).build_v1alpha()?);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
         .trace_fn(|request| {
             // Named and attributed by the RPC semantic conventions: `{service}/{method}`.
             let (name, service, method) = rpc_names(request.uri().path());
@@ -54,8 +76,11 @@ pub async fn serve(
         })
         .layer(tower::layer::layer_fn(|inner| RpcMetrics { inner }))
         .add_routes(routes)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(incoming, shutdown);
+    tokio::select! {
+        served = server => served?,
+        () = leaving => {}
+    }
     Ok(())
 }
 
@@ -92,6 +117,10 @@ fn register_methods(services: &[&str]) {
     metrics::describe_counter!(
         "grpc_client_requests_total",
         "RPCs made to other services, by method (`rpc`) and gRPC status code (`code`)."
+    );
+    metrics::describe_counter!(
+        "grpc_client_retries_total",
+        "RPCs sent again to another replica because a connection to one was refused, by method."
     );
     metrics::describe_histogram!(
         "grpc_client_request_duration_seconds",
@@ -212,31 +241,37 @@ where
     }
 }
 
-/// A lazily connecting channel to `url` (`http://host:port`); RPCs fail with UNAVAILABLE while
-/// the peer is down rather than failing the caller's start. Several comma-separated URLs make
-/// one channel that spreads RPCs over all of them, request by request: one HTTP/2 connection
-/// would otherwise pin every call of this process to a single replica.
-pub fn channel(url: &str) -> anyhow::Result<Channel> {
-    let endpoints = url
+/// A lazily connecting channel to the service at `url` (`http://host:port`, or several
+/// comma-separated): RPCs fail with UNAVAILABLE while the peer is down rather than failing the
+/// caller's start. One IP address makes a plain channel; a name, or several URLs, make a
+/// channel that balances each request over every replica they give ([`peers`]).
+pub fn channel(url: &str) -> anyhow::Result<Peers> {
+    let targets = url
         .split(',')
         .map(str::trim)
         .filter(|one| !one.is_empty())
-        .map(endpoint)
+        .map(peers::Target::parse)
         .collect::<anyhow::Result<Vec<_>>>()?;
-    match endpoints.as_slice() {
+    match targets.as_slice() {
         [] => anyhow::bail!("no gRPC endpoint in {url:?}"),
-        [one] => Ok(one.connect_lazy()),
-        _ => Ok(Channel::balance_list(endpoints.into_iter())),
+        [peers::Target::Address(address)] => Ok(Peers::single(&endpoint(*address))),
+        _ => Ok(Peers::watch(
+            targets,
+            std::sync::Arc::new(peers::SystemResolver),
+            peers::Probing::from_env()?,
+            endpoint,
+        )),
     }
 }
 
-fn endpoint(url: &str) -> anyhow::Result<Endpoint> {
-    Ok(Endpoint::from_shared(url.to_owned())
-        .map_err(|err| anyhow::anyhow!("{url:?} is not a gRPC endpoint URL: {err}"))?
+/// The settings of every connection to a peer.
+fn endpoint(address: std::net::SocketAddr) -> Endpoint {
+    Endpoint::from_shared(format!("http://{address}"))
+        .expect("a socket address makes a valid URL")
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true))
+        .keep_alive_while_idle(true)
 }
 
 /// A client channel that carries the caller's trace to the server and measures each call: a
@@ -244,10 +279,10 @@ fn endpoint(url: &str) -> anyhow::Result<Endpoint> {
 /// goes out in the request's `traceparent`, and `grpc_client_requests_total` and
 /// `grpc_client_request_duration_seconds` by method and status code, timed to the response's
 /// headers.
-pub type TracedChannel = Traced<Channel>;
+pub type TracedChannel = Traced<Peers>;
 
 /// Wraps `channel` into a [`TracedChannel`].
-pub fn traced(channel: Channel) -> TracedChannel {
+pub fn traced(channel: Peers) -> TracedChannel {
     Traced { inner: channel }
 }
 
@@ -308,33 +343,4 @@ pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .map_err(|err| anyhow::anyhow!("could not listen on {addr}: {err}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use sankalpa_proto::v1::LoginRequest;
-    use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn a_call_to_peers_that_are_down_fails_at_once_with_unavailable() {
-        let vacant = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", vacant.local_addr().unwrap());
-        drop(vacant);
-
-        for peers in [url.clone(), format!("{url},{url}")] {
-            let mut auth = AuthServiceClient::new(channel(&peers).unwrap());
-            for _ in 0..3 {
-                let call = auth.login(LoginRequest::default());
-                let status = tokio::time::timeout(Duration::from_secs(5), call)
-                    .await
-                    .expect("the call fails instead of waiting for the peer")
-                    .unwrap_err();
-                assert_eq!(status.code(), tonic::Code::Unavailable, "{peers}");
-            }
-        }
-    }
 }

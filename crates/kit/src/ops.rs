@@ -14,13 +14,18 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::cache::Redis;
+use crate::shutdown::{Drain, Draining};
 
-/// What a service depends on, checked by `/readyz`.
+/// What a service depends on, checked by `/readyz`: ready while Postgres and Redis (where the
+/// service has them) answer and it is not draining. NATS is reported but not required: every
+/// event goes through the Postgres outbox and waits there while NATS is away, so reads and
+/// writes go on, and a blip of NATS should not take every replica out of rotation at once.
 #[derive(Clone, Default)]
 pub struct Readiness {
     pub postgres: Option<sqlx::PgPool>,
     pub redis: Option<Redis>,
     pub nats: Option<async_nats::Client>,
+    pub draining: Draining,
 }
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -47,8 +52,11 @@ impl Readiness {
         }
         if let Some(nats) = &self.nats {
             let ok = nats.connection_state() == async_nats::connection::State::Connected;
-            ready &= ok;
             report.insert("nats".into(), json!(ok));
+        }
+        if self.draining.is_draining() {
+            ready = false;
+            report.insert("draining".into(), json!(true));
         }
         let report = serde_json::Value::Object(report);
         if ready { Ok(report) } else { Err(report) }
@@ -90,31 +98,41 @@ async fn metrics_text(State(readiness): State<Arc<Readiness>>) -> impl IntoRespo
 }
 
 /// Serves a service: its gRPC `routes` (reported SERVING as `services`) on `grpc_listener` and
-/// the operations routes on `http_listener`, until `shutdown` resolves; then cancels `stop`,
-/// which the service's background tasks watch too, and waits for both servers to drain.
+/// the operations routes on `http_listener`, until `shutdown` resolves; then drains as `drain`
+/// says, cancels `stop`, which the service's background tasks watch too, and waits for both
+/// servers to finish what is in flight (bounded by the drain's timeout).
+#[allow(clippy::too_many_arguments)]
 pub async fn serve_service(
     grpc_listener: TcpListener,
     routes: tonic::service::Routes,
     services: &[&str],
     http_listener: TcpListener,
     readiness: Readiness,
+    drain: Drain,
     stop: tokio_util::sync::CancellationToken,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let draining = readiness.draining.clone();
     let grpc = crate::grpc::serve(
         grpc_listener,
         routes,
         services,
+        draining.clone(),
         stop.clone().cancelled_owned(),
     );
     let http = serve(http_listener, readiness, stop.clone().cancelled_owned());
-    let stopper = async move {
-        shutdown.await;
+    let stopper = async {
+        drain.begin(shutdown, &draining).await;
         stop.cancel();
     };
-    let (grpc, http, ()) = tokio::join!(grpc, http, stopper);
-    grpc?;
-    http
+    let servers = async { tokio::join!(grpc, http, stopper) };
+    match drain.bounded(servers, stop.cancelled()).await {
+        Some((grpc, http, ())) => {
+            grpc?;
+            http
+        }
+        None => Ok(()),
+    }
 }
 
 /// Serves the operations routes on `listener` until `shutdown` resolves.

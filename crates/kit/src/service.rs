@@ -25,17 +25,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 use crate::auth::{AuthInterceptor, TokenVerifier};
 use crate::config::{self, ConfigError, Infra};
 use crate::ops::Readiness;
+use crate::shutdown::Drain;
 
 /// Where a service listens: `SANKALPA_<SERVICE>_GRPC_ADDR` and `SANKALPA_<SERVICE>_HTTP_ADDR`.
 #[derive(Debug, Clone)]
 pub struct Listen {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// How it leaves when asked to stop.
+    pub drain: Drain,
 }
 
 impl Listen {
@@ -46,6 +48,7 @@ impl Listen {
         Ok(Self {
             grpc_addr: config::var(&format!("SANKALPA_{service}_GRPC_ADDR"), any(grpc_port))?,
             http_addr: config::var(&format!("SANKALPA_{service}_HTTP_ADDR"), any(http_port))?,
+            drain: Drain::from_env()?,
         })
     }
 
@@ -55,6 +58,7 @@ impl Listen {
         Self {
             grpc_addr: free,
             http_addr: free,
+            drain: Drain::immediate(),
         }
     }
 }
@@ -110,10 +114,11 @@ pub struct Skeleton {
     /// Cancelled when the service is asked to stop; background tasks watch it.
     pub stop: CancellationToken,
     /// Auth and how often to ask it again; `None` for auth itself.
-    refresh_from: Option<(AuthServiceClient<Channel>, Duration)>,
+    refresh_from: Option<(AuthServiceClient<crate::grpc::Peers>, Duration)>,
     subject_prefix: String,
     grpc_listener: TcpListener,
     http_listener: TcpListener,
+    drain: Drain,
 }
 
 impl Skeleton {
@@ -148,6 +153,7 @@ impl Skeleton {
             subject_prefix: infra.subject_prefix.clone(),
             grpc_listener: crate::grpc::bind(listen.grpc_addr).await?,
             http_listener: crate::grpc::bind(listen.http_addr).await?,
+            drain: listen.drain,
         })
     }
 
@@ -237,6 +243,7 @@ impl Skeleton {
             services,
             self.http_listener,
             readiness,
+            self.drain,
             self.stop,
             shutdown,
         )

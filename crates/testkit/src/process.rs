@@ -12,6 +12,50 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
+/// The two ports a backend service listens on (gRPC, and HTTP for its operations endpoints),
+/// free when made.
+pub struct Ports {
+    pub grpc: u16,
+    pub http: u16,
+}
+
+impl Ports {
+    pub fn new() -> Self {
+        Self {
+            grpc: free_port(),
+            http: free_port(),
+        }
+    }
+
+    /// The variables that make the service `service` (`MEMORY`, `AGENTS`...) listen there.
+    pub fn env(&self, service: &str) -> Vec<(String, String)> {
+        vec![
+            (
+                format!("SANKALPA_{service}_GRPC_ADDR"),
+                format!("127.0.0.1:{}", self.grpc),
+            ),
+            (
+                format!("SANKALPA_{service}_HTTP_ADDR"),
+                format!("127.0.0.1:{}", self.http),
+            ),
+        ]
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc)
+    }
+
+    pub fn ready_url(&self) -> String {
+        format!("http://127.0.0.1:{}/readyz", self.http)
+    }
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A service binary running as a child process, killed when dropped.
 pub struct ServiceProcess {
     binary: PathBuf,
@@ -97,6 +141,29 @@ impl ServiceProcess {
                 self.ready_url
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Asks the process to stop with SIGTERM, as Kubernetes does in a rolling update, and waits
+    /// for it to exit (it drains first).
+    pub async fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().expect("a running child has a pid");
+            let sent = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await
+                .expect("kill runs");
+            assert!(sent.success(), "SIGTERM reaches {pid}");
+            let exited = tokio::time::timeout(Duration::from_secs(60), child.wait())
+                .await
+                .unwrap_or_else(|_| panic!("{} did not exit after SIGTERM", self.binary.display()))
+                .expect("the child can be waited for");
+            assert!(
+                exited.success(),
+                "{} exited {exited}",
+                self.binary.display()
+            );
         }
     }
 

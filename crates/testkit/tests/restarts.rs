@@ -10,7 +10,7 @@ use std::time::Duration;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
-use sankalpa_testkit::process::{ServiceProcess, binary, free_port};
+use sankalpa_testkit::process::{Ports, ServiceProcess, binary};
 use sankalpa_testkit::{Events, infra, sign_up, unique_name};
 use serde_json::json;
 use tonic::transport::Channel;
@@ -18,41 +18,6 @@ use tonic::transport::Channel;
 const RUNS_BEFORE: usize = 60;
 const RUNS_DURING: usize = 10;
 const STEPS: usize = 3;
-
-struct Ports {
-    grpc: u16,
-    http: u16,
-}
-
-impl Ports {
-    fn new() -> Self {
-        Self {
-            grpc: free_port(),
-            http: free_port(),
-        }
-    }
-
-    fn env(&self, service: &str) -> Vec<(String, String)> {
-        vec![
-            (
-                format!("SANKALPA_{service}_GRPC_ADDR"),
-                format!("127.0.0.1:{}", self.grpc),
-            ),
-            (
-                format!("SANKALPA_{service}_HTTP_ADDR"),
-                format!("127.0.0.1:{}", self.http),
-            ),
-        ]
-    }
-
-    fn grpc_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.grpc)
-    }
-
-    fn ready_url(&self) -> String {
-        format!("http://127.0.0.1:{}/readyz", self.http)
-    }
-}
 
 /// Submits `count` runs of a chain of three hello_world steps, all at once.
 async fn submit(chains: &ChainServiceClient<Channel>, token: &str, count: usize) -> Vec<String> {

@@ -19,13 +19,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sankalpa_kit::auth::{Principal, TokenError, TokenVerifier, bearer_value};
 use sankalpa_kit::config::Infra;
+use sankalpa_kit::grpc::Peers;
 use sankalpa_kit::problem::Problem;
 use sankalpa_kit::ttl_cache::TtlCache;
 use sankalpa_proto::v1::ExchangeApiKeyRequest;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 use crate::AuthClient;
 
@@ -67,7 +67,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 pub struct Authenticator {
     verifier: Arc<TokenVerifier>,
     /// For the JWK Set: kit's key loader takes a plain client.
-    keys_client: AuthServiceClient<Channel>,
+    keys_client: AuthServiceClient<Peers>,
     auth: AuthClient,
     grpc_timeout: Duration,
     /// How long an exchanged key is trusted without asking auth again.
@@ -78,7 +78,7 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(
         infra: &Infra,
-        channel: Channel,
+        channel: Peers,
         auth: AuthClient,
         grpc_timeout: Duration,
         api_key_ttl: Duration,

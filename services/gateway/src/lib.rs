@@ -55,6 +55,7 @@ use sankalpa_kit::config::{self, Infra};
 use sankalpa_kit::grpc::TracedChannel;
 use sankalpa_kit::problem::Problem;
 use sankalpa_kit::service::Service;
+use sankalpa_kit::shutdown::{Drain, Draining};
 use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
@@ -92,6 +93,8 @@ pub struct Config {
     pub infra: Infra,
     /// Where the REST API listens (`SANKALPA_GATEWAY_ADDR`).
     pub addr: SocketAddr,
+    /// How it leaves when asked to stop (`SANKALPA_DRAIN_DELAY_MS`, `SANKALPA_DRAIN_TIMEOUT_MS`).
+    pub drain: Drain,
     /// The auth service's gRPC endpoint (`SANKALPA_AUTH_URL`).
     pub auth_url: String,
     /// The memory service's gRPC endpoint (`SANKALPA_MEMORY_URL`).
@@ -198,6 +201,7 @@ impl Config {
                 "SANKALPA_GATEWAY_ADDR",
                 SocketAddr::from(([0, 0, 0, 0], 8080)),
             )?,
+            drain: Drain::from_env()?,
             auth_url: config::var("SANKALPA_AUTH_URL", "http://127.0.0.1:50051".to_owned())?,
             memory_url: config::var("SANKALPA_MEMORY_URL", "http://127.0.0.1:50054".to_owned())?,
             agents_url: config::var("SANKALPA_AGENTS_URL", "http://127.0.0.1:50052".to_owned())?,
@@ -238,6 +242,7 @@ impl Config {
         Self {
             infra,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            drain: Drain::immediate(),
             auth_url: auth_url.into(),
             memory_url: "http://127.0.0.1:1".to_owned(),
             agents_url: "http://127.0.0.1:1".to_owned(),
@@ -335,6 +340,9 @@ impl AppState {
 pub struct Gateway {
     listener: TcpListener,
     addr: SocketAddr,
+    drain: Drain,
+    /// Set once the gateway is leaving: `/readyz` answers 503 from then on.
+    draining: Draining,
     router: Router,
     authenticator: Arc<Authenticator>,
     /// Where auth pushes revocations, behind `subject_prefix`.
@@ -440,12 +448,15 @@ impl Gateway {
             },
         });
 
-        let router = router(&config, state, authenticator.clone(), limiter)?;
+        let draining = Draining::default();
+        let router = router(&config, state, authenticator.clone(), limiter, &draining)?;
         let listener = sankalpa_kit::grpc::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         Ok(Self {
             listener,
             addr,
+            drain: config.drain,
+            draining,
             router,
             authenticator,
             nats,
@@ -495,15 +506,18 @@ impl Service for Gateway {
                 tracing::debug!(error = %err, "could not set TCP_NODELAY");
             }
         });
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                streams_end.cancel();
-            })
-            .await;
+        let drain = self.drain;
+        let draining = self.draining;
+        let leaving = stop.clone();
+        let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+            drain.begin(shutdown, &draining).await;
+            streams_end.cancel();
+            leaving.cancel();
+        });
+        let served = drain.bounded(served.into_future(), stop.cancelled()).await;
         stop.cancel();
         tasks.wait().await;
-        served?;
+        served.transpose()?;
         Ok(())
     }
 }
@@ -535,6 +549,7 @@ fn router(
     state: Arc<AppState>,
     authenticator: Arc<Authenticator>,
     limiter: Arc<RateLimiter>,
+    draining: &Draining,
 ) -> anyhow::Result<Router> {
     // Layers added later run earlier; route layers run only for matched routes, where the
     // matched path is known (metrics label by it, the rate limiter buckets by it).
@@ -549,12 +564,14 @@ fn router(
             },
             layers::guard,
         ));
-    // Nothing is checked by /readyz: without Redis the gateway still serves (it stops rate
-    // limiting), and taking every replica out of service for that would be the larger outage.
+    // Only draining is checked by /readyz: without Redis the gateway still serves (it stops
+    // rate limiting), and taking every replica out of service for that would be the larger
+    // outage.
     let unlimited = docs::routes(&document)
-        .merge(sankalpa_kit::ops::router(
-            sankalpa_kit::ops::Readiness::default(),
-        ))
+        .merge(sankalpa_kit::ops::router(sankalpa_kit::ops::Readiness {
+            draining: draining.clone(),
+            ..Default::default()
+        }))
         .route_layer(middleware::from_fn(layers::measured));
 
     let x_request_id = HeaderName::from_static("x-request-id");

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use tonic::transport::Channel;
+use sankalpa_kit::grpc::Peers;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -29,7 +29,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
 struct Backend {
     name: &'static str,
     grpc_service: &'static str,
-    client: HealthClient<Channel>,
+    client: HealthClient<Peers>,
 }
 
 pub struct HealthCache {
@@ -41,7 +41,7 @@ pub struct HealthCache {
 
 impl HealthCache {
     /// `backends`: (name, fully qualified gRPC service, channel) of each service to report.
-    pub fn new(backends: Vec<(&'static str, &'static str, Channel)>) -> Self {
+    pub fn new(backends: Vec<(&'static str, &'static str, Peers)>) -> Self {
         Self {
             started: Instant::now(),
             backends: backends

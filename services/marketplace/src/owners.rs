@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use sankalpa_kit::auth::with_bearer;
+use sankalpa_kit::grpc::Peers;
 use sankalpa_kit::grpc::TracedChannel;
 use sankalpa_kit::problem::FieldViolation;
 use sankalpa_proto::v1 as pb;
@@ -14,7 +15,6 @@ use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
 use tonic::Request;
-use tonic::transport::Channel;
 
 use crate::error::{MarketError, Result};
 use crate::items::Kind;
@@ -23,7 +23,7 @@ type Chains = ChainServiceClient<TracedChannel>;
 type Agents = AgentServiceClient<TracedChannel>;
 
 pub struct Owners {
-    auth: AuthServiceClient<Channel>,
+    auth: AuthServiceClient<Peers>,
     chains: Chains,
     agents: Agents,
     timeout: Duration,
@@ -53,7 +53,7 @@ fn owner(kind: Kind) -> &'static str {
 
 impl Owners {
     pub fn new(
-        auth: AuthServiceClient<Channel>,
+        auth: AuthServiceClient<Peers>,
         chains_url: &str,
         agents_url: &str,
         timeout: Duration,

@@ -63,7 +63,10 @@ pub async fn start_with(
         &infra.token_issuer,
         &infra.token_audience,
     ));
-    load_jwks(&verifier, &mut auth_client)
+    let mut keys = AuthServiceClient::new(
+        sankalpa_kit::grpc::channel(&auth.grpc_url()).expect("auth's URL is valid"),
+    );
+    load_jwks(&verifier, &mut keys)
         .await
         .expect("auth serves its keys");
     let agents = fake_agents::start(verifier).await;

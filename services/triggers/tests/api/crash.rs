@@ -69,9 +69,10 @@ async fn a_killed_service_delivers_every_event_after_its_restart(pool: PgPool) {
     )
     .await;
 
-    let mut auth_client = sankalpa_proto::v1::auth_service_client::AuthServiceClient::new(
-        sankalpa_kit::grpc::channel(&auth.grpc_url()).unwrap(),
-    );
+    let mut auth_client =
+        sankalpa_proto::v1::auth_service_client::AuthServiceClient::connect(auth.grpc_url())
+            .await
+            .unwrap();
     let user = sankalpa_testkit::sign_up(&mut auth_client, "Ada").await;
     let mut webhooks = WebhookServiceClient::new(
         sankalpa_kit::grpc::channel(&format!("http://127.0.0.1:{grpc}")).unwrap(),
