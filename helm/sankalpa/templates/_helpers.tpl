@@ -119,9 +119,45 @@ app.kubernetes.io/component: {{ .name }}
 {{- printf "%s%s%s:%s" $registry $img.repositoryPrefix .name (default .root.Chart.AppVersion $img.tag) -}}
 {{- end -}}
 
-{{/* In-cluster gRPC URL of a component: (dict "root" $ "name" "auth" "port" 50051) */}}
+{{/*
+In-cluster gRPC URL of a component: (dict "root" $ "name" "auth" "port" 50051). The headless
+Service when grpc.headless is on and no mesh balances instead: the clients resolve its name to
+every ready pod and balance each request over them.
+*/}}
 {{- define "sankalpa.grpcUrl" -}}
-{{- printf "http://%s-%s:%d" (include "sankalpa.fullname" .root) .name (int .port) -}}
+{{- $g := .root.Values.grpc -}}
+{{- $suffix := ternary "-headless" "" (and $g.headless (eq $g.serviceMesh "none")) -}}
+{{- printf "http://%s-%s%s:%d" (include "sankalpa.fullname" .root) .name $suffix (int .port) -}}
+{{- end -}}
+
+{{/* The Secret dev.enabled generates (passwords, URLs, S3 keys). */}}
+{{- define "sankalpa.devSecret" -}}
+{{- printf "%s-dev" (include "sankalpa.fullname" .) -}}
+{{- end -}}
+
+{{/*
+Where the backing services are, as the services get them: the operator's values, or with
+dev.enabled the release's own servers, through the same existing-secret path.
+*/}}
+{{- define "sankalpa.backing" -}}
+{{- $v := .Values -}}
+{{- if $v.dev.enabled -}}
+{{- $secret := include "sankalpa.devSecret" . -}}
+{{- $fullname := include "sankalpa.fullname" . -}}
+postgres: {existingSecret: {{ $secret }}, existingSecretKey: postgres-url}
+redis: {existingSecret: {{ $secret }}, existingSecretKey: redis-url}
+nats: {existingSecret: {{ $secret }}, existingSecretKey: nats-url}
+objectStore:
+  url: {{ printf "s3://%s/objects" $v.dev.minio.bucket | quote }}
+  s3:
+    region: us-east-1
+    endpoint: {{ printf "http://%s-dev-minio:9000" $fullname | quote }}
+    existingSecret: {{ $secret }}
+    accessKeyIdKey: AWS_ACCESS_KEY_ID
+    secretAccessKeyKey: AWS_SECRET_ACCESS_KEY
+{{- else -}}
+{{- toYaml (pick $v "postgres" "redis" "nats" "objectStore") -}}
+{{- end -}}
 {{- end -}}
 
 {{/* An env var from a URL value or from an existing Secret holding the whole URL. */}}
@@ -133,6 +169,6 @@ app.kubernetes.io/component: {{ .name }}
       name: {{ .cfg.existingSecret }}
       key: {{ .cfg.existingSecretKey }}
 {{- else }}
-  value: {{ .url | quote }}
+  value: {{ .cfg.url | quote }}
 {{- end }}
 {{- end -}}
