@@ -11,6 +11,8 @@
    in-cluster URL points at a rendered Service (the headless one when the clients balance, the
    ClusterIP one under a mesh), every key read from a rendered Secret is in it, the catalog
    ConfigMap holds the repository's catalog byte for byte.
+5. values.schema.json refuses what it must: each of MISSPELLED fails lint, the schema check and
+   rendering, so a typo in a value cannot pass silently.
 
 Exit status 0 only when everything passes. Needs no network.
 """
@@ -44,6 +46,16 @@ SCENARIOS = {
         "grpc": {"serviceMesh": "linkerd"},
         "ingress": {"enabled": True, "hosts": [{"host": "sankalpa.local"}]},
     },
+}
+
+# Values that are wrong in a way an operator could type: each must be refused by the schema.
+MISSPELLED = {
+    "an unknown top-level key": {"gatway": {"replicas": 3}},
+    "an unknown service value": {"gateway": {"replcas": 3}},
+    "an unknown nested value": {"objectStore": {"s3": {"regoin": "eu-west-1"}}},
+    "a value of the wrong type": {"memory": {"replicas": "two"}},
+    "a value outside its choices": {"grpc": {"serviceMesh": "linkrd"}},
+    "an object store URL of no known kind": {"objectStore": {"url": "gs://bucket/objects"}},
 }
 
 POD_KINDS = ("Deployment", "StatefulSet", "Job", "Pod")
@@ -256,6 +268,23 @@ def consistency(scenario: str, docs: list[dict], values: dict) -> None:
             fail(scenario, f"catalog agents.json is not JSON: {err}")
 
 
+def schema_refuses_misspellings() -> None:
+    with helm.Chart.load(str(CHART)) as chart:
+        for what, values in MISSPELLED.items():
+            report = helm.lint(str(CHART), values, strict=True, namespace=NAMESPACE, kube_version=f"v{MIN_KUBE}")
+            if not any(m["severity"] >= 2 for m in report.get("messages", [])):
+                fail("schema", f"helm lint accepts {what}: {values}")
+            for step in ("validate_schema", "render"):
+                try:
+                    if step == "render":
+                        chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+                    else:
+                        chart.validate_schema(values)
+                except helm.HelmError:
+                    continue
+                fail("schema", f"{step} accepts {what}: {values}")
+
+
 def main() -> int:
     warnings.simplefilter("ignore")
     started = time.monotonic()
@@ -281,6 +310,10 @@ def main() -> int:
               + (f", {counts['structural']} ServiceMonitor(s) checked structurally (CRD: no schema offline)" if counts["structural"] else "")
               + f": {status}")
         print("             " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    before = len(failures)
+    schema_refuses_misspellings()
+    print(f"helm-check: schema: {len(MISSPELLED)} misspelled values refused by lint, schema and template: "
+          + ("ok" if len(failures) == before else f"{len(failures) - before} problem(s)"))
     for f in failures:
         print(f"helm-check: FAIL {f}", file=sys.stderr)
     print(f"helm-check: {'FAILED' if failures else 'passed'} in {time.monotonic() - started:.1f}s")
