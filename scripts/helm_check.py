@@ -11,7 +11,12 @@
    in-cluster URL points at a rendered Service (the headless one when the clients balance, the
    ClusterIP one under a mesh), every key read from a rendered Secret is in it, the catalog
    ConfigMap holds the repository's catalog byte for byte.
-5. values.schema.json refuses what it must: each of MISSPELLED fails lint, the schema check and
+5. A policy check in the spirit of kube-linter (a Go binary, so not used here), on every pod the
+   chart renders: see POLICY below. A finding fails the check unless the object carries the
+   annotation `sankalpa.io/policy-exception-<check>` with the reason (the template puts it there
+   next to what it waives; none does today); the summary
+   lists each exception and its reason.
+6. values.schema.json refuses what it must: each of MISSPELLED fails lint, the schema check and
    rendering, so a typo in a value cannot pass silently.
 
 Exit status 0 only when everything passes. Needs no network.
@@ -19,6 +24,7 @@ Exit status 0 only when everything passes. Needs no network.
 
 from __future__ import annotations
 
+import copy
 import json
 import pathlib
 import sys
@@ -59,8 +65,24 @@ MISSPELLED = {
 }
 
 POD_KINDS = ("Deployment", "StatefulSet", "Job", "Pod")
+# Checks on every container, and the exception annotation that waives one.
+POLICY = {
+    "run-as-non-root": "runAsNonRoot (pod or container)",
+    "read-only-root-fs": "readOnlyRootFilesystem",
+    "no-privilege-escalation": "allowPrivilegeEscalation: false, not privileged",
+    "drop-all-capabilities": "capabilities.drop [ALL], none added",
+    "seccomp-runtime-default": "seccompProfile RuntimeDefault",
+    "resources": "cpu and memory requests, a memory limit",
+    "probes": "liveness and readiness probes (long-running workloads)",
+    "pinned-image": "an image tag that is not latest",
+    "no-host-access": "no hostNetwork, hostPID, hostIPC or hostPath volume",
+    "no-service-account-token": "automountServiceAccountToken: false",
+    "pdb": "a PodDisruptionBudget for a workload of more than one replica",
+}
+EXCEPTION_ANNOTATION = "sankalpa.io/policy-exception-"
 
 failures: list[str] = []
+exceptions: list[str] = []
 
 
 def fail(scenario: str, message: str) -> None:
@@ -268,6 +290,104 @@ def consistency(scenario: str, docs: list[dict], values: dict) -> None:
             fail(scenario, f"catalog agents.json is not JSON: {err}")
 
 
+def policy(scenario: str, docs: list[dict]) -> int:
+    """The POLICY checks; returns how many findings were waived by an exception annotation."""
+    waived = 0
+    budgets = [d["spec"]["selector"]["matchLabels"] for d in docs if d["kind"] == "PodDisruptionBudget"]
+    for name, doc in workloads(docs).items():
+        found: list[tuple[str, str]] = []
+        labels, spec = pod_template(doc)
+        long_running = doc["kind"] in ("Deployment", "StatefulSet")
+        psc = spec.get("securityContext") or {}
+        if spec.get("automountServiceAccountToken") is not False:
+            found.append(("no-service-account-token", "the pod mounts a ServiceAccount token"))
+        if any(spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC")) or any(
+                "hostPath" in v for v in spec.get("volumes", [])):
+            found.append(("no-host-access", "the pod uses the host's namespaces or paths"))
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            sc = c.get("securityContext") or {}
+            where = f"container {c['name']}"
+            if not sc.get("runAsNonRoot", psc.get("runAsNonRoot")) or sc.get("runAsUser", psc.get("runAsUser")) == 0:
+                found.append(("run-as-non-root", where))
+            if sc.get("readOnlyRootFilesystem") is not True:
+                found.append(("read-only-root-fs", where))
+            if sc.get("allowPrivilegeEscalation") is not False or sc.get("privileged"):
+                found.append(("no-privilege-escalation", where))
+            caps = sc.get("capabilities") or {}
+            if "ALL" not in (caps.get("drop") or []) or caps.get("add"):
+                found.append(("drop-all-capabilities", where))
+            seccomp = (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
+            if seccomp != "RuntimeDefault":
+                found.append(("seccomp-runtime-default", where))
+            res = c.get("resources") or {}
+            requests, limits = res.get("requests") or {}, res.get("limits") or {}
+            if not ({"cpu", "memory"} <= set(requests) and "memory" in limits):
+                found.append(("resources", where))
+            if long_running and not (c.get("livenessProbe") and c.get("readinessProbe")):
+                found.append(("probes", where))
+            image = c.get("image", "")
+            tag = image.rsplit("/", 1)[-1].partition(":")[2] if "@" not in image else "digest"
+            if not tag or tag == "latest":
+                found.append(("pinned-image", f"{where}: {image}"))
+        replicas = doc["spec"].get("replicas", 1) if long_running else 1
+        hpa = any(h["spec"]["scaleTargetRef"]["name"] == doc["metadata"]["name"]
+                  for h in by_kind(docs, "HorizontalPodAutoscaler").values())
+        if (replicas > 1 or hpa) and not any(matches(sel, labels) for sel in budgets):
+            found.append(("pdb", "replicated without a PodDisruptionBudget"))
+        annotations = doc["metadata"].get("annotations") or {}
+        for check, detail in found:
+            reason = annotations.get(EXCEPTION_ANNOTATION + check)
+            if reason:
+                waived += 1
+                exceptions.append(f"[{scenario}] {name}: {check} ({detail}): {reason}")
+            else:
+                fail(scenario, f"policy {check}: {name}: {detail} (wanted {POLICY[check]})")
+    return waived
+
+
+# One break of each POLICY check, made on a copy of a rendered Deployment: the policy check must
+# report exactly that check, and waive it when the exception annotation gives a reason.
+def _pod(d): return d["spec"]["template"]["spec"]
+def _container(d): return _pod(d)["containers"][0]
+BREAKS = {
+    "run-as-non-root": lambda d: _pod(d)["securityContext"].update(runAsNonRoot=False),
+    "read-only-root-fs": lambda d: _container(d)["securityContext"].update(readOnlyRootFilesystem=False),
+    "no-privilege-escalation": lambda d: _container(d)["securityContext"].update(allowPrivilegeEscalation=True),
+    "drop-all-capabilities": lambda d: _container(d)["securityContext"]["capabilities"].update(add=["NET_RAW"]),
+    "seccomp-runtime-default": lambda d: _pod(d)["securityContext"].pop("seccompProfile"),
+    "resources": lambda d: _container(d)["resources"].pop("limits"),
+    "probes": lambda d: _container(d).pop("livenessProbe"),
+    "pinned-image": lambda d: _container(d).update(image=_container(d)["image"].rsplit(":", 1)[0] + ":latest"),
+    "no-host-access": lambda d: _pod(d).update(hostNetwork=True),
+    "no-service-account-token": lambda d: _pod(d).pop("automountServiceAccountToken"),
+    "pdb": None,  # the Deployment's PodDisruptionBudget left out instead
+}
+
+
+def policy_catches_each_break(docs: list[dict]) -> None:
+    target = next(d for d in docs if d["kind"] == "Deployment" and d["spec"].get("replicas", 1) > 1)
+    name = target["metadata"]["name"]
+    for check, breaks in BREAKS.items():
+        broken = copy.deepcopy(target)
+        others = [d for d in docs if d is not target]
+        if breaks is None:
+            others = [d for d in others if not (d["kind"] == "PodDisruptionBudget" and d["metadata"]["name"] == name)]
+        else:
+            breaks(broken)
+        for waive in (False, True):
+            if waive:
+                broken["metadata"].setdefault("annotations", {})[EXCEPTION_ANNOTATION + check] = "a reason"
+            before, seen = len(failures), len(exceptions)
+            waived = policy("policy-probe", [broken, *others])
+            found = failures[before:]
+            del failures[before:]
+            del exceptions[seen:]
+            if waive and (found or waived != 1):
+                fail("policy", f"the exception annotation does not waive {check}: {found}")
+            if not waive and (len(found) != 1 or not found[0].startswith(f"[policy-probe] policy {check}:")):
+                fail("policy", f"breaking {check} gives {found or 'no finding'}")
+
+
 def schema_refuses_misspellings() -> None:
     with helm.Chart.load(str(CHART)) as chart:
         for what, values in MISSPELLED.items():
@@ -300,20 +420,30 @@ def main() -> int:
             fail(scenario, f"helm template: {err}")
             print(f"helm-check: {scenario}: FAILED to render")
             continue
+        if scenario == "default":
+            before = len(failures)
+            policy_catches_each_break(docs)
+            print(f"helm-check: policy: each of the {len(BREAKS)} checks reports its break and honours its exception: "
+                  + ("ok" if len(failures) == before else f"{len(failures) - before} problem(s)"))
         counts = validate(scenario, docs, versions)
         consistency(scenario, docs, values)
+        waived = policy(scenario, docs)
         kinds: dict[str, int] = {}
         for d in docs:
             kinds[d["kind"]] = kinds.get(d["kind"], 0) + 1
         status = "ok" if len(failures) == before else f"{len(failures) - before} problem(s)"
         print(f"helm-check: {scenario}: lint, template, {counts['validated']} manifests schema-valid"
               + (f", {counts['structural']} ServiceMonitor(s) checked structurally (CRD: no schema offline)" if counts["structural"] else "")
+              + f", policy {len(POLICY)} checks on {len(workloads(docs))} workloads"
+              + (f" ({waived} exception(s))" if waived else " (0 findings)")
               + f": {status}")
         print("             " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
     before = len(failures)
     schema_refuses_misspellings()
     print(f"helm-check: schema: {len(MISSPELLED)} misspelled values refused by lint, schema and template: "
           + ("ok" if len(failures) == before else f"{len(failures) - before} problem(s)"))
+    for e in exceptions:
+        print(f"helm-check: policy exception {e}")
     for f in failures:
         print(f"helm-check: FAIL {f}", file=sys.stderr)
     print(f"helm-check: {'FAILED' if failures else 'passed'} in {time.monotonic() - started:.1f}s")
