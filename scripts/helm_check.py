@@ -388,6 +388,32 @@ def policy_catches_each_break(docs: list[dict]) -> None:
                 fail("policy", f"breaking {check} gives {found or 'no finding'}")
 
 
+# Helm's longest release name: every name and label the chart derives from it must still fit.
+LONG_RELEASE = "r" * 53
+
+
+def names_fit() -> None:
+    """Service names are DNS labels (63), a StatefulSet's name gets a 10-character revision hash
+    in a 63-character label (52), label values are 63 at most."""
+    values = {"dev": {"enabled": True}}
+    with helm.Chart.load(str(CHART)) as chart:
+        manifests = chart.render(values, name=LONG_RELEASE, namespace=NAMESPACE, is_install=True)
+    limits = {"Service": 63, "StatefulSet": 52}
+    for source, text in sorted(manifests.items()):
+        if source.endswith("NOTES.txt"):
+            continue
+        for doc in filter(None, yaml.safe_load_all(text)):
+            name = doc["metadata"]["name"]
+            if len(name) > limits.get(doc["kind"], 253):
+                fail("names", f"{doc['kind']} {name}: {len(name)} characters, over {limits.get(doc['kind'], 253)}")
+            labels = dict(doc["metadata"].get("labels") or {})
+            if doc["kind"] in POD_KINDS and doc["kind"] != "Pod":
+                labels |= doc["spec"]["template"]["metadata"].get("labels") or {}
+            for key, value in labels.items():
+                if len(str(value)) > 63:
+                    fail("names", f"{doc['kind']} {name}: label {key} is over 63 characters")
+
+
 def schema_refuses_misspellings() -> None:
     with helm.Chart.load(str(CHART)) as chart:
         for what, values in MISSPELLED.items():
@@ -438,6 +464,10 @@ def main() -> int:
               + (f" ({waived} exception(s))" if waived else " (0 findings)")
               + f": {status}")
         print("             " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    before = len(failures)
+    names_fit()
+    print(f"helm-check: names: a {len(LONG_RELEASE)}-character release's names and labels fit: "
+          + ("ok" if len(failures) == before else f"{len(failures) - before} problem(s)"))
     before = len(failures)
     schema_refuses_misspellings()
     print(f"helm-check: schema: {len(MISSPELLED)} misspelled values refused by lint, schema and template: "

@@ -126,8 +126,27 @@ every ready pod and balance each request over them.
 */}}
 {{- define "sankalpa.grpcUrl" -}}
 {{- $g := .root.Values.grpc -}}
-{{- $suffix := ternary "-headless" "" (and $g.headless (eq $g.serviceMesh "none")) -}}
-{{- printf "http://%s-%s%s:%d" (include "sankalpa.fullname" .root) .name $suffix (int .port) -}}
+{{- $host := printf "%s-%s" (include "sankalpa.fullname" .root) .name -}}
+{{- if and $g.headless (eq $g.serviceMesh "none") -}}
+{{- $host = include "sankalpa.headlessName" . -}}
+{{- end -}}
+{{- printf "http://%s:%d" $host (int .port) -}}
+{{- end -}}
+
+{{/*
+The headless Service of a component: (dict "root" $ "name" "auth"). The release part is cut to
+35 characters so that `-chain-orchestrator-headless` still fits a DNS label (63).
+*/}}
+{{- define "sankalpa.headlessName" -}}
+{{- printf "%s-%s-headless" (include "sankalpa.fullname" .root | trunc 35 | trimSuffix "-") .name -}}
+{{- end -}}
+
+{{/*
+A dev profile server's name: (dict "root" $ "name" "postgres"). The release part is cut to 39
+characters: a StatefulSet's name must leave room for its revision hash in a label (52).
+*/}}
+{{- define "sankalpa.devName" -}}
+{{- printf "%s-dev-%s" (include "sankalpa.fullname" .root | trunc 39 | trimSuffix "-") .name -}}
 {{- end -}}
 
 {{/* The Secret dev.enabled generates (passwords, URLs, S3 keys). */}}
@@ -143,7 +162,6 @@ dev.enabled the release's own servers, through the same existing-secret path.
 {{- $v := .Values -}}
 {{- if $v.dev.enabled -}}
 {{- $secret := include "sankalpa.devSecret" . -}}
-{{- $fullname := include "sankalpa.fullname" . -}}
 postgres: {existingSecret: {{ $secret }}, existingSecretKey: postgres-url}
 redis: {existingSecret: {{ $secret }}, existingSecretKey: redis-url}
 nats: {existingSecret: {{ $secret }}, existingSecretKey: nats-url}
@@ -151,7 +169,7 @@ objectStore:
   url: {{ printf "s3://%s/objects" $v.dev.minio.bucket | quote }}
   s3:
     region: us-east-1
-    endpoint: {{ printf "http://%s-dev-minio:9000" $fullname | quote }}
+    endpoint: {{ printf "http://%s:9000" (include "sankalpa.devName" (dict "root" . "name" "minio")) | quote }}
     existingSecret: {{ $secret }}
     accessKeyIdKey: AWS_ACCESS_KEY_ID
     secretAccessKeyKey: AWS_SECRET_ACCESS_KEY
