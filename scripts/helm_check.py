@@ -304,6 +304,7 @@ def policy(scenario: str, docs: list[dict]) -> int:
         if any(spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC")) or any(
                 "hostPath" in v for v in spec.get("volumes", [])):
             found.append(("no-host-access", "the pod uses the host's namespaces or paths"))
+        init = {c["name"] for c in spec.get("initContainers", [])}
         for c in spec.get("initContainers", []) + spec["containers"]:
             sc = c.get("securityContext") or {}
             where = f"container {c['name']}"
@@ -323,7 +324,8 @@ def policy(scenario: str, docs: list[dict]) -> int:
             requests, limits = res.get("requests") or {}, res.get("limits") or {}
             if not ({"cpu", "memory"} <= set(requests) and "memory" in limits):
                 found.append(("resources", where))
-            if long_running and not (c.get("livenessProbe") and c.get("readinessProbe")):
+            # Init containers run to completion and may not have probes.
+            if long_running and c["name"] not in init and not (c.get("livenessProbe") and c.get("readinessProbe")):
                 found.append(("probes", where))
             image = c.get("image", "")
             tag = image.rsplit("/", 1)[-1].partition(":")[2] if "@" not in image else "digest"
