@@ -119,9 +119,63 @@ app.kubernetes.io/component: {{ .name }}
 {{- printf "%s%s%s:%s" $registry $img.repositoryPrefix .name (default .root.Chart.AppVersion $img.tag) -}}
 {{- end -}}
 
-{{/* In-cluster gRPC URL of a component: (dict "root" $ "name" "auth" "port" 50051) */}}
+{{/*
+In-cluster gRPC URL of a component: (dict "root" $ "name" "auth" "port" 50051). The headless
+Service when grpc.headless is on and no mesh balances instead: the clients resolve its name to
+every ready pod and balance each request over them.
+*/}}
 {{- define "sankalpa.grpcUrl" -}}
-{{- printf "http://%s-%s:%d" (include "sankalpa.fullname" .root) .name (int .port) -}}
+{{- $g := .root.Values.grpc -}}
+{{- $host := printf "%s-%s" (include "sankalpa.fullname" .root) .name -}}
+{{- if and $g.headless (eq $g.serviceMesh "none") -}}
+{{- $host = include "sankalpa.headlessName" . -}}
+{{- end -}}
+{{- printf "http://%s:%d" $host (int .port) -}}
+{{- end -}}
+
+{{/*
+The headless Service of a component: (dict "root" $ "name" "auth"). The release part is cut to
+35 characters so that `-chain-orchestrator-headless` still fits a DNS label (63).
+*/}}
+{{- define "sankalpa.headlessName" -}}
+{{- printf "%s-%s-headless" (include "sankalpa.fullname" .root | trunc 35 | trimSuffix "-") .name -}}
+{{- end -}}
+
+{{/*
+A dev profile server's name: (dict "root" $ "name" "postgres"). The release part is cut to 39
+characters: a StatefulSet's name must leave room for its revision hash in a label (52).
+*/}}
+{{- define "sankalpa.devName" -}}
+{{- printf "%s-dev-%s" (include "sankalpa.fullname" .root | trunc 39 | trimSuffix "-") .name -}}
+{{- end -}}
+
+{{/* The Secret dev.enabled generates (passwords, URLs, S3 keys). */}}
+{{- define "sankalpa.devSecret" -}}
+{{- printf "%s-dev" (include "sankalpa.fullname" .) -}}
+{{- end -}}
+
+{{/*
+Where the backing services are, as the services get them: the operator's values, or with
+dev.enabled the release's own servers, through the same existing-secret path.
+*/}}
+{{- define "sankalpa.backing" -}}
+{{- $v := .Values -}}
+{{- if $v.dev.enabled -}}
+{{- $secret := include "sankalpa.devSecret" . -}}
+postgres: {existingSecret: {{ $secret }}, existingSecretKey: postgres-url}
+redis: {existingSecret: {{ $secret }}, existingSecretKey: redis-url}
+nats: {existingSecret: {{ $secret }}, existingSecretKey: nats-url}
+objectStore:
+  url: {{ printf "s3://%s/objects" $v.dev.minio.bucket | quote }}
+  s3:
+    region: us-east-1
+    endpoint: {{ printf "http://%s:9000" (include "sankalpa.devName" (dict "root" . "name" "minio")) | quote }}
+    existingSecret: {{ $secret }}
+    accessKeyIdKey: AWS_ACCESS_KEY_ID
+    secretAccessKeyKey: AWS_SECRET_ACCESS_KEY
+{{- else -}}
+{{- toYaml (pick $v "postgres" "redis" "nats" "objectStore") -}}
+{{- end -}}
 {{- end -}}
 
 {{/* An env var from a URL value or from an existing Secret holding the whole URL. */}}
@@ -133,6 +187,6 @@ app.kubernetes.io/component: {{ .name }}
       name: {{ .cfg.existingSecret }}
       key: {{ .cfg.existingSecretKey }}
 {{- else }}
-  value: {{ .url | quote }}
+  value: {{ .cfg.url | quote }}
 {{- end }}
 {{- end -}}
