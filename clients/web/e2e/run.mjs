@@ -755,6 +755,13 @@ scenario('the composer copies, pastes and deletes steps from the keyboard, and c
   await page.keyboard.press('Enter');
   const panel = page.getByRole('region', { name: 'Step b', exact: true });
   const when = panel.getByLabel('When (condition)');
+  // The paths it may read complete as typed: the list opens on what continues the path, Enter takes it.
+  await when.fill('');
+  await when.pressSequentially('steps.a.me');
+  await panel.getByRole('listbox', { name: 'Paths' }).getByRole('option', { name: 'steps.a.message' }).waitFor();
+  await check(page, 'composer, a condition completed as typed');
+  await page.keyboard.press('Enter');
+  if ((await when.inputValue()) !== 'steps.a.message') throw new Error(`the condition is ${await when.inputValue()}`);
   // Checked in the page as it is typed, worded as the orchestrator words it.
   await when.fill('steps.a.message ==');
   await expectText(panel, 'bad expression: expected a value, found the end at column 19');
