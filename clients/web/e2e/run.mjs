@@ -742,6 +742,17 @@ scenario('the composer copies, pastes and deletes steps from the keyboard, and c
   await page.keyboard.press('Control+Z');
   await canvas.getByRole('group', { name: 'Step b_2' }).waitFor();
 
+  // Another tab pastes them too: the steps travel as JSON through the system's clipboard.
+  const other = await newPage();
+  await other.goto(`${BASE}/composer`);
+  const otherCanvas = other.getByRole('region', { name: 'Canvas' });
+  await otherCanvas.waitFor();
+  await other.keyboard.press('Control+V');
+  await otherCanvas.getByRole('group', { name: 'Step b', exact: true }).waitFor();
+  await expectText(other.getByRole('status'), 'Pasted 2 steps: a, b.');
+  await expectText(other.getByLabel('Chain definition (JSON)'), '"when": "steps.a.message != null"');
+  await other.close();
+
   // The help lists the shortcuts; Escape closes it.
   await page.keyboard.press('?');
   const help = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
