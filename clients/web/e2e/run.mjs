@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -742,6 +743,17 @@ scenario('the composer copies, pastes and deletes steps from the keyboard, and c
   await page.keyboard.press('Control+Z');
   await canvas.getByRole('group', { name: 'Step b_2' }).waitFor();
 
+  // Another tab pastes them too: the steps travel as JSON through the system's clipboard.
+  const other = await newPage();
+  await other.goto(`${BASE}/composer`);
+  const otherCanvas = other.getByRole('region', { name: 'Canvas' });
+  await otherCanvas.waitFor();
+  await other.keyboard.press('Control+V');
+  await otherCanvas.getByRole('group', { name: 'Step b', exact: true }).waitFor();
+  await expectText(other.getByRole('status'), 'Pasted 2 steps: a, b.');
+  await expectText(other.getByLabel('Chain definition (JSON)'), '"when": "steps.a.message != null"');
+  await other.close();
+
   // The help lists the shortcuts; Escape closes it.
   await page.keyboard.press('?');
   const help = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
@@ -755,6 +767,13 @@ scenario('the composer copies, pastes and deletes steps from the keyboard, and c
   await page.keyboard.press('Enter');
   const panel = page.getByRole('region', { name: 'Step b', exact: true });
   const when = panel.getByLabel('When (condition)');
+  // The paths it may read complete as typed: the list opens on what continues the path, Enter takes it.
+  await when.fill('');
+  await when.pressSequentially('steps.a.me');
+  await panel.getByRole('listbox', { name: 'Paths' }).getByRole('option', { name: 'steps.a.message' }).waitFor();
+  await check(page, 'composer, a condition completed as typed');
+  await page.keyboard.press('Enter');
+  if ((await when.inputValue()) !== 'steps.a.message') throw new Error(`the condition is ${await when.inputValue()}`);
   // Checked in the page as it is typed, worded as the orchestrator words it.
   await when.fill('steps.a.message ==');
   await expectText(panel, 'bad expression: expected a value, found the end at column 19');
@@ -878,6 +897,134 @@ scenario('the composer drags and zooms a 50-step chain at a steady frame rate', 
   console.log(`  50 steps, drag and zoom: ${gaps.length} frames, p50 ${at(0.5).toFixed(1)} ms, p95 ${at(0.95).toFixed(1)} ms, max ${gaps.at(-1).toFixed(1)} ms`);
   // 60 fps is 16.7 ms a frame; on two shared cores, headless, half of that rate is the floor.
   if (at(0.5) > 34) throw new Error(`median frame ${at(0.5).toFixed(1)} ms`);
+});
+
+/** A webhook receiver on 127.0.0.1 that answers 200 and keeps what it got. */
+async function startReceiver() {
+  const received = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.setEncoding('utf8');
+    request.on('data', (chunk) => { body += chunk; });
+    request.on('end', () => {
+      received.push({ id: request.headers['webhook-id'], signature: request.headers['webhook-signature'], body });
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      response.end('thanks from the receiver');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}/hooks`, received, close: () => server.close() };
+}
+
+async function until(what, condition) {
+  for (const deadline = Date.now() + TIMEOUT_MS; !(await condition()); await new Promise((resolve) => setTimeout(resolve, 100))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+  }
+}
+
+scenario('webhooks: an endpoint gets a test event, its delivery is logged and replayed', async ({ context, newPage, check }) => {
+  const receiver = await startReceiver();
+  try {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+    const page = await newPage();
+    await register(page);
+    await nav(page, 'Webhooks');
+    await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
+    await page.getByText('No endpoints yet').waitFor();
+    await check(page, 'webhooks, none yet');
+
+    // A bad event type is refused by the service, the message on the field with the entry's text.
+    const form = page.getByRole('form', { name: 'New endpoint' });
+    const types = form.getByLabel('Event types (one per line)');
+    await form.getByLabel('URL').fill(receiver.url);
+    await types.fill('sankalpa.chains.run.completed\nbad..type');
+    await form.getByRole('button', { name: 'Create endpoint' }).click();
+    await expectText(form, 'bad..type: must be dot-separated');
+    if ((await types.getAttribute('aria-invalid')) !== 'true') throw new Error('the event types are not marked invalid');
+    await types.fill('sankalpa.chains.run.completed');
+    await form.getByLabel('Description (optional)').fill('E2E receiver');
+    await form.getByRole('radio', { name: /Ordered/ }).check();
+    await form.getByRole('button', { name: 'Create endpoint' }).click();
+
+    // The secret, once, and copied as shown.
+    const secret = (await page.getByLabel('Signing secret').textContent()) ?? '';
+    if (!secret.startsWith('whsec_')) throw new Error(`the secret shown is ${secret}`);
+    await page.getByRole('button', { name: 'Copy secret' }).click();
+    await page.getByText('Copied.').waitFor();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    if (copied !== secret) throw new Error(`the clipboard holds ${copied}, not the secret`);
+    const endpoints = page.getByRole('table', { name: 'Endpoints, newest first' });
+    await expectText(endpoints, 'enabled · ordered');
+    await check(page, 'webhooks, a new endpoint and its secret');
+
+    await endpoints.getByRole('link', { name: receiver.url }).click();
+    await page.getByRole('heading', { name: receiver.url, level: 1 }).waitFor();
+    await page.getByText('No deliveries').waitFor();
+
+    // A test event, whatever the endpoint's types: delivered, 200, in the log.
+    await page.getByRole('button', { name: 'Send test event' }).click();
+    const log = page.getByRole('table', { name: 'Deliveries, newest first' });
+    const row = log.getByRole('row').filter({ hasText: 'sankalpa.webhooks.test' });
+    await row.and(page.locator('[data-status="delivered"]')).waitFor();
+    await expectText(row, 'HTTP 200');
+    if (receiver.received.length !== 1) throw new Error(`the receiver got ${receiver.received.length} requests`);
+    const [first] = receiver.received;
+    if (!first.signature?.startsWith('v1,') || JSON.parse(first.body).type !== 'sankalpa.webhooks.test') {
+      throw new Error(`the receiver got ${JSON.stringify(first)}`);
+    }
+    await check(page, 'webhook endpoint, a test event delivered');
+
+    // The row opens the request as sent and the response.
+    await row.getByRole('button', { name: 'sankalpa.webhooks.test' }).click();
+    const detail = page.getByRole('region', { name: `Delivery ${first.id}` });
+    await expectText(detail.getByLabel('Body sent'), '"type": "sankalpa.webhooks.test"');
+    await expectText(detail.getByRole('listitem', { name: 'Attempt 1' }), first.signature);
+    await expectText(detail.getByLabel('Response body of attempt 1'), 'thanks from the receiver');
+    await check(page, 'webhook endpoint, a delivery opened');
+
+    // Replayed: a second attempt with the same webhook-id, in the detail and the log.
+    await detail.getByRole('button', { name: 'Replay this delivery' }).click();
+    await expectText(detail.getByRole('listitem', { name: 'Attempt 2' }), 'HTTP 200');
+    await until('two requests at the receiver', () => receiver.received.length === 2);
+    if (receiver.received[1].id !== first.id) throw new Error(`the replay came as ${receiver.received[1].id}, not ${first.id}`);
+    await until('the log to count two attempts', async () => (await row.getByRole('cell').nth(4).textContent()) === '2');
+
+    // Everything since a minute ago: the one delivery, a third attempt.
+    const minuteAgo = new Date(Date.now() - 60_000 - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+    await page.getByLabel('Replay everything since (local time)').fill(minuteAgo);
+    await page.getByRole('button', { name: 'Replay since' }).click();
+    await page.getByText('1 delivery sent again.').waitFor();
+    await until('three requests at the receiver', () => receiver.received.length === 3);
+
+    // Edited, disabled and enabled, its secret rotated, then deleted after a confirmation.
+    await page.getByRole('button', { name: 'Edit endpoint' }).click();
+    const edit = page.getByRole('form', { name: 'Edit endpoint' });
+    await edit.getByLabel('Description (optional)').fill('E2E receiver, edited');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByText('E2E receiver, edited').waitFor();
+    await page.getByRole('button', { name: 'Disable' }).click();
+    await page.getByText('disabled (disabled by its tenant)').waitFor();
+    await page.getByRole('button', { name: 'Enable' }).click();
+    await page.getByText('enabled', { exact: true }).waitFor();
+    await page.getByLabel('Old secret keeps signing for').selectOption('3600');
+    await page.getByRole('button', { name: 'Rotate secret' }).click();
+    const rotated = (await page.getByLabel('Signing secret').textContent()) ?? '';
+    if (!rotated.startsWith('whsec_') || rotated === secret) throw new Error(`the rotated secret is ${rotated}`);
+    await page.getByText('Previous secret signs until').waitFor();
+    await check(page, 'webhook endpoint, edited and its secret rotated');
+
+    await page.getByRole('button', { name: 'Delete endpoint…' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Delete this endpoint?' });
+    await check(page, 'webhook endpoint, delete confirmation');
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    await confirm.waitFor({ state: 'hidden' });
+    await page.getByRole('button', { name: 'Delete endpoint…' }).click();
+    await confirm.getByRole('button', { name: 'Delete endpoint' }).click();
+    await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
+    await page.getByText('No endpoints yet').waitFor();
+  } finally {
+    receiver.close();
+  }
 });
 
 scenario('memory: an entry edited by two writers meets a version conflict', async ({ newPage, check }) => {
@@ -1034,6 +1181,19 @@ scenario('a viewer sees no write buttons', async ({ newPage, check }) => {
   if (await page.getByRole('button', { name: 'Create key' }).count()) throw new Error('a viewer can create keys');
   if (await page.getByRole('tab', { name: 'Users and roles' }).count()) throw new Error('a viewer manages users');
   await check(page, 'settings as a viewer');
+
+  // Webhooks: the endpoints and their log are the viewer's to read, not to change.
+  const url = 'http://127.0.0.1:9/viewer';
+  await call('POST', '/api/webhooks/endpoints', { url, event_types: ['sankalpa.chains.run.completed'] }, token);
+  await nav(page, 'Webhooks');
+  await page.getByRole('link', { name: url }).click();
+  await page.getByRole('heading', { name: url, level: 1 }).waitFor();
+  await page.getByText('No deliveries').waitFor();
+  if (await page.getByRole('button', { name: 'Send test event' }).count()) throw new Error('a viewer can send test events');
+  await check(page, 'webhook endpoint as a viewer');
+  await nav(page, 'Webhooks');
+  await page.getByRole('link', { name: url }).waitFor();
+  if (await page.getByRole('button', { name: 'Create endpoint' }).count()) throw new Error('a viewer can create endpoints');
 });
 
 scenario('a write the role no longer allows gets the permission message', async ({ newPage, check }) => {

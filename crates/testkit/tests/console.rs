@@ -108,7 +108,9 @@ async fn start_fleet(
                 gateway.rate_limit.redis_timeout = Duration::from_secs(2);
             },
             marketplace: true,
-            triggers: false,
+            // The webhooks page's scenario delivers to a receiver on 127.0.0.1: the triggers
+            // service's test defaults allow http to the loopback.
+            triggers: true,
             llm,
         },
     )

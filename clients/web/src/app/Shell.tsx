@@ -16,6 +16,7 @@ const NAV = [
   { to: '/runs', label: 'Runs' },
   { to: '/memory', label: 'Memory' },
   { to: '/marketplace', label: 'Marketplace' },
+  { to: '/webhooks', label: 'Webhooks', permission: 'webhooks:read' },
   { to: '/dashboard', label: 'Dashboard', permission: 'fleet:read' },
   { to: '/settings', label: 'Settings' },
 ];

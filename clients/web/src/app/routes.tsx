@@ -42,6 +42,8 @@ export const router = createBrowserRouter([
         path: 'marketplace/:id',
         lazy: async () => ({ Component: (await import('../marketplace/ItemPage')).ItemPage }),
       },
+      { path: 'webhooks', lazy: async () => ({ Component: (await import('../webhooks/WebhooksPage')).WebhooksPage }) },
+      { path: 'webhooks/:id', lazy: async () => ({ Component: (await import('../webhooks/EndpointPage')).EndpointPage }) },
       {
         path: 'dashboard',
         lazy: async () => ({ Component: (await import('../dashboard/DashboardPage')).DashboardPage }),

@@ -35,7 +35,17 @@ import { useLiveRun } from '../runs/useLiveRun';
 import { Loading, PageHeader, ProblemMessage } from '../ui/states';
 import { Tabs } from '../ui/Tabs';
 import { RunBanner, RunForm, type RunTarget, StepRun } from './CanvasRun';
-import { type Copied, PASTE_OFFSET, copySteps, freeId, pasteSteps, removeSteps, withStepsRenamed } from './clipboard';
+import {
+  type Copied,
+  PASTE_OFFSET,
+  clipboardText,
+  copySteps,
+  freeId,
+  parseClipboard,
+  pasteSteps,
+  removeSteps,
+  withStepsRenamed,
+} from './clipboard';
 import { type Graph, type Json, type StepJson, type StepNode, edgeId, fromGraph, pathsFor, placedByDefinition, positionOf, problemsByStep, toGraph, upstreamOf, withPositions, withoutPositions } from './graph';
 import { History } from './history';
 import { laidOut } from './layout';
@@ -65,6 +75,9 @@ function typingIn(target: EventTarget | null): boolean {
   if (!(target instanceof HTMLElement)) return false;
   return Boolean(target.shadowRoot || target.closest('input, textarea, select, [contenteditable="true"], dialog'));
 }
+
+/** The actions the browser's clipboard events perform, rather than their keys. */
+const CLIPBOARD_ACTIONS = new Set<Action>(['copy', 'cut', 'paste']);
 
 function counted(count: number, what: string): string {
   return `${count} ${what}${count === 1 ? '' : 's'}`;
@@ -204,22 +217,40 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
     return new Set(picked.length > 0 ? picked : selected ? [selected] : []);
   }
 
-  function copy(): number {
+  /**
+   * Copies the picked steps: into the page's clipboard, and as JSON into the system's, through
+   * the `copy` event's `transfer` (the keys) or the clipboard API (the button, a user's click).
+   */
+  function copy(transfer?: DataTransfer | null): number {
     const ids = pickedIds();
     if (ids.size === 0) {
       setNotice('Select the steps to copy first.');
       return 0;
     }
-    onCopy(copySteps(graph, ids));
+    const copied = copySteps(graph, ids);
+    onCopy(copied);
+    const text = clipboardText(copied);
+    if (transfer) transfer.setData('text/plain', text);
+    // Refused (no focus, a browser without the API): the page's copy still pastes here.
+    else void navigator.clipboard?.writeText(text).catch(() => undefined);
     pastes.current = 0;
     setNotice(`Copied ${counted(ids.size, 'step')}.`);
     return ids.size;
   }
 
-  function paste() {
-    if (!clipboard || clipboard.steps.length === 0) return;
+  /**
+   * Pastes the steps in the system clipboard's `text` (copied in this tab or another), or, when
+   * it holds none or could not be read, the page's own last copy.
+   */
+  function paste(text?: string) {
+    const read = text === undefined ? undefined : parseClipboard(text);
+    const copied = read && 'copied' in read ? read.copied : clipboard;
+    if (!copied || copied.steps.length === 0) {
+      setNotice(read && 'problem' in read ? read.problem : 'Nothing copied yet.');
+      return;
+    }
     pastes.current += 1;
-    const { graph: next, ids } = pasteSteps(graph, clipboard, PASTE_OFFSET * pastes.current);
+    const { graph: next, ids } = pasteSteps(graph, copied, PASTE_OFFSET * pastes.current);
     change(() => next);
     setSelected(ids[0] ?? null);
     setNotice(`Pasted ${counted(ids.length, 'step')}: ${ids.join(', ')}.`);
@@ -243,16 +274,21 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
     if (!picked) setSelected(null);
   }
 
-  function perform(action: Action) {
+  /** The Paste button: the system's clipboard if the browser lets the page read it, else the page's copy. */
+  async function pasteFromButton() {
+    paste(await navigator.clipboard?.readText().catch(() => undefined));
+  }
+
+  function perform(action: Action, transfer?: DataTransfer | null) {
     switch (action) {
       case 'copy':
-        copy();
+        copy(transfer);
         return;
       case 'cut':
-        if (copy() > 0) removePicked('Cut');
+        if (copy(transfer) > 0) removePicked('Cut');
         return;
       case 'paste':
-        paste();
+        paste(transfer?.getData('text/plain'));
         return;
       case 'delete':
         removePicked();
@@ -283,13 +319,25 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
     const onKey = (event: globalThis.KeyboardEvent) => {
       if (event.defaultPrevented || typingIn(event.target)) return;
       const action = actionOf(event);
-      if (!action) return;
-      if ((action === 'copy' || action === 'cut') && window.getSelection()?.toString()) return;
+      // Copy, cut and paste keys are left to the browser, which raises the clipboard events below.
+      if (!action || CLIPBOARD_ACTIONS.has(action)) return;
       event.preventDefault();
       performLatest.current(action);
     };
+    // The clipboard events carry the system's clipboard, this tab's or another's, with no
+    // permission asked: the keys (and the browser's menu) copy and paste steps through them.
+    const onClipboard = (event: ClipboardEvent) => {
+      if (event.defaultPrevented || typingIn(event.target)) return;
+      if (event.type !== 'paste' && window.getSelection()?.toString()) return;
+      event.preventDefault();
+      performLatest.current(event.type === 'cut' ? 'cut' : event.type === 'paste' ? 'paste' : 'copy', event.clipboardData);
+    };
     window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
+    for (const type of ['copy', 'cut', 'paste']) window.addEventListener(type, onClipboard as EventListener);
+    return () => {
+      window.removeEventListener('keydown', onKey);
+      for (const type of ['copy', 'cut', 'paste']) window.removeEventListener(type, onClipboard as EventListener);
+    };
   }, []);
 
   function editJson(value: string) {
@@ -440,8 +488,8 @@ function Composer({ initial, agents, stored, clipboard, onCopy }: {
           onClick={() => copy()}>
           Copy
         </button>
-        <button type="button" className="btn-secondary" aria-keyshortcuts={keysOf('paste')} disabled={!clipboard}
-          onClick={paste}>
+        <button type="button" className="btn-secondary" aria-keyshortcuts={keysOf('paste')}
+          onClick={() => void pasteFromButton()}>
           Paste
         </button>
         <button type="button" className="btn-secondary" aria-keyshortcuts={keysOf('help')}

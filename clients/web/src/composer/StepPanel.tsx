@@ -3,7 +3,8 @@
  * needs (the keyboard's way to connect steps), its input mapping, `when`, retry, timeout and
  * failure handling; a map step's list and parallelism. Each change rewrites the step's JSON. The
  * expressions (`when`, the list, each `${...}` of the mapping) are checked as they are typed
- * (`expr.ts`), before the orchestrator's validation says the same on the node.
+ * (`expr.ts`), before the orchestrator's validation says the same on the node; the paths they
+ * may read complete as they are typed (the mapping's in its editor, the `when`'s in `PathInput`).
  */
 import { type ReactNode, Suspense, lazy, useMemo, useState } from 'react';
 
@@ -12,6 +13,7 @@ import type { KeyHint } from '../ui/jsonEditing';
 import { Loading } from '../ui/states';
 import { expressionProblems, mappingProblems, mappingSource } from './expr';
 import type { Json, StepJson } from './graph';
+import { PathInput } from './PathInput';
 
 const JsonEditor = lazy(() => import('../ui/JsonEditor'));
 
@@ -148,6 +150,8 @@ export function StepPanel({ step, others, needs, upstream, agents, paths, proble
   const scope = useMemo(() => ({ perItem: false, upstream: upstreamSet }), [upstreamSet]);
   const itemScope = useMemo(() => ({ perItem: step.for_each !== undefined, upstream: upstreamSet }), [step.for_each, upstreamSet]);
   const whenProblems = problemsOf(step.when, scope);
+  // A condition is read before any item: it names the chain's input and the steps upstream only.
+  const whenPaths = useMemo(() => paths.filter((path) => path !== 'item' && path !== 'index'), [paths]);
   const forEachProblems = problemsOf(typeof step.for_each === 'string' ? mappingSource(step.for_each) : undefined, scope);
   const setRetry = (key: string, value: number | undefined) => {
     const { [key]: _old, ...fields } = retry;
@@ -227,10 +231,11 @@ export function StepPanel({ step, others, needs, upstream, agents, paths, proble
             onChange={(event) => onChange(withField(step, 'chain', { ...chain, template: event.target.value }))} />
         </Field>
       )}
-      <Field id="step-when" label="When (condition)" help='Runs only when it holds: "auth" in input.features' problems={whenProblems}>
-        <input id="step-when" className="input font-mono" value={typeof step.when === 'string' ? step.when : ''}
-          aria-invalid={whenProblems.length > 0} aria-describedby="step-when-help step-when-problems"
-          spellCheck={false} onChange={(event) => onChange(withField(step, 'when', event.target.value))} />
+      <Field id="step-when" label="When (condition)" problems={whenProblems}
+        help='Runs only when it holds: "auth" in input.features. The paths it may read complete as typed (Control+Space lists them).'>
+        <PathInput id="step-when" value={typeof step.when === 'string' ? step.when : ''} paths={whenPaths}
+          invalid={whenProblems.length > 0} describedBy="step-when-help step-when-problems"
+          onChange={(value) => onChange(withField(step, 'when', value))} />
       </Field>
       <Field id="step-on-failure" label="When it fails">
         <select id="step-on-failure" className="input" value={typeof step.on_failure === 'string' ? step.on_failure : ''}

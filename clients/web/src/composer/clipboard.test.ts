@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 
-import { PASTE_OFFSET, copySteps, freeId, pasteSteps, removeSteps, withStepsRenamed } from './clipboard';
+import {
+  MAX_PASTED_STEPS,
+  PASTE_OFFSET,
+  clipboardText,
+  copySteps,
+  freeId,
+  parseClipboard,
+  pasteSteps,
+  removeSteps,
+  withStepsRenamed,
+} from './clipboard';
 import { fromGraph, toGraph } from './graph';
 
 const chain = {
@@ -85,5 +95,53 @@ describe('pasting steps that keep their places', () => {
     graph.nodes[0]!.position = { x: 5, y: 6 };
     const { graph: pasted } = pasteSteps(graph, copySteps(graph, new Set(['a'])), PASTE_OFFSET);
     expect((fromGraph(pasted).steps as unknown[])[1]).toEqual({ id: 'a_2', agent: 'x', position: { x: 5 + PASTE_OFFSET, y: 6 + PASTE_OFFSET } });
+  });
+});
+
+describe('steps through the system clipboard', () => {
+  it('come back from their text as they were copied, and paste as the page\'s own copy does', () => {
+    const graph = placed();
+    const copied = copySteps(graph, new Set(['api', 'tests']));
+    const read = parseClipboard(clipboardText(copied));
+    expect(read).toEqual({ copied });
+    if (!('copied' in read)) throw new Error('not read');
+    expect(pasteSteps(graph, read.copied, PASTE_OFFSET)).toEqual(pasteSteps(graph, copied, PASTE_OFFSET));
+  });
+
+  it('pasted into another chain (another tab) that has the same ids, get new ones', () => {
+    const text = clipboardText(copySteps(placed(), new Set(['plan', 'api'])));
+    const read = parseClipboard(text);
+    if (!('copied' in read)) throw new Error('not read');
+    const other = toGraph({ name: 'other', steps: [{ id: 'plan', agent: 'hello_world' }] });
+    const { graph, ids } = pasteSteps(other, read.copied, PASTE_OFFSET);
+    expect(ids).toEqual(['plan_2', 'api']);
+    const api = (fromGraph(graph).steps as Record<string, unknown>[])[2];
+    expect(api).toMatchObject({ id: 'api', needs: ['plan_2'], input: { entities: '${steps.plan_2.entities}' } });
+  });
+
+  it('refuse what is not the composer\'s steps, or beyond the bounds', () => {
+    const problem = (text: string) => {
+      const read = parseClipboard(text);
+      return 'problem' in read ? read.problem : null;
+    };
+    expect(problem('hello')).toBe('The clipboard holds no steps.');
+    expect(problem('{"steps": [{"id": "a"}]}')).toBe('The clipboard holds no steps.');
+    expect(problem(JSON.stringify({ kind: 'sankalpa.composer.steps', steps: [] }))).toBe('The clipboard holds no steps.');
+    const steps = (count: number) => Array.from({ length: count }, (_, index) => ({ id: `s${index}`, agent: 'hello_world' }));
+    expect(problem(JSON.stringify({ kind: 'sankalpa.composer.steps', steps: steps(MAX_PASTED_STEPS) }))).toBeNull();
+    expect(problem(JSON.stringify({ kind: 'sankalpa.composer.steps', steps: steps(MAX_PASTED_STEPS + 1) }))).toMatch(/At most 200/);
+    expect(problem(JSON.stringify({ kind: 'sankalpa.composer.steps', steps: [{ id: 'a b' }] }))).toBe('A copied step has no valid id.');
+    expect(problem(JSON.stringify({ kind: 'sankalpa.composer.steps', steps: [['a']] }))).toBe('A copied step has no valid id.');
+    expect(problem(JSON.stringify({ kind: 'sankalpa.composer.steps', steps: [{ id: 'a' }, { id: 'a' }] }))).toBe('Step a is copied twice.');
+    expect(problem(' '.repeat((1 << 20) + 1))).toMatch(/more than 1 MiB/);
+  });
+
+  it('keep only the real places of the steps copied', () => {
+    const read = parseClipboard(JSON.stringify({
+      kind: 'sankalpa.composer.steps',
+      steps: [{ id: 'a' }, { id: 'b' }],
+      positions: { a: { x: 1, y: 2, z: 3 }, b: { x: 'far', y: 0 }, c: { x: 0, y: 0 } },
+    }));
+    expect(read).toEqual({ copied: { steps: [{ id: 'a' }, { id: 'b' }], positions: { a: { x: 1, y: 2 } } } });
   });
 });

@@ -2,8 +2,12 @@
  * Copy and paste of steps. What is copied is the steps as the definition holds them, with their
  * places on the canvas; a paste gives each a new id no step has (`plan` becomes `plan_2`), keeps
  * the `needs` between pasted steps (renamed) and drops those to steps left behind, and makes the
- * pasted steps' expressions read the pasted copies of the steps they read. The clipboard is the
- * page's, not the system's: reading the system's asks the browser for permission.
+ * pasted steps' expressions read the pasted copies of the steps they read.
+ *
+ * The steps travel through the system's clipboard as JSON (`clipboardText`), so they paste in
+ * another tab or window: written from the page's `copy` event and read from its `paste` event,
+ * which need no permission (reading the clipboard at any other time asks for one). What a paste
+ * reads is checked (`parseClipboard`): only the composer's own JSON, within the chain's bounds.
  */
 import type { Edge, XYPosition } from '@xyflow/react';
 
@@ -15,6 +19,15 @@ export interface Copied {
   steps: StepJson[];
   positions: Record<string, XYPosition>;
 }
+
+/** What marks the clipboard's JSON as the composer's steps. */
+const CLIPBOARD_KIND = 'sankalpa.composer.steps';
+/** The most steps a paste takes: a chain's own bound (the orchestrator's). */
+export const MAX_PASTED_STEPS = 200;
+/** The longest clipboard text a paste reads, in characters (1 MiB). */
+export const MAX_CLIPBOARD_CHARS = 1 << 20;
+/** A step's id, as the orchestrator allows it. */
+const STEP_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** How far a paste lands from what was copied, so the copies do not hide the originals. */
 export const PASTE_OFFSET = 40;
@@ -114,5 +127,51 @@ export function removeSteps(graph: Graph, ids: Set<string>, edgeIds: Set<string>
     ...graph,
     nodes: graph.nodes.filter((node) => !ids.has(node.id)),
     edges: graph.edges.filter((edge) => !ids.has(edge.source) && !ids.has(edge.target) && !edgeIds.has(edge.id)),
+  };
+}
+
+/** The copied steps as the system's clipboard carries them: JSON that says what it is. */
+export function clipboardText(copied: Copied): string {
+  return JSON.stringify({ kind: CLIPBOARD_KIND, steps: copied.steps, positions: copied.positions }, null, 2);
+}
+
+function isPosition(value: unknown): value is XYPosition {
+  const at = value as Partial<XYPosition> | null;
+  return typeof at === 'object' && at !== null && Number.isFinite(at.x) && Number.isFinite(at.y);
+}
+
+/**
+ * The steps in a clipboard's text, or why there are none: text that is not the composer's JSON,
+ * too long, too many steps, a step without a valid id, or the same id twice.
+ */
+export function parseClipboard(text: string): { copied: Copied } | { problem: string } {
+  const none = { problem: 'The clipboard holds no steps.' };
+  if (text.length > MAX_CLIPBOARD_CHARS) return { problem: 'The clipboard holds more than 1 MiB: not steps.' };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return none;
+  }
+  const { kind, steps, positions } = (value ?? {}) as { kind?: unknown; steps?: unknown; positions?: unknown };
+  if (kind !== CLIPBOARD_KIND || !Array.isArray(steps)) return none;
+  if (steps.length === 0) return none;
+  if (steps.length > MAX_PASTED_STEPS) return { problem: `At most ${MAX_PASTED_STEPS} steps paste at once (${steps.length} copied).` };
+  const ids = new Set<string>();
+  for (const step of steps as unknown[]) {
+    const id = (step as { id?: unknown } | null)?.id;
+    if (typeof step !== 'object' || step === null || Array.isArray(step) || typeof id !== 'string' || !STEP_ID.test(id)) {
+      return { problem: 'A copied step has no valid id.' };
+    }
+    if (ids.has(id)) return { problem: `Step ${id} is copied twice.` };
+    ids.add(id);
+  }
+  const places = positions && typeof positions === 'object' ? (positions as Record<string, unknown>) : {};
+  return {
+    copied: {
+      steps: steps as StepJson[],
+      // Only the places of the steps copied, and only real ones: a paste lands where they say.
+      positions: Object.fromEntries([...ids].flatMap((id) => (isPosition(places[id]) ? [[id, { x: places[id].x, y: places[id].y }]] : []))),
+    },
   };
 }

@@ -13,7 +13,7 @@ export function isTimeFilter(value: string): value is TimeFilter {
 }
 
 /** A `datetime-local` value (local time, no zone) as an instant; '' or nonsense gives none. */
-function instant(local: string): string | undefined {
+export function instant(local: string): string | undefined {
   if (!local) return undefined;
   const at = new Date(local);
   return Number.isNaN(at.getTime()) ? undefined : at.toISOString();

@@ -58,6 +58,7 @@ export function PageHeader({ title, children }: { title: string; children?: Reac
 
 const STATUS_STYLES: Record<string, string> = {
   completed: 'bg-green-100 text-green-900 dark:bg-green-900 dark:text-green-100',
+  delivered: 'bg-green-100 text-green-900 dark:bg-green-900 dark:text-green-100',
   serving: 'bg-green-100 text-green-900 dark:bg-green-900 dark:text-green-100',
   ok: 'bg-green-100 text-green-900 dark:bg-green-900 dark:text-green-100',
   running: 'bg-blue-100 text-blue-900 dark:bg-blue-900 dark:text-blue-100',
