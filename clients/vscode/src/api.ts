@@ -21,6 +21,7 @@ export type ExecuteChain = Omit<Schemas['ExecuteChain'], 'definition'> & { defin
 export type Principal = Schemas['Principal'];
 export type Problem = Schemas['Problem'];
 export type Status = Schemas['Status'];
+export type Tenant = Schemas['Tenant'];
 export type TokenPair = Schemas['TokenPair'];
 
 /** What a user signed in with, as kept in the editor's secret storage. */
@@ -133,6 +134,7 @@ export class Client {
 
   principal = () => this.json<Principal>('GET', '/api/principal');
   status = () => this.json<Status>('GET', '/api/status', { anonymous: true });
+  tenant = (id: string) => this.json<Tenant>('GET', `/api/tenants/${encodeURIComponent(id)}`);
 
   async agents(): Promise<Agent[]> {
     return this.pages<Agent>('/api/agents?page_size=200', 'agents');

@@ -1,7 +1,7 @@
 // The Sankalpa view's tree, as data: agents by category, chains (stored and templates) and the
 // recent runs, with the words and icons each item shows. The editor layer only maps these
 // nodes to tree items.
-import type { Agent, Chain, ChainRun, Principal, Status } from './api';
+import type { Agent, Chain, ChainRun, Principal, Status, Tenant } from './api';
 
 /** Runs listed under "Recent runs". */
 export const RECENT_RUNS = 20;
@@ -78,10 +78,17 @@ export function runIcon(run: ChainRun): string {
   return icons[run.status] ?? 'circle-outline';
 }
 
-/** What the status bar item says: the fleet's health and who is signed in. */
-export function statusText(status: Status | undefined, principal: Principal | undefined): { text: string; tooltip: string } {
+/**
+ * What the status bar item says: the fleet's health and who is signed in, by the tenant's name
+ * when it could be read.
+ */
+export function statusText(
+  status: Status | undefined,
+  principal: Principal | undefined,
+  tenant?: Tenant,
+): { text: string; tooltip: string } {
   const health = status === undefined ? '$(debug-disconnect)' : status.status === 'ok' ? '$(pass)' : '$(warning)';
-  const who = principal ? `tenant ${principal.tenant_id.slice(0, 8)}` : 'signed out';
+  const who = principal ? (tenant?.name ?? `tenant ${principal.tenant_id.slice(0, 8)}`) : 'signed out';
   const services = status?.services.map((s) => `${s.name}: ${s.status}`).join('\n') ?? 'gateway unreachable';
   const tooltip = principal
     ? `${services}\n\nSigned in as ${principal.kind} ${principal.id}\nTenant ${principal.tenant_id}`

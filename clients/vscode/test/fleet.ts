@@ -33,7 +33,7 @@ export async function signedIn(): Promise<{ client: Client; store: MemoryStore; 
   return { client, store, email };
 }
 
-/** Planted findings: each line's rule, line (1-based) and the token the finding starts at. */
+/** Planted findings: each one's rule, line (1-based), the token it starts at, its severity. */
 export const PLANTED = {
   code: [
     'import hashlib, os',
@@ -47,10 +47,11 @@ export const PLANTED = {
     'label = "🙂🙂"; result = eval(name)',
   ].join('\n'),
   expected: [
-    { rule: 'sql_injection', line: 4, token: '"SELECT' },
-    { rule: 'command_injection', line: 5, token: 'os.system' },
-    { rule: 'weak_hash', line: 6, token: 'hashlib.md5' },
+    { rule: 'sql_injection', line: 4, token: '"SELECT', severity: 'error' },
+    { rule: 'command_injection', line: 5, token: 'os.system', severity: 'error' },
+    // A medium finding is a SARIF warning.
+    { rule: 'weak_hash', line: 6, token: 'hashlib.md5', severity: 'warning' },
     // The rule's match takes the character before `eval`.
-    { rule: 'code_injection', line: 9, token: ' eval(' },
+    { rule: 'code_injection', line: 9, token: ' eval(', severity: 'error' },
   ],
 };

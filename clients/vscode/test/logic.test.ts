@@ -95,7 +95,7 @@ describe('against the fleet', { skip: needsFleet }, () => {
       const text = lines[finding.line]!;
       assert.equal(finding.column, text.indexOf(expected.token), `${expected.rule} starts at its token`);
       assert.equal(finding.uri, 'handler.py');
-      assert.equal(finding.severity, 'error');
+      assert.equal(finding.severity, expected.severity);
       assert.match(finding.message, /\(CWE-\d+\)$/);
     }
   });

@@ -119,7 +119,8 @@ export function activate(context: vscode.ExtensionContext): void {
       c.status().catch(() => undefined),
       c.principal().catch(() => undefined),
     ]);
-    Object.assign(status, statusText(health, principal));
+    const tenant = principal && (await c.tenant(principal.tenant_id).catch(() => undefined));
+    Object.assign(status, statusText(health, principal, tenant));
   };
   const statusTimer = setInterval(() => void refreshStatus(), STATUS_INTERVAL_MS);
 
