@@ -10,12 +10,13 @@ import { after, before, describe, test } from 'node:test';
 
 import type * as vscodeTypes from 'vscode';
 
-import type { Status } from '../src/api';
+import { Client, type Status } from '../src/api';
 import { COMMANDS } from '../src/contributions';
-import { activate, type Explorer } from '../src/editor/extension';
+import { activate, SecretStore, type Explorer } from '../src/editor/extension';
+import { followRun } from '../src/events';
 import type { Node } from '../src/view';
 import { GATEWAY, needsFleet, PASSWORD, PLANTED, register } from './fleet';
-import { answers, commands, DiagnosticSeverity, Position, Range, recorded, settings, TextDocument, Uri, window } from './vscode-stub';
+import { answers, commands, DiagnosticSeverity, Position, progress, Range, recorded, settings, TextDocument, Uri, window } from './vscode-stub';
 
 const secrets = new Map<string, string>();
 const context = {
@@ -83,7 +84,7 @@ describe('with the fleet', { skip: needsFleet }, () => {
     email = await register();
     answers.push('Email and password', email, PASSWORD);
     await run('sankalpa.signIn');
-    const kept = JSON.parse(secrets.get('sankalpa.credential')!) as { kind: string };
+    const kept = JSON.parse(secrets.get(`sankalpa.credential:${GATEWAY}`)!) as { kind: string };
     assert.equal(kept.kind, 'tokens');
     // The test's fleet runs without the marketplace and triggers: the gateway says degraded.
     const health = (await (await fetch(new URL('/api/status', GATEWAY))).json()) as Status;
@@ -174,9 +175,44 @@ describe('with the fleet', { skip: needsFleet }, () => {
     }
   });
 
+  test('a followed run is cancelled from its notification; a waiting step is approved from the view', async () => {
+    const client = new Client(GATEWAY!, new SecretStore(context.secrets as unknown as vscodeTypes.SecretStorage, GATEWAY!));
+    const me = await client.principal();
+    const definition = {
+      steps: [
+        { id: 'gate', approval: { prompt: 'Go on?', approvers: [`user:${me.id}`] } },
+        { id: 'after', needs: ['gate'], agent: 'hello_world' },
+      ],
+    };
+    const cancelled = await client.executeChain({ definition, input: { name: 'Ada' } });
+    const explorer = recorded.trees.get('sankalpa.explorer') as Explorer;
+    await run('sankalpa.refresh');
+    const runNode = (id: string) => explorer.getChildren(explorer.getChildren()[2]).find((n) => n.kind === 'run' && n.run.id === id)!;
+    progress.cancelWhen = /step\.waiting_approval gate/;
+    await run('sankalpa.followRun', runNode(cancelled.id));
+    assert.equal(progress.cancelWhen, undefined, 'the step waited and Cancel was pressed');
+    assert(recorded.output.includes(`run ${cancelled.id}: run.cancelled`));
+    assert.equal((await client.run(cancelled.id)).status, 'cancelled');
+
+    const approved = await client.executeChain({ definition, input: { name: 'Ada' } });
+    let waiting: Node | undefined;
+    for (let attempt = 0; attempt < 50 && !waiting; attempt++) {
+      await run('sankalpa.refresh');
+      const node = runNode(approved.id);
+      if (node && explorer.getTreeItem(node).contextValue === 'run-live-waiting') waiting = node;
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert(waiting, 'the run waits in the view');
+    answers.push('from the editor');
+    await run('sankalpa.approveStep', waiting);
+    assert.equal(await followRun(client, approved.id, () => undefined), 'sankalpa.chains.run.completed');
+    const gate = (await client.run(approved.id)).steps.find((step) => step.id === 'gate')!;
+    assert.equal((gate.output as { comment?: string }).comment, 'from the editor');
+  });
+
   test('signing out forgets the credential', async () => {
     await run('sankalpa.signOut');
-    assert.equal(secrets.has('sankalpa.credential'), false);
+    assert.equal(secrets.has(`sankalpa.credential:${GATEWAY}`), false);
     assert.match(recorded.statusBar.text, /signed out$/);
   });
 });

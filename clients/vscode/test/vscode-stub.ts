@@ -108,6 +108,8 @@ export const recorded = {
 
 /** Answers to the next prompts, in order (quick picks, input boxes, dialogs, modal messages). */
 export const answers: unknown[] = [];
+/** When the user cancels a progress notification: at the first message matching it. */
+export const progress: { cancelWhen?: RegExp } = {};
 /** The settings `getConfiguration('sankalpa')` answers. */
 export const settings: Record<string, unknown> = {};
 
@@ -158,10 +160,20 @@ export const window = {
     recorded.messages.push(`error: ${message}`);
     return undefined;
   },
+  /** Progress notifications: the user presses Cancel once a reported message matches. */
   withProgress: async <T>(
     _options: unknown,
-    task: (progress: { report(value: unknown): void }, token: { onCancellationRequested(listener: () => void): void }) => Promise<T>,
-  ) => task({ report: () => undefined }, { onCancellationRequested: () => undefined }),
+    task: (progress: { report(value: { message?: string }): void }, token: { onCancellationRequested(listener: () => void): void }) => Promise<T>,
+  ) => {
+    const listeners: (() => void)[] = [];
+    const report = ({ message }: { message?: string }) => {
+      if (message && progress.cancelWhen?.test(message)) {
+        progress.cancelWhen = undefined;
+        for (const listener of listeners) listener();
+      }
+    };
+    return task({ report }, { onCancellationRequested: (listener) => void listeners.push(listener) });
+  },
   createWebviewPanel: (_type: string, title: string) => {
     const panel = { title, webview: { html: '' } };
     recorded.panels.push(panel);

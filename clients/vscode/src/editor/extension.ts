@@ -17,20 +17,29 @@ import { configDir, gatewayUrl, readProfiles } from '../profiles';
 import { findingsFromSarif, type Finding } from '../sarif';
 import { isLive, RECENT_RUNS, runIcon, statusText, tree, type Node, type ViewData } from '../view';
 
-const SECRET = 'sankalpa.credential';
 const SARIF_PATH = 'reports/security-scan.sarif';
 /** How often the status bar reads the fleet's health (ms). */
 const STATUS_INTERVAL_MS = 60_000;
 
-class SecretStore implements CredentialStore {
-  constructor(private readonly secrets: vscode.SecretStorage) {}
+/**
+ * The credential of one gateway in VS Code's SecretStorage: a credential is only ever sent to
+ * the gateway that issued it, so changing the gateway setting asks for a new sign-in.
+ */
+export class SecretStore implements CredentialStore {
+  private readonly key: string;
+  constructor(
+    private readonly secrets: vscode.SecretStorage,
+    gateway: string,
+  ) {
+    this.key = `sankalpa.credential:${gateway}`;
+  }
   async load() {
-    const text = await this.secrets.get(SECRET);
+    const text = await this.secrets.get(this.key);
     return text ? (JSON.parse(text) as Credential) : undefined;
   }
   async save(credential: Credential | undefined) {
-    if (credential) await this.secrets.store(SECRET, JSON.stringify(credential));
-    else await this.secrets.delete(SECRET);
+    if (credential) await this.secrets.store(this.key, JSON.stringify(credential));
+    else await this.secrets.delete(this.key);
   }
 }
 
@@ -79,7 +88,6 @@ export class Explorer implements vscode.TreeDataProvider<Node> {
 }
 
 export function activate(context: vscode.ExtensionContext): void {
-  const store = new SecretStore(context.secrets);
   const settings = () => vscode.workspace.getConfiguration('sankalpa');
   let client: Client | undefined;
   const api = async () => {
@@ -88,7 +96,7 @@ export function activate(context: vscode.ExtensionContext): void {
       { gatewayUrl: settings().get<string>('gatewayUrl'), profile: settings().get<string>('profile') },
       profiles,
     );
-    if (client?.baseUrl !== url) client = new Client(url, store);
+    if (client?.baseUrl !== url) client = new Client(url, new SecretStore(context.secrets, url));
     return client;
   };
 
