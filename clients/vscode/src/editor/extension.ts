@@ -282,13 +282,17 @@ export function activate(context: vscode.ExtensionContext): void {
       const projectName = await vscode.window.showInputBox({ title: 'Project name', value: basename(root.fsPath), validateInput: (v) => (v.trim() ? undefined : 'a name is needed') });
       const description = projectName && (await vscode.window.showInputBox({ title: 'What it is for (optional)' }));
       const entities = description !== undefined && projectName
-        ? await vscode.window.showInputBox({ title: 'Entities (JSON)', value: '[{"name": "Item", "fields": [{"name": "title", "type": "string", "required": true}]}]' })
+        ? await vscode.window.showInputBox({
+          title: 'Entities (JSON)',
+          value: '[{"name": "Item", "fields": [{"name": "title", "type": "string", "required": true}]}]',
+          validateInput: (value) => (jsonArray(value) ? undefined : 'a JSON list of entities: [{"name": "Item", "fields": [...]}]'),
+        })
         : undefined;
       if (!projectName || entities === undefined) return;
       const features = await vscode.window.showQuickPick(['auth', 'roles', 'email', 'payments', 'markdown'], { canPickMany: true, title: 'Features' });
       if (!features) return;
       const c = await api();
-      const run = await c.executeChain({ template: 'fullstack-app', input: { project_name: projectName, description, entities: JSON.parse(entities) as unknown, features } });
+      const run = await c.executeChain({ template: 'fullstack-app', input: { project_name: projectName, description, entities: jsonArray(entities), features } });
       const ended = await follow(run.id, `Sankalpa: generating ${projectName}`);
       if (ended !== 'sankalpa.chains.run.completed') throw new Error(`the run ${ended.replace(/^sankalpa\.chains\./, '')}`);
       const files = readTarGz(await c.artifacts(run.id));
@@ -415,6 +419,16 @@ async function definitionOf(uri?: vscode.Uri): Promise<unknown> {
   const parsed = parseChainText(document.getText());
   if ('error' in parsed) throw new Error(`${basename(document.fileName)}:${parsed.line + 1}: ${parsed.error}`);
   return parsed.definition;
+}
+
+/** The list `text` is as JSON, or undefined. */
+function jsonArray(text: string): unknown[] | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function toDiagnostic(finding: Finding): vscode.Diagnostic {
