@@ -120,6 +120,26 @@ describe('with the fleet', { skip: needsFleet }, () => {
       PLANTED.expected.map((e) => [e.rule, e.line, e.severity === 'error' ? DiagnosticSeverity.Error : DiagnosticSeverity.Warning]),
     );
     assert(recorded.messages.includes('info: security_scanner: 4 finding(s) in handler.py'));
+
+    // Saved without its last line, the file is scanned again: the eval finding goes away.
+    document.setText(PLANTED.code.split('\n').slice(0, -1).join('\n'));
+    for (const listener of recorded.saveListeners) listener(document);
+    const deadline = Date.now() + 10_000;
+    while (recorded.diagnostics.get(document.uri.toString())!.length !== 3 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.deepEqual(recorded.diagnostics.get(document.uri.toString())!.map((d) => d.code), ['sql_injection', 'command_injection', 'weak_hash']);
+
+    // A file never scanned is not scanned on save, nor is any once the setting is off.
+    const other = open('/w/other.py', 'result = eval(name)', 'python');
+    settings.scanOnSave = false;
+    document.setText(PLANTED.code);
+    for (const listener of recorded.saveListeners) listener(document);
+    settings.scanOnSave = true;
+    for (const listener of recorded.saveListeners) listener(other);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.equal(recorded.diagnostics.get(document.uri.toString())!.length, 3);
+    assert.equal(recorded.diagnostics.has(other.uri.toString()), false);
   });
 
   test("an agent runs on the selection and its result opens in a panel", async () => {

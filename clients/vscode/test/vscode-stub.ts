@@ -83,6 +83,10 @@ export class TextDocument {
   constructor(readonly fileName: string, private text: string, readonly languageId = 'plaintext') {
     this.uri = Uri.file(fileName);
   }
+  /** An edit: the whole text replaced. */
+  setText(text: string) {
+    this.text = text;
+  }
   getText(range?: Range) {
     if (!range) return this.text;
     const lines = this.text.split('\n');
@@ -98,6 +102,7 @@ export const recorded = {
   commands: new Map<string, (...args: unknown[]) => unknown>(),
   trees: new Map<string, unknown>(),
   diagnostics: new Map<string, Diagnostic[]>(),
+  saveListeners: [] as ((document: TextDocument) => unknown)[],
   codeLenses: [] as { provideCodeLenses(document: TextDocument): CodeLens[] }[],
   completions: [] as { provideCompletionItems(document: TextDocument, position: Position): Promise<CompletionItem[]> }[],
   messages: [] as string[],
@@ -188,7 +193,10 @@ export const window = {
 
 export const workspace = {
   getConfiguration: () => ({ get: <T>(key: string) => settings[key] as T }),
-  onDidSaveTextDocument: () => ({ dispose: () => undefined }),
+  onDidSaveTextDocument: (listener: (document: TextDocument) => unknown) => {
+    recorded.saveListeners.push(listener);
+    return { dispose: () => undefined };
+  },
   openTextDocument: async (target: Uri | { content: string; language: string }) =>
     target instanceof Uri
       ? new TextDocument(target.fsPath, await readFile(target.fsPath, 'utf8'))
