@@ -151,6 +151,25 @@ describe('with the fleet', { skip: needsFleet }, () => {
     assert.match(panel.webview.html, /&quot;verdict&quot;/);
   });
 
+  test('the fields an agent needs beyond the selection are asked for: a pick for a choice, a box otherwise', async () => {
+    open('/w/notes.md', 'good morning', 'markdown');
+    answers.push('text_translator', '"es"');
+    await run('sankalpa.runAgentOnSelection');
+    assert.equal(recorded.panels.at(-1)!.title, 'text_translator: completed');
+
+    // An answer the field's type refuses is refused in the box (the stand-in stops there), and
+    // nothing runs.
+    const panels = recorded.panels.length;
+    answers.push('version_tracker', '1.2.0', 'not json');
+    await commands.executeCommand('sankalpa.runAgentOnSelection');
+    assert.match(recorded.messages.at(-1)!, /^error: Sankalpa: the input box refused not json: changes is JSON/);
+    assert.equal(recorded.panels.length, panels);
+    answers.push('version_tracker', '1.2.0', '["fix: a crash on start"]');
+    await run('sankalpa.runAgentOnSelection');
+    assert.equal(recorded.panels.length, panels + 1);
+    assert.equal(recorded.panels.at(-1)!.title, 'version_tracker: completed');
+  });
+
   test('agent names are completed in a chain file, and it is validated by the gateway', async () => {
     const line = '  "steps": [{"id": "a", "agent": "hello_w';
     const document = new TextDocument('/w/c.sankalpa.json', `{\n${line}"}]\n}`);
