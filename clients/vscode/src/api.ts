@@ -27,7 +27,14 @@ export type TokenPair = Schemas['TokenPair'];
 /** What a user signed in with, as kept in the editor's secret storage. */
 export type Credential =
   | { kind: 'api_key'; key: string }
-  | { kind: 'tokens'; access: string; refresh: string; expiresAt: number };
+  | {
+      kind: 'tokens';
+      access: string;
+      refresh: string;
+      /** When the access token expires, and when to renew it (ms since the epoch). */
+      expiresAt: number;
+      refreshAt: number;
+    };
 
 /** Where the credential is kept (VS Code's SecretStorage in the editor, memory in tests). */
 export interface CredentialStore {
@@ -35,7 +42,10 @@ export interface CredentialStore {
   save(credential: Credential | undefined): Promise<void>;
 }
 
-/** A refresh starts this long before the access token expires (ms). */
+/**
+ * A refresh starts a fifth of the access token's life before it expires, at most this long
+ * before (ms): early enough for a slow network, not on every call for a short-lived token.
+ */
 export const REFRESH_MARGIN_MS = 30_000;
 /** The largest artifacts archive downloaded (bytes): a generated project is a few hundred KiB. */
 export const MAX_ARCHIVE_BYTES = 64 * 1024 * 1024;
@@ -195,7 +205,7 @@ export class Client {
   private async current(): Promise<Credential> {
     const credential = await this.store.load();
     if (!credential) throw new NotSignedIn();
-    if (credential.kind === 'tokens' && credential.expiresAt - this.now() < REFRESH_MARGIN_MS) {
+    if (credential.kind === 'tokens' && this.now() >= credential.refreshAt) {
       return this.refresh(credential);
     }
     return credential;
@@ -226,11 +236,13 @@ export class Client {
   }
 
   private tokens(pair: TokenPair): Credential {
+    const life = pair.expires_in * 1000;
     return {
       kind: 'tokens',
       access: pair.access_token,
       refresh: pair.refresh_token,
-      expiresAt: this.now() + pair.expires_in * 1000,
+      expiresAt: this.now() + life,
+      refreshAt: this.now() + life - Math.min(REFRESH_MARGIN_MS, life / 5),
     };
   }
 

@@ -31,13 +31,13 @@ describe('against the fleet', { skip: needsFleet }, () => {
     const { client, store } = await signedIn();
     const before = store.credential;
     assert(before?.kind === 'tokens');
-    store.credential = { ...before, expiresAt: Date.now() + 1_000 };
+    store.credential = { ...before, refreshAt: Date.now() - 1 };
     const principals = await Promise.all([client.principal(), client.principal(), client.agents()]);
     assert.equal(principals[0].tenant_id, principals[1].tenant_id);
     const after = store.credential;
     assert(after?.kind === 'tokens');
     assert.notEqual(after.refresh, before.refresh);
-    assert(after.expiresAt > Date.now() + 30_000);
+    assert(after.refreshAt > Date.now() && after.refreshAt < after.expiresAt);
     // The old refresh token was used once: presenting it again is refused.
     const replay = await fetch(new URL('/api/users/refresh', GATEWAY), {
       method: 'POST',
@@ -45,6 +45,19 @@ describe('against the fleet', { skip: needsFleet }, () => {
       body: JSON.stringify({ refresh_token: before.refresh }),
     });
     assert.equal(replay.status, 401);
+  });
+
+  // The fleet's access tokens live SANKALPA_ACCESS_TTL_SECONDS (10 s in vscode.rs).
+  const ttl = Number(process.env.SANKALPA_ACCESS_TTL_SECONDS ?? 0);
+  test('a session outlives its access token, renewed a fifth of its life early', { skip: ttl ? false : 'SANKALPA_ACCESS_TTL_SECONDS is not set' }, async () => {
+    const { client, store } = await signedIn();
+    const first = store.credential;
+    assert(first?.kind === 'tokens');
+    assert.equal(first.expiresAt - first.refreshAt, (ttl * 1000) / 5);
+    await new Promise((resolve) => setTimeout(resolve, ttl * 1000 + 500));
+    assert.equal((await client.principal()).kind, 'user');
+    const renewed = store.credential;
+    assert(renewed?.kind === 'tokens' && renewed.refresh !== first.refresh);
   });
 
   test('an API key is kept only once the gateway accepts it', async () => {

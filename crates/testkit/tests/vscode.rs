@@ -2,14 +2,19 @@
 //! a child process with the gateway's URL in `SANKALPA_GATEWAY_URL`, the logic modules (sign-in
 //! and refresh, an API key, an agent on a selection, security_scanner's SARIF as ranges, a
 //! generated project written into a folder, a run's events, cancel, approve) and the editor
-//! layer on a stand-in `vscode` module (VS Code itself cannot be downloaded here). Every test
-//! must pass and none may be skipped.
+//! layer on a stand-in `vscode` module (VS Code itself cannot be downloaded here). Access tokens
+//! live 10 seconds, so sessions cross renewals. Every test must pass and none may be skipped.
 //!
 //! Needs node and `clients/vscode/node_modules` (`make setup`); without them the test says
 //! SKIPPED, and under CI fails.
 
+use std::time::Duration;
+
 use sankalpa_testkit::clients;
 use sqlx::PgPool;
+
+/// Short, so that the suites cross renewals of the access token.
+const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(10);
 
 #[sqlx::test(migrations = false)]
 async fn the_extension_passes_its_suites_against_the_fleet(pool: PgPool) {
@@ -26,7 +31,9 @@ async fn the_extension_passes_its_suites_against_the_fleet(pool: PgPool) {
     let (fleet, _leftovers) = clients::start_fleet(
         pool,
         sankalpa_testkit::FleetOptions {
-            configure_auth: |_: &mut sankalpa_auth::Config| {},
+            configure_auth: |auth: &mut sankalpa_auth::Config| {
+                auth.access_token_ttl = ACCESS_TOKEN_TTL;
+            },
             configure_gateway: clients::open_limits,
             marketplace: false,
             triggers: false,
@@ -35,10 +42,14 @@ async fn the_extension_passes_its_suites_against_the_fleet(pool: PgPool) {
     )
     .await;
     let url = fleet.gateway.http_url();
+    let ttl = ACCESS_TOKEN_TTL.as_secs().to_string();
     let output = clients::run_node(
         &dir,
         &["--test", "--test-reporter=tap", "dist-test/"],
-        &[("SANKALPA_GATEWAY_URL", url.as_str())],
+        &[
+            ("SANKALPA_GATEWAY_URL", url.as_str()),
+            ("SANKALPA_ACCESS_TTL_SECONDS", ttl.as_str()),
+        ],
     )
     .await;
     let report = String::from_utf8_lossy(&output.stdout);
@@ -48,7 +59,7 @@ async fn the_extension_passes_its_suites_against_the_fleet(pool: PgPool) {
         .lines()
         .filter(|line| line.trim_start().starts_with("ok "))
         .count();
-    // 8 without the fleet, 10 of the logic modules and 9 of the editor layer with it, and the
+    // 8 without the fleet, 11 of the logic modules and 9 of the editor layer with it, and the
     // two suites that hold those.
-    assert!(passed >= 29, "only {passed} tests passed");
+    assert!(passed >= 30, "only {passed} tests passed");
 }
