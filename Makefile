@@ -16,6 +16,8 @@ BENCH_DB := sankalpa_bench
 
 # The web console (clients/web): built into clients/web/dist, again only when a source is newer.
 WEB := clients/web
+# The VS Code extension (clients/vscode).
+VSCODE := clients/vscode
 CONSOLE_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) \
 	$(addprefix $(WEB)/,index.html package-lock.json vite.config.ts tsconfig.json scripts/compress.mjs)
 
@@ -55,11 +57,13 @@ run: setup console
 		BIN_DIR="$(CARGO_TARGET_DIR)/release" deploy/run-local.sh
 
 ## test: the whole suite against the real local Postgres, Redis and NATS (the web console's browser
-## scenarios among them), the console's unit tests, and the proof that the proto check catches a
-## breaking change and a missing comment
+## scenarios and the VS Code extension's suites among them), the console's unit tests, the
+## extension packaged as a .vsix whose manifest must list every command and setting, and the
+## proof that the proto check catches a breaking change and a missing comment
 test: setup console
 	scripts/proto-check-test.sh
 	cd $(WEB) && npm test
+	cd $(VSCODE) && npm run package
 	export DATABASE_URL=postgres://postgres@127.0.0.1:5432/sankalpa; \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace; \
@@ -68,18 +72,22 @@ test: setup console
 	fi
 
 ## openapi: rewrite docs/openapi.json from the code (the gateway's contract test fails until it
-## matches), and the web console's types generated from it (make lint fails until they match)
+## matches), the web console's types and the VS Code extension's chain schema generated from it
+## (make lint fails until they match)
 openapi:
 	SANKALPA_WRITE_OPENAPI=1 $(CARGO) test -p sankalpa-gateway --test api the_committed_openapi_document
 	if [ -d $(WEB)/node_modules ]; then cd $(WEB) && npm run gen; \
 	else echo "openapi: run make setup, then make openapi again, to update $(WEB)/src/api/schema.d.ts"; fi
+	cd $(VSCODE) && node scripts/gen.mjs
 
 ## lint: formatting check, clippy with warnings as errors, no unused dependency (cargo-machete),
-## buf lint and buf breaking (against the merge base with main) on proto/, and the web console's
-## checks (its API types current with docs/openapi.json, tsc, eslint)
+## buf lint and buf breaking (against the merge base with main) on proto/, the web console's
+## checks (its API types current with docs/openapi.json, tsc, eslint) and the VS Code
+## extension's (its chain schema current with docs/openapi.json, tsc, eslint)
 lint: setup
 	scripts/proto-check.sh
 	cd $(WEB) && npm run lint
+	cd $(VSCODE) && npm run lint
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) machete

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs (Debian packages, cargo-machete) and starts what Sankalpa needs on a developer or CI
 # machine: PostgreSQL on 5432, Redis on 6379, NATS with JetStream on 4222, protoc for code
-# generation, buf for the proto checks, the web console's npm dependencies, Chromium and the
-# contract tests' Python venv, Prometheus for the dashboard's test; then creates the `sankalpa`
-# database.
+# generation, buf for the proto checks, the web console's and the VS Code extension's npm
+# dependencies, Chromium and the contract tests' Python venv, Prometheus for the dashboard's
+# test; then creates the `sankalpa` database.
 # Idempotent: whatever already answers is left alone, and `apt-get update` runs at most once,
 # only when a package is missing. Needs no stdin.
 set -euo pipefail
@@ -84,6 +84,17 @@ if [ ! -f "$WEB_DIR/node_modules/.package-lock.json" ] ||
   [ "$WEB_DIR/package-lock.json" -nt "$WEB_DIR/node_modules/.package-lock.json" ]; then
   log "installing the web console's dependencies into $WEB_DIR/node_modules"
   npm ci --prefix "$WEB_DIR" --no-audit --no-fund --loglevel=error
+fi
+
+# --- the VS Code extension's npm dependencies (clients/vscode), likewise pinned by its lockfile.
+# Install scripts are skipped: esbuild's binary comes as a per-platform package from the
+# registry (its script only checks it), and vsce's optional keytar would download a prebuilt
+# binary from outside the registry, which `vsce package` does not use ---
+VSCODE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/clients/vscode"
+if [ ! -f "$VSCODE_DIR/node_modules/.package-lock.json" ] ||
+  [ "$VSCODE_DIR/package-lock.json" -nt "$VSCODE_DIR/node_modules/.package-lock.json" ]; then
+  log "installing the VS Code extension's dependencies into $VSCODE_DIR/node_modules"
+  npm ci --prefix "$VSCODE_DIR" --ignore-scripts --no-audit --no-fund --loglevel=error
 fi
 
 # --- a Python virtualenv for the generated projects' test suites (agent-runner's tests run them

@@ -3,6 +3,7 @@
 //! prefix and NATS subject prefix and stream. What runs here is what `main` runs: the services'
 //! own `build` and `serve`.
 
+pub mod clients;
 pub mod llm;
 pub mod otlp;
 pub mod process;

@@ -10,7 +10,9 @@
 //! it) and Chromium (`make setup`); without them the test says SKIPPED, and under CI fails.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use sankalpa_testkit::clients;
 
 use sqlx::PgPool;
 
@@ -19,16 +21,12 @@ const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(10);
 const OPERATOR: &str = "operator@example.com";
 const OPERATOR_PASSWORD: &str = "operator password";
 
-fn web_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../clients/web")
-}
-
 /// What the suite needs, or `None` (said, and failing under CI) when something is missing.
 fn tools() -> Option<PathBuf> {
-    let web = web_dir();
+    let web = clients::client_dir("web");
     let chromium =
         std::env::var("SANKALPA_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let missing = [
+    clients::tools_present(&[
         (
             web.join("node_modules/playwright-core").exists(),
             "clients/web/node_modules is missing (make setup runs npm ci there)",
@@ -41,23 +39,8 @@ fn tools() -> Option<PathBuf> {
             Path::new(&chromium).exists(),
             "chromium is not installed (make setup installs it)",
         ),
-        (
-            std::process::Command::new("node")
-                .arg("--version")
-                .output()
-                .is_ok(),
-            "node is not installed (make setup installs it)",
-        ),
-    ]
-    .into_iter()
-    .find(|(present, _)| !present);
-    match missing {
-        Some((_, message)) => {
-            sankalpa_testkit::missing_tool(message);
-            None
-        }
-        None => Some(web),
-    }
+    ])
+    .then_some(web)
 }
 
 /// Beside the test binaries (`<target>/debug/<folder>`), never in the repository.
@@ -75,15 +58,9 @@ async fn start_fleet(
     web: &Path,
     llm: Option<sankalpa_agent_runner::llm::LlmConfig>,
 ) -> (sankalpa_testkit::Fleet, sankalpa_testkit::Leftovers) {
-    let name = sankalpa_testkit::unique_name();
-    let infra = sankalpa_testkit::infra(&name);
-    let objects = std::env::temp_dir().join(format!("sankalpa-{name}"));
-    let leftovers = sankalpa_testkit::Leftovers::new(&infra, vec![objects.clone()]);
     let dist = web.join("dist");
-    let fleet = sankalpa_testkit::Fleet::start_with(
+    clients::start_fleet(
         pool,
-        &infra,
-        &objects.to_string_lossy(),
         sankalpa_testkit::FleetOptions {
             configure_auth: |auth: &mut sankalpa_auth::Config| {
                 auth.access_token_ttl = ACCESS_TOKEN_TTL;
@@ -97,15 +74,7 @@ async fn start_fleet(
                 gateway.console_dir = Some(dist);
                 // Points every second, so the dashboard's charts fill within the scenario.
                 gateway.dashboard_sample = Duration::from_secs(1);
-                // Every scenario registers and signs in from 127.0.0.1; the limits have their
-                // tests.
-                gateway.rate_limit.anonymous = 1_000_000;
-                gateway.rate_limit.authenticated = 1_000_000;
-                gateway.rate_limit.login = 1_000_000;
-                gateway.rate_limit.login_account = 1_000_000;
-                // A browser, the fleet and the build share two cores: a slow Redis answer must
-                // not pause sign-in (503) in the middle of a scenario.
-                gateway.rate_limit.redis_timeout = Duration::from_secs(2);
+                clients::open_limits(gateway);
             },
             marketplace: true,
             // The webhooks page's scenario delivers to a receiver on 127.0.0.1: the triggers
@@ -115,8 +84,6 @@ async fn start_fleet(
         },
     )
     .await
-    .unwrap();
-    (fleet, leftovers)
 }
 
 /// Runs `e2e/run.mjs` against `fleet` with `env` added, its screenshots in `folder`; passes
@@ -128,30 +95,21 @@ async fn run_scenarios(
     env: &[(&str, &str)],
 ) {
     let artifacts = artifacts_dir(folder);
-    let started = Instant::now();
-    let output = tokio::process::Command::new("node")
-        .arg("e2e/run.mjs")
-        .current_dir(web)
-        .env("SANKALPA_CONSOLE_URL", fleet.gateway.http_url())
-        .env("SANKALPA_E2E_ARTIFACTS", &artifacts)
-        .env(
-            "SANKALPA_E2E_ACCESS_TTL_SECONDS",
-            ACCESS_TOKEN_TTL.as_secs().to_string(),
-        )
-        .env("SANKALPA_E2E_OPERATOR_EMAIL", OPERATOR)
-        .env("SANKALPA_E2E_OPERATOR_PASSWORD", OPERATOR_PASSWORD)
-        .envs(env.iter().copied())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("node runs");
-    println!("{}", String::from_utf8_lossy(&output.stdout));
-    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
-    println!(
-        "console e2e: {:.1} s, screenshots in {}",
-        started.elapsed().as_secs_f64(),
-        artifacts.display()
-    );
+    let ttl = ACCESS_TOKEN_TTL.as_secs().to_string();
+    let url = fleet.gateway.http_url();
+    let mut vars = vec![
+        ("SANKALPA_CONSOLE_URL", url.as_str()),
+        (
+            "SANKALPA_E2E_ARTIFACTS",
+            artifacts.to_str().expect("a UTF-8 path"),
+        ),
+        ("SANKALPA_E2E_ACCESS_TTL_SECONDS", ttl.as_str()),
+        ("SANKALPA_E2E_OPERATOR_EMAIL", OPERATOR),
+        ("SANKALPA_E2E_OPERATOR_PASSWORD", OPERATOR_PASSWORD),
+    ];
+    vars.extend_from_slice(env);
+    let output = clients::run_node(web, &["e2e/run.mjs"], &vars).await;
+    println!("console e2e: screenshots in {}", artifacts.display());
     assert!(
         output.status.success(),
         "the console's browser scenarios failed ({})",
