@@ -55,6 +55,27 @@ pub fn missing_tool(message: &str) {
     println!("SKIPPED: {message}");
 }
 
+/// The program `tool` of the tests' Python venv (`scripts/contract-venv.sh`, run by
+/// `make setup`; `SANKALPA_CONTRACT_VENV` moves it), or `None` (said, and failing under CI)
+/// when it is not installed.
+pub fn venv_tool(tool: &str) -> Option<String> {
+    let venv = std::env::var("SANKALPA_CONTRACT_VENV").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/sankalpa-contract-venv",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let path = format!("{venv}/bin/{tool}");
+    if std::path::Path::new(&path).exists() {
+        Some(path)
+    } else {
+        missing_tool(&format!(
+            "{path} is missing (make setup runs scripts/contract-venv.sh)"
+        ));
+        None
+    }
+}
+
 /// Local infrastructure settings with this test's own prefixes.
 pub fn infra(name: &str) -> Infra {
     let mut infra =

@@ -103,28 +103,9 @@ async fn fleet(pool: PgPool) -> Fleet {
     }
 }
 
-/// The venv's python, or `None` (said, and failing under CI) when it is not installed.
-fn contract_python() -> Option<String> {
-    let venv = std::env::var("SANKALPA_CONTRACT_VENV").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/sankalpa-contract-venv",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
-    let python = format!("{venv}/bin/python");
-    if std::path::Path::new(&python).exists() {
-        Some(python)
-    } else {
-        sankalpa_testkit::missing_tool(&format!(
-            "{python} is missing (make setup runs scripts/contract-venv.sh)"
-        ));
-        None
-    }
-}
-
 #[sqlx::test(migrations = false)]
 async fn each_grpc_server_reflects_only_what_it_serves_in_v1_and_v1alpha(pool: PgPool) {
-    let Some(python) = contract_python() else {
+    let Some(python) = sankalpa_testkit::venv_tool("python") else {
         return;
     };
     let fleet = fleet(pool).await;
@@ -181,7 +162,7 @@ async fn each_grpc_server_reflects_only_what_it_serves_in_v1_and_v1alpha(pool: P
 /// (`SANKALPA_SCHEMATHESIS_SEED` replays it).
 #[sqlx::test(migrations = false)]
 async fn the_rest_api_keeps_its_openapi_contract_under_schemathesis(pool: PgPool) {
-    let Some(python) = contract_python() else {
+    let Some(python) = sankalpa_testkit::venv_tool("python") else {
         return;
     };
     let fleet = fleet(pool).await;
