@@ -1,7 +1,8 @@
 //! A rolling restart of the whole fleet under load fails nothing. Two replicas of every service
 //! run as child processes, each client given both of its peers' addresses (as a headless
 //! Service's name would give them) and the load spread over both gateways, skipping one whose
-//! `/readyz` says it is leaving, as a Kubernetes Service does. While the load runs, one replica
+//! `/readyz` says it is leaving, as a Kubernetes Service does. Both replicas of agent-runner and
+//! of memory carry a fair share of their calls. While the load runs, one replica
 //! of each service in turn gets SIGTERM and a new one starts in its place: no request fails and
 //! every chain run completes. Then one replica of each backend service is killed with SIGKILL
 //! and restarted: only what was in flight on it may fail, and every chain run still completes.
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use sankalpa_kit::exposition::Samples;
 use sankalpa_testkit::process::{Ports, ServiceProcess, binary, free_port};
 use sankalpa_testkit::{infra, sign_up_through_gateway, unique_name};
 use serde_json::{Value, json};
@@ -155,6 +157,33 @@ async fn watch_readiness(
     }
 }
 
+/// RPCs each replica of `pair` has served (its `grpc_server_requests_total`, every method of
+/// `service`).
+async fn served(http: &reqwest::Client, pair: &Pair, service: &str) -> [f64; 2] {
+    let mut counts = [0.0; 2];
+    for (count, ports) in counts.iter_mut().zip(&pair.ports) {
+        let text = http
+            .get(format!("http://127.0.0.1:{}/metrics", ports.http))
+            .send()
+            .await
+            .expect("a replica serves its metrics")
+            .text()
+            .await
+            .expect("metrics are text");
+        let samples = Samples::parse(&text, |name| name == "grpc_server_requests_total");
+        *count = samples
+            .of("grpc_server_requests_total")
+            .filter(|(labels, _)| {
+                labels
+                    .iter()
+                    .any(|(key, value)| key == "rpc" && value.starts_with(service))
+            })
+            .map(|(_, value)| value)
+            .sum();
+    }
+    counts
+}
+
 /// Waits until every run in `runs` has completed; fails on the first that ended otherwise.
 async fn all_complete(http: &reqwest::Client, base: &str, token: &str, runs: &[String]) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
@@ -285,9 +314,22 @@ async fn a_rolling_restart_of_every_service_fails_no_request(pool: sqlx::PgPool)
         .collect();
     let settle = || tokio::time::sleep(Duration::from_millis(500));
 
+    // Each replica of a service carries a fair share of the calls made to it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (pair, service) in [
+        (&agents, "/sankalpa.v1.AgentService/"),
+        (&memory, "/sankalpa.v1.MemoryService/"),
+    ] {
+        let [first, second] = served(&http, pair, service).await;
+        let share = first / (first + second);
+        assert!(
+            first + second >= 100.0 && (0.25..=0.75).contains(&share),
+            "{service}: the replicas served {first} and {second} calls"
+        );
+    }
+
     // The rolling restart: each replica of each service in turn, as a Deployment with
     // maxUnavailable 1 does it.
-    settle().await;
     for pair in [&mut auth, &mut memory, &mut agents, &mut chains] {
         for replica in &mut pair.processes {
             replica.terminate().await;
