@@ -12,6 +12,35 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
+/// The variables that put a child service on the test's own infrastructure: the test's
+/// database (`pool`'s, on `infra`'s server), event stream, subject prefix and stream bound.
+pub fn infra_env(
+    infra: &sankalpa_kit::config::Infra,
+    pool: &sqlx::PgPool,
+) -> Vec<(String, String)> {
+    let database = pool
+        .connect_options()
+        .get_database()
+        .expect("the test database has a name")
+        .to_owned();
+    let database_url = match infra.database_url.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{database}"),
+        None => panic!("a database URL ends with its database"),
+    };
+    [
+        ("SANKALPA_DATABASE_URL", database_url),
+        ("SANKALPA_EVENTS_STREAM", infra.events_stream.clone()),
+        ("SANKALPA_SUBJECT_PREFIX", infra.subject_prefix.clone()),
+        (
+            "SANKALPA_EVENTS_MAX_BYTES",
+            infra.events_max_bytes.to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect()
+}
+
 /// The two ports a backend service listens on (gRPC, and HTTP for its operations endpoints),
 /// free when made.
 pub struct Ports {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
-use sankalpa_testkit::process::{Ports, ServiceProcess, binary};
+use sankalpa_testkit::process::{Ports, ServiceProcess, binary, infra_env};
 use sankalpa_testkit::{Events, infra, sign_up, unique_name};
 use serde_json::json;
 use tonic::transport::Channel;
@@ -51,37 +51,16 @@ async fn submit(chains: &ChainServiceClient<Channel>, token: &str, count: usize)
 async fn chain_runs_go_through_their_services_killed_and_restarted(pool: sqlx::PgPool) {
     let name = unique_name();
     let infra = infra(&name);
-    let database = pool
-        .connect_options()
-        .get_database()
-        .expect("the test database has a name")
-        .to_owned();
-    let database_url = match infra.database_url.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{database}"),
-        None => panic!("a database URL ends with its database"),
-    };
     let objects = std::env::temp_dir().join(&name);
     // Declared before the services, so dropped after they are killed.
     let _leftovers = sankalpa_testkit::Leftovers::new(&infra, vec![objects.clone()]);
-    let common = [
-        ("SANKALPA_DATABASE_URL".to_owned(), database_url),
-        (
-            "SANKALPA_EVENTS_STREAM".to_owned(),
-            infra.events_stream.clone(),
-        ),
-        (
-            "SANKALPA_SUBJECT_PREFIX".to_owned(),
-            infra.subject_prefix.clone(),
-        ),
-        (
-            "SANKALPA_EVENTS_MAX_BYTES".to_owned(),
-            infra.events_max_bytes.to_string(),
-        ),
-        (
+    let common: Vec<(String, String)> = infra_env(&infra, &pool)
+        .into_iter()
+        .chain([(
             "SANKALPA_OBJECT_STORE_URL".to_owned(),
             objects.to_string_lossy().into_owned(),
-        ),
-    ];
+        )])
+        .collect();
     let with = |extra: Vec<(String, String)>| common.iter().cloned().chain(extra).collect();
 
     let auth_ports = Ports::new();

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sankalpa_kit::exposition::Samples;
-use sankalpa_testkit::process::{Ports, ServiceProcess, binary, free_port};
+use sankalpa_testkit::process::{Ports, ServiceProcess, binary, free_port, infra_env};
 use sankalpa_testkit::{infra, sign_up_through_gateway, unique_name};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -216,15 +216,6 @@ async fn all_complete(http: &reqwest::Client, base: &str, token: &str, runs: &[S
 async fn a_rolling_restart_of_every_service_fails_no_request(pool: sqlx::PgPool) {
     let name = unique_name();
     let infra = infra(&name);
-    let database = pool
-        .connect_options()
-        .get_database()
-        .expect("the test database has a name")
-        .to_owned();
-    let database_url = match infra.database_url.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{database}"),
-        None => panic!("a database URL ends with its database"),
-    };
     let objects = std::env::temp_dir().join(&name);
     // Declared before the services, so dropped after they are killed.
     let _leftovers = sankalpa_testkit::Leftovers::new(&infra, vec![objects.clone()]);
@@ -236,14 +227,7 @@ async fn a_rolling_restart_of_every_service_fails_no_request(pool: sqlx::PgPool)
     let gateway_ports = [free_port(), free_port()];
     let gateways: Arc<[String; 2]> =
         Arc::new(gateway_ports.map(|port| format!("http://127.0.0.1:{port}")));
-    let env: Vec<(String, String)> = [
-        ("SANKALPA_DATABASE_URL", database_url),
-        ("SANKALPA_EVENTS_STREAM", infra.events_stream.clone()),
-        ("SANKALPA_SUBJECT_PREFIX", infra.subject_prefix.clone()),
-        (
-            "SANKALPA_EVENTS_MAX_BYTES",
-            infra.events_max_bytes.to_string(),
-        ),
+    let settings = [
         ("SANKALPA_REDIS_KEY_PREFIX", format!("test:{name}:")),
         (
             "SANKALPA_OBJECT_STORE_URL",
@@ -258,6 +242,8 @@ async fn a_rolling_restart_of_every_service_fails_no_request(pool: sqlx::PgPool)
         ("SANKALPA_GRPC_PROBE_MS", "200".to_owned()),
         ("SANKALPA_GRPC_PROBE_TIMEOUT_MS", "500".to_owned()),
         ("SANKALPA_DRAIN_DELAY_MS", "1500".to_owned()),
+        // Ten processes share Postgres's 100 connections with the tests running beside them.
+        ("SANKALPA_DB_MAX_CONNECTIONS", "4".to_owned()),
         ("SANKALPA_CHAINS_LEASE_MS", "1500".to_owned()),
         ("SANKALPA_CHAINS_CLAIM_INTERVAL_MS", "100".to_owned()),
         (
@@ -268,8 +254,11 @@ async fn a_rolling_restart_of_every_service_fails_no_request(pool: sqlx::PgPool)
         ("SANKALPA_RATE_LIMIT_AUTHENTICATED", "1000000".to_owned()),
     ]
     .into_iter()
-    .map(|(key, value)| (key.to_owned(), value))
-    .collect();
+    .map(|(key, value)| (key.to_owned(), value));
+    let env: Vec<(String, String)> = infra_env(&infra, &pool)
+        .into_iter()
+        .chain(settings)
+        .collect();
     auth.start("sankalpa-auth", &env).await;
     memory.start("sankalpa-memory", &env).await;
     agents.start("sankalpa-agent-runner", &env).await;
