@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use sankalpa_api::chat::MAX_MESSAGES;
 use sankalpa_testkit::llm::StreamingLlm;
 
 use crate::helpers::{Session, TestApp, problem, spawn_app_with_agents, spawn_app_with_llm, text};
@@ -310,6 +311,45 @@ async fn an_empty_or_oversized_message_is_refused_naming_the_field(pool: PgPool)
         StatusCode::NOT_FOUND,
     )
     .await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_full_conversation_refuses_another_message_with_409_and_keeps_its_messages(pool: PgPool) {
+    let app = spawn_app_with_agents(pool).await;
+    let ada = app.admin().await;
+    let id = create(&app, &ada).await;
+    // Each exchange keeps two messages: the person's and the assistant's reply.
+    for turn in 0..MAX_MESSAGES / 2 {
+        let streamed = exchange(&app, &ada, &id, json!({"text": format!("hello {turn}")})).await;
+        assert!(
+            streamed.iter().any(|(name, _)| name == "done"),
+            "turn {turn}: {streamed:?}"
+        );
+    }
+    let full = problem(
+        send(&app, &ada, &id, json!({"text": "one more"})).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        full["detail"].as_str().unwrap().contains("100 messages"),
+        "{full}"
+    );
+    let kept = detail(&app, &ada, &id).await;
+    assert_eq!(kept["messages"].as_array().unwrap().len(), MAX_MESSAGES);
+    assert_eq!(
+        text(&kept["messages"][MAX_MESSAGES - 2]["text"]),
+        format!("hello {}", MAX_MESSAGES / 2 - 1)
+    );
+    // Regenerating the last reply replaces two messages with two: still allowed.
+    let again = exchange(
+        &app,
+        &ada,
+        &id,
+        json!({"text": "hello again", "regenerate": true}),
+    )
+    .await;
+    assert!(again.iter().any(|(name, _)| name == "done"), "{again:?}");
 }
 
 #[sqlx::test(migrations = false)]
