@@ -591,8 +591,9 @@ pub async fn send(
         position: kept + 1,
         events,
     };
-    // Not awaited by shutdown: the gateway's end closes the stream, which ends the task.
-    tokio::spawn(reply.write(messages));
+    // The gateway's end closes the stream, which stops the reply; shutdown waits for what it
+    // got so far to be saved.
+    state.background.spawn(reply.write(messages));
     let stream = futures::stream::unfold(pending, |mut pending| async move {
         let event = pending.recv().await?;
         Some((Ok::<_, Infallible>(event), pending))

@@ -290,6 +290,9 @@ pub struct AppState {
     /// Cancelled when the gateway shuts down. Event streams (SSE, WebSocket) end on it:
     /// graceful shutdown waits for every response to finish, and a live stream never would.
     pub streams_end: CancellationToken,
+    /// Work a request leaves running after its response (a chat reply being saved): the
+    /// gateway waits for it at shutdown, within its drain timeout.
+    pub background: TaskTracker,
     /// How the web console's session cookies are set and checked.
     pub console: console_session::Settings,
     /// Where the dashboard's series come from.
@@ -350,6 +353,7 @@ pub struct Gateway {
     subject_prefix: String,
     jwks_refresh: Duration,
     streams_end: CancellationToken,
+    background: TaskTracker,
     /// The dashboard's sampler, run while the gateway serves; none when Prometheus is asked.
     sampler: Option<Arc<dashboard::sampler::Sampler>>,
 }
@@ -390,6 +394,7 @@ impl Gateway {
         let market_channel = sankalpa_kit::grpc::channel(&config.marketplace_url)?;
         let triggers_channel = sankalpa_kit::grpc::channel(&config.triggers_url)?;
         let streams_end = CancellationToken::new();
+        let background = TaskTracker::new();
         let (dashboard_source, sampler) = match &config.prometheus_url {
             Some(url) => (
                 dashboard::Source::Prometheus(dashboard::prometheus::Prometheus::new(
@@ -438,6 +443,7 @@ impl Gateway {
             limiter: limiter.clone(),
             authenticator: authenticator.clone(),
             streams_end: streams_end.clone(),
+            background: background.clone(),
             console: console_session::Settings {
                 secure_cookies: config.console_secure_cookies,
                 trust_forwarded_host: config.trust_forwarded_for,
@@ -463,6 +469,7 @@ impl Gateway {
             subject_prefix: config.infra.subject_prefix.clone(),
             jwks_refresh: config.jwks_refresh,
             streams_end,
+            background,
             sampler,
         })
     }
@@ -514,7 +521,18 @@ impl Service for Gateway {
             streams_end.cancel();
             leaving.cancel();
         });
-        let served = drain.bounded(served.into_future(), stop.cancelled()).await;
+        let background = self.background;
+        let served = drain
+            .bounded(
+                async {
+                    let served = served.await;
+                    background.close();
+                    background.wait().await;
+                    served
+                },
+                stop.cancelled(),
+            )
+            .await;
         stop.cancel();
         tasks.wait().await;
         served.transpose()?;
