@@ -19,6 +19,7 @@ pub mod memory;
 pub mod nlp;
 pub mod paging;
 pub mod problem;
+pub mod schedules;
 pub mod sessions;
 pub mod status;
 pub mod tenants;

@@ -33,6 +33,7 @@ pub mod memory;
 pub mod nlp;
 pub mod observe;
 pub mod ratelimit;
+pub mod schedules;
 pub mod sessions;
 pub mod status;
 pub mod tenants;
@@ -60,6 +61,7 @@ use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
 use sankalpa_proto::v1::marketplace_service_client::MarketplaceServiceClient;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
+use sankalpa_proto::v1::schedule_service_client::ScheduleServiceClient;
 use sankalpa_proto::v1::webhook_service_client::WebhookServiceClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -86,6 +88,8 @@ pub type ChainsClient = ChainServiceClient<TracedChannel>;
 pub type MarketClient = MarketplaceServiceClient<TracedChannel>;
 /// The client of the triggers service's webhooks, carrying the trace context likewise.
 pub type WebhooksClient = WebhookServiceClient<TracedChannel>;
+/// The client of the triggers service's schedules, carrying the trace context likewise.
+pub type SchedulesClient = ScheduleServiceClient<TracedChannel>;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -275,6 +279,7 @@ pub struct AppState {
     pub chains: ChainsClient,
     pub market: MarketClient,
     pub webhooks: WebhooksClient,
+    pub schedules: SchedulesClient,
     pub grpc_timeout: Duration,
     pub health: HealthCache,
     pub profiles: Profiles,
@@ -328,6 +333,10 @@ impl AppState {
 
     pub fn webhooks(&self) -> WebhooksClient {
         self.webhooks.clone()
+    }
+
+    pub fn schedules(&self) -> SchedulesClient {
+        self.schedules.clone()
     }
 }
 
@@ -407,6 +416,9 @@ impl Gateway {
                 market_channel.clone(),
             )),
             webhooks: WebhookServiceClient::new(sankalpa_kit::grpc::traced(
+                triggers_channel.clone(),
+            )),
+            schedules: ScheduleServiceClient::new(sankalpa_kit::grpc::traced(
                 triggers_channel.clone(),
             )),
             grpc_timeout: config.grpc_timeout,
@@ -525,6 +537,7 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
         .merge(chat::routes())
         .merge(marketplace::routes())
         .merge(webhooks::routes())
+        .merge(schedules::routes())
         .merge(events::routes())
         .merge(status::routes())
         .merge(dashboard::routes())

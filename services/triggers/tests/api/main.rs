@@ -7,4 +7,5 @@ mod disable;
 mod guard;
 mod helpers;
 mod rotation;
+mod schedules;
 mod tenants;
