@@ -312,6 +312,16 @@ impl ScheduleService for ScheduleApi {
                 )?)
             }
             (None, None) => None,
+            (Some(expression), None) if message.time_zone.is_none() => {
+                // A new expression alone keeps the zone it is read in.
+                let current = schedules::get(&self.state.pool, tenant, id).await?;
+                let zone = if current.cron.is_some() {
+                    current.time_zone
+                } else {
+                    String::new()
+                };
+                Some(when(expression, &zone, 0)?)
+            }
             (cron, interval) => Some(when(
                 cron.as_deref().unwrap_or(""),
                 message.time_zone.as_deref().unwrap_or(""),

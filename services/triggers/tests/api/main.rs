@@ -1,5 +1,5 @@
 //! The triggers service against the real fleet (testkit), delivering to receivers each test
-//! runs on the loopback.
+//! runs on the loopback, and firing schedules' ticks through the orchestrator.
 
 mod crash;
 mod delivery;

@@ -440,6 +440,21 @@ async fn another_tenants_schedule_is_not_found(pool: PgPool) {
     let (status, shown) = call(&app.http, Method::GET, &path, &owner, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(shown["paused"], false, "{shown}");
+    // A new expression alone is read in the zone the schedule had: 10:00 in Paris is 09:00 UTC
+    // in winter, 08:00 in summer.
+    let changed = app
+        .patch_schedule(&owner, id, json!({"cron": "0 10 * * *"}))
+        .await;
+    assert_eq!(changed["time_zone"], "Europe/Paris", "{changed}");
+    let next = changed["next"].as_array().expect("next fire times");
+    assert_eq!(next.len(), 5, "{changed}");
+    for at in next {
+        let at = at.as_str().expect("a time");
+        assert!(
+            at.ends_with("T09:00:00Z") || at.ends_with("T08:00:00Z"),
+            "{changed}"
+        );
+    }
 }
 
 /// The tenant's schedule keys: (id, revoked).
