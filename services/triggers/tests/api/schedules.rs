@@ -529,3 +529,69 @@ async fn deleting_a_schedule_revokes_its_key(pool: PgPool) {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Replicas "were down" for five hours: the schedule's next tick is put back that far, as a
+/// replica that stopped then would have left it.
+async fn missed_five_hours(pool: &PgPool, id: &str) {
+    sqlx::query(
+        "UPDATE triggers.schedules
+         SET paused = false, due_at = now(),
+             next_tick_at = date_trunc('hour', now()) - interval '5 hours'
+         WHERE id = $1::uuid",
+    )
+    .bind(id)
+    .execute(pool)
+    .await
+    .expect("the schedule is put back");
+}
+
+#[sqlx::test(migrations = false)]
+async fn missed_ticks_fire_late_as_the_catch_up_policy_says(pool: PgPool) {
+    let app = App::start(pool.clone()).await;
+    let token = app.tenant().await;
+    let mut ids = Vec::new();
+    for (catch_up, window) in [("none", 0), ("last", 0), ("all", 6 * 3600)] {
+        let schedule = app
+            .create_schedule(
+                &token,
+                json!({"cron": "0 0 * * * *", "template": "hello-sequence", "paused": true,
+                       "catch_up": catch_up, "catch_up_window_seconds": window,
+                       "overlap": "allow"}),
+            )
+            .await;
+        let id = schedule["id"].as_str().expect("an id").to_owned();
+        missed_five_hours(&pool, &id).await;
+        ids.push(id);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let now = chrono::Utc::now();
+    let mut ticks_of = Vec::new();
+    for id in &ids {
+        app.patch_schedule(&token, id, json!({"paused": true}))
+            .await;
+        let ticks: BTreeSet<chrono::DateTime<chrono::Utc>> = app
+            .schedule_runs(&token, id)
+            .await
+            .iter()
+            .map(|(key, _)| {
+                key.rsplit_once(&format!("{id}:"))
+                    .and_then(|(_, at)| at.parse().ok())
+                    .expect("a tick time")
+            })
+            .collect();
+        ticks_of.push(ticks);
+    }
+    // none: only a tick less than a minute late (the top of this hour, in its first minute).
+    assert!(
+        ticks_of[0]
+            .iter()
+            .all(|tick| now - *tick < chrono::Duration::minutes(1)),
+        "{:?}",
+        ticks_of[0]
+    );
+    // last: the latest tick, however late.
+    assert_eq!(ticks_of[1].len(), 1, "{:?}", ticks_of[1]);
+    // all: every hour of the five, and this one.
+    assert!((5..=6).contains(&ticks_of[2].len()), "{:?}", ticks_of[2]);
+    assert_eq!(ticks_of[2].last(), ticks_of[1].last());
+}
