@@ -12,6 +12,7 @@ pub mod chains;
 pub mod chat;
 pub mod client;
 pub mod events;
+pub mod inbound;
 pub mod json;
 pub mod keys;
 pub mod marketplace;

@@ -90,6 +90,7 @@ async fn fleet(pool: PgPool) -> Fleet {
         config.rate_limit.authenticated = 1_000_000;
         config.rate_limit.login = 1_000_000;
         config.rate_limit.login_account = 1_000_000;
+        config.rate_limit.trigger = 1_000_000;
     })
     .await
     .unwrap();
@@ -102,7 +103,12 @@ async fn fleet(pool: PgPool) -> Fleet {
             (&["sankalpa.v1.ChainService"], orchestrator),
             (&["sankalpa.v1.MarketplaceService"], market),
             (
-                &["sankalpa.v1.WebhookService", "sankalpa.v1.ScheduleService"],
+                &[
+                    "sankalpa.v1.WebhookService",
+                    "sankalpa.v1.ScheduleService",
+                    "sankalpa.v1.InboundTriggerService",
+                    "sankalpa.v1.WebhookReceiverService",
+                ],
                 triggers,
             ),
         ],

@@ -16,6 +16,9 @@ pub enum TriggersError {
     /// The caller lacks a permission the work needs (a schedule's runs need chains:execute).
     #[error("missing permission {0}")]
     Forbidden(String),
+    /// A request to an inbound trigger whose signature does not hold.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// What the work needs is gone or refused (a schedule's credential auth no longer takes).
     #[error("{0}")]
     Precondition(String),
@@ -70,6 +73,7 @@ impl From<TriggersError> for Status {
                 Status::permission_denied(format!("missing permission {what}"))
             }
             TriggersError::Precondition(message) => Status::failed_precondition(message),
+            TriggersError::Unauthenticated(message) => Status::unauthenticated(message),
             TriggersError::Exhausted(message) => Status::resource_exhausted(message),
             TriggersError::Contended(message) => Status::aborted(message),
             TriggersError::Unavailable(message) => Status::unavailable(message),

@@ -260,7 +260,33 @@ async fn fire_tick(
             )),
         });
     }
-    let target = match schedule.target() {
+    match execute(
+        state,
+        &token,
+        schedule.target(),
+        &schedule.input.0,
+        idempotency_key(schedule.id, tick),
+    )
+    .await?
+    {
+        Ok(run) => Ok(Outcome::Fired(run)),
+        Err(status) => Ok(Outcome::Failed(format!(
+            "the orchestrator refused the tick at {tick}: {}",
+            status.message()
+        ))),
+    }
+}
+
+/// Starts a run of `target` through the orchestrator with `token`; the orchestrator's refusal
+/// as `Ok(Err(status))`, an error when it cannot be reached (the same call later can succeed).
+pub(crate) async fn execute(
+    state: &State,
+    token: &str,
+    target: Target,
+    input: &serde_json::Value,
+    idempotency_key: String,
+) -> Result<std::result::Result<Uuid, tonic::Status>> {
+    let target = match target {
         Target::Chain(id) => pb::execute_chain_request::Target::Chain(pb::ChainRef {
             id: id.to_string(),
             version: None,
@@ -269,13 +295,13 @@ async fn fire_tick(
     };
     let request = pb::ExecuteChainRequest {
         target: Some(target),
-        input_json: schedule.input.0.to_string(),
+        input_json: input.to_string(),
         wait: false,
         wait_timeout_ms: 0,
-        idempotency_key: idempotency_key(schedule.id, tick),
+        idempotency_key,
         session_id: None,
     };
-    let mut request = with_bearer(request, &token)
+    let mut request = with_bearer(request, token)
         .map_err(|status| TriggersError::Precondition(status.message().to_owned()))?;
     request.set_timeout(ORCHESTRATOR_TIMEOUT);
     match state.chains.clone().execute_chain(request).await {
@@ -284,16 +310,13 @@ async fn fire_tick(
             let id = Uuid::parse_str(&run.id).map_err(|_| {
                 anyhow::anyhow!("the orchestrator answered a run id that is no UUID")
             })?;
-            Ok(Outcome::Fired(id))
+            Ok(Ok(id))
         }
         Err(status) if transient(status.code()) => Err(TriggersError::Unavailable(format!(
-            "the orchestrator did not start the tick's run: {}",
+            "the orchestrator did not start the run: {}",
             status.message()
         ))),
-        Err(status) => Ok(Outcome::Failed(format!(
-            "the orchestrator refused the tick at {tick}: {}",
-            status.message()
-        ))),
+        Err(status) => Ok(Err(status)),
     }
 }
 

@@ -16,7 +16,8 @@
 //! [`firing`] loop claims due schedules from Postgres as the sender claims deliveries, and
 //! starts each tick's run through the chain orchestrator with an idempotency key of the tick,
 //! authenticated by the schedule's own API key ([`credentials`]). Each run started is announced
-//! as `schedules.<tenant>.<schedule>.fired`.
+//! as `schedules.<tenant>.<schedule>.fired`. [`inbound`] triggers start a chain on a signed
+//! request that the gateway forwards ([`inbound_api`]), with the same kind of key.
 //!
 //! [`Triggers::build`] starts the kit's [`Skeleton`] (migrations, auth's token keys, both
 //! listeners) and builds the state around it; serving it ([`Service::serve`]) runs the API, the
@@ -31,6 +32,8 @@ mod filters;
 mod firing;
 mod grpc;
 mod guard;
+mod inbound;
+mod inbound_api;
 mod ingest;
 mod input;
 mod schedule_api;
@@ -51,7 +54,9 @@ use sankalpa_kit::outbox::Outbox;
 use sankalpa_kit::service::{AuthSource, Keys, Listen, Service, Skeleton};
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
+use sankalpa_proto::v1::inbound_trigger_service_server::InboundTriggerServiceServer;
 use sankalpa_proto::v1::schedule_service_server::ScheduleServiceServer;
+use sankalpa_proto::v1::webhook_receiver_service_server::WebhookReceiverServiceServer;
 use sankalpa_proto::v1::webhook_service_server::WebhookServiceServer;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -116,6 +121,9 @@ pub struct Config {
     /// How often each replica looks for due schedules (`SANKALPA_TRIGGERS_SCHEDULE_POLL_MS`):
     /// how late a tick may fire, beyond its jitter.
     pub schedule_poll: Duration,
+    /// The most inbound webhook triggers a tenant may have
+    /// (`SANKALPA_TRIGGERS_MAX_INBOUND_PER_TENANT`).
+    pub max_inbound_triggers_per_tenant: i64,
 }
 
 /// Waits in the retry schedule, at most: more is a schedule of weeks, not of retries.
@@ -200,6 +208,10 @@ impl Config {
                 "SANKALPA_TRIGGERS_SCHEDULE_POLL_MS",
                 defaults.schedule_poll,
             )?,
+            max_inbound_triggers_per_tenant: config::var(
+                "SANKALPA_TRIGGERS_MAX_INBOUND_PER_TENANT",
+                defaults.max_inbound_triggers_per_tenant,
+            )?,
             ..defaults
         })
     }
@@ -222,6 +234,7 @@ impl Config {
             chains_url: "http://127.0.0.1:50053".to_owned(),
             max_schedules_per_tenant: 100,
             schedule_poll: Duration::from_millis(250),
+            max_inbound_triggers_per_tenant: 100,
         }
     }
 
@@ -279,6 +292,7 @@ impl Triggers {
         .await?;
         sender::describe_metrics();
         firing::describe_metrics();
+        inbound_api::describe_metrics();
         let bus =
             EventBus::connect(skeleton.nats.clone(), &config.infra, "/sankalpa/triggers").await?;
         let consumer = ingest::consumer(skeleton.nats.clone(), &config.infra).await?;
@@ -344,12 +358,20 @@ impl Service for Triggers {
         skeleton.tasks.spawn(firing::run(state.clone(), stop));
         let webhooks = WebhookServiceServer::new(grpc::WebhookApi::new(state.clone()));
         let schedules = ScheduleServiceServer::new(schedule_api::ScheduleApi::new(state.clone()));
+        let inbound = InboundTriggerServiceServer::new(inbound_api::InboundApi::new(state.clone()));
+        let receiver =
+            WebhookReceiverServiceServer::new(inbound_api::InboundApi::new(state.clone()));
         let names = [
             <WebhookServiceServer<grpc::WebhookApi> as NamedService>::NAME,
             <ScheduleServiceServer<schedule_api::ScheduleApi> as NamedService>::NAME,
+            <InboundTriggerServiceServer<inbound_api::InboundApi> as NamedService>::NAME,
+            <WebhookReceiverServiceServer<inbound_api::InboundApi> as NamedService>::NAME,
         ];
+        // The receiver is authenticated by each request's signature, not by a token.
         let routes = tonic::service::Routes::new(skeleton.authenticated(webhooks))
-            .add_service(skeleton.authenticated(schedules));
+            .add_service(skeleton.authenticated(schedules))
+            .add_service(skeleton.authenticated(inbound))
+            .add_service(receiver);
         let readiness = skeleton.readiness(&state.pool);
         skeleton.serve(routes, &names, readiness, shutdown).await
     }

@@ -85,7 +85,7 @@ fn schedule_message(schedule: Schedule) -> pb::Schedule {
     }
 }
 
-fn name(raw: &str) -> Result<String> {
+pub(crate) fn name(raw: &str) -> Result<String> {
     input::text("name", raw, schedules::MAX_NAME_CHARS)
 }
 
@@ -186,7 +186,7 @@ fn when(cron: &str, zone: &str, interval_seconds: u64) -> Result<When> {
     Ok(when)
 }
 
-fn target(chain_id: &str, template: &str) -> Result<Target> {
+pub(crate) fn target(chain_id: &str, template: &str) -> Result<Target> {
     match (chain_id.trim(), template.trim()) {
         ("", "") => Err(TriggersError::invalid(
             "chain_id",
@@ -206,7 +206,7 @@ fn target(chain_id: &str, template: &str) -> Result<Target> {
 }
 
 /// The caller's bearer token, which auth makes the schedule's key with.
-fn caller_token<T>(request: &Request<T>) -> Result<String> {
+pub(crate) fn caller_token<T>(request: &Request<T>) -> Result<String> {
     kit_auth::bearer_token(request)
         .map(str::to_owned)
         .ok_or_else(|| TriggersError::Precondition("the call carries no bearer token".to_owned()))

@@ -5887,6 +5887,375 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/webhooks/in/{trigger_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A signed request to a trigger: no token, the signature authenticates it (Standard Webhooks
+         *     headers, or GitHub's `X-Hub-Signature-256` for a trigger made so). Starts the trigger's
+         *     chain with the input its mapping takes from the body, headers and query; a redelivery of
+         *     the same webhook id answers the run it started.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The trigger id (a UUID) */
+                    trigger_id: string;
+                };
+                cookie?: never;
+            };
+            /** @description Any body, at most 1 MiB; JSON is mapped by path */
+            requestBody: {
+                content: {
+                    "application/json": string;
+                };
+            };
+            responses: {
+                /** @description The run started (or started before, for a redelivery) */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReceivedWebhook"];
+                    };
+                };
+                /** @description The mapped input does not fit the chain, naming the field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The signature is missing, wrong, or too old */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such trigger, or disabled */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                /** @description Too many requests to this trigger */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/triggers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's tenant's triggers, newest first. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description At most 200; the service default (50) when absent or 0. */
+                    page_size?: number;
+                    /** @description `next_page_token` of the previous page: the id (a UUID) the page before ended with. */
+                    page_token?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description One page of triggers */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InboundTriggerList"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        /**
+         * Creates a trigger: signed requests to `/api/webhooks/in/<id>` start its chain. The answer
+         *     holds its signing secret, shown this once. Its runs act for the caller (an API key of
+         *     purpose `schedule` is made with the caller's token), who needs chains:execute too.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CreateInboundTrigger"];
+                };
+            };
+            responses: {
+                /** @description The trigger and its secret */
+                201: {
+                    headers: {
+                        /** @description The trigger's URL */
+                        Location?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CreatedInboundTrigger"];
+                    };
+                };
+                /** @description Invalid input, naming the field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:write or chains:execute */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                422: components["responses"]["UnprocessableEntity"];
+                /** @description The tenant has the most triggers it may have */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/triggers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One trigger. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The trigger id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The trigger */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InboundTrigger"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such trigger in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Removes a trigger and revokes its API key; its URL answers 404 from now on. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The trigger id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Removed */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:write */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such trigger in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Changes the members sent. */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The trigger id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UpdateInboundTrigger"];
+                };
+            };
+            responses: {
+                /** @description The trigger as changed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InboundTrigger"];
+                    };
+                };
+                /** @description Invalid input, naming the field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:write */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such trigger in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        trace?: never;
+    };
     "/ws": {
         parameters: {
             query?: never;
@@ -6690,6 +7059,30 @@ export interface components {
         };
         /**
          * @example {
+         *       "input_mapping": {
+         *         "name": "${body.pusher.name}",
+         *         "ref": "${body.ref}"
+         *       },
+         *       "name": "on push",
+         *       "signature": "github",
+         *       "template": "hello-sequence"
+         *     }
+         */
+        CreateInboundTrigger: {
+            /**
+             * Format: uuid
+             * @description A stored chain ...
+             */
+            chain_id?: string | null;
+            /** @description A JSON object of at most 64 KiB; `{"body": "${body}"}` when absent. */
+            input_mapping?: Record<string, unknown> | null;
+            name?: string;
+            signature?: null | components["schemas"]["InboundSignature"];
+            /** @description ... or a template, by name: exactly one of the two. */
+            template?: string | null;
+        };
+        /**
+         * @example {
          *       "cron": "0 30 6 * * 1-5",
          *       "input": {
          *         "topic": "news"
@@ -6781,6 +7174,11 @@ export interface components {
              *     Webhooks library.
              */
             secret: string;
+        };
+        CreatedInboundTrigger: {
+            /** @description The signing secret (`whsec_...`), shown this once. */
+            secret: string;
+            trigger: components["schemas"]["InboundTrigger"];
         };
         CustomInfo: {
             /** Format: date-time */
@@ -6980,6 +7378,45 @@ export interface components {
         FieldViolation: {
             field: string;
             message: string;
+        };
+        /**
+         * @description How a trigger's requests are signed.
+         * @enum {string}
+         */
+        InboundSignature: "standard" | "github";
+        InboundTrigger: {
+            /** @description The stored chain each request runs, at its latest version ... */
+            chain_id?: string | null;
+            /** Format: date-time */
+            created_at?: string | null;
+            created_by: string;
+            /**
+             * Format: date-time
+             * @description When the trigger's API key expires.
+             */
+            credential_expires_at?: string | null;
+            /** @description False: requests are 404. */
+            enabled: boolean;
+            /** @description Requests go to `/api/webhooks/in/<id>`. */
+            id: string;
+            /**
+             * @description The run's input: strings `${body.a.b}`, `${headers.name}`, `${query.name}` are replaced
+             *     by those values (whole, or as text inside a longer string).
+             */
+            input_mapping: Record<string, unknown>;
+            name: string;
+            signature: components["schemas"]["InboundSignature"];
+            /** @description ... or the template. */
+            template?: string | null;
+            tenant_id: string;
+            /** Format: date-time */
+            updated_at?: string | null;
+        };
+        InboundTriggerList: {
+            /** @description Pass as `page_token` for the next page; absent on the last page. */
+            next_page_token?: string | null;
+            /** @description Newest first. */
+            triggers: components["schemas"]["InboundTrigger"][];
         };
         /**
          * @example {
@@ -7282,6 +7719,10 @@ export interface components {
         Published: {
             item?: null | components["schemas"]["Item"];
             version?: null | components["schemas"]["ItemVersion"];
+        };
+        ReceivedWebhook: {
+            /** @description The run the request started; the same for a redelivery of the same webhook id. */
+            run_id: string;
         };
         /**
          * @example {
@@ -7792,6 +8233,16 @@ export interface components {
             ordered?: boolean | null;
             /** @description A new URL, checked as at creation. */
             url?: string | null;
+        };
+        /**
+         * @example {
+         *       "enabled": false
+         *     }
+         */
+        UpdateInboundTrigger: {
+            enabled?: boolean | null;
+            input_mapping?: Record<string, unknown> | null;
+            name?: string | null;
         };
         /**
          * @example {

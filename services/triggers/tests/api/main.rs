@@ -6,6 +6,7 @@ mod delivery;
 mod disable;
 mod guard;
 mod helpers;
+mod inbound;
 mod rotation;
 mod schedules;
 mod tenants;
