@@ -67,9 +67,15 @@ impl Credentials {
         }
     }
 
-    /// Makes schedule `id`'s key with its creator's token; the creator must hold
-    /// `chains:execute`.
-    pub async fn issue(&self, caller_token: &str, caller: &Principal, id: Uuid) -> Result<Issued> {
+    /// Makes the key of `what` (`schedule` or `trigger`) `id` with its creator's token, named
+    /// after it; the creator must hold `chains:execute`.
+    pub async fn issue(
+        &self,
+        caller_token: &str,
+        caller: &Principal,
+        what: &str,
+        id: Uuid,
+    ) -> Result<Issued> {
         if !caller.can("chains:execute") {
             return Err(TriggersError::Forbidden("chains:execute".to_owned()));
         }
@@ -80,7 +86,7 @@ impl Credentials {
             .collect();
         let mut request = with_bearer(
             pb::CreateApiKeyRequest {
-                name: format!("schedule {id}"),
+                name: format!("{what} {id}"),
                 permissions,
                 // The longest auth allows.
                 expires_in_seconds: 0,

@@ -101,7 +101,11 @@ impl InboundTriggerService for InboundApi {
             return Err(inbound::exhausted(count).into());
         }
         let id = Uuid::now_v7();
-        let key = self.state.credentials.issue(&token, &caller, id).await?;
+        let key = self
+            .state
+            .credentials
+            .issue(&token, &caller, "trigger", id)
+            .await?;
         let signing_secret = new.signing_secret.clone();
         let created = inbound::create(
             &self.state.pool,

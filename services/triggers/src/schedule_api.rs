@@ -240,7 +240,11 @@ impl ScheduleService for ScheduleApi {
             return Err(schedules::exhausted(count).into());
         }
         let id = Uuid::now_v7();
-        let key = self.state.credentials.issue(&token, &caller, id).await?;
+        let key = self
+            .state
+            .credentials
+            .issue(&token, &caller, "schedule", id)
+            .await?;
         let created = schedules::create(
             &self.state.pool,
             tenant,
@@ -342,7 +346,12 @@ impl ScheduleService for ScheduleApi {
         if message.renew_credential {
             // Another tenant's schedule gets no key made for it.
             schedules::get(&self.state.pool, tenant, id).await?;
-            changes.key = Some(self.state.credentials.issue(&token, &caller, id).await?);
+            changes.key = Some(
+                self.state
+                    .credentials
+                    .issue(&token, &caller, "schedule", id)
+                    .await?,
+            );
         }
         let new_key = changes
             .key
