@@ -1,7 +1,7 @@
 //! `sankalpa`: every capability of the platform from a terminal, through the gateway's REST API
 //! (the typed client of `sankalpa-api`). Each command group is a module: [`account`] (login,
 //! whoami, status, keys), [`agents`], [`chains`] (chains and their runs, followed live),
-//! [`memory`], [`market`], [`webhooks`], [`plan`] (a project in words to a chain). [`context`] resolves the profile and credential, [`output`] prints, [`exit`] maps
+//! [`memory`], [`market`], [`schedules`], [`webhooks`], [`plan`] (a project in words to a chain). [`context`] resolves the profile and credential, [`output`] prints, [`exit`] maps
 //! every failure to its exit code.
 
 mod account;
@@ -16,6 +16,7 @@ mod memory;
 mod output;
 mod paging;
 mod plan;
+mod schedules;
 mod webhooks;
 
 use std::process::ExitCode;
@@ -76,6 +77,9 @@ enum Command {
     /// The marketplace: search, show, install, publish, yank, review.
     #[command(subcommand)]
     Market(market::Command),
+    /// Schedules: chains started on a cron expression or an interval.
+    #[command(subcommand)]
+    Schedules(schedules::Command),
     /// Webhooks: endpoints that receive the tenant's events, their deliveries, replays.
     #[command(subcommand)]
     Webhooks(webhooks::Command),
@@ -153,6 +157,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Runs(command) => chains::run_runs(&context, command).await,
         Command::Memory(command) => memory::run(&context, command).await,
         Command::Market(command) => market::run(&context, command).await,
+        Command::Schedules(command) => schedules::run(&context, command).await,
         Command::Webhooks(command) => webhooks::run(&context, command).await,
         Command::Plan(args) => plan::run(&context, args).await,
         Command::Completions { .. } | Command::Manpages { .. } => Ok(exit::OK),

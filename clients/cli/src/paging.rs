@@ -13,6 +13,7 @@ use sankalpa_api::keys::ApiKeyList;
 use sankalpa_api::marketplace::{InstallList, ItemList};
 use sankalpa_api::memory::{BackupList, EntryList, SessionList};
 use sankalpa_api::paging::Page;
+use sankalpa_api::schedules::ScheduleList;
 use sankalpa_api::users::UserList;
 use sankalpa_api::webhooks::{DeliveryList, EndpointList};
 
@@ -68,6 +69,7 @@ listing! {
     UserList => users, sankalpa_api::users::User;
     EndpointList => endpoints, sankalpa_api::webhooks::WebhookEndpoint;
     DeliveryList => deliveries, sankalpa_api::webhooks::Delivery;
+    ScheduleList => schedules, sankalpa_api::schedules::Schedule;
 }
 
 /// A list's query: its filters, and the page it asks for.

@@ -1395,3 +1395,79 @@ async fn a_webhook_endpoint_is_created_rotated_tested_and_deleted(pool: PgPool) 
     let gone = setup.run(&["webhooks", "show", &id], "", &[]).await;
     assert_eq!(gone.status.code(), Some(3), "{}", text(&gone.stderr));
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_schedule_is_created_paused_resumed_and_deleted(pool: PgPool) {
+    let setup = Setup::start_with(pool, true, |_| {}).await;
+    setup.login().await;
+    let created = setup
+        .run(
+            &[
+                "schedules",
+                "create",
+                "--cron",
+                "0 30 6 * * 1-5",
+                "--tz",
+                "Europe/Paris",
+                "--template",
+                "hello-sequence",
+                "--input",
+                "{\"name\": \"Ada\"}",
+                "--overlap",
+                "buffer-one",
+                "--paused",
+                "-o",
+                "json",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(created.status.code(), Some(0), "{}", text(&created.stderr));
+    let created = json(&created);
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["time_zone"], "Europe/Paris");
+    assert_eq!(created["overlap"], "buffer_one");
+    assert_eq!(created["input"], serde_json::json!({"name": "Ada"}));
+    assert_eq!(created["next"], serde_json::json!([]), "paused: {created}");
+
+    let listed = setup.run(&["schedules", "list", "-q"], "", &[]).await;
+    assert_eq!(text(&listed.stdout).trim(), id);
+    let resumed = setup
+        .run(&["schedules", "resume", &id, "-o", "json"], "", &[])
+        .await;
+    let resumed = json(&resumed);
+    assert_eq!(resumed["paused"], false);
+    assert_eq!(
+        resumed["next"].as_array().map(Vec::len),
+        Some(5),
+        "{resumed}"
+    );
+    let paused = setup
+        .run(&["schedules", "pause", &id, "-o", "json"], "", &[])
+        .await;
+    assert_eq!(json(&paused)["paused"], true);
+
+    // A bad expression is the API's 400 (exit 2), naming the field.
+    let bad = setup
+        .run(
+            &[
+                "schedules",
+                "create",
+                "--cron",
+                "61 * * * *",
+                "--template",
+                "t",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    assert!(text(&bad.stderr).contains("cron"), "{}", text(&bad.stderr));
+
+    let deleted = setup.run(&["schedules", "delete", &id], "", &[]).await;
+    assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
+    let gone = setup.run(&["schedules", "show", &id], "", &[]).await;
+    assert_eq!(gone.status.code(), Some(3), "{}", text(&gone.stderr));
+}

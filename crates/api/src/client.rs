@@ -33,6 +33,7 @@ use crate::memory::{
 use crate::nlp::{ProcessCommand, ProcessedCommand};
 use crate::paging::Page;
 use crate::problem::{self, Problem};
+use crate::schedules::{CreateSchedule, Schedule, ScheduleList, UpdateSchedule};
 use crate::sessions::{Login, RefreshToken, Register, Registered, TokenPair};
 use crate::status::Status;
 use crate::users::{CreateUser, Principal, SetRoles, User, UserList};
@@ -628,6 +629,36 @@ impl Client {
 
     pub async fn installs(&self, query: &InstallsQuery) -> Result<InstallList, Error> {
         self.get_query("/api/marketplace/installs", query).await
+    }
+
+    // Schedules.
+
+    pub async fn create_schedule(&self, body: &CreateSchedule) -> Result<Schedule, Error> {
+        self.post("/api/schedules", body).await
+    }
+
+    pub async fn schedules(&self, page: &Page) -> Result<ScheduleList, Error> {
+        self.get_query("/api/schedules", page).await
+    }
+
+    pub async fn schedule(&self, id: &str) -> Result<Schedule, Error> {
+        self.get(&format!("/api/schedules/{}", segment(id))).await
+    }
+
+    pub async fn update_schedule(
+        &self,
+        id: &str,
+        body: &UpdateSchedule,
+    ) -> Result<Schedule, Error> {
+        self.patch(&format!("/api/schedules/{}", segment(id)), body)
+            .await
+    }
+
+    pub async fn delete_schedule(&self, id: &str) -> Result<(), Error> {
+        let path = format!("/api/schedules/{}", segment(id));
+        self.send(self.request(Method::DELETE, &path))
+            .await
+            .map(drop)
     }
 
     // Webhooks.

@@ -21,13 +21,15 @@ pub struct ApiKey {
     pub purpose: KeyPurpose,
 }
 
-/// What a key is for: a person's or a tool's, or a chain run's own credential (made by the
-/// orchestrator when a run starts, revoked when it ends).
+/// What a key is for: a person's or a tool's, a chain run's own credential (made by the
+/// orchestrator when a run starts, revoked when it ends), or a schedule's (made by the triggers
+/// service when the schedule is created, revoked when it is deleted).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyPurpose {
     Tool,
     ChainRun,
+    Schedule,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -87,6 +89,12 @@ pub enum Permission {
     WebhooksRead,
     #[schema(rename = "webhooks:write")]
     WebhooksWrite,
+    #[schema(rename = "schedules:*")]
+    SchedulesAll,
+    #[schema(rename = "schedules:read")]
+    SchedulesRead,
+    #[schema(rename = "schedules:write")]
+    SchedulesWrite,
     #[schema(rename = "users:*")]
     UsersAll,
     #[schema(rename = "users:admin")]

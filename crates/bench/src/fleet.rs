@@ -255,6 +255,10 @@ impl Fleet {
                     format!("127.0.0.1:{triggers_http}"),
                 ),
                 ("SANKALPA_AUTH_URL", format!("http://127.0.0.1:{auth_grpc}")),
+                (
+                    "SANKALPA_CHAINS_URL",
+                    format!("http://127.0.0.1:{chains_grpc}"),
+                ),
             ],
         )?;
         wait_ready(

@@ -18,7 +18,14 @@ use crate::config::Infra;
 use crate::telemetry;
 
 /// The channels events are published on; each is the first token of a subject.
-pub const CHANNELS: &[&str] = &["agents", "chains", "memory", "market", "webhooks"];
+pub const CHANNELS: &[&str] = &[
+    "agents",
+    "chains",
+    "memory",
+    "market",
+    "webhooks",
+    "schedules",
+];
 
 /// Trace context (W3C `traceparent`, ...) as it travels in a message's headers.
 pub type TraceHeaders = HashMap<String, String>;

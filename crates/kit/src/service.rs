@@ -178,6 +178,12 @@ impl Skeleton {
         }
     }
 
+    /// `api` behind the token check ([`AuthInterceptor`]), for a service that serves several
+    /// APIs together through [`serve`](Self::serve).
+    pub fn authenticated<S>(&self, api: S) -> Authenticated<S> {
+        InterceptedService::new(api, AuthInterceptor::new(self.verifier.clone()))
+    }
+
     /// Serves the gRPC service `api` behind the token check ([`AuthInterceptor`]), reported
     /// SERVING under its own name, as [`serve`](Self::serve) does.
     pub async fn serve_api<S>(
@@ -199,7 +205,7 @@ impl Skeleton {
         <Authenticated<S> as tower::Service<http::Request<tonic::body::Body>>>::Future:
             Send + 'static,
     {
-        let api = InterceptedService::new(api, AuthInterceptor::new(self.verifier.clone()));
+        let api = self.authenticated(api);
         self.serve(
             tonic::service::Routes::new(api),
             &[S::NAME],

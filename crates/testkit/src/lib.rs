@@ -566,7 +566,13 @@ impl Fleet {
             None
         };
         let triggers = if triggers {
-            Some(spawn_triggers(pool, infra.clone(), &auth.grpc_url(), |_| {}).await?)
+            let chains_url = orchestrator.grpc_url();
+            Some(
+                spawn_triggers(pool, infra.clone(), &auth.grpc_url(), |config| {
+                    config.chains_url = chains_url;
+                })
+                .await?,
+            )
         } else {
             None
         };

@@ -12,8 +12,8 @@ use sankalpa_testkit::{Leftovers, Running};
 /// Every service, and a gateway in front of them.
 struct Fleet {
     gateway: Running,
-    /// Each backend with the service it implements.
-    backends: Vec<(&'static str, Running)>,
+    /// Each backend with the services it implements.
+    backends: Vec<(&'static [&'static str], Running)>,
     _leftovers: Leftovers,
 }
 
@@ -62,7 +62,11 @@ async fn fleet(pool: PgPool) -> Fleet {
     )
     .await
     .unwrap();
-    let triggers = sankalpa_testkit::spawn_triggers(pool, infra.clone(), &auth.grpc_url(), |_| {})
+    let chains_url = orchestrator.grpc_url();
+    let triggers =
+        sankalpa_testkit::spawn_triggers(pool, infra.clone(), &auth.grpc_url(), |config| {
+            config.chains_url = chains_url;
+        })
         .await
         .unwrap();
     let urls = [
@@ -86,18 +90,27 @@ async fn fleet(pool: PgPool) -> Fleet {
         config.rate_limit.authenticated = 1_000_000;
         config.rate_limit.login = 1_000_000;
         config.rate_limit.login_account = 1_000_000;
+        config.rate_limit.trigger = 1_000_000;
     })
     .await
     .unwrap();
     Fleet {
         gateway,
         backends: vec![
-            ("sankalpa.v1.AuthService", auth),
-            ("sankalpa.v1.MemoryService", memory),
-            ("sankalpa.v1.AgentService", runner),
-            ("sankalpa.v1.ChainService", orchestrator),
-            ("sankalpa.v1.MarketplaceService", market),
-            ("sankalpa.v1.WebhookService", triggers),
+            (&["sankalpa.v1.AuthService"], auth),
+            (&["sankalpa.v1.MemoryService"], memory),
+            (&["sankalpa.v1.AgentService"], runner),
+            (&["sankalpa.v1.ChainService"], orchestrator),
+            (&["sankalpa.v1.MarketplaceService"], market),
+            (
+                &[
+                    "sankalpa.v1.WebhookService",
+                    "sankalpa.v1.ScheduleService",
+                    "sankalpa.v1.InboundTriggerService",
+                    "sankalpa.v1.WebhookReceiverService",
+                ],
+                triggers,
+            ),
         ],
         _leftovers: leftovers,
     }
@@ -111,22 +124,20 @@ async fn each_grpc_server_reflects_only_what_it_serves_in_v1_and_v1alpha(pool: P
     let fleet = fleet(pool).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reflect.py");
 
-    for (service, running) in &fleet.backends {
+    for (services, running) in &fleet.backends {
         let address = running.grpc_url().trim_start_matches("http://").to_owned();
         let output = tokio::task::spawn_blocking({
-            let (python, service) = (python.clone(), service.to_string());
-            move || {
-                Command::new(python)
-                    .args([script, &address, &service, ""])
-                    .output()
-                    .unwrap()
-            }
+            let python = python.clone();
+            let mut args = vec![script.to_owned(), address];
+            args.extend(services.iter().map(|service| (*service).to_owned()));
+            args.push(String::new());
+            move || Command::new(python).args(args).output().unwrap()
         })
         .await
         .unwrap();
         assert!(
             output.status.success(),
-            "{service}: {}",
+            "{services:?}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
         let report: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -135,23 +146,25 @@ async fn each_grpc_server_reflects_only_what_it_serves_in_v1_and_v1alpha(pool: P
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection",
             "grpc.reflection.v1alpha.ServerReflection",
-            service,
         ];
+        expected.extend_from_slice(services);
         expected.sort_unstable();
         for version in ["v1", "v1alpha"] {
             assert_eq!(
                 report[version]["services"],
                 serde_json::json!(expected),
-                "{service} {version}"
+                "{services:?} {version}"
             );
             for name in &expected {
                 assert_eq!(
                     report[version]["resolves"][name], true,
-                    "{service} {version}: the file of {name} does not resolve"
+                    "{services:?} {version}: the file of {name} does not resolve"
                 );
             }
         }
-        assert_eq!(report["health"][service], "SERVING", "{report}");
+        for service in *services {
+            assert_eq!(report["health"][service], "SERVING", "{report}");
+        }
         assert_eq!(report["health"][""], "SERVING", "{report}");
     }
 }

@@ -45,7 +45,7 @@ components:
     envPrefix: TRIGGERS
     grpcPort: 50056
     httpPort: 9106
-    calls: [auth]
+    calls: [auth, chain-orchestrator]
 {{- end -}}
 
 {{/* The enabled components, each merged with its values under `.values`. */}}

@@ -13,7 +13,9 @@
 //! makes it with the token of whoever starts the run, a user or a tool's key, without
 //! `keys:admin`, so that steps can run after that token expires. Made by a key, it acts for no
 //! more than that key does now, ends when that key is revoked, and lives no longer; it cannot
-//! make keys itself.
+//! make keys itself. A schedule's credential ([`Purpose::Schedule`]) is made the same way by the
+//! triggers service, and may make the chain-run keys of the runs its ticks start; a key acts for
+//! what every key between it and its user holds ([`MAX_MAKERS`] at most).
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -59,6 +61,8 @@ pub enum Purpose {
     Tool,
     /// A chain run's credential.
     ChainRun,
+    /// A schedule's credential (triggers), which makes the chain-run keys of its ticks' runs.
+    Schedule,
 }
 
 impl Purpose {
@@ -66,9 +70,32 @@ impl Purpose {
         match self {
             Self::Tool => "tool",
             Self::ChainRun => "chain_run",
+            Self::Schedule => "schedule",
         }
     }
+
+    /// The purpose stored as `name`; an unknown name (from a newer release) is a tool's key,
+    /// the one that can do least without its creator.
+    pub fn named(name: &str) -> Self {
+        [Self::ChainRun, Self::Schedule]
+            .into_iter()
+            .find(|purpose| purpose.as_str() == name)
+            .unwrap_or(Self::Tool)
+    }
+
+    /// Whether a key of this purpose may be made by a key of purpose `maker` (not only by a
+    /// user): a run's key by a tool's or a schedule's, a schedule's by a tool's.
+    fn made_by(self, maker: Self) -> bool {
+        matches!(
+            (self, maker),
+            (Self::ChainRun, Self::Tool | Self::Schedule) | (Self::Schedule, Self::Tool)
+        )
+    }
 }
+
+/// How many keys may stand between a key and the user it acts for: a run's key made by a
+/// schedule's key made by a tool's key.
+const MAX_MAKERS: usize = 3;
 
 pub struct NewKey<'a> {
     pub tenant_id: Uuid,
@@ -185,15 +212,20 @@ async fn live(db: impl sqlx::PgExecutor<'_>, tenant_id: Uuid, id: Uuid) -> Resul
     .await?)
 }
 
-/// The tool key a chain-run key is being made with: live, and not itself a run's (a run's key
-/// makes no keys). Its expiry bounds the new key's.
-pub async fn maker_key(state: &State, tenant_id: Uuid, subject: &str) -> Result<ApiKey> {
-    let refused = || AuthError::Forbidden("a chain run's key cannot make keys".to_owned());
+/// The key a key of purpose `purpose` is being made with: live, and of a purpose that may make
+/// it (a run's key makes no keys). Its expiry bounds the new key's.
+pub async fn maker_key(
+    state: &State,
+    tenant_id: Uuid,
+    subject: &str,
+    purpose: Purpose,
+) -> Result<ApiKey> {
+    let refused = || AuthError::Forbidden("this API key cannot make such a key".to_owned());
     let id = Uuid::parse_str(subject).map_err(|_| refused())?;
     let key = live(&state.pool, tenant_id, id)
         .await?
         .ok_or(AuthError::Unauthenticated("the API key is not valid"))?;
-    if key.purpose != Purpose::Tool.as_str() {
+    if !purpose.made_by(Purpose::named(&key.purpose)) {
         return Err(refused());
     }
     Ok(key)
@@ -260,26 +292,38 @@ async fn revoke_made_by(
     Ok(revoked)
 }
 
-/// What the maker of `key` holds now: a user's permissions, or for a chain-run key made by a
-/// tool's key, what that key carries now. `Unauthenticated` when the maker is gone.
+/// What the maker of `key` holds now: a user's permissions, or, for a key made by a key, what
+/// that key carries now, up the chain of makers to the user. `Unauthenticated` when a maker is
+/// gone, revoked or expired.
 async fn maker_permissions(state: &State, key: &ApiKey) -> Result<Vec<String>> {
     let gone = || AuthError::Unauthenticated("the API key's creator no longer exists");
-    let id = Uuid::parse_str(&key.created_by).map_err(|_| gone())?;
-    match users::get(&state.pool, key.tenant_id, id).await {
-        Ok(user) => return Ok(user.permissions),
-        Err(AuthError::NotFound(_)) => {}
-        Err(err) => return Err(err),
+    // The permissions of the keys between `key` and the user, nearest first.
+    let mut between: Vec<Vec<String>> = Vec::new();
+    let mut purpose = Purpose::named(&key.purpose);
+    let mut maker = key.created_by.clone();
+    for _ in 0..MAX_MAKERS {
+        let id = Uuid::parse_str(&maker).map_err(|_| gone())?;
+        match users::get(&state.pool, key.tenant_id, id).await {
+            Ok(user) => {
+                return Ok(between.iter().rev().fold(user.permissions, |held, wanted| {
+                    roles::narrow(wanted, &held)
+                }));
+            }
+            Err(AuthError::NotFound(_)) => {}
+            Err(err) => return Err(err),
+        }
+        let parent = live(&state.pool, key.tenant_id, id)
+            .await?
+            .ok_or_else(gone)?;
+        let parent_purpose = Purpose::named(&parent.purpose);
+        if !purpose.made_by(parent_purpose) {
+            return Err(gone());
+        }
+        between.push(parent.permissions);
+        purpose = parent_purpose;
+        maker = parent.created_by;
     }
-    let parent = match live(&state.pool, key.tenant_id, id).await? {
-        Some(parent) if key.purpose == Purpose::ChainRun.as_str() => parent,
-        _ => return Err(gone()),
-    };
-    let user = Uuid::parse_str(&parent.created_by).map_err(|_| gone())?;
-    match users::get(&state.pool, key.tenant_id, user).await {
-        Ok(user) => Ok(roles::narrow(&parent.permissions, &user.permissions)),
-        Err(AuthError::NotFound(_)) => Err(gone()),
-        Err(err) => Err(err),
-    }
+    Err(gone())
 }
 
 /// An access token for a live key, valid until the sooner of the usual lifetime and the key's

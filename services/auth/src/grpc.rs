@@ -58,10 +58,10 @@ fn key_message(key: api_keys::ApiKey) -> pb::ApiKey {
         created_at: Some(timestamp(key.created_at)),
         expires_at: key.expires_at.map(timestamp),
         revoked_at: key.revoked_at.map(timestamp),
-        purpose: if key.purpose == api_keys::Purpose::ChainRun.as_str() {
-            pb::ApiKeyPurpose::ChainRun
-        } else {
-            pb::ApiKeyPurpose::Tool
+        purpose: match api_keys::Purpose::named(&key.purpose) {
+            api_keys::Purpose::Tool => pb::ApiKeyPurpose::Tool,
+            api_keys::Purpose::ChainRun => pb::ApiKeyPurpose::ChainRun,
+            api_keys::Purpose::Schedule => pb::ApiKeyPurpose::Schedule,
         }
         .into(),
         created_by: key.created_by,
@@ -233,6 +233,7 @@ impl AuthService for AuthApi {
         let purpose = match message.purpose() {
             pb::ApiKeyPurpose::Tool => api_keys::Purpose::Tool,
             pb::ApiKeyPurpose::ChainRun => api_keys::Purpose::ChainRun,
+            pb::ApiKeyPurpose::Schedule => api_keys::Purpose::Schedule,
         };
         // A key that could mint keys would outlive its own revocation and expiry; a chain run's
         // key made by a key ends with that key, and lives no longer.
@@ -244,9 +245,10 @@ impl AuthService for AuthApi {
                     "an API key cannot create API keys",
                 ));
             }
-            (api_keys::Purpose::ChainRun, "user") => {}
-            (api_keys::Purpose::ChainRun, _) => {
-                let maker = api_keys::maker_key(&self.state, tenant, &caller.subject).await?;
+            (api_keys::Purpose::ChainRun | api_keys::Purpose::Schedule, "user") => {}
+            (api_keys::Purpose::ChainRun | api_keys::Purpose::Schedule, _) => {
+                let maker =
+                    api_keys::maker_key(&self.state, tenant, &caller.subject, purpose).await?;
                 latest_expiry = maker.expires_at;
             }
         }

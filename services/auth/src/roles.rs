@@ -24,6 +24,8 @@ pub const PERMISSIONS: &[&str] = &[
     "market:publish",
     "webhooks:read",
     "webhooks:write",
+    "schedules:read",
+    "schedules:write",
     "users:admin",
     "keys:admin",
     "tenants:admin",

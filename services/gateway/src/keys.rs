@@ -28,6 +28,7 @@ impl Rest for v1::ApiKey {
         let purpose = match self.purpose() {
             v1::ApiKeyPurpose::Tool => KeyPurpose::Tool,
             v1::ApiKeyPurpose::ChainRun => KeyPurpose::ChainRun,
+            v1::ApiKeyPurpose::Schedule => KeyPurpose::Schedule,
         };
         ApiKey {
             id: self.id,

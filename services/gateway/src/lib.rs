@@ -25,6 +25,7 @@ pub mod console_session;
 pub mod dashboard;
 pub mod docs;
 pub mod events;
+pub mod inbound;
 pub mod json;
 pub mod keys;
 pub mod layers;
@@ -33,6 +34,7 @@ pub mod memory;
 pub mod nlp;
 pub mod observe;
 pub mod ratelimit;
+pub mod schedules;
 pub mod sessions;
 pub mod status;
 pub mod tenants;
@@ -59,8 +61,11 @@ use sankalpa_kit::shutdown::{Drain, Draining};
 use sankalpa_proto::v1::agent_service_client::AgentServiceClient;
 use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
+use sankalpa_proto::v1::inbound_trigger_service_client::InboundTriggerServiceClient;
 use sankalpa_proto::v1::marketplace_service_client::MarketplaceServiceClient;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
+use sankalpa_proto::v1::schedule_service_client::ScheduleServiceClient;
+use sankalpa_proto::v1::webhook_receiver_service_client::WebhookReceiverServiceClient;
 use sankalpa_proto::v1::webhook_service_client::WebhookServiceClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -87,6 +92,12 @@ pub type ChainsClient = ChainServiceClient<TracedChannel>;
 pub type MarketClient = MarketplaceServiceClient<TracedChannel>;
 /// The client of the triggers service's webhooks, carrying the trace context likewise.
 pub type WebhooksClient = WebhookServiceClient<TracedChannel>;
+/// The client of the triggers service's schedules, carrying the trace context likewise.
+pub type SchedulesClient = ScheduleServiceClient<TracedChannel>;
+/// The client of the triggers service's inbound triggers, carrying the trace context likewise.
+pub type InboundClient = InboundTriggerServiceClient<TracedChannel>;
+/// The client of the triggers service's receiver of signed requests, likewise.
+pub type ReceiverClient = WebhookReceiverServiceClient<TracedChannel>;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -280,6 +291,9 @@ pub struct AppState {
     pub chains: ChainsClient,
     pub market: MarketClient,
     pub webhooks: WebhooksClient,
+    pub schedules: SchedulesClient,
+    pub inbound: InboundClient,
+    pub receiver: ReceiverClient,
     pub grpc_timeout: Duration,
     pub health: HealthCache,
     pub profiles: Profiles,
@@ -336,6 +350,18 @@ impl AppState {
 
     pub fn webhooks(&self) -> WebhooksClient {
         self.webhooks.clone()
+    }
+
+    pub fn schedules(&self) -> SchedulesClient {
+        self.schedules.clone()
+    }
+
+    pub fn inbound(&self) -> InboundClient {
+        self.inbound.clone()
+    }
+
+    pub fn receiver(&self) -> ReceiverClient {
+        self.receiver.clone()
     }
 }
 
@@ -420,6 +446,15 @@ impl Gateway {
                 market_channel.clone(),
             )),
             webhooks: WebhookServiceClient::new(sankalpa_kit::grpc::traced(
+                triggers_channel.clone(),
+            )),
+            schedules: ScheduleServiceClient::new(sankalpa_kit::grpc::traced(
+                triggers_channel.clone(),
+            )),
+            inbound: InboundTriggerServiceClient::new(sankalpa_kit::grpc::traced(
+                triggers_channel.clone(),
+            )),
+            receiver: WebhookReceiverServiceClient::new(sankalpa_kit::grpc::traced(
                 triggers_channel.clone(),
             )),
             grpc_timeout: config.grpc_timeout,
@@ -557,6 +592,8 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
         .merge(chat::routes())
         .merge(marketplace::routes())
         .merge(webhooks::routes())
+        .merge(schedules::routes())
+        .merge(inbound::routes())
         .merge(events::routes())
         .merge(status::routes())
         .merge(dashboard::routes())

@@ -87,6 +87,8 @@ pub struct RateLimitConfig {
     pub login: u64,
     /// Login attempts per window per account (the email asked for), from any address.
     pub login_account: u64,
+    /// Requests per window to one inbound webhook trigger, from any address.
+    pub trigger: u64,
     /// Past this, Redis counts as slow and the request goes through unlimited.
     pub redis_timeout: Duration,
 }
@@ -99,6 +101,7 @@ impl Default for RateLimitConfig {
             authenticated: 1200,
             login: 20,
             login_account: 10,
+            trigger: 600,
             redis_timeout: Duration::from_millis(50),
         }
     }
@@ -113,6 +116,7 @@ impl RateLimitConfig {
             authenticated: config::var("SANKALPA_RATE_LIMIT_AUTHENTICATED", default.authenticated)?,
             login: config::var("SANKALPA_RATE_LIMIT_LOGIN", default.login)?,
             login_account: config::var("SANKALPA_RATE_LIMIT_LOGIN_ACCOUNT", default.login_account)?,
+            trigger: config::var("SANKALPA_RATE_LIMIT_TRIGGER", default.trigger)?,
             redis_timeout: config::millis(
                 "SANKALPA_RATE_LIMIT_REDIS_TIMEOUT_MS",
                 default.redis_timeout,
@@ -242,6 +246,15 @@ impl RateLimiter {
         let limit = self.config.login_account;
         let decision = self.check(&format!("login:account:{account}"), limit).await;
         admit("login", limit, self.config.window, decision)
+    }
+
+    /// Counts a request to inbound trigger `trigger`, whoever sends it: `Err` is the 429 past
+    /// the limit, `Ok` the decision for the response's headers (none when Redis cannot say,
+    /// and the request goes through: the trigger's signature still guards it).
+    pub async fn check_trigger(&self, trigger: &str) -> Result<Option<Decision>, Problem> {
+        let limit = self.config.trigger;
+        let decision = self.check(&format!("trigger:{trigger}"), limit).await;
+        admit("trigger", limit, self.config.window, decision)
     }
 
     /// Takes one request from the bucket's lease of window `index`; the requests then left to

@@ -13,6 +13,15 @@ pub enum TriggersError {
     NoTenant(#[from] NoTenant),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The caller lacks a permission the work needs (a schedule's runs need chains:execute).
+    #[error("missing permission {0}")]
+    Forbidden(String),
+    /// A request to an inbound trigger whose signature does not hold.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// What the work needs is gone or refused (a schedule's credential auth no longer takes).
+    #[error("{0}")]
+    Precondition(String),
     /// A bound of the tenant's (endpoints) is reached.
     #[error("{0}")]
     Exhausted(String),
@@ -60,6 +69,11 @@ impl From<TriggersError> for Status {
             TriggersError::Invalid { field, message } => problem::invalid_argument(&field, message),
             TriggersError::NoTenant(err) => err.into(),
             TriggersError::NotFound(what) => Status::not_found(format!("{what} not found")),
+            TriggersError::Forbidden(what) => {
+                Status::permission_denied(format!("missing permission {what}"))
+            }
+            TriggersError::Precondition(message) => Status::failed_precondition(message),
+            TriggersError::Unauthenticated(message) => Status::unauthenticated(message),
             TriggersError::Exhausted(message) => Status::resource_exhausted(message),
             TriggersError::Contended(message) => Status::aborted(message),
             TriggersError::Unavailable(message) => Status::unavailable(message),

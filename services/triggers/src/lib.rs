@@ -1,6 +1,7 @@
 //! The triggers service: a tenant's events delivered to its webhook endpoints, signed as the
-//! Standard Webhooks specification says. It owns the `triggers` schema and serves
-//! `sankalpa.v1.WebhookService` over gRPC (50056), with health and metrics over HTTP (9106).
+//! Standard Webhooks specification says, and its chains started on schedules. It owns the
+//! `triggers` schema and serves `sankalpa.v1.WebhookService` and `sankalpa.v1.ScheduleService`
+//! over gRPC (50056), with health and metrics over HTTP (9106).
 //!
 //! A tenant registers endpoints ([`endpoints`]: a URL, the events it wants as [`filters`], a
 //! secret made by [`signing`], rotated with an overlap). A durable JetStream consumer
@@ -11,21 +12,35 @@
 //! announced as `webhooks.<tenant>.<endpoint>.<delivered|failed|disabled>` through an outbox
 //! ([`events`]). The delivery log, replays and test sends are [`deliveries`].
 //!
+//! A tenant's [`schedules`] run a chain on a cron expression or an interval ([`ticks`]); the
+//! [`firing`] loop claims due schedules from Postgres as the sender claims deliveries, and
+//! starts each tick's run through the chain orchestrator with an idempotency key of the tick,
+//! authenticated by the schedule's own API key ([`credentials`]). Each run started is announced
+//! as `schedules.<tenant>.<schedule>.fired`. [`inbound`] triggers start a chain on a signed
+//! request that the gateway forwards ([`inbound_api`]), with the same kind of key.
+//!
 //! [`Triggers::build`] starts the kit's [`Skeleton`] (migrations, auth's token keys, both
 //! listeners) and builds the state around it; serving it ([`Service::serve`]) runs the API, the
 //! consumer, the sender and the outbox relay until its shutdown future resolves.
 
+mod credentials;
 mod deliveries;
 mod endpoints;
 mod error;
 mod events;
 mod filters;
+mod firing;
 mod grpc;
 mod guard;
+mod inbound;
+mod inbound_api;
 mod ingest;
 mod input;
+mod schedule_api;
+mod schedules;
 mod sender;
 mod signing;
+mod ticks;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -37,10 +52,16 @@ use sankalpa_kit::config::{self, ConfigError, Infra};
 use sankalpa_kit::events::EventBus;
 use sankalpa_kit::outbox::Outbox;
 use sankalpa_kit::service::{AuthSource, Keys, Listen, Service, Skeleton};
+use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
+use sankalpa_proto::v1::chain_service_client::ChainServiceClient;
+use sankalpa_proto::v1::inbound_trigger_service_server::InboundTriggerServiceServer;
+use sankalpa_proto::v1::schedule_service_server::ScheduleServiceServer;
+use sankalpa_proto::v1::webhook_receiver_service_server::WebhookReceiverServiceServer;
 use sankalpa_proto::v1::webhook_service_server::WebhookServiceServer;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio::sync::Notify;
+use tonic::server::NamedService;
 
 pub use guard::Network;
 
@@ -92,6 +113,17 @@ pub struct Config {
     /// How often the sender looks for due deliveries when nothing woke it
     /// (`SANKALPA_TRIGGERS_POLL_MS`): retries fall due, other replicas' events arrive.
     pub poll: Duration,
+    /// The chain orchestrator's gRPC endpoint, which starts schedules' runs
+    /// (`SANKALPA_CHAINS_URL`).
+    pub chains_url: String,
+    /// The most schedules a tenant may have (`SANKALPA_TRIGGERS_MAX_SCHEDULES_PER_TENANT`).
+    pub max_schedules_per_tenant: i64,
+    /// How often each replica looks for due schedules (`SANKALPA_TRIGGERS_SCHEDULE_POLL_MS`):
+    /// how late a tick may fire, beyond its jitter.
+    pub schedule_poll: Duration,
+    /// The most inbound webhook triggers a tenant may have
+    /// (`SANKALPA_TRIGGERS_MAX_INBOUND_PER_TENANT`).
+    pub max_inbound_triggers_per_tenant: i64,
 }
 
 /// Waits in the retry schedule, at most: more is a schedule of weeks, not of retries.
@@ -167,6 +199,19 @@ impl Config {
                 defaults.disable_after,
             )?,
             poll: config::millis("SANKALPA_TRIGGERS_POLL_MS", defaults.poll)?,
+            chains_url: config::var("SANKALPA_CHAINS_URL", defaults.chains_url.clone())?,
+            max_schedules_per_tenant: config::var(
+                "SANKALPA_TRIGGERS_MAX_SCHEDULES_PER_TENANT",
+                defaults.max_schedules_per_tenant,
+            )?,
+            schedule_poll: config::millis(
+                "SANKALPA_TRIGGERS_SCHEDULE_POLL_MS",
+                defaults.schedule_poll,
+            )?,
+            max_inbound_triggers_per_tenant: config::var(
+                "SANKALPA_TRIGGERS_MAX_INBOUND_PER_TENANT",
+                defaults.max_inbound_triggers_per_tenant,
+            )?,
             ..defaults
         })
     }
@@ -186,6 +231,10 @@ impl Config {
             max_endpoints_per_tenant: 100,
             disable_after: Duration::from_secs(5 * 24 * 3600),
             poll: Duration::from_millis(500),
+            chains_url: "http://127.0.0.1:50053".to_owned(),
+            max_schedules_per_tenant: 100,
+            schedule_poll: Duration::from_millis(250),
+            max_inbound_triggers_per_tenant: 100,
         }
     }
 
@@ -217,6 +266,12 @@ pub(crate) struct State {
     pub wake: Notify,
     /// Where test events say they come from.
     pub source: String,
+    /// The schedules' events, through the same outbox.
+    pub schedule_events: events::ScheduleEvents,
+    /// The keys schedules' ticks run with.
+    pub credentials: credentials::Credentials,
+    /// The chain orchestrator, which runs the ticks.
+    pub chains: ChainServiceClient<sankalpa_kit::grpc::TracedChannel>,
 }
 
 pub struct Triggers {
@@ -236,6 +291,8 @@ impl Triggers {
         )
         .await?;
         sender::describe_metrics();
+        firing::describe_metrics();
+        inbound_api::describe_metrics();
         let bus =
             EventBus::connect(skeleton.nats.clone(), &config.infra, "/sankalpa/triggers").await?;
         let consumer = ingest::consumer(skeleton.nats.clone(), &config.infra).await?;
@@ -245,11 +302,20 @@ impl Triggers {
         });
         let http = sender::client(&guard, config.delivery_timeout)?;
         let outbox = Outbox::new("triggers", bus, pool.clone());
+        let auth = AuthServiceClient::new(sankalpa_kit::grpc::traced(sankalpa_kit::grpc::channel(
+            &config.auth.url,
+        )?));
+        let chains = ChainServiceClient::new(sankalpa_kit::grpc::traced(
+            sankalpa_kit::grpc::channel(&config.chains_url)?,
+        ));
         let state = Arc::new(State {
             pool,
             guard,
             http,
+            schedule_events: events::ScheduleEvents::new(outbox.clone(), events::SCHEDULES_CHANNEL),
             events: events::Events::new(outbox, events::CHANNEL),
+            credentials: credentials::Credentials::new(auth),
+            chains,
             subject_prefix: config.infra.subject_prefix.clone(),
             wake: Notify::new(),
             source: format!("/sankalpa/triggers/{}", config.infra.instance),
@@ -286,9 +352,27 @@ impl Service for Triggers {
         skeleton
             .tasks
             .spawn(ingest::run(state.clone(), consumer, stop.clone()));
-        skeleton.tasks.spawn(sender::run(state.clone(), stop));
-        let api = WebhookServiceServer::new(grpc::WebhookApi::new(state.clone()));
+        skeleton
+            .tasks
+            .spawn(sender::run(state.clone(), stop.clone()));
+        skeleton.tasks.spawn(firing::run(state.clone(), stop));
+        let webhooks = WebhookServiceServer::new(grpc::WebhookApi::new(state.clone()));
+        let schedules = ScheduleServiceServer::new(schedule_api::ScheduleApi::new(state.clone()));
+        let inbound = InboundTriggerServiceServer::new(inbound_api::InboundApi::new(state.clone()));
+        let receiver =
+            WebhookReceiverServiceServer::new(inbound_api::InboundApi::new(state.clone()));
+        let names = [
+            <WebhookServiceServer<grpc::WebhookApi> as NamedService>::NAME,
+            <ScheduleServiceServer<schedule_api::ScheduleApi> as NamedService>::NAME,
+            <InboundTriggerServiceServer<inbound_api::InboundApi> as NamedService>::NAME,
+            <WebhookReceiverServiceServer<inbound_api::InboundApi> as NamedService>::NAME,
+        ];
+        // The receiver is authenticated by each request's signature, not by a token.
+        let routes = tonic::service::Routes::new(skeleton.authenticated(webhooks))
+            .add_service(skeleton.authenticated(schedules))
+            .add_service(skeleton.authenticated(inbound))
+            .add_service(receiver);
         let readiness = skeleton.readiness(&state.pool);
-        skeleton.serve_api(api, readiness, shutdown).await
+        skeleton.serve(routes, &names, readiness, shutdown).await
     }
 }

@@ -4152,6 +4152,315 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's tenant's schedules, newest first. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description At most 200; the service default (50) when absent or 0. */
+                    page_size?: number;
+                    /** @description `next_page_token` of the previous page: the id (a UUID) the page before ended with. */
+                    page_token?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description One page of schedules */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ScheduleList"];
+                    };
+                };
+                /** @description Invalid paging, naming the field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing schedules:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        /**
+         * Creates a schedule running a stored chain or a template on a cron expression or an
+         *     interval. Its ticks run with an API key made now from the caller's token, holding what runs
+         *     need of the caller's permissions; the caller needs chains:execute too.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CreateSchedule"];
+                };
+            };
+            responses: {
+                /** @description The schedule, with its next fire times */
+                201: {
+                    headers: {
+                        /** @description The schedule's URL */
+                        Location?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Schedule"];
+                    };
+                };
+                /** @description Invalid input, naming the field (`cron`, `time_zone`, `input`) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing schedules:write or chains:execute */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                422: components["responses"]["UnprocessableEntity"];
+                /** @description The tenant has the most schedules it may have */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/schedules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One schedule, with its next fire times. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The schedule id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The schedule */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Schedule"];
+                    };
+                };
+                /** @description The id is not a UUID */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing schedules:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such schedule in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Removes a schedule and revokes its API key; no tick fires after. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The schedule id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Removed */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The id is not a UUID */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing schedules:write */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such schedule in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        options?: never;
+        head?: never;
+        /**
+         * Changes the members sent: `paused` pauses or resumes (from the next tick after now), a new
+         *     `cron` or `interval_seconds` replaces the timing, `renew_credential` replaces the schedule's
+         *     API key by one made with the caller's token.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The schedule id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UpdateSchedule"];
+                };
+            };
+            responses: {
+                /** @description The schedule as changed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Schedule"];
+                    };
+                };
+                /** @description Invalid input, naming the field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing schedules:write */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such schedule in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        trace?: never;
+    };
     "/api/status": {
         parameters: {
             query?: never;
@@ -5578,6 +5887,375 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/webhooks/in/{trigger_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A signed request to a trigger: no token, the signature authenticates it (Standard Webhooks
+         *     headers, or GitHub's `X-Hub-Signature-256` for a trigger made so). Starts the trigger's
+         *     chain with the input its mapping takes from the body, headers and query; a redelivery of
+         *     the same webhook id answers the run it started.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The trigger id (a UUID) */
+                    trigger_id: string;
+                };
+                cookie?: never;
+            };
+            /** @description Any body, at most 1 MiB; JSON is mapped by path */
+            requestBody: {
+                content: {
+                    "application/json": string;
+                };
+            };
+            responses: {
+                /** @description The run started (or started before, for a redelivery) */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReceivedWebhook"];
+                    };
+                };
+                /** @description The mapped input does not fit the chain, naming the field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The signature is missing, wrong, or too old */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such trigger, or disabled */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                /** @description Too many requests to this trigger */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/triggers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's tenant's triggers, newest first. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description At most 200; the service default (50) when absent or 0. */
+                    page_size?: number;
+                    /** @description `next_page_token` of the previous page: the id (a UUID) the page before ended with. */
+                    page_token?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description One page of triggers */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InboundTriggerList"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        /**
+         * Creates a trigger: signed requests to `/api/webhooks/in/<id>` start its chain. The answer
+         *     holds its signing secret, shown this once. Its runs act for the caller (an API key of
+         *     purpose `schedule` is made with the caller's token), who needs chains:execute too.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CreateInboundTrigger"];
+                };
+            };
+            responses: {
+                /** @description The trigger and its secret */
+                201: {
+                    headers: {
+                        /** @description The trigger's URL */
+                        Location?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CreatedInboundTrigger"];
+                    };
+                };
+                /** @description Invalid input, naming the field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:write or chains:execute */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                422: components["responses"]["UnprocessableEntity"];
+                /** @description The tenant has the most triggers it may have */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/triggers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One trigger. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The trigger id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The trigger */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InboundTrigger"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such trigger in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Removes a trigger and revokes its API key; its URL answers 404 from now on. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The trigger id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Removed */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:write */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such trigger in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Changes the members sent. */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The trigger id (a UUID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UpdateInboundTrigger"];
+                };
+            };
+            responses: {
+                /** @description The trigger as changed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InboundTrigger"];
+                    };
+                };
+                /** @description Invalid input, naming the field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing webhooks:write */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such trigger in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        trace?: never;
+    };
     "/ws": {
         parameters: {
             query?: never;
@@ -5775,6 +6453,11 @@ export interface components {
             /** @description Pass as `page_token` for the next page; absent on the last page. */
             next_page_token?: string | null;
         };
+        /**
+         * @description Which ticks missed while no triggers replica could fire them fire late.
+         * @enum {string}
+         */
+        CatchUp: "none" | "last" | "all";
         Chain: {
             /** Format: date-time */
             created_at?: string | null;
@@ -6376,6 +7059,82 @@ export interface components {
         };
         /**
          * @example {
+         *       "input_mapping": {
+         *         "name": "${body.pusher.name}",
+         *         "ref": "${body.ref}"
+         *       },
+         *       "name": "on push",
+         *       "signature": "github",
+         *       "template": "hello-sequence"
+         *     }
+         */
+        CreateInboundTrigger: {
+            /**
+             * Format: uuid
+             * @description A stored chain ...
+             */
+            chain_id?: string | null;
+            /** @description A JSON object of at most 64 KiB; `{"body": "${body}"}` when absent. */
+            input_mapping?: Record<string, unknown> | null;
+            name?: string;
+            signature?: null | components["schemas"]["InboundSignature"];
+            /** @description ... or a template, by name: exactly one of the two. */
+            template?: string | null;
+        };
+        /**
+         * @example {
+         *       "cron": "0 30 6 * * 1-5",
+         *       "input": {
+         *         "topic": "news"
+         *       },
+         *       "name": "nightly digest",
+         *       "overlap": "skip",
+         *       "template": "summarize",
+         *       "time_zone": "Europe/Paris"
+         *     }
+         */
+        CreateSchedule: {
+            catch_up?: null | components["schemas"]["CatchUp"];
+            /**
+             * Format: int64
+             * @description With `catch_up: all`, how far back missed ticks fire, at most 604,800 (7 days).
+             */
+            catch_up_window_seconds?: number | null;
+            /**
+             * Format: uuid
+             * @description A stored chain (its latest version each tick) ...
+             */
+            chain_id?: string | null;
+            /**
+             * @description A cron expression: 5 fields (minute hour day-of-month month day-of-week, Sunday 0 or 7)
+             *     or 6 with seconds first, at most 256 characters. Exactly one of `cron` and
+             *     `interval_seconds`.
+             */
+            cron?: string | null;
+            /** @description The input of each run, a JSON object of at most 64 KiB; `{}` when absent. */
+            input?: Record<string, unknown> | null;
+            /**
+             * Format: int64
+             * @description Seconds between ticks, 1 to 31,622,400 (366 days).
+             */
+            interval_seconds?: number | null;
+            /**
+             * Format: int32
+             * @description Each tick fires up to this many seconds late, at random: 0 to 3,600.
+             */
+            jitter_seconds?: number | null;
+            /** @description At most 200 characters. */
+            name?: string;
+            overlap?: null | components["schemas"]["Overlap"];
+            /** @description Created paused. */
+            paused?: boolean;
+            /** @description ... or a template, by name: exactly one of the two. */
+            template?: string | null;
+            /** @description An IANA time zone name for `cron`; UTC when absent. */
+            time_zone?: string | null;
+        };
+        /**
+         * @example {
          *       "name": "Analytical Engines"
          *     }
          */
@@ -6415,6 +7174,11 @@ export interface components {
              *     Webhooks library.
              */
             secret: string;
+        };
+        CreatedInboundTrigger: {
+            /** @description The signing secret (`whsec_...`), shown this once. */
+            secret: string;
+            trigger: components["schemas"]["InboundTrigger"];
         };
         CustomInfo: {
             /** Format: date-time */
@@ -6616,6 +7380,45 @@ export interface components {
             message: string;
         };
         /**
+         * @description How a trigger's requests are signed.
+         * @enum {string}
+         */
+        InboundSignature: "standard" | "github";
+        InboundTrigger: {
+            /** @description The stored chain each request runs, at its latest version ... */
+            chain_id?: string | null;
+            /** Format: date-time */
+            created_at?: string | null;
+            created_by: string;
+            /**
+             * Format: date-time
+             * @description When the trigger's API key expires.
+             */
+            credential_expires_at?: string | null;
+            /** @description False: requests are 404. */
+            enabled: boolean;
+            /** @description Requests go to `/api/webhooks/in/<id>`. */
+            id: string;
+            /**
+             * @description The run's input: strings `${body.a.b}`, `${headers.name}`, `${query.name}` are replaced
+             *     by those values (whole, or as text inside a longer string).
+             */
+            input_mapping: Record<string, unknown>;
+            name: string;
+            signature: components["schemas"]["InboundSignature"];
+            /** @description ... or the template. */
+            template?: string | null;
+            tenant_id: string;
+            /** Format: date-time */
+            updated_at?: string | null;
+        };
+        InboundTriggerList: {
+            /** @description Pass as `page_token` for the next page; absent on the last page. */
+            next_page_token?: string | null;
+            /** @description Newest first. */
+            triggers: components["schemas"]["InboundTrigger"][];
+        };
+        /**
          * @example {
          *       "version": "1.2.0"
          *     }
@@ -6714,11 +7517,12 @@ export interface components {
             yanked_at?: string | null;
         };
         /**
-         * @description What a key is for: a person's or a tool's, or a chain run's own credential (made by the
-         *     orchestrator when a run starts, revoked when it ends).
+         * @description What a key is for: a person's or a tool's, a chain run's own credential (made by the
+         *     orchestrator when a run starts, revoked when it ends), or a schedule's (made by the triggers
+         *     service when the schedule is created, revoked when it is deleted).
          * @enum {string}
          */
-        KeyPurpose: "tool" | "chain_run";
+        KeyPurpose: "tool" | "chain_run" | "schedule";
         /**
          * @example {
          *       "run_id": "0193a5d2-7c1e-7d40-9a51-3f5c2b1e8a10"
@@ -6797,11 +7601,16 @@ export interface components {
             title?: string | null;
         };
         /**
+         * @description What a tick does while the run of an earlier tick is unfinished.
+         * @enum {string}
+         */
+        Overlap: "skip" | "buffer_one" | "allow";
+        /**
          * @description A permission, as auth names it. Requests carry permissions as text, for auth to check and
          *     name the field of one it does not know; this is their schema.
          * @enum {string}
          */
-        Permission: "*:*" | "agents:*" | "agents:read" | "agents:execute" | "agents:write" | "chains:*" | "chains:read" | "chains:write" | "chains:execute" | "memory:*" | "memory:read" | "memory:write" | "market:*" | "market:read" | "market:publish" | "webhooks:*" | "webhooks:read" | "webhooks:write" | "users:*" | "users:admin" | "keys:*" | "keys:admin" | "tenants:*" | "tenants:admin" | "fleet:*" | "fleet:read";
+        Permission: "*:*" | "agents:*" | "agents:read" | "agents:execute" | "agents:write" | "chains:*" | "chains:read" | "chains:write" | "chains:execute" | "memory:*" | "memory:read" | "memory:write" | "market:*" | "market:read" | "market:publish" | "webhooks:*" | "webhooks:read" | "webhooks:write" | "schedules:*" | "schedules:read" | "schedules:write" | "users:*" | "users:admin" | "keys:*" | "keys:admin" | "tenants:*" | "tenants:admin" | "fleet:*" | "fleet:read";
         /**
          * @description Who a credential acts as, as the gateway verified it: a user (a login's access token) or an
          *     API key.
@@ -6910,6 +7719,10 @@ export interface components {
         Published: {
             item?: null | components["schemas"]["Item"];
             version?: null | components["schemas"]["ItemVersion"];
+        };
+        ReceivedWebhook: {
+            /** @description The run the request started; the same for a redelivery of the same webhook id. */
+            run_id: string;
         };
         /**
          * @example {
@@ -7082,6 +7895,63 @@ export interface components {
             ttl_seconds?: number | null;
             /** @description Any JSON value, at most 1 MiB of JSON text by default. */
             value: unknown;
+        };
+        Schedule: {
+            catch_up: components["schemas"]["CatchUp"];
+            /** Format: int64 */
+            catch_up_window_seconds: number;
+            /** @description The stored chain each tick runs, at its latest version ... */
+            chain_id?: string | null;
+            /** Format: date-time */
+            created_at?: string | null;
+            created_by: string;
+            /**
+             * Format: date-time
+             * @description When the schedule's API key expires; renew it before (`renew_credential`).
+             */
+            credential_expires_at?: string | null;
+            /** @description The cron expression (5 fields, or 6 with seconds first); absent for an interval. */
+            cron?: string | null;
+            id: string;
+            /** @description The input of each run. */
+            input: Record<string, unknown>;
+            /**
+             * Format: int64
+             * @description Seconds between ticks, counted from the creation; absent for a cron expression.
+             */
+            interval_seconds?: number | null;
+            /**
+             * Format: int32
+             * @description Each tick fires up to this many seconds late, at random.
+             */
+            jitter_seconds: number;
+            /** @description Why the latest tick started no run; absent when it started one. */
+            last_error?: string | null;
+            /** @description The run the latest fired tick started. */
+            last_run_id?: string | null;
+            /**
+             * Format: date-time
+             * @description The latest tick handled (fired or skipped).
+             */
+            last_tick_at?: string | null;
+            name: string;
+            /** @description The next (at most 5) fire times, before jitter; empty while paused. */
+            next: string[];
+            overlap: components["schemas"]["Overlap"];
+            paused: boolean;
+            /** @description ... or the template. */
+            template?: string | null;
+            tenant_id: string;
+            /** @description The IANA time zone the cron expression is read in. */
+            time_zone?: string | null;
+            /** Format: date-time */
+            updated_at?: string | null;
+        };
+        ScheduleList: {
+            /** @description Pass as `page_token` for the next page; absent on the last page. */
+            next_page_token?: string | null;
+            /** @description Newest first. */
+            schedules: components["schemas"]["Schedule"][];
         };
         /** @enum {string} */
         SearchSort: "relevance" | "downloads" | "rating" | "newest";
@@ -7363,6 +8233,47 @@ export interface components {
             ordered?: boolean | null;
             /** @description A new URL, checked as at creation. */
             url?: string | null;
+        };
+        /**
+         * @example {
+         *       "enabled": false
+         *     }
+         */
+        UpdateInboundTrigger: {
+            enabled?: boolean | null;
+            input_mapping?: Record<string, unknown> | null;
+            name?: string | null;
+        };
+        /**
+         * @example {
+         *       "paused": true
+         *     }
+         */
+        UpdateSchedule: {
+            catch_up?: null | components["schemas"]["CatchUp"];
+            /** Format: int64 */
+            catch_up_window_seconds?: number | null;
+            /** @description A new cron expression, replacing an interval. */
+            cron?: string | null;
+            input?: Record<string, unknown> | null;
+            /**
+             * Format: int64
+             * @description A new interval, replacing a cron expression.
+             */
+            interval_seconds?: number | null;
+            /** Format: int32 */
+            jitter_seconds?: number | null;
+            name?: string | null;
+            overlap?: null | components["schemas"]["Overlap"];
+            /** @description Pauses (true) or resumes (false); resuming starts from the next tick after now. */
+            paused?: boolean | null;
+            /**
+             * @description Replaces the schedule's API key by one made with the caller's token, living the longest
+             *     auth allows from now (the old key is revoked).
+             */
+            renew_credential?: boolean;
+            /** @description A new time zone for the cron expression. */
+            time_zone?: string | null;
         };
         User: {
             /** Format: date-time */

@@ -201,6 +201,7 @@ async fn a_key_narrows_when_its_creator_is_demoted_and_stops_when_they_are_delet
             "chains:read",
             "market:read",
             "memory:read",
+            "schedules:read",
             "webhooks:read"
         ])
     );
@@ -297,6 +298,86 @@ async fn a_developer_or_a_tools_key_may_make_a_chain_runs_key_which_ends_with_it
         exchange(&mut auth, &made.secret).await.unwrap_err().code(),
         Code::Unauthenticated
     );
+}
+
+fn schedule_key(permissions: &[&str]) -> pb::CreateApiKeyRequest {
+    pb::CreateApiKeyRequest {
+        purpose: pb::ApiKeyPurpose::Schedule.into(),
+        ..new_key(permissions, 3600)
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_schedules_key_makes_only_run_keys_which_end_with_every_maker(pool: sqlx::PgPool) {
+    let mut auth = start(pool).await;
+    let admin = register_and_login(&mut auth.client, "ada@example.com").await;
+    let tool = auth
+        .client
+        .create_api_key(authed(
+            new_key(&["chains:*", "agents:*"], 0),
+            &admin.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let tool_token = exchange(&mut auth, &tool.secret).await.unwrap();
+    let schedule = auth
+        .client
+        .create_api_key(authed(
+            schedule_key(&["chains:execute", "agents:execute"]),
+            &tool_token,
+        ))
+        .await
+        .expect("a tool's key creating a schedule gives it a credential")
+        .into_inner();
+    assert_eq!(
+        schedule.key.as_ref().unwrap().purpose(),
+        pb::ApiKeyPurpose::Schedule
+    );
+    let schedule_token = exchange(&mut auth, &schedule.secret).await.unwrap();
+    let run = auth
+        .client
+        .create_api_key(authed(run_key(&["agents:execute"]), &schedule_token))
+        .await
+        .expect("a schedule's key gives its runs their credential")
+        .into_inner();
+    assert!(exchange(&mut auth, &run.secret).await.is_ok());
+
+    // A schedule's key makes no schedule's or tool's key; a run's key no schedule's.
+    for request in [
+        schedule_key(&["agents:execute"]),
+        new_key(&["agents:execute"], 60),
+    ] {
+        let refused = auth
+            .client
+            .create_api_key(authed(request, &schedule_token))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    }
+    let run_token = exchange(&mut auth, &run.secret).await.unwrap();
+    let refused = auth
+        .client
+        .create_api_key(authed(schedule_key(&["agents:execute"]), &run_token))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+
+    // Revoking the tool's key ends the schedule's and, through it, the run's.
+    let tool_id = tool_id(&mut auth, &admin).await;
+    auth.client
+        .revoke_api_key(authed(
+            pb::RevokeApiKeyRequest { id: tool_id },
+            &admin.access_token,
+        ))
+        .await
+        .unwrap();
+    for secret in [&schedule.secret, &run.secret] {
+        assert_eq!(
+            exchange(&mut auth, secret).await.unwrap_err().code(),
+            Code::Unauthenticated
+        );
+    }
 }
 
 /// The id of the one tool key `admin`'s tenant has.
