@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, Page, Rest, next_page, page_request, timestamp};
+use crate::json::{Body, Page, Rest, next_page, page_request, shown, timestamp};
 
 const READ: &str = "webhooks:read";
 const WRITE: &str = "webhooks:write";
@@ -76,15 +76,6 @@ impl Rest for v1::InboundTrigger {
     }
 }
 
-fn shown(trigger: Option<v1::InboundTrigger>) -> Result<InboundTrigger, Problem> {
-    trigger.map(Rest::rest).ok_or_else(|| {
-        Problem::new(
-            StatusCode::BAD_GATEWAY,
-            "the triggers service answered without the trigger",
-        )
-    })
-}
-
 /// Creates a trigger: signed requests to `/api/webhooks/in/<id>` start its chain. The answer
 /// holds its signing secret, shown this once. Its runs act for the caller (an API key of
 /// purpose `schedule` is made with the caller's token), who needs chains:execute too.
@@ -128,7 +119,7 @@ pub async fn create(
         .await
         .map_err(problem)?
         .into_inner();
-    let trigger = shown(response.trigger)?;
+    let trigger = shown(response.trigger, "trigger")?;
     let location = format!("/api/webhooks/triggers/{}", trigger.id);
     Ok((
         StatusCode::CREATED,
@@ -198,8 +189,9 @@ pub async fn get_one(
         .get_inbound_trigger(state.request_as(&caller, v1::GetInboundTriggerRequest { id })?)
         .await
         .map_err(problem)?
-        .into_inner();
-    Ok(axum::Json(trigger.rest()))
+        .into_inner()
+        .trigger;
+    Ok(axum::Json(shown(trigger, "trigger")?))
 }
 
 /// Changes the members sent.
@@ -235,8 +227,9 @@ pub async fn update(
         .update_inbound_trigger(state.request_as(&caller, request)?)
         .await
         .map_err(problem)?
-        .into_inner();
-    Ok(axum::Json(trigger.rest()))
+        .into_inner()
+        .trigger;
+    Ok(axum::Json(shown(trigger, "trigger")?))
 }
 
 /// Removes a trigger and revokes its API key; its URL answers 404 from now on.

@@ -168,3 +168,14 @@ pub trait Rest {
 
     fn rest(self) -> Self::Shown;
 }
+
+/// The `what` a service's answer carries (it always sends it), as REST shows it; its absence is
+/// the service's fault, answered 502.
+pub fn shown<T: Rest>(message: Option<T>, what: &str) -> Result<T::Shown, Problem> {
+    message.map(Rest::rest).ok_or_else(|| {
+        Problem::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            format!("the service answered without the {what}"),
+        )
+    })
+}

@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, Page, Rest, next_page, page_request, timestamp};
+use crate::json::{Body, Page, Rest, next_page, page_request, shown, timestamp};
 
 const READ: &str = "schedules:read";
 const WRITE: &str = "schedules:write";
@@ -167,7 +167,8 @@ pub async fn create(
         .await
         .map_err(problem)?
         .into_inner()
-        .rest();
+        .schedule;
+    let schedule = shown(schedule, "schedule")?;
     let location = format!("/api/schedules/{}", schedule.id);
     Ok((
         StatusCode::CREATED,
@@ -236,8 +237,9 @@ pub async fn get_one(
         .get_schedule(state.request_as(&caller, v1::GetScheduleRequest { id })?)
         .await
         .map_err(problem)?
-        .into_inner();
-    Ok(axum::Json(schedule.rest()))
+        .into_inner()
+        .schedule;
+    Ok(axum::Json(shown(schedule, "schedule")?))
 }
 
 /// Changes the members sent: `paused` pauses or resumes (from the next tick after now), a new
@@ -283,8 +285,9 @@ pub async fn update(
         .update_schedule(state.request_as(&caller, request)?)
         .await
         .map_err(problem)?
-        .into_inner();
-    Ok(axum::Json(schedule.rest()))
+        .into_inner()
+        .schedule;
+    Ok(axum::Json(shown(schedule, "schedule")?))
 }
 
 /// Removes a schedule and revokes its API key; no tick fires after.

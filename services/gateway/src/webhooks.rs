@@ -24,7 +24,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::authn::Caller;
-use crate::json::{Body, Page, Rest, next_page, page_request, timestamp};
+use crate::json::{Body, Page, Rest, next_page, page_request, shown, timestamp};
 
 const READ: &str = "webhooks:read";
 const WRITE: &str = "webhooks:write";
@@ -123,16 +123,6 @@ impl Rest for v1::DeliveryAttempt {
     }
 }
 
-/// The endpoint a response carries; the service always sends it.
-fn shown(endpoint: Option<v1::WebhookEndpoint>) -> Result<WebhookEndpoint, Problem> {
-    endpoint.map(Rest::rest).ok_or_else(|| {
-        Problem::new(
-            StatusCode::BAD_GATEWAY,
-            "the triggers service answered without the endpoint",
-        )
-    })
-}
-
 /// Registers an endpoint that receives the caller's tenant's events matching `event_types`.
 /// The answer holds its signing secret, shown this once.
 #[utoipa::path(
@@ -166,7 +156,7 @@ pub async fn create(
         .await
         .map_err(problem)?
         .into_inner();
-    let endpoint = shown(response.endpoint)?;
+    let endpoint = shown(response.endpoint, "endpoint")?;
     let location = format!("/api/webhooks/endpoints/{}", endpoint.id);
     Ok((
         StatusCode::CREATED,
@@ -237,7 +227,7 @@ pub async fn get_one(
         .await
         .map_err(problem)?
         .into_inner();
-    Ok(axum::Json(shown(response.endpoint)?))
+    Ok(axum::Json(shown(response.endpoint, "endpoint")?))
 }
 
 /// Changes the members sent; enabling a disabled endpoint clears its failure record.
@@ -276,7 +266,7 @@ pub async fn update(
         .await
         .map_err(problem)?
         .into_inner();
-    Ok(axum::Json(shown(response.endpoint)?))
+    Ok(axum::Json(shown(response.endpoint, "endpoint")?))
 }
 
 /// Removes an endpoint with its secrets and delivery log; nothing more is sent to it.
@@ -340,7 +330,7 @@ pub async fn rotate_secret(
         .map_err(problem)?
         .into_inner();
     Ok(axum::Json(CreatedEndpoint {
-        endpoint: shown(response.endpoint)?,
+        endpoint: shown(response.endpoint, "endpoint")?,
         secret: response.secret,
     }))
 }

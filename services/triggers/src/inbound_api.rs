@@ -135,11 +135,13 @@ impl InboundTriggerService for InboundApi {
     async fn get_inbound_trigger(
         &self,
         request: Request<pb::GetInboundTriggerRequest>,
-    ) -> Reply<pb::InboundTrigger> {
+    ) -> Reply<pb::GetInboundTriggerResponse> {
         let tenant = kit_auth::authorize(&request, READ)?.tenant()?;
         let id = input::uuid("id", &request.get_ref().id)?;
         let trigger = inbound::get(&self.state.pool, tenant, id).await?;
-        Ok(Response::new(trigger_message(trigger)))
+        Ok(Response::new(pb::GetInboundTriggerResponse {
+            trigger: Some(trigger_message(trigger)),
+        }))
     }
 
     async fn list_inbound_triggers(
@@ -160,7 +162,7 @@ impl InboundTriggerService for InboundApi {
     async fn update_inbound_trigger(
         &self,
         request: Request<pb::UpdateInboundTriggerRequest>,
-    ) -> Reply<pb::InboundTrigger> {
+    ) -> Reply<pb::UpdateInboundTriggerResponse> {
         let tenant = kit_auth::authorize(&request, WRITE)?.tenant()?;
         let message = request.into_inner();
         let id = input::uuid("id", &message.id)?;
@@ -186,7 +188,9 @@ impl InboundTriggerService for InboundApi {
             message.enabled,
         )
         .await?;
-        Ok(Response::new(trigger_message(trigger)))
+        Ok(Response::new(pb::UpdateInboundTriggerResponse {
+            trigger: Some(trigger_message(trigger)),
+        }))
     }
 
     async fn delete_inbound_trigger(

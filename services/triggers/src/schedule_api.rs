@@ -217,7 +217,7 @@ impl ScheduleService for ScheduleApi {
     async fn create_schedule(
         &self,
         request: Request<pb::CreateScheduleRequest>,
-    ) -> Reply<pb::Schedule> {
+    ) -> Reply<pb::CreateScheduleResponse> {
         let caller = kit_auth::authorize(&request, WRITE)?.clone();
         let tenant = caller.tenant()?;
         let token = caller_token(&request)?;
@@ -256,7 +256,9 @@ impl ScheduleService for ScheduleApi {
         )
         .await;
         match created {
-            Ok(schedule) => Ok(Response::new(schedule_message(schedule))),
+            Ok(schedule) => Ok(Response::new(pb::CreateScheduleResponse {
+                schedule: Some(schedule_message(schedule)),
+            })),
             Err(err) => {
                 self.state
                     .credentials
@@ -267,11 +269,16 @@ impl ScheduleService for ScheduleApi {
         }
     }
 
-    async fn get_schedule(&self, request: Request<pb::GetScheduleRequest>) -> Reply<pb::Schedule> {
+    async fn get_schedule(
+        &self,
+        request: Request<pb::GetScheduleRequest>,
+    ) -> Reply<pb::GetScheduleResponse> {
         let tenant = kit_auth::authorize(&request, READ)?.tenant()?;
         let id = input::uuid("id", &request.get_ref().id)?;
         let schedule = schedules::get(&self.state.pool, tenant, id).await?;
-        Ok(Response::new(schedule_message(schedule)))
+        Ok(Response::new(pb::GetScheduleResponse {
+            schedule: Some(schedule_message(schedule)),
+        }))
     }
 
     async fn list_schedules(
@@ -292,7 +299,7 @@ impl ScheduleService for ScheduleApi {
     async fn update_schedule(
         &self,
         request: Request<pb::UpdateScheduleRequest>,
-    ) -> Reply<pb::Schedule> {
+    ) -> Reply<pb::UpdateScheduleResponse> {
         let caller = kit_auth::authorize(&request, WRITE)?.clone();
         let tenant = caller.tenant()?;
         let token = caller_token(&request)?;
@@ -370,7 +377,9 @@ impl ScheduleService for ScheduleApi {
         if let Some((key_id, secret)) = replaced {
             self.state.credentials.revoke(id, &key_id, &secret).await;
         }
-        Ok(Response::new(schedule_message(schedule)))
+        Ok(Response::new(pb::UpdateScheduleResponse {
+            schedule: Some(schedule_message(schedule)),
+        }))
     }
 
     async fn delete_schedule(
