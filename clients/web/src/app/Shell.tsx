@@ -17,6 +17,7 @@ const NAV = [
   { to: '/memory', label: 'Memory' },
   { to: '/marketplace', label: 'Marketplace' },
   { to: '/webhooks', label: 'Webhooks', permission: 'webhooks:read' },
+  { to: '/schedules', label: 'Schedules', permission: 'schedules:read' },
   { to: '/dashboard', label: 'Dashboard', permission: 'fleet:read' },
   { to: '/settings', label: 'Settings' },
 ];

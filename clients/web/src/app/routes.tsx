@@ -44,6 +44,7 @@ export const router = createBrowserRouter([
       },
       { path: 'webhooks', lazy: async () => ({ Component: (await import('../webhooks/WebhooksPage')).WebhooksPage }) },
       { path: 'webhooks/:id', lazy: async () => ({ Component: (await import('../webhooks/EndpointPage')).EndpointPage }) },
+      { path: 'schedules', lazy: async () => ({ Component: (await import('../schedules/SchedulesPage')).SchedulesPage }) },
       {
         path: 'dashboard',
         lazy: async () => ({ Component: (await import('../dashboard/DashboardPage')).DashboardPage }),
