@@ -1027,6 +1027,55 @@ scenario('webhooks: an endpoint gets a test event, its delivery is logged and re
   }
 });
 
+scenario('schedules: a schedule fires every second, is paused and deleted', async ({ newPage, check }) => {
+  const page = await newPage();
+  await register(page);
+  await nav(page, 'Schedules');
+  await page.getByRole('heading', { name: 'Schedules', level: 1 }).waitFor();
+  await page.getByText('No schedules yet').waitFor();
+  await check(page, 'schedules, none yet');
+
+  // A bad cron expression is refused by the service, the message on the field.
+  const form = page.getByRole('form', { name: 'New schedule' });
+  await form.getByLabel('Name').fill('every second');
+  await form.getByLabel('Chain', { exact: true }).selectOption('template:hello-sequence');
+  await form.getByLabel('Input (JSON)').fill('{"name": "tick"}');
+  const cron = form.getByLabel('Cron expression', { exact: true });
+  await cron.fill('61 * * * *');
+  await form.getByLabel('Time zone').fill('Asia/Kolkata');
+  await form.getByRole('button', { name: 'Create schedule' }).click();
+  await expectText(form, 'not a valid cron expression');
+  if ((await cron.getAttribute('aria-invalid')) !== 'true') throw new Error('the cron expression is not marked invalid');
+  await check(page, 'schedules, a bad cron expression');
+
+  await cron.fill('* * * * * *');
+  await form.getByRole('button', { name: 'Create schedule' }).click();
+  const table = page.getByRole('table', { name: 'Schedules, newest first' });
+  const row = table.getByRole('row', { name: 'every second' });
+  await expectText(row, '* * * * * * (Asia/Kolkata)');
+  await expectText(row, 'template hello-sequence');
+  const next = row.getByRole('list', { name: 'Next fire times of every second' }).getByRole('listitem');
+  await until('five next fire times', async () => (await next.count()) === 5);
+
+  // A tick fires and its run shows: the latest run opens on its page.
+  await row.getByRole('link', { name: 'Latest run' }).waitFor();
+  await check(page, 'schedules, one firing');
+  await row.getByRole('link', { name: 'Latest run' }).click();
+  await page.getByRole('heading', { name: 'hello-sequence', level: 1 }).waitFor();
+  await page.goBack();
+
+  // Paused: no next fire times, until resumed; then deleted after a confirmation.
+  await row.getByRole('button', { name: 'Pause every second' }).click();
+  await row.getByRole('button', { name: 'Resume every second' }).waitFor();
+  await expectText(row.getByRole('cell').nth(1), 'paused');
+  if (await row.getByRole('list').count()) throw new Error('a paused schedule lists next fire times');
+  await check(page, 'schedules, paused');
+  await row.getByRole('button', { name: 'Delete…' }).click();
+  const confirm = page.getByRole('dialog', { name: 'Delete every second?' });
+  await confirm.getByRole('button', { name: 'Delete schedule' }).click();
+  await page.getByText('No schedules yet').waitFor();
+});
+
 scenario('memory: an entry edited by two writers meets a version conflict', async ({ newPage, check }) => {
   const page = await newPage();
   const email = await register(page);
@@ -1194,6 +1243,15 @@ scenario('a viewer sees no write buttons', async ({ newPage, check }) => {
   await nav(page, 'Webhooks');
   await page.getByRole('link', { name: url }).waitFor();
   if (await page.getByRole('button', { name: 'Create endpoint' }).count()) throw new Error('a viewer can create endpoints');
+
+  // Schedules too: listed, neither created, paused nor deleted.
+  await call('POST', '/api/schedules', { name: 'viewer nightly', template: 'hello-sequence', cron: '0 3 * * *', paused: true }, token);
+  await nav(page, 'Schedules');
+  await page.getByRole('row', { name: 'viewer nightly' }).waitFor();
+  await check(page, 'schedules as a viewer');
+  for (const name of ['Create schedule', 'Resume viewer nightly', 'Delete…']) {
+    if (await page.getByRole('button', { name }).count()) throw new Error(`a viewer has ${name}`);
+  }
 });
 
 scenario('a write the role no longer allows gets the permission message', async ({ newPage, check }) => {

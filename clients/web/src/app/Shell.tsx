@@ -61,7 +61,7 @@ function NavItems({ onNavigate }: { onNavigate?: () => void }) {
       end={item.to === '/'}
       onClick={onNavigate}
       className={({ isActive }) =>
-        `block rounded-md px-3 py-2 text-sm font-medium ${
+        `block rounded-md px-3 py-2 text-sm font-medium lg:px-2.5 ${
           isActive
             ? 'bg-indigo-100 text-indigo-900 dark:bg-indigo-900 dark:text-indigo-50'
             : 'text-slate-800 hover:bg-slate-100 dark:text-slate-200 dark:hover:bg-slate-800'
@@ -91,12 +91,13 @@ export function Shell() {
           <NavLink to="/" className="text-lg font-bold tracking-tight text-indigo-700 dark:text-indigo-300">
             Sankalpa
           </NavLink>
-          <nav aria-label="Main" className="hidden gap-1 lg:flex">
+          {/* Wraps rather than widening the page when the links outgrow the line. */}
+          <nav aria-label="Main" className="hidden min-w-0 flex-wrap gap-0.5 lg:flex">
             <NavItems />
           </nav>
           <div className="ml-auto flex items-center gap-2">
             {user && (
-              <span className="muted hidden text-sm xl:inline" title={user.tenant_id}>
+              <span className="muted hidden text-sm 2xl:inline" title={user.tenant_id}>
                 {user.display_name} · {user.roles.join(', ')}
               </span>
             )}

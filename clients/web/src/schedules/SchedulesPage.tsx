@@ -15,6 +15,9 @@ import { type CreateSchedule, type Schedule, createSchedule, deleteSchedule, lis
 import { ScheduleForm } from './ScheduleForm';
 import { targetOf, timingOf } from './schedules';
 
+/** How often the list is fetched again while a schedule in it is active. */
+const FOLLOW_MS = 1000;
+
 function NewSchedule() {
   const queryClient = useQueryClient();
   const create = useMutation({
@@ -85,7 +88,7 @@ export function SchedulesPage() {
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (page) => page.next_page_token ?? undefined,
     refetchInterval: (query) =>
-      query.state.data?.pages.some((page) => page.schedules.some((schedule) => !schedule.paused)) ? 1000 : false,
+      query.state.data?.pages.some((page) => page.schedules.some((schedule) => !schedule.paused)) ? FOLLOW_MS : false,
   });
   const all = schedules.data?.pages.flatMap((page) => page.schedules) ?? [];
   const chainNames = new Map((chains.data?.chains ?? []).flatMap((chain) => (chain.id ? [[chain.id, chain.name]] : [])));
