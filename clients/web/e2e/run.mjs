@@ -1027,7 +1027,7 @@ scenario('webhooks: an endpoint gets a test event, its delivery is logged and re
   }
 });
 
-scenario('schedules: a schedule fires every second, is paused and deleted', async ({ newPage, check }) => {
+scenario('schedules: a schedule fires every second, is paused, its key renewed, deleted', async ({ newPage, check }) => {
   const page = await newPage();
   await register(page);
   await nav(page, 'Schedules');
@@ -1049,7 +1049,11 @@ scenario('schedules: a schedule fires every second, is paused and deleted', asyn
   await check(page, 'schedules, a bad cron expression');
 
   await cron.fill('* * * * * *');
-  await form.getByRole('button', { name: 'Create schedule' }).click();
+  const [created] = await Promise.all([
+    page.waitForResponse((response) => response.request().method() === 'POST' && response.url().endsWith('/api/schedules')),
+    form.getByRole('button', { name: 'Create schedule' }).click(),
+  ]);
+  const { credential_expires_at: firstKeyUntil } = await created.json();
   const table = page.getByRole('table', { name: 'Schedules, newest first' });
   const row = table.getByRole('row', { name: 'every second' });
   await expectText(row, '* * * * * * (Asia/Kolkata)');
@@ -1070,6 +1074,16 @@ scenario('schedules: a schedule fires every second, is paused and deleted', asyn
   await expectText(row.getByRole('cell').nth(1), 'paused');
   if (await row.getByRole('list').count()) throw new Error('a paused schedule lists next fire times');
   await check(page, 'schedules, paused');
+
+  // Its API key renewed: a new one, living longer than the first.
+  const [renewed] = await Promise.all([
+    page.waitForResponse((response) => response.request().method() === 'PATCH' && response.url().includes('/api/schedules/')),
+    row.getByRole('button', { name: 'Renew the key of every second' }).click(),
+  ]);
+  const { credential_expires_at: keyUntil } = await renewed.json();
+  if (!(renewed.ok() && Date.parse(keyUntil) > Date.parse(firstKeyUntil))) {
+    throw new Error(`the key was renewed until ${keyUntil}, the first one lived until ${firstKeyUntil}`);
+  }
   await row.getByRole('button', { name: 'Delete…' }).click();
   const confirm = page.getByRole('dialog', { name: 'Delete every second?' });
   await confirm.getByRole('button', { name: 'Delete schedule' }).click();
@@ -1244,12 +1258,12 @@ scenario('a viewer sees no write buttons', async ({ newPage, check }) => {
   await page.getByRole('link', { name: url }).waitFor();
   if (await page.getByRole('button', { name: 'Create endpoint' }).count()) throw new Error('a viewer can create endpoints');
 
-  // Schedules too: listed, neither created, paused nor deleted.
+  // Schedules too: listed, neither created, paused, renewed nor deleted.
   await call('POST', '/api/schedules', { name: 'viewer nightly', template: 'hello-sequence', cron: '0 3 * * *', paused: true }, token);
   await nav(page, 'Schedules');
   await page.getByRole('row', { name: 'viewer nightly' }).waitFor();
   await check(page, 'schedules as a viewer');
-  for (const name of ['Create schedule', 'Resume viewer nightly', 'Delete…']) {
+  for (const name of ['Create schedule', 'Resume viewer nightly', 'Renew the key of viewer nightly', 'Delete…']) {
     if (await page.getByRole('button', { name }).count()) throw new Error(`a viewer has ${name}`);
   }
 });

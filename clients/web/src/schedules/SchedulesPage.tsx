@@ -1,6 +1,7 @@
 /**
  * Schedules: the tenant's schedules (newest first, a page at a time) with what they run, when,
- * their next fire times and latest tick, paused or resumed and deleted in place; and a new one.
+ * their next fire times and latest tick, paused or resumed, their API key renewed and deleted in
+ * place; and a new one.
  * Fetched again every second while one is active, so ticks and their runs show as they fire.
  */
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
@@ -11,7 +12,7 @@ import { chainKeys, listChains } from '../runs/queries';
 import { ConfirmButton } from '../ui/Confirm';
 import { Empty, Loading, PageHeader, ProblemMessage } from '../ui/states';
 import { ago } from '../ui/time';
-import { type CreateSchedule, type Schedule, createSchedule, deleteSchedule, listSchedules, scheduleKeys, setPaused } from './queries';
+import { type CreateSchedule, type Schedule, createSchedule, deleteSchedule, listSchedules, scheduleKeys, updateSchedule } from './queries';
 import { ScheduleForm } from './ScheduleForm';
 import { targetOf, timingOf } from './schedules';
 
@@ -36,7 +37,8 @@ function NewSchedule() {
 function Actions({ schedule }: { schedule: Schedule }) {
   const queryClient = useQueryClient();
   const done = () => queryClient.invalidateQueries({ queryKey: scheduleKeys.all });
-  const pause = useMutation({ mutationFn: (paused: boolean) => setPaused(schedule.id, paused), onSuccess: done });
+  const pause = useMutation({ mutationFn: (paused: boolean) => updateSchedule(schedule.id, { paused }), onSuccess: done });
+  const renew = useMutation({ mutationFn: () => updateSchedule(schedule.id, { renew_credential: true }), onSuccess: done });
   const remove = useMutation({ mutationFn: () => deleteSchedule(schedule.id), onSuccess: done });
   return (
     <div className="flex flex-wrap gap-2">
@@ -44,11 +46,16 @@ function Actions({ schedule }: { schedule: Schedule }) {
         onClick={() => pause.mutate(!schedule.paused)}>
         {schedule.paused ? 'Resume' : 'Pause'}
       </button>
+      {/* Ticks fail once the schedule's API key expires: a new one lives the longest auth allows. */}
+      <button type="button" className="btn-secondary" disabled={renew.isPending} aria-label={`Renew the key of ${schedule.name}`}
+        onClick={() => renew.mutate()}>
+        Renew key
+      </button>
       <ConfirmButton label="Delete…" title={`Delete ${schedule.name}?`} act="Delete schedule" disabled={remove.isPending}
         onConfirm={() => remove.mutate()}>
         It fires no more ticks; the runs it started are kept.
       </ConfirmButton>
-      <ProblemMessage error={pause.error ?? remove.error} />
+      <ProblemMessage error={pause.error ?? renew.error ?? remove.error} />
     </div>
   );
 }
@@ -59,6 +66,11 @@ function Row({ schedule, chainNames, write }: { schedule: Schedule; chainNames: 
       <th scope="row" className="px-4 py-2 text-left font-normal">
         <span className="font-medium">{schedule.name}</span>
         <p className="muted text-xs">{targetOf(schedule, chainNames)}</p>
+        {schedule.credential_expires_at && (
+          <p className="muted text-xs">
+            key until <time dateTime={schedule.credential_expires_at}>{new Date(schedule.credential_expires_at).toLocaleDateString()}</time>
+          </p>
+        )}
       </th>
       <td className="px-4 py-2 font-mono text-xs">{timingOf(schedule)}</td>
       <td className="px-4 py-2">

@@ -1,4 +1,4 @@
-/** Schedules' server state: the tenant's schedules, created, paused or resumed, deleted. */
+/** Schedules' server state: the tenant's schedules, created, paused or resumed, renewed, deleted. */
 import { api, data, type Schemas } from '../api/client';
 
 export type Schedule = Schemas['Schedule'];
@@ -20,8 +20,9 @@ export function createSchedule(body: CreateSchedule) {
   return data(api.POST('/api/schedules', { body }));
 }
 
-export function setPaused(id: string, paused: boolean) {
-  return data(api.PATCH('/api/schedules/{id}', { params: { path: { id } }, body: { paused } }));
+/** Pauses or resumes a schedule, or renews its API key (`renew_credential`). */
+export function updateSchedule(id: string, body: Schemas['UpdateSchedule']) {
+  return data(api.PATCH('/api/schedules/{id}', { params: { path: { id } }, body }));
 }
 
 export function deleteSchedule(id: string) {
