@@ -15,12 +15,12 @@ pub struct Register {
     pub password: String,
     /// At most 100 characters once trimmed; the email's local part when absent or blank.
     #[serde(default)]
-    #[schema(max_length = 100)]
+    #[schema(max_length = 100, pattern = r"^[^\u0000]*$")]
     pub display_name: String,
     /// The new tenant's name, at most 100 characters once trimmed; the email's local part when
     /// absent or blank.
     #[serde(default)]
-    #[schema(max_length = 100)]
+    #[schema(max_length = 100, pattern = r"^[^\u0000]*$")]
     pub tenant_name: String,
 }
 

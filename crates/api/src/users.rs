@@ -71,7 +71,7 @@ pub struct CreateUser {
     pub password: String,
     /// At most 100 characters once trimmed; the email's local part when absent or blank.
     #[serde(default)]
-    #[schema(max_length = 100)]
+    #[schema(max_length = 100, pattern = r"^[^\u0000]*$")]
     pub display_name: String,
     /// The user's roles; `developer` when absent or empty.
     #[serde(default)]

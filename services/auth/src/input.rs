@@ -26,6 +26,10 @@ pub fn name(field: &'static str, raw: &str) -> Result<String> {
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AuthError::invalid(field, "must be 1 to 100 characters"));
     }
+    // Postgres text cannot hold NUL: refused here rather than failing the write.
+    if name.contains('\0') {
+        return Err(AuthError::invalid(field, "must not contain NUL"));
+    }
     Ok(name.to_owned())
 }
 
@@ -36,6 +40,15 @@ pub fn id(field: &'static str, raw: &str) -> Result<Uuid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded_and_without_nul() {
+        assert_eq!(name("tenant_name", "  Engines ").unwrap(), "Engines");
+        for bad in ["", "   ", "a\u{0}b", &"x".repeat(101)] {
+            assert!(name("tenant_name", bad).is_err(), "{bad:?}");
+        }
+        assert!(name("tenant_name", &"é".repeat(100)).is_ok());
+    }
 
     #[test]
     fn emails_are_normalised_and_checked() {

@@ -76,6 +76,31 @@ async fn registering_with_an_invalid_email_names_the_field(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
+async fn registering_with_a_nul_in_a_name_names_the_field_and_makes_nothing(pool: PgPool) {
+    let app = spawn_app(pool).await;
+
+    for field in ["tenant_name", "display_name"] {
+        let email = format!("nul-{field}@example.com");
+        let response = app
+            .post(
+                "/api/users/register",
+                &json!({ "email": email, "password": PASSWORD, field: "Analytical\u{0}Engines" }),
+            )
+            .await;
+        let body = problem(response, StatusCode::BAD_REQUEST).await;
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+        // Nothing was made: the same email registers once the name is fixed.
+        let fixed = app
+            .post(
+                "/api/users/register",
+                &json!({ "email": email, "password": PASSWORD, field: "Analytical Engines" }),
+            )
+            .await;
+        assert_eq!(fixed.status(), StatusCode::CREATED, "{field}");
+    }
+}
+
+#[sqlx::test(migrations = false)]
 async fn a_refresh_token_works_once_and_its_reuse_revokes_the_family(pool: PgPool) {
     let app = spawn_app(pool).await;
     let admin = app.admin().await;
