@@ -86,6 +86,20 @@ pub fn text(value: &Value, max_bytes: usize) -> String {
     text
 }
 
+/// Whether `value` holds a NUL character in a string or a member's name, which Postgres's
+/// `jsonb` cannot store: an input holding one is refused naming its field rather than failing
+/// the write.
+pub fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(name, item)| name.contains('\0') || holds_nul(item)),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

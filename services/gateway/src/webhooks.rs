@@ -280,6 +280,7 @@ pub async fn update(
         (status = 204, description = "Removed"),
         (status = 403, description = "Missing webhooks:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such endpoint in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A concurrent change of the endpoint got in the way: retry", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn delete(

@@ -83,7 +83,9 @@ pub fn value(field: &str, raw: String, max_bytes: usize) -> Result<String> {
     }
     // Postgres jsonb refuses the NUL character in strings. The cheap test first; only a value
     // that may hold one is parsed again to look.
-    if raw.contains("\\u0000") && holds_nul(&serde_json::from_str(&raw).unwrap_or_default()) {
+    if raw.contains("\\u0000")
+        && sankalpa_kit::bounded_json::holds_nul(&serde_json::from_str(&raw).unwrap_or_default())
+    {
         return Err(MemoryError::invalid(
             field,
             "must not contain the character \\u0000",
@@ -135,17 +137,6 @@ pub fn written_len(text: &str) -> usize {
         }
     }
     total
-}
-
-fn holds_nul(value: &serde_json::Value) -> bool {
-    match value {
-        serde_json::Value::String(text) => text.contains('\0'),
-        serde_json::Value::Array(items) => items.iter().any(holds_nul),
-        serde_json::Value::Object(fields) => fields
-            .iter()
-            .any(|(name, item)| name.contains('\0') || holds_nul(item)),
-        _ => false,
-    }
 }
 
 pub fn ttl(field: &str, seconds: u64) -> Result<i64> {

@@ -436,6 +436,9 @@ pub fn check_mapping(raw: &str, max_bytes: usize) -> Result<Value> {
         ));
     }
     match serde_json::from_str(raw) {
+        Ok(value @ Value::Object(_)) if sankalpa_kit::bounded_json::holds_nul(&value) => Err(
+            TriggersError::invalid("input_mapping_json", "must not contain NUL"),
+        ),
         Ok(value @ Value::Object(_)) => Ok(value),
         _ => Err(TriggersError::invalid(
             "input_mapping_json",
@@ -451,6 +454,18 @@ mod tests {
 
     fn sign_standard(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
         crate::signing::signature(&[secret.to_owned()], id, timestamp, body)
+    }
+
+    #[test]
+    fn a_mapping_holding_nul_is_refused_naming_its_field() {
+        for raw in [
+            r#"{"a\u0000": "${body}"}"#,
+            r#"{"a": ["${body}", "\u0000"]}"#,
+        ] {
+            let refused = check_mapping(raw, 1024).unwrap_err().to_string();
+            assert!(refused.contains("NUL"), "{raw}: {refused}");
+        }
+        assert!(check_mapping(r#"{"a": "${body.x}"}"#, 1024).is_ok());
     }
 
     #[test]
