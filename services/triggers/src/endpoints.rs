@@ -105,20 +105,16 @@ pub async fn list(
     size: i64,
     after: Option<Uuid>,
 ) -> Result<Vec<Endpoint>> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM triggers.endpoints e
-         WHERE e.tenant_id = $1
-           AND ($2::uuid IS NULL OR (e.created_at, e.id) < (
-                SELECT a.created_at, a.id FROM triggers.endpoints a
-                WHERE a.id = $2 AND a.tenant_id = $1))
-         ORDER BY e.created_at DESC, e.id DESC
-         LIMIT $3"
-    )))
-    .bind(tenant)
-    .bind(after)
-    .bind(size + 1)
-    .fetch_all(pool)
-    .await?)
+    crate::listing::newest_first(
+        pool,
+        "triggers.endpoints",
+        "e",
+        COLUMNS,
+        tenant,
+        size,
+        after,
+    )
+    .await
 }
 
 /// What an update changes; `None` keeps a field.

@@ -185,20 +185,16 @@ pub async fn list(
     size: i64,
     after: Option<Uuid>,
 ) -> Result<Vec<Trigger>> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM triggers.inbound_triggers t
-         WHERE t.tenant_id = $1
-           AND ($2::uuid IS NULL OR (t.created_at, t.id) < (
-                SELECT a.created_at, a.id FROM triggers.inbound_triggers a
-                WHERE a.id = $2 AND a.tenant_id = $1))
-         ORDER BY t.created_at DESC, t.id DESC
-         LIMIT $3"
-    )))
-    .bind(tenant)
-    .bind(after)
-    .bind(size + 1)
-    .fetch_all(pool)
-    .await?)
+    crate::listing::newest_first(
+        pool,
+        "triggers.inbound_triggers",
+        "t",
+        COLUMNS,
+        tenant,
+        size,
+        after,
+    )
+    .await
 }
 
 pub async fn update(

@@ -36,6 +36,7 @@ mod inbound;
 mod inbound_api;
 mod ingest;
 mod input;
+mod listing;
 mod schedule_api;
 mod schedules;
 mod sender;

@@ -314,20 +314,16 @@ pub async fn list(
     size: i64,
     after: Option<Uuid>,
 ) -> Result<Vec<Schedule>> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM triggers.schedules s
-         WHERE s.tenant_id = $1
-           AND ($2::uuid IS NULL OR (s.created_at, s.id) < (
-                SELECT a.created_at, a.id FROM triggers.schedules a
-                WHERE a.id = $2 AND a.tenant_id = $1))
-         ORDER BY s.created_at DESC, s.id DESC
-         LIMIT $3"
-    )))
-    .bind(tenant)
-    .bind(after)
-    .bind(size + 1)
-    .fetch_all(pool)
-    .await?)
+    crate::listing::newest_first(
+        pool,
+        "triggers.schedules",
+        "s",
+        COLUMNS,
+        tenant,
+        size,
+        after,
+    )
+    .await
 }
 
 /// What an update changes; `None` keeps a field.
