@@ -209,6 +209,31 @@ async fn a_github_signed_request_starts_the_chain(pool: PgPool) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
+/// Postgres writes a jsonb number back in full (309 digits for the largest double): what was
+/// accepted must read back, not fail as "out of range" on the way out.
+#[sqlx::test(migrations = false)]
+async fn a_mapping_holding_extreme_numbers_reads_back_as_given(pool: PgPool) {
+    let app = App::start(pool).await;
+    let token = app.tenant().await;
+    let mapping = json!({"max": f64::MAX, "min": f64::MIN_POSITIVE, "float": 3.402823466e38, "big": 4969821214_i64});
+    let (id, _) = app
+        .create_trigger(
+            &token,
+            json!({"template": "hello-sequence", "input_mapping": mapping}),
+        )
+        .await;
+    let (status, shown) = call(
+        &app.http,
+        Method::GET,
+        &app.url(&format!("/api/webhooks/triggers/{id}")),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["input_mapping"], mapping, "{shown}");
+}
+
 #[sqlx::test(migrations = false)]
 async fn another_tenants_trigger_is_not_found_and_bad_input_names_the_field(pool: PgPool) {
     let app = App::start(pool).await;
