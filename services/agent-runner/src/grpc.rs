@@ -246,6 +246,7 @@ impl AgentApi {
             bearer: None,
             run_id,
             named,
+            first_ask: named && message.first_ask,
             workspace_id,
             session_id,
             deadline,

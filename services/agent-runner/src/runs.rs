@@ -47,6 +47,9 @@ pub struct RunRequest {
     pub run_id: String,
     /// Whether the caller named the run id: only then is its outcome kept, and asked for.
     pub named: bool,
+    /// Whether the caller says no earlier request named the run id: its outcome is kept but
+    /// not asked for, as there can be none yet.
+    pub first_ask: bool,
     pub workspace_id: String,
     pub session_id: Option<String>,
     pub deadline: Duration,
@@ -112,8 +115,11 @@ pub async fn execute(state: &Arc<State>, request: RunRequest) -> Result<Run> {
         let tenant = uuid::Uuid::parse_str(&request.tenant)
             .map_err(|err| RunnerError::Internal(anyhow::anyhow!("a run's tenant: {err}")))?;
         // Looked up once registered: a run of this id that finished before has kept its outcome
-        // before it let go of the id, so it is found here if it is not in flight.
-        if let Some((kept_asked, run)) = outcome::find(&state.pool, tenant, &request.run_id).await?
+        // before it let go of the id, so it is found here if it is not in flight. A first ask
+        // has nothing kept to find.
+        if !request.first_ask
+            && let Some((kept_asked, run)) =
+                outcome::find(&state.pool, tenant, &request.run_id).await?
         {
             if kept_asked != asked {
                 return Err(RunnerError::AlreadyExists(format!(

@@ -176,6 +176,8 @@ pub struct Attempt<'a> {
     pub input: &'a Value,
     pub session_id: &'a str,
     pub agent_run_id: &'a str,
+    /// No request named `agent_run_id` before this one (see ExecuteAgentRequest.first_ask).
+    pub first_ask: bool,
     pub workspace_id: &'a str,
     /// 0: agent-runner's default.
     pub timeout: Duration,
@@ -247,6 +249,7 @@ pub async fn execute(client: &Client, attempt: Attempt<'_>) -> Result<Completed,
         deadline_ms: u64::try_from(attempt.timeout.as_millis()).unwrap_or(u64::MAX),
         llm: pb::LlmMode::Unspecified.into(),
         workspace_id: Some(attempt.workspace_id.to_owned()),
+        first_ask: attempt.first_ask,
     };
     let mut request = with_bearer(message, attempt.token)
         .map_err(|status| Failure::new("internal", status.message(), false))?;

@@ -319,6 +319,7 @@ pub async fn execute(
         deadline_ms,
         llm: llm.into(),
         workspace_id: None,
+        first_ask: false,
     };
     let mut request = state.request_as(&caller, message)?;
     // The call lasts as long as the agent may run, plus the usual margin: the gRPC deadline

@@ -111,3 +111,58 @@ async fn another_tenants_run_of_the_same_id_is_its_own(pool: sqlx::PgPool) {
     assert_eq!(crate::json(&bob_run.output_json)["message"], "Hello, Bob!");
     assert_eq!(runs_of(&app, "hello_world", "completed").await, 2);
 }
+
+/// A first ask (the orchestrator's first request of a step attempt) is taken at its word:
+/// nothing kept is looked for, yet its outcome is kept, and later asks are answered from it.
+#[sqlx::test(migrations = false)]
+async fn a_first_ask_is_not_looked_up_and_its_outcome_is_kept(pool: sqlx::PgPool) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    let run_id = "chain-2-step-a-1";
+    let first_ask = pb::ExecuteAgentRequest {
+        first_ask: true,
+        ..named(run_id, "hello_world", json!({"name": "Ada"}))
+    };
+    let first = app
+        .execute_with(&ada.token, first_ask.clone())
+        .await
+        .unwrap();
+    let kept = async {
+        while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM agents.runs WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+            == 0
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), kept)
+        .await
+        .expect("the outcome is kept");
+    let again = app
+        .execute_with(
+            &ada.token,
+            named(run_id, "hello_world", json!({"name": "Ada"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(runs_of(&app, "hello_world", "completed").await, 1);
+
+    // Asked "first" again once the run has let go of its id, the agent runs again: the word
+    // was not checked against what is kept. (A request still attached to the finished run
+    // gets its answer; asking again lands after.)
+    for _ in 0..50 {
+        let rerun = app
+            .execute_with(&ada.token, first_ask.clone())
+            .await
+            .unwrap();
+        if rerun.started_at != first.started_at {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(runs_of(&app, "hello_world", "completed").await, 2);
+}

@@ -8,7 +8,10 @@
 //! replica that dies stops renewing; when its leases expire, another replica (or the same one
 //! restarted) claims the runs and carries them on from Postgres: completed steps keep their outputs
 //! and are not run again, a step that was running goes on with the attempt it was at, asking
-//! agent-runner under the same agent run id (see [`agent_run_id`]).
+//! agent-runner under the same agent run id (see [`agent_run_id`]). Only the first request of
+//! an attempt, sent right after the attempt was committed as started, tells agent-runner it is
+//! a first ask, so agent-runner skips looking for a kept outcome; every later request for the
+//! id (after an outage, after a takeover) has it looked up.
 //!
 //! An attempt that cannot reach agent-runner or auth waits for them (jittered backoff, within the
 //! step's timeout) instead of failing: a restarting service fails no run, and the waiting does
@@ -1496,6 +1499,9 @@ async fn attempt_step(
     let mut outage_backoff = Backoff::new(OUTAGE_FIRST_WAIT, OUTAGE_MAX_WAIT);
     let mut waiting = false;
     let mut started = started || item;
+    // Only the request right after this call records the attempt as started can be the first
+    // to name its agent run id; a resumed attempt's or an item's may have been sent before.
+    let mut first_ask = !started;
     loop {
         let prepared = prepare(state, context, agent, input).await;
         if !started {
@@ -1537,6 +1543,7 @@ async fn attempt_step(
                     input: &sent,
                     session_id: &context.session_id,
                     agent_run_id,
+                    first_ask,
                     workspace_id: &context.id.to_string(),
                     timeout,
                     token: &token,
@@ -1558,6 +1565,7 @@ async fn attempt_step(
             .lock()
             .expect("calling poisoned")
             .remove(agent_run_id);
+        first_ask = false;
         let failure = match result {
             Err(failure) if failure.outage => failure,
             answered => return Ok(answered),
@@ -1689,16 +1697,42 @@ async fn record_with(
 /// Waits until the run has finished, or waits for an approval, or `limit` has passed, and
 /// returns it as it then is.
 pub async fn wait(state: &State, tenant: Uuid, id: Uuid, limit: Duration) -> Result<store::Run> {
-    let mut released = state.engine.subscribe_released();
+    let released = state.engine.subscribe_released();
+    wait_from(state, tenant, id, limit, released, true).await
+}
+
+/// [`wait`] for a run this replica has just handed to its own engine, `released` subscribed
+/// before the hand-over: the run is running, so it is first read when it may have moved on.
+pub async fn wait_handed(
+    state: &State,
+    tenant: Uuid,
+    id: Uuid,
+    limit: Duration,
+    released: broadcast::Receiver<Uuid>,
+) -> Result<store::Run> {
+    wait_from(state, tenant, id, limit, released, false).await
+}
+
+async fn wait_from(
+    state: &State,
+    tenant: Uuid,
+    id: Uuid,
+    limit: Duration,
+    mut released: broadcast::Receiver<Uuid>,
+    mut read: bool,
+) -> Result<store::Run> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        let run = store::get(&state.pool, tenant, id).await?;
-        if run.status().is_terminal()
-            || run.status() == RunStatus::Waiting
-            || tokio::time::Instant::now() >= deadline
-        {
-            return Ok(run);
+        if read {
+            let run = store::get(&state.pool, tenant, id).await?;
+            if run.status().is_terminal()
+                || run.status() == RunStatus::Waiting
+                || tokio::time::Instant::now() >= deadline
+            {
+                return Ok(run);
+            }
         }
+        read = true;
         let settled = state
             .engine
             .settled(&mut released, id, state.config.claim_interval);

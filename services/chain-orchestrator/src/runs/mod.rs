@@ -159,7 +159,16 @@ pub async fn execute(
     }
     tracing::info!(run = %run_id, chain = %target.definition.name, "run accepted");
     if claim_now {
+        // Subscribed before the hand-over, so the run's release cannot be missed; until then
+        // it is known to be running, and a waiting caller need not read it.
+        let released = state.engine.subscribe_released();
         state.engine.drive_fresh(inserted);
+        if request.wait {
+            let run =
+                engine::wait_handed(state, tenant, run_id, request.wait_limit, released).await?;
+            let steps = store::steps(&state.pool, run_id).await?;
+            return Ok((run, steps));
+        }
     }
     answer(state, tenant, run_id, request.wait, request.wait_limit).await
 }

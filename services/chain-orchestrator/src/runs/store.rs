@@ -585,11 +585,22 @@ pub async fn finish(
         Some((code, message)) => (Some(code), Some(message)),
         None => (None, None),
     };
-    let ended = sqlx::query(
-        "UPDATE chains.chain_runs
-         SET status = $3, output = $4, error_code = $5, error_message = $6, finished_at = now(),
-             lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL
-         WHERE id = $1 AND lease_owner = $2 AND lease_expires_at > now() AND status = 'running'",
+    // One statement: the steps are cancelled only if the run was ended, i.e. the lease held.
+    let ended: i64 = sqlx::query_scalar(
+        "WITH ended AS (
+             UPDATE chains.chain_runs
+             SET status = $3, output = $4, error_code = $5, error_message = $6,
+                 finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL
+             WHERE id = $1 AND lease_owner = $2 AND lease_expires_at > now()
+               AND status = 'running'
+             RETURNING id
+         ), cancelled AS (
+             UPDATE chains.chain_steps SET status = 'cancelled', finished_at = now(),
+                 waiting_until = NULL
+             WHERE run_id IN (SELECT id FROM ended)
+               AND status IN ('pending', 'running', 'waiting')
+         )
+         SELECT count(*) FROM ended",
     )
     .bind(run)
     .bind(owner)
@@ -597,19 +608,11 @@ pub async fn finish(
     .bind(output)
     .bind(error_code)
     .bind(error_message)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    if ended.rows_affected() == 0 {
+    if ended == 0 {
         return Ok(Err(LeaseLost));
     }
-    sqlx::query(
-        "UPDATE chains.chain_steps SET status = 'cancelled', finished_at = now(),
-             waiting_until = NULL
-         WHERE run_id = $1 AND status IN ('pending', 'running', 'waiting')",
-    )
-    .bind(run)
-    .execute(&mut *tx)
-    .await?;
     Ok(Ok(()))
 }
 
