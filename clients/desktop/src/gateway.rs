@@ -9,6 +9,11 @@ use url::Url;
 
 /// How long one REST call may take before the gateway counts as unreachable.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// An email's length at sign-in, at most (RFC 5321's longest address).
+pub const MAX_EMAIL: usize = 320;
+/// A password's length at sign-in, at most: far above any the gateway accepts, so only a paste
+/// gone wrong meets it.
+pub const MAX_PASSWORD: usize = 1024;
 /// A token is renewed when it has less than this left.
 const RENEW_MARGIN: Duration = Duration::from_secs(5);
 
@@ -138,6 +143,17 @@ impl Gateway {
     }
 }
 
+/// Sign-in's fields before anything is sent: both present, each within its bound.
+pub fn check_credentials(email: &str, password: &str) -> Result<(), String> {
+    if email.trim().is_empty() || email.len() > MAX_EMAIL {
+        return Err(format!("email: 1 to {MAX_EMAIL} bytes"));
+    }
+    if password.is_empty() || password.len() > MAX_PASSWORD {
+        return Err(format!("password: 1 to {MAX_PASSWORD} bytes"));
+    }
+    Ok(())
+}
+
 fn session(pair: TokenPair, email: &str) -> Session {
     let (user_id, email) = match &pair.user {
         Some(user) => (user.id.clone(), user.email.clone()),
@@ -183,4 +199,36 @@ async fn read<T: serde::de::DeserializeOwned>(
         status: status.as_u16(),
         detail,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_fields_are_checked_naming_the_field() {
+        assert!(check_credentials("ada@example.com", "secret").is_ok());
+        assert!(
+            check_credentials(" ", "secret")
+                .unwrap_err()
+                .starts_with("email:")
+        );
+        let long_email = format!("{}@example.com", "a".repeat(MAX_EMAIL));
+        assert!(
+            check_credentials(&long_email, "secret")
+                .unwrap_err()
+                .starts_with("email:")
+        );
+        assert!(
+            check_credentials("ada@example.com", "")
+                .unwrap_err()
+                .starts_with("password:")
+        );
+        let long_password = "p".repeat(MAX_PASSWORD + 1);
+        assert!(
+            check_credentials("ada@example.com", &long_password)
+                .unwrap_err()
+                .starts_with("password:")
+        );
+    }
 }

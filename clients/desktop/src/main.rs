@@ -117,9 +117,7 @@ async fn sign_in(
 ) -> Result<Status, String> {
     profiles::check_name(&profile)?;
     let url = profiles::check_gateway(&gateway)?;
-    if email.is_empty() || password.is_empty() {
-        return Err("email and password: both are needed".into());
-    }
+    gateway::check_credentials(&email, &password)?;
     let client = Gateway::new(url.clone());
     let session = client
         .sign_in(&email, &password)
