@@ -12,12 +12,16 @@ SERVICES := sankalpa-auth sankalpa-memory sankalpa-agent-runner sankalpa-chain-o
 PSQL := PGOPTIONS='--client-min-messages=warning' psql -X -w -q -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1
 BENCH_DB := sankalpa_bench
 
-.PHONY: setup build release run test lint bench bench-compare bench-report helm-check helm-setup openapi console cli
+.PHONY: setup build release run test lint bench bench-compare bench-report helm-check helm-setup openapi console cli desktop
 
 # The web console (clients/web): built into clients/web/dist, again only when a source is newer.
 WEB := clients/web
 # The VS Code extension (clients/vscode).
 VSCODE := clients/vscode
+# The desktop app (clients/desktop): a Cargo workspace of its own, built into a folder of its own
+# under the shared target, so the root workspace's builds never compile Tauri.
+DESKTOP := clients/desktop
+DESKTOP_CARGO := cd $(DESKTOP) && CARGO_TARGET_DIR="$(CARGO_TARGET_DIR)/desktop" $(CARGO)
 CONSOLE_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) \
 	$(addprefix $(WEB)/,index.html package-lock.json vite.config.ts tsconfig.json scripts/compress.mjs)
 
@@ -50,6 +54,12 @@ $(WEB)/dist/index.html: $(CONSOLE_SOURCES)
 	cd $(WEB) && npm run build
 	touch $@
 
+## desktop: build the desktop app (debug; <target>/desktop/debug/sankalpa-desktop) and run its
+## unit tests
+desktop:
+	$(DESKTOP_CARGO) build --locked
+	$(DESKTOP_CARGO) test --locked
+
 ## run: start auth, memory, agent-runner, the chain orchestrator, the marketplace, the triggers service and the gateway locally (Ctrl-C stops them)
 run: setup console
 	$(CARGO) build --release $(addprefix -p ,$(SERVICES))
@@ -57,10 +67,11 @@ run: setup console
 		BIN_DIR="$(CARGO_TARGET_DIR)/release" deploy/run-local.sh
 
 ## test: the whole suite against the real local Postgres, Redis and NATS (the web console's browser
-## scenarios and the VS Code extension's suites among them), the console's unit tests, the
+## scenarios, the VS Code extension's suites and the desktop app's WebDriver scenario among them),
+## the console's and the desktop app's unit tests, the
 ## extension packaged as a .vsix whose manifest must list every command and setting, and the
 ## proof that the proto check catches a breaking change and a missing comment
-test: setup console
+test: setup console desktop
 	scripts/proto-check-test.sh
 	cd $(WEB) && npm test
 	cd $(VSCODE) && npm run package
@@ -83,13 +94,16 @@ openapi:
 ## lint: formatting check, clippy with warnings as errors, no unused dependency (cargo-machete),
 ## buf lint and buf breaking (against the merge base with main) on proto/, the web console's
 ## checks (its API types current with docs/openapi.json, tsc, eslint) and the VS Code
-## extension's (its chain schema current with docs/openapi.json, tsc, eslint)
+## extension's (its chain schema current with docs/openapi.json, tsc, eslint); the desktop app's
+## formatting and clippy in its own workspace
 lint: setup
 	scripts/proto-check.sh
 	cd $(WEB) && npm run lint
 	cd $(VSCODE) && npm run lint
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(DESKTOP_CARGO) fmt --all -- --check
+	$(DESKTOP_CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) machete
 
 ## bench: start a fleet on free ports against a fresh database, measure the floors and every

@@ -3,7 +3,8 @@
 # machine: PostgreSQL on 5432, Redis on 6379, NATS with JetStream on 4222, protoc for code
 # generation, buf for the proto checks, the web console's and the VS Code extension's npm
 # dependencies, Chromium and the contract tests' Python venv, Prometheus for the dashboard's
-# test; then creates the `sankalpa` database.
+# test, the desktop app's system libraries and WebDriver tools; then creates the `sankalpa`
+# database.
 # Idempotent: whatever already answers is left alone, and `apt-get update` runs at most once,
 # only when a package is missing. Needs no stdin.
 set -euo pipefail
@@ -125,6 +126,21 @@ fi
 # own config and folder) to check the series read with query_range; the package's service is
 # not used ---
 command -v prometheus >/dev/null 2>&1 || install_package prometheus
+
+# --- the desktop app (clients/desktop, Tauri v2): the system webview and tray libraries it links
+# against, and what its WebDriver test drives it with: Debian's Xvfb and WebKitWebDriver, and
+# tauri-driver from crates.io at a pinned version ---
+[ -f /usr/lib/x86_64-linux-gnu/pkgconfig/webkit2gtk-4.1.pc ] || install_package libwebkit2gtk-4.1-dev
+[ -f /usr/lib/x86_64-linux-gnu/pkgconfig/ayatana-appindicator3-0.1.pc ] ||
+  install_package libayatana-appindicator3-dev
+[ -f /usr/lib/x86_64-linux-gnu/pkgconfig/librsvg-2.0.pc ] || install_package librsvg2-dev
+command -v WebKitWebDriver >/dev/null 2>&1 || install_package webkit2gtk-driver
+command -v Xvfb >/dev/null 2>&1 || install_package xvfb
+TAURI_DRIVER_VERSION=2.1.0
+if ! cargo install --list | grep -q "^tauri-driver v$TAURI_DRIVER_VERSION:"; then
+  log "installing tauri-driver $TAURI_DRIVER_VERSION"
+  cargo install --quiet --locked tauri-driver --version "$TAURI_DRIVER_VERSION"
+fi
 
 # --- PostgreSQL ---
 pg_installed_here=0
