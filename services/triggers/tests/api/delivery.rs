@@ -249,3 +249,60 @@ async fn an_ordered_endpoint_gets_its_deliveries_one_at_a_time_in_order(pool: Pg
     assert!(metrics.contains("webhook_delivery_seconds_bucket"));
     assert!(metrics.contains("webhook_deliveries_pending"));
 }
+
+/// The backlog gauge names an endpoint with deliveries waiting; a receiver that accepts and never
+/// answers keeps an ordered endpoint's deliveries pending (each attempt waits out the timeout).
+#[sqlx::test(migrations = false)]
+async fn the_backlog_is_measured_per_endpoint(pool: PgPool) {
+    let app = App::start(pool).await;
+    let token = app.tenant().await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            connections.push(connection);
+        }
+    });
+    let (status, created) = call(
+        &app.http,
+        Method::POST,
+        &app.url("/api/webhooks/endpoints"),
+        &token,
+        Some(&json!({ "url": url, "event_types": ["*"], "ordered": true })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let endpoint = created["endpoint"]["id"].as_str().unwrap();
+    for _ in 0..3 {
+        let (status, test) = call(
+            &app.http,
+            Method::POST,
+            &app.url(&format!("/api/webhooks/endpoints/{endpoint}/test")),
+            &token,
+            None,
+        )
+        .await;
+        assert!(status.is_success(), "{test}");
+    }
+
+    let series = format!("webhook_deliveries_pending_by_endpoint{{endpoint=\"{endpoint}\"}} 3");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let metrics = loop {
+        let metrics = app.fleet.triggers.as_ref().unwrap().metrics().await;
+        if metrics.contains(&series) || tokio::time::Instant::now() >= deadline {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(metrics.contains(&series), "{metrics}");
+    assert!(
+        metrics.contains("webhook_deliveries_pending_by_endpoint{endpoint=\"other\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("webhook_deliveries_pending 3"),
+        "{metrics}"
+    );
+    held.abort();
+}
