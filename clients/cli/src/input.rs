@@ -23,6 +23,15 @@ pub fn document(flag: &str, arg: &str) -> Result<Box<RawValue>, Failure> {
     }
 }
 
+/// [`document`] as a JSON value, for the API types that hold one; `None` when `arg` is.
+pub fn value(flag: &str, arg: Option<&str>) -> Result<Option<serde_json::Value>, Failure> {
+    arg.map(|arg| {
+        let raw = document(flag, arg)?;
+        serde_json::from_str(raw.get()).map_err(|err| Failure::Usage(format!("{flag}: {err}")))
+    })
+    .transpose()
+}
+
 /// The document in the file at `path` (`-`: stdin); `flag` names it in errors.
 pub fn file(flag: &str, path: &str) -> Result<Box<RawValue>, Failure> {
     if path == "-" {

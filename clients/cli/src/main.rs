@@ -1,7 +1,7 @@
 //! `sankalpa`: every capability of the platform from a terminal, through the gateway's REST API
 //! (the typed client of `sankalpa-api`). Each command group is a module: [`account`] (login,
 //! whoami, status, keys), [`agents`], [`chains`] (chains and their runs, followed live),
-//! [`memory`], [`market`], [`schedules`], [`webhooks`], [`plan`] (a project in words to a chain). [`context`] resolves the profile and credential, [`output`] prints, [`exit`] maps
+//! [`memory`], [`market`], [`schedules`], [`webhooks`], [`triggers`], [`plan`] (a project in words to a chain). [`context`] resolves the profile and credential, [`output`] prints, [`exit`] maps
 //! every failure to its exit code.
 
 mod account;
@@ -17,6 +17,7 @@ mod output;
 mod paging;
 mod plan;
 mod schedules;
+mod triggers;
 mod webhooks;
 
 use std::process::ExitCode;
@@ -83,6 +84,9 @@ enum Command {
     /// Webhooks: endpoints that receive the tenant's events, their deliveries, replays.
     #[command(subcommand)]
     Webhooks(webhooks::Command),
+    /// Inbound webhook triggers: URLs that start a chain when a signed request reaches them.
+    #[command(subcommand)]
+    Triggers(triggers::Command),
     /// Plans the chain that builds a project described in words; --run runs it.
     Plan(plan::PlanArgs),
     /// Writes a man page per command into DIR (`make cli` installs them).
@@ -159,6 +163,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Market(command) => market::run(&context, command).await,
         Command::Schedules(command) => schedules::run(&context, command).await,
         Command::Webhooks(command) => webhooks::run(&context, command).await,
+        Command::Triggers(command) => triggers::run(&context, command).await,
         Command::Plan(args) => plan::run(&context, args).await,
         Command::Completions { .. } | Command::Manpages { .. } => Ok(exit::OK),
     }

@@ -9,6 +9,7 @@
 use sankalpa_api::agents::AgentList;
 use sankalpa_api::chains::{ChainList, RunList};
 use sankalpa_api::client::Error;
+use sankalpa_api::inbound::InboundTriggerList;
 use sankalpa_api::keys::ApiKeyList;
 use sankalpa_api::marketplace::{InstallList, ItemList};
 use sankalpa_api::memory::{BackupList, EntryList, SessionList};
@@ -70,6 +71,7 @@ listing! {
     EndpointList => endpoints, sankalpa_api::webhooks::WebhookEndpoint;
     DeliveryList => deliveries, sankalpa_api::webhooks::Delivery;
     ScheduleList => schedules, sankalpa_api::schedules::Schedule;
+    InboundTriggerList => triggers, sankalpa_api::inbound::InboundTrigger;
 }
 
 /// A list's query: its filters, and the page it asks for.

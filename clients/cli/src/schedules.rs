@@ -4,7 +4,6 @@
 use clap::Subcommand;
 use sankalpa_api::paging::Page;
 use sankalpa_api::schedules::{CatchUp, CreateSchedule, Overlap, Schedule, UpdateSchedule};
-use serde_json::Value;
 
 use crate::context::Context;
 use crate::exit::{self, Failure};
@@ -133,14 +132,6 @@ impl From<CatchUpArg> for CatchUp {
     }
 }
 
-fn input(arg: Option<&str>) -> Result<Option<Value>, Failure> {
-    arg.map(|arg| {
-        let raw = crate::input::document("--input", arg)?;
-        serde_json::from_str(raw.get()).map_err(|err| Failure::Usage(format!("--input: {err}")))
-    })
-    .transpose()
-}
-
 /// When a schedule ticks, for people.
 fn timing(schedule: &Schedule) -> String {
     match (&schedule.cron, schedule.interval_seconds) {
@@ -227,7 +218,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                 interval_seconds: every,
                 chain_id: chain,
                 template,
-                input: input(raw.as_deref())?,
+                input: crate::input::value("--input", raw.as_deref())?,
                 overlap: overlap.map(Into::into),
                 catch_up: catch_up.map(Into::into),
                 catch_up_window_seconds: catch_up_window,
@@ -255,7 +246,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                 cron,
                 time_zone: tz,
                 interval_seconds: every,
-                input: input(raw.as_deref())?,
+                input: crate::input::value("--input", raw.as_deref())?,
                 overlap: overlap.map(Into::into),
                 catch_up: catch_up.map(Into::into),
                 catch_up_window_seconds: catch_up_window,

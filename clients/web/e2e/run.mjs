@@ -2,7 +2,7 @@
 // Chromium: what a person does, found by role and label. crates/testkit/tests/console.rs starts
 // the fleet and runs this (`make test`); alone: `npm run e2e` with a gateway serving dist/.
 import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -1084,10 +1084,106 @@ scenario('schedules: a schedule fires every second, is paused, its key renewed, 
   if (!(renewed.ok() && Date.parse(keyUntil) > Date.parse(firstKeyUntil))) {
     throw new Error(`the key was renewed until ${keyUntil}, the first one lived until ${firstKeyUntil}`);
   }
-  await row.getByRole('button', { name: 'Delete…' }).click();
-  const confirm = page.getByRole('dialog', { name: 'Delete every second?' });
+
+  // Edited in place: renamed, moved from its cron expression to an interval, still paused.
+  await row.getByRole('button', { name: 'Edit every second' }).click();
+  const edit = page.getByRole('form', { name: 'Edit every second' });
+  if ((await edit.getByLabel('Cron expression', { exact: true }).inputValue()) !== '* * * * * *') {
+    throw new Error('the edit form does not start from the schedule');
+  }
+  await edit.getByLabel('Name').fill('every minute');
+  await edit.getByRole('radio', { name: 'Every fixed interval' }).check();
+  await edit.getByLabel('Interval (seconds)').fill('60');
+  await edit.getByLabel('Input (JSON)').fill('[1]');
+  await edit.getByRole('button', { name: 'Save changes' }).click();
+  await expectText(edit, 'must be a JSON object');
+  await check(page, 'schedules, editing one');
+  await edit.getByLabel('Input (JSON)').fill('{"name": "minute"}');
+  const [saved] = await Promise.all([
+    page.waitForResponse((response) => response.request().method() === 'PATCH' && response.url().includes('/api/schedules/')),
+    edit.getByRole('button', { name: 'Save changes' }).click(),
+  ]);
+  const changed = await saved.json();
+  if (changed.interval_seconds !== 60 || changed.cron || !changed.paused || changed.input.name !== 'minute') {
+    throw new Error(`the schedule was saved as ${JSON.stringify(changed)}`);
+  }
+  await edit.waitFor({ state: 'hidden' });
+  const minutely = table.getByRole('row', { name: 'every minute' });
+  await expectText(minutely, 'every 1 min');
+
+  await minutely.getByRole('button', { name: 'Delete…' }).click();
+  const confirm = page.getByRole('dialog', { name: 'Delete every minute?' });
   await confirm.getByRole('button', { name: 'Delete schedule' }).click();
   await page.getByText('No schedules yet').waitFor();
+});
+
+/** A Standard Webhooks signature of `body` with `secret` (`whsec_<base64 key>`), as senders compute it. */
+function standardSignature(secret, id, timestamp, body) {
+  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+}
+
+scenario('inbound triggers: one is created, a signed request starts its run, disabled, deleted', async ({ newPage, check }) => {
+  const page = await newPage();
+  await register(page);
+  await nav(page, 'Webhooks');
+  await page.getByRole('heading', { name: 'Inbound triggers', level: 2 }).waitFor();
+  await page.getByText('No triggers yet').waitFor();
+
+  // A mapping that is not an object is refused on its field, before anything is sent.
+  const form = page.getByRole('form', { name: 'New trigger' });
+  await form.getByLabel('Name').fill('on push');
+  await form.getByLabel('Chain', { exact: true }).selectOption('template:hello-sequence');
+  const mapping = form.getByLabel('Input mapping (JSON)');
+  await mapping.fill('[1, 2]');
+  await form.getByRole('button', { name: 'Create trigger' }).click();
+  await expectText(form, 'must be a JSON object');
+  if ((await mapping.getAttribute('aria-invalid')) !== 'true') throw new Error('the mapping is not marked invalid');
+  await check(page, 'inbound triggers, a bad mapping');
+
+  await mapping.fill('{"name": "${body.pusher}"}');
+  await form.getByRole('button', { name: 'Create trigger' }).click();
+  const url = (await page.getByLabel('Trigger URL').textContent()) ?? '';
+  const secret = (await page.getByLabel('Signing secret').textContent()) ?? '';
+  if (!url.startsWith(`${BASE}/api/webhooks/in/`) || !secret.startsWith('whsec_')) {
+    throw new Error(`the trigger was shown at ${url} with the secret ${secret}`);
+  }
+  const triggers = page.getByRole('table', { name: 'Inbound triggers, newest first' });
+  const row = triggers.getByRole('row', { name: 'on push' });
+  await expectText(row, 'enabled · standard');
+  await expectText(row, url);
+  await check(page, 'inbound triggers, a new one with its URL and secret');
+
+  // A request signed with the secret shown starts the run; a disabled trigger's URL is 404.
+  const send = async () => {
+    const body = JSON.stringify({ pusher: 'Ada' });
+    const id = `msg_${randomUUID()}`;
+    const timestamp = Math.floor(Date.now() / 1000).toString();
+    return fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': id,
+        'webhook-timestamp': timestamp,
+        'webhook-signature': standardSignature(secret, id, timestamp, body),
+      },
+      body,
+    });
+  };
+  const accepted = await send();
+  const { run_id: runId } = await accepted.json();
+  if (accepted.status !== 202 || !runId) throw new Error(`the signed request was answered ${accepted.status}`);
+  await row.getByRole('button', { name: 'Disable on push' }).click();
+  await expectText(row, 'disabled · standard');
+  if ((await send()).status !== 404) throw new Error('a disabled trigger still took a request');
+  await row.getByRole('button', { name: 'Enable on push' }).click();
+  await expectText(row, 'enabled · standard');
+
+  await row.getByRole('button', { name: 'Delete…' }).click();
+  const confirm = page.getByRole('dialog', { name: 'Delete on push?' });
+  await check(page, 'inbound triggers, delete confirmation');
+  await confirm.getByRole('button', { name: 'Delete trigger' }).click();
+  await page.getByText('No triggers yet').waitFor();
 });
 
 scenario('memory: an entry edited by two writers meets a version conflict', async ({ newPage, check }) => {

@@ -21,6 +21,10 @@ use crate::chains::{
     RunsQuery, StepDecision, UpdateChain, ValidateChain, VersionQuery,
 };
 use crate::events::{CloudEvent, RunEventsQuery};
+use crate::inbound::{
+    CreateInboundTrigger, CreatedInboundTrigger, InboundTrigger, InboundTriggerList,
+    UpdateInboundTrigger,
+};
 use crate::keys::{ApiKey, ApiKeyList, CreateApiKey, CreatedApiKey};
 use crate::marketplace::{
     InstallItem, InstallList, Installed, InstallsQuery, Item, ItemList, ItemVersion, PublishItem,
@@ -727,6 +731,40 @@ impl Client {
     pub async fn send_test(&self, id: &str) -> Result<Delivery, Error> {
         let path = format!("/api/webhooks/endpoints/{}/test", segment(id));
         self.json(self.request(Method::POST, &path)).await
+    }
+
+    // Inbound webhook triggers.
+
+    pub async fn create_trigger(
+        &self,
+        body: &CreateInboundTrigger,
+    ) -> Result<CreatedInboundTrigger, Error> {
+        self.post("/api/webhooks/triggers", body).await
+    }
+
+    pub async fn triggers(&self, page: &Page) -> Result<InboundTriggerList, Error> {
+        self.get_query("/api/webhooks/triggers", page).await
+    }
+
+    pub async fn trigger(&self, id: &str) -> Result<InboundTrigger, Error> {
+        self.get(&format!("/api/webhooks/triggers/{}", segment(id)))
+            .await
+    }
+
+    pub async fn update_trigger(
+        &self,
+        id: &str,
+        body: &UpdateInboundTrigger,
+    ) -> Result<InboundTrigger, Error> {
+        self.patch(&format!("/api/webhooks/triggers/{}", segment(id)), body)
+            .await
+    }
+
+    pub async fn delete_trigger(&self, id: &str) -> Result<(), Error> {
+        let path = format!("/api/webhooks/triggers/{}", segment(id));
+        self.send(self.request(Method::DELETE, &path))
+            .await
+            .map(drop)
     }
 
     // Memory.

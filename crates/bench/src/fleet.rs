@@ -35,6 +35,14 @@ impl Fleet {
             .push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.to_owned()));
     }
 
+    /// The subject prefix of its events, once started.
+    pub fn subject_prefix(&self) -> Option<String> {
+        let (_, env) = self.events.as_ref()?;
+        env.iter()
+            .find(|(name, _)| *name == "SANKALPA_SUBJECT_PREFIX")
+            .map(|(_, prefix)| prefix.clone())
+    }
+
     /// Starts auth, waits for it, then memory, agent-runner, the chain orchestrator, the
     /// marketplace (seeded once it has migrated) and the triggers service, each waited for,
     /// then the gateway in front of them; gives the gateway's URL.
@@ -258,6 +266,12 @@ impl Fleet {
                 (
                     "SANKALPA_CHAINS_URL",
                     format!("http://127.0.0.1:{chains_grpc}"),
+                ),
+                // The webhooks' receiver is the bench's own, on the loopback over http.
+                ("SANKALPA_TRIGGERS_ALLOW_HTTP", "true".to_owned()),
+                (
+                    "SANKALPA_TRIGGERS_ALLOW_PRIVATE_NETWORKS",
+                    "127.0.0.0/8".to_owned(),
                 ),
             ],
         )?;

@@ -9,7 +9,8 @@
 //! - the floors ([`floors`]): an HTTP echo, the HTTP-to-gRPC hop, Postgres, Redis, JetStream;
 //! - every request [`scenarios::Scenario`] at each of its concurrencies, judged by the ratio to
 //!   its floor at the same concurrency;
-//! - the chain scenarios ([`chains`]) and the event fan-out to 1,000 subscribers ([`fanout`]).
+//! - the chain scenarios ([`chains`]), the event fan-out to 1,000 subscribers ([`fanout`]) and
+//!   webhook deliveries to a local receiver ([`webhooks`]).
 //!
 //! One JSON line per scenario and concurrency goes to stdout
 //! (`{"scenario","concurrency","requests","errors","throughput_rps","p50_us","p99_us",...}`),
@@ -32,6 +33,7 @@ mod market;
 mod report;
 mod scenarios;
 mod session;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -195,6 +197,19 @@ async fn bench(
     }
     if only.wants(fanout::WEBSOCKET) {
         fanout::measure(&session, fleet, Transport::WebSocket, results).await?;
+    }
+    if only.wants(webhooks::BURST) || only.wants(webhooks::STEADY) {
+        let prefix = fleet
+            .subject_prefix()
+            .unwrap_or_else(|| env_or("SANKALPA_SUBJECT_PREFIX", ""));
+        webhooks::measure(
+            &session,
+            &prefix,
+            duration,
+            |name| only.wants(name),
+            results,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -318,9 +318,25 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_seconds: f64) -> sqlx::Resul
     .await
 }
 
-/// Deliveries waiting to be delivered, for the backlog gauge.
-pub async fn pending_count(pool: &PgPool) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM triggers.deliveries WHERE status = 'pending'")
-        .fetch_one(pool)
-        .await
+/// Deliveries waiting to be delivered, for the backlog gauges: the `top` endpoints with the most
+/// (largest first) and the total over every endpoint.
+pub async fn pending_backlog(pool: &PgPool, top: i64) -> sqlx::Result<(Vec<(Uuid, i64)>, i64)> {
+    // The window's total is taken before the LIMIT: one scan of the pending index answers both.
+    let rows: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+        "WITH per_endpoint AS (
+             SELECT endpoint_id, count(*) AS pending FROM triggers.deliveries
+             WHERE status = 'pending' GROUP BY endpoint_id)
+         SELECT endpoint_id, pending, (sum(pending) OVER ())::bigint
+         FROM per_endpoint ORDER BY pending DESC, endpoint_id LIMIT $1",
+    )
+    .bind(top)
+    .fetch_all(pool)
+    .await?;
+    let total = rows.first().map_or(0, |row| row.2);
+    Ok((
+        rows.into_iter()
+            .map(|(endpoint, pending, _)| (endpoint, pending))
+            .collect(),
+        total,
+    ))
 }

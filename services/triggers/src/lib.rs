@@ -23,6 +23,7 @@
 //! listeners) and builds the state around it; serving it ([`Service::serve`]) runs the API, the
 //! consumer, the sender and the outbox relay until its shutdown future resolves.
 
+mod backlog;
 mod credentials;
 mod deliveries;
 mod endpoints;

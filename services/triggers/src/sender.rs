@@ -20,6 +20,7 @@ use sqlx::types::Json;
 use tokio_util::sync::CancellationToken;
 
 use crate::State;
+use crate::backlog::{self, BacklogLabels};
 use crate::deliveries::{self, Claimed};
 use crate::events::Action;
 use crate::guard::Guard;
@@ -28,7 +29,7 @@ use crate::signing;
 /// How long a claimed delivery stays leased beyond its attempt's timeout: time to record the
 /// outcome. A replica that dies mid-attempt delays the delivery's retry by this much more.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
-/// How often the backlog gauge is refreshed.
+/// How often the backlog gauges are refreshed.
 const BACKLOG_EVERY: Duration = Duration::from_secs(5);
 
 /// The HTTP client of deliveries: no redirects, the guard's resolver, the attempt's timeout.
@@ -56,6 +57,11 @@ pub fn describe_metrics() {
         "webhook_deliveries_pending",
         "Deliveries waiting for their first or next attempt."
     );
+    metrics::describe_gauge!(
+        "webhook_deliveries_pending_by_endpoint",
+        "Deliveries waiting for their first or next attempt, by endpoint: the 10 endpoints with \
+         the most have their own series, the rest are summed under endpoint=\"other\"."
+    );
     metrics::describe_histogram!(
         "webhook_event_to_delivery_seconds",
         metrics::Unit::Seconds,
@@ -66,6 +72,8 @@ pub fn describe_metrics() {
         let _ = metrics::histogram!("webhook_delivery_seconds", "outcome" => outcome);
     }
     metrics::gauge!("webhook_deliveries_pending").set(0.0);
+    metrics::gauge!("webhook_deliveries_pending_by_endpoint", "endpoint" => backlog::OTHER)
+        .set(0.0);
     let _ = metrics::histogram!("webhook_event_to_delivery_seconds");
 }
 
@@ -78,11 +86,17 @@ pub async fn run(state: Arc<State>, stop: CancellationToken) {
     let attempts = tokio_util::task::TaskTracker::new();
     let lease = (state.config.delivery_timeout + LEASE_MARGIN).as_secs_f64();
     let mut backlog_at = Instant::now();
+    let mut backlog_labels = BacklogLabels::default();
     while !stop.is_cancelled() {
         if backlog_at.elapsed() >= BACKLOG_EVERY {
             backlog_at = Instant::now();
-            if let Ok(pending) = deliveries::pending_count(&state.pool).await {
-                metrics::gauge!("webhook_deliveries_pending").set(pending as f64);
+            let top = backlog::TOP_ENDPOINTS as i64;
+            if let Ok((largest, total)) = deliveries::pending_backlog(&state.pool, top).await {
+                metrics::gauge!("webhook_deliveries_pending").set(total as f64);
+                for (endpoint, pending) in backlog_labels.values(&largest, total) {
+                    metrics::gauge!("webhook_deliveries_pending_by_endpoint", "endpoint" => endpoint)
+                        .set(pending as f64);
+                }
             }
         }
         let free = slots.available_permits();

@@ -1,7 +1,8 @@
 /**
- * A new schedule: the chain or template it runs and its input, a cron expression (with its time
- * zone) or an interval, and what ticks do when a run overlaps or ticks were missed. The browser
- * checks what it can; the service's field errors land on their fields.
+ * A new schedule, or one's changes: the chain or template it runs (fixed once created) and its
+ * input, a cron expression (with its time zone) or an interval, what ticks do when a run overlaps
+ * or ticks were missed, paused, and (editing) a renewed API key. The browser checks what it can;
+ * the service's field errors land on their fields.
  */
 import { useQuery } from '@tanstack/react-query';
 import { type FormEvent, type ReactElement, cloneElement, useId, useState } from 'react';
@@ -9,8 +10,8 @@ import { type FormEvent, type ReactElement, cloneElement, useId, useState } from
 import { ProblemError } from '../api/problem';
 import { chainKeys, listChains } from '../runs/queries';
 import { ProblemMessage } from '../ui/states';
-import type { CreateSchedule } from './queries';
-import { type FieldProblem, type ScheduleFields, isProblem, scheduleBody } from './schedules';
+import type { CreateSchedule, Schedule, UpdateSchedule } from './queries';
+import { type FieldProblem, type ScheduleFields, fieldsOf, isProblem, scheduleBody, scheduleChanges } from './schedules';
 
 /** The zones the browser knows, offered as the time zone is typed. */
 const ZONES = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
@@ -22,22 +23,25 @@ const ON_FIELD: Record<string, string> = { template: 'chain_id' };
 const SHOWN = new Set(['name', 'chain_id', 'input', 'cron', 'time_zone', 'interval_seconds', 'overlap', 'catch_up',
   'catch_up_window_seconds', 'jitter_seconds']);
 
-export function ScheduleForm({ pending, error, onSubmit }: {
-  pending: boolean;
-  error: unknown;
-  onSubmit: (body: CreateSchedule) => void;
-}) {
+/** Creating: no schedule, a body to create. Editing: the schedule, and its changes. */
+type Purpose =
+  | { schedule?: undefined; onSubmit: (body: CreateSchedule) => void; onCancel?: undefined }
+  | { schedule: Schedule; onSubmit: (body: UpdateSchedule) => void; onCancel: () => void };
+
+export function ScheduleForm(props: { pending: boolean; error: unknown } & Purpose) {
+  const { pending, error, schedule } = props;
   const id = useId();
-  const chains = useQuery({ queryKey: chainKeys.all, queryFn: listChains });
-  const [timing, setTiming] = useState<ScheduleFields['timing']>('cron');
-  const [catchUp, setCatchUp] = useState<ScheduleFields['catchUp']>('none');
+  const chains = useQuery({ queryKey: chainKeys.all, queryFn: listChains, enabled: !schedule });
+  const start = schedule ? fieldsOf(schedule) : undefined;
+  const [timing, setTiming] = useState<ScheduleFields['timing']>(start?.timing ?? 'cron');
+  const [catchUp, setCatchUp] = useState<ScheduleFields['catchUp']>(start?.catchUp ?? 'none');
   const [local, setLocal] = useState<FieldProblem | undefined>();
 
   function send(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
     const text = (name: string) => String(form.get(name) ?? '');
-    const body = scheduleBody({
+    const fields: ScheduleFields = {
       name: text('name'),
       target: text('target'),
       input: text('input'),
@@ -50,13 +54,16 @@ export function ScheduleForm({ pending, error, onSubmit }: {
       catchUpWindow: text('catch_up_window_seconds'),
       jitter: text('jitter_seconds'),
       paused: form.get('paused') === 'on',
-    });
-    if (isProblem(body)) {
-      setLocal(body);
+    };
+    if (props.schedule) {
+      const changes = scheduleChanges(fields, form.get('renew_credential') === 'on');
+      setLocal(isProblem(changes) ? changes : undefined);
+      if (!isProblem(changes)) props.onSubmit(changes);
       return;
     }
-    setLocal(undefined);
-    onSubmit(body);
+    const body = scheduleBody(fields);
+    setLocal(isProblem(body) ? body : undefined);
+    if (!isProblem(body)) props.onSubmit(body);
   }
 
   const served = error instanceof ProblemError ? error.problem.errors ?? [] : [];
@@ -84,10 +91,11 @@ export function ScheduleForm({ pending, error, onSubmit }: {
 
   return (
     <form onSubmit={send} aria-labelledby={`${id}-title`} className="card space-y-3" noValidate>
-      <h2 id={`${id}-title`} className="font-semibold">New schedule</h2>
-      {field('name', 'Name', <input name="name" className="input" required maxLength={200} />)}
+      <h2 id={`${id}-title`} className="font-semibold">{schedule ? `Edit ${schedule.name}` : 'New schedule'}</h2>
+      {field('name', 'Name', <input name="name" className="input" required maxLength={200} defaultValue={start?.name} />)}
       {chains.error && <ProblemMessage error={chains.error} />}
-      {field('chain_id', 'Chain', (
+      {/* A schedule's chain is fixed once created: another chain is another schedule. */}
+      {start ? <input type="hidden" name="target" value={start.target} /> : field('chain_id', 'Chain', (
         <select name="target" className="input" required defaultValue="">
           <option value="">Choose a chain…</option>
           {chains.data?.chains.map((candidate) => {
@@ -97,7 +105,7 @@ export function ScheduleForm({ pending, error, onSubmit }: {
         </select>
       ))}
       {field('input', 'Input (JSON)', (
-        <textarea name="input" className="input min-h-20 font-mono" spellCheck={false} defaultValue="{}" />
+        <textarea name="input" className="input min-h-20 font-mono" spellCheck={false} defaultValue={start?.input ?? '{}'} />
       ), 'The input of each run: a JSON object of at most 64 KiB.')}
       <fieldset>
         <legend className="label">Fires</legend>
@@ -111,18 +119,18 @@ export function ScheduleForm({ pending, error, onSubmit }: {
       {timing === 'cron' ? (
         <>
           {field('cron', 'Cron expression', <input name="cron" className="input font-mono" required maxLength={256} spellCheck={false}
-            placeholder="0 30 6 * * 1-5" />,
+            placeholder="0 30 6 * * 1-5" defaultValue={start?.cron} />,
           '5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first.')}
           {field('time_zone', 'Time zone', <input name="time_zone" className="input" maxLength={64} list={`${id}-zones`}
-            defaultValue={Intl.DateTimeFormat().resolvedOptions().timeZone} />, 'An IANA name; UTC when empty.')}
+            defaultValue={start ? start.timeZone : Intl.DateTimeFormat().resolvedOptions().timeZone} />, 'An IANA name; UTC when empty.')}
           <datalist id={`${id}-zones`}>{ZONES.map((zone) => <option key={zone} value={zone} />)}</datalist>
         </>
       ) : (
         field('interval_seconds', 'Interval (seconds)', <input name="interval_seconds" type="number" className="input" min={1}
-          max={31_622_400} required defaultValue={3600} />, 'Counted from the creation; 1 to 31,622,400 (366 days).')
+          max={31_622_400} required defaultValue={start?.interval ?? 3600} />, 'Counted from the creation; 1 to 31,622,400 (366 days).')
       )}
       {field('overlap', 'While the previous run is unfinished', (
-        <select name="overlap" className="input" defaultValue="skip">
+        <select name="overlap" className="input" defaultValue={start?.overlap ?? 'skip'}>
           <option value="skip">Skip the tick</option>
           <option value="buffer_one">Run once it ends (one tick buffered)</option>
           <option value="allow">Run anyway</option>
@@ -137,16 +145,25 @@ export function ScheduleForm({ pending, error, onSubmit }: {
         </select>
       ))}
       {catchUp === 'all' && field('catch_up_window_seconds', 'Catch-up window (seconds)', (
-        <input name="catch_up_window_seconds" type="number" className="input" min={0} max={604_800} defaultValue={3600} />
+        <input name="catch_up_window_seconds" type="number" className="input" min={0} max={604_800} defaultValue={start?.catchUpWindow ?? 3600} />
       ), 'At most 604,800 (7 days).')}
       {field('jitter_seconds', 'Jitter (seconds)', (
-        <input name="jitter_seconds" type="number" className="input" min={0} max={3600} defaultValue={0} />
+        <input name="jitter_seconds" type="number" className="input" min={0} max={3600} defaultValue={start?.jitter ?? 0} />
       ), 'Each tick fires up to this many seconds late, at random: 0 to 3,600.')}
       <label className="flex items-center gap-2 text-sm">
-        <input type="checkbox" name="paused" /> Create paused
+        <input type="checkbox" name="paused" defaultChecked={start?.paused} /> {start ? 'Paused' : 'Create paused'}
       </label>
+      {start && (
+        <label className="flex items-center gap-2 text-sm">
+          {/* Ticks fail once the schedule's API key expires: a new one lives the longest auth allows. */}
+          <input type="checkbox" name="renew_credential" /> Renew its API key with mine
+        </label>
+      )}
       {!named && <ProblemMessage error={error} />}
-      <button type="submit" className="btn-primary" disabled={pending}>Create schedule</button>
+      <div className="flex flex-wrap gap-2">
+        <button type="submit" className="btn-primary" disabled={pending}>{start ? 'Save changes' : 'Create schedule'}</button>
+        {props.onCancel && <button type="button" className="btn-secondary" onClick={props.onCancel}>Cancel</button>}
+      </div>
     </form>
   );
 }

@@ -1,10 +1,11 @@
 /**
  * Schedules: the tenant's schedules (newest first, a page at a time) with what they run, when,
- * their next fire times and latest tick, paused or resumed, their API key renewed and deleted in
- * place; and a new one.
+ * their next fire times and latest tick, paused or resumed, edited, their API key renewed and
+ * deleted in place; and a new one.
  * Fetched again every second while one is active, so ticks and their runs show as they fire.
  */
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
 import { Link } from 'react-router';
 
 import { can, useSession } from '../auth/session';
@@ -12,7 +13,7 @@ import { chainKeys, listChains } from '../runs/queries';
 import { ConfirmButton } from '../ui/Confirm';
 import { Empty, Loading, PageHeader, ProblemMessage } from '../ui/states';
 import { ago } from '../ui/time';
-import { type CreateSchedule, type Schedule, createSchedule, deleteSchedule, listSchedules, scheduleKeys, updateSchedule } from './queries';
+import { type CreateSchedule, type Schedule, type UpdateSchedule, createSchedule, deleteSchedule, listSchedules, scheduleKeys, updateSchedule } from './queries';
 import { ScheduleForm } from './ScheduleForm';
 import { targetOf, timingOf } from './schedules';
 
@@ -34,7 +35,20 @@ function NewSchedule() {
   );
 }
 
-function Actions({ schedule }: { schedule: Schedule }) {
+/** A schedule's form in place of its row's actions; closed once saved. */
+function EditSchedule({ schedule, onClose }: { schedule: Schedule; onClose: () => void }) {
+  const queryClient = useQueryClient();
+  const save = useMutation({
+    mutationFn: (body: UpdateSchedule) => updateSchedule(schedule.id, body),
+    onSuccess: async () => {
+      await queryClient.invalidateQueries({ queryKey: scheduleKeys.all });
+      onClose();
+    },
+  });
+  return <ScheduleForm schedule={schedule} pending={save.isPending} error={save.error} onSubmit={(body) => save.mutate(body)} onCancel={onClose} />;
+}
+
+function Actions({ schedule, onEdit }: { schedule: Schedule; onEdit: () => void }) {
   const queryClient = useQueryClient();
   const done = () => queryClient.invalidateQueries({ queryKey: scheduleKeys.all });
   const pause = useMutation({ mutationFn: (paused: boolean) => updateSchedule(schedule.id, { paused }), onSuccess: done });
@@ -42,6 +56,7 @@ function Actions({ schedule }: { schedule: Schedule }) {
   const remove = useMutation({ mutationFn: () => deleteSchedule(schedule.id), onSuccess: done });
   return (
     <div className="flex flex-wrap gap-2">
+      <button type="button" className="btn-secondary" aria-label={`Edit ${schedule.name}`} onClick={onEdit}>Edit</button>
       <button type="button" className="btn-secondary" disabled={pause.isPending} aria-label={`${schedule.paused ? 'Resume' : 'Pause'} ${schedule.name}`}
         onClick={() => pause.mutate(!schedule.paused)}>
         {schedule.paused ? 'Resume' : 'Pause'}
@@ -61,32 +76,40 @@ function Actions({ schedule }: { schedule: Schedule }) {
 }
 
 function Row({ schedule, chainNames, write }: { schedule: Schedule; chainNames: Map<string, string>; write: boolean }) {
+  const [editing, setEditing] = useState(false);
   return (
-    <tr className="border-b border-slate-100 align-top last:border-0 dark:border-slate-800" aria-label={schedule.name}>
-      <th scope="row" className="px-4 py-2 text-left font-normal">
-        <span className="font-medium">{schedule.name}</span>
-        <p className="muted text-xs">{targetOf(schedule, chainNames)}</p>
-        {schedule.credential_expires_at && (
-          <p className="muted text-xs">
-            key until <time dateTime={schedule.credential_expires_at}>{new Date(schedule.credential_expires_at).toLocaleDateString()}</time>
-          </p>
-        )}
-      </th>
-      <td className="px-4 py-2 font-mono text-xs">{timingOf(schedule)}</td>
-      <td className="px-4 py-2">
-        {schedule.paused ? 'paused' : (
-          <ol aria-label={`Next fire times of ${schedule.name}`} className="text-xs">
-            {schedule.next.map((time) => <li key={time}><time dateTime={time}>{new Date(time).toLocaleString()}</time></li>)}
-          </ol>
-        )}
-      </td>
-      <td className="px-4 py-2 text-xs">
-        {schedule.last_tick_at ? ago(schedule.last_tick_at) : 'not yet'}
-        {schedule.last_run_id && <p><Link className="link" to={`/runs/${schedule.last_run_id}`}>Latest run</Link></p>}
-        {schedule.last_error && <p className="text-red-700 dark:text-red-300">{schedule.last_error}</p>}
-      </td>
-      {write && <td className="px-4 py-2"><Actions schedule={schedule} /></td>}
-    </tr>
+    <>
+      <tr className="border-b border-slate-100 align-top last:border-0 dark:border-slate-800" aria-label={schedule.name}>
+        <th scope="row" className="px-4 py-2 text-left font-normal">
+          <span className="font-medium">{schedule.name}</span>
+          <p className="muted text-xs">{targetOf(schedule, chainNames)}</p>
+          {schedule.credential_expires_at && (
+            <p className="muted text-xs">
+              key until <time dateTime={schedule.credential_expires_at}>{new Date(schedule.credential_expires_at).toLocaleDateString()}</time>
+            </p>
+          )}
+        </th>
+        <td className="px-4 py-2 font-mono text-xs">{timingOf(schedule)}</td>
+        <td className="px-4 py-2">
+          {schedule.paused ? 'paused' : (
+            <ol aria-label={`Next fire times of ${schedule.name}`} className="text-xs">
+              {schedule.next.map((time) => <li key={time}><time dateTime={time}>{new Date(time).toLocaleString()}</time></li>)}
+            </ol>
+          )}
+        </td>
+        <td className="px-4 py-2 text-xs">
+          {schedule.last_tick_at ? ago(schedule.last_tick_at) : 'not yet'}
+          {schedule.last_run_id && <p><Link className="link" to={`/runs/${schedule.last_run_id}`}>Latest run</Link></p>}
+          {schedule.last_error && <p className="text-red-700 dark:text-red-300">{schedule.last_error}</p>}
+        </td>
+        {write && <td className="px-4 py-2"><Actions schedule={schedule} onEdit={() => setEditing(true)} /></td>}
+      </tr>
+      {editing && (
+        <tr className="border-b border-slate-100 last:border-0 dark:border-slate-800">
+          <td colSpan={5} className="px-4 py-2"><EditSchedule schedule={schedule} onClose={() => setEditing(false)} /></td>
+        </tr>
+      )}
+    </>
   );
 }
 

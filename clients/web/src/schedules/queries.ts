@@ -1,8 +1,9 @@
-/** Schedules' server state: the tenant's schedules, created, paused or resumed, renewed, deleted. */
+/** Schedules' server state: the tenant's schedules, created, edited, paused or resumed, renewed, deleted. */
 import { api, data, type Schemas } from '../api/client';
 
 export type Schedule = Schemas['Schedule'];
 export type CreateSchedule = Schemas['CreateSchedule'];
+export type UpdateSchedule = Schemas['UpdateSchedule'];
 
 export const scheduleKeys = { all: ['schedules'] as const };
 
@@ -20,8 +21,8 @@ export function createSchedule(body: CreateSchedule) {
   return data(api.POST('/api/schedules', { body }));
 }
 
-/** Pauses or resumes a schedule, or renews its API key (`renew_credential`). */
-export function updateSchedule(id: string, body: Schemas['UpdateSchedule']) {
+/** Changes a schedule: its settings, paused or resumed, its API key renewed (`renew_credential`). */
+export function updateSchedule(id: string, body: UpdateSchedule) {
   return data(api.PATCH('/api/schedules/{id}', { params: { path: { id } }, body }));
 }
 

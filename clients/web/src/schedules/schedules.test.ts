@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { type ScheduleFields, MAX_INPUT_BYTES, isProblem, scheduleBody, targetOf, timingOf } from './schedules';
+import type { Schedule } from './queries';
+import { type ScheduleFields, MAX_INPUT_BYTES, fieldsOf, isProblem, scheduleBody, scheduleChanges, targetOf, timingOf } from './schedules';
 
 const FIELDS: ScheduleFields = {
   name: ' nightly digest ',
@@ -70,6 +71,67 @@ describe('scheduleBody', () => {
   it('accepts the bounds themselves', () => {
     const body = scheduleBody({ ...FIELDS, timing: 'interval', interval: '31622400', jitter: '3600', catchUp: 'all', catchUpWindow: '604800' });
     expect(isProblem(body)).toBe(false);
+  });
+});
+
+const STORED: Schedule = {
+  id: '0b6c6e3e-1c1d-4a57-9d6e-2a4f5b0c1d2e',
+  tenant_id: 't1',
+  name: 'nightly digest',
+  template: 'hello-sequence',
+  chain_id: null,
+  input: { name: 'Ada' },
+  cron: '0 30 6 * * 1-5',
+  time_zone: 'Europe/Paris',
+  interval_seconds: null,
+  overlap: 'buffer_one',
+  catch_up: 'all',
+  catch_up_window_seconds: 600,
+  jitter_seconds: 5,
+  paused: true,
+  next: [],
+  created_by: 'u1',
+};
+
+describe('scheduleChanges', () => {
+  it('sends every setting the form shows, never the chain, and the renewal asked for', () => {
+    const changes = scheduleChanges(fieldsOf(STORED), true);
+    expect(changes).toEqual({
+      name: 'nightly digest',
+      input: { name: 'Ada' },
+      overlap: 'buffer_one',
+      catch_up: 'all',
+      catch_up_window_seconds: 600,
+      jitter_seconds: 5,
+      paused: true,
+      cron: '0 30 6 * * 1-5',
+      time_zone: 'Europe/Paris',
+      renew_credential: true,
+    });
+  });
+
+  it('moves a cron schedule to an interval, and resumes it', () => {
+    const changes = scheduleChanges({ ...fieldsOf(STORED), timing: 'interval', interval: '300', paused: false }, false);
+    expect(changes).toMatchObject({ interval_seconds: 300, paused: false, renew_credential: false });
+    expect(changes).not.toHaveProperty('cron');
+    expect(changes).not.toHaveProperty('time_zone');
+  });
+
+  it('sends an emptied zone as UTC, since an absent one keeps the stored zone', () => {
+    expect(scheduleChanges({ ...fieldsOf(STORED), timeZone: ' ' }, false)).toMatchObject({ time_zone: 'UTC' });
+  });
+
+  it('refuses what the browser can tell is wrong, on the field the server names', () => {
+    const changes = scheduleChanges({ ...fieldsOf(STORED), jitter: '-1' }, false);
+    expect(isProblem(changes) && changes.field).toBe('jitter_seconds');
+  });
+});
+
+describe('fieldsOf', () => {
+  it('starts the form from an interval schedule of a stored chain', () => {
+    const fields = fieldsOf({ ...STORED, template: null, chain_id: 'c1', cron: null, time_zone: null, interval_seconds: 90 });
+    expect(fields).toMatchObject({ target: 'chain:c1', timing: 'interval', interval: '90', cron: '', timeZone: '' });
+    expect(JSON.parse(fields.input)).toEqual({ name: 'Ada' });
   });
 });
 

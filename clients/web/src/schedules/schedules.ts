@@ -1,9 +1,9 @@
 /**
- * The schedules page's logic apart from React: the form's values as the body the API takes
- * (checked where the browser can tell, so the server's bounds are not the only guard), and a
- * schedule's timing in words.
+ * The schedules page's logic apart from React: the form's values as the body the API takes to
+ * create or change a schedule (checked where the browser can tell, so the server's bounds are not
+ * the only guard), a schedule as the form's values, and a schedule's timing in words.
  */
-import type { CreateSchedule, Schedule } from './queries';
+import type { CreateSchedule, Schedule, UpdateSchedule } from './queries';
 
 /** The API's bounds (`CreateSchedule` in docs/openapi.json, the triggers service's `schedules.rs`). */
 export const MAX_INTERVAL_SECONDS = 31_622_400;
@@ -42,10 +42,11 @@ function whole(field: string, text: string, min: number, max: number): number | 
   return value;
 }
 
-/** The body `POST /api/schedules` takes, or the first field the browser can tell is wrong. */
-export function scheduleBody(fields: ScheduleFields): CreateSchedule | FieldProblem {
-  const [origin, name = ''] = fields.target.split(/:(.*)/s);
-  if (!name) return { field: 'chain_id', message: 'choose a chain or template' };
+/** What creating and editing share: everything but the chain, which a schedule keeps. */
+type Settings = Omit<CreateSchedule, 'template' | 'chain_id'>;
+
+/** The form's settings as the API takes them, or the first field the browser can tell is wrong. */
+function settingsOf(fields: ScheduleFields): Settings | FieldProblem {
   if (new TextEncoder().encode(fields.input).length > MAX_INPUT_BYTES) {
     return { field: 'input', message: `must be at most ${MAX_INPUT_BYTES} bytes` };
   }
@@ -58,9 +59,8 @@ export function scheduleBody(fields: ScheduleFields): CreateSchedule | FieldProb
   if (!input || typeof input !== 'object' || Array.isArray(input)) return { field: 'input', message: 'must be a JSON object' };
   const jitter = whole('jitter_seconds', fields.jitter, 0, MAX_JITTER_SECONDS);
   if (typeof jitter !== 'number') return jitter;
-  const body: CreateSchedule = {
+  const settings: Settings = {
     name: fields.name.trim(),
-    ...(origin === 'template' ? { template: name } : { chain_id: name }),
     input: input as Record<string, unknown>,
     overlap: fields.overlap,
     catch_up: fields.catchUp,
@@ -70,17 +70,56 @@ export function scheduleBody(fields: ScheduleFields): CreateSchedule | FieldProb
   if (fields.catchUp === 'all') {
     const window = whole('catch_up_window_seconds', fields.catchUpWindow, 0, MAX_CATCH_UP_WINDOW_SECONDS);
     if (typeof window !== 'number') return window;
-    body.catch_up_window_seconds = window;
+    settings.catch_up_window_seconds = window;
   }
   if (fields.timing === 'interval') {
     const seconds = whole('interval_seconds', fields.interval, 1, MAX_INTERVAL_SECONDS);
     if (typeof seconds !== 'number') return seconds;
-    return { ...body, interval_seconds: seconds };
+    return { ...settings, interval_seconds: seconds };
   }
-  return { ...body, cron: fields.cron.trim(), ...(fields.timeZone.trim() ? { time_zone: fields.timeZone.trim() } : {}) };
+  return { ...settings, cron: fields.cron.trim(), ...(fields.timeZone.trim() ? { time_zone: fields.timeZone.trim() } : {}) };
 }
 
-export function isProblem(value: CreateSchedule | FieldProblem): value is FieldProblem {
+/** The body `POST /api/schedules` takes, or the first field the browser can tell is wrong. */
+export function scheduleBody(fields: ScheduleFields): CreateSchedule | FieldProblem {
+  const [origin, name = ''] = fields.target.split(/:(.*)/s);
+  if (!name) return { field: 'chain_id', message: 'choose a chain or template' };
+  const settings = settingsOf(fields);
+  if (isProblem(settings)) return settings;
+  return { ...(origin === 'template' ? { template: name } : { chain_id: name }), ...settings };
+}
+
+/**
+ * The body `PATCH /api/schedules/{id}` takes: every setting as the edit form shows it, so that
+ * what is saved is what was seen. A cron expression without a zone is sent in UTC, since the
+ * service keeps the stored zone when none is sent.
+ */
+export function scheduleChanges(fields: ScheduleFields, renewCredential: boolean): UpdateSchedule | FieldProblem {
+  const settings = settingsOf(fields);
+  if (isProblem(settings)) return settings;
+  const zone = settings.cron !== undefined && !settings.time_zone ? { time_zone: 'UTC' } : {};
+  return { ...settings, ...zone, renew_credential: renewCredential };
+}
+
+/** A schedule as the edit form's starting values. */
+export function fieldsOf(schedule: Schedule): ScheduleFields {
+  return {
+    name: schedule.name,
+    target: schedule.template ? `template:${schedule.template}` : `chain:${schedule.chain_id ?? ''}`,
+    input: JSON.stringify(schedule.input, null, 2),
+    timing: schedule.interval_seconds ? 'interval' : 'cron',
+    cron: schedule.cron ?? '',
+    timeZone: schedule.time_zone ?? '',
+    interval: String(schedule.interval_seconds ?? 3600),
+    overlap: schedule.overlap,
+    catchUp: schedule.catch_up,
+    catchUpWindow: String(schedule.catch_up_window_seconds || 3600),
+    jitter: String(schedule.jitter_seconds),
+    paused: schedule.paused,
+  };
+}
+
+export function isProblem<T extends object>(value: T | FieldProblem): value is FieldProblem {
   return 'field' in value && 'message' in value;
 }
 

@@ -1,6 +1,7 @@
 /**
  * Webhooks: the tenant's endpoints (newest first, a page at a time), and a new one, whose signing
- * secret is shown once. An endpoint opens on its own page (`EndpointPage.tsx`).
+ * secret is shown once. An endpoint opens on its own page (`EndpointPage.tsx`). Below them, inbound
+ * triggers (`TriggersSection.tsx`).
  */
 import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'react-router';
@@ -11,6 +12,7 @@ import { ago } from '../ui/time';
 import { EndpointForm, type EndpointFields } from './EndpointForm';
 import { createEndpoint, listEndpoints, webhookKeys } from './queries';
 import { Secret } from './Secret';
+import { TriggersSection } from './TriggersSection';
 
 function NewEndpoint() {
   const queryClient = useQueryClient();
@@ -93,6 +95,7 @@ export function WebhooksPage() {
         </section>
         {can(state, 'webhooks:write') && <NewEndpoint />}
       </div>
+      <TriggersSection />
     </>
   );
 }

@@ -1,4 +1,4 @@
-/** Webhooks' server state: the tenant's endpoints, an endpoint's deliveries and one delivery. */
+/** Webhooks' server state: the tenant's endpoints, an endpoint's deliveries and one delivery, inbound triggers. */
 import { api, data, type Schemas } from '../api/client';
 
 export type Endpoint = Schemas['WebhookEndpoint'];
@@ -76,4 +76,30 @@ export function getDelivery(id: string, delivery: string) {
       params: { path: { id, delivery_id: delivery } },
     }),
   );
+}
+
+export type Trigger = Schemas['InboundTrigger'];
+export type CreateTrigger = Schemas['CreateInboundTrigger'];
+
+export const triggerKeys = { all: ['webhooks', 'triggers'] as const };
+
+export function listTriggers(pageToken?: string) {
+  return data(
+    api.GET('/api/webhooks/triggers', {
+      params: { query: { page_size: PAGE_SIZE, ...(pageToken ? { page_token: pageToken } : {}) } },
+    }),
+  );
+}
+
+export function createTrigger(body: CreateTrigger) {
+  return data(api.POST('/api/webhooks/triggers', { body }));
+}
+
+/** Enables or disables a trigger (a disabled one's URL answers 404), or renames it. */
+export function updateTrigger(id: string, body: Schemas['UpdateInboundTrigger']) {
+  return data(api.PATCH('/api/webhooks/triggers/{id}', { params: { path: { id } }, body }));
+}
+
+export function deleteTrigger(id: string) {
+  return data(api.DELETE('/api/webhooks/triggers/{id}', { params: { path: { id } } }));
 }

@@ -199,29 +199,8 @@ async fn an_ordered_endpoint_gets_its_deliveries_one_at_a_time_in_order(pool: Pg
     let app = App::start(pool).await;
     let token = app.tenant().await;
     let receiver = Receiver::answering(&[500]).await;
-    let (status, created) = call(
-        &app.http,
-        Method::POST,
-        &app.url("/api/webhooks/endpoints"),
-        &token,
-        Some(&json!({ "url": receiver.url(), "event_types": ["*"], "ordered": true })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let endpoint = created["endpoint"]["id"].as_str().unwrap();
-
-    let mut sent = Vec::new();
-    for _ in 0..3 {
-        let (_, test) = call(
-            &app.http,
-            Method::POST,
-            &app.url(&format!("/api/webhooks/endpoints/{endpoint}/test")),
-            &token,
-            None,
-        )
-        .await;
-        sent.push(test["message_id"].as_str().unwrap().to_owned());
-    }
+    let endpoint = create_ordered_endpoint(&app, &token, &receiver.url()).await;
+    let sent = send_tests(&app, &token, &endpoint, 3).await;
 
     let got = receiver.wait_for(4, Duration::from_secs(10)).await;
     let order: Vec<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
@@ -248,4 +227,74 @@ async fn an_ordered_endpoint_gets_its_deliveries_one_at_a_time_in_order(pool: Pg
     );
     assert!(metrics.contains("webhook_delivery_seconds_bucket"));
     assert!(metrics.contains("webhook_deliveries_pending"));
+}
+
+/// The backlog gauge names an endpoint with deliveries waiting; a receiver that accepts and never
+/// answers keeps an ordered endpoint's deliveries pending (each attempt waits out the timeout).
+#[sqlx::test(migrations = false)]
+async fn the_backlog_is_measured_per_endpoint(pool: PgPool) {
+    let app = App::start(pool).await;
+    let token = app.tenant().await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            connections.push(connection);
+        }
+    });
+    let endpoint = create_ordered_endpoint(&app, &token, &url).await;
+    send_tests(&app, &token, &endpoint, 3).await;
+
+    let series = format!("webhook_deliveries_pending_by_endpoint{{endpoint=\"{endpoint}\"}} 3");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let metrics = loop {
+        let metrics = app.fleet.triggers.as_ref().unwrap().metrics().await;
+        if metrics.contains(&series) || tokio::time::Instant::now() >= deadline {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(metrics.contains(&series), "{metrics}");
+    assert!(
+        metrics.contains("webhook_deliveries_pending_by_endpoint{endpoint=\"other\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("webhook_deliveries_pending 3"),
+        "{metrics}"
+    );
+    held.abort();
+}
+
+/// An ordered endpoint at `url` for every event: its id.
+async fn create_ordered_endpoint(app: &App, token: &str, url: &str) -> String {
+    let (status, created) = call(
+        &app.http,
+        Method::POST,
+        &app.url("/api/webhooks/endpoints"),
+        token,
+        Some(&json!({ "url": url, "event_types": ["*"], "ordered": true })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["endpoint"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Sends `endpoint` `count` test events: their webhook-ids, in order.
+async fn send_tests(app: &App, token: &str, endpoint: &str, count: usize) -> Vec<String> {
+    let mut sent = Vec::new();
+    for _ in 0..count {
+        let (status, test) = call(
+            &app.http,
+            Method::POST,
+            &app.url(&format!("/api/webhooks/endpoints/{endpoint}/test")),
+            token,
+            None,
+        )
+        .await;
+        assert!(status.is_success(), "{test}");
+        sent.push(test["message_id"].as_str().unwrap().to_owned());
+    }
+    sent
 }
