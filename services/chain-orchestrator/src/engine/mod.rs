@@ -1539,6 +1539,7 @@ async fn attempt_step(
                     agent_run_id,
                     workspace_id: &context.id.to_string(),
                     timeout,
+                    model: agent.model.as_deref(),
                     token: &token,
                     max_output_bytes: state.config.max_step_output_bytes,
                 },
