@@ -1588,6 +1588,39 @@ mod tests {
     }
 
     #[test]
+    fn an_agent_step_names_its_model_and_only_it_may() {
+        let definition = parse(
+            &json!({"steps": [{"id": "t", "agent": "x", "model": "acme/meta-llama/Llama-3"}]})
+                .to_string(),
+        )
+        .unwrap();
+        let stored = serde_json::to_value(&definition).unwrap();
+        assert_eq!(stored["steps"][0]["model"], "acme/meta-llama/Llama-3");
+        let back: Definition = serde_json::from_value(stored).unwrap();
+        assert_eq!(back, definition);
+        let found = problems(json!({"steps": [
+            {"id": "a", "agent": "x", "model": "no-provider"},
+            {"id": "b", "agent": "x", "model": "acme/has space"},
+        ]}));
+        assert_eq!(
+            found,
+            [
+                "steps[0].model: must be provider/model, at most 264 characters",
+                "steps[1].model: must be provider/model, at most 264 characters",
+            ]
+            .map(str::to_owned),
+            "{found:?}"
+        );
+        let found = problems(json!({"steps": [
+            {"id": "c", "approval": {"prompt": "p", "approvers": ["role:a"]}, "model": "a/m"},
+        ]}));
+        assert_eq!(
+            found,
+            ["steps[0].model: does not apply to an approval step".to_owned()]
+        );
+    }
+
+    #[test]
     fn map_and_chain_steps_round_trip_and_are_checked() {
         let definition = parse(
             &json!({"steps": [
