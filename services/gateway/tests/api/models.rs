@@ -180,3 +180,40 @@ async fn another_tenant_s_provider_is_404_and_bad_fields_are_400(pool: sqlx::PgP
         .unwrap();
     assert_eq!(listed["providers"].as_array().unwrap().len(), 1, "{listed}");
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_chain_step_asks_the_model_it_names(pool: sqlx::PgPool) {
+    let app = spawn_app_with_agents(pool).await;
+    let server = ProviderFake::start(KEY, "hola").await.unwrap();
+    let admin = app.admin().await;
+    let put = app
+        .put_as(
+            "/api/models/providers/acme",
+            &admin.access_token,
+            &json!({"protocol": "openai", "base_url": server.base_url, "api_key": KEY,
+                    "models": ["gpt-a", "gpt-b"]}),
+        )
+        .await;
+    assert_eq!(put.status(), StatusCode::OK);
+    let definition = json!({"steps": [
+        {"id": "named", "agent": "text_translator", "model": "acme/gpt-b",
+         "input": {"text": "${input.text}", "target_language": "es"}},
+    ]});
+    let response = app
+        .post_as(
+            "/api/chains/execute",
+            &admin.access_token,
+            &json!({"definition": definition, "input": {"text": "Hello"}, "wait": true}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let run: Value = response.json().await.unwrap();
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(
+        run["output"]["named"]["translated_text"], "gpt-b: hola",
+        "{run}"
+    );
+    let asked = server.asked();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].body["model"], "gpt-b");
+}
