@@ -40,6 +40,7 @@ pub struct ModelProviderList {
 
 /// A provider to add, or to replace (the one named in the path).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"protocol": "openai", "base_url": "https://api.openai.com/v1", "api_key": "sk-...", "models": ["gpt-4o-mini", "gpt-4o"]}))]
 #[serde(deny_unknown_fields)]
 pub struct PutModelProvider {
     pub protocol: ModelProtocol,
@@ -70,6 +71,7 @@ pub struct ModelProviderTest {
 
 /// The model to test; the provider's first when absent.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"model": "gpt-4o-mini"}))]
 #[serde(deny_unknown_fields)]
 pub struct TestModelProvider {
     #[schema(max_length = 200, pattern = r"^[^\s\u0000-\u001f]*$")]
@@ -79,6 +81,7 @@ pub struct TestModelProvider {
 
 /// The tenant's default model.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"model": "openai/gpt-4o-mini"}))]
 #[serde(deny_unknown_fields)]
 pub struct DefaultModel {
     /// `provider/model`: one of the tenant's providers and a model it lists; null clears it.

@@ -7546,7 +7546,12 @@ export interface components {
             /** Format: date-time */
             updated_at?: string | null;
         };
-        /** @description The tenant's default model. */
+        /**
+         * @description The tenant's default model.
+         * @example {
+         *       "model": "openai/gpt-4o-mini"
+         *     }
+         */
         DefaultModel: {
             /** @description `provider/model`: one of the tenant's providers and a model it lists; null clears it. */
             model?: string | null;
@@ -8117,7 +8122,18 @@ export interface components {
             item?: null | components["schemas"]["Item"];
             version?: null | components["schemas"]["ItemVersion"];
         };
-        /** @description A provider to add, or to replace (the one named in the path). */
+        /**
+         * @description A provider to add, or to replace (the one named in the path).
+         * @example {
+         *       "api_key": "sk-...",
+         *       "base_url": "https://api.openai.com/v1",
+         *       "models": [
+         *         "gpt-4o-mini",
+         *         "gpt-4o"
+         *       ],
+         *       "protocol": "openai"
+         *     }
+         */
         PutModelProvider: {
             /**
              * @description The provider's key, stored encrypted. Absent: keep the stored one (none for a new
@@ -8542,7 +8558,12 @@ export interface components {
             next_page_token?: string | null;
             tenants: components["schemas"]["Tenant"][];
         };
-        /** @description The model to test; the provider's first when absent. */
+        /**
+         * @description The model to test; the provider's first when absent.
+         * @example {
+         *       "model": "gpt-4o-mini"
+         *     }
+         */
         TestModelProvider: {
             model?: string | null;
         };
