@@ -52,6 +52,10 @@ pub enum Command {
         /// Use the LLM when one is configured (`preferred`), or never (`off`).
         #[arg(long, value_enum)]
         llm: Option<Llm>,
+        /// The model to ask, `provider/model` (see `sankalpa models list`); the tenant's
+        /// default when absent.
+        #[arg(long)]
+        model: Option<String>,
         /// Download the run's files and unpack them into this folder.
         #[arg(long)]
         artifacts: Option<PathBuf>,
@@ -130,6 +134,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
             session,
             deadline_ms,
             llm,
+            model,
             artifacts,
         } => {
             let body = ExecuteAgent {
@@ -143,6 +148,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                     Llm::Off => LlmChoice::Off,
                     Llm::Preferred => LlmChoice::Preferred,
                 }),
+                model,
             };
             let run = client.execute_agent(&body).await?;
             out.show(&run, |run| vec![run.run_id.clone()], |run| ran(out, run))?;

@@ -13,6 +13,7 @@ mod exit;
 mod input;
 mod market;
 mod memory;
+mod models;
 mod output;
 mod paging;
 mod plan;
@@ -78,6 +79,9 @@ enum Command {
     /// The marketplace: search, show, install, publish, yank, review.
     #[command(subcommand)]
     Market(market::Command),
+    /// Model providers: the tenant's LLM endpoints and keys, a connection test, the default.
+    #[command(subcommand)]
+    Models(models::Command),
     /// Schedules: chains started on a cron expression or an interval.
     #[command(subcommand)]
     Schedules(schedules::Command),
@@ -161,6 +165,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Runs(command) => chains::run_runs(&context, command).await,
         Command::Memory(command) => memory::run(&context, command).await,
         Command::Market(command) => market::run(&context, command).await,
+        Command::Models(command) => models::run(&context, command).await,
         Command::Schedules(command) => schedules::run(&context, command).await,
         Command::Webhooks(command) => webhooks::run(&context, command).await,
         Command::Triggers(command) => triggers::run(&context, command).await,

@@ -1588,3 +1588,53 @@ async fn an_inbound_trigger_is_created_listed_changed_and_deleted(pool: PgPool) 
     assert_eq!(gone.status.code(), Some(3), "{}", text(&gone.stderr));
     other.delete_trigger(&theirs.trigger.id).await.unwrap();
 }
+
+#[sqlx::test(migrations = false)]
+async fn models_put_list_default_test_and_delete_a_provider(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    let server = sankalpa_testkit::llm::ProviderFake::start("sk-needed", "hi")
+        .await
+        .unwrap();
+    let put = setup
+        .run(
+            &[
+                "models",
+                "put",
+                "local",
+                "--protocol",
+                "openai",
+                "--base-url",
+                &server.base_url,
+                "--model",
+                "llama3",
+                "-o",
+                "json",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(put.status.code(), Some(0), "{}", text(&put.stderr));
+    assert_eq!(json(&put)["has_api_key"], false);
+    let default = setup
+        .run(&["models", "default", "local/llama3"], "", &[])
+        .await;
+    assert_eq!(default.status.code(), Some(0), "{}", text(&default.stderr));
+    let list = setup.run(&["models", "list", "-o", "json"], "", &[]).await;
+    let list = json(&list);
+    assert_eq!(list["default_model"], "local/llama3", "{list}");
+    assert_eq!(list["providers"][0]["models"][0], "llama3");
+    // Without the key it wants, the provider refuses: the test says so and exits 1.
+    let tested = setup.run(&["models", "test", "local"], "", &[]).await;
+    assert_eq!(tested.status.code(), Some(1));
+    assert!(
+        text(&tested.stdout).contains("401"),
+        "{}",
+        text(&tested.stdout)
+    );
+    let deleted = setup.run(&["models", "delete", "local"], "", &[]).await;
+    assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
+    let missing = setup.run(&["models", "delete", "local"], "", &[]).await;
+    assert_eq!(missing.status.code(), Some(3));
+}

@@ -258,6 +258,14 @@ fn agent_step() -> Value {
                 "default": 0,
                 "description": "Milliseconds an attempt may take; 0: agent-runner's default."
             },
+            "model": {
+                "type": ["string", "null"],
+                "pattern": "^[a-z0-9_-]+/[^\\s\\u0000-\\u001f]+$",
+                "maxLength": 264,
+                "description": "The model the agent asks, `provider/model`: one of the \
+                    tenant's model providers and a model it lists. Absent: the tenant's \
+                    default model, else the fleet's LLM."
+            },
             "for_each": {
                 "type": ["string", "null"],
                 "pattern": "^\\$\\{[\\s\\S]*\\}$",

@@ -34,6 +34,10 @@ use crate::memory::{
     AllQuery, BackupList, BackupsQuery, CreateBackup, DeleteKeyQuery, DeletedKey, DeletedSession,
     Entry, EntryList, LoadEntry, MemoryBackup, Restore, Restored, SaveEntry, SessionList,
 };
+use crate::models::{
+    DefaultModel, ModelProvider, ModelProviderList, ModelProviderTest, PutModelProvider,
+    TestModelProvider,
+};
 use crate::nlp::{ProcessCommand, ProcessedCommand};
 use crate::paging::Page;
 use crate::problem::{self, Problem};
@@ -633,6 +637,44 @@ impl Client {
 
     pub async fn installs(&self, query: &InstallsQuery) -> Result<InstallList, Error> {
         self.get_query("/api/marketplace/installs", query).await
+    }
+
+    // Model providers.
+
+    pub async fn model_providers(&self) -> Result<ModelProviderList, Error> {
+        self.get("/api/models/providers").await
+    }
+
+    pub async fn put_model_provider(
+        &self,
+        name: &str,
+        body: &PutModelProvider,
+    ) -> Result<ModelProvider, Error> {
+        self.put(&format!("/api/models/providers/{}", segment(name)), body)
+            .await
+    }
+
+    pub async fn delete_model_provider(&self, name: &str) -> Result<(), Error> {
+        let path = format!("/api/models/providers/{}", segment(name));
+        self.send(self.request(Method::DELETE, &path))
+            .await
+            .map(drop)
+    }
+
+    pub async fn test_model_provider(
+        &self,
+        name: &str,
+        body: &TestModelProvider,
+    ) -> Result<ModelProviderTest, Error> {
+        self.post(
+            &format!("/api/models/providers/{}/test", segment(name)),
+            body,
+        )
+        .await
+    }
+
+    pub async fn set_default_model(&self, body: &DefaultModel) -> Result<DefaultModel, Error> {
+        self.put("/api/models/default", body).await
     }
 
     // Schedules.

@@ -95,6 +95,12 @@ pub enum Permission {
     SchedulesRead,
     #[schema(rename = "schedules:write")]
     SchedulesWrite,
+    #[schema(rename = "models:*")]
+    ModelsAll,
+    #[schema(rename = "models:read")]
+    ModelsRead,
+    #[schema(rename = "models:admin")]
+    ModelsAdmin,
     #[schema(rename = "users:*")]
     UsersAll,
     #[schema(rename = "users:admin")]

@@ -17,6 +17,7 @@ pub mod json;
 pub mod keys;
 pub mod marketplace;
 pub mod memory;
+pub mod models;
 pub mod nlp;
 pub mod paging;
 pub mod problem;

@@ -5,6 +5,7 @@
 
 pub mod clients;
 pub mod llm;
+pub mod logs;
 pub mod otlp;
 pub mod process;
 

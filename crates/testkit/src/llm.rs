@@ -59,6 +59,7 @@ impl StreamingLlm {
     /// An agent-runner configuration of the LLM pointing here.
     pub fn config(&self) -> sankalpa_agent_runner::llm::LlmConfig {
         sankalpa_agent_runner::llm::LlmConfig {
+            protocol: sankalpa_agent_runner::llm::Protocol::OpenAi,
             base_url: self.base_url.clone(),
             api_key: Some("test-key".into()),
             model: "fake-model".into(),
@@ -124,4 +125,134 @@ async fn completions(
         Body::from_stream(events),
     )
         .into_response()
+}
+
+/// One request a [`ProviderFake`] received.
+#[derive(Debug, Clone)]
+pub struct Asked {
+    /// `/v1/chat/completions` or `/v1/messages`.
+    pub path: String,
+    /// The `authorization` header (OpenAI's bearer key), or empty.
+    pub authorization: String,
+    /// The `x-api-key` header (Anthropic's key), or empty.
+    pub api_key: String,
+    pub body: Value,
+}
+
+/// A model provider for the tests of tenants' providers: OpenAI's chat completions and
+/// Anthropic's Messages API on one port, each answering `reply` (as `<model>: <reply>`, so a
+/// test sees which model was asked) with fixed usage, and refusing with 401 a request whose
+/// key is not `key`.
+pub struct ProviderFake {
+    /// Where to point a provider (`/chat/completions` or `/messages` is appended).
+    pub base_url: String,
+    pub asked: Arc<Mutex<Vec<Asked>>>,
+}
+
+struct ProviderScript {
+    key: String,
+    reply: String,
+    asked: Arc<Mutex<Vec<Asked>>>,
+}
+
+impl ProviderFake {
+    pub async fn start(key: &str, reply: &str) -> anyhow::Result<Self> {
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(ProviderScript {
+            key: key.to_owned(),
+            reply: reply.to_owned(),
+            asked: asked.clone(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}/v1", listener.local_addr()?);
+        let app = Router::new()
+            .route("/v1/chat/completions", post(provider_openai))
+            .route("/v1/messages", post(provider_anthropic))
+            .with_state(script);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self { base_url, asked })
+    }
+
+    /// What it was asked so far.
+    pub fn asked(&self) -> Vec<Asked> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+fn header(headers: &axum::http::HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn refused() -> Response {
+    (
+        axum::http::StatusCode::UNAUTHORIZED,
+        axum::Json(json!({"error": {"message": "invalid api key"}})),
+    )
+        .into_response()
+}
+
+async fn provider_openai(
+    State(script): State<Arc<ProviderScript>>,
+    headers: axum::http::HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let authorization = header(&headers, "authorization");
+    script.asked.lock().unwrap().push(Asked {
+        path: "/v1/chat/completions".to_owned(),
+        authorization: authorization.clone(),
+        api_key: header(&headers, "x-api-key"),
+        body: body.clone(),
+    });
+    if authorization != format!("Bearer {}", script.key) {
+        return refused();
+    }
+    let model = body["model"].as_str().unwrap_or_default();
+    axum::Json(json!({
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": format!("{model}: {}", script.reply)}}],
+        "usage": {"prompt_tokens": USAGE.0, "completion_tokens": USAGE.1},
+    }))
+    .into_response()
+}
+
+async fn provider_anthropic(
+    State(script): State<Arc<ProviderScript>>,
+    headers: axum::http::HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let api_key = header(&headers, "x-api-key");
+    script.asked.lock().unwrap().push(Asked {
+        path: "/v1/messages".to_owned(),
+        authorization: header(&headers, "authorization"),
+        api_key: api_key.clone(),
+        body: body.clone(),
+    });
+    let well_formed = header(&headers, "anthropic-version") == "2023-06-01"
+        && body["max_tokens"].is_u64()
+        && body["messages"].is_array();
+    if !well_formed {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            axum::Json(json!({"type": "error", "error": {"type": "invalid_request_error"}})),
+        )
+            .into_response();
+    }
+    if api_key != script.key {
+        return refused();
+    }
+    let model = body["model"].as_str().unwrap_or_default();
+    axum::Json(json!({
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": format!("{model}: {}", script.reply)}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": USAGE.0, "output_tokens": USAGE.1},
+    }))
+    .into_response()
 }

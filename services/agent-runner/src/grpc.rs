@@ -22,7 +22,9 @@ use crate::catalog::Agent;
 use crate::custom::CustomAgent;
 use crate::custom::compile::{Compiled, MAX_DEFINITION_BYTES, compile_apart};
 use crate::error::{self, Result, RunnerError};
+use crate::llm::{Message, Protocol};
 use crate::outcome::{Run, Status as RunStatus};
+use crate::providers::{self, Provider, ProviderInput};
 use crate::runs::{self, RunRequest, Side};
 use crate::spec::{CATEGORIES, valid_name};
 use crate::state::State;
@@ -251,6 +253,7 @@ impl AgentApi {
             session_id,
             deadline,
             use_llm,
+            llm: None,
         })
     }
 }
@@ -366,6 +369,7 @@ impl AgentService for AgentApi {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let message = request.into_inner();
+        let named_model = message.model.clone().filter(|model| !model.is_empty());
         let agent = self.find(tenant, &message.agent).await?;
         if agent.defines_agents() {
             // An agent that defines agents: running it is writing.
@@ -379,8 +383,20 @@ impl AgentService for AgentApi {
             return Err(RunnerError::from(problems).into());
         }
         run.input = input;
+        // A model named is checked even when the run will not ask it: a typo is said at once.
+        let chosen = if run.use_llm || named_model.is_some() {
+            self.state
+                .providers
+                .resolve(tenant, named_model.as_deref())
+                .await?
+        } else {
+            None
+        };
+        if run.use_llm {
+            run.llm = chosen.map(Arc::new).or_else(|| self.state.llm.clone());
+        }
         // Only a run that would call the LLM asks after the tenant's tokens of the day.
-        if run.use_llm && self.state.llm.is_some() {
+        if run.llm.is_some() {
             self.state.tokens.check(tenant).await?;
         }
         let run = runs::execute(&self.state, run).await?;
@@ -606,5 +622,125 @@ impl AgentService for AgentApi {
         Ok(Response::new(Box::pin(futures::StreamExt::chain(
             pieces, done,
         ))))
+    }
+
+    async fn list_model_providers(
+        &self,
+        request: Request<pb::ListModelProvidersRequest>,
+    ) -> Reply<pb::ListModelProvidersResponse> {
+        let caller = authorize(&request, MODELS_READ)?;
+        let tenant = caller.tenant()?;
+        let (providers, default_model) = self.state.providers.list(tenant).await?;
+        Ok(Response::new(pb::ListModelProvidersResponse {
+            providers: providers.into_iter().map(provider_message).collect(),
+            default_model: default_model.unwrap_or_default(),
+        }))
+    }
+
+    async fn put_model_provider(
+        &self,
+        request: Request<pb::PutModelProviderRequest>,
+    ) -> Reply<pb::ModelProvider> {
+        let caller = authorize(&request, MODELS_ADMIN)?;
+        let tenant = caller.tenant()?;
+        let message = request.into_inner();
+        let protocol = match pb::ModelProtocol::try_from(message.protocol) {
+            Ok(pb::ModelProtocol::Openai) => Some(Protocol::OpenAi),
+            Ok(pb::ModelProtocol::Anthropic) => Some(Protocol::Anthropic),
+            Ok(pb::ModelProtocol::Unspecified) | Err(_) => None,
+        };
+        let input = ProviderInput::new(
+            message.name,
+            protocol,
+            message.base_url,
+            message.api_key,
+            message.models,
+        )?;
+        let provider = self.state.providers.put(tenant, input).await?;
+        tracing::info!(%tenant, provider = %provider.name, has_api_key = provider.has_api_key, "model provider written");
+        Ok(Response::new(provider_message(provider)))
+    }
+
+    async fn delete_model_provider(
+        &self,
+        request: Request<pb::DeleteModelProviderRequest>,
+    ) -> Reply<pb::DeleteModelProviderResponse> {
+        let caller = authorize(&request, MODELS_ADMIN)?;
+        let tenant = caller.tenant()?;
+        let name = &request.get_ref().name;
+        if !providers::valid_name(name) {
+            return Err(RunnerError::NotFound(format!("model provider {name:?}")).into());
+        }
+        self.state.providers.delete(tenant, name).await?;
+        Ok(Response::new(pb::DeleteModelProviderResponse {}))
+    }
+
+    async fn test_model_provider(
+        &self,
+        request: Request<pb::TestModelProviderRequest>,
+    ) -> Reply<pb::TestModelProviderResponse> {
+        let caller = authorize(&request, MODELS_ADMIN)?;
+        let tenant = caller.tenant()?;
+        let message = request.into_inner();
+        let client = self
+            .state
+            .providers
+            .client(tenant, &message.name, &message.model)
+            .await?;
+        let started = std::time::Instant::now();
+        let question = [Message::user("Answer with one word: ready?")];
+        let answer = client.chat(&question).await;
+        let latency_ms = started.elapsed().as_millis() as u64;
+        Ok(Response::new(match answer {
+            Ok(completion) => pb::TestModelProviderResponse {
+                ok: true,
+                model: completion.model,
+                latency_ms,
+                error: String::new(),
+            },
+            Err(err) => pb::TestModelProviderResponse {
+                ok: false,
+                model: client.model().to_owned(),
+                latency_ms,
+                error: sankalpa_kit::limits::error_message(&err.to_string()).into_owned(),
+            },
+        }))
+    }
+
+    async fn set_default_model(
+        &self,
+        request: Request<pb::SetDefaultModelRequest>,
+    ) -> Reply<pb::SetDefaultModelResponse> {
+        let caller = authorize(&request, MODELS_ADMIN)?;
+        let tenant = caller.tenant()?;
+        let default_model = self
+            .state
+            .providers
+            .set_default(tenant, &request.get_ref().model)
+            .await?;
+        Ok(Response::new(pb::SetDefaultModelResponse {
+            default_model: default_model.unwrap_or_default(),
+        }))
+    }
+}
+
+/// Reading the tenant's model providers.
+const MODELS_READ: &str = "models:read";
+/// Changing and testing them.
+const MODELS_ADMIN: &str = "models:admin";
+
+fn provider_message(provider: Provider) -> pb::ModelProvider {
+    let protocol = match provider.protocol {
+        Protocol::OpenAi => pb::ModelProtocol::Openai,
+        Protocol::Anthropic => pb::ModelProtocol::Anthropic,
+    };
+    pb::ModelProvider {
+        name: provider.name,
+        protocol: protocol as i32,
+        base_url: provider.base_url,
+        models: provider.models,
+        has_api_key: provider.has_api_key,
+        created_at: Some(timestamp(provider.created_at)),
+        updated_at: Some(timestamp(provider.updated_at)),
     }
 }

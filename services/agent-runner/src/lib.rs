@@ -36,12 +36,14 @@ mod assistant;
 mod catalog;
 mod context;
 mod custom;
+mod envelope;
 mod error;
 mod grpc;
 mod inflight;
 pub mod llm;
 mod llm_usage;
 mod outcome;
+mod providers;
 mod runs;
 mod session;
 mod spec;
@@ -69,7 +71,10 @@ use crate::custom::store::CustomAgents;
 use crate::inflight::InFlight;
 use crate::llm::{LlmClient, LlmConfig};
 use crate::llm_usage::TokenQuota;
+use crate::providers::{CallSettings, Providers};
 use crate::state::State;
+
+pub use crate::envelope::Keyring;
 
 /// The agents schema's migrations, tracked in `agents._sqlx_migrations`: every service migrates
 /// the one shared database, and a migrator refuses to run when the tracking table lists versions
@@ -97,8 +102,13 @@ pub struct Config {
     /// The memory service's gRPC endpoint, for runs with a session (`SANKALPA_MEMORY_URL`;
     /// empty turns session access off).
     pub memory_url: Option<String>,
-    /// The LLM endpoint, when `SANKALPA_LLM_BASE_URL` is set.
+    /// The LLM endpoint, when `SANKALPA_LLM_BASE_URL` is set: the operators' default, asked by
+    /// the runs of tenants without a model provider of their own.
     pub llm: Option<LlmConfig>,
+    /// The envelope keys sealing the tenants' model provider API keys (`SANKALPA_MODEL_KEYS`,
+    /// `id:base64` of 32 bytes, comma separated, the first sealing); without them a provider
+    /// cannot store a key. See the `envelope` module.
+    pub model_keys: Option<Keyring>,
     /// The most a custom agent's template may render in one run, its output, files and prompt
     /// together, in bytes (`SANKALPA_AGENTS_MAX_TEMPLATE_OUTPUT_BYTES`, default 1 MiB). Checked
     /// while rendering: past it the run fails as `output_too_large`.
@@ -138,7 +148,16 @@ impl Config {
             None
         } else {
             let api_key = config::var("SANKALPA_LLM_API_KEY", String::new())?;
+            let protocol = match config::var("SANKALPA_LLM_PROTOCOL", "openai".to_owned())?.as_str()
+            {
+                "openai" => crate::llm::Protocol::OpenAi,
+                "anthropic" => crate::llm::Protocol::Anthropic,
+                other => {
+                    anyhow::bail!("SANKALPA_LLM_PROTOCOL: {other:?} is not openai or anthropic")
+                }
+            };
             Some(LlmConfig {
+                protocol,
                 base_url,
                 api_key: (!api_key.is_empty()).then_some(api_key),
                 model: config::var("SANKALPA_LLM_MODEL", "gpt-4o-mini".to_owned())?,
@@ -147,6 +166,8 @@ impl Config {
                 backoff: config::millis("SANKALPA_LLM_BACKOFF_MS", Duration::from_millis(500))?,
             })
         };
+        let model_keys = Keyring::parse(&config::var("SANKALPA_MODEL_KEYS", String::new())?)
+            .map_err(|reason| anyhow::anyhow!("SANKALPA_MODEL_KEYS: {reason}"))?;
         let catalog = config::var("SANKALPA_AGENTS_CATALOG", String::new())?;
         let memory_url = config::var("SANKALPA_MEMORY_URL", "http://127.0.0.1:50054".to_owned())?;
         Ok(Self {
@@ -159,6 +180,7 @@ impl Config {
             )?,
             max_deadline: config::millis("SANKALPA_AGENTS_MAX_DEADLINE_MS", defaults.max_deadline)?,
             llm,
+            model_keys,
             max_template_output_bytes: config::var(
                 "SANKALPA_AGENTS_MAX_TEMPLATE_OUTPUT_BYTES",
                 defaults.max_template_output_bytes,
@@ -199,6 +221,7 @@ impl Config {
             default_deadline: Duration::from_secs(60),
             max_deadline: Duration::from_secs(15 * 60),
             llm: None,
+            model_keys: None,
             max_template_output_bytes: 1024 * 1024,
             definition_cache_bytes: 32 * 1024 * 1024,
             max_concurrent_runs_per_tenant: 64,
@@ -248,6 +271,22 @@ impl AgentRunner {
         )
         .await?;
         let objects = Objects::from_url(&config.object_store_url)?.scoped("agents");
+        let calls = config.llm.as_ref().map_or(
+            CallSettings {
+                timeout: Duration::from_secs(30),
+                max_retries: 2,
+                backoff: Duration::from_millis(500),
+            },
+            |llm| CallSettings {
+                timeout: llm.timeout,
+                max_retries: llm.max_retries,
+                backoff: llm.backoff,
+            },
+        );
+        let providers = Arc::new(
+            Providers::new(pool.clone(), config.model_keys, calls)
+                .context("could not configure the model providers' client")?,
+        );
         let llm = config
             .llm
             .map(LlmClient::new)
@@ -285,6 +324,7 @@ impl AgentRunner {
             max_template_output_bytes: config.max_template_output_bytes,
             custom,
             tokens,
+            providers,
         });
         Ok(Self {
             state,

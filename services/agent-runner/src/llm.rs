@@ -1,5 +1,8 @@
-//! The LLM client: OpenAI-compatible chat completions (`POST {base}/chat/completions`), so any
-//! provider or local server speaking that protocol works (OpenAI, vLLM, Ollama, llama.cpp).
+//! The LLM client, speaking one of two protocols ([`Protocol`]): OpenAI-compatible chat
+//! completions (`POST {base}/chat/completions`, a bearer key), so any provider or local server
+//! speaking it works (OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp), or Anthropic's Messages
+//! API (`POST {base}/messages`, `x-api-key` and `anthropic-version`; the system messages go in
+//! its `system` field, and `max_tokens`, which it requires, is [`ANTHROPIC_MAX_TOKENS`]).
 //!
 //! Every call has a timeout. A 429 or 5xx answer, or a connection that fails, is retried with
 //! exponential backoff (honouring `Retry-After`), at most `max_retries` times: asking again costs
@@ -11,6 +14,7 @@
 //! is asked for with `stream_options.include_usage` (a last chunk with no choices carries it);
 //! a server that ignores the option leaves the counts at 0. A stream is retried as a call is,
 //! but only until its first chunk: after that, asking again would repeat text already given.
+//! An Anthropic provider is not streamed yet: its whole answer arrives as one delta.
 
 use std::time::Duration;
 
@@ -18,9 +22,23 @@ use sankalpa_kit::limits::truncate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+/// The wire protocol of a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    #[default]
+    OpenAi,
+    Anthropic,
+}
+
+/// The Messages API version asked for.
+const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// The most tokens an Anthropic answer may take (the API requires a bound).
+pub const ANTHROPIC_MAX_TOKENS: u32 = 4096;
+
 #[derive(Clone)]
 pub struct LlmConfig {
-    /// e.g. `https://api.openai.com/v1`; `/chat/completions` is appended.
+    pub protocol: Protocol,
+    /// e.g. `https://api.openai.com/v1`; `/chat/completions` (or `/messages`) is appended.
     pub base_url: String,
     pub api_key: Option<String>,
     pub model: String,
@@ -33,6 +51,7 @@ pub struct LlmConfig {
 impl std::fmt::Debug for LlmConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LlmConfig")
+            .field("protocol", &self.protocol)
             .field("base_url", &self.base_url)
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field("model", &self.model)
@@ -111,6 +130,32 @@ struct AnswerMessage {
     content: Option<String>,
 }
 
+/// An Anthropic Messages answer.
+#[derive(Deserialize)]
+struct MessagesAnswer {
+    #[serde(default)]
+    model: String,
+    content: Vec<ContentBlock>,
+    #[serde(default)]
+    usage: MessagesUsage,
+}
+
+#[derive(Deserialize)]
+struct ContentBlock {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    text: String,
+}
+
+#[derive(Deserialize, Default)]
+struct MessagesUsage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+}
+
 /// One `data:` chunk of a streamed answer.
 #[derive(Deserialize)]
 struct StreamChunk {
@@ -160,11 +205,20 @@ pub struct LlmClient {
 impl LlmClient {
     pub fn new(config: LlmConfig) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
-            .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(5))
             .build()?;
-        let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
-        Ok(Self { http, config, url })
+        Ok(Self::with_http(http, config))
+    }
+
+    /// A client sharing `http`'s connections (the tenants' providers share one pool); the
+    /// timeout is the config's, per request.
+    pub fn with_http(http: reqwest::Client, config: LlmConfig) -> Self {
+        let path = match config.protocol {
+            Protocol::OpenAi => "chat/completions",
+            Protocol::Anthropic => "messages",
+        };
+        let url = format!("{}/{path}", config.base_url.trim_end_matches('/'));
+        Self { http, config, url }
     }
 
     pub fn model(&self) -> &str {
@@ -173,11 +227,14 @@ impl LlmClient {
 
     /// One chat completion at temperature 0, retried as the module says.
     pub async fn chat(&self, messages: &[Message]) -> Result<Completion, LlmError> {
-        let body = json!({
-            "model": self.config.model,
-            "messages": messages,
-            "temperature": 0,
-        });
+        let body = match self.config.protocol {
+            Protocol::OpenAi => json!({
+                "model": self.config.model,
+                "messages": messages,
+                "temperature": 0,
+            }),
+            Protocol::Anthropic => messages_body(&self.config.model, messages),
+        };
         self.retried(|| self.attempt(&body)).await
     }
 
@@ -189,6 +246,12 @@ impl LlmClient {
         messages: &[Message],
         deltas: &tokio::sync::mpsc::Sender<String>,
     ) -> Result<Completion, LlmError> {
+        if self.config.protocol == Protocol::Anthropic {
+            let completion = self.chat(messages).await?;
+            // A reader gone away is no error: the answer is whole already.
+            let _ = deltas.send(completion.text.clone()).await;
+            return Ok(completion);
+        }
         let body = json!({
             "model": self.config.model,
             "messages": messages,
@@ -280,10 +343,22 @@ impl LlmClient {
         &self,
         body: &serde_json::Value,
     ) -> Result<reqwest::Response, (LlmError, Option<Duration>)> {
-        let mut request = self.http.post(&self.url).json(body);
-        if let Some(key) = &self.config.api_key {
-            request = request.bearer_auth(key);
-        }
+        let mut request = self
+            .http
+            .post(&self.url)
+            .timeout(self.config.timeout)
+            .json(body);
+        request = match (self.config.protocol, &self.config.api_key) {
+            (Protocol::OpenAi, Some(key)) => request.bearer_auth(key),
+            (Protocol::OpenAi, None) => request,
+            (Protocol::Anthropic, key) => {
+                let request = request.header("anthropic-version", ANTHROPIC_VERSION);
+                match key {
+                    Some(key) => request.header("x-api-key", key),
+                    None => request,
+                }
+            }
+        };
         let response = request
             .send()
             .await
@@ -312,6 +387,9 @@ impl LlmClient {
         body: &serde_json::Value,
     ) -> Result<Completion, (LlmError, Option<Duration>)> {
         let response = self.send(body).await?;
+        if self.config.protocol == Protocol::Anthropic {
+            return self.messages_answer(response).await;
+        }
         let answer: Answer = response
             .json()
             .await
@@ -339,6 +417,36 @@ impl LlmClient {
         })
     }
 
+    /// An Anthropic Messages answer's text blocks, joined.
+    async fn messages_answer(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<Completion, (LlmError, Option<Duration>)> {
+        let answer: MessagesAnswer = response
+            .json()
+            .await
+            .map_err(|err| (self.transport(err), None))?;
+        let text: String = answer
+            .content
+            .into_iter()
+            .filter(|block| block.kind == "text")
+            .map(|block| block.text)
+            .collect();
+        if text.is_empty() {
+            return Err((LlmError::Malformed("no text content".to_owned()), None));
+        }
+        Ok(Completion {
+            text,
+            model: if answer.model.is_empty() {
+                self.config.model.clone()
+            } else {
+                answer.model
+            },
+            prompt_tokens: answer.usage.input_tokens,
+            completion_tokens: answer.usage.output_tokens,
+        })
+    }
+
     fn transport(&self, err: reqwest::Error) -> LlmError {
         if err.is_timeout() {
             LlmError::Timeout(self.config.timeout)
@@ -348,6 +456,27 @@ impl LlmClient {
             LlmError::Unreachable(err.to_string())
         }
     }
+}
+
+/// An Anthropic Messages request: the system messages joined into `system`, the others in
+/// order.
+fn messages_body(model: &str, messages: &[Message]) -> serde_json::Value {
+    let system: Vec<&str> = messages
+        .iter()
+        .filter(|m| m.role == "system")
+        .map(|m| m.content.as_str())
+        .collect();
+    let turns: Vec<&Message> = messages.iter().filter(|m| m.role != "system").collect();
+    let mut body = json!({
+        "model": model,
+        "max_tokens": ANTHROPIC_MAX_TOKENS,
+        "messages": turns,
+        "temperature": 0,
+    });
+    if !system.is_empty() {
+        body["system"] = json!(system.join("\n\n"));
+    }
+    body
 }
 
 /// The `data` of Server-Sent Events read from a byte stream cut anywhere: lines end at `\n`

@@ -31,6 +31,7 @@ use crate::context::{Context, LlmUsage};
 use crate::custom::store::TenantAgents;
 use crate::error::{self, Result, RunnerError};
 use crate::inflight::Slot;
+use crate::llm::LlmClient;
 use crate::llm_usage::RunTokens;
 use crate::outcome::{self, Asked, Run, RunError, Status};
 use crate::session::SessionMemory;
@@ -54,6 +55,8 @@ pub struct RunRequest {
     pub session_id: Option<String>,
     pub deadline: Duration,
     pub use_llm: bool,
+    /// The LLM the run asks when `use_llm`: its model, the tenant's default or the fleet's.
+    pub llm: Option<Arc<LlmClient>>,
 }
 
 /// Which of an agent's schemas a document is checked against.
@@ -193,7 +196,7 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
     .await;
 
     let llm = if request.use_llm {
-        state.llm.clone()
+        request.llm.clone()
     } else {
         None
     };

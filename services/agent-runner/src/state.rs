@@ -16,6 +16,7 @@ use crate::custom::store::CustomAgents;
 use crate::inflight::InFlight;
 use crate::llm::LlmClient;
 use crate::llm_usage::TokenQuota;
+use crate::providers::Providers;
 
 /// What every request handler shares.
 pub struct State {
@@ -25,6 +26,7 @@ pub struct State {
     pub catalog: Catalog,
     pub objects: Objects,
     pub events: EventBus,
+    /// The fleet's LLM (`SANKALPA_LLM_*`): the operators' default.
     pub llm: Option<Arc<LlmClient>>,
     pub memory: Option<MemoryServiceClient<TracedChannel>>,
     pub runs: Arc<InFlight>,
@@ -37,4 +39,6 @@ pub struct State {
     pub custom: Arc<CustomAgents>,
     /// The tenants' LLM tokens per day.
     pub tokens: Arc<TokenQuota>,
+    /// The tenants' model providers and default models.
+    pub providers: Arc<Providers>,
 }

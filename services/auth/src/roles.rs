@@ -26,6 +26,8 @@ pub const PERMISSIONS: &[&str] = &[
     "webhooks:write",
     "schedules:read",
     "schedules:write",
+    "models:read",
+    "models:admin",
     "users:admin",
     "keys:admin",
     "tenants:admin",

@@ -181,6 +181,8 @@ pub struct Attempt<'a> {
     pub workspace_id: &'a str,
     /// 0: agent-runner's default.
     pub timeout: Duration,
+    /// The model to ask, `provider/model`; `None`: the tenant's default.
+    pub model: Option<&'a str>,
     pub token: &'a str,
     /// The largest output taken, as the agent wrote it; a larger one fails the attempt.
     pub max_output_bytes: usize,
@@ -250,6 +252,7 @@ pub async fn execute(client: &Client, attempt: Attempt<'_>) -> Result<Completed,
         llm: pb::LlmMode::Unspecified.into(),
         workspace_id: Some(attempt.workspace_id.to_owned()),
         first_ask: attempt.first_ask,
+        model: attempt.model.map(str::to_owned),
     };
     let mut request = with_bearer(message, attempt.token)
         .map_err(|status| Failure::new("internal", status.message(), false))?;

@@ -2,12 +2,12 @@
 //!
 //! Three forms are accepted, all normalised to the DAG form before anything else sees them:
 //! - DAG: `{"name", "description", "steps": [{"id", "agent", "needs", "when", "input", "retry":
-//!   {"attempts", "backoff_ms"}, "timeout_ms", "on_failure"}]}`, where a step is of one kind
+//!   {"attempts", "backoff_ms"}, "timeout_ms", "model", "on_failure"}]}`, where a step is of one kind
 //!   ([`StepKind`]): an agent step names its `agent`; a map step is an agent step with
 //!   `"for_each": "${<expr>}"` (a list at run time) and `max_parallel`, running its agent once
 //!   per item, `${item}` and `${index}` naming the item in its `input`; an approval step has
 //!   instead `"approval": {"prompt", "approvers", "timeout_ms", "on_timeout"}` and no `input`,
-//!   `retry` or `timeout_ms` of its own; a chain step has `"chain": {"id" | "template",
+//!   `retry`, `timeout_ms` or `model` of its own; a chain step has `"chain": {"id" | "template",
 //!   "input"}` and runs that chain as a child run (engine/subchains.rs), with `retry` but no
 //!   `timeout_ms` or step `input` (`needs`, `when`, `on_failure` and `on_skip` apply to every
 //!   kind, and so does `position`, `{"x", "y"}`, where an editor drew the step);
@@ -167,6 +167,24 @@ pub struct Step {
     pub position: Option<Position>,
 }
 
+/// The longest `provider/model` a step may name: a provider name (63) and a model (200).
+const MAX_MODEL_CHARS: usize = 264;
+
+/// Whether `model` has the shape `provider/model` agent-runner takes (which checks the rest:
+/// that the tenant has the provider and it lists the model).
+fn valid_model(model: &str) -> bool {
+    let Some((provider, name)) = model.split_once('/') else {
+        return false;
+    };
+    model.len() <= MAX_MODEL_CHARS
+        && !provider.is_empty()
+        && provider
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && !name.is_empty()
+        && !name.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
 /// A step's place on an editor's canvas, in its units: finite, each at most
 /// [`MAX_POSITION`] from the origin.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -195,6 +213,9 @@ pub struct AgentStep {
     pub retry: Retry,
     /// 0: agent-runner's default. Per item, for a map step.
     pub timeout_ms: u64,
+    /// The model the agent asks, `provider/model` (agent-runner checks it names one of the
+    /// tenant's); `None`: the tenant's default.
+    pub model: Option<String>,
     /// Set on a map step.
     pub for_each: Option<ForEach>,
 }
@@ -327,6 +348,8 @@ pub struct StepDocument {
     retry: Option<Retry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
     #[serde(default)]
     on_failure: OnFailure,
     #[serde(default)]
@@ -359,6 +382,7 @@ impl StepDocument {
                     input: self.input,
                     retry: self.retry.unwrap_or_default(),
                     timeout_ms: self.timeout_ms.unwrap_or(0),
+                    model: self.model,
                     for_each: self.for_each.map(|source| ForEach {
                         source,
                         max_parallel: self.max_parallel.unwrap_or(DEFAULT_MAX_PARALLEL),
@@ -378,6 +402,7 @@ impl StepDocument {
                         ),
                         ("for_each", self.for_each.is_some(), ""),
                         ("max_parallel", self.max_parallel.is_some(), ""),
+                        ("model", self.model.is_some(), ""),
                     ],
                 );
                 if !unused.is_empty() {
@@ -397,6 +422,7 @@ impl StepDocument {
                         ("timeout_ms", self.timeout_ms.is_some(), ""),
                         ("for_each", self.for_each.is_some(), ""),
                         ("max_parallel", self.max_parallel.is_some(), ""),
+                        ("model", self.model.is_some(), ""),
                     ],
                 );
                 if !unused.is_empty() {
@@ -463,6 +489,7 @@ impl From<Step> for StepDocument {
             input: None,
             retry: None,
             timeout_ms: None,
+            model: None,
             on_failure: step.on_failure,
             on_skip: step.on_skip,
             position: step.position,
@@ -477,6 +504,7 @@ impl From<Step> for StepDocument {
                 document.input = agent.input;
                 document.retry = Some(agent.retry);
                 document.timeout_ms = Some(agent.timeout_ms);
+                document.model = agent.model;
             }
             StepKind::Approval(approval) => document.approval = Some(approval),
             StepKind::Chain(chain) => {
@@ -740,6 +768,7 @@ fn steps_for(agents: &[String], taken: &mut HashMap<String, usize>, chained: boo
                 input: None,
                 retry: Retry::default(),
                 timeout_ms: 0,
+                model: None,
                 for_each: None,
             }),
         });
@@ -829,6 +858,14 @@ fn agent_problems(at: &str, step: &AgentStep) -> Vec<FieldViolation> {
         problems.push(violation(
             format!("{at}.timeout_ms"),
             format!("must be at most {MAX_TIMEOUT_MS}"),
+        ));
+    }
+    if let Some(model) = &step.model
+        && !valid_model(model)
+    {
+        problems.push(violation(
+            format!("{at}.model"),
+            format!("must be provider/model, at most {MAX_MODEL_CHARS} characters"),
         ));
     }
     if let Some(input) = &step.input {
@@ -1547,6 +1584,39 @@ mod tests {
             ]
             .map(str::to_owned),
             "{found:?}"
+        );
+    }
+
+    #[test]
+    fn an_agent_step_names_its_model_and_only_it_may() {
+        let definition = parse(
+            &json!({"steps": [{"id": "t", "agent": "x", "model": "acme/meta-llama/Llama-3"}]})
+                .to_string(),
+        )
+        .unwrap();
+        let stored = serde_json::to_value(&definition).unwrap();
+        assert_eq!(stored["steps"][0]["model"], "acme/meta-llama/Llama-3");
+        let back: Definition = serde_json::from_value(stored).unwrap();
+        assert_eq!(back, definition);
+        let found = problems(json!({"steps": [
+            {"id": "a", "agent": "x", "model": "no-provider"},
+            {"id": "b", "agent": "x", "model": "acme/has space"},
+        ]}));
+        assert_eq!(
+            found,
+            [
+                "steps[0].model: must be provider/model, at most 264 characters",
+                "steps[1].model: must be provider/model, at most 264 characters",
+            ]
+            .map(str::to_owned),
+            "{found:?}"
+        );
+        let found = problems(json!({"steps": [
+            {"id": "c", "approval": {"prompt": "p", "approvers": ["role:a"]}, "model": "a/m"},
+        ]}));
+        assert_eq!(
+            found,
+            ["steps[0].model: does not apply to an approval step".to_owned()]
         );
     }
 

@@ -293,7 +293,8 @@ pub async fn get_one(
         (status = 200, description = "The finished run", body = AgentRun),
         (status = 400, description = "The input does not fit the agent's schema, naming the field (e.g. `input.expression`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing agents:execute", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent, or no such model provider in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The model provider's API key cannot be opened (the envelope key is not configured)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn execute(
@@ -320,6 +321,7 @@ pub async fn execute(
         llm: llm.into(),
         workspace_id: None,
         first_ask: false,
+        model: body.model,
     };
     let mut request = state.request_as(&caller, message)?;
     // The call lasts as long as the agent may run, plus the usual margin: the gRPC deadline

@@ -31,6 +31,7 @@ pub mod keys;
 pub mod layers;
 pub mod marketplace;
 pub mod memory;
+pub mod models;
 pub mod nlp;
 pub mod observe;
 pub mod ratelimit;
@@ -587,6 +588,7 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
         .merge(audit::routes())
         .merge(memory::routes())
         .merge(agents::routes())
+        .merge(models::routes())
         .merge(chains::routes())
         .merge(nlp::routes())
         .merge(chat::routes())

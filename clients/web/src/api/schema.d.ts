@@ -567,7 +567,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description No such agent */
+                /** @description No such agent, or no such model provider in the caller's tenant */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -578,7 +578,15 @@ export interface paths {
                 };
                 413: components["responses"]["PayloadTooLarge"];
                 415: components["responses"]["UnsupportedMediaType"];
-                422: components["responses"]["UnprocessableEntity"];
+                /** @description The model provider's API key cannot be opened (the envelope key is not configured) */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 429: components["responses"]["TooManyRequests"];
                 503: components["responses"]["ServiceUnavailable"];
             };
@@ -4035,6 +4043,337 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/models/default": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Sets the tenant's default model, or clears it with `null`. */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DefaultModel"];
+                };
+            };
+            responses: {
+                /** @description The default model, as set */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DefaultModel"];
+                    };
+                };
+                /** @description Not `provider/model`, or a model the provider does not list */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing models:admin */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such provider in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's model providers and its default model. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The providers, by name, and the default model */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelProviderList"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing models:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/providers/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Adds a model provider, or replaces the one of that name (keeping its stored key when
+         *     `api_key` is absent). The key is encrypted at rest and never answered.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The provider's name: 1 to 63 of [a-z0-9_-], starting with a letter or digit */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PutModelProvider"];
+                };
+            };
+            responses: {
+                /** @description The provider, as stored */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelProvider"];
+                    };
+                };
+                /** @description Invalid input, naming the field (`name`, `base_url`, `api_key`, `models[i]`) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing models:admin */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                /** @description The tenant has 20 providers already, or a key is given and no envelope key is configured */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        post?: never;
+        /** Deletes a model provider, and the default model when it names it. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The provider's name */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Removed */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing models:admin */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such provider in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                422: components["responses"]["UnprocessableEntity"];
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/providers/{name}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Asks the provider a one-word question with its stored key. A provider that fails answers
+         *     200 with `ok` false and why (its status and the start of its answer, never the key).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The provider's name */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            /** @description The model to ask; the provider's first when absent */
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TestModelProvider"];
+                };
+            };
+            responses: {
+                /** @description What the provider answered */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelProviderTest"];
+                    };
+                };
+                /** @description A model the provider does not list */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing models:admin */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such provider in the caller's tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                413: components["responses"]["PayloadTooLarge"];
+                415: components["responses"]["UnsupportedMediaType"];
+                /** @description The provider's key cannot be opened (the envelope key is not configured) */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/nlp/process": {
         parameters: {
             query?: never;
@@ -6587,6 +6926,8 @@ export interface components {
                  * @default 8
                  */
                 max_parallel: number | null;
+                /** @description The model the agent asks, `provider/model`: one of the tenant's model providers and a model it lists. Absent: the tenant's default model, else the fleet's LLM. */
+                model?: string | null;
                 /** @description Ids of other steps of the chain that must finish first; their outputs are merged into this step's default input, later ones winning. */
                 needs?: string[];
                 /**
@@ -7205,6 +7546,16 @@ export interface components {
             /** Format: date-time */
             updated_at?: string | null;
         };
+        /**
+         * @description The tenant's default model.
+         * @example {
+         *       "model": "openai/gpt-4o-mini"
+         *     }
+         */
+        DefaultModel: {
+            /** @description `provider/model`: one of the tenant's providers and a model it lists; null clears it. */
+            model?: string | null;
+        };
         /** @description Removes `key`; a key that is absent is not an error (`deleted_keys` leaves it out). */
         DeleteOp: {
             /** @description 1 to 256 bytes (not characters) of UTF-8, without NUL. */
@@ -7346,6 +7697,11 @@ export interface components {
             /** @description The input, checked against the agent's input schema; `{}` when absent. */
             input?: Record<string, unknown> | null;
             llm?: null | components["schemas"]["LlmChoice"];
+            /**
+             * @description The model to ask, `provider/model` (one of the tenant's providers and a model it lists);
+             *     the tenant's default model when absent, else the fleet's LLM.
+             */
+            model?: string | null;
             /** @description The memory session the agent may read and write: at most 128 bytes (not characters). */
             session_id?: string | null;
         };
@@ -7601,6 +7957,43 @@ export interface components {
             user_id?: string | null;
         };
         /**
+         * @description The wire protocol of a provider.
+         * @enum {string}
+         */
+        ModelProtocol: "openai" | "anthropic";
+        ModelProvider: {
+            /** @description `/chat/completions` (openai) or `/messages` (anthropic) is appended. */
+            base_url: string;
+            /** Format: date-time */
+            created_at?: string | null;
+            /** @description Whether an API key is stored (encrypted; it is never answered). */
+            has_api_key: boolean;
+            /** @description The models runs may name as `<name>/<model>`. */
+            models: string[];
+            /** @description Unique in the tenant: 1 to 63 of `[a-z0-9_-]`, starting with a letter or digit. */
+            name: string;
+            protocol: components["schemas"]["ModelProtocol"];
+            /** Format: date-time */
+            updated_at?: string | null;
+        };
+        ModelProviderList: {
+            /** @description `provider/model`; absent when the tenant has none (the fleet's LLM is asked). */
+            default_model?: string | null;
+            /** @description Ordered by name; at most 20. */
+            providers: components["schemas"]["ModelProvider"][];
+        };
+        /** @description What a provider answered a one-word question. */
+        ModelProviderTest: {
+            /** @description Why it failed: the provider's status and the start of its answer. */
+            error?: string | null;
+            /** Format: int64 */
+            latency_ms: number;
+            /** @description The model that answered. */
+            model: string;
+            /** @description Whether it answered a completion. */
+            ok: boolean;
+        };
+        /**
          * @example {
          *       "title": "A shop backend"
          *     }
@@ -7619,7 +8012,7 @@ export interface components {
          *     name the field of one it does not know; this is their schema.
          * @enum {string}
          */
-        Permission: "*:*" | "agents:*" | "agents:read" | "agents:execute" | "agents:write" | "chains:*" | "chains:read" | "chains:write" | "chains:execute" | "memory:*" | "memory:read" | "memory:write" | "market:*" | "market:read" | "market:publish" | "webhooks:*" | "webhooks:read" | "webhooks:write" | "schedules:*" | "schedules:read" | "schedules:write" | "users:*" | "users:admin" | "keys:*" | "keys:admin" | "tenants:*" | "tenants:admin" | "fleet:*" | "fleet:read";
+        Permission: "*:*" | "agents:*" | "agents:read" | "agents:execute" | "agents:write" | "chains:*" | "chains:read" | "chains:write" | "chains:execute" | "memory:*" | "memory:read" | "memory:write" | "market:*" | "market:read" | "market:publish" | "webhooks:*" | "webhooks:read" | "webhooks:write" | "schedules:*" | "schedules:read" | "schedules:write" | "models:*" | "models:read" | "models:admin" | "users:*" | "users:admin" | "keys:*" | "keys:admin" | "tenants:*" | "tenants:admin" | "fleet:*" | "fleet:read";
         /**
          * @description Who a credential acts as, as the gateway verified it: a user (a login's access token) or an
          *     API key.
@@ -7728,6 +8121,30 @@ export interface components {
         Published: {
             item?: null | components["schemas"]["Item"];
             version?: null | components["schemas"]["ItemVersion"];
+        };
+        /**
+         * @description A provider to add, or to replace (the one named in the path).
+         * @example {
+         *       "api_key": "sk-...",
+         *       "base_url": "https://api.openai.com/v1",
+         *       "models": [
+         *         "gpt-4o-mini",
+         *         "gpt-4o"
+         *       ],
+         *       "protocol": "openai"
+         *     }
+         */
+        PutModelProvider: {
+            /**
+             * @description The provider's key, stored encrypted. Absent: keep the stored one (none for a new
+             *     provider); empty: remove it.
+             */
+            api_key?: string | null;
+            /** @description An http or https URL with a host and no credentials in it. */
+            base_url: string;
+            /** @description 1 to 50 models, each 1 to 200 bytes without spaces or control characters. */
+            models: string[];
+            protocol: components["schemas"]["ModelProtocol"];
         };
         ReceivedWebhook: {
             /** @description The run the request started; the same for a redelivery of the same webhook id. */
@@ -8140,6 +8557,15 @@ export interface components {
             /** @description Pass as `page_token` for the next page; absent on the last page. */
             next_page_token?: string | null;
             tenants: components["schemas"]["Tenant"][];
+        };
+        /**
+         * @description The model to test; the provider's first when absent.
+         * @example {
+         *       "model": "gpt-4o-mini"
+         *     }
+         */
+        TestModelProvider: {
+            model?: string | null;
         };
         TokenPair: {
             access_token: string;

@@ -103,6 +103,7 @@ pub async fn start_with_fake_llm(
         .with_state(fake.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let llm = LlmConfig {
+        protocol: sankalpa_agent_runner::llm::Protocol::OpenAi,
         base_url,
         api_key: Some("test-key".into()),
         model: "fake-model".into(),

@@ -11,6 +11,7 @@ mod exactly_once;
 mod execute;
 mod llm;
 mod memory;
+mod models;
 mod outages;
 mod project;
 mod quotas;

@@ -1546,6 +1546,7 @@ async fn attempt_step(
                     first_ask,
                     workspace_id: &context.id.to_string(),
                     timeout,
+                    model: agent.model.as_deref(),
                     token: &token,
                     max_output_bytes: state.config.max_step_output_bytes,
                 },

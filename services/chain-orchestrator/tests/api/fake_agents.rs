@@ -387,4 +387,39 @@ impl AgentService for Fake {
     ) -> Result<Response<Self::ConverseStream>, Status> {
         Err(Status::unimplemented("not in the fake"))
     }
+
+    async fn list_model_providers(
+        &self,
+        _: Request<pb::ListModelProvidersRequest>,
+    ) -> Result<Response<pb::ListModelProvidersResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    async fn put_model_provider(
+        &self,
+        _: Request<pb::PutModelProviderRequest>,
+    ) -> Result<Response<pb::ModelProvider>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    async fn delete_model_provider(
+        &self,
+        _: Request<pb::DeleteModelProviderRequest>,
+    ) -> Result<Response<pb::DeleteModelProviderResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    async fn test_model_provider(
+        &self,
+        _: Request<pb::TestModelProviderRequest>,
+    ) -> Result<Response<pb::TestModelProviderResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    async fn set_default_model(
+        &self,
+        _: Request<pb::SetDefaultModelRequest>,
+    ) -> Result<Response<pb::SetDefaultModelResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
 }

@@ -179,6 +179,8 @@ async fn start_fleet(
         |config| {
             config.memory_url = Some(memory.grpc_url());
             config.llm = llm.map(StreamingLlm::config);
+            config.model_keys = sankalpa_agent_runner::Keyring::parse(MODEL_KEYS)
+                .expect("the test's envelope key parses");
         },
     )
     .await
@@ -256,6 +258,9 @@ async fn start_fleet(
         leftovers: Some((infra, vec![memory_objects, objects])),
     }
 }
+
+/// The envelope key the fleet's agent-runner seals model provider keys with.
+const MODEL_KEYS: &str = "test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 pub fn unique_email() -> String {
     format!("user-{}@example.com", uuid::Uuid::new_v4().simple())

@@ -19,6 +19,7 @@ mod limits;
 mod marketplace;
 mod memory;
 mod metrics;
+mod models;
 mod nlp;
 mod revocation;
 mod sessions;

@@ -1,0 +1,90 @@
+//! Model providers per tenant: the OpenAI-compatible or Anthropic endpoints a tenant's runs ask,
+//! and its default model (`/api/models/...`). An API key is written, never read back.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The wire protocol of a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelProtocol {
+    /// OpenAI's chat completions: OpenAI, Azure OpenAI, vLLM, Ollama, LM Studio, llama.cpp.
+    Openai,
+    /// Anthropic's Messages API.
+    Anthropic,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelProvider {
+    /// Unique in the tenant: 1 to 63 of `[a-z0-9_-]`, starting with a letter or digit.
+    pub name: String,
+    pub protocol: ModelProtocol,
+    /// `/chat/completions` (openai) or `/messages` (anthropic) is appended.
+    pub base_url: String,
+    /// The models runs may name as `<name>/<model>`.
+    pub models: Vec<String>,
+    /// Whether an API key is stored (encrypted; it is never answered).
+    pub has_api_key: bool,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelProviderList {
+    /// Ordered by name; at most 20.
+    pub providers: Vec<ModelProvider>,
+    /// `provider/model`; absent when the tenant has none (the fleet's LLM is asked).
+    pub default_model: Option<String>,
+}
+
+/// A provider to add, or to replace (the one named in the path).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"protocol": "openai", "base_url": "https://api.openai.com/v1", "api_key": "sk-...", "models": ["gpt-4o-mini", "gpt-4o"]}))]
+#[serde(deny_unknown_fields)]
+pub struct PutModelProvider {
+    pub protocol: ModelProtocol,
+    /// An http or https URL with a host and no credentials in it.
+    #[schema(max_length = 2048, pattern = r"^[^\u0000]*$")]
+    pub base_url: String,
+    /// The provider's key, stored encrypted. Absent: keep the stored one (none for a new
+    /// provider); empty: remove it.
+    #[schema(max_length = 4096, pattern = r"^[^\u0000-\u001f\u007f]*$")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// 1 to 50 models, each 1 to 200 bytes without spaces or control characters.
+    #[schema(min_items = 1, max_items = 50)]
+    pub models: Vec<String>,
+}
+
+/// What a provider answered a one-word question.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelProviderTest {
+    /// Whether it answered a completion.
+    pub ok: bool,
+    /// The model that answered.
+    pub model: String,
+    pub latency_ms: u64,
+    /// Why it failed: the provider's status and the start of its answer.
+    pub error: Option<String>,
+}
+
+/// The model to test; the provider's first when absent.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"model": "gpt-4o-mini"}))]
+#[serde(deny_unknown_fields)]
+pub struct TestModelProvider {
+    #[schema(max_length = 200, pattern = r"^[^\s\u0000-\u001f]*$")]
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// The tenant's default model.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"model": "openai/gpt-4o-mini"}))]
+#[serde(deny_unknown_fields)]
+pub struct DefaultModel {
+    /// `provider/model`: one of the tenant's providers and a model it lists; null clears it.
+    #[schema(max_length = 264, pattern = r"^[a-z0-9_-]+/[^\s\u0000-\u001f]+$")]
+    pub model: Option<String>,
+}
