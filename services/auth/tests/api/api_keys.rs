@@ -201,6 +201,7 @@ async fn a_key_narrows_when_its_creator_is_demoted_and_stops_when_they_are_delet
             "chains:read",
             "market:read",
             "memory:read",
+            "models:read",
             "schedules:read",
             "webhooks:read"
         ])
