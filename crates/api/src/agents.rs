@@ -99,8 +99,8 @@ pub struct ExecuteAgent {
     /// agent's default when absent.
     pub llm: Option<LlmChoice>,
     /// The model to ask, `provider/model` (one of the tenant's providers and a model it lists);
-    /// the tenant's default model when absent, else the fleet's LLM.
-    #[schema(max_length = 264, pattern = r"^[a-z0-9_-]+/[^\s\u0000-\u001f]+$")]
+    /// the tenant's default model when absent or empty, else the fleet's LLM.
+    #[schema(max_length = 264, pattern = r"^([a-z0-9_-]+/[^\s\u0000-\u001f]+)?$")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
 }

@@ -84,7 +84,8 @@ pub struct TestModelProvider {
 #[schema(example = json!({"model": "openai/gpt-4o-mini"}))]
 #[serde(deny_unknown_fields)]
 pub struct DefaultModel {
-    /// `provider/model`: one of the tenant's providers and a model it lists; null clears it.
-    #[schema(max_length = 264, pattern = r"^[a-z0-9_-]+/[^\s\u0000-\u001f]+$")]
+    /// `provider/model`: one of the tenant's providers and a model it lists; null or empty
+    /// clears it.
+    #[schema(max_length = 264, pattern = r"^([a-z0-9_-]+/[^\s\u0000-\u001f]+)?$")]
     pub model: Option<String>,
 }

@@ -7553,7 +7553,10 @@ export interface components {
          *     }
          */
         DefaultModel: {
-            /** @description `provider/model`: one of the tenant's providers and a model it lists; null clears it. */
+            /**
+             * @description `provider/model`: one of the tenant's providers and a model it lists; null or empty
+             *     clears it.
+             */
             model?: string | null;
         };
         /** @description Removes `key`; a key that is absent is not an error (`deleted_keys` leaves it out). */
@@ -7699,7 +7702,7 @@ export interface components {
             llm?: null | components["schemas"]["LlmChoice"];
             /**
              * @description The model to ask, `provider/model` (one of the tenant's providers and a model it lists);
-             *     the tenant's default model when absent, else the fleet's LLM.
+             *     the tenant's default model when absent or empty, else the fleet's LLM.
              */
             model?: string | null;
             /** @description The memory session the agent may read and write: at most 128 bytes (not characters). */
