@@ -407,11 +407,7 @@ impl LlmClient {
             })?;
         Ok(Completion {
             text,
-            model: if answer.model.is_empty() {
-                self.config.model.clone()
-            } else {
-                answer.model
-            },
+            model: self.answered_model(answer.model),
             prompt_tokens: answer.usage.prompt_tokens,
             completion_tokens: answer.usage.completion_tokens,
         })
@@ -437,14 +433,19 @@ impl LlmClient {
         }
         Ok(Completion {
             text,
-            model: if answer.model.is_empty() {
-                self.config.model.clone()
-            } else {
-                answer.model
-            },
+            model: self.answered_model(answer.model),
             prompt_tokens: answer.usage.input_tokens,
             completion_tokens: answer.usage.output_tokens,
         })
+    }
+
+    /// The model an answer names, or the one asked for when it names none.
+    fn answered_model(&self, model: String) -> String {
+        if model.is_empty() {
+            self.config.model.clone()
+        } else {
+            model
+        }
     }
 
     fn transport(&self, err: reqwest::Error) -> LlmError {
