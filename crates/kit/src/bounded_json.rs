@@ -100,6 +100,29 @@ pub fn holds_nul(value: &Value) -> bool {
     }
 }
 
+/// `value` with every NUL character (in strings and members' names) replaced by U+FFFD, for an
+/// output made elsewhere (an agent's, a model's) that must be stored whatever it holds.
+pub fn replace_nul(value: Value) -> Value {
+    fn clean(text: String) -> String {
+        if text.contains('\0') {
+            text.replace('\0', "\u{FFFD}")
+        } else {
+            text
+        }
+    }
+    match value {
+        Value::String(text) => Value::String(clean(text)),
+        Value::Array(items) => Value::Array(items.into_iter().map(replace_nul).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(name, item)| (clean(name), replace_nul(item)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -125,5 +148,17 @@ mod tests {
         assert!(cut.ends_with("..."), "{cut}");
         assert!(cut.len() <= 11 + 3 + 3, "{cut}");
         assert_eq!(text(&json!([1, 2]), 100), "[1,2]");
+    }
+
+    #[test]
+    fn a_nul_is_found_and_replaced_wherever_it_is() {
+        let held = json!({"a\0": [1, {"b": "x\0y"}], "c": "\\u0000"});
+        assert!(holds_nul(&held));
+        let cleaned = replace_nul(held);
+        assert!(!holds_nul(&cleaned));
+        assert_eq!(
+            cleaned,
+            json!({"a\u{FFFD}": [1, {"b": "x\u{FFFD}y"}], "c": "\\u0000"})
+        );
     }
 }

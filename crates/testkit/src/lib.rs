@@ -85,7 +85,49 @@ pub fn infra(name: &str) -> Infra {
     infra.subject_prefix = format!("{name}.");
     infra.events_max_bytes = 8 * 1024 * 1024;
     infra.instance = name.to_owned();
+    sweep_stale_streams(&infra.nats_url);
     infra
+}
+
+/// Test streams older than this belong to a run that was killed before it could clean up: no
+/// test lasts this long.
+const STALE_TEST_STREAM_AGE_SECONDS: i64 = 3600;
+
+/// Deletes, once per test process, the `TEST_` streams killed runs left behind. They pile up
+/// on the shared NATS server across runs until it can no longer create a stream.
+fn sweep_stale_streams(nats_url: &str) {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| {
+        let nats_url = nats_url.to_owned();
+        let sweep = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the sweep");
+            runtime.block_on(async {
+                let Ok(client) = async_nats::connect(&nats_url).await else {
+                    return;
+                };
+                let jetstream = async_nats::jetstream::new(client);
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |since| since.as_secs() as i64);
+                let mut streams = jetstream.streams();
+                let mut stale = Vec::new();
+                while let Some(Ok(info)) = streams.next().await {
+                    if info.config.name.starts_with("TEST_")
+                        && now - info.created.unix_timestamp() > STALE_TEST_STREAM_AGE_SECONDS
+                    {
+                        stale.push(info.config.name);
+                    }
+                }
+                for name in stale {
+                    let _ = jetstream.delete_stream(&name).await;
+                }
+            });
+        });
+        let _ = sweep.join();
+    });
 }
 
 /// This test's events on the subjects `filter` names (NATS wildcards, after the test's

@@ -117,7 +117,12 @@ fn definition_document(definition_json: &str) -> std::result::Result<Value, Stri
     if definition_json.len() > MAX_DEFINITION_BYTES {
         return Err(format!("must be at most {MAX_DEFINITION_BYTES} bytes"));
     }
-    serde_json::from_str(definition_json).map_err(|err| format!("not JSON: {err}"))
+    let document: Value =
+        serde_json::from_str(definition_json).map_err(|err| format!("not JSON: {err}"))?;
+    if sankalpa_kit::bounded_json::holds_nul(&document) {
+        return Err("must not contain the character \\u0000".to_owned());
+    }
+    Ok(document)
 }
 
 /// The client's own deadline (`grpc-timeout`, e.g. `500m`), if it sent one.
@@ -194,6 +199,12 @@ impl AgentApi {
             serde_json::from_str(&message.input_json)
                 .map_err(|err| RunnerError::invalid("input_json", format!("not JSON: {err}")))?
         };
+        if sankalpa_kit::bounded_json::holds_nul(&input) {
+            return Err(RunnerError::invalid(
+                "input_json",
+                "must not contain the character \\u0000",
+            ));
+        }
         let named = message.run_id.is_some();
         let run_id = match message.run_id {
             Some(id) if valid_id(&id) => id,

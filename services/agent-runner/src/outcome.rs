@@ -153,6 +153,13 @@ pub fn outcomes(pool: PgPool, tracker: TaskTracker) -> Outcomes {
 
 /// Keeps the outcome of the tenant's finished run; a run id kept already keeps its first outcome.
 pub async fn keep(outcomes: &Outcomes, tenant: Uuid, asked: &Asked, run: &Run) -> Result<()> {
+    let mut outcome = serde_json::to_string(run).map_err(anyhow::Error::from)?;
+    // jsonb cannot hold a NUL a model may have written, and one outcome refused would fail
+    // every outcome of its batch.
+    if outcome.contains("\\u0000") {
+        let parsed = serde_json::from_str(&outcome).map_err(anyhow::Error::from)?;
+        outcome = sankalpa_kit::bounded_json::replace_nul(parsed).to_string();
+    }
     outcomes
         .write(Kept {
             tenant,
@@ -160,7 +167,7 @@ pub async fn keep(outcomes: &Outcomes, tenant: Uuid, asked: &Asked, run: &Run) -
             agent: asked.agent.clone(),
             input_sha256: asked.input_sha256.clone(),
             status: run.status.as_str(),
-            outcome: serde_json::to_string(run).map_err(anyhow::Error::from)?,
+            outcome,
             finished_at: run.finished_at,
         })
         .await

@@ -323,13 +323,15 @@ pub async fn execute(client: &Client, attempt: Attempt<'_>) -> Result<Completed,
             let output = if run.output_json.trim().is_empty() {
                 Value::Object(Default::default())
             } else {
-                serde_json::from_str(&run.output_json).map_err(|err| {
-                    Failure::new(
-                        "invalid_output",
-                        format!("the output is not JSON: {err}"),
-                        false,
-                    )
-                })?
+                serde_json::from_str(&run.output_json)
+                    .map(sankalpa_kit::bounded_json::replace_nul)
+                    .map_err(|err| {
+                        Failure::new(
+                            "invalid_output",
+                            format!("the output is not JSON: {err}"),
+                            false,
+                        )
+                    })?
             };
             Ok(Completed {
                 output,

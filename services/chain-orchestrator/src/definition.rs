@@ -626,6 +626,12 @@ pub fn parse(document: &str) -> Result<Definition, Vec<FieldViolation>> {
     }
     let value: Value = serde_json::from_str(document)
         .map_err(|err| vec![violation("definition_json", format!("is not JSON: {err}"))])?;
+    if sankalpa_kit::bounded_json::holds_nul(&value) {
+        return Err(vec![violation(
+            "definition_json",
+            "must not contain the character \\u0000",
+        )]);
+    }
     let Value::Object(fields) = value else {
         return Err(vec![violation("definition_json", "must be a JSON object")]);
     };

@@ -82,6 +82,13 @@ async fn an_input_that_breaks_the_schema_names_the_field(pool: sqlx::PgPool) {
         .unwrap_err();
     assert_eq!(violated_fields(&status), ["input_json"]);
 
+    // Postgres's jsonb, where the outcome is kept, cannot hold a NUL.
+    let status = app
+        .execute(&ada.token, "hello_world", json!({"name": "a\0"}))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["input_json"]);
+
     let status = app
         .execute_with(
             &ada.token,

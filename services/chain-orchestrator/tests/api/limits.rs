@@ -153,6 +153,9 @@ async fn a_definition_past_any_of_its_bounds_is_refused_by_field(pool: sqlx::PgP
     assert_eq!(answer.violations[0].field, "steps[0].needs[0]");
     assert!(answer.violations[0].message.len() <= 200);
 
+    let nul = one_step(json!({"input": {"a\0": 1}}));
+    assert_eq!(invalid_fields(&stack, &nul).await, ["definition_json"]);
+
     let named = json!({"name": "n".repeat(101), "agents": ["add_one"]}).to_string();
     assert_eq!(invalid_fields(&stack, &named).await, ["name"]);
 
@@ -195,6 +198,9 @@ async fn a_run_request_past_any_of_its_bounds_is_refused_by_field(pool: sqlx::Pg
     let refused = refusal(inline_run(&definition, &big, "")).await;
     assert_eq!(refused_fields(&refused), ["input_json"]);
     let refused = refusal(inline_run(&definition, &nested(40), "")).await;
+    assert_eq!(refused_fields(&refused), ["input_json"]);
+    // Postgres's jsonb cannot hold a NUL: refused, rather than failing the write.
+    let refused = refusal(inline_run(&definition, &json!({"a": ["\0"]}), "")).await;
     assert_eq!(refused_fields(&refused), ["input_json"]);
     let refused = refusal(inline_run(&definition, &json!({}), &"k".repeat(300))).await;
     assert_eq!(refused_fields(&refused), ["idempotency_key"]);

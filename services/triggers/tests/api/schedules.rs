@@ -349,6 +349,10 @@ async fn bad_input_is_refused_naming_the_field(pool: PgPool) {
             "input",
         ),
         (
+            json!({"interval_seconds": 5, "template": "hello-sequence", "input": {"a": "\0"}}),
+            "input",
+        ),
+        (
             json!({"interval_seconds": 5, "template": "hello-sequence", "jitter_seconds": 3601}),
             "jitter_seconds",
         ),
