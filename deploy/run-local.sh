@@ -24,12 +24,14 @@ market_grpc=${SANKALPA_MARKETPLACE_GRPC_ADDR:-127.0.0.1:50055}
 market_http=${SANKALPA_MARKETPLACE_HTTP_ADDR:-127.0.0.1:9105}
 triggers_grpc=${SANKALPA_TRIGGERS_GRPC_ADDR:-127.0.0.1:50056}
 triggers_http=${SANKALPA_TRIGGERS_HTTP_ADDR:-127.0.0.1:9106}
-# On a developer's machine webhooks may go to a receiver on this machine over plain http; a
-# deployment leaves both unset (https only, no loopback or private destinations).
 # One replica of each, with no one to hand requests to: Ctrl-C need not wait out a drain delay.
 export SANKALPA_DRAIN_DELAY_MS=${SANKALPA_DRAIN_DELAY_MS:-0}
+# On a developer's machine webhooks and model providers may be on this machine over plain http;
+# a deployment leaves these unset (https only, no loopback or private destinations).
 export SANKALPA_TRIGGERS_ALLOW_HTTP=${SANKALPA_TRIGGERS_ALLOW_HTTP:-true}
 export SANKALPA_TRIGGERS_ALLOW_PRIVATE_NETWORKS=${SANKALPA_TRIGGERS_ALLOW_PRIVATE_NETWORKS:-127.0.0.0/8,::1}
+export SANKALPA_MODELS_ALLOW_HTTP=${SANKALPA_MODELS_ALLOW_HTTP:-true}
+export SANKALPA_MODELS_ALLOW_PRIVATE_NETWORKS=${SANKALPA_MODELS_ALLOW_PRIVATE_NETWORKS:-127.0.0.0/8,::1}
 gateway=${SANKALPA_GATEWAY_ADDR:-127.0.0.1:8080}
 
 pids=()

@@ -15,6 +15,7 @@ pub mod backoff;
 pub mod bounded_json;
 pub mod cache;
 pub mod config;
+pub mod egress;
 pub mod events;
 pub mod exposition;
 pub mod group_commit;

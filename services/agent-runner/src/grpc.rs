@@ -661,6 +661,7 @@ impl AgentService for AgentApi {
             Ok(pb::ModelProtocol::Unspecified) | Err(_) => None,
         };
         let input = ProviderInput::new(
+            self.state.providers.guard(),
             message.name,
             protocol,
             message.base_url,

@@ -58,6 +58,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sankalpa_kit::config::{self, Infra};
+use sankalpa_kit::egress::Guard;
 use sankalpa_kit::events::EventBus;
 use sankalpa_kit::objects::Objects;
 use sankalpa_kit::service::{AuthSource, Keys, Listen, Service, Skeleton};
@@ -109,6 +110,11 @@ pub struct Config {
     /// `id:base64` of 32 bytes, comma separated, the first sealing); without them a provider
     /// cannot store a key. See the `envelope` module.
     pub model_keys: Option<Keyring>,
+    /// Where the tenants' model providers may be: public https addresses, plus plain http
+    /// (`SANKALPA_MODELS_ALLOW_HTTP`) and the special networks
+    /// (`SANKALPA_MODELS_ALLOW_PRIVATE_NETWORKS`, comma-separated `address/prefix`, e.g. a
+    /// self-hosted model server's) the operator allows. See `sankalpa_kit::egress`.
+    pub provider_egress: Guard,
     /// The most a custom agent's template may render in one run, its output, files and prompt
     /// together, in bytes (`SANKALPA_AGENTS_MAX_TEMPLATE_OUTPUT_BYTES`, default 1 MiB). Checked
     /// while rendering: past it the run fails as `output_too_large`.
@@ -181,6 +187,12 @@ impl Config {
             max_deadline: config::millis("SANKALPA_AGENTS_MAX_DEADLINE_MS", defaults.max_deadline)?,
             llm,
             model_keys,
+            provider_egress: Guard {
+                allow_http: config::var("SANKALPA_MODELS_ALLOW_HTTP", false)?,
+                allowed_networks: sankalpa_kit::egress::networks_from_env(
+                    "SANKALPA_MODELS_ALLOW_PRIVATE_NETWORKS",
+                )?,
+            },
             max_template_output_bytes: config::var(
                 "SANKALPA_AGENTS_MAX_TEMPLATE_OUTPUT_BYTES",
                 defaults.max_template_output_bytes,
@@ -222,6 +234,7 @@ impl Config {
             max_deadline: Duration::from_secs(15 * 60),
             llm: None,
             model_keys: None,
+            provider_egress: Guard::default(),
             max_template_output_bytes: 1024 * 1024,
             definition_cache_bytes: 32 * 1024 * 1024,
             max_concurrent_runs_per_tenant: 64,
@@ -232,7 +245,7 @@ impl Config {
     }
 
     /// The defaults on free ports, in front of `auth_url`, storing artifacts in
-    /// `object_store_url`.
+    /// `object_store_url`; providers may be on this machine (the tests' fake LLMs).
     pub fn for_tests(
         infra: Infra,
         auth_url: impl Into<String>,
@@ -240,6 +253,10 @@ impl Config {
     ) -> Self {
         Self {
             object_store_url: object_store_url.into(),
+            provider_egress: Guard {
+                allow_http: true,
+                allowed_networks: vec!["127.0.0.0/8".parse().expect("a network")],
+            },
             ..Self::defaults(infra, Listen::for_tests(), AuthSource::for_tests(auth_url))
         }
     }
@@ -284,8 +301,13 @@ impl AgentRunner {
             },
         );
         let providers = Arc::new(
-            Providers::new(pool.clone(), config.model_keys, calls)
-                .context("could not configure the model providers' client")?,
+            Providers::new(
+                pool.clone(),
+                config.model_keys,
+                config.provider_egress,
+                calls,
+            )
+            .context("could not configure the model providers' client")?,
         );
         let llm = config
             .llm

@@ -200,25 +200,37 @@ pub struct LlmClient {
     http: reqwest::Client,
     config: LlmConfig,
     url: String,
+    /// A refusal's error quotes the start of its body: the operator's LLM only. A tenant's
+    /// provider URL may point at a service the operator allowed for providers, whose answers
+    /// are not the tenant's to read.
+    quote_refusals: bool,
 }
 
 impl LlmClient {
+    /// The client of the operator's LLM.
     pub fn new(config: LlmConfig) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()?;
-        Ok(Self::with_http(http, config))
+        let mut client = Self::for_tenant_provider(http, config);
+        client.quote_refusals = true;
+        Ok(client)
     }
 
-    /// A client sharing `http`'s connections (the tenants' providers share one pool); the
-    /// timeout is the config's, per request.
-    pub fn with_http(http: reqwest::Client, config: LlmConfig) -> Self {
+    /// The client of a tenant's provider, sharing `http`'s connections (the tenants' providers
+    /// share one guarded pool); the timeout is the config's, per request.
+    pub fn for_tenant_provider(http: reqwest::Client, config: LlmConfig) -> Self {
         let path = match config.protocol {
             Protocol::OpenAi => "chat/completions",
             Protocol::Anthropic => "messages",
         };
         let url = format!("{}/{path}", config.base_url.trim_end_matches('/'));
-        Self { http, config, url }
+        Self {
+            http,
+            config,
+            url,
+            quote_refusals: false,
+        }
     }
 
     pub fn model(&self) -> &str {
@@ -371,11 +383,16 @@ impl LlmClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let body = response.text().await.unwrap_or_default();
+            let body = if self.quote_refusals {
+                let body = response.text().await.unwrap_or_default();
+                // Cut on a character boundary: String::truncate panics inside a character.
+                truncate(&body, MAX_REFUSAL_BODY_BYTES).into_owned()
+            } else {
+                "(the body of a tenant's provider is not quoted)".to_owned()
+            };
             let error = LlmError::Refused {
                 status: status.as_u16(),
-                // Cut on a character boundary: String::truncate panics inside a character.
-                body: truncate(&body, MAX_REFUSAL_BODY_BYTES).into_owned(),
+                body,
             };
             return Err((error, retry_after));
         }
@@ -454,7 +471,7 @@ impl LlmClient {
         } else if err.is_decode() {
             LlmError::Malformed(err.to_string())
         } else {
-            LlmError::Unreachable(err.to_string())
+            LlmError::Unreachable(sankalpa_kit::egress::error_chain(&err))
         }
     }
 }

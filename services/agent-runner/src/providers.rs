@@ -10,9 +10,11 @@
 //! (`SANKALPA_LLM_*`, the operators' default). Every bound is a constant here, listed in
 //! docs/limits.md.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sankalpa_kit::egress::Guard;
 use sankalpa_kit::problem::FieldViolation;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -73,8 +75,9 @@ pub struct ProviderInput {
 }
 
 impl ProviderInput {
-    /// Checks every field, naming each that is wrong.
+    /// Checks every field, naming each that is wrong; the base URL against `guard`.
     pub fn new(
+        guard: &Guard,
         name: String,
         protocol: Option<Protocol>,
         base_url: String,
@@ -99,7 +102,7 @@ impl ProviderInput {
         if protocol.is_none() {
             problem("protocol", "must be openai or anthropic".to_owned());
         }
-        if let Err(reason) = check_base_url(&base_url) {
+        if let Err(reason) = check_base_url(&base_url, guard) {
             problem("base_url", reason);
         }
         let key = match api_key {
@@ -151,21 +154,16 @@ pub fn valid_name(name: &str) -> bool {
         && !name.starts_with(['_', '-'])
 }
 
-fn check_base_url(base_url: &str) -> std::result::Result<(), String> {
+/// The base URL's own bounds, then the operator's on destinations (https, no loopback, private
+/// or metadata address unless allowed; a name is checked again each time it is resolved).
+fn check_base_url(base_url: &str, guard: &Guard) -> std::result::Result<(), String> {
     if base_url.len() > MAX_BASE_URL_BYTES {
         return Err(format!("must be at most {MAX_BASE_URL_BYTES} bytes"));
-    }
-    let url = reqwest::Url::parse(base_url).map_err(|err| format!("not a URL: {err}"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err("must be an http or https URL with a host".to_owned());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not carry credentials: give the key as api_key".to_owned());
     }
     if base_url.chars().any(char::is_control) {
         return Err("must not hold control characters".to_owned());
     }
-    Ok(())
+    guard.check_url(base_url).map(|_| ())
 }
 
 fn check_model(model: &str) -> std::result::Result<(), String> {
@@ -251,23 +249,39 @@ impl Row {
 pub struct Providers {
     pool: PgPool,
     keyring: Option<Keyring>,
-    /// One connection pool for every provider's calls.
+    guard: Arc<Guard>,
+    /// One connection pool for every provider's calls: names resolved through the guard, no
+    /// redirect followed (one could lead past the guard's check of an address in a URL).
     http: reqwest::Client,
     calls: CallSettings,
 }
 
 impl Providers {
-    pub fn new(pool: PgPool, keyring: Option<Keyring>, calls: CallSettings) -> Result<Self> {
+    pub fn new(
+        pool: PgPool,
+        keyring: Option<Keyring>,
+        guard: Guard,
+        calls: CallSettings,
+    ) -> Result<Self> {
+        let guard = Arc::new(guard);
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(guard.resolver())
             .build()
             .map_err(|err| RunnerError::Internal(err.into()))?;
         Ok(Self {
             pool,
             keyring,
+            guard,
             http,
             calls,
         })
+    }
+
+    /// The operator's settings on where providers may be.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
     }
 
     /// The tenant's providers by name, and its default model.
@@ -454,6 +468,13 @@ impl Providers {
     }
 
     fn build(&self, tenant: Uuid, row: Row, model: String) -> Result<LlmClient> {
+        // The operator may have narrowed the allowed destinations since the URL was stored.
+        if let Err(why) = self.guard.check_url(&row.base_url) {
+            return Err(RunnerError::Precondition(format!(
+                "the base_url of the model provider {:?} is refused: {why}",
+                row.name
+            )));
+        }
         let api_key = match row.sealed() {
             None => None,
             Some(sealed) => {
@@ -487,7 +508,7 @@ impl Providers {
             max_retries: self.calls.max_retries,
             backoff: self.calls.backoff,
         };
-        Ok(LlmClient::with_http(self.http.clone(), config))
+        Ok(LlmClient::for_tenant_provider(self.http.clone(), config))
     }
 
     /// The client a run of `tenant` asks: the model it names (`provider/model`), else the
@@ -532,8 +553,31 @@ mod tests {
     }
 
     #[test]
+    fn a_base_url_is_checked_against_the_operator_s_guard() {
+        let strict = Guard::default();
+        for refused in [
+            "http://api.example.com/v1",
+            "https://127.0.0.1/v1",
+            "https://169.254.169.254/latest",
+            "https://[::1]/v1",
+            "https://10.0.0.7/v1",
+            "https://user:pass@api.example.com/v1",
+        ] {
+            assert!(check_base_url(refused, &strict).is_err(), "{refused}");
+        }
+        assert!(check_base_url("https://api.example.com/v1", &strict).is_ok());
+        let local = Guard {
+            allow_http: true,
+            allowed_networks: vec!["127.0.0.0/8".parse().unwrap()],
+        };
+        assert!(check_base_url("http://127.0.0.1:11434/v1", &local).is_ok());
+        assert!(check_base_url("http://169.254.169.254/", &local).is_err());
+    }
+
+    #[test]
     fn every_bad_field_is_named() {
         let Err(RunnerError::Invalid(problems)) = ProviderInput::new(
+            &Guard::default(),
             "-x".into(),
             None,
             "ftp://host".into(),

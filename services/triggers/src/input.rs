@@ -30,7 +30,7 @@ pub fn text(field: &str, raw: &str, max: usize) -> Result<String> {
 }
 
 /// A destination URL, bounded, then checked by the operator's guard.
-pub fn url(field: &str, raw: &str, guard: &crate::guard::Guard) -> Result<String> {
+pub fn url(field: &str, raw: &str, guard: &sankalpa_kit::egress::Guard) -> Result<String> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Err(TriggersError::invalid(field, "must not be empty"));

@@ -7,7 +7,7 @@
 //! secret made by [`signing`], rotated with an overlap). A durable JetStream consumer
 //! ([`ingest`]) turns each event into one delivery row per matching endpoint before it
 //! acknowledges the event; the [`sender`] claims due deliveries from Postgres (`FOR UPDATE SKIP
-//! LOCKED`, so replicas share them), POSTs them through the destination [`guard`], and records
+//! LOCKED`, so replicas share them), POSTs them through the destination guard ([`sankalpa_kit::egress`]), and records
 //! each attempt, retrying on the operator's schedule and then failing the delivery. Outcomes are
 //! announced as `webhooks.<tenant>.<endpoint>.<delivered|failed|disabled>` through an outbox
 //! ([`events`]). The delivery log, replays and test sends are [`deliveries`].
@@ -32,7 +32,6 @@ mod events;
 mod filters;
 mod firing;
 mod grpc;
-mod guard;
 mod inbound;
 mod inbound_api;
 mod ingest;
@@ -65,7 +64,7 @@ use sqlx::migrate::Migrator;
 use tokio::sync::Notify;
 use tonic::server::NamedService;
 
-pub use guard::Network;
+pub use sankalpa_kit::egress::Network;
 
 /// The triggers schema's migrations, tracked in `triggers._sqlx_migrations`.
 pub static MIGRATOR: Migrator = Migrator {
@@ -154,20 +153,6 @@ fn retry_schedule() -> Result<Vec<Duration>, ConfigError> {
         .collect()
 }
 
-fn allowed_networks() -> Result<Vec<Network>, ConfigError> {
-    const NAME: &str = "SANKALPA_TRIGGERS_ALLOW_PRIVATE_NETWORKS";
-    config::list(NAME, &[])
-        .into_iter()
-        .map(|network| {
-            network.parse().map_err(|reason| ConfigError::Invalid {
-                name: NAME.to_owned(),
-                value: network.clone(),
-                reason,
-            })
-        })
-        .collect()
-}
-
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let defaults = Self::defaults(
@@ -182,7 +167,9 @@ impl Config {
             )?,
             retry_schedule: retry_schedule()?,
             allow_http: config::var("SANKALPA_TRIGGERS_ALLOW_HTTP", defaults.allow_http)?,
-            allowed_networks: allowed_networks()?,
+            allowed_networks: sankalpa_kit::egress::networks_from_env(
+                "SANKALPA_TRIGGERS_ALLOW_PRIVATE_NETWORKS",
+            )?,
             max_response_bytes: config::var(
                 "SANKALPA_TRIGGERS_MAX_RESPONSE_BYTES",
                 defaults.max_response_bytes,
@@ -259,7 +246,7 @@ impl Config {
 pub(crate) struct State {
     pub pool: PgPool,
     pub config: Config,
-    pub guard: Arc<guard::Guard>,
+    pub guard: Arc<sankalpa_kit::egress::Guard>,
     pub http: reqwest::Client,
     pub events: events::Events,
     /// The deployment's (or test's) subject prefix, taken off subjects before matching.
@@ -298,7 +285,7 @@ impl Triggers {
         let bus =
             EventBus::connect(skeleton.nats.clone(), &config.infra, "/sankalpa/triggers").await?;
         let consumer = ingest::consumer(skeleton.nats.clone(), &config.infra).await?;
-        let guard = Arc::new(guard::Guard {
+        let guard = Arc::new(sankalpa_kit::egress::Guard {
             allow_http: config.allow_http,
             allowed_networks: config.allowed_networks.clone(),
         });

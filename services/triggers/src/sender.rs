@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use rand::Rng;
+use sankalpa_kit::egress::{Guard, error_chain};
 use sqlx::types::Json;
 use tokio_util::sync::CancellationToken;
 
@@ -23,7 +24,6 @@ use crate::State;
 use crate::backlog::{self, BacklogLabels};
 use crate::deliveries::{self, Claimed};
 use crate::events::Action;
-use crate::guard::Guard;
 use crate::signing;
 
 /// How long a claimed delivery stays leased beyond its attempt's timeout: time to record the
@@ -246,18 +246,6 @@ async fn send(
         response_body: String::from_utf8_lossy(&read).into_owned(),
         error,
     }
-}
-
-/// An error with its causes: reqwest's own message names only the step that failed.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 /// The wait before attempt `round_attempt + 1`, jittered by up to a fifth either way so that

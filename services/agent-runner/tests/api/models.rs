@@ -373,6 +373,11 @@ async fn the_connection_test_says_whether_the_provider_answers(pool: sqlx::PgPoo
     let answer = app.test_provider(&a, "claude").await.unwrap();
     assert!(!answer.ok);
     assert!(answer.error.contains("401"), "{}", answer.error);
+    assert!(
+        !answer.error.contains("invalid api key"),
+        "a tenant's provider's body is not quoted: {}",
+        answer.error
+    );
 
     // Nothing listening: unreachable, said the same way.
     let gone = provider(
@@ -385,6 +390,55 @@ async fn the_connection_test_says_whether_the_provider_answers(pool: sqlx::PgPoo
     app.put_provider(&a, gone).await.unwrap();
     let answer = app.test_provider(&a, "gone").await.unwrap();
     assert!(!answer.ok && !answer.error.is_empty());
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_provider_where_the_operator_allows_none_is_refused_or_not_called(pool: sqlx::PgPool) {
+    // The deployment's default: public https destinations only.
+    let mut app = start_with(pool, |config| {
+        config.model_keys = Keyring::parse(KEYS).unwrap();
+        config.provider_egress = Default::default();
+    })
+    .await;
+    let server = ProviderFake::start(KEY_A, "never").await.unwrap();
+    let a = app.sign_up().await.token;
+    let port = server
+        .base_url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .trim_end_matches("/v1");
+    for base_url in [
+        server.base_url.clone(),
+        format!("https://127.0.0.1:{port}/v1"),
+        "https://169.254.169.254/latest".to_owned(),
+        "https://[::ffff:10.0.0.1]/v1".to_owned(),
+    ] {
+        let refused = app
+            .put_provider(
+                &a,
+                provider("local", pb::ModelProtocol::Openai, &base_url, None, &["m"]),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{base_url}");
+        assert_eq!(violated_fields(&refused), ["base_url"], "{base_url}");
+    }
+    assert!(app.providers(&a).await.providers.is_empty());
+
+    // A name is judged by what it resolves to, when called.
+    let named = provider(
+        "named",
+        pb::ModelProtocol::Openai,
+        &format!("https://localhost:{port}/v1"),
+        None,
+        &["m"],
+    );
+    app.put_provider(&a, named).await.unwrap();
+    let answer = app.test_provider(&a, "named").await.unwrap();
+    assert!(!answer.ok);
+    assert!(answer.error.contains("loopback"), "{}", answer.error);
+    assert!(server.asked().is_empty(), "the provider was never called");
 }
 
 #[sqlx::test(migrations = false)]

@@ -1,15 +1,16 @@
-//! Where deliveries may go. A tenant names the URL, so without a guard a webhook would let it
-//! make the service call anything the service can reach: its own ops port, the database, a
-//! cloud's metadata endpoint. Destinations in loopback, private, link-local (metadata included),
-//! shared, multicast and reserved ranges are refused unless the operator's allow-list
-//! (`SANKALPA_TRIGGERS_ALLOW_PRIVATE_NETWORKS`) has them, and plain http unless the operator
+//! Where calls to a URL a tenant names may go (a webhook's endpoint, a model provider). Without
+//! a guard such a URL would let the tenant make the service call anything the service can
+//! reach: its own ops port, the database, a cloud's metadata endpoint. Destinations in
+//! loopback, private, link-local (metadata included), shared, multicast and reserved ranges
+//! are refused unless the operator's allow-list has them, and plain http unless the operator
 //! allows it.
 //!
-//! The check runs at every delivery on the address actually connected to: names are resolved
-//! by [`GuardedResolver`], which hands the HTTP client only allowed addresses, so a name that
-//! resolved to a public address when the endpoint was made and to 10.0.0.1 now (DNS rebinding)
-//! is refused now. An address written in the URL is checked before the request, as the client
-//! resolves nothing then.
+//! The check runs at every call on the address actually connected to: names are resolved by
+//! [`GuardedResolver`], which hands the HTTP client only allowed addresses, so a name that
+//! resolved to a public address when the URL was given and to 10.0.0.1 now (DNS rebinding) is
+//! refused now. An address written in the URL is checked before the request, as the client
+//! resolves nothing then; clients that use the guard follow no redirect, which would skip
+//! that check.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
@@ -140,14 +141,31 @@ fn special_v6(ip: Ipv6Addr) -> Option<&'static str> {
 /// The operator's settings on destinations.
 #[derive(Debug, Clone, Default)]
 pub struct Guard {
-    /// Plain http is allowed (`SANKALPA_TRIGGERS_ALLOW_HTTP`).
+    /// Plain http is allowed.
     pub allow_http: bool,
-    /// Networks allowed although special (`SANKALPA_TRIGGERS_ALLOW_PRIVATE_NETWORKS`).
+    /// Networks allowed although special.
     pub allowed_networks: Vec<Network>,
 }
 
+/// The networks of the comma-separated `address/prefix` list in the variable `name`; none when
+/// it is unset.
+pub fn networks_from_env(name: &str) -> Result<Vec<Network>, crate::config::ConfigError> {
+    crate::config::list(name, &[])
+        .into_iter()
+        .map(|network| {
+            network
+                .parse()
+                .map_err(|reason| crate::config::ConfigError::Invalid {
+                    name: name.to_owned(),
+                    value: network.clone(),
+                    reason,
+                })
+        })
+        .collect()
+}
+
 impl Guard {
-    /// Why `address` may not be delivered to, or `None` when it may.
+    /// Why `address` may not be called, or `None` when it may.
     pub fn refusal(&self, address: IpAddr) -> Option<String> {
         let kind = special(address)?;
         if self
@@ -186,12 +204,25 @@ impl Guard {
         }
     }
 
-    /// The resolver of the delivery client: names resolve to their allowed addresses only.
+    /// The resolver of a guarded client: names resolve to their allowed addresses only.
     pub fn resolver(self: &Arc<Self>) -> Arc<GuardedResolver> {
         Arc::new(GuardedResolver {
             guard: self.clone(),
         })
     }
+}
+
+/// An error with its causes: reqwest's own message names only the step that failed, the
+/// guard's refusal among the causes.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 /// Resolves names with the system's resolver, then keeps the addresses the guard allows; a
