@@ -74,6 +74,15 @@ pub enum Llm {
     Preferred,
 }
 
+impl Llm {
+    pub fn choice(self) -> LlmChoice {
+        match self {
+            Self::Off => LlmChoice::Off,
+            Self::Preferred => LlmChoice::Preferred,
+        }
+    }
+}
+
 pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
     let client = context.client().await?;
     let out = &context.out;
@@ -144,10 +153,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                     .transpose()?,
                 session_id: session,
                 deadline_ms,
-                llm: llm.map(|llm| match llm {
-                    Llm::Off => LlmChoice::Off,
-                    Llm::Preferred => LlmChoice::Preferred,
-                }),
+                llm: llm.map(Llm::choice),
                 model,
             };
             let run = client.execute_agent(&body).await?;

@@ -2,9 +2,10 @@
 //! (`POST /api/nlp/process`), printed, and with `--run` run as `chains run --file` would.
 
 use sankalpa_api::chains::ExecuteChain;
-use sankalpa_api::nlp::{CommandContext, ProcessCommand, ProcessedCommand};
+use sankalpa_api::nlp::{CommandContext, PlannedBy, ProcessCommand, ProcessedCommand};
 use serde_json::value::{RawValue, to_raw_value};
 
+use crate::agents::Llm;
 use crate::chains::{Launch, launch};
 use crate::context::Context;
 use crate::exit::{self, Failure};
@@ -21,6 +22,10 @@ pub struct PlanArgs {
     /// The project's name; a short slug of the description when absent.
     #[arg(long)]
     name: Option<String>,
+    /// `preferred` (the default): a model reads the description when the tenant or the fleet
+    /// has one, its reading checked; `off`: the rules only.
+    #[arg(long, value_enum)]
+    llm: Option<Llm>,
     /// Run the planned chain with its input, then follow it as `chains run` does.
     #[arg(long)]
     run: bool,
@@ -36,6 +41,7 @@ pub async fn run(context: &Context, args: PlanArgs) -> Result<u8, Failure> {
         context: args.name.map(|name| CommandContext {
             project_name: Some(name),
         }),
+        llm: args.llm.map(Llm::choice),
     };
     let plan = client.process_command(&body).await?;
     if !args.run {
@@ -80,8 +86,12 @@ fn raw(value: &serde_json::Value) -> Result<Box<RawValue>, Failure> {
 /// What was understood, then one line per step with what it needs.
 fn human(out: &Output, plan: &ProcessedCommand) -> String {
     let analysis = &plan.analysis;
+    let planned_by = match plan.planned_by {
+        PlannedBy::Model => "the model",
+        PlannedBy::Rules => "the rules",
+    };
     let mut text = format!(
-        "{} steps ({}, {} complexity); entities: {}; features: {}\n",
+        "{} steps ({}, {} complexity, planned by {planned_by}); entities: {}; features: {}\n",
         analysis.agent_count,
         analysis.chain_type,
         analysis.estimated_complexity,

@@ -223,6 +223,7 @@ async fn plan_turns_words_into_a_chain_and_runs_it(pool: PgPool) {
         shown.contains("STEP") && shown.contains("db_schema"),
         "{shown}"
     );
+    assert!(shown.contains("planned by the rules"), "{shown}");
 
     let ran = setup
         .run(&["plan", described, "--name", "quill", "--run"], "", &[])

@@ -368,6 +368,7 @@ scenario('the command page plans a project from words and runs the plan', async 
   await expectText(plan, 'Post');
   await expectText(plan, 'Comment');
   await expectText(plan.getByRole('list', { name: 'Planned steps' }), 'db_schema');
+  await expectText(plan, 'the rules');
   await check(page, 'command with a plan');
   await plan.getByRole('button', { name: 'Run this plan' }).click();
   await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);

@@ -17,6 +17,11 @@ pub struct ProcessCommand {
     pub command: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<CommandContext>,
+    /// `preferred` (when absent): a model reads the command when one is configured (the
+    /// tenant's default model, else the fleet's LLM), its reading checked and sent back with
+    /// its problems up to 3 times, the rules planning when it keeps failing; `off`: the rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<crate::agents::LlmChoice>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
@@ -44,6 +49,15 @@ pub struct ProcessedCommand {
     /// command does not give, such as a domain).
     #[schema(value_type = Vec<Object>)]
     pub not_in_chain: Vec<Value>,
+    /// Who read the command: `model` (its reading checked) or `rules`.
+    pub planned_by: PlannedBy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlannedBy {
+    Model,
+    Rules,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

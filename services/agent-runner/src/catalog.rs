@@ -31,7 +31,7 @@ use crate::error::AgentError;
 use crate::spec::{AgentSpec, RawSpec};
 
 /// The catalog compiled into the binary, so a container needs no file beside it.
-const EMBEDDED: &str = include_str!("../../../catalog/agents.json");
+pub(crate) const EMBEDDED: &str = include_str!("../../../catalog/agents.json");
 
 /// What a built-in agent does with its (already schema-checked) input.
 #[derive(Clone, Copy)]
@@ -153,7 +153,9 @@ pub static BUILTINS: &[Builtin] = &[
         Box::pin(orchestration::merge_memory(ctx, input))
     }),
     Builtin::computes("version_tracker", orchestration::release),
-    Builtin::computes("planner", |_, input| orchestration::plan(input)),
+    Builtin::waits("planner", |ctx, input| {
+        Box::pin(orchestration::plan(ctx, input))
+    }),
     Builtin::computes("execution_manager", |_, input| {
         orchestration::schedule(input)
     }),

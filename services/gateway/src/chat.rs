@@ -619,20 +619,27 @@ impl Reply {
     async fn write(self, messages: Vec<ChatMessage>) {
         let asked = messages.last().expect("the person's message is there");
         let user_message_id = asked.id.clone();
-        let (plan, note) =
-            match crate::nlp::plan_command(&self.state, &self.caller, &asked.text, None).await {
-                Ok(plan) => (Some(plan), String::new()),
-                // The planner's refusal is what the reply explains.
-                Err(problem) if problem.status == 400 => {
-                    let note = problem
-                        .errors
-                        .first()
-                        .map(|violation| violation.message.clone())
-                        .unwrap_or_else(|| problem.to_string());
-                    (None, note)
-                }
-                Err(problem) => return self.fail(&problem).await,
-            };
+        let (plan, note) = match crate::nlp::plan_command(
+            &self.state,
+            &self.caller,
+            &asked.text,
+            None,
+            v1::LlmMode::Off,
+        )
+        .await
+        {
+            Ok(plan) => (Some(plan), String::new()),
+            // The planner's refusal is what the reply explains.
+            Err(problem) if problem.status == 400 => {
+                let note = problem
+                    .errors
+                    .first()
+                    .map(|violation| violation.message.clone())
+                    .unwrap_or_else(|| problem.to_string());
+                (None, note)
+            }
+            Err(problem) => return self.fail(&problem).await,
+        };
         if let Some(planned) = &plan
             && !self.send(ChatEvent::Plan(Box::new(planned.clone()))).await
         {

@@ -1,6 +1,7 @@
 //! `/api/nlp/process`, the seed's NLP router: a project described in words turned into the chain
-//! that builds it. The plan is the catalog's `planner` agent's (agent-runner, deterministic: it
-//! reads the command for entities, features and a name), run as the caller; the chain it
+//! that builds it. The plan is the catalog's `planner` agent's (agent-runner: a model reads the
+//! command for entities, features and agents when one is configured, its reading checked, the
+//! rules otherwise), run as the caller; the chain it
 //! proposes is then checked by the orchestrator as `POST /api/chains/validate` would, so
 //! `execution_ready` says whether `POST /api/chains/execute` takes it as it is. Nothing is
 //! stored: the planner's run is kept by agent-runner as any agent run is, no chain is saved.
@@ -9,7 +10,10 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sankalpa_api::nlp::{CommandAnalysis, MAX_COMMAND_CHARS, ProcessCommand, ProcessedCommand};
+use sankalpa_api::agents::LlmChoice;
+use sankalpa_api::nlp::{
+    CommandAnalysis, MAX_COMMAND_CHARS, PlannedBy, ProcessCommand, ProcessedCommand,
+};
 use sankalpa_kit::problem::{FieldViolation, Problem};
 use sankalpa_proto::v1;
 use serde_json::{Value, json};
@@ -51,19 +55,25 @@ pub async fn process(
     caller.require("agents:execute")?;
     caller.require("chains:read")?;
     let project_name = body.context.and_then(|context| context.project_name);
+    let llm = match body.llm {
+        Some(LlmChoice::Off) => v1::LlmMode::Off,
+        Some(LlmChoice::Preferred) | None => v1::LlmMode::Preferred,
+    };
     Ok(axum::Json(
-        plan_command(&state, &caller, &body.command, project_name.as_deref()).await?,
+        plan_command(&state, &caller, &body.command, project_name.as_deref(), llm).await?,
     ))
 }
 
-/// The plan of `command` (and the project's name, when given), checked by the orchestrator:
-/// what `/api/nlp/process` answers, and what the chat's assistant says. The caller needs
-/// agents:execute and chains:read.
+/// The plan of `command` (and the project's name, when given), read by a model when `llm`
+/// allows and one is configured, checked by the orchestrator: what `/api/nlp/process`
+/// answers, and what the chat's assistant says. The caller needs agents:execute and
+/// chains:read.
 pub async fn plan_command(
     state: &AppState,
     caller: &Caller,
     command: &str,
     project_name: Option<&str>,
+    llm: v1::LlmMode,
 ) -> Result<ProcessedCommand, Problem> {
     let command = command.trim();
     if !(3..=MAX_COMMAND_CHARS).contains(&command.chars().count()) {
@@ -83,7 +93,7 @@ pub async fn plan_command(
         }
         goal["project_name"] = json!(name);
     }
-    let plan = plan(state, caller, goal).await?;
+    let plan = plan(state, caller, goal, llm).await?;
     let chain = plan.get("chain").cloned().unwrap_or(Value::Null);
     let checked = state
         .chains()
@@ -102,9 +112,12 @@ pub async fn plan_command(
         .into_inner();
     let analysis: CommandAnalysis = serde_json::from_value(plan["analysis"].clone())
         .map_err(|err| unexpected(format!("the planner's analysis: {err}")))?;
+    let planned_by: PlannedBy = serde_json::from_value(plan["planned_by"].clone())
+        .map_err(|err| unexpected(format!("the planner's planned_by: {err}")))?;
     Ok(ProcessedCommand {
         input: plan.get("input").cloned().unwrap_or_else(|| json!({})),
         not_in_chain: plan["not_in_chain"].as_array().cloned().unwrap_or_default(),
+        planned_by,
         chain,
         analysis,
         execution_ready: checked.valid,
@@ -121,7 +134,12 @@ pub async fn plan_command(
 
 /// The planner's output for `goal`, run as the caller. A command the planner cannot read as a
 /// project is the caller's mistake (400 naming `command`); any other failure is agent-runner's.
-async fn plan(state: &AppState, caller: &Caller, goal: Value) -> Result<Value, Problem> {
+async fn plan(
+    state: &AppState,
+    caller: &Caller,
+    goal: Value,
+    llm: v1::LlmMode,
+) -> Result<Value, Problem> {
     let run = state
         .agents()
         .execute_agent(state.request_as(
@@ -129,7 +147,7 @@ async fn plan(state: &AppState, caller: &Caller, goal: Value) -> Result<Value, P
             v1::ExecuteAgentRequest {
                 agent: PLANNER.to_owned(),
                 input_json: goal.to_string(),
-                llm: v1::LlmMode::Off.into(),
+                llm: llm.into(),
                 ..Default::default()
             },
         )?)

@@ -8016,6 +8016,8 @@ export interface components {
          * @enum {string}
          */
         Permission: "*:*" | "agents:*" | "agents:read" | "agents:execute" | "agents:write" | "chains:*" | "chains:read" | "chains:write" | "chains:execute" | "memory:*" | "memory:read" | "memory:write" | "market:*" | "market:read" | "market:publish" | "webhooks:*" | "webhooks:read" | "webhooks:write" | "schedules:*" | "schedules:read" | "schedules:write" | "models:*" | "models:read" | "models:admin" | "users:*" | "users:admin" | "keys:*" | "keys:admin" | "tenants:*" | "tenants:admin" | "fleet:*" | "fleet:read";
+        /** @enum {string} */
+        PlannedBy: "model" | "rules";
         /**
          * @description Who a credential acts as, as the gateway verified it: a user (a login's access token) or an
          *     API key.
@@ -8058,6 +8060,7 @@ export interface components {
             /** @description What to build, in words: 3 to 5,000 characters. */
             command: string;
             context?: null | components["schemas"]["CommandContext"];
+            llm?: null | components["schemas"]["LlmChoice"];
         };
         ProcessedCommand: {
             analysis: components["schemas"]["CommandAnalysis"];
@@ -8072,6 +8075,8 @@ export interface components {
              *     command does not give, such as a domain).
              */
             not_in_chain: Record<string, unknown>[];
+            /** @description Who read the command: `model` (its reading checked) or `rules`. */
+            planned_by: components["schemas"]["PlannedBy"];
             /** @description Why `execution_ready` is false, each `field` a path into `chain`. */
             violations: components["schemas"]["FieldViolation"][];
         };

@@ -93,6 +93,8 @@ function PlanView({ plan, running, error, onRun }: { plan: Plan; running: boolea
         <dd>{analysis.identified_requirements.join(', ') || '–'}</dd>
         <dt className="muted">Steps</dt>
         <dd>{analysis.agent_count} ({analysis.chain_type}, {analysis.estimated_complexity} complexity)</dd>
+        <dt className="muted">Read by</dt>
+        <dd>{plan.planned_by === 'model' ? 'the model' : 'the rules'}</dd>
       </dl>
       <ol aria-label="Planned steps" className="space-y-1 text-sm">
         {steps.map((step) => (

@@ -14,6 +14,7 @@ pub mod enhanced;
 pub mod frontend;
 pub mod installers;
 pub mod marketing;
+mod model_planner;
 pub mod orchestration;
 pub mod planning;
 mod project;

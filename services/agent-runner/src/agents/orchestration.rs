@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 
 use super::{AgentError, Context, parse};
 
-/// A goal into a plan: the deterministic planner of [`planning`](super::planning).
-pub fn plan(input: &Value) -> Result<Value, AgentError> {
-    super::planning::plan(input)
+/// A goal into a plan: the model's reading when the run has an LLM
+/// ([`model_planner`](super::model_planner)), else the rules' ([`planning`](super::planning)).
+pub async fn plan(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
+    super::model_planner::plan(ctx, input).await
 }
 
 #[derive(Deserialize)]

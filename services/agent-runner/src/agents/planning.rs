@@ -1,10 +1,11 @@
-//! The deterministic planner: a project request in words ("a shop with products, orders and
-//! customers, with login and payments") read for its entities, its features and its name, and
-//! turned into the agents that build it, ordered by their data dependencies, and into a chain
-//! definition (the orchestrator's DAG form) with the input to run it with.
+//! The planner: a project request in words ("a shop with products, orders and customers, with
+//! login and payments") read for its entities, its features and its name, and turned into the
+//! agents that build it, ordered by their data dependencies, and into a chain definition (the
+//! orchestrator's DAG form) with the input to run it with.
 //!
-//! No model is involved: words are matched against [`INTENTS`] (features and the agents they
-//! call for), entities are the nouns the request lists ("with X, Y and Z", "X/Y/Z") or that
+//! Here the rules read the request (a model may read it instead: [`super::model_planner`]
+//! checks the model's reading and assembles it here). Words are matched against [`INTENTS`]
+//! (features and the agents they call for), entities are the nouns the request lists ("with X, Y and Z", "X/Y/Z") or that
 //! [`KNOWN_ENTITIES`] knows, and relations come from "X belong to Y", "Y have many X" or the
 //! usual parents of [`KNOWN_ENTITIES`] when both are named. Every bound is a constant below.
 
@@ -219,8 +220,13 @@ const INTENTS: &[Intent] = &[
     },
 ];
 
+/// Every feature a request may ask for, in the order the rules look for them.
+pub(super) fn known_features() -> impl Iterator<Item = &'static str> {
+    INTENTS.iter().map(|intent| intent.feature)
+}
+
 /// The order agents run in when several are planned.
-const ORDER: &[&str] = &[
+pub(super) const ORDER: &[&str] = &[
     "project_architect",
     "db_schema",
     "backend_builder",
@@ -426,29 +432,48 @@ const NOT_ENTITIES: &[&str] = &[
 const MAX_LIST_WORDS: usize = 30;
 
 #[derive(Deserialize)]
-struct PlanInput {
-    goal: String,
+pub(super) struct PlanInput {
+    pub goal: String,
     #[serde(default)]
-    project_name: Option<String>,
+    pub project_name: Option<String>,
 }
 
 /// An entity as the builders take it.
-struct Entity {
-    name: String,
-    singular: String,
-    fields: Vec<Value>,
+pub(super) struct Entity {
+    pub name: String,
+    pub singular: String,
+    pub fields: Vec<Value>,
+}
+
+/// What a plan is made of: the features the request asks for, the agents chosen with why, and
+/// the entities, read from the request by rules or proposed by a model
+/// ([`model_planner`](super::model_planner)).
+pub(super) struct Reading {
+    pub features: Vec<&'static str>,
+    pub chosen: Vec<&'static str>,
+    pub reasons: Reasons,
+    pub entities: Vec<Entity>,
+    /// Whether the request (or the model) named the entities, rather than one standing in.
+    pub named: bool,
+}
+
+/// The planner's input, checked.
+pub(super) fn plan_input(input: &Value) -> Result<PlanInput, AgentError> {
+    parse(input)
 }
 
 pub fn plan(input: &Value) -> Result<Value, AgentError> {
-    let input: PlanInput = parse(input)?;
-    let goal = input.goal.to_lowercase();
+    let input = plan_input(input)?;
+    let reading = read(&input.goal)?;
+    Ok(assemble(&input, reading, "rules"))
+}
+
+/// The request read by the rules.
+fn read(goal: &str) -> Result<Reading, AgentError> {
+    let goal = goal.to_lowercase();
     let words = words_of(&goal);
     let (features, mut chosen, mut reasons) = intents(&goal, &words);
-    let builder_features: Vec<&str> = FEATURES
-        .iter()
-        .copied()
-        .filter(|f| features.contains(f))
-        .collect();
+    let builder_features = builder_features(&features);
     let (entities, named) = entities(&words, &builder_features);
     // Entities to store, or a feature the project builders write, make a project: when the
     // request asks for no database or backend, the whole app is planned around them.
@@ -471,7 +496,38 @@ pub fn plan(input: &Value) -> Result<Value, AgentError> {
     if chosen.is_empty() {
         return Err(AgentError::InvalidInput("the goal names nothing this platform builds: mention an app, API, frontend, tests, deployment, docs or launch".to_owned()));
     }
+    Ok(Reading {
+        features,
+        chosen,
+        reasons,
+        entities,
+        named,
+    })
+}
+
+/// The features among `features` the project builders write.
+pub(super) fn builder_features(features: &[&str]) -> Vec<&'static str> {
+    FEATURES
+        .iter()
+        .copied()
+        .filter(|f| features.contains(f))
+        .collect()
+}
+
+/// The plan of `reading`: the agents in order with their needs, the chain running them, its
+/// input and the analysis; `planned_by` says whose reading it is (`rules` or `model`).
+pub(super) fn assemble(input: &PlanInput, reading: Reading, planned_by: &str) -> Value {
+    let Reading {
+        features,
+        mut chosen,
+        reasons,
+        entities,
+        named,
+    } = reading;
     chosen.sort_by_key(|a| position(a));
+    let builder_features = builder_features(&features);
+    let lowered = input.goal.to_lowercase();
+    let words = words_of(&lowered);
     let project_name = match input.project_name.as_deref().map(str::trim) {
         Some(given) if !given.is_empty() => given.chars().take(MAX_PROJECT_NAME_CHARS).collect(),
         _ => project_slug(&words),
@@ -508,7 +564,7 @@ pub fn plan(input: &Value) -> Result<Value, AgentError> {
         "identified_entities": entities.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
         "identified_requirements": features,
     });
-    Ok(json!({
+    json!({
         "goal": input.goal,
         "steps": steps,
         "agents": chosen.len(),
@@ -524,7 +580,8 @@ pub fn plan(input: &Value) -> Result<Value, AgentError> {
             "features": builder_features,
         },
         "not_in_chain": unchained,
-    }))
+        "planned_by": planned_by,
+    })
 }
 
 fn words_of(goal: &str) -> Vec<&str> {
@@ -536,7 +593,7 @@ fn words_of(goal: &str) -> Vec<&str> {
     .collect()
 }
 
-type Reasons = BTreeMap<&'static str, String>;
+pub(super) type Reasons = BTreeMap<&'static str, String>;
 
 /// The features a request asks for and the agents they call for, each with why.
 fn intents(goal: &str, words: &[&str]) -> (Vec<&'static str>, Vec<&'static str>, Reasons) {
@@ -983,7 +1040,14 @@ mod tests {
     /// and each step's input, rendered by the orchestrator from the plan's input, against that
     /// agent's input schema.
     fn checked_plan(goal: &str) -> Value {
-        let plan = plan(&json!({"goal": goal})).unwrap_or_else(|e| panic!("{goal}: {e}"));
+        checked(
+            goal,
+            plan(&json!({"goal": goal})).unwrap_or_else(|e| panic!("{goal}: {e}")),
+        )
+    }
+
+    /// `plan` (of `goal`), checked as [`checked_plan`] says.
+    fn checked(goal: &str, plan: Value) -> Value {
         let problems = schema_problems(&catalog_entry("planner")["output_schema"], &plan);
         assert!(problems.is_empty(), "{goal}: {problems:?}");
         let chain = definition::parse(&plan["chain"].to_string()).unwrap_or_else(|problems| {
@@ -1007,6 +1071,36 @@ mod tests {
         }
         assert_eq!(plan["analysis"]["agent_count"], chain.steps.len());
         plan
+    }
+
+    #[test]
+    fn a_model_s_checked_reading_becomes_a_plan_the_platform_takes() {
+        let input = PlanInput {
+            goal: "somewhere to book live music nights, with login".to_owned(),
+            project_name: Some("Gig Night".to_owned()),
+        };
+        let answer = r#"{"agents": [{"agent": "frontend_builder"}, {"agent": "db_schema"},
+            {"agent": "auth_builder"}, {"agent": "test_suite"}, {"agent": "readme_writer"}],
+          "features": ["app", "auth"],
+          "entities": [{"name": "Venue", "fields": [{"name": "title", "type": "string"}]},
+            {"name": "Gig", "fields": [{"name": "venue", "type": "reference", "entity": "Venue"},
+              {"name": "price", "type": "number"}, {"name": "starts_at", "type": "datetime"}]}]}"#;
+        let Ok(reading) = super::super::model_planner::reading(&input, answer) else {
+            panic!("the answer is refused");
+        };
+        let plan = checked(&input.goal, assemble(&input, reading, "model"));
+        assert_eq!(
+            agents_of(&plan),
+            [
+                "db_schema",
+                "auth_builder",
+                "frontend_builder",
+                "test_suite",
+                "readme_writer"
+            ]
+        );
+        assert_eq!(plan["input"]["features"], json!(["auth"]));
+        assert_eq!(plan["planned_by"], "model");
     }
 
     fn agents_of(plan: &Value) -> Vec<&str> {

@@ -16,17 +16,25 @@ use tonic::Code;
 
 use crate::{TestRunner, authed, json, start_with};
 
-/// One answer of the fake LLM: a status, after a delay.
+/// One answer of the fake LLM: a status and, for a 200, what the model says, after a delay.
 #[derive(Clone, Copy)]
 pub struct Answer {
     status: u16,
     delay: Duration,
+    content: &'static str,
 }
 
 const OK: Answer = Answer {
     status: 200,
     delay: Duration::ZERO,
+    content: " Bonjour le monde ",
 };
+
+impl Answer {
+    const fn saying(content: &'static str) -> Self {
+        Self { content, ..OK }
+    }
+}
 
 /// The fake LLM: it answers 25 tokens of "Bonjour le monde" unless scripted otherwise.
 #[derive(Default)]
@@ -75,7 +83,7 @@ async fn completions(
             "id": "chatcmpl-1",
             "object": "chat.completion",
             "model": "fake-model-2024",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": " Bonjour le monde "}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.content}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 21, "completion_tokens": 4, "total_tokens": 25},
         })),
     )
@@ -178,10 +186,7 @@ async fn an_llm_capable_agent_uses_the_llm_and_counts_its_tokens(pool: sqlx::PgP
 
 #[sqlx::test(migrations = false)]
 async fn rate_limits_and_server_errors_are_retried_with_backoff(pool: sqlx::PgPool) {
-    let failing = |status| Answer {
-        status,
-        delay: Duration::ZERO,
-    };
+    let failing = |status| Answer { status, ..OK };
     let (mut app, fake) = start_with_llm(pool, vec![failing(429), failing(503)]).await;
     let token = app.sign_up().await.token;
     let out = app
@@ -193,10 +198,7 @@ async fn rate_limits_and_server_errors_are_retried_with_backoff(pool: sqlx::PgPo
 
 #[sqlx::test(migrations = false)]
 async fn an_llm_that_keeps_failing_leaves_the_deterministic_answer(pool: sqlx::PgPool) {
-    let failing = Answer {
-        status: 500,
-        delay: Duration::ZERO,
-    };
+    let failing = Answer { status: 500, ..OK };
     let (mut app, fake) = start_with_llm(pool, vec![failing; 3]).await;
     let token = app.sign_up().await.token;
     let run = app
@@ -215,8 +217,8 @@ async fn an_llm_that_keeps_failing_leaves_the_deterministic_answer(pool: sqlx::P
 }
 
 pub const SLOW: Answer = Answer {
-    status: 200,
     delay: Duration::from_secs(20),
+    ..OK
 };
 
 #[sqlx::test(migrations = false)]
@@ -308,4 +310,105 @@ async fn a_run_in_flight_can_be_cancelled_and_its_id_is_taken_until_then(pool: s
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
+}
+
+/// Runs the planner on `goal`, asking for the LLM.
+async fn planned(app: &mut TestRunner, token: &str, goal: &str, llm: pb::LlmMode) -> pb::AgentRun {
+    let run = app
+        .execute_with(
+            token,
+            pb::ExecuteAgentRequest {
+                agent: "planner".into(),
+                input_json: json!({ "goal": goal }).to_string(),
+                llm: llm as i32,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        run.status,
+        pb::AgentRunStatus::Completed as i32,
+        "{:?}",
+        run.error
+    );
+    run
+}
+
+const VENUES: &str = r#"{"agents": [{"agent": "backend_builder", "why": "gigs are booked through an API"},
+  {"agent": "db_schema", "why": "venues and gigs are stored"}],
+ "features": ["api"],
+ "entities": [{"name": "Venue", "fields": [{"name": "title", "type": "string"}, {"name": "capacity", "type": "integer"}]},
+              {"name": "Gig", "fields": [{"name": "venue", "type": "reference", "entity": "Venue"}, {"name": "starts_at", "type": "datetime"}]}]}"#;
+
+#[sqlx::test(migrations = false)]
+async fn the_planner_sends_a_refused_reading_back_and_plans_with_a_valid_one(pool: sqlx::PgPool) {
+    let script = vec![
+        Answer::saying("Sure! Venues and gigs."),
+        Answer::saying(VENUES),
+    ];
+    let (mut app, fake) = start_with_llm(pool, script).await;
+    let token = app.sign_up().await.token;
+    let goal = "somewhere to book live music nights";
+    let run = planned(&mut app, &token, goal, pb::LlmMode::Preferred).await;
+    assert!(run.llm_used);
+    let plan = json(&run.output_json);
+    assert_eq!(plan["planned_by"], "model", "{plan}");
+    let agents: Vec<&str> = plan["chain"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["agent"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        agents,
+        ["db_schema", "backend_builder"],
+        "in dependency order"
+    );
+    assert_eq!(plan["steps"][1]["why"], "gigs are booked through an API");
+    assert_eq!(plan["input"]["entities"][1]["name"], "Gig");
+    assert_eq!(plan["input"]["entities"][1]["fields"][0]["entity"], "Venue");
+    assert_eq!(
+        plan["analysis"]["identified_entities"],
+        json!(["Venue", "Gig"])
+    );
+
+    let seen = fake.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "asked again once");
+    let system = seen[0].1["messages"][0]["content"].as_str().unwrap();
+    assert!(system.contains("- db_schema: "), "the agents are listed");
+    let again = seen[1].1["messages"][1]["content"].as_str().unwrap();
+    assert!(again.contains(goal) && again.contains("refused"), "{again}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_model_that_keeps_answering_badly_leaves_the_rules_plan(pool: sqlx::PgPool) {
+    let bad = Answer::saying(r#"{"agents": [{"agent": "make_coffee"}], "entities": []}"#);
+    let (mut app, fake) = start_with_llm(pool, vec![bad; 3]).await;
+    let token = app.sign_up().await.token;
+    let goal = "a blog with posts and comments";
+    let plan = json(
+        &planned(&mut app, &token, goal, pb::LlmMode::Preferred)
+            .await
+            .output_json,
+    );
+    assert_eq!(plan["planned_by"], "rules", "{plan}");
+    assert_eq!(
+        plan["analysis"]["identified_entities"],
+        json!(["Post", "Comment"])
+    );
+    assert_eq!(
+        fake.seen.lock().unwrap().len(),
+        3,
+        "three asks, then the rules"
+    );
+
+    // The planner asks no model unless the caller prefers it.
+    let plan = json(
+        &planned(&mut app, &token, goal, pb::LlmMode::Unspecified)
+            .await
+            .output_json,
+    );
+    assert_eq!(plan["planned_by"], "rules");
+    assert_eq!(fake.seen.lock().unwrap().len(), 3);
 }

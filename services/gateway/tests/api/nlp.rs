@@ -4,7 +4,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{problem, spawn_app_with_agents};
+use std::time::Duration;
+
+use sankalpa_testkit::llm::StreamingLlm;
+
+use crate::helpers::{problem, spawn_app_with_agents, spawn_app_with_llm};
 
 fn strings(value: &Value) -> Vec<&str> {
     value
@@ -93,4 +97,50 @@ async fn a_command_that_is_no_project_is_refused_naming_the_field(pool: PgPool) 
         )
         .await;
     problem(response, StatusCode::FORBIDDEN).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn with_a_model_the_model_reads_the_command_and_off_asks_the_rules(pool: PgPool) {
+    let reading = json!({
+        "agents": [{"agent": "db_schema", "why": "venues and gigs are stored"},
+                   {"agent": "backend_builder", "why": "bookings go through an API"}],
+        "features": ["api"],
+        "entities": [
+            {"name": "Venue", "fields": [{"name": "title", "type": "string"}]},
+            {"name": "Gig", "fields": [{"name": "venue", "type": "reference", "entity": "Venue"}]}
+        ]
+    });
+    let llm = StreamingLlm::start(vec![reading.to_string()], Duration::ZERO)
+        .await
+        .unwrap();
+    let app = spawn_app_with_llm(pool, &llm).await;
+    let ada = app.admin().await;
+
+    // Words the rules cannot read as a project; the model can.
+    let command = json!({"command": "somewhere to book live music nights"});
+    let response = app
+        .post_as("/api/nlp/process", &ada.access_token, &command)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let plan: Value = response.json().await.unwrap();
+    assert_eq!(plan["planned_by"], "model", "{plan}");
+    assert_eq!(plan["execution_ready"], true, "{plan}");
+    assert_eq!(
+        strings(&plan["analysis"]["identified_entities"]),
+        ["Venue", "Gig"]
+    );
+    assert_eq!(llm.seen.requests.lock().unwrap().len(), 1);
+
+    let mut off = command.clone();
+    off["llm"] = json!("off");
+    let response = app
+        .post_as("/api/nlp/process", &ada.access_token, &off)
+        .await;
+    let refused = problem(response, StatusCode::BAD_REQUEST).await;
+    assert_eq!(refused["errors"][0]["field"], "command", "{refused}");
+    assert_eq!(
+        llm.seen.requests.lock().unwrap().len(),
+        1,
+        "off asks no model"
+    );
 }
