@@ -128,6 +128,18 @@ async fn a_receiver_failing_twice_gets_the_third_attempt_with_the_same_id(pool: 
         attempts[2]["request_headers"]["webhook-id"],
         test["message_id"]
     );
+    let (_, after) = call(
+        &app.http,
+        Method::GET,
+        &app.url(&format!("/api/webhooks/endpoints/{endpoint}")),
+        &token,
+        None,
+    )
+    .await;
+    assert!(
+        after["failing_since"].is_null(),
+        "the success ends the endpoint's failing streak: {after}"
+    );
 
     // The log lists it, delivered; and a replay sends it once more under the same id.
     let (_, log) = call(
