@@ -12,7 +12,7 @@ SERVICES := sankalpa-auth sankalpa-memory sankalpa-agent-runner sankalpa-chain-o
 PSQL := PGOPTIONS='--client-min-messages=warning' psql -X -w -q -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1
 BENCH_DB := sankalpa_bench
 
-.PHONY: setup build release run test lint bench bench-compare bench-report helm-check helm-setup openapi console cli desktop
+.PHONY: setup build release run test lint bench bench-compare bench-report helm-check helm-setup openapi console cli desktop desktop-deb
 
 # The web console (clients/web): built into clients/web/dist, again only when a source is newer.
 WEB := clients/web
@@ -54,11 +54,17 @@ $(WEB)/dist/index.html: $(CONSOLE_SOURCES)
 	cd $(WEB) && npm run build
 	touch $@
 
-## desktop: build the desktop app (debug; <target>/desktop/debug/sankalpa-desktop) and run its
-## unit tests
+## desktop: build the desktop app (debug; <target>/desktop/debug/sankalpa-desktop), run its
+## unit tests and check the Debian package made of it
 desktop:
 	$(DESKTOP_CARGO) build --locked
 	$(DESKTOP_CARGO) test --locked
+	scripts/desktop-deb-test.sh "$(CARGO_TARGET_DIR)/desktop/debug/sankalpa-desktop"
+
+## desktop-deb: the desktop app, release, as a Debian package in dist/ (the fleet's version)
+desktop-deb: setup
+	$(DESKTOP_CARGO) build --locked --release
+	scripts/desktop-deb.sh "$(CARGO_TARGET_DIR)/desktop/release/sankalpa-desktop" dist
 
 ## run: start auth, memory, agent-runner, the chain orchestrator, the marketplace, the triggers service and the gateway locally (Ctrl-C stops them)
 run: setup console

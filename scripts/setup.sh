@@ -128,14 +128,15 @@ fi
 command -v prometheus >/dev/null 2>&1 || install_package prometheus
 
 # --- the desktop app (clients/desktop, Tauri v2): the system webview and tray libraries it links
-# against, and what its WebDriver test drives it with: Debian's Xvfb and WebKitWebDriver, and
-# tauri-driver from crates.io at a pinned version ---
+# against, what its WebDriver test drives it with (Debian's Xvfb and WebKitWebDriver, and
+# tauri-driver from crates.io at a pinned version), and the check of its package's menu entry ---
 [ -f /usr/lib/x86_64-linux-gnu/pkgconfig/webkit2gtk-4.1.pc ] || install_package libwebkit2gtk-4.1-dev
 [ -f /usr/lib/x86_64-linux-gnu/pkgconfig/ayatana-appindicator3-0.1.pc ] ||
   install_package libayatana-appindicator3-dev
 [ -f /usr/lib/x86_64-linux-gnu/pkgconfig/librsvg-2.0.pc ] || install_package librsvg2-dev
 command -v WebKitWebDriver >/dev/null 2>&1 || install_package webkit2gtk-driver
 command -v Xvfb >/dev/null 2>&1 || install_package xvfb
+command -v desktop-file-validate >/dev/null 2>&1 || install_package desktop-file-utils
 TAURI_DRIVER_VERSION=2.1.0
 if ! cargo install --list | grep -q "^tauri-driver v$TAURI_DRIVER_VERSION:"; then
   log "installing tauri-driver $TAURI_DRIVER_VERSION"
