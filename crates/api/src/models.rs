@@ -44,7 +44,9 @@ pub struct ModelProviderList {
 #[serde(deny_unknown_fields)]
 pub struct PutModelProvider {
     pub protocol: ModelProtocol,
-    /// An http or https URL with a host and no credentials in it.
+    /// An https URL with a host and no credentials in it, at a public address: http, and
+    /// loopback, private or link-local addresses, only where the operator allows them
+    /// (`SANKALPA_MODELS_ALLOW_HTTP`, `SANKALPA_MODELS_ALLOW_PRIVATE_NETWORKS`).
     #[schema(max_length = 2048, pattern = r"^[^\u0000]*$")]
     pub base_url: String,
     /// The provider's key, stored encrypted. Absent: keep the stored one (none for a new
@@ -65,7 +67,7 @@ pub struct ModelProviderTest {
     /// The model that answered.
     pub model: String,
     pub latency_ms: u64,
-    /// Why it failed: the provider's status and the start of its answer.
+    /// Why it failed: the provider's status, or the network's error.
     pub error: Option<String>,
 }
 

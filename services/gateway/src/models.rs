@@ -154,7 +154,7 @@ pub async fn delete(
 }
 
 /// Asks the provider a one-word question with its stored key. A provider that fails answers
-/// 200 with `ok` false and why (its status and the start of its answer, never the key).
+/// 200 with `ok` false and why (its status or the network's error; never its body nor the key).
 #[utoipa::path(
     post,
     path = "/api/models/providers/{name}/test",

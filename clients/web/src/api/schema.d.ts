@@ -4297,7 +4297,7 @@ export interface paths {
         put?: never;
         /**
          * Asks the provider a one-word question with its stored key. A provider that fails answers
-         *     200 with `ok` false and why (its status and the start of its answer, never the key).
+         *     200 with `ok` false and why (its status or the network's error; never its body nor the key).
          */
         post: {
             parameters: {
@@ -7987,7 +7987,7 @@ export interface components {
         };
         /** @description What a provider answered a one-word question. */
         ModelProviderTest: {
-            /** @description Why it failed: the provider's status and the start of its answer. */
+            /** @description Why it failed: the provider's status, or the network's error. */
             error?: string | null;
             /** Format: int64 */
             latency_ms: number;
@@ -8148,7 +8148,11 @@ export interface components {
              *     provider); empty: remove it.
              */
             api_key?: string | null;
-            /** @description An http or https URL with a host and no credentials in it. */
+            /**
+             * @description An https URL with a host and no credentials in it, at a public address: http, and
+             *     loopback, private or link-local addresses, only where the operator allows them
+             *     (`SANKALPA_MODELS_ALLOW_HTTP`, `SANKALPA_MODELS_ALLOW_PRIVATE_NETWORKS`).
+             */
             base_url: string;
             /** @description 1 to 50 models, each 1 to 200 bytes without spaces or control characters. */
             models: string[];
