@@ -145,27 +145,6 @@ async fn a_chain_run_reaches_the_collector_as_one_trace_and_a_dead_collector_slo
         );
         assert_eq!(under_step("agent_run", INTERNAL), 1);
         assert_eq!(under_step("sankalpa.v1.MemoryService/Save", SERVER), 1);
-        // The step's own statements, by the database conventions, without their parameters.
-        let statements: Vec<&ReceivedSpan> = spans
-            .iter()
-            .filter(|span| span.attribute("db.system.name") == Some("postgresql"))
-            .filter(|span| is_descendant(&spans, span, step))
-            .collect();
-        assert!(
-            statements
-                .iter()
-                .any(|span| span.attribute("db.query.text").unwrap().contains("$1")),
-            "no statement with a parameter under {step:?}"
-        );
-        for statement in statements {
-            assert_eq!(statement.kind, CLIENT);
-            let text = statement.attribute("db.query.text").unwrap();
-            assert!(!text.contains("Ada"), "a parameter's value is in {text}");
-            assert_eq!(
-                Some(statement.name.as_str()),
-                statement.attribute("db.operation.name")
-            );
-        }
         let agent_run = spans
             .iter()
             .find(|span| span.name == "agent_run" && is_descendant(&spans, span, step))
@@ -176,6 +155,30 @@ async fn a_chain_run_reaches_the_collector_as_one_trace_and_a_dead_collector_slo
             .unwrap();
         assert_eq!(agent_server.name, "sankalpa.v1.AgentService/ExecuteAgent");
         assert_eq!(agent_server.kind, SERVER);
+    }
+
+    // The run's statements (its submission's, under the RPC; a step's agent asks Postgres for
+    // nothing of its own on a first ask, and outcomes and transitions are written in batches),
+    // by the database conventions, without their parameters.
+    let statements: Vec<&ReceivedSpan> = spans
+        .iter()
+        .filter(|span| span.attribute("db.system.name") == Some("postgresql"))
+        .filter(|span| is_descendant(&spans, span, execute))
+        .collect();
+    assert!(
+        statements
+            .iter()
+            .any(|span| span.attribute("db.query.text").unwrap().contains("$1")),
+        "no statement with a parameter under {execute:?}"
+    );
+    for statement in statements {
+        assert_eq!(statement.kind, CLIENT);
+        let text = statement.attribute("db.query.text").unwrap();
+        assert!(!text.contains("Ada"), "a parameter's value is in {text}");
+        assert_eq!(
+            Some(statement.name.as_str()),
+            statement.attribute("db.operation.name")
+        );
     }
 
     // The completion event's relay to the client joins the trace under the event's own span.
