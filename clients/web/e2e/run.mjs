@@ -1314,6 +1314,76 @@ scenario('create an API key, see its secret once, revoke it', async ({ newPage, 
   await check(page, 'settings, audit log');
 });
 
+/** A model provider on 127.0.0.1 speaking OpenAI's chat completions, answering "ready". */
+async function startModelServer() {
+  const asked = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.setEncoding('utf8');
+    request.on('data', (chunk) => { body += chunk; });
+    request.on('end', () => {
+      const model = JSON.parse(body).model;
+      asked.push({ path: request.url, model });
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: 'ready' } }],
+        usage: { prompt_tokens: 3, completion_tokens: 1 },
+      }));
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}/v1`, asked, close: () => server.close() };
+}
+
+scenario('models: a provider is refused, added, tested, made the default, edited, deleted', async ({ newPage, check }) => {
+  const server = await startModelServer();
+  try {
+    const page = await newPage();
+    await register(page);
+    await nav(page, 'Settings');
+    await page.getByRole('tab', { name: 'Models' }).click();
+    await page.getByText('No model providers').waitFor();
+    await check(page, 'settings, models');
+    await page.getByLabel('Name').fill('local');
+    await page.getByLabel('Base URL').fill('ftp://models.example/v1');
+    await page.getByLabel('Models (separated by commas)').fill('llama3, qwen2');
+    await page.getByRole('button', { name: 'Add provider' }).click();
+    await expectText(page.locator('#provider-base_url-error'), 'http');
+    await check(page, 'settings, models, a refused URL');
+
+    await page.getByLabel('Base URL').fill(server.url);
+    await page.getByRole('button', { name: 'Add provider' }).click();
+    const row = page.getByRole('row', { name: 'Provider local' });
+    await expectText(row, 'llama3, qwen2');
+    await expectText(row, 'None');
+    await row.getByRole('button', { name: 'Test local' }).click();
+    await expectText(row.getByRole('status', { name: 'Test of local' }), 'Answered (llama3');
+    if (server.asked.length !== 1 || server.asked[0].path !== '/v1/chat/completions') {
+      throw new Error(`the provider was asked ${JSON.stringify(server.asked)}`);
+    }
+
+    const choice = page.getByLabel('Default model');
+    await choice.selectOption('local/qwen2');
+    await page.reload();
+    await page.getByRole('tab', { name: 'Models' }).click();
+    await until('the default model kept', async () => (await choice.inputValue()) === 'local/qwen2');
+
+    await row.getByRole('button', { name: 'Edit local' }).click();
+    await page.getByRole('heading', { name: 'Replace local' }).waitFor();
+    await page.getByLabel('Models (separated by commas)').fill('llama3, qwen2, phi3');
+    await page.getByRole('button', { name: 'Save provider' }).click();
+    await expectText(row, 'llama3, qwen2, phi3');
+    await page.getByRole('heading', { name: 'New model provider' }).waitFor();
+
+    await row.getByRole('button', { name: 'Delete local' }).click();
+    await page.getByText('No model providers').waitFor();
+    if ((await choice.inputValue()) !== '') throw new Error('the deleted provider is still the default');
+  } finally {
+    server.close();
+  }
+});
+
 scenario('a viewer sees no write buttons', async ({ newPage, check }) => {
   const admin = uniqueEmail('admin');
   const token = await adminToken(admin);

@@ -1,4 +1,7 @@
-/** The tenant's settings: API keys (secret shown once), users and their roles, the audit log. */
+/**
+ * The tenant's settings: API keys (secret shown once), model providers and the default model,
+ * users and their roles, the audit log.
+ */
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { useNavigate } from 'react-router';
@@ -9,6 +12,7 @@ import { can, session, useSession } from '../auth/session';
 import { Empty, Loading, PageHeader, ProblemMessage } from '../ui/states';
 import { Tabs } from '../ui/Tabs';
 import { ago } from '../ui/time';
+import { Models } from './Models';
 
 type Permission = Schemas['Permission'];
 type Role = Schemas['Role'];
@@ -239,6 +243,9 @@ export function SettingsPage() {
   const state = useSession();
   const me = state.status === 'signed-in' ? state.user.id : '';
   const tabs = [{ value: 'keys', label: 'API keys', content: <Keys admin={can(state, 'keys:admin')} /> }];
+  if (can(state, 'models:read')) {
+    tabs.push({ value: 'models', label: 'Models', content: <Models admin={can(state, 'models:admin')} /> });
+  }
   if (can(state, 'users:admin')) {
     tabs.push(
       { value: 'users', label: 'Users and roles', content: <Users admin me={me} /> },
