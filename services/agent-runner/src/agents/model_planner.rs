@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::planning::{self, Entity, MAX_ENTITIES, ORDER, PlanInput, Reading, Reasons};
-use super::project::{FEATURES, Project};
+use super::project::{FEATURES, FieldType, Project};
 use super::{AgentError, Context};
 
 /// How many times the model is asked, the first included, before the rules plan.
@@ -27,19 +27,6 @@ const MAX_FIELDS: usize = 30;
 const MAX_NAME_CHARS: usize = 40;
 /// The longest reason kept for an agent.
 const MAX_WHY_CHARS: usize = 200;
-/// The field types the builders take.
-const FIELD_TYPES: &[&str] = &[
-    "string",
-    "text",
-    "integer",
-    "number",
-    "boolean",
-    "date",
-    "datetime",
-    "email",
-    "url",
-    "reference",
-];
 
 /// The plan of the request: the model's reading when the run has an LLM and the model gives a
 /// valid one within [`MAX_ASKS`], else the rules'.
@@ -111,7 +98,7 @@ fn system_prompt() -> String {
                  {{\"name\": \"customer\", \"type\": \"reference\", \"entity\": \"Customer\"}}. \
                  Names are at most {MAX_NAME_CHARS} characters and no Python keyword.",
                 features.join(", "),
-                FIELD_TYPES.join(", "),
+                FieldType::NAMES.join(", "),
             )
         })
         .clone()
@@ -245,13 +232,13 @@ pub(super) fn reading(input: &PlanInput, text: &str) -> Result<Reading, String> 
                     entity.name, field.name
                 ));
             }
-            if !FIELD_TYPES.contains(&field.kind.as_str()) {
+            if !FieldType::NAMES.contains(&field.kind.as_str()) {
                 problems.push(format!(
                     "{}.{} has the type {:?}, not one of {}",
                     entity.name,
                     field.name,
                     field.kind,
-                    FIELD_TYPES.join(", ")
+                    FieldType::NAMES.join(", ")
                 ));
             }
             let mut value = json!({"name": field.name, "type": field.kind});

@@ -24,6 +24,20 @@ pub enum FieldType {
 }
 
 impl FieldType {
+    /// Every type as an input names it.
+    pub const NAMES: &[&str] = &[
+        "string",
+        "text",
+        "integer",
+        "number",
+        "boolean",
+        "date",
+        "datetime",
+        "email",
+        "url",
+        "reference",
+    ];
+
     pub fn sql(self) -> &'static str {
         match self {
             Self::String => "VARCHAR(255)",
@@ -435,6 +449,14 @@ impl Project {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_type_name_reads_as_that_type() {
+        for name in FieldType::NAMES {
+            let kind: FieldType = serde_json::from_value(json!(name)).expect("a type");
+            assert_eq!(serde_json::to_value(kind).unwrap(), json!(name));
+        }
+    }
 
     #[test]
     fn names_are_derived_once_for_every_builder() {

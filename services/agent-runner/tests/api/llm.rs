@@ -312,27 +312,15 @@ async fn a_run_in_flight_can_be_cancelled_and_its_id_is_taken_until_then(pool: s
     assert_eq!(status.code(), Code::NotFound);
 }
 
-/// Runs the planner on `goal`, asking for the LLM.
+/// Runs the planner on `goal` with the LLM mode `llm`.
 async fn planned(app: &mut TestRunner, token: &str, goal: &str, llm: pb::LlmMode) -> pb::AgentRun {
-    let run = app
-        .execute_with(
-            token,
-            pb::ExecuteAgentRequest {
-                agent: "planner".into(),
-                input_json: json!({ "goal": goal }).to_string(),
-                llm: llm as i32,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        run.status,
-        pb::AgentRunStatus::Completed as i32,
-        "{:?}",
-        run.error
-    );
-    run
+    let request = pb::ExecuteAgentRequest {
+        agent: "planner".into(),
+        input_json: json!({ "goal": goal }).to_string(),
+        llm: llm as i32,
+        ..Default::default()
+    };
+    app.completed(token, request).await
 }
 
 const VENUES: &str = r#"{"agents": [{"agent": "backend_builder", "why": "gigs are booked through an API"},

@@ -146,15 +146,7 @@ impl TestRunner {
         agent: &str,
         input: Value,
     ) -> Result<pb::AgentRun, tonic::Status> {
-        self.execute_with(
-            token,
-            pb::ExecuteAgentRequest {
-                agent: agent.into(),
-                input_json: input.to_string(),
-                ..Default::default()
-            },
-        )
-        .await
+        self.execute_with(token, asking(agent, &input)).await
     }
 
     pub async fn execute_with(
@@ -170,8 +162,23 @@ impl TestRunner {
 
     /// Runs `agent` and returns its output, failing the test unless the run completed.
     pub async fn output(&mut self, token: &str, agent: &str, input: Value) -> Value {
+        json(
+            &self
+                .completed(token, asking(agent, &input))
+                .await
+                .output_json,
+        )
+    }
+
+    /// The run `request` asks for, which must complete.
+    pub async fn completed(
+        &mut self,
+        token: &str,
+        request: pb::ExecuteAgentRequest,
+    ) -> pb::AgentRun {
+        let agent = request.agent.clone();
         let run = self
-            .execute(token, agent, input)
+            .execute_with(token, request)
             .await
             .unwrap_or_else(|status| panic!("{agent} was refused: {status:?}"));
         assert_eq!(
@@ -180,7 +187,16 @@ impl TestRunner {
             "{agent} did not complete: {:?}",
             run.error
         );
-        json(&run.output_json)
+        run
+    }
+}
+
+/// A request to run `agent` on `input`, every other field at its default.
+fn asking(agent: &str, input: &Value) -> pb::ExecuteAgentRequest {
+    pb::ExecuteAgentRequest {
+        agent: agent.into(),
+        input_json: input.to_string(),
+        ..Default::default()
     }
 }
 
