@@ -30,6 +30,15 @@ pub enum Protocol {
     Anthropic,
 }
 
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+        }
+    }
+}
+
 /// The Messages API version asked for.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// The most tokens an Anthropic answer may take (the API requires a bound).
@@ -191,6 +200,55 @@ struct Usage {
 /// is not a chat completion stream.
 const MAX_STREAM_LINE_BYTES: usize = 1024 * 1024;
 
+/// What a request to a model may come to, as `llm_requests_total` counts it.
+const OUTCOMES: [&str; 7] = [
+    "ok",
+    "rate_limited",
+    "server_error",
+    "refused",
+    "unreachable",
+    "timeout",
+    "malformed",
+];
+
+/// The outcome of a request that failed with `error`, or succeeded.
+fn outcome(error: Option<&LlmError>) -> &'static str {
+    match error {
+        None => "ok",
+        Some(LlmError::Refused { status: 429, .. }) => "rate_limited",
+        Some(LlmError::Refused { status, .. }) if *status >= 500 => "server_error",
+        Some(LlmError::Refused { .. }) => "refused",
+        Some(LlmError::Unreachable(_)) => "unreachable",
+        Some(LlmError::Timeout(_)) => "timeout",
+        Some(LlmError::Malformed(_)) => "malformed",
+    }
+}
+
+/// Describes the models' request metrics, every series at zero from the start.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "llm_requests_total",
+        "Requests to a model, retries included, by source (fleet: the operator's LLM; tenant: a \
+         tenant's provider), protocol and outcome (ok, rate_limited, server_error, refused, \
+         unreachable, timeout, malformed)."
+    );
+    metrics::describe_histogram!(
+        "llm_request_seconds",
+        metrics::Unit::Seconds,
+        "Time of one request to a model (a stream's, to its answer's headers), by source and \
+         protocol."
+    );
+    for source in ["fleet", "tenant"] {
+        for protocol in [Protocol::OpenAi, Protocol::Anthropic].map(Protocol::as_str) {
+            for outcome in OUTCOMES {
+                metrics::counter!("llm_requests_total", "source" => source, "protocol" => protocol, "outcome" => outcome)
+                    .increment(0);
+            }
+            let _ = metrics::histogram!("llm_request_seconds", "source" => source, "protocol" => protocol);
+        }
+    }
+}
+
 /// Longest a `Retry-After` may make us wait; a provider asking for more has failed for this run.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// How much of a refusal's body is kept in the error (and its log line).
@@ -282,7 +340,10 @@ impl LlmClient {
     {
         let mut tries = 0;
         loop {
-            let (error, retry_after) = match attempt().await {
+            let started = std::time::Instant::now();
+            let answered = attempt().await;
+            self.count(answered.as_ref().err().map(|(error, _)| error), started);
+            let (error, retry_after) = match answered {
                 Ok(answer) => return Ok(answer),
                 Err(failure) => failure,
             };
@@ -299,6 +360,27 @@ impl LlmClient {
             tracing::warn!(error = %error, attempt = tries, wait_ms = wait.as_millis() as u64, "retrying the LLM call");
             tokio::time::sleep(wait).await;
             tries += 1;
+        }
+    }
+
+    /// Counts one request to the model and its time (a stream's, to its answer's headers), by
+    /// whose model it is (the operator's `fleet` or a `tenant`'s provider: not by provider, whose
+    /// names the tenants choose), its protocol and its outcome (one of [`OUTCOMES`]).
+    fn count(&self, error: Option<&LlmError>, started: std::time::Instant) {
+        let outcome = outcome(error);
+        let source = self.source();
+        let protocol = self.config.protocol.as_str();
+        metrics::counter!("llm_requests_total", "source" => source, "protocol" => protocol, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("llm_request_seconds", "source" => source, "protocol" => protocol)
+            .record(started.elapsed().as_secs_f64());
+    }
+
+    fn source(&self) -> &'static str {
+        if self.quote_refusals {
+            "fleet"
+        } else {
+            "tenant"
         }
     }
 
@@ -540,6 +622,26 @@ impl SseLines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_outcome_counted_is_one_registered_at_start() {
+        let refused = |status| LlmError::Refused {
+            status,
+            body: String::new(),
+        };
+        let errors = [
+            refused(429),
+            refused(503),
+            refused(401),
+            LlmError::Unreachable(String::new()),
+            LlmError::Timeout(Duration::ZERO),
+            LlmError::Malformed(String::new()),
+        ];
+        let counted: Vec<&str> = std::iter::once(outcome(None))
+            .chain(errors.iter().map(|error| outcome(Some(error))))
+            .collect();
+        assert_eq!(counted, OUTCOMES);
+    }
 
     #[test]
     fn events_are_read_however_the_bytes_are_cut() {

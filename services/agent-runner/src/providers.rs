@@ -188,13 +188,6 @@ pub fn split_model(text: &str) -> std::result::Result<(&str, &str), String> {
     Ok((provider, model))
 }
 
-fn protocol_name(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::OpenAi => "openai",
-        Protocol::Anthropic => "anthropic",
-    }
-}
-
 fn protocol_of(name: &str) -> Result<Protocol> {
     match name {
         "openai" => Ok(Protocol::OpenAi),
@@ -360,7 +353,7 @@ impl Providers {
              RETURNING name, protocol, base_url, models, key_id, key_nonce, key_ciphertext, created_at, updated_at")
         .bind(tenant)
         .bind(&input.name)
-        .bind(protocol_name(input.protocol))
+        .bind(input.protocol.as_str())
         .bind(&input.base_url)
         .bind(&input.models)
         .bind(sealed.as_ref().map(|s| &s.key_id))

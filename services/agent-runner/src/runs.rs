@@ -438,6 +438,7 @@ pub fn describe_metrics() {
         "llm_tokens_total",
         "LLM tokens used, by kind (prompt, completion)."
     );
+
     describe_counter!(
         "agent_events_failed_total",
         "Run events that could not be published."
@@ -457,6 +458,7 @@ pub fn describe_metrics() {
     for kind in ["prompt", "completion"] {
         metrics::counter!("llm_tokens_total", "kind" => kind).increment(0);
     }
+    crate::llm::describe_metrics();
     for name in [
         "agent_events_failed_total",
         "llm_usage_unrecorded_total",

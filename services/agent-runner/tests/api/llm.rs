@@ -194,6 +194,21 @@ async fn rate_limits_and_server_errors_are_retried_with_backoff(pool: sqlx::PgPo
         .await;
     assert_eq!(out["method"], "llm");
     assert_eq!(fake.seen.lock().unwrap().len(), 3);
+    // Each request is counted by its outcome; none of a tenant's provider's.
+    let requests = |source: &str, outcome: &str| {
+        format!(
+            "llm_requests_total{{source=\"{source}\",protocol=\"openai\",outcome=\"{outcome}\"}}"
+        )
+    };
+    for outcome in ["rate_limited", "server_error", "ok"] {
+        assert_eq!(
+            app.metric(&requests("fleet", outcome)).await,
+            1.0,
+            "{outcome}"
+        );
+    }
+    assert_eq!(app.metric(&requests("fleet", "timeout")).await, 0.0);
+    assert_eq!(app.metric(&requests("tenant", "ok")).await, 0.0);
 }
 
 #[sqlx::test(migrations = false)]

@@ -191,6 +191,21 @@ impl TestRunner {
     }
 }
 
+impl TestRunner {
+    /// The value of the series `series` (`name{labels}`, as exposed) in agent-runner's metrics.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let url = format!("{}/metrics", self.runner.http_url());
+        let body = reqwest::get(url).await.unwrap().text().await.unwrap();
+        let prefix = format!("{series} ");
+        body.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no series {series} in {body}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
 /// A request to run `agent` on `input`, every other field at its default.
 fn asking(agent: &str, input: &Value) -> pb::ExecuteAgentRequest {
     pb::ExecuteAgentRequest {

@@ -180,6 +180,13 @@ async fn each_tenant_s_runs_reach_its_own_provider_with_its_own_key(pool: sqlx::
     assert_eq!(asked_b[0].body["messages"][0]["role"], "user");
     // The fleet's LLM was asked by A before its default, and by C.
     assert_eq!(fleet.seen.requests.lock().unwrap().len(), 2);
+    // Counted by whose model answered, not by the tenants' provider names.
+    let ok = |source: &str, protocol: &str| {
+        format!("llm_requests_total{{source=\"{source}\",protocol=\"{protocol}\",outcome=\"ok\"}}")
+    };
+    assert_eq!(app.metric(&ok("tenant", "openai")).await, 2.0);
+    assert_eq!(app.metric(&ok("tenant", "anthropic")).await, 1.0);
+    assert_eq!(app.metric(&ok("fleet", "openai")).await, 2.0);
 
     // Clearing the default falls back to the fleet again; deleting the provider clears it too.
     app.set_default(&a, "").await.unwrap();
