@@ -3,11 +3,14 @@
 //! The plan itself is the planner's (the gateway asks it, as `/api/nlp/process` does, and
 //! passes it here): the assistant only says it. Without an LLM, or with `llm` OFF, the reply is
 //! [`summary`], built from the plan (what was understood: entities, features; what will run: the
-//! agents in order, and what was left out), sent a line at a time. With an LLM, the model writes
-//! the reply, token by token, given the conversation and that same summary to keep it to the
-//! plan; its tokens count into the tenant's tokens of the day. An LLM that fails before its
+//! agents in order, and what was left out), sent a line at a time. With an LLM (the tenant's
+//! default model, else the fleet's), the model writes the reply, token by token (an Anthropic
+//! provider's at once), given the conversation and that same summary to keep it to the plan;
+//! its tokens count into the tenant's tokens of the day. An LLM that fails before its
 //! first token is replaced by the summary, as LLM-capable agents fall back; one that fails after
 //! it ends the reply with the error, since its text has been given already.
+
+use std::sync::Arc;
 
 use sankalpa_proto::v1 as pb;
 use serde_json::Value;
@@ -15,7 +18,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::error::RunnerError;
-use crate::llm::{LlmError, Message};
+use crate::llm::{LlmClient, LlmError, Message};
 use crate::state::State;
 
 /// The most turns a conversation sent to Converse holds (the latest ones).
@@ -43,7 +46,7 @@ pub struct Conversation {
     plan: Option<Value>,
     /// Why there is no plan, when there is none.
     note: String,
-    use_llm: bool,
+    pub use_llm: bool,
 }
 
 impl TryFrom<pb::ConverseRequest> for Conversation {
@@ -120,13 +123,6 @@ impl TryFrom<pb::ConverseRequest> for Conversation {
     }
 }
 
-impl Conversation {
-    /// Whether the LLM writes the reply: asked for, and configured.
-    pub fn uses_llm(&self, state: &State) -> bool {
-        self.use_llm && state.llm.is_some()
-    }
-}
-
 /// How a reply was written.
 #[derive(Debug, Default)]
 pub struct Written {
@@ -136,16 +132,17 @@ pub struct Written {
     pub completion_tokens: u64,
 }
 
-/// Writes the reply to `conversation` to `deltas`, piece by piece. Stops early, without error,
-/// when `deltas` is closed.
+/// Writes the reply to `conversation` to `deltas`, piece by piece, by `llm` when there is one
+/// (the tenant's default model, else the fleet's). Stops early, without error, when `deltas`
+/// is closed.
 pub async fn reply(
     state: &State,
     tenant: Uuid,
     conversation: Conversation,
+    llm: Option<Arc<LlmClient>>,
     deltas: &mpsc::Sender<String>,
 ) -> Result<Written, RunnerError> {
     let summary = summary(conversation.plan.as_ref(), &conversation.note);
-    let llm = state.llm.as_ref().filter(|_| conversation.use_llm);
     if let Some(llm) = llm {
         let mut messages = vec![Message::system(format!(
             "You are the assistant of Sankalpa, a platform whose agents build software. The \

@@ -595,7 +595,18 @@ impl AgentService for AgentApi {
         let caller = authorize(&request, "agents:execute")?;
         let tenant = caller.tenant()?;
         let conversation = Conversation::try_from(request.into_inner())?;
-        if conversation.uses_llm(&self.state) {
+        // The tenant's default model writes the reply, else the fleet's LLM.
+        let llm = if conversation.use_llm {
+            self.state
+                .providers
+                .resolve(tenant, None)
+                .await?
+                .map(Arc::new)
+                .or_else(|| self.state.llm.clone())
+        } else {
+            None
+        };
+        if llm.is_some() {
             self.state.tokens.check(tenant).await?;
         }
         // The reply is written on the service's task tracker (shutdown waits for it) into a
@@ -605,7 +616,7 @@ impl AgentService for AgentApi {
         let (end, ended) = tokio::sync::oneshot::channel();
         let state = self.state.clone();
         self.state.tasks.spawn(async move {
-            let outcome = assistant::reply(&state, tenant, conversation, &deltas).await;
+            let outcome = assistant::reply(&state, tenant, conversation, llm, &deltas).await;
             drop(deltas);
             let _ = end.send(outcome);
         });

@@ -198,6 +198,65 @@ async fn with_an_llm_the_reply_streams_its_tokens_and_counts_them(pool: sqlx::Pg
 }
 
 #[sqlx::test(migrations = false)]
+async fn the_tenant_s_default_model_writes_its_reply_and_another_tenant_s_the_fleet(
+    pool: sqlx::PgPool,
+) {
+    let fleet = StreamingLlm::start(pieces(&["fleet"]), Duration::ZERO)
+        .await
+        .unwrap();
+    let own = StreamingLlm::start(pieces(&["own ", "model"]), Duration::ZERO)
+        .await
+        .unwrap();
+    let llm = fleet.config();
+    let mut app = start_with(pool, |config| config.llm = Some(llm)).await;
+    let a = app.sign_up().await.token;
+    let b = app.sign_up().await.token;
+    app.client
+        .put_model_provider(authed(
+            pb::PutModelProviderRequest {
+                name: "local".into(),
+                protocol: pb::ModelProtocol::Openai as i32,
+                base_url: own.base_url.clone(),
+                api_key: None,
+                models: vec!["llama3".into()],
+            },
+            &a,
+        ))
+        .await
+        .unwrap();
+    app.client
+        .set_default_model(authed(
+            pb::SetDefaultModelRequest {
+                model: "local/llama3".into(),
+            },
+            &a,
+        ))
+        .await
+        .unwrap();
+    let ask = || pb::ConverseRequest {
+        turns: vec![user("a shop")],
+        plan_json: shop_plan().to_string(),
+        ..Default::default()
+    };
+
+    let (deltas, done) = converse(&mut app, &a, ask()).await.unwrap();
+    assert_eq!(deltas, ["own ", "model"]);
+    assert!(done.llm_used);
+    let asked = own.seen.requests.lock().unwrap()[0].clone();
+    assert_eq!(asked["model"], "llama3");
+    assert_eq!(asked["stream"], true);
+
+    let (deltas, _) = converse(&mut app, &b, ask()).await.unwrap();
+    assert_eq!(
+        deltas,
+        ["fleet"],
+        "a tenant without a default gets the fleet's"
+    );
+    assert_eq!(fleet.seen.requests.lock().unwrap().len(), 1);
+    assert_eq!(own.seen.requests.lock().unwrap().len(), 1);
+}
+
+#[sqlx::test(migrations = false)]
 async fn a_caller_that_goes_away_stops_the_writing(pool: sqlx::PgPool) {
     let words: Vec<String> = (0..100).map(|i| format!("word{i} ")).collect();
     let fake = StreamingLlm::start(words, Duration::from_millis(30))
