@@ -1,7 +1,7 @@
 //! Sankalpa's desktop app: the console in a native window (Tauri v2 over the system webview),
 //! signed in to a gateway of the CLI's profiles, with notifications of the user's runs, a tray
-//! with counts and quick actions, `sankalpa://runs/<id>` links, and a page that says when the
-//! gateway cannot be reached. See docs/desktop.md.
+//! with counts and quick actions, a global shortcut to a new chat, `sankalpa://runs/<id>` links,
+//! and a page that says when the gateway cannot be reached. See docs/desktop.md.
 
 mod events;
 mod gateway;
@@ -20,6 +20,7 @@ use tauri::tray::TrayIconBuilder;
 use tauri::webview::PageLoadEvent;
 use tauri::{AppHandle, Emitter, Manager, WebviewUrl, WebviewWindowBuilder, Wry};
 use tauri_plugin_deep_link::DeepLinkExt;
+use tauri_plugin_global_shortcut::{GlobalShortcutExt, ShortcutState};
 use tauri_plugin_notification::NotificationExt;
 use url::Url;
 
@@ -30,6 +31,8 @@ use crate::profiles::Profile;
 
 /// The one window.
 const MAIN: &str = "main";
+/// Opens a new chat from anywhere on the desktop, as the tray's "New chat" does.
+const CHAT_SHORTCUT: &str = "CommandOrControl+Shift+Space";
 /// How often the gateway's liveness is checked while signed in.
 const PROBE_EVERY: Duration = Duration::from_secs(5);
 /// The app's own page (sign-in, and the offline notice), as the webview serves it on Linux.
@@ -404,6 +407,15 @@ fn main() {
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_notification::init())
+        .plugin(
+            tauri_plugin_global_shortcut::Builder::new()
+                .with_handler(|app, _shortcut, event| {
+                    if event.state() == ShortcutState::Pressed {
+                        on_tray(app, "chat");
+                    }
+                })
+                .build(),
+        )
         .manage(Desktop::default())
         .on_page_load(on_page_load)
         .invoke_handler(tauri::generate_handler![
@@ -425,6 +437,10 @@ fn main() {
             // Without a tray host (a bare X server) the app still works, from its window.
             if let Err(err) = tray(&handle) {
                 eprintln!("sankalpa-desktop: no tray icon: {err}");
+            }
+            // Another program may hold the keys: the tray's "New chat" still opens it.
+            if let Err(err) = app.global_shortcut().register(CHAT_SHORTCUT) {
+                eprintln!("sankalpa-desktop: no {CHAT_SHORTCUT} shortcut: {err}");
             }
             // Registering the scheme writes a .desktop file; a failure only loses the links.
             if let Err(err) = app.deep_link().register_all() {

@@ -2,11 +2,13 @@
 //! driven over WebDriver (tauri-driver from crates.io before Debian's WebKitWebDriver), it signs
 //! in through its own page to the gateway of a CLI profile, shows the console signed in, and
 //! when the user's hello_world run completes, and when a run waits for an approval, its
-//! `notifications` command lists the notice (no notification daemon runs here). Screenshots land in `<target>/debug/desktop-e2e`.
+//! `notifications` command lists the notice (no notification daemon runs here); its global
+//! shortcut, pressed through the X server, opens the chat. Screenshots land in
+//! `<target>/debug/desktop-e2e`.
 //!
 //! Needs the app built (`make test` builds it into `<target>/desktop`, `make desktop` alone),
-//! `clients/web/dist` (the gateway serves the console), Xvfb, WebKitWebDriver and tauri-driver
-//! (`make setup` installs them). Without one of them the test fails: it never skips.
+//! `clients/web/dist` (the gateway serves the console), Xvfb, xdotool, WebKitWebDriver and
+//! tauri-driver (`make setup` installs them). Without one of them the test fails: it never skips.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -462,6 +464,19 @@ async fn the_desktop_app_signs_in_and_notifies_when_the_users_run_completes(pool
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     page.screenshot(&artifacts.join("run.png")).await;
+
+    // The global shortcut opens a new chat, whatever has the focus: keys sent to the X server.
+    let pressed = Command::new("xdotool")
+        .args(["key", "ctrl+shift+space"])
+        .env("DISPLAY", &display)
+        .status()
+        .await
+        .expect("xdotool runs (make setup installs it)");
+    assert!(pressed.success(), "xdotool: {pressed}");
+    until("the chat, from the shortcut", || async {
+        page.url().await.ends_with("/chat").then_some(())
+    })
+    .await;
     println!("desktop e2e: screenshots in {}", artifacts.display());
 
     page.call(reqwest::Method::DELETE, "", None).await;
