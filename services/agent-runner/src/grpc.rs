@@ -120,7 +120,7 @@ fn definition_document(definition_json: &str) -> std::result::Result<Value, Stri
     let document: Value =
         serde_json::from_str(definition_json).map_err(|err| format!("not JSON: {err}"))?;
     if sankalpa_kit::bounded_json::holds_nul(&document) {
-        return Err("must not contain the character \\u0000".to_owned());
+        return Err(sankalpa_kit::bounded_json::NUL_REFUSED.to_owned());
     }
     Ok(document)
 }
@@ -202,7 +202,7 @@ impl AgentApi {
         if sankalpa_kit::bounded_json::holds_nul(&input) {
             return Err(RunnerError::invalid(
                 "input_json",
-                "must not contain the character \\u0000",
+                sankalpa_kit::bounded_json::NUL_REFUSED,
             ));
         }
         let named = message.run_id.is_some();

@@ -238,7 +238,7 @@ pub fn describe_metrics() {
         "Time of one request to a model (a stream's, to its answer's headers), by source and \
          protocol."
     );
-    for source in ["fleet", "tenant"] {
+    for source in [Source::Fleet, Source::Tenant].map(Source::as_str) {
         for protocol in [Protocol::OpenAi, Protocol::Anthropic].map(Protocol::as_str) {
             for outcome in OUTCOMES {
                 metrics::counter!("llm_requests_total", "source" => source, "protocol" => protocol, "outcome" => outcome)
@@ -258,10 +258,25 @@ pub struct LlmClient {
     http: reqwest::Client,
     config: LlmConfig,
     url: String,
-    /// A refusal's error quotes the start of its body: the operator's LLM only. A tenant's
-    /// provider URL may point at a service the operator allowed for providers, whose answers
-    /// are not the tenant's to read.
-    quote_refusals: bool,
+    source: Source,
+}
+
+/// Whose model a client asks: the operator's (`SANKALPA_LLM_*`) or a tenant's provider. Only the
+/// operator's refusals are quoted in errors: a tenant's provider URL may point at a service the
+/// operator allowed for providers, whose answers are not the tenant's to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Fleet,
+    Tenant,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Fleet => "fleet",
+            Self::Tenant => "tenant",
+        }
+    }
 }
 
 impl LlmClient {
@@ -270,14 +285,16 @@ impl LlmClient {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()?;
-        let mut client = Self::for_tenant_provider(http, config);
-        client.quote_refusals = true;
-        Ok(client)
+        Ok(Self::with(http, config, Source::Fleet))
     }
 
     /// The client of a tenant's provider, sharing `http`'s connections (the tenants' providers
     /// share one guarded pool); the timeout is the config's, per request.
     pub fn for_tenant_provider(http: reqwest::Client, config: LlmConfig) -> Self {
+        Self::with(http, config, Source::Tenant)
+    }
+
+    fn with(http: reqwest::Client, config: LlmConfig, source: Source) -> Self {
         let path = match config.protocol {
             Protocol::OpenAi => "chat/completions",
             Protocol::Anthropic => "messages",
@@ -287,7 +304,7 @@ impl LlmClient {
             http,
             config,
             url,
-            quote_refusals: false,
+            source,
         }
     }
 
@@ -368,20 +385,12 @@ impl LlmClient {
     /// names the tenants choose), its protocol and its outcome (one of [`OUTCOMES`]).
     fn count(&self, error: Option<&LlmError>, started: std::time::Instant) {
         let outcome = outcome(error);
-        let source = self.source();
+        let source = self.source.as_str();
         let protocol = self.config.protocol.as_str();
         metrics::counter!("llm_requests_total", "source" => source, "protocol" => protocol, "outcome" => outcome)
             .increment(1);
         metrics::histogram!("llm_request_seconds", "source" => source, "protocol" => protocol)
             .record(started.elapsed().as_secs_f64());
-    }
-
-    fn source(&self) -> &'static str {
-        if self.quote_refusals {
-            "fleet"
-        } else {
-            "tenant"
-        }
     }
 
     /// Reads a streamed answer's events to `[DONE]` (or the end of the body), sending each
@@ -465,7 +474,7 @@ impl LlmClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let body = if self.quote_refusals {
+            let body = if self.source == Source::Fleet {
                 let body = response.text().await.unwrap_or_default();
                 // Cut on a character boundary: String::truncate panics inside a character.
                 truncate(&body, MAX_REFUSAL_BODY_BYTES).into_owned()

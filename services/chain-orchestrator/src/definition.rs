@@ -629,7 +629,7 @@ pub fn parse(document: &str) -> Result<Definition, Vec<FieldViolation>> {
     if sankalpa_kit::bounded_json::holds_nul(&value) {
         return Err(vec![violation(
             "definition_json",
-            "must not contain the character \\u0000",
+            sankalpa_kit::bounded_json::NUL_REFUSED,
         )]);
     }
     let Value::Object(fields) = value else {

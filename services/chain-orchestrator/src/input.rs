@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc};
-use sankalpa_kit::bounded_json::holds_nul;
+use sankalpa_kit::bounded_json::{NUL_REFUSED, holds_nul};
 use sankalpa_proto::v1 as pb;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -145,10 +145,7 @@ pub fn decision(approve: bool, input_json: &str, comment: &str) -> Result<Decisi
         let value: Value = serde_json::from_str(input_json)
             .map_err(|err| ChainError::invalid("input_json", format!("is not JSON: {err}")))?;
         if holds_nul(&value) {
-            return Err(ChainError::invalid(
-                "input_json",
-                "must not contain the character \\u0000",
-            ));
+            return Err(ChainError::invalid("input_json", NUL_REFUSED));
         }
         if definition::nests_deeper(&value, MAX_JSON_DEPTH) {
             return Err(ChainError::invalid(
@@ -260,10 +257,7 @@ fn run_input(raw: &str) -> Result<Value> {
         return Err(ChainError::invalid("input_json", "must be a JSON object"));
     }
     if holds_nul(&input) {
-        return Err(ChainError::invalid(
-            "input_json",
-            "must not contain the character \\u0000",
-        ));
+        return Err(ChainError::invalid("input_json", NUL_REFUSED));
     }
     if definition::nests_deeper(&input, MAX_JSON_DEPTH) {
         return Err(ChainError::invalid(

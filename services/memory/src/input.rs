@@ -88,7 +88,7 @@ pub fn value(field: &str, raw: String, max_bytes: usize) -> Result<String> {
     {
         return Err(MemoryError::invalid(
             field,
-            "must not contain the character \\u0000",
+            sankalpa_kit::bounded_json::NUL_REFUSED,
         ));
     }
     Ok(raw)

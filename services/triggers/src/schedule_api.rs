@@ -146,7 +146,7 @@ fn run_input(raw: &str) -> Result<Value> {
     }
     match serde_json::from_str(raw) {
         Ok(value @ Value::Object(_)) if sankalpa_kit::bounded_json::holds_nul(&value) => Err(
-            TriggersError::invalid("input_json", "must not contain the character \\u0000"),
+            TriggersError::invalid("input_json", sankalpa_kit::bounded_json::NUL_REFUSED),
         ),
         Ok(value @ Value::Object(_)) => Ok(value),
         _ => Err(TriggersError::invalid(
