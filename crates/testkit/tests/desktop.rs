@@ -394,12 +394,20 @@ async fn the_desktop_app_signs_in_and_notifies_when_the_users_run_completes(pool
     page.fill("#password", PASSWORD).await;
     page.click("#sign-in").await;
 
-    // The console, signed in with the same credentials, in the app's window.
+    // The console, signed in with the same credentials, in the app's window. Each page the
+    // window passes through is said once on stderr, which a failure shows.
+    let last_seen = std::sync::Mutex::new(String::new());
     until("the console's Home page", || async {
         let url = page.url().await;
         let heading = page
             .script("const h = document.querySelector('h1'); return h ? h.textContent : null;")
             .await;
+        let seen = format!("{url} (h1: {heading})");
+        let mut last = last_seen.lock().unwrap();
+        if *last != seen {
+            eprintln!("desktop e2e: the window shows {seen}");
+            *last = seen;
+        }
         (url.starts_with(&gateway) && heading.as_str() == Some("Home")).then_some(())
     })
     .await;
