@@ -129,8 +129,9 @@ command -v prometheus >/dev/null 2>&1 || install_package prometheus
 
 # --- the desktop app (clients/desktop, Tauri v2): the system webview and tray libraries it links
 # against, what its WebDriver test drives it with (Debian's Xvfb and WebKitWebDriver, and
-# tauri-driver from crates.io at a pinned version; xdotool presses its global shortcut), and
-# the check of its package's menu entry ---
+# tauri-driver from crates.io at a pinned version; xdotool presses its global shortcut; a session
+# bus and python3's dbus and gi modules for the stand-in notification daemon), and the check of
+# its package's menu entry ---
 [ -f /usr/lib/x86_64-linux-gnu/pkgconfig/webkit2gtk-4.1.pc ] || install_package libwebkit2gtk-4.1-dev
 [ -f /usr/lib/x86_64-linux-gnu/pkgconfig/ayatana-appindicator3-0.1.pc ] ||
   install_package libayatana-appindicator3-dev
@@ -139,6 +140,9 @@ command -v WebKitWebDriver >/dev/null 2>&1 || install_package webkit2gtk-driver
 command -v Xvfb >/dev/null 2>&1 || install_package xvfb
 command -v desktop-file-validate >/dev/null 2>&1 || install_package desktop-file-utils
 command -v xdotool >/dev/null 2>&1 || install_package xdotool
+command -v dbus-daemon >/dev/null 2>&1 || install_package dbus-daemon
+/usr/bin/python3 -c 'import dbus' >/dev/null 2>&1 || install_package python3-dbus
+/usr/bin/python3 -c 'import gi' >/dev/null 2>&1 || install_package python3-gi
 TAURI_DRIVER_VERSION=2.1.0
 if ! cargo install --list | grep -q "^tauri-driver v$TAURI_DRIVER_VERSION:"; then
   log "installing tauri-driver $TAURI_DRIVER_VERSION"

@@ -3,6 +3,8 @@
 //! with counts and quick actions, a global shortcut to a new chat, `sankalpa://runs/<id>` links,
 //! and a page that says when the gateway cannot be reached. See docs/desktop.md.
 
+#[cfg(target_os = "linux")]
+mod clicks;
 mod events;
 mod gateway;
 mod links;
@@ -21,6 +23,7 @@ use tauri::webview::PageLoadEvent;
 use tauri::{AppHandle, Emitter, Manager, WebviewUrl, WebviewWindowBuilder, Wry};
 use tauri_plugin_deep_link::DeepLinkExt;
 use tauri_plugin_global_shortcut::{GlobalShortcutExt, ShortcutState};
+#[cfg(not(target_os = "linux"))]
 use tauri_plugin_notification::NotificationExt;
 use url::Url;
 
@@ -52,6 +55,9 @@ struct Desktop {
     notices: Mutex<Notices>,
     /// A run link that came before sign-in, opened after it.
     pending_run: Mutex<Option<String>>,
+    /// The session bus's notification daemon, once reached.
+    #[cfg(target_os = "linux")]
+    notifier: std::sync::OnceLock<std::sync::Arc<clicks::Notifier>>,
     /// The tray's counts line, set as the counts change.
     counts_item: Mutex<Option<MenuItem<Wry>>>,
     pause_item: Mutex<Option<CheckMenuItem<Wry>>>,
@@ -64,8 +70,8 @@ struct Desktop {
 struct Connection {
     gateway: Gateway,
     email: String,
-    /// The console's own sign-in, done once in its page when it first loads.
-    console_credentials: Option<(String, String)>,
+    /// The console's own sign-in, offered to its first few page loads (see `on_page_load`).
+    console_sign_in: Option<ConsoleSignIn>,
     tasks: Vec<tauri::async_runtime::JoinHandle<()>>,
 }
 
@@ -138,7 +144,11 @@ async fn sign_in(
     let prober = tauri::async_runtime::spawn(probe_while_signed_in(app.clone(), client.clone()));
     *lock(&desktop.connection) = Some(Connection {
         gateway: client,
-        console_credentials: Some((email.clone(), password)),
+        console_sign_in: Some(ConsoleSignIn {
+            email: email.clone(),
+            password,
+            loads_left: CONSOLE_SIGN_IN_LOADS,
+        }),
         email,
         tasks: vec![watcher, prober],
     });
@@ -276,6 +286,16 @@ impl watch::Report for Reporter {
         };
         // No notification daemon (a server, CI) is no reason to stop: the notice is kept and
         // emitted to the page all the same.
+        #[cfg(target_os = "linux")]
+        if let Some(notifier) = desktop.notifier.get().cloned() {
+            let notice = notice.clone();
+            tauri::async_runtime::spawn(async move {
+                if let Err(err) = notifier.show(&notice).await {
+                    eprintln!("sankalpa-desktop: notification not shown: {err}");
+                }
+            });
+        }
+        #[cfg(not(target_os = "linux"))]
         let _ = self
             .0
             .notification()
@@ -367,8 +387,44 @@ fn open_links(app: &AppHandle, urls: impl IntoIterator<Item = impl AsRef<str>>) 
     }
 }
 
-/// The console's page, first loaded after the app's sign-in: signs the console in (its own
-/// cookie session, on the gateway's origin) with the same credentials, then reloads it.
+struct ConsoleSignIn {
+    email: String,
+    password: String,
+    loads_left: u8,
+}
+
+/// Page loads of the gateway's origin offered the console's sign-in. One is not enough: the
+/// console may navigate away while its fetch is in flight, which aborts it; once signed in, the
+/// reload's script finds the session's cookie and does nothing.
+const CONSOLE_SIGN_IN_LOADS: u8 = 3;
+
+/// Reaches the session bus's notification daemon, whose clicks open their runs; without one
+/// (no session bus) notices are still kept and listed.
+#[cfg(target_os = "linux")]
+fn start_notifier(app: &AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let opener = app.clone();
+        let started = clicks::Notifier::start(move |run| {
+            let _ = open_run(opener.clone(), run);
+        })
+        .await;
+        match started {
+            Ok(notifier) => {
+                let _ = app
+                    .state::<Desktop>()
+                    .notifier
+                    .set(std::sync::Arc::new(notifier));
+            }
+            Err(err) => eprintln!("sankalpa-desktop: no desktop notifications: {err}"),
+        }
+    });
+}
+
+/// The console's page, loaded after the app's sign-in: signs the console in (its own cookie
+/// session, on the gateway's origin) with the same credentials, then reloads it. A refusal the
+/// gateway may lift soon (429, 5xx: argon2's slots all busy) or no answer is tried again, five
+/// times over about seven seconds.
 fn on_page_load(webview: &tauri::Webview, payload: &tauri::webview::PageLoadPayload<'_>) {
     if payload.event() != PageLoadEvent::Finished {
         return;
@@ -381,19 +437,32 @@ fn on_page_load(webview: &tauri::Webview, payload: &tauri::webview::PageLoadPayl
     if payload.url().origin() != connection.gateway.base().origin() {
         return;
     }
-    let Some((email, password)) = connection.console_credentials.take() else {
+    let Some(sign_in) = connection.console_sign_in.as_mut() else {
         return;
     };
-    let body = serde_json::json!({ "email": email, "password": password });
+    sign_in.loads_left -= 1;
+    let body = serde_json::json!({ "email": sign_in.email, "password": sign_in.password });
+    if sign_in.loads_left == 0 {
+        connection.console_sign_in = None;
+    }
     let session = connection
         .gateway
         .base()
         .join("api/console/session")
         .expect("a relative path joins");
     let script = format!(
-        "fetch({url}, {{method: 'POST', credentials: 'same-origin', \
-         headers: {{'content-type': 'application/json'}}, body: JSON.stringify({body})}})\
-         .then((response) => {{ if (response.ok) location.reload(); }});",
+        "(async () => {{\
+           if (document.cookie.split('; ').some((c) => c.startsWith('sankalpa_csrf='))) return;\
+           for (let attempt = 1; attempt <= 5; attempt++) {{\
+             try {{\
+               const response = await fetch({url}, {{method: 'POST', credentials: 'same-origin',\
+                 headers: {{'content-type': 'application/json'}}, body: JSON.stringify({body})}});\
+               if (response.ok) {{ location.reload(); return; }}\
+               if (response.status !== 429 && response.status < 500) return;\
+             }} catch (_) {{}}\
+             await new Promise((resolve) => setTimeout(resolve, 500 * attempt));\
+           }}\
+         }})();",
         url = serde_json::Value::String(session.to_string()),
     );
     let _ = webview.eval(script);
@@ -434,6 +503,8 @@ fn main() {
                 .min_inner_size(640.0, 480.0)
                 .build()?;
             let handle = app.handle().clone();
+            #[cfg(target_os = "linux")]
+            start_notifier(&handle);
             // Without a tray host (a bare X server) the app still works, from its window.
             if let Err(err) = tray(&handle) {
                 eprintln!("sankalpa-desktop: no tray icon: {err}");

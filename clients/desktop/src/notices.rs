@@ -1,6 +1,5 @@
 //! The notifications the app has shown: kept (the last [`MAX_NOTICES`]) so the `notifications`
-//! command can list them, which is also how the end-to-end test observes them, since no
-//! desktop notification daemon runs under Xvfb.
+//! command can list them, also on a desktop without a notification daemon.
 
 use std::collections::VecDeque;
 

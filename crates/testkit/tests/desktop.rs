@@ -2,13 +2,15 @@
 //! driven over WebDriver (tauri-driver from crates.io before Debian's WebKitWebDriver), it signs
 //! in through its own page to the gateway of a CLI profile, shows the console signed in, and
 //! when the user's hello_world run completes, and when a run waits for an approval, its
-//! `notifications` command lists the notice (no notification daemon runs here); its global
-//! shortcut, pressed through the X server, opens the chat. Screenshots land in
-//! `<target>/debug/desktop-e2e`.
+//! `notifications` command lists the notice and a notification daemon on the scenario's own
+//! session bus (`tests/notifications.py`, none runs under Xvfb) is asked to show it; a click on
+//! it opens the run. Its global shortcut, pressed through the X server, opens the chat.
+//! Screenshots land in `<target>/debug/desktop-e2e`.
 //!
 //! Needs the app built (`make test` builds it into `<target>/desktop`, `make desktop` alone),
-//! `clients/web/dist` (the gateway serves the console), Xvfb, xdotool, WebKitWebDriver and
-//! tauri-driver (`make setup` installs them). Without one of them the test fails: it never skips.
+//! `clients/web/dist` (the gateway serves the console), Xvfb, xdotool, WebKitWebDriver,
+//! tauri-driver, dbus-daemon and python3's dbus and gi modules (`make setup` installs them).
+//! Without one of them the test fails: it never skips.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -18,8 +20,8 @@ use base64::Engine;
 use sankalpa_testkit::{clients, process};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use tokio::io::AsyncBufReadExt;
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 const PASSWORD: &str = "desktop password";
 /// How long a step of the scenario may take: the app's first start under Xvfb on two busy cores
@@ -75,10 +77,12 @@ fn tools() -> (PathBuf, PathBuf, PathBuf) {
     (app, dist, driver)
 }
 
-/// The processes of the scenario (Xvfb, and tauri-driver's group: WebKitWebDriver and the app),
-/// ended however the test ends.
+/// The processes of the scenario (Xvfb, the session bus and its notification daemon, and
+/// tauri-driver's group: WebKitWebDriver and the app), ended however the test ends.
 struct Processes {
     xvfb: Child,
+    _bus: Child,
+    _notification_daemon: Child,
     driver_group: Option<u32>,
 }
 
@@ -121,6 +125,80 @@ async fn start_xvfb() -> (Child, String) {
     .expect("Xvfb's output is readable");
     let display = format!(":{}", line.trim());
     (xvfb, display)
+}
+
+/// A session bus of the scenario's own, and its address.
+async fn start_session_bus() -> (Child, String) {
+    let mut bus = Command::new("dbus-daemon")
+        .args(["--session", "--nofork", "--print-address=1"])
+        .stdout(Stdio::piped())
+        // Its one complaint here, an fd limit it may not raise, is noise.
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("dbus-daemon starts (make setup installs dbus-daemon)");
+    let stdout = bus.stdout.take().expect("piped");
+    let mut line = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        BufReader::new(stdout).read_line(&mut line),
+    )
+    .await
+    .expect("dbus-daemon prints its address within 20 s")
+    .expect("dbus-daemon's output is readable");
+    (bus, line.trim().to_owned())
+}
+
+/// The stand-in notification daemon on `bus`: what it shows, and a way to click it.
+struct NotificationDaemon {
+    shown: Lines<BufReader<ChildStdout>>,
+    clicks: ChildStdin,
+}
+
+async fn start_notification_daemon(bus: &str) -> (Child, NotificationDaemon) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/notifications.py");
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(script)
+        .env("DBUS_SESSION_BUS_ADDRESS", bus)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs the notification daemon");
+    let mut daemon = NotificationDaemon {
+        shown: BufReader::new(child.stdout.take().expect("piped")).lines(),
+        clicks: child.stdin.take().expect("piped"),
+    };
+    let ready = daemon.next_line().await;
+    assert_eq!(ready["ready"], true, "{ready}");
+    (child, daemon)
+}
+
+impl NotificationDaemon {
+    async fn next_line(&mut self) -> Value {
+        let line = tokio::time::timeout(PATIENCE, self.shown.next_line())
+            .await
+            .expect("the notification daemon says something in time")
+            .expect("its output is readable")
+            .expect("the notification daemon runs (python3-dbus and python3-gi installed?)");
+        serde_json::from_str(&line).unwrap_or_else(|err| panic!("{err}: {line}"))
+    }
+
+    /// The notification shown with `body`, skipping others.
+    async fn shown_with(&mut self, body: &str) -> Value {
+        loop {
+            let shown = self.next_line().await;
+            if shown["body"] == body {
+                return shown;
+            }
+        }
+    }
+
+    async fn click(&mut self, shown: &Value, action: &str) {
+        let line = format!("click {} {action}\n", shown["id"]);
+        self.clicks.write_all(line.as_bytes()).await.unwrap();
+        self.clicks.flush().await.unwrap();
+    }
 }
 
 /// A WebDriver session with the app, over tauri-driver's HTTP API.
@@ -321,8 +399,12 @@ async fn the_desktop_app_signs_in_and_notifies_when_the_users_run_completes(pool
     .unwrap();
 
     let (xvfb, display) = start_xvfb().await;
+    let (bus, bus_address) = start_session_bus().await;
+    let (notification_daemon, mut notifications) = start_notification_daemon(&bus_address).await;
     let mut processes = Processes {
         xvfb,
+        _bus: bus,
+        _notification_daemon: notification_daemon,
         driver_group: None,
     };
     let port = process::free_port();
@@ -341,8 +423,9 @@ async fn the_desktop_app_signs_in_and_notifies_when_the_users_run_completes(pool
         .env("XDG_CONFIG_HOME", home.path().join("config"))
         .env("XDG_DATA_HOME", home.path().join("data"))
         .env("XDG_CACHE_HOME", home.path().join("cache"))
-        // No session bus: notifications fail fast instead of looking for one.
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus_address)
+        // GTK would start the accessibility bus's services on it: nothing here reads them.
+        .env("NO_AT_BRIDGE", "1")
         .process_group(0)
         .stdout(Stdio::null())
         .spawn()
@@ -461,12 +544,28 @@ async fn the_desktop_app_signs_in_and_notifies_when_the_users_run_completes(pool
     let status = page.invoke("status", json!({})).await;
     assert_eq!(status["waiting"], 1, "{status}");
 
-    // The notice's run opens in the console, as a sankalpa://runs/<id> link does.
-    page.invoke("open_run", json!({ "id": run_id })).await;
-    until("the run's page", || async {
+    // The completion was shown by the desktop's daemon, and a click on it opens the run.
+    let shown = notifications
+        .shown_with("desktop-greeting completed.")
+        .await;
+    assert_eq!(shown["summary"], "Run completed", "{shown}");
+    assert_eq!(shown["app"], "Sankalpa", "{shown}");
+    assert_eq!(shown["actions"][0], "default", "{shown}");
+    notifications.click(&shown, "default").await;
+    until("the clicked run's page", || async {
         page.url()
             .await
             .ends_with(&format!("/runs/{run_id}"))
+            .then_some(())
+    })
+    .await;
+
+    // The gated run opens in the console as a sankalpa://runs/<id> link does.
+    page.invoke("open_run", json!({ "id": gated_id })).await;
+    until("the gated run's page", || async {
+        page.url()
+            .await
+            .ends_with(&format!("/runs/{gated_id}"))
             .then_some(())
     })
     .await;
