@@ -125,9 +125,10 @@ bench: setup release
 
 ## bench-compare: A/B of the working tree against BASE=<rev>, each built into its own target
 ## folder and run interleaved (A B A B ..., ROUNDS=3) on the same infrastructure; prints each
-## scenario's median head/base ratio and its spread
+## scenario's median head/base ratio and its spread; without BASE, two settings of the working
+## tree: BASE_ENV="NAME=value ..." against HEAD_ENV="..."
 bench-compare: setup release
-	scripts/bench-compare.sh "$(BASE)" "$(or $(ROUNDS),3)"
+	BASE_ENV="$(BASE_ENV)" HEAD_ENV="$(HEAD_ENV)" scripts/bench-compare.sh "$(BASE)" "$(or $(ROUNDS),3)"
 
 ## bench-report: draw the latest runs in bench-results/ as one PNG per scenario (throughput and
 ## p99 against concurrency) into docs/benchmarks/, which docs/benchmarks.md embeds

@@ -61,6 +61,9 @@ pub fn list(name: &str, default: &[&str]) -> Vec<String> {
 pub struct Infra {
     pub database_url: String,
     pub redis_url: String,
+    /// Redis connections of a process: 0, one shared multiplexed connection; else a pool of this
+    /// many (see `cache::Redis`).
+    pub redis_pool_size: usize,
     pub nats_url: String,
     /// JetStream stream that keeps every event.
     pub events_stream: String,
@@ -84,6 +87,7 @@ impl Infra {
                 "postgres://postgres@127.0.0.1:5432/sankalpa".to_owned(),
             )?,
             redis_url: var("SANKALPA_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
+            redis_pool_size: var("SANKALPA_REDIS_POOL_SIZE", 0)?,
             nats_url: var("SANKALPA_NATS_URL", "nats://127.0.0.1:4222".to_owned())?,
             events_stream: var("SANKALPA_EVENTS_STREAM", "SANKALPA_EVENTS".to_owned())?,
             subject_prefix: var("SANKALPA_SUBJECT_PREFIX", String::new())?,
@@ -118,6 +122,7 @@ impl std::fmt::Debug for Infra {
         f.debug_struct("Infra")
             .field("database_url", &redact_url(&self.database_url))
             .field("redis_url", &redact_url(&self.redis_url))
+            .field("redis_pool_size", &self.redis_pool_size)
             .field("nats_url", &redact_url(&self.nats_url))
             .field("events_stream", &self.events_stream)
             .field("subject_prefix", &self.subject_prefix)

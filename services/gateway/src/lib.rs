@@ -393,8 +393,11 @@ impl Gateway {
 
         let channel = sankalpa_kit::grpc::channel(&config.auth_url)?;
         let auth = AuthServiceClient::new(sankalpa_kit::grpc::traced(channel.clone()));
-        let redis =
-            sankalpa_kit::cache::Redis::new(&config.infra.redis_url, &config.redis_key_prefix)?;
+        let redis = sankalpa_kit::cache::Redis::new(
+            &config.infra.redis_url,
+            &config.redis_key_prefix,
+            config.infra.redis_pool_size,
+        )?;
         let authenticator = Arc::new(Authenticator::new(
             &config.infra,
             channel.clone(),

@@ -190,7 +190,6 @@ impl RateLimiter {
         let previous_key = self
             .redis
             .key(&format!("ratelimit:{bucket}:{}", index.saturating_sub(1)));
-        let mut connection = self.redis.connection();
         let mut invocation = self.script.key(current_key);
         invocation
             .key(previous_key)
@@ -199,10 +198,12 @@ impl RateLimiter {
             .arg(elapsed_ms)
             .arg(MAX_LEASE)
             .arg(LEASE_SHARE);
-        let counts = tokio::time::timeout(
-            self.config.redis_timeout,
-            invocation.invoke_async::<(u64, u64, u64)>(&mut connection),
-        )
+        let counts = tokio::time::timeout(self.config.redis_timeout, async {
+            let mut connection = self.redis.connection().await?;
+            invocation
+                .invoke_async::<(u64, u64, u64)>(&mut connection)
+                .await
+        })
         .await;
         let (granted, current, previous) = match counts {
             Ok(Ok(counts)) => counts,

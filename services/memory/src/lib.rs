@@ -203,8 +203,11 @@ impl Memory {
         .await?;
         cache::describe_metrics();
 
-        let redis =
-            sankalpa_kit::cache::Redis::new(&config.infra.redis_url, &config.redis_key_prefix)?;
+        let redis = sankalpa_kit::cache::Redis::new(
+            &config.infra.redis_url,
+            &config.redis_key_prefix,
+            config.infra.redis_pool_size,
+        )?;
         let bus =
             EventBus::connect(skeleton.nats.clone(), &config.infra, "/sankalpa/memory").await?;
         let objects = Objects::from_url(&config.object_store_url)?.scoped("memory");

@@ -91,29 +91,22 @@ impl EntryCache {
     pub async fn get(&self, tenant: Uuid, session: &str, key: &str) -> Option<Entry> {
         let redis_key = self.redis_key(tenant, session, key);
         let Some((near, tracking)) = &self.near else {
-            let found = self
-                .read(&mut self.redis.connection(), &redis_key, key)
-                .await;
+            let found = self.read(&self.redis, &redis_key, key).await;
             return counted(found, "hit");
         };
         if let Some(entry) = near.get(&redis_key) {
             return counted(Some(entry), "near");
         }
         let generation = near.generation();
-        let found = self.read(&mut tracking.connection(), &redis_key, key).await;
+        let found = self.read(tracking, &redis_key, key).await;
         if let Some(entry) = &found {
             near.keep(redis_key, entry.clone(), generation);
         }
         counted(found, "hit")
     }
 
-    /// A live entry from Redis; with an in-process tier, `connection` is its tracking one.
-    async fn read(
-        &self,
-        connection: &mut redis::aio::ConnectionManager,
-        redis_key: &str,
-        key: &str,
-    ) -> Option<Entry> {
+    /// A live entry from Redis; with an in-process tier, `redis` is its tracking connection.
+    async fn read(&self, redis: &Redis, redis_key: &str, key: &str) -> Option<Entry> {
         let mut read = redis::pipe();
         if self.near.is_some() {
             // In the GET's pipeline, so the connection that reads the key is one that tracks it;
@@ -128,7 +121,11 @@ impl EntryCache {
                 .ignore();
         }
         read.cmd("GET").arg(redis_key);
-        let cached: Option<String> = match read.query_async::<(Option<String>,)>(connection).await {
+        let cached = match redis.connection().await {
+            Ok(mut connection) => read.query_async::<(Option<String>,)>(&mut connection).await,
+            Err(err) => Err(err),
+        };
+        let cached = match cached {
             Ok((cached,)) => cached,
             Err(err) => {
                 failed("get", &err);
@@ -171,15 +168,18 @@ impl EntryCache {
     }
 
     async fn store(&self, redis_key: String, revision: i64, value: String, millis: u64) {
-        let mut connection = self.redis.connection();
-        let stored: Result<i64, _> = self
-            .offer
-            .key(&redis_key)
-            .arg(revision)
-            .arg(value)
-            .arg(millis)
-            .invoke_async(&mut connection)
-            .await;
+        let stored = match self.redis.connection().await {
+            Ok(mut connection) => {
+                self.offer
+                    .key(&redis_key)
+                    .arg(revision)
+                    .arg(value)
+                    .arg(millis)
+                    .invoke_async::<i64>(&mut connection)
+                    .await
+            }
+            Err(err) => Err(err),
+        };
         if let Err(err) = stored {
             failed("offer", &err);
         }

@@ -143,14 +143,46 @@ async fn a_cached_entry_never_outlives_the_write_that_replaced_it(pool: sqlx::Pg
     }
 }
 
+/// The same, with the cache's reads and offers going through a pool of two connections and no
+/// in-process tier: each load after a write is answered from Redis and is the write.
+#[sqlx::test(migrations = false)]
+async fn a_pooled_connection_serves_the_cache_as_the_shared_one_does(pool: sqlx::PgPool) {
+    let mut app = start_with(pool, |config| {
+        config.infra.redis_pool_size = 2;
+        config.near_cache_bytes = 0;
+    })
+    .await;
+    let ada = app.sign_up().await;
+    app.save(&ada, "s1", "k", "1").await.unwrap();
+    let before = redis_hits(&app).await;
+    for round in 2..12 {
+        app.load(&ada, "s1", "k").await.unwrap();
+        app.save(&ada, "s1", "k", &round.to_string()).await.unwrap();
+        let loaded = app.load(&ada, "s1", "k").await.unwrap();
+        assert_eq!(json(&loaded.value_json), json!(round));
+    }
+    assert!(
+        redis_hits(&app).await >= before + 10,
+        "the loads were answered from Redis through the pool"
+    );
+}
+
+/// How many loads this replica answered from Redis, by its metrics.
+async fn redis_hits(app: &TestMemory) -> u64 {
+    lookups(app, "hit").await
+}
+
 /// How many loads this replica answered from its in-process tier, by its metrics.
 async fn near_hits(app: &TestMemory) -> u64 {
+    lookups(app, "near").await
+}
+
+async fn lookups(app: &TestMemory, result: &str) -> u64 {
+    let label = format!(r#"result="{result}""#);
     app.metrics()
         .await
         .lines()
-        .find(|line| {
-            line.starts_with("memory_cache_lookups_total") && line.contains(r#"result="near""#)
-        })
+        .find(|line| line.starts_with("memory_cache_lookups_total") && line.contains(&label))
         .and_then(|line| line.rsplit(' ').next()?.parse().ok())
         .unwrap_or(0)
 }
