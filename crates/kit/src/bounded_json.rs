@@ -86,7 +86,7 @@ pub fn text(value: &Value, max_bytes: usize) -> String {
     text
 }
 
-/// What a field holding JSON with a NUL is told (see [`holds_nul`]).
+/// What a field holding a NUL is told, text or JSON (see [`holds_nul`]).
 pub const NUL_REFUSED: &str = "must not contain the character \\u0000";
 
 /// Whether `value` holds a NUL character in a string or a member's name, which Postgres's

@@ -28,7 +28,10 @@ pub fn name(field: &'static str, raw: &str) -> Result<String> {
     }
     // Postgres text cannot hold NUL: refused here rather than failing the write.
     if name.contains('\0') {
-        return Err(AuthError::invalid(field, "must not contain NUL"));
+        return Err(AuthError::invalid(
+            field,
+            sankalpa_kit::bounded_json::NUL_REFUSED,
+        ));
     }
     Ok(name.to_owned())
 }

@@ -55,7 +55,10 @@ pub fn text(field: &str, raw: &str, max: usize, required: bool) -> Result<String
         ));
     }
     if trimmed.contains('\0') {
-        return Err(MarketError::invalid(field, "must not contain NUL"));
+        return Err(MarketError::invalid(
+            field,
+            sankalpa_kit::bounded_json::NUL_REFUSED,
+        ));
     }
     Ok(trimmed.to_owned())
 }

@@ -41,7 +41,10 @@ pub fn key(field: &str, raw: &str) -> Result<String> {
         ));
     }
     if raw.contains('\0') {
-        return Err(MemoryError::invalid(field, "must not contain NUL"));
+        return Err(MemoryError::invalid(
+            field,
+            sankalpa_kit::bounded_json::NUL_REFUSED,
+        ));
     }
     Ok(raw.to_owned())
 }
@@ -55,7 +58,10 @@ pub fn key_prefix(field: &str, raw: &str) -> Result<String> {
         ));
     }
     if raw.contains('\0') {
-        return Err(MemoryError::invalid(field, "must not contain NUL"));
+        return Err(MemoryError::invalid(
+            field,
+            sankalpa_kit::bounded_json::NUL_REFUSED,
+        ));
     }
     Ok(raw.to_owned())
 }
@@ -164,7 +170,10 @@ pub fn label(raw: &str) -> Result<String> {
     }
     // Postgres text cannot hold NUL.
     if label.contains('\0') {
-        return Err(MemoryError::invalid("label", "must not contain NUL"));
+        return Err(MemoryError::invalid(
+            "label",
+            sankalpa_kit::bounded_json::NUL_REFUSED,
+        ));
     }
     Ok(label.to_owned())
 }

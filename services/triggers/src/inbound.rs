@@ -432,9 +432,12 @@ pub fn check_mapping(raw: &str, max_bytes: usize) -> Result<Value> {
         ));
     }
     match serde_json::from_str(raw) {
-        Ok(value @ Value::Object(_)) if sankalpa_kit::bounded_json::holds_nul(&value) => Err(
-            TriggersError::invalid("input_mapping_json", "must not contain NUL"),
-        ),
+        Ok(value @ Value::Object(_)) if sankalpa_kit::bounded_json::holds_nul(&value) => {
+            Err(TriggersError::invalid(
+                "input_mapping_json",
+                sankalpa_kit::bounded_json::NUL_REFUSED,
+            ))
+        }
         Ok(value @ Value::Object(_)) => Ok(value),
         _ => Err(TriggersError::invalid(
             "input_mapping_json",
@@ -459,7 +462,10 @@ mod tests {
             r#"{"a": ["${body}", "\u0000"]}"#,
         ] {
             let refused = check_mapping(raw, 1024).unwrap_err().to_string();
-            assert!(refused.contains("NUL"), "{raw}: {refused}");
+            assert!(
+                refused.contains(sankalpa_kit::bounded_json::NUL_REFUSED),
+                "{raw}: {refused}"
+            );
         }
         assert!(check_mapping(r#"{"a": "${body.x}"}"#, 1024).is_ok());
     }

@@ -24,7 +24,10 @@ pub fn text(field: &str, raw: &str, max: usize) -> Result<String> {
         ));
     }
     if trimmed.contains('\0') {
-        return Err(TriggersError::invalid(field, "must not contain NUL"));
+        return Err(TriggersError::invalid(
+            field,
+            sankalpa_kit::bounded_json::NUL_REFUSED,
+        ));
     }
     Ok(trimmed.to_owned())
 }
