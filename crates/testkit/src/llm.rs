@@ -1,8 +1,10 @@
-//! A local OpenAI-compatible chat-completions server that streams, for the tests of what the
-//! LLM writes as it goes (the chat assistant): a request with `stream: true` is answered with
-//! Server-Sent Events, one chunk per scripted piece `pause` apart, then (when asked with
-//! `stream_options.include_usage`) a usage chunk without choices, then `data: [DONE]`. A
-//! request without `stream` gets the pieces joined, as one completion.
+//! A local model server that streams, for the tests of what the LLM writes as it goes (the chat
+//! assistant), speaking OpenAI's chat completions and Anthropic's Messages API. A request with
+//! `stream: true` is answered with Server-Sent Events, one per scripted piece `pause` apart:
+//! OpenAI's chunks, then (when asked with `stream_options.include_usage`) a usage chunk without
+//! choices, then `data: [DONE]`; Anthropic's `message_start` (input tokens), a
+//! `content_block_delta` per piece, `message_delta` (output tokens), `message_stop`. A request
+//! without `stream` gets the pieces joined, as one answer.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,15 +53,24 @@ impl StreamingLlm {
         let base_url = format!("http://{}/v1", listener.local_addr()?);
         let app = Router::new()
             .route("/v1/chat/completions", post(completions))
+            .route("/v1/messages", post(messages))
             .with_state(script);
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(Self { base_url, seen })
     }
 
-    /// An agent-runner configuration of the LLM pointing here.
+    /// An agent-runner configuration of the LLM pointing here, speaking OpenAI's protocol.
     pub fn config(&self) -> sankalpa_agent_runner::llm::LlmConfig {
+        self.config_for(sankalpa_agent_runner::llm::Protocol::OpenAi)
+    }
+
+    /// An agent-runner configuration of the LLM pointing here, speaking `protocol`.
+    pub fn config_for(
+        &self,
+        protocol: sankalpa_agent_runner::llm::Protocol,
+    ) -> sankalpa_agent_runner::llm::LlmConfig {
         sankalpa_agent_runner::llm::LlmConfig {
-            protocol: sankalpa_agent_runner::llm::Protocol::OpenAi,
+            protocol,
             base_url: self.base_url.clone(),
             api_key: Some("test-key".into()),
             model: "fake-model".into(),
@@ -76,12 +87,28 @@ struct Script {
     seen: Arc<Seen>,
 }
 
+/// Keeps the request; whether it asks for a stream.
+fn streamed(script: &Script, body: &Value) -> bool {
+    script.seen.requests.lock().unwrap().push(body.clone());
+    body["stream"] == json!(true)
+}
+
+/// Server-Sent Events, each item one whole event.
+fn event_stream(
+    events: impl futures::Stream<Item = Result<String, std::convert::Infallible>> + Send + 'static,
+) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/event-stream")],
+        Body::from_stream(events),
+    )
+        .into_response()
+}
+
 async fn completions(
     State(script): State<Arc<Script>>,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    script.seen.requests.lock().unwrap().push(body.clone());
-    if body["stream"] != json!(true) {
+    if !streamed(&script, &body) {
         return axum::Json(json!({
             "model": MODEL,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": script.pieces.concat()}}],
@@ -120,11 +147,70 @@ async fn completions(
             ))
         }
     });
-    (
-        [(header::CONTENT_TYPE, "text/event-stream")],
-        Body::from_stream(events),
-    )
-        .into_response()
+    event_stream(events)
+}
+
+/// `/v1/messages`, Anthropic's Messages API, streamed or not.
+async fn messages(
+    State(script): State<Arc<Script>>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if !streamed(&script, &body) {
+        return axum::Json(json!({
+            "type": "message",
+            "role": "assistant",
+            "model": MODEL,
+            "content": [{"type": "text", "text": script.pieces.concat()}],
+            "usage": {"input_tokens": USAGE.0, "output_tokens": USAGE.1},
+        }))
+        .into_response();
+    }
+    let pieces = script.pieces.len();
+    let events = futures::stream::unfold(0usize, move |i| {
+        let script = script.clone();
+        async move {
+            let (name, data) = match i {
+                0 => (
+                    "message_start",
+                    json!({"type": "message_start", "message": {"type": "message",
+                        "model": MODEL, "content": [],
+                        "usage": {"input_tokens": USAGE.0, "output_tokens": 1}}}),
+                ),
+                1 => (
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": 0,
+                        "content_block": {"type": "text", "text": ""}}),
+                ),
+                i if i < pieces + 2 => {
+                    if i > 2 {
+                        tokio::time::sleep(script.pause).await;
+                    }
+                    script.seen.pieces_sent.fetch_add(1, Ordering::SeqCst);
+                    (
+                        "content_block_delta",
+                        json!({"type": "content_block_delta", "index": 0,
+                            "delta": {"type": "text_delta", "text": script.pieces[i - 2]}}),
+                    )
+                }
+                i if i == pieces + 2 => (
+                    "content_block_stop",
+                    json!({"type": "content_block_stop", "index": 0}),
+                ),
+                i if i == pieces + 3 => (
+                    "message_delta",
+                    json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                        "usage": {"output_tokens": USAGE.1}}),
+                ),
+                i if i == pieces + 4 => ("message_stop", json!({"type": "message_stop"})),
+                _ => return None,
+            };
+            Some((
+                Ok::<_, std::convert::Infallible>(format!("event: {name}\ndata: {data}\n\n")),
+                i + 1,
+            ))
+        }
+    });
+    event_stream(events)
 }
 
 /// One request a [`ProviderFake`] received.

@@ -9,12 +9,15 @@
 //! tokens but changes nothing, so the retry is safe. Other answers fail at once. Token counts come
 //! from the provider's `usage`, recorded per run.
 //!
-//! [`LlmClient::chat_stream`] asks for the answer as it is written (`stream: true`): Server-Sent
-//! Events whose `data:` is a chunk with `choices[0].delta.content`, then `data: [DONE]`. Usage
-//! is asked for with `stream_options.include_usage` (a last chunk with no choices carries it);
-//! a server that ignores the option leaves the counts at 0. A stream is retried as a call is,
-//! but only until its first chunk: after that, asking again would repeat text already given.
-//! An Anthropic provider is not streamed yet: its whole answer arrives as one delta.
+//! [`LlmClient::chat_stream`] asks for the answer as it is written (`stream: true`), as
+//! Server-Sent Events. OpenAI's: each `data:` a chunk with `choices[0].delta.content`, then
+//! `data: [DONE]`; usage is asked for with `stream_options.include_usage` (a last chunk with no
+//! choices carries it), and a server that ignores the option leaves the counts at 0.
+//! Anthropic's: typed events, `message_start` (the model, the input tokens),
+//! `content_block_delta` (a `text_delta`'s text), `message_delta` (the output tokens so far),
+//! `message_stop`, and `error` when the provider gives up mid-answer. A stream is retried as a
+//! call is, but only until its first chunk: after that, asking again would repeat text already
+//! given.
 
 use std::time::Duration;
 
@@ -196,6 +199,47 @@ struct Usage {
     completion_tokens: u64,
 }
 
+/// One event of an Anthropic Messages stream; each kind fills the fields it has.
+#[derive(Deserialize)]
+struct MessagesEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    /// `message_start`'s.
+    #[serde(default)]
+    message: Option<MessagesStart>,
+    /// `content_block_delta`'s (a `text_delta` has text; other deltas, none).
+    #[serde(default)]
+    delta: Option<MessagesDelta>,
+    /// `message_delta`'s: the output tokens so far.
+    #[serde(default)]
+    usage: Option<MessagesUsage>,
+    #[serde(default)]
+    error: Option<MessagesError>,
+}
+
+#[derive(Deserialize)]
+struct MessagesStart {
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    usage: MessagesUsage,
+}
+
+#[derive(Deserialize)]
+struct MessagesDelta {
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MessagesError {
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+/// What a tenant's provider's refusal is reported with: its body may hold anything.
+const TENANT_BODY_NOT_QUOTED: &str = "(the body of a tenant's provider is not quoted)";
+
 /// The longest line a streamed answer may send: a chunk holds a few tokens, so a line this long
 /// is not a chat completion stream.
 const MAX_STREAM_LINE_BYTES: usize = 1024 * 1024;
@@ -333,19 +377,20 @@ impl LlmClient {
         messages: &[Message],
         deltas: &tokio::sync::mpsc::Sender<String>,
     ) -> Result<Completion, LlmError> {
-        if self.config.protocol == Protocol::Anthropic {
-            let completion = self.chat(messages).await?;
-            // A reader gone away is no error: the answer is whole already.
-            let _ = deltas.send(completion.text.clone()).await;
-            return Ok(completion);
-        }
-        let body = json!({
-            "model": self.config.model,
-            "messages": messages,
-            "temperature": 0,
-            "stream": true,
-            "stream_options": {"include_usage": true},
-        });
+        let body = match self.config.protocol {
+            Protocol::OpenAi => json!({
+                "model": self.config.model,
+                "messages": messages,
+                "temperature": 0,
+                "stream": true,
+                "stream_options": {"include_usage": true},
+            }),
+            Protocol::Anthropic => {
+                let mut body = messages_body(&self.config.model, messages);
+                body["stream"] = json!(true);
+                body
+            }
+        };
         let response = self.retried(|| self.send(&body)).await?;
         self.read_stream(response, deltas).await
     }
@@ -393,8 +438,8 @@ impl LlmClient {
             .record(started.elapsed().as_secs_f64());
     }
 
-    /// Reads a streamed answer's events to `[DONE]` (or the end of the body), sending each
-    /// delta on.
+    /// Reads a streamed answer's events to its end (`[DONE]`, `message_stop`, or the end of the
+    /// body), sending each piece of text on.
     async fn read_stream(
         &self,
         mut response: reqwest::Response,
@@ -409,27 +454,15 @@ impl LlmClient {
         let mut events = SseLines::default();
         while let Some(bytes) = response.chunk().await.map_err(|err| self.transport(err))? {
             for data in events.push(&bytes)? {
-                if data == "[DONE]" {
-                    return Ok(completion);
-                }
-                let chunk: StreamChunk = serde_json::from_str(&data)
-                    .map_err(|err| LlmError::Malformed(format!("a streamed chunk: {err}")))?;
-                if !chunk.model.is_empty() {
-                    completion.model = chunk.model;
-                }
-                if let Some(usage) = chunk.usage {
-                    completion.prompt_tokens = usage.prompt_tokens;
-                    completion.completion_tokens = usage.completion_tokens;
-                }
-                let text = chunk
-                    .choices
-                    .into_iter()
-                    .next()
-                    .and_then(|choice| choice.delta.content)
-                    .unwrap_or_default();
-                if text.is_empty() {
-                    continue;
-                }
+                let piece = match self.config.protocol {
+                    Protocol::OpenAi => chat_chunk(&data, &mut completion)?,
+                    Protocol::Anthropic => self.messages_event(&data, &mut completion)?,
+                };
+                let text = match piece {
+                    Piece::End => return Ok(completion),
+                    Piece::Text(text) if !text.is_empty() => text,
+                    Piece::Text(_) => continue,
+                };
                 completion.text.push_str(&text);
                 if deltas.send(text).await.is_err() {
                     // Nobody reads on: dropping the response closes the connection, which
@@ -479,7 +512,7 @@ impl LlmClient {
                 // Cut on a character boundary: String::truncate panics inside a character.
                 truncate(&body, MAX_REFUSAL_BODY_BYTES).into_owned()
             } else {
-                "(the body of a tenant's provider is not quoted)".to_owned()
+                TENANT_BODY_NOT_QUOTED.to_owned()
             };
             let error = LlmError::Refused {
                 status: status.as_u16(),
@@ -547,6 +580,44 @@ impl LlmClient {
         })
     }
 
+    /// What one event of an Anthropic stream says, its counts taken into `completion`.
+    fn messages_event(&self, data: &str, completion: &mut Completion) -> Result<Piece, LlmError> {
+        let event: MessagesEvent = serde_json::from_str(data)
+            .map_err(|err| LlmError::Malformed(format!("a streamed event: {err}")))?;
+        match event.kind.as_str() {
+            "message_start" => {
+                if let Some(message) = event.message {
+                    completion.model = self.answered_model(message.model);
+                    completion.prompt_tokens = message.usage.input_tokens;
+                    completion.completion_tokens = message.usage.output_tokens;
+                }
+            }
+            "content_block_delta" => {
+                let text = event.delta.and_then(|delta| delta.text).unwrap_or_default();
+                return Ok(Piece::Text(text));
+            }
+            "message_delta" => {
+                if let Some(usage) = event.usage {
+                    completion.completion_tokens = usage.output_tokens;
+                }
+            }
+            "message_stop" => return Ok(Piece::End),
+            "error" => {
+                let kind = event.error.map(|error| error.kind).unwrap_or_default();
+                // Anthropic's HTTP status for the same error: overloaded is 529, others 500.
+                let status = if kind == "overloaded_error" { 529 } else { 500 };
+                let body = if self.source == Source::Fleet {
+                    format!("the stream stopped with {kind}")
+                } else {
+                    TENANT_BODY_NOT_QUOTED.to_owned()
+                };
+                return Err(LlmError::Refused { status, body });
+            }
+            _ => {}
+        }
+        Ok(Piece::Text(String::new()))
+    }
+
     /// The model an answer names, or the one asked for when it names none.
     fn answered_model(&self, model: String) -> String {
         if model.is_empty() {
@@ -565,6 +636,37 @@ impl LlmClient {
             LlmError::Unreachable(sankalpa_kit::egress::error_chain(&err))
         }
     }
+}
+
+/// What a piece of a streamed answer is.
+enum Piece {
+    /// Text to append (empty for an event that carries none).
+    Text(String),
+    /// The answer is whole.
+    End,
+}
+
+/// What one `data:` of an OpenAI stream says, its counts taken into `completion`.
+fn chat_chunk(data: &str, completion: &mut Completion) -> Result<Piece, LlmError> {
+    if data == "[DONE]" {
+        return Ok(Piece::End);
+    }
+    let chunk: StreamChunk = serde_json::from_str(data)
+        .map_err(|err| LlmError::Malformed(format!("a streamed chunk: {err}")))?;
+    if !chunk.model.is_empty() {
+        completion.model = chunk.model;
+    }
+    if let Some(usage) = chunk.usage {
+        completion.prompt_tokens = usage.prompt_tokens;
+        completion.completion_tokens = usage.completion_tokens;
+    }
+    let text = chunk
+        .choices
+        .into_iter()
+        .next()
+        .and_then(|choice| choice.delta.content)
+        .unwrap_or_default();
+    Ok(Piece::Text(text))
 }
 
 /// An Anthropic Messages request: the system messages joined into `system`, the others in
@@ -661,6 +763,79 @@ mod tests {
             events.extend(lines.push(&stream[cut..]).unwrap());
             assert_eq!(events, ["{\"a\":1}", "x\ny", "[DONE]"], "cut at {cut}");
         }
+    }
+
+    fn anthropic(source: Source) -> LlmClient {
+        let config = LlmConfig {
+            protocol: Protocol::Anthropic,
+            base_url: "http://127.0.0.1:1/v1".to_owned(),
+            api_key: None,
+            model: "asked-model".to_owned(),
+            timeout: Duration::from_secs(1),
+            max_retries: 0,
+            backoff: Duration::from_millis(1),
+        };
+        LlmClient::with(reqwest::Client::new(), config, source)
+    }
+
+    #[test]
+    fn an_anthropic_stream_s_events_give_its_text_model_and_counts() {
+        let client = anthropic(Source::Fleet);
+        let mut completion = Completion {
+            text: String::new(),
+            model: String::new(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+        };
+        let mut text = String::new();
+        let events = [
+            r#"{"type":"message_start","message":{"model":"claude-x","usage":{"input_tokens":25,"output_tokens":1}}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"ping"}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hola"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" mundo"}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}"#,
+        ];
+        for event in events {
+            match client.messages_event(event, &mut completion).unwrap() {
+                Piece::Text(piece) => text.push_str(&piece),
+                Piece::End => panic!("ended early at {event}"),
+            }
+        }
+        assert_eq!(text, "Hola mundo");
+        assert_eq!(completion.model, "claude-x");
+        assert_eq!(
+            (completion.prompt_tokens, completion.completion_tokens),
+            (25, 15)
+        );
+        let stop = client.messages_event(r#"{"type":"message_stop"}"#, &mut completion);
+        assert!(matches!(stop, Ok(Piece::End)));
+    }
+
+    #[test]
+    fn an_anthropic_stream_s_error_is_a_refusal_quoted_only_for_the_fleet() {
+        let overloaded =
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"secret"}}"#;
+        let mut completion = Completion {
+            text: String::new(),
+            model: String::new(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+        };
+        let fleet = anthropic(Source::Fleet).messages_event(overloaded, &mut completion);
+        let Err(LlmError::Refused { status, body }) = fleet else {
+            panic!("a refusal");
+        };
+        assert_eq!(
+            (status, body.as_str()),
+            (529, "the stream stopped with overloaded_error")
+        );
+        let tenant = anthropic(Source::Tenant).messages_event(overloaded, &mut completion);
+        let Err(LlmError::Refused { body, .. }) = tenant else {
+            panic!("a refusal");
+        };
+        assert_eq!(body, TENANT_BODY_NOT_QUOTED);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The chat assistant (Converse) and the LLM client's streaming, against the testkit's local
-//! OpenAI-compatible server that streams its answer a piece at a time.
+//! model server that streams its answer a piece at a time (OpenAI's protocol and Anthropic's).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use sankalpa_agent_runner::llm::{LlmClient, Message};
+use sankalpa_agent_runner::llm::{LlmClient, Message, Protocol};
 use sankalpa_proto::v1 as pb;
 use sankalpa_testkit::llm::{MODEL, StreamingLlm, USAGE};
 use serde_json::json;
@@ -68,13 +68,22 @@ async fn converse(
 
 #[tokio::test]
 async fn a_streamed_completion_arrives_piece_by_piece_with_its_usage() {
+    streams_piece_by_piece(Protocol::OpenAi).await;
+}
+
+#[tokio::test]
+async fn an_anthropic_answer_streams_piece_by_piece_with_its_usage() {
+    streams_piece_by_piece(Protocol::Anthropic).await;
+}
+
+async fn streams_piece_by_piece(protocol: Protocol) {
     let fake = StreamingLlm::start(
         pieces(&["Hel", "lo ", "wor", "ld"]),
         Duration::from_millis(300),
     )
     .await
     .unwrap();
-    let client = LlmClient::new(fake.config()).unwrap();
+    let client = LlmClient::new(fake.config_for(protocol)).unwrap();
     let (deltas, mut received) = tokio::sync::mpsc::channel(16);
     let asked = tokio::spawn(async move {
         client
@@ -98,7 +107,10 @@ async fn a_streamed_completion_arrives_piece_by_piece_with_its_usage() {
     );
     let request = fake.seen.requests.lock().unwrap()[0].clone();
     assert_eq!(request["stream"], true);
-    assert_eq!(request["stream_options"]["include_usage"], true);
+    match protocol {
+        Protocol::OpenAi => assert_eq!(request["stream_options"]["include_usage"], true),
+        Protocol::Anthropic => assert!(request["max_tokens"].is_u64(), "{request}"),
+    }
 }
 
 #[sqlx::test(migrations = false)]
