@@ -36,3 +36,13 @@ export function problemFrom(body: unknown, response: Response): Problem {
     status: response.status,
   };
 }
+
+/**
+ * The problem's detail when it says more than its field errors: the gateway's detail of an
+ * invalid request is usually those errors joined (`field: message; ...`), which a page lists
+ * by field already.
+ */
+export function detailBeyondErrors(problem: Problem): string | undefined {
+  const listed = (problem.errors ?? []).map((error) => `${error.field}: ${error.message}`);
+  return problem.detail && problem.detail !== listed.join('; ') ? problem.detail : undefined;
+}

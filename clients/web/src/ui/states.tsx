@@ -1,7 +1,7 @@
 /** The loading, empty and error states every page shows the same way. */
 import type { ReactNode } from 'react';
 
-import { asProblem } from '../api/problem';
+import { asProblem, detailBeyondErrors } from '../api/problem';
 
 export function Loading({ label = 'Loading' }: { label?: string }) {
   return (
@@ -25,6 +25,7 @@ export function ProblemMessage({ error }: { error: unknown }) {
   if (!error) return null;
   const problem = asProblem(error);
   const forbidden = problem.status === 403;
+  const detail = detailBeyondErrors(problem);
   return (
     <div
       role="alert"
@@ -33,7 +34,7 @@ export function ProblemMessage({ error }: { error: unknown }) {
       <p className="font-semibold">
         {forbidden ? 'You do not have permission to do this.' : problem.title}
       </p>
-      {problem.detail && <p className="mt-1">{problem.detail}</p>}
+      {detail && <p className="mt-1">{detail}</p>}
       {problem.errors && problem.errors.length > 0 && (
         <ul className="mt-1 list-disc pl-5">
           {problem.errors.map((violation) => (
