@@ -114,17 +114,22 @@ async fn start_xvfb() -> (Child, String) {
         .kill_on_drop(true)
         .spawn()
         .expect("Xvfb starts");
-    let stdout = xvfb.stdout.take().expect("piped");
+    let display = format!(":{}", first_line(&mut xvfb, "Xvfb").await);
+    (xvfb, display)
+}
+
+/// The first line `child` (named `name`) writes on its piped stdout, trimmed.
+async fn first_line(child: &mut Child, name: &str) -> String {
+    let stdout = child.stdout.take().expect("piped");
     let mut line = String::new();
     tokio::time::timeout(
         Duration::from_secs(20),
-        tokio::io::BufReader::new(stdout).read_line(&mut line),
+        BufReader::new(stdout).read_line(&mut line),
     )
     .await
-    .expect("Xvfb names its display within 20 s")
-    .expect("Xvfb's output is readable");
-    let display = format!(":{}", line.trim());
-    (xvfb, display)
+    .unwrap_or_else(|_| panic!("{name} says where it is within 20 s"))
+    .unwrap_or_else(|err| panic!("{name}'s output is readable: {err}"));
+    line.trim().to_owned()
 }
 
 /// A session bus of the scenario's own, and its address.
@@ -137,16 +142,8 @@ async fn start_session_bus() -> (Child, String) {
         .kill_on_drop(true)
         .spawn()
         .expect("dbus-daemon starts (make setup installs dbus-daemon)");
-    let stdout = bus.stdout.take().expect("piped");
-    let mut line = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        BufReader::new(stdout).read_line(&mut line),
-    )
-    .await
-    .expect("dbus-daemon prints its address within 20 s")
-    .expect("dbus-daemon's output is readable");
-    (bus, line.trim().to_owned())
+    let address = first_line(&mut bus, "dbus-daemon").await;
+    (bus, address)
 }
 
 /// The stand-in notification daemon on `bus`: what it shows, and a way to click it.
