@@ -23,6 +23,7 @@ pub mod grpc;
 pub mod limits;
 pub mod metrics;
 pub mod metrics_export;
+pub mod nats;
 pub mod objects;
 pub mod ops;
 pub mod outbox;

@@ -141,9 +141,7 @@ impl Skeleton {
             }
             Keys::Own(verifier) => (verifier, None),
         };
-        let nats = async_nats::connect(&infra.nats_url)
-            .await
-            .with_context(|| format!("could not connect to NATS at {}", infra.nats_url))?;
+        let nats = crate::nats::connect(&infra.nats_url).await?;
         Ok(Self {
             verifier,
             nats,
