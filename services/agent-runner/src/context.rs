@@ -10,6 +10,7 @@ use crate::artifacts::clean_path;
 use crate::custom::store::TenantAgents;
 use crate::error::{AgentError, RunnerError};
 use crate::llm::{LlmClient, Message};
+use crate::llm_cache::RunCache;
 use crate::llm_usage::RunTokens;
 use crate::session::SessionMemory;
 
@@ -35,6 +36,8 @@ pub struct Context {
     pub memory: Option<SessionMemory>,
     /// The tenant's LLM tokens of the day, checked before and counted after each call.
     pub tokens: Option<RunTokens>,
+    /// The tenant's kept LLM answers, when they are kept.
+    pub answers: Option<RunCache>,
     /// The custom-agent store, for the agents whose catalog entry says they define agents.
     pub custom_agents: Option<TenantAgents>,
 }
@@ -48,6 +51,7 @@ impl Context {
             usage: LlmUsage::default(),
             memory: None,
             tokens: None,
+            answers: None,
             custom_agents: None,
         }
     }
@@ -71,9 +75,18 @@ impl Context {
     }
 
     /// Asks the LLM, recording its tokens; `None` when this run has no LLM. A tenant past its
-    /// tokens of the day is not asked for.
+    /// tokens of the day is not asked for. An answer kept for the same question is given
+    /// without asking (and without tokens).
     pub async fn ask(&mut self, system: &str, user: String) -> Option<Result<String, AgentError>> {
         let llm = self.llm.clone()?;
+        let messages = [Message::system(system), Message::user(user)];
+        if let Some(answers) = &self.answers
+            && let Some(kept) = answers.cache.get(answers.tenant, &llm, &messages).await
+        {
+            self.usage.used = true;
+            self.usage.model = kept.model;
+            return Some(Ok(kept.text));
+        }
         if let Some(tokens) = &mut self.tokens
             && let Err(refusal) = tokens.before_call().await
         {
@@ -86,9 +99,14 @@ impl Context {
                 }
             }));
         }
-        let messages = [Message::system(system), Message::user(user)];
         Some(match llm.chat(&messages).await {
             Ok(completion) => {
+                if let Some(answers) = &self.answers {
+                    answers
+                        .cache
+                        .put(answers.tenant, &llm, &messages, &completion)
+                        .await;
+                }
                 if let Some(tokens) = &self.tokens {
                     tokens
                         .after_call(completion.prompt_tokens + completion.completion_tokens)

@@ -41,6 +41,7 @@ mod error;
 mod grpc;
 mod inflight;
 pub mod llm;
+mod llm_cache;
 mod llm_usage;
 mod outcome;
 mod providers;
@@ -71,6 +72,7 @@ use crate::catalog::Catalog;
 use crate::custom::store::CustomAgents;
 use crate::inflight::InFlight;
 use crate::llm::{LlmClient, LlmConfig};
+use crate::llm_cache::AnswerCache;
 use crate::llm_usage::TokenQuota;
 use crate::providers::{CallSettings, Providers};
 use crate::state::State;
@@ -137,9 +139,12 @@ pub struct Config {
     /// that run id asked again (`SANKALPA_AGENTS_RUN_RETENTION_MS`, default 24 h); see the
     /// `outcome` module.
     pub run_retention: Duration,
-    /// How often kept run outcomes past their retention are deleted
+    /// How often kept run outcomes past their retention, and expired LLM answers, are deleted
     /// (`SANKALPA_AGENTS_RUN_SWEEP_INTERVAL_MS`, default 60 s).
     pub run_sweep_interval: Duration,
+    /// How long an LLM answer is kept for the same question of the same tenant
+    /// (`SANKALPA_LLM_CACHE_TTL_MS`, default 0: not kept); see the `llm_cache` module.
+    pub llm_cache_ttl: Duration,
 }
 
 impl Config {
@@ -217,6 +222,7 @@ impl Config {
                 "SANKALPA_AGENTS_RUN_SWEEP_INTERVAL_MS",
                 defaults.run_sweep_interval,
             )?,
+            llm_cache_ttl: config::millis("SANKALPA_LLM_CACHE_TTL_MS", defaults.llm_cache_ttl)?,
             ..defaults
         })
     }
@@ -241,6 +247,7 @@ impl Config {
             llm_tokens_per_tenant_per_day: 1_000_000,
             run_retention: Duration::from_secs(24 * 3600),
             run_sweep_interval: Duration::from_secs(60),
+            llm_cache_ttl: Duration::ZERO,
         }
     }
 
@@ -331,8 +338,10 @@ impl AgentRunner {
             config.definition_cache_bytes,
             catalog.names(),
         ));
+        let answers = Arc::new(AnswerCache::new(pool.clone(), config.llm_cache_ttl));
         let state = Arc::new(State {
             outcomes: outcome::outcomes(pool.clone(), skeleton.tasks.clone()),
+            answers,
             pool,
             catalog,
             objects,
@@ -373,6 +382,7 @@ impl Service for AgentRunner {
     ) -> anyhow::Result<()> {
         self.skeleton.tasks.spawn(outcome::sweep(
             self.state.pool.clone(),
+            self.state.answers.clone(),
             self.run_retention,
             self.run_sweep_interval,
             self.skeleton.stop.clone(),

@@ -358,15 +358,31 @@ impl LlmClient {
 
     /// One chat completion at temperature 0, retried as the module says.
     pub async fn chat(&self, messages: &[Message]) -> Result<Completion, LlmError> {
-        let body = match self.config.protocol {
+        let body = self.chat_body(messages);
+        self.retried(|| self.attempt(&body)).await
+    }
+
+    /// What [`LlmClient::chat`] sends for `messages`.
+    fn chat_body(&self, messages: &[Message]) -> serde_json::Value {
+        match self.config.protocol {
             Protocol::OpenAi => json!({
                 "model": self.config.model,
                 "messages": messages,
                 "temperature": 0,
             }),
             Protocol::Anthropic => messages_body(&self.config.model, messages),
-        };
-        self.retried(|| self.attempt(&body)).await
+        }
+    }
+
+    /// The SHA-256 of where [`LlmClient::chat`] would send `messages` and of all it would send
+    /// but the key: the same question to the same model of the same provider.
+    pub fn request_key(&self, messages: &[Message]) -> [u8; 32] {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        hash.update(self.url.as_bytes());
+        hash.update([0]);
+        hash.update(self.chat_body(messages).to_string().as_bytes());
+        hash.finalize().into()
     }
 
     /// A chat completion streamed: each piece of text is sent to `deltas` as it arrives, and the

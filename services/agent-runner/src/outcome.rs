@@ -237,8 +237,14 @@ pub async fn sweep_once(pool: &PgPool, retention: Duration) -> Result<u64> {
     }
 }
 
-/// Sweeps every `every` until `stop`.
-pub async fn sweep(pool: PgPool, retention: Duration, every: Duration, stop: CancellationToken) {
+/// Sweeps every `every` until `stop`: the outcomes past `retention`, and `answers`' expired.
+pub async fn sweep(
+    pool: PgPool,
+    answers: std::sync::Arc<crate::llm_cache::AnswerCache>,
+    retention: Duration,
+    every: Duration,
+    stop: CancellationToken,
+) {
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -250,6 +256,9 @@ pub async fn sweep(pool: PgPool, retention: Duration, every: Duration, stop: Can
                 tracing::debug!(deleted, "deleted kept run outcomes past their retention")
             }
             Err(err) => tracing::warn!(error = %err, "could not delete kept run outcomes"),
+        }
+        if let Err(err) = answers.sweep_once().await {
+            tracing::warn!(error = %err, "could not delete expired LLM answers");
         }
     }
 }

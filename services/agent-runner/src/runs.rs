@@ -32,6 +32,7 @@ use crate::custom::store::TenantAgents;
 use crate::error::{self, Result, RunnerError};
 use crate::inflight::Slot;
 use crate::llm::LlmClient;
+use crate::llm_cache::RunCache;
 use crate::llm_usage::RunTokens;
 use crate::outcome::{self, Asked, Run, RunError, Status};
 use crate::session::SessionMemory;
@@ -202,15 +203,19 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
     };
     let has_llm = llm.is_some();
     let mut ctx = Context::new(llm);
-    if has_llm {
+    if has_llm && let Ok(tenant) = uuid::Uuid::parse_str(&request.tenant) {
         // The RPC checked the quota before the run, which covers its first call.
-        ctx.tokens = uuid::Uuid::parse_str(&request.tenant)
-            .ok()
-            .map(|tenant| RunTokens {
-                quota: state.tokens.clone(),
+        ctx.tokens = Some(RunTokens {
+            quota: state.tokens.clone(),
+            tenant,
+            checked: true,
+        });
+        if state.answers.enabled() {
+            ctx.answers = Some(RunCache {
+                cache: state.answers.clone(),
                 tenant,
-                checked: true,
             });
+        }
     }
     ctx.memory = match (&state.memory, &request.session_id, &request.bearer) {
         (Some(client), Some(session), Some(bearer)) => Some(SessionMemory {
@@ -459,6 +464,7 @@ pub fn describe_metrics() {
         metrics::counter!("llm_tokens_total", "kind" => kind).increment(0);
     }
     crate::llm::describe_metrics();
+    crate::llm_cache::describe_metrics();
     for name in [
         "agent_events_failed_total",
         "llm_usage_unrecorded_total",

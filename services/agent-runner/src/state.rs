@@ -37,6 +37,8 @@ pub struct State {
     pub max_template_output_bytes: usize,
     /// The tenants' custom agents.
     pub custom: Arc<CustomAgents>,
+    /// The tenants' LLM answers, kept when `SANKALPA_LLM_CACHE_TTL_MS` says so.
+    pub answers: Arc<crate::llm_cache::AnswerCache>,
     /// The tenants' LLM tokens per day.
     pub tokens: Arc<TokenQuota>,
     /// The tenants' model providers and default models.

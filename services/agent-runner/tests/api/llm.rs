@@ -184,6 +184,69 @@ async fn an_llm_capable_agent_uses_the_llm_and_counts_its_tokens(pool: sqlx::PgP
     );
 }
 
+/// With answers kept, the same question of the same tenant is answered from the cache (no
+/// request, no tokens), while another tenant's, or another question, reaches the model.
+#[sqlx::test(migrations = false)]
+async fn a_kept_answer_serves_the_same_question_of_the_same_tenant_only(pool: sqlx::PgPool) {
+    let (mut app, fake, _) = start_with_fake_llm(pool, vec![], |config| {
+        config.llm_cache_ttl = Duration::from_secs(60);
+    })
+    .await;
+    let ada = app.sign_up().await.token;
+    let bob = app.sign_up().await.token;
+    assert_eq!(translated(&mut app, &ada, "Hello world").await, (21, 4));
+    assert_eq!(
+        translated(&mut app, &ada, "Hello world").await,
+        (0, 0),
+        "a kept answer costs no tokens"
+    );
+    assert_eq!(
+        fake.seen.lock().unwrap().len(),
+        1,
+        "the model was asked once"
+    );
+    assert_eq!(translated(&mut app, &bob, "Hello world").await, (21, 4));
+    assert_eq!(translated(&mut app, &ada, "Hello there").await, (21, 4));
+    assert_eq!(
+        fake.seen.lock().unwrap().len(),
+        3,
+        "another tenant, another question"
+    );
+    assert_eq!(
+        app.metric(r#"llm_cache_lookups_total{result="hit"}"#).await,
+        1.0
+    );
+}
+
+/// text_translator's run of `text`, by the fake model: its prompt and completion tokens.
+async fn translated(app: &mut TestRunner, token: &str, text: &str) -> (u64, u64) {
+    let run = app
+        .execute(token, "text_translator", translate(text))
+        .await
+        .unwrap();
+    assert_eq!(run.status, pb::AgentRunStatus::Completed as i32);
+    assert!(run.llm_used);
+    assert_eq!(run.llm_model, "fake-model-2024");
+    let out = json(&run.output_json);
+    assert_eq!(out["translated_text"], "Bonjour le monde");
+    (run.prompt_tokens, run.completion_tokens)
+}
+
+/// Without a TTL (the default) nothing is kept: the same question is asked again.
+#[sqlx::test(migrations = false)]
+async fn by_default_the_same_question_is_asked_again(pool: sqlx::PgPool) {
+    let (mut app, fake) = start_with_llm(pool, vec![]).await;
+    let token = app.sign_up().await.token;
+    for _ in 0..2 {
+        let run = app
+            .execute(&token, "text_translator", translate("Hello world"))
+            .await
+            .unwrap();
+        assert_eq!((run.prompt_tokens, run.completion_tokens), (21, 4));
+    }
+    assert_eq!(fake.seen.lock().unwrap().len(), 2);
+}
+
 #[sqlx::test(migrations = false)]
 async fn rate_limits_and_server_errors_are_retried_with_backoff(pool: sqlx::PgPool) {
     let failing = |status| Answer { status, ..OK };
