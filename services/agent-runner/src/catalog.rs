@@ -138,9 +138,10 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin::computes("deploy_executor", delivery::deploy),
     Builtin::computes("domain_linker", delivery::domain),
     Builtin::computes("seo_optimizer", marketing::seo),
-    Builtin::computes("product_hunt_copywriter", |_, input| {
-        marketing::launch(input)
-    }),
+    Builtin::waits("product_hunt_copywriter", |ctx, input| {
+        Box::pin(marketing::launch(ctx, input))
+    })
+    .llm_by_default(),
     Builtin::computes("pitch_deck_generator", marketing::deck),
     Builtin::waits("copilot", |ctx, input| {
         Box::pin(enhanced::copilot(ctx, input))

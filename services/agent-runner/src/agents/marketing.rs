@@ -254,10 +254,108 @@ const TOPICS: &[(&str, &[&str])] = &[
     ("Design Tools", &["design", "ui", "figma", "prototype"]),
 ];
 
-pub fn launch(input: &Value) -> Result<Value, AgentError> {
+/// Product Hunt's limits on a tagline and a short description, in characters.
+const TAGLINE_CHARS: usize = 60;
+const SHORT_DESCRIPTION_CHARS: usize = 260;
+/// The longest first comment taken from a model.
+const FIRST_COMMENT_CHARS: usize = 4000;
+
+/// Launch copy: a tagline, a short description and the first comment.
+#[derive(Deserialize)]
+struct LaunchCopy {
+    tagline: String,
+    short_description: String,
+    first_comment: String,
+}
+
+impl LaunchCopy {
+    /// The copy in `answer`, when it is the JSON asked for and within every limit.
+    fn read(answer: &str) -> Result<Self, String> {
+        let copy: Self = serde_json::from_str(super::unfenced(answer))
+            .map_err(|err| format!("not the JSON object asked for: {err}"))?;
+        let fits = |text: &str, max: usize| !text.trim().is_empty() && text.chars().count() <= max;
+        if !fits(&copy.tagline, TAGLINE_CHARS)
+            || !fits(&copy.short_description, SHORT_DESCRIPTION_CHARS)
+            || !fits(&copy.first_comment, FIRST_COMMENT_CHARS)
+        {
+            return Err("a field is empty or past its limit".to_owned());
+        }
+        Ok(copy)
+    }
+}
+
+/// The prompt asking a model for the copy of `input`.
+fn copy_prompt(input: &LaunchInput) -> String {
+    let mut prompt = format!(
+        "Write the Product Hunt launch copy of {name}.\n\nDescription: {description}\n",
+        name = input.product_name,
+        description = input.description.trim()
+    );
+    if !input.features.is_empty() {
+        let _ = writeln!(prompt, "Features: {}", input.features.join("; "));
+    }
+    if let Some(audience) = &input.audience {
+        let _ = writeln!(prompt, "Audience: {audience}");
+    }
+    if let Some(pricing) = &input.pricing {
+        let _ = writeln!(prompt, "Pricing: {pricing}");
+    }
+    let _ = write!(
+        prompt,
+        "\nAnswer with only a JSON object: {{\"tagline\": at most {TAGLINE_CHARS} characters, \
+         \"short_description\": at most {SHORT_DESCRIPTION_CHARS} characters, \
+         \"first_comment\": the maker's first comment, friendly and concrete}}."
+    );
+    prompt
+}
+
+/// The launch copy: from the model when this run has one and its answer fits the limits, else
+/// from the description and features; `method` says which (`llm` or `template`).
+pub async fn launch(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
     let input: LaunchInput = parse(input)?;
+    let mut copy = template_copy(&input);
+    if ctx.has_llm() {
+        let asked = ctx
+            .ask(
+                "You write product launch copy: clear, specific, no hype words.",
+                copy_prompt(&input),
+            )
+            .await;
+        match asked.map(|answer| answer.map(|text| LaunchCopy::read(&text))) {
+            Some(Ok(Ok(written))) => copy = (written, "llm"),
+            Some(Ok(Err(problem))) => {
+                tracing::warn!(
+                    problem,
+                    "the model's launch copy was refused; using the template"
+                )
+            }
+            Some(Err(err)) => {
+                tracing::warn!(error = %err, "the LLM failed; writing the launch copy from the template")
+            }
+            None => {}
+        }
+    }
+    let (copy, method) = copy;
+    Ok(json!({
+        "tagline": copy.tagline,
+        "short_description": copy.short_description,
+        "first_comment": copy.first_comment,
+        "method": method,
+        "topics": topics(&input),
+        "limits": {"tagline": TAGLINE_CHARS, "short_description": SHORT_DESCRIPTION_CHARS},
+        "checklist": [
+            "Gallery: 3-5 images at 1270x760, the first showing the product in use",
+            "A 30-60 second demo video",
+            "Launch at 00:01 PT on a Tuesday to Thursday",
+            "Reply to every comment on launch day",
+        ],
+    }))
+}
+
+/// The Product Hunt topics the description and features name, at most three.
+fn topics(input: &LaunchInput) -> Vec<&'static str> {
     let lower = format!("{} {}", input.description, input.features.join(" ")).to_lowercase();
-    let topics: Vec<&str> = TOPICS
+    TOPICS
         .iter()
         .filter(|(_, words)| {
             words.iter().any(|w| {
@@ -269,7 +367,11 @@ pub fn launch(input: &Value) -> Result<Value, AgentError> {
         })
         .map(|(topic, _)| *topic)
         .take(3)
-        .collect();
+        .collect()
+}
+
+/// The launch copy written from the description and features alone.
+fn template_copy(input: &LaunchInput) -> (LaunchCopy, &'static str) {
     let first_sentence = input
         .description
         .split(['.', '!', '?'])
@@ -277,7 +379,7 @@ pub fn launch(input: &Value) -> Result<Value, AgentError> {
         .unwrap_or_default()
         .trim()
         .to_owned();
-    let tagline = clip(&first_sentence, 60);
+    let tagline = clip(&first_sentence, TAGLINE_CHARS);
     let audience = input.audience.clone().unwrap_or_else(|| "teams".to_owned());
     let mut short = format!(
         "{} {}",
@@ -297,7 +399,7 @@ pub fn launch(input: &Value) -> Result<Value, AgentError> {
                 .join(", ")
         );
     }
-    let short_description = clip(&short, 260);
+    let short_description = clip(&short, SHORT_DESCRIPTION_CHARS);
     let mut comment = format!(
         "Hi Product Hunt! 👋\n\nWe built {name} because {audience} deserve better: {description}\n",
         name = input.product_name,
@@ -313,19 +415,12 @@ pub fn launch(input: &Value) -> Result<Value, AgentError> {
         let _ = writeln!(comment, "\nPricing: {pricing}");
     }
     comment.push_str("\nWe'd love your feedback — what should we build next?");
-    Ok(json!({
-        "tagline": tagline,
-        "short_description": short_description,
-        "first_comment": comment,
-        "topics": topics,
-        "limits": {"tagline": 60, "short_description": 260},
-        "checklist": [
-            "Gallery: 3-5 images at 1270x760, the first showing the product in use",
-            "A 30-60 second demo video",
-            "Launch at 00:01 PT on a Tuesday to Thursday",
-            "Reply to every comment on launch day",
-        ],
-    }))
+    let copy = LaunchCopy {
+        tagline,
+        short_description,
+        first_comment: comment,
+    };
+    (copy, "template")
 }
 
 fn lowercase_first(text: &str) -> String {

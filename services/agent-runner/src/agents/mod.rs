@@ -37,6 +37,15 @@ pub fn parse<T: DeserializeOwned>(input: &Value) -> Result<T, AgentError> {
     serde_json::from_value(input.clone()).map_err(|err| AgentError::InvalidInput(err.to_string()))
 }
 
+/// A model's answer without the fenced block models wrap JSON in however they are asked.
+pub fn unfenced(text: &str) -> &str {
+    text.trim()
+        .trim_start_matches("```json")
+        .trim_start_matches("```")
+        .trim_end_matches("```")
+        .trim()
+}
+
 #[derive(Deserialize)]
 struct Greeting {
     #[serde(default)]

@@ -155,14 +155,7 @@ struct AnswerField {
 
 /// The model's answer checked into a reading, or every problem found, said for the model.
 pub(super) fn reading(input: &PlanInput, text: &str) -> Result<Reading, String> {
-    // Models wrap JSON in a fenced block however they are asked.
-    let body = text
-        .trim()
-        .trim_start_matches("```json")
-        .trim_start_matches("```")
-        .trim_end_matches("```")
-        .trim();
-    let answer: Answer = serde_json::from_str(body)
+    let answer: Answer = serde_json::from_str(super::unfenced(text))
         .map_err(|err| format!("not the JSON object asked for: {err}"))?;
     let mut problems = Vec::new();
 

@@ -158,6 +158,7 @@ async fn the_marketing_agents_write_copy_within_limits(pool: sqlx::PgPool) {
             "pricing": "free and open source"
         }))
         .await;
+    assert_eq!(out["method"], "template", "no LLM here");
     assert!(out["tagline"].as_str().unwrap().chars().count() <= 60);
     assert!(out["short_description"].as_str().unwrap().chars().count() <= 260);
     assert!(

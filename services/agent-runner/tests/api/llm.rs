@@ -218,6 +218,67 @@ async fn a_kept_answer_serves_the_same_question_of_the_same_tenant_only(pool: sq
     );
 }
 
+fn launch_input() -> Value {
+    json!({"product_name": "Sankalpa", "description": "Runs AI agents that build software.",
+           "features": ["chains with retries"]})
+}
+
+/// product_hunt_copywriter takes the model's copy when it is within Product Hunt's limits, and
+/// keeps its template's when it is not.
+#[sqlx::test(migrations = false)]
+async fn launch_copy_is_the_model_s_within_its_limits_else_the_template_s(pool: sqlx::PgPool) {
+    let written = r#"```json
+{"tagline": "Agents that ship your software", "short_description": "Compose AI agents into chains that plan, build and test a project.", "first_comment": "Hi all! We built Sankalpa to turn a plan into a running project."}
+```"#;
+    let too_long = r#"{"tagline": "An extremely long tagline that goes far past the sixty characters allowed", "short_description": "x", "first_comment": "y"}"#;
+    let (mut app, fake) = start_with_llm(
+        pool,
+        vec![Answer::saying(written), Answer::saying(too_long)],
+    )
+    .await;
+    let token = app.sign_up().await.token;
+
+    let run = app
+        .execute(&token, "product_hunt_copywriter", launch_input())
+        .await
+        .unwrap();
+    assert!(run.llm_used);
+    let out = json(&run.output_json);
+    assert_eq!(out["method"], "llm");
+    assert_eq!(out["tagline"], "Agents that ship your software");
+    assert!(
+        out["first_comment"]
+            .as_str()
+            .unwrap()
+            .starts_with("Hi all!")
+    );
+    let asked = fake.seen.lock().unwrap()[0].1["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        asked.contains("chains with retries") && asked.contains("at most 60"),
+        "{asked}"
+    );
+
+    let run = app
+        .execute(&token, "product_hunt_copywriter", launch_input())
+        .await
+        .unwrap();
+    let out = json(&run.output_json);
+    assert_eq!(
+        out["method"], "template",
+        "a tagline past 60 characters is refused"
+    );
+    assert!(out["tagline"].as_str().unwrap().chars().count() <= 60);
+    assert!(
+        out["first_comment"]
+            .as_str()
+            .unwrap()
+            .contains("• chains with retries")
+    );
+}
+
 /// text_translator's run of `text`, by the fake model: its prompt and completion tokens.
 async fn translated(app: &mut TestRunner, token: &str, text: &str) -> (u64, u64) {
     let run = app
