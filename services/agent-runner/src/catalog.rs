@@ -142,7 +142,10 @@ pub static BUILTINS: &[Builtin] = &[
         Box::pin(marketing::launch(ctx, input))
     })
     .llm_by_default(),
-    Builtin::computes("pitch_deck_generator", marketing::deck),
+    Builtin::waits("pitch_deck_generator", |ctx, input| {
+        Box::pin(marketing::deck(ctx, input))
+    })
+    .llm_by_default(),
     Builtin::waits("copilot", |ctx, input| {
         Box::pin(enhanced::copilot(ctx, input))
     })

@@ -450,17 +450,120 @@ struct DeckInput {
     ask: Option<String>,
 }
 
-pub fn deck(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
+/// Bullets a model may give one slide, and the characters of one.
+const SLIDE_BULLETS: usize = 5;
+const BULLET_CHARS: usize = 200;
+
+impl DeckInput {
+    /// The sections the input gives, by name: only these may a model reword.
+    fn given(&self) -> Vec<(&'static str, &str)> {
+        let mut given = vec![
+            ("problem", self.problem.as_str()),
+            ("solution", self.solution.as_str()),
+        ];
+        for (name, value) in [
+            ("market", &self.market),
+            ("business_model", &self.business_model),
+            ("traction", &self.traction),
+            ("competition", &self.competition),
+            ("ask", &self.ask),
+        ] {
+            if let Some(value) = value {
+                given.push((name, value.as_str()));
+            }
+        }
+        given
+    }
+}
+
+/// The prompt asking a model to put the given sections of `input` as slide bullets.
+fn deck_prompt(input: &DeckInput) -> String {
+    let mut prompt = format!(
+        "Turn these sections of {}'s investor deck into slide bullets.\n\n",
+        input.company
+    );
+    for (name, text) in input.given() {
+        let _ = writeln!(prompt, "{name}: {}", text.trim());
+    }
+    let _ = write!(
+        prompt,
+        "\nAnswer with only a JSON object whose members are exactly those section names, each \
+         1 to {SLIDE_BULLETS} bullets of at most {BULLET_CHARS} characters, using only facts \
+         given above."
+    );
+    prompt
+}
+
+/// The bullets in a model's `answer`, when it is the JSON asked for: one member per given
+/// section and no other, each within the bounds.
+fn read_bullets(input: &DeckInput, answer: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
+    let bullets: BTreeMap<String, Vec<String>> = serde_json::from_str(super::unfenced(answer))
+        .map_err(|err| format!("not the JSON object asked for: {err}"))?;
+    let given: Vec<&str> = input.given().into_iter().map(|(name, _)| name).collect();
+    if bullets.len() != given.len() || !given.iter().all(|name| bullets.contains_key(*name)) {
+        return Err(format!("the members must be exactly {}", given.join(", ")));
+    }
+    let fits =
+        |bullet: &String| !bullet.trim().is_empty() && bullet.chars().count() <= BULLET_CHARS;
+    if bullets
+        .values()
+        .any(|list| list.is_empty() || list.len() > SLIDE_BULLETS || !list.iter().all(fits))
+    {
+        return Err("a section's bullets are empty or past their bounds".to_owned());
+    }
+    Ok(bullets)
+}
+
+/// The deck: the sections the input gives, as written or (with a model) reworded into bullets
+/// from those facts alone; the sections it lacks are left to fill and listed in `gaps`.
+/// `method` says which wrote the sections (`llm` or `template`).
+pub async fn deck(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
     let input: DeckInput = parse(input)?;
+    let mut worded: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if ctx.has_llm() {
+        let asked = ctx
+            .ask(
+                "You write investor deck slides: short, concrete, never inventing facts.",
+                deck_prompt(&input),
+            )
+            .await;
+        match asked.map(|answer| answer.map(|text| read_bullets(&input, &text))) {
+            Some(Ok(Ok(bullets))) => worded = bullets,
+            Some(Ok(Err(problem))) => {
+                tracing::warn!(
+                    problem,
+                    "the model's slides were refused; using the input as given"
+                )
+            }
+            Some(Err(err)) => {
+                tracing::warn!(error = %err, "the LLM failed; writing the deck from the input")
+            }
+            None => {}
+        }
+    }
+    let method = if worded.is_empty() { "template" } else { "llm" };
+    let body = |name: &str, given: &str| match worded.get(name) {
+        Some(bullets) => bullets
+            .iter()
+            .map(|bullet| format!("- {}", bullet.trim()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        None => given.to_owned(),
+    };
+    let given: BTreeMap<&str, String> = input
+        .given()
+        .into_iter()
+        .map(|(name, text)| (name, body(name, text)))
+        .collect();
     let mut gaps = Vec::new();
-    let mut section = |name: &str, value: &Option<String>| -> String {
-        value.clone().unwrap_or_else(|| {
+    let mut section = |name: &str| -> String {
+        given.get(name).cloned().unwrap_or_else(|| {
             gaps.push(name.to_owned());
             format!("_To fill: {name}._")
         })
     };
     let team = if input.team.is_empty() {
-        section("team", &None)
+        section("team")
     } else {
         input
             .team
@@ -471,20 +574,14 @@ pub fn deck(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
     };
     let slides = vec![
         (input.company.clone(), clip(&input.solution, 120)),
-        ("The problem".to_owned(), input.problem.clone()),
-        ("Our solution".to_owned(), input.solution.clone()),
-        ("Market".to_owned(), section("market", &input.market)),
-        (
-            "Business model".to_owned(),
-            section("business_model", &input.business_model),
-        ),
-        ("Traction".to_owned(), section("traction", &input.traction)),
-        (
-            "Competition".to_owned(),
-            section("competition", &input.competition),
-        ),
+        ("The problem".to_owned(), section("problem")),
+        ("Our solution".to_owned(), section("solution")),
+        ("Market".to_owned(), section("market")),
+        ("Business model".to_owned(), section("business_model")),
+        ("Traction".to_owned(), section("traction")),
+        ("Competition".to_owned(), section("competition")),
         ("Team".to_owned(), team),
-        ("The ask".to_owned(), section("ask", &input.ask)),
+        ("The ask".to_owned(), section("ask")),
         (
             "Thank you".to_owned(),
             format!("{} — let's talk.", input.company),
@@ -501,6 +598,7 @@ pub fn deck(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
     Ok(json!({
         "slides": slides.iter().map(|(title, body)| json!({"title": title, "body": body})).collect::<Vec<_>>(),
         "gaps": gaps,
+        "method": method,
         "files": ["pitch/deck.md"],
     }))
 }

@@ -179,6 +179,7 @@ async fn the_marketing_agents_write_copy_within_limits(pool: sqlx::PgPool) {
         .await
         .unwrap();
     let out = crate::json(&run.output_json);
+    assert_eq!(out["method"], "template", "no LLM here");
     assert_eq!(out["slides"].as_array().unwrap().len(), 10);
     assert_eq!(
         out["gaps"],

@@ -279,6 +279,49 @@ async fn launch_copy_is_the_model_s_within_its_limits_else_the_template_s(pool: 
     );
 }
 
+/// pitch_deck_generator puts the given sections as the model's bullets when it answers exactly
+/// those sections within bounds; a section the input lacks stays to fill, whatever the model
+/// says; any other answer leaves the sections as given.
+#[sqlx::test(migrations = false)]
+async fn a_deck_s_given_sections_are_the_model_s_bullets_and_gaps_stay_gaps(pool: sqlx::PgPool) {
+    let bullets = r#"{"problem": ["Teams lose work", "Handoffs break"], "solution": ["Acme keeps every draft"], "traction": ["120 paying teams"]}"#;
+    let invented = r#"{"problem": ["Teams lose work"], "solution": ["Acme keeps it"], "traction": ["120 paying teams"], "market": ["A $40B market"]}"#;
+    let (mut app, _fake) = start_with_llm(
+        pool,
+        vec![Answer::saying(bullets), Answer::saying(invented)],
+    )
+    .await;
+    let token = app.sign_up().await.token;
+    let input = json!({"company": "Acme", "problem": "Teams lose work.", "solution": "Acme keeps it.",
+                       "traction": "120 paying teams", "team": ["Ada, CEO"]});
+
+    let run = app
+        .execute(&token, "pitch_deck_generator", input.clone())
+        .await
+        .unwrap();
+    let out = json(&run.output_json);
+    assert_eq!(out["method"], "llm");
+    assert_eq!(
+        out["slides"][1]["body"],
+        "- Teams lose work\n- Handoffs break"
+    );
+    assert_eq!(out["slides"][5]["body"], "- 120 paying teams");
+    assert_eq!(out["slides"][3]["body"], "_To fill: market._");
+    assert_eq!(
+        out["gaps"],
+        json!(["market", "business_model", "competition", "ask"])
+    );
+
+    let run = app
+        .execute(&token, "pitch_deck_generator", input)
+        .await
+        .unwrap();
+    let out = json(&run.output_json);
+    assert_eq!(out["method"], "template", "a section not given is refused");
+    assert_eq!(out["slides"][1]["body"], "Teams lose work.");
+    assert_eq!(out["slides"][3]["body"], "_To fill: market._");
+}
+
 /// text_translator's run of `text`, by the fake model: its prompt and completion tokens.
 async fn translated(app: &mut TestRunner, token: &str, text: &str) -> (u64, u64) {
     let run = app
