@@ -167,7 +167,8 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin::waits("self_replicator", |ctx, input| {
         Box::pin(installers::self_replicator(ctx, input))
     })
-    .defines_agents(),
+    .defines_agents()
+    .llm_by_default(),
     Builtin::waits("plugin_loader", |ctx, input| {
         Box::pin(installers::plugin_loader(ctx, input))
     })

@@ -1,5 +1,6 @@
 //! The built-in agents that define custom agents: self_replicator drafts a definition from a
-//! description, plugin_loader takes a given definition document (what the marketplace installs).
+//! description (a model improves the draft when the run has one), plugin_loader takes a given
+//! definition document (what the marketplace installs).
 //! Either is checked like ValidateAgentDefinition and stored in the run's tenant, through the
 //! custom-agent store the run's context carries for them (their catalog entry asks for it, and
 //! makes running them need `agents:write`).
@@ -10,15 +11,70 @@ use super::{AgentError, Context};
 use crate::custom::compile::{Compiled, compile_apart};
 use crate::error::RunnerError;
 
-/// self_replicator: a definition drafted from `description` (and named `name`, if given),
-/// stored as a new agent; an agent of that name already there fails the run.
+/// self_replicator: a definition drafted from `description` (and named `name`, if given), or
+/// the model's improvement of that draft when it compiles and keeps the draft's name, stored as
+/// a new agent; an agent of that name already there fails the run. `method` says which
+/// (`llm` or `template`).
 pub async fn self_replicator(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
     let description = input
         .get("description")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let definition = draft(description, input.get("name").and_then(Value::as_str));
-    install(ctx, definition, String::new(), Existing::Refuse).await
+    let drafted = draft(description, input.get("name").and_then(Value::as_str));
+    let (definition, method) = match designed(ctx, description, &drafted).await {
+        Some(definition) => (definition, "llm"),
+        None => (drafted, "template"),
+    };
+    let mut installed = install(ctx, definition, String::new(), Existing::Refuse).await?;
+    installed["method"] = json!(method);
+    Ok(installed)
+}
+
+/// The model's improvement of `drafted`, when the run has a model and its answer is a
+/// definition that compiles under the draft's name; otherwise `None`, and the draft stands.
+async fn designed(ctx: &mut Context, description: &str, drafted: &Value) -> Option<Value> {
+    if !ctx.has_llm() {
+        return None;
+    }
+    let prompt = format!(
+        "Design a Sankalpa custom agent: {description}\n\nThis definition, drafted by rules, \
+         is valid. Improve it: input fields with fitting names, JSON Schema types and \
+         descriptions, a more useful output and template. Keep its name, category, version \
+         and JSON shape; templates use {{{{ field }}}} placeholders and the filters the draft \
+         uses.\n\n{}\n\nAnswer with only the JSON definition.",
+        serde_json::to_string_pretty(drafted).unwrap_or_default()
+    );
+    let answer = match ctx
+        .ask(
+            "You design agents as JSON definitions that compile.",
+            prompt,
+        )
+        .await?
+    {
+        Ok(answer) => answer,
+        Err(err) => {
+            tracing::warn!(error = %err, "the LLM failed; installing the drafted definition");
+            return None;
+        }
+    };
+    let refused = |problem: &str| -> Option<Value> {
+        tracing::warn!(
+            problem,
+            "the model's definition was refused; installing the draft"
+        );
+        None
+    };
+    let Ok(definition) = serde_json::from_str::<Value>(super::unfenced(&answer)) else {
+        return refused("not JSON");
+    };
+    if definition.get("name") != drafted.get("name") {
+        return refused("it renames the agent");
+    }
+    match compile_apart(definition).await {
+        Ok((definition, Ok(_))) => Some(definition),
+        Ok((_, Err(_))) => refused("it does not compile"),
+        Err(_) => refused("it could not be compiled"),
+    }
 }
 
 /// plugin_loader: the given `definition`, stored as a new agent or replacing the tenant's agent

@@ -260,6 +260,7 @@ async fn self_replicator_and_plugin_loader_install_agents_that_then_run(pool: sq
         (out["agent"].as_str(), out["action"].as_str()),
         (Some("release_notes"), Some("installed"))
     );
+    assert_eq!(out["method"], "template", "no LLM here");
     let run = app
         .execute(
             &ada.token,

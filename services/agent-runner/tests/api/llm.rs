@@ -322,6 +322,54 @@ async fn a_deck_s_given_sections_are_the_model_s_bullets_and_gaps_stay_gaps(pool
     assert_eq!(out["slides"][3]["body"], "_To fill: market._");
 }
 
+/// self_replicator installs the model's improvement of its draft when it compiles under the
+/// draft's name, and the draft when it does not.
+#[sqlx::test(migrations = false)]
+async fn a_replicated_agent_is_the_model_s_design_when_it_compiles(pool: sqlx::PgPool) {
+    let design = r#"{"name": "release_notes", "category": "custom", "version": "1.0.0",
+        "description": "Drafts release notes.",
+        "input_schema": {"type": "object", "required": ["version"], "properties": {
+            "version": {"type": "string", "description": "The version released"},
+            "highlights": {"type": "array", "items": {"type": "string"}}}},
+        "output_schema": {"type": "object", "required": ["title"],
+            "properties": {"title": {"type": "string"}}},
+        "template": {"output": {"title": "Release {{ version }}"}}}"#;
+    let broken =
+        r#"{"name": "changelog", "category": "custom", "version": "1.0.0", "description": "x"}"#;
+    let (mut app, _fake) =
+        start_with_llm(pool, vec![Answer::saying(design), Answer::saying(broken)]).await;
+    let token = app.sign_up().await.token;
+
+    let out = app
+        .output(&token, "self_replicator", json!({"description": "Drafts release notes given a version and highlights.", "name": "release_notes"}))
+        .await;
+    assert_eq!(
+        (out["method"].as_str(), out["agent"].as_str()),
+        (Some("llm"), Some("release_notes"))
+    );
+    let run = app
+        .execute(
+            &token,
+            "release_notes",
+            json!({"version": "2.0.0", "highlights": ["faster"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(json(&run.output_json)["title"], "Release 2.0.0");
+
+    let out = app
+        .output(&token, "self_replicator", json!({"description": "Keeps a changelog given a version and changes.", "name": "changelog"}))
+        .await;
+    assert_eq!(
+        out["method"], "template",
+        "a definition that does not compile"
+    );
+    assert_eq!(
+        out["definition"]["input_schema"]["required"],
+        json!(["version", "changes"])
+    );
+}
+
 /// text_translator's run of `text`, by the fake model: its prompt and completion tokens.
 async fn translated(app: &mut TestRunner, token: &str, text: &str) -> (u64, u64) {
     let run = app
