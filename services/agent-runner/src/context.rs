@@ -122,6 +122,31 @@ impl Context {
         })
     }
 
+    /// Asks the LLM as [`Context::ask`] does and reads its answer with `read`: `None`, with a
+    /// warning saying why, when the run has no LLM, the call fails or `read` refuses the answer;
+    /// the agent then takes its deterministic path.
+    pub async fn ask_for<T>(
+        &mut self,
+        system: &str,
+        user: String,
+        read: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match self.ask(system, user).await? {
+            Ok(answer) => read(&answer)
+                .inspect_err(|problem| {
+                    tracing::warn!(
+                        problem,
+                        "the model's answer was refused; taking the rules' path"
+                    )
+                })
+                .ok(),
+            Err(err) => {
+                tracing::warn!(error = %err, "the LLM failed; taking the rules' path");
+                None
+            }
+        }
+    }
+
     /// The files written and the LLM usage, once the agent is done.
     pub fn finish(self) -> (BTreeMap<String, Vec<u8>>, LlmUsage) {
         (self.files, self.usage)

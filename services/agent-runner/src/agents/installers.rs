@@ -33,9 +33,6 @@ pub async fn self_replicator(ctx: &mut Context, input: &Value) -> Result<Value, 
 /// The model's improvement of `drafted`, when the run has a model and its answer is a
 /// definition that compiles under the draft's name; otherwise `None`, and the draft stands.
 async fn designed(ctx: &mut Context, description: &str, drafted: &Value) -> Option<Value> {
-    if !ctx.has_llm() {
-        return None;
-    }
     let prompt = format!(
         "Design a Sankalpa custom agent: {description}\n\nThis definition, drafted by rules, \
          is valid. Improve it: input fields with fitting names, JSON Schema types and \
@@ -44,36 +41,28 @@ async fn designed(ctx: &mut Context, description: &str, drafted: &Value) -> Opti
          uses.\n\n{}\n\nAnswer with only the JSON definition.",
         serde_json::to_string_pretty(drafted).unwrap_or_default()
     );
-    let answer = match ctx
-        .ask(
-            "You design agents as JSON definitions that compile.",
-            prompt,
-        )
-        .await?
-    {
-        Ok(answer) => answer,
-        Err(err) => {
-            tracing::warn!(error = %err, "the LLM failed; installing the drafted definition");
-            return None;
+    let read = |answer: &str| {
+        let definition: Value = serde_json::from_str(super::unfenced(answer))
+            .map_err(|err| format!("not JSON: {err}"))?;
+        if definition.get("name") == drafted.get("name") {
+            Ok(definition)
+        } else {
+            Err("it renames the agent".to_owned())
         }
     };
-    let refused = |problem: &str| -> Option<Value> {
-        tracing::warn!(
-            problem,
-            "the model's definition was refused; installing the draft"
-        );
-        None
-    };
-    let Ok(definition) = serde_json::from_str::<Value>(super::unfenced(&answer)) else {
-        return refused("not JSON");
-    };
-    if definition.get("name") != drafted.get("name") {
-        return refused("it renames the agent");
-    }
+    let definition = ctx
+        .ask_for(
+            "You design agents as JSON definitions that compile.",
+            prompt,
+            read,
+        )
+        .await?;
     match compile_apart(definition).await {
         Ok((definition, Ok(_))) => Some(definition),
-        Ok((_, Err(_))) => refused("it does not compile"),
-        Err(_) => refused("it could not be compiled"),
+        _ => {
+            tracing::warn!("the model's definition does not compile; installing the draft");
+            None
+        }
     }
 }
 

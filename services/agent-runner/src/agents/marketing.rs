@@ -313,29 +313,17 @@ fn copy_prompt(input: &LaunchInput) -> String {
 /// from the description and features; `method` says which (`llm` or `template`).
 pub async fn launch(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
     let input: LaunchInput = parse(input)?;
-    let mut copy = template_copy(&input);
-    if ctx.has_llm() {
-        let asked = ctx
-            .ask(
-                "You write product launch copy: clear, specific, no hype words.",
-                copy_prompt(&input),
-            )
-            .await;
-        match asked.map(|answer| answer.map(|text| LaunchCopy::read(&text))) {
-            Some(Ok(Ok(written))) => copy = (written, "llm"),
-            Some(Ok(Err(problem))) => {
-                tracing::warn!(
-                    problem,
-                    "the model's launch copy was refused; using the template"
-                )
-            }
-            Some(Err(err)) => {
-                tracing::warn!(error = %err, "the LLM failed; writing the launch copy from the template")
-            }
-            None => {}
-        }
-    }
-    let (copy, method) = copy;
+    let written = ctx
+        .ask_for(
+            "You write product launch copy: clear, specific, no hype words.",
+            copy_prompt(&input),
+            LaunchCopy::read,
+        )
+        .await;
+    let (copy, method) = match written {
+        Some(written) => (written, "llm"),
+        None => (template_copy(&input), "template"),
+    };
     Ok(json!({
         "tagline": copy.tagline,
         "short_description": copy.short_description,
@@ -371,7 +359,7 @@ fn topics(input: &LaunchInput) -> Vec<&'static str> {
 }
 
 /// The launch copy written from the description and features alone.
-fn template_copy(input: &LaunchInput) -> (LaunchCopy, &'static str) {
+fn template_copy(input: &LaunchInput) -> LaunchCopy {
     let first_sentence = input
         .description
         .split(['.', '!', '?'])
@@ -415,12 +403,11 @@ fn template_copy(input: &LaunchInput) -> (LaunchCopy, &'static str) {
         let _ = writeln!(comment, "\nPricing: {pricing}");
     }
     comment.push_str("\nWe'd love your feedback — what should we build next?");
-    let copy = LaunchCopy {
+    LaunchCopy {
         tagline,
         short_description,
         first_comment: comment,
-    };
-    (copy, "template")
+    }
 }
 
 fn lowercase_first(text: &str) -> String {
@@ -519,29 +506,15 @@ fn read_bullets(input: &DeckInput, answer: &str) -> Result<BTreeMap<String, Vec<
 /// `method` says which wrote the sections (`llm` or `template`).
 pub async fn deck(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
     let input: DeckInput = parse(input)?;
-    let mut worded: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    if ctx.has_llm() {
-        let asked = ctx
-            .ask(
-                "You write investor deck slides: short, concrete, never inventing facts.",
-                deck_prompt(&input),
-            )
-            .await;
-        match asked.map(|answer| answer.map(|text| read_bullets(&input, &text))) {
-            Some(Ok(Ok(bullets))) => worded = bullets,
-            Some(Ok(Err(problem))) => {
-                tracing::warn!(
-                    problem,
-                    "the model's slides were refused; using the input as given"
-                )
-            }
-            Some(Err(err)) => {
-                tracing::warn!(error = %err, "the LLM failed; writing the deck from the input")
-            }
-            None => {}
-        }
-    }
-    let method = if worded.is_empty() { "template" } else { "llm" };
+    let worded = ctx
+        .ask_for(
+            "You write investor deck slides: short, concrete, never inventing facts.",
+            deck_prompt(&input),
+            |answer| read_bullets(&input, answer),
+        )
+        .await;
+    let method = if worded.is_some() { "llm" } else { "template" };
+    let worded = worded.unwrap_or_default();
     let body = |name: &str, given: &str| match worded.get(name) {
         Some(bullets) => bullets
             .iter()
