@@ -4,11 +4,11 @@
 //! passes it here): the assistant only says it. Without an LLM, or with `llm` OFF, the reply is
 //! [`summary`], built from the plan (what was understood: entities, features; what will run: the
 //! agents in order, and what was left out), sent a line at a time. With an LLM (the tenant's
-//! default model, else the fleet's), the model writes the reply, token by token (an Anthropic
-//! provider's at once), given the conversation and that same summary to keep it to the plan;
-//! its tokens count into the tenant's tokens of the day. An LLM that fails before its
-//! first token is replaced by the summary, as LLM-capable agents fall back; one that fails after
-//! it ends the reply with the error, since its text has been given already.
+//! default model, else the fleet's), the model writes the reply, token by token, given the
+//! conversation and that same summary to keep it to the plan; its tokens count into the
+//! tenant's tokens of the day. An LLM that fails before its first token is replaced by the
+//! summary, as LLM-capable agents fall back; one that fails after it ends the reply with the
+//! error, since its text has been given already.
 
 use std::sync::Arc;
 

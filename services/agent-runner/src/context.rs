@@ -80,8 +80,9 @@ impl Context {
     pub async fn ask(&mut self, system: &str, user: String) -> Option<Result<String, AgentError>> {
         let llm = self.llm.clone()?;
         let messages = [Message::system(system), Message::user(user)];
-        if let Some(answers) = &self.answers
-            && let Some(kept) = answers.cache.get(answers.tenant, &llm, &messages).await
+        let kept_under = self.answers.as_ref().map(|_| llm.request_key(&messages));
+        if let (Some(answers), Some(key)) = (&self.answers, &kept_under)
+            && let Some(kept) = answers.cache.get(answers.tenant, key).await
         {
             self.usage.used = true;
             self.usage.model = kept.model;
@@ -101,11 +102,8 @@ impl Context {
         }
         Some(match llm.chat(&messages).await {
             Ok(completion) => {
-                if let Some(answers) = &self.answers {
-                    answers
-                        .cache
-                        .put(answers.tenant, &llm, &messages, &completion)
-                        .await;
+                if let (Some(answers), Some(key)) = (&self.answers, &kept_under) {
+                    answers.cache.put(answers.tenant, key, &completion).await;
                 }
                 if let Some(tokens) = &self.tokens {
                     tokens

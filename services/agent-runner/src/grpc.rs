@@ -22,7 +22,7 @@ use crate::catalog::Agent;
 use crate::custom::CustomAgent;
 use crate::custom::compile::{Compiled, MAX_DEFINITION_BYTES, compile_apart};
 use crate::error::{self, Result, RunnerError};
-use crate::llm::{Message, Protocol};
+use crate::llm::{LlmClient, Message, Protocol};
 use crate::outcome::{Run, Status as RunStatus};
 use crate::providers::{self, Provider, ProviderInput};
 use crate::runs::{self, RunRequest, Side};
@@ -142,6 +142,13 @@ fn grpc_timeout<T>(request: &Request<T>) -> Option<Duration> {
 }
 
 impl AgentApi {
+    /// The model a run or reply of `tenant` asks: the one `named`, else the tenant's default
+    /// model, else the fleet's LLM.
+    async fn model_for(&self, tenant: Uuid, named: Option<&str>) -> Result<Option<Arc<LlmClient>>> {
+        let chosen = self.state.providers.resolve(tenant, named).await?;
+        Ok(chosen.map(Arc::new).or_else(|| self.state.llm.clone()))
+    }
+
     /// A built-in agent, or the tenant's custom agent, by name.
     async fn find(&self, tenant: Uuid, name: &str) -> Result<Agent> {
         if let Some(agent) = self.state.catalog.get(name) {
@@ -394,17 +401,14 @@ impl AgentService for AgentApi {
             return Err(RunnerError::from(problems).into());
         }
         run.input = input;
-        // A model named is checked even when the run will not ask it: a typo is said at once.
-        let chosen = if run.use_llm || named_model.is_some() {
+        if run.use_llm {
+            run.llm = self.model_for(tenant, named_model.as_deref()).await?;
+        } else if named_model.is_some() {
+            // A model named is checked even when the run will not ask it: a typo is said at once.
             self.state
                 .providers
                 .resolve(tenant, named_model.as_deref())
-                .await?
-        } else {
-            None
-        };
-        if run.use_llm {
-            run.llm = chosen.map(Arc::new).or_else(|| self.state.llm.clone());
+                .await?;
         }
         // Only a run that would call the LLM asks after the tenant's tokens of the day.
         if run.llm.is_some() {
@@ -595,14 +599,8 @@ impl AgentService for AgentApi {
         let caller = authorize(&request, "agents:execute")?;
         let tenant = caller.tenant()?;
         let conversation = Conversation::try_from(request.into_inner())?;
-        // The tenant's default model writes the reply, else the fleet's LLM.
         let llm = if conversation.use_llm {
-            self.state
-                .providers
-                .resolve(tenant, None)
-                .await?
-                .map(Arc::new)
-                .or_else(|| self.state.llm.clone())
+            self.model_for(tenant, None).await?
         } else {
             None
         };

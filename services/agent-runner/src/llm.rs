@@ -114,7 +114,7 @@ impl Message {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Completion {
     pub text: String,
     pub model: String,
@@ -393,20 +393,11 @@ impl LlmClient {
         messages: &[Message],
         deltas: &tokio::sync::mpsc::Sender<String>,
     ) -> Result<Completion, LlmError> {
-        let body = match self.config.protocol {
-            Protocol::OpenAi => json!({
-                "model": self.config.model,
-                "messages": messages,
-                "temperature": 0,
-                "stream": true,
-                "stream_options": {"include_usage": true},
-            }),
-            Protocol::Anthropic => {
-                let mut body = messages_body(&self.config.model, messages);
-                body["stream"] = json!(true);
-                body
-            }
-        };
+        let mut body = self.chat_body(messages);
+        body["stream"] = json!(true);
+        if self.config.protocol == Protocol::OpenAi {
+            body["stream_options"] = json!({"include_usage": true});
+        }
         let response = self.retried(|| self.send(&body)).await?;
         self.read_stream(response, deltas).await
     }
@@ -462,10 +453,8 @@ impl LlmClient {
         deltas: &tokio::sync::mpsc::Sender<String>,
     ) -> Result<Completion, LlmError> {
         let mut completion = Completion {
-            text: String::new(),
             model: self.config.model.clone(),
-            prompt_tokens: 0,
-            completion_tokens: 0,
+            ..Completion::default()
         };
         let mut events = SseLines::default();
         while let Some(bytes) = response.chunk().await.map_err(|err| self.transport(err))? {
@@ -797,12 +786,7 @@ mod tests {
     #[test]
     fn an_anthropic_stream_s_events_give_its_text_model_and_counts() {
         let client = anthropic(Source::Fleet);
-        let mut completion = Completion {
-            text: String::new(),
-            model: String::new(),
-            prompt_tokens: 0,
-            completion_tokens: 0,
-        };
+        let mut completion = Completion::default();
         let mut text = String::new();
         let events = [
             r#"{"type":"message_start","message":{"model":"claude-x","usage":{"input_tokens":25,"output_tokens":1}}}"#,
@@ -833,12 +817,7 @@ mod tests {
     fn an_anthropic_stream_s_error_is_a_refusal_quoted_only_for_the_fleet() {
         let overloaded =
             r#"{"type":"error","error":{"type":"overloaded_error","message":"secret"}}"#;
-        let mut completion = Completion {
-            text: String::new(),
-            model: String::new(),
-            prompt_tokens: 0,
-            completion_tokens: 0,
-        };
+        let mut completion = Completion::default();
         let fleet = anthropic(Source::Fleet).messages_event(overloaded, &mut completion);
         let Err(LlmError::Refused { status, body }) = fleet else {
             panic!("a refusal");

@@ -14,7 +14,7 @@ use chrono::Utc;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::llm::{Completion, LlmClient, Message};
+use crate::llm::Completion;
 
 /// Answers longer than this are not kept (a model's answer to an agent is a few KiB).
 pub const MAX_KEPT_ANSWER_BYTES: usize = 64 * 1024;
@@ -41,14 +41,17 @@ impl AnswerCache {
         !self.ttl.is_zero()
     }
 
-    /// The answer `llm` gave `tenant` to `messages`, while it is kept.
-    pub async fn get(&self, tenant: Uuid, llm: &LlmClient, messages: &[Message]) -> Option<Kept> {
+    /// The answer kept for `tenant` under `key` (the question's [`LlmClient::request_key`]),
+    /// while it is kept.
+    ///
+    /// [`LlmClient::request_key`]: crate::llm::LlmClient::request_key
+    pub async fn get(&self, tenant: Uuid, key: &[u8; 32]) -> Option<Kept> {
         let found: Result<Option<(String, String)>, _> = sqlx::query_as(
             "SELECT text, model FROM agents.llm_answers
              WHERE tenant_id = $1 AND key = $2 AND expires_at > now()",
         )
         .bind(tenant)
-        .bind(llm.request_key(messages).as_slice())
+        .bind(key.as_slice())
         .fetch_optional(&self.pool)
         .await;
         let found = found.unwrap_or_else(|err| {
@@ -60,14 +63,8 @@ impl AnswerCache {
         found.map(|(text, model)| Kept { text, model })
     }
 
-    /// Keeps `completion`, `llm`'s answer to `messages` for `tenant`.
-    pub async fn put(
-        &self,
-        tenant: Uuid,
-        llm: &LlmClient,
-        messages: &[Message],
-        completion: &Completion,
-    ) {
+    /// Keeps `completion` for `tenant` under `key`.
+    pub async fn put(&self, tenant: Uuid, key: &[u8; 32], completion: &Completion) {
         if completion.text.len() > MAX_KEPT_ANSWER_BYTES {
             return;
         }
@@ -80,7 +77,7 @@ impl AnswerCache {
              DO UPDATE SET text = $3, model = $4, expires_at = $5",
         )
         .bind(tenant)
-        .bind(llm.request_key(messages).as_slice())
+        .bind(key.as_slice())
         .bind(&completion.text)
         .bind(&completion.model)
         .bind(expires_at)

@@ -482,18 +482,16 @@ pub async fn summarize(ctx: &mut Context, input: &Value) -> Result<Value, AgentE
             language.name(),
             input.code
         );
-        match ctx
-            .ask("You are a senior engineer reviewing code.", prompt)
-            .await
-        {
-            Some(Ok(text)) => {
-                summary = text.trim().to_owned();
-                method = "llm";
-            }
-            Some(Err(err)) => {
-                tracing::warn!(error = %err, "the LLM failed; summarising statically")
-            }
-            None => {}
+        let summarised = ctx
+            .ask_for(
+                "You are a senior engineer reviewing code.",
+                prompt,
+                |answer| Ok(answer.trim().to_owned()),
+            )
+            .await;
+        if let Some(text) = summarised {
+            summary = text;
+            method = "llm";
         }
     }
     Ok(json!({

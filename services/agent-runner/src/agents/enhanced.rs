@@ -38,12 +38,17 @@ pub async fn copilot(ctx: &mut Context, input: &Value) -> Result<Value, AgentErr
             language.name(),
             input.code
         );
-        match ctx.ask("You are a precise pair programmer. Answer with concrete, line-referenced suggestions.", prompt).await {
-            Some(Ok(text)) => {
-                return Ok(json!({"language": language.name(), "method": "llm", "suggestions": [{"line": 0, "kind": "llm", "message": text.trim()}]}));
-            }
-            Some(Err(err)) => tracing::warn!(error = %err, "the LLM failed; suggesting statically"),
-            None => {}
+        let suggested = ctx
+            .ask_for(
+                "You are a precise pair programmer. Answer with concrete, line-referenced suggestions.",
+                prompt,
+                |answer| Ok(answer.trim().to_owned()),
+            )
+            .await;
+        if let Some(text) = suggested {
+            return Ok(
+                json!({"language": language.name(), "method": "llm", "suggestions": [{"line": 0, "kind": "llm", "message": text}]}),
+            );
         }
     }
     let analysis = analyse(&input.code, language);

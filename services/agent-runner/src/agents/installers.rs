@@ -21,18 +21,18 @@ pub async fn self_replicator(ctx: &mut Context, input: &Value) -> Result<Value, 
         .and_then(Value::as_str)
         .unwrap_or_default();
     let drafted = draft(description, input.get("name").and_then(Value::as_str));
-    let (definition, method) = match designed(ctx, description, &drafted).await {
-        Some(definition) => (definition, "llm"),
-        None => (drafted, "template"),
+    let (compiled, method) = match designed(ctx, description, &drafted).await {
+        Some(compiled) => (compiled, "llm"),
+        None => (compiled(drafted).await?, "template"),
     };
-    let mut installed = install(ctx, definition, String::new(), Existing::Refuse).await?;
+    let mut installed = install(ctx, compiled, String::new(), Existing::Refuse).await?;
     installed["method"] = json!(method);
     Ok(installed)
 }
 
-/// The model's improvement of `drafted`, when the run has a model and its answer is a
+/// The model's improvement of `drafted`, compiled, when the run has a model and its answer is a
 /// definition that compiles under the draft's name; otherwise `None`, and the draft stands.
-async fn designed(ctx: &mut Context, description: &str, drafted: &Value) -> Option<Value> {
+async fn designed(ctx: &mut Context, description: &str, drafted: &Value) -> Option<Compiled> {
     let prompt = format!(
         "Design a Sankalpa custom agent: {description}\n\nThis definition, drafted by rules, \
          is valid. Improve it: input fields with fitting names, JSON Schema types and \
@@ -57,13 +57,12 @@ async fn designed(ctx: &mut Context, description: &str, drafted: &Value) -> Opti
             read,
         )
         .await?;
-    match compile_apart(definition).await {
-        Ok((definition, Ok(_))) => Some(definition),
-        _ => {
-            tracing::warn!("the model's definition does not compile; installing the draft");
-            None
-        }
-    }
+    compiled(definition)
+        .await
+        .inspect_err(|err| {
+            tracing::warn!(error = %err, "the model's definition was refused; installing the draft")
+        })
+        .ok()
 }
 
 /// plugin_loader: the given `definition`, stored as a new agent or replacing the tenant's agent
@@ -75,7 +74,13 @@ pub async fn plugin_loader(ctx: &mut Context, input: &Value) -> Result<Value, Ag
         .unwrap_or_default()
         .to_owned();
     let definition = input.get("definition").cloned().unwrap_or(Value::Null);
-    install(ctx, definition, installed_from, Existing::Replace).await
+    install(
+        ctx,
+        compiled(definition).await?,
+        installed_from,
+        Existing::Replace,
+    )
+    .await
 }
 
 /// What an install does when the tenant has an agent of the same name.
@@ -85,18 +90,8 @@ enum Existing {
     Replace,
 }
 
-/// Checks `definition` and stores it in the run's tenant.
-async fn install(
-    ctx: &mut Context,
-    definition: Value,
-    installed_from: String,
-    existing: Existing,
-) -> Result<Value, AgentError> {
-    let Some(agents) = &ctx.custom_agents else {
-        return Err(AgentError::Failed(
-            "the run was given no custom-agent store".to_owned(),
-        ));
-    };
+/// `definition` checked as ValidateAgentDefinition checks it, and compiled.
+async fn compiled(definition: Value) -> Result<Compiled, AgentError> {
     let (definition, compiled) = compile_apart(definition)
         .await
         .map_err(|err| AgentError::Failed(err.to_string()))?;
@@ -110,18 +105,33 @@ async fn install(
             listed.join("; ")
         ))
     })?;
-    if agents.store.is_builtin(&spec.name) {
-        return Err(AgentError::InvalidInput(format!(
-            "{} is the name of a built-in agent",
-            spec.name
-        )));
-    }
-    let name = spec.name.clone();
-    let compiled = Compiled {
+    Ok(Compiled {
         spec,
         behaviour,
-        definition: definition.clone(),
+        definition,
+    })
+}
+
+/// Stores `compiled` in the run's tenant.
+async fn install(
+    ctx: &mut Context,
+    compiled: Compiled,
+    installed_from: String,
+    existing: Existing,
+) -> Result<Value, AgentError> {
+    let Some(agents) = &ctx.custom_agents else {
+        return Err(AgentError::Failed(
+            "the run was given no custom-agent store".to_owned(),
+        ));
     };
+    if agents.store.is_builtin(&compiled.spec.name) {
+        return Err(AgentError::InvalidInput(format!(
+            "{} is the name of a built-in agent",
+            compiled.spec.name
+        )));
+    }
+    let name = compiled.spec.name.clone();
+    let definition = compiled.definition.clone();
     let (store, tenant) = (&agents.store, agents.tenant);
     let stored = match store.exists(tenant, &name).await {
         Ok(false) => store

@@ -273,7 +273,6 @@ impl LaunchCopy {
     fn read(answer: &str) -> Result<Self, String> {
         let copy: Self = serde_json::from_str(super::unfenced(answer))
             .map_err(|err| format!("not the JSON object asked for: {err}"))?;
-        let fits = |text: &str, max: usize| !text.trim().is_empty() && text.chars().count() <= max;
         if !fits(&copy.tagline, TAGLINE_CHARS)
             || !fits(&copy.short_description, SHORT_DESCRIPTION_CHARS)
             || !fits(&copy.first_comment, FIRST_COMMENT_CHARS)
@@ -282,6 +281,11 @@ impl LaunchCopy {
         }
         Ok(copy)
     }
+}
+
+/// Whether a model's `text` says something within `max` characters.
+fn fits(text: &str, max: usize) -> bool {
+    !text.trim().is_empty() && text.chars().count() <= max
 }
 
 /// The prompt asking a model for the copy of `input`.
@@ -490,12 +494,11 @@ fn read_bullets(input: &DeckInput, answer: &str) -> Result<BTreeMap<String, Vec<
     if bullets.len() != given.len() || !given.iter().all(|name| bullets.contains_key(*name)) {
         return Err(format!("the members must be exactly {}", given.join(", ")));
     }
-    let fits =
-        |bullet: &String| !bullet.trim().is_empty() && bullet.chars().count() <= BULLET_CHARS;
-    if bullets
-        .values()
-        .any(|list| list.is_empty() || list.len() > SLIDE_BULLETS || !list.iter().all(fits))
-    {
+    if bullets.values().any(|list| {
+        list.is_empty()
+            || list.len() > SLIDE_BULLETS
+            || !list.iter().all(|bullet| fits(bullet, BULLET_CHARS))
+    }) {
         return Err("a section's bullets are empty or past their bounds".to_owned());
     }
     Ok(bullets)

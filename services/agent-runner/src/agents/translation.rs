@@ -140,21 +140,20 @@ pub async fn run(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> 
             "Translate from {source} to {target}. Answer with the translation only.\n\n{}",
             input.text
         );
-        match ctx.ask("You are a precise translator.", prompt).await {
-            Some(Ok(text)) => {
-                return Ok(json!({
-                    "translated_text": text.trim(),
-                    "source_language": source,
-                    "target_language": target,
-                    "method": "llm",
-                    "coverage": 1.0,
-                    "untranslated": [],
-                }));
-            }
-            Some(Err(err)) => {
-                tracing::warn!(error = %err, "the LLM failed; translating with the glossary")
-            }
-            None => {}
+        let translated = ctx
+            .ask_for("You are a precise translator.", prompt, |answer| {
+                Ok(answer.trim().to_owned())
+            })
+            .await;
+        if let Some(text) = translated {
+            return Ok(json!({
+                "translated_text": text,
+                "source_language": source,
+                "target_language": target,
+                "method": "llm",
+                "coverage": 1.0,
+                "untranslated": [],
+            }));
         }
     }
     let (text, coverage, untranslated) =
