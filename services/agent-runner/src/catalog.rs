@@ -56,6 +56,12 @@ pub struct Builtin {
     /// Defines custom agents: its run is given the custom-agent store
     /// ([`Context::custom_agents`]), and running it is writing (`agents:write`).
     pub defines_agents: bool,
+    /// Offered to the models of the agents that call tools ([`crate::tools`]): quick, writing
+    /// nothing outside its run, and asking no model itself.
+    pub offered_as_tool: bool,
+    /// Offers its model the agents [`Builtin::offered_as_tool`]: its run is given them
+    /// ([`Context::tools`]) when it has an LLM.
+    pub calls_tools: bool,
 }
 
 impl Builtin {
@@ -80,6 +86,8 @@ impl Builtin {
             llm_by_default: false,
             reads_workspace: false,
             defines_agents: false,
+            offered_as_tool: false,
+            calls_tools: false,
         }
     }
 
@@ -103,22 +111,36 @@ impl Builtin {
             ..self
         }
     }
+
+    const fn offered_as_tool(self) -> Self {
+        Self {
+            offered_as_tool: true,
+            ..self
+        }
+    }
+
+    const fn calls_tools(self) -> Self {
+        Self {
+            calls_tools: true,
+            ..self
+        }
+    }
 }
 
 /// Every built-in agent; `catalog/agents.json` must declare exactly these.
 pub static BUILTINS: &[Builtin] = &[
-    Builtin::computes("hello_world", |_, input| agents::hello_world(input)),
-    Builtin::computes("custom_calculator", |_, input| calculator::run(input)),
+    Builtin::computes("hello_world", |_, input| agents::hello_world(input)).offered_as_tool(),
+    Builtin::computes("custom_calculator", |_, input| calculator::run(input)).offered_as_tool(),
     Builtin::waits("text_translator", |ctx, input| {
         Box::pin(translation::run(ctx, input))
     })
     .llm_by_default(),
-    Builtin::computes("date_formatter", |_, input| dates::run(input)),
+    Builtin::computes("date_formatter", |_, input| dates::run(input)).offered_as_tool(),
     Builtin::waits("code_summarizer", |ctx, input| {
         Box::pin(code::summarize(ctx, input))
     })
     .llm_by_default(),
-    Builtin::computes("critic", |_, input| code::critique(input)),
+    Builtin::computes("critic", |_, input| code::critique(input)).offered_as_tool(),
     Builtin::computes("security_scanner", security::run),
     Builtin::computes("project_architect", delivery::architect),
     Builtin::computes("db_schema", backend::db_schema),
@@ -134,7 +156,11 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin::computes("test_suite", quality::unit).reads_workspace(),
     Builtin::computes("integration_test", quality::integration).reads_workspace(),
     Builtin::computes("ci_generator", delivery::ci).reads_workspace(),
-    Builtin::computes("readme_writer", delivery::readme).reads_workspace(),
+    Builtin::waits("readme_writer", |ctx, input| {
+        Box::pin(delivery::readme(ctx, input))
+    })
+    .llm_by_default()
+    .reads_workspace(),
     Builtin::computes("deploy_executor", delivery::deploy),
     Builtin::computes("domain_linker", delivery::domain),
     Builtin::computes("seo_optimizer", marketing::seo),
@@ -149,7 +175,8 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin::waits("copilot", |ctx, input| {
         Box::pin(enhanced::copilot(ctx, input))
     })
-    .llm_by_default(),
+    .llm_by_default()
+    .calls_tools(),
     Builtin::computes("finetuner", enhanced::finetune),
     Builtin::computes("vs_code_extension", enhanced::vscode),
     Builtin::computes("cli_runner", enhanced::cli),
@@ -213,6 +240,16 @@ impl Agent {
     /// Whether it defines custom agents: given the store, and run only by callers who may write.
     pub fn defines_agents(&self) -> bool {
         matches!(self, Self::Builtin(agent) if agent.entry.defines_agents)
+    }
+
+    /// Whether the models of the agents that call tools may run it.
+    pub fn offered_as_tool(&self) -> bool {
+        matches!(self, Self::Builtin(agent) if agent.entry.offered_as_tool)
+    }
+
+    /// Whether its model is offered tools.
+    pub fn calls_tools(&self) -> bool {
+        matches!(self, Self::Builtin(agent) if agent.entry.calls_tools)
     }
 
     /// Runs the agent on `input`; a custom agent's template renders at most

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use crate::artifacts::clean_path;
 use crate::custom::store::TenantAgents;
 use crate::error::{AgentError, RunnerError};
-use crate::llm::{LlmClient, Message};
+use crate::llm::{Ask, Completion, LlmClient, Message, Tool};
 use crate::llm_cache::RunCache;
 use crate::llm_usage::RunTokens;
 use crate::session::SessionMemory;
+use crate::tools::AgentTools;
 
 /// What the LLM cost a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -40,6 +41,9 @@ pub struct Context {
     pub answers: Option<RunCache>,
     /// The custom-agent store, for the agents whose catalog entry says they define agents.
     pub custom_agents: Option<TenantAgents>,
+    /// The agents the model may call, for the agents that offer it tools (when the run has an
+    /// LLM).
+    pub tools: Option<AgentTools>,
 }
 
 impl Context {
@@ -53,6 +57,7 @@ impl Context {
             tokens: None,
             answers: None,
             custom_agents: None,
+            tools: None,
         }
     }
 
@@ -78,9 +83,21 @@ impl Context {
     /// tokens of the day is not asked for. An answer kept for the same question is given
     /// without asking (and without tokens).
     pub async fn ask(&mut self, system: &str, user: String) -> Option<Result<String, AgentError>> {
-        let llm = self.llm.clone()?;
         let messages = [Message::system(system), Message::user(user)];
-        let kept_under = self.answers.as_ref().map(|_| llm.request_key(&messages));
+        self.ask_as(&messages, Ask::Text).await
+    }
+
+    /// Asks the LLM `messages` for an answer as `ask` says, as [`Context::ask`] does.
+    pub async fn ask_as(
+        &mut self,
+        messages: &[Message],
+        ask: Ask<'_>,
+    ) -> Option<Result<String, AgentError>> {
+        let llm = self.llm.clone()?;
+        let kept_under = self
+            .answers
+            .as_ref()
+            .map(|_| llm.request_key(messages, ask));
         if let (Some(answers), Some(key)) = (&self.answers, &kept_under)
             && let Some(kept) = answers.cache.get(answers.tenant, key).await
         {
@@ -88,36 +105,57 @@ impl Context {
             self.usage.model = kept.model;
             return Some(Ok(kept.text));
         }
+        let completion = match self.call(&llm, messages, ask).await {
+            Ok(completion) => completion,
+            Err(err) => return Some(Err(err)),
+        };
+        if let (Some(answers), Some(key)) = (&self.answers, &kept_under) {
+            answers.cache.put(answers.tenant, key, &completion).await;
+        }
+        Some(Ok(completion.text))
+    }
+
+    /// Asks the LLM `messages`, offering it `tools`: its answer, or the calls it asks for. Never
+    /// kept: the tools' results may differ from one run to the next.
+    pub async fn converse(
+        &mut self,
+        messages: &[Message],
+        tools: &[Tool],
+    ) -> Option<Result<Completion, AgentError>> {
+        let llm = self.llm.clone()?;
+        Some(self.call(&llm, messages, Ask::WithTools(tools)).await)
+    }
+
+    /// One call of the model, within the tenant's tokens of the day, counted.
+    async fn call(
+        &mut self,
+        llm: &LlmClient,
+        messages: &[Message],
+        ask: Ask<'_>,
+    ) -> Result<Completion, AgentError> {
         if let Some(tokens) = &mut self.tokens
             && let Err(refusal) = tokens.before_call().await
         {
-            return Some(Err(match refusal {
+            return Err(match refusal {
                 RunnerError::QuotaExceeded { message, .. } => AgentError::QuotaExceeded(message),
                 RunnerError::Unavailable(message) => AgentError::Unavailable(message),
                 other => {
                     tracing::error!(error = %other, "could not check the LLM tokens of the day");
                     AgentError::Failed("the LLM quota could not be checked".to_owned())
                 }
-            }));
+            });
         }
-        Some(match llm.chat(&messages).await {
-            Ok(completion) => {
-                if let (Some(answers), Some(key)) = (&self.answers, &kept_under) {
-                    answers.cache.put(answers.tenant, key, &completion).await;
-                }
-                if let Some(tokens) = &self.tokens {
-                    tokens
-                        .after_call(completion.prompt_tokens + completion.completion_tokens)
-                        .await;
-                }
-                self.usage.used = true;
-                self.usage.model = completion.model;
-                self.usage.prompt_tokens += completion.prompt_tokens;
-                self.usage.completion_tokens += completion.completion_tokens;
-                Ok(completion.text)
-            }
-            Err(err) => Err(err.into()),
-        })
+        let completion = llm.ask(messages, ask).await?;
+        if let Some(tokens) = &self.tokens {
+            tokens
+                .after_call(completion.prompt_tokens + completion.completion_tokens)
+                .await;
+        }
+        self.usage.used = true;
+        self.usage.model = completion.model.clone();
+        self.usage.prompt_tokens += completion.prompt_tokens;
+        self.usage.completion_tokens += completion.completion_tokens;
+        Ok(completion)
     }
 
     /// Asks the LLM as [`Context::ask`] does and reads its answer with `read`: `None`, with a
@@ -129,24 +167,67 @@ impl Context {
         user: String,
         read: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
-        match self.ask(system, user).await? {
-            Ok(answer) => read(&answer)
-                .inspect_err(|problem| {
-                    tracing::warn!(
-                        problem,
-                        "the model's answer was refused; taking the rules' path"
-                    )
-                })
-                .ok(),
-            Err(err) => {
-                tracing::warn!(error = %err, "the LLM failed; taking the rules' path");
-                None
+        let answer = self.ask(system, user).await?;
+        taken(answer.map(|answer| read(&answer)))
+    }
+
+    /// Asks the LLM for one JSON document of `schema` (named `name` to the model) and reads it
+    /// with `read`, as [`Context::ask_for`] does; an answer `read` refuses is sent back with
+    /// why, and asked for again once.
+    pub async fn ask_json<T>(
+        &mut self,
+        system: &str,
+        user: String,
+        (name, schema): (&str, &serde_json::Value),
+        read: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let mut messages = vec![Message::system(system), Message::user(user)];
+        let ask = Ask::Shaped { name, schema };
+        for _ in 0..MAX_JSON_ASKS - 1 {
+            let answer = match self.ask_as(&messages, ask).await? {
+                Ok(answer) => answer,
+                Err(err) => return taken(Err(err)),
+            };
+            match read(&answer) {
+                Ok(read) => return Some(read),
+                Err(problem) => {
+                    tracing::info!(problem, "the model's answer was refused: asking once more");
+                    messages.push(Message::assistant(answer));
+                    messages.push(Message::user(format!(
+                        "Your answer was refused: {problem}. Answer again with the corrected \
+                         JSON document only."
+                    )));
+                }
             }
         }
+        let answer = self.ask_as(&messages, ask).await?;
+        taken(answer.map(|answer| read(&answer)))
     }
 
     /// The files written and the LLM usage, once the agent is done.
     pub fn finish(self) -> (BTreeMap<String, Vec<u8>>, LlmUsage) {
         (self.files, self.usage)
+    }
+}
+
+/// How many times [`Context::ask_json`] asks, the first included.
+pub const MAX_JSON_ASKS: usize = 2;
+
+/// What the model's answer, read, gives the agent: `None`, with a warning saying why, when the
+/// call failed or the answer was refused.
+fn taken<T>(answer: Result<Result<T, String>, AgentError>) -> Option<T> {
+    match answer {
+        Ok(Ok(read)) => Some(read),
+        Ok(Err(problem)) => {
+            tracing::warn!(
+                problem,
+                "the model's answer was refused; taking the rules' path"
+            );
+            None
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "the LLM failed; taking the rules' path");
+            None
+        }
     }
 }

@@ -49,6 +49,7 @@ mod runs;
 mod session;
 mod spec;
 mod state;
+mod tools;
 
 use std::borrow::Cow;
 use std::future::Future;

@@ -9,6 +9,14 @@
 //! tokens but changes nothing, so the retry is safe. Other answers fail at once. Token counts come
 //! from the provider's `usage`, recorded per run.
 //!
+//! [`LlmClient::ask`] can ask for more than text ([`Ask`]): an answer of one JSON document of a
+//! given schema (OpenAI's `response_format` `json_schema`; for Anthropic, one tool of that
+//! schema the model must call, whose input is the answer), or an answer that may call tools
+//! (OpenAI's `tools` and `tool_calls`; Anthropic's `tools` and `tool_use` blocks, whose results go
+//! back as `tool_result` blocks). An OpenAI-compatible server that refuses `response_format` (400
+//! or 422: many local servers do not know it) is asked once more without it; the caller checks
+//! the answer against the schema either way.
+//!
 //! [`LlmClient::chat_stream`] asks for the answer as it is written (`stream: true`), as
 //! Server-Sent Events. OpenAI's: each `data:` a chunk with `choices[0].delta.content`, then
 //! `data: [DONE]`; usage is asked for with `stream_options.include_usage` (a last chunk with no
@@ -22,7 +30,7 @@
 use std::time::Duration;
 
 use sankalpa_kit::limits::truncate;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 /// The wire protocol of a provider.
@@ -85,38 +93,111 @@ pub enum LlmError {
     Malformed(String),
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One message of a conversation.
+#[derive(Debug, Clone)]
 pub struct Message {
     pub role: &'static str,
     pub content: String,
+    /// The tools an assistant's turn called.
+    pub tool_calls: Vec<ToolCall>,
+    /// For a `tool` message: the call whose result it is.
+    pub tool_call_id: Option<String>,
 }
 
 impl Message {
-    pub fn assistant(content: impl Into<String>) -> Self {
+    fn with(role: &'static str, content: impl Into<String>) -> Self {
         Self {
-            role: "assistant",
+            role,
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
         }
+    }
+
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::with("assistant", content)
     }
 
     pub fn system(content: impl Into<String>) -> Self {
-        Self {
-            role: "system",
-            content: content.into(),
-        }
+        Self::with("system", content)
     }
 
     pub fn user(content: impl Into<String>) -> Self {
+        Self::with("user", content)
+    }
+
+    /// The assistant's turn that called `calls`.
+    pub fn calling(content: impl Into<String>, calls: Vec<ToolCall>) -> Self {
         Self {
-            role: "user",
-            content: content.into(),
+            tool_calls: calls,
+            ..Self::assistant(content)
         }
+    }
+
+    /// The result of the call `id`.
+    pub fn tool_result(id: &str, content: impl Into<String>) -> Self {
+        Self {
+            tool_call_id: Some(id.to_owned()),
+            ..Self::with("tool", content)
+        }
+    }
+
+    /// The message as OpenAI's chat completions take it.
+    fn openai(&self) -> serde_json::Value {
+        let mut message = json!({"role": self.role, "content": self.content});
+        if let Some(id) = &self.tool_call_id {
+            message["tool_call_id"] = json!(id);
+        }
+        if !self.tool_calls.is_empty() {
+            let calls: Vec<serde_json::Value> = self
+                .tool_calls
+                .iter()
+                .map(|call| {
+                    json!({"id": call.id, "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments.to_string()}})
+                })
+                .collect();
+            message["tool_calls"] = json!(calls);
+        }
+        message
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A tool offered to the model: its name, what it does, and the JSON Schema of its arguments.
+#[derive(Debug, Clone)]
+pub struct Tool {
+    pub name: String,
+    pub description: String,
+    pub parameters: serde_json::Value,
+}
+
+/// A call of a tool the model asked for. Arguments that are not JSON are kept as their text, for
+/// the tool to refuse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: serde_json::Value,
+}
+
+/// What an answer may be.
+#[derive(Debug, Clone, Copy)]
+pub enum Ask<'a> {
+    Text,
+    /// One JSON document of `schema`, given as the answer's text.
+    Shaped {
+        name: &'a str,
+        schema: &'a serde_json::Value,
+    },
+    /// Text, or calls of these tools.
+    WithTools(&'a [Tool]),
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Completion {
     pub text: String,
+    /// The tools the model called (only when asked [`Ask::WithTools`]).
+    pub tool_calls: Vec<ToolCall>,
     pub model: String,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -140,6 +221,22 @@ struct Choice {
 struct AnswerMessage {
     #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<AnswerToolCall>,
+}
+
+#[derive(Deserialize)]
+struct AnswerToolCall {
+    id: String,
+    function: AnswerFunction,
+}
+
+#[derive(Deserialize)]
+struct AnswerFunction {
+    name: String,
+    /// JSON, as a string.
+    #[serde(default)]
+    arguments: String,
 }
 
 /// An Anthropic Messages answer.
@@ -158,6 +255,13 @@ struct ContentBlock {
     kind: String,
     #[serde(default)]
     text: String,
+    /// A `tool_use` block's.
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    input: serde_json::Value,
 }
 
 #[derive(Deserialize, Default)]
@@ -358,30 +462,88 @@ impl LlmClient {
 
     /// One chat completion at temperature 0, retried as the module says.
     pub async fn chat(&self, messages: &[Message]) -> Result<Completion, LlmError> {
-        let body = self.chat_body(messages);
-        self.retried(|| self.attempt(&body)).await
+        self.ask(messages, Ask::Text).await
     }
 
-    /// What [`LlmClient::chat`] sends for `messages`.
-    fn chat_body(&self, messages: &[Message]) -> serde_json::Value {
-        match self.config.protocol {
-            Protocol::OpenAi => json!({
-                "model": self.config.model,
-                "messages": messages,
-                "temperature": 0,
-            }),
-            Protocol::Anthropic => messages_body(&self.config.model, messages),
+    /// One chat completion at temperature 0 answering as `ask` says, retried as the module says.
+    pub async fn ask(&self, messages: &[Message], ask: Ask<'_>) -> Result<Completion, LlmError> {
+        let body = self.chat_body(messages, ask);
+        let answered = self.retried(|| self.attempt(&body, ask)).await;
+        match answered {
+            Err(LlmError::Refused {
+                status: 400 | 422, ..
+            }) if self.config.protocol == Protocol::OpenAi && matches!(ask, Ask::Shaped { .. }) => {
+                tracing::info!("the model refused response_format: asking without it");
+                let plain = self.chat_body(messages, Ask::Text);
+                self.retried(|| self.attempt(&plain, Ask::Text)).await
+            }
+            answered => answered,
         }
     }
 
-    /// The SHA-256 of where [`LlmClient::chat`] would send `messages` and of all it would send
-    /// but the key: the same question to the same model of the same provider.
-    pub fn request_key(&self, messages: &[Message]) -> [u8; 32] {
+    /// What [`LlmClient::ask`] sends for `messages` and `ask`.
+    fn chat_body(&self, messages: &[Message], ask: Ask<'_>) -> serde_json::Value {
+        match self.config.protocol {
+            Protocol::OpenAi => {
+                let turns: Vec<serde_json::Value> = messages.iter().map(Message::openai).collect();
+                let mut body = json!({
+                    "model": self.config.model,
+                    "messages": turns,
+                    "temperature": 0,
+                });
+                match ask {
+                    Ask::Text => {}
+                    Ask::Shaped { name, schema } => {
+                        body["response_format"] = json!({"type": "json_schema",
+                            "json_schema": {"name": name, "schema": schema}});
+                    }
+                    Ask::WithTools(tools) => {
+                        let tools: Vec<serde_json::Value> = tools
+                            .iter()
+                            .map(|tool| {
+                                json!({"type": "function", "function": {"name": tool.name,
+                                    "description": tool.description, "parameters": tool.parameters}})
+                            })
+                            .collect();
+                        body["tools"] = json!(tools);
+                    }
+                }
+                body
+            }
+            Protocol::Anthropic => {
+                let mut body = messages_body(&self.config.model, messages);
+                match ask {
+                    Ask::Text => {}
+                    Ask::Shaped { name, schema } => {
+                        body["tools"] = json!([{"name": name,
+                            "description": "Give your answer as this tool's input.",
+                            "input_schema": schema}]);
+                        body["tool_choice"] = json!({"type": "tool", "name": name});
+                    }
+                    Ask::WithTools(tools) => {
+                        let tools: Vec<serde_json::Value> = tools
+                            .iter()
+                            .map(|tool| {
+                                json!({"name": tool.name, "description": tool.description,
+                                    "input_schema": tool.parameters})
+                            })
+                            .collect();
+                        body["tools"] = json!(tools);
+                    }
+                }
+                body
+            }
+        }
+    }
+
+    /// The SHA-256 of where [`LlmClient::ask`] would send `messages` and `ask` and of all it
+    /// would send but the key: the same question to the same model of the same provider.
+    pub fn request_key(&self, messages: &[Message], ask: Ask<'_>) -> [u8; 32] {
         use sha2::Digest;
         let mut hash = sha2::Sha256::new();
         hash.update(self.url.as_bytes());
         hash.update([0]);
-        hash.update(self.chat_body(messages).to_string().as_bytes());
+        hash.update(self.chat_body(messages, ask).to_string().as_bytes());
         hash.finalize().into()
     }
 
@@ -393,7 +555,7 @@ impl LlmClient {
         messages: &[Message],
         deltas: &tokio::sync::mpsc::Sender<String>,
     ) -> Result<Completion, LlmError> {
-        let mut body = self.chat_body(messages);
+        let mut body = self.chat_body(messages, Ask::Text);
         body["stream"] = json!(true);
         if self.config.protocol == Protocol::OpenAi {
             body["stream_options"] = json!({"include_usage": true});
@@ -531,54 +693,63 @@ impl LlmClient {
     async fn attempt(
         &self,
         body: &serde_json::Value,
+        ask: Ask<'_>,
     ) -> Result<Completion, (LlmError, Option<Duration>)> {
         let response = self.send(body).await?;
         if self.config.protocol == Protocol::Anthropic {
-            return self.messages_answer(response).await;
+            return self.messages_answer(response, ask).await;
         }
         let answer: Answer = response
             .json()
             .await
             .map_err(|err| (self.transport(err), None))?;
-        let text = answer
+        let malformed = |why: &str| (LlmError::Malformed(why.to_owned()), None);
+        let message = answer
             .choices
             .into_iter()
             .next()
-            .and_then(|choice| choice.message.content)
-            .ok_or_else(|| {
-                (
-                    LlmError::Malformed("no choice with content".to_owned()),
-                    None,
-                )
-            })?;
+            .ok_or_else(|| malformed("no choice"))?
+            .message;
+        let tool_calls: Vec<ToolCall> = message
+            .tool_calls
+            .into_iter()
+            .map(|call| ToolCall {
+                id: call.id,
+                name: call.function.name,
+                arguments: serde_json::from_str(&call.function.arguments)
+                    .unwrap_or(serde_json::Value::String(call.function.arguments)),
+            })
+            .collect();
+        let text = match message.content {
+            Some(text) => text,
+            None if !tool_calls.is_empty() => String::new(),
+            None => return Err(malformed("no choice with content")),
+        };
         Ok(Completion {
             text,
+            tool_calls,
             model: self.answered_model(answer.model),
             prompt_tokens: answer.usage.prompt_tokens,
             completion_tokens: answer.usage.completion_tokens,
         })
     }
 
-    /// An Anthropic Messages answer's text blocks, joined.
+    /// An Anthropic Messages answer: its text blocks joined, its tool calls; for a shaped ask,
+    /// the input the model gave the answer's tool, as text.
     async fn messages_answer(
         &self,
         response: reqwest::Response,
+        ask: Ask<'_>,
     ) -> Result<Completion, (LlmError, Option<Duration>)> {
         let answer: MessagesAnswer = response
             .json()
             .await
             .map_err(|err| (self.transport(err), None))?;
-        let text: String = answer
-            .content
-            .into_iter()
-            .filter(|block| block.kind == "text")
-            .map(|block| block.text)
-            .collect();
-        if text.is_empty() {
-            return Err((LlmError::Malformed("no text content".to_owned()), None));
-        }
+        let (text, tool_calls) = messages_content(answer.content, ask)
+            .map_err(|why| (LlmError::Malformed(why.to_owned()), None))?;
         Ok(Completion {
             text,
+            tool_calls,
             model: self.answered_model(answer.model),
             prompt_tokens: answer.usage.input_tokens,
             completion_tokens: answer.usage.output_tokens,
@@ -674,15 +845,74 @@ fn chat_chunk(data: &str, completion: &mut Completion) -> Result<Piece, LlmError
     Ok(Piece::Text(text))
 }
 
+/// What an Anthropic answer's content blocks say: the text and the tool calls; for a shaped ask,
+/// the input of the call of its tool, as the text.
+fn messages_content(
+    blocks: Vec<ContentBlock>,
+    ask: Ask<'_>,
+) -> Result<(String, Vec<ToolCall>), &'static str> {
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for block in blocks {
+        match block.kind.as_str() {
+            "text" => text.push_str(&block.text),
+            "tool_use" => calls.push(ToolCall {
+                id: block.id,
+                name: block.name,
+                arguments: block.input,
+            }),
+            _ => {}
+        }
+    }
+    if let Ask::Shaped { name, .. } = ask {
+        let shaped = calls
+            .into_iter()
+            .find(|call| call.name == name)
+            .ok_or("no answer given to the answer's tool")?;
+        return Ok((shaped.arguments.to_string(), Vec::new()));
+    }
+    if text.is_empty() && calls.is_empty() {
+        return Err("no text content");
+    }
+    Ok((text, calls))
+}
+
 /// An Anthropic Messages request: the system messages joined into `system`, the others in
-/// order.
+/// order; an assistant's tool calls are `tool_use` blocks, and the results of one turn's calls
+/// one user message of `tool_result` blocks.
 fn messages_body(model: &str, messages: &[Message]) -> serde_json::Value {
     let system: Vec<&str> = messages
         .iter()
         .filter(|m| m.role == "system")
         .map(|m| m.content.as_str())
         .collect();
-    let turns: Vec<&Message> = messages.iter().filter(|m| m.role != "system").collect();
+    let mut turns: Vec<serde_json::Value> = Vec::new();
+    for message in messages.iter().filter(|m| m.role != "system") {
+        if let Some(id) = &message.tool_call_id {
+            let result =
+                json!({"type": "tool_result", "tool_use_id": id, "content": message.content});
+            match turns.last_mut() {
+                Some(last) if last["role"] == "user" && last["content"].is_array() => {
+                    last["content"]
+                        .as_array_mut()
+                        .expect("checked an array")
+                        .push(result);
+                }
+                _ => turns.push(json!({"role": "user", "content": [result]})),
+            }
+        } else if !message.tool_calls.is_empty() {
+            let mut blocks = Vec::new();
+            if !message.content.is_empty() {
+                blocks.push(json!({"type": "text", "text": message.content}));
+            }
+            blocks.extend(message.tool_calls.iter().map(|call| {
+                json!({"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments})
+            }));
+            turns.push(json!({"role": message.role, "content": blocks}));
+        } else {
+            turns.push(json!({"role": message.role, "content": message.content}));
+        }
+    }
     let mut body = json!({
         "model": model,
         "max_tokens": ANTHROPIC_MAX_TOKENS,
@@ -738,6 +968,7 @@ impl SseLines {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn every_outcome_counted_is_one_registered_at_start() {
@@ -831,6 +1062,94 @@ mod tests {
             panic!("a refusal");
         };
         assert_eq!(body, TENANT_BODY_NOT_QUOTED);
+    }
+
+    fn call(id: &str, name: &str) -> ToolCall {
+        ToolCall {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            arguments: json!({"name": "Ada"}),
+        }
+    }
+
+    #[test]
+    fn tool_calls_and_results_are_sent_in_each_protocol_s_shape() {
+        let messages = [
+            Message::system("be brief"),
+            Message::user("greet Ada"),
+            Message::calling("", vec![call("c1", "hello_world"), call("c2", "critic")]),
+            Message::tool_result("c1", "{\"message\":\"Hello, Ada!\"}"),
+            Message::tool_result("c2", "{}"),
+        ];
+        let tools = [Tool {
+            name: "hello_world".to_owned(),
+            description: "Greets".to_owned(),
+            parameters: json!({"type": "object"}),
+        }];
+        let body = anthropic(Source::Fleet).chat_body(&messages, Ask::WithTools(&tools));
+        assert_eq!(body["system"], "be brief");
+        assert_eq!(body["tools"][0]["input_schema"], json!({"type": "object"}));
+        let turns = body["messages"].as_array().unwrap();
+        assert_eq!(turns.len(), 3, "one user turn holds both results: {body}");
+        assert_eq!(turns[1]["content"][1]["type"], "tool_use");
+        assert_eq!(turns[1]["content"][1]["input"], json!({"name": "Ada"}));
+        assert_eq!(turns[2]["role"], "user");
+        assert_eq!(turns[2]["content"][0]["tool_use_id"], "c1");
+        assert_eq!(turns[2]["content"][1]["tool_use_id"], "c2");
+
+        let openai = LlmClient::with(
+            reqwest::Client::new(),
+            LlmConfig {
+                protocol: Protocol::OpenAi,
+                ..anthropic(Source::Fleet).config
+            },
+            Source::Fleet,
+        );
+        let body = openai.chat_body(&messages, Ask::WithTools(&tools));
+        assert_eq!(body["tools"][0]["function"]["name"], "hello_world");
+        let turns = body["messages"].as_array().unwrap();
+        assert_eq!(turns.len(), 5);
+        assert_eq!(
+            turns[2]["tool_calls"][0]["function"]["arguments"],
+            "{\"name\":\"Ada\"}"
+        );
+        assert_eq!(turns[4]["role"], "tool");
+        assert_eq!(turns[4]["tool_call_id"], "c2");
+    }
+
+    #[test]
+    fn a_shaped_ask_is_response_format_or_a_forced_tool_whose_input_is_the_answer() {
+        let schema = json!({"type": "object", "required": ["tagline"]});
+        let shaped = Ask::Shaped {
+            name: "launch_copy",
+            schema: &schema,
+        };
+        let body = anthropic(Source::Fleet).chat_body(&[Message::user("go")], shaped);
+        assert_eq!(
+            body["tool_choice"],
+            json!({"type": "tool", "name": "launch_copy"})
+        );
+        assert_eq!(body["tools"][0]["input_schema"], schema);
+        let blocks = vec![
+            ContentBlock {
+                kind: "text".to_owned(),
+                text: "Here it is".to_owned(),
+                id: String::new(),
+                name: String::new(),
+                input: Value::Null,
+            },
+            ContentBlock {
+                kind: "tool_use".to_owned(),
+                text: String::new(),
+                id: "t1".to_owned(),
+                name: "launch_copy".to_owned(),
+                input: json!({"tagline": "Ship it"}),
+            },
+        ];
+        let (text, calls) = messages_content(blocks, shaped).unwrap();
+        assert_eq!(text, r#"{"tagline":"Ship it"}"#);
+        assert!(calls.is_empty());
+        assert!(messages_content(Vec::new(), shaped).is_err());
     }
 
     #[test]

@@ -37,6 +37,7 @@ use crate::llm_usage::RunTokens;
 use crate::outcome::{self, Asked, Run, RunError, Status};
 use crate::session::SessionMemory;
 use crate::state::State;
+use crate::tools::AgentTools;
 
 pub struct RunRequest {
     pub agent: Agent,
@@ -176,7 +177,7 @@ async fn wait_for(mut outcome: tokio::sync::watch::Receiver<Option<Arc<Run>>>) -
     Ok(run.as_deref().cloned().expect("waited for an outcome"))
 }
 
-async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) -> Run {
+async fn drive(state: &Arc<State>, request: RunRequest, cancel: CancellationToken) -> Run {
     let started_at = Utc::now();
     let clock = Instant::now();
     let spec = request.agent.spec();
@@ -225,6 +226,15 @@ async fn drive(state: &State, request: RunRequest, cancel: CancellationToken) ->
         }),
         _ => None,
     };
+    if has_llm && request.agent.calls_tools() {
+        ctx.tools = Some(AgentTools::new(
+            state.clone(),
+            request.tenant.clone(),
+            request.caller.clone(),
+            request.bearer.clone(),
+            request.deadline,
+        ));
+    }
     if request.agent.defines_agents() {
         ctx.custom_agents =
             uuid::Uuid::parse_str(&request.tenant)

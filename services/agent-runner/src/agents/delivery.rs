@@ -107,8 +107,65 @@ pub fn ci(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
     )
 }
 
-pub fn readme(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
+/// The longest overview taken from the model.
+const OVERVIEW_CHARS: usize = 800;
+
+/// The model's overview of `p`: a few plain sentences for the top of the README; refused when
+/// empty, too long, or carrying Markdown structure (headings, code, tables) that would break the
+/// README's own.
+fn read_overview(answer: &str) -> Result<String, String> {
+    let overview = answer.trim();
+    if overview.is_empty() || overview.chars().count() > OVERVIEW_CHARS {
+        return Err(format!(
+            "the overview must be 1 to {OVERVIEW_CHARS} characters"
+        ));
+    }
+    let structured = overview.lines().any(|line| {
+        let line = line.trim_start();
+        line.starts_with('#') || line.starts_with("```") || line.starts_with('|')
+    });
+    if structured {
+        return Err(
+            "the overview must be plain sentences, without headings, code or tables".to_owned(),
+        );
+    }
+    Ok(overview.to_owned())
+}
+
+/// The README: its sections from the template and what the workspace holds; with a model, an
+/// overview of the project under its description (`method` says whether the model wrote one:
+/// `llm`, or `template`).
+pub async fn readme(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
     let p = Project::from_input(input)?;
+    let entities: Vec<String> = p
+        .entities
+        .iter()
+        .map(|e| {
+            let fields: Vec<&str> = e.fields.iter().map(|f| f.column.as_str()).collect();
+            format!("{} ({})", e.class, fields.join(", "))
+        })
+        .collect();
+    let prompt = format!(
+        "Project: {}\nDescription: {}\nEntities: {}\nFeatures: {}\n\nWrite the overview \
+         paragraph of its README: two to four plain sentences, at most {OVERVIEW_CHARS} \
+         characters, saying what the project does and for whom. No headings, lists or code.",
+        p.name,
+        p.description,
+        entities.join("; "),
+        p.features.join(", "),
+    );
+    let overview = ctx
+        .ask_for(
+            "You write clear, factual READMEs. Say only what the project description supports.",
+            prompt,
+            read_overview,
+        )
+        .await;
+    let method = if overview.is_some() {
+        "llm"
+    } else {
+        "template"
+    };
     let served: Vec<&Entity> = p
         .entities
         .iter()
@@ -116,6 +173,7 @@ pub fn readme(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
         .collect();
     let context = json!({
         "p": p,
+        "overview": overview,
         "db": p.slug.replace('-', "_"),
         "served": served,
         "auth": ctx.exists("backend/app/routers/auth.py"),
@@ -129,7 +187,8 @@ pub fn readme(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
         "readme_writer",
         vec![file("README.md", context)?],
         "README with setup, tests, API and configuration".to_owned(),
-        json!({"sections": ["Stack", "Run it", "Test", "API", "Configuration", "Features"]}),
+        json!({"sections": ["Stack", "Run it", "Test", "API", "Configuration", "Features"],
+            "method": method}),
     )
 }
 

@@ -11,6 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::code::{Language, analyse};
 use super::{AgentError, Context, parse};
+use crate::llm::Message;
+use crate::tools::AgentTools;
 
 #[derive(Deserialize)]
 struct CopilotInput {
@@ -38,16 +40,29 @@ pub async fn copilot(ctx: &mut Context, input: &Value) -> Result<Value, AgentErr
             language.name(),
             input.code
         );
-        let suggested = ctx
-            .ask_for(
-                "You are a precise pair programmer. Answer with concrete, line-referenced suggestions.",
-                prompt,
-                |answer| Ok(answer.trim().to_owned()),
-            )
-            .await;
+        let system = "You are a precise pair programmer. Answer with concrete, line-referenced \
+                      suggestions. Call the tools given when running one answers better than \
+                      guessing.";
+        let (suggested, tool_runs) = match ctx.tools.take() {
+            Some(mut tools) => {
+                let answer = answer_with_tools(ctx, &mut tools, system, prompt).await;
+                (answer, tools.runs)
+            }
+            None => {
+                let answer = ctx
+                    .ask_for(system, prompt, |answer| Ok(answer.trim().to_owned()))
+                    .await;
+                (answer, Vec::new())
+            }
+        };
+        let tool_runs: Vec<Value> = tool_runs
+            .into_iter()
+            .map(|run| json!({"agent": run.agent, "run_id": run.run_id, "status": run.status}))
+            .collect();
         if let Some(text) = suggested {
             return Ok(
-                json!({"language": language.name(), "method": "llm", "suggestions": [{"line": 0, "kind": "llm", "message": text}]}),
+                json!({"language": language.name(), "method": "llm", "tool_runs": tool_runs,
+                "suggestions": [{"line": 0, "kind": "llm", "message": text}]}),
             );
         }
     }
@@ -82,6 +97,46 @@ pub async fn copilot(ctx: &mut Context, input: &Value) -> Result<Value, AgentErr
         }
     }
     Ok(json!({"language": language.name(), "method": "static", "suggestions": suggestions}))
+}
+
+/// The most turns of the model in one answer with tools: each turn that calls tools is one.
+pub const MAX_TOOL_TURNS: usize = 4;
+
+/// The model's answer to `prompt`, running the agents it calls as tools between its turns:
+/// `None`, with a warning, when the call fails, the answer is empty or the model is still
+/// calling tools after [`MAX_TOOL_TURNS`] turns.
+async fn answer_with_tools(
+    ctx: &mut Context,
+    tools: &mut AgentTools,
+    system: &str,
+    prompt: String,
+) -> Option<String> {
+    let offered = tools.offered();
+    let mut messages = vec![Message::system(system), Message::user(prompt)];
+    for _ in 0..MAX_TOOL_TURNS {
+        let completion = match ctx.converse(&messages, &offered).await? {
+            Ok(completion) => completion,
+            Err(err) => {
+                tracing::warn!(error = %err, "the LLM failed; taking the rules' path");
+                return None;
+            }
+        };
+        if completion.tool_calls.is_empty() {
+            let text = completion.text.trim();
+            return (!text.is_empty()).then(|| text.to_owned());
+        }
+        let calls = completion.tool_calls;
+        messages.push(Message::calling(completion.text, calls.clone()));
+        for call in &calls {
+            let result = tools.run(call).await;
+            messages.push(Message::tool_result(&call.id, result));
+        }
+    }
+    tracing::warn!(
+        turns = MAX_TOOL_TURNS,
+        "the model was still calling tools; taking the rules' path"
+    );
+    None
 }
 
 /// `parse_user_input` -> "Parse user input".

@@ -317,10 +317,21 @@ fn copy_prompt(input: &LaunchInput) -> String {
 /// from the description and features; `method` says which (`llm` or `template`).
 pub async fn launch(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
     let input: LaunchInput = parse(input)?;
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "tagline": {"type": "string", "maxLength": TAGLINE_CHARS},
+            "short_description": {"type": "string", "maxLength": SHORT_DESCRIPTION_CHARS},
+            "first_comment": {"type": "string", "maxLength": FIRST_COMMENT_CHARS},
+        },
+        "required": ["tagline", "short_description", "first_comment"],
+        "additionalProperties": false,
+    });
     let written = ctx
-        .ask_for(
+        .ask_json(
             "You write product launch copy: clear, specific, no hype words.",
             copy_prompt(&input),
+            ("launch_copy", &schema),
             LaunchCopy::read,
         )
         .await;
@@ -509,10 +520,20 @@ fn read_bullets(input: &DeckInput, answer: &str) -> Result<BTreeMap<String, Vec<
 /// `method` says which wrote the sections (`llm` or `template`).
 pub async fn deck(ctx: &mut Context, input: &Value) -> Result<Value, AgentError> {
     let input: DeckInput = parse(input)?;
+    let given: Vec<&str> = input.given().into_iter().map(|(name, _)| name).collect();
+    let bullets = json!({"type": "array", "minItems": 1, "maxItems": SLIDE_BULLETS,
+        "items": {"type": "string", "maxLength": BULLET_CHARS}});
+    let schema = json!({
+        "type": "object",
+        "properties": given.iter().map(|name| (name.to_string(), bullets.clone())).collect::<serde_json::Map<_, _>>(),
+        "required": given,
+        "additionalProperties": false,
+    });
     let worded = ctx
-        .ask_for(
+        .ask_json(
             "You write investor deck slides: short, concrete, never inventing facts.",
             deck_prompt(&input),
+            ("deck_sections", &schema),
             |answer| read_bullets(&input, answer),
         )
         .await;

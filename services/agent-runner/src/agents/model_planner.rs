@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::planning::{self, Entity, MAX_ENTITIES, ORDER, PlanInput, Reading, Reasons};
 use super::project::{FEATURES, FieldType, Project};
 use super::{AgentError, Context};
+use crate::llm::{Ask, Message};
 
 /// How many times the model is asked, the first included, before the rules plan.
 pub const MAX_ASKS: usize = 3;
@@ -35,10 +36,15 @@ pub async fn plan(ctx: &mut Context, raw: &Value) -> Result<Value, AgentError> {
     if ctx.has_llm() {
         let mut problems: Option<String> = None;
         for _ in 0..MAX_ASKS {
-            let Some(answer) = ctx
-                .ask(&system_prompt(), user_prompt(&input, problems.as_deref()))
-                .await
-            else {
+            let messages = [
+                Message::system(system_prompt()),
+                Message::user(user_prompt(&input, problems.as_deref())),
+            ];
+            let shaped = Ask::Shaped {
+                name: "plan_reading",
+                schema: reading_schema(),
+            };
+            let Some(answer) = ctx.ask_as(&messages, shaped).await else {
                 break;
             };
             let text = match answer {
@@ -102,6 +108,48 @@ fn system_prompt() -> String {
             )
         })
         .clone()
+}
+
+/// The JSON Schema of the reading asked for: its shape and the names it may use; what a schema
+/// cannot say (a reference's entity is one of the entities) is checked by [`reading`].
+fn reading_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let features: std::collections::BTreeSet<&str> = planning::known_features().collect();
+        let name = json!({"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS});
+        json!({
+            "type": "object",
+            "properties": {
+                "agents": {"type": "array", "minItems": 1, "items": {
+                    "type": "object",
+                    "properties": {"agent": {"enum": ORDER}, "why": {"type": "string"}},
+                    "required": ["agent", "why"],
+                    "additionalProperties": false,
+                }},
+                "features": {"type": "array", "items": {"enum": features}},
+                "entities": {"type": "array", "minItems": 1, "maxItems": MAX_ENTITIES, "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": name,
+                        "fields": {"type": "array", "maxItems": MAX_FIELDS, "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": name,
+                                "type": {"enum": FieldType::NAMES},
+                                "entity": name,
+                            },
+                            "required": ["name", "type"],
+                            "additionalProperties": false,
+                        }},
+                    },
+                    "required": ["name", "fields"],
+                    "additionalProperties": false,
+                }},
+            },
+            "required": ["agents", "features", "entities"],
+            "additionalProperties": false,
+        })
+    })
 }
 
 fn user_prompt(input: &PlanInput, problems: Option<&str>) -> String {

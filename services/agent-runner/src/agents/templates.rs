@@ -187,6 +187,7 @@ mod tests {
         json!({
             "p": p,
             "db": "shop_x",
+            "overview": "A shop for small makers.",
             "entity": entity,
             "pages": [{"href": "/orders", "label": "Order"}],
             "table": "orders",

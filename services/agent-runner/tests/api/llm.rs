@@ -16,23 +16,34 @@ use tonic::Code;
 
 use crate::{TestRunner, authed, json, start_with};
 
-/// One answer of the fake LLM: a status and, for a 200, what the model says, after a delay.
+/// One answer of the fake LLM: a status and, for a 200, what the model says or the tools it
+/// calls (name, arguments), after a delay.
 #[derive(Clone, Copy)]
 pub struct Answer {
     status: u16,
     delay: Duration,
     content: &'static str,
+    calls: &'static [(&'static str, &'static str)],
 }
 
 const OK: Answer = Answer {
     status: 200,
     delay: Duration::ZERO,
     content: " Bonjour le monde ",
+    calls: &[],
 };
 
 impl Answer {
     const fn saying(content: &'static str) -> Self {
         Self { content, ..OK }
+    }
+
+    const fn calling(calls: &'static [(&'static str, &'static str)]) -> Self {
+        Self { calls, ..OK }
+    }
+
+    const fn refusing(status: u16) -> Self {
+        Self { status, ..OK }
     }
 }
 
@@ -77,13 +88,27 @@ async fn completions(
     if !status.is_success() {
         return (status, Json(json!({"error": {"message": "try later"}})));
     }
+    let message = if answer.calls.is_empty() {
+        json!({"role": "assistant", "content": answer.content})
+    } else {
+        let calls: Vec<Value> = answer
+            .calls
+            .iter()
+            .enumerate()
+            .map(|(i, (name, arguments))| {
+                json!({"id": format!("call_{i}"), "type": "function",
+                    "function": {"name": name, "arguments": arguments}})
+            })
+            .collect();
+        json!({"role": "assistant", "content": null, "tool_calls": calls})
+    };
     (
         status,
         Json(json!({
             "id": "chatcmpl-1",
             "object": "chat.completion",
             "model": "fake-model-2024",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.content}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 21, "completion_tokens": 4, "total_tokens": 25},
         })),
     )
@@ -401,8 +426,8 @@ async fn by_default_the_same_question_is_asked_again(pool: sqlx::PgPool) {
 
 #[sqlx::test(migrations = false)]
 async fn rate_limits_and_server_errors_are_retried_with_backoff(pool: sqlx::PgPool) {
-    let failing = |status| Answer { status, ..OK };
-    let (mut app, fake) = start_with_llm(pool, vec![failing(429), failing(503)]).await;
+    let script = vec![Answer::refusing(429), Answer::refusing(503)];
+    let (mut app, fake) = start_with_llm(pool, script).await;
     let token = app.sign_up().await.token;
     let out = app
         .output(&token, "text_translator", translate("Hello"))
@@ -428,7 +453,7 @@ async fn rate_limits_and_server_errors_are_retried_with_backoff(pool: sqlx::PgPo
 
 #[sqlx::test(migrations = false)]
 async fn an_llm_that_keeps_failing_leaves_the_deterministic_answer(pool: sqlx::PgPool) {
-    let failing = Answer { status: 500, ..OK };
+    let failing = Answer::refusing(500);
     let (mut app, fake) = start_with_llm(pool, vec![failing; 3]).await;
     let token = app.sign_up().await.token;
     let run = app
@@ -629,4 +654,197 @@ async fn a_model_that_keeps_answering_badly_leaves_the_rules_plan(pool: sqlx::Pg
     );
     assert_eq!(plan["planned_by"], "rules");
     assert_eq!(fake.seen.lock().unwrap().len(), 3);
+}
+
+/// The planner asks for its reading as JSON of a schema (`response_format`); a server that
+/// refuses the field is asked again without it, and its answer is read all the same.
+#[sqlx::test(migrations = false)]
+async fn the_planner_asks_for_its_schema_and_a_server_refusing_it_is_asked_without(
+    pool: sqlx::PgPool,
+) {
+    let script = vec![Answer::refusing(400), Answer::saying(VENUES)];
+    let (mut app, fake) = start_with_llm(pool, script).await;
+    let token = app.sign_up().await.token;
+    let run = planned(
+        &mut app,
+        &token,
+        "live music nights",
+        pb::LlmMode::Preferred,
+    )
+    .await;
+    assert_eq!(json(&run.output_json)["planned_by"], "model");
+    let seen = fake.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    let format = &seen[0].1["response_format"];
+    assert_eq!(format["type"], "json_schema");
+    assert_eq!(format["json_schema"]["name"], "plan_reading");
+    let schema = &format["json_schema"]["schema"];
+    let agents = &schema["properties"]["agents"]["items"]["properties"]["agent"]["enum"];
+    assert!(
+        agents.as_array().unwrap().contains(&json!("db_schema")),
+        "{schema}"
+    );
+    assert!(
+        seen[1].1.get("response_format").is_none(),
+        "asked again without it"
+    );
+}
+
+/// An answer of the wrong shape is sent back with why, and the corrected one is taken.
+#[sqlx::test(migrations = false)]
+async fn a_refused_structured_answer_is_repaired_once(pool: sqlx::PgPool) {
+    let too_long = r#"{"tagline": "An extremely long tagline that goes far past the sixty characters allowed", "short_description": "x", "first_comment": "y"}"#;
+    let fixed = r#"{"tagline": "Agents that ship software", "short_description": "Chains of agents.", "first_comment": "Hello!"}"#;
+    let script = vec![Answer::saying(too_long), Answer::saying(fixed)];
+    let (mut app, fake) = start_with_llm(pool, script).await;
+    let token = app.sign_up().await.token;
+    let out = app
+        .output(&token, "product_hunt_copywriter", launch_input())
+        .await;
+    assert_eq!(
+        (out["method"].as_str(), out["tagline"].as_str()),
+        (Some("llm"), Some("Agents that ship software"))
+    );
+    let seen = fake.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        seen[0].1["response_format"]["json_schema"]["schema"]["properties"]["tagline"]["maxLength"],
+        60
+    );
+    let messages = seen[1].1["messages"].as_array().unwrap();
+    assert_eq!(messages[2]["content"], too_long, "its answer is shown back");
+    assert!(
+        messages[3]["content"].as_str().unwrap().contains("refused"),
+        "{messages:?}"
+    );
+}
+
+/// copilot's model calls hello_world as a tool: it runs through the normal run path (its own
+/// run, counted), and its output goes back to the model, whose answer is the suggestion. Bad
+/// arguments and agents not offered are told back to the model, and run nothing.
+#[sqlx::test(migrations = false)]
+async fn copilot_s_model_runs_the_agents_it_calls_and_reads_their_output(pool: sqlx::PgPool) {
+    const CALLS: &[(&str, &str)] = &[
+        ("hello_world", r#"{"name": "Ada"}"#),
+        ("hello_world", r#"{"nom": "Ada"}"#),
+        ("deploy_executor", r#"{"project_name": "x"}"#),
+    ];
+    let script = vec![
+        Answer::calling(CALLS),
+        Answer::saying("Line 1: greet with `Hello, Ada!`."),
+    ];
+    let (mut app, fake) = start_with_llm(pool, script).await;
+    let token = app.sign_up().await.token;
+    let run = app
+        .execute(&token, "copilot", json!({"code": "print('hi')"}))
+        .await
+        .unwrap();
+    assert_eq!(run.status, pb::AgentRunStatus::Completed as i32);
+    let out = json(&run.output_json);
+    assert_eq!(out["method"], "llm", "{out}");
+    assert_eq!(
+        out["suggestions"][0]["message"],
+        "Line 1: greet with `Hello, Ada!`."
+    );
+    let tool_runs = out["tool_runs"].as_array().unwrap();
+    assert_eq!(tool_runs.len(), 1, "only the valid call ran: {out}");
+    assert_eq!(tool_runs[0]["agent"], "hello_world");
+    assert_eq!(tool_runs[0]["status"], "completed");
+    assert_ne!(tool_runs[0]["run_id"], run.run_id.as_str());
+    assert_eq!(
+        app.metric(r#"agent_runs_total{agent="hello_world",outcome="completed"}"#)
+            .await,
+        1.0,
+        "the tool ran as a run of its own"
+    );
+    assert_eq!(
+        (run.prompt_tokens, run.completion_tokens),
+        (42, 8),
+        "both turns counted"
+    );
+
+    let seen = fake.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    let offered: Vec<&str> = seen[0].1["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| tool["function"]["name"].as_str().unwrap())
+        .collect();
+    assert!(offered.contains(&"hello_world") && !offered.contains(&"copilot"));
+    assert!(!offered.contains(&"deploy_executor"), "{offered:?}");
+    let messages = seen[1].1["messages"].as_array().unwrap();
+    assert_eq!(messages[2]["tool_calls"].as_array().unwrap().len(), 3);
+    let results: Vec<(&str, &str)> = messages[3..]
+        .iter()
+        .map(|m| {
+            (
+                m["tool_call_id"].as_str().unwrap(),
+                m["content"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(results.len(), 3, "{messages:?}");
+    assert_eq!(
+        results[0],
+        ("call_0", r#"{"output":{"message":"Hello, Ada!"}}"#)
+    );
+    assert!(results[1].1.contains("invalid arguments") && results[1].1.contains("nom"));
+    assert!(
+        results[2].1.contains("not a tool offered"),
+        "{}",
+        results[2].1
+    );
+}
+
+/// A model that keeps calling tools is stopped after its turns, and copilot answers from its
+/// rules.
+#[sqlx::test(migrations = false)]
+async fn a_model_that_keeps_calling_tools_is_stopped(pool: sqlx::PgPool) {
+    const CALL: &[(&str, &str)] = &[("hello_world", "{}")];
+    let (mut app, fake) = start_with_llm(pool, vec![Answer::calling(CALL); 10]).await;
+    let token = app.sign_up().await.token;
+    let out = app
+        .output(&token, "copilot", json!({"code": "var x = 1; // TODO"}))
+        .await;
+    assert_eq!(out["method"], "static");
+    assert_eq!(
+        fake.seen.lock().unwrap().len(),
+        4,
+        "four turns, then the rules"
+    );
+}
+
+/// readme_writer puts the model's overview under the description; an overview with Markdown
+/// structure is refused and the README is the template's.
+#[sqlx::test(migrations = false)]
+async fn the_readme_s_overview_is_the_model_s_when_plain(pool: sqlx::PgPool) {
+    const OVERVIEW: &str = "Team Tasks keeps each project's tasks in one place.";
+    let script = vec![
+        Answer::saying(OVERVIEW),
+        Answer::saying("# Overview\nTeam Tasks is great."),
+    ];
+    let (mut app, fake) = start_with_llm(pool, script).await;
+    let token = app.sign_up().await.token;
+    let input = json!({"project_name": "Team Tasks", "description": "Projects and their tasks.",
+        "entities": [{"name": "Task", "fields": [{"name": "title", "type": "string"}]}]});
+    for (method, overview) in [("llm", true), ("template", false)] {
+        let run = app
+            .execute(&token, "readme_writer", input.clone())
+            .await
+            .unwrap();
+        assert_eq!(json(&run.output_json)["method"], method);
+        let readme = crate::project::file(&mut app, &token, &run.workspace_id, "README.md").await;
+        assert_eq!(readme.contains(OVERVIEW), overview, "{readme}");
+        assert!(
+            readme.starts_with("# Team Tasks\n\nProjects and their tasks.\n\n"),
+            "{readme}"
+        );
+        assert!(!readme.contains("# Overview"));
+    }
+    let asked = fake.seen.lock().unwrap()[0].1["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(asked.contains("Task (title)"), "{asked}");
 }

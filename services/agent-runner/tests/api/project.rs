@@ -78,6 +78,21 @@ async fn archive(
     Ok(bytes)
 }
 
+/// The text of the file at `path` in `workspace`, from its archive.
+pub async fn file(app: &mut TestRunner, token: &str, workspace: &str, path: &str) -> String {
+    let bytes = archive(app, token, workspace).await.unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_string_lossy() == path {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).unwrap();
+            return text;
+        }
+    }
+    panic!("{path} is not in {workspace}");
+}
+
 /// Runs `builders` on `input` in one workspace, each checked by `check` on completion, and
 /// unpacks the workspace's archive into a temporary folder, checking it holds exactly what the
 /// runs wrote. Returns the folder and the unpacked paths.
