@@ -155,6 +155,7 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                 deadline_ms,
                 llm: llm.map(Llm::choice),
                 model,
+                stream_deltas: false,
             };
             let run = client.execute_agent(&body).await?;
             out.show(&run, |run| vec![run.run_id.clone()], |run| ran(out, run))?;

@@ -103,6 +103,11 @@ pub struct ExecuteAgent {
     #[schema(max_length = 264, pattern = r"^([a-z0-9_-]+/[^\s\u0000-\u001f]+)?$")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Publish the model's text as it is written, as `agents.<tenant>.<agent>.delta` events
+    /// (`run_id`, `seq`, `text`), which `GET /api/events` streams: only for a run that asks a
+    /// model for text, at most 256 a run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream_deltas: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -44,6 +44,9 @@ pub struct Context {
     /// The agents the model may call, for the agents that offer it tools (when the run has an
     /// LLM).
     pub tools: Option<AgentTools>,
+    /// Where the model's text goes as it is written, when the caller asked for deltas: only
+    /// text asks stream.
+    pub deltas: Option<tokio::sync::mpsc::Sender<String>>,
 }
 
 impl Context {
@@ -58,6 +61,7 @@ impl Context {
             answers: None,
             custom_agents: None,
             tools: None,
+            deltas: None,
         }
     }
 
@@ -103,6 +107,9 @@ impl Context {
         {
             self.usage.used = true;
             self.usage.model = kept.model;
+            if let (Ask::Text, Some(deltas)) = (ask, &self.deltas) {
+                let _ = deltas.send(kept.text.clone()).await;
+            }
             return Some(Ok(kept.text));
         }
         let completion = match self.call(&llm, messages, ask).await {
@@ -145,7 +152,10 @@ impl Context {
                 }
             });
         }
-        let completion = llm.ask(messages, ask).await?;
+        let completion = match (ask, &self.deltas) {
+            (Ask::Text, Some(deltas)) => llm.chat_stream(messages, deltas).await?,
+            _ => llm.ask(messages, ask).await?,
+        };
         if let Some(tokens) = &self.tokens {
             tokens
                 .after_call(completion.prompt_tokens + completion.completion_tokens)

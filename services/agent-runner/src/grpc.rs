@@ -272,6 +272,7 @@ impl AgentApi {
             deadline,
             use_llm,
             llm: None,
+            stream_deltas: message.stream_deltas,
         })
     }
 }

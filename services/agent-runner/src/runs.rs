@@ -59,6 +59,8 @@ pub struct RunRequest {
     pub use_llm: bool,
     /// The LLM the run asks when `use_llm`: its model, the tenant's default or the fleet's.
     pub llm: Option<Arc<LlmClient>>,
+    /// Whether the model's text is published as it is written ([`publish_deltas`]).
+    pub stream_deltas: bool,
 }
 
 /// Which of an agent's schemas a document is checked against.
@@ -226,6 +228,11 @@ async fn drive(state: &Arc<State>, request: RunRequest, cancel: CancellationToke
         }),
         _ => None,
     };
+    let deltas_sent = (has_llm && request.stream_deltas).then(|| {
+        let (pieces, read) = tokio::sync::mpsc::channel(DELTA_BUFFER);
+        ctx.deltas = Some(pieces);
+        tokio::spawn(publish_deltas(state.clone(), deltas_of(&request), read))
+    });
     if has_llm && request.agent.calls_tools() {
         ctx.tools = Some(AgentTools::new(
             state.clone(),
@@ -285,6 +292,12 @@ async fn drive(state: &Arc<State>, request: RunRequest, cancel: CancellationToke
         }
     };
     let (files, usage) = ctx.finish();
+    // Every delta is sent before the run's end is: the pieces' sender went with the context.
+    if let Some(sent) = deltas_sent
+        && let Err(err) = sent.await
+    {
+        tracing::error!(error = %err, "the deltas' publisher ended abnormally");
+    }
     let outcome = match outcome {
         Ok(output) => match validate(&request.agent, Side::Output, output).await {
             Ok((output, problems)) => match problems.first() {
@@ -382,6 +395,63 @@ async fn drive(state: &Arc<State>, request: RunRequest, cancel: CancellationToke
         session_id: request.session_id,
         started_at,
         finished_at: Utc::now(),
+    }
+}
+
+/// The most delta events one run publishes ([`RunRequest::stream_deltas`]).
+pub const MAX_DELTA_EVENTS: u64 = 256;
+/// The pieces of text waiting for the deltas' publisher; the model's stream waits beyond.
+const DELTA_BUFFER: usize = 64;
+
+/// Where a run's deltas go: its tenant, agent and run id.
+struct DeltaSubject {
+    tenant: String,
+    agent: String,
+    run_id: String,
+}
+
+fn deltas_of(request: &RunRequest) -> DeltaSubject {
+    DeltaSubject {
+        tenant: request.tenant.clone(),
+        agent: request.agent.spec().name.clone(),
+        run_id: request.run_id.clone(),
+    }
+}
+
+/// Publishes the pieces of the model's text read from `pieces` as `delta` events (`run_id`,
+/// `seq`, `text`), in order: the pieces that arrived while the last event was being sent go as
+/// one. Past [`MAX_DELTA_EVENTS`] the pieces are read and dropped (the output holds the whole
+/// text). Returns once the sender is gone and every event is acknowledged (or its failure
+/// logged and counted).
+async fn publish_deltas(
+    state: Arc<State>,
+    run: DeltaSubject,
+    mut pieces: tokio::sync::mpsc::Receiver<String>,
+) {
+    let mut seq: u64 = 0;
+    let mut acks = Vec::new();
+    while let Some(mut text) = pieces.recv().await {
+        while let Ok(more) = pieces.try_recv() {
+            text.push_str(&more);
+        }
+        if seq >= MAX_DELTA_EVENTS {
+            continue;
+        }
+        let data = json!({"run_id": run.run_id, "seq": seq, "text": text});
+        match state
+            .events
+            .publish_unacked("agents", &run.tenant, &run.agent, "delta", data)
+            .await
+        {
+            Ok((_, stored)) => acks.push(stored),
+            Err(err) => event_failed(&run.run_id, "delta", &err),
+        }
+        seq += 1;
+    }
+    for stored in acks {
+        if let Err(err) = stored.await {
+            event_failed(&run.run_id, "delta", &err.into());
+        }
     }
 }
 

@@ -128,6 +128,7 @@ impl AgentTools {
             deadline: self.deadline,
             use_llm: false,
             llm: None,
+            stream_deltas: false,
         };
         let run = runs::execute(&self.state, request)
             .await

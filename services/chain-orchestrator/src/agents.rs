@@ -253,6 +253,7 @@ pub async fn execute(client: &Client, attempt: Attempt<'_>) -> Result<Completed,
         workspace_id: Some(attempt.workspace_id.to_owned()),
         first_ask: attempt.first_ask,
         model: attempt.model.map(str::to_owned),
+        stream_deltas: false,
     };
     let mut request = with_bearer(message, attempt.token)
         .map_err(|status| Failure::new("internal", status.message(), false))?;

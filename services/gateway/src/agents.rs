@@ -322,6 +322,7 @@ pub async fn execute(
         workspace_id: None,
         first_ask: false,
         model: body.model,
+        stream_deltas: body.stream_deltas,
     };
     let mut request = state.request_as(&caller, message)?;
     // The call lasts as long as the agent may run, plus the usual margin: the gRPC deadline

@@ -7707,6 +7707,12 @@ export interface components {
             model?: string | null;
             /** @description The memory session the agent may read and write: at most 128 bytes (not characters). */
             session_id?: string | null;
+            /**
+             * @description Publish the model's text as it is written, as `agents.<tenant>.<agent>.delta` events
+             *     (`run_id`, `seq`, `text`), which `GET /api/events` streams: only for a run that asks a
+             *     model for text, at most 256 a run.
+             */
+            stream_deltas?: boolean;
         };
         /**
          * @example {

@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::chains::{execute, finished_run, two_greetings};
-use crate::helpers::{Session, TestApp, problem, spawn_app_with_agents};
+use crate::helpers::{Session, TestApp, problem, spawn_app_with_agents, spawn_app_with_llm};
 
 /// One Server-Sent Event.
 #[derive(Debug)]
@@ -21,13 +21,21 @@ struct Sse {
 }
 
 /// Reads `response` as an event stream until it ends or `count` events have come.
-async fn read_events(mut response: reqwest::Response, count: usize) -> Vec<Sse> {
+async fn read_events(response: reqwest::Response, count: usize) -> Vec<Sse> {
+    read_events_until(response, |events| events.len() >= count).await
+}
+
+/// Reads `response` as an event stream until it ends or the events read are `enough`.
+async fn read_events_until(
+    mut response: reqwest::Response,
+    enough: impl Fn(&[Sse]) -> bool,
+) -> Vec<Sse> {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let mut text = String::new();
     let mut events = Vec::new();
     let read = async {
-        while events.len() < count {
+        while !enough(&events) {
             let Some(chunk) = response.chunk().await.expect("the stream reads") else {
                 break;
             };
@@ -192,6 +200,50 @@ async fn the_tenants_event_stream_carries_a_runs_events(pool: PgPool) {
         "{:?}",
         events[0]
     );
+}
+
+/// An agent run asked for deltas: the model's text reaches the tenant's stream as it is
+/// written, in order, between the run's start and its end.
+#[sqlx::test(migrations = false)]
+async fn an_agent_s_deltas_reach_the_tenants_event_stream_in_order(pool: PgPool) {
+    let words = ["Hola ", "a todo ", "el mundo"].map(str::to_owned).to_vec();
+    let llm = sankalpa_testkit::llm::StreamingLlm::start(words, Duration::from_millis(100))
+        .await
+        .unwrap();
+    let app = spawn_app_with_llm(pool, &llm).await;
+    let ada = app.admin().await;
+    let stream = app
+        .client
+        .get(app.url("/api/events?subjects=agents.>"))
+        .bearer_auth(&ada.access_token)
+        .send()
+        .await
+        .unwrap();
+    let body = json!({"agent": "text_translator", "stream_deltas": true,
+        "input": {"text": "Hello to the whole world", "target_language": "es"}});
+    let response = app
+        .post_as("/api/agents/execute", &ada.access_token, &body)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let run: Value = response.json().await.unwrap();
+    let events = read_events_until(stream, |events| {
+        events
+            .last()
+            .is_some_and(|e| e.event == "sankalpa.agents.completed")
+    })
+    .await;
+    assert_eq!(events[0].event, "sankalpa.agents.started");
+    let deltas = &events[1..events.len() - 1];
+    assert!(deltas.len() >= 2, "{events:?}");
+    let mut text = String::new();
+    for (seq, delta) in deltas.iter().enumerate() {
+        assert_eq!(delta.event, "sankalpa.agents.delta");
+        assert_eq!(delta.data["data"]["run_id"], run["run_id"]);
+        assert_eq!(delta.data["data"]["seq"], seq);
+        text.push_str(delta.data["data"]["text"].as_str().unwrap());
+    }
+    assert_eq!(text, "Hola a todo el mundo");
+    assert_eq!(run["output"]["translated_text"], text);
 }
 
 #[sqlx::test(migrations = false)]
