@@ -6,7 +6,8 @@ use std::io::BufRead;
 
 use clap::Subcommand;
 use sankalpa_api::models::{
-    DefaultModel, ModelProtocol, ModelProvider, PutModelProvider, TestModelProvider,
+    DefaultModel, ModelProtocol, ModelProvider, ModelUsage, PutModelProvider, TestModelProvider,
+    UsageQuery,
 };
 
 use crate::context::Context;
@@ -55,6 +56,39 @@ pub enum Command {
     },
     /// Removes a provider (and the default model when it names it).
     Delete { name: String },
+    /// The tenant's LLM use per UTC day: tokens, and their cost at the operator's prices.
+    Usage {
+        /// The last DAYS days, today included (1 to 90).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=90))]
+        days: u32,
+    },
+}
+
+/// The tenant's use for people: one line a day, then the daily limit.
+fn usage_lines(usage: &ModelUsage) -> String {
+    let mut lines: Vec<String> = usage
+        .days
+        .iter()
+        .map(|day| {
+            let cost = if usage.priced {
+                format!("  ${:.4}", day.cost_usd)
+            } else {
+                String::new()
+            };
+            format!("{}  {:>12} tokens{cost}", day.day, day.tokens)
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push("no LLM use in these days".to_owned());
+    }
+    if !usage.priced {
+        lines.push("(no prices set: the operator's SANKALPA_LLM_PRICES)".to_owned());
+    }
+    match usage.tokens_per_day {
+        Some(limit) => lines.push(format!("limit: {limit} tokens a day")),
+        None => lines.push("limit: none".to_owned()),
+    }
+    lines.join("\n")
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -174,6 +208,14 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                         set.model.as_deref().unwrap_or("(the fleet's)")
                     )
                 },
+            )?;
+        }
+        Command::Usage { days } => {
+            let usage = client.model_usage(&UsageQuery { days: Some(days) }).await?;
+            out.show(
+                &usage,
+                |usage| usage.days.iter().map(|day| day.day.clone()).collect(),
+                usage_lines,
             )?;
         }
         Command::Delete { name } => {

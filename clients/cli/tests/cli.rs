@@ -1638,4 +1638,18 @@ async fn models_put_list_default_test_and_delete_a_provider(pool: PgPool) {
     assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
     let missing = setup.run(&["models", "delete", "local"], "", &[]).await;
     assert_eq!(missing.status.code(), Some(3));
+
+    let usage = setup
+        .run(&["models", "usage", "--days", "7"], "", &[])
+        .await;
+    assert_eq!(usage.status.code(), Some(0), "{}", text(&usage.stderr));
+    let shown = text(&usage.stdout);
+    assert!(
+        shown.contains("no LLM use") && shown.contains("limit:"),
+        "{shown}"
+    );
+    let refused = setup
+        .run(&["models", "usage", "--days", "91"], "", &[])
+        .await;
+    assert_eq!(refused.status.code(), Some(2), "a usage error");
 }

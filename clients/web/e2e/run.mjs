@@ -1340,10 +1340,11 @@ scenario('models: a provider is refused, added, tested, made the default, edited
   const server = await startModelServer();
   try {
     const page = await newPage();
-    await register(page);
+    const email = await register(page);
     await nav(page, 'Settings');
     await page.getByRole('tab', { name: 'Models' }).click();
     await page.getByText('No model providers').waitFor();
+    await page.getByText('No LLM use in the last 30 days.').waitFor();
     await check(page, 'settings, models');
     await page.getByLabel('Name').fill('local');
     await page.getByLabel('Base URL').fill('ftp://models.example/v1');
@@ -1368,6 +1369,15 @@ scenario('models: a provider is refused, added, tested, made the default, edited
     await page.reload();
     await page.getByRole('tab', { name: 'Models' }).click();
     await until('the default model kept', async () => (await choice.inputValue()) === 'local/qwen2');
+
+    // A run that asks the default model: its 3 + 1 tokens are the day's use.
+    const token = (await call('POST', '/api/users/login', { email, password: PASSWORD })).access_token;
+    await call('POST', '/api/agents/execute', { agent: 'text_translator', input: { text: 'Hello', target_language: 'es' } }, token);
+    await page.reload();
+    await page.getByRole('tab', { name: 'Models' }).click();
+    const today = new Date().toISOString().slice(0, 10);
+    await expectText(page.getByRole('row', { name: `Use on ${today}` }), '4');
+    await check(page, 'settings, models, the use of the day');
 
     await row.getByRole('button', { name: 'Edit local' }).click();
     await page.getByRole('heading', { name: 'Replace local' }).waitFor();

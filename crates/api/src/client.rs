@@ -35,8 +35,8 @@ use crate::memory::{
     Entry, EntryList, LoadEntry, MemoryBackup, Restore, Restored, SaveEntry, SessionList,
 };
 use crate::models::{
-    DefaultModel, ModelProvider, ModelProviderList, ModelProviderTest, PutModelProvider,
-    TestModelProvider,
+    DefaultModel, ModelProvider, ModelProviderList, ModelProviderTest, ModelUsage,
+    PutModelProvider, TestModelProvider, UsageQuery,
 };
 use crate::nlp::{ProcessCommand, ProcessedCommand};
 use crate::paging::Page;
@@ -675,6 +675,10 @@ impl Client {
 
     pub async fn set_default_model(&self, body: &DefaultModel) -> Result<DefaultModel, Error> {
         self.put("/api/models/default", body).await
+    }
+
+    pub async fn model_usage(&self, query: &UsageQuery) -> Result<ModelUsage, Error> {
+        self.get_query("/api/models/usage", query).await
     }
 
     // Schedules.

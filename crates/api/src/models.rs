@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// The wire protocol of a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -90,4 +90,37 @@ pub struct DefaultModel {
     /// clears it.
     #[schema(max_length = 264, pattern = r"^([a-z0-9_-]+/[^\s\u0000-\u001f]+)?$")]
     pub model: Option<String>,
+}
+
+/// Which days of LLM use to answer.
+#[derive(Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// The last `days` UTC days, today included: 1 to 90; 30 when absent.
+    #[param(minimum = 1, maximum = 90)]
+    pub days: Option<u32>,
+}
+
+/// One UTC day of the tenant's LLM use.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelUsageDay {
+    /// `YYYY-MM-DD`.
+    #[schema(format = Date)]
+    pub day: String,
+    /// Prompt and completion tokens, as the providers reported them.
+    pub tokens: u64,
+    /// What they cost at the operator's prices (`SANKALPA_LLM_PRICES`), in US dollars; models
+    /// without a price count 0.
+    pub cost_usd: f64,
+}
+
+/// The tenant's LLM use, whichever model answered (the fleet's or a provider's).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelUsage {
+    /// The days with any use, the latest first.
+    pub days: Vec<ModelUsageDay>,
+    /// Whether the operator has set prices: without them every cost is 0.
+    pub priced: bool,
+    /// The tokens the tenant may use a UTC day; absent: no limit.
+    pub tokens_per_day: Option<u64>,
 }

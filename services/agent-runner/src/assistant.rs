@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::error::RunnerError;
 use crate::llm::{LlmClient, LlmError, Message};
+use crate::llm_usage::Used;
 use crate::state::State;
 
 /// The most turns a conversation sent to Converse holds (the latest ones).
@@ -182,11 +183,12 @@ pub async fn reply(
         let (completion, started) = tokio::join!(ask, relay);
         match completion {
             Ok(completion) => {
-                let used = completion.prompt_tokens + completion.completion_tokens;
-                if let Err(err) = state.tokens.record(tenant, used).await {
-                    metrics::counter!("llm_usage_unrecorded_total").increment(1);
-                    tracing::warn!(error = %err, tokens = used, "could not count the LLM tokens a chat reply used");
-                }
+                let used = Used {
+                    model: &completion.model,
+                    prompt_tokens: completion.prompt_tokens,
+                    completion_tokens: completion.completion_tokens,
+                };
+                state.tokens.record_or_log(tenant, used).await;
                 return Ok(Written {
                     llm_used: true,
                     model: completion.model,

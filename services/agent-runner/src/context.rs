@@ -11,7 +11,7 @@ use crate::custom::store::TenantAgents;
 use crate::error::{AgentError, RunnerError};
 use crate::llm::{Ask, Completion, LlmClient, Message, Tool};
 use crate::llm_cache::RunCache;
-use crate::llm_usage::RunTokens;
+use crate::llm_usage::{RunTokens, Used};
 use crate::session::SessionMemory;
 use crate::tools::AgentTools;
 
@@ -158,7 +158,11 @@ impl Context {
         };
         if let Some(tokens) = &self.tokens {
             tokens
-                .after_call(completion.prompt_tokens + completion.completion_tokens)
+                .after_call(Used {
+                    model: &completion.model,
+                    prompt_tokens: completion.prompt_tokens,
+                    completion_tokens: completion.completion_tokens,
+                })
                 .await;
         }
         self.usage.used = true;

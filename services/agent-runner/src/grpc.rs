@@ -23,6 +23,7 @@ use crate::custom::CustomAgent;
 use crate::custom::compile::{Compiled, MAX_DEFINITION_BYTES, compile_apart};
 use crate::error::{self, Result, RunnerError};
 use crate::llm::{LlmClient, Message, Protocol};
+use crate::llm_usage::MAX_USAGE_DAYS;
 use crate::outcome::{Run, Status as RunStatus};
 use crate::providers::{self, Provider, ProviderInput};
 use crate::runs::{self, RunRequest, Side};
@@ -742,6 +743,39 @@ impl AgentService for AgentApi {
             .await?;
         Ok(Response::new(pb::SetDefaultModelResponse {
             default_model: default_model.unwrap_or_default(),
+        }))
+    }
+
+    async fn get_model_usage(
+        &self,
+        request: Request<pb::GetModelUsageRequest>,
+    ) -> Reply<pb::GetModelUsageResponse> {
+        let caller = authorize(&request, MODELS_READ)?;
+        let tenant = caller.tenant()?;
+        let days = match request.get_ref().days {
+            0 => 30,
+            days @ 1..=MAX_USAGE_DAYS => days,
+            _ => {
+                return Err(
+                    RunnerError::invalid("days", format!("must be 1 to {MAX_USAGE_DAYS}")).into(),
+                );
+            }
+        };
+        let quota = &self.state.tokens;
+        let days = quota
+            .usage(tenant, days)
+            .await?
+            .into_iter()
+            .map(|day| pb::ModelUsageDay {
+                day: day.day.to_string(),
+                tokens: u64::try_from(day.tokens).unwrap_or(0),
+                cost_usd: day.cost_usd,
+            })
+            .collect();
+        Ok(Response::new(pb::GetModelUsageResponse {
+            days,
+            priced: quota.priced(),
+            tokens_per_day: quota.per_day(),
         }))
     }
 }

@@ -74,6 +74,7 @@ use crate::custom::store::CustomAgents;
 use crate::inflight::InFlight;
 use crate::llm::{LlmClient, LlmConfig};
 use crate::llm_cache::AnswerCache;
+pub use crate::llm_usage::Prices;
 use crate::llm_usage::TokenQuota;
 use crate::providers::{CallSettings, Providers};
 use crate::state::State;
@@ -146,6 +147,9 @@ pub struct Config {
     /// How long an LLM answer is kept for the same question of the same tenant
     /// (`SANKALPA_LLM_CACHE_TTL_MS`, default 0: not kept); see the `llm_cache` module.
     pub llm_cache_ttl: Duration,
+    /// The operator's prices of models (`SANKALPA_LLM_PRICES`, none by default), for what the
+    /// tenants' LLM use costs; see the `llm_usage` module.
+    pub llm_prices: Prices,
 }
 
 impl Config {
@@ -224,6 +228,8 @@ impl Config {
                 defaults.run_sweep_interval,
             )?,
             llm_cache_ttl: config::millis("SANKALPA_LLM_CACHE_TTL_MS", defaults.llm_cache_ttl)?,
+            llm_prices: Prices::parse(&config::var("SANKALPA_LLM_PRICES", String::new())?)
+                .map_err(|reason| anyhow::anyhow!("SANKALPA_LLM_PRICES: {reason}"))?,
             ..defaults
         })
     }
@@ -249,6 +255,7 @@ impl Config {
             run_retention: Duration::from_secs(24 * 3600),
             run_sweep_interval: Duration::from_secs(60),
             llm_cache_ttl: Duration::ZERO,
+            llm_prices: Prices::default(),
         }
     }
 
@@ -333,6 +340,7 @@ impl AgentRunner {
         let tokens = Arc::new(TokenQuota::new(
             pool.clone(),
             config.llm_tokens_per_tenant_per_day,
+            config.llm_prices,
         ));
         let custom = Arc::new(CustomAgents::new(
             pool.clone(),

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use sankalpa_api::models::{
-    DefaultModel, ModelProtocol, ModelProvider, ModelProviderList, ModelProviderTest,
-    PutModelProvider, TestModelProvider,
+    DefaultModel, ModelProtocol, ModelProvider, ModelProviderList, ModelProviderTest, ModelUsage,
+    ModelUsageDay, PutModelProvider, TestModelProvider, UsageQuery,
 };
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1;
@@ -29,6 +29,54 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(put, delete))
         .routes(routes!(test))
         .routes(routes!(set_default))
+        .routes(routes!(usage))
+}
+
+/// The tenant's LLM use per UTC day: tokens, and what they cost at the operator's prices.
+#[utoipa::path(
+    get,
+    path = "/api/models/usage",
+    tag = "models",
+    params(UsageQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The days with any use, the latest first", body = ModelUsage),
+        (status = 400, description = "`days` is not 1 to 90", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing models:read", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn usage(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<UsageQuery>,
+) -> Result<axum::Json<ModelUsage>, Problem> {
+    caller.require(READ)?;
+    // 0 would mean the default upstream; here the default is the parameter's absence.
+    if query.days == Some(0) {
+        return Err(Problem::invalid("days", "must be 1 to 90"));
+    }
+    let request = v1::GetModelUsageRequest {
+        days: query.days.unwrap_or(30),
+    };
+    let response = state
+        .agents()
+        .get_model_usage(state.request_as(&caller, request)?)
+        .await
+        .map_err(problem)?
+        .into_inner();
+    Ok(axum::Json(ModelUsage {
+        days: response
+            .days
+            .into_iter()
+            .map(|day| ModelUsageDay {
+                day: day.day,
+                tokens: day.tokens,
+                cost_usd: day.cost_usd,
+            })
+            .collect(),
+        priced: response.priced,
+        tokens_per_day: Some(response.tokens_per_day).filter(|limit| *limit > 0),
+    }))
 }
 
 fn problem(status: tonic::Status) -> Problem {

@@ -4374,6 +4374,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/models/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's LLM use per UTC day: tokens, and what they cost at the operator's prices. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The last `days` UTC days, today included: 1 to 90; 30 when absent. */
+                    days?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The days with any use, the latest first */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelUsage"];
+                    };
+                };
+                /** @description `days` is not 1 to 90 */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description Missing models:read */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["TooManyRequests"];
+                503: components["responses"]["ServiceUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/nlp/process": {
         parameters: {
             query?: never;
@@ -8001,6 +8061,37 @@ export interface components {
             model: string;
             /** @description Whether it answered a completion. */
             ok: boolean;
+        };
+        /** @description The tenant's LLM use, whichever model answered (the fleet's or a provider's). */
+        ModelUsage: {
+            /** @description The days with any use, the latest first. */
+            days: components["schemas"]["ModelUsageDay"][];
+            /** @description Whether the operator has set prices: without them every cost is 0. */
+            priced: boolean;
+            /**
+             * Format: int64
+             * @description The tokens the tenant may use a UTC day; absent: no limit.
+             */
+            tokens_per_day?: number | null;
+        };
+        /** @description One UTC day of the tenant's LLM use. */
+        ModelUsageDay: {
+            /**
+             * Format: double
+             * @description What they cost at the operator's prices (`SANKALPA_LLM_PRICES`), in US dollars; models
+             *     without a price count 0.
+             */
+            cost_usd: number;
+            /**
+             * Format: date
+             * @description `YYYY-MM-DD`.
+             */
+            day: string;
+            /**
+             * Format: int64
+             * @description Prompt and completion tokens, as the providers reported them.
+             */
+            tokens: number;
         };
         /**
          * @example {

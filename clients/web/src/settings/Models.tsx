@@ -1,7 +1,9 @@
 /**
  * The tenant's model providers and default model (`/api/models/*`): listed for models:read,
  * added, replaced, tested and deleted for models:admin. A key is written, never read back: the
- * list says only whether one is stored, and a replacement left without one keeps it.
+ * list says only whether one is stored, and a replacement left without one keeps it. Below, the
+ * tenant's LLM use of the last 30 days (`/api/models/usage`): tokens, and their cost at the
+ * operator's prices when set.
  */
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
@@ -13,7 +15,7 @@ import { Empty, Loading, ProblemMessage } from '../ui/states';
 type Provider = Schemas['ModelProvider'];
 type Protocol = Schemas['ModelProtocol'];
 
-const modelKeys = { all: ['models'] as const };
+const modelKeys = { all: ['models'] as const, usage: ['models', 'usage'] as const };
 const PROTOCOLS: { value: Protocol; label: string }[] = [
   { value: 'openai', label: 'OpenAI-compatible (chat completions)' },
   { value: 'anthropic', label: 'Anthropic (Messages)' },
@@ -152,6 +154,56 @@ function TestResult({ name }: { name: string }) {
   );
 }
 
+/** US dollars to four decimals: a day's cost is often a fraction of a cent. */
+function dollars(amount: number): string {
+  return `$${amount.toFixed(4)}`;
+}
+
+function Usage() {
+  const usage = useQuery({
+    queryKey: modelKeys.usage,
+    queryFn: () => data(api.GET('/api/models/usage', { params: { query: { days: 30 } } })),
+  });
+  if (usage.isPending) return <Loading label="Loading LLM use" />;
+  if (usage.error) return <ProblemMessage error={usage.error} />;
+  const { days, priced, tokens_per_day: limit } = usage.data;
+  return (
+    <section aria-labelledby="usage-heading" className="mt-6">
+      <h3 id="usage-heading" className="mb-2 font-semibold">LLM use, last 30 days</h3>
+      <p className="muted mb-2 text-sm">
+        {limit ? `Daily limit: ${limit.toLocaleString('en')} tokens.` : 'No daily limit.'}
+        {priced ? '' : ' Costs show once the operator sets prices.'}
+      </p>
+      {days.length === 0 ? (
+        <p className="text-sm">No LLM use in the last 30 days.</p>
+      ) : (
+        <div className="card max-w-xl overflow-x-auto p-0">
+          <table className="w-full text-left text-sm">
+            <caption className="sr-only">LLM use per day (UTC)</caption>
+            <thead className="border-b border-slate-200 dark:border-slate-700">
+              <tr>
+                <th scope="col" className="px-4 py-2">Day (UTC)</th>
+                <th scope="col" className="px-4 py-2 text-right">Tokens</th>
+                {priced && <th scope="col" className="px-4 py-2 text-right">Cost</th>}
+              </tr>
+            </thead>
+            <tbody>
+              {days.map((day) => (
+                <tr key={day.day} aria-label={`Use on ${day.day}`}
+                  className="border-b border-slate-100 last:border-0 dark:border-slate-800">
+                  <td className="px-4 py-2 font-mono">{day.day}</td>
+                  <td className="px-4 py-2 text-right">{day.tokens.toLocaleString('en')}</td>
+                  {priced && <td className="px-4 py-2 text-right">{dollars(day.cost_usd)}</td>}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
 export function Models({ admin }: { admin: boolean }) {
   const queryClient = useQueryClient();
   const [editing, setEditing] = useState<Provider | null>(null);
@@ -212,6 +264,7 @@ export function Models({ admin }: { admin: boolean }) {
           </table>
         </div>
       )}
+      <Usage />
     </div>
   );
 }

@@ -848,3 +848,41 @@ async fn the_readme_s_overview_is_the_model_s_when_plain(pool: sqlx::PgPool) {
         .to_owned();
     assert!(asked.contains("Task (title)"), "{asked}");
 }
+
+/// A tenant's LLM use per day: its tokens and their cost at the operator's prices (the answered
+/// model priced by the longest name it starts with); another tenant sees none of it.
+#[sqlx::test(migrations = false)]
+async fn a_tenant_s_usage_is_its_tokens_and_their_cost_per_day(pool: sqlx::PgPool) {
+    let (mut app, _fake, _) = start_with_fake_llm(pool, vec![], |config| {
+        config.llm_prices =
+            sankalpa_agent_runner::Prices::parse("fake-model=2:8,fake=100:100").unwrap();
+    })
+    .await;
+    let ada = app.sign_up().await.token;
+    let bob = app.sign_up().await.token;
+    translated(&mut app, &ada, "Hello world").await;
+    translated(&mut app, &ada, "Hello there").await;
+    let usage = |token: &str, days| {
+        let mut client = app.client.clone();
+        let request = authed(pb::GetModelUsageRequest { days }, token);
+        async move { client.get_model_usage(request).await }
+    };
+    let answer = usage(&ada, 0).await.unwrap().into_inner();
+    assert!(answer.priced);
+    assert_eq!(answer.tokens_per_day, 1_000_000);
+    assert_eq!(answer.days.len(), 1);
+    let today = chrono::Utc::now().date_naive().to_string();
+    assert_eq!(answer.days[0].day, today);
+    assert_eq!(answer.days[0].tokens, 50, "two answers of 21 + 4 tokens");
+    // fake-model-2024 is priced as fake-model: 2 * (21 * $2 + 4 * $8) per million tokens.
+    let expected = 2.0 * (21.0 * 2.0 + 4.0 * 8.0) / 1e6;
+    assert!(
+        (answer.days[0].cost_usd - expected).abs() < 1e-12,
+        "{}",
+        answer.days[0].cost_usd
+    );
+    assert!(usage(&bob, 7).await.unwrap().into_inner().days.is_empty());
+    let refused = usage(&ada, 91).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(crate::violated_fields(&refused), ["days"]);
+}

@@ -422,4 +422,11 @@ impl AgentService for Fake {
     ) -> Result<Response<pb::SetDefaultModelResponse>, Status> {
         Err(Status::unimplemented("not in the fake"))
     }
+
+    async fn get_model_usage(
+        &self,
+        _: Request<pb::GetModelUsageRequest>,
+    ) -> Result<Response<pb::GetModelUsageResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
 }

@@ -105,6 +105,22 @@ async fn an_admin_adds_a_provider_members_read_it_and_runs_ask_it(pool: sqlx::Pg
             .iter()
             .all(|asked| asked.authorization == format!("Bearer {KEY}"))
     );
+
+    // The tokens the provider reported are the tenant's use of the day; members read it.
+    let usage = app
+        .get_as("/api/models/usage?days=7", &viewer.access_token)
+        .await;
+    assert_eq!(usage.status(), StatusCode::OK);
+    let usage: Value = usage.json().await.unwrap();
+    assert_eq!(usage["days"][0]["tokens"], 19, "{usage}");
+    assert_eq!(usage["days"][0]["cost_usd"], 0.0, "no prices set");
+    assert_eq!(usage["priced"], false);
+    for days in ["0", "91", "x"] {
+        let path = format!("/api/models/usage?days={days}");
+        let refused = app.get_as(&path, &viewer.access_token).await;
+        let body = problem(refused, StatusCode::BAD_REQUEST).await;
+        assert!(body.to_string().contains("days"), "{body}");
+    }
 }
 
 #[sqlx::test(migrations = false)]
