@@ -13,6 +13,7 @@ use sqlx::PgPool;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
+const LLM_TRACE_ID: &str = "5cf92f3577b34da6a3ce929d0e0e4737";
 // OTLP span kinds.
 const INTERNAL: i32 = 1;
 const SERVER: i32 = 2;
@@ -274,6 +275,64 @@ async fn a_chain_run_reaches_the_collector_as_one_trace_and_a_dead_collector_slo
         metric("otel_metric_export_failures_total").data,
         Some(metric::Data::Sum(_))
     ));
+
+    // A call of a model is a client span under the agent's run, by the GenAI conventions: the
+    // model asked and answered and the tokens, never the text.
+    let llm = sankalpa_testkit::llm::StreamingLlm::start(vec!["hola".to_owned()], Duration::ZERO)
+        .await
+        .unwrap();
+    let provider = json!({"protocol": "openai", "base_url": llm.base_url, "models": ["m1"]});
+    let put = http
+        .put(format!("{base}/api/models/providers/acme"))
+        .bearer_auth(&token)
+        .json(&provider)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
+    let translated = http
+        .post(format!("{base}/api/agents/execute"))
+        .bearer_auth(&token)
+        .header("traceparent", format!("00-{LLM_TRACE_ID}-{CALLER_SPAN}-01"))
+        .json(&json!({"agent": "text_translator", "model": "acme/m1",
+            "input": {"text": "a secret sentence", "target_language": "es"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(translated.status(), 200);
+    telemetry.flush().await.unwrap();
+    let spans = receiver
+        .trace(LLM_TRACE_ID, Duration::from_secs(15), |spans| {
+            named(spans, "chat m1").is_some()
+        })
+        .await;
+    let chat = named(&spans, "chat m1").unwrap();
+    assert_eq!(chat.kind, CLIENT);
+    assert!(is_descendant(
+        &spans,
+        chat,
+        named(&spans, "agent_run").unwrap()
+    ));
+    assert_eq!(chat.attribute("gen_ai.system"), Some("openai"));
+    assert_eq!(chat.attribute("gen_ai.request.model"), Some("m1"));
+    assert_eq!(
+        chat.attribute("gen_ai.response.model"),
+        Some(sankalpa_testkit::llm::MODEL)
+    );
+    let usage = sankalpa_testkit::llm::USAGE;
+    assert_eq!(
+        chat.attribute("gen_ai.usage.input_tokens"),
+        Some(usage.0.to_string().as_str())
+    );
+    assert_eq!(
+        chat.attribute("gen_ai.usage.output_tokens"),
+        Some(usage.1.to_string().as_str())
+    );
+    assert_eq!(chat.attribute("sankalpa.llm.source"), Some("tenant"));
+    assert!(
+        !format!("{spans:?}").contains("a secret sentence"),
+        "the text asked is in no span"
+    );
 
     // The collector goes away: requests go on as fast as before, the failures are counted.
     let up = latencies(&http, &base, &token, &run_id).await;

@@ -32,6 +32,7 @@ use std::time::Duration;
 use sankalpa_kit::limits::truncate;
 use serde::Deserialize;
 use serde_json::json;
+use tracing::Instrument;
 
 /// The wire protocol of a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -467,6 +468,43 @@ impl LlmClient {
 
     /// One chat completion at temperature 0 answering as `ask` says, retried as the module says.
     pub async fn ask(&self, messages: &[Message], ask: Ask<'_>) -> Result<Completion, LlmError> {
+        let span = self.span();
+        let answered = self
+            .ask_unspanned(messages, ask)
+            .instrument(span.clone())
+            .await;
+        record(&span, &answered);
+        answered
+    }
+
+    /// The span of one call of the model, by OpenTelemetry's GenAI conventions: `chat <model>`,
+    /// a client span with the provider's system, the model asked and answered, the tokens and
+    /// the error's kind. Not the messages: they are the tenant's.
+    fn span(&self) -> tracing::Span {
+        let system = match self.config.protocol {
+            Protocol::OpenAi => "openai",
+            Protocol::Anthropic => "anthropic",
+        };
+        tracing::info_span!(
+            "llm.chat",
+            otel.name = %format_args!("chat {}", self.config.model),
+            otel.kind = "client",
+            gen_ai.operation.name = "chat",
+            gen_ai.system = system,
+            gen_ai.request.model = %self.config.model,
+            gen_ai.response.model = tracing::field::Empty,
+            gen_ai.usage.input_tokens = tracing::field::Empty,
+            gen_ai.usage.output_tokens = tracing::field::Empty,
+            sankalpa.llm.source = self.source.as_str(),
+            error.type = tracing::field::Empty,
+        )
+    }
+
+    async fn ask_unspanned(
+        &self,
+        messages: &[Message],
+        ask: Ask<'_>,
+    ) -> Result<Completion, LlmError> {
         let body = self.chat_body(messages, ask);
         let answered = self.retried(|| self.attempt(&body, ask)).await;
         match answered {
@@ -555,13 +593,20 @@ impl LlmClient {
         messages: &[Message],
         deltas: &tokio::sync::mpsc::Sender<String>,
     ) -> Result<Completion, LlmError> {
-        let mut body = self.chat_body(messages, Ask::Text);
-        body["stream"] = json!(true);
-        if self.config.protocol == Protocol::OpenAi {
-            body["stream_options"] = json!({"include_usage": true});
+        let span = self.span();
+        let streamed = async {
+            let mut body = self.chat_body(messages, Ask::Text);
+            body["stream"] = json!(true);
+            if self.config.protocol == Protocol::OpenAi {
+                body["stream_options"] = json!({"include_usage": true});
+            }
+            let response = self.retried(|| self.send(&body)).await?;
+            self.read_stream(response, deltas).await
         }
-        let response = self.retried(|| self.send(&body)).await?;
-        self.read_stream(response, deltas).await
+        .instrument(span.clone())
+        .await;
+        record(&span, &streamed);
+        streamed
     }
 
     /// `attempt` until it succeeds, retried as the module says.
@@ -810,6 +855,21 @@ impl LlmClient {
             LlmError::Malformed(err.to_string())
         } else {
             LlmError::Unreachable(sankalpa_kit::egress::error_chain(&err))
+        }
+    }
+}
+
+/// What a call answered, on its span: the model and tokens, or the error's kind (the outcome
+/// `llm_requests_total` counts).
+fn record(span: &tracing::Span, answered: &Result<Completion, LlmError>) {
+    match answered {
+        Ok(completion) => {
+            span.record("gen_ai.response.model", completion.model.as_str());
+            span.record("gen_ai.usage.input_tokens", completion.prompt_tokens);
+            span.record("gen_ai.usage.output_tokens", completion.completion_tokens);
+        }
+        Err(error) => {
+            span.record("error.type", outcome(Some(error)));
         }
     }
 }
