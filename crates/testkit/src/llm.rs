@@ -228,7 +228,9 @@ pub struct Asked {
 /// A model provider for the tests of tenants' providers: OpenAI's chat completions and
 /// Anthropic's Messages API on one port, each answering `reply` (as `<model>: <reply>`, so a
 /// test sees which model was asked) with fixed usage, and refusing with 401 a request whose
-/// key is not `key`.
+/// key is not `key`. Started [`calling`](Self::calling) a tool, it answers a request offering
+/// tools with a call of that tool, and a request holding the tool's result with
+/// `<model>: <reply> <the result>`.
 pub struct ProviderFake {
     /// Where to point a provider (`/chat/completions` or `/messages` is appended).
     pub base_url: String,
@@ -238,15 +240,32 @@ pub struct ProviderFake {
 struct ProviderScript {
     key: String,
     reply: String,
+    /// The tool to call, with its arguments.
+    call: Option<(String, Value)>,
     asked: Arc<Mutex<Vec<Asked>>>,
 }
 
 impl ProviderFake {
     pub async fn start(key: &str, reply: &str) -> anyhow::Result<Self> {
+        Self::serve(key, reply, None).await
+    }
+
+    /// A provider that calls `tool` with `arguments` when offered tools, then answers.
+    pub async fn calling(
+        key: &str,
+        reply: &str,
+        tool: &str,
+        arguments: Value,
+    ) -> anyhow::Result<Self> {
+        Self::serve(key, reply, Some((tool.to_owned(), arguments))).await
+    }
+
+    async fn serve(key: &str, reply: &str, call: Option<(String, Value)>) -> anyhow::Result<Self> {
         let asked = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(ProviderScript {
             key: key.to_owned(),
             reply: reply.to_owned(),
+            call,
             asked: asked.clone(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -297,9 +316,23 @@ async fn provider_openai(
         return refused();
     }
     let model = body["model"].as_str().unwrap_or_default();
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let result = messages
+        .iter()
+        .find(|message| message["role"] == "tool")
+        .map(|message| message["content"].as_str().unwrap_or_default().to_owned());
+    let message = match (&script.call, result, body.get("tools")) {
+        (Some((tool, arguments)), None, Some(_)) => json!({"role": "assistant", "content": null,
+            "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": tool, "arguments": arguments.to_string()}}]}),
+        (_, Some(result), _) => {
+            json!({"role": "assistant", "content": format!("{model}: {} {result}", script.reply)})
+        }
+        _ => json!({"role": "assistant", "content": format!("{model}: {}", script.reply)}),
+    };
     axum::Json(json!({
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": format!("{model}: {}", script.reply)}}],
+        "choices": [{"index": 0, "message": message}],
         "usage": {"prompt_tokens": USAGE.0, "completion_tokens": USAGE.1},
     }))
     .into_response()
@@ -331,12 +364,30 @@ async fn provider_anthropic(
         return refused();
     }
     let model = body["model"].as_str().unwrap_or_default();
+    // A tool's result comes back as a tool_result block of a user turn.
+    let result = body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|message| message["content"].as_array())
+        .flatten()
+        .find(|block| block["type"] == "tool_result")
+        .map(|block| block["content"].as_str().unwrap_or_default().to_owned());
+    let content = match (&script.call, result, body.get("tools")) {
+        (Some((tool, arguments)), None, Some(_)) => {
+            json!([{"type": "tool_use", "id": "toolu_1", "name": tool, "input": arguments}])
+        }
+        (_, Some(result), _) => {
+            json!([{"type": "text", "text": format!("{model}: {} {result}", script.reply)}])
+        }
+        _ => json!([{"type": "text", "text": format!("{model}: {}", script.reply)}]),
+    };
     axum::Json(json!({
         "id": "msg_1",
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": format!("{model}: {}", script.reply)}],
+        "content": content,
         "stop_reason": "end_turn",
         "usage": {"input_tokens": USAGE.0, "output_tokens": USAGE.1},
     }))

@@ -626,3 +626,52 @@ async fn a_key_without_envelope_keys_is_refused(pool: sqlx::PgPool) {
         .unwrap();
     assert!(!stored.has_api_key);
 }
+
+/// copilot's model calls a tool through either protocol: the tenant's provider asks for
+/// hello_world, which runs, and reads its output back in the protocol's own shape.
+#[sqlx::test(migrations = false)]
+async fn a_tool_call_runs_and_is_answered_in_either_protocol(pool: sqlx::PgPool) {
+    let (mut app, _fleet) = start(pool).await;
+    let token = app.sign_up().await.token;
+    let greet = serde_json::json!({"name": "Ada"});
+    for (name, protocol) in [
+        ("acme", pb::ModelProtocol::Openai),
+        ("claude", pb::ModelProtocol::Anthropic),
+    ] {
+        let server = ProviderFake::calling(KEY_A, "noted", "hello_world", greet.clone())
+            .await
+            .unwrap();
+        app.put_provider(
+            &token,
+            provider(name, protocol, &server.base_url, Some(KEY_A), &["m"]),
+        )
+        .await
+        .unwrap();
+        let run = app
+            .completed(
+                &token,
+                pb::ExecuteAgentRequest {
+                    agent: "copilot".into(),
+                    input_json: serde_json::json!({"code": "print(1)"}).to_string(),
+                    model: Some(format!("{name}/m")),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let out = json(&run.output_json);
+        assert_eq!(out["tool_runs"][0]["agent"], "hello_world", "{name}: {out}");
+        assert_eq!(out["tool_runs"][0]["status"], "completed");
+        assert_eq!(
+            out["suggestions"][0]["message"], r#"m: noted {"output":{"message":"Hello, Ada!"}}"#,
+            "{name}"
+        );
+        let asked = server.asked();
+        assert_eq!(asked.len(), 2, "{name}: the call, then the answer");
+        assert!(asked[0].body["tools"].is_array());
+        assert_eq!(
+            (run.prompt_tokens, run.completion_tokens),
+            (24, 14),
+            "{name}: two calls counted"
+        );
+    }
+}
