@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use sankalpa_api::agents::{self, Agent, AgentOriginFilter, AgentRun, ExecuteAgent, LlmChoice};
+use sankalpa_api::client::EventStream;
 
 use crate::context::Context;
 use crate::exit::{self, Failure};
@@ -36,6 +37,7 @@ pub enum Command {
   sankalpa agents run hello_world
   sankalpa agents run calculator --input '{\"expression\": \"2 * (3 + 4)\"}'
   sankalpa agents run api_builder --input @spec.json --artifacts ./out
+  sankalpa agents run text_translator --input '{\"text\": \"Hello\", \"target_language\": \"es\"}' --stream
   echo '{\"expression\": \"1 + 1\"}' | sankalpa agents run calculator --input - -o json")]
     Run {
         name: String,
@@ -59,7 +61,38 @@ pub enum Command {
         /// Download the run's files and unpack them into this folder.
         #[arg(long)]
         artifacts: Option<PathBuf>,
+        /// Print the model's text to standard error as it is written (agents that ask a model
+        /// for text); the output still comes on standard output at the end.
+        #[arg(long)]
+        stream: bool,
     },
+}
+
+/// How long the run's events may trail its answer before they are left unprinted.
+const STREAM_TAIL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Prints the text of run `run_id`'s delta events to standard error as they come, until the
+/// run's end (its `completed` or `failed` event) or the stream's.
+async fn print_deltas(mut events: EventStream, run_id: String) {
+    use std::io::Write;
+    while let Some(Ok(event)) = events.next().await {
+        let data: serde_json::Value = serde_json::from_str(event.data.get()).unwrap_or_default();
+        if data["run_id"] != run_id.as_str() {
+            continue;
+        }
+        match event.kind.rsplit('.').next() {
+            Some("delta") => {
+                let mut stderr = std::io::stderr().lock();
+                let _ = write!(stderr, "{}", data["text"].as_str().unwrap_or_default());
+                let _ = stderr.flush();
+            }
+            Some("completed" | "failed") => {
+                eprintln!();
+                return;
+            }
+            _ => {}
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -145,7 +178,17 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
             llm,
             model,
             artifacts,
+            stream,
         } => {
+            // A run streamed is named here, so that its events are known as they come.
+            let run_id = stream.then(|| uuid::Uuid::new_v4().to_string());
+            let printing = match &run_id {
+                Some(id) => Some(tokio::spawn(print_deltas(
+                    client.events(&format!("agents.*.{name}.>")).await?,
+                    id.clone(),
+                ))),
+                None => None,
+            };
             let body = ExecuteAgent {
                 agent: name,
                 input: input
@@ -155,9 +198,17 @@ pub async fn run(context: &Context, command: Command) -> Result<u8, Failure> {
                 deadline_ms,
                 llm: llm.map(Llm::choice),
                 model,
-                stream_deltas: false,
+                run_id,
+                stream_deltas: stream,
             };
-            let run = client.execute_agent(&body).await?;
+            let run = client.execute_agent(&body).await;
+            if let Some(printing) = printing {
+                // The run's end is in its events too: its deltas are all printed by then.
+                if run.is_err() || tokio::time::timeout(STREAM_TAIL, printing).await.is_err() {
+                    eprintln!();
+                }
+            }
+            let run = run?;
             out.show(&run, |run| vec![run.run_id.clone()], |run| ran(out, run))?;
             if let Some(folder) = artifacts {
                 let archive = client.artifacts(&run.workspace_id).await?;

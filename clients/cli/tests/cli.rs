@@ -5,6 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
+use std::time::Duration;
 
 use sankalpa_api::chains::{ChainRun, RunsQuery};
 use sankalpa_api::client::{Client, Credential};
@@ -1652,4 +1653,59 @@ async fn models_put_list_default_test_and_delete_a_provider(pool: PgPool) {
         .run(&["models", "usage", "--days", "91"], "", &[])
         .await;
     assert_eq!(refused.status.code(), Some(2), "a usage error");
+}
+
+#[sqlx::test(migrations = false)]
+async fn agents_run_stream_prints_the_model_s_text_as_it_comes(pool: PgPool) {
+    let setup = Setup::start(pool).await;
+    setup.login().await;
+    let pieces = ["Hola ", "a todo ", "el mundo"].map(str::to_owned).to_vec();
+    let llm = sankalpa_testkit::llm::StreamingLlm::start(pieces, Duration::from_millis(100))
+        .await
+        .unwrap();
+    let put = setup
+        .run(
+            &[
+                "models",
+                "put",
+                "local",
+                "--protocol",
+                "openai",
+                "--base-url",
+                &llm.base_url,
+                "--model",
+                "m1",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(put.status.code(), Some(0), "{}", text(&put.stderr));
+    let input = r#"{"text": "Hello to the whole world", "target_language": "es"}"#;
+    let run = setup
+        .run(
+            &[
+                "agents",
+                "run",
+                "text_translator",
+                "--input",
+                input,
+                "--model",
+                "local/m1",
+                "--stream",
+                "-o",
+                "json",
+            ],
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert_eq!(
+        json(&run)["output"]["translated_text"],
+        "Hola a todo el mundo"
+    );
+    assert_eq!(text(&run.stderr).trim(), "Hola a todo el mundo");
+    let sent = llm.seen.requests.lock().unwrap()[0].clone();
+    assert_eq!(sent["stream"], true, "the model was asked to stream");
 }

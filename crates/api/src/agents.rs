@@ -103,6 +103,13 @@ pub struct ExecuteAgent {
     #[schema(max_length = 264, pattern = r"^([a-z0-9_-]+/[^\s\u0000-\u001f]+)?$")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Names the run, `[A-Za-z0-9_-]{1,128}`, unique in the tenant; generated when absent. A
+    /// named run runs once: asked again with the same agent and input, the answer is that
+    /// run's (kept 24 hours), and with another agent or input, 409. Knowing the id before the
+    /// answer, a client can watch the run's events (`GET /api/events`) as it runs.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,128}$")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
     /// Publish the model's text as it is written, as `agents.<tenant>.<agent>.delta` events
     /// (`run_id`, `seq`, `text`), which `GET /api/events` streams: only for a run that asks a
     /// model for text, at most 256 a run.

@@ -559,13 +559,29 @@ impl Client {
     /// the stream ends after the run's last event. A login's stream the gateway ends for its
     /// expired access token (401, checked every 30 s) is opened again after the last event read,
     /// with a renewed token, so a run can be followed for longer than a token lives.
-    pub async fn run_events(&self, id: &str, query: &RunEventsQuery) -> Result<RunEvents, Error> {
+    pub async fn run_events(&self, id: &str, query: &RunEventsQuery) -> Result<EventStream, Error> {
         let path = format!("/api/chains/runs/{}/events", segment(id));
         let response = self.open_events(&path, query).await?;
-        Ok(RunEvents {
+        Ok(EventStream {
             client: self.clone(),
             path,
             query: query.clone(),
+            response,
+            buffer: String::new(),
+            reopened: false,
+        })
+    }
+
+    /// The tenant's events on `subjects` (NATS patterns, comma-separated, the tenant token the
+    /// caller's), live from now.
+    pub async fn events(&self, subjects: &str) -> Result<EventStream, Error> {
+        let path = format!("/api/events?subjects={}", segment(subjects));
+        let query = RunEventsQuery::default();
+        let response = self.open_events(&path, &query).await?;
+        Ok(EventStream {
+            client: self.clone(),
+            path,
+            query,
             response,
             buffer: String::new(),
             reopened: false,
@@ -868,8 +884,9 @@ impl Client {
 /// are not in them.
 const MAX_EVENT_BYTES: usize = 1024 * 1024;
 
-/// A run's event stream (Server-Sent Events), read one CloudEvent at a time.
-pub struct RunEvents {
+/// An event stream (Server-Sent Events: a run's, or the tenant's), read one CloudEvent at a
+/// time.
+pub struct EventStream {
     client: Client,
     path: String,
     /// Where the stream starts; `after_sequence` moves on with each event read.
@@ -881,7 +898,7 @@ pub struct RunEvents {
     reopened: bool,
 }
 
-impl RunEvents {
+impl EventStream {
     /// The next event; `None` once the stream ended. An `error` event (the stream failed, or
     /// the caller lost its access) is [`Error::Problem`].
     pub async fn next(&mut self) -> Option<Result<CloudEvent, Error>> {

@@ -294,6 +294,7 @@ pub async fn get_one(
         (status = 400, description = "The input does not fit the agent's schema, naming the field (e.g. `input.expression`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing agents:execute", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agent, or no such model provider in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The `run_id` named a run of another agent or input", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The model provider's API key cannot be opened (the envelope key is not configured)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -316,7 +317,7 @@ pub async fn execute(
             .map(|input| input.get().to_owned())
             .unwrap_or_default(),
         session_id: body.session_id,
-        run_id: None,
+        run_id: body.run_id,
         deadline_ms,
         llm: llm.into(),
         workspace_id: None,

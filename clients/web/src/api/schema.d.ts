@@ -576,6 +576,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The `run_id` named a run of another agent or input */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 413: components["responses"]["PayloadTooLarge"];
                 415: components["responses"]["UnsupportedMediaType"];
                 /** @description The model provider's API key cannot be opened (the envelope key is not configured) */
@@ -7765,6 +7774,13 @@ export interface components {
              *     the tenant's default model when absent or empty, else the fleet's LLM.
              */
             model?: string | null;
+            /**
+             * @description Names the run, `[A-Za-z0-9_-]{1,128}`, unique in the tenant; generated when absent. A
+             *     named run runs once: asked again with the same agent and input, the answer is that
+             *     run's (kept 24 hours), and with another agent or input, 409. Knowing the id before the
+             *     answer, a client can watch the run's events (`GET /api/events`) as it runs.
+             */
+            run_id?: string | null;
             /** @description The memory session the agent may read and write: at most 128 bytes (not characters). */
             session_id?: string | null;
             /**

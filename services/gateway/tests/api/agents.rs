@@ -330,3 +330,34 @@ async fn a_custom_agent_is_defined_run_updated_and_deleted(pool: PgPool) {
     )
     .await;
 }
+
+/// A run named by the caller runs once: asked again, the answer is that run's; asked with
+/// another input, 409; another tenant's run of that id is its own.
+#[sqlx::test(migrations = false)]
+async fn a_named_run_runs_once_and_its_id_is_the_callers(pool: PgPool) {
+    let app = spawn_app_with_agents(pool).await;
+    let ada = app.admin().await;
+    let bob = app.admin().await;
+    let ask = |who: &Session, name: &str| {
+        let body = json!({"agent": "hello_world", "run_id": "greeting-1", "input": {"name": name}});
+        let token = who.access_token.clone();
+        let app = &app;
+        async move { app.post_as("/api/agents/execute", &token, &body).await }
+    };
+    let first: Value = ask(&ada, "Ada").await.json().await.unwrap();
+    assert_eq!(first["run_id"], "greeting-1");
+    let again: Value = ask(&ada, "Ada").await.json().await.unwrap();
+    assert_eq!(
+        again["started_at"], first["started_at"],
+        "the same run's answer"
+    );
+    problem(ask(&ada, "Bob").await, StatusCode::CONFLICT).await;
+    let bobs: Value = ask(&bob, "Bob").await.json().await.unwrap();
+    assert_eq!(bobs["output"]["message"], "Hello, Bob!");
+    let bad = json!({"agent": "hello_world", "run_id": "no spaces"});
+    let refused = app
+        .post_as("/api/agents/execute", &ada.access_token, &bad)
+        .await;
+    let body = problem(refused, StatusCode::BAD_REQUEST).await;
+    assert!(body.to_string().contains("run_id"), "{body}");
+}
