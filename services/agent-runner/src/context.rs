@@ -9,11 +9,10 @@ use std::sync::Arc;
 use crate::artifacts::clean_path;
 use crate::custom::store::TenantAgents;
 use crate::error::{AgentError, RunnerError};
-use crate::llm::{Ask, Completion, LlmClient, Message, Tool};
+use crate::llm::{Ask, Completion, LlmClient, Message, Tool, ToolCall};
 use crate::llm_cache::RunCache;
 use crate::llm_usage::{RunTokens, Used};
 use crate::session::SessionMemory;
-use crate::tools::AgentTools;
 
 /// What the LLM cost a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -22,6 +21,25 @@ pub struct LlmUsage {
     pub model: String,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+}
+
+/// What a tool run was, for the calling agent's output.
+#[derive(Debug, Clone)]
+pub struct ToolRun {
+    pub agent: String,
+    pub run_id: String,
+    pub status: &'static str,
+}
+
+/// The agents a model may call as tools, run for it: the runs layer's (`tools.rs`), given to a
+/// run here so that the agents need not know how a run is made.
+pub trait ToolRunner: Send {
+    /// The tools offered, as the model is told of them.
+    fn offered(&self) -> Vec<Tool>;
+    /// Runs the agent `call` names on its arguments; what the model is told back.
+    fn run<'a>(&'a mut self, call: &'a ToolCall) -> futures::future::BoxFuture<'a, String>;
+    /// The runs made so far.
+    fn runs(&self) -> &[ToolRun];
 }
 
 /// What a run gives its agent.
@@ -43,7 +61,7 @@ pub struct Context {
     pub custom_agents: Option<TenantAgents>,
     /// The agents the model may call, for the agents that offer it tools (when the run has an
     /// LLM).
-    pub tools: Option<AgentTools>,
+    pub tools: Option<Box<dyn ToolRunner>>,
     /// Where the model's text goes as it is written, when the caller asked for deltas: only
     /// text asks stream.
     pub deltas: Option<tokio::sync::mpsc::Sender<String>>,

@@ -12,16 +12,19 @@
 //!
 //! The modules are layered, each using only those in the lines before its own:
 //!
-//! - `error`, `llm`, `artifacts`, `llm_usage`, `session`: what can go wrong, the LLM client,
-//!   the object store's files, the tenants' tokens of the day, a run's memory session;
+//! - `error`, `llm`, `llm_cache`, `artifacts`, `llm_usage`, `session`, `envelope`,
+//!   `providers`: what can go wrong, the LLM client and its kept answers, the object store's
+//!   files, the tenants' tokens of the day and their cost, a run's memory session, the sealed
+//!   keys and the tenants' model providers;
 //! - `spec`: what every agent declares (name, category, version, schemas);
 //! - `custom`: tenants' definitions — `template`, `compile`, `cache`, `store`;
-//! - `context`: what a run gives its agent (files, LLM, memory, the custom-agent store);
+//! - `context`: what a run gives its agent (files, LLM, memory, the custom-agent store, the
+//!   agents its model may call, as an interface the runs layer implements);
 //! - `agents` and `custom::run`: the built-in agents' behaviour, and a custom agent's;
 //! - `catalog`: one table of the built-in agents, joined with `catalog/agents.json`; an agent
 //!   is a built-in or a custom one;
-//! - `outcome`, `inflight`, `state`, `runs`: a run's outcome (and those kept), the runs in
-//!   flight, what handlers share, one run's life;
+//! - `outcome`, `inflight`, `state`, `runs`, `tools`: a run's outcome (and those kept), the runs
+//!   in flight, what handlers share, one run's life, the agents a model calls run as runs;
 //! - `assistant`: the chat assistant's reply (Converse), from the planner's plan or the LLM;
 //! - `grpc`: the wire; this file: configuration, build, serve.
 //!

@@ -234,13 +234,13 @@ async fn drive(state: &Arc<State>, request: RunRequest, cancel: CancellationToke
         tokio::spawn(publish_deltas(state.clone(), deltas_of(&request), read))
     });
     if has_llm && request.agent.calls_tools() {
-        ctx.tools = Some(AgentTools::new(
+        ctx.tools = Some(Box::new(AgentTools::new(
             state.clone(),
             request.tenant.clone(),
             request.caller.clone(),
             request.bearer.clone(),
             request.deadline,
-        ));
+        )));
     }
     if request.agent.defines_agents() {
         ctx.custom_agents =

@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde_json::json;
 
+use crate::context::{ToolRun, ToolRunner};
 use crate::llm::{Tool, ToolCall};
 use crate::outcome::Status;
 use crate::runs::{self, RunRequest, Side};
@@ -25,14 +26,6 @@ pub const MAX_TOOL_RUNS: usize = 8;
 /// The most of a tool's result given back to the model; a longer output is cut (and says so).
 pub const MAX_RESULT_BYTES: usize = 16 * 1024;
 
-/// What a tool run was, for the calling agent's output.
-#[derive(Debug, Clone)]
-pub struct ToolRun {
-    pub agent: String,
-    pub run_id: String,
-    pub status: &'static str,
-}
-
 /// The tools of one run: the agents offered, and the runs made so far.
 pub struct AgentTools {
     state: Arc<State>,
@@ -40,7 +33,7 @@ pub struct AgentTools {
     caller: String,
     bearer: Option<String>,
     deadline: Duration,
-    pub runs: Vec<ToolRun>,
+    runs: Vec<ToolRun>,
 }
 
 impl AgentTools {
@@ -59,35 +52,6 @@ impl AgentTools {
             deadline,
             runs: Vec::new(),
         }
-    }
-
-    /// The agents offered, as the model is told of them.
-    pub fn offered(&self) -> Vec<Tool> {
-        self.state
-            .catalog
-            .agents()
-            .iter()
-            .filter(|agent| agent.offered_as_tool())
-            .map(|agent| {
-                let spec = agent.spec();
-                Tool {
-                    name: spec.name.clone(),
-                    description: spec.description.clone(),
-                    parameters: spec.input.source().clone(),
-                }
-            })
-            .collect()
-    }
-
-    /// Runs the agent `call` names on its arguments; what the model is told back. Boxed: a tool
-    /// run is a run, whose agent could be one that calls tools.
-    pub fn run<'a>(&'a mut self, call: &'a ToolCall) -> BoxFuture<'a, String> {
-        Box::pin(async move {
-            match self.try_run(call).await {
-                Ok(result) => result,
-                Err(refusal) => json!({"error": refusal}).to_string(),
-            }
-        })
     }
 
     async fn try_run(&mut self, call: &ToolCall) -> Result<String, String> {
@@ -146,6 +110,39 @@ impl AgentTools {
             }
         };
         Ok(bounded(result.to_string()))
+    }
+}
+
+impl ToolRunner for AgentTools {
+    fn offered(&self) -> Vec<Tool> {
+        self.state
+            .catalog
+            .agents()
+            .iter()
+            .filter(|agent| agent.offered_as_tool())
+            .map(|agent| {
+                let spec = agent.spec();
+                Tool {
+                    name: spec.name.clone(),
+                    description: spec.description.clone(),
+                    parameters: spec.input.source().clone(),
+                }
+            })
+            .collect()
+    }
+
+    // Boxed: a tool run is a run, whose agent could be one that calls tools.
+    fn run<'a>(&'a mut self, call: &'a ToolCall) -> BoxFuture<'a, String> {
+        Box::pin(async move {
+            match self.try_run(call).await {
+                Ok(result) => result,
+                Err(refusal) => json!({"error": refusal}).to_string(),
+            }
+        })
+    }
+
+    fn runs(&self) -> &[ToolRun] {
+        &self.runs
     }
 }
 

@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::code::{Language, analyse};
 use super::{AgentError, Context, parse};
+use crate::context::ToolRunner;
 use crate::llm::Message;
-use crate::tools::AgentTools;
 
 #[derive(Deserialize)]
 struct CopilotInput {
@@ -45,8 +45,8 @@ pub async fn copilot(ctx: &mut Context, input: &Value) -> Result<Value, AgentErr
                       guessing.";
         let (suggested, tool_runs) = match ctx.tools.take() {
             Some(mut tools) => {
-                let answer = answer_with_tools(ctx, &mut tools, system, prompt).await;
-                (answer, tools.runs)
+                let answer = answer_with_tools(ctx, tools.as_mut(), system, prompt).await;
+                (answer, tools.runs().to_vec())
             }
             None => {
                 let answer = ctx
@@ -107,7 +107,7 @@ pub const MAX_TOOL_TURNS: usize = 4;
 /// calling tools after [`MAX_TOOL_TURNS`] turns.
 async fn answer_with_tools(
     ctx: &mut Context,
-    tools: &mut AgentTools,
+    tools: &mut dyn ToolRunner,
     system: &str,
     prompt: String,
 ) -> Option<String> {
