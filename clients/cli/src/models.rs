@@ -6,8 +6,8 @@ use std::io::BufRead;
 
 use clap::Subcommand;
 use sankalpa_api::models::{
-    DefaultModel, ModelProtocol, ModelProvider, ModelUsage, PutModelProvider, TestModelProvider,
-    UsageQuery,
+    DefaultModel, MAX_USAGE_DAYS, ModelProtocol, ModelProvider, ModelUsage, PutModelProvider,
+    TestModelProvider, UsageQuery,
 };
 
 use crate::context::Context;
@@ -59,7 +59,7 @@ pub enum Command {
     /// The tenant's LLM use per UTC day: tokens, and their cost at the operator's prices.
     Usage {
         /// The last DAYS days, today included (1 to 90).
-        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=90))]
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_USAGE_DAYS)))]
         days: u32,
     },
 }

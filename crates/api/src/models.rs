@@ -92,6 +92,9 @@ pub struct DefaultModel {
     pub model: Option<String>,
 }
 
+/// The most days of LLM use one request asks for.
+pub const MAX_USAGE_DAYS: u32 = 90;
+
 /// Which days of LLM use to answer.
 #[derive(Debug, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -91,6 +91,22 @@ impl Violation {
     }
 }
 
+/// Said as `path: message`.
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// `problems` said one after the other, `path: message; path: message`.
+pub fn joined(problems: &[Violation]) -> String {
+    problems
+        .iter()
+        .map(Violation::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn cut_path(path: &str) -> String {
     if path.len() <= MAX_VIOLATION_PATH_BYTES {
         return path.to_owned();

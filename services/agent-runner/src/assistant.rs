@@ -19,7 +19,6 @@ use uuid::Uuid;
 
 use crate::error::RunnerError;
 use crate::llm::{LlmClient, LlmError, Message};
-use crate::llm_usage::Used;
 use crate::state::State;
 
 /// The most turns a conversation sent to Converse holds (the latest ones).
@@ -183,12 +182,7 @@ pub async fn reply(
         let (completion, started) = tokio::join!(ask, relay);
         match completion {
             Ok(completion) => {
-                let used = Used {
-                    model: &completion.model,
-                    prompt_tokens: completion.prompt_tokens,
-                    completion_tokens: completion.completion_tokens,
-                };
-                state.tokens.record_or_log(tenant, used).await;
+                state.tokens.record_or_log(tenant, &completion).await;
                 return Ok(Written {
                     llm_used: true,
                     model: completion.model,

@@ -293,11 +293,10 @@ impl Catalog {
             None => EMBEDDED.to_owned(),
         };
         Self::parse(&text, BUILTINS).map_err(|problems| {
-            let listed: Vec<String> = problems
-                .iter()
-                .map(|v| format!("{}: {}", v.path, v.message))
-                .collect();
-            anyhow::anyhow!("the agent catalog is broken: {}", listed.join("; "))
+            anyhow::anyhow!(
+                "the agent catalog is broken: {}",
+                sankalpa_kit::schema::joined(&problems)
+            )
         })
     }
 

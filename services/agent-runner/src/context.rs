@@ -11,7 +11,7 @@ use crate::custom::store::TenantAgents;
 use crate::error::{AgentError, RunnerError};
 use crate::llm::{Ask, Completion, LlmClient, Message, Tool, ToolCall};
 use crate::llm_cache::RunCache;
-use crate::llm_usage::{RunTokens, Used};
+use crate::llm_usage::RunTokens;
 use crate::session::SessionMemory;
 
 /// What the LLM cost a run.
@@ -24,7 +24,7 @@ pub struct LlmUsage {
 }
 
 /// What a tool run was, for the calling agent's output.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ToolRun {
     pub agent: String,
     pub run_id: String,
@@ -175,13 +175,7 @@ impl Context {
             _ => llm.ask(messages, ask).await?,
         };
         if let Some(tokens) = &self.tokens {
-            tokens
-                .after_call(Used {
-                    model: &completion.model,
-                    prompt_tokens: completion.prompt_tokens,
-                    completion_tokens: completion.completion_tokens,
-                })
-                .await;
+            tokens.after_call(&completion).await;
         }
         self.usage.used = true;
         self.usage.model = completion.model.clone();

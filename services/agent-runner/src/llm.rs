@@ -481,16 +481,12 @@ impl LlmClient {
     /// a client span with the provider's system, the model asked and answered, the tokens and
     /// the error's kind. Not the messages: they are the tenant's.
     fn span(&self) -> tracing::Span {
-        let system = match self.config.protocol {
-            Protocol::OpenAi => "openai",
-            Protocol::Anthropic => "anthropic",
-        };
         tracing::info_span!(
             "llm.chat",
             otel.name = %format_args!("chat {}", self.config.model),
             otel.kind = "client",
             gen_ai.operation.name = "chat",
-            gen_ai.system = system,
+            gen_ai.system = self.config.protocol.as_str(),
             gen_ai.request.model = %self.config.model,
             gen_ai.response.model = tracing::field::Empty,
             gen_ai.usage.input_tokens = tracing::field::Empty,

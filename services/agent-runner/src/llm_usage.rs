@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::error::{Result, RunnerError};
+use crate::llm::Completion;
 
 /// The most days of use [`TokenQuota::usage`] answers.
 pub const MAX_USAGE_DAYS: u32 = 90;
@@ -83,13 +84,6 @@ pub struct UsageDay {
     pub day: chrono::NaiveDate,
     pub tokens: i64,
     pub cost_usd: f64,
-}
-
-/// What one call used: the model that answered and its tokens.
-pub struct Used<'a> {
-    pub model: &'a str,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
 }
 
 pub struct TokenQuota {
@@ -162,15 +156,16 @@ impl TokenQuota {
         })
     }
 
-    /// Adds what a call `used` to what `tenant` has used today, tokens and cost.
-    pub async fn record(&self, tenant: Uuid, used: Used<'_>) -> Result<()> {
+    /// Adds what a call `used` (its tokens, as the model that answered counts them) to what
+    /// `tenant` has used today, tokens and cost.
+    pub async fn record(&self, tenant: Uuid, used: &Completion) -> Result<()> {
         let tokens = used.prompt_tokens.saturating_add(used.completion_tokens);
         if tokens == 0 {
             return Ok(());
         }
         let cost = self
             .prices
-            .cost(used.model, used.prompt_tokens, used.completion_tokens);
+            .cost(&used.model, used.prompt_tokens, used.completion_tokens);
         sqlx::query(
             "INSERT INTO agents.llm_usage (tenant_id, day, tokens, cost_usd) VALUES ($1, $2, $3, $4)
              ON CONFLICT (tenant_id, day) DO UPDATE SET
@@ -186,11 +181,9 @@ impl TokenQuota {
         metrics::counter!("llm_cost_microdollars_total").increment((cost * 1e6).round() as u64);
         Ok(())
     }
-}
 
-impl TokenQuota {
     /// [`TokenQuota::record`], a failure logged and counted: the call happened all the same.
-    pub async fn record_or_log(&self, tenant: Uuid, used: Used<'_>) {
+    pub async fn record_or_log(&self, tenant: Uuid, used: &Completion) {
         if let Err(err) = self.record(tenant, used).await {
             metrics::counter!("llm_usage_unrecorded_total").increment(1);
             tracing::warn!(error = %err, "could not count the LLM tokens a call used");
@@ -228,7 +221,7 @@ impl RunTokens {
     }
 
     /// Counts what a call used; a count that cannot be written is logged, as the call happened.
-    pub async fn after_call(&self, used: Used<'_>) {
+    pub async fn after_call(&self, used: &Completion) {
         self.quota.record_or_log(self.tenant, used).await;
     }
 }

@@ -306,10 +306,7 @@ async fn drive(state: &Arc<State>, request: RunRequest, cancel: CancellationToke
                     tracing::error!(agent = %spec.name, field = %problem.path, "an agent broke its output schema");
                     Err((
                         Status::Failed,
-                        RunError::new(
-                            "invalid_output",
-                            format!("{}: {}", problem.path, problem.message),
-                        ),
+                        RunError::new("invalid_output", problem.to_string()),
                     ))
                 }
             },

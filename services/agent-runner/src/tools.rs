@@ -71,11 +71,8 @@ impl AgentTools {
             .await
             .map_err(|err| err.to_string())?;
         if !problems.is_empty() {
-            let said: Vec<String> = problems
-                .iter()
-                .map(|problem| format!("{}: {}", problem.path, problem.message))
-                .collect();
-            return Err(format!("invalid arguments: {}", said.join("; ")));
+            let said = sankalpa_kit::schema::joined(&problems);
+            return Err(format!("invalid arguments: {said}"));
         }
         let run_id = uuid::Uuid::new_v4().to_string();
         let request = RunRequest {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use sankalpa_api::models::{
-    DefaultModel, ModelProtocol, ModelProvider, ModelProviderList, ModelProviderTest, ModelUsage,
-    ModelUsageDay, PutModelProvider, TestModelProvider, UsageQuery,
+    DefaultModel, MAX_USAGE_DAYS, ModelProtocol, ModelProvider, ModelProviderList,
+    ModelProviderTest, ModelUsage, ModelUsageDay, PutModelProvider, TestModelProvider, UsageQuery,
 };
 use sankalpa_kit::problem::Problem;
 use sankalpa_proto::v1;
@@ -53,7 +53,10 @@ pub async fn usage(
     caller.require(READ)?;
     // 0 would mean the default upstream; here the default is the parameter's absence.
     if query.days == Some(0) {
-        return Err(Problem::invalid("days", "must be 1 to 90"));
+        return Err(Problem::invalid(
+            "days",
+            format!("must be 1 to {MAX_USAGE_DAYS}"),
+        ));
     }
     let request = v1::GetModelUsageRequest {
         days: query.days.unwrap_or(30),

@@ -55,10 +55,6 @@ pub async fn copilot(ctx: &mut Context, input: &Value) -> Result<Value, AgentErr
                 (answer, Vec::new())
             }
         };
-        let tool_runs: Vec<Value> = tool_runs
-            .into_iter()
-            .map(|run| json!({"agent": run.agent, "run_id": run.run_id, "status": run.status}))
-            .collect();
         if let Some(text) = suggested {
             return Ok(
                 json!({"language": language.name(), "method": "llm", "tool_runs": tool_runs,

@@ -96,13 +96,9 @@ async fn compiled(definition: Value) -> Result<Compiled, AgentError> {
         .await
         .map_err(|err| AgentError::Failed(err.to_string()))?;
     let (spec, behaviour) = compiled.map_err(|problems| {
-        let listed: Vec<String> = problems
-            .iter()
-            .map(|v| format!("{}: {}", v.path, v.message))
-            .collect();
         AgentError::InvalidInput(format!(
             "the definition is not valid: {}",
-            listed.join("; ")
+            sankalpa_kit::schema::joined(&problems)
         ))
     })?;
     Ok(Compiled {

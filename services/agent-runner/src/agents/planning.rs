@@ -1031,7 +1031,7 @@ mod tests {
             .expect("the catalog's schemas compile")
             .validate(document, "input")
             .into_iter()
-            .map(|v| format!("{}: {}", v.path, v.message))
+            .map(|v| v.to_string())
             .collect()
     }
 

@@ -203,7 +203,7 @@ impl CustomAgents {
             Err(problems) => {
                 let first = problems
                     .first()
-                    .map(|v| format!("{}: {}", v.path, v.message))
+                    .map(ToString::to_string)
                     .unwrap_or_default();
                 Err(format!(
                     "its stored definition no longer passes this service's checks ({first}); \
