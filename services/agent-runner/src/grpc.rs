@@ -22,7 +22,7 @@ use crate::catalog::Agent;
 use crate::custom::CustomAgent;
 use crate::custom::compile::{Compiled, MAX_DEFINITION_BYTES, compile_apart};
 use crate::error::{self, Result, RunnerError};
-use crate::llm::{LlmClient, Message, Protocol};
+use crate::llm::{LlmClient, LlmError, Message, Protocol};
 use crate::llm_usage::MAX_USAGE_DAYS;
 use crate::outcome::{Run, Status as RunStatus};
 use crate::providers::{self, Provider, ProviderInput};
@@ -712,7 +712,11 @@ impl AgentService for AgentApi {
             .await?;
         let started = std::time::Instant::now();
         let question = [Message::user("Answer with one word: ready?")];
-        let answer = client.chat(&question).await;
+        // An admin waits on the answer: a provider that never answers (each attempt may take
+        // the whole call timeout, retried) is said so within the bound.
+        let answer = tokio::time::timeout(PROVIDER_TEST_TIMEOUT, client.chat(&question))
+            .await
+            .unwrap_or(Err(LlmError::Timeout(PROVIDER_TEST_TIMEOUT)));
         let latency_ms = started.elapsed().as_millis() as u64;
         Ok(Response::new(match answer {
             Ok(completion) => pb::TestModelProviderResponse {
@@ -784,6 +788,8 @@ impl AgentService for AgentApi {
 const MODELS_READ: &str = "models:read";
 /// Changing and testing them.
 const MODELS_ADMIN: &str = "models:admin";
+/// The longest a provider's connection test waits for its answer, retries included.
+pub const PROVIDER_TEST_TIMEOUT: Duration = Duration::from_secs(8);
 
 fn provider_message(provider: Provider) -> pb::ModelProvider {
     let protocol = match provider.protocol {

@@ -397,6 +397,22 @@ async fn the_connection_test_says_whether_the_provider_answers(pool: sqlx::PgPoo
     app.put_provider(&a, gone).await.unwrap();
     let answer = app.test_provider(&a, "gone").await.unwrap();
     assert!(!answer.ok && !answer.error.is_empty());
+
+    // Accepting and never answering: said within the test's bound, not the calls' retries.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", silent.local_addr().unwrap());
+    let never = provider("silent", pb::ModelProtocol::Openai, &url, None, &["m"]);
+    app.put_provider(&a, never).await.unwrap();
+    let asked = std::time::Instant::now();
+    let answer = app.test_provider(&a, "silent").await.unwrap();
+    assert!(!answer.ok);
+    assert!(answer.error.contains("8s"), "{}", answer.error);
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked.elapsed()
+    );
+    drop(silent);
 }
 
 #[sqlx::test(migrations = false)]
