@@ -48,6 +48,21 @@ pub fn column<W, T: Clone>(batch: &[&W], field: fn(&W) -> &T) -> Vec<T> {
     batch.iter().map(|write| field(write).clone()).collect()
 }
 
+/// Whether each of a batch's `len` writes was made, from the `WITH ORDINALITY` numbers (from
+/// 1) of those the statement answered; a number out of range is ignored.
+pub fn answered(len: usize, numbers: impl IntoIterator<Item = i64>) -> Vec<bool> {
+    let mut answers = vec![false; len];
+    for n in numbers {
+        if let Some(answer) = usize::try_from(n - 1)
+            .ok()
+            .and_then(|index| answers.get_mut(index))
+        {
+            *answer = true;
+        }
+    }
+    answers
+}
+
 /// The bounds of a group commit.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

@@ -121,6 +121,7 @@ struct Inner {
     /// `<schema>.outbox`, also the advisory lock's name.
     table: String,
     insert: Arc<str>,
+    insert_rows: Arc<str>,
     claim: Arc<str>,
     delete: Arc<str>,
     bury: Arc<str>,
@@ -208,6 +209,13 @@ impl Outbox {
                 pool,
                 wake: Notify::new(),
                 insert: format!("INSERT INTO {table} (event, headers) VALUES ($1, $2)").into(),
+                insert_rows: format!(
+                    "INSERT INTO {table} (event, headers)
+                     SELECT r.event, r.headers
+                     FROM unnest($1::jsonb[], $2::jsonb[]) WITH ORDINALITY AS r (event, headers, n)
+                     ORDER BY r.n"
+                )
+                .into(),
                 claim: format!(
                     "WITH turn AS (
                          SELECT pg_try_advisory_xact_lock(hashtext('{table}')) AS held,
@@ -256,6 +264,27 @@ impl Outbox {
             .execute(conn)
             .await?;
         Ok(row.event.id)
+    }
+
+    /// Writes `rows` (from [`row`](Self::row)) into the outbox through `conn` by one statement,
+    /// in their order: the events of many changes one transaction makes together. Call
+    /// [`wake`](Self::wake) once the transaction has committed.
+    pub async fn enqueue_rows(
+        &self,
+        conn: &mut PgConnection,
+        rows: &[&OutboxRow],
+    ) -> sqlx::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let events: Vec<Json<&CloudEvent>> = rows.iter().map(|row| Json(&row.event)).collect();
+        let headers: Vec<Json<&TraceHeaders>> = rows.iter().map(|row| Json(&row.headers)).collect();
+        sqlx::query(AssertSqlSafe(self.inner.insert_rows.clone()))
+            .bind(events)
+            .bind(headers)
+            .execute(conn)
+            .await?;
+        Ok(())
     }
 
     /// What [`enqueue`](Self::enqueue) would insert, for a service that inserts it into

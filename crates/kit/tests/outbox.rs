@@ -186,6 +186,46 @@ async fn committed_events_are_published_in_enqueue_order(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
+async fn rows_enqueued_together_are_published_in_their_order(pool: PgPool) {
+    let mut fixture = Fixture::new(pool).await;
+    fixture.start_relay();
+
+    let rows: Vec<_> = ["run.started", "step.started", "step.completed"]
+        .into_iter()
+        .enumerate()
+        .map(|(n, action)| {
+            let run = format!("run-{}", 3 - n);
+            fixture.outbox.row(
+                "chains",
+                "tenant-1",
+                &run,
+                action,
+                serde_json::json!({ "n": n }),
+            )
+        })
+        .collect();
+    let expected: Vec<String> = rows.iter().map(|row| row.event.id.clone()).collect();
+    let mut tx = fixture.pool.begin().await.unwrap();
+    fixture
+        .outbox
+        .enqueue_rows(&mut tx, &rows.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    fixture.outbox.enqueue_rows(&mut tx, &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    fixture.outbox.wake();
+
+    let events = fixture.published().await;
+    assert_eq!(ids(&events), expected);
+    assert!(
+        events[2]
+            .subject
+            .ends_with("chains.tenant-1.run-1.step.completed")
+    );
+    fixture.finish().await;
+}
+
+#[sqlx::test(migrations = false)]
 async fn a_rolled_back_transaction_publishes_nothing(pool: PgPool) {
     let mut fixture = Fixture::new(pool).await;
     fixture.start_relay();

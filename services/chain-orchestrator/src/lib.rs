@@ -314,6 +314,10 @@ pub(crate) struct State {
     pub outbox: Outbox,
     /// Step transitions waiting for their batch.
     pub transitions: runs::transitions::Transitions,
+    /// Accepted runs waiting for their batch.
+    pub submissions: runs::submissions::Submissions,
+    /// Runs' ends waiting for their batch.
+    pub endings: runs::endings::Endings,
     pub jetstream: async_nats::jetstream::Context,
     pub agents: agents::Client,
     /// None when no memory service is configured.
@@ -442,6 +446,12 @@ impl Orchestrator {
                 outbox.clone(),
                 skeleton.tasks.clone(),
             ),
+            submissions: runs::submissions::submissions(
+                pool.clone(),
+                outbox.clone(),
+                skeleton.tasks.clone(),
+            ),
+            endings: runs::endings::endings(pool.clone(), outbox.clone(), skeleton.tasks.clone()),
             pool,
             outbox,
             jetstream,

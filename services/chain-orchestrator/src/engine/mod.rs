@@ -68,7 +68,7 @@ use futures::future::join_all;
 use sankalpa_kit::backoff::Backoff;
 use sankalpa_kit::limits;
 use serde_json::{Map, Value, json};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -82,6 +82,7 @@ use crate::definition::{
 };
 use crate::error::{ChainError, Result};
 use crate::events::{RunEvent, StepEnding};
+use crate::runs::endings::{self, RunEnd};
 use crate::runs::store::{self, Lease, LeaseLost, Parked, RunStatus, StepStatus};
 use crate::runs::transitions::{self, StepUpdate};
 use crate::{State, expr, memory, sizes};
@@ -94,8 +95,10 @@ pub struct Handle {
     /// The runs this replica is driving, so a CancelRun or a decision that lands here acts at
     /// once instead of at the next heartbeat.
     active: Mutex<HashMap<Uuid, Driven>>,
-    /// Runs this replica stopped driving, for whatever reason: their waiters read them again.
-    released: broadcast::Sender<Uuid>,
+    /// The runs handed to or driven by this replica, each with the signal its waiters wait on,
+    /// raised when its driver lets it go (for whatever reason): they read it again then. One
+    /// signal a run, so a run's end wakes its own waiters and no one else's.
+    released: Mutex<HashMap<Uuid, watch::Sender<bool>>>,
     max_runs: usize,
     step_slots: Arc<Semaphore>,
 }
@@ -120,13 +123,12 @@ struct Driven {
 impl Handle {
     pub fn new(max_runs: usize, max_steps: usize) -> (Self, mpsc::UnboundedReceiver<Handover>) {
         let (start, started) = mpsc::unbounded_channel();
-        let (released, _) = broadcast::channel(1024);
         (
             Self {
                 owner: Uuid::now_v7(),
                 start,
                 active: Mutex::new(HashMap::new()),
-                released,
+                released: Mutex::new(HashMap::new()),
                 max_runs,
                 step_slots: Arc::new(Semaphore::new(max_steps)),
             },
@@ -142,9 +144,7 @@ impl Handle {
     /// Hands a run this replica has claimed to the engine; its trace continues the current
     /// span's.
     pub fn drive(&self, run: Uuid) {
-        // The receiver lives as long as the engine; after shutdown the lease simply expires and
-        // another replica claims the run.
-        let _ = self.start.send(Handover {
+        self.hand_over(Handover {
             run,
             fresh: None,
             parent: tracing::Span::current(),
@@ -155,12 +155,58 @@ impl Handle {
     /// `run` is: its driver starts from it with every step pending, without reading the run
     /// and its steps again (two statements a run). Anything that happens to the run in
     /// between (a cancellation) reaches the driver as it would while the run goes on.
-    pub fn drive_fresh(&self, run: store::Run) {
-        let _ = self.start.send(Handover {
+    /// Answers the run's release signal, watched from before its driver starts.
+    pub fn drive_fresh(&self, run: store::Run) -> Release {
+        self.hand_over(Handover {
             run: run.id,
             fresh: Some(Box::new(run)),
             parent: tracing::Span::current(),
-        });
+        })
+    }
+
+    fn hand_over(&self, handover: Handover) -> Release {
+        let run = handover.run;
+        let release = Release(Some(self.signal(run)));
+        // The receiver lives as long as the engine; after shutdown the lease simply expires and
+        // another replica claims the run.
+        if self.start.send(handover).is_err() {
+            self.raise(run);
+        }
+        release
+    }
+
+    /// The release signal of `run`, created if it has none yet, watched.
+    fn signal(&self, run: Uuid) -> watch::Receiver<bool> {
+        self.released
+            .lock()
+            .expect("released poisoned")
+            .entry(run)
+            .or_insert_with(|| watch::Sender::new(false))
+            .subscribe()
+    }
+
+    /// Wakes `run`'s waiters: its driver here has let it go.
+    fn raise(&self, run: Uuid) {
+        let signal = self
+            .released
+            .lock()
+            .expect("released poisoned")
+            .remove(&run);
+        if let Some(signal) = signal {
+            signal.send_replace(true);
+        }
+    }
+
+    /// What a waiter of `run` watches, taken before it reads the run so that a release between
+    /// its read and its wait is not missed: the run's signal when it is driven here.
+    pub fn release_of(&self, run: Uuid) -> Release {
+        Release(
+            self.released
+                .lock()
+                .expect("released poisoned")
+                .get(&run)
+                .map(watch::Sender::subscribe),
+        )
     }
 
     pub fn cancel_local(&self, run: Uuid) {
@@ -176,43 +222,24 @@ impl Handle {
             driven.decided.notify_one();
         }
     }
+}
 
-    pub fn subscribe_released(&self) -> broadcast::Receiver<Uuid> {
-        self.released.subscribe()
-    }
+/// A run's release signal as a waiter took it ([`Handle::release_of`]); empty for a run not
+/// driven here when it was taken.
+pub struct Release(Option<watch::Receiver<bool>>);
 
-    fn drives(&self, run: Uuid) -> bool {
-        self.active
-            .lock()
-            .expect("active runs poisoned")
-            .contains_key(&run)
-    }
-
-    /// Returns when `run` may have moved on, for a caller that reads it again then: at once when
-    /// its driver here lets it go (`released` was subscribed before the caller's read, so that
-    /// is never missed); for a run not driven here, after `poll`, since another replica may
-    /// have moved it. A run driven here costs its waiters no reads while it runs: with many
-    /// callers waiting, polling would be a read per caller per `poll`.
-    pub async fn settled(
-        &self,
-        released: &mut broadcast::Receiver<Uuid>,
-        run: Uuid,
-        poll: Duration,
-    ) {
-        let here = self.drives(run);
-        let poll = tokio::time::sleep(if here { LOCAL_RECHECK } else { poll });
-        tokio::pin!(poll);
-        loop {
-            tokio::select! {
-                () = &mut poll => return,
-                announced = released.recv() => match announced {
-                    Ok(done) if done != run => {}
-                    // Behind on others' releases; this run's own is still to come while it is
-                    // driven here (a driver leaves `active` before it announces).
-                    Err(broadcast::error::RecvError::Lagged(_)) if self.drives(run) => {}
-                    _ => return,
-                },
+impl Release {
+    /// Returns when the run may have moved on, for a caller that reads it again then: at once
+    /// when its driver here lets it go; for a run not driven here, after `poll`, since another
+    /// replica may have moved it. A run driven here costs its waiters no reads while it runs:
+    /// with many callers waiting, polling would be a read per caller per `poll`.
+    pub async fn settled(&mut self, poll: Duration) {
+        match &mut self.0 {
+            Some(released) => {
+                // An error is a signal dropped unraised, which only the engine's end does.
+                let _ = tokio::time::timeout(LOCAL_RECHECK, released.wait_for(|done| *done)).await;
             }
+            None => tokio::time::sleep(poll).await,
         }
     }
 }
@@ -323,6 +350,8 @@ async fn drive_in(
         .lock()
         .expect("active runs poisoned")
         .insert(run, driven.clone());
+    // A run claimed from the table has had no signal yet; a handed-over one has.
+    drop(state.engine.signal(run));
     let (cancel, decided) = (&driven.cancel, &driven.decided);
     let lost = CancellationToken::new();
     let outcome = tokio::select! {
@@ -336,7 +365,7 @@ async fn drive_in(
         .lock()
         .expect("active runs poisoned")
         .remove(&run);
-    let _ = state.engine.released.send(run);
+    state.engine.raise(run);
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(Interrupted::LeaseLost)) => {
@@ -890,31 +919,40 @@ async fn execute(
     } else {
         (RunStatus::Completed, None)
     };
-    let mut tx = state.pool.begin().await?;
-    if let Err(LeaseLost) =
-        store::finish(&mut tx, id, state.engine.owner, status, &output, error).await?
-    {
-        return Ok(Err(Interrupted::LeaseLost));
-    }
-    // A child run outlives no parent: whatever of it still runs is stopped with it. Only a
-    // chain step makes children.
-    let (ended, asked) = if definition
+    let ending = store::Ending {
+        run: id,
+        owner: state.engine.owner,
+        status,
+        output,
+        error: error.map(|(code, message)| (code.to_owned(), message.to_owned())),
+    };
+    let event = RunEvent::run_finished(id, &run.chain_name, status, error);
+    // A child run outlives no parent: whatever of it still runs is stopped with it, in the
+    // transaction ending the parent. Only a chain step makes children; other runs end in a
+    // batch with those finishing alongside.
+    if !definition
         .steps
         .iter()
         .any(|step| matches!(step.kind, StepKind::Chain(_)))
     {
-        store::stop_children(&mut tx, id).await?
-    } else {
-        Default::default()
-    };
+        let event = event.row(state, &context.tenant);
+        if let Err(LeaseLost) = endings::end(&state.endings, RunEnd { ending, event }).await? {
+            return Ok(Err(Interrupted::LeaseLost));
+        }
+        metrics::counter!("chains_runs_total", "status" => status.as_str()).increment(1);
+        return Ok(Ok(()));
+    }
+    let mut tx = state.pool.begin().await?;
+    if store::finish(&mut tx, &[&ending]).await? != [true] {
+        return Ok(Err(Interrupted::LeaseLost));
+    }
+    let (ended, asked) = store::stop_children(&mut tx, id).await?;
     for child in &ended {
         RunEvent::run_cancelled(*child)
             .enqueue(state, &mut tx, &context.tenant)
             .await?;
     }
-    RunEvent::run_finished(id, &run.chain_name, status, error)
-        .commit(state, tx, &context.tenant)
-        .await?;
+    event.commit(state, tx, &context.tenant).await?;
     for child in asked {
         state.engine.cancel_local(child);
     }
@@ -1698,20 +1736,19 @@ async fn record_with(
 /// Waits until the run has finished, or waits for an approval, or `limit` has passed, and
 /// returns it as it then is.
 pub async fn wait(state: &State, tenant: Uuid, id: Uuid, limit: Duration) -> Result<store::Run> {
-    let released = state.engine.subscribe_released();
-    wait_from(state, tenant, id, limit, released, true).await
+    wait_from(state, tenant, id, limit, None).await
 }
 
-/// [`wait`] for a run this replica has just handed to its own engine, `released` subscribed
-/// before the hand-over: the run is running, so it is first read when it may have moved on.
+/// [`wait`] for a run this replica has just handed to its own engine, with the release signal
+/// the hand-over answered: the run is running, so it is first read when it may have moved on.
 pub async fn wait_handed(
     state: &State,
     tenant: Uuid,
     id: Uuid,
     limit: Duration,
-    released: broadcast::Receiver<Uuid>,
+    released: Release,
 ) -> Result<store::Run> {
-    wait_from(state, tenant, id, limit, released, false).await
+    wait_from(state, tenant, id, limit, Some(released)).await
 }
 
 async fn wait_from(
@@ -1719,24 +1756,25 @@ async fn wait_from(
     tenant: Uuid,
     id: Uuid,
     limit: Duration,
-    mut released: broadcast::Receiver<Uuid>,
-    mut read: bool,
+    mut handed: Option<Release>,
 ) -> Result<store::Run> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        if read {
-            let run = store::get(&state.pool, tenant, id).await?;
-            if run.status().is_terminal()
-                || run.status() == RunStatus::Waiting
-                || tokio::time::Instant::now() >= deadline
-            {
-                return Ok(run);
+        let mut released = match handed.take() {
+            Some(released) => released,
+            None => {
+                let released = state.engine.release_of(id);
+                let run = store::get(&state.pool, tenant, id).await?;
+                if run.status().is_terminal()
+                    || run.status() == RunStatus::Waiting
+                    || tokio::time::Instant::now() >= deadline
+                {
+                    return Ok(run);
+                }
+                released
             }
-        }
-        read = true;
-        let settled = state
-            .engine
-            .settled(&mut released, id, state.config.claim_interval);
+        };
+        let settled = released.settled(state.config.claim_interval);
         let _ = tokio::time::timeout_at(deadline, settled).await;
     }
 }

@@ -246,26 +246,26 @@ async fn start_child(
             tenant_id: context.tenant_id,
             chain_id: target.chain_id,
             chain_version: target.chain_version,
-            template: target.template.as_deref(),
-            chain_name: &target.definition.name,
-            input,
-            session_id: &session_id,
+            template: target.template.clone(),
+            chain_name: target.definition.name.clone(),
+            input: input.clone(),
+            session_id,
             idempotency_key: None,
-            request_hash: "",
-            definition: &definition_value,
+            request_hash: String::new(),
+            definition: definition_value,
             step_ids: steps.iter().map(|s| s.id.clone()).collect(),
             step_agents: steps
                 .iter()
                 .map(|s| s.agent().unwrap_or_default().to_owned())
                 .collect(),
             step_kinds: steps.iter().map(|s| s.kind_name().to_owned()).collect(),
-            created_by: &context.created_by,
+            created_by: context.created_by.clone(),
             agents_checked: false,
             lease: claim_now.then_some((state.engine.owner, state.config.lease_ttl)),
             credential_id: context.credential_id,
             parent: Some(store::Parent {
                 run_id: context.id,
-                step_id: &step.id,
+                step_id: step.id.clone(),
                 attempt: i32::try_from(attempt).unwrap_or(i32::MAX),
                 depth: context.depth + 1,
             }),
@@ -292,8 +292,8 @@ async fn start_child(
 
 /// Waits for a child run to end: its output, or why the step fails.
 async fn wait_for(state: &State, child: Uuid) -> Result<std::result::Result<Value, Failure>> {
-    let mut released = state.engine.subscribe_released();
     loop {
+        let mut released = state.engine.release_of(child);
         let Some(found) = store::child_state(&state.pool, child).await? else {
             return Ok(Err(Failure::new(
                 UNKNOWN_CHAIN,
@@ -322,9 +322,6 @@ async fn wait_for(state: &State, child: Uuid) -> Result<std::result::Result<Valu
             }
             RunStatus::Pending | RunStatus::Running | RunStatus::Waiting => {}
         }
-        state
-            .engine
-            .settled(&mut released, child, state.config.claim_interval)
-            .await;
+        released.settled(state.config.claim_interval).await;
     }
 }

@@ -5,16 +5,23 @@
 //! run. A repeated idempotency key is answered with the run it started, if the request is the
 //! same one (its hash matches), and refused otherwise. A tenant has at most
 //! `max_concurrent_runs_per_tenant` runs pending or running: counted once cheaply before any
-//! work, and again under the tenant's lock in the transaction that inserts the run, so two
-//! submissions cannot both take the last slot. The target is resolved and its agents checked
+//! work, and again under the tenant's lock in the transaction that inserts the run
+//! ([`submissions`]), so two submissions cannot both take the last slot. The target is resolved and its agents checked
 //! again (they may have gone since it was saved; the catalog answers for the agents it
 //! remembers, and a run whose agents agent-runner cannot be asked about is accepted and checked
 //! as it starts: accepting a run needs Postgres and auth, not agent-runner or memory), the
 //! input checked against its `input_schema`, and its caller's credential taken
-//! (credentials.rs); then the run and its steps are inserted in one transaction. With room on this replica the run is leased here and starts at once
-//! (announced as it commits); otherwise it is left pending for the first replica to claim it.
+//! (credentials.rs); then the run and its steps are inserted, in one transaction with the
+//! other submissions waiting alongside ([`submissions`]). With room on this replica the run is
+//! leased here and starts at once (announced as it commits); otherwise it is left pending for
+//! the first replica to claim it.
+//!
+//! Runs' ends are group-committed too ([`endings`]), as are step transitions
+//! ([`transitions`]).
 
+pub mod endings;
 pub mod store;
+pub mod submissions;
 pub mod transitions;
 
 use std::time::Duration;
@@ -28,6 +35,7 @@ use crate::events::RunEvent;
 use crate::input::{Execution, Target};
 use crate::{State, agents, chains, credentials, engine};
 use store::{CancelRequest, Run, Step};
+use submissions::{Admission, Submission};
 
 /// A run with its steps, as GetRun and the RPCs that return one answer.
 pub type Detailed = (Run, Vec<Step>);
@@ -95,74 +103,55 @@ pub async fn execute(
     let definition_value =
         serde_json::to_value(&target.definition).map_err(|err| ChainError::Internal(err.into()))?;
     let claim_now = state.engine.has_room();
-    let mut tx = state.pool.begin().await?;
-    let inserted = store::insert(
-        &mut tx,
-        &store::NewRun {
+    let steps = &target.definition.steps;
+    let submission = Submission {
+        run: store::NewRun {
             id: run_id,
             tenant_id: tenant,
             chain_id: target.chain_id,
             chain_version: target.chain_version,
-            template: target.template.as_deref(),
-            chain_name: &target.definition.name,
-            input: &request.input,
-            session_id: &session_id,
-            idempotency_key,
-            request_hash: &request.request_hash,
-            definition: &definition_value,
-            step_ids: target
-                .definition
-                .steps
-                .iter()
-                .map(|s| s.id.clone())
-                .collect(),
-            step_agents: target
-                .definition
-                .steps
+            template: target.template.clone(),
+            chain_name: target.definition.name.clone(),
+            input: request.input.clone(),
+            session_id,
+            idempotency_key: request.idempotency_key.clone(),
+            request_hash: request.request_hash.clone(),
+            definition: definition_value,
+            step_ids: steps.iter().map(|s| s.id.clone()).collect(),
+            step_agents: steps
                 .iter()
                 .map(|s| s.agent().unwrap_or_default().to_owned())
                 .collect(),
-            step_kinds: target
-                .definition
-                .steps
-                .iter()
-                .map(|s| s.kind_name().to_owned())
-                .collect(),
-            created_by: &caller.subject,
+            step_kinds: steps.iter().map(|s| s.kind_name().to_owned()).collect(),
+            created_by: caller.subject.clone(),
             agents_checked: target.agents_checked,
             lease: claim_now.then_some((state.engine.owner, state.config.lease_ttl)),
             credential_id: Some(credential_id),
             parent: None,
         },
-    )
-    .await?;
-    let Some(inserted) = inserted else {
-        // Another request with the same key won the race: answer with its run.
-        drop(tx);
-        let key = idempotency_key.expect("only a key can conflict");
-        let existing = store::by_idempotency_key(&state.pool, tenant, key)
-            .await?
-            .ok_or(ChainError::NotFound("run"))?;
-        return answer_repeat(state, tenant, existing, &request).await;
-    };
-    if store::unfinished_locked(&mut tx, tenant).await? > quota_rows {
-        drop(tx);
-        return Err(run_quota_exceeded(quota));
-    }
-    if claim_now {
+        quota,
         // It starts running here and now; a run left pending is announced by its claim.
-        RunEvent::run_started(run_id, &target.definition.name)
-            .commit(state, tx, &tenant.to_string())
-            .await?;
-    } else {
-        tx.commit().await?;
-    }
+        announce: claim_now.then(|| {
+            RunEvent::run_started(run_id, &target.definition.name).row(state, &tenant.to_string())
+        }),
+    };
+    let inserted = match state.submissions.write(submission).await? {
+        Admission::Inserted(run) => *run,
+        Admission::OverQuota => return Err(run_quota_exceeded(quota)),
+        Admission::KeyTaken => {
+            // Another request with the same key won the race: answer with its run.
+            let key = idempotency_key.expect("only a key can conflict");
+            let existing = store::by_idempotency_key(&state.pool, tenant, key)
+                .await?
+                .ok_or(ChainError::NotFound("run"))?;
+            return answer_repeat(state, tenant, existing, &request).await;
+        }
+    };
     tracing::info!(run = %run_id, chain = %target.definition.name, "run accepted");
     if claim_now {
-        // Subscribed before the hand-over, so the run's release cannot be missed; until then
-        // it is known to be running, and a waiting caller need not read it.
-        let released = state.engine.subscribe_released();
-        state.engine.drive_fresh(inserted);
+        // Its release signal exists from the hand-over, so its release cannot be missed; until
+        // then it is known to be running, and a waiting caller need not read it.
+        let released = state.engine.drive_fresh(inserted);
         if request.wait {
             let run =
                 engine::wait_handed(state, tenant, run_id, request.wait_limit, released).await?;

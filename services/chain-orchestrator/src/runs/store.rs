@@ -190,22 +190,24 @@ macro_rules! step_columns {
     };
 }
 
-pub struct NewRun<'a> {
+/// A run to insert with its steps, owning what it is inserted with: it may wait in a batch
+/// (runs::submissions).
+pub struct NewRun {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub chain_id: Option<Uuid>,
     pub chain_version: Option<i32>,
-    pub template: Option<&'a str>,
-    pub chain_name: &'a str,
-    pub input: &'a Value,
-    pub session_id: &'a str,
-    pub idempotency_key: Option<&'a str>,
-    pub request_hash: &'a str,
-    pub definition: &'a Value,
+    pub template: Option<String>,
+    pub chain_name: String,
+    pub input: Value,
+    pub session_id: String,
+    pub idempotency_key: Option<String>,
+    pub request_hash: String,
+    pub definition: Value,
     pub step_ids: Vec<String>,
     pub step_agents: Vec<String>,
     pub step_kinds: Vec<String>,
-    pub created_by: &'a str,
+    pub created_by: String,
     pub agents_checked: bool,
     /// The replica that will execute it at once, with its lease; `None` leaves it PENDING for
     /// whichever replica claims it first.
@@ -214,20 +216,20 @@ pub struct NewRun<'a> {
     /// top run's (None: its top run has none).
     pub credential_id: Option<Uuid>,
     /// Set on a child run.
-    pub parent: Option<Parent<'a>>,
+    pub parent: Option<Parent>,
 }
 
 /// Where a child run comes from (engine/subchains.rs).
-pub struct Parent<'a> {
+pub struct Parent {
     pub run_id: Uuid,
-    pub step_id: &'a str,
+    pub step_id: String,
     pub attempt: i32,
     pub depth: i32,
 }
 
-/// Inserts a run and its steps; the run as inserted, or `None` when the idempotency key is
-/// already taken.
-pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun<'_>) -> Result<Option<Run>> {
+/// Inserts a run and its steps by one statement; the run as inserted, or `None` when the
+/// idempotency key is already taken (and nothing is inserted).
+pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun) -> Result<Option<Run>> {
     let (owner, lease_ms) = match run.lease {
         Some((owner, ttl)) => (
             Some(owner),
@@ -235,61 +237,57 @@ pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun<'_>) -> Result<Opt
         ),
         None => (None, 0),
     };
-    let inserted: Option<Run> = sqlx::query_as(concat!(
-        "INSERT INTO chains.chain_runs
-             (id, tenant_id, chain_id, chain_version, template, chain_name, status, input,
-              session_id, idempotency_key, request_hash, definition, created_by, started_at,
-              lease_owner, lease_expires_at, agents_checked, parent_run_id, parent_step,
-              parent_attempt, depth, credential_id)
-         VALUES ($1, $2, $3, $4, $5, $6,
-                 CASE WHEN $14::uuid IS NULL THEN 'pending' ELSE 'running' END,
-                 $7, $8, $9, $10, $11, $12,
-                 CASE WHEN $14::uuid IS NULL THEN NULL ELSE now() END,
-                 $14, CASE WHEN $14::uuid IS NULL THEN NULL
-                           ELSE now() + make_interval(secs => $13::double precision / 1000) END,
-                 $15, $16, $17, $18, coalesce($19, 0), $20)
-         ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-         RETURNING ",
-        run_columns!()
+    Ok(sqlx::query_as(concat!(
+        "WITH run AS (
+             INSERT INTO chains.chain_runs
+                 (id, tenant_id, chain_id, chain_version, template, chain_name, status, input,
+                  session_id, idempotency_key, request_hash, definition, created_by, started_at,
+                  lease_owner, lease_expires_at, agents_checked, parent_run_id, parent_step,
+                  parent_attempt, depth, credential_id)
+             VALUES ($1, $2, $3, $4, $5, $6,
+                     CASE WHEN $14::uuid IS NULL THEN 'pending' ELSE 'running' END,
+                     $7, $8, $9, $10, $11, $12,
+                     CASE WHEN $14::uuid IS NULL THEN NULL ELSE now() END,
+                     $14, CASE WHEN $14::uuid IS NULL THEN NULL
+                               ELSE now() + make_interval(secs => $13::double precision / 1000) END,
+                     $15, $16, $17, $18, coalesce($19, 0), $20)
+             ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+             RETURNING *
+         ), steps AS (
+             INSERT INTO chains.chain_steps (run_id, step_id, position, agent, kind, status)
+             SELECT run.id, s.step_id, s.position::integer - 1, s.agent, s.kind, 'pending'
+             FROM run, unnest($21::text[], $22::text[], $23::text[])
+                  WITH ORDINALITY AS s (step_id, agent, kind, position)
+         )
+         SELECT ",
+        run_columns!(),
+        " FROM run"
     ))
     .bind(run.id)
     .bind(run.tenant_id)
     .bind(run.chain_id)
     .bind(run.chain_version)
-    .bind(run.template)
-    .bind(run.chain_name)
-    .bind(run.input)
-    .bind(run.session_id)
-    .bind(run.idempotency_key)
-    .bind(run.request_hash)
-    .bind(run.definition)
-    .bind(run.created_by)
+    .bind(run.template.as_deref())
+    .bind(&run.chain_name)
+    .bind(&run.input)
+    .bind(&run.session_id)
+    .bind(run.idempotency_key.as_deref())
+    .bind(&run.request_hash)
+    .bind(&run.definition)
+    .bind(&run.created_by)
     .bind(lease_ms)
     .bind(owner)
     .bind(run.agents_checked)
     .bind(run.parent.as_ref().map(|parent| parent.run_id))
-    .bind(run.parent.as_ref().map(|parent| parent.step_id))
+    .bind(run.parent.as_ref().map(|parent| parent.step_id.as_str()))
     .bind(run.parent.as_ref().map(|parent| parent.attempt))
     .bind(run.parent.as_ref().map(|parent| parent.depth))
     .bind(run.credential_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(inserted) = inserted else {
-        return Ok(None);
-    };
-    sqlx::query(
-        "INSERT INTO chains.chain_steps (run_id, step_id, position, agent, kind, status)
-         SELECT $1, step_id, position::integer - 1, agent, kind, 'pending'
-         FROM unnest($2::text[], $3::text[], $4::text[])
-              WITH ORDINALITY AS s (step_id, agent, kind, position)",
-    )
-    .bind(run.id)
     .bind(&run.step_ids)
     .bind(&run.step_agents)
     .bind(&run.step_kinds)
-    .execute(&mut *tx)
-    .await?;
-    Ok(Some(inserted))
+    .fetch_optional(&mut *tx)
+    .await?)
 }
 
 pub async fn by_idempotency_key(
@@ -434,35 +432,48 @@ pub async fn request_cancel(
     }
 }
 
-/// Counts a tenant's pending, running and waiting runs (index
-/// `chain_runs_tenant_unfinished_idx`).
-const COUNT_UNFINISHED: &str = "SELECT count(*) FROM chains.chain_runs
-     WHERE tenant_id = $1 AND status IN ('pending', 'running', 'waiting')";
-
 /// How many runs of `tenant` are pending or running now: a quick look, without the lock, to
 /// refuse a submission before any work is spent on it.
 pub async fn unfinished(pool: &sqlx::PgPool, tenant: Uuid) -> Result<i64> {
-    Ok(sqlx::query_scalar(COUNT_UNFINISHED)
-        .bind(tenant)
-        .fetch_one(pool)
-        .await?)
+    // Index `chain_runs_tenant_unfinished_idx`, as the count under the lock.
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM chains.chain_runs
+         WHERE tenant_id = $1 AND status IN ('pending', 'running', 'waiting')",
+    )
+    .bind(tenant)
+    .fetch_one(pool)
+    .await?)
 }
 
-/// How many runs of `tenant` are pending or running, counted under the tenant's submission lock,
-/// which `tx` then holds until it ends: submissions of one tenant, on any replica, count one
-/// after the other, so two cannot both pass at the last free slot. Call it last before the
-/// commit, so the lock is held briefly; the count includes what `tx` itself inserted.
-pub async fn unfinished_locked(tx: &mut sqlx::PgConnection, tenant: Uuid) -> Result<i64> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('chains.runs/' || $1::text, 0))")
-        .bind(tenant)
-        .execute(&mut *tx)
-        .await?;
-    // A statement of its own: under READ COMMITTED its snapshot is taken once the lock is held,
-    // so it sees the run committed by the submission that held the lock before.
-    Ok(sqlx::query_scalar(COUNT_UNFINISHED)
-        .bind(tenant)
-        .fetch_one(&mut *tx)
-        .await?)
+/// How many runs each of `tenants` has pending, running or waiting, counted under the tenants'
+/// submission locks, which `tx` then holds until it ends: submissions of one tenant, on any
+/// replica, count one after the other, so two cannot both pass at the last free slot. The
+/// locks are taken in the tenants' order, so two transactions locking several cannot deadlock.
+pub async fn unfinished_locked(
+    tx: &mut sqlx::PgConnection,
+    tenants: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, i64>> {
+    let mut sorted = tenants.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('chains.runs/' || t.id::text, 0))
+         FROM (SELECT id FROM unnest($1::uuid[]) WITH ORDINALITY AS u (id, n) ORDER BY n) t",
+    )
+    .bind(&sorted)
+    .execute(&mut *tx)
+    .await?;
+    // A statement of its own: under READ COMMITTED its snapshot is taken once the locks are
+    // held, so it sees the runs committed by the submissions that held them before.
+    let counted: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT tenant_id, count(*) FROM chains.chain_runs
+         WHERE tenant_id = ANY($1) AND status IN ('pending', 'running', 'waiting')
+         GROUP BY tenant_id",
+    )
+    .bind(&sorted)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(counted.into_iter().collect())
 }
 
 /// A run claimed by [`claim`]; `started` when it had not run anywhere before, and so is to be
@@ -570,50 +581,70 @@ fn fenced(written: &sqlx::postgres::PgQueryResult) -> Result<(), LeaseLost> {
     }
 }
 
-/// Ends a run in `tx`: its status, output and error, pending or running steps marked
-/// cancelled, the lease dropped (its credential is retired by credentials.rs's sweep once no
-/// run uses it).
-pub async fn finish(
-    tx: &mut sqlx::PgConnection,
-    run: Uuid,
-    owner: Uuid,
-    status: RunStatus,
-    output: &Value,
-    error: Option<(&str, &str)>,
-) -> Result<Result<(), LeaseLost>> {
-    let (error_code, error_message) = match error {
-        Some((code, message)) => (Some(code), Some(message)),
-        None => (None, None),
-    };
-    // One statement: the steps are cancelled only if the run was ended, i.e. the lease held.
-    let ended: i64 = sqlx::query_scalar(
-        "WITH ended AS (
-             UPDATE chains.chain_runs
-             SET status = $3, output = $4, error_code = $5, error_message = $6,
-                 finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL
-             WHERE id = $1 AND lease_owner = $2 AND lease_expires_at > now()
-               AND status = 'running'
-             RETURNING id
+/// How a run ends: written only while `owner` holds it.
+pub struct Ending {
+    pub run: Uuid,
+    pub owner: Uuid,
+    pub status: RunStatus,
+    pub output: Value,
+    /// The failure's code and message.
+    pub error: Option<(String, String)>,
+}
+
+/// Ends each of `endings`' runs that its owner still holds by one statement: its status, output
+/// and error, whatever of its steps had not finished marked cancelled (only for a run ended,
+/// i.e. whose lease was held), the lease dropped (its credential is retired by credentials.rs's
+/// sweep once no run uses it). Answers, in order, whether each was ended.
+pub async fn finish(tx: &mut sqlx::PgConnection, endings: &[&Ending]) -> Result<Vec<bool>> {
+    let column = sankalpa_kit::group_commit::column;
+    let (codes, messages): (Vec<Option<&str>>, Vec<Option<&str>>) = endings
+        .iter()
+        .map(|ending| match &ending.error {
+            Some((code, message)) => (Some(code.as_str()), Some(message.as_str())),
+            None => (None, None),
+        })
+        .unzip();
+    let ended: Vec<i64> = sqlx::query_scalar(
+        "WITH asked AS (
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[],
+                                  $6::text[])
+                 WITH ORDINALITY AS a (run_id, owner, status, output, error_code, error_message, n)
+         ), ended AS (
+             UPDATE chains.chain_runs r
+             SET status = a.status, output = a.output, error_code = a.error_code,
+                 error_message = a.error_message, finished_at = now(), lease_owner = NULL,
+                 lease_expires_at = NULL, wake_at = NULL
+             FROM asked a
+             WHERE r.id = a.run_id AND r.lease_owner = a.owner AND r.lease_expires_at > now()
+               AND r.status = 'running'
+             RETURNING r.id, a.n
          ), cancelled AS (
              UPDATE chains.chain_steps SET status = 'cancelled', finished_at = now(),
                  waiting_until = NULL
              WHERE run_id IN (SELECT id FROM ended)
                AND status IN ('pending', 'running', 'waiting')
          )
-         SELECT count(*) FROM ended",
+         SELECT n FROM ended",
     )
-    .bind(run)
-    .bind(owner)
-    .bind(status.as_str())
-    .bind(output)
-    .bind(error_code)
-    .bind(error_message)
-    .fetch_one(&mut *tx)
+    .bind(column(endings, |ending| &ending.run))
+    .bind(column(endings, |ending| &ending.owner))
+    .bind(
+        endings
+            .iter()
+            .map(|ending| ending.status.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        endings
+            .iter()
+            .map(|ending| sqlx::types::Json(&ending.output))
+            .collect::<Vec<_>>(),
+    )
+    .bind(codes)
+    .bind(messages)
+    .fetch_all(&mut *tx)
     .await?;
-    if ended == 0 {
-        return Ok(Err(LeaseLost));
-    }
-    Ok(Ok(()))
+    Ok(sankalpa_kit::group_commit::answered(endings.len(), ended))
 }
 
 /// Sets a step waiting for its approval until `timeout` from now, while `owner` holds the run;

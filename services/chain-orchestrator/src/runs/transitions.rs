@@ -209,16 +209,7 @@ impl Batch for TransitionBatch {
         if !written.is_empty() {
             self.outbox.wake();
         }
-        let mut answers = vec![false; batch.len()];
-        for n in written {
-            if let Some(answer) = usize::try_from(n - 1)
-                .ok()
-                .and_then(|index| answers.get_mut(index))
-            {
-                *answer = true;
-            }
-        }
-        Ok(answers)
+        Ok(group_commit::answered(batch.len(), written))
     }
 
     fn writer_lost() -> ChainError {

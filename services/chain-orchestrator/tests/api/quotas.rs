@@ -89,12 +89,20 @@ async fn submissions_racing_for_the_last_free_place_do_not_all_pass(pool: sqlx::
         .try_execute(long_run(), json!({}), false, "")
         .await
         .unwrap();
-    let answers = join_all((0..5).map(|_| submit(&stack, &stack.token, ""))).await;
+    // Another tenant's submissions race alongside (accepted in the same batches): each tenant
+    // is counted against its own quota.
+    let other = stack.other_tenant().await;
+    let (answers, others) = tokio::join!(
+        join_all((0..5).map(|_| submit(&stack, &stack.token, ""))),
+        join_all((0..5).map(|_| submit(&stack, &other, ""))),
+    );
     let accepted = answers.iter().filter(|answer| answer.is_ok()).count();
     assert_eq!(accepted, 1, "{answers:?}");
     for refused in answers.iter().filter_map(|answer| answer.as_ref().err()) {
         assert_quota(refused, 2);
     }
+    let accepted = others.iter().filter(|answer| answer.is_ok()).count();
+    assert_eq!(accepted, 2, "{others:?}");
     let listed = stack
         .chains
         .list_runs(stack.authed(pb::ListRunsRequest::default()))

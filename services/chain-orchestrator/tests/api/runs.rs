@@ -334,6 +334,30 @@ async fn an_idempotency_key_returns_the_same_run(pool: sqlx::PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
+async fn submissions_racing_with_one_idempotency_key_start_one_run(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    let definition = json!({"agents": ["add_one"]});
+    let answers = futures::future::join_all((0..6).map(|_| {
+        let mut chains = stack.chains.clone();
+        let request = stack.authed(inline_run(&definition, &json!({"n": 1}), "raced"));
+        async move { chains.execute_chain(request).await }
+    }))
+    .await;
+    let ids: std::collections::BTreeSet<String> = answers
+        .into_iter()
+        .map(|answer| answer.expect("every racer is answered").into_inner().id)
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let run = stack
+        .run_until(ids.first().unwrap(), |run| {
+            run.status() == pb::ChainRunStatus::Completed
+        })
+        .await;
+    assert_eq!(run.steps.len(), 1);
+    assert_eq!(stack.agents.record.calls().len(), 1);
+}
+
+#[sqlx::test(migrations = false)]
 async fn cancelling_stops_the_running_step_and_starts_nothing_more(pool: sqlx::PgPool) {
     let mut stack = start(pool).await;
     let run = stack
