@@ -22,7 +22,7 @@ use crate::error::{ChainError, Result};
 /// Transitions per statement at most, and batches in flight at once.
 const LIMITS: group_commit::Limits = group_commit::Limits {
     max_batch: 64,
-    writers: 4,
+    writers: 2,
 };
 
 /// Writes each transition asked for (`n` keeps it with its row), and the event of each one
