@@ -441,17 +441,24 @@ impl Orchestrator {
             skeleton.stop.clone(),
         );
         let state = Arc::new(State {
-            transitions: runs::transitions::transitions(
+            transitions: runs::group_commit(
                 pool.clone(),
                 outbox.clone(),
+                runs::transitions::LIMITS,
                 skeleton.tasks.clone(),
             ),
-            submissions: runs::submissions::submissions(
+            submissions: runs::group_commit(
                 pool.clone(),
                 outbox.clone(),
+                runs::submissions::LIMITS,
                 skeleton.tasks.clone(),
             ),
-            endings: runs::endings::endings(pool.clone(), outbox.clone(), skeleton.tasks.clone()),
+            endings: runs::group_commit(
+                pool.clone(),
+                outbox.clone(),
+                runs::endings::LIMITS,
+                skeleton.tasks.clone(),
+            ),
             pool,
             outbox,
             jetstream,

@@ -4,16 +4,15 @@
 //! stops its children with it (engine).
 
 use sankalpa_kit::group_commit::{self, Batch, GroupCommit};
-use sankalpa_kit::outbox::{Outbox, OutboxRow};
-use sqlx::PgPool;
-use tokio_util::task::TaskTracker;
+use sankalpa_kit::outbox::OutboxRow;
 use uuid::Uuid;
 
+use super::Writes;
 use super::store::{self, Ending, LeaseLost};
 use crate::error::{ChainError, Result};
 
 /// Ends per batch at most, and batches in flight at once.
-const LIMITS: group_commit::Limits = group_commit::Limits {
+pub const LIMITS: group_commit::Limits = group_commit::Limits {
     max_batch: 64,
     writers: 2,
 };
@@ -25,30 +24,14 @@ pub struct RunEnd {
 }
 
 /// The queue of run ends. Cloning shares it.
-pub type Endings = GroupCommit<EndingBatch>;
-
-/// What a batch of run ends is written with.
-pub struct EndingBatch {
-    pool: PgPool,
-    outbox: Outbox,
-}
-
-/// The queue of run ends, written with `pool`; `outbox`'s relay is woken after each batch that
-/// ended a run.
-pub fn endings(pool: PgPool, outbox: Outbox, writers: TaskTracker) -> Endings {
-    GroupCommit::new(EndingBatch { pool, outbox }, LIMITS, writers)
-}
+pub type Endings = GroupCommit<Writes<RunEnd>>;
 
 /// Ends the run as `end` says, with its event, while its owner holds it.
 pub async fn end(endings: &Endings, end: RunEnd) -> Result<std::result::Result<(), LeaseLost>> {
-    Ok(if endings.write(end).await? {
-        Ok(())
-    } else {
-        Err(LeaseLost)
-    })
+    Ok(LeaseLost::unless(endings.write(end).await?))
 }
 
-impl Batch for EndingBatch {
+impl Batch for Writes<RunEnd> {
     type Write = RunEnd;
     /// Whether the run was ended (false: the lease was gone).
     type Written = bool;
@@ -69,11 +52,7 @@ impl Batch for EndingBatch {
             .filter(|(_, ended)| **ended)
             .map(|(end, _)| &end.event)
             .collect();
-        self.outbox.enqueue_rows(&mut tx, &events).await?;
-        tx.commit().await?;
-        if !events.is_empty() {
-            self.outbox.wake();
-        }
+        self.commit_with(tx, &events).await?;
         Ok(ended)
     }
 

@@ -24,9 +24,14 @@ pub mod store;
 pub mod submissions;
 pub mod transitions;
 
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use sankalpa_kit::auth::Principal;
+use sankalpa_kit::group_commit::{Batch, GroupCommit, Limits};
+use sankalpa_kit::outbox::{Outbox, OutboxRow};
+use sqlx::PgPool;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::definition::{self, Definition};
@@ -36,6 +41,49 @@ use crate::input::{Execution, Target};
 use crate::{State, agents, chains, credentials, engine};
 use store::{CancelRequest, Run, Step};
 use submissions::{Admission, Submission};
+
+/// What a group commit of runs' writes of kind `W` (a step transition, a submission, a run's
+/// end) is written with: the pool, and the outbox their events go into, whose relay a batch
+/// that queued events wakes.
+pub struct Writes<W> {
+    pool: PgPool,
+    outbox: Outbox,
+    kind: PhantomData<fn() -> W>,
+}
+
+impl<W> Writes<W> {
+    /// Queues `events` in `tx`, commits it, and wakes the relay if there were any.
+    async fn commit_with(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        events: &[&OutboxRow],
+    ) -> sqlx::Result<()> {
+        self.outbox.enqueue_rows(&mut tx, events).await?;
+        tx.commit().await?;
+        if !events.is_empty() {
+            self.outbox.wake();
+        }
+        Ok(())
+    }
+}
+
+/// The queue of writes of kind `W`, within `limits`, written by tasks on `writers`.
+pub fn group_commit<W>(
+    pool: PgPool,
+    outbox: Outbox,
+    limits: Limits,
+    writers: TaskTracker,
+) -> GroupCommit<Writes<W>>
+where
+    Writes<W>: Batch,
+{
+    let writes = Writes {
+        pool,
+        outbox,
+        kind: PhantomData,
+    };
+    GroupCommit::new(writes, limits, writers)
+}
 
 /// A run with its steps, as GetRun and the RPCs that return one answer.
 pub type Detailed = (Run, Vec<Step>);

@@ -572,13 +572,16 @@ pub async fn release(pool: &sqlx::PgPool, id: Uuid, owner: Uuid) -> Result<()> {
 #[error("the run's lease was lost")]
 pub struct LeaseLost;
 
+impl LeaseLost {
+    /// A fenced write's answer: made while the lease was `held`, or not at all.
+    pub fn unless(held: bool) -> Result<(), LeaseLost> {
+        if held { Ok(()) } else { Err(LeaseLost) }
+    }
+}
+
 /// A write fenced on the run's lease touched its one row, or the lease was lost.
 fn fenced(written: &sqlx::postgres::PgQueryResult) -> Result<(), LeaseLost> {
-    if written.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(LeaseLost)
-    }
+    LeaseLost::unless(written.rows_affected() == 1)
 }
 
 /// How a run ends: written only while `owner` holds it.

@@ -9,17 +9,16 @@
 //! while the tenant's count under the lock plus the runs it has admitted so far is below it.
 
 use sankalpa_kit::group_commit::{self, Batch, GroupCommit};
-use sankalpa_kit::outbox::{Outbox, OutboxRow};
-use sqlx::PgPool;
-use tokio_util::task::TaskTracker;
+use sankalpa_kit::outbox::OutboxRow;
 use uuid::Uuid;
 
+use super::Writes;
 use super::store::{self, NewRun, Run};
 use crate::error::{ChainError, Result};
 
 /// Submissions per batch at most, and batches in flight at once (they queue on a shared
 /// tenant's lock, but batches of different tenants go side by side).
-const LIMITS: group_commit::Limits = group_commit::Limits {
+pub const LIMITS: group_commit::Limits = group_commit::Limits {
     max_batch: 64,
     writers: 4,
 };
@@ -43,21 +42,9 @@ pub enum Admission {
 }
 
 /// The queue of submissions. Cloning shares it.
-pub type Submissions = GroupCommit<SubmissionBatch>;
+pub type Submissions = GroupCommit<Writes<Submission>>;
 
-/// What a batch of submissions is written with.
-pub struct SubmissionBatch {
-    pool: PgPool,
-    outbox: Outbox,
-}
-
-/// The queue of submissions, written with `pool`; `outbox`'s relay is woken after a batch that
-/// announced runs.
-pub fn submissions(pool: PgPool, outbox: Outbox, writers: TaskTracker) -> Submissions {
-    GroupCommit::new(SubmissionBatch { pool, outbox }, LIMITS, writers)
-}
-
-impl Batch for SubmissionBatch {
+impl Batch for Writes<Submission> {
     type Write = Submission;
     type Written = Admission;
     type Error = ChainError;
@@ -95,11 +82,7 @@ impl Batch for SubmissionBatch {
                 None => admissions.push(Admission::KeyTaken),
             }
         }
-        self.outbox.enqueue_rows(&mut tx, &announced).await?;
-        tx.commit().await?;
-        if !announced.is_empty() {
-            self.outbox.wake();
-        }
+        self.commit_with(tx, &announced).await?;
         Ok(admissions)
     }
 

@@ -10,17 +10,16 @@
 //! cannot deadlock; the batch key holds that even so.
 
 use sankalpa_kit::group_commit::{self, Batch, GroupCommit};
-use sankalpa_kit::outbox::{Outbox, OutboxRow};
+use sankalpa_kit::outbox::OutboxRow;
 use serde_json::Value;
-use sqlx::PgPool;
-use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
+use super::Writes;
 use super::store::{LeaseLost, StepStatus};
 use crate::error::{ChainError, Result};
 
 /// Transitions per statement at most, and batches in flight at once.
-const LIMITS: group_commit::Limits = group_commit::Limits {
+pub const LIMITS: group_commit::Limits = group_commit::Limits {
     max_batch: 64,
     writers: 2,
 };
@@ -124,18 +123,7 @@ pub struct Transition {
 }
 
 /// The transitions' queue. Cloning shares it.
-pub type Transitions = GroupCommit<TransitionBatch>;
-
-/// What a batch of transitions is written with.
-pub struct TransitionBatch {
-    pool: PgPool,
-    outbox: Outbox,
-}
-
-/// The queue of transitions, written with `pool`; `outbox`'s relay is woken after each batch.
-pub fn transitions(pool: PgPool, outbox: Outbox, writers: TaskTracker) -> Transitions {
-    GroupCommit::new(TransitionBatch { pool, outbox }, LIMITS, writers)
-}
+pub type Transitions = GroupCommit<Writes<Transition>>;
 
 /// Writes `update` of `run`'s step with its `event`, while `owner` holds the run.
 pub async fn write(
@@ -168,14 +156,10 @@ pub async fn write(
         event: serde_json::to_string(&event.event).map_err(anyhow::Error::from)?,
         headers: serde_json::to_string(&event.headers).map_err(anyhow::Error::from)?,
     };
-    Ok(if transitions.write(transition).await? {
-        Ok(())
-    } else {
-        Err(LeaseLost)
-    })
+    Ok(LeaseLost::unless(transitions.write(transition).await?))
 }
 
-impl Batch for TransitionBatch {
+impl Batch for Writes<Transition> {
     type Write = Transition;
     /// Whether the transition was written (false: the lease was gone).
     type Written = bool;
