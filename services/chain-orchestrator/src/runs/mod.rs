@@ -4,9 +4,10 @@
 //! [`execute`] takes a checked ExecuteChain request ([`crate::input::Execution`]) to an accepted
 //! run. A repeated idempotency key is answered with the run it started, if the request is the
 //! same one (its hash matches), and refused otherwise. A tenant has at most
-//! `max_concurrent_runs_per_tenant` runs pending or running: counted once cheaply before any
-//! work, and again under the tenant's lock in the transaction that inserts the run
-//! ([`submissions`]), so two submissions cannot both take the last slot. The target is resolved and its agents checked
+//! `max_concurrent_runs_per_tenant` runs pending or running: counted under the tenant's lock in
+//! the transaction that inserts the run ([`submissions`]), so two submissions cannot both take
+//! the last slot (a refused one has cost its lookups and its caller's credential, which its
+//! caller's next runs share). The target is resolved and its agents checked
 //! again (they may have gone since it was saved; the catalog answers for the agents it
 //! remembers, and a run whose agents agent-runner cannot be asked about is accepted and checked
 //! as it starts: accepting a run needs Postgres and auth, not agent-runner or memory), the
@@ -114,20 +115,7 @@ pub async fn execute(
     {
         return answer_repeat(state, tenant, existing, &request).await;
     }
-    // A quick look first, so a tenant at its quota costs no lookups and no credential; the
-    // count that decides is taken under the tenant's lock at the end.
     let quota = state.config.max_concurrent_runs_per_tenant;
-    let quota_rows = i64::try_from(quota).unwrap_or(i64::MAX);
-    if store::unfinished(&state.pool, tenant).await? >= quota_rows {
-        // A repeat of a run accepted since the lookup above is answered, not refused.
-        if let Some(key) = idempotency_key
-            && let Some(existing) = store::by_idempotency_key(&state.pool, tenant, key).await?
-        {
-            return answer_repeat(state, tenant, existing, &request).await;
-        }
-        return Err(run_quota_exceeded(quota));
-    }
-
     let target = resolve(state, caller, tenant, &request.target, token).await?;
     let problems = target.definition.input_problems(&request.input);
     if !problems.is_empty() {
@@ -185,7 +173,15 @@ pub async fn execute(
     };
     let inserted = match state.submissions.write(submission).await? {
         Admission::Inserted(run) => *run,
-        Admission::OverQuota => return Err(run_quota_exceeded(quota)),
+        Admission::OverQuota => {
+            // A repeat of a run accepted since the lookup above is answered, not refused.
+            if let Some(key) = idempotency_key
+                && let Some(existing) = store::by_idempotency_key(&state.pool, tenant, key).await?
+            {
+                return answer_repeat(state, tenant, existing, &request).await;
+            }
+            return Err(run_quota_exceeded(quota));
+        }
         Admission::KeyTaken => {
             // Another request with the same key won the race: answer with its run.
             let key = idempotency_key.expect("only a key can conflict");

@@ -432,19 +432,6 @@ pub async fn request_cancel(
     }
 }
 
-/// How many runs of `tenant` are pending or running now: a quick look, without the lock, to
-/// refuse a submission before any work is spent on it.
-pub async fn unfinished(pool: &sqlx::PgPool, tenant: Uuid) -> Result<i64> {
-    // Index `chain_runs_tenant_unfinished_idx`, as the count under the lock.
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM chains.chain_runs
-         WHERE tenant_id = $1 AND status IN ('pending', 'running', 'waiting')",
-    )
-    .bind(tenant)
-    .fetch_one(pool)
-    .await?)
-}
-
 /// How many runs each of `tenants` has pending, running or waiting, counted under the tenants'
 /// submission locks, which `tx` then holds until it ends: submissions of one tenant, on any
 /// replica, count one after the other, so two cannot both pass at the last free slot. The
