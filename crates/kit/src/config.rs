@@ -38,6 +38,20 @@ where
     }
 }
 
+/// Reads a setting that can be switched off: unset gives `default`, set to nothing (or blanks)
+/// gives `None`, anything else is the value. Unlike [`var`], where empty means the default.
+pub fn switchable(name: &str, default: &str) -> Option<String> {
+    switched(std::env::var(name).ok(), default)
+}
+
+fn switched(value: Option<String>, default: &str) -> Option<String> {
+    match value {
+        None => Some(default.to_owned()),
+        Some(value) if value.trim().is_empty() => None,
+        Some(value) => Some(value.trim().to_owned()),
+    }
+}
+
 /// Reads a duration given in milliseconds.
 pub fn millis(name: &str, default: Duration) -> Result<Duration, ConfigError> {
     var(name, default.as_millis() as u64).map(Duration::from_millis)
@@ -136,7 +150,18 @@ impl std::fmt::Debug for Infra {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{redact_url, switched};
+
+    #[test]
+    fn a_switchable_setting_is_its_default_unset_and_off_when_empty() {
+        assert_eq!(switched(None, "http://m:1").as_deref(), Some("http://m:1"));
+        assert_eq!(switched(Some(String::new()), "http://m:1"), None);
+        assert_eq!(switched(Some("  ".to_owned()), "http://m:1"), None);
+        assert_eq!(
+            switched(Some(" http://other:2 ".to_owned()), "http://m:1").as_deref(),
+            Some("http://other:2")
+        );
+    }
 
     #[test]
     fn redact_url_hides_the_password_only() {

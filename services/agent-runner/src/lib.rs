@@ -188,11 +188,10 @@ impl Config {
         let model_keys = Keyring::parse(&config::var("SANKALPA_MODEL_KEYS", String::new())?)
             .map_err(|reason| anyhow::anyhow!("SANKALPA_MODEL_KEYS: {reason}"))?;
         let catalog = config::var("SANKALPA_AGENTS_CATALOG", String::new())?;
-        let memory_url = config::var("SANKALPA_MEMORY_URL", "http://127.0.0.1:50054".to_owned())?;
         Ok(Self {
             object_store_url: config::var("SANKALPA_OBJECT_STORE_URL", defaults.object_store_url)?,
             catalog_path: (!catalog.is_empty()).then(|| PathBuf::from(catalog)),
-            memory_url: (!memory_url.is_empty()).then_some(memory_url),
+            memory_url: config::switchable("SANKALPA_MEMORY_URL", "http://127.0.0.1:50054"),
             default_deadline: config::millis(
                 "SANKALPA_AGENTS_DEFAULT_DEADLINE_MS",
                 defaults.default_deadline,

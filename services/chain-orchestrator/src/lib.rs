@@ -160,10 +160,9 @@ impl Config {
             Listen::from_env("CHAINS", 50053, 9103)?,
             AuthSource::from_env()?,
         );
-        let memory_url = config::var("SANKALPA_MEMORY_URL", "http://127.0.0.1:50054".to_owned())?;
         Ok(Self {
             agents_url: config::var("SANKALPA_AGENTS_URL", defaults.agents_url)?,
-            memory_url: (!memory_url.is_empty()).then_some(memory_url),
+            memory_url: config::switchable("SANKALPA_MEMORY_URL", "http://127.0.0.1:50054"),
             catalog_dir: config::var("SANKALPA_CHAINS_CATALOG", defaults.catalog_dir)?,
             lease_ttl: config::millis("SANKALPA_CHAINS_LEASE_MS", defaults.lease_ttl)?,
             claim_interval: config::millis(
