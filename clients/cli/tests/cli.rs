@@ -1591,6 +1591,23 @@ async fn an_inbound_trigger_is_created_listed_changed_and_deleted(pool: PgPool) 
     other.delete_trigger(&theirs.trigger.id).await.unwrap();
 }
 
+/// `sankalpa models put local`: an OpenAI-compatible provider at `base_url` serving `model`.
+async fn put_local_provider(setup: &Setup, base_url: &str, model: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "models",
+        "put",
+        "local",
+        "--protocol",
+        "openai",
+        "--base-url",
+        base_url,
+        "--model",
+        model,
+    ];
+    args.extend_from_slice(extra);
+    setup.run(&args, "", &[]).await
+}
+
 #[sqlx::test(migrations = false)]
 async fn models_put_list_default_test_and_delete_a_provider(pool: PgPool) {
     let setup = Setup::start(pool).await;
@@ -1598,25 +1615,7 @@ async fn models_put_list_default_test_and_delete_a_provider(pool: PgPool) {
     let server = sankalpa_testkit::llm::ProviderFake::start("sk-needed", "hi")
         .await
         .unwrap();
-    let put = setup
-        .run(
-            &[
-                "models",
-                "put",
-                "local",
-                "--protocol",
-                "openai",
-                "--base-url",
-                &server.base_url,
-                "--model",
-                "llama3",
-                "-o",
-                "json",
-            ],
-            "",
-            &[],
-        )
-        .await;
+    let put = put_local_provider(&setup, &server.base_url, "llama3", &["-o", "json"]).await;
     assert_eq!(put.status.code(), Some(0), "{}", text(&put.stderr));
     assert_eq!(json(&put)["has_api_key"], false);
     let default = setup
@@ -1663,23 +1662,7 @@ async fn agents_run_stream_prints_the_model_s_text_as_it_comes(pool: PgPool) {
     let llm = sankalpa_testkit::llm::StreamingLlm::start(pieces, Duration::from_millis(100))
         .await
         .unwrap();
-    let put = setup
-        .run(
-            &[
-                "models",
-                "put",
-                "local",
-                "--protocol",
-                "openai",
-                "--base-url",
-                &llm.base_url,
-                "--model",
-                "m1",
-            ],
-            "",
-            &[],
-        )
-        .await;
+    let put = put_local_provider(&setup, &llm.base_url, "m1", &[]).await;
     assert_eq!(put.status.code(), Some(0), "{}", text(&put.stderr));
     let input = r#"{"text": "Hello to the whole world", "target_language": "es"}"#;
     let run = setup

@@ -238,7 +238,6 @@ async fn start_child(
     )
     .await?
     .map_err(|LeaseLost| lease_lost())?;
-    let steps = &target.definition.steps;
     let inserted = store::insert(
         &mut tx,
         &store::NewRun {
@@ -253,12 +252,7 @@ async fn start_child(
             idempotency_key: None,
             request_hash: String::new(),
             definition: definition_value,
-            step_ids: steps.iter().map(|s| s.id.clone()).collect(),
-            step_agents: steps
-                .iter()
-                .map(|s| s.agent().unwrap_or_default().to_owned())
-                .collect(),
-            step_kinds: steps.iter().map(|s| s.kind_name().to_owned()).collect(),
+            steps: store::StepRows::of(&target.definition.steps),
             created_by: context.created_by.clone(),
             agents_checked: false,
             lease: claim_now.then_some((state.engine.owner, state.config.lease_ttl)),

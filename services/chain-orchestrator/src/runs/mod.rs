@@ -139,7 +139,6 @@ pub async fn execute(
     let definition_value =
         serde_json::to_value(&target.definition).map_err(|err| ChainError::Internal(err.into()))?;
     let claim_now = state.engine.has_room();
-    let steps = &target.definition.steps;
     let submission = Submission {
         run: store::NewRun {
             id: run_id,
@@ -153,12 +152,7 @@ pub async fn execute(
             idempotency_key: request.idempotency_key.clone(),
             request_hash: request.request_hash.clone(),
             definition: definition_value,
-            step_ids: steps.iter().map(|s| s.id.clone()).collect(),
-            step_agents: steps
-                .iter()
-                .map(|s| s.agent().unwrap_or_default().to_owned())
-                .collect(),
-            step_kinds: steps.iter().map(|s| s.kind_name().to_owned()).collect(),
+            steps: store::StepRows::of(&target.definition.steps),
             created_by: caller.subject.clone(),
             agents_checked: target.agents_checked,
             lease: claim_now.then_some((state.engine.owner, state.config.lease_ttl)),

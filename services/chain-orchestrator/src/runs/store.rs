@@ -204,9 +204,7 @@ pub struct NewRun {
     pub idempotency_key: Option<String>,
     pub request_hash: String,
     pub definition: Value,
-    pub step_ids: Vec<String>,
-    pub step_agents: Vec<String>,
-    pub step_kinds: Vec<String>,
+    pub steps: StepRows,
     pub created_by: String,
     pub agents_checked: bool,
     /// The replica that will execute it at once, with its lease; `None` leaves it PENDING for
@@ -217,6 +215,30 @@ pub struct NewRun {
     pub credential_id: Option<Uuid>,
     /// Set on a child run.
     pub parent: Option<Parent>,
+}
+
+/// A run's steps as [`insert`] writes them, in order: their ids, agents (empty for a step that
+/// runs none) and kinds.
+pub struct StepRows {
+    ids: Vec<String>,
+    agents: Vec<String>,
+    kinds: Vec<String>,
+}
+
+impl StepRows {
+    pub fn of(steps: &[crate::definition::Step]) -> Self {
+        Self {
+            ids: steps.iter().map(|step| step.id.clone()).collect(),
+            agents: steps
+                .iter()
+                .map(|step| step.agent().unwrap_or_default().to_owned())
+                .collect(),
+            kinds: steps
+                .iter()
+                .map(|step| step.kind_name().to_owned())
+                .collect(),
+        }
+    }
 }
 
 /// Where a child run comes from (engine/subchains.rs).
@@ -283,9 +305,9 @@ pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun) -> Result<Option<
     .bind(run.parent.as_ref().map(|parent| parent.attempt))
     .bind(run.parent.as_ref().map(|parent| parent.depth))
     .bind(run.credential_id)
-    .bind(&run.step_ids)
-    .bind(&run.step_agents)
-    .bind(&run.step_kinds)
+    .bind(&run.steps.ids)
+    .bind(&run.steps.agents)
+    .bind(&run.steps.kinds)
     .fetch_optional(&mut *tx)
     .await?)
 }
