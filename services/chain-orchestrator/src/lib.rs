@@ -319,8 +319,8 @@ pub(crate) struct State {
     pub endings: runs::endings::Endings,
     pub jetstream: async_nats::jetstream::Context,
     pub agents: agents::Client,
-    /// None when no memory service is configured.
-    pub memory: Option<memory::Client>,
+    /// Step outputs waiting for their save; None when no memory service is configured.
+    pub memory: Option<memory::Saves>,
     /// The keys runs call with, shared by a caller's runs, and their access tokens.
     pub credentials: credentials::Credentials,
     pub templates: templates::Templates,
@@ -426,8 +426,10 @@ impl Orchestrator {
             .memory_url
             .as_deref()
             .map(|url| {
-                sankalpa_kit::grpc::channel(url)
-                    .map(|channel| MemoryServiceClient::new(sankalpa_kit::grpc::traced(channel)))
+                sankalpa_kit::grpc::channel(url).map(|channel| {
+                    let client = MemoryServiceClient::new(sankalpa_kit::grpc::traced(channel));
+                    memory::saves(client, skeleton.tasks.clone())
+                })
             })
             .transpose()?;
         let (engine, started) = engine::Handle::new(config.max_runs, config.max_parallel_steps);

@@ -23,6 +23,8 @@ const READ: &str = "memory:read";
 const WRITE: &str = "memory:write";
 /// The longest `id_prefix` ListSessions takes: a session id's own bound.
 const MAX_ID_PREFIX_BYTES: usize = 256;
+/// The most saves a SaveMany takes: a batch of the save group commit.
+const MAX_SAVES_PER_CALL: usize = 64;
 
 pub struct MemoryApi {
     state: Arc<State>,
@@ -50,6 +52,36 @@ fn scope(caller: &Principal, session_id: &str) -> Result<Scope> {
         tenant: caller.tenant()?,
         session: input::session_id("session_id", session_id)?,
     })
+}
+
+impl MemoryApi {
+    /// A save's fields checked, each error naming its field after `prefix`.
+    fn checked_save(
+        &self,
+        caller: &Principal,
+        prefix: &str,
+        message: pb::SaveRequest,
+    ) -> Result<(Scope, entries::Save)> {
+        let field = |name: &str| format!("{prefix}{name}");
+        let scope = Scope {
+            tenant: caller.tenant()?,
+            session: input::session_id(&field("session_id"), &message.session_id)?,
+        };
+        let save = entries::Save {
+            key: input::key(&field("key"), &message.key)?,
+            value: input::value(
+                &field("value_json"),
+                message.value_json,
+                self.state.max_value_bytes,
+            )?,
+            ttl_seconds: input::ttl(&field("ttl_seconds"), message.ttl_seconds)?,
+            expected_version: message
+                .expected_version
+                .map(|version| input::version(&field("expected_version"), version))
+                .transpose()?,
+        };
+        Ok((scope, save))
+    }
 }
 
 /// Versions are positive in the database; the cast cannot lose anything.
@@ -166,19 +198,66 @@ fn transaction_ops(
 impl MemoryService for MemoryApi {
     async fn save(&self, request: Request<pb::SaveRequest>) -> Reply<pb::Entry> {
         let caller = kit_auth::authorize(&request, WRITE)?.clone();
-        let message = request.into_inner();
-        let scope = scope(&caller, &message.session_id)?;
-        let save = entries::Save {
-            key: input::key("key", &message.key)?,
-            value: input::value("value_json", message.value_json, self.state.max_value_bytes)?,
-            ttl_seconds: input::ttl("ttl_seconds", message.ttl_seconds)?,
-            expected_version: message
-                .expected_version
-                .map(|version| input::version("expected_version", version))
-                .transpose()?,
-        };
+        let (scope, save) = self.checked_save(&caller, "", request.into_inner())?;
         let entry = entries::save(&self.state, &scope, user_of(&caller), save).await?;
         Ok(Response::new(entry_message(entry)))
+    }
+
+    /// Each save joins the group commit on its own, so the call's saves are written together
+    /// (with any others waiting) and one that fails fails no other.
+    async fn save_many(
+        &self,
+        request: Request<pb::SaveManyRequest>,
+    ) -> Reply<pb::SaveManyResponse> {
+        let caller = kit_auth::authorize(&request, WRITE)?.clone();
+        let saves = request.into_inner().saves;
+        if saves.is_empty() || saves.len() > MAX_SAVES_PER_CALL {
+            return Err(MemoryError::invalid(
+                "saves",
+                format!(
+                    "must hold 1 to {MAX_SAVES_PER_CALL} saves, not {}",
+                    saves.len()
+                ),
+            )
+            .into());
+        }
+        if let Some(index) = saves
+            .iter()
+            .position(|save| save.expected_version.is_some())
+        {
+            return Err(MemoryError::invalid(
+                format!("saves[{index}].expected_version"),
+                "SaveMany only overwrites; a compare-and-set is a Save of its own",
+            )
+            .into());
+        }
+        let user = user_of(&caller);
+        let results = saves.into_iter().enumerate().map(|(index, message)| {
+            let checked = self.checked_save(&caller, &format!("saves[{index}]."), message);
+            async move {
+                let (scope, save) = checked?;
+                entries::save(&self.state, &scope, user, save).await
+            }
+        });
+        let results = futures::future::join_all(results)
+            .await
+            .into_iter()
+            .map(|saved| match saved {
+                Ok(entry) => pb::SaveResult {
+                    entry: Some(entry_message(entry)),
+                    ..Default::default()
+                },
+                Err(err) => {
+                    let status = Status::from(err);
+                    pb::SaveResult {
+                        entry: None,
+                        code: status.code() as i32,
+                        message: status.message().to_owned(),
+                    }
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::SaveManyResponse { results }))
     }
 
     async fn load(&self, request: Request<pb::LoadRequest>) -> Reply<pb::Entry> {

@@ -1385,7 +1385,7 @@ async fn record_completed(
     artifacts: Option<Value>,
 ) -> Result<()> {
     let warning = match (&state.memory, token) {
-        (Some(client), Some(token)) => {
+        (Some(saves), Some(token)) => {
             let ttl = state
                 .retention
                 .entry_ttl(
@@ -1400,7 +1400,7 @@ async fn record_completed(
                 output,
                 ttl,
             };
-            memory::save_step_output(client, token, saved, state.config.memory_outage_wait)
+            memory::save_step_output(saves, token, saved, state.config.memory_outage_wait)
                 .await
                 .err()
                 .map(|warning| limits::error_message(&warning).into_owned())

@@ -223,11 +223,28 @@ async fn an_explicit_input_mapping_is_passed_as_written(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn step_outputs_are_saved_in_the_runs_memory_session(pool: PgPool) {
     let mut stack = start(pool, None).await;
+    let run = run_in_session(&mut stack, 2, "sequential").await;
+    assert_eq!(run.steps.len(), 2);
+    outputs_are_in_memory(&stack, &run).await;
+}
+
+/// Steps completing together have their saves sent to memory in calls of many
+/// (memory.rs): each still lands under its own key, with its own value.
+#[sqlx::test(migrations = false)]
+async fn the_outputs_of_steps_completing_together_are_each_saved(pool: PgPool) {
+    let mut stack = start(pool, None).await;
+    let run = run_in_session(&mut stack, 12, "parallel").await;
+    assert_eq!(run.steps.len(), 12);
+    outputs_are_in_memory(&stack, &run).await;
+}
+
+/// A completed run of `steps` hello_world steps in `mode`, in a session of its own.
+async fn run_in_session(stack: &mut RealStack, steps: usize, mode: &str) -> pb::ChainRun {
     let session = format!("chain-{}", sankalpa_testkit::unique_name());
     let run = stack
         .execute(
             pb::execute_chain_request::Target::DefinitionJson(
-                json!({"agents": ["hello_world", "hello_world"], "mode": "sequential"}).to_string(),
+                json!({"agents": vec!["hello_world"; steps], "mode": mode}).to_string(),
             ),
             json!({"name": "Grace"}),
             Some(&session),
@@ -235,13 +252,17 @@ async fn step_outputs_are_saved_in_the_runs_memory_session(pool: PgPool) {
         .await;
     completed(&run);
     assert_eq!(run.session_id, session);
-    assert_eq!(run.steps.len(), 2);
+    run
+}
+
+/// Every step's output is in the run's memory session, living as long as the run is kept.
+async fn outputs_are_in_memory(stack: &RealStack, run: &pb::ChainRun) {
     let mut memory = stack.memory.clone().expect("memory runs");
     for step in &run.steps {
         assert!(step.warning.is_empty(), "{step:#?}");
         let request = sankalpa_kit::auth::with_bearer(
             pb::LoadRequest {
-                session_id: session.clone(),
+                session_id: run.session_id.clone(),
                 key: format!("steps.{}", step.id),
             },
             &stack.token,

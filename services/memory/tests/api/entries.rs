@@ -4,7 +4,7 @@ use sankalpa_proto::v1 as pb;
 use serde_json::json;
 use tonic::Code;
 
-use crate::{authed, current_version, json, start, start_with};
+use crate::{authed, current_version, json, overwrite, start, start_with, violated_field};
 
 #[sqlx::test(migrations = false)]
 async fn a_saved_value_loads_back_and_each_write_adds_one_to_the_version(pool: sqlx::PgPool) {
@@ -80,6 +80,76 @@ async fn a_compare_and_set_against_a_stale_version_is_aborted_with_the_current_o
         .unwrap()
         .into_inner();
     assert_eq!(created.version, 1);
+}
+
+#[sqlx::test(migrations = false)]
+async fn save_many_writes_each_save_and_answers_a_bad_one_on_its_own(pool: sqlx::PgPool) {
+    let mut app = start(pool).await;
+    let ada = app.sign_up().await;
+    let grace = app.sign_up().await;
+    app.save(&ada, "s2", "plan", "1").await.unwrap();
+    let saves = vec![
+        overwrite("s1", "a", r#"{"n":1}"#),
+        overwrite("s1", "b", "not json"),
+        overwrite("s2", "plan", "2"),
+    ];
+    let results = app
+        .client
+        .save_many(authed(pb::SaveManyRequest { saves }, &ada.token))
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    assert_eq!(results.len(), 3);
+    assert_eq!(
+        results[0].entry.as_ref().map(|entry| entry.version),
+        Some(1)
+    );
+    assert_eq!(results[1].entry, None);
+    assert_eq!(results[1].code, Code::InvalidArgument as i32);
+    assert!(
+        results[1].message.starts_with("saves[1].value_json:"),
+        "{}",
+        results[1].message
+    );
+    assert_eq!(
+        results[2].entry.as_ref().map(|entry| entry.version),
+        Some(2)
+    );
+    let loaded = app.load(&ada, "s1", "a").await.unwrap();
+    assert_eq!(json(&loaded.value_json), json!({"n": 1}));
+    let refused = app.load(&ada, "s1", "b").await.unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound);
+    // Written in the caller's tenant, nowhere else.
+    let elsewhere = app.load(&grace, "s1", "a").await.unwrap_err();
+    assert_eq!(elsewhere.code(), Code::NotFound);
+
+    // A call past its bounds is refused whole, and writes nothing.
+    let too_many = (0..65)
+        .map(|n| overwrite("s3", &format!("k{n}"), "1"))
+        .collect();
+    let conditional = vec![
+        overwrite("s3", "k0", "1"),
+        pb::SaveRequest {
+            expected_version: Some(1),
+            ..overwrite("s3", "k1", "1")
+        },
+    ];
+    for (saves, field) in [
+        (vec![], "saves"),
+        (too_many, "saves"),
+        (conditional, "saves[1].expected_version"),
+    ] {
+        let refused = app
+            .client
+            .save_many(authed(pb::SaveManyRequest { saves }, &ada.token))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert_eq!(violated_field(&refused), field);
+    }
+    let unwritten = app.load(&ada, "s3", "k0").await.unwrap_err();
+    assert_eq!(unwritten.code(), Code::NotFound);
 }
 
 #[sqlx::test(migrations = false)]

@@ -189,18 +189,20 @@ pub async fn save_through(
     value: &str,
 ) -> Result<pb::Entry, tonic::Status> {
     client
-        .save(authed(
-            pb::SaveRequest {
-                session_id: session.into(),
-                key: key.into(),
-                value_json: value.into(),
-                expected_version: None,
-                ttl_seconds: 0,
-            },
-            &caller.token,
-        ))
+        .save(authed(overwrite(session, key, value), &caller.token))
         .await
         .map(tonic::Response::into_inner)
+}
+
+/// An unconditional save of `value` under `key` in `session`, never expiring.
+pub fn overwrite(session: &str, key: &str, value: &str) -> pb::SaveRequest {
+    pb::SaveRequest {
+        session_id: session.into(),
+        key: key.into(),
+        value_json: value.into(),
+        expected_version: None,
+        ttl_seconds: 0,
+    }
 }
 
 pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
