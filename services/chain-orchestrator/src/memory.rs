@@ -7,8 +7,7 @@
 //! runs the step again and saves again (a save overwrites), so a completed step's output is in
 //! the session unless the save itself failed. A memory that cannot be reached (restarting, a
 //! lost connection) is waited for, with growing pauses, for up to `Config::memory_outage_wait`
-//! (30 s unless configured): a rolling
-//! upgrade of memory loses no step's output.
+//! (30 s unless configured): a rolling upgrade of memory loses no step's output.
 //!
 //! Saves are sent many at a time ([`Saves`], the kit's group commit over calls): the saves of
 //! runs completing steps together go in one SaveMany per credential, each answered on its own.
@@ -17,11 +16,10 @@
 //! made again save by save, so one save that cannot be made fails no other. The call is made in
 //! the span of its batch's first save (the step's), so that step's trace shows it.
 //!
-//! A save that fails for good does not fail the
-//! step: the agent's work is done and its output is kept in Postgres (and passed to the
-//! dependants) as always; the step is recorded COMPLETED with a `warning` saying why memory does
-//! not have it. Running the agent again, or failing the run, would cost more than the shared copy
-//! is worth, and a memory outage must not stop chains.
+//! A save that fails for good does not fail the step: the agent's work is done and its output
+//! is kept in Postgres (and passed to the dependants) as always; the step is recorded COMPLETED
+//! with a `warning` saying why memory does not have it. Running the agent again, or failing the
+//! run, would cost more than the shared copy is worth, and a memory outage must not stop chains.
 
 use std::collections::HashMap;
 use std::time::Duration;

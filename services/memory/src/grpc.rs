@@ -47,10 +47,11 @@ fn user_of(caller: &Principal) -> &str {
     }
 }
 
-fn scope(caller: &Principal, session_id: &str) -> Result<Scope> {
+/// The caller's tenant and the session named in `field`.
+fn scope(caller: &Principal, field: &str, session_id: &str) -> Result<Scope> {
     Ok(Scope {
         tenant: caller.tenant()?,
-        session: input::session_id("session_id", session_id)?,
+        session: input::session_id(field, session_id)?,
     })
 }
 
@@ -63,10 +64,7 @@ impl MemoryApi {
         message: pb::SaveRequest,
     ) -> Result<(Scope, entries::Save)> {
         let field = |name: &str| format!("{prefix}{name}");
-        let scope = Scope {
-            tenant: caller.tenant()?,
-            session: input::session_id(&field("session_id"), &message.session_id)?,
-        };
+        let scope = scope(caller, &field("session_id"), &message.session_id)?;
         let save = entries::Save {
             key: input::key(&field("key"), &message.key)?,
             value: input::value(
@@ -263,7 +261,7 @@ impl MemoryService for MemoryApi {
     async fn load(&self, request: Request<pb::LoadRequest>) -> Reply<pb::Entry> {
         let caller = kit_auth::authorize(&request, READ)?;
         let message = request.get_ref();
-        let scope = scope(caller, &message.session_id)?;
+        let scope = scope(caller, "session_id", &message.session_id)?;
         let key = input::key("key", &message.key)?;
         let entry = entries::load(&self.state, &scope, &key).await?;
         Ok(Response::new(entry_message(entry)))
@@ -272,7 +270,7 @@ impl MemoryService for MemoryApi {
     async fn get_all(&self, request: Request<pb::GetAllRequest>) -> Reply<pb::GetAllResponse> {
         let caller = kit_auth::authorize(&request, READ)?;
         let message = request.get_ref();
-        let scope = scope(caller, &message.session_id)?;
+        let scope = scope(caller, "session_id", &message.session_id)?;
         let (size, token) = paging::requested(message.page.as_ref())?;
         let key_prefix = input::key_prefix("key_prefix", &message.key_prefix)?;
         let wanted = entries::Page {
@@ -294,7 +292,7 @@ impl MemoryService for MemoryApi {
     ) -> Reply<pb::DeleteKeyResponse> {
         let caller = kit_auth::authorize(&request, WRITE)?;
         let message = request.get_ref();
-        let scope = scope(caller, &message.session_id)?;
+        let scope = scope(caller, "session_id", &message.session_id)?;
         let key = input::key("key", &message.key)?;
         let expected = message
             .expected_version
@@ -332,7 +330,7 @@ impl MemoryService for MemoryApi {
         request: Request<pb::DeleteSessionRequest>,
     ) -> Reply<pb::DeleteSessionResponse> {
         let caller = kit_auth::authorize(&request, WRITE)?;
-        let scope = scope(caller, &request.get_ref().session_id)?;
+        let scope = scope(caller, "session_id", &request.get_ref().session_id)?;
         let deleted_entries = sessions::delete(&self.state, &scope).await?;
         Ok(Response::new(pb::DeleteSessionResponse { deleted_entries }))
     }
@@ -340,7 +338,7 @@ impl MemoryService for MemoryApi {
     async fn transact(&self, request: Request<pb::TransactRequest>) -> Reply<pb::TransactResponse> {
         let caller = kit_auth::authorize(&request, WRITE)?.clone();
         let message = request.into_inner();
-        let scope = scope(&caller, &message.session_id)?;
+        let scope = scope(&caller, "session_id", &message.session_id)?;
         let ops = transaction_ops(
             message.ops,
             self.state.max_value_bytes,
@@ -376,7 +374,7 @@ impl MemoryService for MemoryApi {
     async fn backup(&self, request: Request<pb::BackupRequest>) -> Reply<pb::MemoryBackup> {
         let caller = kit_auth::authorize(&request, WRITE)?;
         let message = request.get_ref();
-        let scope = scope(caller, &message.session_id)?;
+        let scope = scope(caller, "session_id", &message.session_id)?;
         let label = input::label(&message.label)?;
         let backup = backups::backup(&self.state, &scope, &label, &caller.subject).await?;
         Ok(Response::new(backup_message(backup)))
