@@ -610,7 +610,8 @@ scenario('the composer builds a chain by drag and connect, runs it, and approves
   await page.getByLabel('Chain name').fill('drag-built');
   const canvas = page.getByRole('region', { name: 'Canvas' });
   // Four steps dragged from the palette, found by its search (the list does not scroll under the
-  // pointer): three greetings and an approval.
+  // pointer): three greetings and an approval. In several moves, as a hand drags: the canvas sees
+  // the drag over it before the drop (a single move from button to drop once lost the drop).
   await page.getByLabel('Search agents').fill('hello_world');
   const drops = [
     ['Add hello_world', 'hello_world', { x: 60, y: 60 }],
@@ -619,7 +620,7 @@ scenario('the composer builds a chain by drag and connect, runs it, and approves
     ['Add hello_world', 'hello_world_3', { x: 320, y: 300 }],
   ];
   for (const [button, step, at] of drops) {
-    await page.getByRole('button', { name: button, exact: true }).dragTo(canvas, { targetPosition: at });
+    await page.getByRole('button', { name: button, exact: true }).dragTo(canvas, { targetPosition: at, steps: 5 });
     await canvas.getByRole('group', { name: `Step ${step}`, exact: true }).waitFor();
   }
   await connect(page, canvas, 'hello_world', 'approval');
