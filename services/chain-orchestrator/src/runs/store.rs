@@ -249,67 +249,115 @@ pub struct Parent {
     pub depth: i32,
 }
 
-/// Inserts a run and its steps by one statement; the run as inserted, or `None` when the
-/// idempotency key is already taken (and nothing is inserted).
+/// Inserts a run and its steps; the run as inserted, or `None` when the idempotency key is
+/// already taken (and nothing is inserted).
 pub async fn insert(tx: &mut sqlx::PgConnection, run: &NewRun) -> Result<Option<Run>> {
-    let (owner, lease_ms) = match run.lease {
-        Some((owner, ttl)) => (
-            Some(owner),
-            i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
-        ),
-        None => (None, 0),
+    Ok(insert_many(tx, &[run]).await?.pop().flatten())
+}
+
+/// Inserts `runs` and their steps by one statement; answers, in order, each run as inserted, or
+/// `None` for one whose idempotency key is already taken (nothing of it is inserted).
+///
+/// One statement for a whole submission batch, not one a run: the batch holds its tenant's
+/// submission lock while it writes, and on a busy replica every statement waits its turn on
+/// the runtime, so statement by statement the lock was held the longer the bigger the batch.
+pub async fn insert_many(
+    tx: &mut sqlx::PgConnection,
+    runs: &[&NewRun],
+) -> Result<Vec<Option<Run>>> {
+    fn each<'a, T>(runs: &[&'a NewRun], field: impl Fn(&'a NewRun) -> T) -> Vec<T> {
+        runs.iter().copied().map(field).collect()
+    }
+    let lease_ms = |run: &NewRun| {
+        run.lease.map_or(0, |(_, ttl)| {
+            i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+        })
     };
-    Ok(sqlx::query_as(concat!(
-        "WITH run AS (
+    // The steps of every run, flat, each with its run's id and its place in the run.
+    let (mut step_runs, mut step_ids, mut step_agents, mut step_kinds, mut step_positions) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for run in runs {
+        let rows = &run.steps;
+        for (position, id) in (0_i32..).zip(&rows.ids) {
+            step_runs.push(run.id);
+            step_ids.push(id.as_str());
+            step_positions.push(position);
+        }
+        step_agents.extend(rows.agents.iter().map(String::as_str));
+        step_kinds.extend(rows.kinds.iter().map(String::as_str));
+    }
+    let inserted: Vec<Run> = sqlx::query_as(concat!(
+        "WITH given AS (
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::integer[], $5::text[],
+                                  $6::text[], $7::jsonb[], $8::text[], $9::text[], $10::text[],
+                                  $11::jsonb[], $12::text[], $13::bigint[], $14::uuid[],
+                                  $15::boolean[], $16::uuid[], $17::text[], $18::integer[],
+                                  $19::integer[], $20::uuid[])
+                 AS g (id, tenant_id, chain_id, chain_version, template, chain_name, input,
+                       session_id, idempotency_key, request_hash, definition, created_by,
+                       lease_ms, lease_owner, agents_checked, parent_run_id, parent_step,
+                       parent_attempt, depth, credential_id)
+         ), run AS (
              INSERT INTO chains.chain_runs
                  (id, tenant_id, chain_id, chain_version, template, chain_name, status, input,
                   session_id, idempotency_key, request_hash, definition, created_by, started_at,
                   lease_owner, lease_expires_at, agents_checked, parent_run_id, parent_step,
                   parent_attempt, depth, credential_id)
-             VALUES ($1, $2, $3, $4, $5, $6,
-                     CASE WHEN $14::uuid IS NULL THEN 'pending' ELSE 'running' END,
-                     $7, $8, $9, $10, $11, $12,
-                     CASE WHEN $14::uuid IS NULL THEN NULL ELSE now() END,
-                     $14, CASE WHEN $14::uuid IS NULL THEN NULL
-                               ELSE now() + make_interval(secs => $13::double precision / 1000) END,
-                     $15, $16, $17, $18, coalesce($19, 0), $20)
+             SELECT id, tenant_id, chain_id, chain_version, template, chain_name,
+                    CASE WHEN lease_owner IS NULL THEN 'pending' ELSE 'running' END,
+                    input, session_id, idempotency_key, request_hash, definition, created_by,
+                    CASE WHEN lease_owner IS NULL THEN NULL ELSE now() END,
+                    lease_owner,
+                    CASE WHEN lease_owner IS NULL THEN NULL
+                         ELSE now() + make_interval(secs => lease_ms::double precision / 1000) END,
+                    agents_checked, parent_run_id, parent_step, parent_attempt,
+                    coalesce(depth, 0), credential_id
+             FROM given
              ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
              RETURNING *
          ), steps AS (
              INSERT INTO chains.chain_steps (run_id, step_id, position, agent, kind, status)
-             SELECT run.id, s.step_id, s.position::integer - 1, s.agent, s.kind, 'pending'
-             FROM run, unnest($21::text[], $22::text[], $23::text[])
-                  WITH ORDINALITY AS s (step_id, agent, kind, position)
+             SELECT s.run_id, s.step_id, s.position, s.agent, s.kind, 'pending'
+             FROM unnest($21::uuid[], $22::text[], $23::text[], $24::text[], $25::integer[])
+                  AS s (run_id, step_id, agent, kind, position)
+             JOIN run ON run.id = s.run_id
          )
          SELECT ",
         run_columns!(),
         " FROM run"
     ))
-    .bind(run.id)
-    .bind(run.tenant_id)
-    .bind(run.chain_id)
-    .bind(run.chain_version)
-    .bind(run.template.as_deref())
-    .bind(&run.chain_name)
-    .bind(&run.input)
-    .bind(&run.session_id)
-    .bind(run.idempotency_key.as_deref())
-    .bind(&run.request_hash)
-    .bind(&run.definition)
-    .bind(&run.created_by)
-    .bind(lease_ms)
-    .bind(owner)
-    .bind(run.agents_checked)
-    .bind(run.parent.as_ref().map(|parent| parent.run_id))
-    .bind(run.parent.as_ref().map(|parent| parent.step_id.as_str()))
-    .bind(run.parent.as_ref().map(|parent| parent.attempt))
-    .bind(run.parent.as_ref().map(|parent| parent.depth))
-    .bind(run.credential_id)
-    .bind(&run.steps.ids)
-    .bind(&run.steps.agents)
-    .bind(&run.steps.kinds)
-    .fetch_optional(&mut *tx)
-    .await?)
+    .bind(each(runs, |run| run.id))
+    .bind(each(runs, |run| run.tenant_id))
+    .bind(each(runs, |run| run.chain_id))
+    .bind(each(runs, |run| run.chain_version))
+    .bind(each(runs, |run| run.template.as_deref()))
+    .bind(each(runs, |run| run.chain_name.as_str()))
+    .bind(each(runs, |run| &run.input))
+    .bind(each(runs, |run| run.session_id.as_str()))
+    .bind(each(runs, |run| run.idempotency_key.as_deref()))
+    .bind(each(runs, |run| run.request_hash.as_str()))
+    .bind(each(runs, |run| &run.definition))
+    .bind(each(runs, |run| run.created_by.as_str()))
+    .bind(each(runs, lease_ms))
+    .bind(each(runs, |run| run.lease.map(|(owner, _)| owner)))
+    .bind(each(runs, |run| run.agents_checked))
+    .bind(each(runs, |run| run.parent.as_ref().map(|p| p.run_id)))
+    .bind(each(runs, |run| {
+        run.parent.as_ref().map(|p| p.step_id.as_str())
+    }))
+    .bind(each(runs, |run| run.parent.as_ref().map(|p| p.attempt)))
+    .bind(each(runs, |run| run.parent.as_ref().map(|p| p.depth)))
+    .bind(each(runs, |run| run.credential_id))
+    .bind(step_runs)
+    .bind(step_ids)
+    .bind(step_agents)
+    .bind(step_kinds)
+    .bind(step_positions)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut by_id: std::collections::HashMap<Uuid, Run> =
+        inserted.into_iter().map(|run| (run.id, run)).collect();
+    Ok(runs.iter().map(|run| by_id.remove(&run.id)).collect())
 }
 
 pub async fn by_idempotency_key(

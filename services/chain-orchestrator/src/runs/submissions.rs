@@ -1,7 +1,7 @@
 //! Accepted runs inserted many at a time (the kit's [`group_commit`]): the submissions waiting
 //! together take their tenants' submission locks once, count each tenant's unfinished runs
-//! once, insert every run the quota admits with its steps, announce those starting here by one
-//! outbox statement, and commit once.
+//! once, insert every run the quota admits with its steps by one statement, announce those
+//! starting here by one outbox statement, and commit once.
 //!
 //! Taken one by one, each submission held its tenant's lock through its own commit and WAL
 //! flush, so a burst of one tenant's submissions was accepted one commit after another; a
@@ -65,25 +65,47 @@ impl Batch for Writes<Submission> {
         let mut tx = self.pool.begin().await?;
         let tenants: Vec<Uuid> = batch.iter().map(|s| s.run.tenant_id).collect();
         let mut unfinished = store::unfinished_locked(&mut tx, &tenants).await?;
-        let mut admissions = Vec::with_capacity(batch.len());
+        let mut admissions: Vec<Option<Admission>> = batch.iter().map(|_| None).collect();
         let mut announced = Vec::new();
-        for submission in batch {
-            let count = unfinished.entry(submission.run.tenant_id).or_default();
-            if u64::try_from(*count).unwrap_or(0) >= submission.quota {
-                admissions.push(Admission::OverQuota);
-                continue;
-            }
-            match store::insert(&mut tx, &submission.run).await? {
-                Some(run) => {
-                    *count += 1;
-                    announced.extend(submission.announce.as_ref());
-                    admissions.push(Admission::Inserted(Box::new(run)));
+        // Each round inserts, by one statement, every undecided run its tenant's quota has room
+        // for. A run whose key was taken frees the room it was given, so a later run the
+        // round held over the quota is given it in the next; in the end each run is admitted
+        // exactly when one by one, in order, it would have been.
+        loop {
+            let mut admitted = Vec::new();
+            for (i, submission) in batch.iter().enumerate() {
+                if admissions[i].is_some() {
+                    continue;
                 }
-                None => admissions.push(Admission::KeyTaken),
+                let count = unfinished.entry(submission.run.tenant_id).or_default();
+                if u64::try_from(*count).unwrap_or(0) < submission.quota {
+                    *count += 1;
+                    admitted.push(i);
+                }
+            }
+            if admitted.is_empty() {
+                break;
+            }
+            let runs: Vec<&NewRun> = admitted.iter().map(|&i| &batch[i].run).collect();
+            let inserted = store::insert_many(&mut tx, &runs).await?;
+            for (i, run) in admitted.into_iter().zip(inserted) {
+                admissions[i] = Some(match run {
+                    Some(run) => {
+                        announced.extend(batch[i].announce.as_ref());
+                        Admission::Inserted(Box::new(run))
+                    }
+                    None => {
+                        *unfinished.entry(batch[i].run.tenant_id).or_default() -= 1;
+                        Admission::KeyTaken
+                    }
+                });
             }
         }
         self.commit_with(tx, &announced).await?;
-        Ok(admissions)
+        Ok(admissions
+            .into_iter()
+            .map(|admission| admission.unwrap_or(Admission::OverQuota))
+            .collect())
     }
 
     fn writer_lost() -> ChainError {
