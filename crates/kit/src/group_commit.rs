@@ -42,10 +42,11 @@ pub trait Batch: Send + Sync + 'static {
     fn writer_lost() -> Self::Error;
 }
 
-/// One field of every write in a batch, as the array a `SELECT ... FROM unnest($1, $2, ...)`
-/// statement binds: a batch is written as one row per write, column by column.
-pub fn column<W, T: Clone>(batch: &[&W], field: fn(&W) -> &T) -> Vec<T> {
-    batch.iter().map(|write| field(write).clone()).collect()
+/// One field of every write in a batch (borrowed, or worked out from the write), as the array a
+/// `SELECT ... FROM unnest($1, $2, ...)` statement binds: a batch is written as one row per
+/// write, column by column.
+pub fn column<'a, W, T>(batch: &[&'a W], field: impl Fn(&'a W) -> T) -> Vec<T> {
+    batch.iter().copied().map(field).collect()
 }
 
 /// Whether each of a batch's `len` writes was made, from the `WITH ORDINALITY` numbers (from

@@ -9,6 +9,7 @@
 //! new owner's work.
 
 use chrono::{DateTime, Utc};
+use sankalpa_kit::group_commit::column;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -265,9 +266,6 @@ pub async fn insert_many(
     tx: &mut sqlx::PgConnection,
     runs: &[&NewRun],
 ) -> Result<Vec<Option<Run>>> {
-    fn each<'a, T>(runs: &[&'a NewRun], field: impl Fn(&'a NewRun) -> T) -> Vec<T> {
-        runs.iter().copied().map(field).collect()
-    }
     let lease_ms = |run: &NewRun| {
         run.lease.map_or(0, |(_, ttl)| {
             i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
@@ -326,28 +324,28 @@ pub async fn insert_many(
         run_columns!(),
         " FROM run"
     ))
-    .bind(each(runs, |run| run.id))
-    .bind(each(runs, |run| run.tenant_id))
-    .bind(each(runs, |run| run.chain_id))
-    .bind(each(runs, |run| run.chain_version))
-    .bind(each(runs, |run| run.template.as_deref()))
-    .bind(each(runs, |run| run.chain_name.as_str()))
-    .bind(each(runs, |run| &run.input))
-    .bind(each(runs, |run| run.session_id.as_str()))
-    .bind(each(runs, |run| run.idempotency_key.as_deref()))
-    .bind(each(runs, |run| run.request_hash.as_str()))
-    .bind(each(runs, |run| &run.definition))
-    .bind(each(runs, |run| run.created_by.as_str()))
-    .bind(each(runs, lease_ms))
-    .bind(each(runs, |run| run.lease.map(|(owner, _)| owner)))
-    .bind(each(runs, |run| run.agents_checked))
-    .bind(each(runs, |run| run.parent.as_ref().map(|p| p.run_id)))
-    .bind(each(runs, |run| {
+    .bind(column(runs, |run| run.id))
+    .bind(column(runs, |run| run.tenant_id))
+    .bind(column(runs, |run| run.chain_id))
+    .bind(column(runs, |run| run.chain_version))
+    .bind(column(runs, |run| run.template.as_deref()))
+    .bind(column(runs, |run| run.chain_name.as_str()))
+    .bind(column(runs, |run| &run.input))
+    .bind(column(runs, |run| run.session_id.as_str()))
+    .bind(column(runs, |run| run.idempotency_key.as_deref()))
+    .bind(column(runs, |run| run.request_hash.as_str()))
+    .bind(column(runs, |run| &run.definition))
+    .bind(column(runs, |run| run.created_by.as_str()))
+    .bind(column(runs, lease_ms))
+    .bind(column(runs, |run| run.lease.map(|(owner, _)| owner)))
+    .bind(column(runs, |run| run.agents_checked))
+    .bind(column(runs, |run| run.parent.as_ref().map(|p| p.run_id)))
+    .bind(column(runs, |run| {
         run.parent.as_ref().map(|p| p.step_id.as_str())
     }))
-    .bind(each(runs, |run| run.parent.as_ref().map(|p| p.attempt)))
-    .bind(each(runs, |run| run.parent.as_ref().map(|p| p.depth)))
-    .bind(each(runs, |run| run.credential_id))
+    .bind(column(runs, |run| run.parent.as_ref().map(|p| p.attempt)))
+    .bind(column(runs, |run| run.parent.as_ref().map(|p| p.depth)))
+    .bind(column(runs, |run| run.credential_id))
     .bind(step_runs)
     .bind(step_ids)
     .bind(step_agents)
@@ -656,7 +654,6 @@ pub struct Ending {
 /// i.e. whose lease was held), the lease dropped (its credential is retired by credentials.rs's
 /// sweep once no run uses it). Answers, in order, whether each was ended.
 pub async fn finish(tx: &mut sqlx::PgConnection, endings: &[&Ending]) -> Result<Vec<bool>> {
-    let column = sankalpa_kit::group_commit::column;
     let (codes, messages): (Vec<Option<&str>>, Vec<Option<&str>>) = endings
         .iter()
         .map(|ending| match &ending.error {
