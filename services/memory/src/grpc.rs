@@ -24,7 +24,7 @@ const WRITE: &str = "memory:write";
 /// The longest `id_prefix` ListSessions takes: a session id's own bound.
 const MAX_ID_PREFIX_BYTES: usize = 256;
 /// The most saves a SaveMany takes: a batch of the save group commit.
-const MAX_SAVES_PER_CALL: usize = 64;
+const MAX_SAVES_PER_CALL: usize = entries::saves::LIMITS.max_batch;
 
 pub struct MemoryApi {
     state: Arc<State>,

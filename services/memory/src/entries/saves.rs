@@ -22,7 +22,7 @@ use crate::events::Events;
 
 /// Saves per statement at most (a batch's arrays stay small next to the 1 MiB a value may be),
 /// and batches in flight at once.
-const LIMITS: group_commit::Limits = group_commit::Limits {
+pub(crate) const LIMITS: group_commit::Limits = group_commit::Limits {
     max_batch: 64,
     writers: 4,
 };
