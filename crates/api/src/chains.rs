@@ -197,8 +197,9 @@ pub struct StepRun {
     pub kind: String,
     /// The agent it runs (once per item for a map step); empty for an approval or chain step.
     pub agent: String,
-    /// `pending`, `running`, `waiting` (an approval step waiting for its decision),
-    /// `completed`, `failed`, `skipped` or `cancelled`.
+    /// `pending` (not started, or its first attempt began under 250 ms ago: an attempt that
+    /// ends that soon has its start written with its end), `running`, `waiting` (an approval
+    /// step waiting for its decision), `completed`, `failed`, `skipped` or `cancelled`.
     pub status: String,
     pub attempts: u32,
     pub agent_run_id: Option<String>,

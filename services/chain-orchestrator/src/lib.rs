@@ -137,6 +137,11 @@ pub struct Config {
     /// (`SANKALPA_CHAINS_MEMORY_OUTAGE_WAIT_MS`, 30 s): past it, the step completes with a
     /// warning that memory does not have its output (memory.rs).
     pub memory_outage_wait: Duration,
+    /// How long a step attempt may run before its start is written on its own
+    /// (`SANKALPA_CHAINS_UNANNOUNCED_START_MS`, 250 ms): one that ends sooner has its start
+    /// written with its end, one transition instead of two; `step.started` goes out at most
+    /// this late (engine/mod.rs).
+    pub unannounced_start: Duration,
     /// How long agent-runner's answer that an agent exists is remembered
     /// (`SANKALPA_CHAINS_AGENT_CATALOG_TTL_MS`, 60 s; 0 remembers nothing): a submission of
     /// remembered agents asks agent-runner nothing (catalog.rs).
@@ -223,6 +228,10 @@ impl Config {
                 "SANKALPA_CHAINS_MEMORY_OUTAGE_WAIT_MS",
                 defaults.memory_outage_wait,
             )?,
+            unannounced_start: config::millis(
+                "SANKALPA_CHAINS_UNANNOUNCED_START_MS",
+                defaults.unannounced_start,
+            )?,
             agent_catalog_ttl: config::millis(
                 "SANKALPA_CHAINS_AGENT_CATALOG_TTL_MS",
                 defaults.agent_catalog_ttl,
@@ -265,6 +274,7 @@ impl Config {
             stream_buffer: 1024,
             max_outage_wait: Duration::from_secs(300),
             memory_outage_wait: Duration::from_secs(30),
+            unannounced_start: Duration::from_millis(250),
             agent_catalog_ttl: Duration::from_secs(60),
             run_retention_days: 30,
             retention_sweep_interval: Duration::from_secs(15 * 60),

@@ -8665,8 +8665,9 @@ export interface components {
             /** Format: date-time */
             started_at?: string | null;
             /**
-             * @description `pending`, `running`, `waiting` (an approval step waiting for its decision),
-             *     `completed`, `failed`, `skipped` or `cancelled`.
+             * @description `pending` (not started, or its first attempt began under 250 ms ago: an attempt that
+             *     ends that soon has its start written with its end), `running`, `waiting` (an approval
+             *     step waiting for its decision), `completed`, `failed`, `skipped` or `cancelled`.
              */
             status: string;
         };

@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 
 use super::{
     Failure, Outcome, RunContext, Scope, StepInput, StepStatus, StepUpdate, attempt_step,
-    lease_lost, record, record_completed, step_slots, transition,
+    lease_lost, record, record_output, step_slots, transition,
 };
 use crate::definition::{self, AgentStep, ForEach, MappingError, OnFailure, Step};
 use crate::error::Result;
@@ -296,12 +296,7 @@ pub(super) async fn run_map(
         .await?;
         return Ok((step.id, Outcome::Failed(failure)));
     }
-    let token = state
-        .credentials
-        .token(&state.pool, context.credential_id)
-        .await
-        .ok();
-    record_completed(&state, &context, &step, &output, token.as_deref(), None).await?;
+    record_output(&state, &context, &step, &output).await?;
     Ok((step.id, Outcome::Completed(output)))
 }
 
@@ -326,7 +321,7 @@ async fn run_item(
         Err(failure) => Err(failure),
         Ok(input) => loop {
             let agent_run_id = item_run_id(context.id, &step.id, attempt, index);
-            let answered = attempt_step(
+            let (answered, _) = attempt_step(
                 &state,
                 &context,
                 &step,

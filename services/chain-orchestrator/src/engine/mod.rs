@@ -8,10 +8,13 @@
 //! replica that dies stops renewing; when its leases expire, another replica (or the same one
 //! restarted) claims the runs and carries them on from Postgres: completed steps keep their outputs
 //! and are not run again, a step that was running goes on with the attempt it was at, asking
-//! agent-runner under the same agent run id (see [`agent_run_id`]). Only the first request of
-//! an attempt, sent right after the attempt was committed as started, tells agent-runner it is
-//! a first ask, so agent-runner skips looking for a kept outcome; every later request for the
-//! id (after an outage, after a takeover) has it looked up.
+//! agent-runner under the same agent run id (see [`agent_run_id`]). An attempt's start is
+//! written with its end when it ends within `Config::unannounced_start` (one transition where
+//! there were two), on its own once it has run that long: so a step that a takeover finds
+//! pending may have been asked for already, and a taken-over run's requests all have
+//! agent-runner look for a kept outcome. Only the first request of an attempt in a run its
+//! replica inserted and surely still holds ([`SoleOwner`]) tells agent-runner it is a first ask,
+//! which spares that lookup.
 //!
 //! An attempt that cannot reach agent-runner or auth waits for them (jittered backoff, within the
 //! step's timeout) instead of failing: a restarting service fails no run, and the waiting does
@@ -61,12 +64,13 @@ mod subchains;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use sankalpa_kit::backoff::Backoff;
 use sankalpa_kit::limits;
+use sankalpa_kit::outbox::OutboxRow;
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
@@ -106,8 +110,9 @@ pub struct Handle {
 /// A run handed to this replica's engine by the request that claimed it.
 pub struct Handover {
     run: Uuid,
-    /// The run as its submission inserted it, so that its driver need not read it again.
-    fresh: Option<Box<store::Run>>,
+    /// The run as its submission inserted it, so that its driver need not read it again, and
+    /// when its insert was sent (its lease runs from a moment later).
+    fresh: Option<(Box<store::Run>, Instant)>,
     /// The span of the RPC that started it, its trace's parent.
     parent: tracing::Span,
 }
@@ -152,14 +157,15 @@ impl Handle {
     }
 
     /// Like [`drive`](Self::drive), for a run this replica has just inserted, running, as
-    /// `run` is: its driver starts from it with every step pending, without reading the run
-    /// and its steps again (two statements a run). Anything that happens to the run in
-    /// between (a cancellation) reaches the driver as it would while the run goes on.
-    /// Answers the run's release signal, watched from before its driver starts.
-    pub fn drive_fresh(&self, run: store::Run) -> Release {
+    /// `run` is, by a statement sent at `leased_at`: its driver starts from it with every step
+    /// pending, without reading the run and its steps again (two statements a run). Anything
+    /// that happens to the run in between (a cancellation) reaches the driver as it would
+    /// while the run goes on. Answers the run's release signal, watched from before its driver
+    /// starts.
+    pub fn drive_fresh(&self, run: store::Run, leased_at: Instant) -> Release {
         self.hand_over(Handover {
             run: run.id,
-            fresh: Some(Box::new(run)),
+            fresh: Some((Box::new(run), leased_at)),
             parent: tracing::Span::current(),
         })
     }
@@ -326,7 +332,7 @@ enum Interrupted {
 async fn drive(
     state: Arc<State>,
     run: Uuid,
-    fresh: Option<Box<store::Run>>,
+    fresh: Option<(Box<store::Run>, Instant)>,
     parent: tracing::Span,
     shutdown: CancellationToken,
 ) {
@@ -337,9 +343,14 @@ async fn drive(
 async fn drive_in(
     state: Arc<State>,
     run: Uuid,
-    fresh: Option<Box<store::Run>>,
+    fresh: Option<(Box<store::Run>, Instant)>,
     shutdown: CancellationToken,
 ) {
+    let sole_owner = Arc::new(SoleOwner::new(
+        fresh.as_ref().map(|(_, leased_at)| *leased_at),
+        state.config.lease_ttl,
+    ));
+    let fresh = fresh.map(|(run, _)| run);
     let driven = Driven {
         cancel: CancellationToken::new(),
         decided: Arc::new(Notify::new()),
@@ -355,8 +366,9 @@ async fn drive_in(
     let (cancel, decided) = (&driven.cancel, &driven.decided);
     let lost = CancellationToken::new();
     let outcome = tokio::select! {
-        outcome = execute(&state, run, fresh, cancel, decided, &lost) => outcome,
-        () = heartbeat(&state, run, cancel, decided, &lost) => Ok(Err(Interrupted::LeaseLost)),
+        outcome = execute(&state, run, fresh, &sole_owner, cancel, decided, &lost) => outcome,
+        () = heartbeat(&state, run, &sole_owner, cancel, decided, &lost) =>
+            Ok(Err(Interrupted::LeaseLost)),
         () = shutdown.cancelled() => Ok(Err(Interrupted::Shutdown)),
     };
     state
@@ -389,6 +401,7 @@ async fn drive_in(
 async fn heartbeat(
     state: &State,
     run: Uuid,
+    sole_owner: &SoleOwner,
     cancel: &CancellationToken,
     decided: &Notify,
     lost: &CancellationToken,
@@ -396,8 +409,10 @@ async fn heartbeat(
     loop {
         tokio::time::sleep(state.config.heartbeat_interval()).await;
         decided.notify_one();
+        let sent = Instant::now();
         match store::renew(&state.pool, run, state.engine.owner, state.config.lease_ttl).await {
             Ok(Lease::Held { cancel_requested }) => {
+                sole_owner.renewed(sent, state.config.lease_ttl);
                 if cancel_requested {
                     cancel.cancel();
                 }
@@ -431,6 +446,7 @@ struct RunContext {
     /// The credential this run calls with, which its child runs use too.
     credential_id: Option<Uuid>,
     session_id: String,
+    sole_owner: Arc<SoleOwner>,
     per_run: Arc<Semaphore>,
     /// Per agent, the input fields it accepts (None: any), once looked up.
     accepted: Mutex<HashMap<String, Option<Arc<BTreeSet<String>>>>>,
@@ -439,6 +455,38 @@ struct RunContext {
     /// Bytes of the run's output taken so far by its completed steps, of `max_run_output`.
     output_bytes: Mutex<usize>,
     max_run_output: usize,
+}
+
+/// Until when, by this replica's clock, it surely holds a run it inserted itself, so that no
+/// other replica can have asked agent-runner for any of its steps yet: only then may an
+/// attempt's first request say it is the first to name its agent run id (`first_ask`, which
+/// spares agent-runner looking for a kept outcome). A step's start is written after its first
+/// request when it is written at all (`Config::unannounced_start`), so a replica that takes a
+/// run over cannot tell which of its pending steps were asked for: a run claimed from the table
+/// never holds it (None).
+struct SoleOwner(Mutex<Option<Instant>>);
+
+impl SoleOwner {
+    /// Of a lease taken, or renewed, by a statement sent at `sent`: Postgres starts it later, so
+    /// it lasts at least until `sent + ttl`; a tenth of it is left for the clocks' rates.
+    fn until(sent: Instant, ttl: Duration) -> Instant {
+        sent + ttl * 9 / 10
+    }
+
+    fn new(leased_at: Option<Instant>, ttl: Duration) -> Self {
+        Self(Mutex::new(leased_at.map(|sent| Self::until(sent, ttl))))
+    }
+
+    fn renewed(&self, sent: Instant, ttl: Duration) {
+        if let Some(until) = self.0.lock().expect("sole owner poisoned").as_mut() {
+            *until = (*until).max(Self::until(sent, ttl));
+        }
+    }
+
+    fn holds(&self) -> bool {
+        let until = *self.0.lock().expect("sole owner poisoned");
+        until.is_some_and(|until| Instant::now() < until)
+    }
 }
 
 /// What a completed step adds to its run's output, `"<step id>":<output>,`, given the size of
@@ -577,6 +625,7 @@ async fn execute(
     state: &Arc<State>,
     id: Uuid,
     fresh: Option<Box<store::Run>>,
+    sole_owner: &Arc<SoleOwner>,
     cancel: &CancellationToken,
     decided: &Notify,
     lost: &CancellationToken,
@@ -667,6 +716,7 @@ async fn execute(
         created_by: run.created_by.clone(),
         credential_id: run.credential_id,
         session_id: run.session_id.clone(),
+        sole_owner: sole_owner.clone(),
         per_run: Arc::new(Semaphore::new(state.config.max_parallel_steps_per_run)),
         accepted: Mutex::new(HashMap::new()),
         calling: Mutex::new(BTreeSet::new()),
@@ -1189,6 +1239,7 @@ async fn time_out(
             step_id: &step.id,
             status,
             attempt: None,
+            began_at: None,
             output,
             error,
             skip_reason,
@@ -1383,6 +1434,7 @@ async fn record_completed(
     output: &Value,
     token: Option<&str>,
     artifacts: Option<Value>,
+    mut start: Option<UnwrittenStart>,
 ) -> Result<()> {
     let warning = match (&state.memory, token) {
         (Some(saves), Some(token)) => {
@@ -1400,8 +1452,10 @@ async fn record_completed(
                 output,
                 ttl,
             };
-            memory::save_step_output(saves, token, saved, state.config.memory_outage_wait)
-                .await
+            let save =
+                memory::save_step_output(saves, token, saved, state.config.memory_outage_wait);
+            announcing(state, context, &step.id, &mut start, save)
+                .await?
                 .err()
                 .map(|warning| limits::error_message(&warning).into_owned())
                 .unwrap_or_default()
@@ -1423,8 +1477,25 @@ async fn record_completed(
         "",
         artifacts,
         &warning,
+        start,
     )
     .await
+}
+
+/// Records the output of a step that made no agent attempt of its own (a map step's list, a
+/// chain step's child run's output), saved in memory with the run's credential if it has one.
+async fn record_output(
+    state: &State,
+    context: &RunContext,
+    step: &Step,
+    output: &Value,
+) -> Result<()> {
+    let token = state
+        .credentials
+        .token(&state.pool, context.credential_id)
+        .await
+        .ok();
+    record_completed(state, context, step, output, token.as_deref(), None, None).await
 }
 
 /// The first and the longest wait between calls of an attempt that met an outage.
@@ -1448,7 +1519,7 @@ async fn run_step(
     let mut started = resumed.is_some();
     let outcome = loop {
         let agent_run_id = agent_run_id(context.id, &step.id, attempt);
-        let result = attempt_step(
+        let (result, start) = attempt_step(
             &state,
             &context,
             &step,
@@ -1480,11 +1551,15 @@ async fn run_step(
                     &completed.output,
                     Some(&token),
                     Some(artifacts),
+                    start,
                 )
                 .await?;
                 break Outcome::Completed(completed.output);
             }
             Err(failure) if failure.retriable && attempt < agent.retry.attempts => {
+                if let Some(start) = start {
+                    start.write(&state, &context, &step.id).await?;
+                }
                 tracing::info!(run = %context.id, step = %step.id, attempt, code = %failure.code,
                     "step attempt failed; retrying");
                 tokio::time::sleep(backoff).await;
@@ -1492,7 +1567,7 @@ async fn run_step(
                 attempt += 1;
             }
             Err(failure) => {
-                record(
+                record_with(
                     &state,
                     &context,
                     &step,
@@ -1500,6 +1575,9 @@ async fn run_step(
                     None,
                     Some(&failure),
                     "",
+                    None,
+                    "",
+                    start,
                 )
                 .await?;
                 break Outcome::Failed(failure);
@@ -1509,12 +1587,20 @@ async fn run_step(
     Ok((step.id, outcome))
 }
 
-/// One attempt of a step: recorded as started (unless `started` already), then called until
-/// agent-runner answers. A call that meets an outage is repeated with the same agent run id
-/// after a jittered backoff, for as long as the step's timeout (or, without one,
-/// `Config::max_outage_wait`) allows; the first such wait is announced as `step.waiting`.
-/// An attempt at one `item` of a map step writes nothing and announces nothing: its step was
-/// recorded as started once, and its end is the item's row (map.rs).
+/// What an attempt came to, and its start when that is not written yet (the attempt ended
+/// within `Config::unannounced_start`): the step's next transition writes it.
+type Attempted = (
+    std::result::Result<(agents::Completed, String), Failure>,
+    Option<UnwrittenStart>,
+);
+
+/// One attempt of a step, called until agent-runner answers. Its start (unless `started`
+/// already) is made with its first call and written on its own only once the attempt has run
+/// `Config::unannounced_start`, or before it waits for an outage. A call that meets an outage is
+/// repeated with the same agent run id after a jittered backoff, for as long as the step's
+/// timeout (or, without one, `Config::max_outage_wait`) allows; the first such wait is announced
+/// as `step.waiting`. An attempt at one `item` of a map step writes nothing and announces
+/// nothing: its step was recorded as started once, and its end is the item's row (map.rs).
 #[allow(clippy::too_many_arguments)] // two call sites; a struct would only rename them
 async fn attempt_step(
     state: &State,
@@ -1526,7 +1612,7 @@ async fn attempt_step(
     attempt: u32,
     started: bool,
     item: bool,
-) -> Result<std::result::Result<(agents::Completed, String), Failure>> {
+) -> Result<Attempted> {
     let began = tokio::time::Instant::now();
     let deadline = began
         + if agent.timeout_ms == 0 {
@@ -1537,26 +1623,24 @@ async fn attempt_step(
     let mut outage_backoff = Backoff::new(OUTAGE_FIRST_WAIT, OUTAGE_MAX_WAIT);
     let mut waiting = false;
     let mut started = started || item;
-    // Only the request right after this call records the attempt as started can be the first
-    // to name its agent run id; a resumed attempt's or an item's may have been sent before.
+    let mut start = None;
+    // Only an attempt's first request can be the first to name its agent run id, and only in
+    // a run no other replica can have asked for (SoleOwner); a resumed attempt's or an item's
+    // may have been sent before.
     let mut first_ask = !started;
     loop {
         let prepared = prepare(state, context, agent, input).await;
         if !started {
-            transition(
+            let sent = prepared.as_ref().map_or(input.value(), |(_, sent)| sent);
+            start = Some(UnwrittenStart::new(
                 state,
                 context,
-                StepUpdate {
-                    attempt: Some((
-                        agent_run_id,
-                        prepared.as_ref().map_or(input.value(), |(_, sent)| sent),
-                    )),
-                    ..StepUpdate::running(&step.id)
-                },
-                RunEvent::step_started(context.id, &step.id, &agent.agent, attempt, agent_run_id),
-            )
-            .await?
-            .map_err(|LeaseLost| lease_lost())?;
+                step,
+                &agent.agent,
+                attempt,
+                agent_run_id,
+                sent,
+            ));
             started = true;
         }
         // Time left of the step's own timeout; the agent gets what remains of it (zero says
@@ -1573,31 +1657,37 @@ async fn attempt_step(
             .lock()
             .expect("calling poisoned")
             .insert(agent_run_id.to_owned());
+        let workspace_id = context.id.to_string();
         let result = match prepared {
-            Ok((token, sent)) => agents::execute(
-                &state.agents,
-                agents::Attempt {
-                    agent: &agent.agent,
-                    input: &sent,
-                    session_id: &context.session_id,
-                    agent_run_id,
-                    first_ask,
-                    workspace_id: &context.id.to_string(),
-                    timeout,
-                    model: agent.model.as_deref(),
-                    token: &token,
-                    max_output_bytes: state.config.max_step_output_bytes,
-                },
-            )
-            .await
-            .and_then(|completed| {
-                // A map step's items are charged together, as the step's list.
-                if !item {
-                    context.charge_output(&step.id, &completed.output)?;
-                }
-                Ok((completed, token))
-            }),
-            Err(failure) => Err(failure),
+            Ok((token, sent)) => {
+                let call = agents::execute(
+                    &state.agents,
+                    agents::Attempt {
+                        agent: &agent.agent,
+                        input: &sent,
+                        session_id: &context.session_id,
+                        agent_run_id,
+                        first_ask: first_ask && context.sole_owner.holds(),
+                        workspace_id: &workspace_id,
+                        timeout,
+                        model: agent.model.as_deref(),
+                        token: &token,
+                        max_output_bytes: state.config.max_step_output_bytes,
+                    },
+                );
+                announcing(state, context, &step.id, &mut start, call)
+                    .await
+                    .map(|answer| {
+                        answer.and_then(|completed| {
+                            // A map step's items are charged together, as the step's list.
+                            if !item {
+                                context.charge_output(&step.id, &completed.output)?;
+                            }
+                            Ok((completed, token))
+                        })
+                    })
+            }
+            Err(failure) => Ok(Err(failure)),
         };
         context
             .calling
@@ -1605,13 +1695,13 @@ async fn attempt_step(
             .expect("calling poisoned")
             .remove(agent_run_id);
         first_ask = false;
-        let failure = match result {
+        let failure = match result? {
             Err(failure) if failure.outage => failure,
-            answered => return Ok(answered),
+            answered => return Ok((answered, start)),
         };
         let wait = outage_backoff.next_wait();
         if tokio::time::Instant::now() + wait >= deadline {
-            return Ok(Err(Failure::new(
+            let gave_up = Failure::new(
                 agents::UNAVAILABLE,
                 format!(
                     "gave up after {} ms of outage: {}",
@@ -1619,13 +1709,17 @@ async fn attempt_step(
                     failure.message
                 ),
                 true,
-            )));
+            );
+            return Ok((Err(gave_up), start));
         }
         if !waiting && !item {
             waiting = true;
             tracing::warn!(run = %context.id, step = %step.id, attempt, reason = %failure.message,
                 "the step waits for a service it needs");
             metrics::counter!("chains_step_waits_total").increment(1);
+            if let Some(start) = start.take() {
+                start.write(state, context, &step.id).await?;
+            }
             // Rewriting the running step is the lease check that fences the event.
             transition(
                 state,
@@ -1654,9 +1748,83 @@ async fn transition(
         context.id,
         state.engine.owner,
         update,
-        &row,
+        &[row],
     )
     .await
+}
+
+/// An attempt's start, not written yet: what its transition will say.
+struct UnwrittenStart {
+    agent_run_id: String,
+    input: Value,
+    /// Its `step.started`, made when it began.
+    event: OutboxRow,
+    began: tokio::time::Instant,
+    began_at: DateTime<Utc>,
+}
+
+impl UnwrittenStart {
+    fn new(
+        state: &State,
+        context: &RunContext,
+        step: &Step,
+        agent: &str,
+        attempt: u32,
+        agent_run_id: &str,
+        input: &Value,
+    ) -> Self {
+        Self {
+            agent_run_id: agent_run_id.to_owned(),
+            input: input.clone(),
+            event: RunEvent::step_started(context.id, &step.id, agent, attempt, agent_run_id)
+                .row(state, &context.tenant),
+            began: tokio::time::Instant::now(),
+            began_at: Utc::now(),
+        }
+    }
+
+    /// Writes the start on its own: the step is running its attempt.
+    async fn write(self, state: &State, context: &RunContext, step_id: &str) -> Result<()> {
+        transitions::write(
+            &state.transitions,
+            context.id,
+            state.engine.owner,
+            StepUpdate {
+                attempt: Some((&self.agent_run_id, &self.input)),
+                began_at: Some(self.began_at),
+                ..StepUpdate::running(step_id)
+            },
+            &[self.event],
+        )
+        .await?
+        .map_err(|LeaseLost| lease_lost())
+    }
+}
+
+/// Awaits `work`; a `start` still unwritten when its `Config::unannounced_start` has passed is
+/// written then, while `work` goes on.
+async fn announcing<T>(
+    state: &State,
+    context: &RunContext,
+    step_id: &str,
+    start: &mut Option<UnwrittenStart>,
+    work: impl Future<Output = T>,
+) -> Result<T> {
+    let Some(due) = start
+        .as_ref()
+        .map(|start| start.began + state.config.unannounced_start)
+    else {
+        return Ok(work.await);
+    };
+    tokio::pin!(work);
+    tokio::select! {
+        done = &mut work => return Ok(done),
+        () = tokio::time::sleep_until(due) => {}
+    }
+    let unwritten = start.take().expect("checked above");
+    let (written, done) = tokio::join!(unwritten.write(state, context, step_id), work);
+    written?;
+    Ok(done)
 }
 
 fn lease_lost() -> ChainError {
@@ -1682,11 +1850,13 @@ async fn record(
         skip_reason,
         None,
         "",
+        None,
     )
     .await
 }
 
-/// Commits a step's final state together with its event.
+/// Commits a step's final state together with its event, and with its attempt's `start` when
+/// that is not written yet.
 #[allow(clippy::too_many_arguments)] // one call site each; a struct would only rename them
 async fn record_with(
     state: &State,
@@ -1698,6 +1868,7 @@ async fn record_with(
     skip_reason: &str,
     artifacts: Option<Value>,
     warning: &str,
+    start: Option<UnwrittenStart>,
 ) -> Result<()> {
     let error = failure.map(|failure| (failure.code.as_str(), failure.message.as_str()));
     let event = RunEvent::step_finished(
@@ -1711,13 +1882,25 @@ async fn record_with(
             warning,
         },
     );
-    transition(
-        state,
-        context,
+    let ending = event.row(state, &context.tenant);
+    let (started, events) = match start {
+        Some(start) => (
+            Some((start.agent_run_id, start.input, start.began_at)),
+            vec![start.event, ending],
+        ),
+        None => (None, vec![ending]),
+    };
+    let attempt = started.as_ref().map(|(id, input, _)| (id.as_str(), input));
+    let began_at = started.as_ref().map(|(_, _, began_at)| *began_at);
+    transitions::write(
+        &state.transitions,
+        context.id,
+        state.engine.owner,
         StepUpdate {
             step_id: &step.id,
             status,
-            attempt: None,
+            attempt,
+            began_at,
             output,
             error,
             skip_reason,
@@ -1725,7 +1908,7 @@ async fn record_with(
             warning,
             only_waiting: false,
         },
-        event,
+        &events,
     )
     .await?
     .map_err(|LeaseLost| lease_lost())?;

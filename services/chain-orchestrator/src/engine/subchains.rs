@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{
-    Failure, Outcome, RunContext, Scope, Step, StepStatus, lease_lost, record, record_completed,
+    Failure, Outcome, RunContext, Scope, Step, StepStatus, lease_lost, record, record_output,
 };
 use crate::definition::{self, ChainStep, Definition, MappingError};
 use crate::error::{ChainError, Result};
@@ -104,12 +104,7 @@ pub(super) async fn run_chain_step(
     };
     let outcome = match outcome {
         Ok(output) => {
-            let token = state
-                .credentials
-                .token(&state.pool, context.credential_id)
-                .await
-                .ok();
-            record_completed(&state, &context, &step, &output, token.as_deref(), None).await?;
+            record_output(&state, &context, &step, &output).await?;
             Outcome::Completed(output)
         }
         Err(failure) => {
@@ -227,6 +222,7 @@ async fn start_child(
         serde_json::to_value(&target.definition).map_err(|err| ChainError::Internal(err.into()))?;
     let claim_now = state.engine.has_room();
     let session_id = format!("run-{child}");
+    let leased_at = std::time::Instant::now();
     let mut tx = state.pool.begin().await?;
     store::start_child_attempt(
         &mut tx,
@@ -279,7 +275,7 @@ async fn start_child(
     state.wake();
     tracing::info!(run = %context.id, step = %step.id, %child, attempt, "started a child run");
     if claim_now && let Some(inserted) = inserted {
-        state.engine.drive_fresh(inserted);
+        state.engine.drive_fresh(inserted, leased_at);
     }
     Ok(Ok(child))
 }

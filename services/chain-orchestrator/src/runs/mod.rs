@@ -165,6 +165,7 @@ pub async fn execute(
             RunEvent::run_started(run_id, &target.definition.name).row(state, &tenant.to_string())
         }),
     };
+    let leased_at = std::time::Instant::now();
     let inserted = match state.submissions.write(submission).await? {
         Admission::Inserted(run) => *run,
         Admission::OverQuota => {
@@ -189,7 +190,7 @@ pub async fn execute(
     if claim_now {
         // Its release signal exists from the hand-over, so its release cannot be missed; until
         // then it is known to be running, and a waiting caller need not read it.
-        let released = state.engine.drive_fresh(inserted);
+        let released = state.engine.drive_fresh(inserted, leased_at);
         if request.wait {
             let run =
                 engine::wait_handed(state, tenant, run_id, request.wait_limit, released).await?;

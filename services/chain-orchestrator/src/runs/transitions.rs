@@ -1,14 +1,17 @@
-//! Step transitions (started, waiting, finished), each written with its event, fenced on the
+//! Step transitions (started, waiting, finished), each written with its events, fenced on the
 //! run's lease, and group-committed (the kit's [`group_commit`]): the transitions of many runs
 //! in flight together are written by one statement in one transaction, which is what lets a
 //! replica drive hundreds of runs at once without a round trip and a WAL flush per step change.
 //!
 //! A transition is written only while its writer holds the run (`lease_owner`, unexpired, run
-//! still running); its event goes into the outbox only if its step was written, so a write that
-//! finds the lease gone changes nothing and queues nothing. A step has one transition in flight
-//! at a time (its driver awaits each), so two batches in flight never share a step row and
-//! cannot deadlock; the batch key holds that even so.
+//! still running); its events go into the outbox only if its step was written, so a write that
+//! finds the lease gone changes nothing and queues nothing. An attempt that ends soon after it
+//! starts has both written by one transition (`Config::unannounced_start`): the step's row goes
+//! from pending to its end, and its `step.started` and its ending go out in that order. A step
+//! has one transition in flight at a time (its driver awaits each), so two batches in flight
+//! never share a step row and cannot deadlock; the batch key holds that even so.
 
+use chrono::{DateTime, Utc};
 use sankalpa_kit::group_commit::{self, Batch, GroupCommit};
 use sankalpa_kit::outbox::OutboxRow;
 use serde_json::Value;
@@ -24,33 +27,38 @@ pub const LIMITS: group_commit::Limits = group_commit::Limits {
     writers: 2,
 };
 
-/// Writes each transition asked for (`n` keeps it with its row), and the event of each one
-/// written; answers the `n` of those written.
+/// Writes each transition asked for (`n` keeps it with its row), and the events of each one
+/// written, in order (`began_at`: when an attempt whose start is written late began);
+/// answers the `n` of those written.
 const WRITE_BATCH: &str = "
     WITH asked AS (
         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
                              $6::text[], $7::bool[], $8::text[], $9::text[], $10::text[],
                              $11::text[], $12::text[], $13::text[], $14::bool[], $15::text[],
-                             $16::text[])
+                             $16::text[], $17::timestamptz[])
             WITH ORDINALITY AS a (run_id, owner, step_id, status, agent_run_id, input, finished,
                                   output, error_code, error_message, skip_reason, artifacts,
-                                  warning, only_waiting, event, headers, n)
+                                  warning, only_waiting, events, headers, began_at, n)
     ), written AS (
         UPDATE chains.chain_steps s
         SET status = a.status,
             attempts = s.attempts + CASE WHEN a.agent_run_id IS NULL THEN 0 ELSE 1 END,
             agent_run_id = coalesce(a.agent_run_id, s.agent_run_id),
             input = coalesce(a.input::jsonb, s.input),
-            started_at = CASE WHEN a.agent_run_id IS NOT NULL AND s.started_at IS NULL THEN now()
+            started_at = CASE WHEN a.agent_run_id IS NOT NULL AND s.started_at IS NULL
+                              THEN coalesce(a.began_at, now())
                               ELSE s.started_at END,
             finished_at = CASE WHEN a.finished THEN now() ELSE NULL END,
             duration_ms = CASE WHEN a.finished AND s.started_at IS NOT NULL
                                THEN (extract(epoch FROM now() - s.started_at) * 1000)::bigint
+                               WHEN a.finished AND a.began_at IS NOT NULL
+                               THEN greatest(extract(epoch FROM now() - a.began_at) * 1000,
+                                             0)::bigint
                                ELSE s.duration_ms END,
             output = coalesce(a.output::jsonb, s.output),
-            error_code = CASE WHEN a.agent_run_id IS NOT NULL THEN NULL
+            error_code = CASE WHEN a.agent_run_id IS NOT NULL THEN a.error_code
                               ELSE coalesce(a.error_code, s.error_code) END,
-            error_message = CASE WHEN a.agent_run_id IS NOT NULL THEN NULL
+            error_message = CASE WHEN a.agent_run_id IS NOT NULL THEN a.error_message
                                  ELSE coalesce(a.error_message, s.error_message) END,
             skip_reason = a.skip_reason,
             artifacts = coalesce(a.artifacts::jsonb, s.artifacts),
@@ -63,9 +71,12 @@ const WRITE_BATCH: &str = "
         RETURNING a.n
     ), queued AS (
         INSERT INTO chains.outbox (event, headers)
-        SELECT a.event::jsonb, a.headers::jsonb
-        FROM written w JOIN asked a USING (n)
-        ORDER BY a.n
+        SELECT e.event, e.headers
+        FROM written w JOIN asked a USING (n),
+             ROWS FROM (jsonb_array_elements(a.events::jsonb),
+                        jsonb_array_elements(a.headers::jsonb))
+                 WITH ORDINALITY AS e (event, headers, k)
+        ORDER BY a.n, e.k
     )
     SELECT n FROM written";
 
@@ -75,6 +86,9 @@ pub struct StepUpdate<'a> {
     pub status: StepStatus,
     /// Counts an attempt starting (with its agent run id and input).
     pub attempt: Option<(&'a str, &'a Value)>,
+    /// With `attempt`: when the attempt began, its start being written late (with its end,
+    /// under a final status). The orchestrator's clock, as the `time` of its `step.started`.
+    pub began_at: Option<DateTime<Utc>>,
     pub output: Option<&'a Value>,
     pub error: Option<(&'a str, &'a str)>,
     pub skip_reason: &'a str,
@@ -92,6 +106,7 @@ impl<'a> StepUpdate<'a> {
             step_id,
             status: StepStatus::Running,
             attempt: None,
+            began_at: None,
             output: None,
             error: None,
             skip_reason: "",
@@ -118,21 +133,26 @@ pub struct Transition {
     artifacts: Option<String>,
     warning: String,
     only_waiting: bool,
-    event: String,
+    /// The events as a JSON array, and their headers as another.
+    events: String,
     headers: String,
+    began_at: Option<DateTime<Utc>>,
 }
 
 /// The transitions' queue. Cloning shares it.
 pub type Transitions = GroupCommit<Writes<Transition>>;
 
-/// Writes `update` of `run`'s step with its `event`, while `owner` holds the run.
+/// Writes `update` of `run`'s step with its `events`, in order, while `owner` holds the run.
 pub async fn write(
     transitions: &Transitions,
     run: Uuid,
     owner: Uuid,
     update: StepUpdate<'_>,
-    event: &OutboxRow,
+    events: &[OutboxRow],
 ) -> Result<std::result::Result<(), LeaseLost>> {
+    fn array<T: serde::Serialize>(parts: impl Iterator<Item = T>) -> Result<String> {
+        Ok(serde_json::to_string(&parts.collect::<Vec<_>>()).map_err(anyhow::Error::from)?)
+    }
     let json = |value: &Value| value.to_string();
     let (error_code, error_message) = update
         .error
@@ -153,8 +173,9 @@ pub async fn write(
         artifacts: update.artifacts.as_ref().map(json),
         warning: update.warning.to_owned(),
         only_waiting: update.only_waiting,
-        event: serde_json::to_string(&event.event).map_err(anyhow::Error::from)?,
-        headers: serde_json::to_string(&event.headers).map_err(anyhow::Error::from)?,
+        events: array(events.iter().map(|row| &row.event))?,
+        headers: array(events.iter().map(|row| &row.headers))?,
+        began_at: update.began_at,
     };
     Ok(LeaseLost::unless(transitions.write(transition).await?))
 }
@@ -186,8 +207,9 @@ impl Batch for Writes<Transition> {
             .bind(group_commit::column(batch, |t| &t.artifacts))
             .bind(group_commit::column(batch, |t| &t.warning))
             .bind(group_commit::column(batch, |t| &t.only_waiting))
-            .bind(group_commit::column(batch, |t| &t.event))
+            .bind(group_commit::column(batch, |t| &t.events))
             .bind(group_commit::column(batch, |t| &t.headers))
+            .bind(group_commit::column(batch, |t| &t.began_at))
             .fetch_all(&self.pool)
             .await?;
         if !written.is_empty() {

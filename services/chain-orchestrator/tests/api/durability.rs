@@ -65,6 +65,17 @@ async fn a_killed_orchestrators_run_is_finished_by_the_next_one(pool: sqlx::PgPo
         [format!("{}-b-1", run.id), format!("{}-b-1", run.id)],
         "b was interrupted and its attempt asked for again, under the same agent run id"
     );
+    let first_asks: Vec<bool> = record
+        .tagged("b")
+        .iter()
+        .map(|call| call.first_ask)
+        .collect();
+    assert_eq!(
+        first_asks,
+        [true, false],
+        "the replica that inserted the run says its first request is the first for its id; \
+         the one that took it over has agent-runner look for a kept outcome"
+    );
     assert_eq!(record.tagged("c").len(), 1);
     assert_eq!(step(&run, "b").attempts, 1);
     assert_eq!(step(&run, "a").attempts, 1);
@@ -224,4 +235,101 @@ async fn two_orchestrators_on_one_database_never_run_a_step_twice(pool: sqlx::Pg
     }
     assert_eq!(per_step.len(), 12 * 3);
     assert!(per_step.values().all(|count| *count == 1), "{per_step:?}");
+}
+
+/// The state of step `id` of `run` as its row holds it.
+async fn step_row(pool: &sqlx::PgPool, run: &str, id: &str) -> (String, i32) {
+    sqlx::query_as(
+        "SELECT status, attempts FROM chains.chain_steps WHERE run_id = $1::uuid AND step_id = $2",
+    )
+    .bind(run)
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Waits until the fake agent-runner has a call of `tag`, and answers it.
+async fn called(stack: &crate::Stack, tag: &str) -> crate::fake_agents::Call {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(call) = stack.agents.record.tagged(tag).pop() {
+            return call;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{tag} never called");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_quick_attempt_has_its_start_written_with_its_end_a_long_one_on_its_own(
+    pool: sqlx::PgPool,
+) {
+    let mut stack = start_with(pool.clone(), |config| {
+        config.unannounced_start = Duration::from_secs(2);
+    })
+    .await;
+    let run = stack
+        .execute(
+            json!({"steps": [
+                {"id": "quick", "agent": "work", "input": {"tag": "quick", "sleep_ms": 800}},
+                {"id": "long", "agent": "work", "needs": ["quick"],
+                 "input": {"tag": "long", "sleep_ms": 4000}},
+            ]}),
+            json!({}),
+            false,
+        )
+        .await;
+
+    called(&stack, "quick").await;
+    let quick_row = step_row(&pool, &run.id, "quick").await;
+    assert!(
+        called(&stack, "quick").await.finished.is_none(),
+        "the row was read while the quick attempt ran"
+    );
+    assert_eq!(
+        quick_row,
+        ("pending".to_owned(), 0),
+        "a start is not written before the attempt has run a while"
+    );
+
+    let long = called(&stack, "long").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while step_row(&pool, &run.id, "long").await.0 != "running" {
+        assert!(tokio::time::Instant::now() < deadline, "long never running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        long.started.elapsed() >= Duration::from_millis(1500),
+        "the long attempt's start was written once it had run the unannounced while"
+    );
+    assert!(
+        called(&stack, "long").await.finished.is_none(),
+        "and while it still ran"
+    );
+    assert_eq!(step_row(&pool, &run.id, "long").await.1, 1);
+
+    let run = stack
+        .run_until(&run.id, |run| run.status() == pb::ChainRunStatus::Completed)
+        .await;
+    let quick = step(&run, "quick");
+    assert_eq!(quick.attempts, 1);
+    assert_eq!(quick.agent_run_id, format!("{}-quick-1", run.id));
+    assert!(
+        quick.duration_ms >= 800,
+        "its start is when it began, not when it was written: {quick:?}"
+    );
+    assert!(step(&run, "long").duration_ms >= 4000);
+    let seen: Vec<String> = stack.watched(&run.id).await.iter().map(action_of).collect();
+    assert_eq!(
+        seen,
+        [
+            "run.started",
+            "step.started quick",
+            "step.completed quick",
+            "step.started long",
+            "step.completed long",
+            "run.completed",
+        ]
+    );
 }

@@ -39,6 +39,8 @@ pub struct Call {
     /// Unset while running, and for calls that were dropped (cancelled).
     pub finished: Option<Instant>,
     pub token_kind: String,
+    /// Whether the caller said no request named its run id before.
+    pub first_ask: bool,
 }
 
 #[derive(Default)]
@@ -256,6 +258,7 @@ impl AgentService for Fake {
                 started: Instant::now(),
                 finished: None,
                 token_kind,
+                first_ask: message.first_ask,
             });
             calls.len() - 1
         };
