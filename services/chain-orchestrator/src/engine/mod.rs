@@ -1743,12 +1743,22 @@ async fn transition(
     event: RunEvent,
 ) -> Result<std::result::Result<(), LeaseLost>> {
     let row = event.row(state, &context.tenant);
+    write_transition(state, context, update, &[row]).await
+}
+
+/// Writes a step's transition with `events`, fenced on the run's lease.
+async fn write_transition(
+    state: &State,
+    context: &RunContext,
+    update: StepUpdate<'_>,
+    events: &[OutboxRow],
+) -> Result<std::result::Result<(), LeaseLost>> {
     transitions::write(
         &state.transitions,
         context.id,
         state.engine.owner,
         update,
-        &[row],
+        events,
     )
     .await
 }
@@ -1785,10 +1795,9 @@ impl UnwrittenStart {
 
     /// Writes the start on its own: the step is running its attempt.
     async fn write(self, state: &State, context: &RunContext, step_id: &str) -> Result<()> {
-        transitions::write(
-            &state.transitions,
-            context.id,
-            state.engine.owner,
+        write_transition(
+            state,
+            context,
             StepUpdate {
                 attempt: Some((&self.agent_run_id, &self.input)),
                 began_at: Some(self.began_at),
@@ -1892,10 +1901,9 @@ async fn record_with(
     };
     let attempt = started.as_ref().map(|(id, input, _)| (id.as_str(), input));
     let began_at = started.as_ref().map(|(_, _, began_at)| *began_at);
-    transitions::write(
-        &state.transitions,
-        context.id,
-        state.engine.owner,
+    write_transition(
+        state,
+        context,
         StepUpdate {
             step_id: &step.id,
             status,
