@@ -66,8 +66,13 @@ export async function run() {
       return route.abort();
     });
     const errors = [];
+    const refused = [];
     const shots = [];
     const watch = (page) => {
+      // Scenarios provoke some (401, 403, 404): only a failure's report lists them.
+      page.on('response', (response) => {
+        if (response.status() >= 400) refused.push(`${response.status()} ${response.request().method()} ${response.url()}`);
+      });
       page.on('console', (message) => {
         // A refused request (401, 403, 404 a scenario provokes) is the app's to show, not an error.
         if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
@@ -96,7 +101,11 @@ export async function run() {
     } catch (error) {
       failed += 1;
       console.log(`FAIL ${name} (${((Date.now() - began) / 1000).toFixed(1)} s)\n  ${error.stack ?? error}`);
+      if (refused.length > 0) console.log(`  responses of 400 and above:\n    ${refused.join('\n    ')}`);
       for (const page of context.pages()) {
+        // What the page told the person: the first clue to a failure seen only in CI.
+        const alerts = await page.getByRole('alert').allInnerTexts().catch(() => []);
+        console.log(`  ${page.url()} shows ${alerts.length} alerts${alerts.map((text) => `\n    ${text.replace(/\s+/g, ' ')}`).join('')}`);
         await page
           .screenshot({ path: join(ARTIFACTS, `${slug(name)}--failure.png`), fullPage: true })
           .catch(() => {});
