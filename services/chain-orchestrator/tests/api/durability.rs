@@ -55,26 +55,18 @@ async fn a_killed_orchestrators_run_is_finished_by_the_next_one(pool: sqlx::PgPo
         1,
         "a completed before the kill and did not run again"
     );
-    let b_calls: Vec<String> = record
+    let b_calls: Vec<(String, bool)> = record
         .tagged("b")
         .into_iter()
-        .map(|call| call.run_id)
+        .map(|call| (call.run_id, call.first_ask))
         .collect();
+    let attempt = format!("{}-b-1", run.id);
     assert_eq!(
         b_calls,
-        [format!("{}-b-1", run.id), format!("{}-b-1", run.id)],
-        "b was interrupted and its attempt asked for again, under the same agent run id"
-    );
-    let first_asks: Vec<bool> = record
-        .tagged("b")
-        .iter()
-        .map(|call| call.first_ask)
-        .collect();
-    assert_eq!(
-        first_asks,
-        [true, false],
-        "the replica that inserted the run says its first request is the first for its id; \
-         the one that took it over has agent-runner look for a kept outcome"
+        [(attempt.clone(), true), (attempt, false)],
+        "b was interrupted and its attempt asked for again, under the same agent run id; the \
+         replica that inserted the run says its first request is the first for its id, the one \
+         that took it over has agent-runner look for a kept outcome"
     );
     assert_eq!(record.tagged("c").len(), 1);
     assert_eq!(step(&run, "b").attempts, 1);
