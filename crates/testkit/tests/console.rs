@@ -52,6 +52,19 @@ fn artifacts_dir(folder: &str) -> PathBuf {
         .join(folder)
 }
 
+/// The fleet's warnings in the test's output while the guard lives: the services run on this
+/// thread, and when a scenario fails in CI these lines say what a service refused or could not
+/// do.
+fn print_warnings() -> tracing::subscriber::DefaultGuard {
+    tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_test_writer()
+            .finish(),
+    )
+}
+
 /// The scenarios' fleet, serving the console, with `llm` for agent-runner.
 async fn start_fleet(
     pool: PgPool,
@@ -133,6 +146,7 @@ async fn run_scenarios(
 #[sqlx::test(migrations = false)]
 async fn the_console_passes_its_browser_scenarios_against_the_fleet(pool: PgPool) {
     let Some(web) = tools() else { return };
+    let _warnings = print_warnings();
     let (fleet, _leftovers) = start_fleet(pool, &web, None).await;
     run_scenarios(&web, &fleet, "console-e2e", &[]).await;
 }
@@ -147,6 +161,7 @@ const LLM_PAUSE: Duration = Duration::from_millis(120);
 #[sqlx::test(migrations = false)]
 async fn the_chat_streams_a_models_reply_into_the_page(pool: PgPool) {
     let Some(web) = tools() else { return };
+    let _warnings = print_warnings();
     let pieces = LLM_REPLY.split_inclusive(' ').map(str::to_owned).collect();
     let llm = sankalpa_testkit::llm::StreamingLlm::start(pieces, LLM_PAUSE)
         .await
