@@ -205,7 +205,7 @@ pub fn message_id(event_id: &str) -> String {
 
 /// Inserts deliveries, skipping those that exist (an event read again after a crash); answers
 /// how many were new.
-pub async fn insert(pool: &PgPool, new: &[NewDelivery]) -> sqlx::Result<u64> {
+pub async fn insert(db: impl sqlx::PgExecutor<'_>, new: &[NewDelivery]) -> sqlx::Result<u64> {
     if new.is_empty() {
         return Ok(0);
     }
@@ -230,7 +230,7 @@ pub async fn insert(pool: &PgPool, new: &[NewDelivery]) -> sqlx::Result<u64> {
     .bind(events)
     .bind(types)
     .bind(bodies)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(inserted.rows_affected())
 }

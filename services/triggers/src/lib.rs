@@ -4,9 +4,9 @@
 //! over gRPC (50056), with health and metrics over HTTP (9106).
 //!
 //! A tenant registers endpoints ([`endpoints`]: a URL, the events it wants as [`filters`], a
-//! secret made by [`signing`], rotated with an overlap). A durable JetStream consumer
-//! ([`ingest`]) turns each event into one delivery row per matching endpoint before it
-//! acknowledges the event; the [`sender`] claims due deliveries from Postgres (`FOR UPDATE SKIP
+//! secret made by [`signing`], rotated with an overlap). One replica at a time reads the event
+//! stream ([`ingest`]) and turns each event into one delivery row per matching endpoint, its
+//! place in the stream kept in the same transaction; the [`sender`] claims due deliveries from Postgres (`FOR UPDATE SKIP
 //! LOCKED`, so replicas share them), POSTs them through the destination guard ([`sankalpa_kit::egress`]), and records
 //! each attempt, retrying on the operator's schedule and then failing the delivery. Outcomes are
 //! announced as `webhooks.<tenant>.<endpoint>.<delivered|failed|disabled>` through an outbox
@@ -21,7 +21,7 @@
 //!
 //! [`Triggers::build`] starts the kit's [`Skeleton`] (migrations, auth's token keys, both
 //! listeners) and builds the state around it; serving it ([`Service::serve`]) runs the API, the
-//! consumer, the sender and the outbox relay until its shutdown future resolves.
+//! stream's reader, the sender and the outbox relay until its shutdown future resolves.
 
 mod backlog;
 mod credentials;
@@ -242,7 +242,7 @@ impl Config {
     }
 }
 
-/// What the API, the consumer and the sender share.
+/// What the API, the stream's reader and the sender share.
 pub(crate) struct State {
     pub pool: PgPool,
     pub config: Config,
@@ -265,7 +265,7 @@ pub(crate) struct State {
 
 pub struct Triggers {
     state: Arc<State>,
-    consumer: async_nats::jetstream::consumer::PullConsumer,
+    events_stream: async_nats::jetstream::stream::Stream,
     skeleton: Skeleton,
 }
 
@@ -284,7 +284,7 @@ impl Triggers {
         inbound_api::describe_metrics();
         let bus =
             EventBus::connect(skeleton.nats.clone(), &config.infra, "/sankalpa/triggers").await?;
-        let consumer = ingest::consumer(skeleton.nats.clone(), &config.infra).await?;
+        let events_stream = ingest::stream(skeleton.nats.clone(), &config.infra).await?;
         let guard = Arc::new(sankalpa_kit::egress::Guard {
             allow_http: config.allow_http,
             allowed_networks: config.allowed_networks.clone(),
@@ -312,7 +312,7 @@ impl Triggers {
         });
         Ok(Self {
             state,
-            consumer,
+            events_stream,
             skeleton,
         })
     }
@@ -333,14 +333,14 @@ impl Service for Triggers {
     ) -> anyhow::Result<()> {
         let Self {
             state,
-            consumer,
+            events_stream,
             skeleton,
         } = self;
         let stop = skeleton.stop.clone();
         skeleton.tasks.spawn(state.events.relay(stop.clone()));
         skeleton
             .tasks
-            .spawn(ingest::run(state.clone(), consumer, stop.clone()));
+            .spawn(ingest::run(state.clone(), events_stream, stop.clone()));
         skeleton
             .tasks
             .spawn(sender::run(state.clone(), stop.clone()));
