@@ -9,7 +9,7 @@ use sankalpa_kit::config::Infra;
 use sankalpa_kit::events::EventBus;
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::webhook_service_client::WebhookServiceClient;
-use sankalpa_testkit::process::{ServiceProcess, binary, free_port};
+use sankalpa_testkit::process::{Ports, ServiceProcess, binary, infra_env};
 use sqlx::PgPool;
 
 use crate::helpers::Receiver;
@@ -20,7 +20,8 @@ const EVENTS: usize = 1000;
 /// on the test's database.
 struct Setup {
     infra: Infra,
-    database_url: String,
+    /// What puts a child service on the test's database, stream and subjects.
+    infra_env: Vec<(String, String)>,
     auth: sankalpa_testkit::Running,
     receiver: Receiver,
     tenant_id: String,
@@ -33,21 +34,13 @@ impl Setup {
         let name = sankalpa_testkit::unique_name();
         let infra = sankalpa_testkit::infra(&name);
         let leftovers = sankalpa_testkit::Leftovers::new(&infra, Vec::new());
-        let database = pool
-            .connect_options()
-            .get_database()
-            .expect("the test database has a name")
-            .to_owned();
-        let database_url = match infra.database_url.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{database}"),
-            None => panic!("a database URL ends with its database"),
-        };
+        let infra_env = infra_env(&infra, &pool);
         let auth = sankalpa_testkit::spawn_auth(pool, infra.clone(), |_| {})
             .await
             .unwrap();
         let mut setup = Self {
             infra,
-            database_url,
+            infra_env,
             auth,
             receiver: Receiver::start().await,
             tenant_id: String::new(),
@@ -82,43 +75,32 @@ impl Setup {
 
     /// A triggers service as a child process, and its gRPC URL.
     async fn triggers(&self) -> (ServiceProcess, String) {
-        let (grpc, http) = (free_port(), free_port());
-        let env = [
-            ("SANKALPA_DATABASE_URL", self.database_url.clone()),
-            ("SANKALPA_EVENTS_STREAM", self.infra.events_stream.clone()),
-            ("SANKALPA_SUBJECT_PREFIX", self.infra.subject_prefix.clone()),
-            (
-                "SANKALPA_EVENTS_MAX_BYTES",
-                self.infra.events_max_bytes.to_string(),
-            ),
-            ("SANKALPA_AUTH_URL", self.auth.grpc_url()),
-            ("SANKALPA_TRIGGERS_GRPC_ADDR", format!("127.0.0.1:{grpc}")),
-            ("SANKALPA_TRIGGERS_HTTP_ADDR", format!("127.0.0.1:{http}")),
-            ("SANKALPA_TRIGGERS_ALLOW_HTTP", "true".to_owned()),
-            (
-                "SANKALPA_TRIGGERS_ALLOW_PRIVATE_NETWORKS",
-                "127.0.0.0/8".to_owned(),
-            ),
-            (
-                "SANKALPA_TRIGGERS_RETRY_SCHEDULE_MS",
-                "50,100,200".to_owned(),
-            ),
-            ("SANKALPA_TRIGGERS_POLL_MS", "100".to_owned()),
-            // A few at a time and a short lease, so that the kill lands mid-way and the
-            // deliveries it interrupted are taken again within seconds.
-            ("SANKALPA_TRIGGERS_DELIVERY_CONCURRENCY", "4".to_owned()),
-            ("SANKALPA_TRIGGERS_DELIVERY_TIMEOUT_MS", "2000".to_owned()),
-        ]
-        .into_iter()
-        .map(|(key, value)| (key.to_owned(), value))
-        .collect();
-        let process = ServiceProcess::start(
-            binary("sankalpa-triggers"),
-            env,
-            format!("http://127.0.0.1:{http}/readyz"),
-        )
-        .await;
-        (process, format!("http://127.0.0.1:{grpc}"))
+        let ports = Ports::new();
+        let mut env = self.infra_env.clone();
+        env.extend(ports.env("TRIGGERS"));
+        env.extend(
+            [
+                ("SANKALPA_AUTH_URL", self.auth.grpc_url()),
+                ("SANKALPA_TRIGGERS_ALLOW_HTTP", "true".to_owned()),
+                (
+                    "SANKALPA_TRIGGERS_ALLOW_PRIVATE_NETWORKS",
+                    "127.0.0.0/8".to_owned(),
+                ),
+                (
+                    "SANKALPA_TRIGGERS_RETRY_SCHEDULE_MS",
+                    "50,100,200".to_owned(),
+                ),
+                ("SANKALPA_TRIGGERS_POLL_MS", "100".to_owned()),
+                // A few at a time and a short lease, so that the kill lands mid-way and the
+                // deliveries it interrupted are taken again within seconds.
+                ("SANKALPA_TRIGGERS_DELIVERY_CONCURRENCY", "4".to_owned()),
+                ("SANKALPA_TRIGGERS_DELIVERY_TIMEOUT_MS", "2000".to_owned()),
+            ]
+            .map(|(key, value)| (key.to_owned(), value)),
+        );
+        let process =
+            ServiceProcess::start(binary("sankalpa-triggers"), env, ports.ready_url()).await;
+        (process, ports.grpc_url())
     }
 
     /// Publishes `agents` events numbered `numbers` for the tenant, each stored by JetStream.
@@ -162,13 +144,16 @@ impl Setup {
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         assert_eq!(unique.len(), EVENTS, "every event, once each after dedup");
-        let numbers: HashSet<u64> = self
-            .receiver
+        assert_eq!(self.numbers_received().len(), EVENTS);
+    }
+
+    /// The numbers of the events the receiver got.
+    fn numbers_received(&self) -> HashSet<u64> {
+        self.receiver
             .received()
             .iter()
             .map(|received| received.json()["data"]["n"].as_u64().unwrap())
-            .collect();
-        assert_eq!(numbers.len(), EVENTS);
+            .collect()
     }
 }
 
@@ -257,13 +242,7 @@ async fn an_upgrade_goes_on_where_the_old_durable_consumer_acknowledged(pool: Pg
     setup.receiver.wait_for(6, Duration::from_secs(30)).await;
     // Time for any event before the old consumer's place to arrive too, if it were read.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let numbers: HashSet<u64> = setup
-        .receiver
-        .received()
-        .iter()
-        .map(|received| received.json()["data"]["n"].as_u64().unwrap())
-        .collect();
-    assert_eq!(numbers, (4..10).collect::<HashSet<u64>>());
+    assert_eq!(setup.numbers_received(), (4..10).collect::<HashSet<u64>>());
     assert!(
         stream.consumer_info("triggers").await.is_err(),
         "the old consumer is deleted"
