@@ -115,8 +115,8 @@ async fn try_lock(state: &State, connection: Option<PgConnection>) -> anyhow::Re
     })
 }
 
-/// Where the cursor stands, made first if there is none.
-async fn start(state: &State, stream: &mut Stream) -> anyhow::Result<u64> {
+/// The cursor of `stream` as kept, made first if there is none.
+async fn start(state: &State, stream: &mut Stream) -> anyhow::Result<Cursor> {
     let name = stream.cached_info().config.name.clone();
     let kept: Option<i64> =
         sqlx::query_scalar("SELECT next_sequence FROM triggers.ingest_cursor WHERE stream = $1")
@@ -124,7 +124,7 @@ async fn start(state: &State, stream: &mut Stream) -> anyhow::Result<u64> {
             .fetch_optional(&state.pool)
             .await?;
     if let Some(next) = kept {
-        return Ok(u64::try_from(next)?);
+        return Ok(Cursor::at(name, u64::try_from(next)?));
     }
     let old = stream.consumer_info(OLD_CONSUMER).await.ok();
     let next = match &old {
@@ -146,7 +146,7 @@ async fn start(state: &State, stream: &mut Stream) -> anyhow::Result<u64> {
             "took over the durable consumer's place in the event stream"
         );
     }
-    Ok(next)
+    Ok(Cursor::at(name, next))
 }
 
 /// The cursor as read, and as written.
@@ -158,6 +158,16 @@ struct Cursor {
 }
 
 impl Cursor {
+    /// Standing at `next`, as written.
+    fn at(stream: String, next: u64) -> Self {
+        Self {
+            stream,
+            next,
+            written: next,
+            written_at: tokio::time::Instant::now(),
+        }
+    }
+
     async fn write(&mut self, db: impl sqlx::PgExecutor<'_>) -> sqlx::Result<()> {
         if self.next == self.written {
             return Ok(());
@@ -188,17 +198,11 @@ async fn read(
     mut lock: PgConnection,
     stop: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let next = start(state, stream).await?;
-    let mut cursor = Cursor {
-        stream: stream.cached_info().config.name.clone(),
-        next,
-        written: next,
-        written_at: tokio::time::Instant::now(),
-    };
+    let mut cursor = start(state, stream).await?;
     let consumer = stream
         .create_consumer(OrderedConfig {
             deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: next,
+                start_sequence: cursor.next,
             },
             ..Default::default()
         })
