@@ -110,12 +110,20 @@ pub fn binary(name: &str) -> PathBuf {
     binary
 }
 
-/// A port free right now on 127.0.0.1, for a child to listen on.
+/// Where [`free_port`] looks: below the kernel's ephemeral range (32768 and up on Linux by
+/// default), from which every outgoing connection of every test takes its local port. A port
+/// handed out from that range was seen taken by a Postgres or NATS client of a parallel test
+/// before the child bound it ("Address already in use").
+const CHILD_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A port free right now on 127.0.0.1, for a child to listen on: a random one of
+/// [`CHILD_PORTS`] that binds.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
+    let span = u128::from(CHILD_PORTS.end - CHILD_PORTS.start);
+    (0..1_000)
+        .map(|_| CHILD_PORTS.start + (uuid::Uuid::new_v4().as_u128() % span) as u16)
+        .find(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port among 1,000 tries")
 }
 
 impl ServiceProcess {
