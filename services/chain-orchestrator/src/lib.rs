@@ -327,6 +327,8 @@ pub(crate) struct State {
     pub submissions: runs::submissions::Submissions,
     /// Runs' ends waiting for their batch.
     pub endings: runs::endings::Endings,
+    /// Runs to read with their steps, waiting for their batch.
+    pub details: runs::details::Details,
     pub jetstream: async_nats::jetstream::Context,
     pub agents: agents::Client,
     /// Step outputs waiting for their save; None when no memory service is configured.
@@ -470,6 +472,7 @@ impl Orchestrator {
                 runs::endings::LIMITS,
                 skeleton.tasks.clone(),
             ),
+            details: runs::details::details(pool.clone(), skeleton.tasks.clone()),
             pool,
             outbox,
             jetstream,

@@ -89,6 +89,7 @@ use crate::events::{RunEvent, StepEnding};
 use crate::runs::endings::{self, RunEnd};
 use crate::runs::store::{self, Lease, LeaseLost, Parked, RunStatus, StepStatus};
 use crate::runs::transitions::{self, StepUpdate};
+use crate::runs::{self, Detailed};
 use crate::{State, expr, memory, sizes};
 
 /// This replica's side of run ownership, shared with the RPC handlers.
@@ -1925,8 +1926,8 @@ async fn record_with(
 }
 
 /// Waits until the run has finished, or waits for an approval, or `limit` has passed, and
-/// returns it as it then is.
-pub async fn wait(state: &State, tenant: Uuid, id: Uuid, limit: Duration) -> Result<store::Run> {
+/// returns it as it then is, with its steps.
+pub async fn wait(state: &State, tenant: Uuid, id: Uuid, limit: Duration) -> Result<Detailed> {
     wait_from(state, tenant, id, limit, None).await
 }
 
@@ -1938,7 +1939,7 @@ pub async fn wait_handed(
     id: Uuid,
     limit: Duration,
     released: Release,
-) -> Result<store::Run> {
+) -> Result<Detailed> {
     wait_from(state, tenant, id, limit, Some(released)).await
 }
 
@@ -1948,19 +1949,20 @@ async fn wait_from(
     id: Uuid,
     limit: Duration,
     mut handed: Option<Release>,
-) -> Result<store::Run> {
+) -> Result<Detailed> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let mut released = match handed.take() {
             Some(released) => released,
             None => {
                 let released = state.engine.release_of(id);
-                let run = store::get(&state.pool, tenant, id).await?;
-                if run.status().is_terminal()
-                    || run.status() == RunStatus::Waiting
+                let detailed = runs::detailed(state, tenant, id).await?;
+                let status = detailed.0.status();
+                if status.is_terminal()
+                    || status == RunStatus::Waiting
                     || tokio::time::Instant::now() >= deadline
                 {
-                    return Ok(run);
+                    return Ok(detailed);
                 }
                 released
             }

@@ -18,8 +18,9 @@
 //! the first replica to claim it.
 //!
 //! Runs' ends are group-committed too ([`endings`]), as are step transitions
-//! ([`transitions`]).
+//! ([`transitions`]); runs with their steps are read many at a time the same way ([`details`]).
 
+pub mod details;
 pub mod endings;
 pub mod store;
 pub mod submissions;
@@ -192,10 +193,7 @@ pub async fn execute(
         // then it is known to be running, and a waiting caller need not read it.
         let released = state.engine.drive_fresh(inserted, leased_at);
         if request.wait {
-            let run =
-                engine::wait_handed(state, tenant, run_id, request.wait_limit, released).await?;
-            let steps = store::steps(&state.pool, run_id).await?;
-            return Ok((run, steps));
+            return engine::wait_handed(state, tenant, run_id, request.wait_limit, released).await;
         }
     }
     answer(state, tenant, run_id, request.wait, request.wait_limit).await
@@ -203,9 +201,11 @@ pub async fn execute(
 
 /// A run of `tenant` with its steps.
 pub async fn detailed(state: &State, tenant: Uuid, run_id: Uuid) -> Result<Detailed> {
-    let run = store::get(&state.pool, tenant, run_id).await?;
-    let steps = store::steps(&state.pool, run_id).await?;
-    Ok((run, steps))
+    state
+        .details
+        .write((tenant, run_id))
+        .await?
+        .ok_or(ChainError::NotFound("run"))
 }
 
 /// Asks a run of `tenant` to stop, and answers with it as it then is. A run not started yet ends
@@ -308,11 +308,9 @@ async fn answer(
     wait: bool,
     wait_limit: Duration,
 ) -> Result<Detailed> {
-    let run = if wait {
-        engine::wait(state, tenant, run_id, wait_limit).await?
+    if wait {
+        engine::wait(state, tenant, run_id, wait_limit).await
     } else {
-        store::get(&state.pool, tenant, run_id).await?
-    };
-    let steps = store::steps(&state.pool, run_id).await?;
-    Ok((run, steps))
+        detailed(state, tenant, run_id).await
+    }
 }

@@ -8,6 +8,8 @@
 //! the writer and its lease has not run out, so a replica that lost its run cannot overwrite the
 //! new owner's work.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sankalpa_kit::group_commit::column;
 use serde_json::Value;
@@ -353,8 +355,7 @@ pub async fn insert_many(
     .bind(step_positions)
     .fetch_all(&mut *tx)
     .await?;
-    let mut by_id: std::collections::HashMap<Uuid, Run> =
-        inserted.into_iter().map(|run| (run.id, run)).collect();
+    let mut by_id: HashMap<Uuid, Run> = inserted.into_iter().map(|run| (run.id, run)).collect();
     Ok(runs.iter().map(|run| by_id.remove(&run.id)).collect())
 }
 
@@ -410,6 +411,51 @@ pub async fn steps(pool: &sqlx::PgPool, run: Uuid) -> Result<Vec<Step>> {
     .bind(run)
     .fetch_all(pool)
     .await?)
+}
+
+/// A step with the run it is of, as [`detailed_many`] reads the steps of many runs.
+#[derive(sqlx::FromRow)]
+struct RunStep {
+    run_id: Uuid,
+    #[sqlx(flatten)]
+    step: Step,
+}
+
+/// Runs with their steps in definition order, by (tenant, id), in the order asked; None where
+/// the tenant has no such run. Two statements for all of them: the runs, then their steps.
+pub async fn detailed_many(
+    pool: &sqlx::PgPool,
+    wanted: &[&(Uuid, Uuid)],
+) -> Result<Vec<Option<(Run, Vec<Step>)>>> {
+    let runs: Vec<Run> = sqlx::query_as(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM chains.chain_runs
+          WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))"
+    ))
+    .bind(column(wanted, |w| w.0))
+    .bind(column(wanted, |w| w.1))
+    .fetch_all(pool)
+    .await?;
+    let found: Vec<Uuid> = runs.iter().map(|run| run.id).collect();
+    let rows: Vec<RunStep> = sqlx::query_as(concat!(
+        "SELECT run_id, ",
+        step_columns!(),
+        " FROM chains.chain_steps WHERE run_id = ANY($1) ORDER BY run_id, position"
+    ))
+    .bind(&found)
+    .fetch_all(pool)
+    .await?;
+    let mut by_id: HashMap<Uuid, (Run, Vec<Step>)> = runs
+        .into_iter()
+        .map(|run| (run.id, (run, Vec::new())))
+        .collect();
+    for RunStep { run_id, step } in rows {
+        if let Some((_, steps)) = by_id.get_mut(&run_id) {
+            steps.push(step);
+        }
+    }
+    Ok(wanted.iter().map(|(_, id)| by_id.remove(id)).collect())
 }
 
 pub struct ListFilter {
@@ -507,7 +553,7 @@ pub async fn request_cancel(
 pub async fn unfinished_locked(
     tx: &mut sqlx::PgConnection,
     tenants: &[Uuid],
-) -> Result<std::collections::HashMap<Uuid, i64>> {
+) -> Result<HashMap<Uuid, i64>> {
     let mut sorted = tenants.to_vec();
     sorted.sort_unstable();
     sorted.dedup();

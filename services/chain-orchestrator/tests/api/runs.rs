@@ -333,6 +333,58 @@ async fn an_idempotency_key_returns_the_same_run(pool: sqlx::PgPool) {
     assert_eq!(different.code(), Code::FailedPrecondition);
 }
 
+/// Runs ending together are read for their callers together (runs::details): each caller still
+/// gets its own run with its own steps, and another tenant asking for them in the same moment
+/// gets NOT_FOUND.
+#[sqlx::test(migrations = false)]
+async fn callers_waiting_together_each_get_their_own_run(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    // Keys loaded: the racing calls below need no retries.
+    stack
+        .execute(json!({"agents": ["add_one"]}), json!({"n": 0}), true)
+        .await;
+    let definition = json!({"agents": ["add_one", "add_one"]});
+    let waited = futures::future::join_all((0..24).map(|n| {
+        let mut chains = stack.chains.clone();
+        let mut request = inline_run(&definition, &json!({ "n": n }), "");
+        request.wait = true;
+        request.wait_timeout_ms = 20_000;
+        let request = stack.authed(request);
+        async move { (n, chains.execute_chain(request).await) }
+    }))
+    .await;
+    let other = stack.other_tenant().await;
+    let mut ids = Vec::new();
+    for (n, answer) in waited {
+        let run = answer.expect("every run is answered").into_inner();
+        assert_eq!(run.status(), pb::ChainRunStatus::Completed, "{run:#?}");
+        assert_eq!(
+            json(&run.output_json),
+            json!({"add_one": {"n": n + 1}, "add_one_2": {"n": n + 2}}),
+            "{run:#?}"
+        );
+        assert_eq!(json(&step(&run, "add_one").input_json), json!({"n": n}));
+        assert_eq!(run.steps.len(), 2);
+        ids.push(run.id);
+    }
+    let lookups = futures::future::join_all(ids.iter().flat_map(|id| {
+        let own = stack.authed(pb::GetRunRequest { id: id.clone() });
+        let foreign = authed_as(&other, pb::GetRunRequest { id: id.clone() });
+        [own, foreign].map(|request| {
+            let mut chains = stack.chains.clone();
+            async move { chains.get_run(request).await }
+        })
+    }))
+    .await;
+    for (id, pair) in ids.iter().zip(lookups.chunks(2)) {
+        let own = pair[0].as_ref().expect("the caller's run is found");
+        assert_eq!(&own.get_ref().id, id);
+        assert_eq!(own.get_ref().steps.len(), 2);
+        let foreign = pair[1].as_ref().expect_err("another tenant's run is not");
+        assert_eq!(foreign.code(), Code::NotFound, "{foreign:?}");
+    }
+}
+
 #[sqlx::test(migrations = false)]
 async fn submissions_racing_with_one_idempotency_key_start_one_run(pool: sqlx::PgPool) {
     let mut stack = start(pool).await;
