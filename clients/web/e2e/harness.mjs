@@ -65,13 +65,21 @@ export async function run() {
       foreign.push(url);
       return route.abort();
     });
+    const began = Date.now();
     const errors = [];
     const refused = [];
+    // The API calls in the order they were answered, for a failure's report.
+    const calls = [];
     const shots = [];
     const watch = (page) => {
       // Scenarios provoke some (401, 403, 404): only a failure's report lists them.
       page.on('response', (response) => {
-        if (response.status() >= 400) refused.push(`${response.status()} ${response.request().method()} ${response.url()}`);
+        const call = `${response.status()} ${response.request().method()} ${response.url()}`;
+        if (response.status() >= 400) refused.push(call);
+        if (response.url().startsWith(`${BASE}/api/`)) calls.push(`${((Date.now() - began) / 1000).toFixed(1)} s ${call}`);
+      });
+      page.on('requestfailed', (request) => {
+        calls.push(`${((Date.now() - began) / 1000).toFixed(1)} s failed (${request.failure()?.errorText}) ${request.method()} ${request.url()}`);
       });
       page.on('console', (message) => {
         // A refused request (401, 403, 404 a scenario provokes) is the app's to show, not an error.
@@ -91,7 +99,6 @@ export async function run() {
       const minor = await audit(page, label);
       audited.push({ page: label, minor });
     };
-    const began = Date.now();
     try {
       await body({ browser, context, check, newPage: () => context.newPage() });
       if (foreign.length > 0) throw new Error(`requests to other origins: ${foreign.join(', ')}`);
@@ -102,6 +109,8 @@ export async function run() {
       failed += 1;
       console.log(`FAIL ${name} (${((Date.now() - began) / 1000).toFixed(1)} s)\n  ${error.stack ?? error}`);
       if (refused.length > 0) console.log(`  responses of 400 and above:\n    ${refused.join('\n    ')}`);
+      if (errors.length > 0) console.log(`  console errors:\n    ${errors.join('\n    ')}`);
+      console.log(`  the last API calls:\n    ${calls.slice(-40).join('\n    ')}`);
       for (const page of context.pages()) {
         // What the page told the person: the first clue to a failure seen only in CI.
         const alerts = await page.getByRole('alert').allInnerTexts().catch(() => []);

@@ -1366,7 +1366,11 @@ scenario('models: a provider is refused, added, tested, made the default, edited
     }
 
     const choice = page.getByLabel('Default model');
+    // Reloaded only once the choice is stored: a reload aborts a PUT still on its way.
+    const stored = page.waitForResponse((response) =>
+      response.url().endsWith('/api/models/default') && response.request().method() === 'PUT' && response.ok());
     await choice.selectOption('local/qwen2');
+    await stored;
     await page.reload();
     await page.getByRole('tab', { name: 'Models' }).click();
     await until('the default model kept', async () => (await choice.inputValue()) === 'local/qwen2');
