@@ -120,6 +120,10 @@ function ConversationView({ id }: { id: string }) {
       dispatch({ kind: 'sent', text, regenerate, at: new Date().toISOString() });
       await send(id, text, regenerate, dispatch, controller.signal);
       abort.current = null;
+      // A read of the conversation begun before the reply was saved (the page's first, under
+      // load) must not answer after it and wipe the exchange: invalidating would join a first
+      // read still on its way rather than start another.
+      if (!controller.signal.aborted) await queryClient.cancelQueries({ queryKey: chatKeys.one(id) });
       writing.current = false;
       // A stopped reply is saved by the server as its request ends, maybe after a fetch made
       // now: the page keeps its own until the conversation is opened again.
