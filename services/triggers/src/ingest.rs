@@ -54,6 +54,12 @@ const CURSOR_EVERY: Duration = Duration::from_secs(1);
 /// The durable consumer of earlier versions: its place is taken over once, then it is deleted.
 const OLD_CONSUMER: &str = "triggers";
 
+/// The pause before reading again after a failure, growing while failures follow one another
+/// and back to the first once a batch has been taken.
+fn retry_pauses() -> Backoff {
+    Backoff::new(Duration::from_millis(100), Duration::from_secs(5))
+}
+
 /// The event stream, which must exist.
 pub async fn stream(nats: async_nats::Client, infra: &Infra) -> anyhow::Result<Stream> {
     async_nats::jetstream::new(nats)
@@ -64,12 +70,14 @@ pub async fn stream(nats: async_nats::Client, infra: &Infra) -> anyhow::Result<S
 
 /// Takes the lock when it can and reads until `stop`, starting again after any failure.
 pub async fn run(state: Arc<State>, mut stream: Stream, stop: CancellationToken) {
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut backoff = retry_pauses();
     // A waiting replica keeps its connection between tries rather than opening one each time.
     let mut waiting: Option<PgConnection> = None;
     while !stop.is_cancelled() {
         let outcome = match try_lock(&state, waiting.take()).await {
-            Ok(Lock::Held(connection)) => read(&state, &mut stream, connection, &stop).await,
+            Ok(Lock::Held(connection)) => {
+                read(&state, &mut stream, connection, &mut backoff, &stop).await
+            }
             Ok(Lock::Taken(connection)) => {
                 waiting = Some(connection);
                 tokio::select! {
@@ -191,11 +199,13 @@ impl Cursor {
     }
 }
 
-/// Reads from the cursor while `lock` is held; `Ok` once `stop` is cancelled.
+/// Reads from the cursor while `lock` is held, restarting `backoff` with each batch taken; `Ok`
+/// once `stop` is cancelled.
 async fn read(
     state: &State,
     stream: &mut Stream,
     mut lock: PgConnection,
+    backoff: &mut Backoff,
     stop: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut cursor = start(state, stream).await?;
@@ -229,6 +239,7 @@ async fn read(
                 };
                 let batch = batch.into_iter().collect::<Result<Vec<_>, _>>()?;
                 take(state, &batch, &mut cursor).await?;
+                *backoff = retry_pauses();
             }
         }
     }
