@@ -6,11 +6,12 @@
 //! A tenant registers endpoints ([`endpoints`]: a URL, the events it wants as [`filters`], a
 //! secret made by [`signing`], rotated with an overlap). One replica at a time reads the event
 //! stream ([`ingest`]) and turns each event into one delivery row per matching endpoint, its
-//! place in the stream kept in the same transaction; the [`sender`] claims due deliveries from Postgres (`FOR UPDATE SKIP
-//! LOCKED`, so replicas share them), POSTs them through the destination guard ([`sankalpa_kit::egress`]), and records
-//! each attempt, retrying on the operator's schedule and then failing the delivery. Outcomes are
-//! announced as `webhooks.<tenant>.<endpoint>.<delivered|failed|disabled>` through an outbox
-//! ([`events`]). The delivery log, replays and test sends are [`deliveries`].
+//! place in the stream kept in the same transaction; the [`sender`] claims due deliveries from
+//! Postgres (`FOR UPDATE SKIP LOCKED`, so replicas share them), POSTs them through the
+//! destination guard ([`sankalpa_kit::egress`]), and records each attempt, retrying on the
+//! operator's schedule and then failing the delivery. Outcomes are announced as
+//! `webhooks.<tenant>.<endpoint>.<delivered|failed|disabled>` through an outbox ([`events`]).
+//! The delivery log, replays and test sends are [`deliveries`].
 //!
 //! A tenant's [`schedules`] run a chain on a cron expression or an interval ([`ticks`]); the
 //! [`firing`] loop claims due schedules from Postgres as the sender claims deliveries, and
