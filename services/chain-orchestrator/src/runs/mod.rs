@@ -166,6 +166,9 @@ pub async fn execute(
             RunEvent::run_started(run_id, &target.definition.name).row(state, &tenant.to_string())
         }),
     };
+    // A caller not waiting is answered with the run as accepted: read back later it may
+    // already be past that, or finished.
+    let steps_as_inserted = (!request.wait).then(|| submission.run.steps.as_inserted());
     let leased_at = std::time::Instant::now();
     let inserted = match state.submissions.write(submission).await? {
         Admission::Inserted(run) => *run,
@@ -188,15 +191,20 @@ pub async fn execute(
         }
     };
     tracing::info!(run = %run_id, chain = %target.definition.name, "run accepted");
+    if let Some(steps) = steps_as_inserted {
+        let accepted = (inserted.clone(), steps);
+        if claim_now {
+            state.engine.drive_fresh(inserted, leased_at);
+        }
+        return Ok(accepted);
+    }
     if claim_now {
         // Its release signal exists from the hand-over, so its release cannot be missed; until
         // then it is known to be running, and a waiting caller need not read it.
         let released = state.engine.drive_fresh(inserted, leased_at);
-        if request.wait {
-            return engine::wait_handed(state, tenant, run_id, request.wait_limit, released).await;
-        }
+        return engine::wait_handed(state, tenant, run_id, request.wait_limit, released).await;
     }
-    answer(state, tenant, run_id, request.wait, request.wait_limit).await
+    engine::wait(state, tenant, run_id, request.wait_limit).await
 }
 
 /// A run of `tenant` with its steps.

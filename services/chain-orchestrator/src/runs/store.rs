@@ -242,6 +242,32 @@ impl StepRows {
                 .collect(),
         }
     }
+
+    /// The steps as [`insert`] leaves them: pending, the rest of each row the table's defaults.
+    pub fn as_inserted(&self) -> Vec<Step> {
+        (self.ids.iter().zip(&self.agents).zip(&self.kinds))
+            .map(|((id, agent), kind)| Step {
+                step_id: id.clone(),
+                agent: agent.clone(),
+                status: StepStatus::Pending.as_str().to_owned(),
+                attempts: 0,
+                agent_run_id: String::new(),
+                started_at: None,
+                finished_at: None,
+                duration_ms: 0,
+                input: None,
+                output: None,
+                error_code: None,
+                error_message: None,
+                skip_reason: String::new(),
+                artifacts: Value::Array(Vec::new()),
+                warning: String::new(),
+                waiting_until: None,
+                kind: kind.clone(),
+                child_run_id: None,
+            })
+            .collect()
+    }
 }
 
 /// Where a child run comes from (engine/subchains.rs).

@@ -333,6 +333,42 @@ async fn an_idempotency_key_returns_the_same_run(pool: sqlx::PgPool) {
     assert_eq!(different.code(), Code::FailedPrecondition);
 }
 
+/// A caller not waiting is answered with its run as committed, whatever the run has done by the
+/// time the answer leaves: running here, no step started.
+#[sqlx::test(migrations = false)]
+async fn a_run_not_waited_for_is_answered_as_accepted(pool: sqlx::PgPool) {
+    let mut stack = start(pool).await;
+    // Keys loaded: the racing calls below need no retries.
+    stack
+        .execute(json!({"agents": ["add_one"]}), json!({"n": 0}), true)
+        .await;
+    let definition = json!({"agents": ["add_one", "add_one"]});
+    let accepted = futures::future::join_all((0..16).map(|n| {
+        let mut chains = stack.chains.clone();
+        let request = stack.authed(inline_run(&definition, &json!({ "n": n }), ""));
+        async move { chains.execute_chain(request).await }
+    }))
+    .await;
+    for answer in accepted {
+        let run = answer.expect("every run is accepted").into_inner();
+        assert_eq!(run.status(), pb::ChainRunStatus::Running, "{run:#?}");
+        assert_eq!(run.steps.len(), 2);
+        assert!(
+            run.steps
+                .iter()
+                .all(|s| s.status() == pb::StepStatus::Pending && s.attempts == 0),
+            "{run:#?}"
+        );
+        let finished = stack
+            .run_until(&run.id, |run| run.status() == pb::ChainRunStatus::Completed)
+            .await;
+        assert!(
+            finished.steps.iter().all(|s| s.attempts == 1),
+            "{finished:#?}"
+        );
+    }
+}
+
 /// Runs ending together are read for their callers together (runs::details): each caller still
 /// gets its own run with its own steps, and another tenant asking for them in the same moment
 /// gets NOT_FOUND.
