@@ -102,7 +102,9 @@ async fn a_fleet_of_two_of_each_finishes_every_run_exactly_once_when_an_orchestr
                 replica(instance),
                 &auth.grpc_url(),
                 &runners_url,
-                |_| {},
+                // Submissions are answered once committed, faster than runs finish: all of
+                // them may be unfinished at once, and the tenant's quota is not under test.
+                |config| config.max_concurrent_runs_per_tenant = RUNS as u64,
             )
             .await
             .unwrap(),
