@@ -93,8 +93,15 @@ pub fn infra(name: &str) -> Infra {
 /// test lasts this long.
 const STALE_TEST_STREAM_AGE_SECONDS: i64 = 3600;
 
-/// Deletes, once per test process, the `TEST_` streams killed runs left behind. They pile up
-/// on the shared NATS server across runs until it can no longer create a stream.
+/// A file stream no test deletes. nats-server (2.9) removes its account's store directory
+/// whenever the account's last stream is deleted, and a stream another test creates at that
+/// moment fails with "could not create storage directory" (CI, 2026-12-07); while this one
+/// exists the directory is never empty, so never removed.
+const ANCHOR_STREAM: &str = "TESTKIT_ANCHOR";
+
+/// Once per test process: deletes the `TEST_` streams killed runs left behind (they pile up on
+/// the shared NATS server across runs until it can no longer create a stream), and makes sure
+/// [`ANCHOR_STREAM`] exists.
 fn sweep_stale_streams(nats_url: &str) {
     static SWEPT: std::sync::Once = std::sync::Once::new();
     SWEPT.call_once(|| {
@@ -124,6 +131,15 @@ fn sweep_stale_streams(nats_url: &str) {
                 for name in stale {
                     let _ = jetstream.delete_stream(&name).await;
                 }
+                let _ = jetstream
+                    .get_or_create_stream(async_nats::jetstream::stream::Config {
+                        name: ANCHOR_STREAM.to_owned(),
+                        subjects: vec!["testkit-anchor".to_owned()],
+                        storage: async_nats::jetstream::stream::StorageType::File,
+                        max_messages: 1,
+                        ..Default::default()
+                    })
+                    .await;
             });
         });
         let _ = sweep.join();
