@@ -163,8 +163,13 @@ impl Catalog {
 }
 
 /// Whether agent-runner's answer says it could not be asked, rather than anything about agents.
+/// A refused or reset connection is UNAVAILABLE, UNKNOWN or CANCELLED as the transport saw it
+/// (hyper's "operation was canceled" for a call on a connection that died under it).
 fn is_unreachable(status: &tonic::Status) -> bool {
-    matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled
+    )
 }
 
 /// Any other failure of a lookup: agents:read refused, or agent-runner erring.
@@ -231,5 +236,31 @@ async fn get_agent(client: &Client, token: &str, agent: &str) -> Result<Option<b
         Err(status) if status.code() == Code::NotFound => Ok(Some(false)),
         Err(status) if is_unreachable(&status) => Ok(None),
         Err(status) => Err(lookup_failed(&format!("agent {agent}"), &status)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_lost_under_a_lookup_is_unreachable_not_a_failure() {
+        for code in [
+            Code::Unavailable,
+            Code::DeadlineExceeded,
+            Code::Unknown,
+            Code::Cancelled,
+        ] {
+            assert!(
+                is_unreachable(&tonic::Status::new(code, "gone")),
+                "{code:?}"
+            );
+        }
+        for code in [Code::PermissionDenied, Code::Internal, Code::NotFound] {
+            assert!(
+                !is_unreachable(&tonic::Status::new(code, "said")),
+                "{code:?}"
+            );
+        }
     }
 }
