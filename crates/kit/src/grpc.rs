@@ -330,6 +330,17 @@ where
     }
 }
 
+/// Whether a call failed because its connection did, not by the peer's answer: refused or
+/// timed out connecting is UNAVAILABLE, a reset UNKNOWN, and a connection that died under the
+/// call CANCELLED (hyper's "operation was canceled"), as tonic reports each. The same call may
+/// succeed once the peer is back.
+pub fn connection_lost(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+    )
+}
+
 /// A time as the wire carries it.
 pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sankalpa_kit::grpc::TracedChannel;
+use sankalpa_kit::grpc::{TracedChannel, connection_lost};
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use serde_json::Value;
@@ -41,11 +41,10 @@ fn failure(status: tonic::Status) -> AgentError {
         status.code(),
         status.message()
     );
-    match status.code() {
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
-            AgentError::Unavailable(message)
-        }
-        _ => AgentError::Failed(message),
+    if connection_lost(status.code()) || status.code() == Code::DeadlineExceeded {
+        AgentError::Unavailable(message)
+    } else {
+        AgentError::Failed(message)
     }
 }
 

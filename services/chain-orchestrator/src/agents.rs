@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use sankalpa_kit::auth::{Principal, with_bearer};
-use sankalpa_kit::grpc::TracedChannel;
+use sankalpa_kit::grpc::{TracedChannel, connection_lost};
 use sankalpa_kit::limits;
 use sankalpa_kit::problem::FieldViolation;
 use sankalpa_proto::v1 as pb;
@@ -293,18 +293,18 @@ pub async fn execute(client: &Client, attempt: Attempt<'_>) -> Result<Completed,
         // The answer was larger than this client takes (Config::agents_message_bytes): the
         // output is over its limit, and would be again.
         Code::OutOfRange => Failure::new(OUTPUT_TOO_LARGE, status.message(), false),
-        // agent-runner down or restarting (a refused or reset connection is UNAVAILABLE,
-        // UNKNOWN or CANCELLED as the transport saw it), or the tenant's agent runs all busy:
-        // none is the agent's doing. (A repeated call of an agent run still in flight attaches
-        // to it; ALREADY_EXISTS says the id was used for another request, which no wait fixes.)
-        Code::Unavailable
-        | Code::Unknown
-        | Code::Cancelled
-        | Code::Aborted
-        | Code::ResourceExhausted => Failure::outage(format!(
-            "agent-runner did not run the agent: {}",
-            status.message()
-        )),
+        // agent-runner down or restarting (its connection lost), or the tenant's agent runs all
+        // busy: none is the agent's doing. (A repeated call of an agent run still in flight
+        // attaches to it; ALREADY_EXISTS says the id was used for another request, which no
+        // wait fixes.)
+        code if connection_lost(code)
+            || matches!(code, Code::Aborted | Code::ResourceExhausted) =>
+        {
+            Failure::outage(format!(
+                "agent-runner did not run the agent: {}",
+                status.message()
+            ))
+        }
         _ => Failure::new(UNAVAILABLE, status.message(), true),
     })?;
     let run = run.into_inner();

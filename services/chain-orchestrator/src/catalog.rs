@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use sankalpa_kit::auth::{Principal, with_bearer};
+use sankalpa_kit::grpc::connection_lost;
 use sankalpa_kit::ttl_cache::TtlCache;
 use sankalpa_proto::v1 as pb;
 use tonic::Code;
@@ -163,13 +164,8 @@ impl Catalog {
 }
 
 /// Whether agent-runner's answer says it could not be asked, rather than anything about agents.
-/// A refused or reset connection is UNAVAILABLE, UNKNOWN or CANCELLED as the transport saw it
-/// (hyper's "operation was canceled" for a call on a connection that died under it).
 fn is_unreachable(status: &tonic::Status) -> bool {
-    matches!(
-        status.code(),
-        Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled
-    )
+    connection_lost(status.code()) || status.code() == Code::DeadlineExceeded
 }
 
 /// Any other failure of a lookup: agents:read refused, or agent-runner erring.

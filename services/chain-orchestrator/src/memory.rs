@@ -28,7 +28,7 @@ use futures::future::join_all;
 use sankalpa_kit::auth::with_bearer;
 use sankalpa_kit::backoff::Backoff;
 use sankalpa_kit::group_commit::{self, Batch, GroupCommit};
-use sankalpa_kit::grpc::TracedChannel;
+use sankalpa_kit::grpc::{TracedChannel, connection_lost};
 use sankalpa_proto::v1 as pb;
 use sankalpa_proto::v1::memory_service_client::MemoryServiceClient;
 use serde_json::Value;
@@ -175,16 +175,9 @@ pub async fn save_step_output(
             Ok(()) => return Ok(()),
             Err(status) => status,
         };
-        // A refused or reset connection is UNAVAILABLE, UNKNOWN or CANCELLED as the transport
-        // saw it; a save overwrites, so one that may have landed is safe to send again.
-        let transient = matches!(
-            status.code(),
-            Code::Unavailable
-                | Code::Unknown
-                | Code::Cancelled
-                | Code::Aborted
-                | Code::DeadlineExceeded
-        );
+        // A save overwrites, so one that may have landed is safe to send again.
+        let transient = connection_lost(status.code())
+            || matches!(status.code(), Code::Aborted | Code::DeadlineExceeded);
         let pause = backoff.next_wait();
         if !transient || tokio::time::Instant::now() + pause >= give_up {
             return Err(format!(
