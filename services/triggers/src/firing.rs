@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sankalpa_kit::auth::with_bearer;
+use sankalpa_kit::grpc::connection_lost;
 use sankalpa_proto::v1 as pb;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
@@ -320,12 +321,15 @@ pub(crate) async fn execute(
     }
 }
 
-/// Codes after which the same call later can succeed.
+/// Codes after which the same call later can succeed: a connection refused, reset or lost
+/// under the call (the idempotency key makes the retry of a run that did start harmless), or an
+/// orchestrator out of time or room.
 fn transient(code: Code) -> bool {
-    matches!(
-        code,
-        Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::ResourceExhausted
-    )
+    connection_lost(code)
+        || matches!(
+            code,
+            Code::DeadlineExceeded | Code::Aborted | Code::ResourceExhausted
+        )
 }
 
 /// Whether run `id` is pending, running or waiting; a run the orchestrator does not know (or
@@ -357,5 +361,34 @@ pub fn describe_metrics() {
     );
     for outcome in ["fired", "skipped", "buffered", "failed"] {
         metrics::counter!("triggers_schedule_ticks_total", "outcome" => outcome).increment(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_lost_under_a_call_is_retried_not_recorded_as_refused() {
+        for code in [
+            Code::Unavailable,
+            Code::Unknown,
+            Code::Cancelled,
+            Code::DeadlineExceeded,
+            Code::Aborted,
+            Code::ResourceExhausted,
+        ] {
+            assert!(transient(code), "{code:?}");
+        }
+        for code in [
+            Code::InvalidArgument,
+            Code::NotFound,
+            Code::PermissionDenied,
+            Code::Unauthenticated,
+            Code::FailedPrecondition,
+            Code::Internal,
+        ] {
+            assert!(!transient(code), "{code:?}");
+        }
     }
 }
