@@ -42,6 +42,12 @@
 //!
 //! Within a run, every step whose needs have finished is decided (skipped, with its reason, or
 //! started) and started steps run concurrently, bounded per run and per replica by semaphores.
+//! An agent step (not a map) is decided as soon as its needs' outputs are known and saved, while
+//! their ends are still being written ([`EarlyEnd`]): its agent call overlaps those writes, the
+//! step's own transitions wait for them, so rows and events keep their order, and a chain's
+//! steps follow one another without a commit's wait between them. A takeover in between finds
+//! the needs unfinished and asks agent-runner for them again under the same agent run ids,
+//! answered with the kept outcomes; the dependent's attempt likewise.
 //! Every transition enqueues its event in the outbox in its own transaction, the lease-fenced
 //! write included, so a replica dying after a commit cannot lose the event: any replica's relay
 //! publishes it. A write that finds the lease gone rolls its event back with it.
@@ -456,6 +462,36 @@ struct RunContext {
     /// Bytes of the run's output taken so far by its completed steps, of `max_run_output`.
     output_bytes: Mutex<usize>,
     max_run_output: usize,
+    /// Where a completing step tells the driver its output before its end is written.
+    early_ends: mpsc::UnboundedSender<EarlyEnd>,
+    /// Per step decided before its needs' ends were written, their signals: its first
+    /// transition waits for them.
+    gates: Mutex<HashMap<String, Vec<watch::Receiver<bool>>>>,
+}
+
+/// A step's output, final (charged, saved in memory), sent to its run's driver just before its
+/// end is written; `written` turns true once that end is committed, and closes unset if the
+/// write fails.
+struct EarlyEnd {
+    step_id: String,
+    output: Value,
+    written: watch::Receiver<bool>,
+}
+
+/// Whether a step of `definition` may be decided on the early end of `step_id`: only then is
+/// that end sent.
+fn has_early_dependants(definition: &Definition, step_id: &str) -> bool {
+    definition
+        .steps
+        .iter()
+        .any(|step| decided_early(step) && step.needs.iter().any(|need| need == step_id))
+}
+
+/// Whether `step` may be decided on its needs' early ends: a plain agent step, whose every
+/// write goes through [`write_transition`] and waits there. A map or chain step writes rows of
+/// its own, an approval waits anyway: those are decided once their needs' ends are written.
+fn decided_early(step: &Step) -> bool {
+    matches!(&step.kind, StepKind::Agent(agent) if agent.for_each.is_none())
 }
 
 /// Until when, by this replica's clock, it surely holds a run it inserted itself, so that no
@@ -601,6 +637,12 @@ impl Scope {
         }
     }
 
+    fn remove_output(&mut self, step_id: &str) {
+        if let Some(outputs) = self.0.get_mut("steps").and_then(Value::as_object_mut) {
+            outputs.remove(step_id);
+        }
+    }
+
     /// The run's output: every completed step's output by step id.
     fn into_outputs(mut self) -> Value {
         self.0["steps"].take()
@@ -709,6 +751,7 @@ async fn execute(
             .entry(step.id.clone())
             .or_insert(StepStatus::Pending);
     }
+    let (early_ends_sender, mut early_ends) = mpsc::unbounded_channel::<EarlyEnd>();
     let context = Arc::new(RunContext {
         id,
         tenant: run.tenant_id.to_string(),
@@ -723,7 +766,11 @@ async fn execute(
         calling: Mutex::new(BTreeSet::new()),
         output_bytes: Mutex::new(output_bytes),
         max_run_output: state.config.max_run_output_bytes,
+        early_ends: early_ends_sender,
+        gates: Mutex::new(HashMap::new()),
     });
+    // Steps whose output is known and whose end is being written, by the signal of its write.
+    let mut early: HashMap<String, watch::Receiver<bool>> = HashMap::new();
     let max_input = state.config.max_step_input_bytes;
 
     let mut in_flight: JoinSet<std::result::Result<(String, Outcome), ChainError>> = JoinSet::new();
@@ -793,15 +840,28 @@ async fn execute(
         while progressed && failure.is_none() {
             progressed = false;
             for step in &definition.steps {
+                let early_ok = decided_early(step);
                 if statuses.get(&step.id) != Some(&StepStatus::Pending)
-                    || !step
-                        .needs
-                        .iter()
-                        .all(|need| statuses.get(need).is_some_and(|s| s.is_terminal()))
+                    || !step.needs.iter().all(|need| {
+                        statuses.get(need).is_some_and(|s| s.is_terminal())
+                            || (early_ok && early.contains_key(need))
+                    })
                 {
                     continue;
                 }
                 progressed = true;
+                let after: Vec<watch::Receiver<bool>> = step
+                    .needs
+                    .iter()
+                    .filter_map(|need| early.get(need).cloned())
+                    .collect();
+                if !after.is_empty() {
+                    context
+                        .gates
+                        .lock()
+                        .expect("gates poisoned")
+                        .insert(step.id.clone(), after);
+                }
                 match decide(&definition, step, &statuses, &scope, max_input) {
                     Decision::Skip(reason) => {
                         record(
@@ -848,6 +908,7 @@ async fn execute(
                                 agent.clone(),
                                 input,
                                 resumed.remove(&step.id),
+                                has_early_dependants(&definition, &step.id),
                             )
                             .instrument(span),
                         );
@@ -931,6 +992,14 @@ async fn execute(
         );
         let joined = tokio::select! {
             joined = in_flight.join_next() => joined,
+            Some(end) = early_ends.recv() => {
+                // An end whose task was joined first is taken in already.
+                if statuses.get(&end.step_id) == Some(&StepStatus::Running) {
+                    scope.insert_output(end.step_id.clone(), end.output);
+                    early.insert(end.step_id, end.written);
+                }
+                continue;
+            }
             () = cancel.cancelled() => break,
             () = lost.cancelled() => return Ok(Err(Interrupted::LeaseLost)),
             () = decided.notified(), if !waiting.is_empty() => {
@@ -950,7 +1019,14 @@ async fn execute(
         let step = definition
             .step(&step_id)
             .expect("a running step is in the definition");
+        early.remove(&step_id);
         ended(step, outcome, &mut statuses, &mut scope, &mut failure);
+    }
+    // Ends being written are let finish, so the run's output holds only recorded steps' outputs.
+    for (step_id, mut written) in early {
+        if written.wait_for(|written| *written).await.is_err() {
+            scope.remove_output(&step_id);
+        }
     }
     // Whatever still runs is stopped: the calls are dropped and, for a cancelled run,
     // agent-runner is told to stop their agents (a dropped call alone leaves them running for a
@@ -1241,6 +1317,7 @@ async fn time_out(
             status,
             attempt: None,
             began_at: None,
+            ended_at: None,
             output,
             error,
             skip_reason,
@@ -1427,7 +1504,9 @@ async fn step_slots(
 }
 
 /// Saves a completed step's output in the run's memory session (with `token`; without one, or
-/// when the save fails, the step completes with a warning saying so), then records it.
+/// when the save fails, the step completes with a warning saying so), then records it; with
+/// `early`, the driver is told the output ([`EarlyEnd`]) while it is recorded.
+#[allow(clippy::too_many_arguments)] // two call sites; a struct would only rename them
 async fn record_completed(
     state: &State,
     context: &RunContext,
@@ -1436,6 +1515,7 @@ async fn record_completed(
     token: Option<&str>,
     artifacts: Option<Value>,
     mut start: Option<UnwrittenStart>,
+    early: bool,
 ) -> Result<()> {
     let warning = match (&state.memory, token) {
         (Some(saves), Some(token)) => {
@@ -1468,6 +1548,17 @@ async fn record_completed(
         tracing::warn!(run = %context.id, step = %step.id, %warning,
             "a completed step's output is not in memory");
     }
+    let early_end = early.then(|| {
+        let ended_at = Utc::now();
+        let (written, follow) = watch::channel(false);
+        // The driver is gone only when the run is over for this replica; nothing waits then.
+        let _ = context.early_ends.send(EarlyEnd {
+            step_id: step.id.clone(),
+            output: output.clone(),
+            written: follow,
+        });
+        (written, ended_at)
+    });
     record_with(
         state,
         context,
@@ -1479,8 +1570,13 @@ async fn record_completed(
         artifacts,
         &warning,
         start,
+        early_end.as_ref().map(|(_, ended_at)| *ended_at),
     )
-    .await
+    .await?;
+    if let Some((written, _)) = early_end {
+        written.send_replace(true);
+    }
+    Ok(())
 }
 
 /// Records the output of a step that made no agent attempt of its own (a map step's list, a
@@ -1496,7 +1592,17 @@ async fn record_output(
         .token(&state.pool, context.credential_id)
         .await
         .ok();
-    record_completed(state, context, step, output, token.as_deref(), None, None).await
+    record_completed(
+        state,
+        context,
+        step,
+        output,
+        token.as_deref(),
+        None,
+        None,
+        false,
+    )
+    .await
 }
 
 /// The first and the longest wait between calls of an attempt that met an outage.
@@ -1505,7 +1611,8 @@ const OUTAGE_MAX_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs a step's attempts and records how it ended. `resumed` is the attempt a replica before
 /// this one had started (the step was running when the run was taken over): it goes on under
-/// the same agent run id, without a second `step.started`.
+/// the same agent run id, without a second `step.started`. With `early`, a completed step tells
+/// the driver its output before its end is written ([`EarlyEnd`]).
 async fn run_step(
     state: Arc<State>,
     context: Arc<RunContext>,
@@ -1513,6 +1620,7 @@ async fn run_step(
     agent: AgentStep,
     input: StepInput,
     resumed: Option<u32>,
+    early: bool,
 ) -> Result<(String, Outcome)> {
     let _slots = step_slots(&state, &context).await?;
     let mut backoff = Duration::from_millis(agent.retry.backoff_ms);
@@ -1553,6 +1661,7 @@ async fn run_step(
                     Some(&token),
                     Some(artifacts),
                     start,
+                    early,
                 )
                 .await?;
                 break Outcome::Completed(completed.output);
@@ -1579,6 +1688,7 @@ async fn run_step(
                     None,
                     "",
                     start,
+                    None,
                 )
                 .await?;
                 break Outcome::Failed(failure);
@@ -1747,13 +1857,25 @@ async fn transition(
     write_transition(state, context, update, &[row]).await
 }
 
-/// Writes a step's transition with `events`, fenced on the run's lease.
+/// Writes a step's transition with `events`, fenced on the run's lease, after the ends of the
+/// needs it was decided early on (the first transition of such a step waits for them).
 async fn write_transition(
     state: &State,
     context: &RunContext,
     update: StepUpdate<'_>,
     events: &[OutboxRow],
 ) -> Result<std::result::Result<(), LeaseLost>> {
+    let after = context
+        .gates
+        .lock()
+        .expect("gates poisoned")
+        .remove(update.step_id);
+    for mut written in after.into_iter().flatten() {
+        written
+            .wait_for(|written| *written)
+            .await
+            .map_err(|_| anyhow::anyhow!("a step it needs could not be recorded"))?;
+    }
     transitions::write(
         &state.transitions,
         context.id,
@@ -1861,6 +1983,7 @@ async fn record(
         None,
         "",
         None,
+        None,
     )
     .await
 }
@@ -1879,6 +2002,7 @@ async fn record_with(
     artifacts: Option<Value>,
     warning: &str,
     start: Option<UnwrittenStart>,
+    ended_at: Option<DateTime<Utc>>,
 ) -> Result<()> {
     let error = failure.map(|failure| (failure.code.as_str(), failure.message.as_str()));
     let event = RunEvent::step_finished(
@@ -1910,6 +2034,7 @@ async fn record_with(
             status,
             attempt,
             began_at,
+            ended_at,
             output,
             error,
             skip_reason,

@@ -28,17 +28,18 @@ pub const LIMITS: group_commit::Limits = group_commit::Limits {
 };
 
 /// Writes each transition asked for (`n` keeps it with its row), and the events of each one
-/// written, in order (`began_at`: when an attempt whose start is written late began);
-/// answers the `n` of those written.
+/// written, in order (`began_at`: when an attempt whose start is written late began;
+/// `ended_at`: when a step ended whose dependants began before its end was written); answers
+/// the `n` of those written.
 const WRITE_BATCH: &str = "
     WITH asked AS (
         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
                              $6::text[], $7::bool[], $8::text[], $9::text[], $10::text[],
                              $11::text[], $12::text[], $13::text[], $14::bool[], $15::text[],
-                             $16::text[], $17::timestamptz[])
+                             $16::text[], $17::timestamptz[], $18::timestamptz[])
             WITH ORDINALITY AS a (run_id, owner, step_id, status, agent_run_id, input, finished,
                                   output, error_code, error_message, skip_reason, artifacts,
-                                  warning, only_waiting, events, headers, began_at, n)
+                                  warning, only_waiting, events, headers, began_at, ended_at, n)
     ), written AS (
         UPDATE chains.chain_steps s
         SET status = a.status,
@@ -48,12 +49,13 @@ const WRITE_BATCH: &str = "
             started_at = CASE WHEN a.agent_run_id IS NOT NULL AND s.started_at IS NULL
                               THEN coalesce(a.began_at, now())
                               ELSE s.started_at END,
-            finished_at = CASE WHEN a.finished THEN now() ELSE NULL END,
+            finished_at = CASE WHEN a.finished THEN coalesce(a.ended_at, now()) ELSE NULL END,
             duration_ms = CASE WHEN a.finished AND s.started_at IS NOT NULL
-                               THEN (extract(epoch FROM now() - s.started_at) * 1000)::bigint
+                               THEN greatest(extract(epoch FROM coalesce(a.ended_at, now())
+                                                     - s.started_at) * 1000, 0)::bigint
                                WHEN a.finished AND a.began_at IS NOT NULL
-                               THEN greatest(extract(epoch FROM now() - a.began_at) * 1000,
-                                             0)::bigint
+                               THEN greatest(extract(epoch FROM coalesce(a.ended_at, now())
+                                                     - a.began_at) * 1000, 0)::bigint
                                ELSE s.duration_ms END,
             output = coalesce(a.output::jsonb, s.output),
             error_code = CASE WHEN a.agent_run_id IS NOT NULL THEN a.error_code
@@ -89,6 +91,10 @@ pub struct StepUpdate<'a> {
     /// With `attempt`: when the attempt began, its start being written late (with its end,
     /// under a final status). The orchestrator's clock, as the `time` of its `step.started`.
     pub began_at: Option<DateTime<Utc>>,
+    /// Under a final status: when the step ended, by the orchestrator's clock, for a step whose
+    /// dependants may begin before its end is written (so none seems to begin before it ended);
+    /// `None`: when the end is written.
+    pub ended_at: Option<DateTime<Utc>>,
     pub output: Option<&'a Value>,
     pub error: Option<(&'a str, &'a str)>,
     pub skip_reason: &'a str,
@@ -107,6 +113,7 @@ impl<'a> StepUpdate<'a> {
             status: StepStatus::Running,
             attempt: None,
             began_at: None,
+            ended_at: None,
             output: None,
             error: None,
             skip_reason: "",
@@ -137,6 +144,7 @@ pub struct Transition {
     events: String,
     headers: String,
     began_at: Option<DateTime<Utc>>,
+    ended_at: Option<DateTime<Utc>>,
 }
 
 /// The transitions' queue. Cloning shares it.
@@ -176,6 +184,7 @@ pub async fn write(
         events: array(events.iter().map(|row| &row.event))?,
         headers: array(events.iter().map(|row| &row.headers))?,
         began_at: update.began_at,
+        ended_at: update.ended_at,
     };
     Ok(LeaseLost::unless(transitions.write(transition).await?))
 }
@@ -210,6 +219,7 @@ impl Batch for Writes<Transition> {
             .bind(group_commit::column(batch, |t| &t.events))
             .bind(group_commit::column(batch, |t| &t.headers))
             .bind(group_commit::column(batch, |t| &t.began_at))
+            .bind(group_commit::column(batch, |t| &t.ended_at))
             .fetch_all(&self.pool)
             .await?;
         if !written.is_empty() {

@@ -325,3 +325,81 @@ async fn a_quick_attempt_has_its_start_written_with_its_end_a_long_one_on_its_ow
         ]
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_step_begins_while_its_needs_end_is_written_and_is_recorded_after_it(pool: sqlx::PgPool) {
+    // Every attempt here ends well within this, so each start is written with its end.
+    let mut stack = start_with(pool.clone(), |config| {
+        config.unannounced_start = Duration::from_secs(30);
+    })
+    .await;
+    let run = stack
+        .execute(
+            json!({"steps": [
+                {"id": "first", "agent": "work", "input": {"tag": "first", "sleep_ms": 500}},
+                {"id": "next", "agent": "work", "needs": ["first"], "input": {"tag": "next"}},
+            ]}),
+            json!({}),
+            false,
+        )
+        .await;
+
+    called(&stack, "first").await;
+    // While `first` runs, its row is locked: its end cannot be written until the lock goes.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query(
+        "SELECT 1 FROM chains.chain_steps WHERE run_id = $1::uuid AND step_id = 'first' FOR UPDATE",
+    )
+    .bind(&run.id)
+    .execute(&mut *blocker)
+    .await
+    .unwrap();
+    let next = called(&stack, "next").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stack.agents.record.tagged("next")[0].finished.is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "next never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        next.run_id,
+        format!("{}-next-1", run.id),
+        "the step that needs `first` was asked for while first's end could not be written"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(step_row(&pool, &run.id, "first").await.0, "pending");
+    assert_eq!(
+        step_row(&pool, &run.id, "next").await.0,
+        "pending",
+        "a step's end is not written before the end of a step it needs"
+    );
+    blocker.rollback().await.unwrap();
+
+    let run = stack
+        .run_until(&run.id, |run| run.status() == pb::ChainRunStatus::Completed)
+        .await;
+    let at = |time: &Option<prost_types::Timestamp>| {
+        let time = time.as_ref().expect("a finished step has its times");
+        (time.seconds, time.nanos)
+    };
+    assert!(
+        at(&step(&run, "first").finished_at) <= at(&step(&run, "next").started_at),
+        "no step seems to begin before a step it needs ended: {run:?}"
+    );
+    let seen: Vec<String> = stack.watched(&run.id).await.iter().map(action_of).collect();
+    assert_eq!(
+        seen,
+        [
+            "run.started",
+            "step.started first",
+            "step.completed first",
+            "step.started next",
+            "step.completed next",
+            "run.completed",
+        ]
+    );
+    assert_eq!(stack.agents.record.tagged("first").len(), 1);
+    assert_eq!(stack.agents.record.tagged("next").len(), 1);
+}
