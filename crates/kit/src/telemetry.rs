@@ -3,7 +3,8 @@
 //! Logs are JSON lines on stdout (`SANKALPA_LOG_FORMAT=pretty` for people at a terminal),
 //! filtered by `RUST_LOG` (default `info`). Spans always carry an OpenTelemetry context, so the
 //! W3C `traceparent` of a request travels from the gateway through gRPC metadata and NATS headers
-//! even when nothing collects traces.
+//! even when nothing collects traces; then a span keeps only that context, not a recorded span
+//! ([`propagation`]).
 //!
 //! When `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` is set (and
 //! `OTEL_TRACES_EXPORTER` is not `none`), spans are also exported over OTLP (gRPC, or
@@ -35,6 +36,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::metrics_export::{MetricsExport, MetricsExporting};
+
+mod propagation;
 
 /// How often at most a failing exporter writes a log line; the counter counts every failure.
 pub const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
@@ -226,19 +229,27 @@ pub fn install(
     opentelemetry::global::set_tracer_provider(provider.clone());
     // The recorder first, so that what the exporter counts is kept.
     crate::metrics::handle();
+    // Recording spans is for exporting them; without an exporter a span keeps its context only.
     // Busy/idle timing, thread and source-location attributes cost every span a little on
     // every enter and exit; traces are read for their tree and timings, not those. The
-    // HTTP/2 stack's own spans stay out: exporting a batch would make spans to export.
-    let otel = tracing_opentelemetry::layer()
-        .with_tracer(provider.tracer(service))
-        .with_tracked_inactivity(false)
-        .with_threads(false)
-        .with_location(false)
-        .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
-            !["h2", "hyper", "tonic", "tower", "opentelemetry"]
-                .iter()
-                .any(|stack| metadata.target().starts_with(stack))
-        }));
+    // HTTP/2 stack's own spans stay out: exporting a batch would make spans to export. The
+    // propagation layer needs no such filter, and a per-layer filter costs every span's every
+    // enter and exit a lookup of the span.
+    let otel = if exported {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(service))
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_location(false)
+            .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
+                !["h2", "hyper", "tonic", "tower", "opentelemetry"]
+                    .iter()
+                    .any(|stack| metadata.target().starts_with(stack))
+            }))
+            .boxed()
+    } else {
+        propagation::Propagation::default().boxed()
+    };
 
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // sqlx reports each statement in a debug event as it ends: while spans are exported, those
@@ -261,13 +272,15 @@ pub fn install(
     } else {
         Some(json_logs(std::io::stdout))
     };
-    let fmt = fmt.map(|fmt| {
-        fmt.with_filter(tracing_subscriber::filter::filter_fn(move |metadata| {
-            !(statements
-                && metadata.target() == "sqlx::query"
-                && *metadata.level() > tracing::Level::INFO)
-        }))
-    });
+    let fmt = match fmt {
+        Some(fmt) if statements => Some(
+            fmt.with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
+                !(metadata.target() == "sqlx::query" && *metadata.level() > tracing::Level::INFO)
+            }))
+            .boxed(),
+        ),
+        fmt => fmt,
+    };
     // Boxed rather than optional: an `Option` layer does not pass the dispatch on.
     let statement_spans = if statements {
         StatementSpans {
@@ -428,10 +441,14 @@ where
         mut writer: tracing_subscriber::fmt::format::Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
-        // The innermost span the OpenTelemetry layer follows (it leaves the HTTP/2 stack's out).
+        // The innermost span the OpenTelemetry layer (or, without an exporter, the propagation
+        // layer) follows: both leave the HTTP/2 stack's out.
         let ids = ctx.event_scope().and_then(|scope| {
             scope.into_iter().find_map(|span| {
                 let extensions = span.extensions();
+                if let Some(propagation::Propagated(context)) = extensions.get() {
+                    return Some((context.trace_id(), context.span_id()));
+                }
                 let data = extensions.get::<tracing_opentelemetry::OtelData>()?;
                 Some((data.trace_id()?, data.span_id()?))
             })
@@ -550,7 +567,11 @@ pub fn inject(carrier: &mut dyn Injector) {
 
 /// Writes `span`'s trace context into `carrier` (outgoing HTTP/2 headers, NATS headers).
 pub fn inject_from(span: &tracing::Span, carrier: &mut dyn Injector) {
-    let context = span.context();
+    use opentelemetry::trace::TraceContextExt;
+    let context = match propagation::context_of(span) {
+        Some(kept) => opentelemetry::Context::new().with_remote_span_context(kept),
+        None => span.context(),
+    };
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, carrier);
     });
@@ -580,8 +601,13 @@ pub fn set_error(span: &tracing::Span, description: impl Into<std::borrow::Cow<'
 
 /// Makes `span` a child of the trace context found in `carrier`, if there is one.
 pub fn adopt(span: &tracing::Span, carrier: &dyn Extractor) {
+    use opentelemetry::trace::TraceContextExt;
     let parent =
         opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(carrier));
+    let remote = parent.span().span_context().clone();
+    if remote.is_valid() && propagation::adopt(span, &remote) {
+        return;
+    }
     // Fails only when no OpenTelemetry layer is installed: then there is nothing to join.
     let _ = span.set_parent(parent);
 }
@@ -655,19 +681,22 @@ mod tests {
         );
     }
 
+    /// Log lines written in memory.
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[test]
     fn a_log_line_inside_a_span_names_the_span_and_its_trace() {
-        #[derive(Clone, Default)]
-        struct Lines(std::sync::Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Lines {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let lines = Lines::default();
         let provider = SdkTracerProvider::builder().build();
         let written = lines.clone();
@@ -738,5 +767,89 @@ mod tests {
             "{refused}"
         );
         assert!(exporting(&[("OTEL_TRACES_EXPORTER", "zipkin")]).is_err());
+    }
+
+    /// The `traceparent` that [`inject_from`] writes for `span`: trace id, parent id, flags.
+    fn traceparent_of(span: &tracing::Span) -> (String, String, String) {
+        let mut carrier = std::collections::HashMap::new();
+        inject_from(span, &mut carrier);
+        let value = carrier
+            .get("traceparent")
+            .expect("a traceparent is written");
+        let parts: Vec<&str> = value.split('-').collect();
+        assert_eq!(parts.len(), 4, "{value}");
+        assert_eq!(parts[0], "00", "{value}");
+        (
+            parts[1].to_owned(),
+            parts[2].to_owned(),
+            parts[3].to_owned(),
+        )
+    }
+
+    #[test]
+    fn without_an_exporter_a_span_passes_its_requests_trace_on_under_its_own_span_id() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let subscriber = tracing_subscriber::registry().with(propagation::Propagation::default());
+        tracing::subscriber::with_default(subscriber, || {
+            for flags in ["01", "00"] {
+                let remote_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+                let remote_span = "00f067aa0ba902b7";
+                let incoming = std::collections::HashMap::from([(
+                    "traceparent".to_owned(),
+                    format!("00-{remote_trace}-{remote_span}-{flags}"),
+                )]);
+                let request = tracing::info_span!("request");
+                adopt(&request, &incoming);
+                let call = request.in_scope(|| tracing::info_span!("call"));
+
+                let (trace, request_id, request_flags) = traceparent_of(&request);
+                let (call_trace, call_id, call_flags) = traceparent_of(&call);
+                assert_eq!(
+                    (trace.as_str(), request_flags.as_str()),
+                    (remote_trace, flags)
+                );
+                assert_eq!(
+                    (call_trace.as_str(), call_flags.as_str()),
+                    (remote_trace, flags)
+                );
+                assert_ne!(request_id, remote_span);
+                assert_ne!(call_id, request_id);
+            }
+
+            // A request without a traceparent starts a trace, sampled, that its calls carry.
+            let root = tracing::info_span!("request");
+            let call = root.in_scope(|| tracing::info_span!("call"));
+            let (trace, root_id, flags) = traceparent_of(&root);
+            let (call_trace, call_id, _) = traceparent_of(&call);
+            assert_ne!(trace, "0".repeat(32));
+            assert_eq!(flags, "01");
+            assert_eq!(call_trace, trace);
+            assert_ne!(call_id, root_id);
+            let other = tracing::info_span!("request");
+            assert_ne!(
+                traceparent_of(&other).0,
+                trace,
+                "each root starts its own trace"
+            );
+        });
+    }
+
+    #[test]
+    fn without_an_exporter_a_log_line_still_names_its_trace_and_span() {
+        let lines = Lines::default();
+        let written = lines.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(json_logs(move || written.clone()))
+            .with(propagation::Propagation::default());
+        let kept = tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request");
+            let _entered = span.enter();
+            tracing::info!("inside");
+            propagation::context_of(&span).expect("the span keeps its context")
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["trace_id"], kept.trace_id().to_string(), "{text}");
+        assert_eq!(line["span_id"], kept.span_id().to_string(), "{text}");
     }
 }
