@@ -441,8 +441,8 @@ where
         mut writer: tracing_subscriber::fmt::format::Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
-        // The innermost span the OpenTelemetry layer (or, without an exporter, the propagation
-        // layer) follows: both leave the HTTP/2 stack's out.
+        // The innermost span the OpenTelemetry layer follows (it leaves the HTTP/2 stack's out),
+        // or, without an exporter, the innermost span: the propagation layer follows every one.
         let ids = ctx.event_scope().and_then(|scope| {
             scope.into_iter().find_map(|span| {
                 let extensions = span.extensions();
@@ -568,10 +568,13 @@ pub fn inject(carrier: &mut dyn Injector) {
 /// Writes `span`'s trace context into `carrier` (outgoing HTTP/2 headers, NATS headers).
 pub fn inject_from(span: &tracing::Span, carrier: &mut dyn Injector) {
     use opentelemetry::trace::TraceContextExt;
-    let context = match propagation::context_of(span) {
-        Some(kept) => opentelemetry::Context::new().with_remote_span_context(kept),
-        None => span.context(),
-    };
+    let mut context = span.context();
+    // Without an exporter there is no OpenTelemetry layer: the propagation layer keeps it.
+    if !context.has_active_span()
+        && let Some(kept) = propagation::context_of(span)
+    {
+        context = opentelemetry::Context::new().with_remote_span_context(kept);
+    }
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, carrier);
     });
@@ -605,11 +608,12 @@ pub fn adopt(span: &tracing::Span, carrier: &dyn Extractor) {
     let parent =
         opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(carrier));
     let remote = parent.span().span_context().clone();
-    if remote.is_valid() && propagation::adopt(span, &remote) {
-        return;
+    // Without an exporter there is no OpenTelemetry layer: the propagation layer keeps it.
+    if let Err(tracing_opentelemetry::SetParentError::LayerNotFound) = span.set_parent(parent)
+        && remote.is_valid()
+    {
+        propagation::adopt(span, &remote);
     }
-    // Fails only when no OpenTelemetry layer is installed: then there is nothing to join.
-    let _ = span.set_parent(parent);
 }
 
 /// Reads trace context from HTTP headers.

@@ -9,7 +9,7 @@
 //! [`Propagation`] keeps exactly that in each span's extensions ([`Propagated`]); [`context_of`]
 //! and [`adopt`] are how the rest of [`super`] reads and sets it.
 
-use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceState};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use tracing::Subscriber;
 use tracing::span::{Attributes, Id};
@@ -42,13 +42,7 @@ where
         };
         let parent = parent.and_then(|span| span.extensions().get::<Propagated>().cloned());
         let context = match parent {
-            Some(Propagated(parent)) => SpanContext::new(
-                parent.trace_id(),
-                self.ids.new_span_id(),
-                parent.trace_flags(),
-                false,
-                parent.trace_state().clone(),
-            ),
+            Some(Propagated(parent)) => in_trace_of(&parent, self.ids.new_span_id()),
             None => SpanContext::new(
                 self.ids.new_trace_id(),
                 self.ids.new_span_id(),
@@ -79,17 +73,21 @@ pub(crate) fn context_of(span: &tracing::Span) -> Option<SpanContext> {
     with_propagated(span, |propagated| propagated.0.clone())
 }
 
-/// Puts `span` in the trace of `remote` (a request's `traceparent`), keeping its own span id;
-/// false when [`Propagation`] keeps no context for it.
-pub(crate) fn adopt(span: &tracing::Span, remote: &SpanContext) -> bool {
+/// Puts `span` in the trace of `remote` (a request's `traceparent`), keeping its own span id,
+/// when [`Propagation`] keeps a context for it.
+pub(crate) fn adopt(span: &tracing::Span, remote: &SpanContext) {
     with_propagated(span, |propagated| {
-        propagated.0 = SpanContext::new(
-            remote.trace_id(),
-            propagated.0.span_id(),
-            remote.trace_flags(),
-            false,
-            remote.trace_state().clone(),
-        );
-    })
-    .is_some()
+        propagated.0 = in_trace_of(remote, propagated.0.span_id());
+    });
+}
+
+/// The context of span `span_id` in the trace of `trace` (its id, flags and state).
+fn in_trace_of(trace: &SpanContext, span_id: SpanId) -> SpanContext {
+    SpanContext::new(
+        trace.trace_id(),
+        span_id,
+        trace.trace_flags(),
+        false,
+        trace.trace_state().clone(),
+    )
 }
