@@ -34,14 +34,7 @@ async fn a_killed_orchestrators_run_is_finished_by_the_next_one(pool: sqlx::PgPo
     stack.chains = ChainServiceClient::connect(url).await.unwrap();
     let run = stack.execute(three_steps(), json!({}), false).await;
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while stack.agents.record.tagged("b").is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "step b never started"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    called(&stack, "b").await;
     task.abort();
     let _ = task.await;
 
@@ -163,11 +156,7 @@ async fn a_run_goes_on_when_agent_runner_comes_back(pool: sqlx::PgPool) {
             false,
         )
         .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while stack.agents.record.tagged("a").is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "a never started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    called(&stack, "a").await;
     stack.agents.stop().await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     stack.agents.restart().await;
