@@ -128,10 +128,12 @@ pub async fn accepted_fields(
             return Ok(None);
         }
         Err(status) => {
-            return Err(Failure::outage(format!(
-                "could not look up agent {agent}: {}",
-                status.message()
-            )));
+            let message = format!("could not look up agent {agent}: {}", status.message());
+            return Err(match status.code() {
+                Code::Unauthenticated => Failure::credential_refused(message),
+                code if transient(code) => Failure::outage(message),
+                _ => Failure::new(UNAVAILABLE, message, true),
+            });
         }
     };
     let schema: Value = serde_json::from_str(&found.input_schema_json).unwrap_or(Value::Null);
@@ -204,6 +206,9 @@ pub struct Failure {
     /// agent runs all busy): the agent itself did not fail, so the attempt waits and asks
     /// again with the same agent run id rather than counting against the step's retries.
     pub outage: bool,
+    /// The run's token was refused (its key revoked, through `/api/keys` or with its maker):
+    /// no wait brings it back, and the run's credential must not be given to new runs.
+    pub credential_refused: bool,
 }
 
 impl Failure {
@@ -216,6 +221,7 @@ impl Failure {
             message: limits::error_message(&message).into_owned(),
             retriable,
             outage: false,
+            credential_refused: false,
         }
     }
 
@@ -226,7 +232,24 @@ impl Failure {
             ..Self::new(UNAVAILABLE, message, true)
         }
     }
+
+    /// A service refused the run's token as unauthenticated: final, as another refusal would be.
+    pub fn credential_refused(message: impl Into<String>) -> Self {
+        Self {
+            credential_refused: true,
+            ..Self::new(AGENT_FAILED, message, false)
+        }
+    }
 }
+
+/// Whether a call's failure is a service on the way that could not serve it for now (restarting,
+/// its connection lost, the tenant's agent runs all busy), which waiting can end.
+fn transient(code: Code) -> bool {
+    connection_lost(code) || matches!(code, Code::Aborted | Code::ResourceExhausted)
+}
+
+/// The code of an attempt its agent, or agent-runner on its behalf, failed.
+const AGENT_FAILED: &str = "agent_failed";
 
 /// The code of a step whose agent does not exist (any more): final, as a refused submission
 /// would have been.
@@ -286,9 +309,8 @@ pub async fn execute(client: &Client, attempt: Attempt<'_>) -> Result<Completed,
         Code::InvalidArgument => Failure::new("invalid_input", status.message(), false),
         // Deleted since the run's agents were checked: as final as at submission.
         Code::NotFound => Failure::new(UNKNOWN_AGENT, status.message(), false),
-        Code::PermissionDenied | Code::Unauthenticated => {
-            Failure::new("agent_failed", status.message(), false)
-        }
+        Code::PermissionDenied => Failure::new(AGENT_FAILED, status.message(), false),
+        Code::Unauthenticated => Failure::credential_refused(status.message()),
         Code::DeadlineExceeded => Failure::new("deadline_exceeded", status.message(), true),
         // The answer was larger than this client takes (Config::agents_message_bytes): the
         // output is over its limit, and would be again.
@@ -297,14 +319,10 @@ pub async fn execute(client: &Client, attempt: Attempt<'_>) -> Result<Completed,
         // busy: none is the agent's doing. (A repeated call of an agent run still in flight
         // attaches to it; ALREADY_EXISTS says the id was used for another request, which no
         // wait fixes.)
-        code if connection_lost(code)
-            || matches!(code, Code::Aborted | Code::ResourceExhausted) =>
-        {
-            Failure::outage(format!(
-                "agent-runner did not run the agent: {}",
-                status.message()
-            ))
-        }
+        code if transient(code) => Failure::outage(format!(
+            "agent-runner did not run the agent: {}",
+            status.message()
+        )),
         _ => Failure::new(UNAVAILABLE, status.message(), true),
     })?;
     let run = run.into_inner();
@@ -344,7 +362,7 @@ pub async fn execute(client: &Client, attempt: Attempt<'_>) -> Result<Completed,
             let retriable = !matches!(error.code.as_str(), "invalid_input" | "cancelled");
             Err(Failure::new(
                 if error.code.is_empty() {
-                    "agent_failed"
+                    AGENT_FAILED
                 } else {
                     &error.code
                 },

@@ -114,6 +114,8 @@ pub struct Credentials {
     /// rather than each make their own.
     holders: Mutex<HashMap<Holder, Slot>>,
     tokens: TtlCache<Uuid, String>,
+    /// Credentials auth refused since this replica shared them: no new run is given one.
+    refused: TtlCache<Uuid, ()>,
 }
 
 impl Credentials {
@@ -123,7 +125,18 @@ impl Credentials {
             share_for,
             holders: Mutex::new(HashMap::new()),
             tokens: TtlCache::new(TOKENS_CAPACITY),
+            refused: TtlCache::new(TOKENS_CAPACITY),
         }
+    }
+
+    /// Says that a service refused credential `id`'s token as unauthenticated, or auth the
+    /// credential itself (its key revoked, by a person through `/api/keys` or with its maker):
+    /// its token is forgotten, and the caller's next run gets a new key rather than this one,
+    /// for as long as it would have been shared.
+    pub fn refused(&self, id: Option<Uuid>) {
+        let Some(id) = id else { return };
+        self.tokens.remove(&id);
+        self.refused.insert(id, (), self.share_for);
     }
 
     /// The credential a new run of `caller` takes: the one shared by the caller's runs, or a new
@@ -154,6 +167,7 @@ impl Credentials {
         let mut shared = slot.lock().await;
         if let Some(current) = *shared
             && current.serves(Utc::now(), lifetime)
+            && self.refused.get(&current.id).is_none()
         {
             return Ok(current.id);
         }

@@ -1460,7 +1460,7 @@ async fn prepare(
         .token(&state.pool, context.credential_id)
         .await
         .map_err(|err| match err {
-            ChainError::Precondition(message) => Failure::new(agents::UNAVAILABLE, message, true),
+            ChainError::Precondition(message) => Failure::credential_refused(message),
             outage => Failure::outage(outage.to_string()),
         })?;
     let sent = match input {
@@ -1808,7 +1808,15 @@ async fn attempt_step(
         first_ask = false;
         let failure = match result? {
             Err(failure) if failure.outage => failure,
-            answered => return Ok((answered, start)),
+            answered => {
+                if answered
+                    .as_ref()
+                    .is_err_and(|failure| failure.credential_refused)
+                {
+                    state.credentials.refused(context.credential_id);
+                }
+                return Ok((answered, start));
+            }
         };
         let wait = outage_backoff.next_wait();
         if tokio::time::Instant::now() + wait >= deadline {

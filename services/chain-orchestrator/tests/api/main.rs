@@ -69,6 +69,16 @@ pub async fn start_with(
     load_jwks(&verifier, &mut keys)
         .await
         .expect("auth serves its keys");
+    // As agent-runner does, the fake refuses a revoked token as soon as auth says so.
+    let nats = async_nats::connect(&infra.nats_url)
+        .await
+        .expect("NATS accepts connections");
+    tokio::spawn(sankalpa_kit::auth::follow_revocations(
+        verifier.clone(),
+        nats,
+        infra.subject_prefix.clone(),
+        tokio_util::sync::CancellationToken::new(),
+    ));
     let agents = fake_agents::start(verifier).await;
     auth_client
         .register(pb::RegisterRequest {

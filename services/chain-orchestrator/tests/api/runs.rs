@@ -2,6 +2,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use sankalpa_proto::v1 as pb;
+use sankalpa_proto::v1::auth_service_client::AuthServiceClient;
 use serde_json::json;
 use tonic::Code;
 
@@ -146,6 +147,48 @@ async fn a_callers_runs_share_one_key_revoked_once_no_run_needs_it(pool: sqlx::P
         .execute(json!({"agents": ["add_one"]}), json!({"n": 1}), true)
         .await;
     assert_eq!(run_keys(&stack.pool, &ada).await, (1, 2));
+}
+
+/// A person may revoke a run's key (`/api/keys` lists it): the runs holding it fail at their
+/// next step, naming why, rather than waiting for it as for an outage, and the caller's next
+/// run gets a new key rather than the shared, revoked one.
+#[sqlx::test(migrations = false)]
+async fn a_run_whose_key_was_revoked_fails_at_once_and_the_next_run_gets_a_new_key(
+    pool: sqlx::PgPool,
+) {
+    let mut stack = start(pool).await;
+    let first = stack
+        .execute(json!({"agents": ["add_one"]}), json!({"n": 1}), true)
+        .await;
+    assert_eq!(first.status(), pb::ChainRunStatus::Completed, "{first:#?}");
+    let tenant = tenant_of(&stack.pool, &first.id).await;
+    let key: String =
+        sqlx::query_scalar("SELECT key_id FROM chains.credentials WHERE tenant_id = $1::uuid")
+            .bind(&tenant)
+            .fetch_one(&stack.pool)
+            .await
+            .unwrap();
+    let mut auth = AuthServiceClient::connect(stack.auth.grpc_url())
+        .await
+        .unwrap();
+    auth.revoke_api_key(stack.authed(pb::RevokeApiKeyRequest { id: key }))
+        .await
+        .expect("an admin revokes the run's key");
+
+    let refused = stack
+        .execute(json!({"agents": ["add_one"]}), json!({"n": 1}), true)
+        .await;
+    assert_eq!(refused.status(), pb::ChainRunStatus::Failed, "{refused:#?}");
+    let error = refused.error.as_ref().unwrap();
+    assert_eq!(error.code, "agent_failed");
+    assert!(error.message.contains("revoked"), "{error:?}");
+    assert_eq!(step(&refused, "add_one").attempts, 1, "{refused:#?}");
+
+    let next = stack
+        .execute(json!({"agents": ["add_one"]}), json!({"n": 1}), true)
+        .await;
+    assert_eq!(next.status(), pb::ChainRunStatus::Completed, "{next:#?}");
+    assert_eq!(run_keys(&stack.pool, &tenant).await, (1, 2));
 }
 
 #[sqlx::test(migrations = false)]
