@@ -8,7 +8,7 @@
 //! `"pad"`, a string of `pad_bytes` bytes, when asked) and `fail` (always fails, with a message
 //! of `error_bytes` bytes when asked). Every call is recorded with its tag, chain run (the
 //! workspace), agent run id and timings, and lookups (ListAgents, GetAgent) are counted. Tokens
-//! are checked against auth's keys, as agent-runner does. It can be stopped and restarted on its
+//! are checked against auth's keys and revocations, as agent-runner does. It can be stopped and restarted on its
 //! address. CancelAgentRun records the agent run ids it is asked to stop.
 
 use std::collections::HashMap;
@@ -110,6 +110,11 @@ impl FakeAgentRunner {
     pub async fn stop(&mut self) {
         self.shutdown.cancel();
         let _ = (&mut self.task).await;
+    }
+
+    /// Changes as each revocation of auth's reaches the fake (main.rs follows them).
+    pub fn revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.verifier.revocations()
     }
 
     /// Serves again on the same address, keeping the record, as an agent-runner back from a

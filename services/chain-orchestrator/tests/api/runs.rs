@@ -168,12 +168,18 @@ async fn a_run_whose_key_was_revoked_fails_at_once_and_the_next_run_gets_a_new_k
             .fetch_one(&stack.pool)
             .await
             .unwrap();
+    let mut applied = stack.agents.revocations();
     let mut auth = AuthServiceClient::connect(stack.auth.grpc_url())
         .await
         .unwrap();
     auth.revoke_api_key(stack.authed(pb::RevokeApiKeyRequest { id: key }))
         .await
         .expect("an admin revokes the run's key");
+    // The refusal below is agent-runner's: wait until the revocation has reached it.
+    tokio::time::timeout(Duration::from_secs(10), applied.changed())
+        .await
+        .expect("the revocation reaches agent-runner")
+        .unwrap();
 
     let refused = stack
         .execute(json!({"agents": ["add_one"]}), json!({"n": 1}), true)
