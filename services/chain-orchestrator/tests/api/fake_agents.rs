@@ -8,8 +8,8 @@
 //! `"pad"`, a string of `pad_bytes` bytes, when asked) and `fail` (always fails, with a message
 //! of `error_bytes` bytes when asked). Every call is recorded with its tag, chain run (the
 //! workspace), agent run id and timings, and lookups (ListAgents, GetAgent) are counted. Tokens
-//! are checked against auth's keys and revocations, as agent-runner does. It can be stopped and restarted on its
-//! address. CancelAgentRun records the agent run ids it is asked to stop.
+//! are checked against auth's keys and revocations, as agent-runner does. It can be stopped and
+//! restarted on its address. CancelAgentRun records the agent run ids it is asked to stop.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
